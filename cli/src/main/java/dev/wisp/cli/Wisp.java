@@ -1,0 +1,82 @@
+package dev.wisp.cli;
+
+import ch.qos.logback.classic.Level;
+import ch.qos.logback.classic.Logger;
+import java.io.PrintWriter;
+import java.util.concurrent.Callable;
+import org.slf4j.LoggerFactory;
+import picocli.CommandLine;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.ScopeType;
+
+/**
+ * The {@code wisp} launcher: one binary whose subcommands run every part of the mesh. Subcommands
+ * are registered in {@link #commandLine()}; each lives beside the module it drives.
+ */
+@Command(name = "wisp", mixinStandardHelpOptions = true, versionProvider = Wisp.Version.class, description = {
+        "Wisp: a sidecarless service mesh.", "",
+        "Node agents carry pod traffic over HBONE (HTTP/2 CONNECT in mutual TLS 1.3 with SPIFFE",
+        "identities), eBPF steers traffic into them, WireGuard encrypts the rest, and a control",
+        "plane configures it all from YAML.", ""}, footer = {"",
+                "Run 'wisp COMMAND --help' for a command's options."}, subcommandsRepeatable = false, usageHelpAutoWidth = true)
+public final class Wisp implements Callable<Integer> {
+    @Option(names = "--log-level", scope = ScopeType.INHERIT, paramLabel = "LEVEL", description = "Log level: error, warn, info, debug, trace (default: info, or $WISP_LOG).")
+    void logLevel(String level) {
+        Level parsed = Level.toLevel(level, null);
+        if (parsed == null) {
+            throw new CommandLine.ParameterException(spec.commandLine(),
+                    "--log-level: '" + level + "' is not one of error, warn, info, debug, trace");
+        }
+        ((Logger) LoggerFactory.getLogger(Logger.ROOT_LOGGER_NAME)).setLevel(parsed);
+    }
+
+    @CommandLine.Spec
+    CommandLine.Model.CommandSpec spec;
+
+    @Override
+    public Integer call() {
+        spec.commandLine().usage(spec.commandLine().getOut());
+        return 0;
+    }
+
+    /** The full command tree; tests drive it directly. */
+    public static CommandLine commandLine() {
+        CommandLine cl = new CommandLine(new Wisp());
+        cl.setExecutionExceptionHandler(new ErrorHandler());
+        return cl;
+    }
+
+    public static void main(String[] args) {
+        String env = System.getenv("WISP_LOG");
+        if (env != null && Level.toLevel(env, null) != null) {
+            ((Logger) LoggerFactory.getLogger(Logger.ROOT_LOGGER_NAME)).setLevel(Level.toLevel(env));
+        }
+        System.exit(commandLine().execute(args));
+    }
+
+    /** Operator errors print one clear line; only unexpected failures print a stack trace (debug). */
+    static final class ErrorHandler implements CommandLine.IExecutionExceptionHandler {
+        @Override
+        public int handleExecutionException(Exception ex, CommandLine cl, CommandLine.ParseResult parseResult) {
+            PrintWriter err = cl.getErr();
+            err.println(cl.getColorScheme().errorText("error: " + message(ex)));
+            LoggerFactory.getLogger(Wisp.class).debug("command failed", ex);
+            return ex instanceof UserException ue ? ue.exitCode() : 1;
+        }
+
+        private static String message(Throwable t) {
+            String m = t.getMessage();
+            return m == null || m.isBlank() ? t.getClass().getSimpleName() : m;
+        }
+    }
+
+    static final class Version implements CommandLine.IVersionProvider {
+        @Override
+        public String[] getVersion() {
+            String v = Wisp.class.getPackage().getImplementationVersion();
+            return new String[]{"wisp " + (v == null ? "(development build)" : v),
+                    "Java " + Runtime.version() + " (" + System.getProperty("java.vm.vendor") + ")"};
+        }
+    }
+}

@@ -1,0 +1,206 @@
+package dev.wisp.linux;
+
+import static java.util.Objects.requireNonNull;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.FunctionDescriptor;
+import java.lang.foreign.Linker;
+import java.lang.foreign.MemoryLayout;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.SymbolLookup;
+import java.lang.foreign.ValueLayout;
+import java.lang.invoke.MethodHandle;
+import java.lang.invoke.VarHandle;
+
+/**
+ * The few libc calls Wisp needs, through the FFM API, each capturing {@code errno} and failing with
+ * a {@link NativeException} that names the call. Thread-safe: the handles are immutable and the
+ * errno capture buffer is per call.
+ *
+ * <p>{@link #downcall} lets other modules bind further libc or libbpf symbols the same way.
+ */
+public final class Libc {
+    private static final Linker LINKER = Linker.nativeLinker();
+    private static final SymbolLookup LIBC = LINKER.defaultLookup();
+    private static final MemoryLayout CAPTURE_LAYOUT = Linker.Option.captureStateLayout();
+    private static final VarHandle ERRNO = CAPTURE_LAYOUT.varHandle(MemoryLayout.PathElement.groupElement("errno"));
+
+    public static final int O_RDONLY = 0;
+    public static final int O_WRONLY = 1;
+    public static final int O_RDWR = 2;
+    public static final int O_NONBLOCK = 0x800;
+    public static final int O_CLOEXEC = 0x80000;
+    /** {@code setns} namespace type for network namespaces. */
+    public static final int CLONE_NEWNET = 0x40000000;
+
+    private static final MethodHandle OPEN = downcall(LIBC, "open",
+            FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.JAVA_INT,
+                    ValueLayout.JAVA_INT));
+    private static final MethodHandle CLOSE = downcall(LIBC, "close",
+            FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_INT));
+    private static final MethodHandle READ = downcall(LIBC, "read",
+            FunctionDescriptor.of(ValueLayout.JAVA_LONG, ValueLayout.JAVA_INT, ValueLayout.ADDRESS,
+                    ValueLayout.JAVA_LONG));
+    private static final MethodHandle WRITE = downcall(LIBC, "write",
+            FunctionDescriptor.of(ValueLayout.JAVA_LONG, ValueLayout.JAVA_INT, ValueLayout.ADDRESS,
+                    ValueLayout.JAVA_LONG));
+    private static final MethodHandle IOCTL = downcall(LIBC, "ioctl",
+            FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.JAVA_LONG,
+                    ValueLayout.ADDRESS));
+    private static final MethodHandle SETNS = downcall(LIBC, "setns",
+            FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT));
+    private static final MethodHandle GETPID = LINKER.downcallHandle(LIBC.find("getpid").orElseThrow(),
+            FunctionDescriptor.of(ValueLayout.JAVA_INT));
+
+    private Libc() {}
+
+    /**
+     * Binds {@code name} in {@code lookup} with errno capture: the returned handle takes a capture
+     * segment (from {@link #newErrnoBuffer}) as its first argument.
+     */
+    public static MethodHandle downcall(SymbolLookup lookup, String name, FunctionDescriptor descriptor) {
+        requireNonNull(lookup, "lookup");
+        MemorySegment symbol = lookup.find(requireNonNull(name, "name"))
+                .orElseThrow(() -> new UnsatisfiedLinkError("native symbol not found: " + name));
+        return LINKER.downcallHandle(symbol, descriptor, Linker.Option.captureCallState("errno"));
+    }
+
+    /** A buffer to pass as the first argument of handles from {@link #downcall}. */
+    public static MemorySegment newErrnoBuffer(Arena arena) {
+        return arena.allocate(CAPTURE_LAYOUT);
+    }
+
+    /** The errno that the last call using {@code buffer} left. */
+    public static int errno(MemorySegment buffer) {
+        return (int) ERRNO.get(buffer, 0L);
+    }
+
+    public static int open(String path, int flags) throws NativeException {
+        requireNonNull(path, "path");
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment err = newErrnoBuffer(arena);
+            int fd = (int) OPEN.invokeExact(err, arena.allocateFrom(path), flags, 0);
+            if (fd < 0) {
+                throw new NativeException("open(" + path + ")", errno(err));
+            }
+            return fd;
+        } catch (NativeException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw new IllegalStateException("open: unexpected failure of the native call", t);
+        }
+    }
+
+    public static void close(int fd) throws NativeException {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment err = newErrnoBuffer(arena);
+            int rc = (int) CLOSE.invokeExact(err, fd);
+            if (rc < 0) {
+                throw new NativeException("close(" + fd + ")", errno(err));
+            }
+        } catch (NativeException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw new IllegalStateException("close: unexpected failure of the native call", t);
+        }
+    }
+
+    /**
+     * Reads up to {@code length} bytes into {@code buffer}. Returns the count, 0 at end of file,
+     * or -1 when a non-blocking descriptor has nothing ({@code EAGAIN}). EINTR is retried.
+     */
+    public static long read(int fd, MemorySegment buffer, long length, MemorySegment errnoBuffer)
+            throws NativeException {
+        if (length > buffer.byteSize()) {
+            throw new IndexOutOfBoundsException("length " + length + " > buffer " + buffer.byteSize());
+        }
+        while (true) {
+            long n;
+            try {
+                n = (long) READ.invokeExact(errnoBuffer, fd, buffer, length);
+            } catch (Throwable t) {
+                throw new IllegalStateException("read: unexpected failure of the native call", t);
+            }
+            if (n >= 0) {
+                return n;
+            }
+            int e = errno(errnoBuffer);
+            if (e == Errno.EINTR) {
+                continue;
+            }
+            if (e == Errno.EAGAIN) {
+                return -1;
+            }
+            throw new NativeException("read(fd " + fd + ")", e);
+        }
+    }
+
+    /** Writes {@code length} bytes from {@code buffer}; returns the count written (EINTR retried). */
+    public static long write(int fd, MemorySegment buffer, long length, MemorySegment errnoBuffer)
+            throws NativeException {
+        if (length > buffer.byteSize()) {
+            throw new IndexOutOfBoundsException("length " + length + " > buffer " + buffer.byteSize());
+        }
+        while (true) {
+            long n;
+            try {
+                n = (long) WRITE.invokeExact(errnoBuffer, fd, buffer, length);
+            } catch (Throwable t) {
+                throw new IllegalStateException("write: unexpected failure of the native call", t);
+            }
+            if (n >= 0) {
+                return n;
+            }
+            int e = errno(errnoBuffer);
+            if (e == Errno.EINTR) {
+                continue;
+            }
+            throw new NativeException("write(fd " + fd + ")", e);
+        }
+    }
+
+    /** {@code ioctl(fd, request, arg)}; {@code what} names the request in errors. */
+    public static int ioctl(int fd, long request, MemorySegment arg, String what) throws NativeException {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment err = newErrnoBuffer(arena);
+            int rc = (int) IOCTL.invokeExact(err, fd, request, arg);
+            if (rc < 0) {
+                throw new NativeException("ioctl(" + what + ")", errno(err));
+            }
+            return rc;
+        } catch (NativeException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw new IllegalStateException("ioctl: unexpected failure of the native call", t);
+        }
+    }
+
+    /**
+     * Moves the calling thread into the namespace {@code fd} refers to. Only the calling OS thread
+     * changes namespace: use a dedicated platform thread, never a virtual thread.
+     */
+    public static void setns(int fd, int nsType) throws NativeException {
+        if (Thread.currentThread().isVirtual()) {
+            throw new IllegalStateException("setns on a virtual thread would move its carrier thread");
+        }
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment err = newErrnoBuffer(arena);
+            int rc = (int) SETNS.invokeExact(err, fd, nsType);
+            if (rc < 0) {
+                throw new NativeException("setns(fd " + fd + ")", errno(err));
+            }
+        } catch (NativeException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw new IllegalStateException("setns: unexpected failure of the native call", t);
+        }
+    }
+
+    public static int getpid() {
+        try {
+            return (int) GETPID.invokeExact();
+        } catch (Throwable t) {
+            throw new IllegalStateException("getpid: unexpected failure of the native call", t);
+        }
+    }
+}
