@@ -1,0 +1,355 @@
+package dev.wisp.local;
+
+import static java.util.Objects.requireNonNull;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.stream.Stream;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * A Kubernetes-like cluster on one Linux machine: network namespaces play the underlay, the nodes
+ * and the pods; a cgroup v2 holds each pod's (and each node's) processes.
+ *
+ * <pre>
+ *   [root ns] --(optional host link)--+
+ *                                      |
+ *   wisp-C-ul:  bridge br0 (10.B.0.2) -+- n1 ... nN
+ *                                            |
+ *   wisp-C-node1: eth0 10.B.0.11, bridge cni0 10.(B+1).0.1/24, routes to other nodes' pod CIDRs
+ *                                            |
+ *   wisp-C-p-POD: eth0 10.(B+1).0.10/24, default via 10.(B+1).0.1
+ * </pre>
+ *
+ * Everything it creates is named after the cluster ({@code wisp-C-*} namespaces,
+ * {@code <cgroup2>/wisp/C/}, {@code /sys/fs/bpf/wisp/C}), so {@link #down(String)} removes a
+ * cluster by name even after the process that built it crashed. Needs root.
+ *
+ * <p>Thread safety: built and closed by one thread; {@link #startInPod} and {@link #startOnNode}
+ * may be called from any thread.
+ */
+public final class LocalCluster implements AutoCloseable {
+    private static final Logger log = LoggerFactory.getLogger(LocalCluster.class);
+    private static final Path BPF_PINS = Path.of("/sys/fs/bpf/wisp");
+
+    private final ClusterSpec spec;
+    private final List<Node> nodes;
+    private final Map<String, Pod> pods;
+    // Guarded by `this`: set once by close().
+    private boolean closed;
+
+    /** A node: its namespace, underlay address, pod CIDR and cgroup (agents run there). */
+    public record Node(int index, String name, String netns, String address, String podCidr, String podGateway,
+            Path cgroup) {}
+
+    /** A pod: its declaration, namespace, address and cgroup. */
+    public record Pod(ClusterSpec.PodSpec spec, Node node, String netns, String ip, Path cgroup) {
+        public String name() {
+            return spec.name();
+        }
+    }
+
+    private LocalCluster(ClusterSpec spec, List<Node> nodes, Map<String, Pod> pods) {
+        this.spec = spec;
+        this.nodes = nodes;
+        this.pods = pods;
+    }
+
+    /**
+     * Builds the cluster. Anything left by an earlier cluster of the same name is removed first;
+     * on failure, whatever was built is removed again before the exception propagates.
+     */
+    public static LocalCluster up(ClusterSpec spec) {
+        requireNonNull(spec, "spec");
+        requireRoot();
+        down(spec.name());
+        String c = spec.name();
+        int b = spec.base();
+        List<Node> nodes = new ArrayList<>();
+        for (int i = 0; i < spec.nodes(); i++) {
+            String name = "node" + (i + 1);
+            nodes.add(new Node(i, name, "wisp-" + c + "-" + name, "10." + b + ".0." + (11 + i),
+                    "10." + (b + 1) + "." + i
+                            + ".0/24",
+                    "10." + (b + 1) + "." + i + ".1", Cgroups.wispRoot().resolve(c).resolve("nodes").resolve(
+                            name)));
+        }
+        Map<String, Pod> pods = new LinkedHashMap<>();
+        int[] next = new int[spec.nodes()];
+        for (ClusterSpec.PodSpec p : spec.pods()) {
+            Node n = nodes.get(p.node());
+            pods.put(p.name(), new Pod(p, n, "wisp-" + c + "-p-" + p.name(), "10." + (b + 1) + "." + n.index() + "."
+                    + (10 + next[n.index()]++), Cgroups.wispRoot().resolve(c).resolve("pods").resolve(p.name())));
+        }
+        LocalCluster cluster = new LocalCluster(spec, List.copyOf(nodes), Map.copyOf(pods));
+        try {
+            cluster.build();
+            return cluster;
+        } catch (RuntimeException e) {
+            try {
+                down(c);
+            } catch (RuntimeException cleanup) {
+                e.addSuppressed(cleanup);
+            }
+            throw e;
+        }
+    }
+
+    private void build() {
+        String ul = underlayNetns();
+        String b = String.valueOf(spec.base());
+        Sh.run("ip", "netns", "add", ul);
+        ns(ul, "ip", "link", "set", "lo", "up");
+        ns(ul, "ip", "link", "add", "br0", "type", "bridge");
+        ns(ul, "ip", "addr", "add", "10." + b + ".0.2/24", "dev", "br0");
+        ns(ul, "ip", "link", "set", "br0", "up");
+        if (spec.hostLink()) {
+            String host = hostLinkName(spec.name());
+            Sh.run("ip", "link", "add", host, "type", "veth", "peer", "name", "host", "netns", ul);
+            Sh.run("ip", "addr", "add", "10." + b + ".0.1/24", "dev", host);
+            Sh.run("ip", "link", "set", host, "up");
+            ns(ul, "ip", "link", "set", "host", "master", "br0", "up");
+            for (Node n : nodes) {
+                Sh.run("ip", "route", "replace", n.podCidr(), "via", n.address(), "dev", host);
+            }
+        }
+        for (Node n : nodes) {
+            Sh.run("ip", "netns", "add", n.netns());
+            ns(n.netns(), "ip", "link", "set", "lo", "up");
+            ns(n.netns(), "sysctl", "-qw", "net.ipv4.ip_forward=1");
+            String uplink = "n" + (n.index() + 1);
+            Sh.run("ip", "link", "add", uplink, "netns", ul, "type", "veth", "peer", "name", "eth0", "netns", n
+                    .netns());
+            ns(ul, "ip", "link", "set", uplink, "master", "br0", "up");
+            ns(n.netns(), "ip", "addr", "add", n.address() + "/24", "dev", "eth0");
+            ns(n.netns(), "ip", "link", "set", "eth0", "up");
+            ns(n.netns(), "ip", "link", "add", "cni0", "type", "bridge");
+            ns(n.netns(), "ip", "addr", "add", n.podGateway() + "/24", "dev", "cni0");
+            ns(n.netns(), "ip", "link", "set", "cni0", "up");
+            if (spec.hostLink()) {
+                ns(n.netns(), "ip", "route", "add", "default", "via", "10." + b + ".0.1");
+            }
+            for (Node other : nodes) {
+                if (other != n) {
+                    ns(n.netns(), "ip", "route", "add", other.podCidr(), "via", other.address());
+                }
+            }
+            Cgroups.create(n.cgroup());
+        }
+        int hostSide = 0;
+        for (Pod p : pods.values()) {
+            Sh.run("ip", "netns", "add", p.netns());
+            ns(p.netns(), "ip", "link", "set", "lo", "up");
+            String veth = "p" + (hostSide++);
+            Sh.run("ip", "link", "add", veth, "netns", p.node().netns(), "type", "veth", "peer", "name", "eth0",
+                    "netns", p.netns());
+            ns(p.node().netns(), "ip", "link", "set", veth, "master", "cni0", "up");
+            ns(p.netns(), "ip", "addr", "add", p.ip() + "/24", "dev", "eth0");
+            ns(p.netns(), "ip", "link", "set", "eth0", "up");
+            ns(p.netns(), "ip", "route", "add", "default", "via", p.node().podGateway());
+            Cgroups.create(p.cgroup());
+        }
+        log.info("cluster {} up: {} nodes, {} pods", spec.name(), nodes.size(), pods.size());
+    }
+
+    public ClusterSpec spec() {
+        return spec;
+    }
+
+    public List<Node> nodes() {
+        return nodes;
+    }
+
+    public Node node(int index) {
+        return nodes.get(index);
+    }
+
+    public List<Pod> pods() {
+        return List.copyOf(pods.values());
+    }
+
+    public Pod pod(String name) {
+        Pod p = pods.get(requireNonNull(name, "name"));
+        if (p == null) {
+            throw new IllegalArgumentException("no pod '" + name + "' in cluster " + spec.name() + " (pods: "
+                    + pods.keySet() + ")");
+        }
+        return p;
+    }
+
+    /** The underlay namespace (the bridge between nodes; the control plane runs here). */
+    public String underlayNetns() {
+        return "wisp-" + spec.name() + "-ul";
+    }
+
+    /** The underlay bridge's address: where a control plane in {@link #underlayNetns()} listens. */
+    public String underlayAddress() {
+        return "10." + spec.base() + ".0.2";
+    }
+
+    /** A command that runs {@code command} in {@code pod}'s namespace and cgroup. */
+    public ProcessBuilder inPod(Pod pod, List<String> command) {
+        return inNamespace(pod.netns(), pod.cgroup(), command);
+    }
+
+    /** A command that runs {@code command} in {@code node}'s namespace and cgroup. */
+    public ProcessBuilder onNode(Node node, List<String> command) {
+        return inNamespace(node.netns(), node.cgroup(), command);
+    }
+
+    /** A command that runs in the underlay namespace, in the cluster's control-plane cgroup. */
+    public ProcessBuilder onUnderlay(List<String> command) {
+        Path cg = Cgroups.create(Cgroups.wispRoot().resolve(spec.name()).resolve("control-plane"));
+        return inNamespace(underlayNetns(), cg, command);
+    }
+
+    public Process startInPod(Pod pod, List<String> command) throws IOException {
+        return inPod(pod, command).start();
+    }
+
+    public Process startOnNode(Node node, List<String> command) throws IOException {
+        return onNode(node, command).start();
+    }
+
+    private static ProcessBuilder inNamespace(String netns, Path cgroup, List<String> command) {
+        requireNonNull(command, "command");
+        if (command.isEmpty()) {
+            throw new IllegalArgumentException("empty command");
+        }
+        // Join the cgroup before entering the namespace: `ip netns exec` remounts /sys, which can
+        // hide the cgroup2 mount on hybrid hierarchies. The cgroup is inherited across exec.
+        List<String> argv = new ArrayList<>(List.of("/bin/sh", "-c", "echo $$ > \"$0\" && exec \"$@\"",
+                cgroup.resolve("cgroup.procs").toString(), "ip", "netns", "exec", netns));
+        argv.addAll(command);
+        return new ProcessBuilder(argv);
+    }
+
+    /** Runs {@code command} in {@code pod} to completion (30 s at most) and returns its stdout. */
+    public String execInPod(Pod pod, String... command) {
+        return Sh.run(inPod(pod, List.of(command)).command());
+    }
+
+    /** Tears the cluster down: processes, namespaces, links, cgroups, pinned BPF objects. */
+    @Override
+    public synchronized void close() {
+        if (!closed) {
+            closed = true;
+            down(spec.name());
+            log.info("cluster {} down", spec.name());
+        }
+    }
+
+    /**
+     * Removes everything of cluster {@code name}, whether or not it is running and whoever built it.
+     * Idempotent.
+     */
+    public static void down(String name) {
+        requireNonNull(name, "name");
+        requireRoot();
+        String prefix = "wisp-" + name + "-";
+        List<RuntimeException> failures = new ArrayList<>();
+        Path cg = Cgroups.wispRoot().resolve(name);
+        run(failures, () -> Cgroups.destroy(cg));
+        for (String netns : netnsNames()) {
+            if (netns.startsWith(prefix)) {
+                run(failures, () -> killNamespaceProcesses(netns));
+                run(failures, () -> Sh.run("ip", "netns", "del", netns));
+            }
+        }
+        String host = hostLinkName(name);
+        if (Sh.tryRun(List.of("ip", "link", "show", host)).exit() == 0) {
+            run(failures, () -> Sh.run("ip", "link", "del", host));
+        }
+        run(failures, () -> deleteTree(BPF_PINS.resolve(name)));
+        removeIfEmpty(Cgroups.wispRoot());
+        removeIfEmpty(BPF_PINS);
+        if (!failures.isEmpty()) {
+            ClusterException e = new ClusterException("tearing down cluster " + name + " left something behind: "
+                    + failures.getFirst().getMessage());
+            failures.forEach(e::addSuppressed);
+            throw e;
+        }
+    }
+
+    /** Names of the cluster's root-namespace host link. */
+    static String hostLinkName(String cluster) {
+        return "wisp-" + cluster;
+    }
+
+    static List<String> netnsNames() {
+        List<String> names = new ArrayList<>();
+        for (String line : Sh.run("ip", "netns", "list").split("\n")) {
+            if (!line.isBlank()) {
+                names.add(line.strip().split("\\s+")[0]);
+            }
+        }
+        return names;
+    }
+
+    private static void killNamespaceProcesses(String netns) {
+        for (String pid : Sh.run("ip", "netns", "pids", netns).split("\\s+")) {
+            if (!pid.isBlank()) {
+                ProcessHandle.of(Long.parseLong(pid)).ifPresent(h -> {
+                    h.destroyForcibly();
+                    h.onExit().completeOnTimeout(h, 2, java.util.concurrent.TimeUnit.SECONDS).join();
+                });
+            }
+        }
+    }
+
+    private static void deleteTree(Path root) {
+        if (!Files.exists(root)) {
+            return;
+        }
+        try (Stream<Path> s = Files.walk(root)) {
+            for (Path p : s.sorted(Comparator.reverseOrder()).toList()) {
+                Files.deleteIfExists(p);
+            }
+        } catch (IOException e) {
+            throw new ClusterException("cannot remove " + root + ": " + e.getMessage(), e);
+        }
+    }
+
+    private static void removeIfEmpty(Path dir) {
+        try {
+            Files.deleteIfExists(dir);
+        } catch (IOException e) {
+            // Not empty (another cluster still uses it) or busy: it stays, which is correct.
+            log.debug("{} stays: {}", dir, e.toString());
+        }
+    }
+
+    private static void run(List<RuntimeException> failures, Runnable step) {
+        try {
+            step.run();
+        } catch (RuntimeException e) {
+            failures.add(e);
+        }
+    }
+
+    private static String ns(String netns, String... command) {
+        List<String> argv = new ArrayList<>(List.of("ip", "netns", "exec", netns));
+        argv.addAll(List.of(command));
+        return Sh.run(argv);
+    }
+
+    static void requireRoot() {
+        try {
+            for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {
+                if (line.startsWith("Uid:") && !line.substring(4).trim().split("\\s+")[1].equals("0")) {
+                    throw new ClusterException(
+                            "a local cluster needs root (network namespaces, cgroups, eBPF): run as root or with sudo");
+                }
+            }
+        } catch (IOException e) {
+            throw new ClusterException("cannot read /proc/self/status", e);
+        }
+    }
+}
