@@ -63,8 +63,9 @@ public interface Capture extends AutoCloseable {
     void setHboneListener(InetAddress podIp, int listenerFd) throws BpfException;
 
     /**
-     * Delivers flow events to {@code listener} on a thread of its own until the returned handle is
-     * closed. A throwing listener is logged and does not stop the stream.
+     * Delivers flow events to {@code listener} until the returned handle is closed. All subscribers
+     * share one reader thread ({@code wisp-ringbuf-wisp_events}): keep listeners quick. A throwing
+     * listener is logged and neither stops the stream nor affects other listeners.
      */
     AutoCloseable subscribe(Consumer<FlowEvent> listener) throws BpfException;
 

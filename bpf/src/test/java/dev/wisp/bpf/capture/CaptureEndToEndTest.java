@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
 import dev.wisp.testing.Prerequisites;
+import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -34,7 +35,9 @@ class CaptureEndToEndTest {
 
     private static PodLab lab;
     private static StandInAgent relay;
+    private static StandInAgent relay6;
     private static PodServer server;
+    private static PodServer server6;
     private Path pinRoot;
     private final List<Capture> opened = new ArrayList<>();
 
@@ -46,16 +49,19 @@ class CaptureEndToEndTest {
         relay = PodLab.inNetns(lab.node, () -> StandInAgent.relay(new InetSocketAddress(15001), 0));
         server = PodLab.inNetns(lab.pods.get(B),
                 () -> new PodServer(new InetSocketAddress(lab.podAddress(B), 8080)));
+        relay6 = PodLab.inNetns(lab.node,
+                () -> StandInAgent.relay(new InetSocketAddress(InetAddress.getByName(lab.nodeIp6(A)), 15001), 0));
+        server6 = PodLab.inNetns(lab.pods.get(B),
+                () -> new PodServer(new InetSocketAddress(InetAddress.getByName(lab.podIp6(B)), 8080)));
     }
 
     @AfterAll
     static void tearDownLab() throws Exception {
         try {
-            if (relay != null) {
-                relay.close();
-            }
-            if (server != null) {
-                server.close();
+            for (AutoCloseable c : new AutoCloseable[]{relay, relay6, server, server6}) {
+                if (c != null) {
+                    c.close();
+                }
             }
         } finally {
             if (lab != null) {
@@ -88,7 +94,7 @@ class CaptureEndToEndTest {
 
     private CaptureConfig config(int outboundPort) throws Exception {
         return new CaptureConfig(pinRoot, lab.agentCgroup, new InetSocketAddress(lab.nodeAddress(A), outboundPort),
-                null,
+                new InetSocketAddress(InetAddress.getByName(lab.nodeIp6(A)), outboundPort),
                 15006, 15008, CaptureConfig.MESH_PORTS,
                 List.of(lab.nodeAddress(A), lab.nodeAddress(B), lab.nodeAddress(C)));
     }
@@ -158,6 +164,46 @@ class CaptureEndToEndTest {
             assertThat(closed.bytesReceived()).isEqualTo(received);
             // The agent's own lookup (what its 15001 resolver calls) finds nothing once the flow closed.
             assertThat(capture.originalDestination(agent, opened.source())).isEmpty();
+        }
+    }
+
+    @Test
+    void ipv6ConnectsAreRedirectedAndAnsweredLikeIpv4() throws Exception {
+        Capture capture = open();
+        capture.enroll(lab.podRef(A, false));
+        int before = relay6.accepted.size();
+
+        PodLab.Result r = lab.inPod(A,
+                List.of("curl", "-sS", "-g", "-m", "10", "http://[" + lab.podIp6(B) + "]:8080/"), 20);
+
+        String nodeB6 = InetAddress.getByName(lab.nodeIp6(B)).getHostAddress();
+        assertThat(r.stdout()).as(r.stderr() + relay6.failures).isEqualTo("hello from B; you are " + nodeB6 + "\n");
+        StandInAgent.Accepted seen = relay6.accepted.get(before);
+        assertThat(seen.originalDst()).isEqualTo(new InetSocketAddress(InetAddress.getByName(lab.podIp6(B)), 8080));
+        assertThat(seen.remote().getAddress()).isEqualTo(InetAddress.getByName(lab.podIp6(A)));
+
+        Map<String, String> out = keyValues(lab.inPod(A, probe("connect", lab.podIp6(B), "8080", "64"), 60).stdout());
+        assertThat(out.get("peer")).isEqualTo(new InetSocketAddress(InetAddress.getByName(lab.podIp6(B)), 8080)
+                .toString());
+    }
+
+    @Test
+    void aThrowingSubscriberNeitherStopsTheStreamNorStarvesTheOthers() throws Exception {
+        Capture capture = open();
+        capture.enroll(lab.podRef(A, false));
+        List<FlowEvent> seenByThrower = new CopyOnWriteArrayList<>();
+        List<FlowEvent> seen = new CopyOnWriteArrayList<>();
+        try (AutoCloseable thrower = capture.subscribe(e -> {
+            seenByThrower.add(e);
+            throw new IllegalStateException("subscriber bug");
+        }); AutoCloseable recorder = capture.subscribe(seen::add)) {
+            for (int i = 0; i < 2; i++) {
+                assertThat(lab.inPod(A, List.of("curl", "-sS", "-m", "10", url(B)), 20).stdout())
+                        .startsWith("hello from B");
+            }
+            await().atMost(Duration.ofSeconds(10))
+                    .until(() -> seen.stream().filter(e -> e.type() == FlowEvent.Type.CLOSED).count() == 2);
+            assertThat(seenByThrower).hasSameSizeAs(seen);
         }
     }
 

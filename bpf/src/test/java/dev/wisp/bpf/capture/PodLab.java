@@ -37,6 +37,7 @@ final class PodLab implements AutoCloseable {
             sh("ip netns add " + node);
             sh("ip -n " + node + " link set lo up");
             sh("ip netns exec " + node + " sysctl -qw net.ipv4.ip_forward=1");
+            sh("ip netns exec " + node + " sysctl -qw net.ipv6.conf.all.forwarding=1");
             for (int i = 0; i < pods.size(); i++) {
                 String pod = pods.get(i);
                 String hostSide = "wv" + i + suffix;
@@ -48,6 +49,9 @@ final class PodLab implements AutoCloseable {
                 sh("ip -n " + pod + " addr add " + podIp(i) + "/24 dev eth0");
                 sh("ip -n " + pod + " link set eth0 up");
                 sh("ip -n " + pod + " route add default via " + nodeIp(i));
+                sh("ip -n " + node + " addr add " + nodeIp6(i) + "/64 dev " + hostSide + " nodad");
+                sh("ip -n " + pod + " addr add " + podIp6(i) + "/64 dev eth0 nodad");
+                sh("ip -n " + pod + " -6 route add default via " + nodeIp6(i));
                 Files.createDirectories(cgroup(i));
             }
             Files.createDirectories(agentCgroup);
@@ -60,6 +64,14 @@ final class PodLab implements AutoCloseable {
 
     String podIp(int i) {
         return "10." + net + "." + (i + 1) + ".2";
+    }
+
+    String podIp6(int i) {
+        return "fd00:" + net + ":" + (i + 1) + "::2";
+    }
+
+    String nodeIp6(int i) {
+        return "fd00:" + net + ":" + (i + 1) + "::1";
     }
 
     String nodeIp(int i) {

@@ -26,6 +26,7 @@ import java.util.List;
 import java.util.Optional;
 import java.util.Set;
 import java.util.TreeSet;
+import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.function.Consumer;
 import java.util.stream.Stream;
 import org.slf4j.Logger;
@@ -59,6 +60,8 @@ public final class BpfCapture implements Capture {
     private final BpfMap<InetAddress, Long> podIps;
     private final BpfMap<InetSocketAddress, Long> listeners;
     private final BpfMap<Object, Object> events;
+    private final List<Consumer<FlowEvent>> subscribers = new CopyOnWriteArrayList<>();
+    private RingBuffer flowReader; // guarded by this; started by the first subscriber
     private boolean closed; // guarded by this
 
     private BpfCapture(CaptureConfig config, BpfObject object) {
@@ -262,16 +265,40 @@ public final class BpfCapture implements Capture {
         }
     }
 
+    /**
+     * One ring buffer reader fans out to every subscriber: two readers of one ring buffer would
+     * split its records between them.
+     */
     @Override
-    public AutoCloseable subscribe(Consumer<FlowEvent> listener) throws BpfException {
+    public synchronized AutoCloseable subscribe(Consumer<FlowEvent> listener) throws BpfException {
         requireNonNull(listener, "listener");
-        return RingBuffer.start(events, record -> listener.accept(Layouts.flowEvent(record)));
+        requireOpen();
+        if (flowReader == null) {
+            flowReader = RingBuffer.start(events, this::dispatch);
+        }
+        subscribers.add(listener);
+        return () -> subscribers.remove(listener);
+    }
+
+    /** Runs on the ring buffer's thread. */
+    private void dispatch(java.nio.ByteBuffer record) {
+        FlowEvent event = Layouts.flowEvent(record);
+        for (Consumer<FlowEvent> s : subscribers) {
+            try {
+                s.accept(event);
+            } catch (RuntimeException e) {
+                LOG.warn("flow event subscriber {} failed on {}", s, event, e);
+            }
+        }
     }
 
     @Override
     public synchronized void close() {
         if (!closed) {
             closed = true;
+            if (flowReader != null) {
+                flowReader.close();
+            }
             object.close();
         }
     }
