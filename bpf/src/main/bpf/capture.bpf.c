@@ -165,8 +165,19 @@ static __always_inline void set_v4(struct endpoint *e, __u32 addr, __u16 port)
 	e->family = AF_INET;
 }
 
+static __always_inline int is_v4_mapped(const __u32 *a)
+{
+	return a[0] == 0 && a[1] == 0 && a[2] == bpf_htonl(0xffff);
+}
+
+/* An IPv6 address, or, when it is IPv4-mapped (a dual-stack socket talking IPv4, as Java's are),
+ * the IPv4 address: the agent's IPv4 listener sees such connections as plain IPv4. */
 static __always_inline void set_v6(struct endpoint *e, const __u32 *addr, __u16 port)
 {
+	if (is_v4_mapped(addr)) {
+		set_v4(e, addr[3], port);
+		return;
+	}
 	__builtin_memset(e, 0, sizeof(*e));
 	__u32 a0 = addr[0], a1 = addr[1], a2 = addr[2], a3 = addr[3];
 	__builtin_memcpy(e->addr, &a0, 4);
@@ -227,10 +238,7 @@ static __always_inline int is_v6_loopback_or_any(const __u32 *a)
 {
 	if (a[0] != 0 || a[1] != 0)
 		return 0;
-	if (a[2] == 0 && (a[3] == 0 || a[3] == bpf_htonl(1)))
-		return 1;
-	/* IPv4-mapped loopback ::ffff:127.x.y.z */
-	return a[2] == bpf_htonl(0xffff) && (bpf_ntohl(a[3]) >> 24) == 127;
+	return a[2] == 0 && (a[3] == 0 || a[3] == bpf_htonl(1));
 }
 
 SEC("cgroup/connect6")
@@ -241,13 +249,27 @@ int wisp_connect6(struct bpf_sock_addr *ctx)
 	__u32 a[4];
 	__u16 port = bpf_ntohs(ctx->user_port);
 
-	if (!cfg || cfg->out6_port == 0 || ctx->type != SOCK_STREAM)
+	if (!cfg || ctx->type != SOCK_STREAM)
 		return 1;
 	a[0] = ctx->user_ip6[0];
 	a[1] = ctx->user_ip6[1];
 	a[2] = ctx->user_ip6[2];
 	a[3] = ctx->user_ip6[3];
-	if (is_v6_loopback_or_any(a) || is_mesh_port(cfg, port))
+	if (is_v4_mapped(a)) {
+		/* IPv4 through a dual-stack socket: IPv4 rules, IPv4 listener (as a mapped address). */
+		__u32 v4 = a[3];
+		if (cfg->out4_addr == 0 || v4 == 0 || (bpf_ntohl(v4) >> 24) == 127 || is_mesh_port(cfg, port))
+			return 1;
+		if (v4 == cfg->out4_addr && port == cfg->out4_port)
+			return 1;
+		set_v4(&dst, v4, port);
+		if (remember(ctx, &dst) != 0)
+			return 1;
+		ctx->user_ip6[3] = cfg->out4_addr;
+		ctx->user_port = bpf_htons(cfg->out4_port);
+		return 1;
+	}
+	if (cfg->out6_port == 0 || is_v6_loopback_or_any(a) || is_mesh_port(cfg, port))
 		return 1;
 	__u32 o[4];
 	__builtin_memcpy(o, cfg->out6_addr, 16);
@@ -416,9 +438,16 @@ int wisp_getpeername6(struct bpf_sock_addr *ctx)
 	struct orig_dst *orig = bpf_map_lookup_elem(&wisp_orig_by_cookie, &cookie);
 	__u32 a[4];
 
-	if (!orig || !orig->redirected || orig->dst.family != AF_INET6)
+	if (!orig || !orig->redirected)
 		return 1;
-	__builtin_memcpy(a, orig->dst.addr, 16);
+	if (orig->dst.family == AF_INET) {
+		a[0] = 0;
+		a[1] = 0;
+		a[2] = bpf_htonl(0xffff);
+		__builtin_memcpy(&a[3], orig->dst.addr, 4);
+	} else {
+		__builtin_memcpy(a, orig->dst.addr, 16);
+	}
 	ctx->user_ip6[0] = a[0];
 	ctx->user_ip6[1] = a[1];
 	ctx->user_ip6[2] = a[2];
@@ -460,7 +489,7 @@ int wisp_getsockopt(struct bpf_sockopt *ctx)
 		set_v6(&key.local, l, (__u16)sk->src_port);
 		set_v6(&key.remote, r, bpf_ntohs(sk->dst_port));
 		orig = bpf_map_lookup_elem(&wisp_orig_by_tuple, &key);
-		if (!orig || orig->dst.family != AF_INET6)
+		if (!orig)
 			return 1;
 		struct sockaddr_in6 *sin6 = ctx->optval;
 		if ((void *)(sin6 + 1) > ctx->optval_end)
@@ -468,7 +497,13 @@ int wisp_getsockopt(struct bpf_sockopt *ctx)
 		__builtin_memset(sin6, 0, sizeof(*sin6));
 		sin6->sin6_family = AF_INET6;
 		sin6->sin6_port = bpf_htons(orig->dst.port);
-		__builtin_memcpy(&sin6->sin6_addr, orig->dst.addr, 16);
+		if (orig->dst.family == AF_INET) {
+			/* A dual-stack listener asking about an IPv4 connection: answer IPv4-mapped. */
+			sin6->sin6_addr.in6_u.u6_addr32[2] = bpf_htonl(0xffff);
+			__builtin_memcpy(&sin6->sin6_addr.in6_u.u6_addr32[3], orig->dst.addr, 4);
+		} else {
+			__builtin_memcpy(&sin6->sin6_addr, orig->dst.addr, 16);
+		}
 		ctx->optlen = sizeof(*sin6);
 		ctx->retval = 0;
 		return 1;

@@ -10,7 +10,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Instant;
 import java.util.ArrayList;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
@@ -33,7 +32,8 @@ public final class CaptureBench {
         int connections = Integer.parseInt(args.length > 1 ? args[1] : "2000");
         int requests = Integer.parseInt(args.length > 2 ? args[2] : "10000");
         int rounds = Integer.parseInt(args.length > 3 ? args[3] : "3");
-        Map<String, List<Map<String, Double>>> byMode = new LinkedHashMap<>();
+        Map<String, List<Map<String, Double>>> byMode = new TreeMap<>();
+        Map<String, Integer> relayCounts = new TreeMap<>();
         try (PodLab lab = new PodLab()) {
             String podA = lab.pods.get(0);
             String podB = lab.pods.get(1);
@@ -50,34 +50,51 @@ public final class CaptureBench {
                     List.of());
             String iptables = "ip netns exec " + podA + " iptables -t nat %s OUTPUT -p tcp -d " + lab.podIp(1)
                     + " --dport 8080 -m mark ! --mark " + MARK + " -j REDIRECT --to-ports 15001";
+            Map<String, Integer> throughRelay = new TreeMap<>();
             for (int round = 0; round < rounds; round++) {
-                byMode.computeIfAbsent("a) no capture", k -> new ArrayList<>())
-                        .add(client(lab, connections, requests));
-
-                Capture capture = Capture.open(config);
-                capture.enroll(lab.podRef(0, false));
-                try {
-                    byMode.computeIfAbsent("b) eBPF redirect", k -> new ArrayList<>())
-                            .add(client(lab, connections, requests));
-                } finally {
-                    capture.uninstall();
-                }
-
-                PodLab.sh(String.format(iptables, "-A"));
-                try {
-                    byMode.computeIfAbsent("c) iptables REDIRECT", k -> new ArrayList<>())
-                            .add(client(lab, connections, requests));
-                } finally {
-                    PodLab.sh(String.format(iptables, "-D"));
+                // Rotate the order so that no mode always runs first (cold) or last.
+                for (int k = 0; k < 3; k++) {
+                    int mode = (round + k) % 3;
+                    int before = relay.accepted.size();
+                    String name = switch (mode) {
+                        case 0 -> {
+                            byMode.computeIfAbsent("a) no capture", x -> new ArrayList<>())
+                                    .add(client(lab, connections, requests));
+                            yield "a) no capture";
+                        }
+                        case 1 -> {
+                            Capture capture = Capture.open(config);
+                            capture.enroll(lab.podRef(0, false));
+                            try {
+                                byMode.computeIfAbsent("b) eBPF redirect", x -> new ArrayList<>())
+                                        .add(client(lab, connections, requests));
+                            } finally {
+                                capture.uninstall();
+                            }
+                            yield "b) eBPF redirect";
+                        }
+                        default -> {
+                            PodLab.sh(String.format(iptables, "-A"));
+                            try {
+                                byMode.computeIfAbsent("c) iptables REDIRECT", x -> new ArrayList<>())
+                                        .add(client(lab, connections, requests));
+                            } finally {
+                                PodLab.sh(String.format(iptables, "-D"));
+                            }
+                            yield "c) iptables REDIRECT";
+                        }
+                    };
+                    throughRelay.merge(name, relay.accepted.size() - before, Integer::sum);
                 }
             }
+            relayCounts.putAll(throughRelay);
             relay.close();
             server.close();
             if (!relay.failures.isEmpty()) {
                 System.err.println("relay failures: " + relay.failures.size() + ", first: " + relay.failures.get(0));
             }
         }
-        String report = report(byMode, connections, requests, rounds);
+        String report = report(byMode, relayCounts, connections, requests, rounds);
         Files.createDirectories(results.getParent());
         Files.writeString(results, report);
         System.out.print(report);
@@ -135,8 +152,8 @@ public final class CaptureBench {
         return v[v.length / 2];
     }
 
-    private static String report(Map<String, List<Map<String, Double>>> byMode, int connections, int requests,
-            int rounds) {
+    private static String report(Map<String, List<Map<String, Double>>> byMode, Map<String, Integer> relayCounts,
+            int connections, int requests, int rounds) {
         StringBuilder sb = new StringBuilder();
         sb.append("Capture benchmark: connection setup and request latency, one run (").append(Instant.now())
                 .append(")\n");
@@ -147,7 +164,9 @@ public final class CaptureBench {
                 .append("forwards to the original destination). Payload 64 B each way. ").append(connections)
                 .append(" sequential connections (setup = connect + first 64 B round trip + close),\n").append(requests)
                 .append(" sequential round trips on one connection (request). Median of ").append(rounds)
-                .append(" alternating rounds.\n\n");
+                .append(" rounds (mode order rotated each round).\n")
+                .append("Connections the relay accepted per mode (proves the path taken): ").append(relayCounts)
+                .append("\n\n");
         String[] keys = {"setup_p50_us", "setup_p99_us", "setup_mean_us", "request_p50_us", "request_p99_us",
                 "cpu_us_per_connection"};
         sb.append(String.format("%-22s", "mode"));

@@ -168,6 +168,20 @@ class CaptureEndToEndTest {
     }
 
     @Test
+    void aJdkDualStackSocketConnectingToAnIpv4AddressIsCapturedToo() throws Exception {
+        Capture capture = open();
+        capture.enroll(lab.podRef(A, false));
+        int before = relay.accepted.size();
+
+        PodLab.Result r = lab.inPod(A, probe("jdk", lab.podIp(B), "8080"), 60);
+
+        assertThat(keyValues(r.stdout())).as(r.stderr()).containsEntry("body",
+                "hello from B; you are " + lab.nodeIp(B));
+        assertThat(relay.accepted).hasSize(before + 1);
+        assertThat(relay.accepted.get(before).originalDst()).isEqualTo(new InetSocketAddress(lab.podAddress(B), 8080));
+    }
+
+    @Test
     void ipv6ConnectsAreRedirectedAndAnsweredLikeIpv4() throws Exception {
         Capture capture = open();
         capture.enroll(lab.podRef(A, false));
@@ -314,7 +328,27 @@ class CaptureEndToEndTest {
 
         assertThat(attachTypes(lab.cgroup(A))).containsExactlyInAnyOrderElementsOf(once);
         assertThat(attachTypes(lab.agentCgroup)).containsExactly("cgroup_getsockopt");
-        assertThat(PodLab.sh("bpftool -j link show")).containsOnlyOnce("\"sk_lookup\"");
+        assertThat(skLookupLinks(lab.pods.get(A))).isEqualTo(1);
+        assertThat(lab.inPod(A, List.of("curl", "-sS", "-m", "10", url(B)), 20).stdout())
+                .isEqualTo("hello from B; you are " + lab.nodeIp(B) + "\n");
+    }
+
+    @Test
+    void aRestartedAgentProcessReadoptsThePinnedCaptureWithoutAttachingTwice() throws Exception {
+        List<String> run = new ArrayList<>(List.of(ProcessHandle.current().info().command().orElseThrow(),
+                "--enable-native-access=ALL-UNNAMED", "-cp", System.getProperty("java.class.path"),
+                AgentRunProbe.class.getName(), pinRoot.toString(), lab.agentCgroup.toString(), lab.nodeIp(A), "15001",
+                lab.pods.get(A), lab.cgroup(A).toString(), lab.netns(lab.pods.get(A)).toString(), lab.podIp(A)));
+
+        PodLab.Result first = PodLab.run(run, 60);
+        PodLab.Result second = PodLab.run(run, 60);
+
+        assertThat(first.stdout()).as(first.stderr()).contains("enrolled-at-start=[]\n");
+        assertThat(second.stdout()).as(second.stderr()).contains("enrolled-at-start=[" + lab.pods.get(A) + "]\n");
+        assertThat(attachTypes(lab.cgroup(A))).hasSize(7).doesNotHaveDuplicates();
+        assertThat(attachTypes(lab.agentCgroup)).containsExactly("cgroup_getsockopt");
+        assertThat(skLookupLinks(lab.pods.get(A))).isEqualTo(1);
+        // Both agent processes are gone: the pinned programs keep capturing on their own.
         assertThat(lab.inPod(A, List.of("curl", "-sS", "-m", "10", url(B)), 20).stdout())
                 .isEqualTo("hello from B; you are " + lab.nodeIp(B) + "\n");
     }
@@ -336,6 +370,15 @@ class CaptureEndToEndTest {
             }
         }
         return out;
+    }
+
+    /** sk_lookup links attached to the named network namespace, per {@code bpftool link show}. */
+    private static long skLookupLinks(String netns) throws Exception {
+        Object ino = java.nio.file.Files.getAttribute(lab.netns(netns), "unix:ino");
+        return java.util.Arrays.stream(PodLab.sh("bpftool -j link show").split("\\}"))
+                .filter(link -> link.contains("\"sk_lookup\"")
+                        && Pattern.compile("\"netns_ino\":\\s*" + ino + "\\b").matcher(link).find())
+                .count();
     }
 
     static List<String> attachTypes(Path cgroup) throws Exception {

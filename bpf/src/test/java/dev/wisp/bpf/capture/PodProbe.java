@@ -13,7 +13,8 @@ import java.nio.charset.StandardCharsets;
  * Run as a separate process inside a pod (its cgroup and netns) by the tests:
  * {@code connect <ip> <port> <requestBytes>} connects with no proxy settings, prints what
  * {@code getpeername} says, sends a request of exactly that many bytes, prints how many bytes came
- * back and the body; {@code bind <port>} tries to listen on the port and prints the outcome.
+ * back and the body; {@code jdk <ip> <port>} does a GET through a plain {@code java.net.Socket};
+ * {@code bind <port>} tries to listen on the port and prints the outcome.
  */
 public final class PodProbe {
     private PodProbe() {}
@@ -23,6 +24,7 @@ public final class PodProbe {
             case "connect" -> connect(new InetSocketAddress(InetAddress.getByName(args[1]), Integer.parseInt(args[2])),
                     Integer.parseInt(args[3]));
             case "bind" -> bind(Integer.parseInt(args[1]));
+            case "jdk" -> jdk(new InetSocketAddress(InetAddress.getByName(args[1]), Integer.parseInt(args[2])));
             default -> throw new IllegalArgumentException("unknown mode " + args[0]);
         }
     }
@@ -53,6 +55,16 @@ public final class PodProbe {
             System.out.println("body=" + text.substring(text.indexOf("\r\n\r\n") + 4).strip());
         } finally {
             Libc.close(fd);
+        }
+    }
+
+    /** A plain JDK socket: dual-stack (AF_INET6) even for an IPv4 destination, as JDBC drivers use. */
+    private static void jdk(InetSocketAddress to) throws java.io.IOException {
+        try (java.net.Socket s = new java.net.Socket()) {
+            s.connect(to, 10_000);
+            s.getOutputStream().write("GET / HTTP/1.0\r\n\r\n".getBytes(StandardCharsets.US_ASCII));
+            String text = new String(s.getInputStream().readAllBytes(), StandardCharsets.US_ASCII);
+            System.out.println("body=" + text.substring(text.indexOf("\r\n\r\n") + 4).strip());
         }
     }
 
