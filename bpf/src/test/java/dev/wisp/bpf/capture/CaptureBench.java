@@ -190,7 +190,9 @@ public final class CaptureBench {
                     median(b, k) / median(c, k), median(b, k) / median(a, k), median(c, k) / median(a, k)));
         }
         sb.append("\nNote: (b) and (c) include the relay's extra hop (accept, upstream connect, copy), which\n")
-                .append("dominates; the eBPF vs iptables difference is the cost of the redirect itself.\n");
+                .append("dominates; the eBPF vs iptables difference is the cost of the redirect itself.\n")
+                .append("cpu_us_per_connection is the client process's utime+stime over the setup phase (10 ms ticks,\n")
+                .append("so coarse); the relay runs in the benchmark's own JVM and is not in it.\n");
         return sb.toString();
     }
 }
