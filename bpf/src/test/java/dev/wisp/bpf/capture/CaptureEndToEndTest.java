@@ -1,0 +1,392 @@
+package dev.wisp.bpf.capture;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+import dev.wisp.testing.Prerequisites;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Capture on the real kernel: pods are network namespaces + cgroup v2 directories made by
+ * {@link PodLab}; the node agent is {@link StandInAgent} in the node namespace; the application is
+ * {@link PodServer} in pod B; clients are {@code curl} and {@link PodProbe} run inside pod A or C.
+ * Pod 0 = A (client), 1 = B (server), 2 = C (outside the mesh).
+ */
+class CaptureEndToEndTest {
+    private static final int A = 0;
+    private static final int B = 1;
+    private static final int C = 2;
+    private static final Pattern ATTACH_TYPE = Pattern.compile("\"attach_type\":\\s*\"([a-z0-9_]+)\"");
+
+    private static PodLab lab;
+    private static StandInAgent relay;
+    private static StandInAgent relay6;
+    private static PodServer server;
+    private static PodServer server6;
+    private Path pinRoot;
+    private final List<Capture> opened = new ArrayList<>();
+
+    @BeforeAll
+    static void buildLab() throws Exception {
+        Prerequisites.requireRoot();
+        Prerequisites.requireCommands("ip", "curl", "bpftool", "setpriv");
+        lab = new PodLab();
+        relay = PodLab.inNetns(lab.node, () -> StandInAgent.relay(new InetSocketAddress(15001), 0));
+        server = PodLab.inNetns(lab.pods.get(B),
+                () -> new PodServer(new InetSocketAddress(lab.podAddress(B), 8080)));
+        relay6 = PodLab.inNetns(lab.node,
+                () -> StandInAgent.relay(new InetSocketAddress(InetAddress.getByName(lab.nodeIp6(A)), 15001), 0));
+        server6 = PodLab.inNetns(lab.pods.get(B),
+                () -> new PodServer(new InetSocketAddress(InetAddress.getByName(lab.podIp6(B)), 8080)));
+    }
+
+    @AfterAll
+    static void tearDownLab() throws Exception {
+        try {
+            for (AutoCloseable c : new AutoCloseable[]{relay, relay6, server, server6}) {
+                if (c != null) {
+                    c.close();
+                }
+            }
+        } finally {
+            if (lab != null) {
+                lab.close();
+            }
+        }
+    }
+
+    @BeforeEach
+    void freshPins() {
+        pinRoot = Path.of("/sys/fs/bpf/wisp-test-" + lab.suffix + "-" + System.nanoTime());
+    }
+
+    @AfterEach
+    void uninstall() throws Exception {
+        for (Capture c : opened) {
+            c.close();
+        }
+        // A fresh instance removes whatever the test left pinned (also after a failure).
+        Capture.open(config()).uninstall();
+        assertThat(pinRoot).doesNotExist();
+        for (int i = 0; i < 3; i++) {
+            assertThat(attachTypes(lab.cgroup(i))).isEmpty();
+        }
+    }
+
+    private CaptureConfig config() throws Exception {
+        return config(15001);
+    }
+
+    private CaptureConfig config(int outboundPort) throws Exception {
+        return new CaptureConfig(pinRoot, lab.agentCgroup, new InetSocketAddress(lab.nodeAddress(A), outboundPort),
+                new InetSocketAddress(InetAddress.getByName(lab.nodeIp6(A)), outboundPort),
+                15006, 15008, CaptureConfig.MESH_PORTS,
+                List.of(lab.nodeAddress(A), lab.nodeAddress(B), lab.nodeAddress(C)));
+    }
+
+    private Capture open() throws Exception {
+        return open(15001);
+    }
+
+    private Capture open(int outboundPort) throws Exception {
+        Capture c = Capture.open(config(outboundPort));
+        opened.add(c);
+        return c;
+    }
+
+    private String url(int pod) {
+        return "http://" + lab.podIp(pod) + ":8080/";
+    }
+
+    @Test
+    void curlInAMemberPodIsRedirectedToTheAgentWhichFindsTheOriginalDestination() throws Exception {
+        Capture capture = open();
+        capture.enroll(lab.podRef(A, false));
+        int before = relay.accepted.size();
+
+        PodLab.Result r = lab.inPod(A, List.of("curl", "-sS", "--noproxy", "*", "-m", "10", url(B)), 20);
+
+        // B saw the relay (node side of B's veth), not pod A: the connection went through the agent.
+        assertThat(r.stdout()).as(r.stderr() + relay.failures)
+                .isEqualTo("hello from B; you are " + lab.nodeIp(B) + "\n");
+        assertThat(relay.accepted).hasSize(before + 1);
+        StandInAgent.Accepted seen = relay.accepted.get(before);
+        assertThat(seen.originalDst()).isEqualTo(new InetSocketAddress(lab.podAddress(B), 8080));
+        assertThat(seen.remote().getAddress()).isEqualTo(lab.podAddress(A));
+        assertThat(seen.local()).isEqualTo(new InetSocketAddress(lab.nodeAddress(A), 15001));
+    }
+
+    @Test
+    void getpeernameShowsTheOriginalPeerAndFlowEventsCarryAddressesAndBytes() throws Exception {
+        Capture capture = open();
+        capture.enroll(lab.podRef(A, false));
+        List<FlowEvent> events = new CopyOnWriteArrayList<>();
+        try (AutoCloseable sub = capture.subscribe(events::add)) {
+            PodLab.Result r = lab.inPod(A, probe("connect", lab.podIp(B), "8080", "100"), 60);
+
+            Map<String, String> out = keyValues(r.stdout());
+            assertThat(out).as(r.stderr()).containsEntry("peer", "/" + lab.podIp(B) + ":8080");
+            assertThat(out.get("body")).isEqualTo("hello from B; you are " + lab.nodeIp(B));
+            long received = Long.parseLong(out.get("received"));
+            InetSocketAddress original = new InetSocketAddress(lab.podAddress(B), 8080);
+            InetSocketAddress agent = new InetSocketAddress(lab.nodeAddress(A), 15001);
+
+            await().atMost(Duration.ofSeconds(10)).until(() -> events.stream()
+                    .anyMatch(e -> e.type() == FlowEvent.Type.CLOSED && original.equals(e.originalDestination())));
+            FlowEvent opened = events.stream()
+                    .filter(e -> e.type() == FlowEvent.Type.OPENED && original.equals(e.originalDestination()))
+                    .findFirst().orElseThrow();
+            FlowEvent closed = events.stream()
+                    .filter(e -> e.type() == FlowEvent.Type.CLOSED && e.cookie() == opened.cookie()).findFirst()
+                    .orElseThrow();
+            assertThat(opened.redirected()).isTrue();
+            assertThat(opened.cgroupId()).isEqualTo(lab.cgroupId(A));
+            assertThat(opened.source().getAddress()).isEqualTo(lab.podAddress(A));
+            assertThat(opened.destination()).isEqualTo(agent);
+            assertThat(closed.cgroupId()).isEqualTo(lab.cgroupId(A));
+            assertThat(closed.source()).isEqualTo(opened.source());
+            assertThat(closed.bytesSent()).isEqualTo(100);
+            assertThat(closed.bytesReceived()).isEqualTo(received);
+            // The agent's own lookup (what its 15001 resolver calls) finds nothing once the flow closed.
+            assertThat(capture.originalDestination(agent, opened.source())).isEmpty();
+        }
+    }
+
+    @Test
+    void aJdkDualStackSocketConnectingToAnIpv4AddressIsCapturedToo() throws Exception {
+        Capture capture = open();
+        capture.enroll(lab.podRef(A, false));
+        int before = relay.accepted.size();
+
+        PodLab.Result r = lab.inPod(A, probe("jdk", lab.podIp(B), "8080"), 60);
+
+        assertThat(keyValues(r.stdout())).as(r.stderr()).containsEntry("body",
+                "hello from B; you are " + lab.nodeIp(B));
+        assertThat(relay.accepted).hasSize(before + 1);
+        assertThat(relay.accepted.get(before).originalDst()).isEqualTo(new InetSocketAddress(lab.podAddress(B), 8080));
+    }
+
+    @Test
+    void ipv6ConnectsAreRedirectedAndAnsweredLikeIpv4() throws Exception {
+        Capture capture = open();
+        capture.enroll(lab.podRef(A, false));
+        int before = relay6.accepted.size();
+
+        PodLab.Result r = lab.inPod(A,
+                List.of("curl", "-sS", "-g", "-m", "10", "http://[" + lab.podIp6(B) + "]:8080/"), 20);
+
+        String nodeB6 = InetAddress.getByName(lab.nodeIp6(B)).getHostAddress();
+        assertThat(r.stdout()).as(r.stderr() + relay6.failures).isEqualTo("hello from B; you are " + nodeB6 + "\n");
+        StandInAgent.Accepted seen = relay6.accepted.get(before);
+        assertThat(seen.originalDst()).isEqualTo(new InetSocketAddress(InetAddress.getByName(lab.podIp6(B)), 8080));
+        assertThat(seen.remote().getAddress()).isEqualTo(InetAddress.getByName(lab.podIp6(A)));
+
+        Map<String, String> out = keyValues(lab.inPod(A, probe("connect", lab.podIp6(B), "8080", "64"), 60).stdout());
+        assertThat(out.get("peer")).isEqualTo(new InetSocketAddress(InetAddress.getByName(lab.podIp6(B)), 8080)
+                .toString());
+    }
+
+    @Test
+    void aThrowingSubscriberNeitherStopsTheStreamNorStarvesTheOthers() throws Exception {
+        Capture capture = open();
+        capture.enroll(lab.podRef(A, false));
+        List<FlowEvent> seenByThrower = new CopyOnWriteArrayList<>();
+        List<FlowEvent> seen = new CopyOnWriteArrayList<>();
+        try (AutoCloseable thrower = capture.subscribe(e -> {
+            seenByThrower.add(e);
+            throw new IllegalStateException("subscriber bug");
+        }); AutoCloseable recorder = capture.subscribe(seen::add)) {
+            for (int i = 0; i < 2; i++) {
+                assertThat(lab.inPod(A, List.of("curl", "-sS", "-m", "10", url(B)), 20).stdout())
+                        .startsWith("hello from B");
+            }
+            await().atMost(Duration.ofSeconds(10))
+                    .until(() -> seen.stream().filter(e -> e.type() == FlowEvent.Type.CLOSED).count() == 2);
+            assertThat(seenByThrower).hasSameSizeAs(seen);
+        }
+    }
+
+    @Test
+    void theAgentResolvesTheOriginalDestinationFromTheAcceptedSocketsAddresses() throws Exception {
+        Capture capture = open(15002);
+        capture.enroll(lab.podRef(A, false));
+        InetSocketAddress original = new InetSocketAddress(lab.podAddress(B), 8080);
+        List<InetSocketAddress> resolved = new CopyOnWriteArrayList<>();
+        try (StandInAgent agent = PodLab.inNetns(lab.node,
+                () -> StandInAgent.answering(new InetSocketAddress(15002), seen -> {
+                    try {
+                        capture.originalDestination(seen.local(), seen.remote()).ifPresent(resolved::add);
+                    } catch (Exception e) {
+                        return "lookup failed: " + e.getMessage();
+                    }
+                    return "HTTP/1.0 200 OK\r\n\r\nresolved\n";
+                }))) {
+            PodLab.Result r = lab.inPod(A, List.of("curl", "-sS", "-m", "10", url(B)), 20);
+
+            assertThat(r.stdout()).as(r.stderr()).isEqualTo("resolved\n");
+            assertThat(resolved).containsExactly(original);
+            assertThat(agent.accepted.getFirst().originalDst()).isEqualTo(original);
+        }
+    }
+
+    @Test
+    void inboundPlaintextToAMemberPodIsSteeredToTheInboundListenerAndHboneToTheHboneListener() throws Exception {
+        Capture capture = open();
+        capture.enroll(lab.podRef(B, true));
+        String podB = lab.pods.get(B);
+        // The agent's listeners live in pod B's network namespace (ztunnel's in-pod mode).
+        try (StandInAgent inbound = PodLab.inNetns(podB, () -> StandInAgent.answering(new InetSocketAddress(15006),
+                seen -> "HTTP/1.0 200 OK\r\n\r\ninbound saw " + seen.local() + "\n"));
+                StandInAgent hbone = PodLab.inNetns(podB, () -> StandInAgent.answering(new InetSocketAddress(15008),
+                        seen -> "HTTP/1.0 200 OK\r\n\r\nhbone saw " + seen.local() + "\n"))) {
+            capture.setInboundListener(lab.podAddress(B), inbound.fd());
+            capture.setHboneListener(lab.podAddress(B), hbone.fd());
+
+            PodLab.Result plain = lab.inPod(C, List.of("curl", "-sS", "-m", "10", url(B)), 20);
+            assertThat(plain.stdout()).as(plain.stderr()).isEqualTo("inbound saw /" + lab.podIp(B) + ":8080\n");
+            assertThat(inbound.accepted.getFirst().remote().getAddress()).isEqualTo(lab.podAddress(C));
+
+            PodLab.Result tunnel = lab.inPod(C,
+                    List.of("curl", "-sS", "-m", "10", "http://" + lab.podIp(B) + ":15008/"), 20);
+            assertThat(tunnel.stdout()).as(tunnel.stderr()).isEqualTo("hbone saw /" + lab.podIp(B) + ":15008\n");
+
+            // Connections from a bypass (node) address, or from the pod's own address (the agent's
+            // in-pod connection to the application), reach the application directly.
+            String fromNode = PodLab.inNetns(lab.node,
+                    () -> PodLab.run(List.of("curl", "-sS", "-m", "10", url(B)), 20).stdout());
+            assertThat(fromNode).isEqualTo("hello from B; you are " + lab.nodeIp(B) + "\n");
+            String fromPod = PodLab.run(List.of("ip", "netns", "exec", podB, "curl", "-sS", "-m", "10", url(B)), 20)
+                    .stdout();
+            assertThat(fromPod).isEqualTo("hello from B; you are " + lab.podIp(B) + "\n");
+            assertThat(inbound.accepted).hasSize(1);
+
+            // Removing the pod stops inbound steering too.
+            capture.remove(podB);
+            PodLab.Result after = lab.inPod(C, List.of("curl", "-sS", "-m", "10", url(B)), 20);
+            assertThat(after.stdout()).as(after.stderr()).isEqualTo("hello from B; you are " + lab.podIp(C) + "\n");
+        }
+    }
+
+    @Test
+    void memberPodsCannotBindTheMeshPorts() throws Exception {
+        Capture capture = open();
+        capture.enroll(lab.podRef(A, false));
+
+        assertThat(lab.inPod(A, probe("bind", "15008"), 60).stdout())
+                .startsWith("error=bind(/0.0.0.0:15008) failed: EPERM");
+        assertThat(lab.inPod(A, probe("bind", "18080"), 60).stdout()).isEqualTo("bound 18080\n");
+        assertThat(lab.inPod(C, probe("bind", "15008"), 60).stdout()).isEqualTo("bound 15008\n");
+    }
+
+    @Test
+    void removingThePodRestoresDirectConnections() throws Exception {
+        Capture capture = open();
+        capture.enroll(lab.podRef(A, false));
+        assertThat(lab.inPod(A, List.of("curl", "-sS", "-m", "10", url(B)), 20).stdout())
+                .isEqualTo("hello from B; you are " + lab.nodeIp(B) + "\n");
+
+        assertThat(capture.remove(lab.pods.get(A))).isTrue();
+
+        assertThat(attachTypes(lab.cgroup(A))).isEmpty();
+        assertThat(capture.enrolled()).isEmpty();
+        int before = relay.accepted.size();
+        assertThat(lab.inPod(A, List.of("curl", "-sS", "-m", "10", url(B)), 20).stdout())
+                .isEqualTo("hello from B; you are " + lab.podIp(A) + "\n");
+        assertThat(relay.accepted).hasSize(before);
+        assertThat(capture.remove(lab.pods.get(A))).isFalse();
+    }
+
+    @Test
+    void reopeningAfterARestartLeavesExactlyOneSetOfProgramsAndCaptureKeepsWorking() throws Exception {
+        Capture first = open();
+        first.enroll(lab.podRef(A, true));
+        List<String> once = attachTypes(lab.cgroup(A));
+        assertThat(once).containsExactlyInAnyOrder("cgroup_inet4_connect", "cgroup_inet6_connect", "cgroup_sock_ops",
+                "cgroup_inet4_getpeername", "cgroup_inet6_getpeername", "cgroup_inet4_bind", "cgroup_inet6_bind");
+        assertThat(attachTypes(lab.agentCgroup)).containsExactly("cgroup_getsockopt");
+        first.close();
+
+        // The "restarted agent": a new instance over the same pins, enrolling the same pod again.
+        Capture second = open();
+        assertThat(second.enrolled()).containsExactly(lab.pods.get(A));
+        second.enroll(lab.podRef(A, true));
+
+        assertThat(attachTypes(lab.cgroup(A))).containsExactlyInAnyOrderElementsOf(once);
+        assertThat(attachTypes(lab.agentCgroup)).containsExactly("cgroup_getsockopt");
+        assertThat(skLookupLinks(lab.pods.get(A))).isEqualTo(1);
+        assertThat(lab.inPod(A, List.of("curl", "-sS", "-m", "10", url(B)), 20).stdout())
+                .isEqualTo("hello from B; you are " + lab.nodeIp(B) + "\n");
+    }
+
+    @Test
+    void aRestartedAgentProcessReadoptsThePinnedCaptureWithoutAttachingTwice() throws Exception {
+        List<String> run = new ArrayList<>(List.of(ProcessHandle.current().info().command().orElseThrow(),
+                "--enable-native-access=ALL-UNNAMED", "-cp", System.getProperty("java.class.path"),
+                AgentRunProbe.class.getName(), pinRoot.toString(), lab.agentCgroup.toString(), lab.nodeIp(A), "15001",
+                lab.pods.get(A), lab.cgroup(A).toString(), lab.netns(lab.pods.get(A)).toString(), lab.podIp(A)));
+
+        PodLab.Result first = PodLab.run(run, 60);
+        PodLab.Result second = PodLab.run(run, 60);
+
+        assertThat(first.stdout()).as(first.stderr()).contains("enrolled-at-start=[]\n");
+        assertThat(second.stdout()).as(second.stderr()).contains("enrolled-at-start=[" + lab.pods.get(A) + "]\n");
+        assertThat(attachTypes(lab.cgroup(A))).hasSize(7).doesNotHaveDuplicates();
+        assertThat(attachTypes(lab.agentCgroup)).containsExactly("cgroup_getsockopt");
+        assertThat(skLookupLinks(lab.pods.get(A))).isEqualTo(1);
+        // Both agent processes are gone: the pinned programs keep capturing on their own.
+        assertThat(lab.inPod(A, List.of("curl", "-sS", "-m", "10", url(B)), 20).stdout())
+                .isEqualTo("hello from B; you are " + lab.nodeIp(B) + "\n");
+    }
+
+    private static List<String> probe(String... args) {
+        List<String> cmd = new ArrayList<>(List.of(ProcessHandle.current().info().command().orElse("java"),
+                "--enable-native-access=ALL-UNNAMED", "-cp", System.getProperty("java.class.path"),
+                PodProbe.class.getName()));
+        cmd.addAll(List.of(args));
+        return cmd;
+    }
+
+    private static Map<String, String> keyValues(String stdout) {
+        Map<String, String> out = new TreeMap<>();
+        for (String line : stdout.split("\n")) {
+            int eq = line.indexOf('=');
+            if (eq > 0) {
+                out.put(line.substring(0, eq), line.substring(eq + 1));
+            }
+        }
+        return out;
+    }
+
+    /** sk_lookup links attached to the named network namespace, per {@code bpftool link show}. */
+    private static long skLookupLinks(String netns) throws Exception {
+        Object ino = java.nio.file.Files.getAttribute(lab.netns(netns), "unix:ino");
+        return java.util.Arrays.stream(PodLab.sh("bpftool -j link show").split("\\}"))
+                .filter(link -> link.contains("\"sk_lookup\"")
+                        && Pattern.compile("\"netns_ino\":\\s*" + ino + "\\b").matcher(link).find())
+                .count();
+    }
+
+    static List<String> attachTypes(Path cgroup) throws Exception {
+        List<String> types = new ArrayList<>();
+        Matcher m = ATTACH_TYPE.matcher(PodLab.sh("bpftool -j cgroup show " + cgroup));
+        while (m.find()) {
+            types.add(m.group(1));
+        }
+        return types;
+    }
+}

@@ -1,0 +1,268 @@
+package dev.wisp.linux;
+
+import static java.util.Objects.requireNonNull;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.FunctionDescriptor;
+import java.lang.foreign.Linker;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.lang.invoke.MethodHandle;
+import java.net.Inet4Address;
+import java.net.Inet6Address;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.UnknownHostException;
+import java.nio.ByteOrder;
+
+/**
+ * TCP socket calls on raw file descriptors through the FFM API, for what the JDK's socket classes
+ * cannot do: read {@code SO_ORIGINAL_DST} from an accepted socket, set {@code SO_MARK}, or work on a
+ * descriptor that another library (Netty's epoll transport) owns. Each failure is a
+ * {@link NativeException} naming the call. Stateless and thread-safe.
+ */
+public final class Sockets {
+    public static final int AF_INET = 2;
+    public static final int AF_INET6 = 10;
+    public static final int SOL_SOCKET = 1;
+    public static final int SOL_IP = 0;
+    public static final int SOL_IPV6 = 41;
+    /** Netfilter's (and Wisp's eBPF getsockopt hook's) original-destination option, for both families. */
+    public static final int SO_ORIGINAL_DST = 80;
+    public static final int SO_REUSEADDR = 2;
+    public static final int SO_MARK = 36;
+
+    private static final int SOCK_STREAM = 1;
+    private static final int SOCK_CLOEXEC = 0x80000;
+    private static final int SHUT_WR = 1;
+    private static final long SOCKADDR_SIZE = 28;
+
+    private static final Linker LINKER = Linker.nativeLinker();
+    private static final MethodHandle SOCKET = Libc.downcall(LINKER.defaultLookup(), "socket",
+            FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT,
+                    ValueLayout.JAVA_INT));
+    private static final MethodHandle BIND = addrCall("bind");
+    private static final MethodHandle CONNECT = addrCall("connect");
+    private static final MethodHandle LISTEN = Libc.downcall(LINKER.defaultLookup(), "listen",
+            FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT));
+    private static final MethodHandle ACCEPT4 = Libc.downcall(LINKER.defaultLookup(), "accept4",
+            FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.ADDRESS,
+                    ValueLayout.ADDRESS, ValueLayout.JAVA_INT));
+    private static final MethodHandle GETSOCKOPT = Libc.downcall(LINKER.defaultLookup(), "getsockopt",
+            FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT,
+                    ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.ADDRESS));
+    private static final MethodHandle SETSOCKOPT = Libc.downcall(LINKER.defaultLookup(), "setsockopt",
+            FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT,
+                    ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.JAVA_INT));
+    private static final MethodHandle GETPEERNAME = nameCall("getpeername");
+    private static final MethodHandle GETSOCKNAME = nameCall("getsockname");
+    private static final MethodHandle SHUTDOWN = Libc.downcall(LINKER.defaultLookup(), "shutdown",
+            FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT));
+
+    private Sockets() {}
+
+    private static MethodHandle addrCall(String name) {
+        return Libc.downcall(LINKER.defaultLookup(), name, FunctionDescriptor.of(ValueLayout.JAVA_INT,
+                ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.JAVA_INT));
+    }
+
+    private static MethodHandle nameCall(String name) {
+        return Libc.downcall(LINKER.defaultLookup(), name, FunctionDescriptor.of(ValueLayout.JAVA_INT,
+                ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.ADDRESS));
+    }
+
+    /** A blocking TCP socket of the address's family, close-on-exec. The caller owns the descriptor. */
+    public static int tcpSocket(InetSocketAddress forAddress) throws NativeException {
+        requireNonNull(forAddress, "forAddress");
+        int family = forAddress.getAddress() instanceof Inet6Address ? AF_INET6 : AF_INET;
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment err = Libc.newErrnoBuffer(arena);
+            int fd = (int) SOCKET.invokeExact(err, family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+            return check(fd, "socket(" + (family == AF_INET ? "AF_INET" : "AF_INET6") + ")", err);
+        } catch (NativeException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw unexpected("socket", t);
+        }
+    }
+
+    /** A listening TCP socket bound to {@code address} (with {@code SO_REUSEADDR}). */
+    public static int listen(InetSocketAddress address, int backlog) throws NativeException {
+        int fd = tcpSocket(address);
+        try {
+            setIntOption(fd, SOL_SOCKET, SO_REUSEADDR, 1, "SO_REUSEADDR");
+            addressCall(BIND, fd, address, "bind");
+            try (Arena arena = Arena.ofConfined()) {
+                MemorySegment err = Libc.newErrnoBuffer(arena);
+                check((int) LISTEN.invokeExact(err, fd, backlog), "listen(" + address + ")", err);
+            }
+            return fd;
+        } catch (NativeException e) {
+            Libc.close(fd);
+            throw e;
+        } catch (Throwable t) {
+            Libc.close(fd);
+            throw unexpected("listen", t);
+        }
+    }
+
+    /** Accepts one connection (blocking); the caller owns the returned descriptor. */
+    public static int accept(int listenFd) throws NativeException {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment err = Libc.newErrnoBuffer(arena);
+            while (true) {
+                int fd = (int) ACCEPT4.invokeExact(err, listenFd, MemorySegment.NULL, MemorySegment.NULL, SOCK_CLOEXEC);
+                if (fd >= 0) {
+                    return fd;
+                }
+                if (Libc.errno(err) != Errno.EINTR) {
+                    throw new NativeException("accept4(fd " + listenFd + ")", Libc.errno(err));
+                }
+            }
+        } catch (NativeException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw unexpected("accept4", t);
+        }
+    }
+
+    /** Connects a new TCP socket to {@code address}, optionally with {@code SO_MARK} set first (0 = none). */
+    public static int connect(InetSocketAddress address, int mark) throws NativeException {
+        int fd = tcpSocket(address);
+        try {
+            if (mark != 0) {
+                setIntOption(fd, SOL_SOCKET, SO_MARK, mark, "SO_MARK");
+            }
+            addressCall(CONNECT, fd, address, "connect");
+            return fd;
+        } catch (NativeException e) {
+            Libc.close(fd);
+            throw e;
+        }
+    }
+
+    /** {@code setsockopt(fd, level, name, &value, 4)}. */
+    public static void setIntOption(int fd, int level, int name, int value, String what) throws NativeException {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment err = Libc.newErrnoBuffer(arena);
+            MemorySegment v = arena.allocate(ValueLayout.JAVA_INT);
+            v.set(ValueLayout.JAVA_INT, 0, value);
+            check((int) SETSOCKOPT.invokeExact(err, fd, level, name, v, 4), "setsockopt(" + what + ")", err);
+        } catch (NativeException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw unexpected("setsockopt", t);
+        }
+    }
+
+    /**
+     * The destination the connection was addressed to before a redirect: {@code getsockopt(SOL_IP or
+     * SOL_IPV6, SO_ORIGINAL_DST)}, answered by netfilter conntrack or by Wisp's eBPF getsockopt hook.
+     */
+    public static InetSocketAddress originalDestination(int fd) throws NativeException {
+        InetSocketAddress local = localAddress(fd);
+        int level = local.getAddress() instanceof Inet6Address ? SOL_IPV6 : SOL_IP;
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment err = Libc.newErrnoBuffer(arena);
+            MemorySegment addr = arena.allocate(SOCKADDR_SIZE);
+            MemorySegment len = arena.allocate(ValueLayout.JAVA_INT);
+            len.set(ValueLayout.JAVA_INT, 0, (int) SOCKADDR_SIZE);
+            check((int) GETSOCKOPT.invokeExact(err, fd, level, SO_ORIGINAL_DST, addr, len),
+                    "getsockopt(SO_ORIGINAL_DST)", err);
+            return decode(addr);
+        } catch (NativeException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw unexpected("getsockopt", t);
+        }
+    }
+
+    /** {@code getpeername}: the address the socket is connected to, as the kernel reports it to this process. */
+    public static InetSocketAddress peerAddress(int fd) throws NativeException {
+        return name(GETPEERNAME, fd, "getpeername");
+    }
+
+    /** {@code getsockname}: the socket's local address. */
+    public static InetSocketAddress localAddress(int fd) throws NativeException {
+        return name(GETSOCKNAME, fd, "getsockname");
+    }
+
+    /** Half-closes the sending side ({@code shutdown(SHUT_WR)}), so the peer reads end of stream. */
+    public static void shutdownOutput(int fd) throws NativeException {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment err = Libc.newErrnoBuffer(arena);
+            check((int) SHUTDOWN.invokeExact(err, fd, SHUT_WR), "shutdown(fd " + fd + ")", err);
+        } catch (NativeException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw unexpected("shutdown", t);
+        }
+    }
+
+    private static InetSocketAddress name(MethodHandle call, int fd, String what) throws NativeException {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment err = Libc.newErrnoBuffer(arena);
+            MemorySegment addr = arena.allocate(SOCKADDR_SIZE);
+            MemorySegment len = arena.allocate(ValueLayout.JAVA_INT);
+            len.set(ValueLayout.JAVA_INT, 0, (int) SOCKADDR_SIZE);
+            check((int) call.invokeExact(err, fd, addr, len), what + "(fd " + fd + ")", err);
+            return decode(addr);
+        } catch (NativeException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw unexpected(what, t);
+        }
+    }
+
+    private static void addressCall(MethodHandle call, int fd, InetSocketAddress address, String what)
+            throws NativeException {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment err = Libc.newErrnoBuffer(arena);
+            MemorySegment addr = encode(arena, address);
+            check((int) call.invokeExact(err, fd, addr, (int) addr.byteSize()), what + "(" + address + ")", err);
+        } catch (NativeException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw unexpected(what, t);
+        }
+    }
+
+    /** Encodes a {@code sockaddr_in} or {@code sockaddr_in6}. */
+    public static MemorySegment encode(Arena arena, InetSocketAddress address) {
+        requireNonNull(address, "address");
+        InetAddress ip = requireNonNull(address.getAddress(), "unresolved address " + address);
+        byte[] raw = ip.getAddress();
+        MemorySegment s = arena.allocate(ip instanceof Inet4Address ? 16 : 28);
+        s.set(ValueLayout.JAVA_SHORT, 0, (short) (ip instanceof Inet4Address ? AF_INET : AF_INET6));
+        s.set(ValueLayout.JAVA_SHORT.withOrder(ByteOrder.BIG_ENDIAN), 2, (short) address.getPort());
+        MemorySegment.copy(raw, 0, s, ValueLayout.JAVA_BYTE, ip instanceof Inet4Address ? 4 : 8, raw.length);
+        return s;
+    }
+
+    /** Decodes a {@code sockaddr_in} or {@code sockaddr_in6}. */
+    public static InetSocketAddress decode(MemorySegment s) {
+        int family = s.get(ValueLayout.JAVA_SHORT, 0);
+        int port = Short.toUnsignedInt(s.get(ValueLayout.JAVA_SHORT.withOrder(ByteOrder.BIG_ENDIAN), 2));
+        byte[] raw = new byte[family == AF_INET ? 4 : 16];
+        if (family != AF_INET && family != AF_INET6) {
+            throw new IllegalArgumentException("not an IP socket address: family " + family);
+        }
+        MemorySegment.copy(s, ValueLayout.JAVA_BYTE, family == AF_INET ? 4 : 8, raw, 0, raw.length);
+        try {
+            return new InetSocketAddress(InetAddress.getByAddress(raw), port);
+        } catch (UnknownHostException e) {
+            throw new IllegalArgumentException("bad address length " + raw.length, e);
+        }
+    }
+
+    private static int check(int rc, String call, MemorySegment err) throws NativeException {
+        if (rc < 0) {
+            throw new NativeException(call, Libc.errno(err));
+        }
+        return rc;
+    }
+
+    private static IllegalStateException unexpected(String call, Throwable t) {
+        return new IllegalStateException(call + ": unexpected failure of the native call", t);
+    }
+}
