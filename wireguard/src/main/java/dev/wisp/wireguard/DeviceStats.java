@@ -9,7 +9,9 @@ package dev.wisp.wireguard;
  * @param rateLimited handshake messages dropped by the per-source rate limit
  * @param handshakesCompleted sessions derived
  * @param invalidPackets packets dropped as malformed, unauthenticated, replayed or misrouted
+ * @param datagramsReceived datagrams handed to the engine
  * @param peers peers configured now
+ * @param indexEntries sessions and handshakes in the receiver-index table now
  */
 public record DeviceStats(long dhOperations, long badMac1, long cookieRepliesSent, long rateLimited,
-        long handshakesCompleted, long invalidPackets, int peers) {}
+        long handshakesCompleted, long invalidPackets, long datagramsReceived, int peers, int indexEntries) {}

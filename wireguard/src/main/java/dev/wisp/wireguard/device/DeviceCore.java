@@ -65,6 +65,7 @@ public final class DeviceCore {
     private final LongAdder rateLimited = new LongAdder();
     private final LongAdder handshakes = new LongAdder();
     private final LongAdder invalid = new LongAdder();
+    private final LongAdder datagrams = new LongAdder();
     private final RateLimiter rateLimiter = new RateLimiter();
     private final ArrayBlockingQueue<Inbound> handshakeQueue = new ArrayBlockingQueue<>(HANDSHAKE_QUEUE);
     private final Map<Key, Peer> peers = new ConcurrentHashMap<>();
@@ -261,7 +262,7 @@ public final class DeviceCore {
 
     public DeviceStats stats() {
         return new DeviceStats(dhOperations.sum(), badMac1.sum(), cookieReplies.sum(), rateLimited.sum(),
-                handshakes.sum(), invalid.sum(), peers.size());
+                handshakes.sum(), invalid.sum(), datagrams.sum(), peers.size(), indices.size());
     }
 
     /** Entries in the index table (sessions and handshakes in flight): must stay bounded. */
@@ -387,6 +388,7 @@ public final class DeviceCore {
      * for {@link #processHandshake}. Anything malformed is dropped and counted.
      */
     public void receiveUdp(Scratch s, int len, InetSocketAddress source) {
+        datagrams.increment();
         byte[] b = s.buf;
         int type = type(b, 0, len);
         switch (type) {
