@@ -4,7 +4,7 @@
 set -euo pipefail
 
 packages=(
-  maven openssl curl procps iproute2 nftables iptables netcat-openbsd   # build, namespaces, loss emulation
+  maven openssl curl procps iproute2 iputils-ping nftables iptables netcat-openbsd   # build, namespaces, loss emulation
   clang llvm libbpf-dev linux-libc-dev bpftool                          # eBPF programs
   wireguard-tools wireguard-go                                          # WireGuard interop peers
   iperf3 haproxy nghttp2-client prometheus                              # benchmarks' peers, Prometheus

@@ -44,6 +44,7 @@ public final class Wisp implements Callable<Integer> {
     public static CommandLine commandLine() {
         CommandLine cl = new CommandLine(new Wisp());
         cl.addSubcommand(new dev.wisp.cli.demo.DemoAppCommand());
+        cl.addSubcommand(new WireguardCommand());
         cl.setExecutionExceptionHandler(new ErrorHandler());
         return cl;
     }

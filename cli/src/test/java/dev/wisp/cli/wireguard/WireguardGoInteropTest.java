@@ -1,0 +1,296 @@
+package dev.wisp.cli.wireguard;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+import dev.wisp.testing.Prerequisites;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.net.InetSocketAddress;
+import java.net.ServerSocket;
+import java.net.Socket;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.security.MessageDigest;
+import java.time.Duration;
+import java.util.HexFormat;
+import java.util.Map;
+import java.util.SplittableRandom;
+import java.util.concurrent.Future;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.MethodOrderer;
+import org.junit.jupiter.api.Order;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestInstance;
+import org.junit.jupiter.api.TestMethodOrder;
+
+/**
+ * The Java device ({@code wisp wireguard -f}, a child JVM in namespace A) against wireguard-go
+ * (namespace B), both configured only with {@code wg set}. The Java side runs with the test-only
+ * rekey time of 10 s so that the long transfer crosses several rekeys.
+ */
+@TestInstance(TestInstance.Lifecycle.PER_CLASS)
+@TestMethodOrder(MethodOrderer.OrderAnnotation.class)
+class WireguardGoInteropTest {
+    static final long GIB = 1L << 30;
+    static final int REKEY_SECONDS = 10;
+    NetnsPair net;
+    String javaIf;
+    String goIf;
+    Path keyA;
+    Path keyB;
+    String pubA;
+    String pubB;
+    Path log;
+
+    @BeforeAll
+    void setUp() throws Exception {
+        Prerequisites.requireRoot();
+        Prerequisites.requireCommands("ip", "wg", "wireguard-go", "ping", "nft");
+        net = new NetnsPair();
+        javaIf = "wj" + net.suffix;
+        goIf = "wg" + net.suffix;
+        Path dir = Path.of("target", "wireguard-interop");
+        Files.createDirectories(dir);
+        log = dir.resolve(javaIf + ".log");
+        keyA = Files.createTempFile("wisp-wg", ".key");
+        keyB = Files.createTempFile("wisp-wg", ".key");
+        Files.writeString(keyA, Sh.run("wg", "genkey"));
+        Files.writeString(keyB, Sh.run("wg", "genkey"));
+        pubA = Sh.run("sh", "-c", "wg pubkey < " + keyA).trim();
+        pubB = Sh.run("sh", "-c", "wg pubkey < " + keyB).trim();
+        net.startJava(net.nsA, javaIf, Map.of("WISP_WG_TEST_REKEY_AFTER_SECONDS", String.valueOf(REKEY_SECONDS)), log);
+        net.startGo(net.nsB, goIf);
+        net.wg(net.nsA, "set", javaIf, "private-key", keyA.toString(), "listen-port", "51820");
+        net.wg(net.nsB, "set", goIf, "private-key", keyB.toString(), "listen-port", "51821");
+        net.ip(net.nsA, "addr", "add", net.tunA + "/24", "dev", javaIf);
+        net.ip(net.nsB, "addr", "add", net.tunB + "/24", "dev", goIf);
+        net.ip(net.nsA, "link", "set", javaIf, "up");
+        net.ip(net.nsB, "link", "set", goIf, "up");
+    }
+
+    @AfterAll
+    void tearDown() throws Exception {
+        if (net != null) {
+            net.close();
+        }
+        for (Path k : new Path[]{keyA, keyB}) {
+            if (k != null) {
+                Files.deleteIfExists(k);
+            }
+        }
+    }
+
+    private void peerJava(boolean withEndpoint) {
+        if (withEndpoint) {
+            net.wg(net.nsA, "set", javaIf, "peer", pubB, "endpoint", net.underB + ":51821", "allowed-ips",
+                    net.tunB + "/32");
+        } else {
+            net.wg(net.nsA, "set", javaIf, "peer", pubB, "allowed-ips", net.tunB + "/32");
+        }
+    }
+
+    private void peerGo(boolean withEndpoint) {
+        if (withEndpoint) {
+            net.wg(net.nsB, "set", goIf, "peer", pubA, "endpoint", net.underA + ":51820", "allowed-ips",
+                    net.tunA + "/32");
+        } else {
+            net.wg(net.nsB, "set", goIf, "peer", pubA, "allowed-ips", net.tunA + "/32");
+        }
+    }
+
+    private void removePeers() {
+        net.wg(net.nsA, "set", javaIf, "peer", pubB, "remove");
+        net.wg(net.nsB, "set", goIf, "peer", pubA, "remove");
+    }
+
+    private long javaHandshakeEpoch() {
+        String out = net.wg(net.nsA, "show", javaIf, "latest-handshakes").trim();
+        return Long.parseLong(out.split("\\s+")[1]);
+    }
+
+    @Test
+    @Order(1)
+    void javaInitiatesPingAndWgShowReportsHandshakeAndBytes() {
+        peerGo(false);
+        peerJava(true);
+        String ping = net.ping(net.nsA, net.tunB, 3);
+        assertThat(ping).contains("3 received");
+        assertThat(javaHandshakeEpoch()).isGreaterThan(System.currentTimeMillis() / 1000 - 60);
+        String[] transfer = net.wg(net.nsA, "show", javaIf, "transfer").trim().split("\\s+");
+        assertThat(transfer[0]).isEqualTo(pubB);
+        assertThat(Long.parseLong(transfer[1])).as("rx bytes").isGreaterThan(3 * 84);
+        assertThat(Long.parseLong(transfer[2])).as("tx bytes").isGreaterThan(3 * 84);
+        String show = net.wg(net.nsA, "show", javaIf);
+        assertThat(show).contains("latest handshake:").contains("transfer:").contains("endpoint: " + net.underB
+                + ":51821");
+        // The go side learnt the Java side's endpoint from the initiation only.
+        assertThat(net.wg(net.nsB, "show", goIf, "endpoints")).contains(net.underA + ":51820");
+        removePeers();
+    }
+
+    @Test
+    @Order(2)
+    void wireguardGoInitiatesTowardsJavaThatKnowsNoEndpoint() {
+        peerJava(false);
+        peerGo(true);
+        assertThat(net.ping(net.nsB, net.tunA, 3)).contains("3 received");
+        assertThat(net.wg(net.nsA, "show", javaIf, "endpoints")).contains(net.underB + ":51821");
+        assertThat(javaHandshakeEpoch()).isPositive();
+        // Data from the Java side now flows on the session wireguard-go started.
+        assertThat(net.ping(net.nsA, net.tunB, 2)).contains("2 received");
+        removePeers();
+    }
+
+    @Test
+    @Order(3)
+    void oneGibTcpTransferAcrossRekeysArrivesIntact() throws Exception {
+        peerJava(true);
+        peerGo(true);
+        assertThat(net.ping(net.nsA, net.tunB, 1)).contains("1 received");
+        long handshakeBefore = javaHandshakeEpoch();
+        String[] hashes = transfer(net.nsB, net.nsA, net.tunB, GIB, Duration.ofMinutes(4));
+        assertThat(hashes[1]).as("SHA-256 received").isEqualTo(hashes[0]);
+        long elapsed = Long.parseLong(hashes[2]);
+        // With REKEY_AFTER_TIME at 10 s a transfer this long must have crossed a rekey.
+        if (elapsed > 2 * REKEY_SECONDS * 1000L) {
+            assertThat(javaHandshakeEpoch()).as("latest handshake advanced").isGreaterThan(handshakeBefore);
+        }
+        assertThat(net.javaAlive()).isTrue();
+    }
+
+    @Test
+    @Order(4)
+    void rekeyHappensWhileTrafficFlows() {
+        long before = javaHandshakeEpoch();
+        await("a rekey by the Java initiator").atMost(Duration.ofSeconds(4L * REKEY_SECONDS))
+                .pollInterval(Duration.ofMillis(500)).until(() -> {
+                    net.ping(net.nsA, net.tunB, 1);
+                    return javaHandshakeEpoch() > before;
+                });
+        assertThat(net.ping(net.nsA, net.tunB, 3)).contains("3 received");
+    }
+
+    @Test
+    @Order(5)
+    void roamingPeerKeepsWorkingFromItsNewAddress() {
+        String moved = "192.168." + net.net + ".4";
+        // Keep the new address when the old primary one goes.
+        Sh.run("ip", "netns", "exec", net.nsB, "sysctl", "-qw", "net.ipv4.conf.all.promote_secondaries=1");
+        Sh.run("ip", "netns", "exec", net.nsB, "sysctl", "-qw",
+                "net.ipv4.conf.vb" + net.suffix + ".promote_secondaries=1");
+        net.ip(net.nsB, "addr", "add", moved + "/24", "dev", "vb" + net.suffix);
+        net.ip(net.nsB, "addr", "del", net.underB + "/24", "dev", "vb" + net.suffix);
+        await("the Java side follows the roaming peer").atMost(Duration.ofSeconds(30))
+                .pollInterval(Duration.ofMillis(500)).untilAsserted(() -> {
+                    net.ping(net.nsB, net.tunA, 1);
+                    assertThat(net.wg(net.nsA, "show", javaIf, "endpoints")).contains(moved + ":51821");
+                });
+        assertThat(net.ping(net.nsA, net.tunB, 3)).contains("3 received");
+        net.ip(net.nsB, "addr", "add", net.underB + "/24", "dev", "vb" + net.suffix);
+    }
+
+    @Test
+    @Order(6)
+    void tenPercentUnderlayLossStillCompletes() throws Exception {
+        // Drop 10 % of the WireGuard datagrams in both directions on B's side of the underlay.
+        String nft = """
+                table inet wgloss {
+                    chain in {
+                        type filter hook input priority 0;
+                        udp dport 51821 numgen random mod 10 0 counter drop
+                    }
+                    chain out {
+                        type filter hook output priority 0;
+                        udp sport 51821 numgen random mod 10 0 counter drop
+                    }
+                }
+                """;
+        Path rules = Files.createTempFile("wisp-nft", ".nft");
+        try {
+            Files.writeString(rules, nft);
+            Sh.run("ip", "netns", "exec", net.nsB, "nft", "-f", rules.toString());
+            String[] hashes = transfer(net.nsB, net.nsA, net.tunB, 64L << 20, Duration.ofMinutes(3));
+            assertThat(hashes[1]).isEqualTo(hashes[0]);
+            String counters = Sh.run("ip", "netns", "exec", net.nsB, "nft", "list", "table", "inet", "wgloss");
+            java.util.regex.Matcher m = java.util.regex.Pattern.compile("counter packets (\\d+)").matcher(counters);
+            long dropped = 0;
+            while (m.find()) {
+                dropped += Long.parseLong(m.group(1));
+            }
+            assertThat(dropped).as("datagrams dropped by the loss rule").isGreaterThan(100);
+        } finally {
+            Sh.quiet("ip", "netns", "exec", net.nsB, "nft", "delete", "table", "inet", "wgloss");
+            Files.deleteIfExists(rules);
+        }
+    }
+
+    @Test
+    @Order(7)
+    void sigtermRemovesTheInterfaceAndTheSocket() throws Exception {
+        Path sock = Path.of("/var/run/wireguard", javaIf + ".sock");
+        assertThat(sock).exists();
+        String pid = Sh.run("sh", "-c", "pgrep -f 'wireguard -f " + javaIf + "$'").trim().split("\\s+")[0];
+        Sh.run("kill", "-TERM", pid);
+        await("socket removed").atMost(Duration.ofSeconds(20)).until(() -> !Files.exists(sock));
+        await("interface removed").atMost(Duration.ofSeconds(20))
+                .until(() -> !Sh.run("ip", "-n", net.nsA, "-o", "link").contains(javaIf));
+        assertThat(Files.readString(log)).contains("interface " + javaIf + " removed");
+    }
+
+    /**
+     * Streams {@code bytes} of seeded pseudo-random data from a socket in {@code clientNs} to a
+     * server in {@code serverNs}; returns the sender's and receiver's SHA-256 and the milliseconds it
+     * took.
+     */
+    static String[] transfer(String serverNs, String clientNs, String serverIp, long bytes, Duration timeout)
+            throws Exception {
+        ServerSocket server = NetnsPair.get(NetnsPair.inNetns(serverNs, () -> {
+            ServerSocket s = new ServerSocket();
+            s.bind(new InetSocketAddress(serverIp, 5201));
+            return s;
+        }), Duration.ofSeconds(10));
+        try (server) {
+            Future<String> received = NetnsPair.inNetns(serverNs, () -> {
+                try (Socket s = server.accept(); InputStream in = s.getInputStream()) {
+                    MessageDigest md = MessageDigest.getInstance("SHA-256");
+                    byte[] buf = new byte[1 << 16];
+                    int n;
+                    while ((n = in.read(buf)) > 0) {
+                        md.update(buf, 0, n);
+                    }
+                    return HexFormat.of().formatHex(md.digest());
+                }
+            });
+            long start = System.nanoTime();
+            Future<String> sent = NetnsPair.inNetns(clientNs, () -> {
+                try (Socket s = new Socket()) {
+                    s.connect(new InetSocketAddress(serverIp, 5201), 10_000);
+                    OutputStream out = s.getOutputStream();
+                    MessageDigest md = MessageDigest.getInstance("SHA-256");
+                    SplittableRandom r = new SplittableRandom(42);
+                    byte[] buf = new byte[1 << 16];
+                    long left = bytes;
+                    while (left > 0) {
+                        for (int i = 0; i < buf.length; i += 8) {
+                            long v = r.nextLong();
+                            for (int j = 0; j < 8; j++) {
+                                buf[i + j] = (byte) (v >>> (8 * j));
+                            }
+                        }
+                        int n = (int) Math.min(buf.length, left);
+                        out.write(buf, 0, n);
+                        md.update(buf, 0, n);
+                        left -= n;
+                    }
+                    s.shutdownOutput();
+                    return HexFormat.of().formatHex(md.digest());
+                }
+            });
+            String a = NetnsPair.get(sent, timeout);
+            String b = NetnsPair.get(received, timeout);
+            return new String[]{a, b, String.valueOf((System.nanoTime() - start) / 1_000_000)};
+        }
+    }
+}

@@ -1,0 +1,182 @@
+package dev.wisp.linux;
+
+import static java.util.Objects.requireNonNull;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.FunctionDescriptor;
+import java.lang.foreign.Linker;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
+import java.lang.invoke.MethodHandle;
+import java.nio.charset.StandardCharsets;
+
+/**
+ * A layer-3 TUN interface ({@code /dev/net/tun}, {@code TUNSETIFF} with {@code IFF_TUN | IFF_NO_PI}):
+ * one IP packet per read or write, no packet-information header. Packets move straight between the
+ * kernel and Java heap arrays (critical downcalls with heap access), so the data path copies
+ * nothing extra. The descriptor is non-blocking; {@link #read} waits in {@code poll} with a timeout
+ * so a reader thread notices {@link #close} promptly. Reads and writes are thread-safe (each is one
+ * syscall); {@link #close} once.
+ */
+public final class Tun implements AutoCloseable {
+    private static final long TUNSETIFF = 0x400454caL;
+    private static final long SIOCSIFMTU = 0x8922L;
+    private static final long SIOCGIFMTU = 0x8921L;
+    private static final short IFF_TUN = 0x0001;
+    private static final short IFF_NO_PI = 0x1000;
+    private static final int IFNAMSIZ = 16;
+    private static final int POLLIN = 1;
+    private static final int AF_INET = 2;
+    private static final int SOCK_DGRAM = 2;
+
+    private static final Linker LINKER = Linker.nativeLinker();
+    private static final MethodHandle READ = LINKER.downcallHandle(LINKER.defaultLookup().find("read").orElseThrow(),
+            FunctionDescriptor.of(ValueLayout.JAVA_LONG, ValueLayout.JAVA_INT, ValueLayout.ADDRESS,
+                    ValueLayout.JAVA_LONG),
+            Linker.Option.critical(true));
+    private static final MethodHandle WRITE = LINKER.downcallHandle(
+            LINKER.defaultLookup().find("write").orElseThrow(), FunctionDescriptor.of(ValueLayout.JAVA_LONG,
+                    ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.JAVA_LONG),
+            Linker.Option.critical(true));
+    private static final MethodHandle POLL = LINKER.downcallHandle(LINKER.defaultLookup().find("poll").orElseThrow(),
+            FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.JAVA_LONG,
+                    ValueLayout.JAVA_INT));
+    private static final MethodHandle SOCKET = Libc.downcall(LINKER.defaultLookup(), "socket",
+            FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT,
+                    ValueLayout.JAVA_INT));
+
+    private final String name;
+    private final int fd;
+    private volatile boolean closed;
+
+    private Tun(String name, int fd) {
+        this.name = name;
+        this.fd = fd;
+    }
+
+    /**
+     * Creates (or attaches to) the TUN interface {@code name}. Needs CAP_NET_ADMIN; the interface
+     * disappears when the descriptor closes, unless made persistent elsewhere.
+     */
+    public static Tun open(String name) throws NativeException {
+        requireNonNull(name, "name");
+        byte[] n = name.getBytes(StandardCharsets.US_ASCII);
+        if (n.length == 0 || n.length >= IFNAMSIZ) {
+            throw new IllegalArgumentException("interface name must be 1.." + (IFNAMSIZ - 1) + " bytes: " + name);
+        }
+        int fd = Libc.open("/dev/net/tun", Libc.O_RDWR | Libc.O_CLOEXEC | Libc.O_NONBLOCK);
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment ifr = arena.allocate(40);
+            MemorySegment.copy(n, 0, ifr, ValueLayout.JAVA_BYTE, 0, n.length);
+            ifr.set(ValueLayout.JAVA_SHORT, IFNAMSIZ, (short) (IFF_TUN | IFF_NO_PI));
+            Libc.ioctl(fd, TUNSETIFF, ifr, "TUNSETIFF " + name);
+            String actual = ifr.getString(0, StandardCharsets.US_ASCII);
+            return new Tun(actual, fd);
+        } catch (NativeException | RuntimeException e) {
+            Libc.close(fd);
+            throw e;
+        }
+    }
+
+    public String name() {
+        return name;
+    }
+
+    /** Sets the interface MTU (SIOCSIFMTU on a helper socket). */
+    public void setMtu(int mtu) throws NativeException {
+        mtuIoctl(SIOCSIFMTU, mtu);
+    }
+
+    public int mtu() throws NativeException {
+        return mtuIoctl(SIOCGIFMTU, 0);
+    }
+
+    private int mtuIoctl(long request, int value) throws NativeException {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment err = Libc.newErrnoBuffer(arena);
+            int sock = (int) SOCKET.invokeExact(err, AF_INET, SOCK_DGRAM | Libc.O_CLOEXEC, 0);
+            if (sock < 0) {
+                throw new NativeException("socket(AF_INET)", Libc.errno(err));
+            }
+            try {
+                MemorySegment ifr = arena.allocate(40);
+                byte[] n = name.getBytes(StandardCharsets.US_ASCII);
+                MemorySegment.copy(n, 0, ifr, ValueLayout.JAVA_BYTE, 0, n.length);
+                ifr.set(ValueLayout.JAVA_INT, IFNAMSIZ, value);
+                Libc.ioctl(sock, request, ifr, "MTU of " + name);
+                return ifr.get(ValueLayout.JAVA_INT, IFNAMSIZ);
+            } finally {
+                Libc.close(sock);
+            }
+        } catch (NativeException e) {
+            throw e;
+        } catch (Throwable t) {
+            throw new IllegalStateException("socket: unexpected failure of the native call", t);
+        }
+    }
+
+    /**
+     * Reads one packet into {@code buf[off, off+len)}: its length, 0 when none arrived within
+     * {@code timeoutMillis}, or -1 once closed.
+     */
+    public int read(byte[] buf, int off, int len, int timeoutMillis) throws NativeException {
+        requireNonNull(buf, "buf");
+        java.util.Objects.checkFromIndexSize(off, len, buf.length);
+        MemorySegment seg = MemorySegment.ofArray(buf).asSlice(off, len);
+        while (!closed) {
+            long n;
+            try {
+                n = (long) READ.invokeExact(fd, seg, (long) len);
+            } catch (Throwable t) {
+                throw new IllegalStateException("read: unexpected failure of the native call", t);
+            }
+            if (n >= 0) {
+                return (int) n;
+            }
+            if (!waitReadable(timeoutMillis)) {
+                return 0;
+            }
+        }
+        return -1;
+    }
+
+    private boolean waitReadable(int timeoutMillis) throws NativeException {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment pfd = arena.allocate(8);
+            pfd.set(ValueLayout.JAVA_INT, 0, fd);
+            pfd.set(ValueLayout.JAVA_SHORT, 4, (short) POLLIN);
+            int rc = (int) POLL.invokeExact(pfd, 1L, timeoutMillis);
+            return rc > 0;
+        } catch (Throwable t) {
+            throw new IllegalStateException("poll: unexpected failure of the native call", t);
+        }
+    }
+
+    /**
+     * Writes one packet. Returns false when the kernel refused it (queue full, interface down):
+     * like a lossy link, the packet is dropped and the caller moves on.
+     */
+    public boolean write(byte[] buf, int off, int len) {
+        java.util.Objects.checkFromIndexSize(off, len, buf.length);
+        if (closed) {
+            return false;
+        }
+        long n;
+        try {
+            n = (long) WRITE.invokeExact(fd, MemorySegment.ofArray(buf).asSlice(off, len), (long) len);
+        } catch (Throwable t) {
+            throw new IllegalStateException("write: unexpected failure of the native call", t);
+        }
+        return n == len;
+    }
+
+    /** Closes the descriptor, which removes the (non-persistent) interface. */
+    @Override
+    public void close() throws NativeException {
+        if (closed) {
+            return;
+        }
+        closed = true;
+        Libc.close(fd);
+    }
+}

@@ -1,0 +1,185 @@
+package dev.wisp.wireguard.uapi;
+
+import static java.util.Objects.requireNonNull;
+
+import dev.wisp.wireguard.WireGuardDevice;
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStreamReader;
+import java.io.OutputStream;
+import java.net.StandardProtocolFamily;
+import java.net.UnixDomainSocketAddress;
+import java.nio.channels.Channels;
+import java.nio.channels.ServerSocketChannel;
+import java.nio.channels.SocketChannel;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.util.ArrayList;
+import java.util.List;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Serves the UAPI on {@code <dir>/<iface>.sock} (normally {@code /var/run/wireguard}): one platform
+ * thread accepts, one virtual thread per client reads {@code get=1} / {@code set=1} requests until the
+ * client closes. The socket is mode 0600 (it hands out the private key); requests are bounded
+ * ({@link #MAX_LINE} characters a line, {@link #MAX_LINES} lines). {@link #close} removes the
+ * socket file.
+ */
+public final class UapiServer implements AutoCloseable {
+    private static final Logger LOG = LoggerFactory.getLogger(UapiServer.class);
+    public static final Path DEFAULT_DIR = Path.of("/var/run/wireguard");
+    static final int MAX_LINE = 4096;
+    static final int MAX_LINES = 1_000_000;
+
+    private final WireGuardDevice device;
+    private final Path path;
+    private final ServerSocketChannel server;
+    private final Thread acceptor;
+    private volatile boolean open = true;
+
+    private UapiServer(WireGuardDevice device, Path path, ServerSocketChannel server) {
+        this.device = device;
+        this.path = path;
+        this.server = server;
+        this.acceptor = Thread.ofPlatform().name("wg-uapi-" + device.name()).daemon().start(this::acceptLoop);
+    }
+
+    /** Binds {@code dir/<name>.sock}, replacing a stale socket file nobody listens on. */
+    public static UapiServer start(WireGuardDevice device, Path dir) throws IOException {
+        requireNonNull(device, "device");
+        Files.createDirectories(dir,
+                PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwxr-xr-x")));
+        Path path = dir.resolve(device.name() + ".sock");
+        if (Files.exists(path)) {
+            boolean live;
+            try (SocketChannel probe = SocketChannel.open(UnixDomainSocketAddress.of(path))) {
+                live = true;
+            } catch (IOException e) {
+                live = false;
+            }
+            if (live) {
+                throw new IOException(path + " is in use: is another WireGuard process serving " + device.name() + "?");
+            }
+            Files.deleteIfExists(path);
+        }
+        ServerSocketChannel server = ServerSocketChannel.open(StandardProtocolFamily.UNIX);
+        try {
+            server.bind(UnixDomainSocketAddress.of(path));
+            Files.setPosixFilePermissions(path, PosixFilePermissions.fromString("rw-------"));
+        } catch (IOException e) {
+            server.close();
+            throw new IOException("cannot serve the UAPI on " + path + ": " + e.getMessage(), e);
+        }
+        return new UapiServer(device, path, server);
+    }
+
+    public Path path() {
+        return path;
+    }
+
+    private void acceptLoop() {
+        while (open) {
+            try {
+                SocketChannel client = server.accept();
+                Thread.ofVirtual().name("wg-uapi-client").start(() -> serve(client));
+            } catch (IOException e) {
+                if (open) {
+                    LOG.warn("UAPI accept on {} failed: {}", path, e.toString());
+                }
+                return;
+            }
+        }
+    }
+
+    private void serve(SocketChannel client) {
+        try (client;
+                BufferedReader in = new BufferedReader(
+                        new InputStreamReader(Channels.newInputStream(client), StandardCharsets.UTF_8));
+                OutputStream out = Channels.newOutputStream(client)) {
+            String op;
+            while ((op = readLine(in)) != null) {
+                List<String> body = new ArrayList<>();
+                String line;
+                while ((line = readLine(in)) != null && !line.isEmpty()) {
+                    if (body.size() >= MAX_LINES) {
+                        throw new IOException("request longer than " + MAX_LINES + " lines");
+                    }
+                    body.add(line);
+                }
+                String answer = handle(op, body);
+                out.write(answer.getBytes(StandardCharsets.UTF_8));
+                out.flush();
+                if (line == null) {
+                    return;
+                }
+            }
+        } catch (IOException e) {
+            LOG.debug("UAPI client on {} dropped: {}", path, e.toString());
+        }
+    }
+
+    String handle(String op, List<String> body) {
+        switch (op) {
+            case "get=1" -> {
+                if (!body.isEmpty()) {
+                    return "errno=" + Uapi.EINVAL + "\n\n";
+                }
+                return Uapi.get(device) + "errno=0\n\n";
+            }
+            case "set=1" -> {
+                try {
+                    Uapi.set(device, body);
+                    return "errno=0\n\n";
+                } catch (Uapi.UapiException e) {
+                    LOG.warn("UAPI set on {} refused: {}", device.name(), e.getMessage());
+                    return "errno=" + e.errno() + "\n\n";
+                } catch (RuntimeException e) {
+                    LOG.warn("UAPI set on {} failed: {}", device.name(), e.toString());
+                    return "errno=" + Uapi.EIO + "\n\n";
+                }
+            }
+            default -> {
+                return "errno=" + Uapi.EINVAL + "\n\n";
+            }
+        }
+    }
+
+    private static String readLine(BufferedReader in) throws IOException {
+        StringBuilder b = new StringBuilder();
+        int c;
+        while ((c = in.read()) >= 0) {
+            if (c == '\n') {
+                return b.toString();
+            }
+            if (b.length() >= MAX_LINE) {
+                throw new IOException("UAPI line longer than " + MAX_LINE + " characters");
+            }
+            b.append((char) c);
+        }
+        return b.isEmpty() ? null : b.toString();
+    }
+
+    /** Stops serving and removes the socket file. */
+    @Override
+    public void close() {
+        open = false;
+        try {
+            server.close();
+        } catch (IOException e) {
+            LOG.debug("closing UAPI socket {}: {}", path, e.toString());
+        }
+        try {
+            Files.deleteIfExists(path);
+        } catch (IOException e) {
+            LOG.warn("cannot remove {}: {}", path, e.getMessage());
+        }
+        try {
+            acceptor.join(1000);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+}
