@@ -2,18 +2,22 @@ package dev.wisp.controlplane;
 
 import static java.util.Objects.requireNonNull;
 
+import dev.wisp.controlplane.ca.CertificateService;
 import dev.wisp.controlplane.config.ConfigError;
 import dev.wisp.controlplane.config.ConfigSource;
 import dev.wisp.controlplane.config.DirectoryConfigSource;
 import dev.wisp.controlplane.config.LoadResult;
 import dev.wisp.controlplane.model.MeshModel;
 import dev.wisp.controlplane.model.NodeDef;
+import dev.wisp.controlplane.model.Pod;
 import dev.wisp.controlplane.translate.Translation;
 import dev.wisp.controlplane.translate.Translator;
 import dev.wisp.controlplane.xds.LocalNodeCredentials;
 import dev.wisp.controlplane.xds.NodeAuthInterceptor;
 import dev.wisp.controlplane.xds.Snapshot;
 import dev.wisp.controlplane.xds.WorkloadDiscoveryServer;
+import dev.wisp.spiffe.ca.CaSettings;
+import dev.wisp.spiffe.ca.CertificateAuthority;
 import io.grpc.Server;
 import io.grpc.ServerInterceptors;
 import io.grpc.netty.NettyServerBuilder;
@@ -25,7 +29,9 @@ import java.io.UncheckedIOException;
 import java.net.InetSocketAddress;
 import java.nio.file.Path;
 import java.time.Instant;
+import java.util.HashSet;
 import java.util.List;
+import java.util.Set;
 import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -70,6 +76,10 @@ public final class ControlPlane implements AutoCloseable {
     private volatile MeshModel model = MeshModel.empty();
     private volatile Translation translation;
     private volatile ConfigStatus status = new ConfigStatus(0, null, List.of(), null);
+    /** "node namespace serviceAccount" of every pod of the live model: the CA's node authorization. */
+    private volatile Set<String> hosted = Set.of();
+    /** Created at the first valid reading (the trust domain comes from MeshConfig). */
+    private volatile CertificateAuthority ca;
     private Server grpc;
     private AdminServer admin;
 
@@ -103,7 +113,9 @@ public final class ControlPlane implements AutoCloseable {
                 .maxInboundMessageSize(8 << 20)
                 .permitKeepAliveTime(5, TimeUnit.SECONDS)
                 .permitKeepAliveWithoutCalls(true)
-                .addService(ServerInterceptors.intercept(discovery, new NodeAuthInterceptor(credentials)));
+                .addService(ServerInterceptors.intercept(discovery, new NodeAuthInterceptor(credentials)))
+                .addService(ServerInterceptors.intercept(new CertificateService(() -> ca, registry),
+                        new NodeAuthInterceptor(credentials)));
         try {
             grpc = b.build().start();
         } catch (IOException e) {
@@ -128,6 +140,12 @@ public final class ControlPlane implements AutoCloseable {
         }
         MeshModel m = r.model();
         credentials.issue(m.nodes().stream().map(n -> n.ref().name()).toList());
+        Set<String> h = new HashSet<>();
+        for (Pod p : m.pods()) {
+            h.add(p.nodeName() + " " + p.ref().namespace() + " " + p.serviceAccount());
+        }
+        hosted = Set.copyOf(h);
+        startCa(m.mesh().trustDomain());
         Translation t = Translator.translate(m, translation);
         t.warnings().forEach((ref, ws) -> ws.forEach(w -> log.warn("{}: {}", ref, w)));
         long generation = status.generation() + 1;
@@ -137,6 +155,33 @@ public final class ControlPlane implements AutoCloseable {
         discovery.publish(new Snapshot(generation, t, System.nanoTime()));
         log.info("configuration generation {} live: {} pods, {} services, {} nodes, {} authorization policies",
                 generation, m.pods().size(), m.services().size(), m.nodes().size(), m.authorizationPolicies().size());
+    }
+
+    private void startCa(String trustDomain) {
+        CertificateAuthority existing = ca;
+        if (existing != null) {
+            if (!existing.trustDomain().equals(trustDomain)) {
+                log.error("MeshConfig names trust domain {} but the CA in {} signs for {}; restart with another state "
+                        + "directory to change trust domains", trustDomain, caDir(), existing.trustDomain());
+            }
+            return;
+        }
+        try {
+            ca = CertificateAuthority.createOrLoad(caDir(), CaSettings.of(trustDomain,
+                    (node, ns, sa) -> hosted.contains(node + " " + ns + " " + sa)));
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot create or load the CA in " + caDir() + ": " + e.getMessage(), e);
+        }
+    }
+
+    /** Where the CA keeps its root (key 0600). */
+    public Path caDir() {
+        return options.stateDir().resolve("ca");
+    }
+
+    /** The CA, or null before the first valid reading. */
+    public CertificateAuthority ca() {
+        return ca;
     }
 
     public MeshModel model() {

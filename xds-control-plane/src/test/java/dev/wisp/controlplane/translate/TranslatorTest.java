@@ -1,5 +1,6 @@
 package dev.wisp.controlplane.translate;
 
+import dev.wisp.controlplane.TestMesh;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import com.google.protobuf.TextFormat;
@@ -19,34 +20,7 @@ import org.junit.jupiter.params.provider.MethodSource;
 
 /** Model → resources, as tables: YAML in, the exact resource (text format) and warnings out. */
 class TranslatorTest {
-    static final String MESH = """
-            apiVersion: v1
-            kind: Node
-            metadata: {name: node-a}
-            status: {addresses: [{type: InternalIP, address: 192.168.0.1}]}
-            ---
-            apiVersion: v1
-            kind: Node
-            metadata: {name: node-b}
-            status: {addresses: [{type: InternalIP, address: 192.168.0.2}]}
-            ---
-            apiVersion: v1
-            kind: Pod
-            metadata: {name: web-1, namespace: shop, labels: {app: web, version: v2}}
-            spec: {nodeName: node-a, serviceAccountName: web}
-            status: {podIP: 10.1.1.5}
-            ---
-            apiVersion: v1
-            kind: Pod
-            metadata: {name: db-1, namespace: data, labels: {app: db}}
-            spec: {nodeName: node-b}
-            status: {podIP: 10.1.2.7}
-            ---
-            apiVersion: v1
-            kind: Service
-            metadata: {name: web, namespace: shop}
-            spec: {selector: {app: web}, clusterIP: 10.96.0.10, ports: [{port: 80, targetPort: 8080}]}
-            """;
+    static final String MESH = TestMesh.YAML;
 
     static MeshModel model(String extra) {
         LoadResult r = ConfigSet.load(Map.of("mesh.yaml", MESH + (extra.isEmpty() ? "" : "---\n" + extra)));
