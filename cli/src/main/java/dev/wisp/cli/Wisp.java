@@ -43,6 +43,10 @@ public final class Wisp implements Callable<Integer> {
     /** The full command tree; tests drive it directly. */
     public static CommandLine commandLine() {
         CommandLine cl = new CommandLine(new Wisp());
+        cl.addSubcommand(new ControlPlaneCommand());
+        cl.addSubcommand(new ApplyCommand());
+        cl.addSubcommand(new GetCommand());
+        cl.addSubcommand(new DeleteCommand());
         cl.setExecutionExceptionHandler(new ErrorHandler());
         return cl;
     }
