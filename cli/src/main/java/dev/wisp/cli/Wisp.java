@@ -45,6 +45,10 @@ public final class Wisp implements Callable<Integer> {
         CommandLine cl = new CommandLine(new Wisp());
         cl.addSubcommand(new dev.wisp.cli.demo.DemoAppCommand());
         cl.addSubcommand(new WireguardCommand());
+        cl.addSubcommand(new ControlPlaneCommand());
+        cl.addSubcommand(new ApplyCommand());
+        cl.addSubcommand(new GetCommand());
+        cl.addSubcommand(new DeleteCommand());
         cl.setExecutionExceptionHandler(new ErrorHandler());
         return cl;
     }

@@ -1,0 +1,78 @@
+package dev.wisp.cli;
+
+import dev.wisp.controlplane.ControlPlane;
+import java.net.InetSocketAddress;
+import java.nio.file.Path;
+import java.util.concurrent.Callable;
+import java.util.concurrent.CountDownLatch;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/** {@code wisp control-plane}: runs the control plane until interrupted. */
+@Command(name = "control-plane", mixinStandardHelpOptions = true, description = {
+        "Run the control plane: read the mesh's configuration from a directory of YAML (watched;",
+        "changes apply within a second), serve node agents (workload discovery and certificates),",
+        "and answer 'wisp apply/get/delete' and /metrics on the admin address (localhost only)."})
+public final class ControlPlaneCommand implements Callable<Integer> {
+    @Option(names = "--config-dir", required = true, paramLabel = "DIR", description = "Directory of YAML configuration (Pod, Service, Node, MeshConfig, AuthorizationPolicy, PeerAuthentication).")
+    Path configDir;
+
+    @Option(names = "--state-dir", paramLabel = "DIR", defaultValue = "/var/lib/wisp/control-plane", description = "Where node credentials and the CA are kept (default: ${DEFAULT-VALUE}).")
+    Path stateDir;
+
+    @Option(names = "--listen", paramLabel = "HOST:PORT", defaultValue = "0.0.0.0:15010", description = "Where node agents connect (gRPC; default: ${DEFAULT-VALUE}).")
+    String listen;
+
+    @Option(names = "--admin", paramLabel = "HOST:PORT", defaultValue = "127.0.0.1:15014", description = "Admin API and /metrics, loopback only (default: ${DEFAULT-VALUE}).")
+    String admin;
+
+    @Override
+    public Integer call() throws InterruptedException {
+        ControlPlane.Options options;
+        try {
+            options = new ControlPlane.Options(configDir, stateDir, address("--listen", listen),
+                    address("--admin", admin));
+        } catch (IllegalArgumentException e) {
+            throw new UserException(e.getMessage(), 2);
+        }
+        ControlPlane cp;
+        try {
+            cp = ControlPlane.start(options);
+        } catch (RuntimeException e) {
+            throw new UserException(e.getMessage(), e);
+        }
+        CountDownLatch stopped = new CountDownLatch(1);
+        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+            cp.close();
+            stopped.countDown();
+        }, "wisp-control-plane-shutdown"));
+        stopped.await();
+        return 0;
+    }
+
+    /** {@code host:port} or {@code [v6]:port}, literal addresses only. */
+    static InetSocketAddress address(String option, String text) {
+        int colon = text.lastIndexOf(':');
+        if (colon <= 0) {
+            throw new IllegalArgumentException(option + ": '" + text + "' is not HOST:PORT");
+        }
+        String host = text.substring(0, colon);
+        if (host.startsWith("[") && host.endsWith("]")) {
+            host = host.substring(1, host.length() - 1);
+        }
+        int port;
+        try {
+            port = Integer.parseInt(text.substring(colon + 1));
+        } catch (NumberFormatException e) {
+            port = -1;
+        }
+        if (port < 0 || port > 65535) {
+            throw new IllegalArgumentException(option + ": '" + text + "' has no valid port");
+        }
+        try {
+            return new InetSocketAddress(dev.wisp.controlplane.model.Cidr.Addresses.parseLiteral(host), port);
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException(option + ": " + e.getMessage());
+        }
+    }
+}

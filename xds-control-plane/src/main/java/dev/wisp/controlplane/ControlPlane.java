@@ -1,0 +1,247 @@
+package dev.wisp.controlplane;
+
+import static java.util.Objects.requireNonNull;
+
+import dev.wisp.controlplane.ca.CertificateService;
+import dev.wisp.controlplane.config.ConfigError;
+import dev.wisp.controlplane.config.ConfigSource;
+import dev.wisp.controlplane.config.DirectoryConfigSource;
+import dev.wisp.controlplane.config.LoadResult;
+import dev.wisp.controlplane.model.MeshModel;
+import dev.wisp.controlplane.model.NodeDef;
+import dev.wisp.controlplane.model.Pod;
+import dev.wisp.controlplane.translate.Translation;
+import dev.wisp.controlplane.translate.Translator;
+import dev.wisp.controlplane.xds.LocalNodeCredentials;
+import dev.wisp.controlplane.xds.NodeAuthInterceptor;
+import dev.wisp.controlplane.xds.Snapshot;
+import dev.wisp.controlplane.xds.WorkloadDiscoveryServer;
+import dev.wisp.spiffe.ca.CaSettings;
+import dev.wisp.spiffe.ca.CertificateAuthority;
+import io.grpc.Server;
+import io.grpc.ServerInterceptors;
+import io.grpc.netty.NettyServerBuilder;
+import io.micrometer.core.instrument.Counter;
+import io.micrometer.prometheusmetrics.PrometheusConfig;
+import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.net.InetSocketAddress;
+import java.nio.file.Path;
+import java.time.Instant;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Set;
+import java.util.concurrent.TimeUnit;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The control plane process: configuration source → model → translation → workload discovery
+ * (and certificate signing) over gRPC, plus the localhost admin API with {@code /metrics}.
+ *
+ * <p>Threads: the source's watcher thread (or an admin request thread, for apply/delete) delivers
+ * each reading; {@link #onLoad} runs under the source's lock, so readings are handled one at a
+ * time in order. gRPC runs on Netty event loops and its default executor; pushes fan out on
+ * virtual threads.
+ */
+public final class ControlPlane implements AutoCloseable {
+    private static final Logger log = LoggerFactory.getLogger(ControlPlane.class);
+
+    /** Where to read configuration, keep state, and listen. Port 0 picks a free port (tests). */
+    public record Options(Path configDir, Path stateDir, InetSocketAddress xdsAddress, InetSocketAddress adminAddress) {
+        public Options {
+            requireNonNull(configDir, "configDir");
+            requireNonNull(stateDir, "stateDir");
+            requireNonNull(xdsAddress, "xdsAddress");
+            requireNonNull(adminAddress, "adminAddress");
+            if (!adminAddress.getAddress().isLoopbackAddress()) {
+                throw new IllegalArgumentException("the admin API (" + adminAddress
+                        + ") changes the mesh's configuration without authentication; bind it to 127.0.0.1 or ::1");
+            }
+        }
+    }
+
+    /** The status of the configuration: the last reading's errors and the live generation. */
+    public record ConfigStatus(long generation, Instant appliedAt, List<ConfigError> errors, Instant refusedAt) {}
+
+    private final Options options;
+    private final PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+    private final ConfigSource source;
+    private final LocalNodeCredentials credentials;
+    private final WorkloadDiscoveryServer discovery;
+    private final Counter configErrors;
+    private final Counter reloads;
+    /** Written by the reading thread (under the source's lock), read by anyone. */
+    private volatile MeshModel model = MeshModel.empty();
+    private volatile Translation translation;
+    private volatile ConfigStatus status = new ConfigStatus(0, null, List.of(), null);
+    /** "node namespace serviceAccount" of every pod of the live model: the CA's node authorization. */
+    private volatile Set<String> hosted = Set.of();
+    /** Created at the first valid reading (the trust domain comes from MeshConfig). */
+    private volatile CertificateAuthority ca;
+    private Server grpc;
+    private AdminServer admin;
+
+    private ControlPlane(Options options) {
+        this.options = options;
+        this.source = new DirectoryConfigSource(options.configDir());
+        this.credentials = new LocalNodeCredentials(options.stateDir());
+        this.discovery = new WorkloadDiscoveryServer(registry);
+        this.configErrors = Counter.builder("wisp_config_errors")
+                .description("configuration errors found in readings that were refused")
+                .register(registry);
+        this.reloads = Counter.builder("wisp_config_reloads").description("configuration readings").register(registry);
+        registry.gauge("wisp_config_valid", this, cp -> cp.status.errors().isEmpty() ? 1 : 0);
+    }
+
+    /** Starts listening, reads the configuration, and keeps watching it. */
+    public static ControlPlane start(Options options) {
+        ControlPlane cp = new ControlPlane(requireNonNull(options, "options"));
+        try {
+            cp.startServers();
+            cp.source.start(cp::onLoad);
+        } catch (RuntimeException e) {
+            cp.close();
+            throw e;
+        }
+        return cp;
+    }
+
+    private void startServers() {
+        NettyServerBuilder b = NettyServerBuilder.forAddress(options.xdsAddress())
+                .maxInboundMessageSize(8 << 20)
+                .permitKeepAliveTime(5, TimeUnit.SECONDS)
+                .permitKeepAliveWithoutCalls(true)
+                .addService(ServerInterceptors.intercept(discovery, new NodeAuthInterceptor(credentials)))
+                .addService(ServerInterceptors.intercept(new CertificateService(() -> ca, registry),
+                        new NodeAuthInterceptor(credentials)));
+        try {
+            grpc = b.build().start();
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot listen for agents on " + options.xdsAddress() + ": " + e.getMessage()
+                    + " (is another control plane running?)", e);
+        }
+        admin = AdminServer.start(options.adminAddress(), this);
+        log.info("control plane: agents on {}, admin and /metrics on http://{}", grpc.getListenSockets(),
+                admin.address());
+    }
+
+    private void onLoad(LoadResult r) {
+        reloads.increment();
+        if (!r.valid()) {
+            configErrors.increment(r.errors().size());
+            for (ConfigError e : r.errors()) {
+                log.warn("configuration refused, the previous one stays live: {}", e);
+            }
+            ConfigStatus s = status;
+            status = new ConfigStatus(s.generation(), s.appliedAt(), r.errors(), Instant.now());
+            return;
+        }
+        MeshModel m = r.model();
+        credentials.issue(m.nodes().stream().map(n -> n.ref().name()).toList());
+        Set<String> h = new HashSet<>();
+        for (Pod p : m.pods()) {
+            h.add(p.nodeName() + " " + p.ref().namespace() + " " + p.serviceAccount());
+        }
+        hosted = Set.copyOf(h);
+        startCa(m.mesh().trustDomain());
+        Translation t = Translator.translate(m, translation);
+        t.warnings().forEach((ref, ws) -> ws.forEach(w -> log.warn("{}: {}", ref, w)));
+        long generation = status.generation() + 1;
+        model = m;
+        translation = t;
+        status = new ConfigStatus(generation, Instant.now(), List.of(), null);
+        discovery.publish(new Snapshot(generation, t, System.nanoTime()));
+        log.info("configuration generation {} live: {} pods, {} services, {} nodes, {} authorization policies",
+                generation, m.pods().size(), m.services().size(), m.nodes().size(), m.authorizationPolicies().size());
+    }
+
+    private void startCa(String trustDomain) {
+        CertificateAuthority existing = ca;
+        if (existing != null) {
+            if (!existing.trustDomain().equals(trustDomain)) {
+                log.error("MeshConfig names trust domain {} but the CA in {} signs for {}; restart with another state "
+                        + "directory to change trust domains", trustDomain, caDir(), existing.trustDomain());
+            }
+            return;
+        }
+        try {
+            ca = CertificateAuthority.createOrLoad(caDir(), CaSettings.of(trustDomain,
+                    (node, ns, sa) -> hosted.contains(node + " " + ns + " " + sa)));
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot create or load the CA in " + caDir() + ": " + e.getMessage(), e);
+        }
+    }
+
+    /** Where the CA keeps its root (key 0600). */
+    public Path caDir() {
+        return options.stateDir().resolve("ca");
+    }
+
+    /** The CA, or null before the first valid reading. */
+    public CertificateAuthority ca() {
+        return ca;
+    }
+
+    public MeshModel model() {
+        return model;
+    }
+
+    /** The live translation, or null before the first valid reading. */
+    public Translation translation() {
+        return translation;
+    }
+
+    public ConfigStatus configStatus() {
+        return status;
+    }
+
+    public ConfigSource source() {
+        return source;
+    }
+
+    public WorkloadDiscoveryServer discovery() {
+        return discovery;
+    }
+
+    public LocalNodeCredentials credentials() {
+        return credentials;
+    }
+
+    public PrometheusMeterRegistry registry() {
+        return registry;
+    }
+
+    /** The port agents connect to. */
+    public int xdsPort() {
+        return ((InetSocketAddress) grpc.getListenSockets().getFirst()).getPort();
+    }
+
+    public InetSocketAddress adminAddress() {
+        return admin.address();
+    }
+
+    /** Node names of the live model. */
+    public List<String> nodeNames() {
+        return model.nodes().stream().map(NodeDef::ref).map(r -> r.name()).toList();
+    }
+
+    @Override
+    public void close() {
+        source.close();
+        if (admin != null) {
+            admin.close();
+        }
+        discovery.shutdown();
+        if (grpc != null) {
+            grpc.shutdownNow();
+            try {
+                grpc.awaitTermination(5, TimeUnit.SECONDS);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }
+        registry.close();
+    }
+}

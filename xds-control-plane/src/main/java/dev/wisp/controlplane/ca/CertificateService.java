@@ -1,0 +1,132 @@
+package dev.wisp.controlplane.ca;
+
+import static java.util.Objects.requireNonNull;
+
+import dev.wisp.api.ca.v1.CertificateRequest;
+import dev.wisp.api.ca.v1.CertificateResponse;
+import dev.wisp.api.ca.v1.CertificateServiceGrpc;
+import dev.wisp.api.ca.v1.TrustBundleRequest;
+import dev.wisp.api.ca.v1.TrustBundleResponse;
+import dev.wisp.controlplane.xds.NodeAuthInterceptor;
+import dev.wisp.spiffe.ca.CertificateAuthority;
+import dev.wisp.spiffe.ca.SigningRefusedException;
+import io.grpc.Status;
+import io.grpc.stub.StreamObserver;
+import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.MeterRegistry;
+import java.nio.charset.StandardCharsets;
+import java.security.cert.CertificateEncodingException;
+import java.security.cert.CertificateParsingException;
+import java.security.cert.X509Certificate;
+import java.time.Duration;
+import java.util.Base64;
+import java.util.List;
+import java.util.function.Supplier;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Certificate signing for node agents ({@code wisp/ca.proto}). The caller is the node its
+ * credential authenticates ({@link NodeAuthInterceptor}); the CA's node authorization, fed from the
+ * model, lets it obtain certificates only for service accounts of pods on that node.
+ */
+public final class CertificateService extends CertificateServiceGrpc.CertificateServiceImplBase {
+    private static final Logger log = LoggerFactory.getLogger(CertificateService.class);
+    /** A P-256 CSR in PEM is under 1 KiB; anything far larger is not one. */
+    static final int MAX_CSR_CHARS = 16 << 10;
+    private final Supplier<CertificateAuthority> ca;
+    private final MeterRegistry registry;
+
+    /** {@code ca} returns null while no CA is ready (no valid configuration read yet). */
+    public CertificateService(Supplier<CertificateAuthority> ca, MeterRegistry registry) {
+        this.ca = requireNonNull(ca, "ca");
+        this.registry = requireNonNull(registry, "registry");
+    }
+
+    @Override
+    public void createCertificate(CertificateRequest req, StreamObserver<CertificateResponse> out) {
+        String node = NodeAuthInterceptor.NODE.get();
+        CertificateAuthority authority = ca.get();
+        if (authority == null) {
+            out.onError(Status.UNAVAILABLE.withDescription("the control plane has no valid configuration yet; retry")
+                    .asRuntimeException());
+            return;
+        }
+        if (req.getCsr().length() > MAX_CSR_CHARS) {
+            refuse(out, node, Status.INVALID_ARGUMENT, "csr larger than " + MAX_CSR_CHARS + " characters");
+            return;
+        }
+        try {
+            List<X509Certificate> chain = authority.sign(req.getCsr().getBytes(StandardCharsets.US_ASCII),
+                    req.getValiditySeconds() > 0 ? Duration.ofSeconds(req.getValiditySeconds()) : null, node);
+            String granted = uriSan(chain.getFirst());
+            if (!req.getIdentity().isEmpty() && !req.getIdentity().equals(granted)) {
+                refuse(out, node, Status.INVALID_ARGUMENT, "identity '" + req.getIdentity()
+                        + "' differs from the CSR's URI SAN '" + granted + "'");
+                return;
+            }
+            CertificateResponse.Builder r = CertificateResponse.newBuilder();
+            for (X509Certificate c : chain) {
+                r.addCertChain(pem(c));
+            }
+            for (X509Certificate root : authority.bundle().roots()) {
+                r.addTrustBundle(pem(root));
+            }
+            Counter.builder("wisp_ca_certificates_issued").register(registry).increment();
+            log.info("issued {} to node {}", granted, node);
+            out.onNext(r.build());
+            out.onCompleted();
+        } catch (SigningRefusedException e) {
+            Status s = e.reason() == SigningRefusedException.Reason.NOT_AUTHORIZED
+                    ? Status.PERMISSION_DENIED
+                    : Status.INVALID_ARGUMENT;
+            refuse(out, node, s, e.getMessage());
+        }
+    }
+
+    private void refuse(StreamObserver<?> out, String node, Status status, String message) {
+        log.warn("refused a certificate to node {}: {}", node, message);
+        Counter.builder("wisp_ca_certificates_refused").tag("code", status.getCode().name()).register(registry)
+                .increment();
+        out.onError(status.withDescription(message).asRuntimeException());
+    }
+
+    @Override
+    public void trustBundle(TrustBundleRequest req, StreamObserver<TrustBundleResponse> out) {
+        CertificateAuthority authority = ca.get();
+        if (authority == null) {
+            out.onError(Status.UNAVAILABLE.withDescription("the control plane has no valid configuration yet; retry")
+                    .asRuntimeException());
+            return;
+        }
+        TrustBundleResponse.Builder r = TrustBundleResponse.newBuilder().setTrustDomain(authority.trustDomain());
+        authority.bundle().roots().forEach(root -> r.addRoots(pem(root)));
+        out.onNext(r.build());
+        out.onCompleted();
+    }
+
+    static String uriSan(X509Certificate c) {
+        try {
+            if (c.getSubjectAlternativeNames() != null) {
+                for (List<?> san : c.getSubjectAlternativeNames()) {
+                    if (Integer.valueOf(6).equals(san.get(0))) {
+                        return (String) san.get(1);
+                    }
+                }
+            }
+        } catch (CertificateParsingException e) {
+            throw new IllegalStateException("the CA issued an unparseable certificate", e);
+        }
+        throw new IllegalStateException("the CA issued a certificate without a URI SAN");
+    }
+
+    static String pem(X509Certificate c) {
+        try {
+            return "-----BEGIN CERTIFICATE-----\n"
+                    + Base64.getMimeEncoder(64, "\n".getBytes(StandardCharsets.US_ASCII)).encodeToString(c.getEncoded())
+                    + "\n-----END CERTIFICATE-----\n";
+        } catch (CertificateEncodingException e) {
+            throw new IllegalStateException("cannot encode a certificate the CA issued", e);
+        }
+    }
+}

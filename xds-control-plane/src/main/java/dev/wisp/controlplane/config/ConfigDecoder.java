@@ -1,0 +1,545 @@
+package dev.wisp.controlplane.config;
+
+import static java.util.Objects.requireNonNull;
+
+import dev.wisp.controlplane.model.AuthorizationPolicy;
+import dev.wisp.controlplane.model.AuthorizationPolicy.Action;
+import dev.wisp.controlplane.model.AuthorizationPolicy.Condition;
+import dev.wisp.controlplane.model.AuthorizationPolicy.Operation;
+import dev.wisp.controlplane.model.AuthorizationPolicy.Rule;
+import dev.wisp.controlplane.model.AuthorizationPolicy.Source;
+import dev.wisp.controlplane.model.Cidr;
+import dev.wisp.controlplane.model.MeshConfig;
+import dev.wisp.controlplane.model.MeshConfigObject;
+import dev.wisp.controlplane.model.MeshObject;
+import dev.wisp.controlplane.model.MtlsMode;
+import dev.wisp.controlplane.model.NodeDef;
+import dev.wisp.controlplane.model.ObjectRef;
+import dev.wisp.controlplane.model.Origin;
+import dev.wisp.controlplane.model.PeerAuthentication;
+import dev.wisp.controlplane.model.Pod;
+import dev.wisp.controlplane.model.ServiceDef;
+import java.net.InetAddress;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.regex.Pattern;
+
+/**
+ * Decodes and validates configuration documents (Kubernetes shape: {@code apiVersion}, {@code kind},
+ * {@code metadata}, {@code spec}) into model objects. Pure: text in, objects and errors out.
+ *
+ * <p>Istio kinds and Wisp's own kinds are decoded strictly (an unknown field is an error, since a
+ * misspelt policy field would otherwise widen or narrow a policy silently); {@code Pod},
+ * {@code Service} and {@code Node} ignore fields the mesh does not read, since real Kubernetes
+ * objects carry many.
+ */
+public final class ConfigDecoder {
+    private static final Pattern DNS_SUBDOMAIN = Pattern.compile("[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?");
+    private static final Pattern DNS_LABEL = Pattern.compile("[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?");
+    private static final List<String> KINDS = List.of(Pod.KIND, ServiceDef.KIND, NodeDef.KIND,
+            AuthorizationPolicy.KIND, PeerAuthentication.KIND, MeshConfig.KIND);
+    /** Condition keys Istio defines that only an L7 proxy can evaluate. */
+    private static final List<String> L7_CONDITION_PREFIXES = List.of("request.", "remote.ip", "connection.sni",
+            "experimental.");
+
+    private ConfigDecoder() {}
+
+    /** What one file decodes to: its valid objects with origins, and every error. */
+    public record Decoded(List<MeshObject> objects, Map<ObjectRef, Origin> origins, List<ConfigError> errors) {}
+
+    /** Decodes every document of {@code text}; {@code file} names it in errors and origins. */
+    public static Decoded decode(String file, String text) {
+        requireNonNull(file, "file");
+        requireNonNull(text, "text");
+        List<ConfigError> errors = new ArrayList<>();
+        List<MeshObject> objects = new ArrayList<>();
+        Map<ObjectRef, Origin> origins = new LinkedHashMap<>();
+        List<YNode> docs;
+        try {
+            docs = YamlDocuments.parse(text);
+        } catch (YamlDocuments.SyntaxException e) {
+            errors.add(new ConfigError(file, e.line, null, null, e.getMessage()));
+            return new Decoded(List.of(), Map.of(), errors);
+        }
+        for (YNode doc : docs) {
+            int before = errors.size();
+            MeshObject o = decodeDocument(new Fields(file, errors), doc);
+            if (o != null && errors.size() == before) {
+                if (origins.containsKey(o.ref())) {
+                    errors.add(new ConfigError(file, doc.line(), o.ref(), null,
+                            "defined twice (also at " + origins.get(o.ref()) + ")"));
+                } else {
+                    objects.add(o);
+                    origins.put(o.ref(), new Origin(file, doc.line()));
+                }
+            }
+        }
+        return new Decoded(objects, origins, errors);
+    }
+
+    private static MeshObject decodeDocument(Fields f, YNode doc) {
+        if (!doc.isMap()) {
+            f.error(doc, null, "a document must be a mapping with apiVersion, kind, metadata");
+            return null;
+        }
+        String apiVersion = f.string(doc, "apiVersion", "apiVersion");
+        String kind = f.string(doc, "kind", "kind");
+        if (kind == null || apiVersion == null) {
+            f.error(doc, kind == null ? "kind" : "apiVersion", "required");
+            return null;
+        }
+        String expected = switch (kind) {
+            case Pod.KIND, ServiceDef.KIND, NodeDef.KIND -> "v1";
+            case AuthorizationPolicy.KIND, PeerAuthentication.KIND -> "security.istio.io/v1";
+            case MeshConfig.KIND -> "wisp.dev/v1alpha1";
+            default -> null;
+        };
+        if (expected == null) {
+            f.error(f.child(doc, "kind"), "kind", "'" + kind + "' is not one of " + String.join(", ", KINDS));
+            return null;
+        }
+        boolean istioBeta = expected.equals("security.istio.io/v1") && apiVersion.equals("security.istio.io/v1beta1");
+        if (!apiVersion.equals(expected) && !istioBeta) {
+            f.error(f.child(doc, "apiVersion"), "apiVersion", "'" + apiVersion + "' is not " + expected + " (for kind "
+                    + kind + ")");
+            return null;
+        }
+        boolean namespaced = !kind.equals(NodeDef.KIND) && !kind.equals(MeshConfig.KIND);
+        ObjectRef ref = metadata(f, doc, kind, namespaced);
+        if (ref == null) {
+            return null;
+        }
+        f.object(ref);
+        return switch (kind) {
+            case Pod.KIND -> pod(f, doc, ref);
+            case ServiceDef.KIND -> service(f, doc, ref);
+            case NodeDef.KIND -> node(f, doc, ref);
+            case AuthorizationPolicy.KIND -> authorizationPolicy(f, doc, ref);
+            case PeerAuthentication.KIND -> peerAuthentication(f, doc, ref);
+            default -> meshConfig(f, doc, ref);
+        };
+    }
+
+    private static ObjectRef metadata(Fields f, YNode doc, String kind, boolean namespaced) {
+        YNode meta = f.child(doc, "metadata");
+        if (meta == null || !meta.isMap()) {
+            f.error(meta == null ? doc : meta, "metadata", "required: a mapping with at least 'name'");
+            return null;
+        }
+        String name = f.string(meta, "name", "metadata.name");
+        String ns = f.string(meta, "namespace", "metadata.namespace");
+        if (name == null || !DNS_SUBDOMAIN.matcher(name).matches()) {
+            f.error(name == null ? meta : f.child(meta, "name"), "metadata.name", name == null
+                    ? "required"
+                    : "'" + name + "' is not a valid name (lower-case letters, digits, '-', '.'; at most 253)");
+            return null;
+        }
+        if (!namespaced) {
+            if (ns != null) {
+                f.object(new ObjectRef(kind, "", name));
+                f.error(f.child(meta, "namespace"), "metadata.namespace",
+                        kind + " is cluster-scoped; remove namespace");
+                return null;
+            }
+            return new ObjectRef(kind, "", name);
+        }
+        if (ns == null) {
+            ns = "default";
+        } else if (!DNS_LABEL.matcher(ns).matches()) {
+            f.error(f.child(meta, "namespace"), "metadata.namespace", "'" + ns + "' is not a valid namespace name");
+            return null;
+        }
+        return new ObjectRef(kind, ns, name);
+    }
+
+    private static Map<String, String> labels(Fields f, YNode doc) {
+        Map<String, String> l = f.stringMap(f.child(doc, "metadata"), "labels", "metadata.labels");
+        return l == null ? Map.of() : Map.copyOf(l);
+    }
+
+    private static Map<String, String> annotations(Fields f, YNode doc) {
+        Map<String, String> a = f.stringMap(f.child(doc, "metadata"), "annotations", "metadata.annotations");
+        return a == null ? Map.of() : a;
+    }
+
+    private static InetAddress ip(Fields f, YNode at, String text, String path) {
+        try {
+            return Cidr.Addresses.parseLiteral(text);
+        } catch (IllegalArgumentException e) {
+            f.error(at, path, e.getMessage());
+            return null;
+        }
+    }
+
+    private static Pod pod(Fields f, YNode doc, ObjectRef ref) {
+        YNode spec = f.child(doc, "spec");
+        YNode status = f.child(doc, "status");
+        String node = f.string(spec, "nodeName", "spec.nodeName");
+        if (node == null) {
+            f.error(spec == null ? doc : spec, "spec.nodeName", "required: the node whose agent serves this pod");
+        }
+        String sa = f.string(spec, "serviceAccountName", "spec.serviceAccountName");
+        if (sa == null) {
+            sa = f.string(spec, "serviceAccount", "spec.serviceAccount");
+        }
+        List<InetAddress> ips = new ArrayList<>();
+        List<YNode> podIps = f.list(status, "podIPs", "status.podIPs");
+        for (int i = 0; i < podIps.size(); i++) {
+            String path = "status.podIPs[" + i + "].ip";
+            String s = f.string(podIps.get(i), "ip", path);
+            InetAddress a = s == null ? null : ip(f, podIps.get(i), s, path);
+            if (a != null && !ips.contains(a)) {
+                ips.add(a);
+            }
+        }
+        String podIp = f.string(status, "podIP", "status.podIP");
+        if (podIp != null) {
+            InetAddress a = ip(f, f.child(status, "podIP"), podIp, "status.podIP");
+            if (a != null && !ips.contains(a)) {
+                ips.addFirst(a);
+            }
+        }
+        String phase = f.string(status, "phase", "status.phase");
+        String uid = f.string(f.child(doc, "metadata"), "uid", "metadata.uid");
+        if (uid == null) {
+            uid = "Kubernetes//Pod/" + ref.namespace() + "/" + ref.name();
+        }
+        return new Pod(ref, uid, labels(f, doc), node == null ? "" : node, sa == null ? "default" : sa,
+                List.copyOf(ips), phase == null || phase.equals("Running"));
+    }
+
+    private static ServiceDef service(Fields f, YNode doc, ObjectRef ref) {
+        YNode spec = f.child(doc, "spec");
+        Map<String, String> selector = f.stringMap(spec, "selector", "spec.selector");
+        List<InetAddress> vips = new ArrayList<>();
+        List<String> clusterIps = new ArrayList<>(f.strings(spec, "clusterIPs", "spec.clusterIPs"));
+        String clusterIp = f.string(spec, "clusterIP", "spec.clusterIP");
+        if (clusterIp != null && !clusterIps.contains(clusterIp)) {
+            clusterIps.addFirst(clusterIp);
+        }
+        for (String s : clusterIps) {
+            if (!s.equals("None") && !s.isEmpty()) {
+                InetAddress a = ip(f, f.child(spec, "clusterIP") != null
+                        ? f.child(spec, "clusterIP")
+                        : f.child(spec, "clusterIPs"), s, "spec.clusterIP");
+                if (a != null) {
+                    vips.add(a);
+                }
+            }
+        }
+        List<ServiceDef.ServicePort> ports = new ArrayList<>();
+        List<YNode> items = f.list(spec, "ports", "spec.ports");
+        for (int i = 0; i < items.size(); i++) {
+            YNode p = items.get(i);
+            String path = "spec.ports[" + i + "]";
+            String portText = f.string(p, "port", path + ".port");
+            if (portText == null) {
+                f.error(p, path + ".port", "required");
+                continue;
+            }
+            int port = f.port(f.child(p, "port"), portText, path + ".port");
+            String targetText = f.string(p, "targetPort", path + ".targetPort");
+            int target = port;
+            if (targetText != null) {
+                if (!targetText.chars().allMatch(Character::isDigit)) {
+                    f.error(f.child(p, "targetPort"), path + ".targetPort", "'" + targetText
+                            + "' is a named port; local mode needs the port number");
+                    continue;
+                }
+                target = f.port(f.child(p, "targetPort"), targetText, path + ".targetPort");
+            }
+            String name = f.string(p, "name", path + ".name");
+            ports.add(new ServiceDef.ServicePort(name == null ? "" : name, port, target));
+        }
+        return new ServiceDef(ref, selector == null ? Map.of() : Map.copyOf(selector), List.copyOf(vips),
+                List.copyOf(ports));
+    }
+
+    private static NodeDef node(Fields f, YNode doc, ObjectRef ref) {
+        YNode spec = f.child(doc, "spec");
+        YNode status = f.child(doc, "status");
+        List<InetAddress> addresses = new ArrayList<>();
+        List<YNode> items = f.list(status, "addresses", "status.addresses");
+        for (int i = 0; i < items.size(); i++) {
+            String path = "status.addresses[" + i + "]";
+            String type = f.string(items.get(i), "type", path + ".type");
+            String address = f.string(items.get(i), "address", path + ".address");
+            if ("InternalIP".equals(type) && address != null) {
+                InetAddress a = ip(f, items.get(i), address, path + ".address");
+                if (a != null) {
+                    addresses.add(a);
+                }
+            }
+        }
+        if (addresses.isEmpty()) {
+            f.error(status == null ? doc : status, "status.addresses",
+                    "needs an InternalIP address: where this node's agent accepts HBONE");
+        }
+        List<String> cidrs = new ArrayList<>(f.strings(spec, "podCIDRs", "spec.podCIDRs"));
+        String cidr = f.string(spec, "podCIDR", "spec.podCIDR");
+        if (cidr != null && !cidrs.contains(cidr)) {
+            cidrs.addFirst(cidr);
+        }
+        for (String c : cidrs) {
+            try {
+                Cidr.parse(c);
+            } catch (IllegalArgumentException e) {
+                f.error(spec, "spec.podCIDRs", e.getMessage());
+            }
+        }
+        Map<String, String> ann = annotations(f, doc);
+        int hbone = 15008;
+        String hbonePort = ann.get(NodeDef.HBONE_PORT_ANNOTATION);
+        if (hbonePort != null) {
+            hbone = f.port(f.child(f.child(doc, "metadata"), "annotations"), hbonePort,
+                    "metadata.annotations." + NodeDef.HBONE_PORT_ANNOTATION);
+        }
+        return new NodeDef(ref, List.copyOf(addresses), hbone, ann.getOrDefault(NodeDef.WIREGUARD_KEY_ANNOTATION, ""),
+                ann.getOrDefault(NodeDef.WIREGUARD_ENDPOINT_ANNOTATION, ""), List.copyOf(cidrs));
+    }
+
+    private static MeshConfigObject meshConfig(Fields f, YNode doc, ObjectRef ref) {
+        f.allowOnly(doc, "", "apiVersion", "kind", "metadata", "spec");
+        YNode spec = f.child(doc, "spec");
+        f.allowOnly(spec, "spec", "trustDomain", "rootNamespace", "clusterDomain", "defaults");
+        YNode defaults = f.child(spec, "defaults");
+        f.allowOnly(defaults, "spec.defaults", "mtlsMode");
+        MeshConfig d = MeshConfig.DEFAULT;
+        String td = f.string(spec, "trustDomain", "spec.trustDomain");
+        if (td != null && !DNS_SUBDOMAIN.matcher(td).matches()) {
+            f.error(f.child(spec, "trustDomain"), "spec.trustDomain", "'" + td + "' is not a valid trust domain");
+        }
+        String root = f.string(spec, "rootNamespace", "spec.rootNamespace");
+        String domain = f.string(spec, "clusterDomain", "spec.clusterDomain");
+        MtlsMode mode = f.enumValue(defaults, "mtlsMode", "spec.defaults.mtlsMode", MtlsMode.class, d.defaultMtls());
+        if (mode == MtlsMode.UNSET) {
+            f.error(f.child(defaults, "mtlsMode"), "spec.defaults.mtlsMode", "the mesh default cannot be UNSET");
+        }
+        return new MeshConfigObject(ref, new MeshConfig(td == null ? d.trustDomain() : td,
+                root == null ? d.rootNamespace() : root, domain == null ? d.clusterDomain() : domain, mode));
+    }
+
+    private static Map<String, String> selector(Fields f, YNode spec) {
+        YNode sel = f.child(spec, "selector");
+        f.allowOnly(sel, "spec.selector", "matchLabels");
+        Map<String, String> labels = f.stringMap(sel, "matchLabels", "spec.selector.matchLabels");
+        return labels == null || labels.isEmpty() ? null : Map.copyOf(labels);
+    }
+
+    private static PeerAuthentication peerAuthentication(Fields f, YNode doc, ObjectRef ref) {
+        f.allowOnly(doc, "", "apiVersion", "kind", "metadata", "spec");
+        YNode spec = f.child(doc, "spec");
+        f.allowOnly(spec, "spec", "selector", "mtls", "portLevelMtls");
+        Map<String, String> selector = selector(f, spec);
+        YNode mtls = f.child(spec, "mtls");
+        f.allowOnly(mtls, "spec.mtls", "mode");
+        MtlsMode mode = f.enumValue(mtls, "mode", "spec.mtls.mode", MtlsMode.class, MtlsMode.UNSET);
+        Map<Integer, MtlsMode> ports = new LinkedHashMap<>();
+        Map<String, YNode> portLevel = f.map(spec, "portLevelMtls", "spec.portLevelMtls");
+        if (portLevel != null) {
+            if (selector == null) {
+                f.error(f.child(spec, "portLevelMtls"), "spec.portLevelMtls",
+                        "needs spec.selector: port-level modes apply to selected workloads only");
+            }
+            for (var e : portLevel.entrySet()) {
+                String path = "spec.portLevelMtls." + e.getKey();
+                int port = f.port(e.getValue(), e.getKey(), path);
+                f.allowOnly(e.getValue(), path, "mode");
+                MtlsMode m = f.enumValue(e.getValue(), "mode", path + ".mode", MtlsMode.class, MtlsMode.UNSET);
+                if (port > 0) {
+                    ports.put(port, m);
+                }
+            }
+        }
+        return new PeerAuthentication(ref, selector, mode, Map.copyOf(ports));
+    }
+
+    private static AuthorizationPolicy authorizationPolicy(Fields f, YNode doc, ObjectRef ref) {
+        f.allowOnly(doc, "", "apiVersion", "kind", "metadata", "spec");
+        YNode spec = f.child(doc, "spec");
+        f.allowOnly(spec, "spec", "selector", "targetRef", "targetRefs", "action", "provider", "rules");
+        for (String t : List.of("targetRef", "targetRefs")) {
+            if (f.child(spec, t) != null) {
+                f.error(f.child(spec, t), "spec." + t,
+                        "attaches the policy to a waypoint, which Wisp does not run yet; use spec.selector");
+            }
+        }
+        Map<String, String> selector = selector(f, spec);
+        Action action = f.enumValue(spec, "action", "spec.action", Action.class, Action.ALLOW);
+        if (action == Action.CUSTOM && f.child(spec, "provider") == null) {
+            f.error(f.child(spec, "action"), "spec.provider", "required when action is CUSTOM");
+        }
+        List<Rule> rules = new ArrayList<>();
+        List<YNode> ruleNodes = f.list(spec, "rules", "spec.rules");
+        for (int i = 0; i < ruleNodes.size(); i++) {
+            rules.add(rule(f, ruleNodes.get(i), "spec.rules[" + i + "]"));
+        }
+        String dryRun = annotations(f, doc).get("istio.io/dry-run");
+        return new AuthorizationPolicy(ref, selector, action, List.copyOf(rules), "true".equalsIgnoreCase(dryRun));
+    }
+
+    private static Rule rule(Fields f, YNode rule, String path) {
+        if (rule.isNull()) {
+            return new Rule(List.of(), List.of(), List.of());
+        }
+        if (!rule.isMap()) {
+            f.error(rule, path, "expected a mapping, found " + rule.describe());
+            return new Rule(List.of(), List.of(), List.of());
+        }
+        f.allowOnly(rule, path, "from", "to", "when");
+        List<Source> from = new ArrayList<>();
+        List<YNode> fromNodes = f.list(rule, "from", path + ".from");
+        for (int i = 0; i < fromNodes.size(); i++) {
+            String p = path + ".from[" + i + "]";
+            f.allowOnly(fromNodes.get(i), p, "source");
+            from.add(source(f, f.child(fromNodes.get(i), "source"), p + ".source"));
+        }
+        List<Operation> to = new ArrayList<>();
+        List<YNode> toNodes = f.list(rule, "to", path + ".to");
+        for (int i = 0; i < toNodes.size(); i++) {
+            String p = path + ".to[" + i + "]";
+            f.allowOnly(toNodes.get(i), p, "operation");
+            to.add(operation(f, f.child(toNodes.get(i), "operation"), p + ".operation"));
+        }
+        List<Condition> when = new ArrayList<>();
+        List<YNode> whenNodes = f.list(rule, "when", path + ".when");
+        for (int i = 0; i < whenNodes.size(); i++) {
+            Condition c = condition(f, whenNodes.get(i), path + ".when[" + i + "]");
+            if (c != null) {
+                when.add(c);
+            }
+        }
+        return new Rule(List.copyOf(from), List.copyOf(to), List.copyOf(when));
+    }
+
+    private static Source source(Fields f, YNode src, String path) {
+        f.allowOnly(src, path, "principals", "notPrincipals", "requestPrincipals", "notRequestPrincipals",
+                "namespaces", "notNamespaces", "ipBlocks", "notIpBlocks", "remoteIpBlocks", "notRemoteIpBlocks",
+                "serviceAccounts", "notServiceAccounts");
+        List<String> principals = new ArrayList<>(patterns(f, src, "principals", path));
+        List<String> notPrincipals = new ArrayList<>(patterns(f, src, "notPrincipals", path));
+        // serviceAccounts "ns/sa" are principals of any trust domain: "*/ns/<ns>/sa/<sa>".
+        principals.addAll(serviceAccounts(f, src, "serviceAccounts", path));
+        notPrincipals.addAll(serviceAccounts(f, src, "notServiceAccounts", path));
+        List<String> l7 = new ArrayList<>();
+        for (String k : List.of("requestPrincipals", "notRequestPrincipals", "remoteIpBlocks", "notRemoteIpBlocks")) {
+            if (f.child(src, k) != null) {
+                l7.add(path + "." + k);
+                f.strings(src, k, path + "." + k);
+            }
+        }
+        return new Source(List.copyOf(principals), List.copyOf(notPrincipals), patterns(f, src, "namespaces", path),
+                patterns(f, src, "notNamespaces", path), cidrs(f, src, "ipBlocks", path),
+                cidrs(f, src, "notIpBlocks", path), List.copyOf(l7));
+    }
+
+    private static List<String> serviceAccounts(Fields f, YNode src, String key, String path) {
+        List<String> out = new ArrayList<>();
+        for (String s : f.strings(src, key, path + "." + key)) {
+            String[] parts = s.split("/", -1);
+            if (parts.length != 2 || !DNS_LABEL.matcher(parts[0]).matches() || parts[1].isEmpty()) {
+                f.error(f.child(src, key), path + "." + key, "'" + s + "' is not namespace/serviceaccount");
+            } else {
+                out.add("*/ns/" + parts[0] + "/sa/" + parts[1]);
+            }
+        }
+        return out;
+    }
+
+    /** Istio string matches: exact, {@code prefix*}, {@code *suffix} or {@code *}. */
+    private static List<String> patterns(Fields f, YNode parent, String key, String path) {
+        List<String> values = f.strings(parent, key, path + "." + key);
+        for (String v : values) {
+            int star = v.indexOf('*');
+            boolean ok = star < 0 || v.equals("*") || (star == 0 && v.indexOf('*', 1) < 0)
+                    || (star == v.length() - 1);
+            if (!ok || v.isEmpty()) {
+                f.error(f.child(parent, key), path + "." + key, "'" + v
+                        + "' is not exact, prefix* , *suffix or *: '*' may only lead or trail");
+            }
+        }
+        return List.copyOf(values);
+    }
+
+    private static List<Cidr> cidrs(Fields f, YNode parent, String key, String path) {
+        List<Cidr> out = new ArrayList<>();
+        List<String> values = f.strings(parent, key, path + "." + key);
+        for (int i = 0; i < values.size(); i++) {
+            try {
+                out.add(Cidr.parse(values.get(i)));
+            } catch (IllegalArgumentException e) {
+                f.error(f.child(parent, key), path + "." + key + "[" + i + "]", e.getMessage());
+            }
+        }
+        return List.copyOf(out);
+    }
+
+    private static List<Integer> ports(Fields f, YNode parent, String key, String path) {
+        List<Integer> out = new ArrayList<>();
+        List<String> values = f.strings(parent, key, path + "." + key);
+        for (int i = 0; i < values.size(); i++) {
+            int p = f.port(f.child(parent, key), values.get(i), path + "." + key + "[" + i + "]");
+            if (p > 0) {
+                out.add(p);
+            }
+        }
+        return List.copyOf(out);
+    }
+
+    private static Operation operation(Fields f, YNode op, String path) {
+        f.allowOnly(op, path, "hosts", "notHosts", "ports", "notPorts", "methods", "notMethods", "paths",
+                "notPaths");
+        List<String> l7 = new ArrayList<>();
+        for (String k : List.of("hosts", "notHosts", "methods", "notMethods", "paths", "notPaths")) {
+            if (f.child(op, k) != null) {
+                l7.add(path + "." + k);
+                f.strings(op, k, path + "." + k);
+            }
+        }
+        return new Operation(ports(f, op, "ports", path), ports(f, op, "notPorts", path), List.copyOf(l7));
+    }
+
+    private static Condition condition(Fields f, YNode c, String path) {
+        f.allowOnly(c, path, "key", "values", "notValues");
+        String key = f.string(c, "key", path + ".key");
+        if (key == null) {
+            f.error(c, path + ".key", "required");
+            return null;
+        }
+        List<String> values = f.strings(c, "values", path + ".values");
+        List<String> notValues = f.strings(c, "notValues", path + ".notValues");
+        if (values.isEmpty() && notValues.isEmpty()) {
+            f.error(c, path, "needs values or notValues");
+        }
+        boolean l4 = AuthorizationPolicy.L4_CONDITION_KEYS.contains(key);
+        if (!l4 && L7_CONDITION_PREFIXES.stream().noneMatch(key::startsWith)) {
+            f.error(f.child(c, "key"), path + ".key", "'" + key + "' is not a supported condition key; L4 keys are "
+                    + String.join(", ", AuthorizationPolicy.L4_CONDITION_KEYS));
+            return null;
+        }
+        for (String v : concat(values, notValues)) {
+            switch (key) {
+                case "source.ip", "destination.ip" -> {
+                    try {
+                        Cidr.parse(v);
+                    } catch (IllegalArgumentException e) {
+                        f.error(c, path + ".values", e.getMessage());
+                    }
+                }
+                case "destination.port" -> f.port(c, v, path + ".values");
+                default -> {
+                    // any string is a valid value for the other keys
+                }
+            }
+        }
+        return new Condition(key, values, notValues, l4);
+    }
+
+    private static List<String> concat(List<String> a, List<String> b) {
+        List<String> out = new ArrayList<>(a);
+        out.addAll(b);
+        return out;
+    }
+}

@@ -1,0 +1,15 @@
+package dev.wisp.controlplane.model;
+
+/**
+ * The mesh-wide settings ({@code wisp.dev/v1alpha1 MeshConfig}, at most one object).
+ *
+ * @param trustDomain SPIFFE trust domain of every workload identity
+ * @param rootNamespace policies here without a selector apply mesh-wide (Istio's root namespace)
+ * @param clusterDomain DNS suffix of service host names ({@code name.namespace.svc.<clusterDomain>})
+ * @param defaultMtls mTLS mode when no PeerAuthentication decides
+ */
+public record MeshConfig(String trustDomain, String rootNamespace, String clusterDomain, MtlsMode defaultMtls) {
+    public static final String KIND = "MeshConfig";
+    public static final MeshConfig DEFAULT = new MeshConfig("cluster.local", "istio-system", "cluster.local",
+            MtlsMode.PERMISSIVE);
+}

@@ -1,0 +1,19 @@
+package dev.wisp.controlplane.model;
+
+import java.net.InetAddress;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * A workload: core {@code v1 Pod} as Kubernetes reports it (the fields the mesh uses).
+ *
+ * @param uid {@code metadata.uid}, or a stable one derived from namespace and name
+ * @param nodeName {@code spec.nodeName}: the node whose agent serves it
+ * @param serviceAccount {@code spec.serviceAccountName} ({@code default} when absent)
+ * @param ips {@code status.podIPs} (or {@code status.podIP})
+ * @param ready false when {@code status.phase} is set and is not {@code Running}
+ */
+public record Pod(ObjectRef ref, String uid, Map<String, String> labels, String nodeName, String serviceAccount,
+        List<InetAddress> ips, boolean ready) implements MeshObject {
+    public static final String KIND = "Pod";
+}

@@ -1,0 +1,17 @@
+package dev.wisp.controlplane.model;
+
+import java.net.InetAddress;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * A service: core {@code v1 Service} (selector, cluster IPs, ports). Its endpoints are the pods of
+ * its namespace whose labels match the selector, as an EndpointSlice controller would compute.
+ */
+public record ServiceDef(ObjectRef ref, Map<String, String> selector, List<InetAddress> clusterIps,
+        List<ServicePort> ports) implements MeshObject {
+    public static final String KIND = "Service";
+
+    /** {@code spec.ports[]}: {@code targetPort} equals {@code port} when absent. */
+    public record ServicePort(String name, int port, int targetPort) {}
+}

@@ -1,0 +1,237 @@
+package dev.wisp.controlplane.translate;
+
+import static java.util.Objects.requireNonNull;
+
+import com.google.protobuf.ByteString;
+import com.google.protobuf.CodedOutputStream;
+import dev.wisp.api.workload.v1.MtlsMode;
+import dev.wisp.api.workload.v1.Node;
+import dev.wisp.api.workload.v1.Port;
+import dev.wisp.api.workload.v1.PortList;
+import dev.wisp.api.workload.v1.Resource;
+import dev.wisp.api.workload.v1.Service;
+import dev.wisp.api.workload.v1.TunnelProtocol;
+import dev.wisp.api.workload.v1.Workload;
+import dev.wisp.api.workload.v1.WorkloadStatus;
+import dev.wisp.controlplane.model.AuthorizationPolicy;
+import dev.wisp.controlplane.model.MeshConfig;
+import dev.wisp.controlplane.model.MeshModel;
+import dev.wisp.controlplane.model.NodeDef;
+import dev.wisp.controlplane.model.ObjectRef;
+import dev.wisp.controlplane.model.PeerAuthentication;
+import dev.wisp.controlplane.model.Pod;
+import dev.wisp.controlplane.model.ServiceDef;
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.net.InetAddress;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.util.ArrayList;
+import java.util.Collections;
+import java.util.HexFormat;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeSet;
+
+/**
+ * Model → workload discovery resources, as pure functions (no I/O, no clock). Each resource's
+ * version is a digest of its content, so that a restarted control plane gives unchanged resources
+ * the same versions and a reconnecting agent is sent only differences.
+ */
+public final class Translator {
+    private Translator() {}
+
+    /** Translates {@code model}; maps equal to {@code previous}'s are reused (identity = unchanged). */
+    public static Translation translate(MeshModel model, Translation previous) {
+        requireNonNull(model, "model");
+        MeshConfig mesh = model.mesh();
+        Map<ObjectRef, List<String>> warnings = new LinkedHashMap<>();
+        Map<String, Resource> authorizations = new LinkedHashMap<>();
+        List<AuthorizationPolicy> selectorPolicies = new ArrayList<>();
+        for (AuthorizationPolicy p : model.authorizationPolicies()) {
+            PolicyReducer.Reduced r = PolicyReducer.reduce(p, mesh);
+            if (!r.warnings().isEmpty()) {
+                warnings.put(p.ref(), List.copyOf(r.warnings()));
+            }
+            if (r.authorization() != null) {
+                String name = p.ref().qualifiedName();
+                authorizations.put(name, resource(name, Resource.newBuilder().setAuthorization(r.authorization())));
+                if (p.selector() != null) {
+                    selectorPolicies.add(p);
+                }
+            }
+        }
+        Map<String, Resource> services = new LinkedHashMap<>();
+        for (ServiceDef s : model.services()) {
+            String name = serviceKey(s, mesh);
+            services.put(name, resource(name, Resource.newBuilder().setService(service(s, mesh))));
+        }
+        Map<String, Resource> workloads = new LinkedHashMap<>();
+        Map<String, Set<String>> namespacesByNode = new HashMap<>();
+        Map<String, Set<String>> selectedByNode = new HashMap<>();
+        List<PeerAuthentication> peerAuths = model.peerAuthentications();
+        List<ServiceDef> allServices = model.services();
+        for (Pod pod : model.pods()) {
+            Workload w = workload(pod, mesh, allServices, selectorPolicies, peerAuths);
+            workloads.put(w.getUid(), resource(w.getUid(), Resource.newBuilder().setWorkload(w)));
+            namespacesByNode.computeIfAbsent(pod.nodeName(), n -> new TreeSet<>()).add(pod.ref().namespace());
+            selectedByNode.computeIfAbsent(pod.nodeName(), n -> new TreeSet<>())
+                    .addAll(w.getAuthorizationPoliciesList());
+        }
+        Map<String, Resource> nodes = new LinkedHashMap<>();
+        for (NodeDef n : model.nodes()) {
+            nodes.put(n.ref().name(), resource(n.ref().name(), Resource.newBuilder().setNode(node(n))));
+        }
+        Map<String, Map<String, Resource>> byType = new LinkedHashMap<>();
+        byType.put(TypeUrls.NODE, reuse(nodes, previous, TypeUrls.NODE));
+        byType.put(TypeUrls.SERVICE, reuse(services, previous, TypeUrls.SERVICE));
+        byType.put(TypeUrls.WORKLOAD, reuse(workloads, previous, TypeUrls.WORKLOAD));
+        byType.put(TypeUrls.AUTHORIZATION, reuse(authorizations, previous, TypeUrls.AUTHORIZATION));
+        return new Translation(Collections.unmodifiableMap(byType), Collections.unmodifiableMap(warnings),
+                namespacesByNode, selectedByNode);
+    }
+
+    private static Map<String, Resource> reuse(Map<String, Resource> fresh, Translation previous, String type) {
+        if (previous != null) {
+            Map<String, Resource> old = previous.resources(type);
+            if (old.size() == fresh.size() && fresh.entrySet().stream().allMatch(e -> old.containsKey(e.getKey())
+                    && old.get(e.getKey()).getVersion().equals(e.getValue().getVersion()))) {
+                return old;
+            }
+        }
+        return Collections.unmodifiableMap(fresh);
+    }
+
+    static String serviceKey(ServiceDef s, MeshConfig mesh) {
+        return s.ref().namespace() + "/" + hostname(s, mesh);
+    }
+
+    static String hostname(ServiceDef s, MeshConfig mesh) {
+        return s.ref().name() + "." + s.ref().namespace() + ".svc." + mesh.clusterDomain();
+    }
+
+    static Service service(ServiceDef s, MeshConfig mesh) {
+        Service.Builder b = Service.newBuilder()
+                .setName(s.ref().name())
+                .setNamespace(s.ref().namespace())
+                .setHostname(hostname(s, mesh));
+        s.clusterIps().forEach(ip -> b.addAddresses(bytes(ip)));
+        s.ports().forEach(p -> b.addPorts(Port.newBuilder().setServicePort(p.port()).setTargetPort(p.targetPort())));
+        return b.build();
+    }
+
+    static Node node(NodeDef n) {
+        Node.Builder b = Node.newBuilder()
+                .setName(n.ref().name())
+                .setHbonePort(n.hbonePort())
+                .setWireguardPublicKey(n.wireguardPublicKey())
+                .setWireguardEndpoint(n.wireguardEndpoint())
+                .addAllPodCidrs(n.podCidrs());
+        n.addresses().forEach(a -> b.addAddresses(bytes(a)));
+        return b.build();
+    }
+
+    static Workload workload(Pod pod, MeshConfig mesh, List<ServiceDef> services,
+            List<AuthorizationPolicy> selectorPolicies, List<PeerAuthentication> peerAuths) {
+        Map<String, String> labels = pod.labels();
+        Workload.Builder b = Workload.newBuilder()
+                .setUid(pod.uid())
+                .setName(pod.ref().name())
+                .setNamespace(pod.ref().namespace())
+                .setServiceAccount(pod.serviceAccount())
+                .setTrustDomain(mesh.trustDomain())
+                .setNode(pod.nodeName())
+                .setTunnelProtocol(TunnelProtocol.TUNNEL_HBONE)
+                .setWorkloadName(first(labels, pod.ref().name(), "app.kubernetes.io/name", "app"))
+                .setCanonicalName(first(labels, pod.ref().name(), "service.istio.io/canonical-name",
+                        "app.kubernetes.io/name", "app"))
+                .setCanonicalRevision(first(labels, "latest", "service.istio.io/canonical-revision",
+                        "app.kubernetes.io/version", "version"))
+                .setStatus(pod.ready() ? WorkloadStatus.HEALTHY : WorkloadStatus.UNHEALTHY);
+        pod.ips().forEach(ip -> b.addAddresses(bytes(ip)));
+        for (ServiceDef s : services) {
+            if (s.ref().namespace().equals(pod.ref().namespace()) && selects(s.selector(), labels)) {
+                PortList.Builder pl = PortList.newBuilder();
+                s.ports().forEach(p -> pl.addPorts(Port.newBuilder().setServicePort(p.port())
+                        .setTargetPort(p.targetPort())));
+                b.putServices(serviceKey(s, mesh), pl.build());
+            }
+        }
+        for (AuthorizationPolicy p : selectorPolicies) {
+            boolean sameScope = p.ref().namespace().equals(pod.ref().namespace())
+                    || p.ref().namespace().equals(mesh.rootNamespace());
+            if (sameScope && selects(p.selector(), labels)) {
+                b.addAuthorizationPolicies(p.ref().qualifiedName());
+            }
+        }
+        MtlsResolver.Resolved mtls = MtlsResolver.resolve(pod, mesh, peerAuths);
+        b.setMtlsMode(mtls.mode());
+        b.putAllPortMtls(mtls.ports());
+        return b.build();
+    }
+
+    /** Kubernetes selector semantics: every selector label present with the same value; empty selects none. */
+    static boolean selects(Map<String, String> selector, Map<String, String> labels) {
+        if (selector == null || selector.isEmpty()) {
+            return false;
+        }
+        for (var e : selector.entrySet()) {
+            if (!e.getValue().equals(labels.get(e.getKey()))) {
+                return false;
+            }
+        }
+        return true;
+    }
+
+    private static String first(Map<String, String> labels, String fallback, String... keys) {
+        for (String k : keys) {
+            String v = labels.get(k);
+            if (v != null && !v.isEmpty()) {
+                return v;
+            }
+        }
+        return fallback;
+    }
+
+    static ByteString bytes(InetAddress a) {
+        return ByteString.copyFrom(a.getAddress());
+    }
+
+    /** A resource whose version is a digest of its deterministic serialization. */
+    static Resource resource(String name, Resource.Builder content) {
+        Resource unversioned = content.setName(name).clearVersion().build();
+        return unversioned.toBuilder().setVersion(digest(unversioned)).build();
+    }
+
+    static String digest(Resource r) {
+        try {
+            ByteArrayOutputStream bytes = new ByteArrayOutputStream(r.getSerializedSize());
+            CodedOutputStream out = CodedOutputStream.newInstance(bytes);
+            // Map fields (services, port_mtls) must serialize in one order for equal content.
+            out.useDeterministicSerialization();
+            r.writeTo(out);
+            out.flush();
+            byte[] d = MessageDigest.getInstance("SHA-256").digest(bytes.toByteArray());
+            return HexFormat.of().formatHex(d, 0, 8);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        } catch (NoSuchAlgorithmException e) {
+            throw new IllegalStateException("SHA-256 is missing from this JDK", e);
+        }
+    }
+
+    /** Mode for the model's MtlsMode. */
+    static MtlsMode mode(dev.wisp.controlplane.model.MtlsMode m) {
+        return switch (m) {
+            case UNSET -> MtlsMode.MTLS_UNSET;
+            case DISABLE -> MtlsMode.DISABLE;
+            case PERMISSIVE -> MtlsMode.PERMISSIVE;
+            case STRICT -> MtlsMode.STRICT;
+        };
+    }
+
+}

@@ -1,0 +1,147 @@
+package dev.wisp.controlplane.xds;
+
+import static java.util.Objects.requireNonNull;
+
+import dev.wisp.api.workload.v1.DeltaWorkloadRequest;
+import dev.wisp.api.workload.v1.DeltaWorkloadResponse;
+import dev.wisp.api.workload.v1.Resource;
+import dev.wisp.api.workload.v1.WorkloadDiscoveryGrpc;
+import io.grpc.stub.ServerCallStreamObserver;
+import io.grpc.stub.StreamObserver;
+import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.core.instrument.Timer;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.atomic.AtomicReference;
+
+/**
+ * The workload discovery service: one {@link DeltaStream} per connected agent, each converging to
+ * the latest published {@link Snapshot}. Publishing hands each stream the snapshot on a virtual
+ * thread; a stream serializes its own work with its lock, so a slow agent delays only itself.
+ */
+public final class WorkloadDiscoveryServer extends WorkloadDiscoveryGrpc.WorkloadDiscoveryImplBase {
+    /** A refusal by an agent, kept for status until that agent ACKs the type again. */
+    public record Nack(String node, String typeUrl, long generation, String message, Instant at) {}
+
+    private final ExecutorService pushes = Executors.newVirtualThreadPerTaskExecutor();
+    /** Live streams; added on the gRPC thread that opens them, removed when they end. */
+    private final Set<DeltaStream> streams = ConcurrentHashMap.newKeySet();
+    private final AtomicReference<Snapshot> current = new AtomicReference<>();
+    private final Map<String, Nack> nacks = new ConcurrentHashMap<>();
+    private final List<PushListener> listeners = new CopyOnWriteArrayList<>();
+    /** Last computed diff per type between two shared maps: every stream makes the same step. */
+    private final Map<String, CachedDelta> deltas = new ConcurrentHashMap<>();
+    final Counter.Builder pushesCounter;
+    final Timer pushLatency;
+    final MeterRegistry registry;
+
+    private record CachedDelta(Map<String, Resource> from, Map<String, Resource> to, Delta delta) {}
+
+    /** A server with nothing published: streams get no answer until the first {@link #publish}. */
+    public WorkloadDiscoveryServer(MeterRegistry registry) {
+        this.registry = requireNonNull(registry, "registry");
+        registry.gauge("wisp_xds_connected_agents", streams, s -> s.stream().filter(DeltaStream::identified).count());
+        this.pushesCounter = Counter.builder("wisp_xds_pushes").description("discovery responses sent to agents");
+        this.pushLatency = Timer.builder("wisp_xds_push_latency")
+                .description("from a configuration change being published to an agent's ACK of it")
+                .publishPercentileHistogram()
+                .minimumExpectedValue(Duration.ofMillis(1))
+                .maximumExpectedValue(Duration.ofSeconds(30))
+                .register(registry);
+    }
+
+    public void addListener(PushListener l) {
+        listeners.add(requireNonNull(l, "l"));
+    }
+
+    /** Makes {@code s} the configuration every stream converges to. */
+    public void publish(Snapshot s) {
+        requireNonNull(s, "s");
+        current.set(s);
+        for (DeltaStream stream : streams) {
+            pushes.execute(() -> stream.onSnapshot(s));
+        }
+    }
+
+    /** The latest published snapshot, or null before the first. */
+    public Snapshot current() {
+        return current.get();
+    }
+
+    /** Nodes with an open, identified stream. */
+    public Set<String> connectedNodes() {
+        Set<String> out = new java.util.TreeSet<>();
+        for (DeltaStream s : streams) {
+            if (s.identified()) {
+                out.add(s.node());
+            }
+        }
+        return out;
+    }
+
+    /** Outstanding refusals (node, type) that no later ACK has cleared. */
+    public List<Nack> nacks() {
+        return List.copyOf(nacks.values());
+    }
+
+    @Override
+    public StreamObserver<DeltaWorkloadRequest> deltaWorkloads(StreamObserver<DeltaWorkloadResponse> responses) {
+        String node = NodeAuthInterceptor.NODE.get();
+        DeltaStream stream = new DeltaStream(this, (ServerCallStreamObserver<DeltaWorkloadResponse>) responses, node);
+        streams.add(stream);
+        return stream;
+    }
+
+    void closed(DeltaStream s) {
+        streams.remove(s);
+    }
+
+    Delta delta(String typeUrl, Map<String, Resource> from, Map<String, Resource> to, boolean shared) {
+        if (!shared) {
+            return Delta.between(from, to);
+        }
+        CachedDelta c = deltas.get(typeUrl);
+        if (c != null && c.from == from && c.to == to) {
+            return c.delta;
+        }
+        Delta d = Delta.between(from, to);
+        deltas.put(typeUrl, new CachedDelta(from, to, d));
+        return d;
+    }
+
+    void acked(String node, String typeUrl, long generation, long publishedNanos) {
+        nacks.remove(node + " " + typeUrl);
+        pushLatency.record(Duration.ofNanos(System.nanoTime() - publishedNanos));
+        listeners.forEach(l -> l.acked(node, typeUrl, generation));
+    }
+
+    void nacked(String node, String typeUrl, long generation, String message) {
+        nacks.put(node + " " + typeUrl, new Nack(node, typeUrl, generation, message, Instant.now()));
+        Counter.builder("wisp_xds_nacks").tag("type", shortType(typeUrl)).register(registry).increment();
+        listeners.forEach(l -> l.nacked(node, typeUrl, generation, message));
+    }
+
+    void pushed(String typeUrl) {
+        pushesCounter.tag("type", shortType(typeUrl)).register(registry).increment();
+    }
+
+    static String shortType(String typeUrl) {
+        return typeUrl.substring(typeUrl.lastIndexOf('.') + 1);
+    }
+
+    /** Ends every stream (agents reconnect) and stops the push threads. */
+    public void shutdown() {
+        pushes.shutdownNow();
+        for (DeltaStream s : streams) {
+            s.cancel();
+        }
+    }
+}

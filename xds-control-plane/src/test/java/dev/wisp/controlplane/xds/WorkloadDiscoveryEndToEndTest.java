@@ -1,0 +1,261 @@
+package dev.wisp.controlplane.xds;
+
+import dev.wisp.controlplane.TestMesh;
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+import dev.wisp.api.workload.v1.Action;
+import dev.wisp.api.workload.v1.Resource;
+import dev.wisp.controlplane.ControlPlane;
+import dev.wisp.controlplane.translate.TypeUrls;
+import dev.wisp.node.state.StateUpdates;
+import dev.wisp.node.xds.Backoff;
+import dev.wisp.node.xds.WorkloadXdsClient;
+import io.grpc.ManagedChannel;
+import io.grpc.netty.NettyChannelBuilder;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.net.InetSocketAddress;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermission;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.TreeMap;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Supplier;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The control plane and the agent's real {@link WorkloadXdsClient} over real gRPC on loopback:
+ * policy changes, refused files, NACKs, restarts, authentication.
+ */
+class WorkloadDiscoveryEndToEndTest {
+    static final String MESH = TestMesh.YAML;
+
+    static final Backoff FAST = new Backoff(Duration.ofMillis(50), Duration.ofMillis(400), 0.2);
+
+    @TempDir
+    Path config;
+    @TempDir
+    Path state;
+    ControlPlane cp;
+    final List<ManagedChannel> channels = new ArrayList<>();
+    final List<WorkloadXdsClient> clients = new ArrayList<>();
+
+    @BeforeEach
+    void start() throws IOException {
+        Files.writeString(config.resolve("mesh.yaml"), MESH);
+        cp = ControlPlane.start(options(0));
+    }
+
+    ControlPlane.Options options(int xdsPort) {
+        return new ControlPlane.Options(config, state, new InetSocketAddress("127.0.0.1", xdsPort),
+                new InetSocketAddress("127.0.0.1", 0));
+    }
+
+    @AfterEach
+    void stop() throws InterruptedException {
+        clients.forEach(WorkloadXdsClient::close);
+        for (ManagedChannel c : channels) {
+            c.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
+        }
+        if (cp != null) {
+            cp.close();
+        }
+    }
+
+    WorkloadXdsClient connect(String node, Supplier<String> credential, MemoryState s, int port) {
+        ManagedChannel ch = NettyChannelBuilder.forAddress("127.0.0.1", port).usePlaintext().build();
+        channels.add(ch);
+        WorkloadXdsClient c = WorkloadXdsClient.create(ch, node, credential, s, FAST);
+        clients.add(c);
+        c.start();
+        return c;
+    }
+
+    Supplier<String> token(String node) {
+        return () -> {
+            try {
+                return Files.readString(cp.credentials().tokenFile(node)).trim();
+            } catch (IOException e) {
+                throw new UncheckedIOException(e);
+            }
+        };
+    }
+
+    /** What the model says {@code node} should hold, as name → version per type. */
+    Map<String, Map<String, String>> expected(String node) {
+        Map<String, Map<String, String>> out = new TreeMap<>();
+        for (String type : TypeUrls.ALL) {
+            Map<String, String> m = new TreeMap<>();
+            cp.translation().view(type, node).forEach((n, r) -> m.put(n, r.getVersion()));
+            out.put(type, m);
+        }
+        return out;
+    }
+
+    static Map<String, Map<String, String>> held(MemoryState s) {
+        Map<String, Map<String, String>> out = new TreeMap<>();
+        for (String type : TypeUrls.ALL) {
+            out.put(type, s.versions(type));
+        }
+        return out;
+    }
+
+    MemoryState synced(String node) {
+        MemoryState s = new MemoryState();
+        connect(node, token(node), s, cp.xdsPort());
+        await().atMost(Duration.ofSeconds(10)).until(() -> held(s).equals(expected(node)));
+        return s;
+    }
+
+    static String policy(String name, String action) {
+        return """
+                apiVersion: security.istio.io/v1
+                kind: AuthorizationPolicy
+                metadata:
+                  name: %s
+                  namespace: shop
+                spec:
+                  action: %s
+                  rules:
+                  - from: [{source: {namespaces: [front]}}]
+                """.formatted(name, action);
+    }
+
+    @Test
+    void typeUrlsAreTheAgentsOwn() {
+        assertThat(TypeUrls.ALL).isEqualTo(StateUpdates.TYPES);
+    }
+
+    @Test
+    void newPolicyReachesTheAgentWithinOneSecondOfTheSave() throws IOException {
+        MemoryState s = synced("node-a");
+        assertThat(s.resources(TypeUrls.AUTHORIZATION)).isEmpty();
+        long t0 = System.nanoTime();
+        Files.writeString(config.resolve("policies.yaml"), policy("front-only", "ALLOW"));
+        await().atMost(Duration.ofSeconds(1))
+                .until(() -> s.resources(TypeUrls.AUTHORIZATION).containsKey("shop/front-only"));
+        assertThat(Duration.ofNanos(System.nanoTime() - t0)).isLessThan(Duration.ofSeconds(1));
+        assertThat(s.resources(TypeUrls.AUTHORIZATION).get("shop/front-only").getAuthorization().getAction())
+                .isEqualTo(Action.ALLOW);
+        // Per-node filtering: node-b has no workload in "shop", so it is not sent the policy.
+        MemoryState b = synced("node-b");
+        assertThat(b.resources(TypeUrls.AUTHORIZATION)).isEmpty();
+        assertThat(s.duplicates()).isZero();
+    }
+
+    @Test
+    void invalidFileIsRefusedAgentsKeepThePreviousPolicyAndTheFixApplies() throws IOException {
+        MemoryState s = synced("node-a");
+        Path file = config.resolve("policies.yaml");
+        Files.writeString(file, policy("p", "ALLOW"));
+        await().atMost(Duration.ofSeconds(2)).until(() -> s.resources(TypeUrls.AUTHORIZATION).containsKey("shop/p"));
+        Resource before = s.resources(TypeUrls.AUTHORIZATION).get("shop/p");
+        long generation = cp.configStatus().generation();
+
+        Files.writeString(file, policy("p", "DENYY"));
+        await().atMost(Duration.ofSeconds(2)).until(() -> !cp.configStatus().errors().isEmpty());
+        assertThat(cp.configStatus().errors()).extracting(Object::toString).containsExactly(
+                "policies.yaml:7 AuthorizationPolicy shop/p: spec.action: 'DENYY' is not one of ALLOW, DENY, AUDIT, CUSTOM");
+        assertThat(cp.configStatus().generation()).isEqualTo(generation);
+        assertThat(s.resources(TypeUrls.AUTHORIZATION).get("shop/p")).isEqualTo(before);
+        assertThat(cp.registry().scrape()).contains("wisp_config_errors_total 1.0").contains("wisp_config_valid 0.0");
+
+        Files.writeString(file, policy("p", "DENY"));
+        await().atMost(Duration.ofSeconds(2)).until(() -> s.resources(TypeUrls.AUTHORIZATION).get("shop/p")
+                .getAuthorization().getAction() == Action.DENY);
+        assertThat(cp.configStatus().errors()).isEmpty();
+    }
+
+    @Test
+    void agentKeepsItsStateWhileTheControlPlaneIsAwayAndConvergesWithoutDuplicatesOrLosses() throws Exception {
+        Files.writeString(config.resolve("policies.yaml"), policy("a", "ALLOW") + "---\n" + policy("b", "DENY"));
+        await().atMost(Duration.ofSeconds(2))
+                .until(() -> cp.translation().resources(TypeUrls.AUTHORIZATION).size() == 2);
+        MemoryState s = synced("node-a");
+        WorkloadXdsClient client = clients.getFirst();
+        Map<String, Map<String, String>> before = held(s);
+        int port = cp.xdsPort();
+
+        cp.close();
+        cp = null;
+        await().atMost(Duration.ofSeconds(5)).until(() -> !client.connected());
+        assertThat(held(s)).isEqualTo(before);
+
+        // While it is away: one policy removed, one pod added on node-a.
+        Files.writeString(config.resolve("policies.yaml"), policy("a", "ALLOW"));
+        Files.writeString(config.resolve("more.yaml"), """
+                apiVersion: v1
+                kind: Pod
+                metadata: {name: web-2, namespace: shop, labels: {app: web}}
+                spec: {nodeName: node-a}
+                status: {podIP: 10.1.1.6}
+                """);
+        int upsertsBefore = s.upserts();
+        int removalsBefore = s.removals();
+        cp = ControlPlane.start(options(port));
+        await().atMost(Duration.ofSeconds(10)).until(() -> client.connected() && held(s).equals(expected("node-a")));
+        assertThat(s.upserts() - upsertsBefore).as("only the new pod is sent again").isEqualTo(1);
+        assertThat(s.removals() - removalsBefore).as("only the removed policy").isEqualTo(1);
+        assertThat(s.duplicates()).isZero();
+        assertThat(held(s).get(TypeUrls.WORKLOAD)).containsKeys("Kubernetes//Pod/shop/web-2",
+                "Kubernetes//Pod/shop/web-1", "Kubernetes//Pod/data/db-1");
+    }
+
+    @Test
+    void refusedResponseIsNackedAndSurfacedInStatusAndMetrics() throws IOException {
+        MemoryState s = synced("node-a");
+        s.refuse = r -> r.getName().equals("shop/poison");
+        Files.writeString(config.resolve("policies.yaml"), policy("poison", "ALLOW"));
+        await().atMost(Duration.ofSeconds(2)).until(() -> !cp.discovery().nacks().isEmpty());
+        WorkloadDiscoveryServer.Nack n = cp.discovery().nacks().getFirst();
+        assertThat(n.node()).isEqualTo("node-a");
+        assertThat(n.typeUrl()).isEqualTo(TypeUrls.AUTHORIZATION);
+        assertThat(n.message()).isEqualTo("refusing shop/poison: test says so");
+        assertThat(s.resources(TypeUrls.AUTHORIZATION)).isEmpty();
+        assertThat(clients.getFirst().nacks()).isEqualTo(1);
+        assertThat(cp.registry().scrape()).contains("wisp_xds_nacks_total{type=\"Authorization\"} 1.0");
+
+        // The agent accepts the next version: the NACK is cleared.
+        s.refuse = r -> false;
+        Files.writeString(config.resolve("policies.yaml"), policy("poison", "DENY"));
+        await().atMost(Duration.ofSeconds(2))
+                .until(() -> s.resources(TypeUrls.AUTHORIZATION).containsKey("shop/poison"));
+        await().atMost(Duration.ofSeconds(2)).until(() -> cp.discovery().nacks().isEmpty());
+    }
+
+    @Test
+    void metricsCountAgentsPushesAndLatency() {
+        synced("node-a");
+        await().atMost(Duration.ofSeconds(2))
+                .until(() -> cp.registry().scrape().contains("wisp_xds_connected_agents 1.0"));
+        String scrape = cp.registry().scrape();
+        assertThat(scrape).contains("wisp_xds_pushes_total{type=\"Workload\"} 1.0")
+                .contains("wisp_xds_push_latency_seconds_count 4")
+                .contains("wisp_config_valid 1.0");
+    }
+
+    @Test
+    void agentsMustPresentTheCredentialOfTheirNode() throws IOException {
+        MemoryState wrong = new MemoryState();
+        WorkloadXdsClient c1 = connect("node-a", () -> "not-a-token", wrong, cp.xdsPort());
+        MemoryState other = new MemoryState();
+        WorkloadXdsClient c2 = connect("node-b", token("node-a"), other, cp.xdsPort());
+        await().atMost(Duration.ofSeconds(3)).until(() -> c1.lastError() != null && c2.lastError() != null);
+        assertThat(c1.lastError()).startsWith("UNAUTHENTICATED: node credential not recognised");
+        assertThat(c2.lastError())
+                .startsWith("PERMISSION_DENIED: node_name 'node-b' does not match the credential's node 'node-a'");
+        assertThat(held(wrong).values()).allMatch(Map::isEmpty);
+        assertThat(held(other).values()).allMatch(Map::isEmpty);
+        Path tokenFile = cp.credentials().tokenFile("node-a");
+        assertThat(Files.getPosixFilePermissions(tokenFile)).containsExactlyInAnyOrder(PosixFilePermission.OWNER_READ,
+                PosixFilePermission.OWNER_WRITE);
+    }
+}

@@ -1,0 +1,219 @@
+package dev.wisp.node.xds;
+
+import com.google.rpc.Code;
+import dev.wisp.api.workload.v1.DeltaWorkloadRequest;
+import dev.wisp.api.workload.v1.DeltaWorkloadResponse;
+import dev.wisp.api.workload.v1.WorkloadDiscoveryGrpc;
+import dev.wisp.node.state.InvalidResourceException;
+import dev.wisp.node.state.StateUpdates;
+import io.grpc.CallCredentials;
+import io.grpc.Channel;
+import io.grpc.Metadata;
+import io.grpc.Status;
+import io.grpc.stub.ClientCallStreamObserver;
+import io.grpc.stub.ClientResponseObserver;
+import java.time.Duration;
+import java.util.Random;
+import java.util.concurrent.Executor;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.Supplier;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The delta stream and its reconnect loop. Threads: responses arrive on the channel's executor
+ * (one at a time per stream); reconnects run on a private scheduler thread. Fields marked
+ * "guarded" are read and written under {@code this}.
+ */
+final class DeltaXdsClient implements WorkloadXdsClient {
+    private static final Logger log = LoggerFactory.getLogger(DeltaXdsClient.class);
+    private static final Metadata.Key<String> AUTHORIZATION = Metadata.Key.of("authorization",
+            Metadata.ASCII_STRING_MARSHALLER);
+    private final Channel channel;
+    private final String node;
+    private final Supplier<String> credential;
+    private final StateUpdates state;
+    private final Backoff backoff;
+    private final Random random = new Random();
+    private final ScheduledExecutorService scheduler;
+    private final AtomicLong acks = new AtomicLong();
+    private final AtomicLong nacks = new AtomicLong();
+    /** Guarded. */
+    private Stream stream;
+    /** Guarded: consecutive failed attempts, reset by a response. */
+    private int attempt;
+    /** Guarded. */
+    private boolean closed;
+    private volatile boolean connected;
+    private volatile String lastError;
+
+    DeltaXdsClient(Channel channel, String node, Supplier<String> credential, StateUpdates state, Backoff backoff) {
+        this.channel = channel;
+        this.node = node;
+        this.credential = credential;
+        this.state = state;
+        this.backoff = backoff;
+        this.scheduler = Executors.newSingleThreadScheduledExecutor(
+                Thread.ofPlatform().name("wisp-xds-" + node).daemon().factory());
+    }
+
+    @Override
+    public synchronized void start() {
+        if (stream == null && !closed) {
+            connect();
+        }
+    }
+
+    private synchronized void connect() {
+        if (closed) {
+            return;
+        }
+        Stream s = new Stream();
+        stream = s;
+        WorkloadDiscoveryGrpc.newStub(channel).withCallCredentials(new Bearer(credential)).deltaWorkloads(s);
+        // After the call has started: one wildcard subscription per type, declaring what we hold.
+        for (String type : StateUpdates.TYPES) {
+            s.requests.onNext(DeltaWorkloadRequest.newBuilder()
+                    .setNodeName(node)
+                    .setTypeUrl(type)
+                    .addResourceNamesSubscribe("*")
+                    .putAllInitialResourceVersions(state.versions(type))
+                    .build());
+        }
+    }
+
+    private synchronized void ended(Stream s, Throwable t) {
+        if (stream != s) {
+            return;
+        }
+        connected = false;
+        stream = null;
+        if (closed) {
+            return;
+        }
+        Status status = t == null
+                ? Status.UNAVAILABLE.withDescription("stream closed by the control plane")
+                : Status.fromThrowable(t);
+        lastError = status.getCode() + ": " + status.getDescription();
+        Duration delay = backoff.delay(attempt++, random);
+        log.warn(
+                "workload discovery stream of node {} ended ({}); keeping the last configuration, reconnecting in {} ms",
+                node, lastError, delay.toMillis());
+        scheduler.schedule(this::connect, delay.toNanos(), TimeUnit.NANOSECONDS);
+    }
+
+    private synchronized void responded() {
+        attempt = 0;
+    }
+
+    @Override
+    public boolean connected() {
+        return connected;
+    }
+
+    @Override
+    public long acks() {
+        return acks.get();
+    }
+
+    @Override
+    public long nacks() {
+        return nacks.get();
+    }
+
+    @Override
+    public String lastError() {
+        return lastError;
+    }
+
+    @Override
+    public void close() {
+        Stream s;
+        synchronized (this) {
+            closed = true;
+            s = stream;
+            stream = null;
+        }
+        scheduler.shutdownNow();
+        if (s != null && s.requests != null) {
+            s.requests.cancel("agent shutting down", null);
+        }
+        connected = false;
+    }
+
+    /** One attempt: its request side, set when the call starts. */
+    private final class Stream implements ClientResponseObserver<DeltaWorkloadRequest, DeltaWorkloadResponse> {
+        private ClientCallStreamObserver<DeltaWorkloadRequest> requests;
+
+        @Override
+        public void beforeStart(ClientCallStreamObserver<DeltaWorkloadRequest> requests) {
+            this.requests = requests;
+        }
+
+        @Override
+        public void onNext(DeltaWorkloadResponse r) {
+            responded();
+            DeltaWorkloadRequest.Builder answer = DeltaWorkloadRequest.newBuilder()
+                    .setNodeName(node)
+                    .setTypeUrl(r.getTypeUrl())
+                    .setResponseNonce(r.getNonce());
+            try {
+                state.apply(r.getTypeUrl(), r.getResourcesList(), r.getRemovedResourcesList());
+                acks.incrementAndGet();
+                connected = true;
+            } catch (InvalidResourceException | RuntimeException e) {
+                String why = e.getMessage() == null ? e.toString() : e.getMessage();
+                if (e instanceof RuntimeException) {
+                    log.error("node {} failed to apply {} (nonce {})", node, r.getTypeUrl(), r.getNonce(), e);
+                } else {
+                    log.warn("node {} refused {} (nonce {}): {}", node, r.getTypeUrl(), r.getNonce(), why);
+                }
+                lastError = "NACK " + r.getTypeUrl() + ": " + why;
+                nacks.incrementAndGet();
+                answer.setErrorDetail(com.google.rpc.Status.newBuilder()
+                        .setCode(Code.INVALID_ARGUMENT_VALUE)
+                        .setMessage(why));
+            }
+            synchronized (DeltaXdsClient.this) {
+                if (stream == this) {
+                    requests.onNext(answer.build());
+                }
+            }
+        }
+
+        @Override
+        public void onError(Throwable t) {
+            ended(this, t);
+        }
+
+        @Override
+        public void onCompleted() {
+            ended(this, null);
+        }
+    }
+
+    /** Reads the credential per call, so that a rotated token is picked up at reconnect. */
+    private static final class Bearer extends CallCredentials {
+        private final Supplier<String> credential;
+
+        Bearer(Supplier<String> credential) {
+            this.credential = credential;
+        }
+
+        @Override
+        public void applyRequestMetadata(RequestInfo info, Executor executor, MetadataApplier applier) {
+            try {
+                Metadata m = new Metadata();
+                m.put(AUTHORIZATION, "Bearer " + credential.get());
+                applier.apply(m);
+            } catch (RuntimeException e) {
+                applier.fail(
+                        Status.UNAUTHENTICATED.withDescription("cannot read the node credential: " + e.getMessage())
+                                .withCause(e));
+            }
+        }
+    }
+}

@@ -1,0 +1,53 @@
+package dev.wisp.node.xds;
+
+import static java.util.Objects.requireNonNull;
+
+import dev.wisp.node.state.StateUpdates;
+import io.grpc.Channel;
+import java.util.function.Supplier;
+
+/**
+ * The agent's workload discovery client: one delta stream to the control plane, feeding
+ * {@link StateUpdates}. A response that applies is ACKed, one that {@link StateUpdates#apply}
+ * refuses is NACKed with the refusal's message. When the stream ends it reconnects with
+ * exponential backoff and jitter, declaring what it holds ({@code initial_resource_versions}) so
+ * that only differences are sent; meanwhile the agent keeps serving its last state, which this
+ * client never clears.
+ */
+public interface WorkloadXdsClient extends AutoCloseable {
+    /**
+     * A client for {@code node} over {@code channel} (the caller owns and closes the channel).
+     *
+     * @param credential read at each (re)connect: the node credential sent as
+     *            {@code authorization: Bearer <credential>}
+     */
+    static WorkloadXdsClient create(Channel channel, String node, Supplier<String> credential, StateUpdates state) {
+        return create(channel, node, credential, state, Backoff.DEFAULT);
+    }
+
+    static WorkloadXdsClient create(Channel channel, String node, Supplier<String> credential, StateUpdates state,
+            Backoff backoff) {
+        return new DeltaXdsClient(requireNonNull(channel, "channel"), requireNonNull(node, "node"),
+                requireNonNull(credential, "credential"), requireNonNull(state, "state"),
+                requireNonNull(backoff, "backoff"));
+    }
+
+    /** Opens the stream; returns at once. */
+    void start();
+
+    /** Whether the stream is open and has received at least one response. */
+    boolean connected();
+
+    /** Responses ACKed since creation (for status and tests). */
+    long acks();
+
+    /** Responses NACKed since creation. */
+    long nacks();
+
+    /** The last stream failure or NACK reason, or null. */
+    String lastError();
+
+    /** Stops reconnecting and ends the stream; the state fed so far is left as it is. */
+    @Override
+    void close();
+}
