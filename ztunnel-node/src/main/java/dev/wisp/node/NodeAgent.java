@@ -18,7 +18,8 @@ import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.util.LinkedHashMap;
 import java.util.Map;
-import java.util.Set;
+import java.util.stream.Collectors;
+import java.util.stream.Stream;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -51,7 +52,9 @@ public final class NodeAgent implements AutoCloseable {
         this.index = index;
         this.transport = Transport.create(config.workerThreads());
         ProxyContext ctx = new ProxyContext(config.nodeName(), index, new HboneTls(config.identities()), telemetry,
-                transport, Set.of(config.outboundPort(), config.inboundPlaintextPort(), config.hbonePort()),
+                transport,
+                Stream.of(config.outboundPort(), config.inboundPlaintextPort(), config.hbonePort())
+                        .filter(p -> p > 0).collect(Collectors.toSet()),
                 config.hbonePort() == 0 ? 15008 : config.hbonePort(), config.connectTimeout());
         this.hbone = new HboneServer(ctx, config.drainTimeout());
         this.pool = new HbonePool(ctx, config.streamsPerConnection(), config.idleTimeout());

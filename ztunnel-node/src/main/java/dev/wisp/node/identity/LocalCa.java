@@ -159,7 +159,7 @@ public final class LocalCa implements IdentityProvider {
             KeyPair kp = ecKeyPair();
             Instant now = Instant.now();
             X509v3CertificateBuilder b = new JcaX509v3CertificateBuilder(
-                    new X500Name(root.getSubjectX500Principal().getName()), serial(random),
+                    X500Name.getInstance(root.getSubjectX500Principal().getEncoded()), serial(random),
                     Date.from(now.minusSeconds(60)), Date.from(now.plus(ttl)), new X500Name("O=wisp"), kp.getPublic());
             b.addExtension(Extension.basicConstraints, true, new BasicConstraints(false));
             b.addExtension(Extension.keyUsage, true,

@@ -155,7 +155,7 @@ public final class HbonePool implements AutoCloseable {
             if (!f.isSuccess()) {
                 failed(key, new HboneException("HBONE port " + key.destination()
                         + " unreachable: is the peer agent running and no NetworkPolicy blocking it? ("
-                        + f.cause().getMessage() + ")", f.cause()));
+                        + f.cause() + ")", f.cause()));
             }
         });
     }

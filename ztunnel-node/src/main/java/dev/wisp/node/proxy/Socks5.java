@@ -6,6 +6,7 @@ import dev.wisp.api.workload.v1.Resource;
 import dev.wisp.api.workload.v1.Workload;
 import dev.wisp.node.state.StateUpdates;
 import io.netty.bootstrap.ServerBootstrap;
+import io.netty.buffer.Unpooled;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
@@ -28,6 +29,7 @@ import io.netty.handler.timeout.ReadTimeoutHandler;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.UnknownHostException;
+import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import org.slf4j.Logger;
@@ -163,18 +165,21 @@ public final class Socks5 implements AutoCloseable {
             Channel ch = c.channel();
             InetSocketAddress src = (InetSocketAddress) ch.remoteAddress();
             outbound.tunnel(ch, src, dst, source(src), status -> {
+                // Runs on the tunnel's loop, which may not be this channel's: write finished bytes
+                // (the encoder may already be gone when the write executes), then leave the pipeline.
+                byte code = switch (status) {
+                    case 200 -> Socks5CommandStatus.SUCCESS.byteValue();
+                    case 401 -> Socks5CommandStatus.FORBIDDEN.byteValue();
+                    case 503 -> Socks5CommandStatus.HOST_UNREACHABLE.byteValue();
+                    default -> Socks5CommandStatus.FAILURE.byteValue();
+                };
+                ch.writeAndFlush(Unpooled.wrappedBuffer(new byte[]{5, code, 0, 1, 0, 0, 0, 0, 0, 0}));
                 if (status == 200) {
-                    ch.writeAndFlush(new DefaultSocks5CommandResponse(Socks5CommandStatus.SUCCESS,
-                            Socks5AddressType.IPv4, "0.0.0.0", 0));
-                    ch.pipeline().remove("timeout");
-                    ch.pipeline().remove("socks-decoder");
-                    ch.pipeline().remove("socks");
-                    ch.pipeline().remove("socks-encoder");
-                } else {
-                    ch.writeAndFlush(new DefaultSocks5CommandResponse(status == 401
-                            ? Socks5CommandStatus.FORBIDDEN
-                            : status == 503 ? Socks5CommandStatus.HOST_UNREACHABLE : Socks5CommandStatus.FAILURE,
-                            cmd.dstAddrType()));
+                    for (String name : List.of("timeout", "socks-decoder", "socks", "socks-encoder")) {
+                        if (ch.pipeline().get(name) != null) {
+                            ch.pipeline().remove(name);
+                        }
+                    }
                 }
             });
         }

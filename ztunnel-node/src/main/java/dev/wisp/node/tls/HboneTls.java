@@ -32,7 +32,7 @@ public final class HboneTls {
     private static final List<String> CIPHERS = List.of("TLS_AES_256_GCM_SHA384", "TLS_AES_128_GCM_SHA256");
     private static final ApplicationProtocolConfig ALPN = new ApplicationProtocolConfig(
             ApplicationProtocolConfig.Protocol.ALPN, ApplicationProtocolConfig.SelectorFailureBehavior.NO_ADVERTISE,
-            ApplicationProtocolConfig.SelectedListenerFailureBehavior.FATAL_ALERT, ApplicationProtocolNames.HTTP_2);
+            ApplicationProtocolConfig.SelectedListenerFailureBehavior.ACCEPT, ApplicationProtocolNames.HTTP_2);
     private final IdentityProvider identities;
     /** SVID (by identity) → its contexts; entries replaced when the SVID changes. Thread-safe. */
     private final Map<String, Contexts> contexts = new ConcurrentHashMap<>();
