@@ -331,6 +331,22 @@ class CaptureEndToEndTest {
         assertThat(skLookupLinks(lab.pods.get(A))).isEqualTo(1);
         assertThat(lab.inPod(A, List.of("curl", "-sS", "-m", "10", url(B)), 20).stdout())
                 .isEqualTo("hello from B; you are " + lab.nodeIp(B) + "\n");
+
+        // An agent restarted in another cgroup (a new container) takes the getsockopt hook along.
+        Path newAgentCgroup = java.nio.file.Files.createDirectories(lab.cgroupBase.resolve("agent2"));
+        try {
+            Capture third = Capture.open(new CaptureConfig(pinRoot, newAgentCgroup,
+                    new InetSocketAddress(lab.nodeAddress(A), 15001), null, 15006, 15008, CaptureConfig.MESH_PORTS,
+                    List.of()));
+            opened.add(third);
+            assertThat(attachTypes(newAgentCgroup)).containsExactly("cgroup_getsockopt");
+            assertThat(attachTypes(lab.agentCgroup)).isEmpty();
+            assertThat(attachTypes(lab.cgroup(A))).containsExactlyInAnyOrderElementsOf(once);
+        } finally {
+            uninstall();
+            opened.clear();
+            java.nio.file.Files.delete(newAgentCgroup);
+        }
     }
 
     @Test
