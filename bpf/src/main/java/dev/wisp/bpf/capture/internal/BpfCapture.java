@@ -13,6 +13,7 @@ import dev.wisp.bpf.capture.Capture;
 import dev.wisp.bpf.capture.CaptureConfig;
 import dev.wisp.bpf.capture.FlowEvent;
 import dev.wisp.bpf.capture.PodRef;
+import dev.wisp.linux.Cgroups;
 import dev.wisp.linux.Errno;
 import dev.wisp.linux.Mounts;
 import dev.wisp.linux.NativeException;
@@ -151,7 +152,7 @@ public final class BpfCapture implements Capture {
 
     private static long cgroupId(Path cgroup) throws BpfException {
         try {
-            return (Long) Files.getAttribute(cgroup, "unix:ino");
+            return Cgroups.id(cgroup);
         } catch (IOException e) {
             throw new BpfException("reading the cgroup id of " + cgroup, Errno.ENOENT,
                     "is it a cgroup v2 directory? " + e, "");
