@@ -182,6 +182,22 @@ class CaptureEndToEndTest {
     }
 
     @Test
+    void aDualStackAgentListenerGetsTheOriginalDestinationOfIpv4Connections() throws Exception {
+        Capture capture = open(15003);
+        capture.enroll(lab.podRef(A, false));
+        // Netty and the JDK listen dual-stack ([::]) by default: IPv4 clients arrive IPv4-mapped.
+        try (StandInAgent dualStack = PodLab.inNetns(lab.node,
+                () -> StandInAgent.relay(new InetSocketAddress(InetAddress.getByName("::"), 15003), 0))) {
+            PodLab.Result r = lab.inPod(A, List.of("curl", "-sS", "-m", "10", url(B)), 20);
+
+            assertThat(r.stdout()).as(r.stderr() + dualStack.failures)
+                    .isEqualTo("hello from B; you are " + lab.nodeIp(B) + "\n");
+            assertThat(dualStack.accepted.getFirst().originalDst())
+                    .isEqualTo(new InetSocketAddress(lab.podAddress(B), 8080));
+        }
+    }
+
+    @Test
     void ipv6ConnectsAreRedirectedAndAnsweredLikeIpv4() throws Exception {
         Capture capture = open();
         capture.enroll(lab.podRef(A, false));
