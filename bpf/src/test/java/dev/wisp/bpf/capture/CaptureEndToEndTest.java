@@ -366,6 +366,27 @@ class CaptureEndToEndTest {
     }
 
     @Test
+    void aPodThatWentAwayWhileTheAgentWasDownIsDroppedAtOpen() throws Exception {
+        Path gone = java.nio.file.Files.createDirectories(lab.cgroupBase.resolve("gone"));
+        Capture first = open();
+        first.enroll(new PodRef("gone", gone, null, List.of(InetAddress.getByName("10.254.0.9"))));
+        first.close();
+        java.nio.file.Files.delete(gone);
+
+        // The kernel detaches a dead cgroup's links asynchronously, soon after rmdir.
+        await().atMost(Duration.ofSeconds(10)).until(() -> {
+            Capture reopened = open();
+            reopened.close();
+            return reopened.enrolled().isEmpty();
+        });
+        assertThat(pinRoot.resolve("pods/gone")).doesNotExist();
+        Capture second = open();
+        second.enroll(lab.podRef(A, false));
+        assertThat(lab.inPod(A, List.of("curl", "-sS", "-m", "10", url(B)), 20).stdout())
+                .isEqualTo("hello from B; you are " + lab.nodeIp(B) + "\n");
+    }
+
+    @Test
     void aRestartedAgentProcessReadoptsThePinnedCaptureWithoutAttachingTwice() throws Exception {
         List<String> run = new ArrayList<>(List.of(ProcessHandle.current().info().command().orElseThrow(),
                 "--enable-native-access=ALL-UNNAMED", "-cp", System.getProperty("java.class.path"),

@@ -109,17 +109,25 @@ public final class BpfCapture implements Capture {
 
     /**
      * Points every pinned link (left by an earlier run) at this run's programs, and attaches the
-     * agent hook once. A link whose target is gone (the pod's cgroup was removed while the agent
-     * was down) is dropped with its pin.
+     * agent hook once. A pod whose cgroup or netns went away while the agent was down is dropped
+     * with its pins and addresses.
      */
     private void adoptPinnedLinks() throws BpfException {
         for (String pod : enrolled()) {
             Path dir = podDir(pod);
-            for (String program : allPodPrograms()) {
-                Path pin = dir.resolve(program);
-                if (Files.exists(pin)) {
-                    repoint(pin, object.program(program));
+            try {
+                for (String program : allPodPrograms()) {
+                    Path pin = dir.resolve(program);
+                    if (Files.exists(pin)) {
+                        repoint(pin, object.program(program));
+                    }
                 }
+            } catch (BpfException e) {
+                // ENOLINK: the kernel already detached the link because its cgroup or netns died.
+                LOG.warn("capture: pod {} went away while the agent was down ({}); dropping its pins", pod,
+                        e.getMessage());
+                detachAll(dir);
+                forgetAddresses(pod);
             }
         }
         // The agent hook is pinned per agent cgroup: a restarted agent may live in a new cgroup
@@ -225,6 +233,12 @@ public final class BpfCapture implements Capture {
             return false;
         }
         detachAll(dir);
+        forgetAddresses(podId);
+        LOG.info("capture: removed pod {}", podId);
+        return true;
+    }
+
+    private void forgetAddresses(String podId) throws BpfException {
         long tag = podTag(podId);
         for (var e : podIps.entries().entrySet()) {
             if (e.getValue() == tag) {
@@ -233,8 +247,6 @@ public final class BpfCapture implements Capture {
                 listeners.delete(new InetSocketAddress(e.getKey(), LISTENER_HBONE));
             }
         }
-        LOG.info("capture: removed pod {}", podId);
-        return true;
     }
 
     private static void detachAll(Path dir) throws BpfException {
@@ -250,6 +262,10 @@ public final class BpfCapture implements Capture {
         }
         try (BpfLink link = BpfLink.openPinned(pin)) {
             link.detach();
+        } catch (BpfException e) {
+            // A link whose cgroup or netns is gone is already detached (ENOLINK); the pin is all
+            // that is left of it.
+            LOG.debug("detaching {}: {}", pin, e.getMessage());
         }
         try {
             Files.deleteIfExists(pin);
