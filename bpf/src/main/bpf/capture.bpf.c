@@ -462,17 +462,32 @@ int wisp_getsockopt(struct bpf_sockopt *ctx)
 	struct bpf_sock *sk = ctx->sk;
 	struct tuple key;
 	struct orig_dst *orig;
+	__u32 family, sport, dport;
 
-	if (ctx->optname != SO_ORIGINAL_DST || !sk)
+	if (ctx->optname != SO_ORIGINAL_DST || !sk || (ctx->level != SOL_IP && ctx->level != SOL_IPV6))
 		return 1;
-	if (ctx->level == SOL_IP && sk->family == AF_INET) {
-		set_v4(&key.local, sk->src_ip4, (__u16)sk->src_port);
-		set_v4(&key.remote, sk->dst_ip4, bpf_ntohs(sk->dst_port));
-		orig = bpf_map_lookup_elem(&wisp_orig_by_tuple, &key);
-		if (!orig || orig->dst.family != AF_INET)
-			return 1;
+	family = sk->family;
+	sport = sk->src_port;
+	dport = bpf_ntohs(sk->dst_port);
+	if (family == AF_INET) {
+		set_v4(&key.local, sk->src_ip4, (__u16)sport);
+		set_v4(&key.remote, sk->dst_ip4, (__u16)dport);
+	} else if (family == AF_INET6) {
+		/* A dual-stack listener's IPv4 connections carry mapped addresses: set_v6 makes them
+		 * IPv4, as sockops keyed them. */
+		__u32 l[4] = {sk->src_ip6[0], sk->src_ip6[1], sk->src_ip6[2], sk->src_ip6[3]};
+		__u32 r[4] = {sk->dst_ip6[0], sk->dst_ip6[1], sk->dst_ip6[2], sk->dst_ip6[3]};
+		set_v6(&key.local, l, (__u16)sport);
+		set_v6(&key.remote, r, (__u16)dport);
+	} else {
+		return 1;
+	}
+	orig = bpf_map_lookup_elem(&wisp_orig_by_tuple, &key);
+	if (!orig || !orig->redirected)
+		return 1;
+	if (ctx->level == SOL_IP) {
 		struct sockaddr_in *sin = ctx->optval;
-		if ((void *)(sin + 1) > ctx->optval_end)
+		if (orig->dst.family != AF_INET || (void *)(sin + 1) > ctx->optval_end)
 			return 1;
 		__u32 addr;
 		__builtin_memcpy(&addr, orig->dst.addr, 4);
@@ -483,31 +498,21 @@ int wisp_getsockopt(struct bpf_sockopt *ctx)
 		ctx->retval = 0;
 		return 1;
 	}
-	if (ctx->level == SOL_IPV6 && sk->family == AF_INET6) {
-		__u32 l[4] = {sk->src_ip6[0], sk->src_ip6[1], sk->src_ip6[2], sk->src_ip6[3]};
-		__u32 r[4] = {sk->dst_ip6[0], sk->dst_ip6[1], sk->dst_ip6[2], sk->dst_ip6[3]};
-		set_v6(&key.local, l, (__u16)sk->src_port);
-		set_v6(&key.remote, r, bpf_ntohs(sk->dst_port));
-		orig = bpf_map_lookup_elem(&wisp_orig_by_tuple, &key);
-		if (!orig)
-			return 1;
-		struct sockaddr_in6 *sin6 = ctx->optval;
-		if ((void *)(sin6 + 1) > ctx->optval_end)
-			return 1;
-		__builtin_memset(sin6, 0, sizeof(*sin6));
-		sin6->sin6_family = AF_INET6;
-		sin6->sin6_port = bpf_htons(orig->dst.port);
-		if (orig->dst.family == AF_INET) {
-			/* A dual-stack listener asking about an IPv4 connection: answer IPv4-mapped. */
-			sin6->sin6_addr.in6_u.u6_addr32[2] = bpf_htonl(0xffff);
-			__builtin_memcpy(&sin6->sin6_addr.in6_u.u6_addr32[3], orig->dst.addr, 4);
-		} else {
-			__builtin_memcpy(&sin6->sin6_addr, orig->dst.addr, 16);
-		}
-		ctx->optlen = sizeof(*sin6);
-		ctx->retval = 0;
+	struct sockaddr_in6 *sin6 = ctx->optval;
+	if ((void *)(sin6 + 1) > ctx->optval_end)
 		return 1;
+	__builtin_memset(sin6, 0, sizeof(*sin6));
+	sin6->sin6_family = AF_INET6;
+	sin6->sin6_port = bpf_htons(orig->dst.port);
+	if (orig->dst.family == AF_INET) {
+		/* Asked at the IPv6 level about an IPv4 connection: answer IPv4-mapped. */
+		sin6->sin6_addr.in6_u.u6_addr32[2] = bpf_htonl(0xffff);
+		__builtin_memcpy(&sin6->sin6_addr.in6_u.u6_addr32[3], orig->dst.addr, 4);
+	} else {
+		__builtin_memcpy(&sin6->sin6_addr, orig->dst.addr, 16);
 	}
+	ctx->optlen = sizeof(*sin6);
+	ctx->retval = 0;
 	return 1;
 }
 

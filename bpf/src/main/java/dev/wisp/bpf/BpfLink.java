@@ -3,6 +3,7 @@ package dev.wisp.bpf;
 import static java.util.Objects.requireNonNull;
 
 import dev.wisp.bpf.internal.LibBpf;
+import dev.wisp.linux.Errno;
 import dev.wisp.linux.Libc;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
@@ -30,7 +31,8 @@ public final class BpfLink implements AutoCloseable {
             MemorySegment err = Libc.newErrnoBuffer(a);
             MemorySegment l = (MemorySegment) LibBpf.LINK_OPEN.invokeExact(err, a.allocateFrom(path.toString()));
             if (l.address() == 0) {
-                throw new BpfException("bpf_link__open(" + path + ")", Libc.errno(err) == 0 ? 2 : Libc.errno(err));
+                throw new BpfException("bpf_link__open(" + path + ")",
+                        Libc.errno(err) == 0 ? Errno.ENOENT : Libc.errno(err));
             }
             return new BpfLink(l, "pinned link " + path);
         } catch (BpfException e) {

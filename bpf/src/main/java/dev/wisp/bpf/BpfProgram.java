@@ -3,6 +3,7 @@ package dev.wisp.bpf;
 import static java.util.Objects.requireNonNull;
 
 import dev.wisp.bpf.internal.LibBpf;
+import dev.wisp.linux.Errno;
 import dev.wisp.linux.Libc;
 import dev.wisp.linux.NativeException;
 import java.lang.foreign.Arena;
@@ -68,7 +69,7 @@ public final class BpfProgram {
                     MemorySegment err = Libc.newErrnoBuffer(a);
                     MemorySegment link = (MemorySegment) how.invokeExact(err, prog, fd);
                     if (link.address() == 0) {
-                        throw new BpfException(call, Libc.errno(err) == 0 ? 22 : Libc.errno(err));
+                        throw new BpfException(call, Libc.errno(err) == 0 ? Errno.EINVAL : Libc.errno(err));
                     }
                     return new BpfLink(link, call);
                 } catch (BpfException e) {

@@ -182,6 +182,22 @@ class CaptureEndToEndTest {
     }
 
     @Test
+    void aDualStackAgentListenerGetsTheOriginalDestinationOfIpv4Connections() throws Exception {
+        Capture capture = open(15003);
+        capture.enroll(lab.podRef(A, false));
+        // Netty and the JDK listen dual-stack ([::]) by default: IPv4 clients arrive IPv4-mapped.
+        try (StandInAgent dualStack = PodLab.inNetns(lab.node,
+                () -> StandInAgent.relay(new InetSocketAddress(InetAddress.getByName("::"), 15003), 0))) {
+            PodLab.Result r = lab.inPod(A, List.of("curl", "-sS", "-m", "10", url(B)), 20);
+
+            assertThat(r.stdout()).as(r.stderr() + dualStack.failures)
+                    .isEqualTo("hello from B; you are " + lab.nodeIp(B) + "\n");
+            assertThat(dualStack.accepted.getFirst().originalDst())
+                    .isEqualTo(new InetSocketAddress(lab.podAddress(B), 8080));
+        }
+    }
+
+    @Test
     void ipv6ConnectsAreRedirectedAndAnsweredLikeIpv4() throws Exception {
         Capture capture = open();
         capture.enroll(lab.podRef(A, false));
@@ -329,6 +345,43 @@ class CaptureEndToEndTest {
         assertThat(attachTypes(lab.cgroup(A))).containsExactlyInAnyOrderElementsOf(once);
         assertThat(attachTypes(lab.agentCgroup)).containsExactly("cgroup_getsockopt");
         assertThat(skLookupLinks(lab.pods.get(A))).isEqualTo(1);
+        assertThat(lab.inPod(A, List.of("curl", "-sS", "-m", "10", url(B)), 20).stdout())
+                .isEqualTo("hello from B; you are " + lab.nodeIp(B) + "\n");
+
+        // An agent restarted in another cgroup (a new container) takes the getsockopt hook along.
+        Path newAgentCgroup = java.nio.file.Files.createDirectories(lab.cgroupBase.resolve("agent2"));
+        try {
+            Capture third = Capture.open(new CaptureConfig(pinRoot, newAgentCgroup,
+                    new InetSocketAddress(lab.nodeAddress(A), 15001), null, 15006, 15008, CaptureConfig.MESH_PORTS,
+                    List.of()));
+            opened.add(third);
+            assertThat(attachTypes(newAgentCgroup)).containsExactly("cgroup_getsockopt");
+            assertThat(attachTypes(lab.agentCgroup)).isEmpty();
+            assertThat(attachTypes(lab.cgroup(A))).containsExactlyInAnyOrderElementsOf(once);
+        } finally {
+            uninstall();
+            opened.clear();
+            java.nio.file.Files.delete(newAgentCgroup);
+        }
+    }
+
+    @Test
+    void aPodThatWentAwayWhileTheAgentWasDownIsDroppedAtOpen() throws Exception {
+        Path gone = java.nio.file.Files.createDirectories(lab.cgroupBase.resolve("gone"));
+        Capture first = open();
+        first.enroll(new PodRef("gone", gone, null, List.of(InetAddress.getByName("10.254.0.9"))));
+        first.close();
+        java.nio.file.Files.delete(gone);
+
+        // The kernel detaches a dead cgroup's links asynchronously, soon after rmdir.
+        await().atMost(Duration.ofSeconds(10)).until(() -> {
+            Capture reopened = open();
+            reopened.close();
+            return reopened.enrolled().isEmpty();
+        });
+        assertThat(pinRoot.resolve("pods/gone")).doesNotExist();
+        Capture second = open();
+        second.enroll(lab.podRef(A, false));
         assertThat(lab.inPod(A, List.of("curl", "-sS", "-m", "10", url(B)), 20).stdout())
                 .isEqualTo("hello from B; you are " + lab.nodeIp(B) + "\n");
     }

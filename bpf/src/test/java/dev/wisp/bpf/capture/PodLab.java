@@ -1,5 +1,6 @@
 package dev.wisp.bpf.capture;
 
+import dev.wisp.linux.Cgroups;
 import dev.wisp.linux.Libc;
 import java.io.IOException;
 import java.net.InetAddress;
@@ -99,7 +100,7 @@ final class PodLab implements AutoCloseable {
     }
 
     long cgroupId(int i) throws IOException {
-        return (Long) Files.getAttribute(cgroup(i), "unix:ino");
+        return Cgroups.id(cgroup(i));
     }
 
     /** Runs {@code command} inside pod i: its cgroup and its network namespace. */
@@ -163,26 +164,15 @@ final class PodLab implements AutoCloseable {
     }
 
     private static String ownCgroup() throws IOException {
-        for (String line : Files.readAllLines(Path.of("/proc/self/cgroup"))) {
-            if (line.startsWith("0::")) {
-                return line.substring(3);
-            }
-        }
-        throw new IllegalStateException("no cgroup v2 entry in /proc/self/cgroup");
+        return Cgroups.relativePathOfCurrentProcess();
     }
 
     private static Path cgroup2Root() {
         try {
-            for (String line : Files.readAllLines(Path.of("/proc/self/mounts"))) {
-                String[] f = line.split(" ");
-                if (f.length > 2 && f[2].equals("cgroup2")) {
-                    return Path.of(f[1]);
-                }
-            }
+            return Cgroups.v2Root();
         } catch (IOException e) {
-            throw new IllegalStateException("cannot read /proc/self/mounts", e);
+            throw new AssertionError("the capture tests need a cgroup v2 hierarchy: " + e.getMessage(), e);
         }
-        throw new AssertionError("no cgroup v2 hierarchy is mounted; the capture tests need one");
     }
 
     @Override

@@ -13,6 +13,7 @@ import dev.wisp.bpf.capture.Capture;
 import dev.wisp.bpf.capture.CaptureConfig;
 import dev.wisp.bpf.capture.FlowEvent;
 import dev.wisp.bpf.capture.PodRef;
+import dev.wisp.linux.Cgroups;
 import dev.wisp.linux.Errno;
 import dev.wisp.linux.Mounts;
 import dev.wisp.linux.NativeException;
@@ -35,7 +36,8 @@ import org.slf4j.LoggerFactory;
 /**
  * {@link Capture} on capture.bpf.o. Pin layout under the pin root: the maps by name
  * ({@code wisp_config}, {@code wisp_orig_by_cookie}, …), {@code pods/<id>/<program>} (one link per
- * member pod and program), {@code agent/wisp_getsockopt} (the hook on the agent's cgroup).
+ * member pod and program), {@code agent/cgroup-<id>/wisp_getsockopt} (the hook on the agent's cgroup; pins for
+ * another cgroup id are an earlier agent's and are removed at open).
  *
  * <p>Concurrency: enrollment, removal and close are {@code synchronized} on this object; map
  * lookups ({@link #originalDestination}) go straight to the kernel and need no lock.
@@ -77,12 +79,8 @@ public final class BpfCapture implements Capture {
     public static Capture open(CaptureConfig config) throws BpfException {
         requireNonNull(config, "config");
         ensureBpffs(config.pinRoot());
-        try {
-            Files.createDirectories(config.pinRoot().resolve("pods"));
-            Files.createDirectories(config.pinRoot().resolve("agent"));
-        } catch (IOException e) {
-            throw new BpfException("creating pin directories under " + config.pinRoot(), Errno.EIO, e.toString(), "");
-        }
+        createDirs(config.pinRoot().resolve("pods"));
+        createDirs(config.pinRoot().resolve("agent"));
         BpfObject object = BpfObject.openResource(BpfCapture.class, OBJECT, config.pinRoot());
         try {
             object.load();
@@ -111,26 +109,77 @@ public final class BpfCapture implements Capture {
 
     /**
      * Points every pinned link (left by an earlier run) at this run's programs, and attaches the
-     * agent hook once. A link whose target is gone (the pod's cgroup was removed while the agent
-     * was down) is dropped with its pin.
+     * agent hook once. A pod whose cgroup or netns went away while the agent was down is dropped
+     * with its pins and addresses.
      */
     private void adoptPinnedLinks() throws BpfException {
         for (String pod : enrolled()) {
             Path dir = podDir(pod);
-            for (String program : allPodPrograms()) {
-                Path pin = dir.resolve(program);
-                if (Files.exists(pin)) {
-                    repoint(pin, object.program(program));
+            try {
+                for (String program : allPodPrograms()) {
+                    Path pin = dir.resolve(program);
+                    if (Files.exists(pin)) {
+                        repoint(pin, object.program(program));
+                    }
                 }
+            } catch (BpfException e) {
+                // ENOLINK: the kernel already detached the link because its cgroup or netns died.
+                LOG.warn("capture: pod {} went away while the agent was down ({}); dropping its pins", pod,
+                        e.getMessage());
+                detachAll(dir);
+                forgetAddresses(pod);
             }
         }
-        Path agentPin = config.pinRoot().resolve("agent").resolve(AGENT_PROGRAM);
+        // The agent hook is pinned per agent cgroup: a restarted agent may live in a new cgroup
+        // (a new container), and the hook on the old one would answer nobody.
+        String mine = "cgroup-" + cgroupId(config.agentCgroup());
+        for (Path dir : agentDirs()) {
+            if (!dir.getFileName().toString().equals(mine)) {
+                detachPinned(dir.resolve(AGENT_PROGRAM));
+                deleteDir(dir);
+            }
+        }
+        Path agentPin = config.pinRoot().resolve("agent").resolve(mine).resolve(AGENT_PROGRAM);
         if (Files.exists(agentPin)) {
             repoint(agentPin, object.program(AGENT_PROGRAM));
         } else {
+            createDirs(agentPin.getParent());
             try (BpfLink link = object.program(AGENT_PROGRAM).attachCgroup(config.agentCgroup())) {
                 link.pin(agentPin);
             }
+        }
+    }
+
+    private List<Path> agentDirs() throws BpfException {
+        try (Stream<Path> s = Files.list(config.pinRoot().resolve("agent"))) {
+            return s.filter(Files::isDirectory).toList();
+        } catch (IOException e) {
+            throw new BpfException("listing " + config.pinRoot().resolve("agent"), Errno.EIO, e.toString(), "");
+        }
+    }
+
+    private static long cgroupId(Path cgroup) throws BpfException {
+        try {
+            return Cgroups.id(cgroup);
+        } catch (IOException e) {
+            throw new BpfException("reading the cgroup id of " + cgroup, Errno.ENOENT,
+                    "is it a cgroup v2 directory? " + e, "");
+        }
+    }
+
+    private static void createDirs(Path dir) throws BpfException {
+        try {
+            Files.createDirectories(dir);
+        } catch (IOException e) {
+            throw new BpfException("creating " + dir, Errno.EIO, e.toString(), "");
+        }
+    }
+
+    private static void deleteDir(Path dir) throws BpfException {
+        try {
+            Files.deleteIfExists(dir);
+        } catch (IOException e) {
+            throw new BpfException("removing " + dir, Errno.EIO, e.toString(), "");
         }
     }
 
@@ -150,11 +199,7 @@ public final class BpfCapture implements Capture {
         requireNonNull(pod, "pod");
         requireOpen();
         Path dir = podDir(pod.id());
-        try {
-            Files.createDirectories(dir);
-        } catch (IOException e) {
-            throw new BpfException("creating " + dir, Errno.EIO, e.toString(), "");
-        }
+        createDirs(dir);
         for (String program : POD_CGROUP_PROGRAMS) {
             attachOnce(dir.resolve(program), object.program(program), pod.cgroup(), false);
         }
@@ -188,6 +233,12 @@ public final class BpfCapture implements Capture {
             return false;
         }
         detachAll(dir);
+        forgetAddresses(podId);
+        LOG.info("capture: removed pod {}", podId);
+        return true;
+    }
+
+    private void forgetAddresses(String podId) throws BpfException {
         long tag = podTag(podId);
         for (var e : podIps.entries().entrySet()) {
             if (e.getValue() == tag) {
@@ -196,19 +247,13 @@ public final class BpfCapture implements Capture {
                 listeners.delete(new InetSocketAddress(e.getKey(), LISTENER_HBONE));
             }
         }
-        LOG.info("capture: removed pod {}", podId);
-        return true;
     }
 
     private static void detachAll(Path dir) throws BpfException {
         for (String program : allPodPrograms()) {
             detachPinned(dir.resolve(program));
         }
-        try {
-            Files.deleteIfExists(dir);
-        } catch (IOException e) {
-            throw new BpfException("removing " + dir, Errno.EIO, e.toString(), "");
-        }
+        deleteDir(dir);
     }
 
     private static void detachPinned(Path pin) throws BpfException {
@@ -217,6 +262,10 @@ public final class BpfCapture implements Capture {
         }
         try (BpfLink link = BpfLink.openPinned(pin)) {
             link.detach();
+        } catch (BpfException e) {
+            // A link whose cgroup or netns is gone is already detached (ENOLINK); the pin is all
+            // that is left of it.
+            LOG.debug("detaching {}: {}", pin, e.getMessage());
         }
         try {
             Files.deleteIfExists(pin);
@@ -309,7 +358,10 @@ public final class BpfCapture implements Capture {
         for (String pod : enrolled()) {
             detachAll(podDir(pod));
         }
-        detachPinned(config.pinRoot().resolve("agent").resolve(AGENT_PROGRAM));
+        for (Path dir : agentDirs()) {
+            detachPinned(dir.resolve(AGENT_PROGRAM));
+            deleteDir(dir);
+        }
         close();
         try (Stream<Path> s = Files.list(config.pinRoot())) {
             for (Path p : s.toList()) {
