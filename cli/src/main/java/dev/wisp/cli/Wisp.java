@@ -19,7 +19,8 @@ import picocli.CommandLine.ScopeType;
         "Node agents carry pod traffic over HBONE (HTTP/2 CONNECT in mutual TLS 1.3 with SPIFFE",
         "identities), eBPF steers traffic into them, WireGuard encrypts the rest, and a control",
         "plane configures it all from YAML.", ""}, footer = {"",
-                "Run 'wisp COMMAND --help' for a command's options."}, subcommandsRepeatable = false, usageHelpAutoWidth = true)
+                "Run 'wisp COMMAND --help' for a command's options."}, subcommands = {
+                        CaCommand.class}, subcommandsRepeatable = false, usageHelpAutoWidth = true)
 public final class Wisp implements Callable<Integer> {
     @Option(names = "--log-level", scope = ScopeType.INHERIT, paramLabel = "LEVEL", description = "Log level: error, warn, info, debug, trace (default: info, or $WISP_LOG).")
     void logLevel(String level) {

@@ -53,7 +53,10 @@ public final class Loopback implements AutoCloseable {
                     .handler(new ChannelInitializer<SocketChannel>() {
                         @Override
                         protected void initChannel(SocketChannel c) {
-                            SslHandler ssl = client.newHandler(c.alloc());
+                            // With the peer's host and port, as a pooled HBONE client would: this is what
+                            // lets a TLS stack look up a session to resume.
+                            InetSocketAddress peer = (InetSocketAddress) listener.localAddress();
+                            SslHandler ssl = client.newHandler(c.alloc(), peer.getHostString(), peer.getPort());
                             c.pipeline().addLast(ssl);
                             ssl.handshakeFuture().addListener(f -> clientSide.complete(side(ssl, f.cause())));
                         }

@@ -184,6 +184,27 @@ class SpiffeTlsTest {
         return TestCerts.leaf(TEST_ROOT, uris, ca, now.minusSeconds(60), now.plusSeconds(3600));
     }
 
+    @ParameterizedTest
+    @EnumSource(value = SslProvider.class, names = {"OPENSSL", "JDK"})
+    void everyConnectionVerifiesTheFullChainWithoutSessionResumption(SslProvider provider) throws Exception {
+        java.util.concurrent.atomic.AtomicInteger clientVerifications = new java.util.concurrent.atomic.AtomicInteger();
+        SslContext server = server(CA.issue(SERVER, null, "n"), provider);
+        SslContext client = SpiffeTls.forClient(() -> CA.issue(CLIENT, null, "n"), () -> {
+            clientVerifications.incrementAndGet();
+            return BUNDLE;
+        }, Set.of(SERVER), provider);
+        Loopback.Outcome first = loopback.handshake(server, client);
+        assertThat(first.bothOk()).as("%s", first).isTrue();
+        int perHandshake = clientVerifications.get();
+        assertThat(perHandshake).isPositive();
+        for (int i = 2; i <= 4; i++) {
+            Loopback.Outcome again = loopback.handshake(server, client);
+            assertThat(again.bothOk()).as("%s", again).isTrue();
+            assertThat(clientVerifications.get()).as("the server's chain is verified on connection %d", i)
+                    .isEqualTo(i * perHandshake);
+        }
+    }
+
     @Test
     void svidAndBundleSuppliersApplyToNewHandshakesWithoutRebuilding() throws Exception {
         AtomicReference<X509Svid> serverSvid = new AtomicReference<>(CA.issue(SERVER, null, "n"));
