@@ -1,0 +1,262 @@
+package dev.wisp.spiffe.manager;
+
+import dev.wisp.spiffe.CertificateRequest;
+import dev.wisp.spiffe.SpiffeId;
+import dev.wisp.spiffe.X509Svid;
+import java.security.cert.X509Certificate;
+import java.time.Clock;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+import java.util.concurrent.CancellationException;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.function.Consumer;
+import java.util.random.RandomGenerator;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/** The certificate manager: a table of identities under one lock, attempts run outside it. */
+final class DefaultCertificateManager implements CertificateManager {
+    private static final Logger log = LoggerFactory.getLogger(CertificateManager.class);
+
+    /** One managed identity. Every field is guarded by the manager's monitor. */
+    private static final class Entry {
+        final SpiffeId id;
+        X509Svid current;
+        /** Callers waiting for the next attempt because no valid certificate is held; or null. */
+        CompletableFuture<X509Svid> waiting;
+        boolean inFlight;
+        int failures;
+        /** The next renewal or retry; null while an attempt is in flight. */
+        Scheduler.Task timer;
+
+        Entry(SpiffeId id) {
+            this.id = id;
+        }
+    }
+
+    private final CertificateSigner signer;
+    private final Scheduler scheduler;
+    private final Clock clock;
+    private final Duration ttl;
+    private final RandomGenerator random;
+    private final Backoff backoff = Backoff.DEFAULT;
+    private final List<Consumer<X509Svid>> listeners = new CopyOnWriteArrayList<>();
+    /** Guarded by {@code this}. */
+    private final Map<SpiffeId, Entry> entries = new HashMap<>();
+    /** Guarded by {@code this}. */
+    private boolean closed;
+
+    DefaultCertificateManager(CertificateManager.Builder b) {
+        this.signer = b.signer;
+        this.scheduler = b.scheduler;
+        this.clock = b.clock;
+        this.ttl = b.ttl;
+        this.random = b.random;
+    }
+
+    @Override
+    public CompletableFuture<X509Svid> fetch(SpiffeId id) {
+        java.util.Objects.requireNonNull(id, "id");
+        Entry start = null;
+        CompletableFuture<X509Svid> result;
+        synchronized (this) {
+            if (closed) {
+                return CompletableFuture.failedFuture(new IllegalStateException("the certificate manager is closed"));
+            }
+            Entry e = entries.computeIfAbsent(id, Entry::new);
+            if (isValid(e.current)) {
+                return CompletableFuture.completedFuture(e.current);
+            }
+            if (e.waiting == null) {
+                e.waiting = new CompletableFuture<>();
+            }
+            result = e.waiting;
+            if (!e.inFlight && e.timer == null) {
+                e.inFlight = true;
+                start = e;
+            }
+        }
+        if (start != null) {
+            attempt(start);
+        }
+        return result.copy();
+    }
+
+    @Override
+    public synchronized Optional<X509Svid> current(SpiffeId id) {
+        Entry e = entries.get(id);
+        return e != null && isValid(e.current) ? Optional.of(e.current) : Optional.empty();
+    }
+
+    @Override
+    public void release(SpiffeId id) {
+        java.util.Objects.requireNonNull(id, "id");
+        Entry e;
+        synchronized (this) {
+            e = entries.remove(id);
+            if (e == null) {
+                return;
+            }
+            if (e.timer != null) {
+                e.timer.cancel();
+                e.timer = null;
+            }
+        }
+        CompletableFuture<X509Svid> waiting = e.waiting;
+        if (waiting != null) {
+            waiting.completeExceptionally(new CancellationException(id + " was released"));
+        }
+        log.debug("released {}", id);
+    }
+
+    @Override
+    public synchronized Set<SpiffeId> identities() {
+        return Set.copyOf(entries.keySet());
+    }
+
+    @Override
+    public AutoCloseable addListener(Consumer<X509Svid> listener) {
+        java.util.Objects.requireNonNull(listener, "listener");
+        listeners.add(listener);
+        return () -> listeners.remove(listener);
+    }
+
+    @Override
+    public void close() {
+        Set<SpiffeId> ids;
+        synchronized (this) {
+            closed = true;
+            ids = Set.copyOf(entries.keySet());
+        }
+        ids.forEach(this::release);
+    }
+
+    /** Called with {@code e.inFlight} already set, outside the lock. */
+    private void attempt(Entry e) {
+        CertificateRequest request;
+        CompletableFuture<List<X509Certificate>> signed;
+        try {
+            request = CertificateRequest.generate(e.id);
+            signed = signer.sign(e.id, request.der(), ttl);
+            if (signed == null) {
+                signed = CompletableFuture.failedFuture(new IllegalStateException("the signer returned no future"));
+            }
+        } catch (RuntimeException ex) {
+            onResult(e, null, ex);
+            return;
+        }
+        CertificateRequest req = request;
+        signed.whenComplete((chain, err) -> {
+            if (err != null) {
+                onResult(e, null, err);
+                return;
+            }
+            X509Svid svid;
+            try {
+                svid = req.toSvid(chain);
+            } catch (RuntimeException ex) {
+                onResult(e, null, ex);
+                return;
+            }
+            onResult(e, svid, null);
+        });
+    }
+
+    private void onResult(Entry e, X509Svid svid, Throwable failure) {
+        CompletableFuture<X509Svid> waiting;
+        Instant now = clock.instant();
+        if (svid != null && !now.isBefore(svid.notAfter())) {
+            failure = new IllegalStateException("the signer returned a certificate that expired at " + svid.notAfter());
+            svid = null;
+        }
+        synchronized (this) {
+            if (entries.get(e.id) != e) {
+                return;
+            }
+            e.inFlight = false;
+            waiting = e.waiting;
+            e.waiting = null;
+            if (svid != null) {
+                e.current = svid;
+                e.failures = 0;
+                e.timer = scheduler.schedule(renewalDelay(svid, now), () -> renew(e));
+            } else {
+                e.failures++;
+                if (e.current != null && !isValid(e.current)) {
+                    e.current = null;
+                }
+                Duration delay = backoff.delay(e.failures, random.nextDouble());
+                e.timer = scheduler.schedule(delay, () -> renew(e));
+                if (e.current != null) {
+                    log.warn("renewing the certificate of {} failed (attempt {}): {}; retrying in {} ms, "
+                            + "the current certificate stays in use until {}", e.id, e.failures, message(failure),
+                            delay.toMillis(), e.current.notAfter());
+                } else {
+                    log.warn("obtaining a certificate for {} failed (attempt {}): {}; retrying in {} ms", e.id,
+                            e.failures, message(failure), delay.toMillis());
+                }
+            }
+        }
+        if (svid != null) {
+            log.debug("new certificate for {} valid until {}", e.id, svid.notAfter());
+            if (waiting != null) {
+                waiting.complete(svid);
+            }
+            for (Consumer<X509Svid> listener : listeners) {
+                try {
+                    listener.accept(svid);
+                } catch (RuntimeException ex) {
+                    log.error("a certificate listener failed on {}", e.id, ex);
+                }
+            }
+        } else if (waiting != null) {
+            waiting.completeExceptionally(failure);
+        }
+    }
+
+    /**
+     * Half of the validity from notBefore. A certificate that is already past that point on arrival
+     * means our clock and the CA's disagree; renewing at once would loop, so it waits half of what
+     * remains instead.
+     */
+    private static Duration renewalDelay(X509Svid svid, Instant now) {
+        Duration validity = Duration.between(svid.notBefore(), svid.notAfter());
+        Duration delay = Duration.between(now, svid.notBefore().plus(validity.dividedBy(2)));
+        if (delay.isNegative() || delay.isZero()) {
+            delay = Duration.between(now, svid.notAfter()).dividedBy(2);
+            log.warn("the new certificate of {} is already past half of its validity (notBefore {}, now {}): "
+                    + "is this node's clock ahead of the CA's? renewing in {} ms", svid.id(), svid.notBefore(), now,
+                    delay.toMillis());
+        }
+        return delay;
+    }
+
+    private void renew(Entry e) {
+        synchronized (this) {
+            if (entries.get(e.id) != e || e.inFlight) {
+                return;
+            }
+            e.timer = null;
+            e.inFlight = true;
+        }
+        attempt(e);
+    }
+
+    /** Valid means usable now: not yet past notAfter. Caller holds the lock or owns the value. */
+    private boolean isValid(X509Svid svid) {
+        return svid != null && clock.instant().isBefore(svid.notAfter());
+    }
+
+    private static String message(Throwable t) {
+        Throwable cause = t instanceof java.util.concurrent.CompletionException && t.getCause() != null
+                ? t.getCause()
+                : t;
+        return cause.getMessage() == null ? cause.getClass().getSimpleName() : cause.getMessage();
+    }
+}

@@ -1,0 +1,90 @@
+package dev.wisp.spiffe.tls;
+
+import dev.wisp.spiffe.SpiffeId;
+import dev.wisp.spiffe.TrustBundle;
+import java.net.Socket;
+import java.security.cert.CertificateException;
+import java.security.cert.X509Certificate;
+import java.time.Clock;
+import java.util.Set;
+import java.util.function.Supplier;
+import javax.net.ssl.SSLEngine;
+import javax.net.ssl.X509ExtendedTrustManager;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Verifies peers with {@link SvidVerifier} against the bundle current at each handshake, and logs
+ * one line per rejection saying why. A server-side instance checks clients (chain and trust domain);
+ * a client-side instance checks servers (chain, trust domain and expected identity).
+ */
+final class SpiffeTrustManager extends X509ExtendedTrustManager {
+    private static final Logger log = LoggerFactory.getLogger(SpiffeTls.class);
+
+    private final Supplier<TrustBundle> bundle;
+    private final Set<SpiffeId> expectedServerIds;
+    private final Clock clock;
+    private final boolean serverSide;
+
+    SpiffeTrustManager(Supplier<TrustBundle> bundle, Set<SpiffeId> expectedServerIds, Clock clock,
+            boolean serverSide) {
+        this.bundle = bundle;
+        this.expectedServerIds = Set.copyOf(expectedServerIds);
+        this.clock = clock;
+        this.serverSide = serverSide;
+    }
+
+    private void check(X509Certificate[] chain, boolean peerIsClient) throws CertificateException {
+        if (peerIsClient != serverSide) {
+            throw new CertificateException("this trust manager verifies " + (serverSide ? "clients" : "servers")
+                    + " only");
+        }
+        TrustBundle current = bundle.get();
+        try {
+            SvidVerifier.verify(chain, current, clock.instant(), peerIsClient ? Set.of() : expectedServerIds);
+        } catch (PeerRejectedException e) {
+            log.warn("TLS {} rejected the {}'s certificate: {}", serverSide ? "server" : "client",
+                    peerIsClient ? "client" : "server", e.getMessage());
+            throw e;
+        }
+    }
+
+    @Override
+    public void checkClientTrusted(X509Certificate[] chain, String authType) throws CertificateException {
+        check(chain, true);
+    }
+
+    @Override
+    public void checkClientTrusted(X509Certificate[] chain, String authType, Socket socket)
+            throws CertificateException {
+        check(chain, true);
+    }
+
+    @Override
+    public void checkClientTrusted(X509Certificate[] chain, String authType, SSLEngine engine)
+            throws CertificateException {
+        check(chain, true);
+    }
+
+    @Override
+    public void checkServerTrusted(X509Certificate[] chain, String authType) throws CertificateException {
+        check(chain, false);
+    }
+
+    @Override
+    public void checkServerTrusted(X509Certificate[] chain, String authType, Socket socket)
+            throws CertificateException {
+        check(chain, false);
+    }
+
+    @Override
+    public void checkServerTrusted(X509Certificate[] chain, String authType, SSLEngine engine)
+            throws CertificateException {
+        check(chain, false);
+    }
+
+    @Override
+    public X509Certificate[] getAcceptedIssuers() {
+        return bundle.get().roots().toArray(X509Certificate[]::new);
+    }
+}
