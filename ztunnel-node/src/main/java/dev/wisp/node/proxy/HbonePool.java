@@ -149,7 +149,8 @@ public final class HbonePool implements AutoCloseable {
                 .handler(new ChannelInitializer<Channel>() {
                     @Override
                     protected void initChannel(Channel ch) throws IdentityException {
-                        SslHandler ssl = ctx.tls().client(key.sourceIdentity()).newHandler(ch.alloc());
+                        SslHandler ssl = ctx.tls().client(key.sourceIdentity(), key.destinationIdentities())
+                                .newHandler(ch.alloc());
                         ssl.setHandshakeTimeoutMillis(ctx.connectTimeout().toMillis());
                         ch.pipeline().addLast("tls", ssl).addLast("setup", new Setup(key));
                     }
