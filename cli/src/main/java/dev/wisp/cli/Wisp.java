@@ -43,6 +43,7 @@ public final class Wisp implements Callable<Integer> {
     /** The full command tree; tests drive it directly. */
     public static CommandLine commandLine() {
         CommandLine cl = new CommandLine(new Wisp());
+        cl.addSubcommand("node", new NodeCommand());
         cl.setExecutionExceptionHandler(new ErrorHandler());
         return cl;
     }

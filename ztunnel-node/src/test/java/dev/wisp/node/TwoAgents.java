@@ -6,6 +6,7 @@ import static dev.wisp.node.Fixtures.workload;
 
 import dev.wisp.api.workload.v1.Resource;
 import dev.wisp.node.identity.Identities;
+import dev.wisp.testing.EchoServer;
 import dev.wisp.spiffe.ca.CaSettings;
 import dev.wisp.spiffe.ca.CertificateAuthority;
 import dev.wisp.spiffe.ca.NodeAuthorizer;

@@ -3,7 +3,7 @@ package dev.wisp.node.proxy;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
-import dev.wisp.node.Socks5Client;
+import dev.wisp.testing.Socks5Client;
 import dev.wisp.node.TwoAgents;
 import java.io.DataInputStream;
 import java.net.HttpURLConnection;

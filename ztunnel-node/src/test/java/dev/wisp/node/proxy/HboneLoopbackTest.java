@@ -6,7 +6,7 @@ import static org.awaitility.Awaitility.await;
 import dev.wisp.api.workload.v1.Action;
 import dev.wisp.node.Fixtures;
 import dev.wisp.node.LogCapture;
-import dev.wisp.node.Socks5Client;
+import dev.wisp.testing.Socks5Client;
 import dev.wisp.node.TwoAgents;
 import dev.wisp.node.state.StateUpdates;
 import java.io.IOException;
