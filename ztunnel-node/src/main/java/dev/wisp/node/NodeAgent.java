@@ -2,7 +2,9 @@ package dev.wisp.node;
 
 import static java.util.Objects.requireNonNull;
 
+import dev.wisp.api.workload.v1.Workload;
 import dev.wisp.node.admin.AdminServer;
+import dev.wisp.node.identity.IdentityProvider;
 import dev.wisp.node.proxy.HbonePool;
 import dev.wisp.node.proxy.HboneServer;
 import dev.wisp.node.proxy.InboundPlaintext;
@@ -82,7 +84,23 @@ public final class NodeAgent implements AutoCloseable {
         return a;
     }
 
+    /**
+     * Asks for the SVIDs this node will present (its own, and its workloads') whenever the state
+     * changes, so that the first connection does not wait for the CA.
+     */
+    private void prefetchIdentities() {
+        var ids = config.identities();
+        ids.prefetch(IdentityProvider.nodeId(ids.trustDomain(), config.nodeName()));
+        for (Workload w : index.snapshot().workloads()) {
+            if (w.getNode().equals(config.nodeName()) && !w.getServiceAccount().isEmpty()) {
+                ids.prefetch(IdentityProvider.workloadId(w.getTrustDomain(), w.getNamespace(), w.getServiceAccount()));
+            }
+        }
+    }
+
     private void bindAll() throws IOException {
+        prefetchIdentities();
+        index.onChange(this::prefetchIdentities);
         InetAddress any = config.bindAddress();
         InetAddress loopback = InetAddress.getLoopbackAddress();
         bound.put("hbone", hbone.bind(new InetSocketAddress(any, config.hbonePort())));

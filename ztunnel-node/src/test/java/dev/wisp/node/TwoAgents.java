@@ -5,7 +5,11 @@ import static dev.wisp.node.Fixtures.res;
 import static dev.wisp.node.Fixtures.workload;
 
 import dev.wisp.api.workload.v1.Resource;
-import dev.wisp.node.identity.LocalCa;
+import dev.wisp.node.identity.Identities;
+import dev.wisp.testing.EchoServer;
+import dev.wisp.spiffe.ca.CaSettings;
+import dev.wisp.spiffe.ca.CertificateAuthority;
+import dev.wisp.spiffe.ca.NodeAuthorizer;
 import dev.wisp.node.state.StateUpdates;
 import dev.wisp.node.state.WorkloadIndex;
 import java.net.InetAddress;
@@ -22,14 +26,15 @@ import java.util.List;
 public final class TwoAgents implements AutoCloseable {
     public static final String CLIENT_ID = "spiffe://cluster.local/ns/default/sa/client";
     public static final String SERVER_ID = "spiffe://cluster.local/ns/default/sa/server";
-    public final LocalCa ca;
+    public final CertificateAuthority ca;
+    private final List<Identities> identities = new ArrayList<>();
     public final EchoServer echo;
     public final NodeAgent n1;
     public final NodeAgent n2;
     public final List<Resource> workloads = new ArrayList<>();
 
     public TwoAgents(Duration drain) throws Exception {
-        ca = LocalCa.generate("cluster.local");
+        ca = CertificateAuthority.inMemory(CaSettings.of("cluster.local", NodeAuthorizer.unrestricted()));
         echo = new EchoServer(new InetSocketAddress("127.0.0.3", 0));
         n1 = NodeAgent.start(config("n1", "127.0.0.1", drain).socks5Workload("pod-a").build(), WorkloadIndex.create());
         n2 = NodeAgent.start(config("n2", "127.0.0.2", drain).build(), WorkloadIndex.create());
@@ -44,7 +49,9 @@ public final class TwoAgents implements AutoCloseable {
     }
 
     private NodeConfig.Builder config(String name, String address, Duration drain) {
-        return NodeConfig.builder(name, ca).bindAddress(InetAddress.ofLiteral(address)).ports(0, 0, 0, 0, 0, 0, 0)
+        Identities ids = Identities.local(ca, name);
+        identities.add(ids);
+        return NodeConfig.builder(name, ids).bindAddress(InetAddress.ofLiteral(address)).ports(0, 0, 0, 0, 0, 0, 0)
                 .drainTimeout(drain).workerThreads(2);
     }
 
@@ -63,5 +70,6 @@ public final class TwoAgents implements AutoCloseable {
         n1.close();
         n2.close();
         echo.close();
+        identities.forEach(Identities::close);
     }
 }

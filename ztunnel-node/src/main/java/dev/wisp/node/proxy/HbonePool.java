@@ -59,6 +59,7 @@ public final class HbonePool implements AutoCloseable {
     /** Guarded by {@code this}. */
     private final PoolCore<PoolKey, Channel, Request> core;
     private final AtomicLong opened = new AtomicLong();
+    private final io.micrometer.core.instrument.Counter goAways;
     private final ScheduledFuture<?> sweeper;
 
     /** A caller waiting for a stream. */
@@ -73,6 +74,8 @@ public final class HbonePool implements AutoCloseable {
         ctx.telemetry().gauge("wisp_hbone_pool_connections", "HBONE client TLS connections open", this::connections);
         ctx.telemetry().gauge("wisp_hbone_pool_connections_opened", "HBONE client TLS connections opened, ever",
                 opened::get);
+        this.goAways = ctx.telemetry().counter("wisp_hbone_pool_goaway_received",
+                "GOAWAY frames received on HBONE client connections");
         long sweep = Math.max(100, Math.min(30_000, idleTimeout.toMillis() / 2));
         this.sweeper = ctx.transport().workers.next().scheduleAtFixedRate(this::sweepIdle, sweep, sweep,
                 TimeUnit.MILLISECONDS);
@@ -146,7 +149,8 @@ public final class HbonePool implements AutoCloseable {
                 .handler(new ChannelInitializer<Channel>() {
                     @Override
                     protected void initChannel(Channel ch) throws IdentityException {
-                        SslHandler ssl = ctx.tls().client(key.sourceIdentity()).newHandler(ch.alloc());
+                        SslHandler ssl = ctx.tls().client(key.sourceIdentity(), key.destinationIdentities())
+                                .newHandler(ch.alloc());
                         ssl.setHandshakeTimeoutMillis(ctx.connectTimeout().toMillis());
                         ch.pipeline().addLast("tls", ssl).addLast("setup", new Setup(key));
                     }
@@ -284,6 +288,7 @@ public final class HbonePool implements AutoCloseable {
                 } else if (msg instanceof Http2GoAwayFrame g) {
                     LOG.debug("HBONE connection to {}: GOAWAY ({}), no new streams on it", key.destination(),
                             g.errorCode());
+                    goAways.increment();
                     boolean idle;
                     synchronized (HbonePool.this) {
                         idle = core.goAway(key, c.channel());

@@ -4,40 +4,35 @@ import static java.util.Objects.requireNonNull;
 
 import dev.wisp.node.identity.IdentityException;
 import dev.wisp.node.identity.IdentityProvider;
-import dev.wisp.node.identity.Svid;
-import io.netty.handler.ssl.ApplicationProtocolConfig;
-import io.netty.handler.ssl.ApplicationProtocolNames;
-import io.netty.handler.ssl.ClientAuth;
+import dev.wisp.spiffe.SpiffeId;
+import dev.wisp.spiffe.X509Svid;
+import dev.wisp.spiffe.tls.SpiffeTls;
 import io.netty.handler.ssl.OpenSsl;
 import io.netty.handler.ssl.SslContext;
-import io.netty.handler.ssl.SslContextBuilder;
 import io.netty.handler.ssl.SslProvider;
-import java.security.cert.Certificate;
-import java.security.cert.X509Certificate;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.stream.Collectors;
 import javax.net.ssl.SSLException;
 import javax.net.ssl.SSLPeerUnverifiedException;
 import javax.net.ssl.SSLSession;
 
 /**
- * TLS for HBONE as ztunnel configures it: TLS 1.3 only, AES-256-GCM-SHA384 and AES-128-GCM-SHA256,
- * ALPN {@code h2}, mutual authentication with X.509-SVIDs, no SNI, no session resumption, BoringSSL
- * (netty-tcnative) as the provider. Contexts are built per SVID and cached until the SVID is
- * renewed; building one is the expensive part, a handshake is not.
+ * TLS for HBONE: the spiffe module's {@link SpiffeTls} contexts (TLS 1.3 only, AES-GCM suites,
+ * ALPN {@code h2}, mutual X.509-SVID authentication, no hostname verification) on BoringSSL
+ * (netty-tcnative). A server context per presented identity; a client context per (presented
+ * identity, accepted server identities) — the pool key's identities. Contexts read the current SVID
+ * and bundle at every handshake, so renewals need no rebuild; contexts are cached for the agent's
+ * life (a handful per node).
  */
 public final class HboneTls {
-    private static final List<String> CIPHERS = List.of("TLS_AES_256_GCM_SHA384", "TLS_AES_128_GCM_SHA256");
-    private static final ApplicationProtocolConfig ALPN = new ApplicationProtocolConfig(
-            ApplicationProtocolConfig.Protocol.ALPN, ApplicationProtocolConfig.SelectorFailureBehavior.NO_ADVERTISE,
-            ApplicationProtocolConfig.SelectedListenerFailureBehavior.ACCEPT, ApplicationProtocolNames.HTTP_2);
     private final IdentityProvider identities;
-    /** SVID (by identity) → its contexts; entries replaced when the SVID changes. Thread-safe. */
-    private final Map<String, Contexts> contexts = new ConcurrentHashMap<>();
-
-    private record Contexts(Svid svid, SslContext server, SslContext client) {}
+    /** Thread-safe caches; values immutable. */
+    private final Map<String, SslContext> servers = new ConcurrentHashMap<>();
+    private final Map<List<Object>, SslContext> clients = new ConcurrentHashMap<>();
 
     public HboneTls(IdentityProvider identities) {
         this.identities = requireNonNull(identities, "identities");
@@ -53,46 +48,52 @@ public final class HboneTls {
 
     /** The server context presenting {@code spiffeId}'s SVID and requiring a client SVID. */
     public SslContext server(String spiffeId) throws IdentityException {
-        return contexts(spiffeId).server();
-    }
-
-    /** The client context presenting {@code spiffeId}'s SVID. */
-    public SslContext client(String spiffeId) throws IdentityException {
-        return contexts(spiffeId).client();
-    }
-
-    private Contexts contexts(String spiffeId) throws IdentityException {
-        Svid svid = identities.svid(spiffeId);
-        Contexts c = contexts.get(spiffeId);
-        if (c != null && c.svid() == svid) {
-            return c;
-        }
+        identities.svid(spiffeId);
         try {
-            X509Certificate[] chain = svid.chain().toArray(X509Certificate[]::new);
-            SpiffeTrustManager trust = new SpiffeTrustManager(identities.trustAnchors(), identities.trustDomain());
-            SslContext server = SslContextBuilder.forServer(svid.key(), chain).sslProvider(SslProvider.OPENSSL)
-                    .protocols("TLSv1.3").ciphers(CIPHERS).applicationProtocolConfig(ALPN)
-                    .clientAuth(ClientAuth.REQUIRE).trustManager(trust).build();
-            server.sessionContext().setSessionCacheSize(1);
-            SslContext client = SslContextBuilder.forClient().keyManager(svid.key(), chain)
-                    .sslProvider(SslProvider.OPENSSL).protocols("TLSv1.3").ciphers(CIPHERS)
-                    .applicationProtocolConfig(ALPN).trustManager(trust).endpointIdentificationAlgorithm(null)
-                    .build();
-            c = new Contexts(svid, server, client);
-            contexts.put(spiffeId, c);
-            return c;
-        } catch (SSLException e) {
-            throw new IdentityException("cannot build TLS contexts for " + spiffeId, e);
+            return servers.computeIfAbsent(spiffeId, id -> {
+                try {
+                    return SpiffeTls.forServer(svid(id), identities::bundle, SslProvider.OPENSSL);
+                } catch (SSLException e) {
+                    throw new IllegalStateException(e);
+                }
+            });
+        } catch (IllegalStateException e) {
+            throw new IdentityException("cannot build the HBONE server TLS context for " + spiffeId, e.getCause());
         }
     }
 
-    /** The SPIFFE ID of the peer of an established session, if its leaf has one. */
+    /** The client context presenting {@code spiffeId}'s SVID and accepting any of {@code servers}. */
+    public SslContext client(String spiffeId, List<String> acceptedServers) throws IdentityException {
+        identities.svid(spiffeId);
+        Set<SpiffeId> expected = acceptedServers.stream().map(SpiffeId::parse).collect(Collectors.toSet());
+        try {
+            return clients.computeIfAbsent(List.of(spiffeId, Set.copyOf(acceptedServers)), k -> {
+                try {
+                    return SpiffeTls.forClient(svid(spiffeId), identities::bundle, expected, SslProvider.OPENSSL);
+                } catch (SSLException e) {
+                    throw new IllegalStateException(e);
+                }
+            });
+        } catch (IllegalStateException e) {
+            throw new IdentityException("cannot build the HBONE client TLS context for " + spiffeId, e.getCause());
+        }
+    }
+
+    /** Reads the current SVID at each handshake; {@link #server}/{@link #client} made sure one exists. */
+    private java.util.function.Supplier<X509Svid> svid(String id) {
+        return () -> {
+            try {
+                return identities.svid(id);
+            } catch (IdentityException e) {
+                throw new IllegalStateException(e.getMessage(), e);
+            }
+        };
+    }
+
+    /** The SPIFFE ID ({@code spiffe://...}) of the verified peer of an established session. */
     public static Optional<String> peerId(SSLSession session) {
         try {
-            Certificate[] certs = session.getPeerCertificates();
-            return certs.length > 0 && certs[0] instanceof X509Certificate x
-                    ? SpiffeTrustManager.spiffeId(x)
-                    : Optional.empty();
+            return Optional.of(SpiffeTls.peerId(session).toString());
         } catch (SSLPeerUnverifiedException e) {
             return Optional.empty();
         }

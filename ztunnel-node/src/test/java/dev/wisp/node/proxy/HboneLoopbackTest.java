@@ -6,7 +6,7 @@ import static org.awaitility.Awaitility.await;
 import dev.wisp.api.workload.v1.Action;
 import dev.wisp.node.Fixtures;
 import dev.wisp.node.LogCapture;
-import dev.wisp.node.Socks5Client;
+import dev.wisp.testing.Socks5Client;
 import dev.wisp.node.TwoAgents;
 import dev.wisp.node.state.StateUpdates;
 import java.io.IOException;
@@ -209,5 +209,49 @@ class HboneLoopbackTest {
                 s.close();
             }
         }
+    }
+
+    static double counter(String name, String reporter) {
+        return mesh.n1.telemetry().registry().find(name).tag("reporter", reporter).counters().stream()
+                .mapToDouble(c -> c.count()).sum()
+                + mesh.n2.telemetry().registry().find(name).tag("reporter", reporter).counters().stream()
+                        .mapToDouble(c -> c.count()).sum();
+    }
+
+    @Test
+    void istioTcpCountersEqualWhatWasSentByLabel() throws Exception {
+        String[] names = {"istio_tcp_connections_opened", "istio_tcp_connections_closed", "istio_tcp_received_bytes",
+                "istio_tcp_sent_bytes"};
+        double[][] before = new double[2][4];
+        String[] reporters = {"source", "destination"};
+        for (int r = 0; r < 2; r++) {
+            for (int i = 0; i < 4; i++) {
+                before[r][i] = counter(names[i], reporters[r]);
+            }
+        }
+        int n = 20;
+        int size = 10_000;
+        for (int i = 0; i < n; i++) {
+            try (Socket s = tunnel()) {
+                roundTrip(s, size);
+            }
+        }
+        double[] expected = {n, n, (double) n * size, (double) n * size};
+        await().atMost(Duration.ofSeconds(10)).untilAsserted(() -> {
+            for (int r = 0; r < 2; r++) {
+                for (int i = 0; i < 4; i++) {
+                    assertThat(counter(names[i], reporters[r]) - before[r][i]).as(reporters[r] + " " + names[i])
+                            .isEqualTo(expected[i]);
+                }
+            }
+        });
+        // The labels are Istio's, as Prometheus scrapes them from :15020/metrics.
+        String scrape = new String(java.net.URI.create("http://" + Hbone.authority(mesh.n2.addresses().get("metrics"))
+                + "/metrics").toURL().openStream().readAllBytes());
+        assertThat(scrape).containsPattern("istio_tcp_connections_opened_total\\{.*reporter=\"destination\".*\\}")
+                .contains("source_principal=\"spiffe://cluster.local/ns/default/sa/client\"")
+                .contains("destination_workload=\"pod-b-deploy\"").contains("connection_security_policy=\"mutual_tls\"")
+                .contains("istio_tcp_sent_bytes_total{").contains("istio_tcp_received_bytes_total{")
+                .contains("istio_tcp_connections_closed_total{");
     }
 }

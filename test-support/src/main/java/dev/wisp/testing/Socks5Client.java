@@ -1,4 +1,4 @@
-package dev.wisp.node;
+package dev.wisp.testing;
 
 import java.io.DataInputStream;
 import java.io.IOException;
