@@ -133,7 +133,7 @@ public final class Tun implements AutoCloseable {
             if (n >= 0) {
                 return (int) n;
             }
-            if (!waitReadable(timeoutMillis)) {
+            if (timeoutMillis == 0 || !waitReadable(timeoutMillis)) {
                 return 0;
             }
         }

@@ -14,9 +14,9 @@ import dev.wisp.wireguard.WireGuardDevice;
 import dev.wisp.wireguard.device.Clock;
 import dev.wisp.wireguard.device.DeviceCore;
 import dev.wisp.wireguard.device.Io;
+import dev.wisp.linux.UdpBatchSocket;
 import java.io.IOException;
 import java.net.InetSocketAddress;
-import java.nio.ByteBuffer;
 import java.util.ArrayList;
 import java.util.List;
 import org.slf4j.Logger;
@@ -24,9 +24,11 @@ import org.slf4j.LoggerFactory;
 
 /**
  * The I/O shell around {@link DeviceCore}: owns the TUN device, the UDP socket and four platform
- * threads. {@code wg-tun} reads plaintext packets and encrypts them; {@code wg-udp} receives
- * datagrams and decrypts transport data (each with its own {@link DeviceCore.Scratch}, so
- * encryption and decryption run in parallel on two cores, and each direction keeps its order);
+ * threads. {@code wg-tun} reads plaintext packets (up to {@link UdpBatchSocket#BATCH} while the TUN
+ * has them), encrypts them and sends the batch with one {@code sendmmsg}; {@code wg-udp} receives
+ * batches with {@code recvmmsg} and decrypts transport data (each thread with its own
+ * {@link DeviceCore.Scratch}, so encryption and decryption run in parallel on two cores, and each
+ * direction keeps its packet order);
  * {@code wg-handshake} consumes handshake messages (all Diffie-Hellman work happens there, off the
  * data path); {@code wg-timers} ticks the protocol timers every 50 ms.
  *
@@ -41,8 +43,19 @@ public final class RunningDevice implements WireGuardDevice {
     private final DeviceCore core;
     /** Null in UDP-only mode (tests): decrypted packets are then discarded. */
     private final Tun tun;
+    private static final int SOCKET_BUFFER = 8 << 20;
     /** Replaced (under {@code this}) when the listen port changes; read by any sender. */
-    private volatile UdpSocket udp;
+    private volatile UdpBatchSocket udp;
+    /** Owned by the TUN thread: encrypted datagrams waiting for one sendmmsg. */
+    private final UdpBatchSocket.Batch tunBatch = new UdpBatchSocket.Batch();
+    /** Guarded by itself: sends from the other threads (handshakes, keepalives, staged packets). */
+    private final UdpBatchSocket.Batch otherSends = new UdpBatchSocket.Batch();
+    private volatile Thread tunThread;
+    /**
+     * Sockets replaced by a listen-port change: the UDP thread closes them once its receive on them
+     * has returned, so no descriptor is closed under a blocked call.
+     */
+    private final java.util.concurrent.ConcurrentLinkedQueue<UdpBatchSocket> retired = new java.util.concurrent.ConcurrentLinkedQueue<>();
     private volatile int fwmark;
     private volatile boolean running = true;
     private final List<Thread> threads = new ArrayList<>();
@@ -52,7 +65,7 @@ public final class RunningDevice implements WireGuardDevice {
         this.tun = tun;
         this.core = new DeviceCore(Clock.SYSTEM, new ShellIo(), timers);
         core.setMtu(mtu);
-        this.udp = new UdpSocket(0);
+        this.udp = bindUdp(0);
     }
 
     /**
@@ -88,9 +101,20 @@ public final class RunningDevice implements WireGuardDevice {
         return d;
     }
 
+    private static UdpBatchSocket bindUdp(int port) throws IOException {
+        try {
+            return UdpBatchSocket.bind(port, SOCKET_BUFFER);
+        } catch (NativeException e) {
+            throw new IOException("cannot bind UDP port " + port + ": " + e.getMessage()
+                    + " (is another WireGuard device or program using it?)", e);
+        }
+    }
+
     private void startThreads() {
         if (tun != null) {
-            threads.add(Thread.ofPlatform().name("wg-tun-" + name).daemon().start(this::tunLoop));
+            tunThread = Thread.ofPlatform().name("wg-tun-" + name).daemon().unstarted(this::tunLoop);
+            threads.add(tunThread);
+            tunThread.start();
         }
         threads.add(Thread.ofPlatform().name("wg-udp-" + name).daemon().start(this::udpLoop));
         threads.add(Thread.ofPlatform().name("wg-handshake-" + name).daemon().start(this::handshakeLoop));
@@ -100,7 +124,19 @@ public final class RunningDevice implements WireGuardDevice {
     private final class ShellIo implements Io {
         @Override
         public void sendUdp(InetSocketAddress to, byte[] buf, int off, int len) {
-            udp.send(ByteBuffer.wrap(buf, off, len), to);
+            if (Thread.currentThread() == tunThread) {
+                if (!tunBatch.add(to, buf, off, len)) {
+                    udp.send(tunBatch);
+                    tunBatch.add(to, buf, off, len);
+                }
+                return;
+            }
+            synchronized (otherSends) {
+                if (running) {
+                    otherSends.add(to, buf, off, len);
+                    udp.send(otherSends);
+                }
+            }
         }
 
         @Override
@@ -117,10 +153,19 @@ public final class RunningDevice implements WireGuardDevice {
         try {
             while (running) {
                 int n = tun.read(s.buf, DeviceCore.PLAINTEXT_OFFSET, max, POLL_MILLIS);
-                if (n > 0) {
-                    core.encryptFromTun(s, n);
-                } else if (n < 0) {
+                if (n < 0) {
                     return;
+                }
+                // Take what the TUN already holds, then send it all with one syscall.
+                for (int i = 0; n > 0; i++) {
+                    core.encryptFromTun(s, n);
+                    if (i + 1 >= UdpBatchSocket.BATCH) {
+                        break;
+                    }
+                    n = tun.read(s.buf, DeviceCore.PLAINTEXT_OFFSET, max, 0);
+                }
+                if (tunBatch.count() > 0) {
+                    udp.send(tunBatch);
                 }
             }
         } catch (NativeException | RuntimeException e) {
@@ -132,20 +177,36 @@ public final class RunningDevice implements WireGuardDevice {
 
     private void udpLoop() {
         DeviceCore.Scratch s = new DeviceCore.Scratch();
-        ByteBuffer bb = ByteBuffer.wrap(s.buf);
-        while (running) {
-            UdpSocket sock = udp;
+        UdpBatchSocket.Batch batch = new UdpBatchSocket.Batch();
+        try {
+            while (running) {
+                UdpBatchSocket sock = udp;
+                try {
+                    int n = sock.receive(batch);
+                    closeRetired();
+                    for (int i = 0; i < n; i++) {
+                        int len = Math.min(batch.length(i), s.buf.length);
+                        batch.copyOut(i, s.buf, 0, len);
+                        core.receiveUdp(s, len, batch.source(i));
+                    }
+                } catch (NativeException | RuntimeException e) {
+                    if (running && sock == udp) {
+                        LOG.warn("UDP receive on {} failed: {}", name, e.toString());
+                    }
+                }
+            }
+        } finally {
+            batch.free();
+        }
+    }
+
+    private void closeRetired() {
+        UdpBatchSocket old;
+        while ((old = retired.poll()) != null) {
             try {
-                bb.clear();
-                InetSocketAddress from = sock.receive(bb);
-                if (from == null) {
-                    continue;
-                }
-                core.receiveUdp(s, bb.position(), from);
-            } catch (IOException | RuntimeException e) {
-                if (running && sock == udp) {
-                    LOG.warn("UDP receive on {} failed: {}", name, e.toString());
-                }
+                old.close();
+            } catch (NativeException e) {
+                LOG.debug("closing a replaced UDP socket of {}: {}", name, e.toString());
             }
         }
     }
@@ -203,10 +264,12 @@ public final class RunningDevice implements WireGuardDevice {
         if (port != 0 && port == udp.port()) {
             return;
         }
-        UdpSocket fresh = new UdpSocket(port);
-        UdpSocket old = udp;
+        UdpBatchSocket fresh = bindUdp(port);
+        if (fwmark != 0) {
+            markSocket(fresh, fwmark);
+        }
+        retired.add(udp);
         udp = fresh;
-        old.close();
     }
 
     @Override
@@ -215,8 +278,17 @@ public final class RunningDevice implements WireGuardDevice {
     }
 
     @Override
-    public void setFwmark(int mark) {
+    public synchronized void setFwmark(int mark) throws IOException {
+        markSocket(udp, mark);
         this.fwmark = mark;
+    }
+
+    private static void markSocket(UdpBatchSocket sock, int mark) throws IOException {
+        try {
+            sock.setMark(mark);
+        } catch (NativeException e) {
+            throw new IOException("cannot set fwmark " + mark + ": " + e.getMessage(), e);
+        }
     }
 
     @Override
@@ -265,11 +337,6 @@ public final class RunningDevice implements WireGuardDevice {
             return;
         }
         running = false;
-        try {
-            udp.close();
-        } catch (IOException e) {
-            LOG.debug("closing the UDP socket of {}: {}", name, e.toString());
-        }
         for (Thread t : threads) {
             t.interrupt();
             try {
@@ -279,6 +346,16 @@ public final class RunningDevice implements WireGuardDevice {
                 break;
             }
         }
+        closeRetired();
+        try {
+            udp.close();
+        } catch (NativeException e) {
+            LOG.debug("closing the UDP socket of {}: {}", name, e.toString());
+        }
+        synchronized (otherSends) {
+            otherSends.free();
+        }
+        tunBatch.free();
         if (tun != null) {
             try {
                 tun.close();
