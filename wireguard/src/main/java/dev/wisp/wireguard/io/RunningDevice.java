@@ -28,7 +28,8 @@ import org.slf4j.LoggerFactory;
  * has them), encrypts them and sends the batch with one {@code sendmmsg}; {@code wg-udp} receives
  * batches with {@code recvmmsg} and decrypts transport data (each thread with its own
  * {@link DeviceCore.Scratch}, so encryption and decryption run in parallel on two cores, and each
- * direction keeps its packet order);
+ * direction keeps its packet order), merging consecutive TCP segments of a batch into one GSO frame
+ * for the TUN ({@link Coalescer});
  * {@code wg-handshake} consumes handshake messages (all Diffie-Hellman work happens there, off the
  * data path); {@code wg-timers} ticks the protocol timers every 50 ms.
  *
@@ -59,6 +60,10 @@ public final class RunningDevice implements WireGuardDevice {
     /** Guarded by itself: sends from the other threads (handshakes, keepalives, staged packets). */
     private final UdpBatchSocket.Batch otherSends = new UdpBatchSocket.Batch();
     private volatile Thread tunThread;
+    private volatile Thread udpThread;
+    /** Owned by the UDP thread: merges decrypted TCP segments before they go to the TUN. */
+    private final Coalescer coalescer = new Coalescer();
+    private final Coalescer.Writer tunWriter = this::writeFrame;
     /**
      * Sockets replaced by a listen-port change: the UDP thread closes them once its receive on them
      * has returned, so no descriptor is closed under a blocked call.
@@ -124,7 +129,9 @@ public final class RunningDevice implements WireGuardDevice {
             threads.add(tunThread);
             tunThread.start();
         }
-        threads.add(Thread.ofPlatform().name("wg-udp-" + name).daemon().start(this::udpLoop));
+        udpThread = Thread.ofPlatform().name("wg-udp-" + name).daemon().unstarted(this::udpLoop);
+        threads.add(udpThread);
+        udpThread.start();
         threads.add(Thread.ofPlatform().name("wg-handshake-" + name).daemon().start(this::handshakeLoop));
         threads.add(Thread.ofPlatform().name("wg-timers-" + name).daemon().start(this::timerLoop));
     }
@@ -152,7 +159,9 @@ public final class RunningDevice implements WireGuardDevice {
             if (tun == null) {
                 return;
             }
-            if (tun.offload()) {
+            if (tun.offload() && Thread.currentThread() == udpThread) {
+                coalescer.add(buf, off, len, tunWriter);
+            } else if (tun.offload()) {
                 // The core leaves the transport header in front of the plaintext: room for the vnet header.
                 int h = off - Offload.VNET_HDR_LEN;
                 java.util.Arrays.fill(buf, h, off, (byte) 0);
@@ -214,6 +223,9 @@ public final class RunningDevice implements WireGuardDevice {
                         batch.copyOut(i, s.buf, 0, len);
                         core.receiveUdp(s, len, batch.source(i));
                     }
+                    if (tun != null && tun.offload()) {
+                        coalescer.flush(tunWriter);
+                    }
                 } catch (NativeException | RuntimeException e) {
                     if (running && sock == udp) {
                         LOG.warn("UDP receive on {} failed: {}", name, e.toString());
@@ -223,6 +235,10 @@ public final class RunningDevice implements WireGuardDevice {
         } finally {
             batch.free();
         }
+    }
+
+    private void writeFrame(byte[] b, int off, int len) {
+        tun.write(b, off, len);
     }
 
     private void closeRetired() {
