@@ -26,6 +26,10 @@ cp="$root/cli/target/wisp-cli.jar:$root/cli/target/lib/*"
 
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+  for _ in $(seq 50); do
+    alive=0; for p in "${pids[@]}"; do kill -0 "$p" 2>/dev/null && alive=1; done
+    [ "$alive" = 0 ] && break; sleep 0.1
+  done
   ip netns del "$nsa" 2>/dev/null || true
   ip netns del "$nsb" 2>/dev/null || true
   rm -rf "$tmp"
@@ -85,6 +89,7 @@ wg_pair() { # wg_pair kind -> prints "bytes cpu_ticks"
   ip netns exec "$nsa" ping -c 3 -i 0.2 -W 3 10.250.0.2 >/dev/null
   local pa pb
   pa=$(pid_of "$ia"); pb=$(pid_of "$ib")
+  pids+=("$pa" "$pb")
   # Warm up (JIT), then measure.
   secs_saved=$secs; secs=3; run_iperf 10.250.0.2 >/dev/null; secs=$secs_saved
   local c0 bytes c1

@@ -24,6 +24,11 @@ public final class Tun implements AutoCloseable {
     private static final long SIOCGIFMTU = 0x8921L;
     private static final short IFF_TUN = 0x0001;
     private static final short IFF_NO_PI = 0x1000;
+    private static final short IFF_VNET_HDR = 0x4000;
+    private static final long TUNSETOFFLOAD = 0x400454d0L;
+    private static final long TUN_F_CSUM = 0x01;
+    private static final long TUN_F_TSO4 = 0x02;
+    private static final long TUN_F_TSO6 = 0x04;
     private static final int IFNAMSIZ = 16;
     private static final int POLLIN = 1;
     private static final int AF_INET = 2;
@@ -47,11 +52,13 @@ public final class Tun implements AutoCloseable {
 
     private final String name;
     private final int fd;
+    private final boolean offload;
     private volatile boolean closed;
 
-    private Tun(String name, int fd) {
+    private Tun(String name, int fd, boolean offload) {
         this.name = name;
         this.fd = fd;
+        this.offload = offload;
     }
 
     /**
@@ -59,6 +66,16 @@ public final class Tun implements AutoCloseable {
      * disappears when the descriptor closes, unless made persistent elsewhere.
      */
     public static Tun open(String name) throws NativeException {
+        return open(name, false);
+    }
+
+    /**
+     * Like {@link #open(String)}; with {@code offload} the interface is opened with
+     * {@code IFF_VNET_HDR} and TCP segmentation / checksum offload ({@code TUN_F_CSUM|TSO4|TSO6}):
+     * every read and write then starts with a 10-byte {@code virtio_net_hdr}, and reads may carry
+     * TCP super-segments of up to 64 KiB that the reader must cut into packets.
+     */
+    public static Tun open(String name, boolean offload) throws NativeException {
         requireNonNull(name, "name");
         byte[] n = name.getBytes(StandardCharsets.US_ASCII);
         if (n.length == 0 || n.length >= IFNAMSIZ) {
@@ -68,10 +85,16 @@ public final class Tun implements AutoCloseable {
         try (Arena arena = Arena.ofConfined()) {
             MemorySegment ifr = arena.allocate(40);
             MemorySegment.copy(n, 0, ifr, ValueLayout.JAVA_BYTE, 0, n.length);
-            ifr.set(ValueLayout.JAVA_SHORT, IFNAMSIZ, (short) (IFF_TUN | IFF_NO_PI));
+            short flags = (short) (IFF_TUN | IFF_NO_PI | (offload ? IFF_VNET_HDR : 0));
+            ifr.set(ValueLayout.JAVA_SHORT, IFNAMSIZ, flags);
             Libc.ioctl(fd, TUNSETIFF, ifr, "TUNSETIFF " + name);
+            if (offload) {
+                // The argument is the flag word itself, passed by value where ioctl expects a pointer.
+                Libc.ioctl(fd, TUNSETOFFLOAD, MemorySegment.ofAddress(TUN_F_CSUM | TUN_F_TSO4 | TUN_F_TSO6),
+                        "TUNSETOFFLOAD " + name);
+            }
             String actual = ifr.getString(0, StandardCharsets.US_ASCII);
-            return new Tun(actual, fd);
+            return new Tun(actual, fd, offload);
         } catch (NativeException | RuntimeException e) {
             Libc.close(fd);
             throw e;
@@ -80,6 +103,11 @@ public final class Tun implements AutoCloseable {
 
     public String name() {
         return name;
+    }
+
+    /** Whether reads and writes carry a {@code virtio_net_hdr} (see {@link #open(String, boolean)}). */
+    public boolean offload() {
+        return offload;
     }
 
     /** Sets the interface MTU (SIOCSIFMTU on a helper socket). */
@@ -133,7 +161,7 @@ public final class Tun implements AutoCloseable {
             if (n >= 0) {
                 return (int) n;
             }
-            if (!waitReadable(timeoutMillis)) {
+            if (timeoutMillis == 0 || !waitReadable(timeoutMillis)) {
                 return 0;
             }
         }

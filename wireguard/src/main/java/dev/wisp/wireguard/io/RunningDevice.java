@@ -14,9 +14,9 @@ import dev.wisp.wireguard.WireGuardDevice;
 import dev.wisp.wireguard.device.Clock;
 import dev.wisp.wireguard.device.DeviceCore;
 import dev.wisp.wireguard.device.Io;
+import dev.wisp.linux.UdpBatchSocket;
 import java.io.IOException;
 import java.net.InetSocketAddress;
-import java.nio.ByteBuffer;
 import java.util.ArrayList;
 import java.util.List;
 import org.slf4j.Logger;
@@ -24,9 +24,12 @@ import org.slf4j.LoggerFactory;
 
 /**
  * The I/O shell around {@link DeviceCore}: owns the TUN device, the UDP socket and four platform
- * threads. {@code wg-tun} reads plaintext packets and encrypts them; {@code wg-udp} receives
- * datagrams and decrypts transport data (each with its own {@link DeviceCore.Scratch}, so
- * encryption and decryption run in parallel on two cores, and each direction keeps its order);
+ * threads. {@code wg-tun} reads plaintext packets (up to {@link UdpBatchSocket#BATCH} while the TUN
+ * has them), encrypts them and sends the batch with one {@code sendmmsg}; {@code wg-udp} receives
+ * batches with {@code recvmmsg} and decrypts transport data (each thread with its own
+ * {@link DeviceCore.Scratch}, so encryption and decryption run in parallel on two cores, and each
+ * direction keeps its packet order), merging consecutive TCP segments of a batch into one GSO frame
+ * for the TUN ({@link Coalescer});
  * {@code wg-handshake} consumes handshake messages (all Diffie-Hellman work happens there, off the
  * data path); {@code wg-timers} ticks the protocol timers every 50 ms.
  *
@@ -41,8 +44,31 @@ public final class RunningDevice implements WireGuardDevice {
     private final DeviceCore core;
     /** Null in UDP-only mode (tests): decrypted packets are then discarded. */
     private final Tun tun;
+    private static final int SOCKET_BUFFER = 8 << 20;
+    /**
+     * TCP segmentation offload on the TUN (on unless {@code -Dwisp.wireguard.offload=false}): the
+     * kernel hands over 64 KiB TCP super-segments that {@link Offload} cuts up, so the sending stack
+     * and the TUN reader pay per 64 KiB instead of per packet.
+     */
+    static final boolean OFFLOAD = !"false".equals(System.getProperty("wisp.wireguard.offload"));
+    /** Marks written packets' checksums as verified: Poly1305 already authenticated them. */
+    private static final byte VNET_F_DATA_VALID = 2;
     /** Replaced (under {@code this}) when the listen port changes; read by any sender. */
-    private volatile UdpSocket udp;
+    private volatile UdpBatchSocket udp;
+    /** Owned by the TUN thread: encrypted datagrams waiting for one sendmmsg. */
+    private final UdpBatchSocket.Batch tunBatch = new UdpBatchSocket.Batch();
+    /** Guarded by itself: sends from the other threads (handshakes, keepalives, staged packets). */
+    private final UdpBatchSocket.Batch otherSends = new UdpBatchSocket.Batch();
+    private volatile Thread tunThread;
+    private volatile Thread udpThread;
+    /** Owned by the UDP thread: merges decrypted TCP segments before they go to the TUN. */
+    private final Coalescer coalescer = new Coalescer();
+    private final Coalescer.Writer tunWriter = this::writeFrame;
+    /**
+     * Sockets replaced by a listen-port change: the UDP thread closes them once its receive on them
+     * has returned, so no descriptor is closed under a blocked call.
+     */
+    private final java.util.concurrent.ConcurrentLinkedQueue<UdpBatchSocket> retired = new java.util.concurrent.ConcurrentLinkedQueue<>();
     private volatile int fwmark;
     private volatile boolean running = true;
     private final List<Thread> threads = new ArrayList<>();
@@ -52,7 +78,7 @@ public final class RunningDevice implements WireGuardDevice {
         this.tun = tun;
         this.core = new DeviceCore(Clock.SYSTEM, new ShellIo(), timers);
         core.setMtu(mtu);
-        this.udp = new UdpSocket(0);
+        this.udp = bindUdp(0);
     }
 
     /**
@@ -65,7 +91,7 @@ public final class RunningDevice implements WireGuardDevice {
         Tun tun = null;
         if (withTun) {
             try {
-                tun = Tun.open(name);
+                tun = Tun.open(name, OFFLOAD);
                 tun.setMtu(mtu);
             } catch (NativeException e) {
                 if (tun != null) {
@@ -88,11 +114,24 @@ public final class RunningDevice implements WireGuardDevice {
         return d;
     }
 
+    private static UdpBatchSocket bindUdp(int port) throws IOException {
+        try {
+            return UdpBatchSocket.bind(port, SOCKET_BUFFER);
+        } catch (NativeException e) {
+            throw new IOException("cannot bind UDP port " + port + ": " + e.getMessage()
+                    + " (is another WireGuard device or program using it?)", e);
+        }
+    }
+
     private void startThreads() {
         if (tun != null) {
-            threads.add(Thread.ofPlatform().name("wg-tun-" + name).daemon().start(this::tunLoop));
+            tunThread = Thread.ofPlatform().name("wg-tun-" + name).daemon().unstarted(this::tunLoop);
+            threads.add(tunThread);
+            tunThread.start();
         }
-        threads.add(Thread.ofPlatform().name("wg-udp-" + name).daemon().start(this::udpLoop));
+        udpThread = Thread.ofPlatform().name("wg-udp-" + name).daemon().unstarted(this::udpLoop);
+        threads.add(udpThread);
+        udpThread.start();
         threads.add(Thread.ofPlatform().name("wg-handshake-" + name).daemon().start(this::handshakeLoop));
         threads.add(Thread.ofPlatform().name("wg-timers-" + name).daemon().start(this::timerLoop));
     }
@@ -100,12 +139,35 @@ public final class RunningDevice implements WireGuardDevice {
     private final class ShellIo implements Io {
         @Override
         public void sendUdp(InetSocketAddress to, byte[] buf, int off, int len) {
-            udp.send(ByteBuffer.wrap(buf, off, len), to);
+            if (Thread.currentThread() == tunThread) {
+                if (!tunBatch.add(to, buf, off, len)) {
+                    udp.send(tunBatch);
+                    tunBatch.add(to, buf, off, len);
+                }
+                return;
+            }
+            synchronized (otherSends) {
+                if (running) {
+                    otherSends.add(to, buf, off, len);
+                    udp.send(otherSends);
+                }
+            }
         }
 
         @Override
         public void writeTun(byte[] buf, int off, int len) {
-            if (tun != null) {
+            if (tun == null) {
+                return;
+            }
+            if (tun.offload() && Thread.currentThread() == udpThread) {
+                coalescer.add(buf, off, len, tunWriter);
+            } else if (tun.offload()) {
+                // The core leaves the transport header in front of the plaintext: room for the vnet header.
+                int h = off - Offload.VNET_HDR_LEN;
+                java.util.Arrays.fill(buf, h, off, (byte) 0);
+                buf[h] = VNET_F_DATA_VALID;
+                tun.write(buf, h, len + Offload.VNET_HDR_LEN);
+            } else {
                 tun.write(buf, off, len);
             }
         }
@@ -113,14 +175,31 @@ public final class RunningDevice implements WireGuardDevice {
 
     private void tunLoop() {
         DeviceCore.Scratch s = new DeviceCore.Scratch();
-        int max = s.buf.length - DeviceCore.PLAINTEXT_OFFSET - 48;
+        boolean offload = tun.offload();
+        byte[] raw = offload ? new byte[DeviceCore.SCRATCH_SIZE] : s.buf;
+        int rawOff = offload ? 0 : DeviceCore.PLAINTEXT_OFFSET;
+        int max = raw.length - rawOff - 48;
+        Offload.Sink encrypt = (b, o, l) -> core.encryptFromTun(s, l);
         try {
             while (running) {
-                int n = tun.read(s.buf, DeviceCore.PLAINTEXT_OFFSET, max, POLL_MILLIS);
-                if (n > 0) {
-                    core.encryptFromTun(s, n);
-                } else if (n < 0) {
+                int n = tun.read(raw, rawOff, max, POLL_MILLIS);
+                if (n < 0) {
                     return;
+                }
+                // Take what the TUN already holds, then send it all with few syscalls.
+                for (int i = 0; n > 0; i++) {
+                    if (offload) {
+                        Offload.split(raw, 0, n, s.buf, DeviceCore.PLAINTEXT_OFFSET, encrypt);
+                    } else {
+                        core.encryptFromTun(s, n);
+                    }
+                    if (i + 1 >= UdpBatchSocket.BATCH) {
+                        break;
+                    }
+                    n = tun.read(raw, rawOff, max, 0);
+                }
+                if (tunBatch.count() > 0) {
+                    udp.send(tunBatch);
                 }
             }
         } catch (NativeException | RuntimeException e) {
@@ -132,20 +211,43 @@ public final class RunningDevice implements WireGuardDevice {
 
     private void udpLoop() {
         DeviceCore.Scratch s = new DeviceCore.Scratch();
-        ByteBuffer bb = ByteBuffer.wrap(s.buf);
-        while (running) {
-            UdpSocket sock = udp;
+        UdpBatchSocket.Batch batch = new UdpBatchSocket.Batch();
+        try {
+            while (running) {
+                UdpBatchSocket sock = udp;
+                try {
+                    int n = sock.receive(batch);
+                    closeRetired();
+                    for (int i = 0; i < n; i++) {
+                        int len = Math.min(batch.length(i), s.buf.length);
+                        batch.copyOut(i, s.buf, 0, len);
+                        core.receiveUdp(s, len, batch.source(i));
+                    }
+                    if (tun != null && tun.offload()) {
+                        coalescer.flush(tunWriter);
+                    }
+                } catch (NativeException | RuntimeException e) {
+                    if (running && sock == udp) {
+                        LOG.warn("UDP receive on {} failed: {}", name, e.toString());
+                    }
+                }
+            }
+        } finally {
+            batch.free();
+        }
+    }
+
+    private void writeFrame(byte[] b, int off, int len) {
+        tun.write(b, off, len);
+    }
+
+    private void closeRetired() {
+        UdpBatchSocket old;
+        while ((old = retired.poll()) != null) {
             try {
-                bb.clear();
-                InetSocketAddress from = sock.receive(bb);
-                if (from == null) {
-                    continue;
-                }
-                core.receiveUdp(s, bb.position(), from);
-            } catch (IOException | RuntimeException e) {
-                if (running && sock == udp) {
-                    LOG.warn("UDP receive on {} failed: {}", name, e.toString());
-                }
+                old.close();
+            } catch (NativeException e) {
+                LOG.debug("closing a replaced UDP socket of {}: {}", name, e.toString());
             }
         }
     }
@@ -203,10 +305,12 @@ public final class RunningDevice implements WireGuardDevice {
         if (port != 0 && port == udp.port()) {
             return;
         }
-        UdpSocket fresh = new UdpSocket(port);
-        UdpSocket old = udp;
+        UdpBatchSocket fresh = bindUdp(port);
+        if (fwmark != 0) {
+            markSocket(fresh, fwmark);
+        }
+        retired.add(udp);
         udp = fresh;
-        old.close();
     }
 
     @Override
@@ -215,8 +319,17 @@ public final class RunningDevice implements WireGuardDevice {
     }
 
     @Override
-    public void setFwmark(int mark) {
+    public synchronized void setFwmark(int mark) throws IOException {
+        markSocket(udp, mark);
         this.fwmark = mark;
+    }
+
+    private static void markSocket(UdpBatchSocket sock, int mark) throws IOException {
+        try {
+            sock.setMark(mark);
+        } catch (NativeException e) {
+            throw new IOException("cannot set fwmark " + mark + ": " + e.getMessage(), e);
+        }
     }
 
     @Override
@@ -265,11 +378,6 @@ public final class RunningDevice implements WireGuardDevice {
             return;
         }
         running = false;
-        try {
-            udp.close();
-        } catch (IOException e) {
-            LOG.debug("closing the UDP socket of {}: {}", name, e.toString());
-        }
         for (Thread t : threads) {
             t.interrupt();
             try {
@@ -279,6 +387,16 @@ public final class RunningDevice implements WireGuardDevice {
                 break;
             }
         }
+        closeRetired();
+        try {
+            udp.close();
+        } catch (NativeException e) {
+            LOG.debug("closing the UDP socket of {}: {}", name, e.toString());
+        }
+        synchronized (otherSends) {
+            otherSends.free();
+        }
+        tunBatch.free();
         if (tun != null) {
             try {
                 tun.close();
