@@ -8,6 +8,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
@@ -28,8 +29,8 @@ public final class GetCommand implements Callable<Integer> {
     @Option(names = {"-n", "--namespace"}, paramLabel = "NS", description = "Only this namespace (default: all).")
     String namespace;
 
-    @Option(names = "--server", paramLabel = "URL", defaultValue = AdminClient.DEFAULT, description = "Control plane admin API (default: ${DEFAULT-VALUE}).")
-    String server;
+    @Mixin
+    AdminServerOption server;
 
     @Spec
     CommandSpec spec;
@@ -44,7 +45,7 @@ public final class GetCommand implements Callable<Integer> {
         if (namespace != null) {
             query.put("namespace", namespace);
         }
-        AdminClient.Reply r = new AdminClient(server).get("/api/v1/objects", query);
+        AdminClient.Reply r = new AdminClient(server.server).get("/api/v1/objects", query);
         PrintWriter out = spec.commandLine().getOut();
         PrintWriter err = spec.commandLine().getErr();
         if (r.status() != 200) {

@@ -55,6 +55,8 @@ public final class DirectoryConfigSource implements ConfigSource {
     private final ReentrantLock lock = new ReentrantLock();
     /** Guarded by {@link #lock}: where each object of the last valid reading was declared. */
     private MeshModel lastGood = MeshModel.empty();
+    /** Guarded by {@link #lock}: each file's last text and its decoding, so unchanged files are not re-parsed. */
+    private final Map<String, Cached> decoded = new java.util.HashMap<>();
     /** Written once in start, then read by close. */
     private volatile WatchService watch;
     private volatile Thread watcher;
@@ -83,11 +85,24 @@ public final class DirectoryConfigSource implements ConfigSource {
         t.start();
     }
 
+    private record Cached(String text, ConfigDecoder.Decoded decoded) {}
+
     /** Reads the directory now and reports the result. */
     public LoadResult reload() {
         lock.lock();
         try {
-            LoadResult r = ConfigSet.load(readFiles());
+            Map<String, String> files = readFiles();
+            decoded.keySet().retainAll(files.keySet());
+            List<ConfigDecoder.Decoded> all = new ArrayList<>();
+            files.forEach((name, text) -> {
+                Cached c = decoded.get(name);
+                if (c == null || !c.text().equals(text)) {
+                    c = new Cached(text, ConfigDecoder.decode(name, text));
+                    decoded.put(name, c);
+                }
+                all.add(c.decoded());
+            });
+            LoadResult r = ConfigSet.merge(all);
             if (r.valid()) {
                 lastGood = r.model();
             }

@@ -74,9 +74,25 @@ public final class Translator {
         Map<String, Set<String>> namespacesByNode = new HashMap<>();
         Map<String, Set<String>> selectedByNode = new HashMap<>();
         List<PeerAuthentication> peerAuths = model.peerAuthentications();
-        List<ServiceDef> allServices = model.services();
+        // Services and policies select pods of their own namespace (policies also from the root namespace).
+        Map<String, List<ServiceDef>> servicesByNs = new HashMap<>();
+        model.services().forEach(s -> servicesByNs.computeIfAbsent(s.ref().namespace(), k -> new ArrayList<>()).add(s));
+        Map<String, List<AuthorizationPolicy>> policiesByNs = new HashMap<>();
+        selectorPolicies.forEach(p -> policiesByNs.computeIfAbsent(p.ref().namespace(), k -> new ArrayList<>()).add(p));
+        Map<String, List<PeerAuthentication>> peerAuthsByNs = new HashMap<>();
+        for (PeerAuthentication pa : peerAuths) {
+            peerAuthsByNs.computeIfAbsent(pa.ref().namespace(), k -> new ArrayList<>()).add(pa);
+        }
+        List<PeerAuthentication> rootPeerAuths = peerAuthsByNs.getOrDefault(mesh.rootNamespace(), List.of());
         for (Pod pod : model.pods()) {
-            Workload w = workload(pod, mesh, allServices, selectorPolicies, peerAuths);
+            String ns = pod.ref().namespace();
+            List<AuthorizationPolicy> policies = new ArrayList<>(policiesByNs.getOrDefault(ns, List.of()));
+            List<PeerAuthentication> pas = new ArrayList<>(peerAuthsByNs.getOrDefault(ns, List.of()));
+            if (!ns.equals(mesh.rootNamespace())) {
+                policies.addAll(policiesByNs.getOrDefault(mesh.rootNamespace(), List.of()));
+                pas.addAll(rootPeerAuths);
+            }
+            Workload w = workload(pod, mesh, servicesByNs.getOrDefault(ns, List.of()), policies, pas);
             workloads.put(w.getUid(), resource(w.getUid(), Resource.newBuilder().setWorkload(w)));
             namespacesByNode.computeIfAbsent(pod.nodeName(), n -> new TreeSet<>()).add(pod.ref().namespace());
             selectedByNode.computeIfAbsent(pod.nodeName(), n -> new TreeSet<>())
