@@ -49,7 +49,7 @@ final class CaDirectory implements DefaultCertificateAuthority.Storage {
 
     static CertificateAuthority createOrLoad(Path dir, CaSettings settings) throws IOException {
         if (Files.exists(dir.resolve(ROOT_KEY))) {
-            CaSettings stored = readSettings(dir, settings);
+            CaSettings stored = readSettings(dir, settings.authorizer(), settings.clock());
             if (!stored.trustDomain().equals(settings.trustDomain())) {
                 throw new IllegalArgumentException("the CA in " + dir + " is for trust domain " + stored.trustDomain()
                         + ", not " + settings.trustDomain() + "; use another directory for another trust domain");
@@ -82,10 +82,12 @@ final class CaDirectory implements DefaultCertificateAuthority.Storage {
             throw new IllegalArgumentException(
                     dir + " holds no CA (no " + ROOT_KEY + " or " + PROPERTIES + "): create one with 'wisp ca init'");
         }
-        return load(dir, readSettings(dir, CaSettings.of("placeholder", authorizer)));
+        return load(dir, readSettings(dir, authorizer, java.time.Clock.systemUTC()));
     }
 
-    private static CaSettings readSettings(Path dir, CaSettings base) throws IOException {
+    /** The settings stored at creation, with the given authorizer and clock (they are not stored). */
+    private static CaSettings readSettings(Path dir, NodeAuthorizer authorizer, java.time.Clock clock)
+            throws IOException {
         Properties p = new Properties();
         try (StringReader in = new StringReader(Files.readString(dir.resolve(PROPERTIES), StandardCharsets.UTF_8))) {
             p.load(in);
@@ -96,7 +98,7 @@ final class CaDirectory implements DefaultCertificateAuthority.Storage {
         }
         try {
             return new CaSettings(td, Duration.parse(p.getProperty("default-ttl", "PT24H")),
-                    Duration.parse(p.getProperty("max-ttl", "P90D")), base.authorizer(), base.clock());
+                    Duration.parse(p.getProperty("max-ttl", "P90D")), authorizer, clock);
         } catch (java.time.format.DateTimeParseException e) {
             throw new IllegalArgumentException(dir.resolve(PROPERTIES) + ": unreadable lifetime: " + e.getMessage(), e);
         }

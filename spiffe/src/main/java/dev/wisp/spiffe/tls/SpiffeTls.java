@@ -108,6 +108,10 @@ public final class SpiffeTls {
         if (uris.size() != 1) {
             throw new SSLPeerUnverifiedException("the peer's certificate has " + uris.size() + " URI SANs");
         }
-        return SpiffeId.parse(uris.get(0));
+        try {
+            return SpiffeId.parse(uris.get(0));
+        } catch (IllegalArgumentException e) {
+            throw new SSLPeerUnverifiedException("the peer's URI SAN is not a SPIFFE ID: " + e.getMessage());
+        }
     }
 }

@@ -21,6 +21,7 @@ import io.grpc.Status;
 import io.grpc.netty.NettyServerBuilder;
 import io.grpc.stub.ServerCallStreamObserver;
 import io.grpc.stub.StreamObserver;
+import io.netty.channel.ChannelOption;
 import io.netty.channel.EventLoopGroup;
 import io.netty.channel.MultiThreadIoEventLoopGroup;
 import io.netty.channel.nio.NioIoHandler;
@@ -82,6 +83,8 @@ final class DefaultWorkloadApiServer implements WorkloadApiServer {
             s.server = NettyServerBuilder.forAddress(UnixDomainSocketAddress.of(socket))
                     .channelType(NioServerDomainSocketChannel.class).bossEventLoopGroup(s.group)
                     .workerEventLoopGroup(s.group).directExecutor()
+                    // grpc sets TCP keep-alive on accepted channels; a unix socket has none (and would warn per call).
+                    .withChildOption(ChannelOption.SO_KEEPALIVE, null)
                     .addService(ServerInterceptors.intercept(s.new Service(), new SecurityHeaderCheck())).build()
                     .start();
             Files.setPosixFilePermissions(socket, PosixFilePermissions.fromString("rw-rw-rw-"));

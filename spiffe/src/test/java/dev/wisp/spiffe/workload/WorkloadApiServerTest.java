@@ -13,6 +13,7 @@ import dev.wisp.spiffe.manager.CertificateManager;
 import dev.wisp.spiffe.testing.ManualScheduler;
 import dev.wisp.spiffe.testing.MutableClock;
 import dev.wisp.spiffe.workload.grpc.SpiffeWorkloadAPIGrpc;
+import dev.wisp.spiffe.workload.grpc.X509BundlesRequest;
 import dev.wisp.spiffe.workload.grpc.X509SVIDRequest;
 import io.grpc.ManagedChannel;
 import io.grpc.Status;
@@ -140,7 +141,8 @@ class WorkloadApiServerTest {
     void callsWithoutTheSecurityHeaderAreInvalidArguments() throws Exception {
         EventLoopGroup group = new MultiThreadIoEventLoopGroup(1, NioIoHandler.newFactory());
         ManagedChannel channel = NettyChannelBuilder.forAddress(UnixDomainSocketAddress.of(server.socket()))
-                .channelType(NioDomainSocketChannel.class).eventLoopGroup(group).usePlaintext().build();
+                .channelType(NioDomainSocketChannel.class).eventLoopGroup(group)
+                .withOption(io.netty.channel.ChannelOption.SO_KEEPALIVE, null).usePlaintext().build();
         try {
             var stub = SpiffeWorkloadAPIGrpc.newBlockingStub(channel).withDeadlineAfter(20, TimeUnit.SECONDS);
             assertThatThrownBy(() -> stub.fetchX509SVID(X509SVIDRequest.getDefaultInstance()).hasNext())
@@ -149,10 +151,24 @@ class WorkloadApiServerTest {
                         assertThat(e.getStatus().getDescription())
                                 .contains("requires metadata 'workload.spiffe.io: true'");
                     });
+            assertThatThrownBy(() -> stub.fetchX509Bundles(X509BundlesRequest.getDefaultInstance()).hasNext())
+                    .isInstanceOfSatisfying(StatusRuntimeException.class,
+                            e -> assertThat(e.getStatus().getCode()).isEqualTo(Status.Code.INVALID_ARGUMENT));
             assertThat(manager.identities()).as("nothing was fetched for the refused call").isEmpty();
         } finally {
             channel.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
             group.shutdownGracefully(0, 1, TimeUnit.SECONDS).syncUninterruptibly();
+        }
+    }
+
+    @Test
+    void jwtSvidsAreNotServed() throws Exception {
+        WorkloadApiClient client = DefaultWorkloadApiClient
+                .newClient(DefaultWorkloadApiClient.ClientOptions.builder().spiffeSocketPath(address()).build());
+        try {
+            assertThatThrownBy(() -> client.fetchJwtSvid("some-audience")).hasStackTraceContaining("UNIMPLEMENTED");
+        } finally {
+            client.close();
         }
     }
 
