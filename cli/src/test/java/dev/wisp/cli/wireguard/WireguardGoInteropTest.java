@@ -267,7 +267,8 @@ class WireguardGoInteropTest {
         await("socket removed").atMost(Duration.ofSeconds(20)).until(() -> !Files.exists(sock));
         await("interface removed").atMost(Duration.ofSeconds(20))
                 .until(() -> !Sh.run("ip", "-n", net.nsA, "-o", "link").contains(javaIf));
-        assertThat(Files.readString(log)).contains("interface " + javaIf + " removed");
+        await("exit logged").atMost(Duration.ofSeconds(20))
+                .untilAsserted(() -> assertThat(Files.readString(log)).contains("interface " + javaIf + " removed"));
     }
 
     /**
