@@ -3,6 +3,9 @@ package dev.wisp.spiffe;
 import static java.util.Objects.requireNonNull;
 
 import dev.wisp.spiffe.internal.Pem;
+import dev.wisp.spiffe.internal.SecureFiles;
+import java.io.IOException;
+import java.nio.file.Path;
 import dev.wisp.spiffe.internal.X509;
 import java.security.PrivateKey;
 import java.security.cert.X509Certificate;
@@ -67,6 +70,17 @@ public record X509Svid(SpiffeId id, List<X509Certificate> chain, PrivateKey priv
     /** The private key as PKCS#8 PEM. Write it only to a 0600 file. */
     public String privateKeyPem() {
         return Pem.encode(privateKey);
+    }
+
+    /**
+     * Writes the chain (mode 0644) and the private key (mode 0600, never readable by others, not
+     * even briefly) as PEM files, each atomically.
+     */
+    public void writePem(Path chainFile, Path keyFile) throws IOException {
+        requireNonNull(chainFile, "chainFile");
+        requireNonNull(keyFile, "keyFile");
+        SecureFiles.writeSecret(keyFile, privateKeyPem());
+        SecureFiles.writePublic(chainFile, chainPem());
     }
 
     @Override

@@ -185,10 +185,7 @@ final class DefaultCertificateManager implements CertificateManager {
             if (svid != null) {
                 e.current = svid;
                 e.failures = 0;
-                Duration validity = Duration.between(svid.notBefore(), svid.notAfter());
-                Instant renewAt = svid.notBefore().plus(validity.dividedBy(2));
-                Duration delay = Duration.between(now, renewAt);
-                e.timer = scheduler.schedule(delay.isNegative() ? Duration.ZERO : delay, () -> renew(e));
+                e.timer = scheduler.schedule(renewalDelay(svid, now), () -> renew(e));
             } else {
                 e.failures++;
                 if (e.current != null && !isValid(e.current)) {
@@ -221,6 +218,23 @@ final class DefaultCertificateManager implements CertificateManager {
         } else if (waiting != null) {
             waiting.completeExceptionally(failure);
         }
+    }
+
+    /**
+     * Half of the validity from notBefore. A certificate that is already past that point on arrival
+     * means our clock and the CA's disagree; renewing at once would loop, so it waits half of what
+     * remains instead.
+     */
+    private static Duration renewalDelay(X509Svid svid, Instant now) {
+        Duration validity = Duration.between(svid.notBefore(), svid.notAfter());
+        Duration delay = Duration.between(now, svid.notBefore().plus(validity.dividedBy(2)));
+        if (delay.isNegative() || delay.isZero()) {
+            delay = Duration.between(now, svid.notAfter()).dividedBy(2);
+            log.warn("the new certificate of {} is already past half of its validity (notBefore {}, now {}): "
+                    + "is this node's clock ahead of the CA's? renewing in {} ms", svid.id(), svid.notBefore(), now,
+                    delay.toMillis());
+        }
+        return delay;
     }
 
     private void renew(Entry e) {

@@ -182,6 +182,19 @@ class CertificateManagerTest {
     }
 
     @Test
+    void aCertificateAlreadyPastHalfLifeOnArrivalDoesNotCauseARenewalLoop() {
+        // The CA's clock runs 40 minutes behind ours: a 1 h certificate arrives 40 min old.
+        MutableClock caClock = new MutableClock(clock.instant().minus(Duration.ofMinutes(40)));
+        CertificateAuthority lagging = CertificateAuthority.inMemory(CaSettings.of(TD, pods).withClock(caClock));
+        CertificateManager m = CertificateManager
+                .builder((id, csr, ttl) -> CompletableFuture.completedFuture(lagging.sign(csr, ttl, "node-1")))
+                .scheduler(scheduler).clock(clock).ttl(Duration.ofHours(1)).random(new Fixed(0.5)).build();
+        X509Svid svid = m.fetch(cart).join();
+        assertThat(scheduler.pendingDelays())
+                .containsExactly(Duration.between(clock.instant(), svid.notAfter()).dividedBy(2));
+    }
+
+    @Test
     void backoffJitterStaysWithinTwentyPercent() {
         assertThat(Backoff.DEFAULT.delay(1, 0.0)).isEqualTo(Duration.ofMillis(400));
         assertThat(Backoff.DEFAULT.delay(1, 0.999999)).isBetween(Duration.ofMillis(599), Duration.ofMillis(600));

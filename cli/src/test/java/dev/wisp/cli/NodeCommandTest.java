@@ -1,0 +1,46 @@
+package dev.wisp.cli;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import picocli.CommandLine;
+
+class NodeCommandTest {
+    static String[] run(String... args) {
+        CommandLine cl = Wisp.commandLine();
+        StringWriter out = new StringWriter();
+        StringWriter err = new StringWriter();
+        cl.setOut(new PrintWriter(out));
+        cl.setErr(new PrintWriter(err));
+        int exit = cl.execute(args);
+        return new String[]{String.valueOf(exit), out.toString(), err.toString()};
+    }
+
+    @Test
+    void helpListsThePorts() {
+        String[] r = run("node", "--help");
+        assertThat(r[0]).isEqualTo("0");
+        assertThat(r[1]).contains("15008 HBONE").contains("--state").contains("--drain-timeout");
+    }
+
+    @Test
+    void aBadStateFileIsOneClearError(@TempDir Path dir) throws Exception {
+        Path state = dir.resolve("s.yaml");
+        Files.writeString(state, "resources:\n  - name: x\n    node: {name: y}\n");
+        String[] r = run("node", "--node", "n1", "--state", state.toString(), "--ca-dir", dir.resolve("ca").toString());
+        assertThat(r[0]).isEqualTo("1");
+        assertThat(r[2]).contains("cannot load the state file").contains("resource 'x'").contains("field name");
+    }
+
+    @Test
+    void badPortsAreRefused(@TempDir Path dir) {
+        String[] r = run("node", "--node", "n1", "--state", "x", "--ca-dir", dir.toString(), "--ports", "1,2");
+        assertThat(r[0]).isEqualTo("1");
+        assertThat(r[2]).contains("--ports needs 7");
+    }
+}

@@ -1,0 +1,120 @@
+package dev.wisp.cli;
+
+import dev.wisp.linux.Libc;
+import dev.wisp.testing.Prerequisites;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.Callable;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * Two "nodes" as network namespaces joined by a veth pair: node n1 at 10.77.0.1 with pod-a
+ * (10.77.1.10), node n2 at 10.77.0.2 with pod-b (10.77.2.10). Names carry a random suffix; {@link
+ * #close} deletes both namespaces (and so the veth pair).
+ *
+ * <p>Test code runs "inside" a namespace through {@link #in}: a fresh platform thread calls
+ * {@code setns(2)} and then creates its sockets, which stay in that namespace whichever thread uses
+ * them later. Agents run as child JVMs under {@code ip netns exec}.
+ */
+final class TwoNodeNetns implements AutoCloseable {
+    final String ns1;
+    final String ns2;
+    private final List<Process> processes = new ArrayList<>();
+
+    TwoNodeNetns() throws Exception {
+        Prerequisites.requireRoot();
+        Prerequisites.requireCommands("ip");
+        String suffix = Long.toHexString(System.nanoTime() & 0xffffff);
+        ns1 = "wn1-" + suffix;
+        ns2 = "wn2-" + suffix;
+        try {
+            sh("ip", "netns", "add", ns1);
+            sh("ip", "netns", "add", ns2);
+            sh("ip", "link", "add", "wva" + suffix, "netns", ns1, "type", "veth", "peer", "name", "wvb" + suffix,
+                    "netns", ns2);
+            setup(ns1, "wva" + suffix, "10.77.0.1", "10.77.1.10", "10.77.2.0/24", "10.77.0.2");
+            setup(ns2, "wvb" + suffix, "10.77.0.2", "10.77.2.10", "10.77.1.0/24", "10.77.0.1");
+        } catch (Exception e) {
+            close();
+            throw e;
+        }
+    }
+
+    private void setup(String ns, String dev, String nodeIp, String podIp, String peerPods, String via)
+            throws Exception {
+        sh("ip", "-n", ns, "link", "set", "lo", "up");
+        sh("ip", "-n", ns, "link", "set", dev, "up");
+        sh("ip", "-n", ns, "addr", "add", nodeIp + "/24", "dev", dev);
+        sh("ip", "-n", ns, "addr", "add", podIp + "/32", "dev", dev);
+        sh("ip", "-n", ns, "route", "add", peerPods, "via", via);
+    }
+
+    /** Runs {@code body} on a platform thread that has entered {@code ns}'s network namespace. */
+    static <T> T in(String ns, Callable<T> body) throws Exception {
+        CompletableFuture<T> result = new CompletableFuture<>();
+        Thread t = Thread.ofPlatform().name("in-" + ns).start(() -> {
+            try {
+                int fd = Libc.open("/var/run/netns/" + ns, Libc.O_RDONLY | Libc.O_CLOEXEC);
+                try {
+                    Libc.setns(fd, Libc.CLONE_NEWNET);
+                } finally {
+                    Libc.close(fd);
+                }
+                result.complete(body.call());
+            } catch (Throwable e) {
+                result.completeExceptionally(e);
+            }
+        });
+        try {
+            return result.get(120, TimeUnit.SECONDS);
+        } finally {
+            t.join(1000);
+        }
+    }
+
+    /** Starts {@code wisp node args…} in {@code ns} as a child JVM; output goes to {@code log}. */
+    Process agent(String ns, Path log, String... args) throws IOException {
+        List<String> cmd = new ArrayList<>(List.of("ip", "netns", "exec", ns,
+                ProcessHandle.current().info().command().orElse("java"), "--enable-native-access=ALL-UNNAMED",
+                "-Xmx512m", "-cp", System.getProperty("java.class.path"), "dev.wisp.cli.Wisp", "node"));
+        cmd.addAll(List.of(args));
+        Process p = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile()).start();
+        processes.add(p);
+        return p;
+    }
+
+    static String sh(String... cmd) throws IOException, InterruptedException {
+        Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
+        String out = new String(p.getInputStream().readAllBytes());
+        if (!p.waitFor(30, TimeUnit.SECONDS) || p.exitValue() != 0) {
+            throw new IOException(String.join(" ", cmd) + " failed: " + out);
+        }
+        return out;
+    }
+
+    static String log(Path file) {
+        try {
+            return Files.exists(file) ? Files.readString(file) : "";
+        } catch (IOException e) {
+            return "";
+        }
+    }
+
+    @Override
+    public void close() throws Exception {
+        for (Process p : processes) {
+            p.destroyForcibly().waitFor(10, TimeUnit.SECONDS);
+        }
+        for (String ns : List.of(ns1, ns2)) {
+            try {
+                sh("ip", "netns", "del", ns);
+            } catch (IOException e) {
+                // Not created (setup failed early): nothing to delete.
+            }
+        }
+    }
+}

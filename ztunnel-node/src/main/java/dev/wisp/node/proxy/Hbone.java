@@ -1,0 +1,90 @@
+package dev.wisp.node.proxy;
+
+import io.netty.handler.codec.http2.Http2Settings;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.util.Optional;
+import java.util.Set;
+
+/** HBONE's protocol constants (ztunnel's values) and the parsing both ends share. */
+final class Hbone {
+    static final int STREAM_WINDOW = 4 * 1024 * 1024;
+    static final int CONNECTION_WINDOW = 16 * 1024 * 1024;
+    static final int MAX_FRAME = 1024 * 1024;
+    static final int SERVER_MAX_STREAMS = 200;
+    static final int CLIENT_STREAMS_PER_CONNECTION = 100;
+    /** Largest header block accepted: CONNECT carries a handful of short headers. */
+    static final int MAX_HEADER_LIST = 16 * 1024;
+
+    private Hbone() {}
+
+    static Http2Settings serverSettings() {
+        return Http2Settings.defaultSettings().maxConcurrentStreams(SERVER_MAX_STREAMS)
+                .initialWindowSize(STREAM_WINDOW).maxFrameSize(MAX_FRAME).maxHeaderListSize(MAX_HEADER_LIST);
+    }
+
+    static Http2Settings clientSettings() {
+        // A client never accepts pushed or server-initiated streams.
+        return Http2Settings.defaultSettings().maxConcurrentStreams(0).pushEnabled(false)
+                .initialWindowSize(STREAM_WINDOW).maxFrameSize(MAX_FRAME).maxHeaderListSize(MAX_HEADER_LIST);
+    }
+
+    /**
+     * {@code ip:port} or {@code [ipv6]:port} with a literal address and a port in 1-65535; anything
+     * else (host names, missing port, junk) is empty. Never resolves names.
+     */
+    static Optional<InetSocketAddress> parseAuthority(CharSequence authority) {
+        if (authority == null || authority.length() == 0 || authority.length() > 64) {
+            return Optional.empty();
+        }
+        String s = authority.toString();
+        int colon = s.lastIndexOf(':');
+        if (colon <= 0 || colon == s.length() - 1) {
+            return Optional.empty();
+        }
+        String host = s.substring(0, colon);
+        String portText = s.substring(colon + 1);
+        if (host.startsWith("[") && host.endsWith("]")) {
+            host = host.substring(1, host.length() - 1);
+            if (host.indexOf(':') < 0) {
+                return Optional.empty();
+            }
+        } else if (host.indexOf(':') >= 0) {
+            return Optional.empty();
+        }
+        if (!portText.chars().allMatch(Character::isDigit) || portText.length() > 5) {
+            return Optional.empty();
+        }
+        int port = Integer.parseInt(portText);
+        if (port < 1 || port > 65535) {
+            return Optional.empty();
+        }
+        return literal(host).map(a -> new InetSocketAddress(a, port));
+    }
+
+    /** The address of an IPv4 or IPv6 literal, without any name lookup. */
+    static Optional<InetAddress> literal(String host) {
+        boolean v4 = host.chars().allMatch(c -> Character.isDigit(c) || c == '.') && host.indexOf('.') > 0;
+        boolean v6 = host.indexOf(':') >= 0
+                && host.chars().allMatch(c -> Character.digit(c, 16) >= 0 || c == ':' || c == '.');
+        if (!v4 && !v6) {
+            return Optional.empty();
+        }
+        try {
+            return Optional.of(InetAddress.ofLiteral(host));
+        } catch (IllegalArgumentException e) {
+            return Optional.empty();
+        }
+    }
+
+    /** {@code ip:port}, with brackets for IPv6. */
+    static String authority(InetSocketAddress a) {
+        String host = a.getAddress().getHostAddress();
+        return (host.indexOf(':') >= 0 ? "[" + host + "]" : host) + ":" + a.getPort();
+    }
+
+    /** Whether {@code port} is one of the agent's own listeners: never a destination (loops). */
+    static boolean meshPort(int port, Set<Integer> agentPorts) {
+        return agentPorts.contains(port);
+    }
+}

@@ -1,0 +1,181 @@
+package dev.wisp.node.proxy;
+
+import static java.util.Objects.requireNonNull;
+
+import dev.wisp.api.workload.v1.Workload;
+import dev.wisp.node.identity.IdentityException;
+import dev.wisp.node.identity.IdentityProvider;
+import dev.wisp.node.telemetry.ConnectionLabels;
+import dev.wisp.node.telemetry.Telemetry;
+import dev.wisp.node.tls.HboneTls;
+import io.netty.bootstrap.ServerBootstrap;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelFuture;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelInboundHandlerAdapter;
+import io.netty.channel.ChannelInitializer;
+import io.netty.channel.ChannelOption;
+import io.netty.channel.group.ChannelGroup;
+import io.netty.channel.group.DefaultChannelGroup;
+import io.netty.handler.codec.http2.Http2FrameCodec;
+import io.netty.handler.codec.http2.Http2FrameCodecBuilder;
+import io.netty.handler.codec.http2.Http2MultiplexHandler;
+import io.netty.handler.codec.http2.Http2StreamChannel;
+import io.netty.handler.ssl.ApplicationProtocolNames;
+import io.netty.handler.ssl.ApplicationProtocolNegotiationHandler;
+import io.netty.handler.ssl.SslHandler;
+import io.netty.util.AttributeKey;
+import io.netty.util.concurrent.GlobalEventExecutor;
+import java.net.InetSocketAddress;
+import java.time.Duration;
+import java.util.Optional;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The HBONE server (port 15008): TLS 1.3 with a required client SVID, ALPN {@code h2}, then one
+ * {@link InboundStream} per HTTP/2 CONNECT stream.
+ *
+ * <p>The certificate presented is chosen per TCP connection before the handshake: the SVID of the
+ * workload whose address the client dialled when that is a workload of this node (in-pod style),
+ * otherwise the node agent's own identity ({@link IdentityProvider#nodeId}) — clients dial the
+ * {@code Node}'s address and verify that identity for workloads of that node.
+ *
+ * <p>Drain: {@link #drain} stops accepting and closes every connection gracefully — Netty's
+ * HTTP/2 handler sends GOAWAY and waits for open streams up to the drain deadline.
+ */
+public final class HboneServer implements AutoCloseable {
+    private static final Logger LOG = LoggerFactory.getLogger(HboneServer.class);
+    static final AttributeKey<Optional<String>> PEER_ID = AttributeKey.valueOf("wisp.hbone.peerId");
+    private final ProxyContext ctx;
+    private final Duration drainTimeout;
+    /** Every accepted TLS connection (thread-safe group); used for drain and the connection gauge. */
+    private final ChannelGroup connections = new DefaultChannelGroup("hbone-server", GlobalEventExecutor.INSTANCE);
+    private Channel listener;
+
+    public HboneServer(ProxyContext ctx, Duration drainTimeout) {
+        this.ctx = requireNonNull(ctx, "ctx");
+        this.drainTimeout = requireNonNull(drainTimeout, "drainTimeout");
+        ctx.telemetry().gauge("wisp_hbone_server_connections", "TLS connections accepted on the HBONE port, open",
+                connections::size);
+    }
+
+    /** Binds the listener; blocks until bound. */
+    public InetSocketAddress bind(InetSocketAddress address) {
+        ChannelFuture f = new ServerBootstrap().group(ctx.transport().acceptor, ctx.transport().workers)
+                .channel(ctx.transport().serverChannel).option(ChannelOption.SO_BACKLOG, 1024)
+                .childOption(ChannelOption.TCP_NODELAY, true).childHandler(new ChannelInitializer<Channel>() {
+                    @Override
+                    protected void initChannel(Channel ch) {
+                        connections.add(ch);
+                        String identity = serverIdentity((InetSocketAddress) ch.localAddress());
+                        try {
+                            SslHandler ssl = ctx.tls().server(identity).newHandler(ch.alloc());
+                            ssl.setHandshakeTimeoutMillis(10_000);
+                            ch.pipeline().addLast("tls", ssl).addLast("alpn", new Alpn());
+                        } catch (IdentityException e) {
+                            LOG.warn("HBONE connection from {} refused: no certificate for {}: {}",
+                                    ch.remoteAddress(), identity, e.getMessage());
+                            ch.close();
+                        }
+                    }
+                }).bind(address).syncUninterruptibly();
+        listener = f.channel();
+        return (InetSocketAddress) listener.localAddress();
+    }
+
+    private String serverIdentity(InetSocketAddress local) {
+        Optional<Workload> w = ctx.index().workloadByAddress(local.getAddress())
+                .filter(x -> x.getNode().equals(ctx.nodeName()));
+        String td = ctx.tls().identities().trustDomain();
+        return w.map(x -> IdentityProvider.workloadId(x.getTrustDomain(), x.getNamespace(), x.getServiceAccount()))
+                .orElse(IdentityProvider.nodeId(td, ctx.nodeName()));
+    }
+
+    /** TLS connections currently open. */
+    public int connections() {
+        return connections.size();
+    }
+
+    /** Stops accepting, then sends GOAWAY on every connection and lets streams finish until the deadline. */
+    public void drain() {
+        if (listener != null) {
+            listener.close().syncUninterruptibly();
+        }
+        connections.close().awaitUninterruptibly(drainTimeout.toMillis() + 1000);
+    }
+
+    @Override
+    public void close() {
+        if (listener != null) {
+            listener.close().syncUninterruptibly();
+        }
+        connections.close().awaitUninterruptibly(1000);
+    }
+
+    /** After the handshake: HTTP/2 when ALPN chose {@code h2}; anything else is closed. */
+    private final class Alpn extends ApplicationProtocolNegotiationHandler {
+        Alpn() {
+            super("no-alpn");
+        }
+
+        @Override
+        protected void configurePipeline(ChannelHandlerContext c, String protocol) throws Exception {
+            if (!ApplicationProtocolNames.HTTP_2.equals(protocol)) {
+                LOG.debug("HBONE connection from {} closed: ALPN '{}' is not h2", c.channel().remoteAddress(),
+                        protocol);
+                c.close();
+                return;
+            }
+            SslHandler ssl = c.pipeline().get(SslHandler.class);
+            c.channel().attr(PEER_ID).set(HboneTls.peerId(ssl.engine().getSession()));
+            Http2FrameCodec codec = Http2FrameCodecBuilder.forServer().initialSettings(Hbone.serverSettings())
+                    .gracefulShutdownTimeoutMillis(drainTimeout.toMillis()).validateHeaders(true).build();
+            c.pipeline().addLast("h2", codec).addLast("streams", new Http2MultiplexHandler(
+                    new ChannelInitializer<Http2StreamChannel>() {
+                        @Override
+                        protected void initChannel(Http2StreamChannel stream) {
+                            stream.pipeline().addLast("connect", new InboundStream(ctx));
+                        }
+                    })).addLast("errors", new ConnectionErrors());
+            codec.connection().local().flowController().incrementWindowSize(codec.connection().connectionStream(),
+                    Hbone.CONNECTION_WINDOW - 65_535);
+        }
+
+        @Override
+        protected void handshakeFailure(ChannelHandlerContext c, Throwable cause) {
+            LOG.debug("HBONE handshake from {} failed: {}", c.channel().remoteAddress(), cause.toString());
+            c.close();
+        }
+    }
+
+    /** Connection-level errors end that connection only; logged once. */
+    private static final class ConnectionErrors extends ChannelInboundHandlerAdapter {
+        @Override
+        public void exceptionCaught(ChannelHandlerContext c, Throwable cause) {
+            LOG.debug("HBONE connection from {} failed: {}", c.channel().remoteAddress(), cause.toString());
+            c.close();
+        }
+    }
+
+    /** Labels for an inbound connection. */
+    static ConnectionLabels labels(InboundDecision d, Optional<String> peerId) {
+        return new ConnectionLabels("destination", d.source(), peerId.orElse(""), d.destination(),
+                d.destination().map(w -> IdentityProvider.workloadId(w.getTrustDomain(), w.getNamespace(),
+                        w.getServiceAccount())).orElse(""),
+                d.destination().flatMap(w -> w.getServicesMap().keySet().stream().findFirst())
+                        .map(HboneServer::serviceHost).orElse(""),
+                peerId.isPresent());
+    }
+
+    /** {@code ns/host} → the hostname as Istio's {@code destination_service} shows it. */
+    static String serviceHost(String key) {
+        int slash = key.indexOf('/');
+        return slash < 0 ? key : key.substring(slash + 1);
+    }
+
+    static Telemetry.Flow open(ProxyContext ctx, ConnectionLabels labels, InetSocketAddress src,
+            InetSocketAddress dst) {
+        return ctx.telemetry().open("inbound", labels, src, dst, null);
+    }
+}

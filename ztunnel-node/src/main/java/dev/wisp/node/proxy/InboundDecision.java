@@ -1,0 +1,60 @@
+package dev.wisp.node.proxy;
+
+import dev.wisp.api.workload.v1.MtlsMode;
+import dev.wisp.api.workload.v1.Workload;
+import dev.wisp.node.identity.IdentityProvider;
+import dev.wisp.node.rbac.Authorizer;
+import dev.wisp.node.rbac.ConnectionAttributes;
+import dev.wisp.node.rbac.Verdict;
+import dev.wisp.node.state.Snapshot;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.util.Optional;
+import java.util.Set;
+
+/**
+ * Whether an inbound connection (HBONE or plaintext) may reach its destination: a pure function of
+ * the state snapshot. Status codes are HBONE's: 200 go ahead, 400 malformed or not for this node,
+ * 401 denied by policy (or by STRICT mTLS for plaintext), 503 unknown destination.
+ *
+ * @param status the HTTP status to answer
+ * @param reason why, for the access log
+ * @param destination the destination workload when known
+ * @param source the source workload when known (by address, cross-checked against the identity)
+ */
+record InboundDecision(int status, String reason, Optional<Workload> destination, Optional<Workload> source) {
+
+    static InboundDecision decide(Snapshot state, String nodeName, Set<Integer> agentPorts,
+            Optional<String> peerId, InetAddress sourceIp, InetSocketAddress target) {
+        if (Hbone.meshPort(target.getPort(), agentPorts)) {
+            return new InboundDecision(400, "destination port " + target.getPort() + " is an agent port",
+                    Optional.empty(), Optional.empty());
+        }
+        Optional<Workload> dst = state.workloadByAddress(target.getAddress());
+        Optional<Workload> src = state.workloadByAddress(sourceIp)
+                .filter(w -> peerId.isEmpty() || peerId.get().equals(IdentityProvider.workloadId(w.getTrustDomain(),
+                        w.getNamespace(), w.getServiceAccount())));
+        if (dst.isEmpty()) {
+            return new InboundDecision(503, "no workload has address " + target.getAddress().getHostAddress(),
+                    dst, src);
+        }
+        Workload w = dst.get();
+        if (!w.getNode().equals(nodeName)) {
+            return new InboundDecision(400, "workload " + w.getUid() + " runs on node " + w.getNode() + ", not "
+                    + nodeName, dst, src);
+        }
+        if (peerId.isEmpty() && mtlsMode(w, target.getPort()) == MtlsMode.STRICT) {
+            return new InboundDecision(401, "plaintext refused: workload " + w.getUid()
+                    + " requires mTLS (PeerAuthentication STRICT)", dst, src);
+        }
+        Verdict v = Authorizer.authorize(new ConnectionAttributes(sourceIp, peerId, target.getAddress(),
+                target.getPort()), state.policiesFor(w));
+        return new InboundDecision(v.allowed() ? 200 : 401, v.reason()
+                + (v.dryRun().isEmpty() ? "" : " (dry-run: " + String.join("; ", v.dryRun()) + ")"), dst, src);
+    }
+
+    static MtlsMode mtlsMode(Workload w, int port) {
+        MtlsMode m = w.getPortMtlsMap().getOrDefault(port, MtlsMode.MTLS_UNSET);
+        return m != MtlsMode.MTLS_UNSET ? m : w.getMtlsMode();
+    }
+}

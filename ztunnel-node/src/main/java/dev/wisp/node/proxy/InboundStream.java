@@ -1,0 +1,190 @@
+package dev.wisp.node.proxy;
+
+import dev.wisp.node.telemetry.Telemetry;
+import io.netty.bootstrap.Bootstrap;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelFuture;
+import io.netty.channel.ChannelFutureListener;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelInboundHandlerAdapter;
+import io.netty.channel.ChannelOption;
+import io.netty.handler.codec.http2.DefaultHttp2Headers;
+import io.netty.handler.codec.http2.DefaultHttp2HeadersFrame;
+import io.netty.handler.codec.http2.Http2Headers;
+import io.netty.handler.codec.http2.Http2HeadersFrame;
+import io.netty.handler.codec.http2.Http2ResetFrame;
+import io.netty.handler.codec.http2.Http2StreamChannel;
+import io.netty.util.ReferenceCountUtil;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.util.ArrayDeque;
+import java.util.Optional;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * One HBONE CONNECT stream on the server: validates the request, authorizes it, connects to the
+ * destination workload and answers 200 only once that TCP connection exists (400 / 401 / 503
+ * otherwise, with END_STREAM), then hands both channels to a {@link Relay} and leaves the pipeline.
+ *
+ * <p>Frames that arrive before the relay starts (a client may send DATA right after HEADERS) are
+ * held in order and replayed into the relay; they are bounded by the stream's flow-control window
+ * because auto-read is off until then. Held frames are released if the stream ends first.
+ */
+final class InboundStream extends ChannelInboundHandlerAdapter {
+    private static final Logger LOG = LoggerFactory.getLogger(InboundStream.class);
+    private final ProxyContext ctx;
+    /** Stream's event loop only. */
+    private boolean started;
+    private final ArrayDeque<Object> held = new ArrayDeque<>();
+    private Channel upstream;
+    private Telemetry.Flow flow;
+
+    InboundStream(ProxyContext ctx) {
+        this.ctx = ctx;
+    }
+
+    @Override
+    public void channelActive(ChannelHandlerContext c) {
+        c.channel().config().setAutoRead(false);
+        c.read();
+        c.fireChannelActive();
+    }
+
+    @Override
+    public void channelRead(ChannelHandlerContext c, Object msg) {
+        if (!started && msg instanceof Http2HeadersFrame headers) {
+            started = true;
+            start(c, headers);
+            return;
+        }
+        if (msg instanceof Http2ResetFrame) {
+            ReferenceCountUtil.release(msg);
+            abort("client reset the stream before the tunnel was up");
+            return;
+        }
+        if (!started) {
+            ReferenceCountUtil.release(msg);
+            reply(c, "400", "stream began without HEADERS");
+            return;
+        }
+        held.add(msg);
+    }
+
+    private void start(ChannelHandlerContext c, Http2HeadersFrame frame) {
+        Http2Headers h = frame.headers();
+        Http2StreamChannel stream = (Http2StreamChannel) c.channel();
+        Channel conn = stream.parent();
+        Optional<String> peerId = conn.attr(HboneServer.PEER_ID).get();
+        InetSocketAddress tcpPeer = (InetSocketAddress) conn.remoteAddress();
+        if (!"CONNECT".contentEquals(h.method() == null ? "" : h.method())) {
+            reply(c, "400", "method " + h.method() + " is not CONNECT");
+            return;
+        }
+        if (frame.isEndStream()) {
+            reply(c, "400", "CONNECT with END_STREAM");
+            return;
+        }
+        Optional<InetSocketAddress> target = Hbone.parseAuthority(h.authority());
+        if (target.isEmpty()) {
+            reply(c, "400", "authority '" + h.authority() + "' is not ip:port");
+            return;
+        }
+        InetSocketAddress src = forwardedFor(h).orElse(tcpPeer);
+        InboundDecision d = InboundDecision.decide(ctx.index().snapshot(), ctx.nodeName(), ctx.agentPorts(), peerId,
+                src.getAddress(), target.get());
+        if (d.status() == 400 || d.status() == 503 && d.destination().isEmpty()) {
+            reply(c, String.valueOf(d.status()), d.reason());
+            if (d.status() == 503) {
+                LOG.info("HBONE CONNECT {} from {} ({}): {}", h.authority(), src, peerId.orElse("-"), d.reason());
+            }
+            return;
+        }
+        flow = HboneServer.open(ctx, HboneServer.labels(d, peerId), src, target.get());
+        if (d.status() != 200) {
+            reply(c, String.valueOf(d.status()), d.reason());
+            flow.close("HBONE " + d.status() + ": " + d.reason());
+            return;
+        }
+        ChannelFuture f = new Bootstrap().group(stream.eventLoop()).channel(ctx.transport().socketChannel)
+                .option(ChannelOption.AUTO_READ, false).option(ChannelOption.ALLOW_HALF_CLOSURE, true)
+                .option(ChannelOption.TCP_NODELAY, true)
+                .option(ChannelOption.CONNECT_TIMEOUT_MILLIS, (int) ctx.connectTimeout().toMillis())
+                .handler(new ChannelInboundHandlerAdapter()).connect(target.get());
+        upstream = f.channel();
+        f.addListener((ChannelFutureListener) done -> {
+            if (!stream.isActive()) {
+                done.channel().close();
+                return;
+            }
+            if (!done.isSuccess()) {
+                reply(c, "503", "upstream connect failed");
+                flow.close("HBONE 503: connection to " + target.get() + " failed: " + done.cause().getMessage());
+                return;
+            }
+            stream.writeAndFlush(new DefaultHttp2HeadersFrame(new DefaultHttp2Headers().status("200"), false));
+            c.pipeline().remove(this);
+            Relay.join(stream, done.channel(), Relay.counting(flow::toServer, flow::toClient, flow::close));
+            while (!held.isEmpty()) {
+                stream.pipeline().fireChannelRead(held.poll());
+            }
+            stream.pipeline().fireChannelReadComplete();
+        });
+    }
+
+    private static Optional<InetSocketAddress> forwardedFor(Http2Headers h) {
+        CharSequence fwd = h.get("forwarded");
+        if (fwd == null) {
+            return Optional.empty();
+        }
+        for (String part : fwd.toString().split(";")) {
+            String p = part.trim();
+            if (p.regionMatches(true, 0, "for=", 0, 4)) {
+                String v = p.substring(4).replace("\"", "");
+                Optional<InetSocketAddress> a = Hbone.parseAuthority(v);
+                if (a.isPresent()) {
+                    return a;
+                }
+                Optional<InetAddress> ip = Hbone.literal(v);
+                return ip.map(x -> new InetSocketAddress(x, 0));
+            }
+        }
+        return Optional.empty();
+    }
+
+    private void reply(ChannelHandlerContext c, String status, String reason) {
+        LOG.debug("HBONE stream on {} answered {}: {}", c.channel().parent().remoteAddress(), status, reason);
+        c.writeAndFlush(new DefaultHttp2HeadersFrame(new DefaultHttp2Headers().status(status), true))
+                .addListener(ChannelFutureListener.CLOSE);
+        releaseHeld();
+    }
+
+    private void abort(String reason) {
+        if (upstream != null) {
+            upstream.close();
+        }
+        if (flow != null) {
+            flow.close(reason);
+        }
+        releaseHeld();
+    }
+
+    private void releaseHeld() {
+        while (!held.isEmpty()) {
+            ReferenceCountUtil.release(held.poll());
+        }
+    }
+
+    @Override
+    public void channelInactive(ChannelHandlerContext c) {
+        abort("stream closed before the tunnel was up");
+        c.fireChannelInactive();
+    }
+
+    @Override
+    public void exceptionCaught(ChannelHandlerContext c, Throwable cause) {
+        LOG.debug("HBONE stream failed before the tunnel was up: {}", cause.toString());
+        abort("stream failed: " + cause.getMessage());
+        c.close();
+    }
+}

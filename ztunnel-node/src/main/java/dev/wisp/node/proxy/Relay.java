@@ -1,0 +1,263 @@
+package dev.wisp.node.proxy;
+
+import io.netty.buffer.ByteBuf;
+import io.netty.buffer.Unpooled;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelDuplexHandler;
+import io.netty.channel.ChannelFutureListener;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelOption;
+import io.netty.channel.socket.ChannelInputShutdownEvent;
+import io.netty.channel.socket.DuplexChannel;
+import io.netty.handler.codec.http2.DefaultHttp2DataFrame;
+import io.netty.handler.codec.http2.DefaultHttp2ResetFrame;
+import io.netty.handler.codec.http2.Http2DataFrame;
+import io.netty.handler.codec.http2.Http2Error;
+import io.netty.handler.codec.http2.Http2HeadersFrame;
+import io.netty.handler.codec.http2.Http2ResetFrame;
+import io.netty.handler.codec.http2.Http2StreamChannel;
+import io.netty.util.ReferenceCountUtil;
+import java.util.function.LongConsumer;
+
+/**
+ * Moves bytes both ways between two channels once a tunnel is established: a TCP connection and an
+ * HBONE stream (HTTP/2 DATA frames), or two TCP connections.
+ *
+ * <p><b>Ownership.</b> Each side's handler owns the buffers it reads until it hands them to the
+ * other side's {@code write}, which then owns them; frames are unwrapped and released here. Both
+ * sides may live on different event loops (a pooled HBONE connection serves TCP connections accepted
+ * on any loop): channel operations are thread-safe in Netty, the end flags are volatile, and
+ * completion is decided once under an atomic flag.
+ *
+ * <p><b>Backpressure.</b> A side reads only while the other side is writable: when a write makes the
+ * peer unwritable, auto-read stops on this side and resumes on the peer's writability change. For an
+ * HTTP/2 stream, not reading also withholds WINDOW_UPDATEs, so the remote sender stops at the stream
+ * window. Memory per relay is therefore bounded by the write buffer high-water marks plus one
+ * stream window.
+ *
+ * <p><b>Closing.</b> A TCP FIN becomes an empty DATA frame with END_STREAM and vice versa
+ * (half-close both ways: the other direction keeps flowing). A TCP reset or error becomes
+ * RST_STREAM(CANCEL); a received RST_STREAM resets the TCP connection (SO_LINGER 0). The relay is
+ * complete when both directions have ended; then both channels are closed and {@code onClose} runs
+ * once.
+ */
+final class Relay {
+    /** Receives the bytes this relay moves: (client→server, server→client). */
+    interface Bytes {
+        void toServer(long n);
+
+        void toClient(long n);
+
+        /** Both sides closed; {@code error} is null when both directions ended cleanly. */
+        void closed(String error);
+    }
+
+    private final Side client;
+    private final Side server;
+    private final Bytes bytes;
+    /** Set once, by whichever loop completes the relay. */
+    private final java.util.concurrent.atomic.AtomicBoolean done = new java.util.concurrent.atomic.AtomicBoolean();
+
+    private Relay(Channel client, Channel server, Bytes bytes) {
+        this.bytes = bytes;
+        this.client = new Side(client, true);
+        this.server = new Side(server, false);
+    }
+
+    /**
+     * Joins {@code client} (the side that initiated) and {@code server}; both must be active and
+     * registered on the same event loop, with auto-read off. Starts reading on both.
+     */
+    static void join(Channel client, Channel server, Bytes bytes) {
+        Relay r = new Relay(client, server, bytes);
+        r.client.install();
+        r.server.install();
+        r.client.ch.config().setAutoRead(true);
+        r.server.ch.config().setAutoRead(true);
+    }
+
+    private Side other(Side s) {
+        return s == client ? server : client;
+    }
+
+    private void count(Side from, long n) {
+        if (from == client) {
+            bytes.toServer(n);
+        } else {
+            bytes.toClient(n);
+        }
+    }
+
+    private void maybeDone(String error) {
+        if (done.get()) {
+            return;
+        }
+        if ((error != null || (client.inputEnded && server.inputEnded && client.outputEnded && server.outputEnded)
+                || (!client.ch.isActive() && !server.ch.isActive())) && done.compareAndSet(false, true)) {
+            if (error != null) {
+                client.reset();
+                server.reset();
+            } else {
+                client.ch.close();
+                server.ch.close();
+            }
+            bytes.closed(error);
+        }
+    }
+
+    /** One channel of the relay and the handler reading from it. */
+    private final class Side extends ChannelDuplexHandler {
+        final Channel ch;
+        final boolean isClient;
+        final boolean stream;
+        /** This side's peer sent FIN / END_STREAM. Written by this side's loop, read by both. */
+        volatile boolean inputEnded;
+        /** We sent FIN / END_STREAM on this side. Written by the other side's loop, read by both. */
+        volatile boolean outputEnded;
+
+        Side(Channel ch, boolean isClient) {
+            this.ch = ch;
+            this.isClient = isClient;
+            this.stream = ch instanceof Http2StreamChannel;
+        }
+
+        void install() {
+            ch.pipeline().addLast("relay", this);
+        }
+
+        /** Writes {@code buf} (ownership passes) to this side. */
+        void write(ByteBuf buf) {
+            if (!ch.isActive() || outputEnded) {
+                buf.release();
+                return;
+            }
+            ch.write(stream ? new DefaultHttp2DataFrame(buf) : buf);
+        }
+
+        void endOutput() {
+            if (outputEnded || !ch.isActive()) {
+                outputEnded = true;
+                return;
+            }
+            outputEnded = true;
+            if (stream) {
+                ch.writeAndFlush(new DefaultHttp2DataFrame(Unpooled.EMPTY_BUFFER, true))
+                        .addListener(f -> maybeDone(null));
+            } else {
+                ch.writeAndFlush(Unpooled.EMPTY_BUFFER).addListener(f -> ((DuplexChannel) ch).shutdownOutput()
+                        .addListener(g -> maybeDone(null)));
+            }
+        }
+
+        void reset() {
+            if (!ch.isActive()) {
+                return;
+            }
+            if (stream) {
+                ch.writeAndFlush(new DefaultHttp2ResetFrame(Http2Error.CANCEL))
+                        .addListener(ChannelFutureListener.CLOSE);
+            } else {
+                ch.config().setOption(ChannelOption.SO_LINGER, 0);
+                ch.close();
+            }
+        }
+
+        @Override
+        public void channelRead(ChannelHandlerContext ctx, Object msg) {
+            Side peer = other(this);
+            if (msg instanceof ByteBuf buf) {
+                count(this, buf.readableBytes());
+                peer.write(buf);
+            } else if (msg instanceof Http2DataFrame frame) {
+                int n = frame.content().readableBytes();
+                boolean end = frame.isEndStream();
+                if (n > 0) {
+                    count(this, n);
+                    peer.write(frame.content().retain());
+                }
+                frame.release();
+                if (end) {
+                    inputEnded();
+                }
+            } else if (msg instanceof Http2HeadersFrame headers) {
+                if (headers.isEndStream()) {
+                    inputEnded();
+                }
+            } else if (msg instanceof Http2ResetFrame rst) {
+                inputEnded = true;
+                maybeDone("peer reset the stream (" + Http2Error.valueOf(rst.errorCode()) + ")");
+            } else {
+                ReferenceCountUtil.release(msg);
+            }
+            if (!peer.ch.isWritable()) {
+                ch.config().setAutoRead(false);
+                // The peer may have become writable (on its loop) between the check and the switch.
+                if (peer.ch.isWritable()) {
+                    ch.config().setAutoRead(true);
+                }
+            }
+        }
+
+        private void inputEnded() {
+            inputEnded = true;
+            other(this).endOutput();
+            maybeDone(null);
+        }
+
+        @Override
+        public void channelReadComplete(ChannelHandlerContext ctx) {
+            other(this).ch.flush();
+        }
+
+        @Override
+        public void channelWritabilityChanged(ChannelHandlerContext ctx) {
+            Side peer = other(this);
+            boolean writable = ch.isWritable();
+            peer.ch.config().setAutoRead(writable);
+            ctx.fireChannelWritabilityChanged();
+        }
+
+        @Override
+        public void userEventTriggered(ChannelHandlerContext ctx, Object evt) {
+            if (evt instanceof ChannelInputShutdownEvent) {
+                inputEnded();
+            } else {
+                ReferenceCountUtil.release(evt);
+            }
+        }
+
+        @Override
+        public void channelInactive(ChannelHandlerContext ctx) {
+            if (!(inputEnded && outputEnded)) {
+                maybeDone((isClient ? "client" : "server") + " side closed before the end of the stream");
+            } else {
+                maybeDone(null);
+            }
+        }
+
+        @Override
+        public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+            maybeDone((isClient ? "client" : "server") + " side failed: " + cause.getMessage());
+        }
+    }
+
+    /** Adapts a counter pair to {@link Bytes}, for callers that need only one of the callbacks. */
+    static Bytes counting(LongConsumer toServer, LongConsumer toClient, java.util.function.Consumer<String> closed) {
+        return new Bytes() {
+            @Override
+            public void toServer(long n) {
+                toServer.accept(n);
+            }
+
+            @Override
+            public void toClient(long n) {
+                toClient.accept(n);
+            }
+
+            @Override
+            public void closed(String error) {
+                closed.accept(error);
+            }
+        };
+    }
+}

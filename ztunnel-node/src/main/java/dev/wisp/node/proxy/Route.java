@@ -1,0 +1,134 @@
+package dev.wisp.node.proxy;
+
+import com.google.protobuf.ByteString;
+import dev.wisp.api.workload.v1.GatewayAddress;
+import dev.wisp.api.workload.v1.Node;
+import dev.wisp.api.workload.v1.Port;
+import dev.wisp.api.workload.v1.PortList;
+import dev.wisp.api.workload.v1.Service;
+import dev.wisp.api.workload.v1.TunnelProtocol;
+import dev.wisp.api.workload.v1.Workload;
+import dev.wisp.api.workload.v1.WorkloadStatus;
+import dev.wisp.node.identity.IdentityProvider;
+import dev.wisp.node.state.Snapshot;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.UnknownHostException;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+import java.util.function.ToIntFunction;
+
+/**
+ * Where an outbound connection goes: a pure function of the state snapshot (and a round-robin
+ * counter per service). A service VIP resolves to one of its healthy endpoints; a mesh workload is
+ * reached over HBONE through its node's agent (or its waypoint); anything else goes as plain TCP.
+ *
+ * @param hbone whether to tunnel (otherwise plain TCP to {@code connectTo})
+ * @param connectTo where the TCP/TLS connection goes: the node agent, the waypoint, or the destination
+ * @param target the destination as the CONNECT {@code :authority} names it (workload ip:port, or the
+ *     VIP:port for a waypoint)
+ * @param expectedIdentities server SVIDs the client accepts
+ * @param destination the destination workload, when known
+ * @param service the destination service's hostname, or empty
+ */
+record Route(boolean hbone, InetSocketAddress connectTo, InetSocketAddress target, List<String> expectedIdentities,
+        Optional<Workload> destination, String service) {
+
+    /** Why no route exists, phrased for the operator. */
+    static final class NoRouteException extends Exception {
+        private static final long serialVersionUID = 1L;
+
+        NoRouteException(String message) {
+            super(message);
+        }
+    }
+
+    /**
+     * @param roundRobin for a service key, the next counter value (used modulo the endpoint count)
+     * @param defaultHbonePort for nodes whose resource names no HBONE port
+     */
+    static Route of(Snapshot s, InetSocketAddress dst, ToIntFunction<String> roundRobin, int defaultHbonePort)
+            throws NoRouteException {
+        Optional<Service> svc = s.serviceByAddress(dst.getAddress());
+        if (svc.isPresent()) {
+            return viaService(s, svc.get(), dst, roundRobin, defaultHbonePort);
+        }
+        Optional<Workload> w = s.workloadByAddress(dst.getAddress());
+        if (w.isPresent() && w.get().getTunnelProtocol() == TunnelProtocol.TUNNEL_HBONE) {
+            return toWorkload(s, w.get(), dst, "", List.of(), defaultHbonePort);
+        }
+        return new Route(false, dst, dst, List.of(), w, "");
+    }
+
+    private static Route viaService(Snapshot s, Service svc, InetSocketAddress dst, ToIntFunction<String> rr,
+            int defaultHbonePort) throws NoRouteException {
+        String key = svc.getNamespace() + "/" + svc.getHostname();
+        Port port = svc.getPortsList().stream().filter(p -> p.getServicePort() == dst.getPort()).findFirst()
+                .orElseThrow(() -> new NoRouteException("service " + svc.getHostname() + " has no port "
+                        + dst.getPort()));
+        if (svc.hasWaypoint()) {
+            return toWaypoint(svc.getWaypoint(), dst, Optional.empty(), svc.getHostname(), defaultHbonePort);
+        }
+        List<Workload> healthy = new ArrayList<>();
+        for (Workload w : s.endpoints(key)) {
+            if (w.getStatus() == WorkloadStatus.HEALTHY && w.getAddressesCount() > 0) {
+                healthy.add(w);
+            }
+        }
+        if (healthy.isEmpty()) {
+            throw new NoRouteException("service " + svc.getHostname() + " has no healthy endpoint");
+        }
+        Workload w = healthy.get(Math.floorMod(rr.applyAsInt(key), healthy.size()));
+        int targetPort = targetPort(w.getServicesMap().get(key), port);
+        InetSocketAddress target = new InetSocketAddress(address(w.getAddresses(0)), targetPort);
+        if (w.getTunnelProtocol() != TunnelProtocol.TUNNEL_HBONE) {
+            return new Route(false, target, target, List.of(), Optional.of(w), svc.getHostname());
+        }
+        return toWorkload(s, w, target, svc.getHostname(), svc.getSubjectAltNamesList(), defaultHbonePort);
+    }
+
+    private static int targetPort(PortList workloadPorts, Port servicePort) {
+        if (workloadPorts != null) {
+            for (Port p : workloadPorts.getPortsList()) {
+                if (p.getServicePort() == servicePort.getServicePort()) {
+                    return p.getTargetPort() == 0 ? p.getServicePort() : p.getTargetPort();
+                }
+            }
+        }
+        return servicePort.getTargetPort() == 0 ? servicePort.getServicePort() : servicePort.getTargetPort();
+    }
+
+    private static Route toWorkload(Snapshot s, Workload w, InetSocketAddress target, String service,
+            List<String> serviceSans, int defaultHbonePort) throws NoRouteException {
+        if (w.hasWaypoint()) {
+            return toWaypoint(w.getWaypoint(), target, Optional.of(w), service, defaultHbonePort);
+        }
+        Node node = s.node(w.getNode()).orElseThrow(() -> new NoRouteException("workload " + w.getUid()
+                + " runs on node " + w.getNode() + ", which this agent does not know (no Node resource)"));
+        if (node.getAddressesCount() == 0) {
+            throw new NoRouteException("node " + node.getName() + " has no address for HBONE");
+        }
+        int port = node.getHbonePort() == 0 ? defaultHbonePort : node.getHbonePort();
+        List<String> expected = new ArrayList<>(serviceSans);
+        expected.add(IdentityProvider.workloadId(w.getTrustDomain(), w.getNamespace(), w.getServiceAccount()));
+        expected.add(IdentityProvider.nodeId(w.getTrustDomain(), w.getNode()));
+        return new Route(true, new InetSocketAddress(address(node.getAddresses(0)), port), target, expected,
+                Optional.of(w), service);
+    }
+
+    private static Route toWaypoint(GatewayAddress wp, InetSocketAddress target, Optional<Workload> w,
+            String service, int defaultHbonePort) {
+        int port = wp.getHbonePort() == 0 ? defaultHbonePort : wp.getHbonePort();
+        return new Route(true, new InetSocketAddress(address(wp.getAddress()), port), target,
+                List.of(wp.getIdentity()), w, service);
+    }
+
+    static InetAddress address(ByteString b) {
+        try {
+            return InetAddress.getByAddress(b.toByteArray());
+        } catch (UnknownHostException e) {
+            throw new IllegalArgumentException("address of " + b.size() + " bytes", e);
+        }
+    }
+}

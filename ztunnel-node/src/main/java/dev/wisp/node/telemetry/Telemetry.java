@@ -1,0 +1,134 @@
+package dev.wisp.node.telemetry;
+
+import static java.util.Objects.requireNonNull;
+
+import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.Gauge;
+import io.micrometer.core.instrument.Tags;
+import io.micrometer.prometheusmetrics.PrometheusConfig;
+import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
+import java.net.SocketAddress;
+import java.time.Duration;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.Supplier;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The agent's metrics (Istio's L4 names on a Prometheus registry) and its access log (logger
+ * {@code wisp.access}: one line when a connection opens, one when it completes). Thread-safe:
+ * Micrometer meters are, and each {@link Flow} is confined to its connection's event loop.
+ */
+public final class Telemetry {
+    private static final Logger ACCESS = LoggerFactory.getLogger("wisp.access");
+    private final PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+
+    /** The registry, for agent-level gauges and counters. */
+    public PrometheusMeterRegistry registry() {
+        return registry;
+    }
+
+    /** The Prometheus text exposition of every metric. */
+    public String scrape() {
+        return registry.scrape();
+    }
+
+    /** A gauge whose value is read from {@code value} at scrape time. */
+    public void gauge(String name, String help, Supplier<Number> value) {
+        Gauge.builder(name, value).description(help).register(registry);
+    }
+
+    /** A counter without labels. */
+    public Counter counter(String name, String help) {
+        return Counter.builder(name).description(help).register(registry);
+    }
+
+    /**
+     * Starts accounting for one connection: counts it opened and writes the "opened" access log line.
+     *
+     * @param direction {@code inbound} or {@code outbound}
+     */
+    public Flow open(String direction, ConnectionLabels labels, SocketAddress src, SocketAddress dst,
+            String hboneAddress) {
+        return new Flow(direction, requireNonNull(labels, "labels"), src, dst, hboneAddress);
+    }
+
+    /** One connection's metrics and access-log record. */
+    public final class Flow {
+        private final String direction;
+        private final ConnectionLabels labels;
+        private final SocketAddress src;
+        private final SocketAddress dst;
+        private final String hbone;
+        private final long startNanos = System.nanoTime();
+        private final Counter sent;
+        private final Counter received;
+        private final Tags tags;
+        /** Bytes client→server (received by the destination) and server→client (sent by it). */
+        private final AtomicLong toServer = new AtomicLong();
+        private final AtomicLong toClient = new AtomicLong();
+        private boolean closed;
+
+        private Flow(String direction, ConnectionLabels labels, SocketAddress src, SocketAddress dst, String hbone) {
+            this.direction = direction;
+            this.labels = labels;
+            this.src = src;
+            this.dst = dst;
+            this.hbone = hbone;
+            this.tags = labels.tags();
+            Counter.builder("istio_tcp_connections_opened").tags(tags).register(registry).increment();
+            this.sent = Counter.builder("istio_tcp_sent_bytes").tags(tags).register(registry);
+            this.received = Counter.builder("istio_tcp_received_bytes").tags(tags).register(registry);
+            if (ACCESS.isInfoEnabled()) {
+                ACCESS.info("connection opened {}", fields());
+            }
+        }
+
+        public void toServer(long n) {
+            toServer.addAndGet(n);
+            received.increment(n);
+        }
+
+        public void toClient(long n) {
+            toClient.addAndGet(n);
+            sent.increment(n);
+        }
+
+        /** Counts the connection closed and writes the "complete" line; later calls do nothing. */
+        public synchronized void close(String error) {
+            if (closed) {
+                return;
+            }
+            closed = true;
+            Counter.builder("istio_tcp_connections_closed").tags(tags).register(registry).increment();
+            long ms = Duration.ofNanos(System.nanoTime() - startNanos).toMillis();
+            if (error == null) {
+                ACCESS.info("connection complete {} bytes_sent={} bytes_recv={} duration={}ms", fields(),
+                        toClient.get(), toServer.get(), ms);
+            } else {
+                ACCESS.warn("connection complete {} bytes_sent={} bytes_recv={} duration={}ms error=\"{}\"",
+                        fields(), toClient.get(), toServer.get(), ms, error);
+            }
+        }
+
+        private String fields() {
+            return "direction=" + direction + " src.addr=" + addr(src) + " src.workload="
+                    + labels.source().map(w -> w.getName()).orElse("-") + " src.namespace="
+                    + labels.source().map(w -> w.getNamespace()).orElse("-") + " src.identity="
+                    + (labels.sourcePrincipal().isEmpty() ? "-" : "\"" + labels.sourcePrincipal() + "\"")
+                    + " dst.addr=" + addr(dst) + (hbone == null ? "" : " dst.hbone_addr=" + hbone)
+                    + " dst.service=" + (labels.destinationService().isEmpty() ? "-" : labels.destinationService())
+                    + " dst.workload=" + labels.destination().map(w -> w.getName()).orElse("-")
+                    + " dst.namespace=" + labels.destination().map(w -> w.getNamespace()).orElse("-")
+                    + " dst.identity="
+                    + (labels.destinationPrincipal().isEmpty() ? "-" : "\"" + labels.destinationPrincipal() + "\"");
+        }
+
+        private static String addr(SocketAddress a) {
+            if (a instanceof java.net.InetSocketAddress i) {
+                return i.getAddress().getHostAddress() + ":" + i.getPort();
+            }
+            return String.valueOf(a);
+        }
+    }
+}

@@ -1,0 +1,101 @@
+package dev.wisp.node.tls;
+
+import static java.util.Objects.requireNonNull;
+
+import dev.wisp.node.identity.IdentityException;
+import dev.wisp.node.identity.IdentityProvider;
+import dev.wisp.spiffe.SpiffeId;
+import dev.wisp.spiffe.X509Svid;
+import dev.wisp.spiffe.tls.SpiffeTls;
+import io.netty.handler.ssl.OpenSsl;
+import io.netty.handler.ssl.SslContext;
+import io.netty.handler.ssl.SslProvider;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.stream.Collectors;
+import javax.net.ssl.SSLException;
+import javax.net.ssl.SSLPeerUnverifiedException;
+import javax.net.ssl.SSLSession;
+
+/**
+ * TLS for HBONE: the spiffe module's {@link SpiffeTls} contexts (TLS 1.3 only, AES-GCM suites,
+ * ALPN {@code h2}, mutual X.509-SVID authentication, no hostname verification) on BoringSSL
+ * (netty-tcnative). A server context per presented identity; a client context per (presented
+ * identity, accepted server identities) — the pool key's identities. Contexts read the current SVID
+ * and bundle at every handshake, so renewals need no rebuild; contexts are cached for the agent's
+ * life (a handful per node).
+ */
+public final class HboneTls {
+    private final IdentityProvider identities;
+    /** Thread-safe caches; values immutable. */
+    private final Map<String, SslContext> servers = new ConcurrentHashMap<>();
+    private final Map<List<Object>, SslContext> clients = new ConcurrentHashMap<>();
+
+    public HboneTls(IdentityProvider identities) {
+        this.identities = requireNonNull(identities, "identities");
+        if (!OpenSsl.isAvailable()) {
+            throw new IllegalStateException("BoringSSL (netty-tcnative) is not loadable on this machine: "
+                    + OpenSsl.unavailabilityCause());
+        }
+    }
+
+    public IdentityProvider identities() {
+        return identities;
+    }
+
+    /** The server context presenting {@code spiffeId}'s SVID and requiring a client SVID. */
+    public SslContext server(String spiffeId) throws IdentityException {
+        identities.svid(spiffeId);
+        try {
+            return servers.computeIfAbsent(spiffeId, id -> {
+                try {
+                    return SpiffeTls.forServer(svid(id), identities::bundle, SslProvider.OPENSSL);
+                } catch (SSLException e) {
+                    throw new IllegalStateException(e);
+                }
+            });
+        } catch (IllegalStateException e) {
+            throw new IdentityException("cannot build the HBONE server TLS context for " + spiffeId, e.getCause());
+        }
+    }
+
+    /** The client context presenting {@code spiffeId}'s SVID and accepting any of {@code servers}. */
+    public SslContext client(String spiffeId, List<String> acceptedServers) throws IdentityException {
+        identities.svid(spiffeId);
+        Set<SpiffeId> expected = acceptedServers.stream().map(SpiffeId::parse).collect(Collectors.toSet());
+        try {
+            return clients.computeIfAbsent(List.of(spiffeId, Set.copyOf(acceptedServers)), k -> {
+                try {
+                    return SpiffeTls.forClient(svid(spiffeId), identities::bundle, expected, SslProvider.OPENSSL);
+                } catch (SSLException e) {
+                    throw new IllegalStateException(e);
+                }
+            });
+        } catch (IllegalStateException e) {
+            throw new IdentityException("cannot build the HBONE client TLS context for " + spiffeId, e.getCause());
+        }
+    }
+
+    /** Reads the current SVID at each handshake; {@link #server}/{@link #client} made sure one exists. */
+    private java.util.function.Supplier<X509Svid> svid(String id) {
+        return () -> {
+            try {
+                return identities.svid(id);
+            } catch (IdentityException e) {
+                throw new IllegalStateException(e.getMessage(), e);
+            }
+        };
+    }
+
+    /** The SPIFFE ID ({@code spiffe://...}) of the verified peer of an established session. */
+    public static Optional<String> peerId(SSLSession session) {
+        try {
+            return Optional.of(SpiffeTls.peerId(session).toString());
+        } catch (SSLPeerUnverifiedException e) {
+            return Optional.empty();
+        }
+    }
+}

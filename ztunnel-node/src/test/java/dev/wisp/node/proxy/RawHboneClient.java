@@ -1,0 +1,91 @@
+package dev.wisp.node.proxy;
+
+import io.netty.bootstrap.Bootstrap;
+import io.netty.buffer.ByteBuf;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelInboundHandlerAdapter;
+import io.netty.channel.ChannelInitializer;
+import io.netty.channel.EventLoopGroup;
+import io.netty.channel.MultiThreadIoEventLoopGroup;
+import io.netty.channel.nio.NioIoHandler;
+import io.netty.channel.socket.nio.NioSocketChannel;
+import io.netty.handler.codec.http2.DefaultHttp2HeadersFrame;
+import io.netty.handler.codec.http2.Http2FrameCodecBuilder;
+import io.netty.handler.codec.http2.Http2Headers;
+import io.netty.handler.codec.http2.Http2HeadersFrame;
+import io.netty.handler.codec.http2.Http2MultiplexHandler;
+import io.netty.handler.codec.http2.Http2StreamChannel;
+import io.netty.handler.codec.http2.Http2StreamChannelBootstrap;
+import io.netty.handler.ssl.SslContext;
+import io.netty.handler.ssl.SslHandler;
+import io.netty.util.ReferenceCountUtil;
+import java.net.InetSocketAddress;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+
+/** A scripted HBONE peer for tests: sends exactly what a test wants, well-formed or not. */
+final class RawHboneClient implements AutoCloseable {
+    private final EventLoopGroup group = new MultiThreadIoEventLoopGroup(1, NioIoHandler.newFactory());
+
+    /** Opens TLS (with {@code ctx}) to {@code server}; completes with the channel after the handshake. */
+    Channel tls(SslContext ctx, InetSocketAddress server) throws Exception {
+        CompletableFuture<Channel> done = new CompletableFuture<>();
+        new Bootstrap().group(group).channel(NioSocketChannel.class).handler(new ChannelInitializer<Channel>() {
+            @Override
+            protected void initChannel(Channel ch) {
+                SslHandler ssl = ctx.newHandler(ch.alloc());
+                ch.pipeline().addLast(ssl);
+                ssl.handshakeFuture().addListener(f -> {
+                    if (f.isSuccess()) {
+                        done.complete(ch);
+                    } else {
+                        done.completeExceptionally(f.cause());
+                    }
+                });
+            }
+        }).connect(server).sync();
+        return done.get(10, TimeUnit.SECONDS);
+    }
+
+    /** Sends one request on a fresh HTTP/2 connection; returns the response status, or "reset"/"closed". */
+    String request(SslContext ctx, InetSocketAddress server, Http2Headers headers) throws Exception {
+        Channel ch = tls(ctx, server);
+        ch.pipeline().addLast(Http2FrameCodecBuilder.forClient().build(),
+                new Http2MultiplexHandler(new ChannelInboundHandlerAdapter()));
+        CompletableFuture<String> status = new CompletableFuture<>();
+        Http2StreamChannel stream = new Http2StreamChannelBootstrap(ch).handler(new ChannelInboundHandlerAdapter() {
+            @Override
+            public void channelRead(ChannelHandlerContext c, Object msg) {
+                if (msg instanceof Http2HeadersFrame h) {
+                    status.complete(String.valueOf(h.headers().status()));
+                } else if (msg instanceof io.netty.handler.codec.http2.Http2ResetFrame) {
+                    status.complete("reset");
+                }
+                ReferenceCountUtil.release(msg);
+            }
+
+            @Override
+            public void channelInactive(ChannelHandlerContext c) {
+                status.complete("closed");
+            }
+        }).open().sync().getNow();
+        stream.writeAndFlush(new DefaultHttp2HeadersFrame(headers, false));
+        try {
+            return status.get(10, TimeUnit.SECONDS);
+        } finally {
+            ch.close().sync();
+        }
+    }
+
+    /** Writes {@code bytes} on an established TLS connection; completes when the server closes it. */
+    boolean closedAfter(Channel ch, ByteBuf bytes) throws Exception {
+        ch.writeAndFlush(bytes);
+        return ch.closeFuture().await(10, TimeUnit.SECONDS);
+    }
+
+    @Override
+    public void close() {
+        group.shutdownGracefully(0, 1, TimeUnit.SECONDS).syncUninterruptibly();
+    }
+}

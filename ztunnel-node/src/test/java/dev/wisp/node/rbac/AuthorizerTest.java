@@ -1,0 +1,176 @@
+package dev.wisp.node.rbac;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import com.google.protobuf.ByteString;
+import dev.wisp.api.workload.v1.Action;
+import dev.wisp.api.workload.v1.Address;
+import dev.wisp.api.workload.v1.Authorization;
+import dev.wisp.api.workload.v1.Group;
+import dev.wisp.api.workload.v1.Match;
+import dev.wisp.api.workload.v1.Rules;
+import dev.wisp.api.workload.v1.Scope;
+import dev.wisp.api.workload.v1.StringMatch;
+import java.net.InetAddress;
+import java.util.List;
+import java.util.Optional;
+import java.util.stream.Stream;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.Arguments;
+import org.junit.jupiter.params.provider.MethodSource;
+
+/** Istio's L4 AuthorizationPolicy semantics, case by case. */
+class AuthorizerTest {
+    static final String CLIENT = "spiffe://cluster.local/ns/default/sa/client";
+    static final String OTHER = "spiffe://cluster.local/ns/other/sa/robot";
+
+    static ConnectionAttributes conn(String principal, String srcIp, String dstIp, int port) {
+        return new ConnectionAttributes(InetAddress.ofLiteral(srcIp), Optional.ofNullable(principal),
+                InetAddress.ofLiteral(dstIp), port);
+    }
+
+    static final ConnectionAttributes C = conn(CLIENT, "10.1.1.10", "10.1.2.10", 8080);
+    static final ConnectionAttributes PLAIN = conn(null, "10.1.1.10", "10.1.2.10", 8080);
+
+    static StringMatch exact(String s) {
+        return StringMatch.newBuilder().setExact(s).build();
+    }
+
+    static StringMatch prefix(String s) {
+        return StringMatch.newBuilder().setPrefix(s).build();
+    }
+
+    static StringMatch suffix(String s) {
+        return StringMatch.newBuilder().setSuffix(s).build();
+    }
+
+    static StringMatch presence() {
+        return StringMatch.newBuilder().setPresence(true).build();
+    }
+
+    static Address cidr(String ip, int len) {
+        return Address.newBuilder().setAddress(ByteString.copyFrom(InetAddress.ofLiteral(ip).getAddress()))
+                .setLength(len).build();
+    }
+
+    static Authorization policy(String name, Action action, Match... andedRules) {
+        Group.Builder g = Group.newBuilder();
+        for (Match m : andedRules) {
+            g.addRules(Rules.newBuilder().addMatches(m));
+        }
+        return Authorization.newBuilder().setName(name).setNamespace("default").setScope(Scope.NAMESPACE)
+                .setAction(action).addGroups(g).build();
+    }
+
+    static Match.Builder m() {
+        return Match.newBuilder();
+    }
+
+    static Stream<Arguments> cases() {
+        Authorization allowClient = policy("allow-client", Action.ALLOW, m().addPrincipals(exact(
+                "cluster.local/ns/default/sa/client")).build());
+        Authorization allowOther = policy("allow-other", Action.ALLOW, m().addPrincipals(exact(
+                "cluster.local/ns/other/sa/robot")).build());
+        Authorization denyClient = policy("deny-client", Action.DENY, m().addPrincipals(exact(
+                "cluster.local/ns/default/sa/client")).build());
+        Authorization allowAll = Authorization.newBuilder().setName("allow-all").setNamespace("default")
+                .setAction(Action.ALLOW).addGroups(Group.getDefaultInstance()).build();
+        Authorization allowNothing = Authorization.newBuilder().setName("allow-nothing").setNamespace("default")
+                .setAction(Action.ALLOW).build();
+        return Stream.of(
+                Arguments.of("no policies: allow", C, List.of(), true, "no ALLOW policy"),
+                Arguments.of("only DENY, not matching: allow", C,
+                        List.of(policy("d", Action.DENY, m().addPrincipals(exact("x")).build())), true, "no ALLOW"),
+                Arguments.of("DENY matching: deny", C, List.of(denyClient), false, "deny-client"),
+                Arguments.of("DENY before ALLOW", C, List.of(allowClient, denyClient), false, "deny-client"),
+                Arguments.of("ALLOW matching", C, List.of(allowClient), true, "allow-client"),
+                Arguments.of("ALLOW for another principal: deny", C, List.of(allowOther), false,
+                        "no ALLOW policy matched"),
+                Arguments.of("ALLOW rules:[{}] allows all", PLAIN, List.of(allowAll), true, "allow-all"),
+                Arguments.of("ALLOW without rules allows nothing", C, List.of(allowNothing), false, "no ALLOW"),
+                Arguments.of("principal needs identity: plaintext denied", PLAIN, List.of(allowClient), false,
+                        "no ALLOW"),
+                Arguments.of("namespace exact", C, List.of(policy("ns", Action.ALLOW,
+                        m().addNamespaces(exact("default")).build())), true, "ns"),
+                Arguments.of("namespace other", C, List.of(policy("ns", Action.ALLOW,
+                        m().addNamespaces(exact("prod")).build())), false, "no ALLOW"),
+                Arguments.of("notNamespaces excludes", C, List.of(policy("nn", Action.ALLOW,
+                        m().addNotNamespaces(exact("default")).build())), false, "no ALLOW"),
+                Arguments.of("notPrincipals with plaintext passes", PLAIN, List.of(policy("np", Action.ALLOW,
+                        m().addNotPrincipals(exact("cluster.local/ns/default/sa/client")).build())), true, "np"),
+                Arguments.of("principal prefix", C, List.of(policy("p", Action.ALLOW,
+                        m().addPrincipals(prefix("cluster.local/ns/default/")).build())), true, "p"),
+                Arguments.of("principal suffix", C, List.of(policy("s", Action.ALLOW,
+                        m().addPrincipals(suffix("/sa/client")).build())), true, "s"),
+                Arguments.of("principal suffix miss", C, List.of(policy("s", Action.ALLOW,
+                        m().addPrincipals(suffix("/sa/admin")).build())), false, "no ALLOW"),
+                Arguments.of("presence with identity", C, List.of(policy("any", Action.ALLOW,
+                        m().addPrincipals(presence()).build())), true, "any"),
+                Arguments.of("presence without identity", PLAIN, List.of(policy("any", Action.ALLOW,
+                        m().addPrincipals(presence()).build())), false, "no ALLOW"),
+                Arguments.of("principal values OR", C, List.of(policy("or", Action.ALLOW,
+                        m().addPrincipals(exact("nope")).addPrincipals(exact("cluster.local/ns/default/sa/client"))
+                                .build())),
+                        true, "or"),
+                Arguments.of("fields AND: principal ok, port wrong", C, List.of(policy("and", Action.ALLOW,
+                        m().addPrincipals(presence()).addDestinationPorts(9090).build())), false, "no ALLOW"),
+                Arguments.of("ipBlocks in", C, List.of(policy("ip", Action.ALLOW,
+                        m().addSourceIps(cidr("10.1.0.0", 16)).build())), true, "ip"),
+                Arguments.of("ipBlocks out", C, List.of(policy("ip", Action.ALLOW,
+                        m().addSourceIps(cidr("10.2.0.0", 16)).build())), false, "no ALLOW"),
+                Arguments.of("ipBlocks odd prefix /13", conn(CLIENT, "10.15.0.1", "10.1.2.10", 80),
+                        List.of(policy("ip", Action.ALLOW, m().addSourceIps(cidr("10.8.0.0", 13)).build())), true,
+                        "ip"),
+                Arguments.of("notIpBlocks DENY", C, List.of(policy("deny-outside", Action.DENY,
+                        m().addNotSourceIps(cidr("10.1.0.0", 16)).build())), true, "no ALLOW"),
+                Arguments.of("notIpBlocks DENY hits", conn(CLIENT, "192.168.0.1", "10.1.2.10", 8080),
+                        List.of(policy("deny-outside", Action.DENY, m().addNotSourceIps(cidr("10.1.0.0", 16)).build())),
+                        false, "deny-outside"),
+                Arguments.of("ports", C, List.of(policy("port", Action.ALLOW, m().addDestinationPorts(8080).build())),
+                        true, "port"),
+                Arguments.of("notPorts", C, List.of(policy("np", Action.ALLOW,
+                        m().addNotDestinationPorts(8080).build())), false, "no ALLOW"),
+                Arguments.of("when destination.ip", C, List.of(policy("dip", Action.ALLOW,
+                        m().addDestinationIps(cidr("10.1.2.10", 32)).build())), true, "dip"),
+                Arguments.of("when not destination.ip", C, List.of(policy("ndip", Action.DENY,
+                        m().addNotDestinationIps(cidr("10.1.2.10", 32)).build())), true, "no ALLOW"),
+                Arguments.of("from AND when (rules AND): both hold", C, List.of(policy("fw", Action.ALLOW,
+                        m().addPrincipals(presence()).build(), m().addSourceIps(cidr("10.1.1.10", 32)).build())),
+                        true, "fw"),
+                Arguments.of("from AND when (rules AND): when fails", C, List.of(policy("fw", Action.ALLOW,
+                        m().addPrincipals(presence()).build(), m().addSourceIps(cidr("10.9.9.9", 32)).build())),
+                        false, "no ALLOW"),
+                Arguments.of("IPv6 source vs IPv4 block", conn(CLIENT, "fd00::1", "10.1.2.10", 8080),
+                        List.of(policy("v4", Action.ALLOW, m().addSourceIps(cidr("10.0.0.0", 8)).build())), false,
+                        "no ALLOW"),
+                Arguments.of("dry-run DENY not enforced", C, List.of(denyClient.toBuilder().setDryRun(true).build()),
+                        true, "no ALLOW"),
+                Arguments.of("dry-run ALLOW does not count as ALLOW", C,
+                        List.of(allowOther.toBuilder().setDryRun(true).build()), true, "no ALLOW"));
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @MethodSource("cases")
+    void decides(String name, ConnectionAttributes c, List<Authorization> policies, boolean allowed, String reason) {
+        Verdict v = Authorizer.authorize(c, policies);
+        assertThat(v.allowed()).as(v.reason()).isEqualTo(allowed);
+        assertThat(v.reason()).contains(reason);
+    }
+
+    @org.junit.jupiter.api.Test
+    void dryRunReportsWhatWouldHappen() {
+        Verdict v = Authorizer.authorize(C, List.of(policy("deny-client", Action.DENY,
+                m().addPrincipals(exact("cluster.local/ns/default/sa/client")).build()).toBuilder().setDryRun(true)
+                .build()));
+        assertThat(v.allowed()).isTrue();
+        assertThat(v.dryRun()).containsExactly("default/deny-client: would deny");
+    }
+
+    @org.junit.jupiter.api.Test
+    void namespaceComesFromThePrincipal() {
+        assertThat(C.sourceNamespace()).contains("default");
+        assertThat(C.sourcePrincipal()).contains("cluster.local/ns/default/sa/client");
+        assertThat(PLAIN.sourceNamespace()).isEmpty();
+        assertThat(conn(OTHER, "10.0.0.1", "10.0.0.2", 1).sourceNamespace()).contains("other");
+    }
+}
