@@ -50,6 +50,7 @@ public final class Wisp implements Callable<Integer> {
         cl.addSubcommand(new ApplyCommand());
         cl.addSubcommand(new GetCommand());
         cl.addSubcommand(new DeleteCommand());
+        cl.addSubcommand(new PolicyCommand());
         cl.addSubcommand("node", new NodeCommand());
         cl.setExecutionExceptionHandler(new ErrorHandler());
         return cl;
