@@ -66,11 +66,7 @@ public final class Uapi {
 
     static String formatEndpoint(InetSocketAddress a) {
         InetAddress ip = a.getAddress();
-        String host = ip.getHostAddress();
-        int pct = host.indexOf('%');
-        if (pct >= 0) {
-            host = host.substring(0, pct);
-        }
+        String host = Prefix.format(ip);
         return (ip.getAddress().length == 16 ? "[" + host + "]" : host) + ":" + a.getPort();
     }
 
