@@ -649,9 +649,9 @@ public final class DeviceCore {
             peer.newHandshakeDeadline = 0;
         }
         handshakes.increment();
+        peer.rxBytes.add(msg.length);
         io.sendUdp(source, response, 0, response.length);
         peer.txBytes.add(response.length);
-        peer.rxBytes.add(msg.length);
     }
 
     private void consumeResponse(byte[] msg, InetSocketAddress source, long now) {

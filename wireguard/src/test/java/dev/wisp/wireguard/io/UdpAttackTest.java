@@ -151,7 +151,9 @@ class UdpAttackTest {
         handshake();
         byte[] init = lastSent(Messages.TYPE_INITIATION);
         byte[] data = lastSent(Messages.TYPE_TRANSPORT);
-        await().atMost(Duration.ofSeconds(10)).until(() -> devicePeer().rxBytes() >= data.length);
+        // The device has counted the initiation and the first data packet.
+        await().atMost(Duration.ofSeconds(10))
+                .until(() -> devicePeer().rxBytes() == Messages.INITIATION_LEN + data.length);
         long rxAtStart = devicePeer().rxBytes();
         DeviceStats start = device.stats();
         SplittableRandom r = new SplittableRandom(1);
@@ -192,6 +194,10 @@ class UdpAttackTest {
                 }
             }
         }
+        // Let the handshake thread drain its queue: counters stop moving.
+        java.util.concurrent.atomic.AtomicReference<DeviceStats> last = new java.util.concurrent.atomic.AtomicReference<>();
+        await().atMost(Duration.ofSeconds(60)).pollInterval(Duration.ofMillis(500))
+                .until(() -> device.stats().equals(last.getAndSet(device.stats())));
         long heapAtEnd = usedHeapAfterGc();
         DeviceStats end = device.stats();
         assertThat(end.datagramsReceived() - start.datagramsReceived()).isEqualTo(total);
