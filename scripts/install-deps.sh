@@ -7,7 +7,7 @@ packages=(
   maven openssl curl procps iproute2 iputils-ping nftables iptables netcat-openbsd   # build, namespaces, loss emulation
   clang llvm libbpf-dev linux-libc-dev bpftool                          # eBPF programs
   wireguard-tools wireguard-go                                          # WireGuard interop peers
-  iperf3 haproxy nghttp2-client prometheus                              # benchmarks' peers, Prometheus
+  iperf3 haproxy bc nghttp2-client prometheus                             # benchmarks' peers, Prometheus
 )
 
 missing=()

@@ -2,23 +2,15 @@ package dev.wisp.cli;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import java.io.PrintWriter;
-import java.io.StringWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
-import picocli.CommandLine;
 
 class NodeCommandTest {
     static String[] run(String... args) {
-        CommandLine cl = Wisp.commandLine();
-        StringWriter out = new StringWriter();
-        StringWriter err = new StringWriter();
-        cl.setOut(new PrintWriter(out));
-        cl.setErr(new PrintWriter(err));
-        int exit = cl.execute(args);
-        return new String[]{String.valueOf(exit), out.toString(), err.toString()};
+        WispTest.Run r = WispTest.run(args);
+        return new String[]{String.valueOf(r.exit()), r.out(), r.err()};
     }
 
     @Test

@@ -51,7 +51,9 @@ public final class TwoAgents implements AutoCloseable {
     private NodeConfig.Builder config(String name, String address, Duration drain) {
         Identities ids = Identities.local(ca, name);
         identities.add(ids);
+        // Captured connections (15001 on n1, 15006 on n2) were all going to the echo workload.
         return NodeConfig.builder(name, ids).bindAddress(InetAddress.ofLiteral(address)).ports(0, 0, 0, 0, 0, 0, 0)
+                .resolver(dev.wisp.node.proxy.OriginalDestinationResolver.fixed(echo.address()))
                 .drainTimeout(drain).workerThreads(2);
     }
 

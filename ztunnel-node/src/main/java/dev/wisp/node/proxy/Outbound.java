@@ -126,7 +126,7 @@ public final class Outbound implements AutoCloseable {
         }
         PoolKey key = new PoolKey(srcId, route.expectedIdentities(), route.connectTo());
         Http2Headers headers = new DefaultHttp2Headers().method("CONNECT").authority(Hbone.authority(route.target()))
-                .add("forwarded", "for=\"" + Hbone.authority(src) + "\"");
+                .add("forwarded", "for=\"" + Hbone.authority(forwardedFor(src, source.get())) + "\"");
         ConnectRequest request = new ConnectRequest(client, headers, flow, ready);
         pool.open(key, new ChannelInitializer<Http2StreamChannel>() {
             @Override
@@ -138,6 +138,18 @@ public final class Outbound implements AutoCloseable {
                 fail(client, ready, 503, f.cause().getMessage(), flow);
             }
         });
+    }
+
+    /**
+     * The source address the destination sees in {@code forwarded}: the client's own, unless it is a
+     * loopback address (a SOCKS5 client on the node), which means nothing elsewhere: then the
+     * source workload's address.
+     */
+    private static InetSocketAddress forwardedFor(InetSocketAddress src, Workload source) {
+        if (!src.getAddress().isLoopbackAddress() || source.getAddressesCount() == 0) {
+            return src;
+        }
+        return new InetSocketAddress(Route.address(source.getAddresses(0)), src.getPort());
     }
 
     private void direct(Channel client, Route route, Telemetry.Flow flow, IntConsumer ready) {

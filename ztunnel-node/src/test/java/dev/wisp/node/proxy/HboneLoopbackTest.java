@@ -224,6 +224,9 @@ class HboneLoopbackTest {
                 "istio_tcp_sent_bytes"};
         double[][] before = new double[2][4];
         String[] reporters = {"source", "destination"};
+        // Connections of earlier tests may still be closing: start from a quiet mesh.
+        await().atMost(Duration.ofSeconds(30)).until(() -> counter(names[0], "source") == counter(names[1], "source")
+                && counter(names[0], "destination") == counter(names[1], "destination"));
         for (int r = 0; r < 2; r++) {
             for (int i = 0; i < 4; i++) {
                 before[r][i] = counter(names[i], reporters[r]);

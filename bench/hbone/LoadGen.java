@@ -1,0 +1,194 @@
+/*
+ * Wisp HBONE benchmark load generator and workload (single-file program: `java LoadGen.java MODE ...`).
+ *
+ *   server ECHO_ADDR SINK_ADDR                 echo server and sink (sink answers the byte count on EOF)
+ *   throughput TARGET BYTES [socks ADDR]       one stream: upload BYTES, wait for the sink's count
+ *   latency TARGET RATE SECONDS SIZE [socks ADDR]  fixed-rate request/response on one connection;
+ *                                              latency measured from each request's intended send time
+ *                                              (coordinated omission corrected)
+ *   connrate TARGET SECONDS WORKERS [socks ADDR]  new connections per second (connect, 1-byte echo, close)
+ *
+ * Results are printed as one line of key=value pairs.
+ */
+import java.io.DataInputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.net.InetSocketAddress;
+import java.net.ServerSocket;
+import java.net.Socket;
+import java.util.Arrays;
+import java.util.concurrent.Executors;
+import java.util.concurrent.atomic.AtomicLong;
+
+public class LoadGen {
+    static InetSocketAddress addr(String s) {
+        int c = s.lastIndexOf(':');
+        return new InetSocketAddress(s.substring(0, c), Integer.parseInt(s.substring(c + 1)));
+    }
+
+    static InetSocketAddress socks;
+
+    static Socket open(InetSocketAddress target) throws IOException {
+        Socket s = new Socket();
+        s.setTcpNoDelay(true);
+        if (socks == null) {
+            s.connect(target, 10_000);
+            return s;
+        }
+        s.connect(socks, 10_000);
+        OutputStream out = s.getOutputStream();
+        DataInputStream in = new DataInputStream(s.getInputStream());
+        byte[] ip = target.getAddress().getAddress();
+        byte[] req = new byte[3 + 4 + ip.length + 2];
+        req[0] = 5; req[1] = 1; req[2] = 0;
+        req[3] = 5; req[4] = 1; req[5] = 0; req[6] = 1;
+        System.arraycopy(ip, 0, req, 7, 4);
+        req[11] = (byte) (target.getPort() >> 8);
+        req[12] = (byte) target.getPort();
+        out.write(req);
+        byte[] reply = new byte[2 + 10];
+        in.readFully(reply);
+        if (reply[1] != 0 || reply[3] != 0) {
+            s.close();
+            throw new IOException("SOCKS5 refused: " + reply[3]);
+        }
+        return s;
+    }
+
+    public static void main(String[] a) throws Exception {
+        for (int i = 0; i < a.length - 1; i++) {
+            if (a[i].equals("socks")) {
+                socks = addr(a[i + 1]);
+            }
+        }
+        switch (a[0]) {
+            case "server" -> server(addr(a[1]), addr(a[2]));
+            case "throughput" -> throughput(addr(a[1]), Long.parseLong(a[2]));
+            case "latency" -> latency(addr(a[1]), Integer.parseInt(a[2]), Integer.parseInt(a[3]), Integer.parseInt(a[4]));
+            case "connrate" -> connrate(addr(a[1]), Integer.parseInt(a[2]), Integer.parseInt(a[3]));
+            default -> throw new IllegalArgumentException(a[0]);
+        }
+    }
+
+    static void server(InetSocketAddress echo, InetSocketAddress sink) throws Exception {
+        ServerSocket e = new ServerSocket();
+        e.setReuseAddress(true);
+        e.bind(echo, 4096);
+        ServerSocket k = new ServerSocket();
+        k.setReuseAddress(true);
+        k.bind(sink, 128);
+        Thread.ofVirtual().start(() -> accept(k, true));
+        System.out.println("ready");
+        accept(e, false);
+    }
+
+    static void accept(ServerSocket ss, boolean sink) {
+        while (true) {
+            try {
+                Socket s = ss.accept();
+                s.setTcpNoDelay(true);
+                Thread.ofVirtual().start(() -> serve(s, sink));
+            } catch (IOException x) {
+                return;
+            }
+        }
+    }
+
+    static void serve(Socket s, boolean sink) {
+        try (s; InputStream in = s.getInputStream(); OutputStream out = s.getOutputStream()) {
+            byte[] buf = new byte[256 * 1024];
+            long total = 0;
+            for (int n; (n = in.read(buf)) >= 0;) {
+                total += n;
+                if (!sink) {
+                    out.write(buf, 0, n);
+                }
+            }
+            if (sink) {
+                out.write(Long.toString(total).getBytes());
+            }
+            s.shutdownOutput();
+        } catch (IOException x) {
+            // peer gone
+        }
+    }
+
+    static void throughput(InetSocketAddress target, long bytes) throws Exception {
+        try (Socket s = open(target)) {
+            byte[] chunk = new byte[256 * 1024];
+            long t0 = System.nanoTime();
+            OutputStream out = s.getOutputStream();
+            for (long left = bytes; left > 0; left -= chunk.length) {
+                out.write(chunk, 0, (int) Math.min(chunk.length, left));
+            }
+            s.shutdownOutput();
+            String got = new String(s.getInputStream().readAllBytes());
+            double secs = (System.nanoTime() - t0) / 1e9;
+            if (Long.parseLong(got.trim()) != bytes) {
+                throw new IOException("sink received " + got + " of " + bytes);
+            }
+            System.out.printf("bytes=%d seconds=%.3f MiBps=%.1f%n", bytes, secs, bytes / secs / (1 << 20));
+        }
+    }
+
+    static void latency(InetSocketAddress target, int rate, int seconds, int size) throws Exception {
+        int n = rate * seconds;
+        long[] lat = new long[n];
+        byte[] req = new byte[size];
+        byte[] resp = new byte[size];
+        try (Socket s = open(target)) {
+            OutputStream out = s.getOutputStream();
+            DataInputStream in = new DataInputStream(s.getInputStream());
+            for (int i = 0; i < 200; i++) { // warm-up, not measured
+                out.write(req);
+                in.readFully(resp);
+            }
+            long interval = 1_000_000_000L / rate;
+            long start = System.nanoTime() + 10_000_000;
+            for (int i = 0; i < n; i++) {
+                long intended = start + i * interval;
+                while (System.nanoTime() < intended) {
+                    long wait = intended - System.nanoTime();
+                    if (wait > 200_000) {
+                        Thread.sleep(0, (int) Math.min(wait - 100_000, 999_999));
+                    } else {
+                        Thread.onSpinWait();
+                    }
+                }
+                out.write(req);
+                in.readFully(resp);
+                lat[i] = System.nanoTime() - intended;
+            }
+        }
+        Arrays.sort(lat);
+        System.out.printf("requests=%d p50_us=%.1f p99_us=%.1f p999_us=%.1f max_us=%.1f%n", n, lat[n / 2] / 1e3,
+                lat[(int) (n * 0.99)] / 1e3, lat[(int) (n * 0.999)] / 1e3, lat[n - 1] / 1e3);
+    }
+
+    static void connrate(InetSocketAddress target, int seconds, int workers) throws Exception {
+        AtomicLong done = new AtomicLong();
+        AtomicLong failed = new AtomicLong();
+        long end = System.nanoTime() + seconds * 1_000_000_000L;
+        try (var exec = Executors.newFixedThreadPool(workers)) {
+            for (int w = 0; w < workers; w++) {
+                exec.submit(() -> {
+                    while (System.nanoTime() < end) {
+                        try (Socket s = open(target)) {
+                            s.getOutputStream().write(1);
+                            if (s.getInputStream().read() != 1) {
+                                throw new IOException("no echo");
+                            }
+                            done.incrementAndGet();
+                        } catch (IOException e) {
+                            failed.incrementAndGet();
+                        }
+                    }
+                    return null;
+                });
+            }
+        }
+        System.out.printf("connections=%d failed=%d per_second=%.0f%n", done.get(), failed.get(),
+                done.get() / (double) seconds);
+    }
+}

@@ -1,0 +1,89 @@
+package dev.wisp.node.proxy;
+
+import static dev.wisp.node.Fixtures.node;
+import static dev.wisp.node.Fixtures.ports;
+import static dev.wisp.node.Fixtures.res;
+import static dev.wisp.node.Fixtures.service;
+import static dev.wisp.node.Fixtures.workload;
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import dev.wisp.api.workload.v1.GatewayAddress;
+import dev.wisp.api.workload.v1.TunnelProtocol;
+import dev.wisp.api.workload.v1.WorkloadStatus;
+import dev.wisp.node.Fixtures;
+import dev.wisp.node.state.StateUpdates;
+import dev.wisp.node.state.WorkloadIndex;
+import java.net.InetSocketAddress;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+/** Outbound routing as a pure function of the state. */
+class RouteTest {
+    final WorkloadIndex index = WorkloadIndex.create();
+    final AtomicInteger rr = new AtomicInteger();
+
+    @BeforeEach
+    void state() throws Exception {
+        index.apply(StateUpdates.NODE, List.of(node("n2", "10.0.0.2", 0), node("n3", "10.0.0.3", 16008)), List.of());
+        index.apply(StateUpdates.WORKLOAD, List.of(
+                res(workload("e1", "server", "n2", "10.1.0.1").putServices("default/echo.svc", ports(80, 8080))),
+                res(workload("e2", "server", "n3", "10.1.0.2").putServices("default/echo.svc", ports(80, 8080))),
+                res(workload("e3", "server", "n3", "10.1.0.3").putServices("default/echo.svc", ports(80, 8080))
+                        .setStatus(WorkloadStatus.UNHEALTHY)),
+                res(workload("plain", "x", "n2", "10.1.0.9").setTunnelProtocol(TunnelProtocol.TUNNEL_NONE)),
+                res(workload("wp", "x", "n2", "10.1.0.8").setWaypoint(GatewayAddress.newBuilder()
+                        .setAddress(Fixtures.ip("10.2.0.1")).setIdentity("spiffe://cluster.local/ns/default/sa/wp"))),
+                res(workload("lost", "x", "n9", "10.1.0.7"))), List.of());
+        index.apply(StateUpdates.SERVICE, List.of(service("echo.svc", "10.96.0.1", 80, 0)), List.of());
+    }
+
+    Route route(String ip, int port) throws Route.NoRouteException {
+        return Route.of(index.snapshot(), new InetSocketAddress(ip, port), k -> rr.getAndIncrement(), 15008);
+    }
+
+    @Test
+    void serviceVipRoundRobinsOverHealthyEndpointsWithTargetPorts() throws Exception {
+        List<String> targets = new ArrayList<>();
+        for (int i = 0; i < 4; i++) {
+            Route r = route("10.96.0.1", 80);
+            assertThat(r.hbone()).isTrue();
+            assertThat(r.service()).isEqualTo("echo.svc");
+            targets.add(Hbone.authority(r.target()) + "@" + Hbone.authority(r.connectTo()));
+        }
+        assertThat(targets).containsExactly("10.1.0.1:8080@10.0.0.2:15008", "10.1.0.2:8080@10.0.0.3:16008",
+                "10.1.0.1:8080@10.0.0.2:15008", "10.1.0.2:8080@10.0.0.3:16008");
+    }
+
+    @Test
+    void workloadGoesToItsNodeAndExpectsItsIdentities() throws Exception {
+        Route r = route("10.1.0.1", 9000);
+        assertThat(r.connectTo()).isEqualTo(new InetSocketAddress("10.0.0.2", 15008));
+        assertThat(r.target()).isEqualTo(new InetSocketAddress("10.1.0.1", 9000));
+        assertThat(r.expectedIdentities()).containsExactlyInAnyOrder("spiffe://cluster.local/ns/default/sa/server",
+                "spiffe://cluster.local/ns/wisp-system/sa/wisp-node.n2");
+    }
+
+    @Test
+    void waypointTakesTheTraffic() throws Exception {
+        Route r = route("10.1.0.8", 80);
+        assertThat(r.connectTo()).isEqualTo(new InetSocketAddress("10.2.0.1", 15008));
+        assertThat(r.expectedIdentities()).containsExactly("spiffe://cluster.local/ns/default/sa/wp");
+    }
+
+    @Test
+    void outsideTheMeshIsPlainTcp() throws Exception {
+        assertThat(route("192.0.2.1", 443).hbone()).isFalse();
+        assertThat(route("10.1.0.9", 80).hbone()).isFalse();
+        assertThat(route("10.1.0.9", 80).connectTo()).isEqualTo(new InetSocketAddress("10.1.0.9", 80));
+    }
+
+    @Test
+    void noRouteSaysWhy() {
+        assertThatThrownBy(() -> route("10.96.0.1", 81)).hasMessageContaining("has no port 81");
+        assertThatThrownBy(() -> route("10.1.0.7", 80)).hasMessageContaining("node n9");
+    }
+}
