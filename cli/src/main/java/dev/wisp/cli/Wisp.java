@@ -51,6 +51,7 @@ public final class Wisp implements Callable<Integer> {
         cl.addSubcommand(new GetCommand());
         cl.addSubcommand(new DeleteCommand());
         cl.addSubcommand("node", new NodeCommand());
+        cl.addSubcommand(new dev.wisp.cli.policy.PolicyCommand());
         cl.setExecutionExceptionHandler(new ErrorHandler());
         return cl;
     }
