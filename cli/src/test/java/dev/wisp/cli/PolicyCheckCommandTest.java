@@ -1,19 +1,18 @@
-package dev.wisp.cli.policy;
+package dev.wisp.cli;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import dev.wisp.cli.Wisp;
+import dev.wisp.cli.policy.PolicyCommand;
 import java.io.IOException;
-import java.io.PrintWriter;
-import java.io.StringWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
-import picocli.CommandLine;
 
 /** {@code wisp policy check}: verdicts, the deciding policy, exit codes, refused files. */
-class PolicyCommandTest {
+class PolicyCheckCommandTest {
     static final String POLICIES = """
             apiVersion: v1
             kind: Pod
@@ -42,29 +41,17 @@ class PolicyCommandTest {
     @TempDir
     Path dir;
 
-    record Run(int exit, String out, String err) {}
-
-    Run check(String text, String... args) throws IOException {
+    WispTest.Run check(String text, String... args) throws IOException {
         Path f = dir.resolve("policies.yaml");
         Files.writeString(f, text);
-        String[] all = new String[args.length + 4];
-        all[0] = "policy";
-        all[1] = "check";
-        all[2] = "-f";
-        all[3] = f.toString();
-        System.arraycopy(args, 0, all, 4, args.length);
-        CommandLine cl = Wisp.commandLine();
-        StringWriter out = new StringWriter();
-        StringWriter err = new StringWriter();
-        cl.setOut(new PrintWriter(out));
-        cl.setErr(new PrintWriter(err));
-        int exit = cl.execute(all);
-        return new Run(exit, out.toString(), err.toString());
+        List<String> all = new ArrayList<>(List.of("policy", "check", "-f", f.toString()));
+        all.addAll(List.of(args));
+        return WispTest.run(all.toArray(String[]::new));
     }
 
     @Test
     void allowedByTheMatchingAllowPolicy() throws IOException {
-        Run r = check(POLICIES, "--source-principal", "spiffe://cluster.local/ns/front/sa/web", "--source-ip",
+        WispTest.Run r = check(POLICIES, "--source-principal", "spiffe://cluster.local/ns/front/sa/web", "--source-ip",
                 "10.1.2.3", "--destination", "10.1.1.5:8080");
         assertThat(r.exit()).as(r.err()).isEqualTo(PolicyCommand.ALLOW);
         assertThat(r.out()).startsWith("ALLOW allowed by ALLOW policy shop/front-only")
@@ -73,7 +60,8 @@ class PolicyCommandTest {
 
     @Test
     void deniedByTheDenyPolicyThatMatched() throws IOException {
-        Run r = check(POLICIES, "--source-principal", "cluster.local/ns/front/sa/batch", "--source-ip", "10.1.2.3",
+        WispTest.Run r = check(POLICIES, "--source-principal", "cluster.local/ns/front/sa/batch", "--source-ip",
+                "10.1.2.3",
                 "--destination", "10.1.1.5:8080");
         assertThat(r.exit()).isEqualTo(PolicyCommand.DENY);
         assertThat(r.out()).startsWith("DENY denied by DENY policy shop/no-batch");
@@ -81,7 +69,7 @@ class PolicyCommandTest {
 
     @Test
     void deniedWhenNoAllowPolicyMatches() throws IOException {
-        Run r = check(POLICIES, "--source-principal", "spiffe://cluster.local/ns/front/sa/web", "--source-ip",
+        WispTest.Run r = check(POLICIES, "--source-principal", "spiffe://cluster.local/ns/front/sa/web", "--source-ip",
                 "10.1.2.3", "--destination", "10.1.1.5:9090");
         assertThat(r.exit()).isEqualTo(PolicyCommand.DENY);
         assertThat(r.out()).startsWith("DENY denied: no ALLOW policy matched");
@@ -90,13 +78,15 @@ class PolicyCommandTest {
     @Test
     void aDestinationNotInTheFileIsAssumedFromTheCommandLine() throws IOException {
         String policiesOnly = POLICIES.substring(POLICIES.indexOf("---") + 4);
-        Run r = check(policiesOnly, "--source-principal", "spiffe://cluster.local/ns/other/sa/x", "--source-ip",
+        WispTest.Run r = check(policiesOnly, "--source-principal", "spiffe://cluster.local/ns/other/sa/x",
+                "--source-ip",
                 "10.1.2.3", "--destination", "10.9.9.9:8080", "--destination-workload", "shop/web-2",
                 "--destination-labels", "app=web");
         assertThat(r.exit()).isEqualTo(PolicyCommand.DENY);
         assertThat(r.out()).startsWith("DENY denied: no ALLOW policy matched")
                 .contains("destination: shop/web-2 (assumed: not in the file)");
-        Run unnamed = check(policiesOnly, "--source-principal", "spiffe://cluster.local/ns/front/sa/x", "--source-ip",
+        WispTest.Run unnamed = check(policiesOnly, "--source-principal", "spiffe://cluster.local/ns/front/sa/x",
+                "--source-ip",
                 "10.1.2.3", "--destination", "10.9.9.9:8080");
         assertThat(unnamed.exit()).isEqualTo(PolicyCommand.INVALID);
         assertThat(unnamed.err()).contains("no pod in the file has address 10.9.9.9")
@@ -105,7 +95,7 @@ class PolicyCommandTest {
 
     @Test
     void anInvalidFileIsRefusedWithFileLineObjectAndField() throws IOException {
-        Run r = check(POLICIES.replace("action: DENY", "action: DENYY"), "--source-principal",
+        WispTest.Run r = check(POLICIES.replace("action: DENY", "action: DENYY"), "--source-principal",
                 "spiffe://cluster.local/ns/front/sa/web", "--source-ip", "10.1.2.3", "--destination",
                 "10.1.1.5:8080");
         assertThat(r.exit()).isEqualTo(PolicyCommand.INVALID);
@@ -117,11 +107,11 @@ class PolicyCommandTest {
 
     @Test
     void badAddressesAreRefusedByOption() throws IOException {
-        Run r = check(POLICIES, "--source-principal", "x", "--source-ip", "example.com", "--destination",
+        WispTest.Run r = check(POLICIES, "--source-principal", "x", "--source-ip", "example.com", "--destination",
                 "10.1.1.5:8080");
         assertThat(r.exit()).isEqualTo(PolicyCommand.INVALID);
         assertThat(r.err()).contains("--source-ip: 'example.com' is not an IP address");
-        Run port = check(POLICIES, "--source-principal", "x", "--source-ip", "10.0.0.1", "--destination",
+        WispTest.Run port = check(POLICIES, "--source-principal", "x", "--source-ip", "10.0.0.1", "--destination",
                 "10.1.1.5:99999");
         assertThat(port.err()).contains("--destination: '99999' is not a port");
     }
