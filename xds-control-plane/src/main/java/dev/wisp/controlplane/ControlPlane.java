@@ -183,8 +183,12 @@ public final class ControlPlane implements AutoCloseable {
         if (SELF.equals(node)) {
             return IDENTITY_NAMESPACE.equals(namespace) && IDENTITY_SA.equals(serviceAccount);
         }
-        return hosted.contains(node + " " + namespace + " " + serviceAccount)
-                || IDENTITY_NAMESPACE.equals(namespace) && ("wisp-node." + node).equals(serviceAccount);
+        if (IDENTITY_NAMESPACE.equals(namespace)) {
+            // Reserved for the mesh's own identities: a pod declared there must not lend a node
+            // another node's agent identity (or the control plane's).
+            return ("wisp-node." + node).equals(serviceAccount);
+        }
+        return hosted.contains(node + " " + namespace + " " + serviceAccount);
     }
 
     private void onLoad(LoadResult r) {
