@@ -1,8 +1,9 @@
 import dev.wisp.api.workload.v1.Resource;
+import dev.wisp.node.controlplane.ControlPlaneClient;
 import dev.wisp.node.state.StateUpdates;
+import dev.wisp.spiffe.TrustBundle;
 import dev.wisp.node.xds.WorkloadXdsClient;
 import io.grpc.ManagedChannel;
-import io.grpc.netty.NettyChannelBuilder;
 import java.io.IOException;
 import java.net.ServerSocket;
 import java.net.URI;
@@ -72,6 +73,8 @@ public class ControlPlaneBench {
             System.out.printf("control plane ready in %.1f s (pid %d)%n", startSeconds, pid);
 
             // Connect in batches: each agent's first Workload response is several MB.
+            // Agents verify the control plane's TLS identity against the CA bundle it wrote.
+            TrustBundle bundle = TrustBundle.read("cluster.local", state.resolve("ca/bundle.pem"));
             List<BenchState> states = new ArrayList<>();
             long c0 = System.nanoTime();
             long cpuBeforeSync = cpuTicks(pid);
@@ -81,8 +84,7 @@ public class ControlPlaneBench {
                 for (int i = from; i < Math.min(from + batch, agents); i++) {
                     String node = "node-" + i;
                     String token = Files.readString(state.resolve("node-credentials/" + node + ".token")).trim();
-                    ManagedChannel ch = NettyChannelBuilder.forAddress("127.0.0.1", xds).usePlaintext()
-                            .maxInboundMessageSize(64 << 20).build();
+                    ManagedChannel ch = ControlPlaneClient.channel("127.0.0.1", xds, () -> bundle);
                     channels.add(ch);
                     BenchState s = new BenchState(synced);
                     states.add(s);

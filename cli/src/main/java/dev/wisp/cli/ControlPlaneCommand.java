@@ -20,7 +20,7 @@ public final class ControlPlaneCommand implements Callable<Integer> {
     @Option(names = "--state-dir", paramLabel = "DIR", defaultValue = "/var/lib/wisp/control-plane", description = "Where node credentials and the CA are kept (default: ${DEFAULT-VALUE}).")
     Path stateDir;
 
-    @Option(names = "--listen", paramLabel = "HOST:PORT", defaultValue = "0.0.0.0:15010", description = "Where node agents connect (gRPC; default: ${DEFAULT-VALUE}).")
+    @Option(names = "--listen", paramLabel = "HOST:PORT", defaultValue = "0.0.0.0:15012", description = "Where node agents connect (gRPC over TLS; default: ${DEFAULT-VALUE}).")
     String listen;
 
     @Option(names = "--admin", paramLabel = "HOST:PORT", defaultValue = "127.0.0.1:15014", description = "Admin API and /metrics, loopback only (default: ${DEFAULT-VALUE}).")

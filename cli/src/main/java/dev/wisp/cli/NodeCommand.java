@@ -4,6 +4,7 @@ import ch.qos.logback.classic.Level;
 import ch.qos.logback.classic.Logger;
 import dev.wisp.node.NodeAgent;
 import dev.wisp.node.NodeConfig;
+import dev.wisp.node.controlplane.ControlPlaneClient;
 import dev.wisp.node.identity.Identities;
 import dev.wisp.node.proxy.OriginalDestinationResolver;
 import dev.wisp.node.state.InvalidResourceException;
@@ -32,17 +33,28 @@ import picocli.CommandLine.Option;
         "Standalone mode: the mesh state comes from --state (YAML/JSON of Workload, Service, Node and",
         "Authorization resources, see ARCHITECTURE.md) and certificates from the CA in --ca-dir",
         "(created by 'wisp ca init', or here when absent).", "",
+        "Control-plane mode: --control-plane HOST:PORT --token-file F --ca-bundle F: state by workload",
+        "discovery and certificates from the control plane's CA; the last state is kept while it is away.", "",
         "Ports: 15001 outbound, 15006 inbound plaintext, 15008 HBONE, 15080 SOCKS5 (127.0.0.1),",
         "15000 admin (127.0.0.1: /config_dump, POST /logging?level=), 15020 /metrics, 15021 /healthz/ready."})
 public final class NodeCommand implements Callable<Integer> {
     @Option(names = "--node", required = true, paramLabel = "NAME", description = "This node's name (the Node resource).")
     String node;
 
-    @Option(names = "--state", required = true, paramLabel = "FILE", description = "Static state file (YAML or JSON); re-read on SIGHUP is not supported: restart to change it.")
+    @Option(names = "--state", paramLabel = "FILE", description = "Standalone mode: static state file (YAML or JSON); re-read on SIGHUP is not supported: restart to change it.")
     Path state;
 
-    @Option(names = "--ca-dir", required = true, paramLabel = "DIR", description = "Directory of the local mesh CA.")
+    @Option(names = "--ca-dir", paramLabel = "DIR", description = "Standalone mode: directory of the local mesh CA.")
     Path caDir;
+
+    @Option(names = "--control-plane", paramLabel = "HOST:PORT", description = "Control-plane mode: the control plane's gRPC port (workload discovery and certificates over TLS).")
+    String controlPlane;
+
+    @Option(names = "--token-file", paramLabel = "FILE", description = "Control-plane mode: this node's credential (<state-dir>/node-credentials/<node>.token of the control plane).")
+    Path tokenFile;
+
+    @Option(names = "--ca-bundle", paramLabel = "FILE", description = "Control-plane mode: the mesh CA's roots (<state-dir>/ca/bundle.pem of the control plane), to verify the control plane.")
+    Path caBundle;
 
     @Option(names = "--trust-domain", defaultValue = "cluster.local", paramLabel = "TD", description = "Trust domain (default: ${DEFAULT-VALUE}).")
     String trustDomain;
@@ -65,19 +77,15 @@ public final class NodeCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         int[] p = parsePorts(ports);
-        CertificateAuthority ca;
-        try {
-            ca = CertificateAuthority.createOrLoad(caDir, CaSettings.of(trustDomain, NodeAuthorizer.unrestricted()));
-        } catch (IOException e) {
-            throw new UserException("cannot open the CA in " + caDir + ": " + e.getMessage(), e);
-        }
         WorkloadIndex index = WorkloadIndex.create();
-        try {
-            StateFile.load(state, index);
-        } catch (IOException | InvalidResourceException e) {
-            throw new UserException("cannot load the state file " + state + ": " + e.getMessage(), e);
+        ControlPlaneClient controlPlaneClient = null;
+        Identities identities;
+        if (controlPlane != null) {
+            controlPlaneClient = connectControlPlane(index);
+            identities = Identities.create(trustDomain, controlPlaneClient.signer(), controlPlaneClient.bundle());
+        } else {
+            identities = standalone(index);
         }
-        Identities identities = Identities.local(ca, node);
         NodeConfig.Builder config = NodeConfig.builder(node, identities).bindAddress(InetAddress.ofLiteral(bind))
                 .ports(p[0], p[1], p[2], p[3], p[4], p[5], p[6]).drainTimeout(drainTimeout).workerThreads(workers)
                 .resolver(OriginalDestinationResolver.none()).logLevels(NodeCommand::setLevel);
@@ -91,14 +99,63 @@ public final class NodeCommand implements Callable<Integer> {
             throw new UserException(e.getMessage(), e);
         }
         CountDownLatch stopped = new CountDownLatch(1);
+        ControlPlaneClient cpClient = controlPlaneClient;
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
             agent.drain();
             agent.close();
+            if (cpClient != null) {
+                cpClient.close();
+            }
             identities.close();
             stopped.countDown();
         }, "wisp-drain"));
         stopped.await();
         return 0;
+    }
+
+    private Identities standalone(WorkloadIndex index) {
+        if (state == null || caDir == null || tokenFile != null || caBundle != null) {
+            throw new UserException("give either --state and --ca-dir (standalone) or --control-plane, --token-file "
+                    + "and --ca-bundle");
+        }
+        CertificateAuthority ca;
+        try {
+            ca = CertificateAuthority.createOrLoad(caDir, CaSettings.of(trustDomain, NodeAuthorizer.unrestricted()));
+        } catch (IOException e) {
+            throw new UserException("cannot open the CA in " + caDir + ": " + e.getMessage(), e);
+        }
+        try {
+            StateFile.load(state, index);
+        } catch (IOException | InvalidResourceException e) {
+            throw new UserException("cannot load the state file " + state + ": " + e.getMessage(), e);
+        }
+        return Identities.local(ca, node);
+    }
+
+    private ControlPlaneClient connectControlPlane(WorkloadIndex index) {
+        if (tokenFile == null || caBundle == null || state != null || caDir != null) {
+            throw new UserException("--control-plane needs --token-file and --ca-bundle, and excludes --state and "
+                    + "--ca-dir");
+        }
+        int colon = controlPlane.lastIndexOf(':');
+        int port = -1;
+        if (colon > 0) {
+            try {
+                port = Integer.parseInt(controlPlane.substring(colon + 1));
+            } catch (NumberFormatException e) {
+                port = -1;
+            }
+        }
+        if (port <= 0 || port > 65535) {
+            throw new UserException("--control-plane: '" + controlPlane + "' is not HOST:PORT (e.g. 10.0.0.2:15012)");
+        }
+        String host = controlPlane.substring(0, colon).replace("[", "").replace("]", "");
+        try {
+            return ControlPlaneClient.connect(
+                    new ControlPlaneClient.Settings(host, port, node, trustDomain, tokenFile, caBundle), index);
+        } catch (IOException | RuntimeException e) {
+            throw new UserException(e.getMessage(), e);
+        }
     }
 
     static int[] parsePorts(String list) {

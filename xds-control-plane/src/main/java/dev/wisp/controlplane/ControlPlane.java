@@ -18,10 +18,17 @@ import dev.wisp.controlplane.xds.Snapshot;
 import dev.wisp.controlplane.xds.WorkloadDiscoveryServer;
 import dev.wisp.spiffe.ca.CaSettings;
 import dev.wisp.spiffe.ca.CertificateAuthority;
+import dev.wisp.spiffe.SpiffeId;
+import dev.wisp.spiffe.X509Svid;
+import dev.wisp.spiffe.tls.SpiffeTls;
 import io.grpc.Server;
 import io.grpc.ServerInterceptors;
 import io.grpc.netty.NettyServerBuilder;
 import io.micrometer.core.instrument.Counter;
+import io.netty.handler.ssl.SslContext;
+import io.netty.handler.ssl.SslProvider;
+import java.time.Duration;
+import javax.net.ssl.SSLException;
 import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import java.io.IOException;
@@ -65,6 +72,12 @@ public final class ControlPlane implements AutoCloseable {
     /** The status of the configuration: the last reading's errors and the live generation. */
     public record ConfigStatus(long generation, Instant appliedAt, List<ConfigError> errors, Instant refusedAt) {}
 
+    /** The namespace of the mesh's own identities (agents and control plane). */
+    public static final String IDENTITY_NAMESPACE = "wisp-system";
+    /** The service account of the control plane's identity, the SPIFFE ID agents expect. */
+    public static final String IDENTITY_SA = "wisp-control-plane";
+    /** The caller name under which the control plane signs for itself: never a valid node name. */
+    private static final String SELF = " control-plane";
     private final Options options;
     private final PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
     private final ConfigSource source;
@@ -80,6 +93,8 @@ public final class ControlPlane implements AutoCloseable {
     private volatile Set<String> hosted = Set.of();
     /** Created at the first valid reading (the trust domain comes from MeshConfig). */
     private volatile CertificateAuthority ca;
+    /** Guarded by {@code this}: the certificate of the agents' port. */
+    private X509Svid serverSvid;
     private Server grpc;
     private AdminServer admin;
 
@@ -109,7 +124,7 @@ public final class ControlPlane implements AutoCloseable {
     }
 
     private void startServers() {
-        NettyServerBuilder b = NettyServerBuilder.forAddress(options.xdsAddress())
+        NettyServerBuilder b = NettyServerBuilder.forAddress(options.xdsAddress()).sslContext(serverTls())
                 .maxInboundMessageSize(8 << 20)
                 .permitKeepAliveTime(5, TimeUnit.SECONDS)
                 .permitKeepAliveWithoutCalls(true)
@@ -125,6 +140,55 @@ public final class ControlPlane implements AutoCloseable {
         admin = AdminServer.start(options.adminAddress(), this);
         log.info("control plane: agents on {}, admin and /metrics on http://{}", grpc.getListenSockets(),
                 admin.address());
+    }
+
+    /**
+     * TLS for the agents' port: the control plane presents an SVID of its own
+     * ({@link #IDENTITY_SA} in {@link #IDENTITY_NAMESPACE}) from the mesh CA, which agents verify
+     * against the bundle they were given at bootstrap; agents present no certificate (they may have
+     * none yet) and authenticate with their bearer credential inside the channel.
+     */
+    private SslContext serverTls() {
+        try {
+            return SpiffeTls.forServerAuthenticationOnly(this::serverSvid, SslProvider.JDK);
+        } catch (SSLException e) {
+            throw new IllegalStateException("cannot build the TLS context of the agents' port: " + e.getMessage(), e);
+        }
+    }
+
+    /** The SVID for the agents' port, issued on first use and again past half of its life. */
+    private synchronized X509Svid serverSvid() {
+        CertificateAuthority authority = ca;
+        if (authority == null) {
+            log.warn(
+                    "an agent connected before the first valid configuration: no CA yet, so no certificate to present");
+            return null;
+        }
+        X509Svid s = serverSvid;
+        Instant now = Instant.now();
+        if (s == null || now.isAfter(s.notBefore().plus(Duration.between(s.notBefore(), s.notAfter()).dividedBy(2)))) {
+            s = authority.issue(SpiffeId.parse("spiffe://" + authority.trustDomain() + "/ns/" + IDENTITY_NAMESPACE
+                    + "/sa/" + IDENTITY_SA), null, SELF);
+            serverSvid = s;
+        }
+        return s;
+    }
+
+    /**
+     * The CA's node authorization: a node may obtain the identities of service accounts of pods the
+     * model places on it, and its own agent identity ({@code wisp-system/wisp-node.<node>}); the
+     * control plane itself ({@link #SELF}, not a valid node name) only its own.
+     */
+    private boolean authorized(String node, String namespace, String serviceAccount) {
+        if (SELF.equals(node)) {
+            return IDENTITY_NAMESPACE.equals(namespace) && IDENTITY_SA.equals(serviceAccount);
+        }
+        if (IDENTITY_NAMESPACE.equals(namespace)) {
+            // Reserved for the mesh's own identities: a pod declared there must not lend a node
+            // another node's agent identity (or the control plane's).
+            return ("wisp-node." + node).equals(serviceAccount);
+        }
+        return hosted.contains(node + " " + namespace + " " + serviceAccount);
     }
 
     private void onLoad(LoadResult r) {
@@ -167,8 +231,7 @@ public final class ControlPlane implements AutoCloseable {
             return;
         }
         try {
-            ca = CertificateAuthority.createOrLoad(caDir(), CaSettings.of(trustDomain,
-                    (node, ns, sa) -> hosted.contains(node + " " + ns + " " + sa)));
+            ca = CertificateAuthority.createOrLoad(caDir(), CaSettings.of(trustDomain, this::authorized));
         } catch (IOException e) {
             throw new UncheckedIOException("cannot create or load the CA in " + caDir() + ": " + e.getMessage(), e);
         }

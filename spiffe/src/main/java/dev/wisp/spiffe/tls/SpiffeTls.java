@@ -89,6 +89,37 @@ public final class SpiffeTls {
                 .endpointIdentificationAlgorithm(null).build();
     }
 
+    /**
+     * A server context that presents {@code svid} and asks for no client certificate: for a port
+     * whose clients authenticate inside the protected channel instead (the control plane's gRPC
+     * port, where node agents send a bearer credential).
+     */
+    public static SslContext forServerAuthenticationOnly(Supplier<X509Svid> svid, SslProvider provider)
+            throws SSLException {
+        requireNonNull(svid, "svid");
+        requireNonNull(provider, "provider");
+        return common(SslContextBuilder.forServer(new SvidKeyManager(svid)), provider).clientAuth(ClientAuth.NONE)
+                .build();
+    }
+
+    /**
+     * A client context that presents no certificate and accepts only a server whose SVID chains to
+     * the bundle and whose single URI SAN is one of {@code expectedServerIds}: how a node agent that
+     * has no SVID yet reaches the control plane.
+     */
+    public static SslContext forClientWithoutCertificate(Supplier<TrustBundle> bundle,
+            Set<SpiffeId> expectedServerIds, SslProvider provider) throws SSLException {
+        requireNonNull(bundle, "bundle");
+        requireNonNull(expectedServerIds, "expectedServerIds");
+        requireNonNull(provider, "provider");
+        if (expectedServerIds.isEmpty()) {
+            throw new IllegalArgumentException("a client must expect at least one server identity");
+        }
+        return common(SslContextBuilder.forClient(), provider)
+                .trustManager(new SpiffeTrustManager(bundle, expectedServerIds, Clock.systemUTC(), false))
+                .endpointIdentificationAlgorithm(null).build();
+    }
+
     private static SslContextBuilder common(SslContextBuilder builder, SslProvider provider) {
         return builder.sslProvider(provider).protocols("TLSv1.3").ciphers(CIPHERS).applicationProtocolConfig(ALPN_H2);
     }

@@ -13,7 +13,7 @@ import dev.wisp.spiffe.SpiffeId;
 import io.grpc.ManagedChannel;
 import io.grpc.Metadata;
 import io.grpc.StatusRuntimeException;
-import io.grpc.netty.NettyChannelBuilder;
+import dev.wisp.node.controlplane.ControlPlaneClient;
 import io.grpc.stub.MetadataUtils;
 import java.io.ByteArrayInputStream;
 import java.net.InetSocketAddress;
@@ -42,7 +42,7 @@ class CertificateServiceTest {
         Files.writeString(config.resolve("mesh.yaml"), TestMesh.YAML);
         cp = ControlPlane.start(new ControlPlane.Options(config, state, new InetSocketAddress("127.0.0.1", 0),
                 new InetSocketAddress("127.0.0.1", 0)));
-        channel = NettyChannelBuilder.forAddress("127.0.0.1", cp.xdsPort()).usePlaintext().build();
+        channel = ControlPlaneClient.channel("127.0.0.1", cp.xdsPort(), () -> cp.ca().bundle());
     }
 
     @AfterEach

@@ -12,7 +12,7 @@ import dev.wisp.node.state.StateUpdates;
 import dev.wisp.node.xds.Backoff;
 import dev.wisp.node.xds.WorkloadXdsClient;
 import io.grpc.ManagedChannel;
-import io.grpc.netty.NettyChannelBuilder;
+import dev.wisp.node.controlplane.ControlPlaneClient;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.net.InetSocketAddress;
@@ -71,7 +71,8 @@ class WorkloadDiscoveryEndToEndTest {
     }
 
     WorkloadXdsClient connect(String node, Supplier<String> credential, MemoryState s, int port) {
-        ManagedChannel ch = NettyChannelBuilder.forAddress("127.0.0.1", port).usePlaintext().build();
+        var bundle = cp.ca().bundle();
+        ManagedChannel ch = ControlPlaneClient.channel("127.0.0.1", port, () -> bundle);
         channels.add(ch);
         WorkloadXdsClient c = WorkloadXdsClient.create(ch, node, credential, s, FAST);
         clients.add(c);

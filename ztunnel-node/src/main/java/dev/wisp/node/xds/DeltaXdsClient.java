@@ -6,15 +6,13 @@ import dev.wisp.api.workload.v1.DeltaWorkloadResponse;
 import dev.wisp.api.workload.v1.WorkloadDiscoveryGrpc;
 import dev.wisp.node.state.InvalidResourceException;
 import dev.wisp.node.state.StateUpdates;
-import io.grpc.CallCredentials;
 import io.grpc.Channel;
-import io.grpc.Metadata;
+import io.grpc.ManagedChannel;
 import io.grpc.Status;
 import io.grpc.stub.ClientCallStreamObserver;
 import io.grpc.stub.ClientResponseObserver;
 import java.time.Duration;
 import java.util.Random;
-import java.util.concurrent.Executor;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
@@ -30,8 +28,6 @@ import org.slf4j.LoggerFactory;
  */
 final class DeltaXdsClient implements WorkloadXdsClient {
     private static final Logger log = LoggerFactory.getLogger(DeltaXdsClient.class);
-    private static final Metadata.Key<String> AUTHORIZATION = Metadata.Key.of("authorization",
-            Metadata.ASCII_STRING_MARSHALLER);
     private final Channel channel;
     private final String node;
     private final Supplier<String> credential;
@@ -71,9 +67,13 @@ final class DeltaXdsClient implements WorkloadXdsClient {
         if (closed) {
             return;
         }
+        if (attempt > 0 && channel instanceof ManagedChannel managed) {
+            // Our backoff decides when to retry; the channel's own (up to 2 min) must not delay it further.
+            managed.resetConnectBackoff();
+        }
         Stream s = new Stream();
         stream = s;
-        WorkloadDiscoveryGrpc.newStub(channel).withCallCredentials(new Bearer(credential)).deltaWorkloads(s);
+        WorkloadDiscoveryGrpc.newStub(channel).withCallCredentials(BearerCredentials.of(credential)).deltaWorkloads(s);
         // After the call has started: one wildcard subscription per type, declaring what we hold.
         for (String type : StateUpdates.TYPES) {
             s.requests.onNext(DeltaWorkloadRequest.newBuilder()
@@ -99,9 +99,13 @@ final class DeltaXdsClient implements WorkloadXdsClient {
                 : Status.fromThrowable(t);
         lastError = status.getCode() + ": " + status.getDescription();
         Duration delay = backoff.delay(attempt++, random);
-        log.warn(
-                "workload discovery stream of node {} ended ({}); keeping the last configuration, reconnecting in {} ms",
-                node, lastError, delay.toMillis());
+        if (status.getCode() == Status.Code.UNAVAILABLE) {
+            log.warn("control plane {} unreachable: {}; keeping the last configuration, reconnecting in {} ms",
+                    channel.authority(), status.getDescription(), delay.toMillis());
+        } else {
+            log.warn("workload discovery stream of node {} ended ({}); keeping the last configuration, "
+                    + "reconnecting in {} ms", node, lastError, delay.toMillis());
+        }
         scheduler.schedule(this::connect, delay.toNanos(), TimeUnit.NANOSECONDS);
     }
 
@@ -192,28 +196,6 @@ final class DeltaXdsClient implements WorkloadXdsClient {
         @Override
         public void onCompleted() {
             ended(this, null);
-        }
-    }
-
-    /** Reads the credential per call, so that a rotated token is picked up at reconnect. */
-    private static final class Bearer extends CallCredentials {
-        private final Supplier<String> credential;
-
-        Bearer(Supplier<String> credential) {
-            this.credential = credential;
-        }
-
-        @Override
-        public void applyRequestMetadata(RequestInfo info, Executor executor, MetadataApplier applier) {
-            try {
-                Metadata m = new Metadata();
-                m.put(AUTHORIZATION, "Bearer " + credential.get());
-                applier.apply(m);
-            } catch (RuntimeException e) {
-                applier.fail(
-                        Status.UNAUTHENTICATED.withDescription("cannot read the node credential: " + e.getMessage())
-                                .withCause(e));
-            }
         }
     }
 }

@@ -1,0 +1,152 @@
+package dev.wisp.node.controlplane;
+
+import static java.util.Objects.requireNonNull;
+
+import dev.wisp.node.state.StateUpdates;
+import dev.wisp.node.xds.BearerCredentials;
+import dev.wisp.node.xds.WorkloadXdsClient;
+import dev.wisp.spiffe.SpiffeId;
+import dev.wisp.spiffe.TrustBundle;
+import dev.wisp.spiffe.manager.CertificateSigner;
+import dev.wisp.spiffe.tls.SpiffeTls;
+import io.grpc.ManagedChannel;
+import io.grpc.netty.NettyChannelBuilder;
+import io.netty.handler.ssl.SslProvider;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Set;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicReference;
+import java.util.function.Supplier;
+import javax.net.ssl.SSLException;
+
+/**
+ * The node agent's link to the control plane: one TLS channel to its gRPC port carrying workload
+ * discovery (feeding the agent's state) and certificate signing (the agent's {@link
+ * CertificateSigner}), both authenticated by the node credential read from the token file at each
+ * call.
+ *
+ * <p>Trust: the control plane must present the SVID {@code spiffe://<td>/ns/wisp-system/sa/
+ * wisp-control-plane} chaining to the bootstrap bundle ({@code --ca-bundle}); the bearer credential
+ * is only ever sent inside that channel. The bundle is then kept up to date from the roots the CA
+ * returns with each certificate, so that a root rotation reaches the agent.
+ *
+ * <p>Threads: gRPC's; the bundle is one atomic reference.
+ */
+public final class ControlPlaneClient implements AutoCloseable {
+    /** The namespace and service account of the control plane's identity. */
+    public static final String CONTROL_PLANE_NAMESPACE = "wisp-system";
+    public static final String CONTROL_PLANE_SA = "wisp-control-plane";
+
+    /** Where the control plane is and how this node authenticates to it. */
+    public record Settings(String host, int port, String node, String trustDomain, Path tokenFile, Path caBundle) {
+        public Settings {
+            requireNonNull(host, "host");
+            requireNonNull(node, "node");
+            requireNonNull(trustDomain, "trustDomain");
+            requireNonNull(tokenFile, "tokenFile");
+            requireNonNull(caBundle, "caBundle");
+            if (port <= 0 || port > 65535) {
+                throw new IllegalArgumentException("control plane port " + port + " is outside 1-65535");
+            }
+        }
+    }
+
+    private final ManagedChannel channel;
+    private final AtomicReference<TrustBundle> bundle;
+    private final GrpcCertificateSigner signer;
+    private final WorkloadXdsClient xds;
+
+    private ControlPlaneClient(Settings settings, TrustBundle initial, StateUpdates state) {
+        this.bundle = new AtomicReference<>(initial);
+        this.channel = channel(settings.host(), settings.port(), bundle::get);
+        Supplier<String> token = () -> readToken(settings.tokenFile());
+        this.signer = new GrpcCertificateSigner(channel, BearerCredentials.of(token), settings.trustDomain(),
+                bundle);
+        this.xds = WorkloadXdsClient.create(channel, settings.node(), token, state);
+    }
+
+    /**
+     * Starts workload discovery into {@code state}; returns at once (an unreachable control plane
+     * is retried with backoff while the agent serves what it has).
+     *
+     * @throws IOException if the token file or the bundle cannot be read
+     */
+    public static ControlPlaneClient connect(Settings settings, StateUpdates state) throws IOException {
+        requireNonNull(settings, "settings");
+        requireNonNull(state, "state");
+        readToken(settings.tokenFile());
+        TrustBundle initial;
+        try {
+            initial = TrustBundle.read(settings.trustDomain(), settings.caBundle());
+        } catch (IOException | RuntimeException e) {
+            throw new IOException("cannot read the control plane's CA bundle " + settings.caBundle() + ": "
+                    + e.getMessage() + " (copy bundle.pem from the control plane's state directory, ca/bundle.pem)",
+                    e);
+        }
+        ControlPlaneClient c = new ControlPlaneClient(settings, initial, state);
+        c.xds.start();
+        return c;
+    }
+
+    /**
+     * A TLS channel to a control plane at {@code host:port} that must present the control plane's
+     * SVID of {@code bundle}'s trust domain; the caller closes it.
+     */
+    public static ManagedChannel channel(String host, int port, Supplier<TrustBundle> bundle) {
+        requireNonNull(host, "host");
+        requireNonNull(bundle, "bundle");
+        SpiffeId expected = SpiffeId.forServiceAccount(bundle.get().trustDomain(), CONTROL_PLANE_NAMESPACE,
+                CONTROL_PLANE_SA);
+        try {
+            return NettyChannelBuilder.forAddress(host, port)
+                    .sslContext(SpiffeTls.forClientWithoutCertificate(bundle, Set.of(expected), SslProvider.JDK))
+                    .maxInboundMessageSize(64 << 20).keepAliveTime(30, TimeUnit.SECONDS).build();
+        } catch (SSLException e) {
+            throw new IllegalStateException("cannot build the TLS context for the control plane: " + e.getMessage(),
+                    e);
+        }
+    }
+
+    private static String readToken(Path file) {
+        try {
+            String token = Files.readString(file, StandardCharsets.US_ASCII).trim();
+            if (token.isEmpty()) {
+                throw new IllegalArgumentException("node credential file " + file + " is empty");
+            }
+            return token;
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot read the node credential " + file + ": " + e.getMessage()
+                    + " (the control plane writes it to <state-dir>/node-credentials/<node>.token)", e);
+        }
+    }
+
+    /** Signs CSRs with the control plane's CA. */
+    public CertificateSigner signer() {
+        return signer;
+    }
+
+    /** The trust bundle: the bootstrap one, then the roots the CA last returned. */
+    public Supplier<TrustBundle> bundle() {
+        return bundle::get;
+    }
+
+    /** The workload discovery client (status: connected, ACKs, NACKs, last error). */
+    public WorkloadXdsClient xds() {
+        return xds;
+    }
+
+    @Override
+    public void close() {
+        xds.close();
+        channel.shutdownNow();
+        try {
+            channel.awaitTermination(5, TimeUnit.SECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+}

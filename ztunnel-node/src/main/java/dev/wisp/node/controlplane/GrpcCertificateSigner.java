@@ -1,0 +1,105 @@
+package dev.wisp.node.controlplane;
+
+import dev.wisp.api.ca.v1.CertificateRequest;
+import dev.wisp.api.ca.v1.CertificateResponse;
+import dev.wisp.api.ca.v1.CertificateServiceGrpc;
+import dev.wisp.spiffe.SpiffeId;
+import dev.wisp.spiffe.TrustBundle;
+import dev.wisp.spiffe.manager.CertificateSigner;
+import io.grpc.CallCredentials;
+import io.grpc.Channel;
+import io.grpc.stub.StreamObserver;
+import java.io.ByteArrayInputStream;
+import java.nio.charset.StandardCharsets;
+import java.security.cert.CertificateException;
+import java.security.cert.CertificateFactory;
+import java.security.cert.X509Certificate;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Base64;
+import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicReference;
+
+/**
+ * {@link CertificateSigner} over {@code wisp/ca.proto}: the CSR goes as PEM with the identity it
+ * names; the returned chain is parsed, and the returned roots replace the trust bundle when they
+ * differ (root rotation). Completes on a gRPC thread.
+ */
+final class GrpcCertificateSigner implements CertificateSigner {
+    private static final Duration DEADLINE = Duration.ofSeconds(10);
+    private final Channel channel;
+    private final CallCredentials credentials;
+    private final String trustDomain;
+    private final AtomicReference<TrustBundle> bundle;
+
+    GrpcCertificateSigner(Channel channel, CallCredentials credentials, String trustDomain,
+            AtomicReference<TrustBundle> bundle) {
+        this.channel = channel;
+        this.credentials = credentials;
+        this.trustDomain = trustDomain;
+        this.bundle = bundle;
+    }
+
+    @Override
+    public CompletableFuture<List<X509Certificate>> sign(SpiffeId id, byte[] csrDer, Duration ttl) {
+        CompletableFuture<List<X509Certificate>> result = new CompletableFuture<>();
+        CertificateRequest request = CertificateRequest.newBuilder().setCsr(csrPem(csrDer))
+                .setValiditySeconds(ttl == null ? 0 : ttl.toSeconds()).setIdentity(id.toString()).build();
+        CertificateServiceGrpc.newStub(channel).withCallCredentials(credentials)
+                .withDeadlineAfter(DEADLINE.toMillis(), TimeUnit.MILLISECONDS)
+                .createCertificate(request, new StreamObserver<>() {
+                    @Override
+                    public void onNext(CertificateResponse r) {
+                        try {
+                            List<X509Certificate> chain = parse(r.getCertChainList());
+                            if (chain.isEmpty()) {
+                                throw new CertificateException("the control plane returned an empty chain");
+                            }
+                            if (r.getTrustBundleCount() > 0) {
+                                updateBundle(parse(r.getTrustBundleList()));
+                            }
+                            result.complete(chain);
+                        } catch (CertificateException | RuntimeException e) {
+                            result.completeExceptionally(new CertificateException(
+                                    "the control plane's answer for " + id + " is unusable: " + e.getMessage(), e));
+                        }
+                    }
+
+                    @Override
+                    public void onError(Throwable t) {
+                        result.completeExceptionally(t);
+                    }
+
+                    @Override
+                    public void onCompleted() {
+                        result.complete(List.of());
+                    }
+                });
+        return result;
+    }
+
+    private void updateBundle(List<X509Certificate> roots) {
+        TrustBundle current = bundle.get();
+        if (roots.size() != current.roots().size() || !roots.stream().allMatch(current::contains)) {
+            bundle.set(TrustBundle.of(trustDomain, roots.toArray(X509Certificate[]::new)));
+        }
+    }
+
+    private static List<X509Certificate> parse(List<String> pems) throws CertificateException {
+        CertificateFactory f = CertificateFactory.getInstance("X.509");
+        List<X509Certificate> out = new ArrayList<>();
+        for (String pem : pems) {
+            out.add((X509Certificate) f.generateCertificate(
+                    new ByteArrayInputStream(pem.getBytes(StandardCharsets.US_ASCII))));
+        }
+        return out;
+    }
+
+    private static String csrPem(byte[] der) {
+        return "-----BEGIN CERTIFICATE REQUEST-----\n"
+                + Base64.getMimeEncoder(64, "\n".getBytes(StandardCharsets.US_ASCII)).encodeToString(der)
+                + "\n-----END CERTIFICATE REQUEST-----\n";
+    }
+}
