@@ -105,14 +105,20 @@ public final class NodeCommand implements Callable<Integer> {
         NodeAgent agent;
         try {
             agent = NodeAgent.start(config.build(), index);
-            if (nodeCapture != null) {
-                nodeCapture.start(agent);
-            }
         } catch (IOException e) {
             if (nodeCapture != null) {
                 nodeCapture.close();
             }
             throw new UserException(e.getMessage(), e);
+        }
+        if (nodeCapture != null) {
+            try {
+                nodeCapture.start(agent);
+            } catch (IOException e) {
+                nodeCapture.close();
+                agent.close();
+                throw new UserException(e.getMessage(), e);
+            }
         }
         CountDownLatch stopped = new CountDownLatch(1);
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
