@@ -5,6 +5,7 @@ import ch.qos.logback.classic.Logger;
 import dev.wisp.node.NodeAgent;
 import dev.wisp.node.NodeConfig;
 import dev.wisp.node.controlplane.ControlPlaneClient;
+import dev.wisp.node.capture.NodeCapture;
 import dev.wisp.node.identity.Identities;
 import dev.wisp.node.proxy.OriginalDestinationResolver;
 import dev.wisp.node.state.InvalidResourceException;
@@ -15,6 +16,7 @@ import dev.wisp.spiffe.ca.CertificateAuthority;
 import dev.wisp.spiffe.ca.NodeAuthorizer;
 import java.io.IOException;
 import java.net.InetAddress;
+import java.net.InetSocketAddress;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.concurrent.Callable;
@@ -74,6 +76,18 @@ public final class NodeCommand implements Callable<Integer> {
     @Option(names = "--workers", defaultValue = "0", paramLabel = "N", description = "I/O threads (0: one per core).")
     int workers;
 
+    @Option(names = "--capture", description = "Capture local pods' TCP with eBPF (needs root): pods come from --pods-dir.")
+    boolean capture;
+
+    @Option(names = "--pods-dir", paramLabel = "DIR", description = "With --capture: one <uid>.json per local pod (uid, cgroup, netns, ips), written by the pod plumbing.")
+    Path podsDir;
+
+    @Option(names = "--capture-address", paramLabel = "ADDR", description = "With --capture: the node address pods' redirected connects go to (default: the first IPv4 address of the node).")
+    String captureAddress;
+
+    @Option(names = "--bpf-pin-root", defaultValue = "/sys/fs/bpf/wisp", paramLabel = "DIR", description = "With --capture: where programs and maps are pinned (default: ${DEFAULT-VALUE}).")
+    Path pinRoot;
+
     @Override
     public Integer call() throws Exception {
         int[] p = parsePorts(ports);
@@ -92,15 +106,34 @@ public final class NodeCommand implements Callable<Integer> {
         if (socks5Workload != null) {
             config.socks5Workload(socks5Workload);
         }
+        NodeCapture nodeCapture = capture ? openCapture(p[0], p[1]) : null;
+        if (nodeCapture != null) {
+            config.resolver(nodeCapture.resolver());
+        }
         NodeAgent agent;
         try {
             agent = NodeAgent.start(config.build(), index);
         } catch (IOException e) {
+            if (nodeCapture != null) {
+                nodeCapture.close();
+            }
             throw new UserException(e.getMessage(), e);
+        }
+        if (nodeCapture != null) {
+            try {
+                nodeCapture.start(agent);
+            } catch (IOException e) {
+                nodeCapture.close();
+                agent.close();
+                throw new UserException(e.getMessage(), e);
+            }
         }
         CountDownLatch stopped = new CountDownLatch(1);
         ControlPlaneClient cpClient = controlPlaneClient;
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+            if (nodeCapture != null) {
+                nodeCapture.close();
+            }
             agent.drain();
             agent.close();
             if (cpClient != null) {
@@ -154,6 +187,24 @@ public final class NodeCommand implements Callable<Integer> {
             return ControlPlaneClient.connect(
                     new ControlPlaneClient.Settings(host, port, node, trustDomain, tokenFile, caBundle), index);
         } catch (IOException | RuntimeException e) {
+            throw new UserException(e.getMessage(), e);
+        }
+    }
+
+    private NodeCapture openCapture(int outboundPort, int inboundPort) {
+        if (podsDir == null) {
+            throw new UserException("--capture needs --pods-dir DIR (where the local pods' files appear)");
+        }
+        if (outboundPort == 0 || inboundPort == 0) {
+            throw new UserException("--capture needs fixed outbound and inbound ports, not 0");
+        }
+        try {
+            InetAddress node = captureAddress != null
+                    ? InetAddress.ofLiteral(captureAddress)
+                    : NodeCapture.defaultNodeAddress();
+            return NodeCapture.open(new NodeCapture.Settings(podsDir, pinRoot, new InetSocketAddress(node,
+                    outboundPort), inboundPort, 1000));
+        } catch (IOException | IllegalArgumentException e) {
             throw new UserException(e.getMessage(), e);
         }
     }

@@ -50,7 +50,6 @@ public final class Wisp implements Callable<Integer> {
         cl.addSubcommand(new ApplyCommand());
         cl.addSubcommand(new GetCommand());
         cl.addSubcommand(new DeleteCommand());
-        cl.addSubcommand(new PolicyCommand());
         cl.addSubcommand("node", new NodeCommand());
         cl.addSubcommand(new dev.wisp.cli.policy.PolicyCommand());
         cl.setExecutionExceptionHandler(new ErrorHandler());

@@ -35,4 +35,18 @@ class NodeCommandTest {
         assertThat(r[0]).isEqualTo("1");
         assertThat(r[2]).contains("--ports needs 7");
     }
+
+    @Test
+    void captureNeedsAnExistingPodsDirectory(@TempDir Path dir) throws Exception {
+        Path state = dir.resolve("s.yaml");
+        Files.writeString(state, "resources:\n  - name: n1\n    node: {name: n1, addresses: [10.0.0.1]}\n");
+        String ca = dir.resolve("ca").toString();
+        String[] noDir = run("node", "--node", "n1", "--state", state.toString(), "--ca-dir", ca, "--capture");
+        assertThat(noDir[0]).isEqualTo("1");
+        assertThat(noDir[2]).contains("--capture needs --pods-dir");
+        String[] missing = run("node", "--node", "n1", "--state", state.toString(), "--ca-dir", ca, "--capture",
+                "--pods-dir", dir.resolve("nope").toString(), "--capture-address", "10.0.0.1");
+        assertThat(missing[0]).isEqualTo("1");
+        assertThat(missing[2]).contains("pods directory " + dir.resolve("nope") + " does not exist");
+    }
 }

@@ -2,9 +2,11 @@ package dev.wisp.local;
 
 import static java.util.Objects.requireNonNull;
 
+import com.fasterxml.jackson.databind.ObjectMapper;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.LinkedHashMap;
@@ -204,6 +206,21 @@ public final class LocalCluster implements AutoCloseable {
         return inNamespace(node.netns(), node.cgroup(), command);
     }
 
+    /**
+     * A command for a node agent: in {@code node}'s cgroup and network namespace like
+     * {@link #onNode}, but entered with {@code nsenter --net} instead of {@code ip netns exec}, which
+     * remounts {@code /sys} in a private mount namespace and so hides the host's {@code /sys/fs/bpf}
+     * (an agent's pinned eBPF state must outlive it) and cgroup2 mounts.
+     */
+    public ProcessBuilder agentOnNode(Node node, List<String> command) {
+        requireNonNull(node, "node");
+        requireNonNull(command, "command");
+        List<String> argv = new ArrayList<>(List.of("/bin/sh", "-c", "echo $$ > \"$0\" && exec \"$@\"",
+                node.cgroup().resolve("cgroup.procs").toString(), "nsenter", "--net=/var/run/netns/" + node.netns()));
+        argv.addAll(command);
+        return new ProcessBuilder(argv);
+    }
+
     /** A command that runs in the underlay namespace, in the cluster's control-plane cgroup. */
     public ProcessBuilder onUnderlay(List<String> command) {
         Path cg = Cgroups.create(Cgroups.wispRoot().resolve(spec.name()).resolve("control-plane"));
@@ -234,6 +251,40 @@ public final class LocalCluster implements AutoCloseable {
     /** Runs {@code command} in {@code pod} to completion (30 s at most) and returns its stdout. */
     public String execInPod(Pod pod, String... command) {
         return Sh.run(inPod(pod, List.of(command)).command());
+    }
+
+    /**
+     * Tells a node agent about {@code pod} the way istio-cni tells ztunnel: writes
+     * {@code <podsDir>/<name>.json} ({@code uid} = the pod's name, its cgroup directory, its netns
+     * path and IPs) atomically (temp file + rename), so the agent never reads half a file.
+     */
+    public Path writePodFile(Pod pod, Path podsDir) {
+        requireNonNull(pod, "pod");
+        requireNonNull(podsDir, "podsDir");
+        Map<String, Object> body = new LinkedHashMap<>();
+        body.put("uid", pod.name());
+        body.put("cgroup", pod.cgroup().toString());
+        body.put("netns", "/var/run/netns/" + pod.netns());
+        body.put("ips", List.of(pod.ip()));
+        Path file = podsDir.resolve(pod.name() + ".json");
+        Path tmp = podsDir.resolve("." + pod.name() + ".json.tmp");
+        try {
+            Files.write(tmp, new ObjectMapper().writeValueAsBytes(body));
+            Files.move(tmp, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+        } catch (IOException e) {
+            throw new ClusterException("cannot write the pod file " + file + ": " + e.getMessage(), e);
+        }
+        return file;
+    }
+
+    /** Removes {@code pod}'s file from an agent's pods directory: the agent stops capturing it. */
+    public void deletePodFile(Pod pod, Path podsDir) {
+        Path file = requireNonNull(podsDir, "podsDir").resolve(requireNonNull(pod, "pod").name() + ".json");
+        try {
+            Files.deleteIfExists(file);
+        } catch (IOException e) {
+            throw new ClusterException("cannot delete the pod file " + file + ": " + e.getMessage(), e);
+        }
     }
 
     /** Tears the cluster down: processes, namespaces, links, cgroups, pinned BPF objects. */

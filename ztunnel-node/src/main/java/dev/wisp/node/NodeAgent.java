@@ -8,6 +8,7 @@ import dev.wisp.node.identity.IdentityProvider;
 import dev.wisp.node.proxy.HbonePool;
 import dev.wisp.node.proxy.HboneServer;
 import dev.wisp.node.proxy.InboundPlaintext;
+import dev.wisp.node.proxy.OriginalDestinationResolver;
 import dev.wisp.node.proxy.Outbound;
 import dev.wisp.node.proxy.ProxyContext;
 import dev.wisp.node.proxy.Socks5;
@@ -20,6 +21,7 @@ import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.util.LinkedHashMap;
 import java.util.Map;
+import java.util.function.Supplier;
 import java.util.stream.Collectors;
 import java.util.stream.Stream;
 import org.slf4j.Logger;
@@ -45,6 +47,8 @@ public final class NodeAgent implements AutoCloseable {
     private final InboundPlaintext inbound;
     private final Socks5 socks5;
     private final AdminServer admin;
+    /** Shared by every listener, including the in-pod ones capture creates ({@link #newInboundPlaintext}). */
+    private final ProxyContext ctx;
     private final Map<String, InetSocketAddress> bound = new LinkedHashMap<>();
     /** Set once started, cleared when draining; read by the readiness endpoint. */
     private volatile boolean ready;
@@ -53,7 +57,8 @@ public final class NodeAgent implements AutoCloseable {
         this.config = config;
         this.index = index;
         this.transport = Transport.create(config.workerThreads());
-        ProxyContext ctx = new ProxyContext(config.nodeName(), index, new HboneTls(config.identities()), telemetry,
+        ProxyContext ctx = this.ctx = new ProxyContext(config.nodeName(), index, new HboneTls(config.identities()),
+                telemetry,
                 transport,
                 Stream.of(config.outboundPort(), config.inboundPlaintextPort(), config.hbonePort())
                         .filter(p -> p > 0).collect(Collectors.toSet()),
@@ -112,6 +117,20 @@ public final class NodeAgent implements AutoCloseable {
         bound.put("readiness", admin.bindReadiness(new InetSocketAddress(any, config.readinessPort())));
         ready = true;
         LOG.info("node agent for {} ready (epoll: {}): {}", config.nodeName(), transport.nativeEpoll(), bound);
+    }
+
+    /**
+     * A further plaintext inbound (15006) handler sharing this agent's state, event loops and
+     * telemetry: eBPF capture binds one inside each enrolled pod's network namespace. The caller
+     * binds and closes it.
+     */
+    public InboundPlaintext newInboundPlaintext(OriginalDestinationResolver resolver) {
+        return new InboundPlaintext(ctx, requireNonNull(resolver, "resolver"));
+    }
+
+    /** Adds a JSON endpoint to the admin API (127.0.0.1:15000), e.g. capture's {@code /flows}. */
+    public void addAdminEndpoint(String path, Supplier<String> json) {
+        admin.addJsonEndpoint(path, json);
     }
 
     /** Where each listener is bound: hbone, outbound, inbound, socks5, admin, metrics, readiness. */

@@ -78,6 +78,23 @@ public final class AdminServer implements AutoCloseable {
         return start("admin", address, Map.of("/config_dump", this::configDump, "/logging", this::logging));
     }
 
+    /** Adds {@code GET path} → {@code json} to the admin listener, which must be bound already. */
+    public void addJsonEndpoint(String path, Supplier<String> json) {
+        requireNonNull(path, "path");
+        requireNonNull(json, "json");
+        HttpServer s = servers.get("admin");
+        if (s == null) {
+            throw new IllegalStateException("bind the admin API before adding " + path);
+        }
+        s.createContext(path, ex -> {
+            try (ex) {
+                send(ex, 200, "application/json", json.get());
+            } catch (IOException | RuntimeException e) {
+                LOG.debug("admin request {} failed: {}", ex.getRequestURI(), e.toString());
+            }
+        });
+    }
+
     public InetSocketAddress bindMetrics(InetSocketAddress address) throws IOException {
         return start("metrics", address, Map.of("/metrics", ex -> send(ex, 200,
                 "text/plain; version=0.0.4; charset=utf-8", scrape.get())));

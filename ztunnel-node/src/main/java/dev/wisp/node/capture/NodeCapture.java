@@ -1,0 +1,316 @@
+package dev.wisp.node.capture;
+
+import static java.util.Objects.requireNonNull;
+
+import dev.wisp.bpf.BpfException;
+import dev.wisp.bpf.capture.Capture;
+import dev.wisp.bpf.capture.CaptureConfig;
+import dev.wisp.bpf.capture.PodRef;
+import dev.wisp.linux.Cgroups;
+import dev.wisp.linux.NativeException;
+import dev.wisp.linux.Sockets;
+import dev.wisp.node.NodeAgent;
+import dev.wisp.node.proxy.OriginalDestinationResolver;
+import io.netty.channel.epoll.EpollSocketChannel;
+import java.io.IOException;
+import java.net.Inet4Address;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.NetworkInterface;
+import java.net.SocketException;
+import java.nio.file.ClosedWatchServiceException;
+import java.nio.file.DirectoryStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardWatchEventKinds;
+import java.nio.file.WatchService;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+import java.util.concurrent.TimeUnit;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * eBPF capture in the node agent ({@code wisp node --capture}): opens {@link Capture}, enrolls
+ * and removes the node's pods as their files appear in and disappear from the pods directory
+ * ({@link PodFile}), keeps a plaintext inbound listener in each enrolled pod's network namespace
+ * ({@link InPodListener}), resolves the outbound listener's original destinations from the eBPF
+ * map, and keeps the last flow events for the admin API's {@code /flows}.
+ *
+ * <p>Lifecycle: {@link #open} before the agent starts (the agent needs {@link #resolver()}),
+ * {@link #start} once it is listening, {@link #close} before it closes. Closing leaves the pinned
+ * programs attached, so pods stay captured while the agent restarts; the next run re-adopts them
+ * ({@code Capture.open} re-points the pinned links) and enrolls each pod file again, which is
+ * idempotent.
+ *
+ * <p>Threads: the pods directory is watched and reconciled on one platform thread
+ * ({@code wisp-pods}), which alone touches {@link #pods}; {@link #close} stops it first. Flow events
+ * arrive on capture's ring buffer thread.
+ */
+public final class NodeCapture implements AutoCloseable {
+    private static final Logger LOG = LoggerFactory.getLogger(NodeCapture.class);
+
+    /**
+     * @param podsDir where the node's pod files appear (one {@code <uid>.json} per pod)
+     * @param pinRoot where capture pins its maps and links (one per node agent)
+     * @param outbound the agent's outbound listener as pods reach it (a node address, port 15001)
+     * @param inboundPort the in-pod plaintext inbound port (15006)
+     * @param flowCapacity how many flow events {@code /flows} keeps
+     */
+    public record Settings(Path podsDir, Path pinRoot, InetSocketAddress outbound, int inboundPort,
+            int flowCapacity) {
+        public Settings {
+            requireNonNull(podsDir, "podsDir");
+            requireNonNull(pinRoot, "pinRoot");
+            requireNonNull(outbound, "outbound");
+        }
+    }
+
+    /** A pod this run has enrolled and its in-pod listener; owned by the {@code wisp-pods} thread. */
+    private record Enrolled(PodRef pod, List<InPodListener> listeners) {}
+
+    private final Settings settings;
+    private final Capture capture;
+    private final FlowRing flows;
+    private final WatchService watcher;
+    // Owned by the wisp-pods thread (and by close(), after that thread has ended).
+    private final Map<String, Enrolled> pods = new HashMap<>();
+    private NodeAgent agent;
+    private Thread thread;
+    private AutoCloseable subscription;
+    private volatile boolean closed;
+
+    private NodeCapture(Settings settings, Capture capture, WatchService watcher) {
+        this.settings = settings;
+        this.capture = capture;
+        this.watcher = watcher;
+        this.flows = new FlowRing(settings.flowCapacity());
+    }
+
+    /** Loads and attaches the programs (needs root: CAP_BPF, CAP_NET_ADMIN, CAP_SYS_ADMIN). */
+    public static NodeCapture open(Settings settings) throws IOException {
+        requireNonNull(settings, "settings");
+        if (!Files.isDirectory(settings.podsDir())) {
+            throw new IOException("pods directory " + settings.podsDir() + " does not exist: create it (the pod "
+                    + "plumbing writes one <uid>.json per pod there)");
+        }
+        List<InetAddress> nodeAddresses = nodeAddresses();
+        CaptureConfig config = CaptureConfig.of(Cgroups.ofCurrentProcess(), settings.outbound(), nodeAddresses)
+                .withPinRoot(settings.pinRoot());
+        Capture capture;
+        try {
+            capture = Capture.open(config);
+        } catch (BpfException e) {
+            throw new IOException("cannot start eBPF capture: " + e.getMessage(), e);
+        }
+        WatchService watcher;
+        try {
+            watcher = settings.podsDir().getFileSystem().newWatchService();
+            settings.podsDir().register(watcher, StandardWatchEventKinds.ENTRY_CREATE,
+                    StandardWatchEventKinds.ENTRY_DELETE, StandardWatchEventKinds.ENTRY_MODIFY);
+        } catch (IOException e) {
+            capture.close();
+            throw e;
+        }
+        LOG.info("eBPF capture open: outbound {} pins {} bypass {}", settings.outbound(), settings.pinRoot(),
+                nodeAddresses);
+        return new NodeCapture(settings, capture, watcher);
+    }
+
+    /** Every address of this node's network namespace: connections from them are never captured. */
+    static List<InetAddress> nodeAddresses() throws SocketException {
+        List<InetAddress> out = new ArrayList<>();
+        for (NetworkInterface nif : NetworkInterface.networkInterfaces().toList()) {
+            nif.inetAddresses().filter(a -> !a.isLoopbackAddress()).forEach(out::add);
+        }
+        return out;
+    }
+
+    /** The first non-loopback IPv4 address of this node: where pods reach the outbound listener by default. */
+    public static InetAddress defaultNodeAddress() throws SocketException {
+        return nodeAddresses().stream().filter(a -> a instanceof Inet4Address && !a.isLinkLocalAddress()).findFirst()
+                .orElseThrow(() -> new SocketException("this node has no IPv4 address for the outbound listener"));
+    }
+
+    /**
+     * The outbound (15001) resolver: the eBPF map keyed by the accepted socket's 4-tuple; with
+     * Netty's epoll transport, {@code getsockopt(SO_ORIGINAL_DST)} on the socket as a fallback
+     * (answered by the same map through capture's getsockopt hook, or by conntrack under iptables).
+     */
+    public OriginalDestinationResolver resolver() {
+        return ch -> {
+            if (!(ch.localAddress() instanceof InetSocketAddress local)
+                    || !(ch.remoteAddress() instanceof InetSocketAddress remote)) {
+                return Optional.empty();
+            }
+            try {
+                Optional<InetSocketAddress> d = capture.originalDestination(local, remote);
+                if (d.isPresent()) {
+                    return d;
+                }
+            } catch (BpfException e) {
+                LOG.debug("original destination of {} from the eBPF map: {}", remote, e.getMessage());
+            }
+            if (ch instanceof EpollSocketChannel epoll) {
+                try {
+                    return Optional.of(Sockets.originalDestination(epoll.fd().intValue()));
+                } catch (NativeException e) {
+                    LOG.debug("getsockopt(SO_ORIGINAL_DST) of {}: {}", remote, e.getMessage());
+                }
+            }
+            return Optional.empty();
+        };
+    }
+
+    /** Starts following the pods directory and recording flows for {@code agent}'s admin API. */
+    public synchronized void start(NodeAgent agent) throws IOException {
+        this.agent = requireNonNull(agent, "agent");
+        try {
+            subscription = capture.subscribe(e -> flows.add(Instant.now(), e));
+        } catch (BpfException e) {
+            throw new IOException("cannot read capture's flow events: " + e.getMessage(), e);
+        }
+        agent.addAdminEndpoint("/flows", flows::json);
+        reconcile(true);
+        thread = Thread.ofPlatform().name("wisp-pods").daemon().start(this::watch);
+    }
+
+    private void watch() {
+        while (!closed) {
+            try {
+                var key = watcher.poll(500, TimeUnit.MILLISECONDS);
+                if (key == null) {
+                    continue;
+                }
+                key.pollEvents();
+                key.reset();
+                reconcile(false);
+            } catch (InterruptedException | ClosedWatchServiceException e) {
+                return;
+            }
+        }
+    }
+
+    /**
+     * Makes the enrolled set equal the pod files. On the first pass, pods enrolled by an earlier run
+     * whose file is gone are removed too.
+     */
+    private void reconcile(boolean first) {
+        Map<String, PodRef> wanted = new HashMap<>();
+        try (DirectoryStream<Path> files = Files.newDirectoryStream(settings.podsDir())) {
+            for (Path f : files) {
+                if (PodFile.uidOf(f) == null) {
+                    continue;
+                }
+                try {
+                    PodRef pod = PodFile.parse(f, Files.readAllBytes(f));
+                    wanted.put(pod.id(), pod);
+                } catch (IOException e) {
+                    // A file being replaced or malformed: skipped until the next change.
+                    LOG.warn("ignoring {}: {}", f, e.getMessage());
+                }
+            }
+        } catch (IOException e) {
+            LOG.error("cannot read the pods directory {}: {}", settings.podsDir(), e.getMessage());
+            return;
+        }
+        Set<String> gone = new HashSet<>(pods.keySet());
+        if (first) {
+            gone.addAll(capture.enrolled());
+        }
+        gone.removeAll(wanted.keySet());
+        for (String uid : gone) {
+            remove(uid);
+        }
+        for (PodRef pod : wanted.values()) {
+            Enrolled now = pods.get(pod.id());
+            if (now != null && now.pod().equals(pod)) {
+                continue;
+            }
+            if (now != null) {
+                remove(pod.id());
+            }
+            enroll(pod);
+        }
+    }
+
+    private void enroll(PodRef pod) {
+        List<InPodListener> listeners = new ArrayList<>();
+        try {
+            capture.enroll(pod);
+            if (pod.netns() != null) {
+                for (InetAddress ip : pod.ips()) {
+                    InPodListener l = InPodListener.open(agent, pod.netns(),
+                            new InetSocketAddress(ip, settings.inboundPort()));
+                    listeners.add(l);
+                    capture.setInboundListener(ip, l.fd);
+                }
+            }
+            pods.put(pod.id(), new Enrolled(pod, List.copyOf(listeners)));
+            LOG.info("enrolled pod {} (cgroup {}, netns {}, ips {}): inbound plaintext on {}", pod.id(), pod.cgroup(),
+                    pod.netns(), pod.ips(), listeners.stream().map(l -> l.address).toList());
+        } catch (IOException | RuntimeException e) {
+            listeners.forEach(InPodListener::close);
+            LOG.error("cannot enroll pod {}: {} (it is retried when its pod file changes)", pod.id(), e.getMessage());
+        }
+    }
+
+    private void remove(String uid) {
+        Enrolled e = pods.remove(uid);
+        if (e != null) {
+            for (InetAddress ip : e.pod().ips()) {
+                try {
+                    capture.setInboundListener(ip, -1);
+                } catch (BpfException ex) {
+                    LOG.debug("clearing the inbound listener of {}: {}", ip, ex.getMessage());
+                }
+            }
+            e.listeners().forEach(InPodListener::close);
+        }
+        try {
+            boolean was = capture.remove(uid);
+            LOG.info("removed pod {} from capture{}", uid, was ? "" : " (it was not enrolled)");
+        } catch (BpfException ex) {
+            LOG.error("cannot remove pod {} from capture: {}", uid, ex.getMessage());
+        }
+    }
+
+    /** The ids of the pods capture has enrolled. */
+    public Set<String> enrolled() {
+        return capture.enrolled();
+    }
+
+    /** Stops following pods and closes the in-pod listeners; the pinned programs stay attached. */
+    @Override
+    public synchronized void close() {
+        closed = true;
+        try {
+            watcher.close();
+        } catch (IOException e) {
+            LOG.debug("closing the pods watcher: {}", e.toString());
+        }
+        if (thread != null) {
+            try {
+                thread.join(TimeUnit.SECONDS.toMillis(5));
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }
+        if (subscription != null) {
+            try {
+                subscription.close();
+            } catch (Exception e) {
+                LOG.debug("closing the flow subscription: {}", e.toString());
+            }
+        }
+        pods.values().forEach(p -> p.listeners().forEach(InPodListener::close));
+        pods.clear();
+        capture.close();
+    }
+}

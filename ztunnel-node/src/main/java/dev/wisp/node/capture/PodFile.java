@@ -1,0 +1,86 @@
+package dev.wisp.node.capture;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.wisp.bpf.capture.PodRef;
+import java.io.IOException;
+import java.net.InetAddress;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * One file of the pods directory ({@code --pods-dir}): how the node's pod plumbing (istio-cni in
+ * Kubernetes, {@code LocalCluster.writePodFile} locally) tells the agent about a local pod.
+ *
+ * <pre>{"uid": "a", "cgroup": "/sys/fs/cgroup/…/a", "netns": "/var/run/netns/…", "ips": ["10.0.0.5"]}</pre>
+ *
+ * The file is named {@code <uid>.json}; it appears when the pod starts and disappears when it is
+ * deleted. Pure: parsing only; the content is treated as untrusted (size cap, literal IPs only,
+ * absolute paths, the uid must match the file name).
+ */
+final class PodFile {
+    static final int MAX_BYTES = 64 * 1024;
+    static final String SUFFIX = ".json";
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    private PodFile() {}
+
+    /** The uid a pods-directory file name stands for, or null when the file is not a pod file. */
+    static String uidOf(Path file) {
+        String name = file.getFileName().toString();
+        return name.endsWith(SUFFIX) && !name.startsWith(".")
+                ? name.substring(0, name.length() - SUFFIX.length())
+                : null;
+    }
+
+    /** Parses {@code bytes} read from {@code file}. */
+    static PodRef parse(Path file, byte[] bytes) throws IOException {
+        if (bytes.length > MAX_BYTES) {
+            throw new IOException("pod file " + file + " is larger than " + MAX_BYTES + " bytes");
+        }
+        JsonNode n = JSON.readTree(bytes);
+        if (n == null || !n.isObject()) {
+            throw new IOException("pod file " + file + " is not a JSON object");
+        }
+        String uid = text(file, n, "uid");
+        if (!uid.equals(uidOf(file))) {
+            throw new IOException("pod file " + file + " names uid '" + uid + "': the file must be <uid>.json");
+        }
+        Path cgroup = absolute(file, text(file, n, "cgroup"));
+        Path netns = absolute(file, text(file, n, "netns"));
+        JsonNode ips = n.get("ips");
+        if (ips == null || !ips.isArray() || ips.isEmpty() || ips.size() > 16) {
+            throw new IOException("pod file " + file + ": 'ips' must be a list of 1-16 IP addresses");
+        }
+        List<InetAddress> addrs = new ArrayList<>();
+        for (JsonNode ip : ips) {
+            try {
+                addrs.add(InetAddress.ofLiteral(ip.asText()));
+            } catch (IllegalArgumentException e) {
+                throw new IOException("pod file " + file + ": '" + ip.asText() + "' is not an IP address", e);
+            }
+        }
+        try {
+            return new PodRef(uid, cgroup, netns, addrs);
+        } catch (IllegalArgumentException e) {
+            throw new IOException("pod file " + file + ": " + e.getMessage(), e);
+        }
+    }
+
+    private static String text(Path file, JsonNode n, String field) throws IOException {
+        JsonNode v = n.get(field);
+        if (v == null || !v.isTextual() || v.asText().isEmpty()) {
+            throw new IOException("pod file " + file + " lacks the text field '" + field + "'");
+        }
+        return v.asText();
+    }
+
+    private static Path absolute(Path file, String path) throws IOException {
+        Path p = Path.of(path);
+        if (!p.isAbsolute()) {
+            throw new IOException("pod file " + file + ": '" + path + "' must be an absolute path");
+        }
+        return p.normalize();
+    }
+}
