@@ -191,15 +191,19 @@ class ControlPlaneMeshE2eTest {
         await().atMost(Duration.ofSeconds(1)).pollInterval(Duration.ofMillis(10)).until(() -> configDump("node2")
                 .contains("deny-client"));
         long applied = (System.nanoTime() - t0) / 1_000_000;
-        assertThat(echoes(9000)).as("a call under DENY").isFalse();
+        // The policy and the selected workload's reference to it are separate resources (as in
+        // ztunnel's workload xDS): enforcement follows when both have arrived.
+        await().atMost(Duration.ofSeconds(5)).pollInterval(Duration.ofMillis(20)).until(() -> !echoes(9000));
+        long enforced = (System.nanoTime() - t0) / 1_000_000;
         long t1 = System.nanoTime();
         Files.delete(config.resolve("deny.yaml"));
         await().atMost(Duration.ofSeconds(1)).pollInterval(Duration.ofMillis(10)).until(() -> !configDump("node2")
                 .contains("deny-client"));
         long removed = (System.nanoTime() - t1) / 1_000_000;
-        assertThat(echoes(9000)).as("a call after the DENY is removed").isTrue();
-        System.out.printf("policy applied at the agent %d ms after the file was saved; removal %d ms%n", applied,
-                removed);
+        await().atMost(Duration.ofSeconds(5)).pollInterval(Duration.ofMillis(20)).until(() -> echoes(9000));
+        long restored = (System.nanoTime() - t1) / 1_000_000;
+        System.out.printf("policy at the agent %d ms after the file was saved, enforced at %d ms; removal %d ms, "
+                + "calls restored at %d ms%n", applied, enforced, removed, restored);
     }
 
     @Test
@@ -207,7 +211,7 @@ class ControlPlaneMeshE2eTest {
     void anInvalidFileIsRefusedAgentsKeepThePreviousPolicyAndTheFixApplies() throws Exception {
         write("gate.yaml", GATE.formatted("DENY", "\"9000\""));
         await().atMost(Duration.ofSeconds(5)).until(() -> configDump("node2").contains("\"gate\""));
-        assertThat(echoes(9000)).isFalse();
+        await().atMost(Duration.ofSeconds(5)).pollInterval(Duration.ofMillis(20)).until(() -> !echoes(9000));
 
         write("gate.yaml", GATE.formatted("ALOW", "\"9000\""));
         await().atMost(Duration.ofSeconds(5)).until(() -> log("control-plane").matches(
