@@ -1,6 +1,5 @@
 package dev.wisp.cli;
 
-import dev.wisp.linux.Libc;
 import dev.wisp.testing.Prerequisites;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -8,7 +7,6 @@ import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Callable;
-import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 
 /**
@@ -55,25 +53,7 @@ final class TwoNodeNetns implements AutoCloseable {
 
     /** Runs {@code body} on a platform thread that has entered {@code ns}'s network namespace. */
     static <T> T in(String ns, Callable<T> body) throws Exception {
-        CompletableFuture<T> result = new CompletableFuture<>();
-        Thread t = Thread.ofPlatform().name("in-" + ns).start(() -> {
-            try {
-                int fd = Libc.open("/var/run/netns/" + ns, Libc.O_RDONLY | Libc.O_CLOEXEC);
-                try {
-                    Libc.setns(fd, Libc.CLONE_NEWNET);
-                } finally {
-                    Libc.close(fd);
-                }
-                result.complete(body.call());
-            } catch (Throwable e) {
-                result.completeExceptionally(e);
-            }
-        });
-        try {
-            return result.get(120, TimeUnit.SECONDS);
-        } finally {
-            t.join(1000);
-        }
+        return dev.wisp.testing.Netns.call(ns, body, java.time.Duration.ofSeconds(120));
     }
 
     /** Starts {@code wisp node args…} in {@code ns} as a child JVM; output goes to {@code log}. */

@@ -1,6 +1,5 @@
 package dev.wisp.e2e;
 
-import dev.wisp.linux.Libc;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
@@ -8,8 +7,6 @@ import java.net.InetSocketAddress;
 import java.net.Socket;
 import java.nio.charset.StandardCharsets;
 import java.util.concurrent.Callable;
-import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.TimeUnit;
 
 /**
  * Runs test code inside a network namespace: a fresh platform thread enters it with
@@ -20,25 +17,7 @@ final class Netns {
     private Netns() {}
 
     static <T> T in(String netns, Callable<T> body) throws Exception {
-        CompletableFuture<T> result = new CompletableFuture<>();
-        Thread t = Thread.ofPlatform().name("in-" + netns).start(() -> {
-            try {
-                int fd = Libc.open("/var/run/netns/" + netns, Libc.O_RDONLY | Libc.O_CLOEXEC);
-                try {
-                    Libc.setns(fd, Libc.CLONE_NEWNET);
-                } finally {
-                    Libc.close(fd);
-                }
-                result.complete(body.call());
-            } catch (Throwable e) {
-                result.completeExceptionally(e);
-            }
-        });
-        try {
-            return result.get(60, TimeUnit.SECONDS);
-        } finally {
-            t.join(1000);
-        }
+        return dev.wisp.testing.Netns.call(netns, body, java.time.Duration.ofSeconds(60));
     }
 
     /** GET {@code path} from an HTTP server on 127.0.0.1:{@code port} of {@code netns}; the body. */

@@ -12,7 +12,6 @@ import java.util.List;
 import java.util.concurrent.Callable;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicReference;
 
 /**
  * A node and three pods made of network namespaces and cgroup v2 directories, all with a random
@@ -114,26 +113,7 @@ final class PodLab implements AutoCloseable {
 
     /** Calls {@code body} on a new platform thread that has entered namespace {@code name}. */
     static <T> T inNetns(String name, Callable<T> body) throws Exception {
-        AtomicReference<T> result = new AtomicReference<>();
-        AtomicReference<Exception> failure = new AtomicReference<>();
-        Thread t = Thread.ofPlatform().name("netns-" + name).start(() -> {
-            try {
-                int fd = Libc.open("/run/netns/" + name, Libc.O_RDONLY | Libc.O_CLOEXEC);
-                try {
-                    Libc.setns(fd, Libc.CLONE_NEWNET);
-                } finally {
-                    Libc.close(fd);
-                }
-                result.set(body.call());
-            } catch (Exception e) {
-                failure.set(e);
-            }
-        });
-        t.join();
-        if (failure.get() != null) {
-            throw failure.get();
-        }
-        return result.get();
+        return dev.wisp.testing.Netns.call(name, body, java.time.Duration.ofMinutes(5));
     }
 
     record Result(int exit, String stdout, String stderr) {}

@@ -2,7 +2,6 @@ package dev.wisp.cli.wireguard;
 
 import static org.awaitility.Awaitility.await;
 
-import dev.wisp.linux.Libc;
 import java.io.File;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -14,7 +13,6 @@ import java.util.HexFormat;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Callable;
-import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.Future;
 
@@ -98,21 +96,7 @@ final class NetnsPair implements AutoCloseable {
      * opens live in that namespace.
      */
     static <T> Future<T> inNetns(String ns, Callable<T> task) {
-        CompletableFuture<T> f = new CompletableFuture<>();
-        Thread.ofPlatform().name("netns-" + ns).daemon().start(() -> {
-            try {
-                int fd = Libc.open("/var/run/netns/" + ns, Libc.O_RDONLY | Libc.O_CLOEXEC);
-                try {
-                    Libc.setns(fd, Libc.CLONE_NEWNET);
-                } finally {
-                    Libc.close(fd);
-                }
-                f.complete(task.call());
-            } catch (Throwable t) {
-                f.completeExceptionally(t);
-            }
-        });
-        return f;
+        return dev.wisp.testing.Netns.start(ns, task);
     }
 
     static <T> T get(Future<T> f, Duration timeout) throws Exception {
