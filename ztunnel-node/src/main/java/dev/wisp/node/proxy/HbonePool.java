@@ -52,9 +52,11 @@ import org.slf4j.LoggerFactory;
  */
 public final class HbonePool implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(HbonePool.class);
-    private static final long PING_INTERVAL_MS = 10_000;
-    private static final long PING_TIMEOUT_MS = 20_000;
+    private static final Duration PING_INTERVAL = Duration.ofSeconds(10);
+    private static final Duration PING_TIMEOUT = Duration.ofSeconds(20);
     private final ProxyContext ctx;
+    private final long pingIntervalMs;
+    private final long pingTimeoutMs;
     private final long idleNanos;
     /** Guarded by {@code this}. */
     private final PoolCore<PoolKey, Channel, Request> core;
@@ -68,7 +70,15 @@ public final class HbonePool implements AutoCloseable {
             boolean retried) {}
 
     public HbonePool(ProxyContext ctx, int streamsPerConnection, Duration idleTimeout) {
+        this(ctx, streamsPerConnection, idleTimeout, PING_INTERVAL, PING_TIMEOUT);
+    }
+
+    /** Tests only: shorter PING timers, so that a dead peer is detected in a test's time. */
+    HbonePool(ProxyContext ctx, int streamsPerConnection, Duration idleTimeout, Duration pingInterval,
+            Duration pingTimeout) {
         this.ctx = requireNonNull(ctx, "ctx");
+        this.pingIntervalMs = pingInterval.toMillis();
+        this.pingTimeoutMs = pingTimeout.toMillis();
         this.core = new PoolCore<>(streamsPerConnection);
         this.idleNanos = idleTimeout.toNanos();
         ctx.telemetry().gauge("wisp_hbone_pool_connections", "HBONE client TLS connections open", this::connections);
@@ -251,7 +261,7 @@ public final class HbonePool implements AutoCloseable {
                         new Http2MultiplexHandler(new ChannelInboundHandlerAdapter()));
                 codec.connection().local().flowController()
                         .incrementWindowSize(codec.connection().connectionStream(), Hbone.CONNECTION_WINDOW - 65_535);
-                pinger = c.executor().scheduleAtFixedRate(() -> ping(c), PING_INTERVAL_MS, PING_INTERVAL_MS,
+                pinger = c.executor().scheduleAtFixedRate(() -> ping(c), pingIntervalMs, pingIntervalMs,
                         TimeUnit.MILLISECONDS);
                 return;
             }
@@ -260,8 +270,10 @@ public final class HbonePool implements AutoCloseable {
 
         private void ping(ChannelHandlerContext c) {
             long now = System.nanoTime();
-            if (pingSentAt != 0 && now - pingSentAt > TimeUnit.MILLISECONDS.toNanos(PING_TIMEOUT_MS)) {
-                LOG.warn("HBONE connection to {}: no PING ack in {} ms, closing", key.destination(), PING_TIMEOUT_MS);
+            if (pingSentAt != 0 && now - pingSentAt > TimeUnit.MILLISECONDS.toNanos(pingTimeoutMs)) {
+                LOG.warn("HBONE connection to {}: no PING ack in {} ms, closing", key.destination(), pingTimeoutMs);
+                // The peer is gone: do not wait for its streams to finish as a graceful close would.
+                c.pipeline().get(Http2FrameCodec.class).gracefulShutdownTimeoutMillis(0);
                 c.close();
                 return;
             }
