@@ -1,6 +1,11 @@
 package dev.wisp.testing;
 
 import dev.wisp.linux.Libc;
+import java.io.IOException;
+import java.io.OutputStream;
+import java.net.InetSocketAddress;
+import java.net.Socket;
+import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CompletableFuture;
@@ -50,5 +55,28 @@ public final class Netns {
         } catch (TimeoutException e) {
             throw new AssertionError("task in netns " + netns + " did not finish within " + timeout, e);
         }
+    }
+
+    /**
+     * {@code GET path} over HTTP/1.0 from inside {@code netns} to {@code server}; the body of a 200
+     * answer, an {@link IOException} naming the status line otherwise.
+     */
+    public static String httpGet(String netns, InetSocketAddress server, String path) throws Exception {
+        return call(netns, () -> {
+            try (Socket s = new Socket()) {
+                s.connect(server, 2000);
+                s.setSoTimeout(5000);
+                OutputStream out = s.getOutputStream();
+                out.write(("GET " + path + " HTTP/1.0\r\nHost: localhost\r\n\r\n").getBytes(StandardCharsets.US_ASCII));
+                out.flush();
+                String response = new String(s.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+                if (!response.startsWith("HTTP/1.1 200") && !response.startsWith("HTTP/1.0 200")) {
+                    throw new IOException("GET " + path + " from " + server + " in " + netns + ": "
+                            + response.lines().findFirst().orElse("no response"));
+                }
+                int body = response.indexOf("\r\n\r\n");
+                return body < 0 ? "" : response.substring(body + 4);
+            }
+        }, Duration.ofSeconds(60));
     }
 }

@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
 import dev.wisp.node.LogCapture;
+import dev.wisp.testing.RawHboneClient;
 import dev.wisp.testing.Socks5Client;
 import dev.wisp.node.TwoAgents;
 import dev.wisp.node.identity.Identities;

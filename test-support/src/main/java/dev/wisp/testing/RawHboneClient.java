@@ -1,4 +1,4 @@
-package dev.wisp.node.proxy;
+package dev.wisp.testing;
 
 import io.netty.bootstrap.Bootstrap;
 import io.netty.buffer.ByteBuf;
@@ -24,18 +24,34 @@ import java.net.InetSocketAddress;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 
-/** A scripted HBONE peer for tests: sends exactly what a test wants, well-formed or not. */
-final class RawHboneClient implements AutoCloseable {
+/**
+ * A scripted HBONE client for tests: sends exactly what a test wants, well-formed or not. Its
+ * sockets are created on the calling thread, so a caller inside a network namespace ({@link Netns})
+ * connects from there.
+ */
+public final class RawHboneClient implements AutoCloseable {
     private final EventLoopGroup group = new MultiThreadIoEventLoopGroup(1, NioIoHandler.newFactory());
 
     /** Opens TLS (with {@code ctx}) to {@code server}; completes with the channel after the handshake. */
-    Channel tls(SslContext ctx, InetSocketAddress server) throws Exception {
+    public Channel tls(SslContext ctx, InetSocketAddress server) throws Exception {
+        return connect(ctx, server, false);
+    }
+
+    /**
+     * With {@code h2}, the HTTP/2 codec sits behind TLS from the start: added after the handshake, it
+     * could miss the server's SETTINGS, which may arrive first.
+     */
+    private Channel connect(SslContext ctx, InetSocketAddress server, boolean h2) throws Exception {
         CompletableFuture<Channel> done = new CompletableFuture<>();
         new Bootstrap().group(group).channel(NioSocketChannel.class).handler(new ChannelInitializer<Channel>() {
             @Override
             protected void initChannel(Channel ch) {
                 SslHandler ssl = ctx.newHandler(ch.alloc());
                 ch.pipeline().addLast(ssl);
+                if (h2) {
+                    ch.pipeline().addLast(Http2FrameCodecBuilder.forClient().build(),
+                            new Http2MultiplexHandler(new ChannelInboundHandlerAdapter()));
+                }
                 ssl.handshakeFuture().addListener(f -> {
                     if (f.isSuccess()) {
                         done.complete(ch);
@@ -49,10 +65,8 @@ final class RawHboneClient implements AutoCloseable {
     }
 
     /** Sends one request on a fresh HTTP/2 connection; returns the response status, or "reset"/"closed". */
-    String request(SslContext ctx, InetSocketAddress server, Http2Headers headers) throws Exception {
-        Channel ch = tls(ctx, server);
-        ch.pipeline().addLast(Http2FrameCodecBuilder.forClient().build(),
-                new Http2MultiplexHandler(new ChannelInboundHandlerAdapter()));
+    public String request(SslContext ctx, InetSocketAddress server, Http2Headers headers) throws Exception {
+        Channel ch = connect(ctx, server, true);
         CompletableFuture<String> status = new CompletableFuture<>();
         Http2StreamChannel stream = new Http2StreamChannelBootstrap(ch).handler(new ChannelInboundHandlerAdapter() {
             @Override
@@ -79,7 +93,7 @@ final class RawHboneClient implements AutoCloseable {
     }
 
     /** Writes {@code bytes} on an established TLS connection; completes when the server closes it. */
-    boolean closedAfter(Channel ch, ByteBuf bytes) throws Exception {
+    public boolean closedAfter(Channel ch, ByteBuf bytes) throws Exception {
         ch.writeAndFlush(bytes);
         return ch.closeFuture().await(10, TimeUnit.SECONDS);
     }
