@@ -19,6 +19,7 @@ import java.util.concurrent.TimeUnit;
  * them later. Agents run as child JVMs under {@code ip netns exec}.
  */
 final class TwoNodeNetns implements AutoCloseable {
+    private static final Path JAVA = Path.of(ProcessHandle.current().info().command().orElseThrow());
     final String ns1;
     final String ns2;
     private final List<Process> processes = new ArrayList<>();
@@ -56,15 +57,24 @@ final class TwoNodeNetns implements AutoCloseable {
         return dev.wisp.testing.Netns.call(ns, body, java.time.Duration.ofSeconds(120));
     }
 
-    /** Starts {@code wisp node args…} in {@code ns} as a child JVM; output goes to {@code log}. */
+    /**
+     * Starts {@code wisp node args…} in {@code ns} as a child JVM; output goes to {@code log}. Netty's
+     * leak detector runs at its paranoid level (every buffer tracked), as in the unit tests; {@code ip
+     * netns exec} execs the JVM, so the process's pid is the JVM's ({@link #jcmd}).
+     */
     Process agent(String ns, Path log, String... args) throws IOException {
-        List<String> cmd = new ArrayList<>(List.of("ip", "netns", "exec", ns,
-                ProcessHandle.current().info().command().orElse("java"), "--enable-native-access=ALL-UNNAMED",
-                "-Xmx512m", "-cp", System.getProperty("java.class.path"), "dev.wisp.cli.Wisp", "node"));
+        List<String> cmd = new ArrayList<>(List.of("ip", "netns", "exec", ns, JAVA.toString(),
+                "--enable-native-access=ALL-UNNAMED", "-Xmx512m", "-Dio.netty.leakDetection.level=paranoid", "-cp",
+                System.getProperty("java.class.path"), "dev.wisp.cli.Wisp", "node"));
         cmd.addAll(List.of(args));
         Process p = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile()).start();
         processes.add(p);
         return p;
+    }
+
+    /** {@code jcmd PID COMMAND} with the JDK that runs the tests (and the agents); its output. */
+    static String jcmd(Process jvm, String command) throws IOException, InterruptedException {
+        return sh(JAVA.resolveSibling("jcmd").toString(), String.valueOf(jvm.pid()), command);
     }
 
     static String sh(String... cmd) throws IOException, InterruptedException {
