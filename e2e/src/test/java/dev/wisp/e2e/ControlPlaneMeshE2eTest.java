@@ -39,6 +39,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
 import java.util.concurrent.TimeUnit;
+import java.util.regex.Pattern;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -60,16 +61,22 @@ class ControlPlaneMeshE2eTest {
     static final String CLUSTER = "cpint";
     static final int XDS_PORT = 15012;
     static final InetSocketAddress SOCKS = new InetSocketAddress("127.0.0.1", 15080);
-    static final String DENY_CLIENT = """
+    /** A policy on the server pod with one principal rule: name, action, principal. */
+    static final String PRINCIPAL_POLICY = """
             apiVersion: security.istio.io/v1
             kind: AuthorizationPolicy
-            metadata: {name: deny-client, namespace: default}
+            metadata: {name: %s, namespace: default}
             spec:
               selector: {matchLabels: {app: server}}
-              action: DENY
+              action: %s
               rules:
-              - from: [{source: {principals: [cluster.local/ns/default/sa/client]}}]
+              - from: [{source: {principals: [%s]}}]
             """;
+    static final String DENY_CLIENT = PRINCIPAL_POLICY.formatted("deny-client", "DENY",
+            "cluster.local/ns/default/sa/client");
+    /** ALLOW for a principal other than the client: the client is then denied too. */
+    static final String ALLOW_OTHER = PRINCIPAL_POLICY.formatted("allow-other", "ALLOW",
+            "cluster.local/ns/default/sa/someone-else");
     /** ALLOW from the client to port 9000 only (so 9001 is denied); the action is a parameter. */
     static final String GATE = """
             apiVersion: security.istio.io/v1
@@ -184,7 +191,8 @@ class ControlPlaneMeshE2eTest {
 
     @Test
     @Order(3)
-    void aDenyPolicyReachesTheAgentWithinOneSecondAndRemovingItRestoresCalls() throws Exception {
+    void aDenyPolicyReachesTheAgentWithinOneSecondAnAllowForAnotherPrincipalDeniesTooRemovalRestores()
+            throws Exception {
         assertThat(echoes(9000)).isTrue();
         long t0 = System.nanoTime();
         write("deny.yaml", DENY_CLIENT);
@@ -204,6 +212,26 @@ class ControlPlaneMeshE2eTest {
         long restored = (System.nanoTime() - t1) / 1_000_000;
         System.out.printf("policy at the agent %d ms after the file was saved, enforced at %d ms; removal %d ms, "
                 + "calls restored at %d ms%n", applied, enforced, removed, restored);
+        // The destination agent answered HBONE 401 and logged it with the connection's identities.
+        assertThat(log("node2")).containsPattern(denied("denied by DENY policy default/deny-client"));
+
+        write("allow-other.yaml", ALLOW_OTHER);
+        await().atMost(Duration.ofSeconds(5)).pollInterval(Duration.ofMillis(20)).until(() -> !echoes(9000));
+        assertThat(log("node2")).containsPattern(denied("denied: no ALLOW policy matched"));
+        Files.delete(config.resolve("allow-other.yaml"));
+        await().atMost(Duration.ofSeconds(5)).pollInterval(Duration.ofMillis(20)).until(() -> echoes(9000));
+        assertThat(agents).as("no agent was restarted").allMatch(Process::isAlive);
+    }
+
+    /** The access-log line of a connection from the client to the server's port 9000 refused with 401. */
+    static Pattern denied(String reason) {
+        return Pattern.compile("connection complete direction=inbound src\\.addr="
+                + Pattern.quote(cluster.pod("client").ip()) + ":\\d+ src\\.workload=client src\\.namespace=default "
+                + "src\\.identity=\"spiffe://cluster\\.local/ns/default/sa/client\" dst\\.addr="
+                + Pattern.quote(serverAddress.getAddress().getHostAddress()) + ":9000 dst\\.service=- "
+                + "dst\\.workload=server dst\\.namespace=default "
+                + "dst\\.identity=\"spiffe://cluster\\.local/ns/default/sa/server\" bytes_sent=0 bytes_recv=0 "
+                + "duration=\\d+ms error=\"HBONE 401: " + Pattern.quote(reason) + "\"");
     }
 
     @Test
