@@ -80,6 +80,8 @@ public final class DeviceCore {
     private final ArrayBlockingQueue<TransportBatch> freeBatches = new ArrayBlockingQueue<>(256);
     private final ThreadLocal<ChaChaPoly> aeads = ThreadLocal.withInitial(ChaChaPoly::new);
     private volatile OrderedPipeline pipeline;
+    /** Queued handshakes from which the device counts as under load; lowered only by tests. */
+    private volatile int underLoadThreshold = UNDER_LOAD;
     private final RateLimiter rateLimiter = new RateLimiter();
     private final ArrayBlockingQueue<Inbound> handshakeQueue = new ArrayBlockingQueue<>(HANDSHAKE_QUEUE);
     private final Map<Key, Peer> peers = new ConcurrentHashMap<>();
@@ -123,6 +125,18 @@ public final class DeviceCore {
 
     public void setUnknownPeerHandler(UnknownPeerHandler handler) {
         this.unknownPeers = requireNonNull(handler, "handler");
+    }
+
+    /**
+     * Test-only: counts the device as under load (cookie replies, mac2 required, per-source rate
+     * limits) from {@code queued} waiting handshake messages instead of {@link #UNDER_LOAD}; 0 means
+     * always.
+     */
+    public void setUnderLoadThresholdForTests(int queued) {
+        if (queued < 0) {
+            throw new IllegalArgumentException("threshold must be >= 0");
+        }
+        this.underLoadThreshold = queued;
     }
 
     public void setMtu(int mtu) {
@@ -818,7 +832,7 @@ public final class DeviceCore {
         }
         long now = clock.nanoTime();
         byte[] msg = in.msg;
-        if (handshakeQueue.size() >= UNDER_LOAD) {
+        if (handshakeQueue.size() >= underLoadThreshold) {
             byte[] src = sourceBytes(in.source);
             if (!checker.checkMac2(msg, msg.length, src, now)) {
                 io.sendUdp(in.source, checker.createReply(msg, msg.length, src, now), 0, COOKIE_REPLY_LEN);

@@ -416,6 +416,11 @@ public final class RunningDevice implements WireGuardDevice {
         return core.stats();
     }
 
+    /** See {@link dev.wisp.wireguard.WireGuard.Builder#underLoadThresholdForTests}. */
+    public void setUnderLoadThresholdForTests(int queued) {
+        core.setUnderLoadThresholdForTests(queued);
+    }
+
     @Override
     public void setUnknownPeerHandler(UnknownPeerHandler handler) {
         core.setUnknownPeerHandler(handler);
