@@ -80,6 +80,7 @@ public final class DeviceCore {
     private final ArrayBlockingQueue<TransportBatch> freeBatches = new ArrayBlockingQueue<>(256);
     private final ThreadLocal<ChaChaPoly> aeads = ThreadLocal.withInitial(ChaChaPoly::new);
     private volatile OrderedPipeline pipeline;
+    private volatile int inlineBelow;
     /** Queued handshakes from which the device counts as under load; lowered only by tests. */
     private volatile int underLoadThreshold = UNDER_LOAD;
     private final RateLimiter rateLimiter = new RateLimiter();
@@ -311,10 +312,12 @@ public final class DeviceCore {
     /**
      * Runs encryption and decryption on {@code p}'s workers, each peer's packets through its own
      * ordered lanes (see {@link OrderedPipeline}); without one (tests) everything runs inline on the
-     * calling thread. Set once, before traffic.
+     * calling thread. Batches of fewer than {@code inlineBelow} packets for a lane with nothing
+     * pending run inline on the reader (no hand-off for light traffic). Set once, before traffic.
      */
-    public void usePipeline(OrderedPipeline p) {
+    public void usePipeline(OrderedPipeline p, int inlineBelow) {
         this.pipeline = p;
+        this.inlineBelow = inlineBelow;
     }
 
     /**
@@ -489,7 +492,7 @@ public final class DeviceCore {
             if (lane == null) {
                 crypt(t);
                 finishOutbound(t);
-            } else {
+            } else if (t.count >= inlineBelow || !lane.runInlineIfIdle(t)) {
                 lane.submit(t);
             }
         }
@@ -619,7 +622,7 @@ public final class DeviceCore {
         if (lane == null) {
             crypt(t);
             finishInbound(t, io.openTunStream());
-        } else {
+        } else if (t.count >= inlineBelow || !lane.runInlineIfIdle(t)) {
             lane.submit(t);
         }
     }

@@ -62,6 +62,12 @@ public final class RunningDevice implements WireGuardDevice {
      */
     static final int WORKERS = Integer.getInteger("wisp.wireguard.workers",
             Runtime.getRuntime().availableProcessors());
+    /**
+     * Batches smaller than this ({@code -Dwisp.wireguard.inlineBelow=N}) are sealed or opened on
+     * the reading thread when their peer's lane is idle: a hand-off to a worker and a sequencer
+     * costs more than it saves for a few packets.
+     */
+    static final int INLINE_BELOW = Integer.getInteger("wisp.wireguard.inlineBelow", 16);
     private final OrderedPipeline pipeline;
     /** Native send buffers the sequencers borrow for one sendmmsg each. */
     private final java.util.concurrent.ArrayBlockingQueue<UdpBatchSocket.Batch> sendBatches;
@@ -93,7 +99,7 @@ public final class RunningDevice implements WireGuardDevice {
             sendBatches.add(b);
         }
         this.pipeline = new OrderedPipeline("wg-" + name, workers, DeviceCore.WORK_CAPACITY);
-        core.usePipeline(pipeline);
+        core.usePipeline(pipeline, INLINE_BELOW);
     }
 
     /**

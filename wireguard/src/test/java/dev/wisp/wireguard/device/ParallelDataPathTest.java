@@ -74,7 +74,7 @@ class ParallelDataPathTest {
     }
 
     /** Handshake inline, then both cores switch to a pipeline with {@code workers} workers. */
-    void connect(int workers) throws Exception {
+    void connect(int workers, int inlineBelow) throws Exception {
         a.setPrivateKey(aKey);
         b.setPrivateKey(bKey);
         a.upsertPeer(new PeerConfig(bKey.publicKey(), null, B_ADDR, null, true, List.of(Prefix.parse("10.0.0.2/32"))));
@@ -92,7 +92,7 @@ class ParallelDataPathTest {
         for (DeviceCore d : List.of(a, b)) {
             OrderedPipeline p = new OrderedPipeline("test", workers, DeviceCore.WORK_CAPACITY);
             pipelines.add(p);
-            d.usePipeline(p);
+            d.usePipeline(p, inlineBelow);
         }
     }
 
@@ -119,7 +119,17 @@ class ParallelDataPathTest {
 
     @Test
     void countersLeaveUniqueAndIncreasingPerKeypairAndPacketsArriveInOrder() throws Exception {
-        connect(4);
+        sendAndCheck(0);
+    }
+
+    /** Small batches for an idle lane run inline on the sender, the rest on the workers: same guarantees. */
+    @Test
+    void mixingInlineAndPipelinedBatchesKeepsTheGuarantees() throws Exception {
+        sendAndCheck(40);
+    }
+
+    void sendAndCheck(int inlineBelow) throws Exception {
+        connect(4, inlineBelow);
         int perThread = 6000;
         // Two threads send to the same peer at once (as the TUN reader and a staged flush can), in
         // rounds of random size: the counter of each keypair must still leave strictly increasing.
