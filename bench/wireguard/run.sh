@@ -7,6 +7,8 @@
 # seconds per GiB that the two WireGuard processes spent (from /proc/<pid>/stat), and the Java /
 # wireguard-go ratios. Needs root, wireguard-go, wg, iperf3. Results: bench/results/wireguard.txt
 #   bench/wireguard/run.sh [seconds-per-run]
+# WISP_BENCH_BASELINE_CP=<class path of another wisp build> adds a row for that build (e.g. the
+# commit before a change, built elsewhere), measured in the same run, labelled $WISP_BENCH_BASELINE_LABEL.
 set -euo pipefail
 umask 077
 root=$(cd "$(dirname "$(readlink -f "$0")")/../.." && pwd)
@@ -23,6 +25,9 @@ java=$(ls -d /usr/lib/jvm/*/bin/java | sort -rV | while read -r j; do
 [ -n "$java" ] || { echo "needs a JDK >= 25 under /usr/lib/jvm" >&2; exit 1; }
 [ -f "$root/cli/target/wisp-cli.jar" ] || (cd "$root" && ./mvnw -q -B -pl cli -am package -DskipTests -Dspotless.check.skip=true)
 cp="$root/cli/target/wisp-cli.jar:$root/cli/target/lib/*"
+baseline_cp=${WISP_BENCH_BASELINE_CP:-}
+baseline_label=${WISP_BENCH_BASELINE_LABEL:-baseline build}
+load_start=$(cut -d' ' -f1 /proc/loadavg)
 
 cleanup() {
   for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
@@ -60,11 +65,12 @@ run_iperf() {
   python3 -c 'import json,sys; print(int(json.load(open(sys.argv[1]))["end"]["sum_received"]["bytes"]))' "$tmp/iperf.json"
 }
 
-start_wg() { # start_wg ns iface kind(go|java)
+start_wg() { # start_wg ns iface kind(go|java|baseline)
   if [ "$3" = go ]; then
     ip netns exec "$1" wireguard-go "$2"
   else
-    ip netns exec "$1" "$java" --enable-native-access=ALL-UNNAMED -cp "$cp" dev.wisp.cli.Wisp wireguard -f "$2" \
+    local use_cp=$cp; [ "$3" = baseline ] && use_cp=$baseline_cp
+    ip netns exec "$1" "$java" --enable-native-access=ALL-UNNAMED -cp "$use_cp" dev.wisp.cli.Wisp wireguard -f "$2" \
       >"$tmp/$2.log" 2>&1 &
   fi
   for _ in $(seq 600); do [ -S "/var/run/wireguard/$2.sock" ] && break; sleep 0.1; done
@@ -108,10 +114,17 @@ wg_pair go > "$tmp/go.out"
 read -r go_bytes go_ticks < "$tmp/go.out"
 wg_pair java > "$tmp/java.out"
 read -r java_bytes java_ticks < "$tmp/java.out"
+base_bytes=0; base_ticks=0
+if [ -n "$baseline_cp" ]; then
+  wg_pair baseline > "$tmp/base.out"
+  read -r base_bytes base_ticks < "$tmp/base.out"
+fi
 
-python3 - "$secs" "$hz" "$veth_bytes" "$go_bytes" "$go_ticks" "$java_bytes" "$java_ticks" "$(nproc)" > "$out" <<'PY'
+python3 - "$secs" "$hz" "$veth_bytes" "$go_bytes" "$go_ticks" "$java_bytes" "$java_ticks" "$(nproc)" \
+  "$load_start" "$base_bytes" "$base_ticks" "$baseline_label" > "$out" <<'PY'
 import sys, datetime
-secs, hz, veth, gob, got, jb, jt, cores = sys.argv[1:]
+secs, hz, veth, gob, got, jb, jt, cores, load0, bb, bt, blabel = sys.argv[1:]
+bb, bt = int(bb), int(bt)
 secs, hz = float(secs), float(hz)
 veth, gob, got, jb, jt = map(int, (veth, gob, got, jb, jt))
 gbps = lambda b: b * 8 / secs / 1e9
@@ -119,13 +132,17 @@ cpu_per_gib = lambda t, b: (t / hz) / (b / 2**30) if b else float('nan')
 print("WireGuard throughput: iperf3, one TCP stream, %d s per run, namespace A -> B over a veth pair" % secs)
 print("date: %s UTC; cores: %s (shared machine); MTU 1420 on the WireGuard interfaces" % (datetime.datetime.utcnow().strftime('%Y-%m-%d %H:%M'), cores))
 print("CPU = user+system seconds of both WireGuard processes (/proc/<pid>/stat) during the measured run")
-print("load average at the end: %s (other work shares these cores)" % open('/proc/loadavg').read().split()[0])
+print("load average at the start: %s, at the end: %s (other work shares these cores)" % (load0, open('/proc/loadavg').read().split()[0]))
 print()
 print("%-34s %10s %14s" % ("setup", "Gbit/s", "CPU s per GiB"))
 print("%-34s %10.2f %14s" % ("veth baseline (no WireGuard)", gbps(veth), "-"))
 print("%-34s %10.2f %14.2f" % ("wireguard-go <-> wireguard-go", gbps(gob), cpu_per_gib(got, gob)))
 print("%-34s %10.2f %14.2f" % ("wisp (Java) <-> wisp (Java)", gbps(jb), cpu_per_gib(jt, jb)))
+if bb:
+    print("%-34s %10.2f %14.2f" % (("wisp " + blabel)[:34], gbps(bb), cpu_per_gib(bt, bb)))
 print()
 print("ratio Java / wireguard-go: throughput %.2f, CPU per GiB %.2f (lower is better)" % (gbps(jb) / gbps(gob), cpu_per_gib(jt, jb) / cpu_per_gib(got, gob)))
+if bb:
+    print("ratio Java / wisp %s: throughput %.2f, CPU per GiB %.2f" % (blabel, gbps(jb) / gbps(bb), cpu_per_gib(jt, jb) / cpu_per_gib(bt, bb)))
 PY
 cat "$out"

@@ -33,6 +33,8 @@ public final class WireguardCommand implements Callable<Integer> {
     private static final Logger LOG = LoggerFactory.getLogger(WireguardCommand.class);
     /** Test-only: shortens REKEY_AFTER_TIME (and REJECT_AFTER_TIME to 1.5×) to watch rekeys. */
     static final String TEST_REKEY_ENV = "WISP_WG_TEST_REKEY_AFTER_SECONDS";
+    /** Tests only: queued handshakes from which the device counts as under load (0 = always). */
+    static final String TEST_UNDER_LOAD_ENV = "WISP_WG_TEST_UNDER_LOAD";
 
     @Option(names = {"-f", "--foreground"}, description = "Stay in the foreground (logs go to stderr).")
     boolean foreground;
@@ -57,9 +59,16 @@ public final class WireguardCommand implements Callable<Integer> {
             timers = Timers.forTestsWithRekeyAfter(Duration.ofSeconds(Long.parseLong(testRekey.trim())));
             LOG.warn("{} is set: rekey after {} s instead of 120 s (tests only)", TEST_REKEY_ENV, testRekey.trim());
         }
+        WireGuard.Builder builder = WireGuard.builder(iface).timers(timers);
+        String testUnderLoad = System.getenv(TEST_UNDER_LOAD_ENV);
+        if (testUnderLoad != null && !testUnderLoad.isBlank()) {
+            builder.underLoadThresholdForTests(Integer.parseInt(testUnderLoad.trim()));
+            LOG.warn("{} is set: under load from {} queued handshakes instead of 128 (tests only)",
+                    TEST_UNDER_LOAD_ENV, testUnderLoad.trim());
+        }
         WireGuardDevice device;
         try {
-            device = WireGuard.builder(iface).timers(timers).start();
+            device = builder.start();
         } catch (IOException e) {
             throw new UserException(e.getMessage(), e);
         }

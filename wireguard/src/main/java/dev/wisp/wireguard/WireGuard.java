@@ -23,6 +23,7 @@ public final class WireGuard {
         private boolean tun = true;
         private int mtu = DEFAULT_MTU;
         private UnknownPeerHandler unknownPeers = UnknownPeerHandler.REJECT;
+        private int underLoadThreshold = -1;
 
         private Builder(String name) {
             this.name = name;
@@ -53,10 +54,26 @@ public final class WireGuard {
             return this;
         }
 
+        /**
+         * Tests only: the device counts as under load (answers initiations without a valid mac2
+         * with a cookie reply, rate-limits handshakes per source) from {@code queuedHandshakes}
+         * waiting handshake messages, 0 = always, instead of the protocol's 128.
+         */
+        public Builder underLoadThresholdForTests(int queuedHandshakes) {
+            if (queuedHandshakes < 0) {
+                throw new IllegalArgumentException("threshold must be >= 0");
+            }
+            this.underLoadThreshold = queuedHandshakes;
+            return this;
+        }
+
         /** Creates the interface and starts the device. */
         public WireGuardDevice start() throws IOException {
             RunningDevice d = RunningDevice.start(name, timers, tun, mtu);
             d.setUnknownPeerHandler(unknownPeers);
+            if (underLoadThreshold >= 0) {
+                d.setUnderLoadThresholdForTests(underLoadThreshold);
+            }
             return d;
         }
     }

@@ -37,8 +37,10 @@ import org.slf4j.LoggerFactory;
  * side, datagrams in from the UDP side, timers advanced by {@link #tick}, and everything it wants
  * sent handed to an {@link Io}. Time comes from an injected {@link Clock}.
  *
- * <p>Threads: {@link #encryptFromTun} and {@link #receiveUdp} may run on many threads at once (each
- * with its own {@link Scratch}); handshake messages that pass the mac1 check are queued and consumed
+ * <p>Threads: {@link #queueFromTun} and {@link #receiveUdp} may run on many threads at once (each
+ * with its own {@link Round}). With an {@link OrderedPipeline} ({@link #usePipeline}) transport
+ * packets are sealed and opened by its workers in parallel and finished in order by each peer's
+ * lanes; without one, inline on the calling thread. Handshake messages that pass the mac1 check are queued and consumed
  * by whoever calls {@link #processHandshake} (one handshake thread in production). Configuration
  * methods may run on any thread. Per-peer state follows {@link Peer}'s lock discipline; the peer
  * map and index table are concurrent maps.
@@ -66,6 +68,21 @@ public final class DeviceCore {
     private final LongAdder handshakes = new LongAdder();
     private final LongAdder invalid = new LongAdder();
     private final LongAdder datagrams = new LongAdder();
+    private final LongAdder droppedPackets = new LongAdder();
+    private static final byte[] EMPTY = new byte[0];
+    /**
+     * Batches a peer's lane may hold per direction (sealed or opened but not yet sent or written
+     * included); a reader then waits briefly and drops (see {@link OrderedPipeline}).
+     */
+    public static final int LANE_CAPACITY = 128;
+    /** Batches waiting for a crypto worker, all peers together. */
+    public static final int WORK_CAPACITY = LANE_CAPACITY / 2;
+    private final ArrayBlockingQueue<TransportBatch> freeBatches = new ArrayBlockingQueue<>(256);
+    private final ThreadLocal<ChaChaPoly> aeads = ThreadLocal.withInitial(ChaChaPoly::new);
+    private volatile OrderedPipeline pipeline;
+    private volatile int inlineBelow;
+    /** Queued handshakes from which the device counts as under load; lowered only by tests. */
+    private volatile int underLoadThreshold = UNDER_LOAD;
     private final RateLimiter rateLimiter = new RateLimiter();
     private final ArrayBlockingQueue<Inbound> handshakeQueue = new ArrayBlockingQueue<>(HANDSHAKE_QUEUE);
     private final Map<Key, Peer> peers = new ConcurrentHashMap<>();
@@ -88,9 +105,8 @@ public final class DeviceCore {
     /** A keypair in the index table, with its peer. */
     private record Session(Peer peer, Keypair keypair) {}
 
-    /** Per-thread working memory for the data path: a cipher and a packet buffer. */
+    /** Per-thread working memory for reading packets. */
     public static final class Scratch {
-        final ChaChaPoly aead = new ChaChaPoly();
         /** The packet buffer: callers read into it at the offsets the methods name. */
         public final byte[] buf = new byte[SCRATCH_SIZE];
     }
@@ -110,6 +126,18 @@ public final class DeviceCore {
 
     public void setUnknownPeerHandler(UnknownPeerHandler handler) {
         this.unknownPeers = requireNonNull(handler, "handler");
+    }
+
+    /**
+     * Test-only: counts the device as under load (cookie replies, mac2 required, per-source rate
+     * limits) from {@code queued} waiting handshake messages instead of {@link #UNDER_LOAD}; 0 means
+     * always.
+     */
+    public void setUnderLoadThresholdForTests(int queued) {
+        if (queued < 0) {
+            throw new IllegalArgumentException("threshold must be >= 0");
+        }
+        this.underLoadThreshold = queued;
     }
 
     public void setMtu(int mtu) {
@@ -213,6 +241,7 @@ public final class DeviceCore {
         }
         allowedIps.removeAll(p);
         indices.values().removeIf(v -> v == p || v instanceof Session s && s.peer == p);
+        closeLanes(p);
         synchronized (p) {
             p.wipeSessions();
             if (p.handshake != null) {
@@ -278,7 +307,28 @@ public final class DeviceCore {
         return acc == 0;
     }
 
-    // ---------------------------------------------------------------- outbound (TUN → UDP)
+    // ---------------------------------------------------------------- the data path
+
+    /**
+     * Runs encryption and decryption on {@code p}'s workers, each peer's packets through its own
+     * ordered lanes (see {@link OrderedPipeline}); without one (tests) everything runs inline on the
+     * calling thread. Batches of fewer than {@code inlineBelow} packets for a lane with nothing
+     * pending run inline on the reader (no hand-off for light traffic). Set once, before traffic.
+     */
+    public void usePipeline(OrderedPipeline p, int inlineBelow) {
+        this.pipeline = p;
+        this.inlineBelow = inlineBelow;
+    }
+
+    /**
+     * Transport packets of one read from the TUN or the UDP socket, collected per peer so that
+     * each peer's share goes to the pipeline as one batch. Owned by one thread; {@link #submit}
+     * after each read.
+     */
+    public static final class Round {
+        private final java.util.IdentityHashMap<Peer, TransportBatch> out = new java.util.IdentityHashMap<>();
+        private final java.util.IdentityHashMap<Peer, TransportBatch> in = new java.util.IdentityHashMap<>();
+    }
 
     /**
      * Encrypts the IP packet at {@code s.buf[PLAINTEXT_OFFSET, PLAINTEXT_OFFSET+len)} for the peer
@@ -286,8 +336,17 @@ public final class DeviceCore {
      * there is no usable session. Packets to no peer are dropped.
      */
     public void encryptFromTun(Scratch s, int len) {
-        byte[] b = s.buf;
-        int off = PLAINTEXT_OFFSET;
+        Round r = new Round();
+        queueFromTun(r, s.buf, PLAINTEXT_OFFSET, len);
+        submit(r);
+    }
+
+    /**
+     * Adds the IP packet at {@code b[off, off+len)} to round {@code r}, for the peer whose allowed
+     * IPs contain its destination (the bytes are copied). Packets to no peer are dropped; packets
+     * to a peer without a usable session are staged and start a handshake.
+     */
+    public void queueFromTun(Round r, byte[] b, int off, int len) {
         if (len < 1) {
             return;
         }
@@ -305,7 +364,7 @@ public final class DeviceCore {
             invalid.increment();
             return;
         }
-        sendPlaintext(peer, s, len, true);
+        queuePlaintext(r, peer, b, off, len, true);
     }
 
     private boolean usable(Keypair k, long now) {
@@ -314,10 +373,11 @@ public final class DeviceCore {
     }
 
     /**
-     * Sends {@code len} plaintext bytes at {@code s.buf[PLAINTEXT_OFFSET]} to {@code peer} (0 = a
-     * keepalive). {@code stage} keeps the packet for later when no session is usable.
+     * Adds {@code len} plaintext bytes at {@code b[off]} for {@code peer} to round {@code r} (0 = a
+     * keepalive). {@code stage} keeps the packet for later when no session is usable. The counter is
+     * taken at {@link #submit}.
      */
-    private void sendPlaintext(Peer peer, Scratch s, int len, boolean stage) {
+    private void queuePlaintext(Round r, Peer peer, byte[] b, int off, int len, boolean stage) {
         long now = clock.nanoTime();
         Keypair k = peer.current;
         InetSocketAddress ep = peer.endpoint;
@@ -327,7 +387,7 @@ public final class DeviceCore {
                     if (peer.staged.size() >= Peer.MAX_STAGED) {
                         peer.staged.pollFirst();
                     }
-                    peer.staged.addLast(Arrays.copyOfRange(s.buf, PLAINTEXT_OFFSET, PLAINTEXT_OFFSET + len));
+                    peer.staged.addLast(Arrays.copyOfRange(b, off, off + len));
                 }
             }
             if (ep != null) {
@@ -335,24 +395,27 @@ public final class DeviceCore {
             }
             return;
         }
-        long counter = k.nextCounter();
-        if (Long.compareUnsigned(counter, timers.rejectAfterMessages()) >= 0) {
-            initiateHandshake(peer, false);
-            return;
-        }
-        byte[] b = s.buf;
         int padded = paddedLength(len);
-        Arrays.fill(b, PLAINTEXT_OFFSET + len, PLAINTEXT_OFFSET + padded, (byte) 0);
-        b[0] = TYPE_TRANSPORT;
-        b[1] = 0;
-        b[2] = 0;
-        b[3] = 0;
-        putInt(b, TRANSPORT_RECEIVER, k.remoteIndex());
-        putLong(b, TRANSPORT_COUNTER, counter);
-        int n = s.aead.seal(k.sendKey(), counter, null, b, PLAINTEXT_OFFSET, padded, b, PLAINTEXT_OFFSET);
-        int total = TRANSPORT_HEADER_LEN + n;
-        io.sendUdp(ep, b, 0, total);
-        peer.txBytes.add(total);
+        TransportBatch t = r.out.get(peer);
+        if (t != null && (!t.fits(padded) || !ep.equals(t.endpoint))) {
+            r.out.remove(peer);
+            submitOutbound(t);
+            t = null;
+        }
+        if (t == null) {
+            t = obtainBatch(peer, true);
+            t.endpoint = ep;
+            r.out.put(peer, t);
+        }
+        int i = t.count++;
+        int at = t.used;
+        t.off[i] = at;
+        t.len[i] = padded;
+        t.plain[i] = len;
+        t.keypair[i] = k;
+        System.arraycopy(b, off, t.buf, at + TRANSPORT_HEADER_LEN, len);
+        Arrays.fill(t.buf, at + TRANSPORT_HEADER_LEN + len, at + TRANSPORT_HEADER_LEN + padded, (byte) 0);
+        t.used = at + TRANSPORT_HEADER_LEN + padded + ChaChaPoly.TAG_LEN;
         // Timers: any authenticated packet sent; data sent.
         if (peer.keepaliveDeadline != 0) {
             peer.keepaliveDeadline = 0;
@@ -365,8 +428,7 @@ public final class DeviceCore {
             if (peer.newHandshakeDeadline == 0) {
                 peer.newHandshakeDeadline = now + keepaliveTimeout + rekeyTimeout;
             }
-            if (k.initiator() && (now - k.createdNanos() >= rekeyAfterTime
-                    || Long.compareUnsigned(counter, timers.rekeyAfterMessages()) >= 0)) {
+            if (k.initiator() && now - k.createdNanos() >= rekeyAfterTime) {
                 initiateHandshake(peer, false);
             }
         }
@@ -380,6 +442,94 @@ public final class DeviceCore {
         return padded;
     }
 
+    /** Hands every batch of round {@code r} to the pipeline (or processes it inline). */
+    public void submit(Round r) {
+        if (!r.out.isEmpty()) {
+            for (TransportBatch t : r.out.values()) {
+                submitOutbound(t);
+            }
+            r.out.clear();
+        }
+        if (!r.in.isEmpty()) {
+            for (TransportBatch t : r.in.values()) {
+                submitInbound(t);
+            }
+            r.in.clear();
+        }
+    }
+
+    /**
+     * Takes the batch's send counters and queues it on the peer's lane under the peer's send lock:
+     * counters of a keypair go out in increasing order although workers seal them in any order.
+     */
+    private void submitOutbound(TransportBatch t) {
+        Peer peer = t.peer;
+        boolean rekey = false;
+        synchronized (peer.sendLock) {
+            byte[] b = t.buf;
+            for (int i = 0; i < t.count; i++) {
+                Keypair k = t.keypair[i];
+                long counter = k.nextCounter();
+                if (Long.compareUnsigned(counter, timers.rejectAfterMessages()) >= 0) {
+                    t.len[i] = -1;
+                    rekey = true;
+                    continue;
+                }
+                if (t.plain[i] > 0 && k.initiator()
+                        && Long.compareUnsigned(counter, timers.rekeyAfterMessages()) >= 0) {
+                    rekey = true;
+                }
+                int at = t.off[i];
+                b[at] = TYPE_TRANSPORT;
+                b[at + 1] = 0;
+                b[at + 2] = 0;
+                b[at + 3] = 0;
+                putInt(b, at + TRANSPORT_RECEIVER, k.remoteIndex());
+                putLong(b, at + TRANSPORT_COUNTER, counter);
+                t.counter[i] = counter;
+            }
+            OrderedPipeline.Lane lane = lane(peer, true);
+            if (lane == null) {
+                crypt(t);
+                finishOutbound(t);
+            } else if (t.count >= inlineBelow || !lane.runInlineIfIdle(t)) {
+                lane.submit(t);
+            }
+        }
+        if (rekey) {
+            initiateHandshake(peer, false);
+        }
+    }
+
+    /** The parallel part: seals (outbound) or opens (inbound) every packet of {@code t} in place. */
+    void crypt(TransportBatch t) {
+        ChaChaPoly aead = aeads.get();
+        byte[] b = t.buf;
+        for (int i = 0; i < t.count; i++) {
+            int at = t.off[i] + TRANSPORT_HEADER_LEN;
+            Keypair k = t.keypair[i];
+            if (t.outbound) {
+                if (t.len[i] >= 0) {
+                    t.len[i] = TRANSPORT_HEADER_LEN
+                            + aead.seal(k.sendKey(), t.counter[i], null, b, at, t.len[i], b, at);
+                }
+            } else {
+                t.len[i] = aead.open(k.receiveKey(), t.counter[i], null, b, at, t.len[i] - TRANSPORT_HEADER_LEN, b, at);
+            }
+        }
+    }
+
+    /** In order, on the peer's sequencer: sends the sealed datagrams. */
+    private void finishOutbound(TransportBatch t) {
+        io.sendUdp(t.endpoint, t.buf, t.off, t.len, t.count);
+        long bytes = 0;
+        for (int i = 0; i < t.count; i++) {
+            bytes += Math.max(0, t.len[i]);
+        }
+        t.peer.txBytes.add(bytes);
+        releaseBatch(t);
+    }
+
     // ---------------------------------------------------------------- inbound (UDP → TUN)
 
     /**
@@ -388,11 +538,23 @@ public final class DeviceCore {
      * for {@link #processHandshake}. Anything malformed is dropped and counted.
      */
     public void receiveUdp(Scratch s, int len, InetSocketAddress source) {
+        Round r = new Round();
+        receiveUdp(r, s.buf, len, source);
+        submit(r);
+    }
+
+    /**
+     * Handles one datagram at {@code b[0, len)} from {@code source}: transport data joins its
+     * peer's batch in round {@code r} (copied; decrypted and written to the TUN side after
+     * {@link #submit}); handshake messages with a valid mac1 are queued for
+     * {@link #processHandshake}; cookie replies are consumed. Anything malformed is dropped and
+     * counted.
+     */
+    public void receiveUdp(Round r, byte[] b, int len, InetSocketAddress source) {
         datagrams.increment();
-        byte[] b = s.buf;
         int type = type(b, 0, len);
         switch (type) {
-            case TYPE_TRANSPORT -> receiveTransport(s, len, source);
+            case TYPE_TRANSPORT -> queueTransport(r, b, len, source);
             case TYPE_INITIATION, TYPE_RESPONSE -> {
                 int expected = type == TYPE_INITIATION ? INITIATION_LEN : RESPONSE_LEN;
                 CookieChecker checker = cookieChecker;
@@ -419,9 +581,8 @@ public final class DeviceCore {
         }
     }
 
-    private void receiveTransport(Scratch s, int len, InetSocketAddress source) {
-        byte[] b = s.buf;
-        if (len < TRANSPORT_MIN_LEN) {
+    private void queueTransport(Round r, byte[] b, int len, InetSocketAddress source) {
+        if (len < TRANSPORT_MIN_LEN || len > DeviceCore.SCRATCH_SIZE) {
             invalid.increment();
             return;
         }
@@ -432,26 +593,73 @@ public final class DeviceCore {
         }
         Keypair k = session.keypair;
         Peer peer = session.peer;
-        long now = clock.nanoTime();
-        if (now - k.createdNanos() >= rejectAfterTime) {
+        if (clock.nanoTime() - k.createdNanos() >= rejectAfterTime) {
             invalid.increment();
             return;
         }
-        long counter = getLong(b, TRANSPORT_COUNTER);
-        int n = s.aead.open(k.receiveKey(), counter, null, b, TRANSPORT_HEADER_LEN, len - TRANSPORT_HEADER_LEN, b,
-                TRANSPORT_HEADER_LEN);
+        TransportBatch t = r.in.get(peer);
+        if (t != null && !t.fits(len)) {
+            r.in.remove(peer);
+            submitInbound(t);
+            t = null;
+        }
+        if (t == null) {
+            t = obtainBatch(peer, false);
+            r.in.put(peer, t);
+        }
+        int i = t.count++;
+        t.off[i] = t.used;
+        t.len[i] = len;
+        t.keypair[i] = k;
+        t.source[i] = source;
+        t.counter[i] = getLong(b, TRANSPORT_COUNTER);
+        System.arraycopy(b, 0, t.buf, t.used, len);
+        t.used += len;
+    }
+
+    private void submitInbound(TransportBatch t) {
+        OrderedPipeline.Lane lane = lane(t.peer, false);
+        if (lane == null) {
+            crypt(t);
+            finishInbound(t, io.openTunStream());
+        } else if (t.count >= inlineBelow || !lane.runInlineIfIdle(t)) {
+            lane.submit(t);
+        }
+    }
+
+    /**
+     * In order, on the peer's sequencer: the replay check (after decryption, as authenticated
+     * counters only may move the window), session confirmation, roaming, timers, the allowed-IPs
+     * check and the TUN write.
+     */
+    private void finishInbound(TransportBatch t, Io.TunStream tun) {
+        for (int i = 0; i < t.count; i++) {
+            int at = t.off[i];
+            deliver(t.peer, t.keypair[i], t.buf, at + TRANSPORT_HEADER_LEN, t.len[i], t.len[i] < 0
+                    ? 0
+                    : TRANSPORT_HEADER_LEN + t.len[i] + ChaChaPoly.TAG_LEN, t.counter[i], t.source[i], tun);
+        }
+        tun.flush();
+        releaseBatch(t);
+    }
+
+    /** One opened transport packet ({@code n} plaintext bytes at {@code b[off]}, or -1). */
+    private void deliver(Peer peer, Keypair k, byte[] b, int off, int n, int wireLen, long counter,
+            InetSocketAddress source, Io.TunStream tun) {
         if (n < 0 || !k.acceptCounter(counter, timers.rejectAfterMessages())) {
             invalid.increment();
             return;
         }
+        long now = clock.nanoTime();
         if (peer.next == k) {
             promoteNext(peer, k);
         }
+        // Roaming: any authenticated packet moves the endpoint to where it came from.
         InetSocketAddress ep = peer.endpoint;
         if (ep == null || !ep.equals(source)) {
             peer.endpoint = source;
         }
-        peer.rxBytes.add(len);
+        peer.rxBytes.add(wireLen);
         // Timers: any authenticated packet received.
         if (peer.newHandshakeDeadline != 0) {
             peer.newHandshakeDeadline = 0;
@@ -475,7 +683,6 @@ public final class DeviceCore {
         if (peer.keepaliveDeadline == 0) {
             peer.keepaliveDeadline = now + keepaliveTimeout;
         }
-        int off = TRANSPORT_HEADER_LEN;
         int version = (b[off] & 0xff) >>> 4;
         int ipLen;
         Peer owner;
@@ -493,7 +700,78 @@ public final class DeviceCore {
             invalid.increment();
             return;
         }
-        io.writeTun(b, off, ipLen);
+        tun.write(b, off, ipLen);
+    }
+
+    // ---------------------------------------------------------------- batches and lanes
+
+    private TransportBatch obtainBatch(Peer peer, boolean outbound) {
+        TransportBatch t = freeBatches.poll();
+        if (t == null) {
+            t = new TransportBatch(this);
+        }
+        t.start(peer, outbound);
+        return t;
+    }
+
+    private void releaseBatch(TransportBatch t) {
+        t.clear();
+        freeBatches.offer(t);
+    }
+
+    /** A batch the pipeline dropped (full or closed lane): counted, its plaintext zeroed. */
+    void dropBatch(TransportBatch t) {
+        droppedPackets.add(t.count);
+        releaseBatch(t);
+    }
+
+    /** Packets dropped because a peer's lane was full or closed. */
+    public long droppedPackets() {
+        return droppedPackets.sum();
+    }
+
+    /** The peer's lane for one direction, or null without a pipeline (or once the peer is gone). */
+    private OrderedPipeline.Lane lane(Peer peer, boolean outbound) {
+        OrderedPipeline p = pipeline;
+        if (p == null) {
+            return null;
+        }
+        OrderedPipeline.Lane l = outbound ? peer.outLane : peer.inLane;
+        if (l != null) {
+            return l;
+        }
+        synchronized (peer) {
+            if (peer.removed) {
+                return null;
+            }
+            String id = shortKey(peer);
+            if (peer.outLane == null) {
+                peer.outLane = p.newLane("wg-send-" + id, LANE_CAPACITY, j -> finishOutbound((TransportBatch) j));
+            }
+            if (peer.inLane == null) {
+                Io.TunStream tun = io.openTunStream();
+                peer.inLane = p.newLane("wg-receive-" + id, LANE_CAPACITY, j -> finishInbound((TransportBatch) j, tun));
+            }
+            return outbound ? peer.outLane : peer.inLane;
+        }
+    }
+
+    private static void closeLanes(Peer peer) {
+        OrderedPipeline.Lane out;
+        OrderedPipeline.Lane in;
+        synchronized (peer) {
+            peer.removed = true;
+            out = peer.outLane;
+            in = peer.inLane;
+            peer.outLane = null;
+            peer.inLane = null;
+        }
+        if (out != null) {
+            out.close();
+        }
+        if (in != null) {
+            in.close();
+        }
     }
 
     private void promoteNext(Peer peer, Keypair k) {
@@ -557,7 +835,7 @@ public final class DeviceCore {
         }
         long now = clock.nanoTime();
         byte[] msg = in.msg;
-        if (handshakeQueue.size() >= UNDER_LOAD) {
+        if (handshakeQueue.size() >= underLoadThreshold) {
             byte[] src = sourceBytes(in.source);
             if (!checker.checkMac2(msg, msg.length, src, now)) {
                 io.sendUdp(in.source, checker.createReply(msg, msg.length, src, now), 0, COOKIE_REPLY_LEN);
@@ -715,16 +993,19 @@ public final class DeviceCore {
             packets = new ArrayList<>(peer.staged);
             peer.staged.clear();
         }
-        Scratch s = new Scratch();
+        Round r = new Round();
         for (byte[] p : packets) {
-            System.arraycopy(p, 0, s.buf, PLAINTEXT_OFFSET, p.length);
-            sendPlaintext(peer, s, p.length, true);
+            queuePlaintext(r, peer, p, 0, p.length, true);
+            Arrays.fill(p, (byte) 0);
         }
+        submit(r);
         return true;
     }
 
     private void sendKeepalive(Peer peer) {
-        sendPlaintext(peer, new Scratch(), 0, false);
+        Round r = new Round();
+        queuePlaintext(r, peer, EMPTY, 0, 0, false);
+        submit(r);
     }
 
     /**

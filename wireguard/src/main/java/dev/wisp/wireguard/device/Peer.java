@@ -28,6 +28,16 @@ final class Peer {
     byte[] presharedKey = new byte[32];
 
     volatile InetSocketAddress endpoint;
+    /**
+     * Serialises taking send counters with queueing into {@link #outLane}, so that counters of one
+     * keypair leave in increasing order.
+     */
+    final Object sendLock = new Object();
+    /** With a pipeline: this peer's ordered outbound and inbound lanes (created lazily, guarded by this). */
+    volatile OrderedPipeline.Lane outLane;
+    volatile OrderedPipeline.Lane inLane;
+    /** Set when the peer leaves the device (guarded by this): no new lanes. */
+    boolean removed;
     volatile Keypair current;
     volatile Keypair previous;
     volatile Keypair next;

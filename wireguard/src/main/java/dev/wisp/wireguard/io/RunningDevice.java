@@ -14,6 +14,7 @@ import dev.wisp.wireguard.WireGuardDevice;
 import dev.wisp.wireguard.device.Clock;
 import dev.wisp.wireguard.device.DeviceCore;
 import dev.wisp.wireguard.device.Io;
+import dev.wisp.wireguard.device.OrderedPipeline;
 import dev.wisp.linux.UdpBatchSocket;
 import java.io.IOException;
 import java.net.InetSocketAddress;
@@ -23,15 +24,16 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The I/O shell around {@link DeviceCore}: owns the TUN device, the UDP socket and four platform
- * threads. {@code wg-tun} reads plaintext packets (up to {@link UdpBatchSocket#BATCH} while the TUN
- * has them), encrypts them and sends the batch with one {@code sendmmsg}; {@code wg-udp} receives
- * batches with {@code recvmmsg} and decrypts transport data (each thread with its own
- * {@link DeviceCore.Scratch}, so encryption and decryption run in parallel on two cores, and each
- * direction keeps its packet order), merging consecutive TCP segments of a batch into one GSO frame
- * for the TUN ({@link Coalescer});
- * {@code wg-handshake} consumes handshake messages (all Diffie-Hellman work happens there, off the
- * data path); {@code wg-timers} ticks the protocol timers every 50 ms.
+ * The I/O shell around {@link DeviceCore}: owns the TUN device, the UDP socket and its threads.
+ * {@code wg-tun} reads plaintext packets (up to {@link UdpBatchSocket#BATCH} reads while the TUN has
+ * them) and {@code wg-udp} receives datagrams with {@code recvmmsg}; both only sort packets into
+ * per-peer batches ({@link DeviceCore.Round}). The batches go to an {@link OrderedPipeline}: one
+ * {@code wg-crypto} worker per core seals or opens them in parallel, and per peer and direction one
+ * sequencer (a virtual thread) finishes them in order: sends a peer's datagrams with one
+ * {@code sendmmsg}, or checks replay and allowed IPs and writes to the TUN, merging consecutive TCP
+ * segments into one GSO frame ({@link Coalescer}). {@code wg-handshake} consumes handshake messages
+ * (all Diffie-Hellman work happens there, off the data path); {@code wg-timers} ticks the protocol
+ * timers every 50 ms.
  *
  * <p>Obtain through {@link dev.wisp.wireguard.WireGuard#builder}; public only for that factory.
  */
@@ -55,15 +57,25 @@ public final class RunningDevice implements WireGuardDevice {
     private static final byte VNET_F_DATA_VALID = 2;
     /** Replaced (under {@code this}) when the listen port changes; read by any sender. */
     private volatile UdpBatchSocket udp;
-    /** Owned by the TUN thread: encrypted datagrams waiting for one sendmmsg. */
-    private final UdpBatchSocket.Batch tunBatch = new UdpBatchSocket.Batch();
+    /**
+     * Crypto workers: {@code -Dwisp.wireguard.workers=N}, by default one per available core.
+     */
+    static final int WORKERS = Integer.getInteger("wisp.wireguard.workers",
+            Runtime.getRuntime().availableProcessors());
+    /**
+     * Batches smaller than this ({@code -Dwisp.wireguard.inlineBelow=N}) are sealed or opened on
+     * the reading thread when their peer's lane is idle: a hand-off to a worker and a sequencer
+     * costs more than it saves for a few packets.
+     */
+    static final int INLINE_BELOW = Integer.getInteger("wisp.wireguard.inlineBelow", 16);
+    private final OrderedPipeline pipeline;
+    /** Native send buffers the sequencers borrow for one sendmmsg each. */
+    private final java.util.concurrent.ArrayBlockingQueue<UdpBatchSocket.Batch> sendBatches;
+    private final List<UdpBatchSocket.Batch> allSendBatches = new ArrayList<>();
     /** Guarded by itself: sends from the other threads (handshakes, keepalives, staged packets). */
     private final UdpBatchSocket.Batch otherSends = new UdpBatchSocket.Batch();
     private volatile Thread tunThread;
     private volatile Thread udpThread;
-    /** Owned by the UDP thread: merges decrypted TCP segments before they go to the TUN. */
-    private final Coalescer coalescer = new Coalescer();
-    private final Coalescer.Writer tunWriter = this::writeFrame;
     /**
      * Sockets replaced by a listen-port change: the UDP thread closes them once its receive on them
      * has returned, so no descriptor is closed under a blocked call.
@@ -79,6 +91,15 @@ public final class RunningDevice implements WireGuardDevice {
         this.core = new DeviceCore(Clock.SYSTEM, new ShellIo(), timers);
         core.setMtu(mtu);
         this.udp = bindUdp(0);
+        int workers = Math.max(1, WORKERS);
+        this.sendBatches = new java.util.concurrent.ArrayBlockingQueue<>(workers + 2);
+        for (int i = 0; i < workers + 2; i++) {
+            UdpBatchSocket.Batch b = new UdpBatchSocket.Batch();
+            allSendBatches.add(b);
+            sendBatches.add(b);
+        }
+        this.pipeline = new OrderedPipeline("wg-" + name, workers, DeviceCore.WORK_CAPACITY);
+        core.usePipeline(pipeline, INLINE_BELOW);
     }
 
     /**
@@ -139,13 +160,6 @@ public final class RunningDevice implements WireGuardDevice {
     private final class ShellIo implements Io {
         @Override
         public void sendUdp(InetSocketAddress to, byte[] buf, int off, int len) {
-            if (Thread.currentThread() == tunThread) {
-                if (!tunBatch.add(to, buf, off, len)) {
-                    udp.send(tunBatch);
-                    tunBatch.add(to, buf, off, len);
-                }
-                return;
-            }
             synchronized (otherSends) {
                 if (running) {
                     otherSends.add(to, buf, off, len);
@@ -155,13 +169,56 @@ public final class RunningDevice implements WireGuardDevice {
         }
 
         @Override
+        public void sendUdp(InetSocketAddress to, byte[] buf, int[] off, int[] len, int count) {
+            UdpBatchSocket.Batch b;
+            try {
+                b = sendBatches.take();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                return;
+            }
+            try {
+                UdpBatchSocket sock = udp;
+                for (int i = 0; i < count; i++) {
+                    if (len[i] >= 0 && !b.add(to, buf, off[i], len[i])) {
+                        sock.send(b);
+                        b.add(to, buf, off[i], len[i]);
+                    }
+                }
+                if (b.count() > 0) {
+                    sock.send(b);
+                }
+            } finally {
+                sendBatches.add(b);
+            }
+        }
+
+        @Override
+        public TunStream openTunStream() {
+            if (tun == null || !tun.offload()) {
+                return Io.super.openTunStream();
+            }
+            Coalescer coalescer = new Coalescer();
+            Coalescer.Writer writer = RunningDevice.this::writeFrame;
+            return new TunStream() {
+                @Override
+                public void write(byte[] buf, int off, int len) {
+                    coalescer.add(buf, off, len, writer);
+                }
+
+                @Override
+                public void flush() {
+                    coalescer.flush(writer);
+                }
+            };
+        }
+
+        @Override
         public void writeTun(byte[] buf, int off, int len) {
             if (tun == null) {
                 return;
             }
-            if (tun.offload() && Thread.currentThread() == udpThread) {
-                coalescer.add(buf, off, len, tunWriter);
-            } else if (tun.offload()) {
+            if (tun.offload()) {
                 // The core leaves the transport header in front of the plaintext: room for the vnet header.
                 int h = off - Offload.VNET_HDR_LEN;
                 java.util.Arrays.fill(buf, h, off, (byte) 0);
@@ -175,11 +232,12 @@ public final class RunningDevice implements WireGuardDevice {
 
     private void tunLoop() {
         DeviceCore.Scratch s = new DeviceCore.Scratch();
+        DeviceCore.Round round = new DeviceCore.Round();
         boolean offload = tun.offload();
         byte[] raw = offload ? new byte[DeviceCore.SCRATCH_SIZE] : s.buf;
         int rawOff = offload ? 0 : DeviceCore.PLAINTEXT_OFFSET;
         int max = raw.length - rawOff - 48;
-        Offload.Sink encrypt = (b, o, l) -> core.encryptFromTun(s, l);
+        Offload.Sink encrypt = (b, o, l) -> core.queueFromTun(round, b, o, l);
         try {
             while (running) {
                 int n = tun.read(raw, rawOff, max, POLL_MILLIS);
@@ -191,16 +249,14 @@ public final class RunningDevice implements WireGuardDevice {
                     if (offload) {
                         Offload.split(raw, 0, n, s.buf, DeviceCore.PLAINTEXT_OFFSET, encrypt);
                     } else {
-                        core.encryptFromTun(s, n);
+                        core.queueFromTun(round, raw, rawOff, n);
                     }
                     if (i + 1 >= UdpBatchSocket.BATCH) {
                         break;
                     }
                     n = tun.read(raw, rawOff, max, 0);
                 }
-                if (tunBatch.count() > 0) {
-                    udp.send(tunBatch);
-                }
+                core.submit(round);
             }
         } catch (NativeException | RuntimeException e) {
             if (running) {
@@ -211,6 +267,7 @@ public final class RunningDevice implements WireGuardDevice {
 
     private void udpLoop() {
         DeviceCore.Scratch s = new DeviceCore.Scratch();
+        DeviceCore.Round round = new DeviceCore.Round();
         UdpBatchSocket.Batch batch = new UdpBatchSocket.Batch();
         try {
             while (running) {
@@ -221,11 +278,9 @@ public final class RunningDevice implements WireGuardDevice {
                     for (int i = 0; i < n; i++) {
                         int len = Math.min(batch.length(i), s.buf.length);
                         batch.copyOut(i, s.buf, 0, len);
-                        core.receiveUdp(s, len, batch.source(i));
+                        core.receiveUdp(round, s.buf, len, batch.source(i));
                     }
-                    if (tun != null && tun.offload()) {
-                        coalescer.flush(tunWriter);
-                    }
+                    core.submit(round);
                 } catch (NativeException | RuntimeException e) {
                     if (running && sock == udp) {
                         LOG.warn("UDP receive on {} failed: {}", name, e.toString());
@@ -367,6 +422,11 @@ public final class RunningDevice implements WireGuardDevice {
         return core.stats();
     }
 
+    /** See {@link dev.wisp.wireguard.WireGuard.Builder#underLoadThresholdForTests}. */
+    public void setUnderLoadThresholdForTests(int queued) {
+        core.setUnderLoadThresholdForTests(queued);
+    }
+
     @Override
     public void setUnknownPeerHandler(UnknownPeerHandler handler) {
         core.setUnknownPeerHandler(handler);
@@ -387,6 +447,9 @@ public final class RunningDevice implements WireGuardDevice {
                 break;
             }
         }
+        // Workers first (they finish what is queued), then the lanes with the peers, then the fds.
+        pipeline.close();
+        core.destroy();
         closeRetired();
         try {
             udp.close();
@@ -396,7 +459,9 @@ public final class RunningDevice implements WireGuardDevice {
         synchronized (otherSends) {
             otherSends.free();
         }
-        tunBatch.free();
+        for (UdpBatchSocket.Batch b : allSendBatches) {
+            b.free();
+        }
         if (tun != null) {
             try {
                 tun.close();
@@ -404,6 +469,5 @@ public final class RunningDevice implements WireGuardDevice {
                 LOG.warn("closing TUN {}: {}", name, e.getMessage());
             }
         }
-        core.destroy();
     }
 }

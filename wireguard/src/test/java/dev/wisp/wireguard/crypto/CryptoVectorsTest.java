@@ -33,6 +33,32 @@ class CryptoVectorsTest {
     }
 
     @Test
+    void x25519Rfc7748Section5_2SecondVector() {
+        byte[] scalar = hex("4b66e9d4d1b4673c5ad22691957d6af5c11b6421e0ea01d42ca4169e7918ba0d");
+        byte[] u = hex("e5210f12786811d3f4b7959d0538ae2c31dbe7106fc03c3efc4cd549c715a493");
+        assertThat(HEX.formatHex(X25519.dh(scalar, u).orElseThrow()))
+                .isEqualTo("95cbde9476e8907d7aade45cb4b873f88b595a68799fa152e6f8f7647aac7957");
+    }
+
+    @Test
+    void x25519Rfc7748Section5_2Iterated() {
+        // k = u = 9; then repeatedly k, u = X25519(k, u), k.
+        byte[] k = new byte[32];
+        k[0] = 9;
+        byte[] u = k.clone();
+        for (int i = 1; i <= 1000; i++) {
+            byte[] r = X25519.dh(k, u).orElseThrow();
+            u = k;
+            k = r;
+            if (i == 1) {
+                assertThat(HEX.formatHex(k))
+                        .isEqualTo("422c8e7a6227d7bca1350b3e2bb7279f7897b87bb6854b783c60e80311ae3079");
+            }
+        }
+        assertThat(HEX.formatHex(k)).isEqualTo("684cf59ba83309552800ef566f2f4d3c1c3887c49360e3875f2eb94d99532c51");
+    }
+
+    @Test
     void x25519Rfc7748Section6_1() {
         byte[] alice = hex("77076d0a7318a57d3c16c17251b26645df4c2f87ebc0992ab177fba51db92c2a");
         byte[] bob = hex("5dab087e624a8a4b79e17f8b83800ee66f3bb1292618b6fd1c2f8b27ff88e0eb");
