@@ -1,0 +1,86 @@
+package dev.wisp.cli.flows;
+
+import dev.wisp.cli.UserException;
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.ZoneId;
+import java.util.concurrent.Callable;
+import java.util.concurrent.TimeUnit;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+
+/** {@code wisp flows}: the recent connections of a local cluster's node agents, merged by time. */
+@Command(name = "flows", mixinStandardHelpOptions = true, description = {
+        "Recent connections across a local cluster's nodes (the last 1,000 per node agent): time, node and side",
+        "(out: client's agent, in: server's), source workload and identity, destination workload/service:port,",
+        "verdict (allowed, denied by policy, failed), bytes client→server/server→client, duration.",
+        "Needs root: each agent's admin API listens on 127.0.0.1:15000 inside its node's network namespace."})
+public final class FlowsCommand implements Callable<Integer> {
+    @Option(names = "--cluster", defaultValue = "demo", paramLabel = "NAME", description = "Local cluster (default: ${DEFAULT-VALUE}).")
+    String cluster;
+
+    @Option(names = "--node", paramLabel = "N", description = "Only this node (number or name, e.g. 2 or node2).")
+    String node;
+
+    @Option(names = {"-f", "--follow"}, description = "Keep printing new connections every second until Ctrl-C.")
+    boolean follow;
+
+    /** Output formats. */
+    enum Format {
+        table, json
+    }
+
+    @Option(names = {"-o",
+            "--output"}, defaultValue = "table", paramLabel = "FORMAT", description = "table or json (one object per line); default: ${DEFAULT-VALUE}.")
+    Format output;
+
+    @Spec
+    CommandSpec spec;
+
+    @Override
+    public Integer call() throws InterruptedException {
+        if (!isRoot()) {
+            throw new UserException("wisp flows needs root: it enters the nodes' network namespaces");
+        }
+        ClusterFlows flows;
+        try {
+            flows = ClusterFlows.of(cluster, node);
+        } catch (IllegalArgumentException | IOException e) {
+            throw new UserException(e.getMessage());
+        }
+        PrintWriter out = spec.commandLine().getOut();
+        PrintWriter err = spec.commandLine().getErr();
+        FlowTable table = new FlowTable(ZoneId.systemDefault());
+        if (output == Format.table) {
+            out.println(table.header());
+        }
+        boolean failed;
+        do {
+            ClusterFlows.Poll p = flows.poll();
+            for (FlowTable.Row r : p.rows()) {
+                out.println(output == Format.table ? table.row(r) : FlowTable.json(r));
+            }
+            out.flush();
+            p.failures().values().forEach(why -> err.println("error: " + why));
+            err.flush();
+            failed = !p.failures().isEmpty();
+            if (follow) {
+                TimeUnit.SECONDS.sleep(1);
+            }
+        } while (follow);
+        return failed ? 1 : 0;
+    }
+
+    static boolean isRoot() {
+        try {
+            return Files.readAllLines(Path.of("/proc/self/status")).stream().filter(l -> l.startsWith("Uid:"))
+                    .anyMatch(l -> l.substring(4).trim().split("\\s+")[1].equals("0"));
+        } catch (IOException e) {
+            return false;
+        }
+    }
+}
