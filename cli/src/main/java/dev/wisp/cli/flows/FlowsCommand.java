@@ -75,7 +75,7 @@ public final class FlowsCommand implements Callable<Integer> {
         return failed ? 1 : 0;
     }
 
-    static boolean isRoot() {
+    public static boolean isRoot() {
         try {
             return Files.readAllLines(Path.of("/proc/self/status")).stream().filter(l -> l.startsWith("Uid:"))
                     .anyMatch(l -> l.substring(4).trim().split("\\s+")[1].equals("0"));
