@@ -53,6 +53,7 @@ public final class Wisp implements Callable<Integer> {
         cl.addSubcommand("node", new NodeCommand());
         cl.addSubcommand(new dev.wisp.cli.policy.PolicyCommand());
         cl.addSubcommand(new dev.wisp.cli.flows.FlowsCommand());
+        cl.addSubcommand(new dev.wisp.cli.demo.DemoCommand());
         cl.setExecutionExceptionHandler(new ErrorHandler());
         return cl;
     }

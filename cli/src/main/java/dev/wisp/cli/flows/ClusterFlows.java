@@ -3,14 +3,9 @@ package dev.wisp.cli.flows;
 import static java.util.Objects.requireNonNull;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import dev.wisp.linux.NetworkNamespace;
+import dev.wisp.local.InNetns;
 import dev.wisp.node.telemetry.FlowLog;
-import java.io.ByteArrayOutputStream;
 import java.io.IOException;
-import java.io.InputStream;
-import java.net.InetSocketAddress;
-import java.net.Socket;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -26,7 +21,7 @@ import java.util.stream.Stream;
  * Reads the node agents' {@code /flows} of a local cluster. Each agent's admin API listens on
  * 127.0.0.1:15000 inside its node's network namespace ({@code wisp-<cluster>-node<i>}) and nowhere
  * else, so the request is made from a platform thread that has entered that namespace
- * ({@link NetworkNamespace}). Remembers, per node, the last record it returned, so that
+ * ({@link InNetns}). Remembers, per node, the last record it returned, so that
  * {@link #poll()} returns only what is new (for {@code --follow}).
  *
  * <p>Not thread-safe: one caller polls.
@@ -35,8 +30,6 @@ public final class ClusterFlows {
     /** Where {@code ip netns} keeps named namespaces. */
     static final Path NETNS_DIR = Path.of("/var/run/netns");
     private static final int ADMIN_PORT = 15000;
-    private static final int MAX_RESPONSE = 32 << 20;
-    private static final int TIMEOUT_MILLIS = 3000;
 
     private final String cluster;
     private final List<String> nodes;
@@ -123,41 +116,6 @@ public final class ClusterFlows {
 
     /** {@code GET path} from the node's agent admin API; the body when the answer is 200. */
     private String get(String node, String path) throws IOException {
-        return NetworkNamespace.call(NETNS_DIR.resolve(netns(node)), () -> httpGet(new InetSocketAddress(
-                "127.0.0.1", ADMIN_PORT), path));
-    }
-
-    /** A minimal HTTP/1.0 GET on a socket created by the calling thread (hence in its namespace). */
-    static String httpGet(InetSocketAddress address, String path) throws IOException {
-        try (Socket s = new Socket()) {
-            s.connect(address, TIMEOUT_MILLIS);
-            s.setSoTimeout(TIMEOUT_MILLIS);
-            s.getOutputStream().write(("GET " + path + " HTTP/1.0\r\nHost: 127.0.0.1\r\n\r\n").getBytes(
-                    StandardCharsets.US_ASCII));
-            byte[] response = readBounded(s.getInputStream());
-            String text = new String(response, StandardCharsets.UTF_8);
-            int end = text.indexOf("\r\n\r\n");
-            if (!text.startsWith("HTTP/1.") || end < 0) {
-                throw new IOException("not an HTTP answer");
-            }
-            String status = text.substring(0, text.indexOf("\r\n"));
-            String[] parts = status.split(" ", 3);
-            if (parts.length < 2 || !parts[1].equals("200")) {
-                throw new IOException("answered '" + status + "'");
-            }
-            return text.substring(end + 4);
-        }
-    }
-
-    private static byte[] readBounded(InputStream in) throws IOException {
-        ByteArrayOutputStream out = new ByteArrayOutputStream();
-        byte[] buf = new byte[64 * 1024];
-        for (int n; (n = in.read(buf)) >= 0;) {
-            if (out.size() + n > MAX_RESPONSE) {
-                throw new IOException("answer larger than " + (MAX_RESPONSE >> 20) + " MiB");
-            }
-            out.write(buf, 0, n);
-        }
-        return out.toByteArray();
+        return InNetns.httpGet(netns(node), ADMIN_PORT, path);
     }
 }

@@ -58,15 +58,21 @@ public final class FlowTable {
     }
 
     /**
-     * One connection in at most 80 columns, for narrow terminals and the demo:
-     * {@code 09:15:03 node2 in  client (ns/default/sa/client) → server:8080  allowed 1.2k/3.4k 3ms}.
+     * One connection in at most 77 columns, for narrow terminals and the demo (no duration; identities
+     * as {@code namespace/service-account}):
+     * {@code 09:15:03 node2 in  client (default/client)  → server:8080   allowed 1.2k/3.4k}.
      */
     public String compact(Row r) {
         FlowRecord f = r.flow();
         String dir = "source".equals(f.reporter()) ? "out" : "in";
-        return (clock(f.start()) + " " + fit(r.node() + " " + dir, 9) + " " + fit(source(f), 25) + " → "
-                + fit(destination(f), 13) + " " + fit(f.verdict(), 7) + " " + bytes(f.bytesSent()) + "/"
-                + bytes(f.bytesReceived()) + " " + duration(f.durationMillis())).stripTrailing();
+        String who = f.sourceWorkload().isEmpty() ? host(f.sourceAddress()) : f.sourceWorkload();
+        String id = shortId(f.sourceIdentity()).replaceFirst("^ns/([^/]+)/sa/", "$1/");
+        return (clock(f.start()) + " " + fit(r.node() + " " + dir, 9) + " " + fit(id.isEmpty()
+                ? who
+                : who + " ("
+                        + id + ")",
+                24) + " → " + fit(destination(f), 13) + " " + fit(f.verdict(), 7) + " "
+                + bytes(f.bytesSent()) + "/" + bytes(f.bytesReceived())).stripTrailing();
     }
 
     /** One JSON object: the record's fields (as {@code /flows} names them) and {@code node}. */
@@ -166,7 +172,7 @@ public final class FlowTable {
     }
 
     /** {@code s} padded or cut to {@code width} (a cut ends in '…'); control characters become '?'. */
-    static String fit(String s, int width) {
+    public static String fit(String s, int width) {
         StringBuilder b = new StringBuilder(width);
         s.codePoints().map(c -> Character.isISOControl(c) ? '?' : c).forEach(b::appendCodePoint);
         if (b.codePointCount(0, b.length()) > width) {
