@@ -17,6 +17,9 @@ import java.time.Duration;
 import java.util.List;
 import java.util.Optional;
 import java.util.concurrent.Callable;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicReference;
 import org.slf4j.LoggerFactory;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
@@ -48,7 +51,7 @@ public final class DemoCommand implements Callable<Integer> {
     @Option(names = "--prometheus", description = "Also start Prometheus (Debian's 'prometheus') scraping the agents and the control plane.")
     boolean prometheus;
 
-    @Option(names = "--keep", description = "Leave the mesh running at exit (remove it later with 'wisp cluster down demo').")
+    @Option(names = "--keep", description = "Leave the mesh running at exit (remove it later with 'wisp cluster down --name demo').")
     boolean keep;
 
     @Option(names = "--work-dir", paramLabel = "DIR", description = "Logs, state and the config dir (default: /tmp/wisp-mesh-demo).")
@@ -78,6 +81,25 @@ public final class DemoCommand implements Callable<Integer> {
         out.flush();
         long t0 = System.nanoTime();
         List<String> wisp = MeshSpec.currentJvmWispCommand();
+        // Registered before the mesh exists: Ctrl-C while it starts lets LocalMesh.up finish (other
+        // threads run on during shutdown hooks; up removes what it built if it fails), then removes it.
+        AtomicReference<LocalMesh> started = new AtomicReference<>();
+        CountDownLatch upReturned = new CountDownLatch(1);
+        Thread hook = new Thread(() -> {
+            stopping = true;
+            if (!keep) {
+                out.println();
+                out.println("Stopping: removing the mesh…");
+                out.flush();
+                try {
+                    upReturned.await(3, TimeUnit.MINUTES);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+                stop(started.get(), out);
+            }
+        }, "wisp-demo-stop");
+        Runtime.getRuntime().addShutdownHook(hook);
         LocalMesh mesh;
         try {
             mesh = LocalMesh.up(MeshSpec.builder(ClusterSpec.builder(CLUSTER).nodes(2).base(BASE).hostLink(true).pod(
@@ -85,19 +107,16 @@ public final class DemoCommand implements Callable<Integer> {
                             DemoStory.SERVER, "default", "server", 1)
                     .build()).wispCommand(wisp).workDir(workDir)
                     .build());
-        } catch (ClusterException e) {
-            throw new UserException(e.getMessage());
-        }
-        Thread hook = new Thread(() -> {
-            stopping = true;
-            if (!keep) {
-                out.println();
-                out.println("Stopping: removing the mesh…");
-                out.flush();
-                closeQuietly(mesh, out);
+            started.set(mesh);
+        } catch (ClusterException | IllegalStateException e) {
+            if (stopping) {
+                return 130;
             }
-        }, "wisp-demo-stop");
-        Runtime.getRuntime().addShutdownHook(hook);
+            Runtime.getRuntime().removeShutdownHook(hook);
+            throw new UserException(e.getMessage());
+        } finally {
+            upReturned.countDown();
+        }
         try {
             out.printf("  up in %.1f s%n", (System.nanoTime() - t0) / 1e9);
             DemoStory story = new DemoStory(mesh, out);
@@ -132,23 +151,28 @@ public final class DemoCommand implements Callable<Integer> {
             if (!stopping) {
                 Runtime.getRuntime().removeShutdownHook(hook);
                 if (keep) {
-                    out.println("Left running (--keep): 'wisp flows' to look, 'wisp cluster down demo' to remove.");
+                    out.println("Left running: see 'wisp flows'; remove with 'wisp cluster down --name demo'.");
                 } else {
                     out.println("Stopping: removing the mesh…");
                     out.flush();
-                    closeQuietly(mesh, out);
+                    stop(mesh, out);
                 }
                 out.flush();
             }
         }
     }
 
-    private static void closeQuietly(LocalMesh mesh, PrintWriter out) {
+    /** Closes {@code mesh}, or removes the cluster by name when it was still starting. */
+    private static void stop(LocalMesh mesh, PrintWriter out) {
         try {
-            mesh.close();
+            if (mesh != null) {
+                mesh.close();
+            } else {
+                LocalMesh.down(CLUSTER);
+            }
             out.println("Removed: processes, namespaces, links, cgroups, BPF pins.");
         } catch (RuntimeException e) {
-            out.println("error: " + e.getMessage() + " (run 'wisp cluster down " + CLUSTER + "')");
+            out.println("error: " + e.getMessage() + " (run 'wisp cluster down --name " + CLUSTER + "')");
         }
         out.flush();
     }

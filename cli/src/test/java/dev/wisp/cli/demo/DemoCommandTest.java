@@ -51,7 +51,8 @@ class DemoCommandTest {
                 .contains("deny-other");
         assertThat(out).containsPattern("calls restored: other/curl ok again after [0-9.]+ s");
         assertThat(out).contains("istio_tcp_connections_opened_total").containsPattern(
-                "\\{source_workload=\"client\"\\} [1-9]").contains("query: sum by (source_workload)");
+                "\\{source_workload=\"client\"\\} [1-9]").contains(
+                        "    sum by (source_workload) (istio_tcp_connections_opened_total{reporter=\"destination\"})");
         assertThat(out).contains("Removed: processes, namespaces, links, cgroups, BPF pins.");
         assertThat(out).doesNotContain("Exception").doesNotContain("\tat ").doesNotContain("error:");
         assertThat(out.lines().filter(l -> !l.contains(dir.toString()))).as("lines over 120 columns")
