@@ -34,11 +34,11 @@ import picocli.CommandLine.Spec;
  * closes the mesh), unless {@code --keep}.
  */
 @Command(name = "demo", mixinStandardHelpOptions = true, description = {
-        "Run the whole mesh on this machine and watch it work: two nodes (network namespaces), a control",
-        "plane reading YAML, one node agent per node with eBPF capture, a server pod on node 2 and two clients",
-        "on node 1 calling it once a second over HBONE mTLS. The demo shows the identities, applies a DENY",
-        "policy from a YAML file and removes it, and prints the metrics. Needs root. Ctrl-C stops it and",
-        "removes everything it created."})
+        "Run the whole mesh on this machine and watch it work: two nodes (network namespaces), a control plane "
+                + "reading YAML, one node agent per node with eBPF capture, a server pod on node 2 and two clients on "
+                + "node 1 calling it once a second over HBONE mTLS.",
+        "The demo shows the identities, applies a DENY policy from a YAML file and removes it, and prints the "
+                + "metrics. Needs root. Ctrl-C stops it and removes everything it created."})
 public final class DemoCommand implements Callable<Integer> {
     static final String CLUSTER = "demo";
     /** The address plan's second octet: underlay 10.170.0.0/24, pods 10.171.i.0/24. */
@@ -116,6 +116,9 @@ public final class DemoCommand implements Callable<Integer> {
             throw new UserException(e.getMessage());
         } finally {
             upReturned.countDown();
+        }
+        if (stopping) {
+            return 130; // the hook removes it
         }
         try {
             out.printf("  up in %.1f s%n", (System.nanoTime() - t0) / 1e9);

@@ -15,9 +15,10 @@ import picocli.CommandLine.Spec;
 
 /** {@code wisp flows}: the recent connections of a local cluster's node agents, merged by time. */
 @Command(name = "flows", mixinStandardHelpOptions = true, description = {
-        "Recent connections across a local cluster's nodes (the last 1,000 per node agent): time, node and side",
-        "(out: client's agent, in: server's), source workload and identity, destination workload/service:port,",
-        "verdict (allowed, denied by policy, failed), bytes client→server/server→client, duration.",
+        "Recent connections across a local cluster's nodes (the last 1,000 per node agent): time, node and side "
+                + "(out: the client's agent, in: the server's), source workload and identity, destination "
+                + "workload/service:port, verdict (allowed, denied by policy, failed), bytes client→server/"
+                + "server→client, duration.",
         "Needs root: each agent's admin API listens on 127.0.0.1:15000 inside its node's network namespace."})
 public final class FlowsCommand implements Callable<Integer> {
     @Option(names = "--cluster", defaultValue = "demo", paramLabel = "NAME", description = "Local cluster (default: ${DEFAULT-VALUE}).")
