@@ -85,6 +85,11 @@ public final class ClusterFlows {
         return nodes;
     }
 
+    /** Whether the cluster's node namespaces still exist (a cluster torn down while followed has none). */
+    public boolean exists() throws IOException {
+        return !nodeNames(NETNS_DIR, cluster).isEmpty();
+    }
+
     /** The connections every node reported since the previous poll (all of them at the first), by time. */
     public Poll poll() {
         List<FlowTable.Row> rows = new ArrayList<>();

@@ -6,6 +6,8 @@ import java.io.PrintWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.ZoneId;
+import java.util.HashMap;
+import java.util.Map;
 import java.util.concurrent.Callable;
 import java.util.concurrent.TimeUnit;
 import picocli.CommandLine.Command;
@@ -60,20 +62,38 @@ public final class FlowsCommand implements Callable<Integer> {
             out.println(table.header());
         }
         boolean failed;
+        // What was last said about each failing node: in --follow, a failure is told once, not every second.
+        Map<String, String> told = new HashMap<>();
         do {
             ClusterFlows.Poll p = flows.poll();
             for (FlowTable.Row r : p.rows()) {
-                out.println(output == Format.table ? table.row(r) : FlowTable.json(r));
+                out.println(output == Format.table ? table.row(r).stripTrailing() : FlowTable.json(r));
             }
             out.flush();
-            p.failures().values().forEach(why -> err.println("error: " + why));
-            err.flush();
             failed = !p.failures().isEmpty();
+            if (failed && follow && !exists(flows)) {
+                throw new UserException("cluster '" + cluster + "' is gone (its network namespaces were removed)");
+            }
+            told.keySet().retainAll(p.failures().keySet());
+            p.failures().forEach((node, why) -> {
+                if (!why.equals(told.put(node, why))) {
+                    err.println("error: " + why);
+                }
+            });
+            err.flush();
             if (follow) {
                 TimeUnit.SECONDS.sleep(1);
             }
         } while (follow);
         return failed ? 1 : 0;
+    }
+
+    private static boolean exists(ClusterFlows flows) {
+        try {
+            return flows.exists();
+        } catch (IOException e) {
+            return false;
+        }
     }
 
     public static boolean isRoot() {

@@ -141,6 +141,33 @@ class ClusterFlowsNetnsTest {
     }
 
     @Test
+    void followTellsAFailingNodeOnceAndStopsWhenTheClusterIsGone() throws Exception {
+        String ns = "wisp-flg-node1";
+        ip("netns", "del", ns);
+        assertThat(ip("netns", "add", ns)).isZero();
+        try {
+            picocli.CommandLine cl = Wisp.commandLine();
+            java.io.StringWriter out = new java.io.StringWriter();
+            java.io.StringWriter err = new java.io.StringWriter();
+            cl.setOut(new java.io.PrintWriter(out));
+            cl.setErr(new java.io.PrintWriter(err));
+            var exit = java.util.concurrent.CompletableFuture.supplyAsync(() -> cl.execute("flows", "--cluster", "flg",
+                    "--follow"));
+            // Several polls (one a second) find no agent; the failure is told once.
+            org.awaitility.Awaitility.await().atMost(java.time.Duration.ofSeconds(30)).until(() -> err.toString()
+                    .contains("node agent on node1 does not answer"));
+            org.awaitility.Awaitility.await().during(java.time.Duration.ofMillis(2500)).atMost(
+                    java.time.Duration.ofSeconds(10)).until(() -> !exit.isDone());
+            assertThat(ip("netns", "del", ns)).isZero();
+            assertThat(exit.get(30, java.util.concurrent.TimeUnit.SECONDS)).isEqualTo(1);
+            assertThat(err.toString().lines().filter(l -> l.contains("does not answer"))).hasSize(1);
+            assertThat(err.toString()).contains("error: cluster 'flg' is gone (its network namespaces were removed)");
+        } finally {
+            ip("netns", "del", ns);
+        }
+    }
+
+    @Test
     void aMissingClusterOrNodeIsOneLine() {
         Run none = run("flows", "--cluster", "nosuchcl");
         assertThat(none.exit()).isEqualTo(1);
