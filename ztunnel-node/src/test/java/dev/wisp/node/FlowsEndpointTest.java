@@ -123,6 +123,18 @@ class FlowsEndpointTest {
     }
 
     @Test
+    void captureEventsStayUnderTheirOriginalKeyBesideTheConnections() throws Exception {
+        mesh.n2.captureEvents(() -> "[{\"type\": \"OPENED\", \"redirected\": true}]");
+        JsonNode body = FlowLog.JSON.readTree(get(mesh.n2, "").body());
+        assertThat(body.get("flows")).singleElement().satisfies(f -> {
+            assertThat(f.get("type").asText()).isEqualTo("OPENED");
+            assertThat(f.get("redirected").asBoolean()).isTrue();
+        });
+        assertThat(body.get("connections").isArray()).isTrue();
+        assertThat(body.get("node").asText()).isEqualTo("n2");
+    }
+
+    @Test
     void sinceMustBeANumberAndTheNodeIsNamed() throws Exception {
         assertThat(get(mesh.n1, "?since=x").statusCode()).isEqualTo(400);
         JsonNode body = FlowLog.JSON.readTree(get(mesh.n1, "").body());
