@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs the Debian packages that Wisp's demo and tests use, only those missing.
 #   scripts/install-deps.sh          everything the test suite needs
+#   scripts/install-deps.sh PKG...   only these (scripts/demo.sh names what the demo needs)
 set -euo pipefail
 
 packages=(
@@ -9,6 +10,10 @@ packages=(
   wireguard-tools wireguard-go                                          # WireGuard interop peers
   iperf3 haproxy bc nghttp2-client prometheus                             # benchmarks' peers, Prometheus
 )
+
+if [ $# -gt 0 ]; then
+  packages=("$@")
+fi
 
 missing=()
 for p in "${packages[@]}"; do

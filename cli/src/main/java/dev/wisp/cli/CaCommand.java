@@ -159,7 +159,7 @@ public final class CaCommand {
     }
 
     /** Durations as operators write them: 45s, 30m, 1h, 90d, or ISO-8601 (PT1H). */
-    static final class DurationConverter implements CommandLine.ITypeConverter<Duration> {
+    public static final class DurationConverter implements CommandLine.ITypeConverter<Duration> {
         @Override
         public Duration convert(String value) {
             String v = value.trim().toLowerCase(Locale.ROOT);
@@ -189,7 +189,7 @@ public final class CaCommand {
             return d;
         }
 
-        static String format(Duration d) {
+        public static String format(Duration d) {
             long s = d.toSeconds();
             if (s % 86400 == 0) {
                 return s / 86400 + "d";

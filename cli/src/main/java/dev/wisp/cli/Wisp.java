@@ -52,6 +52,9 @@ public final class Wisp implements Callable<Integer> {
         cl.addSubcommand(new DeleteCommand());
         cl.addSubcommand("node", new NodeCommand());
         cl.addSubcommand(new dev.wisp.cli.policy.PolicyCommand());
+        cl.addSubcommand(new dev.wisp.cli.cluster.ClusterCommand());
+        cl.addSubcommand(new dev.wisp.cli.flows.FlowsCommand());
+        cl.addSubcommand(new dev.wisp.cli.demo.DemoCommand());
         cl.setExecutionExceptionHandler(new ErrorHandler());
         return cl;
     }

@@ -1,11 +1,13 @@
 package dev.wisp.local;
 
 import java.io.IOException;
+import java.nio.file.FileSystemException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
+import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
 
 /**
@@ -47,11 +49,16 @@ public final class Cgroups {
 
     /** PIDs in {@code cgroup} and every cgroup below it. */
     static List<Long> pids(Path cgroup) {
+        return pids(cgroup, true);
+    }
+
+    /** PIDs in {@code cgroup}, and in every cgroup below it when {@code below}. */
+    static List<Long> pids(Path cgroup, boolean below) {
         List<Long> pids = new ArrayList<>();
         if (!Files.isDirectory(cgroup)) {
             return pids;
         }
-        try (Stream<Path> s = Files.walk(cgroup)) {
+        try (Stream<Path> s = Files.walk(cgroup, below ? Integer.MAX_VALUE : 1)) {
             for (Path procs : s.filter(p -> p.getFileName().toString().equals("cgroup.procs")).toList()) {
                 for (String line : Files.readAllLines(procs)) {
                     if (!line.isBlank()) {
@@ -90,10 +97,35 @@ public final class Cgroups {
         }
         try (Stream<Path> s = Files.walk(cgroup)) {
             for (Path dir : s.filter(Files::isDirectory).sorted(Comparator.reverseOrder()).toList()) {
-                Files.deleteIfExists(dir);
+                removeWhenReaped(dir);
             }
         } catch (IOException e) {
             throw new ClusterException("cannot remove cgroup " + cgroup + ": " + e.getMessage(), e);
+        }
+    }
+
+    /**
+     * Removes an emptied cgroup. A killed process whose parent has not reaped it yet (e.g. an orphan
+     * of a crashed launcher, reaped by init a moment later) still holds its cgroup (EBUSY), so
+     * removal is retried for up to 10 s.
+     */
+    private static void removeWhenReaped(Path dir) throws IOException {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        while (true) {
+            try {
+                Files.deleteIfExists(dir);
+                return;
+            } catch (FileSystemException e) {
+                if (System.nanoTime() > deadline || e.getMessage() == null || !e.getMessage().contains("busy")) {
+                    throw e;
+                }
+            }
+            try {
+                TimeUnit.MILLISECONDS.sleep(50); // bounded retry while init reaps
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new IOException("interrupted removing cgroup " + dir, e);
+            }
         }
     }
 }

@@ -9,19 +9,33 @@ import java.util.stream.Stream;
 
 /**
  * What Wisp left on the machine: network namespaces and root-namespace links named {@code wisp-*},
- * cgroups under {@code <cgroup2>/wisp}, pinned BPF objects under {@code /sys/fs/bpf/wisp}, and the
- * processes in those cgroups. The end-to-end suite asserts this is empty when it finishes.
+ * cgroups under {@code <cgroup2>/wisp} and the processes in them, and pinned BPF objects under
+ * {@code /sys/fs/bpf/wisp}. The end-to-end suite asserts this is empty for its clusters when it
+ * finishes.
  */
 public final class Leftovers {
+    private static final Path BPF_PINS = Path.of("/sys/fs/bpf/wisp");
+
     private Leftovers() {}
 
     /** What cluster {@code name} left behind; empty when it is gone. */
     public static List<String> scan(String cluster) {
-        String ns = "wisp-" + cluster + "-";
-        String cg = Cgroups.wispRoot().resolve(cluster).toString();
-        String pins = "/sys/fs/bpf/wisp/" + cluster;
-        return scan().stream().filter(l -> l.contains(ns) || l.endsWith(" wisp-" + cluster) || l.contains(cg) || l
-                .contains(pins)).toList();
+        String ns = "network namespace wisp-" + cluster + "-";
+        String link = "link wisp-" + cluster;
+        Path cg = Cgroups.wispRoot().resolve(cluster);
+        Path pins = BPF_PINS.resolve(cluster);
+        return scan().stream().filter(l -> l.startsWith(ns) || l.equals(link) || l.startsWith(link + "-") || under(
+                l, cg) || under(l, pins)).toList();
+    }
+
+    /** Whether the path a leftover line ends with is {@code root} or below it. */
+    private static boolean under(String line, Path root) {
+        int slash = line.indexOf('/');
+        if (slash < 0) {
+            return false;
+        }
+        Path p = Path.of(line.substring(slash));
+        return p.startsWith(root);
     }
 
     /** One line per leftover of any Wisp cluster or agent; empty when the machine is clean. */
@@ -42,15 +56,21 @@ public final class Leftovers {
             }
         }
         Path cg = Cgroups.wispRoot();
-        for (long pid : Cgroups.pids(cg)) {
-            found.add("process " + pid + " in " + cg);
-        }
         if (Files.isDirectory(cg)) {
+            try (Stream<Path> s = Files.walk(cg)) {
+                for (Path dir : s.filter(Files::isDirectory).toList()) {
+                    for (long pid : Cgroups.pids(dir, false)) {
+                        found.add("process " + pid + " in " + dir);
+                    }
+                }
+            } catch (IOException e) {
+                found.add("cgroup " + cg + " (unreadable: " + e.getMessage() + ")");
+            }
             found.add("cgroup " + cg);
         }
-        found.addAll(
-                listBelow(cg, "cgroup ").stream().filter(l -> Files.isDirectory(Path.of(l.substring(7)))).toList());
-        found.addAll(listBelow(Path.of("/sys/fs/bpf/wisp"), "pinned BPF object "));
+        found.addAll(listBelow(cg, "cgroup ").stream().filter(l -> Files.isDirectory(Path.of(l.substring(7))))
+                .toList());
+        found.addAll(listBelow(BPF_PINS, "pinned BPF object "));
         return found;
     }
 

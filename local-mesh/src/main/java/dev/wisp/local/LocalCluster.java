@@ -12,6 +12,8 @@ import java.util.Comparator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.stream.Stream;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -40,6 +42,8 @@ import org.slf4j.LoggerFactory;
 public final class LocalCluster implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(LocalCluster.class);
     private static final Path BPF_PINS = Path.of("/sys/fs/bpf/wisp");
+    /** Names of the clusters this JVM built: what a test suite checks it left nothing of. */
+    private static final Set<String> BUILT = ConcurrentHashMap.newKeySet();
 
     private final ClusterSpec spec;
     private final List<Node> nodes;
@@ -72,6 +76,7 @@ public final class LocalCluster implements AutoCloseable {
         requireNonNull(spec, "spec");
         requireRoot();
         down(spec.name());
+        BUILT.add(spec.name());
         String c = spec.name();
         int b = spec.base();
         List<Node> nodes = new ArrayList<>();
@@ -329,6 +334,11 @@ public final class LocalCluster implements AutoCloseable {
         }
     }
 
+    /** The names of every cluster {@link #up} built in this JVM (whether or not it is down now). */
+    public static Set<String> builtInThisJvm() {
+        return Set.copyOf(BUILT);
+    }
+
     /** Names of the cluster's root-namespace host link. */
     static String hostLinkName(String cluster) {
         return "wisp-" + cluster;
@@ -396,7 +406,7 @@ public final class LocalCluster implements AutoCloseable {
             for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {
                 if (line.startsWith("Uid:") && !line.substring(4).trim().split("\\s+")[1].equals("0")) {
                     throw new ClusterException(
-                            "a local cluster needs root (network namespaces, cgroups, eBPF): run as root or with sudo");
+                            "a local cluster needs root (network namespaces, cgroups, eBPF): run it as root");
                 }
             }
         } catch (IOException e) {

@@ -5,6 +5,7 @@ import static java.util.Objects.requireNonNull;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import java.io.IOException;
+import java.net.InetSocketAddress;
 import java.net.URI;
 import java.net.URLEncoder;
 import java.net.http.HttpClient;
@@ -19,6 +20,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.OptionalDouble;
 import java.util.concurrent.TimeUnit;
+import java.util.function.Function;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -33,7 +35,7 @@ public final class Prometheus implements AutoCloseable {
 
     private final Process process;
     private final Path dataDir;
-    private final int port;
+    private final InetSocketAddress listen;
     private final HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(2)).build();
 
     /** A scrape job: a name and its {@code host:port} targets, each with labels (e.g. node). */
@@ -51,10 +53,10 @@ public final class Prometheus implements AutoCloseable {
         }
     }
 
-    private Prometheus(Process process, Path dataDir, int port) {
+    private Prometheus(Process process, Path dataDir, InetSocketAddress listen) {
         this.process = process;
         this.dataDir = dataDir;
-        this.port = port;
+        this.listen = listen;
     }
 
     /**
@@ -62,8 +64,20 @@ public final class Prometheus implements AutoCloseable {
      * (up to 30 s) until it is ready.
      */
     public static Prometheus start(List<Job> jobs, int port, Path workDir) throws IOException {
+        return start(jobs, new InetSocketAddress("127.0.0.1", port), workDir, ProcessBuilder::new);
+    }
+
+    /**
+     * Starts Prometheus listening on {@code listen}, its command wrapped by {@code launcher} (e.g.
+     * to run it inside a network namespace: {@link LocalCluster#onUnderlay}), scraping {@code jobs}
+     * every second, and waits (up to 30 s) until this JVM sees it ready at {@code listen}.
+     */
+    public static Prometheus start(List<Job> jobs, InetSocketAddress listen, Path workDir,
+            Function<List<String>, ProcessBuilder> launcher) throws IOException {
         requireNonNull(jobs, "jobs");
+        requireNonNull(listen, "listen");
         requireNonNull(workDir, "workDir");
+        requireNonNull(launcher, "launcher");
         Path binary = Path.of("/usr/bin/prometheus");
         if (!Files.isExecutable(binary)) {
             throw new ClusterException("prometheus is not installed (Debian package 'prometheus'; "
@@ -74,10 +88,10 @@ public final class Prometheus implements AutoCloseable {
         Files.writeString(config, config(jobs));
         Path data = workDir.resolve("data");
         Path logFile = workDir.resolve("prometheus.log");
-        Process p = new ProcessBuilder(binary.toString(), "--config.file=" + config, "--storage.tsdb.path=" + data,
-                "--web.listen-address=127.0.0.1:" + port).redirectErrorStream(true)
-                .redirectOutput(logFile.toFile()).start();
-        Prometheus prom = new Prometheus(p, data, port);
+        Process p = launcher.apply(List.of(binary.toString(), "--config.file=" + config, "--storage.tsdb.path="
+                + data, "--web.listen-address=" + listen.getAddress().getHostAddress() + ":" + listen.getPort()))
+                .redirectErrorStream(true).redirectOutput(logFile.toFile()).start();
+        Prometheus prom = new Prometheus(p, data, listen);
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
         while (!prom.ready()) {
             if (!p.isAlive()) {
@@ -85,8 +99,7 @@ public final class Prometheus implements AutoCloseable {
             }
             if (System.nanoTime() > deadline) {
                 prom.close();
-                throw new ClusterException("prometheus not ready on 127.0.0.1:" + port + " after 30 s; see "
-                        + logFile);
+                throw new ClusterException("prometheus not ready on " + prom.url() + " after 30 s; see " + logFile);
             }
             p.onExit().completeOnTimeout(p, 200, TimeUnit.MILLISECONDS).join();
         }
@@ -119,7 +132,7 @@ public final class Prometheus implements AutoCloseable {
 
     /** The web UI and API base URL. */
     public String url() {
-        return "http://127.0.0.1:" + port;
+        return "http://" + listen.getAddress().getHostAddress() + ":" + listen.getPort();
     }
 
     boolean ready() {

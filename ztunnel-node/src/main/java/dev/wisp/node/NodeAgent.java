@@ -2,6 +2,9 @@ package dev.wisp.node;
 
 import static java.util.Objects.requireNonNull;
 
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import com.fasterxml.jackson.databind.util.RawValue;
 import dev.wisp.api.workload.v1.Workload;
 import dev.wisp.node.admin.AdminServer;
 import dev.wisp.node.identity.IdentityProvider;
@@ -14,6 +17,7 @@ import dev.wisp.node.proxy.ProxyContext;
 import dev.wisp.node.proxy.Socks5;
 import dev.wisp.node.proxy.Transport;
 import dev.wisp.node.state.WorkloadIndex;
+import dev.wisp.node.telemetry.FlowLog;
 import dev.wisp.node.telemetry.Telemetry;
 import dev.wisp.node.tls.HboneTls;
 import java.io.IOException;
@@ -52,6 +56,8 @@ public final class NodeAgent implements AutoCloseable {
     private final Map<String, InetSocketAddress> bound = new LinkedHashMap<>();
     /** Set once started, cleared when draining; read by the readiness endpoint. */
     private volatile boolean ready;
+    /** Capture's flow events as a JSON array, when capture runs; set once by capture, read by /flows. */
+    private volatile Supplier<String> captureEvents;
 
     private NodeAgent(NodeConfig config, WorkloadIndex index) {
         this.config = config;
@@ -113,6 +119,7 @@ public final class NodeAgent implements AutoCloseable {
         bound.put("inbound", inbound.bind(new InetSocketAddress(any, config.inboundPlaintextPort())));
         bound.put("socks5", socks5.bind(new InetSocketAddress(loopback, config.socks5Port())));
         bound.put("admin", admin.bindAdmin(new InetSocketAddress(loopback, config.adminPort())));
+        admin.addJsonEndpoint("/flows", this::flowsJson);
         bound.put("metrics", admin.bindMetrics(new InetSocketAddress(any, config.metricsPort())));
         bound.put("readiness", admin.bindReadiness(new InetSocketAddress(any, config.readinessPort())));
         ready = true;
@@ -128,9 +135,42 @@ public final class NodeAgent implements AutoCloseable {
         return new InboundPlaintext(ctx, requireNonNull(resolver, "resolver"));
     }
 
-    /** Adds a JSON endpoint to the admin API (127.0.0.1:15000), e.g. capture's {@code /flows}. */
-    public void addAdminEndpoint(String path, Supplier<String> json) {
-        admin.addJsonEndpoint(path, json);
+    /**
+     * Adds capture's eBPF socket events to {@code /flows} (under {@code flows}, beside the proxy's
+     * {@code connections}); {@code jsonArray} renders them as a JSON array.
+     */
+    public void captureEvents(Supplier<String> jsonArray) {
+        this.captureEvents = requireNonNull(jsonArray, "jsonArray");
+    }
+
+    /**
+     * {@code /flows}: {@code {"node", "last_seq", "connections": [FlowRecord...]}} plus capture's
+     * {@code flows} when capture runs; {@code ?since=N} keeps the connections after record N.
+     */
+    private String flowsJson(Map<String, String> query) {
+        long since = 0;
+        String raw = query.get("since");
+        if (raw != null) {
+            try {
+                since = Long.parseLong(raw);
+            } catch (NumberFormatException e) {
+                throw new IllegalArgumentException("since: '" + raw + "' is not a number");
+            }
+        }
+        FlowLog log = telemetry.flows();
+        ObjectNode out = FlowLog.JSON.createObjectNode();
+        out.put("node", config.nodeName());
+        out.put("last_seq", log.last());
+        out.set("connections", log.json(since));
+        Supplier<String> events = captureEvents;
+        if (events != null) {
+            out.putRawValue("flows", new RawValue(events.get()));
+        }
+        try {
+            return FlowLog.JSON.writerWithDefaultPrettyPrinter().writeValueAsString(out) + "\n";
+        } catch (JsonProcessingException e) {
+            throw new IllegalStateException("cannot render /flows", e);
+        }
     }
 
     /** Where each listener is bound: hbone, outbound, inbound, socks5, admin, metrics, readiness. */

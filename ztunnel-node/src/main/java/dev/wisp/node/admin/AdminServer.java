@@ -20,6 +20,7 @@ import java.util.Map;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.function.BooleanSupplier;
+import java.util.function.Function;
 import java.util.function.Supplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -27,7 +28,7 @@ import org.slf4j.LoggerFactory;
 /**
  * The agent's HTTP endpoints, each on its own listener as in ztunnel: admin on 127.0.0.1 only
  * ({@code /config_dump}: the state as JSON plus pool figures; {@code /logging?level=L[&logger=N]}:
- * change a log level), Prometheus {@code /metrics}, and {@code /healthz/ready} (200 once the
+ * change a log level; endpoints others add, such as {@code /flows}), Prometheus {@code /metrics}, and {@code /healthz/ready} (200 once the
  * agent is serving, 503 before and while draining). Served by the JDK's HTTP server on virtual
  * threads: these endpoints are off the data path.
  */
@@ -78,8 +79,11 @@ public final class AdminServer implements AutoCloseable {
         return start("admin", address, Map.of("/config_dump", this::configDump, "/logging", this::logging));
     }
 
-    /** Adds {@code GET path} → {@code json} to the admin listener, which must be bound already. */
-    public void addJsonEndpoint(String path, Supplier<String> json) {
+    /**
+     * Adds {@code GET path} → {@code json(query parameters)} to the admin listener, which must be bound
+     * already. An {@link IllegalArgumentException} from {@code json} is answered 400 with its message.
+     */
+    public void addJsonEndpoint(String path, Function<Map<String, String>, String> json) {
         requireNonNull(path, "path");
         requireNonNull(json, "json");
         HttpServer s = servers.get("admin");
@@ -88,7 +92,14 @@ public final class AdminServer implements AutoCloseable {
         }
         s.createContext(path, ex -> {
             try (ex) {
-                send(ex, 200, "application/json", json.get());
+                String body;
+                try {
+                    body = json.apply(query(ex.getRequestURI().getRawQuery()));
+                } catch (IllegalArgumentException e) {
+                    send(ex, 400, "text/plain", e.getMessage() + "\n");
+                    return;
+                }
+                send(ex, 200, "application/json", body);
             } catch (IOException | RuntimeException e) {
                 LOG.debug("admin request {} failed: {}", ex.getRequestURI(), e.toString());
             }

@@ -38,9 +38,9 @@ final class FlowRing {
         return List.copyOf(entries);
     }
 
-    /** {@code {"flows": [...]}}, oldest first. Every value is a number, boolean or an address we formatted. */
-    String json() {
-        StringBuilder out = new StringBuilder("{\"flows\": [");
+    /** The events as a JSON array, oldest first. Every value is a number, boolean or an address we formatted. */
+    String jsonArray() {
+        StringBuilder out = new StringBuilder("[");
         boolean first = true;
         for (Entry en : snapshot()) {
             FlowEvent e = en.event();
@@ -54,7 +54,7 @@ final class FlowRing {
                     .append(", \"bytes_sent\": ").append(e.bytesSent()).append(", \"bytes_received\": ")
                     .append(e.bytesReceived()).append('}');
         }
-        return out.append(first ? "]}\n" : "\n]}\n").toString();
+        return out.append(first ? "]" : "\n]").toString();
     }
 
     private static String addr(InetSocketAddress a) {

@@ -1,7 +1,7 @@
 package dev.wisp.node.capture;
 
-import dev.wisp.linux.Libc;
 import dev.wisp.linux.NativeException;
+import dev.wisp.linux.NetworkNamespace;
 import dev.wisp.linux.Sockets;
 import dev.wisp.node.NodeAgent;
 import dev.wisp.node.proxy.InboundPlaintext;
@@ -11,8 +11,6 @@ import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Optional;
-import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.ExecutionException;
 
 /**
  * The agent's plaintext inbound (15006) listener inside one pod's network namespace.
@@ -45,61 +43,11 @@ final class InPodListener implements AutoCloseable {
     static InPodListener open(NodeAgent agent, Path netns, InetSocketAddress address) throws IOException {
         InboundPlaintext inbound = agent.newInboundPlaintext(ch -> Optional.of((InetSocketAddress) ch.localAddress()));
         try {
-            InetSocketAddress bound = inNamespace(netns, () -> inbound.bind(address));
+            InetSocketAddress bound = NetworkNamespace.call(netns, () -> inbound.bind(address));
             return new InPodListener(inbound, bound, listeningFd(bound));
         } catch (IOException | RuntimeException e) {
             inbound.close();
             throw e;
-        }
-    }
-
-    interface Body<T> {
-        T run() throws Exception;
-    }
-
-    /** Runs {@code body} on a platform thread that has entered {@code netns}, then left it again. */
-    static <T> T inNamespace(Path netns, Body<T> body) throws IOException {
-        CompletableFuture<T> result = new CompletableFuture<>();
-        Thread t = Thread.ofPlatform().name("wisp-setns").start(() -> {
-            try {
-                int home = Libc.open("/proc/thread-self/ns/net", Libc.O_RDONLY | Libc.O_CLOEXEC);
-                try {
-                    int target = Libc.open(netns.toString(), Libc.O_RDONLY | Libc.O_CLOEXEC);
-                    try {
-                        Libc.setns(target, Libc.CLONE_NEWNET);
-                    } finally {
-                        Libc.close(target);
-                    }
-                    try {
-                        result.complete(body.run());
-                    } finally {
-                        Libc.setns(home, Libc.CLONE_NEWNET);
-                    }
-                } finally {
-                    Libc.close(home);
-                }
-            } catch (Throwable e) {
-                result.completeExceptionally(e);
-            }
-        });
-        try {
-            return result.get();
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new IOException("interrupted while entering " + netns, e);
-        } catch (ExecutionException e) {
-            throw new IOException("cannot listen in network namespace " + netns + ": " + e.getCause().getMessage(),
-                    e.getCause());
-        } finally {
-            joinQuietly(t);
-        }
-    }
-
-    private static void joinQuietly(Thread t) {
-        try {
-            t.join();
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
         }
     }
 

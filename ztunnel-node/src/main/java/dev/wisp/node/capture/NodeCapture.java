@@ -176,7 +176,7 @@ public final class NodeCapture implements AutoCloseable {
         } catch (BpfException e) {
             throw new IOException("cannot read capture's flow events: " + e.getMessage(), e);
         }
-        agent.addAdminEndpoint("/flows", flows::json);
+        agent.captureEvents(flows::jsonArray);
         reconcile(true);
         thread = Thread.ofPlatform().name("wisp-pods").daemon().start(this::watch);
     }

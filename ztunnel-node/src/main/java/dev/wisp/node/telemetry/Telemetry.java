@@ -9,6 +9,7 @@ import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import java.net.SocketAddress;
 import java.time.Duration;
+import java.time.Instant;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.Supplier;
 import org.slf4j.Logger;
@@ -16,12 +17,22 @@ import org.slf4j.LoggerFactory;
 
 /**
  * The agent's metrics (Istio's L4 names on a Prometheus registry) and its access log (logger
- * {@code wisp.access}: one line when a connection opens, one when it completes). Thread-safe:
- * Micrometer meters are, and each {@link Flow} is confined to its connection's event loop.
+ * {@code wisp.access}: one line when a connection opens, one when it completes), and the same
+ * completed line as a {@link FlowRecord} in the {@link #flows() flow log}. Thread-safe: Micrometer
+ * meters are, the flow log is, and each {@link Flow} is confined to its connection's event loop.
  */
 public final class Telemetry {
+    /** How many completed connections {@link #flows()} keeps. */
+    public static final int FLOW_LOG_CAPACITY = 1000;
+
     private static final Logger ACCESS = LoggerFactory.getLogger("wisp.access");
     private final PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+    private final FlowLog flows = new FlowLog(FLOW_LOG_CAPACITY);
+
+    /** The last connections completed or refused, from both sides. */
+    public FlowLog flows() {
+        return flows;
+    }
 
     /** The registry, for agent-level gauges and counters. */
     public PrometheusMeterRegistry registry() {
@@ -61,6 +72,7 @@ public final class Telemetry {
         private final SocketAddress dst;
         private final String hbone;
         private final long startNanos = System.nanoTime();
+        private final Instant start = Instant.now();
         private final Counter sent;
         private final Counter received;
         private final Tags tags;
@@ -109,6 +121,18 @@ public final class Telemetry {
                 ACCESS.warn("connection complete {} bytes_sent={} bytes_recv={} duration={}ms error=\"{}\"",
                         fields(), toClient.get(), toServer.get(), ms, error);
             }
+            flows.add(record(error, ms));
+        }
+
+        private FlowRecord record(String error, long ms) {
+            FlowRecord.Outcome o = FlowRecord.Outcome.of(error);
+            return new FlowRecord(0, start.toString(), labels.reporter(), addr(src),
+                    labels.source().map(w -> w.getName()).orElse(""),
+                    labels.source().map(w -> w.getNamespace()).orElse(""), labels.sourcePrincipal(), addr(dst),
+                    labels.destination().map(w -> w.getName()).orElse(""),
+                    labels.destination().map(w -> w.getNamespace()).orElse(""), labels.destinationService(),
+                    labels.destinationPrincipal(), labels.mutualTls(), o.verdict(), o.reason(), toServer.get(),
+                    toClient.get(), ms);
         }
 
         private String fields() {

@@ -27,11 +27,11 @@ class FlowRingTest {
     @Test
     void rendersValidJsonWithAddresses() throws Exception {
         FlowRing ring = new FlowRing(10);
-        assertThat(new ObjectMapper().readTree(ring.json()).get("flows")).isEmpty();
+        assertThat(new ObjectMapper().readTree(ring.jsonArray())).isEmpty();
         ring.add(Instant.EPOCH, event(42));
         ring.add(Instant.EPOCH, new FlowEvent(FlowEvent.Type.CLOSED, 43, 0, false,
                 new InetSocketAddress("fd00::1", 1), new InetSocketAddress("fd00::2", 2), null, 10, 20));
-        JsonNode flows = new ObjectMapper().readTree(ring.json()).get("flows");
+        JsonNode flows = new ObjectMapper().readTree(ring.jsonArray());
         assertThat(flows).hasSize(2);
         assertThat(flows.get(0).get("original_destination").asText()).isEqualTo("10.1.1.10:8080");
         assertThat(flows.get(0).get("redirected").asBoolean()).isTrue();

@@ -1,0 +1,212 @@
+package dev.wisp.cli.demo;
+
+import ch.qos.logback.classic.Level;
+import ch.qos.logback.classic.Logger;
+import dev.wisp.cli.CaCommand;
+import dev.wisp.cli.UserException;
+import dev.wisp.local.ClusterException;
+import dev.wisp.local.ClusterSpec;
+import dev.wisp.local.LocalMesh;
+import dev.wisp.local.MeshSpec;
+import dev.wisp.local.Prometheus;
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.Optional;
+import java.util.concurrent.Callable;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicReference;
+import org.slf4j.LoggerFactory;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+
+/**
+ * {@code wisp demo}: the whole mesh on this machine, and a story told on the terminal. Builds a
+ * 2-node {@link LocalMesh} named {@value #CLUSTER}, starts a server pod on node 2 and two clients on
+ * node 1 (one in another namespace), then walks through {@link DemoStory}'s steps and follows the
+ * flows until Ctrl-C or {@code --duration}. Ctrl-C anywhere removes everything (a shutdown hook
+ * closes the mesh), unless {@code --keep}.
+ */
+@Command(name = "demo", mixinStandardHelpOptions = true, description = {
+        "Run the whole mesh on this machine and watch it work: two nodes (network namespaces), a control plane "
+                + "reading YAML, one node agent per node with eBPF capture, a server pod on node 2 and two clients on "
+                + "node 1 calling it once a second over HBONE mTLS.",
+        "The demo shows the identities, applies a DENY policy from a YAML file and removes it, and prints the "
+                + "metrics. Needs root. Ctrl-C stops it and removes everything it created."})
+public final class DemoCommand implements Callable<Integer> {
+    static final String CLUSTER = "demo";
+    /** The address plan's second octet: underlay 10.170.0.0/24, pods 10.171.i.0/24. */
+    static final int BASE = 170;
+    static final int PROMETHEUS_PORT = 9090;
+
+    @Option(names = "--duration", paramLabel = "DURATION", converter = CaCommand.DurationConverter.class, description = "After the story, follow the flows this long (e.g. 30s, 5m), then clean up and exit 0. Default: until Ctrl-C.")
+    Duration duration;
+
+    @Option(names = "--prometheus", description = "Also start Prometheus (Debian's 'prometheus') scraping the agents and the control plane.")
+    boolean prometheus;
+
+    @Option(names = "--keep", description = "Leave the mesh running at exit (remove it later with 'wisp cluster down --name demo').")
+    boolean keep;
+
+    @Option(names = "--work-dir", paramLabel = "DIR", description = "Logs, state and the config dir (default: /tmp/wisp-mesh-demo).")
+    Path workDir = Path.of(System.getProperty("java.io.tmpdir"), "wisp-mesh-" + CLUSTER);
+
+    @Spec
+    CommandSpec spec;
+
+    /** Set by the shutdown hook: failures after it are the teardown's doing, not errors. */
+    private volatile boolean stopping;
+
+    @Override
+    public Integer call() throws Exception {
+        if (!isRoot()) {
+            throw new UserException("wisp demo needs root (network namespaces, cgroups, eBPF): run it as root");
+        }
+        if (prometheus && !Files.isExecutable(Path.of("/usr/bin/prometheus"))) {
+            throw new UserException("--prometheus needs Debian's prometheus: apt-get install -y prometheus "
+                    + "(scripts/demo.sh installs it)");
+        }
+        quietLogs();
+        PrintWriter out = spec.commandLine().getOut();
+        Story s = new Story(out);
+        s.header("Mesh up");
+        out.println("Starting a 2-node mesh '" + CLUSTER + "': control plane, one node agent per node with eBPF "
+                + "capture…");
+        out.flush();
+        long t0 = System.nanoTime();
+        List<String> wisp = MeshSpec.currentJvmWispCommand();
+        // Registered before the mesh exists: Ctrl-C while it starts lets LocalMesh.up finish (other
+        // threads run on during shutdown hooks; up removes what it built if it fails), then removes it.
+        AtomicReference<LocalMesh> started = new AtomicReference<>();
+        CountDownLatch upReturned = new CountDownLatch(1);
+        Thread hook = new Thread(() -> {
+            stopping = true;
+            if (!keep) {
+                out.println();
+                out.println("Stopping: removing the mesh…");
+                out.flush();
+                try {
+                    upReturned.await(3, TimeUnit.MINUTES);
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+                stop(started.get(), out);
+            }
+        }, "wisp-demo-stop");
+        Runtime.getRuntime().addShutdownHook(hook);
+        LocalMesh mesh;
+        try {
+            mesh = LocalMesh.up(MeshSpec.builder(ClusterSpec.builder(CLUSTER).nodes(2).base(BASE).hostLink(true).pod(
+                    DemoStory.CLIENT, "default", "client", 0).pod(DemoStory.CURL, "other", "curl", 0).pod(
+                            DemoStory.SERVER, "default", "server", 1)
+                    .build()).wispCommand(wisp).workDir(workDir)
+                    .build());
+            started.set(mesh);
+        } catch (ClusterException | IllegalStateException e) {
+            if (stopping) {
+                return 130;
+            }
+            Runtime.getRuntime().removeShutdownHook(hook);
+            throw new UserException(e.getMessage());
+        } finally {
+            upReturned.countDown();
+        }
+        if (stopping) {
+            return 130; // the hook removes it
+        }
+        try {
+            out.printf("  up in %.1f s%n", (System.nanoTime() - t0) / 1e9);
+            DemoStory story = new DemoStory(mesh, out);
+            story.meshUp();
+            story.startApps(wisp);
+            s.header("Traffic over mTLS");
+            story.traffic();
+            s.header("A DENY policy from YAML");
+            story.deny();
+            s.header("Policy removed");
+            story.restore();
+            s.header("Metrics");
+            Optional<Prometheus> prom = prometheus
+                    ? Optional.of(mesh.startPrometheus(PROMETHEUS_PORT))
+                    : Optional.empty();
+            story.metrics(prom);
+            out.println();
+            out.println("The mesh keeps running" + (duration == null
+                    ? "; Ctrl-C stops it and removes everything."
+                    : " for " + CaCommand.DurationConverter.format(duration) + "."));
+            out.println("In another root shell: wisp flows --follow   (node2's new connections follow here)");
+            out.flush();
+            long end = duration == null ? Long.MAX_VALUE : System.nanoTime() + duration.toNanos();
+            story.follow(() -> System.nanoTime() < end);
+            return 0;
+        } catch (DemoStory.DemoException | ClusterException | IOException | IllegalStateException e) {
+            if (stopping) {
+                return 130;
+            }
+            throw new UserException(e.getMessage());
+        } finally {
+            if (!stopping) {
+                Runtime.getRuntime().removeShutdownHook(hook);
+                if (keep) {
+                    out.println("Left running: see 'wisp flows'; remove with 'wisp cluster down --name demo'.");
+                } else {
+                    out.println("Stopping: removing the mesh…");
+                    out.flush();
+                    stop(mesh, out);
+                }
+                out.flush();
+            }
+        }
+    }
+
+    /** Closes {@code mesh}, or removes the cluster by name when it was still starting. */
+    private static void stop(LocalMesh mesh, PrintWriter out) {
+        try {
+            if (mesh != null) {
+                mesh.close();
+            } else {
+                LocalMesh.down(CLUSTER);
+            }
+            out.println("Removed: processes, namespaces, links, cgroups, BPF pins.");
+        } catch (RuntimeException e) {
+            out.println("error: " + e.getMessage() + " (run 'wisp cluster down --name " + CLUSTER + "')");
+        }
+        out.flush();
+    }
+
+    /** The mesh's own progress logs would interleave with the story; warnings and errors still show. */
+    private static void quietLogs() {
+        if (System.getenv("WISP_LOG") == null) {
+            ((Logger) LoggerFactory.getLogger("dev.wisp")).setLevel(Level.WARN);
+        }
+    }
+
+    static boolean isRoot() {
+        return dev.wisp.cli.flows.FlowsCommand.isRoot();
+    }
+
+    /** Numbered step headers, 80 columns wide. */
+    static final class Story {
+        static final int STEPS = 5;
+        private final PrintWriter out;
+        private int step;
+
+        Story(PrintWriter out) {
+            this.out = out;
+        }
+
+        void header(String title) {
+            step++;
+            String h = "== " + step + "/" + STEPS + "  " + title + " ";
+            out.println();
+            out.println(h + "=".repeat(Math.max(3, 80 - h.length())));
+            out.flush();
+        }
+    }
+}

@@ -1,0 +1,183 @@
+package dev.wisp.cli.flows;
+
+import static java.util.Objects.requireNonNull;
+
+import com.fasterxml.jackson.core.JsonProcessingException;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.wisp.node.telemetry.FlowLog;
+import dev.wisp.node.telemetry.FlowRecord;
+import java.time.Instant;
+import java.time.ZoneId;
+import java.time.format.DateTimeFormatter;
+import java.time.format.DateTimeParseException;
+import java.util.Locale;
+
+/**
+ * How {@code wisp flows} prints connections: a table that fits 120 columns, or one JSON object per
+ * line. Pure: no I/O; the time zone is a parameter.
+ *
+ * <p>Each connection appears once per agent that carried it: {@code out} on the client's node
+ * (reporter {@code source}), {@code in} on the server's (reporter {@code destination}). Identities
+ * are shown without {@code spiffe://<trust domain>/} to fit; the JSON form has them whole.
+ */
+public final class FlowTable {
+    /** Column widths; with two spaces between columns the table is 120 wide. */
+    private static final int TIME = 8;
+    private static final int NODE = 9;
+    private static final int SOURCE = 33;
+    private static final int DEST = 30;
+    private static final int VERDICT = 7;
+    private static final int BYTES = 13;
+    private static final int DURATION = 8;
+    /** The table's width in columns. */
+    public static final int WIDTH = TIME + NODE + SOURCE + DEST + VERDICT + BYTES + DURATION + 2 * 6;
+
+    private final DateTimeFormatter time;
+
+    public FlowTable(ZoneId zone) {
+        this.time = DateTimeFormatter.ofPattern("HH:mm:ss", Locale.ROOT).withZone(requireNonNull(zone, "zone"));
+    }
+
+    /** One connection as {@link ClusterFlows} read it: the node whose agent reported it, and the record. */
+    public record Row(String node, FlowRecord flow) {
+        public Row {
+            requireNonNull(node, "node");
+            requireNonNull(flow, "flow");
+        }
+    }
+
+    public String header() {
+        return line("TIME", "NODE", "SOURCE (IDENTITY)", "DESTINATION", "VERDICT", "BYTES ↑/↓", "DURATION");
+    }
+
+    public String row(Row r) {
+        FlowRecord f = r.flow();
+        String dir = "source".equals(f.reporter()) ? "out" : "in";
+        return line(clock(f.start()), r.node() + " " + dir, source(f), destination(f), f.verdict(),
+                bytes(f.bytesSent()) + "/" + bytes(f.bytesReceived()), duration(f.durationMillis()));
+    }
+
+    /**
+     * One connection in at most 77 columns, for narrow terminals and the demo (no duration; identities
+     * as {@code namespace/service-account}):
+     * {@code 09:15:03 node2 in  client (default/client)  → server:8080   allowed 1.2k/3.4k}.
+     */
+    public String compact(Row r) {
+        FlowRecord f = r.flow();
+        String dir = "source".equals(f.reporter()) ? "out" : "in";
+        String who = f.sourceWorkload().isEmpty() ? host(f.sourceAddress()) : f.sourceWorkload();
+        String id = shortId(f.sourceIdentity()).replaceFirst("^ns/([^/]+)/sa/", "$1/");
+        return (clock(f.start()) + " " + fit(r.node() + " " + dir, 9) + " " + fit(id.isEmpty()
+                ? who
+                : who + " ("
+                        + id + ")",
+                24) + " → " + fit(destination(f), 13) + " " + fit(f.verdict(), 7) + " "
+                + bytes(f.bytesSent()) + "/" + bytes(f.bytesReceived())).stripTrailing();
+    }
+
+    /** One JSON object: the record's fields (as {@code /flows} names them) and {@code node}. */
+    public static String json(Row r) {
+        ObjectNode o = FlowLog.JSON.createObjectNode();
+        o.put("node", r.node());
+        o.setAll((ObjectNode) FlowLog.JSON.valueToTree(r.flow()));
+        try {
+            return FlowLog.JSON.writeValueAsString(o);
+        } catch (JsonProcessingException e) {
+            throw new IllegalStateException("cannot render a flow as JSON", e);
+        }
+    }
+
+    /** {@code workload (ns/NS/sa/SA)}, or the address for a client outside the mesh. */
+    static String source(FlowRecord f) {
+        String who = f.sourceWorkload().isEmpty() ? host(f.sourceAddress()) : f.sourceWorkload();
+        return f.sourceIdentity().isEmpty() ? who : who + " (" + shortId(f.sourceIdentity()) + ")";
+    }
+
+    /** {@code workload/service:port}: the workload, and the service when the client asked for one. */
+    static String destination(FlowRecord f) {
+        String port = port(f.destinationAddress());
+        String who = f.destinationWorkload().isEmpty() ? host(f.destinationAddress()) : f.destinationWorkload();
+        if (!f.destinationService().isEmpty()) {
+            who += "/" + f.destinationService().split("\\.")[0];
+        }
+        return port.isEmpty() ? who : who + ":" + port;
+    }
+
+    /** {@code spiffe://cluster.local/ns/a/sa/b} → {@code ns/a/sa/b}; anything else unchanged. */
+    static String shortId(String id) {
+        if (id.startsWith("spiffe://")) {
+            int slash = id.indexOf('/', "spiffe://".length());
+            if (slash > 0) {
+                return id.substring(slash + 1);
+            }
+        }
+        return id;
+    }
+
+    String clock(String iso) {
+        try {
+            return time.format(Instant.parse(iso));
+        } catch (DateTimeParseException e) {
+            return "?";
+        }
+    }
+
+    /** {@code 512}, {@code 1.5k}, {@code 12M}, {@code 3.0G}: at most 4 characters up to 999 G. */
+    static String bytes(long n) {
+        if (n < 1000) {
+            return Long.toString(n);
+        }
+        String[] units = {"k", "M", "G", "T"};
+        double v = n;
+        int u = -1;
+        while (v >= 999.5 && u < units.length - 1) {
+            v /= 1000;
+            u++;
+        }
+        return (v < 9.95 ? String.format(Locale.ROOT, "%.1f", v) : Long.toString(Math.round(v))) + units[u];
+    }
+
+    /** {@code 12ms}, {@code 1.5s}, {@code 42s}, {@code 3m05s}, {@code 2h07m}. */
+    static String duration(long ms) {
+        if (ms < 1000) {
+            return ms + "ms";
+        }
+        if (ms < 10_000) {
+            return String.format(Locale.ROOT, "%.1fs", ms / 1000.0);
+        }
+        long s = ms / 1000;
+        if (s < 60) {
+            return s + "s";
+        }
+        if (s < 3600) {
+            return String.format(Locale.ROOT, "%dm%02ds", s / 60, s % 60);
+        }
+        return String.format(Locale.ROOT, "%dh%02dm", s / 3600, s / 60 % 60);
+    }
+
+    private static String host(String address) {
+        int colon = address.lastIndexOf(':');
+        return colon < 0 ? address : address.substring(0, colon);
+    }
+
+    private static String port(String address) {
+        int colon = address.lastIndexOf(':');
+        return colon < 0 ? "" : address.substring(colon + 1);
+    }
+
+    private static String line(String time, String node, String source, String dest, String verdict, String bytes,
+            String duration) {
+        return fit(time, TIME) + "  " + fit(node, NODE) + "  " + fit(source, SOURCE) + "  " + fit(dest, DEST) + "  "
+                + fit(verdict, VERDICT) + "  " + fit(bytes, BYTES) + "  " + fit(duration, DURATION);
+    }
+
+    /** {@code s} padded or cut to {@code width} (a cut ends in '…'); control characters become '?'. */
+    public static String fit(String s, int width) {
+        StringBuilder b = new StringBuilder(width);
+        s.codePoints().map(c -> Character.isISOControl(c) ? '?' : c).forEach(b::appendCodePoint);
+        if (b.codePointCount(0, b.length()) > width) {
+            return b.substring(0, b.offsetByCodePoints(0, width - 1)) + "…";
+        }
+        return b + " ".repeat(width - b.codePointCount(0, b.length()));
+    }
+}

@@ -1,0 +1,62 @@
+package dev.wisp.cli.demo;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.wisp.local.Leftovers;
+import dev.wisp.local.MeshSpec;
+import dev.wisp.testing.Prerequisites;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * {@code wisp demo --duration 3s --prometheus} as a person would run it (a child JVM, as root): it
+ * tells the whole story, exits 0 and leaves nothing behind.
+ */
+class DemoCommandTest {
+    @TempDir
+    Path dir;
+
+    @Test
+    void theDemoTellsItsStoryExitsZeroAndLeavesNothing() throws Exception {
+        Prerequisites.requireRoot();
+        Prerequisites.requireCommands("ip", "nsenter", "prometheus");
+        List<String> cmd = new ArrayList<>(MeshSpec.currentJvmWispCommand());
+        cmd.addAll(List.of("demo", "--duration", "3s", "--prometheus", "--work-dir", dir.resolve("work").toString()));
+        Path output = dir.resolve("demo.out");
+        Process p = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(output.toFile()).redirectInput(
+                ProcessBuilder.Redirect.from(new java.io.File("/dev/null"))).start();
+        boolean ended = p.waitFor(8, TimeUnit.MINUTES);
+        if (!ended) {
+            p.destroy();
+            p.waitFor(60, TimeUnit.SECONDS);
+        }
+        String out = Files.readString(output, StandardCharsets.UTF_8);
+        assertThat(ended).as("the demo ended within 8 minutes:\n" + out).isTrue();
+        assertThat(p.exitValue()).as(out).isZero();
+
+        assertThat(out).as(out).contains("== 1/5  Mesh up", "== 2/5  Traffic over mTLS",
+                "== 3/5  A DENY policy from YAML", "== 4/5  Policy removed", "== 5/5  Metrics");
+        assertThat(out).contains("client  spiffe://cluster.local/ns/default/sa/client  (certificate checked by node2)")
+                .contains("server  spiffe://cluster.local/ns/default/sa/server  (certificate checked by node1)")
+                .contains("mTLS: yes");
+        assertThat(out).contains("kind: AuthorizationPolicy").contains("reason: ").containsPattern(
+                "other/curl: [1-9][0-9]* calls failed since the policy").containsPattern(
+                        "denied connections in node2's flows: [1-9]")
+                .contains("deny-other");
+        assertThat(out).containsPattern("calls restored: other/curl ok again after [0-9.]+ s");
+        assertThat(out).contains("istio_tcp_connections_opened_total").containsPattern(
+                "\\{source_workload=\"client\"\\} [1-9]").contains(
+                        "    sum by (source_workload) (istio_tcp_connections_opened_total{reporter=\"destination\"})");
+        assertThat(out).contains("Removed: processes, namespaces, links, cgroups, BPF pins.");
+        assertThat(out).doesNotContain("Exception").doesNotContain("\tat ").doesNotContain("error:");
+        assertThat(out.lines().filter(l -> !l.contains(dir.toString()))).as("lines over 120 columns")
+                .allMatch(l -> l.codePointCount(0, l.length()) <= 120);
+        assertThat(Leftovers.scan(DemoCommand.CLUSTER)).as("what the demo left behind").isEmpty();
+    }
+}

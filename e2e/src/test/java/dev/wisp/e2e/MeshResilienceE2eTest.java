@@ -1,0 +1,130 @@
+package dev.wisp.e2e;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+import dev.wisp.local.ClusterSpec;
+import dev.wisp.local.Leftovers;
+import dev.wisp.local.LocalMesh;
+import dev.wisp.local.MeshSpec;
+import dev.wisp.testing.Prerequisites;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.MethodOrderer;
+import org.junit.jupiter.api.Order;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestMethodOrder;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The mesh keeps carrying traffic while its parts restart: a client in a pod on node 1 calls a server
+ * pod on node 2 every 100 ms (a new connection per call, captured, over HBONE) while the control
+ * plane is killed and restarted, then while node 1's agent restarts. Each call's outcome is one line
+ * of the client's log, counted here.
+ */
+@TestMethodOrder(MethodOrderer.OrderAnnotation.class)
+class MeshResilienceE2eTest {
+    static final String CLUSTER = "mres";
+    @TempDir
+    static Path dir;
+    static LocalMesh mesh;
+    static String server;
+    static Path calls;
+
+    @BeforeAll
+    static void up() throws Exception {
+        Prerequisites.requireRoot();
+        Prerequisites.requireCommands("ip", "nsenter");
+        mesh = LocalMesh.up(MeshSpec.builder(ClusterSpec.builder(CLUSTER).nodes(2).base(132).pod("client",
+                "default", "client", 0).pod(
+                        new ClusterSpec.PodSpec("server", "default", "server", 1, Map.of("app",
+                                "server")))
+                .build()).workDir(dir).build());
+        server = mesh.pod("server").ip();
+        PodApps.startServer(mesh, "server", "server", 9000);
+        calls = mesh.startInPodLogged("client", PodApps.java(PodClient.class, "loop", server, "9000", "100", "100"));
+        // Wait for the first successful calls before counting anything.
+        await().atMost(Duration.ofSeconds(60)).until(() -> outcomes().stream().anyMatch(Call::ok));
+    }
+
+    @AfterAll
+    static void down() {
+        if (mesh != null) {
+            mesh.close();
+            assertThat(Leftovers.scan(CLUSTER)).as("what the mesh left behind").isEmpty();
+        }
+    }
+
+    record Call(long at, boolean ok, String line) {}
+
+    static List<Call> outcomes() throws IOException {
+        return Files.readAllLines(calls).stream().filter(l -> l.matches("\\d+ (ok|failed).*")).map(l -> {
+            String[] f = l.split(" ", 3);
+            return new Call(Long.parseLong(f[0]), f[1].equals("ok"), l);
+        }).toList();
+    }
+
+    static List<Call> since(long at) throws IOException {
+        return outcomes().stream().filter(c -> c.at() >= at).toList();
+    }
+
+    @Test
+    @Order(1)
+    void killingAndRestartingTheControlPlaneFailsNoCall() throws Exception {
+        long start = System.currentTimeMillis();
+        await().atMost(Duration.ofSeconds(10)).until(() -> since(start).size() >= 5);
+        mesh.killControlPlane();
+        long killed = System.currentTimeMillis();
+        for (String node : List.of("node1", "node2")) {
+            await().atMost(Duration.ofSeconds(30)).until(() -> mesh.log(node).contains("control plane " + mesh
+                    .cluster().underlayAddress() + ":" + LocalMesh.XDS_PORT + " unreachable"));
+        }
+        await().atMost(Duration.ofSeconds(10)).until(() -> since(killed).size() >= 20);
+        long restarting = System.currentTimeMillis();
+        int duringOutage = since(killed).size();
+        mesh.startControlPlane();
+        await().atMost(Duration.ofSeconds(60)).until(() -> mesh.controlPlaneAdmin("/metrics").lines().anyMatch(
+                l -> l.matches("wisp_xds_connected_agents(\\{.*\\})? 2(\\.0)?")));
+        long restarted = System.currentTimeMillis();
+        await().atMost(Duration.ofSeconds(10)).until(() -> since(restarted).size() >= 10);
+        List<Call> all = since(start);
+        List<Call> failed = all.stream().filter(c -> !c.ok()).toList();
+        System.out.printf("control plane away %d ms (restart took %d ms): %d calls during the outage, %d in all, "
+                + "%d failed%n", restarted - killed, restarted - restarting, duringOutage, all.size(),
+                failed
+                        .size());
+        assertThat(duringOutage).as("calls made while the control plane was away").isGreaterThanOrEqualTo(20);
+        assertThat(failed).as("failed calls").isEmpty();
+    }
+
+    @Test
+    @Order(2)
+    void restartingTheClientsNodeAgentResumesCallsWithinFiveSeconds() throws Exception {
+        long start = System.currentTimeMillis();
+        await().atMost(Duration.ofSeconds(10)).until(() -> since(start).stream().filter(Call::ok).count() >= 5);
+        long stopping = System.currentTimeMillis();
+        mesh.restartAgent("node1", false);
+        long ready = System.currentTimeMillis();
+        Call resumed = await().atMost(Duration.ofSeconds(5)).until(() -> since(ready).stream().filter(Call::ok)
+                .findFirst().orElse(null), c -> c != null);
+        List<Call> during = since(stopping).stream().filter(c -> c.at() <= resumed.at()).toList();
+        long lastFailure = during.stream().filter(c -> !c.ok()).mapToLong(Call::at).max().orElse(stopping);
+        System.out.printf("agent restart (SIGTERM → ready) %d ms; first successful call %d ms after ready, %d ms "
+                + "after the stop; %d calls failed meanwhile (last failure %d ms after the stop)%n",
+                ready
+                        - stopping,
+                resumed.at() - ready, resumed.at() - stopping, during.stream().filter(c -> !c
+                        .ok()).count(),
+                lastFailure - stopping);
+        assertThat(resumed.at() - ready).as("ms from the restarted agent being ready to a successful call")
+                .isLessThanOrEqualTo(5000);
+        await().atMost(Duration.ofSeconds(10)).until(() -> since(resumed.at() + 1).size() >= 10);
+        assertThat(since(resumed.at() + 1)).as("calls after resuming").allMatch(Call::ok);
+    }
+}

@@ -1,0 +1,108 @@
+package dev.wisp.e2e;
+
+import dev.wisp.local.LocalMesh;
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStreamReader;
+import java.io.OutputStream;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * Starts {@link PodServer} and {@link PodClient} inside a mesh's pods, and drives a client pod's
+ * {@code repl} from the test: each {@link Shell#call} is one new connection made by a process in
+ * the pod's cgroup, i.e. captured by the mesh.
+ */
+final class PodApps {
+    private PodApps() {}
+
+    /** {@code java … <main> args} on this JVM's binary and test class path, small heap. */
+    static List<String> java(Class<?> main, String... args) {
+        List<String> cmd = new ArrayList<>(List.of(ProcessHandle.current().info().command().orElse("java"),
+                "-Xmx64m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-cp", System.getProperty(
+                        "java.class.path"),
+                main.getName()));
+        cmd.addAll(List.of(args));
+        return cmd;
+    }
+
+    /** Starts a {@link PodServer} named {@code name} in {@code pod} on {@code ports}; returns once it listens. */
+    static Process startServer(LocalMesh mesh, String pod, String name, int... ports) throws IOException {
+        List<String> args = new ArrayList<>(List.of(name));
+        for (int p : ports) {
+            args.add(String.valueOf(p));
+        }
+        Process p = mesh.startInPod(pod, java(PodServer.class, args.toArray(String[]::new)));
+        BufferedReader out = new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8));
+        String first = out.readLine();
+        if (!"listening".equals(first)) {
+            throw new IOException("server in pod " + pod + " did not start: " + first);
+        }
+        Thread.ofPlatform().daemon().start(() -> drain(out));
+        return p;
+    }
+
+    private static void drain(BufferedReader r) {
+        try {
+            while (r.readLine() != null) {
+                // discard
+            }
+        } catch (IOException e) {
+            // process gone
+        }
+    }
+
+    /** A {@link PodClient} {@code repl} running in a pod. */
+    static final class Shell {
+        private final Process process;
+        private final OutputStream in;
+        private final BlockingQueue<String> lines = new LinkedBlockingQueue<>();
+
+        Shell(LocalMesh mesh, String pod) throws IOException, InterruptedException {
+            this.process = mesh.startInPod(pod, java(PodClient.class, "repl"));
+            this.in = process.getOutputStream();
+            BufferedReader out = new BufferedReader(new InputStreamReader(process.getInputStream(),
+                    StandardCharsets.UTF_8));
+            Thread.ofPlatform().daemon().start(() -> {
+                try {
+                    for (String l; (l = out.readLine()) != null;) {
+                        lines.add(l);
+                    }
+                } catch (IOException e) {
+                    lines.add("failed client process output closed");
+                }
+            });
+            String first = lines.poll(60, TimeUnit.SECONDS);
+            if (!"ready".equals(first)) {
+                throw new IOException("client in pod " + pod + " did not start: " + first);
+            }
+        }
+
+        /** One call from the pod: {@code ok <answer>} or {@code failed <reason>}. */
+        synchronized String call(String host, int port, int size) throws IOException, InterruptedException {
+            in.write(("call " + host + " " + port + " " + size + "\n").getBytes(StandardCharsets.US_ASCII));
+            in.flush();
+            String r = lines.poll(20, TimeUnit.SECONDS);
+            if (r == null) {
+                throw new IOException("no answer from the client process within 20 s");
+            }
+            return r;
+        }
+
+        /** Whether a call answers {@code expected}; failures are false, not exceptions. */
+        boolean answers(String host, int port, String expected) {
+            try {
+                return call(host, port, 5).equals("ok " + expected);
+            } catch (IOException e) {
+                return false;
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                return false;
+            }
+        }
+    }
+}

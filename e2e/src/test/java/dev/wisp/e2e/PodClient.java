@@ -1,0 +1,66 @@
+package dev.wisp.e2e;
+
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStreamReader;
+import java.net.InetSocketAddress;
+import java.net.Socket;
+import java.nio.charset.StandardCharsets;
+import java.util.Arrays;
+
+/**
+ * A mesh-unaware client for pods, speaking {@link PodServer}'s protocol: one TCP connection per
+ * call, sends SIZE bytes, half-closes, reads the answer. Modes:
+ * <ul>
+ * <li>{@code repl}: reads {@code call HOST PORT SIZE} lines from stdin, prints {@code ok <answer>}
+ * or {@code failed <reason>} for each;
+ * <li>{@code loop HOST PORT SIZE INTERVAL_MS}: calls forever, one line per call,
+ * {@code <epoch ms> ok <answer>} or {@code <epoch ms> failed <reason>}.
+ * </ul>
+ */
+public final class PodClient {
+    private PodClient() {}
+
+    public static void main(String[] args) throws Exception {
+        if (args[0].equals("repl")) {
+            BufferedReader in = new BufferedReader(new InputStreamReader(System.in, StandardCharsets.UTF_8));
+            System.out.println("ready");
+            System.out.flush();
+            for (String line; (line = in.readLine()) != null;) {
+                String[] f = line.trim().split("\\s+");
+                System.out.println(call(f[1], Integer.parseInt(f[2]), Integer.parseInt(f[3])));
+                System.out.flush();
+            }
+        } else {
+            String host = args[1];
+            int port = Integer.parseInt(args[2]);
+            int size = Integer.parseInt(args[3]);
+            long interval = Long.parseLong(args[4]);
+            while (true) {
+                long start = System.currentTimeMillis();
+                String r = call(host, port, size);
+                System.out.println(start + " " + r);
+                System.out.flush();
+                long left = interval - (System.currentTimeMillis() - start);
+                if (left > 0) {
+                    Thread.sleep(left); // pacing the load generator, not synchronisation
+                }
+            }
+        }
+    }
+
+    static String call(String host, int port, int size) {
+        try (Socket s = new Socket()) {
+            s.connect(new InetSocketAddress(host, port), 2000);
+            s.setSoTimeout(3000);
+            byte[] body = new byte[size];
+            Arrays.fill(body, (byte) 'x');
+            s.getOutputStream().write(body);
+            s.shutdownOutput();
+            String answer = new String(s.getInputStream().readAllBytes(), StandardCharsets.US_ASCII);
+            return answer.endsWith("\n") ? "ok " + answer.strip() : "failed answer '" + answer + "'";
+        } catch (IOException e) {
+            return "failed " + e;
+        }
+    }
+}

@@ -1,0 +1,146 @@
+package dev.wisp.local;
+
+import static java.util.Objects.requireNonNull;
+
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+
+/**
+ * What {@link LocalMesh#up} runs: a {@link ClusterSpec} (its host link is always on), how to launch
+ * {@code wisp}, where logs and configuration go, and the Services and MeshConfig to declare.
+ *
+ * @param cluster nodes and pods; {@link ClusterSpec#hostLink()} is forced on
+ * @param wispCommand the command prefix that runs the {@code wisp} launcher, e.g.
+ *        {@code [java, -cp, <classpath>, dev.wisp.cli.Wisp]} ({@link #currentJvmWispCommand()})
+ * @param workDir logs ({@code control-plane.log}, {@code node1.log}, …), the control plane's state,
+ *        the agents' pods directories; created when absent
+ * @param configDir the directory the control plane watches; {@code <workDir>/config} when null. The
+ *        generated Node/Pod/Service objects are written there as {@link LocalMesh#generatedFileName}
+ * @param services Services to declare beside the pods
+ * @param meshConfig a whole {@code MeshConfig} YAML document, or null for the control plane's defaults
+ *        (trust domain cluster.local, PERMISSIVE)
+ * @param readyTimeout how long to wait for the control plane and each agent to be ready
+ * @param agentArgs extra arguments for every {@code wisp node} (e.g. {@code --log-level debug})
+ */
+public record MeshSpec(ClusterSpec cluster, List<String> wispCommand, Path workDir, Path configDir,
+        List<ServiceSpec> services, String meshConfig, Duration readyTimeout, List<String> agentArgs) {
+
+    public MeshSpec {
+        requireNonNull(cluster, "cluster");
+        requireNonNull(wispCommand, "wispCommand");
+        requireNonNull(workDir, "workDir");
+        requireNonNull(readyTimeout, "readyTimeout");
+        if (wispCommand.isEmpty()) {
+            throw new IllegalArgumentException("wispCommand is empty: give the command that runs the wisp launcher");
+        }
+        if (!cluster.hostLink()) {
+            cluster = new ClusterSpec(cluster.name(), cluster.nodes(), cluster.pods(), cluster.base(), true);
+        }
+        wispCommand = List.copyOf(wispCommand);
+        services = List.copyOf(requireNonNull(services, "services"));
+        agentArgs = List.copyOf(requireNonNull(agentArgs, "agentArgs"));
+        workDir = workDir.toAbsolutePath();
+        configDir = configDir == null ? workDir.resolve("config") : configDir.toAbsolutePath();
+    }
+
+    /**
+     * A Kubernetes Service: {@code selector} picks its pods, {@code clusterIp} is its virtual address
+     * (any address not in use, e.g. {@link LocalMesh#serviceAddress(ClusterSpec, int)}), traffic to
+     * {@code port} goes to the pods' {@code targetPort}.
+     */
+    public record ServiceSpec(String name, String namespace, Map<String, String> selector, String clusterIp, int port,
+            int targetPort) {
+        public ServiceSpec {
+            requireNonNull(name, "name");
+            requireNonNull(namespace, "namespace");
+            requireNonNull(clusterIp, "clusterIp");
+            selector = Map.copyOf(requireNonNull(selector, "selector"));
+            if (port < 1 || port > 65535 || targetPort < 1 || targetPort > 65535) {
+                throw new IllegalArgumentException("service " + namespace + "/" + name + ": ports must be in 1..65535");
+            }
+        }
+    }
+
+    public static Builder builder(ClusterSpec cluster) {
+        return new Builder(cluster);
+    }
+
+    /**
+     * The prefix that runs {@code wisp} on this very JVM binary and class path:
+     * {@code [<java>, --enable-native-access=ALL-UNNAMED, -Xmx256m, -XX:+UseSerialGC,
+     * -XX:TieredStopAtLevel=1, -cp, <java.class.path>, dev.wisp.cli.Wisp]}. Small heaps and C1 only:
+     * a local mesh runs several JVMs on a laptop-sized machine.
+     */
+    public static List<String> currentJvmWispCommand() {
+        String java = ProcessHandle.current().info().command().orElseGet(() -> Path.of(System.getProperty(
+                "java.home"), "bin", "java").toString());
+        return List.of(java, "--enable-native-access=ALL-UNNAMED", "-Xmx256m", "-XX:+UseSerialGC",
+                "-XX:TieredStopAtLevel=1", "-cp", System.getProperty("java.class.path"), "dev.wisp.cli.Wisp");
+    }
+
+    /**
+     * Builds a {@link MeshSpec}. Defaults: {@link #currentJvmWispCommand()}, work directory
+     * {@code <tmp>/wisp-mesh-<name>}, config directory {@code <workDir>/config}, no services, no
+     * MeshConfig, 120 s to get ready.
+     */
+    public static final class Builder {
+        private final ClusterSpec cluster;
+        private List<String> wispCommand;
+        private Path workDir;
+        private Path configDir;
+        private final List<ServiceSpec> services = new ArrayList<>();
+        private String meshConfig;
+        private Duration readyTimeout = Duration.ofSeconds(120);
+        private final List<String> agentArgs = new ArrayList<>();
+
+        private Builder(ClusterSpec cluster) {
+            this.cluster = requireNonNull(cluster, "cluster");
+        }
+
+        public Builder wispCommand(List<String> command) {
+            this.wispCommand = List.copyOf(command);
+            return this;
+        }
+
+        public Builder workDir(Path dir) {
+            this.workDir = requireNonNull(dir, "dir");
+            return this;
+        }
+
+        public Builder configDir(Path dir) {
+            this.configDir = requireNonNull(dir, "dir");
+            return this;
+        }
+
+        public Builder service(ServiceSpec service) {
+            services.add(requireNonNull(service, "service"));
+            return this;
+        }
+
+        public Builder meshConfig(String yaml) {
+            this.meshConfig = requireNonNull(yaml, "yaml");
+            return this;
+        }
+
+        public Builder readyTimeout(Duration timeout) {
+            this.readyTimeout = requireNonNull(timeout, "timeout");
+            return this;
+        }
+
+        public Builder agentArg(String arg) {
+            agentArgs.add(requireNonNull(arg, "arg"));
+            return this;
+        }
+
+        public MeshSpec build() {
+            return new MeshSpec(cluster, wispCommand == null ? currentJvmWispCommand() : wispCommand,
+                    workDir == null
+                            ? Path.of(System.getProperty("java.io.tmpdir"), "wisp-mesh-" + cluster.name())
+                            : workDir,
+                    configDir, services, meshConfig, readyTimeout, agentArgs);
+        }
+    }
+}

@@ -1,0 +1,48 @@
+package dev.wisp.local;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.wisp.testing.Prerequisites;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The leftovers scan that ends the end-to-end suite finds what a cluster leaves: a deliberately
+ * left network namespace, cgroup with a live process, and pinned-object directory are each reported
+ * under their cluster's name, and nothing is reported once they are gone.
+ */
+class LeftoversTest {
+    static final String CLUSTER = "lftover";
+
+    @BeforeAll
+    static void prerequisites() {
+        Prerequisites.requireRoot();
+        Prerequisites.requireCommands("ip", "sleep");
+    }
+
+    @Test
+    void aDeliberatelyLeftNamespaceCgroupProcessAndPinDirectoryAreFoundThenGone() throws Exception {
+        LocalCluster.down(CLUSTER);
+        assertThat(Leftovers.scan(CLUSTER)).isEmpty();
+        Sh.run("ip", "netns", "add", "wisp-" + CLUSTER + "-left");
+        Path cg = Cgroups.create(Cgroups.wispRoot().resolve(CLUSTER).resolve("pods").resolve("left"));
+        Process sleeper = new ProcessBuilder("/bin/sh", "-c", "echo $$ > \"$0\" && exec sleep 600", cg.resolve(
+                "cgroup.procs").toString()).start();
+        Path pins = Files.createDirectories(Path.of("/sys/fs/bpf/wisp", CLUSTER, "node1"));
+        try {
+            List<String> found = Leftovers.scan(CLUSTER);
+            assertThat(found).contains("network namespace wisp-" + CLUSTER + "-left",
+                    "cgroup " + Cgroups.wispRoot().resolve(CLUSTER),
+                    "pinned BPF object " + pins.getParent());
+            assertThat(found).anyMatch(l -> l.equals("process " + sleeper.pid() + " in " + cg));
+            assertThat(Leftovers.scan("other")).as("another cluster's scan").isEmpty();
+        } finally {
+            LocalCluster.down(CLUSTER);
+            sleeper.waitFor();
+        }
+        assertThat(Leftovers.scan(CLUSTER)).isEmpty();
+    }
+}
