@@ -72,16 +72,17 @@ class MeshPrometheusE2eTest {
         }
 
         String dst = "{reporter=\"destination\"}";
+        // The client's agent reports the same connections as the source, labelled with both workloads.
+        String src = "{reporter=\"source\",source_workload=\"client\",destination_workload=\"server\"}";
+        // Each agent is scraped on its own schedule: wait until both scrapes include every call.
         await().atMost(Duration.ofSeconds(30)).pollInterval(Duration.ofMillis(500)).untilAsserted(() -> {
             assertThat(value("sum(istio_tcp_connections_opened_total" + dst + ")")).hasValue(CALLS);
             assertThat(value("sum(istio_tcp_connections_closed_total" + dst + ")")).hasValue(CALLS);
             assertThat(value("sum(istio_tcp_received_bytes_total" + dst + ")")).hasValue(CALLS * REQUEST_BYTES);
             assertThat(value("sum(istio_tcp_sent_bytes_total" + dst + ")")).hasValue(CALLS * ANSWER_BYTES);
+            assertThat(value("sum(istio_tcp_connections_opened_total" + src + ")")).hasValue(CALLS);
+            assertThat(value("sum(istio_tcp_received_bytes_total" + src + ")")).hasValue(CALLS * REQUEST_BYTES);
         });
-        // The client's agent reports the same connections as the source, labelled with both workloads.
-        String src = "{reporter=\"source\",source_workload=\"client\",destination_workload=\"server\"}";
-        assertThat(value("sum(istio_tcp_connections_opened_total" + src + ")")).hasValue(CALLS);
-        assertThat(value("sum(istio_tcp_received_bytes_total" + src + ")")).hasValue(CALLS * REQUEST_BYTES);
         System.out.printf("PromQL at %s: %d connections, %d bytes received and %d sent at the destination%n",
                 prometheus.url(), CALLS, CALLS * REQUEST_BYTES, CALLS * ANSWER_BYTES);
     }

@@ -313,15 +313,20 @@ public final class LocalCluster implements AutoCloseable {
         List<RuntimeException> failures = new ArrayList<>();
         Path cg = Cgroups.wispRoot().resolve(name);
         run(failures, () -> Cgroups.destroy(cg));
+        // The host link first: deleting the underlay namespace removes its veth peer, and with it the
+        // host side, asynchronously, which would race a later 'ip link del'.
+        String host = hostLinkName(name);
+        if (Sh.tryRun(List.of("ip", "link", "show", host)).exit() == 0) {
+            Sh.Result del = Sh.tryRun(List.of("ip", "link", "del", host));
+            if (del.exit() != 0 && Sh.tryRun(List.of("ip", "link", "show", host)).exit() == 0) {
+                failures.add(new ClusterException("'ip link del " + host + "' failed: " + del.err().strip()));
+            }
+        }
         for (String netns : netnsNames()) {
             if (netns.startsWith(prefix)) {
                 run(failures, () -> killNamespaceProcesses(netns));
                 run(failures, () -> Sh.run("ip", "netns", "del", netns));
             }
-        }
-        String host = hostLinkName(name);
-        if (Sh.tryRun(List.of("ip", "link", "show", host)).exit() == 0) {
-            run(failures, () -> Sh.run("ip", "link", "del", host));
         }
         run(failures, () -> deleteTree(BPF_PINS.resolve(name)));
         removeIfEmpty(Cgroups.wispRoot());

@@ -597,6 +597,13 @@ public final class LocalMesh implements AutoCloseable {
         }
         run(failures, cluster::close);
         run(failures, () -> unregister(name()));
+        run(failures, () -> {
+            try {
+                Files.deleteIfExists(spec.configDir().resolve(generatedFileName(name())));
+            } catch (IOException e) {
+                throw new ClusterException("cannot remove the generated config file: " + e.getMessage(), e);
+            }
+        });
         if (!failures.isEmpty()) {
             ClusterException e = new ClusterException("stopping mesh " + name() + ": " + failures.getFirst()
                     .getMessage());

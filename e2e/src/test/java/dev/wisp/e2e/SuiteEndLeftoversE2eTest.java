@@ -1,0 +1,49 @@
+package dev.wisp.e2e;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.wisp.local.Leftovers;
+import dev.wisp.local.LocalCluster;
+import dev.wisp.testing.Prerequisites;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Set;
+import java.util.TreeSet;
+import org.junit.jupiter.api.Order;
+import org.junit.jupiter.api.Test;
+
+/**
+ * Runs last in the e2e module (class order by {@link Order}, see {@code junit-platform.properties}):
+ * no namespace, link, cgroup, process or pinned BPF object of any cluster this suite built is left
+ * on the machine. Clusters of other suites running at the same time on the machine are not ours and
+ * are only listed. {@link SuiteEndLeftovers} repeats the check when the suite ends if this class
+ * did not run (a filtered run), and fails the fork.
+ */
+@Order(Integer.MAX_VALUE)
+class SuiteEndLeftoversE2eTest {
+    static volatile boolean ran;
+
+    @Test
+    void nothingOfOursIsLeftOnTheMachine() {
+        Prerequisites.requireRoot();
+        ran = true;
+        assertThat(leftovers()).as("left on the machine by clusters of this suite " + ours()).isEmpty();
+        List<String> others = Leftovers.scan();
+        if (!others.isEmpty()) {
+            System.out.println("not ours (another run on this machine?): " + others);
+        }
+    }
+
+    /** The clusters this JVM built (another engineer's suite may be running its own meanwhile). */
+    static Set<String> ours() {
+        return new TreeSet<>(LocalCluster.builtInThisJvm());
+    }
+
+    static List<String> leftovers() {
+        List<String> left = new ArrayList<>();
+        for (String c : ours()) {
+            left.addAll(Leftovers.scan(c));
+        }
+        return left;
+    }
+}
