@@ -139,6 +139,7 @@ final class Relay {
 
         /** On this side's loop: installs the handler and starts reading. */
         void start() {
+            ch.config().setWriteBufferWaterMark(Hbone.WATER_MARK);
             ch.pipeline().addLast("relay", this);
             if (!ch.isActive()) {
                 // Closed before this task ran: channelInactive will not come again.
