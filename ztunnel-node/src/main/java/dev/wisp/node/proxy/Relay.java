@@ -28,7 +28,8 @@ import org.slf4j.LoggerFactory;
  * <p><b>Ownership.</b> Each side's handler owns the buffers it reads until it hands them to the
  * other side's {@code write}, which then owns them; frames are unwrapped and released here. Both
  * sides may live on different event loops (a pooled HBONE connection serves TCP connections accepted
- * on any loop): channel operations are thread-safe in Netty, the end flags are volatile, and
+ * on any loop): setup and auto-read changes run on each channel's own loop, writes across loops go
+ * through Netty's thread-safe {@code write}/{@code flush}, the end flags are volatile, and
  * completion is decided once under an atomic flag.
  *
  * <p><b>Backpressure.</b> A side reads only while the other side is writable: when a write makes the
@@ -71,9 +72,9 @@ final class Relay {
     /**
      * Joins {@code client} (the side that initiated) and {@code server}, both active with auto-read
      * off, and starts reading on both. Each side is set up on its own event loop: a pooled HBONE
-     * stream usually lives on another loop than the TCP connection it carries, and changing a
-     * channel's read interest from a foreign thread races with its loop (with native epoll that
-     * showed as {@code epoll_ctl} failing with ENOENT and the connection reset).
+     * stream usually lives on another loop than the TCP connection it carries, and installing the
+     * handler or switching auto-read from a foreign thread races with what that loop is doing (a
+     * read could reach the pipeline before the handler is there).
      */
     static void join(Channel client, Channel server, Bytes bytes) {
         Relay r = new Relay(client, server, bytes);
