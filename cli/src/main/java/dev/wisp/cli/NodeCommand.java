@@ -14,7 +14,6 @@ import dev.wisp.node.state.WorkloadIndex;
 import dev.wisp.spiffe.ca.CaSettings;
 import dev.wisp.spiffe.ca.CertificateAuthority;
 import dev.wisp.spiffe.ca.NodeAuthorizer;
-import io.netty.util.ResourceLeakDetector;
 import java.io.IOException;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
@@ -91,12 +90,6 @@ public final class NodeCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        if (System.getProperty("io.netty.leakDetection.level") == null) {
-            // Netty's default (SIMPLE) records a stack trace for one buffer in 128: about 1% of the
-            // I/O thread's CPU in the HBONE benchmark. Tests run with paranoid detection instead;
-            // -Dio.netty.leakDetection.level=... turns it back on here.
-            ResourceLeakDetector.setLevel(ResourceLeakDetector.Level.DISABLED);
-        }
         int[] p = parsePorts(ports);
         WorkloadIndex index = WorkloadIndex.create();
         ControlPlaneClient controlPlaneClient = null;
