@@ -17,7 +17,13 @@ BYTES=${BYTES:-1073741824}
 RATE=${RATE:-1000}
 SECONDS_LAT=${SECONDS_LAT:-20}
 SECONDS_CONN=${SECONDS_CONN:-10}
-OUT=bench/results/hbone.txt
+WARM_SECONDS=${WARM_SECONDS:-20}
+WARM_BYTES=${WARM_BYTES:-4294967296}
+# PATHS: a subset of "direct wisp haproxy" for quick iterations (the committed result runs all three).
+PATHS=${PATHS:-direct wisp haproxy}
+# WISP_JOPTS: extra JVM options for both agents (e.g. -XX:StartFlightRecording=...).
+WISP_JOPTS=${WISP_JOPTS:-}
+OUT=${OUT:-bench/results/hbone.txt}
 TMP=$(mktemp -d /tmp/wisp-bench.XXXXXX)
 S=$(printf '%04x' $((RANDOM)))
 NS1=wb1-$S NS2=wb2-$S
@@ -28,7 +34,7 @@ cleanup() {
     for f in server n1 n2 h1 h2; do echo "--- $f.log (tail)" >&2; tail -5 $TMP/$f.log >&2 2>/dev/null || true; done
   fi
   for p in "${PIDS[@]}"; do kill "$p" 2>/dev/null || true; done
-  sleep 0.5
+  for i in $(seq 50); do alive=0; for p in "${PIDS[@]}"; do kill -0 "$p" 2>/dev/null && alive=1; done; [ $alive = 0 ] && break; sleep 0.1; done
   for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null || true; done
   ip netns del "$NS1" 2>/dev/null || true
   ip netns del "$NS2" 2>/dev/null || true
@@ -112,7 +118,8 @@ sed -n '/^frontend/,$p' $TMP/h1s.cfg | sed 's/frontend f/frontend fs/; s/default
 sed -n '/^frontend/,$p' $TMP/h2s.cfg | sed 's/frontend f/frontend fs/; s/default_backend b/default_backend bs/; s/^backend b/backend bs/' >> $TMP/h2.cfg
 
 LOAD=$(cut -d' ' -f1-3 /proc/loadavg)
-JOPTS="--enable-native-access=ALL-UNNAMED -Xmx1g"
+NETTY=$(unzip -p $CP META-INF/MANIFEST.MF | tr -d '\r\n ' | grep -o 'netty-transport-[0-9][^j]*Final' | head -1 | sed 's/netty-transport-//')
+JOPTS="--enable-native-access=ALL-UNNAMED -Xmx1g $WISP_JOPTS"
 ip netns exec $NS2 "$JAVA" bench/hbone/LoadGen.java server 10.77.2.10:9000 10.77.2.10:9001 > $TMP/server.log 2>&1 &
 PIDS+=($!)
 ip netns exec $NS1 "$JAVA" $JOPTS -cp $CP dev.wisp.cli.Wisp node --node n1 --state $TMP/state.yaml --ca-dir $TMP/ca --socks5-workload client --workers 1 > $TMP/n1.log 2>&1 &
@@ -140,8 +147,12 @@ lg() { ip netns exec $NS1 "$JAVA" bench/hbone/LoadGen.java "$@"; }
 declare -A R
 run_path() { # name, echo target, sink target, socks args, pids...
   local name=$1 echo=$2 sink=$3 socks=$4; shift 4
-  lg latency $echo 200 2 1024 $socks > /dev/null   # warm-up (JIT, TLS, pool)
-  lg throughput $sink 268435456 $socks > /dev/null
+  # Warm-up of every phase, same for all paths: the agents are JVMs, and a cold JIT made the first
+  # GiB cost twice the CPU of the steady state (C2 alone took more CPU than the I/O thread) and
+  # held new connections to ~60/s. A node agent runs for days; the figures below are steady state.
+  lg latency $echo $RATE $WARM_SECONDS 1024 $socks > /dev/null
+  lg throughput $sink $WARM_BYTES $socks > /dev/null
+  lg connrate $echo $WARM_SECONDS 8 $socks > /dev/null
   local c0 c1
   c0=$(cpu "$@"); R[$name,thr]=$(lg throughput $sink $BYTES $socks); c1=$(cpu "$@")
   R[$name,thrcpu]=$(echo "scale=3; ($c1 - $c0) / ($BYTES / 1073741824)" | bc)
@@ -149,23 +160,35 @@ run_path() { # name, echo target, sink target, socks args, pids...
   R[$name,latcpu]=$(echo "scale=3; ($c1 - $c0) * 1000 / ($RATE * $SECONDS_LAT)" | bc)
   R[$name,conn]=$(lg connrate $echo $SECONDS_CONN 8 $socks)
 }
-run_path direct 10.77.2.10:9000 10.77.2.10:9001 "" $$
-run_path wisp 10.77.2.10:9000 10.77.2.10:9001 "socks 127.0.0.1:15080" $W1 $W2
-run_path haproxy 127.0.0.1:20000 127.0.0.1:20001 "" $H1 $H2
+if [ -n "${HOLD:-}" ]; then # keep the setup up for manual experiments
+  echo "holding ${HOLD}s: NS1=$NS1 NS2=$NS2 W1=$W1 W2=$W2 H1=$H1 H2=$H2 TMP=$TMP"; sleep "$HOLD"
+fi
+for p in $PATHS; do
+  case $p in
+    direct) run_path direct 10.77.2.10:9000 10.77.2.10:9001 "" $$ ;;
+    wisp) run_path wisp 10.77.2.10:9000 10.77.2.10:9001 "socks 127.0.0.1:15080" $W1 $W2 ;;
+    haproxy) run_path haproxy 127.0.0.1:20000 127.0.0.1:20001 "" $H1 $H2 ;;
+  esac
+done
+if [ -n "${THREADS:-}" ]; then # per-thread CPU seconds of each agent over its life, for profiling
+  for p in $W1 $W2; do echo "agent pid $p:"; for t in /proc/$p/task/*; do
+    echo "$(sed 's/^.*) //' $t/stat | awk -v hz=$(getconf CLK_TCK) '{printf "%.2f", ($12+$13)/hz}') $(cat $t/comm)"; done | sort -rn | head -8; done
+fi
 POOL=$(ip netns exec $NS1 curl -sf http://127.0.0.1:15000/config_dump | grep -o '"hbone_pool_connections_opened": [0-9]*' || true)
 
 val() { echo "$1" | tr ' ' '\n' | grep "^$2=" | cut -d= -f2; }
 {
   echo "HBONE benchmark — $(date -u +%Y-%m-%dT%H:%MZ)"
-  echo "load average at start: $LOAD (other engineers' builds and tests ran on the same 2 cores: expect noise)"
+  echo "load average at start: $LOAD, at end: $(cut -d' ' -f1-3 /proc/loadavg) (other engineers' builds and tests ran on the same 2 cores: expect noise)"
   echo "machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), shared with other work; kernel $(uname -r)"
   echo "topology: two network namespaces joined by a veth pair; client in ns1, echo/sink workload in ns2 (Java, virtual threads)"
-  echo "proxies: each with 1 worker thread; wisp = 2 node agents (Netty 4.2 NIO, BoringSSL, HTTP/2 CONNECT, TLS 1.3 mTLS, JDK $("$JAVA" -version 2>&1 | head -1 | cut -d'"' -f2)); haproxy $(haproxy -v | head -1 | cut -d' ' -f3) TCP mode, TLS 1.3 mTLS, one TLS connection per TCP connection"
+  echo "proxies: each with 1 worker thread; wisp = 2 node agents (Netty $NETTY, $(grep -q 'epoll: true' $TMP/n1.log && echo native epoll || echo NIO), BoringSSL, HTTP/2 CONNECT, TLS 1.3 mTLS, JDK $("$JAVA" -version 2>&1 | head -1 | cut -d'"' -f2)); haproxy $(haproxy -v | head -1 | cut -d' ' -f3) TCP mode, TLS 1.3 mTLS, one TLS connection per TCP connection"
   echo "throughput: one stream uploading $BYTES bytes; latency: one connection, $RATE req/s of 1 KiB request + 1 KiB response for ${SECONDS_LAT}s, measured from each request's intended send time (coordinated omission corrected); connections: 8 workers, connect + 1-byte echo + close, ${SECONDS_CONN}s"
+  echo "warm-up per path before measuring: ${WARM_SECONDS}s of the latency load, $WARM_BYTES bytes of throughput, ${WARM_SECONDS}s of new connections"
   echo "CPU: utime+stime of both proxy processes (/proc/<pid>/stat) during the phase; direct has no proxy"
   echo
   printf '%-8s %12s %10s %10s %11s %10s %14s %16s\n' path "MiB/s" "p50 us" "p99 us" "p99.9 us" "conn/s" "CPU s/GiB" "CPU s/1k req"
-  for p in direct wisp haproxy; do
+  for p in $PATHS; do
     cpu_gib=${R[$p,thrcpu]}; cpu_req=${R[$p,latcpu]}
     [ $p = direct ] && cpu_gib=- && cpu_req=-
     printf '%-8s %12s %10s %10s %11s %10s %14s %16s\n' $p "$(val "${R[$p,thr]}" MiBps)" "$(val "${R[$p,lat]}" p50_us)" \
@@ -173,8 +196,10 @@ val() { echo "$1" | tr ' ' '\n' | grep "^$2=" | cut -d= -f2; }
   done
   echo
   r() { echo "scale=2; $1 / $2" | bc; }
+  if [ "$PATHS" = "direct wisp haproxy" ]; then
   echo "ratios wisp/haproxy: throughput $(r "$(val "${R[wisp,thr]}" MiBps)" "$(val "${R[haproxy,thr]}" MiBps)"), p99 $(r "$(val "${R[wisp,lat]}" p99_us)" "$(val "${R[haproxy,lat]}" p99_us)"), conn/s $(r "$(val "${R[wisp,conn]}" per_second)" "$(val "${R[haproxy,conn]}" per_second)"), CPU/GiB $(r "${R[wisp,thrcpu]}" "${R[haproxy,thrcpu]}"), CPU/1k req $(r "${R[wisp,latcpu]}" "${R[haproxy,latcpu]}")"
   echo "added p99 latency over direct: wisp $(echo "$(val "${R[wisp,lat]}" p99_us) - $(val "${R[direct,lat]}" p99_us)" | bc) us, haproxy $(echo "$(val "${R[haproxy,lat]}" p99_us) - $(val "${R[direct,lat]}" p99_us)" | bc) us"
+  fi
   echo "wisp HBONE TLS connections opened by agent 1 over the whole run: ${POOL:-unknown}"
   echo
   echo "raw:"; for k in "${!R[@]}"; do echo "  $k: ${R[$k]}"; done | sort

@@ -1,5 +1,6 @@
 package dev.wisp.node.proxy;
 
+import io.netty.channel.WriteBufferWaterMark;
 import io.netty.handler.codec.http2.Http2Settings;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
@@ -13,6 +14,13 @@ final class Hbone {
     static final int MAX_FRAME = 1024 * 1024;
     static final int SERVER_MAX_STREAMS = 200;
     static final int CLIENT_STREAMS_PER_CONNECTION = 100;
+    /**
+     * Write-buffer water marks of relayed channels and of HBONE connections. Netty's default
+     * (32/64 KiB) is below one TCP read (up to 64 KiB): every read made the peer unwritable, stopped
+     * reading and cost an event-loop round trip to resume. Memory per relay stays bounded by these
+     * marks plus one stream window.
+     */
+    static final WriteBufferWaterMark WATER_MARK = new WriteBufferWaterMark(256 * 1024, 1024 * 1024);
     /** Largest header block accepted: CONNECT carries a handful of short headers. */
     static final int MAX_HEADER_LIST = 16 * 1024;
 

@@ -154,7 +154,7 @@ public final class HbonePool implements AutoCloseable {
     private void connect(PoolKey key) {
         opened.incrementAndGet();
         Bootstrap b = new Bootstrap().group(ctx.transport().workers).channel(ctx.transport().socketChannel)
-                .option(ChannelOption.TCP_NODELAY, true)
+                .option(ChannelOption.TCP_NODELAY, true).option(ChannelOption.WRITE_BUFFER_WATER_MARK, Hbone.WATER_MARK)
                 .option(ChannelOption.CONNECT_TIMEOUT_MILLIS, (int) ctx.connectTimeout().toMillis())
                 .handler(new ChannelInitializer<Channel>() {
                     @Override

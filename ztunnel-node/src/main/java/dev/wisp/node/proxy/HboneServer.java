@@ -64,7 +64,9 @@ public final class HboneServer implements AutoCloseable {
     public InetSocketAddress bind(InetSocketAddress address) {
         ChannelFuture f = new ServerBootstrap().group(ctx.transport().acceptor, ctx.transport().workers)
                 .channel(ctx.transport().serverChannel).option(ChannelOption.SO_BACKLOG, 1024)
-                .childOption(ChannelOption.TCP_NODELAY, true).childHandler(new ChannelInitializer<Channel>() {
+                .childOption(ChannelOption.TCP_NODELAY, true)
+                .childOption(ChannelOption.WRITE_BUFFER_WATER_MARK, Hbone.WATER_MARK)
+                .childHandler(new ChannelInitializer<Channel>() {
                     @Override
                     protected void initChannel(Channel ch) {
                         connections.add(ch);

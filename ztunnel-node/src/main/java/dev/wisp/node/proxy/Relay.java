@@ -18,6 +18,8 @@ import io.netty.handler.codec.http2.Http2ResetFrame;
 import io.netty.handler.codec.http2.Http2StreamChannel;
 import io.netty.util.ReferenceCountUtil;
 import java.util.function.LongConsumer;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * Moves bytes both ways between two channels once a tunnel is established: a TCP connection and an
@@ -26,7 +28,8 @@ import java.util.function.LongConsumer;
  * <p><b>Ownership.</b> Each side's handler owns the buffers it reads until it hands them to the
  * other side's {@code write}, which then owns them; frames are unwrapped and released here. Both
  * sides may live on different event loops (a pooled HBONE connection serves TCP connections accepted
- * on any loop): channel operations are thread-safe in Netty, the end flags are volatile, and
+ * on any loop): setup and auto-read changes run on each channel's own loop, writes across loops go
+ * through Netty's thread-safe {@code write}/{@code flush}, the end flags are volatile, and
  * completion is decided once under an atomic flag.
  *
  * <p><b>Backpressure.</b> A side reads only while the other side is writable: when a write makes the
@@ -38,10 +41,12 @@ import java.util.function.LongConsumer;
  * <p><b>Closing.</b> A TCP FIN becomes an empty DATA frame with END_STREAM and vice versa
  * (half-close both ways: the other direction keeps flowing). A TCP reset or error becomes
  * RST_STREAM(CANCEL); a received RST_STREAM resets the TCP connection (SO_LINGER 0). The relay is
- * complete when both directions have ended; then both channels are closed and {@code onClose} runs
- * once.
+ * complete when both directions have ended and both FIN / END_STREAM writes have completed (so
+ * nothing still queued is lost to the close); then both channels are closed and {@code onClose}
+ * runs once.
  */
 final class Relay {
+    private static final Logger LOG = LoggerFactory.getLogger(Relay.class);
     /** Receives the bytes this relay moves: (client→server, server→client). */
     interface Bytes {
         void toServer(long n);
@@ -65,15 +70,25 @@ final class Relay {
     }
 
     /**
-     * Joins {@code client} (the side that initiated) and {@code server}; both must be active and
-     * registered on the same event loop, with auto-read off. Starts reading on both.
+     * Joins {@code client} (the side that initiated) and {@code server}, both active with auto-read
+     * off, and starts reading on both. Each side is set up on its own event loop: a pooled HBONE
+     * stream usually lives on another loop than the TCP connection it carries, and installing the
+     * handler or switching auto-read from a foreign thread races with what that loop is doing (a
+     * read could reach the pipeline before the handler is there).
      */
     static void join(Channel client, Channel server, Bytes bytes) {
         Relay r = new Relay(client, server, bytes);
-        r.client.install();
-        r.server.install();
-        r.client.ch.config().setAutoRead(true);
-        r.server.ch.config().setAutoRead(true);
+        onLoop(client, r.client::start);
+        onLoop(server, r.server::start);
+    }
+
+    /** Runs {@code task} on {@code ch}'s event loop: now when already there, else as a task. */
+    static void onLoop(Channel ch, Runnable task) {
+        if (ch.eventLoop().inEventLoop()) {
+            task.run();
+        } else {
+            ch.eventLoop().execute(task);
+        }
     }
 
     private Side other(Side s) {
@@ -92,7 +107,7 @@ final class Relay {
         if (done.get()) {
             return;
         }
-        if ((error != null || (client.inputEnded && server.inputEnded && client.outputEnded && server.outputEnded)
+        if ((error != null || (client.inputEnded && server.inputEnded && client.outputDone && server.outputDone)
                 || (!client.ch.isActive() && !server.ch.isActive())) && done.compareAndSet(false, true)) {
             if (error != null) {
                 client.reset();
@@ -114,6 +129,8 @@ final class Relay {
         volatile boolean inputEnded;
         /** We sent FIN / END_STREAM on this side. Written by the other side's loop, read by both. */
         volatile boolean outputEnded;
+        /** That FIN / END_STREAM has been written out (or cannot be any more). Set by this side's loop. */
+        volatile boolean outputDone;
 
         Side(Channel ch, boolean isClient) {
             this.ch = ch;
@@ -121,8 +138,16 @@ final class Relay {
             this.stream = ch instanceof Http2StreamChannel;
         }
 
-        void install() {
+        /** On this side's loop: installs the handler and starts reading. */
+        void start() {
+            ch.config().setWriteBufferWaterMark(Hbone.WATER_MARK);
             ch.pipeline().addLast("relay", this);
+            if (!ch.isActive()) {
+                // Closed before this task ran: channelInactive will not come again.
+                maybeDone((isClient ? "client" : "server") + " side closed before the relay started");
+                return;
+            }
+            ch.config().setAutoRead(true);
         }
 
         /** Writes {@code buf} (ownership passes) to this side. */
@@ -137,16 +162,24 @@ final class Relay {
         void endOutput() {
             if (outputEnded || !ch.isActive()) {
                 outputEnded = true;
+                outputDone();
                 return;
             }
             outputEnded = true;
+            // Complete only once the FIN / END_STREAM is written: it follows every byte relayed to
+            // this side, and closing earlier would drop what still sits in the outbound buffer.
             if (stream) {
                 ch.writeAndFlush(new DefaultHttp2DataFrame(Unpooled.EMPTY_BUFFER, true))
-                        .addListener(f -> maybeDone(null));
+                        .addListener(f -> outputDone());
             } else {
                 ch.writeAndFlush(Unpooled.EMPTY_BUFFER).addListener(f -> ((DuplexChannel) ch).shutdownOutput()
-                        .addListener(g -> maybeDone(null)));
+                        .addListener(g -> outputDone()));
             }
+        }
+
+        private void outputDone() {
+            outputDone = true;
+            maybeDone(null);
         }
 
         void reset() {
@@ -157,8 +190,10 @@ final class Relay {
                 ch.writeAndFlush(new DefaultHttp2ResetFrame(Http2Error.CANCEL))
                         .addListener(ChannelFutureListener.CLOSE);
             } else {
-                ch.config().setOption(ChannelOption.SO_LINGER, 0);
-                ch.close();
+                onLoop(ch, () -> {
+                    ch.config().setOption(ChannelOption.SO_LINGER, 0);
+                    ch.close();
+                });
             }
         }
 
@@ -212,8 +247,8 @@ final class Relay {
         @Override
         public void channelWritabilityChanged(ChannelHandlerContext ctx) {
             Side peer = other(this);
-            boolean writable = ch.isWritable();
-            peer.ch.config().setAutoRead(writable);
+            // Read on the peer's loop whether this side is writable at that moment.
+            onLoop(peer.ch, () -> peer.ch.config().setAutoRead(ch.isWritable()));
             ctx.fireChannelWritabilityChanged();
         }
 
@@ -237,6 +272,7 @@ final class Relay {
 
         @Override
         public void exceptionCaught(ChannelHandlerContext ctx, Throwable cause) {
+            LOG.debug("relay {} side {} failed", isClient ? "client" : "server", ch, cause);
             maybeDone((isClient ? "client" : "server") + " side failed: " + cause.getMessage());
         }
     }

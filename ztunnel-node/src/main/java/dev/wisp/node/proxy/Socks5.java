@@ -173,14 +173,17 @@ public final class Socks5 implements AutoCloseable {
                     case 503 -> Socks5CommandStatus.HOST_UNREACHABLE.byteValue();
                     default -> Socks5CommandStatus.FAILURE.byteValue();
                 };
-                ch.writeAndFlush(Unpooled.wrappedBuffer(new byte[]{5, code, 0, 1, 0, 0, 0, 0, 0, 0}));
-                if (status == 200) {
-                    for (String name : List.of("timeout", "socks-decoder", "socks", "socks-encoder")) {
-                        if (ch.pipeline().get(name) != null) {
-                            ch.pipeline().remove(name);
+                // The reply is queued on the channel's loop before anything the relay writes to it.
+                Relay.onLoop(ch, () -> {
+                    ch.writeAndFlush(Unpooled.wrappedBuffer(new byte[]{5, code, 0, 1, 0, 0, 0, 0, 0, 0}));
+                    if (status == 200) {
+                        for (String name : List.of("timeout", "socks-decoder", "socks", "socks-encoder")) {
+                            if (ch.pipeline().get(name) != null) {
+                                ch.pipeline().remove(name);
+                            }
                         }
                     }
-                }
+                });
             });
         }
 
