@@ -10,7 +10,7 @@ import dev.wisp.spiffe.ca.CaSettings;
 import dev.wisp.spiffe.ca.CertificateAuthority;
 import dev.wisp.spiffe.ca.NodeAuthorizer;
 import dev.wisp.testing.EchoServer;
-import dev.wisp.testing.Netns;
+import dev.wisp.local.InNetns;
 import dev.wisp.testing.RawHboneClient;
 import dev.wisp.testing.Socks5Client;
 import io.netty.buffer.Unpooled;
@@ -226,10 +226,10 @@ class NodeNetnsE2eTest {
             for (Socket s : open) {
                 assertThat(s.getInputStream().read()).isEqualTo(9);
             }
-            String dump = Netns.httpGet(net.ns1, new InetSocketAddress("127.0.0.1", 15000), "/config_dump");
+            String dump = InNetns.httpGet(net.ns1, 15000, "/config_dump");
             int pool = Integer.parseInt(dump.replaceAll("(?s).*\"hbone_pool_connections\": (\\d+).*", "$1"));
             assertThat(pool).isBetween(1, 10);
-            String metrics = Netns.httpGet(net.ns2, METRICS2, "/metrics");
+            String metrics = InNetns.httpGet(net.ns2, METRICS2, "/metrics");
             double server = Double.parseDouble(metrics.replaceAll("(?s).*\\nwisp_hbone_server_connections (\\S+).*",
                     "$1"));
             assertThat(server).isBetween(1.0, 10.0);
@@ -276,7 +276,7 @@ class NodeNetnsE2eTest {
     static double[] tcpCounters(String netns, InetSocketAddress metrics, Map<String, String> labels)
             throws Exception {
         double[] out = new double[TCP_COUNTERS.length];
-        for (String line : Netns.httpGet(netns, metrics, "/metrics").split("\n")) {
+        for (String line : InNetns.httpGet(netns, metrics, "/metrics").split("\n")) {
             Matcher m = SAMPLE.matcher(line);
             if (!m.matches()) {
                 continue;

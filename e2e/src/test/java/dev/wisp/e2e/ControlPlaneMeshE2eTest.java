@@ -13,6 +13,7 @@ import dev.wisp.controlplane.config.LoadResult;
 import dev.wisp.controlplane.translate.Translation;
 import dev.wisp.controlplane.translate.Translator;
 import dev.wisp.local.ClusterSpec;
+import dev.wisp.local.InNetns;
 import dev.wisp.local.Leftovers;
 import dev.wisp.local.LocalCluster;
 import dev.wisp.node.controlplane.ControlPlaneClient;
@@ -22,6 +23,7 @@ import dev.wisp.spiffe.CertificateRequest;
 import dev.wisp.spiffe.SpiffeId;
 import dev.wisp.spiffe.TrustBundle;
 import dev.wisp.testing.EchoServer;
+import dev.wisp.testing.Netns;
 import dev.wisp.testing.Prerequisites;
 import dev.wisp.testing.Socks5Client;
 import io.grpc.ManagedChannel;
@@ -110,7 +112,8 @@ class ControlPlaneMeshE2eTest {
         LocalCluster.Pod server = cluster.pod("server");
         serverAddress = new InetSocketAddress(server.ip(), 9000);
         for (int port : new int[]{9000, 9001}) {
-            echoes.add(Netns.in(server.netns(), () -> new EchoServer(new InetSocketAddress(server.ip(), port))));
+            echoes.add(Netns.call(server.netns(), () -> new EchoServer(new InetSocketAddress(server.ip(), port)),
+                    Duration.ofSeconds(60)));
         }
         write("mesh.yaml", meshYaml(true));
         startControlPlane();
@@ -364,7 +367,7 @@ class ControlPlaneMeshE2eTest {
     }
 
     static String configDump(String node) throws Exception {
-        return Netns.httpGet(cluster.nodes().stream().filter(n -> n.name().equals(node)).findFirst().orElseThrow()
+        return InNetns.httpGet(cluster.nodes().stream().filter(n -> n.name().equals(node)).findFirst().orElseThrow()
                 .netns(), 15000, "/config_dump");
     }
 
@@ -412,8 +415,8 @@ class ControlPlaneMeshE2eTest {
     }
 
     static Socket tunnel(int port) throws Exception {
-        Socks5Client.Result r = Netns.in(cluster.node(0).netns(), () -> Socks5Client.connect(SOCKS,
-                new InetSocketAddress(serverAddress.getAddress(), port)));
+        Socks5Client.Result r = Netns.call(cluster.node(0).netns(), () -> Socks5Client.connect(SOCKS,
+                new InetSocketAddress(serverAddress.getAddress(), port)), Duration.ofSeconds(60));
         if (r.reply() != 0) {
             r.socket().close();
             throw new IOException("SOCKS5 reply " + r.reply());

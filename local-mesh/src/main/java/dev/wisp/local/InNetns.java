@@ -2,88 +2,59 @@ package dev.wisp.local;
 
 import static java.util.Objects.requireNonNull;
 
-import dev.wisp.linux.Libc;
+import dev.wisp.linux.NetworkNamespace;
 import java.io.IOException;
-import java.io.InputStream;
 import java.io.OutputStream;
 import java.net.InetSocketAddress;
 import java.net.Socket;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
-import java.util.concurrent.Callable;
-import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.ExecutionException;
-import java.util.concurrent.TimeUnit;
-import java.util.concurrent.TimeoutException;
 
 /**
- * Runs code inside a network namespace of {@code /run/netns} from this JVM: a fresh platform thread
- * enters it with {@code setns(2)} (which moves only the calling OS thread, hence never a virtual
- * thread), so the sockets it creates live there whichever thread uses them later. This is how the
- * mesh reaches loopback-only endpoints (the agents' admin on 127.0.0.1:15000 of their node) without
- * widening them.
+ * HTTP GETs from inside a network namespace of {@code /run/netns}, through {@link NetworkNamespace}
+ * (a fresh platform thread that entered it): this is how the mesh, the CLI and the tests reach
+ * loopback-only endpoints (the agents' admin on 127.0.0.1:15000 of their node) without widening
+ * them.
  */
 public final class InNetns {
-    private InNetns() {}
+    private static final Duration TIMEOUT = Duration.ofSeconds(10);
 
-    /** Runs {@code task} inside {@code netns}, waiting at most {@code timeout}. */
-    public static <T> T call(String netns, Callable<T> task, Duration timeout) throws IOException {
-        requireNonNull(netns, "netns");
-        requireNonNull(task, "task");
-        CompletableFuture<T> result = new CompletableFuture<>();
-        Thread.ofPlatform().name("wisp-netns-" + netns).daemon().start(() -> {
-            try {
-                int fd = Libc.open("/run/netns/" + netns, Libc.O_RDONLY | Libc.O_CLOEXEC);
-                try {
-                    Libc.setns(fd, Libc.CLONE_NEWNET);
-                } finally {
-                    Libc.close(fd);
-                }
-                result.complete(task.call());
-            } catch (Throwable e) {
-                result.completeExceptionally(e);
-            }
-        });
-        try {
-            return result.get(timeout.toMillis(), TimeUnit.MILLISECONDS);
-        } catch (ExecutionException e) {
-            if (e.getCause() instanceof IOException io) {
-                throw io;
-            }
-            throw new IOException("in network namespace " + netns + ": " + e.getCause(), e.getCause());
-        } catch (TimeoutException e) {
-            throw new IOException("in network namespace " + netns + ": no answer within " + timeout, e);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new IOException("interrupted", e);
-        }
-    }
+    private InNetns() {}
 
     /**
      * {@code GET path} (HTTP/1.0) from 127.0.0.1:{@code port} inside {@code netns}; the body of a 200
-     * answer, or an {@link IOException} naming the status line.
+     * answer, or an {@link IOException} naming the namespace and the status line.
      */
     public static String httpGet(String netns, int port, String path) throws IOException {
+        return httpGet(netns, new InetSocketAddress("127.0.0.1", port), path);
+    }
+
+    /**
+     * {@code GET path} (HTTP/1.0) from {@code server} inside {@code netns} (connect within 2 s, reads
+     * within 5 s, all within 10 s); the body of a 200 answer, or an {@link IOException} naming the
+     * namespace and the status line.
+     */
+    public static String httpGet(String netns, InetSocketAddress server, String path) throws IOException {
+        requireNonNull(server, "server");
         requireNonNull(path, "path");
         if (!path.startsWith("/") || path.chars().anyMatch(c -> c <= ' ')) {
             throw new IllegalArgumentException("path '" + path + "' must start with / and hold no spaces");
         }
-        return call(netns, () -> {
+        String where = server.getHostString() + ":" + server.getPort() + path;
+        return NetworkNamespace.call(NetworkNamespace.named(netns), () -> {
             try (Socket s = new Socket()) {
-                s.connect(new InetSocketAddress("127.0.0.1", port), 2000);
+                s.connect(server, 2000);
                 s.setSoTimeout(5000);
                 OutputStream out = s.getOutputStream();
                 out.write(("GET " + path + " HTTP/1.0\r\nHost: localhost\r\n\r\n").getBytes(StandardCharsets.US_ASCII));
                 out.flush();
-                InputStream in = s.getInputStream();
-                String response = new String(in.readAllBytes(), StandardCharsets.UTF_8);
-                int body = response.indexOf("\r\n\r\n");
+                String response = new String(s.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
                 if (!response.startsWith("HTTP/1.1 200") && !response.startsWith("HTTP/1.0 200")) {
-                    throw new IOException("GET 127.0.0.1:" + port + path + " in " + netns + ": " + response.lines()
-                            .findFirst().orElse("no response"));
+                    throw new IOException("GET " + where + ": " + response.lines().findFirst().orElse("no response"));
                 }
+                int body = response.indexOf("\r\n\r\n");
                 return body < 0 ? "" : response.substring(body + 4);
             }
-        }, Duration.ofSeconds(10));
+        }, TIMEOUT);
     }
 }

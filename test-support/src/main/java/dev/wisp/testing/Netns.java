@@ -1,11 +1,6 @@
 package dev.wisp.testing;
 
-import dev.wisp.linux.Libc;
-import java.io.IOException;
-import java.io.OutputStream;
-import java.net.InetSocketAddress;
-import java.net.Socket;
-import java.nio.charset.StandardCharsets;
+import dev.wisp.linux.NetworkNamespace;
 import java.time.Duration;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CompletableFuture;
@@ -14,30 +9,17 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 
 /**
- * Runs test code inside a network namespace of {@code /run/netns}: a fresh platform thread enters it
- * with {@code setns(2)}, so the sockets it creates live there, whichever thread uses them later.
- * A platform thread is required: {@code setns} moves only the calling OS thread.
+ * Runs test code inside a network namespace of {@code /run/netns} through {@link NetworkNamespace}
+ * (a fresh platform thread that entered it), with what tests want on top: the task's own failure
+ * rethrown as it was thrown, and an {@link AssertionError} when it does not finish in time. HTTP
+ * GETs from inside a namespace: {@code dev.wisp.local.InNetns}.
  */
 public final class Netns {
     private Netns() {}
 
     /** Starts {@code task} on a new daemon thread inside {@code netns}; its result or failure. */
     public static <T> CompletableFuture<T> start(String netns, Callable<T> task) {
-        CompletableFuture<T> result = new CompletableFuture<>();
-        Thread.ofPlatform().name("netns-" + netns).daemon().start(() -> {
-            try {
-                int fd = Libc.open("/run/netns/" + netns, Libc.O_RDONLY | Libc.O_CLOEXEC);
-                try {
-                    Libc.setns(fd, Libc.CLONE_NEWNET);
-                } finally {
-                    Libc.close(fd);
-                }
-                result.complete(task.call());
-            } catch (Throwable e) {
-                result.completeExceptionally(e);
-            }
-        });
-        return result;
+        return NetworkNamespace.start(NetworkNamespace.named(netns), task::call);
     }
 
     /**
@@ -55,28 +37,5 @@ public final class Netns {
         } catch (TimeoutException e) {
             throw new AssertionError("task in netns " + netns + " did not finish within " + timeout, e);
         }
-    }
-
-    /**
-     * {@code GET path} over HTTP/1.0 from inside {@code netns} to {@code server}; the body of a 200
-     * answer, an {@link IOException} naming the status line otherwise.
-     */
-    public static String httpGet(String netns, InetSocketAddress server, String path) throws Exception {
-        return call(netns, () -> {
-            try (Socket s = new Socket()) {
-                s.connect(server, 2000);
-                s.setSoTimeout(5000);
-                OutputStream out = s.getOutputStream();
-                out.write(("GET " + path + " HTTP/1.0\r\nHost: localhost\r\n\r\n").getBytes(StandardCharsets.US_ASCII));
-                out.flush();
-                String response = new String(s.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-                if (!response.startsWith("HTTP/1.1 200") && !response.startsWith("HTTP/1.0 200")) {
-                    throw new IOException("GET " + path + " from " + server + " in " + netns + ": "
-                            + response.lines().findFirst().orElse("no response"));
-                }
-                int body = response.indexOf("\r\n\r\n");
-                return body < 0 ? "" : response.substring(body + 4);
-            }
-        }, Duration.ofSeconds(60));
     }
 }
