@@ -30,7 +30,7 @@ import org.junit.jupiter.api.io.TempDir;
  */
 @TestMethodOrder(MethodOrderer.OrderAnnotation.class)
 class MeshResilienceE2eTest {
-    static final String CLUSTER = "mres";
+    static final String CLUSTER = "mrst";
     @TempDir
     static Path dir;
     static LocalMesh mesh;
@@ -41,7 +41,7 @@ class MeshResilienceE2eTest {
     static void up() throws Exception {
         Prerequisites.requireRoot();
         Prerequisites.requireCommands("ip", "nsenter");
-        mesh = LocalMesh.up(MeshSpec.builder(ClusterSpec.builder(CLUSTER).nodes(2).base(132).pod("client",
+        mesh = LocalMesh.up(MeshSpec.builder(ClusterSpec.builder(CLUSTER).nodes(2).base(216).pod("client",
                 "default", "client", 0).pod(
                         new ClusterSpec.PodSpec("server", "default", "server", 1, Map.of("app",
                                 "server")))
