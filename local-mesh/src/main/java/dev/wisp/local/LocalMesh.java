@@ -443,16 +443,35 @@ public final class LocalMesh implements AutoCloseable {
     /**
      * Restarts {@code node}'s agent: stops it with SIGKILL ({@code kill}) or SIGTERM (it drains for
      * a second), reaps it, starts it again and waits until it is ready with its pods enrolled.
+     *
+     * @return when each step ended, and what the agent logged meanwhile
      */
-    public synchronized void restartAgent(String node, boolean kill) {
+    public synchronized AgentRestart restartAgent(String node, boolean kill) {
         LocalCluster.Node n = node(node);
+        long logOffset = size(logFile(n.name()));
+        long stopping = System.currentTimeMillis();
         Process old = agents.remove(n.name());
         if (old != null) {
             stop(old, kill);
         }
+        long exited = System.currentTimeMillis();
         long offset = startAgentProcess(n);
+        long started = System.currentTimeMillis();
         awaitAgentReady(n, offset);
+        return new AgentRestart(stopping, exited, started, System.currentTimeMillis(), readFrom(logFile(n
+                .name()), logOffset));
     }
+
+    /**
+     * The steps of {@link #restartAgent}, in epoch milliseconds.
+     *
+     * @param stopping when the old agent was signalled
+     * @param exited when it had exited (drained) and was reaped
+     * @param started when the new agent's process was started
+     * @param ready when the new agent was ready: listening, its pods enrolled, every workload known
+     * @param log what the agent's log gained meanwhile (the old agent's shutdown, the new one's start)
+     */
+    public record AgentRestart(long stopping, long exited, long started, long ready, String log) {}
 
     private synchronized long startAgentProcess(LocalCluster.Node n) {
         Path logFile = logFile(n.name());
