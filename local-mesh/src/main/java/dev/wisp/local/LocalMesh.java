@@ -69,6 +69,8 @@ public final class LocalMesh implements AutoCloseable {
     private final MeshSpec spec;
     private final LocalCluster cluster;
     private final Path stateDir;
+    /** {@link MeshSpec#wispCommand()}, with an AOT class cache when one can be had ({@link AgentAotCache}). */
+    private final List<String> agentCommand;
     // Guarded by `this`.
     private Process controlPlane;
     private final Map<String, Process> agents = new LinkedHashMap<>();
@@ -77,9 +79,10 @@ public final class LocalMesh implements AutoCloseable {
     private int podProcessCount;
     private boolean closed;
 
-    private LocalMesh(MeshSpec spec, LocalCluster cluster) {
+    private LocalMesh(MeshSpec spec, LocalCluster cluster, List<String> agentCommand) {
         this.spec = spec;
         this.cluster = cluster;
+        this.agentCommand = agentCommand;
         this.stateDir = spec.workDir().resolve("state");
     }
 
@@ -99,9 +102,10 @@ public final class LocalMesh implements AutoCloseable {
         LocalMesh mesh = null;
         try {
             prepareDirectories(spec);
+            List<String> agentCommand = AgentAotCache.agentCommand(spec.wispCommand());
             register(spec);
             LocalCluster cluster = LocalCluster.up(spec.cluster());
-            mesh = new LocalMesh(spec, cluster);
+            mesh = new LocalMesh(spec, cluster, agentCommand);
             mesh.writeGenerated();
             for (LocalCluster.Pod p : cluster.pods()) {
                 cluster.writePodFile(p, mesh.podsDir(p.node().name()));
@@ -476,7 +480,7 @@ public final class LocalMesh implements AutoCloseable {
     private synchronized long startAgentProcess(LocalCluster.Node n) {
         Path logFile = logFile(n.name());
         long offset = size(logFile);
-        List<String> cmd = new ArrayList<>(spec.wispCommand());
+        List<String> cmd = new ArrayList<>(agentCommand);
         cmd.addAll(List.of("node", "--node", n.name(), "--control-plane", cluster.underlayAddress() + ":" + XDS_PORT,
                 "--token-file", stateDir.resolve("node-credentials").resolve(n.name() + ".token").toString(),
                 "--ca-bundle", stateDir.resolve("ca").resolve("bundle.pem").toString(), "--workers", "1",
@@ -774,7 +778,7 @@ public final class LocalMesh implements AutoCloseable {
         }
     }
 
-    private static void deleteTree(Path root) throws IOException {
+    static void deleteTree(Path root) throws IOException {
         if (!Files.exists(root)) {
             return;
         }
