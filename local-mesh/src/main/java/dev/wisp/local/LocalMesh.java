@@ -69,6 +69,8 @@ public final class LocalMesh implements AutoCloseable {
     private final MeshSpec spec;
     private final LocalCluster cluster;
     private final Path stateDir;
+    /** {@link MeshSpec#wispCommand()}, with an AOT class cache when one can be had ({@link AgentAotCache}). */
+    private final List<String> agentCommand;
     // Guarded by `this`.
     private Process controlPlane;
     private final Map<String, Process> agents = new LinkedHashMap<>();
@@ -77,9 +79,10 @@ public final class LocalMesh implements AutoCloseable {
     private int podProcessCount;
     private boolean closed;
 
-    private LocalMesh(MeshSpec spec, LocalCluster cluster) {
+    private LocalMesh(MeshSpec spec, LocalCluster cluster, List<String> agentCommand) {
         this.spec = spec;
         this.cluster = cluster;
+        this.agentCommand = agentCommand;
         this.stateDir = spec.workDir().resolve("state");
     }
 
@@ -99,9 +102,10 @@ public final class LocalMesh implements AutoCloseable {
         LocalMesh mesh = null;
         try {
             prepareDirectories(spec);
+            List<String> agentCommand = AgentAotCache.agentCommand(spec.wispCommand());
             register(spec);
             LocalCluster cluster = LocalCluster.up(spec.cluster());
-            mesh = new LocalMesh(spec, cluster);
+            mesh = new LocalMesh(spec, cluster, agentCommand);
             mesh.writeGenerated();
             for (LocalCluster.Pod p : cluster.pods()) {
                 cluster.writePodFile(p, mesh.podsDir(p.node().name()));
@@ -443,21 +447,40 @@ public final class LocalMesh implements AutoCloseable {
     /**
      * Restarts {@code node}'s agent: stops it with SIGKILL ({@code kill}) or SIGTERM (it drains for
      * a second), reaps it, starts it again and waits until it is ready with its pods enrolled.
+     *
+     * @return when each step ended, and what the agent logged meanwhile
      */
-    public synchronized void restartAgent(String node, boolean kill) {
+    public synchronized AgentRestart restartAgent(String node, boolean kill) {
         LocalCluster.Node n = node(node);
+        long logOffset = size(logFile(n.name()));
+        long stopping = System.currentTimeMillis();
         Process old = agents.remove(n.name());
         if (old != null) {
             stop(old, kill);
         }
+        long exited = System.currentTimeMillis();
         long offset = startAgentProcess(n);
+        long started = System.currentTimeMillis();
         awaitAgentReady(n, offset);
+        return new AgentRestart(stopping, exited, started, System.currentTimeMillis(), readFrom(logFile(n
+                .name()), logOffset));
     }
+
+    /**
+     * The steps of {@link #restartAgent}, in epoch milliseconds.
+     *
+     * @param stopping when the old agent was signalled
+     * @param exited when it had exited (drained) and was reaped
+     * @param started when the new agent's process was started
+     * @param ready when the new agent was ready: listening, its pods enrolled, every workload known
+     * @param log what the agent's log gained meanwhile (the old agent's shutdown, the new one's start)
+     */
+    public record AgentRestart(long stopping, long exited, long started, long ready, String log) {}
 
     private synchronized long startAgentProcess(LocalCluster.Node n) {
         Path logFile = logFile(n.name());
         long offset = size(logFile);
-        List<String> cmd = new ArrayList<>(spec.wispCommand());
+        List<String> cmd = new ArrayList<>(agentCommand);
         cmd.addAll(List.of("node", "--node", n.name(), "--control-plane", cluster.underlayAddress() + ":" + XDS_PORT,
                 "--token-file", stateDir.resolve("node-credentials").resolve(n.name() + ".token").toString(),
                 "--ca-bundle", stateDir.resolve("ca").resolve("bundle.pem").toString(), "--workers", "1",
@@ -755,7 +778,7 @@ public final class LocalMesh implements AutoCloseable {
         }
     }
 
-    private static void deleteTree(Path root) throws IOException {
+    static void deleteTree(Path root) throws IOException {
         if (!Files.exists(root)) {
             return;
         }
