@@ -6,7 +6,11 @@ import java.io.InputStreamReader;
 import java.net.InetSocketAddress;
 import java.net.Socket;
 import java.nio.charset.StandardCharsets;
+import java.time.Duration;
 import java.util.Arrays;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
 
 /**
  * A mesh-unaware client for pods, speaking {@link PodServer}'s protocol: one TCP connection per
@@ -14,11 +18,13 @@ import java.util.Arrays;
  * <ul>
  * <li>{@code repl}: reads {@code call HOST PORT SIZE} lines from stdin, prints {@code ok <answer>}
  * or {@code failed <reason>} for each;
- * <li>{@code loop HOST PORT SIZE INTERVAL_MS}: calls forever, one line per call,
+ * <li>{@code loop HOST PORT SIZE INTERVAL_MS}: calls every INTERVAL_MS (for at most ten minutes), one line per call,
  * {@code <epoch ms> ok <answer>} or {@code <epoch ms> failed <reason>}.
  * </ul>
  */
 public final class PodClient {
+    private static final Duration LOOP_LIMIT = Duration.ofMinutes(10);
+
     private PodClient() {}
 
     public static void main(String[] args) throws Exception {
@@ -36,15 +42,23 @@ public final class PodClient {
             int port = Integer.parseInt(args[2]);
             int size = Integer.parseInt(args[3]);
             long interval = Long.parseLong(args[4]);
-            while (true) {
-                long start = System.currentTimeMillis();
-                String r = call(host, port, size);
-                System.out.println(start + " " + r);
-                System.out.flush();
-                long left = interval - (System.currentTimeMillis() - start);
-                if (left > 0) {
-                    Thread.sleep(left); // pacing the load generator, not synchronisation
+            // Paced by a timer: each call starts INTERVAL_MS after the previous one started, or at
+            // once when that call took longer; the loop ends by itself after LOOP_LIMIT if the
+            // test that started it never stops it.
+            ScheduledExecutorService timer = Executors.newSingleThreadScheduledExecutor();
+            timer.execute(new Runnable() {
+                @Override
+                public void run() {
+                    long start = System.currentTimeMillis();
+                    String r = call(host, port, size);
+                    System.out.println(start + " " + r);
+                    System.out.flush();
+                    timer.schedule(this, Math.max(0, interval - (System.currentTimeMillis() - start)),
+                            TimeUnit.MILLISECONDS);
                 }
+            });
+            if (!timer.awaitTermination(LOOP_LIMIT.toMillis(), TimeUnit.MILLISECONDS)) {
+                timer.shutdownNow();
             }
         }
     }
