@@ -3,15 +3,11 @@ package dev.wisp.e2e;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
-import dev.wisp.local.ClusterSpec;
-import dev.wisp.local.Leftovers;
 import dev.wisp.local.LocalMesh;
-import dev.wisp.local.MeshSpec;
 import dev.wisp.local.Prometheus;
 import dev.wisp.testing.Prerequisites;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.Map;
 import java.util.OptionalDouble;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -39,21 +35,14 @@ class MeshPrometheusE2eTest {
     static void up() throws Exception {
         Prerequisites.requireRoot();
         Prerequisites.requireCommands("ip", "nsenter", "prometheus");
-        mesh = LocalMesh.up(MeshSpec.builder(ClusterSpec.builder(CLUSTER).nodes(2).base(134).pod("client",
-                "default", "client", 0).pod(
-                        new ClusterSpec.PodSpec("server", "default", "server", 1, Map.of("app",
-                                "server")))
-                .build()).workDir(dir).build());
+        mesh = LocalMesh.up(PodApps.clientServerMesh(CLUSTER, 134, dir).build());
         PodApps.startServer(mesh, "server", "server", 9000);
         prometheus = mesh.startPrometheus(9090);
     }
 
     @AfterAll
     static void down() {
-        if (mesh != null) {
-            mesh.close();
-            assertThat(Leftovers.scan(CLUSTER)).as("what the mesh left behind").isEmpty();
-        }
+        PodApps.down(mesh, CLUSTER);
     }
 
     @Test

@@ -3,8 +3,6 @@ package dev.wisp.e2e;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
-import dev.wisp.local.ClusterSpec;
-import dev.wisp.local.Leftovers;
 import dev.wisp.local.LocalMesh;
 import dev.wisp.local.MeshSpec;
 import dev.wisp.testing.Prerequisites;
@@ -13,7 +11,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
-import java.util.Map;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.MethodOrderer;
@@ -41,11 +38,8 @@ class MeshResilienceE2eTest {
     static void up() throws Exception {
         Prerequisites.requireRoot();
         Prerequisites.requireCommands("ip", "nsenter");
-        mesh = LocalMesh.up(MeshSpec.builder(ClusterSpec.builder(CLUSTER).nodes(2).base(216).pod("client",
-                "default", "client", 0).pod(
-                        new ClusterSpec.PodSpec("server", "default", "server", 1, Map.of("app",
-                                "server")))
-                .build()).workDir(dir).wispCommand(jarsOnly(MeshSpec.currentJvmWispCommand())).build());
+        mesh = LocalMesh.up(PodApps.clientServerMesh(CLUSTER, 216, dir)
+                .wispCommand(jarsOnly(MeshSpec.currentJvmWispCommand())).build());
         server = mesh.pod("server").ip();
         PodApps.startServer(mesh, "server", "server", 9000);
         calls = mesh.startInPodLogged("client", PodApps.java(PodClient.class, "loop", server, "9000", "100", "100"));
@@ -67,10 +61,7 @@ class MeshResilienceE2eTest {
 
     @AfterAll
     static void down() {
-        if (mesh != null) {
-            mesh.close();
-            assertThat(Leftovers.scan(CLUSTER)).as("what the mesh left behind").isEmpty();
-        }
+        PodApps.down(mesh, CLUSTER);
     }
 
     record Call(long at, boolean ok, String line) {}

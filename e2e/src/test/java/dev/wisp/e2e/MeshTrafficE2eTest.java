@@ -5,14 +5,10 @@ import static org.awaitility.Awaitility.await;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
-import dev.wisp.local.ClusterSpec;
-import dev.wisp.local.Leftovers;
 import dev.wisp.local.LocalMesh;
-import dev.wisp.local.MeshSpec;
 import dev.wisp.testing.Prerequisites;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.util.Map;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.MethodOrderer;
@@ -61,11 +57,7 @@ class MeshTrafficE2eTest {
     static void up() throws Exception {
         Prerequisites.requireRoot();
         Prerequisites.requireCommands("ip", "nsenter");
-        mesh = LocalMesh.up(MeshSpec.builder(ClusterSpec.builder(CLUSTER).nodes(2).base(130).pod("client",
-                "default", "client", 0).pod(
-                        new ClusterSpec.PodSpec("server", "default", "server", 1, Map.of("app",
-                                "server")))
-                .build()).workDir(dir).build());
+        mesh = LocalMesh.up(PodApps.clientServerMesh(CLUSTER, 130, dir).build());
         server = mesh.pod("server").ip();
         PodApps.startServer(mesh, "server", "server", 9000, 9001);
         client = new PodApps.Shell(mesh, "client");
@@ -73,10 +65,7 @@ class MeshTrafficE2eTest {
 
     @AfterAll
     static void down() {
-        if (mesh != null) {
-            mesh.close();
-            assertThat(Leftovers.scan(CLUSTER)).as("what the mesh left behind").isEmpty();
-        }
+        PodApps.down(mesh, CLUSTER);
     }
 
     @Test

@@ -1,13 +1,20 @@
 package dev.wisp.e2e;
 
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.wisp.local.ClusterSpec;
+import dev.wisp.local.Leftovers;
 import dev.wisp.local.LocalMesh;
+import dev.wisp.local.MeshSpec;
 import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStreamReader;
 import java.io.OutputStream;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
@@ -19,6 +26,24 @@ import java.util.concurrent.TimeUnit;
  */
 final class PodApps {
     private PodApps() {}
+
+    /**
+     * The two-node mesh the end-to-end classes share: pod {@code client} (default/client) on the
+     * first node, pod {@code server} (default/server, label app=server) on the second.
+     */
+    static MeshSpec.Builder clientServerMesh(String cluster, int base, Path workDir) {
+        return MeshSpec.builder(ClusterSpec.builder(cluster).nodes(2).base(base).pod("client", "default", "client", 0)
+                .pod(new ClusterSpec.PodSpec("server", "default", "server", 1, Map.of("app", "server"))).build())
+                .workDir(workDir);
+    }
+
+    /** Removes {@code mesh} (if it came up) and asserts nothing of its cluster is left. */
+    static void down(LocalMesh mesh, String cluster) {
+        if (mesh != null) {
+            mesh.close();
+            assertThat(Leftovers.scan(cluster)).as("what the mesh left behind").isEmpty();
+        }
+    }
 
     /** {@code java … <main> args} on this JVM's binary and test class path, small heap. */
     static List<String> java(Class<?> main, String... args) {
