@@ -1,94 +1,176 @@
 package dev.wisp.wireguard.device;
 
 import dev.wisp.wireguard.Key;
-import dev.wisp.wireguard.noise.CookieGenerator;
-import dev.wisp.wireguard.noise.Handshake;
-import dev.wisp.wireguard.noise.Keypair;
 import java.net.InetSocketAddress;
 import java.time.Instant;
 import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
 import java.util.concurrent.atomic.LongAdder;
 
 /**
- * One configured peer's state. Lock discipline: the peer's monitor guards the handshake, the cookie
- * generator, keypair rotation, the staged-packet queue and the handshake bookkeeping. The data path
- * reads the volatile keypair references and endpoint without locking and updates the timer
- * deadlines with plain volatile writes (a lost race only moves a timer by one packet).
+ * One configured peer, owning its state in small parts, each with the rule that guards it (the
+ * shape of wireguard-go's peer): {@link #handshake} (guarded by this peer's monitor),
+ * {@link #keypairs} (rotated under the monitor, read lock-free), {@link #timers} (lock-free
+ * deadlines), the staged packets and the lanes (guarded by the monitor), the endpoint and the
+ * traffic figures (lock-free). Other classes change a peer only through these parts' operations.
+ *
+ * <p>Lock order: the peer's monitor may be taken while holding {@link #sendLock}, never the
+ * reverse. Nothing is sent while the monitor is held.
  */
 final class Peer {
     static final int MAX_STAGED = 128;
 
     final Key publicKey;
     final byte[] publicKeyBytes;
-    /** Guarded by this. Null while the device has no private key. */
-    Handshake handshake;
     /** Guarded by this. */
-    final CookieGenerator cookies;
-    /** Guarded by this. */
-    byte[] presharedKey = new byte[32];
-
-    volatile InetSocketAddress endpoint;
+    final PeerHandshake handshake;
+    /** Rotated under this; read lock-free by the data path. */
+    final Keypairs keypairs;
+    /** Lock-free. */
+    final PeerTimers timers;
     /**
-     * Serialises taking send counters with queueing into {@link #outLane}, so that counters of one
+     * Serialises taking send counters with queueing into the outbound lane, so that counters of one
      * keypair leave in increasing order.
      */
     final Object sendLock = new Object();
-    /** With a pipeline: this peer's ordered outbound and inbound lanes (created lazily, guarded by this). */
-    volatile OrderedPipeline.Lane outLane;
-    volatile OrderedPipeline.Lane inLane;
-    /** Set when the peer leaves the device (guarded by this): no new lanes. */
-    boolean removed;
-    volatile Keypair current;
-    volatile Keypair previous;
-    volatile Keypair next;
-
+    /** Bytes sent to and received from the peer, handshakes included; any thread. */
     final LongAdder txBytes = new LongAdder();
     final LongAdder rxBytes = new LongAdder();
-    volatile Instant lastHandshake;
-    volatile int persistentKeepaliveSeconds;
 
+    /** Set by configuration and by roaming (any authenticated packet); read lock-free. */
+    private volatile InetSocketAddress endpoint;
+    /** Wall time of the last completed handshake; written under this, read lock-free. */
+    private volatile Instant lastHandshake;
     /** Guarded by this: plaintext packets waiting for a session. */
-    final ArrayDeque<byte[]> staged = new ArrayDeque<>();
-    /** Guarded by this: greatest TAI64N timestamp accepted from this peer. */
-    byte[] lastTimestamp = new byte[12];
-    /** Guarded by this. */
-    long lastInitiationConsumedNanos;
-    /** Guarded by this. */
-    boolean initiationConsumedEver;
-    /** Guarded by this. */
-    long lastInitiationSentNanos;
-    /** Guarded by this. */
-    boolean initiationSentEver;
-    /** Guarded by this. */
-    int handshakeAttempts;
-    /** Set when a receive-side rekey was requested for the current session (guarded by this). */
-    boolean rekeyRequestedOnReceive;
+    private final ArrayDeque<byte[]> staged = new ArrayDeque<>();
+    /** With a pipeline: the ordered lanes; created under this, read lock-free. */
+    private volatile OrderedPipeline.Lane outLane;
+    private volatile OrderedPipeline.Lane inLane;
+    /** Guarded by this: set when the peer leaves the device; no lanes open after. */
+    private boolean removed;
 
-    // Timer deadlines in clock nanoseconds; 0 = not armed.
-    volatile long retransmitDeadline;
-    volatile long keepaliveDeadline;
-    volatile long newHandshakeDeadline;
-    volatile long zeroKeysDeadline;
-    volatile long persistentKeepaliveDeadline;
-
-    Peer(Key publicKey) {
+    Peer(Key publicKey, IndexTable indices, Timing timing, LongAdder dhOperations) {
         this.publicKey = publicKey;
         this.publicKeyBytes = publicKey.bytes();
-        this.cookies = new CookieGenerator(publicKeyBytes);
+        this.handshake = new PeerHandshake(this, dhOperations);
+        this.keypairs = new Keypairs(this, indices);
+        this.timers = new PeerTimers(timing);
     }
 
-    /** Wipes every session and the handshake (guarded by this). */
-    void wipeSessions() {
-        for (Keypair k : new Keypair[]{current, previous, next}) {
-            if (k != null) {
-                k.wipe();
-            }
+    InetSocketAddress endpoint() {
+        return endpoint;
+    }
+
+    void setEndpoint(InetSocketAddress endpoint) {
+        this.endpoint = endpoint;
+    }
+
+    /** Roaming: an authenticated packet from {@code source} moves the endpoint there. */
+    void roamTo(InetSocketAddress source) {
+        InetSocketAddress ep = endpoint;
+        if (ep == null || !ep.equals(source)) {
+            endpoint = source;
         }
-        current = null;
-        previous = null;
-        next = null;
-        if (handshake != null) {
-            handshake.wipeState();
+    }
+
+    Instant lastHandshake() {
+        return lastHandshake;
+    }
+
+    /** A handshake completed at wall time {@code at} with the peer now at {@code source}. */
+    void handshakeCompleted(Instant at, InetSocketAddress source) {
+        assert Thread.holdsLock(this);
+        endpoint = source;
+        lastHandshake = at;
+    }
+
+    /** Keeps a copy of a packet until a session exists; the oldest goes when the queue is full. */
+    synchronized void stage(byte[] b, int off, int len) {
+        if (staged.size() >= MAX_STAGED) {
+            Arrays.fill(staged.pollFirst(), (byte) 0);
         }
+        staged.addLast(Arrays.copyOfRange(b, off, off + len));
+    }
+
+    /** Takes every staged packet (the caller zeroes each once sent), or an empty list. */
+    synchronized List<byte[]> takeStaged() {
+        if (staged.isEmpty()) {
+            return List.of();
+        }
+        List<byte[]> out = new ArrayList<>(staged);
+        staged.clear();
+        return out;
+    }
+
+    /** Drops the staged packets, their bytes zeroed. */
+    synchronized void clearStaged() {
+        for (byte[] p : staged) {
+            Arrays.fill(p, (byte) 0);
+        }
+        staged.clear();
+    }
+
+    /** This peer's lane for one direction, or null before {@link #openLanes}. */
+    OrderedPipeline.Lane lane(boolean outbound) {
+        return outbound ? outLane : inLane;
+    }
+
+    /** Opens both lanes with {@code opener} unless open already; null once the peer is removed. */
+    synchronized OrderedPipeline.Lane openLanes(boolean outbound, LaneOpener opener) {
+        if (removed) {
+            return null;
+        }
+        if (outLane == null) {
+            outLane = opener.open(this, true);
+        }
+        if (inLane == null) {
+            inLane = opener.open(this, false);
+        }
+        return outbound ? outLane : inLane;
+    }
+
+    /** Makes one of a peer's lanes. */
+    interface LaneOpener {
+        OrderedPipeline.Lane open(Peer peer, boolean outbound);
+    }
+
+    /** Zeroes the key material (the zero-keys timer, a new private key): sessions and handshake. */
+    synchronized void zeroKeys() {
+        keypairs.clear();
+        handshake.wipeState();
+    }
+
+    /**
+     * The peer leaves the device: its lanes close (their queued batches dropped) and every secret
+     * it holds is wiped. The lanes close outside the monitor, since their sequencers may need it.
+     */
+    void remove() {
+        OrderedPipeline.Lane out;
+        OrderedPipeline.Lane in;
+        synchronized (this) {
+            removed = true;
+            out = outLane;
+            in = inLane;
+            outLane = null;
+            inLane = null;
+        }
+        if (out != null) {
+            out.close();
+        }
+        if (in != null) {
+            in.close();
+        }
+        synchronized (this) {
+            keypairs.clear();
+            handshake.destroy();
+            clearStaged();
+        }
+    }
+
+    /** The first characters of the public key, for logs. */
+    String shortKey() {
+        return publicKey.toBase64().substring(0, 8) + "…";
     }
 }

@@ -17,7 +17,7 @@ final class TransportBatch extends OrderedPipeline.Job {
     /** Room for two full-size (64 KiB) packets, or MAX_PACKETS of MTU size. */
     static final int CAPACITY = 2 * DeviceCore.SCRATCH_SIZE;
 
-    final DeviceCore core;
+    final Batches pool;
     final byte[] buf = new byte[CAPACITY];
     final int[] off = new int[MAX_PACKETS];
     /** Outbound: padded plaintext, then datagram length; inbound: datagram, then plaintext or -1. */
@@ -34,8 +34,8 @@ final class TransportBatch extends OrderedPipeline.Job {
     int count;
     int used;
 
-    TransportBatch(DeviceCore core) {
-        this.core = core;
+    TransportBatch(Batches pool) {
+        this.pool = pool;
     }
 
     void start(Peer peer, boolean outbound) {
@@ -53,12 +53,12 @@ final class TransportBatch extends OrderedPipeline.Job {
 
     @Override
     protected void work() {
-        core.crypt(this);
+        pool.crypt(this);
     }
 
     @Override
     protected void dropped() {
-        core.dropBatch(this);
+        pool.drop(this);
     }
 
     /** Forgets the references and zeroes the packet bytes (plaintext, outbound). */

@@ -25,25 +25,23 @@ public final class AllowedIps<T> {
     public record Entry<T>(InetAddress address, int prefixLength, T value) {}
 
     /** Sets {@code prefix/length} to {@code value}, taking it from any other owner. */
-    public synchronized void insert(InetAddress prefix, int length, T value) {
-        requireNonNull(value, "value");
+    public void insert(InetAddress prefix, int length, T value) {
+        set(prefix, length, requireNonNull(value, "value"));
+    }
+
+    /** Removes one prefix (whatever owns it). */
+    public void remove(InetAddress prefix, int length) {
+        set(prefix, length, null);
+    }
+
+    /** Points {@code prefix/length} at {@code value}; null clears it. */
+    private synchronized void set(InetAddress prefix, int length, T value) {
         byte[] a = prefix.getAddress();
         checkLength(a, length);
         if (a.length == 4) {
             v4 = put(v4, a, 0, length, value);
         } else {
             v6 = put(v6, a, 0, length, value);
-        }
-    }
-
-    /** Removes one prefix (whatever owns it). */
-    public synchronized void remove(InetAddress prefix, int length) {
-        byte[] a = prefix.getAddress();
-        checkLength(a, length);
-        if (a.length == 4) {
-            v4 = put(v4, a, 0, length, null);
-        } else {
-            v6 = put(v6, a, 0, length, null);
         }
     }
 
@@ -101,6 +99,33 @@ public final class AllowedIps<T> {
     /** Longest-prefix match of the IPv6 address at {@code buf[off, off+16)}, or null. */
     public T lookupV6(byte[] buf, int off) {
         return lookup(v6, buf, off, 128);
+    }
+
+    /**
+     * The owner of the destination address of the IP packet at {@code buf[off, off+len)} (where it
+     * goes), or null, also when it is not an IPv4 or IPv6 packet.
+     */
+    public T lookupDestination(byte[] buf, int off, int len) {
+        return lookupPacket(buf, off, len, 16, 24);
+    }
+
+    /**
+     * The owner of the source address of the IP packet at {@code buf[off, off+len)} (whom it claims
+     * to come from), or null, also when it is not an IPv4 or IPv6 packet.
+     */
+    public T lookupSource(byte[] buf, int off, int len) {
+        return lookupPacket(buf, off, len, 12, 8);
+    }
+
+    private T lookupPacket(byte[] buf, int off, int len, int v4At, int v6At) {
+        int version = len < 1 ? 0 : (buf[off] & 0xff) >>> 4;
+        if (version == 4 && len >= 20) {
+            return lookupV4(buf, off + v4At);
+        }
+        if (version == 6 && len >= 40) {
+            return lookupV6(buf, off + v6At);
+        }
+        return null;
     }
 
     public T lookup(InetAddress address) {
