@@ -15,16 +15,19 @@ import java.nio.channels.SocketChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
 import java.nio.file.attribute.PosixFilePermissions;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.function.Consumer;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
  * Serves the UAPI on {@code <dir>/<iface>.sock} (normally {@code /var/run/wireguard}): one platform
  * thread accepts, one virtual thread per client reads {@code get=1} / {@code set=1} requests until the
- * client closes. The socket is mode 0600 (it hands out the private key); requests are bounded
+ * client closes. The socket is mode 0600 from the moment it can be reached (it hands out the
+ * private key; see {@link #bindPrivately}); requests are bounded
  * ({@link #MAX_LINE} characters a line, {@link #MAX_LINES} lines). {@link #close} removes the
  * socket file.
  */
@@ -65,15 +68,39 @@ public final class UapiServer implements AutoCloseable {
             }
             Files.deleteIfExists(path);
         }
-        ServerSocketChannel server = ServerSocketChannel.open(StandardProtocolFamily.UNIX);
         try {
-            server.bind(UnixDomainSocketAddress.of(path));
-            Files.setPosixFilePermissions(path, PosixFilePermissions.fromString("rw-------"));
+            return new UapiServer(device, path, bindPrivately(path, staged -> {}));
         } catch (IOException e) {
-            server.close();
             throw new IOException("cannot serve the UAPI on " + path + ": " + e.getMessage(), e);
         }
-        return new UapiServer(device, path, server);
+    }
+
+    /**
+     * Binds a Unix socket at {@code path} that is never reachable by anyone but this user before it
+     * is mode 0600: {@code bind} creates the file with the process umask (typically 0755 for a
+     * socket), so it is bound inside a fresh 0700 directory next to {@code path} — which no other
+     * user may traverse — made 0600 there, and only then renamed into place (one atomic
+     * {@code rename(2)} on the same file system). A process-wide umask would be racy with other
+     * threads creating files. {@code afterBind} sees the bound, not yet restricted socket (tests).
+     */
+    static ServerSocketChannel bindPrivately(Path path, Consumer<Path> afterBind) throws IOException {
+        Path staging = Files.createTempDirectory(path.getParent(), "." + path.getFileName() + "-",
+                PosixFilePermissions.asFileAttribute(PosixFilePermissions.fromString("rwx------")));
+        Path staged = staging.resolve("uapi.sock");
+        ServerSocketChannel server = ServerSocketChannel.open(StandardProtocolFamily.UNIX);
+        try {
+            server.bind(UnixDomainSocketAddress.of(staged));
+            afterBind.accept(staged);
+            Files.setPosixFilePermissions(staged, PosixFilePermissions.fromString("rw-------"));
+            Files.move(staged, path, StandardCopyOption.ATOMIC_MOVE);
+            return server;
+        } catch (IOException | RuntimeException e) {
+            server.close();
+            Files.deleteIfExists(staged);
+            throw e;
+        } finally {
+            Files.deleteIfExists(staging);
+        }
     }
 
     public Path path() {

@@ -7,14 +7,18 @@ import dev.wisp.wireguard.Key;
 import dev.wisp.wireguard.WireGuard;
 import dev.wisp.wireguard.WireGuardDevice;
 import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.UncheckedIOException;
 import java.net.StandardProtocolFamily;
 import java.net.UnixDomainSocketAddress;
 import java.nio.ByteBuffer;
 import java.nio.channels.SocketChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
+import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
+import java.util.ArrayList;
 import java.util.List;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -103,6 +107,37 @@ class UapiTest {
             assertThat(exchange(server.path(), "get=1\n\n")).endsWith("errno=0\n\n");
         }
         assertThat(dir.resolve("uapitest.sock")).doesNotExist();
+    }
+
+    /**
+     * bind(2) makes the socket file with the umask's mode (wider than 0600): the moment between
+     * bind and chmod must be one where the socket cannot be reached. It is bound inside a 0700
+     * directory that only its owner may traverse, and appears at its path already 0600.
+     */
+    @Test
+    void theSocketIsUnreachableUntilItIsMode0600() throws Exception {
+        Path path = dir.resolve("race.sock");
+        List<String> seen = new ArrayList<>();
+        try (var server = UapiServer.bindPrivately(path, staged -> {
+            try {
+                seen.add("final path exists: " + Files.exists(path, LinkOption.NOFOLLOW_LINKS));
+                seen.add("directory: "
+                        + PosixFilePermissions.toString(Files.getPosixFilePermissions(staged.getParent())));
+                seen.add("in " + (staged.getParent().getParent().equals(dir) ? "dir" : staged.getParent()));
+            } catch (IOException e) {
+                throw new UncheckedIOException(e);
+            }
+        })) {
+            assertThat(seen).containsExactly("final path exists: false", "directory: rwx------", "in dir");
+            assertThat(Files.getPosixFilePermissions(path)).isEqualTo(PosixFilePermissions.fromString("rw-------"));
+            try (SocketChannel ch = SocketChannel.open(UnixDomainSocketAddress.of(path))) {
+                assertThat(server.accept()).isNotNull();
+            }
+        }
+        try (var files = Files.list(dir)) {
+            assertThat(files.map(p -> p.getFileName().toString())).as("no staging directory left")
+                    .containsExactly("race.sock");
+        }
     }
 
     static String exchange(Path sock, String request) throws Exception {
