@@ -22,12 +22,17 @@ import org.slf4j.LoggerFactory;
  * <p>Bounded, with backpressure and then drops: a submitter waits for room in a full work queue (for
  * a worker) and up to {@link #LANE_WAIT_MILLIS} for room in a full lane (for the sequencer); a lane
  * still full then drops the job ({@link Job#dropped}, counted), so a stalled sequencer costs other
- * peers little. Workers never wait on lanes, so this cannot deadlock.
+ * peers little. A lane stays full that long when its sequencer, or the worker holding its head job,
+ * gets no CPU for that long: on an oversubscribed machine that happens, and those batches are lost
+ * (counted). Workers never wait on lanes, so this cannot deadlock; nor can lanes that never drop
+ * ({@link #WAIT_FOR_ROOM}) as long as no consumer waits on a lane whose consumer waits on it.
  */
 public final class OrderedPipeline implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(OrderedPipeline.class);
     /** How long a submitter waits for room in a full lane before dropping. */
     public static final long LANE_WAIT_MILLIS = 20;
+    /** A lane wait for lanes that never drop: submitters wait for room as long as it takes. */
+    public static final long WAIT_FOR_ROOM = -1;
 
     /** One unit of parallel work (in WireGuard: a batch of packets for one peer). */
     public abstract static class Job {
@@ -87,7 +92,7 @@ public final class OrderedPipeline implements AutoCloseable {
 
         /**
          * Queues {@code job} behind the lane's earlier jobs and hands it to the workers; false (and
-         * the job dropped) when the lane is closed or stays full for {@link #LANE_WAIT_MILLIS}.
+         * the job dropped) when the lane is closed or stays full for the pipeline's lane wait.
          * Callers that need a global order across threads (counters) serialise their calls.
          */
         public boolean submit(Job job) {
@@ -95,7 +100,12 @@ public final class OrderedPipeline implements AutoCloseable {
             if (open && running) {
                 pending.incrementAndGet();
                 try {
-                    queued = queue.offer(job, LANE_WAIT_MILLIS, java.util.concurrent.TimeUnit.MILLISECONDS);
+                    if (laneWaitMillis == WAIT_FOR_ROOM) {
+                        queue.put(job);
+                        queued = true;
+                    } else {
+                        queued = queue.offer(job, laneWaitMillis, java.util.concurrent.TimeUnit.MILLISECONDS);
+                    }
                 } catch (InterruptedException e) {
                     Thread.currentThread().interrupt();
                 }
@@ -196,13 +206,24 @@ public final class OrderedPipeline implements AutoCloseable {
     private final List<Thread> workers = new ArrayList<>();
     private final java.util.concurrent.atomic.LongAdder drops = new java.util.concurrent.atomic.LongAdder();
     private volatile boolean running = true;
+    /** How long a submitter waits for room in a full lane, or {@link #WAIT_FOR_ROOM}. */
+    private final long laneWaitMillis;
 
-    /** Starts {@code workers} platform threads serving a work queue of {@code capacity} jobs. */
+    /**
+     * Starts {@code workers} platform threads serving a work queue of {@code capacity} jobs; a full
+     * lane drops after {@link #LANE_WAIT_MILLIS}.
+     */
     public OrderedPipeline(String name, int workers, int capacity) {
+        this(name, workers, capacity, LANE_WAIT_MILLIS);
+    }
+
+    /** As above, with lanes that drop after {@code laneWaitMillis} or never ({@link #WAIT_FOR_ROOM}). */
+    public OrderedPipeline(String name, int workers, int capacity, long laneWaitMillis) {
         requireNonNull(name, "name");
-        if (workers < 1 || capacity < 1) {
-            throw new IllegalArgumentException("workers and capacity must be positive");
+        if (workers < 1 || capacity < 1 || (laneWaitMillis < 0 && laneWaitMillis != WAIT_FOR_ROOM)) {
+            throw new IllegalArgumentException("workers and capacity must be positive, the lane wait >= 0");
         }
+        this.laneWaitMillis = laneWaitMillis;
         this.work = new ArrayBlockingQueue<>(capacity);
         for (int i = 0; i < workers; i++) {
             this.workers.add(Thread.ofPlatform().name(name + "-crypto-" + i).daemon().start(this::serve));

@@ -21,12 +21,22 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.SplittableRandom;
+import java.util.stream.IntStream;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
 /**
  * The device core with a real {@link OrderedPipeline} (several workers) on both sides: packets
  * sealed and opened in parallel still leave in counter order and arrive complete and in order.
+ *
+ * <p>Where packets can go missing: a lane that stays full for {@link OrderedPipeline#LANE_WAIT_MILLIS}
+ * drops the batch being submitted (counted). Here two threads push 12,000 packets as fast as they
+ * can through 4 workers on a shared 2-core machine, so a lane is full most of the time and a
+ * sequencer (or the worker holding its head batch) that gets no CPU for 20 ms makes a drop; under
+ * the load of parallel builds that cost up to a few percent of the packets. So the ordering tests
+ * run with lanes that wait for room instead ({@link OrderedPipeline#WAIT_FOR_ROOM}) and assert that
+ * every packet arrives; the production deadline has its own test, which asserts that every packet
+ * either arrives in order or is counted as a lane's drop — none goes missing otherwise.
  */
 class ParallelDataPathTest {
     /** Records every datagram and TUN packet in the order the core hands them over. */
@@ -73,8 +83,11 @@ class ParallelDataPathTest {
         b.destroy();
     }
 
-    /** Handshake inline, then both cores switch to a pipeline with {@code workers} workers. */
-    void connect(int workers, int inlineBelow) throws Exception {
+    /**
+     * Handshake inline, then both cores switch to a pipeline with {@code workers} workers whose
+     * lanes drop after {@code laneWaitMillis} (or never).
+     */
+    void connect(int workers, int inlineBelow, long laneWaitMillis) throws Exception {
         a.setPrivateKey(aKey);
         b.setPrivateKey(bKey);
         a.upsertPeer(new PeerConfig(bKey.publicKey(), null, B_ADDR, null, true, List.of(Prefix.parse("10.0.0.2/32"))));
@@ -90,7 +103,7 @@ class ParallelDataPathTest {
         }
         assertThat(bIo.tunCount()).as("the staged first packet arrived").isEqualTo(1);
         for (DeviceCore d : List.of(a, b)) {
-            OrderedPipeline p = new OrderedPipeline("test", workers, DeviceCore.WORK_CAPACITY);
+            OrderedPipeline p = new OrderedPipeline("test", workers, DeviceCore.WORK_CAPACITY, laneWaitMillis);
             pipelines.add(p);
             d.usePipeline(p, inlineBelow);
         }
@@ -118,18 +131,28 @@ class ParallelDataPathTest {
     }
 
     @Test
-    void countersLeaveUniqueAndIncreasingPerKeypairAndPacketsArriveInOrder() throws Exception {
-        sendAndCheck(0);
+    void countersLeaveUniqueAndIncreasingPerKeypairAndEveryPacketArrivesInOrder() throws Exception {
+        sendAndCheck(0, OrderedPipeline.WAIT_FOR_ROOM);
     }
 
     /** Small batches for an idle lane run inline on the sender, the rest on the workers: same guarantees. */
     @Test
     void mixingInlineAndPipelinedBatchesKeepsTheGuarantees() throws Exception {
-        sendAndCheck(40);
+        sendAndCheck(40, OrderedPipeline.WAIT_FOR_ROOM);
     }
 
-    void sendAndCheck(int inlineBelow) throws Exception {
-        connect(4, inlineBelow);
+    /**
+     * With the device's lane deadline: whatever the machine's load, a packet either arrives in order
+     * or was in a batch that a full lane dropped and counted (the counts are checked against the
+     * pipelines' own drop counts inside {@link #sendAndCheck}).
+     */
+    @Test
+    void withTheDevicesLaneDeadlineEveryPacketArrivesInOrderOrIsCountedAsALanesDrop() throws Exception {
+        sendAndCheck(16, OrderedPipeline.LANE_WAIT_MILLIS);
+    }
+
+    void sendAndCheck(int inlineBelow, long laneWaitMillis) throws Exception {
+        connect(4, inlineBelow, laneWaitMillis);
         int perThread = 6000;
         // Two threads send to the same peer at once (as the TUN reader and a staged flush can), in
         // rounds of random size: the counter of each keypair must still leave strictly increasing.
@@ -163,9 +186,9 @@ class ParallelDataPathTest {
             }
         });
         List<DeviceCoreTest.Datagram> wire = aIo.takeUdp();
-        assertThat(wire.size() + a.droppedPackets()).isEqualTo(total);
-        // Full lanes make the sender wait; drops only when a sequencer stalls for 20 ms (rare, load).
-        assertThat(a.droppedPackets()).as("dropped by full lanes").isLessThan(total / 20);
+        assertThat(wire.size() + a.droppedPackets()).as("sent = on the wire + dropped by a full lane").isEqualTo(total);
+        assertThat(a.droppedPackets() > 0).as("packets dropped only with batches the lanes dropped")
+                .isEqualTo(pipelines.get(0).drops() > 0);
         Map<Integer, Long> lastCounter = new HashMap<>();
         for (DeviceCoreTest.Datagram d : wire) {
             ByteBuffer h = ByteBuffer.wrap(d.data()).order(ByteOrder.LITTLE_ENDIAN);
@@ -188,7 +211,8 @@ class ParallelDataPathTest {
         }
         b.submit(round);
         await().atMost(Duration.ofSeconds(60)).until(() -> bIo.tunCount() - before + b.droppedPackets() >= wire.size());
-        assertThat(b.droppedPackets()).as("dropped by full lanes").isLessThan(wire.size() / 20);
+        assertThat(b.droppedPackets() > 0).as("packets dropped only with batches the lanes dropped")
+                .isEqualTo(pipelines.get(1).drops() > 0);
         List<Integer> ids;
         synchronized (bIo) {
             ids = bIo.tun.subList(before, bIo.tun.size()).stream().map(p -> ByteBuffer.wrap(p, 20, 4).getInt())
@@ -198,7 +222,14 @@ class ParallelDataPathTest {
         for (int thread = 0; thread < 2; thread++) {
             int th = thread;
             List<Integer> seq = ids.stream().filter(id -> id >>> 24 == th).map(id -> id & 0xffffff).toList();
-            assertThat(seq).as("thread %d's packets in its order", th).isSorted();
+            assertThat(seq).as("thread %d's packets in its order", th).isSorted().doesNotHaveDuplicates();
+            if (laneWaitMillis == OrderedPipeline.WAIT_FOR_ROOM) {
+                assertThat(seq).as("thread %d's packets, every one", th)
+                        .isEqualTo(IntStream.range(0, perThread).boxed().toList());
+            }
+        }
+        if (laneWaitMillis == OrderedPipeline.WAIT_FOR_ROOM) {
+            assertThat(a.droppedPackets() + b.droppedPackets()).as("lanes that wait for room drop nothing").isZero();
         }
         assertThat(a.stats().invalidPackets()).isZero();
         assertThat(b.stats().invalidPackets()).isZero();
