@@ -37,13 +37,8 @@ public final class ChaChaPoly {
      */
     public int seal(SecretKeySpec key, long counter, byte[] aad, byte[] in, int inOff, int len, byte[] out,
             int outOff) {
-        setCounter(counter);
         try {
-            cipher.init(Cipher.ENCRYPT_MODE, key, new IvParameterSpec(nonce));
-            if (aad != null) {
-                cipher.updateAAD(aad);
-            }
-            return cipher.doFinal(in, inOff, len, out, outOff);
+            return run(Cipher.ENCRYPT_MODE, key, counter, aad, in, inOff, len, out, outOff);
         } catch (GeneralSecurityException e) {
             throw new IllegalStateException("ChaCha20-Poly1305 encryption failed", e);
         }
@@ -58,18 +53,24 @@ public final class ChaChaPoly {
         if (len < TAG_LEN) {
             return -1;
         }
-        setCounter(counter);
         try {
-            cipher.init(Cipher.DECRYPT_MODE, key, new IvParameterSpec(nonce));
-            if (aad != null) {
-                cipher.updateAAD(aad);
-            }
-            return cipher.doFinal(in, inOff, len, out, outOff);
+            return run(Cipher.DECRYPT_MODE, key, counter, aad, in, inOff, len, out, outOff);
         } catch (AEADBadTagException e) {
             return -1;
         } catch (GeneralSecurityException e) {
             throw new IllegalStateException("ChaCha20-Poly1305 decryption failed", e);
         }
+    }
+
+    /** One AEAD operation in {@code mode} under the nonce of {@code counter}. */
+    private int run(int mode, SecretKeySpec key, long counter, byte[] aad, byte[] in, int inOff, int len, byte[] out,
+            int outOff) throws GeneralSecurityException {
+        setCounter(counter);
+        cipher.init(mode, key, new IvParameterSpec(nonce));
+        if (aad != null) {
+            cipher.updateAAD(aad);
+        }
+        return cipher.doFinal(in, inOff, len, out, outOff);
     }
 
     /** Seals with a raw 12-byte nonce (for the RFC 8439 vectors, whose nonces are not counters). */

@@ -29,10 +29,10 @@ public final class XChaChaPoly {
         s[2] = 0x79622d32;
         s[3] = 0x6b206574;
         for (int i = 0; i < 8; i++) {
-            s[4 + i] = le32(key, 4 * i);
+            s[4 + i] = LittleEndian.getInt(key, 4 * i);
         }
         for (int i = 0; i < 4; i++) {
-            s[12 + i] = le32(nonce16, 4 * i);
+            s[12 + i] = LittleEndian.getInt(nonce16, 4 * i);
         }
         for (int r = 0; r < 10; r++) {
             quarter(s, 0, 4, 8, 12);
@@ -46,8 +46,8 @@ public final class XChaChaPoly {
         }
         byte[] out = new byte[32];
         for (int i = 0; i < 4; i++) {
-            put32(out, 4 * i, s[i]);
-            put32(out, 16 + 4 * i, s[12 + i]);
+            LittleEndian.putInt(out, 4 * i, s[i]);
+            LittleEndian.putInt(out, 16 + 4 * i, s[12 + i]);
         }
         Arrays.fill(s, 0);
         return out;
@@ -62,17 +62,6 @@ public final class XChaChaPoly {
         s[d] = Integer.rotateLeft(s[d] ^ s[a], 8);
         s[c] += s[d];
         s[b] = Integer.rotateLeft(s[b] ^ s[c], 7);
-    }
-
-    private static int le32(byte[] b, int off) {
-        return (b[off] & 0xff) | (b[off + 1] & 0xff) << 8 | (b[off + 2] & 0xff) << 16 | (b[off + 3] & 0xff) << 24;
-    }
-
-    private static void put32(byte[] b, int off, int v) {
-        b[off] = (byte) v;
-        b[off + 1] = (byte) (v >>> 8);
-        b[off + 2] = (byte) (v >>> 16);
-        b[off + 3] = (byte) (v >>> 24);
     }
 
     public static byte[] seal(byte[] key, byte[] nonce24, byte[] plaintext, byte[] aad) {

@@ -31,7 +31,7 @@ final class PeerHandshake {
     private final LongAdder dhOperations;
     /** Null while the device has no private key. */
     private Handshake noise;
-    /** Shared with {@link #noise}, which reads it; replaced (old bytes zeroed) when it changes. */
+    /** Copied into each {@link #noise}; replaced (old bytes zeroed) when it changes. */
     private byte[] presharedKey = new byte[32];
     private final CookieGenerator cookies;
     private byte[] lastTimestamp = new byte[12];
@@ -54,11 +54,11 @@ final class PeerHandshake {
         return noise;
     }
 
-    /** Starts over with the device's (new) identity, or none. */
+    /** Starts over with the device's (new) identity, or none; the old handshake is wiped. */
     void useIdentity(Identity id) {
         assert Thread.holdsLock(owner);
         if (noise != null) {
-            noise.wipeState();
+            noise.destroy();
         }
         noise = id == null ? null : new Handshake(id, owner.publicKeyBytes, presharedKey, dhOperations);
     }

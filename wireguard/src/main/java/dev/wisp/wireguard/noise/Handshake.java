@@ -113,36 +113,42 @@ public final class Handshake {
             byte[] e = Arrays.copyOfRange(msg, INIT_EPHEMERAL, INIT_EPHEMERAL + 32);
             ck = Blake2s.kdf(1, ck, e)[0];
             h = Blake2s.hash(h, e);
+            byte[][] chain = {ck, h};
             dhOperations.increment();
-            byte[] es = X25519.dh(local.privateKey(), e).orElse(null);
-            if (es == null) {
+            byte[] stat = mixDhAndOpen(chain, X25519.dh(local.privateKey(), e), msg, INIT_STATIC, INIT_TIMESTAMP);
+            if (stat == null) {
                 return Optional.empty();
             }
-            byte[][] k = Blake2s.kdf(2, ck, es);
-            ck = k[0];
-            byte[] encStatic = Arrays.copyOfRange(msg, INIT_STATIC, INIT_TIMESTAMP);
-            Optional<byte[]> stat = ChaChaPoly.open(k[1], 0, encStatic, h);
-            if (stat.isEmpty()) {
-                return Optional.empty();
-            }
-            h = Blake2s.hash(h, encStatic);
             dhOperations.increment();
-            byte[] ss = X25519.dh(local.privateKey(), stat.get()).orElse(null);
-            if (ss == null) {
+            byte[] ts = mixDhAndOpen(chain, X25519.dh(local.privateKey(), stat), msg, INIT_TIMESTAMP, INIT_MAC1);
+            if (ts == null) {
                 return Optional.empty();
             }
-            k = Blake2s.kdf(2, ck, ss);
-            ck = k[0];
-            byte[] encTs = Arrays.copyOfRange(msg, INIT_TIMESTAMP, INIT_MAC1);
-            Optional<byte[]> ts = ChaChaPoly.open(k[1], 0, encTs, h);
-            if (ts.isEmpty()) {
-                return Optional.empty();
-            }
-            h = Blake2s.hash(h, encTs);
-            return Optional.of(new Initiation(stat.get(), e, ts.get(), getInt(msg, INIT_SENDER), ck, h));
+            return Optional.of(new Initiation(stat, e, ts, getInt(msg, INIT_SENDER), chain[0], chain[1]));
         } catch (HandshakeException ex) {
             return Optional.empty();
         }
+    }
+
+    /**
+     * One responder step: mixes the DH result into the chaining key {@code chain[0]}, then decrypts
+     * {@code msg[from, to)} with the derived key under the transcript hash {@code chain[1]}, which
+     * then absorbs the ciphertext. Null (the initiation is refused) for a low-order DH or a field
+     * that does not authenticate.
+     */
+    private static byte[] mixDhAndOpen(byte[][] chain, Optional<byte[]> dh, byte[] msg, int from, int to) {
+        if (dh.isEmpty()) {
+            return null;
+        }
+        byte[][] k = Blake2s.kdf(2, chain[0], dh.get());
+        chain[0] = k[0];
+        byte[] encrypted = Arrays.copyOfRange(msg, from, to);
+        Optional<byte[]> plain = ChaChaPoly.open(k[1], 0, encrypted, chain[1]);
+        if (plain.isEmpty()) {
+            return null;
+        }
+        chain[1] = Blake2s.hash(chain[1], encrypted);
+        return plain.get();
     }
 
     /** Adopts a consumed initiation for this peer (the timestamp check is the caller's). */

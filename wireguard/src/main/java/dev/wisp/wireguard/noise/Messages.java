@@ -1,8 +1,10 @@
 package dev.wisp.wireguard.noise;
 
+import dev.wisp.wireguard.crypto.LittleEndian;
+
 /**
- * WireGuard message layouts: a type byte, three zero bytes, then fixed little-endian fields. Offsets
- * here are the single source for the builders and parsers.
+ * WireGuard message layouts: a type byte, three zero bytes, then fixed little-endian fields
+ * ({@link LittleEndian}). Offsets here are the single source for the builders and parsers.
  */
 public final class Messages {
     public static final int TYPE_INITIATION = 1;
@@ -54,22 +56,18 @@ public final class Messages {
     }
 
     public static int getInt(byte[] b, int off) {
-        return (b[off] & 0xff) | (b[off + 1] & 0xff) << 8 | (b[off + 2] & 0xff) << 16 | (b[off + 3] & 0xff) << 24;
+        return LittleEndian.getInt(b, off);
     }
 
     public static void putInt(byte[] b, int off, int v) {
-        b[off] = (byte) v;
-        b[off + 1] = (byte) (v >>> 8);
-        b[off + 2] = (byte) (v >>> 16);
-        b[off + 3] = (byte) (v >>> 24);
+        LittleEndian.putInt(b, off, v);
     }
 
     public static long getLong(byte[] b, int off) {
-        return (getInt(b, off) & 0xffffffffL) | ((long) getInt(b, off + 4)) << 32;
+        return LittleEndian.getLong(b, off);
     }
 
     public static void putLong(byte[] b, int off, long v) {
-        putInt(b, off, (int) v);
-        putInt(b, off + 4, (int) (v >>> 32));
+        LittleEndian.putLong(b, off, v);
     }
 }
