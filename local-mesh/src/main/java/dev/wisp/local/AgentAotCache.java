@@ -128,7 +128,7 @@ final class AgentAotCache {
             AgentAotCache.log.info("trained the agents' AOT cache {} in {} ms", cache, TimeUnit.NANOSECONDS.toMillis(
                     System.nanoTime() - start));
         } finally {
-            LocalMesh.deleteTree(work);
+            MeshFiles.deleteTree(work);
         }
     }
 

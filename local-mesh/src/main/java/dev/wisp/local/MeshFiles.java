@@ -1,0 +1,41 @@
+package dev.wisp.local;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.util.Comparator;
+
+/** The local mesh's file writes: whole files replaced atomically, and directory trees removed. */
+final class MeshFiles {
+    private MeshFiles() {}
+
+    /**
+     * Writes {@code text} to {@code file} through a temp file beside it and an atomic rename, so a
+     * reader (the control plane's directory watch, {@code wisp cluster status}) never sees half of it.
+     *
+     * @throws ClusterException naming the file when the write fails
+     */
+    static void writeAtomically(Path file, String text) {
+        Path tmp = file.resolveSibling("." + file.getFileName() + ".tmp");
+        try {
+            Files.createDirectories(file.getParent());
+            Files.writeString(tmp, text);
+            Files.move(tmp, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+        } catch (IOException e) {
+            throw new ClusterException("cannot write " + file + ": " + e.getMessage(), e);
+        }
+    }
+
+    /** Removes {@code root} and everything below it; nothing when it does not exist. */
+    static void deleteTree(Path root) throws IOException {
+        if (!Files.exists(root)) {
+            return;
+        }
+        try (var s = Files.walk(root)) {
+            for (Path p : s.sorted(Comparator.reverseOrder()).toList()) {
+                Files.deleteIfExists(p);
+            }
+        }
+    }
+}

@@ -1,0 +1,259 @@
+package dev.wisp.local;
+
+import static java.util.Objects.requireNonNull;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.io.IOException;
+import java.net.InetSocketAddress;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.TimeUnit;
+import java.util.regex.Pattern;
+
+/**
+ * The child processes of one local mesh: the control plane in the underlay namespace, one agent per
+ * node, the pods' processes and Prometheus. It builds their command lines, starts them (logs
+ * appended to {@code <workDir>/<process>.log}), waits until each is ready by what its log says since
+ * it started, restarts them, and at the end stops and reaps them all.
+ *
+ * <p>Thread safety: process management is serialized on this object's monitor, which guards every
+ * mutable field.
+ */
+final class MeshProcesses {
+    static final String CONTROL_PLANE = "control-plane";
+    private static final Pattern CONFIGURATION_LIVE = Pattern.compile("configuration generation \\d+ live");
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    private final MeshSpec spec;
+    private final LocalCluster cluster;
+    private final Path stateDir;
+    /** {@link MeshSpec#wispCommand()}, with an AOT class cache when one can be had ({@link AgentAotCache}). */
+    private final List<String> agentCommand;
+    // Guarded by `this`.
+    private Process controlPlane;
+    private final Map<String, Process> agents = new LinkedHashMap<>();
+    private final List<Process> podProcesses = new ArrayList<>();
+    private final List<Prometheus> prometheuses = new ArrayList<>();
+    private int podProcessCount;
+    private boolean closed;
+
+    MeshProcesses(MeshSpec spec, LocalCluster cluster, Path stateDir, List<String> agentCommand) {
+        this.spec = spec;
+        this.cluster = cluster;
+        this.stateDir = stateDir;
+        this.agentCommand = agentCommand;
+    }
+
+    /** The log of {@code process}: {@code control-plane} or a node name (not checked here). */
+    ProcessLog log(String process) {
+        return new ProcessLog(spec.workDir().resolve(process + ".log"));
+    }
+
+    Path podsDir(LocalCluster.Node n) {
+        return spec.workDir().resolve("pods").resolve(n.name());
+    }
+
+    // ---- the control plane
+
+    synchronized Optional<Process> controlPlane() {
+        return Optional.ofNullable(controlPlane).filter(Process::isAlive);
+    }
+
+    synchronized void killControlPlane() {
+        if (controlPlane != null) {
+            stop(controlPlane, true);
+            controlPlane = null;
+        }
+    }
+
+    /** Starts the control plane unless it runs; returns once its gRPC port is bound and a configuration is live. */
+    synchronized void startControlPlane() {
+        if (controlPlane != null && controlPlane.isAlive()) {
+            return;
+        }
+        ProcessLog log = log(CONTROL_PLANE);
+        long offset = log.size();
+        List<String> cmd = new ArrayList<>(spec.wispCommand());
+        cmd.addAll(List.of("control-plane", "--config-dir", spec.configDir().toString(), "--state-dir", stateDir
+                .toString(), "--listen", cluster.underlayAddress() + ":" + LocalMesh.XDS_PORT, "--admin",
+                "127.0.0.1:"
+                        + LocalMesh.CONTROL_PLANE_ADMIN_PORT));
+        try {
+            controlPlane = cluster.onUnderlay(cmd).redirectErrorStream(true).redirectOutput(log.appendTo()).start();
+        } catch (IOException e) {
+            throw new ClusterException("cannot start the control plane (" + cmd.getFirst() + "): " + e.getMessage(),
+                    e);
+        }
+        log.awaitReady("the control plane", controlPlane, offset, spec.readyTimeout(), text -> text.contains(
+                "control plane: agents on") && CONFIGURATION_LIVE.matcher(text).find());
+    }
+
+    // ---- agents
+
+    synchronized Optional<Process> agent(LocalCluster.Node n) {
+        return Optional.ofNullable(agents.get(n.name())).filter(Process::isAlive);
+    }
+
+    /** Starts {@code n}'s agent; returns the offset of its log where this run's lines start. */
+    synchronized long startAgent(LocalCluster.Node n) {
+        ProcessLog log = log(n.name());
+        long offset = log.size();
+        List<String> cmd = new ArrayList<>(agentCommand);
+        cmd.addAll(List.of("node", "--node", n.name(), "--control-plane", cluster.underlayAddress() + ":"
+                + LocalMesh.XDS_PORT, "--token-file",
+                stateDir.resolve("node-credentials").resolve(n.name() + ".token")
+                        .toString(),
+                "--ca-bundle", stateDir.resolve("ca").resolve("bundle.pem").toString(), "--workers",
+                "1", "--drain-timeout", "PT1S", "--capture", "--pods-dir", podsDir(n).toString(), "--capture-address",
+                n.address(), "--bpf-pin-root", "/sys/fs/bpf/wisp/" + spec.cluster().name() + "/" + n.name()));
+        cmd.addAll(spec.agentArgs());
+        try {
+            agents.put(n.name(), cluster.agentOnNode(n, cmd).redirectErrorStream(true).redirectOutput(log.appendTo())
+                    .start());
+        } catch (IOException e) {
+            throw new ClusterException("cannot start the agent of " + n.name() + ": " + e.getMessage(), e);
+        }
+        return offset;
+    }
+
+    /**
+     * Waits until {@code n}'s agent says (after {@code offset}) it is ready and has enrolled each of
+     * its pods, and its {@code /config_dump} holds every pod's workload.
+     */
+    void awaitAgentReady(LocalCluster.Node n, long offset) {
+        Process p;
+        synchronized (this) {
+            p = agents.get(n.name());
+        }
+        List<String> podNames = cluster.pods().stream().filter(pod -> pod.node().equals(n)).map(
+                LocalCluster.Pod::name).toList();
+        int allPods = cluster.pods().size();
+        log(n.name()).awaitReady("the agent of " + n.name(), p, offset, spec.readyTimeout(), text -> {
+            if (!text.contains("node agent for " + n.name() + " ready")) {
+                return false;
+            }
+            for (String pod : podNames) {
+                if (!text.contains("enrolled pod " + pod + " (")) {
+                    return false;
+                }
+            }
+            try {
+                String dump = InNetns.httpGet(n.netns(), LocalMesh.AGENT_ADMIN_PORT, "/config_dump");
+                return JSON.readTree(dump).path("workloads").size() >= allPods;
+            } catch (IOException e) {
+                return false;
+            }
+        });
+    }
+
+    /** See {@link LocalMesh#restartAgent}. */
+    synchronized LocalMesh.AgentRestart restartAgent(LocalCluster.Node n, boolean kill) {
+        ProcessLog log = log(n.name());
+        long logOffset = log.size();
+        long stopping = System.currentTimeMillis();
+        Process old = agents.remove(n.name());
+        if (old != null) {
+            stop(old, kill);
+        }
+        long exited = System.currentTimeMillis();
+        long offset = startAgent(n);
+        long started = System.currentTimeMillis();
+        awaitAgentReady(n, offset);
+        return new LocalMesh.AgentRestart(stopping, exited, started, System.currentTimeMillis(), log.since(logOffset));
+    }
+
+    // ---- pods' processes and Prometheus
+
+    /** Starts {@code command} in {@code pod}, stdout and stderr merged, to {@code logFile} or (null) to the process. */
+    Process startInPod(LocalCluster.Pod pod, List<String> command, Path logFile) throws IOException {
+        ProcessBuilder b = cluster.inPod(pod, command).redirectErrorStream(true);
+        if (logFile != null) {
+            b.redirectOutput(new ProcessLog(logFile).appendTo());
+        }
+        Process p = b.start();
+        return adopt(p, podProcesses, p::destroyForcibly);
+    }
+
+    /** Keeps {@code child} to be stopped with the mesh, or stops it at once if the mesh closed meanwhile. */
+    private synchronized <T> T adopt(T child, List<T> children, Runnable stopNow) {
+        if (closed) {
+            stopNow.run();
+            throw new IllegalStateException("mesh " + spec.cluster().name() + " is closed");
+        }
+        children.add(child);
+        return child;
+    }
+
+    /** A fresh {@code <workDir>/pod-<pod>-<n>.log}. */
+    synchronized Path nextPodLog(String pod) {
+        return spec.workDir().resolve("pod-" + pod + "-" + (++podProcessCount) + ".log");
+    }
+
+    /** See {@link LocalMesh#startPrometheus}. */
+    Prometheus startPrometheus(int port) throws IOException {
+        List<Prometheus.Target> agentTargets = cluster.nodes().stream().map(n -> new Prometheus.Target(n.address()
+                + ":" + LocalMesh.AGENT_METRICS_PORT, Map.of("node", n.name()))).toList();
+        List<Prometheus.Job> jobs = List.of(new Prometheus.Job("wisp-control-plane", List.of(new Prometheus.Target(
+                "127.0.0.1:" + LocalMesh.CONTROL_PLANE_ADMIN_PORT, Map.of()))), new Prometheus.Job("wisp-node",
+                        agentTargets));
+        Prometheus prom = Prometheus.start(jobs, new InetSocketAddress(cluster.underlayAddress(), port), spec
+                .workDir().resolve("prometheus"), cluster::onUnderlay);
+        return adopt(prom, prometheuses, prom::close);
+    }
+
+    // ---- the end
+
+    /**
+     * Stops Prometheus, the pods' processes, the agents and the control plane (SIGTERM, SIGKILL after
+     * 15 s) and reaps them, so their cgroups can be removed: a dead child not yet waited for keeps its
+     * cgroup busy. Failures are added to {@code failures}.
+     *
+     * @return false when this was already done
+     */
+    boolean stopAll(List<RuntimeException> failures) {
+        List<Process> children;
+        List<Prometheus> proms;
+        synchronized (this) {
+            if (closed) {
+                return false;
+            }
+            closed = true;
+            proms = List.copyOf(prometheuses);
+            children = new ArrayList<>(podProcesses);
+            children.addAll(agents.values());
+            if (controlPlane != null) {
+                children.add(controlPlane);
+            }
+        }
+        for (Prometheus p : proms) {
+            LocalMesh.run(failures, p::close);
+        }
+        children.forEach(Process::destroy);
+        for (Process p : children) {
+            LocalMesh.run(failures, () -> stop(p, false));
+        }
+        return true;
+    }
+
+    private static void stop(Process p, boolean kill) {
+        requireNonNull(p, "p");
+        if (kill) {
+            p.destroyForcibly();
+        } else {
+            p.destroy();
+        }
+        try {
+            if (!p.waitFor(15, TimeUnit.SECONDS)) {
+                p.destroyForcibly();
+                p.waitFor(15, TimeUnit.SECONDS);
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            p.destroyForcibly();
+        }
+    }
+}
