@@ -1,72 +1,94 @@
-package dev.wisp.cli.wireguard;
+package dev.wisp.e2e;
 
 import static org.awaitility.Awaitility.await;
 
+import dev.wisp.local.ClusterSpec;
+import dev.wisp.local.LocalCluster;
+import dev.wisp.local.Sh;
+import dev.wisp.testing.Prerequisites;
 import java.io.File;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.security.SecureRandom;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.HexFormat;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.Callable;
-import java.util.concurrent.ExecutionException;
-import java.util.concurrent.Future;
+import java.util.concurrent.TimeUnit;
 
 /**
- * Two network namespaces joined by a veth pair (192.168.{@code n}.1 and .2), each running a
- * WireGuard device: the Java one ({@code wisp wireguard -f}, started as a child JVM inside its
- * namespace with the test's own class path) or wireguard-go. Names carry a random suffix; {@link
- * #close} deletes everything it made.
+ * Two nodes of a {@link LocalCluster} without agents (their underlay addresses {@link #underA} and
+ * {@link #underB} on one bridge), each running a WireGuard device with a fresh key pair: the Java
+ * one ({@code wisp wireguard -f}, a child JVM in node A's namespace with the test's own class path)
+ * and wireguard-go in node B's. The devices are named after the cluster ({@code wisp-C-j},
+ * {@code wisp-C-g}), so their UAPI sockets go with the cluster; {@link #close} removes everything.
+ * Configuration is left to the test ({@code wg set}), as an operator would do it.
  */
-final class NetnsPair implements AutoCloseable {
-    final String suffix = HexFormat.of().formatHex(SecureRandom.getSeed(3));
-    final int net = 100 + new SecureRandom().nextInt(100);
-    final String nsA = "wga" + suffix;
-    final String nsB = "wgb" + suffix;
-    final String underA = "192.168." + net + ".1";
-    final String underB = "192.168." + net + ".2";
-    final String tunA = "10." + net + ".0.1";
-    final String tunB = "10." + net + ".0.2";
-    private final List<Process> javaDevices = new ArrayList<>();
-    private final List<String[]> links = new ArrayList<>();
+final class WireguardPair implements AutoCloseable {
+    static final int PORT_A = 51820;
+    static final int PORT_B = 51821;
+    final LocalCluster cluster;
+    final int base;
+    final String nsA;
+    final String nsB;
+    final String underA;
+    final String underB;
+    final String tunA;
+    final String tunB;
+    final String javaIf;
+    final String goIf;
+    final Path keyA;
+    final Path keyB;
+    final String pubA;
+    final String pubB;
+    final Path javaLog;
+    private final Process javaDevice;
 
-    NetnsPair() {
-        Sh.run("ip", "netns", "add", nsA);
-        Sh.run("ip", "netns", "add", nsB);
-        Sh.run("ip", "link", "add", "va" + suffix, "type", "veth", "peer", "name", "vb" + suffix);
-        Sh.run("ip", "link", "set", "va" + suffix, "netns", nsA);
-        Sh.run("ip", "link", "set", "vb" + suffix, "netns", nsB);
-        Sh.run("ip", "-n", nsA, "addr", "add", underA + "/24", "dev", "va" + suffix);
-        Sh.run("ip", "-n", nsB, "addr", "add", underB + "/24", "dev", "vb" + suffix);
-        for (String ns : List.of(nsA, nsB)) {
-            Sh.run("ip", "-n", ns, "link", "set", "lo", "up");
+    /**
+     * Builds cluster {@code name} (underlay {@code 10.base.0.0/24}, tunnel {@code 10.(base+2).0.0/24})
+     * and starts both devices; {@code javaEnv} adds environment variables to the Java device (the
+     * test-only timers and thresholds of {@code wisp wireguard}).
+     */
+    static WireguardPair up(String name, int base, Map<String, String> javaEnv) throws Exception {
+        Prerequisites.requireRoot();
+        Prerequisites.requireCommands("ip", "wg", "wireguard-go", "ping", "nft");
+        LocalCluster cluster = LocalCluster.up(ClusterSpec.builder(name).nodes(2).base(base).build());
+        try {
+            return new WireguardPair(cluster, base, javaEnv);
+        } catch (Exception | AssertionError e) {
+            cluster.close();
+            throw e;
         }
-        Sh.run("ip", "-n", nsA, "link", "set", "va" + suffix, "up");
-        Sh.run("ip", "-n", nsB, "link", "set", "vb" + suffix, "up");
     }
 
-    /** Starts the Java device {@code iface} in {@code ns}; {@code env} adds environment variables. */
-    void startJava(String ns, String iface, Map<String, String> env, Path log) throws IOException {
-        String java = ProcessHandle.current().info().command().orElseThrow();
-        List<String> cmd = List.of("ip", "netns", "exec", ns, java, "--enable-native-access=ALL-UNNAMED", "-cp",
-                System.getProperty("java.class.path"), "dev.wisp.cli.Wisp", "wireguard", "-f", iface);
-        ProcessBuilder pb = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile())
-                .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")));
-        pb.environment().putAll(env);
-        javaDevices.add(pb.start());
-        links.add(new String[]{ns, iface});
-        awaitSocket(iface);
-    }
-
-    /** Starts wireguard-go {@code iface} in {@code ns} (it daemonizes itself). */
-    void startGo(String ns, String iface) {
-        Sh.run("ip", "netns", "exec", ns, "wireguard-go", iface);
-        links.add(new String[]{ns, iface});
-        awaitSocket(iface);
+    private WireguardPair(LocalCluster cluster, int base, Map<String, String> javaEnv) throws Exception {
+        this.cluster = cluster;
+        this.base = base;
+        nsA = cluster.node(0).netns();
+        nsB = cluster.node(1).netns();
+        underA = cluster.node(0).address();
+        underB = cluster.node(1).address();
+        tunA = "10." + (base + 2) + ".0.1";
+        tunB = "10." + (base + 2) + ".0.2";
+        javaIf = cluster.wireguardName("j");
+        goIf = cluster.wireguardName("g");
+        Path dir = Files.createDirectories(Path.of("target", "wireguard-interop"));
+        javaLog = dir.resolve(javaIf + ".log");
+        keyA = Files.createTempFile("wisp-wg", ".key");
+        keyB = Files.createTempFile("wisp-wg", ".key");
+        Files.writeString(keyA, Sh.run("wg", "genkey"));
+        Files.writeString(keyB, Sh.run("wg", "genkey"));
+        pubA = Sh.run("sh", "-c", "wg pubkey < " + keyA).trim();
+        pubB = Sh.run("sh", "-c", "wg pubkey < " + keyB).trim();
+        ProcessBuilder pb = cluster.onNode(cluster.node(0), PodApps.wisp(List.of(), List.of("wireguard", "-f",
+                javaIf))).redirectErrorStream(true).redirectOutput(javaLog.toFile()).redirectInput(
+                        ProcessBuilder.Redirect.from(new File("/dev/null")));
+        pb.environment().putAll(javaEnv);
+        javaDevice = pb.start();
+        awaitSocket(javaIf);
+        // wireguard-go daemonizes itself; it stays in node B's namespace and cgroup.
+        Sh.run(cluster.onNode(cluster.node(1), List.of("wireguard-go", goIf)).command());
+        awaitSocket(goIf);
     }
 
     private static void awaitSocket(String iface) {
@@ -74,71 +96,64 @@ final class NetnsPair implements AutoCloseable {
         await("UAPI socket " + sock).atMost(Duration.ofSeconds(60)).until(() -> Files.exists(sock));
     }
 
-    String wg(String ns, String... args) {
-        List<String> cmd = new ArrayList<>(List.of("ip", "netns", "exec", ns, "wg"));
+    /** {@code ip netns exec ns args…} (30 s at most); its stdout. */
+    static String in(String ns, String... args) {
+        List<String> cmd = new ArrayList<>(List.of("ip", "netns", "exec", ns));
         cmd.addAll(List.of(args));
-        return Sh.run(cmd.toArray(String[]::new));
+        return Sh.run(cmd);
+    }
+
+    String wg(String ns, String... args) {
+        List<String> cmd = new ArrayList<>(List.of("wg"));
+        cmd.addAll(List.of(args));
+        return in(ns, cmd.toArray(String[]::new));
     }
 
     String ip(String ns, String... args) {
         List<String> cmd = new ArrayList<>(List.of("ip", "-n", ns));
         cmd.addAll(List.of(args));
-        return Sh.run(cmd.toArray(String[]::new));
+        return Sh.run(cmd);
     }
 
     String ping(String ns, String target, int count) {
-        return Sh.run(30, "ip", "netns", "exec", ns, "ping", "-c", String.valueOf(count), "-i", "0.2", "-W", "3",
-                target);
+        return Sh.run(List.of("ip", "netns", "exec", ns, "ping", "-c", String.valueOf(count), "-i", "0.2", "-W", "3",
+                target));
     }
 
-    /**
-     * Runs {@code task} on a fresh platform thread that has entered namespace {@code ns}: sockets it
-     * opens live in that namespace.
-     */
-    static <T> Future<T> inNetns(String ns, Callable<T> task) {
-        return dev.wisp.testing.Netns.start(ns, task);
+    /** The tunnel's IPv6 address of side 1 (Java) or 2 (wireguard-go). */
+    String v6(int host) {
+        return "fd00:" + base + "::" + host;
     }
 
-    static <T> T get(Future<T> f, Duration timeout) throws Exception {
-        try {
-            return f.get(timeout.toMillis(), java.util.concurrent.TimeUnit.MILLISECONDS);
-        } catch (ExecutionException e) {
-            if (e.getCause() instanceof Exception ex) {
-                throw ex;
-            }
-            throw e;
-        }
+    /** Gives both devices their keys and ports, the tunnel addresses, and sets them up. */
+    void configureInterfaces() {
+        wg(nsA, "set", javaIf, "private-key", keyA.toString(), "listen-port", String.valueOf(PORT_A));
+        wg(nsB, "set", goIf, "private-key", keyB.toString(), "listen-port", String.valueOf(PORT_B));
+        ip(nsA, "addr", "add", tunA + "/24", "dev", javaIf);
+        ip(nsB, "addr", "add", tunB + "/24", "dev", goIf);
+        ip(nsA, "addr", "add", v6(1) + "/64", "dev", javaIf);
+        ip(nsB, "addr", "add", v6(2) + "/64", "dev", goIf);
+        ip(nsA, "link", "set", javaIf, "up");
+        ip(nsB, "link", "set", goIf, "up");
     }
 
-    /** True while the Java device processes are alive (none crashed). */
+    /** True while the Java device is alive (it did not crash). */
     boolean javaAlive() {
-        return javaDevices.stream().allMatch(Process::isAlive);
+        return javaDevice.isAlive();
     }
 
     @Override
-    public void close() {
-        for (String[] l : links) {
-            Sh.quiet("ip", "-n", l[0], "link", "del", l[1]);
+    public void close() throws Exception {
+        // SIGTERM first: the Java device removes its interface and socket (a test checks that).
+        javaDevice.destroy();
+        if (!javaDevice.waitFor(10, TimeUnit.SECONDS)) {
+            javaDevice.destroyForcibly().waitFor(10, TimeUnit.SECONDS);
         }
-        for (Process p : javaDevices) {
-            p.destroy();
-            try {
-                if (!p.waitFor(10, java.util.concurrent.TimeUnit.SECONDS)) {
-                    p.destroyForcibly();
-                }
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-            }
+        try {
+            PodApps.down(cluster, cluster.spec().name());
+        } finally {
+            Files.deleteIfExists(keyA);
+            Files.deleteIfExists(keyB);
         }
-        for (String[] l : links) {
-            try {
-                await().atMost(Duration.ofSeconds(10))
-                        .until(() -> !Files.exists(Path.of("/var/run/wireguard", l[1] + ".sock")));
-            } catch (RuntimeException e) {
-                Sh.quiet("rm", "-f", "/var/run/wireguard/" + l[1] + ".sock");
-            }
-        }
-        Sh.quiet("ip", "netns", "del", nsA);
-        Sh.quiet("ip", "netns", "del", nsB);
     }
 }
