@@ -14,5 +14,5 @@ trap 'rm -f "$cp_file"' EXIT
 java_bin=$(ls -d /usr/lib/jvm/*25*/bin/java 2>/dev/null | head -1)
 [ -x "$java_bin" ] || { echo "capture bench: no JDK 25 under /usr/lib/jvm" >&2; exit 1; }
 "$java_bin" --enable-native-access=ALL-UNNAMED -Dlogback.configurationFile=bench/capture/logback.xml \
-  -cp "bpf/target/classes:bpf/target/test-classes:$(cat "$cp_file")" \
-  dev.wisp.bpf.capture.CaptureBench bench/results/capture.txt "${1:-2000}" "${2:-10000}" "${3:-3}"
+  -cp "e2e/target/test-classes:$(cat "$cp_file")" \
+  dev.wisp.e2e.CaptureBench bench/results/capture.txt "${1:-2000}" "${2:-10000}" "${3:-3}"

@@ -3,6 +3,7 @@ package dev.wisp.cli;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.wisp.controlplane.ControlPlane;
+import dev.wisp.testing.ConfigYaml;
 import java.net.InetSocketAddress;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -13,24 +14,13 @@ import org.junit.jupiter.api.io.TempDir;
 
 /** {@code wisp apply/get/delete} against a real control plane on loopback. */
 class ControlPlaneCommandsTest {
-    static final String POLICY = """
-            apiVersion: security.istio.io/v1
-            kind: AuthorizationPolicy
-            metadata:
-              name: front-only
-              namespace: shop
-            spec:
+    static final String POLICY = ConfigYaml.policyHead("front-only", "shop") + """
               action: %s
               rules:
               - from: [{source: {namespaces: [front]}}]
                 to: [{operation: {methods: [GET]}}]
             """;
-    static final String NODE = """
-            apiVersion: v1
-            kind: Node
-            metadata: {name: node-a}
-            status: {addresses: [{type: InternalIP, address: 192.168.0.1}]}
-            """;
+    static final String NODE = ConfigYaml.node("node-a", "192.168.0.1");
 
     @TempDir
     Path config;

@@ -3,6 +3,7 @@ package dev.wisp.cli;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.wisp.cli.policy.PolicyCommand;
+import dev.wisp.testing.ConfigYaml;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -13,12 +14,7 @@ import org.junit.jupiter.api.io.TempDir;
 
 /** {@code wisp policy check}: verdicts, the deciding policy, exit codes, refused files. */
 class PolicyCheckCommandTest {
-    static final String POLICIES = """
-            apiVersion: v1
-            kind: Pod
-            metadata: {name: web-1, namespace: shop, labels: {app: web}}
-            spec: {nodeName: node-a, serviceAccountName: web}
-            status: {podIP: 10.1.1.5}
+    static final String POLICIES = ConfigYaml.pod("web-1", "shop", "app: web", "node-a", "web", "10.1.1.5") + """
             ---
             apiVersion: security.istio.io/v1
             kind: AuthorizationPolicy

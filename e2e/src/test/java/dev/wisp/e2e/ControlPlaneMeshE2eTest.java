@@ -22,6 +22,7 @@ import dev.wisp.node.xds.BearerCredentials;
 import dev.wisp.spiffe.CertificateRequest;
 import dev.wisp.spiffe.SpiffeId;
 import dev.wisp.spiffe.TrustBundle;
+import dev.wisp.testing.ConfigYaml;
 import dev.wisp.testing.EchoServer;
 import dev.wisp.testing.Netns;
 import dev.wisp.testing.Prerequisites;
@@ -216,25 +217,25 @@ class ControlPlaneMeshE2eTest {
         System.out.printf("policy at the agent %d ms after the file was saved, enforced at %d ms; removal %d ms, "
                 + "calls restored at %d ms%n", applied, enforced, removed, restored);
         // The destination agent answered HBONE 401 and logged it with the connection's identities.
-        assertThat(log("node2")).containsPattern(denied("denied by DENY policy default/deny-client"));
+        assertThat(log("node2")).containsPattern(denied(9000, "denied by DENY policy default/deny-client"));
 
         write("allow-other.yaml", ALLOW_OTHER);
         await().atMost(Duration.ofSeconds(5)).pollInterval(Duration.ofMillis(20)).until(() -> !echoes(9000));
-        assertThat(log("node2")).containsPattern(denied("denied: no ALLOW policy matched"));
+        assertThat(log("node2")).containsPattern(denied(9000, "denied: no ALLOW policy matched"));
         Files.delete(config.resolve("allow-other.yaml"));
         await().atMost(Duration.ofSeconds(5)).pollInterval(Duration.ofMillis(20)).until(() -> echoes(9000));
         assertThat(agents).as("no agent was restarted").allMatch(Process::isAlive);
     }
 
-    /** The access-log line of a connection from the client to the server's port 9000 refused with 401. */
-    static Pattern denied(String reason) {
-        return Pattern.compile("connection complete direction=inbound src\\.addr="
-                + Pattern.quote(cluster.pod("client").ip()) + ":\\d+ src\\.workload=client src\\.namespace=default "
-                + "src\\.identity=\"spiffe://cluster\\.local/ns/default/sa/client\" dst\\.addr="
-                + Pattern.quote(serverAddress.getAddress().getHostAddress()) + ":9000 dst\\.service=- "
-                + "dst\\.workload=server dst\\.namespace=default "
-                + "dst\\.identity=\"spiffe://cluster\\.local/ns/default/sa/server\" bytes_sent=0 bytes_recv=0 "
-                + "duration=\\d+ms error=\"HBONE 401: " + Pattern.quote(reason) + "\"");
+    /** The access-log line of a connection from the client to the server's {@code port} refused with 401. */
+    static Pattern denied(int port, String reason) {
+        return PodApps.denied(cluster.pod("client").ip(), "spiffe://cluster.local/ns/default/sa/client",
+                serverAddress.getAddress().getHostAddress(), port, reason);
+    }
+
+    /** How many calls to the server's {@code port} node 2 refused because no ALLOW policy matched. */
+    static int deniedCount(int port) {
+        return (int) denied(port, "denied: no ALLOW policy matched").matcher(log("node2")).results().count();
     }
 
     @Test
@@ -243,6 +244,7 @@ class ControlPlaneMeshE2eTest {
         write("gate.yaml", GATE.formatted("DENY", "\"9000\""));
         await().atMost(Duration.ofSeconds(5)).until(() -> configDump("node2").contains("\"gate\""));
         await().atMost(Duration.ofSeconds(5)).pollInterval(Duration.ofMillis(20)).until(() -> !echoes(9000));
+        assertThat(log("node2")).containsPattern(denied(9000, "denied by DENY policy default/gate"));
 
         write("gate.yaml", GATE.formatted("ALOW", "\"9000\""));
         await().atMost(Duration.ofSeconds(5)).until(() -> log("control-plane").matches(
@@ -254,6 +256,7 @@ class ControlPlaneMeshE2eTest {
         write("gate.yaml", GATE.formatted("ALLOW", "\"9000\""));
         await().atMost(Duration.ofSeconds(5)).pollInterval(Duration.ofMillis(100)).until(() -> echoes(9000));
         assertThat(echoes(9001)).as("ALLOW names port 9000 only").isFalse();
+        assertThat(log("node2")).containsPattern(denied(9001, "denied: no ALLOW policy matched"));
     }
 
     @Test
@@ -269,7 +272,9 @@ class ControlPlaneMeshE2eTest {
             }
             assertThat(echo(held)).as("an open connection while the control plane is away").isTrue();
             assertThat(echoes(9000)).as("a new allowed connection while the control plane is away").isTrue();
+            int before = deniedCount(9001);
             assertThat(echoes(9001)).as("policy still enforced while the control plane is away").isFalse();
+            await().atMost(Duration.ofSeconds(5)).until(() -> deniedCount(9001) > before);
 
             // While it is away the configuration changes: a pod goes, a pod arrives, the policy changes.
             write("mesh.yaml", meshYaml(false));
@@ -295,55 +300,31 @@ class ControlPlaneMeshE2eTest {
     }
 
     static List<String> javaCommand(List<String> args) {
-        List<String> cmd = new ArrayList<>(List.of(ProcessHandle.current().info().command().orElse("java"),
-                "--enable-native-access=ALL-UNNAMED", "-Xmx256m", "-XX:TieredStopAtLevel=1", "-cp",
-                System.getProperty("java.class.path"), "dev.wisp.cli.Wisp"));
-        cmd.addAll(args);
-        return cmd;
+        return PodApps.wisp(List.of("-Xmx256m", "-XX:TieredStopAtLevel=1"), args);
     }
 
     static String meshYaml(boolean withOld) {
         LocalCluster.Node n1 = cluster.node(0);
         LocalCluster.Node n2 = cluster.node(1);
-        String base = """
-                apiVersion: v1
-                kind: Node
-                metadata: {name: node1}
-                status: {addresses: [{type: InternalIP, address: %s}]}
-                ---
-                apiVersion: v1
-                kind: Node
-                metadata: {name: node2}
-                status: {addresses: [{type: InternalIP, address: %s}]}
-                ---
-                apiVersion: v1
-                kind: Pod
-                metadata: {name: client, namespace: default, uid: client-uid, labels: {app: client}}
-                spec: {nodeName: node1, serviceAccountName: client}
-                status: {podIP: %s}
-                ---
-                apiVersion: v1
-                kind: Pod
-                metadata: {name: server, namespace: default, uid: server-uid, labels: {app: server}}
-                spec: {nodeName: node2, serviceAccountName: server}
-                status: {podIP: %s}
-                """.formatted(n1.address(), n2.address(), cluster.pod("client").ip(), cluster.pod("server").ip());
-        String extra = withOld ? """
-                ---
-                apiVersion: v1
-                kind: Pod
-                metadata: {name: old, namespace: default, labels: {app: server}}
-                spec: {nodeName: node2, serviceAccountName: server}
-                status: {podIP: 10.121.1.98}
-                """ : """
-                ---
-                apiVersion: v1
-                kind: Pod
-                metadata: {name: late, namespace: default, labels: {app: server}}
-                spec: {nodeName: node2, serviceAccountName: server}
-                status: {podIP: 10.121.1.99}
-                """;
-        return base + extra;
+        String base = ConfigYaml.documents(ConfigYaml.node("node1", n1.address()), ConfigYaml.node("node2", n2
+                .address()), """
+                        apiVersion: v1
+                        kind: Pod
+                        metadata: {name: client, namespace: default, uid: client-uid, labels: {app: client}}
+                        spec: {nodeName: node1, serviceAccountName: client}
+                        status: {podIP: %s}
+                        ---
+                        apiVersion: v1
+                        kind: Pod
+                        metadata: {name: server, namespace: default, uid: server-uid, labels: {app: server}}
+                        spec: {nodeName: node2, serviceAccountName: server}
+                        status: {podIP: %s}
+                        """.formatted(cluster.pod("client").ip(), cluster.pod("server").ip()));
+        // While the control plane is away (test 5) one pod goes and another arrives.
+        String extra = withOld
+                ? ConfigYaml.pod("old", "default", "app: server", "node2", "server", "10.121.1.98")
+                : ConfigYaml.pod("late", "default", "app: server", "node2", "server", "10.121.1.99");
+        return ConfigYaml.documents(base, extra);
     }
 
     /** Saves a configuration file atomically (a watcher never sees half of it). */
@@ -358,12 +339,7 @@ class ControlPlaneMeshE2eTest {
     }
 
     static String log(String name) {
-        try {
-            Path f = logFile(name);
-            return Files.exists(f) ? Files.readString(f) : "";
-        } catch (IOException e) {
-            return "";
-        }
+        return PodApps.read(logFile(name));
     }
 
     static String configDump(String node) throws Exception {

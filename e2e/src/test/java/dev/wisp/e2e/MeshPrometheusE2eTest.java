@@ -1,5 +1,6 @@
 package dev.wisp.e2e;
 
+import dev.wisp.testing.PodServer;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
@@ -41,7 +42,7 @@ class MeshPrometheusE2eTest {
     }
 
     @AfterAll
-    static void down() {
+    static void down() throws Exception {
         PodApps.down(mesh, CLUSTER);
     }
 

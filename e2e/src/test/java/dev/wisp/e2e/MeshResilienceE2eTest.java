@@ -60,7 +60,7 @@ class MeshResilienceE2eTest {
     }
 
     @AfterAll
-    static void down() {
+    static void down() throws Exception {
         PodApps.down(mesh, CLUSTER);
     }
 

@@ -64,7 +64,7 @@ class MeshTrafficE2eTest {
     }
 
     @AfterAll
-    static void down() {
+    static void down() throws Exception {
         PodApps.down(mesh, CLUSTER);
     }
 
@@ -100,20 +100,31 @@ class MeshTrafficE2eTest {
         assertThat(client.answers(server, 9000, "server 5")).isTrue();
         mesh.apply("deny.yaml", DENY);
         // The policy and the workload's reference to it are separate pushes: wait for enforcement.
-        await().atMost(Duration.ofSeconds(10)).pollInterval(Duration.ofMillis(100)).until(() -> !client.answers(
-                server, 9000, "server 5"));
+        awaitAnswers(9000, false);
         assertThat(client.answers(server, 9001, "server 5")).as("DENY covers every port").isFalse();
+        awaitDenied(9000, "denied by DENY policy default/deny-client");
+        awaitDenied(9001, "denied by DENY policy default/deny-client");
         mesh.delete("deny.yaml");
-        await().atMost(Duration.ofSeconds(10)).pollInterval(Duration.ofMillis(100)).until(() -> client.answers(
-                server, 9000, "server 5"));
+        awaitAnswers(9000, true);
 
         mesh.apply("allow.yaml", ALLOW_9000);
-        await().atMost(Duration.ofSeconds(10)).pollInterval(Duration.ofMillis(100)).until(() -> !client.answers(
-                server, 9001, "server 5"));
+        awaitAnswers(9001, false);
+        awaitDenied(9001, "denied: no ALLOW policy matched");
         assertThat(client.answers(server, 9000, "server 5")).as("ALLOW names port 9000").isTrue();
         mesh.delete("allow.yaml");
+        awaitAnswers(9001, true);
+    }
+
+    /** Waits (10 s at most) until a call from the client pod to the server's {@code port} answers, or fails. */
+    static void awaitAnswers(int port, boolean answers) {
         await().atMost(Duration.ofSeconds(10)).pollInterval(Duration.ofMillis(100)).until(() -> client.answers(
-                server, 9001, "server 5"));
+                server, port, "server 5") == answers);
+    }
+
+    /** Waits until node 2's agent logged a call from the client to {@code port} refused for {@code reason}. */
+    static void awaitDenied(int port, String reason) {
+        var line = PodApps.denied(mesh.pod("client").ip(), mesh.spiffeId("client"), server, port, reason);
+        await().atMost(Duration.ofSeconds(10)).until(() -> line.matcher(mesh.log("node2")).find());
     }
 
     @Test

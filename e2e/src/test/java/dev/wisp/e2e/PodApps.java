@@ -1,5 +1,6 @@
 package dev.wisp.e2e;
 
+import dev.wisp.testing.PodServer;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.wisp.local.ClusterSpec;
@@ -10,7 +11,9 @@ import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStreamReader;
 import java.io.OutputStream;
+import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -18,6 +21,7 @@ import java.util.Map;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
+import java.util.regex.Pattern;
 
 /**
  * Starts {@link PodServer} and {@link PodClient} inside a mesh's pods, and drives a client pod's
@@ -37,11 +41,49 @@ final class PodApps {
                 .workDir(workDir);
     }
 
-    /** Removes {@code mesh} (if it came up) and asserts nothing of its cluster is left. */
-    static void down(LocalMesh mesh, String cluster) {
-        if (mesh != null) {
-            mesh.close();
-            assertThat(Leftovers.scan(cluster)).as("what the mesh left behind").isEmpty();
+    /**
+     * Removes {@code built} (a {@link LocalMesh} or a {@link dev.wisp.local.LocalCluster}, if it came
+     * up) and asserts nothing of its cluster is left.
+     */
+    static void down(AutoCloseable built, String cluster) throws Exception {
+        if (built != null) {
+            built.close();
+            assertThat(Leftovers.scan(cluster)).as("what cluster " + cluster + " left behind").isEmpty();
+        }
+    }
+
+    /**
+     * The destination agent's access-log line of a connection from {@code clientIp} (identity
+     * {@code clientId}) to {@code serverIp:port} that it refused with HBONE 401 for {@code reason}
+     * (e.g. {@code denied by DENY policy default/deny-client}): the proof that a call failed because
+     * of the policy under test, and not for some other reason.
+     */
+    static Pattern denied(String clientIp, String clientId, String serverIp, int port, String reason) {
+        return Pattern.compile("connection complete direction=inbound src\\.addr=" + Pattern.quote(clientIp)
+                + ":\\d+ .*src\\.identity=\"" + Pattern.quote(clientId) + "\" dst\\.addr=" + Pattern.quote(
+                        serverIp)
+                + ":" + port + " .*error=\"HBONE 401: " + Pattern.quote(reason) + "\"");
+    }
+
+    /**
+     * {@code java <jvmOptions> … dev.wisp.cli.Wisp <args>} on this JVM's binary and test class path:
+     * a {@code wisp} command (agent, control plane, WireGuard device) as a child process.
+     */
+    static List<String> wisp(List<String> jvmOptions, List<String> args) {
+        List<String> cmd = new ArrayList<>(List.of(ProcessHandle.current().info().command().orElse("java"),
+                "--enable-native-access=ALL-UNNAMED"));
+        cmd.addAll(jvmOptions);
+        cmd.addAll(List.of("-cp", System.getProperty("java.class.path"), "dev.wisp.cli.Wisp"));
+        cmd.addAll(args);
+        return cmd;
+    }
+
+    /** A child process's log file as it is now; empty while it does not exist. */
+    static String read(Path log) {
+        try {
+            return Files.exists(log) ? Files.readString(log) : "";
+        } catch (IOException e) {
+            throw new UncheckedIOException("cannot read " + log, e);
         }
     }
 

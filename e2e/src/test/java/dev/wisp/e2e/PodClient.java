@@ -1,5 +1,6 @@
 package dev.wisp.e2e;
 
+import dev.wisp.testing.PodServer;
 import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStreamReader;

@@ -9,8 +9,8 @@ import java.util.stream.Stream;
 
 /**
  * What Wisp left on the machine: network namespaces and root-namespace links named {@code wisp-*},
- * cgroups under {@code <cgroup2>/wisp} and the processes in them, and pinned BPF objects under
- * {@code /sys/fs/bpf/wisp}. The end-to-end suite asserts this is empty for its clusters when it
+ * cgroups under {@code <cgroup2>/wisp} and the processes in them, pinned BPF objects under
+ * {@code /sys/fs/bpf/wisp} and WireGuard UAPI sockets named {@code wisp-*}. The end-to-end suite asserts this is empty for its clusters when it
  * finishes.
  */
 public final class Leftovers {
@@ -24,8 +24,9 @@ public final class Leftovers {
         String link = "link wisp-" + cluster;
         Path cg = Cgroups.wispRoot().resolve(cluster);
         Path pins = BPF_PINS.resolve(cluster);
+        String socket = "UAPI socket " + LocalCluster.UAPI_SOCKETS.resolve("wisp-" + cluster + "-");
         return scan().stream().filter(l -> l.startsWith(ns) || l.equals(link) || l.startsWith(link + "-") || under(
-                l, cg) || under(l, pins)).toList();
+                l, cg) || under(l, pins) || l.startsWith(socket)).toList();
     }
 
     /** Whether the path a leftover line ends with is {@code root} or below it. */
@@ -71,6 +72,8 @@ public final class Leftovers {
         found.addAll(listBelow(cg, "cgroup ").stream().filter(l -> Files.isDirectory(Path.of(l.substring(7))))
                 .toList());
         found.addAll(listBelow(BPF_PINS, "pinned BPF object "));
+        found.addAll(listBelow(LocalCluster.UAPI_SOCKETS, "UAPI socket ").stream().filter(l -> l.startsWith(
+                "UAPI socket " + LocalCluster.UAPI_SOCKETS.resolve("wisp-"))).toList());
         return found;
     }
 

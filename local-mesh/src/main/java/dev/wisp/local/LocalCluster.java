@@ -27,14 +27,20 @@ import org.slf4j.LoggerFactory;
  *                                      |
  *   wisp-C-ul:  bridge br0 (10.B.0.2) -+- n1 ... nN
  *                                            |
- *   wisp-C-node1: eth0 10.B.0.11, bridge cni0 10.(B+1).0.1/24, routes to other nodes' pod CIDRs
+ *   wisp-C-node1: eth0 10.B.0.11, bridge cni0 10.(B+1).0.1/24 + fd00:(B+1):0::1/64, routes to other nodes' pod CIDRs
  *                                            |
- *   wisp-C-p-POD: eth0 10.(B+1).0.10/24, default via 10.(B+1).0.1
+ *   wisp-C-p-POD: eth0 10.(B+1).0.10/24 and fd00:(B+1):0::10/64, default via the node's cni0
  * </pre>
  *
  * Everything it creates is named after the cluster ({@code wisp-C-*} namespaces,
- * {@code <cgroup2>/wisp/C/}, {@code /sys/fs/bpf/wisp/C}), so {@link #down(String)} removes a
- * cluster by name even after the process that built it crashed. Needs root.
+ * {@code <cgroup2>/wisp/C/}, {@code /sys/fs/bpf/wisp/C}, and the UAPI sockets of WireGuard devices
+ * named by {@link #wireguardName}), so {@link #down(String)} removes a cluster by name even after
+ * the process that built it crashed, and {@link Leftovers} finds what it left. Needs root.
+ *
+ * <p>On its own it is the test suite's one network-namespace builder, a "lab" without agents: tests
+ * start what they need (agents as child JVMs with {@link #onNode}, servers in pods, WireGuard
+ * devices, eBPF capture in this JVM) in its namespaces and cgroups. {@link LocalMesh} adds the
+ * control plane and the node agents on top.
  *
  * <p>Thread safety: built and closed by one thread; {@link #startInPod} and {@link #startOnNode}
  * may be called from any thread.
@@ -42,6 +48,8 @@ import org.slf4j.LoggerFactory;
 public final class LocalCluster implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(LocalCluster.class);
     private static final Path BPF_PINS = Path.of("/sys/fs/bpf/wisp");
+    /** Where WireGuard devices (wireguard-go, {@code wisp wireguard}) keep their UAPI sockets. */
+    static final Path UAPI_SOCKETS = Path.of("/var/run/wireguard");
     /** Names of the clusters this JVM built: what a test suite checks it left nothing of. */
     private static final Set<String> BUILT = ConcurrentHashMap.newKeySet();
 
@@ -53,13 +61,32 @@ public final class LocalCluster implements AutoCloseable {
 
     /** A node: its namespace, underlay address, pod CIDR and cgroup (agents run there). */
     public record Node(int index, String name, String netns, String address, String podCidr, String podGateway,
-            Path cgroup) {}
+            Path cgroup) {
+        /** The pods' IPv6 gateway on {@code cni0} ({@link #ipv6Of} the IPv4 one). */
+        public String podGateway6() {
+            return ipv6Of(podGateway);
+        }
+    }
 
     /** A pod: its declaration, namespace, address and cgroup. */
     public record Pod(ClusterSpec.PodSpec spec, Node node, String netns, String ip, Path cgroup) {
         public String name() {
             return spec.name();
         }
+
+        /** The pod's IPv6 address ({@link #ipv6Of} its IPv4 one), in {@code fd00:X:Y::/64} of its node. */
+        public String ip6() {
+            return ipv6Of(ip);
+        }
+    }
+
+    /**
+     * The IPv6 twin of a cluster address {@code 10.X.Y.Z}: {@code fd00:X:Y::Z} (the same digits, so a
+     * reader matches them up), on the same link. Only pods and their gateways have one.
+     */
+    static String ipv6Of(String ipv4) {
+        String[] o = ipv4.split("\\.");
+        return "fd00:" + o[1] + ":" + o[2] + "::" + o[3];
     }
 
     private LocalCluster(ClusterSpec spec, List<Node> nodes, Map<String, Pod> pods) {
@@ -140,6 +167,8 @@ public final class LocalCluster implements AutoCloseable {
             ns(n.netns(), "ip", "link", "add", "cni0", "type", "bridge");
             ns(n.netns(), "ip", "addr", "add", n.podGateway() + "/24", "dev", "cni0");
             ns(n.netns(), "ip", "link", "set", "cni0", "up");
+            ns(n.netns(), "sysctl", "-qw", "net.ipv6.conf.all.forwarding=1");
+            ns(n.netns(), "ip", "addr", "add", n.podGateway6() + "/64", "dev", "cni0", "nodad");
             if (spec.hostLink()) {
                 ns(n.netns(), "ip", "route", "add", "default", "via", "10." + b + ".0.1");
             }
@@ -161,6 +190,8 @@ public final class LocalCluster implements AutoCloseable {
             ns(p.netns(), "ip", "addr", "add", p.ip() + "/24", "dev", "eth0");
             ns(p.netns(), "ip", "link", "set", "eth0", "up");
             ns(p.netns(), "ip", "route", "add", "default", "via", p.node().podGateway());
+            ns(p.netns(), "ip", "addr", "add", p.ip6() + "/64", "dev", "eth0", "nodad");
+            ns(p.netns(), "ip", "-6", "route", "add", "default", "via", p.node().podGateway6());
             Cgroups.create(p.cgroup());
         }
         log.info("cluster {} up: {} nodes, {} pods", spec.name(), nodes.size(), pods.size());
@@ -329,6 +360,8 @@ public final class LocalCluster implements AutoCloseable {
             }
         }
         run(failures, () -> deleteTree(BPF_PINS.resolve(name)));
+        // A WireGuard device named after the cluster died with its namespace's processes; its socket stays.
+        run(failures, () -> uapiSockets(name).forEach(LocalCluster::delete));
         removeIfEmpty(Cgroups.wispRoot());
         removeIfEmpty(BPF_PINS);
         if (!failures.isEmpty()) {
@@ -347,6 +380,43 @@ public final class LocalCluster implements AutoCloseable {
     /** Names of the cluster's root-namespace host link. */
     static String hostLinkName(String cluster) {
         return "wisp-" + cluster;
+    }
+
+    /**
+     * The UAPI sockets of WireGuard devices named {@code wisp-<cluster>-*}: a device a test starts in
+     * a cluster's namespace is named so ({@link #wireguardName}), since the socket directory is shared
+     * by every namespace.
+     */
+    static List<Path> uapiSockets(String cluster) {
+        String prefix = "wisp-" + requireNonNull(cluster, "cluster") + "-";
+        if (!Files.isDirectory(UAPI_SOCKETS)) {
+            return List.of();
+        }
+        try (Stream<Path> s = Files.list(UAPI_SOCKETS)) {
+            return s.filter(p -> p.getFileName().toString().startsWith(prefix)).toList();
+        } catch (IOException e) {
+            throw new ClusterException("cannot list " + UAPI_SOCKETS + ": " + e.getMessage(), e);
+        }
+    }
+
+    /**
+     * The name for a WireGuard interface {@code suffix} of this cluster ({@code wisp-C-suffix}, at
+     * most 15 characters): its UAPI socket is then found and removed with the cluster.
+     */
+    public String wireguardName(String suffix) {
+        String name = "wisp-" + spec.name() + "-" + requireNonNull(suffix, "suffix");
+        if (name.length() > 15) {
+            throw new IllegalArgumentException("interface name " + name + " is longer than 15 characters");
+        }
+        return name;
+    }
+
+    private static void delete(Path p) {
+        try {
+            Files.deleteIfExists(p);
+        } catch (IOException e) {
+            throw new ClusterException("cannot remove " + p + ": " + e.getMessage(), e);
+        }
     }
 
     static List<String> netnsNames() {

@@ -11,7 +11,8 @@ import org.junit.jupiter.api.Test;
 
 /**
  * The leftovers scan that ends the end-to-end suite finds what a cluster leaves: a deliberately
- * left network namespace, cgroup with a live process, and pinned-object directory are each reported
+ * left network namespace, cgroup with a live process, pinned-object directory and WireGuard UAPI
+ * socket are each reported
  * under their cluster's name, and nothing is reported once they are gone.
  */
 class LeftoversTest {
@@ -24,7 +25,7 @@ class LeftoversTest {
     }
 
     @Test
-    void aDeliberatelyLeftNamespaceCgroupProcessAndPinDirectoryAreFoundThenGone() throws Exception {
+    void aDeliberatelyLeftNamespaceCgroupProcessPinDirectoryAndSocketAreFoundThenGone() throws Exception {
         LocalCluster.down(CLUSTER);
         assertThat(Leftovers.scan(CLUSTER)).isEmpty();
         Sh.run("ip", "netns", "add", "wisp-" + CLUSTER + "-left");
@@ -32,11 +33,14 @@ class LeftoversTest {
         Process sleeper = new ProcessBuilder("/bin/sh", "-c", "echo $$ > \"$0\" && exec sleep 600", cg.resolve(
                 "cgroup.procs").toString()).start();
         Path pins = Files.createDirectories(Path.of("/sys/fs/bpf/wisp", CLUSTER, "node1"));
+        // A WireGuard device of the cluster killed with its namespace leaves its UAPI socket.
+        Path socket = Files.createDirectories(LocalCluster.UAPI_SOCKETS).resolve("wisp-" + CLUSTER + "-x.sock");
+        Files.writeString(socket, "");
         try {
             List<String> found = Leftovers.scan(CLUSTER);
             assertThat(found).contains("network namespace wisp-" + CLUSTER + "-left",
                     "cgroup " + Cgroups.wispRoot().resolve(CLUSTER),
-                    "pinned BPF object " + pins.getParent());
+                    "pinned BPF object " + pins.getParent(), "UAPI socket " + socket);
             assertThat(found).anyMatch(l -> l.equals("process " + sleeper.pid() + " in " + cg));
             assertThat(Leftovers.scan("other")).as("another cluster's scan").isEmpty();
         } finally {

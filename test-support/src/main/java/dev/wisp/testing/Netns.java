@@ -5,6 +5,7 @@ import java.time.Duration;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutionException;
+import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
 
@@ -27,8 +28,16 @@ public final class Netns {
      * the task is rethrown as it was thrown.
      */
     public static <T> T call(String netns, Callable<T> task, Duration timeout) throws Exception {
+        return result(start(netns, task), netns, timeout);
+    }
+
+    /**
+     * Waits (at most {@code timeout}) for a task {@link #start started} in {@code netns}; its failure
+     * is rethrown as it was thrown.
+     */
+    public static <T> T result(Future<T> task, String netns, Duration timeout) throws Exception {
         try {
-            return start(netns, task).get(timeout.toMillis(), TimeUnit.MILLISECONDS);
+            return task.get(timeout.toMillis(), TimeUnit.MILLISECONDS);
         } catch (ExecutionException e) {
             if (e.getCause() instanceof Exception cause) {
                 throw cause;

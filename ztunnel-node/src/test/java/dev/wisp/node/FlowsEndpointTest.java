@@ -18,8 +18,7 @@ import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.AutoClose;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -28,19 +27,10 @@ import org.junit.jupiter.api.Test;
  * {@code ?since=} returns only what is new.
  */
 class FlowsEndpointTest {
-    static TwoAgents mesh;
-    static HttpClient http = HttpClient.newHttpClient();
-
-    @BeforeAll
-    static void start() throws Exception {
-        mesh = new TwoAgents(Duration.ofSeconds(5));
-    }
-
-    @AfterAll
-    static void stop() throws Exception {
-        mesh.close();
-        http.close();
-    }
+    @AutoClose
+    static final TwoAgents mesh = TwoAgents.started(Duration.ofSeconds(5));
+    @AutoClose
+    static final HttpClient http = HttpClient.newHttpClient();
 
     static HttpResponse<String> get(NodeAgent agent, String query) throws Exception {
         URI uri = URI.create("http://127.0.0.1:" + agent.addresses().get("admin").getPort() + "/flows" + query);

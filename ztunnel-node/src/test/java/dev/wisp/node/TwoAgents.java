@@ -48,6 +48,18 @@ public final class TwoAgents implements AutoCloseable {
         }
     }
 
+    /**
+     * The agents for a test class's static {@code @AutoClose} field: started when the class is
+     * initialised, closed after its last test.
+     */
+    public static TwoAgents started(Duration drain) {
+        try {
+            return new TwoAgents(drain);
+        } catch (Exception e) {
+            throw new IllegalStateException("cannot start the two loopback agents: " + e.getMessage(), e);
+        }
+    }
+
     private NodeConfig.Builder config(String name, String address, Duration drain) {
         Identities ids = Identities.local(ca, name);
         identities.add(ids);

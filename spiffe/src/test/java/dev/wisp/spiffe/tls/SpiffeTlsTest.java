@@ -9,7 +9,7 @@ import dev.wisp.spiffe.ca.CaSettings;
 import dev.wisp.spiffe.ca.CertificateAuthority;
 import dev.wisp.spiffe.ca.NodeAuthorizer;
 import dev.wisp.spiffe.testing.AlwaysPresent;
-import dev.wisp.spiffe.testing.LogCapture;
+import dev.wisp.testing.LogCapture;
 import dev.wisp.spiffe.testing.Loopback;
 import dev.wisp.spiffe.testing.TestCerts;
 import io.netty.handler.ssl.OpenSsl;

@@ -8,6 +8,7 @@ import dev.wisp.controlplane.model.NodeDef;
 import dev.wisp.controlplane.model.PeerAuthentication;
 import dev.wisp.controlplane.model.Pod;
 import dev.wisp.controlplane.model.ServiceDef;
+import dev.wisp.testing.ConfigYaml;
 import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
@@ -15,14 +16,7 @@ import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
 class ConfigDecoderTest {
-    static final String POLICY_HEAD = """
-            apiVersion: security.istio.io/v1
-            kind: AuthorizationPolicy
-            metadata:
-              name: deny-all
-              namespace: default
-            spec:
-            """;
+    static final String POLICY_HEAD = ConfigYaml.policyHead("deny-all", "default");
 
     @Test
     void misspeltActionIsRefusedWithFileLineObjectAndField() {

@@ -3,17 +3,18 @@ package dev.wisp.node.proxy;
 import static dev.wisp.node.Fixtures.res;
 import static dev.wisp.node.Fixtures.workload;
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
 
 import dev.wisp.api.workload.v1.MtlsMode;
 import dev.wisp.node.TwoAgents;
 import dev.wisp.node.state.StateUpdates;
+import dev.wisp.testing.LogCapture;
 import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.net.Socket;
 import java.time.Duration;
 import java.util.List;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.AutoClose;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -21,17 +22,10 @@ import org.junit.jupiter.api.Test;
  * outbound 15001 over HBONE, and plaintext inbound 15006 under PeerAuthentication.
  */
 class CapturedTrafficTest {
-    static TwoAgents mesh;
-
-    @BeforeAll
-    static void start() throws Exception {
-        mesh = new TwoAgents(Duration.ofSeconds(2));
-    }
-
-    @AfterAll
-    static void stop() throws Exception {
-        mesh.close();
-    }
+    @AutoClose
+    static final TwoAgents mesh = TwoAgents.started(Duration.ofSeconds(2));
+    @AutoClose
+    static final LogCapture access = new LogCapture("wisp.access");
 
     /** Connects from pod-a's address (127.0.0.4) to {@code port}, echoes one line, or reports the failure. */
     static String echo(InetSocketAddress listener) {
@@ -60,6 +54,10 @@ class CapturedTrafficTest {
             assertThat(echo(inbound)).isEqualTo("captured");
             setMode(MtlsMode.STRICT);
             assertThat(echo(inbound)).isNotEqualTo("captured");
+            // Refused for the reason under test (STRICT), not for any failure: n2's access log says so.
+            await().atMost(Duration.ofSeconds(5)).untilAsserted(() -> assertThat(access.lines()).anyMatch(l -> l
+                    .contains("direction=inbound src.addr=127.0.0.4:") && l.contains("dst.addr=127.0.0.3:")
+                    && l.contains("plaintext refused: workload pod-b requires mTLS (PeerAuthentication STRICT)")));
             setMode(MtlsMode.DISABLE);
             assertThat(echo(inbound)).isEqualTo("captured");
         } finally {

@@ -38,7 +38,8 @@ class DrainTest {
                 s.getOutputStream().write(new byte[1000]);
                 in.readFully(new byte[1000]);
                 CompletableFuture<Void> drained = CompletableFuture.runAsync(mesh.n2::drain);
-                await().atMost(Duration.ofSeconds(10)).until(() -> ready(mesh) != 200 && mesh.n1.telemetry()
+                // Draining answers readiness with 503 (not a refused connection, which would read as -1).
+                await().atMost(Duration.ofSeconds(10)).until(() -> ready(mesh) == 503 && mesh.n1.telemetry()
                         .registry().get("wisp_hbone_pool_goaway_received").counter().count() >= 1);
                 // New tunnels are refused: the listener is closed, and the old connection takes no new streams.
                 assertThat(Socks5Client.connect(mesh.socks(), mesh.echo.address()).reply()).isNotZero();

@@ -66,6 +66,16 @@ class AuthorizerTest {
         return Match.newBuilder();
     }
 
+    /**
+     * A case with one ALLOW policy whose single rule is {@code match}: the verdict names it when the
+     * connection matches, and is "no ALLOW policy matched" when it does not.
+     */
+    static Arguments oneAllow(String name, ConnectionAttributes c, Match.Builder match, boolean allowed) {
+        return Arguments.of(name, c, List.of(policy("under-test", Action.ALLOW, match.build())), allowed, allowed
+                ? "allowed by ALLOW policy default/under-test"
+                : "denied: no ALLOW policy matched");
+    }
+
     static Stream<Arguments> cases() {
         Authorization allowClient = policy("allow-client", Action.ALLOW, m().addPrincipals(exact(
                 "cluster.local/ns/default/sa/client")).build());
@@ -90,48 +100,33 @@ class AuthorizerTest {
                 Arguments.of("ALLOW without rules allows nothing", C, List.of(allowNothing), false, "no ALLOW"),
                 Arguments.of("principal needs identity: plaintext denied", PLAIN, List.of(allowClient), false,
                         "no ALLOW"),
-                Arguments.of("namespace exact", C, List.of(policy("ns", Action.ALLOW,
-                        m().addNamespaces(exact("default")).build())), true, "ns"),
-                Arguments.of("namespace other", C, List.of(policy("ns", Action.ALLOW,
-                        m().addNamespaces(exact("prod")).build())), false, "no ALLOW"),
-                Arguments.of("notNamespaces excludes", C, List.of(policy("nn", Action.ALLOW,
-                        m().addNotNamespaces(exact("default")).build())), false, "no ALLOW"),
-                Arguments.of("notPrincipals with plaintext passes", PLAIN, List.of(policy("np", Action.ALLOW,
-                        m().addNotPrincipals(exact("cluster.local/ns/default/sa/client")).build())), true, "np"),
-                Arguments.of("principal prefix", C, List.of(policy("p", Action.ALLOW,
-                        m().addPrincipals(prefix("cluster.local/ns/default/")).build())), true, "p"),
-                Arguments.of("principal suffix", C, List.of(policy("s", Action.ALLOW,
-                        m().addPrincipals(suffix("/sa/client")).build())), true, "s"),
-                Arguments.of("principal suffix miss", C, List.of(policy("s", Action.ALLOW,
-                        m().addPrincipals(suffix("/sa/admin")).build())), false, "no ALLOW"),
-                Arguments.of("presence with identity", C, List.of(policy("any", Action.ALLOW,
-                        m().addPrincipals(presence()).build())), true, "any"),
-                Arguments.of("presence without identity", PLAIN, List.of(policy("any", Action.ALLOW,
-                        m().addPrincipals(presence()).build())), false, "no ALLOW"),
-                Arguments.of("principal values OR", C, List.of(policy("or", Action.ALLOW,
-                        m().addPrincipals(exact("nope")).addPrincipals(exact("cluster.local/ns/default/sa/client"))
-                                .build())),
-                        true, "or"),
-                Arguments.of("fields AND: principal ok, port wrong", C, List.of(policy("and", Action.ALLOW,
-                        m().addPrincipals(presence()).addDestinationPorts(9090).build())), false, "no ALLOW"),
-                Arguments.of("ipBlocks in", C, List.of(policy("ip", Action.ALLOW,
-                        m().addSourceIps(cidr("10.1.0.0", 16)).build())), true, "ip"),
-                Arguments.of("ipBlocks out", C, List.of(policy("ip", Action.ALLOW,
-                        m().addSourceIps(cidr("10.2.0.0", 16)).build())), false, "no ALLOW"),
-                Arguments.of("ipBlocks odd prefix /13", conn(CLIENT, "10.15.0.1", "10.1.2.10", 80),
-                        List.of(policy("ip", Action.ALLOW, m().addSourceIps(cidr("10.8.0.0", 13)).build())), true,
-                        "ip"),
+                oneAllow("namespace exact", C, m().addNamespaces(exact("default")), true),
+                oneAllow("namespace other", C, m().addNamespaces(exact("prod")), false),
+                oneAllow("notNamespaces excludes", C, m().addNotNamespaces(exact("default")), false),
+                oneAllow("notPrincipals with plaintext passes", PLAIN,
+                        m().addNotPrincipals(exact("cluster.local/ns/default/sa/client")), true),
+                oneAllow("principal prefix", C, m().addPrincipals(prefix("cluster.local/ns/default/")), true),
+                oneAllow("principal suffix", C, m().addPrincipals(suffix("/sa/client")), true),
+                oneAllow("principal suffix miss", C, m().addPrincipals(suffix("/sa/admin")), false),
+                oneAllow("presence with identity", C, m().addPrincipals(presence()), true),
+                oneAllow("presence without identity", PLAIN, m().addPrincipals(presence()), false),
+                oneAllow("principal values OR", C,
+                        m().addPrincipals(exact("nope")).addPrincipals(exact("cluster.local/ns/default/sa/client")),
+                        true),
+                oneAllow("fields AND: principal ok, port wrong", C,
+                        m().addPrincipals(presence()).addDestinationPorts(9090), false),
+                oneAllow("ipBlocks in", C, m().addSourceIps(cidr("10.1.0.0", 16)), true),
+                oneAllow("ipBlocks out", C, m().addSourceIps(cidr("10.2.0.0", 16)), false),
+                oneAllow("ipBlocks odd prefix /13", conn(CLIENT, "10.15.0.1", "10.1.2.10", 80),
+                        m().addSourceIps(cidr("10.8.0.0", 13)), true),
                 Arguments.of("notIpBlocks DENY", C, List.of(policy("deny-outside", Action.DENY,
                         m().addNotSourceIps(cidr("10.1.0.0", 16)).build())), true, "no ALLOW"),
                 Arguments.of("notIpBlocks DENY hits", conn(CLIENT, "192.168.0.1", "10.1.2.10", 8080),
                         List.of(policy("deny-outside", Action.DENY, m().addNotSourceIps(cidr("10.1.0.0", 16)).build())),
                         false, "deny-outside"),
-                Arguments.of("ports", C, List.of(policy("port", Action.ALLOW, m().addDestinationPorts(8080).build())),
-                        true, "port"),
-                Arguments.of("notPorts", C, List.of(policy("np", Action.ALLOW,
-                        m().addNotDestinationPorts(8080).build())), false, "no ALLOW"),
-                Arguments.of("when destination.ip", C, List.of(policy("dip", Action.ALLOW,
-                        m().addDestinationIps(cidr("10.1.2.10", 32)).build())), true, "dip"),
+                oneAllow("ports", C, m().addDestinationPorts(8080), true),
+                oneAllow("notPorts", C, m().addNotDestinationPorts(8080), false),
+                oneAllow("when destination.ip", C, m().addDestinationIps(cidr("10.1.2.10", 32)), true),
                 Arguments.of("when not destination.ip", C, List.of(policy("ndip", Action.DENY,
                         m().addNotDestinationIps(cidr("10.1.2.10", 32)).build())), true, "no ALLOW"),
                 Arguments.of("from AND when (rules AND): both hold", C, List.of(policy("fw", Action.ALLOW,
@@ -140,9 +135,8 @@ class AuthorizerTest {
                 Arguments.of("from AND when (rules AND): when fails", C, List.of(policy("fw", Action.ALLOW,
                         m().addPrincipals(presence()).build(), m().addSourceIps(cidr("10.9.9.9", 32)).build())),
                         false, "no ALLOW"),
-                Arguments.of("IPv6 source vs IPv4 block", conn(CLIENT, "fd00::1", "10.1.2.10", 8080),
-                        List.of(policy("v4", Action.ALLOW, m().addSourceIps(cidr("10.0.0.0", 8)).build())), false,
-                        "no ALLOW"),
+                oneAllow("IPv6 source vs IPv4 block", conn(CLIENT, "fd00::1", "10.1.2.10", 8080),
+                        m().addSourceIps(cidr("10.0.0.0", 8)), false),
                 Arguments.of("dry-run DENY not enforced", C, List.of(denyClient.toBuilder().setDryRun(true).build()),
                         true, "no ALLOW"),
                 Arguments.of("dry-run ALLOW does not count as ALLOW", C,

@@ -1,8 +1,15 @@
-package dev.wisp.bpf.capture;
+package dev.wisp.e2e;
 
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
+import dev.wisp.bpf.capture.Capture;
+import dev.wisp.bpf.capture.CaptureConfig;
+import dev.wisp.bpf.capture.FlowEvent;
+import dev.wisp.bpf.capture.PodRef;
+import dev.wisp.local.Sh;
+import dev.wisp.testing.Closeables;
+import dev.wisp.testing.PodServer;
 import dev.wisp.testing.Prerequisites;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
@@ -22,22 +29,22 @@ import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
 /**
- * Capture on the real kernel: pods are network namespaces + cgroup v2 directories made by
- * {@link PodLab}; the node agent is {@link StandInAgent} in the node namespace; the application is
- * {@link PodServer} in pod B; clients are {@code curl} and {@link PodProbe} run inside pod A or C.
- * Pod 0 = A (client), 1 = B (server), 2 = C (outside the mesh).
+ * Capture on the real kernel: pods A, B, C of a {@link CaptureLab} (one node of a local cluster
+ * without agents); the node agent is {@link StandInAgent} in the node namespace, and this JVM (in
+ * the node's cgroup) opens the capture; the application is {@link PodServer} in pod B; clients
+ * are {@code curl} and {@link PodProbe} run inside pod A or C. A is a member of the mesh, C is not.
  */
 class CaptureEndToEndTest {
+    private static final String CLUSTER = "capt";
     private static final int A = 0;
     private static final int B = 1;
     private static final int C = 2;
     private static final Pattern ATTACH_TYPE = Pattern.compile("\"attach_type\":\\s*\"([a-z0-9_]+)\"");
 
-    private static PodLab lab;
+    private static CaptureLab lab;
     private static StandInAgent relay;
     private static StandInAgent relay6;
     private static PodServer server;
-    private static PodServer server6;
     private Path pinRoot;
     private final List<Capture> opened = new ArrayList<>();
 
@@ -45,24 +52,18 @@ class CaptureEndToEndTest {
     static void buildLab() throws Exception {
         Prerequisites.requireRoot();
         Prerequisites.requireCommands("ip", "curl", "bpftool", "setpriv");
-        lab = new PodLab();
-        relay = PodLab.inNetns(lab.node, () -> StandInAgent.relay(new InetSocketAddress(15001), 0));
-        server = PodLab.inNetns(lab.pods.get(B),
-                () -> new PodServer(new InetSocketAddress(lab.podAddress(B), 8080)));
-        relay6 = PodLab.inNetns(lab.node,
-                () -> StandInAgent.relay(new InetSocketAddress(InetAddress.getByName(lab.nodeIp6(A)), 15001), 0));
-        server6 = PodLab.inNetns(lab.pods.get(B),
-                () -> new PodServer(new InetSocketAddress(InetAddress.getByName(lab.podIp6(B)), 8080)));
+        lab = CaptureLab.up(CLUSTER, 188);
+        relay = CaptureLab.in(lab.nodeNetns(), () -> StandInAgent.relay(new InetSocketAddress(15001), 0));
+        relay6 = CaptureLab.in(lab.nodeNetns(), () -> StandInAgent.relay(new InetSocketAddress(lab.nodeAddress6(),
+                15001), 0));
+        server = CaptureLab.in(lab.netns(B), () -> PodServer.start("B", new InetSocketAddress(lab.podAddress(B), 8080),
+                new InetSocketAddress(lab.podAddress6(B), 8080)));
     }
 
     @AfterAll
     static void tearDownLab() throws Exception {
         try {
-            for (AutoCloseable c : new AutoCloseable[]{relay, relay6, server, server6}) {
-                if (c != null) {
-                    c.close();
-                }
-            }
+            Closeables.closeAll(relay, relay6, server);
         } finally {
             if (lab != null) {
                 lab.close();
@@ -72,7 +73,8 @@ class CaptureEndToEndTest {
 
     @BeforeEach
     void freshPins() {
-        pinRoot = Path.of("/sys/fs/bpf/wisp-test-" + lab.suffix + "-" + System.nanoTime());
+        // Below the cluster's pin directory: the cluster's teardown and leftover scan cover it.
+        pinRoot = lab.pinRoot("t" + System.nanoTime());
     }
 
     @AfterEach
@@ -93,10 +95,10 @@ class CaptureEndToEndTest {
     }
 
     private CaptureConfig config(int outboundPort) throws Exception {
-        return new CaptureConfig(pinRoot, lab.agentCgroup, new InetSocketAddress(lab.nodeAddress(A), outboundPort),
-                new InetSocketAddress(InetAddress.getByName(lab.nodeIp6(A)), outboundPort),
-                15006, 15008, CaptureConfig.MESH_PORTS,
-                List.of(lab.nodeAddress(A), lab.nodeAddress(B), lab.nodeAddress(C)));
+        return new CaptureConfig(pinRoot, lab.agentCgroup, new InetSocketAddress(lab.nodeAddress(), outboundPort),
+                new InetSocketAddress(lab.nodeAddress6(), outboundPort), 15006, 15008, CaptureConfig.MESH_PORTS,
+                List.of(
+                        lab.nodeAddress()));
     }
 
     private Capture open() throws Exception {
@@ -119,16 +121,16 @@ class CaptureEndToEndTest {
         capture.enroll(lab.podRef(A, false));
         int before = relay.accepted.size();
 
-        PodLab.Result r = lab.inPod(A, List.of("curl", "-sS", "--noproxy", "*", "-m", "10", url(B)), 20);
+        Sh.Result r = lab.inPod(A, List.of("curl", "-sS", "--noproxy", "*", "-m", "10", url(B)), 20);
 
         // B saw the relay (node side of B's veth), not pod A: the connection went through the agent.
-        assertThat(r.stdout()).as(r.stderr() + relay.failures)
-                .isEqualTo("hello from B; you are " + lab.nodeIp(B) + "\n");
+        assertThat(r.out()).as(r.err() + relay.failures)
+                .isEqualTo("hello from B; you are " + lab.nodeIp() + "\n");
         assertThat(relay.accepted).hasSize(before + 1);
         StandInAgent.Accepted seen = relay.accepted.get(before);
         assertThat(seen.originalDst()).isEqualTo(new InetSocketAddress(lab.podAddress(B), 8080));
         assertThat(seen.remote().getAddress()).isEqualTo(lab.podAddress(A));
-        assertThat(seen.local()).isEqualTo(new InetSocketAddress(lab.nodeAddress(A), 15001));
+        assertThat(seen.local()).isEqualTo(new InetSocketAddress(lab.nodeAddress(), 15001));
     }
 
     @Test
@@ -137,14 +139,14 @@ class CaptureEndToEndTest {
         capture.enroll(lab.podRef(A, false));
         List<FlowEvent> events = new CopyOnWriteArrayList<>();
         try (AutoCloseable sub = capture.subscribe(events::add)) {
-            PodLab.Result r = lab.inPod(A, probe("connect", lab.podIp(B), "8080", "100"), 60);
+            Sh.Result r = lab.inPod(A, probe("connect", lab.podIp(B), "8080", "100"), 60);
 
-            Map<String, String> out = keyValues(r.stdout());
-            assertThat(out).as(r.stderr()).containsEntry("peer", "/" + lab.podIp(B) + ":8080");
-            assertThat(out.get("body")).isEqualTo("hello from B; you are " + lab.nodeIp(B));
+            Map<String, String> out = keyValues(r.out());
+            assertThat(out).as(r.err()).containsEntry("peer", "/" + lab.podIp(B) + ":8080");
+            assertThat(out.get("body")).isEqualTo("hello from B; you are " + lab.nodeIp());
             long received = Long.parseLong(out.get("received"));
             InetSocketAddress original = new InetSocketAddress(lab.podAddress(B), 8080);
-            InetSocketAddress agent = new InetSocketAddress(lab.nodeAddress(A), 15001);
+            InetSocketAddress agent = new InetSocketAddress(lab.nodeAddress(), 15001);
 
             await().atMost(Duration.ofSeconds(10)).until(() -> events.stream()
                     .anyMatch(e -> e.type() == FlowEvent.Type.CLOSED && original.equals(e.originalDestination())));
@@ -173,10 +175,10 @@ class CaptureEndToEndTest {
         capture.enroll(lab.podRef(A, false));
         int before = relay.accepted.size();
 
-        PodLab.Result r = lab.inPod(A, probe("jdk", lab.podIp(B), "8080"), 60);
+        Sh.Result r = lab.inPod(A, probe("jdk", lab.podIp(B), "8080"), 60);
 
-        assertThat(keyValues(r.stdout())).as(r.stderr()).containsEntry("body",
-                "hello from B; you are " + lab.nodeIp(B));
+        assertThat(keyValues(r.out())).as(r.err()).containsEntry("body",
+                "hello from B; you are " + lab.nodeIp());
         assertThat(relay.accepted).hasSize(before + 1);
         assertThat(relay.accepted.get(before).originalDst()).isEqualTo(new InetSocketAddress(lab.podAddress(B), 8080));
     }
@@ -186,12 +188,12 @@ class CaptureEndToEndTest {
         Capture capture = open(15003);
         capture.enroll(lab.podRef(A, false));
         // Netty and the JDK listen dual-stack ([::]) by default: IPv4 clients arrive IPv4-mapped.
-        try (StandInAgent dualStack = PodLab.inNetns(lab.node,
+        try (StandInAgent dualStack = CaptureLab.in(lab.nodeNetns(),
                 () -> StandInAgent.relay(new InetSocketAddress(InetAddress.getByName("::"), 15003), 0))) {
-            PodLab.Result r = lab.inPod(A, List.of("curl", "-sS", "-m", "10", url(B)), 20);
+            Sh.Result r = lab.inPod(A, List.of("curl", "-sS", "-m", "10", url(B)), 20);
 
-            assertThat(r.stdout()).as(r.stderr() + dualStack.failures)
-                    .isEqualTo("hello from B; you are " + lab.nodeIp(B) + "\n");
+            assertThat(r.out()).as(r.err() + dualStack.failures)
+                    .isEqualTo("hello from B; you are " + lab.nodeIp() + "\n");
             assertThat(dualStack.accepted.getFirst().originalDst())
                     .isEqualTo(new InetSocketAddress(lab.podAddress(B), 8080));
         }
@@ -203,16 +205,16 @@ class CaptureEndToEndTest {
         capture.enroll(lab.podRef(A, false));
         int before = relay6.accepted.size();
 
-        PodLab.Result r = lab.inPod(A,
+        Sh.Result r = lab.inPod(A,
                 List.of("curl", "-sS", "-g", "-m", "10", "http://[" + lab.podIp6(B) + "]:8080/"), 20);
 
-        String nodeB6 = InetAddress.getByName(lab.nodeIp6(B)).getHostAddress();
-        assertThat(r.stdout()).as(r.stderr() + relay6.failures).isEqualTo("hello from B; you are " + nodeB6 + "\n");
+        String nodeB6 = lab.nodeAddress6().getHostAddress();
+        assertThat(r.out()).as(r.err() + relay6.failures).isEqualTo("hello from B; you are " + nodeB6 + "\n");
         StandInAgent.Accepted seen = relay6.accepted.get(before);
         assertThat(seen.originalDst()).isEqualTo(new InetSocketAddress(InetAddress.getByName(lab.podIp6(B)), 8080));
         assertThat(seen.remote().getAddress()).isEqualTo(InetAddress.getByName(lab.podIp6(A)));
 
-        Map<String, String> out = keyValues(lab.inPod(A, probe("connect", lab.podIp6(B), "8080", "64"), 60).stdout());
+        Map<String, String> out = keyValues(lab.inPod(A, probe("connect", lab.podIp6(B), "8080", "64"), 60).out());
         assertThat(out.get("peer")).isEqualTo(new InetSocketAddress(InetAddress.getByName(lab.podIp6(B)), 8080)
                 .toString());
     }
@@ -228,7 +230,7 @@ class CaptureEndToEndTest {
             throw new IllegalStateException("subscriber bug");
         }); AutoCloseable recorder = capture.subscribe(seen::add)) {
             for (int i = 0; i < 2; i++) {
-                assertThat(lab.inPod(A, List.of("curl", "-sS", "-m", "10", url(B)), 20).stdout())
+                assertThat(lab.inPod(A, List.of("curl", "-sS", "-m", "10", url(B)), 20).out())
                         .startsWith("hello from B");
             }
             await().atMost(Duration.ofSeconds(10))
@@ -243,7 +245,7 @@ class CaptureEndToEndTest {
         capture.enroll(lab.podRef(A, false));
         InetSocketAddress original = new InetSocketAddress(lab.podAddress(B), 8080);
         List<InetSocketAddress> resolved = new CopyOnWriteArrayList<>();
-        try (StandInAgent agent = PodLab.inNetns(lab.node,
+        try (StandInAgent agent = CaptureLab.in(lab.nodeNetns(),
                 () -> StandInAgent.answering(new InetSocketAddress(15002), seen -> {
                     try {
                         capture.originalDestination(seen.local(), seen.remote()).ifPresent(resolved::add);
@@ -252,9 +254,9 @@ class CaptureEndToEndTest {
                     }
                     return "HTTP/1.0 200 OK\r\n\r\nresolved\n";
                 }))) {
-            PodLab.Result r = lab.inPod(A, List.of("curl", "-sS", "-m", "10", url(B)), 20);
+            Sh.Result r = lab.inPod(A, List.of("curl", "-sS", "-m", "10", url(B)), 20);
 
-            assertThat(r.stdout()).as(r.stderr()).isEqualTo("resolved\n");
+            assertThat(r.out()).as(r.err()).isEqualTo("resolved\n");
             assertThat(resolved).containsExactly(original);
             assertThat(agent.accepted.getFirst().originalDst()).isEqualTo(original);
         }
@@ -264,37 +266,39 @@ class CaptureEndToEndTest {
     void inboundPlaintextToAMemberPodIsSteeredToTheInboundListenerAndHboneToTheHboneListener() throws Exception {
         Capture capture = open();
         capture.enroll(lab.podRef(B, true));
-        String podB = lab.pods.get(B);
+        String podB = lab.netns(B);
         // The agent's listeners live in pod B's network namespace (ztunnel's in-pod mode).
-        try (StandInAgent inbound = PodLab.inNetns(podB, () -> StandInAgent.answering(new InetSocketAddress(15006),
+        try (StandInAgent inbound = CaptureLab.in(podB, () -> StandInAgent.answering(new InetSocketAddress(15006),
                 seen -> "HTTP/1.0 200 OK\r\n\r\ninbound saw " + seen.local() + "\n"));
-                StandInAgent hbone = PodLab.inNetns(podB, () -> StandInAgent.answering(new InetSocketAddress(15008),
+                StandInAgent hbone = CaptureLab.in(podB, () -> StandInAgent.answering(new InetSocketAddress(15008),
                         seen -> "HTTP/1.0 200 OK\r\n\r\nhbone saw " + seen.local() + "\n"))) {
             capture.setInboundListener(lab.podAddress(B), inbound.fd());
             capture.setHboneListener(lab.podAddress(B), hbone.fd());
 
-            PodLab.Result plain = lab.inPod(C, List.of("curl", "-sS", "-m", "10", url(B)), 20);
-            assertThat(plain.stdout()).as(plain.stderr()).isEqualTo("inbound saw /" + lab.podIp(B) + ":8080\n");
+            Sh.Result plain = lab.inPod(C, List.of("curl", "-sS", "-m", "10", url(B)), 20);
+            assertThat(plain.out()).as(plain.err()).isEqualTo("inbound saw /" + lab.podIp(B) + ":8080\n");
             assertThat(inbound.accepted.getFirst().remote().getAddress()).isEqualTo(lab.podAddress(C));
 
-            PodLab.Result tunnel = lab.inPod(C,
+            Sh.Result tunnel = lab.inPod(C,
                     List.of("curl", "-sS", "-m", "10", "http://" + lab.podIp(B) + ":15008/"), 20);
-            assertThat(tunnel.stdout()).as(tunnel.stderr()).isEqualTo("hbone saw /" + lab.podIp(B) + ":15008\n");
+            assertThat(tunnel.out()).as(tunnel.err()).isEqualTo("hbone saw /" + lab.podIp(B) + ":15008\n");
 
             // Connections from a bypass (node) address, or from the pod's own address (the agent's
             // in-pod connection to the application), reach the application directly.
-            String fromNode = PodLab.inNetns(lab.node,
-                    () -> PodLab.run(List.of("curl", "-sS", "-m", "10", url(B)), 20).stdout());
-            assertThat(fromNode).isEqualTo("hello from B; you are " + lab.nodeIp(B) + "\n");
-            String fromPod = PodLab.run(List.of("ip", "netns", "exec", podB, "curl", "-sS", "-m", "10", url(B)), 20)
-                    .stdout();
+            String fromNode = CaptureLab.in(lab.nodeNetns(),
+                    () -> Sh.tryRun(Duration.ofSeconds(20), List.of("curl", "-sS", "-m", "10", url(B))).out());
+            assertThat(fromNode).isEqualTo("hello from B; you are " + lab.nodeIp() + "\n");
+            String fromPod = Sh
+                    .tryRun(Duration.ofSeconds(20),
+                            List.of("ip", "netns", "exec", podB, "curl", "-sS", "-m", "10", url(B)))
+                    .out();
             assertThat(fromPod).isEqualTo("hello from B; you are " + lab.podIp(B) + "\n");
             assertThat(inbound.accepted).hasSize(1);
 
             // Removing the pod stops inbound steering too.
             capture.remove(podB);
-            PodLab.Result after = lab.inPod(C, List.of("curl", "-sS", "-m", "10", url(B)), 20);
-            assertThat(after.stdout()).as(after.stderr()).isEqualTo("hello from B; you are " + lab.podIp(C) + "\n");
+            Sh.Result after = lab.inPod(C, List.of("curl", "-sS", "-m", "10", url(B)), 20);
+            assertThat(after.out()).as(after.err()).isEqualTo("hello from B; you are " + lab.podIp(C) + "\n");
         }
     }
 
@@ -303,28 +307,28 @@ class CaptureEndToEndTest {
         Capture capture = open();
         capture.enroll(lab.podRef(A, false));
 
-        assertThat(lab.inPod(A, probe("bind", "15008"), 60).stdout())
+        assertThat(lab.inPod(A, probe("bind", "15008"), 60).out())
                 .startsWith("error=bind(/0.0.0.0:15008) failed: EPERM");
-        assertThat(lab.inPod(A, probe("bind", "18080"), 60).stdout()).isEqualTo("bound 18080\n");
-        assertThat(lab.inPod(C, probe("bind", "15008"), 60).stdout()).isEqualTo("bound 15008\n");
+        assertThat(lab.inPod(A, probe("bind", "18080"), 60).out()).isEqualTo("bound 18080\n");
+        assertThat(lab.inPod(C, probe("bind", "15008"), 60).out()).isEqualTo("bound 15008\n");
     }
 
     @Test
     void removingThePodRestoresDirectConnections() throws Exception {
         Capture capture = open();
         capture.enroll(lab.podRef(A, false));
-        assertThat(lab.inPod(A, List.of("curl", "-sS", "-m", "10", url(B)), 20).stdout())
-                .isEqualTo("hello from B; you are " + lab.nodeIp(B) + "\n");
+        assertThat(lab.inPod(A, List.of("curl", "-sS", "-m", "10", url(B)), 20).out())
+                .isEqualTo("hello from B; you are " + lab.nodeIp() + "\n");
 
-        assertThat(capture.remove(lab.pods.get(A))).isTrue();
+        assertThat(capture.remove(lab.netns(A))).isTrue();
 
         assertThat(attachTypes(lab.cgroup(A))).isEmpty();
         assertThat(capture.enrolled()).isEmpty();
         int before = relay.accepted.size();
-        assertThat(lab.inPod(A, List.of("curl", "-sS", "-m", "10", url(B)), 20).stdout())
+        assertThat(lab.inPod(A, List.of("curl", "-sS", "-m", "10", url(B)), 20).out())
                 .isEqualTo("hello from B; you are " + lab.podIp(A) + "\n");
         assertThat(relay.accepted).hasSize(before);
-        assertThat(capture.remove(lab.pods.get(A))).isFalse();
+        assertThat(capture.remove(lab.netns(A))).isFalse();
     }
 
     @Test
@@ -339,20 +343,20 @@ class CaptureEndToEndTest {
 
         // The "restarted agent": a new instance over the same pins, enrolling the same pod again.
         Capture second = open();
-        assertThat(second.enrolled()).containsExactly(lab.pods.get(A));
+        assertThat(second.enrolled()).containsExactly(lab.netns(A));
         second.enroll(lab.podRef(A, true));
 
         assertThat(attachTypes(lab.cgroup(A))).containsExactlyInAnyOrderElementsOf(once);
         assertThat(attachTypes(lab.agentCgroup)).containsExactly("cgroup_getsockopt");
-        assertThat(skLookupLinks(lab.pods.get(A))).isEqualTo(1);
-        assertThat(lab.inPod(A, List.of("curl", "-sS", "-m", "10", url(B)), 20).stdout())
-                .isEqualTo("hello from B; you are " + lab.nodeIp(B) + "\n");
+        assertThat(skLookupLinks(lab.netns(A))).isEqualTo(1);
+        assertThat(lab.inPod(A, List.of("curl", "-sS", "-m", "10", url(B)), 20).out())
+                .isEqualTo("hello from B; you are " + lab.nodeIp() + "\n");
 
         // An agent restarted in another cgroup (a new container) takes the getsockopt hook along.
-        Path newAgentCgroup = java.nio.file.Files.createDirectories(lab.cgroupBase.resolve("agent2"));
+        Path newAgentCgroup = java.nio.file.Files.createDirectories(lab.agentCgroup.resolveSibling("agent2"));
         try {
             Capture third = Capture.open(new CaptureConfig(pinRoot, newAgentCgroup,
-                    new InetSocketAddress(lab.nodeAddress(A), 15001), null, 15006, 15008, CaptureConfig.MESH_PORTS,
+                    new InetSocketAddress(lab.nodeAddress(), 15001), null, 15006, 15008, CaptureConfig.MESH_PORTS,
                     List.of()));
             opened.add(third);
             assertThat(attachTypes(newAgentCgroup)).containsExactly("cgroup_getsockopt");
@@ -367,7 +371,7 @@ class CaptureEndToEndTest {
 
     @Test
     void aPodThatWentAwayWhileTheAgentWasDownIsDroppedAtOpen() throws Exception {
-        Path gone = java.nio.file.Files.createDirectories(lab.cgroupBase.resolve("gone"));
+        Path gone = java.nio.file.Files.createDirectories(lab.agentCgroup.resolveSibling("gone"));
         Capture first = open();
         first.enroll(new PodRef("gone", gone, null, List.of(InetAddress.getByName("10.254.0.9"))));
         first.close();
@@ -382,28 +386,28 @@ class CaptureEndToEndTest {
         assertThat(pinRoot.resolve("pods/gone")).doesNotExist();
         Capture second = open();
         second.enroll(lab.podRef(A, false));
-        assertThat(lab.inPod(A, List.of("curl", "-sS", "-m", "10", url(B)), 20).stdout())
-                .isEqualTo("hello from B; you are " + lab.nodeIp(B) + "\n");
+        assertThat(lab.inPod(A, List.of("curl", "-sS", "-m", "10", url(B)), 20).out())
+                .isEqualTo("hello from B; you are " + lab.nodeIp() + "\n");
     }
 
     @Test
     void aRestartedAgentProcessReadoptsThePinnedCaptureWithoutAttachingTwice() throws Exception {
         List<String> run = new ArrayList<>(List.of(ProcessHandle.current().info().command().orElseThrow(),
                 "--enable-native-access=ALL-UNNAMED", "-cp", System.getProperty("java.class.path"),
-                AgentRunProbe.class.getName(), pinRoot.toString(), lab.agentCgroup.toString(), lab.nodeIp(A), "15001",
-                lab.pods.get(A), lab.cgroup(A).toString(), lab.netns(lab.pods.get(A)).toString(), lab.podIp(A)));
+                AgentRunProbe.class.getName(), pinRoot.toString(), lab.agentCgroup.toString(), lab.nodeIp(), "15001",
+                lab.netns(A), lab.cgroup(A).toString(), lab.netnsPath(A).toString(), lab.podIp(A)));
 
-        PodLab.Result first = PodLab.run(run, 60);
-        PodLab.Result second = PodLab.run(run, 60);
+        Sh.Result first = Sh.tryRun(Duration.ofSeconds(60), run);
+        Sh.Result second = Sh.tryRun(Duration.ofSeconds(60), run);
 
-        assertThat(first.stdout()).as(first.stderr()).contains("enrolled-at-start=[]\n");
-        assertThat(second.stdout()).as(second.stderr()).contains("enrolled-at-start=[" + lab.pods.get(A) + "]\n");
+        assertThat(first.out()).as(first.err()).contains("enrolled-at-start=[]\n");
+        assertThat(second.out()).as(second.err()).contains("enrolled-at-start=[" + lab.netns(A) + "]\n");
         assertThat(attachTypes(lab.cgroup(A))).hasSize(7).doesNotHaveDuplicates();
         assertThat(attachTypes(lab.agentCgroup)).containsExactly("cgroup_getsockopt");
-        assertThat(skLookupLinks(lab.pods.get(A))).isEqualTo(1);
+        assertThat(skLookupLinks(lab.netns(A))).isEqualTo(1);
         // Both agent processes are gone: the pinned programs keep capturing on their own.
-        assertThat(lab.inPod(A, List.of("curl", "-sS", "-m", "10", url(B)), 20).stdout())
-                .isEqualTo("hello from B; you are " + lab.nodeIp(B) + "\n");
+        assertThat(lab.inPod(A, List.of("curl", "-sS", "-m", "10", url(B)), 20).out())
+                .isEqualTo("hello from B; you are " + lab.nodeIp() + "\n");
     }
 
     private static List<String> probe(String... args) {
@@ -427,8 +431,8 @@ class CaptureEndToEndTest {
 
     /** sk_lookup links attached to the named network namespace, per {@code bpftool link show}. */
     private static long skLookupLinks(String netns) throws Exception {
-        Object ino = java.nio.file.Files.getAttribute(lab.netns(netns), "unix:ino");
-        return java.util.Arrays.stream(PodLab.sh("bpftool -j link show").split("\\}"))
+        Object ino = java.nio.file.Files.getAttribute(Path.of("/run/netns", netns), "unix:ino");
+        return java.util.Arrays.stream(Sh.run("bpftool", "-j", "link", "show").split("\\}"))
                 .filter(link -> link.contains("\"sk_lookup\"")
                         && Pattern.compile("\"netns_ino\":\\s*" + ino + "\\b").matcher(link).find())
                 .count();
@@ -436,7 +440,7 @@ class CaptureEndToEndTest {
 
     static List<String> attachTypes(Path cgroup) throws Exception {
         List<String> types = new ArrayList<>();
-        Matcher m = ATTACH_TYPE.matcher(PodLab.sh("bpftool -j cgroup show " + cgroup));
+        Matcher m = ATTACH_TYPE.matcher(Sh.run("bpftool", "-j", "cgroup", "show", cgroup.toString()));
         while (m.find()) {
             types.add(m.group(1));
         }

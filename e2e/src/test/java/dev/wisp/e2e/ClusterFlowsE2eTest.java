@@ -1,4 +1,4 @@
-package dev.wisp.cli.flows;
+package dev.wisp.e2e;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
@@ -6,6 +6,8 @@ import com.fasterxml.jackson.databind.JsonNode;
 import dev.wisp.api.workload.v1.Workload;
 import dev.wisp.cli.Wisp;
 import dev.wisp.linux.NetworkNamespace;
+import dev.wisp.local.ClusterSpec;
+import dev.wisp.local.LocalCluster;
 import dev.wisp.node.NodeAgent;
 import dev.wisp.node.NodeConfig;
 import dev.wisp.node.identity.Identities;
@@ -15,6 +17,7 @@ import dev.wisp.node.telemetry.FlowLog;
 import dev.wisp.spiffe.ca.CaSettings;
 import dev.wisp.spiffe.ca.CertificateAuthority;
 import dev.wisp.spiffe.ca.NodeAuthorizer;
+import dev.wisp.testing.Closeables;
 import dev.wisp.testing.Prerequisites;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
@@ -27,14 +30,15 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 
 /**
- * {@code wisp flows} against a real agent: the agent's admin API listens on 127.0.0.1:15000 inside
- * node 1's network namespace only (as in a local cluster), node 2's namespace has no agent.
+ * {@code wisp flows} against a real agent in a {@link LocalCluster} without agents of its own: the
+ * agent's admin API listens on 127.0.0.1:15000 inside node 1's network namespace only (as in a
+ * local mesh), node 2's namespace has no agent.
  */
-class ClusterFlowsNetnsTest {
+class ClusterFlowsE2eTest {
     static final String CLUSTER = "flt";
-    static final String NODE1 = "wisp-flt-node1";
     static final String NODE2 = "wisp-flt-node2";
     static final String CLIENT_ID = "spiffe://cluster.local/ns/default/sa/client";
+    static LocalCluster cluster;
     static Identities ids;
     static NodeAgent agent;
 
@@ -49,35 +53,18 @@ class ClusterFlowsNetnsTest {
         return new Run(cl.execute(args), out.toString(), err.toString());
     }
 
-    /** Runs {@code ip args} (10 s at most) and returns its exit code. */
-    static int ip(String... args) throws Exception {
-        List<String> argv = new java.util.ArrayList<>(List.of("ip"));
-        argv.addAll(List.of(args));
-        Process p = new ProcessBuilder(argv).redirectErrorStream(true).redirectOutput(
-                ProcessBuilder.Redirect.DISCARD).start();
-        if (!p.waitFor(10, java.util.concurrent.TimeUnit.SECONDS)) {
-            p.destroyForcibly();
-            throw new AssertionError("ip " + String.join(" ", args) + " did not finish within 10 s");
-        }
-        return p.exitValue();
-    }
-
     @BeforeAll
     static void start() throws Exception {
         Prerequisites.requireRoot();
         Prerequisites.requireCommands("ip");
-        for (String ns : List.of(NODE1, NODE2)) {
-            ip("netns", "del", ns);
-            assertThat(ip("netns", "add", ns)).isZero();
-            assertThat(ip("-n", ns, "link", "set", "lo", "up")).isZero();
-        }
+        cluster = LocalCluster.up(ClusterSpec.builder(CLUSTER).nodes(2).base(160).build());
         CertificateAuthority ca = CertificateAuthority.inMemory(CaSettings.of("cluster.local",
                 NodeAuthorizer.unrestricted()));
         ids = Identities.local(ca, "node1");
         NodeConfig config = NodeConfig.builder("node1", ids).bindAddress(InetAddress.ofLiteral("127.0.0.1"))
                 .ports(0, 0, 0, 0, 15000, 0, 0).workerThreads(1).build();
         // Listeners belong to the namespace of the thread that creates them.
-        agent = NetworkNamespace.call(Path.of("/var/run/netns", NODE1), () -> NodeAgent.start(config,
+        agent = NetworkNamespace.call(Path.of("/var/run/netns", cluster.node(0).netns()), () -> NodeAgent.start(config,
                 WorkloadIndex.create()));
         Workload client = Workload.newBuilder().setName("client").setNamespace("default").build();
         Workload server = Workload.newBuilder().setName("server").setNamespace("default").build();
@@ -94,16 +81,9 @@ class ClusterFlowsNetnsTest {
 
     @AfterAll
     static void stop() throws Exception {
-        if (agent != null) {
-            agent.close();
-        }
-        if (ids != null) {
-            ids.close();
-        }
-        for (String ns : List.of(NODE1, NODE2)) {
-            ip("netns", "del", ns);
-        }
-        assertThat(Files.exists(Path.of("/var/run/netns", NODE1))).isFalse();
+        Closeables.closeAll(agent, ids);
+        PodApps.down(cluster, CLUSTER);
+        assertThat(Files.exists(Path.of("/var/run/netns", cluster.node(0).netns()))).isFalse();
     }
 
     @Test
@@ -142,9 +122,7 @@ class ClusterFlowsNetnsTest {
 
     @Test
     void followTellsAFailingNodeOnceAndStopsWhenTheClusterIsGone() throws Exception {
-        String ns = "wisp-flg-node1";
-        ip("netns", "del", ns);
-        assertThat(ip("netns", "add", ns)).isZero();
+        LocalCluster gone = LocalCluster.up(ClusterSpec.builder("flg").nodes(1).base(162).build());
         try {
             picocli.CommandLine cl = Wisp.commandLine();
             java.io.StringWriter out = new java.io.StringWriter();
@@ -158,12 +136,12 @@ class ClusterFlowsNetnsTest {
                     .contains("node agent on node1 does not answer"));
             org.awaitility.Awaitility.await().during(java.time.Duration.ofMillis(2500)).atMost(
                     java.time.Duration.ofSeconds(10)).until(() -> !exit.isDone());
-            assertThat(ip("netns", "del", ns)).isZero();
+            gone.close();
             assertThat(exit.get(30, java.util.concurrent.TimeUnit.SECONDS)).isEqualTo(1);
             assertThat(err.toString().lines().filter(l -> l.contains("does not answer"))).hasSize(1);
             assertThat(err.toString()).contains("error: cluster 'flg' is gone (its network namespaces were removed)");
         } finally {
-            ip("netns", "del", ns);
+            PodApps.down(gone, "flg");
         }
     }
 

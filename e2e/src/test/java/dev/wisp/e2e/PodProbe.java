@@ -1,4 +1,4 @@
-package dev.wisp.bpf.capture;
+package dev.wisp.e2e;
 
 import dev.wisp.linux.Libc;
 import dev.wisp.linux.NativeException;

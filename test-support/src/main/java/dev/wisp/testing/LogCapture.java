@@ -1,4 +1,4 @@
-package dev.wisp.node;
+package dev.wisp.testing;
 
 import ch.qos.logback.classic.Logger;
 import ch.qos.logback.classic.spi.ILoggingEvent;
@@ -6,18 +6,27 @@ import ch.qos.logback.core.read.ListAppender;
 import java.util.List;
 import org.slf4j.LoggerFactory;
 
-/** Captures what a logger writes (the access log, Netty's leak reports) for assertions. */
+/**
+ * Captures what one logger writes (the access log, a TLS refusal, Netty's leak reports) for
+ * assertions; {@link #close} detaches it. Logback appends under the appender's lock, so reads take
+ * the same lock.
+ */
 public final class LogCapture implements AutoCloseable {
     private final Logger logger;
     private final ListAppender<ILoggingEvent> appender = new ListAppender<>();
 
-    public LogCapture(String name) {
-        logger = (Logger) LoggerFactory.getLogger(name);
+    public LogCapture(String loggerName) {
+        logger = (Logger) LoggerFactory.getLogger(loggerName);
         appender.start();
         logger.addAppender(appender);
     }
 
-    public synchronized List<String> lines() {
+    public LogCapture(Class<?> logger) {
+        this(logger.getName());
+    }
+
+    /** The formatted messages so far, oldest first. */
+    public List<String> lines() {
         synchronized (appender) {
             return appender.list.stream().map(ILoggingEvent::getFormattedMessage).toList();
         }

@@ -1,10 +1,12 @@
-package dev.wisp.cli.wireguard;
+package dev.wisp.e2e;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import dev.wisp.testing.Prerequisites;
+import dev.wisp.local.Sh;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
 import java.util.Map;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
@@ -20,28 +22,12 @@ import org.junit.jupiter.api.TestInstance;
  * nftables in the Java side's namespace (UDP length 156 = initiation, 72 = cookie reply).
  */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
-class WireguardGoCookieTest {
-    NetnsPair net;
-    String javaIf;
-    String goIf;
-    Path keyA;
-    Path keyB;
+class WireguardGoCookieE2eTest {
+    WireguardPair net;
 
     @BeforeAll
     void setUp() throws Exception {
-        Prerequisites.requireRoot();
-        Prerequisites.requireCommands("ip", "wg", "wireguard-go", "ping", "nft");
-        net = new NetnsPair();
-        javaIf = "wj" + net.suffix;
-        goIf = "wg" + net.suffix;
-        Path dir = Path.of("target", "wireguard-interop");
-        Files.createDirectories(dir);
-        keyA = Files.createTempFile("wisp-wg", ".key");
-        keyB = Files.createTempFile("wisp-wg", ".key");
-        Files.writeString(keyA, Sh.run("wg", "genkey"));
-        Files.writeString(keyB, Sh.run("wg", "genkey"));
-        net.startJava(net.nsA, javaIf, Map.of("WISP_WG_TEST_UNDER_LOAD", "0"), dir.resolve(javaIf + ".log"));
-        net.startGo(net.nsB, goIf);
+        net = WireguardPair.up("wgc", 184, Map.of("WISP_WG_TEST_UNDER_LOAD", "0"));
     }
 
     @AfterAll
@@ -49,17 +35,10 @@ class WireguardGoCookieTest {
         if (net != null) {
             net.close();
         }
-        for (Path k : new Path[]{keyA, keyB}) {
-            if (k != null) {
-                Files.deleteIfExists(k);
-            }
-        }
     }
 
     @Test
     void wireguardGoRetriesWithTheCookieAndTheHandshakeCompletes() throws Exception {
-        String pubA = Sh.run("sh", "-c", "wg pubkey < " + keyA).trim();
-        String pubB = Sh.run("sh", "-c", "wg pubkey < " + keyB).trim();
         Path rules = Files.createTempFile("wisp-nft", ".nft");
         try {
             Files.writeString(rules, """
@@ -75,23 +54,20 @@ class WireguardGoCookieTest {
                         }
                     }
                     """);
-            Sh.run("ip", "netns", "exec", net.nsA, "nft", "-f", rules.toString());
+            WireguardPair.in(net.nsA, "nft", "-f", rules.toString());
         } finally {
             Files.deleteIfExists(rules);
         }
-        net.wg(net.nsA, "set", javaIf, "private-key", keyA.toString(), "listen-port", "51820", "peer", pubB,
-                "allowed-ips", net.tunB + "/32");
-        net.wg(net.nsB, "set", goIf, "private-key", keyB.toString(), "listen-port", "51821", "peer", pubA,
-                "endpoint", net.underA + ":51820", "allowed-ips", net.tunA + "/32");
-        net.ip(net.nsA, "addr", "add", net.tunA + "/24", "dev", javaIf);
-        net.ip(net.nsB, "addr", "add", net.tunB + "/24", "dev", goIf);
-        net.ip(net.nsA, "link", "set", javaIf, "up");
-        net.ip(net.nsB, "link", "set", goIf, "up");
+        net.configureInterfaces();
+        net.wg(net.nsA, "set", net.javaIf, "peer", net.pubB, "allowed-ips", net.tunB + "/32");
+        net.wg(net.nsB, "set", net.goIf, "peer", net.pubA, "endpoint", net.underA + ":51820", "allowed-ips",
+                net.tunA + "/32");
 
         // wireguard-go retransmits after REKEY_TIMEOUT (5 s plus jitter): one ping that waits long enough.
-        String ping = Sh.run(40, "ip", "netns", "exec", net.nsB, "ping", "-c", "1", "-W", "20", net.tunA);
+        String ping = Sh.run(Duration.ofSeconds(40), List.of("ip", "netns", "exec", net.nsB, "ping", "-c", "1", "-W",
+                "20", net.tunA));
         assertThat(ping).contains("1 received");
-        String counters = Sh.run("ip", "netns", "exec", net.nsA, "nft", "list", "table", "inet", "wgcookie");
+        String counters = WireguardPair.in(net.nsA, "nft", "list", "table", "inet", "wgcookie");
         long initiations = counter(counters, "initiations");
         long cookieReplies = counter(counters, "cookie-replies");
         long responses = counter(counters, "responses");
@@ -99,7 +75,7 @@ class WireguardGoCookieTest {
         assertThat(initiations).as("initiations: the first without mac2, then the retry").isGreaterThanOrEqualTo(2);
         assertThat(responses).as("handshake responses").isEqualTo(1);
         assertThat(initiations).isEqualTo(cookieReplies + responses);
-        assertThat(net.wg(net.nsA, "show", javaIf, "latest-handshakes").trim().split("\\s+")[1]).isNotEqualTo("0");
+        assertThat(net.wg(net.nsA, "show", net.javaIf, "latest-handshakes").trim().split("\\s+")[1]).isNotEqualTo("0");
         assertThat(net.ping(net.nsA, net.tunB, 2)).contains("2 received");
     }
 

@@ -1,5 +1,8 @@
-package dev.wisp.bpf.capture;
+package dev.wisp.e2e;
 
+import dev.wisp.bpf.capture.Capture;
+import dev.wisp.bpf.capture.CaptureConfig;
+import dev.wisp.bpf.capture.PodRef;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.nio.file.Path;

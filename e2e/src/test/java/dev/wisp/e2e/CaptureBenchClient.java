@@ -1,4 +1,4 @@
-package dev.wisp.bpf.capture;
+package dev.wisp.e2e;
 
 import java.io.IOException;
 import java.io.InputStream;

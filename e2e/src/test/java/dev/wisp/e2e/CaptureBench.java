@@ -1,8 +1,11 @@
-package dev.wisp.bpf.capture;
+package dev.wisp.e2e;
 
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
+import dev.wisp.bpf.capture.Capture;
+import dev.wisp.bpf.capture.CaptureConfig;
+import dev.wisp.local.Sh;
 import java.net.InetSocketAddress;
 import java.net.ServerSocket;
 import java.net.Socket;
@@ -34,18 +37,17 @@ public final class CaptureBench {
         int rounds = Integer.parseInt(args.length > 3 ? args[3] : "3");
         Map<String, List<Map<String, Double>>> byMode = new TreeMap<>();
         Map<String, Integer> relayCounts = new TreeMap<>();
-        try (PodLab lab = new PodLab()) {
-            String podA = lab.pods.get(0);
-            String podB = lab.pods.get(1);
-            ServerSocket server = PodLab.inNetns(podB, () -> {
+        try (CaptureLab lab = CaptureLab.up("capb", 190)) {
+            String podA = lab.netns(0);
+            String podB = lab.netns(1);
+            ServerSocket server = CaptureLab.in(podB, () -> {
                 ServerSocket s = new ServerSocket();
                 s.bind(new InetSocketAddress(lab.podAddress(1), 8080), 512);
                 return s;
             });
             Thread.ofPlatform().daemon().start(() -> echo(server));
-            StandInAgent relay = PodLab.inNetns(podA, () -> StandInAgent.relay(new InetSocketAddress(15001), MARK));
-            Path pins = Path.of("/sys/fs/bpf/wisp-bench-" + lab.suffix);
-            CaptureConfig config = new CaptureConfig(pins, lab.agentCgroup,
+            StandInAgent relay = CaptureLab.in(podA, () -> StandInAgent.relay(new InetSocketAddress(15001), MARK));
+            CaptureConfig config = new CaptureConfig(lab.pinRoot("bench"), lab.agentCgroup,
                     new InetSocketAddress(lab.podAddress(0), 15001), null, 15006, 15008, CaptureConfig.MESH_PORTS,
                     List.of());
             String iptables = "ip netns exec " + podA + " iptables -t nat %s OUTPUT -p tcp -d " + lab.podIp(1)
@@ -74,12 +76,12 @@ public final class CaptureBench {
                             yield "b) eBPF redirect";
                         }
                         default -> {
-                            PodLab.sh(String.format(iptables, "-A"));
+                            Sh.run("sh", "-c", String.format(iptables, "-A"));
                             try {
                                 byMode.computeIfAbsent("c) iptables REDIRECT", x -> new ArrayList<>())
                                         .add(client(lab, connections, requests));
                             } finally {
-                                PodLab.sh(String.format(iptables, "-D"));
+                                Sh.run("sh", "-c", String.format(iptables, "-D"));
                             }
                             yield "c) iptables REDIRECT";
                         }
@@ -100,16 +102,16 @@ public final class CaptureBench {
         System.out.print(report);
     }
 
-    private static Map<String, Double> client(PodLab lab, int connections, int requests) throws Exception {
+    private static Map<String, Double> client(CaptureLab lab, int connections, int requests) throws Exception {
         List<String> cmd = List.of(ProcessHandle.current().info().command().orElseThrow(), "-cp",
                 System.getProperty("java.class.path"), CaptureBenchClient.class.getName(), lab.podIp(1), "8080",
                 Integer.toString(connections), Integer.toString(requests));
-        PodLab.Result r = lab.inPod(0, cmd, 600);
+        Sh.Result r = lab.inPod(0, cmd, 600);
         if (r.exit() != 0) {
-            throw new IllegalStateException("bench client failed: " + r.stderr());
+            throw new IllegalStateException("bench client failed: " + r.err());
         }
         Map<String, Double> out = new TreeMap<>();
-        for (String line : r.stdout().split("\n")) {
+        for (String line : r.out().split("\n")) {
             int eq = line.indexOf('=');
             if (eq > 0) {
                 out.put(line.substring(0, eq), Double.parseDouble(line.substring(eq + 1)));

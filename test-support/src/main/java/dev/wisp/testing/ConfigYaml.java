@@ -1,0 +1,53 @@
+package dev.wisp.testing;
+
+/**
+ * The Kubernetes/Istio objects tests write for the control plane, as the YAML a user would save:
+ * one method per kind, so a test states only what differs (names, labels, addresses) and the
+ * shape of each kind is written once. Flow style keeps each object a few lines.
+ */
+public final class ConfigYaml {
+    private ConfigYaml() {}
+
+    /** A Node with one InternalIP. */
+    public static String node(String name, String address) {
+        return """
+                apiVersion: v1
+                kind: Node
+                metadata: {name: %s}
+                status: {addresses: [{type: InternalIP, address: %s}]}
+                """.formatted(name, address);
+    }
+
+    /** A Pod; {@code labels} is the inside of a flow map ({@code "app: web, version: v2"}). */
+    public static String pod(String name, String namespace, String labels, String node, String serviceAccount,
+            String ip) {
+        return """
+                apiVersion: v1
+                kind: Pod
+                metadata: {name: %s, namespace: %s, labels: {%s}}
+                spec: {nodeName: %s, serviceAccountName: %s}
+                status: {podIP: %s}
+                """.formatted(name, namespace, labels, node, serviceAccount, ip);
+    }
+
+    /**
+     * The first six lines of an AuthorizationPolicy, up to and including {@code spec:}; the caller
+     * appends the spec's lines indented by two spaces. Block style, so a decoder's error names the
+     * same line numbers whatever the names.
+     */
+    public static String policyHead(String name, String namespace) {
+        return """
+                apiVersion: security.istio.io/v1
+                kind: AuthorizationPolicy
+                metadata:
+                  name: %s
+                  namespace: %s
+                spec:
+                """.formatted(name, namespace);
+    }
+
+    /** {@code objects} as one multi-document file. */
+    public static String documents(String... objects) {
+        return String.join("---\n", objects);
+    }
+}
