@@ -1,10 +1,12 @@
 package dev.wisp.local;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
 
 import dev.wisp.testing.Prerequisites;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.List;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -41,7 +43,9 @@ class LeftoversTest {
             assertThat(found).contains("network namespace wisp-" + CLUSTER + "-left",
                     "cgroup " + Cgroups.wispRoot().resolve(CLUSTER),
                     "pinned BPF object " + pins.getParent(), "UAPI socket " + socket);
-            assertThat(found).anyMatch(l -> l.equals("process " + sleeper.pid() + " in " + cg));
+            // The shell joins the cgroup just after it starts: wait for it there before asserting.
+            await().atMost(Duration.ofSeconds(10)).until(() -> Leftovers.scan(CLUSTER).contains("process " + sleeper
+                    .pid() + " in " + cg));
             assertThat(Leftovers.scan("other")).as("another cluster's scan").isEmpty();
         } finally {
             LocalCluster.down(CLUSTER);
