@@ -49,10 +49,9 @@ public final class LocalMesh implements AutoCloseable {
     /** The control plane's agent port (on the underlay address) and admin port (underlay loopback). */
     public static final int XDS_PORT = 15012;
     public static final int CONTROL_PLANE_ADMIN_PORT = 15014;
-    /** The agents' ports: admin (node loopback), metrics and readiness (node address). */
+    /** The agents' ports: admin (node loopback) and metrics (node address). */
     public static final int AGENT_ADMIN_PORT = 15000;
     public static final int AGENT_METRICS_PORT = 15020;
-    public static final int AGENT_READY_PORT = 15021;
 
     private final MeshSpec spec;
     private final LocalCluster cluster;

@@ -242,11 +242,6 @@ public final class ControlPlane implements AutoCloseable {
         return options.stateDir().resolve("ca");
     }
 
-    /** The CA, or null before the first valid reading. */
-    public CertificateAuthority ca() {
-        return ca;
-    }
-
     public MeshModel model() {
         return model;
     }

@@ -10,7 +10,9 @@ import java.time.Instant;
 import java.time.ZoneId;
 import java.time.format.DateTimeFormatter;
 import java.time.format.DateTimeParseException;
+import java.util.Arrays;
 import java.util.Locale;
+import java.util.StringJoiner;
 
 /**
  * How {@code wisp flows} prints connections: a table that fits 120 columns, or one JSON object per
@@ -21,16 +23,24 @@ import java.util.Locale;
  * are shown without {@code spiffe://<trust domain>/} to fit; the JSON form has them whole.
  */
 public final class FlowTable {
-    /** Column widths; with two spaces between columns the table is 120 wide. */
-    private static final int TIME = 8;
-    private static final int NODE = 9;
-    private static final int SOURCE = 33;
-    private static final int DEST = 30;
-    private static final int VERDICT = 7;
-    private static final int BYTES = 13;
-    private static final int DURATION = 8;
-    /** The table's width in columns. */
-    public static final int WIDTH = TIME + NODE + SOURCE + DEST + VERDICT + BYTES + DURATION + 2 * 6;
+    /** The table's columns in order, each with its header and width. */
+    private enum Column {
+        TIME("TIME", 8), NODE("NODE", 9), SOURCE("SOURCE (IDENTITY)", 33), DESTINATION("DESTINATION",
+                30), VERDICT("VERDICT", 7), BYTES("BYTES ↑/↓", 13), DURATION("DURATION", 8);
+
+        final String header;
+        final int width;
+
+        Column(String header, int width) {
+            this.header = header;
+            this.width = width;
+        }
+    }
+
+    private static final String GAP = "  ";
+    /** The table's width in columns (120): the columns' widths and a gap between each two. */
+    public static final int WIDTH = Arrays.stream(Column.values()).mapToInt(c -> c.width).sum() + GAP.length()
+            * (Column.values().length - 1);
 
     private final DateTimeFormatter time;
 
@@ -47,7 +57,7 @@ public final class FlowTable {
     }
 
     public String header() {
-        return line("TIME", "NODE", "SOURCE (IDENTITY)", "DESTINATION", "VERDICT", "BYTES ↑/↓", "DURATION");
+        return line(Arrays.stream(Column.values()).map(c -> c.header).toArray(String[]::new));
     }
 
     public String row(Row r) {
@@ -165,10 +175,14 @@ public final class FlowTable {
         return colon < 0 ? "" : address.substring(colon + 1);
     }
 
-    private static String line(String time, String node, String source, String dest, String verdict, String bytes,
-            String duration) {
-        return fit(time, TIME) + "  " + fit(node, NODE) + "  " + fit(source, SOURCE) + "  " + fit(dest, DEST) + "  "
-                + fit(verdict, VERDICT) + "  " + fit(bytes, BYTES) + "  " + fit(duration, DURATION);
+    /** One cell per {@link Column}, in order, each fitted to its column's width. */
+    private static String line(String... cells) {
+        Column[] columns = Column.values();
+        StringJoiner out = new StringJoiner(GAP);
+        for (int i = 0; i < columns.length; i++) {
+            out.add(fit(cells[i], columns[i].width));
+        }
+        return out.toString();
     }
 
     /** {@code s} padded or cut to {@code width} (a cut ends in '…'); control characters become '?'. */

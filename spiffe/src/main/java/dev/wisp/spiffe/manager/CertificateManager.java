@@ -79,8 +79,8 @@ public interface CertificateManager extends AutoCloseable {
             return this;
         }
 
-        /** The source of backoff jitter (tests fix it). */
-        public Builder random(RandomGenerator random) {
+        /** The source of backoff jitter: tests in this package fix it; everyone else gets the default. */
+        Builder random(RandomGenerator random) {
             this.random = requireNonNull(random, "random");
             return this;
         }

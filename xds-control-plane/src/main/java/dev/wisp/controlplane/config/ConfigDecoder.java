@@ -389,20 +389,8 @@ public final class ConfigDecoder {
             return new Rule(List.of(), List.of(), List.of());
         }
         f.allowOnly(rule, path, "from", "to", "when");
-        List<Source> from = new ArrayList<>();
-        List<YNode> fromNodes = f.list(rule, "from", path + ".from");
-        for (int i = 0; i < fromNodes.size(); i++) {
-            String p = path + ".from[" + i + "]";
-            f.allowOnly(fromNodes.get(i), p, "source");
-            from.add(source(f, f.child(fromNodes.get(i), "source"), p + ".source"));
-        }
-        List<Operation> to = new ArrayList<>();
-        List<YNode> toNodes = f.list(rule, "to", path + ".to");
-        for (int i = 0; i < toNodes.size(); i++) {
-            String p = path + ".to[" + i + "]";
-            f.allowOnly(toNodes.get(i), p, "operation");
-            to.add(operation(f, f.child(toNodes.get(i), "operation"), p + ".operation"));
-        }
+        List<Source> from = wrappedList(f, rule, path, "from", "source", ConfigDecoder::source);
+        List<Operation> to = wrappedList(f, rule, path, "to", "operation", ConfigDecoder::operation);
         List<Condition> when = new ArrayList<>();
         List<YNode> whenNodes = f.list(rule, "when", path + ".when");
         for (int i = 0; i < whenNodes.size(); i++) {
@@ -411,7 +399,28 @@ public final class ConfigDecoder {
                 when.add(c);
             }
         }
-        return new Rule(List.copyOf(from), List.copyOf(to), List.copyOf(when));
+        return new Rule(from, to, List.copyOf(when));
+    }
+
+    /** Decodes one part of a policy at {@code path}; reports what is wrong through {@code f}. */
+    private interface PartDecoder<T> {
+        T decode(Fields f, YNode node, String path);
+    }
+
+    /**
+     * Istio's {@code key: [{wrapper: …}, …]} lists ({@code from[].source}, {@code to[].operation}):
+     * each item holds only {@code wrapper}, whose value {@code decoder} reads.
+     */
+    private static <T> List<T> wrappedList(Fields f, YNode parent, String path, String key, String wrapper,
+            PartDecoder<T> decoder) {
+        List<T> out = new ArrayList<>();
+        List<YNode> items = f.list(parent, key, path + "." + key);
+        for (int i = 0; i < items.size(); i++) {
+            String p = path + "." + key + "[" + i + "]";
+            f.allowOnly(items.get(i), p, wrapper);
+            out.add(decoder.decode(f, f.child(items.get(i), wrapper), p + "." + wrapper));
+        }
+        return List.copyOf(out);
     }
 
     private static Source source(Fields f, YNode src, String path) {

@@ -8,6 +8,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.TreeSet;
+import java.util.function.Predicate;
 
 /**
  * Typed reads from one YAML document that record an error (file, line, object, field) instead of
@@ -37,15 +38,24 @@ final class Fields {
 
     /** The mapping at {@code key}, or null when absent or null; an error when it is not a mapping. */
     Map<String, YNode> map(YNode parent, String key, String path) {
+        YNode n = present(parent, key, path, YNode::isMap, "a mapping");
+        return n == null ? null : n.map();
+    }
+
+    /**
+     * The node at {@code key} when it is there and of the kind {@code is} accepts; null when absent or
+     * null, and null with an error ("expected {@code kind}, found …") when it is of another kind.
+     */
+    private YNode present(YNode parent, String key, String path, Predicate<YNode> is, String kind) {
         YNode n = child(parent, key);
         if (n == null || n.isNull()) {
             return null;
         }
-        if (!n.isMap()) {
-            error(n, path, "expected a mapping, found " + n.describe());
+        if (!is.test(n)) {
+            error(n, path, "expected " + kind + ", found " + n.describe());
             return null;
         }
-        return n.map();
+        return n;
     }
 
     YNode child(YNode parent, String key) {
@@ -57,28 +67,14 @@ final class Fields {
 
     /** The scalar at {@code key}, or null when absent; an error when it is not a scalar. */
     String string(YNode parent, String key, String path) {
-        YNode n = child(parent, key);
-        if (n == null || n.isNull()) {
-            return null;
-        }
-        if (!n.isScalar()) {
-            error(n, path, "expected a string, found " + n.describe());
-            return null;
-        }
-        return n.scalar();
+        YNode n = present(parent, key, path, YNode::isScalar, "a string");
+        return n == null ? null : n.scalar();
     }
 
     /** The list at {@code key}; empty when absent; an error when it is not a list. */
     List<YNode> list(YNode parent, String key, String path) {
-        YNode n = child(parent, key);
-        if (n == null || n.isNull()) {
-            return List.of();
-        }
-        if (!n.isList()) {
-            error(n, path, "expected a list, found " + n.describe());
-            return List.of();
-        }
-        return n.list();
+        YNode n = present(parent, key, path, YNode::isList, "a list");
+        return n == null ? List.of() : n.list();
     }
 
     /** The list of scalars at {@code key}; each non-scalar entry is an error. */
@@ -86,11 +82,9 @@ final class Fields {
         List<String> out = new ArrayList<>();
         List<YNode> items = list(parent, key, path);
         for (int i = 0; i < items.size(); i++) {
-            YNode item = items.get(i);
-            if (!item.isScalar()) {
-                error(item, path + "[" + i + "]", "expected a string, found " + item.describe());
-            } else {
-                out.add(item.scalar());
+            String s = scalar(items.get(i), path + "[" + i + "]");
+            if (s != null) {
+                out.add(s);
             }
         }
         return out;
@@ -104,14 +98,21 @@ final class Fields {
         }
         Map<String, String> out = new LinkedHashMap<>();
         for (var e : m.entrySet()) {
-            YNode v = e.getValue();
-            if (!v.isScalar()) {
-                error(v, path + "." + e.getKey(), "expected a string, found " + v.describe());
-            } else {
-                out.put(e.getKey(), v.scalar());
+            String s = scalar(e.getValue(), path + "." + e.getKey());
+            if (s != null) {
+                out.put(e.getKey(), s);
             }
         }
         return out;
+    }
+
+    /** An entry of a list or mapping that must be a scalar: its text, or null with an error. */
+    private String scalar(YNode item, String path) {
+        if (!item.isScalar()) {
+            error(item, path, "expected a string, found " + item.describe());
+            return null;
+        }
+        return item.scalar();
     }
 
     /** Refuses fields the schema does not know: a typo must not silently widen a policy. */

@@ -10,6 +10,7 @@ import dev.wisp.controlplane.ControlPlane;
 import dev.wisp.controlplane.TestMesh;
 import dev.wisp.spiffe.CertificateRequest;
 import dev.wisp.spiffe.SpiffeId;
+import dev.wisp.spiffe.TrustBundle;
 import io.grpc.ManagedChannel;
 import io.grpc.Metadata;
 import io.grpc.StatusRuntimeException;
@@ -42,7 +43,9 @@ class CertificateServiceTest {
         Files.writeString(config.resolve("mesh.yaml"), TestMesh.YAML);
         cp = ControlPlane.start(new ControlPlane.Options(config, state, new InetSocketAddress("127.0.0.1", 0),
                 new InetSocketAddress("127.0.0.1", 0)));
-        channel = ControlPlaneClient.channel("127.0.0.1", cp.xdsPort(), () -> cp.ca().bundle());
+        // The file an agent is given with --ca-bundle.
+        TrustBundle bundle = TrustBundle.read("cluster.local", cp.caDir().resolve("bundle.pem"));
+        channel = ControlPlaneClient.channel("127.0.0.1", cp.xdsPort(), () -> bundle);
     }
 
     @AfterEach

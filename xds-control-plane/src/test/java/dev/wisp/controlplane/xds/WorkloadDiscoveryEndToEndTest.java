@@ -16,6 +16,9 @@ import dev.wisp.node.controlplane.ControlPlaneClient;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.net.InetSocketAddress;
+import dev.wisp.spiffe.TrustBundle;
+import java.io.IOException;
+import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermission;
@@ -70,8 +73,17 @@ class WorkloadDiscoveryEndToEndTest {
         }
     }
 
+    static TrustBundle readBundle(ControlPlane cp) {
+        try {
+            return TrustBundle.read("cluster.local", cp.caDir().resolve("bundle.pem"));
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+    }
+
     WorkloadXdsClient connect(String node, Supplier<String> credential, MemoryState s, int port) {
-        var bundle = cp.ca().bundle();
+        // The file an agent is given with --ca-bundle.
+        TrustBundle bundle = readBundle(cp);
         ManagedChannel ch = ControlPlaneClient.channel("127.0.0.1", port, () -> bundle);
         channels.add(ch);
         WorkloadXdsClient c = WorkloadXdsClient.create(ch, node, credential, s, FAST);

@@ -17,9 +17,16 @@ import dev.wisp.api.workload.v1.Workload;
 import java.net.InetAddress;
 import java.net.UnknownHostException;
 import java.util.List;
+import java.util.Locale;
+import java.util.Map;
 
 /** Checks one discovery resource before it enters the index; every refusal names resource and field. */
 final class ResourceValidator {
+    /** The one kind of resource each type URL carries. */
+    private static final Map<String, Resource.KindCase> KIND_OF_TYPE = Map.of(StateUpdates.WORKLOAD,
+            Resource.KindCase.WORKLOAD, StateUpdates.SERVICE, Resource.KindCase.SERVICE, StateUpdates.AUTHORIZATION,
+            Resource.KindCase.AUTHORIZATION, StateUpdates.NODE, Resource.KindCase.NODE);
+
     private ResourceValidator() {}
 
     static void validate(String typeUrl, Resource r) throws InvalidResourceException {
@@ -27,24 +34,18 @@ final class ResourceValidator {
         if (name.isEmpty()) {
             throw new InvalidResourceException("resource of type " + typeUrl + ": field name: empty");
         }
-        switch (typeUrl) {
-            case StateUpdates.WORKLOAD -> {
-                require(r.hasWorkload(), name, "kind", "expected a workload for type " + typeUrl);
-                workload(name, r.getWorkload());
-            }
-            case StateUpdates.SERVICE -> {
-                require(r.hasService(), name, "kind", "expected a service for type " + typeUrl);
-                service(name, r.getService());
-            }
-            case StateUpdates.AUTHORIZATION -> {
-                require(r.hasAuthorization(), name, "kind", "expected an authorization for type " + typeUrl);
-                authorization(name, r.getAuthorization());
-            }
-            case StateUpdates.NODE -> {
-                require(r.hasNode(), name, "kind", "expected a node for type " + typeUrl);
-                node(name, r.getNode());
-            }
-            default -> throw new InvalidResourceException("resource '" + name + "': unknown type URL " + typeUrl);
+        Resource.KindCase kind = KIND_OF_TYPE.get(typeUrl);
+        if (kind == null) {
+            throw new InvalidResourceException("resource '" + name + "': unknown type URL " + typeUrl);
+        }
+        require(r.getKindCase() == kind, name, "kind", "expected " + kind.name().toLowerCase(Locale.ROOT)
+                + " for type " + typeUrl + ", found " + r.getKindCase().name().toLowerCase(Locale.ROOT));
+        switch (kind) {
+            case WORKLOAD -> workload(name, r.getWorkload());
+            case SERVICE -> service(name, r.getService());
+            case AUTHORIZATION -> authorization(name, r.getAuthorization());
+            case NODE -> node(name, r.getNode());
+            case KIND_NOT_SET -> throw new IllegalStateException("no type URL maps to KIND_NOT_SET");
         }
     }
 

@@ -73,7 +73,8 @@ class WorkloadIndexTest {
                 List.of(Resource.newBuilder().setName("x").setWorkload(workload("y", "s", "n", "10.0.0.1")).build()),
                 List.of())).hasMessageContaining("field uid");
         assertThatThrownBy(() -> index.apply(StateUpdates.NODE, List.of(res(workload("a", "s", "n", "10.0.0.1"))),
-                List.of())).hasMessageContaining("field kind");
+                List.of())).hasMessageContaining("field kind: expected node for type " + StateUpdates.NODE
+                        + ", found workload");
         assertThatThrownBy(() -> index.apply(StateUpdates.SERVICE, List.of(service("s.default", "10.0.0.1", 0, 0)),
                 List.of())).hasMessageContaining("service_port 0");
         assertThatThrownBy(() -> index.apply("type.example/Other", List.of(), List.of()))
