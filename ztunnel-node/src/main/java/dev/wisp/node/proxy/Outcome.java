@@ -19,6 +19,8 @@ import java.util.Optional;
  * error, {@code DC} downstream closed); Envoy's TCP authorization has no flag, so a denial is
  * {@code DENY}, and a TLS refusal is {@code TLS}.
  *
+ * <p>Reasons are never null (every producer words one); the renderings do not check again.
+ *
  * <p>The access log's {@code error=} text is {@code HBONE <status>: <reason>} for every refusal that
  * has an HBONE status (the demo and the e2e tests read {@code HBONE 401: denied by DENY policy
  * ns/name}), {@code TLS <refusal>: <detail>} for a TLS refusal, and the error that ended an allowed
@@ -71,97 +73,49 @@ public sealed interface Outcome extends FlowOutcome {
     }
 
     /** Plaintext to a workload whose PeerAuthentication is STRICT. */
-    record StrictMtls(String reason) implements Denied {
-        public StrictMtls {
-            requireNonNull(reason, "reason");
-        }
-    }
+    record StrictMtls(String reason) implements Denied {}
 
     /** The destination's agent answered 401: its policy denied the connection (outbound side). */
-    record DeniedUpstream(String reason) implements Denied {
-        public DeniedUpstream {
-            requireNonNull(reason, "reason");
-        }
-    }
+    record DeniedUpstream(String reason) implements Denied {}
 
     /** Refused or broken for a reason other than authorization. */
     sealed interface Failed extends Outcome {}
 
     /** Outbound: no way to the destination (a service without a healthy endpoint or the port, an unknown node). */
-    record NoRoute(String reason) implements Failed {
-        public NoRoute {
-            requireNonNull(reason, "reason");
-        }
-    }
+    record NoRoute(String reason) implements Failed {}
 
     /** Inbound: no workload has the destination address (HBONE 503). */
-    record NoWorkload(String reason) implements Failed {
-        public NoWorkload {
-            requireNonNull(reason, "reason");
-        }
-    }
+    record NoWorkload(String reason) implements Failed {}
 
     /**
      * Inbound: a request this agent does not serve (HBONE 400): not CONNECT, END_STREAM on CONNECT,
      * an authority that is a host name or has no port, a workload of another node, an agent port.
      */
-    record BadRequest(String reason) implements Failed {
-        public BadRequest {
-            requireNonNull(reason, "reason");
-        }
-    }
+    record BadRequest(String reason) implements Failed {}
 
     /** Outbound: the destination is one of this agent's own ports, which would loop. */
-    record Loop(String reason) implements Failed {
-        public Loop {
-            requireNonNull(reason, "reason");
-        }
-    }
+    record Loop(String reason) implements Failed {}
 
     /** The TCP (or HBONE TLS) connection to the next hop could not be made. */
-    record Unreachable(String reason) implements Failed {
-        public Unreachable {
-            requireNonNull(reason, "reason");
-        }
-    }
+    record Unreachable(String reason) implements Failed {}
 
     /**
      * The upstream agent's answer is not HBONE: no {@code :status}, not a HEADERS frame, or a 200
      * that ends the stream (a tunnel that closes as it opens).
      */
-    record Malformed(String reason) implements Failed {
-        public Malformed {
-            requireNonNull(reason, "reason");
-        }
-    }
+    record Malformed(String reason) implements Failed {}
 
     /** The HBONE server presented an identity the client does not accept for this destination. */
-    record PeerIdentity(String reason) implements Failed {
-        public PeerIdentity {
-            requireNonNull(reason, "reason");
-        }
-    }
+    record PeerIdentity(String reason) implements Failed {}
 
     /** The upstream agent answered {@code status}, neither 200 nor 401 (which is {@link DeniedUpstream}). */
-    record UpstreamStatus(int status, String reason) implements Failed {
-        public UpstreamStatus {
-            requireNonNull(reason, "reason");
-        }
-    }
+    record UpstreamStatus(int status, String reason) implements Failed {}
 
     /** Outbound: the source is not a workload of this node, so the agent has no identity to present. */
-    record NoSourceIdentity(String reason) implements Failed {
-        public NoSourceIdentity {
-            requireNonNull(reason, "reason");
-        }
-    }
+    record NoSourceIdentity(String reason) implements Failed {}
 
     /** The client went away (closed, reset) before the tunnel was up. */
-    record ClientClosed(String reason) implements Failed {
-        public ClientClosed {
-            requireNonNull(reason, "reason");
-        }
-    }
+    record ClientClosed(String reason) implements Failed {}
 
     /** Why a TLS handshake on the HBONE port was refused. */
     enum TlsRefusal {
