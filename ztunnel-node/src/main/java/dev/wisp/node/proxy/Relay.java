@@ -17,7 +17,7 @@ import io.netty.handler.codec.http2.Http2HeadersFrame;
 import io.netty.handler.codec.http2.Http2ResetFrame;
 import io.netty.handler.codec.http2.Http2StreamChannel;
 import io.netty.util.ReferenceCountUtil;
-import java.util.function.LongConsumer;
+import dev.wisp.node.telemetry.Telemetry;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -74,10 +74,27 @@ final class Relay {
      * off, and starts reading on both. Each side is set up on its own event loop: a pooled HBONE
      * stream usually lives on another loop than the TCP connection it carries, and installing the
      * handler or switching auto-read from a foreign thread races with what that loop is doing (a
-     * read could reach the pipeline before the handler is there).
+     * read could reach the pipeline before the handler is there). Bytes are counted into
+     * {@code flow}, which is closed as {@link Outcome.Allowed} when the relay completes.
      */
-    static void join(Channel client, Channel server, Bytes bytes) {
-        Relay r = new Relay(client, server, bytes);
+    static void join(Channel client, Channel server, Telemetry.Flow flow) {
+        Relay r = new Relay(client, server, new Bytes() {
+            @Override
+            public void toServer(long n) {
+                flow.toServer(n);
+            }
+
+            @Override
+            public void toClient(long n) {
+                flow.toClient(n);
+            }
+
+            @Override
+            public void closed(String error) {
+                // The tunnel was up: whatever ends it, the connection was allowed (error says how it ended).
+                flow.close(Outcome.ended(error));
+            }
+        });
         onLoop(client, r.client::start);
         onLoop(server, r.server::start);
     }
@@ -275,25 +292,5 @@ final class Relay {
             LOG.debug("relay {} side {} failed", isClient ? "client" : "server", ch, cause);
             maybeDone((isClient ? "client" : "server") + " side failed: " + cause.getMessage());
         }
-    }
-
-    /** Adapts a counter pair to {@link Bytes}, for callers that need only one of the callbacks. */
-    static Bytes counting(LongConsumer toServer, LongConsumer toClient, java.util.function.Consumer<String> closed) {
-        return new Bytes() {
-            @Override
-            public void toServer(long n) {
-                toServer.accept(n);
-            }
-
-            @Override
-            public void toClient(long n) {
-                toClient.accept(n);
-            }
-
-            @Override
-            public void closed(String error) {
-                closed.accept(error);
-            }
-        };
     }
 }
