@@ -22,7 +22,9 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * One HBONE CONNECT stream on the server: validates the request, authorizes it ({@link InboundDecision}), connects to the destination workload and answers 200
+ * One HBONE CONNECT stream on the server: validates the request, decides its source address
+ * ({@link SourceAddress}: a {@code forwarded} claim counts only when the peer's certificate backs
+ * it), authorizes it ({@link InboundDecision}), connects to the destination workload and answers 200
  * only once that TCP connection exists (otherwise the refusal's {@link Outcome#hboneStatus}, with
  * END_STREAM), then hands both channels to a {@link Relay} and leaves the pipeline.
  *
@@ -90,7 +92,14 @@ final class InboundStream extends ChannelInboundHandlerAdapter {
             return;
         }
         Snapshot state = ctx.index().snapshot();
-        InetSocketAddress src = forwardedFor(h).orElse(tcpPeer);
+        Optional<InetSocketAddress> claimed = forwardedFor(h);
+        SourceAddress source = SourceAddress.of(state, peerId, tcpPeer, claimed);
+        if (source.basis() == SourceAddress.Basis.CLAIM_IGNORED) {
+            LOG.debug("HBONE CONNECT {} from {} ({}): forwarded for={} does not count (not a workload of the peer's "
+                    + "node with its identity, nor vouched for by a waypoint); the source is the TCP peer",
+                    h.authority(), tcpPeer, peerId.orElse("-"), claimed.get());
+        }
+        InetSocketAddress src = source.address();
         InboundDecision d = InboundDecision.decide(state, ctx.nodeName(), ctx.agentPorts(), peerId,
                 src.getAddress(), target.get());
         if (d.outcome() instanceof Outcome.BadRequest || d.outcome() instanceof Outcome.NoWorkload) {
