@@ -47,24 +47,15 @@ import org.slf4j.LoggerFactory;
  */
 final class Relay {
     private static final Logger LOG = LoggerFactory.getLogger(Relay.class);
-    /** Receives the bytes this relay moves: (client→server, server→client). */
-    interface Bytes {
-        void toServer(long n);
-
-        void toClient(long n);
-
-        /** Both sides closed; {@code error} is null when both directions ended cleanly. */
-        void closed(String error);
-    }
-
     private final Side client;
     private final Side server;
-    private final Bytes bytes;
+    /** Counts the bytes moved (client→server, server→client); closed once, when the relay completes. */
+    private final Telemetry.Flow flow;
     /** Set once, by whichever loop completes the relay. */
     private final java.util.concurrent.atomic.AtomicBoolean done = new java.util.concurrent.atomic.AtomicBoolean();
 
-    private Relay(Channel client, Channel server, Bytes bytes) {
-        this.bytes = bytes;
+    private Relay(Channel client, Channel server, Telemetry.Flow flow) {
+        this.flow = flow;
         this.client = new Side(client, true);
         this.server = new Side(server, false);
     }
@@ -78,23 +69,7 @@ final class Relay {
      * {@code flow}, which is closed as {@link Outcome.Allowed} when the relay completes.
      */
     static void join(Channel client, Channel server, Telemetry.Flow flow) {
-        Relay r = new Relay(client, server, new Bytes() {
-            @Override
-            public void toServer(long n) {
-                flow.toServer(n);
-            }
-
-            @Override
-            public void toClient(long n) {
-                flow.toClient(n);
-            }
-
-            @Override
-            public void closed(String error) {
-                // The tunnel was up: whatever ends it, the connection was allowed (error says how it ended).
-                flow.close(Outcome.ended(error));
-            }
-        });
+        Relay r = new Relay(client, server, flow);
         onLoop(client, r.client::start);
         onLoop(server, r.server::start);
     }
@@ -114,9 +89,9 @@ final class Relay {
 
     private void count(Side from, long n) {
         if (from == client) {
-            bytes.toServer(n);
+            flow.toServer(n);
         } else {
-            bytes.toClient(n);
+            flow.toClient(n);
         }
     }
 
@@ -133,7 +108,8 @@ final class Relay {
                 client.ch.close();
                 server.ch.close();
             }
-            bytes.closed(error);
+            // The tunnel was up: whatever ends it, the connection was allowed (error says how it ended).
+            flow.close(Outcome.ended(error));
         }
     }
 

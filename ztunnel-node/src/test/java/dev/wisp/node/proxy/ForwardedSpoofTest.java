@@ -31,13 +31,13 @@ import org.junit.jupiter.api.Test;
 class ForwardedSpoofTest {
     static final String ROGUE_ID = "spiffe://cluster.local/ns/default/sa/rogue";
     static TwoAgents mesh;
-    static LogCapture access;
     static Identities ids;
     static RawHboneClient raw;
+    /** What n2's access log writes during one test. */
+    final LogCapture access = new LogCapture("wisp.access");
 
     @BeforeAll
     static void start() throws Exception {
-        access = new LogCapture("wisp.access");
         mesh = new TwoAgents(Duration.ofSeconds(5));
         ids = Identities.local(mesh.ca, "n1");
         raw = new RawHboneClient();
@@ -48,13 +48,12 @@ class ForwardedSpoofTest {
         raw.close();
         ids.close();
         mesh.close();
-        access.close();
     }
 
     @AfterEach
-    void dropPolicies() throws Exception {
+    void dropPoliciesAndTheCapture() throws Exception {
+        access.close();
         mesh.apply(StateUpdates.AUTHORIZATION, List.of(), List.of("default/deny-n1-address", "default/allow-pod-a"));
-        access.clear();
     }
 
     /** Sends CONNECT to the echo workload (pod-b on n2) as {@code identity}, claiming {@code forwardedFor}. */

@@ -6,16 +6,11 @@ import static dev.wisp.node.Fixtures.workload;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
-import dev.wisp.node.identity.Identities;
-import dev.wisp.node.identity.IdentityProvider;
 import dev.wisp.node.state.StateUpdates;
 import dev.wisp.node.state.WorkloadIndex;
 import dev.wisp.node.telemetry.FlowRecord;
 import dev.wisp.node.telemetry.Telemetry;
 import dev.wisp.node.tls.HboneTls;
-import dev.wisp.spiffe.ca.CaSettings;
-import dev.wisp.spiffe.ca.CertificateAuthority;
-import dev.wisp.spiffe.ca.NodeAuthorizer;
 import dev.wisp.testing.Socks5Client;
 import io.micrometer.core.instrument.Counter;
 import io.netty.handler.codec.http2.DefaultHttp2DataFrame;
@@ -41,33 +36,20 @@ import org.junit.jupiter.params.provider.CsvSource;
  * record and the closed counter's {@code response_flags}, and the SOCKS5 client never hears SUCCESS.
  */
 class UpstreamAnswerTest {
-    static final String SERVER_NODE = IdentityProvider.nodeId("cluster.local", "n2");
     static final InetSocketAddress DESTINATION = new InetSocketAddress("127.0.0.3", 8080);
-    static CertificateAuthority ca;
-    static Identities clientIds;
-    static Identities serverIds;
-    static Transport transport;
+    static PoolPeers peers;
     static ScriptedHboneServer upstream;
 
     @BeforeAll
-    static void start() {
-        ca = CertificateAuthority.inMemory(CaSettings.of("cluster.local", NodeAuthorizer.unrestricted()));
-        clientIds = Identities.local(ca, "n1");
-        serverIds = Identities.local(ca, "n2");
-        transport = Transport.create(2);
-        try {
-            upstream = new ScriptedHboneServer(new HboneTls(serverIds).server(SERVER_NODE), 100, true, 0);
-        } catch (Exception e) {
-            throw new IllegalStateException(e);
-        }
+    static void start() throws Exception {
+        peers = PoolPeers.start();
+        upstream = peers.scriptedServer(100, true, 0);
     }
 
     @AfterAll
     static void stop() {
         upstream.close();
-        transport.close();
-        clientIds.close();
-        serverIds.close();
+        peers.close();
     }
 
     /** One client agent (node n1, SOCKS5 standing for pod-a) whose route to pod-b goes to the scripted server. */
@@ -79,7 +61,8 @@ class UpstreamAnswerTest {
             index.apply(StateUpdates.NODE, List.of(node("n2", "127.0.0.1", upstream.address().getPort())), List.of());
             index.apply(StateUpdates.WORKLOAD, List.of(res(workload("pod-a", "client", "n1", "127.0.0.4")),
                     res(workload("pod-b", "server", "n2", "127.0.0.3"))), List.of());
-            ProxyContext ctx = new ProxyContext("n1", index, new HboneTls(clientIds), new Telemetry(), transport,
+            ProxyContext ctx = new ProxyContext("n1", index, new HboneTls(peers.client()), new Telemetry(),
+                    peers.transport(),
                     Set.of(), 15008, Duration.ofSeconds(5));
             HbonePool pool = new HbonePool(ctx, 100, Duration.ofMinutes(5));
             Outbound outbound = new Outbound(ctx, pool, OriginalDestinationResolver.fixed(DESTINATION));
