@@ -18,7 +18,10 @@ import org.slf4j.LoggerFactory;
 /**
  * The agent's metrics (Istio's L4 names on a Prometheus registry) and its access log (logger
  * {@code wisp.access}: one line when a connection opens, one when it completes), and the same
- * completed line as a {@link FlowRecord} in the {@link #flows() flow log}. Thread-safe: Micrometer
+ * completed line as a {@link FlowRecord} in the {@link #flows() flow log}. How a connection ended is
+ * given as a {@link FlowOutcome}, whose renderings fill the closed counter's {@code response_flags},
+ * the line's {@code error=} and the record's verdict; opened and byte counters carry
+ * {@code response_flags="-"}, as the outcome is not known when they start. Thread-safe: Micrometer
  * meters are, the flow log is, and each {@link Flow} is confined to its connection's event loop.
  */
 public final class Telemetry {
@@ -106,33 +109,34 @@ public final class Telemetry {
             sent.increment(n);
         }
 
-        /** Counts the connection closed and writes the "complete" line; later calls do nothing. */
-        public synchronized void close(String error) {
+        /**
+         * Counts the connection closed (with the outcome's {@code response_flags}), writes the
+         * "complete" line (with the outcome's {@code error=} text) and appends its flow record (with
+         * the outcome's verdict and reason); later calls do nothing.
+         */
+        public synchronized void close(FlowOutcome outcome) {
+            requireNonNull(outcome, "outcome");
             if (closed) {
                 return;
             }
             closed = true;
-            Counter.builder("istio_tcp_connections_closed").tags(tags).register(registry).increment();
+            Counter.builder("istio_tcp_connections_closed").tags(tags.and("response_flags", outcome.responseFlags()))
+                    .register(registry).increment();
             long ms = Duration.ofNanos(System.nanoTime() - startNanos).toMillis();
-            if (error == null) {
+            if (outcome.error().isEmpty()) {
                 ACCESS.info("connection complete {} bytes_sent={} bytes_recv={} duration={}ms", fields(),
                         toClient.get(), toServer.get(), ms);
             } else {
                 ACCESS.warn("connection complete {} bytes_sent={} bytes_recv={} duration={}ms error=\"{}\"",
-                        fields(), toClient.get(), toServer.get(), ms, error);
+                        fields(), toClient.get(), toServer.get(), ms, outcome.error().get());
             }
-            flows.add(record(error, ms));
-        }
-
-        private FlowRecord record(String error, long ms) {
-            FlowRecord.Outcome o = FlowRecord.Outcome.of(error);
-            return new FlowRecord(0, start.toString(), labels.reporter(), addr(src),
+            flows.add(new FlowRecord(0, start.toString(), labels.reporter(), addr(src),
                     labels.source().map(w -> w.getName()).orElse(""),
                     labels.source().map(w -> w.getNamespace()).orElse(""), labels.sourcePrincipal(), addr(dst),
                     labels.destination().map(w -> w.getName()).orElse(""),
                     labels.destination().map(w -> w.getNamespace()).orElse(""), labels.destinationService(),
-                    labels.destinationPrincipal(), labels.mutualTls(), o.verdict(), o.reason(), toServer.get(),
-                    toClient.get(), ms);
+                    labels.destinationPrincipal(), labels.mutualTls(), outcome.verdict(), outcome.reason(),
+                    toServer.get(), toClient.get(), ms));
         }
 
         private String fields() {
