@@ -24,20 +24,23 @@ class CryptoVectorsTest {
         return b;
     }
 
+    /** X25519(scalar, u) = expected, all hex. */
+    static void assertX25519(String scalar, String u, String expected) {
+        assertThat(HEX.formatHex(X25519.dh(hex(scalar), hex(u)).orElseThrow())).isEqualTo(expected);
+    }
+
     @Test
     void x25519Rfc7748Section5_2() {
-        byte[] scalar = hex("a546e36bf0527c9d3b16154b82465edd62144c0ac1fc5a18506a2244ba449ac4");
-        byte[] u = hex("e6db6867583030db3594c1a424b15f7c726624ec26b3353b10a903a6d0ab1c4c");
-        assertThat(HEX.formatHex(X25519.dh(scalar, u).orElseThrow()))
-                .isEqualTo("c3da55379de9c6908e94ea4df28d084f32eccf03491c71f754b4075577a28552");
+        assertX25519("a546e36bf0527c9d3b16154b82465edd62144c0ac1fc5a18506a2244ba449ac4",
+                "e6db6867583030db3594c1a424b15f7c726624ec26b3353b10a903a6d0ab1c4c",
+                "c3da55379de9c6908e94ea4df28d084f32eccf03491c71f754b4075577a28552");
     }
 
     @Test
     void x25519Rfc7748Section5_2SecondVector() {
-        byte[] scalar = hex("4b66e9d4d1b4673c5ad22691957d6af5c11b6421e0ea01d42ca4169e7918ba0d");
-        byte[] u = hex("e5210f12786811d3f4b7959d0538ae2c31dbe7106fc03c3efc4cd549c715a493");
-        assertThat(HEX.formatHex(X25519.dh(scalar, u).orElseThrow()))
-                .isEqualTo("95cbde9476e8907d7aade45cb4b873f88b595a68799fa152e6f8f7647aac7957");
+        assertX25519("4b66e9d4d1b4673c5ad22691957d6af5c11b6421e0ea01d42ca4169e7918ba0d",
+                "e5210f12786811d3f4b7959d0538ae2c31dbe7106fc03c3efc4cd549c715a493",
+                "95cbde9476e8907d7aade45cb4b873f88b595a68799fa152e6f8f7647aac7957");
     }
 
     @Test

@@ -111,6 +111,11 @@ class DeviceCoreTest {
         }
     }
 
+    /** {@code io} has sent exactly one datagram, of {@code length} bytes. */
+    static void assertOnlyDatagramIs(QueueIo io, int length) {
+        assertThat(io.udp).singleElement().satisfies(d -> assertThat(d.data).hasSize(length));
+    }
+
     /** Moves datagrams between the two cores until both are quiet; returns how many moved. */
     int pump() throws InterruptedException {
         int moved = 0;
@@ -133,7 +138,7 @@ class DeviceCoreTest {
         setUp(Timers.DEFAULTS, null);
         byte[] ping = ipv4("10.0.0.1", "10.0.0.2", 100);
         fromTun(a, ping);
-        assertThat(aIo.udp).singleElement().satisfies(d -> assertThat(d.data).hasSize(Messages.INITIATION_LEN));
+        assertOnlyDatagramIs(aIo, Messages.INITIATION_LEN);
         pump();
         assertThat(bIo.tun).singleElement().satisfies(p -> assertThat(p).isEqualTo(ping));
         assertThat(a.stats().handshakesCompleted()).isEqualTo(1);
@@ -262,7 +267,7 @@ class DeviceCoreTest {
         // Old sessions expire: after the reject time without traffic nothing is sent with them.
         clock.advance(Duration.ofSeconds(16));
         fromTun(b, ipv4("10.0.0.2", "10.0.0.1", 10));
-        assertThat(bIo.udp).singleElement().satisfies(d -> assertThat(d.data).hasSize(Messages.INITIATION_LEN));
+        assertOnlyDatagramIs(bIo, Messages.INITIATION_LEN);
         pump();
         assertThat(aIo.tun).hasSize(2);
     }
@@ -277,7 +282,7 @@ class DeviceCoreTest {
         assertThat(aIo.udp).isEmpty();
         clock.advance(Duration.ofMillis(334));
         a.tick();
-        assertThat(aIo.udp).singleElement().satisfies(d -> assertThat(d.data).hasSize(Messages.INITIATION_LEN));
+        assertOnlyDatagramIs(aIo, Messages.INITIATION_LEN);
         pump();
         assertThat(bIo.tun).hasSize(1);
     }
@@ -289,7 +294,7 @@ class DeviceCoreTest {
         pump();
         clock.advance(Duration.ofSeconds(10));
         b.tick();
-        assertThat(bIo.udp).singleElement().satisfies(d -> assertThat(d.data).hasSize(Messages.TRANSPORT_MIN_LEN));
+        assertOnlyDatagramIs(bIo, Messages.TRANSPORT_MIN_LEN);
     }
 
     @Test
