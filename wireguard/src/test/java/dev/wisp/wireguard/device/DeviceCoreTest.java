@@ -111,6 +111,12 @@ class DeviceCoreTest {
         }
     }
 
+    /** Lets {@code d} of time pass, then fires {@code core}'s due timers. */
+    void tickAfter(Duration d, DeviceCore core) {
+        clock.advance(d);
+        core.tick();
+    }
+
     /** {@code io} has sent exactly one datagram, of {@code length} bytes. */
     static void assertOnlyDatagramIs(QueueIo io, int length) {
         assertThat(io.udp).singleElement().satisfies(d -> assertThat(d.data).hasSize(length));
@@ -233,8 +239,7 @@ class DeviceCoreTest {
         bIo.udp.clear();
         deliver(a, cookie.data, B_ADDR);
         // The next initiation carries mac2 and is accepted even while b is loaded.
-        clock.advance(Duration.ofSeconds(6));
-        a.tick();
+        tickAfter(Duration.ofSeconds(6), a);
         byte[] retry = aIo.udp.poll().data;
         assertThat(Arrays.copyOfRange(retry, Messages.INIT_MAC2, Messages.INITIATION_LEN)).isNotEqualTo(new byte[16]);
         for (int i = 0; i < DeviceCore.UNDER_LOAD; i++) {
@@ -277,11 +282,9 @@ class DeviceCoreTest {
         setUp(Timers.DEFAULTS, null);
         fromTun(a, ipv4("10.0.0.1", "10.0.0.2", 10));
         aIo.udp.clear();
-        clock.advance(Duration.ofSeconds(5));
-        a.tick();
+        tickAfter(Duration.ofSeconds(5), a);
         assertThat(aIo.udp).isEmpty();
-        clock.advance(Duration.ofMillis(334));
-        a.tick();
+        tickAfter(Duration.ofMillis(334), a);
         assertOnlyDatagramIs(aIo, Messages.INITIATION_LEN);
         pump();
         assertThat(bIo.tun).hasSize(1);
@@ -292,8 +295,7 @@ class DeviceCoreTest {
         setUp(Timers.DEFAULTS, null);
         fromTun(a, ipv4("10.0.0.1", "10.0.0.2", 10));
         pump();
-        clock.advance(Duration.ofSeconds(10));
-        b.tick();
+        tickAfter(Duration.ofSeconds(10), b);
         assertOnlyDatagramIs(bIo, Messages.TRANSPORT_MIN_LEN);
     }
 
