@@ -159,18 +159,23 @@ public final class OrderedPipeline implements AutoCloseable {
                         j.dropped();
                         break;
                     }
-                    consuming.lock();
-                    try {
-                        consumer.accept(j);
-                    } catch (RuntimeException e) {
-                        LOG.warn("pipeline consumer failed: {}", e.toString());
-                    } finally {
-                        consuming.unlock();
-                        pending.decrementAndGet();
-                    }
+                    consume(j);
                 }
             } catch (InterruptedException e) {
                 // closed
+            }
+        }
+
+        /** Hands a finished job to the consumer under the consume lock; it is no longer pending. */
+        private void consume(Job j) {
+            consuming.lock();
+            try {
+                consumer.accept(j);
+            } catch (RuntimeException e) {
+                LOG.warn("pipeline consumer failed: {}", e.toString());
+            } finally {
+                consuming.unlock();
+                pending.decrementAndGet();
             }
         }
 
@@ -179,11 +184,7 @@ public final class OrderedPipeline implements AutoCloseable {
         public void close() {
             open = false;
             sequencer.interrupt();
-            try {
-                sequencer.join(2000);
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-            }
+            awaitExit(sequencer);
             Job j;
             while ((j = queue.poll()) != null) {
                 try {
@@ -265,16 +266,24 @@ public final class OrderedPipeline implements AutoCloseable {
             t.interrupt();
         }
         for (Thread t : workers) {
-            try {
-                t.join(2000);
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
+            if (!awaitExit(t)) {
                 break;
             }
         }
         Job j;
         while ((j = work.poll()) != null) {
             j.runWork();
+        }
+    }
+
+    /** Waits up to 2 s for {@code t} to end; false, interrupt status kept, when interrupted meanwhile. */
+    private static boolean awaitExit(Thread t) {
+        try {
+            t.join(2000);
+            return true;
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return false;
         }
     }
 }

@@ -66,6 +66,22 @@ public final class Handshake {
         hash = Blake2s.hash(hash, data);
     }
 
+    /** Writes our ephemeral public key at {@code msg[at]} and mixes it into chaining key and hash. */
+    private void writeEphemeral(byte[] msg, int at) {
+        byte[] ephemeralPublic = X25519.publicKey(ephemeralPrivate);
+        dhOperations.increment();
+        System.arraycopy(ephemeralPublic, 0, msg, at, 32);
+        chainKey = Blake2s.kdf(1, chainKey, ephemeralPublic)[0];
+        mixHash(ephemeralPublic);
+    }
+
+    /** Seals {@code plaintext} under the transcript hash into {@code msg[at]}, then hashes the ciphertext. */
+    private void sealInto(byte[] key, byte[] plaintext, byte[] msg, int at) {
+        byte[] sealed = ChaChaPoly.seal(key, 0, plaintext, hash);
+        System.arraycopy(sealed, 0, msg, at, sealed.length);
+        mixHash(sealed);
+    }
+
     /**
      * Builds an initiation (mac1/mac2 left zero for the cookie layer) with a fresh ephemeral key.
      */
@@ -77,21 +93,13 @@ public final class Handshake {
         byte[] msg = new byte[INITIATION_LEN];
         msg[0] = TYPE_INITIATION;
         putInt(msg, INIT_SENDER, senderIndex);
-        byte[] ephemeralPublic = X25519.publicKey(ephemeralPrivate);
-        dhOperations.increment();
-        System.arraycopy(ephemeralPublic, 0, msg, INIT_EPHEMERAL, 32);
-        chainKey = Blake2s.kdf(1, chainKey, ephemeralPublic)[0];
-        mixHash(ephemeralPublic);
+        writeEphemeral(msg, INIT_EPHEMERAL);
         byte[][] ck = Blake2s.kdf(2, chainKey, dh(ephemeralPrivate, remoteStatic));
         chainKey = ck[0];
-        byte[] encStatic = ChaChaPoly.seal(ck[1], 0, local.publicKey(), hash);
-        System.arraycopy(encStatic, 0, msg, INIT_STATIC, encStatic.length);
-        mixHash(encStatic);
+        sealInto(ck[1], local.publicKey(), msg, INIT_STATIC);
         ck = Blake2s.kdf(2, chainKey, dh(local.privateKey(), remoteStatic));
         chainKey = ck[0];
-        byte[] encTimestamp = ChaChaPoly.seal(ck[1], 0, timestamp, hash);
-        System.arraycopy(encTimestamp, 0, msg, INIT_TIMESTAMP, encTimestamp.length);
-        mixHash(encTimestamp);
+        sealInto(ck[1], timestamp, msg, INIT_TIMESTAMP);
         localIndex = senderIndex;
         state = State.INITIATION_CREATED;
         return msg;
@@ -174,19 +182,13 @@ public final class Handshake {
         msg[0] = TYPE_RESPONSE;
         putInt(msg, RESP_SENDER, senderIndex);
         putInt(msg, RESP_RECEIVER, remoteIndex);
-        byte[] ephemeralPublic = X25519.publicKey(ephemeralPrivate);
-        dhOperations.increment();
-        System.arraycopy(ephemeralPublic, 0, msg, RESP_EPHEMERAL, 32);
-        chainKey = Blake2s.kdf(1, chainKey, ephemeralPublic)[0];
-        mixHash(ephemeralPublic);
+        writeEphemeral(msg, RESP_EPHEMERAL);
         chainKey = Blake2s.kdf(1, chainKey, dh(ephemeralPrivate, remoteEphemeral))[0];
         chainKey = Blake2s.kdf(1, chainKey, dh(ephemeralPrivate, remoteStatic))[0];
         byte[][] k = Blake2s.kdf(3, chainKey, presharedKey);
         chainKey = k[0];
         mixHash(k[1]);
-        byte[] empty = ChaChaPoly.seal(k[2], 0, EMPTY, hash);
-        System.arraycopy(empty, 0, msg, RESP_EMPTY, empty.length);
-        mixHash(empty);
+        sealInto(k[2], EMPTY, msg, RESP_EMPTY);
         localIndex = senderIndex;
         state = State.RESPONSE_CREATED;
         return msg;

@@ -24,20 +24,23 @@ class CryptoVectorsTest {
         return b;
     }
 
+    /** X25519(scalar, u) = expected, all hex. */
+    static void assertX25519(String scalar, String u, String expected) {
+        assertThat(HEX.formatHex(X25519.dh(hex(scalar), hex(u)).orElseThrow())).isEqualTo(expected);
+    }
+
     @Test
     void x25519Rfc7748Section5_2() {
-        byte[] scalar = hex("a546e36bf0527c9d3b16154b82465edd62144c0ac1fc5a18506a2244ba449ac4");
-        byte[] u = hex("e6db6867583030db3594c1a424b15f7c726624ec26b3353b10a903a6d0ab1c4c");
-        assertThat(HEX.formatHex(X25519.dh(scalar, u).orElseThrow()))
-                .isEqualTo("c3da55379de9c6908e94ea4df28d084f32eccf03491c71f754b4075577a28552");
+        assertX25519("a546e36bf0527c9d3b16154b82465edd62144c0ac1fc5a18506a2244ba449ac4",
+                "e6db6867583030db3594c1a424b15f7c726624ec26b3353b10a903a6d0ab1c4c",
+                "c3da55379de9c6908e94ea4df28d084f32eccf03491c71f754b4075577a28552");
     }
 
     @Test
     void x25519Rfc7748Section5_2SecondVector() {
-        byte[] scalar = hex("4b66e9d4d1b4673c5ad22691957d6af5c11b6421e0ea01d42ca4169e7918ba0d");
-        byte[] u = hex("e5210f12786811d3f4b7959d0538ae2c31dbe7106fc03c3efc4cd549c715a493");
-        assertThat(HEX.formatHex(X25519.dh(scalar, u).orElseThrow()))
-                .isEqualTo("95cbde9476e8907d7aade45cb4b873f88b595a68799fa152e6f8f7647aac7957");
+        assertX25519("4b66e9d4d1b4673c5ad22691957d6af5c11b6421e0ea01d42ca4169e7918ba0d",
+                "e5210f12786811d3f4b7959d0538ae2c31dbe7106fc03c3efc4cd549c715a493",
+                "95cbde9476e8907d7aade45cb4b873f88b595a68799fa152e6f8f7647aac7957");
     }
 
     @Test
@@ -79,12 +82,13 @@ class CryptoVectorsTest {
         assertThat(X25519.dh(X25519.generatePrivateKey(), one)).isEmpty();
     }
 
+    /** RFC 8439 §2.8.2's key and AAD, which the XChaCha20 draft's appendix A.3.1 reuses. */
+    private static final byte[] RFC_KEY = range(0x80, 32);
+    private static final byte[] RFC_AAD = hex("50515253c0c1c2c3c4c5c6c7");
+
     @Test
     void chachaPolyRfc8439Section2_8_2() {
-        byte[] key = range(0x80, 32);
-        byte[] nonce = hex("070000004041424344454647");
-        byte[] aad = hex("50515253c0c1c2c3c4c5c6c7");
-        byte[] out = ChaChaPoly.sealWithNonce(key, nonce, SUNSCREEN, aad);
+        byte[] out = ChaChaPoly.sealWithNonce(RFC_KEY, hex("070000004041424344454647"), SUNSCREEN, RFC_AAD);
         assertThat(HEX.formatHex(out)).isEqualTo("d31a8d34648e60db7b86afbc53ef7ec2a4aded51296e08fea9e2b5a736ee62d6"
                 + "3dbea45e8ca9671282fafb69da92728b1a71de0a9e060b2905d6a5b67ecd3b3692ddbd7f2d778b8c9803aee328091b58"
                 + "fab324e4fad675945585808b4831d7bc3ff4def08e4b7a9de576d26586cec64b6116"
@@ -122,9 +126,9 @@ class CryptoVectorsTest {
 
     @Test
     void xchachaPolyDraftAppendixA_3_1() {
-        byte[] key = range(0x80, 32);
+        byte[] key = RFC_KEY;
         byte[] nonce = range(0x40, 24);
-        byte[] aad = hex("50515253c0c1c2c3c4c5c6c7");
+        byte[] aad = RFC_AAD;
         byte[] out = XChaChaPoly.seal(key, nonce, SUNSCREEN, aad);
         assertThat(HEX.formatHex(out)).isEqualTo("bd6d179d3e83d43b9576579493c0e939572a1700252bfaccbed2902c21396cbb"
                 + "731c7f1b0b4aa6440bf3a82f4eda7e39ae64c6708c54c216cb96b72e1213b4522f8c9ba40db5d945b11b69b982c1bb9e"

@@ -111,6 +111,17 @@ class DeviceCoreTest {
         }
     }
 
+    /** Lets {@code d} of time pass, then fires {@code core}'s due timers. */
+    void tickAfter(Duration d, DeviceCore core) {
+        clock.advance(d);
+        core.tick();
+    }
+
+    /** {@code io} has sent exactly one datagram, of {@code length} bytes. */
+    static void assertOnlyDatagramIs(QueueIo io, int length) {
+        assertThat(io.udp).singleElement().satisfies(d -> assertThat(d.data).hasSize(length));
+    }
+
     /** Moves datagrams between the two cores until both are quiet; returns how many moved. */
     int pump() throws InterruptedException {
         int moved = 0;
@@ -133,7 +144,7 @@ class DeviceCoreTest {
         setUp(Timers.DEFAULTS, null);
         byte[] ping = ipv4("10.0.0.1", "10.0.0.2", 100);
         fromTun(a, ping);
-        assertThat(aIo.udp).singleElement().satisfies(d -> assertThat(d.data).hasSize(Messages.INITIATION_LEN));
+        assertOnlyDatagramIs(aIo, Messages.INITIATION_LEN);
         pump();
         assertThat(bIo.tun).singleElement().satisfies(p -> assertThat(p).isEqualTo(ping));
         assertThat(a.stats().handshakesCompleted()).isEqualTo(1);
@@ -228,8 +239,7 @@ class DeviceCoreTest {
         bIo.udp.clear();
         deliver(a, cookie.data, B_ADDR);
         // The next initiation carries mac2 and is accepted even while b is loaded.
-        clock.advance(Duration.ofSeconds(6));
-        a.tick();
+        tickAfter(Duration.ofSeconds(6), a);
         byte[] retry = aIo.udp.poll().data;
         assertThat(Arrays.copyOfRange(retry, Messages.INIT_MAC2, Messages.INITIATION_LEN)).isNotEqualTo(new byte[16]);
         for (int i = 0; i < DeviceCore.UNDER_LOAD; i++) {
@@ -262,7 +272,7 @@ class DeviceCoreTest {
         // Old sessions expire: after the reject time without traffic nothing is sent with them.
         clock.advance(Duration.ofSeconds(16));
         fromTun(b, ipv4("10.0.0.2", "10.0.0.1", 10));
-        assertThat(bIo.udp).singleElement().satisfies(d -> assertThat(d.data).hasSize(Messages.INITIATION_LEN));
+        assertOnlyDatagramIs(bIo, Messages.INITIATION_LEN);
         pump();
         assertThat(aIo.tun).hasSize(2);
     }
@@ -272,12 +282,10 @@ class DeviceCoreTest {
         setUp(Timers.DEFAULTS, null);
         fromTun(a, ipv4("10.0.0.1", "10.0.0.2", 10));
         aIo.udp.clear();
-        clock.advance(Duration.ofSeconds(5));
-        a.tick();
+        tickAfter(Duration.ofSeconds(5), a);
         assertThat(aIo.udp).isEmpty();
-        clock.advance(Duration.ofMillis(334));
-        a.tick();
-        assertThat(aIo.udp).singleElement().satisfies(d -> assertThat(d.data).hasSize(Messages.INITIATION_LEN));
+        tickAfter(Duration.ofMillis(334), a);
+        assertOnlyDatagramIs(aIo, Messages.INITIATION_LEN);
         pump();
         assertThat(bIo.tun).hasSize(1);
     }
@@ -287,9 +295,8 @@ class DeviceCoreTest {
         setUp(Timers.DEFAULTS, null);
         fromTun(a, ipv4("10.0.0.1", "10.0.0.2", 10));
         pump();
-        clock.advance(Duration.ofSeconds(10));
-        b.tick();
-        assertThat(bIo.udp).singleElement().satisfies(d -> assertThat(d.data).hasSize(Messages.TRANSPORT_MIN_LEN));
+        tickAfter(Duration.ofSeconds(10), b);
+        assertOnlyDatagramIs(bIo, Messages.TRANSPORT_MIN_LEN);
     }
 
     @Test

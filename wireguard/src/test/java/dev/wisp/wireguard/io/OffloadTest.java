@@ -11,20 +11,26 @@ import org.junit.jupiter.api.Test;
 class OffloadTest {
     static final int MSS = 1000;
 
-    /** A TCP/IPv4 packet with {@code payload} bytes, sequence {@code seq}, flags ACK|extra. */
-    static byte[] tcp4(int payload, long seq, int flags) {
-        byte[] p = new byte[40 + payload];
+    /** An IPv4 packet 10.0.0.1 → 10.0.0.2 of {@code protocol} with {@code payload} zero bytes after the header. */
+    static byte[] ipv4(int protocol, int payload) {
+        byte[] p = new byte[20 + payload];
         p[0] = 0x45;
         p[2] = (byte) (p.length >>> 8);
         p[3] = (byte) p.length;
         p[4] = 0x12;
         p[5] = 0x34;
         p[8] = 64;
-        p[9] = 6;
+        p[9] = (byte) protocol;
         p[12] = 10;
         p[15] = 1;
         p[16] = 10;
         p[19] = 2;
+        return p;
+    }
+
+    /** A TCP/IPv4 packet with {@code payload} bytes, sequence {@code seq}, flags ACK|extra. */
+    static byte[] tcp4(int payload, long seq, int flags) {
+        byte[] p = ipv4(6, 20 + payload);
         p[20] = 0x13;
         p[21] = (byte) 0x88;
         p[22] = 0x14;

@@ -85,13 +85,7 @@ class UdpAttackTest {
 
     /** Completes a handshake: the scripted peer initiates and consumes the device's response. */
     void handshake() throws Exception {
-        byte[] ping = new byte[28];
-        ping[0] = 0x45;
-        ping[3] = 28;
-        ping[12] = 10;
-        ping[15] = 1;
-        ping[16] = 10;
-        ping[19] = 2;
+        byte[] ping = OffloadTest.ipv4(1, 8);
         DeviceCore.Scratch s = new DeviceCore.Scratch();
         System.arraycopy(ping, 0, s.buf, DeviceCore.PLAINTEXT_OFFSET, ping.length);
         peer.encryptFromTun(s, ping.length);
