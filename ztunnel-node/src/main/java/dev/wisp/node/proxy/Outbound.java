@@ -84,9 +84,12 @@ public final class Outbound implements AutoCloseable {
     /** As {@link #tunnel(Channel, InetSocketAddress, InetSocketAddress, Consumer)}, with the source given. */
     public void tunnel(Channel client, InetSocketAddress src, InetSocketAddress dst, Optional<Workload> source,
             Consumer<Outcome> ready) {
+        String srcId = source.map(w -> IdentityProvider.workloadId(w.getTrustDomain(), w.getNamespace(),
+                w.getServiceAccount())).orElse("");
         if (Hbone.meshPort(dst.getPort(), ctx.agentPorts()) && ctx.index().workloadByAddress(dst.getAddress())
                 .map(w -> w.getNode().equals(ctx.nodeName())).orElse(false)) {
-            fail(client, ready, new Outcome.Loop("destination " + dst + " is an agent port (loop)"), null);
+            fail(client, ready, new Outcome.Loop("destination " + dst + " is an agent port (loop)"),
+                    unrouted(src, dst, source, srcId));
             return;
         }
         Route route;
@@ -95,11 +98,9 @@ public final class Outbound implements AutoCloseable {
                     key -> roundRobin.computeIfAbsent(key, k -> new AtomicInteger()).getAndIncrement(),
                     ctx.hbonePort());
         } catch (Route.NoRouteException e) {
-            fail(client, ready, e.outcome(), null);
+            fail(client, ready, e.outcome(), unrouted(src, dst, source, srcId));
             return;
         }
-        String srcId = source.map(w -> IdentityProvider.workloadId(w.getTrustDomain(), w.getNamespace(),
-                w.getServiceAccount())).orElse("");
         Telemetry.Flow flow = ctx.telemetry().open("outbound",
                 new ConnectionLabels("source", source, srcId, route.destination(),
                         route.hbone() && route.destination().isPresent()
@@ -168,14 +169,19 @@ public final class Outbound implements AutoCloseable {
                 });
     }
 
-    /** Tells the client (SOCKS5 reply), closes it and records the outcome on {@code flow}, when one was opened. */
+    /** The flow of a connection refused before it had a route: its destination is only the address asked for. */
+    private Telemetry.Flow unrouted(InetSocketAddress src, InetSocketAddress dst, Optional<Workload> source,
+            String srcId) {
+        return ctx.telemetry().open("outbound", new ConnectionLabels("source", source, srcId, Optional.empty(), "",
+                "", false), src, dst, null);
+    }
+
+    /** Tells the client (SOCKS5 reply), closes it and records the outcome on {@code flow}. */
     private static void fail(Channel client, Consumer<Outcome> ready, Outcome outcome, Telemetry.Flow flow) {
         LOG.debug("outbound connection from {} failed: {}", client.remoteAddress(), outcome.error().orElse("-"));
         ready.accept(outcome);
         client.close();
-        if (flow != null) {
-            flow.close(outcome);
-        }
+        flow.close(outcome);
     }
 
     @Override

@@ -6,6 +6,7 @@ import static dev.wisp.node.Fixtures.workload;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
+import dev.wisp.node.Fixtures;
 import dev.wisp.node.state.StateUpdates;
 import dev.wisp.node.state.WorkloadIndex;
 import dev.wisp.node.telemetry.FlowRecord;
@@ -61,6 +62,9 @@ class UpstreamAnswerTest {
             index.apply(StateUpdates.NODE, List.of(node("n2", "127.0.0.1", upstream.address().getPort())), List.of());
             index.apply(StateUpdates.WORKLOAD, List.of(res(workload("pod-a", "client", "n1", "127.0.0.4")),
                     res(workload("pod-b", "server", "n2", "127.0.0.3"))), List.of());
+            // A service whose only backend is not healthy: no route.
+            index.apply(StateUpdates.SERVICE, List.of(Fixtures.service("empty.default.svc", "127.0.0.50", 80, 80)),
+                    List.of());
             ProxyContext ctx = new ProxyContext("n1", index, new HboneTls(peers.client()), new Telemetry(),
                     peers.transport(),
                     Set.of(), 15008, Duration.ofSeconds(5));
@@ -126,6 +130,31 @@ class UpstreamAnswerTest {
             assertThat(r.reply()).as("SOCKS5 reply").isEqualTo(Socks5CommandStatus.SUCCESS.byteValue());
             r.socket().close();
             assertThat(agent.ctx().telemetry().flows().since(0)).as("still open: nothing recorded yet").isEmpty();
+        }
+    }
+
+    @ParameterizedTest(name = "{0}")
+    @CsvSource(delimiter = '|', textBlock = """
+            service without a healthy endpoint | 127.0.0.50:80 | NETWORK_UNREACHABLE | NR | service empty.default.svc has no healthy endpoint
+            service port it does not have      | 127.0.0.50:81 | NETWORK_UNREACHABLE | NR | service empty.default.svc has no port 81
+            nothing listens (plain TCP)        | 127.0.0.9:9   | HOST_UNREACHABLE    | UF | connection to /127.0.0.9:9 failed
+            """)
+    void theAgentsOwnRefusalsAreRepliedAndRecorded(String name, String destination, String socksReply,
+            String responseFlags, String reason) throws Exception {
+        try (Agent agent = Agent.start()) {
+            Socks5Client.Result r = Socks5Client.connect(agent.socksAddress(), Hbone.parseAuthority(destination)
+                    .orElseThrow());
+            r.socket().close();
+            assertThat(r.reply()).as("SOCKS5 reply")
+                    .isEqualTo(((Socks5CommandStatus) Socks5CommandStatus.class.getField(socksReply).get(null))
+                            .byteValue());
+            await().atMost(Duration.ofSeconds(10)).untilAsserted(() -> {
+                assertThat(agent.ctx().telemetry().flows().since(0)).singleElement()
+                        .satisfies(f -> assertThat(f.reason()).startsWith(reason))
+                        .satisfies(f -> assertThat(f.verdict()).isEqualTo(FlowRecord.FAILED))
+                        .satisfies(f -> assertThat(f.destinationAddress()).isEqualTo(destination));
+                assertThat(agent.closed(responseFlags)).isEqualTo(1);
+            });
         }
     }
 
