@@ -46,12 +46,8 @@ import org.slf4j.LoggerFactory;
  */
 public final class LocalMesh implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(LocalMesh.class);
-    /** The control plane's agent port (on the underlay address) and admin port (underlay loopback). */
+    /** The control plane's agent port, on the underlay address. The other ports: {@link MeshProcesses}. */
     public static final int XDS_PORT = 15012;
-    public static final int CONTROL_PLANE_ADMIN_PORT = 15014;
-    /** The agents' ports: admin (node loopback) and metrics (node address). */
-    public static final int AGENT_ADMIN_PORT = 15000;
-    public static final int AGENT_METRICS_PORT = 15020;
 
     private final MeshSpec spec;
     private final LocalCluster cluster;
@@ -196,7 +192,7 @@ public final class LocalMesh implements AutoCloseable {
 
     /** {@code <node address>:15020}: the agent's Prometheus endpoint, reachable from the host. */
     public String metricsAddress(String node) {
-        return node(node).address() + ":" + AGENT_METRICS_PORT;
+        return node(node).address() + ":" + MeshProcesses.AGENT_METRICS_PORT;
     }
 
     /** {@code http://<node address>:15020/metrics}. */
@@ -267,12 +263,12 @@ public final class LocalMesh implements AutoCloseable {
      * namespace, e.g. {@code /config_dump}, {@code /flows}); the body.
      */
     public String agentAdmin(String node, String path) throws IOException {
-        return InNetns.httpGet(node(node).netns(), AGENT_ADMIN_PORT, path);
+        return InNetns.httpGet(node(node).netns(), MeshProcesses.AGENT_ADMIN_PORT, path);
     }
 
     /** {@code GET path} from the control plane's admin ({@code /api/v1/status}, {@code /metrics}). */
     public String controlPlaneAdmin(String path) throws IOException {
-        return InNetns.httpGet(cluster.underlayNetns(), CONTROL_PLANE_ADMIN_PORT, path);
+        return InNetns.httpGet(cluster.underlayNetns(), MeshProcesses.CONTROL_PLANE_ADMIN_PORT, path);
     }
 
     /** The running control plane process, if any. */

@@ -25,6 +25,12 @@ import java.util.regex.Pattern;
  */
 final class MeshProcesses {
     static final String CONTROL_PLANE = "control-plane";
+    /**
+     * The ports the processes are given besides {@link LocalMesh#XDS_PORT}: the control plane's admin
+     * on the underlay's loopback, each agent's admin on its node's loopback and its metrics on the
+     * node address (reachable from the host through the host link).
+     */
+    static final int CONTROL_PLANE_ADMIN_PORT = 15014, AGENT_ADMIN_PORT = 15000, AGENT_METRICS_PORT = 15020;
     private static final Pattern CONFIGURATION_LIVE = Pattern.compile("configuration generation \\d+ live");
     private static final ObjectMapper JSON = new ObjectMapper();
 
@@ -81,7 +87,7 @@ final class MeshProcesses {
         cmd.addAll(List.of("control-plane", "--config-dir", spec.configDir().toString(), "--state-dir", stateDir
                 .toString(), "--listen", cluster.underlayAddress() + ":" + LocalMesh.XDS_PORT, "--admin",
                 "127.0.0.1:"
-                        + LocalMesh.CONTROL_PLANE_ADMIN_PORT));
+                        + CONTROL_PLANE_ADMIN_PORT));
         try {
             controlPlane = cluster.onUnderlay(cmd).redirectErrorStream(true).redirectOutput(log.appendTo()).start();
         } catch (IOException e) {
@@ -142,7 +148,7 @@ final class MeshProcesses {
                 }
             }
             try {
-                String dump = InNetns.httpGet(n.netns(), LocalMesh.AGENT_ADMIN_PORT, "/config_dump");
+                String dump = InNetns.httpGet(n.netns(), AGENT_ADMIN_PORT, "/config_dump");
                 return JSON.readTree(dump).path("workloads").size() >= allPods;
             } catch (IOException e) {
                 return false;
@@ -196,9 +202,9 @@ final class MeshProcesses {
     /** See {@link LocalMesh#startPrometheus}. */
     Prometheus startPrometheus(int port) throws IOException {
         List<Prometheus.Target> agentTargets = cluster.nodes().stream().map(n -> new Prometheus.Target(n.address()
-                + ":" + LocalMesh.AGENT_METRICS_PORT, Map.of("node", n.name()))).toList();
+                + ":" + AGENT_METRICS_PORT, Map.of("node", n.name()))).toList();
         List<Prometheus.Job> jobs = List.of(new Prometheus.Job("wisp-control-plane", List.of(new Prometheus.Target(
-                "127.0.0.1:" + LocalMesh.CONTROL_PLANE_ADMIN_PORT, Map.of()))), new Prometheus.Job("wisp-node",
+                "127.0.0.1:" + CONTROL_PLANE_ADMIN_PORT, Map.of()))), new Prometheus.Job("wisp-node",
                         agentTargets));
         Prometheus prom = Prometheus.start(jobs, new InetSocketAddress(cluster.underlayAddress(), port), spec
                 .workDir().resolve("prometheus"), cluster::onUnderlay);
