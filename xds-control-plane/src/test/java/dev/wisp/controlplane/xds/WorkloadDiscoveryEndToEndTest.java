@@ -9,7 +9,7 @@ import dev.wisp.api.workload.v1.Resource;
 import dev.wisp.controlplane.ControlPlane;
 import dev.wisp.controlplane.translate.TypeUrls;
 import dev.wisp.node.state.StateUpdates;
-import dev.wisp.node.xds.Backoff;
+import dev.wisp.base.Backoff;
 import dev.wisp.node.xds.WorkloadXdsClient;
 import io.grpc.ManagedChannel;
 import dev.wisp.node.controlplane.ControlPlaneClient;

@@ -1,6 +1,7 @@
 package dev.wisp.node.xds;
 
 import com.google.rpc.Code;
+import dev.wisp.base.Backoff;
 import dev.wisp.api.workload.v1.DeltaWorkloadRequest;
 import dev.wisp.api.workload.v1.DeltaWorkloadResponse;
 import dev.wisp.api.workload.v1.WorkloadDiscoveryGrpc;
@@ -98,7 +99,7 @@ final class DeltaXdsClient implements WorkloadXdsClient {
                 ? Status.UNAVAILABLE.withDescription("stream closed by the control plane")
                 : Status.fromThrowable(t);
         lastError = status.getCode() + ": " + status.getDescription();
-        Duration delay = backoff.delay(attempt++, random);
+        Duration delay = backoff.delay(attempt++, random.nextDouble());
         if (status.getCode() == Status.Code.UNAVAILABLE) {
             log.warn("control plane {} unreachable: {}; keeping the last configuration, reconnecting in {} ms",
                     channel.authority(), status.getDescription(), delay.toMillis());

@@ -2,7 +2,9 @@ package dev.wisp.node.xds;
 
 import static java.util.Objects.requireNonNull;
 
+import dev.wisp.base.Backoff;
 import dev.wisp.node.state.StateUpdates;
+import java.time.Duration;
 import io.grpc.Channel;
 import java.util.function.Supplier;
 
@@ -15,6 +17,9 @@ import java.util.function.Supplier;
  * client never clears.
  */
 public interface WorkloadXdsClient extends AutoCloseable {
+    /** Reconnect delays: 500 ms doubling to 30 s, ±20 %. */
+    Backoff RECONNECT = new Backoff(Duration.ofMillis(500), Duration.ofSeconds(30), 0.2);
+
     /**
      * A client for {@code node} over {@code channel} (the caller owns and closes the channel).
      *
@@ -22,7 +27,7 @@ public interface WorkloadXdsClient extends AutoCloseable {
      *            {@code authorization: Bearer <credential>}
      */
     static WorkloadXdsClient create(Channel channel, String node, Supplier<String> credential, StateUpdates state) {
-        return create(channel, node, credential, state, Backoff.DEFAULT);
+        return create(channel, node, credential, state, RECONNECT);
     }
 
     static WorkloadXdsClient create(Channel channel, String node, Supplier<String> credential, StateUpdates state,
