@@ -1,6 +1,8 @@
 package dev.wisp.cli;
 
+import dev.wisp.base.HostPort;
 import dev.wisp.controlplane.ControlPlane;
+import dev.wisp.controlplane.model.Cidr;
 import java.net.InetSocketAddress;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
@@ -52,25 +54,9 @@ public final class ControlPlaneCommand implements Callable<Integer> {
 
     /** {@code host:port} or {@code [v6]:port}, literal addresses only. */
     static InetSocketAddress address(String option, String text) {
-        int colon = text.lastIndexOf(':');
-        if (colon <= 0) {
-            throw new IllegalArgumentException(option + ": '" + text + "' is not HOST:PORT");
-        }
-        String host = text.substring(0, colon);
-        if (host.startsWith("[") && host.endsWith("]")) {
-            host = host.substring(1, host.length() - 1);
-        }
-        int port;
         try {
-            port = Integer.parseInt(text.substring(colon + 1));
-        } catch (NumberFormatException e) {
-            port = -1;
-        }
-        if (port < 0 || port > 65535) {
-            throw new IllegalArgumentException(option + ": '" + text + "' has no valid port");
-        }
-        try {
-            return new InetSocketAddress(dev.wisp.controlplane.model.Cidr.Addresses.parseLiteral(host), port);
+            HostPort at = HostPort.parse(text);
+            return new InetSocketAddress(Cidr.Addresses.parseLiteral(at.host()), at.port());
         } catch (IllegalArgumentException e) {
             throw new IllegalArgumentException(option + ": " + e.getMessage());
         }

@@ -6,15 +6,10 @@ import com.fasterxml.jackson.databind.JsonNode;
 import dev.wisp.api.workload.v1.Workload;
 import dev.wisp.cli.Wisp;
 import dev.wisp.linux.NetworkNamespace;
-import dev.wisp.node.NodeAgent;
-import dev.wisp.node.NodeConfig;
-import dev.wisp.node.identity.Identities;
-import dev.wisp.node.state.WorkloadIndex;
+import dev.wisp.node.NodeRuntime;
+import dev.wisp.node.NodeSettings;
 import dev.wisp.node.telemetry.ConnectionLabels;
 import dev.wisp.node.telemetry.FlowLog;
-import dev.wisp.spiffe.ca.CaSettings;
-import dev.wisp.spiffe.ca.CertificateAuthority;
-import dev.wisp.spiffe.ca.NodeAuthorizer;
 import dev.wisp.testing.Prerequisites;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
@@ -35,8 +30,8 @@ class ClusterFlowsNetnsTest {
     static final String NODE1 = "wisp-flt-node1";
     static final String NODE2 = "wisp-flt-node2";
     static final String CLIENT_ID = "spiffe://cluster.local/ns/default/sa/client";
-    static Identities ids;
-    static NodeAgent agent;
+    static Path dir;
+    static NodeRuntime agent;
 
     record Run(int exit, String out, String err) {}
 
@@ -71,14 +66,14 @@ class ClusterFlowsNetnsTest {
             assertThat(ip("netns", "add", ns)).isZero();
             assertThat(ip("-n", ns, "link", "set", "lo", "up")).isZero();
         }
-        CertificateAuthority ca = CertificateAuthority.inMemory(CaSettings.of("cluster.local",
-                NodeAuthorizer.unrestricted()));
-        ids = Identities.local(ca, "node1");
-        NodeConfig config = NodeConfig.builder("node1", ids).bindAddress(InetAddress.ofLiteral("127.0.0.1"))
-                .ports(0, 0, 0, 0, 15000, 0, 0).workerThreads(1).build();
+        dir = Files.createTempDirectory("wisp-flt");
+        Path state = Files.writeString(dir.resolve("state.yaml"), "resources: []\n");
+        NodeSettings settings = NodeSettings.of("node1", new NodeSettings.Source.Standalone(state, dir.resolve("ca")))
+                .withBindAddress(InetAddress.ofLiteral("127.0.0.1")).withPorts(new NodeSettings.Ports(0, 0, 0, 0,
+                        15000, 0, 0))
+                .withWorkerThreads(1);
         // Listeners belong to the namespace of the thread that creates them.
-        agent = NetworkNamespace.call(Path.of("/var/run/netns", NODE1), () -> NodeAgent.start(config,
-                WorkloadIndex.create()));
+        agent = NetworkNamespace.call(Path.of("/var/run/netns", NODE1), () -> NodeRuntime.build(settings));
         Workload client = Workload.newBuilder().setName("client").setNamespace("default").build();
         Workload server = Workload.newBuilder().setName("server").setNamespace("default").build();
         ConnectionLabels labels = new ConnectionLabels("destination", Optional.of(client), CLIENT_ID,
@@ -97,8 +92,12 @@ class ClusterFlowsNetnsTest {
         if (agent != null) {
             agent.close();
         }
-        if (ids != null) {
-            ids.close();
+        if (dir != null) {
+            try (var files = Files.walk(dir)) {
+                for (Path p : files.sorted(java.util.Comparator.reverseOrder()).toList()) {
+                    Files.delete(p);
+                }
+            }
         }
         for (String ns : List.of(NODE1, NODE2)) {
             ip("netns", "del", ns);
