@@ -36,19 +36,22 @@ import picocli.CommandLine.Option;
 public final class CaCommand {
     private CaCommand() {}
 
+    /** What both subcommands share: the CA directory they work on. */
+    abstract static class OnCaDirectory implements Callable<Integer> {
+        @CommandLine.Spec
+        CommandLine.Model.CommandSpec spec;
+
+        @Option(names = "--dir", required = true, paramLabel = "DIR", description = "The CA directory ('init' creates it with mode 0700).")
+        Path dir;
+    }
+
     /** {@code wisp ca init}. */
     @Command(name = "init", mixinStandardHelpOptions = true, usageHelpAutoWidth = true, description = {
             "Create a CA: a new ECDSA P-256 root for a trust domain.", "",
             "Writes root-cert.pem, root-key.pem (0600), bundle.pem and ca.properties",
             "into DIR, which is created with mode 0700. If DIR already holds a CA for",
             "the same trust domain, it is kept unchanged.", ""})
-    static final class Init implements Callable<Integer> {
-        @CommandLine.Spec
-        CommandLine.Model.CommandSpec spec;
-
-        @Option(names = "--dir", required = true, paramLabel = "DIR", description = "Directory to create the CA in (made mode 0700).")
-        Path dir;
-
+    static final class Init extends OnCaDirectory {
         @Option(names = "--trust-domain", required = true, paramLabel = "DOMAIN", description = "Trust domain, e.g. cluster.local (a-z, 0-9, '.', '-', '_').")
         String trustDomain;
 
@@ -103,13 +106,7 @@ public final class CaCommand {
             "Issue a workload certificate (X.509-SVID) from a CA directory.", "",
             "Generates an ECDSA P-256 key and a certificate whose only URI SAN is the",
             "given SPIFFE ID, and writes cert.pem, key.pem (0600) and bundle.pem.", ""})
-    static final class Issue implements Callable<Integer> {
-        @CommandLine.Spec
-        CommandLine.Model.CommandSpec spec;
-
-        @Option(names = "--dir", required = true, paramLabel = "DIR", description = "The CA directory made by 'wisp ca init'.")
-        Path dir;
-
+    static final class Issue extends OnCaDirectory {
         @Option(names = "--id", required = true, paramLabel = "SPIFFE_ID", description = "The SPIFFE ID to issue: spiffe://<td>/ns/<ns>/sa/<sa>")
         String id;
 

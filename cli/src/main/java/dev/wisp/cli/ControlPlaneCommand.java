@@ -8,6 +8,7 @@ import java.nio.file.Path;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /** {@code wisp control-plane}: runs the control plane until interrupted. */
@@ -16,8 +17,8 @@ import picocli.CommandLine.Option;
         "changes apply within a second), serve node agents (workload discovery and certificates),",
         "and answer 'wisp apply/get/delete' and /metrics on the admin address (localhost only)."})
 public final class ControlPlaneCommand implements Callable<Integer> {
-    @Option(names = "--config-dir", required = true, paramLabel = "DIR", description = "Directory of YAML configuration (Pod, Service, Node, MeshConfig, AuthorizationPolicy, PeerAuthentication).")
-    Path configDir;
+    @Mixin
+    ConfigDirOption configDir;
 
     @Option(names = "--state-dir", paramLabel = "DIR", defaultValue = "/var/lib/wisp/control-plane", description = "Where node credentials and the CA are kept (default: ${DEFAULT-VALUE}).")
     Path stateDir;
@@ -32,7 +33,7 @@ public final class ControlPlaneCommand implements Callable<Integer> {
     public Integer call() throws InterruptedException {
         ControlPlane.Options options;
         try {
-            options = new ControlPlane.Options(configDir, stateDir, address("--listen", listen),
+            options = new ControlPlane.Options(configDir.dir(), stateDir, address("--listen", listen),
                     address("--admin", admin));
         } catch (IllegalArgumentException e) {
             throw new UserException(e.getMessage(), 2);
