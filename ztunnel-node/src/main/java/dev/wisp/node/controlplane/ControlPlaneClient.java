@@ -127,7 +127,7 @@ public final class ControlPlaneClient implements AutoCloseable {
         return bundle::get;
     }
 
-    /** The workload discovery client (status: connected, ACKs, NACKs, last error). */
+    /** The workload discovery client ({@link WorkloadXdsClient#status}: connected, ACKs, NACKs, last error). */
     public WorkloadXdsClient xds() {
         return xds;
     }

@@ -13,6 +13,7 @@ import io.grpc.Status;
 import io.grpc.stub.ClientCallStreamObserver;
 import io.grpc.stub.ClientResponseObserver;
 import java.time.Duration;
+import java.util.Optional;
 import java.util.Random;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
@@ -115,23 +116,8 @@ final class DeltaXdsClient implements WorkloadXdsClient {
     }
 
     @Override
-    public boolean connected() {
-        return connected;
-    }
-
-    @Override
-    public long acks() {
-        return acks.get();
-    }
-
-    @Override
-    public long nacks() {
-        return nacks.get();
-    }
-
-    @Override
-    public String lastError() {
-        return lastError;
+    public StreamStatus status() {
+        return new StreamStatus(connected, acks.get(), nacks.get(), Optional.ofNullable(lastError));
     }
 
     @Override

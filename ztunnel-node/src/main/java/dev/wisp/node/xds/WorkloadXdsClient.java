@@ -5,6 +5,7 @@ import static java.util.Objects.requireNonNull;
 import dev.wisp.base.Backoff;
 import dev.wisp.node.state.StateUpdates;
 import java.time.Duration;
+import java.util.Optional;
 import io.grpc.Channel;
 import java.util.function.Supplier;
 
@@ -40,17 +41,18 @@ public interface WorkloadXdsClient extends AutoCloseable {
     /** Opens the stream; returns at once. */
     void start();
 
-    /** Whether the stream is open and has received at least one response. */
-    boolean connected();
+    /**
+     * Where the stream stands, read at once.
+     *
+     * @param connected whether the stream is open and has received at least one response
+     * @param acks responses ACKed since creation
+     * @param nacks responses NACKed since creation
+     * @param lastError the last stream failure or NACK reason
+     */
+    record StreamStatus(boolean connected, long acks, long nacks, Optional<String> lastError) {}
 
-    /** Responses ACKed since creation (for status and tests). */
-    long acks();
-
-    /** Responses NACKed since creation. */
-    long nacks();
-
-    /** The last stream failure or NACK reason, or null. */
-    String lastError();
+    /** The stream's status now. */
+    StreamStatus status();
 
     /** Stops reconnecting and ends the stream; the state fed so far is left as it is. */
     @Override
