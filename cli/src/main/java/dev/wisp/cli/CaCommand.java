@@ -14,6 +14,7 @@ import java.time.Duration;
 import java.time.format.DateTimeParseException;
 import java.util.Locale;
 import java.util.concurrent.Callable;
+import java.util.function.Supplier;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -43,6 +44,15 @@ public final class CaCommand {
 
         @Option(names = "--dir", required = true, paramLabel = "DIR", description = "The CA directory ('init' creates it with mode 0700).")
         Path dir;
+
+        /** Reads option {@code option}'s SPIFFE value (a {@code what}); a refusal is one line naming the option. */
+        static <T> T spiffeValue(String option, String what, Supplier<T> parse) {
+            try {
+                return parse.get();
+            } catch (InvalidSpiffeIdException e) {
+                throw new UserException(option + ": " + e.getMessage().replace("invalid SPIFFE ID", "invalid " + what));
+            }
+        }
     }
 
     /** {@code wisp ca init}. */
@@ -63,13 +73,7 @@ public final class CaCommand {
 
         @Override
         public Integer call() throws IOException {
-            String td;
-            try {
-                td = SpiffeId.requireTrustDomain(trustDomain);
-            } catch (InvalidSpiffeIdException e) {
-                throw new UserException(
-                        "--trust-domain: " + e.getMessage().replace("invalid SPIFFE ID", "invalid trust domain"));
-            }
+            String td = spiffeValue("--trust-domain", "trust domain", () -> SpiffeId.requireTrustDomain(trustDomain));
             if (defaultTtl.compareTo(maxTtl) > 0) {
                 throw new UserException("--default-ttl " + DurationConverter.format(defaultTtl)
                         + " exceeds --max-ttl " + DurationConverter.format(maxTtl));
@@ -118,12 +122,7 @@ public final class CaCommand {
 
         @Override
         public Integer call() throws IOException {
-            SpiffeId spiffeId;
-            try {
-                spiffeId = SpiffeId.parse(id);
-            } catch (InvalidSpiffeIdException e) {
-                throw new UserException("--id: " + e.getMessage());
-            }
+            SpiffeId spiffeId = spiffeValue("--id", "SPIFFE ID", () -> SpiffeId.parse(id));
             if (!Files.isDirectory(dir)) {
                 throw new UserException("--dir: no CA directory " + dir + "; create one with 'wisp ca init --dir " + dir
                         + " --trust-domain " + spiffeId.trustDomain() + "'");
