@@ -14,6 +14,7 @@ import java.time.Duration;
 import java.time.format.DateTimeParseException;
 import java.util.Locale;
 import java.util.concurrent.Callable;
+import java.util.function.Supplier;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -36,19 +37,31 @@ import picocli.CommandLine.Option;
 public final class CaCommand {
     private CaCommand() {}
 
+    /** What both subcommands share: the CA directory they work on. */
+    abstract static class OnCaDirectory implements Callable<Integer> {
+        @CommandLine.Spec
+        CommandLine.Model.CommandSpec spec;
+
+        @Option(names = "--dir", required = true, paramLabel = "DIR", description = "The CA directory ('init' creates it with mode 0700).")
+        Path dir;
+
+        /** Reads option {@code option}'s SPIFFE value (a {@code what}); a refusal is one line naming the option. */
+        static <T> T spiffeValue(String option, String what, Supplier<T> parse) {
+            try {
+                return parse.get();
+            } catch (InvalidSpiffeIdException e) {
+                throw new UserException(option + ": " + e.getMessage().replace("invalid SPIFFE ID", "invalid " + what));
+            }
+        }
+    }
+
     /** {@code wisp ca init}. */
     @Command(name = "init", mixinStandardHelpOptions = true, usageHelpAutoWidth = true, description = {
             "Create a CA: a new ECDSA P-256 root for a trust domain.", "",
             "Writes root-cert.pem, root-key.pem (0600), bundle.pem and ca.properties",
             "into DIR, which is created with mode 0700. If DIR already holds a CA for",
             "the same trust domain, it is kept unchanged.", ""})
-    static final class Init implements Callable<Integer> {
-        @CommandLine.Spec
-        CommandLine.Model.CommandSpec spec;
-
-        @Option(names = "--dir", required = true, paramLabel = "DIR", description = "Directory to create the CA in (made mode 0700).")
-        Path dir;
-
+    static final class Init extends OnCaDirectory {
         @Option(names = "--trust-domain", required = true, paramLabel = "DOMAIN", description = "Trust domain, e.g. cluster.local (a-z, 0-9, '.', '-', '_').")
         String trustDomain;
 
@@ -60,13 +73,7 @@ public final class CaCommand {
 
         @Override
         public Integer call() throws IOException {
-            String td;
-            try {
-                td = SpiffeId.requireTrustDomain(trustDomain);
-            } catch (InvalidSpiffeIdException e) {
-                throw new UserException(
-                        "--trust-domain: " + e.getMessage().replace("invalid SPIFFE ID", "invalid trust domain"));
-            }
+            String td = spiffeValue("--trust-domain", "trust domain", () -> SpiffeId.requireTrustDomain(trustDomain));
             if (defaultTtl.compareTo(maxTtl) > 0) {
                 throw new UserException("--default-ttl " + DurationConverter.format(defaultTtl)
                         + " exceeds --max-ttl " + DurationConverter.format(maxTtl));
@@ -103,13 +110,7 @@ public final class CaCommand {
             "Issue a workload certificate (X.509-SVID) from a CA directory.", "",
             "Generates an ECDSA P-256 key and a certificate whose only URI SAN is the",
             "given SPIFFE ID, and writes cert.pem, key.pem (0600) and bundle.pem.", ""})
-    static final class Issue implements Callable<Integer> {
-        @CommandLine.Spec
-        CommandLine.Model.CommandSpec spec;
-
-        @Option(names = "--dir", required = true, paramLabel = "DIR", description = "The CA directory made by 'wisp ca init'.")
-        Path dir;
-
+    static final class Issue extends OnCaDirectory {
         @Option(names = "--id", required = true, paramLabel = "SPIFFE_ID", description = "The SPIFFE ID to issue: spiffe://<td>/ns/<ns>/sa/<sa>")
         String id;
 
@@ -121,12 +122,7 @@ public final class CaCommand {
 
         @Override
         public Integer call() throws IOException {
-            SpiffeId spiffeId;
-            try {
-                spiffeId = SpiffeId.parse(id);
-            } catch (InvalidSpiffeIdException e) {
-                throw new UserException("--id: " + e.getMessage());
-            }
+            SpiffeId spiffeId = spiffeValue("--id", "SPIFFE ID", () -> SpiffeId.parse(id));
             if (!Files.isDirectory(dir)) {
                 throw new UserException("--dir: no CA directory " + dir + "; create one with 'wisp ca init --dir " + dir
                         + " --trust-domain " + spiffeId.trustDomain() + "'");

@@ -1,11 +1,14 @@
 package dev.wisp.cli;
 
+import dev.wisp.base.HostPort;
 import dev.wisp.controlplane.ControlPlane;
+import dev.wisp.controlplane.model.Cidr;
 import java.net.InetSocketAddress;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /** {@code wisp control-plane}: runs the control plane until interrupted. */
@@ -14,8 +17,8 @@ import picocli.CommandLine.Option;
         "changes apply within a second), serve node agents (workload discovery and certificates),",
         "and answer 'wisp apply/get/delete' and /metrics on the admin address (localhost only)."})
 public final class ControlPlaneCommand implements Callable<Integer> {
-    @Option(names = "--config-dir", required = true, paramLabel = "DIR", description = "Directory of YAML configuration (Pod, Service, Node, MeshConfig, AuthorizationPolicy, PeerAuthentication).")
-    Path configDir;
+    @Mixin
+    ConfigDirOption configDir;
 
     @Option(names = "--state-dir", paramLabel = "DIR", defaultValue = "/var/lib/wisp/control-plane", description = "Where node credentials and the CA are kept (default: ${DEFAULT-VALUE}).")
     Path stateDir;
@@ -30,7 +33,7 @@ public final class ControlPlaneCommand implements Callable<Integer> {
     public Integer call() throws InterruptedException {
         ControlPlane.Options options;
         try {
-            options = new ControlPlane.Options(configDir, stateDir, address("--listen", listen),
+            options = new ControlPlane.Options(configDir.dir(), stateDir, address("--listen", listen),
                     address("--admin", admin));
         } catch (IllegalArgumentException e) {
             throw new UserException(e.getMessage(), 2);
@@ -52,25 +55,9 @@ public final class ControlPlaneCommand implements Callable<Integer> {
 
     /** {@code host:port} or {@code [v6]:port}, literal addresses only. */
     static InetSocketAddress address(String option, String text) {
-        int colon = text.lastIndexOf(':');
-        if (colon <= 0) {
-            throw new IllegalArgumentException(option + ": '" + text + "' is not HOST:PORT");
-        }
-        String host = text.substring(0, colon);
-        if (host.startsWith("[") && host.endsWith("]")) {
-            host = host.substring(1, host.length() - 1);
-        }
-        int port;
         try {
-            port = Integer.parseInt(text.substring(colon + 1));
-        } catch (NumberFormatException e) {
-            port = -1;
-        }
-        if (port < 0 || port > 65535) {
-            throw new IllegalArgumentException(option + ": '" + text + "' has no valid port");
-        }
-        try {
-            return new InetSocketAddress(dev.wisp.controlplane.model.Cidr.Addresses.parseLiteral(host), port);
+            HostPort at = HostPort.parse(text);
+            return new InetSocketAddress(Cidr.Addresses.parseLiteral(at.host()), at.port());
         } catch (IllegalArgumentException e) {
             throw new IllegalArgumentException(option + ": " + e.getMessage());
         }

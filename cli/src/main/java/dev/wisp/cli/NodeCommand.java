@@ -1,36 +1,24 @@
 package dev.wisp.cli;
 
-import ch.qos.logback.classic.Level;
-import ch.qos.logback.classic.Logger;
-import dev.wisp.node.NodeAgent;
-import dev.wisp.node.NodeConfig;
-import dev.wisp.node.controlplane.ControlPlaneClient;
-import dev.wisp.node.capture.NodeCapture;
-import dev.wisp.node.identity.Identities;
-import dev.wisp.node.proxy.OriginalDestinationResolver;
-import dev.wisp.node.state.InvalidResourceException;
-import dev.wisp.node.state.StateFile;
-import dev.wisp.node.state.WorkloadIndex;
-import dev.wisp.spiffe.ca.CaSettings;
-import dev.wisp.spiffe.ca.CertificateAuthority;
-import dev.wisp.spiffe.ca.NodeAuthorizer;
+import dev.wisp.node.NodeRuntime;
+import dev.wisp.node.NodeSettings;
 import java.io.IOException;
 import java.net.InetAddress;
-import java.net.InetSocketAddress;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.Map;
+import java.util.Optional;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
-import org.slf4j.LoggerFactory;
+import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 
 /**
- * {@code wisp node}: runs a node agent (HBONE server, outbound/inbound/SOCKS5 listeners, admin,
- * metrics, readiness) until SIGTERM/SIGINT, then drains: stops accepting, sends GOAWAY, lets open
- * streams finish up to {@code --drain-timeout}.
+ * {@code wisp node}: builds a node agent ({@link NodeRuntime#build}) from its options and runs it
+ * until SIGTERM/SIGINT, then drains and closes it. The options' defaults are {@link NodeSettings}'s.
  */
-@Command(name = "node", mixinStandardHelpOptions = true, description = {
+@Command(name = "node", mixinStandardHelpOptions = true, defaultValueProvider = NodeCommand.Defaults.class, description = {
         "Run a node agent: carries workloads' TCP over HBONE (HTTP/2 CONNECT in mutual TLS 1.3).", "",
         "Standalone mode: the mesh state comes from --state (YAML/JSON of Workload, Service, Node and",
         "Authorization resources, see ARCHITECTURE.md) and certificates from the CA in --ca-dir",
@@ -38,7 +26,7 @@ import picocli.CommandLine.Option;
         "Control-plane mode: --control-plane HOST:PORT --token-file F --ca-bundle F: state by workload",
         "discovery and certificates from the control plane's CA; the last state is kept while it is away.", "",
         "Ports: 15001 outbound, 15006 inbound plaintext, 15008 HBONE, 15080 SOCKS5 (127.0.0.1),",
-        "15000 admin (127.0.0.1: /config_dump, POST /logging?level=), 15020 /metrics, 15021 /healthz/ready."})
+        "15000 admin (127.0.0.1: /config_dump, /flows, POST /logging?level=), 15020 /metrics, 15021 /healthz/ready."})
 public final class NodeCommand implements Callable<Integer> {
     @Option(names = "--node", required = true, paramLabel = "NAME", description = "This node's name (the Node resource).")
     String node;
@@ -58,22 +46,22 @@ public final class NodeCommand implements Callable<Integer> {
     @Option(names = "--ca-bundle", paramLabel = "FILE", description = "Control-plane mode: the mesh CA's roots (<state-dir>/ca/bundle.pem of the control plane), to verify the control plane.")
     Path caBundle;
 
-    @Option(names = "--trust-domain", defaultValue = "cluster.local", paramLabel = "TD", description = "Trust domain (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--trust-domain", paramLabel = "TD", description = "Trust domain (default: ${DEFAULT-VALUE}).")
     String trustDomain;
 
-    @Option(names = "--bind", defaultValue = "0.0.0.0", paramLabel = "ADDR", description = "Address of the HBONE, outbound, inbound, metrics and readiness listeners (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--bind", paramLabel = "ADDR", description = "Address of the HBONE, outbound, inbound, metrics and readiness listeners (default: ${DEFAULT-VALUE}).")
     String bind;
 
-    @Option(names = "--ports", defaultValue = "15001,15006,15008,15080,15000,15020,15021", paramLabel = "LIST", description = "outbound,inbound,hbone,socks5,admin,metrics,readiness (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--ports", paramLabel = "LIST", description = "outbound,inbound,hbone,socks5,admin,metrics,readiness; 0 picks a free port (default: ${DEFAULT-VALUE}).")
     String ports;
 
     @Option(names = "--socks5-workload", paramLabel = "UID", description = "The workload a SOCKS5 client on loopback stands for.")
     String socks5Workload;
 
-    @Option(names = "--drain-timeout", defaultValue = "PT30S", paramLabel = "DURATION", description = "How long open streams may finish after SIGTERM (ISO-8601, default: ${DEFAULT-VALUE}).")
+    @Option(names = "--drain-timeout", paramLabel = "DURATION", description = "How long open streams may finish after SIGTERM (ISO-8601, default: ${DEFAULT-VALUE}).")
     Duration drainTimeout;
 
-    @Option(names = "--workers", defaultValue = "0", paramLabel = "N", description = "I/O threads (0: one per core).")
+    @Option(names = "--workers", paramLabel = "N", description = "I/O threads (0: one per core; default: ${DEFAULT-VALUE}).")
     int workers;
 
     @Option(names = "--capture", description = "Capture local pods' TCP with eBPF (needs root): pods come from --pods-dir.")
@@ -85,154 +73,90 @@ public final class NodeCommand implements Callable<Integer> {
     @Option(names = "--capture-address", paramLabel = "ADDR", description = "With --capture: the node address pods' redirected connects go to (default: the first IPv4 address of the node).")
     String captureAddress;
 
-    @Option(names = "--bpf-pin-root", defaultValue = "/sys/fs/bpf/wisp", paramLabel = "DIR", description = "With --capture: where programs and maps are pinned (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--bpf-pin-root", paramLabel = "DIR", description = "With --capture: where programs and maps are pinned (default: ${DEFAULT-VALUE}).")
     Path pinRoot;
+
+    /** The options' defaults, read from {@link NodeSettings} so that they are written once. */
+    static final class Defaults implements CommandLine.IDefaultValueProvider {
+        private static final NodeSettings DEFAULTS = NodeSettings.of("-", new NodeSettings.Source.Standalone(Path.of(
+                "-"), Path.of("-")));
+        private static final Map<String, String> BY_OPTION = Map.of("--trust-domain", DEFAULTS.trustDomain(),
+                "--bind", DEFAULTS.bindAddress().getHostAddress(), "--ports", DEFAULTS.ports().toString(),
+                "--drain-timeout", DEFAULTS.drainTimeout().toString(), "--workers", String.valueOf(DEFAULTS
+                        .workerThreads()),
+                "--bpf-pin-root", NodeSettings.DEFAULT_PIN_ROOT.toString());
+
+        @Override
+        public String defaultValue(CommandLine.Model.ArgSpec argSpec) {
+            return argSpec instanceof CommandLine.Model.OptionSpec o ? BY_OPTION.get(o.longestName()) : null;
+        }
+    }
 
     @Override
     public Integer call() throws Exception {
-        int[] p = parsePorts(ports);
-        WorkloadIndex index = WorkloadIndex.create();
-        ControlPlaneClient controlPlaneClient = null;
-        Identities identities;
-        if (controlPlane != null) {
-            controlPlaneClient = connectControlPlane(index);
-            identities = Identities.create(trustDomain, controlPlaneClient.signer(), controlPlaneClient.bundle());
-        } else {
-            identities = standalone(index);
-        }
-        NodeConfig.Builder config = NodeConfig.builder(node, identities).bindAddress(InetAddress.ofLiteral(bind))
-                .ports(p[0], p[1], p[2], p[3], p[4], p[5], p[6]).drainTimeout(drainTimeout).workerThreads(workers)
-                .resolver(OriginalDestinationResolver.none()).logLevels(NodeCommand::setLevel);
-        if (socks5Workload != null) {
-            config.socks5Workload(socks5Workload);
-        }
-        NodeCapture nodeCapture = capture ? openCapture(p[0], p[1]) : null;
-        if (nodeCapture != null) {
-            config.resolver(nodeCapture.resolver());
-        }
-        NodeAgent agent;
+        NodeRuntime runtime;
         try {
-            agent = NodeAgent.start(config.build(), index);
-        } catch (IOException e) {
-            if (nodeCapture != null) {
-                nodeCapture.close();
-            }
+            runtime = NodeRuntime.build(settings());
+        } catch (IOException | IllegalArgumentException e) {
             throw new UserException(e.getMessage(), e);
         }
-        if (nodeCapture != null) {
-            try {
-                nodeCapture.start(agent);
-            } catch (IOException e) {
-                nodeCapture.close();
-                agent.close();
-                throw new UserException(e.getMessage(), e);
-            }
-        }
         CountDownLatch stopped = new CountDownLatch(1);
-        ControlPlaneClient cpClient = controlPlaneClient;
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
-            if (nodeCapture != null) {
-                nodeCapture.close();
-            }
-            agent.drain();
-            agent.close();
-            if (cpClient != null) {
-                cpClient.close();
-            }
-            identities.close();
+            runtime.drain();
+            runtime.close();
             stopped.countDown();
         }, "wisp-drain"));
         stopped.await();
         return 0;
     }
 
-    private Identities standalone(WorkloadIndex index) {
-        if (state == null || caDir == null || tokenFile != null || caBundle != null) {
-            throw new UserException("give either --state and --ca-dir (standalone) or --control-plane, --token-file "
-                    + "and --ca-bundle");
-        }
-        CertificateAuthority ca;
+    /** The options as {@link NodeSettings}; an inconsistent combination is one clear error. */
+    NodeSettings settings() {
+        NodeSettings s = NodeSettings.of(node, source()).withTrustDomain(trustDomain).withDrainTimeout(drainTimeout)
+                .withWorkerThreads(workers).withLogLevels(LogLevel::set);
         try {
-            ca = CertificateAuthority.createOrLoad(caDir, CaSettings.of(trustDomain, NodeAuthorizer.unrestricted()));
-        } catch (IOException e) {
-            throw new UserException("cannot open the CA in " + caDir + ": " + e.getMessage(), e);
+            s = s.withBindAddress(InetAddress.ofLiteral(bind));
+        } catch (IllegalArgumentException e) {
+            throw new UserException("--bind: '" + bind + "' is not an IP address");
         }
         try {
-            StateFile.load(state, index);
-        } catch (IOException | InvalidResourceException e) {
-            throw new UserException("cannot load the state file " + state + ": " + e.getMessage(), e);
+            s = s.withPorts(NodeSettings.Ports.parse(ports));
+        } catch (IllegalArgumentException e) {
+            throw new UserException("--ports: " + e.getMessage());
         }
-        return Identities.local(ca, node);
+        if (socks5Workload != null) {
+            s = s.withSocks5Workload(socks5Workload);
+        }
+        if (capture) {
+            if (podsDir == null) {
+                throw new UserException("--capture needs --pods-dir DIR (where the local pods' files appear)");
+            }
+            try {
+                s = s.withCapture(new NodeSettings.Capture(podsDir, pinRoot, Optional.ofNullable(captureAddress)
+                        .map(InetAddress::ofLiteral)));
+            } catch (IllegalArgumentException e) {
+                throw new UserException("--capture: " + e.getMessage());
+            }
+        }
+        return s;
     }
 
-    private ControlPlaneClient connectControlPlane(WorkloadIndex index) {
+    private NodeSettings.Source source() {
+        if (controlPlane == null) {
+            if (state == null || caDir == null || tokenFile != null || caBundle != null) {
+                throw new UserException("give either --state and --ca-dir (standalone) or --control-plane, "
+                        + "--token-file and --ca-bundle");
+            }
+            return new NodeSettings.Source.Standalone(state, caDir);
+        }
         if (tokenFile == null || caBundle == null || state != null || caDir != null) {
             throw new UserException("--control-plane needs --token-file and --ca-bundle, and excludes --state and "
                     + "--ca-dir");
         }
-        int colon = controlPlane.lastIndexOf(':');
-        int port = -1;
-        if (colon > 0) {
-            try {
-                port = Integer.parseInt(controlPlane.substring(colon + 1));
-            } catch (NumberFormatException e) {
-                port = -1;
-            }
-        }
-        if (port <= 0 || port > 65535) {
-            throw new UserException("--control-plane: '" + controlPlane + "' is not HOST:PORT (e.g. 10.0.0.2:15012)");
-        }
-        String host = controlPlane.substring(0, colon).replace("[", "").replace("]", "");
         try {
-            return ControlPlaneClient.connect(
-                    new ControlPlaneClient.Settings(host, port, node, trustDomain, tokenFile, caBundle), index);
-        } catch (IOException | RuntimeException e) {
-            throw new UserException(e.getMessage(), e);
+            return NodeSettings.Source.ControlPlane.parse(controlPlane, tokenFile, caBundle);
+        } catch (IllegalArgumentException e) {
+            throw new UserException("--control-plane: " + e.getMessage());
         }
-    }
-
-    private NodeCapture openCapture(int outboundPort, int inboundPort) {
-        if (podsDir == null) {
-            throw new UserException("--capture needs --pods-dir DIR (where the local pods' files appear)");
-        }
-        if (outboundPort == 0 || inboundPort == 0) {
-            throw new UserException("--capture needs fixed outbound and inbound ports, not 0");
-        }
-        try {
-            InetAddress node = captureAddress != null
-                    ? InetAddress.ofLiteral(captureAddress)
-                    : NodeCapture.defaultNodeAddress();
-            return NodeCapture.open(new NodeCapture.Settings(podsDir, pinRoot, new InetSocketAddress(node,
-                    outboundPort), inboundPort, 1000));
-        } catch (IOException | IllegalArgumentException e) {
-            throw new UserException(e.getMessage(), e);
-        }
-    }
-
-    static int[] parsePorts(String list) {
-        String[] parts = list.split(",");
-        if (parts.length != 7) {
-            throw new UserException("--ports needs 7 comma-separated ports, got '" + list + "'");
-        }
-        int[] out = new int[7];
-        for (int i = 0; i < 7; i++) {
-            try {
-                out[i] = Integer.parseInt(parts[i].trim());
-            } catch (NumberFormatException e) {
-                throw new UserException("--ports: '" + parts[i] + "' is not a port number");
-            }
-            if (out[i] < 0 || out[i] > 65535) {
-                throw new UserException("--ports: " + out[i] + " is outside 0-65535");
-            }
-        }
-        return out;
-    }
-
-    static void setLevel(String logger, String level) {
-        Level parsed = Level.toLevel(level, null);
-        if (parsed == null) {
-            throw new IllegalArgumentException("'" + level + "' is not one of error, warn, info, debug, trace");
-        }
-        ((Logger) LoggerFactory.getLogger(logger)).setLevel(parsed);
     }
 }

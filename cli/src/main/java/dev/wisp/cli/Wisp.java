@@ -1,9 +1,7 @@
 package dev.wisp.cli;
 
-import ch.qos.logback.classic.Level;
 import ch.qos.logback.classic.Logger;
 import java.io.PrintWriter;
-import java.util.concurrent.Callable;
 import org.slf4j.LoggerFactory;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
@@ -21,24 +19,14 @@ import picocli.CommandLine.ScopeType;
         "plane configures it all from YAML.", ""}, footer = {"",
                 "Run 'wisp COMMAND --help' for a command's options."}, subcommands = {
                         CaCommand.class}, subcommandsRepeatable = false, usageHelpAutoWidth = true)
-public final class Wisp implements Callable<Integer> {
+public final class Wisp extends UsageCommand {
     @Option(names = "--log-level", scope = ScopeType.INHERIT, paramLabel = "LEVEL", description = "Log level: error, warn, info, debug, trace (default: info, or $WISP_LOG).")
     void logLevel(String level) {
-        Level parsed = Level.toLevel(level, null);
-        if (parsed == null) {
-            throw new CommandLine.ParameterException(spec.commandLine(),
-                    "--log-level: '" + level + "' is not one of error, warn, info, debug, trace");
+        try {
+            LogLevel.set(Logger.ROOT_LOGGER_NAME, level);
+        } catch (IllegalArgumentException e) {
+            throw new CommandLine.ParameterException(spec.commandLine(), "--log-level: " + e.getMessage());
         }
-        ((Logger) LoggerFactory.getLogger(Logger.ROOT_LOGGER_NAME)).setLevel(parsed);
-    }
-
-    @CommandLine.Spec
-    CommandLine.Model.CommandSpec spec;
-
-    @Override
-    public Integer call() {
-        spec.commandLine().usage(spec.commandLine().getOut());
-        return 0;
     }
 
     /** The full command tree; tests drive it directly. */
@@ -61,8 +49,12 @@ public final class Wisp implements Callable<Integer> {
 
     public static void main(String[] args) {
         String env = System.getenv("WISP_LOG");
-        if (env != null && Level.toLevel(env, null) != null) {
-            ((Logger) LoggerFactory.getLogger(Logger.ROOT_LOGGER_NAME)).setLevel(Level.toLevel(env));
+        if (env != null) {
+            try {
+                LogLevel.set(Logger.ROOT_LOGGER_NAME, env);
+            } catch (IllegalArgumentException e) {
+                System.err.println("warning: WISP_LOG: " + e.getMessage() + "; logging at info");
+            }
         }
         System.exit(commandLine().execute(args));
     }

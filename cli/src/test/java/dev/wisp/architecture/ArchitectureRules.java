@@ -27,20 +27,21 @@ final class ArchitectureRules {
     /**
      * The module map: the modules each module's main code may use. Libraries use no agent, the agents use the
      * libraries and not each other, only the launcher uses the agents; test-support is for tests only, so no
-     * main code uses it. {@code ztunnel-node} does not use {@code wireguard} (yet: the WireGuard-in-the-mesh
+     * main code uses it; {@code base} uses none of ours, so every module may use it. {@code ztunnel-node} does not use {@code wireguard} (yet: the WireGuard-in-the-mesh
      * work adds that arrow here together with the code that needs it).
      */
     static final Map<String, Set<String>> MODULE_DEPENDENCIES = Map.ofEntries(
-            entry("linux-native", Set.of()),
-            entry("api", Set.of()),
-            entry("spiffe", Set.of()),
-            entry("wireguard", Set.of("linux-native")),
-            entry("bpf", Set.of("linux-native")),
-            entry("ztunnel-node", Set.of("api", "spiffe", "bpf", "linux-native")),
-            entry("xds-control-plane", Set.of("api", "spiffe")),
-            entry("test-support", Set.of("linux-native")),
-            entry("local-mesh", Set.of("linux-native")),
-            entry("cli", Set.of("api", "spiffe", "wireguard", "bpf", "linux-native", "ztunnel-node",
+            entry("base", Set.of()),
+            entry("linux-native", Set.of("base")),
+            entry("api", Set.of("base")),
+            entry("spiffe", Set.of("base")),
+            entry("wireguard", Set.of("base", "linux-native")),
+            entry("bpf", Set.of("base", "linux-native")),
+            entry("ztunnel-node", Set.of("base", "api", "spiffe", "bpf", "linux-native")),
+            entry("xds-control-plane", Set.of("base", "api", "spiffe")),
+            entry("test-support", Set.of("base", "linux-native")),
+            entry("local-mesh", Set.of("base", "linux-native")),
+            entry("cli", Set.of("base", "api", "spiffe", "wireguard", "bpf", "linux-native", "ztunnel-node",
                     "xds-control-plane", "local-mesh")));
 
     /**

@@ -33,7 +33,7 @@ class NodeCommandTest {
     void badPortsAreRefused(@TempDir Path dir) {
         String[] r = run("node", "--node", "n1", "--state", "x", "--ca-dir", dir.toString(), "--ports", "1,2");
         assertThat(r[0]).isEqualTo("1");
-        assertThat(r[2]).contains("--ports needs 7");
+        assertThat(r[2]).contains("--ports: needs 7");
     }
 
     @Test

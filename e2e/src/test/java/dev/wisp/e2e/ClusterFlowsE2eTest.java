@@ -8,16 +8,10 @@ import dev.wisp.cli.Wisp;
 import dev.wisp.linux.NetworkNamespace;
 import dev.wisp.local.ClusterSpec;
 import dev.wisp.local.LocalCluster;
-import dev.wisp.node.NodeAgent;
-import dev.wisp.node.NodeConfig;
-import dev.wisp.node.identity.Identities;
-import dev.wisp.node.state.WorkloadIndex;
-import dev.wisp.node.proxy.Outcome;
+import dev.wisp.node.NodeRuntime;
+import dev.wisp.node.NodeSettings;
 import dev.wisp.node.telemetry.ConnectionLabels;
 import dev.wisp.node.telemetry.FlowLog;
-import dev.wisp.spiffe.ca.CaSettings;
-import dev.wisp.spiffe.ca.CertificateAuthority;
-import dev.wisp.spiffe.ca.NodeAuthorizer;
 import dev.wisp.testing.Closeables;
 import dev.wisp.testing.Prerequisites;
 import java.net.InetAddress;
@@ -29,6 +23,7 @@ import java.util.Optional;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 /**
  * {@code wisp flows} against a real agent in a {@link LocalCluster} without agents of its own: the
@@ -40,8 +35,9 @@ class ClusterFlowsE2eTest {
     static final String NODE2 = "wisp-flt-node2";
     static final String CLIENT_ID = "spiffe://cluster.local/ns/default/sa/client";
     static LocalCluster cluster;
-    static Identities ids;
-    static NodeAgent agent;
+    @TempDir
+    static Path dir;
+    static NodeRuntime agent;
 
     record Run(int exit, String out, String err) {}
 
@@ -59,14 +55,14 @@ class ClusterFlowsE2eTest {
         Prerequisites.requireRoot();
         Prerequisites.requireCommands("ip");
         cluster = LocalCluster.up(ClusterSpec.builder(CLUSTER).nodes(2).base(160).build());
-        CertificateAuthority ca = CertificateAuthority.inMemory(CaSettings.of("cluster.local",
-                NodeAuthorizer.unrestricted()));
-        ids = Identities.local(ca, "node1");
-        NodeConfig config = NodeConfig.builder("node1", ids).bindAddress(InetAddress.ofLiteral("127.0.0.1"))
-                .ports(0, 0, 0, 0, 15000, 0, 0).workerThreads(1).build();
+        Path state = Files.writeString(dir.resolve("state.yaml"), "resources: []\n");
+        NodeSettings settings = NodeSettings.of("node1", new NodeSettings.Source.Standalone(state, dir.resolve("ca")))
+                .withBindAddress(InetAddress.ofLiteral("127.0.0.1")).withPorts(new NodeSettings.Ports(0, 0, 0, 0,
+                        15000, 0, 0))
+                .withWorkerThreads(1);
         // Listeners belong to the namespace of the thread that creates them.
-        agent = NetworkNamespace.call(Path.of("/var/run/netns", cluster.node(0).netns()), () -> NodeAgent.start(config,
-                WorkloadIndex.create()));
+        agent = NetworkNamespace.call(Path.of("/var/run/netns", cluster.node(0).netns()), () -> NodeRuntime.build(
+                settings));
         Workload client = Workload.newBuilder().setName("client").setNamespace("default").build();
         Workload server = Workload.newBuilder().setName("server").setNamespace("default").build();
         ConnectionLabels labels = new ConnectionLabels("destination", Optional.of(client), CLIENT_ID,
@@ -75,16 +71,14 @@ class ClusterFlowsE2eTest {
                 new InetSocketAddress("10.161.1.10", 8080), null);
         flow.toServer(100);
         flow.toClient(2000);
-        flow.close(Outcome.allowed());
+        flow.close(null);
         agent.telemetry().open("inbound", labels, new InetSocketAddress("10.161.0.10", 40001),
-                new InetSocketAddress("10.161.1.10", 8080), null).close(
-                        new Outcome.Policy("default/deny-demo",
-                                "denied by default/deny-demo"));
+                new InetSocketAddress("10.161.1.10", 8080), null).close("HBONE 401: denied by default/deny-demo");
     }
 
     @AfterAll
     static void stop() throws Exception {
-        Closeables.closeAll(agent, ids);
+        Closeables.closeAll(agent);
         PodApps.down(cluster, CLUSTER);
         assertThat(Files.exists(Path.of("/var/run/netns", cluster.node(0).netns()))).isFalse();
     }

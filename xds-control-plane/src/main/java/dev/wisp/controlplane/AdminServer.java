@@ -1,10 +1,12 @@
 package dev.wisp.controlplane;
 
+import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import com.sun.net.httpserver.HttpExchange;
-import com.sun.net.httpserver.HttpServer;
+import dev.wisp.base.admin.AdminHttp;
+import dev.wisp.base.admin.AdminHttp.Access;
+import dev.wisp.base.admin.AdminHttp.Response;
 import dev.wisp.controlplane.config.ConfigError;
 import dev.wisp.controlplane.config.ConfigSource;
 import dev.wisp.controlplane.model.MeshObject;
@@ -12,19 +14,12 @@ import dev.wisp.controlplane.model.ObjectRef;
 import dev.wisp.controlplane.model.Origin;
 import dev.wisp.controlplane.xds.WorkloadDiscoveryServer;
 import java.io.IOException;
-import java.io.InputStream;
 import java.io.UncheckedIOException;
 import java.net.InetSocketAddress;
-import java.net.URLDecoder;
-import java.nio.charset.StandardCharsets;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Executors;
-import org.slf4j.Logger;
-import org.slf4j.LoggerFactory;
 
 /**
  * The control plane's HTTP admin API, on a loopback address only (it changes the mesh without
@@ -34,7 +29,6 @@ import org.slf4j.LoggerFactory;
  * are JSON; refused writes answer 422 with every error. Requests run on virtual threads.
  */
 final class AdminServer implements AutoCloseable {
-    private static final Logger log = LoggerFactory.getLogger(AdminServer.class);
     static final int MAX_BODY = 8 << 20;
     private static final ObjectMapper JSON = new ObjectMapper();
     /** Kind aliases as kubectl accepts them (singular, plural, short). */
@@ -55,59 +49,33 @@ final class AdminServer implements AutoCloseable {
         }
     }
 
-    private final HttpServer http;
-    private final ExecutorService executor = Executors.newVirtualThreadPerTaskExecutor();
+    private final AdminHttp http;
     private final ControlPlane cp;
 
-    private AdminServer(HttpServer http, ControlPlane cp) {
-        this.http = http;
+    private AdminServer(InetSocketAddress address, ControlPlane cp) throws IOException {
         this.cp = cp;
+        this.http = AdminHttp.start("control plane admin", address, Access.LOOPBACK_ONLY, AdminHttp.routes()
+                .get("/metrics", r -> Response.prometheus(cp.registry().scrape()))
+                .get("/healthz/ready", r -> cp.translation() != null
+                        ? Response.text(200, "ready\n")
+                        : Response.text(503, "no valid configuration yet\n"))
+                .get("/api/v1/status", r -> json(200, status()))
+                .get("/api/v1/objects", r -> objects(r.query()))
+                .post("/api/v1/apply", r -> write(r, true))
+                .post("/api/v1/delete", r -> write(r, false))
+                .errors((status, message) -> json(status, error(message))));
     }
 
     static AdminServer start(InetSocketAddress address, ControlPlane cp) {
-        HttpServer http;
         try {
-            http = HttpServer.create(address, 16);
+            return new AdminServer(address, cp);
         } catch (IOException e) {
-            throw new UncheckedIOException("cannot listen for the admin API on " + address + ": " + e.getMessage(), e);
+            throw new UncheckedIOException(e.getMessage(), e);
         }
-        AdminServer a = new AdminServer(http, cp);
-        http.setExecutor(a.executor);
-        http.createContext("/", a::handle);
-        http.start();
-        return a;
     }
 
     InetSocketAddress address() {
-        return http.getAddress();
-    }
-
-    private void handle(HttpExchange ex) throws IOException {
-        try (ex) {
-            String path = ex.getRequestURI().getPath();
-            Map<String, String> query = query(ex.getRequestURI().getRawQuery());
-            String method = ex.getRequestMethod();
-            switch (path) {
-                case "/metrics" -> send(ex, 200, "text/plain; version=0.0.4", cp.registry().scrape());
-                case "/healthz/ready" -> {
-                    boolean ready = cp.translation() != null;
-                    send(ex, ready ? 200 : 503, "text/plain", ready ? "ready\n" : "no valid configuration yet\n");
-                }
-                case "/api/v1/status" -> json(ex, 200, status());
-                case "/api/v1/objects" -> objects(ex, query);
-                case "/api/v1/apply", "/api/v1/delete" -> {
-                    if (!method.equals("POST")) {
-                        json(ex, 405, error("use POST"));
-                        return;
-                    }
-                    write(ex, query.getOrDefault("file", "<stdin>"), path.endsWith("apply"));
-                }
-                default -> json(ex, 404, error("no such endpoint: " + path));
-            }
-        } catch (RuntimeException e) {
-            log.error("admin request {} failed", ex.getRequestURI(), e);
-            json(ex, 500, error("internal error: " + e.getMessage()));
-        }
+        return http.address();
     }
 
     private ObjectNode status() {
@@ -127,13 +95,12 @@ final class AdminServer implements AutoCloseable {
         return s;
     }
 
-    private void objects(HttpExchange ex, Map<String, String> query) throws IOException {
+    private Response objects(Map<String, String> query) {
         String kindArg = query.getOrDefault("kind", "");
         String kind = KINDS.get(kindArg.toLowerCase(Locale.ROOT));
         if (kind == null) {
-            json(ex, 400, error("the server doesn't have a resource type \"" + kindArg + "\"; known: pods, services, "
-                    + "nodes, authorizationpolicies, peerauthentications, meshconfigs"));
-            return;
+            return json(400, error("the server doesn't have a resource type \"" + kindArg + "\"; known: pods, "
+                    + "services, nodes, authorizationpolicies, peerauthentications, meshconfigs"));
         }
         String name = query.get("name");
         String namespace = query.get("namespace");
@@ -153,24 +120,16 @@ final class AdminServer implements AutoCloseable {
             warnings.getOrDefault(ref, List.of()).forEach(w::add);
         }
         if (name != null && items.isEmpty()) {
-            json(ex, 404, error(kind + " \"" + name + "\" not found"));
-            return;
+            return json(404, error(kind + " \"" + name + "\" not found"));
         }
         ObjectNode out = JSON.createObjectNode();
         out.set("items", items);
-        json(ex, 200, out);
+        return json(200, out);
     }
 
-    private void write(HttpExchange ex, String file, boolean apply) throws IOException {
-        String body;
-        try (InputStream in = ex.getRequestBody()) {
-            byte[] bytes = in.readNBytes(MAX_BODY + 1);
-            if (bytes.length > MAX_BODY) {
-                json(ex, 413, error("request larger than " + MAX_BODY + " bytes"));
-                return;
-            }
-            body = new String(bytes, StandardCharsets.UTF_8);
-        }
+    private Response write(AdminHttp.Request request, boolean apply) throws IOException {
+        String file = request.query().getOrDefault("file", "<stdin>");
+        String body = request.body(MAX_BODY);
         try {
             List<ConfigSource.Change> changes = apply ? cp.source().apply(file, body) : cp.source().delete(file, body);
             ObjectNode out = JSON.createObjectNode();
@@ -179,14 +138,14 @@ final class AdminServer implements AutoCloseable {
                 arr.addObject().put("kind", c.ref().kind()).put("namespace", c.ref().namespace())
                         .put("name", c.ref().name()).put("outcome", c.outcome());
             }
-            json(ex, 200, out);
+            return json(200, out);
         } catch (ConfigSource.ConfigRejectedException e) {
             ObjectNode out = JSON.createObjectNode();
             ArrayNode arr = out.putArray("errors");
             for (ConfigError err : e.errors()) {
                 arr.add(err.toString());
             }
-            json(ex, 422, out);
+            return json(422, out);
         }
     }
 
@@ -196,37 +155,16 @@ final class AdminServer implements AutoCloseable {
         return n;
     }
 
-    private static Map<String, String> query(String raw) {
-        Map<String, String> out = new HashMap<>();
-        if (raw == null || raw.isEmpty()) {
-            return out;
-        }
-        for (String part : raw.split("&")) {
-            int eq = part.indexOf('=');
-            if (eq > 0) {
-                out.put(URLDecoder.decode(part.substring(0, eq), StandardCharsets.UTF_8),
-                        URLDecoder.decode(part.substring(eq + 1), StandardCharsets.UTF_8));
-            }
-        }
-        return out;
-    }
-
-    private static void json(HttpExchange ex, int code, Object body) throws IOException {
-        send(ex, code, "application/json", JSON.writerWithDefaultPrettyPrinter().writeValueAsString(body));
-    }
-
-    private static void send(HttpExchange ex, int code, String type, String body) throws IOException {
-        byte[] bytes = body.getBytes(StandardCharsets.UTF_8);
-        ex.getResponseHeaders().set("Content-Type", type);
-        ex.sendResponseHeaders(code, bytes.length == 0 ? -1 : bytes.length);
-        if (bytes.length > 0) {
-            ex.getResponseBody().write(bytes);
+    private static Response json(int status, Object body) {
+        try {
+            return Response.json(status, JSON.writerWithDefaultPrettyPrinter().writeValueAsString(body));
+        } catch (JsonProcessingException e) {
+            throw new IllegalStateException("cannot render an admin answer", e);
         }
     }
 
     @Override
     public void close() {
-        http.stop(0);
-        executor.shutdownNow();
+        http.close();
     }
 }

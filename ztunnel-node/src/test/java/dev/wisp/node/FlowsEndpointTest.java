@@ -32,12 +32,12 @@ class FlowsEndpointTest {
     @AutoClose
     static final HttpClient http = HttpClient.newHttpClient();
 
-    static HttpResponse<String> get(NodeAgent agent, String query) throws Exception {
+    static HttpResponse<String> get(NodeRuntime agent, String query) throws Exception {
         URI uri = URI.create("http://127.0.0.1:" + agent.addresses().get("admin").getPort() + "/flows" + query);
         return http.send(HttpRequest.newBuilder(uri).build(), HttpResponse.BodyHandlers.ofString());
     }
 
-    static List<FlowRecord> connections(NodeAgent agent, long since) throws Exception {
+    static List<FlowRecord> connections(NodeRuntime agent, long since) throws Exception {
         HttpResponse<String> r = get(agent, "?since=" + since);
         assertThat(r.statusCode()).isEqualTo(200);
         JsonNode body = FlowLog.JSON.readTree(r.body());

@@ -5,44 +5,48 @@ import static dev.wisp.node.Fixtures.res;
 import static dev.wisp.node.Fixtures.workload;
 
 import dev.wisp.api.workload.v1.Resource;
-import dev.wisp.node.identity.Identities;
-import dev.wisp.testing.EchoServer;
-import dev.wisp.spiffe.ca.CaSettings;
-import dev.wisp.spiffe.ca.CertificateAuthority;
-import dev.wisp.spiffe.ca.NodeAuthorizer;
+import dev.wisp.node.proxy.OriginalDestinationResolver;
 import dev.wisp.node.state.StateUpdates;
-import dev.wisp.node.state.WorkloadIndex;
+import dev.wisp.testing.EchoServer;
+import java.io.IOException;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Comparator;
 import java.util.List;
+import java.util.Optional;
+import java.util.stream.Stream;
 
 /**
- * Two agents in this JVM on loopback: node n1 at 127.0.0.1 (client workload pod-a, standing for
- * SOCKS5 clients on loopback), node n2 at 127.0.0.2 (echo workload pod-b at 127.0.0.3), one CA.
- * Both indexes receive the same resources, as a control plane would send them.
+ * Two agents in this JVM on loopback, built by {@link NodeRuntime#build} as {@code wisp node}
+ * builds them (standalone: an empty state file and one CA directory shared by both): node n1 at
+ * 127.0.0.1 (client workload pod-a, standing for SOCKS5 clients on loopback), node n2 at 127.0.0.2
+ * (echo workload pod-b at 127.0.0.3). Both indexes then receive the same resources, as a control
+ * plane would send them. The one difference from production: captured connections' original
+ * destination is the echo server (there is no eBPF here).
  */
 public final class TwoAgents implements AutoCloseable {
     public static final String CLIENT_ID = "spiffe://cluster.local/ns/default/sa/client";
     public static final String SERVER_ID = "spiffe://cluster.local/ns/default/sa/server";
-    public final CertificateAuthority ca;
-    private final List<Identities> identities = new ArrayList<>();
+    private final Path dir;
     public final EchoServer echo;
-    public final NodeAgent n1;
-    public final NodeAgent n2;
+    public final NodeRuntime n1;
+    public final NodeRuntime n2;
     public final List<Resource> workloads = new ArrayList<>();
 
     public TwoAgents(Duration drain) throws Exception {
-        ca = CertificateAuthority.inMemory(CaSettings.of("cluster.local", NodeAuthorizer.unrestricted()));
+        dir = Files.createTempDirectory("wisp-two-agents");
         echo = new EchoServer(new InetSocketAddress("127.0.0.3", 0));
-        n1 = NodeAgent.start(config("n1", "127.0.0.1", drain).socks5Workload("pod-a").build(), WorkloadIndex.create());
-        n2 = NodeAgent.start(config("n2", "127.0.0.2", drain).build(), WorkloadIndex.create());
+        n1 = start(settings(dir, "n1", "127.0.0.1", drain).withSocks5Workload("pod-a"));
+        n2 = start(settings(dir, "n2", "127.0.0.2", drain));
         workloads.add(res(workload("pod-a", "client", "n1", "127.0.0.4")));
         workloads.add(res(workload("pod-b", "server", "n2", "127.0.0.3")));
         List<Resource> nodes = List.of(node("n1", "127.0.0.1", n1.addresses().get("hbone").getPort()),
                 node("n2", "127.0.0.2", n2.addresses().get("hbone").getPort()));
-        for (NodeAgent a : List.of(n1, n2)) {
+        for (NodeRuntime a : List.of(n1, n2)) {
             a.index().apply(StateUpdates.NODE, nodes, List.of());
             a.index().apply(StateUpdates.WORKLOAD, workloads, List.of());
         }
@@ -60,13 +64,18 @@ public final class TwoAgents implements AutoCloseable {
         }
     }
 
-    private NodeConfig.Builder config(String name, String address, Duration drain) {
-        Identities ids = Identities.local(ca, name);
-        identities.add(ids);
+    /** Standalone settings of an agent at {@code address} with every port chosen by the kernel. */
+    static NodeSettings settings(Path dir, String name, String address, Duration drain) throws IOException {
+        Path state = dir.resolve(name + "-state.yaml");
+        Files.writeString(state, "resources: []\n");
+        return NodeSettings.of(name, new NodeSettings.Source.Standalone(state, dir.resolve("ca")))
+                .withBindAddress(InetAddress.ofLiteral(address)).withPorts(NodeSettings.Ports.EPHEMERAL)
+                .withDrainTimeout(drain).withWorkerThreads(2);
+    }
+
+    private NodeRuntime start(NodeSettings settings) throws IOException {
         // Captured connections (15001 on n1, 15006 on n2) were all going to the echo workload.
-        return NodeConfig.builder(name, ids).bindAddress(InetAddress.ofLiteral(address)).ports(0, 0, 0, 0, 0, 0, 0)
-                .resolver(dev.wisp.node.proxy.OriginalDestinationResolver.fixed(echo.address()))
-                .drainTimeout(drain).workerThreads(2);
+        return NodeRuntime.build(settings, Optional.of(OriginalDestinationResolver.fixed(echo.address())));
     }
 
     /** Applies {@code update} of {@code type} to both agents. */
@@ -84,6 +93,10 @@ public final class TwoAgents implements AutoCloseable {
         n1.close();
         n2.close();
         echo.close();
-        identities.forEach(Identities::close);
+        try (Stream<Path> files = Files.walk(dir)) {
+            for (Path p : files.sorted(Comparator.reverseOrder()).toList()) {
+                Files.delete(p);
+            }
+        }
     }
 }

@@ -1,5 +1,6 @@
 package dev.wisp.cli.cluster;
 
+import dev.wisp.cli.ConfigDirOption;
 import dev.wisp.cli.UserException;
 import dev.wisp.local.ClusterException;
 import dev.wisp.local.ClusterSpec;
@@ -15,6 +16,7 @@ import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.atomic.AtomicReference;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
@@ -31,7 +33,8 @@ public final class ClusterCommand {
 
     @Command(name = "up", mixinStandardHelpOptions = true, description = {
             "Build the cluster, start the mesh and stay in the foreground until Ctrl-C or SIGTERM,",
-            "which stop and remove everything. The control plane watches --config-dir: save an",
+            "which stop and remove everything. The control plane watches --config-dir (created when",
+            "absent): save an",
             "AuthorizationPolicy or PeerAuthentication there and it applies within a second. The",
             "cluster's own Node/Pod/Service objects are generated into that directory as",
             "wisp-cluster-NAME.yaml (removed at shutdown)."})
@@ -42,8 +45,8 @@ public final class ClusterCommand {
         @Option(names = "--nodes", defaultValue = "2", paramLabel = "N", description = "Number of nodes, 1..50 (default: ${DEFAULT-VALUE}).")
         int nodes;
 
-        @Option(names = "--config-dir", required = true, paramLabel = "DIR", description = "The YAML directory the control plane watches (created when absent).")
-        Path configDir;
+        @Mixin
+        ConfigDirOption configDir;
 
         @Option(names = "--pods", paramLabel = "FILE", description = "Pods and Services to create (YAML: pods: [{name, namespace, serviceAccount, node: node1, labels}], services: [{name, namespace, selector, port, targetPort}]).")
         Path pods;
@@ -72,7 +75,7 @@ public final class ClusterCommand {
             } catch (IllegalArgumentException e) {
                 throw new UserException(e.getMessage(), 2);
             }
-            MeshSpec.Builder mesh = MeshSpec.builder(cluster).configDir(configDir);
+            MeshSpec.Builder mesh = MeshSpec.builder(cluster).configDir(configDir.dir());
             if (workDir != null) {
                 mesh.workDir(workDir);
             }

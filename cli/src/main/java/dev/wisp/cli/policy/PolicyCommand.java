@@ -1,5 +1,6 @@
 package dev.wisp.cli.policy;
 
+import dev.wisp.cli.UsageCommand;
 import dev.wisp.cli.UserException;
 import dev.wisp.controlplane.config.ConfigError;
 import java.io.IOException;
@@ -19,15 +20,7 @@ import picocli.CommandLine.Option;
 /** {@code wisp policy}: offline tools for authorization policy. */
 @Command(name = "policy", mixinStandardHelpOptions = true, description = "Authorization policy tools.", subcommands = {
         PolicyCommand.Check.class})
-public final class PolicyCommand implements Callable<Integer> {
-    @CommandLine.Spec
-    CommandLine.Model.CommandSpec spec;
-
-    @Override
-    public Integer call() {
-        spec.commandLine().usage(spec.commandLine().getOut());
-        return 0;
-    }
+public final class PolicyCommand extends UsageCommand {
 
     /** Exit codes of {@code wisp policy check}. */
     public static final int ALLOW = 0;

@@ -15,7 +15,7 @@ import java.util.random.RandomGenerator;
 /**
  * Keeps one X.509-SVID per identity in use on a node. {@link #fetch} obtains a certificate on
  * first use; from then on it is renewed at half its validity. A failed attempt is retried with
- * exponential backoff (500 ms, ×2, ±20 % jitter, at most 150 s) while the current certificate keeps
+ * exponential backoff (500 ms, ×2, at most 150 s, ±20 % jitter) while the current certificate keeps
  * being served as long as it is valid. {@link #release} forgets an identity no longer in use.
  * Listeners hear of every new certificate (first issue and each renewal).
  *

@@ -1,5 +1,6 @@
 package dev.wisp.spiffe.manager;
 
+import dev.wisp.base.Backoff;
 import dev.wisp.spiffe.CertificateRequest;
 import dev.wisp.spiffe.SpiffeId;
 import dev.wisp.spiffe.X509Svid;
@@ -45,7 +46,8 @@ final class DefaultCertificateManager implements CertificateManager {
     private final Clock clock;
     private final Duration ttl;
     private final RandomGenerator random;
-    private final Backoff backoff = Backoff.DEFAULT;
+    /** 500 ms doubling to 150 s, ±20 %. */
+    private static final Backoff BACKOFF = new Backoff(Duration.ofMillis(500), Duration.ofSeconds(150), 0.2);
     private final List<Consumer<X509Svid>> listeners = new CopyOnWriteArrayList<>();
     /** Guarded by {@code this}. */
     private final Map<SpiffeId, Entry> entries = new HashMap<>();
@@ -191,7 +193,7 @@ final class DefaultCertificateManager implements CertificateManager {
                 if (e.current != null && !isValid(e.current)) {
                     e.current = null;
                 }
-                Duration delay = backoff.delay(e.failures, random.nextDouble());
+                Duration delay = BACKOFF.delay(e.failures - 1, random.nextDouble());
                 e.timer = scheduler.schedule(delay, () -> renew(e));
                 if (e.current != null) {
                     log.warn("renewing the certificate of {} failed (attempt {}): {}; retrying in {} ms, "

@@ -194,15 +194,6 @@ class CertificateManagerTest {
                 .containsExactly(Duration.between(clock.instant(), svid.notAfter()).dividedBy(2));
     }
 
-    @Test
-    void backoffJitterStaysWithinTwentyPercent() {
-        assertThat(Backoff.DEFAULT.delay(1, 0.0)).isEqualTo(Duration.ofMillis(400));
-        assertThat(Backoff.DEFAULT.delay(1, 0.999999)).isBetween(Duration.ofMillis(599), Duration.ofMillis(600));
-        assertThat(Backoff.DEFAULT.delay(3, 0.0)).isEqualTo(Duration.ofMillis(1600));
-        assertThat(Backoff.DEFAULT.delay(9, 0.999)).isEqualTo(Duration.ofSeconds(150));
-        assertThat(Backoff.DEFAULT.delay(100, 0.0)).isEqualTo(Duration.ofSeconds(150));
-    }
-
     /** A "random" generator that always draws the same value. */
     record Fixed(double value) implements RandomGenerator {
         @Override

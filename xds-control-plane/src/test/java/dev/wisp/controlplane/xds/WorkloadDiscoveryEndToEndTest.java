@@ -9,7 +9,7 @@ import dev.wisp.api.workload.v1.Resource;
 import dev.wisp.controlplane.ControlPlane;
 import dev.wisp.controlplane.translate.TypeUrls;
 import dev.wisp.node.state.StateUpdates;
-import dev.wisp.node.xds.Backoff;
+import dev.wisp.base.Backoff;
 import dev.wisp.node.xds.WorkloadXdsClient;
 import io.grpc.ManagedChannel;
 import dev.wisp.node.controlplane.ControlPlaneClient;
@@ -199,7 +199,7 @@ class WorkloadDiscoveryEndToEndTest {
 
         cp.close();
         cp = null;
-        await().atMost(Duration.ofSeconds(5)).until(() -> !client.connected());
+        await().atMost(Duration.ofSeconds(5)).until(() -> !client.status().connected());
         assertThat(held(s)).isEqualTo(before);
 
         // While it is away: one policy removed, one pod added on node-a.
@@ -214,7 +214,8 @@ class WorkloadDiscoveryEndToEndTest {
         int upsertsBefore = s.upserts();
         int removalsBefore = s.removals();
         cp = ControlPlane.start(options(port));
-        await().atMost(Duration.ofSeconds(10)).until(() -> client.connected() && held(s).equals(expected("node-a")));
+        await().atMost(Duration.ofSeconds(10))
+                .until(() -> client.status().connected() && held(s).equals(expected("node-a")));
         assertThat(s.upserts() - upsertsBefore).as("only the new pod is sent again").isEqualTo(1);
         assertThat(s.removals() - removalsBefore).as("only the removed policy").isEqualTo(1);
         assertThat(s.duplicates()).isZero();
@@ -233,7 +234,7 @@ class WorkloadDiscoveryEndToEndTest {
         assertThat(n.typeUrl()).isEqualTo(TypeUrls.AUTHORIZATION);
         assertThat(n.message()).isEqualTo("refusing shop/poison: test says so");
         assertThat(s.resources(TypeUrls.AUTHORIZATION)).isEmpty();
-        assertThat(clients.getFirst().nacks()).isEqualTo(1);
+        assertThat(clients.getFirst().status().nacks()).isEqualTo(1);
         assertThat(cp.registry().scrape()).contains("wisp_xds_nacks_total{type=\"Authorization\"} 1.0");
 
         // The agent accepts the next version: the NACK is cleared.
@@ -261,9 +262,10 @@ class WorkloadDiscoveryEndToEndTest {
         WorkloadXdsClient c1 = connect("node-a", () -> "not-a-token", wrong, cp.xdsPort());
         MemoryState other = new MemoryState();
         WorkloadXdsClient c2 = connect("node-b", token("node-a"), other, cp.xdsPort());
-        await().atMost(Duration.ofSeconds(3)).until(() -> c1.lastError() != null && c2.lastError() != null);
-        assertThat(c1.lastError()).startsWith("UNAUTHENTICATED: node credential not recognised");
-        assertThat(c2.lastError())
+        await().atMost(Duration.ofSeconds(3))
+                .until(() -> c1.status().lastError().isPresent() && c2.status().lastError().isPresent());
+        assertThat(c1.status().lastError().orElseThrow()).startsWith("UNAUTHENTICATED: node credential not recognised");
+        assertThat(c2.status().lastError().orElseThrow())
                 .startsWith("PERMISSION_DENIED: node_name 'node-b' does not match the credential's node 'node-a'");
         assertThat(held(wrong).values()).allMatch(Map::isEmpty);
         assertThat(held(other).values()).allMatch(Map::isEmpty);

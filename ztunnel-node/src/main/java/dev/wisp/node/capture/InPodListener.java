@@ -3,14 +3,15 @@ package dev.wisp.node.capture;
 import dev.wisp.linux.NativeException;
 import dev.wisp.linux.NetworkNamespace;
 import dev.wisp.linux.Sockets;
-import dev.wisp.node.NodeAgent;
 import dev.wisp.node.proxy.InboundPlaintext;
+import dev.wisp.node.proxy.OriginalDestinationResolver;
 import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Optional;
+import java.util.function.Function;
 
 /**
  * The agent's plaintext inbound (15006) listener inside one pod's network namespace.
@@ -40,8 +41,9 @@ final class InPodListener implements AutoCloseable {
         this.fd = fd;
     }
 
-    static InPodListener open(NodeAgent agent, Path netns, InetSocketAddress address) throws IOException {
-        InboundPlaintext inbound = agent.newInboundPlaintext(ch -> Optional.of((InetSocketAddress) ch.localAddress()));
+    static InPodListener open(Function<OriginalDestinationResolver, InboundPlaintext> handler, Path netns,
+            InetSocketAddress address) throws IOException {
+        InboundPlaintext inbound = handler.apply(ch -> Optional.of((InetSocketAddress) ch.localAddress()));
         try {
             InetSocketAddress bound = NetworkNamespace.call(netns, () -> inbound.bind(address));
             return new InPodListener(inbound, bound, listeningFd(bound));

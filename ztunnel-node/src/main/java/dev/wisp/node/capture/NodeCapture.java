@@ -9,7 +9,7 @@ import dev.wisp.bpf.capture.PodRef;
 import dev.wisp.linux.Cgroups;
 import dev.wisp.linux.NativeException;
 import dev.wisp.linux.Sockets;
-import dev.wisp.node.NodeAgent;
+import dev.wisp.node.proxy.InboundPlaintext;
 import dev.wisp.node.proxy.OriginalDestinationResolver;
 import io.netty.channel.epoll.EpollSocketChannel;
 import java.io.IOException;
@@ -33,6 +33,7 @@ import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.TimeUnit;
+import java.util.function.Function;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -43,8 +44,8 @@ import org.slf4j.LoggerFactory;
  * ({@link InPodListener}), resolves the outbound listener's original destinations from the eBPF
  * map, and keeps the last flow events for the admin API's {@code /flows}.
  *
- * <p>Lifecycle: {@link #open} before the agent starts (the agent needs {@link #resolver()}),
- * {@link #start} once it is listening, {@link #close} before it closes. Closing leaves the pinned
+ * <p>Lifecycle (driven by {@code NodeRuntime}): {@link #open} before the agent's listeners (they need
+ * {@link #resolver()}), {@link #start} once they listen, {@link #close} when the agent stops accepting. Closing leaves the pinned
  * programs attached, so pods stay captured while the agent restarts; the next run re-adopts them
  * ({@code Capture.open} re-points the pinned links) and enrolls each pod file again, which is
  * idempotent.
@@ -81,7 +82,8 @@ public final class NodeCapture implements AutoCloseable {
     private final WatchService watcher;
     // Owned by the wisp-pods thread (and by close(), after that thread has ended).
     private final Map<String, Enrolled> pods = new HashMap<>();
-    private NodeAgent agent;
+    /** Makes the in-pod inbound listeners: the agent's, sharing its state, loops and telemetry. */
+    private Function<OriginalDestinationResolver, InboundPlaintext> inbound;
     private Thread thread;
     private AutoCloseable subscription;
     private volatile boolean closed;
@@ -168,15 +170,18 @@ public final class NodeCapture implements AutoCloseable {
         };
     }
 
-    /** Starts following the pods directory and recording flows for {@code agent}'s admin API. */
-    public synchronized void start(NodeAgent agent) throws IOException {
-        this.agent = requireNonNull(agent, "agent");
+    /**
+     * Starts recording flow events and following the pods directory; each enrolled pod gets an
+     * in-pod listener made by {@code inbound} (the agent's plaintext inbound handler over a resolver).
+     */
+    public synchronized void start(Function<OriginalDestinationResolver, InboundPlaintext> inbound)
+            throws IOException {
+        this.inbound = requireNonNull(inbound, "inbound");
         try {
             subscription = capture.subscribe(e -> flows.add(Instant.now(), e));
         } catch (BpfException e) {
             throw new IOException("cannot read capture's flow events: " + e.getMessage(), e);
         }
-        agent.captureEvents(flows::jsonArray);
         reconcile(true);
         thread = Thread.ofPlatform().name("wisp-pods").daemon().start(this::watch);
     }
@@ -246,7 +251,7 @@ public final class NodeCapture implements AutoCloseable {
             capture.enroll(pod);
             if (pod.netns() != null) {
                 for (InetAddress ip : pod.ips()) {
-                    InPodListener l = InPodListener.open(agent, pod.netns(),
+                    InPodListener l = InPodListener.open(inbound, pod.netns(),
                             new InetSocketAddress(ip, settings.inboundPort()));
                     listeners.add(l);
                     capture.setInboundListener(ip, l.fd);
@@ -279,6 +284,11 @@ public final class NodeCapture implements AutoCloseable {
         } catch (BpfException ex) {
             LOG.error("cannot remove pod {} from capture: {}", uid, ex.getMessage());
         }
+    }
+
+    /** The last flow events as a JSON array, for the admin API's {@code /flows}. */
+    public String flowEventsJson() {
+        return flows.jsonArray();
     }
 
     /** The ids of the pods capture has enrolled. */

@@ -2,6 +2,7 @@ package dev.wisp.node.controlplane;
 
 import static java.util.Objects.requireNonNull;
 
+import dev.wisp.node.NodeSettings.Source.ControlPlane;
 import dev.wisp.node.state.StateUpdates;
 import dev.wisp.node.xds.BearerCredentials;
 import dev.wisp.node.xds.WorkloadXdsClient;
@@ -41,53 +42,45 @@ public final class ControlPlaneClient implements AutoCloseable {
     public static final String CONTROL_PLANE_NAMESPACE = "wisp-system";
     public static final String CONTROL_PLANE_SA = "wisp-control-plane";
 
-    /** Where the control plane is and how this node authenticates to it. */
-    public record Settings(String host, int port, String node, String trustDomain, Path tokenFile, Path caBundle) {
-        public Settings {
-            requireNonNull(host, "host");
-            requireNonNull(node, "node");
-            requireNonNull(trustDomain, "trustDomain");
-            requireNonNull(tokenFile, "tokenFile");
-            requireNonNull(caBundle, "caBundle");
-            if (port <= 0 || port > 65535) {
-                throw new IllegalArgumentException("control plane port " + port + " is outside 1-65535");
-            }
-        }
-    }
-
     private final ManagedChannel channel;
     private final AtomicReference<TrustBundle> bundle;
     private final GrpcCertificateSigner signer;
     private final WorkloadXdsClient xds;
 
-    private ControlPlaneClient(Settings settings, TrustBundle initial, StateUpdates state) {
+    private ControlPlaneClient(ControlPlane at, String node, TrustBundle initial, StateUpdates state) {
         this.bundle = new AtomicReference<>(initial);
-        this.channel = channel(settings.host(), settings.port(), bundle::get);
-        Supplier<String> token = () -> readToken(settings.tokenFile());
-        this.signer = new GrpcCertificateSigner(channel, BearerCredentials.of(token), settings.trustDomain(),
-                bundle);
-        this.xds = WorkloadXdsClient.create(channel, settings.node(), token, state);
+        this.channel = channel(at.host(), at.port(), bundle::get);
+        Supplier<String> token = () -> readToken(at.tokenFile());
+        this.signer = new GrpcCertificateSigner(channel, BearerCredentials.of(token), initial.trustDomain(), bundle);
+        this.xds = WorkloadXdsClient.create(channel, node, token, state);
     }
 
     /**
-     * Starts workload discovery into {@code state}; returns at once (an unreachable control plane
+     * Starts workload discovery for {@code node} into {@code state}; returns at once (an unreachable control plane
      * is retried with backoff while the agent serves what it has).
      *
      * @throws IOException if the token file or the bundle cannot be read
      */
-    public static ControlPlaneClient connect(Settings settings, StateUpdates state) throws IOException {
-        requireNonNull(settings, "settings");
+    public static ControlPlaneClient connect(ControlPlane at, String node, String trustDomain, StateUpdates state)
+            throws IOException {
+        requireNonNull(at, "at");
+        requireNonNull(node, "node");
+        requireNonNull(trustDomain, "trustDomain");
         requireNonNull(state, "state");
-        readToken(settings.tokenFile());
+        try {
+            readToken(at.tokenFile());
+        } catch (UncheckedIOException | IllegalArgumentException e) {
+            throw new IOException(e.getMessage(), e);
+        }
         TrustBundle initial;
         try {
-            initial = TrustBundle.read(settings.trustDomain(), settings.caBundle());
+            initial = TrustBundle.read(trustDomain, at.caBundle());
         } catch (IOException | RuntimeException e) {
-            throw new IOException("cannot read the control plane's CA bundle " + settings.caBundle() + ": "
+            throw new IOException("cannot read the control plane's CA bundle " + at.caBundle() + ": "
                     + e.getMessage() + " (copy bundle.pem from the control plane's state directory, ca/bundle.pem)",
                     e);
         }
-        ControlPlaneClient c = new ControlPlaneClient(settings, initial, state);
+        ControlPlaneClient c = new ControlPlaneClient(at, node, initial, state);
         c.xds.start();
         return c;
     }
@@ -134,7 +127,7 @@ public final class ControlPlaneClient implements AutoCloseable {
         return bundle::get;
     }
 
-    /** The workload discovery client (status: connected, ACKs, NACKs, last error). */
+    /** The workload discovery client ({@link WorkloadXdsClient#status}: connected, ACKs, NACKs, last error). */
     public WorkloadXdsClient xds() {
         return xds;
     }

@@ -1,6 +1,7 @@
 package dev.wisp.node.xds;
 
 import com.google.rpc.Code;
+import dev.wisp.base.Backoff;
 import dev.wisp.api.workload.v1.DeltaWorkloadRequest;
 import dev.wisp.api.workload.v1.DeltaWorkloadResponse;
 import dev.wisp.api.workload.v1.WorkloadDiscoveryGrpc;
@@ -12,6 +13,7 @@ import io.grpc.Status;
 import io.grpc.stub.ClientCallStreamObserver;
 import io.grpc.stub.ClientResponseObserver;
 import java.time.Duration;
+import java.util.Optional;
 import java.util.Random;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
@@ -98,7 +100,7 @@ final class DeltaXdsClient implements WorkloadXdsClient {
                 ? Status.UNAVAILABLE.withDescription("stream closed by the control plane")
                 : Status.fromThrowable(t);
         lastError = status.getCode() + ": " + status.getDescription();
-        Duration delay = backoff.delay(attempt++, random);
+        Duration delay = backoff.delay(attempt++, random.nextDouble());
         if (status.getCode() == Status.Code.UNAVAILABLE) {
             log.warn("control plane {} unreachable: {}; keeping the last configuration, reconnecting in {} ms",
                     channel.authority(), status.getDescription(), delay.toMillis());
@@ -114,23 +116,8 @@ final class DeltaXdsClient implements WorkloadXdsClient {
     }
 
     @Override
-    public boolean connected() {
-        return connected;
-    }
-
-    @Override
-    public long acks() {
-        return acks.get();
-    }
-
-    @Override
-    public long nacks() {
-        return nacks.get();
-    }
-
-    @Override
-    public String lastError() {
-        return lastError;
+    public StreamStatus status() {
+        return new StreamStatus(connected, acks.get(), nacks.get(), Optional.ofNullable(lastError));
     }
 
     @Override

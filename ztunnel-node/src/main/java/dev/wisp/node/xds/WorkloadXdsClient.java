@@ -2,7 +2,10 @@ package dev.wisp.node.xds;
 
 import static java.util.Objects.requireNonNull;
 
+import dev.wisp.base.Backoff;
 import dev.wisp.node.state.StateUpdates;
+import java.time.Duration;
+import java.util.Optional;
 import io.grpc.Channel;
 import java.util.function.Supplier;
 
@@ -15,6 +18,9 @@ import java.util.function.Supplier;
  * client never clears.
  */
 public interface WorkloadXdsClient extends AutoCloseable {
+    /** Reconnect delays: 500 ms doubling to 30 s, ±20 %. */
+    Backoff RECONNECT = new Backoff(Duration.ofMillis(500), Duration.ofSeconds(30), 0.2);
+
     /**
      * A client for {@code node} over {@code channel} (the caller owns and closes the channel).
      *
@@ -22,7 +28,7 @@ public interface WorkloadXdsClient extends AutoCloseable {
      *            {@code authorization: Bearer <credential>}
      */
     static WorkloadXdsClient create(Channel channel, String node, Supplier<String> credential, StateUpdates state) {
-        return create(channel, node, credential, state, Backoff.DEFAULT);
+        return create(channel, node, credential, state, RECONNECT);
     }
 
     static WorkloadXdsClient create(Channel channel, String node, Supplier<String> credential, StateUpdates state,
@@ -35,17 +41,18 @@ public interface WorkloadXdsClient extends AutoCloseable {
     /** Opens the stream; returns at once. */
     void start();
 
-    /** Whether the stream is open and has received at least one response. */
-    boolean connected();
+    /**
+     * Where the stream stands, read at once.
+     *
+     * @param connected whether the stream is open and has received at least one response
+     * @param acks responses ACKed since creation
+     * @param nacks responses NACKed since creation
+     * @param lastError the last stream failure or NACK reason
+     */
+    record StreamStatus(boolean connected, long acks, long nacks, Optional<String> lastError) {}
 
-    /** Responses ACKed since creation (for status and tests). */
-    long acks();
-
-    /** Responses NACKed since creation. */
-    long nacks();
-
-    /** The last stream failure or NACK reason, or null. */
-    String lastError();
+    /** The stream's status now. */
+    StreamStatus status();
 
     /** Stops reconnecting and ends the stream; the state fed so far is left as it is. */
     @Override

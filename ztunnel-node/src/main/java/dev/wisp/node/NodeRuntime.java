@@ -1,0 +1,332 @@
+package dev.wisp.node;
+
+import static java.util.Objects.requireNonNull;
+
+import dev.wisp.api.workload.v1.Workload;
+import dev.wisp.node.admin.AdminServer;
+import dev.wisp.node.capture.NodeCapture;
+import dev.wisp.node.controlplane.ControlPlaneClient;
+import dev.wisp.node.identity.Identities;
+import dev.wisp.node.identity.IdentityProvider;
+import dev.wisp.node.proxy.HbonePool;
+import dev.wisp.node.proxy.HboneServer;
+import dev.wisp.node.proxy.InboundPlaintext;
+import dev.wisp.node.proxy.OriginalDestinationResolver;
+import dev.wisp.node.proxy.Outbound;
+import dev.wisp.node.proxy.ProxyContext;
+import dev.wisp.node.proxy.Socks5;
+import dev.wisp.node.proxy.Transport;
+import dev.wisp.node.state.InvalidResourceException;
+import dev.wisp.node.state.StateFile;
+import dev.wisp.node.state.WorkloadIndex;
+import dev.wisp.node.telemetry.Telemetry;
+import dev.wisp.node.tls.HboneTls;
+import dev.wisp.spiffe.ca.CaSettings;
+import dev.wisp.spiffe.ca.CertificateAuthority;
+import dev.wisp.spiffe.ca.NodeAuthorizer;
+import java.io.IOException;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.util.ArrayDeque;
+import java.util.Deque;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.Optional;
+import java.util.function.Supplier;
+import java.util.stream.Collectors;
+import java.util.stream.Stream;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * One node agent, built from {@link NodeSettings} and owning every component of it: the state
+ * index and where it is fed from (a state file, or the control-plane client's workload discovery),
+ * the identities (a local CA, or the control plane's), eBPF capture when asked for, the event loops,
+ * the HBONE server and pool, the outbound, inbound and SOCKS5 listeners, telemetry and the admin,
+ * metrics and readiness endpoints. {@code wisp node} and the in-JVM test agents are built here, so
+ * tests run the production wiring.
+ *
+ * <p>Order. {@link #build} starts them in dependency order (state and identities, capture, loops,
+ * listeners, admin, then capture's pods) and is ready once every listener is bound; a failure
+ * closes what was started, newest first. {@link #drain} then {@link #close} stop them in one
+ * order:
+ * <ol>
+ * <li>readiness answers 503;
+ * <li>stop accepting: the outbound, inbound and SOCKS5 listeners close, capture stops following
+ * pods and closes its in-pod listeners (its pinned programs stay attached, so pods stay captured
+ * while the agent restarts);
+ * <li>HBONE: the listener closes and every connection gets GOAWAY; open streams finish, up to the
+ * drain timeout ({@link #close} without {@link #drain} does not wait);
+ * <li>the pool closes its client connections;
+ * <li>the control-plane client ends workload discovery and its channel (the last state stays);
+ * <li>the identities stop renewing;
+ * <li>the admin, metrics and readiness listeners close;
+ * <li>the event loops end.
+ * </ol>
+ *
+ * <p>Threads: {@link #drain} and {@link #close} may be called from any thread (the launcher's
+ * shutdown hook); they are serialised on this object. {@link #ready} is read by readiness requests
+ * on their own threads.
+ */
+public final class NodeRuntime implements AutoCloseable {
+    private static final Logger LOG = LoggerFactory.getLogger(NodeRuntime.class);
+
+    private enum Phase {
+        SERVING, DRAINED, CLOSED
+    }
+
+    private final NodeSettings settings;
+    private final WorkloadIndex index = WorkloadIndex.create();
+    private final Telemetry telemetry = new Telemetry();
+    /** What {@link #build} has started, newest first: closed in that order if building fails. */
+    private final Deque<AutoCloseable> started = new ArrayDeque<>();
+    private final Map<String, InetSocketAddress> bound = new LinkedHashMap<>();
+    private ControlPlaneClient controlPlane;
+    private Identities identities;
+    private NodeCapture capture;
+    private Transport transport;
+    private ProxyContext ctx;
+    private HboneServer hbone;
+    private HbonePool pool;
+    private Outbound outbound;
+    private InboundPlaintext inbound;
+    private Socks5 socks5;
+    private AdminServer admin;
+    /** Set once every listener is bound, cleared when draining; read by the readiness endpoint. */
+    private volatile boolean ready;
+    /** Capture's flow events for {@code /flows}; set at build when capture runs (tests set their own). */
+    private volatile Supplier<String> captureEvents;
+    /** Guarded by {@code this}. */
+    private Phase phase = Phase.SERVING;
+
+    private NodeRuntime(NodeSettings settings) {
+        this.settings = settings;
+    }
+
+    /**
+     * Builds and starts a node agent; every listener is bound when this returns.
+     *
+     * @throws IOException with an operator's message when a part cannot start (state file, CA,
+     *             control-plane credentials, capture, a port in use); what was started is closed
+     */
+    public static NodeRuntime build(NodeSettings settings) throws IOException {
+        return build(settings, Optional.empty());
+    }
+
+    /** {@link #build}, with the captured listeners' original destinations given (in-JVM tests). */
+    static NodeRuntime build(NodeSettings settings, Optional<OriginalDestinationResolver> resolver)
+            throws IOException {
+        NodeRuntime r = new NodeRuntime(requireNonNull(settings, "settings"));
+        try {
+            r.start(resolver);
+        } catch (IOException e) {
+            r.abandon();
+            throw e;
+        } catch (RuntimeException e) {
+            r.abandon();
+            throw new IOException("node agent " + settings.nodeName() + " could not start: " + e.getMessage(), e);
+        }
+        return r;
+    }
+
+    private void start(Optional<OriginalDestinationResolver> resolverOverride) throws IOException {
+        openSource();
+        NodeSettings.Ports ports = settings.ports();
+        if (settings.capture().isPresent()) {
+            capture = openCapture(settings.capture().get());
+            captureEvents = capture::flowEventsJson;
+        }
+        OriginalDestinationResolver resolver = resolverOverride
+                .orElse(capture != null ? capture.resolver() : OriginalDestinationResolver.none());
+        transport = Transport.create(settings.workerThreads());
+        started.push(transport);
+        if (capture != null) {
+            // After the loops: capture's in-pod listeners run on them, so they close first.
+            started.push(capture);
+        }
+        ctx = new ProxyContext(settings.nodeName(), index, new HboneTls(identities), telemetry, transport,
+                Stream.of(ports.outbound(), ports.inboundPlaintext(), ports.hbone()).filter(p -> p > 0)
+                        .collect(Collectors.toSet()),
+                ports.hboneOrDefault(), settings.connectTimeout());
+        hbone = new HboneServer(ctx, settings.drainTimeout());
+        started.push(hbone);
+        pool = new HbonePool(ctx, settings.streamsPerConnection(), settings.idleTimeout());
+        started.push(pool);
+        outbound = new Outbound(ctx, pool, resolver);
+        started.push(outbound);
+        inbound = new InboundPlaintext(ctx, resolver);
+        started.push(inbound);
+        socks5 = new Socks5(ctx, outbound, settings.socks5Workload());
+        started.push(socks5);
+        prefetchIdentities();
+        index.onChange(this::prefetchIdentities);
+        InetAddress any = settings.bindAddress();
+        InetAddress loopback = InetAddress.getLoopbackAddress();
+        bound.put("hbone", hbone.bind(new InetSocketAddress(any, ports.hbone())));
+        bound.put("outbound", outbound.bind(new InetSocketAddress(any, ports.outbound())));
+        bound.put("inbound", inbound.bind(new InetSocketAddress(any, ports.inboundPlaintext())));
+        bound.put("socks5", socks5.bind(new InetSocketAddress(loopback, ports.socks5())));
+        admin = AdminServer.start(new AdminServer.Agent(settings.nodeName(), index::snapshot, this::figures,
+                telemetry::scrape, () -> ready, telemetry.flows(), this::currentCaptureEvents), settings.logLevels(),
+                new InetSocketAddress(loopback,
+                        ports.admin()),
+                new InetSocketAddress(any, ports.metrics()),
+                new InetSocketAddress(any,
+                        ports.readiness()));
+        started.push(admin);
+        bound.put("admin", admin.adminAddress());
+        bound.put("metrics", admin.metricsAddress());
+        bound.put("readiness", admin.readinessAddress());
+        if (capture != null) {
+            capture.start(r -> new InboundPlaintext(ctx, r));
+        }
+        ready = true;
+        LOG.info("node agent for {} ready (epoll: {}): {}", settings.nodeName(), transport.nativeEpoll(), bound);
+    }
+
+    /** The state and the identities: from a state file and a local CA, or from the control plane. */
+    private void openSource() throws IOException {
+        switch (settings.source()) {
+            case NodeSettings.Source.Standalone s -> {
+                CertificateAuthority ca;
+                try {
+                    ca = CertificateAuthority.createOrLoad(s.caDir(), CaSettings.of(settings.trustDomain(),
+                            NodeAuthorizer.unrestricted()));
+                } catch (IOException | RuntimeException e) {
+                    throw new IOException("cannot open the CA in " + s.caDir() + ": " + e.getMessage(), e);
+                }
+                try {
+                    StateFile.load(s.stateFile(), index);
+                } catch (IOException | InvalidResourceException e) {
+                    throw new IOException("cannot load the state file " + s.stateFile() + ": " + e.getMessage(), e);
+                }
+                identities = Identities.local(ca, settings.nodeName());
+            }
+            case NodeSettings.Source.ControlPlane at -> {
+                controlPlane = ControlPlaneClient.connect(at, settings.nodeName(), settings.trustDomain(), index);
+                started.push(controlPlane);
+                identities = Identities.create(settings.trustDomain(), controlPlane.signer(), controlPlane.bundle());
+            }
+        }
+        started.push(identities);
+    }
+
+    private NodeCapture openCapture(NodeSettings.Capture c) throws IOException {
+        InetAddress node = c.address().isPresent() ? c.address().get() : NodeCapture.defaultNodeAddress();
+        return NodeCapture.open(new NodeCapture.Settings(c.podsDir(), c.pinRoot(), new InetSocketAddress(node,
+                settings.ports().outbound()), settings.ports().inboundPlaintext(),
+                NodeSettings.CAPTURE_FLOW_CAPACITY));
+    }
+
+    /** A failed build: closes what was started, newest first. */
+    private void abandon() {
+        while (!started.isEmpty()) {
+            AutoCloseable c = started.pop();
+            try {
+                c.close();
+            } catch (Exception e) {
+                LOG.warn("closing {} after a failed start: {}", c.getClass().getSimpleName(), e.toString());
+            }
+        }
+        phase = Phase.CLOSED;
+    }
+
+    /**
+     * Asks for the SVIDs this node will present (its own, and its workloads') whenever the state
+     * changes, so that the first connection does not wait for the CA.
+     */
+    private void prefetchIdentities() {
+        identities.prefetch(IdentityProvider.nodeId(identities.trustDomain(), settings.nodeName()));
+        for (Workload w : index.snapshot().workloads()) {
+            if (w.getNode().equals(settings.nodeName()) && !w.getServiceAccount().isEmpty()) {
+                identities.prefetch(IdentityProvider.workloadId(w.getTrustDomain(), w.getNamespace(), w
+                        .getServiceAccount()));
+            }
+        }
+    }
+
+    /** The state: fed by the state file or workload discovery (in-JVM tests apply resources to it). */
+    public WorkloadIndex index() {
+        return index;
+    }
+
+    /** Where each listener is bound: hbone, outbound, inbound, socks5, admin, metrics, readiness. */
+    public Map<String, InetSocketAddress> addresses() {
+        return Map.copyOf(bound);
+    }
+
+    /** Metrics, the access log and the flow log of every listener. */
+    public Telemetry telemetry() {
+        return telemetry;
+    }
+
+    /** HBONE client TLS connections open now. */
+    public int poolConnections() {
+        return pool.connections();
+    }
+
+    private Map<String, Object> figures() {
+        Map<String, Object> m = new LinkedHashMap<>();
+        m.put("node", settings.nodeName());
+        m.put("hbone_pool_connections", pool.connections());
+        m.put("hbone_pool_connections_opened", pool.connectionsOpened());
+        m.put("hbone_server_connections", hbone.connections());
+        return m;
+    }
+
+    private Optional<String> currentCaptureEvents() {
+        Supplier<String> events = captureEvents;
+        return events == null ? Optional.empty() : Optional.of(events.get());
+    }
+
+    /** Replaces capture's events in {@code /flows} (tests without eBPF). */
+    void captureEvents(Supplier<String> jsonArray) {
+        this.captureEvents = requireNonNull(jsonArray, "jsonArray");
+    }
+
+    /** Steps 1-4 of the order above: stops accepting and lets open HBONE streams finish. */
+    public synchronized void drain() {
+        if (phase != Phase.SERVING) {
+            return;
+        }
+        LOG.info("node agent for {} draining (up to {})", settings.nodeName(), settings.drainTimeout());
+        stopAccepting();
+        hbone.drain();
+        pool.close();
+        phase = Phase.DRAINED;
+    }
+
+    private void stopAccepting() {
+        ready = false;
+        outbound.close();
+        inbound.close();
+        socks5.close();
+        if (capture != null) {
+            capture.close();
+        }
+    }
+
+    /** The whole order above; without a {@link #drain} first, HBONE streams are cut rather than awaited. */
+    @Override
+    public synchronized void close() {
+        if (phase == Phase.CLOSED) {
+            return;
+        }
+        try {
+            if (phase == Phase.SERVING) {
+                stopAccepting();
+                hbone.close();
+                pool.close();
+            }
+            if (controlPlane != null) {
+                controlPlane.close();
+            }
+            identities.close();
+            admin.close();
+        } finally {
+            transport.close();
+            phase = Phase.CLOSED;
+            LOG.info("node agent for {} stopped", settings.nodeName());
+        }
+    }
+}

@@ -1,0 +1,238 @@
+package dev.wisp.node;
+
+import static java.util.Objects.requireNonNull;
+
+import dev.wisp.base.HostPort;
+import dev.wisp.node.admin.AdminServer;
+import java.net.InetAddress;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.Optional;
+
+/**
+ * Everything a node agent is built from ({@link NodeRuntime#build}), and every default of it in one
+ * place: {@link #of} gives ztunnel's ports and timeouts, the {@code with…} methods change one
+ * setting each, and {@code wisp node} offers the same defaults through them.
+ *
+ * @param nodeName this node's name (its Node resource)
+ * @param trustDomain the mesh's SPIFFE trust domain
+ * @param source where the state and the certificates come from
+ * @param bindAddress address of the HBONE, outbound, inbound, metrics and readiness listeners (SOCKS5
+ *            and admin are on loopback)
+ * @param ports every listener's port
+ * @param capture eBPF capture of the node's pods, when asked for
+ * @param socks5Workload the workload (uid) a SOCKS5 client on loopback stands for
+ * @param drainTimeout how long open HBONE streams may finish once draining
+ * @param idleTimeout how long an idle pooled HBONE connection is kept
+ * @param streamsPerConnection HTTP/2 streams per pooled HBONE connection before another opens
+ * @param workerThreads I/O event loops (0: one per core)
+ * @param connectTimeout for upstream TCP and HBONE connections
+ * @param logLevels how {@code POST /logging} changes a level (the launcher owns the logging backend)
+ */
+public record NodeSettings(String nodeName, String trustDomain, Source source, InetAddress bindAddress, Ports ports,
+        Optional<Capture> capture, Optional<String> socks5Workload, Duration drainTimeout, Duration idleTimeout,
+        int streamsPerConnection, int workerThreads, Duration connectTimeout, AdminServer.LogLevels logLevels) {
+
+    public static final String DEFAULT_TRUST_DOMAIN = "cluster.local";
+    public static final InetAddress DEFAULT_BIND = InetAddress.ofLiteral("0.0.0.0");
+    public static final Duration DEFAULT_DRAIN_TIMEOUT = Duration.ofSeconds(30);
+    public static final Duration DEFAULT_IDLE_TIMEOUT = Duration.ofMinutes(5);
+    public static final int DEFAULT_STREAMS_PER_CONNECTION = 100;
+    public static final Duration DEFAULT_CONNECT_TIMEOUT = Duration.ofSeconds(10);
+    /** Where capture pins its programs and maps unless told otherwise (one root per agent on a machine). */
+    public static final Path DEFAULT_PIN_ROOT = Path.of("/sys/fs/bpf/wisp");
+    /** How many capture flow events {@code /flows} keeps. */
+    public static final int CAPTURE_FLOW_CAPACITY = 1000;
+    private static final AdminServer.LogLevels NO_LOG_LEVELS = (logger, level) -> {
+        throw new IllegalArgumentException("changing log levels is not supported by this launcher");
+    };
+
+    public NodeSettings {
+        if (requireNonNull(nodeName, "nodeName").isBlank() || requireNonNull(trustDomain, "trustDomain").isBlank()) {
+            throw new IllegalArgumentException("the node name and the trust domain must not be empty");
+        }
+        requireNonNull(source, "source");
+        requireNonNull(bindAddress, "bindAddress");
+        requireNonNull(ports, "ports");
+        requireNonNull(socks5Workload, "socks5Workload");
+        requireNonNull(logLevels, "logLevels");
+        if (requireNonNull(drainTimeout, "drainTimeout").isNegative() || !positive(idleTimeout, "idleTimeout")
+                || !positive(connectTimeout, "connectTimeout")) {
+            throw new IllegalArgumentException("timeouts must be positive (drain may be 0): drain " + drainTimeout
+                    + ", idle " + idleTimeout + ", connect " + connectTimeout);
+        }
+        if (streamsPerConnection < 1) {
+            throw new IllegalArgumentException("streams per connection must be at least 1, not "
+                    + streamsPerConnection);
+        }
+        if (workerThreads < 0) {
+            throw new IllegalArgumentException("worker threads must be 0 (one per core) or more, not " + workerThreads);
+        }
+        if (requireNonNull(capture, "capture").isPresent()
+                && (ports.outbound() == 0 || ports.inboundPlaintext() == 0)) {
+            throw new IllegalArgumentException("capture needs fixed outbound and inbound ports, not 0: the eBPF "
+                    + "programs redirect pods' connections to them");
+        }
+    }
+
+    private static boolean positive(Duration d, String name) {
+        return !requireNonNull(d, name).isNegative() && !d.isZero();
+    }
+
+    /** A node {@code nodeName} fed by {@code source}, with every other setting at its default. */
+    public static NodeSettings of(String nodeName, Source source) {
+        return new NodeSettings(nodeName, DEFAULT_TRUST_DOMAIN, source, DEFAULT_BIND, Ports.ZTUNNEL, Optional.empty(),
+                Optional.empty(), DEFAULT_DRAIN_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_STREAMS_PER_CONNECTION, 0,
+                DEFAULT_CONNECT_TIMEOUT, NO_LOG_LEVELS);
+    }
+
+    public NodeSettings withTrustDomain(String td) {
+        return new NodeSettings(nodeName, td, source, bindAddress, ports, capture, socks5Workload, drainTimeout,
+                idleTimeout, streamsPerConnection, workerThreads, connectTimeout, logLevels);
+    }
+
+    public NodeSettings withBindAddress(InetAddress a) {
+        return new NodeSettings(nodeName, trustDomain, source, a, ports, capture, socks5Workload, drainTimeout,
+                idleTimeout, streamsPerConnection, workerThreads, connectTimeout, logLevels);
+    }
+
+    public NodeSettings withPorts(Ports p) {
+        return new NodeSettings(nodeName, trustDomain, source, bindAddress, p, capture, socks5Workload, drainTimeout,
+                idleTimeout, streamsPerConnection, workerThreads, connectTimeout, logLevels);
+    }
+
+    public NodeSettings withCapture(Capture c) {
+        return new NodeSettings(nodeName, trustDomain, source, bindAddress, ports, Optional.of(c), socks5Workload,
+                drainTimeout, idleTimeout, streamsPerConnection, workerThreads, connectTimeout, logLevels);
+    }
+
+    public NodeSettings withSocks5Workload(String uid) {
+        return new NodeSettings(nodeName, trustDomain, source, bindAddress, ports, capture, Optional.of(uid),
+                drainTimeout, idleTimeout, streamsPerConnection, workerThreads, connectTimeout, logLevels);
+    }
+
+    public NodeSettings withDrainTimeout(Duration d) {
+        return new NodeSettings(nodeName, trustDomain, source, bindAddress, ports, capture, socks5Workload, d,
+                idleTimeout, streamsPerConnection, workerThreads, connectTimeout, logLevels);
+    }
+
+    public NodeSettings withWorkerThreads(int n) {
+        return new NodeSettings(nodeName, trustDomain, source, bindAddress, ports, capture, socks5Workload,
+                drainTimeout, idleTimeout, streamsPerConnection, n, connectTimeout, logLevels);
+    }
+
+    public NodeSettings withLogLevels(AdminServer.LogLevels l) {
+        return new NodeSettings(nodeName, trustDomain, source, bindAddress, ports, capture, socks5Workload,
+                drainTimeout, idleTimeout, streamsPerConnection, workerThreads, connectTimeout, l);
+    }
+
+    /**
+     * The agent's listener ports; 0 picks a free port (tests).
+     *
+     * @param outbound captured outbound TCP (15001)
+     * @param inboundPlaintext plaintext inbound, captured or from outside the mesh (15006)
+     * @param hbone HBONE, mTLS HTTP/2 CONNECT from other nodes (15008)
+     * @param socks5 SOCKS5 on loopback (15080)
+     * @param admin admin API on loopback (15000)
+     * @param metrics Prometheus {@code /metrics} (15020)
+     * @param readiness {@code /healthz/ready} (15021)
+     */
+    public record Ports(int outbound, int inboundPlaintext, int hbone, int socks5, int admin, int metrics,
+            int readiness) {
+        /** ztunnel's ports. */
+        public static final Ports ZTUNNEL = new Ports(15001, 15006, 15008, 15080, 15000, 15020, 15021);
+        /** Every port chosen by the kernel: agents side by side in one test JVM. */
+        public static final Ports EPHEMERAL = new Ports(0, 0, 0, 0, 0, 0, 0);
+        private static final String ORDER = "outbound,inbound,hbone,socks5,admin,metrics,readiness";
+
+        public Ports {
+            for (int p : new int[]{outbound, inboundPlaintext, hbone, socks5, admin, metrics, readiness}) {
+                if (p < 0 || p > 65535) {
+                    throw new IllegalArgumentException("port " + p + " is outside 0-65535");
+                }
+            }
+        }
+
+        /** {@code "outbound,inbound,hbone,socks5,admin,metrics,readiness"}, as {@link #toString} writes it. */
+        public static Ports parse(String list) {
+            String[] parts = requireNonNull(list, "list").split(",", -1);
+            if (parts.length != 7) {
+                throw new IllegalArgumentException("needs 7 comma-separated ports (" + ORDER + "), got '"
+                        + list + "'");
+            }
+            int[] p = new int[7];
+            for (int i = 0; i < 7; i++) {
+                try {
+                    p[i] = Integer.parseInt(parts[i].trim());
+                } catch (NumberFormatException e) {
+                    throw new IllegalArgumentException("'" + parts[i] + "' is not a port number");
+                }
+            }
+            return new Ports(p[0], p[1], p[2], p[3], p[4], p[5], p[6]);
+        }
+
+        /** The HBONE port to dial on nodes whose resource names none. */
+        public int hboneOrDefault() {
+            return hbone == 0 ? ZTUNNEL.hbone : hbone;
+        }
+
+        @Override
+        public String toString() {
+            return outbound + "," + inboundPlaintext + "," + hbone + "," + socks5 + "," + admin + "," + metrics + ","
+                    + readiness;
+        }
+    }
+
+    /** Where the mesh state and the certificates come from. */
+    public sealed interface Source {
+        /**
+         * Standalone: the state is read once from {@code stateFile} (YAML/JSON of Workload, Service,
+         * Node and Authorization resources) and certificates are signed by the CA in {@code caDir},
+         * created there when absent.
+         */
+        record Standalone(Path stateFile, Path caDir) implements Source {
+            public Standalone {
+                requireNonNull(stateFile, "stateFile");
+                requireNonNull(caDir, "caDir");
+            }
+        }
+
+        /**
+         * A control plane: state by workload discovery and certificates from its CA, over TLS to
+         * {@code host:port}, authenticated by the node credential in {@code tokenFile}; the control
+         * plane must chain to {@code caBundle}.
+         */
+        record ControlPlane(String host, int port, Path tokenFile, Path caBundle) implements Source {
+            public ControlPlane {
+                requireNonNull(host, "host");
+                requireNonNull(tokenFile, "tokenFile");
+                requireNonNull(caBundle, "caBundle");
+                if (port <= 0 || port > 65535) {
+                    throw new IllegalArgumentException("control plane port " + port + " is outside 1-65535");
+                }
+            }
+
+            /** {@code HOST:PORT} or {@code [V6]:PORT}. */
+            public static ControlPlane parse(String hostPort, Path tokenFile, Path caBundle) {
+                HostPort at = HostPort.parse(hostPort);
+                return new ControlPlane(at.host(), at.port(), tokenFile, caBundle);
+            }
+        }
+    }
+
+    /**
+     * eBPF capture of the node's pods (needs root).
+     *
+     * @param podsDir one {@code <uid>.json} per local pod, written by the pod plumbing
+     * @param pinRoot where programs and maps are pinned (one root per agent on a machine)
+     * @param address the node address pods' redirected connects go to (empty: the node's first IPv4
+     *            address)
+     */
+    public record Capture(Path podsDir, Path pinRoot, Optional<InetAddress> address) {
+        public Capture {
+            requireNonNull(podsDir, "podsDir");
+            requireNonNull(pinRoot, "pinRoot");
+            requireNonNull(address, "address");
+        }
+    }
+}
