@@ -59,20 +59,17 @@ public final class HboneServer implements AutoCloseable {
 
     /** Binds the listener; blocks until bound. */
     public InetSocketAddress bind(InetSocketAddress address) {
-        listener = ctx.transport().listen(address, false, new ChannelInitializer<Channel>() {
-            @Override
-            protected void initChannel(Channel ch) {
-                connections.add(ch);
-                String identity = serverIdentity((InetSocketAddress) ch.localAddress());
-                try {
-                    SslHandler ssl = ctx.tls().server(identity).newHandler(ch.alloc());
-                    ssl.setHandshakeTimeoutMillis(10_000);
-                    ch.pipeline().addLast("tls", ssl).addLast("alpn", new Alpn());
-                } catch (IdentityException e) {
-                    LOG.warn("HBONE connection from {} refused: no certificate for {}: {}",
-                            ch.remoteAddress(), identity, e.getMessage());
-                    ch.close();
-                }
+        listener = ctx.transport().listen(address, false, ch -> {
+            connections.add(ch);
+            String identity = serverIdentity((InetSocketAddress) ch.localAddress());
+            try {
+                SslHandler ssl = ctx.tls().server(identity).newHandler(ch.alloc());
+                ssl.setHandshakeTimeoutMillis(10_000);
+                ch.pipeline().addLast("tls", ssl).addLast("alpn", new Alpn());
+            } catch (IdentityException e) {
+                LOG.warn("HBONE connection from {} refused: no certificate for {}: {}", ch.remoteAddress(), identity,
+                        e.getMessage());
+                ch.close();
             }
         });
         return (InetSocketAddress) listener.localAddress();
