@@ -104,7 +104,7 @@ public final class NodeAgent implements AutoCloseable {
         ids.prefetch(IdentityProvider.nodeId(ids.trustDomain(), config.nodeName()));
         for (Workload w : index.snapshot().workloads()) {
             if (w.getNode().equals(config.nodeName()) && !w.getServiceAccount().isEmpty()) {
-                ids.prefetch(IdentityProvider.workloadId(w.getTrustDomain(), w.getNamespace(), w.getServiceAccount()));
+                ids.prefetch(IdentityProvider.workloadId(w));
             }
         }
     }

@@ -3,6 +3,7 @@ package dev.wisp.cli.flows;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import dev.wisp.spiffe.SpiffeId;
 import dev.wisp.api.workload.v1.Workload;
 import dev.wisp.cli.Wisp;
 import dev.wisp.linux.NetworkNamespace;
@@ -81,8 +82,9 @@ class ClusterFlowsNetnsTest {
                 WorkloadIndex.create()));
         Workload client = Workload.newBuilder().setName("client").setNamespace("default").build();
         Workload server = Workload.newBuilder().setName("server").setNamespace("default").build();
-        ConnectionLabels labels = new ConnectionLabels("destination", Optional.of(client), CLIENT_ID,
-                Optional.of(server), "spiffe://cluster.local/ns/default/sa/server", "", true);
+        ConnectionLabels labels = new ConnectionLabels("destination", Optional.of(client),
+                Optional.of(SpiffeId.parse(CLIENT_ID)), Optional.of(server),
+                Optional.of(SpiffeId.parse("spiffe://cluster.local/ns/default/sa/server")), "", true);
         var flow = agent.telemetry().open("inbound", labels, new InetSocketAddress("10.161.0.10", 40000),
                 new InetSocketAddress("10.161.1.10", 8080), null);
         flow.toServer(100);

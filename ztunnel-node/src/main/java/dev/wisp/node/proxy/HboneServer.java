@@ -8,6 +8,7 @@ import dev.wisp.node.identity.IdentityProvider;
 import dev.wisp.node.telemetry.ConnectionLabels;
 import dev.wisp.node.telemetry.Telemetry;
 import dev.wisp.node.tls.HboneTls;
+import dev.wisp.spiffe.SpiffeId;
 import io.netty.bootstrap.ServerBootstrap;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelFuture;
@@ -46,7 +47,7 @@ import org.slf4j.LoggerFactory;
  */
 public final class HboneServer implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(HboneServer.class);
-    static final AttributeKey<Optional<String>> PEER_ID = AttributeKey.valueOf("wisp.hbone.peerId");
+    static final AttributeKey<Optional<SpiffeId>> PEER_ID = AttributeKey.valueOf("wisp.hbone.peerId");
     private final ProxyContext ctx;
     private final Duration drainTimeout;
     /** Every accepted TLS connection (thread-safe group); used for drain and the connection gauge. */
@@ -70,7 +71,7 @@ public final class HboneServer implements AutoCloseable {
                     @Override
                     protected void initChannel(Channel ch) {
                         connections.add(ch);
-                        String identity = serverIdentity((InetSocketAddress) ch.localAddress());
+                        SpiffeId identity = serverIdentity((InetSocketAddress) ch.localAddress());
                         try {
                             SslHandler ssl = ctx.tls().server(identity).newHandler(ch.alloc());
                             ssl.setHandshakeTimeoutMillis(10_000);
@@ -86,12 +87,11 @@ public final class HboneServer implements AutoCloseable {
         return (InetSocketAddress) listener.localAddress();
     }
 
-    private String serverIdentity(InetSocketAddress local) {
+    private SpiffeId serverIdentity(InetSocketAddress local) {
         Optional<Workload> w = ctx.index().workloadByAddress(local.getAddress())
                 .filter(x -> x.getNode().equals(ctx.nodeName()));
         String td = ctx.tls().identities().trustDomain();
-        return w.map(x -> IdentityProvider.workloadId(x.getTrustDomain(), x.getNamespace(), x.getServiceAccount()))
-                .orElse(IdentityProvider.nodeId(td, ctx.nodeName()));
+        return w.map(IdentityProvider::workloadId).orElseGet(() -> IdentityProvider.nodeId(td, ctx.nodeName()));
     }
 
     /** TLS connections currently open. */
@@ -161,10 +161,9 @@ public final class HboneServer implements AutoCloseable {
     }
 
     /** Labels for an inbound connection. */
-    static ConnectionLabels labels(InboundDecision d, Optional<String> peerId) {
-        return new ConnectionLabels("destination", d.source(), peerId.orElse(""), d.destination(),
-                d.destination().map(w -> IdentityProvider.workloadId(w.getTrustDomain(), w.getNamespace(),
-                        w.getServiceAccount())).orElse(""),
+    static ConnectionLabels labels(InboundDecision d, Optional<SpiffeId> peerId) {
+        return new ConnectionLabels("destination", d.source(), peerId, d.destination(),
+                d.destination().map(IdentityProvider::workloadId),
                 d.destination().flatMap(w -> w.getServicesMap().keySet().stream().findFirst())
                         .map(HboneServer::serviceHost).orElse(""),
                 peerId.isPresent());

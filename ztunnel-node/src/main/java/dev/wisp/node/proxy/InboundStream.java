@@ -1,6 +1,7 @@
 package dev.wisp.node.proxy;
 
 import dev.wisp.node.telemetry.Telemetry;
+import dev.wisp.spiffe.SpiffeId;
 import io.netty.bootstrap.Bootstrap;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelFuture;
@@ -75,7 +76,7 @@ final class InboundStream extends ChannelInboundHandlerAdapter {
         Http2Headers h = frame.headers();
         Http2StreamChannel stream = (Http2StreamChannel) c.channel();
         Channel conn = stream.parent();
-        Optional<String> peerId = conn.attr(HboneServer.PEER_ID).get();
+        Optional<SpiffeId> peerId = conn.attr(HboneServer.PEER_ID).get();
         InetSocketAddress tcpPeer = (InetSocketAddress) conn.remoteAddress();
         if (!"CONNECT".contentEquals(h.method() == null ? "" : h.method())) {
             reply(c, "400", "method " + h.method() + " is not CONNECT");
@@ -96,7 +97,9 @@ final class InboundStream extends ChannelInboundHandlerAdapter {
         if (d.status() == 400 || d.status() == 503 && d.destination().isEmpty()) {
             reply(c, String.valueOf(d.status()), d.reason());
             if (d.status() == 503) {
-                LOG.info("HBONE CONNECT {} from {} ({}): {}", h.authority(), src, peerId.orElse("-"), d.reason());
+                LOG.info("HBONE CONNECT {} from {} ({}): {}", h.authority(), src,
+                        peerId.map(SpiffeId::toString).orElse("-"),
+                        d.reason());
             }
             return;
         }

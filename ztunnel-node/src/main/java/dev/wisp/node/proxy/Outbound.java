@@ -6,6 +6,7 @@ import dev.wisp.api.workload.v1.Workload;
 import dev.wisp.node.identity.IdentityProvider;
 import dev.wisp.node.telemetry.ConnectionLabels;
 import dev.wisp.node.telemetry.Telemetry;
+import dev.wisp.spiffe.SpiffeId;
 import io.netty.bootstrap.Bootstrap;
 import io.netty.bootstrap.ServerBootstrap;
 import io.netty.channel.Channel;
@@ -104,15 +105,10 @@ public final class Outbound implements AutoCloseable {
             fail(client, ready, 503, e.getMessage(), null);
             return;
         }
-        String srcId = source.map(w -> IdentityProvider.workloadId(w.getTrustDomain(), w.getNamespace(),
-                w.getServiceAccount())).orElse("");
+        Optional<SpiffeId> srcId = source.map(IdentityProvider::workloadId);
         Telemetry.Flow flow = ctx.telemetry().open("outbound",
                 new ConnectionLabels("source", source, srcId, route.destination(),
-                        route.hbone() && route.destination().isPresent()
-                                ? IdentityProvider.workloadId(route.destination().get().getTrustDomain(),
-                                        route.destination().get().getNamespace(),
-                                        route.destination().get().getServiceAccount())
-                                : "",
+                        route.destination().filter(w -> route.hbone()).map(IdentityProvider::workloadId),
                         route.service(), route.hbone()),
                 src, route.target(), route.hbone() ? Hbone.authority(route.connectTo()) : null);
         if (!route.hbone()) {
@@ -124,7 +120,7 @@ public final class Outbound implements AutoCloseable {
                     + ": no identity to present", flow);
             return;
         }
-        PoolKey key = new PoolKey(srcId, route.expectedIdentities(), route.connectTo());
+        PoolKey key = new PoolKey(srcId.get(), route.expectedIdentities(), route.connectTo());
         Http2Headers headers = new DefaultHttp2Headers().method("CONNECT").authority(Hbone.authority(route.target()))
                 .add("forwarded", "for=\"" + Hbone.authority(forwardedFor(src, source.get())) + "\"");
         ConnectRequest request = new ConnectRequest(client, headers, flow, ready);

@@ -2,6 +2,7 @@ package dev.wisp.node.telemetry;
 
 import static java.util.Objects.requireNonNull;
 
+import dev.wisp.spiffe.SpiffeId;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.Tags;
@@ -10,6 +11,7 @@ import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import java.net.SocketAddress;
 import java.time.Duration;
 import java.time.Instant;
+import java.util.Optional;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.Supplier;
 import org.slf4j.Logger;
@@ -128,10 +130,10 @@ public final class Telemetry {
             FlowRecord.Outcome o = FlowRecord.Outcome.of(error);
             return new FlowRecord(0, start.toString(), labels.reporter(), addr(src),
                     labels.source().map(w -> w.getName()).orElse(""),
-                    labels.source().map(w -> w.getNamespace()).orElse(""), labels.sourcePrincipal(), addr(dst),
+                    labels.source().map(w -> w.getNamespace()).orElse(""), id(labels.sourceIdentity()), addr(dst),
                     labels.destination().map(w -> w.getName()).orElse(""),
                     labels.destination().map(w -> w.getNamespace()).orElse(""), labels.destinationService(),
-                    labels.destinationPrincipal(), labels.mutualTls(), o.verdict(), o.reason(), toServer.get(),
+                    id(labels.destinationIdentity()), labels.mutualTls(), o.verdict(), o.reason(), toServer.get(),
                     toClient.get(), ms);
         }
 
@@ -139,13 +141,17 @@ public final class Telemetry {
             return "direction=" + direction + " src.addr=" + addr(src) + " src.workload="
                     + labels.source().map(w -> w.getName()).orElse("-") + " src.namespace="
                     + labels.source().map(w -> w.getNamespace()).orElse("-") + " src.identity="
-                    + (labels.sourcePrincipal().isEmpty() ? "-" : "\"" + labels.sourcePrincipal() + "\"")
+                    + labels.sourceIdentity().map(id -> "\"" + id + "\"").orElse("-")
                     + " dst.addr=" + addr(dst) + (hbone == null ? "" : " dst.hbone_addr=" + hbone)
                     + " dst.service=" + (labels.destinationService().isEmpty() ? "-" : labels.destinationService())
                     + " dst.workload=" + labels.destination().map(w -> w.getName()).orElse("-")
                     + " dst.namespace=" + labels.destination().map(w -> w.getNamespace()).orElse("-")
                     + " dst.identity="
-                    + (labels.destinationPrincipal().isEmpty() ? "-" : "\"" + labels.destinationPrincipal() + "\"");
+                    + labels.destinationIdentity().map(id -> "\"" + id + "\"").orElse("-");
+        }
+
+        private static String id(Optional<SpiffeId> id) {
+            return id.map(SpiffeId::toString).orElse("");
         }
 
         private static String addr(SocketAddress a) {

@@ -1,5 +1,6 @@
 package dev.wisp.node.proxy;
 
+import dev.wisp.spiffe.SpiffeId;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
@@ -38,8 +39,8 @@ import org.junit.jupiter.api.Test;
  * (table-tested in {@code PoolCoreTest}), here they are shown on real connections.
  */
 class HbonePoolTest {
-    static final String CLIENT = "spiffe://cluster.local/ns/default/sa/client";
-    static final String SERVER = IdentityProvider.nodeId("cluster.local", "n2");
+    static final SpiffeId CLIENT = SpiffeId.parse("spiffe://cluster.local/ns/default/sa/client");
+    static final SpiffeId SERVER = IdentityProvider.nodeId("cluster.local", "n2");
     static CertificateAuthority ca;
     static Identities clientIds;
     static Identities serverIds;
