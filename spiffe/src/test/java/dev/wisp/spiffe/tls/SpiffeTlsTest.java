@@ -9,7 +9,7 @@ import dev.wisp.spiffe.X509Svid;
 import dev.wisp.spiffe.ca.CaSettings;
 import dev.wisp.spiffe.ca.CertificateAuthority;
 import dev.wisp.spiffe.ca.NodeAuthorizer;
-import dev.wisp.spiffe.testing.AlwaysPresent;
+import dev.wisp.testing.AlwaysPresent;
 import dev.wisp.spiffe.testing.LogCapture;
 import dev.wisp.spiffe.testing.Loopback;
 import dev.wisp.spiffe.testing.TestCerts;
@@ -70,13 +70,15 @@ class SpiffeTlsTest {
 
     /** A peer that does no SPIFFE checks of its own and presents whatever certificate it is given. */
     static SslContext rogueServer(TestCerts.Issuer cred, SslProvider provider) throws Exception {
-        return SslContextBuilder.forServer(new AlwaysPresent(cred)).sslProvider(provider).protocols("TLSv1.3")
+        return SslContextBuilder.forServer(new AlwaysPresent(cred.cert(), cred.key())).sslProvider(provider)
+                .protocols("TLSv1.3")
                 .trustManager(InsecureTrustManagerFactory.INSTANCE)
                 .clientAuth(io.netty.handler.ssl.ClientAuth.REQUIRE).build();
     }
 
     static SslContext rogueClient(TestCerts.Issuer cred, SslProvider provider) throws Exception {
-        return SslContextBuilder.forClient().keyManager(new AlwaysPresent(cred)).sslProvider(provider)
+        return SslContextBuilder.forClient().keyManager(new AlwaysPresent(cred.cert(), cred.key()))
+                .sslProvider(provider)
                 .protocols("TLSv1.3").trustManager(InsecureTrustManagerFactory.INSTANCE)
                 .endpointIdentificationAlgorithm(null).build();
     }

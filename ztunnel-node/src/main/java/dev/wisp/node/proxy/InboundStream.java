@@ -1,5 +1,6 @@
 package dev.wisp.node.proxy;
 
+import dev.wisp.node.telemetry.ConnectionLabels;
 import dev.wisp.node.telemetry.Telemetry;
 import dev.wisp.spiffe.SpiffeId;
 import io.netty.bootstrap.Bootstrap;
@@ -66,7 +67,7 @@ final class InboundStream extends ChannelInboundHandlerAdapter {
         }
         if (!started) {
             ReferenceCountUtil.release(msg);
-            reply(c, "400", "stream began without HEADERS");
+            refuse(c, Optional.empty(), null, new Outcome.BadRequest("stream began without HEADERS"));
             return;
         }
         held.add(msg);
@@ -79,28 +80,26 @@ final class InboundStream extends ChannelInboundHandlerAdapter {
         Optional<SpiffeId> peerId = conn.attr(HboneServer.PEER_ID).get();
         InetSocketAddress tcpPeer = (InetSocketAddress) conn.remoteAddress();
         if (!"CONNECT".contentEquals(h.method() == null ? "" : h.method())) {
-            reply(c, "400", "method " + h.method() + " is not CONNECT");
+            refuse(c, Optional.empty(), null, new Outcome.BadRequest("method " + h.method() + " is not CONNECT"));
             return;
         }
         if (frame.isEndStream()) {
-            reply(c, "400", "CONNECT with END_STREAM");
+            refuse(c, Optional.empty(), null, new Outcome.BadRequest("CONNECT with END_STREAM"));
             return;
         }
         Optional<InetSocketAddress> target = Hbone.parseAuthority(h.authority());
         if (target.isEmpty()) {
-            reply(c, "400", "authority '" + h.authority() + "' is not ip:port");
+            refuse(c, Optional.empty(), null,
+                    new Outcome.BadRequest("authority '" + h.authority() + "' is not ip:port"));
             return;
         }
         InetSocketAddress src = forwardedFor(h).orElse(tcpPeer);
         InboundDecision d = InboundDecision.decide(ctx.index().snapshot(), ctx.nodeName(), ctx.agentPorts(), peerId,
                 src.getAddress(), target.get());
         if (d.status() == 400 || d.status() == 503 && d.destination().isEmpty()) {
-            reply(c, String.valueOf(d.status()), d.reason());
-            if (d.status() == 503) {
-                LOG.info("HBONE CONNECT {} from {} ({}): {}", h.authority(), src,
-                        peerId.map(SpiffeId::toString).orElse("-"),
-                        d.reason());
-            }
+            refuse(c, Optional.of(d), target.get(), d.status() == 400
+                    ? new Outcome.BadRequest(d.reason())
+                    : new Outcome.NoWorkload(d.reason()));
             return;
         }
         flow = HboneServer.open(ctx, HboneServer.labels(d, peerId), src, target.get());
@@ -153,6 +152,22 @@ final class InboundStream extends ChannelInboundHandlerAdapter {
             }
         }
         return Optional.empty();
+    }
+
+    /**
+     * Answers a request refused before any flow exists, and records it: one access-log line
+     * (rate-limited) and one flow record, from the connection's TCP peer (not what it claims in
+     * {@code forwarded}) to {@code target} (or, when the request named none, this server's address).
+     */
+    private void refuse(ChannelHandlerContext c, Optional<InboundDecision> d, InetSocketAddress target,
+            Outcome outcome) {
+        Channel conn = c.channel().parent();
+        Optional<SpiffeId> peerId = conn.attr(HboneServer.PEER_ID).get();
+        ConnectionLabels labels = d.map(x -> HboneServer.labels(x, peerId)).orElseGet(() -> new ConnectionLabels(
+                "destination", Optional.empty(), peerId, Optional.empty(), Optional.empty(), "", true));
+        ctx.telemetry().refused("inbound", labels, conn.remoteAddress(), target != null ? target : conn.localAddress(),
+                outcome);
+        reply(c, String.valueOf(outcome.hboneStatus()), outcome.reason());
     }
 
     private void reply(ChannelHandlerContext c, String status, String reason) {

@@ -13,6 +13,7 @@ import java.time.Duration;
 import java.time.Instant;
 import java.util.Optional;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.LongSupplier;
 import java.util.function.Supplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -27,9 +28,23 @@ public final class Telemetry {
     /** How many completed connections {@link #flows()} keeps. */
     public static final int FLOW_LOG_CAPACITY = 1000;
 
+    /** Refusal lines written at once before the rate applies, and per second after. */
+    static final int REFUSAL_LINES_BURST = 20;
+    static final int REFUSAL_LINES_PER_SECOND = 10;
+
     private static final Logger ACCESS = LoggerFactory.getLogger("wisp.access");
+    private final LogBudget refusalLines;
     private final PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
     private final FlowLog flows = new FlowLog(FLOW_LOG_CAPACITY);
+
+    public Telemetry() {
+        this(System::nanoTime);
+    }
+
+    /** With the clock that paces refusal lines (tests). */
+    Telemetry(LongSupplier nanoTime) {
+        refusalLines = new LogBudget(REFUSAL_LINES_BURST, REFUSAL_LINES_PER_SECOND, nanoTime);
+    }
 
     /** The last connections completed or refused, from both sides. */
     public FlowLog flows() {
@@ -63,7 +78,23 @@ public final class Telemetry {
      */
     public Flow open(String direction, ConnectionLabels labels, SocketAddress src, SocketAddress dst,
             String hboneAddress) {
-        return new Flow(direction, requireNonNull(labels, "labels"), src, dst, hboneAddress);
+        return new Flow(direction, requireNonNull(labels, "labels"), src, dst, hboneAddress, true);
+    }
+
+    /**
+     * Records a connection refused before it carried a byte (a TLS refusal, an HBONE 400 or 503):
+     * counted opened and closed like any connection, one flow record, and one access-log line
+     * ({@code connection complete ... error="..."}, no "opened" line) — the lines paced by a token
+     * bucket ({@value #REFUSAL_LINES_BURST} at once, then {@value #REFUSAL_LINES_PER_SECOND} a second;
+     * a summary line counts those left out), so that a flood of refusals cannot flood the log.
+     *
+     * @param src the peer's address as the connection saw it
+     * @param dst the address the peer dialled, or asked for
+     */
+    public void refused(String direction, ConnectionLabels labels, SocketAddress src, SocketAddress dst,
+            FlowOutcome outcome) {
+        requireNonNull(outcome, "outcome");
+        new Flow(direction, requireNonNull(labels, "labels"), src, dst, null, false).refuse(outcome);
     }
 
     /** One connection's metrics and access-log record. */
@@ -83,7 +114,8 @@ public final class Telemetry {
         private final AtomicLong toClient = new AtomicLong();
         private boolean closed;
 
-        private Flow(String direction, ConnectionLabels labels, SocketAddress src, SocketAddress dst, String hbone) {
+        private Flow(String direction, ConnectionLabels labels, SocketAddress src, SocketAddress dst, String hbone,
+                boolean announce) {
             this.direction = direction;
             this.labels = labels;
             this.src = src;
@@ -93,7 +125,7 @@ public final class Telemetry {
             Counter.builder("istio_tcp_connections_opened").tags(tags).register(registry).increment();
             this.sent = Counter.builder("istio_tcp_sent_bytes").tags(tags).register(registry);
             this.received = Counter.builder("istio_tcp_received_bytes").tags(tags).register(registry);
-            if (ACCESS.isInfoEnabled()) {
+            if (announce && ACCESS.isInfoEnabled()) {
                 ACCESS.info("connection opened {}", fields());
             }
         }
@@ -126,8 +158,27 @@ public final class Telemetry {
             flows.add(record(error, ms));
         }
 
+        private void refuse(FlowOutcome outcome) {
+            closed = true;
+            Counter.builder("istio_tcp_connections_closed").tags(tags).register(registry).increment();
+            long ms = Duration.ofNanos(System.nanoTime() - startNanos).toMillis();
+            long suppressed = refusalLines.acquire();
+            if (suppressed > 0) {
+                ACCESS.warn("{} more refused connections not logged (over {} lines/s; each is in the flow log)",
+                        suppressed, REFUSAL_LINES_PER_SECOND);
+            }
+            if (suppressed >= 0) {
+                ACCESS.warn("connection complete {} bytes_sent=0 bytes_recv=0 duration={}ms error=\"{}\"", fields(),
+                        ms, outcome.error().orElse(outcome.reason()));
+            }
+            flows.add(record(new FlowRecord.Outcome(outcome.verdict(), outcome.reason()), ms));
+        }
+
         private FlowRecord record(String error, long ms) {
-            FlowRecord.Outcome o = FlowRecord.Outcome.of(error);
+            return record(FlowRecord.Outcome.of(error), ms);
+        }
+
+        private FlowRecord record(FlowRecord.Outcome o, long ms) {
             return new FlowRecord(0, start.toString(), labels.reporter(), addr(src),
                     labels.source().map(w -> w.getName()).orElse(""),
                     labels.source().map(w -> w.getNamespace()).orElse(""), id(labels.sourceIdentity()), addr(dst),
