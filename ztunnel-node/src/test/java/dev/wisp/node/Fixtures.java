@@ -2,6 +2,7 @@ package dev.wisp.node;
 
 import com.google.protobuf.ByteString;
 import dev.wisp.api.workload.v1.Action;
+import dev.wisp.api.workload.v1.Address;
 import dev.wisp.api.workload.v1.Authorization;
 import dev.wisp.api.workload.v1.Group;
 import dev.wisp.api.workload.v1.Match;
@@ -55,6 +56,16 @@ public final class Fixtures {
 
     public static PortList ports(int servicePort, int targetPort) {
         return PortList.newBuilder().addPorts(Port.newBuilder().setServicePort(servicePort).setTargetPort(targetPort))
+                .build();
+    }
+
+    /** A NAMESPACE-scoped policy in {@code default} matching the source address {@code ip} (a /32 ipBlock). */
+    public static Resource sourceIpPolicy(String name, Action action, String ip) {
+        return Resource.newBuilder().setName("default/" + name).setVersion("1")
+                .setAuthorization(Authorization.newBuilder().setName(name).setNamespace("default")
+                        .setScope(Scope.NAMESPACE).setAction(action)
+                        .addGroups(Group.newBuilder().addRules(Rules.newBuilder().addMatches(Match.newBuilder()
+                                .addSourceIps(Address.newBuilder().setAddress(ip(ip)).setLength(32))))))
                 .build();
     }
 

@@ -11,6 +11,7 @@ import dev.wisp.node.NodeAgent;
 import dev.wisp.node.NodeConfig;
 import dev.wisp.node.identity.Identities;
 import dev.wisp.node.state.WorkloadIndex;
+import dev.wisp.node.proxy.Outcome;
 import dev.wisp.node.telemetry.ConnectionLabels;
 import dev.wisp.node.telemetry.FlowLog;
 import dev.wisp.spiffe.ca.CaSettings;
@@ -89,9 +90,11 @@ class ClusterFlowsNetnsTest {
                 new InetSocketAddress("10.161.1.10", 8080), null);
         flow.toServer(100);
         flow.toClient(2000);
-        flow.close(null);
+        flow.close(Outcome.allowed());
         agent.telemetry().open("inbound", labels, new InetSocketAddress("10.161.0.10", 40001),
-                new InetSocketAddress("10.161.1.10", 8080), null).close("HBONE 401: denied by default/deny-demo");
+                new InetSocketAddress("10.161.1.10", 8080), null).close(
+                        new Outcome.Policy("default/deny-demo",
+                                "denied by default/deny-demo"));
     }
 
     @AfterAll

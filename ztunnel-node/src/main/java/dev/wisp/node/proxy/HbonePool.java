@@ -168,9 +168,9 @@ public final class HbonePool implements AutoCloseable {
                 });
         b.connect(key.destination()).addListener((ChannelFutureListener) f -> {
             if (!f.isSuccess()) {
-                failed(key, new HboneException("HBONE port " + key.destination()
+                failed(key, new HboneException(new Outcome.Unreachable("HBONE port " + key.destination()
                         + " unreachable: is the peer agent running and no NetworkPolicy blocking it? ("
-                        + f.cause() + ")", f.cause()));
+                        + f.cause() + ")"), f.cause()));
             }
         });
     }
@@ -242,19 +242,20 @@ public final class HbonePool implements AutoCloseable {
         public void userEventTriggered(ChannelHandlerContext c, Object evt) throws Exception {
             if (evt instanceof SslHandshakeCompletionEvent hs) {
                 if (!hs.isSuccess()) {
-                    fail(c, "TLS handshake with " + key.destination() + " failed: " + hs.cause().getMessage());
+                    fail(c, new Outcome.Unreachable("TLS handshake with " + key.destination() + " failed: "
+                            + hs.cause().getMessage()));
                     return;
                 }
                 SslHandler ssl = c.pipeline().get(SslHandler.class);
                 if (!ApplicationProtocolNames.HTTP_2.equals(ssl.applicationProtocol())) {
-                    fail(c, "HBONE server " + key.destination() + " did not negotiate h2");
+                    fail(c, new Outcome.Malformed("HBONE server " + key.destination() + " did not negotiate h2"));
                     return;
                 }
                 Optional<SpiffeId> server = HboneTls.peerId(ssl.engine().getSession());
                 if (server.isEmpty() || !key.destinationIdentities().contains(server.get())) {
-                    fail(c, "HBONE server " + key.destination() + " presented "
-                            + server.map(SpiffeId::toString).orElse("no SPIFFE ID")
-                            + ", expected one of " + key.destinationIdentities());
+                    fail(c, new Outcome.PeerIdentity("HBONE server " + key.destination() + " presented "
+                            + server.map(SpiffeId::toString).orElse("no SPIFFE ID") + ", expected one of "
+                            + key.destinationIdentities()));
                     return;
                 }
                 Http2FrameCodec codec = Http2FrameCodecBuilder.forClient().initialSettings(Hbone.clientSettings())
@@ -325,8 +326,8 @@ public final class HbonePool implements AutoCloseable {
             }
             if (!announced) {
                 announced = true;
-                failed(key, new HboneException("HBONE connection to " + key.destination() + " closed during setup",
-                        null));
+                failed(key, new HboneException(new Outcome.Unreachable("HBONE connection to " + key.destination()
+                        + " closed during setup"), null));
             }
             c.fireChannelInactive();
         }
@@ -337,9 +338,9 @@ public final class HbonePool implements AutoCloseable {
             c.close();
         }
 
-        private void fail(ChannelHandlerContext c, String message) {
+        private void fail(ChannelHandlerContext c, Outcome.Failed outcome) {
             announced = true;
-            failed(key, new HboneException(message, null));
+            failed(key, new HboneException(outcome, null));
             c.close();
         }
     }

@@ -10,13 +10,10 @@ import dev.wisp.node.telemetry.Telemetry;
 import dev.wisp.node.tls.AlpnGate;
 import dev.wisp.node.tls.HboneTls;
 import dev.wisp.spiffe.SpiffeId;
-import io.netty.bootstrap.ServerBootstrap;
 import io.netty.channel.Channel;
-import io.netty.channel.ChannelFuture;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.ChannelInitializer;
-import io.netty.channel.ChannelOption;
 import io.netty.channel.group.ChannelGroup;
 import io.netty.channel.group.DefaultChannelGroup;
 import io.netty.handler.codec.http2.Http2FrameCodec;
@@ -72,30 +69,25 @@ public final class HboneServer implements AutoCloseable {
 
     /** Binds the listener; blocks until bound. */
     public InetSocketAddress bind(InetSocketAddress address) {
-        ChannelFuture f = new ServerBootstrap().group(ctx.transport().acceptor, ctx.transport().workers)
-                .channel(ctx.transport().serverChannel).option(ChannelOption.SO_BACKLOG, 1024)
-                .childOption(ChannelOption.TCP_NODELAY, true)
-                .childOption(ChannelOption.WRITE_BUFFER_WATER_MARK, Hbone.WATER_MARK)
-                .childHandler(new ChannelInitializer<Channel>() {
-                    @Override
-                    protected void initChannel(Channel ch) {
-                        connections.add(ch);
-                        SpiffeId identity = serverIdentity((InetSocketAddress) ch.localAddress());
-                        try {
-                            SslHandler ssl = ctx.tls().server(identity).newHandler(ch.alloc());
-                            ssl.setHandshakeTimeoutMillis(10_000);
-                            ch.pipeline().addLast("client-hello", new AlpnGate(ApplicationProtocolNames.HTTP_2,
-                                    (c, hello) -> refuseTls(c, new Outcome.Tls(Outcome.TlsRefusal.NO_H2,
-                                            TlsRefusals.alpnOffered(hello)))))
-                                    .addLast("tls", ssl).addLast("alpn", new Alpn());
-                        } catch (IdentityException e) {
-                            refuseTls(ch, new Outcome.Tls(Outcome.TlsRefusal.HANDSHAKE,
-                                    "this agent has no certificate for " + identity + ": " + e.getMessage()));
-                            ch.close();
-                        }
-                    }
-                }).bind(address).syncUninterruptibly();
-        listener = f.channel();
+        listener = ctx.transport().listen(address, false, new ChannelInitializer<Channel>() {
+            @Override
+            protected void initChannel(Channel ch) {
+                connections.add(ch);
+                SpiffeId identity = serverIdentity((InetSocketAddress) ch.localAddress());
+                try {
+                    SslHandler ssl = ctx.tls().server(identity).newHandler(ch.alloc());
+                    ssl.setHandshakeTimeoutMillis(10_000);
+                    ch.pipeline().addLast("client-hello", new AlpnGate(ApplicationProtocolNames.HTTP_2,
+                            (c, hello) -> refuseTls(c, new Outcome.Tls(Outcome.TlsRefusal.NO_H2,
+                                    TlsRefusals.alpnOffered(hello)))))
+                            .addLast("tls", ssl).addLast("alpn", new Alpn());
+                } catch (IdentityException e) {
+                    refuseTls(ch, new Outcome.Tls(Outcome.TlsRefusal.HANDSHAKE,
+                            "this agent has no certificate for " + identity + ": " + e.getMessage()));
+                    ch.close();
+                }
+            }
+        });
         return (InetSocketAddress) listener.localAddress();
     }
 

@@ -15,42 +15,46 @@ import java.util.Set;
 
 /**
  * Whether an inbound connection (HBONE or plaintext) may reach its destination: a pure function of
- * the state snapshot. Status codes are HBONE's: 200 go ahead, 400 malformed or not for this node,
- * 401 denied by policy (or by STRICT mTLS for plaintext), 503 unknown destination.
+ * the state snapshot. The outcome is {@link Outcome.Allowed} (go ahead), {@link Outcome.BadRequest}
+ * (an agent port, a workload of another node), {@link Outcome.NoWorkload} (unknown destination),
+ * {@link Outcome.StrictMtls} (plaintext to STRICT mTLS) or {@link Outcome.Policy} (denied by L4
+ * policy); its HBONE status is 200, 400, 503, 401 and 401.
  *
- * @param status the HTTP status to answer
- * @param reason why, for the access log
+ * @param outcome what to answer, and why
  * @param destination the destination workload when known
  * @param source the source workload when known (by address, cross-checked against the identity)
  */
-record InboundDecision(int status, String reason, Optional<Workload> destination, Optional<Workload> source) {
+record InboundDecision(Outcome outcome, Optional<Workload> destination, Optional<Workload> source) {
 
     static InboundDecision decide(Snapshot state, String nodeName, Set<Integer> agentPorts,
             Optional<SpiffeId> peerId, InetAddress sourceIp, InetSocketAddress target) {
         if (Hbone.meshPort(target.getPort(), agentPorts)) {
-            return new InboundDecision(400, "destination port " + target.getPort() + " is an agent port",
-                    Optional.empty(), Optional.empty());
+            return new InboundDecision(new Outcome.BadRequest("destination port " + target.getPort()
+                    + " is an agent port"), Optional.empty(), Optional.empty());
         }
         Optional<Workload> dst = state.workloadByAddress(target.getAddress());
         Optional<Workload> src = state.workloadByAddress(sourceIp)
                 .filter(w -> peerId.isEmpty() || peerId.get().equals(IdentityProvider.workloadId(w)));
         if (dst.isEmpty()) {
-            return new InboundDecision(503, "no workload has address " + target.getAddress().getHostAddress(),
-                    dst, src);
+            return new InboundDecision(new Outcome.NoWorkload("no workload has address "
+                    + target.getAddress().getHostAddress()), dst, src);
         }
         Workload w = dst.get();
         if (!w.getNode().equals(nodeName)) {
-            return new InboundDecision(400, "workload " + w.getUid() + " runs on node " + w.getNode() + ", not "
-                    + nodeName, dst, src);
+            return new InboundDecision(new Outcome.BadRequest("workload " + w.getUid() + " runs on node "
+                    + w.getNode() + ", not " + nodeName), dst, src);
         }
         if (peerId.isEmpty() && mtlsMode(w, target.getPort()) == MtlsMode.STRICT) {
-            return new InboundDecision(401, "plaintext refused: workload " + w.getUid()
-                    + " requires mTLS (PeerAuthentication STRICT)", dst, src);
+            return new InboundDecision(new Outcome.StrictMtls("plaintext refused: workload " + w.getUid()
+                    + " requires mTLS (PeerAuthentication STRICT)"), dst, src);
         }
         Verdict v = Authorizer.authorize(new ConnectionAttributes(sourceIp, peerId, target.getAddress(),
                 target.getPort()), state.policiesFor(w));
-        return new InboundDecision(v.allowed() ? 200 : 401, v.reason()
-                + (v.dryRun().isEmpty() ? "" : " (dry-run: " + String.join("; ", v.dryRun()) + ")"), dst, src);
+        if (v.allowed()) {
+            return new InboundDecision(Outcome.allowed(), dst, src);
+        }
+        return new InboundDecision(new Outcome.Policy(v.policy(), v.reason()
+                + (v.dryRun().isEmpty() ? "" : " (dry-run: " + String.join("; ", v.dryRun()) + ")")), dst, src);
     }
 
     static MtlsMode mtlsMode(Workload w, int port) {

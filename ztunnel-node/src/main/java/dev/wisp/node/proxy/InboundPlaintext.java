@@ -3,11 +3,8 @@ package dev.wisp.node.proxy;
 import static java.util.Objects.requireNonNull;
 
 import dev.wisp.node.telemetry.Telemetry;
-import io.netty.bootstrap.Bootstrap;
-import io.netty.bootstrap.ServerBootstrap;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelFutureListener;
-import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.ChannelInitializer;
 import io.netty.channel.ChannelOption;
 import java.net.InetSocketAddress;
@@ -32,15 +29,12 @@ public final class InboundPlaintext implements AutoCloseable {
     }
 
     public InetSocketAddress bind(InetSocketAddress address) {
-        listener = new ServerBootstrap().group(ctx.transport().acceptor, ctx.transport().workers)
-                .channel(ctx.transport().serverChannel).option(ChannelOption.SO_BACKLOG, 1024)
-                .childOption(ChannelOption.AUTO_READ, false).childOption(ChannelOption.ALLOW_HALF_CLOSURE, true)
-                .childOption(ChannelOption.TCP_NODELAY, true).childHandler(new ChannelInitializer<Channel>() {
-                    @Override
-                    protected void initChannel(Channel ch) {
-                        accept(ch);
-                    }
-                }).bind(address).syncUninterruptibly().channel();
+        listener = ctx.transport().listen(address, true, new ChannelInitializer<Channel>() {
+            @Override
+            protected void initChannel(Channel ch) {
+                accept(ch);
+            }
+        });
         return (InetSocketAddress) listener.localAddress();
     }
 
@@ -55,24 +49,21 @@ public final class InboundPlaintext implements AutoCloseable {
         InboundDecision d = InboundDecision.decide(ctx.index().snapshot(), ctx.nodeName(), ctx.agentPorts(),
                 Optional.empty(), src.getAddress(), dst.get());
         Telemetry.Flow flow = HboneServer.open(ctx, HboneServer.labels(d, Optional.empty()), src, dst.get());
-        if (d.status() != 200) {
+        if (!(d.outcome() instanceof Outcome.Allowed)) {
             ch.config().setOption(ChannelOption.SO_LINGER, 0);
             ch.close();
-            flow.close("refused (" + d.status() + "): " + d.reason());
+            flow.close(d.outcome());
             return;
         }
-        new Bootstrap().group(ch.eventLoop()).channel(ctx.transport().socketChannel)
-                .option(ChannelOption.AUTO_READ, false).option(ChannelOption.ALLOW_HALF_CLOSURE, true)
-                .option(ChannelOption.TCP_NODELAY, true)
-                .option(ChannelOption.CONNECT_TIMEOUT_MILLIS, (int) ctx.connectTimeout().toMillis())
-                .handler(new ChannelInboundHandlerAdapter()).connect(dst.get())
+        ctx.transport().connect(ch.eventLoop(), dst.get(), ctx.connectTimeout())
                 .addListener((ChannelFutureListener) f -> {
                     if (!f.isSuccess()) {
                         ch.close();
-                        flow.close("connection to " + dst.get() + " failed: " + f.cause().getMessage());
+                        flow.close(new Outcome.Unreachable("connection to " + dst.get() + " failed: "
+                                + f.cause().getMessage()));
                         return;
                     }
-                    Relay.join(ch, f.channel(), Relay.counting(flow::toServer, flow::toClient, flow::close));
+                    Relay.join(ch, f.channel(), flow);
                 });
     }
 

@@ -1,15 +1,14 @@
 package dev.wisp.node.proxy;
 
+import dev.wisp.node.state.Snapshot;
 import dev.wisp.node.telemetry.ConnectionLabels;
 import dev.wisp.node.telemetry.Telemetry;
 import dev.wisp.spiffe.SpiffeId;
-import io.netty.bootstrap.Bootstrap;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelFuture;
 import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
-import io.netty.channel.ChannelOption;
 import io.netty.handler.codec.http2.DefaultHttp2Headers;
 import io.netty.handler.codec.http2.DefaultHttp2HeadersFrame;
 import io.netty.handler.codec.http2.Http2Headers;
@@ -25,9 +24,11 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * One HBONE CONNECT stream on the server: validates the request, authorizes it, connects to the
- * destination workload and answers 200 only once that TCP connection exists (400 / 401 / 503
- * otherwise, with END_STREAM), then hands both channels to a {@link Relay} and leaves the pipeline.
+ * One HBONE CONNECT stream on the server: validates the request, decides its source address
+ * ({@link SourceAddress}: a {@code forwarded} claim counts only when the peer's certificate backs
+ * it), authorizes it ({@link InboundDecision}), connects to the destination workload and answers 200
+ * only once that TCP connection exists (otherwise the refusal's {@link Outcome#hboneStatus}, with
+ * END_STREAM), then hands both channels to a {@link Relay} and leaves the pipeline.
  *
  * <p>Frames that arrive before the relay starts (a client may send DATA right after HEADERS) are
  * held in order and replayed into the relay; they are bounded by the stream's flow-control window
@@ -93,26 +94,28 @@ final class InboundStream extends ChannelInboundHandlerAdapter {
                     new Outcome.BadRequest("authority '" + h.authority() + "' is not ip:port"));
             return;
         }
-        InetSocketAddress src = forwardedFor(h).orElse(tcpPeer);
-        InboundDecision d = InboundDecision.decide(ctx.index().snapshot(), ctx.nodeName(), ctx.agentPorts(), peerId,
+        Snapshot state = ctx.index().snapshot();
+        Optional<InetSocketAddress> claimed = forwardedFor(h);
+        SourceAddress source = SourceAddress.of(state, peerId, tcpPeer, claimed);
+        if (source.basis() == SourceAddress.Basis.CLAIM_IGNORED) {
+            LOG.debug("HBONE CONNECT {} from {} ({}): forwarded for={} does not count (not a workload of the peer's "
+                    + "node with its identity, nor vouched for by a waypoint); the source is the TCP peer",
+                    h.authority(), tcpPeer, peerId.map(SpiffeId::toString).orElse("-"), claimed.get());
+        }
+        InetSocketAddress src = source.address();
+        InboundDecision d = InboundDecision.decide(state, ctx.nodeName(), ctx.agentPorts(), peerId,
                 src.getAddress(), target.get());
-        if (d.status() == 400 || d.status() == 503 && d.destination().isEmpty()) {
-            refuse(c, Optional.of(d), target.get(), d.status() == 400
-                    ? new Outcome.BadRequest(d.reason())
-                    : new Outcome.NoWorkload(d.reason()));
+        if (d.outcome() instanceof Outcome.BadRequest || d.outcome() instanceof Outcome.NoWorkload) {
+            refuse(c, Optional.of(d), target.get(), d.outcome());
             return;
         }
         flow = HboneServer.open(ctx, HboneServer.labels(d, peerId), src, target.get());
-        if (d.status() != 200) {
-            reply(c, String.valueOf(d.status()), d.reason());
-            flow.close("HBONE " + d.status() + ": " + d.reason());
+        if (!(d.outcome() instanceof Outcome.Allowed)) {
+            answer(c, d.outcome());
+            flow.close(d.outcome());
             return;
         }
-        ChannelFuture f = new Bootstrap().group(stream.eventLoop()).channel(ctx.transport().socketChannel)
-                .option(ChannelOption.AUTO_READ, false).option(ChannelOption.ALLOW_HALF_CLOSURE, true)
-                .option(ChannelOption.TCP_NODELAY, true)
-                .option(ChannelOption.CONNECT_TIMEOUT_MILLIS, (int) ctx.connectTimeout().toMillis())
-                .handler(new ChannelInboundHandlerAdapter()).connect(target.get());
+        ChannelFuture f = ctx.transport().connect(stream.eventLoop(), target.get(), ctx.connectTimeout());
         upstream = f.channel();
         f.addListener((ChannelFutureListener) done -> {
             if (!stream.isActive()) {
@@ -120,13 +123,15 @@ final class InboundStream extends ChannelInboundHandlerAdapter {
                 return;
             }
             if (!done.isSuccess()) {
-                reply(c, "503", "upstream connect failed");
-                flow.close("HBONE 503: connection to " + target.get() + " failed: " + done.cause().getMessage());
+                Outcome o = new Outcome.Unreachable("connection to " + target.get() + " failed: "
+                        + done.cause().getMessage());
+                answer(c, o);
+                flow.close(o);
                 return;
             }
             stream.writeAndFlush(new DefaultHttp2HeadersFrame(new DefaultHttp2Headers().status("200"), false));
             c.pipeline().remove(this);
-            Relay.join(stream, done.channel(), Relay.counting(flow::toServer, flow::toClient, flow::close));
+            Relay.join(stream, done.channel(), flow);
             while (!held.isEmpty()) {
                 stream.pipeline().fireChannelRead(held.poll());
             }
@@ -167,12 +172,15 @@ final class InboundStream extends ChannelInboundHandlerAdapter {
                 "destination", Optional.empty(), peerId, Optional.empty(), Optional.empty(), "", true));
         ctx.telemetry().refused("inbound", labels, conn.remoteAddress(), target != null ? target : conn.localAddress(),
                 outcome);
-        reply(c, String.valueOf(outcome.hboneStatus()), outcome.reason());
+        answer(c, outcome);
     }
 
-    private void reply(ChannelHandlerContext c, String status, String reason) {
-        LOG.debug("HBONE stream on {} answered {}: {}", c.channel().parent().remoteAddress(), status, reason);
-        c.writeAndFlush(new DefaultHttp2HeadersFrame(new DefaultHttp2Headers().status(status), true))
+    /** Answers a refusal with its HBONE status and END_STREAM, then closes the stream. */
+    private void answer(ChannelHandlerContext c, Outcome refusal) {
+        LOG.debug("HBONE stream on {} answered {}: {}", c.channel().parent().remoteAddress(), refusal.hboneStatus(),
+                refusal.reason());
+        c.writeAndFlush(new DefaultHttp2HeadersFrame(
+                new DefaultHttp2Headers().status(String.valueOf(refusal.hboneStatus())), true))
                 .addListener(ChannelFutureListener.CLOSE);
         releaseHeld();
     }
@@ -182,7 +190,7 @@ final class InboundStream extends ChannelInboundHandlerAdapter {
             upstream.close();
         }
         if (flow != null) {
-            flow.close(reason);
+            flow.close(new Outcome.ClientClosed(reason));
         }
         releaseHeld();
     }

@@ -7,14 +7,11 @@ import dev.wisp.node.identity.IdentityProvider;
 import dev.wisp.node.telemetry.ConnectionLabels;
 import dev.wisp.node.telemetry.Telemetry;
 import dev.wisp.spiffe.SpiffeId;
-import io.netty.bootstrap.Bootstrap;
-import io.netty.bootstrap.ServerBootstrap;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.ChannelInitializer;
-import io.netty.channel.ChannelOption;
 import io.netty.handler.codec.http2.DefaultHttp2Headers;
 import io.netty.handler.codec.http2.DefaultHttp2HeadersFrame;
 import io.netty.handler.codec.http2.Http2Headers;
@@ -28,7 +25,7 @@ import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicInteger;
-import java.util.function.IntConsumer;
+import java.util.function.Consumer;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -59,41 +56,40 @@ public final class Outbound implements AutoCloseable {
 
     /** Binds the captured-traffic listener (15001). */
     public InetSocketAddress bind(InetSocketAddress address) {
-        listener = new ServerBootstrap().group(ctx.transport().acceptor, ctx.transport().workers)
-                .channel(ctx.transport().serverChannel).option(ChannelOption.SO_BACKLOG, 1024)
-                .childOption(ChannelOption.AUTO_READ, false).childOption(ChannelOption.ALLOW_HALF_CLOSURE, true)
-                .childOption(ChannelOption.TCP_NODELAY, true).childHandler(new ChannelInitializer<Channel>() {
-                    @Override
-                    protected void initChannel(Channel ch) {
-                        Optional<InetSocketAddress> dst = resolver.originalDestination(ch);
-                        if (dst.isEmpty()) {
-                            LOG.warn("outbound connection from {} closed: its original destination is unknown "
-                                    + "(is capture set up for this workload?)", ch.remoteAddress());
-                            ch.close();
-                            return;
-                        }
-                        tunnel(ch, (InetSocketAddress) ch.remoteAddress(), dst.get(), status -> {});
-                    }
-                }).bind(address).syncUninterruptibly().channel();
+        listener = ctx.transport().listen(address, true, new ChannelInitializer<Channel>() {
+            @Override
+            protected void initChannel(Channel ch) {
+                Optional<InetSocketAddress> dst = resolver.originalDestination(ch);
+                if (dst.isEmpty()) {
+                    LOG.warn("outbound connection from {} closed: its original destination is unknown "
+                            + "(is capture set up for this workload?)", ch.remoteAddress());
+                    ch.close();
+                    return;
+                }
+                tunnel(ch, (InetSocketAddress) ch.remoteAddress(), dst.get(), outcome -> {});
+            }
+        });
         return (InetSocketAddress) listener.localAddress();
     }
 
     /**
      * Carries {@code client} (auto-read off, active) to {@code dst}. {@code ready} runs once, before
-     * any byte is relayed, with 200 when the tunnel is up or the failure status (400/401/503, or 502
-     * when no route or connection could be made); on failure the client is closed after it.
+     * any byte is relayed, with {@link Outcome.Allowed} when the tunnel is up or the refusal or
+     * failure otherwise; on failure the client is closed after it.
      */
-    public void tunnel(Channel client, InetSocketAddress src, InetSocketAddress dst, IntConsumer ready) {
+    public void tunnel(Channel client, InetSocketAddress src, InetSocketAddress dst, Consumer<Outcome> ready) {
         tunnel(client, src, dst, ctx.index().workloadByAddress(src.getAddress())
                 .filter(w -> w.getNode().equals(ctx.nodeName())), ready);
     }
 
-    /** As {@link #tunnel(Channel, InetSocketAddress, InetSocketAddress, IntConsumer)}, with the source given. */
+    /** As {@link #tunnel(Channel, InetSocketAddress, InetSocketAddress, Consumer)}, with the source given. */
     public void tunnel(Channel client, InetSocketAddress src, InetSocketAddress dst, Optional<Workload> source,
-            IntConsumer ready) {
+            Consumer<Outcome> ready) {
+        Optional<SpiffeId> srcId = source.map(IdentityProvider::workloadId);
         if (Hbone.meshPort(dst.getPort(), ctx.agentPorts()) && ctx.index().workloadByAddress(dst.getAddress())
                 .map(w -> w.getNode().equals(ctx.nodeName())).orElse(false)) {
-            fail(client, ready, 400, "destination " + dst + " is an agent port (loop)", null);
+            fail(client, ready, new Outcome.Loop("destination " + dst + " is an agent port (loop)"),
+                    unrouted(src, dst, source, srcId));
             return;
         }
         Route route;
@@ -102,10 +98,9 @@ public final class Outbound implements AutoCloseable {
                     key -> roundRobin.computeIfAbsent(key, k -> new AtomicInteger()).getAndIncrement(),
                     ctx.hbonePort());
         } catch (Route.NoRouteException e) {
-            fail(client, ready, 503, e.getMessage(), null);
+            fail(client, ready, e.outcome(), unrouted(src, dst, source, srcId));
             return;
         }
-        Optional<SpiffeId> srcId = source.map(IdentityProvider::workloadId);
         Telemetry.Flow flow = ctx.telemetry().open("outbound",
                 new ConnectionLabels("source", source, srcId, route.destination(),
                         route.destination().filter(w -> route.hbone()).map(IdentityProvider::workloadId),
@@ -116,8 +111,8 @@ public final class Outbound implements AutoCloseable {
             return;
         }
         if (source.isEmpty()) {
-            fail(client, ready, 401, "source " + src + " is not a workload of node " + ctx.nodeName()
-                    + ": no identity to present", flow);
+            fail(client, ready, new Outcome.NoSourceIdentity("source " + src + " is not a workload of node "
+                    + ctx.nodeName() + ": no identity to present"), flow);
             return;
         }
         PoolKey key = new PoolKey(srcId.get(), route.expectedIdentities(), route.connectTo());
@@ -131,7 +126,11 @@ public final class Outbound implements AutoCloseable {
             }
         }, client.eventLoop().newPromise()).addListener((Future<Http2StreamChannel> f) -> {
             if (!f.isSuccess()) {
-                fail(client, ready, 503, f.cause().getMessage(), flow);
+                fail(client, ready, f.cause() instanceof HboneException h
+                        ? h.outcome()
+                        : new Outcome.Unreachable("HBONE stream to " + key.destination() + " could not be opened: "
+                                + f.cause().getMessage()),
+                        flow);
             }
         });
     }
@@ -148,35 +147,37 @@ public final class Outbound implements AutoCloseable {
         return new InetSocketAddress(Route.address(source.getAddresses(0)), src.getPort());
     }
 
-    private void direct(Channel client, Route route, Telemetry.Flow flow, IntConsumer ready) {
-        new Bootstrap().group(client.eventLoop()).channel(ctx.transport().socketChannel)
-                .option(ChannelOption.AUTO_READ, false).option(ChannelOption.ALLOW_HALF_CLOSURE, true)
-                .option(ChannelOption.TCP_NODELAY, true)
-                .option(ChannelOption.CONNECT_TIMEOUT_MILLIS, (int) ctx.connectTimeout().toMillis())
-                .handler(new ChannelInboundHandlerAdapter()).connect(route.connectTo())
+    private void direct(Channel client, Route route, Telemetry.Flow flow, Consumer<Outcome> ready) {
+        ctx.transport().connect(client.eventLoop(), route.connectTo(), ctx.connectTimeout())
                 .addListener((ChannelFutureListener) f -> {
                     if (!f.isSuccess()) {
-                        fail(client, ready, 503, "connection to " + route.connectTo() + " failed: "
-                                + f.cause().getMessage(), flow);
+                        fail(client, ready, new Outcome.Unreachable("connection to " + route.connectTo() + " failed: "
+                                + f.cause().getMessage()), flow);
                         return;
                     }
                     if (!client.isActive()) {
                         f.channel().close();
-                        flow.close("client closed before the connection was up");
+                        flow.close(new Outcome.ClientClosed("client closed before the connection was up"));
                         return;
                     }
-                    ready.accept(200);
-                    Relay.join(client, f.channel(), Relay.counting(flow::toServer, flow::toClient, flow::close));
+                    ready.accept(Outcome.allowed());
+                    Relay.join(client, f.channel(), flow);
                 });
     }
 
-    private static void fail(Channel client, IntConsumer ready, int status, String reason, Telemetry.Flow flow) {
-        LOG.debug("outbound connection from {} failed ({}): {}", client.remoteAddress(), status, reason);
-        ready.accept(status);
+    /** The flow of a connection refused before it had a route: its destination is only the address asked for. */
+    private Telemetry.Flow unrouted(InetSocketAddress src, InetSocketAddress dst, Optional<Workload> source,
+            Optional<SpiffeId> srcId) {
+        return ctx.telemetry().open("outbound", new ConnectionLabels("source", source, srcId, Optional.empty(),
+                Optional.empty(), "", false), src, dst, null);
+    }
+
+    /** Tells the client (SOCKS5 reply), closes it and records the outcome on {@code flow}. */
+    private static void fail(Channel client, Consumer<Outcome> ready, Outcome outcome, Telemetry.Flow flow) {
+        LOG.debug("outbound connection from {} failed: {}", client.remoteAddress(), outcome.error().orElse("-"));
+        ready.accept(outcome);
         client.close();
-        if (flow != null) {
-            flow.close((status == 401 || status == 400 || status == 503 ? "HBONE " + status + ": " : "") + reason);
-        }
+        flow.close(outcome);
     }
 
     @Override
@@ -187,6 +188,36 @@ public final class Outbound implements AutoCloseable {
     }
 
     /**
+     * What the upstream agent's first frame on a CONNECT stream means: 200 (stream left open) is the
+     * tunnel; 401 its policy's denial; another status a failure of that agent; anything that is not
+     * a HEADERS frame with a numeric {@code :status}, or a 200 that ends the stream, is not HBONE.
+     */
+    static Outcome answer(CharSequence authority, Object first) {
+        String what = "HBONE CONNECT " + authority;
+        if (!(first instanceof Http2HeadersFrame h)) {
+            return new Outcome.Malformed(what + " answered with " + first.getClass().getSimpleName()
+                    + ", not HEADERS");
+        }
+        CharSequence status = h.headers().status();
+        if (status == null) {
+            return new Outcome.Malformed(what + " answered without :status");
+        }
+        int code;
+        try {
+            code = Integer.parseInt(status.toString());
+        } catch (NumberFormatException e) {
+            return new Outcome.Malformed(what + " answered :status '" + status + "'");
+        }
+        return switch (code) {
+            case 200 -> h.isEndStream()
+                    ? new Outcome.Malformed(what + " answered 200 and ended the stream")
+                    : Outcome.allowed();
+            case 401 -> new Outcome.DeniedUpstream(what + " answered 401");
+            default -> new Outcome.UpstreamStatus(code, what + " answered " + code);
+        };
+    }
+
+    /**
      * On a new HBONE stream: sends CONNECT, waits for the response; on 200 joins the relay (frames
      * that follow the 200 in the same read are replayed into it), otherwise fails the client.
      */
@@ -194,12 +225,12 @@ public final class Outbound implements AutoCloseable {
         private final Channel client;
         private final Http2Headers headers;
         private final Telemetry.Flow flow;
-        private final IntConsumer ready;
+        private final Consumer<Outcome> ready;
         /** Stream's event loop only. */
         private boolean answered;
         private final ArrayDeque<Object> held = new ArrayDeque<>();
 
-        ConnectRequest(Channel client, Http2Headers headers, Telemetry.Flow flow, IntConsumer ready) {
+        ConnectRequest(Channel client, Http2Headers headers, Telemetry.Flow flow, Consumer<Outcome> ready) {
             this.client = client;
             this.headers = headers;
             this.flow = flow;
@@ -220,40 +251,25 @@ public final class Outbound implements AutoCloseable {
                 held.add(msg);
                 return;
             }
-            if (!(msg instanceof Http2HeadersFrame h)) {
-                ReferenceCountUtil.release(msg);
-                answered = true;
-                c.close();
-                fail(client, ready, 503, "HBONE stream answered without headers", flow);
-                return;
-            }
             answered = true;
-            CharSequence status = h.headers().status();
-            if (status == null || !"200".contentEquals(status) || h.isEndStream()) {
+            Outcome answer = answer(headers.authority(), msg);
+            ReferenceCountUtil.release(msg);
+            if (!(answer instanceof Outcome.Allowed)) {
                 c.close();
-                int code = status == null ? 502 : parse(status);
-                fail(client, ready, code, "HBONE CONNECT " + headers.authority() + " answered " + status, flow);
+                fail(client, ready, answer, flow);
                 return;
             }
             if (!client.isActive()) {
                 c.close();
-                flow.close("client closed before the tunnel was up");
+                flow.close(new Outcome.ClientClosed("client closed before the tunnel was up"));
                 return;
             }
-            ready.accept(200);
+            ready.accept(answer);
             Http2StreamChannel stream = (Http2StreamChannel) c.channel();
             c.pipeline().remove(this);
-            Relay.join(client, stream, Relay.counting(flow::toServer, flow::toClient, flow::close));
+            Relay.join(client, stream, flow);
             while (!held.isEmpty()) {
                 stream.pipeline().fireChannelRead(held.poll());
-            }
-        }
-
-        private static int parse(CharSequence status) {
-            try {
-                return Integer.parseInt(status.toString());
-            } catch (NumberFormatException e) {
-                return 502;
             }
         }
 
@@ -264,13 +280,20 @@ public final class Outbound implements AutoCloseable {
             }
             if (!answered) {
                 answered = true;
-                fail(client, ready, 503, "HBONE stream closed before an answer", flow);
+                fail(client, ready, new Outcome.Unreachable("HBONE stream to " + headers.authority()
+                        + " closed before an answer"), flow);
             }
             c.fireChannelInactive();
         }
 
         @Override
         public void exceptionCaught(ChannelHandlerContext c, Throwable cause) {
+            if (!answered) {
+                // An HTTP/2 error on the stream before any answer: what came back was not HBONE.
+                answered = true;
+                fail(client, ready, new Outcome.Malformed("HBONE CONNECT " + headers.authority() + " failed: "
+                        + cause.getMessage()), flow);
+            }
             c.close();
         }
     }

@@ -17,7 +17,7 @@ import io.netty.handler.codec.http2.Http2HeadersFrame;
 import io.netty.handler.codec.http2.Http2ResetFrame;
 import io.netty.handler.codec.http2.Http2StreamChannel;
 import io.netty.util.ReferenceCountUtil;
-import java.util.function.LongConsumer;
+import dev.wisp.node.telemetry.Telemetry;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -47,24 +47,15 @@ import org.slf4j.LoggerFactory;
  */
 final class Relay {
     private static final Logger LOG = LoggerFactory.getLogger(Relay.class);
-    /** Receives the bytes this relay moves: (client→server, server→client). */
-    interface Bytes {
-        void toServer(long n);
-
-        void toClient(long n);
-
-        /** Both sides closed; {@code error} is null when both directions ended cleanly. */
-        void closed(String error);
-    }
-
     private final Side client;
     private final Side server;
-    private final Bytes bytes;
+    /** Counts the bytes moved (client→server, server→client); closed once, when the relay completes. */
+    private final Telemetry.Flow flow;
     /** Set once, by whichever loop completes the relay. */
     private final java.util.concurrent.atomic.AtomicBoolean done = new java.util.concurrent.atomic.AtomicBoolean();
 
-    private Relay(Channel client, Channel server, Bytes bytes) {
-        this.bytes = bytes;
+    private Relay(Channel client, Channel server, Telemetry.Flow flow) {
+        this.flow = flow;
         this.client = new Side(client, true);
         this.server = new Side(server, false);
     }
@@ -74,10 +65,11 @@ final class Relay {
      * off, and starts reading on both. Each side is set up on its own event loop: a pooled HBONE
      * stream usually lives on another loop than the TCP connection it carries, and installing the
      * handler or switching auto-read from a foreign thread races with what that loop is doing (a
-     * read could reach the pipeline before the handler is there).
+     * read could reach the pipeline before the handler is there). Bytes are counted into
+     * {@code flow}, which is closed as {@link Outcome.Allowed} when the relay completes.
      */
-    static void join(Channel client, Channel server, Bytes bytes) {
-        Relay r = new Relay(client, server, bytes);
+    static void join(Channel client, Channel server, Telemetry.Flow flow) {
+        Relay r = new Relay(client, server, flow);
         onLoop(client, r.client::start);
         onLoop(server, r.server::start);
     }
@@ -97,9 +89,9 @@ final class Relay {
 
     private void count(Side from, long n) {
         if (from == client) {
-            bytes.toServer(n);
+            flow.toServer(n);
         } else {
-            bytes.toClient(n);
+            flow.toClient(n);
         }
     }
 
@@ -116,7 +108,8 @@ final class Relay {
                 client.ch.close();
                 server.ch.close();
             }
-            bytes.closed(error);
+            // The tunnel was up: whatever ends it, the connection was allowed (error says how it ended).
+            flow.close(Outcome.ended(error));
         }
     }
 
@@ -275,25 +268,5 @@ final class Relay {
             LOG.debug("relay {} side {} failed", isClient ? "client" : "server", ch, cause);
             maybeDone((isClient ? "client" : "server") + " side failed: " + cause.getMessage());
         }
-    }
-
-    /** Adapts a counter pair to {@link Bytes}, for callers that need only one of the callbacks. */
-    static Bytes counting(LongConsumer toServer, LongConsumer toClient, java.util.function.Consumer<String> closed) {
-        return new Bytes() {
-            @Override
-            public void toServer(long n) {
-                toServer.accept(n);
-            }
-
-            @Override
-            public void toClient(long n) {
-                toClient.accept(n);
-            }
-
-            @Override
-            public void closed(String error) {
-                closed.accept(error);
-            }
-        };
     }
 }

@@ -43,6 +43,11 @@ record Route(boolean hbone, InetSocketAddress connectTo, InetSocketAddress targe
         NoRouteException(String message) {
             super(message);
         }
+
+        /** The connection's outcome. */
+        Outcome.NoRoute outcome() {
+            return new Outcome.NoRoute(getMessage());
+        }
     }
 
     /**

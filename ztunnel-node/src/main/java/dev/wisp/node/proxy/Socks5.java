@@ -5,13 +5,11 @@ import static java.util.Objects.requireNonNull;
 import dev.wisp.api.workload.v1.Resource;
 import dev.wisp.api.workload.v1.Workload;
 import dev.wisp.node.state.StateUpdates;
-import io.netty.bootstrap.ServerBootstrap;
 import io.netty.buffer.Unpooled;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInitializer;
-import io.netty.channel.ChannelOption;
 import io.netty.channel.SimpleChannelInboundHandler;
 import io.netty.handler.codec.socksx.v5.DefaultSocks5CommandResponse;
 import io.netty.handler.codec.socksx.v5.DefaultSocks5InitialResponse;
@@ -42,8 +40,9 @@ import org.slf4j.LoggerFactory;
  *
  * <p>The source workload is the one whose address the client connected from; a client on loopback
  * is taken to be {@code defaultSource} (the agent's configured SOCKS5 workload). The reply is sent
- * only once the tunnel is up: success, or "not allowed by ruleset" (policy 401), "host unreachable"
- * (503), "general failure" (other).
+ * only once the tunnel is up or refused, and is the connection's {@link Outcome#socks5Reply}:
+ * success only for an allowed tunnel; "not allowed by ruleset" for a denial, "network unreachable"
+ * (no route), "host unreachable" (unknown or unreachable destination), "general failure" otherwise.
  */
 public final class Socks5 implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(Socks5.class);
@@ -65,18 +64,17 @@ public final class Socks5 implements AutoCloseable {
             throw new IllegalArgumentException("SOCKS5 listens on localhost only, not " + address
                     + ": it has no authentication");
         }
-        listener = new ServerBootstrap().group(ctx.transport().acceptor, ctx.transport().workers)
-                .channel(ctx.transport().serverChannel).option(ChannelOption.SO_BACKLOG, 1024)
-                .childOption(ChannelOption.ALLOW_HALF_CLOSURE, true).childOption(ChannelOption.TCP_NODELAY, true)
-                .childHandler(new ChannelInitializer<Channel>() {
-                    @Override
-                    protected void initChannel(Channel ch) {
-                        ch.pipeline().addLast("timeout", new ReadTimeoutHandler(30))
-                                .addLast("socks-encoder", Socks5ServerEncoder.DEFAULT)
-                                .addLast("socks-decoder", new Socks5InitialRequestDecoder())
-                                .addLast("socks", new Handshake());
-                    }
-                }).bind(address).syncUninterruptibly().channel();
+        listener = ctx.transport().listen(address, true, new ChannelInitializer<Channel>() {
+            @Override
+            protected void initChannel(Channel ch) {
+                // The handshake reads by itself; the CONNECT command stops reading until the tunnel is up.
+                ch.config().setAutoRead(true);
+                ch.pipeline().addLast("timeout", new ReadTimeoutHandler(30))
+                        .addLast("socks-encoder", Socks5ServerEncoder.DEFAULT)
+                        .addLast("socks-decoder", new Socks5InitialRequestDecoder())
+                        .addLast("socks", new Handshake());
+            }
+        });
         return (InetSocketAddress) listener.localAddress();
     }
 
@@ -164,19 +162,14 @@ public final class Socks5 implements AutoCloseable {
         private void go(ChannelHandlerContext c, Socks5CommandRequest cmd, InetSocketAddress dst) {
             Channel ch = c.channel();
             InetSocketAddress src = (InetSocketAddress) ch.remoteAddress();
-            outbound.tunnel(ch, src, dst, source(src), status -> {
+            outbound.tunnel(ch, src, dst, source(src), outcome -> {
                 // Runs on the tunnel's loop, which may not be this channel's: write finished bytes
                 // (the encoder may already be gone when the write executes), then leave the pipeline.
-                byte code = switch (status) {
-                    case 200 -> Socks5CommandStatus.SUCCESS.byteValue();
-                    case 401 -> Socks5CommandStatus.FORBIDDEN.byteValue();
-                    case 503 -> Socks5CommandStatus.HOST_UNREACHABLE.byteValue();
-                    default -> Socks5CommandStatus.FAILURE.byteValue();
-                };
+                byte code = outcome.socks5Reply().byteValue();
                 // The reply is queued on the channel's loop before anything the relay writes to it.
                 Relay.onLoop(ch, () -> {
                     ch.writeAndFlush(Unpooled.wrappedBuffer(new byte[]{5, code, 0, 1, 0, 0, 0, 0, 0, 0}));
-                    if (status == 200) {
+                    if (outcome instanceof Outcome.Allowed) {
                         for (String name : List.of("timeout", "socks-decoder", "socks", "socks-encoder")) {
                             if (ch.pipeline().get(name) != null) {
                                 ch.pipeline().remove(name);

@@ -62,15 +62,15 @@ public final class Authorizer {
             }
         }
         if (deniedBy != null) {
-            return new Verdict(false, "denied by DENY policy " + deniedBy, dryRun);
+            return new Verdict(false, deniedBy, "denied by DENY policy " + deniedBy, dryRun);
         }
         if (!anyAllow) {
-            return new Verdict(true, "allowed: no ALLOW policy in scope", dryRun);
+            return new Verdict(true, "", "allowed: no ALLOW policy in scope", dryRun);
         }
         if (allowedBy != null) {
-            return new Verdict(true, "allowed by ALLOW policy " + allowedBy, dryRun);
+            return new Verdict(true, allowedBy, "allowed by ALLOW policy " + allowedBy, dryRun);
         }
-        return new Verdict(false, "denied: no ALLOW policy matched", dryRun);
+        return new Verdict(false, "", "denied: no ALLOW policy matched", dryRun);
     }
 
     static boolean matches(Authorization policy, ConnectionAttributes c) {

@@ -2,9 +2,6 @@ package dev.wisp.node.telemetry;
 
 import static java.util.Objects.requireNonNull;
 
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
-
 /**
  * One connection as the agent saw it when it ended or was refused: the record behind the admin
  * API's {@code /flows} and {@code wisp flows}. Empty strings stand for "not known" (a source outside
@@ -25,7 +22,8 @@ import java.util.regex.Pattern;
  * @param destinationIdentity the server's SPIFFE ID (expected outbound, own inbound)
  * @param mtls whether the connection was carried over HBONE mutual TLS
  * @param verdict {@link #ALLOWED}, {@link #DENIED} (by policy or STRICT mTLS) or {@link #FAILED}
- *     (refused for another reason: no route, unreachable destination)
+ *     (refused for another reason: no route, unreachable destination), as the connection's
+ *     {@link FlowOutcome} renders it
  * @param reason why, for denied and failed connections, or the error that ended an allowed one
  * @param bytesSent bytes client → server
  * @param bytesReceived bytes server → client
@@ -38,10 +36,6 @@ public record FlowRecord(long seq, String start, String reporter, String sourceA
     public static final String ALLOWED = "allowed";
     public static final String DENIED = "denied";
     public static final String FAILED = "failed";
-
-    /** How the proxy words a refusal: {@code HBONE 401: why} or {@code refused (401): why}. */
-    private static final Pattern REFUSAL = Pattern.compile("(?:HBONE (\\d{3})|refused \\((\\d{3})\\)): ?(.*)",
-            Pattern.DOTALL);
 
     public FlowRecord {
         requireNonNull(start, "start");
@@ -64,22 +58,6 @@ public record FlowRecord(long seq, String start, String reporter, String sourceA
         return new FlowRecord(n, start, reporter, sourceAddress, sourceWorkload, sourceNamespace, sourceIdentity,
                 destinationAddress, destinationWorkload, destinationNamespace, destinationService,
                 destinationIdentity, mtls, verdict, reason, bytesSent, bytesReceived, durationMillis);
-    }
-
-    /** The verdict and reason of a connection that ended with {@code error} ({@code null}: cleanly). */
-    record Outcome(String verdict, String reason) {
-        static Outcome of(String error) {
-            if (error == null) {
-                return new Outcome(ALLOWED, "");
-            }
-            Matcher m = REFUSAL.matcher(error);
-            if (m.matches()) {
-                String status = m.group(1) != null ? m.group(1) : m.group(2);
-                return new Outcome("401".equals(status) ? DENIED : FAILED, m.group(3));
-            }
-            // An error after the connection was let through (reset, idle timeout): allowed, with why it ended.
-            return new Outcome(ALLOWED, error);
-        }
     }
 
     private static String orEmpty(String s) {

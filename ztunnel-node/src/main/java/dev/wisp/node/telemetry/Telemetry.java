@@ -21,7 +21,10 @@ import org.slf4j.LoggerFactory;
 /**
  * The agent's metrics (Istio's L4 names on a Prometheus registry) and its access log (logger
  * {@code wisp.access}: one line when a connection opens, one when it completes), and the same
- * completed line as a {@link FlowRecord} in the {@link #flows() flow log}. Thread-safe: Micrometer
+ * completed line as a {@link FlowRecord} in the {@link #flows() flow log}. How a connection ended is
+ * given as a {@link FlowOutcome}, whose renderings fill the closed counter's {@code response_flags},
+ * the line's {@code error=} and the record's verdict; opened and byte counters carry
+ * {@code response_flags="-"}, as the outcome is not known when they start. Thread-safe: Micrometer
  * meters are, the flow log is, and each {@link Flow} is confined to its connection's event loop.
  */
 public final class Telemetry {
@@ -140,52 +143,48 @@ public final class Telemetry {
             sent.increment(n);
         }
 
-        /** Counts the connection closed and writes the "complete" line; later calls do nothing. */
-        public synchronized void close(String error) {
-            if (closed) {
-                return;
-            }
-            closed = true;
-            Counter.builder("istio_tcp_connections_closed").tags(tags).register(registry).increment();
-            long ms = Duration.ofNanos(System.nanoTime() - startNanos).toMillis();
-            if (error == null) {
-                ACCESS.info("connection complete {} bytes_sent={} bytes_recv={} duration={}ms", fields(),
-                        toClient.get(), toServer.get(), ms);
-            } else {
-                ACCESS.warn("connection complete {} bytes_sent={} bytes_recv={} duration={}ms error=\"{}\"",
-                        fields(), toClient.get(), toServer.get(), ms, error);
-            }
-            flows.add(record(error, ms));
+        /**
+         * Counts the connection closed (with the outcome's {@code response_flags}), writes the
+         * "complete" line (with the outcome's {@code error=} text) and appends its flow record (with
+         * the outcome's verdict and reason); later calls do nothing.
+         */
+        public synchronized void close(FlowOutcome outcome) {
+            finish(outcome, true);
         }
 
-        private void refuse(FlowOutcome outcome) {
-            closed = true;
-            Counter.builder("istio_tcp_connections_closed").tags(tags).register(registry).increment();
-            long ms = Duration.ofNanos(System.nanoTime() - startNanos).toMillis();
+        /** As {@link #close}, the line written only when the refusal lines' budget allows. */
+        private synchronized void refuse(FlowOutcome outcome) {
             long suppressed = refusalLines.acquire();
             if (suppressed > 0) {
                 ACCESS.warn("{} more refused connections not logged (over {} lines/s; each is in the flow log)",
                         suppressed, REFUSAL_LINES_PER_SECOND);
             }
-            if (suppressed >= 0) {
-                ACCESS.warn("connection complete {} bytes_sent=0 bytes_recv=0 duration={}ms error=\"{}\"", fields(),
-                        ms, outcome.error().orElse(outcome.reason()));
+            finish(outcome, suppressed >= 0);
+        }
+
+        private void finish(FlowOutcome outcome, boolean log) {
+            requireNonNull(outcome, "outcome");
+            if (closed) {
+                return;
             }
-            flows.add(record(new FlowRecord.Outcome(outcome.verdict(), outcome.reason()), ms));
-        }
-
-        private FlowRecord record(String error, long ms) {
-            return record(FlowRecord.Outcome.of(error), ms);
-        }
-
-        private FlowRecord record(FlowRecord.Outcome o, long ms) {
-            return new FlowRecord(0, start.toString(), labels.reporter(), addr(src),
+            closed = true;
+            Counter.builder("istio_tcp_connections_closed").tags(tags.and("response_flags", outcome.responseFlags()))
+                    .register(registry).increment();
+            long ms = Duration.ofNanos(System.nanoTime() - startNanos).toMillis();
+            if (log && outcome.error().isEmpty()) {
+                ACCESS.info("connection complete {} bytes_sent={} bytes_recv={} duration={}ms", fields(),
+                        toClient.get(), toServer.get(), ms);
+            } else if (log) {
+                ACCESS.warn("connection complete {} bytes_sent={} bytes_recv={} duration={}ms error=\"{}\"",
+                        fields(), toClient.get(), toServer.get(), ms, outcome.error().get());
+            }
+            flows.add(new FlowRecord(0, start.toString(), labels.reporter(), addr(src),
                     labels.source().map(w -> w.getName()).orElse(""),
                     labels.source().map(w -> w.getNamespace()).orElse(""), id(labels.sourceIdentity()), addr(dst),
                     labels.destination().map(w -> w.getName()).orElse(""),
                     labels.destination().map(w -> w.getNamespace()).orElse(""), labels.destinationService(),
-                    id(labels.destinationIdentity()), labels.mutualTls(), o.verdict(), o.reason(), toServer.get(),
-                    toClient.get(), ms);
+                    id(labels.destinationIdentity()), labels.mutualTls(), outcome.verdict(), outcome.reason(),
+                    toServer.get(), toClient.get(), ms));
         }
 
         private String fields() {

@@ -4,14 +4,9 @@ import dev.wisp.spiffe.SpiffeId;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
-import dev.wisp.node.identity.Identities;
-import dev.wisp.node.identity.IdentityProvider;
 import dev.wisp.node.state.WorkloadIndex;
 import dev.wisp.node.telemetry.Telemetry;
 import dev.wisp.node.tls.HboneTls;
-import dev.wisp.spiffe.ca.CaSettings;
-import dev.wisp.spiffe.ca.CertificateAuthority;
-import dev.wisp.spiffe.ca.NodeAuthorizer;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.ChannelInitializer;
@@ -40,29 +35,23 @@ import org.junit.jupiter.api.Test;
  */
 class HbonePoolTest {
     static final SpiffeId CLIENT = SpiffeId.parse("spiffe://cluster.local/ns/default/sa/client");
-    static final SpiffeId SERVER = IdentityProvider.nodeId("cluster.local", "n2");
-    static CertificateAuthority ca;
-    static Identities clientIds;
-    static Identities serverIds;
+    static final SpiffeId SERVER = PoolPeers.SERVER_NODE;
+    static PoolPeers peers;
     static Transport transport;
     static ProxyContext ctx;
     final List<AutoCloseable> closing = new ArrayList<>();
 
     @BeforeAll
     static void start() {
-        ca = CertificateAuthority.inMemory(CaSettings.of("cluster.local", NodeAuthorizer.unrestricted()));
-        clientIds = Identities.local(ca, "n1");
-        serverIds = Identities.local(ca, "n2");
-        transport = Transport.create(2);
-        ctx = new ProxyContext("n1", WorkloadIndex.create(), new HboneTls(clientIds), new Telemetry(), transport,
+        peers = PoolPeers.start();
+        transport = peers.transport();
+        ctx = new ProxyContext("n1", WorkloadIndex.create(), new HboneTls(peers.client()), new Telemetry(), transport,
                 Set.of(), 15008, Duration.ofSeconds(5));
     }
 
     @AfterAll
     static void stop() {
-        transport.close();
-        clientIds.close();
-        serverIds.close();
+        peers.close();
     }
 
     @AfterEach
@@ -73,8 +62,7 @@ class HbonePoolTest {
     }
 
     ScriptedHboneServer server(int maxStreams, boolean ackPings, long setupDelayMillis) throws Exception {
-        var s = new ScriptedHboneServer(new HboneTls(serverIds).server(SERVER), maxStreams, ackPings,
-                setupDelayMillis);
+        var s = peers.scriptedServer(maxStreams, ackPings, setupDelayMillis);
         closing.add(s);
         return s;
     }

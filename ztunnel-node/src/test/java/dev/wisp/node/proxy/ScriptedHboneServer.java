@@ -27,8 +27,9 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 
 /**
- * A scripted HBONE server for pool tests: TLS with the given context, HTTP/2 with a chosen
- * MAX_CONCURRENT_STREAMS, every CONNECT answered 200 and held open until the client ends it. It can
+ * A scripted HBONE server for pool and outbound tests: TLS with the given context, HTTP/2 with a
+ * chosen MAX_CONCURRENT_STREAMS, every CONNECT answered 200 (or the scripted {@link #connectStatus})
+ * and held open until the client ends it. It can
  * stop answering PINGs, and hold each new TCP connection for a while before its TLS handshake (so
  * that a test sees whether a client opens several connections at once). It counts what a pool test
  * asserts: connections accepted and open, connections being set up at once, streams per connection.
@@ -46,6 +47,9 @@ final class ScriptedHboneServer implements AutoCloseable {
     final AtomicInteger streams = new AtomicInteger();
     final AtomicInteger maxStreamsOnOneConnection = new AtomicInteger();
     final AtomicInteger pingsReceived = new AtomicInteger();
+    /** The {@code :status} a CONNECT is answered with ({@code null}: none at all), and whether that ends the stream. */
+    volatile String connectStatus = "200";
+    volatile boolean connectEndsStream;
 
     /**
      * @param maxConcurrentStreams what the server's SETTINGS advertise
@@ -112,8 +116,12 @@ final class ScriptedHboneServer implements AutoCloseable {
                 counted = true;
                 streams.incrementAndGet();
                 maxStreamsOnOneConnection.accumulateAndGet(onThisConnection.incrementAndGet(), Math::max);
-                c.writeAndFlush(new DefaultHttp2HeadersFrame(new DefaultHttp2Headers().status(
-                        "CONNECT".contentEquals(h.headers().method()) ? "200" : "400"), false));
+                String status = "CONNECT".contentEquals(h.headers().method()) ? connectStatus : "400";
+                DefaultHttp2Headers answer = new DefaultHttp2Headers();
+                if (status != null) {
+                    answer.status(status);
+                }
+                c.writeAndFlush(new DefaultHttp2HeadersFrame(answer, connectEndsStream));
             }
             ReferenceCountUtil.release(msg);
         }

@@ -166,6 +166,16 @@ class AuthorizerTest {
                 .build()));
         assertThat(v.allowed()).isTrue();
         assertThat(v.dryRun()).containsExactly("default/deny-client: would deny");
+        assertThat(v.policy()).as("a dry-run policy decides nothing").isEmpty();
+    }
+
+    @org.junit.jupiter.api.Test
+    void namesTheDecidingPolicy() {
+        Verdict v = Authorizer.authorize(C, List.of(policy("deny-client", Action.DENY,
+                m().addPrincipals(exact("cluster.local/ns/default/sa/client")).build())));
+        assertThat(v.allowed()).isFalse();
+        assertThat(v.policy()).isEqualTo("default/deny-client");
+        assertThat(v.reason()).isEqualTo("denied by DENY policy default/deny-client");
     }
 
     @org.junit.jupiter.api.Test
