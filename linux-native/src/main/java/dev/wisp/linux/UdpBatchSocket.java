@@ -23,7 +23,7 @@ import java.nio.ByteOrder;
  * <p>Threads: one receiving thread owns the receive batch; senders each use their own
  * {@link SendBatch}. {@link #close} once, after the threads have stopped.
  */
-public final class UdpBatchSocket implements AutoCloseable {
+public final class UdpBatchSocket extends OwnedDescriptor {
     /** Datagrams per syscall. */
     public static final int BATCH = 32;
     /** Largest datagram a slot holds. */
@@ -71,12 +71,10 @@ public final class UdpBatchSocket implements AutoCloseable {
             FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.JAVA_LONG,
                     ValueLayout.JAVA_INT));
 
-    private final int fd;
     private final int port;
-    private volatile boolean closed;
 
     private UdpBatchSocket(int fd, int port) {
-        this.fd = fd;
+        super(fd);
         this.port = port;
     }
 
@@ -277,7 +275,7 @@ public final class UdpBatchSocket implements AutoCloseable {
      * Returns the count (0 on timeout), or -1 once closed.
      */
     public int receive(Batch batch) throws NativeException {
-        if (closed) {
+        if (closed()) {
             return -1;
         }
         batch.resetForReceive();
@@ -292,7 +290,7 @@ public final class UdpBatchSocket implements AutoCloseable {
             return n;
         }
         int e = Libc.errno(batch.errno);
-        if (closed) {
+        if (closed()) {
             return -1;
         }
         if (n < 0 && e != Errno.EAGAIN && e != Errno.EINTR) {
@@ -309,7 +307,7 @@ public final class UdpBatchSocket implements AutoCloseable {
         int total = batch.count;
         int sent = 0;
         int attempts = 0;
-        while (sent < total && !closed && attempts++ < 4) {
+        while (sent < total && !closed() && attempts++ < 4) {
             int n;
             try {
                 n = (int) SENDMMSG.invokeExact(batch.errno, fd, batch.msgs.asSlice((long) MSGHDR * sent),
@@ -346,12 +344,4 @@ public final class UdpBatchSocket implements AutoCloseable {
         }
     }
 
-    @Override
-    public void close() throws NativeException {
-        if (closed) {
-            return;
-        }
-        closed = true;
-        Libc.close(fd);
-    }
 }
