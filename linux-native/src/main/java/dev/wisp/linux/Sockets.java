@@ -74,9 +74,18 @@ public final class Sockets {
     /** A blocking TCP socket of the address's family, close-on-exec. The caller owns the descriptor. */
     public static int tcpSocket(InetSocketAddress forAddress) throws NativeException {
         requireNonNull(forAddress, "forAddress");
-        int family = forAddress.getAddress() instanceof Inet6Address ? AF_INET6 : AF_INET;
-        return (int) Libc.call("socket(" + (family == AF_INET ? "AF_INET" : "AF_INET6") + ")",
-                err -> (int) SOCKET.invokeExact(err, family, SOCK_STREAM | SOCK_CLOEXEC, 0));
+        return socket(forAddress.getAddress() instanceof Inet6Address ? AF_INET6 : AF_INET, SOCK_STREAM);
+    }
+
+    /** {@code socket(family, type | SOCK_CLOEXEC, 0)}; the caller owns the descriptor. */
+    static int socket(int family, int type) throws NativeException {
+        return (int) Libc.call("socket(" + (family == AF_INET ? "AF_INET" : "AF_INET6") + ", type " + type + ")",
+                err -> (int) SOCKET.invokeExact(err, family, type | SOCK_CLOEXEC, 0));
+    }
+
+    /** {@code bind(fd, address)}. */
+    static void bind(int fd, InetSocketAddress address) throws NativeException {
+        addressCall(BIND, fd, address, "bind");
     }
 
     /** A listening TCP socket bound to {@code address} (with {@code SO_REUSEADDR}). */
@@ -84,7 +93,7 @@ public final class Sockets {
         int fd = tcpSocket(address);
         try {
             setIntOption(fd, SOL_SOCKET, SO_REUSEADDR, 1, "SO_REUSEADDR");
-            addressCall(BIND, fd, address, "bind");
+            bind(fd, address);
             Libc.call("listen(" + address + ")", err -> (int) LISTEN.invokeExact(err, fd, backlog));
             return fd;
         } catch (NativeException e) {
@@ -120,9 +129,14 @@ public final class Sockets {
     /** {@code setsockopt(fd, level, name, &value, 4)}. */
     public static void setIntOption(int fd, int level, int name, int value, String what) throws NativeException {
         try (Arena arena = Arena.ofConfined()) {
-            MemorySegment v = arena.allocateFrom(ValueLayout.JAVA_INT, value);
-            Libc.call("setsockopt(" + what + ")", err -> (int) SETSOCKOPT.invokeExact(err, fd, level, name, v, 4));
+            setOption(fd, level, name, arena.allocateFrom(ValueLayout.JAVA_INT, value), what);
         }
+    }
+
+    /** {@code setsockopt(fd, level, name, value, sizeof value)}. */
+    static void setOption(int fd, int level, int name, MemorySegment value, String what) throws NativeException {
+        Libc.call("setsockopt(" + what + ")",
+                err -> (int) SETSOCKOPT.invokeExact(err, fd, level, name, value, (int) value.byteSize()));
     }
 
     /**
