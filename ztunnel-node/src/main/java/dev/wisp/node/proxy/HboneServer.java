@@ -69,23 +69,20 @@ public final class HboneServer implements AutoCloseable {
 
     /** Binds the listener; blocks until bound. */
     public InetSocketAddress bind(InetSocketAddress address) {
-        listener = ctx.transport().listen(address, false, new ChannelInitializer<Channel>() {
-            @Override
-            protected void initChannel(Channel ch) {
-                connections.add(ch);
-                SpiffeId identity = serverIdentity((InetSocketAddress) ch.localAddress());
-                try {
-                    SslHandler ssl = ctx.tls().server(identity).newHandler(ch.alloc());
-                    ssl.setHandshakeTimeoutMillis(10_000);
-                    ch.pipeline().addLast("client-hello", new AlpnGate(ApplicationProtocolNames.HTTP_2,
-                            (c, hello) -> refuseTls(c, new Outcome.Tls(Outcome.TlsRefusal.NO_H2,
-                                    TlsRefusals.alpnOffered(hello)))))
-                            .addLast("tls", ssl).addLast("alpn", new Alpn());
-                } catch (IdentityException e) {
-                    refuseTls(ch, new Outcome.Tls(Outcome.TlsRefusal.HANDSHAKE,
-                            "this agent has no certificate for " + identity + ": " + e.getMessage()));
-                    ch.close();
-                }
+        listener = ctx.transport().listen(address, false, ch -> {
+            connections.add(ch);
+            SpiffeId identity = serverIdentity((InetSocketAddress) ch.localAddress());
+            try {
+                SslHandler ssl = ctx.tls().server(identity).newHandler(ch.alloc());
+                ssl.setHandshakeTimeoutMillis(10_000);
+                ch.pipeline().addLast("client-hello", new AlpnGate(ApplicationProtocolNames.HTTP_2,
+                        (c, hello) -> refuseTls(c, new Outcome.Tls(Outcome.TlsRefusal.NO_H2,
+                                TlsRefusals.alpnOffered(hello)))))
+                        .addLast("tls", ssl).addLast("alpn", new Alpn());
+            } catch (IdentityException e) {
+                refuseTls(ch, new Outcome.Tls(Outcome.TlsRefusal.HANDSHAKE,
+                        "this agent has no certificate for " + identity + ": " + e.getMessage()));
+                ch.close();
             }
         });
         return (InetSocketAddress) listener.localAddress();

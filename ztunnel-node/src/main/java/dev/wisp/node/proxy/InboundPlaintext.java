@@ -5,7 +5,6 @@ import static java.util.Objects.requireNonNull;
 import dev.wisp.node.telemetry.Telemetry;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelFutureListener;
-import io.netty.channel.ChannelInitializer;
 import io.netty.channel.ChannelOption;
 import java.net.InetSocketAddress;
 import java.util.Optional;
@@ -29,12 +28,7 @@ public final class InboundPlaintext implements AutoCloseable {
     }
 
     public InetSocketAddress bind(InetSocketAddress address) {
-        listener = ctx.transport().listen(address, true, new ChannelInitializer<Channel>() {
-            @Override
-            protected void initChannel(Channel ch) {
-                accept(ch);
-            }
-        });
+        listener = ctx.transport().listen(address, true, this::accept);
         return (InetSocketAddress) listener.localAddress();
     }
 

@@ -56,18 +56,15 @@ public final class Outbound implements AutoCloseable {
 
     /** Binds the captured-traffic listener (15001). */
     public InetSocketAddress bind(InetSocketAddress address) {
-        listener = ctx.transport().listen(address, true, new ChannelInitializer<Channel>() {
-            @Override
-            protected void initChannel(Channel ch) {
-                Optional<InetSocketAddress> dst = resolver.originalDestination(ch);
-                if (dst.isEmpty()) {
-                    LOG.warn("outbound connection from {} closed: its original destination is unknown "
-                            + "(is capture set up for this workload?)", ch.remoteAddress());
-                    ch.close();
-                    return;
-                }
-                tunnel(ch, (InetSocketAddress) ch.remoteAddress(), dst.get(), outcome -> {});
+        listener = ctx.transport().listen(address, true, ch -> {
+            Optional<InetSocketAddress> dst = resolver.originalDestination(ch);
+            if (dst.isEmpty()) {
+                LOG.warn("outbound connection from {} closed: its original destination is unknown "
+                        + "(is capture set up for this workload?)", ch.remoteAddress());
+                ch.close();
+                return;
             }
+            tunnel(ch, (InetSocketAddress) ch.remoteAddress(), dst.get(), outcome -> {});
         });
         return (InetSocketAddress) listener.localAddress();
     }

@@ -9,7 +9,6 @@ import io.netty.buffer.Unpooled;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
-import io.netty.channel.ChannelInitializer;
 import io.netty.channel.SimpleChannelInboundHandler;
 import io.netty.handler.codec.socksx.v5.DefaultSocks5CommandResponse;
 import io.netty.handler.codec.socksx.v5.DefaultSocks5InitialResponse;
@@ -64,16 +63,12 @@ public final class Socks5 implements AutoCloseable {
             throw new IllegalArgumentException("SOCKS5 listens on localhost only, not " + address
                     + ": it has no authentication");
         }
-        listener = ctx.transport().listen(address, true, new ChannelInitializer<Channel>() {
-            @Override
-            protected void initChannel(Channel ch) {
-                // The handshake reads by itself; the CONNECT command stops reading until the tunnel is up.
-                ch.config().setAutoRead(true);
-                ch.pipeline().addLast("timeout", new ReadTimeoutHandler(30))
-                        .addLast("socks-encoder", Socks5ServerEncoder.DEFAULT)
-                        .addLast("socks-decoder", new Socks5InitialRequestDecoder())
-                        .addLast("socks", new Handshake());
-            }
+        listener = ctx.transport().listen(address, true, ch -> {
+            // The handshake reads by itself; the CONNECT command stops reading until the tunnel is up.
+            ch.config().setAutoRead(true);
+            ch.pipeline().addLast("timeout", new ReadTimeoutHandler(30))
+                    .addLast("socks-encoder", Socks5ServerEncoder.DEFAULT)
+                    .addLast("socks-decoder", new Socks5InitialRequestDecoder()).addLast("socks", new Handshake());
         });
         return (InetSocketAddress) listener.localAddress();
     }

@@ -4,8 +4,8 @@ import io.netty.bootstrap.Bootstrap;
 import io.netty.bootstrap.ServerBootstrap;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelFuture;
-import io.netty.channel.ChannelHandler;
 import io.netty.channel.ChannelInboundHandlerAdapter;
+import io.netty.channel.ChannelInitializer;
 import io.netty.channel.ChannelOption;
 import io.netty.channel.EventLoop;
 import io.netty.channel.EventLoopGroup;
@@ -23,6 +23,7 @@ import io.netty.util.concurrent.DefaultThreadFactory;
 import java.net.InetSocketAddress;
 import java.time.Duration;
 import java.util.concurrent.TimeUnit;
+import java.util.function.Consumer;
 
 /**
  * The agent's event loops: one acceptor loop for every listener and {@code workers} I/O loops (one
@@ -52,16 +53,22 @@ public final class Transport implements AutoCloseable {
     }
 
     /**
-     * A listener on {@code address} whose accepted connections are set up by {@code init}: accepted
+     * A listener on {@code address} whose accepted connections are handed to {@code accept} as they
+     * are registered (on their worker loop, before any read): accepted
      * on the acceptor loop, served on a worker loop, TCP_NODELAY, backlog 1024. {@code relayed}
      * listeners (captured traffic, plaintext inbound, SOCKS5) accept with auto-read off and
      * half-closure on, so that nothing is read before the far side is reachable and a FIN passes
      * through as a half-close. Blocks until bound.
      */
-    Channel listen(InetSocketAddress address, boolean relayed, ChannelHandler init) {
+    Channel listen(InetSocketAddress address, boolean relayed, Consumer<Channel> accept) {
         ServerBootstrap b = new ServerBootstrap().group(acceptor, workers).channel(serverChannel)
                 .option(ChannelOption.SO_BACKLOG, 1024).childOption(ChannelOption.TCP_NODELAY, true)
-                .childHandler(init);
+                .childHandler(new ChannelInitializer<Channel>() {
+                    @Override
+                    protected void initChannel(Channel ch) {
+                        accept.accept(ch);
+                    }
+                });
         if (relayed) {
             b.childOption(ChannelOption.AUTO_READ, false).childOption(ChannelOption.ALLOW_HALF_CLOSURE, true);
         } else {
