@@ -3,6 +3,7 @@ package dev.wisp.e2e;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import dev.wisp.spiffe.SpiffeId;
 import dev.wisp.api.workload.v1.Workload;
 import dev.wisp.cli.Wisp;
 import dev.wisp.linux.NetworkNamespace;
@@ -10,6 +11,7 @@ import dev.wisp.local.ClusterSpec;
 import dev.wisp.local.LocalCluster;
 import dev.wisp.node.NodeRuntime;
 import dev.wisp.node.NodeSettings;
+import dev.wisp.node.proxy.Outcome;
 import dev.wisp.node.telemetry.ConnectionLabels;
 import dev.wisp.node.telemetry.FlowLog;
 import dev.wisp.testing.Closeables;
@@ -65,15 +67,18 @@ class ClusterFlowsE2eTest {
                 settings));
         Workload client = Workload.newBuilder().setName("client").setNamespace("default").build();
         Workload server = Workload.newBuilder().setName("server").setNamespace("default").build();
-        ConnectionLabels labels = new ConnectionLabels("destination", Optional.of(client), CLIENT_ID,
-                Optional.of(server), "spiffe://cluster.local/ns/default/sa/server", "", true);
+        ConnectionLabels labels = new ConnectionLabels("destination", Optional.of(client),
+                Optional.of(SpiffeId.parse(CLIENT_ID)), Optional.of(server),
+                Optional.of(SpiffeId.parse("spiffe://cluster.local/ns/default/sa/server")), "", true);
         var flow = agent.telemetry().open("inbound", labels, new InetSocketAddress("10.161.0.10", 40000),
                 new InetSocketAddress("10.161.1.10", 8080), null);
         flow.toServer(100);
         flow.toClient(2000);
-        flow.close(null);
+        flow.close(Outcome.allowed());
         agent.telemetry().open("inbound", labels, new InetSocketAddress("10.161.0.10", 40001),
-                new InetSocketAddress("10.161.1.10", 8080), null).close("HBONE 401: denied by default/deny-demo");
+                new InetSocketAddress("10.161.1.10", 8080), null).close(
+                        new Outcome.Policy("default/deny-demo",
+                                "denied by default/deny-demo"));
     }
 
     @AfterAll

@@ -3,6 +3,7 @@ package dev.wisp.e2e;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
+import dev.wisp.spiffe.SpiffeId;
 import dev.wisp.node.identity.Identities;
 import dev.wisp.node.identity.IdentityProvider;
 import dev.wisp.node.tls.HboneTls;
@@ -83,7 +84,7 @@ class NodeNetnsE2eTest {
     static final InetSocketAddress METRICS2 = new InetSocketAddress("10.176.0.12", 15020);
     static final String CLIENT_ID = "spiffe://cluster.local/ns/default/sa/client";
     static final String SERVER_ID = "spiffe://cluster.local/ns/default/sa/server";
-    static final String N2_ID = IdentityProvider.nodeId("cluster.local", "n2");
+    static final SpiffeId N2_ID = IdentityProvider.nodeId("cluster.local", "n2");
     @TempDir
     static Path dir;
     static LocalCluster cluster;
@@ -379,14 +380,14 @@ class NodeNetnsE2eTest {
     @Order(4)
     void malformedRequestsOnTheHbonePortGetTheirAnswer(String name, Http2Headers headers, String status)
             throws Exception {
-        SslContext tls = new HboneTls(meshIds).client(CLIENT_ID, List.of(N2_ID));
+        SslContext tls = new HboneTls(meshIds).client(SpiffeId.parse(CLIENT_ID), List.of(N2_ID));
         assertThat(in(ns1, () -> raw.request(tls, HBONE2, headers))).isEqualTo(status);
         stillServes();
     }
 
     /** Whether node 2's agent closes a TLS connection (a valid client certificate) after {@code bytes}. */
     static boolean closedAfter(byte[]... bytes) throws Exception {
-        SslContext tls = new HboneTls(meshIds).client(CLIENT_ID, List.of(N2_ID));
+        SslContext tls = new HboneTls(meshIds).client(SpiffeId.parse(CLIENT_ID), List.of(N2_ID));
         Channel ch = in(ns1, () -> raw.tls(tls, HBONE2));
         return raw.closedAfter(ch, Unpooled.wrappedBuffer(bytes));
     }
@@ -413,7 +414,7 @@ class NodeNetnsE2eTest {
     @Test
     @Order(5)
     void aClientCertificateFromAnotherCaIsRefused() throws Exception {
-        SslContext foreign = new HboneTls(foreignIds).client(CLIENT_ID, List.of(N2_ID));
+        SslContext foreign = new HboneTls(foreignIds).client(SpiffeId.parse(CLIENT_ID), List.of(N2_ID));
         // TLS 1.3: the server judges the client certificate after the client's side of the handshake
         // completed, so the refusal shows as a failed handshake or a close before any answer.
         long accepted = echo.accepted();

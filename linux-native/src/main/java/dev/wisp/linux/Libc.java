@@ -75,34 +75,67 @@ public final class Libc {
         return (int) ERRNO.get(buffer, 0L);
     }
 
+    /** One call of a handle from {@link #downcall}, given its errno capture buffer; returns the C result. */
+    @FunctionalInterface
+    public interface Call {
+        long invoke(MemorySegment errno) throws Throwable;
+    }
+
+    /**
+     * Runs {@code call} once with a capture buffer of its own: its non-negative result, or a
+     * {@link NativeException} naming {@code what} with the errno. Not retried on EINTR: right for
+     * {@code close} (Linux frees the descriptor even then) and for calls that do not block.
+     */
+    public static long call(String what, Call call) throws NativeException {
+        try (Arena arena = Arena.ofConfined()) {
+            return invoke(what, newErrnoBuffer(arena), 0, false, call);
+        }
+    }
+
+    /**
+     * Runs {@code call} with {@code errnoBuffer} (the caller's, so that a hot path allocates
+     * nothing), again each time a signal interrupts it (EINTR). Returns the non-negative result, or
+     * -1 when it fails with {@code quietErrno} (0: none, e.g. {@code EAGAIN} for a non-blocking
+     * read); any other failure is a {@link NativeException} naming {@code what}.
+     */
+    public static long retryingInterrupted(String what, MemorySegment errnoBuffer, int quietErrno, Call call)
+            throws NativeException {
+        return invoke(what, errnoBuffer, quietErrno, true, call);
+    }
+
+    private static long invoke(String what, MemorySegment err, int quietErrno, boolean retry, Call call)
+            throws NativeException {
+        while (true) {
+            long n;
+            try {
+                n = call.invoke(err);
+            } catch (Throwable t) {
+                throw new IllegalStateException(what + ": unexpected failure of the native call", t);
+            }
+            if (n >= 0) {
+                return n;
+            }
+            int e = errno(err);
+            if (retry && e == Errno.EINTR) {
+                continue;
+            }
+            if (quietErrno != 0 && e == quietErrno) {
+                return -1;
+            }
+            throw new NativeException(what, e);
+        }
+    }
+
     public static int open(String path, int flags) throws NativeException {
         requireNonNull(path, "path");
         try (Arena arena = Arena.ofConfined()) {
-            MemorySegment err = newErrnoBuffer(arena);
-            int fd = (int) OPEN.invokeExact(err, arena.allocateFrom(path), flags, 0);
-            if (fd < 0) {
-                throw new NativeException("open(" + path + ")", errno(err));
-            }
-            return fd;
-        } catch (NativeException e) {
-            throw e;
-        } catch (Throwable t) {
-            throw new IllegalStateException("open: unexpected failure of the native call", t);
+            MemorySegment p = arena.allocateFrom(path);
+            return (int) call("open(" + path + ")", err -> (int) OPEN.invokeExact(err, p, flags, 0));
         }
     }
 
     public static void close(int fd) throws NativeException {
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment err = newErrnoBuffer(arena);
-            int rc = (int) CLOSE.invokeExact(err, fd);
-            if (rc < 0) {
-                throw new NativeException("close(" + fd + ")", errno(err));
-            }
-        } catch (NativeException e) {
-            throw e;
-        } catch (Throwable t) {
-            throw new IllegalStateException("close: unexpected failure of the native call", t);
-        }
+        call("close(" + fd + ")", err -> (int) CLOSE.invokeExact(err, fd));
     }
 
     /**
@@ -111,68 +144,28 @@ public final class Libc {
      */
     public static long read(int fd, MemorySegment buffer, long length, MemorySegment errnoBuffer)
             throws NativeException {
-        if (length > buffer.byteSize()) {
-            throw new IndexOutOfBoundsException("length " + length + " > buffer " + buffer.byteSize());
-        }
-        while (true) {
-            long n;
-            try {
-                n = (long) READ.invokeExact(errnoBuffer, fd, buffer, length);
-            } catch (Throwable t) {
-                throw new IllegalStateException("read: unexpected failure of the native call", t);
-            }
-            if (n >= 0) {
-                return n;
-            }
-            int e = errno(errnoBuffer);
-            if (e == Errno.EINTR) {
-                continue;
-            }
-            if (e == Errno.EAGAIN) {
-                return -1;
-            }
-            throw new NativeException("read(fd " + fd + ")", e);
-        }
+        checkLength(buffer, length);
+        return retryingInterrupted("read(fd " + fd + ")", errnoBuffer, Errno.EAGAIN,
+                err -> (long) READ.invokeExact(err, fd, buffer, length));
     }
 
     /** Writes {@code length} bytes from {@code buffer}; returns the count written (EINTR retried). */
     public static long write(int fd, MemorySegment buffer, long length, MemorySegment errnoBuffer)
             throws NativeException {
+        checkLength(buffer, length);
+        return retryingInterrupted("write(fd " + fd + ")", errnoBuffer, 0,
+                err -> (long) WRITE.invokeExact(err, fd, buffer, length));
+    }
+
+    private static void checkLength(MemorySegment buffer, long length) {
         if (length > buffer.byteSize()) {
             throw new IndexOutOfBoundsException("length " + length + " > buffer " + buffer.byteSize());
-        }
-        while (true) {
-            long n;
-            try {
-                n = (long) WRITE.invokeExact(errnoBuffer, fd, buffer, length);
-            } catch (Throwable t) {
-                throw new IllegalStateException("write: unexpected failure of the native call", t);
-            }
-            if (n >= 0) {
-                return n;
-            }
-            int e = errno(errnoBuffer);
-            if (e == Errno.EINTR) {
-                continue;
-            }
-            throw new NativeException("write(fd " + fd + ")", e);
         }
     }
 
     /** {@code ioctl(fd, request, arg)}; {@code what} names the request in errors. */
     public static int ioctl(int fd, long request, MemorySegment arg, String what) throws NativeException {
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment err = newErrnoBuffer(arena);
-            int rc = (int) IOCTL.invokeExact(err, fd, request, arg);
-            if (rc < 0) {
-                throw new NativeException("ioctl(" + what + ")", errno(err));
-            }
-            return rc;
-        } catch (NativeException e) {
-            throw e;
-        } catch (Throwable t) {
-            throw new IllegalStateException("ioctl: unexpected failure of the native call", t);
-        }
+        return (int) call("ioctl(" + what + ")", err -> (int) IOCTL.invokeExact(err, fd, request, arg));
     }
 
     /**
@@ -183,17 +176,7 @@ public final class Libc {
         if (Thread.currentThread().isVirtual()) {
             throw new IllegalStateException("setns on a virtual thread would move its carrier thread");
         }
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment err = newErrnoBuffer(arena);
-            int rc = (int) SETNS.invokeExact(err, fd, nsType);
-            if (rc < 0) {
-                throw new NativeException("setns(fd " + fd + ")", errno(err));
-            }
-        } catch (NativeException e) {
-            throw e;
-        } catch (Throwable t) {
-            throw new IllegalStateException("setns: unexpected failure of the native call", t);
-        }
+        call("setns(fd " + fd + ")", err -> (int) SETNS.invokeExact(err, fd, nsType));
     }
 
     public static int getpid() {

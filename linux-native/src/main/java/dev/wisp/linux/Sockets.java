@@ -74,16 +74,18 @@ public final class Sockets {
     /** A blocking TCP socket of the address's family, close-on-exec. The caller owns the descriptor. */
     public static int tcpSocket(InetSocketAddress forAddress) throws NativeException {
         requireNonNull(forAddress, "forAddress");
-        int family = forAddress.getAddress() instanceof Inet6Address ? AF_INET6 : AF_INET;
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment err = Libc.newErrnoBuffer(arena);
-            int fd = (int) SOCKET.invokeExact(err, family, SOCK_STREAM | SOCK_CLOEXEC, 0);
-            return check(fd, "socket(" + (family == AF_INET ? "AF_INET" : "AF_INET6") + ")", err);
-        } catch (NativeException e) {
-            throw e;
-        } catch (Throwable t) {
-            throw unexpected("socket", t);
-        }
+        return socket(forAddress.getAddress() instanceof Inet6Address ? AF_INET6 : AF_INET, SOCK_STREAM);
+    }
+
+    /** {@code socket(family, type | SOCK_CLOEXEC, 0)}; the caller owns the descriptor. */
+    static int socket(int family, int type) throws NativeException {
+        return (int) Libc.call("socket(" + (family == AF_INET ? "AF_INET" : "AF_INET6") + ", type " + type + ")",
+                err -> (int) SOCKET.invokeExact(err, family, type | SOCK_CLOEXEC, 0));
+    }
+
+    /** {@code bind(fd, address)}. */
+    static void bind(int fd, InetSocketAddress address) throws NativeException {
+        addressCall(BIND, fd, address, "bind");
     }
 
     /** A listening TCP socket bound to {@code address} (with {@code SO_REUSEADDR}). */
@@ -91,38 +93,21 @@ public final class Sockets {
         int fd = tcpSocket(address);
         try {
             setIntOption(fd, SOL_SOCKET, SO_REUSEADDR, 1, "SO_REUSEADDR");
-            addressCall(BIND, fd, address, "bind");
-            try (Arena arena = Arena.ofConfined()) {
-                MemorySegment err = Libc.newErrnoBuffer(arena);
-                check((int) LISTEN.invokeExact(err, fd, backlog), "listen(" + address + ")", err);
-            }
+            bind(fd, address);
+            Libc.call("listen(" + address + ")", err -> (int) LISTEN.invokeExact(err, fd, backlog));
             return fd;
         } catch (NativeException e) {
             Libc.close(fd);
             throw e;
-        } catch (Throwable t) {
-            Libc.close(fd);
-            throw unexpected("listen", t);
         }
     }
 
     /** Accepts one connection (blocking); the caller owns the returned descriptor. */
     public static int accept(int listenFd) throws NativeException {
         try (Arena arena = Arena.ofConfined()) {
-            MemorySegment err = Libc.newErrnoBuffer(arena);
-            while (true) {
-                int fd = (int) ACCEPT4.invokeExact(err, listenFd, MemorySegment.NULL, MemorySegment.NULL, SOCK_CLOEXEC);
-                if (fd >= 0) {
-                    return fd;
-                }
-                if (Libc.errno(err) != Errno.EINTR) {
-                    throw new NativeException("accept4(fd " + listenFd + ")", Libc.errno(err));
-                }
-            }
-        } catch (NativeException e) {
-            throw e;
-        } catch (Throwable t) {
-            throw unexpected("accept4", t);
+            return (int) Libc.retryingInterrupted("accept4(fd " + listenFd + ")", Libc.newErrnoBuffer(arena), 0,
+                    err -> (int) ACCEPT4.invokeExact(err, listenFd, MemorySegment.NULL, MemorySegment.NULL,
+                            SOCK_CLOEXEC));
         }
     }
 
@@ -144,15 +129,14 @@ public final class Sockets {
     /** {@code setsockopt(fd, level, name, &value, 4)}. */
     public static void setIntOption(int fd, int level, int name, int value, String what) throws NativeException {
         try (Arena arena = Arena.ofConfined()) {
-            MemorySegment err = Libc.newErrnoBuffer(arena);
-            MemorySegment v = arena.allocate(ValueLayout.JAVA_INT);
-            v.set(ValueLayout.JAVA_INT, 0, value);
-            check((int) SETSOCKOPT.invokeExact(err, fd, level, name, v, 4), "setsockopt(" + what + ")", err);
-        } catch (NativeException e) {
-            throw e;
-        } catch (Throwable t) {
-            throw unexpected("setsockopt", t);
+            setOption(fd, level, name, arena.allocateFrom(ValueLayout.JAVA_INT, value), what);
         }
+    }
+
+    /** {@code setsockopt(fd, level, name, value, sizeof value)}. */
+    static void setOption(int fd, int level, int name, MemorySegment value, String what) throws NativeException {
+        Libc.call("setsockopt(" + what + ")",
+                err -> (int) SETSOCKOPT.invokeExact(err, fd, level, name, value, (int) value.byteSize()));
     }
 
     /**
@@ -162,19 +146,8 @@ public final class Sockets {
     public static InetSocketAddress originalDestination(int fd) throws NativeException {
         InetSocketAddress local = localAddress(fd);
         int level = local.getAddress() instanceof Inet6Address ? SOL_IPV6 : SOL_IP;
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment err = Libc.newErrnoBuffer(arena);
-            MemorySegment addr = arena.allocate(SOCKADDR_SIZE);
-            MemorySegment len = arena.allocate(ValueLayout.JAVA_INT);
-            len.set(ValueLayout.JAVA_INT, 0, (int) SOCKADDR_SIZE);
-            check((int) GETSOCKOPT.invokeExact(err, fd, level, SO_ORIGINAL_DST, addr, len),
-                    "getsockopt(SO_ORIGINAL_DST)", err);
-            return decode(addr);
-        } catch (NativeException e) {
-            throw e;
-        } catch (Throwable t) {
-            throw unexpected("getsockopt", t);
-        }
+        return readAddress("getsockopt(SO_ORIGINAL_DST)",
+                (err, addr, len) -> (int) GETSOCKOPT.invokeExact(err, fd, level, SO_ORIGINAL_DST, addr, len));
     }
 
     /** {@code getpeername}: the address the socket is connected to, as the kernel reports it to this process. */
@@ -189,41 +162,33 @@ public final class Sockets {
 
     /** Half-closes the sending side ({@code shutdown(SHUT_WR)}), so the peer reads end of stream. */
     public static void shutdownOutput(int fd) throws NativeException {
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment err = Libc.newErrnoBuffer(arena);
-            check((int) SHUTDOWN.invokeExact(err, fd, SHUT_WR), "shutdown(fd " + fd + ")", err);
-        } catch (NativeException e) {
-            throw e;
-        } catch (Throwable t) {
-            throw unexpected("shutdown", t);
-        }
+        Libc.call("shutdown(fd " + fd + ")", err -> (int) SHUTDOWN.invokeExact(err, fd, SHUT_WR));
     }
 
     private static InetSocketAddress name(MethodHandle call, int fd, String what) throws NativeException {
+        return readAddress(what + "(fd " + fd + ")", (err, addr, len) -> (int) call.invokeExact(err, fd, addr, len));
+    }
+
+    /** A call that writes a socket address into {@code addr}, its length in and out through {@code len}. */
+    @FunctionalInterface
+    private interface AddressOut {
+        int invoke(MemorySegment err, MemorySegment addr, MemorySegment len) throws Throwable;
+    }
+
+    private static InetSocketAddress readAddress(String what, AddressOut call) throws NativeException {
         try (Arena arena = Arena.ofConfined()) {
-            MemorySegment err = Libc.newErrnoBuffer(arena);
             MemorySegment addr = arena.allocate(SOCKADDR_SIZE);
-            MemorySegment len = arena.allocate(ValueLayout.JAVA_INT);
-            len.set(ValueLayout.JAVA_INT, 0, (int) SOCKADDR_SIZE);
-            check((int) call.invokeExact(err, fd, addr, len), what + "(fd " + fd + ")", err);
+            MemorySegment len = arena.allocateFrom(ValueLayout.JAVA_INT, (int) SOCKADDR_SIZE);
+            Libc.call(what, err -> call.invoke(err, addr, len));
             return decode(addr);
-        } catch (NativeException e) {
-            throw e;
-        } catch (Throwable t) {
-            throw unexpected(what, t);
         }
     }
 
     private static void addressCall(MethodHandle call, int fd, InetSocketAddress address, String what)
             throws NativeException {
         try (Arena arena = Arena.ofConfined()) {
-            MemorySegment err = Libc.newErrnoBuffer(arena);
             MemorySegment addr = encode(arena, address);
-            check((int) call.invokeExact(err, fd, addr, (int) addr.byteSize()), what + "(" + address + ")", err);
-        } catch (NativeException e) {
-            throw e;
-        } catch (Throwable t) {
-            throw unexpected(what, t);
+            Libc.call(what + "(" + address + ")", err -> (int) call.invokeExact(err, fd, addr, (int) addr.byteSize()));
         }
     }
 
@@ -255,14 +220,4 @@ public final class Sockets {
         }
     }
 
-    private static int check(int rc, String call, MemorySegment err) throws NativeException {
-        if (rc < 0) {
-            throw new NativeException(call, Libc.errno(err));
-        }
-        return rc;
-    }
-
-    private static IllegalStateException unexpected(String call, Throwable t) {
-        return new IllegalStateException(call + ": unexpected failure of the native call", t);
-    }
 }

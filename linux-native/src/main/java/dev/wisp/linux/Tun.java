@@ -18,7 +18,7 @@ import java.nio.charset.StandardCharsets;
  * so a reader thread notices {@link #close} promptly. Reads and writes are thread-safe (each is one
  * syscall); {@link #close} once.
  */
-public final class Tun implements AutoCloseable {
+public final class Tun extends OwnedDescriptor {
     private static final long TUNSETIFF = 0x400454caL;
     private static final long SIOCSIFMTU = 0x8922L;
     private static final long SIOCGIFMTU = 0x8921L;
@@ -51,13 +51,11 @@ public final class Tun implements AutoCloseable {
                     ValueLayout.JAVA_INT));
 
     private final String name;
-    private final int fd;
     private final boolean offload;
-    private volatile boolean closed;
 
     private Tun(String name, int fd, boolean offload) {
+        super(fd);
         this.name = name;
-        this.fd = fd;
         this.offload = offload;
     }
 
@@ -151,7 +149,7 @@ public final class Tun implements AutoCloseable {
         requireNonNull(buf, "buf");
         java.util.Objects.checkFromIndexSize(off, len, buf.length);
         MemorySegment seg = MemorySegment.ofArray(buf).asSlice(off, len);
-        while (!closed) {
+        while (!closed()) {
             long n;
             try {
                 n = (long) READ.invokeExact(fd, seg, (long) len);
@@ -186,7 +184,7 @@ public final class Tun implements AutoCloseable {
      */
     public boolean write(byte[] buf, int off, int len) {
         java.util.Objects.checkFromIndexSize(off, len, buf.length);
-        if (closed) {
+        if (closed()) {
             return false;
         }
         long n;
@@ -198,13 +196,4 @@ public final class Tun implements AutoCloseable {
         return n == len;
     }
 
-    /** Closes the descriptor, which removes the (non-persistent) interface. */
-    @Override
-    public void close() throws NativeException {
-        if (closed) {
-            return;
-        }
-        closed = true;
-        Libc.close(fd);
-    }
 }

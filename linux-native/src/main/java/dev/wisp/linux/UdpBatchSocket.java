@@ -23,7 +23,7 @@ import java.nio.ByteOrder;
  * <p>Threads: one receiving thread owns the receive batch; senders each use their own
  * {@link SendBatch}. {@link #close} once, after the threads have stopped.
  */
-public final class UdpBatchSocket implements AutoCloseable {
+public final class UdpBatchSocket extends OwnedDescriptor {
     /** Datagrams per syscall. */
     public static final int BATCH = 32;
     /** Largest datagram a slot holds. */
@@ -31,7 +31,7 @@ public final class UdpBatchSocket implements AutoCloseable {
 
     private static final int AF_INET6 = 10;
     private static final int SOCK_DGRAM = 2;
-    private static final int SOCK_CLOEXEC = 0x80000;
+    private static final InetAddress ANY6 = InetAddress.ofLiteral("::");
     private static final int SOL_SOCKET = 1;
     private static final int SO_SNDBUF = 7;
     private static final int SO_RCVBUF = 8;
@@ -49,18 +49,6 @@ public final class UdpBatchSocket implements AutoCloseable {
             .withOrder(ByteOrder.BIG_ENDIAN);
 
     private static final Linker LINKER = Linker.nativeLinker();
-    private static final MethodHandle SOCKET = Libc.downcall(LINKER.defaultLookup(), "socket",
-            FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT,
-                    ValueLayout.JAVA_INT));
-    private static final MethodHandle SETSOCKOPT = Libc.downcall(LINKER.defaultLookup(), "setsockopt",
-            FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT,
-                    ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.JAVA_INT));
-    private static final MethodHandle BIND = Libc.downcall(LINKER.defaultLookup(), "bind",
-            FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.ADDRESS,
-                    ValueLayout.JAVA_INT));
-    private static final MethodHandle GETSOCKNAME = Libc.downcall(LINKER.defaultLookup(), "getsockname",
-            FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.ADDRESS,
-                    ValueLayout.ADDRESS));
     private static final MethodHandle RECVMMSG = Libc.downcall(LINKER.defaultLookup(), "recvmmsg",
             FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.ADDRESS,
                     ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.ADDRESS));
@@ -71,84 +59,43 @@ public final class UdpBatchSocket implements AutoCloseable {
             FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.JAVA_LONG,
                     ValueLayout.JAVA_INT));
 
-    private final int fd;
     private final int port;
-    private volatile boolean closed;
 
     private UdpBatchSocket(int fd, int port) {
-        this.fd = fd;
+        super(fd);
         this.port = port;
     }
 
     /** Binds {@code [::]:port} (0 = any free port) with {@code bufferBytes} kernel buffers. */
     public static UdpBatchSocket bind(int port, int bufferBytes) throws NativeException {
+        int fd = Sockets.socket(AF_INET6, SOCK_DGRAM);
         try (Arena arena = Arena.ofConfined()) {
-            MemorySegment err = Libc.newErrnoBuffer(arena);
-            int fd = (int) SOCKET.invokeExact(err, AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0);
-            if (fd < 0) {
-                throw new NativeException("socket(AF_INET6, SOCK_DGRAM)", Libc.errno(err));
+            Sockets.setIntOption(fd, IPPROTO_IPV6, IPV6_V6ONLY, 0, "IPV6_V6ONLY");
+            MemorySegment tv = arena.allocate(16);
+            tv.set(ValueLayout.JAVA_LONG, 0, 0);
+            tv.set(ValueLayout.JAVA_LONG, 8, 200_000);
+            Sockets.setOption(fd, SOL_SOCKET, SO_RCVTIMEO, tv, "SO_RCVTIMEO");
+            // Root may exceed rmem_max/wmem_max; others fall back to the capped option.
+            if (!trySetInt(fd, SO_RCVBUFFORCE, bufferBytes)) {
+                Sockets.setIntOption(fd, SOL_SOCKET, SO_RCVBUF, bufferBytes, "SO_RCVBUF");
             }
-            try {
-                setInt(fd, IPPROTO_IPV6, IPV6_V6ONLY, 0, "IPV6_V6ONLY");
-                MemorySegment tv = arena.allocate(16);
-                tv.set(ValueLayout.JAVA_LONG, 0, 0);
-                tv.set(ValueLayout.JAVA_LONG, 8, 200_000);
-                if ((int) SETSOCKOPT.invokeExact(err, fd, SOL_SOCKET, SO_RCVTIMEO, tv, 16) != 0) {
-                    throw new NativeException("setsockopt(SO_RCVTIMEO)", Libc.errno(err));
-                }
-                // Root may exceed rmem_max/wmem_max; others fall back to the capped option.
-                if (!trySetInt(fd, SOL_SOCKET, SO_RCVBUFFORCE, bufferBytes)) {
-                    setInt(fd, SOL_SOCKET, SO_RCVBUF, bufferBytes, "SO_RCVBUF");
-                }
-                if (!trySetInt(fd, SOL_SOCKET, SO_SNDBUFFORCE, bufferBytes)) {
-                    setInt(fd, SOL_SOCKET, SO_SNDBUF, bufferBytes, "SO_SNDBUF");
-                }
-                MemorySegment sa = arena.allocate(SOCKADDR_LEN);
-                sa.set(ValueLayout.JAVA_SHORT, 0, (short) AF_INET6);
-                sa.set(BE_SHORT, 2, (short) port);
-                int rc = (int) BIND.invokeExact(err, fd, sa, SOCKADDR_LEN);
-                if (rc < 0) {
-                    throw new NativeException("bind(UDP port " + port + ")", Libc.errno(err));
-                }
-                MemorySegment len = arena.allocate(ValueLayout.JAVA_INT);
-                len.set(ValueLayout.JAVA_INT, 0, SOCKADDR_LEN);
-                rc = (int) GETSOCKNAME.invokeExact(err, fd, sa, len);
-                if (rc < 0) {
-                    throw new NativeException("getsockname", Libc.errno(err));
-                }
-                return new UdpBatchSocket(fd, Short.toUnsignedInt(sa.get(BE_SHORT, 2)));
-            } catch (NativeException | RuntimeException e) {
-                Libc.close(fd);
-                throw e;
+            if (!trySetInt(fd, SO_SNDBUFFORCE, bufferBytes)) {
+                Sockets.setIntOption(fd, SOL_SOCKET, SO_SNDBUF, bufferBytes, "SO_SNDBUF");
             }
-        } catch (NativeException e) {
+            Sockets.bind(fd, new InetSocketAddress(ANY6, port));
+            return new UdpBatchSocket(fd, Sockets.localAddress(fd).getPort());
+        } catch (NativeException | RuntimeException e) {
+            Libc.close(fd);
             throw e;
-        } catch (Throwable t) {
-            throw new IllegalStateException("socket setup: unexpected failure of a native call", t);
         }
     }
 
-    private static boolean trySetInt(int fd, int level, int option, int value) throws Throwable {
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment err = Libc.newErrnoBuffer(arena);
-            MemorySegment v = arena.allocate(ValueLayout.JAVA_INT);
-            v.set(ValueLayout.JAVA_INT, 0, value);
-            return (int) SETSOCKOPT.invokeExact(err, fd, level, option, v, 4) == 0;
-        }
-    }
-
-    private static void setInt(int fd, int level, int option, int value, String name) throws NativeException {
-        try (Arena arena = Arena.ofConfined()) {
-            MemorySegment err = Libc.newErrnoBuffer(arena);
-            MemorySegment v = arena.allocate(ValueLayout.JAVA_INT);
-            v.set(ValueLayout.JAVA_INT, 0, value);
-            if ((int) SETSOCKOPT.invokeExact(err, fd, level, option, v, 4) != 0) {
-                throw new NativeException("setsockopt(" + name + ")", Libc.errno(err));
-            }
+    private static boolean trySetInt(int fd, int option, int value) {
+        try {
+            Sockets.setIntOption(fd, SOL_SOCKET, option, value, "option " + option);
+            return true;
         } catch (NativeException e) {
-            throw e;
-        } catch (Throwable t) {
-            throw new IllegalStateException("setsockopt: unexpected failure of the native call", t);
+            return false;
         }
     }
 
@@ -158,7 +105,7 @@ public final class UdpBatchSocket implements AutoCloseable {
 
     /** Sets {@code SO_MARK} on outgoing packets (needs CAP_NET_ADMIN). */
     public void setMark(int mark) throws NativeException {
-        setInt(fd, SOL_SOCKET, SO_MARK, mark, "SO_MARK");
+        Sockets.setIntOption(fd, SOL_SOCKET, SO_MARK, mark, "SO_MARK");
     }
 
     /** A set of native message slots for one thread's batched receives or sends. */
@@ -277,7 +224,7 @@ public final class UdpBatchSocket implements AutoCloseable {
      * Returns the count (0 on timeout), or -1 once closed.
      */
     public int receive(Batch batch) throws NativeException {
-        if (closed) {
+        if (closed()) {
             return -1;
         }
         batch.resetForReceive();
@@ -292,7 +239,7 @@ public final class UdpBatchSocket implements AutoCloseable {
             return n;
         }
         int e = Libc.errno(batch.errno);
-        if (closed) {
+        if (closed()) {
             return -1;
         }
         if (n < 0 && e != Errno.EAGAIN && e != Errno.EINTR) {
@@ -309,7 +256,7 @@ public final class UdpBatchSocket implements AutoCloseable {
         int total = batch.count;
         int sent = 0;
         int attempts = 0;
-        while (sent < total && !closed && attempts++ < 4) {
+        while (sent < total && !closed() && attempts++ < 4) {
             int n;
             try {
                 n = (int) SENDMMSG.invokeExact(batch.errno, fd, batch.msgs.asSlice((long) MSGHDR * sent),
@@ -346,12 +293,4 @@ public final class UdpBatchSocket implements AutoCloseable {
         }
     }
 
-    @Override
-    public void close() throws NativeException {
-        if (closed) {
-            return;
-        }
-        closed = true;
-        Libc.close(fd);
-    }
 }

@@ -239,8 +239,7 @@ public final class NodeRuntime implements AutoCloseable {
         identities.prefetch(IdentityProvider.nodeId(identities.trustDomain(), settings.nodeName()));
         for (Workload w : index.snapshot().workloads()) {
             if (w.getNode().equals(settings.nodeName()) && !w.getServiceAccount().isEmpty()) {
-                identities.prefetch(IdentityProvider.workloadId(w.getTrustDomain(), w.getNamespace(), w
-                        .getServiceAccount()));
+                identities.prefetch(IdentityProvider.workloadId(w));
             }
         }
     }

@@ -7,6 +7,9 @@ import static dev.wisp.node.Fixtures.workload;
 import dev.wisp.api.workload.v1.Resource;
 import dev.wisp.node.proxy.OriginalDestinationResolver;
 import dev.wisp.node.state.StateUpdates;
+import dev.wisp.spiffe.ca.CaSettings;
+import dev.wisp.spiffe.ca.CertificateAuthority;
+import dev.wisp.spiffe.ca.NodeAuthorizer;
 import dev.wisp.testing.EchoServer;
 import java.io.IOException;
 import java.net.InetAddress;
@@ -36,12 +39,16 @@ public final class TwoAgents implements AutoCloseable {
     public final NodeRuntime n1;
     public final NodeRuntime n2;
     public final List<Resource> workloads = new ArrayList<>();
+    /** The CA both agents' standalone identities come from, for clients that must be trusted by them. */
+    public final CertificateAuthority ca;
 
     public TwoAgents(Duration drain) throws Exception {
         dir = Files.createTempDirectory("wisp-two-agents");
         echo = new EchoServer(new InetSocketAddress("127.0.0.3", 0));
         n1 = start(settings(dir, "n1", "127.0.0.1", drain).withSocks5Workload("pod-a"));
         n2 = start(settings(dir, "n2", "127.0.0.2", drain));
+        ca = CertificateAuthority.createOrLoad(dir.resolve("ca"), CaSettings.of("cluster.local", NodeAuthorizer
+                .unrestricted()));
         workloads.add(res(workload("pod-a", "client", "n1", "127.0.0.4")));
         workloads.add(res(workload("pod-b", "server", "n2", "127.0.0.3")));
         List<Resource> nodes = List.of(node("n1", "127.0.0.1", n1.addresses().get("hbone").getPort()),

@@ -20,6 +20,7 @@ import dev.wisp.node.rbac.Verdict;
 import dev.wisp.node.state.InvalidResourceException;
 import dev.wisp.node.state.StateUpdates;
 import dev.wisp.node.state.WorkloadIndex;
+import dev.wisp.spiffe.SpiffeId;
 import java.net.InetAddress;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -113,9 +114,15 @@ public final class PolicyCheck {
                 "the translation of " + file + " has no workload for the destination pod"));
         List<Authorization> policies = index.policiesFor(workload);
         Verdict verdict = Authorizer.authorize(new ConnectionAttributes(query.sourceIp(),
-                Optional.of(query.sourcePrincipal()), query.destinationIp(), query.destinationPort()), policies);
+                Optional.of(sourceIdentity(query.sourcePrincipal())), query.destinationIp(), query.destinationPort()),
+                policies);
         return new Result(verdict, workload.getNamespace() + "/" + workload.getName(), assumed,
                 policies.stream().map(p -> p.getNamespace() + "/" + p.getName()).toList());
+    }
+
+    /** {@code --source-principal} as a SPIFFE ID; Istio's form without {@code spiffe://} is accepted too. */
+    private static SpiffeId sourceIdentity(String principal) {
+        return SpiffeId.parse(principal.startsWith("spiffe://") ? principal : "spiffe://" + principal);
     }
 
     private static Pod findPod(List<MeshObject> objects, Query query) {

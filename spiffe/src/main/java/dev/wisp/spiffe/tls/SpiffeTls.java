@@ -29,7 +29,14 @@ import javax.net.ssl.SSLSession;
  *
  * <p>The SVID and the bundle come from suppliers read at every handshake, so renewal and root
  * rotation apply to new connections without rebuilding the context. Each rejected peer produces one
- * WARN line on logger {@code dev.wisp.spiffe.tls.SpiffeTls} saying why.
+ * line on logger {@code dev.wisp.spiffe.tls.SpiffeTls} saying why: WARN for a server a client
+ * refused, DEBUG for a client a server refused (any client can cause that as often as it likes; the
+ * server's handshake fails with a {@link PeerRejectedException} cause that says why, for the caller
+ * to record at its own rate).
+ *
+ * <p>ALPN offers {@code h2} only, with Netty's NO_ADVERTISE behaviour: BoringSSL cannot send the
+ * {@code no_application_protocol} alert (Netty refuses FATAL_ALERT for it), so a server completes
+ * the handshake without ALPN when the client offers no {@code h2}; callers refuse such connections.
  *
  * <p>Works with {@link SslProvider#OPENSSL} (BoringSSL through netty-tcnative) and
  * {@link SslProvider#JDK}.

@@ -2,23 +2,25 @@ package dev.wisp.spiffe.tls;
 
 import dev.wisp.spiffe.SpiffeId;
 import dev.wisp.spiffe.TrustBundle;
-import java.net.Socket;
 import java.security.cert.CertificateException;
 import java.security.cert.X509Certificate;
 import java.time.Clock;
 import java.util.Set;
 import java.util.function.Supplier;
-import javax.net.ssl.SSLEngine;
-import javax.net.ssl.X509ExtendedTrustManager;
+import javax.net.ssl.X509TrustManager;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
  * Verifies peers with {@link SvidVerifier} against the bundle current at each handshake, and logs
- * one line per rejection saying why. A server-side instance checks clients (chain and trust domain);
+ * one line per rejection saying why (WARN on the client side; DEBUG on the server side, whose
+ * caller records refusals itself). A server-side instance checks clients (chain and trust domain);
  * a client-side instance checks servers (chain, trust domain and expected identity).
+ *
+ * <p>A plain {@link X509TrustManager}: the checks read neither the socket nor the engine, so the
+ * extended variants would add nothing (both providers accept this form).
  */
-final class SpiffeTrustManager extends X509ExtendedTrustManager {
+final class SpiffeTrustManager implements X509TrustManager {
     private static final Logger log = LoggerFactory.getLogger(SpiffeTls.class);
 
     private final Supplier<TrustBundle> bundle;
@@ -43,8 +45,13 @@ final class SpiffeTrustManager extends X509ExtendedTrustManager {
         try {
             SvidVerifier.verify(chain, current, clock.instant(), peerIsClient ? Set.of() : expectedServerIds);
         } catch (PeerRejectedException e) {
-            log.warn("TLS {} rejected the {}'s certificate: {}", serverSide ? "server" : "client",
-                    peerIsClient ? "client" : "server", e.getMessage());
+            if (serverSide) {
+                // Any client can cause this, as often as it likes: the server's caller records the
+                // refusal (rate-limited, with the peer's address) from the handshake's cause.
+                log.debug("TLS server rejected the client's certificate: {}", e.getMessage());
+            } else {
+                log.warn("TLS client rejected the server's certificate: {}", e.getMessage());
+            }
             throw e;
         }
     }
@@ -55,31 +62,7 @@ final class SpiffeTrustManager extends X509ExtendedTrustManager {
     }
 
     @Override
-    public void checkClientTrusted(X509Certificate[] chain, String authType, Socket socket)
-            throws CertificateException {
-        check(chain, true);
-    }
-
-    @Override
-    public void checkClientTrusted(X509Certificate[] chain, String authType, SSLEngine engine)
-            throws CertificateException {
-        check(chain, true);
-    }
-
-    @Override
     public void checkServerTrusted(X509Certificate[] chain, String authType) throws CertificateException {
-        check(chain, false);
-    }
-
-    @Override
-    public void checkServerTrusted(X509Certificate[] chain, String authType, Socket socket)
-            throws CertificateException {
-        check(chain, false);
-    }
-
-    @Override
-    public void checkServerTrusted(X509Certificate[] chain, String authType, SSLEngine engine)
-            throws CertificateException {
         check(chain, false);
     }
 

@@ -4,6 +4,7 @@ import dev.wisp.spiffe.InvalidSpiffeIdException;
 import dev.wisp.spiffe.SpiffeId;
 import dev.wisp.spiffe.TrustBundle;
 import dev.wisp.spiffe.internal.X509;
+import dev.wisp.spiffe.tls.PeerRejectedException.Kind;
 import java.security.GeneralSecurityException;
 import java.security.cert.CertPathValidator;
 import java.security.cert.CertPathValidatorException;
@@ -16,6 +17,7 @@ import java.util.ArrayList;
 import java.util.Date;
 import java.util.HashSet;
 import java.util.List;
+import java.util.Optional;
 import java.util.Set;
 
 /**
@@ -36,51 +38,56 @@ public final class SvidVerifier {
     public static SpiffeId verify(X509Certificate[] chain, TrustBundle bundle, Instant now, Set<SpiffeId> expected)
             throws PeerRejectedException {
         if (chain == null || chain.length == 0) {
-            throw new PeerRejectedException("the peer presented no certificate");
+            throw rejected(Kind.NOT_AN_SVID, null, "the peer presented no certificate", null);
         }
         X509Certificate leaf = chain[0];
         List<String> uris;
         try {
             uris = X509.uriSans(leaf);
         } catch (IllegalArgumentException e) {
-            throw new PeerRejectedException("the leaf certificate's SANs are unreadable", e);
+            throw rejected(Kind.NOT_AN_SVID, null, "the leaf certificate's SANs are unreadable", e);
         }
         if (uris.size() != 1) {
-            throw new PeerRejectedException("the leaf certificate has " + uris.size()
-                    + " URI SANs " + uris + "; an X.509-SVID has exactly one");
+            throw rejected(Kind.NOT_AN_SVID, null, "the leaf certificate has " + uris.size() + " URI SANs " + uris
+                    + "; an X.509-SVID has exactly one", null);
         }
         SpiffeId id;
         try {
             id = SpiffeId.parse(uris.get(0));
         } catch (InvalidSpiffeIdException e) {
-            throw new PeerRejectedException("the leaf's URI SAN is not a SPIFFE ID: " + e.getMessage(), e);
+            throw rejected(Kind.NOT_AN_SVID, null, "the leaf's URI SAN is not a SPIFFE ID: " + e.getMessage(), e);
         }
         if (leaf.getBasicConstraints() >= 0) {
-            throw new PeerRejectedException("the leaf certificate of " + id
-                    + " is a CA certificate (basicConstraints CA:true); an X.509-SVID leaf must not be a CA");
+            throw rejected(Kind.NOT_AN_SVID, id, "the leaf certificate of " + id
+                    + " is a CA certificate (basicConstraints CA:true); an X.509-SVID leaf must not be a CA", null);
         }
         if (X509.isSelfSigned(leaf)) {
-            throw new PeerRejectedException("the leaf certificate of " + id
-                    + " is self-signed; it must be issued by a root of the trust bundle");
+            throw rejected(Kind.UNTRUSTED_ISSUER, id, "the leaf certificate of " + id
+                    + " is self-signed; it must be issued by a root of the trust bundle", null);
         }
         if (!id.trustDomain().equals(bundle.trustDomain())) {
-            throw new PeerRejectedException(
-                    "the peer " + id + " is in trust domain " + id.trustDomain() + ", expected "
-                            + bundle.trustDomain());
+            throw rejected(Kind.UNTRUSTED_ISSUER, id, "the peer " + id + " is in trust domain " + id.trustDomain()
+                    + ", expected " + bundle.trustDomain(), null);
         }
         Instant notAfter = leaf.getNotAfter().toInstant();
         if (now.isAfter(notAfter)) {
-            throw new PeerRejectedException("the certificate of " + id + " expired at " + notAfter);
+            throw rejected(Kind.NOT_VALID_NOW, id, "the certificate of " + id + " expired at " + notAfter, null);
         }
         Instant notBefore = leaf.getNotBefore().toInstant();
         if (now.isBefore(notBefore)) {
-            throw new PeerRejectedException("the certificate of " + id + " is not valid until " + notBefore);
+            throw rejected(Kind.NOT_VALID_NOW, id, "the certificate of " + id + " is not valid until " + notBefore,
+                    null);
         }
         validatePath(chain, bundle, now, id);
         if (!expected.isEmpty() && !expected.contains(id)) {
-            throw new PeerRejectedException("the server identity " + id + " is not one of the expected " + expected);
+            throw rejected(Kind.UNEXPECTED_IDENTITY, id,
+                    "the server identity " + id + " is not one of the expected " + expected, null);
         }
         return id;
+    }
+
+    private static PeerRejectedException rejected(Kind kind, SpiffeId claimed, String reason, Throwable cause) {
+        return new PeerRejectedException(kind, Optional.ofNullable(claimed), reason, cause);
     }
 
     private static void validatePath(X509Certificate[] chain, TrustBundle bundle, Instant now, SpiffeId id)
@@ -104,10 +111,12 @@ public final class SvidVerifier {
                     .validate(CertificateFactory.getInstance("X.509").generateCertPath(path), params);
         } catch (CertPathValidatorException e) {
             String reason = e.getReason() == null ? "" : " (" + e.getReason() + ")";
-            throw new PeerRejectedException("the certificate of " + id + " does not chain to the trust bundle of "
-                    + bundle.trustDomain() + ": " + e.getMessage() + reason, e);
+            throw rejected(Kind.UNTRUSTED_ISSUER, id, "the certificate of " + id
+                    + " does not chain to the trust bundle of " + bundle.trustDomain() + ": " + e.getMessage() + reason,
+                    e);
         } catch (GeneralSecurityException e) {
-            throw new PeerRejectedException("cannot validate the certificate path of " + id + ": " + e.getMessage(), e);
+            throw rejected(Kind.UNTRUSTED_ISSUER, id,
+                    "cannot validate the certificate path of " + id + ": " + e.getMessage(), e);
         }
     }
 }

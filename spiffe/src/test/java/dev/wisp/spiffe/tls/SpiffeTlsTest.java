@@ -1,6 +1,7 @@
 package dev.wisp.spiffe.tls;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.wisp.spiffe.SpiffeId;
 import dev.wisp.spiffe.TrustBundle;
@@ -8,10 +9,11 @@ import dev.wisp.spiffe.X509Svid;
 import dev.wisp.spiffe.ca.CaSettings;
 import dev.wisp.spiffe.ca.CertificateAuthority;
 import dev.wisp.spiffe.ca.NodeAuthorizer;
-import dev.wisp.spiffe.testing.AlwaysPresent;
+import dev.wisp.testing.AlwaysPresent;
 import dev.wisp.testing.LogCapture;
 import dev.wisp.spiffe.testing.Loopback;
 import dev.wisp.spiffe.testing.TestCerts;
+import io.netty.handler.ssl.ApplicationProtocolConfig;
 import io.netty.handler.ssl.OpenSsl;
 import io.netty.handler.ssl.SslContext;
 import io.netty.handler.ssl.SslContextBuilder;
@@ -68,13 +70,15 @@ class SpiffeTlsTest {
 
     /** A peer that does no SPIFFE checks of its own and presents whatever certificate it is given. */
     static SslContext rogueServer(TestCerts.Issuer cred, SslProvider provider) throws Exception {
-        return SslContextBuilder.forServer(new AlwaysPresent(cred)).sslProvider(provider).protocols("TLSv1.3")
+        return SslContextBuilder.forServer(new AlwaysPresent(cred.cert(), cred.key())).sslProvider(provider)
+                .protocols("TLSv1.3")
                 .trustManager(InsecureTrustManagerFactory.INSTANCE)
                 .clientAuth(io.netty.handler.ssl.ClientAuth.REQUIRE).build();
     }
 
     static SslContext rogueClient(TestCerts.Issuer cred, SslProvider provider) throws Exception {
-        return SslContextBuilder.forClient().keyManager(new AlwaysPresent(cred)).sslProvider(provider)
+        return SslContextBuilder.forClient().keyManager(new AlwaysPresent(cred.cert(), cred.key()))
+                .sslProvider(provider)
                 .protocols("TLSv1.3").trustManager(InsecureTrustManagerFactory.INSTANCE)
                 .endpointIdentificationAlgorithm(null).build();
     }
@@ -102,24 +106,43 @@ class SpiffeTlsTest {
         assertThat(o.bothOk()).as("%s", o).isTrue();
     }
 
-    /** The server must refuse a client presenting {@code bad}, logging {@code reason}. */
-    void serverRefuses(SslProvider provider, TestCerts.Issuer bad, String reason) throws Exception {
+    /** The {@link PeerRejectedException} among the causes of a failed handshake. */
+    static PeerRejectedException rejection(Throwable failure) {
+        for (Throwable t = failure; t != null; t = t.getCause()) {
+            if (t instanceof PeerRejectedException e) {
+                return e;
+            }
+        }
+        throw new AssertionError("no PeerRejectedException among the causes", failure);
+    }
+
+    /**
+     * The server must refuse a client presenting {@code bad} for {@code kind}, with {@code reason} in
+     * the handshake's cause (what the agent records) and in one log line.
+     */
+    PeerRejectedException serverRefuses(SslProvider provider, TestCerts.Issuer bad, PeerRejectedException.Kind kind,
+            String reason) throws Exception {
         try (LogCapture log = new LogCapture(SpiffeTls.class)) {
             Loopback.Outcome o = loopback.handshake(server(CA.issue(SERVER, null, "n"), provider),
                     rogueClient(bad, provider));
             assertThat(o.server().ok()).as("%s", o).isFalse();
+            PeerRejectedException why = rejection(o.server().cause());
+            assertThat(why.kind()).isEqualTo(kind);
+            assertThat(why.getMessage()).contains(reason);
             assertThat(log.lines()).singleElement().asString()
                     .startsWith("TLS server rejected the client's certificate: ").contains(reason);
+            return why;
         }
     }
 
     /** The client must refuse a server presenting {@code bad}, logging {@code reason}. */
-    void clientRefuses(SslProvider provider, TestCerts.Issuer bad, Set<SpiffeId> expected, String reason)
-            throws Exception {
+    void clientRefuses(SslProvider provider, TestCerts.Issuer bad, Set<SpiffeId> expected,
+            PeerRejectedException.Kind kind, String reason) throws Exception {
         try (LogCapture log = new LogCapture(SpiffeTls.class)) {
             Loopback.Outcome o = loopback.handshake(rogueServer(bad, provider),
                     client(CA.issue(CLIENT, null, "n"), expected, provider));
             assertThat(o.client().ok()).as("%s", o).isFalse();
+            assertThat(rejection(o.client().cause()).kind()).isEqualTo(kind);
             assertThat(log.lines()).singleElement().asString()
                     .startsWith("TLS client rejected the server's certificate: ").contains(reason);
         }
@@ -131,8 +154,9 @@ class SpiffeTlsTest {
         Instant now = Instant.now().truncatedTo(java.time.temporal.ChronoUnit.SECONDS);
         TestCerts.Issuer expired = TestCerts.leaf(TEST_ROOT, List.of(CLIENT.toString()), false,
                 now.minus(Duration.ofHours(2)), now.minus(Duration.ofHours(1)));
-        serverRefuses(provider, expired, "the certificate of spiffe://cluster.local/ns/shop/sa/cart expired at "
-                + now.minus(Duration.ofHours(1)));
+        serverRefuses(provider, expired, PeerRejectedException.Kind.NOT_VALID_NOW,
+                "the certificate of spiffe://cluster.local/ns/shop/sa/cart expired at "
+                        + now.minus(Duration.ofHours(1)));
     }
 
     @ParameterizedTest
@@ -141,8 +165,10 @@ class SpiffeTlsTest {
         CertificateAuthority other = CertificateAuthority
                 .inMemory(CaSettings.of("other.org", NodeAuthorizer.unrestricted()));
         X509Svid foreign = other.issue(SpiffeId.forServiceAccount("other.org", "shop", "cart"), null, "n");
-        serverRefuses(provider, new TestCerts.Issuer(foreign.leaf(), foreign.privateKey()),
+        PeerRejectedException why = serverRefuses(provider, new TestCerts.Issuer(foreign.leaf(),
+                foreign.privateKey()), PeerRejectedException.Kind.UNTRUSTED_ISSUER,
                 "the peer spiffe://other.org/ns/shop/sa/cart is in trust domain other.org, expected cluster.local");
+        assertThat(why.claimedId()).contains(foreign.id());
     }
 
     @ParameterizedTest
@@ -151,7 +177,7 @@ class SpiffeTlsTest {
         Instant now = Instant.now();
         TestCerts.Issuer self = TestCerts.leaf(null, List.of(SERVER.toString()), false, now.minusSeconds(60),
                 now.plusSeconds(3600));
-        clientRefuses(provider, self, Set.of(SERVER),
+        clientRefuses(provider, self, Set.of(SERVER), PeerRejectedException.Kind.UNTRUSTED_ISSUER,
                 "the leaf certificate of spiffe://cluster.local/ns/shop/sa/payments is self-signed");
     }
 
@@ -160,6 +186,7 @@ class SpiffeTlsTest {
     void refusesAnUnexpectedServerIdentity(SslProvider provider) throws Exception {
         X509Svid impostor = CA.issue(SpiffeId.forServiceAccount(TD, "shop", "impostor"), null, "n");
         clientRefuses(provider, new TestCerts.Issuer(impostor.leaf(), impostor.privateKey()), Set.of(SERVER),
+                PeerRejectedException.Kind.UNEXPECTED_IDENTITY,
                 "the server identity spiffe://cluster.local/ns/shop/sa/impostor is not one of the expected "
                         + "[spiffe://cluster.local/ns/shop/sa/payments]");
     }
@@ -168,14 +195,49 @@ class SpiffeTlsTest {
     @EnumSource(value = SslProvider.class, names = {"OPENSSL", "JDK"})
     void refusesALeafWithTwoUriSans(SslProvider provider) throws Exception {
         serverRefuses(provider, caSigned(List.of(CLIENT.toString(), SERVER.toString()), false),
-                "the leaf certificate has 2 URI SANs");
+                PeerRejectedException.Kind.NOT_AN_SVID, "the leaf certificate has 2 URI SANs");
     }
 
     @ParameterizedTest
     @EnumSource(value = SslProvider.class, names = {"OPENSSL", "JDK"})
     void refusesALeafThatIsACa(SslProvider provider) throws Exception {
         clientRefuses(provider, caSigned(List.of(SERVER.toString()), true), Set.of(SERVER),
-                "is a CA certificate (basicConstraints CA:true)");
+                PeerRejectedException.Kind.NOT_AN_SVID, "is a CA certificate (basicConstraints CA:true)");
+    }
+
+    /**
+     * What BoringSSL (netty-tcnative) does when a client's ALPN list lacks {@code h2}, recorded so that
+     * a provider upgrade that changes it fails here: Netty's OpenSSL provider accepts only the
+     * NO_ADVERTISE and CHOOSE_MY_LAST_PROTOCOL selector behaviours (FATAL_ALERT is refused when the
+     * context is built), and with NO_ADVERTISE the server leaves ALPN out of its answer and completes
+     * the handshake. No {@code no_application_protocol} alert: the agent's HBONE server therefore
+     * reads the ClientHello itself and sends that alert before the provider sees it.
+     */
+    @Test
+    void boringSslCompletesTheHandshakeWithoutAlpnWhenTheClientOffersNoH2() throws Exception {
+        X509Svid cert = CA.issue(CLIENT, null, "n");
+        SslContext http11 = SslContextBuilder.forClient().keyManager(cert.privateKey(), cert.chain())
+                .sslProvider(SslProvider.JDK).protocols("TLSv1.3").trustManager(InsecureTrustManagerFactory.INSTANCE)
+                .endpointIdentificationAlgorithm(null).applicationProtocolConfig(alpn(
+                        ApplicationProtocolConfig.SelectorFailureBehavior.NO_ADVERTISE, "http/1.1"))
+                .build();
+        Loopback.Outcome o = loopback.handshake(server(CA.issue(SERVER, null, "n"), SslProvider.OPENSSL), http11);
+        assertThat(o.bothOk()).as("%s", o).isTrue();
+        assertThat(o.server().alpn()).isNull();
+        assertThat(o.client().alpn()).isNull();
+
+        X509Svid svid = CA.issue(SERVER, null, "n");
+        SslContextBuilder fatal = SslContextBuilder.forServer(svid.privateKey(), svid.chain())
+                .sslProvider(SslProvider.OPENSSL)
+                .applicationProtocolConfig(alpn(ApplicationProtocolConfig.SelectorFailureBehavior.FATAL_ALERT, "h2"));
+        assertThatThrownBy(fatal::build).isInstanceOf(UnsupportedOperationException.class)
+                .hasMessageContaining("FATAL_ALERT");
+    }
+
+    private static ApplicationProtocolConfig alpn(ApplicationProtocolConfig.SelectorFailureBehavior onNoMatch,
+            String protocol) {
+        return new ApplicationProtocolConfig(ApplicationProtocolConfig.Protocol.ALPN, onNoMatch,
+                ApplicationProtocolConfig.SelectedListenerFailureBehavior.ACCEPT, protocol);
     }
 
     /** A certificate signed by a trusted root but shaped as the CA would never issue. */

@@ -79,8 +79,8 @@ public final class Identities implements IdentityProvider, AutoCloseable {
     }
 
     @Override
-    public X509Svid svid(String spiffeId) throws IdentityException {
-        SpiffeId id = SpiffeId.parse(spiffeId);
+    public X509Svid svid(SpiffeId id) throws IdentityException {
+        requireNonNull(id, "id");
         var current = manager.current(id);
         if (current.isPresent()) {
             return current.get();
@@ -88,20 +88,20 @@ public final class Identities implements IdentityProvider, AutoCloseable {
         try {
             return manager.fetch(id).get(FETCH_TIMEOUT.toMillis(), TimeUnit.MILLISECONDS);
         } catch (ExecutionException e) {
-            throw new IdentityException("no certificate for " + spiffeId + ": " + e.getCause().getMessage()
+            throw new IdentityException("no certificate for " + id + ": " + e.getCause().getMessage()
                     + " (is the CA reachable, and does this node host that service account?)", e.getCause());
         } catch (TimeoutException e) {
-            throw new IdentityException("no certificate for " + spiffeId + " within " + FETCH_TIMEOUT
+            throw new IdentityException("no certificate for " + id + " within " + FETCH_TIMEOUT
                     + ": is the CA reachable?", e);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
-            throw new IdentityException("interrupted while fetching a certificate for " + spiffeId, e);
+            throw new IdentityException("interrupted while fetching a certificate for " + id, e);
         }
     }
 
     @Override
-    public void prefetch(String spiffeId) {
-        manager.fetch(SpiffeId.parse(spiffeId));
+    public void prefetch(SpiffeId id) {
+        manager.fetch(requireNonNull(id, "id"));
     }
 
     @Override

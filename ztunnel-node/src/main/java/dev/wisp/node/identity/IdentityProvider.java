@@ -1,5 +1,7 @@
 package dev.wisp.node.identity;
 
+import dev.wisp.api.workload.v1.Workload;
+import dev.wisp.spiffe.SpiffeId;
 import dev.wisp.spiffe.TrustBundle;
 import dev.wisp.spiffe.X509Svid;
 
@@ -13,18 +15,21 @@ public interface IdentityProvider {
     /** The trust domain all identities of this mesh share, e.g. {@code cluster.local}. */
     String trustDomain();
 
-    /** The current SVID for {@code spiffeId}, obtained on first use (blocking at most the fetch timeout). */
-    X509Svid svid(String spiffeId) throws IdentityException;
+    /** The current SVID for {@code id}, obtained on first use (blocking at most the fetch timeout). */
+    X509Svid svid(SpiffeId id) throws IdentityException;
 
-    /** Starts obtaining {@code spiffeId}'s SVID in the background, so that first use does not wait. */
-    void prefetch(String spiffeId);
+    /** Starts obtaining {@code id}'s SVID in the background, so that first use does not wait. */
+    void prefetch(SpiffeId id);
 
     /** The roots peers' chains must lead to. */
     TrustBundle bundle();
 
-    /** The SPIFFE ID of a workload with this namespace and service account. */
-    static String workloadId(String trustDomain, String namespace, String serviceAccount) {
-        return "spiffe://" + trustDomain + "/ns/" + namespace + "/sa/" + serviceAccount;
+    /**
+     * The SPIFFE ID of {@code w}: its trust domain, namespace and service account. The state index
+     * admits an HBONE workload only when these form a valid ID, so this does not throw for one.
+     */
+    static SpiffeId workloadId(Workload w) {
+        return SpiffeId.forServiceAccount(w.getTrustDomain(), w.getNamespace(), w.getServiceAccount());
     }
 
     /**
@@ -33,7 +38,7 @@ public interface IdentityProvider {
      * account per node ({@code wisp-system/wisp-node.<node>}) so that the CA's node authorization
      * gives it to that node's agent only.
      */
-    static String nodeId(String trustDomain, String node) {
-        return workloadId(trustDomain, "wisp-system", "wisp-node." + node);
+    static SpiffeId nodeId(String trustDomain, String node) {
+        return SpiffeId.forServiceAccount(trustDomain, "wisp-system", "wisp-node." + node);
     }
 }

@@ -4,6 +4,7 @@ import static java.util.Objects.requireNonNull;
 
 import dev.wisp.node.identity.IdentityException;
 import dev.wisp.node.tls.HboneTls;
+import dev.wisp.spiffe.SpiffeId;
 import io.netty.bootstrap.Bootstrap;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelFutureListener;
@@ -250,10 +251,11 @@ public final class HbonePool implements AutoCloseable {
                     fail(c, new Outcome.Malformed("HBONE server " + key.destination() + " did not negotiate h2"));
                     return;
                 }
-                Optional<String> server = HboneTls.peerId(ssl.engine().getSession());
+                Optional<SpiffeId> server = HboneTls.peerId(ssl.engine().getSession());
                 if (server.isEmpty() || !key.destinationIdentities().contains(server.get())) {
                     fail(c, new Outcome.PeerIdentity("HBONE server " + key.destination() + " presented "
-                            + server.orElse("no SPIFFE ID") + ", expected one of " + key.destinationIdentities()));
+                            + server.map(SpiffeId::toString).orElse("no SPIFFE ID") + ", expected one of "
+                            + key.destinationIdentities()));
                     return;
                 }
                 Http2FrameCodec codec = Http2FrameCodecBuilder.forClient().initialSettings(Hbone.clientSettings())

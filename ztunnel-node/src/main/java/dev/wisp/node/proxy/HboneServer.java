@@ -7,7 +7,9 @@ import dev.wisp.node.identity.IdentityException;
 import dev.wisp.node.identity.IdentityProvider;
 import dev.wisp.node.telemetry.ConnectionLabels;
 import dev.wisp.node.telemetry.Telemetry;
+import dev.wisp.node.tls.AlpnGate;
 import dev.wisp.node.tls.HboneTls;
+import dev.wisp.spiffe.SpiffeId;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
@@ -38,12 +40,20 @@ import org.slf4j.LoggerFactory;
  * otherwise the node agent's own identity ({@link IdentityProvider#nodeId}) — clients dial the
  * {@code Node}'s address and verify that identity for workloads of that node.
  *
+ * <p>Refusals before any stream — a ClientHello without {@code h2} in its ALPN list (answered by
+ * {@link AlpnGate} with the fatal {@code no_application_protocol} alert, since BoringSSL cannot send
+ * it), a failed handshake ({@link TlsRefusals} names why: TLS 1.2, no certificate, a certificate
+ * of another CA, which names the identity it claims), no certificate of this agent's own to
+ * present — are each recorded once per connection with {@link Telemetry#refused}: one rate-limited
+ * access-log line and one flow record from the peer's address.
+ *
  * <p>Drain: {@link #drain} stops accepting and closes every connection gracefully — Netty's
  * HTTP/2 handler sends GOAWAY and waits for open streams up to the drain deadline.
  */
 public final class HboneServer implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(HboneServer.class);
-    static final AttributeKey<Optional<String>> PEER_ID = AttributeKey.valueOf("wisp.hbone.peerId");
+    static final AttributeKey<Optional<SpiffeId>> PEER_ID = AttributeKey.valueOf("wisp.hbone.peerId");
+    private static final AttributeKey<Boolean> REFUSED = AttributeKey.valueOf("wisp.hbone.refused");
     private final ProxyContext ctx;
     private final Duration drainTimeout;
     /** Every accepted TLS connection (thread-safe group); used for drain and the connection gauge. */
@@ -61,26 +71,44 @@ public final class HboneServer implements AutoCloseable {
     public InetSocketAddress bind(InetSocketAddress address) {
         listener = ctx.transport().listen(address, false, ch -> {
             connections.add(ch);
-            String identity = serverIdentity((InetSocketAddress) ch.localAddress());
+            SpiffeId identity = serverIdentity((InetSocketAddress) ch.localAddress());
             try {
                 SslHandler ssl = ctx.tls().server(identity).newHandler(ch.alloc());
                 ssl.setHandshakeTimeoutMillis(10_000);
-                ch.pipeline().addLast("tls", ssl).addLast("alpn", new Alpn());
+                ch.pipeline().addLast("client-hello", new AlpnGate(ApplicationProtocolNames.HTTP_2,
+                        (c, hello) -> refuseTls(c, new Outcome.Tls(Outcome.TlsRefusal.NO_H2,
+                                TlsRefusals.alpnOffered(hello)))))
+                        .addLast("tls", ssl).addLast("alpn", new Alpn());
             } catch (IdentityException e) {
-                LOG.warn("HBONE connection from {} refused: no certificate for {}: {}", ch.remoteAddress(), identity,
-                        e.getMessage());
+                refuseTls(ch, new Outcome.Tls(Outcome.TlsRefusal.HANDSHAKE,
+                        "this agent has no certificate for " + identity + ": " + e.getMessage()));
                 ch.close();
             }
         });
         return (InetSocketAddress) listener.localAddress();
     }
 
-    private String serverIdentity(InetSocketAddress local) {
+    private SpiffeId serverIdentity(InetSocketAddress local) {
         Optional<Workload> w = ctx.index().workloadByAddress(local.getAddress())
                 .filter(x -> x.getNode().equals(ctx.nodeName()));
         String td = ctx.tls().identities().trustDomain();
-        return w.map(x -> IdentityProvider.workloadId(x.getTrustDomain(), x.getNamespace(), x.getServiceAccount()))
-                .orElse(IdentityProvider.nodeId(td, ctx.nodeName()));
+        return w.map(IdentityProvider::workloadId).orElseGet(() -> IdentityProvider.nodeId(td, ctx.nodeName()));
+    }
+
+    /**
+     * Records a TLS connection refused before any stream, once per connection (a refusal by the
+     * ALPN gate also fails the handshake behind it): the access-log line (rate-limited) and the flow
+     * record, from the peer's address to the address it dialled, with the identity this server
+     * presents there.
+     */
+    private void refuseTls(Channel ch, Outcome.Tls outcome) {
+        if (ch.attr(REFUSED).setIfAbsent(Boolean.TRUE) != null) {
+            return;
+        }
+        InetSocketAddress local = (InetSocketAddress) ch.localAddress();
+        ConnectionLabels labels = new ConnectionLabels("destination", Optional.empty(), Optional.empty(),
+                Optional.empty(), Optional.of(serverIdentity(local)), "", false);
+        ctx.telemetry().refused("inbound", labels, ch.remoteAddress(), local, outcome);
     }
 
     /** TLS connections currently open. */
@@ -113,8 +141,8 @@ public final class HboneServer implements AutoCloseable {
         @Override
         protected void configurePipeline(ChannelHandlerContext c, String protocol) throws Exception {
             if (!ApplicationProtocolNames.HTTP_2.equals(protocol)) {
-                LOG.debug("HBONE connection from {} closed: ALPN '{}' is not h2", c.channel().remoteAddress(),
-                        protocol);
+                // AlpnGate refuses such clients first; this stays for a provider that would not.
+                refuseTls(c.channel(), new Outcome.Tls(Outcome.TlsRefusal.NO_H2, "negotiated '" + protocol + "'"));
                 c.close();
                 return;
             }
@@ -135,7 +163,7 @@ public final class HboneServer implements AutoCloseable {
 
         @Override
         protected void handshakeFailure(ChannelHandlerContext c, Throwable cause) {
-            LOG.debug("HBONE handshake from {} failed: {}", c.channel().remoteAddress(), cause.toString());
+            refuseTls(c.channel(), TlsRefusals.of(cause, Optional.ofNullable(c.channel().attr(AlpnGate.HELLO).get())));
             c.close();
         }
     }
@@ -150,10 +178,9 @@ public final class HboneServer implements AutoCloseable {
     }
 
     /** Labels for an inbound connection. */
-    static ConnectionLabels labels(InboundDecision d, Optional<String> peerId) {
-        return new ConnectionLabels("destination", d.source(), peerId.orElse(""), d.destination(),
-                d.destination().map(w -> IdentityProvider.workloadId(w.getTrustDomain(), w.getNamespace(),
-                        w.getServiceAccount())).orElse(""),
+    static ConnectionLabels labels(InboundDecision d, Optional<SpiffeId> peerId) {
+        return new ConnectionLabels("destination", d.source(), peerId, d.destination(),
+                d.destination().map(IdentityProvider::workloadId),
                 d.destination().flatMap(w -> w.getServicesMap().keySet().stream().findFirst())
                         .map(HboneServer::serviceHost).orElse(""),
                 peerId.isPresent());

@@ -7,6 +7,7 @@ import dev.wisp.node.rbac.Authorizer;
 import dev.wisp.node.rbac.ConnectionAttributes;
 import dev.wisp.node.rbac.Verdict;
 import dev.wisp.node.state.Snapshot;
+import dev.wisp.spiffe.SpiffeId;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.util.Optional;
@@ -26,15 +27,14 @@ import java.util.Set;
 record InboundDecision(Outcome outcome, Optional<Workload> destination, Optional<Workload> source) {
 
     static InboundDecision decide(Snapshot state, String nodeName, Set<Integer> agentPorts,
-            Optional<String> peerId, InetAddress sourceIp, InetSocketAddress target) {
+            Optional<SpiffeId> peerId, InetAddress sourceIp, InetSocketAddress target) {
         if (Hbone.meshPort(target.getPort(), agentPorts)) {
             return new InboundDecision(new Outcome.BadRequest("destination port " + target.getPort()
                     + " is an agent port"), Optional.empty(), Optional.empty());
         }
         Optional<Workload> dst = state.workloadByAddress(target.getAddress());
         Optional<Workload> src = state.workloadByAddress(sourceIp)
-                .filter(w -> peerId.isEmpty() || peerId.get().equals(IdentityProvider.workloadId(w.getTrustDomain(),
-                        w.getNamespace(), w.getServiceAccount())));
+                .filter(w -> peerId.isEmpty() || peerId.get().equals(IdentityProvider.workloadId(w)));
         if (dst.isEmpty()) {
             return new InboundDecision(new Outcome.NoWorkload("no workload has address "
                     + target.getAddress().getHostAddress()), dst, src);

@@ -1,7 +1,9 @@
 package dev.wisp.node.proxy;
 
 import dev.wisp.node.state.Snapshot;
+import dev.wisp.node.telemetry.ConnectionLabels;
 import dev.wisp.node.telemetry.Telemetry;
+import dev.wisp.spiffe.SpiffeId;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelFuture;
 import io.netty.channel.ChannelFutureListener;
@@ -66,7 +68,7 @@ final class InboundStream extends ChannelInboundHandlerAdapter {
         }
         if (!started) {
             ReferenceCountUtil.release(msg);
-            answer(c, new Outcome.BadRequest("stream began without HEADERS"));
+            refuse(c, Optional.empty(), null, new Outcome.BadRequest("stream began without HEADERS"));
             return;
         }
         held.add(msg);
@@ -76,19 +78,20 @@ final class InboundStream extends ChannelInboundHandlerAdapter {
         Http2Headers h = frame.headers();
         Http2StreamChannel stream = (Http2StreamChannel) c.channel();
         Channel conn = stream.parent();
-        Optional<String> peerId = conn.attr(HboneServer.PEER_ID).get();
+        Optional<SpiffeId> peerId = conn.attr(HboneServer.PEER_ID).get();
         InetSocketAddress tcpPeer = (InetSocketAddress) conn.remoteAddress();
         if (!"CONNECT".contentEquals(h.method() == null ? "" : h.method())) {
-            answer(c, new Outcome.BadRequest("method " + h.method() + " is not CONNECT"));
+            refuse(c, Optional.empty(), null, new Outcome.BadRequest("method " + h.method() + " is not CONNECT"));
             return;
         }
         if (frame.isEndStream()) {
-            answer(c, new Outcome.BadRequest("CONNECT with END_STREAM"));
+            refuse(c, Optional.empty(), null, new Outcome.BadRequest("CONNECT with END_STREAM"));
             return;
         }
         Optional<InetSocketAddress> target = Hbone.parseAuthority(h.authority());
         if (target.isEmpty()) {
-            answer(c, new Outcome.BadRequest("authority '" + h.authority() + "' is not ip:port"));
+            refuse(c, Optional.empty(), null,
+                    new Outcome.BadRequest("authority '" + h.authority() + "' is not ip:port"));
             return;
         }
         Snapshot state = ctx.index().snapshot();
@@ -97,17 +100,13 @@ final class InboundStream extends ChannelInboundHandlerAdapter {
         if (source.basis() == SourceAddress.Basis.CLAIM_IGNORED) {
             LOG.debug("HBONE CONNECT {} from {} ({}): forwarded for={} does not count (not a workload of the peer's "
                     + "node with its identity, nor vouched for by a waypoint); the source is the TCP peer",
-                    h.authority(), tcpPeer, peerId.orElse("-"), claimed.get());
+                    h.authority(), tcpPeer, peerId.map(SpiffeId::toString).orElse("-"), claimed.get());
         }
         InetSocketAddress src = source.address();
         InboundDecision d = InboundDecision.decide(state, ctx.nodeName(), ctx.agentPorts(), peerId,
                 src.getAddress(), target.get());
         if (d.outcome() instanceof Outcome.BadRequest || d.outcome() instanceof Outcome.NoWorkload) {
-            answer(c, d.outcome());
-            if (d.outcome() instanceof Outcome.NoWorkload) {
-                LOG.info("HBONE CONNECT {} from {} ({}): {}", h.authority(), src, peerId.orElse("-"),
-                        d.outcome().reason());
-            }
+            refuse(c, Optional.of(d), target.get(), d.outcome());
             return;
         }
         flow = HboneServer.open(ctx, HboneServer.labels(d, peerId), src, target.get());
@@ -158,6 +157,22 @@ final class InboundStream extends ChannelInboundHandlerAdapter {
             }
         }
         return Optional.empty();
+    }
+
+    /**
+     * Answers a request refused before any flow exists, and records it: one access-log line
+     * (rate-limited) and one flow record, from the connection's TCP peer (not what it claims in
+     * {@code forwarded}) to {@code target} (or, when the request named none, this server's address).
+     */
+    private void refuse(ChannelHandlerContext c, Optional<InboundDecision> d, InetSocketAddress target,
+            Outcome outcome) {
+        Channel conn = c.channel().parent();
+        Optional<SpiffeId> peerId = conn.attr(HboneServer.PEER_ID).get();
+        ConnectionLabels labels = d.map(x -> HboneServer.labels(x, peerId)).orElseGet(() -> new ConnectionLabels(
+                "destination", Optional.empty(), peerId, Optional.empty(), Optional.empty(), "", true));
+        ctx.telemetry().refused("inbound", labels, conn.remoteAddress(), target != null ? target : conn.localAddress(),
+                outcome);
+        answer(c, outcome);
     }
 
     /** Answers a refusal with its HBONE status and END_STREAM, then closes the stream. */

@@ -6,6 +6,7 @@ import dev.wisp.api.workload.v1.Workload;
 import dev.wisp.node.identity.IdentityProvider;
 import dev.wisp.node.telemetry.ConnectionLabels;
 import dev.wisp.node.telemetry.Telemetry;
+import dev.wisp.spiffe.SpiffeId;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
@@ -81,8 +82,7 @@ public final class Outbound implements AutoCloseable {
     /** As {@link #tunnel(Channel, InetSocketAddress, InetSocketAddress, Consumer)}, with the source given. */
     public void tunnel(Channel client, InetSocketAddress src, InetSocketAddress dst, Optional<Workload> source,
             Consumer<Outcome> ready) {
-        String srcId = source.map(w -> IdentityProvider.workloadId(w.getTrustDomain(), w.getNamespace(),
-                w.getServiceAccount())).orElse("");
+        Optional<SpiffeId> srcId = source.map(IdentityProvider::workloadId);
         if (Hbone.meshPort(dst.getPort(), ctx.agentPorts()) && ctx.index().workloadByAddress(dst.getAddress())
                 .map(w -> w.getNode().equals(ctx.nodeName())).orElse(false)) {
             fail(client, ready, new Outcome.Loop("destination " + dst + " is an agent port (loop)"),
@@ -100,11 +100,7 @@ public final class Outbound implements AutoCloseable {
         }
         Telemetry.Flow flow = ctx.telemetry().open("outbound",
                 new ConnectionLabels("source", source, srcId, route.destination(),
-                        route.hbone() && route.destination().isPresent()
-                                ? IdentityProvider.workloadId(route.destination().get().getTrustDomain(),
-                                        route.destination().get().getNamespace(),
-                                        route.destination().get().getServiceAccount())
-                                : "",
+                        route.destination().filter(w -> route.hbone()).map(IdentityProvider::workloadId),
                         route.service(), route.hbone()),
                 src, route.target(), route.hbone() ? Hbone.authority(route.connectTo()) : null);
         if (!route.hbone()) {
@@ -116,7 +112,7 @@ public final class Outbound implements AutoCloseable {
                     + ctx.nodeName() + ": no identity to present"), flow);
             return;
         }
-        PoolKey key = new PoolKey(srcId, route.expectedIdentities(), route.connectTo());
+        PoolKey key = new PoolKey(srcId.get(), route.expectedIdentities(), route.connectTo());
         Http2Headers headers = new DefaultHttp2Headers().method("CONNECT").authority(Hbone.authority(route.target()))
                 .add("forwarded", "for=\"" + Hbone.authority(forwardedFor(src, source.get())) + "\"");
         ConnectRequest request = new ConnectRequest(client, headers, flow, ready);
@@ -168,9 +164,9 @@ public final class Outbound implements AutoCloseable {
 
     /** The flow of a connection refused before it had a route: its destination is only the address asked for. */
     private Telemetry.Flow unrouted(InetSocketAddress src, InetSocketAddress dst, Optional<Workload> source,
-            String srcId) {
-        return ctx.telemetry().open("outbound", new ConnectionLabels("source", source, srcId, Optional.empty(), "",
-                "", false), src, dst, null);
+            Optional<SpiffeId> srcId) {
+        return ctx.telemetry().open("outbound", new ConnectionLabels("source", source, srcId, Optional.empty(),
+                Optional.empty(), "", false), src, dst, null);
     }
 
     /** Tells the client (SOCKS5 reply), closes it and records the outcome on {@code flow}. */

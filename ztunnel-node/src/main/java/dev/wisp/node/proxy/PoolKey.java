@@ -2,7 +2,9 @@ package dev.wisp.node.proxy;
 
 import static java.util.Objects.requireNonNull;
 
+import dev.wisp.spiffe.SpiffeId;
 import java.net.InetSocketAddress;
+import java.util.Comparator;
 import java.util.List;
 
 /**
@@ -13,10 +15,12 @@ import java.util.List;
  * @param destinationIdentities the server SVIDs accepted (any one), sorted
  * @param destination the HBONE server's address (node agent or waypoint, port 15008)
  */
-public record PoolKey(String sourceIdentity, List<String> destinationIdentities, InetSocketAddress destination) {
+public record PoolKey(SpiffeId sourceIdentity, List<SpiffeId> destinationIdentities,
+        InetSocketAddress destination) {
     public PoolKey {
         requireNonNull(sourceIdentity, "sourceIdentity");
-        destinationIdentities = destinationIdentities.stream().distinct().sorted().toList();
+        destinationIdentities = destinationIdentities.stream().distinct()
+                .sorted(Comparator.comparing(SpiffeId::toString)).toList();
         requireNonNull(destination, "destination");
     }
 }

@@ -11,6 +11,7 @@ import dev.wisp.api.workload.v1.Workload;
 import dev.wisp.api.workload.v1.WorkloadStatus;
 import dev.wisp.node.identity.IdentityProvider;
 import dev.wisp.node.state.Snapshot;
+import dev.wisp.spiffe.SpiffeId;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.UnknownHostException;
@@ -32,7 +33,7 @@ import java.util.function.ToIntFunction;
  * @param destination the destination workload, when known
  * @param service the destination service's hostname, or empty
  */
-record Route(boolean hbone, InetSocketAddress connectTo, InetSocketAddress target, List<String> expectedIdentities,
+record Route(boolean hbone, InetSocketAddress connectTo, InetSocketAddress target, List<SpiffeId> expectedIdentities,
         Optional<Workload> destination, String service) {
 
     /** Why no route exists, phrased for the operator. */
@@ -115,8 +116,9 @@ record Route(boolean hbone, InetSocketAddress connectTo, InetSocketAddress targe
             throw new NoRouteException("node " + node.getName() + " has no address for HBONE");
         }
         int port = node.getHbonePort() == 0 ? defaultHbonePort : node.getHbonePort();
-        List<String> expected = new ArrayList<>(serviceSans);
-        expected.add(IdentityProvider.workloadId(w.getTrustDomain(), w.getNamespace(), w.getServiceAccount()));
+        List<SpiffeId> expected = new ArrayList<>();
+        serviceSans.forEach(san -> expected.add(SpiffeId.parse(san)));
+        expected.add(IdentityProvider.workloadId(w));
         expected.add(IdentityProvider.nodeId(w.getTrustDomain(), w.getNode()));
         return new Route(true, new InetSocketAddress(address(node.getAddresses(0)), port), target, expected,
                 Optional.of(w), service);
@@ -126,7 +128,7 @@ record Route(boolean hbone, InetSocketAddress connectTo, InetSocketAddress targe
             String service, int defaultHbonePort) {
         int port = wp.getHbonePort() == 0 ? defaultHbonePort : wp.getHbonePort();
         return new Route(true, new InetSocketAddress(address(wp.getAddress()), port), target,
-                List.of(wp.getIdentity()), w, service);
+                List.of(SpiffeId.parse(wp.getIdentity())), w, service);
     }
 
     static InetAddress address(ByteString b) {

@@ -9,6 +9,7 @@ import dev.wisp.api.workload.v1.Workload;
 import dev.wisp.node.identity.IdentityProvider;
 import dev.wisp.node.state.Snapshot;
 import dev.wisp.node.state.StateUpdates;
+import dev.wisp.spiffe.SpiffeId;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.util.Map;
@@ -61,7 +62,7 @@ record SourceAddress(InetSocketAddress address, Basis basis) {
      * @param tcpPeer the connection's remote address
      * @param claimed the address in {@code forwarded: for=}, if any
      */
-    static SourceAddress of(Snapshot state, Optional<String> peerId, InetSocketAddress tcpPeer,
+    static SourceAddress of(Snapshot state, Optional<SpiffeId> peerId, InetSocketAddress tcpPeer,
             Optional<InetSocketAddress> claimed) {
         if (claimed.isEmpty()) {
             return new SourceAddress(tcpPeer, Basis.PEER);
@@ -79,9 +80,10 @@ record SourceAddress(InetSocketAddress address, Basis basis) {
         return new SourceAddress(tcpPeer, Basis.CLAIM_IGNORED);
     }
 
-    private static boolean ownWorkloadOnPeerNode(Snapshot state, String peerId, InetAddress tcpPeer,
+    private static boolean ownWorkloadOnPeerNode(Snapshot state, SpiffeId peerId, InetAddress tcpPeer,
             InetAddress claim) {
-        Optional<Workload> w = state.workloadByAddress(claim).filter(x -> identity(x).equals(peerId));
+        Optional<Workload> w = state.workloadByAddress(claim)
+                .filter(x -> IdentityProvider.workloadId(x).equals(peerId));
         return w.flatMap(x -> state.node(x.getNode()))
                 .map(node -> node.getAddressesList().contains(ByteString.copyFrom(tcpPeer.getAddress())))
                 .orElse(false);
@@ -91,7 +93,7 @@ record SourceAddress(InetSocketAddress address, Basis basis) {
      * Whether {@code peerId} is the identity of a workload that some workload or service names as
      * its waypoint. Scans the state: it runs only for a claim that rule 2 did not accept.
      */
-    static boolean isWaypoint(Snapshot state, String peerId) {
+    static boolean isWaypoint(Snapshot state, SpiffeId peerId) {
         Map<String, Map<String, Resource>> r = state.resources();
         Stream<GatewayAddress> waypoints = Stream.concat(
                 r.getOrDefault(StateUpdates.WORKLOAD, Map.of()).values().stream().map(Resource::getWorkload)
@@ -99,10 +101,7 @@ record SourceAddress(InetSocketAddress address, Basis basis) {
                 r.getOrDefault(StateUpdates.SERVICE, Map.of()).values().stream().map(Resource::getService)
                         .filter(s -> s.hasWaypoint()).map(s -> s.getWaypoint()));
         return waypoints.map(g -> Route.address(g.getAddress())).distinct()
-                .anyMatch(a -> state.workloadByAddress(a).map(w -> identity(w).equals(peerId)).orElse(false));
-    }
-
-    private static String identity(Workload w) {
-        return IdentityProvider.workloadId(w.getTrustDomain(), w.getNamespace(), w.getServiceAccount());
+                .anyMatch(a -> state.workloadByAddress(a).map(w -> IdentityProvider.workloadId(w).equals(peerId))
+                        .orElse(false));
     }
 }

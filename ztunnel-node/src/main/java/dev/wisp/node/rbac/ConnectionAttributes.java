@@ -2,6 +2,7 @@ package dev.wisp.node.rbac;
 
 import static java.util.Objects.requireNonNull;
 
+import dev.wisp.spiffe.SpiffeId;
 import java.net.InetAddress;
 import java.util.Optional;
 
@@ -9,24 +10,28 @@ import java.util.Optional;
  * What L4 authorization may look at for one inbound connection.
  *
  * @param sourceIp the client's address (from {@code forwarded}, or the TCP peer for plaintext)
- * @param sourcePrincipal the client's SPIFFE ID without {@code spiffe://}; empty for plaintext
+ * @param sourceIdentity the SPIFFE ID the client's certificate proved; empty for plaintext
  * @param destinationIp the destination workload's address
  * @param destinationPort the destination workload's port
  */
-public record ConnectionAttributes(InetAddress sourceIp, Optional<String> sourcePrincipal, InetAddress destinationIp,
-        int destinationPort) {
+public record ConnectionAttributes(InetAddress sourceIp, Optional<SpiffeId> sourceIdentity,
+        InetAddress destinationIp, int destinationPort) {
 
     public ConnectionAttributes {
         requireNonNull(sourceIp, "sourceIp");
-        requireNonNull(sourcePrincipal, "sourcePrincipal");
+        requireNonNull(sourceIdentity, "sourceIdentity");
         requireNonNull(destinationIp, "destinationIp");
-        sourcePrincipal = sourcePrincipal.map(p -> p.startsWith("spiffe://") ? p.substring("spiffe://".length()) : p);
     }
 
-    /** The source namespace, read from the principal's {@code /ns/<namespace>/} segment. */
+    /** The source principal as Istio's policies name it: the SPIFFE ID without {@code spiffe://}. */
+    public Optional<String> sourcePrincipal() {
+        return sourceIdentity.map(SpiffeId::principal);
+    }
+
+    /** The source namespace, read from the identity's {@code /ns/<namespace>/} segment. */
     public Optional<String> sourceNamespace() {
-        return sourcePrincipal.flatMap(p -> {
-            String[] parts = p.split("/");
+        return sourceIdentity.flatMap(id -> {
+            String[] parts = id.path().split("/");
             for (int i = 1; i + 1 < parts.length; i++) {
                 if (parts[i].equals("ns")) {
                     return Optional.of(parts[i + 1]);

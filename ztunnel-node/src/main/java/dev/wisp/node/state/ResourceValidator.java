@@ -14,11 +14,14 @@ import dev.wisp.api.workload.v1.Service;
 import dev.wisp.api.workload.v1.StringMatch;
 import dev.wisp.api.workload.v1.TunnelProtocol;
 import dev.wisp.api.workload.v1.Workload;
+import dev.wisp.spiffe.InvalidSpiffeIdException;
+import dev.wisp.spiffe.SpiffeId;
 import java.net.InetAddress;
 import java.net.UnknownHostException;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.function.Supplier;
 
 /** Checks one discovery resource before it enters the index; every refusal names resource and field. */
 final class ResourceValidator {
@@ -66,6 +69,8 @@ final class ResourceValidator {
             require(!w.getServiceAccount().isEmpty(), name, "service_account", "empty for an HBONE workload");
             require(!w.getNode().isEmpty(), name, "node", "empty for an HBONE workload");
             require(!w.getTrustDomain().isEmpty(), name, "trust_domain", "empty for an HBONE workload");
+            spiffeId(name, "trust_domain/namespace/service_account", () -> SpiffeId
+                    .forServiceAccount(w.getTrustDomain(), w.getNamespace(), w.getServiceAccount()));
         }
         if (w.hasWaypoint()) {
             gateway(name, "waypoint", w.getWaypoint());
@@ -87,6 +92,9 @@ final class ResourceValidator {
         ports(name, "ports", s.getPortsList());
         if (s.hasWaypoint()) {
             gateway(name, "waypoint", s.getWaypoint());
+        }
+        for (String san : s.getSubjectAltNamesList()) {
+            spiffeId(name, "subject_alt_names", () -> SpiffeId.parse(san));
         }
     }
 
@@ -163,6 +171,16 @@ final class ResourceValidator {
         int size = g.getAddress().size();
         require(size == 4 || size == 16, name, field + ".address", "address of " + size + " bytes");
         require(g.getHbonePort() <= 65535, name, field + ".hbone_port", g.getHbonePort() + " is outside 0-65535");
+        spiffeId(name, field + ".identity", () -> SpiffeId.parse(g.getIdentity()));
+    }
+
+    /** Identities are parsed here, at the edge, so that the agent's SpiffeId values never throw later. */
+    private static void spiffeId(String name, String field, Supplier<SpiffeId> id) throws InvalidResourceException {
+        try {
+            id.get();
+        } catch (InvalidSpiffeIdException e) {
+            throw new InvalidResourceException("resource '" + name + "': field " + field + ": " + e.getMessage());
+        }
     }
 
     private static void require(boolean ok, String resource, String field, String problem)

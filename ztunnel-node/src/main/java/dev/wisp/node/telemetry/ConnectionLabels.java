@@ -1,6 +1,7 @@
 package dev.wisp.node.telemetry;
 
 import dev.wisp.api.workload.v1.Workload;
+import dev.wisp.spiffe.SpiffeId;
 import io.micrometer.core.instrument.Tags;
 import java.util.Optional;
 
@@ -8,8 +9,8 @@ import java.util.Optional;
  * Istio's L4 metric labels for one connection, as ztunnel reports them. Unknown values are
  * {@code "unknown"}, as in Istio, so that label sets stay stable for dashboards.
  */
-public record ConnectionLabels(String reporter, Optional<Workload> source, String sourcePrincipal,
-        Optional<Workload> destination, String destinationPrincipal, String destinationService,
+public record ConnectionLabels(String reporter, Optional<Workload> source, Optional<SpiffeId> sourceIdentity,
+        Optional<Workload> destination, Optional<SpiffeId> destinationIdentity, String destinationService,
         boolean mutualTls) {
 
     private static String or(String s) {
@@ -23,12 +24,12 @@ public record ConnectionLabels(String reporter, Optional<Workload> source, Strin
         return Tags.of("reporter", reporter)
                 .and("source_workload", or(source.map(Workload::getWorkloadName).orElse(null)))
                 .and("source_workload_namespace", or(source.map(Workload::getNamespace).orElse(null)))
-                .and("source_principal", or(sourcePrincipal))
+                .and("source_principal", or(sourceIdentity.map(SpiffeId::toString).orElse(null)))
                 .and("source_app", or(source.map(Workload::getCanonicalName).orElse(null)))
                 .and("source_version", or(source.map(Workload::getCanonicalRevision).orElse(null)))
                 .and("destination_workload", or(destination.map(Workload::getWorkloadName).orElse(null)))
                 .and("destination_workload_namespace", or(destination.map(Workload::getNamespace).orElse(null)))
-                .and("destination_principal", or(destinationPrincipal))
+                .and("destination_principal", or(destinationIdentity.map(SpiffeId::toString).orElse(null)))
                 .and("destination_app", or(destination.map(Workload::getCanonicalName).orElse(null)))
                 .and("destination_version", or(destination.map(Workload::getCanonicalRevision).orElse(null)))
                 .and("destination_service", or(destinationService))

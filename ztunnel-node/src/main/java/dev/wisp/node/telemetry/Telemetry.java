@@ -2,6 +2,7 @@ package dev.wisp.node.telemetry;
 
 import static java.util.Objects.requireNonNull;
 
+import dev.wisp.spiffe.SpiffeId;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.Gauge;
 import io.micrometer.core.instrument.Tags;
@@ -10,7 +11,9 @@ import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import java.net.SocketAddress;
 import java.time.Duration;
 import java.time.Instant;
+import java.util.Optional;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.LongSupplier;
 import java.util.function.Supplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -28,9 +31,23 @@ public final class Telemetry {
     /** How many completed connections {@link #flows()} keeps. */
     public static final int FLOW_LOG_CAPACITY = 1000;
 
+    /** Refusal lines written at once before the rate applies, and per second after. */
+    static final int REFUSAL_LINES_BURST = 20;
+    static final int REFUSAL_LINES_PER_SECOND = 10;
+
     private static final Logger ACCESS = LoggerFactory.getLogger("wisp.access");
+    private final LogBudget refusalLines;
     private final PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
     private final FlowLog flows = new FlowLog(FLOW_LOG_CAPACITY);
+
+    public Telemetry() {
+        this(System::nanoTime);
+    }
+
+    /** With the clock that paces refusal lines (tests). */
+    Telemetry(LongSupplier nanoTime) {
+        refusalLines = new LogBudget(REFUSAL_LINES_BURST, REFUSAL_LINES_PER_SECOND, nanoTime);
+    }
 
     /** The last connections completed or refused, from both sides. */
     public FlowLog flows() {
@@ -64,7 +81,23 @@ public final class Telemetry {
      */
     public Flow open(String direction, ConnectionLabels labels, SocketAddress src, SocketAddress dst,
             String hboneAddress) {
-        return new Flow(direction, requireNonNull(labels, "labels"), src, dst, hboneAddress);
+        return new Flow(direction, requireNonNull(labels, "labels"), src, dst, hboneAddress, true);
+    }
+
+    /**
+     * Records a connection refused before it carried a byte (a TLS refusal, an HBONE 400 or 503):
+     * counted opened and closed like any connection, one flow record, and one access-log line
+     * ({@code connection complete ... error="..."}, no "opened" line) — the lines paced by a token
+     * bucket ({@value #REFUSAL_LINES_BURST} at once, then {@value #REFUSAL_LINES_PER_SECOND} a second;
+     * a summary line counts those left out), so that a flood of refusals cannot flood the log.
+     *
+     * @param src the peer's address as the connection saw it
+     * @param dst the address the peer dialled, or asked for
+     */
+    public void refused(String direction, ConnectionLabels labels, SocketAddress src, SocketAddress dst,
+            FlowOutcome outcome) {
+        requireNonNull(outcome, "outcome");
+        new Flow(direction, requireNonNull(labels, "labels"), src, dst, null, false).refuse(outcome);
     }
 
     /** One connection's metrics and access-log record. */
@@ -84,7 +117,8 @@ public final class Telemetry {
         private final AtomicLong toClient = new AtomicLong();
         private boolean closed;
 
-        private Flow(String direction, ConnectionLabels labels, SocketAddress src, SocketAddress dst, String hbone) {
+        private Flow(String direction, ConnectionLabels labels, SocketAddress src, SocketAddress dst, String hbone,
+                boolean announce) {
             this.direction = direction;
             this.labels = labels;
             this.src = src;
@@ -94,7 +128,7 @@ public final class Telemetry {
             Counter.builder("istio_tcp_connections_opened").tags(tags).register(registry).increment();
             this.sent = Counter.builder("istio_tcp_sent_bytes").tags(tags).register(registry);
             this.received = Counter.builder("istio_tcp_received_bytes").tags(tags).register(registry);
-            if (ACCESS.isInfoEnabled()) {
+            if (announce && ACCESS.isInfoEnabled()) {
                 ACCESS.info("connection opened {}", fields());
             }
         }
@@ -115,6 +149,20 @@ public final class Telemetry {
          * the outcome's verdict and reason); later calls do nothing.
          */
         public synchronized void close(FlowOutcome outcome) {
+            finish(outcome, true);
+        }
+
+        /** As {@link #close}, the line written only when the refusal lines' budget allows. */
+        private synchronized void refuse(FlowOutcome outcome) {
+            long suppressed = refusalLines.acquire();
+            if (suppressed > 0) {
+                ACCESS.warn("{} more refused connections not logged (over {} lines/s; each is in the flow log)",
+                        suppressed, REFUSAL_LINES_PER_SECOND);
+            }
+            finish(outcome, suppressed >= 0);
+        }
+
+        private void finish(FlowOutcome outcome, boolean log) {
             requireNonNull(outcome, "outcome");
             if (closed) {
                 return;
@@ -123,19 +171,19 @@ public final class Telemetry {
             Counter.builder("istio_tcp_connections_closed").tags(tags.and("response_flags", outcome.responseFlags()))
                     .register(registry).increment();
             long ms = Duration.ofNanos(System.nanoTime() - startNanos).toMillis();
-            if (outcome.error().isEmpty()) {
+            if (log && outcome.error().isEmpty()) {
                 ACCESS.info("connection complete {} bytes_sent={} bytes_recv={} duration={}ms", fields(),
                         toClient.get(), toServer.get(), ms);
-            } else {
+            } else if (log) {
                 ACCESS.warn("connection complete {} bytes_sent={} bytes_recv={} duration={}ms error=\"{}\"",
                         fields(), toClient.get(), toServer.get(), ms, outcome.error().get());
             }
             flows.add(new FlowRecord(0, start.toString(), labels.reporter(), addr(src),
                     labels.source().map(w -> w.getName()).orElse(""),
-                    labels.source().map(w -> w.getNamespace()).orElse(""), labels.sourcePrincipal(), addr(dst),
+                    labels.source().map(w -> w.getNamespace()).orElse(""), id(labels.sourceIdentity()), addr(dst),
                     labels.destination().map(w -> w.getName()).orElse(""),
                     labels.destination().map(w -> w.getNamespace()).orElse(""), labels.destinationService(),
-                    labels.destinationPrincipal(), labels.mutualTls(), outcome.verdict(), outcome.reason(),
+                    id(labels.destinationIdentity()), labels.mutualTls(), outcome.verdict(), outcome.reason(),
                     toServer.get(), toClient.get(), ms));
         }
 
@@ -143,13 +191,17 @@ public final class Telemetry {
             return "direction=" + direction + " src.addr=" + addr(src) + " src.workload="
                     + labels.source().map(w -> w.getName()).orElse("-") + " src.namespace="
                     + labels.source().map(w -> w.getNamespace()).orElse("-") + " src.identity="
-                    + (labels.sourcePrincipal().isEmpty() ? "-" : "\"" + labels.sourcePrincipal() + "\"")
+                    + labels.sourceIdentity().map(id -> "\"" + id + "\"").orElse("-")
                     + " dst.addr=" + addr(dst) + (hbone == null ? "" : " dst.hbone_addr=" + hbone)
                     + " dst.service=" + (labels.destinationService().isEmpty() ? "-" : labels.destinationService())
                     + " dst.workload=" + labels.destination().map(w -> w.getName()).orElse("-")
                     + " dst.namespace=" + labels.destination().map(w -> w.getNamespace()).orElse("-")
                     + " dst.identity="
-                    + (labels.destinationPrincipal().isEmpty() ? "-" : "\"" + labels.destinationPrincipal() + "\"");
+                    + labels.destinationIdentity().map(id -> "\"" + id + "\"").orElse("-");
+        }
+
+        private static String id(Optional<SpiffeId> id) {
+            return id.map(SpiffeId::toString).orElse("");
         }
 
         private static String addr(SocketAddress a) {

@@ -10,12 +10,12 @@ import dev.wisp.spiffe.tls.SpiffeTls;
 import io.netty.handler.ssl.OpenSsl;
 import io.netty.handler.ssl.SslContext;
 import io.netty.handler.ssl.SslProvider;
-import java.util.List;
+import java.util.Collection;
 import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
-import java.util.stream.Collectors;
+import java.util.function.Supplier;
 import javax.net.ssl.SSLException;
 import javax.net.ssl.SSLPeerUnverifiedException;
 import javax.net.ssl.SSLSession;
@@ -31,8 +31,8 @@ import javax.net.ssl.SSLSession;
 public final class HboneTls {
     private final IdentityProvider identities;
     /** Thread-safe caches; values immutable. */
-    private final Map<String, SslContext> servers = new ConcurrentHashMap<>();
-    private final Map<List<Object>, SslContext> clients = new ConcurrentHashMap<>();
+    private final Map<SpiffeId, SslContext> servers = new ConcurrentHashMap<>();
+    private final Map<ClientKey, SslContext> clients = new ConcurrentHashMap<>();
 
     public HboneTls(IdentityProvider identities) {
         this.identities = requireNonNull(identities, "identities");
@@ -46,11 +46,11 @@ public final class HboneTls {
         return identities;
     }
 
-    /** The server context presenting {@code spiffeId}'s SVID and requiring a client SVID. */
-    public SslContext server(String spiffeId) throws IdentityException {
-        identities.svid(spiffeId);
+    /** The server context presenting {@code id}'s SVID and requiring a client SVID. */
+    public SslContext server(SpiffeId id) throws IdentityException {
+        identities.svid(id);
         try {
-            return servers.computeIfAbsent(spiffeId, id -> {
+            return servers.computeIfAbsent(id, k -> {
                 try {
                     return SpiffeTls.forServer(svid(id), identities::bundle, SslProvider.OPENSSL);
                 } catch (SSLException e) {
@@ -58,29 +58,32 @@ public final class HboneTls {
                 }
             });
         } catch (IllegalStateException e) {
-            throw new IdentityException("cannot build the HBONE server TLS context for " + spiffeId, e.getCause());
+            throw new IdentityException("cannot build the HBONE server TLS context for " + id, e.getCause());
         }
     }
 
-    /** The client context presenting {@code spiffeId}'s SVID and accepting any of {@code servers}. */
-    public SslContext client(String spiffeId, List<String> acceptedServers) throws IdentityException {
-        identities.svid(spiffeId);
-        Set<SpiffeId> expected = acceptedServers.stream().map(SpiffeId::parse).collect(Collectors.toSet());
+    /** The client context presenting {@code id}'s SVID and accepting any of {@code acceptedServers}. */
+    public SslContext client(SpiffeId id, Collection<SpiffeId> acceptedServers) throws IdentityException {
+        identities.svid(id);
+        Set<SpiffeId> expected = Set.copyOf(acceptedServers);
         try {
-            return clients.computeIfAbsent(List.of(spiffeId, Set.copyOf(acceptedServers)), k -> {
+            return clients.computeIfAbsent(new ClientKey(id, expected), k -> {
                 try {
-                    return SpiffeTls.forClient(svid(spiffeId), identities::bundle, expected, SslProvider.OPENSSL);
+                    return SpiffeTls.forClient(svid(id), identities::bundle, expected, SslProvider.OPENSSL);
                 } catch (SSLException e) {
                     throw new IllegalStateException(e);
                 }
             });
         } catch (IllegalStateException e) {
-            throw new IdentityException("cannot build the HBONE client TLS context for " + spiffeId, e.getCause());
+            throw new IdentityException("cannot build the HBONE client TLS context for " + id, e.getCause());
         }
     }
 
+    /** A client context's cache key: the presented identity and the accepted set. */
+    private record ClientKey(SpiffeId presented, Set<SpiffeId> accepted) {}
+
     /** Reads the current SVID at each handshake; {@link #server}/{@link #client} made sure one exists. */
-    private java.util.function.Supplier<X509Svid> svid(String id) {
+    private Supplier<X509Svid> svid(SpiffeId id) {
         return () -> {
             try {
                 return identities.svid(id);
@@ -90,10 +93,10 @@ public final class HboneTls {
         };
     }
 
-    /** The SPIFFE ID ({@code spiffe://...}) of the verified peer of an established session. */
-    public static Optional<String> peerId(SSLSession session) {
+    /** The SPIFFE ID of the verified peer of an established session, read from its certificate. */
+    public static Optional<SpiffeId> peerId(SSLSession session) {
         try {
-            return Optional.of(SpiffeTls.peerId(session).toString());
+            return Optional.of(SpiffeTls.peerId(session));
         } catch (SSLPeerUnverifiedException e) {
             return Optional.empty();
         }

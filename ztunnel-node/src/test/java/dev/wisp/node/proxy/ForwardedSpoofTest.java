@@ -1,12 +1,13 @@
 package dev.wisp.node.proxy;
 
+import dev.wisp.spiffe.SpiffeId;
 import static dev.wisp.node.Fixtures.sourceIpPolicy;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
 import dev.wisp.api.workload.v1.Action;
 import dev.wisp.api.workload.v1.Resource;
-import dev.wisp.node.LogCapture;
+import dev.wisp.testing.LogCapture;
 import dev.wisp.node.TwoAgents;
 import dev.wisp.node.identity.Identities;
 import dev.wisp.node.identity.IdentityProvider;
@@ -60,7 +61,9 @@ class ForwardedSpoofTest {
     static String connect(String identity, String forwardedFor) throws Exception {
         var headers = new DefaultHttp2Headers().method("CONNECT").authority(Hbone.authority(mesh.echo.address()))
                 .add("forwarded", "for=\"" + forwardedFor + "\"");
-        return raw.request(new HboneTls(ids).client(identity, List.of(IdentityProvider.nodeId("cluster.local", "n2"))),
+        return raw.request(
+                new HboneTls(ids).client(SpiffeId.parse(identity),
+                        List.of(IdentityProvider.nodeId("cluster.local", "n2"))),
                 mesh.n2.addresses().get("hbone"), headers);
     }
 

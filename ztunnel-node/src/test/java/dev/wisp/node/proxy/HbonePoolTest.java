@@ -1,5 +1,6 @@
 package dev.wisp.node.proxy;
 
+import dev.wisp.spiffe.SpiffeId;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
@@ -33,8 +34,8 @@ import org.junit.jupiter.api.Test;
  * (table-tested in {@code PoolCoreTest}), here they are shown on real connections.
  */
 class HbonePoolTest {
-    static final String CLIENT = "spiffe://cluster.local/ns/default/sa/client";
-    static final String SERVER = PoolPeers.SERVER_NODE;
+    static final SpiffeId CLIENT = SpiffeId.parse("spiffe://cluster.local/ns/default/sa/client");
+    static final SpiffeId SERVER = PoolPeers.SERVER_NODE;
     static PoolPeers peers;
     static Transport transport;
     static ProxyContext ctx;

@@ -3,6 +3,7 @@ package dev.wisp.node.proxy;
 import dev.wisp.node.identity.Identities;
 import dev.wisp.node.identity.IdentityProvider;
 import dev.wisp.node.tls.HboneTls;
+import dev.wisp.spiffe.SpiffeId;
 import dev.wisp.spiffe.ca.CaSettings;
 import dev.wisp.spiffe.ca.CertificateAuthority;
 import dev.wisp.spiffe.ca.NodeAuthorizer;
@@ -13,7 +14,7 @@ import dev.wisp.spiffe.ca.NodeAuthorizer;
  * ({@link #SERVER_NODE}, the identity a client accepts for n2's workloads).
  */
 record PoolPeers(Identities client, Identities server, Transport transport) implements AutoCloseable {
-    static final String SERVER_NODE = IdentityProvider.nodeId("cluster.local", "n2");
+    static final SpiffeId SERVER_NODE = IdentityProvider.nodeId("cluster.local", "n2");
 
     static PoolPeers start() {
         CertificateAuthority ca = CertificateAuthority.inMemory(CaSettings.of("cluster.local",

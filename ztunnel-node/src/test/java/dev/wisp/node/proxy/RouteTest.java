@@ -1,5 +1,6 @@
 package dev.wisp.node.proxy;
 
+import dev.wisp.spiffe.SpiffeId;
 import static dev.wisp.node.Fixtures.node;
 import static dev.wisp.node.Fixtures.ports;
 import static dev.wisp.node.Fixtures.res;
@@ -63,15 +64,16 @@ class RouteTest {
         Route r = route("10.1.0.1", 9000);
         assertThat(r.connectTo()).isEqualTo(new InetSocketAddress("10.0.0.2", 15008));
         assertThat(r.target()).isEqualTo(new InetSocketAddress("10.1.0.1", 9000));
-        assertThat(r.expectedIdentities()).containsExactlyInAnyOrder("spiffe://cluster.local/ns/default/sa/server",
-                "spiffe://cluster.local/ns/wisp-system/sa/wisp-node.n2");
+        assertThat(r.expectedIdentities()).containsExactlyInAnyOrder(
+                SpiffeId.parse("spiffe://cluster.local/ns/default/sa/server"),
+                SpiffeId.parse("spiffe://cluster.local/ns/wisp-system/sa/wisp-node.n2"));
     }
 
     @Test
     void waypointTakesTheTraffic() throws Exception {
         Route r = route("10.1.0.8", 80);
         assertThat(r.connectTo()).isEqualTo(new InetSocketAddress("10.2.0.1", 15008));
-        assertThat(r.expectedIdentities()).containsExactly("spiffe://cluster.local/ns/default/sa/wp");
+        assertThat(r.expectedIdentities()).containsExactly(SpiffeId.parse("spiffe://cluster.local/ns/default/sa/wp"));
     }
 
     @Test

@@ -1,5 +1,6 @@
 package dev.wisp.node.proxy;
 
+import dev.wisp.spiffe.SpiffeId;
 import static dev.wisp.node.Fixtures.node;
 import static dev.wisp.node.Fixtures.res;
 import static dev.wisp.node.Fixtures.workload;
@@ -67,9 +68,9 @@ class SourceAddressTest {
             """)
     void decidesTheSource(String name, String peerSa, String tcpPeer, String claimed, String expected,
             SourceAddress.Basis basis) {
-        Optional<String> peerId = Optional.ofNullable(peerSa).map(sa -> sa.startsWith("node-")
+        Optional<SpiffeId> peerId = Optional.ofNullable(peerSa).map(sa -> sa.startsWith("node-")
                 ? "spiffe://cluster.local/ns/wisp-system/sa/wisp-node." + sa.substring(5)
-                : TD + sa);
+                : TD + sa).map(SpiffeId::parse);
         SourceAddress s = SourceAddress.of(STATE, peerId, new InetSocketAddress(tcpPeer, 40000),
                 Optional.ofNullable(claimed).flatMap(Hbone::parseAuthority));
         assertThat(s.basis()).isEqualTo(basis);

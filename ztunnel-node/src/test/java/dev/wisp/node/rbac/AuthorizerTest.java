@@ -1,5 +1,6 @@
 package dev.wisp.node.rbac;
 
+import dev.wisp.spiffe.SpiffeId;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import com.google.protobuf.ByteString;
@@ -25,7 +26,8 @@ class AuthorizerTest {
     static final String OTHER = "spiffe://cluster.local/ns/other/sa/robot";
 
     static ConnectionAttributes conn(String principal, String srcIp, String dstIp, int port) {
-        return new ConnectionAttributes(InetAddress.ofLiteral(srcIp), Optional.ofNullable(principal),
+        return new ConnectionAttributes(InetAddress.ofLiteral(srcIp),
+                Optional.ofNullable(principal).map(SpiffeId::parse),
                 InetAddress.ofLiteral(dstIp), port);
     }
 

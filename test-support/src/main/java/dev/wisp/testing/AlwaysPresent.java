@@ -1,4 +1,4 @@
-package dev.wisp.spiffe.testing;
+package dev.wisp.testing;
 
 import java.net.Socket;
 import java.security.Principal;
@@ -12,10 +12,12 @@ import javax.net.ssl.X509ExtendedKeyManager;
  * standard key managers withhold a certificate whose issuer the server did not list.
  */
 public final class AlwaysPresent extends X509ExtendedKeyManager {
-    private final TestCerts.Issuer credential;
+    private final X509Certificate[] chain;
+    private final PrivateKey key;
 
-    public AlwaysPresent(TestCerts.Issuer credential) {
-        this.credential = credential;
+    public AlwaysPresent(X509Certificate leaf, PrivateKey key) {
+        this.chain = new X509Certificate[]{leaf};
+        this.key = key;
     }
 
     @Override
@@ -50,11 +52,11 @@ public final class AlwaysPresent extends X509ExtendedKeyManager {
 
     @Override
     public X509Certificate[] getCertificateChain(String alias) {
-        return new X509Certificate[]{credential.cert()};
+        return chain.clone();
     }
 
     @Override
     public PrivateKey getPrivateKey(String alias) {
-        return credential.key();
+        return key;
     }
 }
