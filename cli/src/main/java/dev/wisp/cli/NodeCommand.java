@@ -76,6 +76,12 @@ public final class NodeCommand implements Callable<Integer> {
     @Option(names = "--workers", defaultValue = "0", paramLabel = "N", description = "I/O threads (0: one per core).")
     int workers;
 
+    @Option(names = "--pool-streams-per-connection", defaultValue = "100", paramLabel = "N", description = "HBONE client pool: streams one TLS connection carries at a time (default: ${DEFAULT-VALUE}).")
+    int poolStreams;
+
+    @Option(names = "--pool-idle-timeout", defaultValue = "PT5M", paramLabel = "DURATION", description = "HBONE client pool: how long a connection without streams stays open (ISO-8601, default: ${DEFAULT-VALUE}); PT0S closes it when its last stream ends, so with --pool-streams-per-connection 1 every stream makes its own mTLS handshake (bench/hbone compares that with haproxy).")
+    Duration poolIdleTimeout;
+
     @Option(names = "--capture", description = "Capture local pods' TCP with eBPF (needs root): pods come from --pods-dir.")
     boolean capture;
 
@@ -102,6 +108,7 @@ public final class NodeCommand implements Callable<Integer> {
         }
         NodeConfig.Builder config = NodeConfig.builder(node, identities).bindAddress(InetAddress.ofLiteral(bind))
                 .ports(p[0], p[1], p[2], p[3], p[4], p[5], p[6]).drainTimeout(drainTimeout).workerThreads(workers)
+                .streamsPerConnection(poolStreams).idleTimeout(poolIdleTimeout)
                 .resolver(OriginalDestinationResolver.none()).logLevels(NodeCommand::setLevel);
         if (socks5Workload != null) {
             config.socks5Workload(socks5Workload);
