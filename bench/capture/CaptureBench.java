@@ -60,7 +60,7 @@ public class CaptureBench {
     // ---- the benchmark
 
     static void bench(Path out, int connections, int requests, int rounds) throws Exception {
-        String load0 = Files.readString(Path.of("/proc/loadavg")).trim();
+        String load0 = loadAverage();
         ClusterSpec cluster = ClusterSpec.builder("capbench").nodes(2).base(238).pod("client", "default", "client", 0)
                 .pod("server", "default", "server", 1).build();
         Path work = Files.createTempDirectory("wisp-capture-bench");
@@ -218,6 +218,11 @@ public class CaptureBench {
         }
     }
 
+    static String loadAverage() throws IOException {
+        String[] f = Files.readString(Path.of("/proc/loadavg")).split(" ");
+        return f[0] + " " + f[1] + " " + f[2];
+    }
+
     static double median(List<Map<String, Double>> runs, String key) {
         double[] v = runs.stream().mapToDouble(m -> m.getOrDefault(key, Double.NaN)).sorted().toArray();
         return v[v.length / 2];
@@ -231,7 +236,7 @@ public class CaptureBench {
         sb.append("Conditions: ").append(Runtime.getRuntime().availableProcessors())
                 .append(" cores shared with other work; kernel ").append(System.getProperty("os.version"))
                 .append("; load average at start ").append(load0).append(", at end ")
-                .append(Files.readString(Path.of("/proc/loadavg")).trim()).append('\n')
+                .append(loadAverage()).append('\n')
                 .append("mesh: LocalMesh (as `wisp cluster up`): 2 node netns, pod \"client\" on node1, pod \"server\" on node2\n")
                 .append("      (netns + cgroup v2 each), the control plane and one `wisp node --capture` agent per node:\n")
                 .append("      ").append(agentCommand).append(" node ... --workers 1 --capture ...\n")
@@ -246,21 +251,22 @@ public class CaptureBench {
                 .append(viaAgents).append("\n\n");
         String[] keys = {"setup_p50_us", "setup_p99_us", "setup_mean_us", "request_p50_us", "request_p99_us",
                 "cpu_client_us_per_connection", "cpu_agents_us_per_connection", "cpu_agents_us_per_request"};
-        String[] heads = {"setup p50 us", "setup p99 us", "setup mean us", "req p50 us", "req p99 us",
-                "client CPU us/conn", "agents CPU us/conn", "agents CPU us/req"};
+        String[] heads = {"setup p50", "setup p99", "setup mean", "req p50", "req p99", "client/conn", "agents/conn",
+                "agents/req"};
         sb.append(String.format("%-44s", "mode"));
         for (String h : heads) {
-            sb.append(String.format("%14s", h.length() > 13 ? h.substring(0, 13) : h));
+            sb.append(String.format("%12s", h));
         }
         sb.append('\n');
         for (var e : byMode.entrySet()) {
             sb.append(String.format("%-44s", e.getKey()));
             for (String k : keys) {
-                sb.append(String.format("%14.1f", median(e.getValue(), k)));
+                sb.append(String.format("%12.1f", median(e.getValue(), k)));
             }
             sb.append('\n');
         }
-        sb.append("(columns: ").append(String.join(", ", heads)).append(")\n");
+        sb.append("(microseconds: latency of setup and of a request; CPU per connection of the client and of the\n")
+                .append(" two agents, and the agents' CPU per request)\n");
         List<Map<String, Double>> mesh = byMode.get("mesh (eBPF capture + 2 agents, HBONE mTLS)");
         List<Map<String, Double>> direct = byMode.get("direct (no capture)");
         sb.append("\nRatios mesh/direct (medians, same run): setup p50 ")
