@@ -57,6 +57,7 @@ public class ControlPlaneBench {
                 default -> throw new IllegalArgumentException("unknown option " + args[i]);
             }
         }
+        String loadAtStart = loadAverage();
         Path work = Files.createTempDirectory("wisp-cp-bench");
         Process cp = null;
         List<WorkloadXdsClient> clients = new ArrayList<>();
@@ -142,7 +143,7 @@ public class ControlPlaneBench {
             long heapAfter = heapAfterGc(pid);
             String metrics = get(admin, "/metrics");
             writeResults(startSeconds, syncSeconds, syncCpu, workloadsHeld, heapIdle, heapAfter, latencies,
-                    received, cpuPerChange, metrics);
+                    received, cpuPerChange, metrics, loadAtStart);
         } finally {
             clients.forEach(WorkloadXdsClient::close);
             for (ManagedChannel ch : channels) {
@@ -300,6 +301,11 @@ public class ControlPlaneBench {
                 HttpResponse.BodyHandlers.ofString()).body();
     }
 
+    static String loadAverage() throws IOException {
+        String[] f = Files.readString(Path.of("/proc/loadavg")).split(" ");
+        return f[0] + " " + f[1] + " " + f[2];
+    }
+
     static int freePort() throws IOException {
         try (ServerSocket s = new ServerSocket(0)) {
             return s.getLocalPort();
@@ -334,8 +340,8 @@ public class ControlPlaneBench {
     }
 
     static void writeResults(double startSeconds, double syncSeconds, double syncCpu, long workloadsHeld, long heapIdle,
-            long heapAfter, List<Double> latencies, List<Double> received, List<Double> cpu, String metrics)
-            throws IOException {
+            long heapAfter, List<Double> latencies, List<Double> received, List<Double> cpu, String metrics,
+            String loadAtStart) throws IOException {
         double cpuMean = cpu.stream().mapToDouble(d -> d).average().orElse(0);
         String latencyMetric = metrics.lines().filter(l -> l.startsWith("wisp_xds_push_latency_seconds_max")
                 || l.startsWith("wisp_xds_push_latency_seconds_count")).reduce("", (a, b) -> a + "    " + b + "\n");
@@ -343,6 +349,7 @@ public class ControlPlaneBench {
                 Wisp control plane benchmark (bench/control-plane/run.sh)
                 date: %s
                 machine: %d cores (shared with other workloads), %s
+                load average (1, 5, 15 min) at start: %s, at end: %s
                 model: %d nodes, %d pods (workloads), %d services, %d namespaces, %d namespace ALLOW policies
                 agents: %d simulated agents, each the node agent's real WorkloadXdsClient with its own gRPC
                         connection over loopback, in one JVM (-Xmx4g); the control plane is `wisp control-plane`
@@ -368,7 +375,7 @@ public class ControlPlaneBench {
                 peer: none measured. No other workload-xDS control plane (istiod) can be installed on this machine,
                       so there is no ratio; the issue's budget is 1 s from save to enforcement: p99 / 1 s = %.2f
                 """.formatted(Instant.now(), Runtime.getRuntime().availableProcessors(), System.getProperty("os.name")
-                + " " + System.getProperty("os.version"), agents, pods, services, namespaces, namespaces, agents,
+                + " " + System.getProperty("os.version"), loadAtStart, loadAverage(), agents, pods, services, namespaces, namespaces, agents,
                 changes, warmup, startSeconds, syncSeconds, syncCpu, workloadsHeld, percentile(latencies, 50),
                 percentile(latencies, 99), percentile(latencies, 0), latencies.stream().mapToDouble(d -> d).max()
                         .orElse(0), latencies.stream().map(d -> String.format("%.0f", d)).toList(),
