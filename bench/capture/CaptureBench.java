@@ -95,6 +95,10 @@ public class CaptureBench {
             enroll(mesh, List.of(client, server), true);
             srv.destroy();
         }
+        // The mesh is down; its logs are only kept when the run failed (an exception skips this).
+        try (var files = Files.walk(work)) {
+            files.sorted(java.util.Comparator.reverseOrder()).forEach(f -> f.toFile().delete());
+        }
         String report = report(byMode, viaAgents, connections, requests, rounds, load0, agentCommand);
         Files.writeString(out, report);
         System.out.print(report);
