@@ -2,17 +2,22 @@
  * Wisp HBONE benchmark load generator and workload (single-file program: `java LoadGen.java MODE ...`).
  *
  *   server ECHO_ADDR SINK_ADDR                 echo server and sink (sink answers the byte count on EOF)
+ *   repl                                       one warm JVM for every phase: reads one command per line
+ *                                              (the modes below), prints one result line each
  *   throughput TARGET BYTES [socks ADDR]       one stream: upload BYTES, wait for the sink's count
  *   latency TARGET RATE SECONDS SIZE [socks ADDR]  fixed-rate request/response on one connection;
  *                                              latency measured from each request's intended send time
  *                                              (coordinated omission corrected)
  *   connrate TARGET SECONDS WORKERS [socks ADDR]  new connections per second (connect, 1-byte echo, close)
  *
- * Results are printed as one line of key=value pairs.
+ * Results are printed as one line of key=value pairs; every mode reports failed=N (a failed stream,
+ * request or connection), so that a phase that broke is never read as a slow one.
  */
+import java.io.BufferedReader;
 import java.io.DataInputStream;
 import java.io.IOException;
 import java.io.InputStream;
+import java.io.InputStreamReader;
 import java.io.OutputStream;
 import java.net.InetSocketAddress;
 import java.net.ServerSocket;
@@ -57,6 +62,20 @@ public class LoadGen {
     }
 
     public static void main(String[] a) throws Exception {
+        if (a[0].equals("repl")) {
+            BufferedReader in = new BufferedReader(new InputStreamReader(System.in));
+            System.out.println("ready");
+            for (String line; (line = in.readLine()) != null;) {
+                run(line.trim().split("\\s+"));
+                System.out.flush();
+            }
+            return;
+        }
+        run(a);
+    }
+
+    static void run(String[] a) throws Exception {
+        socks = null;
         for (int i = 0; i < a.length - 1; i++) {
             if (a[i].equals("socks")) {
                 socks = addr(a[i + 1]);
@@ -114,10 +133,10 @@ public class LoadGen {
         }
     }
 
-    static void throughput(InetSocketAddress target, long bytes) throws Exception {
+    static void throughput(InetSocketAddress target, long bytes) {
+        long t0 = System.nanoTime();
         try (Socket s = open(target)) {
             byte[] chunk = new byte[256 * 1024];
-            long t0 = System.nanoTime();
             OutputStream out = s.getOutputStream();
             for (long left = bytes; left > 0; left -= chunk.length) {
                 out.write(chunk, 0, (int) Math.min(chunk.length, left));
@@ -125,10 +144,13 @@ public class LoadGen {
             s.shutdownOutput();
             String got = new String(s.getInputStream().readAllBytes());
             double secs = (System.nanoTime() - t0) / 1e9;
-            if (Long.parseLong(got.trim()) != bytes) {
+            if (!got.trim().equals(Long.toString(bytes))) {
                 throw new IOException("sink received " + got + " of " + bytes);
             }
-            System.out.printf("bytes=%d seconds=%.3f MiBps=%.1f%n", bytes, secs, bytes / secs / (1 << 20));
+            System.out.printf("bytes=%d seconds=%.3f MiBps=%.1f failed=0%n", bytes, secs, bytes / secs / (1 << 20));
+        } catch (IOException | RuntimeException e) {
+            System.out.printf("bytes=%d seconds=%.3f MiBps=0 failed=1 error=%s%n", bytes,
+                    (System.nanoTime() - t0) / 1e9, e.toString().replace(' ', '_'));
         }
     }
 
@@ -137,6 +159,8 @@ public class LoadGen {
         long[] lat = new long[n];
         byte[] req = new byte[size];
         byte[] resp = new byte[size];
+        int done = 0;
+        String error = "";
         try (Socket s = open(target)) {
             OutputStream out = s.getOutputStream();
             DataInputStream in = new DataInputStream(s.getInputStream());
@@ -159,11 +183,21 @@ public class LoadGen {
                 out.write(req);
                 in.readFully(resp);
                 lat[i] = System.nanoTime() - intended;
+                done++;
             }
+        } catch (IOException e) {
+            // The requests not answered are the failed ones; the answered ones are still measured.
+            error = " error=" + e.toString().replace(' ', '_');
         }
-        Arrays.sort(lat);
-        System.out.printf("requests=%d p50_us=%.1f p99_us=%.1f p999_us=%.1f max_us=%.1f%n", n, lat[n / 2] / 1e3,
-                lat[(int) (n * 0.99)] / 1e3, lat[(int) (n * 0.999)] / 1e3, lat[n - 1] / 1e3);
+        if (done == 0) {
+            System.out.printf("requests=0 p50_us=0 p99_us=0 p999_us=0 max_us=0 failed=%d%s%n", n, error);
+            return;
+        }
+        long[] ok = Arrays.copyOf(lat, done);
+        Arrays.sort(ok);
+        System.out.printf("requests=%d p50_us=%.1f p99_us=%.1f p999_us=%.1f max_us=%.1f failed=%d%s%n", done,
+                ok[done / 2] / 1e3, ok[(int) (done * 0.99)] / 1e3, ok[(int) (done * 0.999)] / 1e3, ok[done - 1] / 1e3,
+                n - done, error);
     }
 
     static void connrate(InetSocketAddress target, int seconds, int workers) throws Exception {

@@ -5,8 +5,14 @@
 #   haproxy  client -> haproxy 1 (TCP) -> TLS 1.3 mTLS -> haproxy 2 -> workload (one TLS connection per TCP connection)
 # Each proxy runs with one worker thread. Figures: single-stream throughput, latency at a fixed
 # request rate (coordinated omission corrected), new connections per second, and CPU seconds of the
-# two proxies (utime+stime from /proc/<pid>/stat) per GiB and per 1,000 requests.
+# two proxies (utime+stime from /proc/<pid>/stat) per GiB, per 1,000 requests and per connection;
+# every phase reports its failures.
+# New connections compare equal work: haproxy's TCP mode cannot pool, so Wisp's figure comes from a
+# second client-side agent whose pool opens one TLS connection per stream (--pool-streams-per-connection 1
+# --pool-idle-timeout PT0S), and the production pool's figure (one TLS connection for all) is shown
+# beside it, labelled. One load generator JVM (LoadGen.java repl) runs every phase.
 # Usage: sudo bench/hbone/run.sh   (writes bench/results/hbone.txt)
+# Quick run: BYTES=268435456 WARM_BYTES=536870912 SECONDS_LAT=10 WARM_SECONDS=10 SECONDS_CONN=10 OUT=/tmp/h.txt
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
@@ -80,62 +86,63 @@ for who in client server; do
   openssl x509 -req -in $TMP/$who.csr -CA $TMP/ca.pem -CAkey $TMP/ca.key -CAcreateserial -days 2 -extfile $TMP/$who.ext -out $TMP/$who.crt 2>/dev/null
   cat $TMP/$who.crt $TMP/$who.key > $TMP/$who.pem; chmod 600 $TMP/$who.pem $TMP/$who.key
 done
-cat > $TMP/h1.cfg <<CFG
-global
-  nbthread 1
-  maxconn 4000
-defaults
-  mode tcp
-  timeout connect 5s
-  timeout client 120s
-  timeout server 120s
-frontend f
-  bind 127.0.0.1:20000
-  default_backend b
-backend b
-  server s 10.77.0.2:20443 ssl crt $TMP/client.pem ca-file $TMP/ca.pem verify required ssl-min-ver TLSv1.3 ciphersuites TLS_AES_256_GCM_SHA384:TLS_AES_128_GCM_SHA256
-CFG
-cat > $TMP/h2.cfg <<CFG
-global
-  nbthread 1
-  maxconn 4000
-defaults
-  mode tcp
-  timeout connect 5s
-  timeout client 120s
-  timeout server 120s
-frontend f
-  bind 10.77.0.2:20443 ssl crt $TMP/server.pem ca-file $TMP/ca.pem verify required ssl-min-ver TLSv1.3 ciphersuites TLS_AES_256_GCM_SHA384:TLS_AES_128_GCM_SHA256
-  default_backend b
-backend b
-  server s 10.77.2.10:9000
-CFG
-# haproxy forwards the sink port too.
-sed 's/20443/20444/; s/:20000/:20001/' $TMP/h1.cfg > $TMP/h1s.cfg
-sed 's/20443/20444/; s/10.77.2.10:9000/10.77.2.10:9001/' $TMP/h2.cfg > $TMP/h2s.cfg
-# One haproxy process per side, carrying both the echo and sink ports.
-sed -n '/^frontend/,$p' $TMP/h1s.cfg | sed 's/frontend f/frontend fs/; s/default_backend b/default_backend bs/; s/^backend b/backend bs/' >> $TMP/h1.cfg
-sed -n '/^frontend/,$p' $TMP/h2s.cfg | sed 's/frontend f/frontend fs/; s/default_backend b/default_backend bs/; s/^backend b/backend bs/' >> $TMP/h2.cfg
+# One haproxy process per side, each carrying the echo and the sink port. Every connection makes a
+# full mTLS handshake, as Wisp's fresh-connection agent does: no TLS session reuse towards the server
+# (no-ssl-reuse) and no tickets on the TLS listener.
+haproxy_cfg() { # file, then "frontend-bind|backend-server" pairs
+  local file=$1; shift
+  printf '%s\n' global '  nbthread 1' '  maxconn 4000' defaults '  mode tcp' '  timeout connect 5s' \
+    '  timeout client 120s' '  timeout server 120s' > "$file"
+  local i=0
+  for pair in "$@"; do
+    i=$((i + 1))
+    printf 'frontend f%s\n  bind %s\n  default_backend b%s\nbackend b%s\n  server s %s\n' \
+      $i "${pair%%|*}" $i $i "${pair#*|}" >> "$file"
+  done
+}
+TLS="ca-file $TMP/ca.pem verify required ssl-min-ver TLSv1.3 ciphersuites TLS_AES_256_GCM_SHA384:TLS_AES_128_GCM_SHA256"
+haproxy_cfg $TMP/h1.cfg "127.0.0.1:20000|10.77.0.2:20443 ssl crt $TMP/client.pem $TLS no-ssl-reuse" \
+  "127.0.0.1:20001|10.77.0.2:20444 ssl crt $TMP/client.pem $TLS no-ssl-reuse"
+haproxy_cfg $TMP/h2.cfg "10.77.0.2:20443 ssl crt $TMP/server.pem $TLS no-tls-tickets|10.77.2.10:9000" \
+  "10.77.0.2:20444 ssl crt $TMP/server.pem $TLS no-tls-tickets|10.77.2.10:9001"
 
 LOAD=$(cut -d' ' -f1-3 /proc/loadavg)
+LOADS="start $LOAD"
 NETTY=$(unzip -p $CP META-INF/MANIFEST.MF | tr -d '\r\n ' | grep -o 'netty-transport-[0-9][^j]*Final' | head -1 | sed 's/netty-transport-//')
 JOPTS="--enable-native-access=ALL-UNNAMED -Xmx1g $WISP_JOPTS"
+await_ready() { # log name
+  for i in $(seq 600); do grep -q "ready" $TMP/$1.log 2>/dev/null && return; sleep 0.2; done
+  echo "$1 did not start:"; cat $TMP/$1.log; exit 1
+}
 ip netns exec $NS2 "$JAVA" bench/hbone/LoadGen.java server 10.77.2.10:9000 10.77.2.10:9001 > $TMP/server.log 2>&1 &
 PIDS+=($!)
-ip netns exec $NS1 "$JAVA" $JOPTS -cp $CP dev.wisp.cli.Wisp node --node n1 --state $TMP/state.yaml --ca-dir $TMP/ca --socks5-workload client --workers 1 > $TMP/n1.log 2>&1 &
+NODE="$JAVA $JOPTS -cp $CP dev.wisp.cli.Wisp node --state $TMP/state.yaml --ca-dir $TMP/ca --workers 1"
+ip netns exec $NS1 $NODE --node n1 --socks5-workload client --bind 10.77.0.1 > $TMP/n1.log 2>&1 &
 W1=$!; PIDS+=($W1)
-for i in $(seq 600); do grep -q "ready" $TMP/n1.log 2>/dev/null && break; sleep 0.2; done
-ip netns exec $NS2 "$JAVA" $JOPTS -cp $CP dev.wisp.cli.Wisp node --node n2 --state $TMP/state.yaml --ca-dir $TMP/ca --workers 1 > $TMP/n2.log 2>&1 &
+await_ready n1 # the CA directory is created by the first agent
+# A second client-side agent for the same node, on other ports, whose pool makes one TLS connection
+# per stream (a handshake per connection, the work haproxy does); n1 keeps the production pool. It
+# listens on the node's other address: an agent dials its peers on its own HBONE port (15008).
+ip netns exec $NS1 $NODE --node n1 --socks5-workload client --bind 10.77.1.10 --ports 15001,15006,15008,15180,15100,15020,15021 \
+  --pool-streams-per-connection 1 --pool-idle-timeout PT0S > $TMP/n1f.log 2>&1 &
+W1F=$!; PIDS+=($W1F)
+ip netns exec $NS2 $NODE --node n2 > $TMP/n2.log 2>&1 &
 W2=$!; PIDS+=($W2)
 ip netns exec $NS1 haproxy -f $TMP/h1.cfg -db > $TMP/h1.log 2>&1 &
 H1=$!; PIDS+=($H1)
 ip netns exec $NS2 haproxy -f $TMP/h2.cfg -db > $TMP/h2.log 2>&1 &
 H2=$!; PIDS+=($H2)
-for f in n2 server; do
-  for i in $(seq 600); do grep -q "ready" $TMP/$f.log 2>/dev/null && break; sleep 0.2; done
-  grep -q "ready" $TMP/$f.log || { echo "$f did not start:"; cat $TMP/$f.log; exit 1; }
-done
+for f in n1f n2 server; do await_ready $f; done
 
+# One load generator JVM for every phase of every path, warmed by the first path's warm-up.
+coproc LG { exec ip netns exec $NS1 "$JAVA" bench/hbone/LoadGen.java repl 2> $TMP/lg.log; }
+PIDS+=($LG_PID)
+read -r -t 120 -u "${LG[0]}" first && [ "$first" = ready ] || { echo "load generator did not start:"; cat $TMP/lg.log; exit 1; }
+lg() { # one phase: a command line to the load generator, its result line back (10 min at most)
+  echo "$*" >&"${LG[1]}"
+  local line; read -r -t 600 -u "${LG[0]}" line || { echo "load generator gave no answer to: $*" >&2; exit 1; }
+  echo "$line"
+}
 cpu() { # utime+stime of the given pids, in seconds
   local t=0
   for p in "$@"; do
@@ -143,64 +150,100 @@ cpu() { # utime+stime of the given pids, in seconds
   done
   echo "scale=3; $t / $(getconf CLK_TCK)" | bc
 }
-lg() { ip netns exec $NS1 "$JAVA" bench/hbone/LoadGen.java "$@"; }
+opened() { # TLS connections the client agent with admin port $1 has opened
+  ip netns exec $NS1 curl -sf http://127.0.0.1:$1/config_dump | grep -o '"hbone_pool_connections_opened": [0-9]*' | grep -o '[0-9]*$' || echo 0
+}
 declare -A R
-run_path() { # name, echo target, sink target, socks args, pids...
+# Warm-up, same for every path, of every phase measured on it: the agents are JVMs, and a cold JIT
+# made the first GiB cost twice the CPU of the steady state and held new connections to ~60/s. A
+# node agent runs for days; the figures below are steady state.
+measure_stream() { # name, echo target, sink target, socks args, pids... (throughput, latency)
   local name=$1 echo=$2 sink=$3 socks=$4; shift 4
-  # Warm-up of every phase, same for all paths: the agents are JVMs, and a cold JIT made the first
-  # GiB cost twice the CPU of the steady state (C2 alone took more CPU than the I/O thread) and
-  # held new connections to ~60/s. A node agent runs for days; the figures below are steady state.
   lg latency $echo $RATE $WARM_SECONDS 1024 $socks > /dev/null
   lg throughput $sink $WARM_BYTES $socks > /dev/null
-  lg connrate $echo $WARM_SECONDS 8 $socks > /dev/null
   local c0 c1
   c0=$(cpu "$@"); R[$name,thr]=$(lg throughput $sink $BYTES $socks); c1=$(cpu "$@")
   R[$name,thrcpu]=$(echo "scale=3; ($c1 - $c0) / ($BYTES / 1073741824)" | bc)
   c0=$(cpu "$@"); R[$name,lat]=$(lg latency $echo $RATE $SECONDS_LAT 1024 $socks); c1=$(cpu "$@")
   R[$name,latcpu]=$(echo "scale=3; ($c1 - $c0) * 1000 / ($RATE * $SECONDS_LAT)" | bc)
-  R[$name,conn]=$(lg connrate $echo $SECONDS_CONN 8 $socks)
+}
+measure_conn() { # name, echo target, socks args, admin port of the client agent (or -), pids... (new connections)
+  local name=$1 echo=$2 socks=$3 admin=$4; shift 4
+  lg connrate $echo $WARM_SECONDS 8 $socks > /dev/null
+  local c0 c1 o0=0 o1=0
+  [ "$admin" = - ] || o0=$(opened $admin)
+  c0=$(cpu "$@"); R[$name,conn]=$(lg connrate $echo $SECONDS_CONN 8 $socks); c1=$(cpu "$@")
+  [ "$admin" = - ] || { o1=$(opened $admin); R[$name,tls]=$((o1 - o0)); }
+  local n; n=$(echo "${R[$name,conn]}" | tr ' ' '\n' | grep '^connections=' | cut -d= -f2)
+  [ "$n" -gt 0 ] && R[$name,conncpu]=$(echo "scale=3; ($c1 - $c0) * 1000 / $n" | bc)
+  LOADS="$LOADS, after $name $(cut -d' ' -f1 /proc/loadavg)"
 }
 if [ -n "${HOLD:-}" ]; then # keep the setup up for manual experiments
-  echo "holding ${HOLD}s: NS1=$NS1 NS2=$NS2 W1=$W1 W2=$W2 H1=$H1 H2=$H2 TMP=$TMP"; sleep "$HOLD"
+  echo "holding ${HOLD}s: NS1=$NS1 NS2=$NS2 W1=$W1 W1F=$W1F W2=$W2 H1=$H1 H2=$H2 TMP=$TMP"; sleep "$HOLD"
 fi
 for p in $PATHS; do
   case $p in
-    direct) run_path direct 10.77.2.10:9000 10.77.2.10:9001 "" $$ ;;
-    wisp) run_path wisp 10.77.2.10:9000 10.77.2.10:9001 "socks 127.0.0.1:15080" $W1 $W2 ;;
-    haproxy) run_path haproxy 127.0.0.1:20000 127.0.0.1:20001 "" $H1 $H2 ;;
+    direct) measure_stream direct 10.77.2.10:9000 10.77.2.10:9001 "" $$
+            measure_conn direct 10.77.2.10:9000 "" - $$ ;;
+    wisp) measure_stream wisp 10.77.2.10:9000 10.77.2.10:9001 "socks 127.0.0.1:15080" $W1 $W2
+          measure_conn wisp 10.77.2.10:9000 "socks 127.0.0.1:15180" 15100 $W1F $W2
+          measure_conn wisp-pooled 10.77.2.10:9000 "socks 127.0.0.1:15080" 15000 $W1 $W2 ;;
+    haproxy) measure_stream haproxy 127.0.0.1:20000 127.0.0.1:20001 "" $H1 $H2
+             measure_conn haproxy 127.0.0.1:20000 "" - $H1 $H2 ;;
   esac
 done
 if [ -n "${THREADS:-}" ]; then # per-thread CPU seconds of each agent over its life, for profiling
-  for p in $W1 $W2; do echo "agent pid $p:"; for t in /proc/$p/task/*; do
+  for p in $W1 $W1F $W2; do echo "agent pid $p:"; for t in /proc/$p/task/*; do
     echo "$(sed 's/^.*) //' $t/stat | awk -v hz=$(getconf CLK_TCK) '{printf "%.2f", ($12+$13)/hz}') $(cat $t/comm)"; done | sort -rn | head -8; done
 fi
-POOL=$(ip netns exec $NS1 curl -sf http://127.0.0.1:15000/config_dump | grep -o '"hbone_pool_connections_opened": [0-9]*' || true)
 
 val() { echo "$1" | tr ' ' '\n' | grep "^$2=" | cut -d= -f2; }
+or() { [ -n "$1" ] && echo "$1" || echo -; }
+r() { [ -n "$1" ] && [ -n "$2" ] && [ "$2" != 0 ] && echo "scale=2; $1 / $2" | bc || echo -; }
 {
   echo "HBONE benchmark — $(date -u +%Y-%m-%dT%H:%MZ)"
-  echo "load average at start: $LOAD, at end: $(cut -d' ' -f1-3 /proc/loadavg) (other engineers' builds and tests ran on the same 2 cores: expect noise)"
+  echo "load average (1 min): $LOADS, end $(cut -d' ' -f1-3 /proc/loadavg) (other engineers' builds and tests ran on the same 2 cores: compare the ratios, which come from this one run)"
   echo "machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)), shared with other work; kernel $(uname -r)"
-  echo "topology: two network namespaces joined by a veth pair; client in ns1, echo/sink workload in ns2 (Java, virtual threads)"
-  echo "proxies: each with 1 worker thread; wisp = 2 node agents (Netty $NETTY, $(grep -q 'epoll: true' $TMP/n1.log && echo native epoll || echo NIO), BoringSSL, HTTP/2 CONNECT, TLS 1.3 mTLS, JDK $("$JAVA" -version 2>&1 | head -1 | cut -d'"' -f2)); haproxy $(haproxy -v | head -1 | cut -d' ' -f3) TCP mode, TLS 1.3 mTLS, one TLS connection per TCP connection"
-  echo "throughput: one stream uploading $BYTES bytes; latency: one connection, $RATE req/s of 1 KiB request + 1 KiB response for ${SECONDS_LAT}s, measured from each request's intended send time (coordinated omission corrected); connections: 8 workers, connect + 1-byte echo + close, ${SECONDS_CONN}s"
+  echo "topology: two network namespaces joined by a veth pair; client in ns1, echo/sink workload in ns2 (Java, virtual threads); one load generator JVM for all phases"
+  echo "proxies: each with 1 worker thread; wisp = node agents (Netty $NETTY, $(grep -q 'epoll: true' $TMP/n1.log && echo native epoll || echo NIO), BoringSSL, HTTP/2 CONNECT, TLS 1.3 mTLS, JDK $("$JAVA" -version 2>&1 | head -1 | cut -d'"' -f2)); haproxy $(haproxy -v | head -1 | cut -d' ' -f3) TCP mode, TLS 1.3 mTLS, one TLS connection per TCP connection, no TLS session reuse"
+  echo "throughput: one stream uploading $BYTES bytes; latency: one connection, $RATE req/s of 1 KiB request + 1 KiB response for ${SECONDS_LAT}s, measured from each request's intended send time (coordinated omission corrected)"
   echo "warm-up per path before measuring: ${WARM_SECONDS}s of the latency load, $WARM_BYTES bytes of throughput, ${WARM_SECONDS}s of new connections"
-  echo "CPU: utime+stime of both proxy processes (/proc/<pid>/stat) during the phase; direct has no proxy"
+  echo "CPU: utime+stime of the path's two proxy processes (/proc/<pid>/stat) during the phase; direct has no proxy"
   echo
-  printf '%-8s %12s %10s %10s %11s %10s %14s %16s\n' path "MiB/s" "p50 us" "p99 us" "p99.9 us" "conn/s" "CPU s/GiB" "CPU s/1k req"
+  echo "One stream (throughput) and one connection (latency): the same work on every path"
+  printf '%-8s %10s %10s %11s %11s %11s %14s %8s\n' path "MiB/s" "p50 us" "p99 us" "p99.9 us" "CPU s/GiB" "CPU s/1k req" failed
   for p in $PATHS; do
     cpu_gib=${R[$p,thrcpu]}; cpu_req=${R[$p,latcpu]}
     [ $p = direct ] && cpu_gib=- && cpu_req=-
-    printf '%-8s %12s %10s %10s %11s %10s %14s %16s\n' $p "$(val "${R[$p,thr]}" MiBps)" "$(val "${R[$p,lat]}" p50_us)" \
-      "$(val "${R[$p,lat]}" p99_us)" "$(val "${R[$p,lat]}" p999_us)" "$(val "${R[$p,conn]}" per_second)" "$cpu_gib" "$cpu_req"
+    printf '%-8s %10s %10s %11s %11s %11s %14s %8s\n' $p "$(val "${R[$p,thr]}" MiBps)" "$(val "${R[$p,lat]}" p50_us)" \
+      "$(val "${R[$p,lat]}" p99_us)" "$(val "${R[$p,lat]}" p999_us)" "$cpu_gib" "$cpu_req" \
+      "$(val "${R[$p,thr]}" failed)/$(val "${R[$p,lat]}" failed)"
   done
+  echo "(failed: throughput streams / latency requests not answered)"
   echo
-  r() { echo "scale=2; $1 / $2" | bc; }
-  if [ "$PATHS" = "direct wisp haproxy" ]; then
-  echo "ratios wisp/haproxy: throughput $(r "$(val "${R[wisp,thr]}" MiBps)" "$(val "${R[haproxy,thr]}" MiBps)"), p99 $(r "$(val "${R[wisp,lat]}" p99_us)" "$(val "${R[haproxy,lat]}" p99_us)"), conn/s $(r "$(val "${R[wisp,conn]}" per_second)" "$(val "${R[haproxy,conn]}" per_second)"), CPU/GiB $(r "${R[wisp,thrcpu]}" "${R[haproxy,thrcpu]}"), CPU/1k req $(r "${R[wisp,latcpu]}" "${R[haproxy,latcpu]}")"
-  echo "added p99 latency over direct: wisp $(echo "$(val "${R[wisp,lat]}" p99_us) - $(val "${R[direct,lat]}" p99_us)" | bc) us, haproxy $(echo "$(val "${R[haproxy,lat]}" p99_us) - $(val "${R[direct,lat]}" p99_us)" | bc) us"
+  echo "New connections: 8 workers, each connect + 1-byte echo + close, ${SECONDS_CONN}s"
+  printf '%-44s %8s %8s %13s %16s\n' path "conn/s" failed "CPU ms/conn" "TLS conns opened"
+  rows="direct"; [[ " $PATHS " == *" wisp "* ]] && rows="$rows wisp"; [[ " $PATHS " == *" haproxy "* ]] && rows="$rows haproxy"
+  [[ " $PATHS " == *" wisp "* ]] && rows="$rows wisp-pooled"
+  for p in $rows; do
+    [[ " $PATHS " == *" ${p%-pooled} "* ]] || continue
+    case $p in
+      direct) label="direct (no TLS)" ;;
+      wisp) label="wisp, one mTLS handshake per connection" ;;
+      haproxy) label="haproxy, one mTLS handshake per connection" ;;
+      wisp-pooled) label="wisp pooled: one shared TLS conn (NOT equal)" ;;
+    esac
+    cpu_conn=${R[$p,conncpu]:-}; [ $p = direct ] && cpu_conn=-
+    printf '%-44s %8s %8s %13s %16s\n' "$label" "$(val "${R[$p,conn]}" per_second)" "$(val "${R[$p,conn]}" failed)" \
+      "$(or "$cpu_conn")" "$(or "${R[$p,tls]:-}")"
+  done
+  echo "(TLS conns opened: by the client-side agent during the phase, from its /config_dump; haproxy's TCP mode makes one per connection;"
+  echo " the pooled row is Wisp's production pool: every stream rides one TLS connection opened during the warm-up, no handshake per connection)"
+  echo
+  if [[ " $PATHS " == *" wisp "* && " $PATHS " == *" haproxy "* ]]; then
+  echo "ratios wisp/haproxy (same run): throughput $(r "$(val "${R[wisp,thr]}" MiBps)" "$(val "${R[haproxy,thr]}" MiBps)"), p99 $(r "$(val "${R[wisp,lat]}" p99_us)" "$(val "${R[haproxy,lat]}" p99_us)"), CPU/GiB $(r "${R[wisp,thrcpu]}" "${R[haproxy,thrcpu]}"), CPU/1k req $(r "${R[wisp,latcpu]}" "${R[haproxy,latcpu]}"), conn/s with a handshake each $(r "$(val "${R[wisp,conn]}" per_second)" "$(val "${R[haproxy,conn]}" per_second)"), CPU/conn $(r "${R[wisp,conncpu]:-}" "${R[haproxy,conncpu]:-}")"
+  echo "  (wisp pooled conn/s over haproxy's, not equal work: $(r "$(val "${R[wisp-pooled,conn]}" per_second)" "$(val "${R[haproxy,conn]}" per_second)"))"
   fi
-  echo "wisp HBONE TLS connections opened by agent 1 over the whole run: ${POOL:-unknown}"
   echo
   echo "raw:"; for k in "${!R[@]}"; do echo "  $k: ${R[$k]}"; done | sort
 } > $OUT

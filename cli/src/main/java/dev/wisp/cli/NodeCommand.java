@@ -64,6 +64,12 @@ public final class NodeCommand implements Callable<Integer> {
     @Option(names = "--workers", paramLabel = "N", description = "I/O threads (0: one per core; default: ${DEFAULT-VALUE}).")
     int workers;
 
+    @Option(names = "--pool-streams-per-connection", paramLabel = "N", description = "HBONE client pool: streams one TLS connection carries at a time (default: ${DEFAULT-VALUE}).")
+    int poolStreams;
+
+    @Option(names = "--pool-idle-timeout", paramLabel = "DURATION", description = "HBONE client pool: how long a connection without streams stays open (ISO-8601, default: ${DEFAULT-VALUE}); PT0S closes it when its last stream ends, so with --pool-streams-per-connection 1 every stream makes its own mTLS handshake (bench/hbone compares that with haproxy).")
+    Duration poolIdleTimeout;
+
     @Option(names = "--capture", description = "Capture local pods' TCP with eBPF (needs root): pods come from --pods-dir.")
     boolean capture;
 
@@ -84,7 +90,9 @@ public final class NodeCommand implements Callable<Integer> {
                 "--bind", DEFAULTS.bindAddress().getHostAddress(), "--ports", DEFAULTS.ports().toString(),
                 "--drain-timeout", DEFAULTS.drainTimeout().toString(), "--workers", String.valueOf(DEFAULTS
                         .workerThreads()),
-                "--bpf-pin-root", NodeSettings.DEFAULT_PIN_ROOT.toString());
+                "--bpf-pin-root", NodeSettings.DEFAULT_PIN_ROOT.toString(), "--pool-streams-per-connection", String
+                        .valueOf(DEFAULTS.streamsPerConnection()), "--pool-idle-timeout", DEFAULTS.idleTimeout()
+                                .toString());
 
         @Override
         public String defaultValue(CommandLine.Model.ArgSpec argSpec) {
@@ -113,7 +121,7 @@ public final class NodeCommand implements Callable<Integer> {
     /** The options as {@link NodeSettings}; an inconsistent combination is one clear error. */
     NodeSettings settings() {
         NodeSettings s = NodeSettings.of(node, source()).withTrustDomain(trustDomain).withDrainTimeout(drainTimeout)
-                .withWorkerThreads(workers).withLogLevels(LogLevel::set);
+                .withPool(poolStreams, poolIdleTimeout).withWorkerThreads(workers).withLogLevels(LogLevel::set);
         try {
             s = s.withBindAddress(InetAddress.ofLiteral(bind));
         } catch (IllegalArgumentException e) {

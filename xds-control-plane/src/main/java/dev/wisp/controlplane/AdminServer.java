@@ -92,6 +92,11 @@ final class AdminServer implements AutoCloseable {
             nacks.addObject().put("node", n.node()).put("type", n.typeUrl()).put("generation", n.generation())
                     .put("message", n.message()).put("at", n.at().toString());
         }
+        ArrayNode acks = s.putArray("acks");
+        for (WorkloadDiscoveryServer.AckCount a : cp.discovery().acks()) {
+            acks.addObject().put("type", a.typeUrl()).put("generation", a.generation()).put("agents", a.agents())
+                    .put("lastAt", a.lastAt().toString());
+        }
         return s;
     }
 

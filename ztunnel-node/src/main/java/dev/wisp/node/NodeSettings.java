@@ -23,7 +23,8 @@ import java.util.Optional;
  * @param capture eBPF capture of the node's pods, when asked for
  * @param socks5Workload the workload (uid) a SOCKS5 client on loopback stands for
  * @param drainTimeout how long open HBONE streams may finish once draining
- * @param idleTimeout how long an idle pooled HBONE connection is kept
+ * @param idleTimeout how long an idle pooled HBONE connection is kept; zero closes a connection when its
+ *            last stream ends (with one stream per connection: an mTLS handshake per connection)
  * @param streamsPerConnection HTTP/2 streams per pooled HBONE connection before another opens
  * @param workerThreads I/O event loops (0: one per core)
  * @param connectTimeout for upstream TCP and HBONE connections
@@ -56,9 +57,10 @@ public record NodeSettings(String nodeName, String trustDomain, Source source, I
         requireNonNull(ports, "ports");
         requireNonNull(socks5Workload, "socks5Workload");
         requireNonNull(logLevels, "logLevels");
-        if (requireNonNull(drainTimeout, "drainTimeout").isNegative() || !positive(idleTimeout, "idleTimeout")
-                || !positive(connectTimeout, "connectTimeout")) {
-            throw new IllegalArgumentException("timeouts must be positive (drain may be 0): drain " + drainTimeout
+        if (requireNonNull(drainTimeout, "drainTimeout").isNegative() || requireNonNull(idleTimeout, "idleTimeout")
+                .isNegative() || !positive(connectTimeout, "connectTimeout")) {
+            throw new IllegalArgumentException("timeouts must be positive (drain and idle may be 0): drain "
+                    + drainTimeout
                     + ", idle " + idleTimeout + ", connect " + connectTimeout);
         }
         if (streamsPerConnection < 1) {
@@ -114,6 +116,12 @@ public record NodeSettings(String nodeName, String trustDomain, Source source, I
     public NodeSettings withDrainTimeout(Duration d) {
         return new NodeSettings(nodeName, trustDomain, source, bindAddress, ports, capture, socks5Workload, d,
                 idleTimeout, streamsPerConnection, workerThreads, connectTimeout, logLevels);
+    }
+
+    /** The HBONE client pool: streams one connection carries at a time, and how long an idle one is kept. */
+    public NodeSettings withPool(int streams, Duration idle) {
+        return new NodeSettings(nodeName, trustDomain, source, bindAddress, ports, capture, socks5Workload,
+                drainTimeout, idle, streams, workerThreads, connectTimeout, logLevels);
     }
 
     public NodeSettings withWorkerThreads(int n) {

@@ -79,6 +79,11 @@ class NodeSettingsTest {
         assertThatThrownBy(() -> s.withDrainTimeout(Duration.ofSeconds(-1))).hasMessageContaining("drain PT-1S");
         assertThat(s.withDrainTimeout(Duration.ZERO).drainTimeout()).isZero();
         assertThatThrownBy(() -> s.withWorkerThreads(-1)).hasMessageContaining("worker threads");
+        assertThatThrownBy(() -> s.withPool(0, Duration.ofMinutes(1))).hasMessageContaining("at least 1, not 0");
+        assertThatThrownBy(() -> s.withPool(1, Duration.ofSeconds(-1))).hasMessageContaining("idle PT-1S");
+        NodeSettings handshakeEach = s.withPool(1, Duration.ZERO);
+        assertThat(handshakeEach.streamsPerConnection()).isEqualTo(1);
+        assertThat(handshakeEach.idleTimeout()).isZero();
         assertThatThrownBy(() -> NodeSettings.of(null, STANDALONE)).isInstanceOf(NullPointerException.class)
                 .hasMessage("nodeName");
     }

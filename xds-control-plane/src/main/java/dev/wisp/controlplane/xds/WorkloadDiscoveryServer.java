@@ -31,6 +31,22 @@ public final class WorkloadDiscoveryServer extends WorkloadDiscoveryGrpc.Workloa
     /** A refusal by an agent, kept for status until that agent ACKs the type again. */
     public record Nack(String node, String typeUrl, long generation, String message, Instant at) {}
 
+    /**
+     * Where the ACKs of one type stand: {@code agents} agents have ACKed {@code generation}, the
+     * latest generation any agent ACKed, the last of them at {@code lastAt} (this process's clock,
+     * when the ACK was processed). What {@code bench/control-plane} times a change by.
+     */
+    public record AckCount(String typeUrl, long generation, int agents, Instant lastAt) {
+        /** This count with one more ACK ({@code ack}, of one agent): a later generation starts over. */
+        AckCount plus(AckCount ack) {
+            if (ack.generation < generation) {
+                return this;
+            }
+            return ack.generation == generation ? new AckCount(typeUrl, generation, agents + 1, ack.lastAt) : ack;
+        }
+    }
+
+    private final Map<String, AckCount> acks = new ConcurrentHashMap<>();
     private final ExecutorService pushes = Executors.newVirtualThreadPerTaskExecutor();
     /** Live streams; added on the gRPC thread that opens them, removed when they end. */
     private final Set<DeltaStream> streams = ConcurrentHashMap.newKeySet();
@@ -117,8 +133,14 @@ public final class WorkloadDiscoveryServer extends WorkloadDiscoveryGrpc.Workloa
         return d;
     }
 
+    /** The ACKs of each type's latest ACKed generation. */
+    public List<AckCount> acks() {
+        return List.copyOf(acks.values());
+    }
+
     void acked(String node, String typeUrl, long generation, long publishedNanos) {
         nacks.remove(node + " " + typeUrl);
+        acks.merge(typeUrl, new AckCount(typeUrl, generation, 1, Instant.now()), AckCount::plus);
         pushLatency.record(Duration.ofNanos(System.nanoTime() - publishedNanos));
         listeners.forEach(l -> l.acked(node, typeUrl, generation));
     }

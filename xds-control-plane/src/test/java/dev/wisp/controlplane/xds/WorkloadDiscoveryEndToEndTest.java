@@ -246,6 +246,29 @@ class WorkloadDiscoveryEndToEndTest {
     }
 
     @Test
+    void acksAreCountedPerTypeAtTheLatestGenerationWithTheLastOnesArrival() throws IOException {
+        synced("node-a");
+        synced("node-b");
+        long initial = cp.configStatus().generation();
+        await().atMost(Duration.ofSeconds(2)).until(() -> ack(TypeUrls.WORKLOAD) != null
+                && ack(TypeUrls.WORKLOAD).agents() == 2);
+        assertThat(ack(TypeUrls.WORKLOAD).generation()).isEqualTo(initial);
+
+        java.time.Instant saved = java.time.Instant.now();
+        Files.writeString(config.resolve("policies.yaml"), policy("late", "DENY"));
+        await().atMost(Duration.ofSeconds(5)).until(() -> ack(TypeUrls.AUTHORIZATION) != null
+                && ack(TypeUrls.AUTHORIZATION).generation() > initial);
+        WorkloadDiscoveryServer.AckCount a = ack(TypeUrls.AUTHORIZATION);
+        assertThat(a.generation()).isEqualTo(cp.configStatus().generation());
+        assertThat(a.agents()).as("node-a runs a pod of namespace shop; node-b does not get the policy").isEqualTo(1);
+        assertThat(a.lastAt()).isAfter(saved).isBeforeOrEqualTo(java.time.Instant.now());
+    }
+
+    WorkloadDiscoveryServer.AckCount ack(String type) {
+        return cp.discovery().acks().stream().filter(a -> a.typeUrl().equals(type)).findFirst().orElse(null);
+    }
+
+    @Test
     void metricsCountAgentsPushesAndLatency() {
         synced("node-a");
         await().atMost(Duration.ofSeconds(2))

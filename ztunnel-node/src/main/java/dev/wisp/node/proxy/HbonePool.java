@@ -46,7 +46,8 @@ import org.slf4j.LoggerFactory;
  * MAX_CONCURRENT_STREAMS bounds the streams we put on it). Each connection sends a PING after 10 s
  * without one and closes when an ack does not come within 20 s. A GOAWAY stops new streams on that
  * connection; a stream refused by a racing GOAWAY is retried once on another connection. An idle
- * sweep every 30 s closes connections without streams for the idle timeout (5 min).
+ * sweep every 30 s closes connections without streams for the idle timeout (5 min); a timeout of
+ * zero closes a connection as soon as its last stream ends.
  *
  * <p>Thread-safety: {@link PoolCore} is guarded by {@code this}; all other state is confined to
  * each connection's event loop.
@@ -147,9 +148,14 @@ public final class HbonePool implements AutoCloseable {
     }
 
     private void release(PoolKey key, Channel conn) {
+        List<Channel> idle = List.of();
         synchronized (this) {
             core.release(key, conn, System.nanoTime());
+            if (idleNanos == 0) { // an idle timeout of zero: never reuse a connection whose streams all ended
+                idle = core.idle(System.nanoTime(), 0);
+            }
         }
+        idle.forEach(Channel::close);
     }
 
     private void connect(PoolKey key) {

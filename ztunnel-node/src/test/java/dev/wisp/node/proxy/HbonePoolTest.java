@@ -68,10 +68,14 @@ class HbonePoolTest {
     }
 
     HbonePool pool(Duration idle, Duration pingInterval, Duration pingTimeout) {
+        return pool(Hbone.CLIENT_STREAMS_PER_CONNECTION, idle, pingInterval, pingTimeout);
+    }
+
+    HbonePool pool(int streamsPerConnection, Duration idle, Duration pingInterval, Duration pingTimeout) {
         // A fresh ProxyContext telemetry per pool: each pool registers its own gauges.
         ProxyContext c = new ProxyContext(ctx.nodeName(), ctx.index(), ctx.tls(), new Telemetry(), transport,
                 Set.of(), 15008, ctx.connectTimeout());
-        HbonePool p = new HbonePool(c, Hbone.CLIENT_STREAMS_PER_CONNECTION, idle, pingInterval, pingTimeout);
+        HbonePool p = new HbonePool(c, streamsPerConnection, idle, pingInterval, pingTimeout);
         closing.add(p);
         return p;
     }
@@ -162,6 +166,20 @@ class HbonePoolTest {
         assertThat(pool.connections()).isZero();
         connected(pool, key(s));
         assertThat(s.accepted.get()).as("a new connection after the release").isEqualTo(2);
+    }
+
+    @Test
+    void withOneStreamPerConnectionAndNoIdleTimeEveryStreamMakesItsOwnTlsConnection() throws Exception {
+        // The setting bench/hbone uses to compare a handshake per connection with haproxy's.
+        ScriptedHboneServer s = server(100, true, 0);
+        HbonePool pool = pool(1, Duration.ZERO, Duration.ofSeconds(10), Duration.ofSeconds(20));
+        for (int i = 1; i <= 10; i++) {
+            Http2StreamChannel stream = connected(pool, key(s));
+            stream.close().sync();
+            assertThat(s.accepted.get()).as("TLS connections after %d sequential streams", i).isEqualTo(i);
+        }
+        assertThat(pool.connectionsOpened()).isEqualTo(10);
+        await().atMost(Duration.ofSeconds(5)).until(() -> s.open.isEmpty());
     }
 
     @Test
