@@ -91,8 +91,9 @@ public final class NodeCommand implements Callable<Integer> {
                 "--drain-timeout", DEFAULTS.drainTimeout().toString(), "--workers", String.valueOf(DEFAULTS
                         .workerThreads()),
                 "--bpf-pin-root", NodeSettings.DEFAULT_PIN_ROOT.toString(), "--pool-streams-per-connection", String
-                        .valueOf(DEFAULTS.streamsPerConnection()), "--pool-idle-timeout", DEFAULTS.idleTimeout()
-                                .toString());
+                        .valueOf(DEFAULTS.streamsPerConnection()),
+                "--pool-idle-timeout", DEFAULTS.idleTimeout()
+                        .toString());
 
         @Override
         public String defaultValue(CommandLine.Model.ArgSpec argSpec) {
