@@ -2,12 +2,14 @@ package dev.wisp.spiffe.tls;
 
 import dev.wisp.spiffe.SpiffeId;
 import dev.wisp.spiffe.TrustBundle;
+import java.net.Socket;
 import java.security.cert.CertificateException;
 import java.security.cert.X509Certificate;
 import java.time.Clock;
 import java.util.Set;
 import java.util.function.Supplier;
-import javax.net.ssl.X509TrustManager;
+import javax.net.ssl.SSLEngine;
+import javax.net.ssl.X509ExtendedTrustManager;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -17,10 +19,13 @@ import org.slf4j.LoggerFactory;
  * caller records refusals itself). A server-side instance checks clients (chain and trust domain);
  * a client-side instance checks servers (chain, trust domain and expected identity).
  *
- * <p>A plain {@link X509TrustManager}: the checks read neither the socket nor the engine, so the
- * extended variants would add nothing (both providers accept this form).
+ * <p>An {@link X509ExtendedTrustManager}, although the checks read neither the socket nor the
+ * engine: the JDK wraps a plain {@code X509TrustManager} in one that adds endpoint identification
+ * (host name or IP against the SAN), which an SVID (one URI SAN) never passes. gRPC's client turns
+ * that on, so the control-plane channel would fail with "No subject alternative names matching IP
+ * address" (CertificateServiceTest shows it).
  */
-final class SpiffeTrustManager implements X509TrustManager {
+final class SpiffeTrustManager extends X509ExtendedTrustManager {
     private static final Logger log = LoggerFactory.getLogger(SpiffeTls.class);
 
     private final Supplier<TrustBundle> bundle;
@@ -62,7 +67,31 @@ final class SpiffeTrustManager implements X509TrustManager {
     }
 
     @Override
+    public void checkClientTrusted(X509Certificate[] chain, String authType, Socket socket)
+            throws CertificateException {
+        check(chain, true);
+    }
+
+    @Override
+    public void checkClientTrusted(X509Certificate[] chain, String authType, SSLEngine engine)
+            throws CertificateException {
+        check(chain, true);
+    }
+
+    @Override
     public void checkServerTrusted(X509Certificate[] chain, String authType) throws CertificateException {
+        check(chain, false);
+    }
+
+    @Override
+    public void checkServerTrusted(X509Certificate[] chain, String authType, Socket socket)
+            throws CertificateException {
+        check(chain, false);
+    }
+
+    @Override
+    public void checkServerTrusted(X509Certificate[] chain, String authType, SSLEngine engine)
+            throws CertificateException {
         check(chain, false);
     }
 
