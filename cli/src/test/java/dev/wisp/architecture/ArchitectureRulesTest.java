@@ -46,7 +46,7 @@ class ArchitectureRulesTest {
 
         assertThat(violations).containsExactly(
                 "spiffe -> ztunnel-node: dev.wisp.spiffe.Planted uses dev.wisp.node.NodeAgent;"
-                        + " the module map allows spiffe -> []");
+                        + " the module map allows spiffe -> [base]");
     }
 
     @Test
