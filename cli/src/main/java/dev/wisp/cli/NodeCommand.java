@@ -2,6 +2,7 @@ package dev.wisp.cli;
 
 import dev.wisp.node.NodeRuntime;
 import dev.wisp.node.NodeSettings;
+import dev.wisp.node.proxy.Transport;
 import java.io.IOException;
 import java.net.InetAddress;
 import java.nio.file.Path;
@@ -64,6 +65,9 @@ public final class NodeCommand implements Callable<Integer> {
     @Option(names = "--workers", paramLabel = "N", description = "I/O threads (0: one per core; default: ${DEFAULT-VALUE}).")
     int workers;
 
+    @Option(names = "--transport", paramLabel = "KIND", description = "Netty's socket transport: nio or io_uring (default: ${DEFAULT-VALUE}); io_uring needs a kernel and a seccomp policy that allow it, and the agent refuses to start when they do not.")
+    String transport;
+
     @Option(names = "--pool-streams-per-connection", paramLabel = "N", description = "HBONE client pool: streams one TLS connection carries at a time (default: ${DEFAULT-VALUE}).")
     int poolStreams;
 
@@ -93,7 +97,8 @@ public final class NodeCommand implements Callable<Integer> {
                 "--bpf-pin-root", NodeSettings.DEFAULT_PIN_ROOT.toString(), "--pool-streams-per-connection", String
                         .valueOf(DEFAULTS.streamsPerConnection()),
                 "--pool-idle-timeout", DEFAULTS.idleTimeout()
-                        .toString());
+                        .toString(),
+                "--transport", DEFAULTS.transport().label());
 
         @Override
         public String defaultValue(CommandLine.Model.ArgSpec argSpec) {
@@ -123,6 +128,11 @@ public final class NodeCommand implements Callable<Integer> {
     NodeSettings settings() {
         NodeSettings s = NodeSettings.of(node, source()).withTrustDomain(trustDomain).withDrainTimeout(drainTimeout)
                 .withPool(poolStreams, poolIdleTimeout).withWorkerThreads(workers).withLogLevels(LogLevel::set);
+        try {
+            s = s.withTransport(Transport.Kind.parse(transport));
+        } catch (IllegalArgumentException e) {
+            throw new UserException("--transport: " + e.getMessage());
+        }
         try {
             s = s.withBindAddress(InetAddress.ofLiteral(bind));
         } catch (IllegalArgumentException e) {

@@ -138,7 +138,7 @@ public final class NodeRuntime implements AutoCloseable {
         }
         OriginalDestinationResolver resolver = resolverOverride
                 .orElse(capture != null ? capture.resolver() : OriginalDestinationResolver.none());
-        transport = Transport.create(settings.workerThreads());
+        transport = Transport.create(settings.workerThreads(), settings.transport());
         started.push(transport);
         if (capture != null) {
             // After the loops: capture's in-pod listeners run on them, so they close first.
@@ -181,7 +181,7 @@ public final class NodeRuntime implements AutoCloseable {
             capture.start(r -> new InboundPlaintext(ctx, r));
         }
         ready = true;
-        LOG.info("node agent for {} ready (epoll: {}): {}", settings.nodeName(), transport.nativeEpoll(), bound);
+        LOG.info("node agent for {} ready (transport: {}): {}", settings.nodeName(), transport.kind().label(), bound);
     }
 
     /** The state and the identities: from a state file and a local CA, or from the control plane. */

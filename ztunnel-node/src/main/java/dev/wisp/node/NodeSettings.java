@@ -4,6 +4,7 @@ import static java.util.Objects.requireNonNull;
 
 import dev.wisp.base.HostPort;
 import dev.wisp.node.admin.AdminServer;
+import dev.wisp.node.proxy.Transport;
 import java.net.InetAddress;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -27,18 +28,22 @@ import java.util.Optional;
  *            last stream ends (with one stream per connection: an mTLS handshake per connection)
  * @param streamsPerConnection HTTP/2 streams per pooled HBONE connection before another opens
  * @param workerThreads I/O event loops (0: one per core)
+ * @param transport Netty's socket transport (NIO by default; io_uring on request)
  * @param connectTimeout for upstream TCP and HBONE connections
  * @param logLevels how {@code POST /logging} changes a level (the launcher owns the logging backend)
  */
 public record NodeSettings(String nodeName, String trustDomain, Source source, InetAddress bindAddress, Ports ports,
         Optional<Capture> capture, Optional<String> socks5Workload, Duration drainTimeout, Duration idleTimeout,
-        int streamsPerConnection, int workerThreads, Duration connectTimeout, AdminServer.LogLevels logLevels) {
+        int streamsPerConnection, int workerThreads, Transport.Kind transport, Duration connectTimeout,
+        AdminServer.LogLevels logLevels) {
 
     public static final String DEFAULT_TRUST_DOMAIN = "cluster.local";
     public static final InetAddress DEFAULT_BIND = InetAddress.ofLiteral("0.0.0.0");
     public static final Duration DEFAULT_DRAIN_TIMEOUT = Duration.ofSeconds(30);
     public static final Duration DEFAULT_IDLE_TIMEOUT = Duration.ofMinutes(5);
     public static final int DEFAULT_STREAMS_PER_CONNECTION = 100;
+    /** NIO until io_uring has been measured faster on a quiet machine (ARCHITECTURE.md, "Event loops"). */
+    public static final Transport.Kind DEFAULT_TRANSPORT = Transport.Kind.NIO;
     public static final Duration DEFAULT_CONNECT_TIMEOUT = Duration.ofSeconds(10);
     /** Where capture pins its programs and maps unless told otherwise (one root per agent on a machine). */
     public static final Path DEFAULT_PIN_ROOT = Path.of("/sys/fs/bpf/wisp");
@@ -57,6 +62,7 @@ public record NodeSettings(String nodeName, String trustDomain, Source source, I
         requireNonNull(ports, "ports");
         requireNonNull(socks5Workload, "socks5Workload");
         requireNonNull(logLevels, "logLevels");
+        requireNonNull(transport, "transport");
         if (requireNonNull(drainTimeout, "drainTimeout").isNegative() || requireNonNull(idleTimeout, "idleTimeout")
                 .isNegative() || !positive(connectTimeout, "connectTimeout")) {
             throw new IllegalArgumentException("timeouts must be positive (drain and idle may be 0): drain "
@@ -85,53 +91,59 @@ public record NodeSettings(String nodeName, String trustDomain, Source source, I
     public static NodeSettings of(String nodeName, Source source) {
         return new NodeSettings(nodeName, DEFAULT_TRUST_DOMAIN, source, DEFAULT_BIND, Ports.ZTUNNEL, Optional.empty(),
                 Optional.empty(), DEFAULT_DRAIN_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_STREAMS_PER_CONNECTION, 0,
-                DEFAULT_CONNECT_TIMEOUT, NO_LOG_LEVELS);
+                DEFAULT_TRANSPORT, DEFAULT_CONNECT_TIMEOUT, NO_LOG_LEVELS);
     }
 
     public NodeSettings withTrustDomain(String td) {
         return new NodeSettings(nodeName, td, source, bindAddress, ports, capture, socks5Workload, drainTimeout,
-                idleTimeout, streamsPerConnection, workerThreads, connectTimeout, logLevels);
+                idleTimeout, streamsPerConnection, workerThreads, transport, connectTimeout, logLevels);
     }
 
     public NodeSettings withBindAddress(InetAddress a) {
         return new NodeSettings(nodeName, trustDomain, source, a, ports, capture, socks5Workload, drainTimeout,
-                idleTimeout, streamsPerConnection, workerThreads, connectTimeout, logLevels);
+                idleTimeout, streamsPerConnection, workerThreads, transport, connectTimeout, logLevels);
     }
 
     public NodeSettings withPorts(Ports p) {
         return new NodeSettings(nodeName, trustDomain, source, bindAddress, p, capture, socks5Workload, drainTimeout,
-                idleTimeout, streamsPerConnection, workerThreads, connectTimeout, logLevels);
+                idleTimeout, streamsPerConnection, workerThreads, transport, connectTimeout, logLevels);
     }
 
     public NodeSettings withCapture(Capture c) {
         return new NodeSettings(nodeName, trustDomain, source, bindAddress, ports, Optional.of(c), socks5Workload,
-                drainTimeout, idleTimeout, streamsPerConnection, workerThreads, connectTimeout, logLevels);
+                drainTimeout, idleTimeout, streamsPerConnection, workerThreads, transport, connectTimeout, logLevels);
     }
 
     public NodeSettings withSocks5Workload(String uid) {
         return new NodeSettings(nodeName, trustDomain, source, bindAddress, ports, capture, Optional.of(uid),
-                drainTimeout, idleTimeout, streamsPerConnection, workerThreads, connectTimeout, logLevels);
+                drainTimeout, idleTimeout, streamsPerConnection, workerThreads, transport, connectTimeout, logLevels);
     }
 
     public NodeSettings withDrainTimeout(Duration d) {
         return new NodeSettings(nodeName, trustDomain, source, bindAddress, ports, capture, socks5Workload, d,
-                idleTimeout, streamsPerConnection, workerThreads, connectTimeout, logLevels);
+                idleTimeout, streamsPerConnection, workerThreads, transport, connectTimeout, logLevels);
     }
 
     /** The HBONE client pool: streams one connection carries at a time, and how long an idle one is kept. */
     public NodeSettings withPool(int streams, Duration idle) {
         return new NodeSettings(nodeName, trustDomain, source, bindAddress, ports, capture, socks5Workload,
-                drainTimeout, idle, streams, workerThreads, connectTimeout, logLevels);
+                drainTimeout, idle, streams, workerThreads, transport, connectTimeout, logLevels);
     }
 
     public NodeSettings withWorkerThreads(int n) {
         return new NodeSettings(nodeName, trustDomain, source, bindAddress, ports, capture, socks5Workload,
-                drainTimeout, idleTimeout, streamsPerConnection, n, connectTimeout, logLevels);
+                drainTimeout, idleTimeout, streamsPerConnection, n, transport, connectTimeout, logLevels);
+    }
+
+    /** Netty's socket transport for every listener and upstream connection. */
+    public NodeSettings withTransport(Transport.Kind t) {
+        return new NodeSettings(nodeName, trustDomain, source, bindAddress, ports, capture, socks5Workload,
+                drainTimeout, idleTimeout, streamsPerConnection, workerThreads, t, connectTimeout, logLevels);
     }
 
     public NodeSettings withLogLevels(AdminServer.LogLevels l) {
         return new NodeSettings(nodeName, trustDomain, source, bindAddress, ports, capture, socks5Workload,
-                drainTimeout, idleTimeout, streamsPerConnection, workerThreads, connectTimeout, l);
+                drainTimeout, idleTimeout, streamsPerConnection, workerThreads, transport, connectTimeout, l);
     }
 
     /**

@@ -11,7 +11,7 @@ import dev.wisp.linux.NativeException;
 import dev.wisp.linux.Sockets;
 import dev.wisp.node.proxy.InboundPlaintext;
 import dev.wisp.node.proxy.OriginalDestinationResolver;
-import io.netty.channel.epoll.EpollSocketChannel;
+import io.netty.channel.unix.UnixChannel;
 import java.io.IOException;
 import java.net.Inet4Address;
 import java.net.InetAddress;
@@ -142,7 +142,7 @@ public final class NodeCapture implements AutoCloseable {
 
     /**
      * The outbound (15001) resolver: the eBPF map keyed by the accepted socket's 4-tuple; with
-     * Netty's epoll transport, {@code getsockopt(SO_ORIGINAL_DST)} on the socket as a fallback
+     * a native transport (io_uring), {@code getsockopt(SO_ORIGINAL_DST)} on the socket as a fallback
      * (answered by the same map through capture's getsockopt hook, or by conntrack under iptables).
      */
     public OriginalDestinationResolver resolver() {
@@ -159,9 +159,9 @@ public final class NodeCapture implements AutoCloseable {
             } catch (BpfException e) {
                 LOG.debug("original destination of {} from the eBPF map: {}", remote, e.getMessage());
             }
-            if (ch instanceof EpollSocketChannel epoll) {
+            if (ch instanceof UnixChannel unix) {
                 try {
-                    return Optional.of(Sockets.originalDestination(epoll.fd().intValue()));
+                    return Optional.of(Sockets.originalDestination(unix.fd().intValue()));
                 } catch (NativeException e) {
                     LOG.debug("getsockopt(SO_ORIGINAL_DST) of {}: {}", remote, e.getMessage());
                 }

@@ -1,5 +1,7 @@
 package dev.wisp.node.proxy;
 
+import static java.util.Objects.requireNonNull;
+
 import io.netty.bootstrap.Bootstrap;
 import io.netty.bootstrap.ServerBootstrap;
 import io.netty.channel.Channel;
@@ -11,45 +13,112 @@ import io.netty.channel.EventLoop;
 import io.netty.channel.EventLoopGroup;
 import io.netty.channel.MultiThreadIoEventLoopGroup;
 import io.netty.channel.ServerChannel;
-import io.netty.channel.epoll.Epoll;
-import io.netty.channel.epoll.EpollIoHandler;
-import io.netty.channel.epoll.EpollServerSocketChannel;
-import io.netty.channel.epoll.EpollSocketChannel;
+import io.netty.channel.IoHandlerFactory;
 import io.netty.channel.nio.NioIoHandler;
 import io.netty.channel.socket.SocketChannel;
 import io.netty.channel.socket.nio.NioServerSocketChannel;
 import io.netty.channel.socket.nio.NioSocketChannel;
+import io.netty.channel.uring.IoUring;
+import io.netty.channel.uring.IoUringIoHandler;
+import io.netty.channel.uring.IoUringServerSocketChannel;
+import io.netty.channel.uring.IoUringSocketChannel;
 import io.netty.util.concurrent.DefaultThreadFactory;
 import java.net.InetSocketAddress;
 import java.time.Duration;
+import java.util.Locale;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Consumer;
 
 /**
  * The agent's event loops: one acceptor loop for every listener and {@code workers} I/O loops (one
- * per core by default) shared by all connections, inbound and outbound. Native epoll when
- * available, NIO otherwise. Every connection's handlers run on the loop it is registered with.
+ * per core by default) shared by all connections, inbound and outbound, on one {@link Kind} of
+ * Netty transport. Every connection's handlers run on the loop it is registered with.
  * The agent's listeners and its upstream TCP connections are all made here ({@link #listen},
  * {@link #connect}), so that they share one set of socket options.
  */
 public final class Transport implements AutoCloseable {
+    /**
+     * The Netty socket transports the agent runs on. Not native epoll: Netty 4.2.18–4.2.20 drop a
+     * half-closed, paused channel from the epoll set and then fail to resume it, which loses relayed
+     * data ({@code NativeTransportTest} reproduces it; ARCHITECTURE.md, "Event loops").
+     */
+    public enum Kind {
+        /** The JDK's selector: always there. */
+        NIO,
+        /** Linux io_uring through Netty's native transport, when the kernel and its seccomp policy allow it. */
+        IO_URING;
+
+        /** Whether this machine can run it (io_uring may be disabled by sysctl or a seccomp profile). */
+        public boolean available() {
+            return switch (this) {
+                case NIO -> true;
+                case IO_URING -> IoUring.isAvailable();
+            };
+        }
+
+        /** Why it cannot run here, for the error that refuses it. */
+        public String unavailability() {
+            Throwable cause = switch (this) {
+                case NIO -> null;
+                case IO_URING -> IoUring.unavailabilityCause();
+            };
+            return cause == null ? "available" : cause.toString();
+        }
+
+        /** The lower-case name {@code wisp node --transport} takes and the logs print. */
+        public String label() {
+            return name().toLowerCase(Locale.ROOT);
+        }
+
+        /** The kind named {@code label} ({@code nio}, {@code io_uring}). */
+        public static Kind parse(String label) {
+            for (Kind k : values()) {
+                if (k.label().equals(requireNonNull(label, "label"))) {
+                    return k;
+                }
+            }
+            throw new IllegalArgumentException("unknown transport '" + label + "': nio or io_uring (native epoll is "
+                    + "not offered: Netty 4.2's epoll loses relayed data, see ARCHITECTURE.md)");
+        }
+    }
+
     final EventLoopGroup acceptor;
     final EventLoopGroup workers;
     final Class<? extends ServerChannel> serverChannel;
     final Class<? extends SocketChannel> socketChannel;
+    private final Kind kind;
 
-    private Transport(int workers) {
-        boolean epoll = Epoll.isAvailable();
-        var factory = epoll ? EpollIoHandler.newFactory() : NioIoHandler.newFactory();
+    private Transport(int workers, Kind kind) {
+        if (!kind.available()) {
+            throw new IllegalArgumentException("the " + kind.label() + " transport cannot run here: "
+                    + kind.unavailability() + " (use --transport nio)");
+        }
+        this.kind = kind;
+        IoHandlerFactory factory = switch (kind) {
+            case NIO -> NioIoHandler.newFactory();
+            case IO_URING -> IoUringIoHandler.newFactory();
+        };
         this.acceptor = new MultiThreadIoEventLoopGroup(1, new DefaultThreadFactory("wisp-accept", true), factory);
         this.workers = new MultiThreadIoEventLoopGroup(workers, new DefaultThreadFactory("wisp-io", true), factory);
-        this.serverChannel = epoll ? EpollServerSocketChannel.class : NioServerSocketChannel.class;
-        this.socketChannel = epoll ? EpollSocketChannel.class : NioSocketChannel.class;
+        this.serverChannel = switch (kind) {
+            case NIO -> NioServerSocketChannel.class;
+            case IO_URING -> IoUringServerSocketChannel.class;
+        };
+        this.socketChannel = switch (kind) {
+            case NIO -> NioSocketChannel.class;
+            case IO_URING -> IoUringSocketChannel.class;
+        };
     }
 
-    /** Loops for {@code workers} I/O threads (0: one per available processor). */
+    /** Loops for {@code workers} I/O threads (0: one per available processor) on NIO. */
     public static Transport create(int workers) {
-        return new Transport(workers <= 0 ? Runtime.getRuntime().availableProcessors() : workers);
+        return create(workers, Kind.NIO);
+    }
+
+    /** Loops for {@code workers} I/O threads (0: one per available processor) on {@code kind}. */
+    public static Transport create(int workers, Kind kind) {
+        return new Transport(workers <= 0 ? Runtime.getRuntime().availableProcessors() : workers,
+                requireNonNull(kind, "kind"));
     }
 
     /**
@@ -89,9 +158,9 @@ public final class Transport implements AutoCloseable {
                 .handler(new ChannelInboundHandlerAdapter()).connect(to);
     }
 
-    /** Whether native epoll is in use. */
-    public boolean nativeEpoll() {
-        return serverChannel == EpollServerSocketChannel.class;
+    /** The kind of transport in use. */
+    public Kind kind() {
+        return kind;
     }
 
     @Override
