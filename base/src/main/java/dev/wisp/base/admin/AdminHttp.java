@@ -4,10 +4,6 @@ import static java.util.Objects.requireNonNull;
 
 import com.sun.net.httpserver.HttpExchange;
 import com.sun.net.httpserver.HttpServer;
-import com.sun.net.httpserver.HttpsConfigurator;
-import com.sun.net.httpserver.HttpsExchange;
-import com.sun.net.httpserver.HttpsParameters;
-import com.sun.net.httpserver.HttpsServer;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
@@ -20,8 +16,6 @@ import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
-import javax.net.ssl.SSLContext;
-import javax.net.ssl.SSLSession;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -35,8 +29,7 @@ import org.slf4j.LoggerFactory;
  *
  * <p>{@link Access#LOOPBACK_ONLY} refuses to bind any other address: those endpoints change the
  * mesh or the agent without authentication. A listener may also admit each request by who sent it
- * ({@link Routes#gate}: its address, its {@code Authorization} header, its verified TLS peer), and
- * may speak TLS ({@link #startTls}). A {@link Response#streamed} answer is written as it is produced
+ * ({@link Routes#gate}: its address and its {@code Authorization} header). A {@link Response#streamed} answer is written as it is produced
  * (chunked), for endpoints that follow new events.
  *
  * <p>Threads: the JDK's HTTP server accepts on its own dispatcher thread and runs each request on a
@@ -103,11 +96,10 @@ public final class AdminHttp implements AutoCloseable {
     }
 
     /** Who sent a request, as a {@link Gate} sees it. */
-    public record Caller(InetAddress address, Optional<String> authorization, Optional<SSLSession> tls) {
+    public record Caller(InetAddress address, Optional<String> authorization) {
         public Caller {
             requireNonNull(address, "address");
             requireNonNull(authorization, "authorization");
-            requireNonNull(tls, "tls");
         }
     }
 
@@ -308,36 +300,6 @@ public final class AdminHttp implements AutoCloseable {
         return serve(name, server, routes);
     }
 
-    /**
-     * Like {@link #start} with {@link Access#ANY}, over TLS 1.3 from {@code tls}; when {@code
-     * requireClientCertificate}, a client without a certificate that {@code tls}'s trust manager
-     * accepts cannot complete the handshake (the routes' {@link Gate} then decides on the verified
-     * peer, {@link Caller#tls}).
-     */
-    public static AdminHttp startTls(String name, InetSocketAddress address, SSLContext tls,
-            boolean requireClientCertificate, Routes routes) throws IOException {
-        requireNonNull(name, "name");
-        requireNonNull(address, "address");
-        requireNonNull(tls, "tls");
-        requireNonNull(routes, "routes");
-        HttpsServer server;
-        try {
-            server = HttpsServer.create(address, 64);
-        } catch (IOException e) {
-            throw cannotListen(name, address, e);
-        }
-        server.setHttpsConfigurator(new HttpsConfigurator(tls) {
-            @Override
-            public void configure(HttpsParameters params) {
-                var p = tls.getDefaultSSLParameters();
-                p.setProtocols(new String[]{"TLSv1.3"});
-                p.setNeedClientAuth(requireClientCertificate);
-                params.setSSLParameters(p);
-            }
-        });
-        return serve(name, server, routes);
-    }
-
     private static IOException cannotListen(String name, InetSocketAddress address, IOException e) {
         return new IOException("cannot listen for the " + name + " API on " + address + ": " + e.getMessage()
                 + " (is another process using the port?)", e);
@@ -369,9 +331,7 @@ public final class AdminHttp implements AutoCloseable {
         String path = ex.getRequestURI().getPath();
         try {
             gate.admit(new Caller(ex.getRemoteAddress().getAddress(), Optional.ofNullable(ex.getRequestHeaders()
-                    .getFirst("Authorization")), ex instanceof HttpsExchange tls
-                            ? Optional.ofNullable(tls.getSSLSession())
-                            : Optional.empty()));
+                    .getFirst("Authorization"))));
         } catch (Refused e) {
             return errors.render(e.status(), e.getMessage());
         }

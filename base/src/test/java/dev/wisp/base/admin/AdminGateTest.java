@@ -28,7 +28,7 @@ class AdminGateTest {
     static final InetAddress REMOTE = InetAddress.ofLiteral("10.1.2.3");
 
     static Caller caller(InetAddress from, String authorization) {
-        return new Caller(from, Optional.ofNullable(authorization), Optional.empty());
+        return new Caller(from, Optional.ofNullable(authorization));
     }
 
     static int status(Gate gate, Caller c) {
