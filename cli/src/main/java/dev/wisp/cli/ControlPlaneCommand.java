@@ -3,8 +3,14 @@ package dev.wisp.cli;
 import dev.wisp.base.HostPort;
 import dev.wisp.controlplane.ControlPlane;
 import dev.wisp.controlplane.model.Cidr;
+import java.io.IOException;
 import java.net.InetSocketAddress;
+import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermission;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.util.Optional;
+import java.util.Set;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
 import picocli.CommandLine.Command;
@@ -26,15 +32,18 @@ public final class ControlPlaneCommand implements Callable<Integer> {
     @Option(names = "--listen", paramLabel = "HOST:PORT", defaultValue = "0.0.0.0:15012", description = "Where node agents connect (gRPC over TLS; default: ${DEFAULT-VALUE}).")
     String listen;
 
-    @Option(names = "--admin", paramLabel = "HOST:PORT", defaultValue = "127.0.0.1:15014", description = "Admin API and /metrics, loopback only (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--admin", paramLabel = "HOST:PORT", defaultValue = "127.0.0.1:15014", description = "Admin API, /metrics, the flow stream and the live mesh page /ui; loopback only unless --admin-token-file is given (default: ${DEFAULT-VALUE}).")
     String admin;
+
+    @Option(names = "--admin-token-file", paramLabel = "FILE", description = "A bearer token (one line, at least 16 characters, file readable by its owner only): the admin API then answers requests from other addresses that send 'Authorization: Bearer <token>', and may listen beyond loopback.")
+    Path adminTokenFile;
 
     @Override
     public Integer call() throws InterruptedException {
         ControlPlane.Options options;
         try {
             options = new ControlPlane.Options(configDir.dir(), stateDir, address("--listen", listen),
-                    address("--admin", admin));
+                    address("--admin", admin), adminToken());
         } catch (IllegalArgumentException e) {
             throw new UserException(e.getMessage(), 2);
         }
@@ -51,6 +60,23 @@ public final class ControlPlaneCommand implements Callable<Integer> {
         }, "wisp-control-plane-shutdown"));
         stopped.await();
         return 0;
+    }
+
+    /** The token of {@code --admin-token-file}: refused when others may read the file. */
+    private Optional<String> adminToken() {
+        if (adminTokenFile == null) {
+            return Optional.empty();
+        }
+        try {
+            Set<PosixFilePermission> perms = Files.getPosixFilePermissions(adminTokenFile);
+            if (perms.stream().anyMatch(p -> p.name().startsWith("GROUP") || p.name().startsWith("OTHERS"))) {
+                throw new UserException("--admin-token-file " + adminTokenFile + " may be read by others ("
+                        + PosixFilePermissions.toString(perms) + "); chmod 600 it", 2);
+            }
+            return Optional.of(Files.readString(adminTokenFile).strip());
+        } catch (IOException e) {
+            throw new UserException("--admin-token-file: cannot read " + adminTokenFile + ": " + e.getMessage(), 2);
+        }
     }
 
     /** {@code host:port} or {@code [v6]:port}, literal addresses only. */

@@ -27,7 +27,8 @@ import picocli.CommandLine.Option;
         "Control-plane mode: --control-plane HOST:PORT --token-file F --ca-bundle F: state by workload",
         "discovery and certificates from the control plane's CA; the last state is kept while it is away.", "",
         "Ports: 15001 outbound, 15006 inbound plaintext, 15008 HBONE, 15080 SOCKS5 (127.0.0.1),",
-        "15000 admin (127.0.0.1: /config_dump, /flows, POST /logging?level=), 15020 /metrics, 15021 /healthz/ready."})
+        "15000 admin (127.0.0.1: /config_dump, /flows, POST /logging?level=), 15020 /metrics, 15021 /healthz/ready;",
+        "with a control plane, 4244 /flows over mutual TLS for the control plane's flow relay only (--flows-port)."})
 public final class NodeCommand implements Callable<Integer> {
     @Option(names = "--node", required = true, paramLabel = "NAME", description = "This node's name (the Node resource).")
     String node;
@@ -55,6 +56,9 @@ public final class NodeCommand implements Callable<Integer> {
 
     @Option(names = "--ports", paramLabel = "LIST", description = "outbound,inbound,hbone,socks5,admin,metrics,readiness; 0 picks a free port (default: ${DEFAULT-VALUE}).")
     String ports;
+
+    @Option(names = "--flows-port", paramLabel = "PORT", description = "Control-plane mode: /flows for the control plane's flow relay, mutual TLS, on --bind (0 picks a free port; -1: not served; default: ${DEFAULT-VALUE}).")
+    int flowsPort;
 
     @Option(names = "--socks5-workload", paramLabel = "UID", description = "The workload a SOCKS5 client on loopback stands for.")
     String socks5Workload;
@@ -98,7 +102,8 @@ public final class NodeCommand implements Callable<Integer> {
                         .valueOf(DEFAULTS.streamsPerConnection()),
                 "--pool-idle-timeout", DEFAULTS.idleTimeout()
                         .toString(),
-                "--transport", DEFAULTS.transport().label());
+                "--transport", DEFAULTS.transport().label(), "--flows-port",
+                String.valueOf(NodeSettings.DEFAULT_FLOWS_PORT));
 
         @Override
         public String defaultValue(CommandLine.Model.ArgSpec argSpec) {
@@ -128,6 +133,9 @@ public final class NodeCommand implements Callable<Integer> {
     NodeSettings settings() {
         NodeSettings s = NodeSettings.of(node, source()).withTrustDomain(trustDomain).withDrainTimeout(drainTimeout)
                 .withPool(poolStreams, poolIdleTimeout).withWorkerThreads(workers).withLogLevels(LogLevel::set);
+        if (flowsPort >= 0) {
+            s = s.withFlowsPort(flowsPort);
+        }
         try {
             s = s.withTransport(Transport.Kind.parse(transport));
         } catch (IllegalArgumentException e) {

@@ -20,16 +20,23 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.Optional;
 
 /**
- * The control plane's HTTP admin API, on a loopback address only (it changes the mesh without
- * authentication): {@code /metrics} (Prometheus text), {@code /healthz/ready},
+ * The control plane's HTTP admin API: {@code /metrics} (Prometheus text), {@code /healthz/ready},
  * {@code /api/v1/status}, {@code /api/v1/objects?kind=K[&name=N][&namespace=NS]},
- * {@code POST /api/v1/apply?file=F} and {@code POST /api/v1/delete?file=F} (body: YAML). Answers
- * are JSON; refused writes answer 422 with every error. Requests run on virtual threads.
+ * {@code POST /api/v1/apply?file=F} and {@code POST /api/v1/delete?file=F} (body: YAML), the flow
+ * relay's {@code /api/v1/flows?since=N[&follow=true]} (JSON lines) and the live mesh page {@code
+ * /ui}. Answers are JSON; refused writes answer 422 with every error. Requests run on virtual
+ * threads.
+ *
+ * <p>It changes the mesh and shows its flows, so every request passes {@link
+ * AdminHttp.Gate#loopbackOrBearer}: from localhost, or with the configured bearer token; without a
+ * token the listener binds a loopback address only.
  */
 final class AdminServer implements AutoCloseable {
     static final int MAX_BODY = 8 << 20;
+    static final String NDJSON = "application/x-ndjson";
     private static final ObjectMapper JSON = new ObjectMapper();
     /** Kind aliases as kubectl accepts them (singular, plural, short). */
     private static final Map<String, String> KINDS = new HashMap<>();
@@ -52,23 +59,29 @@ final class AdminServer implements AutoCloseable {
     private final AdminHttp http;
     private final ControlPlane cp;
 
-    private AdminServer(InetSocketAddress address, ControlPlane cp) throws IOException {
+    private AdminServer(InetSocketAddress address, Optional<String> token, ControlPlane cp) throws IOException {
         this.cp = cp;
-        this.http = AdminHttp.start("control plane admin", address, Access.LOOPBACK_ONLY, AdminHttp.routes()
-                .get("/metrics", r -> Response.prometheus(cp.registry().scrape()))
-                .get("/healthz/ready", r -> cp.translation() != null
-                        ? Response.text(200, "ready\n")
-                        : Response.text(503, "no valid configuration yet\n"))
-                .get("/api/v1/status", r -> json(200, status()))
-                .get("/api/v1/objects", r -> objects(r.query()))
-                .post("/api/v1/apply", r -> write(r, true))
-                .post("/api/v1/delete", r -> write(r, false))
-                .errors((status, message) -> json(status, error(message))));
+        this.http = AdminHttp.start("control plane admin", address, token.isPresent()
+                ? Access.ANY
+                : Access.LOOPBACK_ONLY,
+                AdminHttp.routes()
+                        .gate(AdminHttp.Gate.loopbackOrBearer(token))
+                        .get("/ui", r -> new Response(200, "text/html; charset=utf-8", MeshPage.html()))
+                        .get("/api/v1/flows", r -> flows(r.query()))
+                        .get("/metrics", r -> Response.prometheus(cp.registry().scrape()))
+                        .get("/healthz/ready", r -> cp.translation() != null
+                                ? Response.text(200, "ready\n")
+                                : Response.text(503, "no valid configuration yet\n"))
+                        .get("/api/v1/status", r -> json(200, status()))
+                        .get("/api/v1/objects", r -> objects(r.query()))
+                        .post("/api/v1/apply", r -> write(r, true))
+                        .post("/api/v1/delete", r -> write(r, false))
+                        .errors((status, message) -> json(status, error(message))));
     }
 
-    static AdminServer start(InetSocketAddress address, ControlPlane cp) {
+    static AdminServer start(InetSocketAddress address, Optional<String> token, ControlPlane cp) {
         try {
-            return new AdminServer(address, cp);
+            return new AdminServer(address, token, cp);
         } catch (IOException e) {
             throw new UncheckedIOException(e.getMessage(), e);
         }
@@ -98,6 +111,43 @@ final class AdminServer implements AutoCloseable {
                     .put("lastAt", a.lastAt().toString());
         }
         return s;
+    }
+
+    /**
+     * {@code /api/v1/flows?since=N[&follow=true]}: the relay's merged records after relay number N as
+     * JSON lines (one object per line: the agent's record, {@code node}, the relay's {@code seq} and
+     * the agent's {@code node_seq}); with {@code follow}, then each new one as it arrives (blank lines
+     * keep a quiet stream alive).
+     */
+    private Response flows(Map<String, String> query) throws IOException {
+        long since = number(query, "since");
+        boolean follow = Boolean.parseBoolean(query.getOrDefault("follow", "false"));
+        if (follow) {
+            return Response.streamed(NDJSON, out -> cp.relay().follow(since, out));
+        }
+        StringBuilder lines = new StringBuilder();
+        try {
+            for (ObjectNode f : cp.relay().read(since, java.time.Duration.ofSeconds(3))) {
+                lines.append(JSON.writeValueAsString(f)).append('\n');
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new AdminHttp.Refused(503, "the control plane is stopping");
+        }
+        return new Response(200, NDJSON, lines.toString());
+    }
+
+    private static long number(Map<String, String> query, String name) {
+        String raw = query.getOrDefault(name, "0");
+        try {
+            long n = Long.parseLong(raw);
+            if (n < 0) {
+                throw new NumberFormatException();
+            }
+            return n;
+        } catch (NumberFormatException e) {
+            throw new IllegalArgumentException(name + ": '" + raw + "' is not a record number (0 or more)");
+        }
     }
 
     private Response objects(Map<String, String> query) {

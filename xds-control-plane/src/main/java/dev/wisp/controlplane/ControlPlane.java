@@ -7,6 +7,7 @@ import dev.wisp.controlplane.config.ConfigError;
 import dev.wisp.controlplane.config.ConfigSource;
 import dev.wisp.controlplane.config.DirectoryConfigSource;
 import dev.wisp.controlplane.config.LoadResult;
+import dev.wisp.controlplane.flows.FlowRelay;
 import dev.wisp.controlplane.model.MeshModel;
 import dev.wisp.controlplane.model.NodeDef;
 import dev.wisp.controlplane.model.Pod;
@@ -38,6 +39,7 @@ import java.nio.file.Path;
 import java.time.Instant;
 import java.util.HashSet;
 import java.util.List;
+import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
@@ -55,17 +57,30 @@ import org.slf4j.LoggerFactory;
 public final class ControlPlane implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(ControlPlane.class);
 
-    /** Where to read configuration, keep state, and listen. Port 0 picks a free port (tests). */
-    public record Options(Path configDir, Path stateDir, InetSocketAddress xdsAddress, InetSocketAddress adminAddress) {
+    /**
+     * Where to read configuration, keep state, and listen. Port 0 picks a free port (tests).
+     *
+     * @param adminToken when present, the admin API may listen beyond loopback and answers a request
+     *     from another address only with {@code Authorization: Bearer <token>}; when empty it listens
+     *     on loopback only and refuses any other caller
+     */
+    public record Options(Path configDir, Path stateDir, InetSocketAddress xdsAddress, InetSocketAddress adminAddress,
+            Optional<String> adminToken) {
         public Options {
             requireNonNull(configDir, "configDir");
             requireNonNull(stateDir, "stateDir");
             requireNonNull(xdsAddress, "xdsAddress");
             requireNonNull(adminAddress, "adminAddress");
-            if (!adminAddress.getAddress().isLoopbackAddress()) {
+            requireNonNull(adminToken, "adminToken");
+            if (!adminAddress.getAddress().isLoopbackAddress() && adminToken.isEmpty()) {
                 throw new IllegalArgumentException("the admin API (" + adminAddress
-                        + ") changes the mesh's configuration without authentication; bind it to 127.0.0.1 or ::1");
+                        + ") changes the mesh's configuration and shows its flows; bind it to 127.0.0.1 or ::1, "
+                        + "or give it a bearer token (--admin-token-file) to listen beyond localhost");
             }
+        }
+
+        public Options(Path configDir, Path stateDir, InetSocketAddress xdsAddress, InetSocketAddress adminAddress) {
+            this(configDir, stateDir, xdsAddress, adminAddress, Optional.empty());
         }
     }
 
@@ -76,6 +91,8 @@ public final class ControlPlane implements AutoCloseable {
     public static final String IDENTITY_NAMESPACE = "wisp-system";
     /** The service account of the control plane's identity, the SPIFFE ID agents expect. */
     public static final String IDENTITY_SA = "wisp-control-plane";
+    /** The port of the agents' flows listener that the relay reads (their {@code --flows-port}). */
+    public static final int FLOWS_PORT = 4244;
     /** The caller name under which the control plane signs for itself: never a valid node name. */
     private static final String SELF = " control-plane";
     private final Options options;
@@ -97,6 +114,7 @@ public final class ControlPlane implements AutoCloseable {
     private X509Svid serverSvid;
     private Server grpc;
     private AdminServer admin;
+    private final FlowRelay relay;
 
     private ControlPlane(Options options) {
         this.options = options;
@@ -108,6 +126,10 @@ public final class ControlPlane implements AutoCloseable {
                 .register(registry);
         this.reloads = Counter.builder("wisp_config_reloads").description("configuration readings").register(registry);
         registry.gauge("wisp_config_valid", this, cp -> cp.status.errors().isEmpty() ? 1 : 0);
+        this.relay = new FlowRelay(new FlowRelay.Sources(() -> model.nodes(), FLOWS_PORT, this::serverSvid, () -> {
+            CertificateAuthority authority = ca;
+            return authority == null ? null : authority.bundle();
+        }), registry);
     }
 
     /** Starts listening, reads the configuration, and keeps watching it. */
@@ -137,7 +159,7 @@ public final class ControlPlane implements AutoCloseable {
             throw new UncheckedIOException("cannot listen for agents on " + options.xdsAddress() + ": " + e.getMessage()
                     + " (is another control plane running?)", e);
         }
-        admin = AdminServer.start(options.adminAddress(), this);
+        admin = AdminServer.start(options.adminAddress(), options.adminToken(), this);
         log.info("control plane: agents on {}, admin and /metrics on http://{}", grpc.getListenSockets(),
                 admin.address());
     }
@@ -156,7 +178,10 @@ public final class ControlPlane implements AutoCloseable {
         }
     }
 
-    /** The SVID for the agents' port, issued on first use and again past half of its life. */
+    /**
+     * The SVID for the agents' port, issued on first use and again past half of its life; also the
+     * flow relay's client certificate.
+     */
     private synchronized X509Svid serverSvid() {
         CertificateAuthority authority = ca;
         if (authority == null) {
@@ -267,6 +292,11 @@ public final class ControlPlane implements AutoCloseable {
         return credentials;
     }
 
+    /** The flow relay behind the admin API's {@code /api/v1/flows}. */
+    public FlowRelay relay() {
+        return relay;
+    }
+
     public PrometheusMeterRegistry registry() {
         return registry;
     }
@@ -288,6 +318,7 @@ public final class ControlPlane implements AutoCloseable {
     @Override
     public void close() {
         source.close();
+        relay.close();
         if (admin != null) {
             admin.close();
         }

@@ -7,6 +7,7 @@ import dev.wisp.node.admin.AdminServer;
 import dev.wisp.node.capture.NodeCapture;
 import dev.wisp.node.controlplane.ControlPlaneClient;
 import dev.wisp.node.identity.Identities;
+import dev.wisp.node.identity.IdentityException;
 import dev.wisp.node.identity.IdentityProvider;
 import dev.wisp.node.proxy.HbonePool;
 import dev.wisp.node.proxy.HboneServer;
@@ -21,9 +22,13 @@ import dev.wisp.node.state.StateFile;
 import dev.wisp.node.state.WorkloadIndex;
 import dev.wisp.node.telemetry.Telemetry;
 import dev.wisp.node.tls.HboneTls;
+import dev.wisp.spiffe.SpiffeId;
 import dev.wisp.spiffe.ca.CaSettings;
 import dev.wisp.spiffe.ca.CertificateAuthority;
 import dev.wisp.spiffe.ca.NodeAuthorizer;
+import dev.wisp.spiffe.tls.SpiffeTls;
+import io.netty.handler.ssl.SslContext;
+import io.netty.handler.ssl.SslProvider;
 import java.io.IOException;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
@@ -35,6 +40,7 @@ import java.util.Optional;
 import java.util.function.Supplier;
 import java.util.stream.Collectors;
 import java.util.stream.Stream;
+import javax.net.ssl.SSLException;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -177,11 +183,32 @@ public final class NodeRuntime implements AutoCloseable {
         bound.put("admin", admin.adminAddress());
         bound.put("metrics", admin.metricsAddress());
         bound.put("readiness", admin.readinessAddress());
+        if (settings.flowsPort().isPresent() && settings.source() instanceof NodeSettings.Source.ControlPlane) {
+            bound.put("flows", admin.serveFlowsToRelay(relayTls(), new InetSocketAddress(any, settings.flowsPort()
+                    .getAsInt()), SpiffeId.forServiceAccount(identities.trustDomain(),
+                            ControlPlaneClient.CONTROL_PLANE_NAMESPACE, ControlPlaneClient.CONTROL_PLANE_SA)));
+        }
         if (capture != null) {
             capture.start(r -> new InboundPlaintext(ctx, r));
         }
         ready = true;
         LOG.info("node agent for {} ready (transport: {}): {}", settings.nodeName(), transport.kind().label(), bound);
+    }
+
+    /** TLS of the flows listener: the node agent's SVID, client SVIDs of the mesh's bundle required. */
+    private SslContext relayTls() throws IOException {
+        SpiffeId self = IdentityProvider.nodeId(identities.trustDomain(), settings.nodeName());
+        try {
+            return SpiffeTls.forServer(() -> {
+                try {
+                    return identities.svid(self);
+                } catch (IdentityException e) {
+                    throw new IllegalStateException("no certificate for " + self + " yet: " + e.getMessage(), e);
+                }
+            }, identities::bundle, SslProvider.JDK);
+        } catch (SSLException e) {
+            throw new IOException("cannot build the TLS context of the flows listener: " + e.getMessage(), e);
+        }
     }
 
     /** The state and the identities: from a state file and a local CA, or from the control plane. */

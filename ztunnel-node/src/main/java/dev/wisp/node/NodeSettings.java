@@ -9,6 +9,7 @@ import java.net.InetAddress;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Optional;
+import java.util.OptionalInt;
 
 /**
  * Everything a node agent is built from ({@link NodeRuntime#build}), and every default of it in one
@@ -31,11 +32,13 @@ import java.util.Optional;
  * @param transport Netty's socket transport (NIO by default; io_uring on request)
  * @param connectTimeout for upstream TCP and HBONE connections
  * @param logLevels how {@code POST /logging} changes a level (the launcher owns the logging backend)
+ * @param flowsPort where the control plane's flow relay reads {@code /flows} (mutual TLS, on the bind
+ *            address; {@link #DEFAULT_FLOWS_PORT}), only with a control plane; empty: not served
  */
 public record NodeSettings(String nodeName, String trustDomain, Source source, InetAddress bindAddress, Ports ports,
         Optional<Capture> capture, Optional<String> socks5Workload, Duration drainTimeout, Duration idleTimeout,
         int streamsPerConnection, int workerThreads, Transport.Kind transport, Duration connectTimeout,
-        AdminServer.LogLevels logLevels) {
+        AdminServer.LogLevels logLevels, OptionalInt flowsPort) {
 
     public static final String DEFAULT_TRUST_DOMAIN = "cluster.local";
     public static final InetAddress DEFAULT_BIND = InetAddress.ofLiteral("0.0.0.0");
@@ -49,6 +52,8 @@ public record NodeSettings(String nodeName, String trustDomain, Source source, I
     public static final Path DEFAULT_PIN_ROOT = Path.of("/sys/fs/bpf/wisp");
     /** How many capture flow events {@code /flows} keeps. */
     public static final int CAPTURE_FLOW_CAPACITY = 1000;
+    /** The flow relay's port on each agent (Hubble's peer port, as Cilium's relay reads its agents). */
+    public static final int DEFAULT_FLOWS_PORT = 4244;
     private static final AdminServer.LogLevels NO_LOG_LEVELS = (logger, level) -> {
         throw new IllegalArgumentException("changing log levels is not supported by this launcher");
     };
@@ -63,6 +68,10 @@ public record NodeSettings(String nodeName, String trustDomain, Source source, I
         requireNonNull(socks5Workload, "socks5Workload");
         requireNonNull(logLevels, "logLevels");
         requireNonNull(transport, "transport");
+        requireNonNull(flowsPort, "flowsPort");
+        if (flowsPort.isPresent() && (flowsPort.getAsInt() < 0 || flowsPort.getAsInt() > 65535)) {
+            throw new IllegalArgumentException("flows port " + flowsPort.getAsInt() + " is outside 0-65535");
+        }
         if (requireNonNull(drainTimeout, "drainTimeout").isNegative() || requireNonNull(idleTimeout, "idleTimeout")
                 .isNegative() || !positive(connectTimeout, "connectTimeout")) {
             throw new IllegalArgumentException("timeouts must be positive (drain and idle may be 0): drain "
@@ -91,59 +100,70 @@ public record NodeSettings(String nodeName, String trustDomain, Source source, I
     public static NodeSettings of(String nodeName, Source source) {
         return new NodeSettings(nodeName, DEFAULT_TRUST_DOMAIN, source, DEFAULT_BIND, Ports.ZTUNNEL, Optional.empty(),
                 Optional.empty(), DEFAULT_DRAIN_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_STREAMS_PER_CONNECTION, 0,
-                DEFAULT_TRANSPORT, DEFAULT_CONNECT_TIMEOUT, NO_LOG_LEVELS);
+                DEFAULT_TRANSPORT, DEFAULT_CONNECT_TIMEOUT, NO_LOG_LEVELS, OptionalInt.empty());
     }
 
     public NodeSettings withTrustDomain(String td) {
         return new NodeSettings(nodeName, td, source, bindAddress, ports, capture, socks5Workload, drainTimeout,
-                idleTimeout, streamsPerConnection, workerThreads, transport, connectTimeout, logLevels);
+                idleTimeout, streamsPerConnection, workerThreads, transport, connectTimeout, logLevels, flowsPort);
     }
 
     public NodeSettings withBindAddress(InetAddress a) {
         return new NodeSettings(nodeName, trustDomain, source, a, ports, capture, socks5Workload, drainTimeout,
-                idleTimeout, streamsPerConnection, workerThreads, transport, connectTimeout, logLevels);
+                idleTimeout, streamsPerConnection, workerThreads, transport, connectTimeout, logLevels, flowsPort);
     }
 
     public NodeSettings withPorts(Ports p) {
         return new NodeSettings(nodeName, trustDomain, source, bindAddress, p, capture, socks5Workload, drainTimeout,
-                idleTimeout, streamsPerConnection, workerThreads, transport, connectTimeout, logLevels);
+                idleTimeout, streamsPerConnection, workerThreads, transport, connectTimeout, logLevels, flowsPort);
     }
 
     public NodeSettings withCapture(Capture c) {
         return new NodeSettings(nodeName, trustDomain, source, bindAddress, ports, Optional.of(c), socks5Workload,
-                drainTimeout, idleTimeout, streamsPerConnection, workerThreads, transport, connectTimeout, logLevels);
+                drainTimeout, idleTimeout, streamsPerConnection, workerThreads, transport, connectTimeout, logLevels,
+                flowsPort);
     }
 
     public NodeSettings withSocks5Workload(String uid) {
         return new NodeSettings(nodeName, trustDomain, source, bindAddress, ports, capture, Optional.of(uid),
-                drainTimeout, idleTimeout, streamsPerConnection, workerThreads, transport, connectTimeout, logLevels);
+                drainTimeout, idleTimeout, streamsPerConnection, workerThreads, transport, connectTimeout, logLevels,
+                flowsPort);
     }
 
     public NodeSettings withDrainTimeout(Duration d) {
         return new NodeSettings(nodeName, trustDomain, source, bindAddress, ports, capture, socks5Workload, d,
-                idleTimeout, streamsPerConnection, workerThreads, transport, connectTimeout, logLevels);
+                idleTimeout, streamsPerConnection, workerThreads, transport, connectTimeout, logLevels, flowsPort);
     }
 
     /** The HBONE client pool: streams one connection carries at a time, and how long an idle one is kept. */
     public NodeSettings withPool(int streams, Duration idle) {
         return new NodeSettings(nodeName, trustDomain, source, bindAddress, ports, capture, socks5Workload,
-                drainTimeout, idle, streams, workerThreads, transport, connectTimeout, logLevels);
+                drainTimeout, idle, streams, workerThreads, transport, connectTimeout, logLevels, flowsPort);
     }
 
     public NodeSettings withWorkerThreads(int n) {
         return new NodeSettings(nodeName, trustDomain, source, bindAddress, ports, capture, socks5Workload,
-                drainTimeout, idleTimeout, streamsPerConnection, n, transport, connectTimeout, logLevels);
+                drainTimeout, idleTimeout, streamsPerConnection, n, transport, connectTimeout, logLevels, flowsPort);
     }
 
     /** Netty's socket transport for every listener and upstream connection. */
     public NodeSettings withTransport(Transport.Kind t) {
         return new NodeSettings(nodeName, trustDomain, source, bindAddress, ports, capture, socks5Workload,
-                drainTimeout, idleTimeout, streamsPerConnection, workerThreads, t, connectTimeout, logLevels);
+                drainTimeout, idleTimeout, streamsPerConnection, workerThreads, t, connectTimeout, logLevels,
+                flowsPort);
     }
 
     public NodeSettings withLogLevels(AdminServer.LogLevels l) {
         return new NodeSettings(nodeName, trustDomain, source, bindAddress, ports, capture, socks5Workload,
-                drainTimeout, idleTimeout, streamsPerConnection, workerThreads, transport, connectTimeout, l);
+                drainTimeout, idleTimeout, streamsPerConnection, workerThreads, transport, connectTimeout, l,
+                flowsPort);
+    }
+
+    /** Serves {@code /flows} to the control plane's relay on {@code port} (0: a free port). */
+    public NodeSettings withFlowsPort(int port) {
+        return new NodeSettings(nodeName, trustDomain, source, bindAddress, ports, capture, socks5Workload,
+                drainTimeout, idleTimeout, streamsPerConnection, workerThreads, transport, connectTimeout, logLevels,
+                OptionalInt.of(port));
     }
 
     /**

@@ -37,10 +37,11 @@ class NodeSettingsTest {
     void eachWithChangesOnlyItsSetting() {
         NodeSettings base = NodeSettings.of("node1", STANDALONE);
         NodeSettings changed = base.withDrainTimeout(Duration.ofSeconds(1)).withWorkerThreads(2).withSocks5Workload(
-                "pod-a");
+                "pod-a").withFlowsPort(4244);
+        assertThat(base.flowsPort()).isEmpty();
         assertThat(changed).isEqualTo(new NodeSettings("node1", "cluster.local", STANDALONE, base.bindAddress(),
                 Ports.ZTUNNEL, Optional.empty(), Optional.of("pod-a"), Duration.ofSeconds(1), base.idleTimeout(),
-                100, 2, base.transport(), base.connectTimeout(), base.logLevels()));
+                100, 2, base.transport(), base.connectTimeout(), base.logLevels(), java.util.OptionalInt.of(4244)));
     }
 
     @Test

@@ -7,11 +7,13 @@ import com.sun.net.httpserver.HttpServer;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
+import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.URLDecoder;
 import java.nio.charset.StandardCharsets;
 import java.util.LinkedHashMap;
 import java.util.Map;
+import java.util.Optional;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import org.slf4j.Logger;
@@ -26,7 +28,9 @@ import org.slf4j.LoggerFactory;
  * (plain text, or the control plane's JSON).
  *
  * <p>{@link Access#LOOPBACK_ONLY} refuses to bind any other address: those endpoints change the
- * mesh or the agent without authentication.
+ * mesh or the agent without authentication. A listener may also admit each request by who sent it
+ * ({@link Routes#gate}: its address and its {@code Authorization} header). A {@link Response#streamed} answer is written as it is produced
+ * (chunked), for endpoints that follow new events.
  *
  * <p>Threads: the JDK's HTTP server accepts on its own dispatcher thread and runs each request on a
  * virtual thread of this listener's executor; these endpoints are off the data path.
@@ -47,11 +51,28 @@ public final class AdminHttp implements AutoCloseable {
         ANY
     }
 
-    /** What an endpoint answers. */
-    public record Response(int status, String contentType, String body) {
+    /**
+     * What an endpoint answers: a whole body, or ({@link #streamed}) a body written as it is produced.
+     *
+     * @param stream when not null, writes the body after a 200 with chunked encoding (then {@code body}
+     *     is empty)
+     */
+    public record Response(int status, String contentType, String body, StreamBody stream) {
         public Response {
             requireNonNull(contentType, "contentType");
             requireNonNull(body, "body");
+        }
+
+        public Response(int status, String contentType, String body) {
+            this(status, contentType, body, null);
+        }
+
+        /**
+         * A 200 whose body {@code stream} writes until it returns, the client goes away (its writes
+         * throw), or the listener closes (the writing thread is interrupted).
+         */
+        public static Response streamed(String contentType, StreamBody stream) {
+            return new Response(200, contentType, "", requireNonNull(stream, "stream"));
         }
 
         public static Response text(int status, String body) {
@@ -65,6 +86,61 @@ public final class AdminHttp implements AutoCloseable {
         /** The Prometheus text exposition format, 0.0.4. */
         public static Response prometheus(String body) {
             return new Response(200, "text/plain; version=0.0.4; charset=utf-8", body);
+        }
+    }
+
+    /** Writes a streamed answer's body; each {@code flush} of {@code out} sends what was written. */
+    @FunctionalInterface
+    public interface StreamBody {
+        void write(OutputStream out) throws IOException, InterruptedException;
+    }
+
+    /** Who sent a request, as a {@link Gate} sees it. */
+    public record Caller(InetAddress address, Optional<String> authorization) {
+        public Caller {
+            requireNonNull(address, "address");
+            requireNonNull(authorization, "authorization");
+        }
+    }
+
+    /**
+     * Admits a request before its endpoint runs, or refuses it by throwing {@link Refused} (401,
+     * 403 …). Runs on the request's thread for every request, known path or not.
+     */
+    @FunctionalInterface
+    public interface Gate {
+        /** Admits every request (the listener's {@link Access} is the only guard). */
+        Gate ANYONE = caller -> {};
+
+        void admit(Caller caller);
+
+        /**
+         * Admits a request from a loopback address; from elsewhere, only one that sends {@code
+         * Authorization: Bearer <token>} (compared in constant time) when a token is configured, and
+         * none when it is not (403): what reaches the mesh's flows from outside the machine must
+         * authenticate.
+         */
+        static Gate loopbackOrBearer(Optional<String> token) {
+            requireNonNull(token, "token");
+            token.ifPresent(t -> {
+                if (t.length() < 16) {
+                    throw new IllegalArgumentException("a bearer token must have at least 16 characters");
+                }
+            });
+            byte[] expected = token.map(t -> ("Bearer " + t).getBytes(StandardCharsets.UTF_8)).orElse(null);
+            return caller -> {
+                if (caller.address().isLoopbackAddress()) {
+                    return;
+                }
+                if (expected == null) {
+                    throw new Refused(403, "this endpoint answers localhost only: no bearer token is configured "
+                            + "(--admin-token-file) to authenticate " + caller.address().getHostAddress());
+                }
+                byte[] given = caller.authorization().orElse("").getBytes(StandardCharsets.UTF_8);
+                if (!java.security.MessageDigest.isEqual(expected, given)) {
+                    throw new Refused(401, "send 'Authorization: Bearer <token>' with the admin token");
+                }
+            };
         }
     }
 
@@ -143,6 +219,7 @@ public final class AdminHttp implements AutoCloseable {
 
         private final Map<String, Route> routes = new LinkedHashMap<>();
         private ErrorBody errors = ErrorBody.TEXT;
+        private Gate gate = Gate.ANYONE;
 
         private Routes() {}
 
@@ -157,6 +234,12 @@ public final class AdminHttp implements AutoCloseable {
         /** How error answers are rendered (default: {@link ErrorBody#TEXT}). */
         public Routes errors(ErrorBody errors) {
             this.errors = requireNonNull(errors, "errors");
+            return this;
+        }
+
+        /** Who may call these endpoints (default: {@link Gate#ANYONE}). */
+        public Routes gate(Gate gate) {
+            this.gate = requireNonNull(gate, "gate");
             return this;
         }
 
@@ -181,12 +264,14 @@ public final class AdminHttp implements AutoCloseable {
     private final ExecutorService executor = Executors.newVirtualThreadPerTaskExecutor();
     private final Map<String, Routes.Route> routes;
     private final ErrorBody errors;
+    private final Gate gate;
 
     private AdminHttp(String name, HttpServer server, Routes routes) {
         this.name = name;
         this.server = server;
         this.routes = Map.copyOf(routes.routes);
         this.errors = routes.errors;
+        this.gate = routes.gate;
     }
 
     /**
@@ -210,9 +295,17 @@ public final class AdminHttp implements AutoCloseable {
         try {
             server = HttpServer.create(address, 64);
         } catch (IOException e) {
-            throw new IOException("cannot listen for the " + name + " API on " + address + ": " + e.getMessage()
-                    + " (is another process using the port?)", e);
+            throw cannotListen(name, address, e);
         }
+        return serve(name, server, routes);
+    }
+
+    private static IOException cannotListen(String name, InetSocketAddress address, IOException e) {
+        return new IOException("cannot listen for the " + name + " API on " + address + ": " + e.getMessage()
+                + " (is another process using the port?)", e);
+    }
+
+    private static AdminHttp serve(String name, HttpServer server, Routes routes) {
         AdminHttp http = new AdminHttp(name, server, routes);
         server.setExecutor(http.executor);
         server.createContext("/", http::handle);
@@ -236,6 +329,12 @@ public final class AdminHttp implements AutoCloseable {
 
     private Response answer(HttpExchange ex) {
         String path = ex.getRequestURI().getPath();
+        try {
+            gate.admit(new Caller(ex.getRemoteAddress().getAddress(), Optional.ofNullable(ex.getRequestHeaders()
+                    .getFirst("Authorization"))));
+        } catch (Refused e) {
+            return errors.render(e.status(), e.getMessage());
+        }
         Routes.Route route = routes.get(path);
         if (route == null) {
             return errors.render(404, "no such endpoint: " + path);
@@ -257,6 +356,18 @@ public final class AdminHttp implements AutoCloseable {
     }
 
     private static void send(HttpExchange ex, Response r) throws IOException {
+        if (r.stream() != null) {
+            ex.getResponseHeaders().set("Content-Type", r.contentType());
+            ex.getResponseHeaders().set("Cache-Control", "no-store");
+            ex.sendResponseHeaders(200, 0);
+            try (OutputStream os = ex.getResponseBody()) {
+                r.stream().write(os);
+            } catch (InterruptedException e) {
+                // The listener is closing: end the answer.
+                Thread.currentThread().interrupt();
+            }
+            return;
+        }
         byte[] bytes = r.body().getBytes(StandardCharsets.UTF_8);
         ex.getResponseHeaders().set("Content-Type", r.contentType());
         ex.sendResponseHeaders(r.status(), bytes.length == 0 ? -1 : bytes.length);

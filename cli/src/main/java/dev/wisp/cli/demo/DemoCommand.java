@@ -7,6 +7,7 @@ import dev.wisp.cli.UserException;
 import dev.wisp.local.ClusterException;
 import dev.wisp.local.ClusterSpec;
 import dev.wisp.local.LocalMesh;
+import dev.wisp.local.LoopbackForward;
 import dev.wisp.local.MeshSpec;
 import dev.wisp.local.Prometheus;
 import java.io.IOException;
@@ -44,6 +45,10 @@ public final class DemoCommand implements Callable<Integer> {
     /** The address plan's second octet: underlay 10.170.0.0/24, pods 10.171.i.0/24. */
     static final int BASE = 170;
     static final int PROMETHEUS_PORT = 9090;
+    /** The demo's DENY policy (namespace {@code other} may not call {@code app: server}), for tests that replay it. */
+    public static final String DENY_POLICY = DemoStory.POLICY;
+    /** The control plane's admin port in the underlay, forwarded from the same port of this host's loopback. */
+    static final int ADMIN_PORT = 15014;
 
     @Option(names = "--duration", paramLabel = "DURATION", converter = CaCommand.DurationConverter.class, description = "After the story, follow the flows this long (e.g. 30s, 5m), then clean up and exit 0. Default: until Ctrl-C.")
     Duration duration;
@@ -120,10 +125,16 @@ public final class DemoCommand implements Callable<Integer> {
         if (stopping) {
             return 130; // the hook removes it
         }
+        LoopbackForward page = null;
         try {
             out.printf("  up in %.1f s%n", (System.nanoTime() - t0) / 1e9);
             DemoStory story = new DemoStory(mesh, out);
             story.meshUp();
+            // The control plane's admin answers localhost only: forward a port of this host's loopback to it.
+            page = LoopbackForward.open(mesh.cluster().underlayNetns(), ADMIN_PORT, ADMIN_PORT);
+            out.println("  live mesh page:       http://127.0.0.1:" + page.port() + "/ui  (open it in a browser)");
+            out.println("  flows as JSON lines:  curl -sN 'http://127.0.0.1:" + page.port()
+                    + "/api/v1/flows?since=0&follow=true'");
             story.startApps(wisp);
             s.header("Traffic over mTLS");
             story.traffic();
@@ -151,6 +162,7 @@ public final class DemoCommand implements Callable<Integer> {
             }
             throw new UserException(e.getMessage());
         } finally {
+            closeQuietly(page);
             if (!stopping) {
                 Runtime.getRuntime().removeShutdownHook(hook);
                 if (keep) {
@@ -161,6 +173,16 @@ public final class DemoCommand implements Callable<Integer> {
                     stop(mesh, out);
                 }
                 out.flush();
+            }
+        }
+    }
+
+    private static void closeQuietly(LoopbackForward f) {
+        if (f != null) {
+            try {
+                f.close();
+            } catch (IOException e) {
+                // The port is released with the process anyway.
             }
         }
     }

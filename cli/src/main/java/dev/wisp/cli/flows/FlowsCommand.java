@@ -29,6 +29,19 @@ public final class FlowsCommand implements Callable<Integer> {
     @Option(names = "--node", paramLabel = "N", description = "Only this node (number or name, e.g. 2 or node2).")
     String node;
 
+    @Option(names = "--from", paramLabel = "WHO", description = "Only connections from this client: NAMESPACE/WORKLOAD, WORKLOAD, or an IP address.")
+    String from;
+
+    @Option(names = "--to", paramLabel = "WHO", description = "Only connections to this server: NAMESPACE/WORKLOAD, WORKLOAD, a service (NAMESPACE/SERVICE), or an IP address.")
+    String to;
+
+    @Option(names = "--verdict", paramLabel = "V", description = "Only allowed, denied or failed connections.")
+    String verdict;
+
+    @Option(names = {"-n",
+            "--namespace"}, paramLabel = "NS", description = "Only connections from or to this namespace.")
+    String namespace;
+
     @Option(names = {"-f", "--follow"}, description = "Keep printing new connections every second until Ctrl-C.")
     boolean follow;
 
@@ -50,6 +63,12 @@ public final class FlowsCommand implements Callable<Integer> {
             throw new UserException("wisp flows needs root: it enters the nodes' network namespaces");
         }
         ClusterFlows flows;
+        FlowFilter filter;
+        try {
+            filter = FlowFilter.parse(from, to, verdict, namespace);
+        } catch (IllegalArgumentException e) {
+            throw new UserException(e.getMessage(), 2);
+        }
         try {
             flows = ClusterFlows.of(cluster, node);
         } catch (IllegalArgumentException | IOException e) {
@@ -67,6 +86,9 @@ public final class FlowsCommand implements Callable<Integer> {
         do {
             ClusterFlows.Poll p = flows.poll();
             for (FlowTable.Row r : p.rows()) {
+                if (!filter.test(r.flow())) {
+                    continue;
+                }
                 out.println(output == Format.table ? table.row(r).stripTrailing() : FlowTable.json(r));
             }
             out.flush();

@@ -72,6 +72,10 @@ public final class WorkloadDiscoveryServer extends WorkloadDiscoveryGrpc.Workloa
                 .minimumExpectedValue(Duration.ofMillis(1))
                 .maximumExpectedValue(Duration.ofSeconds(30))
                 .register(registry);
+        // At zero from the start, so that dashboards and alerts see "no NACKs" rather than no series.
+        for (String type : dev.wisp.controlplane.translate.TypeUrls.ALL) {
+            Counter.builder("wisp_xds_nacks").tag("type", shortType(type)).register(registry);
+        }
     }
 
     public void addListener(PushListener l) {

@@ -14,6 +14,8 @@ import dev.wisp.base.admin.AdminHttp.Response;
 import dev.wisp.node.state.Snapshot;
 import dev.wisp.node.state.StateUpdates;
 import dev.wisp.node.telemetry.FlowLog;
+import dev.wisp.spiffe.SpiffeId;
+import io.netty.handler.ssl.SslContext;
 import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.util.ArrayList;
@@ -62,6 +64,8 @@ public final class AdminServer implements AutoCloseable {
     private final Agent agent;
     private final LogLevels levels;
     private final List<AdminHttp> listeners = new ArrayList<>();
+    /** Guarded by {@code this}: the relay's listener, when started. */
+    private RelayFlowsServer relayFlows;
 
     private AdminServer(Agent agent, LogLevels levels) {
         this.agent = agent;
@@ -92,6 +96,26 @@ public final class AdminServer implements AutoCloseable {
             throw e;
         }
         return s;
+    }
+
+    /**
+     * Adds a fourth listener, {@code /flows} over mutual TLS for the control plane's flow relay (as
+     * Hubble's peers serve Hubble Relay): {@code tls} presents the agent's SVID and requires a client
+     * SVID of the trust bundle; of those, only {@code relay} is answered (403 otherwise). The admin
+     * listener stays on loopback: this one answers the flow records and nothing else.
+     *
+     * @return where it is bound
+     */
+    public synchronized InetSocketAddress serveFlowsToRelay(SslContext tls, InetSocketAddress address, SpiffeId relay)
+            throws IOException {
+        requireNonNull(tls, "tls");
+        requireNonNull(address, "address");
+        requireNonNull(relay, "relay");
+        if (relayFlows != null) {
+            throw new IllegalStateException("the flows listener is already on " + relayFlows.address());
+        }
+        relayFlows = RelayFlowsServer.start(tls, address, relay, this::flows);
+        return relayFlows.address();
     }
 
     public InetSocketAddress adminAddress() {
@@ -173,6 +197,11 @@ public final class AdminServer implements AutoCloseable {
     /** Stops every listener (readiness last, so that it answers 503 until the end). */
     @Override
     public void close() {
+        synchronized (this) {
+            if (relayFlows != null) {
+                relayFlows.close();
+            }
+        }
         listeners.forEach(AdminHttp::close);
     }
 }

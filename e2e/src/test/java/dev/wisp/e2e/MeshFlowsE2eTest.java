@@ -1,0 +1,272 @@
+package dev.wisp.e2e;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+import static org.awaitility.Awaitility.await;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import dev.wisp.cli.Wisp;
+import dev.wisp.cli.demo.DemoCommand;
+import dev.wisp.controlplane.ControlPlane;
+import dev.wisp.linux.NetworkNamespace;
+import dev.wisp.local.ClusterSpec;
+import dev.wisp.local.LocalMesh;
+import dev.wisp.local.MeshSpec;
+import dev.wisp.node.telemetry.FlowLog;
+import dev.wisp.testing.Prerequisites;
+import java.io.BufferedReader;
+import java.io.IOException;
+import java.io.InputStreamReader;
+import java.io.OutputStream;
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.net.InetSocketAddress;
+import java.net.Socket;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+import java.util.concurrent.TimeUnit;
+import java.util.stream.Collectors;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.MethodOrderer;
+import org.junit.jupiter.api.Order;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestMethodOrder;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Flows for people and machines on the demo's mesh (pods {@code default/client} and {@code
+ * other/curl} on node 1, {@code default/server} on node 2, the demo's DENY policy for namespace
+ * {@code other}): {@code wisp flows} filters, the control plane's flow relay (JSON lines, followed
+ * with {@code since}), the live mesh page in headless Chromium, and the admin API refusing callers
+ * beyond localhost without the bearer token.
+ */
+@TestMethodOrder(MethodOrderer.OrderAnnotation.class)
+class MeshFlowsE2eTest {
+    static final String CLUSTER = "dashf";
+    static final int ALLOWED_CALLS = 3;
+    static final int DENIED_CALLS = 4;
+    static final String POLICY = DemoCommand.DENY_POLICY;
+    @TempDir
+    static Path dir;
+    static LocalMesh mesh;
+    static String server;
+    static PodApps.Shell client;
+    static PodApps.Shell curl;
+    /** How many of curl's calls failed (each one a connection the server's agent denied). */
+    static int curlDenied;
+
+    @BeforeAll
+    static void up() throws Exception {
+        Prerequisites.requireRoot();
+        Prerequisites.requireCommands("ip", "nsenter", "chromium");
+        mesh = LocalMesh.up(MeshSpec.builder(ClusterSpec.builder(CLUSTER).nodes(2).base(70)
+                .pod("client", "default", "client", 0).pod("curl", "other", "curl", 0)
+                .pod(new ClusterSpec.PodSpec("server", "default", "server", 1, Map.of("app", "server"))).build())
+                .workDir(dir.resolve("work")).build());
+        PodApps.startServer(mesh, "server", "server", 8080);
+        server = mesh.pod("server").ip();
+        client = new PodApps.Shell(mesh, "client");
+        curl = new PodApps.Shell(mesh, "curl");
+        for (int i = 0; i < ALLOWED_CALLS; i++) {
+            assertThat(client.call(server, 8080, 100)).isEqualTo("ok server 100");
+            assertThat(curl.call(server, 8080, 100)).isEqualTo("ok server 100");
+        }
+        mesh.apply("deny-other.yaml", POLICY);
+        // Until the policy reaches node 2 curl's calls may still pass; every failed one is a denial.
+        await().atMost(Duration.ofSeconds(30)).until(() -> {
+            String r = curl.call(server, 8080, 100);
+            if (r.startsWith("failed")) {
+                curlDenied++;
+                return true;
+            }
+            return false;
+        });
+        for (int i = 1; i < DENIED_CALLS; i++) {
+            assertThat(curl.call(server, 8080, 100)).startsWith("failed");
+            curlDenied++;
+        }
+        assertThat(client.call(server, 8080, 100)).isEqualTo("ok server 100");
+    }
+
+    @AfterAll
+    static void down() throws Exception {
+        PodApps.down(mesh, CLUSTER);
+    }
+
+    record Run(int exit, String out, String err) {}
+
+    static Run wisp(String... args) {
+        picocli.CommandLine cl = Wisp.commandLine();
+        StringWriter out = new StringWriter();
+        StringWriter err = new StringWriter();
+        cl.setOut(new PrintWriter(out));
+        cl.setErr(new PrintWriter(err));
+        return new Run(cl.execute(args), out.toString(), err.toString());
+    }
+
+    static List<JsonNode> jsonLines(String text) {
+        List<JsonNode> out = new ArrayList<>();
+        for (String l : text.lines().filter(l -> !l.isBlank()).toList()) {
+            try {
+                out.add(FlowLog.JSON.readTree(l));
+            } catch (IOException e) {
+                throw new AssertionError("not a JSON line: " + l, e);
+            }
+        }
+        return out;
+    }
+
+    @Test
+    @Order(1)
+    void wispFlowsPrintsExactlyTheDeniedCallsFromOtherCurl() {
+        String curlIp = mesh.pod("curl").ip();
+        // Each denied call is one connection, recorded by both agents: out on node 1, in on node 2.
+        await().atMost(Duration.ofSeconds(20)).untilAsserted(() -> assertThat(jsonLines(wisp("flows", "--cluster",
+                CLUSTER, "--verdict", "denied", "--from", "other/curl", "-o", "json").out())).hasSize(2
+                        * curlDenied));
+        Run r = wisp("flows", "--cluster", CLUSTER, "--verdict", "denied", "--from", "other/curl", "-o", "json");
+        assertThat(r.exit()).as(r.err()).isZero();
+        List<JsonNode> rows = jsonLines(r.out());
+        assertThat(rows).hasSize(2 * curlDenied).allSatisfy(f -> {
+            assertThat(f.path("verdict").asText()).isEqualTo("denied");
+            assertThat(f.path("source_workload").asText()).isEqualTo("curl");
+            assertThat(f.path("source_namespace").asText()).isEqualTo("other");
+            assertThat(f.path("source_address").asText()).startsWith(curlIp + ":");
+        });
+        Map<String, Set<String>> callsBySide = rows.stream().collect(Collectors.groupingBy(f -> f.path("reporter")
+                .asText(), Collectors.mapping(f -> f.path("source_address").asText(), Collectors.toSet())));
+        assertThat(callsBySide.get("source")).hasSize(curlDenied);
+        assertThat(callsBySide.get("destination")).isEqualTo(callsBySide.get("source"));
+        assertThat(rows.stream().filter(f -> f.path("reporter").asText().equals("destination")))
+                .allSatisfy(f -> assertThat(f.path("reason").asText()).isEqualTo(
+                        "denied by DENY policy default/deny-other"));
+        // The table form prints the same rows under its header.
+        Run table = wisp("flows", "--cluster", CLUSTER, "--verdict", "denied", "--from", "other/curl");
+        assertThat(table.out().lines().skip(1).toList()).hasSize(2 * curlDenied).allMatch(l -> l.contains("denied"));
+        assertThat(wisp("flows", "--cluster", CLUSTER, "--verdict", "denied", "--from", "default/client", "-o",
+                "json").out()).isBlank();
+        Run bad = wisp("flows", "--cluster", CLUSTER, "--verdict", "refused");
+        assertThat(bad.exit()).isEqualTo(2);
+        assertThat(bad.err()).contains("--verdict: 'refused' is not one of allowed, denied, failed");
+    }
+
+    @Test
+    @Order(2)
+    void theRelayMergesBothNodesAsJsonLinesAndFollowsNewOnes() throws Exception {
+        List<JsonNode> all = new ArrayList<>();
+        await().atMost(Duration.ofSeconds(30)).untilAsserted(() -> {
+            all.clear();
+            all.addAll(jsonLines(mesh.controlPlaneAdmin("/api/v1/flows?since=0")));
+            assertThat(all.stream().filter(f -> f.path("verdict").asText().equals("denied") && f.path(
+                    "source_workload").asText().equals("curl"))).hasSize(2 * curlDenied);
+        });
+        assertThat(all.stream().map(f -> f.path("node").asText()).distinct()).containsExactlyInAnyOrder("node1",
+                "node2");
+        for (int i = 0; i < all.size(); i++) {
+            assertThat(all.get(i).path("seq").asLong()).isEqualTo(i + 1);
+        }
+        long last = all.getLast().path("seq").asLong();
+        assertThat(jsonLines(mesh.controlPlaneAdmin("/api/v1/flows?since=" + last))).isEmpty();
+
+        // Follow from the last record: the next call arrives on the open stream, once per agent.
+        try (Socket s = NetworkNamespace.call(Path.of("/var/run/netns", mesh.cluster().underlayNetns()),
+                () -> new Socket("127.0.0.1", 15014))) {
+            s.setSoTimeout(30_000);
+            OutputStream out = s.getOutputStream();
+            out.write(("GET /api/v1/flows?since=" + last + "&follow=true HTTP/1.1\r\nHost: localhost\r\n\r\n")
+                    .getBytes(StandardCharsets.US_ASCII));
+            out.flush();
+            BufferedReader in = new BufferedReader(new InputStreamReader(s.getInputStream(), StandardCharsets.UTF_8));
+            assertThat(in.readLine()).isEqualTo("HTTP/1.1 200 OK");
+            assertThat(client.call(server, 8080, 321)).isEqualTo("ok server 321");
+            List<JsonNode> seen = new ArrayList<>();
+            while (seen.stream().filter(f -> f.path("bytes_sent").asLong() == 321).count() < 2) {
+                String line = in.readLine();
+                assertThat(line).as("the stream ended").isNotNull();
+                if (line.startsWith("{")) {
+                    seen.add(FlowLog.JSON.readTree(line));
+                }
+            }
+            assertThat(seen).allSatisfy(f -> assertThat(f.path("seq").asLong()).isGreaterThan(last));
+            assertThat(seen.stream().filter(f -> f.path("bytes_sent").asLong() == 321).map(f -> f.path("reporter")
+                    .asText())).containsExactlyInAnyOrder("source", "destination");
+        }
+    }
+
+    @Test
+    @Order(3)
+    void theLiveMeshPageInHeadlessChromiumShowsTheEdgesAndTheDenial() throws Exception {
+        Path out = Path.of("target", "dashboard").toAbsolutePath();
+        Files.createDirectories(out);
+        Path png = out.resolve("live-mesh.png");
+        String url = "http://127.0.0.1:15014/ui";
+        String dom = chromium("--dump-dom", url);
+        Files.writeString(out.resolve("live-mesh.html"), dom);
+        assertThat(dom).contains("data-edge=\"default/client → default/server\" data-state=\"allowed\"");
+        assertThat(dom).contains("data-edge=\"other/curl → default/server\" data-state=\"denied\"");
+        assertThat(dom).containsPattern("data-edge=\"other/curl → default/server\"[^>]*>.*?denied " + curlDenied
+                + "</text>");
+        assertThat(dom).contains("<td class=\"policy\">default/deny-other</td>");
+        chromium("--screenshot=" + png, url);
+        assertThat(png).exists();
+        assertThat(Files.size(png)).isGreaterThan(10_000);
+        System.out.println("live mesh page screenshot: " + png);
+    }
+
+    /** Runs Debian's chromium headless inside the underlay namespace, where the admin API is localhost. */
+    static String chromium(String action, String url) throws Exception {
+        List<String> cmd = List.of("ip", "netns", "exec", mesh.cluster().underlayNetns(), "chromium", "--headless",
+                "--no-sandbox", "--disable-gpu", "--hide-scrollbars", "--window-size=1280,820",
+                "--virtual-time-budget=6000", "--user-data-dir=" + dir.resolve("chromium-profile"), action, url);
+        Process p = new ProcessBuilder(cmd).redirectError(dir.resolve("chromium.log").toFile()).start();
+        String stdout = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertThat(p.waitFor(120, TimeUnit.SECONDS)).as("chromium finished").isTrue();
+        assertThat(p.exitValue()).as(Files.readString(dir.resolve("chromium.log"))).isZero();
+        return stdout;
+    }
+
+    @Test
+    @Order(4)
+    void beyondLocalhostTheAdminApiNeedsTheBearerToken() throws Exception {
+        String token = "dash-e2e-token-0123456789";
+        Path cfg = Files.createDirectories(dir.resolve("cp2/config"));
+        ControlPlane cp = NetworkNamespace.call(Path.of("/var/run/netns", mesh.cluster().underlayNetns()),
+                () -> ControlPlane.start(new ControlPlane.Options(cfg, dir.resolve("cp2/state"),
+                        new InetSocketAddress("127.0.0.1", 0), new InetSocketAddress("0.0.0.0", 0), Optional.of(
+                                token))));
+        try (HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build()) {
+            // From this host, through the host link: not localhost for the control plane.
+            String base = "http://" + mesh.cluster().underlayAddress() + ":" + cp.adminAddress().getPort();
+            for (String path : List.of("/ui", "/api/v1/flows?since=0", "/api/v1/status", "/nothing")) {
+                HttpResponse<String> refused = http.send(HttpRequest.newBuilder(URI.create(base + path)).build(),
+                        HttpResponse.BodyHandlers.ofString());
+                assertThat(refused.statusCode()).as(path).isEqualTo(401);
+                assertThat(refused.body()).doesNotContain("<html");
+                assertThat(http.send(HttpRequest.newBuilder(URI.create(base + path)).header("Authorization",
+                        "Bearer wrong-token-0123456789").build(), HttpResponse.BodyHandlers.ofString()).statusCode())
+                        .as(path).isEqualTo(401);
+            }
+            HttpResponse<String> page = http.send(HttpRequest.newBuilder(URI.create(base + "/ui")).header(
+                    "Authorization", "Bearer " + token).build(), HttpResponse.BodyHandlers.ofString());
+            assertThat(page.statusCode()).isEqualTo(200);
+            assertThat(page.body()).contains("Wisp · live mesh");
+        } finally {
+            cp.close();
+        }
+        // Without a token the admin API may not listen beyond loopback at all.
+        assertThatThrownBy(() -> new ControlPlane.Options(cfg, dir.resolve("cp3"), new InetSocketAddress("127.0.0.1",
+                0), new InetSocketAddress("0.0.0.0", 0))).hasMessageContaining("bind it to 127.0.0.1 or ::1");
+    }
+}
