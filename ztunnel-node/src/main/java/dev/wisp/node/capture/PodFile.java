@@ -4,7 +4,10 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.wisp.bpf.capture.PodRef;
 import java.io.IOException;
+import java.io.InputStream;
 import java.net.InetAddress;
+import java.nio.file.Files;
+import java.nio.file.InvalidPathException;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -32,6 +35,16 @@ final class PodFile {
         return name.endsWith(SUFFIX) && !name.startsWith(".")
                 ? name.substring(0, name.length() - SUFFIX.length())
                 : null;
+    }
+
+    /**
+     * Reads and parses {@code file}, reading at most one byte past {@link #MAX_BYTES}, so that a huge
+     * file in the directory costs no more memory than a file just over the limit.
+     */
+    static PodRef read(Path file) throws IOException {
+        try (InputStream in = Files.newInputStream(file)) {
+            return parse(file, in.readNBytes(MAX_BYTES + 1));
+        }
     }
 
     /** Parses {@code bytes} read from {@code file}. */
@@ -77,7 +90,13 @@ final class PodFile {
     }
 
     private static Path absolute(Path file, String path) throws IOException {
-        Path p = Path.of(path);
+        Path p;
+        try {
+            p = Path.of(path);
+        } catch (InvalidPathException e) {
+            // Found by PodFileFuzzTest: a NUL in a path escaped as a runtime exception and ended the scan.
+            throw new IOException("pod file " + file + ": '" + path + "' is not a path: " + e.getReason(), e);
+        }
         if (!p.isAbsolute()) {
             throw new IOException("pod file " + file + ": '" + path + "' must be an absolute path");
         }
