@@ -22,7 +22,8 @@ if [ ${#TARGETS[@]} -eq 0 ]; then
   TARGETS=(HboneServerFuzzTest Socks5FuzzTest PodFileFuzzTest WorkloadXdsFuzzTest ConfigDecoderFuzzTest CsrFuzzTest UapiFuzzTest)
 fi
 mkdir -p target/fuzz bench/results
-# Build once (tests compiled, dependencies resolved); each target then runs in its own JVM.
+# Build once (tests compiled, dependencies resolved); each target then runs in its own JVM, through
+# the reactor (-am) because Wisp's own modules are never installed into the local repository.
 ./mvnw -B -q -pl ztunnel-node,xds-control-plane,wireguard -am test-compile
 {
   echo "== fuzz run $(date -u +%FT%TZ), ${SECONDS_PER_TARGET}s per target, $(nproc) cores, load: $(uptime | sed 's/.*load average: //')"
@@ -34,10 +35,12 @@ for t in "${TARGETS[@]}"; do
   log=target/fuzz/$class.log
   start=$(date +%s)
   set +e
-  JAZZER_FUZZ=1 JAZZER_MAX_DURATION="${SECONDS_PER_TARGET}s" ./mvnw -B -q -o -pl "$module" surefire:test -Dtest="$t" -Dsurefire.failIfNoSpecifiedTests=false \
+  JAZZER_FUZZ=1 JAZZER_MAX_DURATION="${SECONDS_PER_TARGET}s" ./mvnw -B -q -o -pl "$module" -am test -Dtest="$t" -Dsurefire.failIfNoSpecifiedTests=false \
       -Djazzer.max_duration="${SECONDS_PER_TARGET}s" -Dsurefire.redirectTestOutputToFile=false >"$log" 2>&1
   rc=$?
   set -e
+  # libFuzzer writes to the test JVM's stderr, which surefire keeps in the class's output file.
+  cat "$module"/target/surefire-reports/*"$class"*-output.txt >>"$log" 2>/dev/null || true
   took=$(( $(date +%s) - start ))
   # libFuzzer's status lines: "#<execs> <EVENT> cov: N ft: N corp: ..."; the last one is the plateau reached.
   last=$(grep -aE '^#[0-9]+ +(pulse|NEW|REDUCE|DONE|INITED)' "$log" | tail -1 || true)
