@@ -43,7 +43,7 @@ for t in "${TARGETS[@]}"; do
   cat "$module"/target/surefire-reports/*"$class"*-output.txt >>"$log" 2>/dev/null || true
   took=$(( $(date +%s) - start ))
   # libFuzzer's status lines: "#<execs> <EVENT> cov: N ft: N corp: ..."; the last one is the plateau reached.
-  last=$(grep -aE '^#[0-9]+ +(pulse|NEW|REDUCE|DONE|INITED)' "$log" | tail -1 || true)
+  last=$(grep -aE '^#[0-9]+[[:space:]]+(pulse|NEW|REDUCE|DONE|INITED)' "$log" | tail -1 || true)
   execs=$(sed -nE 's/^#([0-9]+).*/\1/p' <<<"$last")
   cov=$(sed -nE 's/.* cov: ([0-9]+).*/\1/p' <<<"$last")
   ft=$(sed -nE 's/.* ft: ([0-9]+).*/\1/p' <<<"$last")
