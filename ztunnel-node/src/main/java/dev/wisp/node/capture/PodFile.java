@@ -1,5 +1,6 @@
 package dev.wisp.node.capture;
 
+import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.wisp.bpf.capture.PodRef;
@@ -52,7 +53,13 @@ final class PodFile {
         if (bytes.length > MAX_BYTES) {
             throw new IOException("pod file " + file + " is larger than " + MAX_BYTES + " bytes");
         }
-        JsonNode n = JSON.readTree(bytes);
+        JsonNode n;
+        try {
+            n = JSON.readTree(bytes);
+        } catch (JsonProcessingException e) {
+            // Found by PodFileFuzzTest: Jackson's own message names no file; the operator needs it.
+            throw new IOException("pod file " + file + " is not JSON: " + e.getOriginalMessage(), e);
+        }
         if (n == null || !n.isObject()) {
             throw new IOException("pod file " + file + " is not a JSON object");
         }
