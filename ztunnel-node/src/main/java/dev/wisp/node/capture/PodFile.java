@@ -59,6 +59,9 @@ final class PodFile {
         } catch (JsonProcessingException e) {
             // Found by PodFileFuzzTest: Jackson's own message names no file; the operator needs it.
             throw new IOException("pod file " + file + " is not JSON: " + e.getOriginalMessage(), e);
+        } catch (IOException e) {
+            // Also found by it: bytes that are no Unicode encoding fail before JSON parsing starts.
+            throw new IOException("pod file " + file + " is not JSON: " + e.getMessage(), e);
         }
         if (n == null || !n.isObject()) {
             throw new IOException("pod file " + file + " is not a JSON object");
