@@ -5,6 +5,7 @@ import static java.util.Objects.requireNonNull;
 import dev.wisp.wireguard.WireGuardDevice;
 import java.io.BufferedReader;
 import java.io.IOException;
+import java.io.InputStream;
 import java.io.InputStreamReader;
 import java.io.OutputStream;
 import java.net.StandardProtocolFamily;
@@ -123,32 +124,41 @@ public final class UapiServer implements AutoCloseable {
 
     private void serve(SocketChannel client) {
         try (client;
-                BufferedReader in = new BufferedReader(
-                        new InputStreamReader(Channels.newInputStream(client), StandardCharsets.UTF_8));
+                InputStream in = Channels.newInputStream(client);
                 OutputStream out = Channels.newOutputStream(client)) {
-            String op;
-            while ((op = readLine(in)) != null) {
-                List<String> body = new ArrayList<>();
-                String line;
-                while ((line = readLine(in)) != null && !line.isEmpty()) {
-                    if (body.size() >= MAX_LINES) {
-                        throw new IOException("request longer than " + MAX_LINES + " lines");
-                    }
-                    body.add(line);
-                }
-                String answer = handle(op, body);
-                out.write(answer.getBytes(StandardCharsets.UTF_8));
-                out.flush();
-                if (line == null) {
-                    return;
-                }
-            }
+            serve(device, in, out);
         } catch (IOException e) {
             LOG.debug("UAPI client on {} dropped: {}", path, e.toString());
         }
     }
 
-    String handle(String op, List<String> body) {
+    /**
+     * One client's requests, read from {@code input} until it ends, answered on {@code output}: the
+     * framing ({@code get=1} / {@code set=1}, bodies to a blank line, bounded lines) and the
+     * operations. Throws only the streams' I/O errors or an over-long request's.
+     */
+    static void serve(WireGuardDevice device, InputStream input, OutputStream out) throws IOException {
+        BufferedReader in = new BufferedReader(new InputStreamReader(input, StandardCharsets.UTF_8));
+        String op;
+        while ((op = readLine(in)) != null) {
+            List<String> body = new ArrayList<>();
+            String line;
+            while ((line = readLine(in)) != null && !line.isEmpty()) {
+                if (body.size() >= MAX_LINES) {
+                    throw new IOException("request longer than " + MAX_LINES + " lines");
+                }
+                body.add(line);
+            }
+            String answer = handle(device, op, body);
+            out.write(answer.getBytes(StandardCharsets.UTF_8));
+            out.flush();
+            if (line == null) {
+                return;
+            }
+        }
+    }
+
+    static String handle(WireGuardDevice device, String op, List<String> body) {
         switch (op) {
             case "get=1" -> {
                 if (!body.isEmpty()) {

@@ -214,7 +214,7 @@ public final class NodeCapture implements AutoCloseable {
                     continue;
                 }
                 try {
-                    PodRef pod = PodFile.parse(f, Files.readAllBytes(f));
+                    PodRef pod = PodFile.read(f);
                     wanted.put(pod.id(), pod);
                 } catch (IOException e) {
                     // A file being replaced or malformed: skipped until the next change.

@@ -1,10 +1,14 @@
 package dev.wisp.node.capture;
 
+import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.wisp.bpf.capture.PodRef;
 import java.io.IOException;
+import java.io.InputStream;
 import java.net.InetAddress;
+import java.nio.file.Files;
+import java.nio.file.InvalidPathException;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
@@ -34,12 +38,31 @@ final class PodFile {
                 : null;
     }
 
+    /**
+     * Reads and parses {@code file}, reading at most one byte past {@link #MAX_BYTES}, so that a huge
+     * file in the directory costs no more memory than a file just over the limit.
+     */
+    static PodRef read(Path file) throws IOException {
+        try (InputStream in = Files.newInputStream(file)) {
+            return parse(file, in.readNBytes(MAX_BYTES + 1));
+        }
+    }
+
     /** Parses {@code bytes} read from {@code file}. */
     static PodRef parse(Path file, byte[] bytes) throws IOException {
         if (bytes.length > MAX_BYTES) {
             throw new IOException("pod file " + file + " is larger than " + MAX_BYTES + " bytes");
         }
-        JsonNode n = JSON.readTree(bytes);
+        JsonNode n;
+        try {
+            n = JSON.readTree(bytes);
+        } catch (JsonProcessingException e) {
+            // Found by PodFileFuzzTest: Jackson's own message names no file; the operator needs it.
+            throw new IOException("pod file " + file + " is not JSON: " + e.getOriginalMessage(), e);
+        } catch (IOException e) {
+            // Also found by it: bytes that are no Unicode encoding fail before JSON parsing starts.
+            throw new IOException("pod file " + file + " is not JSON: " + e.getMessage(), e);
+        }
         if (n == null || !n.isObject()) {
             throw new IOException("pod file " + file + " is not a JSON object");
         }
@@ -77,7 +100,13 @@ final class PodFile {
     }
 
     private static Path absolute(Path file, String path) throws IOException {
-        Path p = Path.of(path);
+        Path p;
+        try {
+            p = Path.of(path);
+        } catch (InvalidPathException e) {
+            // Found by PodFileFuzzTest: a NUL in a path escaped as a runtime exception and ended the scan.
+            throw new IOException("pod file " + file + ": '" + path + "' is not a path: " + e.getReason(), e);
+        }
         if (!p.isAbsolute()) {
             throw new IOException("pod file " + file + ": '" + path + "' must be an absolute path");
         }

@@ -148,17 +148,7 @@ public final class HboneServer implements AutoCloseable {
             }
             SslHandler ssl = c.pipeline().get(SslHandler.class);
             c.channel().attr(PEER_ID).set(HboneTls.peerId(ssl.engine().getSession()));
-            Http2FrameCodec codec = Http2FrameCodecBuilder.forServer().initialSettings(Hbone.serverSettings())
-                    .gracefulShutdownTimeoutMillis(drainTimeout.toMillis()).validateHeaders(true).build();
-            c.pipeline().addLast("h2", codec).addLast("streams", new Http2MultiplexHandler(
-                    new ChannelInitializer<Http2StreamChannel>() {
-                        @Override
-                        protected void initChannel(Http2StreamChannel stream) {
-                            stream.pipeline().addLast("connect", new InboundStream(ctx));
-                        }
-                    })).addLast("errors", new ConnectionErrors());
-            codec.connection().local().flowController().incrementWindowSize(codec.connection().connectionStream(),
-                    Hbone.CONNECTION_WINDOW - 65_535);
+            http2(c.channel(), ctx, drainTimeout);
         }
 
         @Override
@@ -166,6 +156,25 @@ public final class HboneServer implements AutoCloseable {
             refuseTls(c.channel(), TlsRefusals.of(cause, Optional.ofNullable(c.channel().attr(AlpnGate.HELLO).get())));
             c.close();
         }
+    }
+
+    /**
+     * Everything after TLS on an HBONE connection whose {@link #PEER_ID} is set: the HTTP/2 codec
+     * (server settings, header validation, the larger connection window), one {@link InboundStream}
+     * per stream, and the connection's error handler. The fuzz tests drive the same pipeline.
+     */
+    static void http2(Channel ch, ProxyContext ctx, Duration drainTimeout) throws Exception {
+        Http2FrameCodec codec = Http2FrameCodecBuilder.forServer().initialSettings(Hbone.serverSettings())
+                .gracefulShutdownTimeoutMillis(drainTimeout.toMillis()).validateHeaders(true).build();
+        ch.pipeline().addLast("h2", codec).addLast("streams", new Http2MultiplexHandler(
+                new ChannelInitializer<Http2StreamChannel>() {
+                    @Override
+                    protected void initChannel(Http2StreamChannel stream) {
+                        stream.pipeline().addLast("connect", new InboundStream(ctx));
+                    }
+                })).addLast("errors", new ConnectionErrors());
+        codec.connection().local().flowController().incrementWindowSize(codec.connection().connectionStream(),
+                Hbone.CONNECTION_WINDOW - 65_535);
     }
 
     /** Connection-level errors end that connection only; logged once. */

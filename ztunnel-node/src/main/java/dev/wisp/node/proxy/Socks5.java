@@ -29,6 +29,8 @@ import java.net.UnknownHostException;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.concurrent.Executor;
+import java.util.function.Consumer;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -46,14 +48,39 @@ import org.slf4j.LoggerFactory;
 public final class Socks5 implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(Socks5.class);
     private final ProxyContext ctx;
-    private final Outbound outbound;
+    private final Tunnels outbound;
+    private final Resolver dns;
+    private final Executor dnsThreads;
     private final Optional<String> defaultSource;
     private Channel listener;
 
+    /** What a SOCKS5 CONNECT becomes: {@link Outbound#tunnel}; the fuzz tests stand in for it. */
+    @FunctionalInterface
+    interface Tunnels {
+        void tunnel(Channel client, InetSocketAddress src, InetSocketAddress dst, Optional<Workload> source,
+                Consumer<Outcome> ready);
+    }
+
+    /**
+     * Host name → address for names that are not mesh services, called on {@code dnsThreads}: DNS on
+     * a virtual thread (it may block), or a stand-in in the fuzz tests (which send nothing to DNS).
+     */
+    @FunctionalInterface
+    interface Resolver {
+        InetAddress resolve(String host) throws UnknownHostException;
+    }
+
     /** @param defaultSource uid of the workload a loopback client stands for, if any */
     public Socks5(ProxyContext ctx, Outbound outbound, Optional<String> defaultSource) {
+        this(ctx, requireNonNull(outbound, "outbound")::tunnel, InetAddress::getByName,
+                task -> Thread.ofVirtual().name("socks-dns").start(task), defaultSource);
+    }
+
+    Socks5(ProxyContext ctx, Tunnels outbound, Resolver dns, Executor dnsThreads, Optional<String> defaultSource) {
         this.ctx = requireNonNull(ctx, "ctx");
-        this.outbound = requireNonNull(outbound, "outbound");
+        this.outbound = outbound;
+        this.dns = dns;
+        this.dnsThreads = dnsThreads;
         this.defaultSource = requireNonNull(defaultSource, "defaultSource");
     }
 
@@ -63,14 +90,17 @@ public final class Socks5 implements AutoCloseable {
             throw new IllegalArgumentException("SOCKS5 listens on localhost only, not " + address
                     + ": it has no authentication");
         }
-        listener = ctx.transport().listen(address, true, ch -> {
-            // The handshake reads by itself; the CONNECT command stops reading until the tunnel is up.
-            ch.config().setAutoRead(true);
-            ch.pipeline().addLast("timeout", new ReadTimeoutHandler(30))
-                    .addLast("socks-encoder", Socks5ServerEncoder.DEFAULT)
-                    .addLast("socks-decoder", new Socks5InitialRequestDecoder()).addLast("socks", new Handshake());
-        });
+        listener = ctx.transport().listen(address, true, this::accept);
         return (InetSocketAddress) listener.localAddress();
+    }
+
+    /** The handshake's pipeline on an accepted connection (the fuzz tests install it on theirs). */
+    void accept(Channel ch) {
+        // The handshake reads by itself; the CONNECT command stops reading until the tunnel is up.
+        ch.config().setAutoRead(true);
+        ch.pipeline().addLast("timeout", new ReadTimeoutHandler(30))
+                .addLast("socks-encoder", Socks5ServerEncoder.DEFAULT)
+                .addLast("socks-decoder", new Socks5InitialRequestDecoder()).addLast("socks", new Handshake());
     }
 
     @Override
@@ -136,9 +166,9 @@ public final class Socks5 implements AutoCloseable {
                     return;
                 }
                 // DNS may block: resolve off the event loop.
-                Thread.ofVirtual().name("socks-dns").start(() -> {
+                dnsThreads.execute(() -> {
                     try {
-                        InetAddress a = InetAddress.getByName(host);
+                        InetAddress a = dns.resolve(host);
                         c.executor().execute(() -> go(c, cmd, new InetSocketAddress(a, cmd.dstPort())));
                     } catch (UnknownHostException e) {
                         c.executor().execute(() -> reply(c, Socks5CommandStatus.HOST_UNREACHABLE, cmd.dstAddrType()));
