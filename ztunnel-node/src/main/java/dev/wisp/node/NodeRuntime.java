@@ -20,6 +20,7 @@ import dev.wisp.node.proxy.Transport;
 import dev.wisp.node.state.InvalidResourceException;
 import dev.wisp.node.state.StateFile;
 import dev.wisp.node.state.WorkloadIndex;
+import dev.wisp.node.telemetry.ProcessMetrics;
 import dev.wisp.node.telemetry.Telemetry;
 import dev.wisp.node.tls.HboneTls;
 import dev.wisp.spiffe.SpiffeId;
@@ -172,6 +173,8 @@ public final class NodeRuntime implements AutoCloseable {
         bound.put("outbound", outbound.bind(new InetSocketAddress(any, ports.outbound())));
         bound.put("inbound", inbound.bind(new InetSocketAddress(any, ports.inboundPlaintext())));
         bound.put("socks5", socks5.bind(new InetSocketAddress(loopback, ports.socks5())));
+        // The footprint (resident memory, fds, CPU, GC pauses) on /metrics beside the L4 series.
+        started.push(ProcessMetrics.bind(telemetry.registry()));
         admin = AdminServer.start(new AdminServer.Agent(settings.nodeName(), index::snapshot, this::figures,
                 telemetry::scrape, () -> ready, telemetry.flows(), this::currentCaptureEvents), settings.logLevels(),
                 new InetSocketAddress(loopback,

@@ -94,6 +94,33 @@ class NodeRuntimeTest {
     }
 
     @Test
+    void theMetricsListenerServesTheProcessFootprint() throws Exception {
+        try (TwoAgents mesh = new TwoAgents(Duration.ofSeconds(5))) {
+            InetSocketAddress at = mesh.n2.addresses().get("metrics");
+            String body = HTTP.send(HttpRequest.newBuilder(URI.create("http://" + at.getAddress().getHostAddress() + ":"
+                    + at.getPort() + "/metrics")).build(), HttpResponse.BodyHandlers.ofString()).body();
+            // The same process's figures as the process itself sees them (both agents run in this JVM).
+            assertThat(series(body, "process_resident_memory_bytes")).isGreaterThan(16 * 1024 * 1024);
+            assertThat(series(body, "process_open_fds")).isGreaterThan(10)
+                    .isLessThanOrEqualTo(series(body, "process_max_fds"));
+            assertThat(series(body, "process_cpu_seconds_total")).isPositive();
+            assertThat(series(body, "process_start_time_seconds")).isCloseTo(
+                    ProcessHandle.current().info().startInstant().orElseThrow().toEpochMilli() / 1e3,
+                    org.assertj.core.api.Assertions.within(5.0));
+            assertThat(series(body, "jvm_threads_live_threads")).isGreaterThan(2);
+            assertThat(body).contains("jvm_memory_used_bytes{area=\"heap\"");
+        }
+    }
+
+    /** The first sample of {@code name} in a Prometheus text exposition. */
+    static double series(String body, String name) {
+        java.util.regex.Matcher m = java.util.regex.Pattern.compile("(?m)^" + name + "(?:\\{[^}]*\\})? (\\S+)$")
+                .matcher(body);
+        assertThat(m.find()).as(name + " on /metrics").isTrue();
+        return Double.parseDouble(m.group(1));
+    }
+
+    @Test
     void aBuildThatCannotBindClosesWhatItHadStarted(@TempDir Path dir) throws Exception {
         InetAddress loopback = InetAddress.ofLiteral("127.0.0.1");
         int hbonePort;
