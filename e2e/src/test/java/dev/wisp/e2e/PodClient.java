@@ -20,7 +20,10 @@ import java.util.concurrent.TimeUnit;
  * <li>{@code repl}: reads {@code call HOST PORT SIZE} lines from stdin, prints {@code ok <answer>}
  * or {@code failed <reason>} for each;
  * <li>{@code loop HOST PORT SIZE INTERVAL_MS}: calls every INTERVAL_MS (for at most ten minutes), one line per call,
- * {@code <epoch ms> ok <answer>} or {@code <epoch ms> failed <reason>}.
+ * {@code <epoch ms> ok <answer>} or {@code <epoch ms> failed <reason>};
+ * <li>{@code hold HOST PORT}: opens one connection, sends five bytes without half-closing (the
+ * server answers only after the half-close, so the connection stays open), prints {@code open}, then
+ * {@code <epoch ms> closed <how>} when the connection ends (EOF or reset), or after ten minutes.
  * </ul>
  */
 public final class PodClient {
@@ -38,6 +41,8 @@ public final class PodClient {
                 System.out.println(call(f[1], Integer.parseInt(f[2]), Integer.parseInt(f[3])));
                 System.out.flush();
             }
+        } else if (args[0].equals("hold")) {
+            System.out.println(hold(args[1], Integer.parseInt(args[2])));
         } else {
             String host = args[1];
             int port = Integer.parseInt(args[2]);
@@ -61,6 +66,22 @@ public final class PodClient {
             if (!timer.awaitTermination(LOOP_LIMIT.toMillis(), TimeUnit.MILLISECONDS)) {
                 timer.shutdownNow();
             }
+        }
+    }
+
+    /** Holds a connection open until the other end closes it; prints {@code open} once connected. */
+    static String hold(String host, int port) {
+        try (Socket s = new Socket()) {
+            s.connect(new InetSocketAddress(host, port), 2000);
+            s.setSoTimeout((int) LOOP_LIMIT.toMillis());
+            s.getOutputStream().write("hello".getBytes(StandardCharsets.US_ASCII));
+            s.getOutputStream().flush();
+            System.out.println("open");
+            System.out.flush();
+            int n = s.getInputStream().read();
+            return System.currentTimeMillis() + " closed " + (n < 0 ? "eof" : "unexpected byte " + n);
+        } catch (IOException e) {
+            return System.currentTimeMillis() + " closed " + e;
         }
     }
 

@@ -155,6 +155,8 @@ public final class NodeRuntime implements AutoCloseable {
                 Stream.of(ports.outbound(), ports.inboundPlaintext(), ports.hbone()).filter(p -> p > 0)
                         .collect(Collectors.toSet()),
                 ports.hboneOrDefault(), settings.connectTimeout());
+        telemetry.gauge("wisp_inbound_connections_open", "inbound connections relayed to workloads, open (each is "
+                + "decided again when policy changes)", ctx.connections()::openConnections);
         hbone = new HboneServer(ctx, settings.drainTimeout());
         started.push(hbone);
         pool = new HbonePool(ctx, settings.streamsPerConnection(), settings.idleTimeout());

@@ -2,6 +2,7 @@ package dev.wisp.node.proxy;
 
 import static java.util.Objects.requireNonNull;
 
+import dev.wisp.node.state.Snapshot;
 import dev.wisp.node.telemetry.Telemetry;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelFutureListener;
@@ -14,7 +15,8 @@ import org.slf4j.LoggerFactory;
 /**
  * Plaintext inbound (port 15006): connections captured on their way into a workload of this node
  * without HBONE. Allowed only when the workload's PeerAuthentication is not STRICT (for that port)
- * and L4 policy allows a source without identity; refused connections are reset.
+ * and L4 policy allows a source without identity; refused connections are reset. Allowed ones are
+ * tracked by the {@link ConnectionManager}, which resets them when a later policy denies them.
  */
 public final class InboundPlaintext implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(InboundPlaintext.class);
@@ -40,8 +42,9 @@ public final class InboundPlaintext implements AutoCloseable {
             ch.close();
             return;
         }
-        InboundDecision d = InboundDecision.decide(ctx.index().snapshot(), ctx.nodeName(), ctx.agentPorts(),
-                Optional.empty(), src.getAddress(), dst.get());
+        Snapshot state = ctx.index().snapshot();
+        InboundDecision d = InboundDecision.decide(state, ctx.nodeName(), ctx.agentPorts(), Optional.empty(),
+                src.getAddress(), dst.get());
         Telemetry.Flow flow = HboneServer.open(ctx, HboneServer.labels(d, Optional.empty()), src, dst.get());
         if (!(d.outcome() instanceof Outcome.Allowed)) {
             ch.config().setOption(ChannelOption.SO_LINGER, 0);
@@ -58,6 +61,8 @@ public final class InboundPlaintext implements AutoCloseable {
                         return;
                     }
                     Relay.join(ch, f.channel(), flow);
+                    ctx.connections().track(new ConnectionManager.Basis(Optional.empty(), src.getAddress(),
+                            dst.get()), state, flow, f.channel());
                 });
     }
 

@@ -132,6 +132,8 @@ final class InboundStream extends ChannelInboundHandlerAdapter {
             stream.writeAndFlush(new DefaultHttp2HeadersFrame(new DefaultHttp2Headers().status("200"), false));
             c.pipeline().remove(this);
             Relay.join(stream, done.channel(), flow);
+            ctx.connections().track(new ConnectionManager.Basis(peerId, src.getAddress(), target.get()), state,
+                    flow, done.channel());
             while (!held.isEmpty()) {
                 stream.pipeline().fireChannelRead(held.poll());
             }

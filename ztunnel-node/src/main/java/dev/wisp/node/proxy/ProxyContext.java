@@ -19,9 +19,11 @@ import java.util.Set;
  * @param agentPorts the agent's own listener ports: never accepted as a destination
  * @param hbonePort the HBONE port assumed for nodes that do not name one
  * @param connectTimeout for upstream TCP and HBONE connections
+ * @param connections the open inbound connections, decided again when the state changes
  */
 public record ProxyContext(String nodeName, WorkloadIndex index, HboneTls tls, Telemetry telemetry,
-        Transport transport, Set<Integer> agentPorts, int hbonePort, Duration connectTimeout) {
+        Transport transport, Set<Integer> agentPorts, int hbonePort, Duration connectTimeout,
+        ConnectionManager connections) {
     public ProxyContext {
         requireNonNull(nodeName, "nodeName");
         requireNonNull(index, "index");
@@ -30,5 +32,13 @@ public record ProxyContext(String nodeName, WorkloadIndex index, HboneTls tls, T
         requireNonNull(transport, "transport");
         agentPorts = Set.copyOf(agentPorts);
         requireNonNull(connectTimeout, "connectTimeout");
+        requireNonNull(connections, "connections");
+    }
+
+    /** With a {@link ConnectionManager} of its own over {@code index}. */
+    public ProxyContext(String nodeName, WorkloadIndex index, HboneTls tls, Telemetry telemetry,
+            Transport transport, Set<Integer> agentPorts, int hbonePort, Duration connectTimeout) {
+        this(nodeName, index, tls, telemetry, transport, agentPorts, hbonePort, connectTimeout,
+                ConnectionManager.create(nodeName, index, agentPorts));
     }
 }
