@@ -52,7 +52,7 @@ final class ArchitectureRules {
 
     static final List<ForbiddenUse> FORBIDDEN_USES = List.of(
             new ForbiddenUse(List.of("dev.wisp.controlplane.model.."),
-                    List.of("dev.wisp.controlplane", "dev.wisp.controlplane.config..",
+                    List.of("dev.wisp.controlplane", "dev.wisp.controlplane.config..", "dev.wisp.controlplane.route..",
                             "dev.wisp.controlplane.translate..", "dev.wisp.controlplane.xds..",
                             "dev.wisp.controlplane.ca.."),
                     "the model is the control plane's bottom layer: every source produces it, every consumer reads it"),
@@ -64,6 +64,11 @@ final class ArchitectureRules {
                     List.of("dev.wisp.controlplane", "dev.wisp.controlplane.config..",
                             "dev.wisp.controlplane.xds..", "dev.wisp.controlplane.ca.."),
                     "translation is a pure function of the model"),
+            new ForbiddenUse(List.of("dev.wisp.controlplane.route.."),
+                    List.of("dev.wisp.controlplane", "dev.wisp.controlplane.config..",
+                            "dev.wisp.controlplane.translate..", "dev.wisp.controlplane.xds..",
+                            "dev.wisp.controlplane.ca.."),
+                    "the route engine is a pure function of the model and one request"),
             new ForbiddenUse(
                     List.of("dev.wisp.wireguard.crypto..", "dev.wisp.wireguard.noise..",
                             "dev.wisp.wireguard.routing..", "dev.wisp.wireguard.device.."),

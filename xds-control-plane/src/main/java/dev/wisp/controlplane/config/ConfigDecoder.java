@@ -9,10 +9,14 @@ import dev.wisp.controlplane.model.AuthorizationPolicy.Operation;
 import dev.wisp.controlplane.model.AuthorizationPolicy.Rule;
 import dev.wisp.controlplane.model.AuthorizationPolicy.Source;
 import dev.wisp.controlplane.model.Cidr;
+import dev.wisp.controlplane.model.Gateway;
+import dev.wisp.controlplane.model.GrpcRoute;
+import dev.wisp.controlplane.model.HttpRoute;
 import dev.wisp.controlplane.model.MeshConfig;
 import dev.wisp.controlplane.model.MeshConfigObject;
 import dev.wisp.controlplane.model.MeshObject;
 import dev.wisp.controlplane.model.MtlsMode;
+import dev.wisp.controlplane.model.Namespace;
 import dev.wisp.controlplane.model.NodeDef;
 import dev.wisp.controlplane.model.ObjectRef;
 import dev.wisp.controlplane.model.Origin;
@@ -36,10 +40,13 @@ import java.util.regex.Pattern;
  * objects carry many.
  */
 public final class ConfigDecoder {
-    private static final Pattern DNS_SUBDOMAIN = Pattern.compile("[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?");
-    private static final Pattern DNS_LABEL = Pattern.compile("[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?");
+    static final Pattern DNS_SUBDOMAIN = Pattern.compile("[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?");
+    static final Pattern DNS_LABEL = Pattern.compile("[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?");
     private static final List<String> KINDS = List.of(Pod.KIND, ServiceDef.KIND, NodeDef.KIND,
-            AuthorizationPolicy.KIND, PeerAuthentication.KIND, MeshConfig.KIND);
+            AuthorizationPolicy.KIND, PeerAuthentication.KIND, MeshConfig.KIND, Namespace.KIND, Gateway.KIND,
+            HttpRoute.KIND,
+            GrpcRoute.KIND);
+    static final String GATEWAY_API = "gateway.networking.k8s.io/v1";
     /** Condition keys Istio defines that only an L7 proxy can evaluate. */
     private static final List<String> L7_CONDITION_PREFIXES = List.of("request.", "remote.ip", "connection.sni",
             "experimental.");
@@ -91,7 +98,8 @@ public final class ConfigDecoder {
             return null;
         }
         String expected = switch (kind) {
-            case Pod.KIND, ServiceDef.KIND, NodeDef.KIND -> "v1";
+            case Pod.KIND, ServiceDef.KIND, NodeDef.KIND, Namespace.KIND -> "v1";
+            case Gateway.KIND, HttpRoute.KIND, GrpcRoute.KIND -> GATEWAY_API;
             case AuthorizationPolicy.KIND, PeerAuthentication.KIND -> "security.istio.io/v1";
             case MeshConfig.KIND -> "wisp.dev/v1alpha1";
             default -> null;
@@ -106,7 +114,8 @@ public final class ConfigDecoder {
                     + kind + ")");
             return null;
         }
-        boolean namespaced = !kind.equals(NodeDef.KIND) && !kind.equals(MeshConfig.KIND);
+        boolean namespaced = !kind.equals(NodeDef.KIND) && !kind.equals(MeshConfig.KIND)
+                && !kind.equals(Namespace.KIND);
         ObjectRef ref = metadata(f, doc, kind, namespaced);
         if (ref == null) {
             return null;
@@ -118,6 +127,10 @@ public final class ConfigDecoder {
             case NodeDef.KIND -> node(f, doc, ref);
             case AuthorizationPolicy.KIND -> authorizationPolicy(f, doc, ref);
             case PeerAuthentication.KIND -> peerAuthentication(f, doc, ref);
+            case Namespace.KIND -> new Namespace(ref, labels(f, doc));
+            case Gateway.KIND -> GatewayDecoder.gateway(f, doc, ref);
+            case HttpRoute.KIND -> RouteDecoder.httpRoute(f, doc, ref);
+            case GrpcRoute.KIND -> RouteDecoder.grpcRoute(f, doc, ref);
             default -> meshConfig(f, doc, ref);
         };
     }
@@ -154,7 +167,7 @@ public final class ConfigDecoder {
         return new ObjectRef(kind, ns, name);
     }
 
-    private static Map<String, String> labels(Fields f, YNode doc) {
+    static Map<String, String> labels(Fields f, YNode doc) {
         Map<String, String> l = f.stringMap(f.child(doc, "metadata"), "labels", "metadata.labels");
         return l == null ? Map.of() : Map.copyOf(l);
     }
@@ -164,7 +177,7 @@ public final class ConfigDecoder {
         return a == null ? Map.of() : a;
     }
 
-    private static InetAddress ip(Fields f, YNode at, String text, String path) {
+    static InetAddress ip(Fields f, YNode at, String text, String path) {
         try {
             return Cidr.Addresses.parseLiteral(text);
         } catch (IllegalArgumentException e) {
@@ -254,7 +267,7 @@ public final class ConfigDecoder {
             ports.add(new ServiceDef.ServicePort(name == null ? "" : name, port, target));
         }
         return new ServiceDef(ref, selector == null ? Map.of() : Map.copyOf(selector), List.copyOf(vips),
-                List.copyOf(ports));
+                List.copyOf(ports), labels(f, doc));
     }
 
     private static NodeDef node(Fields f, YNode doc, ObjectRef ref) {

@@ -90,4 +90,20 @@ public final class MeshModel {
     public List<PeerAuthentication> peerAuthentications() {
         return all(PeerAuthentication.class);
     }
+
+    public List<Namespace> namespaces() {
+        return all(Namespace.class);
+    }
+
+    public List<Gateway> gateways() {
+        return all(Gateway.class);
+    }
+
+    public List<HttpRoute> httpRoutes() {
+        return all(HttpRoute.class);
+    }
+
+    public List<GrpcRoute> grpcRoutes() {
+        return all(GrpcRoute.class);
+    }
 }

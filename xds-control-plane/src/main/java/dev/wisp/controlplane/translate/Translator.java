@@ -20,6 +20,7 @@ import dev.wisp.controlplane.model.NodeDef;
 import dev.wisp.controlplane.model.ObjectRef;
 import dev.wisp.controlplane.model.PeerAuthentication;
 import dev.wisp.controlplane.model.Pod;
+import dev.wisp.controlplane.model.Selectors;
 import dev.wisp.controlplane.model.ServiceDef;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
@@ -192,15 +193,7 @@ public final class Translator {
 
     /** Kubernetes selector semantics: every selector label present with the same value; empty selects none. */
     static boolean selects(Map<String, String> selector, Map<String, String> labels) {
-        if (selector == null || selector.isEmpty()) {
-            return false;
-        }
-        for (var e : selector.entrySet()) {
-            if (!e.getValue().equals(labels.get(e.getKey()))) {
-                return false;
-            }
-        }
-        return true;
+        return Selectors.selects(selector, labels);
     }
 
     private static String first(Map<String, String> labels, String fallback, String... keys) {

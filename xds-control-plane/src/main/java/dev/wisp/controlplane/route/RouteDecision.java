@@ -1,0 +1,34 @@
+package dev.wisp.controlplane.route;
+
+import dev.wisp.controlplane.model.ObjectRef;
+import dev.wisp.controlplane.model.RouteParts.BackendRef;
+import dev.wisp.controlplane.model.RouteParts.HeaderModifier;
+import dev.wisp.controlplane.model.RouteParts.Retry;
+import dev.wisp.controlplane.model.RouteParts.Timeouts;
+import dev.wisp.controlplane.route.HttpRequest.Header;
+import java.util.List;
+
+/**
+ * What a waypoint does with one request.
+ *
+ * @param status 200 when forwarded, 301/302 for a redirect, 404 no matching rule, 500 invalid
+ *        backend, 503 no endpoints
+ * @param route the HTTPRoute/GRPCRoute that matched, or null (no route attached, or none matched)
+ * @param rule the index of the matching rule, or -1
+ * @param backend the chosen backend when forwarded, else null
+ * @param path path (and query) as sent upstream, null unless forwarded
+ * @param host authority as sent upstream, null unless forwarded
+ * @param requestHeaders the request's headers after the filters (names lower-case)
+ * @param location the redirect's {@code Location}, else null
+ * @param mirrors backends a copy of the request goes to
+ * @param responseModifiers ResponseHeaderModifier filters to apply to the answer, in order
+ * @param reason one sentence for the operator
+ */
+public record RouteDecision(int status, ObjectRef route, int rule, BackendRef backend, String path, String host,
+        List<Header> requestHeaders, String location, List<BackendRef> mirrors,
+        List<HeaderModifier> responseModifiers, Timeouts timeouts, Retry retry, String reason) {
+
+    public boolean forwarded() {
+        return status == 200;
+    }
+}
