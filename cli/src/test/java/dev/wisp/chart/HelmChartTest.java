@@ -1,0 +1,224 @@
+package dev.wisp.chart;
+
+import static dev.wisp.chart.Helm.only;
+import static org.assertj.core.api.Assertions.assertThat;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Set;
+import java.util.TreeSet;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.MethodSource;
+
+/**
+ * The chart {@code charts/wisp} with the real helm: lint, render for several value sets, check
+ * every rendered object strictly against the Kubernetes API's schema, and read what the objects
+ * grant (the agent's capabilities, mounts and tolerations; the RBAC rules).
+ */
+class HelmChartTest {
+    /** Value sets beside the defaults (resources of this package). */
+    static Stream<List<String>> valueSets() {
+        return Stream.of(List.of(), List.of("istio-strict.yaml"), List.of("monitoring.yaml"),
+                List.of("waypoints-rolling.yaml"));
+    }
+
+    @ParameterizedTest
+    @MethodSource("valueSets")
+    void lintsStrictly(List<String> values) {
+        List<String> args = new ArrayList<>(List.of("lint", "--strict", Helm.CHART.toString()));
+        values.forEach(v -> args.addAll(List.of("--values", Helm.resource(v).toString())));
+        Helm.Run lint = Helm.helm(args.toArray(String[]::new));
+        assertThat(lint.exit()).as(lint.output()).isZero();
+        assertThat(lint.output()).contains("1 chart(s) linted, 0 chart(s) failed");
+    }
+
+    @ParameterizedTest
+    @MethodSource("valueSets")
+    void everyRenderedObjectMatchesTheKubernetesSchema(List<String> values) {
+        List<ObjectNode> objects = Helm.template(values.toArray(String[]::new));
+        assertThat(objects).hasSizeGreaterThanOrEqualTo(9);
+        Helm.Run check = Helm.check(objects);
+        assertThat(check.exit()).as(check.output()).isZero();
+        assertThat(check.output()).contains("checked " + objects.size() + " objects, 0 problems");
+    }
+
+    @Test
+    void theSchemaCheckRefusesAnUnknownFieldAWrongTypeAndAMissingRequiredField() {
+        List<ObjectNode> objects = Helm.template();
+        ObjectNode agent = only(objects, "DaemonSet", "wisp-node");
+        ((ObjectNode) agent.at("/spec/template/spec/containers/0")).put("capabilites", "typo");
+        ObjectNode cp = only(objects, "Deployment", "wisp-control-plane");
+        ((ObjectNode) cp.get("spec")).put("replicas", "two");
+        ObjectNode pdb = only(objects, "PodDisruptionBudget", "wisp-control-plane");
+        ObjectNode role = only(objects, "ClusterRole", "wisp-control-plane-wisp-system");
+        ((ObjectNode) role.at("/rules/0")).remove("verbs");
+
+        Helm.Run check = Helm.check(List.of(agent, cp, pdb, role));
+
+        assertThat(check.exit()).isEqualTo(1);
+        assertThat(check.output().lines()).containsExactly(
+                "#0 DaemonSet/wisp-node: spec.template.spec.containers[0].capabilites: unknown field \"capabilites\" (not in V1Container)",
+                "#1 Deployment/wisp-control-plane: spec.replicas: expected a number, found \"two\"",
+                "#1 Deployment/wisp-control-plane: (object): data/spec/replicas must be integer",
+                "#3 ClusterRole/wisp-control-plane-wisp-system: (object): data/rules/0 must have required property verbs",
+                "checked 4 objects, 4 problems");
+    }
+
+    @Test
+    void valuesOutsideTheSchemaAreRefused() {
+        Helm.Run typo = Helm.helm("template", "wisp", Helm.CHART.toString(), "--set", "node.podDir=/x");
+        assertThat(typo.exit()).isNotZero();
+        assertThat(typo.output()).contains("Additional property podDir is not allowed");
+        Helm.Run mode = Helm.helm("template", "wisp", Helm.CHART.toString(), "--set", "meshConfig.mtlsMode=DISABLE");
+        assertThat(mode.exit()).isNotZero();
+        assertThat(mode.output()).contains("mtlsMode");
+    }
+
+    @Test
+    void theAgentRunsWithTwoNamedCapabilitiesNotPrivileged() {
+        JsonNode pod = only(Helm.template(), "DaemonSet", "wisp-node").at("/spec/template/spec");
+        JsonNode container = pod.at("/containers/0");
+        JsonNode security = container.get("securityContext");
+        assertThat(security.path("privileged").asBoolean(false)).isFalse();
+        assertThat(texts(security.at("/capabilities/drop"))).containsExactly("ALL");
+        assertThat(texts(security.at("/capabilities/add"))).containsExactlyInAnyOrder("NET_ADMIN", "SYS_ADMIN");
+        assertThat(security.path("readOnlyRootFilesystem").asBoolean()).isTrue();
+        assertThat(pod.path("priorityClassName").asText()).isEqualTo("system-node-critical");
+        assertThat(pod.path("hostNetwork").asBoolean()).isTrue();
+        assertThat(container.at("/readinessProbe/httpGet/port").asInt()).isEqualTo(15021);
+        assertThat(container.at("/readinessProbe/httpGet/path").asText()).isEqualTo("/healthz/ready");
+    }
+
+    @Test
+    void theAgentMountsBpffsTheCgroupRootAndNetworkNamespacesFromTheHost() {
+        JsonNode pod = only(Helm.template(), "DaemonSet", "wisp-node").at("/spec/template/spec");
+        Set<String> hostPaths = new TreeSet<>();
+        pod.get("volumes").forEach(v -> {
+            if (v.has("hostPath")) {
+                hostPaths.add(v.get("name").asText() + "=" + v.at("/hostPath/path").asText());
+            }
+        });
+        assertThat(hostPaths).containsExactlyInAnyOrder("bpf=/sys/fs/bpf", "cgroup=/sys/fs/cgroup",
+                "netns=/var/run/netns", "pods=/run/wisp/pods");
+        Set<String> mounts = new TreeSet<>();
+        pod.at("/containers/0/volumeMounts").forEach(m -> mounts.add(m.get("name").asText() + "@"
+                + m.get("mountPath").asText() + (m.path("readOnly").asBoolean() ? ":ro" : "")));
+        assertThat(mounts).contains("bpf@/sys/fs/bpf", "cgroup@/sys/fs/cgroup:ro", "netns@/var/run/netns:ro",
+                "token@/var/run/secrets/wisp:ro");
+        JsonNode token = pod.get("volumes").findParent("serviceAccountToken").get("serviceAccountToken");
+        assertThat(token.get("audience").asText()).isEqualTo("wisp-control-plane");
+        assertThat(token.get("expirationSeconds").asInt()).isEqualTo(43200);
+        assertThat(pod.path("automountServiceAccountToken").asBoolean(true)).isFalse();
+    }
+
+    @Test
+    void theAgentToleratesEveryTaintAndIsNeverReplacedUnderRunningPods() {
+        JsonNode agent = only(Helm.template(), "DaemonSet", "wisp-node");
+        Set<String> tolerations = new TreeSet<>();
+        agent.at("/spec/template/spec/tolerations").forEach(t -> tolerations.add(t.path("key").asText("*") + "/"
+                + t.get("operator").asText() + "/" + t.path("effect").asText("any")));
+        assertThat(tolerations).containsExactlyInAnyOrder("*/Exists/NoSchedule", "*/Exists/NoExecute",
+                "CriticalAddonsOnly/Exists/any");
+        assertThat(agent.at("/spec/updateStrategy/type").asText()).isEqualTo("OnDelete");
+
+        JsonNode surge = only(Helm.template("waypoints-rolling.yaml"), "DaemonSet", "wisp-node")
+                .at("/spec/updateStrategy");
+        assertThat(surge.get("type").asText()).isEqualTo("RollingUpdate");
+        assertThat(surge.at("/rollingUpdate/maxUnavailable").asInt()).isZero();
+        assertThat(surge.at("/rollingUpdate/maxSurge").asInt()).isEqualTo(1);
+    }
+
+    @Test
+    void theControlPlaneMayReadWhatItWatchesReviewTokensReportAndAnnotateNodesOnly() {
+        List<ObjectNode> objects = Helm.template();
+        Set<String> grants = new TreeSet<>();
+        for (ObjectNode o : objects) {
+            if (o.path("kind").asText().matches("(Cluster)?Role")) {
+                String role = o.at("/metadata/name").asText();
+                o.get("rules").forEach(rule -> rule.get("apiGroups").forEach(g -> rule.get("resources")
+                        .forEach(r -> rule.get("verbs").forEach(v -> grants.add(role + " " + (g.asText().isEmpty()
+                                ? "core"
+                                : g.asText()) + "/" + r.asText() + " " + v.asText())))));
+            }
+        }
+        Set<String> expected = new TreeSet<>();
+        String role = "wisp-control-plane-wisp-system ";
+        for (String read : List.of("core/pods", "core/services", "core/namespaces", "core/nodes",
+                "discovery.k8s.io/endpointslices", "security.istio.io/authorizationpolicies",
+                "security.istio.io/peerauthentications", "security.istio.io/requestauthentications",
+                "gateway.networking.k8s.io/gateways", "gateway.networking.k8s.io/httproutes",
+                "gateway.networking.k8s.io/grpcroutes")) {
+            for (String verb : List.of("get", "list", "watch")) {
+                expected.add(role + read + " " + verb);
+            }
+        }
+        expected.add(role + "authentication.k8s.io/tokenreviews create");
+        for (String events : List.of("core/events", "events.k8s.io/events")) {
+            expected.add(role + events + " create");
+            expected.add(role + events + " patch");
+        }
+        for (String status : List.of("security.istio.io/authorizationpolicies/status",
+                "security.istio.io/peerauthentications/status", "security.istio.io/requestauthentications/status",
+                "gateway.networking.k8s.io/gateways/status", "gateway.networking.k8s.io/httproutes/status",
+                "gateway.networking.k8s.io/grpcroutes/status")) {
+            expected.add(role + status + " update");
+            expected.add(role + status + " patch");
+        }
+        expected.add(role + "core/nodes patch");
+        assertThat(grants).isEqualTo(expected);
+
+        List<String> boundAccounts = new ArrayList<>();
+        objects.stream().filter(o -> o.path("kind").asText().matches("(Cluster)?RoleBinding"))
+                .forEach(b -> b.get("subjects").forEach(s -> boundAccounts.add(s.get("name").asText())));
+        assertThat(boundAccounts).as("the agents' account is bound to nothing").containsExactly("wisp-control-plane");
+        assertThat(only(objects, "ServiceAccount", "wisp-node").path("automountServiceAccountToken").asBoolean(true))
+                .isFalse();
+    }
+
+    @Test
+    void theControlPlaneHasItsServiceBudgetAndMeshConfig() {
+        List<ObjectNode> objects = Helm.template("istio-strict.yaml");
+        Set<Integer> ports = new TreeSet<>();
+        only(objects, "Service", "wisp-control-plane").at("/spec/ports").forEach(p -> ports.add(p.get("port").asInt()));
+        assertThat(ports).containsExactly(15012, 15020);
+        assertThat(only(objects, "PodDisruptionBudget", "wisp-control-plane").at("/spec/maxUnavailable").asInt())
+                .isZero();
+        JsonNode args = only(objects, "Deployment", "wisp-control-plane").at("/spec/template/spec/containers/0/args");
+        assertThat(texts(args)).contains("--kubernetes", "--honor-istio-labels", "--enroll-label=wisp.dev/mesh");
+        String mesh = only(objects, "ConfigMap", "wisp-mesh-config").at("/data/meshconfig.yaml").asText();
+        assertThat(mesh).contains("kind: MeshConfig", "trustDomain: \"prod.example\"", "mtlsMode: STRICT");
+
+        List<ObjectNode> defaults = Helm.template();
+        assertThat(
+                texts(only(defaults, "Deployment", "wisp-control-plane").at("/spec/template/spec/containers/0/args")))
+                .doesNotContain("--honor-istio-labels");
+        assertThat(defaults).noneMatch(o -> o.path("kind").asText().equals("ServiceMonitor"));
+        assertThat(defaults).noneMatch(o -> o.path("kind").asText().equals("Gateway"));
+    }
+
+    @Test
+    void serviceMonitorsAndWaypointsAppearWhenAsked() {
+        List<ObjectNode> monitored = Helm.template("monitoring.yaml");
+        assertThat(only(monitored, "ServiceMonitor", "wisp-node").at("/spec/endpoints/0/port").asText())
+                .isEqualTo("http-metrics");
+        assertThat(only(monitored, "ServiceMonitor", "wisp-control-plane").at("/metadata/labels/release").asText())
+                .isEqualTo("prometheus");
+        assertThat(only(monitored, "Service", "wisp-node-metrics").at("/spec/clusterIP").asText()).isEqualTo("None");
+
+        JsonNode waypoint = only(Helm.template("waypoints-rolling.yaml"), "Gateway", "reviews-wp");
+        assertThat(waypoint.at("/metadata/namespace").asText()).isEqualTo("reviews");
+        assertThat(waypoint.at("/metadata/labels/istio.io~1waypoint-for").asText()).isEqualTo("workload");
+        assertThat(waypoint.at("/spec/listeners/0/port").asInt()).isEqualTo(15008);
+        assertThat(waypoint.at("/spec/listeners/0/protocol").asText()).isEqualTo("HBONE");
+    }
+
+    private static List<String> texts(JsonNode array) {
+        List<String> out = new ArrayList<>();
+        array.forEach(n -> out.add(n.asText()));
+        return out;
+    }
+}
