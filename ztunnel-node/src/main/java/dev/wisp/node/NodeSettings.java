@@ -4,6 +4,7 @@ import static java.util.Objects.requireNonNull;
 
 import dev.wisp.base.HostPort;
 import dev.wisp.node.admin.AdminServer;
+import dev.wisp.node.wireguard.MeshWireGuard;
 import java.net.InetAddress;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -29,10 +30,12 @@ import java.util.Optional;
  * @param workerThreads I/O event loops (0: one per core)
  * @param connectTimeout for upstream TCP and HBONE connections
  * @param logLevels how {@code POST /logging} changes a level (the launcher owns the logging backend)
+ * @param wireguard the node's WireGuard device in the mesh, when asked for (needs root)
  */
 public record NodeSettings(String nodeName, String trustDomain, Source source, InetAddress bindAddress, Ports ports,
         Optional<Capture> capture, Optional<String> socks5Workload, Duration drainTimeout, Duration idleTimeout,
-        int streamsPerConnection, int workerThreads, Duration connectTimeout, AdminServer.LogLevels logLevels) {
+        int streamsPerConnection, int workerThreads, Duration connectTimeout, AdminServer.LogLevels logLevels,
+        Optional<MeshWireGuard.Settings> wireguard) {
 
     public static final String DEFAULT_TRUST_DOMAIN = "cluster.local";
     public static final InetAddress DEFAULT_BIND = InetAddress.ofLiteral("0.0.0.0");
@@ -57,6 +60,7 @@ public record NodeSettings(String nodeName, String trustDomain, Source source, I
         requireNonNull(ports, "ports");
         requireNonNull(socks5Workload, "socks5Workload");
         requireNonNull(logLevels, "logLevels");
+        requireNonNull(wireguard, "wireguard");
         if (requireNonNull(drainTimeout, "drainTimeout").isNegative() || requireNonNull(idleTimeout, "idleTimeout")
                 .isNegative() || !positive(connectTimeout, "connectTimeout")) {
             throw new IllegalArgumentException("timeouts must be positive (drain and idle may be 0): drain "
@@ -85,53 +89,60 @@ public record NodeSettings(String nodeName, String trustDomain, Source source, I
     public static NodeSettings of(String nodeName, Source source) {
         return new NodeSettings(nodeName, DEFAULT_TRUST_DOMAIN, source, DEFAULT_BIND, Ports.ZTUNNEL, Optional.empty(),
                 Optional.empty(), DEFAULT_DRAIN_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_STREAMS_PER_CONNECTION, 0,
-                DEFAULT_CONNECT_TIMEOUT, NO_LOG_LEVELS);
+                DEFAULT_CONNECT_TIMEOUT, NO_LOG_LEVELS, Optional.empty());
     }
 
     public NodeSettings withTrustDomain(String td) {
         return new NodeSettings(nodeName, td, source, bindAddress, ports, capture, socks5Workload, drainTimeout,
-                idleTimeout, streamsPerConnection, workerThreads, connectTimeout, logLevels);
+                idleTimeout, streamsPerConnection, workerThreads, connectTimeout, logLevels, wireguard);
     }
 
     public NodeSettings withBindAddress(InetAddress a) {
         return new NodeSettings(nodeName, trustDomain, source, a, ports, capture, socks5Workload, drainTimeout,
-                idleTimeout, streamsPerConnection, workerThreads, connectTimeout, logLevels);
+                idleTimeout, streamsPerConnection, workerThreads, connectTimeout, logLevels, wireguard);
     }
 
     public NodeSettings withPorts(Ports p) {
         return new NodeSettings(nodeName, trustDomain, source, bindAddress, p, capture, socks5Workload, drainTimeout,
-                idleTimeout, streamsPerConnection, workerThreads, connectTimeout, logLevels);
+                idleTimeout, streamsPerConnection, workerThreads, connectTimeout, logLevels, wireguard);
     }
 
     public NodeSettings withCapture(Capture c) {
         return new NodeSettings(nodeName, trustDomain, source, bindAddress, ports, Optional.of(c), socks5Workload,
-                drainTimeout, idleTimeout, streamsPerConnection, workerThreads, connectTimeout, logLevels);
+                drainTimeout, idleTimeout, streamsPerConnection, workerThreads, connectTimeout, logLevels, wireguard);
     }
 
     public NodeSettings withSocks5Workload(String uid) {
         return new NodeSettings(nodeName, trustDomain, source, bindAddress, ports, capture, Optional.of(uid),
-                drainTimeout, idleTimeout, streamsPerConnection, workerThreads, connectTimeout, logLevels);
+                drainTimeout, idleTimeout, streamsPerConnection, workerThreads, connectTimeout, logLevels, wireguard);
     }
 
     public NodeSettings withDrainTimeout(Duration d) {
         return new NodeSettings(nodeName, trustDomain, source, bindAddress, ports, capture, socks5Workload, d,
-                idleTimeout, streamsPerConnection, workerThreads, connectTimeout, logLevels);
+                idleTimeout, streamsPerConnection, workerThreads, connectTimeout, logLevels, wireguard);
     }
 
     /** The HBONE client pool: streams one connection carries at a time, and how long an idle one is kept. */
     public NodeSettings withPool(int streams, Duration idle) {
         return new NodeSettings(nodeName, trustDomain, source, bindAddress, ports, capture, socks5Workload,
-                drainTimeout, idle, streams, workerThreads, connectTimeout, logLevels);
+                drainTimeout, idle, streams, workerThreads, connectTimeout, logLevels, wireguard);
     }
 
     public NodeSettings withWorkerThreads(int n) {
         return new NodeSettings(nodeName, trustDomain, source, bindAddress, ports, capture, socks5Workload,
-                drainTimeout, idleTimeout, streamsPerConnection, n, connectTimeout, logLevels);
+                drainTimeout, idleTimeout, streamsPerConnection, n, connectTimeout, logLevels, wireguard);
+    }
+
+    /** Runs the node's WireGuard device in the mesh. */
+    public NodeSettings withWireGuard(MeshWireGuard.Settings w) {
+        return new NodeSettings(nodeName, trustDomain, source, bindAddress, ports, capture, socks5Workload,
+                drainTimeout, idleTimeout, streamsPerConnection, workerThreads, connectTimeout, logLevels, Optional.of(
+                        w));
     }
 
     public NodeSettings withLogLevels(AdminServer.LogLevels l) {
         return new NodeSettings(nodeName, trustDomain, source, bindAddress, ports, capture, socks5Workload,
-                drainTimeout, idleTimeout, streamsPerConnection, workerThreads, connectTimeout, l);
+                drainTimeout, idleTimeout, streamsPerConnection, workerThreads, connectTimeout, l, wireguard);
     }
 
     /**

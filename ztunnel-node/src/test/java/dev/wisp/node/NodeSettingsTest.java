@@ -40,7 +40,7 @@ class NodeSettingsTest {
                 "pod-a");
         assertThat(changed).isEqualTo(new NodeSettings("node1", "cluster.local", STANDALONE, base.bindAddress(),
                 Ports.ZTUNNEL, Optional.empty(), Optional.of("pod-a"), Duration.ofSeconds(1), base.idleTimeout(),
-                100, 2, base.connectTimeout(), base.logLevels()));
+                100, 2, base.connectTimeout(), base.logLevels(), Optional.empty()));
     }
 
     @Test
