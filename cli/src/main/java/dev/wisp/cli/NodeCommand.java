@@ -9,6 +9,10 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Map;
 import java.util.Optional;
+import java.util.ArrayList;
+import java.util.List;
+import dev.wisp.node.wireguard.MeshWireGuard;
+import dev.wisp.wireguard.Prefix;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
 import picocli.CommandLine;
@@ -90,6 +94,33 @@ public final class NodeCommand implements Callable<Integer> {
     @Option(names = "--bpf-pin-root", paramLabel = "DIR", description = "With --capture: where programs and maps are pinned (default: ${DEFAULT-VALUE}).")
     Path pinRoot;
 
+    @Option(names = "--wireguard", description = "Run this node's WireGuard device in the mesh (needs root): pod traffic to other nodes' pod CIDRs goes through it; the key is published to the control plane.")
+    boolean wireguard;
+
+    @Option(names = "--wireguard-address", paramLabel = "ADDR", description = "With --wireguard: this node's address, the device's endpoint (required).")
+    String wireguardAddress;
+
+    @Option(names = "--wireguard-pod-cidr", paramLabel = "CIDR", description = "With --wireguard: this node's pod CIDR, published to the registry (repeatable).")
+    List<String> wireguardPodCidrs = new ArrayList<>();
+
+    @Option(names = "--wireguard-cluster-cidr", paramLabel = "CIDR", description = "With --wireguard: a CIDR holding every node's pods; in strict mode what of it is not this node's is dropped unless routed through the device (repeatable).")
+    List<String> wireguardClusterCidrs = new ArrayList<>();
+
+    @Option(names = "--wireguard-state-dir", paramLabel = "DIR", description = "With --wireguard: where the private key is kept, 0600 (required).")
+    Path wireguardStateDir;
+
+    @Option(names = "--wireguard-interface", paramLabel = "IFACE", description = "With --wireguard: interface name (default: ${DEFAULT-VALUE}).")
+    String wireguardInterface;
+
+    @Option(names = "--wireguard-port", paramLabel = "PORT", description = "With --wireguard: UDP port (default: ${DEFAULT-VALUE}).")
+    int wireguardPort;
+
+    @Option(names = "--wireguard-permissive", description = "With --wireguard: without a peer or a device, traffic for other nodes' pods takes the node's other routes (in clear) instead of being dropped (the default, strict).")
+    boolean wireguardPermissive;
+
+    @Option(names = "--wireguard-uapi-dir", paramLabel = "DIR", description = "With --wireguard: directory of the UAPI socket that wg(8) uses (default: ${DEFAULT-VALUE}).")
+    Path wireguardUapiDir;
+
     /** The options' defaults, read from {@link NodeSettings} so that they are written once. */
     static final class Defaults implements CommandLine.IDefaultValueProvider {
         private static final NodeSettings DEFAULTS = NodeSettings.of("-", new NodeSettings.Source.Standalone(Path.of(
@@ -104,10 +135,15 @@ public final class NodeCommand implements Callable<Integer> {
                         .toString(),
                 "--transport", DEFAULTS.transport().label(), "--flows-port",
                 String.valueOf(NodeSettings.DEFAULT_FLOWS_PORT));
+        private static final Map<String, String> WIREGUARD = Map.of("--wireguard-interface", "wisp-wg0",
+                "--wireguard-port", String.valueOf(MeshWireGuard.Settings.DEFAULT_PORT), "--wireguard-uapi-dir",
+                "/var/run/wireguard");
 
         @Override
         public String defaultValue(CommandLine.Model.ArgSpec argSpec) {
-            return argSpec instanceof CommandLine.Model.OptionSpec o ? BY_OPTION.get(o.longestName()) : null;
+            return argSpec instanceof CommandLine.Model.OptionSpec o
+                    ? BY_OPTION.getOrDefault(o.longestName(), WIREGUARD.get(o.longestName()))
+                    : null;
         }
     }
 
@@ -165,7 +201,25 @@ public final class NodeCommand implements Callable<Integer> {
                 throw new UserException("--capture: " + e.getMessage());
             }
         }
+        if (wireguard) {
+            s = s.withWireGuard(wireguardSettings());
+        }
         return s;
+    }
+
+    private MeshWireGuard.Settings wireguardSettings() {
+        if (wireguardAddress == null || wireguardStateDir == null) {
+            throw new UserException("--wireguard needs --wireguard-address ADDR (this node's address) and "
+                    + "--wireguard-state-dir DIR (where its private key is kept)");
+        }
+        try {
+            return new MeshWireGuard.Settings(wireguardInterface, wireguardStateDir, wireguardPort, InetAddress
+                    .ofLiteral(wireguardAddress), wireguardPodCidrs.stream().map(Prefix::parse).toList(),
+                    wireguardClusterCidrs.stream().map(Prefix::parse).toList(), !wireguardPermissive,
+                    MeshWireGuard.Settings.DEFAULT_TABLE, wireguardUapiDir);
+        } catch (IllegalArgumentException e) {
+            throw new UserException("--wireguard: " + e.getMessage());
+        }
     }
 
     private NodeSettings.Source source() {

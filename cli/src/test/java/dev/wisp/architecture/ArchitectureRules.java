@@ -27,8 +27,8 @@ final class ArchitectureRules {
     /**
      * The module map: the modules each module's main code may use. Libraries use no agent, the agents use the
      * libraries and not each other, only the launcher uses the agents; test-support is for tests only, so no
-     * main code uses it; {@code base} uses none of ours, so every module may use it. {@code ztunnel-node} does not use {@code wireguard} (yet: the WireGuard-in-the-mesh
-     * work adds that arrow here together with the code that needs it).
+     * main code uses it; {@code base} uses none of ours, so every module may use it. {@code ztunnel-node} uses {@code wireguard} to run
+     * the node's device in the mesh.
      */
     static final Map<String, Set<String>> MODULE_DEPENDENCIES = Map.ofEntries(
             entry("base", Set.of()),
@@ -37,7 +37,7 @@ final class ArchitectureRules {
             entry("spiffe", Set.of("base")),
             entry("wireguard", Set.of("base", "linux-native")),
             entry("bpf", Set.of("base", "linux-native")),
-            entry("ztunnel-node", Set.of("base", "api", "spiffe", "bpf", "linux-native")),
+            entry("ztunnel-node", Set.of("base", "api", "spiffe", "bpf", "wireguard", "linux-native")),
             entry("xds-control-plane", Set.of("base", "api", "spiffe")),
             entry("test-support", Set.of("base", "linux-native")),
             entry("local-mesh", Set.of("base", "linux-native")),

@@ -135,6 +135,17 @@ public final class LocalMesh implements AutoCloseable {
         return spec;
     }
 
+    /**
+     * The name of {@code node}'s WireGuard interface (in its namespace; its UAPI socket is
+     * {@code /var/run/wireguard/<name>.sock}), when the mesh runs WireGuard.
+     */
+    public String wireguardInterface(String node) {
+        if (!spec.wireguard()) {
+            throw new IllegalStateException("mesh " + spec.cluster().name() + " runs without WireGuard");
+        }
+        return MeshProcesses.wireguardInterface(cluster, node(node));
+    }
+
     public LocalCluster cluster() {
         return cluster;
     }

@@ -116,6 +116,9 @@ final class MeshProcesses {
                 "--ca-bundle", stateDir.resolve("ca").resolve("bundle.pem").toString(), "--workers",
                 "1", "--drain-timeout", "PT1S", "--capture", "--pods-dir", podsDir(n).toString(), "--capture-address",
                 n.address(), "--bpf-pin-root", "/sys/fs/bpf/wisp/" + spec.cluster().name() + "/" + n.name()));
+        if (spec.wireguard()) {
+            cmd.addAll(wireguardArgs(n));
+        }
         cmd.addAll(spec.agentArgs());
         try {
             agents.put(n.name(), cluster.agentOnNode(n, cmd).redirectErrorStream(true).redirectOutput(log.appendTo())
@@ -124,6 +127,29 @@ final class MeshProcesses {
             throw new ClusterException("cannot start the agent of " + n.name() + ": " + e.getMessage(), e);
         }
         return offset;
+    }
+
+    /**
+     * The agent's WireGuard options: its device {@code wisp-C-<n>} (UAPI socket under the cluster's
+     * name, removed with it), endpoint on the node address, its pod CIDR published, the cluster's
+     * pods' /16 unreachable except through the device (strict), the key in the work directory.
+     */
+    private List<String> wireguardArgs(LocalCluster.Node n) {
+        return List.of("--wireguard", "--wireguard-interface", wireguardInterface(cluster, n), "--wireguard-address",
+                n.address(), "--wireguard-pod-cidr", n.podCidr(), "--wireguard-cluster-cidr", "10." + (spec.cluster()
+                        .base() + 1) + ".0.0/16",
+                "--wireguard-state-dir", spec.workDir().resolve("wireguard").resolve(
+                        n.name()).toString());
+    }
+
+    /**
+     * The name of {@code n}'s WireGuard interface in a local mesh: {@code wisp-C-<node number>}, the
+     * number in base 36 when the decimal one would pass the 15 characters of an interface name.
+     */
+    static String wireguardInterface(LocalCluster cluster, LocalCluster.Node n) {
+        String decimal = String.valueOf(n.index() + 1);
+        boolean fits = ("wisp-" + cluster.spec().name() + "-" + decimal).length() <= 15;
+        return cluster.wireguardName(fits ? decimal : Integer.toString(n.index() + 1, 36));
     }
 
     /**

@@ -24,9 +24,12 @@ import java.util.Map;
  *        (trust domain cluster.local, PERMISSIVE)
  * @param readyTimeout how long to wait for the control plane and each agent to be ready
  * @param agentArgs extra arguments for every {@code wisp node} (e.g. {@code --log-level debug})
+ * @param wireguard whether every agent runs its node's WireGuard device (strict mode): pod traffic
+ *        between nodes is encrypted (on by default)
  */
 public record MeshSpec(ClusterSpec cluster, List<String> wispCommand, Path workDir, Path configDir,
-        List<ServiceSpec> services, String meshConfig, Duration readyTimeout, List<String> agentArgs) {
+        List<ServiceSpec> services, String meshConfig, Duration readyTimeout, List<String> agentArgs,
+        boolean wireguard) {
 
     public MeshSpec {
         requireNonNull(cluster, "cluster");
@@ -84,7 +87,7 @@ public record MeshSpec(ClusterSpec cluster, List<String> wispCommand, Path workD
     /**
      * Builds a {@link MeshSpec}. Defaults: {@link #currentJvmWispCommand()}, work directory
      * {@code <tmp>/wisp-mesh-<name>}, config directory {@code <workDir>/config}, no services, no
-     * MeshConfig, 120 s to get ready.
+     * MeshConfig, 120 s to get ready, WireGuard on.
      */
     public static final class Builder {
         private final ClusterSpec cluster;
@@ -95,6 +98,7 @@ public record MeshSpec(ClusterSpec cluster, List<String> wispCommand, Path workD
         private String meshConfig;
         private Duration readyTimeout = Duration.ofSeconds(120);
         private final List<String> agentArgs = new ArrayList<>();
+        private boolean wireguard = true;
 
         private Builder(ClusterSpec cluster) {
             this.cluster = requireNonNull(cluster, "cluster");
@@ -135,12 +139,18 @@ public record MeshSpec(ClusterSpec cluster, List<String> wispCommand, Path workD
             return this;
         }
 
+        /** Whether agents run WireGuard between the nodes (default true). */
+        public Builder wireguard(boolean on) {
+            this.wireguard = on;
+            return this;
+        }
+
         public MeshSpec build() {
             return new MeshSpec(cluster, wispCommand == null ? currentJvmWispCommand() : wispCommand,
                     workDir == null
                             ? Path.of(System.getProperty("java.io.tmpdir"), "wisp-mesh-" + cluster.name())
                             : workDir,
-                    configDir, services, meshConfig, readyTimeout, agentArgs);
+                    configDir, services, meshConfig, readyTimeout, agentArgs, wireguard);
         }
     }
 }

@@ -11,6 +11,9 @@ import dev.wisp.controlplane.flows.FlowRelay;
 import dev.wisp.controlplane.model.MeshModel;
 import dev.wisp.controlplane.model.NodeDef;
 import dev.wisp.controlplane.model.Pod;
+import dev.wisp.controlplane.model.WireGuardEntry;
+import dev.wisp.controlplane.wireguard.KeyRegistry;
+import dev.wisp.api.workload.v1.WireGuardRegistration;
 import dev.wisp.controlplane.translate.Translation;
 import dev.wisp.controlplane.translate.Translator;
 import dev.wisp.controlplane.xds.LocalNodeCredentials;
@@ -37,7 +40,10 @@ import java.io.UncheckedIOException;
 import java.net.InetSocketAddress;
 import java.nio.file.Path;
 import java.time.Instant;
+import java.util.HashMap;
 import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.Map;
 import java.util.List;
 import java.util.Optional;
 import java.util.Set;
@@ -102,7 +108,7 @@ public final class ControlPlane implements AutoCloseable {
     private final WorkloadDiscoveryServer discovery;
     private final Counter configErrors;
     private final Counter reloads;
-    /** Written by the reading thread (under the source's lock), read by anyone. */
+    /** Written under {@link #publishLock} (readings and registrations), read by anyone. */
     private volatile MeshModel model = MeshModel.empty();
     private volatile Translation translation;
     private volatile ConfigStatus status = new ConfigStatus(0, null, List.of(), null);
@@ -115,6 +121,16 @@ public final class ControlPlane implements AutoCloseable {
     private Server grpc;
     private AdminServer admin;
     private final FlowRelay relay;
+    /**
+     * Serialises translating and publishing between configuration readings and WireGuard
+     * registrations (which arrive on gRPC threads); guards the fields below.
+     */
+    private final Object publishLock = new Object();
+    private KeyRegistry keys = KeyRegistry.empty();
+    /** Registrations that came before the first valid reading, checked at that reading. */
+    private final Map<String, KeyRegistry.Claim> pendingClaims = new LinkedHashMap<>();
+    /** The last refusal logged per node: a repeated claim (every reconnect) is counted, not logged again. */
+    private final Map<String, String> loggedRefusals = new HashMap<>();
 
     private ControlPlane(Options options) {
         this.options = options;
@@ -130,6 +146,8 @@ public final class ControlPlane implements AutoCloseable {
             CertificateAuthority authority = ca;
             return authority == null ? null : authority.bundle();
         }), registry);
+        registry.gauge("wisp_wireguard_registered_nodes", this, cp -> cp.wireguardKeys().size());
+        discovery.onRegistration(this::registered);
     }
 
     /** Starts listening, reads the configuration, and keeps watching it. */
@@ -223,8 +241,10 @@ public final class ControlPlane implements AutoCloseable {
             for (ConfigError e : r.errors()) {
                 log.warn("configuration refused, the previous one stays live: {}", e);
             }
-            ConfigStatus s = status;
-            status = new ConfigStatus(s.generation(), s.appliedAt(), r.errors(), Instant.now());
+            synchronized (publishLock) {
+                ConfigStatus s = status;
+                status = new ConfigStatus(s.generation(), s.appliedAt(), r.errors(), Instant.now());
+            }
             return;
         }
         MeshModel m = r.model();
@@ -235,15 +255,81 @@ public final class ControlPlane implements AutoCloseable {
         }
         hosted = Set.copyOf(h);
         startCa(m.mesh().trustDomain());
-        Translation t = Translator.translate(m, translation);
-        t.warnings().forEach((ref, ws) -> ws.forEach(w -> log.warn("{}: {}", ref, w)));
+        synchronized (publishLock) {
+            model = m;
+            KeyRegistry.Revalidated again = keys.revalidate(m.nodes());
+            keys = again.registry();
+            again.dropped().forEach(d -> refused(d.node(), d.reason(), d.message()));
+            pendingClaims.forEach(this::checkClaim);
+            pendingClaims.clear();
+            Translation t = publish();
+            t.warnings().forEach((ref, ws) -> ws.forEach(w -> log.warn("{}: {}", ref, w)));
+            log.info("configuration generation {} live: {} pods, {} services, {} nodes, {} authorization policies",
+                    status.generation(), m.pods().size(), m.services().size(), m.nodes().size(),
+                    m.authorizationPolicies().size());
+        }
+    }
+
+    /** Translates the model with the registry's entries and publishes it as the next generation. */
+    private Translation publish() {
+        assert Thread.holdsLock(publishLock);
+        Translation t = Translator.translate(model, translation, keys.entries());
         long generation = status.generation() + 1;
-        model = m;
         translation = t;
         status = new ConfigStatus(generation, Instant.now(), List.of(), null);
         discovery.publish(new Snapshot(generation, t, System.nanoTime()));
-        log.info("configuration generation {} live: {} pods, {} services, {} nodes, {} authorization policies",
-                generation, m.pods().size(), m.services().size(), m.nodes().size(), m.authorizationPolicies().size());
+        return t;
+    }
+
+    /** A WireGuard registration from the agent whose credential authenticated {@code node}. */
+    private void registered(String node, WireGuardRegistration r) {
+        KeyRegistry.Claim claim = new KeyRegistry.Claim(r.getPublicKey(), r.getEndpoint(), r.getPodCidrsList());
+        synchronized (publishLock) {
+            if (translation == null) {
+                pendingClaims.put(node, claim);
+                return;
+            }
+            if (checkClaim(node, claim)) {
+                publish();
+            }
+        }
+    }
+
+    /** Registers {@code claim} or refuses it; true when the registry changed. */
+    private boolean checkClaim(String node, KeyRegistry.Claim claim) {
+        assert Thread.holdsLock(publishLock);
+        switch (keys.register(node, claim, model.nodes())) {
+            case KeyRegistry.Outcome.Accepted a -> {
+                loggedRefusals.remove(node);
+                if (a.changed()) {
+                    keys = a.registry();
+                    log.info("WireGuard key of node {} registered: {} at {}, pod CIDRs {}", node, a.entry().publicKey(),
+                            a.entry().endpointText(), a.entry().podCidrs());
+                }
+                return a.changed();
+            }
+            case KeyRegistry.Outcome.Refused f -> {
+                refused(node, f.reason(), f.message());
+                return false;
+            }
+        }
+    }
+
+    private void refused(String node, KeyRegistry.Reason reason, String message) {
+        Counter.builder("wisp_wireguard_registrations_refused")
+                .description(
+                        "WireGuard registrations refused (a key, endpoint or pod CIDR of another node, or malformed)")
+                .tag("reason", reason.label()).register(registry).increment();
+        if (!message.equals(loggedRefusals.put(node, message))) {
+            log.warn("WireGuard registration refused, the node keeps its previous entry (if any): {}", message);
+        }
+    }
+
+    /** The key registry's accepted entries, by node. */
+    public Map<String, WireGuardEntry> wireguardKeys() {
+        synchronized (publishLock) {
+            return keys.entries();
+        }
     }
 
     private void startCa(String trustDomain) {

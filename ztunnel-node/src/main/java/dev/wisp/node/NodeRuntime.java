@@ -18,7 +18,10 @@ import dev.wisp.node.proxy.ProxyContext;
 import dev.wisp.node.proxy.Socks5;
 import dev.wisp.node.proxy.Transport;
 import dev.wisp.node.state.InvalidResourceException;
+import dev.wisp.api.workload.v1.Resource;
 import dev.wisp.node.state.StateFile;
+import dev.wisp.node.state.StateUpdates;
+import dev.wisp.node.wireguard.MeshWireGuard;
 import dev.wisp.node.state.WorkloadIndex;
 import dev.wisp.node.telemetry.ProcessMetrics;
 import dev.wisp.node.telemetry.Telemetry;
@@ -48,7 +51,9 @@ import org.slf4j.LoggerFactory;
 /**
  * One node agent, built from {@link NodeSettings} and owning every component of it: the state
  * index and where it is fed from (a state file, or the control-plane client's workload discovery),
- * the identities (a local CA, or the control plane's), eBPF capture when asked for, the event loops,
+ * the identities (a local CA, or the control plane's), the node's WireGuard device when asked for
+ * (started first: its key is published when the control plane is first reached), eBPF capture when
+ * asked for, the event loops,
  * the HBONE server and pool, the outbound, inbound and SOCKS5 listeners, telemetry and the admin,
  * metrics and readiness endpoints. {@code wisp node} and the in-JVM test agents are built here, so
  * tests run the production wiring.
@@ -67,6 +72,7 @@ import org.slf4j.LoggerFactory;
  * <li>the pool closes its client connections;
  * <li>the control-plane client ends workload discovery and its channel (the last state stays);
  * <li>the identities stop renewing;
+ * <li>the WireGuard device is removed (in strict mode its unreachable routes stay);
  * <li>the admin, metrics and readiness listeners close;
  * <li>the event loops end.
  * </ol>
@@ -99,6 +105,7 @@ public final class NodeRuntime implements AutoCloseable {
     private InboundPlaintext inbound;
     private Socks5 socks5;
     private AdminServer admin;
+    private MeshWireGuard wireguard;
     /** Set once every listener is bound, cleared when draining; read by the readiness endpoint. */
     private volatile boolean ready;
     /** Capture's flow events for {@code /flows}; set at build when capture runs (tests set their own). */
@@ -137,7 +144,17 @@ public final class NodeRuntime implements AutoCloseable {
     }
 
     private void start(Optional<OriginalDestinationResolver> resolverOverride) throws IOException {
+        if (settings.wireguard().isPresent()) {
+            // Before the source: the control-plane client publishes the device's key when it connects.
+            wireguard = MeshWireGuard.start(settings.wireguard().get(), settings.nodeName(), settings.ports()
+                    .hboneOrDefault(), telemetry.registry());
+            started.push(wireguard);
+        }
         openSource();
+        if (wireguard != null) {
+            index.onChange(this::syncWireGuard);
+            syncWireGuard();
+        }
         NodeSettings.Ports ports = settings.ports();
         if (settings.capture().isPresent()) {
             capture = openCapture(settings.capture().get());
@@ -235,7 +252,9 @@ public final class NodeRuntime implements AutoCloseable {
                 identities = Identities.local(ca, settings.nodeName());
             }
             case NodeSettings.Source.ControlPlane at -> {
-                controlPlane = ControlPlaneClient.connect(at, settings.nodeName(), settings.trustDomain(), index);
+                MeshWireGuard wg = wireguard;
+                controlPlane = ControlPlaneClient.connect(at, settings.nodeName(), settings.trustDomain(), index,
+                        () -> wg == null ? Optional.empty() : Optional.of(wg.registration()));
                 started.push(controlPlane);
                 identities = Identities.create(settings.trustDomain(), controlPlane.signer(), controlPlane.bundle());
             }
@@ -274,6 +293,17 @@ public final class NodeRuntime implements AutoCloseable {
                 identities.prefetch(IdentityProvider.workloadId(w));
             }
         }
+    }
+
+    /** Peers and routes follow the Node resources. */
+    private void syncWireGuard() {
+        wireguard.sync(index.snapshot().resources().getOrDefault(StateUpdates.NODE, Map.of()).values().stream()
+                .map(Resource::getNode).toList());
+    }
+
+    /** The node's WireGuard device in the mesh, when it runs one. */
+    public Optional<MeshWireGuard> wireguard() {
+        return Optional.ofNullable(wireguard);
     }
 
     /** The state: fed by the state file or workload discovery (in-JVM tests apply resources to it). */
@@ -353,6 +383,9 @@ public final class NodeRuntime implements AutoCloseable {
                 controlPlane.close();
             }
             identities.close();
+            if (wireguard != null) {
+                wireguard.close();
+            }
             admin.close();
         } finally {
             transport.close();

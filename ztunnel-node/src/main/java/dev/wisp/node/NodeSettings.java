@@ -5,6 +5,7 @@ import static java.util.Objects.requireNonNull;
 import dev.wisp.base.HostPort;
 import dev.wisp.node.admin.AdminServer;
 import dev.wisp.node.proxy.Transport;
+import dev.wisp.node.wireguard.MeshWireGuard;
 import java.net.InetAddress;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -34,11 +35,12 @@ import java.util.OptionalInt;
  * @param logLevels how {@code POST /logging} changes a level (the launcher owns the logging backend)
  * @param flowsPort where the control plane's flow relay reads {@code /flows} (mutual TLS, on the bind
  *            address; {@link #DEFAULT_FLOWS_PORT}), only with a control plane; empty: not served
+ * @param wireguard the node's WireGuard device in the mesh, when asked for (needs root)
  */
 public record NodeSettings(String nodeName, String trustDomain, Source source, InetAddress bindAddress, Ports ports,
         Optional<Capture> capture, Optional<String> socks5Workload, Duration drainTimeout, Duration idleTimeout,
         int streamsPerConnection, int workerThreads, Transport.Kind transport, Duration connectTimeout,
-        AdminServer.LogLevels logLevels, OptionalInt flowsPort) {
+        AdminServer.LogLevels logLevels, OptionalInt flowsPort, Optional<MeshWireGuard.Settings> wireguard) {
 
     public static final String DEFAULT_TRUST_DOMAIN = "cluster.local";
     public static final InetAddress DEFAULT_BIND = InetAddress.ofLiteral("0.0.0.0");
@@ -68,6 +70,7 @@ public record NodeSettings(String nodeName, String trustDomain, Source source, I
         requireNonNull(socks5Workload, "socks5Workload");
         requireNonNull(logLevels, "logLevels");
         requireNonNull(transport, "transport");
+        requireNonNull(wireguard, "wireguard");
         requireNonNull(flowsPort, "flowsPort");
         if (flowsPort.isPresent() && (flowsPort.getAsInt() < 0 || flowsPort.getAsInt() > 65535)) {
             throw new IllegalArgumentException("flows port " + flowsPort.getAsInt() + " is outside 0-65535");
@@ -100,70 +103,82 @@ public record NodeSettings(String nodeName, String trustDomain, Source source, I
     public static NodeSettings of(String nodeName, Source source) {
         return new NodeSettings(nodeName, DEFAULT_TRUST_DOMAIN, source, DEFAULT_BIND, Ports.ZTUNNEL, Optional.empty(),
                 Optional.empty(), DEFAULT_DRAIN_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_STREAMS_PER_CONNECTION, 0,
-                DEFAULT_TRANSPORT, DEFAULT_CONNECT_TIMEOUT, NO_LOG_LEVELS, OptionalInt.empty());
+                DEFAULT_TRANSPORT, DEFAULT_CONNECT_TIMEOUT, NO_LOG_LEVELS, OptionalInt.empty(), Optional.empty());
     }
 
     public NodeSettings withTrustDomain(String td) {
         return new NodeSettings(nodeName, td, source, bindAddress, ports, capture, socks5Workload, drainTimeout,
-                idleTimeout, streamsPerConnection, workerThreads, transport, connectTimeout, logLevels, flowsPort);
+                idleTimeout, streamsPerConnection, workerThreads, transport, connectTimeout, logLevels, flowsPort,
+                wireguard);
     }
 
     public NodeSettings withBindAddress(InetAddress a) {
         return new NodeSettings(nodeName, trustDomain, source, a, ports, capture, socks5Workload, drainTimeout,
-                idleTimeout, streamsPerConnection, workerThreads, transport, connectTimeout, logLevels, flowsPort);
+                idleTimeout, streamsPerConnection, workerThreads, transport, connectTimeout, logLevels, flowsPort,
+                wireguard);
     }
 
     public NodeSettings withPorts(Ports p) {
         return new NodeSettings(nodeName, trustDomain, source, bindAddress, p, capture, socks5Workload, drainTimeout,
-                idleTimeout, streamsPerConnection, workerThreads, transport, connectTimeout, logLevels, flowsPort);
+                idleTimeout, streamsPerConnection, workerThreads, transport, connectTimeout, logLevels, flowsPort,
+                wireguard);
     }
 
     public NodeSettings withCapture(Capture c) {
         return new NodeSettings(nodeName, trustDomain, source, bindAddress, ports, Optional.of(c), socks5Workload,
                 drainTimeout, idleTimeout, streamsPerConnection, workerThreads, transport, connectTimeout, logLevels,
-                flowsPort);
+                flowsPort, wireguard);
     }
 
     public NodeSettings withSocks5Workload(String uid) {
         return new NodeSettings(nodeName, trustDomain, source, bindAddress, ports, capture, Optional.of(uid),
                 drainTimeout, idleTimeout, streamsPerConnection, workerThreads, transport, connectTimeout, logLevels,
-                flowsPort);
+                flowsPort, wireguard);
     }
 
     public NodeSettings withDrainTimeout(Duration d) {
         return new NodeSettings(nodeName, trustDomain, source, bindAddress, ports, capture, socks5Workload, d,
-                idleTimeout, streamsPerConnection, workerThreads, transport, connectTimeout, logLevels, flowsPort);
+                idleTimeout, streamsPerConnection, workerThreads, transport, connectTimeout, logLevels, flowsPort,
+                wireguard);
     }
 
     /** The HBONE client pool: streams one connection carries at a time, and how long an idle one is kept. */
     public NodeSettings withPool(int streams, Duration idle) {
         return new NodeSettings(nodeName, trustDomain, source, bindAddress, ports, capture, socks5Workload,
-                drainTimeout, idle, streams, workerThreads, transport, connectTimeout, logLevels, flowsPort);
+                drainTimeout, idle, streams, workerThreads, transport, connectTimeout, logLevels, flowsPort, wireguard);
     }
 
     public NodeSettings withWorkerThreads(int n) {
         return new NodeSettings(nodeName, trustDomain, source, bindAddress, ports, capture, socks5Workload,
-                drainTimeout, idleTimeout, streamsPerConnection, n, transport, connectTimeout, logLevels, flowsPort);
+                drainTimeout, idleTimeout, streamsPerConnection, n, transport, connectTimeout, logLevels, flowsPort,
+                wireguard);
     }
 
     /** Netty's socket transport for every listener and upstream connection. */
     public NodeSettings withTransport(Transport.Kind t) {
         return new NodeSettings(nodeName, trustDomain, source, bindAddress, ports, capture, socks5Workload,
                 drainTimeout, idleTimeout, streamsPerConnection, workerThreads, t, connectTimeout, logLevels,
-                flowsPort);
+                flowsPort, wireguard);
+    }
+
+    /** Runs the node's WireGuard device in the mesh. */
+    public NodeSettings withWireGuard(MeshWireGuard.Settings w) {
+        return new NodeSettings(nodeName, trustDomain, source, bindAddress, ports, capture, socks5Workload,
+                drainTimeout, idleTimeout, streamsPerConnection, workerThreads, transport, connectTimeout, logLevels,
+                flowsPort, Optional.of(w));
     }
 
     public NodeSettings withLogLevels(AdminServer.LogLevels l) {
         return new NodeSettings(nodeName, trustDomain, source, bindAddress, ports, capture, socks5Workload,
                 drainTimeout, idleTimeout, streamsPerConnection, workerThreads, transport, connectTimeout, l,
-                flowsPort);
+                flowsPort, wireguard);
     }
 
     /** Serves {@code /flows} to the control plane's relay on {@code port} (0: a free port). */
     public NodeSettings withFlowsPort(int port) {
         return new NodeSettings(nodeName, trustDomain, source, bindAddress, ports, capture, socks5Workload,
                 drainTimeout, idleTimeout, streamsPerConnection, workerThreads, transport, connectTimeout, logLevels,
-                OptionalInt.of(port));
+                OptionalInt.of(port), wireguard);
     }
 
     /**

@@ -316,9 +316,16 @@ public final class ConfigDecoder {
     private static MeshConfigObject meshConfig(Fields f, YNode doc, ObjectRef ref) {
         f.allowOnly(doc, "", "apiVersion", "kind", "metadata", "spec");
         YNode spec = f.child(doc, "spec");
-        f.allowOnly(spec, "spec", "trustDomain", "rootNamespace", "clusterDomain", "defaults");
+        f.allowOnly(spec, "spec", "trustDomain", "rootNamespace", "clusterDomain", "defaults", "wireguard");
         YNode defaults = f.child(spec, "defaults");
         f.allowOnly(defaults, "spec.defaults", "mtlsMode");
+        YNode wireguard = f.child(spec, "wireguard");
+        f.allowOnly(wireguard, "spec.wireguard", "hboneOverWireGuard");
+        String hboneOverWg = f.string(wireguard, "hboneOverWireGuard", "spec.wireguard.hboneOverWireGuard");
+        if (hboneOverWg != null && !hboneOverWg.equals("true") && !hboneOverWg.equals("false")) {
+            f.error(f.child(wireguard, "hboneOverWireGuard"), "spec.wireguard.hboneOverWireGuard", "'" + hboneOverWg
+                    + "' is not true or false");
+        }
         MeshConfig d = MeshConfig.DEFAULT;
         String td = f.string(spec, "trustDomain", "spec.trustDomain");
         if (td != null && !DNS_SUBDOMAIN.matcher(td).matches()) {
@@ -331,7 +338,8 @@ public final class ConfigDecoder {
             f.error(f.child(defaults, "mtlsMode"), "spec.defaults.mtlsMode", "the mesh default cannot be UNSET");
         }
         return new MeshConfigObject(ref, new MeshConfig(td == null ? d.trustDomain() : td,
-                root == null ? d.rootNamespace() : root, domain == null ? d.clusterDomain() : domain, mode));
+                root == null ? d.rootNamespace() : root, domain == null ? d.clusterDomain() : domain, mode,
+                "true".equals(hboneOverWg)));
     }
 
     private static Map<String, String> selector(Fields f, YNode spec) {

@@ -7,9 +7,13 @@ package dev.wisp.controlplane.model;
  * @param rootNamespace policies here without a selector apply mesh-wide (Istio's root namespace)
  * @param clusterDomain DNS suffix of service host names ({@code name.namespace.svc.<clusterDomain>})
  * @param defaultMtls mTLS mode when no PeerAuthentication decides
+ * @param hboneOverWireGuard {@code spec.wireguard.hboneOverWireGuard}: whether HBONE between nodes also
+ *            goes through the nodes' WireGuard devices (false by default: HBONE is already mutual TLS,
+ *            and encrypting it twice costs CPU for no secrecy gained; see ARCHITECTURE.md)
  */
-public record MeshConfig(String trustDomain, String rootNamespace, String clusterDomain, MtlsMode defaultMtls) {
+public record MeshConfig(String trustDomain, String rootNamespace, String clusterDomain, MtlsMode defaultMtls,
+        boolean hboneOverWireGuard) {
     public static final String KIND = "MeshConfig";
     public static final MeshConfig DEFAULT = new MeshConfig("cluster.local", "istio-system", "cluster.local",
-            MtlsMode.PERMISSIVE);
+            MtlsMode.PERMISSIVE, false);
 }

@@ -17,6 +17,7 @@ import dev.wisp.controlplane.model.AuthorizationPolicy;
 import dev.wisp.controlplane.model.MeshConfig;
 import dev.wisp.controlplane.model.MeshModel;
 import dev.wisp.controlplane.model.NodeDef;
+import dev.wisp.controlplane.model.WireGuardEntry;
 import dev.wisp.controlplane.model.ObjectRef;
 import dev.wisp.controlplane.model.PeerAuthentication;
 import dev.wisp.controlplane.model.Pod;
@@ -48,7 +49,16 @@ public final class Translator {
 
     /** Translates {@code model}; maps equal to {@code previous}'s are reused (identity = unchanged). */
     public static Translation translate(MeshModel model, Translation previous) {
+        return translate(model, previous, Map.of());
+    }
+
+    /**
+     * Translates {@code model} with the key registry's {@code wireguard} entries (by node name), which
+     * give each Node resource its WireGuard key, endpoint and pod CIDRs.
+     */
+    public static Translation translate(MeshModel model, Translation previous, Map<String, WireGuardEntry> wireguard) {
         requireNonNull(model, "model");
+        requireNonNull(wireguard, "wireguard");
         MeshConfig mesh = model.mesh();
         Map<ObjectRef, List<String>> warnings = new LinkedHashMap<>();
         Map<String, Resource> authorizations = new LinkedHashMap<>();
@@ -101,7 +111,8 @@ public final class Translator {
         }
         Map<String, Resource> nodes = new LinkedHashMap<>();
         for (NodeDef n : model.nodes()) {
-            nodes.put(n.ref().name(), resource(n.ref().name(), Resource.newBuilder().setNode(node(n))));
+            nodes.put(n.ref().name(), resource(n.ref().name(), Resource.newBuilder().setNode(node(n, wireguard.get(n
+                    .ref().name()), mesh.hboneOverWireGuard()))));
         }
         Map<String, Map<String, Resource>> byType = new LinkedHashMap<>();
         byType.put(TypeUrls.NODE, reuse(nodes, previous, TypeUrls.NODE));
@@ -141,13 +152,22 @@ public final class Translator {
         return b.build();
     }
 
-    static Node node(NodeDef n) {
+    /**
+     * A Node resource: the declared object, with the WireGuard key and endpoint the registry accepted
+     * from the node's agent ({@code registered}, may be null: then the annotations, if any). Pod CIDRs
+     * are the declared ones; a node without declared CIDRs gets those it registered.
+     */
+    static Node node(NodeDef n, WireGuardEntry registered, boolean hboneOverWireGuard) {
         Node.Builder b = Node.newBuilder()
                 .setName(n.ref().name())
                 .setHbonePort(n.hbonePort())
-                .setWireguardPublicKey(n.wireguardPublicKey())
-                .setWireguardEndpoint(n.wireguardEndpoint())
-                .addAllPodCidrs(n.podCidrs());
+                .setWireguardPublicKey(registered != null ? registered.publicKey() : n.wireguardPublicKey())
+                .setWireguardEndpoint(registered != null ? registered.endpointText() : n.wireguardEndpoint())
+                .addAllPodCidrs(n.podCidrs())
+                .setHboneOverWireguard(hboneOverWireGuard);
+        if (n.podCidrs().isEmpty() && registered != null) {
+            registered.podCidrs().forEach(c -> b.addPodCidrs(c.toString()));
+        }
         n.addresses().forEach(a -> b.addAddresses(bytes(a)));
         return b.build();
     }

@@ -70,10 +70,22 @@ final class DeltaStream implements StreamObserver<DeltaWorkloadRequest> {
 
     @Override
     public void onNext(DeltaWorkloadRequest req) {
+        if (handle(req) && req.hasWireguard()) {
+            // Outside the stream's lock: registering may publish a snapshot to every stream.
+            if (authenticatedNode == null) {
+                log.warn("ignoring the WireGuard registration of an unauthenticated stream for '{}'", node);
+            } else {
+                server.registered(authenticatedNode, req.getWireguard());
+            }
+        }
+    }
+
+    /** The request's discovery part; false when the stream failed or ended. */
+    private boolean handle(DeltaWorkloadRequest req) {
         lock.lock();
         try {
             if (done) {
-                return;
+                return false;
             }
             if (node == null) {
                 if (req.getNodeName().isEmpty()
@@ -82,20 +94,20 @@ final class DeltaStream implements StreamObserver<DeltaWorkloadRequest> {
                             + authenticatedNode + "'";
                     log.warn("refusing a discovery stream: {}", msg);
                     fail(Status.PERMISSION_DENIED.withDescription(msg));
-                    return;
+                    return false;
                 }
                 node = req.getNodeName();
                 snapshot = server.current();
                 log.info("agent of node {} connected", node);
             } else if (!node.equals(req.getNodeName()) && !req.getNodeName().isEmpty()) {
                 fail(Status.INVALID_ARGUMENT.withDescription("node_name changed within the stream"));
-                return;
+                return false;
             }
             String type = req.getTypeUrl();
             if (!TypeUrls.ALL.contains(type)) {
                 fail(Status.INVALID_ARGUMENT.withDescription("unknown type_url '" + type + "'; expected one of "
                         + TypeUrls.ALL));
-                return;
+                return false;
             }
             TypeState ts = types.get(type);
             boolean fresh = ts == null;
@@ -133,9 +145,11 @@ final class DeltaStream implements StreamObserver<DeltaWorkloadRequest> {
             if (fresh || subscriptionChanged) {
                 push(type, ts);
             }
+            return true;
         } catch (RuntimeException e) {
             log.error("discovery stream of node {} failed", node, e);
             fail(Status.INTERNAL.withDescription("control plane error; see its log"));
+            return false;
         } finally {
             lock.unlock();
         }

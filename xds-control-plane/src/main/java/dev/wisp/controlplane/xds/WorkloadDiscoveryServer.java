@@ -5,6 +5,7 @@ import static java.util.Objects.requireNonNull;
 import dev.wisp.api.workload.v1.DeltaWorkloadRequest;
 import dev.wisp.api.workload.v1.DeltaWorkloadResponse;
 import dev.wisp.api.workload.v1.Resource;
+import dev.wisp.api.workload.v1.WireGuardRegistration;
 import dev.wisp.api.workload.v1.WorkloadDiscoveryGrpc;
 import io.grpc.stub.ServerCallStreamObserver;
 import io.grpc.stub.StreamObserver;
@@ -53,6 +54,7 @@ public final class WorkloadDiscoveryServer extends WorkloadDiscoveryGrpc.Workloa
     private final AtomicReference<Snapshot> current = new AtomicReference<>();
     private final Map<String, Nack> nacks = new ConcurrentHashMap<>();
     private final List<PushListener> listeners = new CopyOnWriteArrayList<>();
+    private volatile RegistrationHandler registrations = (n, r) -> {};
     /** Last computed diff per type between two shared maps: every stream makes the same step. */
     private final Map<String, CachedDelta> deltas = new ConcurrentHashMap<>();
     final Counter.Builder pushesCounter;
@@ -76,6 +78,24 @@ public final class WorkloadDiscoveryServer extends WorkloadDiscoveryGrpc.Workloa
         for (String type : dev.wisp.controlplane.translate.TypeUrls.ALL) {
             Counter.builder("wisp_xds_nacks").tag("type", shortType(type)).register(registry);
         }
+    }
+
+    /**
+     * Called with each WireGuard registration an agent sends, for the node its credential
+     * authenticated (on a gRPC thread, outside any stream's lock).
+     */
+    @FunctionalInterface
+    public interface RegistrationHandler {
+        void registered(String node, WireGuardRegistration registration);
+    }
+
+    /** Sets who handles WireGuard registrations (none: they are ignored). */
+    public void onRegistration(RegistrationHandler h) {
+        this.registrations = requireNonNull(h, "h");
+    }
+
+    void registered(String node, WireGuardRegistration r) {
+        registrations.registered(node, r);
     }
 
     public void addListener(PushListener l) {

@@ -5,6 +5,10 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
 import dev.wisp.api.workload.v1.Action;
+import dev.wisp.api.workload.v1.Node;
+import dev.wisp.api.workload.v1.WireGuardRegistration;
+import java.util.Base64;
+import java.util.Optional;
 import dev.wisp.api.workload.v1.Resource;
 import dev.wisp.controlplane.ControlPlane;
 import dev.wisp.controlplane.translate.TypeUrls;
@@ -36,7 +40,9 @@ import org.junit.jupiter.api.io.TempDir;
 
 /**
  * The control plane and the agent's real {@link WorkloadXdsClient} over real gRPC on loopback:
- * policy changes, refused files, NACKs, restarts, authentication.
+ * policy changes, refused files, NACKs, restarts, authentication, and the WireGuard key registry (an
+ * agent's entry reaches the other nodes in their {@code Node} resource; a node claiming another node's
+ * key or pod CIDR is refused, counted, and the rightful entry stays).
  */
 class WorkloadDiscoveryEndToEndTest {
     static final String MESH = TestMesh.YAML;
@@ -295,5 +301,71 @@ class WorkloadDiscoveryEndToEndTest {
         Path tokenFile = cp.credentials().tokenFile("node-a");
         assertThat(Files.getPosixFilePermissions(tokenFile)).containsExactlyInAnyOrder(PosixFilePermission.OWNER_READ,
                 PosixFilePermission.OWNER_WRITE);
+    }
+
+    // WireGuard key registry: agents publish their entry at each connect, the others receive it in Node.
+
+    static final String KEY_A = key(0x0a);
+    static final String KEY_B = key(0x0b);
+
+    static String key(int b) {
+        byte[] k = new byte[32];
+        k[31] = (byte) b;
+        return Base64.getEncoder().encodeToString(k);
+    }
+
+    static WireGuardRegistration registration(String key, String endpoint, String... cidrs) {
+        return WireGuardRegistration.newBuilder().setPublicKey(key).setEndpoint(endpoint).addAllPodCidrs(List.of(
+                cidrs)).build();
+    }
+
+    MemoryState agent(String node, WireGuardRegistration r) {
+        MemoryState s = new MemoryState();
+        TrustBundle bundle = readBundle(cp);
+        ManagedChannel ch = ControlPlaneClient.channel("127.0.0.1", cp.xdsPort(), () -> bundle);
+        channels.add(ch);
+        WorkloadXdsClient c = WorkloadXdsClient.create(ch, node, token(node), s, FAST, () -> Optional.of(r));
+        clients.add(c);
+        c.start();
+        return s;
+    }
+
+    static Node node(MemoryState s, String name) {
+        var r = s.resources(TypeUrls.NODE).get(name);
+        return r == null ? Node.getDefaultInstance() : r.getNode();
+    }
+
+    @Test
+    void eachNodeReceivesTheOtherNodesKeyEndpointAndCidrs() {
+        MemoryState a = agent("node-a", registration(KEY_A, "192.168.0.1:51820", "10.1.1.0/24"));
+        MemoryState b = agent("node-b", registration(KEY_B, "192.168.0.2:51820", "10.1.2.0/24"));
+        await().atMost(Duration.ofSeconds(10)).until(() -> node(b, "node-a").getWireguardPublicKey().equals(KEY_A)
+                && node(a, "node-b").getWireguardPublicKey().equals(KEY_B));
+        assertThat(node(b, "node-a").getWireguardEndpoint()).isEqualTo("192.168.0.1:51820");
+        assertThat(node(b, "node-a").getPodCidrsList()).containsExactly("10.1.1.0/24");
+        assertThat(node(a, "node-b").getPodCidrsList()).containsExactly("10.1.2.0/24");
+        assertThat(node(a, "node-b").getHboneOverWireguard()).isFalse();
+        assertThat(cp.registry().scrape()).contains("wisp_wireguard_registered_nodes 2.0");
+    }
+
+    @Test
+    void aNodeClaimingAnotherNodesKeyOrCidrIsRefusedAndTheRightfulEntryStays() {
+        MemoryState a = agent("node-a", registration(KEY_A, "192.168.0.1:51820", "10.1.1.0/24"));
+        await().atMost(Duration.ofSeconds(10)).until(() -> node(a, "node-a").getWireguardPublicKey().equals(KEY_A));
+        // node-b holds a valid credential of its own, and claims node-a's CIDR with a key of its own.
+        MemoryState b = agent("node-b", registration(KEY_B, "192.168.0.2:51820", "10.1.1.0/25"));
+        // ... and, on another stream, node-a's key.
+        agent("node-b", registration(KEY_A, "192.168.0.2:51820", "10.1.2.0/24"));
+        await().atMost(Duration.ofSeconds(10)).until(() -> cp.registry().scrape().contains(
+                "wisp_wireguard_registrations_refused_total{reason=\"cidr_overlaps_another_node\"} 1.0")
+                && cp
+                        .registry().scrape().contains(
+                                "wisp_wireguard_registrations_refused_total{reason=\"key_of_another_node\"} 1.0"));
+        assertThat(cp.wireguardKeys()).containsOnlyKeys("node-a");
+        assertThat(cp.wireguardKeys().get("node-a").publicKey()).isEqualTo(KEY_A);
+        await().atMost(Duration.ofSeconds(10)).until(() -> node(b, "node-a").getWireguardPublicKey().equals(KEY_A));
+        assertThat(node(b, "node-a").getPodCidrsList()).containsExactly("10.1.1.0/24");
+        assertThat(node(b, "node-b").getWireguardPublicKey()).isEmpty();
+        assertThat(node(b, "node-b").getPodCidrsList()).isEmpty();
     }
 }

@@ -2,6 +2,7 @@ package dev.wisp.node.controlplane;
 
 import static java.util.Objects.requireNonNull;
 
+import dev.wisp.api.workload.v1.WireGuardRegistration;
 import dev.wisp.node.NodeSettings.Source.ControlPlane;
 import dev.wisp.node.state.StateUpdates;
 import dev.wisp.node.xds.BearerCredentials;
@@ -18,6 +19,7 @@ import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicReference;
@@ -47,12 +49,13 @@ public final class ControlPlaneClient implements AutoCloseable {
     private final GrpcCertificateSigner signer;
     private final WorkloadXdsClient xds;
 
-    private ControlPlaneClient(ControlPlane at, String node, TrustBundle initial, StateUpdates state) {
+    private ControlPlaneClient(ControlPlane at, String node, TrustBundle initial, StateUpdates state,
+            Supplier<Optional<WireGuardRegistration>> wireguard) {
         this.bundle = new AtomicReference<>(initial);
         this.channel = channel(at.host(), at.port(), bundle::get);
         Supplier<String> token = () -> readToken(at.tokenFile());
         this.signer = new GrpcCertificateSigner(channel, BearerCredentials.of(token), initial.trustDomain(), bundle);
-        this.xds = WorkloadXdsClient.create(channel, node, token, state);
+        this.xds = WorkloadXdsClient.create(channel, node, token, state, WorkloadXdsClient.RECONNECT, wireguard);
     }
 
     /**
@@ -63,6 +66,16 @@ public final class ControlPlaneClient implements AutoCloseable {
      */
     public static ControlPlaneClient connect(ControlPlane at, String node, String trustDomain, StateUpdates state)
             throws IOException {
+        return connect(at, node, trustDomain, state, Optional::empty);
+    }
+
+    /**
+     * As above, publishing {@code wireguard} (read at each connect) to the control plane's key
+     * registry.
+     */
+    public static ControlPlaneClient connect(ControlPlane at, String node, String trustDomain, StateUpdates state,
+            Supplier<Optional<WireGuardRegistration>> wireguard) throws IOException {
+        requireNonNull(wireguard, "wireguard");
         requireNonNull(at, "at");
         requireNonNull(node, "node");
         requireNonNull(trustDomain, "trustDomain");
@@ -80,7 +93,7 @@ public final class ControlPlaneClient implements AutoCloseable {
                     + e.getMessage() + " (copy bundle.pem from the control plane's state directory, ca/bundle.pem)",
                     e);
         }
-        ControlPlaneClient c = new ControlPlaneClient(at, node, initial, state);
+        ControlPlaneClient c = new ControlPlaneClient(at, node, initial, state, wireguard);
         c.xds.start();
         return c;
     }

@@ -4,6 +4,7 @@ import com.google.rpc.Code;
 import dev.wisp.base.Backoff;
 import dev.wisp.api.workload.v1.DeltaWorkloadRequest;
 import dev.wisp.api.workload.v1.DeltaWorkloadResponse;
+import dev.wisp.api.workload.v1.WireGuardRegistration;
 import dev.wisp.api.workload.v1.WorkloadDiscoveryGrpc;
 import dev.wisp.node.state.InvalidResourceException;
 import dev.wisp.node.state.StateUpdates;
@@ -35,6 +36,7 @@ final class DeltaXdsClient implements WorkloadXdsClient {
     private final Supplier<String> credential;
     private final StateUpdates state;
     private final Backoff backoff;
+    private final Supplier<Optional<WireGuardRegistration>> wireguard;
     private final Random random = new Random();
     private final ScheduledExecutorService scheduler;
     private final AtomicLong acks = new AtomicLong();
@@ -48,7 +50,9 @@ final class DeltaXdsClient implements WorkloadXdsClient {
     private volatile boolean connected;
     private volatile String lastError;
 
-    DeltaXdsClient(Channel channel, String node, Supplier<String> credential, StateUpdates state, Backoff backoff) {
+    DeltaXdsClient(Channel channel, String node, Supplier<String> credential, StateUpdates state, Backoff backoff,
+            Supplier<Optional<WireGuardRegistration>> wireguard) {
+        this.wireguard = wireguard;
         this.channel = channel;
         this.node = node;
         this.credential = credential;
@@ -76,14 +80,18 @@ final class DeltaXdsClient implements WorkloadXdsClient {
         Stream s = new Stream();
         stream = s;
         WorkloadDiscoveryGrpc.newStub(channel).withCallCredentials(BearerCredentials.of(credential)).deltaWorkloads(s);
-        // After the call has started: one wildcard subscription per type, declaring what we hold.
+        // After the call has started: one wildcard subscription per type, declaring what we hold;
+        // the first also carries this node's WireGuard entry for the key registry.
+        Optional<WireGuardRegistration> registration = wireguard.get();
         for (String type : StateUpdates.TYPES) {
-            s.requests.onNext(DeltaWorkloadRequest.newBuilder()
+            DeltaWorkloadRequest.Builder req = DeltaWorkloadRequest.newBuilder()
                     .setNodeName(node)
                     .setTypeUrl(type)
                     .addResourceNamesSubscribe("*")
-                    .putAllInitialResourceVersions(state.versions(type))
-                    .build());
+                    .putAllInitialResourceVersions(state.versions(type));
+            registration.ifPresent(req::setWireguard);
+            registration = Optional.empty();
+            s.requests.onNext(req.build());
         }
     }
 

@@ -2,6 +2,7 @@ package dev.wisp.node.xds;
 
 import static java.util.Objects.requireNonNull;
 
+import dev.wisp.api.workload.v1.WireGuardRegistration;
 import dev.wisp.base.Backoff;
 import dev.wisp.node.state.StateUpdates;
 import java.time.Duration;
@@ -33,9 +34,19 @@ public interface WorkloadXdsClient extends AutoCloseable {
 
     static WorkloadXdsClient create(Channel channel, String node, Supplier<String> credential, StateUpdates state,
             Backoff backoff) {
+        return create(channel, node, credential, state, backoff, Optional::empty);
+    }
+
+    /**
+     * As above, and the node's WireGuard entry for the control plane's key registry, read at each
+     * (re)connect and sent with the stream's first request (so a restarted control plane learns it
+     * again).
+     */
+    static WorkloadXdsClient create(Channel channel, String node, Supplier<String> credential, StateUpdates state,
+            Backoff backoff, Supplier<Optional<WireGuardRegistration>> wireguard) {
         return new DeltaXdsClient(requireNonNull(channel, "channel"), requireNonNull(node, "node"),
                 requireNonNull(credential, "credential"), requireNonNull(state, "state"),
-                requireNonNull(backoff, "backoff"));
+                requireNonNull(backoff, "backoff"), requireNonNull(wireguard, "wireguard"));
     }
 
     /** Opens the stream; returns at once. */

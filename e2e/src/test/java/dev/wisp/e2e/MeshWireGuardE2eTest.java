@@ -1,0 +1,367 @@
+package dev.wisp.e2e;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+import dev.wisp.local.InNetns;
+import dev.wisp.local.LocalMesh;
+import dev.wisp.testing.Netns;
+import dev.wisp.testing.Prerequisites;
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.net.DatagramPacket;
+import java.net.DatagramSocket;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.ServerSocket;
+import java.net.Socket;
+import java.net.SocketTimeoutException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Set;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.MethodOrderer;
+import org.junit.jupiter.api.Order;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestMethodOrder;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * WireGuard between the nodes of a {@link LocalMesh} (on by default, strict): UDP, TCP from outside
+ * the mesh and ICMP between a pod on node 1 and a pod on node 2 cross the underlay only as WireGuard
+ * transport messages between the node addresses, as a capture on the underlay bridge shows; the
+ * devices count the bytes; {@code wg show} reads an agent's device; with the device gone the echo
+ * fails rather than crossing in clear.
+ *
+ * <p>The test's own sockets are opened inside the pods' namespaces by the test JVM, which is not in
+ * the pods' cgroups: eBPF capture does not see them, so they stand for a workload outside the mesh
+ * and go through the kernel's routing, i.e. through WireGuard.
+ */
+@TestMethodOrder(MethodOrderer.OrderAnnotation.class)
+class MeshWireGuardE2eTest {
+    static final String CLUSTER = "wgmesh";
+    static final int UDP_PORT = 7000;
+    static final int TCP_PORT = 7001;
+    static final int WG_PORT = 51820;
+    @TempDir
+    static Path dir;
+    static LocalMesh mesh;
+    static String clientNs;
+    static String serverNs;
+    static InetAddress server;
+    static CompletableFuture<Void> udpEcho;
+    static CompletableFuture<Void> tcpEcho;
+    static volatile boolean stopping;
+
+    @BeforeAll
+    static void up() throws Exception {
+        Prerequisites.requireRoot();
+        Prerequisites.requireCommands("ip", "nsenter", "tcpdump", "ping", "wg");
+        mesh = LocalMesh.up(PodApps.clientServerMesh(CLUSTER, 50, dir).build());
+        clientNs = mesh.pod("client").netns();
+        serverNs = mesh.pod("server").netns();
+        server = InetAddress.ofLiteral(mesh.pod("server").ip());
+        udpEcho = Netns.start(serverNs, () -> {
+            udpEchoServer();
+            return null;
+        });
+        tcpEcho = Netns.start(serverNs, () -> {
+            tcpEchoServer();
+            return null;
+        });
+    }
+
+    @AfterAll
+    static void down() throws Exception {
+        stopping = true;
+        PodApps.down(mesh, CLUSTER);
+    }
+
+    /** Echoes datagrams until the test ends (bounded by a receive time-out loop). */
+    static void udpEchoServer() throws IOException {
+        try (DatagramSocket s = new DatagramSocket(new InetSocketAddress(UDP_PORT))) {
+            s.setSoTimeout(500);
+            byte[] buf = new byte[2048];
+            while (!stopping) {
+                DatagramPacket p = new DatagramPacket(buf, buf.length);
+                try {
+                    s.receive(p);
+                } catch (SocketTimeoutException e) {
+                    continue;
+                }
+                s.send(new DatagramPacket(p.getData(), p.getLength(), p.getSocketAddress()));
+            }
+        }
+    }
+
+    /** Echoes each connection's bytes until it half-closes. */
+    static void tcpEchoServer() throws IOException {
+        try (ServerSocket ss = new ServerSocket()) {
+            ss.bind(new InetSocketAddress(TCP_PORT));
+            ss.setSoTimeout(500);
+            while (!stopping) {
+                try (Socket c = ss.accept()) {
+                    c.setSoTimeout(10_000);
+                    c.getOutputStream().write(c.getInputStream().readAllBytes());
+                } catch (SocketTimeoutException e) {
+                    // poll the stop flag
+                }
+            }
+        }
+    }
+
+    /** One UDP round trip from the client pod; the reply, or null after 2 s. */
+    static String udpCall(String payload) throws Exception {
+        return Netns.call(clientNs, () -> {
+            try (DatagramSocket s = new DatagramSocket()) {
+                s.setSoTimeout(2000);
+                byte[] out = payload.getBytes(StandardCharsets.US_ASCII);
+                s.send(new DatagramPacket(out, out.length, new InetSocketAddress(server, UDP_PORT)));
+                DatagramPacket in = new DatagramPacket(new byte[2048], 2048);
+                try {
+                    s.receive(in);
+                } catch (SocketTimeoutException e) {
+                    return null;
+                } catch (IOException e) {
+                    return "error: " + e.getMessage();
+                }
+                return new String(in.getData(), 0, in.getLength(), StandardCharsets.US_ASCII);
+            } catch (IOException e) {
+                return "error: " + e.getMessage();
+            }
+        }, Duration.ofSeconds(10));
+    }
+
+    static String metrics(String node) throws IOException {
+        return InNetns.httpGet(mesh.node(node).netns(), new InetSocketAddress(mesh.node(node).address(), 15020),
+                "/metrics");
+    }
+
+    static double metric(String text, String name) {
+        Matcher m = Pattern.compile("(?m)^" + Pattern.quote(name) + " ([0-9.eE+-]+|NaN)$").matcher(text);
+        return m.find() ? Double.parseDouble(m.group(1)) : -1;
+    }
+
+    static String sh(String... cmd) throws Exception {
+        Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
+        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertThat(p.waitFor(30, TimeUnit.SECONDS)).isTrue();
+        return out;
+    }
+
+    /** A capture of the underlay bridge, read back as IPv4 packets. */
+    static final class Capture implements AutoCloseable {
+        final Path file;
+        final Process tcpdump;
+
+        Capture(String name) throws Exception {
+            file = dir.resolve(name + ".pcap");
+            Path err = dir.resolve(name + ".err");
+            tcpdump = new ProcessBuilder("ip", "netns", "exec", mesh.cluster().underlayNetns(), "tcpdump", "-i", "br0",
+                    "-n", "-U", "--immediate-mode", "-w", file.toString(), "ip").redirectErrorStream(true)
+                    .redirectOutput(err.toFile())
+                    .start();
+            await().atMost(Duration.ofSeconds(20)).until(() -> Files.exists(err) && Files.readString(err).contains(
+                    "listening on"));
+        }
+
+        /** Stops once at least {@code packets} IPv4 packets are written (10 s at most), and reads them. */
+        List<Ipv4> stop(int packets) throws Exception {
+            await().atMost(Duration.ofSeconds(10)).until(() -> Pcap.ipv4(Files.readAllBytes(file)).size() >= packets);
+            close();
+            return Pcap.ipv4(Files.readAllBytes(file));
+        }
+
+        @Override
+        public void close() throws Exception {
+            if (tcpdump.isAlive()) {
+                tcpdump.destroy();
+                tcpdump.waitFor(10, TimeUnit.SECONDS);
+            }
+        }
+    }
+
+    record Ipv4(InetAddress src, InetAddress dst, int protocol, byte[] payload, byte[] whole) {
+        int srcPort() {
+            return ((payload[0] & 0xff) << 8) | (payload[1] & 0xff);
+        }
+
+        int dstPort() {
+            return ((payload[2] & 0xff) << 8) | (payload[3] & 0xff);
+        }
+
+        /** The WireGuard message type of a UDP datagram's payload (first byte after the 8-byte UDP header). */
+        int wireGuardType() {
+            return payload.length > 8 ? payload[8] & 0xff : -1;
+        }
+    }
+
+    /** pcap (tcpdump -w) → the IPv4 packets of its Ethernet frames. */
+    static final class Pcap {
+        static List<Ipv4> ipv4(byte[] f) throws IOException {
+            List<Ipv4> out = new ArrayList<>();
+            int at = 24;
+            while (at + 16 <= f.length) {
+                int incl = le32(f, at + 8);
+                int frame = at + 16;
+                at = frame + incl;
+                if (at > f.length || incl < 34 || ((f[frame + 12] & 0xff) << 8 | (f[frame + 13] & 0xff)) != 0x0800) {
+                    continue;
+                }
+                int ip = frame + 14;
+                int ihl = (f[ip] & 0x0f) * 4;
+                out.add(new Ipv4(InetAddress.getByAddress(Arrays.copyOfRange(f, ip + 12, ip + 16)), InetAddress
+                        .getByAddress(Arrays.copyOfRange(f, ip + 16, ip + 20)), f[ip + 9] & 0xff,
+                        Arrays.copyOfRange(
+                                f, ip + ihl, frame + incl),
+                        Arrays.copyOfRange(f, frame, frame + incl)));
+            }
+            return out;
+        }
+
+        static int le32(byte[] b, int i) {
+            return (b[i] & 0xff) | (b[i + 1] & 0xff) << 8 | (b[i + 2] & 0xff) << 16 | (b[i + 3] & 0xff) << 24;
+        }
+    }
+
+    static boolean contains(byte[] hay, byte[] needle) {
+        outer : for (int i = 0; i + needle.length <= hay.length; i++) {
+            for (int j = 0; j < needle.length; j++) {
+                if (hay[i + j] != needle[j]) {
+                    continue outer;
+                }
+            }
+            return true;
+        }
+        return false;
+    }
+
+    /**
+     * Every packet between the two node addresses is WireGuard UDP (port 51820 both ways, message
+     * type 1-4), at least one is a transport message (type 4) of at least {@code minSize} bytes, no
+     * packet carries {@code marker}, and no pod address appears on the underlay.
+     */
+    static void assertOnlyWireGuard(List<Ipv4> packets, byte[] marker, int minSize) throws Exception {
+        Set<InetAddress> nodes = Set.of(InetAddress.ofLiteral(mesh.node("node1").address()), InetAddress.ofLiteral(
+                mesh.node("node2").address()));
+        Set<InetAddress> pods = Set.of(server, InetAddress.ofLiteral(mesh.pod("client").ip()));
+        List<Ipv4> between = packets.stream().filter(p -> nodes.contains(p.src()) && nodes.contains(p.dst())).toList();
+        assertThat(between).isNotEmpty();
+        assertThat(between).allSatisfy(p -> {
+            assertThat(p.protocol()).as("IP protocol between the nodes").isEqualTo(17);
+            assertThat(p.srcPort()).isEqualTo(WG_PORT);
+            assertThat(p.dstPort()).isEqualTo(WG_PORT);
+            assertThat(p.wireGuardType()).isBetween(1, 4);
+        });
+        assertThat(between).anySatisfy(p -> {
+            assertThat(p.wireGuardType()).isEqualTo(4);
+            assertThat(p.payload().length - 8).isGreaterThanOrEqualTo(minSize);
+        });
+        assertThat(packets).noneMatch(p -> contains(p.whole(), marker));
+        assertThat(packets).noneMatch(p -> pods.contains(p.src()) || pods.contains(p.dst()));
+    }
+
+    @Test
+    @Order(1)
+    void udpEchoBetweenPodsOnTwoNodesCrossesTheUnderlayOnlyAsWireGuardTransportMessages() throws Exception {
+        // The peers come from the control plane's registry once both agents published their keys.
+        await().atMost(Duration.ofSeconds(60)).pollInterval(Duration.ofMillis(500)).until(() -> "warm-up".equals(
+                udpCall("warm-up")));
+        double sentBefore = metric(metrics("node1"), "wisp_wireguard_peer_sent_bytes_total{peer=\"node2\"}");
+        String marker = "WISP-WG-MARKER-" + Long.toHexString(System.nanoTime());
+        String payload = marker + "-" + "x".repeat(400);
+        try (Capture c = new Capture("udp")) {
+            for (int i = 0; i < 5; i++) {
+                assertThat(udpCall(payload)).isEqualTo(payload);
+            }
+            // Five requests and five answers at least.
+            assertOnlyWireGuard(c.stop(10), marker.getBytes(StandardCharsets.US_ASCII), payload.length());
+        }
+        String after = metrics("node1");
+        assertThat(metric(after, "wisp_wireguard_peer_sent_bytes_total{peer=\"node2\"}") - sentBefore)
+                .isGreaterThanOrEqualTo(5.0 * payload.length());
+        assertThat(metric(after, "wisp_wireguard_peer_received_bytes_total{peer=\"node2\"}"))
+                .isGreaterThanOrEqualTo(5.0 * payload.length());
+        assertThat(metric(after, "wisp_wireguard_handshakes_total")).isGreaterThanOrEqualTo(1);
+        assertThat(metric(after, "wisp_wireguard_peer_last_handshake_age_seconds{peer=\"node2\"}")).isBetween(0.0,
+                180.0);
+        assertThat(metric(after, "wisp_wireguard_peers")).isEqualTo(1.0);
+    }
+
+    @Test
+    @Order(2)
+    void tcpFromOutsideTheMeshAndIcmpAlsoGoThroughWireGuard() throws Exception {
+        String marker = "WISP-WG-TCP-" + Long.toHexString(System.nanoTime());
+        byte[] payload = (marker + "y".repeat(64 * 1024)).getBytes(StandardCharsets.US_ASCII);
+        try (Capture c = new Capture("tcp")) {
+            byte[] echoed = Netns.call(clientNs, () -> {
+                try (Socket s = new Socket()) {
+                    s.connect(new InetSocketAddress(server, TCP_PORT), 5000);
+                    s.setSoTimeout(10_000);
+                    OutputStream out = s.getOutputStream();
+                    out.write(payload);
+                    s.shutdownOutput();
+                    InputStream in = s.getInputStream();
+                    ByteArrayOutputStream got = new ByteArrayOutputStream();
+                    in.transferTo(got);
+                    return got.toByteArray();
+                }
+            }, Duration.ofSeconds(30));
+            assertThat(echoed).isEqualTo(payload);
+            String ping = sh("ip", "netns", "exec", clientNs, "ping", "-c", "3", "-i", "0.2", "-W", "2", server
+                    .getHostAddress());
+            assertThat(ping).contains("3 received");
+            assertOnlyWireGuard(c.stop(20), marker.getBytes(StandardCharsets.US_ASCII), 1000);
+        }
+    }
+
+    @Test
+    @Order(3)
+    void wgShowReadsTheAgentsDeviceThroughItsUapiSocket() throws Exception {
+        String iface = mesh.wireguardInterface("node1");
+        String show = sh("ip", "netns", "exec", mesh.node("node1").netns(), "wg", "show", iface);
+        String node2Key = sh("ip", "netns", "exec", mesh.node("node2").netns(), "wg", "show", mesh
+                .wireguardInterface("node2"), "public-key").strip();
+        assertThat(show).contains("interface: " + iface).contains("listening port: " + WG_PORT)
+                .contains("peer: " + node2Key).contains("endpoint: " + mesh.node("node2").address() + ":" + WG_PORT)
+                .contains("allowed ips: " + mesh.node("node2").podCidr()).contains("latest handshake:")
+                .contains("transfer:");
+        assertThat(show).doesNotContain("private key: " + sh("cat", dir.resolve("wireguard/node1/wireguard-private.key")
+                .toString()).strip());
+        assertThat(Files.getPosixFilePermissions(dir.resolve("wireguard/node1/wireguard-private.key")))
+                .hasToString("[OWNER_READ, OWNER_WRITE]");
+        assertThat(mesh.log("node1")).doesNotContain(sh("cat", dir.resolve("wireguard/node1/wireguard-private.key")
+                .toString()).strip());
+    }
+
+    @Test
+    @Order(4)
+    void withTheDeviceGoneInStrictModeTheEchoFailsInsteadOfCrossingInClear() throws Exception {
+        assertThat(udpCall("before")).isEqualTo("before");
+        sh("ip", "netns", "exec", mesh.node("node1").netns(), "ip", "link", "del", mesh.wireguardInterface("node1"));
+        String marker = "WISP-WG-STRICT-" + Long.toHexString(System.nanoTime());
+        try (Capture c = new Capture("strict")) {
+            for (int i = 0; i < 3; i++) {
+                String answer = udpCall(marker);
+                assertThat(answer).as("echo with node 1's device gone").isNotEqualTo(marker);
+            }
+            List<Ipv4> packets = c.stop(0);
+            assertThat(packets).noneMatch(p -> contains(p.whole(), marker.getBytes(StandardCharsets.US_ASCII)));
+            assertThat(packets).noneMatch(p -> p.dst().equals(server));
+        }
+        String ping = sh("ip", "netns", "exec", clientNs, "ping", "-c", "1", "-W", "1", server.getHostAddress());
+        assertThat(ping).contains("0 received");
+    }
+}

@@ -1,0 +1,294 @@
+package dev.wisp.node.wireguard;
+
+import static java.util.Objects.requireNonNull;
+
+import dev.wisp.api.workload.v1.Node;
+import dev.wisp.api.workload.v1.WireGuardRegistration;
+import dev.wisp.wireguard.Key;
+import dev.wisp.wireguard.PeerConfig;
+import dev.wisp.wireguard.PeerStatus;
+import dev.wisp.wireguard.Prefix;
+import dev.wisp.wireguard.WireGuard;
+import dev.wisp.wireguard.WireGuardDevice;
+import dev.wisp.wireguard.uapi.UapiServer;
+import io.micrometer.core.instrument.FunctionCounter;
+import io.micrometer.core.instrument.Gauge;
+import io.micrometer.core.instrument.Meter;
+import io.micrometer.core.instrument.MeterRegistry;
+import java.io.IOException;
+import java.net.Inet6Address;
+import java.net.InetAddress;
+import java.net.NetworkInterface;
+import java.net.SocketException;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.Collection;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.function.ToDoubleFunction;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The node's WireGuard in the mesh: the Java device over TUN (its UAPI socket, so {@code wg show}
+ * works on it), the node's key pair, the peers (one per other node with a registered key, from the
+ * {@code Node} resources), the routes that send other nodes' pod CIDRs through it, and its metrics.
+ *
+ * <p>Order: {@link #start} loads or creates the key, installs the policy rules and, in strict mode,
+ * the unreachable routes, then creates the device, brings it up and serves UAPI; from then on
+ * {@link #sync} follows the Node resources. {@link #close} removes the device (its routes go with the
+ * interface) and, in strict mode, leaves the unreachable routes so that nothing crosses in clear
+ * while the agent is away.
+ *
+ * <p>Threads: {@link #sync} and {@link #close} are serialised on this object (the index's change
+ * listener and the runtime's close); metrics are read on scrape threads from the thread-safe device.
+ */
+public final class MeshWireGuard implements AutoCloseable {
+    private static final Logger LOG = LoggerFactory.getLogger(MeshWireGuard.class);
+    /** WireGuard's overhead over IPv4: outer IP 20, UDP 8, header 16, tag 16. */
+    static final int OVERHEAD_IPV4 = 60;
+    /** Over IPv6: outer IP 40. */
+    static final int OVERHEAD_IPV6 = 80;
+
+    /**
+     * How the agent runs its device.
+     *
+     * @param iface interface name (at most 15 characters)
+     * @param stateDir where the private key is kept (0600)
+     * @param listenPort the device's UDP port
+     * @param address this node's address: the endpoint it publishes and the underlay whose MTU counts
+     * @param podCidrs this node's pod CIDRs, published to the registry
+     * @param clusterCidrs CIDRs that hold every node's pods (strict mode drops what is not routed)
+     * @param strict fail closed: traffic for other nodes' pods is dropped, never sent in clear, when
+     *            there is no peer or no device
+     * @param table the first of the two routing tables used ({@code table} and {@code table + 1})
+     * @param uapiDir where the UAPI socket goes
+     */
+    public record Settings(String iface, Path stateDir, int listenPort, InetAddress address, List<Prefix> podCidrs,
+            List<Prefix> clusterCidrs, boolean strict, int table, Path uapiDir) {
+        public static final int DEFAULT_PORT = 51820;
+        public static final int DEFAULT_TABLE = 51820;
+
+        public Settings {
+            requireNonNull(iface, "iface");
+            requireNonNull(stateDir, "stateDir");
+            requireNonNull(address, "address");
+            podCidrs = List.copyOf(requireNonNull(podCidrs, "podCidrs"));
+            clusterCidrs = List.copyOf(requireNonNull(clusterCidrs, "clusterCidrs"));
+            requireNonNull(uapiDir, "uapiDir");
+            if (!iface.matches("[A-Za-z0-9_.-]{1,15}")) {
+                throw new IllegalArgumentException("WireGuard interface name '" + iface + "' must be 1-15 letters, "
+                        + "digits, '_', '.', '-'");
+            }
+            if (listenPort < 1 || listenPort > 65535) {
+                throw new IllegalArgumentException("WireGuard port " + listenPort + " is outside 1-65535");
+            }
+            if (table < 1 || table > 0x7ffffffe) {
+                throw new IllegalArgumentException("routing table " + table + " is not usable");
+            }
+        }
+    }
+
+    private final Settings settings;
+    private final String nodeName;
+    private final WireGuardDevice device;
+    private final UapiServer uapi;
+    private final Routes routes;
+    private final MeterRegistry registry;
+    private final Key publicKey;
+    /** Guarded by this: peer key → the node it stands for, and that peer's meters. */
+    private final Map<Key, String> peerNodes = new HashMap<>();
+    private final Map<Key, List<Meter>> peerMeters = new HashMap<>();
+    /** Guarded by this. */
+    private final Set<String> loggedSkips = new HashSet<>();
+    private boolean hboneRules;
+    private boolean closed;
+
+    private MeshWireGuard(Settings settings, String nodeName, WireGuardDevice device, UapiServer uapi, Routes routes,
+            MeterRegistry registry) {
+        this.settings = settings;
+        this.nodeName = nodeName;
+        this.device = device;
+        this.uapi = uapi;
+        this.routes = routes;
+        this.registry = registry;
+        this.publicKey = device.publicKey();
+    }
+
+    /**
+     * Starts the device for {@code nodeName}; {@code hbonePort} is where HBONE is dialled (for the
+     * rules that send it through WireGuard when the mesh asks for that); metrics go to {@code registry}.
+     */
+    public static MeshWireGuard start(Settings settings, String nodeName, int hbonePort, MeterRegistry registry)
+            throws IOException {
+        requireNonNull(settings, "settings");
+        requireNonNull(nodeName, "nodeName");
+        requireNonNull(registry, "registry");
+        Key key = NodeKey.loadOrCreate(settings.stateDir());
+        Routes routes = new Routes(settings.iface(), settings.table(), hbonePort, settings.address());
+        routes.installRules(false);
+        if (settings.strict()) {
+            routes.apply(PeerPlan.of(nodeName, List.of(), settings.podCidrs(), settings.clusterCidrs(), true));
+        }
+        int mtu = mtu(settings.address());
+        WireGuardDevice device = WireGuard.builder(settings.iface()).mtu(mtu).start();
+        UapiServer uapi = null;
+        try {
+            device.setPrivateKey(key);
+            device.setListenPort(settings.listenPort());
+            uapi = UapiServer.start(device, settings.uapiDir());
+            Routes.link(settings.iface());
+        } catch (IOException | RuntimeException e) {
+            if (uapi != null) {
+                uapi.close();
+            }
+            device.close();
+            routes.close(settings.strict());
+            throw new IOException("cannot start the WireGuard device " + settings.iface() + ": " + e.getMessage(), e);
+        }
+        MeshWireGuard wg = new MeshWireGuard(settings, nodeName, device, uapi, routes, registry);
+        wg.deviceMetrics();
+        LOG.info("WireGuard device {} up: public key {}, {}:{}, MTU {}, {} mode", settings.iface(), wg.publicKey
+                .toBase64(), settings.address().getHostAddress(), device.listenPort(), mtu,
+                settings.strict()
+                        ? "strict"
+                        : "permissive");
+        return wg;
+    }
+
+    /** The underlay's MTU (of the interface holding {@code address}) less WireGuard's overhead. */
+    static int mtu(InetAddress address) {
+        int underlay = 1500;
+        try {
+            NetworkInterface nic = NetworkInterface.getByInetAddress(address);
+            if (nic != null && nic.getMTU() > 0) {
+                underlay = nic.getMTU();
+            }
+        } catch (SocketException e) {
+            LOG.debug("MTU of the interface of {}: {}", address, e.toString());
+        }
+        return underlay - (address instanceof Inet6Address ? OVERHEAD_IPV6 : OVERHEAD_IPV4);
+    }
+
+    /** What this node publishes to the control plane's key registry. */
+    public WireGuardRegistration registration() {
+        String host = settings.address().getHostAddress();
+        WireGuardRegistration.Builder b = WireGuardRegistration.newBuilder()
+                .setPublicKey(publicKey.toBase64())
+                .setEndpoint((host.indexOf(':') >= 0 ? "[" + host + "]" : host) + ":" + device.listenPort());
+        settings.podCidrs().forEach(c -> b.addPodCidrs(c.toString()));
+        return b.build();
+    }
+
+    /** The device (tests and {@code /config_dump}). */
+    public WireGuardDevice device() {
+        return device;
+    }
+
+    /**
+     * Brings peers and routes in line with {@code nodes} (every Node resource the agent holds).
+     * Failures are logged, and the next change tries again.
+     */
+    public synchronized void sync(Collection<Node> nodes) {
+        if (closed) {
+            return;
+        }
+        PeerPlan plan = PeerPlan.of(nodeName, nodes, settings.podCidrs(), settings.clusterCidrs(), settings
+                .strict());
+        for (String skip : plan.skipped()) {
+            if (loggedSkips.add(skip)) {
+                LOG.info("WireGuard: {}", skip);
+            }
+        }
+        Set<Key> wanted = new HashSet<>();
+        for (PeerPlan.PeerSpec p : plan.peers()) {
+            wanted.add(p.publicKey());
+            device.upsertPeer(PeerConfig.of(p.publicKey(), p.endpoint(), p.allowedIps()));
+            if (!p.node().equals(peerNodes.put(p.publicKey(), p.node()))) {
+                LOG.info("WireGuard peer {} ({}) at {}, allowed {}", p.node(), p.publicKey().toBase64(), p
+                        .endpoint(), p.allowedIps());
+                peerMetrics(p.publicKey(), p.node());
+            }
+        }
+        for (Key k : new ArrayList<>(peerNodes.keySet())) {
+            if (!wanted.contains(k)) {
+                device.removePeer(k);
+                LOG.info("WireGuard peer {} removed", peerNodes.remove(k));
+                peerMeters.remove(k).forEach(registry::remove);
+            }
+        }
+        try {
+            boolean hbone = !plan.hboneRouted().isEmpty() || !plan.hboneUnreachable().isEmpty();
+            if (hbone != hboneRules) {
+                routes.installRules(hbone);
+                hboneRules = hbone;
+            }
+            routes.apply(plan);
+        } catch (IOException e) {
+            LOG.warn("WireGuard routes of {} not updated: {}", settings.iface(), e.getMessage());
+        }
+    }
+
+    private void deviceMetrics() {
+        FunctionCounter.builder("wisp_wireguard_handshakes", device, d -> d.stats().handshakesCompleted())
+                .description("WireGuard handshakes completed by this node's device (all peers)").register(registry);
+        FunctionCounter.builder("wisp_wireguard_dropped_packets", device, d -> d.stats().invalidPackets())
+                .description("packets the device dropped as malformed, unauthenticated, replayed or for no peer")
+                .register(registry);
+        Gauge.builder("wisp_wireguard_peers", device, d -> d.stats().peers())
+                .description("peers configured on this node's device").register(registry);
+    }
+
+    private void peerMetrics(Key key, String node) {
+        List<Meter> meters = new ArrayList<>();
+        meters.add(FunctionCounter.builder("wisp_wireguard_peer_sent_bytes", this, peer(key, s -> s.txBytes()))
+                .tag("peer", node).description("bytes sent to this peer, WireGuard framing included")
+                .register(registry));
+        meters.add(FunctionCounter.builder("wisp_wireguard_peer_received_bytes", this, peer(key, s -> s.rxBytes()))
+                .tag("peer", node).description("bytes received from this peer, WireGuard framing included")
+                .register(registry));
+        meters.add(Gauge.builder("wisp_wireguard_peer_last_handshake_age_seconds", this, peer(key,
+                s -> s.lastHandshake() == null
+                        ? Double.NaN
+                        : Duration.between(s.lastHandshake(), Instant.now()).toMillis() / 1000.0))
+                .tag("peer", node).description("seconds since the last handshake with this peer (NaN: none yet)")
+                .register(registry));
+        peerMeters.put(key, meters);
+    }
+
+    private static ToDoubleFunction<MeshWireGuard> peer(Key key, ToDoubleFunction<PeerStatus> f) {
+        return wg -> {
+            for (PeerStatus s : wg.device.peers()) {
+                if (s.publicKey().equals(key)) {
+                    return f.applyAsDouble(s);
+                }
+            }
+            return Double.NaN;
+        };
+    }
+
+    /** Removes the device; in strict mode the unreachable routes stay (fail closed). */
+    @Override
+    public synchronized void close() {
+        if (closed) {
+            return;
+        }
+        closed = true;
+        uapi.close();
+        device.close();
+        routes.close(settings.strict());
+        LOG.info("WireGuard device {} removed{}", settings.iface(), settings.strict()
+                ? "; other nodes' pod CIDRs stay unreachable until the agent is back"
+                : "");
+    }
+
+    /** The public key (never the private one). */
+    public Key publicKey() {
+        return publicKey;
+    }
+}

@@ -1,0 +1,80 @@
+package dev.wisp.node.wireguard;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import com.google.protobuf.ByteString;
+import dev.wisp.api.workload.v1.Node;
+import dev.wisp.wireguard.Key;
+import dev.wisp.wireguard.Prefix;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.util.List;
+import org.junit.jupiter.api.Test;
+
+/** The peers and routes a node derives from the Node resources, strict and permissive. */
+class PeerPlanTest {
+    static final Key KEY2 = Key.generatePrivate().publicKey();
+    static final List<Prefix> OWN = List.of(Prefix.parse("10.1.0.0/24"));
+    static final List<Prefix> CLUSTER = List.of(Prefix.parse("10.1.0.0/16"));
+
+    static Node node(String name, String address, String key, String endpoint, String cidr, boolean hbone) {
+        Node.Builder b = Node.newBuilder().setName(name).setWireguardPublicKey(key).setWireguardEndpoint(endpoint)
+                .setHboneOverWireguard(hbone).addAddresses(ByteString.copyFrom(InetAddress.ofLiteral(address)
+                        .getAddress()));
+        if (!cidr.isEmpty()) {
+            b.addPodCidrs(cidr);
+        }
+        return b.build();
+    }
+
+    static final Node SELF = node("node1", "10.0.0.11", "", "", "10.1.0.0/24", false);
+    static final Node WITH_KEY = node("node2", "10.0.0.12", KEY2.toBase64(), "10.0.0.12:51820", "10.1.1.0/24", false);
+    static final Node WITHOUT_KEY = node("node3", "10.0.0.13", "", "", "10.1.2.0/24", false);
+
+    @Test
+    void strictRoutesPeersThroughTheDeviceAndMakesEveryOtherPodCidrUnreachableOtherwise() {
+        PeerPlan p = PeerPlan.of("node1", List.of(SELF, WITH_KEY, WITHOUT_KEY), OWN, CLUSTER, true);
+        assertThat(p.peers()).singleElement().satisfies(peer -> {
+            assertThat(peer.node()).isEqualTo("node2");
+            assertThat(peer.publicKey()).isEqualTo(KEY2);
+            assertThat(peer.endpoint()).isEqualTo(new InetSocketAddress("10.0.0.12", 51820));
+            assertThat(peer.allowedIps()).containsExactly(Prefix.parse("10.1.1.0/24"));
+        });
+        assertThat(p.routed()).containsExactly(Prefix.parse("10.1.1.0/24"));
+        assertThat(p.unreachable()).containsExactlyInAnyOrder(Prefix.parse("10.1.1.0/24"), Prefix.parse(
+                "10.1.2.0/24"), Prefix.parse("10.1.0.0/16"));
+        assertThat(p.local()).containsExactly(Prefix.parse("10.1.0.0/24"));
+        assertThat(p.hboneRouted()).isEmpty();
+        assertThat(p.skipped()).containsExactly("node node3 has no WireGuard key registered yet");
+    }
+
+    @Test
+    void permissiveLeavesNodesWithoutAPeerToTheNodesOtherRoutes() {
+        PeerPlan p = PeerPlan.of("node1", List.of(SELF, WITH_KEY, WITHOUT_KEY), OWN, CLUSTER, false);
+        assertThat(p.routed()).containsExactly(Prefix.parse("10.1.1.0/24"));
+        assertThat(p.unreachable()).isEmpty();
+        assertThat(p.local()).isEmpty();
+    }
+
+    @Test
+    void hboneOverWireGuardAddsTheNodeAddressesToAllowedIpsAndTheHboneTable() {
+        Node self = node("node1", "10.0.0.11", "", "", "10.1.0.0/24", true);
+        Node other = node("node2", "10.0.0.12", KEY2.toBase64(), "10.0.0.12:51820", "10.1.1.0/24", true);
+        PeerPlan p = PeerPlan.of("node1", List.of(self, other), OWN, CLUSTER, true);
+        assertThat(p.peers().getFirst().allowedIps()).containsExactly(Prefix.parse("10.1.1.0/24"), Prefix.parse(
+                "10.0.0.12/32"));
+        assertThat(p.hboneRouted()).containsExactly(Prefix.parse("10.0.0.12/32"));
+        assertThat(p.hboneUnreachable()).containsExactly(Prefix.parse("10.0.0.12/32"));
+    }
+
+    @Test
+    void aBadKeyOrEndpointFromTheControlPlaneGivesNoPeerButStaysUnreachableInStrictMode() {
+        Node bad = node("node2", "10.0.0.12", "not-a-key", "10.0.0.12:51820", "10.1.1.0/24", false);
+        Node badEndpoint = node("node3", "10.0.0.13", KEY2.toBase64(), "somewhere", "10.1.2.0/24", false);
+        PeerPlan p = PeerPlan.of("node1", List.of(SELF, bad, badEndpoint), OWN, CLUSTER, true);
+        assertThat(p.peers()).isEmpty();
+        assertThat(p.routed()).isEmpty();
+        assertThat(p.unreachable()).contains(Prefix.parse("10.1.1.0/24"), Prefix.parse("10.1.2.0/24"));
+        assertThat(p.skipped()).hasSize(2).allMatch(s -> s.contains("refused"));
+    }
+}
