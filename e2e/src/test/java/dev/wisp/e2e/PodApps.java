@@ -56,13 +56,16 @@ final class PodApps {
      * The destination agent's access-log line of a connection from {@code clientIp} (identity
      * {@code clientId}) to {@code serverIp:port} that it refused with HBONE 401 for {@code reason}
      * (e.g. {@code denied by DENY policy default/deny-client}): the proof that a call failed because
-     * of the policy under test, and not for some other reason.
+     * of the policy under test, and not for some other reason. A connection opened just before the
+     * policy arrived is closed by the agent's connection manager with the same reason, marked as
+     * changed while open: both are that policy's denial.
      */
     static Pattern denied(String clientIp, String clientId, String serverIp, int port, String reason) {
         return Pattern.compile("connection complete direction=inbound src\\.addr=" + Pattern.quote(clientIp)
                 + ":\\d+ .*src\\.identity=\"" + Pattern.quote(clientId) + "\" dst\\.addr=" + Pattern.quote(
                         serverIp)
-                + ":" + port + " .*error=\"HBONE 401: " + Pattern.quote(reason) + "\"");
+                + ":" + port + " .*error=\"HBONE 401: " + Pattern.quote(reason)
+                + "(?: \\(policy changed while the connection was open\\))?\"");
     }
 
     /**
