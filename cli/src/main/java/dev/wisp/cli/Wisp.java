@@ -40,6 +40,7 @@ public final class Wisp extends UsageCommand {
         cl.addSubcommand(new DeleteCommand());
         cl.addSubcommand("node", new NodeCommand());
         cl.addSubcommand(new dev.wisp.cli.policy.PolicyCommand());
+        cl.addSubcommand(new dev.wisp.cli.route.RouteCommand());
         cl.addSubcommand(new dev.wisp.cli.cluster.ClusterCommand());
         cl.addSubcommand(new dev.wisp.cli.flows.FlowsCommand());
         cl.addSubcommand(new dev.wisp.cli.demo.DemoCommand());
