@@ -1,13 +1,11 @@
 package dev.wisp.cli.policy;
 
+import dev.wisp.cli.InputFile;
 import dev.wisp.cli.UsageCommand;
 import dev.wisp.cli.UserException;
 import dev.wisp.controlplane.config.ConfigError;
-import java.io.IOException;
 import java.io.PrintWriter;
 import java.net.InetAddress;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.Map;
@@ -33,9 +31,6 @@ public final class PolicyCommand extends UsageCommand {
             "authorizer, over the control plane's reading of FILE. Prints the verdict and the policy that decided.",
             "", "Exit codes: 0 allow, 1 deny, 2 invalid file or arguments."})
     static final class Check implements Callable<Integer> {
-        /** A policy file is a few KiB; refuse what cannot be one before reading it. */
-        private static final long MAX_FILE_BYTES = 8 << 20;
-
         @CommandLine.Spec
         CommandLine.Model.CommandSpec spec;
 
@@ -96,14 +91,7 @@ public final class PolicyCommand extends UsageCommand {
         }
 
         private static String read(Path file) {
-            try {
-                if (Files.size(file) > MAX_FILE_BYTES) {
-                    throw new UserException(file + " is larger than " + MAX_FILE_BYTES + " bytes", INVALID);
-                }
-                return Files.readString(file, StandardCharsets.UTF_8);
-            } catch (IOException e) {
-                throw new UserException("cannot read " + file + ": " + e.getMessage(), INVALID);
-            }
+            return InputFile.read(file, INVALID);
         }
 
         private static int port(String text) {

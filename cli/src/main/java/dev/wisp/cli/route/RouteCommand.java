@@ -3,13 +3,11 @@ package dev.wisp.cli.route;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.SerializationFeature;
+import dev.wisp.cli.InputFile;
 import dev.wisp.cli.UsageCommand;
 import dev.wisp.cli.UserException;
 import dev.wisp.controlplane.config.ConfigError;
-import java.io.IOException;
 import java.io.PrintWriter;
-import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.security.SecureRandom;
 import java.util.ArrayList;
@@ -42,8 +40,6 @@ public final class RouteCommand extends UsageCommand {
             "The reason is written to standard error.",
             "", "Exit codes: 0 forwarded, 1 not forwarded, 2 refused input."})
     static final class Check implements Callable<Integer> {
-        /** A route file is a few KiB; refuse what cannot be one before reading it. */
-        private static final long MAX_FILE_BYTES = 8 << 20;
         private static final int MAX_SAMPLE = 10_000_000;
 
         @CommandLine.Spec
@@ -115,14 +111,7 @@ public final class RouteCommand extends UsageCommand {
         }
 
         private static String read(Path file) {
-            try {
-                if (Files.size(file) > MAX_FILE_BYTES) {
-                    throw new UserException(file + " is larger than " + MAX_FILE_BYTES + " bytes", INVALID);
-                }
-                return Files.readString(file, StandardCharsets.UTF_8);
-            } catch (IOException e) {
-                throw new UserException("cannot read " + file + ": " + e.getMessage(), INVALID);
-            }
+            return InputFile.read(file, INVALID);
         }
     }
 }

@@ -1,0 +1,33 @@
+package dev.wisp.cli;
+
+import static java.util.Objects.requireNonNull;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+/**
+ * A configuration file an offline command ({@code wisp policy check}, {@code wisp route check})
+ * reads whole: refused before reading when it is larger than any such file can be, and every failure
+ * a {@link UserException} that names the file and carries the command's exit code for bad input.
+ */
+public final class InputFile {
+    /** A policy or route file is a few KiB; refuse what cannot be one before reading it. */
+    public static final long MAX_BYTES = 8 << 20;
+
+    private InputFile() {}
+
+    /** The UTF-8 text of {@code file}; a missing, unreadable or oversized file exits with {@code exitCode}. */
+    public static String read(Path file, int exitCode) {
+        requireNonNull(file, "file");
+        try {
+            if (Files.size(file) > MAX_BYTES) {
+                throw new UserException(file + " is larger than " + MAX_BYTES + " bytes", exitCode);
+            }
+            return Files.readString(file, StandardCharsets.UTF_8);
+        } catch (IOException e) {
+            throw new UserException("cannot read " + file + ": " + e.getMessage(), exitCode);
+        }
+    }
+}
