@@ -91,6 +91,9 @@ public final class NodeCommand implements Callable<Integer> {
     @Option(names = "--capture-address", paramLabel = "ADDR", description = "With --capture: the node address pods' redirected connects go to (default: the first IPv4 address of the node).")
     String captureAddress;
 
+    @Option(names = "--workload-api-dir", paramLabel = "DIR", description = "With --capture: serve each enrolled pod the SPIFFE Workload API on DIR/<pod uid>/socket (callers attested by their cgroup; mount the pod's directory into the pod).")
+    Path workloadApiDir;
+
     @Option(names = "--bpf-pin-root", paramLabel = "DIR", description = "With --capture: where programs and maps are pinned (default: ${DEFAULT-VALUE}).")
     Path pinRoot;
 
@@ -190,13 +193,17 @@ public final class NodeCommand implements Callable<Integer> {
         if (socks5Workload != null) {
             s = s.withSocks5Workload(socks5Workload);
         }
+        if (workloadApiDir != null && !capture) {
+            throw new UserException("--workload-api-dir needs --capture (pods and their cgroups come from --pods-dir)");
+        }
         if (capture) {
             if (podsDir == null) {
                 throw new UserException("--capture needs --pods-dir DIR (where the local pods' files appear)");
             }
             try {
-                s = s.withCapture(new NodeSettings.Capture(podsDir, pinRoot, Optional.ofNullable(captureAddress)
-                        .map(InetAddress::ofLiteral)));
+                NodeSettings.Capture c = new NodeSettings.Capture(podsDir, pinRoot, Optional.ofNullable(
+                        captureAddress).map(InetAddress::ofLiteral));
+                s = s.withCapture(workloadApiDir == null ? c : c.withWorkloadApiDir(workloadApiDir));
             } catch (IllegalArgumentException e) {
                 throw new UserException("--capture: " + e.getMessage());
             }

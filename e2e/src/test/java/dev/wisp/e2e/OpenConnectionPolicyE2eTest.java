@@ -27,7 +27,8 @@ import org.junit.jupiter.api.TestMethodOrder;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * Policy changes reach connections that are already open: a {@link LocalMesh} with a client pod on node 1 and a server pod on node 2 (server on ports
+ * Policy changes reach connections that are already open, and PeerAuthentication is enforced per
+ * port: a {@link LocalMesh} with a client pod on node 1 and a server pod on node 2 (server on ports
  * 9000 and 9001), policies saved as YAML in the config directory, plaintext from the test JVM on the
  * host (outside the mesh). Each open connection is held by a client that sends five bytes and never
  * half-closes, so only a close by the mesh ends it within the server's 10 s read timeout.
@@ -148,6 +149,32 @@ class OpenConnectionPolicyE2eTest {
                 server + ":9000"), r -> r != null);
         assertThat(record.get("reason").asText()).isEqualTo("plaintext refused: workload server requires mTLS "
                 + "(PeerAuthentication STRICT)" + WHILE_OPEN);
+        mesh.delete("pa.yaml");
+    }
+
+    @Test
+    @Order(3)
+    void portLevelModesAreEnforcedPerPortForPlaintextFromOutside() {
+        await().atMost(Duration.ofSeconds(10)).pollInterval(Duration.ofMillis(100))
+                .until(() -> PodClient.call(server, 9000, 7).equals("ok server 7"));
+        // STRICT for the workload, PERMISSIVE on 9001.
+        mesh.apply("pa.yaml", PORT_LEVEL.formatted("STRICT", "PERMISSIVE"));
+        await().atMost(Duration.ofSeconds(10)).pollInterval(Duration.ofMillis(100))
+                .until(() -> PodClient.call(server, 9000, 7).startsWith("failed"));
+        assertThat(PodClient.call(server, 9001, 7)).as("port-level PERMISSIVE").isEqualTo("ok server 7");
+        assertThat(client.answers(server, 9000, "server 5")).as("mTLS from the mesh on the STRICT port").isTrue();
+        await().atMost(Duration.ofSeconds(5)).until(() -> mesh.log("node2").contains("dst.addr=" + server
+                + ":9000") && mesh.log("node2").contains("plaintext refused: workload server requires mTLS"));
+
+        // The other way round: PERMISSIVE for the workload, STRICT on 9001.
+        mesh.apply("pa.yaml", PORT_LEVEL.formatted("PERMISSIVE", "STRICT"));
+        await().atMost(Duration.ofSeconds(10)).pollInterval(Duration.ofMillis(100))
+                .until(() -> PodClient.call(server, 9001, 7).startsWith("failed"));
+        assertThat(PodClient.call(server, 9000, 7)).as("workload PERMISSIVE").isEqualTo("ok server 7");
+        assertThat(client.answers(server, 9001, "server 5")).as("mTLS from the mesh on the STRICT port").isTrue();
+        JsonNode refused = await().atMost(Duration.ofSeconds(5)).until(() -> deniedRecord("node2", host,
+                server + ":9001"), r -> r != null);
+        assertThat(refused.get("reason").asText()).startsWith("plaintext refused: workload server requires mTLS");
         mesh.delete("pa.yaml");
     }
 

@@ -14,12 +14,16 @@ import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.UnknownHostException;
 import java.nio.ByteOrder;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
 
 /**
- * TCP socket calls on raw file descriptors through the FFM API, for what the JDK's socket classes
- * cannot do: read {@code SO_ORIGINAL_DST} from an accepted socket, set {@code SO_MARK}, or work on a
- * descriptor that another library (Netty's epoll transport) owns. Each failure is a
- * {@link NativeException} naming the call. Stateless and thread-safe.
+ * Socket calls on raw file descriptors through the FFM API, for what the JDK's socket classes
+ * cannot do: read {@code SO_ORIGINAL_DST} from an accepted socket, set {@code SO_MARK}, work on a
+ * descriptor that another library (Netty's epoll transport) owns, or read a unix socket peer's
+ * credentials ({@code SO_PEERCRED}: the pid the kernel recorded at {@code connect}, which the JDK's
+ * {@code UnixDomainPrincipal} leaves out). Each failure is a {@link NativeException} naming the call.
+ * Stateless and thread-safe.
  */
 public final class Sockets {
     public static final int AF_INET = 2;
@@ -32,6 +36,11 @@ public final class Sockets {
     public static final int SO_REUSEADDR = 2;
     public static final int SO_MARK = 36;
 
+    private static final int AF_UNIX = 1;
+    private static final int SO_PEERCRED = 17;
+    private static final int SHUT_RDWR = 2;
+    /** {@code sizeof(struct sockaddr_un)}: a 2-byte family and a 108-byte path (107 usable). */
+    private static final int SOCKADDR_UN_SIZE = 110;
     private static final int SOCK_STREAM = 1;
     private static final int SOCK_CLOEXEC = 0x80000;
     private static final int SHUT_WR = 1;
@@ -79,7 +88,8 @@ public final class Sockets {
 
     /** {@code socket(family, type | SOCK_CLOEXEC, 0)}; the caller owns the descriptor. */
     static int socket(int family, int type) throws NativeException {
-        return (int) Libc.call("socket(" + (family == AF_INET ? "AF_INET" : "AF_INET6") + ", type " + type + ")",
+        return (int) Libc.call("socket(" + (family == AF_INET ? "AF_INET" : family == AF_UNIX ? "AF_UNIX" : "AF_INET6")
+                + ", type " + type + ")",
                 err -> (int) SOCKET.invokeExact(err, family, type | SOCK_CLOEXEC, 0));
     }
 
@@ -100,6 +110,53 @@ public final class Sockets {
             Libc.close(fd);
             throw e;
         }
+    }
+
+    /**
+     * A listening unix stream socket bound to {@code path}, which must not exist (the file is created
+     * with the umask's mode: set the mode after binding, or bind inside a directory that decides access).
+     */
+    public static int listenUnix(Path path, int backlog) throws NativeException {
+        byte[] name = requireNonNull(path, "path").toString().getBytes(StandardCharsets.UTF_8);
+        if (name.length >= SOCKADDR_UN_SIZE - 2) {
+            throw new IllegalArgumentException("unix socket path " + path + " is longer than "
+                    + (SOCKADDR_UN_SIZE - 3) + " bytes: choose a shorter directory");
+        }
+        int fd = socket(AF_UNIX, SOCK_STREAM);
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment addr = arena.allocate(SOCKADDR_UN_SIZE);
+            addr.set(ValueLayout.JAVA_SHORT, 0, (short) AF_UNIX);
+            MemorySegment.copy(name, 0, addr, ValueLayout.JAVA_BYTE, 2, name.length);
+            Libc.call("bind(" + path + ")", err -> (int) BIND.invokeExact(err, fd, addr, SOCKADDR_UN_SIZE));
+            Libc.call("listen(" + path + ")", err -> (int) LISTEN.invokeExact(err, fd, backlog));
+            return fd;
+        } catch (NativeException | RuntimeException e) {
+            Libc.close(fd);
+            throw e;
+        }
+    }
+
+    /** The process at the other end of a connected unix socket, as the kernel saw it at {@code connect}. */
+    public record PeerCredentials(int pid, int uid, int gid) {}
+
+    /** {@code getsockopt(SO_PEERCRED)} of a connected unix socket (pid in this process's pid namespace). */
+    public static PeerCredentials peerCredentials(int fd) throws NativeException {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment cred = arena.allocate(12);
+            MemorySegment len = arena.allocateFrom(ValueLayout.JAVA_INT, 12);
+            Libc.call("getsockopt(fd " + fd + ", SO_PEERCRED)",
+                    err -> (int) GETSOCKOPT.invokeExact(err, fd, SOL_SOCKET, SO_PEERCRED, cred, len));
+            return new PeerCredentials(cred.get(ValueLayout.JAVA_INT, 0), cred.get(ValueLayout.JAVA_INT, 4),
+                    cred.get(ValueLayout.JAVA_INT, 8));
+        }
+    }
+
+    /**
+     * {@code shutdown(fd, SHUT_RDWR)}: ends both directions, and wakes a thread blocked in
+     * {@code accept} on a listening socket (which {@code close} alone does not).
+     */
+    public static void shutdown(int fd) throws NativeException {
+        Libc.call("shutdown(fd " + fd + ", SHUT_RDWR)", err -> (int) SHUTDOWN.invokeExact(err, fd, SHUT_RDWR));
     }
 
     /** Accepts one connection (blocking); the caller owns the returned descriptor. */

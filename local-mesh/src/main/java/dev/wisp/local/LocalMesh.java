@@ -216,6 +216,15 @@ public final class LocalMesh implements AutoCloseable {
         return processes.podsDir(node(node));
     }
 
+    /**
+     * Pod {@code pod}'s SPIFFE Workload API socket, served by its node's agent (for
+     * {@code SPIFFE_ENDPOINT_SOCKET=unix:<path>}); only the pod's own processes get an answer.
+     */
+    public Path workloadApiSocket(String pod) {
+        LocalCluster.Pod p = pod(pod);
+        return processes.workloadApiDir(p.node()).resolve(p.name()).resolve("socket");
+    }
+
     /** The log file of {@code process}: {@code control-plane} or a node name. */
     public Path logFile(String process) {
         requireNonNull(process, "process");

@@ -63,6 +63,11 @@ final class MeshProcesses {
         return spec.workDir().resolve("pods").resolve(n.name());
     }
 
+    /** Where {@code n}'s agent serves its pods' Workload API sockets. */
+    Path workloadApiDir(LocalCluster.Node n) {
+        return spec.workDir().resolve("wapi").resolve(n.name());
+    }
+
     // ---- the control plane
 
     synchronized Optional<Process> controlPlane() {
@@ -114,7 +119,8 @@ final class MeshProcesses {
                 stateDir.resolve("node-credentials").resolve(n.name() + ".token")
                         .toString(),
                 "--ca-bundle", stateDir.resolve("ca").resolve("bundle.pem").toString(), "--workers",
-                "1", "--drain-timeout", "PT1S", "--capture", "--pods-dir", podsDir(n).toString(), "--capture-address",
+                "1", "--drain-timeout", "PT1S", "--capture", "--pods-dir", podsDir(n).toString(), "--workload-api-dir",
+                workloadApiDir(n).toString(), "--capture-address",
                 n.address(), "--bpf-pin-root", "/sys/fs/bpf/wisp/" + spec.cluster().name() + "/" + n.name()));
         if (spec.wireguard()) {
             cmd.addAll(wireguardArgs(n));

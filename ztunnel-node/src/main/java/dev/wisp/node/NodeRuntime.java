@@ -1,5 +1,11 @@
 package dev.wisp.node;
 
+import java.nio.file.Path;
+
+import dev.wisp.linux.Cgroups;
+
+import dev.wisp.node.workloadapi.WorkloadApi;
+
 import static java.util.Objects.requireNonNull;
 
 import dev.wisp.api.workload.v1.Workload;
@@ -97,6 +103,8 @@ public final class NodeRuntime implements AutoCloseable {
     private ControlPlaneClient controlPlane;
     private Identities identities;
     private NodeCapture capture;
+    /** The pods' SPIFFE Workload API; with capture and a Workload API directory only. */
+    private WorkloadApi workloadApi;
     private Transport transport;
     private ProxyContext ctx;
     private HboneServer hbone;
@@ -211,7 +219,17 @@ public final class NodeRuntime implements AutoCloseable {
                             ControlPlaneClient.CONTROL_PLANE_NAMESPACE, ControlPlaneClient.CONTROL_PLANE_SA)));
         }
         if (capture != null) {
-            capture.start(r -> new InboundPlaintext(ctx, r));
+            Optional<Path> apiDir = settings.capture().get().workloadApiDir();
+            if (apiDir.isPresent()) {
+                workloadApi = WorkloadApi.create(apiDir.get(), settings.nodeName(), index, identities.certificates(),
+                        identities::bundle, Cgroups.v2Root(), telemetry.counter("wisp_workload_api_refused",
+                                "connections to a pod's Workload API socket refused: the caller is not a "
+                                        + "process of that pod"));
+                started.push(workloadApi);
+                capture.start(r -> new InboundPlaintext(ctx, r), workloadApi::podAdded, workloadApi::podRemoved);
+            } else {
+                capture.start(r -> new InboundPlaintext(ctx, r));
+            }
         }
         ready = true;
         LOG.info("node agent for {} ready (transport: {}): {}", settings.nodeName(), transport.kind().label(), bound);
@@ -364,6 +382,9 @@ public final class NodeRuntime implements AutoCloseable {
         socks5.close();
         if (capture != null) {
             capture.close();
+        }
+        if (workloadApi != null) {
+            workloadApi.close();
         }
     }
 

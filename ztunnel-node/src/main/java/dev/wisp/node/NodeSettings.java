@@ -282,12 +282,25 @@ public record NodeSettings(String nodeName, String trustDomain, Source source, I
      * @param pinRoot where programs and maps are pinned (one root per agent on a machine)
      * @param address the node address pods' redirected connects go to (empty: the node's first IPv4
      *            address)
+     * @param workloadApiDir where each enrolled pod's SPIFFE Workload API socket is served
+     *            ({@code <dir>/<pod uid>/socket}); empty: not served
      */
-    public record Capture(Path podsDir, Path pinRoot, Optional<InetAddress> address) {
+    public record Capture(Path podsDir, Path pinRoot, Optional<InetAddress> address, Optional<Path> workloadApiDir) {
         public Capture {
             requireNonNull(podsDir, "podsDir");
             requireNonNull(pinRoot, "pinRoot");
             requireNonNull(address, "address");
+            requireNonNull(workloadApiDir, "workloadApiDir");
+        }
+
+        /** Without the Workload API. */
+        public Capture(Path podsDir, Path pinRoot, Optional<InetAddress> address) {
+            this(podsDir, pinRoot, address, Optional.empty());
+        }
+
+        /** Serving each enrolled pod the Workload API under {@code dir}. */
+        public Capture withWorkloadApiDir(Path dir) {
+            return new Capture(podsDir, pinRoot, address, Optional.of(requireNonNull(dir, "dir")));
         }
     }
 }

@@ -153,6 +153,25 @@ class ConfigDecoderTest {
         assertThat(d.errors().getFirst().toString()).startsWith(expected);
     }
 
+    /** Istio allows port-level modes only on a policy with a workload selector; each mistake names its field. */
+    @ParameterizedTest(name = "{0}")
+    @CsvSource(delimiter = '|', quoteCharacter = '`', textBlock = """
+            no selector         | `mtls: {mode: STRICT}, portLevelMtls: {"9000": {mode: PERMISSIVE}}`                             | spec.portLevelMtls: needs spec.selector: port-level modes apply to selected workloads only
+            port zero           | `selector: {matchLabels: {app: a}}, portLevelMtls: {"0": {mode: STRICT}}`                        | spec.portLevelMtls.0: '0' is not a port number (1-65535)
+            named port          | `selector: {matchLabels: {app: a}}, portLevelMtls: {http: {mode: STRICT}}`                       | spec.portLevelMtls.http: 'http' is not a port number (1-65535)
+            port too large      | `selector: {matchLabels: {app: a}}, portLevelMtls: {"70000": {mode: STRICT}}`                    | spec.portLevelMtls.70000: '70000' is not a port number (1-65535)
+            bad mode            | `selector: {matchLabels: {app: a}}, portLevelMtls: {"9000": {mode: STRICTT}}`                    | spec.portLevelMtls.9000.mode: 'STRICTT' is not one of
+            unknown field       | `selector: {matchLabels: {app: a}}, portLevelMtls: {"9000": {mod: STRICT}}`                      | spec.portLevelMtls.9000.mod: unknown field; expected one of mode
+            """)
+    void portLevelMtlsErrorsNameTheField(String title, String spec, String expected) {
+        String text = "apiVersion: security.istio.io/v1\nkind: PeerAuthentication\nmetadata: {name: p, namespace: "
+                + "default}\nspec: {" + spec + "}\n";
+        ConfigDecoder.Decoded d = ConfigDecoder.decode("m.yaml", text);
+        assertThat(d.errors()).as(title).hasSize(1);
+        assertThat(d.errors().getFirst().toString()).startsWith("m.yaml:").contains(
+                " PeerAuthentication default/p: " + expected);
+    }
+
     @Test
     void objectDefinedInTwoFilesIsRefusedAndNoModelIsProduced() {
         String pod = "apiVersion: v1\nkind: Pod\nmetadata: {name: a}\nspec: {nodeName: n}\n";

@@ -33,6 +33,7 @@ import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.TimeUnit;
+import java.util.function.Consumer;
 import java.util.function.Function;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -82,6 +83,9 @@ public final class NodeCapture implements AutoCloseable {
     private final WatchService watcher;
     // Owned by the wisp-pods thread (and by close(), after that thread has ended).
     private final Map<String, Enrolled> pods = new HashMap<>();
+    /** Told about every pod enrolled, and every pod id removed, on the {@code wisp-pods} thread. */
+    private Consumer<PodRef> enrolled = pod -> {};
+    private Consumer<String> removed = uid -> {};
     /** Makes the in-pod inbound listeners: the agent's, sharing its state, loops and telemetry. */
     private Function<OriginalDestinationResolver, InboundPlaintext> inbound;
     private Thread thread;
@@ -176,7 +180,18 @@ public final class NodeCapture implements AutoCloseable {
      */
     public synchronized void start(Function<OriginalDestinationResolver, InboundPlaintext> inbound)
             throws IOException {
+        start(inbound, enrolled, removed);
+    }
+
+    /**
+     * As {@link #start(Function)}, telling {@code enrolled} about each pod enrolled and {@code removed}
+     * each pod id removed (the agent's Workload API serves enrolled pods).
+     */
+    public synchronized void start(Function<OriginalDestinationResolver, InboundPlaintext> inbound,
+            Consumer<PodRef> enrolled, Consumer<String> removed) throws IOException {
         this.inbound = requireNonNull(inbound, "inbound");
+        this.enrolled = requireNonNull(enrolled, "enrolled");
+        this.removed = requireNonNull(removed, "removed");
         try {
             subscription = capture.subscribe(e -> flows.add(Instant.now(), e));
         } catch (BpfException e) {
@@ -258,6 +273,7 @@ public final class NodeCapture implements AutoCloseable {
                 }
             }
             pods.put(pod.id(), new Enrolled(pod, List.copyOf(listeners)));
+            enrolled.accept(pod);
             LOG.info("enrolled pod {} (cgroup {}, netns {}, ips {}): inbound plaintext on {}", pod.id(), pod.cgroup(),
                     pod.netns(), pod.ips(), listeners.stream().map(l -> l.address).toList());
         } catch (IOException | RuntimeException e) {
@@ -267,6 +283,7 @@ public final class NodeCapture implements AutoCloseable {
     }
 
     private void remove(String uid) {
+        removed.accept(uid);
         Enrolled e = pods.remove(uid);
         if (e != null) {
             for (InetAddress ip : e.pod().ips()) {

@@ -99,6 +99,11 @@ public final class Identities implements IdentityProvider, AutoCloseable {
         }
     }
 
+    /** The certificate manager behind these identities (the Workload API serves pods' SVIDs from it). */
+    public CertificateManager certificates() {
+        return manager;
+    }
+
     @Override
     public void prefetch(SpiffeId id) {
         manager.fetch(requireNonNull(id, "id"));
