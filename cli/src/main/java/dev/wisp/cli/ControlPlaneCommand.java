@@ -2,7 +2,13 @@ package dev.wisp.cli;
 
 import dev.wisp.base.HostPort;
 import dev.wisp.controlplane.ControlPlane;
+import dev.wisp.controlplane.config.ConfigSource;
+import dev.wisp.controlplane.kubernetes.Enrollment;
+import dev.wisp.controlplane.kubernetes.KubernetesConfigSource;
 import dev.wisp.controlplane.model.Cidr;
+import io.fabric8.kubernetes.client.KubernetesClient;
+import io.fabric8.kubernetes.client.KubernetesClientBuilder;
+import java.time.Duration;
 import java.net.InetSocketAddress;
 import java.nio.file.Path;
 import java.util.concurrent.Callable;
@@ -29,6 +35,20 @@ public final class ControlPlaneCommand implements Callable<Integer> {
     @Option(names = "--admin", paramLabel = "HOST:PORT", defaultValue = "127.0.0.1:15014", description = "Admin API and /metrics, loopback only (default: ${DEFAULT-VALUE}).")
     String admin;
 
+    @Option(names = "--metrics", paramLabel = "HOST:PORT", description = "Also serve /metrics and /healthz/ready (read-only) here, on any address (for Prometheus and a readiness probe).")
+    String metrics;
+
+    @Option(names = "--kubernetes", description = {
+            "Read Pods, Services, Namespaces, Nodes and Istio's AuthorizationPolicy/PeerAuthentication from the Kubernetes API (in-cluster, or KUBECONFIG) instead of the directory;",
+            "--config-dir then holds the MeshConfig only."})
+    boolean kubernetes;
+
+    @Option(names = "--enroll-label", paramLabel = "KEY", defaultValue = Enrollment.DEFAULT_LABEL, description = "With --kubernetes: pods, or namespaces, labelled KEY=enabled are in the mesh; KEY=disabled opts a pod out (default: ${DEFAULT-VALUE}).")
+    String enrollLabel;
+
+    @Option(names = "--honor-istio-labels", description = "With --kubernetes: istio.io/dataplane-mode=ambient enrolls too (none opts out). Off by default, so that Wisp and Istio never claim the same pods.")
+    boolean honorIstioLabels;
+
     @Override
     public Integer call() throws InterruptedException {
         ControlPlane.Options options;
@@ -40,7 +60,12 @@ public final class ControlPlaneCommand implements Callable<Integer> {
         }
         ControlPlane cp;
         try {
-            cp = ControlPlane.start(options);
+            cp = kubernetes ? ControlPlane.start(options, kubernetesSource()) : ControlPlane.start(options);
+            if (metrics != null) {
+                cp.serveMetrics(address("--metrics", metrics));
+            }
+        } catch (IllegalArgumentException e) {
+            throw new UserException(e.getMessage(), 2);
         } catch (RuntimeException e) {
             throw new UserException(e.getMessage(), e);
         }
@@ -51,6 +76,13 @@ public final class ControlPlaneCommand implements Callable<Integer> {
         }, "wisp-control-plane-shutdown"));
         stopped.await();
         return 0;
+    }
+
+    private ConfigSource kubernetesSource() {
+        KubernetesClient client = new KubernetesClientBuilder().build();
+        return new KubernetesConfigSource(client, new KubernetesConfigSource.Settings(
+                new Enrollment(enrollLabel, honorIstioLabels), configDir.dir(), Duration.ofMinutes(10),
+                Duration.ofSeconds(30)));
     }
 
     /** {@code host:port} or {@code [v6]:port}, literal addresses only. */
