@@ -2,8 +2,14 @@ package dev.wisp.cli;
 
 import dev.wisp.base.HostPort;
 import dev.wisp.controlplane.ControlPlane;
+import dev.wisp.controlplane.config.ConfigSource;
+import dev.wisp.controlplane.kubernetes.Enrollment;
+import dev.wisp.controlplane.kubernetes.KubernetesConfigSource;
 import dev.wisp.controlplane.model.Cidr;
 import java.io.IOException;
+import io.fabric8.kubernetes.client.KubernetesClient;
+import io.fabric8.kubernetes.client.KubernetesClientBuilder;
+import java.time.Duration;
 import java.net.InetSocketAddress;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -38,6 +44,20 @@ public final class ControlPlaneCommand implements Callable<Integer> {
     @Option(names = "--admin-token-file", paramLabel = "FILE", description = "A bearer token (one line, at least 16 characters, file readable by its owner only): the admin API then answers requests from other addresses that send 'Authorization: Bearer <token>', and may listen beyond loopback.")
     Path adminTokenFile;
 
+    @Option(names = "--metrics", paramLabel = "HOST:PORT", description = "Also serve /metrics and /healthz/ready (read-only) here, on any address (for Prometheus and a readiness probe).")
+    String metrics;
+
+    @Option(names = "--kubernetes", description = {
+            "Read Pods, Services, Namespaces, Nodes and Istio's AuthorizationPolicy/PeerAuthentication from the Kubernetes API (in-cluster, or KUBECONFIG) instead of the directory;",
+            "--config-dir then holds the MeshConfig only."})
+    boolean kubernetes;
+
+    @Option(names = "--enroll-label", paramLabel = "KEY", defaultValue = Enrollment.DEFAULT_LABEL, description = "With --kubernetes: pods, or namespaces, labelled KEY=enabled are in the mesh; KEY=disabled opts a pod out (default: ${DEFAULT-VALUE}).")
+    String enrollLabel;
+
+    @Option(names = "--honor-istio-labels", description = "With --kubernetes: istio.io/dataplane-mode=ambient enrolls too (none opts out). Off by default, so that Wisp and Istio never claim the same pods.")
+    boolean honorIstioLabels;
+
     @Override
     public Integer call() throws InterruptedException {
         ControlPlane.Options options;
@@ -49,7 +69,12 @@ public final class ControlPlaneCommand implements Callable<Integer> {
         }
         ControlPlane cp;
         try {
-            cp = ControlPlane.start(options);
+            cp = kubernetes ? ControlPlane.start(options, kubernetesSource()) : ControlPlane.start(options);
+            if (metrics != null) {
+                cp.serveMetrics(address("--metrics", metrics));
+            }
+        } catch (IllegalArgumentException e) {
+            throw new UserException(e.getMessage(), 2);
         } catch (RuntimeException e) {
             throw new UserException(e.getMessage(), e);
         }
@@ -77,6 +102,13 @@ public final class ControlPlaneCommand implements Callable<Integer> {
         } catch (IOException e) {
             throw new UserException("--admin-token-file: cannot read " + adminTokenFile + ": " + e.getMessage(), 2);
         }
+    }
+
+    private ConfigSource kubernetesSource() {
+        KubernetesClient client = new KubernetesClientBuilder().build();
+        return new KubernetesConfigSource(client, new KubernetesConfigSource.Settings(
+                new Enrollment(enrollLabel, honorIstioLabels), configDir.dir(), Duration.ofMinutes(10),
+                Duration.ofSeconds(30)));
     }
 
     /** {@code host:port} or {@code [v6]:port}, literal addresses only. */

@@ -69,14 +69,35 @@ final class AdminServer implements AutoCloseable {
                         .get("/ui", r -> new Response(200, "text/html; charset=utf-8", MeshPage.html()))
                         .get("/api/v1/flows", r -> flows(r.query()))
                         .get("/metrics", r -> Response.prometheus(cp.registry().scrape()))
-                        .get("/healthz/ready", r -> cp.translation() != null
-                                ? Response.text(200, "ready\n")
-                                : Response.text(503, "no valid configuration yet\n"))
+                        .get("/healthz/ready", r -> ready(cp))
                         .get("/api/v1/status", r -> json(200, status()))
                         .get("/api/v1/objects", r -> objects(r.query()))
                         .post("/api/v1/apply", r -> write(r, true))
                         .post("/api/v1/delete", r -> write(r, false))
                         .errors((status, message) -> json(status, error(message))));
+    }
+
+    private AdminServer(ControlPlane cp, InetSocketAddress metricsAddress) throws IOException {
+        this.cp = cp;
+        this.http = AdminHttp.start("control plane metrics", metricsAddress, Access.ANY, AdminHttp.routes()
+                .get("/metrics", r -> Response.prometheus(cp.registry().scrape()))
+                .get("/healthz/ready", r -> ready(cp))
+                .errors((status, message) -> json(status, error(message))));
+    }
+
+    private static Response ready(ControlPlane cp) {
+        return cp.translation() != null
+                ? Response.text(200, "ready\n")
+                : Response.text(503, "no valid configuration yet\n");
+    }
+
+    /** Only {@code /metrics} and {@code /healthz/ready}, which read and change nothing: any address. */
+    static AdminServer startMetrics(InetSocketAddress address, ControlPlane cp) {
+        try {
+            return new AdminServer(cp, address);
+        } catch (IOException e) {
+            throw new UncheckedIOException(e.getMessage(), e);
+        }
     }
 
     static AdminServer start(InetSocketAddress address, Optional<String> token, ControlPlane cp) {

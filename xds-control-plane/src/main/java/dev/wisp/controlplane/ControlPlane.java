@@ -131,10 +131,12 @@ public final class ControlPlane implements AutoCloseable {
     private final Map<String, KeyRegistry.Claim> pendingClaims = new LinkedHashMap<>();
     /** The last refusal logged per node: a repeated claim (every reconnect) is counted, not logged again. */
     private final Map<String, String> loggedRefusals = new HashMap<>();
+    /** The read-only /metrics and readiness listener, when asked for ({@link #serveMetrics}). */
+    private volatile AdminServer metrics;
 
-    private ControlPlane(Options options) {
+    private ControlPlane(Options options, ConfigSource source) {
         this.options = options;
-        this.source = new DirectoryConfigSource(options.configDir());
+        this.source = source;
         this.credentials = new LocalNodeCredentials(options.stateDir());
         this.discovery = new WorkloadDiscoveryServer(registry);
         this.configErrors = Counter.builder("wisp_config_errors")
@@ -150,9 +152,17 @@ public final class ControlPlane implements AutoCloseable {
         discovery.onRegistration(this::registered);
     }
 
-    /** Starts listening, reads the configuration, and keeps watching it. */
+    /** Starts listening, reads the configuration directory, and keeps watching it. */
     public static ControlPlane start(Options options) {
-        ControlPlane cp = new ControlPlane(requireNonNull(options, "options"));
+        return start(options, new DirectoryConfigSource(requireNonNull(options, "options").configDir()));
+    }
+
+    /**
+     * Starts listening, reads {@code source} (the Kubernetes API, for instance), and keeps following
+     * it; the control plane closes the source.
+     */
+    public static ControlPlane start(Options options, ConfigSource source) {
+        ControlPlane cp = new ControlPlane(requireNonNull(options, "options"), requireNonNull(source, "source"));
         try {
             cp.startServers();
             cp.source.start(cp::onLoad);
@@ -396,6 +406,19 @@ public final class ControlPlane implements AutoCloseable {
         return admin.address();
     }
 
+    /**
+     * Also serves {@code /metrics} and {@code /healthz/ready} (read-only) on {@code address}, which
+     * may be any address: what a Prometheus and the kubelet's readiness probe reach in a cluster.
+     * Returns the bound address.
+     */
+    public InetSocketAddress serveMetrics(InetSocketAddress address) {
+        requireNonNull(address, "address");
+        AdminServer m = AdminServer.startMetrics(address, this);
+        metrics = m;
+        log.info("control plane: /metrics and /healthz/ready on http://{}", m.address());
+        return m.address();
+    }
+
     /** Node names of the live model. */
     public List<String> nodeNames() {
         return model.nodes().stream().map(NodeDef::ref).map(r -> r.name()).toList();
@@ -407,6 +430,9 @@ public final class ControlPlane implements AutoCloseable {
         relay.close();
         if (admin != null) {
             admin.close();
+        }
+        if (metrics != null) {
+            metrics.close();
         }
         discovery.shutdown();
         if (grpc != null) {
