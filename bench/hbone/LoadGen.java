@@ -9,6 +9,9 @@
  *                                              latency measured from each request's intended send time
  *                                              (coordinated omission corrected)
  *   connrate TARGET SECONDS WORKERS [socks ADDR]  new connections per second (connect, 1-byte echo, close)
+ *   hold TARGET N SECONDS [socks ADDR]         opens N connections (each checked with a 1-byte echo, within
+ *                                              SECONDS in all) and keeps them open until `release`
+ *   release                                    closes the connections `hold` opened
  *
  * Results are printed as one line of key=value pairs; every mode reports failed=N (a failed stream,
  * request or connection), so that a phase that broke is never read as a slow one.
@@ -86,6 +89,8 @@ public class LoadGen {
             case "throughput" -> throughput(addr(a[1]), Long.parseLong(a[2]));
             case "latency" -> latency(addr(a[1]), Integer.parseInt(a[2]), Integer.parseInt(a[3]), Integer.parseInt(a[4]));
             case "connrate" -> connrate(addr(a[1]), Integer.parseInt(a[2]), Integer.parseInt(a[3]));
+            case "hold" -> hold(addr(a[1]), Integer.parseInt(a[2]), Integer.parseInt(a[3]));
+            case "release" -> release();
             default -> throw new IllegalArgumentException(a[0]);
         }
     }
@@ -116,7 +121,7 @@ public class LoadGen {
 
     static void serve(Socket s, boolean sink) {
         try (s; InputStream in = s.getInputStream(); OutputStream out = s.getOutputStream()) {
-            byte[] buf = new byte[256 * 1024];
+            byte[] buf = new byte[sink ? 256 * 1024 : 16 * 1024]; // echo: small, 10,000 may be held open
             long total = 0;
             for (int n; (n = in.read(buf)) >= 0;) {
                 total += n;
@@ -224,5 +229,38 @@ public class LoadGen {
         }
         System.out.printf("connections=%d failed=%d per_second=%.0f%n", done.get(), failed.get(),
                 done.get() / (double) seconds);
+    }
+
+    static final java.util.List<Socket> held = new java.util.ArrayList<>();
+
+    static void hold(InetSocketAddress target, int n, int seconds) {
+        long end = System.nanoTime() + seconds * 1_000_000_000L;
+        int failed = 0;
+        for (int i = 0; i < n && System.nanoTime() < end; i++) {
+            try {
+                Socket s = open(target);
+                held.add(s);
+                s.getOutputStream().write(1);
+                if (s.getInputStream().read() != 1) {
+                    throw new IOException("no echo");
+                }
+            } catch (IOException e) {
+                failed++;
+            }
+        }
+        System.out.printf("open=%d failed=%d%n", held.size() - failed, n - held.size() + failed);
+    }
+
+    static void release() {
+        int n = held.size();
+        for (Socket s : held) {
+            try {
+                s.close();
+            } catch (IOException e) {
+                // closing anyway
+            }
+        }
+        held.clear();
+        System.out.printf("closed=%d failed=0%n", n);
     }
 }

@@ -29,6 +29,12 @@ WARM_BYTES=${WARM_BYTES:-4294967296}
 PATHS=${PATHS:-direct wisp haproxy}
 # WISP_JOPTS: extra JVM options for both agents (e.g. -XX:StartFlightRecording=...).
 WISP_JOPTS=${WISP_JOPTS:-}
+# The agents' JVM options are bin/node-jvm.options (as bin/wisp runs them); WISP_GC replaces its
+# collector (e.g. -XX:+UseZGC) to compare collectors; NODE_JVM_OPTIONS=- runs the JVM's defaults.
+NODE_JVM_OPTIONS=${NODE_JVM_OPTIONS:-bin/node-jvm.options}
+WISP_GC=${WISP_GC:-}
+# Connections held open for the memory figure (through the pooled client agent).
+HOLD_CONNS=${HOLD_CONNS:-10000}
 OUT=${OUT:-bench/results/hbone.txt}
 TMP=$(mktemp -d /tmp/wisp-bench.XXXXXX)
 S=$(printf '%04x' $((RANDOM)))
@@ -48,10 +54,11 @@ cleanup() {
 }
 trap cleanup EXIT
 
-if [ ! -f cli/target/wisp-cli.jar ] || [ -n "$(find ztunnel-node/src cli/src spiffe/src -newer cli/target/wisp-cli.jar -name '*.java' | head -1)" ]; then
+# WISP_JAR: another build's launcher jar (its lib/ beside it), e.g. a copy of the previous commit's for an A/B run.
+if [ -z "${WISP_JAR:-}" ] && { [ ! -f cli/target/wisp-cli.jar ] || [ -n "$(find ztunnel-node/src cli/src spiffe/src -newer cli/target/wisp-cli.jar -name '*.java' | head -1)" ]; }; then
   ./mvnw -q -o -pl cli -am package -DskipTests -Dspotless.check.skip=true
 fi
-CP=cli/target/wisp-cli.jar
+CP=${WISP_JAR:-cli/target/wisp-cli.jar}
 
 ip netns add $NS1; ip netns add $NS2
 ip link add va$S netns $NS1 type veth peer name vb$S netns $NS2
@@ -109,7 +116,13 @@ haproxy_cfg $TMP/h2.cfg "10.77.0.2:20443 ssl crt $TMP/server.pem $TLS no-tls-tic
 LOAD=$(cut -d' ' -f1-3 /proc/loadavg)
 LOADS="start $LOAD"
 NETTY=$(unzip -p $CP META-INF/MANIFEST.MF | tr -d '\r\n ' | grep -o 'netty-transport-[0-9][^j]*Final' | head -1 | sed 's/netty-transport-//')
-JOPTS="--enable-native-access=ALL-UNNAMED -Xmx1g $WISP_JOPTS"
+NODE_OPTS=""
+[ "$NODE_JVM_OPTIONS" = - ] || NODE_OPTS=$(grep -v '^[[:space:]]*\(#\|$\)' "$NODE_JVM_OPTIONS" | tr '\n' ' ')
+[ -z "$WISP_GC" ] || NODE_OPTS="$(echo "$NODE_OPTS" | tr ' ' '\n' | grep -v -- '-XX:+Use.*GC$' | tr '\n' ' ') $WISP_GC"
+# GC pauses of every agent, for the longest pause during the latency phase.
+JOPTS="--enable-native-access=ALL-UNNAMED $NODE_OPTS -Xlog:gc,gc+phases:file=$TMP/gc-%p.log $WISP_JOPTS"
+export MALLOC_ARENA_MAX=2 # as bin/wisp runs the agent
+ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" # the held connections: a socket each in the load generator, the agents and the workload
 await_ready() { # log name
   for i in $(seq 600); do grep -q "ready" $TMP/$1.log 2>/dev/null && return; sleep 0.2; done
   echo "$1 did not start:"; cat $TMP/$1.log; exit 1
@@ -154,6 +167,14 @@ opened() { # TLS connections the client agent with admin port $1 has opened
   ip netns exec $NS1 curl -sf http://127.0.0.1:$1/config_dump | grep -o '"hbone_pool_connections_opened": [0-9]*' | grep -o '[0-9]*$' || echo 0
 }
 declare -A R
+rss() { # resident MiB of each pid, space separated
+  for p in "$@"; do awk '/^VmRSS:/ { printf "%.1f ", $2 / 1024 }' /proc/$p/status; done
+}
+gclines() { cat $TMP/gc-$1.log 2>/dev/null | wc -l; }
+maxpause() { # longest pause (ms) in agent $1's GC log after line $2, and how many pauses over 1 ms
+  tail -n +$(($2 + 1)) $TMP/gc-$1.log 2>/dev/null | grep 'Pause' | grep -o '[0-9.]*ms$' | tr -d ms |
+    awk 'BEGIN { m = 0; n = 0 } { if ($1 > m) m = $1; if ($1 > 1) n++ } END { printf "%s/%d", m, n }'
+}
 # Warm-up, same for every path, of every phase measured on it: the agents are JVMs, and a cold JIT
 # made the first GiB cost twice the CPU of the steady state and held new connections to ~60/s. A
 # node agent runs for days; the figures below are steady state.
@@ -164,8 +185,13 @@ measure_stream() { # name, echo target, sink target, socks args, pids... (throug
   local c0 c1
   c0=$(cpu "$@"); R[$name,thr]=$(lg throughput $sink $BYTES $socks); c1=$(cpu "$@")
   R[$name,thrcpu]=$(echo "scale=3; ($c1 - $c0) / ($BYTES / 1073741824)" | bc)
+  local g0=() p; for p in "$@"; do g0+=($(gclines $p)); done
   c0=$(cpu "$@"); R[$name,lat]=$(lg latency $echo $RATE $SECONDS_LAT 1024 $socks); c1=$(cpu "$@")
   R[$name,latcpu]=$(echo "scale=3; ($c1 - $c0) * 1000 / ($RATE * $SECONDS_LAT)" | bc)
+  R[$name,rsslat]=$(rss "$@")
+  if [ $name = wisp ]; then
+    local i=0; R[$name,gc]=""; for p in "$@"; do R[$name,gc]="${R[$name,gc]}$(maxpause $p ${g0[$i]}) "; i=$((i + 1)); done
+  fi
 }
 measure_conn() { # name, echo target, socks args, admin port of the client agent (or -), pids... (new connections)
   local name=$1 echo=$2 socks=$3 admin=$4; shift 4
@@ -178,6 +204,7 @@ measure_conn() { # name, echo target, socks args, admin port of the client agent
   [ "$n" -gt 0 ] && R[$name,conncpu]=$(echo "scale=3; ($c1 - $c0) * 1000 / $n" | bc)
   LOADS="$LOADS, after $name $(cut -d' ' -f1 /proc/loadavg)"
 }
+R[wisp,rssidle]=$(rss $W1 $W2); R[haproxy,rssidle]=$(rss $H1 $H2)
 if [ -n "${HOLD:-}" ]; then # keep the setup up for manual experiments
   echo "holding ${HOLD}s: NS1=$NS1 NS2=$NS2 W1=$W1 W1F=$W1F W2=$W2 H1=$H1 H2=$H2 TMP=$TMP"; sleep "$HOLD"
 fi
@@ -186,6 +213,10 @@ for p in $PATHS; do
     direct) measure_stream direct 10.77.2.10:9000 10.77.2.10:9001 "" $$
             measure_conn direct 10.77.2.10:9000 "" - $$ ;;
     wisp) measure_stream wisp 10.77.2.10:9000 10.77.2.10:9001 "socks 127.0.0.1:15080" $W1 $W2
+          if [ "$HOLD_CONNS" -gt 0 ]; then
+            R[wisp,hold]=$(lg hold 10.77.2.10:9000 $HOLD_CONNS 300 socks 127.0.0.1:15080); R[wisp,rsshold]=$(rss $W1 $W2)
+            lg release > /dev/null
+          fi
           measure_conn wisp 10.77.2.10:9000 "socks 127.0.0.1:15180" 15100 $W1F $W2
           measure_conn wisp-pooled 10.77.2.10:9000 "socks 127.0.0.1:15080" 15000 $W1 $W2 ;;
     haproxy) measure_stream haproxy 127.0.0.1:20000 127.0.0.1:20001 "" $H1 $H2
@@ -220,6 +251,16 @@ r() { [ -n "$1" ] && [ -n "$2" ] && [ "$2" != 0 ] && echo "scale=2; $1 / $2" | b
       "$(val "${R[$p,thr]}" failed)/$(val "${R[$p,lat]}" failed)"
   done
   echo "(failed: throughput streams / latency requests not answered)"
+  echo
+  echo "Memory (VmRSS, MiB: client-side proxy / server-side proxy) and the agents' GC pauses"
+  echo "  agent JVM options: ${NODE_OPTS:-JVM defaults} (MALLOC_ARENA_MAX=2)"
+  for p in wisp haproxy; do
+    [[ " $PATHS " == *" $p "* ]] || continue
+    printf '  %-8s idle %-14s after the latency phase %-14s' $p "${R[$p,rssidle]:-}" "${R[$p,rsslat]:-}"
+    [ $p = wisp ] && [ -n "${R[wisp,rsshold]:-}" ] && printf ' with %s connections open (%s) %s' "$HOLD_CONNS" "${R[wisp,hold]}" "${R[wisp,rsshold]}"
+    echo
+  done
+  [[ " $PATHS " == *" wisp "* ]] && echo "  wisp agents' longest GC pause during the latency phase, ms / pauses over 1 ms (client agent, server agent): ${R[wisp,gc]:-}"
   echo
   echo "New connections: 8 workers, each connect + 1-byte echo + close, ${SECONDS_CONN}s"
   printf '%-44s %8s %8s %13s %16s\n' path "conn/s" failed "CPU ms/conn" "TLS conns opened"

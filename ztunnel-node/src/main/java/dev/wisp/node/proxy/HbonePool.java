@@ -268,8 +268,7 @@ public final class HbonePool implements AutoCloseable {
                         .gracefulShutdownTimeoutMillis(30_000).build();
                 c.pipeline().addBefore(c.name(), "h2", codec).addBefore(c.name(), "streams",
                         new Http2MultiplexHandler(new ChannelInboundHandlerAdapter()));
-                codec.connection().local().flowController()
-                        .incrementWindowSize(codec.connection().connectionStream(), Hbone.CONNECTION_WINDOW - 65_535);
+                Hbone.finish(codec);
                 pinger = c.executor().scheduleAtFixedRate(() -> ping(c), pingIntervalMs, pingIntervalMs,
                         TimeUnit.MILLISECONDS);
                 return;

@@ -173,8 +173,7 @@ public final class HboneServer implements AutoCloseable {
                         stream.pipeline().addLast("connect", new InboundStream(ctx));
                     }
                 })).addLast("errors", new ConnectionErrors());
-        codec.connection().local().flowController().incrementWindowSize(codec.connection().connectionStream(),
-                Hbone.CONNECTION_WINDOW - 65_535);
+        Hbone.finish(codec);
     }
 
     /** Connection-level errors end that connection only; logged once. */
