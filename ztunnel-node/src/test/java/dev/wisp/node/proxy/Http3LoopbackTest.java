@@ -3,7 +3,25 @@ package dev.wisp.node.proxy;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
+import dev.wisp.api.workload.v1.Action;
+import dev.wisp.node.Fixtures;
 import dev.wisp.node.TwoAgents;
+import dev.wisp.node.identity.Identities;
+import dev.wisp.node.identity.IdentityProvider;
+import dev.wisp.node.state.StateUpdates;
+import dev.wisp.node.state.WorkloadIndex;
+import dev.wisp.node.telemetry.Telemetry;
+import dev.wisp.node.tls.HboneTls;
+import dev.wisp.spiffe.SpiffeId;
+import dev.wisp.spiffe.ca.CaSettings;
+import dev.wisp.spiffe.ca.CertificateAuthority;
+import dev.wisp.spiffe.ca.NodeAuthorizer;
+import io.netty.channel.ChannelInboundHandlerAdapter;
+import io.netty.handler.codec.quic.QuicStreamChannel;
+import io.netty.util.concurrent.Future;
+import io.netty.util.concurrent.ImmediateEventExecutor;
+import java.util.Set;
+import java.util.concurrent.TimeUnit;
 import dev.wisp.testing.LogCapture;
 import dev.wisp.testing.RoundTrip;
 import dev.wisp.testing.Socks5Client;
@@ -20,9 +38,9 @@ import org.junit.jupiter.api.Test;
 /**
  * HBONE over HTTP/3 between two real agents on loopback (one JVM), n1 dialling with
  * {@code --hbone h3}: SOCKS5 → outbound → QUIC pool → TLS 1.3 in QUIC, HTTP/3 CONNECT → the QUIC
- * HBONE server → the same authorization as HTTP/2 → echo workload, and back. The two-namespace
- * proofs (capture on the link, UDP blocked, DENY, a foreign CA) are the e2e module's
- * {@code Http3MeshE2eTest}.
+ * HBONE server → the same authorization as HTTP/2 → echo workload, and back; a DENY policy and a
+ * client of another CA refused. The two-namespace proofs (a capture of the link, UDP blocked and
+ * the fall back to HTTP/2) are the e2e module's {@code Http3MeshE2eTest}.
  */
 class Http3LoopbackTest {
     @AutoClose
@@ -59,6 +77,56 @@ class Http3LoopbackTest {
                 .isZero();
         assertThat(mesh.n1.telemetry().registry().get("wisp_hbone_quic_pool_connections_opened").gauge().value())
                 .isGreaterThanOrEqualTo(1);
+    }
+
+    @Test
+    void aDenyPolicyRefusesTheStreamAsOverHttp2() throws Exception {
+        String client = TwoAgents.CLIENT_ID.substring("spiffe://".length());
+        try {
+            mesh.apply(StateUpdates.AUTHORIZATION, List.of(Fixtures.principalPolicy("deny-h3", Action.DENY, client)),
+                    List.of());
+            // 401 from the server agent → SOCKS5 "not allowed by ruleset", as FlowsEndpointTest sees over HTTP/2.
+            assertThat(Socks5Client.connect(mesh.socks(), mesh.echo.address()).reply()).isEqualTo(2);
+            await().atMost(Duration.ofSeconds(10)).untilAsserted(() -> assertThat(access.lines())
+                    .anyMatch(l -> l.contains("direction=inbound") && l.contains("protocol=h3")
+                            && l.contains("deny-h3") && l.contains("src.identity=\"" + TwoAgents.CLIENT_ID + "\"")));
+            assertThat(
+                    mesh.n2.telemetry().registry().find("istio_tcp_connections_closed").tag("reporter", "destination")
+                            .tag("request_protocol", "h3").tag("response_flags", "DENY").counter())
+                    .isNotNull();
+        } finally {
+            mesh.apply(StateUpdates.AUTHORIZATION, List.of(), List.of("default/deny-h3"));
+        }
+    }
+
+    @Test
+    void aClientOfAnotherCaIsRefusedInTheQuicHandshake() throws Exception {
+        CertificateAuthority other = CertificateAuthority.inMemory(CaSettings.of("cluster.local",
+                NodeAuthorizer.unrestricted()));
+        // It trusts the mesh's roots, so only the server can refuse it.
+        try (Identities foreign = Identities.create("cluster.local", Identities.localSigner(other, "n1"),
+                mesh.ca::bundle); Transport t = Transport.create(1)) {
+            ProxyContext ctx = new ProxyContext("n1", WorkloadIndex.create(), new HboneTls(foreign), new Telemetry(), t,
+                    Set.of(), 15008, Duration.ofSeconds(5));
+            QuicHbonePool pool = new QuicHbonePool(ctx, 10, Duration.ofSeconds(10));
+            PoolKey key = new PoolKey(SpiffeId.parse(TwoAgents.CLIENT_ID), List.of(IdentityProvider.nodeId(
+                    "cluster.local", "n2")), mesh.n2.addresses().get("hbone_quic"));
+            Future<QuicStreamChannel> f = pool.open(key, new ChannelInboundHandlerAdapter(),
+                    ImmediateEventExecutor.INSTANCE.newPromise());
+            assertThat(f.await(20, TimeUnit.SECONDS)).isTrue();
+            // In TLS 1.3 the client's handshake ends before the server has checked its certificate:
+            // the refusal reaches the client as the connection closing under the stream it opened.
+            if (f.isSuccess()) {
+                assertThat(f.getNow().closeFuture().await(20, TimeUnit.SECONDS)).as("stream closed by the refusal")
+                        .isTrue();
+            } else {
+                assertThat(f.cause()).isInstanceOf(HboneException.class);
+            }
+            await().atMost(Duration.ofSeconds(10)).untilAsserted(() -> assertThat(access.lines())
+                    .anyMatch(l -> l.contains("direction=inbound") && l.contains("protocol=h3")
+                            && l.contains("error=\"TLS handshake failed") && l.contains("CERTIFICATE_VERIFY_FAILED")));
+            pool.close();
+        }
     }
 
     @Test
