@@ -49,36 +49,32 @@ class Http3MeshE2eTest {
     static LocalCluster cluster;
     static Path state;
     static EchoServer echo;
-    static Process agent1;
-    static Process agent2;
+    /** The agents of node 1 and node 2. */
+    static final Process[] agents = new Process[2];
 
     @BeforeAll
     static void start() throws Exception {
-        Prerequisites.requireRoot();
         Prerequisites.requireCommands("ip", "tcpdump", "nft");
+        Prerequisites.requireRoot();
         cluster = LocalCluster.up(SPEC);
         assertThat(List.of(cluster.node(1).address(), cluster.pod("pod-b").ip())).as("the addresses this test names")
                 .containsExactly(NODE2, ECHO.getHostString());
         state = dir.resolve("state.yaml");
-        Files.writeString(state, """
-                resources:
-                  - name: n1
-                    node: {name: n1, addresses: [10.20.0.11]}
-                  - name: n2
-                    node: {name: n2, addresses: [10.20.0.12]}
-                  - name: pod-a
-                    workload: {uid: pod-a, name: pod-a, namespace: default, serviceAccount: client,
-                               trustDomain: cluster.local, node: n1, addresses: [10.21.0.10],
-                               tunnelProtocol: TUNNEL_HBONE, workloadName: client}
-                  - name: pod-b
-                    workload: {uid: pod-b, name: pod-b, namespace: default, serviceAccount: server,
-                               trustDomain: cluster.local, node: n2, addresses: [10.21.1.10],
-                               tunnelProtocol: TUNNEL_HBONE, workloadName: echo}
-                """);
+        StringBuilder yaml = new StringBuilder("resources:\n");
+        for (int n = 1; n <= 2; n++) {
+            yaml.append("  - {name: n%d, node: {name: n%d, addresses: [10.20.0.1%d]}}\n".formatted(n, n, n));
+        }
+        for (String[] w : new String[][]{{"pod-a", "client", "n1", "10.21.0.10"}, {"pod-b", "server", "n2",
+                "10.21.1.10"}}) {
+            yaml.append(("  - {name: %1$s, workload: {uid: %1$s, name: %1$s, namespace: default, serviceAccount: %2$s, "
+                    + "trustDomain: cluster.local, node: %3$s, addresses: [%4$s], tunnelProtocol: TUNNEL_HBONE, "
+                    + "workloadName: %2$s}}\n").formatted((Object[]) w));
+        }
+        Files.writeString(state, yaml);
         echo = Netns.call(cluster.pod("pod-b").netns(), () -> new EchoServer(ECHO), Duration.ofSeconds(60));
         // The first agent creates the CA directory; the second loads it (one trust domain).
-        agent1 = agent(0, "n1.log", "h3");
-        agent2 = agent(1, "n2.log", "h2");
+        agents[0] = agent(0, "n1.log", "h3");
+        agents[1] = agent(1, "n2.log", "h2");
     }
 
     /** {@code wisp node} for node {@code index} (n1 dials with {@code --hbone hbone}), ready when this returns. */
@@ -98,7 +94,7 @@ class Http3MeshE2eTest {
 
     @AfterAll
     static void stop() throws Exception {
-        for (Process agent : new Process[]{agent1, agent2}) {
+        for (Process agent : agents) {
             if (agent != null) {
                 agent.destroyForcibly().waitFor(20, TimeUnit.SECONDS);
             }
@@ -126,16 +122,23 @@ class Http3MeshE2eTest {
         }
     }
 
+    /** An echo of {@code size} bytes while the link is captured (at least {@code packets} packets). */
+    record Captured(RoundTrip trip, ToHbone seen) {}
+
+    static Captured echoCaptured(String name, long size, int packets) throws Exception {
+        try (var capture = new MeshWireGuardE2eTest.Capture(cluster.underlayNetns(), dir, name)) {
+            RoundTrip trip = echo(size);
+            return new Captured(trip, ToHbone.of(capture.stop(packets)));
+        }
+    }
+
     @Test
     @Order(1)
     void echoGoesOverQuicWithBothIdentitiesAndNoTcpToTheHbonePort() throws Exception {
         long size = 4L << 20;
-        RoundTrip trip;
-        ToHbone seen;
-        try (var capture = new MeshWireGuardE2eTest.Capture(cluster.underlayNetns(), dir, "h3")) {
-            trip = echo(size);
-            seen = ToHbone.of(capture.stop(100));
-        }
+        Captured run = echoCaptured("h3", size, 100);
+        RoundTrip trip = run.trip();
+        ToHbone seen = run.seen();
         assertThat(trip.bytesReceived()).isEqualTo(size);
         assertThat(trip.received()).as("SHA-256 back").isEqualTo(trip.sent());
         // Node 2 verified the client's SVID inside QUIC; node 1 verified node 2's (or no tunnel).
@@ -151,7 +154,7 @@ class Http3MeshE2eTest {
     @Test
     @Order(2)
     void withUdpBlockedTheAgentFallsBackToHttp2() throws Exception {
-        agent1.destroyForcibly().waitFor(20, TimeUnit.SECONDS);
+        agents[0].destroyForcibly().waitFor(20, TimeUnit.SECONDS);
         Path rules = dir.resolve("block.nft");
         Files.writeString(rules, """
                 table inet dph3block {
@@ -164,14 +167,11 @@ class Http3MeshE2eTest {
         Process nft = new ProcessBuilder("ip", "netns", "exec", cluster.node(0).netns(), "nft", "-f",
                 rules.toString()).redirectErrorStream(true).start();
         assertThat(nft.waitFor(30, TimeUnit.SECONDS) && nft.exitValue() == 0).as("nft in node 1's namespace").isTrue();
-        agent1 = agent(0, "n1-blocked.log", "auto");
+        agents[0] = agent(0, "n1-blocked.log", "auto");
         long size = 1L << 20;
-        RoundTrip trip;
-        ToHbone seen;
-        try (var capture = new MeshWireGuardE2eTest.Capture(cluster.underlayNetns(), dir, "fallback")) {
-            trip = echo(size);
-            seen = ToHbone.of(capture.stop(20));
-        }
+        Captured run = echoCaptured("fallback", size, 20);
+        RoundTrip trip = run.trip();
+        ToHbone seen = run.seen();
         assertThat(trip.received()).as("SHA-256 back").isEqualTo(trip.sent());
         String n1 = PodApps.read(dir.resolve("n1-blocked.log"));
         assertThat(n1).contains("HTTP/3 unavailable").containsPattern(

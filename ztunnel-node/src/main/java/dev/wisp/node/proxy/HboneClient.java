@@ -56,12 +56,9 @@ public final class HboneClient implements AutoCloseable {
 
         /** The mode named {@code label} ({@code h2}, {@code h3}, {@code auto}). */
         public static Mode parse(String label) {
-            for (Mode m : values()) {
-                if (m.label().equals(requireNonNull(label, "label"))) {
-                    return m;
-                }
-            }
-            throw new IllegalArgumentException("unknown HBONE protocol '" + label + "': h2, h3 or auto");
+            requireNonNull(label, "label");
+            return java.util.Arrays.stream(values()).filter(m -> m.label().equals(label)).findFirst().orElseThrow(
+                    () -> new IllegalArgumentException("unknown HBONE protocol '" + label + "': h2, h3 or auto"));
         }
     }
 

@@ -225,8 +225,8 @@ public final class Outbound implements AutoCloseable {
     private static final class ConnectRequest extends ChannelInboundHandlerAdapter {
         private final StreamProtocol protocol;
         private final Channel client;
-        private final String authority;
-        private final String forwarded;
+        /** The CONNECT request's {@code :authority} and {@code forwarded}. */
+        private final String[] request;
         private final Telemetry.Flow flow;
         private final Consumer<Outcome> ready;
         /** Stream's event loop only. */
@@ -237,8 +237,7 @@ public final class Outbound implements AutoCloseable {
                 Telemetry.Flow flow, Consumer<Outcome> ready) {
             this.protocol = protocol;
             this.client = client;
-            this.authority = authority;
-            this.forwarded = forwarded;
+            this.request = new String[]{authority, forwarded};
             this.flow = flow;
             this.ready = ready;
         }
@@ -246,7 +245,7 @@ public final class Outbound implements AutoCloseable {
         @Override
         public void channelActive(ChannelHandlerContext c) {
             c.channel().config().setAutoRead(false);
-            protocol.request(c, authority, forwarded);
+            protocol.request(c, request[0], request[1]);
             c.read();
             c.fireChannelActive();
         }
@@ -258,7 +257,7 @@ public final class Outbound implements AutoCloseable {
                 return;
             }
             answered = true;
-            Outcome answer = answer(protocol, authority, msg);
+            Outcome answer = answer(protocol, request[0], msg);
             ReferenceCountUtil.release(msg);
             if (!(answer instanceof Outcome.Allowed)) {
                 c.close();
@@ -290,7 +289,7 @@ public final class Outbound implements AutoCloseable {
             }
             if (!answered) {
                 answered = true;
-                fail(client, ready, new Outcome.Unreachable("HBONE stream to " + authority
+                fail(client, ready, new Outcome.Unreachable("HBONE stream to " + request[0]
                         + " closed before an answer"), flow);
             }
             c.fireChannelInactive();
@@ -301,7 +300,7 @@ public final class Outbound implements AutoCloseable {
             if (!answered) {
                 // An HTTP/2 error on the stream before any answer: what came back was not HBONE.
                 answered = true;
-                fail(client, ready, new Outcome.Malformed("HBONE CONNECT " + authority + " failed: "
+                fail(client, ready, new Outcome.Malformed("HBONE CONNECT " + request[0] + " failed: "
                         + cause.getMessage()), flow);
             }
             c.close();

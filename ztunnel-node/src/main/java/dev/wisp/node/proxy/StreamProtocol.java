@@ -50,7 +50,9 @@ sealed interface StreamProtocol {
             boolean endStream) {}
 
     /** {@code h2} or {@code h3}: what flows and metrics show as the request protocol. */
-    String label();
+    default String label() {
+        return this instanceof Http3 ? "h3" : "h2";
+    }
 
     /** The head of {@code msg} when it is a HEADERS frame, else empty. Does not release it. */
     Optional<Head> head(Object msg);
@@ -78,11 +80,6 @@ sealed interface StreamProtocol {
 
     /** HTTP/2 streams: child channels of the TLS connection, frames as Netty's HTTP/2 frame types. */
     final class Http2 implements StreamProtocol {
-        @Override
-        public String label() {
-            return "h2";
-        }
-
         @Override
         public Optional<Head> head(Object msg) {
             return msg instanceof Http2HeadersFrame f
@@ -133,11 +130,6 @@ sealed interface StreamProtocol {
      * connection; the end of the stream is the QUIC FIN (half-closure on), a reset a QUIC error.
      */
     final class Http3 implements StreamProtocol {
-        @Override
-        public String label() {
-            return "h3";
-        }
-
         @Override
         public Optional<Head> head(Object msg) {
             if (!(msg instanceof Http3HeadersFrame f)) {

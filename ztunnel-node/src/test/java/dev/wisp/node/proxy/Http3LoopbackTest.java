@@ -130,16 +130,7 @@ class Http3LoopbackTest {
     }
 
     @Test
-    void halfCloseKeepsTheOtherDirectionOpen() throws Exception {
-        try (Socket s = tunnel()) {
-            s.getOutputStream().write("hello over quic".getBytes());
-            s.shutdownOutput();
-            assertThat(new String(s.getInputStream().readAllBytes())).isEqualTo("hello over quic");
-        }
-    }
-
-    @Test
-    void manyConcurrentStreamsShareOneQuicConnection() throws Exception {
+    void manyConcurrentHalfClosedStreamsShareOneQuicConnection() throws Exception {
         List<Socket> open = new ArrayList<>();
         try {
             for (int i = 0; i < 50; i++) {
@@ -147,9 +138,10 @@ class Http3LoopbackTest {
             }
             for (Socket s : open) {
                 s.getOutputStream().write(7);
+                s.shutdownOutput(); // a FIN is a half-close: the echo still comes back, then EOF
             }
             for (Socket s : open) {
-                assertThat(s.getInputStream().read()).isEqualTo(7);
+                assertThat(s.getInputStream().readAllBytes()).containsExactly(7);
             }
             assertThat(mesh.n1.telemetry().registry().get("wisp_hbone_quic_pool_connections").gauge().value())
                     .isEqualTo(1);
