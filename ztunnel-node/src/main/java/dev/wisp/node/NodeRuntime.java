@@ -39,6 +39,7 @@ import dev.wisp.spiffe.ca.CaSettings;
 import dev.wisp.spiffe.ca.CertificateAuthority;
 import dev.wisp.spiffe.ca.NodeAuthorizer;
 import dev.wisp.spiffe.tls.SpiffeTls;
+import io.netty.channel.group.ChannelGroupFuture;
 import io.netty.handler.ssl.SslContext;
 import io.netty.handler.ssl.SslProvider;
 import java.io.IOException;
@@ -75,8 +76,9 @@ import org.slf4j.LoggerFactory;
  * <li>stop accepting: the outbound, inbound and SOCKS5 listeners close, capture stops following
  * pods and closes its in-pod listeners (its pinned programs stay attached, so pods stay captured
  * while the agent restarts);
- * <li>HBONE: the listener closes and every connection gets GOAWAY; open streams finish, up to the
- * drain timeout ({@link #close} without {@link #drain} does not wait);
+ * <li>HBONE: the listener closes and every connection gets GOAWAY — HTTP/2's and HTTP/3's (QUIC)
+ * alike; open streams finish, up to the drain timeout ({@link #close} without {@link #drain} does
+ * not wait);
  * <li>the pool closes its client connections;
  * <li>the control-plane client ends workload discovery and its channel (the last state stays);
  * <li>the identities stop renewing;
@@ -379,7 +381,12 @@ public final class NodeRuntime implements AutoCloseable {
         }
         LOG.info("node agent for {} draining (up to {})", settings.nodeName(), settings.drainTimeout());
         stopAccepting();
+        // Both framings drain at once: GOAWAY on QUIC now, then HTTP/2's wait, then what QUIC still has.
+        ChannelGroupFuture quicDrained = quicServer == null ? null : quicServer.drain(settings.drainTimeout());
         hbone.drain();
+        if (quicDrained != null) {
+            quicDrained.awaitUninterruptibly(settings.drainTimeout().toMillis() + 1000);
+        }
         closeQuic();
         pool.close();
         phase = Phase.DRAINED;

@@ -9,11 +9,15 @@ import io.netty.bootstrap.Bootstrap;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandler;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.ChannelOption;
 import io.netty.handler.codec.http3.Http3;
 import io.netty.handler.codec.http3.Http3ClientConnectionHandler;
+import io.netty.handler.codec.http3.Http3GoAwayFrame;
 import io.netty.handler.codec.quic.QuicChannel;
 import io.netty.handler.codec.quic.QuicStreamChannel;
+import io.netty.util.ReferenceCountUtil;
 import io.netty.util.concurrent.Future;
 import io.netty.util.concurrent.Promise;
 import java.net.InetSocketAddress;
@@ -34,7 +38,9 @@ import java.util.concurrent.atomic.AtomicLong;
  * identities. A handshake that does not complete within the handshake timeout fails the waiting
  * requests with {@link Outcome.Unreachable}: the HBONE client falls back to HTTP/2 on that
  * ({@link HboneClient}). QUIC's idle timeout (negotiated, 5 min) closes a connection nothing uses;
- * closing the connection closes its socket.
+ * closing the connection closes its socket. A GOAWAY from the server (it is draining) takes the
+ * connection out of the pool: its open streams go on, new ones go to another connection; the server
+ * closes it when they have ended.
  *
  * <p>Thread-safety: {@link PoolCore} is guarded by {@code this}; all other state is confined to
  * each connection's event loop.
@@ -47,6 +53,7 @@ public final class QuicHbonePool implements AutoCloseable {
     /** Guarded by {@code this}. */
     private final PoolCore<PoolKey, QuicChannel, Request> core;
     private final AtomicLong opened = new AtomicLong();
+    private final io.micrometer.core.instrument.Counter goAways;
 
     private record Request(PoolKey key, ChannelHandler handler, Promise<QuicStreamChannel> promise) {}
 
@@ -58,6 +65,8 @@ public final class QuicHbonePool implements AutoCloseable {
                 this::connections);
         ctx.telemetry().gauge("wisp_hbone_quic_pool_connections_opened",
                 "HBONE client QUIC connections (HTTP/3) opened, ever", opened::get);
+        this.goAways = ctx.telemetry().counter("wisp_hbone_quic_pool_goaway_received",
+                "HTTP/3 GOAWAY frames received on HBONE client QUIC connections");
     }
 
     /** Open QUIC connections over all keys. */
@@ -84,6 +93,17 @@ public final class QuicHbonePool implements AutoCloseable {
     }
 
     private void openStream(QuicChannel quic, Request r) {
+        if (!quic.eventLoop().inEventLoop()) {
+            quic.eventLoop().execute(() -> openStream(quic, r));
+            return;
+        }
+        if (quic.pipeline().get(Http3ClientConnectionHandler.class).isGoAwayReceived()) {
+            // Reserved before the GOAWAY was read: the codec would refuse the request; take another connection.
+            release(r.key(), quic);
+            goneAway(r.key(), quic);
+            open(r.key(), r.handler(), r.promise());
+            return;
+        }
         Http3.newRequestStreamBootstrap(quic, r.handler()).option(ChannelOption.ALLOW_HALF_CLOSURE, true).create()
                 .addListener((Future<QuicStreamChannel> f) -> {
                     if (!f.isSuccess()) {
@@ -99,6 +119,10 @@ public final class QuicHbonePool implements AutoCloseable {
 
     private synchronized void release(PoolKey key, QuicChannel quic) {
         core.release(key, quic, System.nanoTime());
+    }
+
+    private synchronized void goneAway(PoolKey key, QuicChannel quic) {
+        core.goAway(key, quic);
     }
 
     private void connect(PoolKey key) {
@@ -122,7 +146,8 @@ public final class QuicHbonePool implements AutoCloseable {
     }
 
     private void handshake(PoolKey key, Channel udp) {
-        Future<QuicChannel> hs = QuicChannel.newBootstrap(udp).handler(new Http3ClientConnectionHandler())
+        Future<QuicChannel> hs = QuicChannel.newBootstrap(udp).handler(new Http3ClientConnectionHandler(
+                goAways(key), null, null, null, true))
                 .remoteAddress(key.destination()).connect();
         var timer = udp.eventLoop().schedule(() -> {
             if (hs.cancel(false) || !hs.isSuccess()) {
@@ -186,5 +211,19 @@ public final class QuicHbonePool implements AutoCloseable {
             idle = core.idle(System.nanoTime(), 0);
         }
         idle.forEach(QuicChannel::close);
+    }
+
+    /** Reads the server's control stream frames of one connection: a GOAWAY takes it out of the pool. */
+    private ChannelHandler goAways(PoolKey key) {
+        return new ChannelInboundHandlerAdapter() {
+            @Override
+            public void channelRead(ChannelHandlerContext c, Object msg) {
+                if (msg instanceof Http3GoAwayFrame) {
+                    goAways.increment();
+                    goneAway(key, (QuicChannel) c.channel().parent());
+                }
+                ReferenceCountUtil.release(msg);
+            }
+        };
     }
 }

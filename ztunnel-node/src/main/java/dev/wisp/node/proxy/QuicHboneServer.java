@@ -7,15 +7,20 @@ import dev.wisp.node.identity.IdentityProvider;
 import dev.wisp.node.telemetry.ConnectionLabels;
 import dev.wisp.spiffe.SpiffeId;
 import io.netty.bootstrap.Bootstrap;
+import io.netty.buffer.Unpooled;
 import io.netty.channel.Channel;
+import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandler;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.ChannelInitializer;
 import io.netty.channel.ChannelOption;
 import io.netty.channel.group.ChannelGroup;
+import io.netty.channel.group.ChannelGroupFuture;
 import io.netty.channel.group.DefaultChannelGroup;
+import io.netty.handler.codec.http3.DefaultHttp3GoAwayFrame;
 import io.netty.handler.codec.http3.Http3;
+import io.netty.handler.codec.http3.Http3ErrorCode;
 import io.netty.handler.codec.http3.Http3ServerConnectionHandler;
 import io.netty.handler.codec.quic.QuicChannel;
 import io.netty.handler.codec.quic.QuicServerCodecBuilder;
@@ -23,7 +28,10 @@ import io.netty.handler.codec.quic.QuicStreamChannel;
 import io.netty.handler.ssl.SslHandshakeCompletionEvent;
 import io.netty.util.concurrent.GlobalEventExecutor;
 import java.net.InetSocketAddress;
+import java.time.Duration;
+import java.time.Instant;
 import java.util.Optional;
+import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.TimeUnit;
 
 /**
@@ -41,11 +49,22 @@ import java.util.concurrent.TimeUnit;
  * HTTP/2 server does.
  *
  * <p>A handshake the server refuses (a certificate of another CA, no certificate, no {@code h3}) is
- * recorded once per connection as a refused flow. Drain and close stop the socket after closing
- * every QUIC connection (CONNECTION_CLOSE): HTTP/3 GOAWAY with a grace period is not implemented.
+ * recorded once per connection as a refused flow.
+ *
+ * <p>Drain ({@link #drain}) is HTTP/2's over HTTP/3: new QUIC connections are closed as they
+ * arrive (after their handshake), every open one gets a GOAWAY (RFC 9114 §5.2) naming the first request stream it will not
+ * serve, a request stream opened after that is rejected ({@code H3_REQUEST_REJECTED}), and open
+ * streams go on. A connection is closed ({@code H3_NO_ERROR}) {@link #LINGER} after its last stream
+ * ended — the socket must outlive the streams' last bytes: QUIC ends a stream when its FIN is handed
+ * to quiche, not when the peer acknowledged it, and a CONNECTION_CLOSE discards what is not yet
+ * sent — or at the drain deadline. {@link #close} closes every connection at once.
  */
 public final class QuicHboneServer implements AutoCloseable {
+    /** How long a draining connection stays open after its last stream ended (retransmissions of its tail). */
+    static final Duration LINGER = Duration.ofSeconds(1);
     private final ProxyContext ctx;
+    /** Set once by {@link #drain}: new connections are closed, open ones go away. */
+    private volatile Instant drainDeadline;
     private final ChannelGroup connections = new DefaultChannelGroup("hbone-quic-server", GlobalEventExecutor.INSTANCE);
     private Channel socket;
 
@@ -64,14 +83,29 @@ public final class QuicHboneServer implements AutoCloseable {
                 .handler(new ChannelInitializer<QuicChannel>() {
                     @Override
                     protected void initChannel(QuicChannel quic) {
+                        if (drainDeadline != null) {
+                            // Closed once the handshake is done: before it, quiche's CONNECTION_CLOSE
+                            // never reaches the client, which would wait out its handshake timeout.
+                            quic.pipeline().addLast("draining", new ChannelInboundHandlerAdapter() {
+                                @Override
+                                public void channelActive(ChannelHandlerContext c) {
+                                    closeNow(quic);
+                                }
+                            });
+                            return;
+                        }
                         connections.add(quic);
-                        quic.pipeline().addLast("refusals", new Refusals(identity))
+                        Streams streams = new Streams(quic);
+                        quic.pipeline().addLast("refusals", new Refusals(identity)).addLast("streams", streams)
                                 .addLast("h3", new Http3ServerConnectionHandler(
                                         new ChannelInitializer<QuicStreamChannel>() {
                                             @Override
                                             protected void initChannel(QuicStreamChannel stream) {
                                                 // A FIN is a half-close, as on TCP: the other direction goes on.
                                                 stream.config().setOption(ChannelOption.ALLOW_HALF_CLOSURE, true);
+                                                if (!streams.admit(stream)) {
+                                                    return;
+                                                }
                                                 stream.pipeline().addLast("connect",
                                                         new InboundStream(ctx, StreamProtocol.H3));
                                             }
@@ -107,11 +141,92 @@ public final class QuicHboneServer implements AutoCloseable {
         return connections.size();
     }
 
+    /**
+     * Starts draining (see the class comment) without waiting: the future completes when every QUIC
+     * connection open now has closed, at the latest at {@code timeout} plus the socket's last flush.
+     * The socket stays bound until {@link #close}.
+     */
+    public ChannelGroupFuture drain(Duration timeout) {
+        drainDeadline = Instant.now().plus(requireNonNull(timeout, "timeout"));
+        ChannelGroupFuture closed = connections.newCloseFuture();
+        for (Channel c : connections) {
+            c.eventLoop().execute(() -> c.pipeline().get(Streams.class).goAway());
+        }
+        return closed;
+    }
+
     @Override
     public void close() {
         connections.close().awaitUninterruptibly(1000);
         if (socket != null) {
             socket.close().syncUninterruptibly();
+        }
+    }
+
+    private static void closeNow(QuicChannel quic) {
+        quic.close(true, Http3ErrorCode.H3_NO_ERROR.code(), Unpooled.EMPTY_BUFFER);
+    }
+
+    /**
+     * One connection's request streams and its drain. Connection's event loop only (its streams'
+     * initialisers and close listeners run there too).
+     */
+    private final class Streams extends ChannelInboundHandlerAdapter {
+        private final QuicChannel quic;
+        private int open;
+        /** The lowest client-initiated bidirectional stream ID not yet seen: a GOAWAY names it. */
+        private long next;
+        /** Streams from this ID on are refused; -1 until the GOAWAY. */
+        private long goAwayId = -1;
+        private ScheduledFuture<?> closing;
+
+        Streams(QuicChannel quic) {
+            this.quic = quic;
+        }
+
+        /** Counts {@code stream} open, or rejects it when the GOAWAY already excluded it. */
+        boolean admit(QuicStreamChannel stream) {
+            if (goAwayId >= 0 && stream.streamId() >= goAwayId) {
+                stream.shutdown(Http3ErrorCode.H3_REQUEST_REJECTED.code())
+                        .addListener(ChannelFutureListener.CLOSE);
+                return false;
+            }
+            next = Math.max(next, stream.streamId() + 4);
+            open++;
+            if (closing != null) { // a stream below the GOAWAY's ID that arrived after the last one ended
+                closing.cancel(false);
+                closing = null;
+            }
+            stream.closeFuture().addListener(f -> {
+                if (--open == 0 && goAwayId >= 0) {
+                    closeIn(LINGER);
+                }
+            });
+            return true;
+        }
+
+        void goAway() {
+            if (goAwayId >= 0 || !quic.isActive()) {
+                return;
+            }
+            goAwayId = next;
+            QuicStreamChannel control = Http3.getLocalControlStream(quic);
+            if (control != null) {
+                control.writeAndFlush(new DefaultHttp3GoAwayFrame(goAwayId));
+            }
+            quic.eventLoop().schedule(this::closeNow, Math.max(0, Duration.between(Instant.now(), drainDeadline)
+                    .toMillis()), TimeUnit.MILLISECONDS);
+            if (open == 0) {
+                closeIn(LINGER);
+            }
+        }
+
+        private void closeIn(Duration linger) {
+            closing = quic.eventLoop().schedule(this::closeNow, linger.toMillis(), TimeUnit.MILLISECONDS);
+        }
+
+        private void closeNow() {
+            QuicHboneServer.closeNow(quic);
         }
     }
 
