@@ -72,6 +72,7 @@ class FlowsEndpointTest {
                 assertThat(f.destinationIdentity()).isEqualTo(TwoAgents.SERVER_ID);
                 assertThat(f.destinationAddress()).isEqualTo("127.0.0.3:" + mesh.echo.address().getPort());
                 assertThat(f.mtls()).isTrue();
+                assertThat(f.protocol()).as("carried by HBONE over HTTP/2").isEqualTo("h2");
                 assertThat(f.verdict()).isEqualTo(FlowRecord.ALLOWED);
                 assertThat(f.bytesSent()).isEqualTo(11);
                 assertThat(f.bytesReceived()).isEqualTo(11);
@@ -81,6 +82,7 @@ class FlowsEndpointTest {
                 assertThat(f.reporter()).isEqualTo("destination");
                 assertThat(f.sourceIdentity()).as("proved by the client certificate").isEqualTo(TwoAgents.CLIENT_ID);
                 assertThat(f.destinationIdentity()).isEqualTo(TwoAgents.SERVER_ID);
+                assertThat(f.protocol()).isEqualTo("h2");
                 assertThat(f.verdict()).isEqualTo(FlowRecord.ALLOWED);
                 assertThat(f.bytesSent()).isEqualTo(11);
                 assertThat(f.bytesReceived()).isEqualTo(11);

@@ -107,7 +107,7 @@ public final class HboneServer implements AutoCloseable {
         }
         InetSocketAddress local = (InetSocketAddress) ch.localAddress();
         ConnectionLabels labels = new ConnectionLabels("destination", Optional.empty(), Optional.empty(),
-                Optional.empty(), Optional.of(serverIdentity(local)), "", false);
+                Optional.empty(), Optional.of(serverIdentity(local)), "", false, ConnectionLabels.H2);
         ctx.telemetry().refused("inbound", labels, ch.remoteAddress(), local, outcome);
     }
 

@@ -102,7 +102,8 @@ public final class Outbound implements AutoCloseable {
         Telemetry.Flow flow = ctx.telemetry().open("outbound",
                 new ConnectionLabels("source", source, srcId, route.destination(),
                         route.destination().filter(w -> route.hbone()).map(IdentityProvider::workloadId),
-                        route.service(), route.hbone()),
+                        route.service(), route.hbone())
+                        .withProtocol(route.hbone() ? ConnectionLabels.NOT_CARRIED : ConnectionLabels.TCP),
                 src, route.target(), route.hbone() ? Hbone.authority(route.connectTo()) : null);
         if (!route.hbone()) {
             direct(client, route, flow, ready);
@@ -163,7 +164,7 @@ public final class Outbound implements AutoCloseable {
     private Telemetry.Flow unrouted(InetSocketAddress src, InetSocketAddress dst, Optional<Workload> source,
             Optional<SpiffeId> srcId) {
         return ctx.telemetry().open("outbound", new ConnectionLabels("source", source, srcId, Optional.empty(),
-                Optional.empty(), "", false), src, dst, null);
+                Optional.empty(), "", false).withProtocol(ConnectionLabels.NOT_CARRIED), src, dst, null);
     }
 
     /** Tells the client (SOCKS5 reply), closes it and records the outcome on {@code flow}. */
@@ -257,6 +258,7 @@ public final class Outbound implements AutoCloseable {
                 return;
             }
             answered = true;
+            flow.protocol(protocol.label()); // the answer came over it, be it a refusal
             Outcome answer = answer(protocol, request[0], msg);
             ReferenceCountUtil.release(msg);
             if (!(answer instanceof Outcome.Allowed)) {
@@ -270,7 +272,6 @@ public final class Outbound implements AutoCloseable {
                 return;
             }
             ready.accept(answer);
-            flow.protocol(protocol.label());
             // As on the server: the relay's handlers go in behind this one, which then leaves, and
             // frames that followed the answer continue from here into them.
             Channel stream = c.channel();

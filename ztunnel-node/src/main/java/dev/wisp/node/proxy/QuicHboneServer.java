@@ -243,7 +243,7 @@ public final class QuicHboneServer implements AutoCloseable {
             if (evt instanceof SslHandshakeCompletionEvent hs && !hs.isSuccess()) {
                 QuicChannel quic = (QuicChannel) c.channel();
                 ConnectionLabels labels = new ConnectionLabels("destination", Optional.empty(), Optional.empty(),
-                        Optional.empty(), Optional.of(identity), "", false, "h3");
+                        Optional.empty(), Optional.of(identity), "", false, ConnectionLabels.H3);
                 ctx.telemetry().refused("inbound", labels, quic.remoteSocketAddress(), quic.localSocketAddress(),
                         TlsRefusals.of(hs.cause(), Optional.empty()));
             }

@@ -1,5 +1,7 @@
 package dev.wisp.node.proxy;
 
+import dev.wisp.node.telemetry.ConnectionLabels;
+
 import dev.wisp.node.tls.HboneTls;
 import dev.wisp.spiffe.SpiffeId;
 import io.netty.buffer.ByteBuf;
@@ -51,7 +53,7 @@ sealed interface StreamProtocol {
 
     /** {@code h2} or {@code h3}: what flows and metrics show as the request protocol. */
     default String label() {
-        return this instanceof Http3 ? "h3" : "h2";
+        return this instanceof Http3 ? ConnectionLabels.H3 : ConnectionLabels.H2;
     }
 
     /** The head of {@code msg} when it is a HEADERS frame, else empty. Does not release it. */

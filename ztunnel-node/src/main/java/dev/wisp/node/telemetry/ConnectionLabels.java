@@ -4,30 +4,44 @@ import dev.wisp.api.workload.v1.Workload;
 import dev.wisp.spiffe.SpiffeId;
 import io.micrometer.core.instrument.Tags;
 import java.util.Optional;
+import java.util.Set;
 
 /**
  * Istio's L4 metric labels for one connection, as ztunnel reports them. Unknown values are
  * {@code "unknown"}, as in Istio, so that label sets stay stable for dashboards.
  *
- * <p>{@code requestProtocol} is {@code tcp} (Istio's value for every L4 connection, HBONE over
- * HTTP/2 included) except for a connection carried by HBONE over HTTP/3: {@code h3}.
+ * <p>{@code requestProtocol} is what carried the connection between the agents: {@link #H2} or
+ * {@link #H3} (HBONE over HTTP/2 in TLS, or over HTTP/3 in QUIC), {@link #TCP} (not carried over
+ * HBONE: plaintext inbound, passthrough outbound) or {@link #NOT_CARRIED} (an HBONE connection whose
+ * framing is not chosen yet, or that was refused before it was). The metric label
+ * {@code request_protocol} shows {@code h3} for HTTP/3 and Istio's {@code tcp} for everything else,
+ * HBONE over HTTP/2 included (Istio's dashboards select on it); flow records show the value itself.
  */
 public record ConnectionLabels(String reporter, Optional<Workload> source, Optional<SpiffeId> sourceIdentity,
         Optional<Workload> destination, Optional<SpiffeId> destinationIdentity, String destinationService,
         boolean mutualTls, String requestProtocol) {
+    public static final String TCP = "tcp";
+    public static final String H2 = "h2";
+    public static final String H3 = "h3";
+    public static final String NOT_CARRIED = "";
 
-    /** Labels of a connection not carried over HTTP/3: {@code request_protocol="tcp"}. */
+    public ConnectionLabels {
+        if (!Set.of(TCP, H2, H3, NOT_CARRIED).contains(requestProtocol)) {
+            throw new IllegalArgumentException("request protocol '" + requestProtocol + "': tcp, h2, h3 or empty");
+        }
+    }
+
+    /** Labels of a connection not carried over HBONE: {@link #TCP}. */
     public ConnectionLabels(String reporter, Optional<Workload> source, Optional<SpiffeId> sourceIdentity,
             Optional<Workload> destination, Optional<SpiffeId> destinationIdentity, String destinationService,
             boolean mutualTls) {
-        this(reporter, source, sourceIdentity, destination, destinationIdentity, destinationService, mutualTls,
-                "tcp");
+        this(reporter, source, sourceIdentity, destination, destinationIdentity, destinationService, mutualTls, TCP);
     }
 
-    /** These labels for a connection carried by HBONE over {@code hboneProtocol} ({@code h2} or {@code h3}). */
-    public ConnectionLabels withProtocol(String hboneProtocol) {
+    /** These labels for a connection carried by {@code protocol} (one of the constants). */
+    public ConnectionLabels withProtocol(String protocol) {
         return new ConnectionLabels(reporter, source, sourceIdentity, destination, destinationIdentity,
-                destinationService, mutualTls, "h3".equals(hboneProtocol) ? "h3" : "tcp");
+                destinationService, mutualTls, protocol);
     }
 
     private static String or(String s) {
@@ -52,7 +66,7 @@ public record ConnectionLabels(String reporter, Optional<Workload> source, Optio
                 .and("destination_service", or(destinationService))
                 .and("destination_service_name", svcName)
                 .and("destination_service_namespace", svcNs)
-                .and("request_protocol", requestProtocol)
+                .and("request_protocol", H3.equals(requestProtocol) ? H3 : TCP)
                 .and("response_flags", "-")
                 .and("connection_security_policy", mutualTls ? "mutual_tls" : "unknown");
     }

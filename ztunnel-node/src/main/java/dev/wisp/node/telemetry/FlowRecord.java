@@ -28,11 +28,13 @@ import static java.util.Objects.requireNonNull;
  * @param bytesSent bytes client → server
  * @param bytesReceived bytes server → client
  * @param durationMillis from accept to close
+ * @param protocol what carried it between the agents: {@code h2} or {@code h3} (HBONE over HTTP/2
+ *     or HTTP/3), {@code tcp} (not over HBONE), empty when refused before it was carried
  */
 public record FlowRecord(long seq, String start, String reporter, String sourceAddress, String sourceWorkload,
         String sourceNamespace, String sourceIdentity, String destinationAddress, String destinationWorkload,
         String destinationNamespace, String destinationService, String destinationIdentity, boolean mtls,
-        String verdict, String reason, long bytesSent, long bytesReceived, long durationMillis) {
+        String verdict, String reason, long bytesSent, long bytesReceived, long durationMillis, String protocol) {
     public static final String ALLOWED = "allowed";
     public static final String DENIED = "denied";
     public static final String FAILED = "failed";
@@ -51,13 +53,24 @@ public record FlowRecord(long seq, String start, String reporter, String sourceA
         destinationService = orEmpty(destinationService);
         destinationIdentity = orEmpty(destinationIdentity);
         reason = orEmpty(reason);
+        protocol = orEmpty(protocol);
+    }
+
+    /** A record of a connection whose carrier is not known (records written before it was recorded). */
+    public FlowRecord(long seq, String start, String reporter, String sourceAddress, String sourceWorkload,
+            String sourceNamespace, String sourceIdentity, String destinationAddress, String destinationWorkload,
+            String destinationNamespace, String destinationService, String destinationIdentity, boolean mtls,
+            String verdict, String reason, long bytesSent, long bytesReceived, long durationMillis) {
+        this(seq, start, reporter, sourceAddress, sourceWorkload, sourceNamespace, sourceIdentity, destinationAddress,
+                destinationWorkload, destinationNamespace, destinationService, destinationIdentity, mtls, verdict,
+                reason, bytesSent, bytesReceived, durationMillis, "");
     }
 
     /** This record with its place in the log. */
     FlowRecord withSeq(long n) {
         return new FlowRecord(n, start, reporter, sourceAddress, sourceWorkload, sourceNamespace, sourceIdentity,
                 destinationAddress, destinationWorkload, destinationNamespace, destinationService,
-                destinationIdentity, mtls, verdict, reason, bytesSent, bytesReceived, durationMillis);
+                destinationIdentity, mtls, verdict, reason, bytesSent, bytesReceived, durationMillis, protocol);
     }
 
     private static String orEmpty(String s) {

@@ -25,7 +25,8 @@ import org.slf4j.LoggerFactory;
  * given as a {@link FlowOutcome}, whose renderings fill the closed counter's {@code response_flags},
  * the line's {@code error=} and the record's verdict; opened and byte counters carry
  * {@code response_flags="-"}, as the outcome is not known when they start. Thread-safe: Micrometer
- * meters are, the flow log is, and each {@link Flow} is confined to its connection's event loop.
+ * meters are, the flow log is, and each {@link Flow} keeps its state in atomics and under its own
+ * lock (an HTTP/3 tunnel's two channels run on different event loops).
  */
 public final class Telemetry {
     /** How many completed connections {@link #flows()} keeps. */
@@ -100,48 +101,70 @@ public final class Telemetry {
         new Flow(direction, requireNonNull(labels, "labels"), src, dst, null, false).refuse(outcome);
     }
 
-    /** One connection's metrics and access-log record. */
+    /**
+     * One connection's metrics and access-log record. An outbound HBONE connection is opened with
+     * its carrier {@link ConnectionLabels#NOT_CARRIED not chosen yet}: it is counted opened when
+     * {@link #protocol} names the framing (so every counter of it carries the same
+     * {@code request_protocol}), or when it closes without one.
+     */
     public final class Flow {
         private final String direction;
-        private final ConnectionLabels labels;
         private final SocketAddress src;
         private final SocketAddress dst;
         private final String hbone;
         private final long startNanos = System.nanoTime();
         private final Instant start = Instant.now();
-        private final Counter sent;
-        private final Counter received;
-        private final Tags tags;
+        /** Guarded by this; read by the relay's loops once the framing is chosen. */
+        private volatile ConnectionLabels labels;
+        private volatile Tags tags;
+        private volatile Counter sent;
+        private volatile Counter received;
         /** Bytes client→server (received by the destination) and server→client (sent by it). */
         private final AtomicLong toServer = new AtomicLong();
         private final AtomicLong toClient = new AtomicLong();
+        /** Guarded by this. */
+        private boolean counted;
         private boolean closed;
-        /** The HBONE framing that carries it, once known: {@code h3} is shown in the access log. */
-        private volatile String protocol;
 
         private Flow(String direction, ConnectionLabels labels, SocketAddress src, SocketAddress dst, String hbone,
                 boolean announce) {
             this.direction = direction;
-            this.labels = labels;
             this.src = src;
             this.dst = dst;
             this.hbone = hbone;
-            this.tags = labels.tags();
-            this.protocol = labels.requestProtocol();
-            Counter.builder("istio_tcp_connections_opened").tags(tags).register(registry).increment();
-            this.sent = Counter.builder("istio_tcp_sent_bytes").tags(tags).register(registry);
-            this.received = Counter.builder("istio_tcp_received_bytes").tags(tags).register(registry);
+            label(labels);
+            if (!labels.requestProtocol().equals(ConnectionLabels.NOT_CARRIED)) {
+                countOpened();
+            }
             if (announce && ACCESS.isInfoEnabled()) {
                 ACCESS.info("connection opened {}", fields());
             }
         }
 
+        private void label(ConnectionLabels l) {
+            this.labels = l;
+            this.tags = l.tags();
+            this.sent = Counter.builder("istio_tcp_sent_bytes").tags(tags).register(registry);
+            this.received = Counter.builder("istio_tcp_received_bytes").tags(tags).register(registry);
+        }
+
+        private void countOpened() {
+            counted = true;
+            Counter.builder("istio_tcp_connections_opened").tags(tags).register(registry).increment();
+        }
+
         /**
-         * The HBONE framing ({@code h2}, {@code h3}) chosen after the flow opened, on the outbound
-         * side: shown in the access log; the metric labels keep the value they were opened with.
+         * The HBONE framing ({@link ConnectionLabels#H2}, {@link ConnectionLabels#H3}) chosen after
+         * the flow opened, on the outbound side, before any byte is relayed: it labels the metrics,
+         * the access log and the flow record.
          */
-        public void protocol(String hboneProtocol) {
-            this.protocol = requireNonNull(hboneProtocol, "hboneProtocol");
+        public synchronized void protocol(String hboneProtocol) {
+            requireNonNull(hboneProtocol, "hboneProtocol");
+            if (closed || counted) {
+                return;
+            }
+            label(labels.withProtocol(hboneProtocol));
+            countOpened();
         }
 
         public void toServer(long n) {
@@ -179,6 +202,9 @@ public final class Telemetry {
                 return;
             }
             closed = true;
+            if (!counted) {
+                countOpened();
+            }
             Counter.builder("istio_tcp_connections_closed").tags(tags.and("response_flags", outcome.responseFlags()))
                     .register(registry).increment();
             long ms = Duration.ofNanos(System.nanoTime() - startNanos).toMillis();
@@ -195,7 +221,7 @@ public final class Telemetry {
                     labels.destination().map(w -> w.getName()).orElse(""),
                     labels.destination().map(w -> w.getNamespace()).orElse(""), labels.destinationService(),
                     id(labels.destinationIdentity()), labels.mutualTls(), outcome.verdict(), outcome.reason(),
-                    toServer.get(), toClient.get(), ms));
+                    toServer.get(), toClient.get(), ms, labels.requestProtocol()));
         }
 
         private String fields() {
@@ -209,7 +235,7 @@ public final class Telemetry {
                     + " dst.namespace=" + labels.destination().map(w -> w.getNamespace()).orElse("-")
                     + " dst.identity="
                     + labels.destinationIdentity().map(id -> "\"" + id + "\"").orElse("-")
-                    + ("h3".equals(protocol) ? " protocol=h3" : "");
+                    + (ConnectionLabels.H3.equals(labels.requestProtocol()) ? " protocol=h3" : "");
         }
 
         private static String id(Optional<SpiffeId> id) {

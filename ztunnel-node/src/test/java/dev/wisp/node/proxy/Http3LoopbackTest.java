@@ -10,6 +10,7 @@ import dev.wisp.node.identity.Identities;
 import dev.wisp.node.identity.IdentityProvider;
 import dev.wisp.node.state.StateUpdates;
 import dev.wisp.node.state.WorkloadIndex;
+import dev.wisp.node.telemetry.FlowRecord;
 import dev.wisp.node.telemetry.Telemetry;
 import dev.wisp.node.tls.HboneTls;
 import dev.wisp.spiffe.SpiffeId;
@@ -72,6 +73,16 @@ class Http3LoopbackTest {
                 .anyMatch(l -> l.contains("connection complete direction=outbound") && l.contains("protocol=h3")));
         assertThat(counter(mesh.n2.telemetry().registry(), "istio_tcp_connections_opened", "destination", "h3"))
                 .isGreaterThanOrEqualTo(1);
+        // The client's agent too, in its metrics (every outbound flow of n1 went over h3) and both flow logs.
+        assertThat(counter(mesh.n1.telemetry().registry(), "istio_tcp_connections_opened", "source", "h3"))
+                .isGreaterThanOrEqualTo(1);
+        assertThat(counter(mesh.n1.telemetry().registry(), "istio_tcp_connections_opened", "source", "tcp"))
+                .isZero();
+        for (var agent : List.of(mesh.n1, mesh.n2)) {
+            await().atMost(Duration.ofSeconds(10)).untilAsserted(() -> assertThat(agent.telemetry().flows().since(0))
+                    .filteredOn(f -> f.bytesSent() == 16L << 20).singleElement()
+                    .satisfies(f -> assertThat(f.protocol()).isEqualTo("h3")));
+        }
         // Nothing went over HTTP/2: the client's TLS pool never opened a connection.
         assertThat(mesh.n1.telemetry().registry().get("wisp_hbone_pool_connections_opened").gauge().value())
                 .isZero();
@@ -94,6 +105,9 @@ class Http3LoopbackTest {
                     mesh.n2.telemetry().registry().find("istio_tcp_connections_closed").tag("reporter", "destination")
                             .tag("request_protocol", "h3").tag("response_flags", "DENY").counter())
                     .isNotNull();
+            // The client's agent records the refusal as carried over h3: the 401 came back on it.
+            await().atMost(Duration.ofSeconds(10)).untilAsserted(() -> assertThat(mesh.n1.telemetry().flows()
+                    .since(0)).anyMatch(f -> f.verdict().equals(FlowRecord.DENIED) && f.protocol().equals("h3")));
         } finally {
             mesh.apply(StateUpdates.AUTHORIZATION, List.of(), List.of("default/deny-h3"));
         }
