@@ -12,6 +12,9 @@
  *   hold TARGET N SECONDS [socks ADDR]         opens N connections (each checked with a 1-byte echo, within
  *                                              SECONDS in all) and keeps them open until `release`
  *   release                                    closes the connections `hold` opened
+ *   parallel TARGET STREAMS BYTES [socks ADDR]  STREAMS streams at once, each uploading BYTES (per-stream MiB/s)
+ *   platency TARGET STREAMS RATE SECONDS SIZE [socks ADDR]  STREAMS connections at once, each as `latency`
+ *                                              at RATE req/s; the percentiles are over all their requests
  *
  * Results are printed as one line of key=value pairs; every mode reports failed=N (a failed stream,
  * request or connection), so that a phase that broke is never read as a slow one.
@@ -91,6 +94,9 @@ public class LoadGen {
             case "connrate" -> connrate(addr(a[1]), Integer.parseInt(a[2]), Integer.parseInt(a[3]));
             case "hold" -> hold(addr(a[1]), Integer.parseInt(a[2]), Integer.parseInt(a[3]));
             case "release" -> release();
+            case "parallel" -> parallel(addr(a[1]), Integer.parseInt(a[2]), Long.parseLong(a[3]));
+            case "platency" -> platency(addr(a[1]), Integer.parseInt(a[2]), Integer.parseInt(a[3]),
+                    Integer.parseInt(a[4]), Integer.parseInt(a[5]));
             default -> throw new IllegalArgumentException(a[0]);
         }
     }
@@ -140,6 +146,18 @@ public class LoadGen {
 
     static void throughput(InetSocketAddress target, long bytes) {
         long t0 = System.nanoTime();
+        try {
+            double secs = upload(target, bytes);
+            System.out.printf("bytes=%d seconds=%.3f MiBps=%.1f failed=0%n", bytes, secs, bytes / secs / (1 << 20));
+        } catch (IOException | RuntimeException e) {
+            System.out.printf("bytes=%d seconds=%.3f MiBps=0 failed=1 error=%s%n", bytes,
+                    (System.nanoTime() - t0) / 1e9, e.toString().replace(' ', '_'));
+        }
+    }
+
+    /** One stream uploading {@code bytes} to the sink; the seconds until the sink's count came back. */
+    static double upload(InetSocketAddress target, long bytes) throws IOException {
+        long t0 = System.nanoTime();
         try (Socket s = open(target)) {
             byte[] chunk = new byte[256 * 1024];
             OutputStream out = s.getOutputStream();
@@ -148,18 +166,49 @@ public class LoadGen {
             }
             s.shutdownOutput();
             String got = new String(s.getInputStream().readAllBytes());
-            double secs = (System.nanoTime() - t0) / 1e9;
             if (!got.trim().equals(Long.toString(bytes))) {
                 throw new IOException("sink received " + got + " of " + bytes);
             }
-            System.out.printf("bytes=%d seconds=%.3f MiBps=%.1f failed=0%n", bytes, secs, bytes / secs / (1 << 20));
-        } catch (IOException | RuntimeException e) {
-            System.out.printf("bytes=%d seconds=%.3f MiBps=0 failed=1 error=%s%n", bytes,
-                    (System.nanoTime() - t0) / 1e9, e.toString().replace(' ', '_'));
+            return (System.nanoTime() - t0) / 1e9;
         }
     }
 
+    static void parallel(InetSocketAddress target, int streams, long bytes) throws Exception {
+        long t0 = System.nanoTime();
+        var results = new java.util.ArrayList<java.util.concurrent.Future<Double>>();
+        try (var exec = Executors.newVirtualThreadPerTaskExecutor()) {
+            for (int i = 0; i < streams; i++) {
+                results.add(exec.submit(() -> upload(target, bytes)));
+            }
+        }
+        double wall = (System.nanoTime() - t0) / 1e9;
+        double[] mibps = new double[streams];
+        int failed = 0;
+        String error = "";
+        for (int i = 0; i < streams; i++) {
+            try {
+                mibps[i] = bytes / results.get(i).get() / (1 << 20);
+            } catch (java.util.concurrent.ExecutionException e) {
+                failed++;
+                error = " error=" + e.getCause().toString().replace(' ', '_');
+            }
+        }
+        Arrays.sort(mibps);
+        System.out.printf("streams=%d bytes_each=%d seconds=%.3f total_MiBps=%.1f stream_min_MiBps=%.1f "
+                + "stream_median_MiBps=%.1f stream_max_MiBps=%.1f failed=%d%s%n", streams, bytes, wall,
+                (streams - failed) * bytes / wall / (1 << 20), mibps[0], mibps[streams / 2], mibps[streams - 1],
+                failed, error);
+    }
+
     static void latency(InetSocketAddress target, int rate, int seconds, int size) throws Exception {
+        Timed t = timed(target, rate, seconds, size);
+        report(t.lat(), t.done(), rate * seconds, t.error());
+    }
+
+    /** One connection's request latencies (the first {@code done} of {@code lat}) and its error, if any. */
+    record Timed(long[] lat, int done, String error) {}
+
+    static Timed timed(InetSocketAddress target, int rate, int seconds, int size) throws InterruptedException {
         int n = rate * seconds;
         long[] lat = new long[n];
         byte[] req = new byte[size];
@@ -194,15 +243,38 @@ public class LoadGen {
             // The requests not answered are the failed ones; the answered ones are still measured.
             error = " error=" + e.toString().replace(' ', '_');
         }
+        return new Timed(lat, done, error);
+    }
+
+    static void report(long[] lat, int done, int asked, String error) {
         if (done == 0) {
-            System.out.printf("requests=0 p50_us=0 p99_us=0 p999_us=0 max_us=0 failed=%d%s%n", n, error);
+            System.out.printf("requests=0 p50_us=0 p99_us=0 p999_us=0 max_us=0 failed=%d%s%n", asked, error);
             return;
         }
         long[] ok = Arrays.copyOf(lat, done);
         Arrays.sort(ok);
         System.out.printf("requests=%d p50_us=%.1f p99_us=%.1f p999_us=%.1f max_us=%.1f failed=%d%s%n", done,
                 ok[done / 2] / 1e3, ok[(int) (done * 0.99)] / 1e3, ok[(int) (done * 0.999)] / 1e3, ok[done - 1] / 1e3,
-                n - done, error);
+                asked - done, error);
+    }
+
+    static void platency(InetSocketAddress target, int streams, int rate, int seconds, int size) throws Exception {
+        var results = new java.util.ArrayList<java.util.concurrent.Future<Timed>>();
+        try (var exec = Executors.newVirtualThreadPerTaskExecutor()) {
+            for (int i = 0; i < streams; i++) {
+                results.add(exec.submit(() -> timed(target, rate, seconds, size)));
+            }
+        }
+        long[] all = new long[streams * rate * seconds];
+        int done = 0;
+        String error = "";
+        for (var f : results) {
+            Timed t = f.get();
+            System.arraycopy(t.lat(), 0, all, done, t.done());
+            done += t.done();
+            error = t.error().isEmpty() ? error : t.error();
+        }
+        report(all, done, all.length, error);
     }
 
     static void connrate(InetSocketAddress target, int seconds, int workers) throws Exception {

@@ -11,13 +11,18 @@
 # second client-side agent whose pool opens one TLS connection per stream (--pool-streams-per-connection 1
 # --pool-idle-timeout PT0S), and the production pool's figure (one TLS connection for all) is shown
 # beside it, labelled. One load generator JVM (LoadGen.java repl) runs every phase.
+# Path "loss" (PATHS=loss): HBONE over HTTP/2 against HBONE over HTTP/3 on a lossy link, each with 10
+# streams at once on one pooled connection (a third client-side agent dials with --hbone h3): per-stream
+# throughput, and the p50/p99 of 10 connections at 100 req/s each; an nftables rule in each namespace
+# drops LOSS % of the packets it sends on the veth (numgen random: each way, TCP and UDP alike), and
+# the same phases run first without loss as the control. Writes LOSS_OUT (bench/results/hbone-loss.txt).
 # Usage: sudo bench/hbone/run.sh   (writes bench/results/hbone.txt)
 # Quick run: BYTES=268435456 WARM_BYTES=536870912 SECONDS_LAT=10 WARM_SECONDS=10 SECONDS_CONN=10 OUT=/tmp/h.txt
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 ROOT=$PWD
 [ "$(id -u)" = 0 ] || { echo "run as root (network namespaces)" >&2; exit 1; }
-for c in ip haproxy openssl curl; do command -v $c >/dev/null || { echo "missing $c: scripts/install-deps.sh installs it" >&2; exit 1; }; done
+for c in ip haproxy openssl curl nft; do command -v $c >/dev/null || { echo "missing $c: scripts/install-deps.sh installs it" >&2; exit 1; }; done
 JAVA=${WISP_JAVA:-$(ls -d /usr/lib/jvm/*25* 2>/dev/null | head -1)/bin/java}
 BYTES=${BYTES:-1073741824}
 RATE=${RATE:-1000}
@@ -36,6 +41,11 @@ WISP_GC=${WISP_GC:-}
 # Connections held open for the memory figure (through the pooled client agent).
 HOLD_CONNS=${HOLD_CONNS:-10000}
 OUT=${OUT:-bench/results/hbone.txt}
+# The loss path: percent of packets dropped each way, streams, bytes per stream.
+LOSS=${LOSS:-2}
+LOSS_STREAMS=${LOSS_STREAMS:-10}
+LOSS_BYTES=${LOSS_BYTES:-67108864}
+LOSS_OUT=${LOSS_OUT:-bench/results/hbone-loss.txt}
 TMP=$(mktemp -d /tmp/wisp-bench.XXXXXX)
 S=$(printf '%04x' $((RANDOM)))
 NS1=wb1-$S NS2=wb2-$S
@@ -139,6 +149,12 @@ await_ready n1 # the CA directory is created by the first agent
 ip netns exec $NS1 $NODE --node n1 --socks5-workload client --bind 10.77.1.10 --ports 15001,15006,15008,15180,15100,15020,15021 \
   --pool-streams-per-connection 1 --pool-idle-timeout PT0S > $TMP/n1f.log 2>&1 &
 W1F=$!; PIDS+=($W1F)
+if [[ " $PATHS " == *" loss "* ]]; then # the HTTP/3 client-side agent, on a third address of the node
+  ip -n $NS1 addr add 10.77.0.3/24 dev va$S
+  ip netns exec $NS1 $NODE --node n1 --socks5-workload client --bind 10.77.0.3 --hbone h3 \
+    --ports 15001,15006,15008,15280,15200,15020,15021 > $TMP/n1q.log 2>&1 &
+  W1Q=$!; PIDS+=($W1Q)
+fi
 ip netns exec $NS2 $NODE --node n2 > $TMP/n2.log 2>&1 &
 W2=$!; PIDS+=($W2)
 ip netns exec $NS1 haproxy -f $TMP/h1.cfg -db > $TMP/h1.log 2>&1 &
@@ -146,6 +162,7 @@ H1=$!; PIDS+=($H1)
 ip netns exec $NS2 haproxy -f $TMP/h2.cfg -db > $TMP/h2.log 2>&1 &
 H2=$!; PIDS+=($H2)
 for f in n1f n2 server; do await_ready $f; done
+[ -z "${W1Q:-}" ] || await_ready n1q
 
 # One load generator JVM for every phase of every path, warmed by the first path's warm-up.
 coproc LG { exec ip netns exec $NS1 "$JAVA" bench/hbone/LoadGen.java repl 2> $TMP/lg.log; }
@@ -204,6 +221,33 @@ measure_conn() { # name, echo target, socks args, admin port of the client agent
   [ "$n" -gt 0 ] && R[$name,conncpu]=$(echo "scale=3; ($c1 - $c0) * 1000 / $n" | bc)
   LOADS="$LOADS, after $name $(cut -d' ' -f1 /proc/loadavg)"
 }
+metric() { # value of metric $2 on the agent at $1 (metrics port 15020)
+  ip netns exec $NS1 curl -sf http://$1:15020/metrics | awk -v m="$2" '$1 == m { print $2 }' | head -1
+}
+drop() { # percent of the packets each namespace sends on the veth that are dropped (0: none)
+  local pct=$1 ns dev ns_dev
+  for ns_dev in "$NS1 va$S" "$NS2 vb$S"; do
+    ns=${ns_dev% *}; dev=${ns_dev#* }
+    ip netns exec $ns nft delete table inet wisp_loss 2>/dev/null || true
+    [ "$pct" = 0 ] && continue
+    ip netns exec $ns nft add table inet wisp_loss
+    ip netns exec $ns nft add chain inet wisp_loss out '{ type filter hook output priority 0; policy accept; }'
+    ip netns exec $ns nft add rule inet wisp_loss out oifname $dev numgen random mod 100 '<' $pct counter drop
+  done
+}
+measure_loss() { # condition label: h2 then h3, 10 streams at once each way (throughput, then latency)
+  local cond=$1 proto socks pids
+  for proto in h2 h3; do
+    case $proto in h2) socks="socks 127.0.0.1:15080"; pids="$W1 $W2" ;; h3) socks="socks 127.0.0.1:15280"; pids="$W1Q $W2" ;; esac
+    lg platency 10.77.2.10:9000 $LOSS_STREAMS 100 $WARM_SECONDS 1024 $socks > /dev/null
+    lg parallel 10.77.2.10:9001 $LOSS_STREAMS $((LOSS_BYTES / 2)) $socks > /dev/null
+    local c0 c1
+    c0=$(cpu $pids); R[loss-$cond-$proto,thr]=$(lg parallel 10.77.2.10:9001 $LOSS_STREAMS $LOSS_BYTES $socks); c1=$(cpu $pids)
+    R[loss-$cond-$proto,thrcpu]=$(echo "scale=3; ($c1 - $c0) / ($LOSS_STREAMS * $LOSS_BYTES / 1073741824)" | bc)
+    R[loss-$cond-$proto,lat]=$(lg platency 10.77.2.10:9000 $LOSS_STREAMS 100 $SECONDS_LAT 1024 $socks)
+  done
+  LOADS="$LOADS, after loss $cond $(cut -d' ' -f1 /proc/loadavg)"
+}
 R[wisp,rssidle]=$(rss $W1 $W2); R[haproxy,rssidle]=$(rss $H1 $H2)
 if [ -n "${HOLD:-}" ]; then # keep the setup up for manual experiments
   echo "holding ${HOLD}s: NS1=$NS1 NS2=$NS2 W1=$W1 W1F=$W1F W2=$W2 H1=$H1 H2=$H2 TMP=$TMP"; sleep "$HOLD"
@@ -221,6 +265,12 @@ for p in $PATHS; do
           measure_conn wisp-pooled 10.77.2.10:9000 "socks 127.0.0.1:15080" 15000 $W1 $W2 ;;
     haproxy) measure_stream haproxy 127.0.0.1:20000 127.0.0.1:20001 "" $H1 $H2
              measure_conn haproxy 127.0.0.1:20000 "" - $H1 $H2 ;;
+    loss) drop 0; measure_loss clean
+          drop $LOSS; measure_loss lossy
+          R[loss,dropped]=$(for ns in $NS1 $NS2; do ip netns exec $ns nft list table inet wisp_loss | grep -o 'packets [0-9]*' | cut -d' ' -f2; done | paste -sd+ | bc)
+          drop 0
+          R[loss,h2conns]=$(opened 15000); R[loss,h3conns]=$(metric 10.77.0.3 wisp_hbone_quic_pool_connections_opened)
+          R[loss,h3tls]=$(ip netns exec $NS1 curl -sf http://127.0.0.1:15200/config_dump | grep -o '"hbone_pool_connections_opened": [0-9]*' | grep -o '[0-9]*$') ;;
   esac
 done
 if [ -n "${THREADS:-}" ]; then # per-thread CPU seconds of each agent over its life, for profiling
@@ -231,6 +281,36 @@ fi
 val() { echo "$1" | tr ' ' '\n' | grep "^$2=" | cut -d= -f2; }
 or() { [ -n "$1" ] && echo "$1" || echo -; }
 r() { [ -n "$1" ] && [ -n "$2" ] && [ "$2" != 0 ] && echo "scale=2; $1 / $2" | bc || echo -; }
+if [[ " $PATHS " == *" loss "* ]]; then
+  {
+    echo "HBONE over HTTP/2 against HBONE over HTTP/3 on a lossy link — $(date -u +%Y-%m-%dT%H:%MZ)"
+    echo "load average (1 min): $LOADS, end $(cut -d' ' -f1-3 /proc/loadavg) (other engineers' builds and tests ran on the same 2 cores: compare the ratios, which come from this one run)"
+    echo "machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)); kernel $(uname -r); Netty $NETTY; JDK $("$JAVA" -version 2>&1 | head -1 | cut -d'"' -f2)"
+    echo "link: veth between two network namespaces (no added delay); lossy = nftables 'numgen random mod 100 < $LOSS drop' on each namespace's output to the veth (each direction, $LOSS %; ${R[loss,dropped]:-?} packets dropped in the lossy phases), clean = no rule"
+    echo "agents: 1 worker thread each; client side n1 --hbone h2 (TLS pool) and a second n1 agent --hbone h3 (QUIC pool); one server agent n2 serves both"
+    echo "throughput: $LOSS_STREAMS streams at once, each uploading $LOSS_BYTES bytes to the sink, all on one pooled connection; latency: $LOSS_STREAMS connections at once, each 100 req/s of 1 KiB for ${SECONDS_LAT}s (coordinated omission corrected), percentiles over all requests"
+    echo "warm-up before each protocol and condition: ${WARM_SECONDS}s of the latency load, then the throughput load with half the bytes"
+    echo "CPU: utime+stime of the client agent and the server agent during the throughput phase"
+    echo
+    printf '%-7s %-5s %13s %13s %13s %13s %10s %10s %10s %11s %8s\n' link proto "total MiB/s" "stream min" "stream med" "stream max" "p50 us" "p99 us" "p99.9 us" "CPU s/GiB" failed
+    for cond in clean lossy; do for proto in h2 h3; do
+      t=${R[loss-$cond-$proto,thr]:-}; l=${R[loss-$cond-$proto,lat]:-}
+      printf '%-7s %-5s %13s %13s %13s %13s %10s %10s %10s %11s %8s\n' $cond $proto "$(val "$t" total_MiBps)" \
+        "$(val "$t" stream_min_MiBps)" "$(val "$t" stream_median_MiBps)" "$(val "$t" stream_max_MiBps)" "$(val "$l" p50_us)" \
+        "$(val "$l" p99_us)" "$(val "$l" p999_us)" "${R[loss-$cond-$proto,thrcpu]:-}" "$(val "$t" failed)/$(val "$l" failed)"
+    done; done
+    echo "(failed: streams / requests not answered)"
+    echo
+    for cond in clean lossy; do
+      echo "ratios h3/h2, $cond (same run): per-stream median throughput $(r "$(val "${R[loss-$cond-h3,thr]}" stream_median_MiBps)" "$(val "${R[loss-$cond-h2,thr]}" stream_median_MiBps)"), slowest stream $(r "$(val "${R[loss-$cond-h3,thr]}" stream_min_MiBps)" "$(val "${R[loss-$cond-h2,thr]}" stream_min_MiBps)"), total $(r "$(val "${R[loss-$cond-h3,thr]}" total_MiBps)" "$(val "${R[loss-$cond-h2,thr]}" total_MiBps)"), p99 $(r "$(val "${R[loss-$cond-h3,lat]}" p99_us)" "$(val "${R[loss-$cond-h2,lat]}" p99_us)"), CPU/GiB $(r "${R[loss-$cond-h3,thrcpu]}" "${R[loss-$cond-h2,thrcpu]}")"
+    done
+    echo "connections: the h2 agent opened ${R[loss,h2conns]:-?} TLS connection(s) in the whole run; the h3 agent opened ${R[loss,h3conns]:-?} QUIC connection(s) and ${R[loss,h3tls]:-?} TLS connection(s)"
+    echo
+    echo "raw:"; for k in "${!R[@]}"; do [[ $k == loss* ]] && echo "  $k: ${R[$k]}"; done | sort
+  } > $LOSS_OUT
+  cat $LOSS_OUT
+  [ -n "$(echo " $PATHS " | sed 's/ loss / /' | tr -d ' ')" ] || exit 0
+fi
 {
   echo "HBONE benchmark — $(date -u +%Y-%m-%dT%H:%MZ)"
   echo "load average (1 min): $LOADS, end $(cut -d' ' -f1-3 /proc/loadavg) (other engineers' builds and tests ran on the same 2 cores: compare the ratios, which come from this one run)"
