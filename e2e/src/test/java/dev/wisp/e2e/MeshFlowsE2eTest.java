@@ -69,13 +69,8 @@ class MeshFlowsE2eTest {
 
     @BeforeAll
     static void up() throws Exception {
-        Prerequisites.requireRoot();
-        Prerequisites.requireCommands("ip", "nsenter", "chromium");
-        mesh = LocalMesh.up(MeshSpec.builder(ClusterSpec.builder(CLUSTER).nodes(2).base(70)
-                .pod("client", "default", "client", 0).pod("curl", "other", "curl", 0)
-                .pod(new ClusterSpec.PodSpec("server", "default", "server", 1, Map.of("app", "server"))).build())
-                .workDir(dir.resolve("work")).build());
-        PodApps.startServer(mesh, "server", "server", 8080);
+        Prerequisites.requireCommands("chromium");
+        mesh = PodApps.upWithServer(PodApps.demoMesh(CLUSTER, 70, dir.resolve("work")), 8080);
         server = mesh.pod("server").ip();
         client = new PodApps.Shell(mesh, "client");
         curl = new PodApps.Shell(mesh, "curl");

@@ -55,11 +55,8 @@ class MeshTrafficE2eTest {
 
     @BeforeAll
     static void up() throws Exception {
-        Prerequisites.requireRoot();
-        Prerequisites.requireCommands("ip", "nsenter");
-        mesh = LocalMesh.up(PodApps.clientServerMesh(CLUSTER, 130, dir).build());
+        mesh = PodApps.upWithServer(PodApps.clientServerMesh(CLUSTER, 130, dir), 9000, 9001);
         server = mesh.pod("server").ip();
-        PodApps.startServer(mesh, "server", "server", 9000, 9001);
         client = new PodApps.Shell(mesh, "client");
     }
 

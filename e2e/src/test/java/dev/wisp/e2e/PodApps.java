@@ -1,6 +1,7 @@
 package dev.wisp.e2e;
 
 import dev.wisp.testing.PodServer;
+import dev.wisp.testing.Prerequisites;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.wisp.local.ClusterSpec;
@@ -37,6 +38,27 @@ final class PodApps {
      */
     static MeshSpec.Builder clientServerMesh(String cluster, int base, Path workDir) {
         return MeshSpec.builder(ClusterSpec.builder(cluster).nodes(2).base(base).pod("client", "default", "client", 0)
+                .pod(new ClusterSpec.PodSpec("server", "default", "server", 1, Map.of("app", "server"))).build())
+                .workDir(workDir);
+    }
+
+    /**
+     * Brings up {@code spec} (as root, with {@code ip} and {@code nsenter}, failing otherwise) and
+     * starts the pod {@code server}'s {@link PodServer} on {@code serverPorts}: the fixture of the
+     * client/server mesh tests.
+     */
+    static LocalMesh upWithServer(MeshSpec.Builder spec, int... serverPorts) throws Exception {
+        Prerequisites.requireRoot();
+        Prerequisites.requireCommands("ip", "nsenter");
+        LocalMesh mesh = LocalMesh.up(spec.build());
+        startServer(mesh, "server", "server", serverPorts);
+        return mesh;
+    }
+
+    /** The demo's three pods: client (default) and curl (other) on node 0, server (default) on node 1. */
+    static MeshSpec.Builder demoMesh(String cluster, int base, Path workDir) {
+        return MeshSpec.builder(ClusterSpec.builder(cluster).nodes(2).base(base).pod("client", "default", "client", 0)
+                .pod("curl", "other", "curl", 0)
                 .pod(new ClusterSpec.PodSpec("server", "default", "server", 1, Map.of("app", "server"))).build())
                 .workDir(workDir);
     }

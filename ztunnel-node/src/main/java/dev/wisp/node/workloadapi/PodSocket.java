@@ -95,23 +95,14 @@ final class PodSocket implements AutoCloseable {
     }
 
     private void acceptLoop() {
-        while (!closed) {
-            int fd;
-            try {
-                fd = Sockets.accept(listenFd);
-            } catch (NativeException e) {
-                if (!closed) {
-                    LOG.error("Workload API socket {} of pod {} stopped accepting: {}", socket, pod, e.getMessage());
-                }
-                return;
-            }
+        Sockets.acceptUntilClosed(listenFd, () -> closed, fd -> {
             try {
                 serve(fd);
             } catch (RuntimeException e) {
                 LOG.warn("Workload API connection on {} failed: {}", socket, e.toString());
                 closeQuietly(fd);
             }
-        }
+        }, e -> LOG.error("Workload API socket {} of pod {} stopped accepting: {}", socket, pod, e.getMessage()));
     }
 
     private void serve(int fd) {
