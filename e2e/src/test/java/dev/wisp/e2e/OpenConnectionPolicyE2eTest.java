@@ -61,8 +61,7 @@ class OpenConnectionPolicyE2eTest {
         server = mesh.pod("server").ip();
         client = new PodApps.Shell(mesh, "client");
         host = hostAddress();
-        await().atMost(Duration.ofSeconds(30)).pollInterval(Duration.ofMillis(200)).until(() -> client.answers(
-                server, 9000, "server 5"));
+        client.awaitAnswers(server, 9000, "server 5", true, Duration.ofSeconds(30));
     }
 
     @AfterAll
@@ -119,8 +118,7 @@ class OpenConnectionPolicyE2eTest {
             hold.destroy();
             mesh.delete("deny.yaml");
         }
-        await().atMost(Duration.ofSeconds(10)).pollInterval(Duration.ofMillis(100)).until(() -> client.answers(
-                server, 9000, "server 5"));
+        client.awaitAnswers(server, 9000, "server 5", true, Duration.ofSeconds(10));
     }
 
     @Test

@@ -3,6 +3,7 @@ package dev.wisp.e2e;
 import dev.wisp.testing.PodServer;
 import dev.wisp.testing.Prerequisites;
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
 
 import dev.wisp.local.ClusterSpec;
 import dev.wisp.local.Leftovers;
@@ -17,6 +18,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.time.Duration;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.BlockingQueue;
@@ -183,6 +185,15 @@ final class PodApps {
                 throw new IOException("no answer from the client process within 20 s");
             }
             return r;
+        }
+
+        /**
+         * Waits, {@code within} at most, until a call of 5 bytes to {@code host:port} answers
+         * {@code "ok " + expected} (when {@code answers}) or fails to (when not).
+         */
+        void awaitAnswers(String host, int port, String expected, boolean answers, Duration within) {
+            await().atMost(within).pollInterval(Duration.ofMillis(100))
+                    .until(() -> answers(host, port, expected) == answers);
         }
 
         /** Whether a call answers {@code expected}; failures are false, not exceptions. */
