@@ -1,5 +1,7 @@
 package dev.wisp.node.workloadapi;
 
+import java.time.Duration;
+import dev.wisp.base.Threads;
 import dev.wisp.linux.Libc;
 import dev.wisp.linux.NativeException;
 import dev.wisp.linux.Sockets;
@@ -231,11 +233,7 @@ final class PodSocket implements AutoCloseable {
         } catch (NativeException e) {
             LOG.debug("shutdown of the Workload API socket {}: {}", socket, e.getMessage());
         }
-        try {
-            acceptor.join(5000);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-        }
+        Threads.awaitEnd(acceptor, Duration.ofSeconds(5));
         closeQuietly(listenFd);
         open.forEach(PodEnd::shutdown);
         try {

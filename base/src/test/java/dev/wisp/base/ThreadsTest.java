@@ -1,0 +1,45 @@
+package dev.wisp.base;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.time.Duration;
+import java.util.concurrent.CountDownLatch;
+import org.junit.jupiter.api.Test;
+
+class ThreadsTest {
+    @Test
+    void aThreadThatEndsIsAwaitedAndOneThatDoesNotIsNot() throws Exception {
+        Thread quick = Thread.ofPlatform().start(() -> {});
+        assertThat(Threads.awaitEnd(quick, Duration.ofSeconds(10))).isTrue();
+        CountDownLatch release = new CountDownLatch(1);
+        Thread stuck = Thread.ofPlatform().daemon().start(() -> {
+            try {
+                release.await();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        });
+        assertThat(Threads.awaitEnd(stuck, Duration.ofMillis(50))).isFalse();
+        release.countDown();
+        assertThat(Threads.awaitEnd(stuck, Duration.ofSeconds(10))).isTrue();
+    }
+
+    @Test
+    void anInterruptEndsTheWaitAndIsKept() {
+        Thread stuck = Thread.ofPlatform().daemon().start(() -> {
+            try {
+                Thread.sleep(Duration.ofMinutes(1));
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        });
+        Thread.currentThread().interrupt();
+        try {
+            assertThat(Threads.awaitEnd(stuck, Duration.ofMinutes(1))).isFalse();
+            assertThat(Thread.currentThread().isInterrupted()).isTrue();
+        } finally {
+            Thread.interrupted();
+            stuck.interrupt();
+        }
+    }
+}
