@@ -3,6 +3,7 @@ package dev.wisp.base;
 import static java.util.Objects.requireNonNull;
 
 import java.time.Duration;
+import java.util.concurrent.TimeUnit;
 
 /** How Wisp's components wait for their own threads when they close. Stateless. */
 public final class Threads {
@@ -18,6 +19,26 @@ public final class Threads {
         requireNonNull(within, "within");
         try {
             return thread.join(within);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return false;
+        }
+    }
+
+    /** A wait for something stopping on threads of its own, such as a gRPC server's or channel's. */
+    @FunctionalInterface
+    public interface Termination {
+        boolean await(long timeout, TimeUnit unit) throws InterruptedException;
+    }
+
+    /**
+     * Waits at most {@code within} for {@code termination} (for instance {@code server::awaitTermination}),
+     * and says whether it came; an interrupt ends the wait and is kept, as in {@link #awaitEnd}.
+     */
+    public static boolean awaitTermination(Termination termination, Duration within) {
+        requireNonNull(termination, "termination");
+        try {
+            return termination.await(within.toNanos(), TimeUnit.NANOSECONDS);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             return false;

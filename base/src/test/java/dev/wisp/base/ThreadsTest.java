@@ -42,4 +42,22 @@ class ThreadsTest {
             stuck.interrupt();
         }
     }
+
+    @Test
+    void aTerminationIsAwaitedForAsLongAsGivenAndAnInterruptIsKept() {
+        long[] asked = new long[1];
+        assertThat(Threads.awaitTermination((t, unit) -> {
+            asked[0] = unit.toMillis(t);
+            return true;
+        }, Duration.ofSeconds(5))).isTrue();
+        assertThat(asked[0]).isEqualTo(5000);
+        try {
+            assertThat(Threads.awaitTermination((t, unit) -> {
+                throw new InterruptedException();
+            }, Duration.ofSeconds(5))).isFalse();
+            assertThat(Thread.currentThread().isInterrupted()).isTrue();
+        } finally {
+            Thread.interrupted();
+        }
+    }
 }

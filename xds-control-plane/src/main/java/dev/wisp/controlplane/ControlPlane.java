@@ -1,5 +1,6 @@
 package dev.wisp.controlplane;
 
+import dev.wisp.base.Threads;
 import static java.util.Objects.requireNonNull;
 
 import dev.wisp.controlplane.ca.CertificateService;
@@ -437,11 +438,7 @@ public final class ControlPlane implements AutoCloseable {
         discovery.shutdown();
         if (grpc != null) {
             grpc.shutdownNow();
-            try {
-                grpc.awaitTermination(5, TimeUnit.SECONDS);
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-            }
+            Threads.awaitTermination(grpc::awaitTermination, Duration.ofSeconds(5));
         }
         registry.close();
     }
