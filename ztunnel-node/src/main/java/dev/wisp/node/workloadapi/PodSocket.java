@@ -56,13 +56,13 @@ final class PodSocket implements AutoCloseable {
     private volatile boolean closed;
 
     private PodSocket(String pod, IntFunction<CallerAttestation> attest, Path socket, Path server,
-            Consumer<CallerAttestation> onRefused, int listenFd) {
+            Consumer<CallerAttestation> onRefused) throws IOException {
         this.pod = pod;
         this.attest = attest;
         this.socket = socket;
         this.server = server;
         this.onRefused = onRefused;
-        this.listenFd = listenFd;
+        this.listenFd = listen(pod, socket);
         this.acceptor = Thread.ofPlatform().daemon().name("wisp-wapi-" + pod).unstarted(this::acceptLoop);
     }
 
@@ -72,6 +72,13 @@ final class PodSocket implements AutoCloseable {
      */
     static PodSocket open(String pod, IntFunction<CallerAttestation> attest, Path socket, Path server,
             Consumer<CallerAttestation> onRefused) throws IOException {
+        PodSocket s = new PodSocket(pod, attest, socket, server, onRefused);
+        s.acceptor.start();
+        return s;
+    }
+
+    /** The listening descriptor on {@code socket}, mode 0666, replacing a file left there. */
+    private static int listen(String pod, Path socket) throws IOException {
         Files.createDirectories(socket.getParent());
         Files.deleteIfExists(socket);
         int fd;
@@ -87,9 +94,7 @@ final class PodSocket implements AutoCloseable {
             closeQuietly(fd);
             throw e;
         }
-        PodSocket s = new PodSocket(pod, attest, socket, server, onRefused, fd);
-        s.acceptor.start();
-        return s;
+        return fd;
     }
 
     Path socket() {
