@@ -26,9 +26,10 @@ class ThreadsTest {
 
     @Test
     void anInterruptEndsTheWaitAndIsKept() {
+        CountDownLatch never = new CountDownLatch(1);
         Thread stuck = Thread.ofPlatform().daemon().start(() -> {
             try {
-                Thread.sleep(Duration.ofMinutes(1));
+                never.await();
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
             }
