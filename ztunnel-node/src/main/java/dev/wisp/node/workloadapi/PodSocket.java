@@ -56,13 +56,13 @@ final class PodSocket implements AutoCloseable {
     private volatile boolean closed;
 
     private PodSocket(String pod, IntFunction<CallerAttestation> attest, Path socket, Path server,
-            Consumer<CallerAttestation> onRefused) throws IOException {
+            Consumer<CallerAttestation> onRefused, int listenFd) {
         this.pod = pod;
         this.attest = attest;
         this.socket = socket;
         this.server = server;
         this.onRefused = onRefused;
-        this.listenFd = listen(pod, socket);
+        this.listenFd = listenFd;
         this.acceptor = Thread.ofPlatform().daemon().name("wisp-wapi-" + pod).unstarted(this::acceptLoop);
     }
 
@@ -72,13 +72,6 @@ final class PodSocket implements AutoCloseable {
      */
     static PodSocket open(String pod, IntFunction<CallerAttestation> attest, Path socket, Path server,
             Consumer<CallerAttestation> onRefused) throws IOException {
-        PodSocket s = new PodSocket(pod, attest, socket, server, onRefused);
-        s.acceptor.start();
-        return s;
-    }
-
-    /** The listening descriptor on {@code socket}, mode 0666, replacing a file left there. */
-    private static int listen(String pod, Path socket) throws IOException {
         Files.createDirectories(socket.getParent());
         Files.deleteIfExists(socket);
         int fd;
@@ -94,7 +87,9 @@ final class PodSocket implements AutoCloseable {
             closeQuietly(fd);
             throw e;
         }
-        return fd;
+        PodSocket s = new PodSocket(pod, attest, socket, server, onRefused, fd);
+        s.acceptor.start();
+        return s;
     }
 
     Path socket() {
