@@ -100,6 +100,11 @@ public final class ControlPlane implements AutoCloseable {
     public static final String IDENTITY_SA = "wisp-control-plane";
     /** The port of the agents' flows listener that the relay reads (their {@code --flows-port}). */
     public static final int FLOWS_PORT = 4244;
+    /**
+     * The largest message an agent may send: its requests are ACKs, subscriptions, a WireGuard key
+     * and CSRs of about 1 KiB; anything near this is not an agent's (responses are not limited).
+     */
+    static final int MAX_AGENT_MESSAGE = 256 << 10;
     /** The caller name under which the control plane signs for itself: never a valid node name. */
     private static final String SELF = " control-plane";
     private final Options options;
@@ -176,12 +181,14 @@ public final class ControlPlane implements AutoCloseable {
 
     private void startServers() {
         NettyServerBuilder b = NettyServerBuilder.forAddress(options.xdsAddress()).sslContext(serverTls())
-                .maxInboundMessageSize(8 << 20)
+                .maxInboundMessageSize(MAX_AGENT_MESSAGE)
+                .addStreamTracerFactory(new RefusedMessages(discovery.refusals()))
                 .permitKeepAliveTime(5, TimeUnit.SECONDS)
                 .permitKeepAliveWithoutCalls(true)
                 .addService(ServerInterceptors.intercept(discovery, new NodeAuthInterceptor(credentials)))
-                .addService(ServerInterceptors.intercept(new CertificateService(() -> ca, registry),
-                        new NodeAuthInterceptor(credentials)));
+                .addService(
+                        ServerInterceptors.intercept(new CertificateService(() -> ca, registry, discovery.refusals()),
+                                new NodeAuthInterceptor(credentials)));
         try {
             grpc = b.build().start();
         } catch (IOException e) {

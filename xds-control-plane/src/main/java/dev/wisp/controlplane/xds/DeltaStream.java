@@ -92,7 +92,8 @@ final class DeltaStream implements StreamObserver<DeltaWorkloadRequest> {
                         || (authenticatedNode != null && !authenticatedNode.equals(req.getNodeName()))) {
                     String msg = "node_name '" + req.getNodeName() + "' does not match the credential's node '"
                             + authenticatedNode + "'";
-                    log.warn("refusing a discovery stream: {}", msg);
+                    server.refusals.refuse(Refusals.Reason.XDS_OTHER_NODE, authenticatedNode, "discovery stream: "
+                            + msg);
                     fail(Status.PERMISSION_DENIED.withDescription(msg));
                     return false;
                 }

@@ -298,6 +298,9 @@ class WorkloadDiscoveryEndToEndTest {
                 .startsWith("PERMISSION_DENIED: node_name 'node-b' does not match the credential's node 'node-a'");
         assertThat(held(wrong).values()).allMatch(Map::isEmpty);
         assertThat(held(other).values()).allMatch(Map::isEmpty);
+        // Counted (node-b's client retries: each attempt counts), under the credential's node.
+        assertThat(cp.registry().scrape()).containsPattern(
+                "wisp_controlplane_refused_total\\{reason=\"xds_other_node\"\\} [1-9][0-9]*\\.0");
         Path tokenFile = cp.credentials().tokenFile("node-a");
         assertThat(Files.getPosixFilePermissions(tokenFile)).containsExactlyInAnyOrder(PosixFilePermission.OWNER_READ,
                 PosixFilePermission.OWNER_WRITE);
