@@ -155,6 +155,10 @@ public final class ControlPlane implements AutoCloseable {
             return authority == null ? null : authority.bundle();
         }), registry);
         registry.gauge("wisp_wireguard_registered_nodes", this, cp -> cp.wireguardKeys().size());
+        // Every reason at zero from the start, so "nothing refused" is a series a dashboard can show.
+        for (KeyRegistry.Reason reason : KeyRegistry.Reason.values()) {
+            refusals(reason);
+        }
         discovery.onRegistration(this::registered);
     }
 
@@ -333,11 +337,15 @@ public final class ControlPlane implements AutoCloseable {
         }
     }
 
-    private void refused(String node, KeyRegistry.Reason reason, String message) {
-        Counter.builder("wisp_wireguard_registrations_refused")
+    private Counter refusals(KeyRegistry.Reason reason) {
+        return Counter.builder("wisp_wireguard_registrations_refused")
                 .description(
                         "WireGuard registrations refused (a key, endpoint or pod CIDR of another node, or malformed)")
-                .tag("reason", reason.label()).register(registry).increment();
+                .tag("reason", reason.label()).register(registry);
+    }
+
+    private void refused(String node, KeyRegistry.Reason reason, String message) {
+        refusals(reason).increment();
         if (!message.equals(loggedRefusals.put(node, message))) {
             log.warn("WireGuard registration refused, the node keeps its previous entry (if any): {}", message);
         }

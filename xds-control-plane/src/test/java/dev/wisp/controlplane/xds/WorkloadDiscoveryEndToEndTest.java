@@ -366,6 +366,9 @@ class WorkloadDiscoveryEndToEndTest {
                                 "wisp_wireguard_registrations_refused_total{reason=\"key_of_another_node\"} 1.0"));
         assertThat(cp.wireguardKeys()).containsOnlyKeys("node-a");
         assertThat(cp.wireguardKeys().get("node-a").publicKey()).isEqualTo(KEY_A);
+        // Reasons nothing was refused for are series at zero (the WireGuard dashboard's "none refused").
+        assertThat(cp.registry().scrape()).contains(
+                "wisp_wireguard_registrations_refused_total{reason=\"malformed\"} 0.0");
         await().atMost(Duration.ofSeconds(10)).until(() -> node(b, "node-a").getWireguardPublicKey().equals(KEY_A));
         assertThat(node(b, "node-a").getPodCidrsList()).containsExactly("10.1.1.0/24");
         assertThat(node(b, "node-b").getWireguardPublicKey()).isEmpty();
