@@ -39,17 +39,9 @@ import java.util.function.Consumer;
  * whose weights are all 0 answer 500 directly. No {@code timeouts.request} means no timeout (not
  * Envoy's implicit 15 s).
  */
-final class BackendActions {
-    private final MeshModel model;
-    private final ServiceDef parent;
-    private final int port;
-    private final String clusterDomain;
-
-    BackendActions(MeshModel model, ServiceDef parent, int port) {
-        this.model = model;
-        this.parent = parent;
-        this.port = port;
-        this.clusterDomain = model.mesh().clusterDomain();
+record BackendActions(MeshModel model, ServiceDef parent, int port) {
+    private String clusterDomain() {
+        return model.mesh().clusterDomain();
     }
 
     /**
@@ -77,7 +69,7 @@ final class BackendActions {
             }
         }
         if (backends.isEmpty()) {
-            action.setCluster(EnvoyNames.cluster(parent.ref().namespace(), parent.ref().name(), port, clusterDomain));
+            action.setCluster(EnvoyNames.cluster(parent.ref().namespace(), parent.ref().name(), port, clusterDomain()));
         } else {
             List<BackendRef> weighted = backends.stream().filter(b -> b.weight() > 0).toList();
             if (weighted.isEmpty()) {
@@ -111,7 +103,7 @@ final class BackendActions {
         boolean valid = b.kind().equals(BackendRef.SERVICE) && b.namespace().equals(parent.ref().namespace())
                 && model.services().stream().anyMatch(s -> s.ref().namespace().equals(b.namespace())
                         && s.ref().name().equals(b.name()) && s.ports().stream().anyMatch(p -> p.port() == b.port()));
-        return valid ? EnvoyNames.cluster(b.namespace(), b.name(), b.port(), clusterDomain) : EnvoyNames.invalid(b);
+        return valid ? EnvoyNames.cluster(b.namespace(), b.name(), b.port(), clusterDomain()) : EnvoyNames.invalid(b);
     }
 
     private static void headers(Route.Builder route, HeaderModifier h) {

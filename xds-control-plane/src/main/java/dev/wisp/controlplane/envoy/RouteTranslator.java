@@ -69,18 +69,9 @@ final class RouteTranslator {
         VirtualHost.Builder vh = VirtualHost.newBuilder().setName(name)
                 .addAllDomains(EnvoyNames.domains(svc, port, clusterDomain));
 
-        List<Entry<GrpcRoute.Rule>> grpc = new ArrayList<>();
-        for (GrpcRoute r : attached(model.grpcRoutes(), svc, port, GrpcRoute::ref, GrpcRoute::parents,
-                GrpcRoute::hostnames)) {
-            for (int i = 0; i < r.rules().size(); i++) {
-                GrpcRoute.Rule rule = r.rules().get(i);
-                for (int m = 0; m < rule.matches().size(); m++) {
-                    GrpcRoute.Match match = rule.matches().get(m);
-                    grpc.add(new Entry<>(rule, r.ref(), r.created(), i, m, Precedence.rank(match), match));
-                }
-            }
-        }
-        grpc.sort(order());
+        List<Entry<GrpcRoute.Rule>> grpc = entries(
+                attached(model.grpcRoutes(), svc, port, GrpcRoute::ref, GrpcRoute::parents, GrpcRoute::hostnames),
+                GrpcRoute::ref, GrpcRoute::created, GrpcRoute::rules, GrpcRoute.Rule::matches, Precedence::rank);
         for (Entry<GrpcRoute.Rule> e : grpc) {
             GrpcRoute.Match match = (GrpcRoute.Match) e.match();
             RouteMatch.Builder rm = grpcPath(match).addHeaders(header("content-type", GRPC_CONTENT_TYPE));
@@ -96,18 +87,9 @@ final class RouteTranslator {
                     .setDirectResponse(DirectResponseAction.newBuilder().setStatus(404)));
         }
 
-        List<Entry<HttpRoute.Rule>> http = new ArrayList<>();
-        for (HttpRoute r : attached(model.httpRoutes(), svc, port, HttpRoute::ref, HttpRoute::parents,
-                HttpRoute::hostnames)) {
-            for (int i = 0; i < r.rules().size(); i++) {
-                HttpRoute.Rule rule = r.rules().get(i);
-                for (int m = 0; m < rule.matches().size(); m++) {
-                    HttpRoute.Match match = rule.matches().get(m);
-                    http.add(new Entry<>(rule, r.ref(), r.created(), i, m, Precedence.rank(match), match));
-                }
-            }
-        }
-        http.sort(order());
+        List<Entry<HttpRoute.Rule>> http = entries(
+                attached(model.httpRoutes(), svc, port, HttpRoute::ref, HttpRoute::parents, HttpRoute::hostnames),
+                HttpRoute::ref, HttpRoute::created, HttpRoute::rules, HttpRoute.Rule::matches, Precedence::rank);
         for (Entry<HttpRoute.Rule> e : http) {
             HttpRoute.Match match = (HttpRoute.Match) e.match();
             HttpRoute.Rule rule = e.rule();
@@ -133,8 +115,25 @@ final class RouteTranslator {
         return RouteConfiguration.newBuilder().setName(name).addVirtualHosts(vh).build();
     }
 
-    private static <R> Comparator<Entry<R>> order() {
-        return Precedence.order(Entry::rank, Entry::created, Entry::route, Entry::ruleIndex, Entry::matchIndex);
+    /** Every match of every rule of {@code routes}, in precedence order. */
+    private static <R, U, M> List<Entry<U>> entries(List<R> routes, Function<R, ObjectRef> ref,
+            Function<R, Instant> created, Function<R, List<U>> rules, Function<U, List<M>> matches,
+            Function<M, int[]> rank) {
+        List<Entry<U>> out = new ArrayList<>();
+        for (R r : routes) {
+            List<U> rs = rules.apply(r);
+            for (int i = 0; i < rs.size(); i++) {
+                List<M> ms = matches.apply(rs.get(i));
+                for (int m = 0; m < ms.size(); m++) {
+                    out.add(new Entry<>(rs.get(i), ref.apply(r), created.apply(r), i, m, rank.apply(ms.get(m)),
+                            ms.get(m)));
+                }
+            }
+        }
+        Comparator<Entry<U>> order = Precedence.order(Entry::rank, Entry::created, Entry::route, Entry::ruleIndex,
+                Entry::matchIndex);
+        out.sort(order);
+        return out;
     }
 
     private static String routeName(Entry<?> e) {

@@ -80,18 +80,15 @@ class EnvoyTranslatorTest {
                         """)), List.of("prefix=/ → direct 500")),
                 Arguments.of("GRPCRoutes first (content-type gRPC), their own 404, then the HTTP default",
                         List.of("""
-                                apiVersion: gateway.networking.k8s.io/v1
                                 kind: GRPCRoute
-                                metadata: {name: grpc, namespace: shop}
+                                apiVersion: gateway.networking.k8s.io/v1
+                                metadata: {namespace: shop, name: grpc}
                                 spec:
-                                  parentRefs: [{kind: Service, group: "", name: reviews}]
                                   rules:
-                                  - matches: [{method: {method: List}}]
-                                    backendRefs: [{name: reviews-v1, port: 9080}]
-                                  - matches: [{method: {service: shop.Reviews, method: List}}]
-                                    backendRefs: [{name: reviews-v2, port: 9080}]
-                                  - matches: [{method: {service: shop.Reviews}}]
-                                    backendRefs: [{name: reviews-v1, port: 9080}]
+                                  - {matches: [{method: {method: List}}], backendRefs: [{name: reviews-v1, port: 9080}]}
+                                  - {matches: [{method: {service: shop.Reviews, method: List}}], backendRefs: [{name: reviews-v2, port: 9080}]}
+                                  - {matches: [{method: {service: shop.Reviews}}], backendRefs: [{name: reviews-v1, port: 9080}]}
+                                  parentRefs: [{group: "", kind: Service, name: reviews}]
                                 """),
                         List.of("path=/shop.Reviews/List content-type~application/grpc([+;].*)? → " + V2,
                                 "prefix=/shop.Reviews/ content-type~application/grpc([+;].*)? → " + V1,

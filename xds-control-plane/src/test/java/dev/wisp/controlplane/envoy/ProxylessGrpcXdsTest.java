@@ -20,13 +20,15 @@ import io.grpc.Metadata;
 import io.grpc.MethodDescriptor;
 import io.grpc.Server;
 import io.grpc.ServerServiceDefinition;
-import io.grpc.StatusRuntimeException;
+import io.grpc.StatusException;
 import io.grpc.netty.NettyChannelBuilder;
 import io.grpc.netty.NettyServerBuilder;
 import io.grpc.stub.ClientCalls;
 import io.grpc.stub.MetadataUtils;
 import io.grpc.stub.ServerCalls;
 import io.grpc.stub.StreamObserver;
+import io.grpc.stub.BlockingClientCall;
+import io.grpc.ClientInterceptors;
 import io.grpc.xds.XdsNameResolverProvider;
 import java.io.ByteArrayInputStream;
 import java.io.IOException;
@@ -40,7 +42,6 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
@@ -108,18 +109,17 @@ class ProxylessGrpcXdsTest {
                 ConfigYaml.pod("server-v2", "demo", "app: server, version: v2", "node-a", "server", "127.0.0.2"),
                 service("server", "app: server", "10.96.0.20", 8080),
                 service("server-v1", "version: v1", "10.96.0.21", v1),
-                service("server-v2", "version: v2", "10.96.0.22", v2), """
-                        apiVersion: gateway.networking.k8s.io/v1
+                service("server-v2", "version: v2", "10.96.0.22", v2),
+                """
                         kind: HTTPRoute
-                        metadata: {name: split, namespace: demo}
+                        apiVersion: gateway.networking.k8s.io/v1
+                        metadata: {namespace: demo, name: split}
                         spec:
-                          parentRefs: [{kind: Service, group: "", name: server, port: 8080}]
                           rules:
-                          - matches: [{headers: [{name: x-version, value: v2}]}]
-                            backendRefs: [{name: server-v2, port: 8080}]
-                          - backendRefs:
-                            - {name: server-v1, port: 8080, weight: 80}
-                            - {name: server-v2, port: 8080, weight: 20}
+                          - backendRefs: [{name: server-v2, port: 8080}]
+                            matches: [{headers: [{value: v2, name: x-version}]}]
+                          - backendRefs: [{name: server-v1, port: 8080, weight: 80}, {name: server-v2, port: 8080, weight: 20}]
+                          parentRefs: [{group: "", kind: Service, port: 8080, name: server}]
                         """));
         cp = ControlPlane.start(new ControlPlane.Options(config, state, new InetSocketAddress("127.0.0.1", 0),
                 new InetSocketAddress("127.0.0.1", 0)));
@@ -168,7 +168,7 @@ class ProxylessGrpcXdsTest {
         RouteConfiguration rc = overTls.getResources(0).unpack(RouteConfiguration.class);
         assertThat(rc.getName()).isEqualTo(TARGET);
         assertThat(rc).isEqualTo(cp.envoy().snapshot().routes().resources().get(TARGET));
-        assertThatThrownBy(() -> fetch(tls, "Bearer not-a-token", rds)).isInstanceOf(StatusRuntimeException.class)
+        assertThatThrownBy(() -> fetch(tls, "Bearer not-a-token", rds)).isInstanceOf(StatusException.class)
                 .hasMessageStartingWith("UNAUTHENTICATED");
     }
 
@@ -195,7 +195,7 @@ class ProxylessGrpcXdsTest {
         if (xVersion != null) {
             h.put(Metadata.Key.of("x-version", Metadata.ASCII_STRING_MARSHALLER), xVersion);
         }
-        var intercepted = io.grpc.ClientInterceptors.intercept(ch, MetadataUtils.newAttachHeadersInterceptor(h));
+        var intercepted = ClientInterceptors.intercept(ch, MetadataUtils.newAttachHeadersInterceptor(h));
         byte[] answer = ClientCalls.blockingUnaryCall(intercepted, WHICH,
                 CallOptions.DEFAULT.withWaitForReady().withDeadlineAfter(30, TimeUnit.SECONDS), new byte[0]);
         return new String(answer, StandardCharsets.UTF_8);
@@ -205,31 +205,17 @@ class ProxylessGrpcXdsTest {
     static DiscoveryResponse fetch(ManagedChannel ch, String authorization, String typeUrl) throws Exception {
         Metadata h = new Metadata();
         h.put(Metadata.Key.of("authorization", Metadata.ASCII_STRING_MARSHALLER), authorization);
-        var stub = AggregatedDiscoveryServiceGrpc.newStub(ch)
-                .withInterceptors(MetadataUtils.newAttachHeadersInterceptor(h));
-        LinkedBlockingQueue<Object> answers = new LinkedBlockingQueue<>();
-        StreamObserver<DiscoveryRequest> requests = stub.streamAggregatedResources(new StreamObserver<>() {
-            @Override
-            public void onNext(DiscoveryResponse r) {
-                answers.add(r);
-            }
-
-            @Override
-            public void onError(Throwable t) {
-                answers.add(t);
-            }
-
-            @Override
-            public void onCompleted() {}
-        });
-        requests.onNext(DiscoveryRequest.newBuilder().setNode(Node.newBuilder().setId("tls-test")).setTypeUrl(typeUrl)
-                .addResourceNames(TARGET).build());
-        Object first = answers.poll(30, TimeUnit.SECONDS);
-        requests.onCompleted();
-        if (first instanceof StatusRuntimeException e) {
-            throw e;
+        BlockingClientCall<DiscoveryRequest, DiscoveryResponse> call = ClientCalls.blockingBidiStreamingCall(
+                ClientInterceptors.intercept(ch, MetadataUtils.newAttachHeadersInterceptor(h)),
+                AggregatedDiscoveryServiceGrpc.getStreamAggregatedResourcesMethod(), CallOptions.DEFAULT);
+        try {
+            call.write(DiscoveryRequest.newBuilder().setNode(Node.newBuilder().setId("tls-test")).setTypeUrl(typeUrl)
+                    .addResourceNames(TARGET).build());
+            DiscoveryResponse first = call.read(30, TimeUnit.SECONDS);
+            assertThat(first).as("an answer within 30 s").isNotNull();
+            return first;
+        } finally {
+            call.cancel("done", null);
         }
-        assertThat(first).as("an answer within 30 s").isInstanceOf(DiscoveryResponse.class);
-        return (DiscoveryResponse) first;
     }
 }
