@@ -8,6 +8,8 @@ import dev.wisp.controlplane.config.ConfigError;
 import dev.wisp.controlplane.config.ConfigSource;
 import dev.wisp.controlplane.config.DirectoryConfigSource;
 import dev.wisp.controlplane.config.LoadResult;
+import dev.wisp.controlplane.envoy.EnvoyDiscovery;
+import dev.wisp.controlplane.envoy.EnvoyTranslator;
 import dev.wisp.controlplane.flows.FlowRelay;
 import dev.wisp.controlplane.model.MeshModel;
 import dev.wisp.controlplane.model.NodeDef;
@@ -54,7 +56,7 @@ import org.slf4j.LoggerFactory;
 
 /**
  * The control plane process: configuration source → model → translation → workload discovery
- * (and certificate signing) over gRPC, plus the localhost admin API with {@code /metrics}.
+ * (and certificate signing, and Envoy xDS for waypoints) over gRPC, plus the localhost admin API with {@code /metrics}.
  *
  * <p>Threads: the source's watcher thread (or an admin request thread, for apply/delete) delivers
  * each reading; {@link #onLoad} runs under the source's lock, so readings are handled one at a
@@ -112,6 +114,8 @@ public final class ControlPlane implements AutoCloseable {
     private final ConfigSource source;
     private final LocalNodeCredentials credentials;
     private final WorkloadDiscoveryServer discovery;
+    /** Envoy xDS (LDS/RDS/CDS/EDS over ADS) for the waypoint and proxyless gRPC clients. */
+    private final EnvoyDiscovery envoy = new EnvoyDiscovery();
     private final Counter configErrors;
     private final Counter reloads;
     /** Written under {@link #publishLock} (readings and registrations), read by anyone. */
@@ -192,7 +196,9 @@ public final class ControlPlane implements AutoCloseable {
                 .addService(ServerInterceptors.intercept(discovery, new NodeAuthInterceptor(credentials)))
                 .addService(
                         ServerInterceptors.intercept(new CertificateService(() -> ca, registry, discovery.refusals()),
-                                new NodeAuthInterceptor(credentials)));
+                                new NodeAuthInterceptor(credentials)))
+                .addService(ServerInterceptors.intercept(envoy.aggregatedService(),
+                        new NodeAuthInterceptor(credentials)));
         try {
             grpc = b.build().start();
         } catch (IOException e) {
@@ -285,6 +291,9 @@ public final class ControlPlane implements AutoCloseable {
             pendingClaims.forEach(this::checkClaim);
             pendingClaims.clear();
             Translation t = publish();
+            // Envoy resources change only with the model (not with WireGuard registrations):
+            // versioned by the generation of this reading.
+            envoy.publish(status.generation(), EnvoyTranslator.translate(m));
             t.warnings().forEach((ref, ws) -> ws.forEach(w -> log.warn("{}: {}", ref, w)));
             log.info("configuration generation {} live: {} pods, {} services, {} nodes, {} authorization policies",
                     status.generation(), m.pods().size(), m.services().size(), m.nodes().size(),
@@ -398,6 +407,11 @@ public final class ControlPlane implements AutoCloseable {
 
     public WorkloadDiscoveryServer discovery() {
         return discovery;
+    }
+
+    /** The Envoy xDS (ADS) service and its live snapshot. */
+    public EnvoyDiscovery envoy() {
+        return envoy;
     }
 
     public LocalNodeCredentials credentials() {
