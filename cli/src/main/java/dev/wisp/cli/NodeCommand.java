@@ -28,7 +28,8 @@ import picocli.CommandLine.Option;
         "Standalone mode: the mesh state comes from --state (YAML/JSON of Workload, Service, Node and",
         "Authorization resources, see ARCHITECTURE.md) and certificates from the CA in --ca-dir",
         "(created by 'wisp ca init', or here when absent).", "",
-        "Control-plane mode: --control-plane HOST:PORT --token-file F --ca-bundle F: state by workload",
+        "Control-plane mode: --control-plane HOST:PORT --token-file F (on Kubernetes --service-account-token F)",
+        "--ca-bundle F: state by workload",
         "discovery and certificates from the control plane's CA; the last state is kept while it is away.", "",
         "Ports: 15001 outbound, 15006 inbound plaintext, 15008 HBONE, 15080 SOCKS5 (127.0.0.1),",
         "15000 admin (127.0.0.1: /config_dump, /flows, POST /logging?level=), 15020 /metrics, 15021 /healthz/ready;",
@@ -48,6 +49,9 @@ public final class NodeCommand implements Callable<Integer> {
 
     @Option(names = "--token-file", paramLabel = "FILE", description = "Control-plane mode: this node's credential (<state-dir>/node-credentials/<node>.token of the control plane).")
     Path tokenFile;
+
+    @Option(names = "--service-account-token", paramLabel = "FILE", description = "Control-plane mode on Kubernetes, instead of --token-file: the agent pod's projected service-account token (audience of the control plane's --token-audience), re-read at each call as the kubelet rotates it; the control plane checks it with a TokenReview.")
+    Path serviceAccountToken;
 
     @Option(names = "--ca-bundle", paramLabel = "FILE", description = "Control-plane mode: the mesh CA's roots (<state-dir>/ca/bundle.pem of the control plane), to verify the control plane.")
     Path caBundle;
@@ -231,18 +235,23 @@ public final class NodeCommand implements Callable<Integer> {
 
     private NodeSettings.Source source() {
         if (controlPlane == null) {
-            if (state == null || caDir == null || tokenFile != null || caBundle != null) {
+            if (state == null || caDir == null || tokenFile != null || serviceAccountToken != null
+                    || caBundle != null) {
                 throw new UserException("give either --state and --ca-dir (standalone) or --control-plane, "
                         + "--token-file and --ca-bundle");
             }
             return new NodeSettings.Source.Standalone(state, caDir);
         }
-        if (tokenFile == null || caBundle == null || state != null || caDir != null) {
-            throw new UserException("--control-plane needs --token-file and --ca-bundle, and excludes --state and "
-                    + "--ca-dir");
+        if ((tokenFile == null) == (serviceAccountToken == null) || caBundle == null || state != null
+                || caDir != null) {
+            throw new UserException("--control-plane needs --ca-bundle and one of --token-file (local mode) or "
+                    + "--service-account-token (Kubernetes), and excludes --state and --ca-dir");
         }
         try {
-            return NodeSettings.Source.ControlPlane.parse(controlPlane, tokenFile, caBundle);
+            return tokenFile != null
+                    ? NodeSettings.Source.ControlPlane.parse(controlPlane, tokenFile, caBundle)
+                    : NodeSettings.Source.ControlPlane.parse(controlPlane, serviceAccountToken, caBundle,
+                            NodeSettings.Source.Credential.SERVICE_ACCOUNT_TOKEN);
         } catch (IllegalArgumentException e) {
             throw new UserException("--control-plane: " + e.getMessage());
         }

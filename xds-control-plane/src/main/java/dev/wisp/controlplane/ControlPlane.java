@@ -21,6 +21,7 @@ import dev.wisp.controlplane.translate.Translation;
 import dev.wisp.controlplane.translate.Translator;
 import dev.wisp.controlplane.xds.LocalNodeCredentials;
 import dev.wisp.controlplane.xds.NodeAuthInterceptor;
+import dev.wisp.controlplane.xds.NodeAuthenticator;
 import dev.wisp.controlplane.xds.Snapshot;
 import dev.wisp.controlplane.xds.WorkloadDiscoveryServer;
 import dev.wisp.spiffe.ca.CaSettings;
@@ -112,7 +113,9 @@ public final class ControlPlane implements AutoCloseable {
     private final Options options;
     private final PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
     private final ConfigSource source;
+    /** Local mode's node credentials; null when another authenticator checks agents (Kubernetes). */
     private final LocalNodeCredentials credentials;
+    private final NodeAuthenticator agents;
     private final WorkloadDiscoveryServer discovery;
     /** Envoy xDS (LDS/RDS/CDS/EDS over ADS) for the waypoint and proxyless gRPC clients. */
     private final EnvoyDiscovery envoy = new EnvoyDiscovery();
@@ -144,10 +147,11 @@ public final class ControlPlane implements AutoCloseable {
     /** The read-only /metrics and readiness listener, when asked for ({@link #serveMetrics}). */
     private volatile AdminServer metrics;
 
-    private ControlPlane(Options options, ConfigSource source) {
+    private ControlPlane(Options options, ConfigSource source, NodeAuthenticator agents) {
         this.options = options;
         this.source = source;
-        this.credentials = new LocalNodeCredentials(options.stateDir());
+        this.credentials = agents == null ? new LocalNodeCredentials(options.stateDir()) : null;
+        this.agents = agents == null ? credentials : agents;
         this.discovery = new WorkloadDiscoveryServer(registry);
         this.configErrors = Counter.builder("wisp_config_errors")
                 .description("configuration errors found in readings that were refused")
@@ -176,7 +180,17 @@ public final class ControlPlane implements AutoCloseable {
      * it; the control plane closes the source.
      */
     public static ControlPlane start(Options options, ConfigSource source) {
-        ControlPlane cp = new ControlPlane(requireNonNull(options, "options"), requireNonNull(source, "source"));
+        return start(options, source, null);
+    }
+
+    /**
+     * As above, with agents authenticated by {@code agents} (on Kubernetes: their service-account
+     * tokens, {@code AgentTokens}) instead of local mode's per-node token files, which are then
+     * not issued.
+     */
+    public static ControlPlane start(Options options, ConfigSource source, NodeAuthenticator agents) {
+        ControlPlane cp = new ControlPlane(requireNonNull(options, "options"), requireNonNull(source, "source"),
+                agents);
         try {
             cp.startServers();
             cp.source.start(cp::onLoad);
@@ -193,12 +207,11 @@ public final class ControlPlane implements AutoCloseable {
                 .addStreamTracerFactory(new RefusedMessages(discovery.refusals()))
                 .permitKeepAliveTime(5, TimeUnit.SECONDS)
                 .permitKeepAliveWithoutCalls(true)
-                .addService(ServerInterceptors.intercept(discovery, new NodeAuthInterceptor(credentials)))
+                .addService(ServerInterceptors.intercept(discovery, new NodeAuthInterceptor(agents)))
                 .addService(
                         ServerInterceptors.intercept(new CertificateService(() -> ca, registry, discovery.refusals()),
-                                new NodeAuthInterceptor(credentials)))
-                .addService(ServerInterceptors.intercept(envoy.aggregatedService(),
-                        new NodeAuthInterceptor(credentials)));
+                                new NodeAuthInterceptor(agents)))
+                .addService(ServerInterceptors.intercept(envoy.aggregatedService(), new NodeAuthInterceptor(agents)));
         try {
             grpc = b.build().start();
         } catch (IOException e) {
@@ -276,7 +289,9 @@ public final class ControlPlane implements AutoCloseable {
             return;
         }
         MeshModel m = r.model();
-        credentials.issue(m.nodes().stream().map(n -> n.ref().name()).toList());
+        if (credentials != null) {
+            credentials.issue(m.nodes().stream().map(n -> n.ref().name()).toList());
+        }
         Set<String> h = new HashSet<>();
         for (Pod p : m.pods()) {
             h.add(p.nodeName() + " " + p.ref().namespace() + " " + p.serviceAccount());
@@ -414,7 +429,11 @@ public final class ControlPlane implements AutoCloseable {
         return envoy;
     }
 
+    /** Local mode's node credentials (not with another authenticator). */
     public LocalNodeCredentials credentials() {
+        if (credentials == null) {
+            throw new IllegalStateException("this control plane authenticates agents otherwise: no node token files");
+        }
         return credentials;
     }
 

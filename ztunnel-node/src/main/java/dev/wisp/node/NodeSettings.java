@@ -257,21 +257,45 @@ public record NodeSettings(String nodeName, String trustDomain, Source source, I
          * {@code host:port}, authenticated by the node credential in {@code tokenFile}; the control
          * plane must chain to {@code caBundle}.
          */
-        record ControlPlane(String host, int port, Path tokenFile, Path caBundle) implements Source {
+        record ControlPlane(String host, int port, Path tokenFile, Path caBundle, Credential credential)
+                implements
+                    Source {
             public ControlPlane {
                 requireNonNull(host, "host");
                 requireNonNull(tokenFile, "tokenFile");
                 requireNonNull(caBundle, "caBundle");
+                requireNonNull(credential, "credential");
                 if (port <= 0 || port > 65535) {
                     throw new IllegalArgumentException("control plane port " + port + " is outside 1-65535");
                 }
             }
 
-            /** {@code HOST:PORT} or {@code [V6]:PORT}. */
-            public static ControlPlane parse(String hostPort, Path tokenFile, Path caBundle) {
-                HostPort at = HostPort.parse(hostPort);
-                return new ControlPlane(at.host(), at.port(), tokenFile, caBundle);
+            /** With local mode's node token file. */
+            public ControlPlane(String host, int port, Path tokenFile, Path caBundle) {
+                this(host, port, tokenFile, caBundle, Credential.NODE_TOKEN);
             }
+
+            /** {@code HOST:PORT} or {@code [V6]:PORT}, with local mode's node token file. */
+            public static ControlPlane parse(String hostPort, Path tokenFile, Path caBundle) {
+                return parse(hostPort, tokenFile, caBundle, Credential.NODE_TOKEN);
+            }
+
+            /** {@code HOST:PORT} or {@code [V6]:PORT}. */
+            public static ControlPlane parse(String hostPort, Path tokenFile, Path caBundle, Credential credential) {
+                HostPort at = HostPort.parse(hostPort);
+                return new ControlPlane(at.host(), at.port(), tokenFile, caBundle, credential);
+            }
+        }
+
+        /** What the token file holds; both are sent as the same bearer credential, read at each call. */
+        enum Credential {
+            /** Local mode: the token the control plane wrote to {@code <state-dir>/node-credentials/<node>.token}. */
+            NODE_TOKEN,
+            /**
+             * Kubernetes: the agent pod's projected service-account token (its own audience), which
+             * the kubelet rotates; the control plane checks it with a TokenReview.
+             */
+            SERVICE_ACCOUNT_TOKEN
         }
     }
 
