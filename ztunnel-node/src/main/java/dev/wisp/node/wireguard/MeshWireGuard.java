@@ -31,8 +31,11 @@ import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.Executors;
+import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.function.Supplier;
 import java.util.function.ToDoubleFunction;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -50,9 +53,10 @@ import org.slf4j.LoggerFactory;
  * while the agent is away.
  *
  * <p>Threads: {@link #sync} and {@link #close} are serialised on this object (the index's change
- * listener and the runtime's close); peers are installed on the device's handshake and TUN threads,
- * and idle ones removed by one daemon thread, {@code wisp-wireguard-reaper} (every second, stopped by
- * {@link #close}); metrics are read on scrape threads from the thread-safe device.
+ * listener through {@link #syncLater}, and the runtime's close); peers are installed on the device's
+ * handshake and TUN threads; one daemon thread, {@code wisp-wireguard}, runs the requested syncs and
+ * removes idle peers every second (stopped by {@link #close}); metrics are read on scrape threads
+ * from the thread-safe device.
  */
 public final class MeshWireGuard implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(MeshWireGuard.class);
@@ -114,7 +118,9 @@ public final class MeshWireGuard implements AutoCloseable {
     private final JustInTimePeers peers;
     /** Each installed peer's meters; written on the device's threads (installs) and the reaper. */
     private final Map<Key, List<Meter>> peerMeters = new ConcurrentHashMap<>();
-    private final ScheduledExecutorService reaper;
+    /** One daemon thread: syncs requested by {@link #syncLater}, and the idle reaper. */
+    private final ScheduledExecutorService worker;
+    private final AtomicBoolean syncPending = new AtomicBoolean();
     /** Guarded by this. */
     private final Set<String> loggedSkips = new HashSet<>();
     private boolean hboneRules;
@@ -150,8 +156,8 @@ public final class MeshWireGuard implements AutoCloseable {
                 }
             }
         });
-        this.reaper = Executors.newSingleThreadScheduledExecutor(r -> {
-            Thread t = new Thread(r, "wisp-wireguard-reaper");
+        this.worker = Executors.newSingleThreadScheduledExecutor(r -> {
+            Thread t = new Thread(r, "wisp-wireguard");
             t.setDaemon(true);
             return t;
         });
@@ -190,7 +196,7 @@ public final class MeshWireGuard implements AutoCloseable {
         }
         MeshWireGuard wg = new MeshWireGuard(settings, nodeName, device, uapi, routes, registry);
         device.setUnknownPeerHandler(wg.peers);
-        wg.reaper.scheduleWithFixedDelay(wg::reapIdlePeers, REAP_EVERY.toMillis(), REAP_EVERY.toMillis(),
+        wg.worker.scheduleWithFixedDelay(wg::reapIdlePeers, REAP_EVERY.toMillis(), REAP_EVERY.toMillis(),
                 TimeUnit.MILLISECONDS);
         wg.deviceMetrics();
         LOG.info("WireGuard device {} up: public key {}, {}:{}, MTU {}, {} mode", settings.iface(), wg.publicKey
@@ -228,6 +234,26 @@ public final class MeshWireGuard implements AutoCloseable {
     /** The device (tests and {@code /config_dump}). */
     public WireGuardDevice device() {
         return device;
+    }
+
+    /**
+     * Runs {@link #sync} with what {@code nodes} returns then, on this object's thread: the caller
+     * (the index's change listener, on the xDS thread) does not wait for {@code ip(8)}. Requests made
+     * while one waits are served by that one.
+     */
+    public void syncLater(Supplier<Collection<Node>> nodes) {
+        requireNonNull(nodes, "nodes");
+        if (syncPending.compareAndSet(false, true)) {
+            try {
+                worker.execute(() -> {
+                    syncPending.set(false);
+                    sync(nodes.get());
+                });
+            } catch (RejectedExecutionException e) {
+                syncPending.set(false);
+                LOG.debug("WireGuard {} closed; sync not run", settings.iface());
+            }
+        }
     }
 
     /**
@@ -339,7 +365,7 @@ public final class MeshWireGuard implements AutoCloseable {
             return;
         }
         closed = true;
-        reaper.shutdownNow();
+        worker.shutdownNow();
         uapi.close();
         device.close();
         routes.close(settings.strict());
