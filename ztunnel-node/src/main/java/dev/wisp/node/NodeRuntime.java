@@ -24,6 +24,7 @@ import dev.wisp.node.proxy.ProxyContext;
 import dev.wisp.node.proxy.Socks5;
 import dev.wisp.node.proxy.Transport;
 import dev.wisp.node.state.InvalidResourceException;
+import dev.wisp.api.workload.v1.Node;
 import dev.wisp.api.workload.v1.Resource;
 import dev.wisp.node.state.StateFile;
 import dev.wisp.node.state.StateUpdates;
@@ -45,6 +46,7 @@ import java.net.InetSocketAddress;
 import java.util.ArrayDeque;
 import java.util.Deque;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.function.Supplier;
@@ -160,8 +162,11 @@ public final class NodeRuntime implements AutoCloseable {
         }
         openSource();
         if (wireguard != null) {
-            index.onChange(this::syncWireGuard);
-            syncWireGuard();
+            // Off the xDS thread: ip(8) runs must not hold up the index's other listeners (identity
+            // prefetch) or the ACK.
+            MeshWireGuard wg = wireguard;
+            index.onChange(() -> wg.syncLater(this::wireGuardNodes));
+            wg.sync(wireGuardNodes());
         }
         NodeSettings.Ports ports = settings.ports();
         if (settings.capture().isPresent()) {
@@ -313,10 +318,10 @@ public final class NodeRuntime implements AutoCloseable {
         }
     }
 
-    /** Peers and routes follow the Node resources. */
-    private void syncWireGuard() {
-        wireguard.sync(index.snapshot().resources().getOrDefault(StateUpdates.NODE, Map.of()).values().stream()
-                .map(Resource::getNode).toList());
+    /** Every Node resource the agent holds: what WireGuard's peers and routes follow. */
+    private List<Node> wireGuardNodes() {
+        return index.snapshot().resources().getOrDefault(StateUpdates.NODE, Map.of()).values().stream()
+                .map(Resource::getNode).toList();
     }
 
     /** The node's WireGuard device in the mesh, when it runs one. */

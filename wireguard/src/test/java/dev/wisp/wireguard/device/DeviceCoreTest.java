@@ -6,6 +6,7 @@ import dev.wisp.wireguard.Key;
 import dev.wisp.wireguard.PeerConfig;
 import dev.wisp.wireguard.Prefix;
 import dev.wisp.wireguard.Timers;
+import dev.wisp.wireguard.UnknownPeerHandler;
 import dev.wisp.wireguard.noise.Messages;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
@@ -339,6 +340,35 @@ class DeviceCoreTest {
         pump();
         assertThat(asked).containsExactly(aKey.publicKey());
         assertThat(bIo.tun).hasSize(1);
+    }
+
+    @Test
+    void aPacketToNoPeerAsksTheHookWhichMayInstallThePeerAndTheFirstPacketGoesThrough() throws Exception {
+        setUp(Timers.DEFAULTS, null);
+        a.removePeer(bKey.publicKey());
+        List<InetAddress> asked = new ArrayList<>();
+        a.setUnknownPeerHandler(new UnknownPeerHandler() {
+            @Override
+            public Optional<PeerConfig> onInitiation(Key key, InetSocketAddress source) {
+                return Optional.empty();
+            }
+
+            @Override
+            public Optional<PeerConfig> onPacketTo(InetAddress destination) {
+                asked.add(destination);
+                return destination.getHostAddress().equals("10.0.0.2")
+                        ? Optional.of(PeerConfig.of(bKey.publicKey(), B_ADDR, List.of(Prefix.parse("10.0.0.2/32"))))
+                        : Optional.empty();
+            }
+        });
+        fromTun(a, ipv4("10.0.0.1", "10.0.0.9", 10));
+        assertThat(a.stats().peers()).isZero();
+        assertThat(a.stats().invalidPackets()).isEqualTo(1);
+        fromTun(a, ipv4("10.0.0.1", "10.0.0.2", 10));
+        assertThat(a.stats().peers()).isEqualTo(1);
+        pump();
+        assertThat(asked).extracting(InetAddress::getHostAddress).containsExactly("10.0.0.9", "10.0.0.2");
+        assertThat(bIo.tun).as("the packet that installed the peer, delivered after the handshake").hasSize(1);
     }
 
     @Test

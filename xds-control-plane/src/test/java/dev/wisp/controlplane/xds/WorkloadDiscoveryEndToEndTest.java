@@ -348,6 +348,7 @@ class WorkloadDiscoveryEndToEndTest {
         assertThat(node(b, "node-a").getPodCidrsList()).containsExactly("10.1.1.0/24");
         assertThat(node(a, "node-b").getPodCidrsList()).containsExactly("10.1.2.0/24");
         assertThat(node(a, "node-b").getHboneOverWireguard()).isFalse();
+        assertThat(node(a, "node-b").getWireguardPeerIdleSeconds()).as("MeshConfig's default").isEqualTo(180);
         assertThat(cp.registry().scrape()).contains("wisp_wireguard_registered_nodes 2.0");
     }
 
