@@ -2,6 +2,7 @@ package dev.wisp.cli;
 
 import dev.wisp.node.NodeRuntime;
 import dev.wisp.node.NodeSettings;
+import dev.wisp.node.proxy.HboneClient;
 import dev.wisp.node.proxy.Transport;
 import java.io.IOException;
 import java.net.InetAddress;
@@ -79,6 +80,9 @@ public final class NodeCommand implements Callable<Integer> {
 
     @Option(names = "--transport", paramLabel = "KIND", description = "Netty's socket transport: nio or io_uring (default: ${DEFAULT-VALUE}); io_uring needs a kernel and a seccomp policy that allow it, and the agent refuses to start when they do not.")
     String transport;
+
+    @Option(names = "--hbone", paramLabel = "PROTOCOL", defaultValue = "h2", description = "How this agent dials other agents: h2 (HTTP/2 CONNECT over TLS/TCP), h3 (HTTP/3 CONNECT over QUIC, UDP on the HBONE port) or auto (h3, falling back to h2 when the peer does not answer on QUIC within 1.5 s); default: ${DEFAULT-VALUE}. The agent serves both.")
+    String hbone;
 
     @Option(names = "--pool-streams-per-connection", paramLabel = "N", description = "HBONE client pool: streams one TLS connection carries at a time (default: ${DEFAULT-VALUE}).")
     int poolStreams;
@@ -183,6 +187,11 @@ public final class NodeCommand implements Callable<Integer> {
             s = s.withTransport(Transport.Kind.parse(transport));
         } catch (IllegalArgumentException e) {
             throw new UserException("--transport: " + e.getMessage());
+        }
+        try {
+            s = s.withHboneProtocol(HboneClient.Mode.parse(hbone));
+        } catch (IllegalArgumentException e) {
+            throw new UserException("--hbone: " + e.getMessage());
         }
         try {
             s = s.withBindAddress(InetAddress.ofLiteral(bind));

@@ -15,8 +15,10 @@ import dev.wisp.node.controlplane.ControlPlaneClient;
 import dev.wisp.node.identity.Identities;
 import dev.wisp.node.identity.IdentityException;
 import dev.wisp.node.identity.IdentityProvider;
+import dev.wisp.node.proxy.HboneClient;
 import dev.wisp.node.proxy.HbonePool;
 import dev.wisp.node.proxy.HboneServer;
+import dev.wisp.node.proxy.QuicHboneServer;
 import dev.wisp.node.proxy.InboundPlaintext;
 import dev.wisp.node.proxy.OriginalDestinationResolver;
 import dev.wisp.node.proxy.Outbound;
@@ -111,6 +113,9 @@ public final class NodeRuntime implements AutoCloseable {
     private ProxyContext ctx;
     private HboneServer hbone;
     private HbonePool pool;
+    /** HBONE over HTTP/3 on UDP, the HBONE port's number; null when that UDP port could not be bound. */
+    private QuicHboneServer quicServer;
+    private HboneClient hboneClient;
     private Outbound outbound;
     private InboundPlaintext inbound;
     private Socks5 socks5;
@@ -191,7 +196,9 @@ public final class NodeRuntime implements AutoCloseable {
         started.push(hbone);
         pool = new HbonePool(ctx, settings.streamsPerConnection(), settings.idleTimeout());
         started.push(pool);
-        outbound = new Outbound(ctx, pool, resolver);
+        hboneClient = new HboneClient(ctx, settings.hboneProtocol(), pool, settings.streamsPerConnection());
+        started.push(hboneClient);
+        outbound = new Outbound(ctx, hboneClient, resolver);
         started.push(outbound);
         inbound = new InboundPlaintext(ctx, resolver);
         started.push(inbound);
@@ -202,6 +209,7 @@ public final class NodeRuntime implements AutoCloseable {
         InetAddress any = settings.bindAddress();
         InetAddress loopback = InetAddress.getLoopbackAddress();
         bound.put("hbone", hbone.bind(new InetSocketAddress(any, ports.hbone())));
+        bindQuic(new InetSocketAddress(any, bound.get("hbone").getPort()));
         bound.put("outbound", outbound.bind(new InetSocketAddress(any, ports.outbound())));
         bound.put("inbound", inbound.bind(new InetSocketAddress(any, ports.inboundPlaintext())));
         bound.put("socks5", socks5.bind(new InetSocketAddress(loopback, ports.socks5())));
@@ -355,6 +363,7 @@ public final class NodeRuntime implements AutoCloseable {
         m.put("hbone_pool_connections", pool.connections());
         m.put("hbone_pool_connections_opened", pool.connectionsOpened());
         m.put("hbone_server_connections", hbone.connections());
+        m.put("hbone_quic_server_connections", quicServer == null ? 0 : quicServer.connections());
         return m;
     }
 
@@ -376,8 +385,33 @@ public final class NodeRuntime implements AutoCloseable {
         LOG.info("node agent for {} draining (up to {})", settings.nodeName(), settings.drainTimeout());
         stopAccepting();
         hbone.drain();
+        closeQuic();
         pool.close();
         phase = Phase.DRAINED;
+    }
+
+    /**
+     * HBONE over HTTP/3 on UDP at the HBONE TCP port's number (clients find it there). An agent that
+     * cannot bind it (the UDP port taken) still serves HTTP/2: clients in {@code auto} fall back.
+     */
+    private void bindQuic(InetSocketAddress address) {
+        quicServer = new QuicHboneServer(ctx);
+        try {
+            bound.put("hbone_quic", quicServer.bind(address));
+            started.push(quicServer);
+        } catch (IdentityException | RuntimeException e) {
+            LOG.warn("HBONE over HTTP/3 not served: UDP {} could not be bound ({}); HTTP/2 only", address,
+                    e.getMessage());
+            quicServer.close();
+            quicServer = null;
+        }
+    }
+
+    private void closeQuic() {
+        hboneClient.close();
+        if (quicServer != null) {
+            quicServer.close();
+        }
     }
 
     private void stopAccepting() {
@@ -403,6 +437,7 @@ public final class NodeRuntime implements AutoCloseable {
             if (phase == Phase.SERVING) {
                 stopAccepting();
                 hbone.close();
+                closeQuic();
                 pool.close();
             }
             if (controlPlane != null) {

@@ -42,7 +42,7 @@ class NodeSettingsTest {
         assertThat(changed).isEqualTo(new NodeSettings("node1", "cluster.local", STANDALONE, base.bindAddress(),
                 Ports.ZTUNNEL, Optional.empty(), Optional.of("pod-a"), Duration.ofSeconds(1), base.idleTimeout(),
                 100, 2, base.transport(), base.connectTimeout(), base.logLevels(), java.util.OptionalInt.of(4244),
-                Optional.empty()));
+                Optional.empty(), base.hboneProtocol()));
     }
 
     @Test

@@ -21,6 +21,8 @@ import java.util.function.Supplier;
 import javax.net.ssl.SSLException;
 import javax.net.ssl.SSLPeerUnverifiedException;
 import javax.net.ssl.SSLSession;
+import javax.net.ssl.X509ExtendedKeyManager;
+import javax.net.ssl.X509ExtendedTrustManager;
 
 /**
  * Netty {@link SslContext}s for mutual TLS with X.509-SVIDs, as HBONE uses them: TLS 1.3 only,
@@ -112,6 +114,25 @@ public final class SpiffeTls {
         return common(builder, provider).trustManager(new SpiffeTrustManager(bundle, expected, clock, false))
                 // Netty 4.2 verifies host names by default; SPIFFE verifies the URI SAN instead.
                 .endpointIdentificationAlgorithm(null).build();
+    }
+
+    /**
+     * The key manager the contexts above present {@code svid} with (read at every handshake), for a
+     * TLS stack that builds its own contexts: QUIC's, where TLS runs inside the transport.
+     */
+    public static X509ExtendedKeyManager keyManager(Supplier<X509Svid> svid) {
+        return new SvidKeyManager(requireNonNull(svid, "svid"));
+    }
+
+    /**
+     * The trust manager of the contexts above, for a TLS stack that builds its own contexts (QUIC's):
+     * for a server ({@code expectedServerIds} empty) it accepts any client SVID of the bundle; for a
+     * client only a server whose single URI SAN is one of {@code expectedServerIds}.
+     */
+    public static X509ExtendedTrustManager trustManager(Supplier<TrustBundle> bundle, Set<SpiffeId> expectedServerIds) {
+        requireNonNull(bundle, "bundle");
+        return new SpiffeTrustManager(bundle, Set.copyOf(expectedServerIds), Clock.systemUTC(),
+                expectedServerIds.isEmpty());
     }
 
     private static SslContextBuilder common(SslContextBuilder builder, SslProvider provider) {
