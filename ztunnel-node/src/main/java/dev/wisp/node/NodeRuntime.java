@@ -12,6 +12,7 @@ import dev.wisp.api.workload.v1.Workload;
 import dev.wisp.node.admin.AdminServer;
 import dev.wisp.node.capture.NodeCapture;
 import dev.wisp.node.controlplane.ControlPlaneClient;
+import dev.wisp.node.dns.DnsProxy;
 import dev.wisp.node.identity.Identities;
 import dev.wisp.node.identity.IdentityException;
 import dev.wisp.node.identity.IdentityProvider;
@@ -64,7 +65,8 @@ import org.slf4j.LoggerFactory;
  * the identities (a local CA, or the control plane's), the node's WireGuard device when asked for
  * (started first: its key is published when the control plane is first reached), eBPF capture when
  * asked for, the event loops,
- * the HBONE server and pool, the outbound, inbound and SOCKS5 listeners, telemetry and the admin,
+ * the HBONE server and pool, the outbound, inbound and SOCKS5 listeners, the DNS proxy when asked
+ * for, telemetry and the admin,
  * metrics and readiness endpoints. {@code wisp node} and the in-JVM test agents are built here, so
  * tests run the production wiring.
  *
@@ -74,7 +76,7 @@ import org.slf4j.LoggerFactory;
  * order:
  * <ol>
  * <li>readiness answers 503;
- * <li>stop accepting: the outbound, inbound and SOCKS5 listeners close, capture stops following
+ * <li>stop accepting: the outbound, inbound, SOCKS5 and DNS listeners close, capture stops following
  * pods and closes its in-pod listeners (its pinned programs stay attached, so pods stay captured
  * while the agent restarts);
  * <li>HBONE: the listener closes and every connection gets GOAWAY; open streams finish, up to the
@@ -109,6 +111,7 @@ public final class NodeRuntime implements AutoCloseable {
     private NodeCapture capture;
     /** The pods' SPIFFE Workload API; with capture and a Workload API directory only. */
     private WorkloadApi workloadApi;
+    private DnsProxy dns;
     private Transport transport;
     private ProxyContext ctx;
     private HboneServer hbone;
@@ -213,6 +216,12 @@ public final class NodeRuntime implements AutoCloseable {
         bound.put("outbound", outbound.bind(new InetSocketAddress(any, ports.outbound())));
         bound.put("inbound", inbound.bind(new InetSocketAddress(any, ports.inboundPlaintext())));
         bound.put("socks5", socks5.bind(new InetSocketAddress(loopback, ports.socks5())));
+        if (settings.dns().isPresent()) {
+            NodeSettings.Dns d = settings.dns().get();
+            dns = DnsProxy.start(index, new InetSocketAddress(any, d.port()), d.upstream());
+            started.push(dns);
+            bound.put("dns", dns.udpAddress());
+        }
         // The footprint (resident memory, fds, CPU, GC pauses) on /metrics beside the L4 series.
         started.push(ProcessMetrics.bind(telemetry.registry()));
         admin = AdminServer.start(new AdminServer.Agent(settings.nodeName(), index::snapshot, this::figures,
@@ -342,7 +351,7 @@ public final class NodeRuntime implements AutoCloseable {
         return index;
     }
 
-    /** Where each listener is bound: hbone, outbound, inbound, socks5, admin, metrics, readiness. */
+    /** Where each listener is bound: hbone, outbound, inbound, socks5, admin, metrics, readiness, dns (UDP and TCP). */
     public Map<String, InetSocketAddress> addresses() {
         return Map.copyOf(bound);
     }
@@ -419,6 +428,9 @@ public final class NodeRuntime implements AutoCloseable {
         outbound.close();
         inbound.close();
         socks5.close();
+        if (dns != null) {
+            dns.close();
+        }
         if (capture != null) {
             capture.close();
         }
