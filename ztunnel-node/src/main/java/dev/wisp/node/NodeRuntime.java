@@ -1,5 +1,6 @@
 package dev.wisp.node;
 
+import dev.wisp.base.Closing;
 import java.nio.file.Path;
 
 import dev.wisp.linux.Cgroups;
@@ -12,6 +13,7 @@ import dev.wisp.api.workload.v1.Workload;
 import dev.wisp.node.admin.AdminServer;
 import dev.wisp.node.capture.NodeCapture;
 import dev.wisp.node.controlplane.ControlPlaneClient;
+import dev.wisp.node.dns.DnsProxy;
 import dev.wisp.node.identity.Identities;
 import dev.wisp.node.identity.IdentityException;
 import dev.wisp.node.identity.IdentityProvider;
@@ -26,6 +28,7 @@ import dev.wisp.node.proxy.ProxyContext;
 import dev.wisp.node.proxy.Socks5;
 import dev.wisp.node.proxy.Transport;
 import dev.wisp.node.state.InvalidResourceException;
+import dev.wisp.api.workload.v1.Node;
 import dev.wisp.api.workload.v1.Resource;
 import dev.wisp.node.state.StateFile;
 import dev.wisp.node.state.StateUpdates;
@@ -48,6 +51,7 @@ import java.net.InetSocketAddress;
 import java.util.ArrayDeque;
 import java.util.Deque;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.function.Supplier;
@@ -63,7 +67,8 @@ import org.slf4j.LoggerFactory;
  * the identities (a local CA, or the control plane's), the node's WireGuard device when asked for
  * (started first: its key is published when the control plane is first reached), eBPF capture when
  * asked for, the event loops,
- * the HBONE server and pool, the outbound, inbound and SOCKS5 listeners, telemetry and the admin,
+ * the HBONE server and pool, the outbound, inbound and SOCKS5 listeners, the DNS proxy when asked
+ * for, telemetry and the admin,
  * metrics and readiness endpoints. {@code wisp node} and the in-JVM test agents are built here, so
  * tests run the production wiring.
  *
@@ -73,7 +78,7 @@ import org.slf4j.LoggerFactory;
  * order:
  * <ol>
  * <li>readiness answers 503;
- * <li>stop accepting: the outbound, inbound and SOCKS5 listeners close, capture stops following
+ * <li>stop accepting: the outbound, inbound, SOCKS5 and DNS listeners close, capture stops following
  * pods and closes its in-pod listeners (its pinned programs stay attached, so pods stay captured
  * while the agent restarts);
  * <li>HBONE: the listener closes and every connection gets GOAWAY — HTTP/2's and HTTP/3's (QUIC)
@@ -109,6 +114,7 @@ public final class NodeRuntime implements AutoCloseable {
     private NodeCapture capture;
     /** The pods' SPIFFE Workload API; with capture and a Workload API directory only. */
     private WorkloadApi workloadApi;
+    private DnsProxy dns;
     private Transport transport;
     private ProxyContext ctx;
     private HboneServer hbone;
@@ -167,8 +173,11 @@ public final class NodeRuntime implements AutoCloseable {
         }
         openSource();
         if (wireguard != null) {
-            index.onChange(this::syncWireGuard);
-            syncWireGuard();
+            // Off the xDS thread: ip(8) runs must not hold up the index's other listeners (identity
+            // prefetch) or the ACK.
+            MeshWireGuard wg = wireguard;
+            index.onChange(() -> wg.syncLater(this::wireGuardNodes));
+            wg.sync(wireGuardNodes());
         }
         NodeSettings.Ports ports = settings.ports();
         if (settings.capture().isPresent()) {
@@ -210,6 +219,12 @@ public final class NodeRuntime implements AutoCloseable {
         bound.put("outbound", outbound.bind(new InetSocketAddress(any, ports.outbound())));
         bound.put("inbound", inbound.bind(new InetSocketAddress(any, ports.inboundPlaintext())));
         bound.put("socks5", socks5.bind(new InetSocketAddress(loopback, ports.socks5())));
+        if (settings.dns().isPresent()) {
+            NodeSettings.Dns d = settings.dns().get();
+            dns = DnsProxy.start(index, new InetSocketAddress(any, d.port()), d.upstream());
+            started.push(dns);
+            bound.put("dns", dns.udpAddress());
+        }
         // The footprint (resident memory, fds, CPU, GC pauses) on /metrics beside the L4 series.
         started.push(ProcessMetrics.bind(telemetry.registry()));
         admin = AdminServer.start(new AdminServer.Agent(settings.nodeName(), index::snapshot, this::figures,
@@ -323,10 +338,10 @@ public final class NodeRuntime implements AutoCloseable {
         }
     }
 
-    /** Peers and routes follow the Node resources. */
-    private void syncWireGuard() {
-        wireguard.sync(index.snapshot().resources().getOrDefault(StateUpdates.NODE, Map.of()).values().stream()
-                .map(Resource::getNode).toList());
+    /** Every Node resource the agent holds: what WireGuard's peers and routes follow. */
+    private List<Node> wireGuardNodes() {
+        return index.snapshot().resources().getOrDefault(StateUpdates.NODE, Map.of()).values().stream()
+                .map(Resource::getNode).toList();
     }
 
     /** The node's WireGuard device in the mesh, when it runs one. */
@@ -339,7 +354,7 @@ public final class NodeRuntime implements AutoCloseable {
         return index;
     }
 
-    /** Where each listener is bound: hbone, outbound, inbound, socks5, admin, metrics, readiness. */
+    /** Where each listener is bound: hbone, outbound, inbound, socks5, admin, metrics, readiness, dns (UDP and TCP). */
     public Map<String, InetSocketAddress> addresses() {
         return Map.copyOf(bound);
     }
@@ -387,8 +402,7 @@ public final class NodeRuntime implements AutoCloseable {
         if (quicDrained != null) {
             quicDrained.awaitUninterruptibly(settings.drainTimeout().toMillis() + 1000);
         }
-        closeQuic();
-        pool.close();
+        Closing.inOrder(hboneClient, quicServer, pool);
         phase = Phase.DRAINED;
     }
 
@@ -409,24 +423,9 @@ public final class NodeRuntime implements AutoCloseable {
         }
     }
 
-    private void closeQuic() {
-        hboneClient.close();
-        if (quicServer != null) {
-            quicServer.close();
-        }
-    }
-
     private void stopAccepting() {
         ready = false;
-        outbound.close();
-        inbound.close();
-        socks5.close();
-        if (capture != null) {
-            capture.close();
-        }
-        if (workloadApi != null) {
-            workloadApi.close();
-        }
+        Closing.inOrder(outbound, inbound, socks5, dns, capture, workloadApi);
     }
 
     /** The whole order above; without a {@link #drain} first, HBONE streams are cut rather than awaited. */
@@ -438,18 +437,9 @@ public final class NodeRuntime implements AutoCloseable {
         try {
             if (phase == Phase.SERVING) {
                 stopAccepting();
-                hbone.close();
-                closeQuic();
-                pool.close();
+                Closing.inOrder(hbone, hboneClient, quicServer, pool);
             }
-            if (controlPlane != null) {
-                controlPlane.close();
-            }
-            identities.close();
-            if (wireguard != null) {
-                wireguard.close();
-            }
-            admin.close();
+            Closing.inOrder(controlPlane, identities, wireguard, admin);
         } finally {
             transport.close();
             phase = Phase.CLOSED;

@@ -63,10 +63,6 @@ public final class SpiffeTls {
     /** {@link #forServer(Supplier, Supplier, SslProvider)} with the clock that decides expiry. */
     public static SslContext forServer(Supplier<X509Svid> svid, Supplier<TrustBundle> bundle, SslProvider provider,
             Clock clock) throws SSLException {
-        requireNonNull(svid, "svid");
-        requireNonNull(bundle, "bundle");
-        requireNonNull(provider, "provider");
-        requireNonNull(clock, "clock");
         return common(SslContextBuilder.forServer(new SvidKeyManager(svid)), provider)
                 .trustManager(new SpiffeTrustManager(bundle, Set.of(), clock, true)).clientAuth(ClientAuth.REQUIRE)
                 .build();
@@ -84,18 +80,8 @@ public final class SpiffeTls {
     /** {@link #forClient(Supplier, Supplier, Set, SslProvider)} with the clock that decides expiry. */
     public static SslContext forClient(Supplier<X509Svid> svid, Supplier<TrustBundle> bundle,
             Set<SpiffeId> expectedServerIds, SslProvider provider, Clock clock) throws SSLException {
-        requireNonNull(svid, "svid");
-        requireNonNull(bundle, "bundle");
-        requireNonNull(expectedServerIds, "expectedServerIds");
-        requireNonNull(provider, "provider");
-        requireNonNull(clock, "clock");
-        if (expectedServerIds.isEmpty()) {
-            throw new IllegalArgumentException("a client must expect at least one server identity");
-        }
-        return common(SslContextBuilder.forClient().keyManager(new SvidKeyManager(svid)), provider)
-                .trustManager(new SpiffeTrustManager(bundle, expectedServerIds, clock, false))
-                // Netty 4.2 verifies host names by default; SPIFFE verifies the URI SAN instead.
-                .endpointIdentificationAlgorithm(null).build();
+        return client(SslContextBuilder.forClient().keyManager(new SvidKeyManager(svid)), bundle, expectedServerIds,
+                provider, clock);
     }
 
     /**
@@ -105,8 +91,6 @@ public final class SpiffeTls {
      */
     public static SslContext forServerAuthenticationOnly(Supplier<X509Svid> svid, SslProvider provider)
             throws SSLException {
-        requireNonNull(svid, "svid");
-        requireNonNull(provider, "provider");
         return common(SslContextBuilder.forServer(new SvidKeyManager(svid)), provider).clientAuth(ClientAuth.NONE)
                 .build();
     }
@@ -118,14 +102,17 @@ public final class SpiffeTls {
      */
     public static SslContext forClientWithoutCertificate(Supplier<TrustBundle> bundle,
             Set<SpiffeId> expectedServerIds, SslProvider provider) throws SSLException {
-        requireNonNull(bundle, "bundle");
-        requireNonNull(expectedServerIds, "expectedServerIds");
-        requireNonNull(provider, "provider");
-        if (expectedServerIds.isEmpty()) {
+        return client(SslContextBuilder.forClient(), bundle, expectedServerIds, provider, Clock.systemUTC());
+    }
+
+    /** A client that accepts only a server whose SVID chains to the bundle and names one of {@code expected}. */
+    private static SslContext client(SslContextBuilder builder, Supplier<TrustBundle> bundle, Set<SpiffeId> expected,
+            SslProvider provider, Clock clock) throws SSLException {
+        if (requireNonNull(expected, "expectedServerIds").isEmpty()) {
             throw new IllegalArgumentException("a client must expect at least one server identity");
         }
-        return common(SslContextBuilder.forClient(), provider)
-                .trustManager(new SpiffeTrustManager(bundle, expectedServerIds, Clock.systemUTC(), false))
+        return common(builder, provider).trustManager(new SpiffeTrustManager(bundle, expected, clock, false))
+                // Netty 4.2 verifies host names by default; SPIFFE verifies the URI SAN instead.
                 .endpointIdentificationAlgorithm(null).build();
     }
 
@@ -149,7 +136,8 @@ public final class SpiffeTls {
     }
 
     private static SslContextBuilder common(SslContextBuilder builder, SslProvider provider) {
-        return builder.sslProvider(provider).protocols("TLSv1.3").ciphers(CIPHERS).applicationProtocolConfig(ALPN_H2);
+        return builder.sslProvider(requireNonNull(provider, "provider")).protocols("TLSv1.3").ciphers(CIPHERS)
+                .applicationProtocolConfig(ALPN_H2);
     }
 
     /**
