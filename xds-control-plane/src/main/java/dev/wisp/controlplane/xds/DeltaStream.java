@@ -93,7 +93,8 @@ final class DeltaStream implements StreamObserver<DeltaWorkloadRequest> {
                     String msg = "node_name '" + req.getNodeName() + "' does not match the credential's node '"
                             + authenticatedNode + "' (a service-account token speaks for the node its pod runs on): "
                             + "is the agent's --node the node it runs on?";
-                    log.warn("refusing a discovery stream: {}", msg);
+                    server.refusals.refuse(Refusals.Reason.XDS_OTHER_NODE, authenticatedNode, "discovery stream: "
+                            + msg);
                     fail(Status.PERMISSION_DENIED.withDescription(msg));
                     return false;
                 }

@@ -1,5 +1,7 @@
 package dev.wisp.node.controlplane;
 
+import java.time.Duration;
+import dev.wisp.base.Threads;
 import static java.util.Objects.requireNonNull;
 
 import dev.wisp.api.workload.v1.WireGuardRegistration;
@@ -155,10 +157,6 @@ public final class ControlPlaneClient implements AutoCloseable {
     public void close() {
         xds.close();
         channel.shutdownNow();
-        try {
-            channel.awaitTermination(5, TimeUnit.SECONDS);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-        }
+        Threads.awaitTermination(channel::awaitTermination, Duration.ofSeconds(5));
     }
 }
