@@ -10,6 +10,7 @@ import dev.wisp.controlplane.model.AuthorizationPolicy.Rule;
 import dev.wisp.controlplane.model.AuthorizationPolicy.Source;
 import dev.wisp.controlplane.model.Cidr;
 import dev.wisp.controlplane.model.Gateway;
+import dev.wisp.controlplane.model.EndpointSlice;
 import dev.wisp.controlplane.model.GrpcRoute;
 import dev.wisp.controlplane.model.HttpRoute;
 import dev.wisp.controlplane.model.MeshConfig;
@@ -46,7 +47,7 @@ public final class ConfigDecoder {
     private static final List<String> KINDS = List.of(Pod.KIND, ServiceDef.KIND, NodeDef.KIND,
             AuthorizationPolicy.KIND, PeerAuthentication.KIND, MeshConfig.KIND, Namespace.KIND, Gateway.KIND,
             HttpRoute.KIND,
-            GrpcRoute.KIND);
+            GrpcRoute.KIND, EndpointSlice.KIND);
     static final String GATEWAY_API = "gateway.networking.k8s.io/v1";
     /** Condition keys Istio defines that only an L7 proxy can evaluate. */
     private static final List<String> L7_CONDITION_PREFIXES = List.of("request.", "remote.ip", "connection.sni",
@@ -103,6 +104,7 @@ public final class ConfigDecoder {
             case Gateway.KIND, HttpRoute.KIND, GrpcRoute.KIND -> GATEWAY_API;
             case AuthorizationPolicy.KIND, PeerAuthentication.KIND -> "security.istio.io/v1";
             case MeshConfig.KIND -> "wisp.dev/v1alpha1";
+            case EndpointSlice.KIND -> EndpointSlice.API_VERSION;
             default -> null;
         };
         if (expected == null) {
@@ -132,6 +134,7 @@ public final class ConfigDecoder {
             case Gateway.KIND -> GatewayDecoder.gateway(f, doc, ref);
             case HttpRoute.KIND -> RouteDecoder.httpRoute(f, doc, ref);
             case GrpcRoute.KIND -> RouteDecoder.grpcRoute(f, doc, ref);
+            case EndpointSlice.KIND -> EndpointSliceDecoder.endpointSlice(f, doc, ref);
             default -> meshConfig(f, doc, ref);
         };
     }

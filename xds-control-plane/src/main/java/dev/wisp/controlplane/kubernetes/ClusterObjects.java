@@ -12,6 +12,7 @@ import io.fabric8.kubernetes.api.model.Node;
 import io.fabric8.kubernetes.api.model.ObjectMeta;
 import io.fabric8.kubernetes.api.model.Pod;
 import io.fabric8.kubernetes.api.model.Service;
+import io.fabric8.kubernetes.api.model.discovery.v1.EndpointSlice;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.HashSet;
@@ -30,8 +31,8 @@ import java.util.TreeMap;
  *
  * <p>What is read: enrolled pods that run on a node with an address (not host-network); the
  * Services of namespaces that hold an enrolled pod (not headless, not ExternalName); every Node
- * (its addresses, pod CIDRs and {@code wisp.dev/*} annotations); every AuthorizationPolicy and
- * PeerAuthentication. Only the fields the model reads are copied, so the server's bookkeeping
+ * (its addresses, pod CIDRs and {@code wisp.dev/*} annotations); the IP EndpointSlices of the
+ * Services read; every AuthorizationPolicy and PeerAuthentication. Only the fields the model reads are copied, so the server's bookkeeping
  * ({@code managedFields}, {@code status}, resource versions) never changes a reading.
  */
 final class ClusterObjects {
@@ -39,7 +40,7 @@ final class ClusterObjects {
 
     /** What the informers hold at one moment. */
     record Snapshot(List<Namespace> namespaces, List<Pod> pods, List<Service> services, List<Node> nodes,
-            List<GenericKubernetesResource> policies) {}
+            List<GenericKubernetesResource> policies, List<EndpointSlice> endpointSlices) {}
 
     /** An object the control plane refuses, and why (the decoder's error naming the field). */
     record Refusal(HasMetadata object, ConfigError error) {
@@ -66,6 +67,7 @@ final class ClusterObjects {
         Map<String, HasMetadata> sources = new HashMap<>();
         SortedMap<String, String> documents = new TreeMap<>();
         Set<String> meshNamespaces = new HashSet<>();
+        Set<String> meshServices = new HashSet<>();
         for (Pod pod : s.pods()) {
             ObjectMeta m = pod.getMetadata();
             if (!enrollment.enrolled(labels(m), namespaceLabels.getOrDefault(m.getNamespace(), Map.of()))
@@ -78,6 +80,15 @@ final class ClusterObjects {
         for (Service svc : s.services()) {
             if (meshNamespaces.contains(svc.getMetadata().getNamespace()) && hasClusterIp(svc)) {
                 add(documents, sources, svc, service(svc));
+                meshServices.add(svc.getMetadata().getNamespace() + "/" + svc.getMetadata().getName());
+            }
+        }
+        for (EndpointSlice slice : s.endpointSlices()) {
+            String service = labels(slice.getMetadata()).get(dev.wisp.controlplane.model.EndpointSlice.SERVICE_LABEL);
+            // FQDN slices name no pod address; the mesh serves IP endpoints only.
+            if (meshServices.contains(slice.getMetadata().getNamespace() + "/" + service)
+                    && !"FQDN".equals(slice.getAddressType())) {
+                add(documents, sources, slice, endpointSlice(slice));
             }
         }
         for (Node node : s.nodes()) {
@@ -190,6 +201,38 @@ final class ClusterObjects {
                     .map(a -> Map.of("type", a.getType(), "address", a.getAddress())).toList());
         }
         return document("v1", "Node", meta, "spec", spec, status);
+    }
+
+    private static Map<String, Object> endpointSlice(EndpointSlice slice) {
+        Map<String, Object> doc = document(slice.getApiVersion(), slice.getKind(), meta(slice.getMetadata(), false),
+                "addressType", slice.getAddressType(), null);
+        List<Map<String, Object>> endpoints = new ArrayList<>();
+        if (slice.getEndpoints() != null) {
+            slice.getEndpoints().forEach(e -> {
+                Map<String, Object> endpoint = new LinkedHashMap<>();
+                putIfSet(endpoint, "addresses", e.getAddresses());
+                if (e.getConditions() != null && e.getConditions().getReady() != null) {
+                    endpoint.put("conditions", Map.of("ready", e.getConditions().getReady()));
+                }
+                if (e.getTargetRef() != null && e.getTargetRef().getKind() != null) {
+                    endpoint.put("targetRef", Map.of("kind", e.getTargetRef().getKind(), "name",
+                            String.valueOf(e.getTargetRef().getName())));
+                }
+                endpoints.add(endpoint);
+            });
+        }
+        doc.put("endpoints", endpoints);
+        List<Map<String, Object>> ports = new ArrayList<>();
+        if (slice.getPorts() != null) {
+            slice.getPorts().forEach(p -> {
+                Map<String, Object> port = new LinkedHashMap<>();
+                putIfSet(port, "name", p.getName());
+                putIfSet(port, "port", p.getPort());
+                ports.add(port);
+            });
+        }
+        doc.put("ports", ports);
+        return doc;
     }
 
     /** Istio's kinds as the user wrote them: metadata and spec, decoded strictly. */

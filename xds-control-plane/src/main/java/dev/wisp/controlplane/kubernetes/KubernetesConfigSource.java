@@ -37,7 +37,7 @@ import org.slf4j.LoggerFactory;
 
 /**
  * The control plane's configuration from the Kubernetes API: fabric8 informers on Namespaces,
- * Pods, Services, Nodes and Istio's {@code security.istio.io/v1} AuthorizationPolicy and
+ * Pods, Services, EndpointSlices, Nodes and Istio's {@code security.istio.io/v1} AuthorizationPolicy and
  * PeerAuthentication (generic resources: no model class needed), plus the MeshConfig directory
  * (the chart's ConfigMap), all turned into the same model the directory source makes.
  *
@@ -95,6 +95,7 @@ public final class KubernetesConfigSource implements ConfigSource {
     private volatile SharedIndexInformer<io.fabric8.kubernetes.api.model.Pod> pods;
     private SharedIndexInformer<io.fabric8.kubernetes.api.model.Service> services;
     private SharedIndexInformer<io.fabric8.kubernetes.api.model.Node> nodes;
+    private SharedIndexInformer<io.fabric8.kubernetes.api.model.discovery.v1.EndpointSlice> endpointSlices;
     private final List<SharedIndexInformer<GenericKubernetesResource>> policies = new ArrayList<>();
 
     public KubernetesConfigSource(KubernetesClient client, Settings settings) {
@@ -117,6 +118,8 @@ public final class KubernetesConfigSource implements ConfigSource {
         pods = watch(client.pods().inAnyNamespace().runnableInformer(resync), "Pod");
         services = watch(client.services().inAnyNamespace().runnableInformer(resync), "Service");
         nodes = watch(client.nodes().runnableInformer(resync), "Node");
+        endpointSlices = watch(client.discovery().v1().endpointSlices().inAnyNamespace().runnableInformer(resync),
+                "EndpointSlice");
         for (ResourceDefinitionContext kind : POLICY_KINDS) {
             policies.add(watch(client.genericKubernetesResources(kind).inAnyNamespace().runnableInformer(resync),
                     kind.getKind()));
@@ -183,7 +186,8 @@ public final class KubernetesConfigSource implements ConfigSource {
             ClusterObjects.Reading cluster = ClusterObjects.read(
                     new ClusterObjects.Snapshot(namespaces.getStore().list(),
                             pods.getStore().list(), services.getStore().list(), nodes.getStore().list(),
-                            policies.stream().flatMap(p -> p.getStore().list().stream()).toList()),
+                            policies.stream().flatMap(p -> p.getStore().list().stream()).toList(),
+                            endpointSlices.getStore().list()),
                     settings.enrollment());
             events.report(cluster.refusals());
             LoadResult local = directory.reload();

@@ -16,8 +16,8 @@ import dev.wisp.controlplane.model.RouteParts.Redirect;
 import dev.wisp.controlplane.model.RouteParts.Retry;
 import dev.wisp.controlplane.model.RouteParts.Rewrite;
 import dev.wisp.controlplane.model.RouteParts.Timeouts;
-import dev.wisp.controlplane.model.Selectors;
 import dev.wisp.controlplane.model.ServiceDef;
+import dev.wisp.controlplane.model.ServiceEndpoints;
 import dev.wisp.controlplane.route.HttpRequest.Header;
 import java.time.Instant;
 import java.util.ArrayList;
@@ -55,12 +55,12 @@ public final class RouteEngine {
     private final List<GrpcRoute> grpcRoutes;
 
     private RouteEngine(MeshModel model) {
+        ServiceEndpoints endpoints = ServiceEndpoints.of(model);
         for (ServiceDef s : model.services()) {
             services.put(s.ref().qualifiedName(), s);
             int ready = 0;
             for (Pod p : model.pods()) {
-                if (p.ref().namespace().equals(s.ref().namespace()) && p.ready() && !p.ips().isEmpty()
-                        && Selectors.selects(s.selector(), p.labels())) {
+                if (p.ready() && !p.ips().isEmpty() && endpoints.ports(s, p).isPresent()) {
                     ready++;
                 }
             }

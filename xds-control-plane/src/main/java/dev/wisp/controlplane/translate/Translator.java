@@ -22,6 +22,7 @@ import dev.wisp.controlplane.model.ObjectRef;
 import dev.wisp.controlplane.model.PeerAuthentication;
 import dev.wisp.controlplane.model.Pod;
 import dev.wisp.controlplane.model.Selectors;
+import dev.wisp.controlplane.model.ServiceEndpoints;
 import dev.wisp.controlplane.model.ServiceDef;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
@@ -95,6 +96,7 @@ public final class Translator {
             peerAuthsByNs.computeIfAbsent(pa.ref().namespace(), k -> new ArrayList<>()).add(pa);
         }
         List<PeerAuthentication> rootPeerAuths = peerAuthsByNs.getOrDefault(mesh.rootNamespace(), List.of());
+        ServiceEndpoints endpoints = ServiceEndpoints.of(model);
         for (Pod pod : model.pods()) {
             String ns = pod.ref().namespace();
             List<AuthorizationPolicy> policies = new ArrayList<>(policiesByNs.getOrDefault(ns, List.of()));
@@ -103,7 +105,7 @@ public final class Translator {
                 policies.addAll(policiesByNs.getOrDefault(mesh.rootNamespace(), List.of()));
                 pas.addAll(rootPeerAuths);
             }
-            Workload w = workload(pod, mesh, servicesByNs.getOrDefault(ns, List.of()), policies, pas);
+            Workload w = workload(pod, mesh, servicesByNs.getOrDefault(ns, List.of()), endpoints, policies, pas);
             workloads.put(w.getUid(), resource(w.getUid(), Resource.newBuilder().setWorkload(w)));
             namespacesByNode.computeIfAbsent(pod.nodeName(), n -> new TreeSet<>()).add(pod.ref().namespace());
             selectedByNode.computeIfAbsent(pod.nodeName(), n -> new TreeSet<>())
@@ -173,7 +175,7 @@ public final class Translator {
         return b.build();
     }
 
-    static Workload workload(Pod pod, MeshConfig mesh, List<ServiceDef> services,
+    static Workload workload(Pod pod, MeshConfig mesh, List<ServiceDef> services, ServiceEndpoints endpoints,
             List<AuthorizationPolicy> selectorPolicies, List<PeerAuthentication> peerAuths) {
         Map<String, String> labels = pod.labels();
         Workload.Builder b = Workload.newBuilder()
@@ -192,12 +194,12 @@ public final class Translator {
                 .setStatus(pod.ready() ? WorkloadStatus.HEALTHY : WorkloadStatus.UNHEALTHY);
         pod.ips().forEach(ip -> b.addAddresses(bytes(ip)));
         for (ServiceDef s : services) {
-            if (s.ref().namespace().equals(pod.ref().namespace()) && selects(s.selector(), labels)) {
+            endpoints.ports(s, pod).ifPresent(ports -> {
                 PortList.Builder pl = PortList.newBuilder();
-                s.ports().forEach(p -> pl.addPorts(Port.newBuilder().setServicePort(p.port())
+                ports.forEach(p -> pl.addPorts(Port.newBuilder().setServicePort(p.port())
                         .setTargetPort(p.targetPort())));
                 b.putServices(serviceKey(s, mesh), pl.build());
-            }
+            });
         }
         for (AuthorizationPolicy p : selectorPolicies) {
             boolean sameScope = p.ref().namespace().equals(pod.ref().namespace())

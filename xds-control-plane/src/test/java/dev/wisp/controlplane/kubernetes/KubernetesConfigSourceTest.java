@@ -14,6 +14,7 @@ import io.fabric8.kubernetes.api.model.NamespaceBuilder;
 import io.fabric8.kubernetes.api.model.NodeBuilder;
 import io.fabric8.kubernetes.api.model.PodBuilder;
 import io.fabric8.kubernetes.api.model.ServiceBuilder;
+import io.fabric8.kubernetes.api.model.discovery.v1.EndpointSliceBuilder;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.server.mock.EnableKubernetesMockClient;
 import io.fabric8.kubernetes.client.server.mock.KubernetesMockServer;
@@ -142,6 +143,43 @@ class KubernetesConfigSourceTest {
         client.pods().inNamespace("a-shop").withName("late").delete();
         await().atMost(Duration.ofSeconds(20)).untilAsserted(() -> assertThat(cp.model().pods())
                 .extracting(p -> p.ref().name()).containsExactly("web"));
+    }
+
+    @Test
+    void endpointSlicesFromTheApiDecideWhichPodsServeTheirServiceAndTheirReadiness() throws Exception {
+        cluster("e");
+        pod("e-shop", "web-2", "e-node1", "10.1.0.14", Map.of("app", "web"));
+        startAndWaitForPods();
+        // Without slices the selector decides: both pods serve web.
+        String web = "e-shop/web.e-shop.svc.cluster.local";
+        await().atMost(Duration.ofSeconds(20)).until(() -> served(web).size() == 2);
+
+        client.discovery().v1().endpointSlices().inNamespace("e-shop").resource(new EndpointSliceBuilder()
+                .withNewMetadata().withName("web-abc").addToLabels("kubernetes.io/service-name", "web").endMetadata()
+                .withAddressType("IPv4")
+                .addNewEndpoint().withAddresses("10.1.0.10").withNewConditions().withReady(true).endConditions()
+                .withNewTargetRef().withKind("Pod").withName("web").endTargetRef().endEndpoint()
+                .addNewEndpoint().withAddresses("10.1.0.14").withNewConditions().withReady(false).endConditions()
+                .withNewTargetRef().withKind("Pod").withName("web-2").endTargetRef().endEndpoint()
+                .addNewPort().withName("http").withPort(18080).endPort().build()).create();
+        // The slice lists web ready (with its port) and web-2 not ready: only web serves.
+        await().atMost(Duration.ofSeconds(20)).untilAsserted(() -> assertThat(served(web))
+                .isEqualTo(Map.of("web", List.of(18080))));
+
+        client.discovery().v1().endpointSlices().inNamespace("e-shop").withName("web-abc").delete();
+        await().atMost(Duration.ofSeconds(20)).until(() -> served(web).size() == 2);
+    }
+
+    /** pod name → target ports of the workloads that serve {@code service} in the current translation. */
+    private Map<String, List<Integer>> served(String service) {
+        Map<String, List<Integer>> out = new java.util.TreeMap<>();
+        cp.translation().resources(TypeUrls.WORKLOAD).values().forEach(r -> {
+            var ports = r.getWorkload().getServicesMap().get(service);
+            if (ports != null) {
+                out.put(r.getWorkload().getName(), ports.getPortsList().stream().map(p -> p.getTargetPort()).toList());
+            }
+        });
+        return out;
     }
 
     @Test

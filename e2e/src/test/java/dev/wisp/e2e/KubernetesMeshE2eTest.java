@@ -1,0 +1,299 @@
+package dev.wisp.e2e;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.wisp.local.ClusterSpec;
+import dev.wisp.local.InNetns;
+import dev.wisp.local.LocalCluster;
+import dev.wisp.testing.EchoServer;
+import dev.wisp.testing.Netns;
+import dev.wisp.testing.Prerequisites;
+import dev.wisp.testing.Socks5Client;
+import io.fabric8.kubernetes.api.model.NamespaceBuilder;
+import io.fabric8.kubernetes.api.model.NodeBuilder;
+import io.fabric8.kubernetes.api.model.Pod;
+import io.fabric8.kubernetes.api.model.PodBuilder;
+import io.fabric8.kubernetes.api.model.authentication.TokenReviewStatusBuilder;
+import io.fabric8.kubernetes.client.KubernetesClient;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.net.Socket;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Base64;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import java.util.regex.Pattern;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.MethodOrderer;
+import org.junit.jupiter.api.Order;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestMethodOrder;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The control plane on Kubernetes, end to end, with no cluster: a Kubernetes API stand-in
+ * ({@link KubernetesStandIn}, fabric8's CRUD mock server, in this JVM on the host end of the
+ * cluster's host link) is the only source of configuration for {@code wisp control-plane
+ * --kubernetes} (a child JVM on the underlay, {@code KUBECONFIG} naming the stand-in). The test
+ * plays the kubelet and scheduler (Nodes and Pods created through the API with the local cluster's
+ * addresses) and the user: Services and AuthorizationPolicies go in with the real
+ * {@code kubectl apply -f}. Two real agents ({@code wisp node --service-account-token}) are
+ * admitted through TokenReviews; what they hold ({@code /config_dump}) and what they do to calls
+ * (node 1's SOCKS5 standing for the client pod, echo servers in the server pod) is asserted.
+ */
+@TestMethodOrder(MethodOrderer.OrderAnnotation.class)
+class KubernetesMeshE2eTest {
+    static final String CLUSTER = "k8sapi";
+    static final int BASE = 40;
+    static final int XDS_PORT = 15012;
+    static final String AUDIENCE = "wisp-control-plane";
+    static final InetSocketAddress SOCKS = new InetSocketAddress("127.0.0.1", 15080);
+    static final String SERVICE_VIP = "10.96.40.20";
+    static final String SERVICE = """
+            apiVersion: v1
+            kind: Service
+            metadata: {name: echo, namespace: default}
+            spec:
+              selector: {app: server}
+              clusterIP: %s
+              ports: [{name: tcp-echo, port: 80, targetPort: 9000}]
+            """.formatted(SERVICE_VIP);
+    /** DENY for the client's principal on the server pod. */
+    static final String DENY_CLIENT = ControlPlaneMeshE2eTest.DENY_CLIENT;
+    /** Refused: the action is misspelt. */
+    static final String MISSPELT = DENY_CLIENT.replace("deny-client", "misspelt").replace("action: DENY",
+            "action: DENNY");
+
+    @TempDir
+    static Path dir;
+    static LocalCluster cluster;
+    static KubernetesStandIn api;
+    static Process controlPlane;
+    static final List<Process> agents = new ArrayList<>();
+    static EchoServer echo;
+    static InetSocketAddress server;
+
+    @BeforeAll
+    static void start() throws Exception {
+        Prerequisites.requireRoot();
+        Prerequisites.requireCommands("ip");
+        cluster = LocalCluster.up(ClusterSpec.builder(CLUSTER).nodes(2).base(BASE).hostLink(true)
+                .pod("client", "default", "client", 0).pod("server", "default", "server", 1).build());
+        LocalCluster.Pod serverPod = cluster.pod("server");
+        server = new InetSocketAddress(serverPod.ip(), 9000);
+        echo = Netns.call(serverPod.netns(), () -> new EchoServer(server), Duration.ofSeconds(60));
+        // The host end of the host link: reachable from the underlay, where the control plane runs.
+        api = KubernetesStandIn.start(InetAddress.getByName("10." + BASE + ".0.1"));
+        KubernetesClient k = api.client();
+        k.namespaces().resource(new NamespaceBuilder().withNewMetadata().withName("default")
+                .addToLabels("wisp.dev/mesh", "enabled").endMetadata().build()).create();
+        k.namespaces().resource(new NamespaceBuilder().withNewMetadata().withName("wisp-system").endMetadata()
+                .build()).create();
+        for (LocalCluster.Node n : cluster.nodes()) {
+            k.nodes().resource(new NodeBuilder().withNewMetadata().withName(n.name()).endMetadata().withNewSpec()
+                    .withPodCIDR(n.podCidr()).endSpec().withNewStatus().addNewAddress().withType("InternalIP")
+                    .withAddress(n.address()).endAddress().endStatus().build()).create();
+            Pod agentPod = pod("wisp-system", "wisp-node-" + n.name(), n.name(), "wisp-node", n.address(), Map.of());
+            String token = token(n.name());
+            Files.writeString(dir.resolve(n.name() + ".token"), token + "\n");
+            api.authenticate(token, new TokenReviewStatusBuilder().withAuthenticated(true).withAudiences(AUDIENCE)
+                    .withNewUser().withUsername("system:serviceaccount:wisp-system:wisp-node")
+                    .withExtra(Map.of("authentication.kubernetes.io/pod-name", List.of(agentPod.getMetadata()
+                            .getName()), "authentication.kubernetes.io/pod-uid", List.of(
+                                    agentPod.getMetadata()
+                                            .getUid())))
+                    .endUser().build());
+        }
+        Pod client = pod("default", "client", "node1", "client", cluster.pod("client").ip(), Map.of("app",
+                "client"));
+        pod("default", "server", "node2", "server", serverPod.ip(), Map.of("app", "server"));
+
+        Path mesh = Files.createDirectories(dir.resolve("mesh"));
+        ProcessBuilder cp = cluster.onUnderlay(PodApps.wisp(List.of("-Xmx256m", "-XX:TieredStopAtLevel=1"), List
+                .of("control-plane", "--kubernetes", "--config-dir", mesh.toString(), "--state-dir", dir.resolve(
+                        "state").toString(), "--listen", cluster.underlayAddress() + ":" + XDS_PORT, "--admin",
+                        "127.0.0.1:15014", "--token-audience", AUDIENCE)));
+        cp.environment().put("KUBECONFIG", api.kubeconfig(dir).toString());
+        controlPlane = cp.redirectErrorStream(true).redirectOutput(logFile("control-plane").toFile()).start();
+        await().atMost(Duration.ofSeconds(60)).until(() -> log("control-plane").contains(
+                "configuration generation 1 live"));
+        for (LocalCluster.Node n : cluster.nodes()) {
+            List<String> args = new ArrayList<>(List.of("node", "--node", n.name(), "--control-plane", cluster
+                    .underlayAddress() + ":" + XDS_PORT, "--service-account-token", dir.resolve(n.name() + ".token")
+                            .toString(),
+                    "--ca-bundle", dir.resolve("state/ca/bundle.pem").toString(), "--workers",
+                    "1", "--drain-timeout", "PT1S"));
+            if (n.index() == 0) {
+                args.addAll(List.of("--socks5-workload", client.getMetadata().getUid()));
+            }
+            agents.add(cluster.onNode(n, PodApps.wisp(List.of("-Xmx256m", "-XX:TieredStopAtLevel=1"), args))
+                    .redirectErrorStream(true).redirectOutput(logFile(n.name()).toFile()).start());
+        }
+        for (LocalCluster.Node n : cluster.nodes()) {
+            await().atMost(Duration.ofSeconds(90)).until(() -> log(n.name()).contains("node agent for " + n.name()
+                    + " ready"));
+        }
+    }
+
+    @AfterAll
+    static void stop() throws Exception {
+        // Reap the children (agents, then the control plane) before their cgroups go.
+        for (Process p : Stream.concat(agents.stream(), Stream.ofNullable(controlPlane)).toList()) {
+            p.destroyForcibly().waitFor(20, TimeUnit.SECONDS);
+        }
+        for (AutoCloseable c : Stream.of(echo, api).filter(java.util.Objects::nonNull).toList()) {
+            c.close();
+        }
+        PodApps.down(cluster, CLUSTER);
+    }
+
+    @Test
+    @Order(1)
+    void podsFromTheApiAndAServiceAppliedWithKubectlReachTheAgentsAndCarryTraffic() throws Exception {
+        await().atMost(Duration.ofSeconds(60)).pollInterval(Duration.ofMillis(500)).until(() -> calls(server));
+        assertThat(log("control-plane")).contains("issued spiffe://cluster.local/ns/default/sa/client to node node1");
+
+        KubernetesStandIn.Run applied = apply("echo-service.yaml", SERVICE);
+        assertThat(applied.output()).contains("service/echo created");
+        await().atMost(Duration.ofSeconds(10)).until(() -> dumped("node1", "services").stream().anyMatch(
+                svc -> svc.path("name").asText().equals("default/echo.default.svc.cluster.local")));
+        // The client's agent resolves the Service's cluster IP (from the API) to the server pod.
+        await().atMost(Duration.ofSeconds(10)).pollInterval(Duration.ofMillis(200)).until(() -> calls(
+                new InetSocketAddress(SERVICE_VIP, 80)));
+    }
+
+    @Test
+    @Order(2)
+    void aPolicyAppliedWithKubectlDeniesTheCallAndKubectlDeleteRestoresIt() throws Exception {
+        assertThat(calls(server)).isTrue();
+        assertThat(apply("deny.yaml", DENY_CLIENT).output()).contains(
+                "authorizationpolicy.security.istio.io/deny-client created");
+        await().atMost(Duration.ofSeconds(10)).until(() -> configDump("node2").contains("deny-client"));
+        await().atMost(Duration.ofSeconds(10)).pollInterval(Duration.ofMillis(100)).until(() -> !calls(server));
+        assertThat(log("node2")).containsPattern(PodApps.denied(cluster.pod("client").ip(),
+                "spiffe://cluster.local/ns/default/sa/client", server.getAddress().getHostAddress(), 9000,
+                "denied by DENY policy default/deny-client"));
+
+        KubernetesStandIn.Run deleted = api.kubectl(dir, "delete", "-f", dir.resolve("deny.yaml").toString());
+        assertThat(deleted.output()).as(deleted.output()).contains("\"deny-client\" deleted");
+        await().atMost(Duration.ofSeconds(10)).until(() -> !configDump("node2").contains("deny-client"));
+        await().atMost(Duration.ofSeconds(10)).pollInterval(Duration.ofMillis(100)).until(() -> calls(server));
+    }
+
+    @Test
+    @Order(3)
+    void aRefusedPolicyGetsAWarningEventNamingTheFieldAndNeverReachesTheAgents() throws Exception {
+        assertThat(apply("misspelt.yaml", MISSPELT).output()).contains(
+                "authorizationpolicy.security.istio.io/misspelt created");
+        Pattern named = Pattern.compile("spec\\.action: 'DENNY' is not one of ALLOW, DENY");
+        await().atMost(Duration.ofSeconds(10)).until(() -> named.matcher(log("control-plane")).find());
+        assertThat(log("control-plane")).contains("refused AuthorizationPolicy default/misspelt");
+        await().atMost(Duration.ofSeconds(10)).untilAsserted(() -> {
+            KubernetesStandIn.Run events = api.kubectl(dir, "get", "events", "-n", "default", "-o", "json");
+            assertThat(events.exit()).as(events.output()).isZero();
+            JsonNode refusal = null;
+            for (JsonNode e : new ObjectMapper().readTree(events.output()).path("items")) {
+                if (e.path("involvedObject").path("name").asText().equals("misspelt")) {
+                    refusal = e;
+                }
+            }
+            assertThat(refusal).as("the Event on default/misspelt").isNotNull();
+            assertThat(refusal.path("type").asText()).isEqualTo("Warning");
+            assertThat(refusal.path("reason").asText()).isEqualTo("Refused");
+            assertThat(refusal.path("involvedObject").path("kind").asText()).isEqualTo("AuthorizationPolicy");
+            assertThat(named.matcher(refusal.path("message").asText()).find()).as(refusal.toString()).isTrue();
+        });
+        assertThat(configDump("node2")).doesNotContain("misspelt");
+        assertThat(calls(server)).as("the refused policy changed nothing").isTrue();
+        assertThat(agents).as("no agent was restarted").allMatch(Process::isAlive);
+    }
+
+    // ---- helpers
+
+    /** A running pod created through the API, as the kubelet would report it. */
+    static Pod pod(String namespace, String name, String node, String serviceAccount, String ip,
+            Map<String, String> labels) {
+        return api.client().pods().inNamespace(namespace).resource(new PodBuilder().withNewMetadata().withName(name)
+                .withLabels(labels).endMetadata().withNewSpec().withNodeName(node).withServiceAccountName(
+                        serviceAccount)
+                .endSpec().withNewStatus().withPhase("Running").withPodIP(ip).endStatus()
+                .build()).create();
+    }
+
+    /**
+     * A projected token's shape for {@code node}'s agent (audience, expiry): the control plane reads
+     * these claims before asking the API server, whose TokenReview answer the stand-in gives.
+     */
+    static String token(String node) {
+        Base64.Encoder b64 = Base64.getUrlEncoder().withoutPadding();
+        String claims = "{\"aud\":[\"%s\"],\"exp\":%d,\"sub\":\"system:serviceaccount:wisp-system:wisp-node\","
+                + "\"jti\":\"%s\"}";
+        return String.join(".", b64.encodeToString("{\"alg\":\"RS256\",\"kid\":\"stand-in\"}".getBytes(
+                StandardCharsets.UTF_8)), b64.encodeToString(
+                        claims.formatted(AUDIENCE, Instant.now().plus(Duration
+                                .ofHours(1)).getEpochSecond(), node).getBytes(StandardCharsets.UTF_8)),
+                b64.encodeToString(
+                        new byte[32]));
+    }
+
+    /** {@code kubectl apply -f} of {@code yaml} saved as {@code name}; fails the test when kubectl does. */
+    static KubernetesStandIn.Run apply(String name, String yaml) throws Exception {
+        Path file = dir.resolve(name);
+        Files.writeString(file, yaml);
+        // The stand-in serves no OpenAPI schema, so kubectl's client-side validation is off; the
+        // control plane's decoder is the validation under test (it refuses with an Event).
+        KubernetesStandIn.Run run = api.kubectl(dir, "apply", "--validate=false", "-f", file.toString());
+        assertThat(run.exit()).as(run.output()).isZero();
+        return run;
+    }
+
+    /** Whether a new connection from the client (node 1's SOCKS5) to {@code target} echoes. */
+    static boolean calls(InetSocketAddress target) {
+        try {
+            Socks5Client.Result r = Netns.call(cluster.node(0).netns(), () -> Socks5Client.connect(SOCKS, target),
+                    Duration.ofSeconds(30));
+            try (Socket s = r.socket()) {
+                if (r.reply() != 0) {
+                    return false;
+                }
+                s.setSoTimeout(5000);
+                byte[] ping = {4, 0, 4, 0};
+                s.getOutputStream().write(ping);
+                return Arrays.equals(ping, s.getInputStream().readNBytes(ping.length));
+            }
+        } catch (Exception e) {
+            return false;
+        }
+    }
+
+    static String configDump(String node) throws Exception {
+        return InNetns.httpGet(cluster.nodes().stream().filter(n -> n.name().equals(node)).findFirst().orElseThrow()
+                .netns(), 15000, "/config_dump");
+    }
+
+    static List<JsonNode> dumped(String node, String type) throws Exception {
+        List<JsonNode> out = new ArrayList<>();
+        new ObjectMapper().readTree(configDump(node)).path(type).forEach(out::add);
+        return out;
+    }
+
+    static Path logFile(String name) {
+        return dir.resolve(name + ".log");
+    }
+
+    static String log(String name) {
+        return PodApps.read(logFile(name));
+    }
+}
