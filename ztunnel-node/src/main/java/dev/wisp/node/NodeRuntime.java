@@ -205,9 +205,12 @@ public final class NodeRuntime implements AutoCloseable {
         bound.put("socks5", socks5.bind(new InetSocketAddress(loopback, ports.socks5())));
         if (settings.dns().isPresent()) {
             NodeSettings.Dns d = settings.dns().get();
-            dns = DnsProxy.start(index, new InetSocketAddress(any, d.port()), d.upstream());
+            dns = DnsProxy.create(index, d.upstream());
             started.push(dns);
-            bound.put("dns", dns.udpAddress());
+            // Loopback only, for the node's processes: pods are served inside their own namespaces
+            // (capture), and nothing outside the node may use the agent as a resolver.
+            bound.put("dns", dns.listen(new InetSocketAddress(loopback, d.port()), DnsProxy.LOOPBACK_CLIENTS)
+                    .udpAddress());
         }
         // The footprint (resident memory, fds, CPU, GC pauses) on /metrics beside the L4 series.
         started.push(ProcessMetrics.bind(telemetry.registry()));
