@@ -9,10 +9,12 @@ import dev.wisp.node.workloadapi.WorkloadApi;
 import static java.util.Objects.requireNonNull;
 
 import dev.wisp.api.workload.v1.Workload;
+import dev.wisp.bpf.capture.PodRef;
 import dev.wisp.node.admin.AdminServer;
 import dev.wisp.node.capture.NodeCapture;
 import dev.wisp.node.controlplane.ControlPlaneClient;
 import dev.wisp.node.dns.DnsProxy;
+import dev.wisp.node.dns.PodDns;
 import dev.wisp.node.identity.Identities;
 import dev.wisp.node.identity.IdentityException;
 import dev.wisp.node.identity.IdentityProvider;
@@ -108,6 +110,8 @@ public final class NodeRuntime implements AutoCloseable {
     /** The pods' SPIFFE Workload API; with capture and a Workload API directory only. */
     private WorkloadApi workloadApi;
     private DnsProxy dns;
+    /** The DNS proxy's listeners in the captured pods; with capture and DNS only. */
+    private PodDns podDns;
     private Transport transport;
     private ProxyContext ctx;
     private HboneServer hbone;
@@ -238,13 +242,37 @@ public final class NodeRuntime implements AutoCloseable {
                                 "connections to a pod's Workload API socket refused: the caller is not a "
                                         + "process of that pod"));
                 started.push(workloadApi);
-                capture.start(r -> new InboundPlaintext(ctx, r), workloadApi::podAdded, workloadApi::podRemoved);
-            } else {
-                capture.start(r -> new InboundPlaintext(ctx, r));
+            }
+            if (dns != null) {
+                podDns = new PodDns(dns, NodeSettings.Dns.DEFAULT_PORT);
+                started.push(podDns);
+            }
+            capture.start(r -> new InboundPlaintext(ctx, r), this::podAdded, this::podRemoved);
+            if (podDns != null) {
+                capture.redirectDns(podDns.port());
             }
         }
         ready = true;
         LOG.info("node agent for {} ready (transport: {}): {}", settings.nodeName(), transport.kind().label(), bound);
+    }
+
+    /** A pod capture enrolled: its Workload API socket and DNS listener, for those the agent runs. */
+    private void podAdded(PodRef pod) {
+        if (workloadApi != null) {
+            workloadApi.podAdded(pod);
+        }
+        if (podDns != null) {
+            podDns.podAdded(pod);
+        }
+    }
+
+    private void podRemoved(String uid) {
+        if (workloadApi != null) {
+            workloadApi.podRemoved(uid);
+        }
+        if (podDns != null) {
+            podDns.podRemoved(uid);
+        }
     }
 
     /** TLS of the flows listener: the node agent's SVID, client SVIDs of the mesh's bundle required. */
@@ -392,11 +420,14 @@ public final class NodeRuntime implements AutoCloseable {
         outbound.close();
         inbound.close();
         socks5.close();
+        if (capture != null) {
+            capture.close(); // first: it stops sending the pods' DNS to the listeners closed next
+        }
+        if (podDns != null) {
+            podDns.close();
+        }
         if (dns != null) {
             dns.close();
-        }
-        if (capture != null) {
-            capture.close();
         }
         if (workloadApi != null) {
             workloadApi.close();

@@ -6,6 +6,7 @@ import dev.wisp.node.Fixtures;
 import dev.wisp.node.NodeRuntime;
 import dev.wisp.node.NodeSettings;
 import dev.wisp.node.state.StateUpdates;
+import dev.wisp.testing.StubResolver;
 import java.net.DatagramPacket;
 import java.net.DatagramSocket;
 import java.net.InetAddress;
@@ -38,7 +39,7 @@ class AgentDnsTest {
     void theAgentsDnsPortAnswersItsStateAndRelaysTheRest(@TempDir Path dir) throws Exception {
         Path state = dir.resolve("state.yaml");
         Files.writeString(state, "resources: []\n");
-        try (UpstreamStub upstream = new UpstreamStub()) {
+        try (StubResolver upstream = new StubResolver(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0))) {
             NodeSettings settings = NodeSettings.of("n1", new NodeSettings.Source.Standalone(state, dir.resolve("ca")))
                     .withBindAddress(InetAddress.ofLiteral("127.0.0.3")).withPorts(NodeSettings.Ports.EPHEMERAL)
                     .withWorkerThreads(1).withDns(new NodeSettings.Dns(0, upstream.address()));
@@ -52,8 +53,8 @@ class AgentDnsTest {
                 assertThat(DnsWire.addresses(ask(dns, DnsWire.query(1, "server.default.svc.cluster.local",
                         DnsMessage.TYPE_A)))).containsExactly(InetAddress.ofLiteral("10.96.0.10"));
                 assertThat(DnsWire.addresses(ask(dns, DnsWire.query(2, "example.org", DnsMessage.TYPE_A))))
-                        .containsExactly(UpstreamStub.ADDRESS);
-                assertThat(upstream.udpQueries.get()).isEqualTo(1);
+                        .containsExactly(StubResolver.ADDRESS);
+                assertThat(upstream.count("udp")).isEqualTo(1);
             }
         }
     }

@@ -8,6 +8,7 @@ import static org.awaitility.Awaitility.await;
 
 import dev.wisp.node.Fixtures;
 import dev.wisp.node.state.StateUpdates;
+import dev.wisp.testing.StubResolver;
 import dev.wisp.node.state.WorkloadIndex;
 import java.io.DataInputStream;
 import java.io.DataOutputStream;
@@ -32,7 +33,7 @@ import org.junit.jupiter.api.Test;
 class DnsProxyTest {
     static final String SERVER = "server.default.svc.cluster.local";
     static final InetAddress VIP = InetAddress.ofLiteral("10.96.0.10");
-    UpstreamStub upstream;
+    StubResolver upstream;
     DnsProxy proxy;
     DnsListener listener;
 
@@ -41,7 +42,7 @@ class DnsProxyTest {
         WorkloadIndex index = WorkloadIndex.create();
         index.apply(StateUpdates.WORKLOAD, List.of(res(workload("pod-a", "client", "n1", "10.1.0.4"))), List.of());
         index.apply(StateUpdates.SERVICE, List.of(Fixtures.service(SERVER, "10.96.0.10", 80, 8080)), List.of());
-        upstream = new UpstreamStub();
+        upstream = new StubResolver(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0));
         proxy = DnsProxy.create(index, upstream.address());
         listener = proxy.listen(new InetSocketAddress(InetAddress.ofLiteral("127.0.0.1"), 0),
                 DnsProxy.LOOPBACK_CLIENTS);
@@ -89,20 +90,20 @@ class DnsProxyTest {
         assertThat(DnsWire.addresses(udp(DnsWire.query(7, SERVER, DnsMessage.TYPE_A)))).containsExactly(VIP);
         assertThat(DnsWire.addresses(tcp(DnsWire.query(8, SERVER, DnsMessage.TYPE_A)))).containsExactly(VIP);
         assertThat(proxy.answered()).isEqualTo(2);
-        assertThat(upstream.udpQueries.get() + upstream.tcpQueries.get()).isZero();
+        assertThat(upstream.count("udp") + upstream.count("tcp")).isZero();
     }
 
     @Test
     void otherNamesAndSrvAreRelayedToTheUpstreamOverTheSameProtocol() throws Exception {
         byte[] a = udp(DnsWire.query(0x0102, "example.org", DnsMessage.TYPE_A));
         assertThat(DnsMessage.u16(a, 0)).isEqualTo(0x0102);
-        assertThat(DnsWire.addresses(a)).containsExactly(UpstreamStub.ADDRESS);
+        assertThat(DnsWire.addresses(a)).containsExactly(StubResolver.ADDRESS);
         byte[] srv = tcp(DnsWire.query(3, SERVER, DnsMessage.TYPE_A),
                 DnsWire.query(4, "_http._tcp." + SERVER, DnsWire.TYPE_SRV));
         assertThat(DnsMessage.u16(srv, 0)).isEqualTo(4);
-        assertThat(DnsWire.addresses(srv)).containsExactly(UpstreamStub.ADDRESS);
-        assertThat(upstream.udpQueries.get()).isEqualTo(1);
-        assertThat(upstream.tcpQueries.get()).isEqualTo(1);
+        assertThat(upstream.asked).containsExactly("udp example.org", "tcp _http._tcp." + SERVER);
+        assertThat(upstream.count("udp")).isEqualTo(1);
+        assertThat(upstream.count("tcp")).isEqualTo(1);
         assertThat(proxy.forwarded()).isEqualTo(2);
     }
 
@@ -112,7 +113,7 @@ class DnsProxyTest {
         assertThat(DnsWire.rcode(udp(loop))).isEqualTo(DnsMessage.RCODE_FORMERR);
         assertThat(DnsWire.rcode(tcp(loop))).isEqualTo(DnsMessage.RCODE_FORMERR);
         assertThat(DnsWire.addresses(udp(DnsWire.query(9, SERVER, DnsMessage.TYPE_A)))).containsExactly(VIP);
-        assertThat(upstream.udpQueries.get() + upstream.tcpQueries.get()).isZero();
+        assertThat(upstream.count("udp") + upstream.count("tcp")).isZero();
     }
 
     /**
@@ -152,9 +153,9 @@ class DnsProxyTest {
         }
         assertThat(proxy.refused()).isEqualTo(3);
         assertThat(proxy.answered() + proxy.forwarded()).isZero();
-        assertThat(upstream.udpQueries.get() + upstream.tcpQueries.get()).isZero();
+        assertThat(upstream.count("udp") + upstream.count("tcp")).isZero();
         // The same query from a client is relayed: the refusal was the source, not the query.
         assertThat(DnsWire.addresses(udp(DnsWire.query(14, "example.org", DnsMessage.TYPE_A))))
-                .containsExactly(UpstreamStub.ADDRESS);
+                .containsExactly(StubResolver.ADDRESS);
     }
 }
