@@ -4,6 +4,7 @@ import dev.wisp.base.HostPort;
 
 import dev.wisp.node.NodeRuntime;
 import dev.wisp.node.NodeSettings;
+import dev.wisp.node.proxy.HboneClient;
 import dev.wisp.node.proxy.Transport;
 import java.io.IOException;
 import java.net.InetAddress;
@@ -31,7 +32,8 @@ import picocli.CommandLine.Option;
         "Standalone mode: the mesh state comes from --state (YAML/JSON of Workload, Service, Node and",
         "Authorization resources, see ARCHITECTURE.md) and certificates from the CA in --ca-dir",
         "(created by 'wisp ca init', or here when absent).", "",
-        "Control-plane mode: --control-plane HOST:PORT --token-file F --ca-bundle F: state by workload",
+        "Control-plane mode: --control-plane HOST:PORT --token-file F (on Kubernetes --service-account-token F)",
+        "--ca-bundle F: state by workload",
         "discovery and certificates from the control plane's CA; the last state is kept while it is away.", "",
         "Ports: 15001 outbound, 15006 inbound plaintext, 15008 HBONE, 15080 SOCKS5 (127.0.0.1),",
         "15000 admin (127.0.0.1: /config_dump, /flows, POST /logging?level=), 15020 /metrics, 15021 /healthz/ready;",
@@ -52,6 +54,9 @@ public final class NodeCommand implements Callable<Integer> {
 
     @Option(names = "--token-file", paramLabel = "FILE", description = "Control-plane mode: this node's credential (<state-dir>/node-credentials/<node>.token of the control plane).")
     Path tokenFile;
+
+    @Option(names = "--service-account-token", paramLabel = "FILE", description = "Control-plane mode on Kubernetes, instead of --token-file: the agent pod's projected service-account token (audience of the control plane's --token-audience), re-read at each call as the kubelet rotates it; the control plane checks it with a TokenReview.")
+    Path serviceAccountToken;
 
     @Option(names = "--ca-bundle", paramLabel = "FILE", description = "Control-plane mode: the mesh CA's roots (<state-dir>/ca/bundle.pem of the control plane), to verify the control plane.")
     Path caBundle;
@@ -85,6 +90,9 @@ public final class NodeCommand implements Callable<Integer> {
 
     @Option(names = "--transport", paramLabel = "KIND", description = "Netty's socket transport: nio or io_uring (default: ${DEFAULT-VALUE}); io_uring needs a kernel and a seccomp policy that allow it, and the agent refuses to start when they do not.")
     String transport;
+
+    @Option(names = "--hbone", paramLabel = "PROTOCOL", defaultValue = "h2", description = "How this agent dials other agents: h2 (HTTP/2 CONNECT over TLS/TCP), h3 (HTTP/3 CONNECT over QUIC, UDP on the HBONE port) or auto (h3, falling back to h2 when the peer does not answer on QUIC within 1.5 s); default: ${DEFAULT-VALUE}. The agent serves both.")
+    String hbone;
 
     @Option(names = "--pool-streams-per-connection", paramLabel = "N", description = "HBONE client pool: streams one TLS connection carries at a time (default: ${DEFAULT-VALUE}).")
     int poolStreams;
@@ -193,6 +201,11 @@ public final class NodeCommand implements Callable<Integer> {
             throw new UserException("--transport: " + e.getMessage());
         }
         try {
+            s = s.withHboneProtocol(HboneClient.Mode.parse(hbone));
+        } catch (IllegalArgumentException e) {
+            throw new UserException("--hbone: " + e.getMessage());
+        }
+        try {
             s = s.withBindAddress(InetAddress.ofLiteral(bind));
         } catch (IllegalArgumentException e) {
             throw new UserException("--bind: '" + bind + "' is not an IP address");
@@ -252,18 +265,23 @@ public final class NodeCommand implements Callable<Integer> {
 
     private NodeSettings.Source source() {
         if (controlPlane == null) {
-            if (state == null || caDir == null || tokenFile != null || caBundle != null) {
+            if (state == null || caDir == null || tokenFile != null || serviceAccountToken != null
+                    || caBundle != null) {
                 throw new UserException("give either --state and --ca-dir (standalone) or --control-plane, "
                         + "--token-file and --ca-bundle");
             }
             return new NodeSettings.Source.Standalone(state, caDir);
         }
-        if (tokenFile == null || caBundle == null || state != null || caDir != null) {
-            throw new UserException("--control-plane needs --token-file and --ca-bundle, and excludes --state and "
-                    + "--ca-dir");
+        if ((tokenFile == null) == (serviceAccountToken == null) || caBundle == null || state != null
+                || caDir != null) {
+            throw new UserException("--control-plane needs --ca-bundle and one of --token-file (local mode) or "
+                    + "--service-account-token (Kubernetes), and excludes --state and --ca-dir");
         }
         try {
-            return NodeSettings.Source.ControlPlane.parse(controlPlane, tokenFile, caBundle);
+            return tokenFile != null
+                    ? NodeSettings.Source.ControlPlane.parse(controlPlane, tokenFile, caBundle)
+                    : NodeSettings.Source.ControlPlane.parse(controlPlane, serviceAccountToken, caBundle,
+                            NodeSettings.Source.Credential.SERVICE_ACCOUNT_TOKEN);
         } catch (IllegalArgumentException e) {
             throw new UserException("--control-plane: " + e.getMessage());
         }
