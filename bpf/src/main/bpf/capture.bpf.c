@@ -6,7 +6,9 @@
  * (re-key the original destination by 4-tuple, flow events), getpeername4/6 (show the app its
  * original peer), bind4/6 (mesh ports are the agent's). Attached to the agent's cgroup: getsockopt
  * (SO_ORIGINAL_DST on the agent's accepted sockets). Attached per pod netns: sk_lookup (plaintext
- * inbound to the agent's 15006 listener, HBONE to its 15008 listener).
+ * inbound to the agent's 15006 listener, HBONE to its 15008 listener). DNS: connect4, sendmsg4
+ * (an unconnected sendto()) and recvmsg4 send a pod's port-53 traffic over IPv4 to the agent's DNS
+ * listener on loopback inside the pod and show the app the server it addressed.
  *
  * Every map is pinned by name under the pin root the loader chooses (/sys/fs/bpf/wisp), so that a
  * restarted agent finds the same state.
@@ -135,6 +137,29 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } wisp_listeners SEC(".maps");
 
+/*
+ * DNS capture: the port of the agent's DNS listener on 127.0.0.1 inside each member pod (host
+ * order; 0 = off, the pods' port-53 traffic goes where it was sent). A map of its own rather than a
+ * field of wisp_config, so that a pinned wisp_config of an earlier version is still reused.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, __u32);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} wisp_dns_port SEC(".maps");
+
+/* The DNS server a redirected socket addressed, by socket cookie; apart from wisp_orig_by_cookie so
+ * that many short-lived resolver sockets never evict the state of open TCP flows. */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, __u64);
+	__type(value, struct endpoint);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} wisp_dns_orig SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 1 << 20);
@@ -210,6 +235,71 @@ static __always_inline int remember(void *ctx, struct endpoint *dst)
 	return bpf_map_update_elem(&wisp_orig_by_cookie, &cookie, &orig, BPF_ANY);
 }
 
+#define DNS_PORT 53
+#define LOOPBACK4 0x7f000001
+
+static __always_inline __u16 dns_port(void)
+{
+	__u32 zero = 0;
+	__u32 *p = bpf_map_lookup_elem(&wisp_dns_port, &zero);
+	return p ? (__u16)*p : 0;
+}
+
+/* UDP or TCP to port 53 of a non-loopback IPv4 address: remember the server by socket cookie and
+ * send to the agent's DNS listener on the pod's loopback. Returns whether it redirected. */
+static __always_inline int dns_redirect4(struct bpf_sock_addr *ctx)
+{
+	__u32 addr = ctx->user_ip4;
+	__u16 to = dns_port();
+	struct endpoint server;
+	__u64 cookie;
+
+	if (to == 0 || bpf_ntohs(ctx->user_port) != DNS_PORT || addr == 0 || (bpf_ntohl(addr) >> 24) == 127)
+		return 0;
+	set_v4(&server, addr, DNS_PORT);
+	cookie = bpf_get_socket_cookie(ctx);
+	if (bpf_map_update_elem(&wisp_dns_orig, &cookie, &server, BPF_ANY) != 0)
+		return 0; /* no room to remember: let it go to the server itself */
+	ctx->user_ip4 = bpf_htonl(LOOPBACK4);
+	ctx->user_port = bpf_htons(to);
+	return 1;
+}
+
+/* Shows the app the DNS server it addressed as the peer (getpeername) or the source (recvmsg). */
+static __always_inline void show_server4(struct bpf_sock_addr *ctx, const struct endpoint *server)
+{
+	__u32 addr;
+
+	__builtin_memcpy(&addr, server->addr, 4);
+	ctx->user_ip4 = addr;
+	ctx->user_port = bpf_htons(server->port);
+}
+
+SEC("cgroup/sendmsg4")
+int wisp_sendmsg4(struct bpf_sock_addr *ctx)
+{
+	dns_redirect4(ctx);
+	return 1;
+}
+
+/* An answer from the agent's DNS listener reads as coming from the server the app addressed (a
+ * stub resolver drops answers from other sources). */
+SEC("cgroup/recvmsg4")
+int wisp_recvmsg4(struct bpf_sock_addr *ctx)
+{
+	__u16 to = dns_port();
+	__u64 cookie;
+	struct endpoint *server;
+
+	if (to == 0 || ctx->user_ip4 != bpf_htonl(LOOPBACK4) || bpf_ntohs(ctx->user_port) != to)
+		return 1;
+	cookie = bpf_get_socket_cookie(ctx);
+	server = bpf_map_lookup_elem(&wisp_dns_orig, &cookie);
+	if (server)
+		show_server4(ctx, server);
+	return 1;
+}
+
 SEC("cgroup/connect4")
 int wisp_connect4(struct bpf_sock_addr *ctx)
 {
@@ -218,6 +308,8 @@ int wisp_connect4(struct bpf_sock_addr *ctx)
 	__u32 addr = ctx->user_ip4;
 	__u16 port = bpf_ntohs(ctx->user_port);
 
+	if (dns_redirect4(ctx))
+		return 1;
 	if (!cfg || cfg->out4_addr == 0 || ctx->type != SOCK_STREAM)
 		return 1;
 	if ((bpf_ntohl(addr) >> 24) == 127 || addr == 0)
@@ -421,10 +513,15 @@ int wisp_getpeername4(struct bpf_sock_addr *ctx)
 {
 	__u64 cookie = bpf_get_socket_cookie(ctx);
 	struct orig_dst *orig = bpf_map_lookup_elem(&wisp_orig_by_cookie, &cookie);
+	struct endpoint *server;
 	__u32 addr;
 
-	if (!orig || !orig->redirected || orig->dst.family != AF_INET)
+	if (!orig || !orig->redirected || orig->dst.family != AF_INET) {
+		server = bpf_map_lookup_elem(&wisp_dns_orig, &cookie);
+		if (server)
+			show_server4(ctx, server);
 		return 1;
+	}
 	__builtin_memcpy(&addr, orig->dst.addr, 4);
 	ctx->user_ip4 = addr;
 	ctx->user_port = bpf_htons(orig->dst.port);

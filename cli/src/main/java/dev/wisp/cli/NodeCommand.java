@@ -38,7 +38,7 @@ import picocli.CommandLine.Option;
         "Ports: 15001 outbound, 15006 inbound plaintext, 15008 HBONE, 15080 SOCKS5 (127.0.0.1),",
         "15000 admin (127.0.0.1: /config_dump, /flows, POST /logging?level=), 15020 /metrics, 15021 /healthz/ready;",
         "with a control plane, 4244 /flows over mutual TLS for the control plane's flow relay only (--flows-port);",
-        "with --dns-upstream, 15053 DNS (UDP and TCP)."})
+        "with --dns-upstream, 15053 DNS (UDP and TCP, 127.0.0.1)."})
 public final class NodeCommand implements Callable<Integer> {
     @Option(names = "--node", required = true, paramLabel = "NAME", description = "This node's name (the Node resource).")
     String node;
@@ -73,7 +73,7 @@ public final class NodeCommand implements Callable<Integer> {
     @Option(names = "--flows-port", paramLabel = "PORT", description = "Control-plane mode: /flows for the control plane's flow relay, mutual TLS, on --bind (0 picks a free port; -1: not served; default: ${DEFAULT-VALUE}).")
     int flowsPort;
 
-    @Option(names = "--dns-upstream", paramLabel = "IP:PORT", description = "Run the DNS proxy (UDP and TCP on --bind, port --dns-port): mesh service names are answered from the state, other queries go to this resolver.")
+    @Option(names = "--dns-upstream", paramLabel = "IP:PORT", description = "Run the DNS proxy (UDP and TCP on 127.0.0.1, port --dns-port; with --capture also on 127.0.0.1:15053 in each pod, where pods' port-53 traffic is sent): mesh service names are answered from the state, other queries go to this resolver. Only local clients are served.")
     String dnsUpstream;
 
     @Option(names = "--dns-port", paramLabel = "PORT", description = "With --dns-upstream: the DNS proxy's port (0 picks a free port; default: ${DEFAULT-VALUE}).")

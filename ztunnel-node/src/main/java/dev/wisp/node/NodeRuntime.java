@@ -10,10 +10,12 @@ import dev.wisp.node.workloadapi.WorkloadApi;
 import static java.util.Objects.requireNonNull;
 
 import dev.wisp.api.workload.v1.Workload;
+import dev.wisp.bpf.capture.PodRef;
 import dev.wisp.node.admin.AdminServer;
 import dev.wisp.node.capture.NodeCapture;
 import dev.wisp.node.controlplane.ControlPlaneClient;
 import dev.wisp.node.dns.DnsProxy;
+import dev.wisp.node.dns.PodDns;
 import dev.wisp.node.identity.Identities;
 import dev.wisp.node.identity.IdentityException;
 import dev.wisp.node.identity.IdentityProvider;
@@ -115,6 +117,8 @@ public final class NodeRuntime implements AutoCloseable {
     /** The pods' SPIFFE Workload API; with capture and a Workload API directory only. */
     private WorkloadApi workloadApi;
     private DnsProxy dns;
+    /** The DNS proxy's listeners in the captured pods; with capture and DNS only. */
+    private PodDns podDns;
     private Transport transport;
     private ProxyContext ctx;
     private HboneServer hbone;
@@ -221,9 +225,12 @@ public final class NodeRuntime implements AutoCloseable {
         bound.put("socks5", socks5.bind(new InetSocketAddress(loopback, ports.socks5())));
         if (settings.dns().isPresent()) {
             NodeSettings.Dns d = settings.dns().get();
-            dns = DnsProxy.start(index, new InetSocketAddress(any, d.port()), d.upstream());
+            dns = DnsProxy.create(index, d.upstream());
             started.push(dns);
-            bound.put("dns", dns.udpAddress());
+            // Loopback only, for the node's processes: pods are served inside their own namespaces
+            // (capture), and nothing outside the node may use the agent as a resolver.
+            bound.put("dns", dns.listen(new InetSocketAddress(loopback, d.port()), DnsProxy.LOOPBACK_CLIENTS)
+                    .udpAddress());
         }
         // The footprint (resident memory, fds, CPU, GC pauses) on /metrics beside the L4 series.
         started.push(ProcessMetrics.bind(telemetry.registry()));
@@ -251,13 +258,37 @@ public final class NodeRuntime implements AutoCloseable {
                                 "connections to a pod's Workload API socket refused: the caller is not a "
                                         + "process of that pod"));
                 started.push(workloadApi);
-                capture.start(r -> new InboundPlaintext(ctx, r), workloadApi::podAdded, workloadApi::podRemoved);
-            } else {
-                capture.start(r -> new InboundPlaintext(ctx, r));
+            }
+            if (dns != null) {
+                podDns = new PodDns(dns, NodeSettings.Dns.DEFAULT_PORT);
+                started.push(podDns);
+            }
+            capture.start(r -> new InboundPlaintext(ctx, r), this::podAdded, this::podRemoved);
+            if (podDns != null) {
+                capture.redirectDns(podDns.port());
             }
         }
         ready = true;
         LOG.info("node agent for {} ready (transport: {}): {}", settings.nodeName(), transport.kind().label(), bound);
+    }
+
+    /** A pod capture enrolled: its Workload API socket and DNS listener, for those the agent runs. */
+    private void podAdded(PodRef pod) {
+        if (workloadApi != null) {
+            workloadApi.podAdded(pod);
+        }
+        if (podDns != null) {
+            podDns.podAdded(pod);
+        }
+    }
+
+    private void podRemoved(String uid) {
+        if (workloadApi != null) {
+            workloadApi.podRemoved(uid);
+        }
+        if (podDns != null) {
+            podDns.podRemoved(uid);
+        }
     }
 
     /** TLS of the flows listener: the node agent's SVID, client SVIDs of the mesh's bundle required. */
@@ -425,7 +456,8 @@ public final class NodeRuntime implements AutoCloseable {
 
     private void stopAccepting() {
         ready = false;
-        Closing.inOrder(outbound, inbound, socks5, dns, capture, workloadApi);
+        // Capture before the DNS listeners: closing it stops sending the pods' DNS to them.
+        Closing.inOrder(outbound, inbound, socks5, capture, podDns, dns, workloadApi);
     }
 
     /** The whole order above; without a {@link #drain} first, HBONE streams are cut rather than awaited. */

@@ -19,7 +19,8 @@ import java.util.function.Consumer;
  * the agent hands their descriptors to {@link #setInboundListener}/{@link #setHboneListener}.
  * Those listeners must live in the pod's network namespace (as in ztunnel's in-pod mode): the
  * kernel's sk_lookup hook cannot hand a connection to a socket of another namespace.
- * Member pods cannot bind the mesh ports. Flow events stream to {@link #subscribe}rs.
+ * Member pods cannot bind the mesh ports. DNS goes to the agent's in-pod DNS listener once
+ * {@link #redirectDns} names its port. Flow events stream to {@link #subscribe}rs.
  *
  * <p>State lives pinned under the config's pin root: maps by name, and one link per (pod, program).
  * {@link #open} after an agent restart finds the pinned links and swaps in its freshly loaded
@@ -61,6 +62,15 @@ public interface Capture extends AutoCloseable {
 
     /** Registers the agent's HBONE (15008) listening socket for {@code podIp}; -1 clears it. */
     void setHboneListener(InetAddress podIp, int listenerFd) throws BpfException;
+
+    /**
+     * Sends member pods' DNS (UDP and TCP to port 53 of an IPv4 address, connected or an unconnected
+     * {@code sendto()}) to {@code 127.0.0.1:port} inside the pod, where the agent keeps a DNS
+     * listener in each pod's network namespace; answers read as coming from the server addressed.
+     * 0 turns it off (pods' DNS goes where it was sent). The setting is pinned: it outlives this
+     * handle, so an agent that stops serving DNS sets 0 first.
+     */
+    void redirectDns(int port) throws BpfException;
 
     /**
      * Delivers flow events to {@code listener} until the returned handle is closed. All subscribers

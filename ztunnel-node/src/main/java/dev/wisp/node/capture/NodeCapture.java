@@ -86,13 +86,14 @@ public final class NodeCapture implements AutoCloseable {
     // Owned by the wisp-pods thread (and by close(), after that thread has ended).
     private final Map<String, Enrolled> pods = new HashMap<>();
     /** Told about every pod enrolled, and every pod id removed, on the {@code wisp-pods} thread. */
-    private Consumer<PodRef> enrolled = pod -> {};
-    private Consumer<String> removed = uid -> {};
+    private Consumer<PodRef> enrolled;
+    private Consumer<String> removed;
     /** Makes the in-pod inbound listeners: the agent's, sharing its state, loops and telemetry. */
     private Function<OriginalDestinationResolver, InboundPlaintext> inbound;
     private Thread thread;
     private AutoCloseable subscription;
     private volatile boolean closed;
+    private volatile boolean dnsRedirected;
 
     private NodeCapture(Settings settings, Capture capture, WatchService watcher) {
         this.settings = settings;
@@ -178,16 +179,9 @@ public final class NodeCapture implements AutoCloseable {
 
     /**
      * Starts recording flow events and following the pods directory; each enrolled pod gets an
-     * in-pod listener made by {@code inbound} (the agent's plaintext inbound handler over a resolver).
-     */
-    public synchronized void start(Function<OriginalDestinationResolver, InboundPlaintext> inbound)
-            throws IOException {
-        start(inbound, enrolled, removed);
-    }
-
-    /**
-     * As {@link #start(Function)}, telling {@code enrolled} about each pod enrolled and {@code removed}
-     * each pod id removed (the agent's Workload API serves enrolled pods).
+     * in-pod listener made by {@code inbound} (the agent's plaintext inbound handler over a
+     * resolver). {@code enrolled} is told about each pod enrolled and {@code removed} each pod id
+     * removed (the agent's Workload API and DNS listeners serve enrolled pods).
      */
     public synchronized void start(Function<OriginalDestinationResolver, InboundPlaintext> inbound,
             Consumer<PodRef> enrolled, Consumer<String> removed) throws IOException {
@@ -305,6 +299,20 @@ public final class NodeCapture implements AutoCloseable {
         }
     }
 
+    /**
+     * Sends the pods' port-53 traffic to {@code 127.0.0.1:port} in each pod, where the agent's DNS
+     * listeners are (0: off). {@link #close} turns it off again, so that while no agent runs the
+     * pods ask their own resolver rather than a closed port.
+     */
+    public void redirectDns(int port) throws IOException {
+        try {
+            capture.redirectDns(port);
+            dnsRedirected = port != 0;
+        } catch (BpfException e) {
+            throw new IOException("cannot send the pods' DNS to port " + port + ": " + e.getMessage(), e);
+        }
+    }
+
     /** The last flow events as a JSON array, for the admin API's {@code /flows}. */
     public String flowEventsJson() {
         return flows.jsonArray();
@@ -319,6 +327,13 @@ public final class NodeCapture implements AutoCloseable {
     @Override
     public synchronized void close() {
         closed = true;
+        if (dnsRedirected) {
+            try {
+                redirectDns(0);
+            } catch (IOException e) {
+                LOG.warn("{}: pods' DNS stays sent to the agent's closed port until it runs again", e.getMessage());
+            }
+        }
         try {
             watcher.close();
         } catch (IOException e) {

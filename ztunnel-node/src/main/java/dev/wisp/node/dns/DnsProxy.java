@@ -9,12 +9,15 @@ import java.io.IOException;
 import java.io.OutputStream;
 import java.net.DatagramPacket;
 import java.net.DatagramSocket;
+import java.net.InetAddress;
 import java.net.InetSocketAddress;
-import java.net.ServerSocket;
 import java.net.Socket;
 import java.net.SocketAddress;
 import java.time.Duration;
 import java.util.Arrays;
+import java.util.List;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.Semaphore;
 import java.util.concurrent.atomic.AtomicLong;
 import org.slf4j.Logger;
@@ -23,15 +26,18 @@ import org.slf4j.LoggerFactory;
 /**
  * The agent's DNS proxy (ztunnel's port 15053), on UDP and TCP: mesh names are answered from the
  * agent's state ({@link MeshNames}), everything else is relayed unchanged to the upstream resolver
- * and its answer relayed back. Pods reach it when capture redirects their port-53 traffic here, or
- * by addressing it directly.
+ * and its answer relayed back. It answers only where it is told to listen ({@link #listen}), and
+ * there only to that listener's clients: the agent listens on the node's loopback and, with
+ * capture, on loopback inside each pod's network namespace, where capture sends the pod's port-53
+ * traffic. It is never reachable from other hosts, so it cannot be used as an open resolver.
  *
- * <p>Threads: one platform thread reads the UDP socket and answers mesh names inline; one accepts
- * TCP connections. Each relayed UDP query and each TCP connection runs on a virtual thread, at most
- * {@link #MAX_IN_FLIGHT} of each at once (more are dropped: the client retries), each bounded by
- * {@link #UPSTREAM_TIMEOUT} per exchange. An upstream UDP answer is accepted only from the upstream
- * (a connected socket) and with the query's ID. {@link #close} closes both sockets; the loops end,
- * and relays in flight end at their timeout.
+ * <p>Threads: each listener reads its UDP socket and accepts TCP on its own virtual threads and
+ * answers mesh names inline. Each relayed UDP query and each TCP connection runs on a virtual
+ * thread, at most {@link #MAX_IN_FLIGHT} of each at once over all listeners (more are dropped: the
+ * client retries), each bounded by {@link #UPSTREAM_TIMEOUT} per exchange. An upstream UDP answer is
+ * accepted only from the upstream (a connected socket) and with the query's ID. Relays open their
+ * sockets in the agent's own namespace. {@link #close} closes every listener; the loops end, and
+ * relays in flight end at their timeout.
  */
 public final class DnsProxy implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(DnsProxy.class);
@@ -40,55 +46,47 @@ public final class DnsProxy implements AutoCloseable {
     /** A TCP client idle this long is closed; queries per TCP connection are bounded too. */
     static final Duration TCP_IDLE = Duration.ofSeconds(10);
     static final int QUERIES_PER_TCP_CONNECTION = 100;
+    /** The clients of a listener on loopback: the addresses a local process sends from by default. */
+    public static final Set<InetAddress> LOOPBACK_CLIENTS = Set.of(InetAddress.ofLiteral("127.0.0.1"),
+            InetAddress.ofLiteral("::1"));
 
     private final MeshNames names;
     private final InetSocketAddress upstream;
-    private final DatagramSocket udp;
-    private final ServerSocket tcp;
+    private final Set<DnsListener> listeners = ConcurrentHashMap.newKeySet();
     private final Semaphore udpRelays = new Semaphore(MAX_IN_FLIGHT);
     private final Semaphore tcpClients = new Semaphore(MAX_IN_FLIGHT);
     private final AtomicLong answered = new AtomicLong();
     private final AtomicLong forwarded = new AtomicLong();
+    private final AtomicLong refused = new AtomicLong();
+    private volatile boolean closed;
 
-    private DnsProxy(WorkloadIndex index, InetSocketAddress upstream, DatagramSocket udp, ServerSocket tcp) {
+    private DnsProxy(WorkloadIndex index, InetSocketAddress upstream) {
         this.names = new MeshNames(index);
         this.upstream = upstream;
-        this.udp = udp;
-        this.tcp = tcp;
+    }
+
+    /** A proxy answering from {@code index} and relaying to {@code upstream}; it listens nowhere yet. */
+    public static DnsProxy create(WorkloadIndex index, InetSocketAddress upstream) {
+        requireNonNull(index, "index");
+        requireNonNull(upstream, "upstream");
+        return new DnsProxy(index, upstream);
     }
 
     /**
-     * Binds UDP and TCP on {@code listen} (port 0: a free UDP port, and TCP on the same number) and
-     * starts serving; relays go to {@code upstream}.
+     * Binds UDP and TCP on {@code address} (port 0: a free UDP port, and TCP on the same number) in
+     * the calling thread's network namespace and serves queries whose source address is in
+     * {@code clients}; others are refused.
      */
-    public static DnsProxy start(WorkloadIndex index, InetSocketAddress listen, InetSocketAddress upstream)
-            throws IOException {
-        requireNonNull(index, "index");
-        requireNonNull(listen, "listen");
-        requireNonNull(upstream, "upstream");
-        DatagramSocket udp = new DatagramSocket(listen);
-        ServerSocket tcp;
-        try {
-            tcp = new ServerSocket();
-            tcp.setReuseAddress(true);
-            tcp.bind(listen.getPort() == 0 ? new InetSocketAddress(listen.getAddress(), udp.getLocalPort()) : listen,
-                    64);
-        } catch (IOException e) {
-            udp.close();
-            throw new IOException("DNS proxy: TCP port " + listen + " is not free: " + e.getMessage(), e);
+    public DnsListener listen(InetSocketAddress address, Set<InetAddress> clients) throws IOException {
+        requireNonNull(address, "address");
+        requireNonNull(clients, "clients");
+        DnsListener l = DnsListener.bind(this, address, clients);
+        listeners.add(l);
+        if (closed) {
+            l.close();
+            throw new IOException("DNS proxy: closed while " + address + " was being bound");
         }
-        DnsProxy p = new DnsProxy(index, upstream, udp, tcp);
-        Thread.ofPlatform().daemon().name("wisp-dns-udp").start(p::udpLoop);
-        Thread.ofPlatform().daemon().name("wisp-dns-tcp").start(p::tcpLoop);
-        return p;
-    }
-
-    public InetSocketAddress udpAddress() {
-        return (InetSocketAddress) udp.getLocalSocketAddress();
-    }
-
-    public InetSocketAddress tcpAddress() {
-        return (InetSocketAddress) tcp.getLocalSocketAddress();
+        return l;
     }
 
     /** Queries answered from the mesh state (including FORMERR answers). */
@@ -101,42 +99,61 @@ public final class DnsProxy implements AutoCloseable {
         return forwarded.get();
     }
 
-    private void udpLoop() {
-        byte[] buf = new byte[DnsMessage.MAX_MESSAGE];
-        while (!udp.isClosed()) {
-            DatagramPacket in = new DatagramPacket(buf, buf.length);
-            try {
-                udp.receive(in);
-            } catch (IOException e) {
-                if (!udp.isClosed()) {
-                    LOG.warn("DNS proxy: UDP receive failed: {}", e.toString());
-                }
-                continue;
+    /** Datagrams and connections from addresses outside their listener's clients, left unanswered. */
+    public long refused() {
+        return refused.get();
+    }
+
+    void refusedClient(SocketAddress client) {
+        refused.incrementAndGet();
+        LOG.debug("DNS proxy: {} is not a client of this listener; ignored", client);
+    }
+
+    void forget(DnsListener l) {
+        listeners.remove(l);
+    }
+
+    /** One query from an allowed client, read into {@code buf} (reused by the caller afterwards). */
+    void datagram(byte[] buf, int length, SocketAddress client, DatagramSocket replyVia) {
+        switch (names.reply(buf, length, DnsMessage.UDP_LIMIT)) {
+            case MeshNames.Reply.Answer(byte[] m) -> {
+                answered.incrementAndGet();
+                send(replyVia, m, client);
             }
-            SocketAddress client = in.getSocketAddress();
-            switch (names.reply(buf, in.getLength(), DnsMessage.UDP_LIMIT)) {
-                case MeshNames.Reply.Answer(byte[] m) -> {
-                    answered.incrementAndGet();
-                    send(m, client);
+            case MeshNames.Reply.Forward() -> {
+                if (udpRelays.tryAcquire()) {
+                    byte[] query = Arrays.copyOf(buf, length);
+                    Thread.ofVirtual().name("wisp-dns-relay").start(() -> {
+                        try {
+                            relayUdp(query, client, replyVia);
+                        } finally {
+                            udpRelays.release();
+                        }
+                    });
                 }
-                case MeshNames.Reply.Forward() -> {
-                    if (udpRelays.tryAcquire()) {
-                        byte[] query = Arrays.copyOf(buf, in.getLength());
-                        Thread.ofVirtual().name("wisp-dns-relay").start(() -> {
-                            try {
-                                relayUdp(query, client);
-                            } finally {
-                                udpRelays.release();
-                            }
-                        });
-                    }
-                }
-                case MeshNames.Reply.Drop() -> {}
             }
+            case MeshNames.Reply.Drop() -> {}
         }
     }
 
-    private void relayUdp(byte[] query, SocketAddress client) {
+    /** An accepted connection from an allowed client: served on its own virtual thread, then closed. */
+    void connection(Socket c) {
+        if (!tcpClients.tryAcquire()) {
+            closeQuietly(c);
+            return;
+        }
+        Thread.ofVirtual().name("wisp-dns-tcp-client").start(() -> {
+            try (c) {
+                serveTcp(c);
+            } catch (IOException e) {
+                LOG.debug("DNS proxy: TCP client {} ended: {}", c.getRemoteSocketAddress(), e.toString());
+            } finally {
+                tcpClients.release();
+            }
+        });
+    }
+
+    private void relayUdp(byte[] query, SocketAddress client, DatagramSocket replyVia) {
         forwarded.incrementAndGet();
         try (DatagramSocket s = new DatagramSocket()) {
             s.connect(upstream);
@@ -148,7 +165,7 @@ public final class DnsProxy implements AutoCloseable {
                 DatagramPacket in = new DatagramPacket(buf, buf.length);
                 s.receive(in);
                 if (DnsMessage.id(buf, in.getLength()) == DnsMessage.u16(query, 0)) {
-                    send(Arrays.copyOf(buf, in.getLength()), client);
+                    send(replyVia, Arrays.copyOf(buf, in.getLength()), client);
                     return;
                 }
             }
@@ -157,38 +174,11 @@ public final class DnsProxy implements AutoCloseable {
         }
     }
 
-    private void send(byte[] message, SocketAddress client) {
+    private static void send(DatagramSocket via, byte[] message, SocketAddress client) {
         try {
-            udp.send(new DatagramPacket(message, message.length, client));
+            via.send(new DatagramPacket(message, message.length, client));
         } catch (IOException e) {
             LOG.debug("DNS proxy: answer to {} not sent: {}", client, e.toString());
-        }
-    }
-
-    private void tcpLoop() {
-        while (!tcp.isClosed()) {
-            Socket c;
-            try {
-                c = tcp.accept();
-            } catch (IOException e) {
-                if (!tcp.isClosed()) {
-                    LOG.warn("DNS proxy: TCP accept failed: {}", e.toString());
-                }
-                continue;
-            }
-            if (!tcpClients.tryAcquire()) {
-                closeQuietly(c);
-                continue;
-            }
-            Thread.ofVirtual().name("wisp-dns-tcp-client").start(() -> {
-                try (c) {
-                    serveTcp(c);
-                } catch (IOException e) {
-                    LOG.debug("DNS proxy: TCP client {} ended: {}", c.getRemoteSocketAddress(), e.toString());
-                } finally {
-                    tcpClients.release();
-                }
-            });
         }
     }
 
@@ -248,7 +238,7 @@ public final class DnsProxy implements AutoCloseable {
         d.flush();
     }
 
-    private static void closeQuietly(Socket s) {
+    static void closeQuietly(Socket s) {
         try {
             s.close();
         } catch (IOException e) {
@@ -258,11 +248,9 @@ public final class DnsProxy implements AutoCloseable {
 
     @Override
     public void close() {
-        udp.close();
-        try {
-            tcp.close();
-        } catch (IOException e) {
-            LOG.debug("DNS proxy: closing the TCP listener: {}", e.toString());
+        closed = true;
+        for (DnsListener l : List.copyOf(listeners)) {
+            l.close();
         }
     }
 }

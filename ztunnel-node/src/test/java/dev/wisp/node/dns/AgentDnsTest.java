@@ -6,6 +6,7 @@ import dev.wisp.node.Fixtures;
 import dev.wisp.node.NodeRuntime;
 import dev.wisp.node.NodeSettings;
 import dev.wisp.node.state.StateUpdates;
+import dev.wisp.testing.StubResolver;
 import java.net.DatagramPacket;
 import java.net.DatagramSocket;
 import java.net.InetAddress;
@@ -17,7 +18,10 @@ import java.util.List;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-/** An agent built with {@link NodeSettings#withDns} serves its state's names on its DNS port and stops at drain. */
+/**
+ * An agent built with {@link NodeSettings#withDns} serves its state's names on its DNS port, on the
+ * node's loopback whatever its bind address, and stops at drain.
+ */
 class AgentDnsTest {
 
     static byte[] ask(InetSocketAddress proxy, byte[] query) throws Exception {
@@ -35,19 +39,22 @@ class AgentDnsTest {
     void theAgentsDnsPortAnswersItsStateAndRelaysTheRest(@TempDir Path dir) throws Exception {
         Path state = dir.resolve("state.yaml");
         Files.writeString(state, "resources: []\n");
-        try (UpstreamStub upstream = new UpstreamStub()) {
+        try (StubResolver upstream = new StubResolver(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0))) {
             NodeSettings settings = NodeSettings.of("n1", new NodeSettings.Source.Standalone(state, dir.resolve("ca")))
-                    .withBindAddress(InetAddress.getLoopbackAddress()).withPorts(NodeSettings.Ports.EPHEMERAL)
+                    .withBindAddress(InetAddress.ofLiteral("127.0.0.3")).withPorts(NodeSettings.Ports.EPHEMERAL)
                     .withWorkerThreads(1).withDns(new NodeSettings.Dns(0, upstream.address()));
             try (NodeRuntime agent = NodeRuntime.build(settings)) {
                 agent.index().apply(StateUpdates.SERVICE, List.of(Fixtures.service("server.default.svc.cluster.local",
                         "10.96.0.10", 80, 8080)), List.of());
                 InetSocketAddress dns = agent.addresses().get("dns");
+                // Not on the bind address, where other hosts may reach the agent: on the node's loopback.
+                assertThat(agent.addresses().get("hbone").getAddress()).isEqualTo(InetAddress.ofLiteral("127.0.0.3"));
+                assertThat(dns.getAddress()).isEqualTo(InetAddress.ofLiteral("127.0.0.1"));
                 assertThat(DnsWire.addresses(ask(dns, DnsWire.query(1, "server.default.svc.cluster.local",
                         DnsMessage.TYPE_A)))).containsExactly(InetAddress.ofLiteral("10.96.0.10"));
                 assertThat(DnsWire.addresses(ask(dns, DnsWire.query(2, "example.org", DnsMessage.TYPE_A))))
-                        .containsExactly(UpstreamStub.ADDRESS);
-                assertThat(upstream.udpQueries.get()).isEqualTo(1);
+                        .containsExactly(StubResolver.ADDRESS);
+                assertThat(upstream.count("udp")).isEqualTo(1);
             }
         }
     }

@@ -47,7 +47,7 @@ public final class BpfCapture implements Capture {
     static final String OBJECT = "/dev/wisp/bpf/capture.bpf.o";
     /** Programs attached to each member pod's cgroup. */
     public static final List<String> POD_CGROUP_PROGRAMS = List.of("wisp_connect4", "wisp_connect6", "wisp_sockops",
-            "wisp_getpeername4", "wisp_getpeername6", "wisp_bind4", "wisp_bind6");
+            "wisp_getpeername4", "wisp_getpeername6", "wisp_bind4", "wisp_bind6", "wisp_sendmsg4", "wisp_recvmsg4");
     /** Program attached to each member pod's network namespace. */
     public static final String POD_NETNS_PROGRAM = "wisp_sk_lookup";
     /** Program attached to the agent's cgroup. */
@@ -303,6 +303,15 @@ public final class BpfCapture implements Capture {
     @Override
     public void setHboneListener(InetAddress podIp, int listenerFd) throws BpfException {
         setListener(new InetSocketAddress(requireNonNull(podIp, "podIp"), LISTENER_HBONE), listenerFd);
+    }
+
+    @Override
+    public void redirectDns(int port) throws BpfException {
+        if (port < 0 || port > 65535) {
+            throw new IllegalArgumentException("DNS port " + port + " is outside 0-65535");
+        }
+        requireOpen();
+        object.map("wisp_dns_port", Codec.u32(), Codec.u32()).put(0, port);
     }
 
     /** The key is the pod's address with the slot number in the port field, as sk_lookup builds it. */

@@ -1,0 +1,144 @@
+package dev.wisp.e2e;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+import dev.wisp.linux.NetworkNamespace;
+import dev.wisp.local.ClusterSpec;
+import dev.wisp.local.LocalMesh;
+import dev.wisp.local.MeshSpec;
+import dev.wisp.testing.Prerequisites;
+import dev.wisp.testing.StubResolver;
+import java.io.IOException;
+import java.io.InputStream;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Pods' DNS captured by eBPF into the node agent's DNS proxy, end to end in a {@link LocalMesh}
+ * whose agents run with {@code --dns-upstream}. The client pod's resolver (its {@code resolv.conf},
+ * given by {@code ip netns exec}'s {@code /etc/netns/<ns>/}) names {@link #NAMESERVER}, an address
+ * no one serves: only capture can answer it. A mesh service name comes back as the service's VIP
+ * from the agent's state; other names go to an upstream this test runs in the cluster's underlay
+ * namespace. Covered: glibc's connected UDP ({@code getent}), an unconnected {@code sendto()} and
+ * TCP (a Python stub resolver), and that the answer's source is the server the pod addressed.
+ */
+class PodDnsE2eTest {
+    static final String CLUSTER = "l4dns";
+    static final int BASE = 64;
+    static final String MESH_NAME = "server.default.svc.cluster.local";
+    static final String OTHER_NAME = "db.example.org";
+    static final String UPSTREAM_ANSWER = StubResolver.ADDRESS.getHostAddress();
+    @TempDir
+    static Path dir;
+    /** The service's VIP, and the address the pod's resolv.conf names (no one serves it). */
+    static final String VIP = LocalMesh.serviceAddress(ClusterSpec.builder(CLUSTER).base(BASE).build(), 1);
+    static final String NAMESERVER = LocalMesh.serviceAddress(ClusterSpec.builder(CLUSTER).base(BASE).build(), 53);
+    static LocalMesh mesh;
+    static StubResolver upstream;
+    static ResolvConf resolvConf;
+
+    @BeforeAll
+    static void up() throws Exception {
+        // The underlay bridge's address (LocalCluster.underlayAddress), where the upstream listens.
+        String upstreamAddress = "10." + BASE + ".0.2";
+        Prerequisites.requireRoot();
+        // getent: glibc's stub resolver (connected UDP); python3: a resolver that uses sendto() and TCP.
+        Prerequisites.requireCommands("ip", "nsenter", "getent", "python3");
+        mesh = LocalMesh.up(PodApps.clientServerMesh(CLUSTER, BASE, dir).service(new MeshSpec.ServiceSpec("server",
+                "default", Map.of("app", "server"), VIP, 80, 8080)).agentArg("--dns-upstream").agentArg(
+                        upstreamAddress + ":53")
+                .build());
+        assertThat(mesh.cluster().underlayAddress()).isEqualTo(upstreamAddress);
+        upstream = NetworkNamespace.call(NetworkNamespace.named(mesh.cluster().underlayNetns()),
+                () -> new StubResolver(new InetSocketAddress(InetAddress.ofLiteral(upstreamAddress), 53)));
+        resolvConf = ResolvConf.write(mesh.pod("client").netns(), NAMESERVER);
+    }
+
+    @AfterAll
+    static void down() throws Exception {
+        if (resolvConf != null) {
+            resolvConf.close();
+        }
+        if (upstream != null) {
+            upstream.close();
+        }
+        PodApps.down(mesh, CLUSTER);
+    }
+
+    @Test
+    void aPodsResolverGetsMeshNamesFromTheAgentAndTheRestFromTheUpstream() throws Exception {
+        // The agent enrolls the pod and opens its DNS listener after it is ready: ask until answered.
+        await().atMost(Duration.ofSeconds(60)).pollInterval(Duration.ofSeconds(1)).untilAsserted(() -> assertThat(
+                run("getent", "hosts", MESH_NAME)).as("getent hosts in the client pod").startsWith(VIP + " "));
+        assertThat(upstream.asked).as("the upstream never hears of a mesh name").noneMatch(q -> q.contains(
+                "server"));
+
+        assertThat(run("getent", "hosts", OTHER_NAME)).startsWith(UPSTREAM_ANSWER + " ");
+        assertThat(upstream.asked).contains("udp " + OTHER_NAME);
+
+        List<String> probe = run("python3", probeScript().toString(), NAMESERVER, MESH_NAME, OTHER_NAME).lines()
+                .toList();
+        assertThat(probe).as("an unconnected sendto() and TCP, answered as from the server the pod addressed")
+                .containsExactly("udp " + NAMESERVER + ":53 " + VIP, "tcp " + UPSTREAM_ANSWER);
+        assertThat(upstream.asked).contains("tcp " + OTHER_NAME);
+    }
+
+    /** Runs {@code command} in the client pod (its cgroup and namespace) and returns its output. */
+    static String run(String... command) throws Exception {
+        Process p = mesh.startInPod("client", List.of(command));
+        byte[] out = p.getInputStream().readAllBytes();
+        assertThat(p.waitFor(60, TimeUnit.SECONDS)).as("%s ended", List.of(command)).isTrue();
+        return new String(out, StandardCharsets.UTF_8);
+    }
+
+    static Path probeScript() throws IOException {
+        Path script = dir.resolve("dns_probe.py");
+        if (!Files.exists(script)) {
+            try (InputStream in = PodDnsE2eTest.class.getResourceAsStream("dns_probe.py")) {
+                Files.write(script, in.readAllBytes());
+            }
+        }
+        return script;
+    }
+
+    /**
+     * {@code /etc/netns/<netns>/resolv.conf}, which {@code ip netns exec} mounts over
+     * {@code /etc/resolv.conf} for commands in that namespace; {@link #close} removes it, and
+     * {@code /etc/netns} too when this made it and it is empty.
+     */
+    record ResolvConf(Path dir, boolean madeParent) implements AutoCloseable {
+        static ResolvConf write(String netns, String nameserver) throws IOException {
+            Path dir = Path.of("/etc/netns", netns);
+            boolean madeParent = !Files.exists(dir.getParent());
+            Files.createDirectories(dir);
+            Files.writeString(dir.resolve("resolv.conf"), "nameserver " + nameserver
+                    + "\noptions timeout:2 attempts:2\n");
+            return new ResolvConf(dir, madeParent);
+        }
+
+        @Override
+        public void close() throws IOException {
+            Files.deleteIfExists(dir.resolve("resolv.conf"));
+            Files.deleteIfExists(dir);
+            if (madeParent) {
+                try (var left = Files.list(dir.getParent())) {
+                    if (left.findAny().isEmpty()) {
+                        Files.delete(dir.getParent());
+                    }
+                }
+            }
+        }
+    }
+}
