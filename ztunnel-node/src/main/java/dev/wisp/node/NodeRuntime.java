@@ -12,6 +12,7 @@ import dev.wisp.api.workload.v1.Workload;
 import dev.wisp.node.admin.AdminServer;
 import dev.wisp.node.capture.NodeCapture;
 import dev.wisp.node.controlplane.ControlPlaneClient;
+import dev.wisp.node.identity.CertificateMetrics;
 import dev.wisp.node.identity.Identities;
 import dev.wisp.node.identity.IdentityException;
 import dev.wisp.node.identity.IdentityProvider;
@@ -32,6 +33,7 @@ import dev.wisp.node.state.WorkloadIndex;
 import dev.wisp.node.telemetry.ProcessMetrics;
 import dev.wisp.node.telemetry.Telemetry;
 import dev.wisp.node.tls.HboneTls;
+import dev.wisp.node.xds.XdsMetrics;
 import dev.wisp.spiffe.SpiffeId;
 import dev.wisp.spiffe.ca.CaSettings;
 import dev.wisp.spiffe.ca.CertificateAuthority;
@@ -42,6 +44,7 @@ import io.netty.handler.ssl.SslProvider;
 import java.io.IOException;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
+import java.time.Clock;
 import java.util.ArrayDeque;
 import java.util.Deque;
 import java.util.LinkedHashMap;
@@ -202,6 +205,12 @@ public final class NodeRuntime implements AutoCloseable {
         bound.put("socks5", socks5.bind(new InetSocketAddress(loopback, ports.socks5())));
         // The footprint (resident memory, fds, CPU, GC pauses) on /metrics beside the L4 series.
         started.push(ProcessMetrics.bind(telemetry.registry()));
+        // The control plane link and the certificates, read from their owners' state at each scrape.
+        telemetry.beforeScrape(CertificateMetrics.bind(identities.certificates(), telemetry.registry(), Clock
+                .systemUTC()));
+        if (controlPlane != null) {
+            XdsMetrics.bind(controlPlane.xds(), telemetry.registry());
+        }
         admin = AdminServer.start(new AdminServer.Agent(settings.nodeName(), index::snapshot, this::figures,
                 telemetry::scrape, () -> ready, telemetry.flows(), this::currentCaptureEvents), settings.logLevels(),
                 new InetSocketAddress(loopback,
