@@ -217,6 +217,27 @@ class DashboardsE2eTest {
                 Map.of("namespace", "default", "workload", "server")))).isEqualTo(denied);
     }
 
+    /**
+     * The node agent's control plane and certificate panels read the agents' own state: both agents
+     * connected, none rejected an update, and every certificate held has between an hour and its 24 h
+     * lifetime left (a real value from the SVIDs, not a constant).
+     */
+    @Test
+    void nodeAgentPanelsShowTheStreamAndTheCertificatesOfBothAgents() throws Exception {
+        JsonNode agent = JSON.readTree(DASHBOARDS.resolve("node-agent.json").toFile());
+        Map<String, String> all = variables(agent, Map.of());
+        assertThat(panelValue(agent, "Agents connected to the control plane", all)).isEqualTo(2);
+        assertThat(panelValue(agent, "Agents not connected to the control plane", all)).isZero();
+        assertThat(panelValue(agent, "Configuration updates rejected (since the agents started)", all)).isZero();
+        assertThat(panelValue(agent, "Shortest certificate lifetime left", all)).isBetween(3600.0, 86_400.0);
+        // One row per identity an agent holds: each local workload's service account, on its node's agent.
+        for (String sa : List.of("default/sa/client", "other/sa/curl", "default/sa/server")) {
+            assertThat(prometheus.query("istio_agent_cert_expiry_seconds{identity=~\".*/ns/" + sa + "\"}"))
+                    .as(sa).hasSize(1);
+        }
+        assertThat(prometheus.query("count by (instance) (istio_agent_cert_expiry_seconds)")).hasSize(2);
+    }
+
     static double panelValue(JsonNode dashboard, String title, Map<String, String> vars) throws IOException {
         for (JsonNode p : dashboard.path("panels")) {
             if (p.path("title").asText().equals(title)) {

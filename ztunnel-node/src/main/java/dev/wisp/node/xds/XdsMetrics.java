@@ -14,7 +14,8 @@ import java.util.function.ToDoubleFunction;
  * wisp_xds_last_update_age_seconds} (since the last configuration applied; before the first, since
  * the client started — so "no configuration for N minutes" is one threshold either way), {@code
  * wisp_xds_config_generation} (the control plane's generation the agent last applied, beside the
- * control plane's own {@code wisp_config_generation}: a lagging agent shows as a lower number) and
+ * control plane's own {@code wisp_config_generation}; an agent is sent only what concerns it, so a
+ * lower number alone is not staleness, one that stays lower after a rejected update is) and
  * {@code wisp_xds_updates_total{result="applied"|"rejected"}} (ACKed and NACKed responses). Istio's
  * agents have no series for these; Envoy's nearest is {@code control_plane.connected_state}.
  *
