@@ -58,14 +58,9 @@ class DashboardsE2eTest {
 
     @BeforeAll
     static void up() throws Exception {
-        Prerequisites.requireRoot();
-        Prerequisites.requireCommands("ip", "nsenter", "prometheus");
+        Prerequisites.requireCommands("prometheus");
         startedAt = System.nanoTime();
-        mesh = LocalMesh.up(MeshSpec.builder(ClusterSpec.builder(CLUSTER).nodes(2).base(72)
-                .pod("client", "default", "client", 0).pod("curl", "other", "curl", 0)
-                .pod(new ClusterSpec.PodSpec("server", "default", "server", 1, Map.of("app", "server"))).build())
-                .workDir(dir).build());
-        PodApps.startServer(mesh, "server", "server", 9000);
+        mesh = PodApps.upWithServer(PodApps.demoMesh(CLUSTER, 72, dir), 9000);
         prometheus = mesh.startPrometheus(9090);
         await().atMost(Duration.ofSeconds(60)).until(() -> prometheus.value("sum(up)").orElse(0) == 3);
         String server = mesh.pod("server").ip();

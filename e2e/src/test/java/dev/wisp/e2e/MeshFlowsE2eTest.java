@@ -9,9 +9,7 @@ import dev.wisp.cli.Wisp;
 import dev.wisp.cli.demo.DemoCommand;
 import dev.wisp.controlplane.ControlPlane;
 import dev.wisp.linux.NetworkNamespace;
-import dev.wisp.local.ClusterSpec;
 import dev.wisp.local.LocalMesh;
-import dev.wisp.local.MeshSpec;
 import dev.wisp.node.telemetry.FlowLog;
 import dev.wisp.testing.Prerequisites;
 import java.io.BufferedReader;
@@ -69,13 +67,8 @@ class MeshFlowsE2eTest {
 
     @BeforeAll
     static void up() throws Exception {
-        Prerequisites.requireRoot();
-        Prerequisites.requireCommands("ip", "nsenter", "chromium", "nft", "sysctl");
-        mesh = LocalMesh.up(MeshSpec.builder(ClusterSpec.builder(CLUSTER).nodes(2).base(70)
-                .pod("client", "default", "client", 0).pod("curl", "other", "curl", 0)
-                .pod(new ClusterSpec.PodSpec("server", "default", "server", 1, Map.of("app", "server"))).build())
-                .workDir(dir.resolve("work")).build());
-        PodApps.startServer(mesh, "server", "server", 8080);
+        Prerequisites.requireCommands("chromium", "nft", "sysctl");
+        mesh = PodApps.upWithServer(PodApps.demoMesh(CLUSTER, 70, dir.resolve("work")), 8080);
         server = mesh.pod("server").ip();
         client = new PodApps.Shell(mesh, "client");
         curl = new PodApps.Shell(mesh, "curl");
