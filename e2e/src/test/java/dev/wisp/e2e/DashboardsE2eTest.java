@@ -79,6 +79,12 @@ class DashboardsE2eTest {
             return false;
         });
         denied = 1;
+        // WireGuard peers are installed just in time: one ping from node 1's pod to node 2's (ICMP is not
+        // carried over HBONE) gives each node's device its peer, and the per-peer series exist.
+        new ProcessBuilder("ip", "netns", "exec", mesh.pod("client").netns(), "ping", "-c", "3", "-W", "2", server)
+                .redirectErrorStream(true).start().waitFor(20, java.util.concurrent.TimeUnit.SECONDS);
+        await().atMost(Duration.ofSeconds(30)).until(() -> prometheus.value("sum(wisp_wireguard_peers)").orElse(0) == 2
+                && prometheus.value("count(wisp_wireguard_peer_last_handshake_age_seconds >= 0)").orElse(0) >= 1);
         // Every connection is scraped: the server's agent counted them all.
         await().atMost(Duration.ofSeconds(30)).until(() -> prometheus.value(
                 "sum(istio_tcp_connections_closed_total{reporter=\"destination\",destination_workload=\"server\"})")
