@@ -79,6 +79,12 @@ class DashboardsE2eTest {
             return false;
         });
         denied = 1;
+        // WireGuard peers are installed just in time: one ping from node 1's pod to node 2's (ICMP is not
+        // carried over HBONE) gives each node's device its peer, and the per-peer series exist.
+        new ProcessBuilder("ip", "netns", "exec", mesh.pod("client").netns(), "ping", "-c", "3", "-W", "2", server)
+                .redirectErrorStream(true).start().waitFor(20, java.util.concurrent.TimeUnit.SECONDS);
+        await().atMost(Duration.ofSeconds(30)).until(() -> prometheus.value("sum(wisp_wireguard_peers)").orElse(0) == 2
+                && prometheus.value("count(wisp_wireguard_peer_last_handshake_age_seconds >= 0)").orElse(0) >= 1);
         // Every connection is scraped: the server's agent counted them all.
         await().atMost(Duration.ofSeconds(30)).until(() -> prometheus.value(
                 "sum(istio_tcp_connections_closed_total{reporter=\"destination\",destination_workload=\"server\"})")
@@ -210,6 +216,27 @@ class DashboardsE2eTest {
         assertThat(panelValue(wireguard, "Registrations refused (since the control plane started)", all)).isZero();
         assertThat(panelValue(workload, "Inbound connections denied (since the agents started)", variables(workload,
                 Map.of("namespace", "default", "workload", "server")))).isEqualTo(denied);
+    }
+
+    /**
+     * The node agent's control plane and certificate panels read the agents' own state: both agents
+     * connected, none rejected an update, and every certificate held has between an hour and its 24 h
+     * lifetime left (a real value from the SVIDs, not a constant).
+     */
+    @Test
+    void nodeAgentPanelsShowTheStreamAndTheCertificatesOfBothAgents() throws Exception {
+        JsonNode agent = JSON.readTree(DASHBOARDS.resolve("node-agent.json").toFile());
+        Map<String, String> all = variables(agent, Map.of());
+        assertThat(panelValue(agent, "Agents connected to the control plane", all)).isEqualTo(2);
+        assertThat(panelValue(agent, "Agents not connected to the control plane", all)).isZero();
+        assertThat(panelValue(agent, "Configuration updates rejected (since the agents started)", all)).isZero();
+        assertThat(panelValue(agent, "Shortest certificate lifetime left", all)).isBetween(3600.0, 86_400.0);
+        // One row per identity an agent holds: each local workload's service account, on its node's agent.
+        for (String sa : List.of("default/sa/client", "other/sa/curl", "default/sa/server")) {
+            assertThat(prometheus.query("istio_agent_cert_expiry_seconds{identity=~\".*/ns/" + sa + "\"}"))
+                    .as(sa).hasSize(1);
+        }
+        assertThat(prometheus.query("count by (instance) (istio_agent_cert_expiry_seconds)")).hasSize(2);
     }
 
     static double panelValue(JsonNode dashboard, String title, Map<String, String> vars) throws IOException {

@@ -125,29 +125,36 @@ class MeshFlowsE2eTest {
     @Order(1)
     void wispFlowsPrintsExactlyTheDeniedCallsFromOtherCurl() {
         String curlIp = mesh.pod("curl").ip();
-        // Each denied call is one connection, recorded by both agents: out on node 1, in on node 2.
+        // Each denied call is one connection, recorded by both agents (out on node 1, in on node 2); with
+        // --both-sides both records are printed, and they name the same calls.
         await().atMost(Duration.ofSeconds(20)).untilAsserted(() -> assertThat(jsonLines(wisp("flows", "--cluster",
-                CLUSTER, "--verdict", "denied", "--from", "other/curl", "-o", "json").out())).hasSize(2
-                        * curlDenied));
+                CLUSTER, "--verdict", "denied", "--from", "other/curl", "--both-sides", "-o", "json").out()))
+                .hasSize(2 * curlDenied));
+        List<JsonNode> both = jsonLines(wisp("flows", "--cluster", CLUSTER, "--verdict", "denied", "--from",
+                "other/curl", "--both-sides", "-o", "json").out());
+        Map<String, Set<String>> callsBySide = both.stream().collect(Collectors.groupingBy(f -> f.path("reporter")
+                .asText(), Collectors.mapping(f -> f.path("source_address").asText(), Collectors.toSet())));
+        assertThat(callsBySide.get("source")).hasSize(curlDenied);
+        assertThat(callsBySide.get("destination")).isEqualTo(callsBySide.get("source"));
+        // Without it: one line per call, the server's agent's record, which names the policy.
         Run r = wisp("flows", "--cluster", CLUSTER, "--verdict", "denied", "--from", "other/curl", "-o", "json");
         assertThat(r.exit()).as(r.err()).isZero();
         List<JsonNode> rows = jsonLines(r.out());
-        assertThat(rows).hasSize(2 * curlDenied).allSatisfy(f -> {
+        assertThat(rows).hasSize(curlDenied).allSatisfy(f -> {
             assertThat(f.path("verdict").asText()).isEqualTo("denied");
             assertThat(f.path("source_workload").asText()).isEqualTo("curl");
             assertThat(f.path("source_namespace").asText()).isEqualTo("other");
             assertThat(f.path("source_address").asText()).startsWith(curlIp + ":");
+            assertThat(f.path("reporter").asText()).isEqualTo("destination");
+            assertThat(f.path("node").asText()).isEqualTo("node2");
+            assertThat(f.path("reason").asText()).isEqualTo("denied by DENY policy default/deny-other");
         });
-        Map<String, Set<String>> callsBySide = rows.stream().collect(Collectors.groupingBy(f -> f.path("reporter")
-                .asText(), Collectors.mapping(f -> f.path("source_address").asText(), Collectors.toSet())));
-        assertThat(callsBySide.get("source")).hasSize(curlDenied);
-        assertThat(callsBySide.get("destination")).isEqualTo(callsBySide.get("source"));
-        assertThat(rows.stream().filter(f -> f.path("reporter").asText().equals("destination")))
-                .allSatisfy(f -> assertThat(f.path("reason").asText()).isEqualTo(
-                        "denied by DENY policy default/deny-other"));
-        // The table form prints the same rows under its header.
+        assertThat(rows.stream().map(f -> f.path("source_address").asText()).collect(Collectors.toSet()))
+                .isEqualTo(callsBySide.get("source"));
+        // The table form prints the same calls under its header, each once.
         Run table = wisp("flows", "--cluster", CLUSTER, "--verdict", "denied", "--from", "other/curl");
-        assertThat(table.out().lines().skip(1).toList()).hasSize(2 * curlDenied).allMatch(l -> l.contains("denied"));
+        assertThat(table.out().lines().skip(1).toList()).hasSize(curlDenied).allMatch(l -> l.contains("denied")
+                && l.contains("node2 in"));
         assertThat(wisp("flows", "--cluster", CLUSTER, "--verdict", "denied", "--from", "default/client", "-o",
                 "json").out()).isBlank();
         Run bad = wisp("flows", "--cluster", CLUSTER, "--verdict", "refused");

@@ -159,6 +159,8 @@ public final class ControlPlane implements AutoCloseable {
                 .register(registry);
         this.reloads = Counter.builder("wisp_config_reloads").description("configuration readings").register(registry);
         registry.gauge("wisp_config_valid", this, cp -> cp.status.errors().isEmpty() ? 1 : 0);
+        // Beside each agent's wisp_xds_config_generation: an agent behind this number has not applied the latest.
+        registry.gauge("wisp_config_generation", this, cp -> cp.status.generation());
         this.relay = new FlowRelay(new FlowRelay.Sources(() -> model.nodes(), FLOWS_PORT, this::serverSvid, () -> {
             CertificateAuthority authority = ca;
             return authority == null ? null : authority.bundle();

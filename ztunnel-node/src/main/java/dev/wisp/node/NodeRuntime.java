@@ -16,6 +16,7 @@ import dev.wisp.node.capture.NodeCapture;
 import dev.wisp.node.controlplane.ControlPlaneClient;
 import dev.wisp.node.dns.DnsProxy;
 import dev.wisp.node.dns.PodDns;
+import dev.wisp.node.identity.CertificateMetrics;
 import dev.wisp.node.identity.Identities;
 import dev.wisp.node.identity.IdentityException;
 import dev.wisp.node.identity.IdentityProvider;
@@ -39,6 +40,7 @@ import dev.wisp.node.state.WorkloadIndex;
 import dev.wisp.node.telemetry.ProcessMetrics;
 import dev.wisp.node.telemetry.Telemetry;
 import dev.wisp.node.tls.HboneTls;
+import dev.wisp.node.xds.XdsMetrics;
 import dev.wisp.spiffe.SpiffeId;
 import dev.wisp.spiffe.ca.CaSettings;
 import dev.wisp.spiffe.ca.CertificateAuthority;
@@ -50,6 +52,7 @@ import io.netty.handler.ssl.SslProvider;
 import java.io.IOException;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
+import java.time.Clock;
 import java.util.ArrayDeque;
 import java.util.Deque;
 import java.util.LinkedHashMap;
@@ -234,6 +237,12 @@ public final class NodeRuntime implements AutoCloseable {
         }
         // The footprint (resident memory, fds, CPU, GC pauses) on /metrics beside the L4 series.
         started.push(ProcessMetrics.bind(telemetry.registry()));
+        // The control plane link and the certificates, read from their owners' state at each scrape.
+        telemetry.beforeScrape(CertificateMetrics.bind(identities.certificates(), telemetry.registry(), Clock
+                .systemUTC()));
+        if (controlPlane != null) {
+            XdsMetrics.bind(controlPlane.xds(), telemetry.registry());
+        }
         admin = AdminServer.start(new AdminServer.Agent(settings.nodeName(), index::snapshot, this::figures,
                 telemetry::scrape, () -> ready, telemetry.flows(), this::currentCaptureEvents), settings.logLevels(),
                 new InetSocketAddress(loopback,

@@ -18,8 +18,9 @@ import java.util.StringJoiner;
  * How {@code wisp flows} prints connections: a table that fits 120 columns, or one JSON object per
  * line. Pure: no I/O; the time zone is a parameter.
  *
- * <p>Each connection appears once per agent that carried it: {@code out} on the client's node
- * (reporter {@code source}), {@code in} on the server's (reporter {@code destination}). Identities
+ * <p>A row is one agent's record: {@code out} on the client's node (reporter {@code source}),
+ * {@code in} on the server's (reporter {@code destination}); {@link OneLinePerCall} picks one per
+ * call for {@code wisp flows}. Identities
  * are shown without {@code spiffe://<trust domain>/} to fit; the JSON form has them whole.
  */
 public final class FlowTable {

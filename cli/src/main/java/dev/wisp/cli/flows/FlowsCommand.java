@@ -5,8 +5,10 @@ import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.time.ZoneId;
 import java.util.HashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Callable;
 import java.util.concurrent.TimeUnit;
@@ -21,6 +23,8 @@ import picocli.CommandLine.Spec;
                 + "(out: the client's agent, in: the server's), source workload and identity, destination "
                 + "workload/service:port, verdict (allowed, denied by policy, failed), bytes client→server/"
                 + "server→client, duration.",
+        "One line per call: as the server's agent recorded it (it decided, and names the policy), as the "
+                + "client's only when no server agent recorded it (outside the mesh, no route, unreachable).",
         "Needs root: each agent's admin API listens on 127.0.0.1:15000 inside its node's network namespace."})
 public final class FlowsCommand implements Callable<Integer> {
     @Option(names = "--cluster", defaultValue = "demo", paramLabel = "NAME", description = "Local cluster (default: ${DEFAULT-VALUE}).")
@@ -41,6 +45,9 @@ public final class FlowsCommand implements Callable<Integer> {
     @Option(names = {"-n",
             "--namespace"}, paramLabel = "NS", description = "Only connections from or to this namespace.")
     String namespace;
+
+    @Option(names = "--both-sides", description = "Print each call as each agent recorded it: out and in.")
+    boolean bothSides;
 
     @Option(names = {"-f", "--follow"}, description = "Keep printing new connections every second until Ctrl-C.")
     boolean follow;
@@ -83,9 +90,12 @@ public final class FlowsCommand implements Callable<Integer> {
         boolean failed;
         // What was last said about each failing node: in --follow, a failure is told once, not every second.
         Map<String, String> told = new HashMap<>();
+        // Followed, a client record waits up to three polls for its call's server record.
+        OneLinePerCall calls = new OneLinePerCall(Duration.ofSeconds(3));
         do {
             ClusterFlows.Poll p = flows.poll();
-            for (FlowTable.Row r : p.rows()) {
+            List<FlowTable.Row> rows = bothSides ? p.rows() : calls.offer(p.rows(), System.nanoTime(), !follow);
+            for (FlowTable.Row r : rows) {
                 if (!filter.test(r.flow())) {
                     continue;
                 }

@@ -15,6 +15,9 @@ import dev.wisp.controlplane.translate.TypeUrls;
 import dev.wisp.node.state.StateUpdates;
 import dev.wisp.base.Backoff;
 import dev.wisp.node.xds.WorkloadXdsClient;
+import dev.wisp.node.xds.XdsMetrics;
+import io.micrometer.prometheusmetrics.PrometheusConfig;
+import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import io.grpc.ManagedChannel;
 import dev.wisp.node.controlplane.ControlPlaneClient;
 import java.io.IOException;
@@ -249,6 +252,47 @@ class WorkloadDiscoveryEndToEndTest {
         await().atMost(Duration.ofSeconds(2))
                 .until(() -> s.resources(TypeUrls.AUTHORIZATION).containsKey("shop/poison"));
         await().atMost(Duration.ofSeconds(2)).until(() -> cp.discovery().nacks().isEmpty());
+    }
+
+    /** A value of the agent's Prometheus text, e.g. {@code wisp_xds_connected}. */
+    static double metric(PrometheusMeterRegistry r, String series) {
+        return r.scrape().lines().filter(l -> l.startsWith(series + " ")).map(l -> Double.parseDouble(l.substring(
+                series.length() + 1))).findFirst().orElseThrow(() -> new AssertionError("no " + series));
+    }
+
+    @Test
+    void theAgentsXdsSeriesShowTheStreamTheGenerationAppliedAndRejections() throws Exception {
+        MemoryState s = synced("node-a");
+        WorkloadXdsClient client = clients.getFirst();
+        PrometheusMeterRegistry agent = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
+        XdsMetrics.bind(client, agent);
+        long generation = cp.configStatus().generation();
+        await().atMost(Duration.ofSeconds(2)).until(() -> metric(agent, "wisp_xds_config_generation") == generation);
+        assertThat(metric(agent, "wisp_xds_connected")).isEqualTo(1);
+        assertThat(metric(cp.registry(), "wisp_config_generation")).isEqualTo(generation);
+        assertThat(metric(agent, "wisp_xds_updates_total{result=\"applied\"}"))
+                .isEqualTo((double) client.status().acks())
+                .isGreaterThanOrEqualTo(TypeUrls.ALL.size());
+        assertThat(metric(agent, "wisp_xds_updates_total{result=\"rejected\"}")).isZero();
+        assertThat(metric(agent, "wisp_xds_last_update_age_seconds")).isBetween(0.0, 10.0);
+
+        // A response the agent refuses: counted rejected, the generation applied stays where it was.
+        s.refuse = r -> r.getName().equals("shop/poison");
+        Files.writeString(config.resolve("policies.yaml"), policy("poison", "ALLOW"));
+        await().atMost(Duration.ofSeconds(5)).until(() -> metric(agent,
+                "wisp_xds_updates_total{result=\"rejected\"}") == 1);
+        assertThat(cp.configStatus().generation()).isGreaterThan(generation);
+        assertThat(metric(agent, "wisp_xds_config_generation")).isEqualTo(generation);
+        // Accepted at the next generation: the agent's number catches up with the control plane's.
+        s.refuse = r -> false;
+        Files.writeString(config.resolve("policies.yaml"), policy("poison", "DENY"));
+        await().atMost(Duration.ofSeconds(5)).until(() -> metric(agent, "wisp_xds_config_generation") == cp
+                .configStatus().generation());
+        assertThat(metric(cp.registry(), "wisp_config_generation")).isEqualTo(cp.configStatus().generation());
+
+        cp.close();
+        cp = null;
+        await().atMost(Duration.ofSeconds(5)).until(() -> metric(agent, "wisp_xds_connected") == 0);
     }
 
     @Test

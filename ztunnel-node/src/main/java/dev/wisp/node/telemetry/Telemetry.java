@@ -11,7 +11,9 @@ import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import java.net.SocketAddress;
 import java.time.Duration;
 import java.time.Instant;
+import java.util.List;
 import java.util.Optional;
+import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.LongSupplier;
 import java.util.function.Supplier;
@@ -40,6 +42,7 @@ public final class Telemetry {
     private final LogBudget refusalLines;
     private final PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
     private final FlowLog flows = new FlowLog(FLOW_LOG_CAPACITY);
+    private final List<Runnable> beforeScrape = new CopyOnWriteArrayList<>();
 
     public Telemetry() {
         this(System::nanoTime);
@@ -60,9 +63,18 @@ public final class Telemetry {
         return registry;
     }
 
-    /** The Prometheus text exposition of every metric. */
+    /** The Prometheus text exposition of every metric, after running each {@link #beforeScrape} refresh. */
     public String scrape() {
+        beforeScrape.forEach(Runnable::run);
         return registry.scrape();
+    }
+
+    /**
+     * Runs {@code refresh} at the start of every scrape, on the scraping thread: for series whose rows
+     * come and go (one per certificate held), rebuilt from their owner's state.
+     */
+    public void beforeScrape(Runnable refresh) {
+        beforeScrape.add(requireNonNull(refresh, "refresh"));
     }
 
     /** A gauge whose value is read from {@code value} at scrape time. */

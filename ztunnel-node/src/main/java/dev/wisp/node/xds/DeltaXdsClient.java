@@ -49,6 +49,10 @@ final class DeltaXdsClient implements WorkloadXdsClient {
     private boolean closed;
     private volatile boolean connected;
     private volatile String lastError;
+    /** When the last response was applied; until then, when this client was made. */
+    private volatile long lastUpdateNanos = System.nanoTime();
+    /** The control plane's configuration generation of the last response applied; 0 before one. */
+    private volatile long generation;
 
     DeltaXdsClient(Channel channel, String node, Supplier<String> credential, StateUpdates state, Backoff backoff,
             Supplier<Optional<WireGuardRegistration>> wireguard) {
@@ -125,7 +129,8 @@ final class DeltaXdsClient implements WorkloadXdsClient {
 
     @Override
     public StreamStatus status() {
-        return new StreamStatus(connected, acks.get(), nacks.get(), Optional.ofNullable(lastError));
+        return new StreamStatus(connected, acks.get(), nacks.get(), Optional.ofNullable(lastError), generation,
+                Duration.ofNanos(System.nanoTime() - lastUpdateNanos));
     }
 
     @Override
@@ -141,6 +146,14 @@ final class DeltaXdsClient implements WorkloadXdsClient {
             s.requests.cancel("agent shutting down", null);
         }
         connected = false;
+    }
+
+    /** {@code system_version_info} as the control plane writes it (its generation), else {@code previous}. */
+    static long generation(String versionInfo, long previous) {
+        if (versionInfo.isEmpty() || versionInfo.length() > 18 || !versionInfo.chars().allMatch(Character::isDigit)) {
+            return previous;
+        }
+        return Long.parseLong(versionInfo);
     }
 
     /** One attempt: its request side, set when the call starts. */
@@ -162,6 +175,8 @@ final class DeltaXdsClient implements WorkloadXdsClient {
             try {
                 state.apply(r.getTypeUrl(), r.getResourcesList(), r.getRemovedResourcesList());
                 acks.incrementAndGet();
+                lastUpdateNanos = System.nanoTime();
+                generation = generation(r.getSystemVersionInfo(), generation);
                 connected = true;
             } catch (InvalidResourceException | RuntimeException e) {
                 String why = e.getMessage() == null ? e.toString() : e.getMessage();

@@ -59,8 +59,13 @@ public interface WorkloadXdsClient extends AutoCloseable {
      * @param acks responses ACKed since creation
      * @param nacks responses NACKed since creation
      * @param lastError the last stream failure or NACK reason
+     * @param generation the control plane's configuration generation ({@code system_version_info}) of
+     *     the last response applied; 0 before the first
+     * @param sinceUpdate how long ago the last response was applied; before the first, how long
+     *     this client has existed (that long without configuration)
      */
-    record StreamStatus(boolean connected, long acks, long nacks, Optional<String> lastError) {}
+    record StreamStatus(boolean connected, long acks, long nacks, Optional<String> lastError, long generation,
+            Duration sinceUpdate) {}
 
     /** The stream's status now. */
     StreamStatus status();
