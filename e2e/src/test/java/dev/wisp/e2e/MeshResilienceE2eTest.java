@@ -37,12 +37,9 @@ class MeshResilienceE2eTest {
 
     @BeforeAll
     static void up() throws Exception {
-        Prerequisites.requireRoot();
-        Prerequisites.requireCommands("ip", "nsenter");
-        mesh = LocalMesh.up(PodApps.clientServerMesh(CLUSTER, 216, dir)
-                .wispCommand(jarsOnly(MeshSpec.currentJvmWispCommand())).build());
+        mesh = PodApps.upWithServer(PodApps.clientServerMesh(CLUSTER, 216, dir)
+                .wispCommand(jarsOnly(MeshSpec.currentJvmWispCommand())), 9000);
         server = mesh.pod("server").ip();
-        PodApps.startServer(mesh, "server", "server", 9000);
         calls = mesh.startInPodLogged("client", PodApps.java(PodClient.class, "loop", server, "9000", "100", "100"));
         // Wait for the first successful calls before counting anything.
         await().atMost(Duration.ofSeconds(60)).until(() -> outcomes().stream().anyMatch(Call::ok));

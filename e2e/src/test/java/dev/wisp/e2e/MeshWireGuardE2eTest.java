@@ -181,9 +181,14 @@ class MeshWireGuardE2eTest {
         final Process tcpdump;
 
         Capture(String name) throws Exception {
+            this(mesh.cluster().underlayNetns(), dir, name);
+        }
+
+        /** Captures the bridge {@code br0} of {@code underlayNetns} into {@code dir/name.pcap}. */
+        Capture(String underlayNetns, Path dir, String name) throws Exception {
             file = dir.resolve(name + ".pcap");
             Path err = dir.resolve(name + ".err");
-            tcpdump = new ProcessBuilder("ip", "netns", "exec", mesh.cluster().underlayNetns(), "tcpdump", "-i", "br0",
+            tcpdump = new ProcessBuilder("ip", "netns", "exec", underlayNetns, "tcpdump", "-i", "br0",
                     "-n", "-U", "--immediate-mode", "-w", file.toString(), "ip").redirectErrorStream(true)
                     .redirectOutput(err.toFile())
                     .start();

@@ -20,6 +20,11 @@ public record ServiceDef(ObjectRef ref, Map<String, String> selector, List<InetA
         this(ref, selector, clusterIps, ports, Map.of());
     }
 
+    /** The service's DNS name, {@code name.namespace.svc.<clusterDomain>}. */
+    public String hostname(String clusterDomain) {
+        return ref.name() + "." + ref.namespace() + ".svc." + clusterDomain;
+    }
+
     /** {@code spec.ports[]}: {@code targetPort} equals {@code port} when absent. */
     public record ServicePort(String name, int port, int targetPort) {}
 }

@@ -12,7 +12,6 @@ import dev.wisp.controlplane.model.RouteParts.Filter;
 import dev.wisp.controlplane.model.RouteParts.HeaderModifier;
 import dev.wisp.controlplane.model.RouteParts.Mirror;
 import dev.wisp.controlplane.model.RouteParts.ParentRef;
-import dev.wisp.controlplane.model.RouteParts.PathType;
 import dev.wisp.controlplane.model.RouteParts.Redirect;
 import dev.wisp.controlplane.model.RouteParts.Retry;
 import dev.wisp.controlplane.model.RouteParts.Rewrite;
@@ -47,12 +46,8 @@ import java.util.random.RandomGenerator;
  */
 public final class RouteEngine {
     /** Precedence: larger rank first, then the older route, then "namespace/name", then rule and match order. */
-    private static final Comparator<Candidate> PRECEDENCE = Comparator
-            .<Candidate, int[]>comparing(Candidate::rank, (a, b) -> Arrays.compare(b, a))
-            .thenComparing(Candidate::created, Comparator.nullsLast(Comparator.naturalOrder()))
-            .thenComparing(c -> c.route().qualifiedName())
-            .thenComparingInt(Candidate::rule)
-            .thenComparingInt(Candidate::match);
+    private static final Comparator<Candidate> PRECEDENCE = Precedence.order(Candidate::rank, Candidate::created,
+            Candidate::route, Candidate::rule, Candidate::match);
 
     private final Map<String, ServiceDef> services = new HashMap<>();
     private final Map<String, Integer> readyEndpoints = new HashMap<>();
@@ -224,17 +219,11 @@ public final class RouteEngine {
     private boolean grpcCandidates(Target target, String caller, HttpRequest req, List<Candidate> out) {
         for (GrpcRoute r : attached(grpcRoutes, target, caller, GrpcRoute::ref, GrpcRoute::parents)) {
             int[] host = hostRank(r.hostnames(), req);
-            for (int i = 0; i < r.rules().size(); i++) {
-                GrpcRoute.Rule rule = r.rules().get(i);
-                for (int m = 0; m < rule.matches().size(); m++) {
-                    GrpcRoute.Match match = rule.matches().get(m);
-                    int[] rank = {host[0], host[1], length(match.service()), length(match.method()),
-                            match.headers().size()};
-                    out.add(new Candidate(r.ref(), r.created(), i, m, rank,
-                            host[0] >= 0 && Matching.matches(match, req), "/", rule.filters(), rule.backends(),
-                            Timeouts.NONE, null));
-                }
-            }
+            eachMatch(r.rules(), GrpcRoute.Rule::matches, (rule, i, match, m) -> {
+                int[] rank = Precedence.concat(host, Precedence.rank(match));
+                out.add(new Candidate(r.ref(), r.created(), i, m, rank, host[0] >= 0 && Matching.matches(match, req),
+                        "/", rule.filters(), rule.backends(), Timeouts.NONE, null));
+            });
         }
         return !out.isEmpty();
     }
@@ -242,21 +231,26 @@ public final class RouteEngine {
     private void httpCandidates(Target target, String caller, HttpRequest req, List<Candidate> out) {
         for (HttpRoute r : attached(httpRoutes, target, caller, HttpRoute::ref, HttpRoute::parents)) {
             int[] host = hostRank(r.hostnames(), req);
-            for (int i = 0; i < r.rules().size(); i++) {
-                HttpRoute.Rule rule = r.rules().get(i);
-                for (int m = 0; m < rule.matches().size(); m++) {
-                    HttpRoute.Match match = rule.matches().get(m);
-                    PathType t = match.path().type();
-                    int pathRank = t == PathType.EXACT ? 3 : t == PathType.REGULAR_EXPRESSION ? 2 : 1;
-                    int prefixLength = t == PathType.PATH_PREFIX
-                            ? Matching.trimPrefix(match.path().value()).length()
-                            : 0;
-                    int[] rank = {host[0], host[1], pathRank, prefixLength, match.method() == null ? 0 : 1,
-                            match.headers().size(), match.query().size()};
-                    out.add(new Candidate(r.ref(), r.created(), i, m, rank,
-                            host[0] >= 0 && Matching.matches(match, req), match.path().value(), rule.filters(),
-                            rule.backends(), rule.timeouts(), rule.retry()));
-                }
+            eachMatch(r.rules(), HttpRoute.Rule::matches, (rule, i, match, m) -> {
+                int[] rank = Precedence.concat(host, Precedence.rank(match));
+                out.add(new Candidate(r.ref(), r.created(), i, m, rank, host[0] >= 0 && Matching.matches(match, req),
+                        match.path().value(), rule.filters(), rule.backends(), rule.timeouts(), rule.retry()));
+            });
+        }
+    }
+
+    /** One match of a route: its rule and that rule's index, the match and its index in the rule. */
+    private interface MatchVisitor<R, M> {
+        void visit(R rule, int ruleIndex, M match, int matchIndex);
+    }
+
+    /** Visits every match of every rule, in order: the order that breaks the last precedence ties. */
+    private static <R, M> void eachMatch(List<R> rules, Getter<R, List<M>> matches, MatchVisitor<R, M> visitor) {
+        for (int i = 0; i < rules.size(); i++) {
+            R rule = rules.get(i);
+            List<M> ms = matches.get(rule);
+            for (int m = 0; m < ms.size(); m++) {
+                visitor.visit(rule, i, ms.get(m), m);
             }
         }
     }
@@ -305,10 +299,6 @@ public final class RouteEngine {
             }
         }
         return best;
-    }
-
-    private static int length(String s) {
-        return s == null ? 0 : s.length();
     }
 
     /** One match of one rule, ranked for precedence. */

@@ -139,7 +139,7 @@ public final class Translator {
     }
 
     static String hostname(ServiceDef s, MeshConfig mesh) {
-        return s.ref().name() + "." + s.ref().namespace() + ".svc." + mesh.clusterDomain();
+        return s.hostname(mesh.clusterDomain());
     }
 
     static Service service(ServiceDef s, MeshConfig mesh) {

@@ -49,9 +49,17 @@ class ConfigDecoderTest {
             CUSTOM needs a provider    | `  action: CUSTOM`                                | 7:spec.provider: required when action is CUSTOM
             """)
     void policyErrorsNameTheField(String title, String specLine, String expected) {
-        ConfigDecoder.Decoded d = ConfigDecoder.decode("p.yaml", POLICY_HEAD + specLine + "\n");
+        assertRefused("p.yaml", POLICY_HEAD + specLine + "\n", "AuthorizationPolicy default/deny-all", expected);
+    }
+
+    /**
+     * Decoding {@code text} as file {@code file} gives no object and exactly one error, {@code expected}
+     * ("LINE:FIELD: message") said of {@code object} ("Kind ns/name").
+     */
+    static void assertRefused(String file, String text, String object, String expected) {
+        ConfigDecoder.Decoded d = ConfigDecoder.decode(file, text);
         assertThat(d.errors()).extracting(ConfigError::toString)
-                .containsExactly("p.yaml:" + expected.replaceFirst(":", " AuthorizationPolicy default/deny-all: "));
+                .containsExactly(file + ":" + expected.replaceFirst(":", " " + object + ": "));
         assertThat(d.objects()).isEmpty();
     }
 

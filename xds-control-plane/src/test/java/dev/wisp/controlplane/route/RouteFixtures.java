@@ -13,8 +13,8 @@ import java.util.Map;
  * Services for the route tests: {@code shop/reviews} (port 9080, one pod), {@code shop/reviews-v1}
  * and {@code shop/reviews-v2} (one pod each), {@code shop/empty} (no pod).
  */
-final class RouteFixtures {
-    static final String SERVICES = ConfigYaml.documents(
+public final class RouteFixtures {
+    public static final String SERVICES = ConfigYaml.documents(
             ConfigYaml.pod("reviews-1", "shop", "app: reviews, version: v1", "node-a", "reviews", "10.1.1.5"),
             ConfigYaml.pod("reviews-2", "shop", "app: reviews, version: v2", "node-a", "reviews", "10.1.1.6"),
             service("reviews", "app: reviews", "10.96.0.10"), service("reviews-v1", "version: v1", "10.96.0.11"),
@@ -22,19 +22,19 @@ final class RouteFixtures {
 
     private RouteFixtures() {}
 
-    static String service(String name, String selector, String ip) {
+    public static String service(String name, String selector, String ip) {
         return "apiVersion: v1\nkind: Service\nmetadata: {name: " + name + ", namespace: shop}\n"
                 + "spec: {selector: {" + selector + "}, clusterIP: " + ip + ", ports: [{port: 9080}]}\n";
     }
 
     /** An HTTPRoute in {@code shop} attached to {@code reviews}; {@code rules} is YAML under {@code spec}. */
-    static String httpRoute(String name, String rules) {
+    public static String httpRoute(String name, String rules) {
         return "apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: {name: " + name
                 + ", namespace: shop}\nspec:\n  parentRefs: [{kind: Service, group: \"\", name: reviews, port: 9080}]\n"
                 + rules;
     }
 
-    static MeshModel model(String... routes) {
+    public static MeshModel model(String... routes) {
         List<String> docs = new ArrayList<>(List.of(SERVICES));
         docs.addAll(List.of(routes));
         LoadResult r = ConfigSet.load(Map.of("routes.yaml", ConfigYaml.documents(docs.toArray(String[]::new))));

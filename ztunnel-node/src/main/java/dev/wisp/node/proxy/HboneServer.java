@@ -170,7 +170,7 @@ public final class HboneServer implements AutoCloseable {
                 new ChannelInitializer<Http2StreamChannel>() {
                     @Override
                     protected void initChannel(Http2StreamChannel stream) {
-                        stream.pipeline().addLast("connect", new InboundStream(ctx));
+                        stream.pipeline().addLast("connect", new InboundStream(ctx, StreamProtocol.H2));
                     }
                 })).addLast("errors", new ConnectionErrors());
         Hbone.finish(codec);

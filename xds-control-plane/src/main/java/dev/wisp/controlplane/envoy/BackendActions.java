@@ -1,0 +1,191 @@
+package dev.wisp.controlplane.envoy;
+
+import com.google.protobuf.UInt32Value;
+import dev.wisp.controlplane.model.MeshModel;
+import dev.wisp.controlplane.model.RouteParts.BackendRef;
+import dev.wisp.controlplane.model.RouteParts.Filter;
+import dev.wisp.controlplane.model.RouteParts.HeaderModifier;
+import dev.wisp.controlplane.model.RouteParts.Mirror;
+import dev.wisp.controlplane.model.RouteParts.Redirect;
+import dev.wisp.controlplane.model.RouteParts.Retry;
+import dev.wisp.controlplane.model.RouteParts.Rewrite;
+import dev.wisp.controlplane.model.RouteParts.Timeouts;
+import dev.wisp.controlplane.model.ServiceDef;
+import io.envoyproxy.envoy.config.core.v3.HeaderValue;
+import io.envoyproxy.envoy.config.core.v3.HeaderValueOption;
+import io.envoyproxy.envoy.config.core.v3.HeaderValueOption.HeaderAppendAction;
+import io.envoyproxy.envoy.config.core.v3.RuntimeFractionalPercent;
+import io.envoyproxy.envoy.config.route.v3.DirectResponseAction;
+import io.envoyproxy.envoy.config.route.v3.RedirectAction;
+import io.envoyproxy.envoy.config.route.v3.RetryPolicy;
+import io.envoyproxy.envoy.config.route.v3.Route;
+import io.envoyproxy.envoy.config.route.v3.RouteAction;
+import io.envoyproxy.envoy.config.route.v3.WeightedCluster;
+import io.envoyproxy.envoy.type.matcher.v3.RegexMatchAndSubstitute;
+import io.envoyproxy.envoy.type.matcher.v3.RegexMatcher;
+import io.envoyproxy.envoy.type.v3.FractionalPercent;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import java.util.function.Consumer;
+
+/**
+ * What one rule does once matched, as Envoy route fields: its filters (header modifiers, redirect,
+ * rewrite, mirror), its backends (one cluster or weighted clusters), timeouts and retry.
+ *
+ * <p>Gateway API outcomes kept: a rule without backendRefs goes to its parent service; a backend that
+ * is not a core Service of the route's namespace with that port gets a cluster name no cluster has
+ * and {@code cluster_not_found_response_code: INTERNAL_SERVER_ERROR}, so its share is a 500; backends
+ * whose weights are all 0 answer 500 directly. No {@code timeouts.request} means no timeout (not
+ * Envoy's implicit 15 s).
+ */
+record BackendActions(MeshModel model, ServiceDef parent, int port) {
+    private String clusterDomain() {
+        return model.mesh().clusterDomain();
+    }
+
+    /**
+     * Sets {@code route}'s action.
+     *
+     * @param form the path form matched (for {@code ReplacePrefixMatch}), or null for gRPC and default routes
+     */
+    void apply(Route.Builder route, List<Filter> filters, List<BackendRef> backends, Timeouts timeouts, Retry retry,
+            PathForm form) {
+        RouteAction.Builder action = RouteAction.newBuilder()
+                .setClusterNotFoundResponseCode(RouteAction.ClusterNotFoundResponseCode.INTERNAL_SERVER_ERROR);
+        for (Filter f : filters) {
+            switch (f) {
+                case HeaderModifier h -> headers(route, h);
+                case Redirect r -> {
+                    route.setRedirect(redirect(r, form));
+                    return;
+                }
+                case Rewrite r -> rewrite(action, r, form);
+                case Mirror m -> action.addRequestMirrorPolicies(RouteAction.RequestMirrorPolicy.newBuilder()
+                        .setCluster(cluster(m.backend()))
+                        .setRuntimeFraction(RuntimeFractionalPercent.newBuilder()
+                                .setDefaultValue(FractionalPercent.newBuilder().setNumerator(m.percent())
+                                        .setDenominator(FractionalPercent.DenominatorType.HUNDRED))));
+            }
+        }
+        if (backends.isEmpty()) {
+            action.setCluster(EnvoyNames.cluster(parent.ref().namespace(), parent.ref().name(), port, clusterDomain()));
+        } else {
+            List<BackendRef> weighted = backends.stream().filter(b -> b.weight() > 0).toList();
+            if (weighted.isEmpty()) {
+                route.setDirectResponse(DirectResponseAction.newBuilder().setStatus(500));
+                return;
+            }
+            if (weighted.size() == 1) {
+                action.setCluster(cluster(weighted.getFirst()));
+            } else {
+                WeightedCluster.Builder w = WeightedCluster.newBuilder();
+                for (BackendRef b : weighted) {
+                    w.addClusters(WeightedCluster.ClusterWeight.newBuilder().setName(cluster(b))
+                            .setWeight(UInt32Value.of(b.weight())));
+                }
+                action.setWeightedClusters(w);
+            }
+        }
+        Duration request = timeouts.request();
+        action.setTimeout(duration(request == null ? Duration.ZERO : request));
+        if (retry != null) {
+            action.setRetryPolicy(retry(retry, timeouts.backendRequest()));
+        } else if (timeouts.backendRequest() != null) {
+            action.setRetryPolicy(RetryPolicy.newBuilder().setNumRetries(UInt32Value.of(0))
+                    .setPerTryTimeout(duration(timeouts.backendRequest())));
+        }
+        route.setRoute(action);
+    }
+
+    /** The backend's cluster, or a name no cluster has when it cannot take traffic. */
+    private String cluster(BackendRef b) {
+        boolean valid = b.kind().equals(BackendRef.SERVICE) && b.namespace().equals(parent.ref().namespace())
+                && model.services().stream().anyMatch(s -> s.ref().namespace().equals(b.namespace())
+                        && s.ref().name().equals(b.name()) && s.ports().stream().anyMatch(p -> p.port() == b.port()));
+        return valid ? EnvoyNames.cluster(b.namespace(), b.name(), b.port(), clusterDomain()) : EnvoyNames.invalid(b);
+    }
+
+    private static void headers(Route.Builder route, HeaderModifier h) {
+        Consumer<HeaderValueOption> add = h.response() ? route::addResponseHeadersToAdd : route::addRequestHeadersToAdd;
+        options(h.set(), HeaderAppendAction.OVERWRITE_IF_EXISTS_OR_ADD).forEach(add);
+        options(h.add(), HeaderAppendAction.APPEND_IF_EXISTS_OR_ADD).forEach(add);
+        if (h.response()) {
+            route.addAllResponseHeadersToRemove(h.remove());
+        } else {
+            route.addAllRequestHeadersToRemove(h.remove());
+        }
+    }
+
+    private static List<HeaderValueOption> options(Map<String, String> headers, HeaderAppendAction how) {
+        return headers.entrySet().stream()
+                .map(e -> HeaderValueOption.newBuilder()
+                        .setHeader(HeaderValue.newBuilder().setKey(e.getKey()).setValue(e.getValue()))
+                        .setAppendAction(how).build())
+                .toList();
+    }
+
+    private static RedirectAction redirect(Redirect r, PathForm form) {
+        RedirectAction.Builder b = RedirectAction.newBuilder()
+                .setResponseCode(r.statusCode() == 301
+                        ? RedirectAction.RedirectResponseCode.MOVED_PERMANENTLY
+                        : RedirectAction.RedirectResponseCode.FOUND);
+        if (r.scheme() != null) {
+            b.setSchemeRedirect(r.scheme());
+        }
+        if (r.hostname() != null) {
+            b.setHostRedirect(r.hostname());
+        }
+        if (r.port() != null) {
+            b.setPortRedirect(r.port());
+        }
+        if (r.path() != null) {
+            if (r.path().fullPath()) {
+                b.setPathRedirect(r.path().value());
+            } else if (form != null) {
+                b.setPrefixRewrite(form.prefixRewrite(r.path()));
+            }
+        }
+        return b.build();
+    }
+
+    private static void rewrite(RouteAction.Builder action, Rewrite r, PathForm form) {
+        if (r.hostname() != null) {
+            action.setHostRewriteLiteral(r.hostname());
+        }
+        if (r.path() == null) {
+            return;
+        }
+        if (r.path().fullPath()) {
+            action.setRegexRewrite(RegexMatchAndSubstitute.newBuilder()
+                    .setPattern(RegexMatcher.newBuilder().setRegex("^/.*$"))
+                    .setSubstitution(r.path().value()));
+        } else if (form != null) {
+            action.setPrefixRewrite(form.prefixRewrite(r.path()));
+        }
+    }
+
+    /** GEP-1731: {@code codes} retried, {@code attempts} retries, {@code backoff} the base interval. */
+    private static RetryPolicy retry(Retry r, Duration perTry) {
+        RetryPolicy.Builder b = RetryPolicy.newBuilder();
+        if (r.codes() != null && !r.codes().isEmpty()) {
+            b.setRetryOn("retriable-status-codes").addAllRetriableStatusCodes(r.codes());
+        } else {
+            b.setRetryOn("5xx");
+        }
+        if (r.attempts() != null) {
+            b.setNumRetries(UInt32Value.of(r.attempts()));
+        }
+        if (r.backoff() != null) {
+            b.setRetryBackOff(RetryPolicy.RetryBackOff.newBuilder().setBaseInterval(duration(r.backoff())));
+        }
+        if (perTry != null) {
+            b.setPerTryTimeout(duration(perTry));
+        }
+        return b.build();
+    }
+
+    static com.google.protobuf.Duration duration(Duration d) {
+        return com.google.protobuf.Duration.newBuilder().setSeconds(d.getSeconds()).setNanos(d.getNano()).build();
+    }
+}

@@ -1,0 +1,110 @@
+package dev.wisp.controlplane.envoy;
+
+import static java.util.Objects.requireNonNull;
+
+import com.google.protobuf.Any;
+import com.google.protobuf.UInt32Value;
+import dev.wisp.controlplane.model.MeshModel;
+import dev.wisp.controlplane.model.Pod;
+import dev.wisp.controlplane.model.Selectors;
+import dev.wisp.controlplane.model.ServiceDef;
+import dev.wisp.controlplane.model.ServiceDef.ServicePort;
+import io.envoyproxy.envoy.config.cluster.v3.Cluster;
+import io.envoyproxy.envoy.config.core.v3.Address;
+import io.envoyproxy.envoy.config.core.v3.AggregatedConfigSource;
+import io.envoyproxy.envoy.config.core.v3.ApiVersion;
+import io.envoyproxy.envoy.config.core.v3.ConfigSource;
+import io.envoyproxy.envoy.config.core.v3.SocketAddress;
+import io.envoyproxy.envoy.config.endpoint.v3.ClusterLoadAssignment;
+import io.envoyproxy.envoy.config.endpoint.v3.Endpoint;
+import io.envoyproxy.envoy.config.endpoint.v3.LbEndpoint;
+import io.envoyproxy.envoy.config.endpoint.v3.LocalityLbEndpoints;
+import io.envoyproxy.envoy.config.listener.v3.ApiListener;
+import io.envoyproxy.envoy.config.listener.v3.Listener;
+import io.envoyproxy.envoy.config.route.v3.RouteConfiguration;
+import io.envoyproxy.envoy.extensions.filters.http.router.v3.Router;
+import io.envoyproxy.envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager;
+import io.envoyproxy.envoy.extensions.filters.network.http_connection_manager.v3.HttpFilter;
+import io.envoyproxy.envoy.extensions.filters.network.http_connection_manager.v3.Rds;
+import java.net.InetAddress;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * Translates the mesh model into Envoy v3 resources (pure: same model, same protos). Per service
+ * port: an API listener named {@code <host>:<port>} whose HTTP connection manager takes its routes
+ * by RDS over ADS (what a proxyless gRPC client resolves for {@code xds:///<host>:<port>}, and what the
+ * waypoint reads for the same port); the route configuration of that name ({@link RouteTranslator});
+ * an EDS cluster {@code outbound|<port>||<host>}; and its load assignment: the ready pods the
+ * service selects, at the port's target port.
+ */
+public final class EnvoyTranslator {
+    private static final ConfigSource ADS = ConfigSource.newBuilder()
+            .setAds(AggregatedConfigSource.getDefaultInstance())
+            .setResourceApiVersion(ApiVersion.V3).build();
+    private static final HttpFilter ROUTER = HttpFilter.newBuilder().setName("envoy.filters.http.router")
+            .setTypedConfig(Any.pack(Router.getDefaultInstance())).build();
+    private static final Duration CONNECT_TIMEOUT = Duration.ofSeconds(5);
+
+    private EnvoyTranslator() {}
+
+    public static EnvoyResources translate(MeshModel model) {
+        requireNonNull(model, "model");
+        String domain = model.mesh().clusterDomain();
+        RouteTranslator routes = new RouteTranslator(model);
+        List<Listener> listeners = new ArrayList<>();
+        List<RouteConfiguration> configs = new ArrayList<>();
+        List<Cluster> clusters = new ArrayList<>();
+        List<ClusterLoadAssignment> endpoints = new ArrayList<>();
+        for (ServiceDef s : model.services()) {
+            List<Pod> selected = model.pods().stream()
+                    .filter(p -> p.ref().namespace().equals(s.ref().namespace()) && p.ready()
+                            && Selectors.selects(s.selector(), p.labels()))
+                    .toList();
+            for (ServicePort port : s.ports()) {
+                String name = EnvoyNames.listener(s, port.port(), domain);
+                listeners.add(listener(name));
+                configs.add(routes.routeConfiguration(s, port.port()));
+                String cluster = EnvoyNames.cluster(s.ref().namespace(), s.ref().name(), port.port(), domain);
+                clusters.add(Cluster.newBuilder().setName(cluster)
+                        .setType(Cluster.DiscoveryType.EDS)
+                        .setEdsClusterConfig(Cluster.EdsClusterConfig.newBuilder().setEdsConfig(ADS))
+                        .setLbPolicy(Cluster.LbPolicy.ROUND_ROBIN)
+                        .setConnectTimeout(BackendActions.duration(CONNECT_TIMEOUT))
+                        .build());
+                endpoints.add(assignment(cluster, selected, port.targetPort()));
+            }
+        }
+        return new EnvoyResources(listeners, configs, clusters, endpoints);
+    }
+
+    private static Listener listener(String name) {
+        HttpConnectionManager hcm = HttpConnectionManager.newBuilder()
+                .setStatPrefix(name)
+                .setRds(Rds.newBuilder().setRouteConfigName(name).setConfigSource(ADS))
+                .addHttpFilters(ROUTER)
+                .build();
+        return Listener.newBuilder().setName(name)
+                .setApiListener(ApiListener.newBuilder().setApiListener(Any.pack(hcm)))
+                .build();
+    }
+
+    private static ClusterLoadAssignment assignment(String cluster, List<Pod> pods, int targetPort) {
+        // One locality of weight 1: proxyless gRPC ignores a locality without a weight.
+        LocalityLbEndpoints.Builder locality = LocalityLbEndpoints.newBuilder()
+                .setLoadBalancingWeight(UInt32Value.of(1));
+        for (Pod p : pods) {
+            for (InetAddress ip : p.ips()) {
+                locality.addLbEndpoints(LbEndpoint.newBuilder().setEndpoint(Endpoint.newBuilder()
+                        .setAddress(Address.newBuilder().setSocketAddress(SocketAddress.newBuilder()
+                                .setAddress(ip.getHostAddress()).setPortValue(targetPort)))));
+            }
+        }
+        ClusterLoadAssignment.Builder b = ClusterLoadAssignment.newBuilder().setClusterName(cluster);
+        if (locality.getLbEndpointsCount() > 0) {
+            b.addEndpoints(locality);
+        }
+        return b.build();
+    }
+}
