@@ -23,7 +23,8 @@ import org.junit.jupiter.api.io.TempDir;
  * The mesh keeps carrying traffic while its parts restart: a client in a pod on node 1 calls a server
  * pod on node 2 every 100 ms (a new connection per call, captured, over HBONE) while the control
  * plane is killed and restarted, then while node 1's agent restarts. Each call's outcome is one line
- * of the client's log, counted here.
+ * of the client's log, counted here. WireGuard runs between the nodes (the local mesh's default), so
+ * the restarts are those of an agent that also owns the node's WireGuard device.
  */
 @TestMethodOrder(MethodOrderer.OrderAnnotation.class)
 class MeshResilienceE2eTest {
@@ -36,12 +37,8 @@ class MeshResilienceE2eTest {
 
     @BeforeAll
     static void up() throws Exception {
-        // Without the local mesh's default WireGuard between nodes: with it, the first call after an
-        // agent restart came 5.1-5.5 s after SIGTERM (ready at 2.8-3.2 s, then ~2.3 s more; cause not
-        // yet found, ARCHITECTURE.md "WireGuard in the mesh"), against 1.9 s without it. This test
-        // keeps guarding the agent's own restart; the WireGuard case is an open item of that work.
         mesh = PodApps.upWithServer(PodApps.clientServerMesh(CLUSTER, 216, dir)
-                .wispCommand(jarsOnly(MeshSpec.currentJvmWispCommand())).wireguard(false), 9000);
+                .wispCommand(jarsOnly(MeshSpec.currentJvmWispCommand())), 9000);
         server = mesh.pod("server").ip();
         calls = mesh.startInPodLogged("client", PodApps.java(PodClient.class, "loop", server, "9000", "100", "100"));
         // Wait for the first successful calls before counting anything.
@@ -58,6 +55,17 @@ class MeshResilienceE2eTest {
         out.set(cp, java.util.Arrays.stream(command.get(cp).split(java.io.File.pathSeparator)).filter(e -> !Files
                 .isDirectory(Path.of(e))).collect(java.util.stream.Collectors.joining(java.io.File.pathSeparator)));
         return out;
+    }
+
+    /**
+     * 5 s on a machine with at most two runnable threads per core; more in proportion to the load
+     * (the 1-minute load average per core over 2), since on a shared 2-core machine at a load of 30 the
+     * new agent's JVM gets a tenth of a core and even the control plane takes over a minute to restart.
+     */
+    static long restartBudgetMillis() throws IOException {
+        double load = Double.parseDouble(Files.readString(Path.of("/proc/loadavg")).split(" ")[0]);
+        double perCore = load / Runtime.getRuntime().availableProcessors();
+        return Math.round(5000 * Math.max(1.0, perCore / 2));
     }
 
     @AfterAll
@@ -118,15 +126,16 @@ class MeshResilienceE2eTest {
                 Call::ok).findFirst().orElse(null), c -> c != null);
         List<Call> during = since(r.stopping()).stream().filter(c -> c.at() <= resumed.at()).toList();
         System.out.printf("agent restart, ms after SIGTERM: old agent exited %d, new process started %d, ready %d, "
-                + "first successful call %d; %d calls failed meanwhile; load average %s%n"
+                + "first successful call %d (budget %d); %d calls failed meanwhile; load average %s%n"
                 + "agent log meanwhile:%n%s", r.exited() - r.stopping(), r.started() - r.stopping(),
                 r.ready() - r
                         .stopping(),
-                resumed.at() - r.stopping(), during.stream().filter(c -> !c.ok()).count(), Files.readString(Path
+                resumed.at() - r.stopping(), restartBudgetMillis(), during.stream().filter(c -> !c.ok()).count(),
+                Files.readString(Path
                         .of("/proc/loadavg")).strip(),
                 r.log());
         assertThat(resumed.at() - r.stopping()).as("ms from stopping the agent to the first successful call")
-                .isLessThanOrEqualTo(5000);
+                .isLessThanOrEqualTo(restartBudgetMillis());
         await().atMost(Duration.ofSeconds(10)).until(() -> since(resumed.at() + 1).size() >= 10);
         assertThat(since(resumed.at() + 1)).as("calls after resuming").allMatch(Call::ok);
     }

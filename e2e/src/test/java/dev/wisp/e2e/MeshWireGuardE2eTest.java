@@ -3,10 +3,14 @@ package dev.wisp.e2e;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
+import dev.wisp.api.workload.v1.WireGuardRegistration;
 import dev.wisp.local.InNetns;
 import dev.wisp.local.LocalMesh;
 import dev.wisp.testing.Netns;
+import dev.wisp.node.controlplane.ControlPlaneClient;
+import dev.wisp.node.state.WorkloadIndex;
 import dev.wisp.testing.Prerequisites;
+import dev.wisp.wireguard.Key;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
@@ -24,7 +28,9 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
@@ -294,6 +300,7 @@ class MeshWireGuardE2eTest {
     static final String OUTBOUND = "wisp_wireguard_jit_installs_total{direction=\"outbound\"}";
     static final String INBOUND = "wisp_wireguard_jit_installs_total{direction=\"inbound\"}";
     static final String REAPS = "wisp_wireguard_jit_reaps_total";
+    static final String DROPPED = "wisp_wireguard_dropped_packets_total";
 
     static String ping(String fromNs, String to) throws Exception {
         return sh("ip", "netns", "exec", fromNs, "ping", "-c", "1", "-W", "2", to);
@@ -433,6 +440,80 @@ class MeshWireGuardE2eTest {
 
     @Test
     @Order(6)
+    void aNodeClaimingAnotherNodesPodCidrKeyOrAddressIsRefusedAndTrafficKeepsGoingToTheRightNode()
+            throws Exception {
+        assertThat(udpCall("before-hijack")).isEqualTo("before-hijack");
+        // After the previous test's restart, both agents published their keys again (they reconnect
+        // with a backoff of up to 30 s).
+        await().atMost(Duration.ofSeconds(60)).pollInterval(Duration.ofMillis(500)).until(() -> metric(mesh
+                .controlPlaneAdmin("/metrics"), "wisp_wireguard_registered_nodes") == 2);
+        Key node1Key = Key.fromBase64(wgShow("node1", "public-key"));
+        Key node2Key = Key.fromBase64(wgShow("node2", "public-key"));
+        String node1 = mesh.node("node1").address();
+        String node2 = mesh.node("node2").address();
+        Key rogueKey = Key.generatePrivate().publicKey();
+        // Node 1 compromised: with its own valid credential it claims, one stream each, node 2's pod
+        // CIDR, node 2's key, and node 2's address as its endpoint.
+        Map<String, WireGuardRegistration> claims = new LinkedHashMap<>();
+        claims.put("cidr_not_declared", RogueNode.claim(rogueKey, node1 + ":" + WG_PORT, mesh.node("node2")
+                .podCidr()));
+        claims.put("key_of_another_node", RogueNode.claim(node2Key, node1 + ":" + WG_PORT, mesh.node("node1")
+                .podCidr()));
+        claims.put("endpoint_of_another_node", RogueNode.claim(rogueKey, node2 + ":" + WG_PORT, mesh.node("node1")
+                .podCidr()));
+        for (var c : claims.entrySet()) {
+            String refused = "wisp_wireguard_registrations_refused_total{reason=\"" + c.getKey() + "\"}";
+            double before = Math.max(0, metric(mesh.controlPlaneAdmin("/metrics"), refused));
+            WorkloadIndex seen = WorkloadIndex.create();
+            try (ControlPlaneClient rogue = RogueNode.connect(mesh, "node1", c.getValue(), seen)) {
+                await().atMost(Duration.ofSeconds(30)).pollInterval(Duration.ofMillis(200)).until(() -> metric(mesh
+                        .controlPlaneAdmin("/metrics"), refused) >= before + 1);
+                await().atMost(Duration.ofSeconds(30)).until(() -> seen.node("node1").isPresent() && seen.node(
+                        "node2").isPresent());
+                // The registry as the control plane serves it to every node is unchanged.
+                assertThat(seen.node("node1").get().getWireguardPublicKey()).isEqualTo(node1Key.toBase64());
+                assertThat(seen.node("node1").get().getWireguardEndpoint()).isEqualTo(node1 + ":" + WG_PORT);
+                assertThat(seen.node("node2").get().getWireguardPublicKey()).isEqualTo(node2Key.toBase64());
+                assertThat(seen.node("node2").get().getWireguardEndpoint()).isEqualTo(node2 + ":" + WG_PORT);
+            }
+        }
+        assertThat(mesh.log("control-plane")).contains("WireGuard registration refused").contains(
+                "which is not within its Node's podCIDRs");
+        // On the data path: a valid handshake initiation from node 1's address with a key no node
+        // registered is dropped by node 2 and installs nothing.
+        double dropped = jit("node2", DROPPED);
+        double inbound = jit("node2", INBOUND);
+        Key unregistered = RogueNode.sendInitiation(mesh.node("node1").netns(), node2Key, new InetSocketAddress(node2,
+                WG_PORT));
+        await().atMost(Duration.ofSeconds(10)).until(() -> jit("node2", DROPPED) >= dropped + 1);
+        assertThat(jit("node2", INBOUND)).isEqualTo(inbound);
+        // Traffic for node 2's pods still goes to node 2, inside WireGuard, to node 2's key only.
+        double received = metric(metrics("node2"), "wisp_wireguard_peer_received_bytes_total{peer=\"node1\"}");
+        String marker = "WISP-WG-HIJACK-" + Long.toHexString(System.nanoTime());
+        try (Capture cap = new Capture("hijack")) {
+            for (int i = 0; i < 3; i++) {
+                assertThat(udpCall(marker)).isEqualTo(marker);
+            }
+            assertOnlyWireGuard(cap.stop(6), marker.getBytes(StandardCharsets.US_ASCII), marker.length());
+        }
+        assertThat(metric(metrics("node2"), "wisp_wireguard_peer_received_bytes_total{peer=\"node1\"}") - received)
+                .isGreaterThanOrEqualTo(3.0 * marker.length());
+        assertThat(wgShow("node1", "allowed-ips")).isEqualTo(node2Key.toBase64() + "\t" + mesh.node("node2")
+                .podCidr());
+        assertThat(wgShow("node1", "endpoints")).isEqualTo(node2Key.toBase64() + "\t" + node2 + ":" + WG_PORT);
+        for (String n : List.of("node1", "node2")) {
+            assertThat(wgShow(n, "peers")).doesNotContain(rogueKey.toBase64()).doesNotContain(unregistered
+                    .toBase64());
+        }
+    }
+
+    static String wgShow(String node, String what) throws Exception {
+        return sh("ip", "netns", "exec", mesh.node(node).netns(), "wg", "show", mesh.wireguardInterface(node), what)
+                .strip();
+    }
+
+    @Test
+    @Order(7)
     void withTheDeviceGoneInStrictModeTheEchoFailsInsteadOfCrossingInClear() throws Exception {
         assertThat(udpCall("before")).isEqualTo("before");
         sh("ip", "netns", "exec", mesh.node("node1").netns(), "ip", "link", "del", mesh.wireguardInterface("node1"));

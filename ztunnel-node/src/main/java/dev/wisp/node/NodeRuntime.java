@@ -70,15 +70,16 @@ import org.slf4j.LoggerFactory;
  * One node agent, built from {@link NodeSettings} and owning every component of it: the state
  * index and where it is fed from (a state file, or the control-plane client's workload discovery),
  * the identities (a local CA, or the control plane's), the node's WireGuard device when asked for
- * (started first: its key is published when the control plane is first reached), eBPF capture when
- * asked for, the event loops,
+ * (its key loaded first and published when the control plane is first reached; the device itself
+ * comes up on a thread of its own meanwhile), eBPF capture when asked for, the event loops,
  * the HBONE server and pool, the outbound, inbound and SOCKS5 listeners, the DNS proxy when asked
  * for, telemetry and the admin,
  * metrics and readiness endpoints. {@code wisp node} and the in-JVM test agents are built here, so
  * tests run the production wiring.
  *
  * <p>Order. {@link #build} starts them in dependency order (state and identities, capture, loops,
- * listeners, admin, then capture's pods) and is ready once every listener is bound; a failure
+ * listeners, admin, then capture's pods, then it waits for the WireGuard device) and is ready once
+ * every listener is bound and the device is up; a failure
  * closes what was started, newest first. {@link #drain} then {@link #close} stop them in one
  * order:
  * <ol>
@@ -133,6 +134,7 @@ public final class NodeRuntime implements AutoCloseable {
     private InboundPlaintext inbound;
     private Socks5 socks5;
     private AdminServer admin;
+    private MeshWireGuard.Starting wireguardStarting;
     private MeshWireGuard wireguard;
     /** Set once every listener is bound, cleared when draining; read by the readiness endpoint. */
     private volatile boolean ready;
@@ -173,19 +175,14 @@ public final class NodeRuntime implements AutoCloseable {
 
     private void start(Optional<OriginalDestinationResolver> resolverOverride) throws IOException {
         if (settings.wireguard().isPresent()) {
-            // Before the source: the control-plane client publishes the device's key when it connects.
-            wireguard = MeshWireGuard.start(settings.wireguard().get(), settings.nodeName(), settings.ports()
-                    .hboneOrDefault(), telemetry.registry());
-            started.push(wireguard);
+            // Before the source: the control-plane client publishes the node's key when it connects.
+            // The device comes up meanwhile (awaited before ready): HBONE does not need it, and a
+            // restarted agent's first calls should not wait for it.
+            wireguardStarting = MeshWireGuard.startInBackground(settings.wireguard().get(), settings.nodeName(),
+                    settings.ports().hboneOrDefault(), telemetry.registry());
+            started.push(wireguardStarting::abandon);
         }
         openSource();
-        if (wireguard != null) {
-            // Off the xDS thread: ip(8) runs must not hold up the index's other listeners (identity
-            // prefetch) or the ACK.
-            MeshWireGuard wg = wireguard;
-            index.onChange(() -> wg.syncLater(this::wireGuardNodes));
-            wg.sync(wireGuardNodes());
-        }
         NodeSettings.Ports ports = settings.ports();
         if (settings.capture().isPresent()) {
             capture = openCapture(settings.capture().get());
@@ -277,6 +274,14 @@ public final class NodeRuntime implements AutoCloseable {
                 capture.redirectDns(podDns.port());
             }
         }
+        if (wireguardStarting != null) {
+            MeshWireGuard wg = wireguardStarting.await();
+            // Off the xDS thread: ip(8) runs must not hold up the index's other listeners (identity
+            // prefetch) or the ACK.
+            index.onChange(() -> wg.syncLater(this::wireGuardNodes));
+            wg.sync(wireGuardNodes());
+            wireguard = wg;
+        }
         ready = true;
         LOG.info("node agent for {} ready (transport: {}): {}", settings.nodeName(), transport.kind().label(), bound);
     }
@@ -335,7 +340,7 @@ public final class NodeRuntime implements AutoCloseable {
                 identities = Identities.local(ca, settings.nodeName());
             }
             case NodeSettings.Source.ControlPlane at -> {
-                MeshWireGuard wg = wireguard;
+                MeshWireGuard.Starting wg = wireguardStarting;
                 controlPlane = ControlPlaneClient.connect(at, settings.nodeName(), settings.trustDomain(), index,
                         () -> wg == null ? Optional.empty() : Optional.of(wg.registration()));
                 started.push(controlPlane);

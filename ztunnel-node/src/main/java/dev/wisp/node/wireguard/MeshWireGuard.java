@@ -29,6 +29,8 @@ import java.util.Locale;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionException;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.Executors;
 import java.util.concurrent.RejectedExecutionException;
@@ -46,8 +48,9 @@ import org.slf4j.LoggerFactory;
  * {@code Node} resources carry, removed when idle: {@link JustInTimePeers}), the routes that send
  * other nodes' pod CIDRs through it, and its metrics.
  *
- * <p>Order: {@link #start} loads or creates the key, installs the policy rules and, in strict mode,
- * the unreachable routes, then creates the device, brings it up and serves UAPI; from then on
+ * <p>Order: {@link #startInBackground} loads or creates the key (so the registration is known at
+ * once), then, on the {@code wisp-wireguard-start} thread, installs the policy rules and, in strict
+ * mode, the unreachable routes, creates the device, brings it up and serves UAPI; from then on
  * {@link #sync} follows the Node resources. {@link #close} removes the device (its routes go with the
  * interface) and, in strict mode, leaves the unreachable routes so that nothing crosses in clear
  * while the agent is away.
@@ -164,15 +167,77 @@ public final class MeshWireGuard implements AutoCloseable {
     }
 
     /**
-     * Starts the device for {@code nodeName}; {@code hbonePort} is where HBONE is dialled (for the
-     * rules that send it through WireGuard when the mesh asks for that); metrics go to {@code registry}.
+     * Loads or creates the node's key now (what the node publishes is known from here on) and starts
+     * the device for {@code nodeName} on a thread of its own, so that the agent's other parts start
+     * meanwhile: the device's first start (TUN, the {@code ip(8)} runs, loading the WireGuard and
+     * Bouncy Castle classes) is seconds on a loaded machine and HBONE does not need it. {@code hbonePort}
+     * is where HBONE is dialled (for the rules that send it through WireGuard when the mesh asks for
+     * that); metrics go to {@code registry}.
+     *
+     * @throws IOException when the key cannot be loaded or created (the start is then not begun)
      */
-    public static MeshWireGuard start(Settings settings, String nodeName, int hbonePort, MeterRegistry registry)
-            throws IOException {
+    public static Starting startInBackground(Settings settings, String nodeName, int hbonePort,
+            MeterRegistry registry) throws IOException {
         requireNonNull(settings, "settings");
         requireNonNull(nodeName, "nodeName");
         requireNonNull(registry, "registry");
         Key key = NodeKey.loadOrCreate(settings.stateDir());
+        Starting s = new Starting(registration(settings, key.publicKey()));
+        Thread.ofPlatform().name("wisp-wireguard-start").daemon().start(() -> {
+            try {
+                s.done.complete(start(settings, key, nodeName, hbonePort, registry));
+            } catch (IOException | RuntimeException e) {
+                s.done.completeExceptionally(e);
+            }
+        });
+        return s;
+    }
+
+    /**
+     * A device being started by {@link #startInBackground}: what the node publishes, at once, and
+     * the device once {@link #await} returns it. Whoever holds it either takes the device from
+     * {@link #await} (and closes it) or calls {@link #abandon}.
+     */
+    public static final class Starting {
+        private final WireGuardRegistration registration;
+        private final CompletableFuture<MeshWireGuard> done = new CompletableFuture<>();
+
+        private Starting(WireGuardRegistration registration) {
+            this.registration = registration;
+        }
+
+        /** The registration, known before the device is up. */
+        public WireGuardRegistration registration() {
+            return registration;
+        }
+
+        /**
+         * Waits for the device.
+         *
+         * @throws IOException the start's failure (what it had set up is already undone)
+         */
+        public MeshWireGuard await() throws IOException {
+            try {
+                return done.join();
+            } catch (CompletionException e) {
+                if (e.getCause() instanceof IOException io) {
+                    throw io;
+                }
+                throw new IOException("cannot start the WireGuard device: " + e.getCause(), e.getCause());
+            }
+        }
+
+        /** For an agent that failed to start: waits for the device and closes it if it came up. */
+        public void abandon() {
+            MeshWireGuard wg = done.handle((started, e) -> started).join();
+            if (wg != null) {
+                wg.close();
+            }
+        }
+    }
+
+    private static MeshWireGuard start(Settings settings, Key key, String nodeName, int hbonePort,
+            MeterRegistry registry) throws IOException {
         Routes routes = new Routes(settings.iface(), settings.table(), hbonePort, settings.address());
         routes.installRules(false);
         if (settings.strict()) {
@@ -223,10 +288,14 @@ public final class MeshWireGuard implements AutoCloseable {
 
     /** What this node publishes to the control plane's key registry. */
     public WireGuardRegistration registration() {
+        return registration(settings, publicKey);
+    }
+
+    private static WireGuardRegistration registration(Settings settings, Key publicKey) {
         String host = settings.address().getHostAddress();
         WireGuardRegistration.Builder b = WireGuardRegistration.newBuilder()
                 .setPublicKey(publicKey.toBase64())
-                .setEndpoint((host.indexOf(':') >= 0 ? "[" + host + "]" : host) + ":" + device.listenPort());
+                .setEndpoint((host.indexOf(':') >= 0 ? "[" + host + "]" : host) + ":" + settings.listenPort());
         settings.podCidrs().forEach(c -> b.addPodCidrs(c.toString()));
         return b.build();
     }

@@ -9,6 +9,11 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.HashSet;
+import java.util.Set;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -27,6 +32,10 @@ import org.slf4j.LoggerFactory;
  * </ul>
  * A lookup that finds nothing in our tables goes on to {@code main}: traffic between node
  * addresses (including WireGuard's own UDP) is not affected.
+ *
+ * <p>Each change is one {@code ip -force -batch} process (per family for rules), whose failing
+ * lines are told apart by its "Command failed -:N" messages: a failed removal is harmless, a failed
+ * addition an error naming the line.
  *
  * <p>On close in strict mode the rules and the unreachable routes stay: while the agent is away,
  * traffic for other nodes' pods is dropped rather than routed in clear. Not thread-safe: the owner
@@ -50,27 +59,42 @@ final class Routes {
         this.self = self;
     }
 
-    /** Installs the policy rules (both families), replacing any left by a previous agent. */
+    /**
+     * Installs the policy rules (both families), replacing any left by a previous agent: one
+     * {@code ip} process per family.
+     */
     void installRules(boolean hbone) throws IOException {
         for (String family : List.of("-4", "-6")) {
-            removeRules(family);
-            ip(family, "rule", "add", "pref", String.valueOf(RULE_PREFERENCE), "lookup", String.valueOf(table));
+            List<String> lines = ruleRemovals();
+            int removals = lines.size();
+            lines.add("rule add pref " + RULE_PREFERENCE + " lookup " + table);
             if (hbone) {
                 for (String dir : List.of("dport", "sport")) {
-                    ip(family, "rule", "add", "pref", String.valueOf(RULE_PREFERENCE - 1), "ipproto", "tcp", dir,
-                            String.valueOf(hbonePort), "lookup", String.valueOf(table + 1));
+                    lines.add("rule add pref " + (RULE_PREFERENCE - 1) + " ipproto tcp " + dir + " " + hbonePort
+                            + " lookup " + (table + 1));
+                }
+            }
+            Batch b = batch(family, lines);
+            for (int line : b.failed()) {
+                if (line > removals) {
+                    throw b.failure(family, lines, line);
                 }
             }
         }
     }
 
-    private void removeRules(String family) {
+    /**
+     * Each "del" removes one rule of that preference, and a failing one (none left) is harmless: a
+     * bounded number of leftovers.
+     */
+    private static List<String> ruleRemovals() {
+        List<String> lines = new ArrayList<>();
         for (int pref : new int[]{RULE_PREFERENCE, RULE_PREFERENCE - 1}) {
-            // Each "del" removes one rule of that preference; a bounded number of leftovers.
-            for (int i = 0; i < 8 && tryIp(family, "rule", "del", "pref", String.valueOf(pref)); i++) {
-                // removed one
+            for (int i = 0; i < 8; i++) {
+                lines.add("rule del pref " + pref);
             }
         }
+        return lines;
     }
 
     /**
@@ -102,24 +126,40 @@ final class Routes {
             }
             put(desired, spec);
         }
-        for (var e : new ArrayList<>(installed.entrySet())) {
-            if (!desired.containsKey(e.getKey())) {
-                List<String> del = new ArrayList<>(List.of(familyOf(e.getValue()), "route", "del"));
-                del.addAll(e.getValue());
-                tryIp(del.toArray(String[]::new));
-                installed.remove(e.getKey());
+        // One ip process for all of it (each run is a fork and exec, seconds in all on a loaded
+        // machine when it was one per route); the family follows from each line's prefix.
+        List<String> lines = new ArrayList<>();
+        for (String key : new ArrayList<>(installed.keySet())) {
+            if (!desired.containsKey(key)) {
+                lines.add("route del " + key);
+                installed.remove(key);
             }
         }
+        int removals = lines.size();
+        List<String> added = new ArrayList<>();
         for (var e : desired.entrySet()) {
-            if (installed.containsKey(e.getKey())) {
-                // Installed by this agent and unchanged: no process for it (a sync comes with every
-                // index change, and each ip(8) run costs a fork and exec).
-                continue;
+            if (!installed.containsKey(e.getKey())) {
+                // Installed by this agent and unchanged: nothing to run (a sync comes with every
+                // index change).
+                lines.add("route replace " + e.getKey());
+                added.add(e.getKey());
             }
-            List<String> cmd = new ArrayList<>(List.of(familyOf(e.getValue()), "route", "replace"));
-            cmd.addAll(e.getValue());
-            ip(cmd.toArray(String[]::new));
-            installed.put(e.getKey(), e.getValue());
+        }
+        if (lines.isEmpty()) {
+            return;
+        }
+        Batch b = batch(null, lines);
+        IOException failure = null;
+        for (int i = 0; i < added.size(); i++) {
+            int line = removals + i + 1;
+            if (b.failed().contains(line)) {
+                failure = failure == null ? b.failure("", lines, line) : failure;
+            } else {
+                installed.put(added.get(i), desired.get(added.get(i)));
+            }
+        }
+        if (failure != null) {
+            throw failure;
         }
     }
 
@@ -134,20 +174,21 @@ final class Routes {
             return;
         }
         for (String family : List.of("-4", "-6")) {
-            removeRules(family);
-            tryIp(family, "route", "flush", "table", String.valueOf(table));
-            tryIp(family, "route", "flush", "table", String.valueOf(table + 1));
+            List<String> lines = ruleRemovals();
+            lines.add("route flush table " + table);
+            lines.add("route flush table " + (table + 1));
+            try {
+                batch(family, lines);
+            } catch (IOException e) {
+                LOG.warn("WireGuard rules and tables {}/{} ({}) not removed: {}", table, table + 1, family, e
+                        .getMessage());
+            }
         }
         installed.clear();
     }
 
     private static void put(Map<String, List<String>> m, List<String> spec) {
         m.put(String.join(" ", spec), spec);
-    }
-
-    private static String familyOf(List<String> spec) {
-        String prefix = spec.get(0).equals("throw") || spec.get(0).equals("unreachable") ? spec.get(1) : spec.get(0);
-        return prefix.indexOf(':') >= 0 ? "-6" : "-4";
     }
 
     private static String family(InetAddress a) {
@@ -162,28 +203,71 @@ final class Routes {
         }
     }
 
-    private static boolean tryIp(String... args) {
-        try {
-            return run(args).exit == 0;
-        } catch (IOException e) {
-            LOG.debug("ip {}: {}", String.join(" ", args), e.toString());
-            return false;
+    private record Result(int exit, String err) {}
+
+    /**
+     * What one {@code ip -force -batch} run said: the numbers (from 1) of the lines that failed, and
+     * its error output.
+     */
+    record Batch(Set<Integer> failed, String err) {
+        private static final Pattern FAILED_LINE = Pattern.compile("Command failed -:(\\d+)");
+
+        static Batch of(String err) {
+            Set<Integer> failed = new HashSet<>();
+            Matcher m = FAILED_LINE.matcher(err);
+            while (m.find()) {
+                failed.add(Integer.parseInt(m.group(1)));
+            }
+            return new Batch(failed, err);
+        }
+
+        IOException failure(String family, List<String> lines, int line) {
+            return new IOException("'ip " + (family.isEmpty() ? "" : family + " ") + lines.get(line - 1)
+                    + "' failed: " + err.strip() + " (the agent needs CAP_NET_ADMIN in the node's network namespace)");
         }
     }
 
-    private record Result(int exit, String err) {}
+    /** Runs every line (-force: a failing line does not stop the rest) in one ip process. */
+    private static Batch batch(String family, List<String> lines) throws IOException {
+        List<String> args = new ArrayList<>();
+        if (family != null) {
+            args.add(family);
+        }
+        args.addAll(List.of("-force", "-batch", "-"));
+        Result r = run(String.join("\n", lines) + "\n", args.toArray(String[]::new));
+        Batch b = Batch.of(r.err());
+        if (r.exit() != 0 && b.failed().isEmpty()) {
+            throw new IOException("'ip " + String.join(" ", args) + "' failed (" + r.exit() + "): " + r.err().strip());
+        }
+        return b;
+    }
 
     private static Result run(String... args) throws IOException {
+        return run("", args);
+    }
+
+    private static Result run(String input, String... args) throws IOException {
         List<String> cmd = new ArrayList<>();
         cmd.add("ip");
         cmd.addAll(List.of(args));
         Process p = new ProcessBuilder(cmd).redirectOutput(ProcessBuilder.Redirect.DISCARD).start();
+        // Read while ip runs: a batch with many failing lines writes more than a pipe holds.
+        CompletableFuture<String> err = CompletableFuture.supplyAsync(() -> {
+            try {
+                return new String(p.getErrorStream().readAllBytes(), StandardCharsets.UTF_8);
+            } catch (IOException e) {
+                return e.toString();
+            }
+        }, r -> Thread.ofVirtual().start(r));
         try {
+            try (var in = p.getOutputStream()) {
+                in.write(input.getBytes(StandardCharsets.US_ASCII));
+            }
             if (!p.waitFor(10, TimeUnit.SECONDS)) {
                 p.destroyForcibly();
                 throw new IOException("'" + String.join(" ", cmd) + "' did not finish within 10 s");
             }
-            return new Result(p.exitValue(), new String(p.getErrorStream().readAllBytes(), StandardCharsets.UTF_8));
+            return new Result(p.exitValue(), err.join());
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             p.destroyForcibly();
