@@ -70,7 +70,8 @@ final class RouteTranslator {
                 .addAllDomains(EnvoyNames.domains(svc, port, clusterDomain));
 
         List<Entry<GrpcRoute.Rule>> grpc = entries(
-                attached(model.grpcRoutes(), svc, port, GrpcRoute::ref, GrpcRoute::parents, GrpcRoute::hostnames),
+                attached(model.all(GrpcRoute.class), svc, port, GrpcRoute::ref, GrpcRoute::parents,
+                        GrpcRoute::hostnames),
                 GrpcRoute::ref, GrpcRoute::created, GrpcRoute::rules, GrpcRoute.Rule::matches, Precedence::rank);
         for (Entry<GrpcRoute.Rule> e : grpc) {
             GrpcRoute.Match match = (GrpcRoute.Match) e.match();
@@ -88,7 +89,8 @@ final class RouteTranslator {
         }
 
         List<Entry<HttpRoute.Rule>> http = entries(
-                attached(model.httpRoutes(), svc, port, HttpRoute::ref, HttpRoute::parents, HttpRoute::hostnames),
+                attached(model.all(HttpRoute.class), svc, port, HttpRoute::ref, HttpRoute::parents,
+                        HttpRoute::hostnames),
                 HttpRoute::ref, HttpRoute::created, HttpRoute::rules, HttpRoute.Rule::matches, Precedence::rank);
         for (Entry<HttpRoute.Rule> e : http) {
             HttpRoute.Match match = (HttpRoute.Match) e.match();

@@ -55,10 +55,10 @@ public final class RouteEngine {
     private final List<GrpcRoute> grpcRoutes;
 
     private RouteEngine(MeshModel model) {
-        for (ServiceDef s : model.services()) {
+        for (ServiceDef s : model.all(ServiceDef.class)) {
             services.put(s.ref().qualifiedName(), s);
             int ready = 0;
-            for (Pod p : model.pods()) {
+            for (Pod p : model.all(Pod.class)) {
                 if (p.ref().namespace().equals(s.ref().namespace()) && p.ready() && !p.ips().isEmpty()
                         && Selectors.selects(s.selector(), p.labels())) {
                     ready++;
@@ -66,8 +66,8 @@ public final class RouteEngine {
             }
             readyEndpoints.put(s.ref().qualifiedName(), ready);
         }
-        this.httpRoutes = model.httpRoutes();
-        this.grpcRoutes = model.grpcRoutes();
+        this.httpRoutes = model.all(HttpRoute.class);
+        this.grpcRoutes = model.all(GrpcRoute.class);
     }
 
     public static RouteEngine of(MeshModel model) {
