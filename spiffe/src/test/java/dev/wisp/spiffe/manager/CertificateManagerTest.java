@@ -52,7 +52,7 @@ class CertificateManagerTest {
 
     CertificateManager manager(Duration ttl) {
         // Jitter draws of 0.5: delays are exactly 500 ms x 2^n (until the cap).
-        return CertificateManager.builder(signer).scheduler(scheduler).clock(clock).ttl(ttl).random(new Fixed(0.5))
+        return CertificateManager.builder(signer, scheduler).clock(clock).ttl(ttl).random(new Fixed(0.5))
                 .build();
     }
 
