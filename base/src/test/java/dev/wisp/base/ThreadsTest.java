@@ -12,13 +12,7 @@ class ThreadsTest {
         Thread quick = Thread.ofPlatform().start(() -> {});
         assertThat(Threads.awaitEnd(quick, Duration.ofSeconds(10))).isTrue();
         CountDownLatch release = new CountDownLatch(1);
-        Thread stuck = Thread.ofPlatform().daemon().start(() -> {
-            try {
-                release.await();
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-            }
-        });
+        Thread stuck = waitingFor(release);
         assertThat(Threads.awaitEnd(stuck, Duration.ofMillis(50))).isFalse();
         release.countDown();
         assertThat(Threads.awaitEnd(stuck, Duration.ofSeconds(10))).isTrue();
@@ -26,14 +20,7 @@ class ThreadsTest {
 
     @Test
     void anInterruptEndsTheWaitAndIsKept() {
-        CountDownLatch never = new CountDownLatch(1);
-        Thread stuck = Thread.ofPlatform().daemon().start(() -> {
-            try {
-                never.await();
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-            }
-        });
+        Thread stuck = waitingFor(new CountDownLatch(1));
         Thread.currentThread().interrupt();
         try {
             assertThat(Threads.awaitEnd(stuck, Duration.ofMinutes(1))).isFalse();
@@ -60,5 +47,16 @@ class ThreadsTest {
         } finally {
             Thread.interrupted();
         }
+    }
+
+    /** A daemon thread that ends when {@code latch} opens or it is interrupted. */
+    private static Thread waitingFor(CountDownLatch latch) {
+        return Thread.ofPlatform().daemon().start(() -> {
+            try {
+                latch.await();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        });
     }
 }

@@ -1,5 +1,6 @@
 package dev.wisp.controlplane;
 
+import dev.wisp.base.Closing;
 import dev.wisp.base.Threads;
 import static java.util.Objects.requireNonNull;
 
@@ -479,14 +480,7 @@ public final class ControlPlane implements AutoCloseable {
 
     @Override
     public void close() {
-        source.close();
-        relay.close();
-        if (admin != null) {
-            admin.close();
-        }
-        if (metrics != null) {
-            metrics.close();
-        }
+        Closing.inOrder(source, relay, admin, metrics);
         discovery.shutdown();
         if (grpc != null) {
             grpc.shutdownNow();

@@ -1,5 +1,6 @@
 package dev.wisp.node;
 
+import dev.wisp.base.Closing;
 import java.nio.file.Path;
 
 import dev.wisp.linux.Cgroups;
@@ -394,8 +395,7 @@ public final class NodeRuntime implements AutoCloseable {
         LOG.info("node agent for {} draining (up to {})", settings.nodeName(), settings.drainTimeout());
         stopAccepting();
         hbone.drain();
-        closeQuic();
-        pool.close();
+        Closing.inOrder(hboneClient, quicServer, pool);
         phase = Phase.DRAINED;
     }
 
@@ -416,27 +416,9 @@ public final class NodeRuntime implements AutoCloseable {
         }
     }
 
-    private void closeQuic() {
-        hboneClient.close();
-        if (quicServer != null) {
-            quicServer.close();
-        }
-    }
-
     private void stopAccepting() {
         ready = false;
-        outbound.close();
-        inbound.close();
-        socks5.close();
-        if (dns != null) {
-            dns.close();
-        }
-        if (capture != null) {
-            capture.close();
-        }
-        if (workloadApi != null) {
-            workloadApi.close();
-        }
+        Closing.inOrder(outbound, inbound, socks5, dns, capture, workloadApi);
     }
 
     /** The whole order above; without a {@link #drain} first, HBONE streams are cut rather than awaited. */
@@ -448,18 +430,9 @@ public final class NodeRuntime implements AutoCloseable {
         try {
             if (phase == Phase.SERVING) {
                 stopAccepting();
-                hbone.close();
-                closeQuic();
-                pool.close();
+                Closing.inOrder(hbone, hboneClient, quicServer, pool);
             }
-            if (controlPlane != null) {
-                controlPlane.close();
-            }
-            identities.close();
-            if (wireguard != null) {
-                wireguard.close();
-            }
-            admin.close();
+            Closing.inOrder(controlPlane, identities, wireguard, admin);
         } finally {
             transport.close();
             phase = Phase.CLOSED;
