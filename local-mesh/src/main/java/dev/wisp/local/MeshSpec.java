@@ -101,9 +101,8 @@ public record MeshSpec(ClusterSpec cluster, List<String> wispCommand, Path workD
             return this;
         }
 
-        /** Where logs and state go; null for the default, {@code <tmp>/wisp-mesh-<name>}. */
         public Builder workDir(Path dir) {
-            this.workDir = dir;
+            this.workDir = requireNonNull(dir, "dir");
             return this;
         }
 

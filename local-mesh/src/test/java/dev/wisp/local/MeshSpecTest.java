@@ -24,13 +24,6 @@ class MeshSpecTest {
     }
 
     @Test
-    void aNullWorkDirectoryIsTheDefaultOne() {
-        ClusterSpec cluster = ClusterSpec.builder("ms").base(150).build();
-        assertThat(MeshSpec.builder(cluster).workDir(null).build().workDir()).isEqualTo(Path.of(System.getProperty(
-                "java.io.tmpdir"), "wisp-mesh-ms").toAbsolutePath());
-    }
-
-    @Test
     void servicesGetAddressesOutsideEveryPodCidr() {
         ClusterSpec cluster = ClusterSpec.builder("ms").nodes(50).base(150).build();
         assertThat(LocalMesh.serviceAddress(cluster, 1)).isEqualTo("10.151.250.1");

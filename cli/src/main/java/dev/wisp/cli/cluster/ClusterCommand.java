@@ -75,7 +75,10 @@ public final class ClusterCommand {
             } catch (IllegalArgumentException e) {
                 throw new UserException(e.getMessage(), 2);
             }
-            MeshSpec.Builder mesh = MeshSpec.builder(cluster).configDir(configDir.dir()).workDir(workDir);
+            MeshSpec.Builder mesh = MeshSpec.builder(cluster).configDir(configDir.dir());
+            if (workDir != null) {
+                mesh.workDir(workDir);
+            }
             podsFile.serviceSpecs(cluster).forEach(mesh::service);
             MeshSpec meshSpec = mesh.build();
             refuseIfRunning(name);
