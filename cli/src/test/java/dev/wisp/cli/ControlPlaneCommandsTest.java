@@ -3,6 +3,7 @@ package dev.wisp.cli;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.wisp.controlplane.ControlPlane;
+import dev.wisp.controlplane.model.AuthorizationPolicy;
 import dev.wisp.testing.ConfigYaml;
 import java.net.InetSocketAddress;
 import java.nio.file.Files;
@@ -56,7 +57,7 @@ class ControlPlaneCommandsTest {
         WispTest.Run r = WispTest.run("apply", "-f", policy.toString(), "--server", server);
         assertThat(r.exit()).isZero();
         assertThat(r.out()).isEqualTo("authorizationpolicy.security.istio.io/front-only created\n");
-        assertThat(cp.model().authorizationPolicies()).hasSize(1);
+        assertThat(cp.model().all(AuthorizationPolicy.class)).hasSize(1);
 
         assertThat(WispTest.run("apply", "-f", policy.toString(), "--server", server).out())
                 .isEqualTo("authorizationpolicy.security.istio.io/front-only unchanged\n");
@@ -78,7 +79,7 @@ class ControlPlaneCommandsTest {
         WispTest.Run del = WispTest.run("delete", "-f", allow.toString(), "--server", server);
         assertThat(del.exit()).isZero();
         assertThat(del.out()).isEqualTo("authorizationpolicy.security.istio.io/front-only deleted\n");
-        assertThat(cp.model().authorizationPolicies()).isEmpty();
+        assertThat(cp.model().all(AuthorizationPolicy.class)).isEmpty();
 
         WispTest.Run again = WispTest.run("delete", "-f", allow.toString(), "--server", server);
         assertThat(again.exit()).isEqualTo(1);
@@ -96,7 +97,7 @@ class ControlPlaneCommandsTest {
         assertThat(r.exit()).isEqualTo(1);
         assertThat(r.err()).isEqualTo("error: policies.yaml:7 AuthorizationPolicy shop/front-only: spec.action: "
                 + "'DENYY' is not one of ALLOW, DENY, AUDIT, CUSTOM\n");
-        assertThat(cp.model().authorizationPolicies()).isEmpty();
+        assertThat(cp.model().all(AuthorizationPolicy.class)).isEmpty();
     }
 
     @Test

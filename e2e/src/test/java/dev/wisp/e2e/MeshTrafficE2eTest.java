@@ -6,16 +6,14 @@ import static org.awaitility.Awaitility.await;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.wisp.local.LocalMesh;
+import dev.wisp.testing.ConfigYaml;
 import dev.wisp.testing.Prerequisites;
-import java.nio.file.Path;
 import java.time.Duration;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
+import java.util.Map;
 import org.junit.jupiter.api.MethodOrderer;
 import org.junit.jupiter.api.Order;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestMethodOrder;
-import org.junit.jupiter.api.io.TempDir;
 
 /**
  * The whole mesh from {@link LocalMesh}: control plane, two capturing node agents, a client pod on
@@ -24,7 +22,7 @@ import org.junit.jupiter.api.io.TempDir;
  * the config directory.
  */
 @TestMethodOrder(MethodOrderer.OrderAnnotation.class)
-class MeshTrafficE2eTest {
+class MeshTrafficE2eTest extends ClientServerMeshCase {
     static final String CLUSTER = "mtraf";
     /** The same DENY policy the control-plane test uses: the client's principal, any port. */
     static final String DENY = ControlPlaneMeshE2eTest.DENY_CLIENT;
@@ -39,30 +37,9 @@ class MeshTrafficE2eTest {
               - from: [{source: {principals: [cluster.local/ns/default/sa/client]}}]
                 to: [{operation: {ports: ["9000"]}}]
             """;
-    static final String MTLS = """
-            apiVersion: security.istio.io/v1
-            kind: PeerAuthentication
-            metadata: {name: server-mtls, namespace: default}
-            spec:
-              selector: {matchLabels: {app: server}}
-              mtls: {mode: %s}
-            """;
-    @TempDir
-    static Path dir;
-    static LocalMesh mesh;
-    static PodApps.Shell client;
-    static String server;
 
-    @BeforeAll
-    static void up() throws Exception {
-        mesh = PodApps.upWithServer(PodApps.clientServerMesh(CLUSTER, 130, dir), 9000, 9001);
-        server = mesh.pod("server").ip();
-        client = new PodApps.Shell(mesh, "client");
-    }
-
-    @AfterAll
-    static void down() throws Exception {
-        PodApps.down(mesh, CLUSTER);
+    MeshTrafficE2eTest() {
+        super(CLUSTER, 130, 9000, 9001);
     }
 
     @Test
@@ -111,13 +88,18 @@ class MeshTrafficE2eTest {
         awaitAnswers(9001, true);
     }
 
+    /** Pod server's PeerAuthentication: {@code mode} on every port. */
+    static String mtls(String mode) {
+        return ConfigYaml.peerAuthentication("server-mtls", "default", "server", mode, Map.of());
+    }
+
     /** Waits (10 s at most) until a call from the client pod to the server's {@code port} answers, or fails. */
-    static void awaitAnswers(int port, boolean answers) {
+    void awaitAnswers(int port, boolean answers) {
         client.awaitAnswers(server, port, "server 5", answers, Duration.ofSeconds(10));
     }
 
     /** Waits until node 2's agent logged a call from the client to {@code port} refused for {@code reason}. */
-    static void awaitDenied(int port, String reason) {
+    void awaitDenied(int port, String reason) {
         var line = PodApps.denied(mesh.pod("client").ip(), mesh.spiffeId("client"), server, port, reason);
         await().atMost(Duration.ofSeconds(10)).until(() -> line.matcher(mesh.log("node2")).find());
     }
@@ -127,14 +109,14 @@ class MeshTrafficE2eTest {
     void strictRefusesPlaintextFromOutsideTheMeshAndPermissiveAcceptsIt() {
         // The test JVM is outside the mesh: it reaches the pod from the host over the underlay.
         assertThat(PodClient.call(server, 9000, 7)).as("PERMISSIVE by default").isEqualTo("ok server 7");
-        mesh.apply("mtls.yaml", MTLS.formatted("STRICT"));
+        mesh.apply("mtls.yaml", mtls("STRICT"));
         await().atMost(Duration.ofSeconds(10)).pollInterval(Duration.ofMillis(100)).until(() -> PodClient.call(
                 server, 9000, 7).startsWith("failed"));
         assertThat(client.answers(server, 9000, "server 5")).as("mTLS from the mesh under STRICT").isTrue();
         await().atMost(Duration.ofSeconds(10)).until(() -> mesh.log("node2").contains(
                 "plaintext refused: workload server requires mTLS"));
 
-        mesh.apply("mtls.yaml", MTLS.formatted("PERMISSIVE"));
+        mesh.apply("mtls.yaml", mtls("PERMISSIVE"));
         await().atMost(Duration.ofSeconds(10)).pollInterval(Duration.ofMillis(100)).until(() -> PodClient.call(
                 server, 9000, 7).equals("ok server 7"));
     }

@@ -6,6 +6,7 @@ import static org.awaitility.Awaitility.await;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.wisp.local.LocalMesh;
+import dev.wisp.testing.ConfigYaml;
 import dev.wisp.testing.Prerequisites;
 import java.io.BufferedReader;
 import java.io.IOException;
@@ -13,18 +14,16 @@ import java.io.InputStreamReader;
 import java.net.InetSocketAddress;
 import java.net.Socket;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Path;
 import java.time.Duration;
+import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.StreamSupport;
-import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.MethodOrderer;
 import org.junit.jupiter.api.Order;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestMethodOrder;
-import org.junit.jupiter.api.io.TempDir;
 
 /**
  * Policy changes reach connections that are already open, and PeerAuthentication is enforced per
@@ -34,39 +33,20 @@ import org.junit.jupiter.api.io.TempDir;
  * half-closes, so only a close by the mesh ends it within the server's 10 s read timeout.
  */
 @TestMethodOrder(MethodOrderer.OrderAnnotation.class)
-class OpenConnectionPolicyE2eTest {
+class OpenConnectionPolicyE2eTest extends ClientServerMeshCase {
     static final String CLUSTER = "l4pol";
     static final String WHILE_OPEN = " (policy changed while the connection was open)";
-    static final String PORT_LEVEL = """
-            apiVersion: security.istio.io/v1
-            kind: PeerAuthentication
-            metadata: {name: server-ports, namespace: default}
-            spec:
-              selector: {matchLabels: {app: server}}
-              mtls: {mode: %s}
-              portLevelMtls:
-                "9001": {mode: %s}
-            """;
-    @TempDir
-    static Path dir;
-    static LocalMesh mesh;
-    static PodApps.Shell client;
-    static String server;
     /** The test JVM's address as the agents see its plaintext connections (the host link's). */
-    static String host;
+    String host;
 
-    @BeforeAll
-    static void up() throws Exception {
-        mesh = PodApps.upWithServer(PodApps.clientServerMesh(CLUSTER, 60, dir), 9000, 9001);
-        server = mesh.pod("server").ip();
-        client = new PodApps.Shell(mesh, "client");
-        host = hostAddress();
-        client.awaitAnswers(server, 9000, "server 5", true, Duration.ofSeconds(30));
+    OpenConnectionPolicyE2eTest() {
+        super(CLUSTER, 60, 9000, 9001);
     }
 
-    @AfterAll
-    static void down() throws Exception {
-        PodApps.down(mesh, CLUSTER);
+    @BeforeAll
+    void meshAnswers() throws Exception {
+        host = hostAddress();
+        client.awaitAnswers(server, 9000, "server 5", true, Duration.ofSeconds(30));
     }
 
     @Test
@@ -130,7 +110,7 @@ class OpenConnectionPolicyE2eTest {
             s.getOutputStream().write("hello".getBytes(StandardCharsets.US_ASCII));
             await().atMost(Duration.ofSeconds(5)).pollInterval(Duration.ofMillis(50))
                     .until(() -> openInbound("node2") >= 1);
-            mesh.apply("pa.yaml", PORT_LEVEL.formatted("STRICT", "PERMISSIVE"));
+            mesh.apply("pa.yaml", portLevel("STRICT", "PERMISSIVE"));
             String how;
             try {
                 how = s.getInputStream().read() < 0 ? "eof" : "data";
@@ -153,7 +133,7 @@ class OpenConnectionPolicyE2eTest {
         await().atMost(Duration.ofSeconds(10)).pollInterval(Duration.ofMillis(100))
                 .until(() -> PodClient.call(server, 9000, 7).equals("ok server 7"));
         // STRICT for the workload, PERMISSIVE on 9001.
-        mesh.apply("pa.yaml", PORT_LEVEL.formatted("STRICT", "PERMISSIVE"));
+        mesh.apply("pa.yaml", portLevel("STRICT", "PERMISSIVE"));
         await().atMost(Duration.ofSeconds(10)).pollInterval(Duration.ofMillis(100))
                 .until(() -> PodClient.call(server, 9000, 7).startsWith("failed"));
         assertThat(PodClient.call(server, 9001, 7)).as("port-level PERMISSIVE").isEqualTo("ok server 7");
@@ -162,7 +142,7 @@ class OpenConnectionPolicyE2eTest {
                 + ":9000") && mesh.log("node2").contains("plaintext refused: workload server requires mTLS"));
 
         // The other way round: PERMISSIVE for the workload, STRICT on 9001.
-        mesh.apply("pa.yaml", PORT_LEVEL.formatted("PERMISSIVE", "STRICT"));
+        mesh.apply("pa.yaml", portLevel("PERMISSIVE", "STRICT"));
         await().atMost(Duration.ofSeconds(10)).pollInterval(Duration.ofMillis(100))
                 .until(() -> PodClient.call(server, 9001, 7).startsWith("failed"));
         assertThat(PodClient.call(server, 9000, 7)).as("workload PERMISSIVE").isEqualTo("ok server 7");
@@ -173,8 +153,13 @@ class OpenConnectionPolicyE2eTest {
         mesh.delete("pa.yaml");
     }
 
+    /** Pod server's PeerAuthentication: {@code mode} for the workload, {@code mode9001} on port 9001. */
+    static String portLevel(String mode, String mode9001) {
+        return ConfigYaml.peerAuthentication("server-ports", "default", "server", mode, Map.of(9001, mode9001));
+    }
+
     /** Node {@code node}'s open inbound connections, from its metrics. */
-    static double openInbound(String node) throws IOException {
+    double openInbound(String node) throws IOException {
         return httpGet(mesh.metricsUrl(node)).lines().filter(l -> l.startsWith("wisp_inbound_connections_open "))
                 .mapToDouble(
                         l -> Double.parseDouble(l.substring(l.indexOf(' ') + 1)))
@@ -182,7 +167,7 @@ class OpenConnectionPolicyE2eTest {
     }
 
     /** The latest {@code denied} record of node {@code node} from {@code sourceIp} to {@code destination}. */
-    static JsonNode deniedRecord(String node, String sourceIp, String destination) throws IOException {
+    JsonNode deniedRecord(String node, String sourceIp, String destination) throws IOException {
         JsonNode connections = new ObjectMapper().readTree(mesh.agentAdmin(node, "/flows")).get("connections");
         return StreamSupport.stream(connections.spliterator(), false)
                 .filter(r -> r.get("verdict").asText().equals("denied")
@@ -192,7 +177,7 @@ class OpenConnectionPolicyE2eTest {
     }
 
     /** The address this JVM's connections to the server leave from (the host link's). */
-    static String hostAddress() throws IOException {
+    String hostAddress() throws IOException {
         try (java.nio.channels.DatagramChannel probe = java.nio.channels.DatagramChannel.open()) {
             probe.connect(new InetSocketAddress(server, 9));
             return ((InetSocketAddress) probe.getLocalAddress()).getAddress().getHostAddress();

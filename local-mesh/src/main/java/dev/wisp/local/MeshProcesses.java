@@ -6,6 +6,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -31,6 +32,8 @@ final class MeshProcesses {
      * node address (reachable from the host through the host link).
      */
     static final int CONTROL_PLANE_ADMIN_PORT = 15014, AGENT_ADMIN_PORT = 15000, AGENT_METRICS_PORT = 15020;
+    /** How long the control plane and each agent may take to be ready. */
+    private static final Duration READY_TIMEOUT = Duration.ofSeconds(120);
     private static final Pattern CONFIGURATION_LIVE = Pattern.compile("configuration generation \\d+ live");
     private static final ObjectMapper JSON = new ObjectMapper();
 
@@ -99,7 +102,7 @@ final class MeshProcesses {
             throw new ClusterException("cannot start the control plane (" + cmd.getFirst() + "): " + e.getMessage(),
                     e);
         }
-        log.awaitReady("the control plane", controlPlane, offset, spec.readyTimeout(), text -> text.contains(
+        log.awaitReady("the control plane", controlPlane, offset, READY_TIMEOUT, text -> text.contains(
                 "control plane: agents on") && CONFIGURATION_LIVE.matcher(text).find());
     }
 
@@ -125,7 +128,6 @@ final class MeshProcesses {
         if (spec.wireguard()) {
             cmd.addAll(wireguardArgs(n));
         }
-        cmd.addAll(spec.agentArgs());
         try {
             agents.put(n.name(), cluster.agentOnNode(n, cmd).redirectErrorStream(true).redirectOutput(log.appendTo())
                     .start());
@@ -170,7 +172,7 @@ final class MeshProcesses {
         List<String> podNames = cluster.pods().stream().filter(pod -> pod.node().equals(n)).map(
                 LocalCluster.Pod::name).toList();
         int allPods = cluster.pods().size();
-        log(n.name()).awaitReady("the agent of " + n.name(), p, offset, spec.readyTimeout(), text -> {
+        log(n.name()).awaitReady("the agent of " + n.name(), p, offset, READY_TIMEOUT, text -> {
             if (!text.contains("node agent for " + n.name() + " ready")) {
                 return false;
             }

@@ -3,7 +3,6 @@ package dev.wisp.local;
 import static java.util.Objects.requireNonNull;
 
 import java.nio.file.Path;
-import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
@@ -22,20 +21,16 @@ import java.util.Map;
  * @param services Services to declare beside the pods
  * @param meshConfig a whole {@code MeshConfig} YAML document, or null for the control plane's defaults
  *        (trust domain cluster.local, PERMISSIVE)
- * @param readyTimeout how long to wait for the control plane and each agent to be ready
- * @param agentArgs extra arguments for every {@code wisp node} (e.g. {@code --log-level debug})
  * @param wireguard whether every agent runs its node's WireGuard device (strict mode): pod traffic
  *        between nodes is encrypted (on by default)
  */
 public record MeshSpec(ClusterSpec cluster, List<String> wispCommand, Path workDir, Path configDir,
-        List<ServiceSpec> services, String meshConfig, Duration readyTimeout, List<String> agentArgs,
-        boolean wireguard) {
+        List<ServiceSpec> services, String meshConfig, boolean wireguard) {
 
     public MeshSpec {
         requireNonNull(cluster, "cluster");
         requireNonNull(wispCommand, "wispCommand");
         requireNonNull(workDir, "workDir");
-        requireNonNull(readyTimeout, "readyTimeout");
         if (wispCommand.isEmpty()) {
             throw new IllegalArgumentException("wispCommand is empty: give the command that runs the wisp launcher");
         }
@@ -44,7 +39,6 @@ public record MeshSpec(ClusterSpec cluster, List<String> wispCommand, Path workD
         }
         wispCommand = List.copyOf(wispCommand);
         services = List.copyOf(requireNonNull(services, "services"));
-        agentArgs = List.copyOf(requireNonNull(agentArgs, "agentArgs"));
         workDir = workDir.toAbsolutePath();
         configDir = configDir == null ? workDir.resolve("config") : configDir.toAbsolutePath();
     }
@@ -87,7 +81,7 @@ public record MeshSpec(ClusterSpec cluster, List<String> wispCommand, Path workD
     /**
      * Builds a {@link MeshSpec}. Defaults: {@link #currentJvmWispCommand()}, work directory
      * {@code <tmp>/wisp-mesh-<name>}, config directory {@code <workDir>/config}, no services, no
-     * MeshConfig, 120 s to get ready, WireGuard on.
+     * MeshConfig, WireGuard on.
      */
     public static final class Builder {
         private final ClusterSpec cluster;
@@ -96,8 +90,6 @@ public record MeshSpec(ClusterSpec cluster, List<String> wispCommand, Path workD
         private Path configDir;
         private final List<ServiceSpec> services = new ArrayList<>();
         private String meshConfig;
-        private Duration readyTimeout = Duration.ofSeconds(120);
-        private final List<String> agentArgs = new ArrayList<>();
         private boolean wireguard = true;
 
         private Builder(ClusterSpec cluster) {
@@ -129,16 +121,6 @@ public record MeshSpec(ClusterSpec cluster, List<String> wispCommand, Path workD
             return this;
         }
 
-        public Builder readyTimeout(Duration timeout) {
-            this.readyTimeout = requireNonNull(timeout, "timeout");
-            return this;
-        }
-
-        public Builder agentArg(String arg) {
-            agentArgs.add(requireNonNull(arg, "arg"));
-            return this;
-        }
-
         /** Whether agents run WireGuard between the nodes (default true). */
         public Builder wireguard(boolean on) {
             this.wireguard = on;
@@ -150,7 +132,7 @@ public record MeshSpec(ClusterSpec cluster, List<String> wispCommand, Path workD
                     workDir == null
                             ? Path.of(System.getProperty("java.io.tmpdir"), "wisp-mesh-" + cluster.name())
                             : workDir,
-                    configDir, services, meshConfig, readyTimeout, agentArgs, wireguard);
+                    configDir, services, meshConfig, wireguard);
         }
     }
 }

@@ -1,5 +1,9 @@
 package dev.wisp.testing;
 
+import java.util.Map;
+import java.util.TreeMap;
+import java.util.stream.Collectors;
+
 /**
  * The Kubernetes/Istio objects tests write for the control plane, as the YAML a user would save:
  * one method per kind, so a test states only what differs (names, labels, addresses) and the
@@ -44,6 +48,24 @@ public final class ConfigYaml {
                   namespace: %s
                 spec:
                 """.formatted(name, namespace);
+    }
+
+    /**
+     * A PeerAuthentication for the pods labelled {@code app}: {@code mode} for the workload and, in
+     * {@code portModes}, a mode per port.
+     */
+    public static String peerAuthentication(String name, String namespace, String app, String mode,
+            Map<Integer, String> portModes) {
+        String ports = new TreeMap<>(portModes).entrySet().stream().map(e -> "\"" + e.getKey() + "\": {mode: "
+                + e.getValue() + "}").collect(Collectors.joining(", ", "  portLevelMtls: {", "}\n"));
+        return """
+                apiVersion: security.istio.io/v1
+                kind: PeerAuthentication
+                metadata: {name: %s, namespace: %s}
+                spec:
+                  selector: {matchLabels: {app: %s}}
+                  mtls: {mode: %s}
+                """.formatted(name, namespace, app, mode) + (portModes.isEmpty() ? "" : ports);
     }
 
     /** {@code objects} as one multi-document file. */

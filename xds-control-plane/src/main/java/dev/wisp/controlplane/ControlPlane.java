@@ -12,9 +12,11 @@ import dev.wisp.controlplane.config.LoadResult;
 import dev.wisp.controlplane.envoy.EnvoyDiscovery;
 import dev.wisp.controlplane.envoy.EnvoyTranslator;
 import dev.wisp.controlplane.flows.FlowRelay;
+import dev.wisp.controlplane.model.AuthorizationPolicy;
 import dev.wisp.controlplane.model.MeshModel;
 import dev.wisp.controlplane.model.NodeDef;
 import dev.wisp.controlplane.model.Pod;
+import dev.wisp.controlplane.model.ServiceDef;
 import dev.wisp.controlplane.model.WireGuardEntry;
 import dev.wisp.controlplane.wireguard.KeyRegistry;
 import dev.wisp.api.workload.v1.WireGuardRegistration;
@@ -161,10 +163,11 @@ public final class ControlPlane implements AutoCloseable {
         registry.gauge("wisp_config_valid", this, cp -> cp.status.errors().isEmpty() ? 1 : 0);
         // Beside each agent's wisp_xds_config_generation: an agent behind this number has not applied the latest.
         registry.gauge("wisp_config_generation", this, cp -> cp.status.generation());
-        this.relay = new FlowRelay(new FlowRelay.Sources(() -> model.nodes(), FLOWS_PORT, this::serverSvid, () -> {
-            CertificateAuthority authority = ca;
-            return authority == null ? null : authority.bundle();
-        }), registry);
+        this.relay = new FlowRelay(
+                new FlowRelay.Sources(() -> model.all(NodeDef.class), FLOWS_PORT, this::serverSvid, () -> {
+                    CertificateAuthority authority = ca;
+                    return authority == null ? null : authority.bundle();
+                }), registry);
         registry.gauge("wisp_wireguard_registered_nodes", this, cp -> cp.wireguardKeys().size());
         // Every reason at zero from the start, so "nothing refused" is a series a dashboard can show.
         for (KeyRegistry.Reason reason : KeyRegistry.Reason.values()) {
@@ -293,17 +296,17 @@ public final class ControlPlane implements AutoCloseable {
         }
         MeshModel m = r.model();
         if (credentials != null) {
-            credentials.issue(m.nodes().stream().map(n -> n.ref().name()).toList());
+            credentials.issue(m.all(NodeDef.class).stream().map(n -> n.ref().name()).toList());
         }
         Set<String> h = new HashSet<>();
-        for (Pod p : m.pods()) {
+        for (Pod p : m.all(Pod.class)) {
             h.add(p.nodeName() + " " + p.ref().namespace() + " " + p.serviceAccount());
         }
         hosted = Set.copyOf(h);
         startCa(m.mesh().trustDomain());
         synchronized (publishLock) {
             model = m;
-            KeyRegistry.Revalidated again = keys.revalidate(m.nodes());
+            KeyRegistry.Revalidated again = keys.revalidate(m.all(NodeDef.class));
             keys = again.registry();
             again.dropped().forEach(d -> refused(d.node(), d.reason(), d.message()));
             pendingClaims.forEach(this::checkClaim);
@@ -314,8 +317,9 @@ public final class ControlPlane implements AutoCloseable {
             envoy.publish(status.generation(), EnvoyTranslator.translate(m));
             t.warnings().forEach((ref, ws) -> ws.forEach(w -> log.warn("{}: {}", ref, w)));
             log.info("configuration generation {} live: {} pods, {} services, {} nodes, {} authorization policies",
-                    status.generation(), m.pods().size(), m.services().size(), m.nodes().size(),
-                    m.authorizationPolicies().size());
+                    status.generation(), m.all(Pod.class).size(), m.all(ServiceDef.class).size(),
+                    m.all(NodeDef.class).size(),
+                    m.all(AuthorizationPolicy.class).size());
         }
     }
 
@@ -347,7 +351,7 @@ public final class ControlPlane implements AutoCloseable {
     /** Registers {@code claim} or refuses it; true when the registry changed. */
     private boolean checkClaim(String node, KeyRegistry.Claim claim) {
         assert Thread.holdsLock(publishLock);
-        switch (keys.register(node, claim, model.nodes())) {
+        switch (keys.register(node, claim, model.all(NodeDef.class))) {
             case KeyRegistry.Outcome.Accepted a -> {
                 loggedRefusals.remove(node);
                 if (a.changed()) {
@@ -473,7 +477,7 @@ public final class ControlPlane implements AutoCloseable {
 
     /** Node names of the live model. */
     public List<String> nodeNames() {
-        return model.nodes().stream().map(NodeDef::ref).map(r -> r.name()).toList();
+        return model.all(NodeDef.class).stream().map(NodeDef::ref).map(r -> r.name()).toList();
     }
 
     @Override

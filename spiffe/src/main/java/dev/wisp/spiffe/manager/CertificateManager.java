@@ -42,26 +42,22 @@ public interface CertificateManager extends AutoCloseable {
     @Override
     void close();
 
-    static Builder builder(CertificateSigner signer) {
-        return new Builder(signer);
+    /** A builder of a manager that gets certificates from {@code signer}, renewing on {@code scheduler}. */
+    static Builder builder(CertificateSigner signer, Scheduler scheduler) {
+        return new Builder(signer, scheduler);
     }
 
     /** Configures a {@link CertificateManager}; defaults: 24 h TTL, system clock. */
     final class Builder {
         final CertificateSigner signer;
-        Scheduler scheduler;
+        final Scheduler scheduler;
         Clock clock = Clock.systemUTC();
         Duration ttl = Duration.ofHours(24);
         RandomGenerator random = RandomGenerator.getDefault();
 
-        private Builder(CertificateSigner signer) {
+        private Builder(CertificateSigner signer, Scheduler scheduler) {
             this.signer = requireNonNull(signer, "signer");
-        }
-
-        /** Where renewals and retries run (required). */
-        public Builder scheduler(Scheduler scheduler) {
             this.scheduler = requireNonNull(scheduler, "scheduler");
-            return this;
         }
 
         public Builder clock(Clock clock) {
@@ -86,9 +82,6 @@ public interface CertificateManager extends AutoCloseable {
         }
 
         public CertificateManager build() {
-            if (scheduler == null) {
-                throw new IllegalStateException("a scheduler is required: Scheduler.of(executor)");
-            }
             return new DefaultCertificateManager(this);
         }
     }

@@ -52,7 +52,7 @@ class CertificateManagerTest {
 
     CertificateManager manager(Duration ttl) {
         // Jitter draws of 0.5: delays are exactly 500 ms x 2^n (until the cap).
-        return CertificateManager.builder(signer).scheduler(scheduler).clock(clock).ttl(ttl).random(new Fixed(0.5))
+        return CertificateManager.builder(signer, scheduler).clock(clock).ttl(ttl).random(new Fixed(0.5))
                 .build();
     }
 
@@ -175,8 +175,8 @@ class CertificateManagerTest {
     void refusesAChainThatDoesNotCarryTheRequestedKey() {
         X509Certificate alien = ca.issue(cart, null, "node-1").leaf();
         CertificateManager m = CertificateManager
-                .builder((id, csr, ttl) -> CompletableFuture.completedFuture(List.of(alien))).scheduler(scheduler)
-                .clock(clock).random(new Fixed(0.5)).build();
+                .builder((id, csr, ttl) -> CompletableFuture.completedFuture(List.of(alien)), scheduler).clock(clock)
+                .random(new Fixed(0.5)).build();
         assertThatThrownBy(() -> m.fetch(cart).join())
                 .hasMessageContaining("does not carry this request's public key");
     }
@@ -187,8 +187,9 @@ class CertificateManagerTest {
         MutableClock caClock = new MutableClock(clock.instant().minus(Duration.ofMinutes(40)));
         CertificateAuthority lagging = CertificateAuthority.inMemory(CaSettings.of(TD, pods).withClock(caClock));
         CertificateManager m = CertificateManager
-                .builder((id, csr, ttl) -> CompletableFuture.completedFuture(lagging.sign(csr, ttl, "node-1")))
-                .scheduler(scheduler).clock(clock).ttl(Duration.ofHours(1)).random(new Fixed(0.5)).build();
+                .builder((id, csr, ttl) -> CompletableFuture.completedFuture(lagging.sign(csr, ttl, "node-1")),
+                        scheduler)
+                .clock(clock).ttl(Duration.ofHours(1)).random(new Fixed(0.5)).build();
         X509Svid svid = m.fetch(cart).join();
         assertThat(scheduler.pendingDelays())
                 .containsExactly(Duration.between(clock.instant(), svid.notAfter()).dividedBy(2));

@@ -54,8 +54,8 @@ class WorkloadApiServerTest {
     final CertificateAuthority ca = CertificateAuthority.inMemory(
             CaSettings.of(TD, new InMemoryNodeAuthorizer().addPod("node-1", "shop", "cart")).withClock(clock));
     final CertificateManager manager = CertificateManager
-            .builder((id, csr, ttl) -> CompletableFuture.completedFuture(ca.sign(csr, ttl, "node-1")))
-            .scheduler(scheduler).clock(clock).ttl(Duration.ofHours(1)).build();
+            .builder((id, csr, ttl) -> CompletableFuture.completedFuture(ca.sign(csr, ttl, "node-1")), scheduler)
+            .clock(clock).ttl(Duration.ofHours(1)).build();
     @TempDir
     Path dir;
     WorkloadApiServer server;

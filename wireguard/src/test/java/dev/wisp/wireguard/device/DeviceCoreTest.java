@@ -18,6 +18,7 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.Optional;
 import java.util.Random;
+import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -74,6 +75,13 @@ class DeviceCoreTest {
     DeviceCore b;
     InetSocketAddress aSource = A_ADDR;
 
+    /** Most tests run on the default timers without a preshared key. */
+    @BeforeEach
+    void defaultPair() {
+        setUp(Timers.DEFAULTS, null);
+    }
+
+    /** Replaces the two cores with a pair on {@code timers}, sharing {@code psk} (or none when null). */
     void setUp(Timers timers, Key psk) {
         a = new DeviceCore(clock, aIo, timers);
         b = new DeviceCore(clock, bIo, timers);
@@ -128,6 +136,16 @@ class DeviceCoreTest {
         assertThat(io.udp).singleElement().satisfies(d -> assertThat(d.data).hasSize(length));
     }
 
+    /**
+     * {@code initiator} has sent one handshake initiation and nothing else; once it is answered,
+     * {@code responder} has received {@code packets} packets in all.
+     */
+    void handshakeDelivers(QueueIo initiator, QueueIo responder, int packets) throws InterruptedException {
+        assertOnlyDatagramIs(initiator, Messages.INITIATION_LEN);
+        pump();
+        assertThat(responder.tun).hasSize(packets);
+    }
+
     /** Moves datagrams between the two cores until both are quiet; returns how many moved. */
     int pump() throws InterruptedException {
         int moved = 0;
@@ -147,7 +165,6 @@ class DeviceCoreTest {
 
     @Test
     void handshakeThenDataBothWays() throws Exception {
-        setUp(Timers.DEFAULTS, null);
         byte[] ping = ipv4("10.0.0.1", "10.0.0.2", 100);
         fromTun(a, ping);
         assertOnlyDatagramIs(aIo, Messages.INITIATION_LEN);
@@ -184,7 +201,6 @@ class DeviceCoreTest {
 
     @Test
     void replayedTransportPacketsAreDropped() throws Exception {
-        setUp(Timers.DEFAULTS, null);
         aSendsToB();
         pump();
         fromTun(a, ipv4("10.0.0.1", "10.0.0.2", 20));
@@ -199,7 +215,6 @@ class DeviceCoreTest {
 
     @Test
     void badMac1CostsNoDiffieHellman() throws Exception {
-        setUp(Timers.DEFAULTS, null);
         aSendsToB();
         byte[] init = aIo.udp.poll().data;
         init[Messages.INIT_MAC1] ^= 1;
@@ -214,7 +229,6 @@ class DeviceCoreTest {
 
     @Test
     void initiationReplayIsRefusedByTheTimestamp() throws Exception {
-        setUp(Timers.DEFAULTS, null);
         aSendsToB();
         byte[] init = aIo.udp.peek().data.clone();
         pump();
@@ -226,7 +240,6 @@ class DeviceCoreTest {
 
     @Test
     void underLoadHandshakesWithoutMac2GetACookieAndTheRetryWithMac2Succeeds() throws Exception {
-        setUp(Timers.DEFAULTS, null);
         aSendsToB();
         byte[] init = aIo.udp.poll().data;
         DeviceCore.Scratch s = new DeviceCore.Scratch();
@@ -278,27 +291,21 @@ class DeviceCoreTest {
         // Old sessions expire: after the reject time without traffic nothing is sent with them.
         clock.advance(Duration.ofSeconds(16));
         fromTun(b, ipv4("10.0.0.2", "10.0.0.1", 10));
-        assertOnlyDatagramIs(bIo, Messages.INITIATION_LEN);
-        pump();
-        assertThat(aIo.tun).hasSize(2);
+        handshakeDelivers(bIo, aIo, 2);
     }
 
     @Test
     void retransmitsTheInitiationWithJitterUntilAnswered() throws Exception {
-        setUp(Timers.DEFAULTS, null);
         aSendsToB();
         aIo.udp.clear();
         tickAfter(Duration.ofSeconds(5), a);
         assertThat(aIo.udp).isEmpty();
         tickAfter(Duration.ofMillis(334), a);
-        assertOnlyDatagramIs(aIo, Messages.INITIATION_LEN);
-        pump();
-        assertThat(bIo.tun).hasSize(1);
+        handshakeDelivers(aIo, bIo, 1);
     }
 
     @Test
     void keepaliveFollowsReceivedDataWhenNothingIsSent() throws Exception {
-        setUp(Timers.DEFAULTS, null);
         aSendsToB();
         pump();
         tickAfter(Duration.ofSeconds(10), b);
@@ -307,7 +314,6 @@ class DeviceCoreTest {
 
     @Test
     void roamingPeerKeepsWorkingFromItsNewAddress() throws Exception {
-        setUp(Timers.DEFAULTS, null);
         aSendsToB();
         pump();
         aSource = new InetSocketAddress(InetAddress.getLoopbackAddress(), 2002);
@@ -320,7 +326,6 @@ class DeviceCoreTest {
 
     @Test
     void packetsFromAddressesOutsideThePeersAllowedIpsAreDropped() throws Exception {
-        setUp(Timers.DEFAULTS, null);
         fromTun(a, ipv4("10.0.0.9", "10.0.0.2", 10));
         pump();
         assertThat(bIo.tun).isEmpty();
@@ -329,7 +334,6 @@ class DeviceCoreTest {
 
     @Test
     void unknownInitiatorsReachTheHookWhichMayInstallThem() throws Exception {
-        setUp(Timers.DEFAULTS, null);
         b.removePeer(aKey.publicKey());
         List<Key> asked = new ArrayList<>();
         b.setUnknownPeerHandler((key, source) -> {
@@ -344,7 +348,6 @@ class DeviceCoreTest {
 
     @Test
     void aPacketToNoPeerAsksTheHookWhichMayInstallThePeerAndTheFirstPacketGoesThrough() throws Exception {
-        setUp(Timers.DEFAULTS, null);
         a.removePeer(bKey.publicKey());
         List<InetAddress> asked = new ArrayList<>();
         a.setUnknownPeerHandler(new UnknownPeerHandler() {
@@ -373,7 +376,6 @@ class DeviceCoreTest {
 
     @Test
     void randomAndMutatedPacketsCreateNoState() throws Exception {
-        setUp(Timers.DEFAULTS, null);
         aSendsToB();
         byte[] init = aIo.udp.peek().data.clone();
         pump();

@@ -101,7 +101,7 @@ record BackendActions(MeshModel model, ServiceDef parent, int port) {
     /** The backend's cluster, or a name no cluster has when it cannot take traffic. */
     private String cluster(BackendRef b) {
         boolean valid = b.kind().equals(BackendRef.SERVICE) && b.namespace().equals(parent.ref().namespace())
-                && model.services().stream().anyMatch(s -> s.ref().namespace().equals(b.namespace())
+                && model.all(ServiceDef.class).stream().anyMatch(s -> s.ref().namespace().equals(b.namespace())
                         && s.ref().name().equals(b.name()) && s.ports().stream().anyMatch(p -> p.port() == b.port()));
         return valid ? EnvoyNames.cluster(b.namespace(), b.name(), b.port(), clusterDomain()) : EnvoyNames.invalid(b);
     }

@@ -57,8 +57,8 @@ public final class EnvoyTranslator {
         List<RouteConfiguration> configs = new ArrayList<>();
         List<Cluster> clusters = new ArrayList<>();
         List<ClusterLoadAssignment> endpoints = new ArrayList<>();
-        for (ServiceDef s : model.services()) {
-            List<Pod> selected = model.pods().stream()
+        for (ServiceDef s : model.all(ServiceDef.class)) {
+            List<Pod> selected = model.all(Pod.class).stream()
                     .filter(p -> p.ref().namespace().equals(s.ref().namespace()) && p.ready()
                             && Selectors.selects(s.selector(), p.labels()))
                     .toList();

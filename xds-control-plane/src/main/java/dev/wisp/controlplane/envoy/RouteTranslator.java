@@ -3,6 +3,7 @@ package dev.wisp.controlplane.envoy;
 import dev.wisp.controlplane.model.GrpcRoute;
 import dev.wisp.controlplane.model.HttpRoute;
 import dev.wisp.controlplane.model.MeshModel;
+import dev.wisp.controlplane.model.MeshObject;
 import dev.wisp.controlplane.model.ObjectRef;
 import dev.wisp.controlplane.model.RouteParts.BackendRef;
 import dev.wisp.controlplane.model.RouteParts.Filter;
@@ -70,7 +71,7 @@ final class RouteTranslator {
                 .addAllDomains(EnvoyNames.domains(svc, port, clusterDomain));
 
         List<Entry<GrpcRoute.Rule>> grpc = entries(
-                attached(model.grpcRoutes(), svc, port, GrpcRoute::ref, GrpcRoute::parents, GrpcRoute::hostnames),
+                attached(model.all(GrpcRoute.class), svc, port, GrpcRoute::parents, GrpcRoute::hostnames),
                 GrpcRoute::ref, GrpcRoute::created, GrpcRoute::rules, GrpcRoute.Rule::matches, Precedence::rank);
         for (Entry<GrpcRoute.Rule> e : grpc) {
             GrpcRoute.Match match = (GrpcRoute.Match) e.match();
@@ -88,7 +89,7 @@ final class RouteTranslator {
         }
 
         List<Entry<HttpRoute.Rule>> http = entries(
-                attached(model.httpRoutes(), svc, port, HttpRoute::ref, HttpRoute::parents, HttpRoute::hostnames),
+                attached(model.all(HttpRoute.class), svc, port, HttpRoute::parents, HttpRoute::hostnames),
                 HttpRoute::ref, HttpRoute::created, HttpRoute::rules, HttpRoute.Rule::matches, Precedence::rank);
         for (Entry<HttpRoute.Rule> e : http) {
             HttpRoute.Match match = (HttpRoute.Match) e.match();
@@ -142,14 +143,14 @@ final class RouteTranslator {
     }
 
     /** The service's own (producer) routes attached to the port, without hostnames. */
-    private static <R> List<R> attached(List<R> routes, ServiceDef svc, int port, Function<R, ObjectRef> ref,
+    private static <R extends MeshObject> List<R> attached(List<R> routes, ServiceDef svc, int port,
             Function<R, List<ParentRef>> parents, Function<R, List<String>> hostnames) {
         List<R> out = new ArrayList<>();
         for (R r : routes) {
             boolean attaches = parents.apply(r).stream()
                     .anyMatch(p -> p.namespace().equals(svc.ref().namespace()) && p.name().equals(svc.ref().name())
                             && (p.port() == null || p.port() == port));
-            if (attaches && ref.apply(r).namespace().equals(svc.ref().namespace())
+            if (attaches && r.ref().namespace().equals(svc.ref().namespace())
                     && hostnames.apply(r).isEmpty()) {
                 out.add(r);
             }

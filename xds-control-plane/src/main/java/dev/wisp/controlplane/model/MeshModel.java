@@ -61,7 +61,9 @@ public final class MeshModel {
         return origins.get(ref);
     }
 
+    /** Every object of {@code type} (e.g. {@code Pod.class}), in the model's stable order. */
     public <T extends MeshObject> List<T> all(Class<T> type) {
+        requireNonNull(type, "type");
         List<T> out = new ArrayList<>();
         for (MeshObject o : objects.values()) {
             if (type.isInstance(o)) {
@@ -69,41 +71,5 @@ public final class MeshModel {
             }
         }
         return out;
-    }
-
-    public List<Pod> pods() {
-        return all(Pod.class);
-    }
-
-    public List<ServiceDef> services() {
-        return all(ServiceDef.class);
-    }
-
-    public List<NodeDef> nodes() {
-        return all(NodeDef.class);
-    }
-
-    public List<AuthorizationPolicy> authorizationPolicies() {
-        return all(AuthorizationPolicy.class);
-    }
-
-    public List<PeerAuthentication> peerAuthentications() {
-        return all(PeerAuthentication.class);
-    }
-
-    public List<Namespace> namespaces() {
-        return all(Namespace.class);
-    }
-
-    public List<Gateway> gateways() {
-        return all(Gateway.class);
-    }
-
-    public List<HttpRoute> httpRoutes() {
-        return all(HttpRoute.class);
-    }
-
-    public List<GrpcRoute> grpcRoutes() {
-        return all(GrpcRoute.class);
     }
 }

@@ -56,18 +56,18 @@ public final class RouteEngine {
 
     private RouteEngine(MeshModel model) {
         ServiceEndpoints endpoints = ServiceEndpoints.of(model);
-        for (ServiceDef s : model.services()) {
+        for (ServiceDef s : model.all(ServiceDef.class)) {
             services.put(s.ref().qualifiedName(), s);
             int ready = 0;
-            for (Pod p : model.pods()) {
+            for (Pod p : model.all(Pod.class)) {
                 if (p.ready() && !p.ips().isEmpty() && endpoints.ports(s, p).isPresent()) {
                     ready++;
                 }
             }
             readyEndpoints.put(s.ref().qualifiedName(), ready);
         }
-        this.httpRoutes = model.httpRoutes();
-        this.grpcRoutes = model.grpcRoutes();
+        this.httpRoutes = model.all(HttpRoute.class);
+        this.grpcRoutes = model.all(GrpcRoute.class);
     }
 
     public static RouteEngine of(MeshModel model) {

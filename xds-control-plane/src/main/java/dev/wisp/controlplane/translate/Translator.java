@@ -64,7 +64,7 @@ public final class Translator {
         Map<ObjectRef, List<String>> warnings = new LinkedHashMap<>();
         Map<String, Resource> authorizations = new LinkedHashMap<>();
         List<AuthorizationPolicy> selectorPolicies = new ArrayList<>();
-        for (AuthorizationPolicy p : model.authorizationPolicies()) {
+        for (AuthorizationPolicy p : model.all(AuthorizationPolicy.class)) {
             PolicyReducer.Reduced r = PolicyReducer.reduce(p, mesh);
             if (!r.warnings().isEmpty()) {
                 warnings.put(p.ref(), List.copyOf(r.warnings()));
@@ -78,17 +78,18 @@ public final class Translator {
             }
         }
         Map<String, Resource> services = new LinkedHashMap<>();
-        for (ServiceDef s : model.services()) {
+        for (ServiceDef s : model.all(ServiceDef.class)) {
             String name = serviceKey(s, mesh);
             services.put(name, resource(name, Resource.newBuilder().setService(service(s, mesh))));
         }
         Map<String, Resource> workloads = new LinkedHashMap<>();
         Map<String, Set<String>> namespacesByNode = new HashMap<>();
         Map<String, Set<String>> selectedByNode = new HashMap<>();
-        List<PeerAuthentication> peerAuths = model.peerAuthentications();
+        List<PeerAuthentication> peerAuths = model.all(PeerAuthentication.class);
         // Services and policies select pods of their own namespace (policies also from the root namespace).
         Map<String, List<ServiceDef>> servicesByNs = new HashMap<>();
-        model.services().forEach(s -> servicesByNs.computeIfAbsent(s.ref().namespace(), k -> new ArrayList<>()).add(s));
+        model.all(ServiceDef.class)
+                .forEach(s -> servicesByNs.computeIfAbsent(s.ref().namespace(), k -> new ArrayList<>()).add(s));
         Map<String, List<AuthorizationPolicy>> policiesByNs = new HashMap<>();
         selectorPolicies.forEach(p -> policiesByNs.computeIfAbsent(p.ref().namespace(), k -> new ArrayList<>()).add(p));
         Map<String, List<PeerAuthentication>> peerAuthsByNs = new HashMap<>();
@@ -97,7 +98,7 @@ public final class Translator {
         }
         List<PeerAuthentication> rootPeerAuths = peerAuthsByNs.getOrDefault(mesh.rootNamespace(), List.of());
         ServiceEndpoints endpoints = ServiceEndpoints.of(model);
-        for (Pod pod : model.pods()) {
+        for (Pod pod : model.all(Pod.class)) {
             String ns = pod.ref().namespace();
             List<AuthorizationPolicy> policies = new ArrayList<>(policiesByNs.getOrDefault(ns, List.of()));
             List<PeerAuthentication> pas = new ArrayList<>(peerAuthsByNs.getOrDefault(ns, List.of()));
@@ -112,7 +113,7 @@ public final class Translator {
                     .addAll(w.getAuthorizationPoliciesList());
         }
         Map<String, Resource> nodes = new LinkedHashMap<>();
-        for (NodeDef n : model.nodes()) {
+        for (NodeDef n : model.all(NodeDef.class)) {
             nodes.put(n.ref().name(), resource(n.ref().name(), Resource.newBuilder().setNode(node(n, wireguard.get(n
                     .ref().name()), mesh))));
         }

@@ -11,6 +11,7 @@ import dev.wisp.node.controlplane.ControlPlaneClient;
 import dev.wisp.node.state.StateUpdates;
 import dev.wisp.spiffe.CertificateRequest;
 import dev.wisp.spiffe.SpiffeId;
+import dev.wisp.controlplane.model.Pod;
 import io.fabric8.kubernetes.api.model.NamespaceBuilder;
 import io.fabric8.kubernetes.api.model.NodeBuilder;
 import io.fabric8.kubernetes.api.model.PodBuilder;
@@ -105,7 +106,8 @@ class AgentTokensTest {
         InetSocketAddress loopback = new InetSocketAddress(InetAddress.getLoopbackAddress(), 0);
         cp = ControlPlane.start(new ControlPlane.Options(mesh, dir.resolve("state"), loopback, loopback), source,
                 tokens);
-        await().atMost(Duration.ofSeconds(20)).until(() -> cp.translation() != null && cp.model().pods().size() == 2);
+        await().atMost(Duration.ofSeconds(20))
+                .until(() -> cp.translation() != null && cp.model().all(Pod.class).size() == 2);
     }
 
     @AfterEach

@@ -103,7 +103,8 @@ class KubernetesConfigSourceTest {
 
     private void startAndWaitForPods() throws Exception {
         start(new Enrollment(Enrollment.DEFAULT_LABEL, false), Duration.ZERO);
-        await().atMost(Duration.ofSeconds(20)).until(() -> cp.translation() != null && !cp.model().pods().isEmpty());
+        await().atMost(Duration.ofSeconds(20))
+                .until(() -> cp.translation() != null && !cp.model().all(Pod.class).isEmpty());
     }
 
     private io.fabric8.kubernetes.client.dsl.NonNamespaceOperation<GenericKubernetesResource, io.fabric8.kubernetes.api.model.GenericKubernetesResourceList, io.fabric8.kubernetes.client.dsl.Resource<GenericKubernetesResource>> policies(
@@ -126,22 +127,24 @@ class KubernetesConfigSourceTest {
         start(new Enrollment(Enrollment.DEFAULT_LABEL, false), Duration.ZERO);
 
         await().atMost(Duration.ofSeconds(20)).untilAsserted(() -> {
-            assertThat(cp.model().pods()).extracting(p -> p.ref().qualifiedName()).containsExactly("a-shop/web");
-            assertThat(cp.translation().resources(TypeUrls.WORKLOAD)).containsKey(cp.model().pods().getFirst().uid());
+            assertThat(cp.model().all(Pod.class)).extracting(p -> p.ref().qualifiedName())
+                    .containsExactly("a-shop/web");
+            assertThat(cp.translation().resources(TypeUrls.WORKLOAD))
+                    .containsKey(cp.model().all(Pod.class).getFirst().uid());
             assertThat(cp.translation().resources(TypeUrls.NODE)).containsKey("a-node1");
             assertThat(cp.translation().resources(TypeUrls.SERVICE).keySet()).anyMatch(k -> k.contains("web"));
         });
         assertThat(cp.model().mesh().trustDomain()).isEqualTo("k8s.test");
-        Pod web = cp.model().pods().getFirst();
+        Pod web = cp.model().all(Pod.class).getFirst();
         assertThat(web.nodeName()).isEqualTo("a-node1");
         assertThat(web.serviceAccount()).isEqualTo("web");
 
         // A pod created later, while the watch runs, follows within the debounce.
         pod("a-shop", "late", "a-node1", "10.1.0.13", Map.of("app", "web"));
-        await().atMost(Duration.ofSeconds(20)).untilAsserted(() -> assertThat(cp.model().pods())
+        await().atMost(Duration.ofSeconds(20)).untilAsserted(() -> assertThat(cp.model().all(Pod.class))
                 .extracting(p -> p.ref().name()).containsExactlyInAnyOrder("web", "late"));
         client.pods().inNamespace("a-shop").withName("late").delete();
-        await().atMost(Duration.ofSeconds(20)).untilAsserted(() -> assertThat(cp.model().pods())
+        await().atMost(Duration.ofSeconds(20)).untilAsserted(() -> assertThat(cp.model().all(Pod.class))
                 .extracting(p -> p.ref().name()).containsExactly("web"));
     }
 
@@ -190,11 +193,11 @@ class KubernetesConfigSourceTest {
         pod("i-ambient", "legacy", "i-node", "10.2.0.11", Map.of(Enrollment.ISTIO_MODE, "none"));
         start(new Enrollment(Enrollment.DEFAULT_LABEL, false), Duration.ZERO);
         await().atMost(Duration.ofSeconds(20)).until(() -> cp.translation() != null);
-        assertThat(cp.model().pods()).isEmpty();
+        assertThat(cp.model().all(Pod.class)).isEmpty();
         cp.close();
 
         start(new Enrollment(Enrollment.DEFAULT_LABEL, true), Duration.ZERO);
-        await().atMost(Duration.ofSeconds(20)).untilAsserted(() -> assertThat(cp.model().pods())
+        await().atMost(Duration.ofSeconds(20)).untilAsserted(() -> assertThat(cp.model().all(Pod.class))
                 .extracting(p -> p.ref().qualifiedName()).containsExactly("i-ambient/api"));
     }
 
@@ -206,7 +209,7 @@ class KubernetesConfigSourceTest {
         policies("b-shop")
                 .resource(policy("b-shop", "deny-x", "DENY")).create();
         await().atMost(Duration.ofSeconds(20)).untilAsserted(() -> {
-            assertThat(cp.model().authorizationPolicies()).extracting(AuthorizationPolicy::ref)
+            assertThat(cp.model().all(AuthorizationPolicy.class)).extracting(AuthorizationPolicy::ref)
                     .extracting(r -> r.qualifiedName()).containsExactly("b-shop/deny-x");
             assertThat(cp.translation().resources(TypeUrls.AUTHORIZATION)).containsKey("b-shop/deny-x");
         });
@@ -214,7 +217,7 @@ class KubernetesConfigSourceTest {
         policies("b-shop")
                 .withName("deny-x").delete();
         await().atMost(Duration.ofSeconds(20)).untilAsserted(() -> {
-            assertThat(cp.model().authorizationPolicies()).isEmpty();
+            assertThat(cp.model().all(AuthorizationPolicy.class)).isEmpty();
             assertThat(cp.translation().resources(TypeUrls.AUTHORIZATION)).isEmpty();
         });
     }
@@ -238,10 +241,11 @@ class KubernetesConfigSourceTest {
                 assertThat(e.getReason()).isEqualTo("Refused");
                 assertThat(e.getMessage()).startsWith("spec.action: 'DENYY' is not one of");
             });
-            assertThat(cp.model().authorizationPolicies()).extracting(p -> p.ref().name()).containsExactly("fine");
+            assertThat(cp.model().all(AuthorizationPolicy.class)).extracting(p -> p.ref().name())
+                    .containsExactly("fine");
         });
         assertThat(cp.configStatus().errors()).isEmpty();
-        assertThat(cp.model().pods()).extracting(p -> p.ref().name()).containsExactly("web");
+        assertThat(cp.model().all(Pod.class)).extracting(p -> p.ref().name()).containsExactly("web");
         // Posted once, not once per reading.
         assertThat(client.v1().events().inNamespace("c-shop").list().getItems())
                 .filteredOn(e -> e.getInvolvedObject().getName().equals("typo")).hasSize(1);
@@ -251,7 +255,8 @@ class KubernetesConfigSourceTest {
     void resyncsThatChangeNothingPushNothing() throws Exception {
         cluster("d");
         start(new Enrollment(Enrollment.DEFAULT_LABEL, false), Duration.ofMillis(200));
-        await().atMost(Duration.ofSeconds(20)).until(() -> cp.translation() != null && !cp.model().pods().isEmpty());
+        await().atMost(Duration.ofSeconds(20))
+                .until(() -> cp.translation() != null && !cp.model().all(Pod.class).isEmpty());
         long generation = cp.configStatus().generation();
         long readings = source.readings();
 

@@ -39,7 +39,7 @@ public final class Identities implements IdentityProvider, AutoCloseable {
             t.setDaemon(true);
             return t;
         });
-        this.manager = CertificateManager.builder(signer).scheduler(Scheduler.of(scheduler)).build();
+        this.manager = CertificateManager.builder(signer, Scheduler.of(scheduler)).build();
     }
 
     /** Identities signed by {@code signer}, verified against {@code bundle} (read at each handshake). */

@@ -12,8 +12,6 @@ import com.code_intelligence.jazzer.junit.FuzzTest;
 import dev.wisp.node.state.StateUpdates;
 import dev.wisp.node.state.WorkloadIndex;
 import dev.wisp.node.telemetry.FlowRecord;
-import dev.wisp.node.telemetry.Telemetry;
-import dev.wisp.node.tls.HboneTls;
 import dev.wisp.spiffe.SpiffeId;
 import dev.wisp.testing.NoLeaks;
 import io.netty.buffer.ByteBuf;
@@ -41,6 +39,7 @@ import java.util.List;
 import java.util.Optional;
 import java.util.Set;
 import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.AutoClose;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
@@ -60,7 +59,8 @@ class HboneServerFuzzTest {
     static final String TARGET = "127.0.0.3:9";
     static final byte[] PREFACE = "PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n".getBytes(StandardCharsets.US_ASCII);
     static final Duration CLOSE_WITHIN = Duration.ofSeconds(10);
-    static PoolPeers peers;
+    @AutoClose
+    static final PoolPeers peers = PoolPeers.start();
     static ProxyContext ctx;
     static Channel listener;
     static InetSocketAddress server;
@@ -68,13 +68,11 @@ class HboneServerFuzzTest {
 
     @BeforeAll
     static void start() throws Exception {
-        peers = PoolPeers.start();
         WorkloadIndex index = Fixtures.index(List.of(node("n1", "127.0.0.1", 15008), node("n2", "127.0.0.2", 15008)),
                 List.of(res(workload("pod-a", "client", "n1", "127.0.0.4")),
                         res(workload("pod-b", "server", "n2", "127.0.0.3"))),
                 List.of());
-        ctx = new ProxyContext("n2", index, new HboneTls(peers.server()), new Telemetry(), peers.transport(),
-                Set.of(15001, 15006, 15008), 15008, Duration.ofMillis(200));
+        ctx = peers.context("n2", index, Set.of(15001, 15006, 15008), Duration.ofMillis(200));
         // The HBONE server's pipeline after TLS, on plain TCP: what arrives is what TLS would hand it.
         listener = ctx.transport().listen(new InetSocketAddress("127.0.0.2", 0), false, ch -> {
             ch.attr(HboneServer.PEER_ID).set(Optional.of(SpiffeId.parse(CLIENT_ID)));
@@ -90,7 +88,6 @@ class HboneServerFuzzTest {
     @AfterAll
     static void stop() {
         listener.close().syncUninterruptibly();
-        peers.close();
     }
 
     /**

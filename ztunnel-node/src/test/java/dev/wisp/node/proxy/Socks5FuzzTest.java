@@ -8,8 +8,6 @@ import com.code_intelligence.jazzer.junit.FuzzTest;
 import dev.wisp.node.Fixtures;
 import dev.wisp.node.state.StateUpdates;
 import dev.wisp.node.state.WorkloadIndex;
-import dev.wisp.node.telemetry.Telemetry;
-import dev.wisp.node.tls.HboneTls;
 import dev.wisp.testing.NoLeaks;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.ByteBufUtil;
@@ -25,7 +23,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Optional;
 import java.util.Set;
-import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.AutoClose;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.ExtendWith;
@@ -40,22 +38,16 @@ import org.junit.jupiter.api.extension.ExtendWith;
 @ExtendWith(NoLeaks.class)
 class Socks5FuzzTest {
     static final InetSocketAddress CLIENT = new InetSocketAddress("127.0.0.1", 50_000);
-    static PoolPeers peers;
+    @AutoClose
+    static final PoolPeers peers = PoolPeers.start();
     static ProxyContext ctx;
     static long inputs;
 
     @BeforeAll
     static void start() throws Exception {
-        peers = PoolPeers.start();
         WorkloadIndex index = Fixtures.index(List.of(), List.of(res(workload("pod-a", "client", "n1", "127.0.0.4"))),
                 List.of(Fixtures.service("echo.default.svc", "127.0.0.50", 80, 8080)));
-        ctx = new ProxyContext("n1", index, new HboneTls(peers.client()), new Telemetry(), peers.transport(),
-                Set.of(15080), 15008, Duration.ofSeconds(1));
-    }
-
-    @AfterAll
-    static void stop() {
-        peers.close();
+        ctx = peers.context("n1", index, Set.of(15080), Duration.ofSeconds(1));
     }
 
     static final class Client extends EmbeddedChannel {

@@ -10,8 +10,6 @@ import dev.wisp.node.Fixtures;
 import dev.wisp.node.state.StateUpdates;
 import dev.wisp.node.state.WorkloadIndex;
 import dev.wisp.node.telemetry.FlowRecord;
-import dev.wisp.node.telemetry.Telemetry;
-import dev.wisp.node.tls.HboneTls;
 import dev.wisp.testing.Socks5Client;
 import io.micrometer.core.instrument.Counter;
 import io.netty.handler.codec.http2.DefaultHttp2DataFrame;
@@ -65,9 +63,7 @@ class UpstreamAnswerTest {
             // A service whose only backend is not healthy: no route.
             index.apply(StateUpdates.SERVICE, List.of(Fixtures.service("empty.default.svc", "127.0.0.50", 80, 80)),
                     List.of());
-            ProxyContext ctx = new ProxyContext("n1", index, new HboneTls(peers.client()), new Telemetry(),
-                    peers.transport(),
-                    Set.of(), 15008, Duration.ofSeconds(5));
+            ProxyContext ctx = peers.context("n1", index, Set.of(), Duration.ofSeconds(5));
             HbonePool pool = new HbonePool(ctx, 100, Duration.ofMinutes(5));
             Outbound outbound = new Outbound(ctx, pool, OriginalDestinationResolver.fixed(DESTINATION));
             Socks5 socks = new Socks5(ctx, outbound, Optional.of("pod-a"));

@@ -6,7 +6,6 @@ import static dev.wisp.node.Fixtures.workload;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import com.code_intelligence.jazzer.junit.FuzzTest;
-import com.google.protobuf.InvalidProtocolBufferException;
 import dev.wisp.api.workload.v1.Action;
 import dev.wisp.api.workload.v1.DeltaWorkloadResponse;
 import dev.wisp.api.workload.v1.Resource;
@@ -16,6 +15,7 @@ import dev.wisp.node.state.InvalidResourceException;
 import dev.wisp.node.state.Snapshot;
 import dev.wisp.node.state.StateUpdates;
 import dev.wisp.node.state.WorkloadIndex;
+import dev.wisp.testing.GrpcMessages;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -37,12 +37,11 @@ class WorkloadXdsFuzzTest {
 
     @FuzzTest(maxDuration = "10s")
     void anyResponseFromTheControlPlane(byte[] message) {
-        DeltaWorkloadResponse r;
-        try {
-            r = DeltaWorkloadResponse.parseFrom(message);
-        } catch (InvalidProtocolBufferException e) {
-            return; // gRPC ends the stream before the client sees it
-        }
+        GrpcMessages.decode(DeltaWorkloadResponse.parser(), message).ifPresent(WorkloadXdsFuzzTest::applyToAGoodState);
+    }
+
+    /** Applies {@code r} as the client would, after a known good state. */
+    static void applyToAGoodState(DeltaWorkloadResponse r) {
         WorkloadIndex index = WorkloadIndex.create();
         try {
             index.apply(StateUpdates.NODE, List.of(node("n1", "127.0.0.1", 15008)), List.of());

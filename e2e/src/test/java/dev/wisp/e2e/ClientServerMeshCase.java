@@ -1,0 +1,46 @@
+package dev.wisp.e2e;
+
+import dev.wisp.local.LocalMesh;
+import java.nio.file.Path;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.TestInstance;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * A test class over one client/server mesh ({@link PodApps#clientServerMesh}) with pod server's
+ * {@link dev.wisp.testing.PodServer} on the given ports: up before the class's first test, with a
+ * {@link PodApps.Shell} in pod client, and down (checked for leftovers) after its last. One
+ * instance per class, so the fixture is plain fields; a subclass's own {@code @BeforeAll} runs once
+ * the mesh is up.
+ */
+@TestInstance(TestInstance.Lifecycle.PER_CLASS)
+abstract class ClientServerMeshCase {
+    private final String cluster;
+    private final int base;
+    private final int[] serverPorts;
+    LocalMesh mesh;
+    PodApps.Shell client;
+    /** Pod server's address. */
+    String server;
+
+    /** {@code cluster} is the mesh's unique name, {@code base} its address block. */
+    ClientServerMeshCase(String cluster, int base, int... serverPorts) {
+        this.cluster = cluster;
+        this.base = base;
+        this.serverPorts = serverPorts.clone();
+    }
+
+    /** Brings the mesh up with its logs and configuration in {@code dir}, removed after the class. */
+    @BeforeAll
+    final void upClientServerMesh(@TempDir Path dir) throws Exception {
+        mesh = PodApps.upWithServer(PodApps.clientServerMesh(cluster, base, dir), serverPorts);
+        server = mesh.pod("server").ip();
+        client = new PodApps.Shell(mesh, "client");
+    }
+
+    @AfterAll
+    final void downClientServerMesh() throws Exception {
+        PodApps.down(mesh, cluster);
+    }
+}
