@@ -128,6 +128,7 @@ final class MeshProcesses {
         if (spec.wireguard()) {
             cmd.addAll(wireguardArgs(n));
         }
+        cmd.addAll(spec.agentArgs());
         try {
             agents.put(n.name(), cluster.agentOnNode(n, cmd).redirectErrorStream(true).redirectOutput(log.appendTo())
                     .start());

@@ -21,11 +21,12 @@ import java.util.Map;
  * @param services Services to declare beside the pods
  * @param meshConfig a whole {@code MeshConfig} YAML document, or null for the control plane's defaults
  *        (trust domain cluster.local, PERMISSIVE)
+ * @param agentArgs extra arguments for every {@code wisp node} (e.g. {@code --dns-upstream ADDR:53})
  * @param wireguard whether every agent runs its node's WireGuard device (strict mode): pod traffic
  *        between nodes is encrypted (on by default)
  */
 public record MeshSpec(ClusterSpec cluster, List<String> wispCommand, Path workDir, Path configDir,
-        List<ServiceSpec> services, String meshConfig, boolean wireguard) {
+        List<ServiceSpec> services, String meshConfig, List<String> agentArgs, boolean wireguard) {
 
     public MeshSpec {
         requireNonNull(cluster, "cluster");
@@ -39,6 +40,7 @@ public record MeshSpec(ClusterSpec cluster, List<String> wispCommand, Path workD
         }
         wispCommand = List.copyOf(wispCommand);
         services = List.copyOf(requireNonNull(services, "services"));
+        agentArgs = List.copyOf(requireNonNull(agentArgs, "agentArgs"));
         workDir = workDir.toAbsolutePath();
         configDir = configDir == null ? workDir.resolve("config") : configDir.toAbsolutePath();
     }
@@ -90,6 +92,7 @@ public record MeshSpec(ClusterSpec cluster, List<String> wispCommand, Path workD
         private Path configDir;
         private final List<ServiceSpec> services = new ArrayList<>();
         private String meshConfig;
+        private final List<String> agentArgs = new ArrayList<>();
         private boolean wireguard = true;
 
         private Builder(ClusterSpec cluster) {
@@ -121,6 +124,12 @@ public record MeshSpec(ClusterSpec cluster, List<String> wispCommand, Path workD
             return this;
         }
 
+        /** One more argument for every agent's {@code wisp node}. */
+        public Builder agentArg(String arg) {
+            agentArgs.add(requireNonNull(arg, "arg"));
+            return this;
+        }
+
         /** Whether agents run WireGuard between the nodes (default true). */
         public Builder wireguard(boolean on) {
             this.wireguard = on;
@@ -132,7 +141,7 @@ public record MeshSpec(ClusterSpec cluster, List<String> wispCommand, Path workD
                     workDir == null
                             ? Path.of(System.getProperty("java.io.tmpdir"), "wisp-mesh-" + cluster.name())
                             : workDir,
-                    configDir, services, meshConfig, wireguard);
+                    configDir, services, meshConfig, agentArgs, wireguard);
         }
     }
 }
