@@ -247,14 +247,11 @@ public final class ConfigDecoder {
             }
         }
         List<ServiceDef.ServicePort> ports = new ArrayList<>();
-        List<YNode> items = f.list(spec, "ports", "spec.ports");
-        for (int i = 0; i < items.size(); i++) {
-            YNode p = items.get(i);
-            String path = "spec.ports[" + i + "]";
+        f.each(spec, "ports", "spec.ports", (p, path) -> {
             String portText = f.string(p, "port", path + ".port");
             if (portText == null) {
                 f.error(p, path + ".port", "required");
-                continue;
+                return;
             }
             int port = f.port(f.child(p, "port"), portText, path + ".port");
             String targetText = f.string(p, "targetPort", path + ".targetPort");
@@ -263,13 +260,13 @@ public final class ConfigDecoder {
                 if (!targetText.chars().allMatch(Character::isDigit)) {
                     f.error(f.child(p, "targetPort"), path + ".targetPort", "'" + targetText
                             + "' is a named port; local mode needs the port number");
-                    continue;
+                    return;
                 }
                 target = f.port(f.child(p, "targetPort"), targetText, path + ".targetPort");
             }
             String name = f.string(p, "name", path + ".name");
             ports.add(new ServiceDef.ServicePort(name == null ? "" : name, port, target));
-        }
+        });
         return new ServiceDef(ref, selector == null ? Map.of() : Map.copyOf(selector), List.copyOf(vips),
                 List.copyOf(ports), labels(f, doc));
     }
@@ -278,18 +275,16 @@ public final class ConfigDecoder {
         YNode spec = f.child(doc, "spec");
         YNode status = f.child(doc, "status");
         List<InetAddress> addresses = new ArrayList<>();
-        List<YNode> items = f.list(status, "addresses", "status.addresses");
-        for (int i = 0; i < items.size(); i++) {
-            String path = "status.addresses[" + i + "]";
-            String type = f.string(items.get(i), "type", path + ".type");
-            String address = f.string(items.get(i), "address", path + ".address");
+        f.each(status, "addresses", "status.addresses", (n, path) -> {
+            String type = f.string(n, "type", path + ".type");
+            String address = f.string(n, "address", path + ".address");
             if ("InternalIP".equals(type) && address != null) {
-                InetAddress a = ip(f, items.get(i), address, path + ".address");
+                InetAddress a = ip(f, n, address, path + ".address");
                 if (a != null) {
                     addresses.add(a);
                 }
             }
-        }
+        });
         if (addresses.isEmpty()) {
             f.error(status == null ? doc : status, "status.addresses",
                     "needs an InternalIP address: where this node's agent accepts HBONE");

@@ -28,10 +28,7 @@ final class EndpointSliceDecoder {
             return new EndpointSlice(ref, service, List.of(), List.of());
         }
         List<EndpointSlice.Endpoint> endpoints = new ArrayList<>();
-        List<YNode> items = f.list(doc, "endpoints", "endpoints");
-        for (int i = 0; i < items.size(); i++) {
-            String path = "endpoints[" + i + "]";
-            YNode e = items.get(i);
+        f.each(doc, "endpoints", "endpoints", (e, path) -> {
             List<InetAddress> addresses = new ArrayList<>();
             for (String a : f.strings(e, "addresses", path + ".addresses")) {
                 InetAddress ip = ConfigDecoder.ip(f, f.child(e, "addresses"), a, path + ".addresses");
@@ -49,12 +46,9 @@ final class EndpointSliceDecoder {
                     : null;
             endpoints.add(new EndpointSlice.Endpoint(List.copyOf(addresses), !"false".equals(ready),
                     pod == null ? "" : pod));
-        }
+        });
         List<EndpointSlice.SlicePort> ports = new ArrayList<>();
-        List<YNode> portItems = f.list(doc, "ports", "ports");
-        for (int i = 0; i < portItems.size(); i++) {
-            String path = "ports[" + i + "]";
-            YNode p = portItems.get(i);
+        f.each(doc, "ports", "ports", (p, path) -> {
             String number = f.string(p, "port", path + ".port");
             String name = f.string(p, "name", path + ".name");
             // No port number: the slice means "all ports"; the service's own targets then stand.
@@ -62,7 +56,7 @@ final class EndpointSliceDecoder {
                 ports.add(new EndpointSlice.SlicePort(name == null ? "" : name, f.port(f.child(p, "port"), number,
                         path + ".port")));
             }
-        }
+        });
         return new EndpointSlice(ref, service, List.copyOf(endpoints), List.copyOf(ports));
     }
 }

@@ -5,6 +5,7 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.function.BiConsumer;
 import java.util.Map;
 import java.util.Set;
 import java.util.TreeSet;
@@ -75,6 +76,17 @@ final class Fields {
     List<YNode> list(YNode parent, String key, String path) {
         YNode n = present(parent, key, path, YNode::isList, "a list");
         return n == null ? List.of() : n.list();
+    }
+
+    /**
+     * Decodes each entry of the list at {@code key} (see {@link #list}), handing {@code entry} the
+     * item and its own field path {@code path[i]}, the path its errors name.
+     */
+    void each(YNode parent, String key, String path, BiConsumer<YNode, String> entry) {
+        List<YNode> items = list(parent, key, path);
+        for (int i = 0; i < items.size(); i++) {
+            entry.accept(items.get(i), path + "[" + i + "]");
+        }
     }
 
     /** The list of scalars at {@code key}; each non-scalar entry is an error. */

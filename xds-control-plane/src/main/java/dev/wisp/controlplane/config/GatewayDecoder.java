@@ -28,25 +28,19 @@ final class GatewayDecoder {
             className = "";
         }
         List<Gateway.Listener> listeners = new ArrayList<>();
-        List<YNode> items = f.list(spec, "listeners", "spec.listeners");
-        for (int i = 0; i < items.size(); i++) {
-            String path = "spec.listeners[" + i + "]";
-            YNode l = items.get(i);
+        f.each(spec, "listeners", "spec.listeners", (l, path) -> {
             String name = f.string(l, "name", path + ".name");
             String portText = f.string(l, "port", path + ".port");
             String protocol = f.string(l, "protocol", path + ".protocol");
             if (name == null || portText == null || protocol == null) {
                 f.error(l, path, "needs name, port and protocol");
-                continue;
+                return;
             }
             int port = f.port(f.child(l, "port"), portText, path + ".port");
             listeners.add(new Gateway.Listener(name, port, protocol));
-        }
+        });
         List<InetAddress> addresses = new ArrayList<>();
-        List<YNode> addressItems = f.list(spec, "addresses", "spec.addresses");
-        for (int i = 0; i < addressItems.size(); i++) {
-            String path = "spec.addresses[" + i + "]";
-            YNode a = addressItems.get(i);
+        f.each(spec, "addresses", "spec.addresses", (a, path) -> {
             f.allowOnly(a, path, "type", "value");
             String type = f.string(a, "type", path + ".type");
             String value = f.string(a, "value", path + ".value");
@@ -60,7 +54,7 @@ final class GatewayDecoder {
                     addresses.add(ip);
                 }
             }
-        }
+        });
         Map<String, String> labels = ConfigDecoder.labels(f, doc);
         Gateway g = new Gateway(ref, className, List.copyOf(listeners), List.copyOf(addresses), labels);
         boolean waypointClass = className.equals(WaypointNames.ISTIO_CLASS)
