@@ -4,6 +4,8 @@ import io.netty.channel.WriteBufferWaterMark;
 import io.netty.handler.codec.ByteToMessageDecoder;
 import io.netty.handler.codec.http2.Http2Exception;
 import io.netty.handler.codec.http2.Http2FrameCodec;
+import io.netty.handler.codec.http2.Http2Headers;
+import io.netty.handler.codec.http2.Http2HeadersFrame;
 import io.netty.handler.codec.http2.Http2Settings;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
@@ -54,6 +56,25 @@ final class Hbone {
         // A client never accepts pushed or server-initiated streams.
         return Http2Settings.defaultSettings().maxConcurrentStreams(0).pushEnabled(false)
                 .initialWindowSize(STREAM_WINDOW).maxFrameSize(MAX_FRAME).maxHeaderListSize(MAX_HEADER_LIST);
+    }
+
+    /**
+     * Why a stream's first HEADERS is not an HBONE CONNECT to a literal {@code ip:port} (method,
+     * END_STREAM, authority), or empty when it is one; both HBONE servers (agent and waypoint) refuse
+     * the same requests.
+     */
+    static Optional<Outcome.BadRequest> notConnect(Http2HeadersFrame frame) {
+        Http2Headers h = frame.headers();
+        if (!"CONNECT".contentEquals(h.method() == null ? "" : h.method())) {
+            return Optional.of(new Outcome.BadRequest("method " + h.method() + " is not CONNECT"));
+        }
+        if (frame.isEndStream()) {
+            return Optional.of(new Outcome.BadRequest("CONNECT with END_STREAM"));
+        }
+        if (parseAuthority(h.authority()).isEmpty()) {
+            return Optional.of(new Outcome.BadRequest("authority '" + h.authority() + "' is not ip:port"));
+        }
+        return Optional.empty();
     }
 
     /**

@@ -80,20 +80,12 @@ final class InboundStream extends ChannelInboundHandlerAdapter {
         Channel conn = stream.parent();
         Optional<SpiffeId> peerId = conn.attr(HboneServer.PEER_ID).get();
         InetSocketAddress tcpPeer = (InetSocketAddress) conn.remoteAddress();
-        if (!"CONNECT".contentEquals(h.method() == null ? "" : h.method())) {
-            refuse(c, Optional.empty(), null, new Outcome.BadRequest("method " + h.method() + " is not CONNECT"));
-            return;
-        }
-        if (frame.isEndStream()) {
-            refuse(c, Optional.empty(), null, new Outcome.BadRequest("CONNECT with END_STREAM"));
+        Optional<Outcome.BadRequest> bad = Hbone.notConnect(frame);
+        if (bad.isPresent()) {
+            refuse(c, Optional.empty(), null, bad.get());
             return;
         }
         Optional<InetSocketAddress> target = Hbone.parseAuthority(h.authority());
-        if (target.isEmpty()) {
-            refuse(c, Optional.empty(), null,
-                    new Outcome.BadRequest("authority '" + h.authority() + "' is not ip:port"));
-            return;
-        }
         Snapshot state = ctx.index().snapshot();
         Optional<InetSocketAddress> claimed = forwardedFor(h);
         SourceAddress source = SourceAddress.of(state, peerId, tcpPeer, claimed);

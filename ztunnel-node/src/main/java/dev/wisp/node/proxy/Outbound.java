@@ -115,16 +115,18 @@ public final class Outbound implements AutoCloseable {
         PoolKey key = new PoolKey(srcId.get(), route.expectedIdentities(), route.connectTo());
         Http2Headers headers = new DefaultHttp2Headers().method("CONNECT").authority(Hbone.authority(route.target()))
                 .add("forwarded", "for=\"" + Hbone.authority(forwardedFor(src, source.get())) + "\"");
-        ConnectRequest request = new ConnectRequest(client, headers, flow, ready);
-        pool.open(key, new ChannelInitializer<Http2StreamChannel>() {
-            @Override
-            protected void initChannel(Http2StreamChannel stream) {
-                stream.pipeline().addLast("connect", request);
+        HboneTunnel.open(pool, key, headers, stream -> {
+            if (!client.isActive()) {
+                stream.close();
+                flow.close(new Outcome.ClientClosed("client closed before the tunnel was up"));
+                return;
             }
-        }, client.eventLoop().newPromise()).addListener((Future<Http2StreamChannel> f) -> {
+            ready.accept(Outcome.allowed());
+            Relay.join(client, stream, flow);
+        }, client.eventLoop()).addListener((Future<Http2StreamChannel> f) -> {
             if (!f.isSuccess()) {
-                fail(client, ready, f.cause() instanceof HboneException h
-                        ? h.outcome()
+                fail(client, ready, f.cause() instanceof HboneTunnel.Refused r
+                        ? r.outcome()
                         : new Outcome.Unreachable("HBONE stream to " + key.destination() + " could not be opened: "
                                 + f.cause().getMessage()),
                         flow);
@@ -212,86 +214,5 @@ public final class Outbound implements AutoCloseable {
             case 401 -> new Outcome.DeniedUpstream(what + " answered 401");
             default -> new Outcome.UpstreamStatus(code, what + " answered " + code);
         };
-    }
-
-    /**
-     * On a new HBONE stream: sends CONNECT, waits for the response; on 200 joins the relay (frames
-     * that follow the 200 in the same read are replayed into it), otherwise fails the client.
-     */
-    private static final class ConnectRequest extends ChannelInboundHandlerAdapter {
-        private final Channel client;
-        private final Http2Headers headers;
-        private final Telemetry.Flow flow;
-        private final Consumer<Outcome> ready;
-        /** Stream's event loop only. */
-        private boolean answered;
-        private final ArrayDeque<Object> held = new ArrayDeque<>();
-
-        ConnectRequest(Channel client, Http2Headers headers, Telemetry.Flow flow, Consumer<Outcome> ready) {
-            this.client = client;
-            this.headers = headers;
-            this.flow = flow;
-            this.ready = ready;
-        }
-
-        @Override
-        public void channelActive(ChannelHandlerContext c) {
-            c.channel().config().setAutoRead(false);
-            c.writeAndFlush(new DefaultHttp2HeadersFrame(headers, false));
-            c.read();
-            c.fireChannelActive();
-        }
-
-        @Override
-        public void channelRead(ChannelHandlerContext c, Object msg) {
-            if (answered) {
-                held.add(msg);
-                return;
-            }
-            answered = true;
-            Outcome answer = answer(headers.authority(), msg);
-            ReferenceCountUtil.release(msg);
-            if (!(answer instanceof Outcome.Allowed)) {
-                c.close();
-                fail(client, ready, answer, flow);
-                return;
-            }
-            if (!client.isActive()) {
-                c.close();
-                flow.close(new Outcome.ClientClosed("client closed before the tunnel was up"));
-                return;
-            }
-            ready.accept(answer);
-            Http2StreamChannel stream = (Http2StreamChannel) c.channel();
-            c.pipeline().remove(this);
-            Relay.join(client, stream, flow);
-            while (!held.isEmpty()) {
-                stream.pipeline().fireChannelRead(held.poll());
-            }
-        }
-
-        @Override
-        public void channelInactive(ChannelHandlerContext c) {
-            while (!held.isEmpty()) {
-                ReferenceCountUtil.release(held.poll());
-            }
-            if (!answered) {
-                answered = true;
-                fail(client, ready, new Outcome.Unreachable("HBONE stream to " + headers.authority()
-                        + " closed before an answer"), flow);
-            }
-            c.fireChannelInactive();
-        }
-
-        @Override
-        public void exceptionCaught(ChannelHandlerContext c, Throwable cause) {
-            if (!answered) {
-                // An HTTP/2 error on the stream before any answer: what came back was not HBONE.
-                answered = true;
-                fail(client, ready, new Outcome.Malformed("HBONE CONNECT " + headers.authority() + " failed: "
-                        + cause.getMessage()), flow);
-            }
-            c.close();
-        }
     }
 }
