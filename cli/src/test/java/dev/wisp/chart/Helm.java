@@ -84,10 +84,7 @@ final class Helm {
     static Run check(List<ObjectNode> objects) {
         try {
             Path dir = Files.createTempDirectory("wisp-chart-check");
-            Path script = dir.resolve("check-objects.mjs");
-            try (InputStream in = Helm.class.getResourceAsStream("check-objects.mjs")) {
-                Files.copy(in, script);
-            }
+            Path script = script(dir, "check-objects.mjs");
             ArrayNode array = JSON.createArrayNode();
             objects.forEach(array::add);
             Path file = dir.resolve("objects.json");
@@ -96,6 +93,36 @@ final class Helm {
         } catch (IOException e) {
             throw new AssertionError(e);
         }
+    }
+
+    /**
+     * The check of Grafana dashboards (check-dashboards.mjs) against Grafana's dashboard schema types
+     * from {@code @grafana/schema}, compiled strictly by the TypeScript compiler.
+     */
+    static Run checkDashboards(List<Path> files) {
+        Path tools = tools();
+        if (!Files.isDirectory(tools.resolve("node_modules/@grafana/schema"))
+                || !Files.isDirectory(tools.resolve("node_modules/typescript"))) {
+            throw new AssertionError("the dashboards' check needs @grafana/schema and typescript in " + tools
+                    + "; scripts/install-deps.sh installs them");
+        }
+        try {
+            Path dir = Files.createTempDirectory("wisp-dashboards-check");
+            List<String> command = new ArrayList<>(List.of("node", script(dir, "check-dashboards.mjs").toString(),
+                    tools.toString(), dir.resolve("ts").toString()));
+            files.forEach(f -> command.add(f.toAbsolutePath().toString()));
+            return run(command);
+        } catch (IOException e) {
+            throw new AssertionError(e);
+        }
+    }
+
+    private static Path script(Path dir, String name) throws IOException {
+        Path script = dir.resolve(name);
+        try (InputStream in = Helm.class.getResourceAsStream(name)) {
+            Files.copy(in, script);
+        }
+        return script;
     }
 
     static ObjectNode only(List<ObjectNode> objects, String kind, String name) {

@@ -113,6 +113,9 @@ class HelmChartTest {
         assertThat(token.get("audience").asText()).isEqualTo("wisp-control-plane");
         assertThat(token.get("expirationSeconds").asInt()).isEqualTo(43200);
         assertThat(pod.path("automountServiceAccountToken").asBoolean(true)).isFalse();
+        // The agent presents that token, not a node token file.
+        assertThat(texts(pod.at("/containers/0/args"))).contains("--service-account-token=/var/run/secrets/wisp/token")
+                .noneMatch(a -> a.startsWith("--token-file"));
     }
 
     @Test
@@ -188,7 +191,8 @@ class HelmChartTest {
         assertThat(only(objects, "PodDisruptionBudget", "wisp-control-plane").at("/spec/maxUnavailable").asInt())
                 .isZero();
         JsonNode args = only(objects, "Deployment", "wisp-control-plane").at("/spec/template/spec/containers/0/args");
-        assertThat(texts(args)).contains("--kubernetes", "--honor-istio-labels", "--enroll-label=wisp.dev/mesh");
+        assertThat(texts(args)).contains("--kubernetes", "--honor-istio-labels", "--enroll-label=wisp.dev/mesh",
+                "--token-audience=wisp-control-plane", "--agent-service-account=wisp-system/wisp-node");
         String mesh = only(objects, "ConfigMap", "wisp-mesh-config").at("/data/meshconfig.yaml").asText();
         assertThat(mesh).contains("kind: MeshConfig", "trustDomain: \"prod.example\"", "mtlsMode: STRICT");
 

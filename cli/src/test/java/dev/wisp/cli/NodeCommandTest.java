@@ -49,4 +49,13 @@ class NodeCommandTest {
         assertThat(missing[0]).isEqualTo("1");
         assertThat(missing[2]).contains("pods directory " + dir.resolve("nope") + " does not exist");
     }
+
+    @Test
+    void theDnsUpstreamMustBeAnIpAndAPort(@TempDir Path dir) {
+        String[] r = run("node", "--node", "n1", "--state", "x", "--ca-dir", dir.toString(), "--dns-upstream",
+                "resolver.example:53");
+        assertThat(r[0]).isEqualTo("1");
+        assertThat(r[2]).contains("--dns-upstream: 'resolver.example:53' is not IP:PORT");
+        assertThat(run("node", "--help")[1]).contains("15053 DNS");
+    }
 }

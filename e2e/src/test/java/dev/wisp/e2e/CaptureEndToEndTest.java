@@ -8,7 +8,7 @@ import dev.wisp.bpf.capture.CaptureConfig;
 import dev.wisp.bpf.capture.FlowEvent;
 import dev.wisp.bpf.capture.PodRef;
 import dev.wisp.local.Sh;
-import dev.wisp.testing.Closeables;
+import dev.wisp.base.Closing;
 import dev.wisp.testing.PodServer;
 import dev.wisp.testing.Prerequisites;
 import java.net.InetAddress;
@@ -63,7 +63,7 @@ class CaptureEndToEndTest {
     @AfterAll
     static void tearDownLab() throws Exception {
         try {
-            Closeables.closeAll(relay, relay6, server);
+            Closing.inOrder(relay, relay6, server);
         } finally {
             if (lab != null) {
                 lab.close();

@@ -14,7 +14,7 @@ import dev.wisp.node.NodeSettings;
 import dev.wisp.node.proxy.Outcome;
 import dev.wisp.node.telemetry.ConnectionLabels;
 import dev.wisp.node.telemetry.FlowLog;
-import dev.wisp.testing.Closeables;
+import dev.wisp.base.Closing;
 import dev.wisp.testing.Prerequisites;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
@@ -83,7 +83,7 @@ class ClusterFlowsE2eTest {
 
     @AfterAll
     static void stop() throws Exception {
-        Closeables.closeAll(agent);
+        Closing.inOrder(agent);
         PodApps.down(cluster, CLUSTER);
         assertThat(Files.exists(Path.of("/var/run/netns", cluster.node(0).netns()))).isFalse();
     }

@@ -9,9 +9,7 @@ import dev.wisp.cli.Wisp;
 import dev.wisp.cli.demo.DemoCommand;
 import dev.wisp.controlplane.ControlPlane;
 import dev.wisp.linux.NetworkNamespace;
-import dev.wisp.local.ClusterSpec;
 import dev.wisp.local.LocalMesh;
-import dev.wisp.local.MeshSpec;
 import dev.wisp.node.telemetry.FlowLog;
 import dev.wisp.testing.Prerequisites;
 import java.io.BufferedReader;
@@ -69,13 +67,8 @@ class MeshFlowsE2eTest {
 
     @BeforeAll
     static void up() throws Exception {
-        Prerequisites.requireRoot();
-        Prerequisites.requireCommands("ip", "nsenter", "chromium");
-        mesh = LocalMesh.up(MeshSpec.builder(ClusterSpec.builder(CLUSTER).nodes(2).base(70)
-                .pod("client", "default", "client", 0).pod("curl", "other", "curl", 0)
-                .pod(new ClusterSpec.PodSpec("server", "default", "server", 1, Map.of("app", "server"))).build())
-                .workDir(dir.resolve("work")).build());
-        PodApps.startServer(mesh, "server", "server", 8080);
+        Prerequisites.requireCommands("chromium", "nft", "sysctl");
+        mesh = PodApps.upWithServer(PodApps.demoMesh(CLUSTER, 70, dir.resolve("work")), 8080);
         server = mesh.pod("server").ip();
         client = new PodApps.Shell(mesh, "client");
         curl = new PodApps.Shell(mesh, "curl");
@@ -235,6 +228,54 @@ class MeshFlowsE2eTest {
         assertThat(p.waitFor(120, TimeUnit.SECONDS)).as("chromium finished").isTrue();
         assertThat(p.exitValue()).as(Files.readString(dir.resolve("chromium.log"))).isZero();
         return stdout;
+    }
+
+    /**
+     * The mesh's own control plane has no admin token: its page and flow stream answer localhost
+     * only. From this host, through the underlay link, nothing listens on that address (the
+     * listener is bound to 127.0.0.1). Then the underlay namespace is opened as kube-proxy's
+     * {@code route_localnet} once opened nodes (CVE-2020-8558): packets for its address are
+     * rewritten to 127.0.0.1:15014 and the kernel delivers them; the request reaches the listener
+     * from a non-loopback address over a real socket, and the admin API refuses it (403) without
+     * showing the page or a flow.
+     */
+    @Test
+    @Order(5)
+    void withoutATokenThePageAndTheFlowStreamRefuseCallersBeyondLocalhost() throws Exception {
+        String ns = mesh.cluster().underlayNetns();
+        String base = "http://" + mesh.cluster().underlayAddress() + ":15014";
+        List<String> paths = List.of("/ui", "/api/v1/flows?since=0", "/api/v1/flows?since=0&follow=true");
+        try (HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build()) {
+            for (String path : paths) {
+                assertThatThrownBy(() -> http.send(HttpRequest.newBuilder(URI.create(base + path)).build(),
+                        HttpResponse.BodyHandlers.ofString())).as(path).isInstanceOf(java.net.ConnectException.class);
+            }
+            run("ip", "netns", "exec", ns, "sysctl", "-q", "-w", "net.ipv4.conf.all.route_localnet=1");
+            run("ip", "netns", "exec", ns, "nft", "add table ip wisp_e2e_localnet; add chain ip wisp_e2e_localnet "
+                    + "pre { type nat hook prerouting priority -100; }; add rule ip wisp_e2e_localnet pre tcp dport "
+                    + "15014 dnat to 127.0.0.1:15014");
+            try {
+                for (String path : paths) {
+                    HttpResponse<String> r = http.send(HttpRequest.newBuilder(URI.create(base + path)).build(),
+                            HttpResponse.BodyHandlers.ofString());
+                    assertThat(r.statusCode()).as(path).isEqualTo(403);
+                    assertThat(r.body()).as(path).contains("answers localhost only").doesNotContain("<html")
+                            .doesNotContain("source_workload");
+                }
+            } finally {
+                run("ip", "netns", "exec", ns, "nft", "delete table ip wisp_e2e_localnet");
+                run("ip", "netns", "exec", ns, "sysctl", "-q", "-w", "net.ipv4.conf.all.route_localnet=0");
+            }
+        }
+        // From localhost the same listener serves both.
+        assertThat(mesh.controlPlaneAdmin("/ui")).contains("Wisp · live mesh");
+    }
+
+    static void run(String... command) throws Exception {
+        Process p = new ProcessBuilder(command).redirectErrorStream(true).start();
+        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        assertThat(p.waitFor(30, TimeUnit.SECONDS)).isTrue();
+        assertThat(p.exitValue()).as(String.join(" ", command) + ": " + out).isZero();
     }
 
     @Test

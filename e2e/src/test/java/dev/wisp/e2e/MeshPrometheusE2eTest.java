@@ -34,10 +34,8 @@ class MeshPrometheusE2eTest {
 
     @BeforeAll
     static void up() throws Exception {
-        Prerequisites.requireRoot();
-        Prerequisites.requireCommands("ip", "nsenter", "prometheus");
-        mesh = LocalMesh.up(PodApps.clientServerMesh(CLUSTER, 134, dir).build());
-        PodApps.startServer(mesh, "server", "server", 9000);
+        Prerequisites.requireCommands("prometheus");
+        mesh = PodApps.upWithServer(PodApps.clientServerMesh(CLUSTER, 134, dir), 9000);
         prometheus = mesh.startPrometheus(9090);
     }
 

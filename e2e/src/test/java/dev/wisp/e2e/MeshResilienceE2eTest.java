@@ -36,16 +36,13 @@ class MeshResilienceE2eTest {
 
     @BeforeAll
     static void up() throws Exception {
-        Prerequisites.requireRoot();
-        Prerequisites.requireCommands("ip", "nsenter");
         // Without the local mesh's default WireGuard between nodes: with it, the first call after an
         // agent restart came 5.1-5.5 s after SIGTERM (ready at 2.8-3.2 s, then ~2.3 s more; cause not
         // yet found, ARCHITECTURE.md "WireGuard in the mesh"), against 1.9 s without it. This test
         // keeps guarding the agent's own restart; the WireGuard case is an open item of that work.
-        mesh = LocalMesh.up(PodApps.clientServerMesh(CLUSTER, 216, dir)
-                .wispCommand(jarsOnly(MeshSpec.currentJvmWispCommand())).wireguard(false).build());
+        mesh = PodApps.upWithServer(PodApps.clientServerMesh(CLUSTER, 216, dir)
+                .wispCommand(jarsOnly(MeshSpec.currentJvmWispCommand())).wireguard(false), 9000);
         server = mesh.pod("server").ip();
-        PodApps.startServer(mesh, "server", "server", 9000);
         calls = mesh.startInPodLogged("client", PodApps.java(PodClient.class, "loop", server, "9000", "100", "100"));
         // Wait for the first successful calls before counting anything.
         await().atMost(Duration.ofSeconds(60)).until(() -> outcomes().stream().anyMatch(Call::ok));

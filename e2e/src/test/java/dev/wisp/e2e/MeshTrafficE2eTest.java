@@ -55,11 +55,8 @@ class MeshTrafficE2eTest {
 
     @BeforeAll
     static void up() throws Exception {
-        Prerequisites.requireRoot();
-        Prerequisites.requireCommands("ip", "nsenter");
-        mesh = LocalMesh.up(PodApps.clientServerMesh(CLUSTER, 130, dir).build());
+        mesh = PodApps.upWithServer(PodApps.clientServerMesh(CLUSTER, 130, dir), 9000, 9001);
         server = mesh.pod("server").ip();
-        PodApps.startServer(mesh, "server", "server", 9000, 9001);
         client = new PodApps.Shell(mesh, "client");
     }
 
@@ -71,8 +68,7 @@ class MeshTrafficE2eTest {
     @Test
     @Order(1)
     void aCrossNodeCallIsCapturedAndCarriedOverHboneWithBothIdentities() throws Exception {
-        await().atMost(Duration.ofSeconds(30)).pollInterval(Duration.ofMillis(200)).until(() -> client.answers(
-                server, 9000, "server 5"));
+        client.awaitAnswers(server, 9000, "server 5", true, Duration.ofSeconds(30));
         assertThat(client.call(server, 9000, 1234)).isEqualTo("ok server 1234");
         // The server's agent saw the client's SPIFFE ID in its client certificate.
         await().atMost(Duration.ofSeconds(10)).until(() -> mesh.log("node2").lines().anyMatch(l -> l.contains(
@@ -117,8 +113,7 @@ class MeshTrafficE2eTest {
 
     /** Waits (10 s at most) until a call from the client pod to the server's {@code port} answers, or fails. */
     static void awaitAnswers(int port, boolean answers) {
-        await().atMost(Duration.ofSeconds(10)).pollInterval(Duration.ofMillis(100)).until(() -> client.answers(
-                server, port, "server 5") == answers);
+        client.awaitAnswers(server, port, "server 5", answers, Duration.ofSeconds(10));
     }
 
     /** Waits until node 2's agent logged a call from the client to {@code port} refused for {@code reason}. */

@@ -42,8 +42,10 @@ import org.junit.jupiter.api.io.TempDir;
  * WireGuard between the nodes of a {@link LocalMesh} (on by default, strict): UDP, TCP from outside
  * the mesh and ICMP between a pod on node 1 and a pod on node 2 cross the underlay only as WireGuard
  * transport messages between the node addresses, as a capture on the underlay bridge shows; the
- * devices count the bytes; {@code wg show} reads an agent's device; with the device gone the echo
- * fails rather than crossing in clear.
+ * devices count the bytes; {@code wg show} reads an agent's device; peers are installed just in
+ * time by the first packet in either direction and removed after the idle time ({@value #IDLE_SECONDS}
+ * s here), and traffic installs them again, also while the control plane is down; with the device
+ * gone the echo fails rather than crossing in clear.
  *
  * <p>The test's own sockets are opened inside the pods' namespaces by the test JVM, which is not in
  * the pods' cgroups: eBPF capture does not see them, so they stand for a workload outside the mesh
@@ -55,6 +57,7 @@ class MeshWireGuardE2eTest {
     static final int UDP_PORT = 7000;
     static final int TCP_PORT = 7001;
     static final int WG_PORT = 51820;
+    static final int IDLE_SECONDS = 5;
     @TempDir
     static Path dir;
     static LocalMesh mesh;
@@ -69,7 +72,12 @@ class MeshWireGuardE2eTest {
     static void up() throws Exception {
         Prerequisites.requireRoot();
         Prerequisites.requireCommands("ip", "nsenter", "tcpdump", "ping", "wg");
-        mesh = LocalMesh.up(PodApps.clientServerMesh(CLUSTER, 50, dir).build());
+        mesh = LocalMesh.up(PodApps.clientServerMesh(CLUSTER, 50, dir).meshConfig("""
+                apiVersion: wisp.dev/v1alpha1
+                kind: MeshConfig
+                metadata: {name: mesh}
+                spec: {wireguard: {peerIdleTimeout: %ds}}
+                """.formatted(IDLE_SECONDS)).build());
         clientNs = mesh.pod("client").netns();
         serverNs = mesh.pod("server").netns();
         server = InetAddress.ofLiteral(mesh.pod("server").ip());
@@ -167,9 +175,14 @@ class MeshWireGuardE2eTest {
         final Process tcpdump;
 
         Capture(String name) throws Exception {
+            this(mesh.cluster().underlayNetns(), dir, name);
+        }
+
+        /** Captures the bridge {@code br0} of {@code underlayNetns} into {@code dir/name.pcap}. */
+        Capture(String underlayNetns, Path dir, String name) throws Exception {
             file = dir.resolve(name + ".pcap");
             Path err = dir.resolve(name + ".err");
-            tcpdump = new ProcessBuilder("ip", "netns", "exec", mesh.cluster().underlayNetns(), "tcpdump", "-i", "br0",
+            tcpdump = new ProcessBuilder("ip", "netns", "exec", underlayNetns, "tcpdump", "-i", "br0",
                     "-n", "-U", "--immediate-mode", "-w", file.toString(), "ip").redirectErrorStream(true)
                     .redirectOutput(err.toFile())
                     .start();
@@ -273,10 +286,32 @@ class MeshWireGuardE2eTest {
         assertThat(packets).noneMatch(p -> pods.contains(p.src()) || pods.contains(p.dst()));
     }
 
+    static double jit(String node, String metric) throws IOException {
+        return metric(metrics(node), metric);
+    }
+
+    static final String PEERS = "wisp_wireguard_peers";
+    static final String OUTBOUND = "wisp_wireguard_jit_installs_total{direction=\"outbound\"}";
+    static final String INBOUND = "wisp_wireguard_jit_installs_total{direction=\"inbound\"}";
+    static final String REAPS = "wisp_wireguard_jit_reaps_total";
+
+    static String ping(String fromNs, String to) throws Exception {
+        return sh("ip", "netns", "exec", fromNs, "ping", "-c", "1", "-W", "2", to);
+    }
+
+    /** Both nodes' devices are empty again: their peers idled out. */
+    static void awaitBothReaped() {
+        await().atMost(Duration.ofSeconds(IDLE_SECONDS * 4L + 10)).pollInterval(Duration.ofMillis(500)).until(
+                () -> jit("node1", PEERS) == 0 && jit("node2", PEERS) == 0);
+    }
+
     @Test
     @Order(1)
     void udpEchoBetweenPodsOnTwoNodesCrossesTheUnderlayOnlyAsWireGuardTransportMessages() throws Exception {
-        // The peers come from the control plane's registry once both agents published their keys.
+        // Just in time: no node holds a peer before the first packet.
+        assertThat(jit("node1", PEERS)).isZero();
+        assertThat(jit("node2", PEERS)).isZero();
+        // The registry comes from the control plane once both agents published their keys.
         await().atMost(Duration.ofSeconds(60)).pollInterval(Duration.ofMillis(500)).until(() -> "warm-up".equals(
                 udpCall("warm-up")));
         double sentBefore = metric(metrics("node1"), "wisp_wireguard_peer_sent_bytes_total{peer=\"node2\"}");
@@ -298,6 +333,10 @@ class MeshWireGuardE2eTest {
         assertThat(metric(after, "wisp_wireguard_peer_last_handshake_age_seconds{peer=\"node2\"}")).isBetween(0.0,
                 180.0);
         assertThat(metric(after, "wisp_wireguard_peers")).isEqualTo(1.0);
+        // Node 1 sent first (a packet to node 2's pod CIDR); node 2 installed node 1 from its initiation.
+        assertThat(metric(after, OUTBOUND)).isGreaterThanOrEqualTo(1);
+        assertThat(jit("node2", INBOUND)).isGreaterThanOrEqualTo(1);
+        assertThat(jit("node2", PEERS)).isEqualTo(1);
     }
 
     @Test
@@ -330,6 +369,8 @@ class MeshWireGuardE2eTest {
     @Test
     @Order(3)
     void wgShowReadsTheAgentsDeviceThroughItsUapiSocket() throws Exception {
+        // Traffic now, so that the peer is installed (and not idle) while wg show reads it.
+        assertThat(udpCall("show")).isEqualTo("show");
         String iface = mesh.wireguardInterface("node1");
         String show = sh("ip", "netns", "exec", mesh.node("node1").netns(), "wg", "show", iface);
         String node2Key = sh("ip", "netns", "exec", mesh.node("node2").netns(), "wg", "show", mesh
@@ -348,6 +389,50 @@ class MeshWireGuardE2eTest {
 
     @Test
     @Order(4)
+    void idlePeersAreRemovedAndTheFirstPacketFromTheOtherSideInstallsThemAgain() throws Exception {
+        double reapsBefore = jit("node1", REAPS) + jit("node2", REAPS);
+        awaitBothReaped();
+        assertThat(jit("node1", REAPS) + jit("node2", REAPS)).isGreaterThanOrEqualTo(reapsBefore + 2);
+        assertThat(sh("ip", "netns", "exec", mesh.node("node1").netns(), "wg", "show", mesh.wireguardInterface(
+                "node1"), "peers").strip()).as("node 1's peers after the idle time").isEmpty();
+        assertThat(mesh.log("node1")).contains("removed: idle for " + IDLE_SECONDS + " s");
+        // This time node 2's pod speaks first (ICMP to the client pod).
+        double node2Out = jit("node2", OUTBOUND);
+        double node1In = jit("node1", INBOUND);
+        assertThat(ping(serverNs, mesh.pod("client").ip())).contains("1 received");
+        assertThat(jit("node2", OUTBOUND)).isEqualTo(node2Out + 1);
+        assertThat(jit("node1", INBOUND)).isEqualTo(node1In + 1);
+        assertThat(jit("node1", PEERS)).isEqualTo(1);
+        assertThat(jit("node2", PEERS)).isEqualTo(1);
+    }
+
+    @Test
+    @Order(5)
+    void withTheControlPlaneDownTrafficGoesOnWithTheLastPeersAndTheirRegistry() throws Exception {
+        assertThat(udpCall("before")).isEqualTo("before");
+        mesh.killControlPlane();
+        try {
+            // The installed peers carry on.
+            for (int i = 0; i < 3; i++) {
+                assertThat(udpCall("cp-down-" + i)).isEqualTo("cp-down-" + i);
+            }
+            // Peers idle out and are installed again from the registry each agent kept.
+            awaitBothReaped();
+            assertThat(udpCall("cp-down-again")).isEqualTo("cp-down-again");
+            assertThat(jit("node1", PEERS)).isEqualTo(1);
+            assertThat(jit("node2", PEERS)).isEqualTo(1);
+        } finally {
+            mesh.startControlPlane();
+        }
+        // The restarted control plane sends the same registry: traffic and peers unchanged.
+        for (int i = 0; i < 3; i++) {
+            assertThat(udpCall("cp-back-" + i)).isEqualTo("cp-back-" + i);
+        }
+        assertThat(mesh.log("node1")).doesNotContain("its node no longer has this key registered");
+    }
+
+    @Test
+    @Order(6)
     void withTheDeviceGoneInStrictModeTheEchoFailsInsteadOfCrossingInClear() throws Exception {
         assertThat(udpCall("before")).isEqualTo("before");
         sh("ip", "netns", "exec", mesh.node("node1").netns(), "ip", "link", "del", mesh.wireguardInterface("node1"));

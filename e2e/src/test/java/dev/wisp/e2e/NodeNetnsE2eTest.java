@@ -12,7 +12,7 @@ import dev.wisp.spiffe.ca.CertificateAuthority;
 import dev.wisp.spiffe.ca.NodeAuthorizer;
 import dev.wisp.local.ClusterSpec;
 import dev.wisp.local.LocalCluster;
-import dev.wisp.testing.Closeables;
+import dev.wisp.base.Closing;
 import dev.wisp.testing.EchoServer;
 import dev.wisp.testing.Netns;
 import dev.wisp.testing.Prerequisites;
@@ -176,7 +176,7 @@ class NodeNetnsE2eTest {
                 agent.destroyForcibly().waitFor(20, TimeUnit.SECONDS);
             }
         }
-        Closeables.closeAll(echo, sink, raw, meshIds, foreignIds);
+        Closing.inOrder(echo, sink, raw, meshIds, foreignIds);
         PodApps.down(cluster, CLUSTER);
     }
 

@@ -57,15 +57,11 @@ class OpenConnectionPolicyE2eTest {
 
     @BeforeAll
     static void up() throws Exception {
-        Prerequisites.requireRoot();
-        Prerequisites.requireCommands("ip", "nsenter");
-        mesh = LocalMesh.up(PodApps.clientServerMesh(CLUSTER, 60, dir).build());
+        mesh = PodApps.upWithServer(PodApps.clientServerMesh(CLUSTER, 60, dir), 9000, 9001);
         server = mesh.pod("server").ip();
-        PodApps.startServer(mesh, "server", "server", 9000, 9001);
         client = new PodApps.Shell(mesh, "client");
         host = hostAddress();
-        await().atMost(Duration.ofSeconds(30)).pollInterval(Duration.ofMillis(200)).until(() -> client.answers(
-                server, 9000, "server 5"));
+        client.awaitAnswers(server, 9000, "server 5", true, Duration.ofSeconds(30));
     }
 
     @AfterAll
@@ -122,8 +118,7 @@ class OpenConnectionPolicyE2eTest {
             hold.destroy();
             mesh.delete("deny.yaml");
         }
-        await().atMost(Duration.ofSeconds(10)).pollInterval(Duration.ofMillis(100)).until(() -> client.answers(
-                server, 9000, "server 5"));
+        client.awaitAnswers(server, 9000, "server 5", true, Duration.ofSeconds(10));
     }
 
     @Test

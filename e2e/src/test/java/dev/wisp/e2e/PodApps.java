@@ -1,7 +1,9 @@
 package dev.wisp.e2e;
 
 import dev.wisp.testing.PodServer;
+import dev.wisp.testing.Prerequisites;
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
 
 import dev.wisp.local.ClusterSpec;
 import dev.wisp.local.Leftovers;
@@ -16,6 +18,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
+import java.time.Duration;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.BlockingQueue;
@@ -37,6 +40,27 @@ final class PodApps {
      */
     static MeshSpec.Builder clientServerMesh(String cluster, int base, Path workDir) {
         return MeshSpec.builder(ClusterSpec.builder(cluster).nodes(2).base(base).pod("client", "default", "client", 0)
+                .pod(new ClusterSpec.PodSpec("server", "default", "server", 1, Map.of("app", "server"))).build())
+                .workDir(workDir);
+    }
+
+    /**
+     * Brings up {@code spec} (as root, with {@code ip} and {@code nsenter}, failing otherwise) and
+     * starts the pod {@code server}'s {@link PodServer} on {@code serverPorts}: the fixture of the
+     * client/server mesh tests.
+     */
+    static LocalMesh upWithServer(MeshSpec.Builder spec, int... serverPorts) throws Exception {
+        Prerequisites.requireRoot();
+        Prerequisites.requireCommands("ip", "nsenter");
+        LocalMesh mesh = LocalMesh.up(spec.build());
+        startServer(mesh, "server", "server", serverPorts);
+        return mesh;
+    }
+
+    /** The demo's three pods: client (default) and curl (other) on node 0, server (default) on node 1. */
+    static MeshSpec.Builder demoMesh(String cluster, int base, Path workDir) {
+        return MeshSpec.builder(ClusterSpec.builder(cluster).nodes(2).base(base).pod("client", "default", "client", 0)
+                .pod("curl", "other", "curl", 0)
                 .pod(new ClusterSpec.PodSpec("server", "default", "server", 1, Map.of("app", "server"))).build())
                 .workDir(workDir);
     }
@@ -161,6 +185,15 @@ final class PodApps {
                 throw new IOException("no answer from the client process within 20 s");
             }
             return r;
+        }
+
+        /**
+         * Waits, {@code within} at most, until a call of 5 bytes to {@code host:port} answers
+         * {@code "ok " + expected} (when {@code answers}) or fails to (when not).
+         */
+        void awaitAnswers(String host, int port, String expected, boolean answers, Duration within) {
+            await().atMost(within).pollInterval(Duration.ofMillis(100))
+                    .until(() -> answers(host, port, expected) == answers);
         }
 
         /** Whether a call answers {@code expected}; failures are false, not exceptions. */

@@ -57,18 +57,8 @@ final class StandInAgent implements AutoCloseable {
     }
 
     private void acceptLoop() {
-        while (!closed) {
-            int fd;
-            try {
-                fd = Sockets.accept(listenFd);
-            } catch (NativeException e) {
-                if (!closed) {
-                    failures.add(e);
-                }
-                return;
-            }
-            Thread.ofPlatform().daemon().start(() -> handle(fd));
-        }
+        Sockets.acceptUntilClosed(listenFd, () -> closed, fd -> Thread.ofPlatform().daemon().start(() -> handle(fd)),
+                failures::add);
     }
 
     private void handle(int fd) {

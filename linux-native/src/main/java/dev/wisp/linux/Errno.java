@@ -1,72 +1,71 @@
 package dev.wisp.linux;
 
 import java.util.Map;
+import java.util.stream.Collectors;
 
 /** Names and operator hints for the errno values Wisp's native calls meet. */
 public final class Errno {
+    /** Tried without the privilege it needs. */
     public static final int EPERM = 1;
+    /** No such file, map entry or link. */
     public static final int ENOENT = 2;
+    /** A blocking call interrupted by a signal: retried ({@link Libc}). */
     public static final int EINTR = 4;
+    /** Also stands for a Java I/O failure around a native step. */
     public static final int EIO = 5;
-    public static final int EBADF = 9;
+    /** Nothing to read or write on a non-blocking descriptor now. */
     public static final int EAGAIN = 11;
-    public static final int ENOMEM = 12;
-    public static final int EACCES = 13;
-    public static final int EFAULT = 14;
-    public static final int EBUSY = 16;
-    public static final int EEXIST = 17;
-    public static final int ENODEV = 19;
+    /** A call that failed without setting errno is reported as this. */
     public static final int EINVAL = 22;
-    public static final int ENOSPC = 28;
-    public static final int E2BIG = 7;
-    public static final int ENOSYS = 38;
-    public static final int ENOTSUP = 95;
-    public static final int EOPNOTSUPP = 95;
-    public static final int EADDRINUSE = 98;
-    public static final int ENOTCONN = 107;
 
-    private static final Map<Integer, String[]> TABLE = Map.ofEntries(
-            Map.entry(EPERM, new String[]{"EPERM", "operation not permitted",
-                    "needs root (CAP_NET_ADMIN / CAP_BPF / CAP_SYS_ADMIN)"}),
-            Map.entry(ENOENT, new String[]{"ENOENT", "no such file or directory", null}),
-            Map.entry(EINTR, new String[]{"EINTR", "interrupted system call", null}),
-            Map.entry(EIO, new String[]{"EIO", "input/output error", null}),
-            Map.entry(E2BIG, new String[]{"E2BIG", "argument list too long", null}),
-            Map.entry(EBADF, new String[]{"EBADF", "bad file descriptor", null}),
-            Map.entry(EAGAIN, new String[]{"EAGAIN", "resource temporarily unavailable", null}),
-            Map.entry(ENOMEM, new String[]{"ENOMEM", "out of memory",
-                    "for BPF maps, check the locked-memory limit (ulimit -l)"}),
-            Map.entry(EACCES,
-                    new String[]{"EACCES", "permission denied", "needs root, or the verifier refused the program"}),
-            Map.entry(EFAULT, new String[]{"EFAULT", "bad address", null}),
-            Map.entry(EBUSY, new String[]{"EBUSY", "device or resource busy", null}),
-            Map.entry(EEXIST, new String[]{"EEXIST", "file exists", null}),
-            Map.entry(ENODEV, new String[]{"ENODEV", "no such device", null}),
-            Map.entry(EINVAL, new String[]{"EINVAL", "invalid argument", null}),
-            Map.entry(ENOSPC, new String[]{"ENOSPC", "no space left on device", null}),
-            Map.entry(ENOSYS, new String[]{"ENOSYS", "function not implemented", "the kernel lacks this feature"}),
-            Map.entry(EOPNOTSUPP,
-                    new String[]{"EOPNOTSUPP", "operation not supported", "the kernel lacks this feature"}),
-            Map.entry(EADDRINUSE, new String[]{"EADDRINUSE", "address already in use", null}),
-            Map.entry(ENOTCONN, new String[]{"ENOTCONN", "transport endpoint is not connected", null}));
+    /** {@code number name description [| hint]}, one errno a line. */
+    private static final String TEXT = """
+            1 EPERM operation not permitted | needs root (CAP_NET_ADMIN / CAP_BPF / CAP_SYS_ADMIN)
+            2 ENOENT no such file or directory
+            4 EINTR interrupted system call
+            5 EIO input/output error
+            7 E2BIG argument list too long
+            9 EBADF bad file descriptor
+            11 EAGAIN resource temporarily unavailable
+            12 ENOMEM out of memory | for BPF maps, check the locked-memory limit (ulimit -l)
+            13 EACCES permission denied | needs root, or the verifier refused the program
+            14 EFAULT bad address
+            16 EBUSY device or resource busy
+            17 EEXIST file exists
+            19 ENODEV no such device
+            22 EINVAL invalid argument
+            28 ENOSPC no space left on device
+            38 ENOSYS function not implemented | the kernel lacks this feature
+            95 EOPNOTSUPP operation not supported | the kernel lacks this feature
+            98 EADDRINUSE address already in use
+            107 ENOTCONN transport endpoint is not connected
+            """;
+
+    private record Known(String name, String description, String hint) {}
+
+    private static final Map<Integer, Known> TABLE = TEXT.lines().map(l -> l.split(" ", 3))
+            .collect(Collectors.toUnmodifiableMap(f -> Integer.parseInt(f[0]), f -> {
+                String[] rest = f[2].split(" \\| ", 2);
+                return new Known(f[1], rest[0], rest.length > 1 ? rest[1] : null);
+            }));
 
     private Errno() {}
 
     /** Symbolic name, e.g. {@code "EPERM"}, or {@code "errno 123"} when unknown. */
     public static String name(int errno) {
-        String[] e = TABLE.get(errno);
-        return e != null ? e[0] : "errno " + errno;
+        Known e = TABLE.get(errno);
+        return e != null ? e.name() : "errno " + errno;
     }
 
     /** The C library's description, or a generic one. */
     public static String describe(int errno) {
-        String[] e = TABLE.get(errno);
-        return e != null ? e[1] : "unknown error";
+        Known e = TABLE.get(errno);
+        return e != null ? e.description() : "unknown error";
     }
 
     /** What an operator can do about it, or {@code null}. */
     public static String hint(int errno) {
-        String[] e = TABLE.get(errno);
-        return e != null ? e[2] : null;
+        Known e = TABLE.get(errno);
+        return e != null ? e.hint() : null;
     }
 }

@@ -12,6 +12,9 @@ import java.net.Inet4Address;
 import java.net.Inet6Address;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
+import java.util.function.BooleanSupplier;
+import java.util.function.Consumer;
+import java.util.function.IntConsumer;
 import java.net.UnknownHostException;
 import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
@@ -165,6 +168,27 @@ public final class Sockets {
             return (int) Libc.retryingInterrupted("accept4(fd " + listenFd + ")", Libc.newErrnoBuffer(arena), 0,
                     err -> (int) ACCEPT4.invokeExact(err, listenFd, MemorySegment.NULL, MemorySegment.NULL,
                             SOCK_CLOEXEC));
+        }
+    }
+
+    /**
+     * Accepts connections on {@code listenFd} on the calling thread, handing each to {@code onAccepted}
+     * (which owns it), until {@code closed} is true; an accept that fails while not closed is given to
+     * {@code onFailure} and ends the loop (close with {@link #shutdown} to wake a blocked accept).
+     */
+    public static void acceptUntilClosed(int listenFd, BooleanSupplier closed, IntConsumer onAccepted,
+            Consumer<NativeException> onFailure) {
+        while (!closed.getAsBoolean()) {
+            int fd;
+            try {
+                fd = accept(listenFd);
+            } catch (NativeException e) {
+                if (!closed.getAsBoolean()) {
+                    onFailure.accept(e);
+                }
+                return;
+            }
+            onAccepted.accept(fd);
         }
     }
 

@@ -12,6 +12,8 @@ package dev.wisp.wireguard;
  * @param datagramsReceived datagrams handed to the engine
  * @param peers peers configured now
  * @param indexEntries sessions and handshakes in the receiver-index table now
+ * @param droppedPackets packets dropped because a peer's lane was full or closed (overload)
  */
 public record DeviceStats(long dhOperations, long badMac1, long cookieRepliesSent, long rateLimited,
-        long handshakesCompleted, long invalidPackets, long datagramsReceived, int peers, int indexEntries) {}
+        long handshakesCompleted, long invalidPackets, long datagramsReceived, int peers, int indexEntries,
+        long droppedPackets) {}

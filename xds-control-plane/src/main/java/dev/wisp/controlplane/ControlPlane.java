@@ -1,5 +1,7 @@
 package dev.wisp.controlplane;
 
+import dev.wisp.base.Closing;
+import dev.wisp.base.Threads;
 import static java.util.Objects.requireNonNull;
 
 import dev.wisp.controlplane.ca.CertificateService;
@@ -20,6 +22,7 @@ import dev.wisp.controlplane.translate.Translation;
 import dev.wisp.controlplane.translate.Translator;
 import dev.wisp.controlplane.xds.LocalNodeCredentials;
 import dev.wisp.controlplane.xds.NodeAuthInterceptor;
+import dev.wisp.controlplane.xds.NodeAuthenticator;
 import dev.wisp.controlplane.xds.Snapshot;
 import dev.wisp.controlplane.xds.WorkloadDiscoveryServer;
 import dev.wisp.spiffe.ca.CaSettings;
@@ -101,12 +104,19 @@ public final class ControlPlane implements AutoCloseable {
     public static final String IDENTITY_SA = "wisp-control-plane";
     /** The port of the agents' flows listener that the relay reads (their {@code --flows-port}). */
     public static final int FLOWS_PORT = 4244;
+    /**
+     * The largest message an agent may send: its requests are ACKs, subscriptions, a WireGuard key
+     * and CSRs of about 1 KiB; anything near this is not an agent's (responses are not limited).
+     */
+    static final int MAX_AGENT_MESSAGE = 256 << 10;
     /** The caller name under which the control plane signs for itself: never a valid node name. */
     private static final String SELF = " control-plane";
     private final Options options;
     private final PrometheusMeterRegistry registry = new PrometheusMeterRegistry(PrometheusConfig.DEFAULT);
     private final ConfigSource source;
+    /** Local mode's node credentials; null when another authenticator checks agents (Kubernetes). */
     private final LocalNodeCredentials credentials;
+    private final NodeAuthenticator agents;
     private final WorkloadDiscoveryServer discovery;
     /** Envoy xDS (LDS/RDS/CDS/EDS over ADS) for the waypoint and proxyless gRPC clients. */
     private final EnvoyDiscovery envoy = new EnvoyDiscovery();
@@ -138,10 +148,11 @@ public final class ControlPlane implements AutoCloseable {
     /** The read-only /metrics and readiness listener, when asked for ({@link #serveMetrics}). */
     private volatile AdminServer metrics;
 
-    private ControlPlane(Options options, ConfigSource source) {
+    private ControlPlane(Options options, ConfigSource source, NodeAuthenticator agents) {
         this.options = options;
         this.source = source;
-        this.credentials = new LocalNodeCredentials(options.stateDir());
+        this.credentials = agents == null ? new LocalNodeCredentials(options.stateDir()) : null;
+        this.agents = agents == null ? credentials : agents;
         this.discovery = new WorkloadDiscoveryServer(registry);
         this.configErrors = Counter.builder("wisp_config_errors")
                 .description("configuration errors found in readings that were refused")
@@ -153,6 +164,10 @@ public final class ControlPlane implements AutoCloseable {
             return authority == null ? null : authority.bundle();
         }), registry);
         registry.gauge("wisp_wireguard_registered_nodes", this, cp -> cp.wireguardKeys().size());
+        // Every reason at zero from the start, so "nothing refused" is a series a dashboard can show.
+        for (KeyRegistry.Reason reason : KeyRegistry.Reason.values()) {
+            refusals(reason);
+        }
         discovery.onRegistration(this::registered);
     }
 
@@ -166,7 +181,17 @@ public final class ControlPlane implements AutoCloseable {
      * it; the control plane closes the source.
      */
     public static ControlPlane start(Options options, ConfigSource source) {
-        ControlPlane cp = new ControlPlane(requireNonNull(options, "options"), requireNonNull(source, "source"));
+        return start(options, source, null);
+    }
+
+    /**
+     * As above, with agents authenticated by {@code agents} (on Kubernetes: their service-account
+     * tokens, {@code AgentTokens}) instead of local mode's per-node token files, which are then
+     * not issued.
+     */
+    public static ControlPlane start(Options options, ConfigSource source, NodeAuthenticator agents) {
+        ControlPlane cp = new ControlPlane(requireNonNull(options, "options"), requireNonNull(source, "source"),
+                agents);
         try {
             cp.startServers();
             cp.source.start(cp::onLoad);
@@ -179,14 +204,15 @@ public final class ControlPlane implements AutoCloseable {
 
     private void startServers() {
         NettyServerBuilder b = NettyServerBuilder.forAddress(options.xdsAddress()).sslContext(serverTls())
-                .maxInboundMessageSize(8 << 20)
+                .maxInboundMessageSize(MAX_AGENT_MESSAGE)
+                .addStreamTracerFactory(new RefusedMessages(discovery.refusals()))
                 .permitKeepAliveTime(5, TimeUnit.SECONDS)
                 .permitKeepAliveWithoutCalls(true)
-                .addService(ServerInterceptors.intercept(discovery, new NodeAuthInterceptor(credentials)))
-                .addService(ServerInterceptors.intercept(new CertificateService(() -> ca, registry),
-                        new NodeAuthInterceptor(credentials)))
-                .addService(ServerInterceptors.intercept(envoy.aggregatedService(),
-                        new NodeAuthInterceptor(credentials)));
+                .addService(ServerInterceptors.intercept(discovery, new NodeAuthInterceptor(agents)))
+                .addService(
+                        ServerInterceptors.intercept(new CertificateService(() -> ca, registry, discovery.refusals()),
+                                new NodeAuthInterceptor(agents)))
+                .addService(ServerInterceptors.intercept(envoy.aggregatedService(), new NodeAuthInterceptor(agents)));
         try {
             grpc = b.build().start();
         } catch (IOException e) {
@@ -264,7 +290,9 @@ public final class ControlPlane implements AutoCloseable {
             return;
         }
         MeshModel m = r.model();
-        credentials.issue(m.nodes().stream().map(n -> n.ref().name()).toList());
+        if (credentials != null) {
+            credentials.issue(m.nodes().stream().map(n -> n.ref().name()).toList());
+        }
         Set<String> h = new HashSet<>();
         for (Pod p : m.pods()) {
             h.add(p.nodeName() + " " + p.ref().namespace() + " " + p.serviceAccount());
@@ -334,11 +362,15 @@ public final class ControlPlane implements AutoCloseable {
         }
     }
 
-    private void refused(String node, KeyRegistry.Reason reason, String message) {
-        Counter.builder("wisp_wireguard_registrations_refused")
+    private Counter refusals(KeyRegistry.Reason reason) {
+        return Counter.builder("wisp_wireguard_registrations_refused")
                 .description(
                         "WireGuard registrations refused (a key, endpoint or pod CIDR of another node, or malformed)")
-                .tag("reason", reason.label()).register(registry).increment();
+                .tag("reason", reason.label()).register(registry);
+    }
+
+    private void refused(String node, KeyRegistry.Reason reason, String message) {
+        refusals(reason).increment();
         if (!message.equals(loggedRefusals.put(node, message))) {
             log.warn("WireGuard registration refused, the node keeps its previous entry (if any): {}", message);
         }
@@ -398,7 +430,11 @@ public final class ControlPlane implements AutoCloseable {
         return envoy;
     }
 
+    /** Local mode's node credentials (not with another authenticator). */
     public LocalNodeCredentials credentials() {
+        if (credentials == null) {
+            throw new IllegalStateException("this control plane authenticates agents otherwise: no node token files");
+        }
         return credentials;
     }
 
@@ -440,22 +476,11 @@ public final class ControlPlane implements AutoCloseable {
 
     @Override
     public void close() {
-        source.close();
-        relay.close();
-        if (admin != null) {
-            admin.close();
-        }
-        if (metrics != null) {
-            metrics.close();
-        }
+        Closing.inOrder(source, relay, admin, metrics);
         discovery.shutdown();
         if (grpc != null) {
             grpc.shutdownNow();
-            try {
-                grpc.awaitTermination(5, TimeUnit.SECONDS);
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-            }
+            Threads.awaitTermination(grpc::awaitTermination, Duration.ofSeconds(5));
         }
         registry.close();
     }

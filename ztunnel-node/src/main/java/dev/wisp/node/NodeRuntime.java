@@ -1,5 +1,6 @@
 package dev.wisp.node;
 
+import dev.wisp.base.Closing;
 import java.nio.file.Path;
 
 import dev.wisp.linux.Cgroups;
@@ -12,11 +13,14 @@ import dev.wisp.api.workload.v1.Workload;
 import dev.wisp.node.admin.AdminServer;
 import dev.wisp.node.capture.NodeCapture;
 import dev.wisp.node.controlplane.ControlPlaneClient;
+import dev.wisp.node.dns.DnsProxy;
 import dev.wisp.node.identity.Identities;
 import dev.wisp.node.identity.IdentityException;
 import dev.wisp.node.identity.IdentityProvider;
+import dev.wisp.node.proxy.HboneClient;
 import dev.wisp.node.proxy.HbonePool;
 import dev.wisp.node.proxy.HboneServer;
+import dev.wisp.node.proxy.QuicHboneServer;
 import dev.wisp.node.proxy.InboundPlaintext;
 import dev.wisp.node.proxy.OriginalDestinationResolver;
 import dev.wisp.node.proxy.Outbound;
@@ -24,6 +28,7 @@ import dev.wisp.node.proxy.ProxyContext;
 import dev.wisp.node.proxy.Socks5;
 import dev.wisp.node.proxy.Transport;
 import dev.wisp.node.state.InvalidResourceException;
+import dev.wisp.api.workload.v1.Node;
 import dev.wisp.api.workload.v1.Resource;
 import dev.wisp.node.state.StateFile;
 import dev.wisp.node.state.StateUpdates;
@@ -45,6 +50,7 @@ import java.net.InetSocketAddress;
 import java.util.ArrayDeque;
 import java.util.Deque;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.function.Supplier;
@@ -60,7 +66,8 @@ import org.slf4j.LoggerFactory;
  * the identities (a local CA, or the control plane's), the node's WireGuard device when asked for
  * (started first: its key is published when the control plane is first reached), eBPF capture when
  * asked for, the event loops,
- * the HBONE server and pool, the outbound, inbound and SOCKS5 listeners, telemetry and the admin,
+ * the HBONE server and pool, the outbound, inbound and SOCKS5 listeners, the DNS proxy when asked
+ * for, telemetry and the admin,
  * metrics and readiness endpoints. {@code wisp node} and the in-JVM test agents are built here, so
  * tests run the production wiring.
  *
@@ -70,7 +77,7 @@ import org.slf4j.LoggerFactory;
  * order:
  * <ol>
  * <li>readiness answers 503;
- * <li>stop accepting: the outbound, inbound and SOCKS5 listeners close, capture stops following
+ * <li>stop accepting: the outbound, inbound, SOCKS5 and DNS listeners close, capture stops following
  * pods and closes its in-pod listeners (its pinned programs stay attached, so pods stay captured
  * while the agent restarts);
  * <li>HBONE: the listener closes and every connection gets GOAWAY; open streams finish, up to the
@@ -105,10 +112,14 @@ public final class NodeRuntime implements AutoCloseable {
     private NodeCapture capture;
     /** The pods' SPIFFE Workload API; with capture and a Workload API directory only. */
     private WorkloadApi workloadApi;
+    private DnsProxy dns;
     private Transport transport;
     private ProxyContext ctx;
     private HboneServer hbone;
     private HbonePool pool;
+    /** HBONE over HTTP/3 on UDP, the HBONE port's number; null when that UDP port could not be bound. */
+    private QuicHboneServer quicServer;
+    private HboneClient hboneClient;
     private Outbound outbound;
     private InboundPlaintext inbound;
     private Socks5 socks5;
@@ -160,8 +171,11 @@ public final class NodeRuntime implements AutoCloseable {
         }
         openSource();
         if (wireguard != null) {
-            index.onChange(this::syncWireGuard);
-            syncWireGuard();
+            // Off the xDS thread: ip(8) runs must not hold up the index's other listeners (identity
+            // prefetch) or the ACK.
+            MeshWireGuard wg = wireguard;
+            index.onChange(() -> wg.syncLater(this::wireGuardNodes));
+            wg.sync(wireGuardNodes());
         }
         NodeSettings.Ports ports = settings.ports();
         if (settings.capture().isPresent()) {
@@ -186,7 +200,9 @@ public final class NodeRuntime implements AutoCloseable {
         started.push(hbone);
         pool = new HbonePool(ctx, settings.streamsPerConnection(), settings.idleTimeout());
         started.push(pool);
-        outbound = new Outbound(ctx, pool, resolver);
+        hboneClient = new HboneClient(ctx, settings.hboneProtocol(), pool, settings.streamsPerConnection());
+        started.push(hboneClient);
+        outbound = new Outbound(ctx, hboneClient, resolver);
         started.push(outbound);
         inbound = new InboundPlaintext(ctx, resolver);
         started.push(inbound);
@@ -197,9 +213,16 @@ public final class NodeRuntime implements AutoCloseable {
         InetAddress any = settings.bindAddress();
         InetAddress loopback = InetAddress.getLoopbackAddress();
         bound.put("hbone", hbone.bind(new InetSocketAddress(any, ports.hbone())));
+        bindQuic(new InetSocketAddress(any, bound.get("hbone").getPort()));
         bound.put("outbound", outbound.bind(new InetSocketAddress(any, ports.outbound())));
         bound.put("inbound", inbound.bind(new InetSocketAddress(any, ports.inboundPlaintext())));
         bound.put("socks5", socks5.bind(new InetSocketAddress(loopback, ports.socks5())));
+        if (settings.dns().isPresent()) {
+            NodeSettings.Dns d = settings.dns().get();
+            dns = DnsProxy.start(index, new InetSocketAddress(any, d.port()), d.upstream());
+            started.push(dns);
+            bound.put("dns", dns.udpAddress());
+        }
         // The footprint (resident memory, fds, CPU, GC pauses) on /metrics beside the L4 series.
         started.push(ProcessMetrics.bind(telemetry.registry()));
         admin = AdminServer.start(new AdminServer.Agent(settings.nodeName(), index::snapshot, this::figures,
@@ -313,10 +336,10 @@ public final class NodeRuntime implements AutoCloseable {
         }
     }
 
-    /** Peers and routes follow the Node resources. */
-    private void syncWireGuard() {
-        wireguard.sync(index.snapshot().resources().getOrDefault(StateUpdates.NODE, Map.of()).values().stream()
-                .map(Resource::getNode).toList());
+    /** Every Node resource the agent holds: what WireGuard's peers and routes follow. */
+    private List<Node> wireGuardNodes() {
+        return index.snapshot().resources().getOrDefault(StateUpdates.NODE, Map.of()).values().stream()
+                .map(Resource::getNode).toList();
     }
 
     /** The node's WireGuard device in the mesh, when it runs one. */
@@ -329,7 +352,7 @@ public final class NodeRuntime implements AutoCloseable {
         return index;
     }
 
-    /** Where each listener is bound: hbone, outbound, inbound, socks5, admin, metrics, readiness. */
+    /** Where each listener is bound: hbone, outbound, inbound, socks5, admin, metrics, readiness, dns (UDP and TCP). */
     public Map<String, InetSocketAddress> addresses() {
         return Map.copyOf(bound);
     }
@@ -350,6 +373,7 @@ public final class NodeRuntime implements AutoCloseable {
         m.put("hbone_pool_connections", pool.connections());
         m.put("hbone_pool_connections_opened", pool.connectionsOpened());
         m.put("hbone_server_connections", hbone.connections());
+        m.put("hbone_quic_server_connections", quicServer == null ? 0 : quicServer.connections());
         return m;
     }
 
@@ -371,21 +395,30 @@ public final class NodeRuntime implements AutoCloseable {
         LOG.info("node agent for {} draining (up to {})", settings.nodeName(), settings.drainTimeout());
         stopAccepting();
         hbone.drain();
-        pool.close();
+        Closing.inOrder(hboneClient, quicServer, pool);
         phase = Phase.DRAINED;
+    }
+
+    /**
+     * HBONE over HTTP/3 on UDP at the HBONE TCP port's number (clients find it there). An agent that
+     * cannot bind it (the UDP port taken) still serves HTTP/2: clients in {@code auto} fall back.
+     */
+    private void bindQuic(InetSocketAddress address) {
+        quicServer = new QuicHboneServer(ctx);
+        try {
+            bound.put("hbone_quic", quicServer.bind(address));
+            started.push(quicServer);
+        } catch (IdentityException | RuntimeException e) {
+            LOG.warn("HBONE over HTTP/3 not served: UDP {} could not be bound ({}); HTTP/2 only", address,
+                    e.getMessage());
+            quicServer.close();
+            quicServer = null;
+        }
     }
 
     private void stopAccepting() {
         ready = false;
-        outbound.close();
-        inbound.close();
-        socks5.close();
-        if (capture != null) {
-            capture.close();
-        }
-        if (workloadApi != null) {
-            workloadApi.close();
-        }
+        Closing.inOrder(outbound, inbound, socks5, dns, capture, workloadApi);
     }
 
     /** The whole order above; without a {@link #drain} first, HBONE streams are cut rather than awaited. */
@@ -397,17 +430,9 @@ public final class NodeRuntime implements AutoCloseable {
         try {
             if (phase == Phase.SERVING) {
                 stopAccepting();
-                hbone.close();
-                pool.close();
+                Closing.inOrder(hbone, hboneClient, quicServer, pool);
             }
-            if (controlPlane != null) {
-                controlPlane.close();
-            }
-            identities.close();
-            if (wireguard != null) {
-                wireguard.close();
-            }
-            admin.close();
+            Closing.inOrder(controlPlane, identities, wireguard, admin);
         } finally {
             transport.close();
             phase = Phase.CLOSED;

@@ -4,9 +4,11 @@ import static java.util.Objects.requireNonNull;
 
 import dev.wisp.base.HostPort;
 import dev.wisp.node.admin.AdminServer;
+import dev.wisp.node.proxy.HboneClient;
 import dev.wisp.node.proxy.Transport;
 import dev.wisp.node.wireguard.MeshWireGuard;
 import java.net.InetAddress;
+import java.net.InetSocketAddress;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Optional;
@@ -36,11 +38,15 @@ import java.util.OptionalInt;
  * @param flowsPort where the control plane's flow relay reads {@code /flows} (mutual TLS, on the bind
  *            address; {@link #DEFAULT_FLOWS_PORT}), only with a control plane; empty: not served
  * @param wireguard the node's WireGuard device in the mesh, when asked for (needs root)
+ * @param hboneProtocol the HBONE framing this agent dials with: HTTP/2 (default), HTTP/3 or HTTP/3
+ *            falling back to HTTP/2 ({@link HboneClient.Mode}); the agent serves both either way
+ * @param dns the DNS proxy, when asked for
  */
 public record NodeSettings(String nodeName, String trustDomain, Source source, InetAddress bindAddress, Ports ports,
         Optional<Capture> capture, Optional<String> socks5Workload, Duration drainTimeout, Duration idleTimeout,
         int streamsPerConnection, int workerThreads, Transport.Kind transport, Duration connectTimeout,
-        AdminServer.LogLevels logLevels, OptionalInt flowsPort, Optional<MeshWireGuard.Settings> wireguard) {
+        AdminServer.LogLevels logLevels, OptionalInt flowsPort, Optional<MeshWireGuard.Settings> wireguard,
+        HboneClient.Mode hboneProtocol, Optional<Dns> dns) {
 
     public static final String DEFAULT_TRUST_DOMAIN = "cluster.local";
     public static final InetAddress DEFAULT_BIND = InetAddress.ofLiteral("0.0.0.0");
@@ -49,6 +55,8 @@ public record NodeSettings(String nodeName, String trustDomain, Source source, I
     public static final int DEFAULT_STREAMS_PER_CONNECTION = 100;
     /** NIO until io_uring has been measured faster on a quiet machine (ARCHITECTURE.md, "Event loops"). */
     public static final Transport.Kind DEFAULT_TRANSPORT = Transport.Kind.NIO;
+    /** HTTP/2 until HTTP/3 has been measured on a quiet machine (ARCHITECTURE.md, "HBONE over HTTP/3"). */
+    public static final HboneClient.Mode DEFAULT_HBONE_PROTOCOL = HboneClient.Mode.H2;
     public static final Duration DEFAULT_CONNECT_TIMEOUT = Duration.ofSeconds(10);
     /** Where capture pins its programs and maps unless told otherwise (one root per agent on a machine). */
     public static final Path DEFAULT_PIN_ROOT = Path.of("/sys/fs/bpf/wisp");
@@ -70,7 +78,9 @@ public record NodeSettings(String nodeName, String trustDomain, Source source, I
         requireNonNull(socks5Workload, "socks5Workload");
         requireNonNull(logLevels, "logLevels");
         requireNonNull(transport, "transport");
+        requireNonNull(hboneProtocol, "hboneProtocol");
         requireNonNull(wireguard, "wireguard");
+        requireNonNull(dns, "dns");
         requireNonNull(flowsPort, "flowsPort");
         if (flowsPort.isPresent() && (flowsPort.getAsInt() < 0 || flowsPort.getAsInt() > 65535)) {
             throw new IllegalArgumentException("flows port " + flowsPort.getAsInt() + " is outside 0-65535");
@@ -103,82 +113,98 @@ public record NodeSettings(String nodeName, String trustDomain, Source source, I
     public static NodeSettings of(String nodeName, Source source) {
         return new NodeSettings(nodeName, DEFAULT_TRUST_DOMAIN, source, DEFAULT_BIND, Ports.ZTUNNEL, Optional.empty(),
                 Optional.empty(), DEFAULT_DRAIN_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_STREAMS_PER_CONNECTION, 0,
-                DEFAULT_TRANSPORT, DEFAULT_CONNECT_TIMEOUT, NO_LOG_LEVELS, OptionalInt.empty(), Optional.empty());
+                DEFAULT_TRANSPORT, DEFAULT_CONNECT_TIMEOUT, NO_LOG_LEVELS, OptionalInt.empty(), Optional.empty(),
+                DEFAULT_HBONE_PROTOCOL, Optional.empty());
     }
 
     public NodeSettings withTrustDomain(String td) {
         return new NodeSettings(nodeName, td, source, bindAddress, ports, capture, socks5Workload, drainTimeout,
                 idleTimeout, streamsPerConnection, workerThreads, transport, connectTimeout, logLevels, flowsPort,
-                wireguard);
+                wireguard, hboneProtocol, dns);
     }
 
     public NodeSettings withBindAddress(InetAddress a) {
         return new NodeSettings(nodeName, trustDomain, source, a, ports, capture, socks5Workload, drainTimeout,
                 idleTimeout, streamsPerConnection, workerThreads, transport, connectTimeout, logLevels, flowsPort,
-                wireguard);
+                wireguard, hboneProtocol, dns);
     }
 
     public NodeSettings withPorts(Ports p) {
         return new NodeSettings(nodeName, trustDomain, source, bindAddress, p, capture, socks5Workload, drainTimeout,
                 idleTimeout, streamsPerConnection, workerThreads, transport, connectTimeout, logLevels, flowsPort,
-                wireguard);
+                wireguard, hboneProtocol, dns);
     }
 
     public NodeSettings withCapture(Capture c) {
         return new NodeSettings(nodeName, trustDomain, source, bindAddress, ports, Optional.of(c), socks5Workload,
                 drainTimeout, idleTimeout, streamsPerConnection, workerThreads, transport, connectTimeout, logLevels,
-                flowsPort, wireguard);
+                flowsPort, wireguard, hboneProtocol, dns);
     }
 
     public NodeSettings withSocks5Workload(String uid) {
         return new NodeSettings(nodeName, trustDomain, source, bindAddress, ports, capture, Optional.of(uid),
                 drainTimeout, idleTimeout, streamsPerConnection, workerThreads, transport, connectTimeout, logLevels,
-                flowsPort, wireguard);
+                flowsPort, wireguard, hboneProtocol, dns);
     }
 
     public NodeSettings withDrainTimeout(Duration d) {
         return new NodeSettings(nodeName, trustDomain, source, bindAddress, ports, capture, socks5Workload, d,
                 idleTimeout, streamsPerConnection, workerThreads, transport, connectTimeout, logLevels, flowsPort,
-                wireguard);
+                wireguard, hboneProtocol, dns);
     }
 
     /** The HBONE client pool: streams one connection carries at a time, and how long an idle one is kept. */
     public NodeSettings withPool(int streams, Duration idle) {
         return new NodeSettings(nodeName, trustDomain, source, bindAddress, ports, capture, socks5Workload,
-                drainTimeout, idle, streams, workerThreads, transport, connectTimeout, logLevels, flowsPort, wireguard);
+                drainTimeout, idle, streams, workerThreads, transport, connectTimeout, logLevels, flowsPort, wireguard,
+                hboneProtocol, dns);
     }
 
     public NodeSettings withWorkerThreads(int n) {
         return new NodeSettings(nodeName, trustDomain, source, bindAddress, ports, capture, socks5Workload,
                 drainTimeout, idleTimeout, streamsPerConnection, n, transport, connectTimeout, logLevels, flowsPort,
-                wireguard);
+                wireguard, hboneProtocol, dns);
     }
 
     /** Netty's socket transport for every listener and upstream connection. */
     public NodeSettings withTransport(Transport.Kind t) {
         return new NodeSettings(nodeName, trustDomain, source, bindAddress, ports, capture, socks5Workload,
                 drainTimeout, idleTimeout, streamsPerConnection, workerThreads, t, connectTimeout, logLevels,
-                flowsPort, wireguard);
+                flowsPort, wireguard, hboneProtocol, dns);
+    }
+
+    /** The HBONE framing this agent dials other agents with. */
+    public NodeSettings withHboneProtocol(HboneClient.Mode m) {
+        return new NodeSettings(nodeName, trustDomain, source, bindAddress, ports, capture, socks5Workload,
+                drainTimeout, idleTimeout, streamsPerConnection, workerThreads, transport, connectTimeout, logLevels,
+                flowsPort, wireguard, m, dns);
     }
 
     /** Runs the node's WireGuard device in the mesh. */
     public NodeSettings withWireGuard(MeshWireGuard.Settings w) {
         return new NodeSettings(nodeName, trustDomain, source, bindAddress, ports, capture, socks5Workload,
                 drainTimeout, idleTimeout, streamsPerConnection, workerThreads, transport, connectTimeout, logLevels,
-                flowsPort, Optional.of(w));
+                flowsPort, Optional.of(w), hboneProtocol, dns);
+    }
+
+    /** Runs the DNS proxy ({@link Dns}). */
+    public NodeSettings withDns(Dns d) {
+        return new NodeSettings(nodeName, trustDomain, source, bindAddress, ports, capture, socks5Workload,
+                drainTimeout, idleTimeout, streamsPerConnection, workerThreads, transport, connectTimeout, logLevels,
+                flowsPort, wireguard, hboneProtocol, Optional.of(d));
     }
 
     public NodeSettings withLogLevels(AdminServer.LogLevels l) {
         return new NodeSettings(nodeName, trustDomain, source, bindAddress, ports, capture, socks5Workload,
                 drainTimeout, idleTimeout, streamsPerConnection, workerThreads, transport, connectTimeout, l,
-                flowsPort, wireguard);
+                flowsPort, wireguard, hboneProtocol, dns);
     }
 
     /** Serves {@code /flows} to the control plane's relay on {@code port} (0: a free port). */
     public NodeSettings withFlowsPort(int port) {
         return new NodeSettings(nodeName, trustDomain, source, bindAddress, ports, capture, socks5Workload,
                 drainTimeout, idleTimeout, streamsPerConnection, workerThreads, transport, connectTimeout, logLevels,
-                OptionalInt.of(port), wireguard);
+                OptionalInt.of(port), wireguard, hboneProtocol, dns);
     }
 
     /**
@@ -257,21 +283,45 @@ public record NodeSettings(String nodeName, String trustDomain, Source source, I
          * {@code host:port}, authenticated by the node credential in {@code tokenFile}; the control
          * plane must chain to {@code caBundle}.
          */
-        record ControlPlane(String host, int port, Path tokenFile, Path caBundle) implements Source {
+        record ControlPlane(String host, int port, Path tokenFile, Path caBundle, Credential credential)
+                implements
+                    Source {
             public ControlPlane {
                 requireNonNull(host, "host");
                 requireNonNull(tokenFile, "tokenFile");
                 requireNonNull(caBundle, "caBundle");
+                requireNonNull(credential, "credential");
                 if (port <= 0 || port > 65535) {
                     throw new IllegalArgumentException("control plane port " + port + " is outside 1-65535");
                 }
             }
 
-            /** {@code HOST:PORT} or {@code [V6]:PORT}. */
-            public static ControlPlane parse(String hostPort, Path tokenFile, Path caBundle) {
-                HostPort at = HostPort.parse(hostPort);
-                return new ControlPlane(at.host(), at.port(), tokenFile, caBundle);
+            /** With local mode's node token file. */
+            public ControlPlane(String host, int port, Path tokenFile, Path caBundle) {
+                this(host, port, tokenFile, caBundle, Credential.NODE_TOKEN);
             }
+
+            /** {@code HOST:PORT} or {@code [V6]:PORT}, with local mode's node token file. */
+            public static ControlPlane parse(String hostPort, Path tokenFile, Path caBundle) {
+                return parse(hostPort, tokenFile, caBundle, Credential.NODE_TOKEN);
+            }
+
+            /** {@code HOST:PORT} or {@code [V6]:PORT}. */
+            public static ControlPlane parse(String hostPort, Path tokenFile, Path caBundle, Credential credential) {
+                HostPort at = HostPort.parse(hostPort);
+                return new ControlPlane(at.host(), at.port(), tokenFile, caBundle, credential);
+            }
+        }
+
+        /** What the token file holds; both are sent as the same bearer credential, read at each call. */
+        enum Credential {
+            /** Local mode: the token the control plane wrote to {@code <state-dir>/node-credentials/<node>.token}. */
+            NODE_TOKEN,
+            /**
+             * Kubernetes: the agent pod's projected service-account token (its own audience), which
+             * the kubelet rotates; the control plane checks it with a TokenReview.
+             */
+            SERVICE_ACCOUNT_TOKEN
         }
     }
 
@@ -301,6 +351,29 @@ public record NodeSettings(String nodeName, String trustDomain, Source source, I
         /** Serving each enrolled pod the Workload API under {@code dir}. */
         public Capture withWorkloadApiDir(Path dir) {
             return new Capture(podsDir, pinRoot, address, Optional.of(requireNonNull(dir, "dir")));
+        }
+    }
+
+    /**
+     * The DNS proxy: pods' queries for mesh service names are answered from the agent's state, the
+     * rest relayed to {@code upstream}.
+     *
+     * @param port UDP and TCP port on the bind address ({@link #DEFAULT_PORT}; 0: a free port)
+     * @param upstream the resolver everything but mesh names goes to
+     */
+    public record Dns(int port, InetSocketAddress upstream) {
+        /** ztunnel's DNS proxy port. */
+        public static final int DEFAULT_PORT = 15053;
+
+        public Dns {
+            requireNonNull(upstream, "upstream");
+            if (port < 0 || port > 65535) {
+                throw new IllegalArgumentException("DNS port " + port + " is outside 0-65535");
+            }
+            if (upstream.isUnresolved() || upstream.getPort() == 0) {
+                throw new IllegalArgumentException("the DNS upstream " + upstream
+                        + " needs an IP address and a port");
+            }
         }
     }
 }

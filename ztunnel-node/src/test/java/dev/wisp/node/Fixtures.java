@@ -16,7 +16,11 @@ import dev.wisp.api.workload.v1.Service;
 import dev.wisp.api.workload.v1.StringMatch;
 import dev.wisp.api.workload.v1.TunnelProtocol;
 import dev.wisp.api.workload.v1.Workload;
+import dev.wisp.node.state.InvalidResourceException;
+import dev.wisp.node.state.StateUpdates;
+import dev.wisp.node.state.WorkloadIndex;
 import java.net.InetAddress;
+import java.util.List;
 
 /** Resources for tests. */
 public final class Fixtures {
@@ -39,6 +43,16 @@ public final class Fixtures {
 
     public static Resource res(Workload.Builder w) {
         return res(w.build());
+    }
+
+    /** An index holding {@code nodes}, {@code workloads} and {@code services}. */
+    public static WorkloadIndex index(List<Resource> nodes, List<Resource> workloads, List<Resource> services)
+            throws InvalidResourceException {
+        WorkloadIndex index = WorkloadIndex.create();
+        index.apply(StateUpdates.NODE, nodes, List.of());
+        index.apply(StateUpdates.WORKLOAD, workloads, List.of());
+        index.apply(StateUpdates.SERVICE, services, List.of());
+        return index;
     }
 
     public static Resource node(String name, String address, int hbonePort) {

@@ -37,12 +37,24 @@ class NodeSettingsTest {
     void eachWithChangesOnlyItsSetting() {
         NodeSettings base = NodeSettings.of("node1", STANDALONE);
         NodeSettings changed = base.withDrainTimeout(Duration.ofSeconds(1)).withWorkerThreads(2).withSocks5Workload(
-                "pod-a").withFlowsPort(4244);
+                "pod-a").withFlowsPort(4244).withDns(DNS);
         assertThat(base.flowsPort()).isEmpty();
+        assertThat(base.dns()).isEmpty();
         assertThat(changed).isEqualTo(new NodeSettings("node1", "cluster.local", STANDALONE, base.bindAddress(),
                 Ports.ZTUNNEL, Optional.empty(), Optional.of("pod-a"), Duration.ofSeconds(1), base.idleTimeout(),
                 100, 2, base.transport(), base.connectTimeout(), base.logLevels(), java.util.OptionalInt.of(4244),
-                Optional.empty()));
+                Optional.empty(), base.hboneProtocol(), Optional.of(DNS)));
+    }
+
+    static final NodeSettings.Dns DNS = new NodeSettings.Dns(NodeSettings.Dns.DEFAULT_PORT,
+            new java.net.InetSocketAddress("10.96.0.53", 53));
+
+    @Test
+    void aDnsUpstreamNeedsAnAddressAndAPort() {
+        assertThatThrownBy(() -> new NodeSettings.Dns(15053, java.net.InetSocketAddress.createUnresolved("dns", 53)))
+                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("needs an IP address");
+        assertThatThrownBy(() -> new NodeSettings.Dns(15053, new java.net.InetSocketAddress("10.96.0.53", 0)))
+                .isInstanceOf(IllegalArgumentException.class);
     }
 
     @Test

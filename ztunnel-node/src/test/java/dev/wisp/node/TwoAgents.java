@@ -7,6 +7,7 @@ import static dev.wisp.node.Fixtures.workload;
 import dev.wisp.api.workload.v1.Resource;
 import dev.wisp.node.proxy.OriginalDestinationResolver;
 import dev.wisp.node.state.StateUpdates;
+import dev.wisp.node.proxy.HboneClient;
 import dev.wisp.spiffe.ca.CaSettings;
 import dev.wisp.spiffe.ca.CertificateAuthority;
 import dev.wisp.spiffe.ca.NodeAuthorizer;
@@ -43,9 +44,14 @@ public final class TwoAgents implements AutoCloseable {
     public final CertificateAuthority ca;
 
     public TwoAgents(Duration drain) throws Exception {
+        this(drain, NodeSettings.DEFAULT_HBONE_PROTOCOL);
+    }
+
+    /** With n1 (the client side) dialling n2 over {@code hbone}. */
+    public TwoAgents(Duration drain, HboneClient.Mode hbone) throws Exception {
         dir = Files.createTempDirectory("wisp-two-agents");
         echo = new EchoServer(new InetSocketAddress("127.0.0.3", 0));
-        n1 = start(settings(dir, "n1", "127.0.0.1", drain).withSocks5Workload("pod-a"));
+        n1 = start(settings(dir, "n1", "127.0.0.1", drain).withSocks5Workload("pod-a").withHboneProtocol(hbone));
         n2 = start(settings(dir, "n2", "127.0.0.2", drain));
         ca = CertificateAuthority.createOrLoad(dir.resolve("ca"), CaSettings.of("cluster.local", NodeAuthorizer
                 .unrestricted()));
@@ -64,8 +70,13 @@ public final class TwoAgents implements AutoCloseable {
      * initialised, closed after its last test.
      */
     public static TwoAgents started(Duration drain) {
+        return started(drain, NodeSettings.DEFAULT_HBONE_PROTOCOL);
+    }
+
+    /** As {@link #started(Duration)}, n1 dialling over {@code hbone}. */
+    public static TwoAgents started(Duration drain, HboneClient.Mode hbone) {
         try {
-            return new TwoAgents(drain);
+            return new TwoAgents(drain, hbone);
         } catch (Exception e) {
             throw new IllegalStateException("cannot start the two loopback agents: " + e.getMessage(), e);
         }

@@ -21,6 +21,8 @@ import java.util.function.Supplier;
 import javax.net.ssl.SSLException;
 import javax.net.ssl.SSLPeerUnverifiedException;
 import javax.net.ssl.SSLSession;
+import javax.net.ssl.X509ExtendedKeyManager;
+import javax.net.ssl.X509ExtendedTrustManager;
 
 /**
  * Netty {@link SslContext}s for mutual TLS with X.509-SVIDs, as HBONE uses them: TLS 1.3 only,
@@ -61,10 +63,6 @@ public final class SpiffeTls {
     /** {@link #forServer(Supplier, Supplier, SslProvider)} with the clock that decides expiry. */
     public static SslContext forServer(Supplier<X509Svid> svid, Supplier<TrustBundle> bundle, SslProvider provider,
             Clock clock) throws SSLException {
-        requireNonNull(svid, "svid");
-        requireNonNull(bundle, "bundle");
-        requireNonNull(provider, "provider");
-        requireNonNull(clock, "clock");
         return common(SslContextBuilder.forServer(new SvidKeyManager(svid)), provider)
                 .trustManager(new SpiffeTrustManager(bundle, Set.of(), clock, true)).clientAuth(ClientAuth.REQUIRE)
                 .build();
@@ -82,18 +80,8 @@ public final class SpiffeTls {
     /** {@link #forClient(Supplier, Supplier, Set, SslProvider)} with the clock that decides expiry. */
     public static SslContext forClient(Supplier<X509Svid> svid, Supplier<TrustBundle> bundle,
             Set<SpiffeId> expectedServerIds, SslProvider provider, Clock clock) throws SSLException {
-        requireNonNull(svid, "svid");
-        requireNonNull(bundle, "bundle");
-        requireNonNull(expectedServerIds, "expectedServerIds");
-        requireNonNull(provider, "provider");
-        requireNonNull(clock, "clock");
-        if (expectedServerIds.isEmpty()) {
-            throw new IllegalArgumentException("a client must expect at least one server identity");
-        }
-        return common(SslContextBuilder.forClient().keyManager(new SvidKeyManager(svid)), provider)
-                .trustManager(new SpiffeTrustManager(bundle, expectedServerIds, clock, false))
-                // Netty 4.2 verifies host names by default; SPIFFE verifies the URI SAN instead.
-                .endpointIdentificationAlgorithm(null).build();
+        return client(SslContextBuilder.forClient().keyManager(new SvidKeyManager(svid)), bundle, expectedServerIds,
+                provider, clock);
     }
 
     /**
@@ -103,8 +91,6 @@ public final class SpiffeTls {
      */
     public static SslContext forServerAuthenticationOnly(Supplier<X509Svid> svid, SslProvider provider)
             throws SSLException {
-        requireNonNull(svid, "svid");
-        requireNonNull(provider, "provider");
         return common(SslContextBuilder.forServer(new SvidKeyManager(svid)), provider).clientAuth(ClientAuth.NONE)
                 .build();
     }
@@ -116,19 +102,42 @@ public final class SpiffeTls {
      */
     public static SslContext forClientWithoutCertificate(Supplier<TrustBundle> bundle,
             Set<SpiffeId> expectedServerIds, SslProvider provider) throws SSLException {
-        requireNonNull(bundle, "bundle");
-        requireNonNull(expectedServerIds, "expectedServerIds");
-        requireNonNull(provider, "provider");
-        if (expectedServerIds.isEmpty()) {
+        return client(SslContextBuilder.forClient(), bundle, expectedServerIds, provider, Clock.systemUTC());
+    }
+
+    /** A client that accepts only a server whose SVID chains to the bundle and names one of {@code expected}. */
+    private static SslContext client(SslContextBuilder builder, Supplier<TrustBundle> bundle, Set<SpiffeId> expected,
+            SslProvider provider, Clock clock) throws SSLException {
+        if (requireNonNull(expected, "expectedServerIds").isEmpty()) {
             throw new IllegalArgumentException("a client must expect at least one server identity");
         }
-        return common(SslContextBuilder.forClient(), provider)
-                .trustManager(new SpiffeTrustManager(bundle, expectedServerIds, Clock.systemUTC(), false))
+        return common(builder, provider).trustManager(new SpiffeTrustManager(bundle, expected, clock, false))
+                // Netty 4.2 verifies host names by default; SPIFFE verifies the URI SAN instead.
                 .endpointIdentificationAlgorithm(null).build();
     }
 
+    /**
+     * The key manager the contexts above present {@code svid} with (read at every handshake), for a
+     * TLS stack that builds its own contexts: QUIC's, where TLS runs inside the transport.
+     */
+    public static X509ExtendedKeyManager keyManager(Supplier<X509Svid> svid) {
+        return new SvidKeyManager(requireNonNull(svid, "svid"));
+    }
+
+    /**
+     * The trust manager of the contexts above, for a TLS stack that builds its own contexts (QUIC's):
+     * for a server ({@code expectedServerIds} empty) it accepts any client SVID of the bundle; for a
+     * client only a server whose single URI SAN is one of {@code expectedServerIds}.
+     */
+    public static X509ExtendedTrustManager trustManager(Supplier<TrustBundle> bundle, Set<SpiffeId> expectedServerIds) {
+        requireNonNull(bundle, "bundle");
+        return new SpiffeTrustManager(bundle, Set.copyOf(expectedServerIds), Clock.systemUTC(),
+                expectedServerIds.isEmpty());
+    }
+
     private static SslContextBuilder common(SslContextBuilder builder, SslProvider provider) {
-        return builder.sslProvider(provider).protocols("TLSv1.3").ciphers(CIPHERS).applicationProtocolConfig(ALPN_H2);
+        return builder.sslProvider(requireNonNull(provider, "provider")).protocols("TLSv1.3").ciphers(CIPHERS)
+                .applicationProtocolConfig(ALPN_H2);
     }
 
     /**

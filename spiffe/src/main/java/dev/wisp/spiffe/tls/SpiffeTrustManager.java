@@ -1,5 +1,7 @@
 package dev.wisp.spiffe.tls;
 
+import static java.util.Objects.requireNonNull;
+
 import dev.wisp.spiffe.SpiffeId;
 import dev.wisp.spiffe.TrustBundle;
 import java.net.Socket;
@@ -35,9 +37,9 @@ final class SpiffeTrustManager extends X509ExtendedTrustManager {
 
     SpiffeTrustManager(Supplier<TrustBundle> bundle, Set<SpiffeId> expectedServerIds, Clock clock,
             boolean serverSide) {
-        this.bundle = bundle;
-        this.expectedServerIds = Set.copyOf(expectedServerIds);
-        this.clock = clock;
+        this.bundle = requireNonNull(bundle, "bundle");
+        this.expectedServerIds = Set.copyOf(requireNonNull(expectedServerIds, "expectedServerIds"));
+        this.clock = requireNonNull(clock, "clock");
         this.serverSide = serverSide;
     }
 

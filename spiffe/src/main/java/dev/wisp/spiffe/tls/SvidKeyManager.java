@@ -1,5 +1,7 @@
 package dev.wisp.spiffe.tls;
 
+import static java.util.Objects.requireNonNull;
+
 import dev.wisp.spiffe.X509Svid;
 import java.net.Socket;
 import java.security.Principal;
@@ -35,7 +37,7 @@ final class SvidKeyManager extends X509ExtendedKeyManager {
     };
 
     SvidKeyManager(Supplier<X509Svid> svid) {
-        this.svid = svid;
+        this.svid = requireNonNull(svid, "svid");
     }
 
     private String choose(String... keyTypes) {

@@ -1,5 +1,7 @@
 package dev.wisp.spiffe.workload;
 
+import java.time.Duration;
+import dev.wisp.base.Threads;
 import com.google.protobuf.ByteString;
 import dev.wisp.spiffe.SpiffeId;
 import dev.wisp.spiffe.TrustBundle;
@@ -168,11 +170,7 @@ final class DefaultWorkloadApiServer implements WorkloadApiServer {
         }
         if (server != null) {
             server.shutdownNow();
-            try {
-                server.awaitTermination(5, TimeUnit.SECONDS);
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-            }
+            Threads.awaitTermination(server::awaitTermination, Duration.ofSeconds(5));
         }
         group.shutdownGracefully(0, 1, TimeUnit.SECONDS).syncUninterruptibly();
         try {

@@ -40,6 +40,6 @@ final class Counters {
     DeviceStats snapshot(int peers, int indices) {
         return new DeviceStats(sum(Event.DH_OPERATION), sum(Event.BAD_MAC1), sum(Event.COOKIE_REPLY_SENT),
                 sum(Event.RATE_LIMITED), sum(Event.HANDSHAKE_COMPLETED), sum(Event.INVALID), sum(Event.DATAGRAM),
-                peers, indices);
+                peers, indices, sum(Event.DROPPED_PACKET));
     }
 }

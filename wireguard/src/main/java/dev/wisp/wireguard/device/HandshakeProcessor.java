@@ -17,6 +17,8 @@ import dev.wisp.wireguard.noise.Handshake;
 import dev.wisp.wireguard.noise.Identity;
 import dev.wisp.wireguard.noise.Keypair;
 import dev.wisp.wireguard.noise.Tai64n;
+import dev.wisp.wireguard.routing.AllowedIps;
+import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.security.SecureRandom;
 import java.util.Arrays;
@@ -246,6 +248,29 @@ final class HandshakeProcessor {
             return null;
         }
         return installer.install(jit.get());
+    }
+
+    /**
+     * The peer that the unknown-peer handler installs for a packet from the TUN side at
+     * {@code b[off, off+len)} that no peer's allowed IPs contain, or null.
+     */
+    Peer peerForUnroutedPacket(byte[] b, int off, int len) {
+        InetAddress dst = AllowedIps.destinationOf(b, off, len);
+        if (dst == null) {
+            return null;
+        }
+        Optional<PeerConfig> jit;
+        try {
+            jit = unknownPeers.onPacketTo(dst);
+        } catch (RuntimeException e) {
+            LOG.warn("unknown-peer handler failed; dropping the packet: {}", e.toString());
+            return null;
+        }
+        if (jit.isEmpty()) {
+            return null;
+        }
+        installer.install(jit.get());
+        return engine.allowedIps().lookupDestination(b, off, len);
     }
 
     private void consumeResponse(byte[] msg, InetSocketAddress source, long now) {

@@ -52,6 +52,9 @@ final class SendPath {
         }
         Peer peer = engine.allowedIps().lookupDestination(b, off, len);
         if (peer == null) {
+            peer = handshakes.peerForUnroutedPacket(b, off, len);
+        }
+        if (peer == null) {
             engine.count(Counters.Event.INVALID);
             return;
         }

@@ -1,5 +1,7 @@
 package dev.wisp.wireguard.io;
 
+import java.time.Duration;
+import dev.wisp.base.Threads;
 import static java.util.Objects.requireNonNull;
 
 import dev.wisp.linux.NativeException;
@@ -440,10 +442,8 @@ public final class RunningDevice implements WireGuardDevice {
         running = false;
         for (Thread t : threads) {
             t.interrupt();
-            try {
-                t.join(2 * POLL_MILLIS + 1000);
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
+            Threads.awaitEnd(t, Duration.ofMillis(2 * POLL_MILLIS + 1000));
+            if (Thread.currentThread().isInterrupted()) {
                 break;
             }
         }

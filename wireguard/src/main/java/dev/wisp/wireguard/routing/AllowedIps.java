@@ -3,7 +3,9 @@ package dev.wisp.wireguard.routing;
 import static java.util.Objects.requireNonNull;
 
 import java.net.InetAddress;
+import java.net.UnknownHostException;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.List;
 
 /**
@@ -117,6 +119,22 @@ public final class AllowedIps<T> {
         return lookupPacket(buf, off, len, 12, 8);
     }
 
+    /** The destination address of the IP packet at {@code buf[off, off+len)}, or null when it is not one. */
+    public static InetAddress destinationOf(byte[] buf, int off, int len) {
+        int version = len < 1 ? 0 : (buf[off] & 0xff) >>> 4;
+        try {
+            if (version == 4 && len >= 20) {
+                return InetAddress.getByAddress(Arrays.copyOfRange(buf, off + 16, off + 20));
+            }
+            if (version == 6 && len >= 40) {
+                return InetAddress.getByAddress(Arrays.copyOfRange(buf, off + 24, off + 40));
+            }
+        } catch (UnknownHostException e) {
+            throw new IllegalStateException("4 or 16 bytes are always an address", e);
+        }
+        return null;
+    }
+
     private T lookupPacket(byte[] buf, int off, int len, int v4At, int v6At) {
         int version = len < 1 ? 0 : (buf[off] & 0xff) >>> 4;
         if (version == 4 && len >= 20) {
@@ -165,7 +183,7 @@ public final class AllowedIps<T> {
         if (n.value == value) {
             try {
                 out.add(new Entry<>(InetAddress.getByAddress(a.clone()), depth, value));
-            } catch (java.net.UnknownHostException e) {
+            } catch (UnknownHostException e) {
                 throw new IllegalStateException(e);
             }
         }

@@ -1,5 +1,7 @@
 package dev.wisp.wireguard.uapi;
 
+import java.time.Duration;
+import dev.wisp.base.Threads;
 import static java.util.Objects.requireNonNull;
 
 import dev.wisp.wireguard.WireGuardDevice;
@@ -213,10 +215,6 @@ public final class UapiServer implements AutoCloseable {
         } catch (IOException e) {
             LOG.warn("cannot remove {}: {}", path, e.getMessage());
         }
-        try {
-            acceptor.join(1000);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-        }
+        Threads.awaitEnd(acceptor, Duration.ofSeconds(1));
     }
 }

@@ -6,6 +6,7 @@ import dev.wisp.wireguard.Key;
 import dev.wisp.wireguard.PeerConfig;
 import dev.wisp.wireguard.Prefix;
 import dev.wisp.wireguard.Timers;
+import dev.wisp.wireguard.UnknownPeerHandler;
 import dev.wisp.wireguard.noise.Messages;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
@@ -96,6 +97,11 @@ class DeviceCoreTest {
         return p;
     }
 
+    /** A's application sends B a 10-byte IPv4 packet (what starts a handshake when A has no session). */
+    void aSendsToB() throws Exception {
+        fromTun(a, ipv4("10.0.0.1", "10.0.0.2", 10));
+    }
+
     static void fromTun(DeviceCore d, byte[] packet) {
         DeviceCore.Scratch s = new DeviceCore.Scratch();
         System.arraycopy(packet, 0, s.buf, DeviceCore.PLAINTEXT_OFFSET, packet.length);
@@ -161,7 +167,7 @@ class DeviceCoreTest {
     @Test
     void presharedKeysMustMatch() throws Exception {
         setUp(Timers.DEFAULTS, Key.generatePrivate());
-        fromTun(a, ipv4("10.0.0.1", "10.0.0.2", 10));
+        aSendsToB();
         pump();
         assertThat(bIo.tun).hasSize(1);
 
@@ -169,7 +175,7 @@ class DeviceCoreTest {
         a.upsertPeer(new PeerConfig(bKey.publicKey(), Key.generatePrivate(), null, null, false, List.of()));
         clock.advance(Duration.ofSeconds(181));
         long handshakes = b.stats().handshakesCompleted();
-        fromTun(a, ipv4("10.0.0.1", "10.0.0.2", 10));
+        aSendsToB();
         pump();
         assertThat(a.stats().handshakesCompleted()).isEqualTo(1);
         assertThat(b.stats().handshakesCompleted()).isEqualTo(handshakes + 1);
@@ -179,7 +185,7 @@ class DeviceCoreTest {
     @Test
     void replayedTransportPacketsAreDropped() throws Exception {
         setUp(Timers.DEFAULTS, null);
-        fromTun(a, ipv4("10.0.0.1", "10.0.0.2", 10));
+        aSendsToB();
         pump();
         fromTun(a, ipv4("10.0.0.1", "10.0.0.2", 20));
         Datagram data = aIo.udp.poll();
@@ -194,7 +200,7 @@ class DeviceCoreTest {
     @Test
     void badMac1CostsNoDiffieHellman() throws Exception {
         setUp(Timers.DEFAULTS, null);
-        fromTun(a, ipv4("10.0.0.1", "10.0.0.2", 10));
+        aSendsToB();
         byte[] init = aIo.udp.poll().data;
         init[Messages.INIT_MAC1] ^= 1;
         long dh = b.stats().dhOperations();
@@ -209,7 +215,7 @@ class DeviceCoreTest {
     @Test
     void initiationReplayIsRefusedByTheTimestamp() throws Exception {
         setUp(Timers.DEFAULTS, null);
-        fromTun(a, ipv4("10.0.0.1", "10.0.0.2", 10));
+        aSendsToB();
         byte[] init = aIo.udp.peek().data.clone();
         pump();
         clock.advance(Duration.ofSeconds(1));
@@ -221,7 +227,7 @@ class DeviceCoreTest {
     @Test
     void underLoadHandshakesWithoutMac2GetACookieAndTheRetryWithMac2Succeeds() throws Exception {
         setUp(Timers.DEFAULTS, null);
-        fromTun(a, ipv4("10.0.0.1", "10.0.0.2", 10));
+        aSendsToB();
         byte[] init = aIo.udp.poll().data;
         DeviceCore.Scratch s = new DeviceCore.Scratch();
         // Fill the handshake queue past the load threshold with copies, then process one.
@@ -258,13 +264,13 @@ class DeviceCoreTest {
     @Test
     void initiatorRekeysAfterRekeyTimeAndTrafficContinues() throws Exception {
         setUp(Timers.forTestsWithRekeyAfter(Duration.ofSeconds(10)), null);
-        fromTun(a, ipv4("10.0.0.1", "10.0.0.2", 10));
+        aSendsToB();
         pump();
         clock.advance(Duration.ofSeconds(11));
-        fromTun(a, ipv4("10.0.0.1", "10.0.0.2", 10));
+        aSendsToB();
         pump();
         assertThat(a.stats().handshakesCompleted()).isEqualTo(2);
-        fromTun(a, ipv4("10.0.0.1", "10.0.0.2", 10));
+        aSendsToB();
         fromTun(b, ipv4("10.0.0.2", "10.0.0.1", 10));
         pump();
         assertThat(bIo.tun).hasSize(3);
@@ -280,7 +286,7 @@ class DeviceCoreTest {
     @Test
     void retransmitsTheInitiationWithJitterUntilAnswered() throws Exception {
         setUp(Timers.DEFAULTS, null);
-        fromTun(a, ipv4("10.0.0.1", "10.0.0.2", 10));
+        aSendsToB();
         aIo.udp.clear();
         tickAfter(Duration.ofSeconds(5), a);
         assertThat(aIo.udp).isEmpty();
@@ -293,7 +299,7 @@ class DeviceCoreTest {
     @Test
     void keepaliveFollowsReceivedDataWhenNothingIsSent() throws Exception {
         setUp(Timers.DEFAULTS, null);
-        fromTun(a, ipv4("10.0.0.1", "10.0.0.2", 10));
+        aSendsToB();
         pump();
         tickAfter(Duration.ofSeconds(10), b);
         assertOnlyDatagramIs(bIo, Messages.TRANSPORT_MIN_LEN);
@@ -302,10 +308,10 @@ class DeviceCoreTest {
     @Test
     void roamingPeerKeepsWorkingFromItsNewAddress() throws Exception {
         setUp(Timers.DEFAULTS, null);
-        fromTun(a, ipv4("10.0.0.1", "10.0.0.2", 10));
+        aSendsToB();
         pump();
         aSource = new InetSocketAddress(InetAddress.getLoopbackAddress(), 2002);
-        fromTun(a, ipv4("10.0.0.1", "10.0.0.2", 10));
+        aSendsToB();
         pump();
         assertThat(b.peers().getFirst().endpoint()).isEqualTo(aSource);
         fromTun(b, ipv4("10.0.0.2", "10.0.0.1", 10));
@@ -330,19 +336,48 @@ class DeviceCoreTest {
             asked.add(key);
             return Optional.of(PeerConfig.of(key, null, List.of(Prefix.parse("10.0.0.1/32"))));
         });
-        fromTun(a, ipv4("10.0.0.1", "10.0.0.2", 10));
+        aSendsToB();
         pump();
         assertThat(asked).containsExactly(aKey.publicKey());
         assertThat(bIo.tun).hasSize(1);
     }
 
     @Test
+    void aPacketToNoPeerAsksTheHookWhichMayInstallThePeerAndTheFirstPacketGoesThrough() throws Exception {
+        setUp(Timers.DEFAULTS, null);
+        a.removePeer(bKey.publicKey());
+        List<InetAddress> asked = new ArrayList<>();
+        a.setUnknownPeerHandler(new UnknownPeerHandler() {
+            @Override
+            public Optional<PeerConfig> onInitiation(Key key, InetSocketAddress source) {
+                return Optional.empty();
+            }
+
+            @Override
+            public Optional<PeerConfig> onPacketTo(InetAddress destination) {
+                asked.add(destination);
+                return destination.getHostAddress().equals("10.0.0.2")
+                        ? Optional.of(PeerConfig.of(bKey.publicKey(), B_ADDR, List.of(Prefix.parse("10.0.0.2/32"))))
+                        : Optional.empty();
+            }
+        });
+        fromTun(a, ipv4("10.0.0.1", "10.0.0.9", 10));
+        assertThat(a.stats().peers()).isZero();
+        assertThat(a.stats().invalidPackets()).isEqualTo(1);
+        fromTun(a, ipv4("10.0.0.1", "10.0.0.2", 10));
+        assertThat(a.stats().peers()).isEqualTo(1);
+        pump();
+        assertThat(asked).extracting(InetAddress::getHostAddress).containsExactly("10.0.0.9", "10.0.0.2");
+        assertThat(bIo.tun).as("the packet that installed the peer, delivered after the handshake").hasSize(1);
+    }
+
+    @Test
     void randomAndMutatedPacketsCreateNoState() throws Exception {
         setUp(Timers.DEFAULTS, null);
-        fromTun(a, ipv4("10.0.0.1", "10.0.0.2", 10));
+        aSendsToB();
         byte[] init = aIo.udp.peek().data.clone();
         pump();
-        fromTun(a, ipv4("10.0.0.1", "10.0.0.2", 10));
+        aSendsToB();
         byte[] data = aIo.udp.poll().data;
         bIo.tun.clear();
         Random r = new Random(7);

@@ -8,6 +8,7 @@ import dev.wisp.api.ca.v1.CertificateServiceGrpc;
 import dev.wisp.api.ca.v1.TrustBundleRequest;
 import dev.wisp.api.ca.v1.TrustBundleResponse;
 import dev.wisp.controlplane.xds.NodeAuthInterceptor;
+import dev.wisp.controlplane.xds.Refusals;
 import dev.wisp.spiffe.ca.CertificateAuthority;
 import dev.wisp.spiffe.ca.SigningRefusedException;
 import io.grpc.Status;
@@ -34,13 +35,28 @@ public final class CertificateService extends CertificateServiceGrpc.Certificate
     private static final Logger log = LoggerFactory.getLogger(CertificateService.class);
     /** A P-256 CSR in PEM is under 1 KiB; anything far larger is not one. */
     static final int MAX_CSR_CHARS = 16 << 10;
+    /**
+     * Certificate requests a node may make: 64 at once (a node starting with many service accounts),
+     * then 8 a second. Renewal needs one request per identity per half-life, far below that.
+     */
+    static final int CSR_BURST = 64;
+    static final double CSRS_PER_SECOND = 8;
     private final Supplier<CertificateAuthority> ca;
     private final MeterRegistry registry;
+    private final Refusals refusals;
+    private final NodeRateLimit rateLimit;
 
     /** {@code ca} returns null while no CA is ready (no valid configuration read yet). */
-    public CertificateService(Supplier<CertificateAuthority> ca, MeterRegistry registry) {
+    public CertificateService(Supplier<CertificateAuthority> ca, MeterRegistry registry, Refusals refusals) {
+        this(ca, registry, refusals, new NodeRateLimit(CSR_BURST, CSRS_PER_SECOND, System::nanoTime));
+    }
+
+    CertificateService(Supplier<CertificateAuthority> ca, MeterRegistry registry, Refusals refusals,
+            NodeRateLimit rateLimit) {
         this.ca = requireNonNull(ca, "ca");
         this.registry = requireNonNull(registry, "registry");
+        this.refusals = requireNonNull(refusals, "refusals");
+        this.rateLimit = requireNonNull(rateLimit, "rateLimit");
     }
 
     @Override
@@ -52,8 +68,14 @@ public final class CertificateService extends CertificateServiceGrpc.Certificate
                     .asRuntimeException());
             return;
         }
+        if (!rateLimit.tryAcquire(node)) {
+            refuse(out, node, Status.RESOURCE_EXHAUSTED, Refusals.Reason.CSR_RATE_LIMITED, "more than " + CSR_BURST
+                    + " certificate requests at once or " + CSRS_PER_SECOND + " a second; retry later");
+            return;
+        }
         if (req.getCsr().length() > MAX_CSR_CHARS) {
-            refuse(out, node, Status.INVALID_ARGUMENT, "csr larger than " + MAX_CSR_CHARS + " characters");
+            refuse(out, node, Status.INVALID_ARGUMENT, Refusals.Reason.CSR_INVALID,
+                    "csr larger than " + MAX_CSR_CHARS + " characters");
             return;
         }
         try {
@@ -61,7 +83,7 @@ public final class CertificateService extends CertificateServiceGrpc.Certificate
                     req.getValiditySeconds() > 0 ? Duration.ofSeconds(req.getValiditySeconds()) : null, node);
             String granted = uriSan(chain.getFirst());
             if (!req.getIdentity().isEmpty() && !req.getIdentity().equals(granted)) {
-                refuse(out, node, Status.INVALID_ARGUMENT, "identity '" + req.getIdentity()
+                refuse(out, node, Status.INVALID_ARGUMENT, Refusals.Reason.CSR_INVALID, "identity '" + req.getIdentity()
                         + "' differs from the CSR's URI SAN '" + granted + "'");
                 return;
             }
@@ -77,15 +99,16 @@ public final class CertificateService extends CertificateServiceGrpc.Certificate
             out.onNext(r.build());
             out.onCompleted();
         } catch (SigningRefusedException e) {
-            Status s = e.reason() == SigningRefusedException.Reason.NOT_AUTHORIZED
-                    ? Status.PERMISSION_DENIED
-                    : Status.INVALID_ARGUMENT;
-            refuse(out, node, s, e.getMessage());
+            boolean notAuthorized = e.reason() == SigningRefusedException.Reason.NOT_AUTHORIZED;
+            refuse(out, node, notAuthorized ? Status.PERMISSION_DENIED : Status.INVALID_ARGUMENT, notAuthorized
+                    ? Refusals.Reason.CSR_NOT_AUTHORIZED
+                    : Refusals.Reason.CSR_INVALID, e.getMessage());
         }
     }
 
-    private void refuse(StreamObserver<?> out, String node, Status status, String message) {
-        log.warn("refused a certificate to node {}: {}", node, message);
+    /** Counts and (rate-limited) logs the refusal, then ends the call with {@code status}. */
+    private void refuse(StreamObserver<?> out, String node, Status status, Refusals.Reason reason, String message) {
+        refusals.refuse(reason, node, "certificate: " + message);
         Counter.builder("wisp_ca_certificates_refused").tag("code", status.getCode().name()).register(registry)
                 .increment();
         out.onError(status.withDescription(message).asRuntimeException());

@@ -24,6 +24,7 @@ import dev.wisp.controlplane.model.PeerAuthentication;
 import dev.wisp.controlplane.model.Pod;
 import dev.wisp.controlplane.model.ServiceDef;
 import java.net.InetAddress;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -320,11 +321,16 @@ public final class ConfigDecoder {
         YNode defaults = f.child(spec, "defaults");
         f.allowOnly(defaults, "spec.defaults", "mtlsMode");
         YNode wireguard = f.child(spec, "wireguard");
-        f.allowOnly(wireguard, "spec.wireguard", "hboneOverWireGuard");
+        f.allowOnly(wireguard, "spec.wireguard", "hboneOverWireGuard", "peerIdleTimeout");
         String hboneOverWg = f.string(wireguard, "hboneOverWireGuard", "spec.wireguard.hboneOverWireGuard");
         if (hboneOverWg != null && !hboneOverWg.equals("true") && !hboneOverWg.equals("false")) {
             f.error(f.child(wireguard, "hboneOverWireGuard"), "spec.wireguard.hboneOverWireGuard", "'" + hboneOverWg
                     + "' is not true or false");
+        }
+        Duration idle = RouteFilterDecoder.duration(f, wireguard, "peerIdleTimeout", "spec.wireguard.peerIdleTimeout");
+        if (idle != null && (idle.toSeconds() < 1 || idle.toSeconds() > 86_400)) {
+            f.error(f.child(wireguard, "peerIdleTimeout"), "spec.wireguard.peerIdleTimeout", "'" + idle
+                    + "' is outside 1s-24h");
         }
         MeshConfig d = MeshConfig.DEFAULT;
         String td = f.string(spec, "trustDomain", "spec.trustDomain");
@@ -339,7 +345,7 @@ public final class ConfigDecoder {
         }
         return new MeshConfigObject(ref, new MeshConfig(td == null ? d.trustDomain() : td,
                 root == null ? d.rootNamespace() : root, domain == null ? d.clusterDomain() : domain, mode,
-                "true".equals(hboneOverWg)));
+                "true".equals(hboneOverWg), idle == null ? d.wireguardPeerIdle() : idle));
     }
 
     private static Map<String, String> selector(Fields f, YNode spec) {

@@ -1,5 +1,7 @@
 package dev.wisp.controlplane.config;
 
+import java.time.Duration;
+import dev.wisp.base.Threads;
 import static java.util.Objects.requireNonNull;
 
 import com.fasterxml.jackson.core.JsonProcessingException;
@@ -294,11 +296,7 @@ public final class DirectoryConfigSource implements ConfigSource {
         }
         Thread t = watcher;
         if (t != null) {
-            try {
-                t.join(2000);
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-            }
+            Threads.awaitEnd(t, Duration.ofSeconds(2));
         }
     }
 }

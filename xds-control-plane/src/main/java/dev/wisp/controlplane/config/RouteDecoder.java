@@ -48,48 +48,60 @@ final class RouteDecoder {
 
     static HttpRoute httpRoute(Fields f, YNode doc, ObjectRef ref) {
         YNode spec = head(f, doc);
-        List<HttpRoute.Rule> rules = new ArrayList<>();
-        List<YNode> items = limited(f, spec, "rules", "spec.rules", MAX_RULES);
-        for (int i = 0; i < items.size(); i++) {
-            String path = "spec.rules[" + i + "]";
-            YNode r = items.get(i);
-            f.allowOnly(r, path, "name", "matches", "filters", "backendRefs", "timeouts", "retry");
-            List<HttpRoute.Match> matches = new ArrayList<>();
-            List<YNode> ms = limited(f, r, "matches", path + ".matches", MAX_MATCHES);
-            for (int m = 0; m < ms.size(); m++) {
-                matches.add(httpMatch(f, ms.get(m), path + ".matches[" + m + "]"));
-            }
-            if (matches.isEmpty()) {
-                matches.add(new HttpRoute.Match(PathMatch.DEFAULT, List.of(), List.of(), null));
-            }
-            List<Filter> filters = RouteFilterDecoder.filters(f, r, path, true);
-            checkPathModifiers(f, r, path, filters, matches);
-            rules.add(new HttpRoute.Rule(List.copyOf(matches), filters, RouteFilterDecoder.backends(f, r, path, ref,
-                    true), RouteFilterDecoder.timeouts(f, r, path), RouteFilterDecoder.retry(f, r, path)));
-        }
-        return new HttpRoute(ref, created(f, doc), parents(f, spec, ref), hostnames(f, spec), List.copyOf(rules));
+        List<HttpRoute.Rule> rules = rules(f, spec, List.of("timeouts", "retry"), RouteDecoder::httpMatch,
+                new HttpRoute.Match(PathMatch.DEFAULT, List.of(), List.of(), null), (r, path, matches) -> {
+                    List<Filter> filters = RouteFilterDecoder.filters(f, r, path, true);
+                    checkPathModifiers(f, r, path, filters, matches);
+                    return new HttpRoute.Rule(matches, filters, RouteFilterDecoder.backends(f, r, path, ref, true),
+                            RouteFilterDecoder.timeouts(f, r, path), RouteFilterDecoder.retry(f, r, path));
+                });
+        return new HttpRoute(ref, created(f, doc), parents(f, spec, ref), hostnames(f, spec), rules);
     }
 
     static GrpcRoute grpcRoute(Fields f, YNode doc, ObjectRef ref) {
         YNode spec = head(f, doc);
-        List<GrpcRoute.Rule> rules = new ArrayList<>();
+        List<GrpcRoute.Rule> rules = rules(f, spec, List.of(), RouteDecoder::grpcMatch, GrpcRoute.Match.ANY,
+                (r, path, matches) -> new GrpcRoute.Rule(matches, RouteFilterDecoder.filters(f, r, path, false),
+                        RouteFilterDecoder.backends(f, r, path, ref, false)));
+        return new GrpcRoute(ref, created(f, doc), parents(f, spec, ref), hostnames(f, spec), rules);
+    }
+
+    /** Decodes one match of a rule at {@code path}. */
+    private interface MatchDecoder<M> {
+        M decode(Fields f, YNode match, String path);
+    }
+
+    /** Builds one rule from its node, its path and its decoded matches. */
+    private interface RuleBuilder<M, R> {
+        R build(YNode rule, String path, List<M> matches);
+    }
+
+    /**
+     * {@code spec.rules} of an HTTPRoute or a GRPCRoute: each rule's fields checked ({@code extra}
+     * beside the common ones), its matches decoded ({@code none} standing for an empty list, as the
+     * Gateway API says), the rest left to {@code rule}.
+     */
+    private static <M, R> List<R> rules(Fields f, YNode spec, List<String> extra, MatchDecoder<M> match, M none,
+            RuleBuilder<M, R> rule) {
+        List<String> allowed = new ArrayList<>(List.of("name", "matches", "filters", "backendRefs"));
+        allowed.addAll(extra);
+        List<R> rules = new ArrayList<>();
         List<YNode> items = limited(f, spec, "rules", "spec.rules", MAX_RULES);
         for (int i = 0; i < items.size(); i++) {
             String path = "spec.rules[" + i + "]";
             YNode r = items.get(i);
-            f.allowOnly(r, path, "name", "matches", "filters", "backendRefs");
-            List<GrpcRoute.Match> matches = new ArrayList<>();
+            f.allowOnly(r, path, allowed.toArray(String[]::new));
+            List<M> matches = new ArrayList<>();
             List<YNode> ms = limited(f, r, "matches", path + ".matches", MAX_MATCHES);
             for (int m = 0; m < ms.size(); m++) {
-                matches.add(grpcMatch(f, ms.get(m), path + ".matches[" + m + "]"));
+                matches.add(match.decode(f, ms.get(m), path + ".matches[" + m + "]"));
             }
             if (matches.isEmpty()) {
-                matches.add(GrpcRoute.Match.ANY);
+                matches.add(none);
             }
-            rules.add(new GrpcRoute.Rule(List.copyOf(matches), RouteFilterDecoder.filters(f, r, path, false),
-                    RouteFilterDecoder.backends(f, r, path, ref, false)));
+            rules.add(rule.build(r, path, List.copyOf(matches)));
         }
-        return new GrpcRoute(ref, created(f, doc), parents(f, spec, ref), hostnames(f, spec), List.copyOf(rules));
+        return List.copyOf(rules);
     }
 
     private static YNode head(Fields f, YNode doc) {

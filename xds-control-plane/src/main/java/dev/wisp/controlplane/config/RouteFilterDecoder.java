@@ -311,7 +311,7 @@ final class RouteFilterDecoder {
         return new Retry(List.copyOf(codes), attempts, duration(f, r, "backoff", p + ".backoff"));
     }
 
-    private static Duration duration(Fields f, YNode parent, String key, String path) {
+    static Duration duration(Fields f, YNode parent, String key, String path) {
         String s = f.string(parent, key, path);
         if (s == null) {
             return null;

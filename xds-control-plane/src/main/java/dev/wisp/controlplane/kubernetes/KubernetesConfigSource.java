@@ -92,7 +92,7 @@ public final class KubernetesConfigSource implements ConfigSource {
     private SortedMap<String, String> reported;
     private String reportedDirectory;
     private SharedIndexInformer<io.fabric8.kubernetes.api.model.Namespace> namespaces;
-    private SharedIndexInformer<io.fabric8.kubernetes.api.model.Pod> pods;
+    private volatile SharedIndexInformer<io.fabric8.kubernetes.api.model.Pod> pods;
     private SharedIndexInformer<io.fabric8.kubernetes.api.model.Service> services;
     private SharedIndexInformer<io.fabric8.kubernetes.api.model.Node> nodes;
     private final List<SharedIndexInformer<GenericKubernetesResource>> policies = new ArrayList<>();
@@ -214,6 +214,17 @@ public final class KubernetesConfigSource implements ConfigSource {
         });
         all.add(new ConfigDecoder.Decoded(objects, origins, List.of()));
         return ConfigSet.merge(all);
+    }
+
+    /**
+     * The pod {@code namespace/name} as the informer holds it (empty before {@link #start} or when
+     * absent): the node check of agents' tokens ({@link AgentTokens}).
+     */
+    public java.util.Optional<io.fabric8.kubernetes.api.model.Pod> pod(String namespace, String name) {
+        SharedIndexInformer<io.fabric8.kubernetes.api.model.Pod> p = pods;
+        return p == null
+                ? java.util.Optional.empty()
+                : java.util.Optional.ofNullable(p.getStore().getByKey(namespace + "/" + name));
     }
 
     /** How many readings of the stores were made (reported or not): tests watch resyncs with it. */

@@ -1,5 +1,7 @@
 package dev.wisp.controlplane.model;
 
+import java.time.Duration;
+
 /**
  * The mesh-wide settings ({@code wisp.dev/v1alpha1 MeshConfig}, at most one object).
  *
@@ -10,10 +12,15 @@ package dev.wisp.controlplane.model;
  * @param hboneOverWireGuard {@code spec.wireguard.hboneOverWireGuard}: whether HBONE between nodes also
  *            goes through the nodes' WireGuard devices (false by default: HBONE is already mutual TLS,
  *            and encrypting it twice costs CPU for no secrecy gained; see ARCHITECTURE.md)
+ * @param wireguardPeerIdle {@code spec.wireguard.peerIdleTimeout}: how long a node keeps a
+ *            just-in-time WireGuard peer that moves no bytes (180 s by default: past WireGuard's
+ *            reject-after time its session is dead anyway, so removing it costs no more than the
+ *            handshake the next packet needs)
  */
 public record MeshConfig(String trustDomain, String rootNamespace, String clusterDomain, MtlsMode defaultMtls,
-        boolean hboneOverWireGuard) {
+        boolean hboneOverWireGuard, Duration wireguardPeerIdle) {
     public static final String KIND = "MeshConfig";
+    public static final Duration DEFAULT_PEER_IDLE = Duration.ofSeconds(180);
     public static final MeshConfig DEFAULT = new MeshConfig("cluster.local", "istio-system", "cluster.local",
-            MtlsMode.PERMISSIVE, false);
+            MtlsMode.PERMISSIVE, false, DEFAULT_PEER_IDLE);
 }

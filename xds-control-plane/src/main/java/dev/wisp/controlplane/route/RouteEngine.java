@@ -219,16 +219,11 @@ public final class RouteEngine {
     private boolean grpcCandidates(Target target, String caller, HttpRequest req, List<Candidate> out) {
         for (GrpcRoute r : attached(grpcRoutes, target, caller, GrpcRoute::ref, GrpcRoute::parents)) {
             int[] host = hostRank(r.hostnames(), req);
-            for (int i = 0; i < r.rules().size(); i++) {
-                GrpcRoute.Rule rule = r.rules().get(i);
-                for (int m = 0; m < rule.matches().size(); m++) {
-                    GrpcRoute.Match match = rule.matches().get(m);
-                    int[] rank = Precedence.concat(host, Precedence.rank(match));
-                    out.add(new Candidate(r.ref(), r.created(), i, m, rank,
-                            host[0] >= 0 && Matching.matches(match, req), "/", rule.filters(), rule.backends(),
-                            Timeouts.NONE, null));
-                }
-            }
+            eachMatch(r.rules(), GrpcRoute.Rule::matches, (rule, i, match, m) -> {
+                int[] rank = Precedence.concat(host, Precedence.rank(match));
+                out.add(new Candidate(r.ref(), r.created(), i, m, rank, host[0] >= 0 && Matching.matches(match, req),
+                        "/", rule.filters(), rule.backends(), Timeouts.NONE, null));
+            });
         }
         return !out.isEmpty();
     }
@@ -236,15 +231,26 @@ public final class RouteEngine {
     private void httpCandidates(Target target, String caller, HttpRequest req, List<Candidate> out) {
         for (HttpRoute r : attached(httpRoutes, target, caller, HttpRoute::ref, HttpRoute::parents)) {
             int[] host = hostRank(r.hostnames(), req);
-            for (int i = 0; i < r.rules().size(); i++) {
-                HttpRoute.Rule rule = r.rules().get(i);
-                for (int m = 0; m < rule.matches().size(); m++) {
-                    HttpRoute.Match match = rule.matches().get(m);
-                    int[] rank = Precedence.concat(host, Precedence.rank(match));
-                    out.add(new Candidate(r.ref(), r.created(), i, m, rank,
-                            host[0] >= 0 && Matching.matches(match, req), match.path().value(), rule.filters(),
-                            rule.backends(), rule.timeouts(), rule.retry()));
-                }
+            eachMatch(r.rules(), HttpRoute.Rule::matches, (rule, i, match, m) -> {
+                int[] rank = Precedence.concat(host, Precedence.rank(match));
+                out.add(new Candidate(r.ref(), r.created(), i, m, rank, host[0] >= 0 && Matching.matches(match, req),
+                        match.path().value(), rule.filters(), rule.backends(), rule.timeouts(), rule.retry()));
+            });
+        }
+    }
+
+    /** One match of a route: its rule and that rule's index, the match and its index in the rule. */
+    private interface MatchVisitor<R, M> {
+        void visit(R rule, int ruleIndex, M match, int matchIndex);
+    }
+
+    /** Visits every match of every rule, in order: the order that breaks the last precedence ties. */
+    private static <R, M> void eachMatch(List<R> rules, Getter<R, List<M>> matches, MatchVisitor<R, M> visitor) {
+        for (int i = 0; i < rules.size(); i++) {
+            R rule = rules.get(i);
+            List<M> ms = matches.get(rule);
+            for (int m = 0; m < ms.size(); m++) {
+                visitor.visit(rule, i, ms.get(m), m);
             }
         }
     }

@@ -112,7 +112,7 @@ public final class Translator {
         Map<String, Resource> nodes = new LinkedHashMap<>();
         for (NodeDef n : model.nodes()) {
             nodes.put(n.ref().name(), resource(n.ref().name(), Resource.newBuilder().setNode(node(n, wireguard.get(n
-                    .ref().name()), mesh.hboneOverWireGuard()))));
+                    .ref().name()), mesh))));
         }
         Map<String, Map<String, Resource>> byType = new LinkedHashMap<>();
         byType.put(TypeUrls.NODE, reuse(nodes, previous, TypeUrls.NODE));
@@ -157,14 +157,15 @@ public final class Translator {
      * from the node's agent ({@code registered}, may be null: then the annotations, if any). Pod CIDRs
      * are the declared ones; a node without declared CIDRs gets those it registered.
      */
-    static Node node(NodeDef n, WireGuardEntry registered, boolean hboneOverWireGuard) {
+    static Node node(NodeDef n, WireGuardEntry registered, MeshConfig mesh) {
         Node.Builder b = Node.newBuilder()
                 .setName(n.ref().name())
                 .setHbonePort(n.hbonePort())
                 .setWireguardPublicKey(registered != null ? registered.publicKey() : n.wireguardPublicKey())
                 .setWireguardEndpoint(registered != null ? registered.endpointText() : n.wireguardEndpoint())
                 .addAllPodCidrs(n.podCidrs())
-                .setHboneOverWireguard(hboneOverWireGuard);
+                .setHboneOverWireguard(mesh.hboneOverWireGuard())
+                .setWireguardPeerIdleSeconds((int) mesh.wireguardPeerIdle().toSeconds());
         if (n.podCidrs().isEmpty() && registered != null) {
             registered.podCidrs().forEach(c -> b.addPodCidrs(c.toString()));
         }

@@ -91,8 +91,10 @@ final class DeltaStream implements StreamObserver<DeltaWorkloadRequest> {
                 if (req.getNodeName().isEmpty()
                         || (authenticatedNode != null && !authenticatedNode.equals(req.getNodeName()))) {
                     String msg = "node_name '" + req.getNodeName() + "' does not match the credential's node '"
-                            + authenticatedNode + "'";
-                    log.warn("refusing a discovery stream: {}", msg);
+                            + authenticatedNode + "' (a service-account token speaks for the node its pod runs on): "
+                            + "is the agent's --node the node it runs on?";
+                    server.refusals.refuse(Refusals.Reason.XDS_OTHER_NODE, authenticatedNode, "discovery stream: "
+                            + msg);
                     fail(Status.PERMISSION_DENIED.withDescription(msg));
                     return false;
                 }

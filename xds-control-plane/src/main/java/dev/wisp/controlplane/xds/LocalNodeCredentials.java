@@ -8,12 +8,9 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
-import java.security.MessageDigest;
-import java.security.NoSuchAlgorithmException;
 import java.security.SecureRandom;
 import java.util.Base64;
 import java.util.Collection;
-import java.util.HexFormat;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.regex.Pattern;
@@ -69,7 +66,7 @@ public final class LocalNodeCredentials implements NodeAuthenticator {
                     Files.writeString(tmp, token + "\n", StandardCharsets.US_ASCII);
                     Files.move(tmp, file, java.nio.file.StandardCopyOption.ATOMIC_MOVE);
                 }
-                nodesByDigest.put(digest(token), node);
+                nodesByDigest.put(NodeAuthenticator.digest(token), node);
             } catch (IOException e) {
                 throw new UncheckedIOException("cannot issue the credential of node " + node + " in " + dir + ": "
                         + e.getMessage(), e);
@@ -78,19 +75,13 @@ public final class LocalNodeCredentials implements NodeAuthenticator {
     }
 
     @Override
-    public String authenticate(String credential) {
-        if (credential == null || credential.isEmpty() || credential.length() > 512) {
-            return null;
-        }
-        return nodesByDigest.get(digest(credential));
-    }
-
-    private static String digest(String token) {
-        try {
-            return HexFormat.of()
-                    .formatHex(MessageDigest.getInstance("SHA-256").digest(token.getBytes(StandardCharsets.UTF_8)));
-        } catch (NoSuchAlgorithmException e) {
-            throw new IllegalStateException("SHA-256 is missing from this JDK", e);
-        }
+    public Result authenticate(String credential) {
+        String node = credential == null || credential.isEmpty() || credential.length() > 512
+                ? null
+                : nodesByDigest.get(NodeAuthenticator.digest(credential));
+        return node == null
+                ? new Refused("node credential not recognised; use the token the control plane issued for this node "
+                        + "(<state-dir>/node-credentials/<node>.token)")
+                : new Authenticated(node);
     }
 }

@@ -28,14 +28,11 @@ public final class NodeAuthInterceptor implements ServerInterceptor {
     public <Q, R> ServerCall.Listener<Q> interceptCall(ServerCall<Q, R> call, Metadata headers,
             ServerCallHandler<Q, R> next) {
         String value = headers.get(AUTHORIZATION);
-        String node = null;
-        if (value != null && value.regionMatches(true, 0, "Bearer ", 0, 7)) {
-            node = authenticator.authenticate(value.substring(7).trim());
-        }
-        if (node == null) {
-            call.close(Status.UNAUTHENTICATED.withDescription(value == null
-                    ? "missing 'authorization: Bearer <node credential>' metadata"
-                    : "node credential not recognised; use the token the control plane issued for this node"),
+        NodeAuthenticator.Result result = value != null && value.regionMatches(true, 0, "Bearer ", 0, 7)
+                ? authenticator.authenticate(value.substring(7).trim())
+                : new NodeAuthenticator.Refused("missing 'authorization: Bearer <node credential>' metadata");
+        if (!(result instanceof NodeAuthenticator.Authenticated(String node))) {
+            call.close(Status.UNAUTHENTICATED.withDescription(((NodeAuthenticator.Refused) result).reason()),
                     new Metadata());
             return new ServerCall.Listener<>() {
             };

@@ -60,12 +60,14 @@ public final class WorkloadDiscoveryServer extends WorkloadDiscoveryGrpc.Workloa
     final Counter.Builder pushesCounter;
     final Timer pushLatency;
     final MeterRegistry registry;
+    final Refusals refusals;
 
     private record CachedDelta(Map<String, Resource> from, Map<String, Resource> to, Delta delta) {}
 
     /** A server with nothing published: streams get no answer until the first {@link #publish}. */
     public WorkloadDiscoveryServer(MeterRegistry registry) {
         this.registry = requireNonNull(registry, "registry");
+        this.refusals = new Refusals(registry);
         registry.gauge("wisp_xds_connected_agents", streams, s -> s.stream().filter(DeltaStream::identified).count());
         this.pushesCounter = Counter.builder("wisp_xds_pushes").description("discovery responses sent to agents");
         this.pushLatency = Timer.builder("wisp_xds_push_latency")
@@ -125,6 +127,11 @@ public final class WorkloadDiscoveryServer extends WorkloadDiscoveryGrpc.Workloa
             }
         }
         return out;
+    }
+
+    /** Where this server and the certificate service count and log what they refuse to agents. */
+    public Refusals refusals() {
+        return refusals;
     }
 
     /** Outstanding refusals (node, type) that no later ACK has cleared. */

@@ -8,6 +8,8 @@ import dev.wisp.api.ca.v1.CertificateServiceGrpc;
 import dev.wisp.api.ca.v1.TrustBundleRequest;
 import dev.wisp.controlplane.ControlPlane;
 import dev.wisp.controlplane.TestMesh;
+import dev.wisp.controlplane.xds.Refusals;
+import dev.wisp.testing.LogCapture;
 import dev.wisp.spiffe.CertificateRequest;
 import dev.wisp.spiffe.SpiffeId;
 import dev.wisp.spiffe.TrustBundle;
@@ -95,7 +97,103 @@ class CertificateServiceTest {
         assertThat(as("node-b").createCertificate(csr("spiffe://cluster.local/ns/data/sa/db")).getCertChainCount())
                 .isEqualTo(1);
         assertThat(cp.registry().scrape())
-                .contains("wisp_ca_certificates_refused_total{code=\"PERMISSION_DENIED\"} 1.0");
+                .contains("wisp_ca_certificates_refused_total{code=\"PERMISSION_DENIED\"} 1.0")
+                .contains("wisp_controlplane_refused_total{reason=\"csr_not_authorized\"} 1.0");
+    }
+
+    @Test
+    void aFloodOfCsrsFromOneNodeIsCutCountedAndLoggedOnce() throws Exception {
+        var req = csr("spiffe://cluster.local/ns/shop/sa/web");
+        Metadata m = new Metadata();
+        m.put(Metadata.Key.of("authorization", Metadata.ASCII_STRING_MARSHALLER), "Bearer " + Files.readString(cp
+                .credentials().tokenFile("node-a")).trim());
+        var stub = CertificateServiceGrpc.newFutureStub(channel).withInterceptors(MetadataUtils
+                .newAttachHeadersInterceptor(m));
+        int flood = 400, issued = 0, limited = 0;
+        try (LogCapture logs = new LogCapture(Refusals.class)) {
+            // All at once: far more than the burst plus what 8/s refills while they arrive.
+            var calls = new java.util.ArrayList<com.google.common.util.concurrent.ListenableFuture<CertificateResponse>>();
+            for (int i = 0; i < flood; i++) {
+                calls.add(stub.withDeadlineAfter(60, TimeUnit.SECONDS).createCertificate(req));
+            }
+            for (var c : calls) {
+                try {
+                    c.get();
+                    issued++;
+                } catch (java.util.concurrent.ExecutionException e) {
+                    assertThat(io.grpc.Status.fromThrowable(e.getCause()).getCode()).isEqualTo(
+                            io.grpc.Status.Code.RESOURCE_EXHAUSTED);
+                    limited++;
+                }
+            }
+            assertThat(issued).as("the burst, and what the rate refilled meanwhile").isGreaterThanOrEqualTo(
+                    CertificateService.CSR_BURST);
+            assertThat(limited).as("refused beyond the rate").isPositive();
+            assertThat(logs.lines()).as("one line for the whole flood").singleElement().asString().startsWith(
+                    "refused csr_rate_limited of node node-a: certificate: more than 64");
+        }
+        assertThat(cp.registry().scrape()).contains("wisp_controlplane_refused_total{reason=\"csr_rate_limited\"} "
+                + limited + ".0");
+        // Another node is not held back by node-a's flood.
+        assertThat(as("node-b").createCertificate(csr("spiffe://cluster.local/ns/data/sa/db")).getCertChainCount())
+                .isEqualTo(1);
+    }
+
+    @Test
+    void oversizedAndDeeplyNestedMessagesAreRefusedBeforeAnyServiceCode() throws Exception {
+        // Field 1 (csr) of 300 KiB: over the control plane's 256 KiB limit for agents' messages.
+        byte[] big = new byte[300 << 10];
+        big[0] = 0x0a;
+        int len = big.length - 4;
+        big[1] = (byte) (len & 0x7f | 0x80);
+        big[2] = (byte) (len >>> 7 & 0x7f | 0x80);
+        big[3] = (byte) (len >>> 14);
+        java.util.Arrays.fill(big, 4, big.length, (byte) 'A');
+        assertThat(rawCall(big).getCode()).isEqualTo(io.grpc.Status.Code.RESOURCE_EXHAUSTED);
+        // 50,000 nested groups of an unknown field: past protobuf's recursion limit, refused while parsing.
+        int depth = 50_000;
+        byte[] nested = new byte[2 * depth];
+        java.util.Arrays.fill(nested, 0, depth, (byte) 0x7b); // field 15, start group
+        java.util.Arrays.fill(nested, depth, 2 * depth, (byte) 0x7c); // field 15, end group
+        // gRPC ends it with INTERNAL or (when the parse fails in its half-close task) UNKNOWN; not counted.
+        assertThat(rawCall(nested).getCode()).isIn(io.grpc.Status.Code.INTERNAL, io.grpc.Status.Code.UNKNOWN);
+        org.awaitility.Awaitility.await().atMost(java.time.Duration.ofSeconds(5)).until(() -> cp.registry().scrape()
+                .contains("wisp_controlplane_refused_total{reason=\"message_refused\"} 1.0"));
+        assertThat(cp.registry().scrape()).doesNotContain("wisp_ca_certificates_issued_total");
+        // The server is still there for well-formed requests.
+        assertThat(as("node-a").createCertificate(csr("spiffe://cluster.local/ns/shop/sa/web")).getCertChainCount())
+                .isEqualTo(1);
+    }
+
+    /** Sends {@code body} as a CreateCertificate request of node-a, byte for byte; the call's status. */
+    io.grpc.Status rawCall(byte[] body) throws Exception {
+        var bytes = new io.grpc.MethodDescriptor.Marshaller<byte[]>() {
+            @Override
+            public java.io.InputStream stream(byte[] value) {
+                return new ByteArrayInputStream(value);
+            }
+
+            @Override
+            public byte[] parse(java.io.InputStream stream) {
+                try {
+                    return stream.readAllBytes();
+                } catch (java.io.IOException e) {
+                    throw new java.io.UncheckedIOException(e);
+                }
+            }
+        };
+        var method = CertificateServiceGrpc.getCreateCertificateMethod().toBuilder(bytes, bytes).build();
+        Metadata m = new Metadata();
+        m.put(Metadata.Key.of("authorization", Metadata.ASCII_STRING_MARSHALLER), "Bearer " + Files.readString(cp
+                .credentials().tokenFile("node-a")).trim());
+        var call = io.grpc.ClientInterceptors.intercept(channel, MetadataUtils.newAttachHeadersInterceptor(m));
+        try {
+            io.grpc.stub.ClientCalls.blockingUnaryCall(call, method, io.grpc.CallOptions.DEFAULT.withDeadlineAfter(20,
+                    TimeUnit.SECONDS), body);
+            return io.grpc.Status.OK;
+        } catch (StatusRuntimeException e) {
+            return e.getStatus();
+        }
     }
 
     @Test

@@ -33,7 +33,9 @@ class CsrFuzzTest {
     static final String ALLOWED = "spiffe://cluster.local/ns/shop/sa/web";
     static final CertificateAuthority CA = CertificateAuthority.inMemory(CaSettings.of("cluster.local",
             (node, ns, sa) -> node.equals("node-a") && ns.equals("shop") && sa.equals("web")));
-    static final CertificateService SERVICE = new CertificateService(() -> CA, new SimpleMeterRegistry());
+    static final CertificateService SERVICE = new CertificateService(() -> CA, new SimpleMeterRegistry(),
+            new dev.wisp.controlplane.xds.Refusals(new SimpleMeterRegistry()), new NodeRateLimit(Integer.MAX_VALUE,
+                    1e9, System::nanoTime));
 
     /** What the caller saw. */
     static final class Answer implements StreamObserver<CertificateResponse> {

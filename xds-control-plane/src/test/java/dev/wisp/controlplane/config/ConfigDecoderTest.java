@@ -9,6 +9,7 @@ import dev.wisp.controlplane.model.PeerAuthentication;
 import dev.wisp.controlplane.model.Pod;
 import dev.wisp.controlplane.model.ServiceDef;
 import dev.wisp.testing.ConfigYaml;
+import java.time.Duration;
 import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.Test;
@@ -48,9 +49,17 @@ class ConfigDecoderTest {
             CUSTOM needs a provider    | `  action: CUSTOM`                                | 7:spec.provider: required when action is CUSTOM
             """)
     void policyErrorsNameTheField(String title, String specLine, String expected) {
-        ConfigDecoder.Decoded d = ConfigDecoder.decode("p.yaml", POLICY_HEAD + specLine + "\n");
+        assertRefused("p.yaml", POLICY_HEAD + specLine + "\n", "AuthorizationPolicy default/deny-all", expected);
+    }
+
+    /**
+     * Decoding {@code text} as file {@code file} gives no object and exactly one error, {@code expected}
+     * ("LINE:FIELD: message") said of {@code object} ("Kind ns/name").
+     */
+    static void assertRefused(String file, String text, String object, String expected) {
+        ConfigDecoder.Decoded d = ConfigDecoder.decode(file, text);
         assertThat(d.errors()).extracting(ConfigError::toString)
-                .containsExactly("p.yaml:" + expected.replaceFirst(":", " AuthorizationPolicy default/deny-all: "));
+                .containsExactly(file + ":" + expected.replaceFirst(":", " " + object + ": "));
         assertThat(d.objects()).isEmpty();
     }
 
@@ -146,6 +155,7 @@ class ConfigDecoderTest {
             syntax error        | `apiVersion: v1\\nkind: [Pod`                                                   | m.yaml:2: invalid YAML:
             duplicate key       | `apiVersion: v1\\nkind: Pod\\nkind: Pod`                                        | m.yaml:3: duplicate key 'kind'
             mesh default unset  | `apiVersion: wisp.dev/v1alpha1\\nkind: MeshConfig\\nmetadata: {name: mesh}\\nspec: {defaults: {mtlsMode: UNSET}}` | m.yaml:4 MeshConfig mesh: spec.defaults.mtlsMode: the mesh default cannot be UNSET
+            peer idle too short | `apiVersion: wisp.dev/v1alpha1\\nkind: MeshConfig\\nmetadata: {name: mesh}\\nspec: {wireguard: {peerIdleTimeout: 500ms}}` | m.yaml:4 MeshConfig mesh: spec.wireguard.peerIdleTimeout: 'PT0.5S' is outside 1s-24h
             """)
     void kindErrorsNameTheField(String title, String text, String expected) {
         ConfigDecoder.Decoded d = ConfigDecoder.decode("m.yaml", text.replace("\\n", "\n"));
@@ -192,6 +202,13 @@ class ConfigDecoderTest {
         assertThat(r.errors()).isEmpty();
         assertThat(r.model().mesh().trustDomain()).isEqualTo("example.org");
         assertThat(r.model().mesh().rootNamespace()).isEqualTo("mesh-root");
+        assertThat(r.model().mesh().wireguardPeerIdle()).as("the default").isEqualTo(Duration.ofSeconds(180));
         assertThat(List.copyOf(r.model().objects().keySet())).hasSize(1);
+        assertThat(ConfigSet.load(Map.of("a.yaml", """
+                apiVersion: wisp.dev/v1alpha1
+                kind: MeshConfig
+                metadata: {name: mesh}
+                spec: {wireguard: {peerIdleTimeout: 1m30s}}
+                """)).model().mesh().wireguardPeerIdle()).isEqualTo(Duration.ofSeconds(90));
     }
 }

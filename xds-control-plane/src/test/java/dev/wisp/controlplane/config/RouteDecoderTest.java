@@ -84,10 +84,7 @@ class RouteDecoderTest {
             backend port               | `  rules: [{backendRefs: [{name: a}]}]` | 6:spec.rules[0].backendRefs[0].port: required for a Service backend
             """)
     void httpRouteErrorsNameTheField(String title, String specLines, String expected) {
-        ConfigDecoder.Decoded d = ConfigDecoder.decode("r.yaml", ROUTE_HEAD + specLines + "\n");
-        assertThat(d.errors()).extracting(ConfigError::toString)
-                .containsExactly("r.yaml:" + expected.replaceFirst(":", " HTTPRoute shop/r: "));
-        assertThat(d.objects()).isEmpty();
+        ConfigDecoderTest.assertRefused("r.yaml", ROUTE_HEAD + specLines + "\n", "HTTPRoute shop/r", expected);
     }
 
     @Test

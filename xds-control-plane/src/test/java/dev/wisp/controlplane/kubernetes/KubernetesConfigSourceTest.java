@@ -53,7 +53,8 @@ class KubernetesConfigSourceTest {
         }
     }
 
-    private ControlPlane start(Enrollment enrollment, Duration resync) throws Exception {
+    /** {@code dir/mesh} holding the MeshConfig (trust domain {@code k8s.test}) read beside the cluster. */
+    static Path meshConfig(Path dir) throws java.io.IOException {
         Path mesh = Files.createDirectories(dir.resolve("mesh"));
         Files.writeString(mesh.resolve("meshconfig.yaml"), """
                 apiVersion: wisp.dev/v1alpha1
@@ -61,6 +62,11 @@ class KubernetesConfigSourceTest {
                 metadata: {name: mesh}
                 spec: {trustDomain: k8s.test}
                 """);
+        return mesh;
+    }
+
+    private ControlPlane start(Enrollment enrollment, Duration resync) throws Exception {
+        Path mesh = meshConfig(dir);
         source = new KubernetesConfigSource(client,
                 new KubernetesConfigSource.Settings(enrollment, mesh, resync, Duration.ofSeconds(10)));
         InetSocketAddress loopback = new InetSocketAddress(InetAddress.getLoopbackAddress(), 0);

@@ -298,6 +298,9 @@ class WorkloadDiscoveryEndToEndTest {
                 .startsWith("PERMISSION_DENIED: node_name 'node-b' does not match the credential's node 'node-a'");
         assertThat(held(wrong).values()).allMatch(Map::isEmpty);
         assertThat(held(other).values()).allMatch(Map::isEmpty);
+        // Counted (node-b's client retries: each attempt counts), under the credential's node.
+        assertThat(cp.registry().scrape()).containsPattern(
+                "wisp_controlplane_refused_total\\{reason=\"xds_other_node\"\\} [1-9][0-9]*\\.0");
         Path tokenFile = cp.credentials().tokenFile("node-a");
         assertThat(Files.getPosixFilePermissions(tokenFile)).containsExactlyInAnyOrder(PosixFilePermission.OWNER_READ,
                 PosixFilePermission.OWNER_WRITE);
@@ -345,6 +348,7 @@ class WorkloadDiscoveryEndToEndTest {
         assertThat(node(b, "node-a").getPodCidrsList()).containsExactly("10.1.1.0/24");
         assertThat(node(a, "node-b").getPodCidrsList()).containsExactly("10.1.2.0/24");
         assertThat(node(a, "node-b").getHboneOverWireguard()).isFalse();
+        assertThat(node(a, "node-b").getWireguardPeerIdleSeconds()).as("MeshConfig's default").isEqualTo(180);
         assertThat(cp.registry().scrape()).contains("wisp_wireguard_registered_nodes 2.0");
     }
 
@@ -363,6 +367,9 @@ class WorkloadDiscoveryEndToEndTest {
                                 "wisp_wireguard_registrations_refused_total{reason=\"key_of_another_node\"} 1.0"));
         assertThat(cp.wireguardKeys()).containsOnlyKeys("node-a");
         assertThat(cp.wireguardKeys().get("node-a").publicKey()).isEqualTo(KEY_A);
+        // Reasons nothing was refused for are series at zero (the WireGuard dashboard's "none refused").
+        assertThat(cp.registry().scrape()).contains(
+                "wisp_wireguard_registrations_refused_total{reason=\"malformed\"} 0.0");
         await().atMost(Duration.ofSeconds(10)).until(() -> node(b, "node-a").getWireguardPublicKey().equals(KEY_A));
         assertThat(node(b, "node-a").getPodCidrsList()).containsExactly("10.1.1.0/24");
         assertThat(node(b, "node-b").getWireguardPublicKey()).isEmpty();

@@ -1,5 +1,7 @@
 package dev.wisp.node.capture;
 
+import java.time.Duration;
+import dev.wisp.base.Threads;
 import static java.util.Objects.requireNonNull;
 
 import dev.wisp.bpf.BpfException;
@@ -323,11 +325,7 @@ public final class NodeCapture implements AutoCloseable {
             LOG.debug("closing the pods watcher: {}", e.toString());
         }
         if (thread != null) {
-            try {
-                thread.join(TimeUnit.SECONDS.toMillis(5));
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-            }
+            Threads.awaitEnd(thread, Duration.ofSeconds(5));
         }
         if (subscription != null) {
             try {

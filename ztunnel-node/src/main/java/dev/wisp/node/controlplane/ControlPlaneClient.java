@@ -1,9 +1,12 @@
 package dev.wisp.node.controlplane;
 
+import java.time.Duration;
+import dev.wisp.base.Threads;
 import static java.util.Objects.requireNonNull;
 
 import dev.wisp.api.workload.v1.WireGuardRegistration;
 import dev.wisp.node.NodeSettings.Source.ControlPlane;
+import dev.wisp.node.NodeSettings.Source.Credential;
 import dev.wisp.node.state.StateUpdates;
 import dev.wisp.node.xds.BearerCredentials;
 import dev.wisp.node.xds.WorkloadXdsClient;
@@ -55,7 +58,7 @@ public final class ControlPlaneClient implements AutoCloseable {
             Supplier<Optional<WireGuardRegistration>> wireguard) {
         this.bundle = new AtomicReference<>(initial);
         this.channel = channel(at.host(), at.port(), bundle::get);
-        Supplier<String> token = () -> readToken(at.tokenFile());
+        Supplier<String> token = () -> readToken(at);
         this.credentials = BearerCredentials.of(token);
         this.signer = new GrpcCertificateSigner(channel, credentials, initial.trustDomain(), bundle);
         this.xds = state == null
@@ -105,7 +108,7 @@ public final class ControlPlaneClient implements AutoCloseable {
     private static TrustBundle initialBundle(ControlPlane at, String trustDomain) throws IOException {
         requireNonNull(trustDomain, "trustDomain");
         try {
-            readToken(at.tokenFile());
+            readToken(at);
         } catch (UncheckedIOException | IllegalArgumentException e) {
             throw new IOException(e.getMessage(), e);
         }
@@ -139,16 +142,21 @@ public final class ControlPlaneClient implements AutoCloseable {
         }
     }
 
-    private static String readToken(Path file) {
+    private static String readToken(ControlPlane at) {
+        Path file = at.tokenFile();
+        String hint = at.credential() == Credential.SERVICE_ACCOUNT_TOKEN
+                ? " (the agent pod's projected service-account token: is the DaemonSet's serviceAccountToken "
+                        + "volume mounted there?)"
+                : " (the control plane writes it to <state-dir>/node-credentials/<node>.token)";
         try {
             String token = Files.readString(file, StandardCharsets.US_ASCII).trim();
             if (token.isEmpty()) {
-                throw new IllegalArgumentException("node credential file " + file + " is empty");
+                throw new IllegalArgumentException("node credential file " + file + " is empty" + hint);
             }
             return token;
         } catch (IOException e) {
-            throw new UncheckedIOException("cannot read the node credential " + file + ": " + e.getMessage()
-                    + " (the control plane writes it to <state-dir>/node-credentials/<node>.token)", e);
+            throw new UncheckedIOException("cannot read the node credential " + file + ": " + e.getMessage() + hint,
+                    e);
         }
     }
 
@@ -186,10 +194,6 @@ public final class ControlPlaneClient implements AutoCloseable {
             xds.close();
         }
         channel.shutdownNow();
-        try {
-            channel.awaitTermination(5, TimeUnit.SECONDS);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-        }
+        Threads.awaitTermination(channel::awaitTermination, Duration.ofSeconds(5));
     }
 }

@@ -4,8 +4,6 @@ import io.netty.channel.WriteBufferWaterMark;
 import io.netty.handler.codec.ByteToMessageDecoder;
 import io.netty.handler.codec.http2.Http2Exception;
 import io.netty.handler.codec.http2.Http2FrameCodec;
-import io.netty.handler.codec.http2.Http2Headers;
-import io.netty.handler.codec.http2.Http2HeadersFrame;
 import io.netty.handler.codec.http2.Http2Settings;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
@@ -63,16 +61,15 @@ final class Hbone {
      * END_STREAM, authority), or empty when it is one; both HBONE servers (agent and waypoint) refuse
      * the same requests.
      */
-    static Optional<Outcome.BadRequest> notConnect(Http2HeadersFrame frame) {
-        Http2Headers h = frame.headers();
-        if (!"CONNECT".contentEquals(h.method() == null ? "" : h.method())) {
-            return Optional.of(new Outcome.BadRequest("method " + h.method() + " is not CONNECT"));
+    static Optional<Outcome.BadRequest> notConnect(CharSequence method, boolean endStream, CharSequence authority) {
+        if (!"CONNECT".contentEquals(method == null ? "" : method)) {
+            return Optional.of(new Outcome.BadRequest("method " + method + " is not CONNECT"));
         }
-        if (frame.isEndStream()) {
+        if (endStream) {
             return Optional.of(new Outcome.BadRequest("CONNECT with END_STREAM"));
         }
-        if (parseAuthority(h.authority()).isEmpty()) {
-            return Optional.of(new Outcome.BadRequest("authority '" + h.authority() + "' is not ip:port"));
+        if (parseAuthority(authority).isEmpty()) {
+            return Optional.of(new Outcome.BadRequest("authority '" + authority + "' is not ip:port"));
         }
         return Optional.empty();
     }

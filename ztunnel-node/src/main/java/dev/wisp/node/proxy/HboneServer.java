@@ -73,7 +73,7 @@ public final class HboneServer implements AutoCloseable {
         this.ctx = requireNonNull(ctx, "ctx");
         this.drainTimeout = requireNonNull(drainTimeout, "drainTimeout");
         this.identity = this::serverIdentity;
-        this.streams = () -> new InboundStream(ctx);
+        this.streams = () -> new InboundStream(ctx, StreamProtocol.H2);
         gauge();
     }
 
@@ -194,7 +194,7 @@ public final class HboneServer implements AutoCloseable {
      * per stream, and the connection's error handler. The fuzz tests drive the same pipeline.
      */
     static void http2(Channel ch, ProxyContext ctx, Duration drainTimeout) throws Exception {
-        http2(ch, drainTimeout, () -> new InboundStream(ctx));
+        http2(ch, drainTimeout, () -> new InboundStream(ctx, StreamProtocol.H2));
     }
 
     private static void http2(Channel ch, Duration drainTimeout, Supplier<ChannelHandler> streams) throws Exception {
@@ -223,7 +223,7 @@ public final class HboneServer implements AutoCloseable {
      * refusal, answered 400), or empty with the target.
      */
     public static Optional<Outcome.BadRequest> connectRefusal(Http2HeadersFrame first) {
-        return Hbone.notConnect(first);
+        return Hbone.notConnect(first.headers().method(), first.isEndStream(), first.headers().authority());
     }
 
     /** The target of a CONNECT that {@link #connectRefusal} accepted. */

@@ -9,12 +9,6 @@ import io.netty.channel.ChannelFuture;
 import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
-import io.netty.handler.codec.http2.DefaultHttp2Headers;
-import io.netty.handler.codec.http2.DefaultHttp2HeadersFrame;
-import io.netty.handler.codec.http2.Http2Headers;
-import io.netty.handler.codec.http2.Http2HeadersFrame;
-import io.netty.handler.codec.http2.Http2ResetFrame;
-import io.netty.handler.codec.http2.Http2StreamChannel;
 import io.netty.util.ReferenceCountUtil;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
@@ -24,7 +18,7 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * One HBONE CONNECT stream on the server: validates the request, decides its source address
+ * One HBONE CONNECT stream on the server, HTTP/2 or HTTP/3 ({@link StreamProtocol}): validates the request, decides its source address
  * ({@link SourceAddress}: a {@code forwarded} claim counts only when the peer's certificate backs
  * it), authorizes it ({@link InboundDecision}), connects to the destination workload and answers 200
  * only once that TCP connection exists (otherwise the refusal's {@link Outcome#hboneStatus}, with
@@ -37,14 +31,16 @@ import org.slf4j.LoggerFactory;
 final class InboundStream extends ChannelInboundHandlerAdapter {
     private static final Logger LOG = LoggerFactory.getLogger(InboundStream.class);
     private final ProxyContext ctx;
+    private final StreamProtocol protocol;
     /** Stream's event loop only. */
     private boolean started;
     private final ArrayDeque<Object> held = new ArrayDeque<>();
     private Channel upstream;
     private Telemetry.Flow flow;
 
-    InboundStream(ProxyContext ctx) {
+    InboundStream(ProxyContext ctx, StreamProtocol protocol) {
         this.ctx = ctx;
+        this.protocol = protocol;
     }
 
     @Override
@@ -56,12 +52,14 @@ final class InboundStream extends ChannelInboundHandlerAdapter {
 
     @Override
     public void channelRead(ChannelHandlerContext c, Object msg) {
-        if (!started && msg instanceof Http2HeadersFrame headers) {
+        Optional<StreamProtocol.Head> head = started ? Optional.empty() : protocol.head(msg);
+        if (head.isPresent()) {
             started = true;
-            start(c, headers);
+            ReferenceCountUtil.release(msg);
+            start(c, head.get());
             return;
         }
-        if (msg instanceof Http2ResetFrame) {
+        if (protocol.isReset(msg)) {
             ReferenceCountUtil.release(msg);
             abort("client reset the stream before the tunnel was up");
             return;
@@ -74,20 +72,18 @@ final class InboundStream extends ChannelInboundHandlerAdapter {
         held.add(msg);
     }
 
-    private void start(ChannelHandlerContext c, Http2HeadersFrame frame) {
-        Http2Headers h = frame.headers();
-        Http2StreamChannel stream = (Http2StreamChannel) c.channel();
-        Channel conn = stream.parent();
-        Optional<SpiffeId> peerId = conn.attr(HboneServer.PEER_ID).get();
-        InetSocketAddress tcpPeer = (InetSocketAddress) conn.remoteAddress();
-        Optional<Outcome.BadRequest> bad = Hbone.notConnect(frame);
+    private void start(ChannelHandlerContext c, StreamProtocol.Head h) {
+        Channel stream = c.channel();
+        Optional<SpiffeId> peerId = protocol.peerId(stream);
+        InetSocketAddress tcpPeer = protocol.remote(stream);
+        Optional<Outcome.BadRequest> bad = Hbone.notConnect(h.method(), h.endStream(), h.authority());
         if (bad.isPresent()) {
             refuse(c, Optional.empty(), null, bad.get());
             return;
         }
         Optional<InetSocketAddress> target = Hbone.parseAuthority(h.authority());
         Snapshot state = ctx.index().snapshot();
-        Optional<InetSocketAddress> claimed = forwardedFor(h);
+        Optional<InetSocketAddress> claimed = forwardedFor(h.forwarded());
         SourceAddress source = SourceAddress.of(state, peerId, tcpPeer, claimed);
         if (source.basis() == SourceAddress.Basis.CLAIM_IGNORED) {
             LOG.debug("HBONE CONNECT {} from {} ({}): forwarded for={} does not count (not a workload of the peer's "
@@ -101,7 +97,8 @@ final class InboundStream extends ChannelInboundHandlerAdapter {
             refuse(c, Optional.of(d), target.get(), d.outcome());
             return;
         }
-        flow = HboneServer.open(ctx, HboneServer.labels(d, peerId), src, target.get());
+        flow = HboneServer.open(ctx, HboneServer.labels(d, peerId).withProtocol(protocol.label()), src,
+                target.get());
         if (!(d.outcome() instanceof Outcome.Allowed)) {
             answer(c, d.outcome());
             flow.close(d.outcome());
@@ -121,20 +118,22 @@ final class InboundStream extends ChannelInboundHandlerAdapter {
                 flow.close(o);
                 return;
             }
-            stream.writeAndFlush(new DefaultHttp2HeadersFrame(new DefaultHttp2Headers().status("200"), false));
-            c.pipeline().remove(this);
+            protocol.respond(c, 200, false);
+            // The relay's handlers go in behind this one, which then leaves; frames held until now
+            // continue from here, in order, into them (both channels are on this loop).
+            protocol.toRelay(stream);
             Relay.join(stream, done.channel(), flow);
+            c.pipeline().remove(this);
             ctx.connections().track(new ConnectionManager.Basis(peerId, src.getAddress(), target.get()), state,
                     flow, done.channel());
             while (!held.isEmpty()) {
-                stream.pipeline().fireChannelRead(held.poll());
+                c.fireChannelRead(held.poll());
             }
-            stream.pipeline().fireChannelReadComplete();
+            c.fireChannelReadComplete();
         });
     }
 
-    private static Optional<InetSocketAddress> forwardedFor(Http2Headers h) {
-        CharSequence fwd = h.get("forwarded");
+    private static Optional<InetSocketAddress> forwardedFor(CharSequence fwd) {
         if (fwd == null) {
             return Optional.empty();
         }
@@ -160,22 +159,20 @@ final class InboundStream extends ChannelInboundHandlerAdapter {
      */
     private void refuse(ChannelHandlerContext c, Optional<InboundDecision> d, InetSocketAddress target,
             Outcome outcome) {
-        Channel conn = c.channel().parent();
-        Optional<SpiffeId> peerId = conn.attr(HboneServer.PEER_ID).get();
+        Optional<SpiffeId> peerId = protocol.peerId(c.channel());
         ConnectionLabels labels = d.map(x -> HboneServer.labels(x, peerId)).orElseGet(() -> new ConnectionLabels(
-                "destination", Optional.empty(), peerId, Optional.empty(), Optional.empty(), "", true));
-        ctx.telemetry().refused("inbound", labels, conn.remoteAddress(), target != null ? target : conn.localAddress(),
-                outcome);
+                "destination", Optional.empty(), peerId, Optional.empty(), Optional.empty(), "", true))
+                .withProtocol(protocol.label());
+        ctx.telemetry().refused("inbound", labels, protocol.remote(c.channel()),
+                target != null ? target : protocol.local(c.channel()), outcome);
         answer(c, outcome);
     }
 
     /** Answers a refusal with its HBONE status and END_STREAM, then closes the stream. */
     private void answer(ChannelHandlerContext c, Outcome refusal) {
-        LOG.debug("HBONE stream on {} answered {}: {}", c.channel().parent().remoteAddress(), refusal.hboneStatus(),
-                refusal.reason());
-        c.writeAndFlush(new DefaultHttp2HeadersFrame(
-                new DefaultHttp2Headers().status(String.valueOf(refusal.hboneStatus())), true))
-                .addListener(ChannelFutureListener.CLOSE);
+        LOG.debug("HBONE {} stream from {} answered {}: {}", protocol.label(), protocol.remote(c.channel()),
+                refusal.hboneStatus(), refusal.reason());
+        protocol.respond(c, refusal.hboneStatus(), true);
         releaseHeld();
     }
 

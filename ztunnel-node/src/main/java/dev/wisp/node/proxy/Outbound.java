@@ -11,14 +11,9 @@ import io.netty.channel.Channel;
 import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
-import io.netty.channel.ChannelInitializer;
-import io.netty.handler.codec.http2.DefaultHttp2Headers;
-import io.netty.handler.codec.http2.DefaultHttp2HeadersFrame;
-import io.netty.handler.codec.http2.Http2Headers;
-import io.netty.handler.codec.http2.Http2HeadersFrame;
-import io.netty.handler.codec.http2.Http2StreamChannel;
 import io.netty.util.ReferenceCountUtil;
 import io.netty.util.concurrent.Future;
+import io.netty.util.concurrent.Promise;
 import java.net.InetSocketAddress;
 import java.util.ArrayDeque;
 import java.util.Map;
@@ -42,15 +37,21 @@ import org.slf4j.LoggerFactory;
 public final class Outbound implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(Outbound.class);
     private final ProxyContext ctx;
-    private final HbonePool pool;
+    private final HboneClient hbone;
     private final OriginalDestinationResolver resolver;
     /** Service key → round-robin counter. Thread-safe. */
     private final Map<String, AtomicInteger> roundRobin = new ConcurrentHashMap<>();
     private Channel listener;
 
+    /** Outbound over HBONE on HTTP/2 only. */
     public Outbound(ProxyContext ctx, HbonePool pool, OriginalDestinationResolver resolver) {
+        this(ctx, new HboneClient(pool), resolver);
+    }
+
+    /** Outbound over the HBONE framing {@code hbone} chooses. */
+    public Outbound(ProxyContext ctx, HboneClient hbone, OriginalDestinationResolver resolver) {
         this.ctx = requireNonNull(ctx, "ctx");
-        this.pool = requireNonNull(pool, "pool");
+        this.hbone = requireNonNull(hbone, "hbone");
         this.resolver = requireNonNull(resolver, "resolver");
     }
 
@@ -113,20 +114,14 @@ public final class Outbound implements AutoCloseable {
             return;
         }
         PoolKey key = new PoolKey(srcId.get(), route.expectedIdentities(), route.connectTo());
-        Http2Headers headers = new DefaultHttp2Headers().method("CONNECT").authority(Hbone.authority(route.target()))
-                .add("forwarded", "for=\"" + Hbone.authority(forwardedFor(src, source.get())) + "\"");
-        HboneTunnel.open(pool, key, headers, stream -> {
-            if (!client.isActive()) {
-                stream.close();
-                flow.close(new Outcome.ClientClosed("client closed before the tunnel was up"));
-                return;
-            }
-            ready.accept(Outcome.allowed());
-            Relay.join(client, stream, flow);
-        }, client.eventLoop()).addListener((Future<Http2StreamChannel> f) -> {
+        String authority = Hbone.authority(route.target());
+        String forwarded = "for=\"" + Hbone.authority(forwardedFor(src, source.get())) + "\"";
+        Promise<Channel> stream = client.eventLoop().newPromise();
+        hbone.open(key, protocol -> new ConnectRequest(protocol, client, authority, forwarded, flow, ready), stream);
+        stream.addListener((Future<Channel> f) -> {
             if (!f.isSuccess()) {
-                fail(client, ready, f.cause() instanceof HboneTunnel.Refused r
-                        ? r.outcome()
+                fail(client, ready, f.cause() instanceof HboneException h
+                        ? h.outcome()
                         : new Outcome.Unreachable("HBONE stream to " + key.destination() + " could not be opened: "
                                 + f.cause().getMessage()),
                         flow);
@@ -192,12 +187,19 @@ public final class Outbound implements AutoCloseable {
      * a HEADERS frame with a numeric {@code :status}, or a 200 that ends the stream, is not HBONE.
      */
     static Outcome answer(CharSequence authority, Object first) {
+        return answer(StreamProtocol.H2, authority, first);
+    }
+
+    /** {@link #answer(CharSequence, Object)} for a stream of {@code protocol}. */
+    static Outcome answer(StreamProtocol protocol, CharSequence authority, Object first) {
         String what = "HBONE CONNECT " + authority;
-        if (!(first instanceof Http2HeadersFrame h)) {
+        Optional<StreamProtocol.Head> head = protocol.head(first);
+        if (head.isEmpty()) {
             return new Outcome.Malformed(what + " answered with " + first.getClass().getSimpleName()
                     + ", not HEADERS");
         }
-        CharSequence status = h.headers().status();
+        StreamProtocol.Head h = head.get();
+        CharSequence status = h.status();
         if (status == null) {
             return new Outcome.Malformed(what + " answered without :status");
         }
@@ -208,11 +210,100 @@ public final class Outbound implements AutoCloseable {
             return new Outcome.Malformed(what + " answered :status '" + status + "'");
         }
         return switch (code) {
-            case 200 -> h.isEndStream()
+            case 200 -> h.endStream()
                     ? new Outcome.Malformed(what + " answered 200 and ended the stream")
                     : Outcome.allowed();
             case 401 -> new Outcome.DeniedUpstream(what + " answered 401");
             default -> new Outcome.UpstreamStatus(code, what + " answered " + code);
         };
+    }
+
+    /**
+     * On a new HBONE stream: sends CONNECT, waits for the response; on 200 joins the relay (frames
+     * that follow the 200 in the same read are replayed into it), otherwise fails the client.
+     */
+    private static final class ConnectRequest extends ChannelInboundHandlerAdapter {
+        private final StreamProtocol protocol;
+        private final Channel client;
+        /** The CONNECT request's {@code :authority} and {@code forwarded}. */
+        private final String[] request;
+        private final Telemetry.Flow flow;
+        private final Consumer<Outcome> ready;
+        /** Stream's event loop only. */
+        private boolean answered;
+        private final ArrayDeque<Object> held = new ArrayDeque<>();
+
+        ConnectRequest(StreamProtocol protocol, Channel client, String authority, String forwarded,
+                Telemetry.Flow flow, Consumer<Outcome> ready) {
+            this.protocol = protocol;
+            this.client = client;
+            this.request = new String[]{authority, forwarded};
+            this.flow = flow;
+            this.ready = ready;
+        }
+
+        @Override
+        public void channelActive(ChannelHandlerContext c) {
+            c.channel().config().setAutoRead(false);
+            protocol.request(c, request[0], request[1]);
+            c.read();
+            c.fireChannelActive();
+        }
+
+        @Override
+        public void channelRead(ChannelHandlerContext c, Object msg) {
+            if (answered) {
+                held.add(msg);
+                return;
+            }
+            answered = true;
+            Outcome answer = answer(protocol, request[0], msg);
+            ReferenceCountUtil.release(msg);
+            if (!(answer instanceof Outcome.Allowed)) {
+                c.close();
+                fail(client, ready, answer, flow);
+                return;
+            }
+            if (!client.isActive()) {
+                c.close();
+                flow.close(new Outcome.ClientClosed("client closed before the tunnel was up"));
+                return;
+            }
+            ready.accept(answer);
+            flow.protocol(protocol.label());
+            // As on the server: the relay's handlers go in behind this one, which then leaves, and
+            // frames that followed the answer continue from here into them.
+            Channel stream = c.channel();
+            protocol.toRelay(stream);
+            Relay.join(client, stream, flow);
+            c.pipeline().remove(this);
+            while (!held.isEmpty()) {
+                c.fireChannelRead(held.poll());
+            }
+        }
+
+        @Override
+        public void channelInactive(ChannelHandlerContext c) {
+            while (!held.isEmpty()) {
+                ReferenceCountUtil.release(held.poll());
+            }
+            if (!answered) {
+                answered = true;
+                fail(client, ready, new Outcome.Unreachable("HBONE stream to " + request[0]
+                        + " closed before an answer"), flow);
+            }
+            c.fireChannelInactive();
+        }
+
+        @Override
+        public void exceptionCaught(ChannelHandlerContext c, Throwable cause) {
+            if (!answered) {
+                // An HTTP/2 error on the stream before any answer: what came back was not HBONE.
+                answered = true;
+                fail(client, ready, new Outcome.Malformed("HBONE CONNECT " + request[0] + " failed: "
+                        + cause.getMessage()), flow);
+            }
+            c.close();
+        }
     }
 }

@@ -15,10 +15,13 @@ import io.netty.channel.MultiThreadIoEventLoopGroup;
 import io.netty.channel.ServerChannel;
 import io.netty.channel.IoHandlerFactory;
 import io.netty.channel.nio.NioIoHandler;
+import io.netty.channel.socket.DatagramChannel;
 import io.netty.channel.socket.SocketChannel;
+import io.netty.channel.socket.nio.NioDatagramChannel;
 import io.netty.channel.socket.nio.NioServerSocketChannel;
 import io.netty.channel.socket.nio.NioSocketChannel;
 import io.netty.channel.uring.IoUring;
+import io.netty.channel.uring.IoUringDatagramChannel;
 import io.netty.channel.uring.IoUringIoHandler;
 import io.netty.channel.uring.IoUringServerSocketChannel;
 import io.netty.channel.uring.IoUringSocketChannel;
@@ -86,6 +89,8 @@ public final class Transport implements AutoCloseable {
     final EventLoopGroup workers;
     final Class<? extends ServerChannel> serverChannel;
     final Class<? extends SocketChannel> socketChannel;
+    /** UDP sockets for QUIC (HBONE over HTTP/3), on the same loops. */
+    final Class<? extends DatagramChannel> datagramChannel;
     private final Kind kind;
 
     private Transport(int workers, Kind kind) {
@@ -107,6 +112,10 @@ public final class Transport implements AutoCloseable {
         this.socketChannel = switch (kind) {
             case NIO -> NioSocketChannel.class;
             case IO_URING -> IoUringSocketChannel.class;
+        };
+        this.datagramChannel = switch (kind) {
+            case NIO -> NioDatagramChannel.class;
+            case IO_URING -> IoUringDatagramChannel.class;
         };
     }
 

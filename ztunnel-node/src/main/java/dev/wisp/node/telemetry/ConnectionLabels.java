@@ -8,10 +8,27 @@ import java.util.Optional;
 /**
  * Istio's L4 metric labels for one connection, as ztunnel reports them. Unknown values are
  * {@code "unknown"}, as in Istio, so that label sets stay stable for dashboards.
+ *
+ * <p>{@code requestProtocol} is {@code tcp} (Istio's value for every L4 connection, HBONE over
+ * HTTP/2 included) except for a connection carried by HBONE over HTTP/3: {@code h3}.
  */
 public record ConnectionLabels(String reporter, Optional<Workload> source, Optional<SpiffeId> sourceIdentity,
         Optional<Workload> destination, Optional<SpiffeId> destinationIdentity, String destinationService,
-        boolean mutualTls) {
+        boolean mutualTls, String requestProtocol) {
+
+    /** Labels of a connection not carried over HTTP/3: {@code request_protocol="tcp"}. */
+    public ConnectionLabels(String reporter, Optional<Workload> source, Optional<SpiffeId> sourceIdentity,
+            Optional<Workload> destination, Optional<SpiffeId> destinationIdentity, String destinationService,
+            boolean mutualTls) {
+        this(reporter, source, sourceIdentity, destination, destinationIdentity, destinationService, mutualTls,
+                "tcp");
+    }
+
+    /** These labels for a connection carried by HBONE over {@code hboneProtocol} ({@code h2} or {@code h3}). */
+    public ConnectionLabels withProtocol(String hboneProtocol) {
+        return new ConnectionLabels(reporter, source, sourceIdentity, destination, destinationIdentity,
+                destinationService, mutualTls, "h3".equals(hboneProtocol) ? "h3" : "tcp");
+    }
 
     private static String or(String s) {
         return s == null || s.isEmpty() ? "unknown" : s;
@@ -35,7 +52,7 @@ public record ConnectionLabels(String reporter, Optional<Workload> source, Optio
                 .and("destination_service", or(destinationService))
                 .and("destination_service_name", svcName)
                 .and("destination_service_namespace", svcNs)
-                .and("request_protocol", "tcp")
+                .and("request_protocol", requestProtocol)
                 .and("response_flags", "-")
                 .and("connection_security_policy", mutualTls ? "mutual_tls" : "unknown");
     }

@@ -116,6 +116,8 @@ public final class Telemetry {
         private final AtomicLong toServer = new AtomicLong();
         private final AtomicLong toClient = new AtomicLong();
         private boolean closed;
+        /** The HBONE framing that carries it, once known: {@code h3} is shown in the access log. */
+        private volatile String protocol;
 
         private Flow(String direction, ConnectionLabels labels, SocketAddress src, SocketAddress dst, String hbone,
                 boolean announce) {
@@ -125,12 +127,21 @@ public final class Telemetry {
             this.dst = dst;
             this.hbone = hbone;
             this.tags = labels.tags();
+            this.protocol = labels.requestProtocol();
             Counter.builder("istio_tcp_connections_opened").tags(tags).register(registry).increment();
             this.sent = Counter.builder("istio_tcp_sent_bytes").tags(tags).register(registry);
             this.received = Counter.builder("istio_tcp_received_bytes").tags(tags).register(registry);
             if (announce && ACCESS.isInfoEnabled()) {
                 ACCESS.info("connection opened {}", fields());
             }
+        }
+
+        /**
+         * The HBONE framing ({@code h2}, {@code h3}) chosen after the flow opened, on the outbound
+         * side: shown in the access log; the metric labels keep the value they were opened with.
+         */
+        public void protocol(String hboneProtocol) {
+            this.protocol = requireNonNull(hboneProtocol, "hboneProtocol");
         }
 
         public void toServer(long n) {
@@ -197,7 +208,8 @@ public final class Telemetry {
                     + " dst.workload=" + labels.destination().map(w -> w.getName()).orElse("-")
                     + " dst.namespace=" + labels.destination().map(w -> w.getNamespace()).orElse("-")
                     + " dst.identity="
-                    + labels.destinationIdentity().map(id -> "\"" + id + "\"").orElse("-");
+                    + labels.destinationIdentity().map(id -> "\"" + id + "\"").orElse("-")
+                    + ("h3".equals(protocol) ? " protocol=h3" : "");
         }
 
         private static String id(Optional<SpiffeId> id) {

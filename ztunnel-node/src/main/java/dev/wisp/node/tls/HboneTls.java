@@ -7,6 +7,10 @@ import dev.wisp.node.identity.IdentityProvider;
 import dev.wisp.spiffe.SpiffeId;
 import dev.wisp.spiffe.X509Svid;
 import dev.wisp.spiffe.tls.SpiffeTls;
+import io.netty.handler.codec.http3.Http3;
+import io.netty.handler.codec.quic.QuicSslContext;
+import io.netty.handler.codec.quic.QuicSslContextBuilder;
+import io.netty.handler.ssl.ClientAuth;
 import io.netty.handler.ssl.OpenSsl;
 import io.netty.handler.ssl.SslContext;
 import io.netty.handler.ssl.SslProvider;
@@ -26,13 +30,16 @@ import javax.net.ssl.SSLSession;
  * (netty-tcnative). A server context per presented identity; a client context per (presented
  * identity, accepted server identities) — the pool key's identities. Contexts read the current SVID
  * and bundle at every handshake, so renewals need no rebuild; contexts are cached for the agent's
- * life (a handful per node).
+ * life (a handful per node). The QUIC contexts (HBONE over HTTP/3) use the same key and trust
+ * managers, so both protocols accept and present exactly the same identities.
  */
 public final class HboneTls {
     private final IdentityProvider identities;
     /** Thread-safe caches; values immutable. */
     private final Map<SpiffeId, SslContext> servers = new ConcurrentHashMap<>();
     private final Map<ClientKey, SslContext> clients = new ConcurrentHashMap<>();
+    private final Map<SpiffeId, QuicSslContext> quicServers = new ConcurrentHashMap<>();
+    private final Map<ClientKey, QuicSslContext> quicClients = new ConcurrentHashMap<>();
 
     public HboneTls(IdentityProvider identities) {
         this.identities = requireNonNull(identities, "identities");
@@ -77,6 +84,31 @@ public final class HboneTls {
         } catch (IllegalStateException e) {
             throw new IdentityException("cannot build the HBONE client TLS context for " + id, e.getCause());
         }
+    }
+
+    /**
+     * The QUIC server context presenting {@code id}'s SVID: HBONE over HTTP/3. The same key and trust
+     * managers as {@link #server} (TLS 1.3 is QUIC's own), ALPN {@code h3}, client SVID required.
+     */
+    public QuicSslContext quicServer(SpiffeId id) throws IdentityException {
+        identities.svid(id);
+        return quicServers.computeIfAbsent(id, k -> QuicSslContextBuilder
+                .forServer(SpiffeTls.keyManager(svid(id)), null)
+                .trustManager(SpiffeTls.trustManager(identities::bundle, Set.of())).clientAuth(ClientAuth.REQUIRE)
+                .applicationProtocols(Http3.supportedApplicationProtocols()).build());
+    }
+
+    /** The QUIC client context presenting {@code id}'s SVID and accepting any of {@code acceptedServers}. */
+    public QuicSslContext quicClient(SpiffeId id, Collection<SpiffeId> acceptedServers) throws IdentityException {
+        identities.svid(id);
+        Set<SpiffeId> expected = Set.copyOf(acceptedServers);
+        if (expected.isEmpty()) {
+            throw new IllegalArgumentException("a client must expect at least one server identity");
+        }
+        return quicClients.computeIfAbsent(new ClientKey(id, expected), k -> QuicSslContextBuilder.forClient()
+                .keyManager(SpiffeTls.keyManager(svid(id)), null)
+                .trustManager(SpiffeTls.trustManager(identities::bundle, expected))
+                .applicationProtocols(Http3.supportedApplicationProtocols()).build());
     }
 
     /** A client context's cache key: the presented identity and the accepted set. */

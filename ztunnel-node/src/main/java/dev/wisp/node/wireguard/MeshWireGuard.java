@@ -5,7 +5,6 @@ import static java.util.Objects.requireNonNull;
 import dev.wisp.api.workload.v1.Node;
 import dev.wisp.api.workload.v1.WireGuardRegistration;
 import dev.wisp.wireguard.Key;
-import dev.wisp.wireguard.PeerConfig;
 import dev.wisp.wireguard.PeerStatus;
 import dev.wisp.wireguard.Prefix;
 import dev.wisp.wireguard.WireGuard;
@@ -25,19 +24,27 @@ import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Collection;
-import java.util.HashMap;
 import java.util.HashSet;
+import java.util.Locale;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.Executors;
+import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.function.Supplier;
 import java.util.function.ToDoubleFunction;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
  * The node's WireGuard in the mesh: the Java device over TUN (its UAPI socket, so {@code wg show}
- * works on it), the node's key pair, the peers (one per other node with a registered key, from the
- * {@code Node} resources), the routes that send other nodes' pod CIDRs through it, and its metrics.
+ * works on it), the node's key pair, the peers (installed just in time from the registry the
+ * {@code Node} resources carry, removed when idle: {@link JustInTimePeers}), the routes that send
+ * other nodes' pod CIDRs through it, and its metrics.
  *
  * <p>Order: {@link #start} loads or creates the key, installs the policy rules and, in strict mode,
  * the unreachable routes, then creates the device, brings it up and serves UAPI; from then on
@@ -46,7 +53,10 @@ import org.slf4j.LoggerFactory;
  * while the agent is away.
  *
  * <p>Threads: {@link #sync} and {@link #close} are serialised on this object (the index's change
- * listener and the runtime's close); metrics are read on scrape threads from the thread-safe device.
+ * listener through {@link #syncLater}, and the runtime's close); peers are installed on the device's
+ * handshake and TUN threads; one daemon thread, {@code wisp-wireguard}, runs the requested syncs and
+ * removes idle peers every second (stopped by {@link #close}); metrics are read on scrape threads
+ * from the thread-safe device.
  */
 public final class MeshWireGuard implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(MeshWireGuard.class);
@@ -54,6 +64,10 @@ public final class MeshWireGuard implements AutoCloseable {
     static final int OVERHEAD_IPV4 = 60;
     /** Over IPv6: outer IP 40. */
     static final int OVERHEAD_IPV6 = 80;
+    /** A peer's idle time when the control plane sets none ({@code MeshConfig} says why 180 s). */
+    static final Duration DEFAULT_PEER_IDLE = Duration.ofSeconds(180);
+    /** How often idle peers are looked for: a peer goes at most this long after its idle time. */
+    static final Duration REAP_EVERY = Duration.ofSeconds(1);
 
     /**
      * How the agent runs its device.
@@ -101,9 +115,12 @@ public final class MeshWireGuard implements AutoCloseable {
     private final Routes routes;
     private final MeterRegistry registry;
     private final Key publicKey;
-    /** Guarded by this: peer key → the node it stands for, and that peer's meters. */
-    private final Map<Key, String> peerNodes = new HashMap<>();
-    private final Map<Key, List<Meter>> peerMeters = new HashMap<>();
+    private final JustInTimePeers peers;
+    /** Each installed peer's meters; written on the device's threads (installs) and the reaper. */
+    private final Map<Key, List<Meter>> peerMeters = new ConcurrentHashMap<>();
+    /** One daemon thread: syncs requested by {@link #syncLater}, and the idle reaper. */
+    private final ScheduledExecutorService worker;
+    private final AtomicBoolean syncPending = new AtomicBoolean();
     /** Guarded by this. */
     private final Set<String> loggedSkips = new HashSet<>();
     private boolean hboneRules;
@@ -118,6 +135,32 @@ public final class MeshWireGuard implements AutoCloseable {
         this.routes = routes;
         this.registry = registry;
         this.publicKey = device.publicKey();
+        this.peers = new JustInTimePeers(device, DEFAULT_PEER_IDLE, System::nanoTime, new JustInTimePeers.Listener() {
+            @Override
+            public void installed(PeerPlan.PeerSpec p, JustInTimePeers.Direction direction) {
+                LOG.info("WireGuard peer {} ({}) installed just in time ({}), at {}, allowed {}", p.node(), p
+                        .publicKey().toBase64(),
+                        direction == JustInTimePeers.Direction.INBOUND
+                                ? "its handshake initiation"
+                                : "a packet to it",
+                        p.endpoint(), p.allowedIps());
+                peerMetrics(p.publicKey(), p.node());
+            }
+
+            @Override
+            public void removed(PeerPlan.PeerSpec p, String why) {
+                LOG.info("WireGuard peer {} removed: {}", p.node(), why);
+                List<Meter> meters = peerMeters.remove(p.publicKey());
+                if (meters != null) {
+                    meters.forEach(registry::remove);
+                }
+            }
+        });
+        this.worker = Executors.newSingleThreadScheduledExecutor(r -> {
+            Thread t = new Thread(r, "wisp-wireguard");
+            t.setDaemon(true);
+            return t;
+        });
     }
 
     /**
@@ -152,6 +195,9 @@ public final class MeshWireGuard implements AutoCloseable {
             throw new IOException("cannot start the WireGuard device " + settings.iface() + ": " + e.getMessage(), e);
         }
         MeshWireGuard wg = new MeshWireGuard(settings, nodeName, device, uapi, routes, registry);
+        device.setUnknownPeerHandler(wg.peers);
+        wg.worker.scheduleWithFixedDelay(wg::reapIdlePeers, REAP_EVERY.toMillis(), REAP_EVERY.toMillis(),
+                TimeUnit.MILLISECONDS);
         wg.deviceMetrics();
         LOG.info("WireGuard device {} up: public key {}, {}:{}, MTU {}, {} mode", settings.iface(), wg.publicKey
                 .toBase64(), settings.address().getHostAddress(), device.listenPort(), mtu,
@@ -191,6 +237,26 @@ public final class MeshWireGuard implements AutoCloseable {
     }
 
     /**
+     * Runs {@link #sync} with what {@code nodes} returns then, on this object's thread: the caller
+     * (the index's change listener, on the xDS thread) does not wait for {@code ip(8)}. Requests made
+     * while one waits are served by that one.
+     */
+    public void syncLater(Supplier<Collection<Node>> nodes) {
+        requireNonNull(nodes, "nodes");
+        if (syncPending.compareAndSet(false, true)) {
+            try {
+                worker.execute(() -> {
+                    syncPending.set(false);
+                    sync(nodes.get());
+                });
+            } catch (RejectedExecutionException e) {
+                syncPending.set(false);
+                LOG.debug("WireGuard {} closed; sync not run", settings.iface());
+            }
+        }
+    }
+
+    /**
      * Brings peers and routes in line with {@code nodes} (every Node resource the agent holds).
      * Failures are logged, and the next change tries again.
      */
@@ -205,23 +271,13 @@ public final class MeshWireGuard implements AutoCloseable {
                 LOG.info("WireGuard: {}", skip);
             }
         }
-        Set<Key> wanted = new HashSet<>();
-        for (PeerPlan.PeerSpec p : plan.peers()) {
-            wanted.add(p.publicKey());
-            device.upsertPeer(PeerConfig.of(p.publicKey(), p.endpoint(), p.allowedIps()));
-            if (!p.node().equals(peerNodes.put(p.publicKey(), p.node()))) {
-                LOG.info("WireGuard peer {} ({}) at {}, allowed {}", p.node(), p.publicKey().toBase64(), p
-                        .endpoint(), p.allowedIps());
-                peerMetrics(p.publicKey(), p.node());
+        Set<String> keyless = new HashSet<>();
+        for (Node n : nodes) {
+            if (!n.getName().equals(nodeName) && n.getWireguardPublicKey().isEmpty()) {
+                keyless.add(n.getName());
             }
         }
-        for (Key k : new ArrayList<>(peerNodes.keySet())) {
-            if (!wanted.contains(k)) {
-                device.removePeer(k);
-                LOG.info("WireGuard peer {} removed", peerNodes.remove(k));
-                peerMeters.remove(k).forEach(registry::remove);
-            }
-        }
+        peers.update(plan.peers(), keyless, idleTime(nodes));
         try {
             boolean hbone = !plan.hboneRouted().isEmpty() || !plan.hboneUnreachable().isEmpty();
             if (hbone != hboneRules) {
@@ -234,14 +290,44 @@ public final class MeshWireGuard implements AutoCloseable {
         }
     }
 
+    /** The idle time the control plane set on this node's own Node resource, or the default. */
+    private Duration idleTime(Collection<Node> nodes) {
+        for (Node n : nodes) {
+            if (n.getName().equals(nodeName) && n.getWireguardPeerIdleSeconds() > 0) {
+                return Duration.ofSeconds(n.getWireguardPeerIdleSeconds());
+            }
+        }
+        return DEFAULT_PEER_IDLE;
+    }
+
+    private void reapIdlePeers() {
+        try {
+            peers.reap();
+        } catch (RuntimeException e) {
+            LOG.warn("WireGuard idle peers of {} not reaped: {}", settings.iface(), e.toString());
+        }
+    }
+
     private void deviceMetrics() {
         FunctionCounter.builder("wisp_wireguard_handshakes", device, d -> d.stats().handshakesCompleted())
                 .description("WireGuard handshakes completed by this node's device (all peers)").register(registry);
         FunctionCounter.builder("wisp_wireguard_dropped_packets", device, d -> d.stats().invalidPackets())
                 .description("packets the device dropped as malformed, unauthenticated, replayed or for no peer")
                 .register(registry);
+        FunctionCounter.builder("wisp_wireguard_lane_dropped_packets", device, d -> d.stats().droppedPackets())
+                .description("packets the device dropped because a peer's queue was full or closed (overload)")
+                .register(registry);
         Gauge.builder("wisp_wireguard_peers", device, d -> d.stats().peers())
-                .description("peers configured on this node's device").register(registry);
+                .description("peers installed on this node's device now").register(registry);
+        for (JustInTimePeers.Direction d : JustInTimePeers.Direction.values()) {
+            FunctionCounter.builder("wisp_wireguard_jit_installs", peers, p -> p.installs(d))
+                    .tag("direction", d.name().toLowerCase(Locale.ROOT))
+                    .description("peers installed just in time: inbound = the other node's handshake initiation, "
+                            + "outbound = a packet from this node")
+                    .register(registry);
+        }
+        FunctionCounter.builder("wisp_wireguard_jit_reaps", peers, JustInTimePeers::reaps)
+                .description("peers removed after moving no bytes for the idle time").register(registry);
     }
 
     private void peerMetrics(Key key, String node) {
@@ -279,6 +365,7 @@ public final class MeshWireGuard implements AutoCloseable {
             return;
         }
         closed = true;
+        worker.shutdownNow();
         uapi.close();
         device.close();
         routes.close(settings.strict());

@@ -73,7 +73,11 @@ final class Routes {
         }
     }
 
-    /** Makes the tables hold exactly what {@code plan} asks for. */
+    /**
+     * Makes the tables hold exactly what {@code plan} asks for: removes what this agent installed and
+     * the plan no longer has, and installs (with {@code replace}, so leftovers of a previous agent are
+     * taken over) what it has not installed yet.
+     */
     void apply(PeerPlan plan) throws IOException {
         Map<String, List<String>> desired = new LinkedHashMap<>();
         for (Prefix p : plan.local()) {
@@ -107,6 +111,11 @@ final class Routes {
             }
         }
         for (var e : desired.entrySet()) {
+            if (installed.containsKey(e.getKey())) {
+                // Installed by this agent and unchanged: no process for it (a sync comes with every
+                // index change, and each ip(8) run costs a fork and exec).
+                continue;
+            }
             List<String> cmd = new ArrayList<>(List.of(familyOf(e.getValue()), "route", "replace"));
             cmd.addAll(e.getValue());
             ip(cmd.toArray(String[]::new));

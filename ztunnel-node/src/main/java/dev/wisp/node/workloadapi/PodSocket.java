@@ -1,5 +1,7 @@
 package dev.wisp.node.workloadapi;
 
+import java.time.Duration;
+import dev.wisp.base.Threads;
 import dev.wisp.linux.Libc;
 import dev.wisp.linux.NativeException;
 import dev.wisp.linux.Sockets;
@@ -95,23 +97,14 @@ final class PodSocket implements AutoCloseable {
     }
 
     private void acceptLoop() {
-        while (!closed) {
-            int fd;
-            try {
-                fd = Sockets.accept(listenFd);
-            } catch (NativeException e) {
-                if (!closed) {
-                    LOG.error("Workload API socket {} of pod {} stopped accepting: {}", socket, pod, e.getMessage());
-                }
-                return;
-            }
+        Sockets.acceptUntilClosed(listenFd, () -> closed, fd -> {
             try {
                 serve(fd);
             } catch (RuntimeException e) {
                 LOG.warn("Workload API connection on {} failed: {}", socket, e.toString());
                 closeQuietly(fd);
             }
-        }
+        }, e -> LOG.error("Workload API socket {} of pod {} stopped accepting: {}", socket, pod, e.getMessage()));
     }
 
     private void serve(int fd) {
@@ -240,11 +233,7 @@ final class PodSocket implements AutoCloseable {
         } catch (NativeException e) {
             LOG.debug("shutdown of the Workload API socket {}: {}", socket, e.getMessage());
         }
-        try {
-            acceptor.join(5000);
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-        }
+        Threads.awaitEnd(acceptor, Duration.ofSeconds(5));
         closeQuietly(listenFd);
         open.forEach(PodEnd::shutdown);
         try {

@@ -66,33 +66,30 @@ public final class WorkloadApi implements AutoCloseable {
         }
     }
 
-    private WorkloadApi(Path dir, String nodeName, WorkloadIndex index, CertificateManager certificates,
-            Supplier<TrustBundle> bundle, Path cgroupRoot, Counter refused) {
-        this.dir = dir;
-        this.agentDir = dir.resolve(".agent");
-        this.nodeName = nodeName;
-        this.index = index;
-        this.certificates = certificates;
-        this.bundle = bundle;
-        this.cgroupRoot = cgroupRoot;
-        this.refused = refused;
-    }
-
     /**
      * Serves pods under {@code dir} (created when absent); {@code cgroupRoot} is the cgroup v2 mount,
      * against which pods' cgroup directories are read; refusals are counted in {@code refused}.
      */
     public static WorkloadApi create(Path dir, String nodeName, WorkloadIndex index, CertificateManager certificates,
             Supplier<TrustBundle> bundle, Path cgroupRoot, Counter refused) throws IOException {
-        WorkloadApi api = new WorkloadApi(requireNonNull(dir, "dir"), requireNonNull(nodeName, "nodeName"),
-                requireNonNull(index, "index"), requireNonNull(certificates, "certificates"),
-                requireNonNull(bundle, "bundle"), requireNonNull(cgroupRoot, "cgroupRoot"),
-                requireNonNull(refused, "refused"));
+        WorkloadApi api = new WorkloadApi(dir, nodeName, index, certificates, bundle, cgroupRoot, refused);
         Files.createDirectories(dir);
         Files.createDirectories(api.agentDir);
         Files.setPosixFilePermissions(api.agentDir, PosixFilePermissions.fromString("rwx------"));
         index.onChange(api::stateChanged);
         return api;
+    }
+
+    private WorkloadApi(Path dir, String nodeName, WorkloadIndex index, CertificateManager certificates,
+            Supplier<TrustBundle> bundle, Path cgroupRoot, Counter refused) {
+        this.dir = requireNonNull(dir, "dir");
+        this.agentDir = dir.resolve(".agent");
+        this.nodeName = requireNonNull(nodeName, "nodeName");
+        this.index = requireNonNull(index, "index");
+        this.certificates = requireNonNull(certificates, "certificates");
+        this.bundle = requireNonNull(bundle, "bundle");
+        this.cgroupRoot = requireNonNull(cgroupRoot, "cgroupRoot");
+        this.refused = requireNonNull(refused, "refused");
     }
 
     /** Where pod {@code uid}'s socket is (whether or not it is served now). */

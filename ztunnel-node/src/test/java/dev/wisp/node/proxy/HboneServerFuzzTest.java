@@ -1,6 +1,7 @@
 package dev.wisp.node.proxy;
 
 import static dev.wisp.node.Fixtures.node;
+import dev.wisp.node.Fixtures;
 import static dev.wisp.node.Fixtures.res;
 import static dev.wisp.node.Fixtures.workload;
 import static org.assertj.core.api.Assertions.assertThat;
@@ -68,11 +69,10 @@ class HboneServerFuzzTest {
     @BeforeAll
     static void start() throws Exception {
         peers = PoolPeers.start();
-        WorkloadIndex index = WorkloadIndex.create();
-        index.apply(StateUpdates.NODE, List.of(node("n1", "127.0.0.1", 15008), node("n2", "127.0.0.2", 15008)),
+        WorkloadIndex index = Fixtures.index(List.of(node("n1", "127.0.0.1", 15008), node("n2", "127.0.0.2", 15008)),
+                List.of(res(workload("pod-a", "client", "n1", "127.0.0.4")),
+                        res(workload("pod-b", "server", "n2", "127.0.0.3"))),
                 List.of());
-        index.apply(StateUpdates.WORKLOAD, List.of(res(workload("pod-a", "client", "n1", "127.0.0.4")),
-                res(workload("pod-b", "server", "n2", "127.0.0.3"))), List.of());
         ctx = new ProxyContext("n2", index, new HboneTls(peers.server()), new Telemetry(), peers.transport(),
                 Set.of(15001, 15006, 15008), 15008, Duration.ofMillis(200));
         // The HBONE server's pipeline after TLS, on plain TCP: what arrives is what TLS would hand it.

@@ -47,10 +47,8 @@ class Socks5FuzzTest {
     @BeforeAll
     static void start() throws Exception {
         peers = PoolPeers.start();
-        WorkloadIndex index = WorkloadIndex.create();
-        index.apply(StateUpdates.WORKLOAD, List.of(res(workload("pod-a", "client", "n1", "127.0.0.4"))), List.of());
-        index.apply(StateUpdates.SERVICE, List.of(Fixtures.service("echo.default.svc", "127.0.0.50", 80, 8080)),
-                List.of());
+        WorkloadIndex index = Fixtures.index(List.of(), List.of(res(workload("pod-a", "client", "n1", "127.0.0.4"))),
+                List.of(Fixtures.service("echo.default.svc", "127.0.0.50", 80, 8080)));
         ctx = new ProxyContext("n1", index, new HboneTls(peers.client()), new Telemetry(), peers.transport(),
                 Set.of(15080), 15008, Duration.ofSeconds(1));
     }

@@ -1,0 +1,190 @@
+package dev.wisp.node.proxy;
+
+import static java.util.Objects.requireNonNull;
+
+import dev.wisp.node.identity.IdentityException;
+import dev.wisp.node.tls.HboneTls;
+import dev.wisp.spiffe.SpiffeId;
+import io.netty.bootstrap.Bootstrap;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelFutureListener;
+import io.netty.channel.ChannelHandler;
+import io.netty.channel.ChannelOption;
+import io.netty.handler.codec.http3.Http3;
+import io.netty.handler.codec.http3.Http3ClientConnectionHandler;
+import io.netty.handler.codec.quic.QuicChannel;
+import io.netty.handler.codec.quic.QuicStreamChannel;
+import io.netty.util.concurrent.Future;
+import io.netty.util.concurrent.Promise;
+import java.net.InetSocketAddress;
+import java.time.Duration;
+import java.util.List;
+import java.util.Optional;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicLong;
+
+/**
+ * The HBONE client over HTTP/3: CONNECT request streams on pooled QUIC connections, one connection
+ * per {@link PoolKey} carrying many streams. The decisions are {@link PoolCore}'s, as for HTTP/2.
+ *
+ * <p>Each QUIC connection has a UDP socket of its own (bound to an ephemeral port), registered
+ * with the next worker loop: connections spread over the loops as TCP connections do. A connection
+ * is handed to waiting requests after the QUIC handshake (TLS 1.3 inside, ALPN {@code h3}, this
+ * agent's SVID presented) and the check that the server's SVID is one of the key's accepted
+ * identities. A handshake that does not complete within the handshake timeout fails the waiting
+ * requests with {@link Outcome.Unreachable}: the HBONE client falls back to HTTP/2 on that
+ * ({@link HboneClient}). QUIC's idle timeout (negotiated, 5 min) closes a connection nothing uses;
+ * closing the connection closes its socket.
+ *
+ * <p>Thread-safety: {@link PoolCore} is guarded by {@code this}; all other state is confined to
+ * each connection's event loop.
+ */
+public final class QuicHbonePool implements AutoCloseable {
+    /** QUIC's idle timeout, as the HTTP/2 pool's idle timeout: a quiet tunnel needs no keepalive before it. */
+    static final Duration IDLE = Duration.ofMinutes(5);
+    private final ProxyContext ctx;
+    private final Duration handshakeTimeout;
+    /** Guarded by {@code this}. */
+    private final PoolCore<PoolKey, QuicChannel, Request> core;
+    private final AtomicLong opened = new AtomicLong();
+
+    private record Request(PoolKey key, ChannelHandler handler, Promise<QuicStreamChannel> promise) {}
+
+    public QuicHbonePool(ProxyContext ctx, int streamsPerConnection, Duration handshakeTimeout) {
+        this.ctx = requireNonNull(ctx, "ctx");
+        this.handshakeTimeout = requireNonNull(handshakeTimeout, "handshakeTimeout");
+        this.core = new PoolCore<>(streamsPerConnection);
+        ctx.telemetry().gauge("wisp_hbone_quic_pool_connections", "HBONE client QUIC connections (HTTP/3) open",
+                this::connections);
+        ctx.telemetry().gauge("wisp_hbone_quic_pool_connections_opened",
+                "HBONE client QUIC connections (HTTP/3) opened, ever", opened::get);
+    }
+
+    /** Open QUIC connections over all keys. */
+    public synchronized int connections() {
+        return core.connections();
+    }
+
+    /**
+     * Opens an HTTP/3 request stream to {@code key}, half-closure on, with {@code handler} behind the
+     * HTTP/3 codec (it sends the CONNECT request). The promise fails when no connection can be made.
+     */
+    public Future<QuicStreamChannel> open(PoolKey key, ChannelHandler handler, Promise<QuicStreamChannel> promise) {
+        Request r = new Request(requireNonNull(key, "key"), handler, promise);
+        PoolCore.Decision<QuicChannel> d;
+        synchronized (this) {
+            d = core.acquire(key, r);
+        }
+        switch (d) {
+            case PoolCore.Decision.Use<QuicChannel> use -> openStream(use.connection(), r);
+            case PoolCore.Decision.Connect<QuicChannel> c -> connect(key);
+            case PoolCore.Decision.Wait<QuicChannel> w -> {}
+        }
+        return promise;
+    }
+
+    private void openStream(QuicChannel quic, Request r) {
+        Http3.newRequestStreamBootstrap(quic, r.handler()).option(ChannelOption.ALLOW_HALF_CLOSURE, true).create()
+                .addListener((Future<QuicStreamChannel> f) -> {
+                    if (!f.isSuccess()) {
+                        release(r.key(), quic);
+                        r.promise().tryFailure(new HboneException(new Outcome.Unreachable("HTTP/3 stream to "
+                                + r.key().destination() + " could not be opened: " + f.cause()), f.cause()));
+                        return;
+                    }
+                    f.getNow().closeFuture().addListener(x -> release(r.key(), quic));
+                    r.promise().trySuccess(f.getNow());
+                });
+    }
+
+    private synchronized void release(PoolKey key, QuicChannel quic) {
+        core.release(key, quic, System.nanoTime());
+    }
+
+    private void connect(PoolKey key) {
+        opened.incrementAndGet();
+        ChannelHandler codec;
+        try {
+            codec = QuicHboneServer.quicTransportParameters(Http3.newQuicClientCodecBuilder())
+                    .sslContext(ctx.tls().quicClient(key.sourceIdentity(), key.destinationIdentities())).build();
+        } catch (IdentityException e) {
+            failed(key, new Outcome.NoSourceIdentity(e.getMessage()));
+            return;
+        }
+        new Bootstrap().group(ctx.transport().workers).channel(ctx.transport().datagramChannel).handler(codec)
+                .bind(new InetSocketAddress(0)).addListener((ChannelFutureListener) bound -> {
+                    if (!bound.isSuccess()) {
+                        failed(key, new Outcome.Unreachable("no UDP socket for QUIC: " + bound.cause()));
+                        return;
+                    }
+                    handshake(key, bound.channel());
+                });
+    }
+
+    private void handshake(PoolKey key, Channel udp) {
+        Future<QuicChannel> hs = QuicChannel.newBootstrap(udp).handler(new Http3ClientConnectionHandler())
+                .remoteAddress(key.destination()).connect();
+        var timer = udp.eventLoop().schedule(() -> {
+            if (hs.cancel(false) || !hs.isSuccess()) {
+                udp.close();
+            }
+        }, handshakeTimeout.toMillis(), TimeUnit.MILLISECONDS);
+        hs.addListener((Future<QuicChannel> f) -> {
+            timer.cancel(false);
+            if (!f.isSuccess()) {
+                udp.close();
+                failed(key, new Outcome.Unreachable("HBONE over HTTP/3 to " + key.destination() + ": no QUIC "
+                        + "handshake" + (f.isCancelled()
+                                ? " within " + handshakeTimeout.toMillis() + " ms (UDP "
+                                        + "blocked or no HTTP/3 listener?)"
+                                : ": " + f.cause().getMessage())));
+                return;
+            }
+            QuicChannel quic = f.getNow();
+            quic.closeFuture().addListener(x -> {
+                udp.close();
+                synchronized (this) {
+                    core.closed(key, quic);
+                }
+            });
+            Optional<SpiffeId> server = HboneTls.peerId(quic.sslEngine().getSession());
+            if (server.isEmpty() || !key.destinationIdentities().contains(server.get())) {
+                quic.close();
+                failed(key, new Outcome.PeerIdentity("HBONE server " + key.destination() + " presented "
+                        + server.map(SpiffeId::toString).orElse("no SPIFFE ID") + " over QUIC, expected one of "
+                        + key.destinationIdentities()));
+                return;
+            }
+            PoolCore.Ready<Request> ready;
+            synchronized (this) {
+                ready = core.connected(key, quic, Hbone.SERVER_MAX_STREAMS, System.nanoTime());
+            }
+            for (Request r : ready.served()) {
+                openStream(quic, r);
+            }
+            if (ready.connectAgain()) {
+                connect(key);
+            }
+        });
+    }
+
+    private void failed(PoolKey key, Outcome.Failed outcome) {
+        List<Request> waiting;
+        synchronized (this) {
+            waiting = core.connectFailed(key);
+        }
+        for (Request r : waiting) {
+            r.promise().tryFailure(new HboneException(outcome, null));
+        }
+    }
+
+    /** Closes every idle connection now; busy ones close with their last stream or QUIC's idle timeout. */
+    @Override
+    public void close() {
+        List<QuicChannel> idle;
+        synchronized (this) {
+            idle = core.idle(System.nanoTime(), 0);
+        }
+        idle.forEach(QuicChannel::close);
+    }
+}
