@@ -161,8 +161,8 @@ class WaypointE2eTest {
         int v2 = 0;
         for (int i = 0; i < CALLS; i++) {
             FullHttpResponse r = call(tunnel, answers, "/api/items/" + i);
-            assertThat(r.status().code()).as("call %d", i).isEqualTo(200);
             String body = r.content().toString(StandardCharsets.UTF_8);
+            assertThat(r.status().code()).as("call %d: %s", i, body).isEqualTo(200);
             r.release();
             if (body.equals("hello from v1\n")) {
                 v1++;
