@@ -39,6 +39,7 @@ public final class Wisp extends UsageCommand {
         cl.addSubcommand(new GetCommand());
         cl.addSubcommand(new DeleteCommand());
         cl.addSubcommand("node", new NodeCommand());
+        cl.addSubcommand(new WaypointCommand());
         cl.addSubcommand(new dev.wisp.cli.policy.PolicyCommand());
         cl.addSubcommand(new dev.wisp.cli.route.RouteCommand());
         cl.addSubcommand(new dev.wisp.cli.cluster.ClusterCommand());

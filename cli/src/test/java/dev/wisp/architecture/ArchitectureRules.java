@@ -28,7 +28,8 @@ final class ArchitectureRules {
      * The module map: the modules each module's main code may use. Libraries use no agent, the agents use the
      * libraries and not each other, only the launcher uses the agents; test-support is for tests only, so no
      * main code uses it; {@code base} uses none of ours, so every module may use it. {@code ztunnel-node} uses {@code wireguard} to run
-     * the node's device in the mesh.
+     * the node's device in the mesh. {@code l7-waypoint} uses {@code ztunnel-node}: the waypoint is an HBONE server
+     * and client built on the agent's own classes (one HBONE implementation), never the reverse.
      */
     static final Map<String, Set<String>> MODULE_DEPENDENCIES = Map.ofEntries(
             entry("base", Set.of()),
@@ -39,10 +40,11 @@ final class ArchitectureRules {
             entry("bpf", Set.of("base", "linux-native")),
             entry("ztunnel-node", Set.of("base", "api", "spiffe", "bpf", "wireguard", "linux-native")),
             entry("xds-control-plane", Set.of("base", "api", "spiffe")),
+            entry("l7-waypoint", Set.of("base", "api", "spiffe", "ztunnel-node")),
             entry("test-support", Set.of("base", "linux-native")),
             entry("local-mesh", Set.of("base", "linux-native")),
             entry("cli", Set.of("base", "api", "spiffe", "wireguard", "bpf", "linux-native", "ztunnel-node",
-                    "xds-control-plane", "local-mesh")));
+                    "xds-control-plane", "l7-waypoint", "local-mesh")));
 
     /**
      * A package-level arrow that must not exist. Packages are written as {@code a.b} (that package only) or
@@ -69,6 +71,10 @@ final class ArchitectureRules {
                             "dev.wisp.controlplane.translate..", "dev.wisp.controlplane.xds..",
                             "dev.wisp.controlplane.ca.."),
                     "the route engine is a pure function of the model and one request"),
+            new ForbiddenUse(List.of("dev.wisp.waypoint.route.."),
+                    List.of("dev.wisp.waypoint", "dev.wisp.waypoint.proxy..", "dev.wisp.waypoint.xds..",
+                            "dev.wisp.node.."),
+                    "the waypoint's route selection is a pure function of Envoy's route protos and one request"),
             new ForbiddenUse(
                     List.of("dev.wisp.wireguard.crypto..", "dev.wisp.wireguard.noise..",
                             "dev.wisp.wireguard.routing..", "dev.wisp.wireguard.device.."),

@@ -384,8 +384,11 @@ class MeshWireGuardE2eTest {
                 .wireguardInterface("node2"), "public-key").strip();
         assertThat(show).contains("interface: " + iface).contains("listening port: " + WG_PORT)
                 .contains("peer: " + node2Key).contains("endpoint: " + mesh.node("node2").address() + ":" + WG_PORT)
-                .contains("allowed ips: " + mesh.node("node2").podCidr()).contains("latest handshake:")
-                .contains("transfer:");
+                .contains("latest handshake:").contains("transfer:");
+        // node 2's pod CIDR, and its address as an allowed source (what node 2 sends from it to our
+        // pods comes through the device), on the one line, in the device's order.
+        assertThat(show).containsPattern("allowed ips: .*" + Pattern.quote(mesh.node("node2").podCidr()))
+                .containsPattern("allowed ips: .*" + Pattern.quote(mesh.node("node2").address() + "/32"));
         assertThat(show).doesNotContain("private key: " + sh("cat", dir.resolve("wireguard/node1/wireguard-private.key")
                 .toString()).strip());
         assertThat(Files.getPosixFilePermissions(dir.resolve("wireguard/node1/wireguard-private.key")))

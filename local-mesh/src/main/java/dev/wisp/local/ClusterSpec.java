@@ -69,6 +69,14 @@ public record ClusterSpec(String name, int nodes, List<PodSpec> pods, int base, 
             requireNonNull(serviceAccount, "serviceAccount");
             labels = Map.copyOf(requireNonNull(labels, "labels"));
         }
+
+        /**
+         * Whether its node agent captures it: not when labelled {@code istio.io/dataplane-mode: none},
+         * Istio's opt-out, which a waypoint's pod carries (its 15008 is its own, not the agent's).
+         */
+        public boolean captured() {
+            return !"none".equals(labels.get("istio.io/dataplane-mode"));
+        }
     }
 
     public static Builder builder(String name) {

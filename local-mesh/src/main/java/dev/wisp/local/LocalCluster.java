@@ -177,6 +177,9 @@ public final class LocalCluster implements AutoCloseable {
                     ns(n.netns(), "ip", "route", "add", other.podCidr(), "via", other.address());
                 }
             }
+            // The way back from the underlay (the control plane) to a pod that calls it itself, as the
+            // waypoint's pod does; node agents call it from their node's address.
+            ns(ul, "ip", "route", "add", n.podCidr(), "via", n.address());
             Cgroups.create(n.cgroup());
         }
         int hostSide = 0;

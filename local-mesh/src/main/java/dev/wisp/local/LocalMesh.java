@@ -85,7 +85,9 @@ public final class LocalMesh implements AutoCloseable {
             mesh = new LocalMesh(spec, cluster, agentCommand);
             mesh.configDirectory.writeGenerated(MeshObjects.yaml(cluster, spec));
             for (LocalCluster.Pod p : cluster.pods()) {
-                cluster.writePodFile(p, mesh.processes.podsDir(p.node()));
+                if (p.spec().captured()) {
+                    cluster.writePodFile(p, mesh.processes.podsDir(p.node()));
+                }
             }
             mesh.processes.startControlPlane();
             for (LocalCluster.Node n : cluster.nodes()) {

@@ -170,8 +170,10 @@ final class MeshProcesses {
         synchronized (this) {
             p = agents.get(n.name());
         }
-        List<String> podNames = cluster.pods().stream().filter(pod -> pod.node().equals(n)).map(
-                LocalCluster.Pod::name).toList();
+        List<String> podNames = cluster.pods().stream().filter(pod -> pod.node().equals(n) && pod.spec().captured())
+                .map(
+                        LocalCluster.Pod::name)
+                .toList();
         int allPods = cluster.pods().size();
         log(n.name()).awaitReady("the agent of " + n.name(), p, offset, READY_TIMEOUT, text -> {
             if (!text.contains("node agent for " + n.name() + " ready")) {

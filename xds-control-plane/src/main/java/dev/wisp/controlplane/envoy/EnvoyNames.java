@@ -14,6 +14,12 @@ import java.util.List;
  * assignment are {@code outbound|<port>||<host>}, as Istio names them.
  */
 public final class EnvoyNames {
+    /**
+     * The endpoint metadata namespace of the HBONE tunnel to an endpoint (fields {@code address},
+     * {@code node}, {@code identity}), read by the waypoint.
+     */
+    public static final String TUNNEL_METADATA = "wisp.dev/hbone";
+
     private EnvoyNames() {}
 
     /** The listener's and route configuration's name. */

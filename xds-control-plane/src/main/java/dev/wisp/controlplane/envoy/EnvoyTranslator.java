@@ -3,8 +3,11 @@ package dev.wisp.controlplane.envoy;
 import static java.util.Objects.requireNonNull;
 
 import com.google.protobuf.Any;
+import com.google.protobuf.Struct;
+import com.google.protobuf.Value;
 import com.google.protobuf.UInt32Value;
 import dev.wisp.controlplane.model.MeshModel;
+import dev.wisp.controlplane.model.NodeDef;
 import dev.wisp.controlplane.model.Pod;
 import dev.wisp.controlplane.model.Selectors;
 import dev.wisp.controlplane.model.ServiceDef;
@@ -14,6 +17,7 @@ import io.envoyproxy.envoy.config.core.v3.Address;
 import io.envoyproxy.envoy.config.core.v3.AggregatedConfigSource;
 import io.envoyproxy.envoy.config.core.v3.ApiVersion;
 import io.envoyproxy.envoy.config.core.v3.ConfigSource;
+import io.envoyproxy.envoy.config.core.v3.Metadata;
 import io.envoyproxy.envoy.config.core.v3.SocketAddress;
 import io.envoyproxy.envoy.config.endpoint.v3.ClusterLoadAssignment;
 import io.envoyproxy.envoy.config.endpoint.v3.Endpoint;
@@ -26,10 +30,12 @@ import io.envoyproxy.envoy.extensions.filters.http.router.v3.Router;
 import io.envoyproxy.envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager;
 import io.envoyproxy.envoy.extensions.filters.network.http_connection_manager.v3.HttpFilter;
 import io.envoyproxy.envoy.extensions.filters.network.http_connection_manager.v3.Rds;
+import java.net.Inet6Address;
 import java.net.InetAddress;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Optional;
 
 /**
  * Translates the mesh model into Envoy v3 resources (pure: same model, same protos). Per service
@@ -37,7 +43,7 @@ import java.util.List;
  * by RDS over ADS (what a proxyless gRPC client resolves for {@code xds:///<host>:<port>}, and what the
  * waypoint reads for the same port); the route configuration of that name ({@link RouteTranslator});
  * an EDS cluster {@code outbound|<port>||<host>}; and its load assignment: the ready pods the
- * service selects, at the port's target port.
+ * service selects, at the port's target port, each with the HBONE tunnel a waypoint takes to it.
  */
 public final class EnvoyTranslator {
     private static final ConfigSource ADS = ConfigSource.newBuilder()
@@ -73,7 +79,7 @@ public final class EnvoyTranslator {
                         .setLbPolicy(Cluster.LbPolicy.ROUND_ROBIN)
                         .setConnectTimeout(BackendActions.duration(CONNECT_TIMEOUT))
                         .build());
-                endpoints.add(assignment(cluster, selected, port.targetPort()));
+                endpoints.add(assignment(cluster, selected, port.targetPort(), model));
             }
         }
         return new EnvoyResources(listeners, configs, clusters, endpoints);
@@ -90,15 +96,18 @@ public final class EnvoyTranslator {
                 .build();
     }
 
-    private static ClusterLoadAssignment assignment(String cluster, List<Pod> pods, int targetPort) {
+    private static ClusterLoadAssignment assignment(String cluster, List<Pod> pods, int targetPort, MeshModel model) {
         // One locality of weight 1: proxyless gRPC ignores a locality without a weight.
         LocalityLbEndpoints.Builder locality = LocalityLbEndpoints.newBuilder()
                 .setLoadBalancingWeight(UInt32Value.of(1));
         for (Pod p : pods) {
+            Optional<Metadata> tunnel = tunnel(p, model);
             for (InetAddress ip : p.ips()) {
-                locality.addLbEndpoints(LbEndpoint.newBuilder().setEndpoint(Endpoint.newBuilder()
+                LbEndpoint.Builder e = LbEndpoint.newBuilder().setEndpoint(Endpoint.newBuilder()
                         .setAddress(Address.newBuilder().setSocketAddress(SocketAddress.newBuilder()
-                                .setAddress(ip.getHostAddress()).setPortValue(targetPort)))));
+                                .setAddress(ip.getHostAddress()).setPortValue(targetPort))));
+                tunnel.ifPresent(e::setMetadata);
+                locality.addLbEndpoints(e);
             }
         }
         ClusterLoadAssignment.Builder b = ClusterLoadAssignment.newBuilder().setClusterName(cluster);
@@ -106,5 +115,31 @@ public final class EnvoyTranslator {
             b.addEndpoints(locality);
         }
         return b.build();
+    }
+
+    /**
+     * How a waypoint reaches the pod: HBONE to its node's agent ({@link EnvoyNames#TUNNEL_METADATA}:
+     * {@code address} = the node's first address and HBONE port, {@code node}, and {@code identity} =
+     * the pod's SPIFFE ID), the way Istio's endpoints carry their tunnel. None when the pod's node is
+     * unknown or has no address: the waypoint then has no way to that endpoint and skips it.
+     */
+    private static Optional<Metadata> tunnel(Pod p, MeshModel model) {
+        Optional<NodeDef> node = model.nodes().stream().filter(n -> n.ref().name().equals(p.nodeName())
+                && !n.addresses().isEmpty()).findFirst();
+        return node.map(n -> {
+            InetAddress a = n.addresses().getFirst();
+            String host = a instanceof Inet6Address ? "[" + a.getHostAddress() + "]" : a.getHostAddress();
+            Struct s = Struct.newBuilder()
+                    .putFields("address", text(host + ":" + n.hbonePort()))
+                    .putFields("node", text(n.ref().name()))
+                    .putFields("identity", text("spiffe://" + model.mesh().trustDomain() + "/ns/"
+                            + p.ref().namespace() + "/sa/" + p.serviceAccount()))
+                    .build();
+            return Metadata.newBuilder().putFilterMetadata(EnvoyNames.TUNNEL_METADATA, s).build();
+        });
+    }
+
+    private static Value text(String s) {
+        return Value.newBuilder().setStringValue(s).build();
     }
 }

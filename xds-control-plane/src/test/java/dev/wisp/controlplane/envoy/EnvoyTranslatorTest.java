@@ -207,6 +207,11 @@ class EnvoyTranslatorTest {
                 e -> e.getEndpoint().getAddress().getSocketAddress().getAddress() + ":"
                         + e.getEndpoint().getAddress().getSocketAddress().getPortValue())
                 .containsExactly("10.1.1.5:9080", "10.1.1.6:9080");
+        assertThat(self.getEndpoints(0).getLbEndpoints(0).getMetadata().getFilterMetadataOrThrow(
+                EnvoyNames.TUNNEL_METADATA).getFieldsMap()).as("the HBONE tunnel a waypoint takes to the pod")
+                .extractingFromEntries(e -> e.getKey() + "=" + e.getValue().getStringValue())
+                .containsExactlyInAnyOrder("address=10.0.0.1:15008", "node=node-a",
+                        "identity=spiffe://cluster.local/ns/shop/sa/reviews");
         assertThat(assignment(r, V2).getEndpoints(0).getLbEndpointsCount()).isOne();
         assertThat(assignment(r, "outbound|9080||empty.shop.svc.cluster.local").getEndpointsCount())
                 .as("no pod selected: no endpoints").isZero();

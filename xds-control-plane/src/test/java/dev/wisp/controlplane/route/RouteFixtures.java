@@ -10,11 +10,11 @@ import java.util.List;
 import java.util.Map;
 
 /**
- * Services for the route tests: {@code shop/reviews} (port 9080, one pod), {@code shop/reviews-v1}
+ * Services for the route tests (pods on {@code node-a}, 10.0.0.1): {@code shop/reviews} (port 9080, one pod), {@code shop/reviews-v1}
  * and {@code shop/reviews-v2} (one pod each), {@code shop/empty} (no pod).
  */
 public final class RouteFixtures {
-    public static final String SERVICES = ConfigYaml.documents(
+    public static final String SERVICES = ConfigYaml.documents(ConfigYaml.node("node-a", "10.0.0.1"),
             ConfigYaml.pod("reviews-1", "shop", "app: reviews, version: v1", "node-a", "reviews", "10.1.1.5"),
             ConfigYaml.pod("reviews-2", "shop", "app: reviews, version: v2", "node-a", "reviews", "10.1.1.6"),
             service("reviews", "app: reviews", "10.96.0.10"), service("reviews-v1", "version: v1", "10.96.0.11"),

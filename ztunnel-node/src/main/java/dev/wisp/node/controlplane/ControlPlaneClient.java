@@ -50,6 +50,8 @@ public final class ControlPlaneClient implements AutoCloseable {
     private final ManagedChannel channel;
     private final AtomicReference<TrustBundle> bundle;
     private final GrpcCertificateSigner signer;
+    private final BearerCredentials credentials;
+    /** Null for a client without workload discovery ({@link #withoutDiscovery}). */
     private final WorkloadXdsClient xds;
 
     private ControlPlaneClient(ControlPlane at, String node, TrustBundle initial, StateUpdates state,
@@ -57,8 +59,23 @@ public final class ControlPlaneClient implements AutoCloseable {
         this.bundle = new AtomicReference<>(initial);
         this.channel = channel(at.host(), at.port(), bundle::get);
         Supplier<String> token = () -> readToken(at);
-        this.signer = new GrpcCertificateSigner(channel, BearerCredentials.of(token), initial.trustDomain(), bundle);
-        this.xds = WorkloadXdsClient.create(channel, node, token, state, WorkloadXdsClient.RECONNECT, wireguard);
+        this.credentials = BearerCredentials.of(token);
+        this.signer = new GrpcCertificateSigner(channel, credentials, initial.trustDomain(), bundle);
+        this.xds = state == null
+                ? null
+                : WorkloadXdsClient.create(channel, node, token, state, WorkloadXdsClient.RECONNECT, wireguard);
+    }
+
+    /**
+     * The channel and certificate signing only, no workload discovery: for a process that is not a
+     * node agent but runs on the node with its credential (the waypoint, which discovers Envoy
+     * resources over {@link #channel} with {@link #credentials}).
+     *
+     * @throws IOException if the token file or the bundle cannot be read
+     */
+    public static ControlPlaneClient withoutDiscovery(ControlPlane at, String trustDomain) throws IOException {
+        requireNonNull(at, "at");
+        return new ControlPlaneClient(at, "", initialBundle(at, trustDomain), null, Optional::empty);
     }
 
     /**
@@ -83,6 +100,13 @@ public final class ControlPlaneClient implements AutoCloseable {
         requireNonNull(node, "node");
         requireNonNull(trustDomain, "trustDomain");
         requireNonNull(state, "state");
+        ControlPlaneClient c = new ControlPlaneClient(at, node, initialBundle(at, trustDomain), state, wireguard);
+        c.xds.start();
+        return c;
+    }
+
+    private static TrustBundle initialBundle(ControlPlane at, String trustDomain) throws IOException {
+        requireNonNull(trustDomain, "trustDomain");
         try {
             readToken(at);
         } catch (UncheckedIOException | IllegalArgumentException e) {
@@ -96,9 +120,7 @@ public final class ControlPlaneClient implements AutoCloseable {
                     + e.getMessage() + " (copy bundle.pem from the control plane's state directory, ca/bundle.pem)",
                     e);
         }
-        ControlPlaneClient c = new ControlPlaneClient(at, node, initial, state, wireguard);
-        c.xds.start();
-        return c;
+        return initial;
     }
 
     /**
@@ -150,12 +172,27 @@ public final class ControlPlaneClient implements AutoCloseable {
 
     /** The workload discovery client ({@link WorkloadXdsClient#status}: connected, ACKs, NACKs, last error). */
     public WorkloadXdsClient xds() {
+        if (xds == null) {
+            throw new IllegalStateException("this control-plane client was made without workload discovery");
+        }
         return xds;
+    }
+
+    /** The TLS channel to the control plane (owned by this client). */
+    public io.grpc.Channel channel() {
+        return channel;
+    }
+
+    /** The node credential as gRPC call credentials, read from the token file at each call. */
+    public io.grpc.CallCredentials credentials() {
+        return credentials;
     }
 
     @Override
     public void close() {
-        xds.close();
+        if (xds != null) {
+            xds.close();
+        }
         channel.shutdownNow();
         Threads.awaitTermination(channel::awaitTermination, Duration.ofSeconds(5));
     }

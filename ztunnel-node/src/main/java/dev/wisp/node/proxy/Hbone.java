@@ -57,6 +57,24 @@ final class Hbone {
     }
 
     /**
+     * Why a stream's first HEADERS is not an HBONE CONNECT to a literal {@code ip:port} (method,
+     * END_STREAM, authority), or empty when it is one; both HBONE servers (agent and waypoint) refuse
+     * the same requests.
+     */
+    static Optional<Outcome.BadRequest> notConnect(CharSequence method, boolean endStream, CharSequence authority) {
+        if (!"CONNECT".contentEquals(method == null ? "" : method)) {
+            return Optional.of(new Outcome.BadRequest("method " + method + " is not CONNECT"));
+        }
+        if (endStream) {
+            return Optional.of(new Outcome.BadRequest("CONNECT with END_STREAM"));
+        }
+        if (parseAuthority(authority).isEmpty()) {
+            return Optional.of(new Outcome.BadRequest("authority '" + authority + "' is not ip:port"));
+        }
+        return Optional.empty();
+    }
+
+    /**
      * {@code ip:port} or {@code [ipv6]:port} with a literal address and a port in 1-65535; anything
      * else (host names, missing port, junk) is empty. Never resolves names.
      */

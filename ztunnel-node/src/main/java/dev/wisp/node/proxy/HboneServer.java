@@ -11,6 +11,7 @@ import dev.wisp.node.tls.AlpnGate;
 import dev.wisp.node.tls.HboneTls;
 import dev.wisp.spiffe.SpiffeId;
 import io.netty.channel.Channel;
+import io.netty.channel.ChannelHandler;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.ChannelInitializer;
@@ -18,6 +19,7 @@ import io.netty.channel.group.ChannelGroup;
 import io.netty.channel.group.DefaultChannelGroup;
 import io.netty.handler.codec.http2.Http2FrameCodec;
 import io.netty.handler.codec.http2.Http2FrameCodecBuilder;
+import io.netty.handler.codec.http2.Http2HeadersFrame;
 import io.netty.handler.codec.http2.Http2MultiplexHandler;
 import io.netty.handler.codec.http2.Http2StreamChannel;
 import io.netty.handler.ssl.ApplicationProtocolNames;
@@ -28,6 +30,8 @@ import io.netty.util.concurrent.GlobalEventExecutor;
 import java.net.InetSocketAddress;
 import java.time.Duration;
 import java.util.Optional;
+import java.util.function.Function;
+import java.util.function.Supplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -56,13 +60,39 @@ public final class HboneServer implements AutoCloseable {
     private static final AttributeKey<Boolean> REFUSED = AttributeKey.valueOf("wisp.hbone.refused");
     private final ProxyContext ctx;
     private final Duration drainTimeout;
+    /** The SVID presented on a connection, by the address the client dialled. */
+    private final Function<InetSocketAddress, SpiffeId> identity;
+    /** A new handler for each CONNECT stream. */
+    private final Supplier<ChannelHandler> streams;
     /** Every accepted TLS connection (thread-safe group); used for drain and the connection gauge. */
     private final ChannelGroup connections = new DefaultChannelGroup("hbone-server", GlobalEventExecutor.INSTANCE);
     private Channel listener;
 
+    /** The node agent's server: workload or node identity, {@link InboundStream}s to local workloads. */
     public HboneServer(ProxyContext ctx, Duration drainTimeout) {
         this.ctx = requireNonNull(ctx, "ctx");
         this.drainTimeout = requireNonNull(drainTimeout, "drainTimeout");
+        this.identity = this::serverIdentity;
+        this.streams = () -> new InboundStream(ctx, StreamProtocol.H2);
+        gauge();
+    }
+
+    /**
+     * An HBONE server of another kind (the waypoint): the same TLS, ALPN gate, HTTP/2 settings,
+     * refusal records and drain, presenting {@code identity} on every connection and handing each
+     * stream to a new {@code streams} handler, which reads the CONNECT HEADERS first
+     * ({@link #connectRefusal} and {@link #peerId} tell it what the agent's own server checks).
+     */
+    public HboneServer(ProxyContext ctx, Duration drainTimeout, SpiffeId identity, Supplier<ChannelHandler> streams) {
+        this.ctx = requireNonNull(ctx, "ctx");
+        this.drainTimeout = requireNonNull(drainTimeout, "drainTimeout");
+        requireNonNull(identity, "identity");
+        this.identity = local -> identity;
+        this.streams = requireNonNull(streams, "streams");
+        gauge();
+    }
+
+    private void gauge() {
         ctx.telemetry().gauge("wisp_hbone_server_connections", "TLS connections accepted on the HBONE port, open",
                 connections::size);
     }
@@ -71,7 +101,7 @@ public final class HboneServer implements AutoCloseable {
     public InetSocketAddress bind(InetSocketAddress address) {
         listener = ctx.transport().listen(address, false, ch -> {
             connections.add(ch);
-            SpiffeId identity = serverIdentity((InetSocketAddress) ch.localAddress());
+            SpiffeId identity = this.identity.apply((InetSocketAddress) ch.localAddress());
             try {
                 SslHandler ssl = ctx.tls().server(identity).newHandler(ch.alloc());
                 ssl.setHandshakeTimeoutMillis(10_000);
@@ -107,7 +137,7 @@ public final class HboneServer implements AutoCloseable {
         }
         InetSocketAddress local = (InetSocketAddress) ch.localAddress();
         ConnectionLabels labels = new ConnectionLabels("destination", Optional.empty(), Optional.empty(),
-                Optional.empty(), Optional.of(serverIdentity(local)), "", false, ConnectionLabels.H2);
+                Optional.empty(), Optional.of(identity.apply(local)), "", false, ConnectionLabels.H2);
         ctx.telemetry().refused("inbound", labels, ch.remoteAddress(), local, outcome);
     }
 
@@ -148,7 +178,7 @@ public final class HboneServer implements AutoCloseable {
             }
             SslHandler ssl = c.pipeline().get(SslHandler.class);
             c.channel().attr(PEER_ID).set(HboneTls.peerId(ssl.engine().getSession()));
-            http2(c.channel(), ctx, drainTimeout);
+            http2(c.channel(), drainTimeout, streams);
         }
 
         @Override
@@ -164,16 +194,41 @@ public final class HboneServer implements AutoCloseable {
      * per stream, and the connection's error handler. The fuzz tests drive the same pipeline.
      */
     static void http2(Channel ch, ProxyContext ctx, Duration drainTimeout) throws Exception {
+        http2(ch, drainTimeout, () -> new InboundStream(ctx, StreamProtocol.H2));
+    }
+
+    private static void http2(Channel ch, Duration drainTimeout, Supplier<ChannelHandler> streams) throws Exception {
         Http2FrameCodec codec = Http2FrameCodecBuilder.forServer().initialSettings(Hbone.serverSettings())
                 .gracefulShutdownTimeoutMillis(drainTimeout.toMillis()).validateHeaders(true).build();
         ch.pipeline().addLast("h2", codec).addLast("streams", new Http2MultiplexHandler(
                 new ChannelInitializer<Http2StreamChannel>() {
                     @Override
                     protected void initChannel(Http2StreamChannel stream) {
-                        stream.pipeline().addLast("connect", new InboundStream(ctx, StreamProtocol.H2));
+                        stream.pipeline().addLast("connect", streams.get());
                     }
                 })).addLast("errors", new ConnectionErrors());
         Hbone.finish(codec);
+    }
+
+    /**
+     * The verified SPIFFE ID of the client of {@code stream}'s HBONE connection (empty only for a
+     * certificate without one, which the handshake refuses).
+     */
+    public static Optional<SpiffeId> peerId(Http2StreamChannel stream) {
+        return stream.parent().attr(PEER_ID).get();
+    }
+
+    /**
+     * Why a stream's first HEADERS is not an HBONE CONNECT to {@code ip:port} (the agent's own
+     * refusal, answered 400), or empty with the target.
+     */
+    public static Optional<Outcome.BadRequest> connectRefusal(Http2HeadersFrame first) {
+        return Hbone.notConnect(first.headers().method(), first.isEndStream(), first.headers().authority());
+    }
+
+    /** The target of a CONNECT that {@link #connectRefusal} accepted. */
+    public static InetSocketAddress connectTarget(Http2HeadersFrame first) {
+        return Hbone.parseAuthority(first.headers().authority()).orElseThrow();
     }
 
     /** Connection-level errors end that connection only; logged once. */

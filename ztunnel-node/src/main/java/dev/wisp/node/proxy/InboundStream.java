@@ -76,20 +76,12 @@ final class InboundStream extends ChannelInboundHandlerAdapter {
         Channel stream = c.channel();
         Optional<SpiffeId> peerId = protocol.peerId(stream);
         InetSocketAddress tcpPeer = protocol.remote(stream);
-        if (!"CONNECT".contentEquals(h.method() == null ? "" : h.method())) {
-            refuse(c, Optional.empty(), null, new Outcome.BadRequest("method " + h.method() + " is not CONNECT"));
-            return;
-        }
-        if (h.endStream()) {
-            refuse(c, Optional.empty(), null, new Outcome.BadRequest("CONNECT with END_STREAM"));
+        Optional<Outcome.BadRequest> bad = Hbone.notConnect(h.method(), h.endStream(), h.authority());
+        if (bad.isPresent()) {
+            refuse(c, Optional.empty(), null, bad.get());
             return;
         }
         Optional<InetSocketAddress> target = Hbone.parseAuthority(h.authority());
-        if (target.isEmpty()) {
-            refuse(c, Optional.empty(), null,
-                    new Outcome.BadRequest("authority '" + h.authority() + "' is not ip:port"));
-            return;
-        }
         Snapshot state = ctx.index().snapshot();
         Optional<InetSocketAddress> claimed = forwardedFor(h.forwarded());
         SourceAddress source = SourceAddress.of(state, peerId, tcpPeer, claimed);

@@ -63,7 +63,7 @@ final class JustInTimePeers implements UnknownPeerHandler {
             AllowedIps<PeerSpec> byAddress = new AllowedIps<>();
             for (PeerSpec p : peers) {
                 byKey.put(p.publicKey(), p);
-                for (Prefix a : p.allowedIps()) {
+                for (Prefix a : p.sentTo()) {
                     byAddress.insert(a.address(), a.length(), p);
                 }
             }

@@ -18,7 +18,8 @@ import java.util.Set;
 /**
  * What this node's WireGuard device and routing should look like, as a pure function of the Node
  * resources the control plane sent: one peer per other node that has a key and an endpoint (its pod
- * CIDRs as allowed IPs, plus its addresses when HBONE goes through WireGuard), the prefixes routed
+ * CIDRs and its addresses as allowed IPs; only the pod CIDRs, and the addresses when HBONE goes
+ * through WireGuard, are routed into the device), the prefixes routed
  * into the device, and, in strict mode, the prefixes that are unreachable whenever the device has
  * no route for them (no peer, or no device).
  *
@@ -35,8 +36,16 @@ import java.util.Set;
 public record PeerPlan(List<PeerSpec> peers, Set<Prefix> routed, Set<Prefix> unreachable, Set<Prefix> local,
         Set<Prefix> hboneRouted, Set<Prefix> hboneUnreachable, List<String> skipped) {
 
-    /** One peer: another node's device. */
-    public record PeerSpec(String node, Key publicKey, InetSocketAddress endpoint, List<Prefix> allowedIps) {}
+    /**
+     * One peer: another node's device.
+     *
+     * @param allowedIps what the device accepts from the peer and sends to it: its pod CIDRs and its
+     *            addresses
+     * @param sentTo the allowed IPs this node routes into the device, whose packets install the
+     *            peer just in time: its pod CIDRs, plus its addresses when HBONE goes through WireGuard
+     */
+    public record PeerSpec(String node, Key publicKey, InetSocketAddress endpoint, List<Prefix> allowedIps,
+            List<Prefix> sentTo) {}
 
     /**
      * The plan for {@code self} among {@code nodes}.
@@ -98,13 +107,20 @@ public record PeerPlan(List<PeerSpec> peers, Set<Prefix> routed, Set<Prefix> unr
                 skipped.add("node " + n.getName() + ": WireGuard key or endpoint refused: " + e.getMessage());
                 continue;
             }
+            // The node's own addresses are allowed sources even when HBONE goes in clear: a packet
+            // from that node to one of this node's pods is routed into its device (our pod CIDRs are
+            // its routed prefixes), and the device drops what comes from a source the peer may not
+            // use. Such a packet is the node's HBONE server answering a pod that called it itself,
+            // as a waypoint does; without this the answer is lost and the call times out.
             List<Prefix> allowed = new ArrayList<>(cidrs);
+            allowed.addAll(addresses);
+            List<Prefix> sentTo = new ArrayList<>(cidrs);
             if (hbone && n.getHboneOverWireguard()) {
-                allowed.addAll(addresses);
+                sentTo.addAll(addresses);
                 hboneRouted.addAll(addresses);
             }
             routed.addAll(cidrs);
-            peers.add(new PeerSpec(n.getName(), key, endpoint, List.copyOf(allowed)));
+            peers.add(new PeerSpec(n.getName(), key, endpoint, List.copyOf(allowed), List.copyOf(sentTo)));
         }
         Set<Prefix> local = new LinkedHashSet<>();
         if (strict) {

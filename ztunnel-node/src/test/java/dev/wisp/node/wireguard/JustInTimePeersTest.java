@@ -174,7 +174,8 @@ class JustInTimePeersTest {
         device.take(jit.onInitiation(KEYS[2], source(2)));
         assertThat(device.peers.keySet()).containsExactlyInAnyOrder(KEYS[1], KEYS[2]);
         assertThat(device.peers.get(KEYS[2]).endpoint()).as("the registered endpoint").isEqualTo(source(2));
-        assertThat(device.peers.get(KEYS[2]).allowedIps()).containsExactly(Prefix.parse("10.9.0.32/28"));
+        assertThat(device.peers.get(KEYS[2]).allowedIps()).containsExactly(Prefix.parse("10.9.0.32/28"), Prefix
+                .parse("10.8.0.2/32"));
         assertThat(events).containsExactly("installed n1 OUTBOUND", "installed n2 INBOUND");
         assertThat(jit.installs(JustInTimePeers.Direction.OUTBOUND)).isEqualTo(1);
         assertThat(jit.installs(JustInTimePeers.Direction.INBOUND)).isEqualTo(1);
@@ -250,7 +251,8 @@ class JustInTimePeersTest {
         assertThat(device.peers.keySet()).containsExactly(KEYS[2]);
         // n2 registers a new key: the old one is no longer admitted.
         Key fresh = Key.generatePrivate().publicKey();
-        jit.update(List.of(new PeerPlan.PeerSpec("n2", fresh, source(2), List.of(Prefix.parse("10.9.0.32/28")))),
+        jit.update(List.of(new PeerPlan.PeerSpec("n2", fresh, source(2), List.of(Prefix.parse("10.9.0.32/28")),
+                List.of(Prefix.parse("10.9.0.32/28")))),
                 Set.of(), IDLE);
         assertThat(device.peers).isEmpty();
         assertThat(jit.onInitiation(KEYS[2], source(2))).isEmpty();

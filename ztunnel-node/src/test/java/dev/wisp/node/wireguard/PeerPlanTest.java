@@ -38,13 +38,17 @@ class PeerPlanTest {
             assertThat(peer.node()).isEqualTo("node2");
             assertThat(peer.publicKey()).isEqualTo(KEY2);
             assertThat(peer.endpoint()).isEqualTo(new InetSocketAddress("10.0.0.12", 51820));
-            assertThat(peer.allowedIps()).containsExactly(Prefix.parse("10.1.1.0/24"));
+            // Its address is an allowed source (its HBONE server answering a pod of ours that called
+            // it in clear comes through the device) but not routed: HBONE to it stays in clear.
+            assertThat(peer.allowedIps()).containsExactly(Prefix.parse("10.1.1.0/24"), Prefix.parse("10.0.0.12/32"));
+            assertThat(peer.sentTo()).containsExactly(Prefix.parse("10.1.1.0/24"));
         });
         assertThat(p.routed()).containsExactly(Prefix.parse("10.1.1.0/24"));
         assertThat(p.unreachable()).containsExactlyInAnyOrder(Prefix.parse("10.1.1.0/24"), Prefix.parse(
                 "10.1.2.0/24"), Prefix.parse("10.1.0.0/16"));
         assertThat(p.local()).containsExactly(Prefix.parse("10.1.0.0/24"));
         assertThat(p.hboneRouted()).isEmpty();
+        assertThat(p.hboneUnreachable()).isEmpty();
         assertThat(p.skipped()).containsExactly("node node3 has no WireGuard key registered yet");
     }
 
@@ -57,11 +61,13 @@ class PeerPlanTest {
     }
 
     @Test
-    void hboneOverWireGuardAddsTheNodeAddressesToAllowedIpsAndTheHboneTable() {
+    void hboneOverWireGuardRoutesTheNodeAddressesThroughTheHboneTable() {
         Node self = node("node1", "10.0.0.11", "", "", "10.1.0.0/24", true);
         Node other = node("node2", "10.0.0.12", KEY2.toBase64(), "10.0.0.12:51820", "10.1.1.0/24", true);
         PeerPlan p = PeerPlan.of("node1", List.of(self, other), OWN, CLUSTER, true);
         assertThat(p.peers().getFirst().allowedIps()).containsExactly(Prefix.parse("10.1.1.0/24"), Prefix.parse(
+                "10.0.0.12/32"));
+        assertThat(p.peers().getFirst().sentTo()).containsExactly(Prefix.parse("10.1.1.0/24"), Prefix.parse(
                 "10.0.0.12/32"));
         assertThat(p.hboneRouted()).containsExactly(Prefix.parse("10.0.0.12/32"));
         assertThat(p.hboneUnreachable()).containsExactly(Prefix.parse("10.0.0.12/32"));

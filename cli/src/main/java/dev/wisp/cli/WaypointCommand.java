@@ -1,0 +1,79 @@
+package dev.wisp.cli;
+
+import dev.wisp.base.HostPort;
+import dev.wisp.node.NodeSettings;
+import dev.wisp.spiffe.SpiffeId;
+import dev.wisp.waypoint.Waypoint;
+import dev.wisp.waypoint.WaypointSettings;
+import java.io.IOException;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.nio.file.Path;
+import java.util.concurrent.Callable;
+import java.util.concurrent.CountDownLatch;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+/** {@code wisp waypoint}: runs the L7 waypoint proxy until SIGTERM (then drains and closes it). */
+@Command(name = "waypoint", mixinStandardHelpOptions = true, description = {
+        "Run an L7 waypoint: an HBONE server (15008, its own SPIFFE identity) that parses the HTTP/1.1",
+        "requests inside each tunnel, routes them by the Envoy routes, clusters and endpoints the control",
+        "plane serves over ADS (Gateway API HTTPRoutes: path and header matches, weighted backends, 404",
+        "when no route matches), and sends each one over a new HBONE stream to the endpoint's node agent.", "",
+        "It runs in a pod of the mesh that is not captured (label istio.io/dataplane-mode: none) and uses",
+        "the node credential of that pod's node: the CA signs its service account's SVID only there."})
+public final class WaypointCommand implements Callable<Integer> {
+    @Option(names = "--name", required = true, paramLabel = "NAME", description = "The waypoint's name (its Gateway's).")
+    String name;
+
+    @Option(names = "--namespace", required = true, paramLabel = "NS", description = "The waypoint pod's namespace.")
+    String namespace;
+
+    @Option(names = "--service-account", required = true, paramLabel = "SA", description = "The waypoint pod's service account: its SPIFFE ID is spiffe://<td>/ns/<NS>/sa/<SA>.")
+    String serviceAccount;
+
+    @Option(names = "--control-plane", required = true, paramLabel = "HOST:PORT", description = "The control plane's gRPC port (Envoy xDS and certificates over TLS).")
+    String controlPlane;
+
+    @Option(names = "--token-file", required = true, paramLabel = "FILE", description = "The credential of the node the waypoint's pod runs on (<state-dir>/node-credentials/<node>.token).")
+    Path tokenFile;
+
+    @Option(names = "--ca-bundle", required = true, paramLabel = "FILE", description = "The mesh CA's roots (<state-dir>/ca/bundle.pem), to verify the control plane.")
+    Path caBundle;
+
+    @Option(names = "--trust-domain", paramLabel = "TD", defaultValue = "cluster.local", description = "Trust domain (default: ${DEFAULT-VALUE}).")
+    String trustDomain;
+
+    @Option(names = "--listen", paramLabel = "IP:PORT", defaultValue = "0.0.0.0:15008", description = "The HBONE listener (default: ${DEFAULT-VALUE}).")
+    String listen;
+
+    @Option(names = "--workers", paramLabel = "N", defaultValue = "1", description = "I/O event loops (default: ${DEFAULT-VALUE}).")
+    int workers;
+
+    @Override
+    public Integer call() throws Exception {
+        WaypointSettings settings;
+        try {
+            HostPort at = HostPort.parse(listen);
+            settings = WaypointSettings.of(name, SpiffeId.forServiceAccount(trustDomain, namespace, serviceAccount),
+                    NodeSettings.Source.ControlPlane.parse(controlPlane, tokenFile, caBundle))
+                    .withListen(new InetSocketAddress(InetAddress.ofLiteral(at.host()), at.port()))
+                    .withWorkers(workers);
+        } catch (IllegalArgumentException e) {
+            throw new UserException(e.getMessage(), e);
+        }
+        Waypoint waypoint;
+        try {
+            waypoint = Waypoint.start(settings);
+        } catch (IOException e) {
+            throw new UserException(e.getMessage(), e);
+        }
+        CountDownLatch stopped = new CountDownLatch(1);
+        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+            waypoint.close();
+            stopped.countDown();
+        }, "wisp-drain"));
+        stopped.await();
+        return 0;
+    }
+}

@@ -1,0 +1,110 @@
+package dev.wisp.waypoint;
+
+import static java.util.Objects.requireNonNull;
+
+import dev.wisp.node.controlplane.ControlPlaneClient;
+import dev.wisp.node.identity.Identities;
+import dev.wisp.node.identity.IdentityException;
+import dev.wisp.node.proxy.HbonePool;
+import dev.wisp.node.proxy.ProxyContext;
+import dev.wisp.node.proxy.Transport;
+import dev.wisp.node.state.WorkloadIndex;
+import dev.wisp.node.telemetry.Telemetry;
+import dev.wisp.node.tls.HboneTls;
+import dev.wisp.waypoint.proxy.WaypointServer;
+import dev.wisp.waypoint.xds.AdsClient;
+import dev.wisp.waypoint.xds.EnvoyConfig;
+import java.io.IOException;
+import java.net.InetSocketAddress;
+import java.time.Duration;
+import java.util.ArrayDeque;
+import java.util.Deque;
+import java.util.Set;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The waypoint process ({@code wisp waypoint}): builds and owns its parts, in dependency order — the
+ * control-plane link (certificate signing and the channel, no workload discovery: it is not a node
+ * agent), its identity (the SVID is fetched before anything listens), the Envoy ADS client, the event
+ * loops, the agent's HBONE pool, and the {@link WaypointServer} on 15008. If a step fails, what was
+ * started is closed, newest first. {@link #close} closes everything in reverse order after a drain
+ * of open streams.
+ *
+ * <p>Threads: one accept loop and {@code workers} I/O loops ({@link Transport}), gRPC's threads for
+ * the control plane, the certificate manager's renewal thread.
+ */
+public final class Waypoint implements AutoCloseable {
+    private static final Logger LOG = LoggerFactory.getLogger(Waypoint.class);
+    private final Deque<AutoCloseable> parts = new ArrayDeque<>();
+    private final AdsClient ads;
+    private final WaypointServer server;
+    private final InetSocketAddress address;
+
+    private Waypoint(WaypointSettings s) throws IOException {
+        try {
+            ControlPlaneClient cp = push(ControlPlaneClient.withoutDiscovery(s.controlPlane(),
+                    s.identity().trustDomain()));
+            Identities identities = push(Identities.create(s.identity().trustDomain(), cp.signer(), cp.bundle()));
+            try {
+                identities.svid(s.identity());
+            } catch (IdentityException e) {
+                throw new IOException("cannot get the waypoint's certificate for " + s.identity() + ": "
+                        + e.getMessage() + " (the CA signs a service account only for a node where a pod with it "
+                        + "runs: is the waypoint's pod on the node of --token-file?)", e);
+            }
+            ads = push(new AdsClient(cp.channel(), cp.credentials(), "waypoint~" + s.identity().path() + "~"
+                    + s.name(), this::published));
+            ads.start();
+            Transport transport = push(Transport.create(s.workers()));
+            ProxyContext ctx = new ProxyContext(s.name(), WorkloadIndex.create(), new HboneTls(identities),
+                    new Telemetry(), transport, Set.of(), WaypointSettings.HBONE_PORT, s.connectTimeout());
+            HbonePool pool = push(new HbonePool(ctx, 100, Duration.ofMinutes(5)));
+            server = push(new WaypointServer(ctx, pool, s.identity(), ads::current, s.drainTimeout()));
+            address = server.bind(s.listen());
+            LOG.info("waypoint {} ready on {} as {}", s.name(), address, s.identity());
+        } catch (IOException | RuntimeException e) {
+            close();
+            throw e;
+        }
+    }
+
+    /** Starts a waypoint; returns once it listens with its certificate in hand. */
+    public static Waypoint start(WaypointSettings settings) throws IOException {
+        return new Waypoint(requireNonNull(settings, "settings"));
+    }
+
+    private <T extends AutoCloseable> T push(T part) {
+        parts.push(part);
+        return part;
+    }
+
+    private void published(EnvoyConfig c) {
+        LOG.info("waypoint holds {} route configurations, {} clusters", c.routes().size(), c.clusters().size());
+    }
+
+    /** The HBONE listener's address. */
+    public InetSocketAddress address() {
+        return address;
+    }
+
+    /** What the waypoint holds from the control plane now. */
+    public EnvoyConfig config() {
+        return ads.current();
+    }
+
+    /** Lets open streams finish (up to the drain timeout), then closes every part, newest first. */
+    @Override
+    public synchronized void close() {
+        if (server != null) {
+            server.drain();
+        }
+        while (!parts.isEmpty()) {
+            try {
+                parts.pop().close();
+            } catch (Exception e) {
+                LOG.warn("closing the waypoint: {}", e.toString());
+            }
+        }
+    }
+}

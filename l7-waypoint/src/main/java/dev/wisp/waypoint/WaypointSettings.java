@@ -1,0 +1,51 @@
+package dev.wisp.waypoint;
+
+import static java.util.Objects.requireNonNull;
+
+import dev.wisp.node.NodeSettings;
+import dev.wisp.spiffe.SpiffeId;
+import java.net.InetSocketAddress;
+import java.time.Duration;
+
+/**
+ * Everything {@code wisp waypoint} is told, with its defaults in one place.
+ *
+ * @param name the waypoint's name (its Gateway's; the Envoy node id is {@code waypoint~<ns>~<name>})
+ * @param identity the SPIFFE ID it presents and signs for: its pod's service account, which the CA
+ *     signs only for a node where a pod with that account runs (the credential's node)
+ * @param controlPlane the control plane's gRPC port, the node credential and the bootstrap CA bundle
+ * @param listen the HBONE listener (15008)
+ * @param workers I/O event loops
+ * @param drainTimeout how long open streams may finish at shutdown
+ * @param connectTimeout for HBONE connections to endpoints' nodes
+ */
+public record WaypointSettings(String name, SpiffeId identity, NodeSettings.Source.ControlPlane controlPlane,
+        InetSocketAddress listen, int workers, Duration drainTimeout, Duration connectTimeout) {
+    public static final int HBONE_PORT = 15008;
+
+    public WaypointSettings {
+        requireNonNull(name, "name");
+        requireNonNull(identity, "identity");
+        requireNonNull(controlPlane, "controlPlane");
+        requireNonNull(listen, "listen");
+        requireNonNull(drainTimeout, "drainTimeout");
+        requireNonNull(connectTimeout, "connectTimeout");
+        if (workers < 1) {
+            throw new IllegalArgumentException("workers " + workers + " is below 1");
+        }
+    }
+
+    /** Defaults: 0.0.0.0:15008, one I/O loop, 5 s drain, 5 s connect. */
+    public static WaypointSettings of(String name, SpiffeId identity, NodeSettings.Source.ControlPlane controlPlane) {
+        return new WaypointSettings(name, identity, controlPlane, new InetSocketAddress(HBONE_PORT), 1,
+                Duration.ofSeconds(5), Duration.ofSeconds(5));
+    }
+
+    public WaypointSettings withListen(InetSocketAddress a) {
+        return new WaypointSettings(name, identity, controlPlane, a, workers, drainTimeout, connectTimeout);
+    }
+
+    public WaypointSettings withWorkers(int n) {
+        return new WaypointSettings(name, identity, controlPlane, listen, n, drainTimeout, connectTimeout);
+    }
+}

@@ -1,0 +1,180 @@
+package dev.wisp.waypoint.proxy;
+
+import dev.wisp.node.proxy.StreamBytes;
+import static java.util.Objects.requireNonNull;
+
+import com.google.protobuf.Value;
+import dev.wisp.base.HostPort;
+import dev.wisp.node.identity.IdentityProvider;
+import dev.wisp.node.proxy.HboneTunnel;
+import dev.wisp.node.proxy.HbonePool;
+import dev.wisp.node.proxy.PoolKey;
+import dev.wisp.spiffe.SpiffeId;
+import dev.wisp.waypoint.xds.EnvoyConfig;
+import io.envoyproxy.envoy.config.core.v3.SocketAddress;
+import io.envoyproxy.envoy.config.endpoint.v3.ClusterLoadAssignment;
+import io.envoyproxy.envoy.config.endpoint.v3.LbEndpoint;
+import io.envoyproxy.envoy.config.endpoint.v3.LocalityLbEndpoints;
+import io.netty.channel.ChannelHandler;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.SimpleChannelInboundHandler;
+import io.netty.handler.codec.http.FullHttpRequest;
+import io.netty.handler.codec.http.FullHttpResponse;
+import io.netty.handler.codec.http.HttpClientCodec;
+import io.netty.handler.codec.http.HttpHeaderNames;
+import io.netty.handler.codec.http.HttpHeaderValues;
+import io.netty.handler.codec.http.HttpObjectAggregator;
+import io.netty.handler.codec.http2.Http2StreamChannel;
+import io.netty.util.concurrent.EventExecutor;
+import io.netty.util.concurrent.Future;
+import io.netty.util.concurrent.Promise;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicInteger;
+
+/**
+ * Sends one request to one endpoint of a cluster and gives back its response: the endpoint is the
+ * next of the cluster's load assignment (round robin over the endpoints that carry an HBONE tunnel),
+ * reached over a new CONNECT stream from the agent's {@link HbonePool} to the endpoint's node, with
+ * the waypoint's own SVID as client certificate and the endpoint's SPIFFE ID (or its node agent's) as
+ * the accepted server identities. The request goes as HTTP/1.1 with {@code connection: close}; the
+ * response is read whole (at most {@link #MAX_BODY} bytes) and the stream closed.
+ *
+ * <p>Thread-safe: round-robin counters are atomic; everything else is per call, on the stream's loop.
+ */
+final class Forwarder {
+    static final int MAX_BODY = 1 << 20;
+    private final HbonePool pool;
+    private final SpiffeId self;
+    private final Map<String, AtomicInteger> roundRobin = new ConcurrentHashMap<>();
+
+    Forwarder(HbonePool pool, SpiffeId self) {
+        this.pool = requireNonNull(pool, "pool");
+        this.self = requireNonNull(self, "self");
+    }
+
+    /** Where a request goes: the endpoint (CONNECT target) and its node's HBONE server. */
+    record Endpoint(InetSocketAddress address, PoolKey key) {}
+
+    /** Why a request could not be sent, with the status the client is answered. */
+    static final class Failure extends Exception {
+        private static final long serialVersionUID = 1L;
+        private final int status;
+
+        Failure(int status, String reason) {
+            super(reason);
+            this.status = status;
+        }
+
+        int status() {
+            return status;
+        }
+    }
+
+    /**
+     * The next endpoint of {@code cluster}: 500 when CDS has no such cluster (what the control plane
+     * gives an invalid backend), 503 when it has no endpoint with a tunnel.
+     */
+    Endpoint pick(EnvoyConfig config, String cluster) throws Failure {
+        if (!config.clusters().contains(cluster)) {
+            throw new Failure(500, "cluster " + cluster + " does not exist");
+        }
+        List<Endpoint> eps = endpoints(config.endpoints().get(cluster));
+        if (eps.isEmpty()) {
+            throw new Failure(503, "cluster " + cluster + " has no endpoint reachable over HBONE");
+        }
+        int i = roundRobin.computeIfAbsent(cluster, k -> new AtomicInteger()).getAndIncrement();
+        return eps.get(Math.floorMod(i, eps.size()));
+    }
+
+    private List<Endpoint> endpoints(ClusterLoadAssignment cla) {
+        List<Endpoint> out = new ArrayList<>();
+        if (cla == null) {
+            return out;
+        }
+        for (LocalityLbEndpoints l : cla.getEndpointsList()) {
+            for (LbEndpoint e : l.getLbEndpointsList()) {
+                var tunnel = e.getMetadata().getFilterMetadataMap().get(TUNNEL_METADATA);
+                if (tunnel == null) {
+                    continue;
+                }
+                try {
+                    Map<String, Value> f = tunnel.getFieldsMap();
+                    HostPort node = HostPort.parse(f.get("address").getStringValue());
+                    SpiffeId id = SpiffeId.parse(f.get("identity").getStringValue());
+                    SpiffeId agent = IdentityProvider.nodeId(id.trustDomain(), f.get("node").getStringValue());
+                    SocketAddress a = e.getEndpoint().getAddress().getSocketAddress();
+                    out.add(new Endpoint(new InetSocketAddress(InetAddress.ofLiteral(a.getAddress()), a.getPortValue()),
+                            new PoolKey(self, List.of(id, agent), new InetSocketAddress(
+                                    InetAddress.ofLiteral(node.host()), node.port()))));
+                } catch (RuntimeException bad) {
+                    // An endpoint whose tunnel does not parse is one the waypoint cannot reach: skipped.
+                }
+            }
+        }
+        return out;
+    }
+
+    /**
+     * Sends {@code request} (released here) to {@code to}; the future gives the response (the
+     * caller releases it) or fails with a {@link Failure}: 503 when the tunnel is refused or the
+     * endpoint does not answer, 502 when the answer is not HTTP.
+     */
+    Future<FullHttpResponse> send(FullHttpRequest request, Endpoint to, EventExecutor executor) {
+        Promise<FullHttpResponse> response = executor.newPromise();
+        request.headers().set(HttpHeaderNames.CONNECTION, HttpHeaderValues.CLOSE);
+        HboneTunnel.open(pool, to.key(), to.address(), () -> new ChannelHandler[]{new StreamBytes(),
+                new HttpClientCodec(), new HttpObjectAggregator(MAX_BODY), new Answer(response)}, executor)
+                .addListener((Future<Http2StreamChannel> f) -> {
+                    if (!f.isSuccess()) {
+                        request.release();
+                        response.tryFailure(new Failure(503, "tunnel to " + to.address() + " via "
+                                + to.key().destination() + ": " + f.cause().getMessage()));
+                        return;
+                    }
+                    Http2StreamChannel stream = f.getNow();
+                    stream.writeAndFlush(request);
+                    response.addListener(x -> stream.close());
+                });
+        return response;
+    }
+
+    /** The response of one upstream stream. */
+    private static final class Answer extends SimpleChannelInboundHandler<FullHttpResponse> {
+        private final Promise<FullHttpResponse> response;
+
+        Answer(Promise<FullHttpResponse> response) {
+            super(false);
+            this.response = response;
+        }
+
+        @Override
+        protected void channelRead0(ChannelHandlerContext c, FullHttpResponse msg) {
+            if (!msg.decoderResult().isSuccess() || !response.trySuccess(msg)) {
+                msg.release();
+                response.tryFailure(new Failure(502, "the endpoint's answer is not HTTP/1.1: "
+                        + msg.decoderResult().cause()));
+            }
+        }
+
+        @Override
+        public void channelInactive(ChannelHandlerContext c) {
+            response.tryFailure(new Failure(503, "the endpoint closed the stream before answering"));
+            c.fireChannelInactive();
+        }
+
+        @Override
+        public void exceptionCaught(ChannelHandlerContext c, Throwable cause) {
+            response.tryFailure(new Failure(502, "reading the endpoint's answer: " + cause.getMessage()));
+            c.close();
+        }
+    }
+
+    /** The endpoint metadata namespace of the HBONE tunnel (the control plane's {@code EnvoyNames}). */
+    static final String TUNNEL_METADATA = "wisp.dev/hbone";
+
+}

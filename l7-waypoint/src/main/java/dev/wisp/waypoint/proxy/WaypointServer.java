@@ -1,0 +1,46 @@
+package dev.wisp.waypoint.proxy;
+
+import static java.util.Objects.requireNonNull;
+
+import dev.wisp.node.proxy.HboneServer;
+import dev.wisp.node.proxy.HbonePool;
+import dev.wisp.node.proxy.ProxyContext;
+import dev.wisp.spiffe.SpiffeId;
+import dev.wisp.waypoint.xds.EnvoyConfig;
+import java.net.InetSocketAddress;
+import java.time.Duration;
+import java.util.function.Supplier;
+
+/**
+ * The waypoint's data path: the agent's {@link HboneServer} (TLS 1.3 with a required client SVID,
+ * ALPN h2, the same refusals and drain) presenting the waypoint's own SPIFFE ID, one
+ * {@link WaypointStream} per CONNECT, and a {@link Forwarder} that sends each routed request over the
+ * agent's {@link HbonePool} (owned by the caller) to the endpoint's node.
+ *
+ * <p>Closing stops the listener and closes the connections; {@link #drain} lets open streams end
+ * first (up to the drain timeout).
+ */
+public final class WaypointServer implements AutoCloseable {
+    private final HboneServer server;
+
+    public WaypointServer(ProxyContext ctx, HbonePool pool, SpiffeId identity, Supplier<EnvoyConfig> config,
+            Duration drainTimeout) {
+        requireNonNull(config, "config");
+        Forwarder forwarder = new Forwarder(pool, identity);
+        this.server = new HboneServer(ctx, drainTimeout, identity, () -> new WaypointStream(config, forwarder));
+    }
+
+    /** Binds the HBONE listener; blocks until bound. */
+    public InetSocketAddress bind(InetSocketAddress address) {
+        return server.bind(address);
+    }
+
+    public void drain() {
+        server.drain();
+    }
+
+    @Override
+    public void close() {
+        server.close();
+    }
+}

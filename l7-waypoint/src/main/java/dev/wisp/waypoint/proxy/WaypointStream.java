@@ -1,0 +1,91 @@
+package dev.wisp.waypoint.proxy;
+
+import dev.wisp.node.proxy.StreamBytes;
+import dev.wisp.node.proxy.HboneServer;
+import dev.wisp.node.proxy.Outcome;
+import dev.wisp.spiffe.SpiffeId;
+import dev.wisp.waypoint.xds.EnvoyConfig;
+import io.envoyproxy.envoy.config.route.v3.VirtualHost;
+import io.netty.channel.ChannelFutureListener;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelInboundHandlerAdapter;
+import io.netty.handler.codec.http.HttpObjectAggregator;
+import io.netty.handler.codec.http.HttpServerCodec;
+import io.netty.handler.codec.http2.DefaultHttp2Headers;
+import io.netty.handler.codec.http2.DefaultHttp2HeadersFrame;
+import io.netty.handler.codec.http2.Http2HeadersFrame;
+import io.netty.handler.codec.http2.Http2StreamChannel;
+import io.netty.util.ReferenceCountUtil;
+import java.net.InetSocketAddress;
+import java.util.Optional;
+import java.util.function.Supplier;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * One HBONE CONNECT stream to the waypoint: the CONNECT must be one the agent's server would take
+ * ({@link HboneServer#connectRefusal}: 400 otherwise), and its target (the original destination, a
+ * service's cluster IP and port) must be served by a route configuration the waypoint holds (a
+ * virtual host listing {@code ip:port}), else 503, as the waypoint has no way to decide it. Then 200,
+ * and the stream carries HTTP/1.1: the pipeline becomes {@link StreamBytes}, Netty's HTTP/1.1 server
+ * codec (request line and headers at most 8 KiB, as Netty's defaults), an aggregator (bodies at most
+ * {@link Forwarder#MAX_BODY}, 413 above) and {@link Exchange}, which routes each request.
+ *
+ * <p>The virtual host is looked up again for every request, so a route change applies to open tunnels.
+ * One per stream, on its event loop.
+ */
+final class WaypointStream extends ChannelInboundHandlerAdapter {
+    private static final Logger LOG = LoggerFactory.getLogger(WaypointStream.class);
+    private final Supplier<EnvoyConfig> config;
+    private final Forwarder forwarder;
+
+    WaypointStream(Supplier<EnvoyConfig> config, Forwarder forwarder) {
+        this.config = config;
+        this.forwarder = forwarder;
+    }
+
+    @Override
+    public void channelRead(ChannelHandlerContext c, Object msg) {
+        if (!(msg instanceof Http2HeadersFrame first)) {
+            ReferenceCountUtil.release(msg);
+            answer(c, 400, "stream began without HEADERS", true);
+            return;
+        }
+        Optional<Outcome.BadRequest> bad = HboneServer.connectRefusal(first);
+        if (bad.isPresent()) {
+            answer(c, 400, bad.get().reason(), true);
+            return;
+        }
+        InetSocketAddress target = HboneServer.connectTarget(first);
+        Optional<VirtualHost> host = config.get().virtualHost(target);
+        Http2StreamChannel stream = (Http2StreamChannel) c.channel();
+        Optional<SpiffeId> peer = HboneServer.peerId(stream);
+        if (host.isEmpty()) {
+            answer(c, 503, "no route configuration serves " + target, true);
+            return;
+        }
+        LOG.debug("HBONE CONNECT {} from {} ({}): HTTP/1.1 on virtual host {}", target, stream.parent()
+                .remoteAddress(), peer.map(SpiffeId::toString).orElse("-"), host.get().getName());
+        answer(c, 200, "tunnel up", false);
+        c.pipeline().addLast(new StreamBytes(), new HttpServerCodec(), new HttpObjectAggregator(Forwarder.MAX_BODY),
+                new Exchange(target, peer, config, forwarder));
+        c.pipeline().remove(this);
+    }
+
+    private static void answer(ChannelHandlerContext c, int status, String reason, boolean end) {
+        if (end) {
+            LOG.debug("HBONE stream from {} answered {}: {}", c.channel().parent().remoteAddress(), status, reason);
+        }
+        var f = c.writeAndFlush(new DefaultHttp2HeadersFrame(new DefaultHttp2Headers().status(String.valueOf(status)),
+                end));
+        if (end) {
+            f.addListener(ChannelFutureListener.CLOSE);
+        }
+    }
+
+    @Override
+    public void exceptionCaught(ChannelHandlerContext c, Throwable cause) {
+        LOG.debug("HBONE stream to the waypoint failed: {}", cause.toString());
+        c.close();
+    }
+}

@@ -1,0 +1,52 @@
+package dev.wisp.waypoint.xds;
+
+import static java.util.Objects.requireNonNull;
+
+import io.envoyproxy.envoy.config.endpoint.v3.ClusterLoadAssignment;
+import io.envoyproxy.envoy.config.route.v3.RouteConfiguration;
+import io.envoyproxy.envoy.config.route.v3.VirtualHost;
+import java.net.Inet6Address;
+import java.net.InetSocketAddress;
+import java.util.Map;
+import java.util.Optional;
+import java.util.Set;
+
+/**
+ * What the waypoint holds from the control plane's Envoy xDS, immutable: the route configurations
+ * (RDS) by name, the cluster names (CDS) and the load assignments (EDS) by cluster. A new value is
+ * published whole after each accepted response, so a request sees one consistent set.
+ *
+ * @param routes route configurations by name ({@code <host>:<port>})
+ * @param clusters the names of the clusters CDS declared
+ * @param endpoints load assignments by cluster name
+ */
+public record EnvoyConfig(Map<String, RouteConfiguration> routes, Set<String> clusters,
+        Map<String, ClusterLoadAssignment> endpoints) {
+    public static final EnvoyConfig EMPTY = new EnvoyConfig(Map.of(), Set.of(), Map.of());
+
+    public EnvoyConfig {
+        routes = Map.copyOf(routes);
+        clusters = Set.copyOf(clusters);
+        endpoints = Map.copyOf(endpoints);
+    }
+
+    /**
+     * The virtual host that serves connections to {@code target}, the original destination a CONNECT
+     * names (a service's cluster IP and port): the one whose domains list {@code ip:port}, as Envoy
+     * selects a virtual host by authority. Empty when no route configuration covers it.
+     */
+    public Optional<VirtualHost> virtualHost(InetSocketAddress target) {
+        requireNonNull(target, "target");
+        String ip = target.getAddress().getHostAddress();
+        String authority = (target.getAddress() instanceof Inet6Address ? "[" + ip + "]" : ip) + ":"
+                + target.getPort();
+        for (RouteConfiguration rc : routes.values()) {
+            for (VirtualHost vh : rc.getVirtualHostsList()) {
+                if (vh.getDomainsList().contains(authority)) {
+                    return Optional.of(vh);
+                }
+            }
+        }
+        return Optional.empty();
+    }
+}

@@ -1,0 +1,154 @@
+package dev.wisp.node.proxy;
+
+import static java.util.Objects.requireNonNull;
+
+import io.netty.channel.ChannelHandler;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelInboundHandlerAdapter;
+import io.netty.channel.ChannelInitializer;
+import io.netty.handler.codec.http2.DefaultHttp2Headers;
+import io.netty.handler.codec.http2.DefaultHttp2HeadersFrame;
+import io.netty.handler.codec.http2.Http2Headers;
+import io.netty.handler.codec.http2.Http2StreamChannel;
+import io.netty.util.ReferenceCountUtil;
+import io.netty.util.concurrent.EventExecutor;
+import io.netty.util.concurrent.Future;
+import io.netty.util.concurrent.Promise;
+import java.net.InetSocketAddress;
+import java.util.ArrayDeque;
+import java.util.function.Consumer;
+import java.util.function.Supplier;
+
+/**
+ * HBONE CONNECT streams for a caller that speaks over the stream itself (the waypoint sends one
+ * HTTP/1.1 request per stream), from the agent's {@link HbonePool}: the CONNECT goes out, and only
+ * when the peer answers 200 are the caller's handlers put on the stream and the promise completed;
+ * any other answer fails the promise with {@link Refused} whose {@link Outcome} says what
+ * the peer answered ({@link Outbound#answer}, the agent's own reading: 401 is its policy's denial).
+ *
+ * <p>Threads: the stream's handlers run on its event loop; frames that arrive in the same read as
+ * the 200 are held and replayed into the caller's handlers, in order. Stateless; nothing to close.
+ */
+public final class HboneTunnel {
+    private HboneTunnel() {}
+
+    /** The tunnel was not set up: {@link #outcome} says why (the peer's answer, or the failure). */
+    public static final class Refused extends Exception {
+        private static final long serialVersionUID = 1L;
+        private final transient Outcome outcome;
+
+        Refused(Outcome outcome) {
+            super(outcome.reason());
+            this.outcome = outcome;
+        }
+
+        public Outcome outcome() {
+            return outcome;
+        }
+    }
+
+    /**
+     * Opens a stream to {@code key}'s HBONE server with CONNECT {@code target}; on 200,
+     * {@code handlers} (new instances each call) are added to the stream's pipeline and auto-read is
+     * turned on. The stream is the caller's to close. The future's listeners run on {@code executor}.
+     */
+    public static Future<Http2StreamChannel> open(HbonePool pool, PoolKey key, InetSocketAddress target,
+            Supplier<ChannelHandler[]> handlers, EventExecutor executor) {
+        requireNonNull(handlers, "handlers");
+        Http2Headers connect = new DefaultHttp2Headers().method("CONNECT").authority(Hbone.authority(target));
+        return open(pool, key, connect, stream -> {
+            stream.pipeline().addLast(handlers.get());
+            stream.config().setAutoRead(true);
+        }, executor);
+    }
+
+    /**
+     * Opens a stream with the CONNECT request {@code connect}; on 200, {@code onOpen} runs on the
+     * stream's event loop before any frame that followed the answer is passed on (and with auto-read
+     * still off), then the future completes. {@link Outbound} joins its relay there.
+     */
+    static Future<Http2StreamChannel> open(HbonePool pool, PoolKey key, Http2Headers connect,
+            Consumer<Http2StreamChannel> onOpen, EventExecutor executor) {
+        requireNonNull(pool, "pool");
+        requireNonNull(connect, "connect");
+        Promise<Http2StreamChannel> promise = executor.newPromise();
+        pool.open(key, new ChannelInitializer<Http2StreamChannel>() {
+            @Override
+            protected void initChannel(Http2StreamChannel stream) {
+                stream.pipeline().addLast("hbone-connect", new Connect(connect, onOpen, promise));
+            }
+        }, executor.newPromise()).addListener((Future<Http2StreamChannel> f) -> {
+            if (!f.isSuccess()) {
+                promise.tryFailure(new Refused(f.cause() instanceof HboneException h
+                        ? h.outcome()
+                        : new Outcome.Unreachable("HBONE stream to " + key.destination()
+                                + " could not be opened: " + f.cause().getMessage())));
+            }
+        });
+        return promise;
+    }
+
+    /** Sends the CONNECT, reads the answer, then makes way for the caller's handlers. */
+    private static final class Connect extends ChannelInboundHandlerAdapter {
+        private final Http2Headers headers;
+        private final Consumer<Http2StreamChannel> onOpen;
+        private final Promise<Http2StreamChannel> promise;
+        /** Stream's event loop only. */
+        private boolean answered;
+        private final ArrayDeque<Object> held = new ArrayDeque<>();
+
+        Connect(Http2Headers headers, Consumer<Http2StreamChannel> onOpen, Promise<Http2StreamChannel> promise) {
+            this.headers = headers;
+            this.onOpen = onOpen;
+            this.promise = promise;
+        }
+
+        @Override
+        public void channelActive(ChannelHandlerContext c) {
+            c.channel().config().setAutoRead(false);
+            c.writeAndFlush(new DefaultHttp2HeadersFrame(headers, false));
+            c.read();
+            c.fireChannelActive();
+        }
+
+        @Override
+        public void channelRead(ChannelHandlerContext c, Object msg) {
+            if (answered) {
+                held.add(msg);
+                return;
+            }
+            answered = true;
+            Outcome answer = Outbound.answer(headers.authority(), msg);
+            ReferenceCountUtil.release(msg);
+            if (!(answer instanceof Outcome.Allowed)) {
+                promise.tryFailure(new Refused(answer));
+                c.close();
+                return;
+            }
+            Http2StreamChannel stream = (Http2StreamChannel) c.channel();
+            c.pipeline().remove(this);
+            onOpen.accept(stream);
+            promise.trySuccess(stream);
+            while (!held.isEmpty()) {
+                stream.pipeline().fireChannelRead(held.poll());
+            }
+        }
+
+        @Override
+        public void channelInactive(ChannelHandlerContext c) {
+            while (!held.isEmpty()) {
+                ReferenceCountUtil.release(held.poll());
+            }
+            promise.tryFailure(new Refused(new Outcome.Unreachable("HBONE stream to " + headers.authority()
+                    + " closed before an answer")));
+            c.fireChannelInactive();
+        }
+
+        @Override
+        public void exceptionCaught(ChannelHandlerContext c, Throwable cause) {
+            promise.tryFailure(new Refused(new Outcome.Malformed("HBONE CONNECT " + headers.authority()
+                    + " failed: " + cause.getMessage())));
+            c.close();
+        }
+    }
+}
