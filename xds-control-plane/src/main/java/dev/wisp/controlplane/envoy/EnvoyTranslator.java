@@ -124,7 +124,7 @@ public final class EnvoyTranslator {
      * unknown or has no address: the waypoint then has no way to that endpoint and skips it.
      */
     private static Optional<Metadata> tunnel(Pod p, MeshModel model) {
-        Optional<NodeDef> node = model.nodes().stream().filter(n -> n.ref().name().equals(p.nodeName())
+        Optional<NodeDef> node = model.all(NodeDef.class).stream().filter(n -> n.ref().name().equals(p.nodeName())
                 && !n.addresses().isEmpty()).findFirst();
         return node.map(n -> {
             InetAddress a = n.addresses().getFirst();
