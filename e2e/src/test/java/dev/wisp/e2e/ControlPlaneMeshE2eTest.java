@@ -190,7 +190,7 @@ class ControlPlaneMeshE2eTest {
         } finally {
             ch.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
         }
-        assertThat(log("control-plane")).contains("refused a certificate to node node1");
+        assertThat(log("control-plane")).contains("refused csr_not_authorized of node node1");
     }
 
     @Test
