@@ -37,7 +37,7 @@ public final class AdminServer implements AutoCloseable {
     /** Changes a logger's level; the launcher supplies it (the agent does not bind a logging backend). */
     @FunctionalInterface
     public interface LogLevels {
-        /** @throws IllegalArgumentException when the level is not known */
+        /** @throws IllegalArgumentException when the level is not known, or not allowed for that logger (400) */
         void set(String logger, String level);
     }
 
