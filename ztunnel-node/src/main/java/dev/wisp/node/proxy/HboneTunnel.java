@@ -4,18 +4,15 @@ import static java.util.Objects.requireNonNull;
 
 import io.netty.channel.ChannelHandler;
 import io.netty.channel.ChannelHandlerContext;
-import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.ChannelInitializer;
 import io.netty.handler.codec.http2.DefaultHttp2Headers;
 import io.netty.handler.codec.http2.DefaultHttp2HeadersFrame;
 import io.netty.handler.codec.http2.Http2Headers;
 import io.netty.handler.codec.http2.Http2StreamChannel;
-import io.netty.util.ReferenceCountUtil;
 import io.netty.util.concurrent.EventExecutor;
 import io.netty.util.concurrent.Future;
 import io.netty.util.concurrent.Promise;
 import java.net.InetSocketAddress;
-import java.util.ArrayDeque;
 import java.util.function.Consumer;
 import java.util.function.Supplier;
 
@@ -89,66 +86,44 @@ public final class HboneTunnel {
     }
 
     /** Sends the CONNECT, reads the answer, then makes way for the caller's handlers. */
-    private static final class Connect extends ChannelInboundHandlerAdapter {
+    private static final class Connect extends ConnectAnswer {
         private final Http2Headers headers;
         private final Consumer<Http2StreamChannel> onOpen;
         private final Promise<Http2StreamChannel> promise;
-        /** Stream's event loop only. */
-        private boolean answered;
-        private final ArrayDeque<Object> held = new ArrayDeque<>();
 
         Connect(Http2Headers headers, Consumer<Http2StreamChannel> onOpen, Promise<Http2StreamChannel> promise) {
+            super(String.valueOf(headers.authority()));
             this.headers = headers;
             this.onOpen = onOpen;
             this.promise = promise;
         }
 
         @Override
-        public void channelActive(ChannelHandlerContext c) {
-            c.channel().config().setAutoRead(false);
+        void request(ChannelHandlerContext c) {
             c.writeAndFlush(new DefaultHttp2HeadersFrame(headers, false));
-            c.read();
-            c.fireChannelActive();
         }
 
         @Override
-        public void channelRead(ChannelHandlerContext c, Object msg) {
-            if (answered) {
-                held.add(msg);
-                return;
-            }
-            answered = true;
-            Outcome answer = Outbound.answer(headers.authority(), msg);
-            ReferenceCountUtil.release(msg);
+        Outcome read(Object answer) {
+            return Outbound.answer(headers.authority(), answer);
+        }
+
+        @Override
+        boolean answered(ChannelHandlerContext c, Outcome answer) {
             if (!(answer instanceof Outcome.Allowed)) {
                 promise.tryFailure(new Refused(answer));
                 c.close();
-                return;
+                return false;
             }
             Http2StreamChannel stream = (Http2StreamChannel) c.channel();
-            c.pipeline().remove(this);
             onOpen.accept(stream);
             promise.trySuccess(stream);
-            while (!held.isEmpty()) {
-                stream.pipeline().fireChannelRead(held.poll());
-            }
+            return true;
         }
 
         @Override
-        public void channelInactive(ChannelHandlerContext c) {
-            while (!held.isEmpty()) {
-                ReferenceCountUtil.release(held.poll());
-            }
-            promise.tryFailure(new Refused(new Outcome.Unreachable("HBONE stream to " + headers.authority()
-                    + " closed before an answer")));
-            c.fireChannelInactive();
-        }
-
-        @Override
-        public void exceptionCaught(ChannelHandlerContext c, Throwable cause) {
-            promise.tryFailure(new Refused(new Outcome.Malformed("HBONE CONNECT " + headers.authority()
-                    + " failed: " + cause.getMessage())));
-            c.close();
+        void unanswered(Outcome why) {
+            promise.tryFailure(new Refused(why));
         }
     }
 }

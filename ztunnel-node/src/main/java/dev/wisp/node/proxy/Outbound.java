@@ -10,12 +10,9 @@ import dev.wisp.spiffe.SpiffeId;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
-import io.netty.channel.ChannelInboundHandlerAdapter;
-import io.netty.util.ReferenceCountUtil;
 import io.netty.util.concurrent.Future;
 import io.netty.util.concurrent.Promise;
 import java.net.InetSocketAddress;
-import java.util.ArrayDeque;
 import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.ConcurrentHashMap;
@@ -223,53 +220,47 @@ public final class Outbound implements AutoCloseable {
      * On a new HBONE stream: sends CONNECT, waits for the response; on 200 joins the relay (frames
      * that follow the 200 in the same read are replayed into it), otherwise fails the client.
      */
-    private static final class ConnectRequest extends ChannelInboundHandlerAdapter {
+    private static final class ConnectRequest extends ConnectAnswer {
         private final StreamProtocol protocol;
         private final Channel client;
-        /** The CONNECT request's {@code :authority} and {@code forwarded}. */
-        private final String[] request;
+        private final String authority;
+        private final String forwarded;
         private final Telemetry.Flow flow;
         private final Consumer<Outcome> ready;
-        /** Stream's event loop only. */
-        private boolean answered;
-        private final ArrayDeque<Object> held = new ArrayDeque<>();
 
         ConnectRequest(StreamProtocol protocol, Channel client, String authority, String forwarded,
                 Telemetry.Flow flow, Consumer<Outcome> ready) {
+            super(authority);
             this.protocol = protocol;
             this.client = client;
-            this.request = new String[]{authority, forwarded};
+            this.authority = authority;
+            this.forwarded = forwarded;
             this.flow = flow;
             this.ready = ready;
         }
 
         @Override
-        public void channelActive(ChannelHandlerContext c) {
-            c.channel().config().setAutoRead(false);
-            protocol.request(c, request[0], request[1]);
-            c.read();
-            c.fireChannelActive();
+        void request(ChannelHandlerContext c) {
+            protocol.request(c, authority, forwarded);
         }
 
         @Override
-        public void channelRead(ChannelHandlerContext c, Object msg) {
-            if (answered) {
-                held.add(msg);
-                return;
-            }
-            answered = true;
+        Outcome read(Object answer) {
             flow.protocol(protocol.label()); // the answer came over it, be it a refusal
-            Outcome answer = answer(protocol, request[0], msg);
-            ReferenceCountUtil.release(msg);
+            return answer(protocol, authority, answer);
+        }
+
+        @Override
+        boolean answered(ChannelHandlerContext c, Outcome answer) {
             if (!(answer instanceof Outcome.Allowed)) {
                 c.close();
                 fail(client, ready, answer, flow);
-                return;
+                return false;
             }
             if (!client.isActive()) {
                 c.close();
                 flow.close(new Outcome.ClientClosed("client closed before the tunnel was up"));
-                return;
+                return false;
             }
             ready.accept(answer);
             // As on the server: the relay's handlers go in behind this one, which then leaves, and
@@ -277,34 +268,12 @@ public final class Outbound implements AutoCloseable {
             Channel stream = c.channel();
             protocol.toRelay(stream);
             Relay.join(client, stream, flow);
-            c.pipeline().remove(this);
-            while (!held.isEmpty()) {
-                c.fireChannelRead(held.poll());
-            }
+            return true;
         }
 
         @Override
-        public void channelInactive(ChannelHandlerContext c) {
-            while (!held.isEmpty()) {
-                ReferenceCountUtil.release(held.poll());
-            }
-            if (!answered) {
-                answered = true;
-                fail(client, ready, new Outcome.Unreachable("HBONE stream to " + request[0]
-                        + " closed before an answer"), flow);
-            }
-            c.fireChannelInactive();
-        }
-
-        @Override
-        public void exceptionCaught(ChannelHandlerContext c, Throwable cause) {
-            if (!answered) {
-                // An HTTP/2 error on the stream before any answer: what came back was not HBONE.
-                answered = true;
-                fail(client, ready, new Outcome.Malformed("HBONE CONNECT " + request[0] + " failed: "
-                        + cause.getMessage()), flow);
-            }
-            c.close();
+        void unanswered(Outcome why) {
+            fail(client, ready, why, flow);
         }
     }
 }
