@@ -4,7 +4,7 @@
  *
  * Attached per pod cgroup: connect4/6 (redirect to the agent's outbound listener), sockops
  * (re-key the original destination by 4-tuple, flow events), getpeername4/6 (show the app its
- * original peer), bind4/6 (mesh ports are the agent's). Attached to the agent's cgroup: getsockopt
+ * original peer), bind4/6 (mesh ports, TCP and UDP, are the agent's). Attached to the agent's cgroup: getsockopt
  * (SO_ORIGINAL_DST on the agent's accepted sockets). Attached per pod netns: sk_lookup (plaintext
  * inbound to the agent's 15006 listener, HBONE to its 15008 listener). DNS: connect4, sendmsg4
  * (an unconnected sendto()) and recvmsg4 send a pod's port-53 traffic over IPv4 to the agent's DNS
@@ -26,6 +26,7 @@
 #define AF_INET 2
 #define AF_INET6 10
 #define SOCK_STREAM 1
+#define SOCK_DGRAM 2
 #define MAX_MESH_PORTS 8
 #define TCP_CLOSE_STATE 7 /* BPF_TCP_CLOSE */
 
@@ -613,10 +614,12 @@ int wisp_getsockopt(struct bpf_sockopt *ctx)
 	return 1;
 }
 
+/* TCP and UDP: the agent's UDP listeners live in the pod's namespace too (DNS on 127.0.0.1:15053), and
+ * a pod that bound the port first (or beside it, with SO_REUSEPORT) would take its own DNS away. */
 static __always_inline int bind_allowed(struct bpf_sock_addr *ctx)
 {
 	struct config *cfg = config();
-	if (!cfg || ctx->type != SOCK_STREAM)
+	if (!cfg || (ctx->type != SOCK_STREAM && ctx->type != SOCK_DGRAM))
 		return 1;
 	return is_mesh_port(cfg, bpf_ntohs(ctx->user_port)) ? 0 : 1;
 }

@@ -35,7 +35,7 @@ import org.junit.jupiter.api.Test;
  * are {@code curl} and {@link PodProbe} run inside pod A or C. A is a member of the mesh, C is not.
  */
 class CaptureEndToEndTest {
-    private static final String CLUSTER = "capt";
+    private static final String CLUSTER = "l4capt";
     private static final int A = 0;
     private static final int B = 1;
     private static final int C = 2;
@@ -51,8 +51,8 @@ class CaptureEndToEndTest {
     @BeforeAll
     static void buildLab() throws Exception {
         Prerequisites.requireRoot();
-        Prerequisites.requireCommands("ip", "curl", "bpftool", "setpriv");
-        lab = CaptureLab.up(CLUSTER, 188);
+        Prerequisites.requireCommands("ip", "curl", "bpftool", "setpriv", "python3");
+        lab = CaptureLab.up(CLUSTER, 66);
         relay = CaptureLab.in(lab.nodeNetns(), () -> StandInAgent.relay(new InetSocketAddress(15001), 0));
         relay6 = CaptureLab.in(lab.nodeNetns(), () -> StandInAgent.relay(new InetSocketAddress(lab.nodeAddress6(),
                 15001), 0));
@@ -311,6 +311,48 @@ class CaptureEndToEndTest {
                 .startsWith("error=bind(/0.0.0.0:15008) failed: EPERM");
         assertThat(lab.inPod(A, probe("bind", "18080"), 60).out()).isEqualTo("bound 18080\n");
         assertThat(lab.inPod(C, probe("bind", "15008"), 60).out()).isEqualTo("bound 15008\n");
+        // UDP too: the agent's DNS listener is 127.0.0.1:15053 in the pod's namespace, and a pod's
+        // socket there (even beside it, with SO_REUSEPORT) would take its own DNS away.
+        assertThat(udpBind(A, "127.0.0.1", 15053)).isEqualTo("errno 1\n");
+        assertThat(udpBind(A, "0.0.0.0", 15053)).isEqualTo("errno 1\n");
+        assertThat(udpBind(A, "127.0.0.1", 15054)).isEqualTo("bound\n");
+        assertThat(udpBind(C, "127.0.0.1", 15053)).isEqualTo("bound\n");
+    }
+
+    @Test
+    void theDnsRedirectAKilledAgentLeftIsOffWhenCaptureOpensAgain() throws Exception {
+        Capture first = open();
+        first.enroll(lab.podRef(A, false));
+        assertThat(udpSourceTowards(A, lab.podIp(B))).isEqualTo(lab.podIp(A));
+        first.redirectDns(15053);
+        assertThat(udpSourceTowards(A, lab.podIp(B))).as("redirected to the in-pod DNS listener").isEqualTo(
+                "127.0.0.1");
+        first.close(); // as if killed: nothing turned the pinned redirect off
+
+        assertThat(udpSourceTowards(A, lab.podIp(B))).as("still on with no agent").isEqualTo("127.0.0.1");
+        Capture second = open();
+        assertThat(udpSourceTowards(A, lab.podIp(B))).as("off once an agent opens capture").isEqualTo(lab.podIp(
+                A));
+        second.redirectDns(15053);
+        assertThat(udpSourceTowards(A, lab.podIp(B))).isEqualTo("127.0.0.1");
+    }
+
+    /** The local address a UDP socket of pod {@code pod} gets when it connects to {@code ip}:53. */
+    private static String udpSourceTowards(int pod, String ip) {
+        Sh.Result r = lab.inPod(pod, List.of("python3", "-c", "import socket\n"
+                + "s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n" + "s.connect(('" + ip + "', 53))\n"
+                + "print(s.getsockname()[0])"), 20);
+        return r.out().strip() + r.err();
+    }
+
+    /** Binds UDP {@code ip:port} in pod {@code pod} with SO_REUSEPORT: "bound" or "errno N". */
+    private static String udpBind(int pod, String ip, int port) {
+        Sh.Result r = lab.inPod(pod, List.of("python3", "-c", "import socket\n"
+                + "s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+                + "s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)\n" + "try:\n" + "    s.bind(('" + ip
+                + "', " + port + "))\n" + "    print('bound')\n" + "except OSError as e:\n"
+                + "    print('errno', e.errno)"), 20);
+        return r.out() + r.err();
     }
 
     @Test

@@ -95,6 +95,21 @@ class PodDnsE2eTest {
         assertThat(upstream.asked).contains("tcp " + OTHER_NAME);
     }
 
+    @Test
+    void aPodCannotTakeTheAgentsDnsPortInItsOwnNamespace() throws Exception {
+        await().atMost(Duration.ofSeconds(60)).pollInterval(Duration.ofSeconds(1)).untilAsserted(() -> assertThat(
+                run("getent", "hosts", MESH_NAME)).startsWith(VIP + " "));
+
+        // SO_REUSEPORT: without the bind hook, a root process of the pod could join the agent's
+        // socket and take half of the pod's DNS queries.
+        assertThat(run("python3", "-c", "import socket\n" + "s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)\n"
+                + "s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)\n" + "try:\n"
+                + "    s.bind(('127.0.0.1', 15053))\n" + "    print('bound')\n" + "except OSError as e:\n"
+                + "    print('errno', e.errno)")).as("a UDP bind of the DNS port in the pod").isEqualTo("errno 1\n");
+        assertThat(run("getent", "hosts", MESH_NAME)).as("the agent's listener still answers").startsWith(VIP
+                + " ");
+    }
+
     /** Runs {@code command} in the client pod (its cgroup and namespace) and returns its output. */
     static String run(String... command) throws Exception {
         Process p = mesh.startInPod("client", List.of(command));

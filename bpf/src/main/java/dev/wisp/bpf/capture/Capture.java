@@ -19,7 +19,7 @@ import java.util.function.Consumer;
  * the agent hands their descriptors to {@link #setInboundListener}/{@link #setHboneListener}.
  * Those listeners must live in the pod's network namespace (as in ztunnel's in-pod mode): the
  * kernel's sk_lookup hook cannot hand a connection to a socket of another namespace.
- * Member pods cannot bind the mesh ports. DNS goes to the agent's in-pod DNS listener once
+ * Member pods cannot bind the mesh ports (TCP or UDP). DNS goes to the agent's in-pod DNS listener once
  * {@link #redirectDns} names its port. Flow events stream to {@link #subscribe}rs.
  *
  * <p>State lives pinned under the config's pin root: maps by name, and one link per (pod, program).
@@ -68,7 +68,9 @@ public interface Capture extends AutoCloseable {
      * {@code sendto()}) to {@code 127.0.0.1:port} inside the pod, where the agent keeps a DNS
      * listener in each pod's network namespace; answers read as coming from the server addressed.
      * 0 turns it off (pods' DNS goes where it was sent). The setting is pinned: it outlives this
-     * handle, so an agent that stops serving DNS sets 0 first.
+     * handle, so an agent that stops serving DNS sets 0 first, and {@link #open} sets 0 (an agent
+     * killed without draining left it on, pointing at listeners gone with it) until the new agent
+     * has its listeners and calls this.
      */
     void redirectDns(int port) throws BpfException;
 

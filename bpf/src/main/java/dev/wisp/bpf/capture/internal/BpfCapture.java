@@ -105,6 +105,9 @@ public final class BpfCapture implements Capture {
         for (InetAddress a : config.bypassSources()) {
             bypass.put(a, (byte) 1);
         }
+        // The DNS redirect is pinned: an agent killed without draining left it on, pointing the
+        // pods at listeners that died with it. Off until this run opens its own (redirectDns).
+        redirectDns(0);
     }
 
     /**
