@@ -18,7 +18,6 @@ import java.nio.file.attribute.PosixFilePermissions;
 import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.Callable;
-import java.util.concurrent.CountDownLatch;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
@@ -84,12 +83,7 @@ public final class ControlPlaneCommand implements Callable<Integer> {
         } catch (RuntimeException e) {
             throw new UserException(e.getMessage(), e);
         }
-        CountDownLatch stopped = new CountDownLatch(1);
-        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
-            cp.close();
-            stopped.countDown();
-        }, "wisp-control-plane-shutdown"));
-        stopped.await();
+        Foreground.holdUntilStopped("wisp-control-plane-shutdown", cp::close);
         return 0;
     }
 

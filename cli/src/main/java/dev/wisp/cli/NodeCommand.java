@@ -18,9 +18,10 @@ import java.util.List;
 import dev.wisp.node.wireguard.MeshWireGuard;
 import dev.wisp.wireguard.Prefix;
 import java.util.concurrent.Callable;
-import java.util.concurrent.CountDownLatch;
+import java.util.function.Supplier;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /**
@@ -49,20 +50,12 @@ public final class NodeCommand implements Callable<Integer> {
     @Option(names = "--ca-dir", paramLabel = "DIR", description = "Standalone mode: directory of the local mesh CA.")
     Path caDir;
 
-    @Option(names = "--control-plane", paramLabel = "HOST:PORT", description = "Control-plane mode: the control plane's gRPC port (workload discovery and certificates over TLS).")
-    String controlPlane;
-
-    @Option(names = "--token-file", paramLabel = "FILE", description = "Control-plane mode: this node's credential (<state-dir>/node-credentials/<node>.token of the control plane).")
-    Path tokenFile;
+    /** {@code --control-plane}, {@code --token-file}, {@code --ca-bundle}, {@code --trust-domain}. */
+    @Mixin
+    ControlPlaneLink controlPlane;
 
     @Option(names = "--service-account-token", paramLabel = "FILE", description = "Control-plane mode on Kubernetes, instead of --token-file: the agent pod's projected service-account token (audience of the control plane's --token-audience), re-read at each call as the kubelet rotates it; the control plane checks it with a TokenReview.")
     Path serviceAccountToken;
-
-    @Option(names = "--ca-bundle", paramLabel = "FILE", description = "Control-plane mode: the mesh CA's roots (<state-dir>/ca/bundle.pem of the control plane), to verify the control plane.")
-    Path caBundle;
-
-    @Option(names = "--trust-domain", paramLabel = "TD", description = "Trust domain (default: ${DEFAULT-VALUE}).")
-    String trustDomain;
 
     @Option(names = "--bind", paramLabel = "ADDR", description = "Address of the HBONE, outbound, inbound, metrics and readiness listeners (default: ${DEFAULT-VALUE}).")
     String bind;
@@ -146,16 +139,17 @@ public final class NodeCommand implements Callable<Integer> {
     static final class Defaults implements CommandLine.IDefaultValueProvider {
         private static final NodeSettings DEFAULTS = NodeSettings.of("-", new NodeSettings.Source.Standalone(Path.of(
                 "-"), Path.of("-")));
-        private static final Map<String, String> BY_OPTION = Map.of("--trust-domain", DEFAULTS.trustDomain(),
-                "--bind", DEFAULTS.bindAddress().getHostAddress(), "--ports", DEFAULTS.ports().toString(),
-                "--drain-timeout", DEFAULTS.drainTimeout().toString(), "--workers", String.valueOf(DEFAULTS
-                        .workerThreads()),
-                "--bpf-pin-root", NodeSettings.DEFAULT_PIN_ROOT.toString(), "--pool-streams-per-connection", String
-                        .valueOf(DEFAULTS.streamsPerConnection()),
-                "--pool-idle-timeout", DEFAULTS.idleTimeout()
-                        .toString(),
-                "--transport", DEFAULTS.transport().label(), "--flows-port",
-                String.valueOf(NodeSettings.DEFAULT_FLOWS_PORT));
+        private static final Map<String, String> BY_OPTION = Map
+                .of("--bind", DEFAULTS.bindAddress().getHostAddress(), "--ports", DEFAULTS.ports().toString(),
+                        "--drain-timeout", DEFAULTS.drainTimeout().toString(), "--workers", String.valueOf(DEFAULTS
+                                .workerThreads()),
+                        "--bpf-pin-root", NodeSettings.DEFAULT_PIN_ROOT.toString(), "--pool-streams-per-connection",
+                        String
+                                .valueOf(DEFAULTS.streamsPerConnection()),
+                        "--pool-idle-timeout", DEFAULTS.idleTimeout()
+                                .toString(),
+                        "--transport", DEFAULTS.transport().label(), "--flows-port",
+                        String.valueOf(NodeSettings.DEFAULT_FLOWS_PORT));
         /** The rest (Map.of takes at most ten pairs). */
         private static final Map<String, String> MORE = Map.of("--dns-port", String.valueOf(
                 NodeSettings.Dns.DEFAULT_PORT), "--wireguard-interface", "wisp-wg0",
@@ -178,43 +172,25 @@ public final class NodeCommand implements Callable<Integer> {
         } catch (IOException | IllegalArgumentException e) {
             throw new UserException(e.getMessage(), e);
         }
-        CountDownLatch stopped = new CountDownLatch(1);
-        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+        Foreground.holdUntilStopped("wisp-drain", () -> {
             runtime.drain();
             runtime.close();
-            stopped.countDown();
-        }, "wisp-drain"));
-        stopped.await();
+        });
         return 0;
     }
 
     /** The options as {@link NodeSettings}; an inconsistent combination is one clear error. */
     NodeSettings settings() {
-        NodeSettings s = NodeSettings.of(node, source()).withTrustDomain(trustDomain).withDrainTimeout(drainTimeout)
+        NodeSettings s = NodeSettings.of(node, source()).withTrustDomain(controlPlane.trustDomain())
+                .withDrainTimeout(drainTimeout)
                 .withPool(poolStreams, poolIdleTimeout).withWorkerThreads(workers).withLogLevels(LogLevel::set);
         if (flowsPort >= 0) {
             s = s.withFlowsPort(flowsPort);
         }
-        try {
-            s = s.withTransport(Transport.Kind.parse(transport));
-        } catch (IllegalArgumentException e) {
-            throw new UserException("--transport: " + e.getMessage());
-        }
-        try {
-            s = s.withHboneProtocol(HboneClient.Mode.parse(hbone));
-        } catch (IllegalArgumentException e) {
-            throw new UserException("--hbone: " + e.getMessage());
-        }
-        try {
-            s = s.withBindAddress(InetAddress.ofLiteral(bind));
-        } catch (IllegalArgumentException e) {
-            throw new UserException("--bind: '" + bind + "' is not an IP address");
-        }
-        try {
-            s = s.withPorts(NodeSettings.Ports.parse(ports));
-        } catch (IllegalArgumentException e) {
-            throw new UserException("--ports: " + e.getMessage());
-        }
+        s = s.withTransport(parsed("--transport", () -> Transport.Kind.parse(transport)))
+                .withHboneProtocol(parsed("--hbone", () -> HboneClient.Mode.parse(hbone)))
+                .withBindAddress(parsed("--bind", () -> ip(bind)))
+                .withPorts(parsed("--ports", () -> NodeSettings.Ports.parse(ports)));
         if (socks5Workload != null) {
             s = s.withSocks5Workload(socks5Workload);
         }
@@ -234,13 +210,9 @@ public final class NodeCommand implements Callable<Integer> {
             if (podsDir == null) {
                 throw new UserException("--capture needs --pods-dir DIR (where the local pods' files appear)");
             }
-            try {
-                NodeSettings.Capture c = new NodeSettings.Capture(podsDir, pinRoot, Optional.ofNullable(
-                        captureAddress).map(InetAddress::ofLiteral));
-                s = s.withCapture(workloadApiDir == null ? c : c.withWorkloadApiDir(workloadApiDir));
-            } catch (IllegalArgumentException e) {
-                throw new UserException("--capture: " + e.getMessage());
-            }
+            NodeSettings.Capture c = parsed("--capture", () -> new NodeSettings.Capture(podsDir, pinRoot, Optional
+                    .ofNullable(captureAddress).map(InetAddress::ofLiteral)));
+            s = s.withCapture(workloadApiDir == null ? c : c.withWorkloadApiDir(workloadApiDir));
         }
         if (wireguard) {
             s = s.withWireGuard(wireguardSettings());
@@ -253,37 +225,47 @@ public final class NodeCommand implements Callable<Integer> {
             throw new UserException("--wireguard needs --wireguard-address ADDR (this node's address) and "
                     + "--wireguard-state-dir DIR (where its private key is kept)");
         }
+        return parsed("--wireguard", () -> new MeshWireGuard.Settings(wireguardInterface, wireguardStateDir,
+                wireguardPort, InetAddress.ofLiteral(wireguardAddress), wireguardPodCidrs.stream().map(Prefix::parse)
+                        .toList(),
+                wireguardClusterCidrs.stream().map(Prefix::parse).toList(), !wireguardPermissive,
+                MeshWireGuard.Settings.DEFAULT_TABLE, wireguardUapiDir));
+    }
+
+    /** {@code parse}'s value; an {@link IllegalArgumentException} is the operator's error about {@code option}. */
+    private static <T> T parsed(String option, Supplier<T> parse) {
         try {
-            return new MeshWireGuard.Settings(wireguardInterface, wireguardStateDir, wireguardPort, InetAddress
-                    .ofLiteral(wireguardAddress), wireguardPodCidrs.stream().map(Prefix::parse).toList(),
-                    wireguardClusterCidrs.stream().map(Prefix::parse).toList(), !wireguardPermissive,
-                    MeshWireGuard.Settings.DEFAULT_TABLE, wireguardUapiDir);
+            return parse.get();
         } catch (IllegalArgumentException e) {
-            throw new UserException("--wireguard: " + e.getMessage());
+            throw new UserException(option + ": " + e.getMessage());
+        }
+    }
+
+    private static InetAddress ip(String text) {
+        try {
+            return InetAddress.ofLiteral(text);
+        } catch (IllegalArgumentException e) {
+            throw new IllegalArgumentException("'" + text + "' is not an IP address", e);
         }
     }
 
     private NodeSettings.Source source() {
-        if (controlPlane == null) {
-            if (state == null || caDir == null || tokenFile != null || serviceAccountToken != null
-                    || caBundle != null) {
+        ControlPlaneLink cp = controlPlane;
+        if (!cp.given()) {
+            if (state == null || caDir == null || cp.tokenFile != null || serviceAccountToken != null
+                    || cp.caBundle != null) {
                 throw new UserException("give either --state and --ca-dir (standalone) or --control-plane, "
                         + "--token-file and --ca-bundle");
             }
             return new NodeSettings.Source.Standalone(state, caDir);
         }
-        if ((tokenFile == null) == (serviceAccountToken == null) || caBundle == null || state != null
+        if ((cp.tokenFile == null) == (serviceAccountToken == null) || cp.caBundle == null || state != null
                 || caDir != null) {
             throw new UserException("--control-plane needs --ca-bundle and one of --token-file (local mode) or "
                     + "--service-account-token (Kubernetes), and excludes --state and --ca-dir");
         }
-        try {
-            return tokenFile != null
-                    ? NodeSettings.Source.ControlPlane.parse(controlPlane, tokenFile, caBundle)
-                    : NodeSettings.Source.ControlPlane.parse(controlPlane, serviceAccountToken, caBundle,
-                            NodeSettings.Source.Credential.SERVICE_ACCOUNT_TOKEN);
-        } catch (IllegalArgumentException e) {
-            throw new UserException("--control-plane: " + e.getMessage());
-        }
+        return cp.tokenFile != null
+                ? cp.parse(cp.tokenFile, NodeSettings.Source.Credential.NODE_TOKEN)
+                : cp.parse(serviceAccountToken, NodeSettings.Source.Credential.SERVICE_ACCOUNT_TOKEN);
     }
 }

@@ -8,10 +8,9 @@ import dev.wisp.waypoint.WaypointSettings;
 import java.io.IOException;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
-import java.nio.file.Path;
 import java.util.concurrent.Callable;
-import java.util.concurrent.CountDownLatch;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Mixin;
 import picocli.CommandLine.Option;
 
 /** {@code wisp waypoint}: runs the L7 waypoint proxy until SIGTERM (then drains and closes it). */
@@ -32,17 +31,9 @@ public final class WaypointCommand implements Callable<Integer> {
     @Option(names = "--service-account", required = true, paramLabel = "SA", description = "The waypoint pod's service account: its SPIFFE ID is spiffe://<td>/ns/<NS>/sa/<SA>.")
     String serviceAccount;
 
-    @Option(names = "--control-plane", required = true, paramLabel = "HOST:PORT", description = "The control plane's gRPC port (Envoy xDS and certificates over TLS).")
-    String controlPlane;
-
-    @Option(names = "--token-file", required = true, paramLabel = "FILE", description = "The credential of the node the waypoint's pod runs on (<state-dir>/node-credentials/<node>.token).")
-    Path tokenFile;
-
-    @Option(names = "--ca-bundle", required = true, paramLabel = "FILE", description = "The mesh CA's roots (<state-dir>/ca/bundle.pem), to verify the control plane.")
-    Path caBundle;
-
-    @Option(names = "--trust-domain", paramLabel = "TD", defaultValue = "cluster.local", description = "Trust domain (default: ${DEFAULT-VALUE}).")
-    String trustDomain;
+    /** {@code --control-plane}, {@code --token-file} and {@code --ca-bundle} (all required), {@code --trust-domain}. */
+    @Mixin
+    ControlPlaneLink controlPlane;
 
     @Option(names = "--listen", paramLabel = "IP:PORT", defaultValue = "0.0.0.0:15008", description = "The HBONE listener (default: ${DEFAULT-VALUE}).")
     String listen;
@@ -53,10 +44,11 @@ public final class WaypointCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         WaypointSettings settings;
+        NodeSettings.Source.ControlPlane source = controlPlane.required();
         try {
             HostPort at = HostPort.parse(listen);
-            settings = WaypointSettings.of(name, SpiffeId.forServiceAccount(trustDomain, namespace, serviceAccount),
-                    NodeSettings.Source.ControlPlane.parse(controlPlane, tokenFile, caBundle))
+            settings = WaypointSettings.of(name, SpiffeId.forServiceAccount(controlPlane.trustDomain(), namespace,
+                    serviceAccount), source)
                     .withListen(new InetSocketAddress(InetAddress.ofLiteral(at.host()), at.port()))
                     .withWorkers(workers);
         } catch (IllegalArgumentException e) {
@@ -68,12 +60,7 @@ public final class WaypointCommand implements Callable<Integer> {
         } catch (IOException e) {
             throw new UserException(e.getMessage(), e);
         }
-        CountDownLatch stopped = new CountDownLatch(1);
-        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
-            waypoint.close();
-            stopped.countDown();
-        }, "wisp-drain"));
-        stopped.await();
+        Foreground.holdUntilStopped("wisp-drain", waypoint::close);
         return 0;
     }
 }

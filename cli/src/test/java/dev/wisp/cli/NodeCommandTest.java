@@ -58,4 +58,29 @@ class NodeCommandTest {
         assertThat(r[2]).contains("--dns-upstream: 'resolver.example:53' is not IP:PORT");
         assertThat(run("node", "--help")[1]).contains("15053 DNS");
     }
+
+    @Test
+    void theControlPlaneLinkIsCheckedAsAWhole(@TempDir Path dir) {
+        String token = dir.resolve("n1.token").toString();
+        String[] both = run("node", "--node", "n1", "--state", "x", "--ca-dir", dir.toString(), "--token-file", token);
+        assertThat(both[0]).isEqualTo("1");
+        assertThat(both[2]).contains("give either --state and --ca-dir (standalone) or --control-plane");
+        String[] noBundle = run("node", "--node", "n1", "--control-plane", "127.0.0.1:15012", "--token-file", token);
+        assertThat(noBundle[0]).isEqualTo("1");
+        assertThat(noBundle[2]).contains("--control-plane needs --ca-bundle");
+        String[] badAddress = run("node", "--node", "n1", "--control-plane", "no-port", "--token-file", token,
+                "--ca-bundle", dir.resolve("bundle.pem").toString());
+        assertThat(badAddress[0]).isEqualTo("1");
+        assertThat(badAddress[2]).contains("--control-plane: ");
+    }
+
+    @Test
+    void theWaypointNeedsTheWholeControlPlaneLink(@TempDir Path dir) {
+        String[] r = run("waypoint", "--name", "wp", "--namespace", "ns", "--service-account", "sa",
+                "--control-plane", "127.0.0.1:15012", "--ca-bundle", dir.resolve("bundle.pem").toString());
+        assertThat(r[0]).isEqualTo("2");
+        assertThat(r[2]).contains("give --control-plane HOST:PORT, --token-file FILE and --ca-bundle FILE");
+        assertThat(run("waypoint", "--help")[1]).contains("--trust-domain").contains("default: cluster.local");
+        assertThat(run("node", "--help")[1]).contains("default: cluster.local");
+    }
 }

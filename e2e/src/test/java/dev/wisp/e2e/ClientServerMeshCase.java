@@ -1,6 +1,7 @@
 package dev.wisp.e2e;
 
 import dev.wisp.local.LocalMesh;
+import dev.wisp.local.MeshSpec;
 import java.nio.file.Path;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -34,9 +35,14 @@ abstract class ClientServerMeshCase {
     /** Brings the mesh up with its logs and configuration in {@code dir}, removed after the class. */
     @BeforeAll
     final void upClientServerMesh(@TempDir Path dir) throws Exception {
-        mesh = PodApps.upWithServer(PodApps.clientServerMesh(cluster, base, dir), serverPorts);
+        mesh = PodApps.upWithServer(spec(PodApps.clientServerMesh(cluster, base, dir)), serverPorts);
         server = mesh.pod("server").ip();
         client = new PodApps.Shell(mesh, "client");
+    }
+
+    /** The mesh a subclass runs (other agent arguments, another wisp command); by default {@code spec} as it is. */
+    MeshSpec.Builder spec(MeshSpec.Builder spec) {
+        return spec;
     }
 
     @AfterAll

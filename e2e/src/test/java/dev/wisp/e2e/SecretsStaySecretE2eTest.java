@@ -3,9 +3,7 @@ package dev.wisp.e2e;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
-import dev.wisp.local.LocalMesh;
 import dev.wisp.local.MeshSpec;
-import dev.wisp.testing.Prerequisites;
 import dev.wisp.testing.SecretScan;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -19,10 +17,7 @@ import java.util.Base64;
 import java.util.HexFormat;
 import java.util.List;
 import java.util.concurrent.TimeUnit;
-import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
-import org.junit.jupiter.api.io.TempDir;
 
 /**
  * Secrets stay secret: a whole mesh with the control plane and both agents at DEBUG carries calls,
@@ -33,31 +28,21 @@ import org.junit.jupiter.api.io.TempDir;
  * private keys, the node tokens) in any encoding, for PEM private key blocks, and for secret files
  * that others may read. {@code SecretScanTest} shows the scan failing on each planted kind.
  */
-class SecretsStaySecretE2eTest {
-    static final String CLUSTER = "resec";
-    @TempDir
-    static Path dir;
-    static LocalMesh mesh;
-
-    @BeforeAll
-    static void up() throws Exception {
-        Prerequisites.requireRoot();
-        Prerequisites.requireCommands("ip", "nsenter");
-        List<String> debug = new ArrayList<>(MeshSpec.currentJvmWispCommand());
-        debug.addAll(List.of("--log-level", "debug"));
-        mesh = LocalMesh.up(PodApps.clientServerMesh(CLUSTER, 80, dir).wispCommand(debug).build());
+class SecretsStaySecretE2eTest extends ClientServerMeshCase {
+    SecretsStaySecretE2eTest() {
+        super("resec", 80, 9000);
     }
 
-    @AfterAll
-    static void down() throws Exception {
-        PodApps.down(mesh, CLUSTER);
+    /** Every process at DEBUG: the level that would print a secret if any code path did. */
+    @Override
+    MeshSpec.Builder spec(MeshSpec.Builder spec) {
+        List<String> debug = new ArrayList<>(MeshSpec.currentJvmWispCommand());
+        debug.addAll(List.of("--log-level", "debug"));
+        return spec.wispCommand(debug);
     }
 
     @Test
     void noKeyTokenOrKeyMaterialInLogsAdminAnswersOrReadableFiles() throws Exception {
-        String server = mesh.pod("server").ip();
-        PodApps.startServer(mesh, "server", "server", 9000);
-        var client = new PodApps.Shell(mesh, "client");
         await().atMost(Duration.ofSeconds(30)).pollInterval(Duration.ofMillis(200)).until(() -> client.answers(
                 server, 9000, "server 5"));
         mesh.apply("deny.yaml", ControlPlaneMeshE2eTest.DENY_CLIENT);
@@ -110,7 +95,7 @@ class SecretsStaySecretE2eTest {
     }
 
     /** The pod's workload key, as its agent hands it to the pod's processes over the Workload API. */
-    static PrivateKey workloadKey(String pod) throws Exception {
+    PrivateKey workloadKey(String pod) throws Exception {
         Path socket = mesh.workloadApiSocket(pod);
         await().atMost(Duration.ofSeconds(30)).until(() -> Files.exists(socket));
         Process p = mesh.startInPod(pod, PodApps.java(SvidKeyProbe.class, socket.toString()));

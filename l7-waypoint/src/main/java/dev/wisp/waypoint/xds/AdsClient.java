@@ -20,12 +20,14 @@ import io.grpc.stub.StreamObserver;
 import java.time.Duration;
 import java.util.HashMap;
 import java.util.HashSet;
+import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.TreeSet;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.atomic.AtomicReference;
 import java.util.function.Consumer;
+import java.util.function.Function;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -56,10 +58,10 @@ public final class AdsClient implements AutoCloseable {
     private StreamObserver<DiscoveryRequest> requests;
     private final Map<String, String> acked = new HashMap<>();
     private final Map<String, String> nonces = new HashMap<>();
-    private Set<String> routeNames = Set.of();
-    private Set<String> clusterNames = Set.of();
-    private Map<String, RouteConfiguration> routes = Map.of();
-    private Map<String, ClusterLoadAssignment> endpoints = Map.of();
+    /** The route configurations the listeners name (RDS); guarded by {@code this}. */
+    private final Named<RouteConfiguration> routes = new Named<>(RDS);
+    /** The load assignments of the clusters (EDS); guarded by {@code this}. */
+    private final Named<ClusterLoadAssignment> endpoints = new Named<>(EDS);
     private int failures;
     private boolean closed;
 
@@ -90,11 +92,10 @@ public final class AdsClient implements AutoCloseable {
         nonces.clear();
         request(LDS, Set.of());
         request(CDS, Set.of());
-        if (!routeNames.isEmpty()) {
-            request(RDS, routeNames);
-        }
-        if (!clusterNames.isEmpty()) {
-            request(EDS, clusterNames);
+        for (Named<?> dependent : List.of(routes, endpoints)) {
+            if (!dependent.names.isEmpty()) {
+                request(dependent.type, dependent.names);
+            }
         }
     }
 
@@ -126,43 +127,17 @@ public final class AdsClient implements AutoCloseable {
                                 .unpack(HttpConnectionManager.class);
                         names.add(hcm.getRds().getRouteConfigName());
                     }
-                    ack(r);
-                    if (!names.equals(routeNames)) {
-                        routeNames = Set.copyOf(names);
-                        routes = keep(routes, routeNames);
-                        request(RDS, routeNames);
-                    }
+                    follow(r, names, routes);
                 }
                 case CDS -> {
                     Set<String> names = new HashSet<>();
                     for (Any a : r.getResourcesList()) {
                         names.add(a.unpack(Cluster.class).getName());
                     }
-                    ack(r);
-                    if (!names.equals(clusterNames)) {
-                        clusterNames = Set.copyOf(names);
-                        endpoints = keep(endpoints, clusterNames);
-                        request(EDS, clusterNames);
-                    }
+                    follow(r, names, endpoints);
                 }
-                case RDS -> {
-                    Map<String, RouteConfiguration> next = new HashMap<>();
-                    for (Any a : r.getResourcesList()) {
-                        RouteConfiguration rc = a.unpack(RouteConfiguration.class);
-                        next.put(rc.getName(), rc);
-                    }
-                    routes = next;
-                    ack(r);
-                }
-                case EDS -> {
-                    Map<String, ClusterLoadAssignment> next = new HashMap<>();
-                    for (Any a : r.getResourcesList()) {
-                        ClusterLoadAssignment cla = a.unpack(ClusterLoadAssignment.class);
-                        next.put(cla.getClusterName(), cla);
-                    }
-                    endpoints = next;
-                    ack(r);
-                }
+                case RDS -> receive(r, RouteConfiguration.class, RouteConfiguration::getName, routes);
+                case EDS -> receive(r, ClusterLoadAssignment.class, ClusterLoadAssignment::getClusterName, endpoints);
                 default -> {
                     request(type, Set.of(), "type " + type + " was not asked for");
                     return;
@@ -174,7 +149,7 @@ public final class AdsClient implements AutoCloseable {
             request(type, names(type), "cannot decode: " + e.getMessage());
             return;
         }
-        EnvoyConfig c = new EnvoyConfig(routes, clusterNames, endpoints);
+        EnvoyConfig c = new EnvoyConfig(routes.resources, endpoints.names, endpoints.resources);
         current.set(c);
         LOG.debug("Envoy xDS {} version {}: {} route configurations, {} clusters", type, r.getVersionInfo(),
                 c.routes().size(), c.clusters().size());
@@ -183,21 +158,42 @@ public final class AdsClient implements AutoCloseable {
 
     private Set<String> names(String type) {
         return switch (type) {
-            case RDS -> routeNames;
-            case EDS -> clusterNames;
+            case RDS -> routes.names;
+            case EDS -> endpoints.names;
             default -> Set.of();
         };
+    }
+
+    /**
+     * A wildcard response ({@code r}, LDS or CDS) named the resources of {@code dependent}'s type: ACK
+     * it and, when the names changed, drop what is no longer named and subscribe to the new set.
+     */
+    private <T> void follow(DiscoveryResponse r, Set<String> names, Named<T> dependent) {
+        ack(r);
+        if (!names.equals(dependent.names)) {
+            dependent.names = Set.copyOf(names);
+            Map<String, T> kept = new HashMap<>(dependent.resources);
+            kept.keySet().retainAll(dependent.names);
+            dependent.resources = kept;
+            request(dependent.type, dependent.names);
+        }
+    }
+
+    /** A response of {@code into}'s type (RDS or EDS): its resources, by name, replace the previous ones. */
+    private <T extends com.google.protobuf.Message> void receive(DiscoveryResponse r, Class<T> kind,
+            Function<T, String> name, Named<T> into) throws InvalidProtocolBufferException {
+        Map<String, T> next = new HashMap<>();
+        for (Any a : r.getResourcesList()) {
+            T resource = a.unpack(kind);
+            next.put(name.apply(resource), resource);
+        }
+        into.resources = next;
+        ack(r);
     }
 
     private void ack(DiscoveryResponse r) {
         acked.put(r.getTypeUrl(), r.getVersionInfo());
         request(r.getTypeUrl(), names(r.getTypeUrl()));
-    }
-
-    private static <T> Map<String, T> keep(Map<String, T> m, Set<String> names) {
-        Map<String, T> out = new HashMap<>(m);
-        out.keySet().retainAll(names);
-        return out;
     }
 
     private synchronized void onBroken(Throwable t) {
@@ -223,6 +219,20 @@ public final class AdsClient implements AutoCloseable {
         closed = true;
         if (requests != null) {
             requests.onError(io.grpc.Status.CANCELLED.withDescription("waypoint closing").asRuntimeException());
+        }
+    }
+
+    /**
+     * The resources of a type subscribed by name (RDS, EDS): the names asked for and what was received.
+     * Guarded by the client; {@code resources} is replaced, never changed in place (configurations hold it).
+     */
+    private static final class Named<T> {
+        final String type;
+        Set<String> names = Set.of();
+        Map<String, T> resources = Map.of();
+
+        Named(String type) {
+            this.type = type;
         }
     }
 
