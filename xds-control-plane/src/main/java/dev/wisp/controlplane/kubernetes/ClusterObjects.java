@@ -32,15 +32,18 @@ import java.util.TreeMap;
  * <p>What is read: enrolled pods that run on a node with an address (not host-network); the
  * Services of namespaces that hold an enrolled pod (not headless, not ExternalName); every Node
  * (its addresses, pod CIDRs and {@code wisp.dev/*} annotations); the IP EndpointSlices of the
- * Services read; every AuthorizationPolicy and PeerAuthentication. Only the fields the model reads are copied, so the server's bookkeeping
- * ({@code managedFields}, {@code status}, resource versions) never changes a reading.
+ * Services read; every AuthorizationPolicy, PeerAuthentication, RequestAuthentication, Gateway,
+ * HTTPRoute and GRPCRoute.
+ * Only the fields the model reads are copied, so the server's bookkeeping ({@code managedFields},
+ * {@code status} — including the Gateway API status this control plane writes — resource
+ * versions) never changes a reading.
  */
 final class ClusterObjects {
     private static final ObjectMapper YAML = new ObjectMapper(new YAMLFactory());
 
     /** What the informers hold at one moment. */
     record Snapshot(List<Namespace> namespaces, List<Pod> pods, List<Service> services, List<Node> nodes,
-            List<GenericKubernetesResource> policies, List<EndpointSlice> endpointSlices) {}
+            List<GenericKubernetesResource> custom, List<EndpointSlice> endpointSlices) {}
 
     /** An object the control plane refuses, and why (the decoder's error naming the field). */
     record Refusal(HasMetadata object, ConfigError error) {
@@ -94,8 +97,8 @@ final class ClusterObjects {
         for (Node node : s.nodes()) {
             add(documents, sources, node, node(node));
         }
-        for (GenericKubernetesResource policy : s.policies()) {
-            add(documents, sources, policy, policy(policy));
+        for (GenericKubernetesResource r : s.custom()) {
+            add(documents, sources, r, custom(r));
         }
         List<ConfigDecoder.Decoded> decoded = new ArrayList<>();
         List<Refusal> refusals = new ArrayList<>();
@@ -235,10 +238,15 @@ final class ClusterObjects {
         return doc;
     }
 
-    /** Istio's kinds as the user wrote them: metadata and spec, decoded strictly. */
-    private static Map<String, Object> policy(GenericKubernetesResource r) {
-        return document(r.getApiVersion(), r.getKind(), meta(r.getMetadata(), true), "spec",
-                r.getAdditionalProperties().get("spec"), null);
+    /**
+     * Istio's and the Gateway API's kinds as the user wrote them: metadata and spec, decoded
+     * strictly. The creation time is kept: it orders routes of equal precedence, as the Gateway
+     * API says.
+     */
+    private static Map<String, Object> custom(GenericKubernetesResource r) {
+        Map<String, Object> meta = meta(r.getMetadata(), true);
+        putIfSet(meta, "creationTimestamp", r.getMetadata().getCreationTimestamp());
+        return document(r.getApiVersion(), r.getKind(), meta, "spec", r.getAdditionalProperties().get("spec"), null);
     }
 
     private static Map<String, Object> meta(ObjectMeta m, boolean annotations) {

@@ -5,7 +5,11 @@ import static org.awaitility.Awaitility.await;
 
 import dev.wisp.controlplane.ControlPlane;
 import dev.wisp.controlplane.model.AuthorizationPolicy;
+import dev.wisp.controlplane.model.Gateway;
+import dev.wisp.controlplane.model.GrpcRoute;
+import dev.wisp.controlplane.model.HttpRoute;
 import dev.wisp.controlplane.model.Pod;
+import dev.wisp.controlplane.model.RequestAuthentication;
 import dev.wisp.controlplane.translate.TypeUrls;
 import io.fabric8.kubernetes.api.model.Event;
 import io.fabric8.kubernetes.api.model.GenericKubernetesResource;
@@ -32,8 +36,9 @@ import org.junit.jupiter.api.io.TempDir;
 /**
  * The control plane reading a Kubernetes API (fabric8's mock server in CRUD mode, which stores
  * and lists what is created through it and streams watches): objects created through the API
- * reach the model and the workload xDS translation, policies come and go, a refused object gets an
- * Event naming the field, and resyncs that change nothing push nothing.
+ * reach the model and the workload xDS translation, policies and Gateway API routes come and go
+ * (the routes in Envoy's RDS too), a refused object gets an Event naming the field, and resyncs
+ * that change nothing push nothing.
  */
 @EnableKubernetesMockClient(crud = true)
 class KubernetesConfigSourceTest {
@@ -223,6 +228,45 @@ class KubernetesConfigSourceTest {
     }
 
     @Test
+    void aRequestAuthenticationFromTheApiReachesTheModelAndARefusedOneGetsAnEvent() throws Exception {
+        cluster("h");
+        startAndWaitForPods();
+        var kind = KubernetesConfigSource.POLICY_KINDS.stream()
+                .filter(k -> k.getKind().equals("RequestAuthentication")).findFirst().orElseThrow();
+        for (String uri : List.of("https://issuer.example/jwks.json", "ftp://issuer.example/jwks.json")) {
+            String name = uri.startsWith("https") ? "jwt" : "bad-jwt";
+            client.genericKubernetesResources(kind).inNamespace("h-shop").resource(
+                    new GenericKubernetesResourceBuilder().withApiVersion("security.istio.io/v1")
+                            .withKind("RequestAuthentication").withNewMetadata().withName(name)
+                            .withNamespace("h-shop").endMetadata()
+                            .addToAdditionalProperties("spec", Map.of("jwtRules",
+                                    List.of(Map.of("issuer", "https://issuer.example", "jwksUri", uri))))
+                            .build())
+                    .create();
+        }
+        await().atMost(Duration.ofSeconds(20)).untilAsserted(() -> {
+            assertThat(cp.model().all(RequestAuthentication.class)).singleElement().satisfies(r -> {
+                assertThat(r.ref().qualifiedName()).isEqualTo("h-shop/jwt");
+                assertThat(r.jwtRules()).extracting(j -> j.jwksUri().toString())
+                        .containsExactly("https://issuer.example/jwks.json");
+            });
+            assertRefused("h-shop", "RequestAuthentication", "bad-jwt",
+                    "spec.jwtRules[0].jwksUri: 'ftp://issuer.example/jwks.json' is not an http(s) URL");
+        });
+    }
+
+    /** {@code namespace} holds a Warning Event "Refused" on {@code kind/name} whose message starts so. */
+    private void assertRefused(String namespace, String kind, String name, String messageStart) {
+        assertThat(client.v1().events().inNamespace(namespace).list().getItems()).anySatisfy(e -> {
+            assertThat(e.getInvolvedObject().getKind()).isEqualTo(kind);
+            assertThat(e.getInvolvedObject().getName()).isEqualTo(name);
+            assertThat(e.getType()).isEqualTo("Warning");
+            assertThat(e.getReason()).isEqualTo("Refused");
+            assertThat(e.getMessage()).startsWith(messageStart);
+        });
+    }
+
+    @Test
     void aRefusedPolicyGetsAWarningEventNamingTheFieldAndTheRestStaysLive() throws Exception {
         cluster("c");
         startAndWaitForPods();
@@ -233,14 +277,7 @@ class KubernetesConfigSourceTest {
                 .resource(policy("c-shop", "fine", "ALLOW")).create();
 
         await().atMost(Duration.ofSeconds(20)).untilAsserted(() -> {
-            List<Event> events = client.v1().events().inNamespace("c-shop").list().getItems();
-            assertThat(events).anySatisfy(e -> {
-                assertThat(e.getInvolvedObject().getKind()).isEqualTo("AuthorizationPolicy");
-                assertThat(e.getInvolvedObject().getName()).isEqualTo("typo");
-                assertThat(e.getType()).isEqualTo("Warning");
-                assertThat(e.getReason()).isEqualTo("Refused");
-                assertThat(e.getMessage()).startsWith("spec.action: 'DENYY' is not one of");
-            });
+            assertRefused("c-shop", "AuthorizationPolicy", "typo", "spec.action: 'DENYY' is not one of");
             assertThat(cp.model().all(AuthorizationPolicy.class)).extracting(p -> p.ref().name())
                     .containsExactly("fine");
         });
@@ -249,6 +286,102 @@ class KubernetesConfigSourceTest {
         // Posted once, not once per reading.
         assertThat(client.v1().events().inNamespace("c-shop").list().getItems())
                 .filteredOn(e -> e.getInvolvedObject().getName().equals("typo")).hasSize(1);
+    }
+
+    private io.fabric8.kubernetes.client.dsl.NonNamespaceOperation<GenericKubernetesResource, io.fabric8.kubernetes.api.model.GenericKubernetesResourceList, io.fabric8.kubernetes.client.dsl.Resource<GenericKubernetesResource>> gatewayApi(
+            String kind, String namespace) {
+        return client.genericKubernetesResources(KubernetesConfigSource.GATEWAY_KINDS.stream()
+                .filter(k -> k.getKind().equals(kind)).findFirst().orElseThrow()).inNamespace(namespace);
+    }
+
+    /** A GAMMA route on {@code web:80} sending {@code /api} to {@code backend:80}, with {@code parentKind} as parent. */
+    static GenericKubernetesResource route(String kind, String namespace, String name, String parentKind,
+            String backend) {
+        Map<String, Object> match = kind.equals("HTTPRoute")
+                ? Map.of("path", Map.of("type", "PathPrefix", "value", "/api"))
+                : Map.of("method", Map.of("service", "shop.Api"));
+        return new GenericKubernetesResourceBuilder().withApiVersion("gateway.networking.k8s.io/v1").withKind(kind)
+                .withNewMetadata().withName(name).withNamespace(namespace).endMetadata()
+                .addToAdditionalProperties("spec", Map.of(
+                        "parentRefs",
+                        List.of(Map.of("group", parentKind.equals("Service") ? "" : "gateway.networking.k8s.io",
+                                "kind", parentKind, "name", "web", "port", 80)),
+                        "rules", List.of(Map.of("matches", List.of(match),
+                                "backendRefs", List.of(Map.of("name", backend, "port", 80))))))
+                .build();
+    }
+
+    /** The path prefixes of the routes Envoy's RDS serves for {@code web} in {@code namespace}, port 80. */
+    private List<String> rdsPrefixes(String namespace) {
+        var snapshot = cp.envoy().snapshot();
+        if (snapshot == null) {
+            return List.of();
+        }
+        return snapshot.routes().resources().entrySet().stream()
+                .filter(e -> e.getKey().startsWith("web." + namespace + ".") && e.getKey().endsWith(":80"))
+                .flatMap(e -> e.getValue().getVirtualHostsList().stream())
+                .flatMap(v -> v.getRoutesList().stream())
+                .map(r -> r.getMatch().getPrefix())
+                .toList();
+    }
+
+    private static final Map<String, Object> HTTP = Map.of("name", "http", "port", 80, "protocol", "HTTP");
+
+    /** A Gateway of {@code className} with one listener. */
+    static GenericKubernetesResource gateway(String namespace, String name, String className,
+            Map<String, Object> listener) {
+        return new GenericKubernetesResourceBuilder().withApiVersion("gateway.networking.k8s.io/v1")
+                .withKind("Gateway").withNewMetadata().withName(name).withNamespace(namespace).endMetadata()
+                .addToAdditionalProperties("spec", Map.of("gatewayClassName", className, "listeners",
+                        List.of(listener)))
+                .build();
+    }
+
+    @Test
+    void gatewayApiRoutesCreatedThenDeletedThroughTheApiReachTheModelAndEnvoyRds() throws Exception {
+        cluster("f");
+        startAndWaitForPods();
+
+        gatewayApi("HTTPRoute", "f-shop").resource(route("HTTPRoute", "f-shop", "api", "Service", "web")).create();
+        gatewayApi("GRPCRoute", "f-shop").resource(route("GRPCRoute", "f-shop", "rpc", "Service", "web")).create();
+        await().atMost(Duration.ofSeconds(20)).untilAsserted(() -> {
+            assertThat(cp.model().all(HttpRoute.class)).singleElement().satisfies(r -> {
+                assertThat(r.ref().qualifiedName()).isEqualTo("f-shop/api");
+                assertThat(r.created()).as("the API server's creationTimestamp orders equal routes").isNotNull();
+                assertThat(r.parents()).extracting(p -> p.name() + ":" + p.port()).containsExactly("web:80");
+            });
+            assertThat(cp.model().all(GrpcRoute.class)).extracting(r -> r.ref().qualifiedName())
+                    .containsExactly("f-shop/rpc");
+            assertThat(rdsPrefixes("f-shop")).contains("/api/");
+        });
+
+        gatewayApi("HTTPRoute", "f-shop").withName("api").delete();
+        gatewayApi("GRPCRoute", "f-shop").withName("rpc").delete();
+        await().atMost(Duration.ofSeconds(20)).untilAsserted(() -> {
+            assertThat(cp.model().all(HttpRoute.class)).isEmpty();
+            assertThat(cp.model().all(GrpcRoute.class)).isEmpty();
+            assertThat(rdsPrefixes("f-shop")).isNotEmpty().doesNotContain("/api/");
+        });
+    }
+
+    @Test
+    void refusedGatewayApiObjectsGetAWarningEventNamingTheField() throws Exception {
+        cluster("g");
+        startAndWaitForPods();
+
+        gatewayApi("HTTPRoute", "g-shop").resource(route("HTTPRoute", "g-shop", "ingress", "Gateway", "web")).create();
+        // A waypoint class without the HBONE listener is refused; another class is kept as it is.
+        gatewayApi("Gateway", "g-shop").resource(gateway("g-shop", "waypoint", "istio-waypoint", HTTP)).create();
+        gatewayApi("Gateway", "g-shop").resource(gateway("g-shop", "edge", "other", HTTP)).create();
+
+        await().atMost(Duration.ofSeconds(20)).untilAsserted(() -> {
+            assertRefused("g-shop", "HTTPRoute", "ingress",
+                    "spec.parentRefs[0].kind: 'gateway.networking.k8s.io/Gateway' is not a mesh parent");
+            assertRefused("g-shop", "Gateway", "waypoint", "spec.listeners: a waypoint needs the listener");
+            // The valid Gateway beside them applies; the refused ones do not.
+            assertThat(cp.model().all(Gateway.class)).extracting(g -> g.ref().name()).containsExactly("edge");
+        });
+        assertThat(cp.model().all(HttpRoute.class)).isEmpty();
     }
 
     @Test
