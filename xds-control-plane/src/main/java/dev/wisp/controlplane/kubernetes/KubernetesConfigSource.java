@@ -47,7 +47,8 @@ import org.slf4j.LoggerFactory;
  * reports a reading, so readings are reported one at a time, in order. A reading whose documents
  * equal the last reported one's is not reported: a resync or the relist after a broken watch
  * delivers every object again, and that must not push anything. Refused objects get a Warning
- * Event naming the field ({@link RefusalEvents}), each refusal once.
+ * Event naming the field ({@link RefusalEvents}), each refusal once; Gateway API objects get their
+ * status conditions ({@link GatewayApiStatus}), written only when they change.
  *
  * <p>Closing stops the informers and the reading thread; the client belongs to the caller.
  */
@@ -90,6 +91,7 @@ public final class KubernetesConfigSource implements ConfigSource {
     private final Settings settings;
     private final DirectoryConfigSource directory;
     private final RefusalEvents events;
+    private final GatewayApiStatus status;
     private final List<SharedIndexInformer<?>> informers = new ArrayList<>();
     private final ScheduledExecutorService reader = Executors.newSingleThreadScheduledExecutor(
             r -> Thread.ofPlatform().name("wisp-kube-reading").daemon().unstarted(r));
@@ -114,6 +116,7 @@ public final class KubernetesConfigSource implements ConfigSource {
         this.settings = requireNonNull(settings, "settings");
         this.directory = new DirectoryConfigSource(settings.meshConfigDir());
         this.events = new RefusalEvents(client);
+        this.status = new GatewayApiStatus(client, settings.enrollment().honorIstioLabels());
     }
 
     private static ResourceDefinitionContext kind(String group, String kind, String plural) {
@@ -202,7 +205,11 @@ public final class KubernetesConfigSource implements ConfigSource {
                             pods.getStore().list(), services.getStore().list(), nodes.getStore().list(),
                             customObjects, endpointSlices.getStore().list()),
                     settings.enrollment());
+            List<GenericKubernetesResource> gatewayApi = customObjects.stream()
+                    .filter(o -> o.getApiVersion() != null && o.getApiVersion().startsWith(GATEWAY_GROUP + "/"))
+                    .toList();
             events.report(cluster.refusals());
+            status.write(gatewayApi, cluster);
             LoadResult local = directory.reload();
             String localKey = local.valid() ? String.valueOf(local.model().objects()) : String.valueOf(local.errors());
             if (cluster.documents().equals(reported) && localKey.equals(reportedDirectory)) {

@@ -255,6 +255,85 @@ class KubernetesConfigSourceTest {
         });
     }
 
+    /** The conditions of {@code kind/name}'s status at {@code path} ({@code conditions}, {@code parents[0].conditions} …), by type. */
+    private Map<String, Map<String, Object>> conditions(String kind, String namespace, String name,
+            java.util.function.Function<Map<String, Object>, Object> at) {
+        GenericKubernetesResource o = gatewayApi(kind, namespace).withName(name).get();
+        Map<String, Map<String, Object>> out = new java.util.TreeMap<>();
+        GatewayApiStatus.list(at.apply(GatewayApiStatus.map(o.getAdditionalProperties().get("status"))))
+                .forEach(c -> out.put((String) GatewayApiStatus.map(c).get("type"), GatewayApiStatus.map(c)));
+        return out;
+    }
+
+    private static Object parent0(Map<String, Object> status) {
+        return GatewayApiStatus.map(GatewayApiStatus.list(status.get("parents")).stream().findFirst().orElse(null))
+                .get("conditions");
+    }
+
+    /** {@code type=status/reason} of each condition. */
+    private static List<String> summary(Map<String, Map<String, Object>> conditions) {
+        return conditions.values().stream().map(c -> c.get("type") + "=" + c.get("status") + "/" + c.get("reason"))
+                .toList();
+    }
+
+    @Test
+    void gatewayApiStatusConditionsAreWrittenOnlyWhenTheyChange() throws Exception {
+        cluster("s");
+        startAndWaitForPods();
+        gatewayApi("HTTPRoute", "s-shop").resource(route("HTTPRoute", "s-shop", "api", "Service", "web")).create();
+        gatewayApi("HTTPRoute", "s-shop").resource(route("HTTPRoute", "s-shop", "broken", "Service", "missing"))
+                .create();
+        gatewayApi("Gateway", "s-shop").resource(gateway("s-shop", "waypoint", "wisp-waypoint", MESH)).create();
+        gatewayApi("Gateway", "s-shop").resource(gateway("s-shop", "edge", "other", HTTP)).create();
+
+        await().atMost(Duration.ofSeconds(20)).untilAsserted(() -> {
+            assertThat(summary(conditions("HTTPRoute", "s-shop", "api", KubernetesConfigSourceTest::parent0)))
+                    .containsExactly("Accepted=True/Accepted", "ResolvedRefs=True/ResolvedRefs");
+            var broken = conditions("HTTPRoute", "s-shop", "broken", KubernetesConfigSourceTest::parent0);
+            assertThat(summary(broken)).containsExactly("Accepted=True/Accepted", "ResolvedRefs=False/BackendNotFound");
+            assertThat(broken.get("ResolvedRefs").get("message")).isEqualTo("spec.rules[0].backendRefs[0]: "
+                    + "Service s-shop/missing is not in the mesh (absent, or no enrolled pod in its namespace)");
+            assertThat(summary(conditions("Gateway", "s-shop", "waypoint", st -> st.get("conditions"))))
+                    .containsExactly("Accepted=True/Accepted", "Programmed=True/Programmed");
+        });
+        GenericKubernetesResource api = gatewayApi("HTTPRoute", "s-shop").withName("api").get();
+        Map<String, Object> parent = GatewayApiStatus.map(GatewayApiStatus.list(
+                GatewayApiStatus.map(api.getAdditionalProperties().get("status")).get("parents")).getFirst());
+        assertThat(parent.get("controllerName")).isEqualTo("wisp.dev/control-plane");
+        assertThat(parent.get("parentRef"))
+                .isEqualTo(Map.of("group", "", "kind", "Service", "name", "web", "port", 80));
+        assertThat(GatewayApiStatus.list(parent.get("conditions"))).allSatisfy(c -> {
+            assertThat(GatewayApiStatus.map(c).get("lastTransitionTime")).isNotNull();
+            assertThat(((Number) GatewayApiStatus.map(c).get("observedGeneration")).longValue())
+                    .isEqualTo(api.getMetadata().getGeneration());
+        });
+        assertThat(conditions("Gateway", "s-shop", "waypoint",
+                st -> GatewayApiStatus.map(GatewayApiStatus.list(st.get("listeners")).getFirst()).get("conditions")))
+                .containsOnlyKeys("Accepted", "ResolvedRefs", "Programmed");
+        assertThat(gatewayApi("Gateway", "s-shop").withName("edge").get().getAdditionalProperties())
+                .as("a Gateway of another class is another controller's").doesNotContainKey("status");
+        gatewayApi("HTTPRoute", "s-shop").resource(route("HTTPRoute", "s-shop", "ingress", "Gateway", "web")).create();
+
+        // Readings that change no status write none: the statuses keep their resource versions.
+        String version = api.getMetadata().getResourceVersion();
+        long generation = cp.configStatus().generation();
+        pod("s-shop", "extra", "s-node1", "10.1.0.30", Map.of("app", "other"));
+        await().atMost(Duration.ofSeconds(20)).until(() -> cp.configStatus().generation() > generation);
+        assertThat(gatewayApi("HTTPRoute", "s-shop").withName("api").get().getMetadata().getResourceVersion())
+                .isEqualTo(version);
+        assertThat(gatewayApi("HTTPRoute", "s-shop").withName("ingress").get().getAdditionalProperties())
+                .as("a route whose only parent is a Gateway is another controller's").doesNotContainKey("status");
+
+        // The missing backend appears: the broken route's ResolvedRefs turns True.
+        client.services().inNamespace("s-shop").resource(new ServiceBuilder().withNewMetadata().withName("missing")
+                .endMetadata().withNewSpec().withClusterIP("10.96.0.11").addToSelector("app", "other")
+                .addNewPort().withName("http").withPort(80).withNewTargetPort(8080).endPort().endSpec().build())
+                .create();
+        await().atMost(Duration.ofSeconds(20)).untilAsserted(() -> assertThat(summary(
+                conditions("HTTPRoute", "s-shop", "broken", KubernetesConfigSourceTest::parent0)))
+                .containsExactly("Accepted=True/Accepted", "ResolvedRefs=True/ResolvedRefs"));
+    }
+
     /** {@code namespace} holds a Warning Event "Refused" on {@code kind/name} whose message starts so. */
     private void assertRefused(String namespace, String kind, String name, String messageStart) {
         assertThat(client.v1().events().inNamespace(namespace).list().getItems()).anySatisfy(e -> {
@@ -326,6 +405,7 @@ class KubernetesConfigSourceTest {
     }
 
     private static final Map<String, Object> HTTP = Map.of("name", "http", "port", 80, "protocol", "HTTP");
+    private static final Map<String, Object> MESH = Map.of("name", "mesh", "port", 15008, "protocol", "HBONE");
 
     /** A Gateway of {@code className} with one listener. */
     static GenericKubernetesResource gateway(String namespace, String name, String className,
