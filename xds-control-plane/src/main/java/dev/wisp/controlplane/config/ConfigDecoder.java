@@ -51,6 +51,8 @@ public final class ConfigDecoder {
             HttpRoute.KIND,
             GrpcRoute.KIND, EndpointSlice.KIND);
     static final String GATEWAY_API = "gateway.networking.k8s.io/v1";
+    /** Kubernetes' IANA_SVC_NAME: a container port's name, which a Service's targetPort may give. */
+    private static final Pattern PORT_NAME = Pattern.compile("(?=.{1,15}$)(?=.*[a-z])[a-z0-9]([a-z0-9-]*[a-z0-9])?");
     /** Condition keys Istio defines that only an L7 proxy can evaluate. */
     private static final List<String> L7_CONDITION_PREFIXES = List.of("request.", "remote.ip", "connection.sni",
             "experimental.");
@@ -227,8 +229,16 @@ public final class ConfigDecoder {
         if (uid == null) {
             uid = "Kubernetes//Pod/" + ref.namespace() + "/" + ref.name();
         }
+        Map<String, Integer> named = new LinkedHashMap<>();
+        f.each(spec, "containers", "spec.containers", (c, cPath) -> f.each(c, "ports", cPath + ".ports", (p, path) -> {
+            String name = f.string(p, "name", path + ".name");
+            String number = f.string(p, "containerPort", path + ".containerPort");
+            if (name != null && number != null) {
+                named.putIfAbsent(name, f.port(f.child(p, "containerPort"), number, path + ".containerPort"));
+            }
+        }));
         return new Pod(ref, uid, labels(f, doc), node == null ? "" : node, sa == null ? "default" : sa,
-                List.copyOf(ips), phase == null || phase.equals("Running"));
+                List.copyOf(ips), phase == null || phase.equals("Running"), Map.copyOf(named));
     }
 
     private static ServiceDef service(Fields f, YNode doc, ObjectRef ref) {
@@ -260,16 +270,21 @@ public final class ConfigDecoder {
             int port = f.port(f.child(p, "port"), portText, path + ".port");
             String targetText = f.string(p, "targetPort", path + ".targetPort");
             int target = port;
-            if (targetText != null) {
-                if (!targetText.chars().allMatch(Character::isDigit)) {
-                    f.error(f.child(p, "targetPort"), path + ".targetPort", "'" + targetText
-                            + "' is a named port; local mode needs the port number");
+            String targetName = null;
+            if (targetText != null && !targetText.chars().allMatch(Character::isDigit)) {
+                // Resolved per pod from its containers' named ports (ServiceEndpoints).
+                if (!PORT_NAME.matcher(targetText).matches()) {
+                    f.error(f.child(p, "targetPort"), path + ".targetPort", "'" + targetText + "' is neither a "
+                            + "port number nor a port name (at most 15 lower-case letters, digits, '-')");
                     return;
                 }
+                targetName = targetText;
+                target = 0;
+            } else if (targetText != null) {
                 target = f.port(f.child(p, "targetPort"), targetText, path + ".targetPort");
             }
             String name = f.string(p, "name", path + ".name");
-            ports.add(new ServiceDef.ServicePort(name == null ? "" : name, port, target));
+            ports.add(new ServiceDef.ServicePort(name == null ? "" : name, port, target, targetName));
         });
         return new ServiceDef(ref, selector == null ? Map.of() : Map.copyOf(selector), List.copyOf(vips),
                 List.copyOf(ports), labels(f, doc));

@@ -5,6 +5,9 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
 import dev.wisp.controlplane.config.ConfigDecoder;
 import dev.wisp.controlplane.config.ConfigError;
+import dev.wisp.controlplane.model.MeshObject;
+import dev.wisp.controlplane.model.ObjectRef;
+import dev.wisp.controlplane.model.ServiceEndpoints;
 import io.fabric8.kubernetes.api.model.GenericKubernetesResource;
 import io.fabric8.kubernetes.api.model.HasMetadata;
 import io.fabric8.kubernetes.api.model.Namespace;
@@ -100,17 +103,30 @@ final class ClusterObjects {
         for (GenericKubernetesResource r : s.custom()) {
             add(documents, sources, r, custom(r));
         }
-        List<ConfigDecoder.Decoded> decoded = new ArrayList<>();
+        Map<ObjectRef, ConfigDecoder.Decoded> decoded = new LinkedHashMap<>();
+        Map<ObjectRef, String> keys = new HashMap<>();
         List<Refusal> refusals = new ArrayList<>();
         for (Map.Entry<String, String> doc : documents.entrySet()) {
             ConfigDecoder.Decoded d = ConfigDecoder.decode("kubernetes:" + doc.getKey(), doc.getValue());
             if (d.errors().isEmpty()) {
-                decoded.add(d);
+                d.objects().forEach(o -> {
+                    decoded.put(o.ref(), d);
+                    keys.put(o.ref(), doc.getKey());
+                });
             } else {
                 d.errors().forEach(e -> refusals.add(new Refusal(sources.get(doc.getKey()), e)));
             }
         }
-        return new Reading(documents, decoded, refusals);
+        // Across objects: a named targetPort that no enrolled pod declares refuses its Service.
+        List<MeshObject> all = decoded.values().stream().distinct().flatMap(d -> d.objects().stream()).toList();
+        for (ServiceEndpoints.UnresolvedTarget u : ServiceEndpoints.unresolved(all)) {
+            String key = keys.get(u.service());
+            if (decoded.remove(u.service()) != null) {
+                refusals.add(new Refusal(sources.get(key), new ConfigError("kubernetes:" + key, 1, u.service(),
+                        u.field(), u.message())));
+            }
+        }
+        return new Reading(documents, decoded.values().stream().distinct().toList(), refusals);
     }
 
     private static void add(SortedMap<String, String> documents, Map<String, HasMetadata> sources, HasMetadata o,
@@ -149,6 +165,17 @@ final class ClusterObjects {
         Map<String, Object> spec = new LinkedHashMap<>();
         spec.put("nodeName", pod.getSpec().getNodeName());
         putIfSet(spec, "serviceAccountName", pod.getSpec().getServiceAccountName());
+        // Named container ports only: what a Service's named targetPort resolves to.
+        List<Map<String, Object>> named = new ArrayList<>();
+        if (pod.getSpec().getContainers() != null) {
+            pod.getSpec().getContainers().stream().filter(c -> c.getPorts() != null)
+                    .flatMap(c -> c.getPorts().stream())
+                    .filter(cp -> cp.getName() != null && cp.getContainerPort() != null)
+                    .forEach(cp -> named.add(Map.of("name", cp.getName(), "containerPort", cp.getContainerPort())));
+        }
+        if (!named.isEmpty()) {
+            spec.put("containers", List.of(Map.of("ports", named)));
+        }
         Map<String, Object> status = new LinkedHashMap<>();
         putIfSet(status, "phase", pod.getStatus().getPhase());
         putIfSet(status, "podIP", pod.getStatus().getPodIP());

@@ -178,6 +178,33 @@ class KubernetesConfigSourceTest {
         await().atMost(Duration.ofSeconds(20)).until(() -> served(web).size() == 2);
     }
 
+    @Test
+    void aNamedTargetPortResolvesFromThePodsContainerPortsAndAnUndeclaredOneGetsAnEvent() throws Exception {
+        cluster("n");
+        client.pods().inNamespace("n-shop").resource(new PodBuilder().withNewMetadata().withName("named-1")
+                .withUid("n-named-1").addToLabels("tier", "named").endMetadata()
+                .withNewSpec().withNodeName("n-node1").addNewContainer().withName("app").withImage("app")
+                .addNewPort().withName("web-port").withContainerPort(8081).endPort().endContainer().endSpec()
+                .withNewStatus().withPhase("Running").withPodIP("10.1.0.40").endStatus().build()).create();
+        for (String target : List.of("web-port", "nope")) {
+            client.services().inNamespace("n-shop").resource(new ServiceBuilder().withNewMetadata()
+                    .withName("to-" + target).endMetadata().withNewSpec().withClusterIP("10.96.0." + target.length())
+                    .addToSelector("tier", "named").addNewPort().withName("http").withPort(80)
+                    .withNewTargetPort(target).endPort().endSpec().build()).create();
+        }
+        startAndWaitForPods();
+
+        await().atMost(Duration.ofSeconds(20)).untilAsserted(() -> {
+            assertThat(served("n-shop/to-web-port.n-shop.svc.cluster.local"))
+                    .isEqualTo(Map.of("named-1", List.of(8081)));
+            assertRefused("n-shop", "Service", "to-nope",
+                    "spec.ports[0].targetPort: 'nope' is a named port that no pod this Service selects declares");
+        });
+        // Only the Service is refused: the rest of the cluster applies.
+        assertThat(cp.model().all(dev.wisp.controlplane.model.ServiceDef.class)).extracting(s -> s.ref().name())
+                .containsExactlyInAnyOrder("web", "to-web-port");
+    }
+
     /** pod name → target ports of the workloads that serve {@code service} in the current translation. */
     private Map<String, List<Integer>> served(String service) {
         Map<String, List<Integer>> out = new java.util.TreeMap<>();
