@@ -50,7 +50,8 @@ import org.slf4j.LoggerFactory;
  * Event naming the field ({@link RefusalEvents}), each refusal once; Gateway API objects get their
  * status conditions ({@link GatewayApiStatus}), written only when they change.
  *
- * <p>Closing stops the informers and the reading thread; the client belongs to the caller.
+ * <p>Closing stops the informers and the reading thread (waiting for a reading in flight, so
+ * nothing is written to the API after it returns); the client belongs to the caller.
  */
 public final class KubernetesConfigSource implements ConfigSource {
     private static final Logger log = LoggerFactory.getLogger(KubernetesConfigSource.class);
@@ -275,6 +276,15 @@ public final class KubernetesConfigSource implements ConfigSource {
     public void close() {
         informers.forEach(SharedIndexInformer::close);
         reader.shutdownNow();
+        try {
+            // A reading in flight may be posting an Event or a status: let it end, so nothing
+            // writes to the API after close returns.
+            if (!reader.awaitTermination(10, TimeUnit.SECONDS)) {
+                log.warn("the cluster reading did not end within 10 s of close");
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
         directory.close();
     }
 }

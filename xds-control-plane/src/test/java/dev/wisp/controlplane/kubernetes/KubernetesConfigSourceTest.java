@@ -30,6 +30,7 @@ import java.time.Duration;
 import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -42,9 +43,10 @@ import org.junit.jupiter.api.io.TempDir;
  */
 @EnableKubernetesMockClient(crud = true)
 class KubernetesConfigSourceTest {
-    // Instance fields: a fresh API server per test.
-    KubernetesMockServer server;
-    KubernetesClient client;
+    // Static fields: one API server for the class. Each case starts from an empty store (checked)
+    // and empties it when it ends, so no case sees another's objects.
+    static KubernetesMockServer server;
+    static KubernetesClient client;
 
     @TempDir
     Path dir;
@@ -52,11 +54,18 @@ class KubernetesConfigSourceTest {
     private ControlPlane cp;
     private KubernetesConfigSource source;
 
+    @BeforeEach
+    void storeIsEmpty() {
+        assertThat(MockStores.kinds().stream().flatMap(k -> MockStores.list(client, k).stream()))
+                .as("objects an earlier case left behind").isEmpty();
+    }
+
     @AfterEach
     void stop() {
         if (cp != null) {
             cp.close();
         }
+        MockStores.empty(client);
     }
 
     /** {@code dir/mesh} holding the MeshConfig (trust domain {@code k8s.test}) read beside the cluster. */
