@@ -164,12 +164,10 @@ class HelmChartTest {
             expected.add(role + events + " create");
             expected.add(role + events + " patch");
         }
-        for (String status : List.of("security.istio.io/authorizationpolicies/status",
-                "security.istio.io/peerauthentications/status", "security.istio.io/requestauthentications/status",
-                "gateway.networking.k8s.io/gateways/status", "gateway.networking.k8s.io/httproutes/status",
-                "gateway.networking.k8s.io/grpcroutes/status")) {
+        // Status of the Gateway API kinds only, and only the verb GatewayApiStatus uses.
+        for (String status : List.of("gateway.networking.k8s.io/gateways/status",
+                "gateway.networking.k8s.io/httproutes/status", "gateway.networking.k8s.io/grpcroutes/status")) {
             expected.add(role + status + " update");
-            expected.add(role + status + " patch");
         }
         expected.add(role + "core/nodes patch");
         assertThat(grants).isEqualTo(expected);

@@ -220,6 +220,35 @@ class KubernetesMeshE2eTest {
         assertThat(agents).as("no agent was restarted").allMatch(Process::isAlive);
     }
 
+    @Test
+    @Order(4)
+    void anHttpRouteAppliedWithKubectlGetsGatewayApiStatusConditions() throws Exception {
+        assertThat(apply("route.yaml", """
+                apiVersion: gateway.networking.k8s.io/v1
+                kind: HTTPRoute
+                metadata: {name: echo-split, namespace: default}
+                spec:
+                  parentRefs: [{group: "", kind: Service, name: echo, port: 80}]
+                  rules: [{backendRefs: [{name: echo, port: 80}, {name: echo-v2, port: 80}]}]
+                """).output()).contains("httproute.gateway.networking.k8s.io/echo-split created");
+        // As a user reads it: the route's parent entry written by Wisp, its backend echo-v2 missing.
+        await().atMost(Duration.ofSeconds(20)).untilAsserted(() -> {
+            KubernetesStandIn.Run got = api.kubectl(dir, "get", "httproute", "echo-split", "-n", "default", "-o",
+                    "json");
+            assertThat(got.exit()).as(got.output()).isZero();
+            JsonNode parent = new ObjectMapper().readTree(got.output()).path("status").path("parents").path(0);
+            assertThat(parent.path("controllerName").asText()).as(got.output()).isEqualTo("wisp.dev/control-plane");
+            assertThat(parent.path("parentRef").path("name").asText()).isEqualTo("echo");
+            Map<String, String> conditions = new java.util.TreeMap<>();
+            parent.path("conditions").forEach(c -> conditions.put(c.path("type").asText(),
+                    c.path("status").asText() + "/" + c.path("reason").asText() + ": " + c.path("message").asText()));
+            assertThat(conditions).containsEntry("Accepted", "True/Accepted: Wisp routes this Service's traffic");
+            assertThat(conditions.get("ResolvedRefs")).isEqualTo("False/BackendNotFound: spec.rules[0].backendRefs[1]: "
+                    + "Service default/echo-v2 is not in the mesh (absent, or no enrolled pod in its namespace)");
+        });
+        assertThat(agents).as("no agent was restarted").allMatch(Process::isAlive);
+    }
+
     // ---- helpers
 
     /** A running pod created through the API, as the kubelet would report it. */

@@ -22,6 +22,7 @@ import dev.wisp.controlplane.model.NodeDef;
 import dev.wisp.controlplane.model.ObjectRef;
 import dev.wisp.controlplane.model.Origin;
 import dev.wisp.controlplane.model.PeerAuthentication;
+import dev.wisp.controlplane.model.RequestAuthentication;
 import dev.wisp.controlplane.model.Pod;
 import dev.wisp.controlplane.model.ServiceDef;
 import java.net.InetAddress;
@@ -45,10 +46,13 @@ public final class ConfigDecoder {
     static final Pattern DNS_SUBDOMAIN = Pattern.compile("[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?");
     static final Pattern DNS_LABEL = Pattern.compile("[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?");
     private static final List<String> KINDS = List.of(Pod.KIND, ServiceDef.KIND, NodeDef.KIND,
-            AuthorizationPolicy.KIND, PeerAuthentication.KIND, MeshConfig.KIND, Namespace.KIND, Gateway.KIND,
+            AuthorizationPolicy.KIND, PeerAuthentication.KIND, RequestAuthentication.KIND, MeshConfig.KIND,
+            Namespace.KIND, Gateway.KIND,
             HttpRoute.KIND,
             GrpcRoute.KIND, EndpointSlice.KIND);
     static final String GATEWAY_API = "gateway.networking.k8s.io/v1";
+    /** Kubernetes' IANA_SVC_NAME: a container port's name, which a Service's targetPort may give. */
+    private static final Pattern PORT_NAME = Pattern.compile("(?=.{1,15}$)(?=.*[a-z])[a-z0-9]([a-z0-9-]*[a-z0-9])?");
     /** Condition keys Istio defines that only an L7 proxy can evaluate. */
     private static final List<String> L7_CONDITION_PREFIXES = List.of("request.", "remote.ip", "connection.sni",
             "experimental.");
@@ -102,7 +106,8 @@ public final class ConfigDecoder {
         String expected = switch (kind) {
             case Pod.KIND, ServiceDef.KIND, NodeDef.KIND, Namespace.KIND -> "v1";
             case Gateway.KIND, HttpRoute.KIND, GrpcRoute.KIND -> GATEWAY_API;
-            case AuthorizationPolicy.KIND, PeerAuthentication.KIND -> "security.istio.io/v1";
+            case AuthorizationPolicy.KIND, PeerAuthentication.KIND, RequestAuthentication.KIND ->
+                "security.istio.io/v1";
             case MeshConfig.KIND -> "wisp.dev/v1alpha1";
             case EndpointSlice.KIND -> EndpointSlice.API_VERSION;
             default -> null;
@@ -130,6 +135,7 @@ public final class ConfigDecoder {
             case NodeDef.KIND -> node(f, doc, ref);
             case AuthorizationPolicy.KIND -> authorizationPolicy(f, doc, ref);
             case PeerAuthentication.KIND -> peerAuthentication(f, doc, ref);
+            case RequestAuthentication.KIND -> RequestAuthenticationDecoder.requestAuthentication(f, doc, ref);
             case Namespace.KIND -> new Namespace(ref, labels(f, doc));
             case Gateway.KIND -> GatewayDecoder.gateway(f, doc, ref);
             case HttpRoute.KIND -> RouteDecoder.httpRoute(f, doc, ref);
@@ -223,8 +229,16 @@ public final class ConfigDecoder {
         if (uid == null) {
             uid = "Kubernetes//Pod/" + ref.namespace() + "/" + ref.name();
         }
+        Map<String, Integer> named = new LinkedHashMap<>();
+        f.each(spec, "containers", "spec.containers", (c, cPath) -> f.each(c, "ports", cPath + ".ports", (p, path) -> {
+            String name = f.string(p, "name", path + ".name");
+            String number = f.string(p, "containerPort", path + ".containerPort");
+            if (name != null && number != null) {
+                named.putIfAbsent(name, f.port(f.child(p, "containerPort"), number, path + ".containerPort"));
+            }
+        }));
         return new Pod(ref, uid, labels(f, doc), node == null ? "" : node, sa == null ? "default" : sa,
-                List.copyOf(ips), phase == null || phase.equals("Running"));
+                List.copyOf(ips), phase == null || phase.equals("Running"), Map.copyOf(named));
     }
 
     private static ServiceDef service(Fields f, YNode doc, ObjectRef ref) {
@@ -256,16 +270,21 @@ public final class ConfigDecoder {
             int port = f.port(f.child(p, "port"), portText, path + ".port");
             String targetText = f.string(p, "targetPort", path + ".targetPort");
             int target = port;
-            if (targetText != null) {
-                if (!targetText.chars().allMatch(Character::isDigit)) {
-                    f.error(f.child(p, "targetPort"), path + ".targetPort", "'" + targetText
-                            + "' is a named port; local mode needs the port number");
+            String targetName = null;
+            if (targetText != null && !targetText.chars().allMatch(Character::isDigit)) {
+                // Resolved per pod from its containers' named ports (ServiceEndpoints).
+                if (!PORT_NAME.matcher(targetText).matches()) {
+                    f.error(f.child(p, "targetPort"), path + ".targetPort", "'" + targetText + "' is neither a "
+                            + "port number nor a port name (at most 15 lower-case letters, digits, '-')");
                     return;
                 }
+                targetName = targetText;
+                target = 0;
+            } else if (targetText != null) {
                 target = f.port(f.child(p, "targetPort"), targetText, path + ".targetPort");
             }
             String name = f.string(p, "name", path + ".name");
-            ports.add(new ServiceDef.ServicePort(name == null ? "" : name, port, target));
+            ports.add(new ServiceDef.ServicePort(name == null ? "" : name, port, target, targetName));
         });
         return new ServiceDef(ref, selector == null ? Map.of() : Map.copyOf(selector), List.copyOf(vips),
                 List.copyOf(ports), labels(f, doc));
@@ -346,7 +365,7 @@ public final class ConfigDecoder {
                 "true".equals(hboneOverWg), idle == null ? d.wireguardPeerIdle() : idle));
     }
 
-    private static Map<String, String> selector(Fields f, YNode spec) {
+    static Map<String, String> selector(Fields f, YNode spec) {
         YNode sel = f.child(spec, "selector");
         f.allowOnly(sel, "spec.selector", "matchLabels");
         Map<String, String> labels = f.stringMap(sel, "matchLabels", "spec.selector.matchLabels");
@@ -381,16 +400,21 @@ public final class ConfigDecoder {
         return new PeerAuthentication(ref, selector, mode, Map.copyOf(ports));
     }
 
-    private static AuthorizationPolicy authorizationPolicy(Fields f, YNode doc, ObjectRef ref) {
-        f.allowOnly(doc, "", "apiVersion", "kind", "metadata", "spec");
-        YNode spec = f.child(doc, "spec");
-        f.allowOnly(spec, "spec", "selector", "targetRef", "targetRefs", "action", "provider", "rules");
+    /** Istio's waypoint attachment of a policy, which no Wisp component enforces yet. */
+    static void refuseTargetRefs(Fields f, YNode spec) {
         for (String t : List.of("targetRef", "targetRefs")) {
             if (f.child(spec, t) != null) {
                 f.error(f.child(spec, t), "spec." + t,
                         "attaches the policy to a waypoint, which Wisp does not run yet; use spec.selector");
             }
         }
+    }
+
+    private static AuthorizationPolicy authorizationPolicy(Fields f, YNode doc, ObjectRef ref) {
+        f.allowOnly(doc, "", "apiVersion", "kind", "metadata", "spec");
+        YNode spec = f.child(doc, "spec");
+        f.allowOnly(spec, "spec", "selector", "targetRef", "targetRefs", "action", "provider", "rules");
+        refuseTargetRefs(f, spec);
         Map<String, String> selector = selector(f, spec);
         Action action = f.enumValue(spec, "action", "spec.action", Action.class, Action.ALLOW);
         if (action == Action.CUSTOM && f.child(spec, "provider") == null) {

@@ -5,14 +5,15 @@ import dev.wisp.controlplane.model.MeshModel;
 import dev.wisp.controlplane.model.MeshObject;
 import dev.wisp.controlplane.model.ObjectRef;
 import dev.wisp.controlplane.model.Origin;
+import dev.wisp.controlplane.model.ServiceEndpoints;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
 /**
- * Merges decoded files into one model (pure): an object defined in two files, or a second
- * MeshConfig, is an error; any error refuses the whole set, so that the mesh never runs a half-read
+ * Merges decoded files into one model (pure): an object defined in two files, a second
+ * MeshConfig, or a Service's named targetPort that no pod it selects declares is an error; any error refuses the whole set, so that the mesh never runs a half-read
  * configuration.
  */
 public final class ConfigSet {
@@ -51,6 +52,11 @@ public final class ConfigSet {
                 objects.add(o);
                 origins.put(o.ref(), at);
             }
+        }
+        for (ServiceEndpoints.UnresolvedTarget u : ServiceEndpoints.unresolved(objects)) {
+            Origin at = origins.get(u.service());
+            errors.add(new ConfigError(at == null ? "" : at.file(), at == null ? 0 : at.line(), u.service(),
+                    u.field(), u.message()));
         }
         if (!errors.isEmpty()) {
             return new LoadResult(null, List.copyOf(errors));

@@ -79,7 +79,7 @@ public final class EnvoyTranslator {
                         .setLbPolicy(Cluster.LbPolicy.ROUND_ROBIN)
                         .setConnectTimeout(BackendActions.duration(CONNECT_TIMEOUT))
                         .build());
-                endpoints.add(assignment(cluster, selected, port.targetPort(), model));
+                endpoints.add(assignment(cluster, selected, port, model));
             }
         }
         return new EnvoyResources(listeners, configs, clusters, endpoints);
@@ -96,11 +96,18 @@ public final class EnvoyTranslator {
                 .build();
     }
 
-    private static ClusterLoadAssignment assignment(String cluster, List<Pod> pods, int targetPort, MeshModel model) {
+    private static ClusterLoadAssignment assignment(String cluster, List<Pod> pods, ServicePort port,
+            MeshModel model) {
         // One locality of weight 1: proxyless gRPC ignores a locality without a weight.
         LocalityLbEndpoints.Builder locality = LocalityLbEndpoints.newBuilder()
                 .setLoadBalancingWeight(UInt32Value.of(1));
         for (Pod p : pods) {
+            // A named targetPort is each pod's own port of that name; a pod without one serves not.
+            java.util.OptionalInt target = port.targetOn(p);
+            if (target.isEmpty()) {
+                continue;
+            }
+            int targetPort = target.getAsInt();
             Optional<Metadata> tunnel = tunnel(p, model);
             for (InetAddress ip : p.ips()) {
                 LbEndpoint.Builder e = LbEndpoint.newBuilder().setEndpoint(Endpoint.newBuilder()

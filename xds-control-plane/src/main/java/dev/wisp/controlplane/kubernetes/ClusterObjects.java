@@ -5,6 +5,9 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
 import dev.wisp.controlplane.config.ConfigDecoder;
 import dev.wisp.controlplane.config.ConfigError;
+import dev.wisp.controlplane.model.MeshObject;
+import dev.wisp.controlplane.model.ObjectRef;
+import dev.wisp.controlplane.model.ServiceEndpoints;
 import io.fabric8.kubernetes.api.model.GenericKubernetesResource;
 import io.fabric8.kubernetes.api.model.HasMetadata;
 import io.fabric8.kubernetes.api.model.Namespace;
@@ -32,15 +35,18 @@ import java.util.TreeMap;
  * <p>What is read: enrolled pods that run on a node with an address (not host-network); the
  * Services of namespaces that hold an enrolled pod (not headless, not ExternalName); every Node
  * (its addresses, pod CIDRs and {@code wisp.dev/*} annotations); the IP EndpointSlices of the
- * Services read; every AuthorizationPolicy and PeerAuthentication. Only the fields the model reads are copied, so the server's bookkeeping
- * ({@code managedFields}, {@code status}, resource versions) never changes a reading.
+ * Services read; every AuthorizationPolicy, PeerAuthentication, RequestAuthentication, Gateway,
+ * HTTPRoute and GRPCRoute.
+ * Only the fields the model reads are copied, so the server's bookkeeping ({@code managedFields},
+ * {@code status} — including the Gateway API status this control plane writes — resource
+ * versions) never changes a reading.
  */
 final class ClusterObjects {
     private static final ObjectMapper YAML = new ObjectMapper(new YAMLFactory());
 
     /** What the informers hold at one moment. */
     record Snapshot(List<Namespace> namespaces, List<Pod> pods, List<Service> services, List<Node> nodes,
-            List<GenericKubernetesResource> policies, List<EndpointSlice> endpointSlices) {}
+            List<GenericKubernetesResource> custom, List<EndpointSlice> endpointSlices) {}
 
     /** An object the control plane refuses, and why (the decoder's error naming the field). */
     record Refusal(HasMetadata object, ConfigError error) {
@@ -94,20 +100,33 @@ final class ClusterObjects {
         for (Node node : s.nodes()) {
             add(documents, sources, node, node(node));
         }
-        for (GenericKubernetesResource policy : s.policies()) {
-            add(documents, sources, policy, policy(policy));
+        for (GenericKubernetesResource r : s.custom()) {
+            add(documents, sources, r, custom(r));
         }
-        List<ConfigDecoder.Decoded> decoded = new ArrayList<>();
+        Map<ObjectRef, ConfigDecoder.Decoded> decoded = new LinkedHashMap<>();
+        Map<ObjectRef, String> keys = new HashMap<>();
         List<Refusal> refusals = new ArrayList<>();
         for (Map.Entry<String, String> doc : documents.entrySet()) {
             ConfigDecoder.Decoded d = ConfigDecoder.decode("kubernetes:" + doc.getKey(), doc.getValue());
             if (d.errors().isEmpty()) {
-                decoded.add(d);
+                d.objects().forEach(o -> {
+                    decoded.put(o.ref(), d);
+                    keys.put(o.ref(), doc.getKey());
+                });
             } else {
                 d.errors().forEach(e -> refusals.add(new Refusal(sources.get(doc.getKey()), e)));
             }
         }
-        return new Reading(documents, decoded, refusals);
+        // Across objects: a named targetPort that no enrolled pod declares refuses its Service.
+        List<MeshObject> all = decoded.values().stream().distinct().flatMap(d -> d.objects().stream()).toList();
+        for (ServiceEndpoints.UnresolvedTarget u : ServiceEndpoints.unresolved(all)) {
+            String key = keys.get(u.service());
+            if (decoded.remove(u.service()) != null) {
+                refusals.add(new Refusal(sources.get(key), new ConfigError("kubernetes:" + key, 1, u.service(),
+                        u.field(), u.message())));
+            }
+        }
+        return new Reading(documents, decoded.values().stream().distinct().toList(), refusals);
     }
 
     private static void add(SortedMap<String, String> documents, Map<String, HasMetadata> sources, HasMetadata o,
@@ -146,6 +165,17 @@ final class ClusterObjects {
         Map<String, Object> spec = new LinkedHashMap<>();
         spec.put("nodeName", pod.getSpec().getNodeName());
         putIfSet(spec, "serviceAccountName", pod.getSpec().getServiceAccountName());
+        // Named container ports only: what a Service's named targetPort resolves to.
+        List<Map<String, Object>> named = new ArrayList<>();
+        if (pod.getSpec().getContainers() != null) {
+            pod.getSpec().getContainers().stream().filter(c -> c.getPorts() != null)
+                    .flatMap(c -> c.getPorts().stream())
+                    .filter(cp -> cp.getName() != null && cp.getContainerPort() != null)
+                    .forEach(cp -> named.add(Map.of("name", cp.getName(), "containerPort", cp.getContainerPort())));
+        }
+        if (!named.isEmpty()) {
+            spec.put("containers", List.of(Map.of("ports", named)));
+        }
         Map<String, Object> status = new LinkedHashMap<>();
         putIfSet(status, "phase", pod.getStatus().getPhase());
         putIfSet(status, "podIP", pod.getStatus().getPodIP());
@@ -235,10 +265,15 @@ final class ClusterObjects {
         return doc;
     }
 
-    /** Istio's kinds as the user wrote them: metadata and spec, decoded strictly. */
-    private static Map<String, Object> policy(GenericKubernetesResource r) {
-        return document(r.getApiVersion(), r.getKind(), meta(r.getMetadata(), true), "spec",
-                r.getAdditionalProperties().get("spec"), null);
+    /**
+     * Istio's and the Gateway API's kinds as the user wrote them: metadata and spec, decoded
+     * strictly. The creation time is kept: it orders routes of equal precedence, as the Gateway
+     * API says.
+     */
+    private static Map<String, Object> custom(GenericKubernetesResource r) {
+        Map<String, Object> meta = meta(r.getMetadata(), true);
+        putIfSet(meta, "creationTimestamp", r.getMetadata().getCreationTimestamp());
+        return document(r.getApiVersion(), r.getKind(), meta, "spec", r.getAdditionalProperties().get("spec"), null);
     }
 
     private static Map<String, Object> meta(ObjectMeta m, boolean annotations) {

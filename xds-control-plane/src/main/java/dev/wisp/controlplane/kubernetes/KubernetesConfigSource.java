@@ -37,8 +37,9 @@ import org.slf4j.LoggerFactory;
 
 /**
  * The control plane's configuration from the Kubernetes API: fabric8 informers on Namespaces,
- * Pods, Services, EndpointSlices, Nodes and Istio's {@code security.istio.io/v1} AuthorizationPolicy and
- * PeerAuthentication (generic resources: no model class needed), plus the MeshConfig directory
+ * Pods, Services, EndpointSlices, Nodes, Istio's {@code security.istio.io/v1} AuthorizationPolicy,
+ * PeerAuthentication and RequestAuthentication, and the Gateway API's {@code gateway.networking.k8s.io/v1} Gateway, HTTPRoute
+ * and GRPCRoute (generic resources: no fabric8 model class needed), plus the MeshConfig directory
  * (the chart's ConfigMap), all turned into the same model the directory source makes.
  *
  * <p>Threads: informer callbacks (fabric8's executor) only mark the cluster dirty; one platform
@@ -46,9 +47,11 @@ import org.slf4j.LoggerFactory;
  * reports a reading, so readings are reported one at a time, in order. A reading whose documents
  * equal the last reported one's is not reported: a resync or the relist after a broken watch
  * delivers every object again, and that must not push anything. Refused objects get a Warning
- * Event naming the field ({@link RefusalEvents}), each refusal once.
+ * Event naming the field ({@link RefusalEvents}), each refusal once; Gateway API objects get their
+ * status conditions ({@link GatewayApiStatus}), written only when they change.
  *
- * <p>Closing stops the informers and the reading thread; the client belongs to the caller.
+ * <p>Closing stops the informers and the reading thread (waiting for a reading in flight, so
+ * nothing is written to the API after it returns); the client belongs to the caller.
  */
 public final class KubernetesConfigSource implements ConfigSource {
     private static final Logger log = LoggerFactory.getLogger(KubernetesConfigSource.class);
@@ -56,8 +59,17 @@ public final class KubernetesConfigSource implements ConfigSource {
 
     /** Istio's policy kinds, read as generic resources. */
     static final List<ResourceDefinitionContext> POLICY_KINDS = List.of(
-            policyKind("AuthorizationPolicy", "authorizationpolicies"),
-            policyKind("PeerAuthentication", "peerauthentications"));
+            kind("security.istio.io", "AuthorizationPolicy", "authorizationpolicies"),
+            kind("security.istio.io", "PeerAuthentication", "peerauthentications"),
+            kind("security.istio.io", "RequestAuthentication", "requestauthentications"));
+
+    static final String GATEWAY_GROUP = "gateway.networking.k8s.io";
+
+    /** The Gateway API kinds the model reads (waypoints, GAMMA routes), read as generic resources. */
+    static final List<ResourceDefinitionContext> GATEWAY_KINDS = List.of(
+            kind(GATEWAY_GROUP, "Gateway", "gateways"),
+            kind(GATEWAY_GROUP, "HTTPRoute", "httproutes"),
+            kind(GATEWAY_GROUP, "GRPCRoute", "grpcroutes"));
 
     /**
      * How to read the cluster.
@@ -80,6 +92,7 @@ public final class KubernetesConfigSource implements ConfigSource {
     private final Settings settings;
     private final DirectoryConfigSource directory;
     private final RefusalEvents events;
+    private final GatewayApiStatus status;
     private final List<SharedIndexInformer<?>> informers = new ArrayList<>();
     private final ScheduledExecutorService reader = Executors.newSingleThreadScheduledExecutor(
             r -> Thread.ofPlatform().name("wisp-kube-reading").daemon().unstarted(r));
@@ -96,17 +109,19 @@ public final class KubernetesConfigSource implements ConfigSource {
     private SharedIndexInformer<io.fabric8.kubernetes.api.model.Service> services;
     private SharedIndexInformer<io.fabric8.kubernetes.api.model.Node> nodes;
     private SharedIndexInformer<io.fabric8.kubernetes.api.model.discovery.v1.EndpointSlice> endpointSlices;
-    private final List<SharedIndexInformer<GenericKubernetesResource>> policies = new ArrayList<>();
+    /** The Istio and Gateway API kinds ({@link #POLICY_KINDS}, {@link #GATEWAY_KINDS}). */
+    private final List<SharedIndexInformer<GenericKubernetesResource>> custom = new ArrayList<>();
 
     public KubernetesConfigSource(KubernetesClient client, Settings settings) {
         this.client = requireNonNull(client, "client");
         this.settings = requireNonNull(settings, "settings");
         this.directory = new DirectoryConfigSource(settings.meshConfigDir());
         this.events = new RefusalEvents(client);
+        this.status = new GatewayApiStatus(client, settings.enrollment().honorIstioLabels());
     }
 
-    private static ResourceDefinitionContext policyKind(String kind, String plural) {
-        return new ResourceDefinitionContext.Builder().withGroup("security.istio.io").withVersion("v1")
+    private static ResourceDefinitionContext kind(String group, String kind, String plural) {
+        return new ResourceDefinitionContext.Builder().withGroup(group).withVersion("v1")
                 .withKind(kind).withPlural(plural).withNamespaced(true).build();
     }
 
@@ -120,8 +135,9 @@ public final class KubernetesConfigSource implements ConfigSource {
         nodes = watch(client.nodes().runnableInformer(resync), "Node");
         endpointSlices = watch(client.discovery().v1().endpointSlices().inAnyNamespace().runnableInformer(resync),
                 "EndpointSlice");
-        for (ResourceDefinitionContext kind : POLICY_KINDS) {
-            policies.add(watch(client.genericKubernetesResources(kind).inAnyNamespace().runnableInformer(resync),
+        for (ResourceDefinitionContext kind : java.util.stream.Stream.concat(POLICY_KINDS.stream(),
+                GATEWAY_KINDS.stream()).toList()) {
+            custom.add(watch(client.genericKubernetesResources(kind).inAnyNamespace().runnableInformer(resync),
                     kind.getKind()));
         }
         // Report nothing before every kind has listed once (or given up): a partial first reading
@@ -183,13 +199,18 @@ public final class KubernetesConfigSource implements ConfigSource {
     private void read() {
         readings.incrementAndGet();
         try {
+            List<GenericKubernetesResource> customObjects = custom.stream()
+                    .flatMap(p -> p.getStore().list().stream()).toList();
             ClusterObjects.Reading cluster = ClusterObjects.read(
                     new ClusterObjects.Snapshot(namespaces.getStore().list(),
                             pods.getStore().list(), services.getStore().list(), nodes.getStore().list(),
-                            policies.stream().flatMap(p -> p.getStore().list().stream()).toList(),
-                            endpointSlices.getStore().list()),
+                            customObjects, endpointSlices.getStore().list()),
                     settings.enrollment());
+            List<GenericKubernetesResource> gatewayApi = customObjects.stream()
+                    .filter(o -> o.getApiVersion() != null && o.getApiVersion().startsWith(GATEWAY_GROUP + "/"))
+                    .toList();
             events.report(cluster.refusals());
+            status.write(gatewayApi, cluster);
             LoadResult local = directory.reload();
             String localKey = local.valid() ? String.valueOf(local.model().objects()) : String.valueOf(local.errors());
             if (cluster.documents().equals(reported) && localKey.equals(reportedDirectory)) {
@@ -255,6 +276,15 @@ public final class KubernetesConfigSource implements ConfigSource {
     public void close() {
         informers.forEach(SharedIndexInformer::close);
         reader.shutdownNow();
+        try {
+            // A reading in flight may be posting an Event or a status: let it end, so nothing
+            // writes to the API after close returns.
+            if (!reader.awaitTermination(10, TimeUnit.SECONDS)) {
+                log.warn("the cluster reading did not end within 10 s of close");
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
         directory.close();
     }
 }

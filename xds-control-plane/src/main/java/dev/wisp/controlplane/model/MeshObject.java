@@ -2,7 +2,8 @@ package dev.wisp.controlplane.model;
 
 /** A configuration object of the model; every kind names itself with an {@link ObjectRef}. */
 public sealed interface MeshObject
-        permits Pod, ServiceDef, NodeDef, AuthorizationPolicy, PeerAuthentication, MeshConfigObject, Namespace,
+        permits Pod, ServiceDef, NodeDef, AuthorizationPolicy, PeerAuthentication, RequestAuthentication,
+        MeshConfigObject, Namespace,
         Gateway, HttpRoute, GrpcRoute, EndpointSlice {
     ObjectRef ref();
 }

@@ -12,8 +12,16 @@ import java.util.Map;
  * @param serviceAccount {@code spec.serviceAccountName} ({@code default} when absent)
  * @param ips {@code status.podIPs} (or {@code status.podIP})
  * @param ready false when {@code status.phase} is set and is not {@code Running}
+ * @param namedPorts {@code spec.containers[].ports[]} that have a name: name → container port (what
+ *            a Service's named {@code targetPort} resolves to)
  */
 public record Pod(ObjectRef ref, String uid, Map<String, String> labels, String nodeName, String serviceAccount,
-        List<InetAddress> ips, boolean ready) implements MeshObject {
+        List<InetAddress> ips, boolean ready, Map<String, Integer> namedPorts) implements MeshObject {
     public static final String KIND = "Pod";
+
+    /** A pod whose containers name no port. */
+    public Pod(ObjectRef ref, String uid, Map<String, String> labels, String nodeName, String serviceAccount,
+            List<InetAddress> ips, boolean ready) {
+        this(ref, uid, labels, nodeName, serviceAccount, ips, ready, Map.of());
+    }
 }

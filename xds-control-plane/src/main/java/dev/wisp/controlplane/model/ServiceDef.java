@@ -25,6 +25,26 @@ public record ServiceDef(ObjectRef ref, Map<String, String> selector, List<InetA
         return ref.name() + "." + ref.namespace() + ".svc." + clusterDomain;
     }
 
-    /** {@code spec.ports[]}: {@code targetPort} equals {@code port} when absent. */
-    public record ServicePort(String name, int port, int targetPort) {}
+    /**
+     * {@code spec.ports[]}: {@code targetPort} equals {@code port} when absent.
+     *
+     * @param targetPort the target's number; 0 when the target is named
+     * @param targetPortName a named {@code targetPort}: each pod's container port of that name; null
+     *            when the target is a number
+     */
+    public record ServicePort(String name, int port, int targetPort, String targetPortName) {
+        /** A port whose target is a number. */
+        public ServicePort(String name, int port, int targetPort) {
+            this(name, port, targetPort, null);
+        }
+
+        /** The port this reaches on {@code pod}: the number, or the pod's port of that name (empty: none). */
+        public java.util.OptionalInt targetOn(Pod pod) {
+            if (targetPortName == null) {
+                return java.util.OptionalInt.of(targetPort);
+            }
+            Integer named = pod.namedPorts().get(targetPortName);
+            return named == null ? java.util.OptionalInt.empty() : java.util.OptionalInt.of(named);
+        }
+    }
 }

@@ -147,10 +147,10 @@ class ConfigDecoderTest {
     @ParameterizedTest(name = "{0}")
     @CsvSource(delimiter = '|', quoteCharacter = '`', textBlock = """
             pod without node    | `apiVersion: v1\\nkind: Pod\\nmetadata: {name: a}\\nspec: {}`                    | m.yaml:4 Pod default/a: spec.nodeName: required: the node whose agent serves this pod
-            unknown kind        | `apiVersion: apps/v1\\nkind: Deployment\\nmetadata: {name: a}`                  | m.yaml:2: kind: 'Deployment' is not one of Pod, Service, Node, AuthorizationPolicy, PeerAuthentication, MeshConfig
+            unknown kind        | `apiVersion: apps/v1\\nkind: Deployment\\nmetadata: {name: a}`                  | m.yaml:2: kind: 'Deployment' is not one of Pod, Service, Node, AuthorizationPolicy, PeerAuthentication, RequestAuthentication, MeshConfig
             wrong apiVersion    | `apiVersion: v2\\nkind: Pod\\nmetadata: {name: a}`                              | m.yaml:1: apiVersion: 'v2' is not v1 (for kind Pod)
             bad name            | `apiVersion: v1\\nkind: Pod\\nmetadata: {name: A_B}`                            | m.yaml:3: metadata.name: 'A_B' is not a valid name (lower-case letters, digits, '-', '.'; at most 253)
-            named target port   | `apiVersion: v1\\nkind: Service\\nmetadata: {name: s}\\nspec: {ports: [{port: 80, targetPort: http}]}` | m.yaml:4 Service default/s: spec.ports[0].targetPort: 'http' is a named port; local mode needs the port number
+            bad target port     | `apiVersion: v1\\nkind: Service\\nmetadata: {name: s}\\nspec: {ports: [{port: 80, targetPort: Http_1}]}` | m.yaml:4 Service default/s: spec.ports[0].targetPort: 'Http_1' is neither a port number nor a port name (at most 15 lower-case letters, digits, '-')
             node without ip     | `apiVersion: v1\\nkind: Node\\nmetadata: {name: n}\\nstatus: {addresses: []}`   | m.yaml:4 Node n: status.addresses: needs an InternalIP address: where this node's agent accepts HBONE
             syntax error        | `apiVersion: v1\\nkind: [Pod`                                                   | m.yaml:2: invalid YAML:
             duplicate key       | `apiVersion: v1\\nkind: Pod\\nkind: Pod`                                        | m.yaml:3: duplicate key 'kind'

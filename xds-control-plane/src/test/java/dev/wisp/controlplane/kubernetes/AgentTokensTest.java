@@ -43,6 +43,7 @@ import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicReference;
 import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -59,23 +60,25 @@ class AgentTokensTest {
     static final String AGENTS = "system:serviceaccount:wisp-system:wisp-node";
     static final String TOKEN_REVIEWS = "/apis/authentication.k8s.io/v1/tokenreviews";
 
-    KubernetesMockServer server;
-    KubernetesClient client;
+    // Static fields: one API server for the class. Each case creates its cluster on an empty store
+    // (checked) and empties it when it ends, so no case sees another's objects or TokenReviews.
+    static KubernetesMockServer server;
+    static KubernetesClient client;
 
     @TempDir
     Path dir;
 
-    /** token → the API server's answer (absent: not authenticated). */
-    final Map<String, TokenReviewStatus> answers = new ConcurrentHashMap<>();
-    /** Every TokenReview the control plane sent, in order. */
-    final List<TokenReview> sent = new CopyOnWriteArrayList<>();
+    /** token → the API server's answer (absent: not authenticated); emptied before each case. */
+    static final Map<String, TokenReviewStatus> answers = new ConcurrentHashMap<>();
+    /** Every TokenReview the control plane sent in this case, in order. */
+    static final List<TokenReview> sent = new CopyOnWriteArrayList<>();
     final List<ControlPlaneClient> agents = new ArrayList<>();
     ControlPlane cp;
     KubernetesConfigSource source;
     AgentTokens tokens;
 
-    @BeforeEach
-    void start() throws Exception {
+    @BeforeAll
+    static void answerTokenReviews() {
         server.expect().post().withPath(TOKEN_REVIEWS).andReply(201, request -> {
             TokenReview asked = Serialization.unmarshal(request.getBody().readUtf8(), TokenReview.class);
             sent.add(asked);
@@ -83,6 +86,14 @@ class AgentTokensTest {
                     new TokenReviewStatusBuilder().withAuthenticated(false).withError("invalid bearer token").build());
             return new TokenReviewBuilder(asked).withStatus(status).build();
         }).always();
+    }
+
+    @BeforeEach
+    void start() throws Exception {
+        assertThat(MockStores.kinds().stream().flatMap(k -> MockStores.list(client, k).stream()))
+                .as("objects an earlier case left behind").isEmpty();
+        answers.clear();
+        sent.clear();
         client.namespaces().resource(new NamespaceBuilder().withNewMetadata().withName("wisp-system").endMetadata()
                 .build()).create();
         client.namespaces().resource(new NamespaceBuilder().withNewMetadata().withName("shop")
@@ -116,6 +127,7 @@ class AgentTokensTest {
         if (cp != null) {
             cp.close();
         }
+        MockStores.empty(client);
     }
 
     /** The uid the API server gave each pod (the mock assigns its own). */

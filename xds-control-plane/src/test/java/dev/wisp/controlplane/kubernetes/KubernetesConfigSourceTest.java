@@ -5,7 +5,11 @@ import static org.awaitility.Awaitility.await;
 
 import dev.wisp.controlplane.ControlPlane;
 import dev.wisp.controlplane.model.AuthorizationPolicy;
+import dev.wisp.controlplane.model.Gateway;
+import dev.wisp.controlplane.model.GrpcRoute;
+import dev.wisp.controlplane.model.HttpRoute;
 import dev.wisp.controlplane.model.Pod;
+import dev.wisp.controlplane.model.RequestAuthentication;
 import dev.wisp.controlplane.translate.TypeUrls;
 import io.fabric8.kubernetes.api.model.Event;
 import io.fabric8.kubernetes.api.model.GenericKubernetesResource;
@@ -26,20 +30,23 @@ import java.time.Duration;
 import java.util.List;
 import java.util.Map;
 import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
  * The control plane reading a Kubernetes API (fabric8's mock server in CRUD mode, which stores
  * and lists what is created through it and streams watches): objects created through the API
- * reach the model and the workload xDS translation, policies come and go, a refused object gets an
- * Event naming the field, and resyncs that change nothing push nothing.
+ * reach the model and the workload xDS translation, policies and Gateway API routes come and go
+ * (the routes in Envoy's RDS too), a refused object gets an Event naming the field, and resyncs
+ * that change nothing push nothing.
  */
 @EnableKubernetesMockClient(crud = true)
 class KubernetesConfigSourceTest {
-    // Instance fields: a fresh API server per test.
-    KubernetesMockServer server;
-    KubernetesClient client;
+    // Static fields: one API server for the class. Each case starts from an empty store (checked)
+    // and empties it when it ends, so no case sees another's objects.
+    static KubernetesMockServer server;
+    static KubernetesClient client;
 
     @TempDir
     Path dir;
@@ -47,11 +54,18 @@ class KubernetesConfigSourceTest {
     private ControlPlane cp;
     private KubernetesConfigSource source;
 
+    @BeforeEach
+    void storeIsEmpty() {
+        assertThat(MockStores.kinds().stream().flatMap(k -> MockStores.list(client, k).stream()))
+                .as("objects an earlier case left behind").isEmpty();
+    }
+
     @AfterEach
     void stop() {
         if (cp != null) {
             cp.close();
         }
+        MockStores.empty(client);
     }
 
     /** {@code dir/mesh} holding the MeshConfig (trust domain {@code k8s.test}) read beside the cluster. */
@@ -173,6 +187,33 @@ class KubernetesConfigSourceTest {
         await().atMost(Duration.ofSeconds(20)).until(() -> served(web).size() == 2);
     }
 
+    @Test
+    void aNamedTargetPortResolvesFromThePodsContainerPortsAndAnUndeclaredOneGetsAnEvent() throws Exception {
+        cluster("n");
+        client.pods().inNamespace("n-shop").resource(new PodBuilder().withNewMetadata().withName("named-1")
+                .withUid("n-named-1").addToLabels("tier", "named").endMetadata()
+                .withNewSpec().withNodeName("n-node1").addNewContainer().withName("app").withImage("app")
+                .addNewPort().withName("web-port").withContainerPort(8081).endPort().endContainer().endSpec()
+                .withNewStatus().withPhase("Running").withPodIP("10.1.0.40").endStatus().build()).create();
+        for (String target : List.of("web-port", "nope")) {
+            client.services().inNamespace("n-shop").resource(new ServiceBuilder().withNewMetadata()
+                    .withName("to-" + target).endMetadata().withNewSpec().withClusterIP("10.96.0." + target.length())
+                    .addToSelector("tier", "named").addNewPort().withName("http").withPort(80)
+                    .withNewTargetPort(target).endPort().endSpec().build()).create();
+        }
+        startAndWaitForPods();
+
+        await().atMost(Duration.ofSeconds(20)).untilAsserted(() -> {
+            assertThat(served("n-shop/to-web-port.n-shop.svc.cluster.local"))
+                    .isEqualTo(Map.of("named-1", List.of(8081)));
+            assertRefused("n-shop", "Service", "to-nope",
+                    "spec.ports[0].targetPort: 'nope' is a named port that no pod this Service selects declares");
+        });
+        // Only the Service is refused: the rest of the cluster applies.
+        assertThat(cp.model().all(dev.wisp.controlplane.model.ServiceDef.class)).extracting(s -> s.ref().name())
+                .containsExactlyInAnyOrder("web", "to-web-port");
+    }
+
     /** pod name → target ports of the workloads that serve {@code service} in the current translation. */
     private Map<String, List<Integer>> served(String service) {
         Map<String, List<Integer>> out = new java.util.TreeMap<>();
@@ -223,6 +264,124 @@ class KubernetesConfigSourceTest {
     }
 
     @Test
+    void aRequestAuthenticationFromTheApiReachesTheModelAndARefusedOneGetsAnEvent() throws Exception {
+        cluster("h");
+        startAndWaitForPods();
+        var kind = KubernetesConfigSource.POLICY_KINDS.stream()
+                .filter(k -> k.getKind().equals("RequestAuthentication")).findFirst().orElseThrow();
+        for (String uri : List.of("https://issuer.example/jwks.json", "ftp://issuer.example/jwks.json")) {
+            String name = uri.startsWith("https") ? "jwt" : "bad-jwt";
+            client.genericKubernetesResources(kind).inNamespace("h-shop").resource(
+                    new GenericKubernetesResourceBuilder().withApiVersion("security.istio.io/v1")
+                            .withKind("RequestAuthentication").withNewMetadata().withName(name)
+                            .withNamespace("h-shop").endMetadata()
+                            .addToAdditionalProperties("spec", Map.of("jwtRules",
+                                    List.of(Map.of("issuer", "https://issuer.example", "jwksUri", uri))))
+                            .build())
+                    .create();
+        }
+        await().atMost(Duration.ofSeconds(20)).untilAsserted(() -> {
+            assertThat(cp.model().all(RequestAuthentication.class)).singleElement().satisfies(r -> {
+                assertThat(r.ref().qualifiedName()).isEqualTo("h-shop/jwt");
+                assertThat(r.jwtRules()).extracting(j -> j.jwksUri().toString())
+                        .containsExactly("https://issuer.example/jwks.json");
+            });
+            assertRefused("h-shop", "RequestAuthentication", "bad-jwt",
+                    "spec.jwtRules[0].jwksUri: 'ftp://issuer.example/jwks.json' is not an http(s) URL");
+        });
+    }
+
+    /** The conditions of {@code kind/name}'s status at {@code path} ({@code conditions}, {@code parents[0].conditions} …), by type. */
+    private Map<String, Map<String, Object>> conditions(String kind, String namespace, String name,
+            java.util.function.Function<Map<String, Object>, Object> at) {
+        GenericKubernetesResource o = gatewayApi(kind, namespace).withName(name).get();
+        Map<String, Map<String, Object>> out = new java.util.TreeMap<>();
+        GatewayApiStatus.list(at.apply(GatewayApiStatus.map(o.getAdditionalProperties().get("status"))))
+                .forEach(c -> out.put((String) GatewayApiStatus.map(c).get("type"), GatewayApiStatus.map(c)));
+        return out;
+    }
+
+    private static Object parent0(Map<String, Object> status) {
+        return GatewayApiStatus.map(GatewayApiStatus.list(status.get("parents")).stream().findFirst().orElse(null))
+                .get("conditions");
+    }
+
+    /** {@code type=status/reason} of each condition. */
+    private static List<String> summary(Map<String, Map<String, Object>> conditions) {
+        return conditions.values().stream().map(c -> c.get("type") + "=" + c.get("status") + "/" + c.get("reason"))
+                .toList();
+    }
+
+    @Test
+    void gatewayApiStatusConditionsAreWrittenOnlyWhenTheyChange() throws Exception {
+        cluster("s");
+        startAndWaitForPods();
+        gatewayApi("HTTPRoute", "s-shop").resource(route("HTTPRoute", "s-shop", "api", "Service", "web")).create();
+        gatewayApi("HTTPRoute", "s-shop").resource(route("HTTPRoute", "s-shop", "broken", "Service", "missing"))
+                .create();
+        gatewayApi("Gateway", "s-shop").resource(gateway("s-shop", "waypoint", "wisp-waypoint", MESH)).create();
+        gatewayApi("Gateway", "s-shop").resource(gateway("s-shop", "edge", "other", HTTP)).create();
+
+        await().atMost(Duration.ofSeconds(20)).untilAsserted(() -> {
+            assertThat(summary(conditions("HTTPRoute", "s-shop", "api", KubernetesConfigSourceTest::parent0)))
+                    .containsExactly("Accepted=True/Accepted", "ResolvedRefs=True/ResolvedRefs");
+            var broken = conditions("HTTPRoute", "s-shop", "broken", KubernetesConfigSourceTest::parent0);
+            assertThat(summary(broken)).containsExactly("Accepted=True/Accepted", "ResolvedRefs=False/BackendNotFound");
+            assertThat(broken.get("ResolvedRefs").get("message")).isEqualTo("spec.rules[0].backendRefs[0]: "
+                    + "Service s-shop/missing is not in the mesh (absent, or no enrolled pod in its namespace)");
+            assertThat(summary(conditions("Gateway", "s-shop", "waypoint", st -> st.get("conditions"))))
+                    .containsExactly("Accepted=True/Accepted", "Programmed=True/Programmed");
+        });
+        GenericKubernetesResource api = gatewayApi("HTTPRoute", "s-shop").withName("api").get();
+        Map<String, Object> parent = GatewayApiStatus.map(GatewayApiStatus.list(
+                GatewayApiStatus.map(api.getAdditionalProperties().get("status")).get("parents")).getFirst());
+        assertThat(parent.get("controllerName")).isEqualTo("wisp.dev/control-plane");
+        assertThat(parent.get("parentRef"))
+                .isEqualTo(Map.of("group", "", "kind", "Service", "name", "web", "port", 80));
+        assertThat(GatewayApiStatus.list(parent.get("conditions"))).allSatisfy(c -> {
+            assertThat(GatewayApiStatus.map(c).get("lastTransitionTime")).isNotNull();
+            assertThat(((Number) GatewayApiStatus.map(c).get("observedGeneration")).longValue())
+                    .isEqualTo(api.getMetadata().getGeneration());
+        });
+        assertThat(conditions("Gateway", "s-shop", "waypoint",
+                st -> GatewayApiStatus.map(GatewayApiStatus.list(st.get("listeners")).getFirst()).get("conditions")))
+                .containsOnlyKeys("Accepted", "ResolvedRefs", "Programmed");
+        assertThat(gatewayApi("Gateway", "s-shop").withName("edge").get().getAdditionalProperties())
+                .as("a Gateway of another class is another controller's").doesNotContainKey("status");
+        gatewayApi("HTTPRoute", "s-shop").resource(route("HTTPRoute", "s-shop", "ingress", "Gateway", "web")).create();
+
+        // Readings that change no status write none: the statuses keep their resource versions.
+        String version = api.getMetadata().getResourceVersion();
+        long generation = cp.configStatus().generation();
+        pod("s-shop", "extra", "s-node1", "10.1.0.30", Map.of("app", "other"));
+        await().atMost(Duration.ofSeconds(20)).until(() -> cp.configStatus().generation() > generation);
+        assertThat(gatewayApi("HTTPRoute", "s-shop").withName("api").get().getMetadata().getResourceVersion())
+                .isEqualTo(version);
+        assertThat(gatewayApi("HTTPRoute", "s-shop").withName("ingress").get().getAdditionalProperties())
+                .as("a route whose only parent is a Gateway is another controller's").doesNotContainKey("status");
+
+        // The missing backend appears: the broken route's ResolvedRefs turns True.
+        client.services().inNamespace("s-shop").resource(new ServiceBuilder().withNewMetadata().withName("missing")
+                .endMetadata().withNewSpec().withClusterIP("10.96.0.11").addToSelector("app", "other")
+                .addNewPort().withName("http").withPort(80).withNewTargetPort(8080).endPort().endSpec().build())
+                .create();
+        await().atMost(Duration.ofSeconds(20)).untilAsserted(() -> assertThat(summary(
+                conditions("HTTPRoute", "s-shop", "broken", KubernetesConfigSourceTest::parent0)))
+                .containsExactly("Accepted=True/Accepted", "ResolvedRefs=True/ResolvedRefs"));
+    }
+
+    /** {@code namespace} holds a Warning Event "Refused" on {@code kind/name} whose message starts so. */
+    private void assertRefused(String namespace, String kind, String name, String messageStart) {
+        assertThat(client.v1().events().inNamespace(namespace).list().getItems()).anySatisfy(e -> {
+            assertThat(e.getInvolvedObject().getKind()).isEqualTo(kind);
+            assertThat(e.getInvolvedObject().getName()).isEqualTo(name);
+            assertThat(e.getType()).isEqualTo("Warning");
+            assertThat(e.getReason()).isEqualTo("Refused");
+            assertThat(e.getMessage()).startsWith(messageStart);
+        });
+    }
+
+    @Test
     void aRefusedPolicyGetsAWarningEventNamingTheFieldAndTheRestStaysLive() throws Exception {
         cluster("c");
         startAndWaitForPods();
@@ -233,14 +392,7 @@ class KubernetesConfigSourceTest {
                 .resource(policy("c-shop", "fine", "ALLOW")).create();
 
         await().atMost(Duration.ofSeconds(20)).untilAsserted(() -> {
-            List<Event> events = client.v1().events().inNamespace("c-shop").list().getItems();
-            assertThat(events).anySatisfy(e -> {
-                assertThat(e.getInvolvedObject().getKind()).isEqualTo("AuthorizationPolicy");
-                assertThat(e.getInvolvedObject().getName()).isEqualTo("typo");
-                assertThat(e.getType()).isEqualTo("Warning");
-                assertThat(e.getReason()).isEqualTo("Refused");
-                assertThat(e.getMessage()).startsWith("spec.action: 'DENYY' is not one of");
-            });
+            assertRefused("c-shop", "AuthorizationPolicy", "typo", "spec.action: 'DENYY' is not one of");
             assertThat(cp.model().all(AuthorizationPolicy.class)).extracting(p -> p.ref().name())
                     .containsExactly("fine");
         });
@@ -249,6 +401,103 @@ class KubernetesConfigSourceTest {
         // Posted once, not once per reading.
         assertThat(client.v1().events().inNamespace("c-shop").list().getItems())
                 .filteredOn(e -> e.getInvolvedObject().getName().equals("typo")).hasSize(1);
+    }
+
+    private io.fabric8.kubernetes.client.dsl.NonNamespaceOperation<GenericKubernetesResource, io.fabric8.kubernetes.api.model.GenericKubernetesResourceList, io.fabric8.kubernetes.client.dsl.Resource<GenericKubernetesResource>> gatewayApi(
+            String kind, String namespace) {
+        return client.genericKubernetesResources(KubernetesConfigSource.GATEWAY_KINDS.stream()
+                .filter(k -> k.getKind().equals(kind)).findFirst().orElseThrow()).inNamespace(namespace);
+    }
+
+    /** A GAMMA route on {@code web:80} sending {@code /api} to {@code backend:80}, with {@code parentKind} as parent. */
+    static GenericKubernetesResource route(String kind, String namespace, String name, String parentKind,
+            String backend) {
+        Map<String, Object> match = kind.equals("HTTPRoute")
+                ? Map.of("path", Map.of("type", "PathPrefix", "value", "/api"))
+                : Map.of("method", Map.of("service", "shop.Api"));
+        return new GenericKubernetesResourceBuilder().withApiVersion("gateway.networking.k8s.io/v1").withKind(kind)
+                .withNewMetadata().withName(name).withNamespace(namespace).endMetadata()
+                .addToAdditionalProperties("spec", Map.of(
+                        "parentRefs",
+                        List.of(Map.of("group", parentKind.equals("Service") ? "" : "gateway.networking.k8s.io",
+                                "kind", parentKind, "name", "web", "port", 80)),
+                        "rules", List.of(Map.of("matches", List.of(match),
+                                "backendRefs", List.of(Map.of("name", backend, "port", 80))))))
+                .build();
+    }
+
+    /** The path prefixes of the routes Envoy's RDS serves for {@code web} in {@code namespace}, port 80. */
+    private List<String> rdsPrefixes(String namespace) {
+        var snapshot = cp.envoy().snapshot();
+        if (snapshot == null) {
+            return List.of();
+        }
+        return snapshot.routes().resources().entrySet().stream()
+                .filter(e -> e.getKey().startsWith("web." + namespace + ".") && e.getKey().endsWith(":80"))
+                .flatMap(e -> e.getValue().getVirtualHostsList().stream())
+                .flatMap(v -> v.getRoutesList().stream())
+                .map(r -> r.getMatch().getPrefix())
+                .toList();
+    }
+
+    private static final Map<String, Object> HTTP = Map.of("name", "http", "port", 80, "protocol", "HTTP");
+    private static final Map<String, Object> MESH = Map.of("name", "mesh", "port", 15008, "protocol", "HBONE");
+
+    /** A Gateway of {@code className} with one listener. */
+    static GenericKubernetesResource gateway(String namespace, String name, String className,
+            Map<String, Object> listener) {
+        return new GenericKubernetesResourceBuilder().withApiVersion("gateway.networking.k8s.io/v1")
+                .withKind("Gateway").withNewMetadata().withName(name).withNamespace(namespace).endMetadata()
+                .addToAdditionalProperties("spec", Map.of("gatewayClassName", className, "listeners",
+                        List.of(listener)))
+                .build();
+    }
+
+    @Test
+    void gatewayApiRoutesCreatedThenDeletedThroughTheApiReachTheModelAndEnvoyRds() throws Exception {
+        cluster("f");
+        startAndWaitForPods();
+
+        gatewayApi("HTTPRoute", "f-shop").resource(route("HTTPRoute", "f-shop", "api", "Service", "web")).create();
+        gatewayApi("GRPCRoute", "f-shop").resource(route("GRPCRoute", "f-shop", "rpc", "Service", "web")).create();
+        await().atMost(Duration.ofSeconds(20)).untilAsserted(() -> {
+            assertThat(cp.model().all(HttpRoute.class)).singleElement().satisfies(r -> {
+                assertThat(r.ref().qualifiedName()).isEqualTo("f-shop/api");
+                assertThat(r.created()).as("the API server's creationTimestamp orders equal routes").isNotNull();
+                assertThat(r.parents()).extracting(p -> p.name() + ":" + p.port()).containsExactly("web:80");
+            });
+            assertThat(cp.model().all(GrpcRoute.class)).extracting(r -> r.ref().qualifiedName())
+                    .containsExactly("f-shop/rpc");
+            assertThat(rdsPrefixes("f-shop")).contains("/api/");
+        });
+
+        gatewayApi("HTTPRoute", "f-shop").withName("api").delete();
+        gatewayApi("GRPCRoute", "f-shop").withName("rpc").delete();
+        await().atMost(Duration.ofSeconds(20)).untilAsserted(() -> {
+            assertThat(cp.model().all(HttpRoute.class)).isEmpty();
+            assertThat(cp.model().all(GrpcRoute.class)).isEmpty();
+            assertThat(rdsPrefixes("f-shop")).isNotEmpty().doesNotContain("/api/");
+        });
+    }
+
+    @Test
+    void refusedGatewayApiObjectsGetAWarningEventNamingTheField() throws Exception {
+        cluster("g");
+        startAndWaitForPods();
+
+        gatewayApi("HTTPRoute", "g-shop").resource(route("HTTPRoute", "g-shop", "ingress", "Gateway", "web")).create();
+        // A waypoint class without the HBONE listener is refused; another class is kept as it is.
+        gatewayApi("Gateway", "g-shop").resource(gateway("g-shop", "waypoint", "istio-waypoint", HTTP)).create();
+        gatewayApi("Gateway", "g-shop").resource(gateway("g-shop", "edge", "other", HTTP)).create();
+
+        await().atMost(Duration.ofSeconds(20)).untilAsserted(() -> {
+            assertRefused("g-shop", "HTTPRoute", "ingress",
+                    "spec.parentRefs[0].kind: 'gateway.networking.k8s.io/Gateway' is not a mesh parent");
+            assertRefused("g-shop", "Gateway", "waypoint", "spec.listeners: a waypoint needs the listener");
+            // The valid Gateway beside them applies; the refused ones do not.
+            assertThat(cp.model().all(Gateway.class)).extracting(g -> g.ref().name()).containsExactly("edge");
+        });
+        assertThat(cp.model().all(HttpRoute.class)).isEmpty();
     }
 
     @Test

@@ -98,4 +98,65 @@ class ServiceEndpointsTest {
         assertThat(ConfigDecoder.decode("f.yaml", slice("f", "api", "[]", "[]").replace("IPv4", "FQDN")).errors())
                 .singleElement().satisfies(e -> assertThat(e.message()).contains("'FQDN' is not one of IPv4, IPv6"));
     }
+
+    /** {@code pod} in shop labelled tier=named at {@code ip}, its container declaring {@code ports}. */
+    static String namedPod(String name, String ip, String ports) {
+        return """
+                apiVersion: v1
+                kind: Pod
+                metadata: {name: %s, namespace: shop, uid: %s-uid, labels: {tier: named}}
+                spec: {nodeName: node-a, serviceAccountName: web, containers: [{name: app, ports: %s}]}
+                status: {podIP: %s}
+                """.formatted(name, name, ports, ip);
+    }
+
+    static String namedService(String target) {
+        return """
+                apiVersion: v1
+                kind: Service
+                metadata: {name: named, namespace: shop}
+                spec: {clusterIP: 10.96.0.12, selector: {tier: named}, ports: [{name: http, port: 80, targetPort: %s}]}
+                """.formatted(target);
+    }
+
+    @Test
+    void aNamedTargetPortIsEachSelectedPodsContainerPortOfThatName() {
+        String docs = String.join("---\n", namedService("web-port"),
+                namedPod("n-1", "10.1.1.7", "[{name: web-port, containerPort: 8081}]"),
+                namedPod("n-2", "10.1.1.8",
+                        "[{name: metrics, containerPort: 9000}, {name: web-port, containerPort: 8082}]"),
+                namedPod("n-3", "10.1.1.9", "[{name: metrics, containerPort: 9000}]"));
+        Translation t = translate(docs);
+        String named = "shop/named.shop.svc.cluster.local";
+        assertThat(services(t, "n-1-uid")).isEqualTo(Map.of(named, "[80>8081]"));
+        assertThat(services(t, "n-2-uid")).isEqualTo(Map.of(named, "[80>8082]"));
+        assertThat(services(t, "n-3-uid")).as("declares no web-port: not an endpoint").doesNotContainKey(named);
+
+        // The waypoint's and proxyless clients' EDS reach each pod at its own port.
+        LoadResult r = ConfigSet.load(Map.of("mesh.yaml", TestMesh.YAML + "---\n" + API + "---\n" + docs));
+        var assignment = dev.wisp.controlplane.envoy.EnvoyTranslator.translate(r.model()).endpoints().stream()
+                .filter(a -> a.getClusterName().contains("named.shop")).findFirst().orElseThrow();
+        assertThat(assignment.getEndpoints(0).getLbEndpointsList()).extracting(
+                e -> e.getEndpoint().getAddress().getSocketAddress().getAddress() + ":"
+                        + e.getEndpoint().getAddress().getSocketAddress().getPortValue())
+                .containsExactlyInAnyOrder("10.1.1.7:8081", "10.1.1.8:8082");
+    }
+
+    @Test
+    void aNamedTargetPortThatNoSelectedPodDeclaresRefusesTheDirectoryNamingTheField() {
+        LoadResult r = ConfigSet.load(Map.of("mesh.yaml", TestMesh.YAML + "---\n" + API + "---\n"
+                + String.join("---\n", namedService("grpc-port"),
+                        namedPod("n-1", "10.1.1.7", "[{name: web-port, containerPort: 8081}]"))));
+        assertThat(r.model()).isNull();
+        assertThat(r.errors()).singleElement().satisfies(e -> {
+            assertThat(e.object().qualifiedName()).isEqualTo("shop/named");
+            assertThat(e.field()).isEqualTo("spec.ports[0].targetPort");
+            assertThat(e.message()).startsWith("'grpc-port' is a named port that no pod this Service selects declares");
+        });
+        // A slice giving the port by the service port's name resolves it as well.
+        LoadResult sliced = ConfigSet.load(Map.of("mesh.yaml", TestMesh.YAML + "---\n" + API + "---\n"
+                + String.join("---\n", namedService("grpc-port"),
+                        slice("named-1", "named", "[{addresses: [10.1.1.6]}]", "[{name: http, port: 7000}]"))));
+        assertThat(sliced.errors()).isEmpty();
+    }
 }
