@@ -38,6 +38,9 @@ public final class WaypointCommand implements Callable<Integer> {
     @Option(names = "--listen", paramLabel = "IP:PORT", defaultValue = "0.0.0.0:15008", description = "The HBONE listener (default: ${DEFAULT-VALUE}).")
     String listen;
 
+    @Option(names = "--metrics", paramLabel = "IP:PORT", defaultValue = "0.0.0.0:15020", description = "The Prometheus listener, /metrics: the Istio request series (default: ${DEFAULT-VALUE}).")
+    String metrics;
+
     @Option(names = "--workers", paramLabel = "N", defaultValue = "1", description = "I/O event loops (default: ${DEFAULT-VALUE}).")
     int workers;
 
@@ -47,10 +50,12 @@ public final class WaypointCommand implements Callable<Integer> {
         NodeSettings.Source.ControlPlane source = controlPlane.required();
         try {
             HostPort at = HostPort.parse(listen);
+            HostPort metricsAt = HostPort.parse(metrics);
             settings = WaypointSettings.of(name, SpiffeId.forServiceAccount(controlPlane.trustDomain(), namespace,
                     serviceAccount), source)
                     .withListen(new InetSocketAddress(InetAddress.ofLiteral(at.host()), at.port()))
-                    .withWorkers(workers);
+                    .withWorkers(workers)
+                    .withMetrics(new InetSocketAddress(InetAddress.ofLiteral(metricsAt.host()), metricsAt.port()));
         } catch (IllegalArgumentException e) {
             throw new UserException(e.getMessage(), e);
         }

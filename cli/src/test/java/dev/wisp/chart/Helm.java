@@ -117,6 +117,14 @@ final class Helm {
         }
     }
 
+    /** Prometheus' {@code promtool} (Debian's prometheus package, from scripts/install-deps.sh) run in {@code dir}. */
+    static Run promtool(Path dir, String... args) {
+        List<String> command = new ArrayList<>();
+        command.add(Prerequisites.requireCommands("promtool").getFirst().toString());
+        command.addAll(List.of(args));
+        return run(command, dir);
+    }
+
     private static Path script(Path dir, String name) throws IOException {
         Path script = dir.resolve(name);
         try (InputStream in = Helm.class.getResourceAsStream(name)) {
@@ -145,8 +153,13 @@ final class Helm {
     }
 
     private static Run run(List<String> command) {
+        return run(command, null);
+    }
+
+    private static Run run(List<String> command, Path dir) {
         try {
-            Process p = new ProcessBuilder(command).redirectErrorStream(true).start();
+            Process p = new ProcessBuilder(command).directory(dir == null ? null : dir.toFile())
+                    .redirectErrorStream(true).start();
             p.getOutputStream().close();
             byte[] out = p.getInputStream().readAllBytes();
             if (!p.waitFor(120, TimeUnit.SECONDS)) {

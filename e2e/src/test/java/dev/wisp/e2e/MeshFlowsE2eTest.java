@@ -219,6 +219,12 @@ class MeshFlowsE2eTest {
         assertThat(dom).containsPattern("data-edge=\"other/curl → default/server\"[^>]*>.*?denied " + curlDenied
                 + "</text>");
         assertThat(dom).contains("<td class=\"policy\">default/deny-other</td>");
+        // One row per call (the relay's view=calls): each denial once, from the server's agent that decided
+        // it, never the client agent's record of the same call beside it.
+        assertThat(java.util.regex.Pattern.compile("<tr data-verdict=\"denied\">").matcher(dom).results().count())
+                .isEqualTo(
+                        curlDenied);
+        assertThat(dom).contains("<td>node2 in</td>").doesNotContain("<td>node1 out</td>");
         chromium("--screenshot=" + png, url);
         assertThat(png).exists();
         assertThat(Files.size(png)).isGreaterThan(10_000);

@@ -2,6 +2,7 @@ package dev.wisp.waypoint;
 
 import static java.util.Objects.requireNonNull;
 
+import dev.wisp.base.admin.AdminHttp;
 import dev.wisp.node.controlplane.ControlPlaneClient;
 import dev.wisp.node.identity.Identities;
 import dev.wisp.node.identity.IdentityException;
@@ -27,12 +28,13 @@ import org.slf4j.LoggerFactory;
  * The waypoint process ({@code wisp waypoint}): builds and owns its parts, in dependency order — the
  * control-plane link (certificate signing and the channel, no workload discovery: it is not a node
  * agent), its identity (the SVID is fetched before anything listens), the Envoy ADS client, the event
- * loops, the agent's HBONE pool, and the {@link WaypointServer} on 15008. If a step fails, what was
+ * loops, the agent's HBONE pool, the {@link WaypointServer} on 15008, and the Prometheus listener
+ * ({@code /metrics} on 15020: the request series of {@code RequestMetrics} and the HBONE pool's). If a step fails, what was
  * started is closed, newest first. {@link #close} closes everything in reverse order after a drain
  * of open streams.
  *
  * <p>Threads: one accept loop and {@code workers} I/O loops ({@link Transport}), gRPC's threads for
- * the control plane, the certificate manager's renewal thread.
+ * the control plane, the certificate manager's renewal thread, the metrics listener's.
  */
 public final class Waypoint implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(Waypoint.class);
@@ -40,6 +42,7 @@ public final class Waypoint implements AutoCloseable {
     private final AdsClient ads;
     private final WaypointServer server;
     private final InetSocketAddress address;
+    private InetSocketAddress metricsAddress;
 
     private Waypoint(WaypointSettings s) throws IOException {
         try {
@@ -57,11 +60,17 @@ public final class Waypoint implements AutoCloseable {
                     + s.name(), this::published));
             ads.start();
             Transport transport = push(Transport.create(s.workers()));
+            Telemetry telemetry = new Telemetry();
             ProxyContext ctx = new ProxyContext(s.name(), WorkloadIndex.create(), new HboneTls(identities),
-                    new Telemetry(), transport, Set.of(), WaypointSettings.HBONE_PORT, s.connectTimeout());
+                    telemetry, transport, Set.of(), WaypointSettings.HBONE_PORT, s.connectTimeout());
             HbonePool pool = push(new HbonePool(ctx, 100, Duration.ofMinutes(5)));
             server = push(new WaypointServer(ctx, pool, s.identity(), ads::current, s.drainTimeout()));
             address = server.bind(s.listen());
+            if (s.metrics() != null) {
+                AdminHttp metrics = push(AdminHttp.start("metrics", s.metrics(), AdminHttp.Access.ANY, AdminHttp
+                        .routes().get("/metrics", r -> AdminHttp.Response.prometheus(telemetry.scrape()))));
+                metricsAddress = metrics.address();
+            }
             LOG.info("waypoint {} ready on {} as {}", s.name(), address, s.identity());
         } catch (IOException | RuntimeException e) {
             close();
@@ -86,6 +95,11 @@ public final class Waypoint implements AutoCloseable {
     /** The HBONE listener's address. */
     public InetSocketAddress address() {
         return address;
+    }
+
+    /** The metrics listener's address, or null when it serves none. */
+    public InetSocketAddress metricsAddress() {
+        return metricsAddress;
     }
 
     /** What the waypoint holds from the control plane now. */

@@ -18,10 +18,13 @@ import java.time.Duration;
  * @param workers I/O event loops
  * @param drainTimeout how long open streams may finish at shutdown
  * @param connectTimeout for HBONE connections to endpoints' nodes
+ * @param metrics the Prometheus listener ({@code /metrics}, 15020 as Istio's proxies), or null for none
  */
 public record WaypointSettings(String name, SpiffeId identity, NodeSettings.Source.ControlPlane controlPlane,
-        InetSocketAddress listen, int workers, Duration drainTimeout, Duration connectTimeout) {
+        InetSocketAddress listen, int workers, Duration drainTimeout, Duration connectTimeout,
+        InetSocketAddress metrics) {
     public static final int HBONE_PORT = 15008;
+    public static final int METRICS_PORT = 15020;
 
     public WaypointSettings {
         requireNonNull(name, "name");
@@ -35,17 +38,22 @@ public record WaypointSettings(String name, SpiffeId identity, NodeSettings.Sour
         }
     }
 
-    /** Defaults: 0.0.0.0:15008, one I/O loop, 5 s drain, 5 s connect. */
+    /** Defaults: 0.0.0.0:15008, one I/O loop, 5 s drain, 5 s connect, metrics on 0.0.0.0:15020. */
     public static WaypointSettings of(String name, SpiffeId identity, NodeSettings.Source.ControlPlane controlPlane) {
         return new WaypointSettings(name, identity, controlPlane, new InetSocketAddress(HBONE_PORT), 1,
-                Duration.ofSeconds(5), Duration.ofSeconds(5));
+                Duration.ofSeconds(5), Duration.ofSeconds(5), new InetSocketAddress(METRICS_PORT));
     }
 
     public WaypointSettings withListen(InetSocketAddress a) {
-        return new WaypointSettings(name, identity, controlPlane, a, workers, drainTimeout, connectTimeout);
+        return new WaypointSettings(name, identity, controlPlane, a, workers, drainTimeout, connectTimeout, metrics);
     }
 
     public WaypointSettings withWorkers(int n) {
-        return new WaypointSettings(name, identity, controlPlane, listen, n, drainTimeout, connectTimeout);
+        return new WaypointSettings(name, identity, controlPlane, listen, n, drainTimeout, connectTimeout, metrics);
+    }
+
+    /** The metrics listener's address; null serves no metrics. */
+    public WaypointSettings withMetrics(InetSocketAddress a) {
+        return new WaypointSettings(name, identity, controlPlane, listen, workers, drainTimeout, connectTimeout, a);
     }
 }

@@ -8,6 +8,7 @@ import dev.wisp.base.admin.AdminHttp;
 import dev.wisp.base.admin.AdminHttp.Access;
 import dev.wisp.base.admin.AdminHttp.Response;
 import dev.wisp.controlplane.config.ConfigError;
+import dev.wisp.controlplane.flows.FlowRelay;
 import dev.wisp.controlplane.config.ConfigSource;
 import dev.wisp.controlplane.model.MeshObject;
 import dev.wisp.controlplane.model.ObjectRef;
@@ -26,7 +27,7 @@ import java.util.Optional;
  * The control plane's HTTP admin API: {@code /metrics} (Prometheus text), {@code /healthz/ready},
  * {@code /api/v1/status}, {@code /api/v1/objects?kind=K[&name=N][&namespace=NS]},
  * {@code POST /api/v1/apply?file=F} and {@code POST /api/v1/delete?file=F} (body: YAML), the flow
- * relay's {@code /api/v1/flows?since=N[&follow=true]} (JSON lines) and the live mesh page {@code
+ * relay's {@code /api/v1/flows?since=N[&follow=true][&view=calls]} (JSON lines) and the live mesh page {@code
  * /ui}. Answers are JSON; refused writes answer 422 with every error. Requests run on virtual
  * threads.
  *
@@ -138,17 +139,23 @@ final class AdminServer implements AutoCloseable {
      * {@code /api/v1/flows?since=N[&follow=true]}: the relay's merged records after relay number N as
      * JSON lines (one object per line: the agent's record, {@code node}, the relay's {@code seq} and
      * the agent's {@code node_seq}); with {@code follow}, then each new one as it arrives (blank lines
-     * keep a quiet stream alive).
+     * keep a quiet stream alive). {@code view=calls} numbers and serves one record per call instead
+     * (the server agent's; the client's only when no server agent recorded it), as the live page counts.
      */
     private Response flows(Map<String, String> query) throws IOException {
         long since = number(query, "since");
+        FlowRelay.View view = switch (query.getOrDefault("view", "records")) {
+            case "records" -> FlowRelay.View.RECORDS;
+            case "calls" -> FlowRelay.View.CALLS;
+            default -> throw new IllegalArgumentException("view: '" + query.get("view") + "' is not records or calls");
+        };
         boolean follow = Boolean.parseBoolean(query.getOrDefault("follow", "false"));
         if (follow) {
-            return Response.streamed(NDJSON, out -> cp.relay().follow(since, out));
+            return Response.streamed(NDJSON, out -> cp.relay().follow(view, since, out));
         }
         StringBuilder lines = new StringBuilder();
         try {
-            for (ObjectNode f : cp.relay().read(since, java.time.Duration.ofSeconds(3))) {
+            for (ObjectNode f : cp.relay().read(view, since, java.time.Duration.ofSeconds(3))) {
                 lines.append(JSON.writeValueAsString(f)).append('\n');
             }
         } catch (InterruptedException e) {

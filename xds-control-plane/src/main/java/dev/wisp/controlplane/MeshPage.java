@@ -7,8 +7,8 @@ import java.nio.charset.StandardCharsets;
 
 /**
  * The live mesh page ({@code /ui} on the admin API): one HTML file with its script and style inline,
- * shipped in the jar (no build step, nothing fetched from elsewhere). It reads {@code /api/v1/flows}
- * every second and draws the service graph and the flow table from the records.
+ * shipped in the jar (no build step, nothing fetched from elsewhere). It reads {@code /api/v1/flows?view=calls}
+ * every second (one record per call) and draws the service graph and the flow table from them.
  */
 final class MeshPage {
     private static final String RESOURCE = "/dev/wisp/controlplane/ui/mesh.html";

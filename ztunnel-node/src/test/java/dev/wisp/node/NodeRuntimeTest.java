@@ -94,7 +94,7 @@ class NodeRuntimeTest {
     }
 
     @Test
-    void theMetricsListenerServesTheProcessFootprint() throws Exception {
+    void theMetricsListenerServesTheProcessFootprintAndNoXdsSeriesWithoutAControlPlane() throws Exception {
         try (TwoAgents mesh = new TwoAgents(Duration.ofSeconds(5))) {
             InetSocketAddress at = mesh.n2.addresses().get("metrics");
             String body = HTTP.send(HttpRequest.newBuilder(URI.create("http://" + at.getAddress().getHostAddress() + ":"
@@ -109,6 +109,9 @@ class NodeRuntimeTest {
                     org.assertj.core.api.Assertions.within(5.0));
             assertThat(series(body, "jvm_threads_live_threads")).isGreaterThan(2);
             assertThat(body).contains("jvm_memory_used_bytes{area=\"heap\"");
+            // Standalone agents (no control plane) have no workload discovery stream and no wisp_xds_* series:
+            // a 0 would read as "not connected" on the node agent dashboard and fire WispAgentXdsDisconnected.
+            assertThat(body).doesNotContain("wisp_xds_");
         }
     }
 

@@ -4,13 +4,16 @@ import static java.util.Objects.requireNonNull;
 
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.wisp.base.flows.OneLinePerCall;
 import dev.wisp.node.telemetry.FlowLog;
 import dev.wisp.node.telemetry.FlowRecord;
+import java.time.Duration;
 import java.time.Instant;
 import java.time.ZoneId;
 import java.time.format.DateTimeFormatter;
 import java.time.format.DateTimeParseException;
 import java.util.Arrays;
+import java.util.Comparator;
 import java.util.Locale;
 import java.util.StringJoiner;
 
@@ -19,7 +22,7 @@ import java.util.StringJoiner;
  * line. Pure: no I/O; the time zone is a parameter.
  *
  * <p>A row is one agent's record: {@code out} on the client's node (reporter {@code source}),
- * {@code in} on the server's (reporter {@code destination}); {@link OneLinePerCall} picks one per
+ * {@code in} on the server's (reporter {@code destination}); {@link #oneLinePerCall} picks one per
  * call for {@code wisp flows}. Identities
  * are shown without {@code spiffe://<trust domain>/} to fit; the JSON form has them whole.
  */
@@ -55,6 +58,18 @@ public final class FlowTable {
             requireNonNull(node, "node");
             requireNonNull(flow, "flow");
         }
+
+        /** What {@link OneLinePerCall} pairs the two records of a call by. */
+        OneLinePerCall.Fields callFields() {
+            return new OneLinePerCall.Fields("source".equals(flow.reporter()), flow.mtls(), flow
+                    .sourceAddress(), flow.destinationAddress(), flow.start());
+        }
+    }
+
+    /** One row per call (the server's record; the client's only when no server recorded it), by start time. */
+    static OneLinePerCall<Row> oneLinePerCall(Duration grace) {
+        return new OneLinePerCall<>(grace, Row::callFields, Comparator.comparing((Row r) -> r.flow().start())
+                .thenComparing(Row::node));
     }
 
     public String header() {

@@ -1,5 +1,6 @@
 package dev.wisp.cli.flows;
 
+import dev.wisp.base.flows.OneLinePerCall;
 import dev.wisp.cli.UserException;
 import java.io.IOException;
 import java.io.PrintWriter;
@@ -91,7 +92,7 @@ public final class FlowsCommand implements Callable<Integer> {
         // What was last said about each failing node: in --follow, a failure is told once, not every second.
         Map<String, String> told = new HashMap<>();
         // Followed, a client record waits up to three polls for its call's server record.
-        OneLinePerCall calls = new OneLinePerCall(Duration.ofSeconds(3));
+        OneLinePerCall<FlowTable.Row> calls = FlowTable.oneLinePerCall(Duration.ofSeconds(3));
         do {
             ClusterFlows.Poll p = flows.poll();
             List<FlowTable.Row> rows = bothSides ? p.rows() : calls.offer(p.rows(), System.nanoTime(), !follow);

@@ -2,12 +2,13 @@ package dev.wisp.cli.flows;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.wisp.base.flows.OneLinePerCall;
 import dev.wisp.node.telemetry.FlowRecord;
 import java.time.Duration;
 import java.util.List;
 import org.junit.jupiter.api.Test;
 
-/** {@link OneLinePerCall}: the server's record of a call, the client's only when no server recorded it. */
+/** {@link OneLinePerCall} over {@code wisp flows}' rows ({@link FlowTable#oneLinePerCall}): the server's record of a call, the client's only when no server recorded it. */
 class OneLinePerCallTest {
     static final long SECOND = 1_000_000_000L;
 
@@ -26,7 +27,7 @@ class OneLinePerCallTest {
         return row("node2", "destination", src, "10.71.1.10:8080", start, true, FlowRecord.DENIED);
     }
 
-    final OneLinePerCall calls = new OneLinePerCall(Duration.ofSeconds(3));
+    final OneLinePerCall<FlowTable.Row> calls = FlowTable.oneLinePerCall(Duration.ofSeconds(3));
 
     @Test
     void aDeniedCallReadOnceIsTheServersRecordOnly() {

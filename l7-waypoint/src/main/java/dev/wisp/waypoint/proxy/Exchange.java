@@ -4,6 +4,7 @@ import dev.wisp.node.proxy.StreamBytes;
 import dev.wisp.spiffe.SpiffeId;
 import dev.wisp.waypoint.route.EnvoyRoutes;
 import dev.wisp.waypoint.route.EnvoyRoutes.Decision;
+import dev.wisp.waypoint.telemetry.RequestMetrics;
 import dev.wisp.waypoint.xds.EnvoyConfig;
 import io.envoyproxy.envoy.config.route.v3.VirtualHost;
 import io.netty.buffer.Unpooled;
@@ -38,7 +39,8 @@ import org.slf4j.LoggerFactory;
  * host of the tunnel's target ({@link EnvoyRoutes}), answered by the waypoint (404 no route, the
  * route's direct response, 500/503 from {@link Forwarder#pick}) or sent to the chosen endpoint with
  * the route's timeout (504 when it passes; none when the route's timeout is 0). One access-log line
- * per request (logger {@code wisp.access}). {@code connection: close} from the client, or a request
+ * per request (logger {@code wisp.access}) and one observation of the Istio request series ({@link
+ * RequestMetrics}). {@code connection: close} from the client, or a request
  * that does not parse (400), ends the tunnel after the answer.
  */
 final class Exchange extends SimpleChannelInboundHandler<FullHttpRequest> {
@@ -47,19 +49,28 @@ final class Exchange extends SimpleChannelInboundHandler<FullHttpRequest> {
     private final Optional<SpiffeId> peer;
     private final java.util.function.Supplier<EnvoyConfig> config;
     private final Forwarder forwarder;
+    private final RequestMetrics metrics;
+    // The request being answered (one at a time): what its metrics are labelled and sized by.
+    private String virtualHost;
+    private Optional<SpiffeId> upstream = Optional.empty();
+    private long requestBytes;
 
     Exchange(InetSocketAddress target, Optional<SpiffeId> peer, java.util.function.Supplier<EnvoyConfig> config,
-            Forwarder forwarder) {
+            Forwarder forwarder, RequestMetrics metrics) {
         super(false);
         this.target = target;
         this.peer = peer;
         this.config = config;
         this.forwarder = forwarder;
+        this.metrics = metrics;
     }
 
     @Override
     protected void channelRead0(ChannelHandlerContext c, FullHttpRequest req) {
         long start = System.nanoTime();
+        virtualHost = null;
+        upstream = Optional.empty();
+        requestBytes = req.content().readableBytes();
         boolean keepAlive = HttpUtil.isKeepAlive(req) && req.decoderResult().isSuccess();
         String uri = req.uri();
         int q = uri.indexOf('?');
@@ -77,6 +88,7 @@ final class Exchange extends SimpleChannelInboundHandler<FullHttpRequest> {
                     keepAlive);
             return;
         }
+        virtualHost = host.get().getName();
         Decision d = EnvoyRoutes.decide(host.get(), new EnvoyRoutes.Request(req.method().name(), path,
                 q < 0 ? "" : uri.substring(q + 1), headers(req)), ThreadLocalRandom.current().nextDouble());
         switch (d) {
@@ -100,6 +112,7 @@ final class Exchange extends SimpleChannelInboundHandler<FullHttpRequest> {
             respond(c, method, uri, e.status(), e.getMessage(), f.route(), f.cluster(), start, keepAlive);
             return;
         }
+        upstream = Optional.of(to.key().destinationIdentities().getFirst());
         c.channel().config().setAutoRead(false);
         Future<FullHttpResponse> answer = forwarder.send(req, to, c.executor());
         long timeoutMs = f.action().hasTimeout()
@@ -127,7 +140,7 @@ final class Exchange extends SimpleChannelInboundHandler<FullHttpRequest> {
             }
             FullHttpResponse r = a.getNow();
             r.headers().remove(HttpHeaderNames.CONNECTION).remove(HttpHeaderNames.KEEP_ALIVE);
-            log(method, uri, r.status().code(), "forwarded", f.route(), where, start);
+            log(method, uri, r.status().code(), "forwarded", f.route(), where, start, r.content().readableBytes());
             write(c, r, keepAlive);
         });
     }
@@ -142,9 +155,9 @@ final class Exchange extends SimpleChannelInboundHandler<FullHttpRequest> {
 
     private void respond(ChannelHandlerContext c, String method, String uri, int status, String reason, String route,
             String where, long start, boolean keepAlive) {
-        log(method, uri, status, reason, route, where, start);
         FullHttpResponse r = new DefaultFullHttpResponse(HttpVersion.HTTP_1_1, HttpResponseStatus.valueOf(status),
                 Unpooled.copiedBuffer(reason + "\n", StandardCharsets.UTF_8));
+        log(method, uri, status, reason, route, where, start, r.content().readableBytes());
         r.headers().set(HttpHeaderNames.CONTENT_TYPE, HttpHeaderValues.TEXT_PLAIN);
         write(c, r, keepAlive);
     }
@@ -160,7 +173,10 @@ final class Exchange extends SimpleChannelInboundHandler<FullHttpRequest> {
         c.channel().config().setAutoRead(true);
     }
 
-    private void log(String method, String uri, int status, String reason, String route, String where, long start) {
+    private void log(String method, String uri, int status, String reason, String route, String where, long start,
+            long responseBytes) {
+        metrics.record(new RequestMetrics.Request(peer, virtualHost, upstream, status, requestBytes, responseBytes,
+                System.nanoTime() - start));
         ACCESS.info("request src.identity=\"{}\" dst={} method={} path=\"{}\" status={} route={} upstream=\"{}\" "
                 + "reason=\"{}\" duration_ms={}", peer.map(SpiffeId::toString).orElse("-"), target, method,
                 printable(uri),

@@ -6,6 +6,7 @@ import dev.wisp.node.proxy.HboneServer;
 import dev.wisp.node.proxy.HbonePool;
 import dev.wisp.node.proxy.ProxyContext;
 import dev.wisp.spiffe.SpiffeId;
+import dev.wisp.waypoint.telemetry.RequestMetrics;
 import dev.wisp.waypoint.xds.EnvoyConfig;
 import java.net.InetSocketAddress;
 import java.time.Duration;
@@ -15,7 +16,8 @@ import java.util.function.Supplier;
  * The waypoint's data path: the agent's {@link HboneServer} (TLS 1.3 with a required client SVID,
  * ALPN h2, the same refusals and drain) presenting the waypoint's own SPIFFE ID, one
  * {@link WaypointStream} per CONNECT, and a {@link Forwarder} that sends each routed request over the
- * agent's {@link HbonePool} (owned by the caller) to the endpoint's node.
+ * agent's {@link HbonePool} (owned by the caller) to the endpoint's node. Each answered request is
+ * counted in {@link RequestMetrics} (the registry of {@code ctx}'s telemetry).
  *
  * <p>Closing stops the listener and closes the connections; {@link #drain} lets open streams end
  * first (up to the drain timeout).
@@ -27,7 +29,9 @@ public final class WaypointServer implements AutoCloseable {
             Duration drainTimeout) {
         requireNonNull(config, "config");
         Forwarder forwarder = new Forwarder(pool, identity);
-        this.server = new HboneServer(ctx, drainTimeout, identity, () -> new WaypointStream(config, forwarder));
+        RequestMetrics metrics = new RequestMetrics(ctx.telemetry().registry());
+        this.server = new HboneServer(ctx, drainTimeout, identity, () -> new WaypointStream(config, forwarder,
+                metrics));
     }
 
     /** Binds the HBONE listener; blocks until bound. */

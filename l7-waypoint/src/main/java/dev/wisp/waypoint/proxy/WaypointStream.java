@@ -4,6 +4,7 @@ import dev.wisp.node.proxy.StreamBytes;
 import dev.wisp.node.proxy.HboneServer;
 import dev.wisp.node.proxy.Outcome;
 import dev.wisp.spiffe.SpiffeId;
+import dev.wisp.waypoint.telemetry.RequestMetrics;
 import dev.wisp.waypoint.xds.EnvoyConfig;
 import io.envoyproxy.envoy.config.route.v3.VirtualHost;
 import io.netty.channel.ChannelFutureListener;
@@ -38,10 +39,12 @@ final class WaypointStream extends ChannelInboundHandlerAdapter {
     private static final Logger LOG = LoggerFactory.getLogger(WaypointStream.class);
     private final Supplier<EnvoyConfig> config;
     private final Forwarder forwarder;
+    private final RequestMetrics metrics;
 
-    WaypointStream(Supplier<EnvoyConfig> config, Forwarder forwarder) {
+    WaypointStream(Supplier<EnvoyConfig> config, Forwarder forwarder, RequestMetrics metrics) {
         this.config = config;
         this.forwarder = forwarder;
+        this.metrics = metrics;
     }
 
     @Override
@@ -68,7 +71,7 @@ final class WaypointStream extends ChannelInboundHandlerAdapter {
                 .remoteAddress(), peer.map(SpiffeId::toString).orElse("-"), host.get().getName());
         answer(c, 200, "tunnel up", false);
         c.pipeline().addLast(new StreamBytes(), new HttpServerCodec(), new HttpObjectAggregator(Forwarder.MAX_BODY),
-                new Exchange(target, peer, config, forwarder));
+                new Exchange(target, peer, config, forwarder, metrics));
         c.pipeline().remove(this);
     }
 

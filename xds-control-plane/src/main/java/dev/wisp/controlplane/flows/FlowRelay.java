@@ -5,6 +5,7 @@ import static java.util.Objects.requireNonNull;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.wisp.base.flows.OneLinePerCall;
 import dev.wisp.controlplane.model.NodeDef;
 import dev.wisp.spiffe.SpiffeId;
 import dev.wisp.spiffe.TrustBundle;
@@ -43,6 +44,11 @@ import org.slf4j.LoggerFactory;
  * second — only while someone reads the stream, and never over the workload xDS streams, so flow
  * load cannot delay configuration.
  *
+ * <p>Two views of the merged records: {@link View#RECORDS}, every agent's record (both of a call over
+ * HBONE), and {@link View#CALLS}, one line per call as {@code wisp flows} prints it ({@link
+ * OneLinePerCall}: the server agent's record, the client's only when no server agent recorded the
+ * call, which it waits up to {@link #PAIRING_GRACE} for), which the live mesh page counts.
+ *
  * <p>Threads: one virtual thread pulls while there is demand (a follower subscribed, or a one-off
  * read within the last {@link #LINGER}) and ends by itself after; readers run on their request's
  * thread and wait on the {@link FlowBuffer}. Demand and the pulling thread are guarded by {@code
@@ -72,8 +78,24 @@ public final class FlowRelay implements AutoCloseable {
         }
     }
 
+    /** How long a client record waits in the calls view for its call's server record: three rounds. */
+    static final Duration PAIRING_GRACE = Duration.ofSeconds(3);
+
+    /** Which records a reader gets. */
+    public enum View {
+        /** Every agent's record: both of a call over HBONE, each with its {@code node} and {@code reporter}. */
+        RECORDS,
+        /** One record per call: the server agent's, the client agent's only when no server agent recorded it. */
+        CALLS
+    }
+
     private final Sources sources;
     private final FlowBuffer buffer = new FlowBuffer(CAPACITY);
+    private final FlowBuffer calls = new FlowBuffer(CAPACITY);
+    /** Guarded by {@link #agents} (the puller's state): pairs the two records of a call for {@link #calls}. */
+    private final OneLinePerCall<ObjectNode> pairing = new OneLinePerCall<>(PAIRING_GRACE, FlowRelay::callFields,
+            Comparator.comparing((ObjectNode f) -> f.path("start").asText()).thenComparing(f -> f.path("node")
+                    .asText()));
     private final Counter pulls;
     private final Counter pullErrors;
     // Guarded by `this`.
@@ -126,7 +148,7 @@ public final class FlowRelay implements AutoCloseable {
      * The merged records after relay number {@code since}, after one fresh pull of every agent (or
      * what is kept, when that takes over {@code wait}).
      */
-    public List<ObjectNode> read(long since, Duration wait) throws InterruptedException {
+    public List<ObjectNode> read(View view, long since, Duration wait) throws InterruptedException {
         long round;
         synchronized (this) {
             round = rounds;
@@ -137,14 +159,14 @@ public final class FlowRelay implements AutoCloseable {
                 wait(Math.max(1, (deadline - System.nanoTime()) / 1_000_000));
             }
         }
-        return buffer.since(since).stream().map(FlowBuffer.Entry::flow).toList();
+        return of(view).since(since).stream().map(FlowBuffer.Entry::flow).toList();
     }
 
     /**
      * Writes the records after {@code since} as JSON lines, then each new one as it is merged, until
      * the client goes away (a write fails) or the thread is interrupted (the listener closes).
      */
-    public void follow(long since, OutputStream out) throws IOException, InterruptedException {
+    public void follow(View view, long since, OutputStream out) throws IOException, InterruptedException {
         synchronized (this) {
             followers++;
             demand();
@@ -152,7 +174,7 @@ public final class FlowRelay implements AutoCloseable {
         try {
             long last = since;
             while (!Thread.currentThread().isInterrupted()) {
-                List<FlowBuffer.Entry> next = buffer.await(last, KEEPALIVE_MILLIS);
+                List<FlowBuffer.Entry> next = of(view).await(last, KEEPALIVE_MILLIS);
                 StringBuilder lines = new StringBuilder();
                 for (FlowBuffer.Entry e : next) {
                     lines.append(JSON.writeValueAsString(e.flow())).append('\n');
@@ -166,6 +188,10 @@ public final class FlowRelay implements AutoCloseable {
                 followers--;
             }
         }
+    }
+
+    private FlowBuffer of(View view) {
+        return requireNonNull(view, "view") == View.CALLS ? calls : buffer;
     }
 
     /** Records demand and starts the puller if it is not running. */
@@ -203,9 +229,11 @@ public final class FlowRelay implements AutoCloseable {
                 notifyAll();
             }
         }
-        // The numbers read stay (the next puller goes on from them); the connections do not.
+        // The numbers read stay (the next puller goes on from them); the connections do not. Nothing more
+        // is read for now: the client records still waiting for their server record are calls of their own.
         synchronized (agents) {
             agents.values().forEach(Agent::closeClient);
+            calls.append(copies(pairing.offer(List.of(), System.nanoTime(), true)));
         }
     }
 
@@ -245,7 +273,22 @@ public final class FlowRelay implements AutoCloseable {
         }
         merged.sort(Comparator.comparing((ObjectNode f) -> f.path("start").asText()).thenComparing(f -> f.path(
                 "node").asText()));
+        List<ObjectNode> perCall = copies(pairing.offer(merged, System.nanoTime(), false));
         buffer.append(merged);
+        calls.append(perCall);
+    }
+
+    /** Each view numbers its own copy of a record ({@code seq}). */
+    private static List<ObjectNode> copies(List<ObjectNode> flows) {
+        return flows.stream().map(ObjectNode::deepCopy).toList();
+    }
+
+    /** What pairing reads of a relayed record (the agent's fields, snake_case). */
+    static OneLinePerCall.Fields callFields(ObjectNode f) {
+        return new OneLinePerCall.Fields("source".equals(f.path("reporter").asText()), f.path("mtls").asBoolean(), f
+                .path("source_address").asText(), f.path("destination_address").asText(),
+                f.path("start").asText(
+                        null));
     }
 
     private List<ObjectNode> pull(String node, InetSocketAddress address) throws IOException,

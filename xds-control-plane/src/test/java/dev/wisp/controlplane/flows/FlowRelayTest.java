@@ -95,7 +95,7 @@ class FlowRelayTest {
         log.add(record("client", "allowed"));
         log.add(record("curl", "denied"));
         assertThat(pulls()).isZero();
-        List<ObjectNode> got = relay.read(0, Duration.ofSeconds(10));
+        List<ObjectNode> got = relay.read(FlowRelay.View.RECORDS, 0, Duration.ofSeconds(10));
         assertThat(got).hasSize(2);
         assertThat(got.get(0).path("node").asText()).isEqualTo("n1");
         assertThat(got.get(0).path("seq").asLong()).isEqualTo(1);
@@ -105,14 +105,52 @@ class FlowRelayTest {
         assertThat(got.get(1).path("reason").asText()).isEqualTo("denied by DENY policy default/deny-other");
         // Only what is new is read again and numbered on.
         log.add(record("client", "allowed"));
-        List<ObjectNode> next = relay.read(2, Duration.ofSeconds(10));
+        List<ObjectNode> next = relay.read(FlowRelay.View.RECORDS, 2, Duration.ofSeconds(10));
         assertThat(next).hasSize(1);
         assertThat(next.get(0).path("seq").asLong()).isEqualTo(3);
     }
 
+    /** One agent's record of a call: {@code reporter} source (the client's agent) or destination (the server's). */
+    static FlowRecord side(String reporter, String client, String start, String verdict) {
+        return new FlowRecord(0, start, reporter, client, "curl", "other", "", "10.1.1.5:8080", "server", "default", "",
+                "", true, verdict, verdict.equals("denied") && reporter.equals("destination")
+                        ? "denied by DENY policy default/deny-other"
+                        : "",
+                0, 0, 1);
+    }
+
+    @Test
+    void theCallsViewCountsACallBothAgentsRecordedOnce() throws Exception {
+        String t = java.time.Instant.now().toString();
+        // A denied call and a failed call, each recorded by the client's agent and by the server's.
+        log.add(side("source", "10.1.0.5:40001", t, "denied"));
+        log.add(side("destination", "10.1.0.5:40001", t, "denied"));
+        log.add(side("destination", "10.1.0.5:40002", t, "failed"));
+        log.add(side("source", "10.1.0.5:40002", t, "failed"));
+        // A call refused before any server agent saw it: only the client's agent recorded it.
+        log.add(side("source", "10.1.0.5:40003", t, "failed"));
+        assertThat(relay.read(FlowRelay.View.RECORDS, 0, Duration.ofSeconds(10))).hasSize(5);
+        // The unpaired client record waits for a server record up to the grace, then counts as a call of its own.
+        await().atMost(Duration.ofSeconds(20)).untilAsserted(() -> assertThat(relay.read(FlowRelay.View.CALLS, 0,
+                Duration.ofSeconds(10))).hasSize(3));
+        List<ObjectNode> calls = relay.read(FlowRelay.View.CALLS, 0, Duration.ofSeconds(10));
+        Map<String, Long> byVerdict = calls.stream().collect(java.util.stream.Collectors.groupingBy(f -> f.path(
+                "verdict").asText(), java.util.stream.Collectors.counting()));
+        assertThat(byVerdict).containsExactlyInAnyOrderEntriesOf(Map.of("denied", 1L, "failed", 2L));
+        assertThat(calls).filteredOn(f -> f.path("verdict").asText().equals("denied")).singleElement().satisfies(
+                f -> assertThat(f.path("reporter").asText()).isEqualTo("destination"));
+        assertThat(calls).filteredOn(f -> f.path("source_address").asText().equals("10.1.0.5:40002"))
+                .singleElement().satisfies(f -> assertThat(f.path("reporter").asText()).isEqualTo("destination"));
+        assertThat(calls).filteredOn(f -> f.path("source_address").asText().equals("10.1.0.5:40003"))
+                .singleElement().satisfies(f -> assertThat(f.path("reporter").asText()).isEqualTo("source"));
+        // The view numbers its own lines, so a reader follows it with ?since= as the records view.
+        assertThat(calls).extracting(f -> f.path("seq").asLong()).containsExactly(1L, 2L, 3L);
+        assertThat(relay.read(FlowRelay.View.CALLS, 3, Duration.ofSeconds(10))).isEmpty();
+    }
+
     @Test
     void pullsOnlyWhileSomeoneReads() throws Exception {
-        relay.read(0, Duration.ofSeconds(10));
+        relay.read(FlowRelay.View.RECORDS, 0, Duration.ofSeconds(10));
         assertThat(pulls()).isPositive();
         // After the linger with nobody reading, the relay stops asking the agents.
         await().atMost(Duration.ofSeconds(20)).until(() -> !relay.pulling());
@@ -123,7 +161,7 @@ class FlowRelayTest {
         PipedOutputStream out = new PipedOutputStream(in);
         Thread follower = Thread.ofVirtual().start(() -> {
             try {
-                relay.follow(relay.read(0, Duration.ZERO).size(), out);
+                relay.follow(FlowRelay.View.RECORDS, relay.read(FlowRelay.View.RECORDS, 0, Duration.ZERO).size(), out);
             } catch (Exception e) {
                 // interrupted at the end of the test
             }

@@ -1,0 +1,108 @@
+package dev.wisp.waypoint.telemetry;
+
+import static java.util.Objects.requireNonNull;
+
+import dev.wisp.spiffe.SpiffeId;
+import io.micrometer.core.instrument.Counter;
+import io.micrometer.core.instrument.DistributionSummary;
+import io.micrometer.core.instrument.MeterRegistry;
+import io.micrometer.core.instrument.Tags;
+import java.util.Optional;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * The waypoint's Istio request series, one observation per HTTP request it answers (forwarded or
+ * answered by itself): {@code istio_requests_total}, and the histograms {@code
+ * istio_request_duration_milliseconds}, {@code istio_request_bytes} and {@code istio_response_bytes}
+ * (Istio's buckets), labelled as Istio's proxies label them with {@code reporter="waypoint"}.
+ *
+ * <p>What the waypoint knows fills the labels; what it does not is {@code unknown}, Istio's value for
+ * it: the source is the peer's certificate ({@code source_principal}, {@code
+ * source_workload_namespace}); the destination service is the virtual host the request was routed on
+ * (the control plane names it {@code <host>:<port>}); the destination principal is the endpoint's
+ * SPIFFE ID when the request was forwarded. The waypoint holds no workload state, so {@code
+ * source_workload} and {@code destination_workload} are {@code unknown}.
+ *
+ * <p>Thread-safe (Micrometer meters); called on the streams' event loops. Owns nothing to close.
+ */
+public final class RequestMetrics {
+    static final String UNKNOWN = "unknown";
+    /** Istio's default request duration buckets, milliseconds. */
+    private static final double[] DURATION_BUCKETS = {0.5, 1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000,
+            30000, 60000, 300000, 600000, 1800000, 3600000};
+    /** Istio's size buckets, bytes (powers of ten). */
+    private static final double[] SIZE_BUCKETS = {1, 10, 100, 1000, 10000, 100000, 1000000, 10000000, 100000000,
+            1000000000};
+
+    private final MeterRegistry registry;
+
+    public RequestMetrics(MeterRegistry registry) {
+        this.registry = requireNonNull(registry, "registry");
+    }
+
+    /**
+     * One answered request.
+     *
+     * @param source the peer's SPIFFE ID (its certificate), if it presented one
+     * @param virtualHost the name of the virtual host it was routed on ({@code <host>:<port>}), or null
+     *     when none serves the tunnel's target
+     * @param upstream the endpoint's SPIFFE ID when forwarded, else empty
+     * @param status the HTTP status the client was answered
+     * @param requestBytes the request body's size
+     * @param responseBytes the response body's size
+     * @param durationNanos from the request read to the answer written
+     */
+    public record Request(Optional<SpiffeId> source, String virtualHost, Optional<SpiffeId> upstream, int status,
+            long requestBytes, long responseBytes, long durationNanos) {
+        public Request {
+            requireNonNull(source, "source");
+            requireNonNull(upstream, "upstream");
+        }
+    }
+
+    /** Counts {@code r} in every series. */
+    public void record(Request r) {
+        requireNonNull(r, "r");
+        Tags tags = tags(r);
+        Counter.builder("istio_requests").description("requests the waypoint answered").tags(tags).register(registry)
+                .increment();
+        DistributionSummary.builder("istio_request_duration_milliseconds").description("request durations at the "
+                + "waypoint").serviceLevelObjectives(DURATION_BUCKETS).tags(tags).register(registry).record(
+                        TimeUnit.NANOSECONDS.toMicros(r.durationNanos()) / 1000.0);
+        DistributionSummary.builder("istio_request_bytes").description("request body sizes at the waypoint")
+                .serviceLevelObjectives(SIZE_BUCKETS).tags(tags).register(registry).record(r.requestBytes());
+        DistributionSummary.builder("istio_response_bytes").description("response body sizes at the waypoint")
+                .serviceLevelObjectives(SIZE_BUCKETS).tags(tags).register(registry).record(r.responseBytes());
+    }
+
+    static Tags tags(Request r) {
+        String host = UNKNOWN;
+        String name = UNKNOWN;
+        String namespace = UNKNOWN;
+        if (r.virtualHost() != null && !r.virtualHost().isBlank()) {
+            int colon = r.virtualHost().lastIndexOf(':');
+            host = colon > 0 ? r.virtualHost().substring(0, colon) : r.virtualHost();
+            // <name>.<namespace>.svc.<cluster domain>
+            String[] parts = host.split("\\.");
+            if (parts.length >= 3 && parts[2].equals("svc")) {
+                name = parts[0];
+                namespace = parts[1];
+            }
+        }
+        return Tags.of("reporter", "waypoint", "request_protocol", "http", "response_code", String.valueOf(r
+                .status()), "connection_security_policy", r.source().isPresent() ? "mutual_tls" : "none")
+                .and("source_principal", r.source().map(SpiffeId::toString).orElse(UNKNOWN))
+                .and("source_workload", UNKNOWN)
+                .and("source_workload_namespace", r.source().map(RequestMetrics::namespace).orElse(UNKNOWN))
+                .and("destination_principal", r.upstream().map(SpiffeId::toString).orElse(UNKNOWN))
+                .and("destination_workload", UNKNOWN)
+                .and("destination_workload_namespace", r.upstream().map(RequestMetrics::namespace).orElse(namespace))
+                .and("destination_service", host)
+                .and("destination_service_name", name)
+                .and("destination_service_namespace", namespace);
+    }
+
+    private static String namespace(SpiffeId id) {
+        return id.namespace().orElse(UNKNOWN);
+    }
+}
