@@ -179,6 +179,9 @@ public final class ConfigDecoder {
 
     static Map<String, String> labels(Fields f, YNode doc) {
         Map<String, String> l = f.stringMap(f.child(doc, "metadata"), "labels", "metadata.labels");
+        if (l != null) {
+            GatewayDecoder.waypointLabels(f, doc, l);
+        }
         return l == null ? Map.of() : Map.copyOf(l);
     }
 

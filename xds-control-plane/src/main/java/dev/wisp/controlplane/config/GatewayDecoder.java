@@ -12,7 +12,7 @@ import java.util.Map;
  * Decodes {@code gateway.networking.k8s.io/v1 Gateway}. Gateways of other classes are kept as they
  * are (the mesh ignores them); one of a waypoint class must carry the mesh HBONE listener, since
  * without it Istio does not treat it as a waypoint either and the operator's intent would be lost
- * silently.
+ * silently. Also checks the labels that select a waypoint ({@link #waypointLabels}).
  */
 final class GatewayDecoder {
     private GatewayDecoder() {}
@@ -70,5 +70,27 @@ final class GatewayDecoder {
             }
         }
         return g;
+    }
+
+    /**
+     * Refuses a {@code use-waypoint} label (on any object: Namespace, Service, Pod) that cannot name a
+     * Gateway, and a {@code use-waypoint-namespace} that cannot name a namespace, so that a typo is an
+     * error at the label rather than traffic that silently skips its waypoint.
+     */
+    static void waypointLabels(Fields f, YNode doc, Map<String, String> labels) {
+        YNode at = f.child(f.child(doc, "metadata"), "labels");
+        for (String key : List.of(WaypointNames.ISTIO_USE, WaypointNames.WISP_USE)) {
+            String v = labels.get(key);
+            if (v != null && !ConfigDecoder.DNS_SUBDOMAIN.matcher(v).matches()) {
+                f.error(at, "metadata.labels." + key, "'" + v + "' is not a Gateway name (lower-case letters, "
+                        + "digits, '-' and '.'), nor none");
+            }
+        }
+        for (String key : List.of(WaypointNames.ISTIO_USE_NAMESPACE, WaypointNames.WISP_USE_NAMESPACE)) {
+            String v = labels.get(key);
+            if (v != null && !ConfigDecoder.DNS_LABEL.matcher(v).matches()) {
+                f.error(at, "metadata.labels." + key, "'" + v + "' is not a namespace name");
+            }
+        }
     }
 }

@@ -4,6 +4,7 @@ import static java.util.Objects.requireNonNull;
 
 import com.google.protobuf.ByteString;
 import com.google.protobuf.CodedOutputStream;
+import dev.wisp.api.workload.v1.GatewayAddress;
 import dev.wisp.api.workload.v1.MtlsMode;
 import dev.wisp.api.workload.v1.Node;
 import dev.wisp.api.workload.v1.Port;
@@ -24,6 +25,7 @@ import dev.wisp.controlplane.model.Pod;
 import dev.wisp.controlplane.model.Selectors;
 import dev.wisp.controlplane.model.ServiceEndpoints;
 import dev.wisp.controlplane.model.ServiceDef;
+import dev.wisp.controlplane.model.WaypointNames;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -37,6 +39,7 @@ import java.util.HashMap;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.Set;
 import java.util.TreeSet;
 
@@ -77,10 +80,13 @@ public final class Translator {
                 }
             }
         }
+        Waypoints waypoints = Waypoints.of(model, WaypointNames.ISTIO_AND_WISP, warnings);
         Map<String, Resource> services = new LinkedHashMap<>();
         for (ServiceDef s : model.all(ServiceDef.class)) {
             String name = serviceKey(s, mesh);
-            services.put(name, resource(name, Resource.newBuilder().setService(service(s, mesh))));
+            Service.Builder svc = service(s, mesh).toBuilder();
+            waypoints.forService(s).ifPresent(svc::setWaypoint);
+            services.put(name, resource(name, Resource.newBuilder().setService(svc)));
         }
         Map<String, Resource> workloads = new LinkedHashMap<>();
         Map<String, Set<String>> namespacesByNode = new HashMap<>();
@@ -107,6 +113,10 @@ public final class Translator {
                 pas.addAll(rootPeerAuths);
             }
             Workload w = workload(pod, mesh, servicesByNs.getOrDefault(ns, List.of()), endpoints, policies, pas);
+            Optional<GatewayAddress> waypoint = waypoints.forPod(pod);
+            if (waypoint.isPresent()) {
+                w = w.toBuilder().setWaypoint(waypoint.get()).build();
+            }
             workloads.put(w.getUid(), resource(w.getUid(), Resource.newBuilder().setWorkload(w)));
             namespacesByNode.computeIfAbsent(pod.nodeName(), n -> new TreeSet<>()).add(pod.ref().namespace());
             selectedByNode.computeIfAbsent(pod.nodeName(), n -> new TreeSet<>())

@@ -155,4 +155,20 @@ class RouteDecoderTest {
         assertThat(d.errors()).extracting(ConfigError::toString)
                 .containsExactly("w.yaml:" + expected.replaceFirst(":", " Gateway shop/waypoint: "));
     }
+
+    @ParameterizedTest(name = "{0}")
+    @CsvSource(delimiter = '|', quoteCharacter = '`', textBlock = """
+            service name  | Service   | `{istio.io/use-waypoint: My_Waypoint}` | 3 Service shop/reviews: metadata.labels.istio.io/use-waypoint: 'My_Waypoint' is not a Gateway name (lower-case letters, digits, '-' and '.'), nor none
+            pod namespace | Pod       | `{wisp.dev/use-waypoint: wp, wisp.dev/use-waypoint-namespace: a.b}` | 3 Pod shop/reviews: metadata.labels.wisp.dev/use-waypoint-namespace: 'a.b' is not a namespace name
+            """)
+    void waypointLabelErrorsNameTheObjectAndTheLabel(String title, String kind, String labels, String expected) {
+        String spec = kind.equals("Pod") ? "spec: {nodeName: n1}" : "spec: {clusterIP: 10.96.0.9, ports: [{port: 80}]}";
+        ConfigDecoder.Decoded d = ConfigDecoder.decode("l.yaml", """
+                apiVersion: v1
+                kind: %s
+                metadata: {name: reviews, namespace: shop, labels: %s}
+                %s
+                """.formatted(kind, labels, spec));
+        assertThat(d.errors()).extracting(ConfigError::toString).containsExactly("l.yaml:" + expected);
+    }
 }

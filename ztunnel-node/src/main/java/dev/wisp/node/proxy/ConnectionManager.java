@@ -77,7 +77,7 @@ public final class ConnectionManager {
 
     /**
      * The denial {@code state} gives a connection that was allowed on {@code basis}, if any. Only
-     * authorization counts ({@link Outcome.Denied}: L4 policy, STRICT mTLS): a workload that left
+     * authorization counts ({@link Outcome.Denied}: L4 policy, STRICT mTLS, a waypoint now required): a workload that left
      * the state or moved is not this check's business (its connections end with it).
      */
     static Optional<Outcome.Denied> recheck(Snapshot state, String nodeName, Set<Integer> agentPorts, Basis basis) {
@@ -86,6 +86,7 @@ public final class ConnectionManager {
         return switch (d.outcome()) {
             case Outcome.Policy p -> Optional.of(new Outcome.Policy(p.policy(), p.reason() + WHILE_OPEN));
             case Outcome.StrictMtls s -> Optional.of(new Outcome.StrictMtls(s.reason() + WHILE_OPEN));
+            case Outcome.BypassedWaypoint b -> Optional.of(new Outcome.BypassedWaypoint(b.reason() + WHILE_OPEN));
             default -> Optional.empty();
         };
     }

@@ -17,8 +17,9 @@ import java.util.Set;
  * Whether an inbound connection (HBONE or plaintext) may reach its destination: a pure function of
  * the state snapshot. The outcome is {@link Outcome.Allowed} (go ahead), {@link Outcome.BadRequest}
  * (an agent port, a workload of another node), {@link Outcome.NoWorkload} (unknown destination),
- * {@link Outcome.StrictMtls} (plaintext to STRICT mTLS) or {@link Outcome.Policy} (denied by L4
- * policy); its HBONE status is 200, 400, 503, 401 and 401.
+ * {@link Outcome.StrictMtls} (plaintext to STRICT mTLS), {@link Outcome.BypassedWaypoint} (a destination
+ * behind a waypoint, reached by another peer: {@link WaypointGuard}) or {@link Outcome.Policy} (denied by
+ * L4 policy); its HBONE status is 200, 400, 503, 401, 401 and 401.
  *
  * @param outcome what to answer, and why
  * @param destination the destination workload when known
@@ -47,6 +48,10 @@ record InboundDecision(Outcome outcome, Optional<Workload> destination, Optional
         if (peerId.isEmpty() && mtlsMode(w, target.getPort()) == MtlsMode.STRICT) {
             return new InboundDecision(new Outcome.StrictMtls("plaintext refused: workload " + w.getUid()
                     + " requires mTLS (PeerAuthentication STRICT)"), dst, src);
+        }
+        Optional<Outcome.BypassedWaypoint> bypassed = WaypointGuard.check(state, w, peerId);
+        if (bypassed.isPresent()) {
+            return new InboundDecision(bypassed.get(), dst, src);
         }
         Verdict v = Authorizer.authorize(new ConnectionAttributes(sourceIp, peerId, target.getAddress(),
                 target.getPort()), state.policiesFor(w));

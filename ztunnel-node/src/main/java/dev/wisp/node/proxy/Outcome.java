@@ -75,6 +75,17 @@ public sealed interface Outcome extends FlowOutcome {
     /** Plaintext to a workload whose PeerAuthentication is STRICT. */
     record StrictMtls(String reason) implements Denied {}
 
+    /**
+     * Inbound: the destination is behind a waypoint (its own or a Service's it backs) and the peer's
+     * certificate is not that waypoint's (or there is none). The reason begins {@code bypassed waypoint},
+     * ztunnel's words for the same 401.
+     */
+    record BypassedWaypoint(String reason) implements Denied {
+        public BypassedWaypoint {
+            requireNonNull(reason, "reason");
+        }
+    }
+
     /** The destination's agent answered 401: its policy denied the connection (outbound side). */
     record DeniedUpstream(String reason) implements Denied {}
 

@@ -47,6 +47,12 @@ public record Snapshot(Map<String, Map<String, Resource>> resources, Map<InetAdd
                 .map(Resource::getWorkload);
     }
 
+    /** The service whose key ({@code namespace/hostname}, the resource's name) is {@code key}. */
+    public Optional<Service> service(String key) {
+        return Optional.ofNullable(resources.getOrDefault(StateUpdates.SERVICE, Map.of()).get(key))
+                .map(Resource::getService);
+    }
+
     public Optional<Node> node(String name) {
         return Optional.ofNullable(resources.getOrDefault(StateUpdates.NODE, Map.of()).get(name))
                 .map(Resource::getNode);

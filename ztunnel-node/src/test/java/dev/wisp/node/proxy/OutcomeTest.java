@@ -20,6 +20,7 @@ class OutcomeTest {
                     new Outcome.Policy("default/deny-client", "denied by DENY policy default/deny-client")),
             Map.entry("no-allow", new Outcome.Policy("", "denied: no ALLOW policy matched")),
             Map.entry("strict", new Outcome.StrictMtls("plaintext refused: b requires mTLS")),
+            Map.entry("bypassed", new Outcome.BypassedWaypoint("bypassed waypoint: workload default/b")),
             Map.entry("upstream-401", new Outcome.DeniedUpstream("CONNECT 10.1.1.10:8080 answered 401")),
             Map.entry("no-route", new Outcome.NoRoute("service a.b has no healthy endpoint")),
             Map.entry("no-workload", new Outcome.NoWorkload("no workload has address 10.9.9.9")),
@@ -42,6 +43,7 @@ class OutcomeTest {
             deny-policy   | 401 | FORBIDDEN           | DENY | HBONE 401: denied by DENY policy default/deny-client | denied  | denied by DENY policy default/deny-client
             no-allow      | 401 | FORBIDDEN           | DENY | HBONE 401: denied: no ALLOW policy matched           | denied  | denied: no ALLOW policy matched
             strict        | 401 | FORBIDDEN           | DENY | HBONE 401: plaintext refused: b requires mTLS        | denied  | plaintext refused: b requires mTLS
+            bypassed      | 401 | FORBIDDEN           | DENY | HBONE 401: bypassed waypoint: workload default/b     | denied  | bypassed waypoint: workload default/b
             upstream-401  | 401 | FORBIDDEN           | DENY | HBONE 401: CONNECT 10.1.1.10:8080 answered 401       | denied  | CONNECT 10.1.1.10:8080 answered 401
             no-route      | 503 | NETWORK_UNREACHABLE | NR   | HBONE 503: service a.b has no healthy endpoint       | failed  | service a.b has no healthy endpoint
             no-workload   | 503 | HOST_UNREACHABLE    | NR   | HBONE 503: no workload has address 10.9.9.9          | failed  | no workload has address 10.9.9.9
@@ -71,7 +73,7 @@ class OutcomeTest {
 
     @Test
     void onlyAllowedTellsTheSocksClientSuccess() {
-        assertThat(OUTCOMES).hasSize(19);
+        assertThat(OUTCOMES).hasSize(20);
         OUTCOMES.forEach((name, o) -> assertThat(o.socks5Reply() == Socks5CommandStatus.SUCCESS).as(name)
                 .isEqualTo(o instanceof Outcome.Allowed));
         assertThat(Outcome.ended(null)).isEqualTo(Outcome.allowed());

@@ -77,6 +77,21 @@ class RouteTest {
     }
 
     @Test
+    void aServiceWithAWaypointIsTunnelledToItWithTheVipAsTarget() throws Exception {
+        index.apply(StateUpdates.SERVICE, List.of(service("echo.svc", "10.96.0.1", 80, 0).toBuilder().setService(
+                service("echo.svc", "10.96.0.1", 80, 0).getService().toBuilder().setWaypoint(GatewayAddress
+                        .newBuilder().setAddress(Fixtures.ip("10.2.0.1")).setHbonePort(15008).setIdentity(
+                                "spiffe://cluster.local/ns/default/sa/wp")))
+                .build()), List.of());
+        Route r = route("10.96.0.1", 80);
+        assertThat(r.hbone()).isTrue();
+        assertThat(r.connectTo()).isEqualTo(new InetSocketAddress("10.2.0.1", 15008));
+        assertThat(r.target()).as("the original VIP:port, which the waypoint routes by")
+                .isEqualTo(new InetSocketAddress("10.96.0.1", 80));
+        assertThat(r.expectedIdentities()).containsExactly(SpiffeId.parse("spiffe://cluster.local/ns/default/sa/wp"));
+    }
+
+    @Test
     void outsideTheMeshIsPlainTcp() throws Exception {
         assertThat(route("192.0.2.1", 443).hbone()).isFalse();
         assertThat(route("10.1.0.9", 80).hbone()).isFalse();
