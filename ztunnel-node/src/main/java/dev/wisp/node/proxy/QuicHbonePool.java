@@ -26,6 +26,7 @@ import java.util.List;
 import java.util.Optional;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.Supplier;
 
 /**
  * The HBONE client over HTTP/3: CONNECT request streams on pooled QUIC connections, one connection
@@ -49,7 +50,8 @@ public final class QuicHbonePool implements AutoCloseable {
     /** QUIC's idle timeout, as the HTTP/2 pool's idle timeout: a quiet tunnel needs no keepalive before it. */
     static final Duration IDLE = Duration.ofMinutes(5);
     private final ProxyContext ctx;
-    private final Duration handshakeTimeout;
+    /** Read at each connection: how long its handshake may take (the HBONE client's mode decides it). */
+    private final Supplier<Duration> handshakeTimeout;
     /** Guarded by {@code this}. */
     private final PoolCore<PoolKey, QuicChannel, Request> core;
     private final AtomicLong opened = new AtomicLong();
@@ -57,7 +59,7 @@ public final class QuicHbonePool implements AutoCloseable {
 
     private record Request(PoolKey key, ChannelHandler handler, Promise<QuicStreamChannel> promise) {}
 
-    public QuicHbonePool(ProxyContext ctx, int streamsPerConnection, Duration handshakeTimeout) {
+    public QuicHbonePool(ProxyContext ctx, int streamsPerConnection, Supplier<Duration> handshakeTimeout) {
         this.ctx = requireNonNull(ctx, "ctx");
         this.handshakeTimeout = requireNonNull(handshakeTimeout, "handshakeTimeout");
         this.core = new PoolCore<>(streamsPerConnection);
@@ -146,6 +148,7 @@ public final class QuicHbonePool implements AutoCloseable {
     }
 
     private void handshake(PoolKey key, Channel udp) {
+        Duration handshakeTimeout = this.handshakeTimeout.get();
         Future<QuicChannel> hs = QuicChannel.newBootstrap(udp).handler(new Http3ClientConnectionHandler(
                 goAways(key), null, null, null, true))
                 .remoteAddress(key.destination()).connect();

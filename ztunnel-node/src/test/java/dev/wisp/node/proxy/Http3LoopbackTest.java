@@ -122,7 +122,7 @@ class Http3LoopbackTest {
                 mesh.ca::bundle); Transport t = Transport.create(1)) {
             ProxyContext ctx = new ProxyContext("n1", WorkloadIndex.create(), new HboneTls(foreign), new Telemetry(), t,
                     Set.of(), 15008, Duration.ofSeconds(5));
-            QuicHbonePool pool = new QuicHbonePool(ctx, 10, Duration.ofSeconds(10));
+            QuicHbonePool pool = new QuicHbonePool(ctx, 10, () -> Duration.ofSeconds(10));
             PoolKey key = new PoolKey(SpiffeId.parse(TwoAgents.CLIENT_ID), List.of(IdentityProvider.nodeId(
                     "cluster.local", "n2")), mesh.n2.addresses().get("hbone_quic"));
             Future<QuicStreamChannel> f = pool.open(key, new ChannelInboundHandlerAdapter(),
