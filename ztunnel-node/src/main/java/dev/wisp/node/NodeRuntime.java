@@ -207,7 +207,8 @@ public final class NodeRuntime implements AutoCloseable {
         started.push(hbone);
         pool = new HbonePool(ctx, settings.streamsPerConnection(), settings.idleTimeout());
         started.push(pool);
-        hboneClient = new HboneClient(ctx, settings.hboneProtocol(), pool, settings.streamsPerConnection());
+        hboneClient = new HboneClient(ctx, settings.hboneProtocol(), pool, settings.streamsPerConnection(),
+                settings.idleTimeout());
         started.push(hboneClient);
         meshHboneProtocol();
         index.onChange(this::meshHboneProtocol);

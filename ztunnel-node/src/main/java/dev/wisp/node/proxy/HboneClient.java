@@ -90,13 +90,14 @@ public final class HboneClient implements AutoCloseable {
      * A client dialling over {@code pinned} when present (the {@code --hbone} flag), else over what
      * {@link #meshProtocol} last said; the HTTP/3 pool is made here unless pinned to {@link Mode#H2}.
      */
-    public HboneClient(ProxyContext ctx, Optional<Mode> pinned, HbonePool h2, int streamsPerConnection) {
+    public HboneClient(ProxyContext ctx, Optional<Mode> pinned, HbonePool h2, int streamsPerConnection,
+            Duration idleTimeout) {
         this.pinned = requireNonNull(pinned, "pinned");
         this.h2 = requireNonNull(h2, "h2");
         this.h3 = pinned.equals(Optional.of(Mode.H2))
                 ? Optional.empty()
                 : Optional.of(new QuicHbonePool(ctx, streamsPerConnection,
-                        () -> mode() == Mode.AUTO ? AUTO_HANDSHAKE_TIMEOUT : ctx.connectTimeout()));
+                        () -> mode() == Mode.AUTO ? AUTO_HANDSHAKE_TIMEOUT : ctx.connectTimeout(), idleTimeout));
     }
 
     /** The framing new streams are opened with now. */

@@ -78,6 +78,7 @@ public final class QuicHboneServer implements AutoCloseable {
     public InetSocketAddress bind(InetSocketAddress address) throws IdentityException {
         SpiffeId identity = serverIdentity(address);
         ChannelHandler codec = quicTransportParameters(Http3.newQuicServerCodecBuilder())
+                .tokenHandler(RetryTokens.create())
                 .sslContext(ctx.tls().quicServer(identity))
                 .initialMaxStreamsBidirectional(Hbone.SERVER_MAX_STREAMS)
                 .handler(new ChannelInitializer<QuicChannel>() {
@@ -119,11 +120,11 @@ public final class QuicHboneServer implements AutoCloseable {
 
     /**
      * QUIC transport parameters both ends use: HTTP/2's windows (4 MiB per stream, 16 MiB per
-     * connection), the pool's idle timeout as QUIC's, room for HTTP/3's unidirectional
-     * control and QPACK streams.
+     * connection), {@link QuicHbonePool#QUIC_IDLE} as QUIC's idle timeout (the client's keepalives
+     * keep a live connection open), room for HTTP/3's unidirectional control and QPACK streams.
      */
     static <B extends io.netty.handler.codec.quic.QuicCodecBuilder<B>> B quicTransportParameters(B b) {
-        return b.maxIdleTimeout(QuicHbonePool.IDLE.toMillis(), TimeUnit.MILLISECONDS)
+        return b.maxIdleTimeout(QuicHbonePool.QUIC_IDLE.toMillis(), TimeUnit.MILLISECONDS)
                 .initialMaxData(Hbone.CONNECTION_WINDOW)
                 .initialMaxStreamDataBidirectionalLocal(Hbone.STREAM_WINDOW)
                 .initialMaxStreamDataBidirectionalRemote(Hbone.STREAM_WINDOW)
