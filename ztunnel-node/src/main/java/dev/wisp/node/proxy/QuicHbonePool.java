@@ -28,8 +28,11 @@ import java.util.List;
 import java.util.Optional;
 import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.Supplier;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * The HBONE client over HTTP/3: CONNECT request streams on pooled QUIC connections, one connection
@@ -54,6 +57,7 @@ import java.util.function.Supplier;
  * each connection's event loop.
  */
 public final class QuicHbonePool implements AutoCloseable {
+    private static final Logger LOG = LoggerFactory.getLogger(QuicHbonePool.class);
     /**
      * QUIC's idle timeout (max_idle_timeout, both ends; the smaller applies): how long a connection
      * lives without a packet from the peer. 30 s: three keepalive intervals, so two lost keepalives
@@ -75,6 +79,7 @@ public final class QuicHbonePool implements AutoCloseable {
     /** Guarded by {@code this}. */
     private final PoolCore<PoolKey, QuicChannel, Request> core;
     private final AtomicLong opened = new AtomicLong();
+    private final AtomicLong timeouts = new AtomicLong();
     private final io.micrometer.core.instrument.Counter goAways;
 
     private record Request(PoolKey key, ChannelHandler handler, Promise<QuicStreamChannel> promise) {}
@@ -101,6 +106,8 @@ public final class QuicHbonePool implements AutoCloseable {
                 this::connections);
         ctx.telemetry().gauge("wisp_hbone_quic_pool_connections_opened",
                 "HBONE client QUIC connections (HTTP/3) opened, ever", opened::get);
+        ctx.telemetry().gauge("wisp_hbone_quic_pool_handshake_timeouts",
+                "HBONE client QUIC handshakes (HTTP/3) that did not complete in time, ever", timeouts::get);
         this.goAways = ctx.telemetry().counter("wisp_hbone_quic_pool_goaway_received",
                 "HTTP/3 GOAWAY frames received on HBONE client QUIC connections");
         long sweep = Math.max(100, Math.min(30_000, idleTimeout.toMillis() / 2));
@@ -190,20 +197,37 @@ public final class QuicHbonePool implements AutoCloseable {
         Future<QuicChannel> hs = QuicChannel.newBootstrap(udp).handler(new Http3ClientConnectionHandler(
                 goAways(key), null, null, null, true))
                 .remoteAddress(key.destination()).connect();
+        // Timer and listener run on the socket's loop. The timeout closes the socket, which fails the
+        // handshake with QuicClosedChannelException: expected, so not logged. (Cancelling the future
+        // instead made Netty's bootstrap fail it again, logged as a warning with a stack trace.)
+        AtomicBoolean timedOut = new AtomicBoolean();
         var timer = udp.eventLoop().schedule(() -> {
-            if (hs.cancel(false) || !hs.isSuccess()) {
+            if (!hs.isDone()) {
+                timedOut.set(true);
                 udp.close();
+                long n = timeouts.incrementAndGet();
+                LOG.info("HBONE over HTTP/3 to {}: no QUIC handshake within {} ms (UDP blocked or no HTTP/3 "
+                        + "listener?); {} handshake timeout(s) so far", key.destination(),
+                        handshakeTimeout
+                                .toMillis(),
+                        n);
+                failed(key, new Outcome.Unreachable("HBONE over HTTP/3 to " + key.destination() + ": no QUIC "
+                        + "handshake within " + handshakeTimeout.toMillis() + " ms (UDP blocked or no HTTP/3 "
+                        + "listener?)"));
             }
         }, handshakeTimeout.toMillis(), TimeUnit.MILLISECONDS);
         hs.addListener((Future<QuicChannel> f) -> {
             timer.cancel(false);
+            if (timedOut.get()) {
+                if (f.isSuccess()) {
+                    f.getNow().close();
+                }
+                return;
+            }
             if (!f.isSuccess()) {
                 udp.close();
                 failed(key, new Outcome.Unreachable("HBONE over HTTP/3 to " + key.destination() + ": no QUIC "
-                        + "handshake" + (f.isCancelled()
-                                ? " within " + handshakeTimeout.toMillis() + " ms (UDP "
-                                        + "blocked or no HTTP/3 listener?)"
-                                : ": " + f.cause().getMessage())));
+                        + "handshake: " + f.cause().getMessage()));
                 return;
             }
             QuicChannel quic = f.getNow();

@@ -125,9 +125,10 @@ class Http3LoopbackTest {
         // It trusts the mesh's roots, so only the server can refuse it.
         try (Identities foreign = Identities.create("cluster.local", Identities.localSigner(other, "n1"),
                 mesh.ca::bundle); Transport t = Transport.create(1)) {
-            QuicHbonePool pool = new QuicHbonePool(context(foreign, t), 10, () -> Duration.ofSeconds(10), Duration
-                    .ofMinutes(5));
-            Future<QuicStreamChannel> f = openToN2(pool);
+            QuicHbonePool pool = new QuicHbonePool(QuicClients.context(foreign, t), 10, () -> Duration.ofSeconds(10),
+                    Duration
+                            .ofMinutes(5));
+            Future<QuicStreamChannel> f = QuicClients.openToN2(mesh, pool);
             assertThat(f.await(20, TimeUnit.SECONDS)).isTrue();
             // In TLS 1.3 the client's handshake ends before the server has checked its certificate:
             // the refusal reaches the client as the connection closing under the stream it opened.
@@ -144,37 +145,51 @@ class Http3LoopbackTest {
         }
     }
 
-    /** A client agent's context outside the two agents, with {@code identities}. */
-    static ProxyContext context(Identities identities, Transport t) {
-        return new ProxyContext("n1", WorkloadIndex.create(), new HboneTls(identities), new Telemetry(), t, Set.of(),
-                15008, Duration.ofSeconds(5));
-    }
-
-    /** A request stream from pod-a's identity to n2's QUIC HBONE server; no CONNECT sent on it. */
-    static Future<QuicStreamChannel> openToN2(QuicHbonePool pool) {
-        PoolKey key = new PoolKey(SpiffeId.parse(TwoAgents.CLIENT_ID), List.of(IdentityProvider.nodeId(
-                "cluster.local", "n2")), mesh.n2.addresses().get("hbone_quic"));
-        return pool.open(key, new ChannelInboundHandlerAdapter(), ImmediateEventExecutor.INSTANCE.newPromise());
-    }
-
     @Test
     void keepalivesHoldAQuietConnectionOpenPastQuicsIdleTimeoutAndItsAbsenceClosesIt() throws Exception {
         try (Identities mine = Identities.create("cluster.local", Identities.localSigner(mesh.ca, "n1"),
                 mesh.ca::bundle); Transport t = Transport.create(1)) {
             // QUIC idle timeout 1.5 s (the smaller of both ends applies), keepalive every 0.3 s.
-            QuicHbonePool kept = new QuicHbonePool(context(mine, t), 10, () -> Duration.ofSeconds(10),
+            QuicHbonePool kept = new QuicHbonePool(QuicClients.context(mine, t), 10, () -> Duration.ofSeconds(10),
                     Duration.ofMinutes(5), Duration.ofMillis(1500), Duration.ofMillis(300));
-            QuicStreamChannel quiet = openToN2(kept).get(20, TimeUnit.SECONDS);
+            QuicStreamChannel quiet = QuicClients.openToN2(mesh, kept).get(20, TimeUnit.SECONDS);
             await().during(Duration.ofSeconds(5)).atMost(Duration.ofSeconds(8)).until(quiet::isActive);
             assertThat(kept.connections()).isEqualTo(1);
             kept.close();
             // The same without keepalives: QUIC's idle timeout closes the connection and the stream with it.
-            QuicHbonePool silent = new QuicHbonePool(context(mine, t), 10, () -> Duration.ofSeconds(10),
+            QuicHbonePool silent = new QuicHbonePool(QuicClients.context(mine, t), 10, () -> Duration.ofSeconds(10),
                     Duration.ofMinutes(5), Duration.ofMillis(1500), Duration.ofHours(1));
-            QuicStreamChannel cut = openToN2(silent).get(20, TimeUnit.SECONDS);
+            QuicStreamChannel cut = QuicClients.openToN2(mesh, silent).get(20, TimeUnit.SECONDS);
             await().atMost(Duration.ofSeconds(15)).until(() -> !cut.isActive());
             await().atMost(Duration.ofSeconds(5)).until(() -> silent.connections() == 0);
             silent.close();
+        }
+    }
+
+    @Test
+    void aHandshakeTimeoutIsOneLogLineWithoutAStackTraceAndCounted() throws Exception {
+        try (LogCapture all = new LogCapture(org.slf4j.Logger.ROOT_LOGGER_NAME);
+                DatagramSocket silent = new DatagramSocket(0, InetAddress.getLoopbackAddress());
+                Identities mine = Identities.create("cluster.local", Identities.localSigner(mesh.ca, "n1"),
+                        mesh.ca::bundle);
+                Transport t = Transport.create(1)) {
+            ProxyContext ctx = QuicClients.context(mine, t);
+            QuicHbonePool pool = new QuicHbonePool(ctx, 10, () -> Duration.ofMillis(300), Duration.ofMinutes(5));
+            PoolKey key = new PoolKey(SpiffeId.parse(TwoAgents.CLIENT_ID), List.of(IdentityProvider.nodeId(
+                    "cluster.local", "n2")), (java.net.InetSocketAddress) silent.getLocalSocketAddress());
+            Future<QuicStreamChannel> f = pool.open(key, new ChannelInboundHandlerAdapter(),
+                    ImmediateEventExecutor.INSTANCE.newPromise());
+            assertThat(f.await(10, TimeUnit.SECONDS)).isTrue();
+            assertThat(f.cause()).isInstanceOf(HboneException.class).hasMessageContaining(
+                    "no QUIC handshake within 300 ms");
+            // The closed socket's aftermath (the QUIC channel failing its connect) runs after the failure.
+            await().during(Duration.ofSeconds(1)).atMost(Duration.ofSeconds(3)).until(() -> all.withThrowables()
+                    .isEmpty());
+            assertThat(all.lines()).filteredOn(l -> l.contains("no QUIC handshake within")).singleElement()
+                    .asString().contains("1 handshake timeout(s) so far");
+            assertThat(ctx.telemetry().registry().get("wisp_hbone_quic_pool_handshake_timeouts").gauge().value())
+                    .isEqualTo(1);
+            pool.close();
         }
     }
 
