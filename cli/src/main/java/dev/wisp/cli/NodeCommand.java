@@ -84,7 +84,7 @@ public final class NodeCommand implements Callable<Integer> {
     @Option(names = "--transport", paramLabel = "KIND", description = "Netty's socket transport: nio or io_uring (default: ${DEFAULT-VALUE}); io_uring needs a kernel and a seccomp policy that allow it, and the agent refuses to start when they do not.")
     String transport;
 
-    @Option(names = "--hbone", paramLabel = "PROTOCOL", defaultValue = "h2", description = "How this agent dials other agents: h2 (HTTP/2 CONNECT over TLS/TCP), h3 (HTTP/3 CONNECT over QUIC, UDP on the HBONE port) or auto (h3, falling back to h2 when the peer does not answer on QUIC within 1.5 s); default: ${DEFAULT-VALUE}. The agent serves both.")
+    @Option(names = "--hbone", paramLabel = "PROTOCOL", description = "How this agent dials other agents: h2 (HTTP/2 CONNECT over TLS/TCP), h3 (HTTP/3 CONNECT over QUIC, UDP on the HBONE port) or auto (h3, falling back to h2 when the peer does not answer on QUIC within 1.5 s). When given, it wins over the MeshConfig's spec.hbone.protocol; when not, the MeshConfig decides (h2 when it says nothing), and a change of it applies to new connections while the agent runs. The agent serves both.")
     String hbone;
 
     @Option(names = "--pool-streams-per-connection", paramLabel = "N", description = "HBONE client pool: streams one TLS connection carries at a time (default: ${DEFAULT-VALUE}).")
@@ -188,9 +188,11 @@ public final class NodeCommand implements Callable<Integer> {
             s = s.withFlowsPort(flowsPort);
         }
         s = s.withTransport(parsed("--transport", () -> Transport.Kind.parse(transport)))
-                .withHboneProtocol(parsed("--hbone", () -> HboneClient.Mode.parse(hbone)))
                 .withBindAddress(parsed("--bind", () -> ip(bind)))
                 .withPorts(parsed("--ports", () -> NodeSettings.Ports.parse(ports)));
+        if (hbone != null) {
+            s = s.withHboneProtocol(parsed("--hbone", () -> HboneClient.Mode.parse(hbone)));
+        }
         if (socks5Workload != null) {
             s = s.withSocks5Workload(socks5Workload);
         }

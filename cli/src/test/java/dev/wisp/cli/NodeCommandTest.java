@@ -21,6 +21,15 @@ class NodeCommandTest {
     }
 
     @Test
+    void theHboneFlagWinsOverTheMeshConfigAndABadOneIsRefused(@TempDir Path dir) {
+        assertThat(String.join(" ", run("node", "--help")[1].split("\\s+"))).contains(
+                "When given, it wins over the MeshConfig's spec.hbone.protocol");
+        String[] r = run("node", "--node", "n1", "--state", "x", "--ca-dir", dir.toString(), "--hbone", "quic");
+        assertThat(r[0]).isEqualTo("1");
+        assertThat(r[2]).contains("--hbone: unknown HBONE protocol 'quic': h2, h3 or auto");
+    }
+
+    @Test
     void aBadStateFileIsOneClearError(@TempDir Path dir) throws Exception {
         Path state = dir.resolve("s.yaml");
         Files.writeString(state, "resources:\n  - name: x\n    node: {name: y}\n");

@@ -32,6 +32,14 @@ public final class LogCapture implements AutoCloseable {
         }
     }
 
+    /** The events so far that carry a throwable (a stack trace in the log), as "message: throwable class". */
+    public List<String> withThrowables() {
+        synchronized (appender) {
+            return appender.list.stream().filter(e -> e.getThrowableProxy() != null).map(e -> e.getFormattedMessage()
+                    + ": " + e.getThrowableProxy().getClassName()).toList();
+        }
+    }
+
     public void clear() {
         synchronized (appender) {
             appender.list.clear();

@@ -9,6 +9,7 @@ import dev.wisp.node.workloadapi.WorkloadApi;
 
 import static java.util.Objects.requireNonNull;
 
+import dev.wisp.api.workload.v1.HboneProtocol;
 import dev.wisp.api.workload.v1.Workload;
 import dev.wisp.bpf.capture.PodRef;
 import dev.wisp.node.admin.AdminServer;
@@ -206,8 +207,11 @@ public final class NodeRuntime implements AutoCloseable {
         started.push(hbone);
         pool = new HbonePool(ctx, settings.streamsPerConnection(), settings.idleTimeout());
         started.push(pool);
-        hboneClient = new HboneClient(ctx, settings.hboneProtocol(), pool, settings.streamsPerConnection());
+        hboneClient = new HboneClient(ctx, settings.hboneProtocol(), pool, settings.streamsPerConnection(),
+                settings.idleTimeout());
         started.push(hboneClient);
+        meshHboneProtocol();
+        index.onChange(this::meshHboneProtocol);
         outbound = new Outbound(ctx, hboneClient, resolver);
         started.push(outbound);
         inbound = new InboundPlaintext(ctx, resolver);
@@ -374,6 +378,12 @@ public final class NodeRuntime implements AutoCloseable {
      * Asks for the SVIDs this node will present (its own, and its workloads') whenever the state
      * changes, so that the first connection does not wait for the CA.
      */
+    /** MeshConfig's {@code spec.hbone.protocol}, as the control plane set it on this node's Node resource. */
+    private void meshHboneProtocol() {
+        hboneClient.meshProtocol(index.snapshot().node(settings.nodeName()).map(Node::getHboneProtocol).orElse(
+                HboneProtocol.HBONE_PROTOCOL_UNSET));
+    }
+
     private void prefetchIdentities() {
         identities.prefetch(IdentityProvider.nodeId(identities.trustDomain(), settings.nodeName()));
         for (Workload w : index.snapshot().workloads()) {

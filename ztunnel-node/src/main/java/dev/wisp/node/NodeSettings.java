@@ -38,15 +38,17 @@ import java.util.OptionalInt;
  * @param flowsPort where the control plane's flow relay reads {@code /flows} (mutual TLS, on the bind
  *            address; {@link #DEFAULT_FLOWS_PORT}), only with a control plane; empty: not served
  * @param wireguard the node's WireGuard device in the mesh, when asked for (needs root)
- * @param hboneProtocol the HBONE framing this agent dials with: HTTP/2 (default), HTTP/3 or HTTP/3
- *            falling back to HTTP/2 ({@link HboneClient.Mode}); the agent serves both either way
+ * @param hboneProtocol the HBONE framing this agent dials with ({@code --hbone}): HTTP/2, HTTP/3 or HTTP/3
+ *            falling back to HTTP/2 ({@link HboneClient.Mode}); empty: MeshConfig's {@code spec.hbone.protocol}
+ *            on this node's Node resource decides, HTTP/2 when it says nothing. The agent serves both
+ *            either way
  * @param dns the DNS proxy, when asked for
  */
 public record NodeSettings(String nodeName, String trustDomain, Source source, InetAddress bindAddress, Ports ports,
         Optional<Capture> capture, Optional<String> socks5Workload, Duration drainTimeout, Duration idleTimeout,
         int streamsPerConnection, int workerThreads, Transport.Kind transport, Duration connectTimeout,
         AdminServer.LogLevels logLevels, OptionalInt flowsPort, Optional<MeshWireGuard.Settings> wireguard,
-        HboneClient.Mode hboneProtocol, Optional<Dns> dns) {
+        Optional<HboneClient.Mode> hboneProtocol, Optional<Dns> dns) {
 
     public static final String DEFAULT_TRUST_DOMAIN = "cluster.local";
     public static final InetAddress DEFAULT_BIND = InetAddress.ofLiteral("0.0.0.0");
@@ -55,8 +57,8 @@ public record NodeSettings(String nodeName, String trustDomain, Source source, I
     public static final int DEFAULT_STREAMS_PER_CONNECTION = 100;
     /** NIO until io_uring has been measured faster on a quiet machine (ARCHITECTURE.md, "Event loops"). */
     public static final Transport.Kind DEFAULT_TRANSPORT = Transport.Kind.NIO;
-    /** HTTP/2 until HTTP/3 has been measured on a quiet machine (ARCHITECTURE.md, "HBONE over HTTP/3"). */
-    public static final HboneClient.Mode DEFAULT_HBONE_PROTOCOL = HboneClient.Mode.H2;
+    /** No flag: the MeshConfig decides (HTTP/2 unless it says otherwise; ARCHITECTURE.md, "HBONE over HTTP/3"). */
+    public static final Optional<HboneClient.Mode> DEFAULT_HBONE_PROTOCOL = Optional.empty();
     public static final Duration DEFAULT_CONNECT_TIMEOUT = Duration.ofSeconds(10);
     /** Where capture pins its programs and maps unless told otherwise (one root per agent on a machine). */
     public static final Path DEFAULT_PIN_ROOT = Path.of("/sys/fs/bpf/wisp");
@@ -173,11 +175,11 @@ public record NodeSettings(String nodeName, String trustDomain, Source source, I
                 flowsPort, wireguard, hboneProtocol, dns);
     }
 
-    /** The HBONE framing this agent dials other agents with. */
+    /** The HBONE framing this agent dials other agents with, whatever the MeshConfig says. */
     public NodeSettings withHboneProtocol(HboneClient.Mode m) {
         return new NodeSettings(nodeName, trustDomain, source, bindAddress, ports, capture, socks5Workload,
                 drainTimeout, idleTimeout, streamsPerConnection, workerThreads, transport, connectTimeout, logLevels,
-                flowsPort, wireguard, m, dns);
+                flowsPort, wireguard, Optional.of(m), dns);
     }
 
     /** Runs the node's WireGuard device in the mesh. */

@@ -47,11 +47,11 @@ public final class TwoAgents implements AutoCloseable {
         this(drain, NodeSettings.DEFAULT_HBONE_PROTOCOL);
     }
 
-    /** With n1 (the client side) dialling n2 over {@code hbone}. */
-    public TwoAgents(Duration drain, HboneClient.Mode hbone) throws Exception {
+    /** With n1 (the client side) dialling n2 over {@code hbone} ({@code --hbone}; empty: as the mesh says). */
+    public TwoAgents(Duration drain, Optional<HboneClient.Mode> hbone) throws Exception {
         dir = Files.createTempDirectory("wisp-two-agents");
         echo = new EchoServer(new InetSocketAddress("127.0.0.3", 0));
-        n1 = start(settings(dir, "n1", "127.0.0.1", drain).withSocks5Workload("pod-a").withHboneProtocol(hbone));
+        n1 = start(settings(dir, "n1", "127.0.0.1", drain).withSocks5Workload("pod-a"), hbone);
         n2 = start(settings(dir, "n2", "127.0.0.2", drain));
         ca = CertificateAuthority.createOrLoad(dir.resolve("ca"), CaSettings.of("cluster.local", NodeAuthorizer
                 .unrestricted()));
@@ -75,6 +75,11 @@ public final class TwoAgents implements AutoCloseable {
 
     /** As {@link #started(Duration)}, n1 dialling over {@code hbone}. */
     public static TwoAgents started(Duration drain, HboneClient.Mode hbone) {
+        return started(drain, Optional.of(hbone));
+    }
+
+    /** As {@link #started(Duration)}, n1 dialling over {@code hbone} (empty: as the mesh says). */
+    public static TwoAgents started(Duration drain, Optional<HboneClient.Mode> hbone) {
         try {
             return new TwoAgents(drain, hbone);
         } catch (Exception e) {
@@ -89,6 +94,10 @@ public final class TwoAgents implements AutoCloseable {
         return NodeSettings.of(name, new NodeSettings.Source.Standalone(state, dir.resolve("ca")))
                 .withBindAddress(InetAddress.ofLiteral(address)).withPorts(NodeSettings.Ports.EPHEMERAL)
                 .withDrainTimeout(drain).withWorkerThreads(2);
+    }
+
+    private NodeRuntime start(NodeSettings settings, Optional<HboneClient.Mode> hbone) throws IOException {
+        return start(hbone.map(settings::withHboneProtocol).orElse(settings));
     }
 
     private NodeRuntime start(NodeSettings settings) throws IOException {

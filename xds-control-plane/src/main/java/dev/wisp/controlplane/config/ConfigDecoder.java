@@ -12,6 +12,7 @@ import dev.wisp.controlplane.model.Cidr;
 import dev.wisp.controlplane.model.Gateway;
 import dev.wisp.controlplane.model.EndpointSlice;
 import dev.wisp.controlplane.model.GrpcRoute;
+import dev.wisp.controlplane.model.HboneProtocol;
 import dev.wisp.controlplane.model.HttpRoute;
 import dev.wisp.controlplane.model.MeshConfig;
 import dev.wisp.controlplane.model.MeshConfigObject;
@@ -31,6 +32,7 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.regex.Pattern;
 
 /**
@@ -337,7 +339,7 @@ public final class ConfigDecoder {
     private static MeshConfigObject meshConfig(Fields f, YNode doc, ObjectRef ref) {
         f.allowOnly(doc, "", "apiVersion", "kind", "metadata", "spec");
         YNode spec = f.child(doc, "spec");
-        f.allowOnly(spec, "spec", "trustDomain", "rootNamespace", "clusterDomain", "defaults", "wireguard");
+        f.allowOnly(spec, "spec", "trustDomain", "rootNamespace", "clusterDomain", "defaults", "wireguard", "hbone");
         YNode defaults = f.child(spec, "defaults");
         f.allowOnly(defaults, "spec.defaults", "mtlsMode");
         YNode wireguard = f.child(spec, "wireguard");
@@ -353,6 +355,15 @@ public final class ConfigDecoder {
                     + "' is outside 1s-24h");
         }
         MeshConfig d = MeshConfig.DEFAULT;
+        YNode hbone = f.child(spec, "hbone");
+        f.allowOnly(hbone, "spec.hbone", "protocol");
+        String protocol = f.string(hbone, "protocol", "spec.hbone.protocol");
+        Optional<HboneProtocol> hboneProtocol = protocol == null
+                ? Optional.of(d.hboneProtocol())
+                : HboneProtocol.of(protocol);
+        if (hboneProtocol.isEmpty()) {
+            f.error(f.child(hbone, "protocol"), "spec.hbone.protocol", "'" + protocol + "' is not h2, h3 or auto");
+        }
         String td = f.string(spec, "trustDomain", "spec.trustDomain");
         if (td != null && !DNS_SUBDOMAIN.matcher(td).matches()) {
             f.error(f.child(spec, "trustDomain"), "spec.trustDomain", "'" + td + "' is not a valid trust domain");
@@ -365,7 +376,8 @@ public final class ConfigDecoder {
         }
         return new MeshConfigObject(ref, new MeshConfig(td == null ? d.trustDomain() : td,
                 root == null ? d.rootNamespace() : root, domain == null ? d.clusterDomain() : domain, mode,
-                "true".equals(hboneOverWg), idle == null ? d.wireguardPeerIdle() : idle));
+                "true".equals(hboneOverWg), idle == null ? d.wireguardPeerIdle() : idle,
+                hboneProtocol.orElse(d.hboneProtocol())));
     }
 
     static Map<String, String> selector(Fields f, YNode spec) {

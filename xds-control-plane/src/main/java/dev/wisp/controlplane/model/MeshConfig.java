@@ -16,11 +16,13 @@ import java.time.Duration;
  *            just-in-time WireGuard peer that moves no bytes (180 s by default: past WireGuard's
  *            reject-after time its session is dead anyway, so removing it costs no more than the
  *            handshake the next packet needs)
+ * @param hboneProtocol {@code spec.hbone.protocol}: how agents dial each other ({@code h2} by default,
+ *            until HTTP/3 has been measured on a quiet machine); an agent's {@code --hbone} flag wins
  */
 public record MeshConfig(String trustDomain, String rootNamespace, String clusterDomain, MtlsMode defaultMtls,
-        boolean hboneOverWireGuard, Duration wireguardPeerIdle) {
+        boolean hboneOverWireGuard, Duration wireguardPeerIdle, HboneProtocol hboneProtocol) {
     public static final String KIND = "MeshConfig";
     public static final Duration DEFAULT_PEER_IDLE = Duration.ofSeconds(180);
     public static final MeshConfig DEFAULT = new MeshConfig("cluster.local", "istio-system", "cluster.local",
-            MtlsMode.PERMISSIVE, false, DEFAULT_PEER_IDLE);
+            MtlsMode.PERMISSIVE, false, DEFAULT_PEER_IDLE, HboneProtocol.H2);
 }

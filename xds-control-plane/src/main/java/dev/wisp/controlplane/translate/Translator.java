@@ -5,6 +5,7 @@ import static java.util.Objects.requireNonNull;
 import com.google.protobuf.ByteString;
 import com.google.protobuf.CodedOutputStream;
 import dev.wisp.api.workload.v1.GatewayAddress;
+import dev.wisp.api.workload.v1.HboneProtocol;
 import dev.wisp.api.workload.v1.MtlsMode;
 import dev.wisp.api.workload.v1.Node;
 import dev.wisp.api.workload.v1.Port;
@@ -178,7 +179,12 @@ public final class Translator {
                 .setWireguardEndpoint(registered != null ? registered.endpointText() : n.wireguardEndpoint())
                 .addAllPodCidrs(n.podCidrs())
                 .setHboneOverWireguard(mesh.hboneOverWireGuard())
-                .setWireguardPeerIdleSeconds((int) mesh.wireguardPeerIdle().toSeconds());
+                .setWireguardPeerIdleSeconds((int) mesh.wireguardPeerIdle().toSeconds())
+                .setHboneProtocol(switch (mesh.hboneProtocol()) {
+                    case H2 -> HboneProtocol.HBONE_H2;
+                    case H3 -> HboneProtocol.HBONE_H3;
+                    case AUTO -> HboneProtocol.HBONE_AUTO;
+                });
         if (n.podCidrs().isEmpty() && registered != null) {
             registered.podCidrs().forEach(c -> b.addPodCidrs(c.toString()));
         }

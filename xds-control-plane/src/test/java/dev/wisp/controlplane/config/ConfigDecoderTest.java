@@ -3,6 +3,8 @@ package dev.wisp.controlplane.config;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.wisp.controlplane.model.AuthorizationPolicy;
+import dev.wisp.controlplane.model.HboneProtocol;
+import dev.wisp.controlplane.model.MeshConfig;
 import dev.wisp.controlplane.model.MtlsMode;
 import dev.wisp.controlplane.model.NodeDef;
 import dev.wisp.controlplane.model.PeerAuthentication;
@@ -155,6 +157,9 @@ class ConfigDecoderTest {
             syntax error        | `apiVersion: v1\\nkind: [Pod`                                                   | m.yaml:2: invalid YAML:
             duplicate key       | `apiVersion: v1\\nkind: Pod\\nkind: Pod`                                        | m.yaml:3: duplicate key 'kind'
             mesh default unset  | `apiVersion: wisp.dev/v1alpha1\\nkind: MeshConfig\\nmetadata: {name: mesh}\\nspec: {defaults: {mtlsMode: UNSET}}` | m.yaml:4 MeshConfig mesh: spec.defaults.mtlsMode: the mesh default cannot be UNSET
+            hbone protocol      | `apiVersion: wisp.dev/v1alpha1\\nkind: MeshConfig\\nmetadata: {name: mesh}\\nspec: {hbone: {protocol: quic}}` | m.yaml:4 MeshConfig mesh: spec.hbone.protocol: 'quic' is not h2, h3 or auto
+            hbone protocol case | `apiVersion: wisp.dev/v1alpha1\\nkind: MeshConfig\\nmetadata: {name: mesh}\\nspec: {hbone: {protocol: H3}}` | m.yaml:4 MeshConfig mesh: spec.hbone.protocol: 'H3' is not h2, h3 or auto
+            hbone unknown field | `apiVersion: wisp.dev/v1alpha1\\nkind: MeshConfig\\nmetadata: {name: mesh}\\nspec: {hbone: {protocl: h3}}` | m.yaml:4 MeshConfig mesh: spec.hbone.protocl: unknown field; expected one of protocol
             peer idle too short | `apiVersion: wisp.dev/v1alpha1\\nkind: MeshConfig\\nmetadata: {name: mesh}\\nspec: {wireguard: {peerIdleTimeout: 500ms}}` | m.yaml:4 MeshConfig mesh: spec.wireguard.peerIdleTimeout: 'PT0.5S' is outside 1s-24h
             """)
     void kindErrorsNameTheField(String title, String text, String expected) {
@@ -210,5 +215,19 @@ class ConfigDecoderTest {
                 metadata: {name: mesh}
                 spec: {wireguard: {peerIdleTimeout: 1m30s}}
                 """)).model().mesh().wireguardPeerIdle()).isEqualTo(Duration.ofSeconds(90));
+    }
+
+    @ParameterizedTest
+    @CsvSource({"h2, H2", "h3, H3", "auto, AUTO"})
+    void meshConfigChoosesTheHboneProtocol(String label, HboneProtocol expected) {
+        LoadResult r = ConfigSet.load(Map.of("a.yaml", """
+                apiVersion: wisp.dev/v1alpha1
+                kind: MeshConfig
+                metadata: {name: mesh}
+                spec: {hbone: {protocol: %s}}
+                """.formatted(label)));
+        assertThat(r.errors()).isEmpty();
+        assertThat(r.model().mesh().hboneProtocol()).isEqualTo(expected);
+        assertThat(MeshConfig.DEFAULT.hboneProtocol()).as("the default").isEqualTo(HboneProtocol.H2);
     }
 }

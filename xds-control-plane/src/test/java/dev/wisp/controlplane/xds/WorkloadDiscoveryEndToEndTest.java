@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
 import dev.wisp.api.workload.v1.Action;
+import dev.wisp.api.workload.v1.HboneProtocol;
 import dev.wisp.api.workload.v1.Node;
 import dev.wisp.api.workload.v1.WireGuardRegistration;
 import java.util.Base64;
@@ -394,6 +395,21 @@ class WorkloadDiscoveryEndToEndTest {
         assertThat(node(a, "node-b").getHboneOverWireguard()).isFalse();
         assertThat(node(a, "node-b").getWireguardPeerIdleSeconds()).as("MeshConfig's default").isEqualTo(180);
         assertThat(cp.registry().scrape()).contains("wisp_wireguard_registered_nodes 2.0");
+    }
+
+    @Test
+    void meshConfigsHboneProtocolReachesEveryNodeResource() throws IOException {
+        MemoryState a = synced("node-a");
+        assertThat(node(a, "node-a").getHboneProtocol()).as("MeshConfig's default").isEqualTo(HboneProtocol.HBONE_H2);
+        Files.writeString(config.resolve("hbone.yaml"), """
+                apiVersion: wisp.dev/v1alpha1
+                kind: MeshConfig
+                metadata: {name: mesh}
+                spec: {hbone: {protocol: auto}}
+                """);
+        await().atMost(Duration.ofSeconds(5))
+                .until(() -> node(a, "node-a").getHboneProtocol() == HboneProtocol.HBONE_AUTO
+                        && node(a, "node-b").getHboneProtocol() == HboneProtocol.HBONE_AUTO);
     }
 
     @Test

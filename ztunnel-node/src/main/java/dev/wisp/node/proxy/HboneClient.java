@@ -2,6 +2,7 @@ package dev.wisp.node.proxy;
 
 import static java.util.Objects.requireNonNull;
 
+import dev.wisp.api.workload.v1.HboneProtocol;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelHandler;
 import io.netty.channel.ChannelInitializer;
@@ -28,6 +29,11 @@ import org.slf4j.LoggerFactory;
  * {@link #FALLBACK_MEMORY} before QUIC is tried again, so that each new connection does not wait
  * for the timeout again.
  *
+ * <p>The mode is the agent's {@code --hbone} flag when one was given ({@code pinned}), else what the
+ * control plane sets on this node's Node resource (MeshConfig {@code spec.hbone.protocol},
+ * {@link #meshProtocol}), else {@link Mode#H2}. A change applies to streams opened after it; open
+ * streams and pooled connections of the other framing stay until they end or idle out.
+ *
  * <p>Thread-safe. Owns the HTTP/3 pool ({@link #close} closes it); the HTTP/2 pool is its creator's.
  */
 public final class HboneClient implements AutoCloseable {
@@ -35,7 +41,9 @@ public final class HboneClient implements AutoCloseable {
     /** How long {@link Mode#AUTO} waits for a QUIC handshake before using HTTP/2. */
     public static final Duration AUTO_HANDSHAKE_TIMEOUT = Duration.ofMillis(1500);
     static final Duration FALLBACK_MEMORY = Duration.ofMinutes(5);
-    private final Mode mode;
+    private final Optional<Mode> pinned;
+    /** MeshConfig's choice, from this node's Node resource; written by the state's listener. */
+    private volatile Mode meshMode = Mode.H2;
     private final HbonePool h2;
     private final Optional<QuicHbonePool> h3;
     /** HBONE address → until when (System.nanoTime) it is dialled over HTTP/2 only. */
@@ -60,27 +68,60 @@ public final class HboneClient implements AutoCloseable {
             return java.util.Arrays.stream(values()).filter(m -> m.label().equals(label)).findFirst().orElseThrow(
                     () -> new IllegalArgumentException("unknown HBONE protocol '" + label + "': h2, h3 or auto"));
         }
+
+        /** The mode a Node resource's {@code hbone_protocol} names; not set is {@link #H2}. */
+        public static Mode of(HboneProtocol p) {
+            return switch (requireNonNull(p, "p")) {
+                case HBONE_H3 -> H3;
+                case HBONE_AUTO -> AUTO;
+                case HBONE_H2, HBONE_PROTOCOL_UNSET, UNRECOGNIZED -> H2;
+            };
+        }
     }
 
-    /** HTTP/2 only, on {@code h2}. */
+    /** HTTP/2 only, whatever the mesh says. */
     public HboneClient(HbonePool h2) {
-        this.mode = Mode.H2;
+        this.pinned = Optional.of(Mode.H2);
         this.h2 = requireNonNull(h2, "h2");
         this.h3 = Optional.empty();
     }
 
-    /** {@code mode}'s client; the HTTP/3 pool is made here unless the mode is {@link Mode#H2}. */
-    public HboneClient(ProxyContext ctx, Mode mode, HbonePool h2, int streamsPerConnection) {
-        this.mode = requireNonNull(mode, "mode");
+    /**
+     * A client dialling over {@code pinned} when present (the {@code --hbone} flag), else over what
+     * {@link #meshProtocol} last said; the HTTP/3 pool is made here unless pinned to {@link Mode#H2}.
+     */
+    public HboneClient(ProxyContext ctx, Optional<Mode> pinned, HbonePool h2, int streamsPerConnection,
+            Duration idleTimeout) {
+        this.pinned = requireNonNull(pinned, "pinned");
         this.h2 = requireNonNull(h2, "h2");
-        Duration handshake = mode == Mode.AUTO ? AUTO_HANDSHAKE_TIMEOUT : ctx.connectTimeout();
-        this.h3 = mode == Mode.H2
+        this.h3 = pinned.equals(Optional.of(Mode.H2))
                 ? Optional.empty()
-                : Optional.of(new QuicHbonePool(ctx, streamsPerConnection, handshake));
+                : Optional.of(new QuicHbonePool(ctx, streamsPerConnection,
+                        () -> mode() == Mode.AUTO ? AUTO_HANDSHAKE_TIMEOUT : ctx.connectTimeout(), idleTimeout));
     }
 
+    /** The framing new streams are opened with now. */
     public Mode mode() {
-        return mode;
+        return pinned.orElse(meshMode);
+    }
+
+    /**
+     * MeshConfig's {@code spec.hbone.protocol} as this node's Node resource carries it now (not set
+     * when the node has none): new streams use it unless the {@code --hbone} flag was given.
+     */
+    public void meshProtocol(HboneProtocol p) {
+        Mode m = Mode.of(p);
+        Mode before = meshMode;
+        meshMode = m;
+        if (m != before) {
+            if (pinned.isPresent()) {
+                LOG.info("MeshConfig's HBONE protocol is now {}; this agent keeps dialling over {} (--hbone wins)",
+                        m.label(), pinned.get().label());
+            } else {
+                LOG.info("HBONE: new connections to other agents go over {} (MeshConfig spec.hbone.protocol)",
+                        m.label());
+            }
+        }
     }
 
     /**
@@ -89,8 +130,9 @@ public final class HboneClient implements AutoCloseable {
      * allowed by the mode reaches the peer.
      */
     public void open(PoolKey key, Function<StreamProtocol, ChannelHandler> request, Promise<Channel> promise) {
-        boolean quic = h3.isPresent() && (mode == Mode.H3 || !h2Until.containsKey(key.destination())
-                || h2Until.get(key.destination()) - System.nanoTime() < 0);
+        Mode mode = mode();
+        boolean quic = h3.isPresent() && mode != Mode.H2 && (mode == Mode.H3
+                || !h2Until.containsKey(key.destination()) || h2Until.get(key.destination()) - System.nanoTime() < 0);
         if (!quic) {
             overHttp2(key, request, promise);
             return;

@@ -12,6 +12,8 @@ import io.netty.channel.ChannelHandler;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.ChannelOption;
+import io.netty.buffer.Unpooled;
+import io.netty.handler.codec.http3.DefaultHttp3UnknownFrame;
 import io.netty.handler.codec.http3.Http3;
 import io.netty.handler.codec.http3.Http3ClientConnectionHandler;
 import io.netty.handler.codec.http3.Http3GoAwayFrame;
@@ -24,8 +26,13 @@ import java.net.InetSocketAddress;
 import java.time.Duration;
 import java.util.List;
 import java.util.Optional;
+import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.Supplier;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * The HBONE client over HTTP/3: CONNECT request streams on pooled QUIC connections, one connection
@@ -37,8 +44,12 @@ import java.util.concurrent.atomic.AtomicLong;
  * agent's SVID presented) and the check that the server's SVID is one of the key's accepted
  * identities. A handshake that does not complete within the handshake timeout fails the waiting
  * requests with {@link Outcome.Unreachable}: the HBONE client falls back to HTTP/2 on that
- * ({@link HboneClient}). QUIC's idle timeout (negotiated, 5 min) closes a connection nothing uses;
- * closing the connection closes its socket. A GOAWAY from the server (it is draining) takes the
+ * ({@link HboneClient}). Each connection sends a keepalive every {@link #KEEPALIVE} (a reserved
+ * HTTP/3 frame type on its control stream, RFC 9114 §7.2.8: ack-eliciting, ignored by the peer), so
+ * QUIC's idle timeout ({@link #QUIC_IDLE}, both ends) never cuts a quiet tunnel while the peer
+ * answers, and a peer that stopped answering (its node gone, the path cut) is detected within it:
+ * the connection closes, and its streams with it. Connections without streams for the pool's idle
+ * timeout are closed by a sweep, as HTTP/2's are; closing a connection closes its socket. A GOAWAY from the server (it is draining) takes the
  * connection out of the pool: its open streams go on, new ones go to another connection; the server
  * closes it when they have ended.
  *
@@ -46,27 +57,62 @@ import java.util.concurrent.atomic.AtomicLong;
  * each connection's event loop.
  */
 public final class QuicHbonePool implements AutoCloseable {
-    /** QUIC's idle timeout, as the HTTP/2 pool's idle timeout: a quiet tunnel needs no keepalive before it. */
-    static final Duration IDLE = Duration.ofMinutes(5);
+    private static final Logger LOG = LoggerFactory.getLogger(QuicHbonePool.class);
+    /**
+     * QUIC's idle timeout (max_idle_timeout, both ends; the smaller applies): how long a connection
+     * lives without a packet from the peer. 30 s: three keepalive intervals, so two lost keepalives
+     * (or their ACKs) do not cut a healthy connection, and as short as HTTP/2's PING timeout plus
+     * its interval, so a dead peer is noticed as fast over either framing.
+     */
+    static final Duration QUIC_IDLE = Duration.ofSeconds(30);
+    /** How often a connection sends a keepalive: HTTP/2's PING interval. */
+    static final Duration KEEPALIVE = Duration.ofSeconds(10);
+    /** A reserved HTTP/3 frame type (0x1f * N + 0x21, N = 1): receivers must ignore it. */
+    static final long KEEPALIVE_FRAME_TYPE = 0x1f + 0x21;
     private final ProxyContext ctx;
-    private final Duration handshakeTimeout;
+    private final long idleNanos;
+    private final Duration quicIdle;
+    private final long keepaliveMs;
+    private final ScheduledFuture<?> sweeper;
+    /** Read at each connection: how long its handshake may take (the HBONE client's mode decides it). */
+    private final Supplier<Duration> handshakeTimeout;
     /** Guarded by {@code this}. */
     private final PoolCore<PoolKey, QuicChannel, Request> core;
     private final AtomicLong opened = new AtomicLong();
+    private final AtomicLong timeouts = new AtomicLong();
     private final io.micrometer.core.instrument.Counter goAways;
 
     private record Request(PoolKey key, ChannelHandler handler, Promise<QuicStreamChannel> promise) {}
 
-    public QuicHbonePool(ProxyContext ctx, int streamsPerConnection, Duration handshakeTimeout) {
+    /**
+     * @param handshakeTimeout read at each new connection
+     * @param idleTimeout how long a connection without streams stays in the pool (the HTTP/2 pool's)
+     */
+    public QuicHbonePool(ProxyContext ctx, int streamsPerConnection, Supplier<Duration> handshakeTimeout,
+            Duration idleTimeout) {
+        this(ctx, streamsPerConnection, handshakeTimeout, idleTimeout, QUIC_IDLE, KEEPALIVE);
+    }
+
+    /** Tests only: a shorter QUIC idle timeout and keepalive interval. */
+    QuicHbonePool(ProxyContext ctx, int streamsPerConnection, Supplier<Duration> handshakeTimeout,
+            Duration idleTimeout, Duration quicIdle, Duration keepalive) {
         this.ctx = requireNonNull(ctx, "ctx");
+        this.idleNanos = requireNonNull(idleTimeout, "idleTimeout").toNanos();
+        this.quicIdle = requireNonNull(quicIdle, "quicIdle");
+        this.keepaliveMs = requireNonNull(keepalive, "keepalive").toMillis();
         this.handshakeTimeout = requireNonNull(handshakeTimeout, "handshakeTimeout");
         this.core = new PoolCore<>(streamsPerConnection);
         ctx.telemetry().gauge("wisp_hbone_quic_pool_connections", "HBONE client QUIC connections (HTTP/3) open",
                 this::connections);
         ctx.telemetry().gauge("wisp_hbone_quic_pool_connections_opened",
                 "HBONE client QUIC connections (HTTP/3) opened, ever", opened::get);
+        ctx.telemetry().gauge("wisp_hbone_quic_pool_handshake_timeouts",
+                "HBONE client QUIC handshakes (HTTP/3) that did not complete in time, ever", timeouts::get);
         this.goAways = ctx.telemetry().counter("wisp_hbone_quic_pool_goaway_received",
                 "HTTP/3 GOAWAY frames received on HBONE client QUIC connections");
+        long sweep = Math.max(100, Math.min(30_000, idleTimeout.toMillis() / 2));
+        this.sweeper = ctx.transport().workers.next().scheduleAtFixedRate(this::sweepIdle, sweep, sweep,
+                TimeUnit.MILLISECONDS);
     }
 
     /** Open QUIC connections over all keys. */
@@ -130,6 +176,7 @@ public final class QuicHbonePool implements AutoCloseable {
         ChannelHandler codec;
         try {
             codec = QuicHboneServer.quicTransportParameters(Http3.newQuicClientCodecBuilder())
+                    .maxIdleTimeout(quicIdle.toMillis(), TimeUnit.MILLISECONDS)
                     .sslContext(ctx.tls().quicClient(key.sourceIdentity(), key.destinationIdentities())).build();
         } catch (IdentityException e) {
             failed(key, new Outcome.NoSourceIdentity(e.getMessage()));
@@ -146,27 +193,48 @@ public final class QuicHbonePool implements AutoCloseable {
     }
 
     private void handshake(PoolKey key, Channel udp) {
+        Duration handshakeTimeout = this.handshakeTimeout.get();
         Future<QuicChannel> hs = QuicChannel.newBootstrap(udp).handler(new Http3ClientConnectionHandler(
                 goAways(key), null, null, null, true))
                 .remoteAddress(key.destination()).connect();
+        // Timer and listener run on the socket's loop. The timeout closes the socket, which fails the
+        // handshake with QuicClosedChannelException: expected, so not logged. (Cancelling the future
+        // instead made Netty's bootstrap fail it again, logged as a warning with a stack trace.)
+        AtomicBoolean timedOut = new AtomicBoolean();
         var timer = udp.eventLoop().schedule(() -> {
-            if (hs.cancel(false) || !hs.isSuccess()) {
+            if (!hs.isDone()) {
+                timedOut.set(true);
                 udp.close();
+                long n = timeouts.incrementAndGet();
+                LOG.info("HBONE over HTTP/3 to {}: no QUIC handshake within {} ms (UDP blocked or no HTTP/3 "
+                        + "listener?); {} handshake timeout(s) so far", key.destination(),
+                        handshakeTimeout
+                                .toMillis(),
+                        n);
+                failed(key, new Outcome.Unreachable("HBONE over HTTP/3 to " + key.destination() + ": no QUIC "
+                        + "handshake within " + handshakeTimeout.toMillis() + " ms (UDP blocked or no HTTP/3 "
+                        + "listener?)"));
             }
         }, handshakeTimeout.toMillis(), TimeUnit.MILLISECONDS);
         hs.addListener((Future<QuicChannel> f) -> {
             timer.cancel(false);
+            if (timedOut.get()) {
+                if (f.isSuccess()) {
+                    f.getNow().close();
+                }
+                return;
+            }
             if (!f.isSuccess()) {
                 udp.close();
                 failed(key, new Outcome.Unreachable("HBONE over HTTP/3 to " + key.destination() + ": no QUIC "
-                        + "handshake" + (f.isCancelled()
-                                ? " within " + handshakeTimeout.toMillis() + " ms (UDP "
-                                        + "blocked or no HTTP/3 listener?)"
-                                : ": " + f.cause().getMessage())));
+                        + "handshake: " + f.cause().getMessage()));
                 return;
             }
             QuicChannel quic = f.getNow();
+            ScheduledFuture<?> keepalive = quic.eventLoop().scheduleAtFixedRate(() -> keepAlive(quic), keepaliveMs,
+                    keepaliveMs, TimeUnit.MILLISECONDS);
             quic.closeFuture().addListener(x -> {
+                keepalive.cancel(false);
                 udp.close();
                 synchronized (this) {
                     core.closed(key, quic);
@@ -203,9 +271,26 @@ public final class QuicHbonePool implements AutoCloseable {
         }
     }
 
+    /** One keepalive on {@code quic}'s control stream; on its event loop. */
+    private static void keepAlive(QuicChannel quic) {
+        QuicStreamChannel control = Http3.getLocalControlStream(quic);
+        if (control != null && control.isActive()) {
+            control.writeAndFlush(new DefaultHttp3UnknownFrame(KEEPALIVE_FRAME_TYPE, Unpooled.EMPTY_BUFFER));
+        }
+    }
+
+    private void sweepIdle() {
+        List<QuicChannel> idle;
+        synchronized (this) {
+            idle = core.idle(System.nanoTime(), idleNanos);
+        }
+        idle.forEach(QuicChannel::close);
+    }
+
     /** Closes every idle connection now; busy ones close with their last stream or QUIC's idle timeout. */
     @Override
     public void close() {
+        sweeper.cancel(false);
         List<QuicChannel> idle;
         synchronized (this) {
             idle = core.idle(System.nanoTime(), 0);

@@ -33,6 +33,7 @@ import java.time.Instant;
 import java.util.Optional;
 import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.TimeUnit;
+import java.util.function.Supplier;
 
 /**
  * The HBONE server over HTTP/3 (UDP, the HBONE port number): QUIC with TLS 1.3 inside, ALPN
@@ -43,10 +44,16 @@ import java.util.concurrent.TimeUnit;
  *
  * <p>One UDP socket, so every QUIC connection of this server runs on the one worker loop that socket
  * is registered with (QUIC demultiplexes by connection ID in user space; spreading connections over
- * loops needs SO_REUSEPORT sockets and a native transport). The identity presented is the one for
- * the bound address: the node agent's own unless the agent is bound to a workload's address — QUIC
- * connections share one socket, so there is no per-connection local address to choose by as the
- * HTTP/2 server does.
+ * loops needs SO_REUSEPORT sockets and a native transport). The identity presented is chosen at
+ * each handshake by the address the socket is bound to, as the HTTP/2 server chooses by each
+ * connection's local address: a workload of this node at that address (an agent bound to a
+ * workload's address) presents the workload's SVID, as soon as the state names the workload;
+ * otherwise the node's. On a wildcard bind every QUIC connection presents the node's SVID, where
+ * HTTP/2 would present the workload's for a connection that arrived on a workload's address: Netty's
+ * NIO datagram channel gives each datagram the socket's bound address as its recipient, not the
+ * address it was sent to (that needs IP_PKTINFO / IP_RECVORIGDSTADDR, which only a native transport
+ * reads), and the TLS context of a QUIC server codec is one for all connections (its per-connection
+ * choice is by SNI, which HBONE clients dialling an IP address do not send).
  *
  * <p>A handshake the server refuses (a certificate of another CA, no certificate, no {@code h3}) is
  * recorded once per connection as a refused flow.
@@ -76,8 +83,10 @@ public final class QuicHboneServer implements AutoCloseable {
 
     /** Binds the UDP socket on {@code address}; blocks until bound. */
     public InetSocketAddress bind(InetSocketAddress address) throws IdentityException {
-        SpiffeId identity = serverIdentity(address);
+        ctx.tls().identities().svid(serverIdentity(address)); // fails now, not in the first handshake
+        Supplier<SpiffeId> identity = () -> serverIdentity(address);
         ChannelHandler codec = quicTransportParameters(Http3.newQuicServerCodecBuilder())
+                .tokenHandler(RetryTokens.create())
                 .sslContext(ctx.tls().quicServer(identity))
                 .initialMaxStreamsBidirectional(Hbone.SERVER_MAX_STREAMS)
                 .handler(new ChannelInitializer<QuicChannel>() {
@@ -119,11 +128,11 @@ public final class QuicHboneServer implements AutoCloseable {
 
     /**
      * QUIC transport parameters both ends use: HTTP/2's windows (4 MiB per stream, 16 MiB per
-     * connection), the pool's idle timeout as QUIC's, room for HTTP/3's unidirectional
-     * control and QPACK streams.
+     * connection), {@link QuicHbonePool#QUIC_IDLE} as QUIC's idle timeout (the client's keepalives
+     * keep a live connection open), room for HTTP/3's unidirectional control and QPACK streams.
      */
     static <B extends io.netty.handler.codec.quic.QuicCodecBuilder<B>> B quicTransportParameters(B b) {
-        return b.maxIdleTimeout(QuicHbonePool.IDLE.toMillis(), TimeUnit.MILLISECONDS)
+        return b.maxIdleTimeout(QuicHbonePool.QUIC_IDLE.toMillis(), TimeUnit.MILLISECONDS)
                 .initialMaxData(Hbone.CONNECTION_WINDOW)
                 .initialMaxStreamDataBidirectionalLocal(Hbone.STREAM_WINDOW)
                 .initialMaxStreamDataBidirectionalRemote(Hbone.STREAM_WINDOW)
@@ -232,9 +241,9 @@ public final class QuicHboneServer implements AutoCloseable {
 
     /** Records a refused handshake once per connection, as the HTTP/2 server does. */
     private final class Refusals extends ChannelInboundHandlerAdapter {
-        private final SpiffeId identity;
+        private final Supplier<SpiffeId> identity;
 
-        Refusals(SpiffeId identity) {
+        Refusals(Supplier<SpiffeId> identity) {
             this.identity = identity;
         }
 
@@ -243,7 +252,7 @@ public final class QuicHboneServer implements AutoCloseable {
             if (evt instanceof SslHandshakeCompletionEvent hs && !hs.isSuccess()) {
                 QuicChannel quic = (QuicChannel) c.channel();
                 ConnectionLabels labels = new ConnectionLabels("destination", Optional.empty(), Optional.empty(),
-                        Optional.empty(), Optional.of(identity), "", false, ConnectionLabels.H3);
+                        Optional.empty(), Optional.of(identity.get()), "", false, ConnectionLabels.H3);
                 ctx.telemetry().refused("inbound", labels, quic.remoteSocketAddress(), quic.localSocketAddress(),
                         TlsRefusals.of(hs.cause(), Optional.empty()));
             }

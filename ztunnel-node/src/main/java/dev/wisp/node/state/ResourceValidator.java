@@ -4,6 +4,7 @@ import com.google.protobuf.ByteString;
 import dev.wisp.api.workload.v1.Address;
 import dev.wisp.api.workload.v1.Authorization;
 import dev.wisp.api.workload.v1.GatewayAddress;
+import dev.wisp.api.workload.v1.HboneProtocol;
 import dev.wisp.api.workload.v1.Group;
 import dev.wisp.api.workload.v1.Match;
 import dev.wisp.api.workload.v1.Node;
@@ -102,6 +103,8 @@ final class ResourceValidator {
         require(n.getName().equals(name), name, "name", "must equal the resource name, is '" + n.getName() + "'");
         addresses(name, "addresses", n.getAddressesList());
         require(n.getHbonePort() <= 65535, name, "hbone_port", n.getHbonePort() + " is outside 0-65535");
+        require(n.getHboneProtocol() != HboneProtocol.UNRECOGNIZED, name, "hbone_protocol",
+                n.getHboneProtocolValue() + " is not a protocol this agent knows (h2, h3, auto)");
     }
 
     private static void authorization(String name, Authorization a) throws InvalidResourceException {

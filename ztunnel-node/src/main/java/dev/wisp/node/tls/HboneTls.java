@@ -38,7 +38,6 @@ public final class HboneTls {
     /** Thread-safe caches; values immutable. */
     private final Map<SpiffeId, SslContext> servers = new ConcurrentHashMap<>();
     private final Map<ClientKey, SslContext> clients = new ConcurrentHashMap<>();
-    private final Map<SpiffeId, QuicSslContext> quicServers = new ConcurrentHashMap<>();
     private final Map<ClientKey, QuicSslContext> quicClients = new ConcurrentHashMap<>();
 
     public HboneTls(IdentityProvider identities) {
@@ -87,15 +86,18 @@ public final class HboneTls {
     }
 
     /**
-     * The QUIC server context presenting {@code id}'s SVID: HBONE over HTTP/3. The same key and trust
-     * managers as {@link #server} (TLS 1.3 is QUIC's own), ALPN {@code h3}, client SVID required.
+     * The QUIC server context: HBONE over HTTP/3. The same key and trust managers as {@link #server}
+     * (TLS 1.3 is QUIC's own), ALPN {@code h3}, client SVID required. The SVID presented is
+     * {@code id}'s, asked at each handshake: one QUIC server socket serves every connection with one
+     * context, so the choice is the key manager's. A handshake whose identity has no SVID fails (as
+     * {@link #server} refuses one).
      */
-    public QuicSslContext quicServer(SpiffeId id) throws IdentityException {
-        identities.svid(id);
-        return quicServers.computeIfAbsent(id, k -> QuicSslContextBuilder
-                .forServer(SpiffeTls.keyManager(svid(id)), null)
+    public QuicSslContext quicServer(Supplier<SpiffeId> id) {
+        requireNonNull(id, "id");
+        Supplier<X509Svid> svid = () -> svid(id.get()).get();
+        return QuicSslContextBuilder.forServer(SpiffeTls.keyManager(svid), null)
                 .trustManager(SpiffeTls.trustManager(identities::bundle, Set.of())).clientAuth(ClientAuth.REQUIRE)
-                .applicationProtocols(Http3.supportedApplicationProtocols()).build());
+                .applicationProtocols(Http3.supportedApplicationProtocols()).build();
     }
 
     /** The QUIC client context presenting {@code id}'s SVID and accepting any of {@code acceptedServers}. */

@@ -29,7 +29,12 @@ import dev.wisp.testing.Socks5Client;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.MeterRegistry;
 import java.io.IOException;
+import java.net.DatagramPacket;
+import java.net.DatagramSocket;
+import java.net.InetAddress;
 import java.net.Socket;
+import java.nio.ByteBuffer;
+import java.util.Random;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -120,13 +125,10 @@ class Http3LoopbackTest {
         // It trusts the mesh's roots, so only the server can refuse it.
         try (Identities foreign = Identities.create("cluster.local", Identities.localSigner(other, "n1"),
                 mesh.ca::bundle); Transport t = Transport.create(1)) {
-            ProxyContext ctx = new ProxyContext("n1", WorkloadIndex.create(), new HboneTls(foreign), new Telemetry(), t,
-                    Set.of(), 15008, Duration.ofSeconds(5));
-            QuicHbonePool pool = new QuicHbonePool(ctx, 10, Duration.ofSeconds(10));
-            PoolKey key = new PoolKey(SpiffeId.parse(TwoAgents.CLIENT_ID), List.of(IdentityProvider.nodeId(
-                    "cluster.local", "n2")), mesh.n2.addresses().get("hbone_quic"));
-            Future<QuicStreamChannel> f = pool.open(key, new ChannelInboundHandlerAdapter(),
-                    ImmediateEventExecutor.INSTANCE.newPromise());
+            QuicHbonePool pool = new QuicHbonePool(QuicClients.context(foreign, t), 10, () -> Duration.ofSeconds(10),
+                    Duration
+                            .ofMinutes(5));
+            Future<QuicStreamChannel> f = QuicClients.openToN2(mesh, pool);
             assertThat(f.await(20, TimeUnit.SECONDS)).isTrue();
             // In TLS 1.3 the client's handshake ends before the server has checked its certificate:
             // the refusal reaches the client as the connection closing under the stream it opened.
@@ -141,6 +143,82 @@ class Http3LoopbackTest {
                             && l.contains("error=\"TLS handshake failed") && l.contains("CERTIFICATE_VERIFY_FAILED")));
             pool.close();
         }
+    }
+
+    @Test
+    void keepalivesHoldAQuietConnectionOpenPastQuicsIdleTimeoutAndItsAbsenceClosesIt() throws Exception {
+        try (Identities mine = Identities.create("cluster.local", Identities.localSigner(mesh.ca, "n1"),
+                mesh.ca::bundle); Transport t = Transport.create(1)) {
+            // QUIC idle timeout 1.5 s (the smaller of both ends applies), keepalive every 0.3 s.
+            QuicHbonePool kept = new QuicHbonePool(QuicClients.context(mine, t), 10, () -> Duration.ofSeconds(10),
+                    Duration.ofMinutes(5), Duration.ofMillis(1500), Duration.ofMillis(300));
+            QuicStreamChannel quiet = QuicClients.openToN2(mesh, kept).get(20, TimeUnit.SECONDS);
+            await().during(Duration.ofSeconds(5)).atMost(Duration.ofSeconds(8)).until(quiet::isActive);
+            assertThat(kept.connections()).isEqualTo(1);
+            kept.close();
+            // The same without keepalives: QUIC's idle timeout closes the connection and the stream with it.
+            QuicHbonePool silent = new QuicHbonePool(QuicClients.context(mine, t), 10, () -> Duration.ofSeconds(10),
+                    Duration.ofMinutes(5), Duration.ofMillis(1500), Duration.ofHours(1));
+            QuicStreamChannel cut = QuicClients.openToN2(mesh, silent).get(20, TimeUnit.SECONDS);
+            await().atMost(Duration.ofSeconds(15)).until(() -> !cut.isActive());
+            await().atMost(Duration.ofSeconds(5)).until(() -> silent.connections() == 0);
+            silent.close();
+        }
+    }
+
+    @Test
+    void aHandshakeTimeoutIsOneLogLineWithoutAStackTraceAndCounted() throws Exception {
+        try (LogCapture all = new LogCapture(org.slf4j.Logger.ROOT_LOGGER_NAME);
+                DatagramSocket silent = new DatagramSocket(0, InetAddress.getLoopbackAddress());
+                Identities mine = Identities.create("cluster.local", Identities.localSigner(mesh.ca, "n1"),
+                        mesh.ca::bundle);
+                Transport t = Transport.create(1)) {
+            ProxyContext ctx = QuicClients.context(mine, t);
+            QuicHbonePool pool = new QuicHbonePool(ctx, 10, () -> Duration.ofMillis(300), Duration.ofMinutes(5));
+            PoolKey key = new PoolKey(SpiffeId.parse(TwoAgents.CLIENT_ID), List.of(IdentityProvider.nodeId(
+                    "cluster.local", "n2")), (java.net.InetSocketAddress) silent.getLocalSocketAddress());
+            Future<QuicStreamChannel> f = pool.open(key, new ChannelInboundHandlerAdapter(),
+                    ImmediateEventExecutor.INSTANCE.newPromise());
+            assertThat(f.await(10, TimeUnit.SECONDS)).isTrue();
+            assertThat(f.cause()).isInstanceOf(HboneException.class).hasMessageContaining(
+                    "no QUIC handshake within 300 ms");
+            // The closed socket's aftermath (the QUIC channel failing its connect) runs after the failure.
+            await().during(Duration.ofSeconds(1)).atMost(Duration.ofSeconds(3)).until(() -> all.withThrowables()
+                    .isEmpty());
+            assertThat(all.lines()).filteredOn(l -> l.contains("no QUIC handshake within")).singleElement()
+                    .asString().contains("1 handshake timeout(s) so far");
+            assertThat(ctx.telemetry().registry().get("wisp_hbone_quic_pool_handshake_timeouts").gauge().value())
+                    .isEqualTo(1);
+            pool.close();
+        }
+    }
+
+    @Test
+    void initialsWithoutATokenGetARetryAndNoConnection() throws Exception {
+        double before = mesh.n2.telemetry().registry().get("wisp_hbone_quic_server_connections").gauge().value();
+        Random random = new Random(12);
+        try (DatagramSocket spoofer = new DatagramSocket(0, InetAddress.getLoopbackAddress())) {
+            spoofer.setSoTimeout(5000);
+            for (int i = 0; i < 50; i++) {
+                byte[] initial = new byte[1200];
+                random.nextBytes(initial);
+                ByteBuffer b = ByteBuffer.wrap(initial);
+                // Long header, Initial, version 1, 8-byte connection IDs, no token, then the length
+                // of the (never decrypted) rest: a client's first packet as any address could send it.
+                b.put((byte) 0xC3).putInt(1).put((byte) 8).position(14).put((byte) 8).position(23).put((byte) 0)
+                        .putShort((short) (0x4000 | (1200 - 26)));
+                spoofer.send(new DatagramPacket(initial, initial.length, mesh.n2.addresses().get("hbone_quic")));
+                DatagramPacket answer = new DatagramPacket(new byte[1500], 1500);
+                spoofer.receive(answer);
+                assertThat(answer.getData()[0] & 0xF0).as("answer %d is a Retry (RFC 9000 §17.2.5)", i)
+                        .isEqualTo(0xF0);
+            }
+        }
+        assertThat(mesh.n2.telemetry().registry().get("wisp_hbone_quic_server_connections").gauge().value())
+                .as("no connection made for a token-less Initial").isEqualTo(before);
+        // A real client follows the Retry: its tunnel still works (the other tests) and this one too.
+        RoundTrip trip = RoundTrip.echo(tunnel(), 4096, 60);
+        assertThat(trip.received()).isEqualTo(trip.sent());
     }
 
     @Test

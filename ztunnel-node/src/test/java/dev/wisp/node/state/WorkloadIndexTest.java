@@ -79,6 +79,10 @@ class WorkloadIndexTest {
                 List.of())).hasMessageContaining("service_port 0");
         assertThatThrownBy(() -> index.apply("type.example/Other", List.of(), List.of()))
                 .hasMessageContaining("unknown type URL");
+        Resource node = Fixtures.node("n1", "10.0.0.1", 15008);
+        Resource futureProtocol = node.toBuilder().setNode(node.getNode().toBuilder().setHboneProtocolValue(9)).build();
+        assertThatThrownBy(() -> index.apply(StateUpdates.NODE, List.of(futureProtocol), List.of()))
+                .hasMessageContaining("'n1'").hasMessageContaining("hbone_protocol").hasMessageContaining("9 is not");
         Resource badPolicy = principalPolicy("p", Action.ALLOW, "x").toBuilder()
                 .setAuthorization(principalPolicy("p", Action.ALLOW, "x").getAuthorization().toBuilder()
                         .setGroups(0, principalPolicy("p", Action.ALLOW, "x").getAuthorization().getGroups(0)
