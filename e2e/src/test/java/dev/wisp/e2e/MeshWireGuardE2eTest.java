@@ -159,7 +159,12 @@ class MeshWireGuardE2eTest {
     }
 
     static String metrics(String node) throws IOException {
-        return InNetns.httpGet(mesh.node(node).netns(), new InetSocketAddress(mesh.node(node).address(), 15020),
+        return metricsOf(mesh, node);
+    }
+
+    /** {@code node}'s agent's {@code /metrics} in {@code m}. */
+    static String metricsOf(LocalMesh m, String node) throws IOException {
+        return InNetns.httpGet(m.node(node).netns(), new InetSocketAddress(m.node(node).address(), 15020),
                 "/metrics");
     }
 

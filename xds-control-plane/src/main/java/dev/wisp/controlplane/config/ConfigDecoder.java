@@ -319,7 +319,7 @@ public final class ConfigDecoder {
         YNode defaults = f.child(spec, "defaults");
         f.allowOnly(defaults, "spec.defaults", "mtlsMode");
         YNode wireguard = f.child(spec, "wireguard");
-        f.allowOnly(wireguard, "spec.wireguard", "hboneOverWireGuard", "peerIdleTimeout");
+        f.allowOnly(wireguard, "spec.wireguard", "hboneOverWireGuard", "peerIdleTimeout", "keyRotationPeriod");
         String hboneOverWg = f.string(wireguard, "hboneOverWireGuard", "spec.wireguard.hboneOverWireGuard");
         if (hboneOverWg != null && !hboneOverWg.equals("true") && !hboneOverWg.equals("false")) {
             f.error(f.child(wireguard, "hboneOverWireGuard"), "spec.wireguard.hboneOverWireGuard", "'" + hboneOverWg
@@ -329,6 +329,12 @@ public final class ConfigDecoder {
         if (idle != null && (idle.toSeconds() < 1 || idle.toSeconds() > 86_400)) {
             f.error(f.child(wireguard, "peerIdleTimeout"), "spec.wireguard.peerIdleTimeout", "'" + idle
                     + "' is outside 1s-24h");
+        }
+        Duration rotation = RouteFilterDecoder.duration(f, wireguard, "keyRotationPeriod",
+                "spec.wireguard.keyRotationPeriod");
+        if (rotation != null && (rotation.toSeconds() < 10 || rotation.toHours() > 8784)) {
+            f.error(f.child(wireguard, "keyRotationPeriod"), "spec.wireguard.keyRotationPeriod", "'" + rotation
+                    + "' is outside 10s-8784h (leave it out to rotate only on demand)");
         }
         MeshConfig d = MeshConfig.DEFAULT;
         String td = f.string(spec, "trustDomain", "spec.trustDomain");
@@ -343,7 +349,8 @@ public final class ConfigDecoder {
         }
         return new MeshConfigObject(ref, new MeshConfig(td == null ? d.trustDomain() : td,
                 root == null ? d.rootNamespace() : root, domain == null ? d.clusterDomain() : domain, mode,
-                "true".equals(hboneOverWg), idle == null ? d.wireguardPeerIdle() : idle));
+                "true".equals(hboneOverWg), idle == null ? d.wireguardPeerIdle() : idle,
+                rotation == null ? d.wireguardKeyRotation() : rotation));
     }
 
     private static Map<String, String> selector(Fields f, YNode spec) {

@@ -168,7 +168,8 @@ public final class Translator {
                 .setWireguardEndpoint(registered != null ? registered.endpointText() : n.wireguardEndpoint())
                 .addAllPodCidrs(n.podCidrs())
                 .setHboneOverWireguard(mesh.hboneOverWireGuard())
-                .setWireguardPeerIdleSeconds((int) mesh.wireguardPeerIdle().toSeconds());
+                .setWireguardPeerIdleSeconds((int) mesh.wireguardPeerIdle().toSeconds())
+                .setWireguardKeyRotationSeconds(mesh.wireguardKeyRotation().toSeconds());
         if (n.podCidrs().isEmpty() && registered != null) {
             registered.podCidrs().forEach(c -> b.addPodCidrs(c.toString()));
         }

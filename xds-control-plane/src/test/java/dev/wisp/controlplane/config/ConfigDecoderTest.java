@@ -156,6 +156,7 @@ class ConfigDecoderTest {
             duplicate key       | `apiVersion: v1\\nkind: Pod\\nkind: Pod`                                        | m.yaml:3: duplicate key 'kind'
             mesh default unset  | `apiVersion: wisp.dev/v1alpha1\\nkind: MeshConfig\\nmetadata: {name: mesh}\\nspec: {defaults: {mtlsMode: UNSET}}` | m.yaml:4 MeshConfig mesh: spec.defaults.mtlsMode: the mesh default cannot be UNSET
             peer idle too short | `apiVersion: wisp.dev/v1alpha1\\nkind: MeshConfig\\nmetadata: {name: mesh}\\nspec: {wireguard: {peerIdleTimeout: 500ms}}` | m.yaml:4 MeshConfig mesh: spec.wireguard.peerIdleTimeout: 'PT0.5S' is outside 1s-24h
+            key rotation short  | `apiVersion: wisp.dev/v1alpha1\\nkind: MeshConfig\\nmetadata: {name: mesh}\\nspec: {wireguard: {keyRotationPeriod: 5s}}` | m.yaml:4 MeshConfig mesh: spec.wireguard.keyRotationPeriod: 'PT5S' is outside 10s-8784h (leave it out to rotate only on demand)
             """)
     void kindErrorsNameTheField(String title, String text, String expected) {
         ConfigDecoder.Decoded d = ConfigDecoder.decode("m.yaml", text.replace("\\n", "\n"));
@@ -203,6 +204,13 @@ class ConfigDecoderTest {
         assertThat(r.model().mesh().trustDomain()).isEqualTo("example.org");
         assertThat(r.model().mesh().rootNamespace()).isEqualTo("mesh-root");
         assertThat(r.model().mesh().wireguardPeerIdle()).as("the default").isEqualTo(Duration.ofSeconds(180));
+        assertThat(r.model().mesh().wireguardKeyRotation()).as("the default: on demand only").isZero();
+        assertThat(ConfigSet.load(Map.of("a.yaml", """
+                apiVersion: wisp.dev/v1alpha1
+                kind: MeshConfig
+                metadata: {name: mesh}
+                spec: {wireguard: {keyRotationPeriod: 720h}}
+                """)).model().mesh().wireguardKeyRotation()).isEqualTo(Duration.ofDays(30));
         assertThat(List.copyOf(r.model().objects().keySet())).hasSize(1);
         assertThat(ConfigSet.load(Map.of("a.yaml", """
                 apiVersion: wisp.dev/v1alpha1
