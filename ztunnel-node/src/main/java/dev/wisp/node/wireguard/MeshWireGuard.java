@@ -252,6 +252,14 @@ public final class MeshWireGuard implements AutoCloseable {
         if (settings.strict()) {
             routes.apply(PeerPlan.of(nodeName, List.of(), settings.podCidrs(), settings.clusterCidrs(), true));
         }
+        DevicePath.Selection path = DevicePath.select(DevicePath.SYS_MODULE);
+        if (path.kind() == DevicePath.Kind.KERNEL_NETLINK) {
+            // Never claimed: the netlink messages are encoded (and tested) but nothing sends them yet.
+            LOG.warn("WireGuard: {}, but this agent does not drive kernel WireGuard yet (its netlink messages are "
+                    + "only encoded); running the Java device over TUN", path.reason());
+        } else {
+            LOG.info("WireGuard: {}; running the Java device over TUN", path.reason());
+        }
         int mtu = mtu(settings.address());
         WireGuardDevice device = WireGuard.builder(settings.iface()).mtu(mtu).start();
         UapiServer uapi = null;
