@@ -4,8 +4,9 @@
 # (e.g. --duration 30s, --prometheus, --keep). Run as root.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
-# maven: the build; iproute2 + util-linux: namespaces, veth, nsenter; curl, procps: to look around.
-packages=(maven iproute2 util-linux curl procps)
+# maven: the build; iproute2 + util-linux: namespaces, veth, nsenter; curl, procps: to look around;
+# wireguard-tools: `wg show` of the agents' WireGuard devices (the demo prints one).
+packages=(maven iproute2 util-linux curl procps wireguard-tools)
 for a in "$@"; do
   if [ "$a" = "--prometheus" ]; then packages+=(prometheus); fi
 done

@@ -26,9 +26,10 @@ import picocli.CommandLine.Parameters;
  * interface is ready. It exits, removing the TUN and the socket, on SIGINT/SIGTERM or when the
  * interface is deleted ({@code ip link del IFACE}).
  */
-@Command(name = "wireguard", mixinStandardHelpOptions = true, description = {
+@Command(name = "wireguard", mixinStandardHelpOptions = true, subcommands = WireguardRotateCommand.class, description = {
         "Run a userspace WireGuard interface (like wireguard-go); configure it with wg(8).", "",
-        "Example: wisp wireguard wg0 && wg set wg0 private-key ./key listen-port 51820 && ip link set wg0 up"})
+        "Example: wisp wireguard wg0 && wg set wg0 private-key ./key listen-port 51820 && ip link set wg0 up", "",
+        "'wisp wireguard rotate' rotates a node agent's key instead."})
 public final class WireguardCommand implements Callable<Integer> {
     private static final Logger LOG = LoggerFactory.getLogger(WireguardCommand.class);
     /** Test-only: shortens REKEY_AFTER_TIME (and REJECT_AFTER_TIME to 1.5×) to watch rekeys. */
@@ -42,11 +43,15 @@ public final class WireguardCommand implements Callable<Integer> {
     @Option(names = "--uapi-dir", paramLabel = "DIR", description = "Directory of the UAPI socket (default: ${DEFAULT-VALUE}).", defaultValue = "/var/run/wireguard")
     Path uapiDir;
 
-    @Parameters(index = "0", paramLabel = "IFACE", description = "Interface name, e.g. wg0.")
+    // Optional for picocli (a required one would be demanded of 'wisp wireguard rotate' too); call() asks for it.
+    @Parameters(index = "0", arity = "0..1", paramLabel = "IFACE", description = "Interface name, e.g. wg0.")
     String iface;
 
     @Override
     public Integer call() throws Exception {
+        if (iface == null) {
+            throw new UserException("missing the interface name (e.g. 'wisp wireguard wg0'), or 'rotate'", 2);
+        }
         if (!iface.matches("[A-Za-z0-9_.-]{1,15}")) {
             throw new UserException("interface name '" + iface + "' must be 1-15 letters, digits, '_', '.', '-'");
         }

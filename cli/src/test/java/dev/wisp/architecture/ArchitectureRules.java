@@ -77,7 +77,8 @@ final class ArchitectureRules {
                     "the waypoint's route selection is a pure function of Envoy's route protos and one request"),
             new ForbiddenUse(
                     List.of("dev.wisp.wireguard.crypto..", "dev.wisp.wireguard.noise..",
-                            "dev.wisp.wireguard.routing..", "dev.wisp.wireguard.device.."),
+                            "dev.wisp.wireguard.routing..", "dev.wisp.wireguard.device..",
+                            "dev.wisp.wireguard.netlink.."),
                     List.of("dev.wisp.linux..", "dev.wisp.wireguard.io..", "dev.wisp.wireguard.uapi.."),
                     "WireGuard's protocol core has no I/O: sockets, TUN and threads live in wireguard.io"),
             new ForbiddenUse(List.of("dev.wisp.wireguard.crypto.."),

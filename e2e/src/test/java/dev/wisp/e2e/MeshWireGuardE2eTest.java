@@ -106,17 +106,7 @@ class MeshWireGuardE2eTest {
     /** Echoes datagrams until the test ends (bounded by a receive time-out loop). */
     static void udpEchoServer() throws IOException {
         try (DatagramSocket s = new DatagramSocket(new InetSocketAddress(UDP_PORT))) {
-            s.setSoTimeout(500);
-            byte[] buf = new byte[2048];
-            while (!stopping) {
-                DatagramPacket p = new DatagramPacket(buf, buf.length);
-                try {
-                    s.receive(p);
-                } catch (SocketTimeoutException e) {
-                    continue;
-                }
-                s.send(new DatagramPacket(p.getData(), p.getLength(), p.getSocketAddress()));
-            }
+            dev.wisp.cli.demo.UdpEcho.echoUntil(s, () -> stopping);
         }
     }
 
@@ -159,7 +149,12 @@ class MeshWireGuardE2eTest {
     }
 
     static String metrics(String node) throws IOException {
-        return InNetns.httpGet(mesh.node(node).netns(), new InetSocketAddress(mesh.node(node).address(), 15020),
+        return metricsOf(mesh, node);
+    }
+
+    /** {@code node}'s agent's {@code /metrics} in {@code m}. */
+    static String metricsOf(LocalMesh m, String node) throws IOException {
+        return InNetns.httpGet(m.node(node).netns(), new InetSocketAddress(m.node(node).address(), 15020),
                 "/metrics");
     }
 

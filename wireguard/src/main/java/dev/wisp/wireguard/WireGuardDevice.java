@@ -23,6 +23,34 @@ public interface WireGuardDevice extends AutoCloseable {
     /** The public key, or null when no private key is set. */
     Key publicKey();
 
+    /**
+     * Key rotation, first and last step: sets (null removes and wipes) a second private key whose
+     * public key handshakes are answered to, never initiated with. Sessions are kept.
+     *
+     * @throws IllegalArgumentException when it is the private key, or no private key is set
+     */
+    void setSecondaryKey(Key privateKey);
+
+    /** The secondary key's public key, or null. Never the private one. */
+    Key secondaryPublicKey();
+
+    /**
+     * Key rotation, the switch: the secondary key becomes the private key and the private key the
+     * secondary one; sessions are kept and a handshake with every peer with an endpoint starts.
+     *
+     * @throws IllegalStateException when there is no secondary key
+     */
+    void swapKeys();
+
+    /**
+     * A peer's node rotated its key: the peer {@code from} becomes {@code to}, keeping its sessions,
+     * endpoint, allowed IPs and counters. False when there is no peer {@code from}.
+     */
+    boolean changePeerKey(Key from, Key to);
+
+    /** For each peer with a completed handshake, our public key in its last handshake. */
+    java.util.Map<Key, Key> handshakeKeys();
+
     /** Rebinds the UDP socket to {@code port} (0 = any free port). */
     void setListenPort(int port) throws IOException;
 

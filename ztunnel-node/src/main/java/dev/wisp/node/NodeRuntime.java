@@ -283,7 +283,22 @@ public final class NodeRuntime implements AutoCloseable {
             // Off the xDS thread: ip(8) runs must not hold up the index's other listeners (identity
             // prefetch) or the ACK.
             index.onChange(() -> wg.syncLater(this::wireGuardNodes));
+            if (controlPlane != null) {
+                ControlPlaneClient cp = controlPlane;
+                wg.publishKeysWith(() -> cp.xds().republishWireGuard());
+            }
             wg.sync(wireGuardNodes());
+            admin.serveWireGuard(new AdminServer.WireGuardKeys() {
+                @Override
+                public String status() {
+                    return wg.keyStatus();
+                }
+
+                @Override
+                public String rotate() throws IOException {
+                    return wg.rotateKey();
+                }
+            });
             wireguard = wg;
         }
         ready = true;

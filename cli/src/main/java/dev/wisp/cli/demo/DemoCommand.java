@@ -138,6 +138,8 @@ public final class DemoCommand implements Callable<Integer> {
             story.startApps(wisp);
             s.header("Traffic over mTLS");
             story.traffic();
+            s.header("UDP through WireGuard");
+            story.wireGuard();
             s.header("A DENY policy from YAML");
             story.deny();
             s.header("Policy removed");
@@ -215,7 +217,7 @@ public final class DemoCommand implements Callable<Integer> {
 
     /** Numbered step headers, 80 columns wide. */
     static final class Story {
-        static final int STEPS = 5;
+        static final int STEPS = 6;
         private final PrintWriter out;
         private int step;
 

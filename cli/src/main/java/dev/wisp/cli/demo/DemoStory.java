@@ -10,6 +10,7 @@ import dev.wisp.local.Prometheus;
 import dev.wisp.node.telemetry.FlowRecord;
 import java.io.IOException;
 import java.io.PrintWriter;
+import java.net.InetAddress;
 import java.net.URI;
 import java.net.http.HttpClient;
 import java.net.http.HttpRequest;
@@ -25,8 +26,9 @@ import java.util.function.BooleanSupplier;
 import java.util.function.Predicate;
 
 /**
- * What {@code wisp demo} tells once the mesh is up, in five steps a person can follow: the mesh,
- * traffic over mTLS with both identities, a DENY policy from YAML, its removal, and the metrics.
+ * What {@code wisp demo} tells once the mesh is up, in six steps a person can follow: the mesh,
+ * traffic over mTLS with both identities, UDP through WireGuard between the nodes, a DENY policy
+ * from YAML, its removal, and the metrics.
  * Every line fits 80 columns except the YAML and paths it prints. Runs on the command's thread.
  */
 final class DemoStory {
@@ -152,7 +154,49 @@ final class DemoStory {
         out.flush();
     }
 
-    /** Step 3: writes the DENY policy and waits until other/curl's calls fail while client's go on. */
+    /**
+     * Step 3: a UDP call from the client pod (node 1) to the server pod (node 2) crosses the underlay
+     * inside the nodes' WireGuard devices; then node 1's device as {@code wg show} prints it.
+     */
+    void wireGuard() throws IOException {
+        out.println("UDP, ICMP and pods outside the mesh are not HBONE's: between the nodes the");
+        out.println("agents' WireGuard devices carry them (Java, over TUN; a peer is installed when");
+        out.println("the first packet needs it). One UDP call from client (node1) to server (node2):");
+        out.flush();
+        String clientNs = mesh.pod(CLIENT).netns();
+        String serverNs = mesh.pod(SERVER).netns();
+        InetAddress server = InetAddress.ofLiteral(mesh.pod(SERVER).ip());
+        String payload = "hello over WireGuard";
+        UdpEcho.Result r = UdpEcho.call(serverNs, clientNs, server, payload, STEP_TIMEOUT);
+        if (r.reply() == null) {
+            throw new DemoException("no UDP echo from " + server.getHostAddress() + " within " + STEP_TIMEOUT
+                    .toSeconds() + " s (" + r.attempts() + " tries); see the agents' logs in " + mesh.workDir());
+        }
+        out.printf("  client -> %s:%d  \"%s\"  echoed after %d tr%s, %.1f ms%n", server.getHostAddress(), r
+                .port(), r.reply(), r.attempts(), r.attempts() == 1 ? "y" : "ies", r.millis());
+        String node = mesh.pod(CLIENT).node().name();
+        String iface = mesh.wireguardInterface(node);
+        out.println("  node1's device, as wg show " + iface + " prints it in node1's namespace:");
+        Process p;
+        try {
+            p = new ProcessBuilder("ip", "netns", "exec", mesh.node(node).netns(), "wg", "show", iface)
+                    .redirectErrorStream(true).start();
+        } catch (IOException e) {
+            out.println("    (cannot run wg: " + e.getMessage() + "; install wireguard-tools)");
+            out.flush();
+            return;
+        }
+        String show = new String(p.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
+        try {
+            p.waitFor(10, java.util.concurrent.TimeUnit.SECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        show.lines().filter(l -> !l.isBlank()).forEach(l -> out.println(clip("    " + l.strip())));
+        out.flush();
+    }
+
+    /** Step 4: writes the DENY policy and waits until other/curl's calls fail while client's go on. */
     void deny() {
         Path file = mesh.configDir().resolve(POLICY_FILE);
         out.println("Writing " + file + ":");
@@ -178,7 +222,7 @@ final class DemoStory {
         out.flush();
     }
 
-    /** Step 4: removes the policy file and waits until other/curl's calls succeed again. */
+    /** Step 5: removes the policy file and waits until other/curl's calls succeed again. */
     void restore() {
         out.println("Deleting " + mesh.configDir().resolve(POLICY_FILE) + "…");
         out.flush();
@@ -191,7 +235,7 @@ final class DemoStory {
         out.flush();
     }
 
-    /** Step 5: the server agent's metrics (Istio's names) from the host, and Prometheus when asked for. */
+    /** Step 6: the server agent's metrics (Istio's names) from the host, and Prometheus when asked for. */
     void metrics(Optional<Prometheus> prometheus) throws IOException {
         String node = mesh.pod(SERVER).node().name();
         String url = mesh.metricsUrl(node);

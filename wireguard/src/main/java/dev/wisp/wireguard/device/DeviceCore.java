@@ -137,7 +137,10 @@ public final class DeviceCore {
         send.setMtu(mtu);
     }
 
-    /** Sets (or with null clears) the private key; every session is dropped. */
+    /**
+     * Sets (or with null clears) the private key; every session is dropped, and a secondary key
+     * (see {@link #setSecondaryKey}) is removed.
+     */
     public synchronized void setPrivateKey(Key privateKey) {
         Identity old = handshakes.identity();
         Identity id = null;
@@ -150,6 +153,11 @@ public final class DeviceCore {
             // A peer with our own public key would be talking to itself; wireguard-go drops it too.
             removePeer(Key.of(id.publicKey()));
         }
+        Identity second = handshakes.secondary();
+        handshakes.useSecondary(null);
+        if (second != null) {
+            second.wipe();
+        }
         handshakes.useIdentity(id);
         for (Peer p : peers.values()) {
             synchronized (p) {
@@ -160,6 +168,116 @@ public final class DeviceCore {
         if (old != null) {
             old.wipe();
         }
+    }
+
+    /**
+     * Sets (or with null removes, wiping it) a second private key the device answers handshakes to,
+     * without initiating with it: the overlap of a key rotation, while peers learn the new key (set
+     * before {@link #swapKeys}) or still use the old one (after). Sessions are kept.
+     *
+     * @throws IllegalArgumentException when it is the device's private key, or no private key is set
+     */
+    public synchronized void setSecondaryKey(Key privateKey) {
+        Identity current = handshakes.identity();
+        Identity old = handshakes.secondary();
+        Identity id = null;
+        if (privateKey != null) {
+            if (current == null) {
+                throw new IllegalArgumentException("set the device's private key before a secondary one");
+            }
+            id = new Identity(privateKey.bytes());
+            if (Arrays.equals(current.publicKey(), id.publicKey())) {
+                id.wipe();
+                throw new IllegalArgumentException("the secondary key is the device's private key");
+            }
+            if (old != null && Arrays.equals(old.privateKey(), id.privateKey())) {
+                id.wipe();
+                return;
+            }
+            removePeer(Key.of(id.publicKey()));
+        }
+        handshakes.useSecondary(id);
+        if (old != null) {
+            old.wipe();
+        }
+    }
+
+    /** The secondary key's public key, or null when there is none. */
+    public Key secondaryPublicKey() {
+        Identity id = handshakes.secondary();
+        return id == null ? null : Key.of(id.publicKey());
+    }
+
+    /**
+     * The secondary key becomes the device's private key, and the private key the secondary one
+     * (still answered until {@link #setSecondaryKey}{@code (null)}): the switch of a key rotation.
+     * Sessions are kept; each peer's handshake in flight starts over, and a handshake with every
+     * peer that has an endpoint starts now, so that each confirms the new key (see
+     * {@link #handshakeKeys}).
+     *
+     * @throws IllegalStateException when there is no secondary key
+     */
+    public void swapKeys() {
+        List<Peer> initiate = new ArrayList<>();
+        synchronized (this) {
+            if (handshakes.secondary() == null) {
+                throw new IllegalStateException("no secondary key to switch to");
+            }
+            handshakes.swap();
+            Identity id = handshakes.identity();
+            for (Peer p : peers.values()) {
+                synchronized (p) {
+                    p.handshake.useIdentity(id);
+                }
+                if (p.endpoint() != null) {
+                    initiate.add(p);
+                }
+            }
+        }
+        for (Peer p : initiate) {
+            // Past the one-per-REKEY_TIMEOUT limit (our last initiation may be seconds old), and
+            // retransmitted until answered: a peer that learns the new key a moment later still confirms it.
+            handshakes.initiate(p, true);
+        }
+    }
+
+    /**
+     * The peer {@code from} changed its key to {@code to} (its node rotated): it keeps its sessions,
+     * endpoint, allowed IPs and counters, so traffic goes on; its next handshake uses {@code to}.
+     * False when there is no peer {@code from}.
+     *
+     * @throws IllegalArgumentException when {@code to} is another peer's key or one of the device's
+     */
+    public synchronized boolean changePeerKey(Key from, Key to) {
+        requireNonNull(from, "from");
+        requireNonNull(to, "to");
+        Peer p = peers.get(from);
+        if (p == null || from.equals(to)) {
+            return p != null;
+        }
+        if (peers.containsKey(to) || to.equals(publicKey()) || to.equals(secondaryPublicKey())) {
+            throw new IllegalArgumentException("the new key of peer " + p.shortKey() + " is already in use on the "
+                    + "device");
+        }
+        peers.remove(from);
+        p.rekey(to, handshakes.identity());
+        peers.put(to, p);
+        return true;
+    }
+
+    /**
+     * For each peer with a completed handshake, our public key in the last one: the key that peer
+     * knew then (a rotation is over for a peer once this is the new key).
+     */
+    public Map<Key, Key> handshakeKeys() {
+        Map<Key, Key> out = new java.util.HashMap<>();
+        for (Peer p : peers.values()) {
+            Key k = p.handshakeKey();
+            if (k != null) {
+                out.put(p.publicKey(), k);
+            }
+        }
+        return out;
     }
 
     /** The private key, or null. */
@@ -179,6 +297,10 @@ public final class DeviceCore {
         Identity id = handshakes.identity();
         if (id != null && Key.of(id.publicKey()).equals(config.publicKey())) {
             throw new IllegalArgumentException("a peer cannot have the device's own public key");
+        }
+        Identity second = handshakes.secondary();
+        if (second != null && Key.of(second.publicKey()).equals(config.publicKey())) {
+            throw new IllegalArgumentException("a peer cannot have the device's secondary public key");
         }
         Peer p = peers.computeIfAbsent(config.publicKey(), k -> {
             Peer np = new Peer(k, indices, timing, counters.adder(Counters.Event.DH_OPERATION));
@@ -236,7 +358,7 @@ public final class DeviceCore {
             }
             List<Prefix> ips = allowedIps.entriesOf(p).stream()
                     .map(e -> new Prefix(e.address(), e.prefixLength())).toList();
-            out.add(new PeerStatus(p.publicKey, psk, p.endpoint(), p.lastHandshake(), p.txBytes.sum(),
+            out.add(new PeerStatus(p.publicKey(), psk, p.endpoint(), p.lastHandshake(), p.txBytes.sum(),
                     p.rxBytes.sum(), Duration.ofSeconds(p.timers.persistentKeepaliveSeconds()), ips));
         }
         return out;

@@ -40,6 +40,10 @@ import org.slf4j.LoggerFactory;
  * <p>Threads: {@link #offer} and {@link #consumeCookieReply} on the reader threads, {@link #process}
  * on one handshake thread, {@link #initiate} on any thread. The identity is replaced as a whole by
  * the device's configuration; per-peer state is changed under the peer's monitor.
+ *
+ * <p>Key rotation: besides its identity (the one it initiates with) the device may hold a secondary
+ * one, whose public key other peers may already (or still) use: initiations, and responses, whose
+ * mac1 is for either key are consumed with the key they were sent to.
  */
 final class HandshakeProcessor {
     private static final Logger LOG = LoggerFactory.getLogger(HandshakeProcessor.class);
@@ -54,8 +58,15 @@ final class HandshakeProcessor {
         Peer install(PeerConfig config);
     }
 
-    /** A handshake message waiting for the handshake thread. */
-    private record Inbound(byte[] msg, InetSocketAddress source) {}
+    /** A handshake message waiting for the handshake thread, and the key whose mac1 it carried. */
+    private record Inbound(byte[] msg, InetSocketAddress source, Keys keys) {}
+
+    /** One of our static keys and the MAC layer derived from it; replaced as a whole. */
+    record Keys(Identity identity, CookieChecker checker) {
+        static Keys of(Identity id) {
+            return id == null ? null : new Keys(id, new CookieChecker(id));
+        }
+    }
 
     private final Engine engine;
     /** The device's peers by public key. */
@@ -69,9 +80,10 @@ final class HandshakeProcessor {
     private volatile UnknownPeerHandler unknownPeers = UnknownPeerHandler.REJECT;
     /** Queued messages from which the device counts as under load; lowered only by tests. */
     private volatile int underLoadThreshold = UNDER_LOAD;
-    /** Replaced together with {@link #cookieChecker}, by the device's configuration. */
-    private volatile Identity identity;
-    private volatile CookieChecker cookieChecker;
+    /** The key we initiate with (and answer to); replaced by the device's configuration. */
+    private volatile Keys keys;
+    /** A second key we answer to during a rotation, or null. */
+    private volatile Keys secondary;
 
     HandshakeProcessor(Engine engine, Map<Key, Peer> peers, PeerInstaller installer,
             Consumer<Peer> initiatorSessionReady) {
@@ -83,12 +95,29 @@ final class HandshakeProcessor {
 
     /** Sets (or with null clears) the identity; the caller wipes the old one. */
     void useIdentity(Identity id) {
-        cookieChecker = id == null ? null : new CookieChecker(id);
-        identity = id;
+        keys = Keys.of(id);
     }
 
     Identity identity() {
-        return identity;
+        Keys k = keys;
+        return k == null ? null : k.identity();
+    }
+
+    /** Sets (or with null clears) the secondary identity; the caller wipes the old one. */
+    void useSecondary(Identity id) {
+        secondary = Keys.of(id);
+    }
+
+    Identity secondary() {
+        Keys k = secondary;
+        return k == null ? null : k.identity();
+    }
+
+    /** The secondary identity becomes the identity and the identity the secondary one. */
+    void swap() {
+        Keys k = keys;
+        keys = secondary;
+        secondary = k;
     }
 
     void setUnknownPeerHandler(UnknownPeerHandler handler) {
@@ -111,16 +140,20 @@ final class HandshakeProcessor {
 
     /** An initiation or response at {@code b[0, len)}: queued (copied) when its mac1 is valid. */
     void offer(byte[] b, int len, int type, InetSocketAddress source) {
-        CookieChecker checker = cookieChecker;
-        if (len != (type == TYPE_INITIATION ? INITIATION_LEN : RESPONSE_LEN) || checker == null) {
+        Keys k = keys;
+        if (len != (type == TYPE_INITIATION ? INITIATION_LEN : RESPONSE_LEN) || k == null) {
             engine.count(Counters.Event.INVALID);
             return;
         }
-        if (!checker.checkMac1(b, len)) {
-            engine.count(Counters.Event.BAD_MAC1);
-            return;
+        if (!k.checker().checkMac1(b, len)) {
+            Keys second = secondary;
+            if (second == null || !second.checker().checkMac1(b, len)) {
+                engine.count(Counters.Event.BAD_MAC1);
+                return;
+            }
+            k = second;
         }
-        if (!queue.offer(new Inbound(Arrays.copyOf(b, len), source))) {
+        if (!queue.offer(new Inbound(Arrays.copyOf(b, len), source, k))) {
             engine.count(Counters.Event.RATE_LIMITED);
         }
     }
@@ -150,11 +183,14 @@ final class HandshakeProcessor {
         if (in == null) {
             return false;
         }
-        Identity id = identity;
-        CookieChecker checker = cookieChecker;
-        if (id == null || checker == null) {
+        Keys k = in.keys;
+        if (k != keys && k != secondary) {
+            // The key it was sent to left the device while it waited (rotation over, key changed).
+            engine.count(Counters.Event.INVALID);
             return true;
         }
+        Identity id = k.identity();
+        CookieChecker checker = k.checker();
         long now = engine.clock().nanoTime();
         byte[] msg = in.msg;
         if (queue.size() >= underLoadThreshold) {
@@ -221,7 +257,7 @@ final class HandshakeProcessor {
             response = hs.createResponse(engine.indices().reserve(peer), X25519.generatePrivateKey());
             peer.handshake.stamp(response, now);
             peer.keypairs.derivedAsResponder(hs.responderKeypair(now));
-            peer.handshakeCompleted(engine.clock().now(), source);
+            peer.handshakeCompleted(engine.clock().now(), source, id);
             peer.timers.sessionDerived(now);
         }
         engine.count(Counters.Event.HANDSHAKE_COMPLETED);
@@ -286,7 +322,7 @@ final class HandshakeProcessor {
                 return;
             }
             peer.keypairs.derivedAsInitiator(kp.get());
-            peer.handshakeCompleted(engine.clock().now(), source);
+            peer.handshakeCompleted(engine.clock().now(), source, hs.local());
             peer.handshake.completed();
             peer.timers.handshakeCompleted();
             peer.timers.sessionDerived(now);

@@ -22,8 +22,8 @@ import java.util.concurrent.atomic.LongAdder;
 final class Peer {
     static final int MAX_STAGED = 128;
 
-    final Key publicKey;
-    final byte[] publicKeyBytes;
+    /** Changed only by {@link #rekey} (the peer's node rotated its key), under the device's lock. */
+    private volatile Key publicKey;
     /** Guarded by this. */
     final PeerHandshake handshake;
     /** Rotated under this; read lock-free by the data path. */
@@ -43,6 +43,8 @@ final class Peer {
     private volatile InetSocketAddress endpoint;
     /** Wall time of the last completed handshake; written under this, read lock-free. */
     private volatile Instant lastHandshake;
+    /** Our public key in the last completed handshake (the peer knew it then); null before one. */
+    private volatile Key handshakeKey;
     /** Guarded by this: plaintext packets waiting for a session. */
     private final ArrayDeque<byte[]> staged = new ArrayDeque<>();
     /** With a pipeline: the ordered lanes; created under this, read lock-free. */
@@ -53,10 +55,32 @@ final class Peer {
 
     Peer(Key publicKey, IndexTable indices, Timing timing, LongAdder dhOperations) {
         this.publicKey = publicKey;
-        this.publicKeyBytes = publicKey.bytes();
         this.handshake = new PeerHandshake(this, dhOperations);
         this.keypairs = new Keypairs(this, indices);
         this.timers = new PeerTimers(timing);
+    }
+
+    Key publicKey() {
+        return publicKey;
+    }
+
+    /** The public key's bytes (a fresh copy). */
+    byte[] publicKeyBytes() {
+        return publicKey.bytes();
+    }
+
+    /**
+     * The peer's node now has {@code key}: sessions, endpoint, allowed IPs and counters stay (the
+     * sessions' keys do not depend on the static keys); the handshake starts over with {@code local}.
+     */
+    synchronized void rekey(Key key, dev.wisp.wireguard.noise.Identity local) {
+        publicKey = key;
+        handshake.remoteKeyChanged(local);
+    }
+
+    /** Our public key in the last completed handshake with this peer, or null. */
+    Key handshakeKey() {
+        return handshakeKey;
     }
 
     InetSocketAddress endpoint() {
@@ -79,11 +103,15 @@ final class Peer {
         return lastHandshake;
     }
 
-    /** A handshake completed at wall time {@code at} with the peer now at {@code source}. */
-    void handshakeCompleted(Instant at, InetSocketAddress source) {
+    /**
+     * A handshake completed at wall time {@code at} with the peer now at {@code source}, with our
+     * static key {@code ours}.
+     */
+    void handshakeCompleted(Instant at, InetSocketAddress source, dev.wisp.wireguard.noise.Identity ours) {
         assert Thread.holdsLock(this);
         endpoint = source;
         lastHandshake = at;
+        handshakeKey = Key.of(ours.publicKey());
     }
 
     /** Keeps a copy of a packet until a session exists; the oldest goes when the queue is full. */
@@ -171,6 +199,6 @@ final class Peer {
 
     /** The first characters of the public key, for logs. */
     String shortKey() {
-        return publicKey.toBase64().substring(0, 8) + "…";
+        return publicKey().toBase64().substring(0, 8) + "…";
     }
 }

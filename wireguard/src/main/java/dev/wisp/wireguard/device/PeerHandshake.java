@@ -33,7 +33,8 @@ final class PeerHandshake {
     private Handshake noise;
     /** Copied into each {@link #noise}; replaced (old bytes zeroed) when it changes. */
     private byte[] presharedKey = new byte[32];
-    private final CookieGenerator cookies;
+    /** Keyed by the peer's public key: replaced when that changes. */
+    private CookieGenerator cookies;
     private byte[] lastTimestamp = new byte[12];
     /** When an initiation of the peer was last accepted. */
     private final LastTime accepted = new LastTime();
@@ -45,7 +46,7 @@ final class PeerHandshake {
     PeerHandshake(Peer owner, LongAdder dhOperations) {
         this.owner = owner;
         this.dhOperations = dhOperations;
-        this.cookies = new CookieGenerator(owner.publicKeyBytes);
+        this.cookies = new CookieGenerator(owner.publicKeyBytes());
     }
 
     /** The handshake, or null while the device has no private key. */
@@ -60,7 +61,17 @@ final class PeerHandshake {
         if (noise != null) {
             noise.destroy();
         }
-        noise = id == null ? null : new Handshake(id, owner.publicKeyBytes, presharedKey, dhOperations);
+        noise = id == null ? null : new Handshake(id, owner.publicKeyBytes(), presharedKey, dhOperations);
+    }
+
+    /**
+     * The peer's public key changed: the MAC layer is keyed anew and the handshake starts over with
+     * {@code id}. The greatest timestamp stays: the same node's clock goes on.
+     */
+    void remoteKeyChanged(Identity id) {
+        assert Thread.holdsLock(owner);
+        cookies = new CookieGenerator(owner.publicKeyBytes());
+        useIdentity(id);
     }
 
     /** Changes the preshared key (handshakes in flight restart); false when it is the same. */

@@ -355,6 +355,31 @@ public final class RunningDevice implements WireGuardDevice {
     }
 
     @Override
+    public void setSecondaryKey(Key privateKey) {
+        core.setSecondaryKey(privateKey);
+    }
+
+    @Override
+    public Key secondaryPublicKey() {
+        return core.secondaryPublicKey();
+    }
+
+    @Override
+    public void swapKeys() {
+        core.swapKeys();
+    }
+
+    @Override
+    public boolean changePeerKey(Key from, Key to) {
+        return core.changePeerKey(from, to);
+    }
+
+    @Override
+    public java.util.Map<Key, Key> handshakeKeys() {
+        return core.handshakeKeys();
+    }
+
+    @Override
     public synchronized void setListenPort(int port) throws IOException {
         if (port < 0 || port > 65535) {
             throw new IllegalArgumentException("listen port must be 0..65535, got " + port);

@@ -53,6 +53,11 @@ public final class Handshake {
         return state;
     }
 
+    /** Our static key pair in this handshake. */
+    public Identity local() {
+        return local;
+    }
+
     public int localIndex() {
         return localIndex;
     }

@@ -1,6 +1,7 @@
 package dev.wisp.wireguard.device;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import dev.wisp.wireguard.Key;
 import dev.wisp.wireguard.PeerConfig;
@@ -292,6 +293,107 @@ class DeviceCoreTest {
         clock.advance(Duration.ofSeconds(16));
         fromTun(b, ipv4("10.0.0.2", "10.0.0.1", 10));
         handshakeDelivers(bIo, aIo, 2);
+    }
+
+    /** A's application sends once, B's once; returns what each side's TUN received in all. */
+    void trafficBothWays() throws Exception {
+        aSendsToB();
+        fromTun(b, ipv4("10.0.0.2", "10.0.0.1", 10));
+        pump();
+    }
+
+    @Test
+    void keyRotationKeepsTheSessionsAndEachStepIsUsableByTheOtherSide() throws Exception {
+        setUp(Timers.forTestsWithRekeyAfter(Duration.ofSeconds(10)), null);
+        // B starts the session, so B is the side that rekeys on its own.
+        b.upsertPeer(PeerConfig.of(aKey.publicKey(), A_ADDR, List.of(Prefix.parse("10.0.0.1/32"))));
+        fromTun(b, ipv4("10.0.0.2", "10.0.0.1", 10));
+        pump();
+        Key next = Key.generatePrivate();
+        // 1: A answers to the new key too (published from here on); nothing changes on the wire.
+        a.setSecondaryKey(next);
+        trafficBothWays();
+        assertThat(a.stats().handshakesCompleted()).isEqualTo(1);
+        // 2: B learns A's new key: the peer keeps its session, no handshake is needed for traffic.
+        assertThat(b.changePeerKey(aKey.publicKey(), next.publicKey())).isTrue();
+        trafficBothWays();
+        assertThat(b.stats().handshakesCompleted()).isEqualTo(1);
+        assertThat(bIo.tun).hasSize(2);
+        assertThat(aIo.tun).hasSize(3);
+        assertThat(b.peers()).singleElement().satisfies(p -> assertThat(p.publicKey()).isEqualTo(next.publicKey()));
+        // B's rekey goes to the new key, which A answers as its secondary key.
+        clock.advance(Duration.ofSeconds(11));
+        fromTun(b, ipv4("10.0.0.2", "10.0.0.1", 10));
+        pump();
+        assertThat(a.stats().badMac1()).isZero();
+        assertThat(a.handshakeKeys()).containsEntry(bKey.publicKey(), next.publicKey());
+        assertThat(b.handshakeKeys()).containsEntry(next.publicKey(), bKey.publicKey());
+        // 3: A switches: it initiates with the new key at once, and B (which has it) answers.
+        a.swapKeys();
+        assertThat(a.publicKey()).isEqualTo(next.publicKey());
+        assertThat(a.secondaryPublicKey()).isEqualTo(aKey.publicKey());
+        assertOnlyDatagramIs(aIo, Messages.INITIATION_LEN);
+        pump();
+        assertThat(a.stats().handshakesCompleted()).isEqualTo(3);
+        trafficBothWays();
+        assertThat(bIo.tun).hasSize(3);
+        assertThat(aIo.tun).hasSize(5);
+        // 4: the old key is dropped: an initiation to it is refused before any Diffie-Hellman.
+        a.setSecondaryKey(null);
+        assertThat(a.secondaryPublicKey()).isNull();
+        QueueIo staleIo = new QueueIo();
+        DeviceCore staleCore = new DeviceCore(clock, staleIo, Timers.DEFAULTS);
+        staleCore.setPrivateKey(Key.generatePrivate());
+        staleCore.upsertPeer(new PeerConfig(aKey.publicKey(), null, A_ADDR, null, true, List.of(Prefix.parse(
+                "10.0.0.1/32"))));
+        fromTun(staleCore, ipv4("10.0.0.3", "10.0.0.1", 10));
+        long badMac1 = a.stats().badMac1();
+        deliver(a, staleIo.udp.poll().data, B_ADDR);
+        assertThat(a.stats().badMac1()).isEqualTo(badMac1 + 1);
+    }
+
+    @Test
+    void theSwitchHandshakesAtOnceEvenRightAfterAnInitiationAndRetransmitsUntilThePeerHasTheKey() throws Exception {
+        aSendsToB();
+        pump();
+        Key next = Key.generatePrivate();
+        a.setSecondaryKey(next);
+        a.swapKeys();
+        // A's last initiation is not REKEY_TIMEOUT old, and still one goes out, with the new key.
+        assertOnlyDatagramIs(aIo, Messages.INITIATION_LEN);
+        aIo.udp.clear();
+        // B does not have the key yet (the initiation above was lost): A tries again.
+        tickAfter(Duration.ofSeconds(6), a);
+        assertOnlyDatagramIs(aIo, Messages.INITIATION_LEN);
+        b.changePeerKey(aKey.publicKey(), next.publicKey());
+        pump();
+        assertThat(a.handshakeKeys()).containsEntry(bKey.publicKey(), next.publicKey());
+    }
+
+    @Test
+    void aPeerThatUsesTheNewKeyBeforeTheDeviceAnswersToItIsRefused() throws Exception {
+        setUp(Timers.forTestsWithRekeyAfter(Duration.ofSeconds(10)), null);
+        b.upsertPeer(PeerConfig.of(aKey.publicKey(), A_ADDR, List.of(Prefix.parse("10.0.0.1/32"))));
+        fromTun(b, ipv4("10.0.0.2", "10.0.0.1", 10));
+        pump();
+        Key next = Key.generatePrivate();
+        b.changePeerKey(aKey.publicKey(), next.publicKey());
+        clock.advance(Duration.ofSeconds(11));
+        fromTun(b, ipv4("10.0.0.2", "10.0.0.1", 10));
+        pump();
+        assertThat(a.stats().badMac1()).isEqualTo(1);
+        assertThat(a.stats().handshakesCompleted()).isEqualTo(1);
+    }
+
+    @Test
+    void rotationRefusesKeysInUse() {
+        assertThatThrownBy(() -> a.setSecondaryKey(aKey)).isInstanceOf(IllegalArgumentException.class);
+        assertThatThrownBy(() -> a.swapKeys()).isInstanceOf(IllegalStateException.class);
+        Key other = Key.generatePrivate();
+        a.upsertPeer(PeerConfig.of(other.publicKey(), B_ADDR, List.of(Prefix.parse("10.0.0.9/32"))));
+        assertThatThrownBy(() -> a.changePeerKey(bKey.publicKey(), other.publicKey())).isInstanceOf(
+                IllegalArgumentException.class);
+        assertThat(a.changePeerKey(Key.generatePrivate().publicKey(), other.publicKey())).isFalse();
     }
 
     @Test

@@ -343,7 +343,7 @@ public final class ConfigDecoder {
         YNode defaults = f.child(spec, "defaults");
         f.allowOnly(defaults, "spec.defaults", "mtlsMode");
         YNode wireguard = f.child(spec, "wireguard");
-        f.allowOnly(wireguard, "spec.wireguard", "hboneOverWireGuard", "peerIdleTimeout");
+        f.allowOnly(wireguard, "spec.wireguard", "hboneOverWireGuard", "peerIdleTimeout", "keyRotationPeriod");
         String hboneOverWg = f.string(wireguard, "hboneOverWireGuard", "spec.wireguard.hboneOverWireGuard");
         if (hboneOverWg != null && !hboneOverWg.equals("true") && !hboneOverWg.equals("false")) {
             f.error(f.child(wireguard, "hboneOverWireGuard"), "spec.wireguard.hboneOverWireGuard", "'" + hboneOverWg
@@ -353,6 +353,12 @@ public final class ConfigDecoder {
         if (idle != null && (idle.toSeconds() < 1 || idle.toSeconds() > 86_400)) {
             f.error(f.child(wireguard, "peerIdleTimeout"), "spec.wireguard.peerIdleTimeout", "'" + idle
                     + "' is outside 1s-24h");
+        }
+        Duration rotation = RouteFilterDecoder.duration(f, wireguard, "keyRotationPeriod",
+                "spec.wireguard.keyRotationPeriod");
+        if (rotation != null && (rotation.toSeconds() < 10 || rotation.toHours() > 8784)) {
+            f.error(f.child(wireguard, "keyRotationPeriod"), "spec.wireguard.keyRotationPeriod", "'" + rotation
+                    + "' is outside 10s-8784h (leave it out to rotate only on demand)");
         }
         MeshConfig d = MeshConfig.DEFAULT;
         YNode hbone = f.child(spec, "hbone");
@@ -377,7 +383,7 @@ public final class ConfigDecoder {
         return new MeshConfigObject(ref, new MeshConfig(td == null ? d.trustDomain() : td,
                 root == null ? d.rootNamespace() : root, domain == null ? d.clusterDomain() : domain, mode,
                 "true".equals(hboneOverWg), idle == null ? d.wireguardPeerIdle() : idle,
-                hboneProtocol.orElse(d.hboneProtocol())));
+                rotation == null ? d.wireguardKeyRotation() : rotation, hboneProtocol.orElse(d.hboneProtocol())));
     }
 
     static Map<String, String> selector(Fields f, YNode spec) {

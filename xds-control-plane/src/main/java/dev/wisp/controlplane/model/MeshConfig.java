@@ -16,13 +16,20 @@ import java.time.Duration;
  *            just-in-time WireGuard peer that moves no bytes (180 s by default: past WireGuard's
  *            reject-after time its session is dead anyway, so removing it costs no more than the
  *            handshake the next packet needs)
+ * @param wireguardKeyRotation {@code spec.wireguard.keyRotationPeriod}: how often each node replaces
+ *            its WireGuard static key; {@link Duration#ZERO} (the default) = only on demand
+ *            ({@code wisp wireguard rotate}). Off by default: every WireGuard session already uses
+ *            fresh ephemeral keys (forward secrecy every two minutes); the static key only
+ *            authenticates a node, and is kept 0600 on it, so rotating it limits how long a stolen
+ *            key lets a thief pose as the node, which an operator decides (see ARCHITECTURE.md)
  * @param hboneProtocol {@code spec.hbone.protocol}: how agents dial each other ({@code h2} by default,
  *            until HTTP/3 has been measured on a quiet machine); an agent's {@code --hbone} flag wins
  */
 public record MeshConfig(String trustDomain, String rootNamespace, String clusterDomain, MtlsMode defaultMtls,
-        boolean hboneOverWireGuard, Duration wireguardPeerIdle, HboneProtocol hboneProtocol) {
+        boolean hboneOverWireGuard, Duration wireguardPeerIdle, Duration wireguardKeyRotation,
+        HboneProtocol hboneProtocol) {
     public static final String KIND = "MeshConfig";
     public static final Duration DEFAULT_PEER_IDLE = Duration.ofSeconds(180);
     public static final MeshConfig DEFAULT = new MeshConfig("cluster.local", "istio-system", "cluster.local",
-            MtlsMode.PERMISSIVE, false, DEFAULT_PEER_IDLE, HboneProtocol.H2);
+            MtlsMode.PERMISSIVE, false, DEFAULT_PEER_IDLE, Duration.ZERO, HboneProtocol.H2);
 }

@@ -180,6 +180,7 @@ public final class Translator {
                 .addAllPodCidrs(n.podCidrs())
                 .setHboneOverWireguard(mesh.hboneOverWireGuard())
                 .setWireguardPeerIdleSeconds((int) mesh.wireguardPeerIdle().toSeconds())
+                .setWireguardKeyRotationSeconds(mesh.wireguardKeyRotation().toSeconds())
                 .setHboneProtocol(switch (mesh.hboneProtocol()) {
                     case H2 -> HboneProtocol.HBONE_H2;
                     case H3 -> HboneProtocol.HBONE_H3;

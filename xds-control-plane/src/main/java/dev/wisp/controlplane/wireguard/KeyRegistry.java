@@ -28,11 +28,17 @@ import java.util.Optional;
  * the node's declared {@code podCIDRs} or overlapping another node's declared or registered CIDR.
  * The first node to hold something keeps it; declared CIDRs and addresses (the Node objects) always
  * win over claims, so the order agents connect in cannot take them away.
+ *
+ * <p>A node may replace its own key (a key rotation): the new key passes the same checks, and the
+ * keys it replaced (its last {@value #RETIRED_PER_NODE}) stay its own, so no other node can claim
+ * a key that peers may still hold for it.
  */
 public final class KeyRegistry {
     /** At most this many pod CIDRs per node (Kubernetes gives at most one per address family). */
     static final int MAX_CIDRS = 8;
-    private static final KeyRegistry EMPTY = new KeyRegistry(Map.of());
+    /** Replaced keys remembered per node. */
+    static final int RETIRED_PER_NODE = 8;
+    private static final KeyRegistry EMPTY = new KeyRegistry(Map.of(), Map.of());
 
     /** Why a claim was refused: the label of the refusal metric. */
     public enum Reason {
@@ -75,9 +81,12 @@ public final class KeyRegistry {
     public record Revalidated(KeyRegistry registry, List<Dropped> dropped) {}
 
     private final Map<String, WireGuardEntry> entries;
+    /** The keys each node replaced, oldest first (at most {@link #RETIRED_PER_NODE}). */
+    private final Map<String, List<String>> retired;
 
-    private KeyRegistry(Map<String, WireGuardEntry> entries) {
+    private KeyRegistry(Map<String, WireGuardEntry> entries, Map<String, List<String>> retired) {
         this.entries = entries;
+        this.retired = retired;
     }
 
     public static KeyRegistry empty() {
@@ -114,6 +123,11 @@ public final class KeyRegistry {
         for (var e : entries.entrySet()) {
             if (!e.getKey().equals(node) && e.getValue().publicKey().equals(key.get())) {
                 return refusedKey(node, key.get(), e.getKey(), "registered for");
+            }
+        }
+        for (var e : retired.entrySet()) {
+            if (!e.getKey().equals(node) && e.getValue().contains(key.get())) {
+                return refusedKey(node, key.get(), e.getKey(), "formerly registered for");
             }
         }
         InetSocketAddress endpoint;
@@ -155,8 +169,20 @@ public final class KeyRegistry {
             return new Outcome.Accepted(this, entry, false);
         }
         Map<String, WireGuardEntry> next = new LinkedHashMap<>(entries);
-        next.put(node, entry);
-        return new Outcome.Accepted(new KeyRegistry(Collections.unmodifiableMap(next)), entry, true);
+        WireGuardEntry before = next.put(node, entry);
+        Map<String, List<String>> retiredNext = retired;
+        if (before != null && !before.publicKey().equals(entry.publicKey())) {
+            List<String> keys = new ArrayList<>(retired.getOrDefault(node, List.of()));
+            keys.remove(entry.publicKey());
+            keys.add(before.publicKey());
+            if (keys.size() > RETIRED_PER_NODE) {
+                keys.removeFirst();
+            }
+            Map<String, List<String>> r = new LinkedHashMap<>(retired);
+            r.put(node, List.copyOf(keys));
+            retiredNext = Collections.unmodifiableMap(r);
+        }
+        return new Outcome.Accepted(new KeyRegistry(Collections.unmodifiableMap(next), retiredNext), entry, true);
     }
 
     /**
@@ -165,7 +191,9 @@ public final class KeyRegistry {
      */
     public Revalidated revalidate(List<NodeDef> nodes) {
         requireNonNull(nodes, "nodes");
-        KeyRegistry r = EMPTY;
+        Map<String, List<String>> kept = new LinkedHashMap<>(retired);
+        kept.keySet().retainAll(nodes.stream().map(n -> n.ref().name()).toList());
+        KeyRegistry r = new KeyRegistry(Map.of(), Collections.unmodifiableMap(kept));
         List<Dropped> dropped = new ArrayList<>();
         for (var e : entries.entrySet()) {
             WireGuardEntry w = e.getValue();
@@ -176,7 +204,8 @@ public final class KeyRegistry {
                 case Outcome.Refused f -> dropped.add(new Dropped(e.getKey(), f.reason(), f.message()));
             }
         }
-        return new Revalidated(dropped.isEmpty() && r.entries.equals(entries) ? this : r, List.copyOf(dropped));
+        return new Revalidated(dropped.isEmpty() && r.entries.equals(entries) && r.retired.equals(retired) ? this : r,
+                List.copyOf(dropped));
     }
 
     private Outcome checkEndpoint(String node, NodeDef self, InetSocketAddress endpoint, List<NodeDef> nodes) {

@@ -161,6 +161,7 @@ class ConfigDecoderTest {
             hbone protocol case | `apiVersion: wisp.dev/v1alpha1\\nkind: MeshConfig\\nmetadata: {name: mesh}\\nspec: {hbone: {protocol: H3}}` | m.yaml:4 MeshConfig mesh: spec.hbone.protocol: 'H3' is not h2, h3 or auto
             hbone unknown field | `apiVersion: wisp.dev/v1alpha1\\nkind: MeshConfig\\nmetadata: {name: mesh}\\nspec: {hbone: {protocl: h3}}` | m.yaml:4 MeshConfig mesh: spec.hbone.protocl: unknown field; expected one of protocol
             peer idle too short | `apiVersion: wisp.dev/v1alpha1\\nkind: MeshConfig\\nmetadata: {name: mesh}\\nspec: {wireguard: {peerIdleTimeout: 500ms}}` | m.yaml:4 MeshConfig mesh: spec.wireguard.peerIdleTimeout: 'PT0.5S' is outside 1s-24h
+            key rotation short  | `apiVersion: wisp.dev/v1alpha1\\nkind: MeshConfig\\nmetadata: {name: mesh}\\nspec: {wireguard: {keyRotationPeriod: 5s}}` | m.yaml:4 MeshConfig mesh: spec.wireguard.keyRotationPeriod: 'PT5S' is outside 10s-8784h (leave it out to rotate only on demand)
             """)
     void kindErrorsNameTheField(String title, String text, String expected) {
         ConfigDecoder.Decoded d = ConfigDecoder.decode("m.yaml", text.replace("\\n", "\n"));
@@ -208,6 +209,13 @@ class ConfigDecoderTest {
         assertThat(r.model().mesh().trustDomain()).isEqualTo("example.org");
         assertThat(r.model().mesh().rootNamespace()).isEqualTo("mesh-root");
         assertThat(r.model().mesh().wireguardPeerIdle()).as("the default").isEqualTo(Duration.ofSeconds(180));
+        assertThat(r.model().mesh().wireguardKeyRotation()).as("the default: on demand only").isZero();
+        assertThat(ConfigSet.load(Map.of("a.yaml", """
+                apiVersion: wisp.dev/v1alpha1
+                kind: MeshConfig
+                metadata: {name: mesh}
+                spec: {wireguard: {keyRotationPeriod: 720h}}
+                """)).model().mesh().wireguardKeyRotation()).isEqualTo(Duration.ofDays(30));
         assertThat(List.copyOf(r.model().objects().keySet())).hasSize(1);
         assertThat(ConfigSet.load(Map.of("a.yaml", """
                 apiVersion: wisp.dev/v1alpha1

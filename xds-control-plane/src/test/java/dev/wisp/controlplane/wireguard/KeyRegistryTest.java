@@ -131,6 +131,54 @@ class KeyRegistryTest {
     }
 
     @Test
+    void aNodeRotatesItsOwnKeyAndNoOtherNodeMayTakeTheNewOrTheOldOne() {
+        KeyRegistry r = accepted(registered().register("node1", new Claim(KEY1, "10.0.0.11:51820", List.of(
+                "10.1.0.0/24")), NODES)).registry();
+        // node1 rotates: its own new key is accepted and replaces the old one.
+        Outcome.Accepted rotated = accepted(r.register("node1", new Claim(key(8), "10.0.0.11:51820", List.of(
+                "10.1.0.0/24")), NODES));
+        assertThat(rotated.changed()).isTrue();
+        assertThat(rotated.entry().publicKey()).isEqualTo(key(8));
+        KeyRegistry after = rotated.registry();
+        // Another node claiming node1's new key, or its old one (peers may still hold it), is refused.
+        assertThat(after.register("node3", new Claim(key(8), "10.0.0.13:51820", List.of()), NODES))
+                .isInstanceOfSatisfying(Outcome.Refused.class, f -> {
+                    assertThat(f.reason()).isEqualTo(Reason.KEY_OF_ANOTHER_NODE);
+                    assertThat(f.message()).contains("registered for node node1");
+                });
+        assertThat(after.register("node3", new Claim(KEY1, "10.0.0.13:51820", List.of()), NODES))
+                .isInstanceOfSatisfying(Outcome.Refused.class, f -> {
+                    assertThat(f.reason()).isEqualTo(Reason.KEY_OF_ANOTHER_NODE);
+                    assertThat(f.message()).contains("formerly registered for node node1");
+                });
+        // A rotation cannot take another node's key either, and node1 keeps its entry.
+        assertThat(after.register("node1", new Claim(KEY2, "10.0.0.11:51820", List.of("10.1.0.0/24")), NODES))
+                .isInstanceOfSatisfying(Outcome.Refused.class, f -> assertThat(f.reason()).isEqualTo(
+                        Reason.KEY_OF_ANOTHER_NODE));
+        assertThat(after.entries().get("node1").publicKey()).isEqualTo(key(8));
+        // node1 may go back to its own old key; a revalidation keeps what node1 replaced.
+        assertThat(after.register("node1", new Claim(KEY1, "10.0.0.11:51820", List.of("10.1.0.0/24")), NODES))
+                .isInstanceOf(Outcome.Accepted.class);
+        KeyRegistry revalidated = after.revalidate(NODES).registry();
+        assertThat(revalidated.register("node3", new Claim(KEY1, "10.0.0.13:51820", List.of()), NODES))
+                .isInstanceOf(Outcome.Refused.class);
+    }
+
+    @Test
+    void aNodeRemembersOnlyItsLastReplacedKeys() {
+        KeyRegistry r = registered();
+        for (int i = 0; i <= KeyRegistry.RETIRED_PER_NODE + 1; i++) {
+            r = accepted(r.register("node1", new Claim(key(20 + i), "10.0.0.11:51820", List.of("10.1.0.0/24")),
+                    NODES)).registry();
+        }
+        // key(20) was replaced more than RETIRED_PER_NODE rotations ago; key(21) was not.
+        assertThat(r.register("node3", new Claim(key(20), "10.0.0.13:51820", List.of()), NODES))
+                .isInstanceOf(Outcome.Accepted.class);
+        assertThat(r.register("node3", new Claim(key(21), "10.0.0.13:51820", List.of()), NODES))
+                .isInstanceOf(Outcome.Refused.class);
+    }
+
+    @Test
     void firstHolderKeepsAKeyAndTheLaterClaimantIsRefused() {
         List<NodeDef> nodes = List.of(node("a", "10.0.0.1", ""), node("b", "10.0.0.2", ""));
         KeyRegistry r = accepted(KeyRegistry.empty().register("a", new Claim(KEY1, "10.0.0.1:1", List.of()), nodes))

@@ -34,6 +34,19 @@ import java.util.function.Supplier;
  */
 public final class AdminServer implements AutoCloseable {
 
+    /** The node's WireGuard key rotation, once its device is up (see {@link #serveWireGuard}). */
+    public interface WireGuardKeys {
+        /** The rotation's status as JSON. */
+        String status();
+
+        /**
+         * Starts a rotation; the status as JSON.
+         *
+         * @throws IllegalStateException when the agent cannot rotate (409)
+         */
+        String rotate() throws IOException;
+    }
+
     /** Changes a logger's level; the launcher supplies it (the agent does not bind a logging backend). */
     @FunctionalInterface
     public interface LogLevels {
@@ -66,6 +79,8 @@ public final class AdminServer implements AutoCloseable {
     private final List<AdminHttp> listeners = new ArrayList<>();
     /** Guarded by {@code this}: the relay's listener, when started. */
     private RelayFlowsServer relayFlows;
+    /** Set once the WireGuard device is up; null while it is not (or WireGuard is off). */
+    private volatile WireGuardKeys wireguard;
 
     private AdminServer(Agent agent, LogLevels levels) {
         this.agent = agent;
@@ -84,7 +99,9 @@ public final class AdminServer implements AutoCloseable {
             s.listeners.add(AdminHttp.start("admin", admin, Access.LOOPBACK_ONLY, AdminHttp.routes()
                     .get("/config_dump", r -> Response.json(200, s.configDump()))
                     .post("/logging", r -> s.logging(r.query()))
-                    .get("/flows", r -> Response.json(200, s.flows(r.query())))));
+                    .get("/flows", r -> Response.json(200, s.flows(r.query())))
+                    .get("/wireguard", r -> s.wireguard(false))
+                    .post("/wireguard/rotate", r -> s.wireguard(true))));
             s.listeners.add(AdminHttp.start("metrics", metrics, Access.ANY, AdminHttp.routes()
                     .get("/metrics", r -> Response.prometheus(agent.scrape().get()))));
             s.listeners.add(AdminHttp.start("readiness", readiness, Access.ANY, AdminHttp.routes()
@@ -116,6 +133,30 @@ public final class AdminServer implements AutoCloseable {
         }
         relayFlows = RelayFlowsServer.start(tls, address, relay, this::flows);
         return relayFlows.address();
+    }
+
+    /**
+     * Serves the key rotation on the admin listener (loopback only): {@code GET /wireguard} (its
+     * status, public keys only) and {@code POST /wireguard/rotate} ({@code wisp wireguard rotate}).
+     */
+    public void serveWireGuard(WireGuardKeys keys) {
+        this.wireguard = requireNonNull(keys, "keys");
+    }
+
+    private Response wireguard(boolean rotate) throws IOException {
+        WireGuardKeys keys = wireguard;
+        if (keys == null) {
+            return Response.text(404, "WireGuard is not running on this node (is the agent started with --wireguard, "
+                    + "and is its device up?)\n");
+        }
+        if (!rotate) {
+            return Response.json(200, keys.status());
+        }
+        try {
+            return Response.json(200, keys.rotate());
+        } catch (IllegalStateException e) {
+            return Response.text(409, e.getMessage() + "\n");
+        }
     }
 
     public InetSocketAddress adminAddress() {

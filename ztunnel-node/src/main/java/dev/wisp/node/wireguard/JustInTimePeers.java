@@ -54,6 +54,9 @@ final class JustInTimePeers implements UnknownPeerHandler {
     interface Listener {
         void installed(PeerSpec peer, Direction direction);
 
+        /** An installed peer's node rotated its key: the peer now has {@code peer}'s key. */
+        void rekeyed(Key old, PeerSpec peer);
+
         void removed(PeerSpec peer, String why);
     }
 
@@ -151,6 +154,17 @@ final class JustInTimePeers implements UnknownPeerHandler {
         }
         lastByNode = last;
         Registry next = Registry.of(kept);
+        // Before the new registry is used: a node that rotated its key keeps its installed peer and
+        // sessions under the new key, so neither its packets nor ours are dropped meanwhile.
+        for (var e : new ArrayList<>(installed.entrySet())) {
+            PeerSpec moved = last.get(e.getValue().spec.node());
+            if (next.byKey().get(e.getKey()) == null && moved != null && !installed.containsKey(moved.publicKey())
+                    && device.changePeerKey(e.getKey(), moved.publicKey())) {
+                installed.remove(e.getKey());
+                installed.put(moved.publicKey(), e.getValue());
+                listener.rekeyed(e.getKey(), moved);
+            }
+        }
         registry = next;
         idle = requireNonNull(idleTime, "idleTime");
         for (var e : new ArrayList<>(installed.entrySet())) {

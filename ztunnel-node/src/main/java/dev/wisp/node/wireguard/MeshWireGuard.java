@@ -22,6 +22,7 @@ import java.net.SocketException;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.time.Instant;
+import java.time.InstantSource;
 import java.util.ArrayList;
 import java.util.Collection;
 import java.util.HashSet;
@@ -117,7 +118,7 @@ public final class MeshWireGuard implements AutoCloseable {
     private final UapiServer uapi;
     private final Routes routes;
     private final MeterRegistry registry;
-    private final Key publicKey;
+    private final KeyRotation rotation;
     private final JustInTimePeers peers;
     /** Each installed peer's meters; written on the device's threads (installs) and the reaper. */
     private final Map<Key, List<Meter>> peerMeters = new ConcurrentHashMap<>();
@@ -128,16 +129,19 @@ public final class MeshWireGuard implements AutoCloseable {
     private final Set<String> loggedSkips = new HashSet<>();
     private boolean hboneRules;
     private boolean closed;
+    /** From this node's own Node resource: the key rotation period (zero: on demand only). */
+    private volatile Duration rotationPeriod = Duration.ZERO;
 
     private MeshWireGuard(Settings settings, String nodeName, WireGuardDevice device, UapiServer uapi, Routes routes,
-            MeterRegistry registry) {
+            MeterRegistry registry, Key key) throws IOException {
         this.settings = settings;
         this.nodeName = nodeName;
         this.device = device;
         this.uapi = uapi;
         this.routes = routes;
         this.registry = registry;
-        this.publicKey = device.publicKey();
+        this.rotation = new KeyRotation(device, settings.stateDir(), key, NodeKey.written(settings.stateDir()),
+                InstantSource.system());
         this.peers = new JustInTimePeers(device, DEFAULT_PEER_IDLE, System::nanoTime, new JustInTimePeers.Listener() {
             @Override
             public void installed(PeerPlan.PeerSpec p, JustInTimePeers.Direction direction) {
@@ -151,12 +155,16 @@ public final class MeshWireGuard implements AutoCloseable {
             }
 
             @Override
+            public void rekeyed(Key old, PeerPlan.PeerSpec p) {
+                LOG.info("WireGuard peer {} has a new key {}: sessions kept", p.node(), p.publicKey().toBase64());
+                dropPeerMetrics(old);
+                peerMetrics(p.publicKey(), p.node());
+            }
+
+            @Override
             public void removed(PeerPlan.PeerSpec p, String why) {
                 LOG.info("WireGuard peer {} removed: {}", p.node(), why);
-                List<Meter> meters = peerMeters.remove(p.publicKey());
-                if (meters != null) {
-                    meters.forEach(registry::remove);
-                }
+                dropPeerMetrics(p.publicKey());
             }
         });
         this.worker = Executors.newSingleThreadScheduledExecutor(r -> {
@@ -206,9 +214,10 @@ public final class MeshWireGuard implements AutoCloseable {
             this.registration = registration;
         }
 
-        /** The registration, known before the device is up. */
+        /** The registration: known before the device is up, then the device's (a rotated key). */
         public WireGuardRegistration registration() {
-            return registration;
+            MeshWireGuard wg = done.isDone() && !done.isCompletedExceptionally() ? done.join() : null;
+            return wg == null ? registration : wg.registration();
         }
 
         /**
@@ -243,6 +252,14 @@ public final class MeshWireGuard implements AutoCloseable {
         if (settings.strict()) {
             routes.apply(PeerPlan.of(nodeName, List.of(), settings.podCidrs(), settings.clusterCidrs(), true));
         }
+        DevicePath.Selection path = DevicePath.select(DevicePath.SYS_MODULE);
+        if (path.kind() == DevicePath.Kind.KERNEL_NETLINK) {
+            // Never claimed: the netlink messages are encoded (and tested) but nothing sends them yet.
+            LOG.warn("WireGuard: {}, but this agent does not drive kernel WireGuard yet (its netlink messages are "
+                    + "only encoded); running the Java device over TUN", path.reason());
+        } else {
+            LOG.info("WireGuard: {}; running the Java device over TUN", path.reason());
+        }
         int mtu = mtu(settings.address());
         WireGuardDevice device = WireGuard.builder(settings.iface()).mtu(mtu).start();
         UapiServer uapi = null;
@@ -259,12 +276,20 @@ public final class MeshWireGuard implements AutoCloseable {
             routes.close(settings.strict());
             throw new IOException("cannot start the WireGuard device " + settings.iface() + ": " + e.getMessage(), e);
         }
-        MeshWireGuard wg = new MeshWireGuard(settings, nodeName, device, uapi, routes, registry);
+        MeshWireGuard wg;
+        try {
+            wg = new MeshWireGuard(settings, nodeName, device, uapi, routes, registry, key);
+        } catch (IOException e) {
+            uapi.close();
+            device.close();
+            routes.close(settings.strict());
+            throw e;
+        }
         device.setUnknownPeerHandler(wg.peers);
-        wg.worker.scheduleWithFixedDelay(wg::reapIdlePeers, REAP_EVERY.toMillis(), REAP_EVERY.toMillis(),
+        wg.worker.scheduleWithFixedDelay(wg::everySecond, REAP_EVERY.toMillis(), REAP_EVERY.toMillis(),
                 TimeUnit.MILLISECONDS);
         wg.deviceMetrics();
-        LOG.info("WireGuard device {} up: public key {}, {}:{}, MTU {}, {} mode", settings.iface(), wg.publicKey
+        LOG.info("WireGuard device {} up: public key {}, {}:{}, MTU {}, {} mode", settings.iface(), key.publicKey()
                 .toBase64(), settings.address().getHostAddress(), device.listenPort(), mtu,
                 settings.strict()
                         ? "strict"
@@ -288,7 +313,7 @@ public final class MeshWireGuard implements AutoCloseable {
 
     /** What this node publishes to the control plane's key registry. */
     public WireGuardRegistration registration() {
-        return registration(settings, publicKey);
+        return registration(settings, rotation.published());
     }
 
     private static WireGuardRegistration registration(Settings settings, Key publicKey) {
@@ -347,6 +372,12 @@ public final class MeshWireGuard implements AutoCloseable {
             }
         }
         peers.update(plan.peers(), keyless, idleTime(nodes));
+        for (Node n : nodes) {
+            if (n.getName().equals(nodeName)) {
+                rotationPeriod = Duration.ofSeconds(n.getWireguardKeyRotationSeconds());
+                rotation.ownKeyIs(n.getWireguardPublicKey());
+            }
+        }
         try {
             boolean hbone = !plan.hboneRouted().isEmpty() || !plan.hboneUnreachable().isEmpty();
             if (hbone != hboneRules) {
@@ -369,11 +400,58 @@ public final class MeshWireGuard implements AutoCloseable {
         return DEFAULT_PEER_IDLE;
     }
 
-    private void reapIdlePeers() {
+    /** On the {@code wisp-wireguard} thread: idle peers go, and the key rotation moves on. */
+    private void everySecond() {
         try {
             peers.reap();
         } catch (RuntimeException e) {
             LOG.warn("WireGuard idle peers of {} not reaped: {}", settings.iface(), e.toString());
+        }
+        try {
+            rotation.tick(rotationPeriod);
+        } catch (RuntimeException e) {
+            LOG.warn("WireGuard key rotation of {} not advanced: {}", settings.iface(), e.toString());
+        }
+    }
+
+    /**
+     * How a new key reaches the control plane at once ({@code publish} sends the registration on the
+     * open discovery stream); until this is set, rotations are refused.
+     */
+    public void publishKeysWith(Runnable publish) {
+        rotation.publishWith(publish);
+    }
+
+    /**
+     * Starts a key rotation ({@code wisp wireguard rotate}); one already running goes on.
+     *
+     * @return the rotation's status as JSON
+     * @throws IOException when the new key cannot be stored
+     * @throws IllegalStateException when there is no control plane to publish it
+     */
+    public String rotateKey() throws IOException {
+        return json(rotation.rotate("on demand"));
+    }
+
+    /** The key rotation's status as JSON (public keys only). */
+    public String keyStatus() {
+        return json(rotation.status());
+    }
+
+    private static String json(KeyRotation.Status s) {
+        return "{\"phase\":\"" + s.phase().name().toLowerCase(Locale.ROOT) + "\",\"public_key\":\"" + s.publicKey()
+                .toBase64() + "\",\"published_key\":\"" + s.published().toBase64() + "\",\"secondary_key\":"
+                + (s.secondary() == null ? "null" : "\"" + s.secondary().toBase64() + "\"") + ",\"since\":\"" + s
+                        .since()
+                + "\",\"rotations\":" + s.rotations() + ",\"peers_without_new_key\":" + s
+                        .waitingFor().size()
+                + "}\n";
+    }
+
+    private void dropPeerMetrics(Key key) {
+        List<Meter> meters = peerMeters.remove(key);
+        if (meters != null) {
+            meters.forEach(registry::remove);
         }
     }
 
@@ -443,8 +521,8 @@ public final class MeshWireGuard implements AutoCloseable {
                 : "");
     }
 
-    /** The public key (never the private one). */
+    /** The public key the device uses now (never the private one). */
     public Key publicKey() {
-        return publicKey;
+        return device.publicKey();
     }
 }

@@ -6,9 +6,11 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
 import java.nio.file.StandardOpenOption;
 import java.nio.file.attribute.PosixFilePermission;
 import java.nio.file.attribute.PosixFilePermissions;
+import java.time.Instant;
 import java.util.Set;
 
 /**
@@ -56,5 +58,28 @@ final class NodeKey {
             throw new IOException("the WireGuard private key " + file + " is not a base64 key; remove it to make a "
                     + "new one", e);
         }
+    }
+
+    /**
+     * Replaces the key in {@code dir} with {@code key} (a rotation): written to a file created 0600
+     * beside it, then renamed over it, so the key file is always whole and never readable by others.
+     */
+    static void replace(Path dir, Key key) throws IOException {
+        Path file = dir.resolve(FILE);
+        Path tmp = dir.resolve(FILE + ".new");
+        Files.deleteIfExists(tmp);
+        Files.createFile(tmp, PosixFilePermissions.asFileAttribute(OWNER_ONLY));
+        try {
+            Files.writeString(tmp, key.toBase64() + "\n", StandardCharsets.US_ASCII,
+                    StandardOpenOption.TRUNCATE_EXISTING);
+            Files.move(tmp, file, StandardCopyOption.REPLACE_EXISTING, StandardCopyOption.ATOMIC_MOVE);
+        } finally {
+            Files.deleteIfExists(tmp);
+        }
+    }
+
+    /** When the key in {@code dir} was written (a rotation period counts from here). */
+    static Instant written(Path dir) throws IOException {
+        return Files.getLastModifiedTime(dir.resolve(FILE)).toInstant();
     }
 }

@@ -99,6 +99,21 @@ final class DeltaXdsClient implements WorkloadXdsClient {
         }
     }
 
+    @Override
+    public synchronized void republishWireGuard() {
+        Optional<WireGuardRegistration> registration = wireguard.get();
+        if (stream == null || stream.requests == null || registration.isEmpty()) {
+            return;
+        }
+        // On the open stream: a request that changes no subscription and answers no response only
+        // carries the entry (the next connect sends it anyway).
+        stream.requests.onNext(DeltaWorkloadRequest.newBuilder()
+                .setNodeName(node)
+                .setTypeUrl(StateUpdates.TYPES.getFirst())
+                .setWireguard(registration.get())
+                .build());
+    }
+
     private synchronized void ended(Stream s, Throwable t) {
         if (stream != s) {
             return;

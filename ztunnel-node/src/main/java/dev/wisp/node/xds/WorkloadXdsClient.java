@@ -53,6 +53,12 @@ public interface WorkloadXdsClient extends AutoCloseable {
     void start();
 
     /**
+     * Sends the node's WireGuard entry again on the open stream (its key was rotated); without an
+     * open stream, the next connect sends it.
+     */
+    void republishWireGuard();
+
+    /**
      * Where the stream stands, read at once.
      *
      * @param connected whether the stream is open and has received at least one response

@@ -31,11 +31,17 @@ class JustInTimePeersTest {
     static final List<Prefix> CLUSTER = List.of(Prefix.parse("10.9.0.0/16"));
     static final Duration IDLE = Duration.ofSeconds(30);
 
-    /** A device that only keeps its peers and lets the test set their byte counts. */
+    /**
+     * A device that only keeps its peers and keys and lets the test set the peers' byte counts and
+     * the key of their last handshake.
+     */
     static final class RecordingDevice implements WireGuardDevice {
         final Map<Key, PeerConfig> peers = new LinkedHashMap<>();
         final Map<Key, Long> bytes = new LinkedHashMap<>();
+        final Map<Key, Key> handshakeKeys = new LinkedHashMap<>();
         final List<String> calls = new ArrayList<>();
+        Key privateKey;
+        Key secondary;
 
         @Override
         public synchronized void upsertPeer(PeerConfig peer) {
@@ -48,6 +54,40 @@ class JustInTimePeersTest {
             calls.add("remove");
             bytes.remove(publicKey);
             return peers.remove(publicKey) != null;
+        }
+
+        @Override
+        public synchronized boolean changePeerKey(Key from, Key to) {
+            PeerConfig p = peers.remove(from);
+            if (p == null) {
+                return false;
+            }
+            calls.add("rekey");
+            peers.put(to, new PeerConfig(to, p.presharedKey(), p.endpoint(), p.persistentKeepalive(), p
+                    .replaceAllowedIps(), p.allowedIps()));
+            return true;
+        }
+
+        @Override
+        public synchronized void setSecondaryKey(Key privateKey) {
+            secondary = privateKey;
+        }
+
+        @Override
+        public synchronized Key secondaryPublicKey() {
+            return secondary == null ? null : secondary.publicKey();
+        }
+
+        @Override
+        public synchronized void swapKeys() {
+            Key k = privateKey;
+            privateKey = secondary;
+            secondary = k;
+        }
+
+        @Override
+        public synchronized Map<Key, Key> handshakeKeys() {
+            return Map.copyOf(handshakeKeys);
         }
 
         @Override
@@ -67,16 +107,18 @@ class JustInTimePeersTest {
         }
 
         @Override
-        public void setPrivateKey(Key privateKey) {}
-
-        @Override
-        public Key privateKey() {
-            return null;
+        public synchronized void setPrivateKey(Key privateKey) {
+            this.privateKey = privateKey;
         }
 
         @Override
-        public Key publicKey() {
-            return null;
+        public synchronized Key privateKey() {
+            return privateKey;
+        }
+
+        @Override
+        public synchronized Key publicKey() {
+            return privateKey == null ? null : privateKey.publicKey();
         }
 
         @Override
@@ -124,6 +166,11 @@ class JustInTimePeersTest {
         @Override
         public void installed(PeerPlan.PeerSpec peer, JustInTimePeers.Direction direction) {
             events.add("installed " + peer.node() + " " + direction);
+        }
+
+        @Override
+        public void rekeyed(Key old, PeerPlan.PeerSpec peer) {
+            events.add("rekeyed " + peer.node());
         }
 
         @Override
@@ -249,14 +296,19 @@ class JustInTimePeersTest {
         // n1's Node resource is gone: its peer goes.
         jit.update(List.of(), Set.of("n2"), IDLE);
         assertThat(device.peers.keySet()).containsExactly(KEYS[2]);
-        // n2 registers a new key: the old one is no longer admitted.
+        // n2 registers a new key (a rotation): its installed peer takes it, keeping its sessions on the
+        // device; the old key is no longer admitted.
         Key fresh = Key.generatePrivate().publicKey();
+        device.calls.clear();
         jit.update(List.of(new PeerPlan.PeerSpec("n2", fresh, source(2), List.of(Prefix.parse("10.9.0.32/28")),
                 List.of(Prefix.parse("10.9.0.32/28")))),
                 Set.of(), IDLE);
-        assertThat(device.peers).isEmpty();
+        assertThat(device.peers.keySet()).containsExactly(fresh);
+        assertThat(device.calls).contains("rekey").doesNotContain("remove");
+        assertThat(events).contains("rekeyed n2");
         assertThat(jit.onInitiation(KEYS[2], source(2))).isEmpty();
         assertThat(jit.onInitiation(fresh, source(2))).isPresent();
+        assertThat(jit.size()).isEqualTo(1);
     }
 
     @Test
