@@ -269,6 +269,11 @@ final class DeltaStream implements StreamObserver<DeltaWorkloadRequest> {
         finish(null);
     }
 
+    /** Ends the stream because its node left the configuration (the agent's token is revoked with it). */
+    void removed(String message) {
+        fail(Status.UNAUTHENTICATED.withDescription(message));
+    }
+
     void cancel() {
         fail(Status.UNAVAILABLE.withDescription("control plane shutting down"));
     }

@@ -330,6 +330,30 @@ class WorkloadDiscoveryEndToEndTest {
     }
 
     @Test
+    void aRemovedNodesStreamIsClosedAndItsReplayedTokenRefused() throws IOException {
+        String old = token("node-b").get();
+        WorkloadXdsClient c = connect("node-b", () -> old, new MemoryState(), cp.xdsPort());
+        await().atMost(Duration.ofSeconds(10)).until(() -> c.status().connected());
+        Files.writeString(config.resolve("mesh.yaml"), dev.wisp.testing.ConfigYaml.documents(
+                dev.wisp.testing.ConfigYaml.node("node-a", "192.168.0.1"), dev.wisp.testing.ConfigYaml.pod("web-1",
+                        "shop", "app: web, version: v2", "node-a", "web", "10.1.1.5")));
+        // The open stream is closed, and the agent's reconnects with the same token are refused.
+        await().atMost(Duration.ofSeconds(10)).until(() -> c.status().lastError().filter(e -> e.startsWith(
+                "UNAUTHENTICATED: node node-b's credential was revoked when Node node-b left")).isPresent());
+        assertThat(c.status().connected()).isFalse();
+        assertThat(cp.credentials().tokenFile("node-b")).doesNotExist();
+        assertThat(metric(cp.registry(), "wisp_controlplane_refused_total{reason=\"node_removed\"}"))
+                .as("the closed stream and at least one replay").isGreaterThanOrEqualTo(2);
+        // Back in the configuration, the node gets a new token; the old one stays refused.
+        Files.writeString(config.resolve("mesh.yaml"), MESH);
+        await().atMost(Duration.ofSeconds(10)).until(() -> Files.exists(cp.credentials().tokenFile("node-b")));
+        assertThat(token("node-b").get()).isNotEqualTo(old);
+        WorkloadXdsClient fresh = connect("node-b", token("node-b"), new MemoryState(), cp.xdsPort());
+        await().atMost(Duration.ofSeconds(10)).until(() -> fresh.status().connected());
+        assertThat(c.status().connected()).isFalse();
+    }
+
+    @Test
     void agentsMustPresentTheCredentialOfTheirNode() throws IOException {
         MemoryState wrong = new MemoryState();
         WorkloadXdsClient c1 = connect("node-a", () -> "not-a-token", wrong, cp.xdsPort());
