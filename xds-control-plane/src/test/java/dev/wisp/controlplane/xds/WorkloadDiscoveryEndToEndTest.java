@@ -330,6 +330,45 @@ class WorkloadDiscoveryEndToEndTest {
     }
 
     @Test
+    void aSubscriptionToAnotherNodesAuthorizationIsCountedAndNotSent() throws Exception {
+        // Namespace data has pods on node-b only: its policy is in node-b's view, not node-a's.
+        Files.writeString(config.resolve("policy.yaml"), policy("db-only", "DENY").replace("namespace: shop",
+                "namespace: data"));
+        await().atMost(Duration.ofSeconds(10)).until(() -> !cp.translation().resources(TypeUrls.AUTHORIZATION)
+                .isEmpty());
+        String name = cp.translation().resources(TypeUrls.AUTHORIZATION).keySet().iterator().next();
+        assertThat(cp.translation().view(TypeUrls.AUTHORIZATION, "node-a")).doesNotContainKey(name);
+        TrustBundle bundle = readBundle(cp);
+        ManagedChannel ch = ControlPlaneClient.channel("127.0.0.1", cp.xdsPort(), () -> bundle);
+        channels.add(ch);
+        io.grpc.Metadata m = new io.grpc.Metadata();
+        m.put(io.grpc.Metadata.Key.of("authorization", io.grpc.Metadata.ASCII_STRING_MARSHALLER), "Bearer " + token(
+                "node-a").get());
+        var responses = new java.util.concurrent.LinkedBlockingQueue<dev.wisp.api.workload.v1.DeltaWorkloadResponse>();
+        var requests = dev.wisp.api.workload.v1.WorkloadDiscoveryGrpc.newStub(io.grpc.ClientInterceptors.intercept(ch,
+                io.grpc.stub.MetadataUtils.newAttachHeadersInterceptor(m))).deltaWorkloads(
+                        new io.grpc.stub.StreamObserver<>() {
+                            @Override
+                            public void onNext(dev.wisp.api.workload.v1.DeltaWorkloadResponse r) {
+                                responses.add(r);
+                            }
+
+                            @Override
+                            public void onError(Throwable t) {}
+
+                            @Override
+                            public void onCompleted() {}
+                        });
+        requests.onNext(dev.wisp.api.workload.v1.DeltaWorkloadRequest.newBuilder().setNodeName("node-a").setTypeUrl(
+                TypeUrls.AUTHORIZATION).addResourceNamesSubscribe(name).build());
+        var first = responses.poll(10, TimeUnit.SECONDS);
+        assertThat(first).isNotNull();
+        assertThat(first.getResourcesList()).isEmpty();
+        assertThat(metric(cp.registry(), "wisp_controlplane_refused_total{reason=\"xds_other_node\"}")).isEqualTo(1);
+        requests.onCompleted();
+    }
+
+    @Test
     void aRemovedNodesStreamIsClosedAndItsReplayedTokenRefused() throws IOException {
         String old = token("node-b").get();
         WorkloadXdsClient c = connect("node-b", () -> old, new MemoryState(), cp.xdsPort());
