@@ -35,6 +35,7 @@ import dev.wisp.spiffe.X509Svid;
 import dev.wisp.spiffe.tls.SpiffeTls;
 import io.grpc.Server;
 import io.grpc.ServerInterceptors;
+import io.grpc.ServerServiceDefinition;
 import io.grpc.netty.NettyServerBuilder;
 import io.micrometer.core.instrument.Counter;
 import io.netty.handler.ssl.SslContext;
@@ -227,10 +228,10 @@ public final class ControlPlane implements AutoCloseable {
                 .addStreamTracerFactory(new RefusedMessages(discovery.refusals()))
                 .permitKeepAliveTime(5, TimeUnit.SECONDS)
                 .permitKeepAliveWithoutCalls(true)
-                .addService(ServerInterceptors.intercept(discovery, nodeAuth))
-                .addService(ServerInterceptors.intercept(
-                        new CertificateService(() -> ca, registry, discovery.refusals()), nodeAuth))
-                .addService(ServerInterceptors.intercept(envoy.aggregatedService(), nodeAuth));
+                .addService(agentService(discovery.bindService(), nodeAuth))
+                .addService(agentService(new CertificateService(() -> ca, registry, discovery.refusals()).bindService(),
+                        nodeAuth))
+                .addService(agentService(envoy.aggregatedService().bindService(), nodeAuth));
         try {
             grpc = b.build().start();
         } catch (IOException e) {
@@ -240,6 +241,11 @@ public final class ControlPlane implements AutoCloseable {
         admin = AdminServer.start(options.adminAddress(), options.adminToken(), this);
         log.info("control plane: agents on {}, admin and /metrics on http://{}", grpc.getListenSockets(),
                 admin.address());
+    }
+
+    /** An agents' service: credential checked first, unparsable requests refused as counted refusals. */
+    private ServerServiceDefinition agentService(ServerServiceDefinition service, NodeAuthInterceptor nodeAuth) {
+        return ServerInterceptors.intercept(UnparsableMessages.refusing(service, discovery.refusals()), nodeAuth);
     }
 
     /**
