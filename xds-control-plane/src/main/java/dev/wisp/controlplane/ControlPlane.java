@@ -25,6 +25,7 @@ import dev.wisp.controlplane.translate.Translator;
 import dev.wisp.controlplane.xds.LocalNodeCredentials;
 import dev.wisp.controlplane.xds.NodeAuthInterceptor;
 import dev.wisp.controlplane.xds.NodeAuthenticator;
+import dev.wisp.controlplane.xds.NodeDirectory;
 import dev.wisp.controlplane.xds.Snapshot;
 import dev.wisp.controlplane.xds.WorkloadDiscoveryServer;
 import dev.wisp.spiffe.ca.CaSettings;
@@ -34,6 +35,7 @@ import dev.wisp.spiffe.X509Svid;
 import dev.wisp.spiffe.tls.SpiffeTls;
 import io.grpc.Server;
 import io.grpc.ServerInterceptors;
+import io.grpc.ServerServiceDefinition;
 import io.grpc.netty.NettyServerBuilder;
 import io.micrometer.core.instrument.Counter;
 import io.netty.handler.ssl.SslContext;
@@ -44,6 +46,7 @@ import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import java.io.IOException;
 import java.io.UncheckedIOException;
+import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.nio.file.Path;
 import java.time.Instant;
@@ -208,16 +211,27 @@ public final class ControlPlane implements AutoCloseable {
     }
 
     private void startServers() {
+        NodeAuthInterceptor nodeAuth = new NodeAuthInterceptor(agents, new NodeDirectory() {
+            @Override
+            public boolean loaded() {
+                return status.generation() > 0;
+            }
+
+            @Override
+            public Optional<List<InetAddress>> addresses(String node) {
+                return model.all(NodeDef.class).stream().filter(n -> n.ref().name().equals(node)).findFirst()
+                        .map(NodeDef::addresses);
+            }
+        }, discovery.refusals());
         NettyServerBuilder b = NettyServerBuilder.forAddress(options.xdsAddress()).sslContext(serverTls())
                 .maxInboundMessageSize(MAX_AGENT_MESSAGE)
                 .addStreamTracerFactory(new RefusedMessages(discovery.refusals()))
                 .permitKeepAliveTime(5, TimeUnit.SECONDS)
                 .permitKeepAliveWithoutCalls(true)
-                .addService(ServerInterceptors.intercept(discovery, new NodeAuthInterceptor(agents)))
-                .addService(
-                        ServerInterceptors.intercept(new CertificateService(() -> ca, registry, discovery.refusals()),
-                                new NodeAuthInterceptor(agents)))
-                .addService(ServerInterceptors.intercept(envoy.aggregatedService(), new NodeAuthInterceptor(agents)));
+                .addService(agentService(discovery.bindService(), nodeAuth))
+                .addService(agentService(new CertificateService(() -> ca, registry, discovery.refusals()).bindService(),
+                        nodeAuth))
+                .addService(agentService(envoy.aggregatedService().bindService(), nodeAuth));
         try {
             grpc = b.build().start();
         } catch (IOException e) {
@@ -227,6 +241,11 @@ public final class ControlPlane implements AutoCloseable {
         admin = AdminServer.start(options.adminAddress(), options.adminToken(), this);
         log.info("control plane: agents on {}, admin and /metrics on http://{}", grpc.getListenSockets(),
                 admin.address());
+    }
+
+    /** An agents' service: credential checked first, unparsable requests refused as counted refusals. */
+    private ServerServiceDefinition agentService(ServerServiceDefinition service, NodeAuthInterceptor nodeAuth) {
+        return ServerInterceptors.intercept(UnparsableMessages.refusing(service, discovery.refusals()), nodeAuth);
     }
 
     /**
@@ -311,6 +330,9 @@ public final class ControlPlane implements AutoCloseable {
             again.dropped().forEach(d -> refused(d.node(), d.reason(), d.message()));
             pendingClaims.forEach(this::checkClaim);
             pendingClaims.clear();
+            discovery.disconnectAllBut(
+                    m.all(NodeDef.class).stream().map(n -> n.ref().name())
+                            .collect(java.util.stream.Collectors.toSet()));
             Translation t = publish();
             // Envoy resources change only with the model (not with WireGuard registrations):
             // versioned by the generation of this reading.

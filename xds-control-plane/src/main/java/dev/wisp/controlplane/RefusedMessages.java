@@ -10,7 +10,7 @@ import io.grpc.Status;
  * larger than {@link ControlPlane#MAX_AGENT_MESSAGE} ({@code RESOURCE_EXHAUSTED} from the deframer).
  * The node is not known there (the tracer runs below the credential check), so these are counted
  * and logged under node {@code -}. A message protobuf cannot parse (e.g. nested past its recursion
- * limit) is refused by gRPC too, but ends as a task failure gRPC logs itself, not seen here.
+ * limit) is refused by {@link UnparsableMessages}, under the authenticated node.
  *
  * <p>Stateless; called on gRPC's transport threads.
  */

@@ -10,6 +10,7 @@ import io.grpc.stub.StreamObserver;
 import java.util.HashMap;
 import java.util.HashSet;
 import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.locks.ReentrantLock;
@@ -121,6 +122,7 @@ final class DeltaStream implements StreamObserver<DeltaWorkloadRequest> {
                 }
             }
             boolean subscriptionChanged = subscribe(ts, req);
+            refuseOtherNodesNames(type, req);
             String nonce = req.getResponseNonce();
             if (!nonce.isEmpty()) {
                 if (!nonce.equals(ts.inFlightNonce)) {
@@ -154,6 +156,29 @@ final class DeltaStream implements StreamObserver<DeltaWorkloadRequest> {
             return false;
         } finally {
             lock.unlock();
+        }
+    }
+
+    /**
+     * Names in a subscription that exist but are outside this node's view (another node's
+     * authorizations) are never sent (the view filters them); asking for them is counted and logged
+     * as {@code xds_other_node}.
+     */
+    private void refuseOtherNodesNames(String type, DeltaWorkloadRequest req) {
+        if (snapshot == null || req.getResourceNamesSubscribeCount() == 0) {
+            return;
+        }
+        Map<String, Resource> all = snapshot.translation().resources(type);
+        Map<String, Resource> view = snapshot.translation().view(type, node);
+        if (all == view) {
+            return;
+        }
+        List<String> others = req.getResourceNamesSubscribeList().stream()
+                .filter(n -> all.containsKey(n) && !view.containsKey(n)).limit(5).toList();
+        if (!others.isEmpty()) {
+            server.refusals.refuse(Refusals.Reason.XDS_OTHER_NODE, node, "subscription to "
+                    + WorkloadDiscoveryServer.shortType(type) + " " + others
+                    + ", outside the node's scope: not sent");
         }
     }
 
@@ -267,6 +292,11 @@ final class DeltaStream implements StreamObserver<DeltaWorkloadRequest> {
             lock.unlock();
         }
         finish(null);
+    }
+
+    /** Ends the stream because its node left the configuration (the agent's token is revoked with it). */
+    void removed(String message) {
+        fail(Status.UNAUTHENTICATED.withDescription(message));
     }
 
     void cancel() {

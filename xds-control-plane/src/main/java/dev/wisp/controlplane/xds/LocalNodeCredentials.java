@@ -20,6 +20,7 @@ import java.util.regex.Pattern;
  * {@code <state-dir>/node-credentials/<node>.token} (directory 0700, files 0600) for that node's
  * agent to read; tokens survive restarts. Only SHA-256 digests are kept in memory, and lookups go
  * by digest, so that comparing a presented token leaks nothing through timing about stored ones.
+ * A node that leaves the configuration loses its token (file deleted, digest revoked).
  */
 public final class LocalNodeCredentials implements NodeAuthenticator {
     private static final Pattern NODE_NAME = Pattern.compile("[a-z0-9]([-a-z0-9.]{0,251}[a-z0-9])?");
@@ -27,6 +28,15 @@ public final class LocalNodeCredentials implements NodeAuthenticator {
     private final Path dir;
     /** digest (hex) → node; written under this object's monitor, read from gRPC threads. */
     private final Map<String, String> nodesByDigest = new ConcurrentHashMap<>();
+    /** Digests of removed nodes' tokens → node, the latest {@link #REVOKED_KEPT}; guarded by itself. */
+    private final Map<String, String> revoked = java.util.Collections.synchronizedMap(new java.util.LinkedHashMap<>() {
+        @Override
+        protected boolean removeEldestEntry(Map.Entry<String, String> eldest) {
+            return size() > REVOKED_KEPT;
+        }
+    });
+    /** How many revoked tokens are remembered by name (older ones are refused as unknown). */
+    static final int REVOKED_KEPT = 4096;
 
     public LocalNodeCredentials(Path stateDir) {
         this.dir = requireNonNull(stateDir, "stateDir").resolve("node-credentials");
@@ -44,8 +54,25 @@ public final class LocalNodeCredentials implements NodeAuthenticator {
         return dir.resolve(node + ".token");
     }
 
-    /** Makes sure every node has a token (new ones are created, existing ones loaded). */
+    /**
+     * Makes sure every node of {@code nodes} has a token (new ones are created, existing ones
+     * loaded), and revokes the tokens of nodes not in it: their files are deleted (a node added
+     * again gets a new token) and a revoked token is answered {@link Revoked}.
+     */
     public synchronized void issue(Collection<String> nodes) {
+        for (var it = nodesByDigest.entrySet().iterator(); it.hasNext();) {
+            var e = it.next();
+            if (!nodes.contains(e.getValue())) {
+                try {
+                    Files.deleteIfExists(tokenFile(e.getValue()));
+                } catch (IOException ex) {
+                    throw new UncheckedIOException("cannot revoke the credential of removed node " + e.getValue()
+                            + " (" + tokenFile(e.getValue()) + "): " + ex.getMessage(), ex);
+                }
+                revoked.put(e.getKey(), e.getValue());
+                it.remove();
+            }
+        }
         for (String node : nodes) {
             if (!NODE_NAME.matcher(node).matches()) {
                 throw new IllegalArgumentException("'" + node + "' is not a valid node name");
@@ -76,9 +103,15 @@ public final class LocalNodeCredentials implements NodeAuthenticator {
 
     @Override
     public Result authenticate(String credential) {
-        String node = credential == null || credential.isEmpty() || credential.length() > 512
+        String digest = credential == null || credential.isEmpty() || credential.length() > 512
                 ? null
-                : nodesByDigest.get(NodeAuthenticator.digest(credential));
+                : NodeAuthenticator.digest(credential);
+        String node = digest == null ? null : nodesByDigest.get(digest);
+        String gone = digest == null || node != null ? null : revoked.get(digest);
+        if (gone != null) {
+            return new Revoked(gone, "node " + gone + "'s credential was revoked when Node " + gone
+                    + " left the mesh's configuration; a Node added again gets a new token file");
+        }
         return node == null
                 ? new Refused("node credential not recognised; use the token the control plane issued for this node "
                         + "(<state-dir>/node-credentials/<node>.token)")

@@ -21,7 +21,7 @@ public interface NodeAuthenticator {
     Result authenticate(String credential);
 
     /** The outcome of one authentication. */
-    sealed interface Result permits Authenticated, Refused {}
+    sealed interface Result permits Authenticated, Refused, Revoked {}
 
     /** The credential speaks for {@code node}. */
     record Authenticated(String node) implements Result {
@@ -36,6 +36,17 @@ public interface NodeAuthenticator {
      */
     record Refused(String reason) implements Result {
         public Refused {
+            requireNonNull(reason, "reason");
+        }
+    }
+
+    /**
+     * The credential was {@code node}'s and was revoked (the node left the mesh's configuration):
+     * refused, and counted for that node; {@code reason} goes back to the agent.
+     */
+    record Revoked(String node, String reason) implements Result {
+        public Revoked {
+            requireNonNull(node, "node");
             requireNonNull(reason, "reason");
         }
     }

@@ -12,8 +12,9 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * What the control plane refuses to an agent (another node's discovery, a certificate it may not
- * have, too many certificate requests, an oversized message): each refusal is counted in
+ * What the control plane refuses to an agent (no valid credential, a credential from another
+ * node's address or of a removed node, another node's discovery, a certificate it may not have, too
+ * many certificate requests, an oversized or unparsable message): each refusal is counted in
  * {@code wisp_controlplane_refused_total{reason}}, and logged at WARN at most once per reason and
  * node a minute, the next line saying how many were not logged, so that a hostile or broken agent
  * cannot flood the log.
@@ -28,6 +29,12 @@ public final class Refusals {
 
     /** Why a request was refused; {@link #tag} is the metric's {@code reason}. */
     public enum Reason {
+        /** A call without a credential, or with one that authenticates no node. */
+        UNAUTHENTICATED("unauthenticated"),
+        /** A node's credential presented from an address its Node object does not declare. */
+        CREDENTIAL_OTHER_ADDRESS("credential_other_address"),
+        /** A credential of a node that is no longer in the configuration (revoked, or its Node deleted). */
+        NODE_REMOVED("node_removed"),
         /** A discovery stream naming a node other than the credential's. */
         XDS_OTHER_NODE("xds_other_node"),
         /** A certificate for a service account with no pod on the caller's node, or another trust domain. */

@@ -190,6 +190,21 @@ public final class WorkloadDiscoveryServer extends WorkloadDiscoveryGrpc.Workloa
         return typeUrl.substring(typeUrl.lastIndexOf('.') + 1);
     }
 
+    /**
+     * Ends the streams of nodes not in {@code nodes} (the configuration's), each counted and logged
+     * as {@code node_removed}: an agent of a removed node keeps nothing open.
+     */
+    public void disconnectAllBut(Set<String> nodes) {
+        for (DeltaStream s : streams) {
+            String node = s.node();
+            if (node != null && !nodes.contains(node)) {
+                String msg = "Node " + node + " left the mesh's configuration; its stream is closed";
+                refusals.refuse(Refusals.Reason.NODE_REMOVED, node, "discovery stream: " + msg);
+                s.removed(msg);
+            }
+        }
+    }
+
     /** Ends every stream (agents reconnect) and stops the push threads. */
     public void shutdown() {
         pushes.shutdownNow();

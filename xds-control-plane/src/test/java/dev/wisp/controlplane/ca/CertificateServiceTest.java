@@ -155,10 +155,17 @@ class CertificateServiceTest {
         byte[] nested = new byte[2 * depth];
         java.util.Arrays.fill(nested, 0, depth, (byte) 0x7b); // field 15, start group
         java.util.Arrays.fill(nested, depth, 2 * depth, (byte) 0x7c); // field 15, end group
-        // gRPC ends it with INTERNAL or (when the parse fails in its half-close task) UNKNOWN; not counted.
-        assertThat(rawCall(nested).getCode()).isIn(io.grpc.Status.Code.INTERNAL, io.grpc.Status.Code.UNKNOWN);
-        org.awaitility.Awaitility.await().atMost(java.time.Duration.ofSeconds(5)).until(() -> cp.registry().scrape()
-                .contains("wisp_controlplane_refused_total{reason=\"message_refused\"} 1.0"));
+        // Refused as node-a's, counted, and a flood of them logs one line.
+        try (LogCapture logs = new LogCapture(Refusals.class)) {
+            for (int i = 0; i < 20; i++) {
+                io.grpc.Status s = rawCall(nested);
+                assertThat(s.getCode()).isEqualTo(io.grpc.Status.Code.INVALID_ARGUMENT);
+                assertThat(s.getDescription()).contains("nested past protobuf's recursion limit");
+            }
+            org.awaitility.Awaitility.await().atMost(java.time.Duration.ofSeconds(5)).until(() -> cp.registry()
+                    .scrape().contains("wisp_controlplane_refused_total{reason=\"message_refused\"} 21.0"));
+            assertThat(logs.lines()).filteredOn(l -> l.contains("message_refused of node node-a")).hasSize(1);
+        }
         assertThat(cp.registry().scrape()).doesNotContain("wisp_ca_certificates_issued_total");
         // The server is still there for well-formed requests.
         assertThat(as("node-a").createCertificate(csr("spiffe://cluster.local/ns/shop/sa/web")).getCertChainCount())

@@ -331,6 +331,69 @@ class WorkloadDiscoveryEndToEndTest {
     }
 
     @Test
+    void aSubscriptionToAnotherNodesAuthorizationIsCountedAndNotSent() throws Exception {
+        // Namespace data has pods on node-b only: its policy is in node-b's view, not node-a's.
+        Files.writeString(config.resolve("policy.yaml"), policy("db-only", "DENY").replace("namespace: shop",
+                "namespace: data"));
+        await().atMost(Duration.ofSeconds(10)).until(() -> !cp.translation().resources(TypeUrls.AUTHORIZATION)
+                .isEmpty());
+        String name = cp.translation().resources(TypeUrls.AUTHORIZATION).keySet().iterator().next();
+        assertThat(cp.translation().view(TypeUrls.AUTHORIZATION, "node-a")).doesNotContainKey(name);
+        TrustBundle bundle = readBundle(cp);
+        ManagedChannel ch = ControlPlaneClient.channel("127.0.0.1", cp.xdsPort(), () -> bundle);
+        channels.add(ch);
+        io.grpc.Metadata m = new io.grpc.Metadata();
+        m.put(io.grpc.Metadata.Key.of("authorization", io.grpc.Metadata.ASCII_STRING_MARSHALLER), "Bearer " + token(
+                "node-a").get());
+        var responses = new java.util.concurrent.LinkedBlockingQueue<dev.wisp.api.workload.v1.DeltaWorkloadResponse>();
+        var requests = dev.wisp.api.workload.v1.WorkloadDiscoveryGrpc.newStub(io.grpc.ClientInterceptors.intercept(ch,
+                io.grpc.stub.MetadataUtils.newAttachHeadersInterceptor(m))).deltaWorkloads(
+                        new io.grpc.stub.StreamObserver<>() {
+                            @Override
+                            public void onNext(dev.wisp.api.workload.v1.DeltaWorkloadResponse r) {
+                                responses.add(r);
+                            }
+
+                            @Override
+                            public void onError(Throwable t) {}
+
+                            @Override
+                            public void onCompleted() {}
+                        });
+        requests.onNext(dev.wisp.api.workload.v1.DeltaWorkloadRequest.newBuilder().setNodeName("node-a").setTypeUrl(
+                TypeUrls.AUTHORIZATION).addResourceNamesSubscribe(name).build());
+        var first = responses.poll(10, TimeUnit.SECONDS);
+        assertThat(first).isNotNull();
+        assertThat(first.getResourcesList()).isEmpty();
+        assertThat(metric(cp.registry(), "wisp_controlplane_refused_total{reason=\"xds_other_node\"}")).isEqualTo(1);
+        requests.onCompleted();
+    }
+
+    @Test
+    void aRemovedNodesStreamIsClosedAndItsReplayedTokenRefused() throws IOException {
+        String old = token("node-b").get();
+        WorkloadXdsClient c = connect("node-b", () -> old, new MemoryState(), cp.xdsPort());
+        await().atMost(Duration.ofSeconds(10)).until(() -> c.status().connected());
+        Files.writeString(config.resolve("mesh.yaml"), dev.wisp.testing.ConfigYaml.documents(
+                dev.wisp.testing.ConfigYaml.node("node-a", "192.168.0.1"), dev.wisp.testing.ConfigYaml.pod("web-1",
+                        "shop", "app: web, version: v2", "node-a", "web", "10.1.1.5")));
+        // The open stream is closed, and the agent's reconnects with the same token are refused.
+        await().atMost(Duration.ofSeconds(10)).until(() -> c.status().lastError().filter(e -> e.startsWith(
+                "UNAUTHENTICATED: node node-b's credential was revoked when Node node-b left")).isPresent());
+        assertThat(c.status().connected()).isFalse();
+        assertThat(cp.credentials().tokenFile("node-b")).doesNotExist();
+        assertThat(metric(cp.registry(), "wisp_controlplane_refused_total{reason=\"node_removed\"}"))
+                .as("the closed stream and at least one replay").isGreaterThanOrEqualTo(2);
+        // Back in the configuration, the node gets a new token; the old one stays refused.
+        Files.writeString(config.resolve("mesh.yaml"), MESH);
+        await().atMost(Duration.ofSeconds(10)).until(() -> Files.exists(cp.credentials().tokenFile("node-b")));
+        assertThat(token("node-b").get()).isNotEqualTo(old);
+        WorkloadXdsClient fresh = connect("node-b", token("node-b"), new MemoryState(), cp.xdsPort());
+        await().atMost(Duration.ofSeconds(10)).until(() -> fresh.status().connected());
+        assertThat(c.status().connected()).isFalse();
+    }
+
+    @Test
     void agentsMustPresentTheCredentialOfTheirNode() throws IOException {
         MemoryState wrong = new MemoryState();
         WorkloadXdsClient c1 = connect("node-a", () -> "not-a-token", wrong, cp.xdsPort());
