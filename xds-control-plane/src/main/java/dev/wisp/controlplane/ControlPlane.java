@@ -14,6 +14,7 @@ import dev.wisp.controlplane.envoy.EnvoyTranslator;
 import dev.wisp.controlplane.flows.FlowRelay;
 import dev.wisp.controlplane.model.AuthorizationPolicy;
 import dev.wisp.controlplane.model.MeshModel;
+import dev.wisp.controlplane.model.Cidr;
 import dev.wisp.controlplane.model.NodeDef;
 import dev.wisp.controlplane.model.Pod;
 import dev.wisp.controlplane.model.ServiceDef;
@@ -221,6 +222,12 @@ public final class ControlPlane implements AutoCloseable {
             public Optional<List<InetAddress>> addresses(String node) {
                 return model.all(NodeDef.class).stream().filter(n -> n.ref().name().equals(node)).findFirst()
                         .map(NodeDef::addresses);
+            }
+
+            @Override
+            public boolean inPodCidrs(String node, InetAddress ip) {
+                return model.all(NodeDef.class).stream().filter(n -> n.ref().name().equals(node))
+                        .flatMap(n -> n.podCidrs().stream()).anyMatch(c -> Cidr.parse(c).contains(ip));
             }
         }, discovery.refusals());
         NettyServerBuilder b = NettyServerBuilder.forAddress(options.xdsAddress()).sslContext(serverTls())

@@ -9,7 +9,8 @@ import java.util.Optional;
 /**
  * What binds an authenticated credential to its node beyond the credential itself (pure): the node
  * must still be in the live configuration, and the call must come from one of the addresses its
- * {@code Node} object declares. A loopback source passes (it is the control plane's own host, which
+ * {@code Node} object declares, or from a pod on it (an address in one of its declared pod CIDRs). A
+ * loopback source passes (it is the control plane's own host, which
  * holds every local token file anyway), as does a node that declares no address (nothing to bind
  * to), a transport without an IP peer (in-process, tests only) and any node before the first valid
  * reading. See ARCHITECTURE.md, "Refusing agents' abuse", for why and for the limits (NAT).
@@ -39,7 +40,7 @@ final class NodeBinding {
         }
         if (!bindAddresses || declared.get().isEmpty() || !(remote instanceof InetSocketAddress inet)
                 || inet.getAddress() == null || inet.getAddress().isLoopbackAddress()
-                || declared.get().contains(inet.getAddress())) {
+                || declared.get().contains(inet.getAddress()) || directory.inPodCidrs(node, inet.getAddress())) {
             return Optional.empty();
         }
         return Optional.of(new Refusal(Refusals.Reason.CREDENTIAL_OTHER_ADDRESS, "the credential is node " + node

@@ -28,4 +28,13 @@ public interface NodeDirectory {
 
     /** The node's declared addresses (possibly none), or empty when the configuration has no such node. */
     Optional<List<InetAddress>> addresses(String node);
+
+    /**
+     * Whether {@code ip} lies in one of the pod CIDRs the node's {@code Node} object declares: a pod on
+     * that node (the local mesh's waypoint, for one, calls with its node's credential from its pod
+     * address). None by default.
+     */
+    default boolean inPodCidrs(String node, InetAddress ip) {
+        return false;
+    }
 }

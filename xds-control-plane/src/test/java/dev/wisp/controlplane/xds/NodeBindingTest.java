@@ -108,6 +108,13 @@ class NodeBindingTest {
         public Optional<List<InetAddress>> addresses(String node) {
             return Optional.ofNullable(nodes.get(node));
         }
+
+        @Override
+        public boolean inPodCidrs(String node, InetAddress ip) {
+            // node-2's pods: 10.2.0.0/24
+            return node.equals("node-2") && ip.getAddress().length == 4 && (ip.getAddress()[0] & 0xff) == 10
+                    && ip.getAddress()[1] == 2 && ip.getAddress()[2] == 0;
+        }
     };
     LocalNodeCredentials credentials;
     Refusals refusals;
@@ -218,5 +225,10 @@ class NodeBindingTest {
         assertThat(NodeBinding.check("bare", from, directory, true)).as("nothing declared to bind to").isEmpty();
         assertThat(NodeBinding.check("node-2", from, directory, true)).get()
                 .extracting(NodeBinding.Refusal::reason).isEqualTo(Refusals.Reason.CREDENTIAL_OTHER_ADDRESS);
+        assertThat(NodeBinding.check("node-2", new InetSocketAddress(InetAddress.ofLiteral("10.2.0.7"), 1), directory,
+                true)).as("a pod on node-2").isEmpty();
+        assertThat(NodeBinding.check("node-1", new InetSocketAddress(InetAddress.ofLiteral("10.2.0.7"), 1), directory,
+                true)).as("a pod on node-2 with node-1's credential").get().extracting(NodeBinding.Refusal::reason)
+                .isEqualTo(Refusals.Reason.CREDENTIAL_OTHER_ADDRESS);
     }
 }
