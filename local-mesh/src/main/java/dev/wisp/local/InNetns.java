@@ -65,8 +65,9 @@ public final class InNetns {
                 String response = new String(s.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
                 int body = response.indexOf("\r\n\r\n");
                 if (!response.startsWith("HTTP/1.1 200") && !response.startsWith("HTTP/1.0 200")) {
+                    String text = body < 0 ? "" : response.substring(body + 4).strip();
                     throw new IOException(method + " " + where + ": " + response.lines().findFirst().orElse(
-                            "no response") + (body < 0 ? "" : ": " + response.substring(body + 4).strip()));
+                            "no response") + (text.isEmpty() ? "" : ": " + text));
                 }
                 return body < 0 ? "" : response.substring(body + 4);
             }
