@@ -40,8 +40,13 @@ class DemoCommandTest {
         assertThat(ended).as("the demo ended within 8 minutes:\n" + out).isTrue();
         assertThat(p.exitValue()).as(out).isZero();
 
-        assertThat(out).as(out).contains("== 1/5  Mesh up", "== 2/5  Traffic over mTLS",
-                "== 3/5  A DENY policy from YAML", "== 4/5  Policy removed", "== 5/5  Metrics");
+        assertThat(out).as(out).contains("== 1/6  Mesh up", "== 2/6  Traffic over mTLS",
+                "== 3/6  UDP through WireGuard", "== 4/6  A DENY policy from YAML", "== 5/6  Policy removed",
+                "== 6/6  Metrics");
+        assertThat(out).containsPattern("client -> 10\\.171\\.1\\.10:[0-9]+  \"hello over WireGuard\"  echoed after")
+                .contains("interface: wisp-demo-1").contains("private key: (hidden)")
+                .containsPattern("allowed ips: .*10\\.171\\.1\\.0/24")
+                .containsPattern("transfer: [1-9][0-9]* B received");
         assertThat(out).contains("client  spiffe://cluster.local/ns/default/sa/client  (certificate checked by node2)")
                 .contains("server  spiffe://cluster.local/ns/default/sa/server  (certificate checked by node1)")
                 .contains("mTLS: yes");
