@@ -223,4 +223,35 @@ class HelmChartTest {
         array.forEach(n -> out.add(n.asText()));
         return out;
     }
+
+    /**
+     * Each dashboard of {@code charts/wisp/dashboards} is a ConfigMap for Grafana's sidecar: labelled
+     * {@code grafana_dashboard: "1"}, in the folder Wisp, holding the file's JSON unchanged; the
+     * values rename the label and turn them off.
+     */
+    @Test
+    void everyDashboardIsAConfigMapForGrafanasSidecar() throws Exception {
+        List<java.nio.file.Path> files;
+        try (Stream<java.nio.file.Path> s = java.nio.file.Files.list(Helm.CHART.resolve("dashboards"))) {
+            files = s.filter(p -> p.toString().endsWith(".json")).sorted().toList();
+        }
+        assertThat(files).hasSize(5);
+        List<ObjectNode> maps = Helm.template().stream().filter(o -> o.path("kind").asText().equals("ConfigMap")
+                && o.at("/metadata/labels/grafana_dashboard").asText().equals("1")).toList();
+        assertThat(maps).hasSize(files.size());
+        com.fasterxml.jackson.databind.ObjectMapper json = new com.fasterxml.jackson.databind.ObjectMapper();
+        for (java.nio.file.Path f : files) {
+            String key = f.getFileName().toString();
+            ObjectNode map = only(maps, "ConfigMap", "wisp-dashboard-" + key.replace(".json", ""));
+            assertThat(map.at("/metadata/annotations/grafana_folder").asText()).isEqualTo("Wisp");
+            assertThat(json.readTree(map.at("/data/" + key).asText())).as(key).isEqualTo(json.readTree(f.toFile()));
+        }
+        Helm.Run off = Helm.helm("template", "wisp", Helm.CHART.toString(), "--set", "dashboards.enabled=false");
+        assertThat(off.exit()).as(off.output()).isZero();
+        assertThat(off.output()).doesNotContain("grafana_dashboard");
+        Helm.Run renamed = Helm.helm("template", "wisp", Helm.CHART.toString(), "--set", "dashboards.label=dash",
+                "--set", "dashboards.labelValue=yes");
+        assertThat(Helm.parse(renamed.output()).stream().filter(o -> o.at("/metadata/labels/dash").asText().equals(
+                "yes"))).hasSize(files.size());
+    }
 }

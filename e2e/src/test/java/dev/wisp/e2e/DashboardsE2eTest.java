@@ -1,6 +1,7 @@
 package dev.wisp.e2e;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.within;
 import static org.awaitility.Awaitility.await;
 
 import com.fasterxml.jackson.databind.JsonNode;
@@ -10,8 +11,13 @@ import dev.wisp.local.ClusterSpec;
 import dev.wisp.local.LocalMesh;
 import dev.wisp.local.MeshSpec;
 import dev.wisp.local.Prometheus;
+import dev.wisp.spiffe.SpiffeId;
 import dev.wisp.testing.Prerequisites;
+import io.netty.handler.codec.http.FullHttpResponse;
 import java.io.IOException;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -33,10 +39,11 @@ import org.junit.jupiter.api.io.TempDir;
  * The Grafana dashboards of {@code charts/wisp/dashboards} against Debian's Prometheus scraping a
  * local mesh: every panel query, with the template variables and Grafana's built-ins substituted as
  * Grafana would, is valid PromQL and returns at least one series after the test's traffic; the
- * counter panels show exactly what the test sent for the known workload {@code default/server}; and
- * each variable's {@code label_values} query finds values. Panels of series that do not exist yet
- * ({@link #PENDING}: the L7 waypoint's) must be valid PromQL and return nothing, so the test fails
- * when their series appear and the panel is still listed as pending.
+ * counter panels show exactly what the test sent for the known workloads {@code default/server}
+ * (connections) and {@code default/web} (HTTP requests through a waypoint, {@code wisp waypoint} in
+ * an uncaptured pod that Prometheus scrapes too, which the test's {@link WaypointClient} calls as
+ * {@code default/client}); the waypoint's duration quantiles lie within what the client measured;
+ * and each variable's {@code label_values} query finds values.
  */
 class DashboardsE2eTest {
     static final String CLUSTER = "dashd";
@@ -44,9 +51,10 @@ class DashboardsE2eTest {
     static final ObjectMapper JSON = new ObjectMapper();
     static final int CALLS = 5;
     static final int REQUEST_BYTES = 1000;
-    /** Panels whose series come with the L7 waypoint (istio_requests_total, its duration histogram). */
-    static final Set<String> PENDING = Set.of("Requests per second, by workload (waypoint)",
-            "Inbound request duration p50 / p99 (waypoint)", "Outbound request duration p50 / p99 (waypoint)");
+    /** Requests through the waypoint to {@code web} (answered 200 by its pod) and to {@code gone} (503). */
+    static final int WEB_CALLS = 20;
+    static final int GONE_CALLS = 3;
+    static final SpiffeId CLIENT = SpiffeId.forServiceAccount("cluster.local", "default", "client");
     static final Pattern LABEL_VALUES = Pattern.compile("label_values\\((?:(.*),\\s*)?([a-zA-Z_][a-zA-Z0-9_]*)\\)");
     @TempDir
     static Path dir;
@@ -55,14 +63,30 @@ class DashboardsE2eTest {
     static long startedAt;
     static int denied;
     static int curlAllowed;
+    static WaypointClient agent;
+    /** Requests answered 200 through the waypoint so far, and the longest any took (client-side, ms). */
+    static int webCalls;
+    static double slowestMs;
 
     @BeforeAll
     static void up() throws Exception {
         Prerequisites.requireCommands("prometheus");
         startedAt = System.nanoTime();
-        mesh = PodApps.upWithServer(PodApps.demoMesh(CLUSTER, 72, dir), 9000);
-        prometheus = mesh.startPrometheus(9090);
-        await().atMost(Duration.ofSeconds(60)).until(() -> prometheus.value("sum(up)").orElse(0) == 3);
+        ClusterSpec cluster = PodApps.demoCluster(CLUSTER, 72, new ClusterSpec.PodSpec("waypoint", "default",
+                "waypoint", 0, WaypointClient.POD_LABELS),
+                new ClusterSpec.PodSpec("web", "default", "web", 1, Map.of(
+                        "app", "web")));
+        mesh = PodApps.upWithServer(MeshSpec.builder(cluster).workDir(dir)
+                .service(WaypointE2eTest.service(cluster, "web", 1, Map.of("app", "web")))
+                .service(WaypointE2eTest.service(cluster, "gone", 2, Map.of("app", "none"))), 9000);
+        mesh.startInPodLogged("web", PodApps.wisp(List.of("-Xmx64m"), List.of("demo-app", "server", "--port",
+                "8080", "--name", "web")));
+        Path waypointLog = WaypointClient.start(mesh, "waypoint");
+        await().atMost(Duration.ofSeconds(30)).untilAsserted(() -> assertThat(PodApps.read(waypointLog)).contains(
+                "waypoint holds 2 route configurations, 2 clusters"));
+        prometheus = mesh.startPrometheus(9090, List.of(new Prometheus.Job("wisp-waypoint", List.of(
+                new Prometheus.Target(mesh.pod("waypoint").ip() + ":15020", Map.of())))));
+        await().atMost(Duration.ofSeconds(60)).until(() -> prometheus.value("sum(up)").orElse(0) == 4);
         String server = mesh.pod("server").ip();
         PodApps.Shell client = new PodApps.Shell(mesh, "client");
         for (int i = 0; i < CALLS; i++) {
@@ -85,14 +109,50 @@ class DashboardsE2eTest {
                 .redirectErrorStream(true).start().waitFor(20, java.util.concurrent.TimeUnit.SECONDS);
         await().atMost(Duration.ofSeconds(30)).until(() -> prometheus.value("sum(wisp_wireguard_peers)").orElse(0) == 2
                 && prometheus.value("count(wisp_wireguard_peer_last_handshake_age_seconds >= 0)").orElse(0) >= 1);
+        // HTTP through the waypoint: to web's pod (200), and to gone, which no pod backs (503).
+        agent = new WaypointClient(mesh);
+        callWeb(WEB_CALLS);
+        try (WaypointClient.Tunnel gone = tunnel(2, "gone")) {
+            for (int i = 0; i < GONE_CALLS; i++) {
+                FullHttpResponse r = gone.get("/items/" + i);
+                assertThat(r.status().code()).as(r.content().toString(StandardCharsets.UTF_8)).isEqualTo(503);
+                r.release();
+            }
+        }
+        await().atMost(Duration.ofSeconds(30))
+                .until(() -> prometheus.value("sum(istio_requests_total)").orElse(0) == WEB_CALLS + GONE_CALLS);
         // Every connection is scraped: the server's agent counted them all.
         await().atMost(Duration.ofSeconds(30)).until(() -> prometheus.value(
                 "sum(istio_tcp_connections_closed_total{reporter=\"destination\",destination_workload=\"server\"})")
                 .orElse(0) == CALLS + curlAllowed + denied);
     }
 
+    static WaypointClient.Tunnel tunnel(int service, String name) throws Exception {
+        return agent.open(CLIENT, mesh.pod("waypoint").ip(), new InetSocketAddress(InetAddress.ofLiteral(LocalMesh
+                .serviceAddress(mesh.cluster().spec(), service)), 80), name + ".default.svc.cluster.local");
+    }
+
+    /** {@code n} requests through the waypoint to web, each answered 200 by web's pod; counted. */
+    static void callWeb(int n) throws Exception {
+        try (WaypointClient.Tunnel web = tunnel(1, "web")) {
+            for (int i = 0; i < n; i++) {
+                long start = System.nanoTime();
+                FullHttpResponse r = web.get("/items/" + i);
+                slowestMs = Math.max(slowestMs, (System.nanoTime() - start) / 1e6);
+                String body = r.content().toString(StandardCharsets.UTF_8);
+                r.release();
+                assertThat(r.status().code()).as(body).isEqualTo(200);
+                assertThat(body).isEqualTo("hello from web\n");
+                webCalls++;
+            }
+        }
+    }
+
     @AfterAll
     static void down() throws Exception {
+        if (agent != null) {
+            agent.close();
+        }
         PodApps.down(mesh, CLUSTER);
     }
 
@@ -141,7 +201,6 @@ class DashboardsE2eTest {
     @Test
     void everyPanelQueryIsValidPromqlAndReturnsSeries() throws Exception {
         List<String> checked = new ArrayList<>();
-        Set<String> pending = new HashSet<>();
         for (Path file : dashboards()) {
             JsonNode d = JSON.readTree(file.toFile());
             for (Map<String, String> chosen : List.of(Map.<String, String>of(), Map.of("namespace", "default",
@@ -151,11 +210,7 @@ class DashboardsE2eTest {
                     for (JsonNode t : p.path("targets")) {
                         String q = substitute(t.path("expr").asText(), vars);
                         // Prometheus answers 400 for invalid PromQL: query() throws with its error.
-                        if (PENDING.contains(p.path("title").asText())) {
-                            assertThat(prometheus.query(q)).as("pending panel %s now has series: take it off PENDING",
-                                    p.path("title").asText()).isEmpty();
-                            pending.add(p.path("title").asText());
-                        } else if (chosen.isEmpty()) {
+                        if (chosen.isEmpty()) {
                             await().atMost(Duration.ofSeconds(20)).untilAsserted(() -> assertThat(prometheus.query(q))
                                     .as("%s / %s: %s", file.getFileName(), p.path("title").asText(), q).isNotEmpty());
                         } else {
@@ -167,7 +222,6 @@ class DashboardsE2eTest {
                 }
             }
         }
-        assertThat(pending).as("every pending panel exists").isEqualTo(PENDING);
         assertThat(checked).hasSizeGreaterThan(80);
         System.out.println(checked.size() + " dashboard queries valid with series, e.g. " + checked.getFirst());
     }
@@ -219,6 +273,70 @@ class DashboardsE2eTest {
     }
 
     /**
+     * The waypoint's request panels: the counters show exactly the requests sent through it, by the
+     * workload the waypoint forwarded to (web) or all (web's 200s and gone's 503s), and the rate panel
+     * has web's 200 series with a rate above zero while requests flow.
+     */
+    @Test
+    void waypointRequestPanelsShowExactlyTheRequestsSentThroughIt() throws Exception {
+        JsonNode overview = JSON.readTree(DASHBOARDS.resolve("mesh-overview.json").toFile());
+        JsonNode workload = JSON.readTree(DASHBOARDS.resolve("workload.json").toFile());
+        Map<String, String> web = Map.of("namespace", "default", "workload", "web");
+        await().atMost(Duration.ofSeconds(20)).untilAsserted(() -> {
+            assertThat(panelValue(overview, "Requests answered by waypoints (since they started)", variables(
+                    overview, web))).isEqualTo(webCalls);
+            assertThat(panelValue(overview, "Requests answered by waypoints (since they started)", variables(
+                    overview, Map.of()))).isEqualTo(webCalls + GONE_CALLS);
+            assertThat(panelValue(overview, "Request success rate (waypoints, since they started)", variables(
+                    overview, Map.of()))).isCloseTo((double) webCalls / (webCalls + GONE_CALLS), within(1e-9));
+            assertThat(panelValue(overview, "Request success rate (waypoints, since they started)", variables(
+                    overview, web))).isEqualTo(1.0);
+            assertThat(panelValue(workload, "Inbound requests through waypoints (since they started)", variables(
+                    workload, web))).isEqualTo(webCalls);
+            // Each forwarded request is its own HBONE stream to web's pod: web's agent counted them.
+            assertThat(panelValue(workload, "Inbound connections (since the agents started)", variables(workload,
+                    web))).isEqualTo(webCalls);
+        });
+        // A rate needs two scrapes inside $__rate_interval (4 s): requests flow while it is read.
+        await().atMost(Duration.ofSeconds(60)).untilAsserted(() -> {
+            callWeb(5);
+            assertThat(query(overview, "Requests per second, by workload (waypoint)", variables(overview, Map.of())))
+                    .filteredOn(x -> x.value() > 0).extracting(Prometheus.Sample::labels).contains(Map.of(
+                            "destination_workload_namespace", "default", "destination_workload", "web",
+                            "response_code", "200"));
+        });
+    }
+
+    /**
+     * The inbound p50 / p99 panel of web while requests flow through the waypoint: both exist, p50 is at
+     * most p99, and p99 is at most the Istio bucket bound above the slowest request the client saw
+     * (the waypoint's duration is within the client's round trip).
+     */
+    @Test
+    void waypointDurationPanelShowsQuantilesWithinWhatTheClientMeasured() throws Exception {
+        JsonNode workload = JSON.readTree(DASHBOARDS.resolve("workload.json").toFile());
+        Map<String, String> web = variables(workload, Map.of("namespace", "default", "workload", "web"));
+        String title = "Inbound request duration p50 / p99 (waypoint)";
+        List<Double> seen = new ArrayList<>();
+        await().atMost(Duration.ofSeconds(60)).untilAsserted(() -> {
+            callWeb(5);
+            List<Prometheus.Sample> p50 = query(workload, title, 0, web);
+            List<Prometheus.Sample> p99 = query(workload, title, 1, web);
+            assertThat(p50).hasSize(1);
+            assertThat(p99).hasSize(1);
+            double bound = java.util.stream.DoubleStream.of(0.5, 1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000,
+                    10000, 30000, 60000).filter(b -> b >= slowestMs).findFirst().orElse(Double.MAX_VALUE);
+            assertThat(p50.getFirst().value()).as("p50").isPositive().isLessThanOrEqualTo(p99.getFirst().value());
+            assertThat(p99.getFirst().value()).as("p99, slowest request %.1f ms", slowestMs).isLessThanOrEqualTo(
+                    bound);
+            seen.clear();
+            seen.addAll(List.of(p50.getFirst().value(), p99.getFirst().value()));
+        });
+        System.out.printf("waypoint p50 / p99 of web: %s ms (slowest round trip %.1f ms, %d requests)%n",
+                seen, slowestMs, webCalls);
+    }
+
+    /**
      * The node agent's control plane and certificate panels read the agents' own state: both agents
      * connected, none rejected an update, and every certificate held has between an hour and its 24 h
      * lifetime left (a real value from the SVIDs, not a constant).
@@ -240,11 +358,23 @@ class DashboardsE2eTest {
     }
 
     static double panelValue(JsonNode dashboard, String title, Map<String, String> vars) throws IOException {
+        var r = query(dashboard, title, vars);
+        assertThat(r).as(title).hasSize(1);
+        return r.getFirst().value();
+    }
+
+    /** What the first query of the panel {@code title} answers now. */
+    static List<Prometheus.Sample> query(JsonNode dashboard, String title, Map<String, String> vars)
+            throws IOException {
+        return query(dashboard, title, 0, vars);
+    }
+
+    /** What the panel's query number {@code target} answers now. */
+    static List<Prometheus.Sample> query(JsonNode dashboard, String title, int target, Map<String, String> vars)
+            throws IOException {
         for (JsonNode p : dashboard.path("panels")) {
             if (p.path("title").asText().equals(title)) {
-                var r = prometheus.query(substitute(p.path("targets").get(0).path("expr").asText(), vars));
-                assertThat(r).as(title).hasSize(1);
-                return r.getFirst().value();
+                return prometheus.query(substitute(p.path("targets").get(target).path("expr").asText(), vars));
             }
         }
         throw new AssertionError("no panel '" + title + "' in " + dashboard.path("title").asText());

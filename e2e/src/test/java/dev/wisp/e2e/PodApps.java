@@ -59,10 +59,18 @@ final class PodApps {
 
     /** The demo's three pods: client (default) and curl (other) on node 0, server (default) on node 1. */
     static MeshSpec.Builder demoMesh(String cluster, int base, Path workDir) {
-        return MeshSpec.builder(ClusterSpec.builder(cluster).nodes(2).base(base).pod("client", "default", "client", 0)
+        return MeshSpec.builder(demoCluster(cluster, base)).workDir(workDir);
+    }
+
+    /** The cluster of {@link #demoMesh}, with {@code more} pods. */
+    static ClusterSpec demoCluster(String cluster, int base, ClusterSpec.PodSpec... more) {
+        ClusterSpec.Builder b = ClusterSpec.builder(cluster).nodes(2).base(base).pod("client", "default", "client", 0)
                 .pod("curl", "other", "curl", 0)
-                .pod(new ClusterSpec.PodSpec("server", "default", "server", 1, Map.of("app", "server"))).build())
-                .workDir(workDir);
+                .pod(new ClusterSpec.PodSpec("server", "default", "server", 1, Map.of("app", "server")));
+        for (ClusterSpec.PodSpec p : more) {
+            b.pod(p);
+        }
+        return b.build();
     }
 
     /**

@@ -345,7 +345,15 @@ public final class LocalMesh implements AutoCloseable {
      * the mesh.
      */
     public Prometheus startPrometheus(int port) throws IOException {
-        return processes.startPrometheus(port);
+        return startPrometheus(port, List.of());
+    }
+
+    /**
+     * {@link #startPrometheus(int)} with {@code more} scrape jobs (e.g. a waypoint's {@code
+     * <pod address>:15020}: the underlay routes every pod CIDR).
+     */
+    public Prometheus startPrometheus(int port, List<Prometheus.Job> more) throws IOException {
+        return processes.startPrometheus(port, more);
     }
 
     /**

@@ -236,13 +236,14 @@ final class MeshProcesses {
         return spec.workDir().resolve("pod-" + pod + "-" + (++podProcessCount) + ".log");
     }
 
-    /** See {@link LocalMesh#startPrometheus}. */
-    Prometheus startPrometheus(int port) throws IOException {
+    /** See {@link LocalMesh#startPrometheus(int, List)}. */
+    Prometheus startPrometheus(int port, List<Prometheus.Job> more) throws IOException {
         List<Prometheus.Target> agentTargets = cluster.nodes().stream().map(n -> new Prometheus.Target(n.address()
                 + ":" + AGENT_METRICS_PORT, Map.of("node", n.name()))).toList();
-        List<Prometheus.Job> jobs = List.of(new Prometheus.Job("wisp-control-plane", List.of(new Prometheus.Target(
-                "127.0.0.1:" + CONTROL_PLANE_ADMIN_PORT, Map.of()))), new Prometheus.Job("wisp-node",
-                        agentTargets));
+        List<Prometheus.Job> jobs = new ArrayList<>(List.of(new Prometheus.Job("wisp-control-plane", List.of(
+                new Prometheus.Target("127.0.0.1:" + CONTROL_PLANE_ADMIN_PORT, Map.of()))), new Prometheus.Job(
+                        "wisp-node", agentTargets)));
+        jobs.addAll(more);
         Prometheus prom = Prometheus.start(jobs, new InetSocketAddress(cluster.underlayAddress(), port), spec
                 .workDir().resolve("prometheus"), cluster::onUnderlay);
         return adopt(prom, prometheuses, prom::close);

@@ -52,7 +52,7 @@ final class Exchange extends SimpleChannelInboundHandler<FullHttpRequest> {
     private final RequestMetrics metrics;
     // The request being answered (one at a time): what its metrics are labelled and sized by.
     private String virtualHost;
-    private Optional<SpiffeId> upstream = Optional.empty();
+    private Optional<RequestMetrics.Upstream> upstream = Optional.empty();
     private long requestBytes;
 
     Exchange(InetSocketAddress target, Optional<SpiffeId> peer, java.util.function.Supplier<EnvoyConfig> config,
@@ -112,7 +112,8 @@ final class Exchange extends SimpleChannelInboundHandler<FullHttpRequest> {
             respond(c, method, uri, e.status(), e.getMessage(), f.route(), f.cluster(), start, keepAlive);
             return;
         }
-        upstream = Optional.of(to.key().destinationIdentities().getFirst());
+        upstream = Optional.of(new RequestMetrics.Upstream(to.key().destinationIdentities().getFirst(), to
+                .workload()));
         c.channel().config().setAutoRead(false);
         Future<FullHttpResponse> answer = forwarder.send(req, to, c.executor());
         long timeoutMs = f.action().hasTimeout()

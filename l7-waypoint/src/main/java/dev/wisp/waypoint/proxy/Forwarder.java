@@ -10,6 +10,7 @@ import dev.wisp.node.proxy.HboneTunnel;
 import dev.wisp.node.proxy.HbonePool;
 import dev.wisp.node.proxy.PoolKey;
 import dev.wisp.spiffe.SpiffeId;
+import dev.wisp.waypoint.telemetry.RequestMetrics;
 import dev.wisp.waypoint.xds.EnvoyConfig;
 import io.envoyproxy.envoy.config.core.v3.SocketAddress;
 import io.envoyproxy.envoy.config.endpoint.v3.ClusterLoadAssignment;
@@ -57,8 +58,11 @@ final class Forwarder {
         this.self = requireNonNull(self, "self");
     }
 
-    /** Where a request goes: the endpoint (CONNECT target) and its node's HBONE server. */
-    record Endpoint(InetSocketAddress address, PoolKey key) {}
+    /**
+     * Where a request goes: the endpoint (CONNECT target), its node's HBONE server, and its workload
+     * name as the control plane's metadata gives it (for the request series).
+     */
+    record Endpoint(InetSocketAddress address, PoolKey key, String workload) {}
 
     /** Why a request could not be sent, with the status the client is answered. */
     static final class Failure extends Exception {
@@ -110,13 +114,19 @@ final class Forwarder {
                     SocketAddress a = e.getEndpoint().getAddress().getSocketAddress();
                     out.add(new Endpoint(new InetSocketAddress(InetAddress.ofLiteral(a.getAddress()), a.getPortValue()),
                             new PoolKey(self, List.of(id, agent), new InetSocketAddress(
-                                    InetAddress.ofLiteral(node.host()), node.port()))));
+                                    InetAddress.ofLiteral(node.host()), node.port())),
+                            workload(f)));
                 } catch (RuntimeException bad) {
                     // An endpoint whose tunnel does not parse is one the waypoint cannot reach: skipped.
                 }
             }
         }
         return out;
+    }
+
+    private static String workload(Map<String, Value> tunnel) {
+        Value w = tunnel.get("workload");
+        return w == null ? RequestMetrics.UNKNOWN : w.getStringValue();
     }
 
     /**

@@ -17,16 +17,19 @@ import java.util.concurrent.TimeUnit;
  * (Istio's buckets), labelled as Istio's proxies label them with {@code reporter="waypoint"}.
  *
  * <p>What the waypoint knows fills the labels; what it does not is {@code unknown}, Istio's value for
- * it: the source is the peer's certificate ({@code source_principal}, {@code
- * source_workload_namespace}); the destination service is the virtual host the request was routed on
- * (the control plane names it {@code <host>:<port>}); the destination principal is the endpoint's
- * SPIFFE ID when the request was forwarded. The waypoint holds no workload state, so {@code
- * source_workload} and {@code destination_workload} are {@code unknown}.
+ * it. The source is what the waypoint verified: the peer's certificate ({@code source_principal},
+ * {@code source_workload_namespace}). Its workload stays {@code unknown}: a certificate proves a
+ * namespace and a service account, which several workloads may share, and the waypoint holds no
+ * workload state to look the client's address up in (nor would an address the client's agent claims
+ * be verified). The destination service is the virtual host the request was routed on (the control
+ * plane names it {@code <host>:<port>}); when the request was forwarded, the destination principal
+ * and workload are the chosen endpoint's, from the tunnel metadata the control plane writes on each
+ * EDS endpoint ({@code wisp.dev/hbone}: {@code identity}, {@code workload}).
  *
  * <p>Thread-safe (Micrometer meters); called on the streams' event loops. Owns nothing to close.
  */
 public final class RequestMetrics {
-    static final String UNKNOWN = "unknown";
+    public static final String UNKNOWN = "unknown";
     /** Istio's default request duration buckets, milliseconds. */
     private static final double[] DURATION_BUCKETS = {0.5, 1, 5, 10, 25, 50, 100, 250, 500, 1000, 2500, 5000, 10000,
             30000, 60000, 300000, 600000, 1800000, 3600000};
@@ -46,17 +49,30 @@ public final class RequestMetrics {
      * @param source the peer's SPIFFE ID (its certificate), if it presented one
      * @param virtualHost the name of the virtual host it was routed on ({@code <host>:<port>}), or null
      *     when none serves the tunnel's target
-     * @param upstream the endpoint's SPIFFE ID when forwarded, else empty
+     * @param upstream the endpoint the request was forwarded to, else empty
      * @param status the HTTP status the client was answered
      * @param requestBytes the request body's size
      * @param responseBytes the response body's size
      * @param durationNanos from the request read to the answer written
      */
-    public record Request(Optional<SpiffeId> source, String virtualHost, Optional<SpiffeId> upstream, int status,
+    public record Request(Optional<SpiffeId> source, String virtualHost, Optional<Upstream> upstream, int status,
             long requestBytes, long responseBytes, long durationNanos) {
         public Request {
             requireNonNull(source, "source");
             requireNonNull(upstream, "upstream");
+        }
+    }
+
+    /**
+     * The endpoint a request was forwarded to, as its EDS metadata names it.
+     *
+     * @param identity the endpoint's SPIFFE ID
+     * @param workload its workload name ({@code unknown} when the metadata has none)
+     */
+    public record Upstream(SpiffeId identity, String workload) {
+        public Upstream {
+            requireNonNull(identity, "identity");
+            workload = workload == null || workload.isBlank() ? UNKNOWN : workload;
         }
     }
 
@@ -94,9 +110,10 @@ public final class RequestMetrics {
                 .and("source_principal", r.source().map(SpiffeId::toString).orElse(UNKNOWN))
                 .and("source_workload", UNKNOWN)
                 .and("source_workload_namespace", r.source().map(RequestMetrics::namespace).orElse(UNKNOWN))
-                .and("destination_principal", r.upstream().map(SpiffeId::toString).orElse(UNKNOWN))
-                .and("destination_workload", UNKNOWN)
-                .and("destination_workload_namespace", r.upstream().map(RequestMetrics::namespace).orElse(namespace))
+                .and("destination_principal", r.upstream().map(u -> u.identity().toString()).orElse(UNKNOWN))
+                .and("destination_workload", r.upstream().map(Upstream::workload).orElse(UNKNOWN))
+                .and("destination_workload_namespace", r.upstream().map(u -> namespace(u.identity())).orElse(
+                        namespace))
                 .and("destination_service", host)
                 .and("destination_service_name", name)
                 .and("destination_service_namespace", namespace);

@@ -126,8 +126,9 @@ public final class EnvoyTranslator {
 
     /**
      * How a waypoint reaches the pod: HBONE to its node's agent ({@link EnvoyNames#TUNNEL_METADATA}:
-     * {@code address} = the node's first address and HBONE port, {@code node}, and {@code identity} =
-     * the pod's SPIFFE ID), the way Istio's endpoints carry their tunnel. None when the pod's node is
+     * {@code address} = the node's first address and HBONE port, {@code node}, {@code identity} = the
+     * pod's SPIFFE ID, and {@code workload} = its workload name, {@link Pod#workloadName}, which the
+     * waypoint labels its request series with), the way Istio's endpoints carry their tunnel. None when the pod's node is
      * unknown or has no address: the waypoint then has no way to that endpoint and skips it.
      */
     private static Optional<Metadata> tunnel(Pod p, MeshModel model) {
@@ -139,6 +140,7 @@ public final class EnvoyTranslator {
             Struct s = Struct.newBuilder()
                     .putFields("address", text(host + ":" + n.hbonePort()))
                     .putFields("node", text(n.ref().name()))
+                    .putFields("workload", text(p.workloadName()))
                     .putFields("identity", text("spiffe://" + model.mesh().trustDomain() + "/ns/"
                             + p.ref().namespace() + "/sa/" + p.serviceAccount()))
                     .build();

@@ -24,4 +24,19 @@ public record Pod(ObjectRef ref, String uid, Map<String, String> labels, String 
             List<InetAddress> ips, boolean ready) {
         this(ref, uid, labels, nodeName, serviceAccount, ips, ready, Map.of());
     }
+
+    /**
+     * The workload this pod belongs to, as Istio names it: the label {@code app.kubernetes.io/name},
+     * else {@code app}, else the pod's name (the workload xDS {@code workload_name} and the waypoint's
+     * {@code destination_workload}).
+     */
+    public String workloadName() {
+        for (String k : new String[]{"app.kubernetes.io/name", "app"}) {
+            String v = labels.get(k);
+            if (v != null && !v.isEmpty()) {
+                return v;
+            }
+        }
+        return ref.name();
+    }
 }

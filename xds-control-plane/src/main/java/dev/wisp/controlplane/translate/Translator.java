@@ -204,7 +204,7 @@ public final class Translator {
                 .setTrustDomain(mesh.trustDomain())
                 .setNode(pod.nodeName())
                 .setTunnelProtocol(TunnelProtocol.TUNNEL_HBONE)
-                .setWorkloadName(first(labels, pod.ref().name(), "app.kubernetes.io/name", "app"))
+                .setWorkloadName(pod.workloadName())
                 .setCanonicalName(first(labels, pod.ref().name(), "service.istio.io/canonical-name",
                         "app.kubernetes.io/name", "app"))
                 .setCanonicalRevision(first(labels, "latest", "service.istio.io/canonical-revision",

@@ -211,7 +211,7 @@ class EnvoyTranslatorTest {
                 EnvoyNames.TUNNEL_METADATA).getFieldsMap()).as("the HBONE tunnel a waypoint takes to the pod")
                 .extractingFromEntries(e -> e.getKey() + "=" + e.getValue().getStringValue())
                 .containsExactlyInAnyOrder("address=10.0.0.1:15008", "node=node-a",
-                        "identity=spiffe://cluster.local/ns/shop/sa/reviews");
+                        "identity=spiffe://cluster.local/ns/shop/sa/reviews", "workload=reviews");
         assertThat(assignment(r, V2).getEndpoints(0).getLbEndpointsCount()).isOne();
         assertThat(assignment(r, "outbound|9080||empty.shop.svc.cluster.local").getEndpointsCount())
                 .as("no pod selected: no endpoints").isZero();

@@ -1,0 +1,138 @@
+package dev.wisp.e2e;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+import dev.wisp.local.LocalMesh;
+import dev.wisp.node.identity.Identities;
+import dev.wisp.node.proxy.HbonePool;
+import dev.wisp.node.proxy.HboneTunnel;
+import dev.wisp.node.proxy.PoolKey;
+import dev.wisp.node.proxy.ProxyContext;
+import dev.wisp.node.proxy.StreamBytes;
+import dev.wisp.node.proxy.Transport;
+import dev.wisp.node.state.WorkloadIndex;
+import dev.wisp.node.telemetry.Telemetry;
+import dev.wisp.node.tls.HboneTls;
+import dev.wisp.spiffe.SpiffeId;
+import dev.wisp.spiffe.ca.CaSettings;
+import dev.wisp.spiffe.ca.CertificateAuthority;
+import dev.wisp.spiffe.ca.NodeAuthorizer;
+import io.netty.channel.ChannelHandler;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.SimpleChannelInboundHandler;
+import io.netty.handler.codec.http.DefaultFullHttpRequest;
+import io.netty.handler.codec.http.FullHttpResponse;
+import io.netty.handler.codec.http.HttpClientCodec;
+import io.netty.handler.codec.http.HttpHeaderNames;
+import io.netty.handler.codec.http.HttpMethod;
+import io.netty.handler.codec.http.HttpObjectAggregator;
+import io.netty.handler.codec.http.HttpVersion;
+import io.netty.handler.codec.http2.Http2StreamChannel;
+import io.netty.util.concurrent.GlobalEventExecutor;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * A waypoint in a local mesh and a client of it: {@link #start} runs {@code wisp waypoint} (identity
+ * {@code default/sa/waypoint}) as a child JVM in an uncaptured pod, and an instance plays node 1's
+ * agent tunnelling a client's connection to the waypoint (the agents do not yet do it themselves):
+ * HBONE streams from the agent's own pool, with an SVID the mesh CA signs for the client, CONNECT to
+ * a service's cluster IP, then HTTP/1.1 requests inside.
+ */
+final class WaypointClient implements AutoCloseable {
+    static final SpiffeId WAYPOINT = SpiffeId.forServiceAccount("cluster.local", "default", "waypoint");
+    private final Identities ids;
+    private final Transport transport;
+    private final HbonePool pool;
+
+    /** The labels of the pod that runs the waypoint: the agents leave it uncaptured. */
+    static final Map<String, String> POD_LABELS = Map.of("istio.io/dataplane-mode", "none");
+
+    /**
+     * Starts the waypoint in {@code pod} (with node 1's credential) and waits until it is ready;
+     * returns its log, the failure message of whatever waits on it.
+     */
+    static Path start(LocalMesh mesh, String pod) throws Exception {
+        Path state = mesh.stateDir();
+        Path log = mesh.startInPodLogged(pod, PodApps.wisp(List.of("-Xmx128m"), List.of("waypoint", "--name",
+                "waypoint", "--namespace", "default", "--service-account", "waypoint", "--control-plane",
+                mesh.cluster().underlayAddress() + ":" + LocalMesh.XDS_PORT, "--token-file", state.resolve(
+                        "node-credentials").resolve("node1.token").toString(),
+                "--ca-bundle", state.resolve("ca").resolve("bundle.pem").toString())));
+        await().atMost(Duration.ofSeconds(120)).untilAsserted(() -> assertThat(PodApps.read(log)).contains(
+                "waypoint waypoint ready on"));
+        return log;
+    }
+
+    WaypointClient(LocalMesh mesh) throws Exception {
+        CertificateAuthority ca = CertificateAuthority.createOrLoad(mesh.stateDir().resolve("ca"), CaSettings.of(
+                "cluster.local", NodeAuthorizer.unrestricted()));
+        ids = Identities.local(ca, "node1");
+        transport = Transport.create(1);
+        pool = new HbonePool(new ProxyContext("node1", WorkloadIndex.create(), new HboneTls(ids), new Telemetry(),
+                transport, Set.of(), 15008, Duration.ofSeconds(5)), 100, Duration.ofMinutes(1));
+    }
+
+    /** One tunnel to a service through the waypoint; requests go one at a time. */
+    final class Tunnel implements AutoCloseable {
+        private final Http2StreamChannel stream;
+        private final BlockingQueue<FullHttpResponse> answers;
+        private final String host;
+
+        private Tunnel(Http2StreamChannel stream, BlockingQueue<FullHttpResponse> answers, String host) {
+            this.stream = stream;
+            this.answers = answers;
+            this.host = host;
+        }
+
+        /** GET {@code path}; its response (the caller releases it). */
+        FullHttpResponse get(String path) throws Exception {
+            DefaultFullHttpRequest req = new DefaultFullHttpRequest(HttpVersion.HTTP_1_1, HttpMethod.GET, path);
+            req.headers().set(HttpHeaderNames.HOST, host);
+            stream.writeAndFlush(req);
+            FullHttpResponse r = answers.poll(20, TimeUnit.SECONDS);
+            assertThat(r).as("an answer to GET " + path).isNotNull();
+            return r;
+        }
+
+        @Override
+        public void close() {
+            stream.close();
+        }
+    }
+
+    /**
+     * Opens a tunnel as {@code client} through the waypoint at {@code waypointIp}:15008 to {@code vip};
+     * requests carry {@code host}.
+     */
+    Tunnel open(SpiffeId client, String waypointIp, InetSocketAddress vip, String host) throws Exception {
+        BlockingQueue<FullHttpResponse> answers = new LinkedBlockingQueue<>();
+        Http2StreamChannel stream = HboneTunnel.open(pool, new PoolKey(client, List.of(WAYPOINT),
+                new InetSocketAddress(InetAddress.ofLiteral(waypointIp), 15008)), vip,
+                () -> new ChannelHandler[]{new StreamBytes(), new HttpClientCodec(), new HttpObjectAggregator(1 << 16),
+                        new SimpleChannelInboundHandler<FullHttpResponse>() {
+                            @Override
+                            protected void channelRead0(ChannelHandlerContext c, FullHttpResponse r) {
+                                answers.add(r.retain());
+                            }
+                        }},
+                GlobalEventExecutor.INSTANCE).get(30, TimeUnit.SECONDS);
+        return new Tunnel(stream, answers, host);
+    }
+
+    @Override
+    public void close() {
+        pool.close();
+        transport.close();
+        ids.close();
+    }
+}

@@ -1,0 +1,58 @@
+package dev.wisp.waypoint.telemetry;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.wisp.spiffe.SpiffeId;
+import io.micrometer.core.instrument.Tag;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.Optional;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The labels of the waypoint's request series: the destination workload, namespace and principal are
+ * the forwarded-to endpoint's (its EDS metadata), the source is only what the client's certificate
+ * proves (namespace and principal; the workload stays {@code unknown}).
+ */
+class RequestMetricsTest {
+    static final SpiffeId CLIENT = SpiffeId.forServiceAccount("cluster.local", "shop", "client");
+    static final SpiffeId REVIEWS = SpiffeId.forServiceAccount("cluster.local", "shop", "reviews");
+
+    static Map<String, String> labels(RequestMetrics.Request r) {
+        Map<String, String> out = new LinkedHashMap<>();
+        for (Tag t : RequestMetrics.tags(r)) {
+            out.put(t.getKey(), t.getValue());
+        }
+        return out;
+    }
+
+    @Test
+    void aForwardedRequestIsLabelledWithTheEndpointsWorkloadAndTheClientsVerifiedIdentity() {
+        Map<String, String> l = labels(new RequestMetrics.Request(Optional.of(CLIENT),
+                "reviews.shop.svc.cluster.local:9080", Optional.of(new RequestMetrics.Upstream(REVIEWS, "reviews-v2")),
+                200, 10, 20, 1_000_000));
+        assertThat(l).containsEntry("destination_workload", "reviews-v2")
+                .containsEntry("destination_workload_namespace", "shop")
+                .containsEntry("destination_principal", "spiffe://cluster.local/ns/shop/sa/reviews")
+                .containsEntry("destination_service", "reviews.shop.svc.cluster.local")
+                .containsEntry("destination_service_name", "reviews")
+                .containsEntry("source_principal", "spiffe://cluster.local/ns/shop/sa/client")
+                .containsEntry("source_workload_namespace", "shop")
+                .containsEntry("source_workload", "unknown")
+                .containsEntry("reporter", "waypoint")
+                .containsEntry("response_code", "200");
+    }
+
+    @Test
+    void anEndpointWithoutAWorkloadNameAndAnAnsweredRequestAreUnknown() {
+        assertThat(new RequestMetrics.Upstream(REVIEWS, "").workload()).isEqualTo("unknown");
+        assertThat(new RequestMetrics.Upstream(REVIEWS, null).workload()).isEqualTo("unknown");
+        Map<String, String> l = labels(new RequestMetrics.Request(Optional.empty(),
+                "reviews.shop.svc.cluster.local:9080", Optional.empty(), 404, 0, 5, 1000));
+        assertThat(l).containsEntry("destination_workload", "unknown")
+                .containsEntry("destination_principal", "unknown")
+                .containsEntry("destination_workload_namespace", "shop")
+                .containsEntry("source_principal", "unknown")
+                .containsEntry("connection_security_policy", "none");
+    }
+}
