@@ -57,7 +57,7 @@ record BackendActions(MeshModel model, ServiceDef parent, int port) {
             switch (f) {
                 case HeaderModifier h -> headers(route, h);
                 case Redirect r -> {
-                    route.setRedirect(redirect(r, form));
+                    route.setRedirect(redirect(r, form, port));
                     return;
                 }
                 case Rewrite r -> rewrite(action, r, form);
@@ -125,7 +125,12 @@ record BackendActions(MeshModel model, ServiceDef parent, int port) {
                 .toList();
     }
 
-    private static RedirectAction redirect(Redirect r, PathForm form) {
+    /**
+     * The redirect, its port always written (the Gateway API's default: the scheme's well-known port
+     * when a scheme is given, else the service port the request came to), so that the waypoint and
+     * {@code wisp route check} write the same {@code Location}; http:80 and https:443 are then left out.
+     */
+    private static RedirectAction redirect(Redirect r, PathForm form, int servicePort) {
         RedirectAction.Builder b = RedirectAction.newBuilder()
                 .setResponseCode(r.statusCode() == 301
                         ? RedirectAction.RedirectResponseCode.MOVED_PERMANENTLY
@@ -138,6 +143,10 @@ record BackendActions(MeshModel model, ServiceDef parent, int port) {
         }
         if (r.port() != null) {
             b.setPortRedirect(r.port());
+        } else if (r.scheme() != null) {
+            b.setPortRedirect(r.scheme().equals("https") ? 443 : 80);
+        } else {
+            b.setPortRedirect(servicePort);
         }
         if (r.path() != null) {
             if (r.path().fullPath()) {
@@ -159,17 +168,20 @@ record BackendActions(MeshModel model, ServiceDef parent, int port) {
         if (r.path().fullPath()) {
             action.setRegexRewrite(RegexMatchAndSubstitute.newBuilder()
                     .setPattern(RegexMatcher.newBuilder().setRegex("^/.*$"))
-                    .setSubstitution(r.path().value()));
+                    .setSubstitution(r.path().value().replace("\\", "\\\\")));
         } else if (form != null) {
             action.setPrefixRewrite(form.prefixRewrite(r.path()));
         }
     }
 
-    /** GEP-1731: {@code codes} retried, {@code attempts} retries, {@code backoff} the base interval. */
+    /**
+     * GEP-1731: {@code codes} retried (and a connection that could not be made, which the backend never
+     * saw), {@code attempts} retries, {@code backoff} the base interval.
+     */
     private static RetryPolicy retry(Retry r, Duration perTry) {
         RetryPolicy.Builder b = RetryPolicy.newBuilder();
         if (r.codes() != null && !r.codes().isEmpty()) {
-            b.setRetryOn("retriable-status-codes").addAllRetriableStatusCodes(r.codes());
+            b.setRetryOn("retriable-status-codes,connect-failure").addAllRetriableStatusCodes(r.codes());
         } else {
             b.setRetryOn("5xx");
         }
