@@ -77,17 +77,14 @@ class WaypointE2eTest {
     @TempDir
     static Path dir;
     static LocalMesh mesh;
-    static Transport transport;
-    static HbonePool pool;
-    static Identities ids;
+    static WaypointClient client;
 
     @BeforeAll
     static void up() throws Exception {
         Prerequisites.requireRoot();
         Prerequisites.requireCommands("ip", "nsenter");
         ClusterSpec cluster = ClusterSpec.builder(CLUSTER).nodes(2).base(30)
-                .pod(new ClusterSpec.PodSpec("waypoint", "default", "waypoint", 0,
-                        Map.of("istio.io/dataplane-mode", "none")))
+                .pod(WaypointClient.pod())
                 .pod(new ClusterSpec.PodSpec("v1", "default", "server", 1, Map.of("app", "server", "version", "v1")))
                 .pod(new ClusterSpec.PodSpec("v2", "default", "server", 1, Map.of("app", "server", "version", "v2")))
                 .build();
@@ -99,26 +96,11 @@ class WaypointE2eTest {
             mesh.startInPodLogged(pod, PodApps.wisp(List.of("-Xmx64m"), List.of("demo-app", "server", "--port",
                     "8080", "--name", pod)));
         }
-        Path state = mesh.stateDir();
-        Path log = mesh.startInPodLogged("waypoint", PodApps.wisp(List.of("-Xmx128m"), List.of("waypoint", "--name",
-                "waypoint", "--namespace", "default", "--service-account", "waypoint", "--control-plane",
-                mesh.cluster().underlayAddress() + ":" + LocalMesh.XDS_PORT, "--token-file", state.resolve(
-                        "node-credentials").resolve("node1.token").toString(),
-                "--ca-bundle", state.resolve("ca")
-                        .resolve("bundle.pem").toString())));
-        // The waypoint's log is the failure message: the temporary directory goes with the test.
-        await().atMost(Duration.ofSeconds(120)).untilAsserted(() -> assertThat(PodApps.read(log)).contains(
-                "waypoint waypoint ready on"));
+        Path log = WaypointClient.startWaypoint(mesh);
         mesh.apply("route.yaml", ROUTE);
         await().atMost(Duration.ofSeconds(30)).untilAsserted(() -> assertThat(PodApps.read(log)).contains(
                 "waypoint holds 3 route configurations, 3 clusters"));
-        // node 1's agent, played by this JVM: the mesh CA signs the client's SVID.
-        CertificateAuthority ca = CertificateAuthority.createOrLoad(state.resolve("ca"), CaSettings.of(
-                "cluster.local", NodeAuthorizer.unrestricted()));
-        ids = Identities.local(ca, "node1");
-        transport = Transport.create(1);
-        pool = new HbonePool(new ProxyContext("node1", WorkloadIndex.create(), new HboneTls(ids), new Telemetry(),
-                transport, Set.of(), 15008, Duration.ofSeconds(5)), 100, Duration.ofMinutes(1));
+        client = WaypointClient.of(mesh);
     }
 
     static MeshSpec.ServiceSpec service(ClusterSpec cluster, String name, int i, Map<String, String> selector) {
@@ -127,35 +109,18 @@ class WaypointE2eTest {
 
     @AfterAll
     static void down() throws Exception {
-        if (pool != null) {
-            pool.close();
-        }
-        if (transport != null) {
-            transport.close();
-        }
-        if (ids != null) {
-            ids.close();
+        if (client != null) {
+            client.close();
         }
         PodApps.down(mesh, CLUSTER);
     }
 
     @Test
     void anHttpRouteSplitsRequestsBetweenTwoBackendsAndAnUnmatchedPathIs404() throws Exception {
-        SpiffeId client = SpiffeId.forServiceAccount("cluster.local", "default", "client");
-        SpiffeId waypoint = SpiffeId.forServiceAccount("cluster.local", "default", "waypoint");
         InetSocketAddress vip = new InetSocketAddress(InetAddress.ofLiteral(LocalMesh.serviceAddress(mesh.cluster()
                 .spec(), 1)), 80);
-        BlockingQueue<FullHttpResponse> answers = new LinkedBlockingQueue<>();
-        Http2StreamChannel tunnel = HboneTunnel.open(pool, new PoolKey(client, List.of(waypoint),
-                new InetSocketAddress(InetAddress.ofLiteral(mesh.pod("waypoint").ip()), 15008)), vip,
-                () -> new ChannelHandler[]{new StreamBytes(), new HttpClientCodec(), new HttpObjectAggregator(1 << 16),
-                        new SimpleChannelInboundHandler<FullHttpResponse>() {
-                            @Override
-                            protected void channelRead0(ChannelHandlerContext c, FullHttpResponse r) {
-                                answers.add(r.retain());
-                            }
-                        }},
-                GlobalEventExecutor.INSTANCE).get(30, TimeUnit.SECONDS);
+        BlockingQueue<FullHttpResponse> answers = WaypointClient.answers();
+        Http2StreamChannel tunnel = client.tunnel(vip, answers);
 
         int v1 = 0;
         int v2 = 0;
@@ -196,10 +161,7 @@ class WaypointE2eTest {
             throws Exception {
         DefaultFullHttpRequest req = new DefaultFullHttpRequest(HttpVersion.HTTP_1_1, HttpMethod.GET, path);
         req.headers().set(HttpHeaderNames.HOST, "server.default.svc.cluster.local");
-        tunnel.writeAndFlush(req);
-        FullHttpResponse r = answers.poll(20, TimeUnit.SECONDS);
-        assertThat(r).as("an answer to GET " + path).isNotNull();
-        return r;
+        return WaypointClient.call(tunnel, answers, req);
     }
 
     /** Connections node 2's agent delivered to {@code ip}:8080 from the waypoint's identity. */
