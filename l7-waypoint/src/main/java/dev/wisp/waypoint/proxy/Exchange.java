@@ -138,7 +138,7 @@ final class Exchange extends SimpleChannelInboundHandler<FullHttpRequest> {
                     FullHttpResponse r = a.response();
                     r.headers().remove(HttpHeaderNames.CONNECTION).remove(HttpHeaderNames.KEEP_ALIVE);
                     HttpHeaders h = r.headers();
-                    RouteActions.response(f.matched(),
+                    RouteActions.response(f.matched(), f.backend(),
                             new RouteActions.Headers(h::set, h::add, h::remove, h::contains));
                     log(method, uri, r.status().code(), "forwarded", f.route(), a.where(), start,
                             r.content().readableBytes(), a.attempts());

@@ -37,11 +37,12 @@ public final class EnvoyRoutes {
     public sealed interface Decision {
         /**
          * Sends the request to {@code cluster}; {@code route} is the matched route's name, {@code matched}
-         * the route itself (its response header edits, mirrors, retries), {@code upstream} the request
-         * after its rewrites and header edits ({@link RouteActions#upstream}).
+         * the route itself (its response header edits, mirrors, retries), {@code backend} the chosen
+         * cluster weight (its own header edits; the default instance for a single cluster), {@code
+         * upstream} the request after the rewrites and header edits ({@link RouteActions#upstream}).
          */
         record Forward(String route, String cluster, RouteAction action, Route matched,
-                RouteActions.Upstream upstream) implements Decision {}
+                WeightedCluster.ClusterWeight backend, RouteActions.Upstream upstream) implements Decision {}
 
         /** Answers {@code status} with {@code location} ({@link RouteActions#location}). */
         record Redirect(String route, int status, String location) implements Decision {}
@@ -97,7 +98,8 @@ public final class EnvoyRoutes {
             }
             RouteAction a = r.getRoute();
             return switch (a.getClusterSpecifierCase()) {
-                case CLUSTER -> forward(r, a.getCluster(), request);
+                case CLUSTER -> forward(r, a.getCluster(), WeightedCluster.ClusterWeight.getDefaultInstance(),
+                        request);
                 case WEIGHTED_CLUSTERS -> weighted(r, request, draw);
                 default -> new Decision.Respond(r.getName(), 500, "no cluster in route " + r.getName());
             };
@@ -105,8 +107,10 @@ public final class EnvoyRoutes {
         return new Decision.Respond(null, 404, "no route matched");
     }
 
-    private static Decision forward(Route r, String cluster, Request request) {
-        return new Decision.Forward(r.getName(), cluster, r.getRoute(), r, RouteActions.upstream(r, request));
+    private static Decision forward(Route r, String cluster, WeightedCluster.ClusterWeight backend,
+            Request request) {
+        return new Decision.Forward(r.getName(), cluster, r.getRoute(), r, backend,
+                RouteActions.upstream(r, backend, request));
     }
 
     private static Decision weighted(Route r, Request request, double draw) {
@@ -124,10 +128,10 @@ public final class EnvoyRoutes {
         for (WeightedCluster.ClusterWeight c : cs) {
             pick -= c.getWeight().getValue();
             if (pick < 0) {
-                return forward(r, c.getName(), request);
+                return forward(r, c.getName(), c, request);
             }
         }
-        return forward(r, cs.getLast().getName(), request);
+        return forward(r, cs.getLast().getName(), cs.getLast(), request);
     }
 
     static boolean matches(RouteMatch m, Request r) {

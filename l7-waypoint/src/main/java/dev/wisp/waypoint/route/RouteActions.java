@@ -5,6 +5,7 @@ import io.envoyproxy.envoy.config.route.v3.RedirectAction;
 import io.envoyproxy.envoy.config.route.v3.Route;
 import io.envoyproxy.envoy.config.route.v3.RouteAction;
 import io.envoyproxy.envoy.config.route.v3.RouteMatch;
+import io.envoyproxy.envoy.config.route.v3.WeightedCluster;
 import io.envoyproxy.envoy.type.v3.FractionalPercent;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -40,11 +41,17 @@ public final class RouteActions {
      */
     public record Upstream(String path, Map<String, List<String>> headers) {}
 
-    /** {@code route}'s rewrite and request header edits applied to {@code r}. */
-    public static Upstream upstream(Route route, EnvoyRoutes.Request r) {
+    /**
+     * {@code route}'s rewrite and request header edits applied to {@code r}, then those of the chosen
+     * cluster weight {@code backend} (the most specific last: the control plane sets {@code
+     * most_specific_header_mutations_wins}, so a backend's modifiers come after the rule's, as in the
+     * route engine).
+     */
+    public static Upstream upstream(Route route, WeightedCluster.ClusterWeight backend, EnvoyRoutes.Request r) {
         Map<String, List<String>> headers = new LinkedHashMap<>();
         r.headers().forEach((k, v) -> headers.put(k, new ArrayList<>(v)));
         edit(route.getRequestHeadersToAddList(), route.getRequestHeadersToRemoveList(), map(headers));
+        edit(backend.getRequestHeadersToAddList(), backend.getRequestHeadersToRemoveList(), map(headers));
         RouteAction a = route.getRoute();
         String path = r.path();
         if (!a.getPrefixRewrite().isEmpty()) {
@@ -122,9 +129,10 @@ public final class RouteActions {
         return out;
     }
 
-    /** {@code route}'s response header options and removals applied to {@code headers}. */
-    public static void response(Route route, Headers headers) {
+    /** {@code route}'s response header options and removals applied to {@code headers}, then {@code backend}'s. */
+    public static void response(Route route, WeightedCluster.ClusterWeight backend, Headers headers) {
         edit(route.getResponseHeadersToAddList(), route.getResponseHeadersToRemoveList(), headers);
+        edit(backend.getResponseHeadersToAddList(), backend.getResponseHeadersToRemoveList(), headers);
     }
 
     /** Removals first, then each option by its append action, as Envoy evaluates them. */

@@ -76,13 +76,20 @@ record BackendActions(MeshModel model, ServiceDef parent, int port) {
                 route.setDirectResponse(DirectResponseAction.newBuilder().setStatus(500));
                 return;
             }
-            if (weighted.size() == 1) {
+            if (weighted.size() == 1 && weighted.getFirst().filters().isEmpty()) {
                 action.setCluster(cluster(weighted.getFirst()));
             } else {
+                // Backend-level header modifiers live on the cluster's weight (one weight for a single backend).
                 WeightedCluster.Builder w = WeightedCluster.newBuilder();
                 for (BackendRef b : weighted) {
-                    w.addClusters(WeightedCluster.ClusterWeight.newBuilder().setName(cluster(b))
-                            .setWeight(UInt32Value.of(b.weight())));
+                    WeightedCluster.ClusterWeight.Builder cw = WeightedCluster.ClusterWeight.newBuilder()
+                            .setName(cluster(b)).setWeight(UInt32Value.of(b.weight()));
+                    b.filters().forEach(f -> {
+                        if (f instanceof HeaderModifier h) {
+                            headers(cw, h);
+                        }
+                    });
+                    w.addClusters(cw);
                 }
                 action.setWeightedClusters(w);
             }
@@ -107,14 +114,19 @@ record BackendActions(MeshModel model, ServiceDef parent, int port) {
     }
 
     private static void headers(Route.Builder route, HeaderModifier h) {
-        Consumer<HeaderValueOption> add = h.response() ? route::addResponseHeadersToAdd : route::addRequestHeadersToAdd;
+        headers(h, h.response() ? route::addResponseHeadersToAdd : route::addRequestHeadersToAdd,
+                h.response() ? route::addAllResponseHeadersToRemove : route::addAllRequestHeadersToRemove);
+    }
+
+    private static void headers(WeightedCluster.ClusterWeight.Builder cw, HeaderModifier h) {
+        headers(h, h.response() ? cw::addResponseHeadersToAdd : cw::addRequestHeadersToAdd,
+                h.response() ? cw::addAllResponseHeadersToRemove : cw::addAllRequestHeadersToRemove);
+    }
+
+    private static void headers(HeaderModifier h, Consumer<HeaderValueOption> add, Consumer<List<String>> remove) {
         options(h.set(), HeaderAppendAction.OVERWRITE_IF_EXISTS_OR_ADD).forEach(add);
         options(h.add(), HeaderAppendAction.APPEND_IF_EXISTS_OR_ADD).forEach(add);
-        if (h.response()) {
-            route.addAllResponseHeadersToRemove(h.remove());
-        } else {
-            route.addAllRequestHeadersToRemove(h.remove());
-        }
+        remove.accept(h.remove());
     }
 
     private static List<HeaderValueOption> options(Map<String, String> headers, HeaderAppendAction how) {

@@ -59,6 +59,16 @@ class WaypointAgreementTest {
                 filters: [{type: RequestRedirect, requestRedirect: {scheme: http, port: 8443, hostname: h.example}}]
               - matches: [{path: {value: /bad}}]
                 backendRefs: [{name: nowhere, port: 9080}]
+              - matches: [{path: {value: /per-backend}}]
+                filters:
+                - {type: RequestHeaderModifier, requestHeaderModifier: {set: [{name: x-rule, value: r}, {name: x-both, value: rule}]}}
+                - {type: ResponseHeaderModifier, responseHeaderModifier: {set: [{name: x-r, value: rule}]}}
+                backendRefs:
+                - name: reviews-v2
+                  port: 9080
+                  filters:
+                  - {type: RequestHeaderModifier, requestHeaderModifier: {set: [{name: x-both, value: backend}], add: [{name: x-rule, value: b}], remove: [x-c]}}
+                  - {type: ResponseHeaderModifier, responseHeaderModifier: {add: [{name: x-r, value: backend}]}}
             """;
 
     static Stream<Arguments> cases() {
@@ -82,7 +92,10 @@ class WaypointAgreementTest {
                 Arguments.of("GET /secure/x", List.of(),
                         "302 location=https://reviews.shop.svc.cluster.local/secure/x"),
                 Arguments.of("GET /port", List.of(), "302 location=http://h.example:8443/port"),
-                Arguments.of("GET /bad", List.of(), "500"));
+                Arguments.of("GET /bad", List.of(), "500"),
+                Arguments.of("GET /per-backend", List.of("x-c: gone"), "200 shop/reviews-v2:9080 /per-backend "
+                        + "reviews.shop.svc.cluster.local:9080 x-both=[backend] x-rule=[r, b] mirrors=[] "
+                        + "response={server=[s], x-r=[rule, backend]}"));
     }
 
     @ParameterizedTest(name = "{0}")
@@ -153,7 +166,7 @@ class WaypointAgreementTest {
                 Map<String, List<String>> sent = new TreeMap<>(f.upstream().headers());
                 String host = sent.remove("host").getFirst();
                 Map<String, List<String>> response = backendResponse();
-                RouteActions.response(f.matched(), RouteActions.map(response));
+                RouteActions.response(f.matched(), f.backend(), RouteActions.map(response));
                 yield forwarded(display(f.cluster()), f.upstream().path(), host, sent,
                         RouteActions.mirrors(f.action(), () -> 0.5).stream().map(WaypointAgreementTest::display)
                                 .toList(),
