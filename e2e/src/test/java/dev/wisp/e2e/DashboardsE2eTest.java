@@ -81,7 +81,7 @@ class DashboardsE2eTest {
                 .service(WaypointE2eTest.service(cluster, "gone", 2, Map.of("app", "none"))), 9000);
         mesh.startInPodLogged("web", PodApps.wisp(List.of("-Xmx64m"), List.of("demo-app", "server", "--port",
                 "8080", "--name", "web")));
-        Path waypointLog = WaypointClient.start(mesh, "waypoint");
+        Path waypointLog = WaypointClient.startWaypoint(mesh, "waypoint");
         await().atMost(Duration.ofSeconds(30)).untilAsserted(() -> assertThat(PodApps.read(waypointLog)).contains(
                 "waypoint holds 2 route configurations, 2 clusters"));
         prometheus = mesh.startPrometheus(9090, List.of(new Prometheus.Job("wisp-waypoint", List.of(
@@ -110,7 +110,7 @@ class DashboardsE2eTest {
         await().atMost(Duration.ofSeconds(30)).until(() -> prometheus.value("sum(wisp_wireguard_peers)").orElse(0) == 2
                 && prometheus.value("count(wisp_wireguard_peer_last_handshake_age_seconds >= 0)").orElse(0) >= 1);
         // HTTP through the waypoint: to web's pod (200), and to gone, which no pod backs (503).
-        agent = new WaypointClient(mesh);
+        agent = WaypointClient.of(mesh);
         callWeb(WEB_CALLS);
         try (WaypointClient.Tunnel gone = tunnel(2, "gone")) {
             for (int i = 0; i < GONE_CALLS; i++) {

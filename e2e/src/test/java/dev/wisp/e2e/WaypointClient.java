@@ -3,6 +3,7 @@ package dev.wisp.e2e;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
+import dev.wisp.local.ClusterSpec;
 import dev.wisp.local.LocalMesh;
 import dev.wisp.node.identity.Identities;
 import dev.wisp.node.proxy.HbonePool;
@@ -22,16 +23,19 @@ import io.netty.channel.ChannelHandler;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.SimpleChannelInboundHandler;
 import io.netty.handler.codec.http.DefaultFullHttpRequest;
+import io.netty.handler.codec.http.FullHttpRequest;
 import io.netty.handler.codec.http.FullHttpResponse;
 import io.netty.handler.codec.http.HttpClientCodec;
 import io.netty.handler.codec.http.HttpHeaderNames;
 import io.netty.handler.codec.http.HttpMethod;
 import io.netty.handler.codec.http.HttpObjectAggregator;
+import io.netty.handler.codec.http.HttpUtil;
 import io.netty.handler.codec.http.HttpVersion;
 import io.netty.handler.codec.http2.Http2StreamChannel;
 import io.netty.util.concurrent.GlobalEventExecutor;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
@@ -42,26 +46,47 @@ import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
 
 /**
- * A waypoint in a local mesh and a client of it: {@link #start} runs {@code wisp waypoint} (identity
- * {@code default/sa/waypoint}) as a child JVM in an uncaptured pod, and an instance plays node 1's
- * agent tunnelling a client's connection to the waypoint (the agents do not yet do it themselves):
- * HBONE streams from the agent's own pool, with an SVID the mesh CA signs for the client, CONNECT to
- * a service's cluster IP, then HTTP/1.1 requests inside.
+ * A waypoint in a local mesh, run in a test's own pod, and a client of it: {@link #startWaypoint} runs
+ * {@code wisp waypoint} (identity {@code default/sa/waypoint}) as a child JVM in an uncaptured pod, and an
+ * instance plays node 1's agent tunnelling a client's connection to the waypoint directly: HBONE streams
+ * from the agent's own pool, with an SVID the mesh CA signs for the client, CONNECT to a service's
+ * cluster IP, then HTTP/1.1 requests inside. (The agents themselves send captured traffic to a waypoint:
+ * {@code WaypointE2eTest}; this client lets a test choose the identity it calls with.)
  */
 final class WaypointClient implements AutoCloseable {
+    static final SpiffeId CLIENT = SpiffeId.forServiceAccount("cluster.local", "default", "client");
     static final SpiffeId WAYPOINT = SpiffeId.forServiceAccount("cluster.local", "default", "waypoint");
+
+    /** The labels of the pod that runs the waypoint: the agents leave it uncaptured (its 15008 is its own). */
+    static final Map<String, String> POD_LABELS = Map.of("istio.io/dataplane-mode", "none");
+
+    private final LocalMesh mesh;
     private final Identities ids;
     private final Transport transport;
     private final HbonePool pool;
 
-    /** The labels of the pod that runs the waypoint: the agents leave it uncaptured. */
-    static final Map<String, String> POD_LABELS = Map.of("istio.io/dataplane-mode", "none");
+    private WaypointClient(LocalMesh mesh, Identities ids, Transport transport, HbonePool pool) {
+        this.mesh = mesh;
+        this.ids = ids;
+        this.transport = transport;
+        this.pool = pool;
+    }
+
+    /** The waypoint's pod {@code waypoint}: on node 1, not captured. */
+    static ClusterSpec.PodSpec pod() {
+        return new ClusterSpec.PodSpec("waypoint", "default", "waypoint", 0, POD_LABELS);
+    }
+
+    /** {@link #startWaypoint(LocalMesh, String)} in {@link #pod()}. */
+    static Path startWaypoint(LocalMesh mesh) throws Exception {
+        return startWaypoint(mesh, "waypoint");
+    }
 
     /**
-     * Starts the waypoint in {@code pod} (with node 1's credential) and waits until it is ready;
-     * returns its log, the failure message of whatever waits on it.
+     * Starts the waypoint in {@code pod} (with node 1's credential) and waits until it is ready; returns its
+     * log, the failure message of whatever waits on it.
      */
-    static Path start(LocalMesh mesh, String pod) throws Exception {
+    static Path startWaypoint(LocalMesh mesh, String pod) throws Exception {
         Path state = mesh.stateDir();
         Path log = mesh.startInPodLogged(pod, PodApps.wisp(List.of("-Xmx128m"), List.of("waypoint", "--name",
                 "waypoint", "--namespace", "default", "--service-account", "waypoint", "--control-plane",
@@ -73,46 +98,30 @@ final class WaypointClient implements AutoCloseable {
         return log;
     }
 
-    WaypointClient(LocalMesh mesh) throws Exception {
+    /** Node 1's agent, played by this JVM: the mesh CA signs the clients' SVIDs. */
+    static WaypointClient of(LocalMesh mesh) throws Exception {
         CertificateAuthority ca = CertificateAuthority.createOrLoad(mesh.stateDir().resolve("ca"), CaSettings.of(
                 "cluster.local", NodeAuthorizer.unrestricted()));
-        ids = Identities.local(ca, "node1");
-        transport = Transport.create(1);
-        pool = new HbonePool(new ProxyContext("node1", WorkloadIndex.create(), new HboneTls(ids), new Telemetry(),
-                transport, Set.of(), 15008, Duration.ofSeconds(5)), 100, Duration.ofMinutes(1));
+        Identities ids = Identities.local(ca, "node1");
+        Transport transport = Transport.create(1);
+        HbonePool pool = new HbonePool(new ProxyContext("node1", WorkloadIndex.create(), new HboneTls(ids),
+                new Telemetry(), transport, Set.of(), 15008, Duration.ofSeconds(5)), 100, Duration.ofMinutes(1));
+        return new WaypointClient(mesh, ids, transport, pool);
     }
 
-    /** One tunnel to a service through the waypoint; requests go one at a time. */
-    final class Tunnel implements AutoCloseable {
-        private final Http2StreamChannel stream;
-        private final BlockingQueue<FullHttpResponse> answers;
-        private final String host;
+    /** A tunnel as {@link #CLIENT} through the waypoint of {@link #pod()} to {@code vip}; requests carry {@code host}. */
+    Tunnel open(InetSocketAddress vip, String host) throws Exception {
+        return open(CLIENT, mesh.pod("waypoint").ip(), vip, host);
+    }
 
-        private Tunnel(Http2StreamChannel stream, BlockingQueue<FullHttpResponse> answers, String host) {
-            this.stream = stream;
-            this.answers = answers;
-            this.host = host;
-        }
-
-        /** GET {@code path}; its response (the caller releases it). */
-        FullHttpResponse get(String path) throws Exception {
-            DefaultFullHttpRequest req = new DefaultFullHttpRequest(HttpVersion.HTTP_1_1, HttpMethod.GET, path);
-            req.headers().set(HttpHeaderNames.HOST, host);
-            stream.writeAndFlush(req);
-            FullHttpResponse r = answers.poll(20, TimeUnit.SECONDS);
-            assertThat(r).as("an answer to GET " + path).isNotNull();
-            return r;
-        }
-
-        @Override
-        public void close() {
-            stream.close();
-        }
+    /** A tunnel as {@code client} through the waypoint at {@code waypointIp} to the server service's {@code vip}. */
+    Tunnel open(SpiffeId client, String waypointIp, InetSocketAddress vip) throws Exception {
+        return open(client, waypointIp, vip, "server.default.svc.cluster.local");
     }
 
     /**
      * Opens a tunnel as {@code client} through the waypoint at {@code waypointIp}:15008 to {@code vip};
-     * requests carry {@code host}.
+     * requests without a Host header carry {@code host}.
      */
     Tunnel open(SpiffeId client, String waypointIp, InetSocketAddress vip, String host) throws Exception {
         BlockingQueue<FullHttpResponse> answers = new LinkedBlockingQueue<>();
@@ -127,6 +136,55 @@ final class WaypointClient implements AutoCloseable {
                         }},
                 GlobalEventExecutor.INSTANCE).get(30, TimeUnit.SECONDS);
         return new Tunnel(stream, answers, host);
+    }
+
+    /** One tunnel to a service through the waypoint; requests go one at a time. */
+    static final class Tunnel implements AutoCloseable {
+        private final Http2StreamChannel stream;
+        private final BlockingQueue<FullHttpResponse> answers;
+        private final String host;
+
+        private Tunnel(Http2StreamChannel stream, BlockingQueue<FullHttpResponse> answers, String host) {
+            this.stream = stream;
+            this.answers = answers;
+            this.host = host;
+        }
+
+        /** Sends {@code req} (the tunnel's host when it names none); its response (the caller releases it). */
+        FullHttpResponse send(FullHttpRequest req) throws Exception {
+            String what = req.method() + " " + req.uri();
+            if (!req.headers().contains(HttpHeaderNames.HOST)) {
+                req.headers().set(HttpHeaderNames.HOST, host);
+            }
+            stream.writeAndFlush(req);
+            FullHttpResponse r = answers.poll(20, TimeUnit.SECONDS);
+            assertThat(r).as("an answer to " + what).isNotNull();
+            return r;
+        }
+
+        /** GET {@code path}; its response (the caller releases it). */
+        FullHttpResponse get(String path) throws Exception {
+            return send(new DefaultFullHttpRequest(HttpVersion.HTTP_1_1, HttpMethod.GET, path));
+        }
+
+        /** {@code method path} with {@code headers} and no body: "status body". */
+        String call(String method, String path, Map<String, String> headers) throws Exception {
+            DefaultFullHttpRequest req = new DefaultFullHttpRequest(HttpVersion.HTTP_1_1, HttpMethod.valueOf(method),
+                    path);
+            headers.forEach((k, v) -> req.headers().set(k, v));
+            HttpUtil.setContentLength(req, 0);
+            FullHttpResponse r = send(req);
+            try {
+                return r.status().code() + " " + r.content().toString(StandardCharsets.UTF_8).strip();
+            } finally {
+                r.release();
+            }
+        }
+
+        @Override
+        public void close() {
+            stream.close();
+        }
     }
 
     @Override

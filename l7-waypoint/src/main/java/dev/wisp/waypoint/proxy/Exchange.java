@@ -4,26 +4,29 @@ import dev.wisp.node.proxy.StreamBytes;
 import dev.wisp.spiffe.SpiffeId;
 import dev.wisp.waypoint.route.EnvoyRoutes;
 import dev.wisp.waypoint.route.EnvoyRoutes.Decision;
+import dev.wisp.waypoint.route.Retries;
+import dev.wisp.waypoint.route.RouteActions;
 import dev.wisp.waypoint.telemetry.RequestMetrics;
 import dev.wisp.waypoint.xds.EnvoyConfig;
 import io.envoyproxy.envoy.config.route.v3.VirtualHost;
 import io.netty.buffer.Unpooled;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.SimpleChannelInboundHandler;
+import io.netty.handler.codec.http.DefaultFullHttpRequest;
 import io.netty.handler.codec.http.DefaultFullHttpResponse;
 import io.netty.handler.codec.http.FullHttpRequest;
 import io.netty.handler.codec.http.FullHttpResponse;
 import io.netty.handler.codec.http.HttpHeaderNames;
 import io.netty.handler.codec.http.HttpHeaderValues;
+import io.netty.handler.codec.http.HttpHeaders;
 import io.netty.handler.codec.http.HttpResponseStatus;
 import io.netty.handler.codec.http.HttpUtil;
 import io.netty.handler.codec.http.HttpVersion;
 import io.netty.util.concurrent.Future;
-import io.netty.util.concurrent.ScheduledFuture;
 import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
-import java.util.HashMap;
+import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
@@ -37,9 +40,11 @@ import org.slf4j.LoggerFactory;
  * The HTTP/1.1 requests of one tunnel, one at a time (reading stops while a request is out, so
  * pipelined requests wait their turn and memory stays one request): each is routed on the virtual
  * host of the tunnel's target ({@link EnvoyRoutes}), answered by the waypoint (404 no route, the
- * route's direct response, 500/503 from {@link Forwarder#pick}) or sent to the chosen endpoint with
- * the route's timeout (504 when it passes; none when the route's timeout is 0). One access-log line
- * per request (logger {@code wisp.access}) and one observation of the Istio request series ({@link
+ * route's direct response or redirect, 500/503 from {@link Forwarder#pick}) or, rewritten by the
+ * route ({@link RouteActions}: path, host, request headers), copied to its mirrors and sent to the
+ * cluster's endpoints by {@link Attempts} (retries, per-try and request timeouts: 504), the answer's
+ * headers edited by the route. One access-log line per request (logger {@code wisp.access}, with the
+ * number of attempts) and one observation of the Istio request series ({@link
  * RequestMetrics}). {@code connection: close} from the client, or a request
  * that does not parse (400), ends the tunnel after the answer.
  */
@@ -89,12 +94,22 @@ final class Exchange extends SimpleChannelInboundHandler<FullHttpRequest> {
             return;
         }
         virtualHost = host.get().getName();
-        Decision d = EnvoyRoutes.decide(host.get(), new EnvoyRoutes.Request(req.method().name(), path,
-                q < 0 ? "" : uri.substring(q + 1), headers(req)), ThreadLocalRandom.current().nextDouble());
+        EnvoyRoutes.Request request = new EnvoyRoutes.Request(req.method().name(), path,
+                q < 0 ? "" : uri.substring(q + 1), headers(req));
+        Decision d = EnvoyRoutes.decide(host.get(), request, ThreadLocalRandom.current().nextDouble());
         switch (d) {
             case Decision.Respond r -> {
                 req.release();
                 respond(c, req.method().name(), uri, r.status(), r.reason(), r.route(), null, start, keepAlive);
+            }
+            case Decision.Redirect r -> {
+                req.release();
+                FullHttpResponse answer = new DefaultFullHttpResponse(HttpVersion.HTTP_1_1,
+                        HttpResponseStatus.valueOf(r.status()));
+                answer.headers().set(HttpHeaderNames.LOCATION, r.location());
+                log(req.method().name(), uri, r.status(), "redirected to " + r.location(), r.route(), null, start, 0,
+                        0);
+                write(c, answer, keepAlive);
             }
             case Decision.Forward f -> forward(c, req, f, now, start, keepAlive);
         }
@@ -104,61 +119,62 @@ final class Exchange extends SimpleChannelInboundHandler<FullHttpRequest> {
             long start, boolean keepAlive) {
         String method = req.method().name();
         String uri = req.uri();
-        Forwarder.Endpoint to;
-        try {
-            to = forwarder.pick(now, f.cluster());
-        } catch (Forwarder.Failure e) {
-            req.release();
-            respond(c, method, uri, e.status(), e.getMessage(), f.route(), f.cluster(), start, keepAlive);
-            return;
+        FullHttpRequest upstreamRequest = rewritten(req, f.upstream());
+        for (String mirror : RouteActions.mirrors(f.action(), ThreadLocalRandom.current()::nextDouble)) {
+            forwarder.mirror(now, mirror, upstreamRequest.retainedDuplicate(), c.executor());
         }
-        upstream = Optional.of(new RequestMetrics.Upstream(to.key().destinationIdentities().getFirst(), to
-                .workload()));
         c.channel().config().setAutoRead(false);
-        Future<FullHttpResponse> answer = forwarder.send(req, to, c.executor());
-        long timeoutMs = f.action().hasTimeout()
-                ? f.action().getTimeout().getSeconds() * 1000
-                        + f.action().getTimeout().getNanos() / 1_000_000
-                : 0;
-        ScheduledFuture<?> timer = timeoutMs == 0
-                ? null
-                : c.executor().schedule(() -> answer.cancel(false),
-                        timeoutMs, TimeUnit.MILLISECONDS);
-        answer.addListener((Future<FullHttpResponse> a) -> {
-            if (timer != null) {
-                timer.cancel(false);
-            }
-            String where = f.cluster() + " " + to.address();
-            if (a.isCancelled()) {
-                respond(c, method, uri, 504, "no answer within " + timeoutMs + " ms", f.route(), where, start,
-                        keepAlive);
-                return;
-            }
-            if (!a.isSuccess()) {
-                int status = a.cause() instanceof Forwarder.Failure e ? e.status() : 503;
-                respond(c, method, uri, status, a.cause().getMessage(), f.route(), where, start, keepAlive);
-                return;
-            }
-            FullHttpResponse r = a.getNow();
-            r.headers().remove(HttpHeaderNames.CONNECTION).remove(HttpHeaderNames.KEEP_ALIVE);
-            log(method, uri, r.status().code(), "forwarded", f.route(), where, start, r.content().readableBytes());
-            write(c, r, keepAlive);
-        });
+        Attempts.run(forwarder, now, f.cluster(), upstreamRequest, Retries.of(f.action()), c.executor())
+                .addListener((Future<Attempts.Result> done) -> {
+                    Attempts.Result a = done.getNow();
+                    upstream = a.endpoint() == null
+                            ? Optional.empty()
+                            : Optional.of(new RequestMetrics.Upstream(
+                                    a.endpoint().key().destinationIdentities().getFirst(), a.endpoint().workload()));
+                    if (a.response() == null) {
+                        respond(c, method, uri, a.status(), a.reason(), f.route(), a.where(), start, keepAlive,
+                                a.attempts());
+                        return;
+                    }
+                    FullHttpResponse r = a.response();
+                    r.headers().remove(HttpHeaderNames.CONNECTION).remove(HttpHeaderNames.KEEP_ALIVE);
+                    HttpHeaders h = r.headers();
+                    RouteActions.response(f.matched(), f.backend(),
+                            new RouteActions.Headers(h::set, h::add, h::remove, h::contains));
+                    log(method, uri, r.status().code(), "forwarded", f.route(), a.where(), start,
+                            r.content().readableBytes(), a.attempts());
+                    write(c, r, keepAlive);
+                });
     }
 
-    private static Map<String, List<String>> headers(FullHttpRequest req) {
-        Map<String, List<String>> out = new HashMap<>();
+    /** The request as the route sends it upstream: its path and headers rewritten, the body kept. */
+    private static FullHttpRequest rewritten(FullHttpRequest req, RouteActions.Upstream u) {
+        FullHttpRequest out = new DefaultFullHttpRequest(HttpVersion.HTTP_1_1, req.method(), u.path(), req.content());
+        u.headers().forEach((name, values) -> out.headers().add(name, values));
+        HttpUtil.setContentLength(out, out.content().readableBytes());
+        return out;
+    }
+
+    /** The request's headers by lower-case name, in order; {@code host} the tunnel's target when the client sent none. */
+    private Map<String, List<String>> headers(FullHttpRequest req) {
+        Map<String, List<String>> out = new LinkedHashMap<>();
         for (Map.Entry<String, String> h : req.headers()) {
             out.computeIfAbsent(h.getKey().toLowerCase(Locale.ROOT), k -> new ArrayList<>()).add(h.getValue());
         }
+        out.putIfAbsent("host", List.of(target.getAddress().getHostAddress() + ":" + target.getPort()));
         return out;
     }
 
     private void respond(ChannelHandlerContext c, String method, String uri, int status, String reason, String route,
             String where, long start, boolean keepAlive) {
+        respond(c, method, uri, status, reason, route, where, start, keepAlive, 0);
+    }
+
+    private void respond(ChannelHandlerContext c, String method, String uri, int status, String reason, String route,
+            String where, long start, boolean keepAlive, int attempts) {
         FullHttpResponse r = new DefaultFullHttpResponse(HttpVersion.HTTP_1_1, HttpResponseStatus.valueOf(status),
                 Unpooled.copiedBuffer(reason + "\n", StandardCharsets.UTF_8));
-        log(method, uri, status, reason, route, where, start, r.content().readableBytes());
+        log(method, uri, status, reason, route, where, start, r.content().readableBytes(), attempts);
         r.headers().set(HttpHeaderNames.CONTENT_TYPE, HttpHeaderValues.TEXT_PLAIN);
         write(c, r, keepAlive);
     }
@@ -175,13 +191,13 @@ final class Exchange extends SimpleChannelInboundHandler<FullHttpRequest> {
     }
 
     private void log(String method, String uri, int status, String reason, String route, String where, long start,
-            long responseBytes) {
+            long responseBytes, int attempts) {
         metrics.record(new RequestMetrics.Request(peer, virtualHost, upstream, status, requestBytes, responseBytes,
                 System.nanoTime() - start));
         ACCESS.info("request src.identity=\"{}\" dst={} method={} path=\"{}\" status={} route={} upstream=\"{}\" "
-                + "reason=\"{}\" duration_ms={}", peer.map(SpiffeId::toString).orElse("-"), target, method,
+                + "reason=\"{}\" attempts={} duration_ms={}", peer.map(SpiffeId::toString).orElse("-"), target, method,
                 printable(uri),
-                status, route == null ? "-" : route, where == null ? "-" : where, reason,
+                status, route == null ? "-" : route, where == null ? "-" : where, reason, attempts,
                 TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start));
     }
 

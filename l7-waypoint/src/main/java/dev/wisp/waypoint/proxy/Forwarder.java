@@ -49,6 +49,9 @@ import java.util.concurrent.atomic.AtomicInteger;
  */
 final class Forwarder {
     static final int MAX_BODY = 1 << 20;
+    static final int MAX_MIRRORS = 64;
+    static final long MIRROR_TIMEOUT_MS = 10_000;
+    private final AtomicInteger mirrorsInFlight = new AtomicInteger();
     private final HbonePool pool;
     private final SpiffeId self;
     private final Map<String, AtomicInteger> roundRobin = new ConcurrentHashMap<>();
@@ -68,14 +71,25 @@ final class Forwarder {
     static final class Failure extends Exception {
         private static final long serialVersionUID = 1L;
         private final int status;
+        private final boolean unsent;
 
         Failure(int status, String reason) {
+            this(status, reason, false);
+        }
+
+        /** @param unsent the endpoint never got the request (its tunnel could not be opened): safe to retry */
+        Failure(int status, String reason, boolean unsent) {
             super(reason);
             this.status = status;
+            this.unsent = unsent;
         }
 
         int status() {
             return status;
+        }
+
+        boolean unsent() {
+            return unsent;
         }
     }
 
@@ -143,7 +157,7 @@ final class Forwarder {
                     if (!f.isSuccess()) {
                         request.release();
                         response.tryFailure(new Failure(503, "tunnel to " + to.address() + " via "
-                                + to.key().destination() + ": " + f.cause().getMessage()));
+                                + to.key().destination() + ": " + f.cause().getMessage(), true));
                         return;
                     }
                     Http2StreamChannel stream = f.getNow();
@@ -151,6 +165,40 @@ final class Forwarder {
                     response.addListener(x -> stream.close());
                 });
         return response;
+    }
+
+    /**
+     * Sends {@code copy} (released here) to the next endpoint of {@code cluster} and drops the answer
+     * (a {@code RequestMirror}): at most {@link #MAX_MIRRORS} copies in flight over the waypoint, each
+     * given {@link #MIRROR_TIMEOUT_MS}; a copy over the bound, or to a cluster without endpoints, is
+     * not sent.
+     *
+     * @return whether the copy went out
+     */
+    boolean mirror(EnvoyConfig config, String cluster, FullHttpRequest copy, EventExecutor executor) {
+        Endpoint to;
+        try {
+            to = pick(config, cluster);
+        } catch (Failure e) {
+            copy.release();
+            return false;
+        }
+        if (mirrorsInFlight.incrementAndGet() > MAX_MIRRORS) {
+            mirrorsInFlight.decrementAndGet();
+            copy.release();
+            return false;
+        }
+        Future<FullHttpResponse> answer = send(copy, to, executor);
+        var timer = executor.schedule(() -> answer.cancel(false), MIRROR_TIMEOUT_MS,
+                java.util.concurrent.TimeUnit.MILLISECONDS);
+        answer.addListener((Future<FullHttpResponse> a) -> {
+            timer.cancel(false);
+            mirrorsInFlight.decrementAndGet();
+            if (a.isSuccess()) {
+                a.getNow().release();
+            }
+        });
+        return true;
     }
 
     /** The response of one upstream stream. */

@@ -21,7 +21,8 @@ import java.util.regex.Pattern;
  * route whose match holds — path ({@code path} exact, {@code prefix}, {@code safe_regex} on the whole
  * path), every header matcher ({@code :method} included; exact, prefix, suffix, contains, regex,
  * present, inverted), every query parameter matcher — decides. Its action becomes a {@link Decision}:
- * a cluster (one, or drawn by the weights of {@code weighted_clusters}), or a direct response. No
+ * a cluster (one, or drawn by the weights of {@code weighted_clusters}) with the request as rewritten
+ * ({@link RouteActions}), a redirect, or a direct response. No
  * route matching is 404, as in Envoy. The control plane emits routes already in the Gateway API's
  * precedence order, so the first match is the Gateway API's answer.
  *
@@ -34,8 +35,17 @@ public final class EnvoyRoutes {
 
     /** What the waypoint does with one request. */
     public sealed interface Decision {
-        /** Sends the request to {@code cluster}; {@code route} is the matched route's name. */
-        record Forward(String route, String cluster, RouteAction action) implements Decision {}
+        /**
+         * Sends the request to {@code cluster}; {@code route} is the matched route's name, {@code matched}
+         * the route itself (its response header edits, mirrors, retries), {@code backend} the chosen
+         * cluster weight (its own header edits; the default instance for a single cluster), {@code
+         * upstream} the request after the rewrites and header edits ({@link RouteActions#upstream}).
+         */
+        record Forward(String route, String cluster, RouteAction action, Route matched,
+                WeightedCluster.ClusterWeight backend, RouteActions.Upstream upstream) implements Decision {}
+
+        /** Answers {@code status} with {@code location} ({@link RouteActions#location}). */
+        record Redirect(String route, int status, String location) implements Decision {}
 
         /** Answers {@code status} itself ({@code reason} for the log and the body). */
         record Respond(String route, int status, String reason) implements Decision {}
@@ -47,7 +57,7 @@ public final class EnvoyRoutes {
             requireNonNull(method, "method");
             requireNonNull(path, "path");
             requireNonNull(query, "query");
-            headers = Map.copyOf(headers);
+            headers = java.util.Collections.unmodifiableMap(new java.util.LinkedHashMap<>(headers));
         }
 
         Optional<String> header(String name) {
@@ -77,6 +87,10 @@ public final class EnvoyRoutes {
             if (r.hasDirectResponse()) {
                 return new Decision.Respond(r.getName(), r.getDirectResponse().getStatus(), "direct response");
             }
+            if (r.hasRedirect()) {
+                return new Decision.Redirect(r.getName(), RouteActions.redirectStatus(r.getRedirect()),
+                        RouteActions.location(r, request, request.header("host").orElse("")));
+            }
             if (!r.hasRoute()) {
                 return new Decision.Respond(r.getName(), 501, "route action "
                         + r.getActionCase().name().toLowerCase(java.util.Locale.ROOT)
@@ -84,15 +98,24 @@ public final class EnvoyRoutes {
             }
             RouteAction a = r.getRoute();
             return switch (a.getClusterSpecifierCase()) {
-                case CLUSTER -> new Decision.Forward(r.getName(), a.getCluster(), a);
-                case WEIGHTED_CLUSTERS -> weighted(r.getName(), a, draw);
+                case CLUSTER -> forward(r, a.getCluster(), WeightedCluster.ClusterWeight.getDefaultInstance(),
+                        request);
+                case WEIGHTED_CLUSTERS -> weighted(r, request, draw);
                 default -> new Decision.Respond(r.getName(), 500, "no cluster in route " + r.getName());
             };
         }
         return new Decision.Respond(null, 404, "no route matched");
     }
 
-    private static Decision weighted(String route, RouteAction a, double draw) {
+    private static Decision forward(Route r, String cluster, WeightedCluster.ClusterWeight backend,
+            Request request) {
+        return new Decision.Forward(r.getName(), cluster, r.getRoute(), r, backend,
+                RouteActions.upstream(r, backend, request));
+    }
+
+    private static Decision weighted(Route r, Request request, double draw) {
+        String route = r.getName();
+        RouteAction a = r.getRoute();
         List<WeightedCluster.ClusterWeight> cs = a.getWeightedClusters().getClustersList();
         long total = 0;
         for (WeightedCluster.ClusterWeight c : cs) {
@@ -105,10 +128,10 @@ public final class EnvoyRoutes {
         for (WeightedCluster.ClusterWeight c : cs) {
             pick -= c.getWeight().getValue();
             if (pick < 0) {
-                return new Decision.Forward(route, c.getName(), a);
+                return forward(r, c.getName(), c, request);
             }
         }
-        return new Decision.Forward(route, cs.getLast().getName(), a);
+        return forward(r, cs.getLast().getName(), cs.getLast(), request);
     }
 
     static boolean matches(RouteMatch m, Request r) {
@@ -176,7 +199,7 @@ public final class EnvoyRoutes {
         return Optional.empty();
     }
 
-    private static Pattern pattern(String regex) {
+    static Pattern pattern(String regex) {
         return PATTERNS.computeIfAbsent(regex, Pattern::compile);
     }
 }

@@ -57,7 +57,7 @@ record BackendActions(MeshModel model, ServiceDef parent, int port) {
             switch (f) {
                 case HeaderModifier h -> headers(route, h);
                 case Redirect r -> {
-                    route.setRedirect(redirect(r, form));
+                    route.setRedirect(redirect(r, form, port));
                     return;
                 }
                 case Rewrite r -> rewrite(action, r, form);
@@ -76,13 +76,20 @@ record BackendActions(MeshModel model, ServiceDef parent, int port) {
                 route.setDirectResponse(DirectResponseAction.newBuilder().setStatus(500));
                 return;
             }
-            if (weighted.size() == 1) {
+            if (weighted.size() == 1 && weighted.getFirst().filters().isEmpty()) {
                 action.setCluster(cluster(weighted.getFirst()));
             } else {
+                // Backend-level header modifiers live on the cluster's weight (one weight for a single backend).
                 WeightedCluster.Builder w = WeightedCluster.newBuilder();
                 for (BackendRef b : weighted) {
-                    w.addClusters(WeightedCluster.ClusterWeight.newBuilder().setName(cluster(b))
-                            .setWeight(UInt32Value.of(b.weight())));
+                    WeightedCluster.ClusterWeight.Builder cw = WeightedCluster.ClusterWeight.newBuilder()
+                            .setName(cluster(b)).setWeight(UInt32Value.of(b.weight()));
+                    b.filters().forEach(f -> {
+                        if (f instanceof HeaderModifier h) {
+                            headers(cw, h);
+                        }
+                    });
+                    w.addClusters(cw);
                 }
                 action.setWeightedClusters(w);
             }
@@ -107,14 +114,19 @@ record BackendActions(MeshModel model, ServiceDef parent, int port) {
     }
 
     private static void headers(Route.Builder route, HeaderModifier h) {
-        Consumer<HeaderValueOption> add = h.response() ? route::addResponseHeadersToAdd : route::addRequestHeadersToAdd;
+        headers(h, h.response() ? route::addResponseHeadersToAdd : route::addRequestHeadersToAdd,
+                h.response() ? route::addAllResponseHeadersToRemove : route::addAllRequestHeadersToRemove);
+    }
+
+    private static void headers(WeightedCluster.ClusterWeight.Builder cw, HeaderModifier h) {
+        headers(h, h.response() ? cw::addResponseHeadersToAdd : cw::addRequestHeadersToAdd,
+                h.response() ? cw::addAllResponseHeadersToRemove : cw::addAllRequestHeadersToRemove);
+    }
+
+    private static void headers(HeaderModifier h, Consumer<HeaderValueOption> add, Consumer<List<String>> remove) {
         options(h.set(), HeaderAppendAction.OVERWRITE_IF_EXISTS_OR_ADD).forEach(add);
         options(h.add(), HeaderAppendAction.APPEND_IF_EXISTS_OR_ADD).forEach(add);
-        if (h.response()) {
-            route.addAllResponseHeadersToRemove(h.remove());
-        } else {
-            route.addAllRequestHeadersToRemove(h.remove());
-        }
+        remove.accept(h.remove());
     }
 
     private static List<HeaderValueOption> options(Map<String, String> headers, HeaderAppendAction how) {
@@ -125,7 +137,12 @@ record BackendActions(MeshModel model, ServiceDef parent, int port) {
                 .toList();
     }
 
-    private static RedirectAction redirect(Redirect r, PathForm form) {
+    /**
+     * The redirect, its port always written (the Gateway API's default: the scheme's well-known port
+     * when a scheme is given, else the service port the request came to), so that the waypoint and
+     * {@code wisp route check} write the same {@code Location}; http:80 and https:443 are then left out.
+     */
+    private static RedirectAction redirect(Redirect r, PathForm form, int servicePort) {
         RedirectAction.Builder b = RedirectAction.newBuilder()
                 .setResponseCode(r.statusCode() == 301
                         ? RedirectAction.RedirectResponseCode.MOVED_PERMANENTLY
@@ -138,6 +155,10 @@ record BackendActions(MeshModel model, ServiceDef parent, int port) {
         }
         if (r.port() != null) {
             b.setPortRedirect(r.port());
+        } else if (r.scheme() != null) {
+            b.setPortRedirect(r.scheme().equals("https") ? 443 : 80);
+        } else {
+            b.setPortRedirect(servicePort);
         }
         if (r.path() != null) {
             if (r.path().fullPath()) {
@@ -159,17 +180,20 @@ record BackendActions(MeshModel model, ServiceDef parent, int port) {
         if (r.path().fullPath()) {
             action.setRegexRewrite(RegexMatchAndSubstitute.newBuilder()
                     .setPattern(RegexMatcher.newBuilder().setRegex("^/.*$"))
-                    .setSubstitution(r.path().value()));
+                    .setSubstitution(r.path().value().replace("\\", "\\\\")));
         } else if (form != null) {
             action.setPrefixRewrite(form.prefixRewrite(r.path()));
         }
     }
 
-    /** GEP-1731: {@code codes} retried, {@code attempts} retries, {@code backoff} the base interval. */
+    /**
+     * GEP-1731: {@code codes} retried (and a connection that could not be made, which the backend never
+     * saw), {@code attempts} retries, {@code backoff} the base interval.
+     */
     private static RetryPolicy retry(Retry r, Duration perTry) {
         RetryPolicy.Builder b = RetryPolicy.newBuilder();
         if (r.codes() != null && !r.codes().isEmpty()) {
-            b.setRetryOn("retriable-status-codes").addAllRetriableStatusCodes(r.codes());
+            b.setRetryOn("retriable-status-codes,connect-failure").addAllRetriableStatusCodes(r.codes());
         } else {
             b.setRetryOn("5xx");
         }

@@ -43,9 +43,12 @@ import java.util.function.Function;
  * differs from Java's in rare constructs (backreferences, lookaround: the decoder's Java check
  * accepts them, RE2 does not).
  *
- * <p>Not translated, as the per-request {@code RouteEngine} applies them only to the waypoint's own
- * decisions: consumer routes (routes in the caller's namespace: a route configuration is per service,
- * not per caller), routes with {@code hostnames} (left out), and backend-level filters.
+ * <p>Backend-level header modifiers go on the backend's cluster weight (a single backend with filters
+ * becomes one weighted cluster) and {@code most_specific_header_mutations_wins} is set, so they apply
+ * after the rule's, as in {@code RouteEngine}. Not translated, as the per-request {@code RouteEngine}
+ * applies them only to the waypoint's own decisions: consumer routes (routes in the caller's
+ * namespace: a route configuration is per service, not per caller), routes with {@code hostnames}
+ * (left out), and backend-level filters other than header modifiers.
  */
 final class RouteTranslator {
     private static final StringMatcher GRPC_CONTENT_TYPE = StringMatcher.newBuilder()
@@ -113,7 +116,9 @@ final class RouteTranslator {
             actions.apply(route, List.<Filter>of(), List.<BackendRef>of(), Timeouts.NONE, (Retry) null, null);
             vh.addRoutes(route);
         }
-        return RouteConfiguration.newBuilder().setName(name).addVirtualHosts(vh).build();
+        // A backend's header modifiers (on its cluster weight) come after the rule's, as in RouteEngine.
+        return RouteConfiguration.newBuilder().setName(name).setMostSpecificHeaderMutationsWins(true)
+                .addVirtualHosts(vh).build();
     }
 
     /** Every match of every rule of {@code routes}, in precedence order. */

@@ -144,6 +144,8 @@ class EnvoyTranslatorTest {
         assertThat(redirect.getMatch().getPath()).isEqualTo("/old");
         assertThat(redirect.getRedirect().getHostRedirect()).isEqualTo("new.example");
         assertThat(redirect.getRedirect().getPathRedirect()).isEqualTo("/new");
+        assertThat(redirect.getRedirect().getPortRedirect()).as("no scheme or port given: the service port")
+                .isEqualTo(9080);
         assertThat(redirect.getRedirect().getResponseCode())
                 .isEqualTo(RedirectAction.RedirectResponseCode.MOVED_PERMANENTLY);
         Route exact = routes.get(2);
@@ -176,7 +178,7 @@ class EnvoyTranslatorTest {
                 """))).getVirtualHosts(0).getRoutesList();
         RouteAction slow = routes.get(0).getRoute();
         assertThat(slow.getTimeout().getSeconds()).isEqualTo(90);
-        assertThat(slow.getRetryPolicy().getRetryOn()).isEqualTo("retriable-status-codes");
+        assertThat(slow.getRetryPolicy().getRetryOn()).isEqualTo("retriable-status-codes,connect-failure");
         assertThat(slow.getRetryPolicy().getRetriableStatusCodesList()).containsExactly(503, 502);
         assertThat(slow.getRetryPolicy().getNumRetries().getValue()).isEqualTo(3);
         assertThat(slow.getRetryPolicy().getRetryBackOff().getBaseInterval().getNanos()).isEqualTo(100_000_000);
