@@ -2,12 +2,15 @@ package dev.wisp.waypoint.proxy;
 
 import dev.wisp.node.proxy.StreamBytes;
 import dev.wisp.spiffe.SpiffeId;
+import dev.wisp.waypoint.authz.AuthzRequest;
+import dev.wisp.waypoint.authz.RequestGate;
 import dev.wisp.waypoint.route.EnvoyRoutes;
 import dev.wisp.waypoint.route.EnvoyRoutes.Decision;
 import dev.wisp.waypoint.telemetry.RequestMetrics;
 import dev.wisp.waypoint.xds.EnvoyConfig;
 import io.envoyproxy.envoy.config.route.v3.VirtualHost;
 import io.netty.buffer.Unpooled;
+import io.netty.channel.Channel;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.SimpleChannelInboundHandler;
 import io.netty.handler.codec.http.DefaultFullHttpResponse;
@@ -20,6 +23,7 @@ import io.netty.handler.codec.http.HttpUtil;
 import io.netty.handler.codec.http.HttpVersion;
 import io.netty.util.concurrent.Future;
 import io.netty.util.concurrent.ScheduledFuture;
+import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
@@ -89,8 +93,17 @@ final class Exchange extends SimpleChannelInboundHandler<FullHttpRequest> {
             return;
         }
         virtualHost = host.get().getName();
-        Decision d = EnvoyRoutes.decide(host.get(), new EnvoyRoutes.Request(req.method().name(), path,
-                q < 0 ? "" : uri.substring(q + 1), headers(req)), ThreadLocalRandom.current().nextDouble());
+        EnvoyRoutes.Request http = new EnvoyRoutes.Request(req.method().name(), path,
+                q < 0 ? "" : uri.substring(q + 1), headers(req));
+        Optional<RequestGate.Refusal> refused = RequestGate.check(host.get(),
+                new AuthzRequest(http, peer, source(c), target, Map.of()));
+        if (refused.isPresent()) {
+            req.release();
+            respond(c, req.method().name(), uri, refused.get().status(), refused.get().reason(), null, null, start,
+                    keepAlive);
+            return;
+        }
+        Decision d = EnvoyRoutes.decide(host.get(), http, ThreadLocalRandom.current().nextDouble());
         switch (d) {
             case Decision.Respond r -> {
                 req.release();
@@ -143,6 +156,14 @@ final class Exchange extends SimpleChannelInboundHandler<FullHttpRequest> {
             log(method, uri, r.status().code(), "forwarded", f.route(), where, start, r.content().readableBytes());
             write(c, r, keepAlive);
         });
+    }
+
+    /** The tunnel's TCP peer (the HBONE connection under this stream); 0.0.0.0 when it has none. */
+    private static InetAddress source(ChannelHandlerContext c) {
+        Channel conn = c.channel().parent() != null ? c.channel().parent() : c.channel();
+        return conn.remoteAddress() instanceof InetSocketAddress a && a.getAddress() != null
+                ? a.getAddress()
+                : InetAddress.ofLiteral("0.0.0.0");
     }
 
     private static Map<String, List<String>> headers(FullHttpRequest req) {
