@@ -1,9 +1,7 @@
 package dev.wisp.waypoint.authz;
 
 import com.google.protobuf.Any;
-import com.google.protobuf.InvalidProtocolBufferException;
 import io.envoyproxy.envoy.config.rbac.v3.RBAC;
-import io.envoyproxy.envoy.config.route.v3.FilterConfig;
 import io.envoyproxy.envoy.config.route.v3.VirtualHost;
 import io.envoyproxy.envoy.extensions.filters.http.rbac.v3.RBACPerRoute;
 import java.util.Map;
@@ -69,15 +67,7 @@ public final class WaypointAuthorizer {
 
     /** The RBAC rules in an (optional-wrapped) {@link RBACPerRoute}; empty when absent or unreadable. */
     private static Optional<RBAC> rules(Any config) {
-        if (config == null) {
-            return Optional.empty();
-        }
-        try {
-            Any inner = config.is(FilterConfig.class) ? config.unpack(FilterConfig.class).getConfig() : config;
-            RBACPerRoute perRoute = inner.unpack(RBACPerRoute.class);
-            return perRoute.getRbac().hasRules() ? Optional.of(perRoute.getRbac().getRules()) : Optional.empty();
-        } catch (InvalidProtocolBufferException e) {
-            return Optional.empty();
-        }
+        return FilterConfigs.unpack(config, RBACPerRoute.class).filter(p -> p.getRbac().hasRules())
+                .map(p -> p.getRbac().getRules());
     }
 }

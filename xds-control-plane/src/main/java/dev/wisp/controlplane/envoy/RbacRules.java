@@ -32,7 +32,7 @@ import java.util.regex.Pattern;
  * it: the rule's {@code to} operations (any of them) and its request conditions become one permission,
  * its {@code from} sources (any of them) and its identity conditions one principal; both must match.
  * Istio string patterns become {@link StringMatcher}s (exact, {@code prefix*}, {@code *suffix},
- * {@code *} = present); hosts ignore case; paths with {@code {*}}/{@code {**}} become Envoy's
+ * {@code *} = present); hosts ignore case (an exact host also with a port); paths with {@code {*}}/{@code {**}} become Envoy's
  * {@code uri_template} with its {@code *}/{@code **} operators. Principals are SPIFFE IDs
  * ({@code spiffe://} added), namespaces a regular expression on them. Request principals and claims are
  * metadata of {@link #AUTHN_FILTER} ({@code request.auth.principal}, {@code request.auth.claims} + the
@@ -68,7 +68,7 @@ final class RbacRules {
     private static Permission operation(Operation o) {
         var l7 = o.l7();
         List<Permission> and = new ArrayList<>();
-        either(and, l7.hosts(), l7.notHosts(), v -> header(":authority", pattern(v, "", true)));
+        either(and, l7.hosts(), l7.notHosts(), RbacRules::host);
         either(and, l7.methods(), l7.notMethods(), v -> header(":method", pattern(v, "", false)));
         either(and, l7.paths(), l7.notPaths(), RbacRules::path);
         either(and, o.ports().stream().map(String::valueOf).toList(),
@@ -199,6 +199,15 @@ final class RbacRules {
                     .build();
         }
         return Permission.newBuilder().setUrlPath(PathMatcher.newBuilder().setPath(pattern(v, "", false))).build();
+    }
+
+    /** A host pattern on {@code :authority}, ignoring case; an exact host also matches it with any port. */
+    private static Permission host(String v) {
+        Permission any = header(":authority", pattern(v, "", true));
+        if (v.contains("*") || v.contains(":")) {
+            return any;
+        }
+        return orPermissions(List.of(any, header(":authority", pattern(v + ":*", "", true))));
     }
 
     private static Permission header(String name, StringMatcher m) {

@@ -5,7 +5,16 @@ import static org.assertj.core.api.Assertions.assertThat;
 import dev.wisp.controlplane.route.RouteFixtures;
 import dev.wisp.spiffe.SpiffeId;
 import dev.wisp.testing.ConfigYaml;
+import com.nimbusds.jose.JWSAlgorithm;
+import com.nimbusds.jose.JWSHeader;
+import com.nimbusds.jose.crypto.RSASSASigner;
+import com.nimbusds.jose.jwk.JWKSet;
+import com.nimbusds.jose.jwk.RSAKey;
+import com.nimbusds.jose.jwk.gen.RSAKeyGenerator;
+import com.nimbusds.jwt.JWTClaimsSet;
+import com.nimbusds.jwt.SignedJWT;
 import dev.wisp.waypoint.authz.AuthzRequest;
+import dev.wisp.waypoint.authz.RequestGate;
 import dev.wisp.waypoint.authz.WaypointAuthorizer;
 import dev.wisp.waypoint.authz.WaypointAuthorizer.Verdict;
 import dev.wisp.waypoint.route.EnvoyRoutes;
@@ -13,12 +22,15 @@ import io.envoyproxy.envoy.config.route.v3.RouteConfiguration;
 import io.envoyproxy.envoy.config.route.v3.VirtualHost;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
+import java.time.Instant;
 import java.util.ArrayList;
+import java.util.Date;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.stream.Stream;
+import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.Arguments;
 import org.junit.jupiter.params.provider.MethodSource;
@@ -123,6 +135,13 @@ class WaypointAuthzTest {
                 Arguments.of("hosts ignore case", List.of(policy("h", "Gateway/waypoint", """
                           rules: [{to: [{operation: {hosts: ["Reviews.Shop*"]}}]}]
                         """)), Req.of("GET /"), "allow"),
+                Arguments.of("an exact host matches with the request's port",
+                        List.of(policy("h", "Gateway/waypoint", """
+                                  rules: [{to: [{operation: {hosts: ["reviews.shop.svc.cluster.local"]}}]}]
+                                """)), Req.of("GET /"), "allow"),
+                Arguments.of("an exact host is not a prefix", List.of(policy("h", "Gateway/waypoint", """
+                          rules: [{to: [{operation: {hosts: ["reviews.shop"]}}]}]
+                        """)), Req.of("GET /"), "403 -"),
                 Arguments.of("notHosts", List.of(policy("h", "Gateway/waypoint", """
                           rules: [{to: [{operation: {notHosts: ["reviews.*"]}}]}]
                         """)), Req.of("GET /"), "403 -"),
@@ -214,6 +233,44 @@ class WaypointAuthzTest {
     @MethodSource("cases")
     void decides(String title, List<String> policies, Req request, String expected) {
         assertThat(decide(virtualHost(policies), request.build())).as(request.toString()).isEqualTo(expected);
+    }
+
+    /**
+     * RequestAuthentication then AuthorizationPolicy, both attached to the waypoint: a token of the
+     * issuer passes the {@code requestPrincipals} rule, a forged one is 401, none is 403 (the ALLOW
+     * needs a principal), with the keys inline in the policy as the waypoint reads them.
+     */
+    @Test
+    void jwtRequestPrincipalsThroughTheTranslation() throws Exception {
+        RSAKey key = new RSAKeyGenerator(2048).keyID("k1").generate();
+        RSAKey forger = new RSAKeyGenerator(2048).keyID("k1").generate();
+        String authn = """
+                apiVersion: security.istio.io/v1
+                kind: RequestAuthentication
+                metadata: {name: jwt, namespace: shop}
+                spec:
+                  targetRefs: [{group: gateway.networking.k8s.io, kind: Gateway, name: waypoint}]
+                  jwtRules:
+                  - issuer: https://issuer.example
+                    jwks: '%s'
+                """.formatted(new JWKSet(key.toPublicJWK()).toString());
+        VirtualHost host = virtualHost(List.of(authn, requestPrincipals()));
+        assertThat(gate(host, Req.of("GET /").header("authorization", "Bearer " + jwt(key)))).isEqualTo("pass");
+        assertThat(gate(host, Req.of("GET /").header("authorization", "Bearer " + jwt(forger))))
+                .isEqualTo("401 Jwt verification fails");
+        assertThat(gate(host, Req.of("GET /"))).isEqualTo("403 RBAC: no ALLOW policy matched");
+    }
+
+    static String jwt(RSAKey key) throws Exception {
+        SignedJWT t = new SignedJWT(new JWSHeader.Builder(JWSAlgorithm.RS256).keyID(key.getKeyID()).build(),
+                new JWTClaimsSet.Builder().issuer("https://issuer.example").subject("alice")
+                        .expirationTime(Date.from(Instant.now().plusSeconds(3600))).build());
+        t.sign(new RSASSASigner(key));
+        return t.serialize();
+    }
+
+    static String gate(VirtualHost host, Req r) {
+        return RequestGate.check(host, r.build()).map(x -> x.status() + " " + x.reason()).orElse("pass");
     }
 
     static VirtualHost virtualHost(List<String> policies) {
