@@ -68,6 +68,21 @@ public final class ConfigYaml {
                 """.formatted(name, namespace, app, mode) + (portModes.isEmpty() ? "" : ports);
     }
 
+    /**
+     * A waypoint {@code Gateway} (class {@code istio-waypoint}, the mesh HBONE listener) labelled
+     * {@code istio.io/waypoint-for: waypointFor}.
+     */
+    public static String waypointGateway(String name, String namespace, String waypointFor) {
+        return """
+                apiVersion: gateway.networking.k8s.io/v1
+                kind: Gateway
+                metadata: {name: %s, namespace: %s, labels: {istio.io/waypoint-for: %s}}
+                spec:
+                  gatewayClassName: istio-waypoint
+                  listeners: [{name: mesh, port: 15008, protocol: HBONE}]
+                """.formatted(name, namespace, waypointFor);
+    }
+
     /** {@code objects} as one multi-document file. */
     public static String documents(String... objects) {
         return String.join("---\n", objects);

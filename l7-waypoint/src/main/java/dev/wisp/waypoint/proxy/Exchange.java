@@ -2,6 +2,8 @@ package dev.wisp.waypoint.proxy;
 
 import dev.wisp.node.proxy.StreamBytes;
 import dev.wisp.spiffe.SpiffeId;
+import dev.wisp.waypoint.authz.AuthzRequest;
+import dev.wisp.waypoint.authz.RequestGate;
 import dev.wisp.waypoint.route.EnvoyRoutes;
 import dev.wisp.waypoint.route.EnvoyRoutes.Decision;
 import dev.wisp.waypoint.route.Retries;
@@ -10,6 +12,7 @@ import dev.wisp.waypoint.telemetry.RequestMetrics;
 import dev.wisp.waypoint.xds.EnvoyConfig;
 import io.envoyproxy.envoy.config.route.v3.VirtualHost;
 import io.netty.buffer.Unpooled;
+import io.netty.channel.Channel;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.SimpleChannelInboundHandler;
 import io.netty.handler.codec.http.DefaultFullHttpRequest;
@@ -23,6 +26,7 @@ import io.netty.handler.codec.http.HttpResponseStatus;
 import io.netty.handler.codec.http.HttpUtil;
 import io.netty.handler.codec.http.HttpVersion;
 import io.netty.util.concurrent.Future;
+import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
@@ -94,9 +98,17 @@ final class Exchange extends SimpleChannelInboundHandler<FullHttpRequest> {
             return;
         }
         virtualHost = host.get().getName();
-        EnvoyRoutes.Request request = new EnvoyRoutes.Request(req.method().name(), path,
+        EnvoyRoutes.Request http = new EnvoyRoutes.Request(req.method().name(), path,
                 q < 0 ? "" : uri.substring(q + 1), headers(req));
-        Decision d = EnvoyRoutes.decide(host.get(), request, ThreadLocalRandom.current().nextDouble());
+        Optional<RequestGate.Refusal> refused = RequestGate.check(host.get(),
+                new AuthzRequest(http, peer, source(c), target, Map.of()));
+        if (refused.isPresent()) {
+            req.release();
+            respond(c, req.method().name(), uri, refused.get().status(), refused.get().reason(), null, null, start,
+                    keepAlive);
+            return;
+        }
+        Decision d = EnvoyRoutes.decide(host.get(), http, ThreadLocalRandom.current().nextDouble());
         switch (d) {
             case Decision.Respond r -> {
                 req.release();
@@ -145,6 +157,14 @@ final class Exchange extends SimpleChannelInboundHandler<FullHttpRequest> {
                             r.content().readableBytes(), a.attempts());
                     write(c, r, keepAlive);
                 });
+    }
+
+    /** The tunnel's TCP peer (the HBONE connection under this stream); 0.0.0.0 when it has none. */
+    private static InetAddress source(ChannelHandlerContext c) {
+        Channel conn = c.channel().parent() != null ? c.channel().parent() : c.channel();
+        return conn.remoteAddress() instanceof InetSocketAddress a && a.getAddress() != null
+                ? a.getAddress()
+                : InetAddress.ofLiteral("0.0.0.0");
     }
 
     /** The request as the route sends it upstream: its path and headers rewritten, the body kept. */

@@ -60,9 +60,13 @@ public final class EnvoyRoutes {
             headers = java.util.Collections.unmodifiableMap(new java.util.LinkedHashMap<>(headers));
         }
 
-        Optional<String> header(String name) {
+        /** The value of header {@code name} (lower case): pseudo-headers {@code :method}, {@code :path}, {@code :authority} too. */
+        public Optional<String> header(String name) {
             if (name.equals(":method")) {
                 return Optional.of(method);
+            }
+            if (name.equals(":authority")) {
+                return header("host");
             }
             if (name.equals(":path")) {
                 return Optional.of(query.isEmpty() ? path : path + "?" + query);
@@ -145,7 +149,7 @@ public final class EnvoyRoutes {
             return false;
         }
         for (HeaderMatcher h : m.getHeadersList()) {
-            if (header(h, r.header(h.getName())) == h.getInvertMatch()) {
+            if (!header(h, r)) {
                 return false;
             }
         }
@@ -161,6 +165,11 @@ public final class EnvoyRoutes {
         return true;
     }
 
+    /** Whether {@code r} matches {@code h}, its {@code invert_match} applied. */
+    public static boolean header(HeaderMatcher h, Request r) {
+        return header(h, r.header(h.getName())) != h.getInvertMatch();
+    }
+
     private static boolean header(HeaderMatcher h, Optional<String> value) {
         if (h.hasPresentMatch()) {
             return value.isPresent() == h.getPresentMatch();
@@ -171,7 +180,8 @@ public final class EnvoyRoutes {
         return h.hasStringMatch() ? string(h.getStringMatch(), value.get()) : true;
     }
 
-    static boolean string(StringMatcher m, String v) {
+    /** Envoy's string match of {@code v}: exact, prefix, suffix, contains, safe regex (whole value), ignore case. */
+    public static boolean string(StringMatcher m, String v) {
         String value = m.getIgnoreCase() ? v.toLowerCase(java.util.Locale.ROOT) : v;
         return switch (m.getMatchPatternCase()) {
             case EXACT -> value.equals(lower(m, m.getExact()));

@@ -3,11 +3,6 @@ package dev.wisp.controlplane.config;
 import static java.util.Objects.requireNonNull;
 
 import dev.wisp.controlplane.model.AuthorizationPolicy;
-import dev.wisp.controlplane.model.AuthorizationPolicy.Action;
-import dev.wisp.controlplane.model.AuthorizationPolicy.Condition;
-import dev.wisp.controlplane.model.AuthorizationPolicy.Operation;
-import dev.wisp.controlplane.model.AuthorizationPolicy.Rule;
-import dev.wisp.controlplane.model.AuthorizationPolicy.Source;
 import dev.wisp.controlplane.model.Cidr;
 import dev.wisp.controlplane.model.Gateway;
 import dev.wisp.controlplane.model.EndpointSlice;
@@ -55,9 +50,6 @@ public final class ConfigDecoder {
     static final String GATEWAY_API = "gateway.networking.k8s.io/v1";
     /** Kubernetes' IANA_SVC_NAME: a container port's name, which a Service's targetPort may give. */
     private static final Pattern PORT_NAME = Pattern.compile("(?=.{1,15}$)(?=.*[a-z])[a-z0-9]([a-z0-9-]*[a-z0-9])?");
-    /** Condition keys Istio defines that only an L7 proxy can evaluate. */
-    private static final List<String> L7_CONDITION_PREFIXES = List.of("request.", "remote.ip", "connection.sni",
-            "experimental.");
 
     private ConfigDecoder() {}
 
@@ -135,7 +127,7 @@ public final class ConfigDecoder {
             case Pod.KIND -> pod(f, doc, ref);
             case ServiceDef.KIND -> service(f, doc, ref);
             case NodeDef.KIND -> node(f, doc, ref);
-            case AuthorizationPolicy.KIND -> authorizationPolicy(f, doc, ref);
+            case AuthorizationPolicy.KIND -> AuthorizationPolicyDecoder.authorizationPolicy(f, doc, ref);
             case PeerAuthentication.KIND -> peerAuthentication(f, doc, ref);
             case RequestAuthentication.KIND -> RequestAuthenticationDecoder.requestAuthentication(f, doc, ref);
             case Namespace.KIND -> new Namespace(ref, labels(f, doc));
@@ -187,7 +179,7 @@ public final class ConfigDecoder {
         return l == null ? Map.of() : Map.copyOf(l);
     }
 
-    private static Map<String, String> annotations(Fields f, YNode doc) {
+    static Map<String, String> annotations(Fields f, YNode doc) {
         Map<String, String> a = f.stringMap(f.child(doc, "metadata"), "annotations", "metadata.annotations");
         return a == null ? Map.of() : a;
     }
@@ -419,206 +411,5 @@ public final class ConfigDecoder {
             }
         }
         return new PeerAuthentication(ref, selector, mode, Map.copyOf(ports));
-    }
-
-    /** Istio's waypoint attachment of a policy, which no Wisp component enforces yet. */
-    static void refuseTargetRefs(Fields f, YNode spec) {
-        for (String t : List.of("targetRef", "targetRefs")) {
-            if (f.child(spec, t) != null) {
-                f.error(f.child(spec, t), "spec." + t,
-                        "attaches the policy to a waypoint, which Wisp does not run yet; use spec.selector");
-            }
-        }
-    }
-
-    private static AuthorizationPolicy authorizationPolicy(Fields f, YNode doc, ObjectRef ref) {
-        f.allowOnly(doc, "", "apiVersion", "kind", "metadata", "spec");
-        YNode spec = f.child(doc, "spec");
-        f.allowOnly(spec, "spec", "selector", "targetRef", "targetRefs", "action", "provider", "rules");
-        refuseTargetRefs(f, spec);
-        Map<String, String> selector = selector(f, spec);
-        Action action = f.enumValue(spec, "action", "spec.action", Action.class, Action.ALLOW);
-        if (action == Action.CUSTOM && f.child(spec, "provider") == null) {
-            f.error(f.child(spec, "action"), "spec.provider", "required when action is CUSTOM");
-        }
-        List<Rule> rules = new ArrayList<>();
-        List<YNode> ruleNodes = f.list(spec, "rules", "spec.rules");
-        for (int i = 0; i < ruleNodes.size(); i++) {
-            rules.add(rule(f, ruleNodes.get(i), "spec.rules[" + i + "]"));
-        }
-        String dryRun = annotations(f, doc).get("istio.io/dry-run");
-        return new AuthorizationPolicy(ref, selector, action, List.copyOf(rules), "true".equalsIgnoreCase(dryRun));
-    }
-
-    private static Rule rule(Fields f, YNode rule, String path) {
-        if (rule.isNull()) {
-            return new Rule(List.of(), List.of(), List.of());
-        }
-        if (!rule.isMap()) {
-            f.error(rule, path, "expected a mapping, found " + rule.describe());
-            return new Rule(List.of(), List.of(), List.of());
-        }
-        f.allowOnly(rule, path, "from", "to", "when");
-        List<Source> from = wrappedList(f, rule, path, "from", "source", ConfigDecoder::source);
-        List<Operation> to = wrappedList(f, rule, path, "to", "operation", ConfigDecoder::operation);
-        List<Condition> when = new ArrayList<>();
-        List<YNode> whenNodes = f.list(rule, "when", path + ".when");
-        for (int i = 0; i < whenNodes.size(); i++) {
-            Condition c = condition(f, whenNodes.get(i), path + ".when[" + i + "]");
-            if (c != null) {
-                when.add(c);
-            }
-        }
-        return new Rule(from, to, List.copyOf(when));
-    }
-
-    /** Decodes one part of a policy at {@code path}; reports what is wrong through {@code f}. */
-    private interface PartDecoder<T> {
-        T decode(Fields f, YNode node, String path);
-    }
-
-    /**
-     * Istio's {@code key: [{wrapper: …}, …]} lists ({@code from[].source}, {@code to[].operation}):
-     * each item holds only {@code wrapper}, whose value {@code decoder} reads.
-     */
-    private static <T> List<T> wrappedList(Fields f, YNode parent, String path, String key, String wrapper,
-            PartDecoder<T> decoder) {
-        List<T> out = new ArrayList<>();
-        List<YNode> items = f.list(parent, key, path + "." + key);
-        for (int i = 0; i < items.size(); i++) {
-            String p = path + "." + key + "[" + i + "]";
-            f.allowOnly(items.get(i), p, wrapper);
-            out.add(decoder.decode(f, f.child(items.get(i), wrapper), p + "." + wrapper));
-        }
-        return List.copyOf(out);
-    }
-
-    private static Source source(Fields f, YNode src, String path) {
-        f.allowOnly(src, path, "principals", "notPrincipals", "requestPrincipals", "notRequestPrincipals",
-                "namespaces", "notNamespaces", "ipBlocks", "notIpBlocks", "remoteIpBlocks", "notRemoteIpBlocks",
-                "serviceAccounts", "notServiceAccounts");
-        List<String> principals = new ArrayList<>(patterns(f, src, "principals", path));
-        List<String> notPrincipals = new ArrayList<>(patterns(f, src, "notPrincipals", path));
-        // serviceAccounts "ns/sa" are principals of any trust domain: "*/ns/<ns>/sa/<sa>".
-        principals.addAll(serviceAccounts(f, src, "serviceAccounts", path));
-        notPrincipals.addAll(serviceAccounts(f, src, "notServiceAccounts", path));
-        List<String> l7 = new ArrayList<>();
-        for (String k : List.of("requestPrincipals", "notRequestPrincipals", "remoteIpBlocks", "notRemoteIpBlocks")) {
-            if (f.child(src, k) != null) {
-                l7.add(path + "." + k);
-                f.strings(src, k, path + "." + k);
-            }
-        }
-        return new Source(List.copyOf(principals), List.copyOf(notPrincipals), patterns(f, src, "namespaces", path),
-                patterns(f, src, "notNamespaces", path), cidrs(f, src, "ipBlocks", path),
-                cidrs(f, src, "notIpBlocks", path), List.copyOf(l7));
-    }
-
-    private static List<String> serviceAccounts(Fields f, YNode src, String key, String path) {
-        List<String> out = new ArrayList<>();
-        for (String s : f.strings(src, key, path + "." + key)) {
-            String[] parts = s.split("/", -1);
-            if (parts.length != 2 || !DNS_LABEL.matcher(parts[0]).matches() || parts[1].isEmpty()) {
-                f.error(f.child(src, key), path + "." + key, "'" + s + "' is not namespace/serviceaccount");
-            } else {
-                out.add("*/ns/" + parts[0] + "/sa/" + parts[1]);
-            }
-        }
-        return out;
-    }
-
-    /** Istio string matches: exact, {@code prefix*}, {@code *suffix} or {@code *}. */
-    private static List<String> patterns(Fields f, YNode parent, String key, String path) {
-        List<String> values = f.strings(parent, key, path + "." + key);
-        for (String v : values) {
-            int star = v.indexOf('*');
-            boolean ok = star < 0 || v.equals("*") || (star == 0 && v.indexOf('*', 1) < 0)
-                    || (star == v.length() - 1);
-            if (!ok || v.isEmpty()) {
-                f.error(f.child(parent, key), path + "." + key, "'" + v
-                        + "' is not exact, prefix* , *suffix or *: '*' may only lead or trail");
-            }
-        }
-        return List.copyOf(values);
-    }
-
-    private static List<Cidr> cidrs(Fields f, YNode parent, String key, String path) {
-        List<Cidr> out = new ArrayList<>();
-        List<String> values = f.strings(parent, key, path + "." + key);
-        for (int i = 0; i < values.size(); i++) {
-            try {
-                out.add(Cidr.parse(values.get(i)));
-            } catch (IllegalArgumentException e) {
-                f.error(f.child(parent, key), path + "." + key + "[" + i + "]", e.getMessage());
-            }
-        }
-        return List.copyOf(out);
-    }
-
-    private static List<Integer> ports(Fields f, YNode parent, String key, String path) {
-        List<Integer> out = new ArrayList<>();
-        List<String> values = f.strings(parent, key, path + "." + key);
-        for (int i = 0; i < values.size(); i++) {
-            int p = f.port(f.child(parent, key), values.get(i), path + "." + key + "[" + i + "]");
-            if (p > 0) {
-                out.add(p);
-            }
-        }
-        return List.copyOf(out);
-    }
-
-    private static Operation operation(Fields f, YNode op, String path) {
-        f.allowOnly(op, path, "hosts", "notHosts", "ports", "notPorts", "methods", "notMethods", "paths",
-                "notPaths");
-        List<String> l7 = new ArrayList<>();
-        for (String k : List.of("hosts", "notHosts", "methods", "notMethods", "paths", "notPaths")) {
-            if (f.child(op, k) != null) {
-                l7.add(path + "." + k);
-                f.strings(op, k, path + "." + k);
-            }
-        }
-        return new Operation(ports(f, op, "ports", path), ports(f, op, "notPorts", path), List.copyOf(l7));
-    }
-
-    private static Condition condition(Fields f, YNode c, String path) {
-        f.allowOnly(c, path, "key", "values", "notValues");
-        String key = f.string(c, "key", path + ".key");
-        if (key == null) {
-            f.error(c, path + ".key", "required");
-            return null;
-        }
-        List<String> values = f.strings(c, "values", path + ".values");
-        List<String> notValues = f.strings(c, "notValues", path + ".notValues");
-        if (values.isEmpty() && notValues.isEmpty()) {
-            f.error(c, path, "needs values or notValues");
-        }
-        boolean l4 = AuthorizationPolicy.L4_CONDITION_KEYS.contains(key);
-        if (!l4 && L7_CONDITION_PREFIXES.stream().noneMatch(key::startsWith)) {
-            f.error(f.child(c, "key"), path + ".key", "'" + key + "' is not a supported condition key; L4 keys are "
-                    + String.join(", ", AuthorizationPolicy.L4_CONDITION_KEYS));
-            return null;
-        }
-        for (String v : concat(values, notValues)) {
-            switch (key) {
-                case "source.ip", "destination.ip" -> {
-                    try {
-                        Cidr.parse(v);
-                    } catch (IllegalArgumentException e) {
-                        f.error(c, path + ".values", e.getMessage());
-                    }
-                }
-                case "destination.port" -> f.port(c, v, path + ".values");
-                default -> {
-                    // any string is a valid value for the other keys
-                }
-            }
-        }
-        return new Condition(key, values, notValues, l4);
-    }
-
-    private static List<String> concat(List<String> a, List<String> b) {
-        List<String> out = new ArrayList<>(a);
-        out.addAll(b);
-        return out;
     }
 }

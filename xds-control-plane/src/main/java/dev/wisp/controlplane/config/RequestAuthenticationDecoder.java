@@ -3,6 +3,7 @@ package dev.wisp.controlplane.config;
 import dev.wisp.controlplane.model.ObjectRef;
 import dev.wisp.controlplane.model.RequestAuthentication;
 import dev.wisp.controlplane.model.RequestAuthentication.JwtRule;
+import dev.wisp.controlplane.model.TargetRef;
 import java.net.URI;
 import java.net.URISyntaxException;
 import java.util.ArrayList;
@@ -13,9 +14,8 @@ import java.util.Map;
 
 /**
  * Decodes Istio's {@code security.istio.io/v1 RequestAuthentication} strictly: unknown fields,
- * a rule without an issuer, a key location that is not an http(s) URL or given twice, and
- * {@code targetRef(s)} (a waypoint attachment, refused as for AuthorizationPolicy) are errors
- * naming the field.
+ * a rule without an issuer, a key location that is not an http(s) or file URL or given twice are
+ * errors naming the field. {@code targetRef(s)} attach it to a waypoint as for AuthorizationPolicy.
  */
 final class RequestAuthenticationDecoder {
     private RequestAuthenticationDecoder() {}
@@ -24,7 +24,7 @@ final class RequestAuthenticationDecoder {
         f.allowOnly(doc, "", "apiVersion", "kind", "metadata", "spec");
         YNode spec = f.child(doc, "spec");
         f.allowOnly(spec, "spec", "selector", "targetRef", "targetRefs", "jwtRules");
-        ConfigDecoder.refuseTargetRefs(f, spec);
+        List<TargetRef> targets = AuthorizationPolicyDecoder.targetRefs(f, spec);
         Map<String, String> selector = ConfigDecoder.selector(f, spec);
         List<JwtRule> rules = new ArrayList<>();
         f.each(spec, "jwtRules", "spec.jwtRules", (r, path) -> {
@@ -59,7 +59,7 @@ final class RequestAuthenticationDecoder {
                     jwks, Map.copyOf(headers), List.copyOf(f.strings(r, "fromParams", path + ".fromParams")),
                     "true".equals(forward)));
         });
-        return new RequestAuthentication(ref, selector, List.copyOf(rules));
+        return new RequestAuthentication(ref, selector, List.copyOf(rules), targets);
     }
 
     private static URI jwksUri(Fields f, YNode rule, String path) {
@@ -72,11 +72,14 @@ final class RequestAuthenticationDecoder {
             if (("https".equals(uri.getScheme()) || "http".equals(uri.getScheme())) && uri.getHost() != null) {
                 return uri;
             }
+            if ("file".equals(uri.getScheme()) && uri.getPath() != null && uri.getPath().startsWith("/")) {
+                return uri;
+            }
         } catch (URISyntaxException e) {
             // reported below with the field
         }
         f.error(f.child(rule, "jwksUri"), path, "'" + text + "' is not an http(s) URL such as "
-                + "https://issuer.example/.well-known/jwks.json");
+                + "https://issuer.example/.well-known/jwks.json, or a file:///absolute/path");
         return null;
     }
 }

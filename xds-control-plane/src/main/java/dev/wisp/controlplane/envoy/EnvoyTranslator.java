@@ -59,6 +59,7 @@ public final class EnvoyTranslator {
         requireNonNull(model, "model");
         String domain = model.mesh().clusterDomain();
         RouteTranslator routes = new RouteTranslator(model);
+        AuthzTranslator authz = new AuthzTranslator(model);
         List<Listener> listeners = new ArrayList<>();
         List<RouteConfiguration> configs = new ArrayList<>();
         List<Cluster> clusters = new ArrayList<>();
@@ -71,7 +72,7 @@ public final class EnvoyTranslator {
             for (ServicePort port : s.ports()) {
                 String name = EnvoyNames.listener(s, port.port(), domain);
                 listeners.add(listener(name));
-                configs.add(routes.routeConfiguration(s, port.port()));
+                configs.add(authz.attach(routes.routeConfiguration(s, port.port()), s));
                 String cluster = EnvoyNames.cluster(s.ref().namespace(), s.ref().name(), port.port(), domain);
                 clusters.add(Cluster.newBuilder().setName(cluster)
                         .setType(Cluster.DiscoveryType.EDS)

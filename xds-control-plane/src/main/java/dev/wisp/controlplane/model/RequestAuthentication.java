@@ -11,8 +11,10 @@ import java.util.Map;
  * check JWTs), which README and ARCHITECTURE.md say.
  *
  * @param selector {@code spec.selector.matchLabels}; null when the policy has no selector
+ * @param targetRefs {@code spec.targetRef(s)}: the waypoint Gateway or Service it attaches to
  */
-public record RequestAuthentication(ObjectRef ref, Map<String, String> selector, List<JwtRule> jwtRules)
+public record RequestAuthentication(ObjectRef ref, Map<String, String> selector, List<JwtRule> jwtRules,
+        List<TargetRef> targetRefs)
         implements
             MeshObject {
     public static final String KIND = "RequestAuthentication";

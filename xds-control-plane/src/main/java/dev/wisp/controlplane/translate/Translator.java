@@ -69,6 +69,9 @@ public final class Translator {
         Map<String, Resource> authorizations = new LinkedHashMap<>();
         List<AuthorizationPolicy> selectorPolicies = new ArrayList<>();
         for (AuthorizationPolicy p : model.all(AuthorizationPolicy.class)) {
+            if (!p.targetRefs().isEmpty()) {
+                continue; // a waypoint's policy (envoy.AuthzTranslator); node agents do not enforce it
+            }
             PolicyReducer.Reduced r = PolicyReducer.reduce(p, mesh);
             if (!r.warnings().isEmpty()) {
                 warnings.put(p.ref(), List.copyOf(r.warnings()));

@@ -32,7 +32,7 @@ import java.util.Optional;
  * the labelled object or the Gateway, and its traffic goes direct, as Istio's does when the waypoint
  * is missing.
  */
-final class Waypoints {
+public final class Waypoints {
     private final WaypointNames names;
     private final Map<String, Map<String, String>> namespaceLabels = new HashMap<>();
     /** "ns/name" of each declared waypoint → its address, or empty when it has no ready pod. */
@@ -46,7 +46,7 @@ final class Waypoints {
     }
 
     /** Resolves the model's waypoints; problems are added to {@code warnings} by object. */
-    static Waypoints of(MeshModel model, WaypointNames names, Map<ObjectRef, List<String>> warnings) {
+    public static Waypoints of(MeshModel model, WaypointNames names, Map<ObjectRef, List<String>> warnings) {
         Waypoints w = new Waypoints(names, warnings);
         MeshConfig mesh = model.mesh();
         model.all(Namespace.class).forEach(n -> w.namespaceLabels.put(n.ref().name(), n.labels()));
@@ -75,8 +75,12 @@ final class Waypoints {
 
     /** The waypoint of service {@code s}, if it uses one that serves services. */
     Optional<GatewayAddress> forService(ServiceDef s) {
-        return resolve(s.ref(), s.labels()).filter(g -> names.waypointFor(gateways.get(g)).services())
-                .flatMap(declared::get);
+        return gatewayOf(s).flatMap(declared::get);
+    }
+
+    /** The "ns/name" of the waypoint Gateway that serves service {@code s}, if it uses one. */
+    public Optional<String> gatewayOf(ServiceDef s) {
+        return resolve(s.ref(), s.labels()).filter(g -> names.waypointFor(gateways.get(g)).services());
     }
 
     /** The waypoint of pod {@code p}, if it uses one that serves workloads (never for a waypoint's pod). */

@@ -3,6 +3,7 @@ package dev.wisp.controlplane.config;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.wisp.controlplane.model.AuthorizationPolicy;
+import dev.wisp.controlplane.model.TargetRef;
 import dev.wisp.controlplane.model.HboneProtocol;
 import dev.wisp.controlplane.model.MeshConfig;
 import dev.wisp.controlplane.model.MtlsMode;
@@ -47,7 +48,10 @@ class ConfigDecoderTest {
             bad ip block               | `  rules: [{from: [{source: {ipBlocks: ["10.0.0.0/33"]}}]}]` | 7:spec.rules[0].from[0].source.ipBlocks[0]: '10.0.0.0/33' has a prefix length outside 0..32
             star in the middle         | `  rules: [{from: [{source: {principals: ["a*b"]}}]}]` | 7:spec.rules[0].from[0].source.principals: 'a*b' is not exact, prefix* , *suffix or *: '*' may only lead or trail
             unknown condition key      | `  rules: [{when: [{key: source.colour, values: [red]}]}]` | 7:spec.rules[0].when[0].key: 'source.colour' is not a supported condition key; L4 keys are source.ip, source.namespace, source.principal, destination.ip, destination.port
-            targetRefs need a waypoint | `  targetRefs: [{kind: Service, name: x}]`        | 7:spec.targetRefs: attaches the policy to a waypoint, which Wisp does not run yet; use spec.selector
+            target of another kind     | `  targetRefs: [{kind: Deployment, name: x}]`     | 7:spec.targetRefs[0]: attaches to kind Deployment of group ''; Wisp's waypoint takes kind Gateway (group gateway.networking.k8s.io) or Service (group "")
+            target and selector        | `  {targetRefs: [{kind: Service, name: x}], selector: {matchLabels: {a: b}}}` | 7:spec.selector: a policy attached with targetRefs has no selector
+            '{**}' not last            | `  rules: [{to: [{operation: {paths: ["/a/{**}/b"]}}]}]` | 7:spec.rules[0].to[0].operation.paths: '/a/{**}/b' is neither exact, prefix*, *suffix or * nor a template whose segments are literal, {*}, or {**} as the last one
+            provider without CUSTOM    | `  provider: {name: authz}`                       | 7:spec.provider: only a CUSTOM policy names a provider
             CUSTOM needs a provider    | `  action: CUSTOM`                                | 7:spec.provider: required when action is CUSTOM
             """)
     void policyErrorsNameTheField(String title, String specLine, String expected) {
@@ -94,6 +98,34 @@ class ConfigDecoderTest {
         assertThat(r.to().getFirst().l7Fields()).containsExactly("spec.rules[0].to[0].operation.methods");
         assertThat(r.when()).extracting(AuthorizationPolicy.Condition::l4).containsExactly(true, false);
         assertThat(d.origins().get(p.ref()).line()).isEqualTo(1);
+    }
+
+    @Test
+    void waypointPolicyKeepsItsTargetsAndItsL7Values() {
+        ConfigDecoder.Decoded d = ConfigDecoder.decode("p.yaml", POLICY_HEAD + """
+                  targetRefs:
+                  - {group: gateway.networking.k8s.io, kind: Gateway, name: waypoint}
+                  - {kind: Service, group: "", name: reviews}
+                  action: CUSTOM
+                  provider: {name: ext-authz}
+                  rules:
+                  - from:
+                    - source: {requestPrincipals: ["https://issuer.example/*"], remoteIpBlocks: [10.0.0.0/8]}
+                    to:
+                    - operation: {hosts: ["*.example"], notMethods: [GET], paths: ["/api/{*}/items", "/admin*"]}
+                """);
+        assertThat(d.errors()).isEmpty();
+        AuthorizationPolicy p = (AuthorizationPolicy) d.objects().getFirst();
+        assertThat(p.targetRefs()).containsExactly(new TargetRef(TargetRef.Kind.GATEWAY, "waypoint"),
+                new TargetRef(TargetRef.Kind.SERVICE, "reviews"));
+        assertThat(p.selector()).isNull();
+        assertThat(p.provider()).isEqualTo("ext-authz");
+        AuthorizationPolicy.Rule r = p.rules().getFirst();
+        assertThat(r.from().getFirst().l7().requestPrincipals()).containsExactly("https://issuer.example/*");
+        assertThat(r.from().getFirst().l7().remoteIpBlocks()).extracting(Object::toString)
+                .containsExactly("10.0.0.0/8");
+        assertThat(r.to().getFirst().l7()).isEqualTo(new AuthorizationPolicy.L7Operation(List.of("*.example"),
+                List.of(), List.of(), List.of("GET"), List.of("/api/{*}/items", "/admin*"), List.of()));
     }
 
     @Test

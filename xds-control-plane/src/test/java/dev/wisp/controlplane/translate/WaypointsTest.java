@@ -19,14 +19,7 @@ class WaypointsTest {
             "gateway.networking.k8s.io/gateway-name: waypoint", "node-a", "waypoint-sa", "10.1.1.9");
 
     static String gateway(String name, String waypointFor) {
-        return """
-                apiVersion: gateway.networking.k8s.io/v1
-                kind: Gateway
-                metadata: {name: %s, namespace: shop, labels: {istio.io/waypoint-for: %s}}
-                spec:
-                  gatewayClassName: istio-waypoint
-                  listeners: [{name: mesh, port: 15008, protocol: HBONE}]
-                """.formatted(name, waypointFor);
+        return ConfigYaml.waypointGateway(name, "shop", waypointFor);
     }
 
     static final String SHOP_USES_WAYPOINT = """

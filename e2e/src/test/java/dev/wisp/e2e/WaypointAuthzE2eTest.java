@@ -1,0 +1,135 @@
+package dev.wisp.e2e;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+import com.nimbusds.jose.JWSAlgorithm;
+import com.nimbusds.jose.JWSHeader;
+import com.nimbusds.jose.crypto.RSASSASigner;
+import com.nimbusds.jose.jwk.JWKSet;
+import com.nimbusds.jose.jwk.RSAKey;
+import com.nimbusds.jose.jwk.gen.RSAKeyGenerator;
+import com.nimbusds.jwt.JWTClaimsSet;
+import com.nimbusds.jwt.SignedJWT;
+import dev.wisp.local.ClusterSpec;
+import dev.wisp.local.LocalMesh;
+import dev.wisp.local.MeshSpec;
+import dev.wisp.spiffe.SpiffeId;
+import dev.wisp.testing.Prerequisites;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.Date;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * L7 authorization in the local mesh: the waypoint (a child JVM in an uncaptured pod on node 1) serves
+ * the service {@code server} (one pod on node 2), and policies attached to that Service with
+ * {@code targetRefs} reach it over the control plane's Envoy xDS. A DENY on {@code POST} answers 403
+ * naming the policy while GET passes; then a RequestAuthentication (keys inline) and an ALLOW on
+ * {@code requestPrincipals} for {@code /jwt*}: a token of the issuer passes, a forged one is 401, none
+ * is 403. The client plays node 1's agent ({@link WaypointClient}).
+ */
+class WaypointAuthzE2eTest {
+    static final String CLUSTER = "wpaz";
+    static final String ISSUER = "https://issuer.example";
+    static final String DENY_POST = """
+            apiVersion: security.istio.io/v1
+            kind: AuthorizationPolicy
+            metadata: {name: deny-post, namespace: default}
+            spec:
+              targetRefs: [{kind: Service, group: "", name: server}]
+              action: DENY
+              rules: [{to: [{operation: {methods: [POST]}}]}]
+            """;
+    @TempDir
+    static Path dir;
+    static LocalMesh mesh;
+    static WaypointClient client;
+
+    @BeforeAll
+    static void up() throws Exception {
+        Prerequisites.requireRoot();
+        Prerequisites.requireCommands("ip", "nsenter");
+        ClusterSpec cluster = ClusterSpec.builder(CLUSTER).nodes(2).base(110)
+                .pod(new ClusterSpec.PodSpec("waypoint", "default", "waypoint", 0,
+                        Map.of("istio.io/dataplane-mode", "none")))
+                .pod(new ClusterSpec.PodSpec("v1", "default", "server", 1, Map.of("app", "server")))
+                .build();
+        mesh = LocalMesh.up(MeshSpec.builder(cluster).workDir(dir)
+                .service(WaypointE2eTest.service(cluster, "server", 1, Map.of("app", "server")))
+                .build());
+        mesh.startInPodLogged("v1", PodApps.wisp(List.of("-Xmx64m"), List.of("demo-app", "server", "--port", "8080",
+                "--name", "v1")));
+        WaypointClient.startWaypoint(mesh, "waypoint");
+        client = WaypointClient.of(mesh);
+    }
+
+    @AfterAll
+    static void down() throws Exception {
+        if (client != null) {
+            client.close();
+        }
+        PodApps.down(mesh, CLUSTER);
+    }
+
+    @Test
+    void denyPostThenJwtRequestPrincipals() throws Exception {
+        SpiffeId me = SpiffeId.forServiceAccount("cluster.local", "default", "client");
+        InetSocketAddress vip = new InetSocketAddress(InetAddress.ofLiteral(LocalMesh.serviceAddress(mesh.cluster()
+                .spec(), 1)), 80);
+        String waypointIp = mesh.pod("waypoint").ip();
+        try (WaypointClient.Tunnel t = client.open(me, waypointIp, vip)) {
+            // the waypoint may still be reading the routes (503) when the test starts
+            await().atMost(Duration.ofSeconds(60)).untilAsserted(() -> assertThat(t.call("POST", "/api", Map.of()))
+                    .isEqualTo("200 hello from v1"));
+
+            mesh.apply("deny-post.yaml", DENY_POST);
+            await().atMost(Duration.ofSeconds(60)).untilAsserted(() -> assertThat(t.call("POST", "/api", Map.of()))
+                    .isEqualTo("403 RBAC: denied by DENY policy default/deny-post[0]"));
+            assertThat(t.call("GET", "/api", Map.of())).isEqualTo("200 hello from v1");
+
+            RSAKey key = new RSAKeyGenerator(2048).keyID("k1").generate();
+            RSAKey forger = new RSAKeyGenerator(2048).keyID("k1").generate();
+            mesh.apply("jwt.yaml", """
+                    apiVersion: security.istio.io/v1
+                    kind: RequestAuthentication
+                    metadata: {name: jwt, namespace: default}
+                    spec:
+                      targetRefs: [{kind: Service, group: "", name: server}]
+                      jwtRules: [{issuer: "%s", jwks: '%s'}]
+                    ---
+                    apiVersion: security.istio.io/v1
+                    kind: AuthorizationPolicy
+                    metadata: {name: alice-only, namespace: default}
+                    spec:
+                      targetRefs: [{kind: Service, group: "", name: server}]
+                      rules:
+                      - from: [{source: {requestPrincipals: ["%s/alice"]}}]
+                        to: [{operation: {paths: ["/jwt*"]}}]
+                    """.formatted(ISSUER, new JWKSet(key.toPublicJWK()).toString(), ISSUER));
+            Map<String, String> good = Map.of("authorization", "Bearer " + token(key));
+            await().atMost(Duration.ofSeconds(60)).untilAsserted(() -> assertThat(t.call("GET", "/jwt", Map.of()))
+                    .isEqualTo("403 RBAC: no ALLOW policy matched"));
+            assertThat(t.call("GET", "/jwt", good)).isEqualTo("200 hello from v1");
+            assertThat(t.call("GET", "/jwt", Map.of("authorization", "Bearer " + token(forger))))
+                    .isEqualTo("401 Jwt verification fails");
+            assertThat(t.call("POST", "/jwt", good)).isEqualTo("403 RBAC: denied by DENY policy default/deny-post[0]");
+        }
+    }
+
+    static String token(RSAKey key) throws Exception {
+        SignedJWT jwt = new SignedJWT(new JWSHeader.Builder(JWSAlgorithm.RS256).keyID(key.getKeyID()).build(),
+                new JWTClaimsSet.Builder().issuer(ISSUER).subject("alice").expirationTime(Date.from(Instant.now()
+                        .plusSeconds(3600))).build());
+        jwt.sign(new RSASSASigner(key));
+        return jwt.serialize();
+    }
+}
