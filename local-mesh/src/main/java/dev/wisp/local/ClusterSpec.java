@@ -25,7 +25,8 @@ import java.util.regex.Pattern;
  */
 public record ClusterSpec(String name, int nodes, List<PodSpec> pods, int base, boolean hostLink) {
     private static final Pattern NAME = Pattern.compile("[a-z][a-z0-9]{0,7}");
-    private static final Pattern POD = Pattern.compile("[a-z][a-z0-9-]{0,15}");
+    /** A pod's name: also a part of its network namespace's and cgroup's names. */
+    static final Pattern POD = Pattern.compile("[a-z][a-z0-9-]{0,15}");
 
     public ClusterSpec {
         requireNonNull(name, "name");

@@ -42,8 +42,9 @@ import org.slf4j.LoggerFactory;
  * devices, eBPF capture in this JVM) in its namespaces and cgroups. {@link LocalMesh} adds the
  * control plane and the node agents on top.
  *
- * <p>Thread safety: built and closed by one thread; {@link #startInPod} and {@link #startOnNode}
- * may be called from any thread.
+ * <p>Thread safety: built and closed by one thread; {@link #startInPod}, {@link #startOnNode},
+ * {@link #addPod}, {@link #removePod} and the pod accessors may be called from any thread (the
+ * pods are guarded by this object's monitor).
  */
 public final class LocalCluster implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(LocalCluster.class);
@@ -55,7 +56,10 @@ public final class LocalCluster implements AutoCloseable {
 
     private final ClusterSpec spec;
     private final List<Node> nodes;
+    // Guarded by `this`: the spec's pods, then those added by addPod (a local mesh's waypoints).
     private final Map<String, Pod> pods;
+    // Guarded by `this`: the number of pods' host-side veths made so far (their names, p<n>).
+    private int veths;
     // Guarded by `this`: set once by close().
     private boolean closed;
 
@@ -92,7 +96,7 @@ public final class LocalCluster implements AutoCloseable {
     private LocalCluster(ClusterSpec spec, List<Node> nodes, Map<String, Pod> pods) {
         this.spec = spec;
         this.nodes = nodes;
-        this.pods = pods;
+        this.pods = new LinkedHashMap<>(pods);
     }
 
     /**
@@ -122,7 +126,7 @@ public final class LocalCluster implements AutoCloseable {
             pods.put(p.name(), new Pod(p, n, "wisp-" + c + "-p-" + p.name(), "10." + (b + 1) + "." + n.index() + "."
                     + (10 + next[n.index()]++), Cgroups.wispRoot().resolve(c).resolve("pods").resolve(p.name())));
         }
-        LocalCluster cluster = new LocalCluster(spec, List.copyOf(nodes), Map.copyOf(pods));
+        LocalCluster cluster = new LocalCluster(spec, List.copyOf(nodes), pods);
         try {
             cluster.build();
             return cluster;
@@ -182,22 +186,85 @@ public final class LocalCluster implements AutoCloseable {
             ns(ul, "ip", "route", "add", n.podCidr(), "via", n.address());
             Cgroups.create(n.cgroup());
         }
-        int hostSide = 0;
         for (Pod p : pods.values()) {
-            Sh.run("ip", "netns", "add", p.netns());
-            ns(p.netns(), "ip", "link", "set", "lo", "up");
-            String veth = "p" + (hostSide++);
-            Sh.run("ip", "link", "add", veth, "netns", p.node().netns(), "type", "veth", "peer", "name", "eth0",
-                    "netns", p.netns());
-            ns(p.node().netns(), "ip", "link", "set", veth, "master", "cni0", "up");
-            ns(p.netns(), "ip", "addr", "add", p.ip() + "/24", "dev", "eth0");
-            ns(p.netns(), "ip", "link", "set", "eth0", "up");
-            ns(p.netns(), "ip", "route", "add", "default", "via", p.node().podGateway());
-            ns(p.netns(), "ip", "addr", "add", p.ip6() + "/64", "dev", "eth0", "nodad");
-            ns(p.netns(), "ip", "-6", "route", "add", "default", "via", p.node().podGateway6());
-            Cgroups.create(p.cgroup());
+            buildPod(p);
         }
         log.info("cluster {} up: {} nodes, {} pods", spec.name(), nodes.size(), pods.size());
+    }
+
+    /** A pod's namespace, its veth to the node's {@code cni0}, its addresses, default routes and cgroup. */
+    private synchronized void buildPod(Pod p) {
+        Sh.run("ip", "netns", "add", p.netns());
+        ns(p.netns(), "ip", "link", "set", "lo", "up");
+        String veth = "p" + (veths++);
+        Sh.run("ip", "link", "add", veth, "netns", p.node().netns(), "type", "veth", "peer", "name", "eth0", "netns",
+                p.netns());
+        ns(p.node().netns(), "ip", "link", "set", veth, "master", "cni0", "up");
+        ns(p.netns(), "ip", "addr", "add", p.ip() + "/24", "dev", "eth0");
+        ns(p.netns(), "ip", "link", "set", "eth0", "up");
+        ns(p.netns(), "ip", "route", "add", "default", "via", p.node().podGateway());
+        ns(p.netns(), "ip", "addr", "add", p.ip6() + "/64", "dev", "eth0", "nodad");
+        ns(p.netns(), "ip", "-6", "route", "add", "default", "via", p.node().podGateway6());
+        Cgroups.create(p.cgroup());
+    }
+
+    /**
+     * Adds a pod to the running cluster (as the spec's pods are built, with the lowest free address
+     * of its node from {@code .10}), e.g. the pod a local mesh starts a waypoint in.
+     *
+     * @throws IllegalArgumentException when a pod of that name exists or the node is not the cluster's
+     */
+    public synchronized Pod addPod(ClusterSpec.PodSpec spec) {
+        requireNonNull(spec, "spec");
+        if (closed) {
+            throw new IllegalStateException("cluster " + this.spec.name() + " is closed");
+        }
+        if (!ClusterSpec.POD.matcher(spec.name()).matches()) {
+            throw new IllegalArgumentException("pod name '" + spec.name()
+                    + "': use 1-16 lower-case letters, digits or '-', starting with a letter");
+        }
+        if (pods.containsKey(spec.name())) {
+            throw new IllegalArgumentException("cluster " + this.spec.name() + " has a pod '" + spec.name() + "'");
+        }
+        if (spec.node() < 0 || spec.node() >= nodes.size()) {
+            throw new IllegalArgumentException("pod " + spec.name() + ": no node index " + spec.node());
+        }
+        Node n = nodes.get(spec.node());
+        Set<String> used = new java.util.HashSet<>();
+        pods.values().forEach(p -> used.add(p.ip()));
+        String prefix = "10." + (this.spec.base() + 1) + "." + n.index() + ".";
+        int host = 10;
+        while (used.contains(prefix + host)) {
+            host++;
+        }
+        if (host > 250) {
+            throw new ClusterException("node " + n.name() + " has no free pod address left");
+        }
+        Pod p = new Pod(spec, n, "wisp-" + this.spec.name() + "-p-" + spec.name(), prefix + host, Cgroups.wispRoot()
+                .resolve(this.spec.name()).resolve("pods").resolve(spec.name()));
+        pods.put(spec.name(), p);
+        try {
+            buildPod(p);
+        } catch (RuntimeException e) {
+            removePod(spec.name());
+            throw e;
+        }
+        log.info("cluster {}: pod {} added on {} ({})", this.spec.name(), p.name(), n.name(), p.ip());
+        return p;
+    }
+
+    /** Removes pod {@code name} added by {@link #addPod}: kills its processes, deletes its namespace and cgroup. */
+    public synchronized void removePod(String name) {
+        Pod p = pods.remove(requireNonNull(name, "name"));
+        if (p == null) {
+            return;
+        }
+        Cgroups.destroy(p.cgroup());
+        if (netnsNames().contains(p.netns())) {
+            killNamespaceProcesses(p.netns());
+            Sh.run("ip", "netns", "del", p.netns());
+        }
+        log.info("cluster {}: pod {} removed", spec.name(), name);
     }
 
     public ClusterSpec spec() {
@@ -212,11 +279,11 @@ public final class LocalCluster implements AutoCloseable {
         return nodes.get(index);
     }
 
-    public List<Pod> pods() {
+    public synchronized List<Pod> pods() {
         return List.copyOf(pods.values());
     }
 
-    public Pod pod(String name) {
+    public synchronized Pod pod(String name) {
         Pod p = pods.get(requireNonNull(name, "name"));
         if (p == null) {
             throw new IllegalArgumentException("no pod '" + name + "' in cluster " + spec.name() + " (pods: "

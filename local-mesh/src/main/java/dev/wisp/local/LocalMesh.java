@@ -35,8 +35,11 @@ import org.slf4j.LoggerFactory;
  * {@link #down(String)} does the same by name from another process, e.g. after a crash: every
  * process of ours runs in a cgroup under {@code <cgroup2>/wisp/<name>/}, which it empties.
  *
+ * <p>Waypoints: a waypoint {@code Gateway} saved in the config directory gets a pod of its own and
+ * {@code wisp waypoint} in it, stopped and removed when the Gateway goes ({@link MeshWaypoints}).
+ *
  * <p>The parts, each its own class: {@link MeshProcesses} (the child processes: command lines,
- * start, readiness, restart, stop), {@link ProcessLog} (a child's log and waiting on it),
+ * start, readiness, restart, stop), {@link MeshWaypoints} (the waypoints of Gateways), {@link ProcessLog} (a child's log and waiting on it),
  * {@link MeshConfigDirectory} and {@link MeshObjects} (the watched directory and the generated
  * objects), {@link MeshRegistry} (which meshes run and who owns them). This class puts them in order
  * ({@link #up}, {@link #close}) and keeps the public API.
@@ -54,6 +57,7 @@ public final class LocalMesh implements AutoCloseable {
     private final Path stateDir;
     private final MeshConfigDirectory configDirectory;
     private final MeshProcesses processes;
+    private final MeshWaypoints waypoints;
 
     private LocalMesh(MeshSpec spec, LocalCluster cluster, List<String> agentCommand) {
         this.spec = spec;
@@ -61,6 +65,8 @@ public final class LocalMesh implements AutoCloseable {
         this.stateDir = spec.workDir().resolve("state");
         this.configDirectory = new MeshConfigDirectory(spec.configDir(), spec.cluster().name());
         this.processes = new MeshProcesses(spec, cluster, stateDir, agentCommand);
+        this.waypoints = new MeshWaypoints(spec, cluster, processes, stateDir, () -> configDirectory.writeGenerated(
+                MeshObjects.yaml(cluster, spec)));
     }
 
     /**
@@ -96,6 +102,7 @@ public final class LocalMesh implements AutoCloseable {
             for (LocalCluster.Node n : cluster.nodes()) {
                 mesh.processes.awaitAgentReady(n, 0);
             }
+            mesh.waypoints.start();
             log.info("mesh {} up: {} nodes, {} pods; logs and state in {}", name, cluster.nodes().size(), cluster
                     .pods().size(), spec.workDir());
             return mesh;
@@ -293,6 +300,20 @@ public final class LocalMesh implements AutoCloseable {
         return InNetns.httpGet(cluster.underlayNetns(), MeshProcesses.CONTROL_PLANE_ADMIN_PORT, path);
     }
 
+    /**
+     * The pod of the waypoint the mesh runs for Gateway {@code namespace/gateway} (see
+     * {@link MeshWaypoints}): named after the Gateway, on the first node, not captured; empty until it
+     * is started, about a second after the Gateway is saved in the config directory.
+     */
+    public Optional<LocalCluster.Pod> waypointPod(String namespace, String gateway) {
+        return Optional.ofNullable(waypoints.pods().get(namespace + "/" + gateway));
+    }
+
+    /** The log of the waypoint of Gateway {@code namespace/gateway}, while it runs. */
+    public Optional<Path> waypointLog(String namespace, String gateway) {
+        return waypoints.log(namespace, gateway);
+    }
+
     /** The running control plane process, if any. */
     public Optional<Process> controlPlaneProcess() {
         return processes.controlPlane();
@@ -364,6 +385,7 @@ public final class LocalMesh implements AutoCloseable {
     @Override
     public void close() {
         List<RuntimeException> failures = new ArrayList<>();
+        waypoints.close();
         if (!processes.stopAll(failures)) {
             return;
         }

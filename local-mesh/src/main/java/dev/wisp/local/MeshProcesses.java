@@ -221,6 +221,14 @@ final class MeshProcesses {
         return adopt(p, podProcesses, p::destroyForcibly);
     }
 
+    /** Stops {@code p}, started by {@link #startInPod}, before the mesh ends (SIGTERM, SIGKILL after 15 s). */
+    void stopPodProcess(Process p) {
+        synchronized (this) {
+            podProcesses.remove(p);
+        }
+        stop(p, false);
+    }
+
     /** Keeps {@code child} to be stopped with the mesh, or stops it at once if the mesh closed meanwhile. */
     private synchronized <T> T adopt(T child, List<T> children, Runnable stopNow) {
         if (closed) {

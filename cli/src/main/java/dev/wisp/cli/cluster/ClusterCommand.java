@@ -37,7 +37,11 @@ public final class ClusterCommand {
             "absent): save an",
             "AuthorizationPolicy or PeerAuthentication there and it applies within a second. The",
             "cluster's own Node/Pod/Service objects are generated into that directory as",
-            "wisp-cluster-NAME.yaml (removed at shutdown)."})
+            "wisp-cluster-NAME.yaml (removed at shutdown).",
+            "A waypoint Gateway saved there (gatewayClassName wisp-waypoint or istio-waypoint,",
+            "listener {name: mesh, port: 15008, protocol: HBONE}) gets 'wisp waypoint' in a pod of",
+            "its own on node1 (named after the Gateway, service account = the Gateway's name, not",
+            "captured; log <work-dir>/waypoint-NS-NAME.log), stopped when the Gateway is removed."})
     static final class Up implements Callable<Integer> {
         @Option(names = "--name", required = true, paramLabel = "NAME", description = "Cluster name: 1-8 lower-case letters or digits, starting with a letter.")
         String name;

@@ -20,6 +20,7 @@ final class CallCounter {
     private long failed;
     private long consecutiveFailures;
     private String lastLine = "";
+    private final java.util.Map<String, Long> answers = new java.util.TreeMap<>();
 
     CallCounter(String name) {
         this.name = requireNonNull(name, "name");
@@ -45,6 +46,7 @@ final class CallCounter {
         if (w.length < 4 || !w[1].equals("call")) {
             return;
         }
+        answers.merge(w[3].equals("ok") && w.length == 5 ? w[4] : "failed", 1L, Long::sum);
         if (w[3].equals("ok") && w.length == 5 && w[4].startsWith("200 ")) {
             ok++;
             consecutiveFailures = 0;
@@ -69,6 +71,11 @@ final class CallCounter {
 
     synchronized long consecutiveFailures() {
         return consecutiveFailures;
+    }
+
+    /** Calls by answer ({@code 200 hello from server}, {@code 404 …}, or {@code failed}), sorted. */
+    synchronized java.util.Map<String, Long> answers() {
+        return new java.util.TreeMap<>(answers);
     }
 
     synchronized String lastLine() {

@@ -12,10 +12,12 @@ import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.time.LocalTime;
 import java.time.format.DateTimeFormatter;
+import java.util.List;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.Executors;
 import java.util.concurrent.TimeUnit;
+import picocli.CommandLine;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Spec;
@@ -70,11 +72,23 @@ public final class DemoAppCommand {
         @Option(names = "--count", defaultValue = "0", description = "Stop after this many calls (0: never).")
         long count;
 
+        @Option(names = "--timeout", defaultValue = "PT3S", description = "How long one call may take, ISO-8601 (default: ${DEFAULT-VALUE}).")
+        Duration timeout;
+
+        @Option(names = "--header", paramLabel = "NAME:VALUE", description = "A request header to send with each call (repeatable).")
+        List<String> headers = List.of();
+
         @Spec
         picocli.CommandLine.Model.CommandSpec spec;
 
         @Override
         public Integer call() throws InterruptedException {
+            for (String h : headers) {
+                if (h.indexOf(':') < 1) {
+                    throw new CommandLine.ParameterException(spec.commandLine(), "--header " + h
+                            + ": expected NAME:VALUE");
+                }
+            }
             PrintWriter out = spec.commandLine().getOut();
             // A new client per call: every call is a new TCP connection, so each call shows up as a
             // connection in the mesh's flows and metrics.
@@ -84,8 +98,12 @@ public final class DemoAppCommand {
                 String line;
                 try (HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(2)).version(
                         HttpClient.Version.HTTP_1_1).build()) {
-                    HttpResponse<String> r = http.send(HttpRequest.newBuilder(url).timeout(Duration.ofSeconds(3))
-                            .build(), HttpResponse.BodyHandlers.ofString());
+                    HttpRequest.Builder req = HttpRequest.newBuilder(url).timeout(timeout);
+                    for (String h : headers) {
+                        int colon = h.indexOf(':');
+                        req.header(h.substring(0, colon).strip(), h.substring(colon + 1).strip());
+                    }
+                    HttpResponse<String> r = http.send(req.build(), HttpResponse.BodyHandlers.ofString());
                     line = "ok " + r.statusCode() + " " + r.body().strip();
                     if (r.statusCode() != 200) {
                         failures++;

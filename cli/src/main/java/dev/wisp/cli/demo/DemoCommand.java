@@ -16,6 +16,7 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
@@ -38,8 +39,8 @@ import picocli.CommandLine.Spec;
         "Run the whole mesh on this machine and watch it work: two nodes (network namespaces), a control plane "
                 + "reading YAML, one node agent per node with eBPF capture, a server pod on node 2 and two clients on "
                 + "node 1 calling it once a second over HBONE mTLS.",
-        "The demo shows the identities, applies a DENY policy from a YAML file and removes it, and prints the "
-                + "metrics. Needs root. Ctrl-C stops it and removes everything it created."})
+        "The demo shows the identities, applies a DENY policy from a YAML file and removes it, routes the "
+                + "server's calls through an L7 waypoint that sends 20 % to a v2, and prints the metrics. Needs root. Ctrl-C stops it and removes everything it created."})
 public final class DemoCommand implements Callable<Integer> {
     static final String CLUSTER = "demo";
     /** The address plan's second octet: underlay 10.170.0.0/24, pods 10.171.i.0/24. */
@@ -107,11 +108,7 @@ public final class DemoCommand implements Callable<Integer> {
         Runtime.getRuntime().addShutdownHook(hook);
         LocalMesh mesh;
         try {
-            mesh = LocalMesh.up(MeshSpec.builder(ClusterSpec.builder(CLUSTER).nodes(2).base(BASE).hostLink(true).pod(
-                    DemoStory.CLIENT, "default", "client", 0).pod(DemoStory.CURL, "other", "curl", 0).pod(
-                            DemoStory.SERVER, "default", "server", 1)
-                    .build()).wispCommand(wisp).workDir(workDir)
-                    .build());
+            mesh = LocalMesh.up(meshSpec(wisp, workDir));
             started.set(mesh);
         } catch (ClusterException | IllegalStateException e) {
             if (stopping) {
@@ -144,6 +141,8 @@ public final class DemoCommand implements Callable<Integer> {
             story.deny();
             s.header("Policy removed");
             story.restore();
+            s.header("HTTP routing by a waypoint");
+            story.waypoint();
             s.header("Metrics");
             Optional<Prometheus> prom = prometheus
                     ? Optional.of(mesh.startPrometheus(PROMETHEUS_PORT))
@@ -177,6 +176,30 @@ public final class DemoCommand implements Callable<Integer> {
                 out.flush();
             }
         }
+    }
+
+    /**
+     * The demo's mesh: client and curl (namespace other) on node 1, server (v1) and server-v2 on node 2;
+     * the Services server (app: server), server-v1 and server-v2 (by version) on port 80; the agents'
+     * DNS proxy on, so the pods call the Service by name (other names go to the underlay's port 53,
+     * where nothing answers: the demo needs none).
+     */
+    static MeshSpec meshSpec(List<String> wisp, Path workDir) {
+        ClusterSpec cluster = ClusterSpec.builder(CLUSTER).nodes(2).base(BASE).hostLink(true).pod(DemoStory.CLIENT,
+                "default", "client", 0).pod(DemoStory.CURL, "other", "curl", 0).pod(new ClusterSpec.PodSpec(
+                        DemoStory.SERVER, "default", "server", 1, Map.of("app", "server", "version", "v1")))
+                .pod(new ClusterSpec.PodSpec(DemoStory.SERVER_V2, "default", "server", 1, Map.of("app",
+                        "server-v2", "version", "v2")))
+                .build();
+        MeshSpec.Builder b = MeshSpec.builder(cluster).wispCommand(wisp).workDir(workDir).agentArg("--dns-upstream")
+                .agentArg("10." + BASE + ".0.2:53");
+        String[][] services = {{"server", "app", "server"}, {"server-v1", "version", "v1"}, {"server-v2", "version",
+                "v2"}};
+        for (int i = 0; i < services.length; i++) {
+            b.service(new MeshSpec.ServiceSpec(services[i][0], "default", Map.of(services[i][1], services[i][2]),
+                    LocalMesh.serviceAddress(cluster, i + 1), 80, 8080));
+        }
+        return b.build();
     }
 
     private static void closeQuietly(LoopbackForward f) {
@@ -217,7 +240,7 @@ public final class DemoCommand implements Callable<Integer> {
 
     /** Numbered step headers, 80 columns wide. */
     static final class Story {
-        static final int STEPS = 6;
+        static final int STEPS = 7;
         private final PrintWriter out;
         private int step;
 

@@ -26,13 +26,17 @@ import java.util.function.BooleanSupplier;
 import java.util.function.Predicate;
 
 /**
- * What {@code wisp demo} tells once the mesh is up, in six steps a person can follow: the mesh,
+ * What {@code wisp demo} tells once the mesh is up, in seven steps a person can follow: the mesh,
  * traffic over mTLS with both identities, UDP through WireGuard between the nodes, a DENY policy
- * from YAML, its removal, and the metrics.
+ * from YAML, its removal, HTTP routing by a waypoint ({@link DemoWaypoint}), and the metrics.
  * Every line fits 80 columns except the YAML and paths it prints. Runs on the command's thread.
  */
 final class DemoStory {
     static final String SERVER = "server";
+    /** The second version of the server, started by the waypoint step. */
+    static final String SERVER_V2 = "server-v2";
+    /** The Service in front of {@link #SERVER}, by the name the clients call it (the agents' DNS answers it). */
+    static final String SERVICE_NAME = "server.default.svc.cluster.local";
     static final String CLIENT = "client";
     static final String CURL = "curl";
     static final String POLICY_FILE = "deny-other.yaml";
@@ -64,6 +68,7 @@ final class DemoStory {
     private final List<FlowTable.Row> seen = new ArrayList<>();
     private CallCounter client;
     private CallCounter curl;
+    private List<String> wisp = List.of();
 
     DemoStory(LocalMesh mesh, PrintWriter out) throws IOException {
         this.mesh = requireNonNull(mesh, "mesh");
@@ -95,15 +100,18 @@ final class DemoStory {
 
     /** Starts the server on node 2 and both clients on node 1, each calling the server once a second. */
     void startApps(List<String> wisp) throws IOException {
-        String url = "http://" + mesh.pod(SERVER).ip() + ":8080/";
+        this.wisp = List.copyOf(wisp);
+        String url = "http://" + SERVICE_NAME + "/";
         mesh.startInPodLogged(SERVER, command(wisp, "demo-app", "server", "--name", SERVER, "--port", "8080"));
         client = new CallCounter("default/client").follow(mesh.startInPod(CLIENT, command(wisp, "demo-app",
                 "client", "--url", url)).getInputStream());
         curl = new CallCounter("other/curl").follow(mesh.startInPod(CURL, command(wisp, "demo-app", "client",
                 "--url", url)).getInputStream());
-        out.println("  apps: 'server' answers HTTP on " + url.substring(7, url.length() - 1) + "; 'client' and "
-                + "'curl' call it");
-        out.println("        once a second with plain HTTP: they know nothing of the mesh.");
+        out.println("  apps: 'server' answers HTTP on " + mesh.pod(SERVER).ip() + ":8080, behind the Service");
+        out.println("        'server' (" + LocalMesh.serviceAddress(mesh.cluster().spec(), 1) + ":80); 'client' and "
+                + "'curl' call it by name,");
+        out.println("        " + url + ", once a second with plain HTTP: they");
+        out.println("        know nothing of the mesh (the agents answer the name).");
         out.flush();
     }
 
@@ -235,7 +243,12 @@ final class DemoStory {
         out.flush();
     }
 
-    /** Step 6: the server agent's metrics (Istio's names) from the host, and Prometheus when asked for. */
+    /** Step 6: a waypoint routes the Service's calls, 20 % of them to a v2 ({@link DemoWaypoint}). */
+    void waypoint() throws IOException {
+        new DemoWaypoint(mesh, out, wisp, this::await).run();
+    }
+
+    /** Step 7: the server agent's metrics (Istio's names) from the host, and Prometheus when asked for. */
     void metrics(Optional<Prometheus> prometheus) throws IOException {
         String node = mesh.pod(SERVER).node().name();
         String url = mesh.metricsUrl(node);

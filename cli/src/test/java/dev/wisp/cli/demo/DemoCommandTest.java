@@ -40,9 +40,9 @@ class DemoCommandTest {
         assertThat(ended).as("the demo ended within 8 minutes:\n" + out).isTrue();
         assertThat(p.exitValue()).as(out).isZero();
 
-        assertThat(out).as(out).contains("== 1/6  Mesh up", "== 2/6  Traffic over mTLS",
-                "== 3/6  UDP through WireGuard", "== 4/6  A DENY policy from YAML", "== 5/6  Policy removed",
-                "== 6/6  Metrics");
+        assertThat(out).as(out).contains("== 1/7  Mesh up", "== 2/7  Traffic over mTLS",
+                "== 3/7  UDP through WireGuard", "== 4/7  A DENY policy from YAML", "== 5/7  Policy removed",
+                "== 6/7  HTTP routing by a waypoint", "== 7/7  Metrics");
         assertThat(out).containsPattern("client -> 10\\.171\\.1\\.10:[0-9]+  \"hello over WireGuard\"  echoed after")
                 .contains("interface: wisp-demo-1").contains("private key: (hidden)")
                 .containsPattern("allowed ips: .*10\\.171\\.1\\.0/24")
@@ -55,6 +55,10 @@ class DemoCommandTest {
                         "denied connections in node2's flows: [1-9]")
                 .contains("deny-other");
         assertThat(out).containsPattern("calls restored: other/curl ok again after [0-9.]+ s");
+        assertThat(out).contains("kind: Gateway", "kind: HTTPRoute", "the mesh started 'wisp waypoint' in pod waypoint")
+                .containsPattern(" +[0-9]+  200 hello from server\n").containsPattern(
+                        " +[0-9]+  200 hello from server-v2\n")
+                .containsPattern("v2's share: [0-9]+ %");
         assertThat(out).contains("istio_tcp_connections_opened_total").containsPattern(
                 "\\{source_workload=\"client\"\\} [1-9]").contains(
                         "    sum by (source_workload) (istio_tcp_connections_opened_total{reporter=\"destination\"})");

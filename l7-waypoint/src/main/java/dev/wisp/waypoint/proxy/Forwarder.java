@@ -31,10 +31,12 @@ import io.netty.util.concurrent.Future;
 import io.netty.util.concurrent.Promise;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 
 /**
@@ -162,7 +164,13 @@ final class Forwarder {
                     }
                     Http2StreamChannel stream = f.getNow();
                     stream.writeAndFlush(request);
-                    response.addListener(x -> stream.close());
+                    response.addListener(x -> {
+                        if (x.isSuccess()) {
+                            finish(stream);
+                        } else {
+                            stream.close();
+                        }
+                    });
                 });
         return response;
     }
@@ -200,6 +208,25 @@ final class Forwarder {
         });
         return true;
     }
+
+    /**
+     * Ends our side of a stream whose answer came (END_STREAM), so that it closes as the endpoint's
+     * agent ends its side, rather than with a RST_STREAM: a peer's HTTP/2 server counts resets as a
+     * rapid-reset attack (Netty's default: 200 in 30 s), then sends GOAWAY and closes the connection,
+     * failing the requests on it. A stream the peer leaves open is reset after {@link #LINGER}.
+     */
+    private static void finish(Http2StreamChannel stream) {
+        if (!stream.isActive()) {
+            return;
+        }
+        StreamBytes.end(stream);
+        stream.eventLoop().schedule(() -> {
+            stream.close();
+        }, LINGER.toMillis(), TimeUnit.MILLISECONDS);
+    }
+
+    /** How long a stream whose answer came may stay open for the endpoint's agent to end its side. */
+    static final Duration LINGER = Duration.ofSeconds(10);
 
     /** The response of one upstream stream. */
     private static final class Answer extends SimpleChannelInboundHandler<FullHttpResponse> {

@@ -97,8 +97,7 @@ public final class Outbound implements AutoCloseable {
             return;
         }
         Telemetry.Flow flow = ctx.telemetry().open("outbound",
-                new ConnectionLabels("source", source, srcId, route.destination(),
-                        route.destination().filter(w -> route.hbone()).map(IdentityProvider::workloadId),
+                new ConnectionLabels("source", source, srcId, route.destination(), route.peerIdentity(),
                         route.service(), route.hbone())
                         .withProtocol(route.hbone() ? ConnectionLabels.NOT_CARRIED : ConnectionLabels.TCP),
                 src, route.target(), route.hbone() ? Hbone.authority(route.connectTo()) : null);

@@ -32,9 +32,22 @@ import java.util.function.ToIntFunction;
  * @param expectedIdentities server SVIDs the client accepts
  * @param destination the destination workload, when known
  * @param service the destination service's hostname, or empty
+ * @param viaWaypoint whether {@code connectTo} is the destination's waypoint (then the only expected
+ *     identity is the waypoint's)
  */
 record Route(boolean hbone, InetSocketAddress connectTo, InetSocketAddress target, List<SpiffeId> expectedIdentities,
-        Optional<Workload> destination, String service) {
+        Optional<Workload> destination, String service, boolean viaWaypoint) {
+
+    /**
+     * The identity the tunnel's peer proves, as the flow records it: the waypoint's when the route goes
+     * through one, else the destination workload's; empty for plain TCP.
+     */
+    Optional<SpiffeId> peerIdentity() {
+        if (!hbone) {
+            return Optional.empty();
+        }
+        return viaWaypoint ? Optional.of(expectedIdentities.getFirst()) : destination.map(IdentityProvider::workloadId);
+    }
 
     /** Why no route exists, phrased for the operator. */
     static final class NoRouteException extends Exception {
@@ -64,7 +77,7 @@ record Route(boolean hbone, InetSocketAddress connectTo, InetSocketAddress targe
         if (w.isPresent() && w.get().getTunnelProtocol() == TunnelProtocol.TUNNEL_HBONE) {
             return toWorkload(s, w.get(), dst, "", List.of(), defaultHbonePort);
         }
-        return new Route(false, dst, dst, List.of(), w, "");
+        return new Route(false, dst, dst, List.of(), w, "", false);
     }
 
     private static Route viaService(Snapshot s, Service svc, InetSocketAddress dst, ToIntFunction<String> rr,
@@ -89,7 +102,7 @@ record Route(boolean hbone, InetSocketAddress connectTo, InetSocketAddress targe
         int targetPort = targetPort(w.getServicesMap().get(key), port);
         InetSocketAddress target = new InetSocketAddress(address(w.getAddresses(0)), targetPort);
         if (w.getTunnelProtocol() != TunnelProtocol.TUNNEL_HBONE) {
-            return new Route(false, target, target, List.of(), Optional.of(w), svc.getHostname());
+            return new Route(false, target, target, List.of(), Optional.of(w), svc.getHostname(), false);
         }
         return toWorkload(s, w, target, svc.getHostname(), svc.getSubjectAltNamesList(), defaultHbonePort);
     }
@@ -121,14 +134,14 @@ record Route(boolean hbone, InetSocketAddress connectTo, InetSocketAddress targe
         expected.add(IdentityProvider.workloadId(w));
         expected.add(IdentityProvider.nodeId(w.getTrustDomain(), w.getNode()));
         return new Route(true, new InetSocketAddress(address(node.getAddresses(0)), port), target, expected,
-                Optional.of(w), service);
+                Optional.of(w), service, false);
     }
 
     private static Route toWaypoint(GatewayAddress wp, InetSocketAddress target, Optional<Workload> w,
             String service, int defaultHbonePort) {
         int port = wp.getHbonePort() == 0 ? defaultHbonePort : wp.getHbonePort();
         return new Route(true, new InetSocketAddress(address(wp.getAddress()), port), target,
-                List.of(SpiffeId.parse(wp.getIdentity())), w, service);
+                List.of(SpiffeId.parse(wp.getIdentity())), w, service, true);
     }
 
     static InetAddress address(ByteString b) {

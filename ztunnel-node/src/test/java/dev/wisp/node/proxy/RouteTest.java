@@ -67,6 +67,8 @@ class RouteTest {
         assertThat(r.expectedIdentities()).containsExactlyInAnyOrder(
                 SpiffeId.parse("spiffe://cluster.local/ns/default/sa/server"),
                 SpiffeId.parse("spiffe://cluster.local/ns/wisp-system/sa/wisp-node.n2"));
+        assertThat(r.peerIdentity()).as("the flow's destination identity").contains(SpiffeId.parse(
+                "spiffe://cluster.local/ns/default/sa/server"));
     }
 
     @Test
@@ -89,11 +91,14 @@ class RouteTest {
         assertThat(r.target()).as("the original VIP:port, which the waypoint routes by")
                 .isEqualTo(new InetSocketAddress("10.96.0.1", 80));
         assertThat(r.expectedIdentities()).containsExactly(SpiffeId.parse("spiffe://cluster.local/ns/default/sa/wp"));
+        assertThat(r.peerIdentity()).as("the flow names the waypoint it went through").contains(SpiffeId.parse(
+                "spiffe://cluster.local/ns/default/sa/wp"));
     }
 
     @Test
     void outsideTheMeshIsPlainTcp() throws Exception {
         assertThat(route("192.0.2.1", 443).hbone()).isFalse();
+        assertThat(route("192.0.2.1", 443).peerIdentity()).isEmpty();
         assertThat(route("10.1.0.9", 80).hbone()).isFalse();
         assertThat(route("10.1.0.9", 80).connectTo()).isEqualTo(new InetSocketAddress("10.1.0.9", 80));
     }
