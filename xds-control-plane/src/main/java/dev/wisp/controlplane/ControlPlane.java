@@ -5,6 +5,7 @@ import dev.wisp.base.Threads;
 import static java.util.Objects.requireNonNull;
 
 import dev.wisp.controlplane.ca.CertificateService;
+import dev.wisp.controlplane.ca.RootRotation;
 import dev.wisp.controlplane.config.ConfigError;
 import dev.wisp.controlplane.config.ConfigSource;
 import dev.wisp.controlplane.config.DirectoryConfigSource;
@@ -139,6 +140,8 @@ public final class ControlPlane implements AutoCloseable {
     /** Guarded by {@code this}: the certificate of the agents' port. */
     private X509Svid serverSvid;
     private Server grpc;
+    private CertificateService certificates;
+    private final RootRotation rotation = new RootRotation(() -> ca, false, this::bundleChanged);
     private AdminServer admin;
     private final FlowRelay relay;
     /**
@@ -230,14 +233,14 @@ public final class ControlPlane implements AutoCloseable {
                         .flatMap(n -> n.podCidrs().stream()).anyMatch(c -> Cidr.parse(c).contains(ip));
             }
         }, discovery.refusals());
+        certificates = new CertificateService(() -> ca, registry, discovery.refusals());
         NettyServerBuilder b = NettyServerBuilder.forAddress(options.xdsAddress()).sslContext(serverTls())
                 .maxInboundMessageSize(MAX_AGENT_MESSAGE)
                 .addStreamTracerFactory(new RefusedMessages(discovery.refusals()))
                 .permitKeepAliveTime(5, TimeUnit.SECONDS)
                 .permitKeepAliveWithoutCalls(true)
                 .addService(agentService(discovery.bindService(), nodeAuth))
-                .addService(agentService(new CertificateService(() -> ca, registry, discovery.refusals()).bindService(),
-                        nodeAuth))
+                .addService(agentService(certificates.bindService(), nodeAuth))
                 .addService(agentService(envoy.aggregatedService().bindService(), nodeAuth));
         try {
             grpc = b.build().start();
@@ -288,6 +291,28 @@ public final class ControlPlane implements AutoCloseable {
             serverSvid = s;
         }
         return s;
+    }
+
+    /**
+     * After a rotation step: the agents' port presents a certificate of the signing root from its next
+     * handshake on (so that retiring the old root never leaves it presenting one), and every watcher
+     * gets the new bundle.
+     */
+    private void bundleChanged() {
+        synchronized (this) {
+            serverSvid = null;
+        }
+        certificates.bundleChanged();
+    }
+
+    /** {@code wisp ca rotate}: the CA's rotation steps on this control plane. */
+    public RootRotation rotation() {
+        return rotation;
+    }
+
+    /** The certificate service, with its trust bundle watchers. */
+    public CertificateService certificates() {
+        return certificates;
     }
 
     /**

@@ -11,6 +11,7 @@ import java.nio.file.Path;
 import java.security.cert.X509Certificate;
 import java.time.Duration;
 import java.util.List;
+import java.util.Optional;
 
 /**
  * The mesh's certificate authority: signs PKCS#10 requests into ECDSA P-256 workload certificates
@@ -88,6 +89,12 @@ public interface CertificateAuthority {
 
     /** The certificate new leaves are signed with. */
     X509Certificate signingCertificate();
+
+    /** The root the signing certificate chains to (itself, unless a plug-in CA signs with an intermediate). */
+    X509Certificate signingRoot();
+
+    /** The root {@link #addRoot()} added that does not sign yet: present between steps 1 and 2 of rotation. */
+    Optional<X509Certificate> addedRoot();
 
     /** Step 1 of rotation: generates a new root and adds it to the bundle; signing is unchanged. */
     X509Certificate addRoot() throws IOException;
