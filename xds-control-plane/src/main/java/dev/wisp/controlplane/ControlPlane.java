@@ -4,6 +4,7 @@ import dev.wisp.base.Closing;
 import dev.wisp.base.Threads;
 import static java.util.Objects.requireNonNull;
 
+import dev.wisp.controlplane.ca.CaOptions;
 import dev.wisp.controlplane.ca.CertificateService;
 import dev.wisp.controlplane.ca.RootRotation;
 import dev.wisp.controlplane.config.ConfigError;
@@ -30,7 +31,6 @@ import dev.wisp.controlplane.xds.NodeAuthenticator;
 import dev.wisp.controlplane.xds.NodeDirectory;
 import dev.wisp.controlplane.xds.Snapshot;
 import dev.wisp.controlplane.xds.WorkloadDiscoveryServer;
-import dev.wisp.spiffe.ca.CaSettings;
 import dev.wisp.spiffe.ca.CertificateAuthority;
 import dev.wisp.spiffe.SpiffeId;
 import dev.wisp.spiffe.X509Svid;
@@ -83,8 +83,9 @@ public final class ControlPlane implements AutoCloseable {
      *     on loopback only and refuses any other caller
      */
     public record Options(Path configDir, Path stateDir, InetSocketAddress xdsAddress, InetSocketAddress adminAddress,
-            Optional<String> adminToken) {
+            Optional<String> adminToken, CaOptions ca) {
         public Options {
+            requireNonNull(ca, "ca");
             requireNonNull(configDir, "configDir");
             requireNonNull(stateDir, "stateDir");
             requireNonNull(xdsAddress, "xdsAddress");
@@ -95,6 +96,16 @@ public final class ControlPlane implements AutoCloseable {
                         + ") changes the mesh's configuration and shows its flows; bind it to 127.0.0.1 or ::1, "
                         + "or give it a bearer token (--admin-token-file) to listen beyond localhost");
             }
+        }
+
+        public Options(Path configDir, Path stateDir, InetSocketAddress xdsAddress, InetSocketAddress adminAddress,
+                Optional<String> adminToken) {
+            this(configDir, stateDir, xdsAddress, adminAddress, adminToken, CaOptions.DEFAULTS);
+        }
+
+        /** These options with the CA's ({@code --cacerts}, {@code --workload-cert-ttl}). */
+        public Options withCa(CaOptions ca) {
+            return new Options(configDir, stateDir, xdsAddress, adminAddress, adminToken, ca);
         }
 
         public Options(Path configDir, Path stateDir, InetSocketAddress xdsAddress, InetSocketAddress adminAddress) {
@@ -141,7 +152,7 @@ public final class ControlPlane implements AutoCloseable {
     private X509Svid serverSvid;
     private Server grpc;
     private CertificateService certificates;
-    private final RootRotation rotation = new RootRotation(() -> ca, false, this::bundleChanged);
+    private final RootRotation rotation;
     private AdminServer admin;
     private final FlowRelay relay;
     /**
@@ -159,6 +170,7 @@ public final class ControlPlane implements AutoCloseable {
 
     private ControlPlane(Options options, ConfigSource source, NodeAuthenticator agents) {
         this.options = options;
+        this.rotation = new RootRotation(() -> ca, options.ca().pluggedIn(), this::bundleChanged);
         this.source = source;
         this.credentials = agents == null ? new LocalNodeCredentials(options.stateDir()) : null;
         this.agents = agents == null ? credentials : agents;
@@ -453,7 +465,7 @@ public final class ControlPlane implements AutoCloseable {
             return;
         }
         try {
-            ca = CertificateAuthority.createOrLoad(caDir(), CaSettings.of(trustDomain, this::authorized));
+            ca = options.ca().open(caDir(), trustDomain, this::authorized);
         } catch (IOException e) {
             throw new UncheckedIOException("cannot create or load the CA in " + caDir() + ": " + e.getMessage(), e);
         }

@@ -125,6 +125,22 @@ class RootRotationTest {
     }
 
     @Test
+    void theWorkloadCertificateLifetimeIsTheControlPlanesSetting() throws Exception {
+        Files.writeString(config.resolve("mesh.yaml"), TestMesh.YAML);
+        assertThatThrownBy(() -> new CaOptions(java.util.Optional.empty(), java.util.Optional.of(Duration.ofSeconds(
+                10)))).hasMessage("--workload-cert-ttl: 10s is outside 30s to 24h");
+        cp = ControlPlane.start(new ControlPlane.Options(config, state, new InetSocketAddress("127.0.0.1", 0),
+                new InetSocketAddress("127.0.0.1", 0)).withCa(
+                        new CaOptions(java.util.Optional.empty(),
+                                java.util.Optional.of(Duration.ofSeconds(30)))));
+        client = client();
+        // Asked for an hour, as agents ask for a day: signed for 30 s (after the CA's one-minute backdating).
+        X509Certificate leaf = signedForClient();
+        Duration lifetime = Duration.between(leaf.getNotBefore().toInstant(), leaf.getNotAfter().toInstant());
+        assertThat(lifetime).isBetween(Duration.ofSeconds(89), Duration.ofSeconds(91));
+    }
+
+    @Test
     void aPluggedInCaIsNotRotatedHere() throws Exception {
         Files.writeString(config.resolve("mesh.yaml"), TestMesh.YAML);
         AtomicInteger pushes = new AtomicInteger();
