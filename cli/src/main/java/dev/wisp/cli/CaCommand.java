@@ -30,7 +30,7 @@ import picocli.CommandLine.Option;
         "URI SAN is a SPIFFE ID:", "", "  spiffe://<trust-domain>/ns/<namespace>/sa/<service-account>", "",
         "Its directory holds the root certificate and key (mode 0600), the trust",
         "bundle, and the settings given to 'init'.", ""}, subcommands = {CaCommand.Init.class,
-                CaCommand.Issue.class}, footer = {"", "Example:",
+                CaCommand.Issue.class, CaRotateCommand.class}, footer = {"", "Example:",
                         "  wisp ca init --dir ./ca --trust-domain cluster.local",
                         "  wisp ca issue --dir ./ca --id spiffe://cluster.local/ns/shop/sa/cart \\",
                         "      --ttl 1h --out ./cart"})

@@ -2,6 +2,10 @@ package dev.wisp.cli;
 
 import dev.wisp.base.HostPort;
 import dev.wisp.controlplane.ControlPlane;
+import dev.wisp.controlplane.ca.CaOptions;
+import dev.wisp.spiffe.ca.CaSettings;
+import dev.wisp.spiffe.ca.CertificateAuthority;
+import dev.wisp.spiffe.ca.NodeAuthorizer;
 import dev.wisp.controlplane.kubernetes.AgentTokens;
 import dev.wisp.controlplane.kubernetes.Enrollment;
 import dev.wisp.controlplane.kubernetes.KubernetesConfigSource;
@@ -63,12 +67,29 @@ public final class ControlPlaneCommand implements Callable<Integer> {
     @Option(names = "--agent-service-account", paramLabel = "NAMESPACE/NAME", defaultValue = "wisp-system/wisp-node", description = "With --kubernetes: the ServiceAccount of the node agents; a token of any other account is refused (default: ${DEFAULT-VALUE}).")
     String agentServiceAccount;
 
+    @Option(names = "--cacerts", paramLabel = "DIR", description = {
+            "An operator's CA in Istio's cacerts layout: ca-cert.pem, ca-key.pem (mode 0600), root-cert.pem, cert-chain.pem;",
+            "checked at start. An empty or absent DIR leaves the self-signed CA of --state-dir. Agents then need root-cert.pem as --ca-bundle."})
+    Path cacerts;
+
+    @Option(names = "--workload-cert-ttl", paramLabel = "DURATION", converter = CaCommand.DurationConverter.class, description = "Lifetime of every certificate the CA signs, 30s to 24h (agents renew at half of it; default: 24h).")
+    Duration workloadCertTtl;
+
     @Override
     public Integer call() throws InterruptedException {
         ControlPlane.Options options;
         try {
             options = new ControlPlane.Options(configDir.dir(), stateDir, address("--listen", listen),
-                    address("--admin", admin), adminToken());
+                    address("--admin", admin), adminToken()).withCa(
+                            new CaOptions(Optional.ofNullable(cacerts),
+                                    Optional.ofNullable(workloadCertTtl)));
+            if (options.ca().pluggedIn()) {
+                // Checked now, so a broken layout is one line at start rather than at the first reading.
+                CertificateAuthority.fromCacerts(cacerts,
+                        CaSettings.of("cluster.local", NodeAuthorizer.unrestricted()));
+            }
+        } catch (IOException e) {
+            throw new UserException("--cacerts: " + e.getMessage(), 2);
         } catch (IllegalArgumentException e) {
             throw new UserException(e.getMessage(), 2);
         }

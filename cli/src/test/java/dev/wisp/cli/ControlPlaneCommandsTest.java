@@ -110,6 +110,31 @@ class ControlPlaneCommandsTest {
     }
 
     @Test
+    void caRotateRunsTheStepsInOrderAndRefusesOneOutOfOrder() {
+        WispTest.Run status = WispTest.run("ca", "rotate", "status", "--server", server);
+        assertThat(status.exit()).isZero();
+        String root = cp.rotation().status().orElseThrow().signingRoot().getSerialNumber().toString(16);
+        assertThat(status.out()).startsWith("phase stable: root " + root + " signs and is the only trusted root\n")
+                .contains("  trusted root " + root + "  CN=").endsWith("next step: add\n");
+
+        WispTest.Run early = WispTest.run("ca", "rotate", "retire", "--server", server);
+        assertThat(early.exit()).isEqualTo(1);
+        assertThat(early.err()).isEqualTo("error: ca rotate retire: cannot retire: root " + root
+                + " signs and is the only trusted root; the next step is 'add'\n");
+
+        WispTest.Run add = WispTest.run("ca", "rotate", "add", "--server", server);
+        assertThat(add.exit()).isZero();
+        assertThat(add.out()).startsWith("phase added: root ").endsWith("next step: switch\n");
+        assertThat(WispTest.run("ca", "rotate", "switch", "--server", server).out()).startsWith("phase switched: ")
+                .contains("the old root(s) " + root + " stay trusted until retired").endsWith("next step: retire\n");
+        WispTest.Run retire = WispTest.run("ca", "rotate", "retire", "--server", server);
+        assertThat(retire.out()).startsWith("phase stable: ").doesNotContain("trusted root " + root + " ")
+                .endsWith("next step: add\n");
+        assertThat(WispTest.run("ca", "rotate", "undo", "--server", server).err())
+                .isEqualTo("error: STEP: 'undo' is not add, switch, retire or status\n");
+    }
+
+    @Test
     void unreachableControlPlaneIsOneClearLine() {
         WispTest.Run r = WispTest.run("get", "pods", "--server", "http://127.0.0.1:1");
         assertThat(r.exit()).isEqualTo(1);

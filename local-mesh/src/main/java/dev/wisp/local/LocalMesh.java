@@ -2,6 +2,7 @@ package dev.wisp.local;
 
 import static java.util.Objects.requireNonNull;
 
+import java.net.InetSocketAddress;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -312,6 +313,12 @@ public final class LocalMesh implements AutoCloseable {
     /** The log of the waypoint of Gateway {@code namespace/gateway}, while it runs. */
     public Optional<Path> waypointLog(String namespace, String gateway) {
         return waypoints.log(namespace, gateway);
+    }
+
+    /** {@code POST path} to the control plane's admin (e.g. {@code /api/v1/ca/rotate?step=add}); the body. */
+    public String controlPlaneAdminPost(String path) throws IOException {
+        return InNetns.httpPost(cluster.underlayNetns(), new InetSocketAddress("127.0.0.1",
+                MeshProcesses.CONTROL_PLANE_ADMIN_PORT), path);
     }
 
     /** The running control plane process, if any. */

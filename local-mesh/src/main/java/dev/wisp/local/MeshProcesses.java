@@ -96,6 +96,7 @@ final class MeshProcesses {
                 .toString(), "--listen", cluster.underlayAddress() + ":" + LocalMesh.XDS_PORT, "--admin",
                 "127.0.0.1:"
                         + CONTROL_PLANE_ADMIN_PORT));
+        cmd.addAll(spec.controlPlaneArgs());
         try {
             controlPlane = cluster.onUnderlay(cmd).redirectErrorStream(true).redirectOutput(log.appendTo()).start();
         } catch (IOException e) {

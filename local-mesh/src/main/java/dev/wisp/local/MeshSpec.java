@@ -24,11 +24,14 @@ import java.util.Map;
  * @param agentArgs extra arguments for every {@code wisp node} (e.g. {@code --dns-upstream ADDR:53})
  * @param wireguard whether every agent runs its node's WireGuard device (strict mode): pod traffic
  *        between nodes is encrypted (on by default)
+ * @param controlPlaneArgs extra arguments for {@code wisp control-plane} (e.g. {@code --workload-cert-ttl 30s})
  */
 public record MeshSpec(ClusterSpec cluster, List<String> wispCommand, Path workDir, Path configDir,
-        List<ServiceSpec> services, String meshConfig, List<String> agentArgs, boolean wireguard) {
+        List<ServiceSpec> services, String meshConfig, List<String> agentArgs, boolean wireguard,
+        List<String> controlPlaneArgs) {
 
     public MeshSpec {
+        controlPlaneArgs = List.copyOf(requireNonNull(controlPlaneArgs, "controlPlaneArgs"));
         requireNonNull(cluster, "cluster");
         requireNonNull(wispCommand, "wispCommand");
         requireNonNull(workDir, "workDir");
@@ -94,6 +97,7 @@ public record MeshSpec(ClusterSpec cluster, List<String> wispCommand, Path workD
         private String meshConfig;
         private final List<String> agentArgs = new ArrayList<>();
         private boolean wireguard = true;
+        private final List<String> controlPlaneArgs = new ArrayList<>();
 
         private Builder(ClusterSpec cluster) {
             this.cluster = requireNonNull(cluster, "cluster");
@@ -130,6 +134,12 @@ public record MeshSpec(ClusterSpec cluster, List<String> wispCommand, Path workD
             return this;
         }
 
+        /** One more argument for {@code wisp control-plane}. */
+        public Builder controlPlaneArg(String arg) {
+            controlPlaneArgs.add(requireNonNull(arg, "arg"));
+            return this;
+        }
+
         /** Whether agents run WireGuard between the nodes (default true). */
         public Builder wireguard(boolean on) {
             this.wireguard = on;
@@ -141,7 +151,7 @@ public record MeshSpec(ClusterSpec cluster, List<String> wispCommand, Path workD
                     workDir == null
                             ? Path.of(System.getProperty("java.io.tmpdir"), "wisp-mesh-" + cluster.name())
                             : workDir,
-                    configDir, services, meshConfig, agentArgs, wireguard);
+                    configDir, services, meshConfig, agentArgs, wireguard, controlPlaneArgs);
         }
     }
 }

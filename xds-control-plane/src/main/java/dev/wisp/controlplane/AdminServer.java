@@ -7,6 +7,7 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.wisp.base.admin.AdminHttp;
 import dev.wisp.base.admin.AdminHttp.Access;
 import dev.wisp.base.admin.AdminHttp.Response;
+import dev.wisp.controlplane.ca.RootRotation;
 import dev.wisp.controlplane.config.ConfigError;
 import dev.wisp.controlplane.flows.FlowRelay;
 import dev.wisp.controlplane.config.ConfigSource;
@@ -27,8 +28,8 @@ import java.util.Optional;
  * The control plane's HTTP admin API: {@code /metrics} (Prometheus text), {@code /healthz/ready},
  * {@code /api/v1/status}, {@code /api/v1/objects?kind=K[&name=N][&namespace=NS]},
  * {@code POST /api/v1/apply?file=F} and {@code POST /api/v1/delete?file=F} (body: YAML), the flow
- * relay's {@code /api/v1/flows?since=N[&follow=true][&view=calls]} (JSON lines) and the live mesh page {@code
- * /ui}. Answers are JSON; refused writes answer 422 with every error. Requests run on virtual
+ * relay's {@code /api/v1/flows?since=N[&follow=true][&view=calls]} (JSON lines), the live mesh page {@code
+ * /ui}, and {@code wisp ca rotate}'s {@code GET /api/v1/ca/rotation} and {@code POST /api/v1/ca/rotate?step=S}. Answers are JSON; refused writes answer 422 with every error. Requests run on virtual
  * threads.
  *
  * <p>It changes the mesh and shows its flows, so every request passes {@link
@@ -75,6 +76,8 @@ final class AdminServer implements AutoCloseable {
                         .get("/api/v1/objects", r -> objects(r.query()))
                         .post("/api/v1/apply", r -> write(r, true))
                         .post("/api/v1/delete", r -> write(r, false))
+                        .get("/api/v1/ca/rotation", r -> rotation(null))
+                        .post("/api/v1/ca/rotate", r -> rotation(r.query().getOrDefault("step", "")))
                         .errors((status, message) -> json(status, error(message))));
     }
 
@@ -230,6 +233,35 @@ final class AdminServer implements AutoCloseable {
             }
             return json(422, out);
         }
+    }
+
+    /**
+     * {@code GET /api/v1/ca/rotation}: the CA's rotation phase; {@code POST /api/v1/ca/rotate?step=add|switch|retire}
+     * runs that step (409 when the phase does not allow it, 503 before the CA exists).
+     */
+    private Response rotation(String step) throws IOException {
+        RootRotation.Status st;
+        try {
+            st = step == null
+                    ? cp.rotation().status().orElseThrow(() -> new IllegalStateException(
+                            "the control plane has no CA yet (no valid configuration read); retry"))
+                    : cp.rotation().step(RootRotation.Step.parse(step));
+        } catch (RootRotation.OutOfOrderException e) {
+            return json(409, error(e.getMessage()));
+        } catch (IllegalStateException e) {
+            return json(503, error(e.getMessage()));
+        }
+        ObjectNode s = JSON.createObjectNode();
+        s.put("phase", st.phase().name().toLowerCase(Locale.ROOT)).put("next", st.phase().next().label())
+                .put("description", RootRotation.describe(st)).put("pluggedIn", st.pluggedIn())
+                .put("signingRoot", RootRotation.serial(st.signingRoot()))
+                .put("addedRoot", st.added().map(RootRotation::serial).orElse(""))
+                .put("bundleWatchers", cp.certificates().bundleWatchers());
+        ArrayNode trusted = s.putArray("trustedRoots");
+        st.trusted().forEach(r -> trusted.addObject().put("serial", RootRotation.serial(r))
+                .put("subject", r.getSubjectX500Principal().getName()).put("notAfter", r.getNotAfter().toInstant()
+                        .toString()));
+        return json(200, s);
     }
 
     private static ObjectNode error(String message) {

@@ -4,7 +4,9 @@ import dev.wisp.base.Closing;
 import dev.wisp.base.Threads;
 import static java.util.Objects.requireNonNull;
 
+import dev.wisp.controlplane.ca.CaOptions;
 import dev.wisp.controlplane.ca.CertificateService;
+import dev.wisp.controlplane.ca.RootRotation;
 import dev.wisp.controlplane.config.ConfigError;
 import dev.wisp.controlplane.config.ConfigSource;
 import dev.wisp.controlplane.config.DirectoryConfigSource;
@@ -29,7 +31,6 @@ import dev.wisp.controlplane.xds.NodeAuthenticator;
 import dev.wisp.controlplane.xds.NodeDirectory;
 import dev.wisp.controlplane.xds.Snapshot;
 import dev.wisp.controlplane.xds.WorkloadDiscoveryServer;
-import dev.wisp.spiffe.ca.CaSettings;
 import dev.wisp.spiffe.ca.CertificateAuthority;
 import dev.wisp.spiffe.SpiffeId;
 import dev.wisp.spiffe.X509Svid;
@@ -82,8 +83,9 @@ public final class ControlPlane implements AutoCloseable {
      *     on loopback only and refuses any other caller
      */
     public record Options(Path configDir, Path stateDir, InetSocketAddress xdsAddress, InetSocketAddress adminAddress,
-            Optional<String> adminToken) {
+            Optional<String> adminToken, CaOptions ca) {
         public Options {
+            requireNonNull(ca, "ca");
             requireNonNull(configDir, "configDir");
             requireNonNull(stateDir, "stateDir");
             requireNonNull(xdsAddress, "xdsAddress");
@@ -94,6 +96,16 @@ public final class ControlPlane implements AutoCloseable {
                         + ") changes the mesh's configuration and shows its flows; bind it to 127.0.0.1 or ::1, "
                         + "or give it a bearer token (--admin-token-file) to listen beyond localhost");
             }
+        }
+
+        public Options(Path configDir, Path stateDir, InetSocketAddress xdsAddress, InetSocketAddress adminAddress,
+                Optional<String> adminToken) {
+            this(configDir, stateDir, xdsAddress, adminAddress, adminToken, CaOptions.DEFAULTS);
+        }
+
+        /** These options with the CA's ({@code --cacerts}, {@code --workload-cert-ttl}). */
+        public Options withCa(CaOptions ca) {
+            return new Options(configDir, stateDir, xdsAddress, adminAddress, adminToken, ca);
         }
 
         public Options(Path configDir, Path stateDir, InetSocketAddress xdsAddress, InetSocketAddress adminAddress) {
@@ -139,6 +151,8 @@ public final class ControlPlane implements AutoCloseable {
     /** Guarded by {@code this}: the certificate of the agents' port. */
     private X509Svid serverSvid;
     private Server grpc;
+    private CertificateService certificates;
+    private final RootRotation rotation;
     private AdminServer admin;
     private final FlowRelay relay;
     /**
@@ -156,6 +170,7 @@ public final class ControlPlane implements AutoCloseable {
 
     private ControlPlane(Options options, ConfigSource source, NodeAuthenticator agents) {
         this.options = options;
+        this.rotation = new RootRotation(() -> ca, options.ca().pluggedIn(), this::bundleChanged);
         this.source = source;
         this.credentials = agents == null ? new LocalNodeCredentials(options.stateDir()) : null;
         this.agents = agents == null ? credentials : agents;
@@ -230,14 +245,14 @@ public final class ControlPlane implements AutoCloseable {
                         .flatMap(n -> n.podCidrs().stream()).anyMatch(c -> Cidr.parse(c).contains(ip));
             }
         }, discovery.refusals());
+        certificates = new CertificateService(() -> ca, registry, discovery.refusals());
         NettyServerBuilder b = NettyServerBuilder.forAddress(options.xdsAddress()).sslContext(serverTls())
                 .maxInboundMessageSize(MAX_AGENT_MESSAGE)
                 .addStreamTracerFactory(new RefusedMessages(discovery.refusals()))
                 .permitKeepAliveTime(5, TimeUnit.SECONDS)
                 .permitKeepAliveWithoutCalls(true)
                 .addService(agentService(discovery.bindService(), nodeAuth))
-                .addService(agentService(new CertificateService(() -> ca, registry, discovery.refusals()).bindService(),
-                        nodeAuth))
+                .addService(agentService(certificates.bindService(), nodeAuth))
                 .addService(agentService(envoy.aggregatedService().bindService(), nodeAuth));
         try {
             grpc = b.build().start();
@@ -288,6 +303,28 @@ public final class ControlPlane implements AutoCloseable {
             serverSvid = s;
         }
         return s;
+    }
+
+    /**
+     * After a rotation step: the agents' port presents a certificate of the signing root from its next
+     * handshake on (so that retiring the old root never leaves it presenting one), and every watcher
+     * gets the new bundle.
+     */
+    private void bundleChanged() {
+        synchronized (this) {
+            serverSvid = null;
+        }
+        certificates.bundleChanged();
+    }
+
+    /** {@code wisp ca rotate}: the CA's rotation steps on this control plane. */
+    public RootRotation rotation() {
+        return rotation;
+    }
+
+    /** The certificate service, with its trust bundle watchers. */
+    public CertificateService certificates() {
+        return certificates;
     }
 
     /**
@@ -428,7 +465,7 @@ public final class ControlPlane implements AutoCloseable {
             return;
         }
         try {
-            ca = CertificateAuthority.createOrLoad(caDir(), CaSettings.of(trustDomain, this::authorized));
+            ca = options.ca().open(caDir(), trustDomain, this::authorized);
         } catch (IOException e) {
             throw new UncheckedIOException("cannot create or load the CA in " + caDir() + ": " + e.getMessage(), e);
         }

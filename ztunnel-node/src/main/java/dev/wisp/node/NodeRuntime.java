@@ -268,6 +268,9 @@ public final class NodeRuntime implements AutoCloseable {
                                 "connections to a pod's Workload API socket refused: the caller is not a "
                                         + "process of that pod"));
                 started.push(workloadApi);
+                if (controlPlane != null) {
+                    controlPlane.onBundleChange(workloadApi::bundleChanged);
+                }
             }
             if (dns != null) {
                 podDns = new PodDns(dns, NodeSettings.Dns.DEFAULT_PORT);

@@ -126,23 +126,31 @@ final class CaDirectory implements DefaultCertificateAuthority.Storage {
     }
 
     static CertificateAuthority pluggedIn(Path chainFile, Path keyFile, CaSettings settings) throws IOException {
-        List<X509Certificate> chain = Pem.certificates(read(chainFile), chainFile.toString());
-        PrivateKey key = Pem.privateKey(read(keyFile), keyFile.toString());
+        return pluggedIn(Pem.certificates(read(chainFile), chainFile.toString()),
+                Pem.privateKey(read(keyFile), keyFile.toString()), chainFile.toString(), keyFile.toString(), settings);
+    }
+
+    /**
+     * A plug-in CA from {@code chain} (the signing certificate first, ending with its self-signed
+     * root) and the signer's {@code key}; errors name {@code chainName} and {@code keyName}.
+     */
+    static CertificateAuthority pluggedIn(List<X509Certificate> chain, PrivateKey key, String chainName,
+            String keyName, CaSettings settings) {
         X509Certificate signer = chain.get(0);
-        requireKeyMatches(signer, key, keyFile.toString());
+        requireKeyMatches(signer, key, keyName);
         if (signer.getBasicConstraints() < 0 || signer.getKeyUsage() == null || !signer.getKeyUsage()[5]) {
-            throw new IllegalArgumentException(chainFile + ": the first certificate is not a CA certificate "
+            throw new IllegalArgumentException(chainName + ": the first certificate is not a CA certificate "
                     + "(it needs basicConstraints CA:true and keyUsage keyCertSign)");
         }
         X509Certificate root = chain.get(chain.size() - 1);
         if (!X509.isSelfSigned(root)) {
-            throw new IllegalArgumentException(chainFile + ": the chain must end with its self-signed root");
+            throw new IllegalArgumentException(chainName + ": the chain must end with its self-signed root");
         }
         for (int i = 0; i + 1 < chain.size(); i++) {
             try {
                 chain.get(i).verify(chain.get(i + 1).getPublicKey());
             } catch (GeneralSecurityException e) {
-                throw new IllegalArgumentException(chainFile + ": certificate " + (i + 1)
+                throw new IllegalArgumentException(chainName + ": certificate " + (i + 1)
                         + " is not signed by the certificate after it; list the chain from the signer up to the root",
                         e);
             }
@@ -172,7 +180,7 @@ final class CaDirectory implements DefaultCertificateAuthority.Storage {
         return ca.signerKey();
     }
 
-    private static String read(Path file) throws IOException {
+    static String read(Path file) throws IOException {
         if (!Files.isRegularFile(file)) {
             throw new IllegalArgumentException("missing file " + file);
         }

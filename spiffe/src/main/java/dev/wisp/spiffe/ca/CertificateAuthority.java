@@ -11,6 +11,7 @@ import java.nio.file.Path;
 import java.security.cert.X509Certificate;
 import java.time.Duration;
 import java.util.List;
+import java.util.Optional;
 
 /**
  * The mesh's certificate authority: signs PKCS#10 requests into ECDSA P-256 workload certificates
@@ -57,6 +58,24 @@ public interface CertificateAuthority {
         return CaDirectory.pluggedIn(chainPem, keyPem, settings);
     }
 
+    /**
+     * A plug-in CA in Istio's {@code cacerts} layout ({@code ca-cert.pem}, {@code ca-key.pem},
+     * {@code root-cert.pem}, {@code cert-chain.pem} in {@code dir}), checked before use: the key
+     * readable by its owner only and matching {@code ca-cert.pem}, which must be a CA certificate;
+     * the chain from it ending at {@code root-cert.pem}; every certificate valid now. A refusal is an
+     * {@link IllegalArgumentException} naming the file.
+     */
+    static CertificateAuthority fromCacerts(Path dir, CaSettings settings) throws IOException {
+        requireNonNull(dir, "dir");
+        requireNonNull(settings, "settings");
+        return IstioCaCerts.load(dir, settings, settings.clock().instant());
+    }
+
+    /** Whether {@code dir} holds any file of Istio's {@code cacerts} layout (an absent directory: none). */
+    static boolean hasCacerts(Path dir) {
+        return IstioCaCerts.present(requireNonNull(dir, "dir"));
+    }
+
     /** A CA with a fresh root held only in memory (tests, benchmarks). */
     static CertificateAuthority inMemory(CaSettings settings) {
         requireNonNull(settings, "settings");
@@ -88,6 +107,12 @@ public interface CertificateAuthority {
 
     /** The certificate new leaves are signed with. */
     X509Certificate signingCertificate();
+
+    /** The root the signing certificate chains to (itself, unless a plug-in CA signs with an intermediate). */
+    X509Certificate signingRoot();
+
+    /** The root {@link #addRoot()} added that does not sign yet: present between steps 1 and 2 of rotation. */
+    Optional<X509Certificate> addedRoot();
 
     /** Step 1 of rotation: generates a new root and adds it to the bundle; signing is unchanged. */
     X509Certificate addRoot() throws IOException;

@@ -13,6 +13,7 @@ import java.time.Instant;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Objects;
+import java.util.Optional;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -122,6 +123,16 @@ final class DefaultCertificateAuthority implements CertificateAuthority {
     @Override
     public X509Certificate signingCertificate() {
         return state.signer();
+    }
+
+    @Override
+    public X509Certificate signingRoot() {
+        return state.signingRoot();
+    }
+
+    @Override
+    public Optional<X509Certificate> addedRoot() {
+        return Optional.ofNullable(state.nextRoot());
     }
 
     @Override

@@ -12,6 +12,7 @@ import dev.wisp.controlplane.xds.Refusals;
 import dev.wisp.spiffe.ca.CertificateAuthority;
 import dev.wisp.spiffe.ca.SigningRefusedException;
 import io.grpc.Status;
+import io.grpc.stub.ServerCallStreamObserver;
 import io.grpc.stub.StreamObserver;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.MeterRegistry;
@@ -22,6 +23,8 @@ import java.security.cert.X509Certificate;
 import java.time.Duration;
 import java.util.Base64;
 import java.util.List;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.function.Supplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -41,7 +44,10 @@ public final class CertificateService extends CertificateServiceGrpc.Certificate
      */
     static final int CSR_BURST = 64;
     static final double CSRS_PER_SECOND = 8;
+    private static final Status NO_CA = Status.UNAVAILABLE
+            .withDescription("the control plane has no valid configuration yet; retry");
     private final Supplier<CertificateAuthority> ca;
+    private final Set<ServerCallStreamObserver<TrustBundleResponse>> watchers = ConcurrentHashMap.newKeySet();
     private final MeterRegistry registry;
     private final Refusals refusals;
     private final NodeRateLimit rateLimit;
@@ -64,8 +70,7 @@ public final class CertificateService extends CertificateServiceGrpc.Certificate
         String node = NodeAuthInterceptor.NODE.get();
         CertificateAuthority authority = ca.get();
         if (authority == null) {
-            out.onError(Status.UNAVAILABLE.withDescription("the control plane has no valid configuration yet; retry")
-                    .asRuntimeException());
+            out.onError(NO_CA.asRuntimeException());
             return;
         }
         if (!rateLimit.tryAcquire(node)) {
@@ -118,14 +123,59 @@ public final class CertificateService extends CertificateServiceGrpc.Certificate
     public void trustBundle(TrustBundleRequest req, StreamObserver<TrustBundleResponse> out) {
         CertificateAuthority authority = ca.get();
         if (authority == null) {
-            out.onError(Status.UNAVAILABLE.withDescription("the control plane has no valid configuration yet; retry")
-                    .asRuntimeException());
+            out.onError(NO_CA.asRuntimeException());
             return;
         }
+        out.onNext(bundleResponse(authority));
+        out.onCompleted();
+    }
+
+    /**
+     * The bundle now, then at each {@link #bundleChanged()} while the call is open. The current
+     * bundle is read inside the stream's monitor at each send, so a send racing a change can only
+     * repeat the newest bundle, never deliver an older one after it.
+     */
+    @Override
+    public void watchTrustBundle(TrustBundleRequest req, StreamObserver<TrustBundleResponse> out) {
+        if (ca.get() == null) {
+            out.onError(NO_CA.asRuntimeException());
+            return;
+        }
+        ServerCallStreamObserver<TrustBundleResponse> stream = (ServerCallStreamObserver<TrustBundleResponse>) out;
+        stream.setOnCancelHandler(() -> watchers.remove(stream));
+        watchers.add(stream);
+        send(stream);
+    }
+
+    /** Sends the CA's bundle to every open {@code WatchTrustBundle} call (after a rotation step). */
+    public void bundleChanged() {
+        watchers.forEach(this::send);
+    }
+
+    /** Open {@code WatchTrustBundle} calls: the agents and waypoints a bundle change reaches at once. */
+    public int bundleWatchers() {
+        return watchers.size();
+    }
+
+    private void send(ServerCallStreamObserver<TrustBundleResponse> stream) {
+        synchronized (stream) {
+            CertificateAuthority authority = ca.get();
+            if (stream.isCancelled() || authority == null) {
+                return;
+            }
+            try {
+                stream.onNext(bundleResponse(authority));
+            } catch (RuntimeException e) {
+                watchers.remove(stream);
+                log.debug("a trust bundle watch ended while sending", e);
+            }
+        }
+    }
+
+    private static TrustBundleResponse bundleResponse(CertificateAuthority authority) {
         TrustBundleResponse.Builder r = TrustBundleResponse.newBuilder().setTrustDomain(authority.trustDomain());
         authority.bundle().roots().forEach(root -> r.addRoots(pem(root)));
-        out.onNext(r.build());
-        out.onCompleted();
+        return r.build();
     }
 
     static String uriSan(X509Certificate c) {

@@ -25,7 +25,6 @@ import java.nio.file.Path;
 import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicReference;
 import java.util.function.Supplier;
 import javax.net.ssl.SSLException;
 
@@ -37,8 +36,9 @@ import javax.net.ssl.SSLException;
  *
  * <p>Trust: the control plane must present the SVID {@code spiffe://<td>/ns/wisp-system/sa/
  * wisp-control-plane} chaining to the bootstrap bundle ({@code --ca-bundle}); the bearer credential
- * is only ever sent inside that channel. The bundle is then kept up to date from the roots the CA
- * returns with each certificate, so that a root rotation reaches the agent.
+ * is only ever sent inside that channel. The bundle is then kept up to date from the control plane's
+ * trust bundle watch ({@link BundleWatch}: at once at each root rotation step) and the roots the CA
+ * returns with each certificate.
  *
  * <p>Threads: gRPC's; the bundle is one atomic reference.
  */
@@ -48,7 +48,8 @@ public final class ControlPlaneClient implements AutoCloseable {
     public static final String CONTROL_PLANE_SA = "wisp-control-plane";
 
     private final ManagedChannel channel;
-    private final AtomicReference<TrustBundle> bundle;
+    private final TrustedRoots bundle;
+    private final BundleWatch bundleWatch;
     private final GrpcCertificateSigner signer;
     private final BearerCredentials credentials;
     /** Null for a client without workload discovery ({@link #withoutDiscovery}). */
@@ -56,11 +57,13 @@ public final class ControlPlaneClient implements AutoCloseable {
 
     private ControlPlaneClient(ControlPlane at, String node, TrustBundle initial, StateUpdates state,
             Supplier<Optional<WireGuardRegistration>> wireguard) {
-        this.bundle = new AtomicReference<>(initial);
+        this.bundle = new TrustedRoots(initial);
         this.channel = channel(at.host(), at.port(), bundle::get);
         Supplier<String> token = () -> readToken(at);
         this.credentials = BearerCredentials.of(token);
-        this.signer = new GrpcCertificateSigner(channel, credentials, initial.trustDomain(), bundle);
+        this.signer = new GrpcCertificateSigner(channel, credentials, bundle);
+        this.bundleWatch = new BundleWatch(channel, credentials, bundle, WorkloadXdsClient.RECONNECT);
+        bundleWatch.start();
         this.xds = state == null
                 ? null
                 : WorkloadXdsClient.create(channel, node, token, state, WorkloadXdsClient.RECONNECT, wireguard);
@@ -165,9 +168,14 @@ public final class ControlPlaneClient implements AutoCloseable {
         return signer;
     }
 
-    /** The trust bundle: the bootstrap one, then the roots the CA last returned. */
+    /** The trust bundle: the bootstrap one, then the roots the CA last sent (a rotation step, a certificate). */
     public Supplier<TrustBundle> bundle() {
         return bundle::get;
+    }
+
+    /** Calls {@code listener} after each change of {@link #bundle()} (the Workload API pushes it to pods). */
+    public void onBundleChange(Runnable listener) {
+        bundle.onChange(listener);
     }
 
     /** The workload discovery client ({@link WorkloadXdsClient#status}: connected, ACKs, NACKs, last error). */
@@ -190,6 +198,7 @@ public final class ControlPlaneClient implements AutoCloseable {
 
     @Override
     public void close() {
+        bundleWatch.close();
         if (xds != null) {
             xds.close();
         }

@@ -4,23 +4,18 @@ import dev.wisp.api.ca.v1.CertificateRequest;
 import dev.wisp.api.ca.v1.CertificateResponse;
 import dev.wisp.api.ca.v1.CertificateServiceGrpc;
 import dev.wisp.spiffe.SpiffeId;
-import dev.wisp.spiffe.TrustBundle;
 import dev.wisp.spiffe.manager.CertificateSigner;
 import io.grpc.CallCredentials;
 import io.grpc.Channel;
 import io.grpc.stub.StreamObserver;
-import java.io.ByteArrayInputStream;
 import java.nio.charset.StandardCharsets;
 import java.security.cert.CertificateException;
-import java.security.cert.CertificateFactory;
 import java.security.cert.X509Certificate;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.Base64;
 import java.util.List;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicReference;
 
 /**
  * {@link CertificateSigner} over {@code wisp/ca.proto}: the CSR goes as PEM with the identity it
@@ -31,14 +26,11 @@ final class GrpcCertificateSigner implements CertificateSigner {
     private static final Duration DEADLINE = Duration.ofSeconds(10);
     private final Channel channel;
     private final CallCredentials credentials;
-    private final String trustDomain;
-    private final AtomicReference<TrustBundle> bundle;
+    private final TrustedRoots bundle;
 
-    GrpcCertificateSigner(Channel channel, CallCredentials credentials, String trustDomain,
-            AtomicReference<TrustBundle> bundle) {
+    GrpcCertificateSigner(Channel channel, CallCredentials credentials, TrustedRoots bundle) {
         this.channel = channel;
         this.credentials = credentials;
-        this.trustDomain = trustDomain;
         this.bundle = bundle;
     }
 
@@ -53,12 +45,12 @@ final class GrpcCertificateSigner implements CertificateSigner {
                     @Override
                     public void onNext(CertificateResponse r) {
                         try {
-                            List<X509Certificate> chain = parse(r.getCertChainList());
+                            List<X509Certificate> chain = TrustedRoots.parse(r.getCertChainList());
                             if (chain.isEmpty()) {
                                 throw new CertificateException("the control plane returned an empty chain");
                             }
                             if (r.getTrustBundleCount() > 0) {
-                                updateBundle(parse(r.getTrustBundleList()));
+                                bundle.update(r.getTrustBundleList());
                             }
                             result.complete(chain);
                         } catch (CertificateException | RuntimeException e) {
@@ -78,23 +70,6 @@ final class GrpcCertificateSigner implements CertificateSigner {
                     }
                 });
         return result;
-    }
-
-    private void updateBundle(List<X509Certificate> roots) {
-        TrustBundle current = bundle.get();
-        if (roots.size() != current.roots().size() || !roots.stream().allMatch(current::contains)) {
-            bundle.set(TrustBundle.of(trustDomain, roots.toArray(X509Certificate[]::new)));
-        }
-    }
-
-    private static List<X509Certificate> parse(List<String> pems) throws CertificateException {
-        CertificateFactory f = CertificateFactory.getInstance("X.509");
-        List<X509Certificate> out = new ArrayList<>();
-        for (String pem : pems) {
-            out.add((X509Certificate) f.generateCertificate(
-                    new ByteArrayInputStream(pem.getBytes(StandardCharsets.US_ASCII))));
-        }
-        return out;
     }
 
     private static String csrPem(byte[] der) {

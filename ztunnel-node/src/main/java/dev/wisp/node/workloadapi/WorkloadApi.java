@@ -119,6 +119,18 @@ public final class WorkloadApi implements AutoCloseable {
         }
     }
 
+    /**
+     * The trust bundle changed (a root rotation step): every pod's open {@code FetchX509SVID} and
+     * {@code FetchX509Bundles} streams get it now, not at their next renewal.
+     */
+    public synchronized void bundleChanged() {
+        for (Pod p : pods.values()) {
+            if (p.server != null) {
+                p.server.bundleChanged();
+            }
+        }
+    }
+
     /** The identity pod {@code pod} is served as now, if any. */
     public synchronized Optional<SpiffeId> identityOf(String uid) {
         Pod p = pods.get(uid);
