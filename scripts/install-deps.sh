@@ -6,6 +6,7 @@ set -euo pipefail
 
 packages=(
   maven openssl curl procps iproute2 iputils-ping nftables iptables netcat-openbsd   # build, namespaces, loss emulation
+  util-linux                                                            # setpriv: agents with only the chart's capabilities
   clang llvm libbpf-dev linux-libc-dev bpftool                          # eBPF programs
   wireguard-tools wireguard-go                                          # WireGuard interop peers
   iperf3 haproxy bc nghttp2-client prometheus                             # benchmarks' peers, Prometheus

@@ -34,6 +34,7 @@ public final class Wisp extends UsageCommand {
         CommandLine cl = new CommandLine(new Wisp());
         cl.addSubcommand(new dev.wisp.cli.demo.DemoAppCommand());
         cl.addSubcommand(new WireguardCommand());
+        cl.addSubcommand(new CniCommand());
         cl.addSubcommand(new ControlPlaneCommand());
         cl.addSubcommand(new ApplyCommand());
         cl.addSubcommand(new GetCommand());

@@ -1,8 +1,11 @@
 package dev.wisp.e2e;
 
+import static org.assertj.core.api.Assertions.assertThat;
+
 import dev.wisp.local.LocalMesh;
 import dev.wisp.local.MeshSpec;
 import java.nio.file.Path;
+import java.time.Duration;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.TestInstance;
@@ -43,6 +46,17 @@ abstract class ClientServerMeshCase {
     /** The mesh a subclass runs (other agent arguments, another wisp command); by default {@code spec} as it is. */
     MeshSpec.Builder spec(MeshSpec.Builder spec) {
         return spec;
+    }
+
+    /**
+     * Pod client calls pod server's {@code port} (as soon as it answers, 30 s at most) with
+     * {@code size} bytes and gets them back; the call was captured and carried over HBONE ({@link
+     * PodApps#assertCarriedOverHbone}).
+     */
+    void assertACallIsCarriedOverHbone(int port, int size) throws Exception {
+        client.awaitAnswers(server, port, "server 5", true, Duration.ofSeconds(30));
+        assertThat(client.call(server, port, size)).isEqualTo("ok server " + size);
+        PodApps.assertCarriedOverHbone(mesh, "client", "server", port);
     }
 
     @AfterAll

@@ -3,8 +3,6 @@ package dev.wisp.e2e;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
-import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.wisp.local.LocalMesh;
 import dev.wisp.testing.ConfigYaml;
 import dev.wisp.testing.Prerequisites;
@@ -45,26 +43,7 @@ class MeshTrafficE2eTest extends ClientServerMeshCase {
     @Test
     @Order(1)
     void aCrossNodeCallIsCapturedAndCarriedOverHboneWithBothIdentities() throws Exception {
-        client.awaitAnswers(server, 9000, "server 5", true, Duration.ofSeconds(30));
-        assertThat(client.call(server, 9000, 1234)).isEqualTo("ok server 1234");
-        // The server's agent saw the client's SPIFFE ID in its client certificate.
-        await().atMost(Duration.ofSeconds(10)).until(() -> mesh.log("node2").lines().anyMatch(l -> l.contains(
-                "direction=inbound") && l.contains("src.identity=\"" + mesh.spiffeId("client") + "\"")
-                && l.contains(
-                        "dst.addr=" + server + ":9000")));
-        // The client's agent checked the server's identity and tunnelled to HBONE port 15008.
-        await().atMost(Duration.ofSeconds(10)).until(() -> mesh.log("node1").lines().anyMatch(l -> l.contains(
-                "direction=outbound") && l.contains("dst.addr=" + server + ":9000")
-                && l.contains("dst.identity=\""
-                        + mesh.spiffeId("server") + "\"")
-                && l.matches(".* dst\\.hbone_addr=[0-9.]+:15008 .*")));
-        // eBPF redirected the pod's connect: the agent's flow ring has it with its original destination.
-        JsonNode flows = new ObjectMapper().readTree(mesh.agentAdmin("node1", "/flows")).get("flows");
-        assertThat(flows).anySatisfy(f -> {
-            assertThat(f.get("redirected").asBoolean()).isTrue();
-            assertThat(f.get("original_destination").asText()).isEqualTo(server + ":9000");
-            assertThat(f.get("source").asText()).startsWith(mesh.pod("client").ip() + ":");
-        });
+        assertACallIsCarriedOverHbone(9000, 1234);
     }
 
     @Test

@@ -5,6 +5,8 @@ import dev.wisp.testing.Prerequisites;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.wisp.local.ClusterSpec;
 import dev.wisp.local.Leftovers;
 import dev.wisp.local.LocalMesh;
@@ -132,6 +134,31 @@ final class PodApps {
         return cmd;
     }
 
+    /**
+     * Asserts that a call pod {@code from} (node 1) made to pod {@code to} (node 2) on {@code port}
+     * was captured and carried over HBONE: the destination agent's access log names the client's
+     * SPIFFE ID, the client agent's names the server's and the HBONE port 15008, and the client
+     * agent's flow ring has the redirected connect with its original destination.
+     */
+    static void assertCarriedOverHbone(LocalMesh mesh, String from, String to, int port) throws IOException {
+        String server = mesh.pod(to).ip();
+        String fromNode = mesh.pod(from).node().name();
+        String toNode = mesh.pod(to).node().name();
+        await().atMost(Duration.ofSeconds(10)).until(() -> mesh.log(toNode).lines().anyMatch(l -> l.contains(
+                "direction=inbound") && l.contains("src.identity=\"" + mesh.spiffeId(from) + "\"")
+                && l.contains("dst.addr=" + server + ":" + port)));
+        await().atMost(Duration.ofSeconds(10)).until(() -> mesh.log(fromNode).lines().anyMatch(l -> l.contains(
+                "direction=outbound") && l.contains("dst.addr=" + server + ":" + port)
+                && l.contains("dst.identity=\"" + mesh.spiffeId(to) + "\"")
+                && l.matches(".* dst\\.hbone_addr=[0-9.]+:15008 .*")));
+        JsonNode flows = new ObjectMapper().readTree(mesh.agentAdmin(fromNode, "/flows")).get("flows");
+        assertThat(flows).anySatisfy(f -> {
+            assertThat(f.get("redirected").asBoolean()).isTrue();
+            assertThat(f.get("original_destination").asText()).isEqualTo(server + ":" + port);
+            assertThat(f.get("source").asText()).startsWith(mesh.pod(from).ip() + ":");
+        });
+    }
+
     /** Starts a {@link PodServer} named {@code name} in {@code pod} on {@code ports}; returns once it listens. */
     static Process startServer(LocalMesh mesh, String pod, String name, int... ports) throws IOException {
         List<String> args = new ArrayList<>(List.of(name));
@@ -165,7 +192,12 @@ final class PodApps {
         private final BlockingQueue<String> lines = new LinkedBlockingQueue<>();
 
         Shell(LocalMesh mesh, String pod) throws IOException, InterruptedException {
-            this.process = mesh.startInPod(pod, java(PodClient.class, "repl"));
+            this(mesh.startInPod(pod, java(PodClient.class, "repl")), pod);
+        }
+
+        /** Over a {@link PodClient} {@code repl} already started in {@code pod}. */
+        Shell(Process process, String pod) throws IOException, InterruptedException {
+            this.process = process;
             this.in = process.getOutputStream();
             BufferedReader out = new BufferedReader(new InputStreamReader(process.getInputStream(),
                     StandardCharsets.UTF_8));

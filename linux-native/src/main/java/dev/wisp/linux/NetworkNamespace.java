@@ -53,6 +53,11 @@ public final class NetworkNamespace {
                     int target = Libc.open(netns.toString(), Libc.O_RDONLY | Libc.O_CLOEXEC);
                     try {
                         Libc.setns(target, Libc.CLONE_NEWNET);
+                    } catch (NativeException e) {
+                        throw e.errno() == Errno.EPERM
+                                ? new NativeException("setns(" + netns + ")", e.errno(),
+                                        "entering another network namespace needs CAP_SYS_ADMIN")
+                                : e;
                     } finally {
                         Libc.close(target);
                     }

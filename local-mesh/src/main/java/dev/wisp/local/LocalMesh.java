@@ -246,7 +246,12 @@ public final class LocalMesh implements AutoCloseable {
 
     /** The log of {@code process} ({@code control-plane} or a node name), all runs; empty if none. */
     public String log(String process) {
-        return new ProcessLog(logFile(process)).since(0);
+        return log(process, 0);
+    }
+
+    /** What the log of {@code process} gained after byte {@code offset} (e.g. since a start). */
+    public String log(String process, long offset) {
+        return new ProcessLog(logFile(process)).since(offset);
     }
 
     // ---- configuration
@@ -352,6 +357,17 @@ public final class LocalMesh implements AutoCloseable {
      */
     public AgentRestart restartAgent(String node, boolean kill) {
         return processes.restartAgent(node(node), kill);
+    }
+
+    /**
+     * Stops {@code node}'s agent (SIGTERM) and starts it again with exactly {@code capabilities} as
+     * its bounding set, without waiting for it to be ready (it may be meant to fail): how a test
+     * proves what each capability is for. {@link #restartAgent} brings back the spec's agent.
+     *
+     * @return the offset of the agent's log where the new run's lines start (see {@link #log(String, long)})
+     */
+    public long startAgentWithCapabilities(String node, List<String> capabilities) {
+        return processes.replaceAgent(node(node), capabilities);
     }
 
     /**

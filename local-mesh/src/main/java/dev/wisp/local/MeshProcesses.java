@@ -10,6 +10,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Locale;
 import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.TimeUnit;
@@ -115,9 +116,21 @@ final class MeshProcesses {
 
     /** Starts {@code n}'s agent; returns the offset of its log where this run's lines start. */
     synchronized long startAgent(LocalCluster.Node n) {
+        return startAgent(n, spec.agentCapabilities());
+    }
+
+    /**
+     * Starts {@code n}'s agent with exactly {@code capabilities} as its bounding set (null: root's
+     * full set); returns the offset of its log where this run's lines start.
+     */
+    synchronized long startAgent(LocalCluster.Node n, List<String> capabilities) {
         ProcessLog log = log(n.name());
         long offset = log.size();
-        List<String> cmd = new ArrayList<>(agentCommand);
+        List<String> cmd = new ArrayList<>();
+        if (capabilities != null) {
+            cmd.addAll(boundingSet(capabilities));
+        }
+        cmd.addAll(agentCommand);
         cmd.addAll(List.of("node", "--node", n.name(), "--control-plane", cluster.underlayAddress() + ":"
                 + LocalMesh.XDS_PORT, "--token-file",
                 stateDir.resolve("node-credentials").resolve(n.name() + ".token")
@@ -137,6 +150,24 @@ final class MeshProcesses {
             throw new ClusterException("cannot start the agent of " + n.name() + ": " + e.getMessage(), e);
         }
         return offset;
+    }
+
+    /**
+     * The prefix that runs a command as root with only {@code capabilities} (no inheritable or ambient
+     * ones): what a container that drops ALL and adds them gives its root process, since root's
+     * permitted and effective sets after {@code execve} are its bounding set. It comes after
+     * {@code nsenter}, which needs CAP_SYS_ADMIN itself.
+     */
+    static List<String> boundingSet(List<String> capabilities) {
+        StringBuilder set = new StringBuilder("-all");
+        for (String c : capabilities) {
+            if (!c.matches("[A-Z][A-Z_]*")) {
+                throw new IllegalArgumentException("not a capability name: '" + c + "' (e.g. NET_ADMIN)");
+            }
+            set.append(",+").append(c.toLowerCase(Locale.ROOT));
+        }
+        return List.of("setpriv", "--bounding-set", set.toString(), "--inh-caps", "-all", "--ambient-caps", "-all",
+                "--");
     }
 
     /**
@@ -192,6 +223,15 @@ final class MeshProcesses {
                 return false;
             }
         });
+    }
+
+    /** See {@link LocalMesh#startAgentWithCapabilities}. */
+    synchronized long replaceAgent(LocalCluster.Node n, List<String> capabilities) {
+        Process old = agents.remove(n.name());
+        if (old != null) {
+            stop(old, false);
+        }
+        return startAgent(n, requireNonNull(capabilities, "capabilities"));
     }
 
     /** See {@link LocalMesh#restartAgent}. */

@@ -24,11 +24,14 @@ import java.util.Map;
  * @param agentArgs extra arguments for every {@code wisp node} (e.g. {@code --dns-upstream ADDR:53})
  * @param wireguard whether every agent runs its node's WireGuard device (strict mode): pod traffic
  *        between nodes is encrypted (on by default)
+ * @param agentCapabilities the capabilities (e.g. {@code SYS_ADMIN}) the agents run with, as their
+ *        only bounding set (the way a container that drops ALL and adds these runs them), or null
+ *        for root's full set
  * @param controlPlaneArgs extra arguments for {@code wisp control-plane} (e.g. {@code --workload-cert-ttl 30s})
  */
 public record MeshSpec(ClusterSpec cluster, List<String> wispCommand, Path workDir, Path configDir,
         List<ServiceSpec> services, String meshConfig, List<String> agentArgs, boolean wireguard,
-        List<String> controlPlaneArgs) {
+        List<String> agentCapabilities, List<String> controlPlaneArgs) {
 
     public MeshSpec {
         controlPlaneArgs = List.copyOf(requireNonNull(controlPlaneArgs, "controlPlaneArgs"));
@@ -44,6 +47,7 @@ public record MeshSpec(ClusterSpec cluster, List<String> wispCommand, Path workD
         wispCommand = List.copyOf(wispCommand);
         services = List.copyOf(requireNonNull(services, "services"));
         agentArgs = List.copyOf(requireNonNull(agentArgs, "agentArgs"));
+        agentCapabilities = agentCapabilities == null ? null : List.copyOf(agentCapabilities);
         workDir = workDir.toAbsolutePath();
         configDir = configDir == null ? workDir.resolve("config") : configDir.toAbsolutePath();
     }
@@ -98,6 +102,7 @@ public record MeshSpec(ClusterSpec cluster, List<String> wispCommand, Path workD
         private final List<String> agentArgs = new ArrayList<>();
         private boolean wireguard = true;
         private final List<String> controlPlaneArgs = new ArrayList<>();
+        private List<String> agentCapabilities;
 
         private Builder(ClusterSpec cluster) {
             this.cluster = requireNonNull(cluster, "cluster");
@@ -146,12 +151,21 @@ public record MeshSpec(ClusterSpec cluster, List<String> wispCommand, Path workD
             return this;
         }
 
+        /**
+         * The agents run with exactly these capabilities as their bounding set (names as in a
+         * container's {@code capabilities.add}, e.g. {@code NET_ADMIN}); by default root's full set.
+         */
+        public Builder agentCapabilities(List<String> capabilities) {
+            this.agentCapabilities = List.copyOf(capabilities);
+            return this;
+        }
+
         public MeshSpec build() {
             return new MeshSpec(cluster, wispCommand == null ? currentJvmWispCommand() : wispCommand,
                     workDir == null
                             ? Path.of(System.getProperty("java.io.tmpdir"), "wisp-mesh-" + cluster.name())
                             : workDir,
-                    configDir, services, meshConfig, agentArgs, wireguard, controlPlaneArgs);
+                    configDir, services, meshConfig, agentArgs, wireguard, agentCapabilities, controlPlaneArgs);
         }
     }
 }

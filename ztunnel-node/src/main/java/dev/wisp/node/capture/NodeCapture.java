@@ -20,6 +20,7 @@ import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.NetworkInterface;
 import java.net.SocketException;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.ClosedWatchServiceException;
 import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
@@ -270,6 +271,7 @@ public final class NodeCapture implements AutoCloseable {
             }
             pods.put(pod.id(), new Enrolled(pod, List.copyOf(listeners)));
             enrolled.accept(pod);
+            confirm(pod);
             LOG.info("enrolled pod {} (cgroup {}, netns {}, ips {}): inbound plaintext on {}", pod.id(), pod.cgroup(),
                     pod.netns(), pod.ips(), listeners.stream().map(l -> l.address).toList());
         } catch (IOException | RuntimeException e) {
@@ -278,7 +280,25 @@ public final class NodeCapture implements AutoCloseable {
         }
     }
 
+    /**
+     * Writes {@code <uid>.enrolled} (the pod's netns path) once the pod is captured and its in-pod
+     * listeners bound: what the CNI plugin ({@link CniPlugin}) waits for before the pod may start.
+     */
+    private void confirm(PodRef pod) {
+        try {
+            PodFile.writeAtomically(settings.podsDir(), pod.id() + PodFile.ENROLLED, String.valueOf(pod.netns())
+                    .getBytes(StandardCharsets.UTF_8));
+        } catch (IOException e) {
+            LOG.error("cannot confirm pod {}'s enrollment in {}: {}", pod.id(), settings.podsDir(), e.getMessage());
+        }
+    }
+
     private void remove(String uid) {
+        try {
+            Files.deleteIfExists(PodFile.confirmation(settings.podsDir(), uid));
+        } catch (IOException e) {
+            LOG.warn("cannot remove pod {}'s enrollment confirmation: {}", uid, e.getMessage());
+        }
         removed.accept(uid);
         Enrolled e = pods.remove(uid);
         if (e != null) {

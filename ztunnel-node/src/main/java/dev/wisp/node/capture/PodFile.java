@@ -10,8 +10,11 @@ import java.net.InetAddress;
 import java.nio.file.Files;
 import java.nio.file.InvalidPathException;
 import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
 import java.util.ArrayList;
+import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 
 /**
  * One file of the pods directory ({@code --pods-dir}): how the node's pod plumbing (istio-cni in
@@ -29,6 +32,35 @@ final class PodFile {
     private static final ObjectMapper JSON = new ObjectMapper();
 
     private PodFile() {}
+
+    /** Beside {@code <uid>.json}, the agent's confirmation that it enrolled the pod: {@code <uid>.enrolled}. */
+    static final String ENROLLED = ".enrolled";
+
+    /** Where the agent confirms that it enrolled pod {@code uid} (the file holds the pod's netns path). */
+    static Path confirmation(Path podsDir, String uid) {
+        return podsDir.resolve(uid + ENROLLED);
+    }
+
+    /**
+     * Writes {@code content} as {@code dir/name} atomically: into the dot-file {@code .name.tmp},
+     * then renamed over the target, so a reader never sees half a file (the pods directory's
+     * watcher ignores dot-files).
+     */
+    static void writeAtomically(Path dir, String name, byte[] content) throws IOException {
+        Path tmp = dir.resolve("." + name + ".tmp");
+        Files.write(tmp, content);
+        Files.move(tmp, dir.resolve(name), StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+    }
+
+    /** Writes {@code pod}'s file into {@code podsDir} atomically (see {@link #writeAtomically}). */
+    static void write(Path podsDir, PodRef pod) throws IOException {
+        Map<String, Object> body = new LinkedHashMap<>();
+        body.put("uid", pod.id());
+        body.put("cgroup", pod.cgroup().toString());
+        body.put("netns", pod.netns().toString());
+        body.put("ips", pod.ips().stream().map(InetAddress::getHostAddress).toList());
+        writeAtomically(podsDir, pod.id() + SUFFIX, JSON.writeValueAsBytes(body));
+    }
 
     /** The uid a pods-directory file name stands for, or null when the file is not a pod file. */
     static String uidOf(Path file) {

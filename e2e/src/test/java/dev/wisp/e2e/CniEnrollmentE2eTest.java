@@ -1,0 +1,155 @@
+package dev.wisp.e2e;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.wisp.local.Cgroups;
+import dev.wisp.local.LocalCluster;
+import java.io.IOException;
+import java.io.OutputStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.MethodOrderer;
+import org.junit.jupiter.api.Order;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.TestMethodOrder;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * {@code wisp cni} run as the container runtime runs a chained plugin (a child process: the CNI
+ * environment, the network configuration with {@code prevResult} on stdin, the result on stdout),
+ * against a running agent and a real pod network namespace, with the pod's cgroup where the
+ * kubelet's cgroupfs driver puts a BestEffort pod ({@code kubepods/besteffort/pod<uid>}). The pod
+ * {@code client} is first taken out of capture (its pod file removed), then enrolled again by the
+ * plugin alone: ADD returns only once the agent has captured it, and the pod's very first call
+ * after that is carried over HBONE. With no agent watching the pods directory the ADD fails with
+ * the spec's error JSON and a non-zero exit; DEL twice is fine.
+ */
+@TestMethodOrder(MethodOrderer.OrderAnnotation.class)
+class CniEnrollmentE2eTest extends ClientServerMeshCase {
+    static final String CLUSTER = "k8scni";
+    static final ObjectMapper JSON = new ObjectMapper();
+    private final List<Process> started = new ArrayList<>();
+
+    CniEnrollmentE2eTest() {
+        super(CLUSTER, 42, 9000, 9001);
+    }
+
+    record Cni(int exit, String stdout, String stderr) {}
+
+    /** Runs {@code wisp cni} with {@code command} for pod default/client and {@code config} on stdin. */
+    Cni cni(String command, String netns, String config) throws Exception {
+        ProcessBuilder b = new ProcessBuilder(PodApps.wisp(List.of("-Xmx64m", "-XX:TieredStopAtLevel=1"), List.of(
+                "cni")));
+        b.environment().putAll(Map.of("CNI_COMMAND", command, "CNI_CONTAINERID", "sandbox-client-1", "CNI_NETNS",
+                netns, "CNI_IFNAME", "eth0", "CNI_PATH", "/opt/cni/bin", "CNI_ARGS",
+                "IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=client;K8S_POD_UID=client"));
+        Path err = Files.createTempFile("wisp-cni", ".err");
+        b.redirectError(err.toFile());
+        Process p = b.start();
+        try (OutputStream in = p.getOutputStream()) {
+            in.write(config.getBytes(StandardCharsets.UTF_8));
+        }
+        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8).strip();
+        assertThat(p.waitFor(120, TimeUnit.SECONDS)).as("wisp cni " + command + " ended").isTrue();
+        String stderr = Files.readString(err);
+        Files.delete(err);
+        return new Cni(p.exitValue(), out, stderr);
+    }
+
+    String config(Path podsDir, Path cgroupRoot, int timeoutSeconds) {
+        LocalCluster.Pod pod = mesh.pod("client");
+        return """
+                {"cniVersion": "1.0.0", "name": "k8s-pod-network", "type": "wisp-cni",
+                 "podsDir": "%s", "cgroupRoot": "%s", "netnsDirs": ["/var/run/netns"], "enrollTimeoutSeconds": %d,
+                 "prevResult": {"cniVersion": "1.0.0", "interfaces": [{"name": "eth0", "sandbox": "/var/run/netns/%s"}],
+                   "ips": [{"address": "%s/24", "interface": 0}]}}
+                """.formatted(podsDir, cgroupRoot, timeoutSeconds, pod.netns(), pod.ip());
+    }
+
+    @Test
+    @Order(1)
+    void aPodEnrolledByThePluginIsCapturedBeforeItsFirstCall() throws Exception {
+        client.awaitAnswers(server, 9000, "server 5", true, Duration.ofSeconds(30));
+        LocalCluster.Pod pod = mesh.pod("client");
+        Path podsDir = mesh.podsDir("node1");
+        mesh.cluster().deletePodFile(pod, podsDir);
+        await().atMost(Duration.ofSeconds(30)).until(() -> mesh.log("node1").contains(
+                "removed pod client from capture"));
+        Path kubelet = Cgroups.wispRoot().resolve(CLUSTER).resolve("kubelet");
+        Path podCgroup = Files.createDirectories(kubelet.resolve("kubepods").resolve("besteffort").resolve(
+                "podclient"));
+        String netns = "/var/run/netns/" + pod.netns();
+
+        Cni add = cni("ADD", netns, config(podsDir, kubelet, 60));
+        assertThat(add.exit()).as(add.stdout() + add.stderr()).isZero();
+        assertThat(JSON.readTree(add.stdout()).at("/ips/0/address").asText()).isEqualTo(pod.ip() + "/24");
+        // ADD answered only after the agent had captured the pod in its kubelet cgroup.
+        assertThat(mesh.log("node1")).contains("enrolled pod client (cgroup " + podCgroup + ", netns " + netns);
+        assertThat(Files.readString(podsDir.resolve("client.enrolled"))).isEqualTo(netns);
+        try (var files = Files.list(podsDir)) {
+            assertThat(files.map(f -> f.getFileName().toString())).containsExactlyInAnyOrder("client.json",
+                    "client.enrolled");
+        }
+
+        // The pod's first connection on port 9001 (no call went there before) is captured.
+        PodApps.Shell first = new PodApps.Shell(start(podCgroup, pod.netns(), PodApps.java(PodClient.class, "repl")),
+                "client");
+        assertThat(first.call(server, 9001, 5)).isEqualTo("ok server 5");
+        PodApps.assertCarriedOverHbone(mesh, "client", "server", 9001);
+
+        Cni del = cni("DEL", netns, config(podsDir, kubelet, 60));
+        assertThat(del).isEqualTo(new Cni(0, "", del.stderr()));
+        assertThat(podsDir.resolve("client.json")).doesNotExist();
+        await().atMost(Duration.ofSeconds(30)).until(() -> !Files.exists(podsDir.resolve("client.enrolled")));
+        Cni again = cni("DEL", netns, config(podsDir, kubelet, 60));
+        assertThat(again.exit()).as(again.stdout()).isZero();
+    }
+
+    @Test
+    @Order(2)
+    void withNoAgentTheAddFailsWithACniErrorAndHostileInputIsRefused(@TempDir Path nobody) throws Exception {
+        Path kubelet = Cgroups.wispRoot().resolve(CLUSTER).resolve("kubelet");
+        String netns = "/var/run/netns/" + mesh.pod("client").netns();
+        Cni add = cni("ADD", netns, config(nobody, kubelet, 2));
+        assertThat(add.exit()).as(add.stdout()).isEqualTo(11);
+        JsonNode err = JSON.readTree(add.stdout());
+        assertThat(err.path("code").asInt()).isEqualTo(11);
+        assertThat(err.path("msg").asText()).contains("did not confirm enrolling pod default/client");
+        assertThat(nobody.resolve("client.json")).doesNotExist();
+
+        Cni outside = cni("ADD", "/etc/passwd", config(nobody, kubelet, 2));
+        assertThat(outside.exit()).isEqualTo(4);
+        assertThat(JSON.readTree(outside.stdout()).path("msg").asText()).contains("is not in [/var/run/netns]");
+        Cni garbage = cni("ADD", netns, "{\"cniVersion\": ");
+        assertThat(garbage.exit()).isEqualTo(6);
+        assertThat(nobody.toFile().list()).isEmpty();
+    }
+
+    /** Starts {@code command} in {@code netns} inside {@code cgroup}, the way the runtime starts a container. */
+    Process start(Path cgroup, String netns, List<String> command) throws IOException {
+        List<String> argv = new ArrayList<>(List.of("/bin/sh", "-c", "echo $$ > \"$0\" && exec \"$@\"", cgroup
+                .resolve("cgroup.procs").toString(), "ip", "netns", "exec", netns));
+        argv.addAll(command);
+        Process p = new ProcessBuilder(argv).redirectError(ProcessBuilder.Redirect.DISCARD).start();
+        started.add(p);
+        return p;
+    }
+
+    @AfterAll
+    void stopStarted() throws InterruptedException {
+        for (Process p : started) {
+            p.destroyForcibly();
+            p.waitFor(15, TimeUnit.SECONDS);
+        }
+    }
+}

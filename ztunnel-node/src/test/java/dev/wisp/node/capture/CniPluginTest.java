@@ -1,0 +1,216 @@
+package dev.wisp.node.capture;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.wisp.bpf.capture.PodRef;
+import java.io.ByteArrayInputStream;
+import java.net.InetAddress;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The CNI plugin driven as a runtime drives it (environment and stdin, result on stdout), against a
+ * pods directory, a netns directory and a cgroup root laid out as the kubelet does, in temporary
+ * directories; the agent's confirmation is played by the test. {@code CniEnrollmentE2eTest} runs it
+ * with a real agent and real namespaces.
+ */
+class CniPluginTest {
+    static final ObjectMapper JSON = new ObjectMapper();
+    static final String UID = "7f3c1a2e-5b9d-4c8e-a1f0-123456789abc";
+
+    @TempDir
+    Path dir;
+    Path pods;
+    Path netnsDir;
+    Path netns;
+    Path cgroups;
+    Path podCgroup;
+
+    @BeforeEach
+    void layout() throws Exception {
+        pods = Files.createDirectories(dir.resolve("pods"));
+        netnsDir = Files.createDirectories(dir.resolve("netns"));
+        netns = Files.createFile(netnsDir.resolve("cni-1234"));
+        cgroups = dir.resolve("cgroup");
+        // The systemd driver's layout of a Burstable pod.
+        podCgroup = Files.createDirectories(cgroups.resolve("kubepods.slice/kubepods-burstable.slice/"
+                + "kubepods-burstable-pod" + UID.replace('-', '_') + ".slice"));
+    }
+
+    String config(String extra) {
+        return """
+                {"cniVersion": "1.0.0", "name": "k8s-pod-network", "type": "wisp-cni",
+                 "podsDir": "%s", "cgroupRoot": "%s", "netnsDirs": ["%s"], "enrollTimeoutSeconds": 1%s,
+                 "prevResult": {"cniVersion": "1.0.0", "interfaces": [{"name": "eth0", "sandbox": "%s"}],
+                   "ips": [{"address": "10.244.1.7/24", "gateway": "10.244.1.1", "interface": 0}]}}
+                """.formatted(pods, cgroups, netnsDir, extra, netns);
+    }
+
+    Map<String, String> env(String command) {
+        Map<String, String> env = new HashMap<>(Map.of("CNI_COMMAND", command, "CNI_CONTAINERID", "abc123",
+                "CNI_NETNS", netns.toString(), "CNI_IFNAME", "eth0", "CNI_PATH", "/opt/cni/bin", "CNI_ARGS",
+                "IgnoreUnknown=1;K8S_POD_NAMESPACE=shop;K8S_POD_NAME=web-0;K8S_POD_INFRA_CONTAINER_ID=abc123;"
+                        + "K8S_POD_UID=" + UID));
+        return env;
+    }
+
+    static CniPlugin.Outcome run(Map<String, String> env, String stdin) {
+        return CniPlugin.run(env, new ByteArrayInputStream(stdin.getBytes(StandardCharsets.UTF_8)));
+    }
+
+    /** The spec's error JSON with {@code code}, and the exit status non-zero. */
+    static JsonNode error(CniPlugin.Outcome o, int code) throws Exception {
+        assertThat(o.exit()).as(o.stdout()).isEqualTo(code);
+        JsonNode err = JSON.readTree(o.stdout());
+        assertThat(err.path("code").asInt()).isEqualTo(code);
+        assertThat(err.path("msg").asText()).isNotEmpty();
+        return err;
+    }
+
+    /** Plays the agent: once the pod file appears, reads it as the agent does and confirms it. */
+    CompletableFuture<PodRef> agentConfirms() {
+        return CompletableFuture.supplyAsync(() -> {
+            Path file = pods.resolve(UID + ".json");
+            try {
+                long end = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+                while (!Files.exists(file) && System.nanoTime() < end) {
+                    Thread.sleep(10);
+                }
+                PodRef pod = PodFile.read(file);
+                Files.writeString(PodFile.confirmation(pods, UID), pod.netns().toString());
+                return pod;
+            } catch (Exception e) {
+                throw new IllegalStateException(e);
+            }
+        });
+    }
+
+    @Test
+    void addWritesThePodFileAndAnswersThePreviousResultOnceTheAgentConfirms() throws Exception {
+        CompletableFuture<PodRef> agent = agentConfirms();
+        CniPlugin.Outcome o = run(env("ADD"), config(""));
+        assertThat(o.exit()).as(o.stdout()).isZero();
+        JsonNode result = JSON.readTree(o.stdout());
+        assertThat(result.at("/ips/0/address").asText()).isEqualTo("10.244.1.7/24");
+        assertThat(result.path("cniVersion").asText()).isEqualTo("1.0.0");
+        PodRef pod = agent.get(10, TimeUnit.SECONDS);
+        assertThat(pod).isEqualTo(new PodRef(UID, podCgroup, netns, List.of(InetAddress.ofLiteral("10.244.1.7"))));
+        try (var files = Files.list(pods)) {
+            assertThat(files.map(p -> p.getFileName().toString())).as("no dot-file left").containsExactlyInAnyOrder(
+                    UID + ".json", UID + ".enrolled");
+        }
+    }
+
+    @Test
+    void addFailsAndRemovesThePodFileWhenNoAgentConfirms() throws Exception {
+        Files.writeString(PodFile.confirmation(pods, UID), "/var/run/netns/an-earlier-sandbox");
+        JsonNode err = error(run(env("ADD"), config("")), CniPlugin.TRY_AGAIN_LATER);
+        assertThat(err.path("msg").asText()).contains("did not confirm enrolling pod shop/web-0").contains(
+                "within 1 s");
+        assertThat(pods.resolve(UID + ".json")).doesNotExist();
+    }
+
+    @Test
+    void theCgroupfsDriversLayoutIsFoundAndAMissingCgroupIsAnError() throws Exception {
+        Files.delete(podCgroup);
+        Path cgroupfs = Files.createDirectories(cgroups.resolve("kubepods/besteffort/pod" + UID));
+        CompletableFuture<PodRef> agent = agentConfirms();
+        assertThat(run(env("ADD"), config("")).exit()).isZero();
+        assertThat(agent.get(10, TimeUnit.SECONDS).cgroup()).isEqualTo(cgroupfs);
+        Files.delete(cgroupfs);
+        assertThat(error(run(env("ADD"), config("")), CniPlugin.UNKNOWN_CONTAINER).path("msg").asText()).contains(
+                "no cgroup of pod shop/web-0");
+    }
+
+    @Test
+    void delRemovesThePodFileAndTwiceIsFine() throws Exception {
+        Files.writeString(pods.resolve(UID + ".json"), "{}");
+        assertThat(run(env("DEL"), config(""))).isEqualTo(new CniPlugin.Outcome(0, ""));
+        assertThat(pods.resolve(UID + ".json")).doesNotExist();
+        assertThat(run(env("DEL"), config(""))).isEqualTo(new CniPlugin.Outcome(0, ""));
+    }
+
+    @Test
+    void checkAsksForThePodFileAndTheConfirmation() throws Exception {
+        error(run(env("CHECK"), config("")), CniPlugin.UNKNOWN_CONTAINER);
+        agentConfirms();
+        assertThat(run(env("ADD"), config("")).exit()).isZero();
+        assertThat(run(env("CHECK"), config("")).exit()).isZero();
+    }
+
+    @Test
+    void versionAnswersTheSupportedVersions() throws Exception {
+        CniPlugin.Outcome o = run(Map.of("CNI_COMMAND", "VERSION"), "{\"cniVersion\": \"1.0.0\"}");
+        assertThat(o.exit()).isZero();
+        assertThat(JSON.readTree(o.stdout()).path("supportedVersions").toString()).contains("\"0.4.0\"", "\"1.0.0\"");
+    }
+
+    @Test
+    void anOptedOutNamespacePassesThroughUnchanged() throws Exception {
+        CniPlugin.Outcome o = run(env("ADD"), config(", \"excludeNamespaces\": [\"shop\"]"));
+        assertThat(o.exit()).isZero();
+        assertThat(JSON.readTree(o.stdout()).at("/ips/0/address").asText()).isEqualTo("10.244.1.7/24");
+        assertThat(pods.resolve(UID + ".json")).doesNotExist();
+    }
+
+    @Test
+    void malformedConfigurationOrArgumentsGetTheSpecsErrorCodes() throws Exception {
+        error(run(env("ADD"), "{not json"), CniPlugin.DECODE_FAILURE);
+        error(run(env("ADD"), "[1, 2]"), CniPlugin.DECODE_FAILURE);
+        error(run(env("ADD"), config("").replace("\"1.0.0\", \"name\"", "\"9.9.9\", \"name\"")),
+                CniPlugin.INCOMPATIBLE_VERSION);
+        error(run(env("ADD"), "{\"cniVersion\": \"1.0.0\", \"name\": \"n\", \"type\": \"wisp-cni\"}"),
+                CniPlugin.INVALID_CONFIG);
+        error(run(env("ADD"), config(", \"enrollTimeoutSeconds\": 0").replace("\"enrollTimeoutSeconds\": 1,", "")),
+                CniPlugin.INVALID_CONFIG);
+        Map<String, String> noCommand = env("ADD");
+        noCommand.remove("CNI_COMMAND");
+        error(run(noCommand, config("")), CniPlugin.INVALID_ENVIRONMENT);
+        error(run(env("UPDATE"), config("")), CniPlugin.INVALID_ENVIRONMENT);
+        Map<String, String> noUid = env("ADD");
+        noUid.put("CNI_ARGS", "K8S_POD_NAMESPACE=shop;K8S_POD_NAME=web-0");
+        assertThat(error(run(noUid, config("")), CniPlugin.INVALID_ENVIRONMENT).path("msg").asText()).contains(
+                "K8S_POD_UID");
+        Map<String, String> noNetns = env("ADD");
+        noNetns.remove("CNI_NETNS");
+        error(run(noNetns, config("")), CniPlugin.INVALID_ENVIRONMENT);
+        assertThat(pods.toFile().list()).isEmpty();
+    }
+
+    @Test
+    void hostileInputIsRefusedBeforeAnythingIsWritten() throws Exception {
+        Map<String, String> outside = env("ADD");
+        outside.put("CNI_NETNS", "/etc/passwd");
+        assertThat(error(run(outside, config("")), CniPlugin.INVALID_ENVIRONMENT).path("msg").asText()).contains(
+                "is not in");
+        Map<String, String> dotdot = env("ADD");
+        dotdot.put("CNI_NETNS", netnsDir + "/../netns/cni-1234");
+        error(run(dotdot, config("")), CniPlugin.INVALID_ENVIRONMENT);
+        Path link = Files.createSymbolicLink(netnsDir.resolve("cni-link"), Files.createFile(dir.resolve("elsewhere")));
+        Map<String, String> linked = env("ADD");
+        linked.put("CNI_NETNS", link.toString());
+        error(run(linked, config("")), CniPlugin.INVALID_ENVIRONMENT);
+        Map<String, String> pathUid = env("ADD");
+        pathUid.put("CNI_ARGS", "K8S_POD_NAMESPACE=shop;K8S_POD_NAME=web-0;K8S_POD_UID=../../etc/x");
+        error(run(pathUid, config("")), CniPlugin.INVALID_ENVIRONMENT);
+        Map<String, String> badId = env("ADD");
+        badId.put("CNI_CONTAINERID", "a/b");
+        error(run(badId, config("")), CniPlugin.INVALID_ENVIRONMENT);
+        byte[] huge = new byte[CniPlugin.MAX_STDIN + 10];
+        java.util.Arrays.fill(huge, (byte) ' ');
+        CniPlugin.Outcome big = CniPlugin.run(env("ADD"), new ByteArrayInputStream(huge));
+        assertThat(error(big, CniPlugin.DECODE_FAILURE).path("msg").asText()).contains("larger than");
+        assertThat(pods.toFile().list()).isEmpty();
+    }
+}
