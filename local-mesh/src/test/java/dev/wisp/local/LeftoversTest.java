@@ -3,6 +3,7 @@ package dev.wisp.local;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
+import dev.wisp.linux.Mounts;
 import dev.wisp.testing.Prerequisites;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -21,9 +22,15 @@ class LeftoversTest {
     static final String CLUSTER = "lftover";
 
     @BeforeAll
-    static void prerequisites() {
+    static void prerequisites() throws Exception {
         Prerequisites.requireRoot();
         Prerequisites.requireCommands("ip", "sleep");
+        // The pin directory below needs bpffs, which a fresh machine may not have mounted yet (the
+        // agent's capture mounts it on first use; this test can run before any agent did).
+        Path bpffs = Path.of("/sys/fs/bpf");
+        if (!Mounts.isMounted(bpffs, "bpf")) {
+            Mounts.mount("bpf", bpffs, "bpf");
+        }
     }
 
     @Test
