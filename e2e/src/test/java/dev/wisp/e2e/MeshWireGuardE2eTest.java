@@ -3,6 +3,7 @@ package dev.wisp.e2e;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
+import dev.wisp.base.Closing;
 import dev.wisp.api.workload.v1.WireGuardRegistration;
 import dev.wisp.local.InNetns;
 import dev.wisp.local.LocalMesh;
@@ -98,9 +99,7 @@ class MeshWireGuardE2eTest {
     @AfterAll
     static void down() throws Exception {
         stopping = true;
-        if (tcpEcho != null) {
-            tcpEcho.close();
-        }
+        Closing.inOrder(tcpEcho);
         PodApps.down(mesh, CLUSTER);
     }
 

@@ -3,6 +3,7 @@ package dev.wisp.e2e;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
+import dev.wisp.base.Closing;
 import dev.wisp.local.ClusterSpec;
 import dev.wisp.local.LocalMesh;
 import dev.wisp.local.MeshSpec;
@@ -127,15 +128,7 @@ class WaypointE2eTest {
 
     @AfterAll
     static void down() throws Exception {
-        if (pool != null) {
-            pool.close();
-        }
-        if (transport != null) {
-            transport.close();
-        }
-        if (ids != null) {
-            ids.close();
-        }
+        Closing.inOrder(pool, transport, ids);
         PodApps.down(mesh, CLUSTER);
     }
 

@@ -3,6 +3,7 @@ package dev.wisp.e2e;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
+import dev.wisp.base.Closing;
 import dev.wisp.cli.Wisp;
 import dev.wisp.local.LocalMesh;
 import dev.wisp.testing.EchoServer;
@@ -57,9 +58,7 @@ class WireGuardRotationE2eTest {
 
     @AfterAll
     static void down() throws Exception {
-        if (echo != null) {
-            echo.close();
-        }
+        Closing.inOrder(echo);
         PodApps.down(mesh, CLUSTER);
     }
 
