@@ -21,6 +21,7 @@ import dev.wisp.spiffe.SpiffeId;
 import dev.wisp.spiffe.ca.CaSettings;
 import dev.wisp.spiffe.ca.CertificateAuthority;
 import dev.wisp.spiffe.ca.NodeAuthorizer;
+import dev.wisp.testing.ConfigYaml;
 import dev.wisp.testing.Prerequisites;
 import io.netty.channel.ChannelHandler;
 import io.netty.channel.ChannelHandlerContext;
@@ -64,16 +65,11 @@ import org.junit.jupiter.api.io.TempDir;
  */
 class WaypointE2eTest {
     static final String CLUSTER = "wpl7";
-    static final String ROUTE = """
-            apiVersion: gateway.networking.k8s.io/v1
-            kind: HTTPRoute
-            metadata: {name: split, namespace: default}
-            spec:
-              parentRefs: [{kind: Service, group: "", name: server, port: 80}]
-              rules:
-              - matches: [{path: {type: PathPrefix, value: /api}}]
-                backendRefs: [{name: server-v1, port: 80, weight: 80}, {name: server-v2, port: 80, weight: 20}]
-            """;
+    static final String ROUTE = ConfigYaml.httpRouteHead("split", "default", "server", 80) + """
+            rules:
+            - matches: [{path: {type: PathPrefix, value: /api}}]
+              backendRefs: [{name: server-v1, port: 80, weight: 80}, {name: server-v2, port: 80, weight: 20}]
+            """.indent(2);
     static final int CALLS = 200;
     @TempDir
     static Path dir;
