@@ -117,7 +117,10 @@ class DeviceCoreTest {
 
     /** Devices that rekey after 10 s, with a session B started: B is the side that rekeys on its own. */
     void sessionStartedByBThatRekeysAfter10s() throws Exception {
-        sessionStartedByBThatRekeysAfter10s();
+        setUp(Timers.forTestsWithRekeyAfter(Duration.ofSeconds(10)), null);
+        b.upsertPeer(PeerConfig.of(aKey.publicKey(), A_ADDR, List.of(Prefix.parse("10.0.0.1/32"))));
+        bSendsToA();
+        pump();
     }
 
     static void fromTun(DeviceCore d, byte[] packet) {
