@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -11,6 +12,15 @@ class NodeCommandTest {
     static String[] run(String... args) {
         WispTest.Run r = WispTest.run(args);
         return new String[]{String.valueOf(r.exit()), r.out(), r.err()};
+    }
+
+    /** A standalone {@code wisp node} with {@code options} exits 1 with an error that says {@code message}. */
+    static void standaloneRefuses(Path dir, String message, String... options) {
+        String[] args = Stream.concat(Stream.of("node", "--node", "n1", "--state", "x", "--ca-dir", dir.toString()),
+                Stream.of(options)).toArray(String[]::new);
+        String[] r = run(args);
+        assertThat(r[0]).isEqualTo("1");
+        assertThat(r[2]).contains(message);
     }
 
     @Test
@@ -24,9 +34,7 @@ class NodeCommandTest {
     void theHboneFlagWinsOverTheMeshConfigAndABadOneIsRefused(@TempDir Path dir) {
         assertThat(String.join(" ", run("node", "--help")[1].split("\\s+"))).contains(
                 "When given, it wins over the MeshConfig's spec.hbone.protocol");
-        String[] r = run("node", "--node", "n1", "--state", "x", "--ca-dir", dir.toString(), "--hbone", "quic");
-        assertThat(r[0]).isEqualTo("1");
-        assertThat(r[2]).contains("--hbone: unknown HBONE protocol 'quic': h2, h3 or auto");
+        standaloneRefuses(dir, "--hbone: unknown HBONE protocol 'quic': h2, h3 or auto", "--hbone", "quic");
     }
 
     @Test
@@ -40,9 +48,7 @@ class NodeCommandTest {
 
     @Test
     void badPortsAreRefused(@TempDir Path dir) {
-        String[] r = run("node", "--node", "n1", "--state", "x", "--ca-dir", dir.toString(), "--ports", "1,2");
-        assertThat(r[0]).isEqualTo("1");
-        assertThat(r[2]).contains("--ports: needs 7");
+        standaloneRefuses(dir, "--ports: needs 7", "--ports", "1,2");
     }
 
     @Test
@@ -61,19 +67,16 @@ class NodeCommandTest {
 
     @Test
     void theDnsUpstreamMustBeAnIpAndAPort(@TempDir Path dir) {
-        String[] r = run("node", "--node", "n1", "--state", "x", "--ca-dir", dir.toString(), "--dns-upstream",
+        standaloneRefuses(dir, "--dns-upstream: 'resolver.example:53' is not IP:PORT", "--dns-upstream",
                 "resolver.example:53");
-        assertThat(r[0]).isEqualTo("1");
-        assertThat(r[2]).contains("--dns-upstream: 'resolver.example:53' is not IP:PORT");
         assertThat(run("node", "--help")[1]).contains("15053 DNS");
     }
 
     @Test
     void theControlPlaneLinkIsCheckedAsAWhole(@TempDir Path dir) {
         String token = dir.resolve("n1.token").toString();
-        String[] both = run("node", "--node", "n1", "--state", "x", "--ca-dir", dir.toString(), "--token-file", token);
-        assertThat(both[0]).isEqualTo("1");
-        assertThat(both[2]).contains("give either --state and --ca-dir (standalone) or --control-plane");
+        standaloneRefuses(dir, "give either --state and --ca-dir (standalone) or --control-plane", "--token-file",
+                token);
         String[] noBundle = run("node", "--node", "n1", "--control-plane", "127.0.0.1:15012", "--token-file", token);
         assertThat(noBundle[0]).isEqualTo("1");
         assertThat(noBundle[2]).contains("--control-plane needs --ca-bundle");

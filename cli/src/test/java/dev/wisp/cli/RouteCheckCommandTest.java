@@ -21,30 +21,27 @@ class RouteCheckCommandTest {
             ConfigYaml.pod("reviews-2", "shop", "app: reviews, version: v2", "node-a", "reviews", "10.1.1.6"),
             service("reviews", "app: reviews"), service("reviews-v1", "version: v1"),
             service("reviews-v2", "version: v2"), service("empty", "app: none"));
-    static final String ROUTES = """
-            apiVersion: gateway.networking.k8s.io/v1
-            kind: HTTPRoute
-            metadata: {name: reviews, namespace: shop}
-            spec:
-              parentRefs: [{kind: Service, group: "", name: reviews, port: 9080}]
-              rules:
-              - matches: [{headers: [{name: x-version, value: v2}]}]
-                filters:
-                - {type: RequestHeaderModifier, requestHeaderModifier: {set: [{name: X-Routed, value: "yes"}], remove: [x-drop]}}
-                - {type: RequestMirror, requestMirror: {backendRef: {name: reviews-v1, port: 9080}}}
-                backendRefs: [{name: reviews-v2, port: 9080}]
-              - matches: [{path: {type: PathPrefix, value: /old}}]
-                filters: [{type: RequestRedirect, requestRedirect: {hostname: new.example, statusCode: 301}}]
-              - matches: [{path: {type: PathPrefix, value: /api}}]
-                filters: [{type: URLRewrite, urlRewrite: {path: {type: ReplacePrefixMatch, replacePrefixMatch: /v1}}}]
-                backendRefs: [{name: reviews-v1, port: 9080}]
-              - matches: [{path: {type: Exact, value: /split}}]
-                backendRefs: [{name: reviews-v1, port: 9080, weight: 80}, {name: reviews-v2, port: 9080, weight: 20}]
-              - matches: [{path: {type: Exact, value: /broken}}]
-                backendRefs: [{name: missing, port: 9080}]
-              - matches: [{path: {type: Exact, value: /empty}}]
-                backendRefs: [{name: empty, port: 9080}]
-            """;
+    static final String ROUTES = ConfigYaml.httpRouteHead("reviews", "shop", "reviews", 9080)
+            + """
+                    rules:
+                    - matches: [{headers: [{name: x-version, value: v2}]}]
+                      filters:
+                      - {type: RequestHeaderModifier, requestHeaderModifier: {set: [{name: X-Routed, value: "yes"}], remove: [x-drop]}}
+                      - {type: RequestMirror, requestMirror: {backendRef: {name: reviews-v1, port: 9080}}}
+                      backendRefs: [{name: reviews-v2, port: 9080}]
+                    - matches: [{path: {type: PathPrefix, value: /old}}]
+                      filters: [{type: RequestRedirect, requestRedirect: {hostname: new.example, statusCode: 301}}]
+                    - matches: [{path: {type: PathPrefix, value: /api}}]
+                      filters: [{type: URLRewrite, urlRewrite: {path: {type: ReplacePrefixMatch, replacePrefixMatch: /v1}}}]
+                      backendRefs: [{name: reviews-v1, port: 9080}]
+                    - matches: [{path: {type: Exact, value: /split}}]
+                      backendRefs: [{name: reviews-v1, port: 9080, weight: 80}, {name: reviews-v2, port: 9080, weight: 20}]
+                    - matches: [{path: {type: Exact, value: /broken}}]
+                      backendRefs: [{name: missing, port: 9080}]
+                    - matches: [{path: {type: Exact, value: /empty}}]
+                      backendRefs: [{name: empty, port: 9080}]
+                    """
+                    .indent(2);
     static final ObjectMapper JSON = new ObjectMapper();
 
     @TempDir

@@ -3,9 +3,11 @@ package dev.wisp.e2e;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
+import dev.wisp.base.Closing;
 import dev.wisp.api.workload.v1.WireGuardRegistration;
 import dev.wisp.local.InNetns;
 import dev.wisp.local.LocalMesh;
+import dev.wisp.testing.EchoServer;
 import dev.wisp.testing.Netns;
 import dev.wisp.node.controlplane.ControlPlaneClient;
 import dev.wisp.node.state.WorkloadIndex;
@@ -19,7 +21,6 @@ import java.net.DatagramPacket;
 import java.net.DatagramSocket;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
-import java.net.ServerSocket;
 import java.net.Socket;
 import java.net.SocketTimeoutException;
 import java.nio.charset.StandardCharsets;
@@ -71,7 +72,7 @@ class MeshWireGuardE2eTest {
     static String serverNs;
     static InetAddress server;
     static CompletableFuture<Void> udpEcho;
-    static CompletableFuture<Void> tcpEcho;
+    static EchoServer tcpEcho;
     static volatile boolean stopping;
 
     @BeforeAll
@@ -91,15 +92,14 @@ class MeshWireGuardE2eTest {
             udpEchoServer();
             return null;
         });
-        tcpEcho = Netns.start(serverNs, () -> {
-            tcpEchoServer();
-            return null;
-        });
+        tcpEcho = Netns.call(serverNs, () -> new EchoServer(new InetSocketAddress(TCP_PORT)), Duration.ofSeconds(
+                10));
     }
 
     @AfterAll
     static void down() throws Exception {
         stopping = true;
+        Closing.inOrder(tcpEcho);
         PodApps.down(mesh, CLUSTER);
     }
 
@@ -107,22 +107,6 @@ class MeshWireGuardE2eTest {
     static void udpEchoServer() throws IOException {
         try (DatagramSocket s = new DatagramSocket(new InetSocketAddress(UDP_PORT))) {
             dev.wisp.cli.demo.UdpEcho.echoUntil(s, () -> stopping);
-        }
-    }
-
-    /** Echoes each connection's bytes until it half-closes. */
-    static void tcpEchoServer() throws IOException {
-        try (ServerSocket ss = new ServerSocket()) {
-            ss.bind(new InetSocketAddress(TCP_PORT));
-            ss.setSoTimeout(500);
-            while (!stopping) {
-                try (Socket c = ss.accept()) {
-                    c.setSoTimeout(10_000);
-                    c.getOutputStream().write(c.getInputStream().readAllBytes());
-                } catch (SocketTimeoutException e) {
-                    // poll the stop flag
-                }
-            }
         }
     }
 

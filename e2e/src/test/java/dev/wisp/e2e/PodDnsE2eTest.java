@@ -3,6 +3,7 @@ package dev.wisp.e2e;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
+import dev.wisp.base.Closing;
 import dev.wisp.linux.NetworkNamespace;
 import dev.wisp.local.ClusterSpec;
 import dev.wisp.local.LocalMesh;
@@ -68,12 +69,7 @@ class PodDnsE2eTest {
 
     @AfterAll
     static void down() throws Exception {
-        if (resolvConf != null) {
-            resolvConf.close();
-        }
-        if (upstream != null) {
-            upstream.close();
-        }
+        Closing.inOrder(resolvConf, upstream);
         PodApps.down(mesh, CLUSTER);
     }
 

@@ -38,13 +38,14 @@ public final class Sockets {
     public static final int SO_ORIGINAL_DST = 80;
     public static final int SO_REUSEADDR = 2;
     public static final int SO_MARK = 36;
+    static final int SOCK_STREAM = 1;
+    static final int SOCK_DGRAM = 2;
 
     private static final int AF_UNIX = 1;
     private static final int SO_PEERCRED = 17;
     private static final int SHUT_RDWR = 2;
     /** {@code sizeof(struct sockaddr_un)}: a 2-byte family and a 108-byte path (107 usable). */
     private static final int SOCKADDR_UN_SIZE = 110;
-    private static final int SOCK_STREAM = 1;
     private static final int SOCK_CLOEXEC = 0x80000;
     private static final int SHUT_WR = 1;
     private static final long SOCKADDR_SIZE = 28;

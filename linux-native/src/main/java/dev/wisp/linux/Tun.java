@@ -31,8 +31,6 @@ public final class Tun extends OwnedDescriptor {
     private static final long TUN_F_TSO6 = 0x04;
     private static final int IFNAMSIZ = 16;
     private static final int POLLIN = 1;
-    private static final int AF_INET = 2;
-    private static final int SOCK_DGRAM = 2;
 
     private static final Linker LINKER = Linker.nativeLinker();
     private static final MethodHandle READ = LINKER.downcallHandle(LINKER.defaultLookup().find("read").orElseThrow(),
@@ -45,9 +43,6 @@ public final class Tun extends OwnedDescriptor {
             Linker.Option.critical(true));
     private static final MethodHandle POLL = LINKER.downcallHandle(LINKER.defaultLookup().find("poll").orElseThrow(),
             FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.JAVA_LONG,
-                    ValueLayout.JAVA_INT));
-    private static final MethodHandle SOCKET = Libc.downcall(LINKER.defaultLookup(), "socket",
-            FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT,
                     ValueLayout.JAVA_INT));
 
     private final String name;
@@ -118,26 +113,16 @@ public final class Tun extends OwnedDescriptor {
     }
 
     private int mtuIoctl(long request, int value) throws NativeException {
+        int sock = Sockets.socket(Sockets.AF_INET, Sockets.SOCK_DGRAM);
         try (Arena arena = Arena.ofConfined()) {
-            MemorySegment err = Libc.newErrnoBuffer(arena);
-            int sock = (int) SOCKET.invokeExact(err, AF_INET, SOCK_DGRAM | Libc.O_CLOEXEC, 0);
-            if (sock < 0) {
-                throw new NativeException("socket(AF_INET)", Libc.errno(err));
-            }
-            try {
-                MemorySegment ifr = arena.allocate(40);
-                byte[] n = name.getBytes(StandardCharsets.US_ASCII);
-                MemorySegment.copy(n, 0, ifr, ValueLayout.JAVA_BYTE, 0, n.length);
-                ifr.set(ValueLayout.JAVA_INT, IFNAMSIZ, value);
-                Libc.ioctl(sock, request, ifr, "MTU of " + name);
-                return ifr.get(ValueLayout.JAVA_INT, IFNAMSIZ);
-            } finally {
-                Libc.close(sock);
-            }
-        } catch (NativeException e) {
-            throw e;
-        } catch (Throwable t) {
-            throw new IllegalStateException("socket: unexpected failure of the native call", t);
+            MemorySegment ifr = arena.allocate(40);
+            byte[] n = name.getBytes(StandardCharsets.US_ASCII);
+            MemorySegment.copy(n, 0, ifr, ValueLayout.JAVA_BYTE, 0, n.length);
+            ifr.set(ValueLayout.JAVA_INT, IFNAMSIZ, value);
+            Libc.ioctl(sock, request, ifr, "MTU of " + name);
+            return ifr.get(ValueLayout.JAVA_INT, IFNAMSIZ);
+        } finally {
+            Libc.close(sock);
         }
     }
 

@@ -29,15 +29,11 @@ public final class UdpBatchSocket extends OwnedDescriptor {
     /** Largest datagram a slot holds. */
     public static final int SLOT = 65_536;
 
-    private static final int AF_INET6 = 10;
-    private static final int SOCK_DGRAM = 2;
     private static final InetAddress ANY6 = InetAddress.ofLiteral("::");
-    private static final int SOL_SOCKET = 1;
     private static final int SO_SNDBUF = 7;
     private static final int SO_RCVBUF = 8;
     private static final int SO_RCVBUFFORCE = 33;
     private static final int SO_SNDBUFFORCE = 32;
-    private static final int SO_MARK = 36;
     private static final int IPPROTO_IPV6 = 41;
     private static final int IPV6_V6ONLY = 26;
     private static final int MSG_DONTWAIT = 0x40;
@@ -68,19 +64,19 @@ public final class UdpBatchSocket extends OwnedDescriptor {
 
     /** Binds {@code [::]:port} (0 = any free port) with {@code bufferBytes} kernel buffers. */
     public static UdpBatchSocket bind(int port, int bufferBytes) throws NativeException {
-        int fd = Sockets.socket(AF_INET6, SOCK_DGRAM);
+        int fd = Sockets.socket(Sockets.AF_INET6, Sockets.SOCK_DGRAM);
         try (Arena arena = Arena.ofConfined()) {
             Sockets.setIntOption(fd, IPPROTO_IPV6, IPV6_V6ONLY, 0, "IPV6_V6ONLY");
             MemorySegment tv = arena.allocate(16);
             tv.set(ValueLayout.JAVA_LONG, 0, 0);
             tv.set(ValueLayout.JAVA_LONG, 8, 200_000);
-            Sockets.setOption(fd, SOL_SOCKET, SO_RCVTIMEO, tv, "SO_RCVTIMEO");
+            Sockets.setOption(fd, Sockets.SOL_SOCKET, SO_RCVTIMEO, tv, "SO_RCVTIMEO");
             // Root may exceed rmem_max/wmem_max; others fall back to the capped option.
             if (!trySetInt(fd, SO_RCVBUFFORCE, bufferBytes)) {
-                Sockets.setIntOption(fd, SOL_SOCKET, SO_RCVBUF, bufferBytes, "SO_RCVBUF");
+                Sockets.setIntOption(fd, Sockets.SOL_SOCKET, SO_RCVBUF, bufferBytes, "SO_RCVBUF");
             }
             if (!trySetInt(fd, SO_SNDBUFFORCE, bufferBytes)) {
-                Sockets.setIntOption(fd, SOL_SOCKET, SO_SNDBUF, bufferBytes, "SO_SNDBUF");
+                Sockets.setIntOption(fd, Sockets.SOL_SOCKET, SO_SNDBUF, bufferBytes, "SO_SNDBUF");
             }
             Sockets.bind(fd, new InetSocketAddress(ANY6, port));
             return new UdpBatchSocket(fd, Sockets.localAddress(fd).getPort());
@@ -92,7 +88,7 @@ public final class UdpBatchSocket extends OwnedDescriptor {
 
     private static boolean trySetInt(int fd, int option, int value) {
         try {
-            Sockets.setIntOption(fd, SOL_SOCKET, option, value, "option " + option);
+            Sockets.setIntOption(fd, Sockets.SOL_SOCKET, option, value, "option " + option);
             return true;
         } catch (NativeException e) {
             return false;
@@ -105,7 +101,7 @@ public final class UdpBatchSocket extends OwnedDescriptor {
 
     /** Sets {@code SO_MARK} on outgoing packets (needs CAP_NET_ADMIN). */
     public void setMark(int mark) throws NativeException {
-        Sockets.setIntOption(fd, SOL_SOCKET, SO_MARK, mark, "SO_MARK");
+        Sockets.setIntOption(fd, Sockets.SOL_SOCKET, Sockets.SO_MARK, mark, "Sockets.SO_MARK");
     }
 
     /** A set of native message slots for one thread's batched receives or sends. */
@@ -203,7 +199,7 @@ public final class UdpBatchSocket extends OwnedDescriptor {
 
     private static void encode(InetSocketAddress to, MemorySegment sa) {
         sa.fill((byte) 0);
-        sa.set(ValueLayout.JAVA_SHORT, 0, (short) AF_INET6);
+        sa.set(ValueLayout.JAVA_SHORT, 0, (short) Sockets.AF_INET6);
         sa.set(BE_SHORT, 2, (short) to.getPort());
         InetAddress a = to.getAddress();
         byte[] ip = a.getAddress();

@@ -51,6 +51,21 @@ public final class ConfigYaml {
     }
 
     /**
+     * The head of an HTTPRoute attached to port {@code port} of the Service {@code service} in its
+     * own namespace, up to its {@code parentRefs}; the caller appends the rest of the spec
+     * ({@code rules:} …) indented by two spaces.
+     */
+    public static String httpRouteHead(String name, String namespace, String service, int port) {
+        return """
+                apiVersion: gateway.networking.k8s.io/v1
+                kind: HTTPRoute
+                metadata: {name: %s, namespace: %s}
+                spec:
+                  parentRefs: [{kind: Service, group: "", name: %s, port: %d}]
+                """.formatted(name, namespace, service, port);
+    }
+
+    /**
      * A PeerAuthentication for the pods labelled {@code app}: {@code mode} for the workload and, in
      * {@code portModes}, a mode per port.
      */

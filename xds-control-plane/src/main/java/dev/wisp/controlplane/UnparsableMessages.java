@@ -62,26 +62,35 @@ final class UnparsableMessages {
                 NodeAuthInterceptor.NODE.get(), refusals));
     }
 
-    /** Passes a call's events on until a request did not parse; then ends the call as cancelled for the service. */
-    private static final class Guard<Q, R> extends ForwardingServerCallListener.SimpleForwardingServerCallListener<Q> {
+    /**
+     * Passes a call's events on until a request did not parse; then ends the call as cancelled for
+     * the service, which hears nothing more of it.
+     */
+    private static final class Guard<Q, R> extends ForwardingServerCallListener<Q> {
+        /** Where a refused call's later events go: nowhere. */
+        private final ServerCall.Listener<Q> ignored = new ServerCall.Listener<>() {
+        };
         private final ServerCall<Q, R> call;
+        private final ServerCall.Listener<Q> service;
         private final String node;
         private final Refusals refusals;
         private boolean refused;
 
-        Guard(ServerCall<Q, R> call, ServerCall.Listener<Q> delegate, String node, Refusals refusals) {
-            super(delegate);
+        Guard(ServerCall<Q, R> call, ServerCall.Listener<Q> service, String node, Refusals refusals) {
             this.call = call;
+            this.service = service;
             this.node = node;
             this.refusals = refusals;
         }
 
         @Override
+        protected ServerCall.Listener<Q> delegate() {
+            return refused ? ignored : service;
+        }
+
+        @Override
         public void onMessage(Q message) {
-            if (refused) {
-                return;
-            }
-            if (message != null) {
+            if (message != null || refused) {
                 super.onMessage(message);
                 return;
             }
@@ -91,35 +100,7 @@ final class UnparsableMessages {
             refusals.refuse(Refusals.Reason.MESSAGE_REFUSED, node, why);
             call.close(Status.INVALID_ARGUMENT.withDescription(why), new Metadata());
             // The service learns the call is over as a cancellation (a stream unregisters itself).
-            super.onCancel();
-        }
-
-        @Override
-        public void onHalfClose() {
-            if (!refused) {
-                super.onHalfClose();
-            }
-        }
-
-        @Override
-        public void onCancel() {
-            if (!refused) {
-                super.onCancel();
-            }
-        }
-
-        @Override
-        public void onComplete() {
-            if (!refused) {
-                super.onComplete();
-            }
-        }
-
-        @Override
-        public void onReady() {
-            if (!refused) {
-                super.onReady();
-            }
+            service.onCancel();
         }
     }
 }

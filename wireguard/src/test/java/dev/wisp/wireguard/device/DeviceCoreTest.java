@@ -111,6 +111,18 @@ class DeviceCoreTest {
         fromTun(a, ipv4("10.0.0.1", "10.0.0.2", 10));
     }
 
+    void bSendsToA() throws Exception {
+        fromTun(b, ipv4("10.0.0.2", "10.0.0.1", 10));
+    }
+
+    /** Devices that rekey after 10 s, with a session B started: B is the side that rekeys on its own. */
+    void sessionStartedByBThatRekeysAfter10s() throws Exception {
+        setUp(Timers.forTestsWithRekeyAfter(Duration.ofSeconds(10)), null);
+        b.upsertPeer(PeerConfig.of(aKey.publicKey(), A_ADDR, List.of(Prefix.parse("10.0.0.1/32"))));
+        bSendsToA();
+        pump();
+    }
+
     static void fromTun(DeviceCore d, byte[] packet) {
         DeviceCore.Scratch s = new DeviceCore.Scratch();
         System.arraycopy(packet, 0, s.buf, DeviceCore.PLAINTEXT_OFFSET, packet.length);
@@ -285,30 +297,26 @@ class DeviceCoreTest {
         pump();
         assertThat(a.stats().handshakesCompleted()).isEqualTo(2);
         aSendsToB();
-        fromTun(b, ipv4("10.0.0.2", "10.0.0.1", 10));
+        bSendsToA();
         pump();
         assertThat(bIo.tun).hasSize(3);
         assertThat(aIo.tun).hasSize(1);
         // Old sessions expire: after the reject time without traffic nothing is sent with them.
         clock.advance(Duration.ofSeconds(16));
-        fromTun(b, ipv4("10.0.0.2", "10.0.0.1", 10));
+        bSendsToA();
         handshakeDelivers(bIo, aIo, 2);
     }
 
     /** A's application sends once, B's once; returns what each side's TUN received in all. */
     void trafficBothWays() throws Exception {
         aSendsToB();
-        fromTun(b, ipv4("10.0.0.2", "10.0.0.1", 10));
+        bSendsToA();
         pump();
     }
 
     @Test
     void keyRotationKeepsTheSessionsAndEachStepIsUsableByTheOtherSide() throws Exception {
-        setUp(Timers.forTestsWithRekeyAfter(Duration.ofSeconds(10)), null);
-        // B starts the session, so B is the side that rekeys on its own.
-        b.upsertPeer(PeerConfig.of(aKey.publicKey(), A_ADDR, List.of(Prefix.parse("10.0.0.1/32"))));
-        fromTun(b, ipv4("10.0.0.2", "10.0.0.1", 10));
-        pump();
+        sessionStartedByBThatRekeysAfter10s();
         Key next = Key.generatePrivate();
         // 1: A answers to the new key too (published from here on); nothing changes on the wire.
         a.setSecondaryKey(next);
@@ -323,7 +331,7 @@ class DeviceCoreTest {
         assertThat(b.peers()).singleElement().satisfies(p -> assertThat(p.publicKey()).isEqualTo(next.publicKey()));
         // B's rekey goes to the new key, which A answers as its secondary key.
         clock.advance(Duration.ofSeconds(11));
-        fromTun(b, ipv4("10.0.0.2", "10.0.0.1", 10));
+        bSendsToA();
         pump();
         assertThat(a.stats().badMac1()).isZero();
         assertThat(a.handshakeKeys()).containsEntry(bKey.publicKey(), next.publicKey());
@@ -372,14 +380,11 @@ class DeviceCoreTest {
 
     @Test
     void aPeerThatUsesTheNewKeyBeforeTheDeviceAnswersToItIsRefused() throws Exception {
-        setUp(Timers.forTestsWithRekeyAfter(Duration.ofSeconds(10)), null);
-        b.upsertPeer(PeerConfig.of(aKey.publicKey(), A_ADDR, List.of(Prefix.parse("10.0.0.1/32"))));
-        fromTun(b, ipv4("10.0.0.2", "10.0.0.1", 10));
-        pump();
+        sessionStartedByBThatRekeysAfter10s();
         Key next = Key.generatePrivate();
         b.changePeerKey(aKey.publicKey(), next.publicKey());
         clock.advance(Duration.ofSeconds(11));
-        fromTun(b, ipv4("10.0.0.2", "10.0.0.1", 10));
+        bSendsToA();
         pump();
         assertThat(a.stats().badMac1()).isEqualTo(1);
         assertThat(a.stats().handshakesCompleted()).isEqualTo(1);
@@ -422,7 +427,7 @@ class DeviceCoreTest {
         aSendsToB();
         pump();
         assertThat(b.peers().getFirst().endpoint()).isEqualTo(aSource);
-        fromTun(b, ipv4("10.0.0.2", "10.0.0.1", 10));
+        bSendsToA();
         assertThat(bIo.udp).singleElement().satisfies(d -> assertThat(d.to).isEqualTo(aSource));
     }
 

@@ -15,11 +15,13 @@ import java.util.List;
  * @param created {@code metadata.creationTimestamp}, or null
  */
 public record GrpcRoute(ObjectRef ref, Instant created, List<ParentRef> parents, List<String> hostnames,
-        List<Rule> rules) implements MeshObject {
+        List<Rule> rules) implements MeshObject, RouteParts.ServiceRoute<GrpcRoute.Rule> {
     public static final String KIND = "GRPCRoute";
 
     /** {@code rules[]}; {@code matches} is never empty (the default matches every call). */
-    public record Rule(List<Match> matches, List<Filter> filters, List<BackendRef> backends) {}
+    public record Rule(List<Match> matches, List<Filter> filters, List<BackendRef> backends)
+            implements
+                RouteParts.RouteRule<Match> {}
 
     /**
      * {@code matches[]}: {@code method.service} and {@code method.method} (either may be null = any)

@@ -17,12 +17,12 @@ import java.util.List;
  *        directory usually): precedence then falls through to namespace/name
  */
 public record HttpRoute(ObjectRef ref, Instant created, List<ParentRef> parents, List<String> hostnames,
-        List<Rule> rules) implements MeshObject {
+        List<Rule> rules) implements MeshObject, RouteParts.ServiceRoute<HttpRoute.Rule> {
     public static final String KIND = "HTTPRoute";
 
     /** {@code rules[]}; {@code matches} is never empty (the default is one PathPrefix {@code /}). */
     public record Rule(List<Match> matches, List<Filter> filters, List<BackendRef> backends, Timeouts timeouts,
-            Retry retry) {}
+            Retry retry) implements RouteParts.RouteRule<Match> {}
 
     /**
      * {@code matches[]}: every condition present must hold.

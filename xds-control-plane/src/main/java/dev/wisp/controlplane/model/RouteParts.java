@@ -1,6 +1,7 @@
 package dev.wisp.controlplane.model;
 
 import java.time.Duration;
+import java.time.Instant;
 import java.util.List;
 import java.util.Map;
 
@@ -94,4 +95,44 @@ public final class RouteParts {
      * @param codes HTTP status codes (400-599) that are retried
      */
     public record Retry(List<Integer> codes, Integer attempts, Duration backoff) {}
+
+    /**
+     * What an HTTPRoute and a GRPCRoute are alike in: the services they attach to, the hostnames
+     * that narrow them and their rules.
+     *
+     * @param <U> the kind's rule
+     */
+    public interface ServiceRoute<U extends RouteRule<?>> {
+        ObjectRef ref();
+
+        Instant created();
+
+        List<ParentRef> parents();
+
+        List<String> hostnames();
+
+        List<U> rules();
+    }
+
+    /**
+     * A rule of either kind: its matches, filters and backends; a kind without timeouts or
+     * retries (GRPCRoute) has none.
+     *
+     * @param <M> the kind's match
+     */
+    public interface RouteRule<M> {
+        List<M> matches();
+
+        List<Filter> filters();
+
+        List<BackendRef> backends();
+
+        default Timeouts timeouts() {
+            return Timeouts.NONE;
+        }
+
+        default Retry retry() {
+            return null;
+        }
+    }
 }

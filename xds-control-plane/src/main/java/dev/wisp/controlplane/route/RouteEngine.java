@@ -11,10 +11,11 @@ import dev.wisp.controlplane.model.RouteParts.BackendRef;
 import dev.wisp.controlplane.model.RouteParts.Filter;
 import dev.wisp.controlplane.model.RouteParts.HeaderModifier;
 import dev.wisp.controlplane.model.RouteParts.Mirror;
-import dev.wisp.controlplane.model.RouteParts.ParentRef;
 import dev.wisp.controlplane.model.RouteParts.Redirect;
 import dev.wisp.controlplane.model.RouteParts.Retry;
 import dev.wisp.controlplane.model.RouteParts.Rewrite;
+import dev.wisp.controlplane.model.RouteParts.RouteRule;
+import dev.wisp.controlplane.model.RouteParts.ServiceRoute;
 import dev.wisp.controlplane.model.RouteParts.Timeouts;
 import dev.wisp.controlplane.model.ServiceDef;
 import dev.wisp.controlplane.model.ServiceEndpoints;
@@ -26,6 +27,8 @@ import java.util.Comparator;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.function.BiPredicate;
+import java.util.function.Function;
 import java.util.random.RandomGenerator;
 
 /**
@@ -99,9 +102,9 @@ public final class RouteEngine {
                     : "Service " + target.namespace() + "/" + target.service() + " has no port " + target.port());
         }
         List<Candidate> candidates = new ArrayList<>();
-        boolean grpc = req.grpc() && grpcCandidates(target, callerNamespace, req, candidates);
+        boolean grpc = req.grpc() && candidates(grpcRoutes, GRPC, target, callerNamespace, req, candidates);
         if (!grpc) {
-            httpCandidates(target, callerNamespace, req, candidates);
+            candidates(httpRoutes, HTTP, target, callerNamespace, req, candidates);
         }
         BackendRef self = new BackendRef(BackendRef.SERVICE, target.namespace(), target.service(), target.port(), 1,
                 List.of());
@@ -216,27 +219,30 @@ public final class RouteEngine {
         return null;
     }
 
-    private boolean grpcCandidates(Target target, String caller, HttpRequest req, List<Candidate> out) {
-        for (GrpcRoute r : attached(grpcRoutes, target, caller, GrpcRoute::ref, GrpcRoute::parents)) {
+    /** How a request is matched and ranked by one kind of route's matches. */
+    private record MatchKind<M>(Function<M, int[]> rank, BiPredicate<M, HttpRequest> test,
+            Function<M, String> prefix) {}
+
+    private static final MatchKind<HttpRoute.Match> HTTP = new MatchKind<>(Precedence::rank, Matching::matches,
+            m -> m.path().value());
+    private static final MatchKind<GrpcRoute.Match> GRPC = new MatchKind<>(Precedence::rank, Matching::matches,
+            m -> "/");
+
+    /**
+     * Adds a candidate for every match of every rule of the routes attached to the target port,
+     * ranked by the route's hostnames first, then by the match; whether there are any now.
+     */
+    private static <U extends RouteRule<M>, M> boolean candidates(List<? extends ServiceRoute<U>> routes,
+            MatchKind<M> kind, Target target, String caller, HttpRequest req, List<Candidate> out) {
+        for (ServiceRoute<U> r : attached(routes, target, caller)) {
             int[] host = hostRank(r.hostnames(), req);
-            eachMatch(r.rules(), GrpcRoute.Rule::matches, (rule, i, match, m) -> {
-                int[] rank = Precedence.concat(host, Precedence.rank(match));
-                out.add(new Candidate(r.ref(), r.created(), i, m, rank, host[0] >= 0 && Matching.matches(match, req),
-                        "/", rule.filters(), rule.backends(), Timeouts.NONE, null));
+            eachMatch(r.rules(), (rule, i, match, m) -> {
+                int[] rank = Precedence.concat(host, kind.rank().apply(match));
+                out.add(new Candidate(r.ref(), r.created(), i, m, rank, host[0] >= 0 && kind.test().test(match, req),
+                        kind.prefix().apply(match), rule.filters(), rule.backends(), rule.timeouts(), rule.retry()));
             });
         }
         return !out.isEmpty();
-    }
-
-    private void httpCandidates(Target target, String caller, HttpRequest req, List<Candidate> out) {
-        for (HttpRoute r : attached(httpRoutes, target, caller, HttpRoute::ref, HttpRoute::parents)) {
-            int[] host = hostRank(r.hostnames(), req);
-            eachMatch(r.rules(), HttpRoute.Rule::matches, (rule, i, match, m) -> {
-                int[] rank = Precedence.concat(host, Precedence.rank(match));
-                out.add(new Candidate(r.ref(), r.created(), i, m, rank, host[0] >= 0 && Matching.matches(match, req),
-                        match.path().value(), rule.filters(), rule.backends(), rule.timeouts(), rule.retry()));
-            });
-        }
     }
 
     /** One match of a route: its rule and that rule's index, the match and its index in the rule. */
@@ -245,29 +251,25 @@ public final class RouteEngine {
     }
 
     /** Visits every match of every rule, in order: the order that breaks the last precedence ties. */
-    private static <R, M> void eachMatch(List<R> rules, Getter<R, List<M>> matches, MatchVisitor<R, M> visitor) {
+    private static <R extends RouteRule<M>, M> void eachMatch(List<R> rules, MatchVisitor<R, M> visitor) {
         for (int i = 0; i < rules.size(); i++) {
             R rule = rules.get(i);
-            List<M> ms = matches.get(rule);
+            List<M> ms = rule.matches();
             for (int m = 0; m < ms.size(); m++) {
                 visitor.visit(rule, i, ms.get(m), m);
             }
         }
     }
 
-    private interface Getter<R, T> {
-        T get(R route);
-    }
-
     /** Routes attached to the target port: the caller's namespace's (consumer) routes if any, else the producer's. */
-    private static <R> List<R> attached(List<R> routes, Target target, String caller, Getter<R, ObjectRef> ref,
-            Getter<R, List<ParentRef>> parents) {
+    private static <R extends ServiceRoute<?>> List<R> attached(List<? extends R> routes, Target target,
+            String caller) {
         List<R> producer = new ArrayList<>();
         List<R> consumer = new ArrayList<>();
         for (R r : routes) {
-            boolean attaches = parents.get(r).stream().anyMatch(p -> p.namespace().equals(target.namespace())
+            boolean attaches = r.parents().stream().anyMatch(p -> p.namespace().equals(target.namespace())
                     && p.name().equals(target.service()) && (p.port() == null || p.port() == target.port()));
-            String ns = ref.get(r).namespace();
+            String ns = r.ref().namespace();
             if (!attaches) {
                 continue;
             }

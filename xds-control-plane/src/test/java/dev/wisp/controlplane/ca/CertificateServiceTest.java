@@ -7,6 +7,7 @@ import dev.wisp.api.ca.v1.CertificateResponse;
 import dev.wisp.api.ca.v1.CertificateServiceGrpc;
 import dev.wisp.api.ca.v1.TrustBundleRequest;
 import dev.wisp.controlplane.ControlPlane;
+import dev.wisp.controlplane.RawGrpc;
 import dev.wisp.controlplane.TestMesh;
 import dev.wisp.controlplane.xds.Refusals;
 import dev.wisp.testing.LogCapture;
@@ -174,22 +175,7 @@ class CertificateServiceTest {
 
     /** Sends {@code body} as a CreateCertificate request of node-a, byte for byte; the call's status. */
     io.grpc.Status rawCall(byte[] body) throws Exception {
-        var bytes = new io.grpc.MethodDescriptor.Marshaller<byte[]>() {
-            @Override
-            public java.io.InputStream stream(byte[] value) {
-                return new ByteArrayInputStream(value);
-            }
-
-            @Override
-            public byte[] parse(java.io.InputStream stream) {
-                try {
-                    return stream.readAllBytes();
-                } catch (java.io.IOException e) {
-                    throw new java.io.UncheckedIOException(e);
-                }
-            }
-        };
-        var method = CertificateServiceGrpc.getCreateCertificateMethod().toBuilder(bytes, bytes).build();
+        var method = RawGrpc.raw(CertificateServiceGrpc.getCreateCertificateMethod());
         Metadata m = new Metadata();
         m.put(Metadata.Key.of("authorization", Metadata.ASCII_STRING_MARSHALLER), "Bearer " + Files.readString(cp
                 .credentials().tokenFile("node-a")).trim());

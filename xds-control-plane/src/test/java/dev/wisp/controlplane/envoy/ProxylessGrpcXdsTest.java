@@ -6,6 +6,7 @@ import static org.awaitility.Awaitility.await;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.wisp.controlplane.ControlPlane;
+import dev.wisp.controlplane.RawGrpc;
 import dev.wisp.node.controlplane.ControlPlaneClient;
 import dev.wisp.spiffe.TrustBundle;
 import dev.wisp.testing.ConfigYaml;
@@ -30,10 +31,7 @@ import io.grpc.stub.StreamObserver;
 import io.grpc.stub.BlockingClientCall;
 import io.grpc.ClientInterceptors;
 import io.grpc.xds.XdsNameResolverProvider;
-import java.io.ByteArrayInputStream;
 import java.io.IOException;
-import java.io.InputStream;
-import java.io.UncheckedIOException;
 import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -59,25 +57,8 @@ import org.junit.jupiter.api.io.TempDir;
  */
 class ProxylessGrpcXdsTest {
     static final String TARGET = "server.demo.svc.cluster.local:8080";
-    static final MethodDescriptor.Marshaller<byte[]> BYTES = new MethodDescriptor.Marshaller<>() {
-        @Override
-        public InputStream stream(byte[] value) {
-            return new ByteArrayInputStream(value);
-        }
-
-        @Override
-        public byte[] parse(InputStream in) {
-            try {
-                return in.readAllBytes();
-            } catch (IOException e) {
-                throw new UncheckedIOException(e);
-            }
-        }
-    };
     /** {@code wisp.test.Versions/Which}: the server answers its version. */
-    static final MethodDescriptor<byte[], byte[]> WHICH = MethodDescriptor.<byte[], byte[]>newBuilder()
-            .setType(MethodDescriptor.MethodType.UNARY).setFullMethodName("wisp.test.Versions/Which")
-            .setRequestMarshaller(BYTES).setResponseMarshaller(BYTES).build();
+    static final MethodDescriptor<byte[], byte[]> WHICH = RawGrpc.unary("wisp.test.Versions/Which");
 
     @TempDir
     Path config;

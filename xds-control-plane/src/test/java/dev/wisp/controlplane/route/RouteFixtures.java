@@ -29,9 +29,7 @@ public final class RouteFixtures {
 
     /** An HTTPRoute in {@code shop} attached to {@code reviews}; {@code rules} is YAML under {@code spec}. */
     public static String httpRoute(String name, String rules) {
-        return "apiVersion: gateway.networking.k8s.io/v1\nkind: HTTPRoute\nmetadata: {name: " + name
-                + ", namespace: shop}\nspec:\n  parentRefs: [{kind: Service, group: \"\", name: reviews, port: 9080}]\n"
-                + rules;
+        return ConfigYaml.httpRouteHead(name, "shop", "reviews", 9080) + rules;
     }
 
     public static MeshModel model(String... routes) {

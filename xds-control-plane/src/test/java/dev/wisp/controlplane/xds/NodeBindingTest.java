@@ -2,6 +2,7 @@ package dev.wisp.controlplane.xds;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.wisp.controlplane.RawGrpc;
 import dev.wisp.testing.LogCapture;
 import io.grpc.Attributes;
 import io.grpc.CallOptions;
@@ -24,9 +25,7 @@ import io.grpc.stub.ClientCalls;
 import io.grpc.stub.MetadataUtils;
 import io.grpc.stub.ServerCalls;
 import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
-import java.io.ByteArrayInputStream;
 import java.io.IOException;
-import java.io.InputStream;
 import java.io.UncheckedIOException;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
@@ -52,25 +51,8 @@ import org.junit.jupiter.api.io.TempDir;
  */
 class NodeBindingTest {
     static final Metadata.Key<String> PEER = Metadata.Key.of("x-test-peer", Metadata.ASCII_STRING_MARSHALLER);
-    static final MethodDescriptor.Marshaller<byte[]> BYTES = new MethodDescriptor.Marshaller<>() {
-        @Override
-        public InputStream stream(byte[] value) {
-            return new ByteArrayInputStream(value);
-        }
-
-        @Override
-        public byte[] parse(InputStream stream) {
-            try {
-                return stream.readAllBytes();
-            } catch (IOException e) {
-                throw new UncheckedIOException(e);
-            }
-        }
-    };
     /** A unary method answering the node the call authenticated as. */
-    static final MethodDescriptor<byte[], byte[]> WHO = MethodDescriptor.<byte[], byte[]>newBuilder()
-            .setType(MethodDescriptor.MethodType.UNARY).setFullMethodName("test.Who/Am")
-            .setRequestMarshaller(BYTES).setResponseMarshaller(BYTES).build();
+    static final MethodDescriptor<byte[], byte[]> WHO = RawGrpc.unary("test.Who/Am");
 
     /** Gives the call the remote address named by the x-test-peer header, if any (outermost). */
     static final ServerInterceptor FAKE_PEER = new ServerInterceptor() {

@@ -24,6 +24,11 @@ abstract class ConnectAnswer extends ChannelInboundHandlerAdapter {
         this.target = target;
     }
 
+    /** The CONNECT target: the request's authority. */
+    final String target() {
+        return target;
+    }
+
     /** Writes the CONNECT request on the stream. */
     abstract void request(ChannelHandlerContext c);
 

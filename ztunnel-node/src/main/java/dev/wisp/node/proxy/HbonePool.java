@@ -64,7 +64,7 @@ public final class HbonePool implements AutoCloseable {
     private final PoolCore<PoolKey, Channel, Request> core;
     private final AtomicLong opened = new AtomicLong();
     private final io.micrometer.core.instrument.Counter goAways;
-    private final ScheduledFuture<?> sweeper;
+    private final IdleSweeper<Channel> sweeper;
 
     /** A caller waiting for a stream. */
     private record Request(PoolKey key, Promise<Http2StreamChannel> promise,
@@ -88,9 +88,10 @@ public final class HbonePool implements AutoCloseable {
                 opened::get);
         this.goAways = ctx.telemetry().counter("wisp_hbone_pool_goaway_received",
                 "GOAWAY frames received on HBONE client connections");
-        long sweep = Math.max(100, Math.min(30_000, idleTimeout.toMillis() / 2));
-        this.sweeper = ctx.transport().workers.next().scheduleAtFixedRate(this::sweepIdle, sweep, sweep,
-                TimeUnit.MILLISECONDS);
+        this.sweeper = new IdleSweeper<>(this, core, idleTimeout, ctx.transport().workers, c -> {
+            LOG.debug("HBONE connection to {} idle: released", c.remoteAddress());
+            c.close();
+        });
     }
 
     /** Open TLS connections over all keys. */
@@ -210,26 +211,10 @@ public final class HbonePool implements AutoCloseable {
         }
     }
 
-    private void sweepIdle() {
-        List<Channel> idle;
-        synchronized (this) {
-            idle = core.idle(System.nanoTime(), idleNanos);
-        }
-        for (Channel c : idle) {
-            LOG.debug("HBONE connection to {} idle: released", c.remoteAddress());
-            c.close();
-        }
-    }
-
     /** Closes every connection (GOAWAY, streams allowed to finish by the codec's graceful shutdown). */
     @Override
     public void close() {
-        sweeper.cancel(false);
-        List<Channel> idle;
-        synchronized (this) {
-            idle = core.idle(System.nanoTime(), 0);
-        }
-        idle.forEach(Channel::close);
+        sweeper.close();
     }
 
     /** Sets up one connection: identity check after TLS, HTTP/2, then waits for SETTINGS. */

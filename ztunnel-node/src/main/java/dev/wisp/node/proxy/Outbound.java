@@ -222,7 +222,6 @@ public final class Outbound implements AutoCloseable {
     private static final class ConnectRequest extends ConnectAnswer {
         private final StreamProtocol protocol;
         private final Channel client;
-        private final String authority;
         private final String forwarded;
         private final Telemetry.Flow flow;
         private final Consumer<Outcome> ready;
@@ -232,7 +231,6 @@ public final class Outbound implements AutoCloseable {
             super(authority);
             this.protocol = protocol;
             this.client = client;
-            this.authority = authority;
             this.forwarded = forwarded;
             this.flow = flow;
             this.ready = ready;
@@ -240,13 +238,13 @@ public final class Outbound implements AutoCloseable {
 
         @Override
         void request(ChannelHandlerContext c) {
-            protocol.request(c, authority, forwarded);
+            protocol.request(c, target(), forwarded);
         }
 
         @Override
         Outcome read(Object answer) {
             flow.protocol(protocol.label()); // the answer came over it, be it a refusal
-            return answer(protocol, authority, answer);
+            return answer(protocol, target(), answer);
         }
 
         @Override

@@ -70,10 +70,9 @@ public final class QuicHbonePool implements AutoCloseable {
     /** A reserved HTTP/3 frame type (0x1f * N + 0x21, N = 1): receivers must ignore it. */
     static final long KEEPALIVE_FRAME_TYPE = 0x1f + 0x21;
     private final ProxyContext ctx;
-    private final long idleNanos;
     private final Duration quicIdle;
     private final long keepaliveMs;
-    private final ScheduledFuture<?> sweeper;
+    private final IdleSweeper<QuicChannel> sweeper;
     /** Read at each connection: how long its handshake may take (the HBONE client's mode decides it). */
     private final Supplier<Duration> handshakeTimeout;
     /** Guarded by {@code this}. */
@@ -97,7 +96,7 @@ public final class QuicHbonePool implements AutoCloseable {
     QuicHbonePool(ProxyContext ctx, int streamsPerConnection, Supplier<Duration> handshakeTimeout,
             Duration idleTimeout, Duration quicIdle, Duration keepalive) {
         this.ctx = requireNonNull(ctx, "ctx");
-        this.idleNanos = requireNonNull(idleTimeout, "idleTimeout").toNanos();
+        requireNonNull(idleTimeout, "idleTimeout");
         this.quicIdle = requireNonNull(quicIdle, "quicIdle");
         this.keepaliveMs = requireNonNull(keepalive, "keepalive").toMillis();
         this.handshakeTimeout = requireNonNull(handshakeTimeout, "handshakeTimeout");
@@ -110,9 +109,7 @@ public final class QuicHbonePool implements AutoCloseable {
                 "HBONE client QUIC handshakes (HTTP/3) that did not complete in time, ever", timeouts::get);
         this.goAways = ctx.telemetry().counter("wisp_hbone_quic_pool_goaway_received",
                 "HTTP/3 GOAWAY frames received on HBONE client QUIC connections");
-        long sweep = Math.max(100, Math.min(30_000, idleTimeout.toMillis() / 2));
-        this.sweeper = ctx.transport().workers.next().scheduleAtFixedRate(this::sweepIdle, sweep, sweep,
-                TimeUnit.MILLISECONDS);
+        this.sweeper = new IdleSweeper<>(this, core, idleTimeout, ctx.transport().workers, QuicChannel::close);
     }
 
     /** Open QUIC connections over all keys. */
@@ -279,23 +276,10 @@ public final class QuicHbonePool implements AutoCloseable {
         }
     }
 
-    private void sweepIdle() {
-        List<QuicChannel> idle;
-        synchronized (this) {
-            idle = core.idle(System.nanoTime(), idleNanos);
-        }
-        idle.forEach(QuicChannel::close);
-    }
-
     /** Closes every idle connection now; busy ones close with their last stream or QUIC's idle timeout. */
     @Override
     public void close() {
-        sweeper.cancel(false);
-        List<QuicChannel> idle;
-        synchronized (this) {
-            idle = core.idle(System.nanoTime(), 0);
-        }
-        idle.forEach(QuicChannel::close);
+        sweeper.close();
     }
 
     /** Reads the server's control stream frames of one connection: a GOAWAY takes it out of the pool. */

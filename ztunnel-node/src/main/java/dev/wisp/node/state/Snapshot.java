@@ -43,24 +43,25 @@ public record Snapshot(Map<String, Map<String, Resource>> resources, Map<InetAdd
     }
 
     public Optional<Workload> workload(String uid) {
-        return Optional.ofNullable(resources.getOrDefault(StateUpdates.WORKLOAD, Map.of()).get(uid))
-                .map(Resource::getWorkload);
+        return resource(StateUpdates.WORKLOAD, uid).map(Resource::getWorkload);
     }
 
     /** The service whose key ({@code namespace/hostname}, the resource's name) is {@code key}. */
     public Optional<Service> service(String key) {
-        return Optional.ofNullable(resources.getOrDefault(StateUpdates.SERVICE, Map.of()).get(key))
-                .map(Resource::getService);
+        return resource(StateUpdates.SERVICE, key).map(Resource::getService);
     }
 
     public Optional<Node> node(String name) {
-        return Optional.ofNullable(resources.getOrDefault(StateUpdates.NODE, Map.of()).get(name))
-                .map(Resource::getNode);
+        return resource(StateUpdates.NODE, name).map(Resource::getNode);
     }
 
     public Optional<Authorization> authorization(String name) {
-        return Optional.ofNullable(resources.getOrDefault(StateUpdates.AUTHORIZATION, Map.of()).get(name))
-                .map(Resource::getAuthorization);
+        return resource(StateUpdates.AUTHORIZATION, name).map(Resource::getAuthorization);
+    }
+
+    /** The resource of type {@code typeUrl} named {@code name}, as received. */
+    private Optional<Resource> resource(String typeUrl, String name) {
+        return Optional.ofNullable(resources.getOrDefault(typeUrl, Map.of()).get(name));
     }
 
     /** Workloads backing {@code serviceKey} ({@code namespace/hostname}). */
