@@ -10,7 +10,13 @@ import io.micrometer.core.instrument.binder.jvm.ClassLoaderMetrics;
 import io.micrometer.core.instrument.binder.jvm.JvmGcMetrics;
 import io.micrometer.core.instrument.binder.jvm.JvmMemoryMetrics;
 import io.micrometer.core.instrument.binder.jvm.JvmThreadMetrics;
+import com.sun.management.GcInfo;
+import io.netty.util.internal.PlatformDependent;
 import java.io.IOException;
+import java.lang.management.GarbageCollectorMXBean;
+import java.lang.management.MemoryPoolMXBean;
+import java.lang.management.MemoryType;
+import java.lang.management.MemoryUsage;
 import java.lang.management.ManagementFactory;
 import java.lang.management.OperatingSystemMXBean;
 import java.nio.file.Files;
@@ -25,7 +31,11 @@ import java.util.OptionalLong;
  * {@code process_start_time_seconds}; and the JVM's memory pools, buffer pools (direct memory), GC
  * pauses, threads and classes through Micrometer's binders ({@code jvm_memory_used_bytes},
  * {@code jvm_buffer_memory_used_bytes}, {@code jvm_gc_pause_seconds}, {@code jvm_threads_live_threads},
- * {@code jvm_classes_loaded_classes}, …).
+ * {@code jvm_classes_loaded_classes}, …); and two of our own for leak hunting:
+ * {@code jvm_heap_after_gc_bytes} (heap in use right after the most recent collection, young or
+ * old: the live set a leak grows) and {@code netty_direct_memory_used_bytes} (direct memory Netty
+ * allocates without a {@code ByteBuffer} cleaner, which the JVM's {@code direct} buffer pool does not
+ * count; -1 when Netty does not track it).
  *
  * <p>Resident and virtual size come from {@code /proc/self/status} ({@code VmRSS}, {@code VmSize}):
  * the JVM has no accessor for resident size. Where that file does not exist (not Linux), the two
@@ -63,11 +73,42 @@ public final class ProcessMetrics implements AutoCloseable {
         }
         Gauge.builder("process.start.time.seconds", () -> ManagementFactory.getRuntimeMXBean().getStartTime() / 1e3)
                 .description("Start time of the process since the Unix epoch in seconds").register(registry);
+        Gauge.builder("jvm.heap.after.gc", ProcessMetrics::heapAfterLastGc).baseUnit("bytes")
+                .description("Heap in use right after the most recent garbage collection").register(registry);
+        Gauge.builder("netty.direct.memory.used", PlatformDependent::usedDirectMemory).baseUnit("bytes")
+                .description("Direct memory Netty allocated without a cleaner (-1: not tracked)").register(registry);
         new JvmMemoryMetrics().bindTo(registry);
         m.gc.bindTo(registry);
         new JvmThreadMetrics().bindTo(registry);
         new ClassLoaderMetrics().bindTo(registry);
         return m;
+    }
+
+    /**
+     * The heap pools' usage after the collection that ended last (of every collector's last one);
+     * NaN before the first collection.
+     */
+    static double heapAfterLastGc() {
+        GcInfo last = null;
+        for (GarbageCollectorMXBean b : ManagementFactory.getGarbageCollectorMXBeans()) {
+            if (b instanceof com.sun.management.GarbageCollectorMXBean sun) {
+                GcInfo info = sun.getLastGcInfo();
+                if (info != null && (last == null || info.getEndTime() > last.getEndTime())) {
+                    last = info;
+                }
+            }
+        }
+        if (last == null) {
+            return Double.NaN;
+        }
+        long used = 0;
+        for (MemoryPoolMXBean pool : ManagementFactory.getMemoryPoolMXBeans()) {
+            MemoryUsage after = pool.getType() == MemoryType.HEAP
+                    ? last.getMemoryUsageAfterGc().get(pool.getName())
+                    : null;
+            used += after == null ? 0 : after.getUsed();
+        }
+        return used;
     }
 
     /** A {@code kB} field of {@code /proc/self/status} in bytes; NaN when it cannot be read. */

@@ -107,6 +107,30 @@ class ProcessMetricsTest {
         }
     }
 
+    /**
+     * Heap after GC follows what the test keeps alive across a full collection: 64 MiB held raise
+     * it by at least that much, and it falls again once they are dropped.
+     */
+    @Test
+    void heapAfterGcFollowsTheLiveSetAndNettyDirectMemoryIsReported() {
+        try (ProcessMetrics ignored = ProcessMetrics.bind(registry)) {
+            System.gc();
+            double base = value("jvm_heap_after_gc_bytes");
+            assertThat(base).isPositive();
+            byte[][] held = new byte[64][];
+            for (int i = 0; i < held.length; i++) {
+                held[i] = new byte[1024 * 1024];
+            }
+            System.gc();
+            assertThat(value("jvm_heap_after_gc_bytes")).isGreaterThanOrEqualTo(base + 60 * 1024 * 1024);
+            assertThat(held[63]).hasSize(1024 * 1024);
+            held = null;
+            System.gc();
+            assertThat(value("jvm_heap_after_gc_bytes")).isLessThan(base + 32 * 1024 * 1024);
+            assertThat(value("netty_direct_memory_used_bytes")).isGreaterThanOrEqualTo(-1);
+        }
+    }
+
     @Test
     void statusFieldReadsKilobytesAndRefusesJunk() {
         String status = "Name:\tjava\nVmSize:\t 3456789 kB\nVmRSS:\t   123456 kB\nVmSwap:\tjunk kB\n";
