@@ -20,5 +20,10 @@ ulimit -n "$(ulimit -Hn)"
 [ "$(ulimit -n)" -ge 16384 ] || { echo "need an fd limit of at least 16384 (ulimit -Hn is $(ulimit -Hn))" >&2; exit 1; }
 bin/wisp --help > /dev/null # builds when sources changed
 java=${WISP_JAVA:-$(ls -d /usr/lib/jvm/*/bin/java | sort -rV | head -1)}
-exec "$java" --enable-native-access=ALL-UNNAMED -Xmx256m -cp "cli/target/wisp-cli.jar:cli/target/lib/*" \
+# A private copy of the class path: the run's JVMs (this one, the agents, the pods') load classes
+# lazily for an hour, and a build in this tree meanwhile would replace the jars under them.
+cp_dir=$(mktemp -d /tmp/wisp-load-cp.XXXXXX)
+trap 'rm -rf "$cp_dir"' EXIT
+cp cli/target/wisp-cli.jar "$cp_dir/" && cp -r cli/target/lib "$cp_dir/lib"
+"$java" --enable-native-access=ALL-UNNAMED -Xmx256m -cp "$cp_dir/wisp-cli.jar:$cp_dir/lib/*" \
   dev.wisp.local.load.LoadRun "$mode" "$@"

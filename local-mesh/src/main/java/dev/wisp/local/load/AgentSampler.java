@@ -32,7 +32,7 @@ public final class AgentSampler implements AutoCloseable {
     private final LocalMesh mesh;
     private final Path file;
     private final long startMs;
-    private final HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
+    private static final HttpClient HTTP = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
     private final Thread thread;
     private volatile boolean closed;
 
@@ -126,20 +126,26 @@ public final class AgentSampler implements AutoCloseable {
         long pid = mesh.agentProcess(node).map(AgentSampler::javaPid).orElse(-1L);
         String metrics = "";
         try {
-            metrics = http
-                    .send(HttpRequest.newBuilder(URI.create(mesh.metricsUrl(node))).timeout(Duration.ofSeconds(10))
-                            .build(), HttpResponse.BodyHandlers.ofString())
-                    .body();
+            metrics = metrics(mesh, node);
         } catch (IOException e) {
             // figures from /metrics stay NaN
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
         }
         Matcher direct = DIRECT.matcher(metrics);
         return new Sample(t, node, pid, status(pid, "VmRSS") * 1024, metric(metrics, "jvm_heap_after_gc_bytes"),
                 direct.find() ? Double.parseDouble(direct.group(1)) : Double.NaN, metric(metrics,
                         "netty_direct_memory_used_bytes"),
                 fds(pid), status(pid, "Threads"));
+    }
+
+    /** {@code node}'s agent's Prometheus scrape, from the host ({@link LocalMesh#metricsUrl}). */
+    public static String metrics(LocalMesh mesh, String node) throws IOException {
+        try {
+            return HTTP.send(HttpRequest.newBuilder(URI.create(mesh.metricsUrl(node))).timeout(Duration.ofSeconds(10))
+                    .build(), HttpResponse.BodyHandlers.ofString()).body();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IOException("interrupted", e);
+        }
     }
 
     /** The JVM itself: the agent's process, or its first descendant named java when it is a wrapper. */
