@@ -158,6 +158,25 @@ public final class LoadFigures {
         return b.append("</svg>\n").toString();
     }
 
+    /**
+     * {@code LoadFigures RESULTS FROM_S TO_S [MARK=SECONDS…]}: the summary of a results file's rows
+     * between two times (e.g. of a run that was cut short, whose own summary was never written),
+     * printed, and its plot written beside it ({@code .svg}).
+     */
+    public static void main(String[] args) throws java.io.IOException {
+        java.nio.file.Path file = java.nio.file.Path.of(args[0]);
+        double from = Double.parseDouble(args[1]), to = Double.parseDouble(args[2]);
+        List<Sample> rows = AgentSampler.read(file).stream().filter(r -> r.t() <= to).toList();
+        summary(rows, from).forEach(System.out::println);
+        Map<String, Double> marks = new LinkedHashMap<>();
+        for (int i = 3; i < args.length; i++) {
+            marks.put(args[i].substring(0, args[i].indexOf('=')), Double.parseDouble(args[i].substring(args[i]
+                    .indexOf('=') + 1)));
+        }
+        java.nio.file.Files.writeString(java.nio.file.Path.of(file.toString().replaceAll("\\.txt$", "") + ".svg"), svg(
+                file.getFileName().toString(), rows, marks));
+    }
+
     private static String esc(String s) {
         return s.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;");
     }

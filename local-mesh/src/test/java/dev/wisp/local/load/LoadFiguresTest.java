@@ -66,6 +66,18 @@ class LoadFiguresTest {
     }
 
     @Test
+    void mainPlotsAResultsFileBetweenTwoTimes() throws Exception {
+        Path f = dir.resolve("soak-x.txt");
+        Files.writeString(f, Sample.HEADER + "\n" + at(0, "node1", 50 << 20, 100).csv() + "\n" + at(10, "node1",
+                60 << 20, 200).csv() + "\n" + at(20, "node1", 70 << 20, 300).csv() + "\n");
+        LoadFigures.main(new String[]{f.toString(), "5", "15", "restart=12"});
+        String svg = Files.readString(dir.resolve("soak-x.svg"));
+        assertThat(svg).contains(">restart</text>").contains("soak-x.txt");
+        // Only the row at t=10 is inside [5, 15] for the summary; the plot has rows up to 15 s.
+        assertThat(svg.split("<polyline", -1)).hasSize(1 + LoadFigures.FIGURES.size());
+    }
+
+    @Test
     void everyPolicyVersionAllowsBothClientsOnTheServer() throws Exception {
         for (int i = 0; i < 2; i++) {
             JsonNode p = new YAMLMapper().readTree(LoadRun.policy(i));
