@@ -2,10 +2,12 @@ package dev.wisp.node.capture;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import dev.wisp.bpf.capture.PodRef;
 import io.micrometer.prometheusmetrics.PrometheusConfig;
 import io.micrometer.prometheusmetrics.PrometheusMeterRegistry;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
+import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
 import org.junit.jupiter.api.Test;
@@ -32,6 +34,25 @@ class TransparentUpstreamTest {
         assertThat(fallbacks("socket_failed")).isZero();
         assertThat(fallbacks("pass_failed")).isZero();
         assertThat(registry.get("wisp_upstream_source_transparent").counter().count()).isZero();
+        assertThat(passed).isEmpty();
+    }
+
+    @Test
+    void aPodWhoseReplyPathCannotBeInstalledGetsConnectionsFromTheAgentCountedAsNotInstalled() throws Exception {
+        InetAddress podIp = InetAddress.getByName("10.2.0.9");
+        try (TransparentUpstream upstream = new TransparentUpstream(registry,
+                (from, to, pass) -> passed.add(from + " " + to + " " + pass))) {
+            // A namespace that does not exist: entering it fails, as a refusal by the kernel would.
+            upstream.podAdded(new PodRef("gone", Path.of("/sys/fs/cgroup/none"), Path.of("/nonexistent/netns"),
+                    List.of(podIp)));
+            assertThat(upstream.open(InetAddress.getByName("10.1.0.5"), new InetSocketAddress(podIp, 8080)))
+                    .isEmpty();
+            upstream.podRemoved("gone");
+            assertThat(upstream.open(InetAddress.getByName("10.1.0.5"), new InetSocketAddress(podIp, 8080)))
+                    .isEmpty();
+        }
+        assertThat(fallbacks("not_installed")).isEqualTo(1.0);
+        assertThat(fallbacks("not_captured")).isEqualTo(1.0);
         assertThat(passed).isEmpty();
     }
 
