@@ -14,6 +14,7 @@ import dev.wisp.api.workload.v1.Workload;
 import dev.wisp.bpf.capture.PodRef;
 import dev.wisp.node.admin.AdminServer;
 import dev.wisp.node.capture.NodeCapture;
+import dev.wisp.node.capture.TransparentUpstream;
 import dev.wisp.node.controlplane.ControlPlaneClient;
 import dev.wisp.node.dns.DnsProxy;
 import dev.wisp.node.dns.PodDns;
@@ -119,6 +120,7 @@ public final class NodeRuntime implements AutoCloseable {
     private ControlPlaneClient controlPlane;
     private Identities identities;
     private NodeCapture capture;
+    private TransparentUpstream transparent;
     /** The pods' SPIFFE Workload API; with capture and a Workload API directory only. */
     private WorkloadApi workloadApi;
     private DnsProxy dns;
@@ -276,6 +278,15 @@ public final class NodeRuntime implements AutoCloseable {
                 podDns = new PodDns(dns, NodeSettings.Dns.DEFAULT_PORT);
                 started.push(podDns);
             }
+            if (transport.kind() == Transport.Kind.NIO) {
+                // Apps see their clients' addresses (the socket is a JDK channel: NIO only).
+                transparent = new TransparentUpstream(telemetry.registry(), capture::passOwnConnection);
+                started.push(transparent);
+                transport.upstreamSource(transparent);
+            } else {
+                LOG.info("with the {} transport, captured pods' applications see the agent's address, not their "
+                        + "clients' (transparent upstream sockets need the NIO transport)", transport.kind().label());
+            }
             capture.start(r -> new InboundPlaintext(ctx, r), this::podAdded, this::podRemoved);
             if (podDns != null) {
                 capture.redirectDns(podDns.port());
@@ -310,6 +321,9 @@ public final class NodeRuntime implements AutoCloseable {
 
     /** A pod capture enrolled: its Workload API socket and DNS listener, for those the agent runs. */
     private void podAdded(PodRef pod) {
+        if (transparent != null) {
+            transparent.podAdded(pod);
+        }
         if (workloadApi != null) {
             workloadApi.podAdded(pod);
         }
@@ -319,6 +333,9 @@ public final class NodeRuntime implements AutoCloseable {
     }
 
     private void podRemoved(String uid) {
+        if (transparent != null) {
+            transparent.podRemoved(uid);
+        }
         if (workloadApi != null) {
             workloadApi.podRemoved(uid);
         }
