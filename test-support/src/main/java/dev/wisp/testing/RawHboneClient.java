@@ -20,13 +20,20 @@ import io.netty.handler.codec.http2.Http2HeadersFrame;
 import io.netty.handler.codec.http2.Http2MultiplexHandler;
 import io.netty.handler.codec.http2.Http2StreamChannel;
 import io.netty.handler.codec.http2.Http2StreamChannelBootstrap;
+import io.netty.handler.ssl.ApplicationProtocolConfig;
 import io.netty.handler.ssl.SslContext;
+import io.netty.handler.ssl.SslContextBuilder;
+import io.netty.handler.ssl.SslProvider;
+import io.netty.handler.ssl.util.InsecureTrustManagerFactory;
 import io.netty.handler.ssl.SslHandler;
 import io.netty.util.ReferenceCountUtil;
 import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
+import java.security.PrivateKey;
+import java.security.cert.X509Certificate;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
+import javax.net.ssl.SSLException;
 
 /**
  * A scripted HBONE client for tests: sends exactly what a test wants, well-formed or not. Its
@@ -35,6 +42,21 @@ import java.util.concurrent.TimeUnit;
  */
 public final class RawHboneClient implements AutoCloseable {
     private final EventLoopGroup group = new MultiThreadIoEventLoopGroup(1, NioIoHandler.newFactory());
+
+    /**
+     * A TLS 1.3 client context offering h2 that presents {@code leaf} whatever the server asks for
+     * ({@link AlwaysPresent}) and accepts any server: what an attacker holding a certificate and its
+     * key would use, to test the server's check of the client.
+     */
+    public static SslContext presenting(X509Certificate leaf, PrivateKey key) throws SSLException {
+        return SslContextBuilder.forClient().sslProvider(SslProvider.JDK).protocols("TLSv1.3")
+                .trustManager(InsecureTrustManagerFactory.INSTANCE).endpointIdentificationAlgorithm(null)
+                .keyManager(new AlwaysPresent(leaf, key)).applicationProtocolConfig(new ApplicationProtocolConfig(
+                        ApplicationProtocolConfig.Protocol.ALPN,
+                        ApplicationProtocolConfig.SelectorFailureBehavior.NO_ADVERTISE,
+                        ApplicationProtocolConfig.SelectedListenerFailureBehavior.ACCEPT, "h2"))
+                .build();
+    }
 
     /** Opens TLS (with {@code ctx}) to {@code server}; completes with the channel after the handshake. */
     public Channel tls(SslContext ctx, InetSocketAddress server) throws Exception {

@@ -19,6 +19,7 @@ import dev.wisp.node.controlplane.ControlPlaneClient;
 import dev.wisp.node.dns.DnsProxy;
 import dev.wisp.node.dns.PodDns;
 import dev.wisp.node.identity.CertificateMetrics;
+import dev.wisp.node.identity.HeldCertificates;
 import dev.wisp.node.identity.Identities;
 import dev.wisp.node.identity.IdentityException;
 import dev.wisp.node.identity.IdentityProvider;
@@ -44,6 +45,7 @@ import dev.wisp.node.telemetry.Telemetry;
 import dev.wisp.node.tls.HboneTls;
 import dev.wisp.node.xds.XdsMetrics;
 import dev.wisp.spiffe.SpiffeId;
+import dev.wisp.spiffe.TrustBundle;
 import dev.wisp.spiffe.ca.CaSettings;
 import dev.wisp.spiffe.ca.CertificateAuthority;
 import dev.wisp.spiffe.ca.NodeAuthorizer;
@@ -466,6 +468,10 @@ public final class NodeRuntime implements AutoCloseable {
         m.put("hbone_pool_connections_opened", pool.connectionsOpened());
         m.put("hbone_server_connections", hbone.connections());
         m.put("hbone_quic_server_connections", quicServer == null ? 0 : quicServer.connections());
+        TrustBundle bundle = identities.bundle();
+        m.put("trust_bundle", HeldCertificates.roots(bundle));
+        m.put("certificates", HeldCertificates.certificates(identities.certificates().identities(), identities
+                .certificates()::current, bundle));
         return m;
     }
 
