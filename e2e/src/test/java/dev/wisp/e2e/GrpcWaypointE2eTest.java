@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
 import dev.wisp.local.ClusterSpec;
+import dev.wisp.local.InNetns;
 import dev.wisp.local.LocalMesh;
 import dev.wisp.local.MeshSpec;
 import dev.wisp.testing.Prerequisites;
@@ -118,6 +119,14 @@ class GrpcWaypointE2eTest {
                 + "route=GRPCRoute/")).as(access).isEqualTo(10);
         assertThat(count(access, "protocol=HTTP/2 method=POST path=\"/demo.Echo/C\" status=200 grpc_status=12 "
                 + "route=grpc-no-route ")).as(access).isEqualTo(3);
+
+        // Istio's request series count them as gRPC, by the status each client got.
+        String netns = mesh.waypointPod("default", "waypoint").orElseThrow().netns();
+        await().atMost(Duration.ofSeconds(10)).untilAsserted(() -> {
+            String metrics = InNetns.httpGet(netns, 15020, "/metrics");
+            assertThat(List.of(requests(metrics, "0"), requests(metrics, "12"))).as(metrics).isEqualTo(List.of(
+                    20.0, 3.0));
+        });
     }
 
     @Test
@@ -127,6 +136,17 @@ class GrpcWaypointE2eTest {
         assertThat(out).as(out).contains(":status: 200").containsPattern("v[12] /plain\\?x=1 over HTTP/2");
         await().atMost(Duration.ofSeconds(10)).untilAsserted(() -> assertThat(accessLines()).contains(
                 "protocol=HTTP/2 method=GET path=\"/plain?x=1\" status=200 grpc_status=- "));
+    }
+
+    /** The waypoint's {@code istio_requests_total} of gRPC requests answered {@code grpcStatus}, summed. */
+    static double requests(String metrics, String grpcStatus) {
+        return metrics.lines().filter(l -> l.startsWith("istio_requests_total{") && l.contains(
+                "request_protocol=\"grpc\"") && l.contains("grpc_response_status=\"" + grpcStatus + "\"")
+                && l
+                        .contains("response_code=\"200\""))
+                .mapToDouble(l -> Double.parseDouble(l.substring(l
+                        .lastIndexOf(' ') + 1)))
+                .sum();
     }
 
     /** Runs {@code command} in the client pod to its end; its output lines. */
