@@ -230,7 +230,8 @@ final class Exchange extends SimpleChannelInboundHandler<FullHttpRequest> {
     }
 
     private void write(ChannelHandlerContext c, FullHttpResponse r, boolean keepAlive) {
-        if (!grpc) {
+        if (!grpc || !h2) {
+            // HTTP/1.1 needs the length to delimit the answer; a trailers-only HTTP/2 answer is one HEADERS frame.
             HttpUtil.setContentLength(r, r.content().readableBytes());
         }
         // An HTTP/2 stream ends with its answer, whatever the request said.

@@ -144,6 +144,15 @@ class InnerProtocolTest {
         ByteBuf out = h1.readOutbound();
         assertThat(out.toString(StandardCharsets.US_ASCII)).startsWith("HTTP/1.1 200 OK").endsWith("direct response\n");
         out.release();
+        // A gRPC request over HTTP/1.1 that the waypoint answers: the gRPC status, and a length that
+        // ends the answer so the connection can carry the next one.
+        h1.writeInbound(
+                Unpooled.copiedBuffer("POST /pkg.Svc/M HTTP/1.1\r\nhost: a\r\ncontent-type: application/grpc\r\n"
+                        + "content-length: 0\r\n\r\n", StandardCharsets.US_ASCII));
+        out = h1.readOutbound();
+        assertThat(out.toString(StandardCharsets.US_ASCII)).startsWith("HTTP/1.1 200 OK").contains("grpc-status: 12",
+                "content-length: 0").endsWith("\r\n\r\n");
+        out.release();
         assertThat(Http2CodecUtil.connectionPrefaceBuf().readableBytes()).isEqualTo(24);
     }
 
