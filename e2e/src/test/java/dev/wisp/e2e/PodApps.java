@@ -217,8 +217,17 @@ final class PodApps {
         }
 
         /** One call from the pod: {@code ok <answer>} or {@code failed <reason>}. */
-        synchronized String call(String host, int port, int size) throws IOException, InterruptedException {
-            in.write(("call " + host + " " + port + " " + size + "\n").getBytes(StandardCharsets.US_ASCII));
+        String call(String host, int port, int size) throws IOException, InterruptedException {
+            return ask("call " + host + " " + port + " " + size);
+        }
+
+        /** One HTTP GET from the pod ({@link PodClient#http}): {@code ok <body>} or {@code failed <reason>}. */
+        String http(String host, int port) throws IOException, InterruptedException {
+            return ask("http " + host + " " + port);
+        }
+
+        private synchronized String ask(String command) throws IOException, InterruptedException {
+            in.write((command + "\n").getBytes(StandardCharsets.US_ASCII));
             in.flush();
             String r = lines.poll(20, TimeUnit.SECONDS);
             if (r == null) {
