@@ -47,14 +47,22 @@ final class PodApps {
     }
 
     /**
+     * Brings up {@code spec}: what a local mesh needs of the machine (root, {@code ip}, {@code nsenter})
+     * is checked first, failing the test when missing.
+     */
+    static LocalMesh up(MeshSpec.Builder spec) throws Exception {
+        Prerequisites.requireRoot();
+        Prerequisites.requireCommands("ip", "nsenter");
+        return LocalMesh.up(spec.build());
+    }
+
+    /**
      * Brings up {@code spec} (as root, with {@code ip} and {@code nsenter}, failing otherwise) and
      * starts the pod {@code server}'s {@link PodServer} on {@code serverPorts}: the fixture of the
      * client/server mesh tests.
      */
     static LocalMesh upWithServer(MeshSpec.Builder spec, int... serverPorts) throws Exception {
-        Prerequisites.requireRoot();
-        Prerequisites.requireCommands("ip", "nsenter");
-        LocalMesh mesh = LocalMesh.up(spec.build());
+        LocalMesh mesh = up(spec);
         startServer(mesh, "server", "server", serverPorts);
         return mesh;
     }

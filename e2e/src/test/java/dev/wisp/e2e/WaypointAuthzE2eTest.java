@@ -15,7 +15,6 @@ import dev.wisp.local.ClusterSpec;
 import dev.wisp.local.LocalMesh;
 import dev.wisp.local.MeshSpec;
 import dev.wisp.spiffe.SpiffeId;
-import dev.wisp.testing.Prerequisites;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.nio.file.Path;
@@ -56,16 +55,13 @@ class WaypointAuthzE2eTest {
 
     @BeforeAll
     static void up() throws Exception {
-        Prerequisites.requireRoot();
-        Prerequisites.requireCommands("ip", "nsenter");
         ClusterSpec cluster = ClusterSpec.builder(CLUSTER).nodes(2).base(110)
                 .pod(new ClusterSpec.PodSpec("waypoint", "default", "waypoint", 0,
                         Map.of("istio.io/dataplane-mode", "none")))
                 .pod(new ClusterSpec.PodSpec("v1", "default", "server", 1, Map.of("app", "server")))
                 .build();
-        mesh = LocalMesh.up(MeshSpec.builder(cluster).workDir(dir)
-                .service(WaypointE2eTest.service(cluster, "server", 1, Map.of("app", "server")))
-                .build());
+        mesh = PodApps.up(MeshSpec.builder(cluster).workDir(dir)
+                .service(WaypointE2eTest.service(cluster, "server", 1, Map.of("app", "server"))));
         mesh.startInPodLogged("v1", PodApps.wisp(List.of("-Xmx64m"), List.of("demo-app", "server", "--port", "8080",
                 "--name", "v1")));
         WaypointClient.startWaypoint(mesh, "waypoint");

@@ -1,5 +1,6 @@
 package dev.wisp.node;
 
+import dev.wisp.spiffe.MeshIdentities;
 import dev.wisp.base.Closing;
 import java.nio.file.Path;
 
@@ -261,8 +262,7 @@ public final class NodeRuntime implements AutoCloseable {
         bound.put("readiness", admin.readinessAddress());
         if (settings.flowsPort().isPresent() && settings.source() instanceof NodeSettings.Source.ControlPlane) {
             bound.put("flows", admin.serveFlowsToRelay(relayTls(), new InetSocketAddress(any, settings.flowsPort()
-                    .getAsInt()), SpiffeId.forServiceAccount(identities.trustDomain(),
-                            ControlPlaneClient.CONTROL_PLANE_NAMESPACE, ControlPlaneClient.CONTROL_PLANE_SA)));
+                    .getAsInt()), MeshIdentities.controlPlane(identities.trustDomain())));
         }
         if (capture != null) {
             Optional<Path> apiDir = settings.capture().get().workloadApiDir();

@@ -1,5 +1,6 @@
 package dev.wisp.node.controlplane;
 
+import dev.wisp.spiffe.MeshIdentities;
 import java.time.Duration;
 import dev.wisp.base.Threads;
 import static java.util.Objects.requireNonNull;
@@ -46,10 +47,6 @@ import javax.net.ssl.SSLException;
  * <p>Threads: gRPC's; the bundle is one atomic reference.
  */
 public final class ControlPlaneClient implements AutoCloseable {
-    /** The namespace and service account of the control plane's identity. */
-    public static final String CONTROL_PLANE_NAMESPACE = "wisp-system";
-    public static final String CONTROL_PLANE_SA = "wisp-control-plane";
-
     private final ManagedChannel channel;
     private final TrustedRoots bundle;
     private final BundleWatch bundleWatch;
@@ -161,8 +158,7 @@ public final class ControlPlaneClient implements AutoCloseable {
             Optional<SocketSource> from) {
         requireNonNull(host, "host");
         requireNonNull(bundle, "bundle");
-        SpiffeId expected = SpiffeId.forServiceAccount(bundle.get().trustDomain(), CONTROL_PLANE_NAMESPACE,
-                CONTROL_PLANE_SA);
+        SpiffeId expected = MeshIdentities.controlPlane(bundle.get().trustDomain());
         try {
             NettyChannelBuilder b = NettyChannelBuilder.forAddress(host, port)
                     .sslContext(SpiffeTls.forClientWithoutCertificate(bundle, Set.of(expected), SslProvider.JDK))
