@@ -58,7 +58,7 @@ class GrpcWaypointE2eTest {
     static void up() throws Exception {
         Prerequisites.requireRoot();
         Prerequisites.requireCommands("ip", "nsenter", "nghttp");
-        cluster = ClusterSpec.builder(CLUSTER).nodes(2).base(130).pod("client", "default", "client", 0)
+        cluster = ClusterSpec.builder(CLUSTER).nodes(2).base(190).pod("client", "default", "client", 0)
                 .pod(new ClusterSpec.PodSpec("g1", "default", "grpc", 1, Map.of("app", "grpc", "version", "v1")))
                 .pod(new ClusterSpec.PodSpec("g2", "default", "grpc", 1, Map.of("app", "grpc", "version", "v2")))
                 .build();
