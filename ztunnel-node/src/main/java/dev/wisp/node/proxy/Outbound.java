@@ -88,7 +88,8 @@ public final class Outbound implements AutoCloseable {
     /**
      * As {@link #tunnel(Channel, InetSocketAddress, InetSocketAddress, Consumer)}, with the source given.
      * A workload's connection is first admitted by its {@link WorkloadLimits}: at once, after a delay
-     * (the client waits, connected, reading nothing), or refused with {@link Outcome.Limited}.
+     * (the client waits, connected, reading nothing), or refused with {@link Outcome.Limited} (at
+     * once, or at the end of the longest wait when it is over the rate).
      */
     public void tunnel(Channel client, InetSocketAddress src, InetSocketAddress dst, Optional<Workload> source,
             Consumer<Outcome> ready) {
@@ -98,24 +99,27 @@ public final class Outbound implements AutoCloseable {
         }
         Workload w = source.get();
         WorkloadLimits.Admission a = limits.admit(w.getUid(), System.nanoTime());
+        if (a.counted()) {
+            client.closeFuture().addListener(f -> limits.release(w.getUid(), System.nanoTime()));
+        }
         String name = w.getNamespace() + "/" + w.getName();
-        if (!a.admitted()) {
+        Runnable next = a.admitted() ? () -> admitted(client, src, dst, source, ready) : () -> {
             ctx.telemetry().registry().counter(REFUSED, "workload", name, "reason", a.refused().label()).increment();
             fail(client, ready, new Outcome.Limited(a.refused(), "refused: workload " + name + " is over its "
                     + a.refused().label() + " limit (" + limits.settings() + ")"), unrouted(src, dst, source,
                             source
                                     .map(IdentityProvider::workloadId)));
-            return;
-        }
-        client.closeFuture().addListener(f -> limits.release(w.getUid(), System.nanoTime()));
+        };
         if (a.delayNanos() == 0) {
-            admitted(client, src, dst, source, ready);
+            next.run();
             return;
         }
-        ctx.telemetry().registry().counter(DELAYED, "workload", name).increment();
+        if (a.admitted()) {
+            ctx.telemetry().registry().counter(DELAYED, "workload", name).increment();
+        }
         client.eventLoop().schedule(() -> {
             if (client.isActive()) {
-                admitted(client, src, dst, source, ready);
+                next.run();
             }
         }, a.delayNanos(), TimeUnit.NANOSECONDS);
     }

@@ -20,8 +20,10 @@ class WorkloadLimitsTest {
         }
         assertThat(limits.admit("noisy", T0).delayNanos()).isEqualTo(100 * MS);
         assertThat(limits.admit("noisy", T0).delayNanos()).isEqualTo(200 * MS);
-        // The next slot is 300 ms away, over the 250 ms wait: refused, and it takes no slot.
-        assertThat(limits.admit("noisy", T0)).isEqualTo(new WorkloadLimits.Admission(0, WorkloadLimits.Reason.RATE));
+        // The next slot is 300 ms away, over the 250 ms wait: refused at the end of the wait, and it
+        // takes no slot.
+        assertThat(limits.admit("noisy", T0))
+                .isEqualTo(new WorkloadLimits.Admission(250 * MS, WorkloadLimits.Reason.RATE));
         assertThat(limits.admit("noisy", T0 + 60 * MS).delayNanos()).as("the slot the refusal did not take")
                 .isEqualTo(240 * MS);
     }
@@ -56,6 +58,7 @@ class WorkloadLimitsTest {
         assertThat(l.admit("a", T0).admitted()).isTrue();
         assertThat(l.admit("a", T0).admitted()).isTrue();
         assertThat(l.admit("a", T0)).isEqualTo(new WorkloadLimits.Admission(0, WorkloadLimits.Reason.CONNECTIONS));
+        assertThat(l.admit("a", T0).counted()).as("a refusal for the cap is not held").isFalse();
         l.release("a", T0);
         assertThat(l.admit("a", T0).admitted()).isTrue();
     }
@@ -76,8 +79,22 @@ class WorkloadLimitsTest {
     void withZeroWaitAConnectionOverTheRateIsRefusedAtOnce() {
         WorkloadLimits l = new WorkloadLimits(new WorkloadLimits.Settings(1, 1, Duration.ZERO, 10));
         assertThat(l.admit("a", T0).admitted()).isTrue();
-        assertThat(l.admit("a", T0 + 500 * MS).refused()).isEqualTo(WorkloadLimits.Reason.RATE);
+        assertThat(l.admit("a", T0 + 500 * MS)).isEqualTo(new WorkloadLimits.Admission(0, WorkloadLimits.Reason.RATE));
         assertThat(l.admit("a", T0 + 1000 * MS).delayNanos()).isZero();
+    }
+
+    @Test
+    void connectionsHeldForTheirRefusalCountAsOpenSoTheCapBoundsThem() {
+        WorkloadLimits l = new WorkloadLimits(new WorkloadLimits.Settings(1, 1, Duration.ofMillis(100), 3));
+        assertThat(l.admit("a", T0).admitted()).isTrue();
+        WorkloadLimits.Admission held = l.admit("a", T0);
+        assertThat(held).isEqualTo(new WorkloadLimits.Admission(100 * MS, WorkloadLimits.Reason.RATE));
+        assertThat(held.counted()).isTrue();
+        l.admit("a", T0);
+        assertThat(l.admit("a", T0).refused()).as("three open: two of them held refusals")
+                .isEqualTo(WorkloadLimits.Reason.CONNECTIONS);
+        l.release("a", T0 + 100 * MS);
+        assertThat(l.admit("a", T0 + 100 * MS).refused()).isEqualTo(WorkloadLimits.Reason.RATE);
     }
 
     @Test
