@@ -29,7 +29,7 @@ import java.util.function.Predicate;
  * What {@code wisp demo} tells once the mesh is up, in seven steps a person can follow: the mesh,
  * traffic over mTLS with both identities, UDP through WireGuard between the nodes, a DENY policy
  * from YAML, its removal, HTTP routing by a waypoint ({@link DemoWaypoint}), and the metrics.
- * Every line fits 80 columns except the YAML and paths it prints. Runs on the command's thread.
+ * Every line fits 80 columns except the YAML, the paths and {@code wisp flows}' table it prints. Runs on the command's thread.
  */
 final class DemoStory {
     static final String SERVER = "server";
@@ -240,6 +240,49 @@ final class DemoStory {
         await("calls from other/curl to succeed again", () -> curl.ok() >= curlOk + 2);
         out.printf("  calls restored: %s ok again after %.1f s%n", curl.name(), (System.nanoTime() - start) / 1e9);
         out.println(clip("    " + curl.lastLine()));
+        out.flush();
+        deniedCalls();
+    }
+
+    /**
+     * Runs {@code wisp flows --verdict denied --from other/curl} as a user would in another terminal,
+     * prints what it printed, and checks it names exactly the denied calls of other/curl the server's agent
+     * recorded (the policy is gone, so no more come).
+     */
+    private void deniedCalls() {
+        List<String> cmd = command(wisp, "flows", "--cluster", mesh.name(), "--verdict", FlowRecord.DENIED, "--from",
+                "other/" + CURL);
+        out.println("  what the policy denied: wisp flows --verdict denied --from other/" + CURL);
+        out.flush();
+        List<String> lines;
+        try {
+            Process p = new ProcessBuilder(cmd).redirectErrorStream(true).start();
+            lines = new String(p.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8).lines()
+                    .toList();
+            if (!p.waitFor(STEP_TIMEOUT.toSeconds(), java.util.concurrent.TimeUnit.SECONDS) || p.exitValue() != 0) {
+                throw new DemoException("wisp flows failed: " + String.join(" / ", lines));
+            }
+        } catch (IOException e) {
+            throw new DemoException("cannot run wisp flows: " + e.getMessage());
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new DemoException("interrupted");
+        }
+        lines.forEach(l -> out.println(l.stripTrailing()));
+        refreshFlows();
+        String curlId = mesh.spiffeId(CURL);
+        long recorded = count(r -> isInbound(r) && r.flow().sourceIdentity().equals(curlId) && r.flow().verdict()
+                .equals(FlowRecord.DENIED));
+        List<String> rows = lines.stream().skip(1).filter(l -> !l.isBlank()).toList();
+        boolean onlyDenied = rows.stream().allMatch(l -> l.contains(" " + FlowRecord.DENIED + " ") && l.contains(
+                "(ns/other/sa/" + CURL + ")"));
+        if (rows.size() != recorded || !onlyDenied) {
+            throw new DemoException("wisp flows printed " + rows.size() + " rows" + (onlyDenied
+                    ? ""
+                    : ", not all denied calls of other/" + CURL) + "; node2 recorded " + recorded
+                    + " denied calls of other/" + CURL);
+        }
+        out.println("  " + rows.size() + " denied calls of other/" + CURL + ": exactly those node2's agent recorded");
         out.flush();
     }
 

@@ -55,6 +55,17 @@ class DemoCommandTest {
                         "denied connections in node2's flows: [1-9]")
                 .contains("deny-other");
         assertThat(out).containsPattern("calls restored: other/curl ok again after [0-9.]+ s");
+        assertThat(out).contains("live mesh page:       http://127.0.0.1:15014/ui");
+        // wisp flows --verdict denied --from other/curl, run by the demo once the policy is gone: its rows
+        // are the denied calls of other/curl, as many as node2's agent recorded (the demo checks the count).
+        java.util.regex.Matcher denied = java.util.regex.Pattern.compile(
+                "what the policy denied: wisp flows --verdict denied --from other/curl\n(.*?)\n  ([0-9]+) denied calls "
+                        + "of other/curl: exactly those node2's agent recorded",
+                java.util.regex.Pattern.DOTALL).matcher(out);
+        assertThat(denied.find()).as(out).isTrue();
+        java.util.List<String> rows = denied.group(1).lines().skip(1).toList();
+        assertThat(rows).hasSize(Integer.parseInt(denied.group(2))).isNotEmpty().allSatisfy(r -> assertThat(r)
+                .contains(" denied ").contains("curl (ns/other/sa/curl)").contains("node2 in"));
         assertThat(out).contains("kind: Gateway", "kind: HTTPRoute", "the mesh started 'wisp waypoint' in pod waypoint")
                 .containsPattern(" +[0-9]+  200 hello from server\n").containsPattern(
                         " +[0-9]+  200 hello from server-v2\n")
