@@ -173,7 +173,22 @@ class ControlPlaneMeshE2eTest {
     @Order(2)
     void aCertificateForAServiceAccountWithNoPodOnTheNodeIsRefused() throws Exception {
         TrustBundle bundle = TrustBundle.read("cluster.local", state.resolve("ca/bundle.pem"));
-        ManagedChannel ch = ControlPlaneClient.channel(cluster.underlayAddress(), XDS_PORT, () -> bundle);
+        // The control plane takes node 1's credential only from node 1's address: the channel's sockets are
+        // made in node 1's network namespace, its event loop is this test's own.
+        io.netty.channel.nio.NioEventLoopGroup loop = new io.netty.channel.nio.NioEventLoopGroup(1);
+        ManagedChannel ch = io.grpc.netty.NettyChannelBuilder.forAddress(cluster.underlayAddress(), XDS_PORT)
+                .sslContext(dev.wisp.spiffe.tls.SpiffeTls.forClientWithoutCertificate(() -> bundle, java.util.Set.of(
+                        SpiffeId.forServiceAccount("cluster.local", ControlPlaneClient.CONTROL_PLANE_NAMESPACE,
+                                ControlPlaneClient.CONTROL_PLANE_SA)),
+                        io.netty.handler.ssl.SslProvider.JDK))
+                .eventLoopGroup(loop).channelFactory(() -> {
+                    try {
+                        return Netns.call(cluster.node(0).netns(), io.netty.channel.socket.nio.NioSocketChannel::new,
+                                Duration.ofSeconds(20));
+                    } catch (Exception e) {
+                        throw new IllegalStateException(e);
+                    }
+                }).build();
         try {
             String token = Files.readString(state.resolve("node-credentials/node1.token")).trim();
             var ca = CertificateServiceGrpc.newBlockingStub(ch).withCallCredentials(BearerCredentials.of(() -> token))
@@ -189,6 +204,7 @@ class ControlPlaneMeshE2eTest {
             }
         } finally {
             ch.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
+            loop.shutdownGracefully(0, 1, TimeUnit.SECONDS);
         }
         assertThat(log("control-plane")).contains("refused csr_not_authorized of node node1");
     }

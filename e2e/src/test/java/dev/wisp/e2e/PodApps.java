@@ -226,6 +226,11 @@ final class PodApps {
             return send("call " + host + " " + port + " " + size, Duration.ofSeconds(20));
         }
 
+        /** One HTTP GET from the pod ({@link PodClient#http}): {@code ok <body>} or {@code failed <reason>}. */
+        String http(String host, int port) throws IOException, InterruptedException {
+            return send("http " + host + " " + port, Duration.ofSeconds(20));
+        }
+
         /** One command line to the pod's {@code repl}; its answer line, {@code within} at most. */
         synchronized String send(String command, Duration within) throws IOException, InterruptedException {
             in.write((command + "\n").getBytes(StandardCharsets.US_ASCII));

@@ -86,8 +86,9 @@ class WaypointAuthzE2eTest {
         InetSocketAddress vip = new InetSocketAddress(InetAddress.ofLiteral(LocalMesh.serviceAddress(mesh.cluster()
                 .spec(), 1)), 80);
         String waypointIp = mesh.pod("waypoint").ip();
-        try (WaypointClient.Tunnel t = client.open(me, waypointIp, vip)) {
-            // the waypoint may still be reading the routes (503) when the test starts
+        // The waypoint answers the CONNECT 503 until it has read the service's routes from the control plane.
+        try (WaypointClient.Tunnel t = await().atMost(Duration.ofSeconds(60)).ignoreExceptions().until(() -> client
+                .open(me, waypointIp, vip), java.util.Objects::nonNull)) {
             await().atMost(Duration.ofSeconds(60)).untilAsserted(() -> assertThat(t.call("POST", "/api", Map.of()))
                     .isEqualTo("200 hello from v1"));
 

@@ -14,10 +14,12 @@ import dev.wisp.api.workload.v1.Workload;
 import dev.wisp.bpf.capture.PodRef;
 import dev.wisp.node.admin.AdminServer;
 import dev.wisp.node.capture.NodeCapture;
+import dev.wisp.node.capture.TransparentUpstream;
 import dev.wisp.node.controlplane.ControlPlaneClient;
 import dev.wisp.node.dns.DnsProxy;
 import dev.wisp.node.dns.PodDns;
 import dev.wisp.node.identity.CertificateMetrics;
+import dev.wisp.node.identity.HeldCertificates;
 import dev.wisp.node.identity.Identities;
 import dev.wisp.node.identity.IdentityException;
 import dev.wisp.node.identity.IdentityProvider;
@@ -44,6 +46,7 @@ import dev.wisp.node.telemetry.Telemetry;
 import dev.wisp.node.tls.HboneTls;
 import dev.wisp.node.xds.XdsMetrics;
 import dev.wisp.spiffe.SpiffeId;
+import dev.wisp.spiffe.TrustBundle;
 import dev.wisp.spiffe.ca.CaSettings;
 import dev.wisp.spiffe.ca.CertificateAuthority;
 import dev.wisp.spiffe.ca.NodeAuthorizer;
@@ -120,6 +123,7 @@ public final class NodeRuntime implements AutoCloseable {
     private ControlPlaneClient controlPlane;
     private Identities identities;
     private NodeCapture capture;
+    private TransparentUpstream transparent;
     /** The pods' SPIFFE Workload API; with capture and a Workload API directory only. */
     private WorkloadApi workloadApi;
     private DnsProxy dns;
@@ -277,6 +281,15 @@ public final class NodeRuntime implements AutoCloseable {
                 podDns = new PodDns(dns, NodeSettings.Dns.DEFAULT_PORT);
                 started.push(podDns);
             }
+            if (transport.kind() == Transport.Kind.NIO) {
+                // Apps see their clients' addresses (the socket is a JDK channel: NIO only).
+                transparent = new TransparentUpstream(telemetry.registry(), capture::passOwnConnection);
+                started.push(transparent);
+                transport.upstreamSource(transparent);
+            } else {
+                LOG.info("with the {} transport, captured pods' applications see the agent's address, not their "
+                        + "clients' (transparent upstream sockets need the NIO transport)", transport.kind().label());
+            }
             capture.start(r -> new InboundPlaintext(ctx, r), this::podAdded, this::podRemoved);
             if (podDns != null) {
                 capture.redirectDns(podDns.port());
@@ -311,6 +324,9 @@ public final class NodeRuntime implements AutoCloseable {
 
     /** A pod capture enrolled: its Workload API socket and DNS listener, for those the agent runs. */
     private void podAdded(PodRef pod) {
+        if (transparent != null) {
+            transparent.podAdded(pod);
+        }
         if (workloadApi != null) {
             workloadApi.podAdded(pod);
         }
@@ -320,6 +336,9 @@ public final class NodeRuntime implements AutoCloseable {
     }
 
     private void podRemoved(String uid) {
+        if (transparent != null) {
+            transparent.podRemoved(uid);
+        }
         if (workloadApi != null) {
             workloadApi.podRemoved(uid);
         }
@@ -450,6 +469,10 @@ public final class NodeRuntime implements AutoCloseable {
         m.put("hbone_pool_connections_opened", pool.connectionsOpened());
         m.put("hbone_server_connections", hbone.connections());
         m.put("hbone_quic_server_connections", quicServer == null ? 0 : quicServer.connections());
+        TrustBundle bundle = identities.bundle();
+        m.put("trust_bundle", HeldCertificates.roots(bundle));
+        m.put("certificates", HeldCertificates.certificates(identities.certificates().identities(), identities
+                .certificates()::current, bundle));
         return m;
     }
 
