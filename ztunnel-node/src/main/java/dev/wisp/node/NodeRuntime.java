@@ -34,6 +34,7 @@ import dev.wisp.node.proxy.Outbound;
 import dev.wisp.node.proxy.ProxyContext;
 import dev.wisp.node.proxy.Socks5;
 import dev.wisp.node.proxy.Transport;
+import dev.wisp.node.proxy.WorkloadLimits;
 import dev.wisp.node.state.InvalidResourceException;
 import dev.wisp.api.workload.v1.Node;
 import dev.wisp.api.workload.v1.Resource;
@@ -217,7 +218,7 @@ public final class NodeRuntime implements AutoCloseable {
         started.push(hboneClient);
         meshHboneProtocol();
         index.onChange(this::meshHboneProtocol);
-        outbound = new Outbound(ctx, hboneClient, resolver);
+        outbound = new Outbound(ctx, hboneClient, resolver, new WorkloadLimits(settings.workloadLimits()));
         started.push(outbound);
         inbound = new InboundPlaintext(ctx, resolver);
         started.push(inbound);
