@@ -161,6 +161,20 @@ struct {
 	__uint(pinning, LIBBPF_PIN_BY_NAME);
 } wisp_dns_orig SEC(".maps");
 
+/*
+ * The agent's own connections to a member pod's application, made from the client's address while
+ * they are being opened (the agent's TransparentUpstream adds the 4-tuple after bind, removes it
+ * once connected): local = the pod's address and the application's port, remote = the client's
+ * address and the agent's port. sk_lookup lets these through instead of steering them inbound.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_LRU_HASH);
+	__uint(max_entries, 16384);
+	__type(key, struct tuple);
+	__type(value, __u8);
+	__uint(pinning, LIBBPF_PIN_BY_NAME);
+} wisp_own_upstream SEC(".maps");
+
 struct {
 	__uint(type, BPF_MAP_TYPE_RINGBUF);
 	__uint(max_entries, 1 << 20);
@@ -636,6 +650,25 @@ int wisp_bind6(struct bpf_sock_addr *ctx)
 	return bind_allowed(ctx);
 }
 
+/* Whether the connection sk_lookup sees is one the agent registered in wisp_own_upstream. */
+static __always_inline int is_own_upstream(struct bpf_sk_lookup *ctx)
+{
+	struct tuple key;
+	__u16 remote_port = bpf_ntohs(ctx->remote_port);
+	__u16 local_port = (__u16)ctx->local_port;
+
+	if (ctx->family == AF_INET) {
+		set_v4(&key.local, ctx->local_ip4, local_port);
+		set_v4(&key.remote, ctx->remote_ip4, remote_port);
+	} else {
+		__u32 l[4] = {ctx->local_ip6[0], ctx->local_ip6[1], ctx->local_ip6[2], ctx->local_ip6[3]};
+		__u32 r[4] = {ctx->remote_ip6[0], ctx->remote_ip6[1], ctx->remote_ip6[2], ctx->remote_ip6[3]};
+		set_v6(&key.local, l, local_port);
+		set_v6(&key.remote, r, remote_port);
+	}
+	return bpf_map_lookup_elem(&wisp_own_upstream, &key) != 0;
+}
+
 SEC("sk_lookup")
 int wisp_sk_lookup(struct bpf_sk_lookup *ctx)
 {
@@ -660,6 +693,13 @@ int wisp_sk_lookup(struct bpf_sk_lookup *ctx)
 	/* From the pod's own address: the pod talking to itself, or the agent's in-pod connection
 	 * to the application. Neither is inbound traffic. */
 	if (same_addr(&dst, &src))
+		return SK_PASS;
+	/* The agent's own connection to the application, from the client's address (the agent's
+	 * TransparentUpstream): it must reach the application, not the agent's listener again. Only the
+	 * 4-tuple tells it apart: it arrives on the pod's loopback, yet ingress_ifindex is that of the
+	 * device holding the pod's address (the kernel sets a local route's rt_iif so), as for a
+	 * connection from outside. */
+	if (is_own_upstream(ctx))
 		return SK_PASS;
 	__u16 port = (__u16)ctx->local_port;
 	if (port == cfg->hbone_port)

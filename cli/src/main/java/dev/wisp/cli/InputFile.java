@@ -1,5 +1,8 @@
 package dev.wisp.cli;
 
+import java.util.List;
+import java.io.PrintWriter;
+import dev.wisp.controlplane.config.ConfigError;
 import static java.util.Objects.requireNonNull;
 
 import java.io.IOException;
@@ -10,7 +13,8 @@ import java.nio.file.Path;
 /**
  * A configuration file an offline command ({@code wisp policy check}, {@code wisp route check})
  * reads whole: refused before reading when it is larger than any such file can be, and every failure
- * a {@link UserException} that names the file and carries the command's exit code for bad input.
+ * a {@link UserException} that names the file and carries the command's exit code for bad input; a
+ * file the control plane's decoder refuses is reported the same way by both commands ({@link #refused}).
  */
 public final class InputFile {
     /** A policy or route file is a few KiB; refuse what cannot be one before reading it. */
@@ -29,5 +33,17 @@ public final class InputFile {
         } catch (IOException e) {
             throw new UserException("cannot read " + file + ": " + e.getMessage(), exitCode);
         }
+    }
+
+    /**
+     * Writes each of {@code errors} (the decoder's {@code file:line Kind ns/name: field: message}) to
+     * {@code err} and returns the failure to throw: {@code what} is refused, nothing was checked.
+     */
+    public static UserException refused(String what, List<ConfigError> errors, PrintWriter err, int exitCode) {
+        for (ConfigError error : errors) {
+            err.println(error);
+        }
+        err.flush();
+        return new UserException(what + " refused (" + errors.size() + " error(s)); nothing checked", exitCode);
     }
 }

@@ -6,6 +6,7 @@ import dev.wisp.node.NodeRuntime;
 import dev.wisp.node.NodeSettings;
 import dev.wisp.node.proxy.HboneClient;
 import dev.wisp.node.proxy.Transport;
+import dev.wisp.node.proxy.WorkloadLimits;
 import java.io.IOException;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
@@ -93,6 +94,18 @@ public final class NodeCommand implements Callable<Integer> {
     @Option(names = "--pool-idle-timeout", paramLabel = "DURATION", description = "HBONE client pool: how long a connection without streams stays open (ISO-8601, default: ${DEFAULT-VALUE}); PT0S closes it when its last stream ends, so with --pool-streams-per-connection 1 every stream makes its own mTLS handshake (bench/hbone compares that with haproxy).")
     Duration poolIdleTimeout;
 
+    @Option(names = "--workload-connection-rate", paramLabel = "N", description = "Each local workload's new outbound connections per second, after its burst (default: ${DEFAULT-VALUE}); one over it waits for its slot, so that one pod opening connections as fast as it can does not starve the others.")
+    double workloadConnectionRate;
+
+    @Option(names = "--workload-connection-burst", paramLabel = "N", description = "Each local workload's new outbound connections that may start at once (default: ${DEFAULT-VALUE}).")
+    int workloadConnectionBurst;
+
+    @Option(names = "--workload-connection-wait", paramLabel = "DURATION", description = "How long a workload's connection over its rate may wait for its slot before it is refused, counted in wisp_workload_connections_refused_total and recorded as a failed flow (ISO-8601, default: ${DEFAULT-VALUE}).")
+    Duration workloadConnectionWait;
+
+    @Option(names = "--workload-max-connections", paramLabel = "N", description = "Each local workload's open outbound connections; one more is refused (default: ${DEFAULT-VALUE}).")
+    int workloadMaxConnections;
+
     @Option(names = "--capture", description = "Capture local pods' TCP with eBPF (needs root): pods come from --pods-dir.")
     boolean capture;
 
@@ -154,7 +167,14 @@ public final class NodeCommand implements Callable<Integer> {
         private static final Map<String, String> MORE = Map.of("--dns-port", String.valueOf(
                 NodeSettings.Dns.DEFAULT_PORT), "--wireguard-interface", "wisp-wg0",
                 "--wireguard-port", String.valueOf(MeshWireGuard.Settings.DEFAULT_PORT), "--wireguard-uapi-dir",
-                "/var/run/wireguard");
+                "/var/run/wireguard", "--workload-connection-rate", String.valueOf(DEFAULTS.workloadLimits()
+                        .connectionsPerSecond()),
+                "--workload-connection-burst", String.valueOf(DEFAULTS
+                        .workloadLimits().burst()),
+                "--workload-connection-wait", DEFAULTS.workloadLimits()
+                        .maxWait().toString(),
+                "--workload-max-connections", String.valueOf(
+                        DEFAULTS.workloadLimits().maxConnections()));
 
         @Override
         public String defaultValue(CommandLine.Model.ArgSpec argSpec) {
@@ -189,7 +209,10 @@ public final class NodeCommand implements Callable<Integer> {
         }
         s = s.withTransport(parsed("--transport", () -> Transport.Kind.parse(transport)))
                 .withBindAddress(parsed("--bind", () -> ip(bind)))
-                .withPorts(parsed("--ports", () -> NodeSettings.Ports.parse(ports)));
+                .withPorts(parsed("--ports", () -> NodeSettings.Ports.parse(ports)))
+                .withWorkloadLimits(parsed("--workload-connection-rate", () -> new WorkloadLimits.Settings(
+                        workloadConnectionRate, workloadConnectionBurst, workloadConnectionWait,
+                        workloadMaxConnections)));
         if (hbone != null) {
             s = s.withHboneProtocol(parsed("--hbone", () -> HboneClient.Mode.parse(hbone)));
         }

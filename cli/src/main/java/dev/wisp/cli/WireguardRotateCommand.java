@@ -1,5 +1,6 @@
 package dev.wisp.cli;
 
+import dev.wisp.node.NodeSettings;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.wisp.base.HostPort;
@@ -29,7 +30,8 @@ import picocli.CommandLine.Spec;
                 + "namespace."})
 public final class WireguardRotateCommand implements Callable<Integer> {
     private static final ObjectMapper JSON = new ObjectMapper();
-    private static final int ADMIN_PORT = 15000;
+    /** The agent's admin API, on loopback in its node's network namespace. */
+    private static final int ADMIN_PORT = NodeSettings.Ports.ZTUNNEL.admin();
 
     @Option(names = "--cluster", paramLabel = "NAME", description = "Local cluster whose node's agent rotates.")
     String cluster;

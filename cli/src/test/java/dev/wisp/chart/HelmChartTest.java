@@ -202,6 +202,39 @@ class HelmChartTest {
         assertThat(defaults).noneMatch(o -> o.path("kind").asText().equals("Gateway"));
     }
 
+    /**
+     * {@code controlPlane.cacerts.secretName}: Istio's layout mounted read-only from that Secret with
+     * mode 0400 under the pod's fsGroup (so root:1337 0440, which the key check accepts: see
+     * KeyFileAccess), and {@code --cacerts} pointing at it; nothing of it by default.
+     */
+    @Test
+    void theCacertsSecretIsMountedReadOnlyOwnerOnlyAndPassedToTheControlPlane() {
+        JsonNode pod = only(Helm.template("istio-strict.yaml"), "Deployment", "wisp-control-plane").at(
+                "/spec/template/spec");
+        assertThat(texts(pod.at("/containers/0/args"))).contains("--cacerts=/etc/cacerts");
+        JsonNode volume = null;
+        for (JsonNode v : pod.at("/volumes")) {
+            volume = v.path("name").asText().equals("cacerts") ? v : volume;
+        }
+        assertThat(volume).as("the cacerts volume").isNotNull();
+        assertThat(volume.at("/secret/secretName").asText()).isEqualTo("cacerts");
+        assertThat(volume.at("/secret/defaultMode").asInt()).isEqualTo(0400);
+        assertThat(volume.at("/secret/optional").isMissingNode()).as("required once named").isTrue();
+        assertThat(pod.at("/securityContext/fsGroup").asInt()).isEqualTo(1337);
+        assertThat(pod.at("/securityContext/runAsUser").asInt()).isEqualTo(1337);
+        JsonNode mount = null;
+        for (JsonNode m : pod.at("/containers/0/volumeMounts")) {
+            mount = m.path("name").asText().equals("cacerts") ? m : mount;
+        }
+        assertThat(mount).as("the cacerts mount").isNotNull();
+        assertThat(mount.at("/mountPath").asText()).isEqualTo("/etc/cacerts");
+        assertThat(mount.at("/readOnly").asBoolean()).isTrue();
+
+        JsonNode defaults = only(Helm.template(), "Deployment", "wisp-control-plane").at("/spec/template/spec");
+        assertThat(texts(defaults.at("/containers/0/args"))).noneMatch(a -> a.startsWith("--cacerts"));
+        assertThat(defaults.at("/volumes").toString()).doesNotContain("cacerts");
+    }
+
     @Test
     void serviceMonitorsAndWaypointsAppearWhenAsked() {
         List<ObjectNode> monitored = Helm.template("monitoring.yaml");

@@ -2,10 +2,16 @@ package dev.wisp.e2e;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.wisp.local.LocalMesh;
 import dev.wisp.local.MeshSpec;
+import java.io.IOException;
+import java.net.InetSocketAddress;
+import java.nio.channels.DatagramChannel;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.stream.StreamSupport;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.TestInstance;
@@ -57,6 +63,33 @@ abstract class ClientServerMeshCase {
         client.awaitAnswers(server, port, "server 5", true, Duration.ofSeconds(30));
         assertThat(client.call(server, port, size)).isEqualTo("ok server " + size);
         PodApps.assertCarriedOverHbone(mesh, "client", "server", port);
+    }
+
+    /** The address this JVM's connections to the server leave from (the host link's). */
+    String hostAddress() throws IOException {
+        try (DatagramChannel probe = DatagramChannel.open()) {
+            probe.connect(new InetSocketAddress(server, 9));
+            return ((InetSocketAddress) probe.getLocalAddress()).getAddress().getHostAddress();
+        }
+    }
+
+    /** Node {@code node}'s metric {@code name} (its first sample without labels), -1 when absent. */
+    double metric(String node, String name) throws IOException {
+        return OpenConnectionPolicyE2eTest.httpGet(mesh.metricsUrl(node)).lines().filter(l -> l.startsWith(name + " "))
+                .mapToDouble(l -> Double.parseDouble(l.substring(l.indexOf(' ') + 1))).findFirst().orElse(-1);
+    }
+
+    /**
+     * The latest record in node {@code node}'s {@code /flows} with {@code verdict} ({@code allowed},
+     * {@code denied}) from {@code sourceIp} to {@code destination}, or null.
+     */
+    JsonNode flowRecord(String node, String verdict, String sourceIp, String destination) throws IOException {
+        JsonNode connections = new ObjectMapper().readTree(mesh.agentAdmin(node, "/flows")).get("connections");
+        return StreamSupport.stream(connections.spliterator(), false)
+                .filter(r -> r.get("verdict").asText().equals(verdict)
+                        && r.get("source_address").asText().startsWith(sourceIp + ":")
+                        && r.get("destination_address").asText().equals(destination))
+                .reduce((a, b) -> b).orElse(null);
     }
 
     @AfterAll

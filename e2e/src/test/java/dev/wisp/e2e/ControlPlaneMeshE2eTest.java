@@ -40,6 +40,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.TreeMap;
 import java.util.concurrent.TimeUnit;
 import java.util.regex.Pattern;
@@ -173,7 +174,9 @@ class ControlPlaneMeshE2eTest {
     @Order(2)
     void aCertificateForAServiceAccountWithNoPodOnTheNodeIsRefused() throws Exception {
         TrustBundle bundle = TrustBundle.read("cluster.local", state.resolve("ca/bundle.pem"));
-        ManagedChannel ch = ControlPlaneClient.channel(cluster.underlayAddress(), XDS_PORT, () -> bundle);
+        // The control plane takes node 1's credential only from node 1's address.
+        ManagedChannel ch = ControlPlaneClient.channel(cluster.underlayAddress(), XDS_PORT, () -> bundle, Optional.of(
+                NodeSockets.in(cluster.node(0).netns())));
         try {
             String token = Files.readString(state.resolve("node-credentials/node1.token")).trim();
             var ca = CertificateServiceGrpc.newBlockingStub(ch).withCallCredentials(BearerCredentials.of(() -> token))

@@ -86,7 +86,7 @@ class OpenConnectionPolicyE2eTest extends ClientServerMeshCase {
             assertThat(after).as("ms from writing the DENY to the client seeing its connection end")
                     .isLessThanOrEqualTo(3000);
             // The destination agent recorded it as denied by that policy, and said so in its access log.
-            JsonNode record = await().atMost(Duration.ofSeconds(5)).until(() -> deniedRecord("node2",
+            JsonNode record = await().atMost(Duration.ofSeconds(5)).until(() -> flowRecord("node2", "denied",
                     mesh.pod("client").ip(), server + ":9000"), r -> r != null);
             assertThat(record.get("reason").asText()).isEqualTo("denied by DENY policy default/deny-client"
                     + WHILE_OPEN);
@@ -120,7 +120,7 @@ class OpenConnectionPolicyE2eTest extends ClientServerMeshCase {
             assertThat(how).as("the plaintext connection from outside was closed by the agent, not timed out")
                     .doesNotContain("SocketTimeoutException").doesNotContain("data");
         }
-        JsonNode record = await().atMost(Duration.ofSeconds(5)).until(() -> deniedRecord("node2", host,
+        JsonNode record = await().atMost(Duration.ofSeconds(5)).until(() -> flowRecord("node2", "denied", host,
                 server + ":9000"), r -> r != null);
         assertThat(record.get("reason").asText()).isEqualTo("plaintext refused: workload server requires mTLS "
                 + "(PeerAuthentication STRICT)" + WHILE_OPEN);
@@ -147,7 +147,7 @@ class OpenConnectionPolicyE2eTest extends ClientServerMeshCase {
                 .until(() -> PodClient.call(server, 9001, 7).startsWith("failed"));
         assertThat(PodClient.call(server, 9000, 7)).as("workload PERMISSIVE").isEqualTo("ok server 7");
         assertThat(client.answers(server, 9001, "server 5")).as("mTLS from the mesh on the STRICT port").isTrue();
-        JsonNode refused = await().atMost(Duration.ofSeconds(5)).until(() -> deniedRecord("node2", host,
+        JsonNode refused = await().atMost(Duration.ofSeconds(5)).until(() -> flowRecord("node2", "denied", host,
                 server + ":9001"), r -> r != null);
         assertThat(refused.get("reason").asText()).startsWith("plaintext refused: workload server requires mTLS");
         mesh.delete("pa.yaml");
@@ -160,28 +160,7 @@ class OpenConnectionPolicyE2eTest extends ClientServerMeshCase {
 
     /** Node {@code node}'s open inbound connections, from its metrics. */
     double openInbound(String node) throws IOException {
-        return httpGet(mesh.metricsUrl(node)).lines().filter(l -> l.startsWith("wisp_inbound_connections_open "))
-                .mapToDouble(
-                        l -> Double.parseDouble(l.substring(l.indexOf(' ') + 1)))
-                .findFirst().orElse(-1);
-    }
-
-    /** The latest {@code denied} record of node {@code node} from {@code sourceIp} to {@code destination}. */
-    JsonNode deniedRecord(String node, String sourceIp, String destination) throws IOException {
-        JsonNode connections = new ObjectMapper().readTree(mesh.agentAdmin(node, "/flows")).get("connections");
-        return StreamSupport.stream(connections.spliterator(), false)
-                .filter(r -> r.get("verdict").asText().equals("denied")
-                        && r.get("source_address").asText().startsWith(sourceIp + ":")
-                        && r.get("destination_address").asText().equals(destination))
-                .reduce((a, b) -> b).orElse(null);
-    }
-
-    /** The address this JVM's connections to the server leave from (the host link's). */
-    String hostAddress() throws IOException {
-        try (java.nio.channels.DatagramChannel probe = java.nio.channels.DatagramChannel.open()) {
-            probe.connect(new InetSocketAddress(server, 9));
-            return ((InetSocketAddress) probe.getLocalAddress()).getAddress().getHostAddress();
-        }
+        return metric(node, "wisp_inbound_connections_open");
     }
 
     static String httpGet(String url) throws IOException {

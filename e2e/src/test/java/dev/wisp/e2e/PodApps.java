@@ -47,14 +47,22 @@ final class PodApps {
     }
 
     /**
+     * Brings up {@code spec}: what a local mesh needs of the machine (root, {@code ip}, {@code nsenter})
+     * is checked first, failing the test when missing.
+     */
+    static LocalMesh up(MeshSpec.Builder spec) throws Exception {
+        Prerequisites.requireRoot();
+        Prerequisites.requireCommands("ip", "nsenter");
+        return LocalMesh.up(spec.build());
+    }
+
+    /**
      * Brings up {@code spec} (as root, with {@code ip} and {@code nsenter}, failing otherwise) and
      * starts the pod {@code server}'s {@link PodServer} on {@code serverPorts}: the fixture of the
      * client/server mesh tests.
      */
     static LocalMesh upWithServer(MeshSpec.Builder spec, int... serverPorts) throws Exception {
-        Prerequisites.requireRoot();
-        Prerequisites.requireCommands("ip", "nsenter");
-        LocalMesh mesh = LocalMesh.up(spec.build());
+        LocalMesh mesh = up(spec);
         startServer(mesh, "server", "server", serverPorts);
         return mesh;
     }
@@ -165,7 +173,12 @@ final class PodApps {
         for (int p : ports) {
             args.add(String.valueOf(p));
         }
-        Process p = mesh.startInPod(pod, java(PodServer.class, args.toArray(String[]::new)));
+        return startListening(mesh, pod, java(PodServer.class, args.toArray(String[]::new)));
+    }
+
+    /** Starts {@code command} in {@code pod}; returns once it printed {@code listening}. */
+    static Process startListening(LocalMesh mesh, String pod, List<String> command) throws IOException {
+        Process p = mesh.startInPod(pod, command);
         BufferedReader out = new BufferedReader(new InputStreamReader(p.getInputStream(), StandardCharsets.UTF_8));
         String first = out.readLine();
         if (!"listening".equals(first)) {
@@ -217,12 +230,22 @@ final class PodApps {
         }
 
         /** One call from the pod: {@code ok <answer>} or {@code failed <reason>}. */
-        synchronized String call(String host, int port, int size) throws IOException, InterruptedException {
-            in.write(("call " + host + " " + port + " " + size + "\n").getBytes(StandardCharsets.US_ASCII));
+        String call(String host, int port, int size) throws IOException, InterruptedException {
+            return send("call " + host + " " + port + " " + size, Duration.ofSeconds(20));
+        }
+
+        /** One HTTP GET from the pod ({@link PodClient#http}): {@code ok <body>} or {@code failed <reason>}. */
+        String http(String host, int port) throws IOException, InterruptedException {
+            return send("http " + host + " " + port, Duration.ofSeconds(20));
+        }
+
+        /** One command line to the pod's {@code repl}; its answer line, {@code within} at most. */
+        synchronized String send(String command, Duration within) throws IOException, InterruptedException {
+            in.write((command + "\n").getBytes(StandardCharsets.US_ASCII));
             in.flush();
-            String r = lines.poll(20, TimeUnit.SECONDS);
+            String r = lines.poll(within.toMillis(), TimeUnit.MILLISECONDS);
             if (r == null) {
-                throw new IOException("no answer from the client process within 20 s");
+                throw new IOException("no answer from the process in the pod within " + within.toSeconds() + " s");
             }
             return r;
         }

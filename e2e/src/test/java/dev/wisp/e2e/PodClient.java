@@ -38,7 +38,9 @@ public final class PodClient {
             System.out.flush();
             for (String line; (line = in.readLine()) != null;) {
                 String[] f = line.trim().split("\\s+");
-                System.out.println(call(f[1], Integer.parseInt(f[2]), Integer.parseInt(f[3])));
+                System.out.println(f[0].equals("http")
+                        ? http(f[1], Integer.parseInt(f[2]))
+                        : call(f[1], Integer.parseInt(f[2]), Integer.parseInt(f[3])));
                 System.out.flush();
             }
         } else if (args[0].equals("hold")) {
@@ -82,6 +84,26 @@ public final class PodClient {
             return System.currentTimeMillis() + " closed " + (n < 0 ? "eof" : "unexpected byte " + n);
         } catch (IOException e) {
             return System.currentTimeMillis() + " closed " + e;
+        }
+    }
+
+    /**
+     * One HTTP/1.0 GET on a new connection: {@code ok <body>} ({@link dev.wisp.testing.PodServer}
+     * answers {@code hello from <name>; you are <the address it saw>}) or {@code failed <reason>}.
+     */
+    static String http(String host, int port) {
+        try (Socket s = new Socket()) {
+            s.connect(new InetSocketAddress(host, port), 2000);
+            s.setSoTimeout(3000);
+            s.getOutputStream().write(("GET / HTTP/1.0\r\nHost: " + host + "\r\n\r\n").getBytes(
+                    StandardCharsets.US_ASCII));
+            String answer = new String(s.getInputStream().readAllBytes(), StandardCharsets.US_ASCII);
+            int body = answer.indexOf("\r\n\r\n");
+            return answer.startsWith("HTTP/1.0 200 ") && body > 0
+                    ? "ok " + answer.substring(body + 4).strip()
+                    : "failed answer '" + answer + "'";
+        } catch (IOException e) {
+            return "failed " + e;
         }
     }
 

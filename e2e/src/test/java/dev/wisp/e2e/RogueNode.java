@@ -38,7 +38,7 @@ final class RogueNode {
 
     /**
      * Opens a workload-discovery stream to {@code mesh}'s control plane with {@code node}'s own
-     * credential, publishing {@code claim}; what the control plane sends back fills the returned
+     * credential from {@code node}'s own address, publishing {@code claim}; what the control plane sends back fills the returned
      * index. The caller closes the client.
      */
     static ControlPlaneClient connect(LocalMesh mesh, String node, WireGuardRegistration claim, WorkloadIndex seen)
@@ -46,7 +46,8 @@ final class RogueNode {
         return ControlPlaneClient.connect(new NodeSettings.Source.ControlPlane(mesh.cluster().underlayAddress(),
                 LocalMesh.XDS_PORT, mesh.stateDir().resolve("node-credentials").resolve(node + ".token"), mesh
                         .stateDir().resolve("ca").resolve("bundle.pem")),
-                node, "cluster.local", seen, () -> Optional.of(claim));
+                node, "cluster.local", seen, () -> Optional.of(claim), Optional.of(NodeSockets.in(mesh.node(node)
+                        .netns())));
     }
 
     /**

@@ -15,7 +15,6 @@ import dev.wisp.local.ClusterSpec;
 import dev.wisp.local.LocalMesh;
 import dev.wisp.local.MeshSpec;
 import dev.wisp.spiffe.SpiffeId;
-import dev.wisp.testing.Prerequisites;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.nio.file.Path;
@@ -56,16 +55,13 @@ class WaypointAuthzE2eTest {
 
     @BeforeAll
     static void up() throws Exception {
-        Prerequisites.requireRoot();
-        Prerequisites.requireCommands("ip", "nsenter");
         ClusterSpec cluster = ClusterSpec.builder(CLUSTER).nodes(2).base(110)
                 .pod(new ClusterSpec.PodSpec("waypoint", "default", "waypoint", 0,
                         Map.of("istio.io/dataplane-mode", "none")))
                 .pod(new ClusterSpec.PodSpec("v1", "default", "server", 1, Map.of("app", "server")))
                 .build();
-        mesh = LocalMesh.up(MeshSpec.builder(cluster).workDir(dir)
-                .service(WaypointE2eTest.service(cluster, "server", 1, Map.of("app", "server")))
-                .build());
+        mesh = PodApps.up(MeshSpec.builder(cluster).workDir(dir)
+                .service(WaypointE2eTest.service(cluster, "server", 1, Map.of("app", "server"))));
         mesh.startInPodLogged("v1", PodApps.wisp(List.of("-Xmx64m"), List.of("demo-app", "server", "--port", "8080",
                 "--name", "v1")));
         WaypointClient.startWaypoint(mesh, "waypoint");
@@ -86,8 +82,9 @@ class WaypointAuthzE2eTest {
         InetSocketAddress vip = new InetSocketAddress(InetAddress.ofLiteral(LocalMesh.serviceAddress(mesh.cluster()
                 .spec(), 1)), 80);
         String waypointIp = mesh.pod("waypoint").ip();
-        try (WaypointClient.Tunnel t = client.open(me, waypointIp, vip)) {
-            // the waypoint may still be reading the routes (503) when the test starts
+        // The waypoint answers the CONNECT 503 until it has read the service's routes from the control plane.
+        try (WaypointClient.Tunnel t = await().atMost(Duration.ofSeconds(60)).ignoreExceptions().until(() -> client
+                .open(me, waypointIp, vip), java.util.Objects::nonNull)) {
             await().atMost(Duration.ofSeconds(60)).untilAsserted(() -> assertThat(t.call("POST", "/api", Map.of()))
                     .isEqualTo("200 hello from v1"));
 

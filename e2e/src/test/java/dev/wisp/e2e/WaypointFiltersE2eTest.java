@@ -6,7 +6,7 @@ import static org.awaitility.Awaitility.await;
 import dev.wisp.local.ClusterSpec;
 import dev.wisp.local.LocalMesh;
 import dev.wisp.local.MeshSpec;
-import dev.wisp.testing.Prerequisites;
+import dev.wisp.testing.ConfigYaml;
 import io.netty.handler.codec.http.DefaultFullHttpRequest;
 import io.netty.handler.codec.http.FullHttpResponse;
 import io.netty.handler.codec.http.HttpHeaderNames;
@@ -37,31 +37,28 @@ import org.junit.jupiter.api.io.TempDir;
  */
 class WaypointFiltersE2eTest {
     static final String CLUSTER = "wpf1";
-    static final String ROUTE = """
-            apiVersion: gateway.networking.k8s.io/v1
-            kind: HTTPRoute
-            metadata: {name: filters, namespace: default}
-            spec:
-              parentRefs: [{kind: Service, group: "", name: echo, port: 80}]
-              rules:
-              - matches: [{path: {type: PathPrefix, value: /old}}]
-                filters: [{type: URLRewrite, urlRewrite: {path: {type: ReplacePrefixMatch, replacePrefixMatch: /new/v2}}}]
-                backendRefs: [{name: echo, port: 80}]
-              - matches: [{path: {type: Exact, value: /moved}}]
-                filters: [{type: RequestRedirect, requestRedirect: {hostname: elsewhere.example, statusCode: 301, path: {type: ReplaceFullPath, replaceFullPath: /there}}}]
-              - matches: [{path: {type: PathPrefix, value: /slow}}]
-                timeouts: {request: 500ms}
-                backendRefs: [{name: echo, port: 80}]
-              - matches: [{path: {type: PathPrefix, value: /flaky}}]
-                retry: {codes: [503], attempts: 2, backoff: 10ms}
-                backendRefs: [{name: echo, port: 80}]
-              - matches: [{path: {type: PathPrefix, value: /headers}}]
-                filters:
-                - {type: RequestHeaderModifier, requestHeaderModifier: {set: [{name: x-set, value: by-route}], add: [{name: x-added, value: "yes"}], remove: [x-drop]}}
-                - {type: ResponseHeaderModifier, responseHeaderModifier: {set: [{name: x-from-waypoint, value: "1"}], remove: [x-backend-only]}}
-                - {type: RequestMirror, requestMirror: {backendRef: {name: shadow, port: 80}}}
-                backendRefs: [{name: echo, port: 80}]
-            """;
+    static final String ROUTE = ConfigYaml.httpRouteHead("filters", "default", "echo", 80)
+            + """
+                    rules:
+                    - matches: [{path: {type: PathPrefix, value: /old}}]
+                      filters: [{type: URLRewrite, urlRewrite: {path: {type: ReplacePrefixMatch, replacePrefixMatch: /new/v2}}}]
+                      backendRefs: [{name: echo, port: 80}]
+                    - matches: [{path: {type: Exact, value: /moved}}]
+                      filters: [{type: RequestRedirect, requestRedirect: {hostname: elsewhere.example, statusCode: 301, path: {type: ReplaceFullPath, replaceFullPath: /there}}}]
+                    - matches: [{path: {type: PathPrefix, value: /slow}}]
+                      timeouts: {request: 500ms}
+                      backendRefs: [{name: echo, port: 80}]
+                    - matches: [{path: {type: PathPrefix, value: /flaky}}]
+                      retry: {codes: [503], attempts: 2, backoff: 10ms}
+                      backendRefs: [{name: echo, port: 80}]
+                    - matches: [{path: {type: PathPrefix, value: /headers}}]
+                      filters:
+                      - {type: RequestHeaderModifier, requestHeaderModifier: {set: [{name: x-set, value: by-route}], add: [{name: x-added, value: "yes"}], remove: [x-drop]}}
+                      - {type: ResponseHeaderModifier, responseHeaderModifier: {set: [{name: x-from-waypoint, value: "1"}], remove: [x-backend-only]}}
+                      - {type: RequestMirror, requestMirror: {backendRef: {name: shadow, port: 80}}}
+                      backendRefs: [{name: echo, port: 80}]
+                    """
+                    .indent(2);
     static final int FLAKY_CALLS = 20;
     @TempDir
     static Path dir;
@@ -74,15 +71,13 @@ class WaypointFiltersE2eTest {
 
     @BeforeAll
     static void up() throws Exception {
-        Prerequisites.requireRoot();
-        Prerequisites.requireCommands("ip", "nsenter");
         ClusterSpec cluster = ClusterSpec.builder(CLUSTER).nodes(2).base(100).pod(WaypointClient.pod())
                 .pod(new ClusterSpec.PodSpec("echo", "default", "echo", 1, Map.of("app", "echo")))
                 .pod(new ClusterSpec.PodSpec("shadow", "default", "shadow", 1, Map.of("app", "shadow")))
                 .build();
-        mesh = LocalMesh.up(MeshSpec.builder(cluster).workDir(dir)
+        mesh = PodApps.up(MeshSpec.builder(cluster).workDir(dir)
                 .service(WaypointE2eTest.service(cluster, "echo", 1, Map.of("app", "echo")))
-                .service(WaypointE2eTest.service(cluster, "shadow", 2, Map.of("app", "shadow"))).build());
+                .service(WaypointE2eTest.service(cluster, "shadow", 2, Map.of("app", "shadow"))));
         echoLog = mesh.startInPodLogged("echo", PodApps.java(PodHttpBackend.class, "echo", "8080"));
         shadowLog = mesh.startInPodLogged("shadow", PodApps.java(PodHttpBackend.class, "shadow", "8080"));
         waypointLog = WaypointClient.startWaypoint(mesh);
@@ -123,15 +118,21 @@ class WaypointFiltersE2eTest {
         return r.content().toString(StandardCharsets.UTF_8);
     }
 
+    /** GETs {@code uri} and checks the answer's status and whole body. */
+    static void assertAnswer(String uri, int status, String expectedBody) throws Exception {
+        FullHttpResponse r = get(uri);
+        try {
+            assertThat(r.status().code()).as("%s: %s", uri, body(r)).isEqualTo(status);
+            assertThat(body(r)).as(uri).isEqualTo(expectedBody);
+        } finally {
+            r.release();
+        }
+    }
+
     @Test
     void aPrefixRewriteSendsTheReplacedPathWholeSegmentsAndTheQueryKept() throws Exception {
-        FullHttpResponse r = get("/old/items/7?page=2");
-        assertThat(r.status().code()).as(body(r)).isEqualTo(200);
-        assertThat(body(r)).isEqualTo("echo GET /new/v2/items/7?page=2\n");
-        r.release();
-        FullHttpResponse whole = get("/old");
-        assertThat(body(whole)).isEqualTo("echo GET /new/v2\n");
-        whole.release();
+        assertAnswer("/old/items/7?page=2", 200, "echo GET /new/v2/items/7?page=2\n");
+        assertAnswer("/old", 200, "echo GET /new/v2\n");
     }
 
     @Test
@@ -145,19 +146,13 @@ class WaypointFiltersE2eTest {
 
     @Test
     void aRequestTimeoutOf500msAgainstABackendWaitingOneSecondIs504() throws Exception {
-        FullHttpResponse r = get("/slow/x");
-        assertThat(r.status().code()).as(body(r)).isEqualTo(504);
-        assertThat(body(r)).isEqualTo("no answer within 500 ms\n");
-        r.release();
+        assertAnswer("/slow/x", 504, "no answer within 500 ms\n");
     }
 
     @Test
     void retriesTurnABackendFailingEveryOtherRequestIntoFullSuccess() throws Exception {
         for (int i = 0; i < FLAKY_CALLS; i++) {
-            FullHttpResponse r = get("/flaky/" + i);
-            assertThat(r.status().code()).as("call %d: %s", i, body(r)).isEqualTo(200);
-            assertThat(body(r)).isEqualTo("echo GET /flaky/" + i + "\n");
-            r.release();
+            assertAnswer("/flaky/" + i, 200, "echo GET /flaky/" + i + "\n");
         }
         // Each call: a 503, then the retry's 200 — twice as many requests as calls at the backend,
         // and each call's access-log line says 2 attempts.

@@ -4,7 +4,6 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
 import dev.wisp.local.LocalMesh;
-import dev.wisp.testing.Prerequisites;
 import java.io.IOException;
 import java.net.UnixDomainSocketAddress;
 import java.nio.ByteBuffer;
@@ -36,10 +35,8 @@ class WorkloadApiE2eTest {
 
     @BeforeAll
     static void up() throws Exception {
-        Prerequisites.requireRoot();
-        Prerequisites.requireCommands("ip", "nsenter");
         probe = probeCommand();
-        mesh = LocalMesh.up(PodApps.clientServerMesh(CLUSTER, 62, dir).build());
+        mesh = PodApps.up(PodApps.clientServerMesh(CLUSTER, 62, dir));
     }
 
     @AfterAll

@@ -1,5 +1,6 @@
 package dev.wisp.waypoint;
 
+import dev.wisp.node.NodeSettings;
 import static java.util.Objects.requireNonNull;
 
 import dev.wisp.base.admin.AdminHttp;
@@ -62,7 +63,7 @@ public final class Waypoint implements AutoCloseable {
             Transport transport = push(Transport.create(s.workers()));
             Telemetry telemetry = new Telemetry();
             ProxyContext ctx = new ProxyContext(s.name(), WorkloadIndex.create(), new HboneTls(identities),
-                    telemetry, transport, Set.of(), WaypointSettings.HBONE_PORT, s.connectTimeout());
+                    telemetry, transport, Set.of(), NodeSettings.Ports.ZTUNNEL.hbone(), s.connectTimeout());
             HbonePool pool = push(new HbonePool(ctx, 100, Duration.ofMinutes(5)));
             server = push(new WaypointServer(ctx, pool, s.identity(), ads::current, s.drainTimeout()));
             address = server.bind(s.listen());

@@ -23,9 +23,6 @@ import java.time.Duration;
 public record WaypointSettings(String name, SpiffeId identity, NodeSettings.Source.ControlPlane controlPlane,
         InetSocketAddress listen, int workers, Duration drainTimeout, Duration connectTimeout,
         InetSocketAddress metrics) {
-    public static final int HBONE_PORT = 15008;
-    public static final int METRICS_PORT = 15020;
-
     public WaypointSettings {
         requireNonNull(name, "name");
         requireNonNull(identity, "identity");
@@ -38,10 +35,14 @@ public record WaypointSettings(String name, SpiffeId identity, NodeSettings.Sour
         }
     }
 
-    /** Defaults: 0.0.0.0:15008, one I/O loop, 5 s drain, 5 s connect, metrics on 0.0.0.0:15020. */
+    /**
+     * Defaults: 0.0.0.0:15008, one I/O loop, 5 s drain, 5 s connect, metrics on 0.0.0.0:15020 (the HBONE and
+     * metrics ports of an agent, {@link NodeSettings.Ports#ZTUNNEL}, as Istio's waypoints share ztunnel's).
+     */
     public static WaypointSettings of(String name, SpiffeId identity, NodeSettings.Source.ControlPlane controlPlane) {
-        return new WaypointSettings(name, identity, controlPlane, new InetSocketAddress(HBONE_PORT), 1,
-                Duration.ofSeconds(5), Duration.ofSeconds(5), new InetSocketAddress(METRICS_PORT));
+        NodeSettings.Ports ports = NodeSettings.Ports.ZTUNNEL;
+        return new WaypointSettings(name, identity, controlPlane, new InetSocketAddress(ports.hbone()), 1,
+                Duration.ofSeconds(5), Duration.ofSeconds(5), new InetSocketAddress(ports.metrics()));
     }
 
     public WaypointSettings withListen(InetSocketAddress a) {

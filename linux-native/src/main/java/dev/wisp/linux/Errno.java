@@ -17,6 +17,9 @@ public final class Errno {
     public static final int EAGAIN = 11;
     /** A call that failed without setting errno is reported as this. */
     public static final int EINVAL = 22;
+    /** A peer that broke its protocol (the WireGuard UAPI answers it to a malformed line). */
+    public static final int EPROTO = 71;
+    public static final int EADDRINUSE = 98;
 
     /** {@code number name description [| hint]}, one errno a line. */
     private static final String TEXT = """
@@ -36,6 +39,7 @@ public final class Errno {
             22 EINVAL invalid argument
             28 ENOSPC no space left on device
             38 ENOSYS function not implemented | the kernel lacks this feature
+            71 EPROTO protocol error
             95 EOPNOTSUPP operation not supported | the kernel lacks this feature
             98 EADDRINUSE address already in use
             107 ENOTCONN transport endpoint is not connected

@@ -40,6 +40,8 @@ public final class Sockets {
     public static final int SO_MARK = 36;
     static final int SOCK_STREAM = 1;
     static final int SOCK_DGRAM = 2;
+    /** {@code SOL_IP}: bind to an address that is not local, and send from it. */
+    public static final int IP_TRANSPARENT = 19;
 
     private static final int AF_UNIX = 1;
     private static final int SO_PEERCRED = 17;

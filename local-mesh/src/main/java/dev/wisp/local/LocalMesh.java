@@ -66,7 +66,7 @@ public final class LocalMesh implements AutoCloseable {
         this.stateDir = spec.workDir().resolve("state");
         this.configDirectory = new MeshConfigDirectory(spec.configDir(), spec.cluster().name());
         this.processes = new MeshProcesses(spec, cluster, stateDir, agentCommand);
-        this.waypoints = new MeshWaypoints(spec, cluster, processes, stateDir, () -> configDirectory.writeGenerated(
+        this.waypoints = new MeshWaypoints(spec, cluster, processes, () -> configDirectory.writeGenerated(
                 MeshObjects.yaml(cluster, spec)));
     }
 

@@ -123,6 +123,17 @@ final class MeshProcesses {
      * Starts {@code n}'s agent with exactly {@code capabilities} as its bounding set (null: root's
      * full set); returns the offset of its log where this run's lines start.
      */
+    /**
+     * The options that link a process on node {@code n} to this mesh's control plane, as {@code wisp node}
+     * and {@code wisp waypoint} both take them: its address, the node's credential and the CA bundle,
+     * from the control plane's state directory.
+     */
+    List<String> controlPlaneLink(LocalCluster.Node n) {
+        return List.of("--control-plane", cluster.underlayAddress() + ":" + LocalMesh.XDS_PORT, "--token-file",
+                stateDir.resolve("node-credentials").resolve(n.name() + ".token").toString(), "--ca-bundle",
+                stateDir.resolve("ca").resolve("bundle.pem").toString());
+    }
+
     synchronized long startAgent(LocalCluster.Node n, List<String> capabilities) {
         ProcessLog log = log(n.name());
         long offset = log.size();
@@ -131,12 +142,10 @@ final class MeshProcesses {
             cmd.addAll(boundingSet(capabilities));
         }
         cmd.addAll(agentCommand);
-        cmd.addAll(List.of("node", "--node", n.name(), "--control-plane", cluster.underlayAddress() + ":"
-                + LocalMesh.XDS_PORT, "--token-file",
-                stateDir.resolve("node-credentials").resolve(n.name() + ".token")
-                        .toString(),
-                "--ca-bundle", stateDir.resolve("ca").resolve("bundle.pem").toString(), "--workers",
-                "1", "--drain-timeout", "PT1S", "--capture", "--pods-dir", podsDir(n).toString(), "--workload-api-dir",
+        cmd.addAll(List.of("node", "--node", n.name()));
+        cmd.addAll(controlPlaneLink(n));
+        cmd.addAll(List.of("--workers", "1", "--drain-timeout", "PT1S", "--capture", "--pods-dir",
+                podsDir(n).toString(), "--workload-api-dir",
                 workloadApiDir(n).toString(), "--capture-address",
                 n.address(), "--bpf-pin-root", "/sys/fs/bpf/wisp/" + spec.cluster().name() + "/" + n.name()));
         if (spec.wireguard()) {

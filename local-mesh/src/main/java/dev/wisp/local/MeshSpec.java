@@ -75,15 +75,21 @@ public record MeshSpec(ClusterSpec cluster, List<String> wispCommand, Path workD
     }
 
     /**
+     * What the node agent's transparent upstream sockets need (as {@code bin/node-jvm.options} gives
+     * it): the descriptor of a JDK socket channel, to set {@code IP_TRANSPARENT} and {@code SO_MARK}.
+     */
+    public static final String AGENT_EXPORTS = "--add-exports=java.base/sun.nio.ch=ALL-UNNAMED";
+
+    /**
      * The prefix that runs {@code wisp} on this very JVM binary and class path:
-     * {@code [<java>, --enable-native-access=ALL-UNNAMED, -Xmx256m, -XX:+UseSerialGC,
+     * {@code [<java>, --enable-native-access=ALL-UNNAMED, --add-exports=…, -Xmx256m, -XX:+UseSerialGC,
      * -XX:TieredStopAtLevel=1, -cp, <java.class.path>, dev.wisp.cli.Wisp]}. Small heaps and C1 only:
      * a local mesh runs several JVMs on a laptop-sized machine.
      */
     public static List<String> currentJvmWispCommand() {
         String java = ProcessHandle.current().info().command().orElseGet(() -> Path.of(System.getProperty(
                 "java.home"), "bin", "java").toString());
-        return List.of(java, "--enable-native-access=ALL-UNNAMED", "-Xmx256m", "-XX:+UseSerialGC",
+        return List.of(java, "--enable-native-access=ALL-UNNAMED", AGENT_EXPORTS, "-Xmx256m", "-XX:+UseSerialGC",
                 "-XX:TieredStopAtLevel=1", "-cp", System.getProperty("java.class.path"), "dev.wisp.cli.Wisp");
     }
 

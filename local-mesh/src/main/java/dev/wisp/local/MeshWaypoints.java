@@ -48,7 +48,6 @@ final class MeshWaypoints implements AutoCloseable {
     private final MeshSpec spec;
     private final LocalCluster cluster;
     private final MeshProcesses processes;
-    private final Path stateDir;
     private final Runnable regenerate;
     // Guarded by `this`: "namespace/gateway" → its running waypoint.
     private final Map<String, Running> running = new LinkedHashMap<>();
@@ -63,11 +62,10 @@ final class MeshWaypoints implements AutoCloseable {
      * @param regenerate rewrites the generated objects' file from the cluster's pods (called after a
      *     waypoint pod is added or removed)
      */
-    MeshWaypoints(MeshSpec spec, LocalCluster cluster, MeshProcesses processes, Path stateDir, Runnable regenerate) {
+    MeshWaypoints(MeshSpec spec, LocalCluster cluster, MeshProcesses processes, Runnable regenerate) {
         this.spec = requireNonNull(spec, "spec");
         this.cluster = requireNonNull(cluster, "cluster");
         this.processes = requireNonNull(processes, "processes");
-        this.stateDir = requireNonNull(stateDir, "stateDir");
         this.regenerate = requireNonNull(regenerate, "regenerate");
     }
 
@@ -148,9 +146,8 @@ final class MeshWaypoints implements AutoCloseable {
             processes.awaitAgentReady(pod.node(), 0);
             List<String> cmd = new java.util.ArrayList<>(spec.wispCommand());
             cmd.addAll(List.of("waypoint", "--name", g.name(), "--namespace", g.namespace(), "--service-account", g
-                    .name(), "--control-plane", cluster.underlayAddress() + ":" + LocalMesh.XDS_PORT, "--token-file",
-                    stateDir.resolve("node-credentials").resolve(pod.node().name() + ".token").toString(),
-                    "--ca-bundle", stateDir.resolve("ca").resolve("bundle.pem").toString()));
+                    .name()));
+            cmd.addAll(processes.controlPlaneLink(pod.node()));
             Path file = spec.workDir().resolve("waypoint-" + g.namespace() + "-" + g.name() + ".log");
             Process p = processes.startInPod(pod, cmd, file);
             log.info("mesh {}: waypoint {}/{} starting in pod {} on {} ({}), log {}", spec.cluster().name(), g

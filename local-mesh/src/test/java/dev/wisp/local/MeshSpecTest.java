@@ -18,7 +18,7 @@ class MeshSpecTest {
         assertThat(spec.cluster().pods()).isEqualTo(cluster.pods());
         assertThat(spec.configDir()).isEqualTo(Path.of("/tmp/ms-work/config"));
         assertThat(spec.wispCommand()).endsWith("dev.wisp.cli.Wisp").contains("--enable-native-access=ALL-UNNAMED",
-                "-cp", System.getProperty("java.class.path"));
+                MeshSpec.AGENT_EXPORTS, "-cp", System.getProperty("java.class.path"));
         assertThat(spec.wispCommand().getFirst()).endsWith("java");
         assertThat(LocalMesh.generatedFileName("ms")).isEqualTo("wisp-cluster-ms.yaml");
     }

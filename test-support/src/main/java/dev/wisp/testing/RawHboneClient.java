@@ -10,19 +10,30 @@ import io.netty.channel.EventLoopGroup;
 import io.netty.channel.MultiThreadIoEventLoopGroup;
 import io.netty.channel.nio.NioIoHandler;
 import io.netty.channel.socket.nio.NioSocketChannel;
+import io.netty.buffer.Unpooled;
+import io.netty.handler.codec.http2.DefaultHttp2DataFrame;
 import io.netty.handler.codec.http2.DefaultHttp2HeadersFrame;
+import io.netty.handler.codec.http2.Http2DataFrame;
 import io.netty.handler.codec.http2.Http2FrameCodecBuilder;
 import io.netty.handler.codec.http2.Http2Headers;
 import io.netty.handler.codec.http2.Http2HeadersFrame;
 import io.netty.handler.codec.http2.Http2MultiplexHandler;
 import io.netty.handler.codec.http2.Http2StreamChannel;
 import io.netty.handler.codec.http2.Http2StreamChannelBootstrap;
+import io.netty.handler.ssl.ApplicationProtocolConfig;
 import io.netty.handler.ssl.SslContext;
+import io.netty.handler.ssl.SslContextBuilder;
+import io.netty.handler.ssl.SslProvider;
+import io.netty.handler.ssl.util.InsecureTrustManagerFactory;
 import io.netty.handler.ssl.SslHandler;
 import io.netty.util.ReferenceCountUtil;
 import java.net.InetSocketAddress;
+import java.nio.charset.StandardCharsets;
+import java.security.PrivateKey;
+import java.security.cert.X509Certificate;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
+import javax.net.ssl.SSLException;
 
 /**
  * A scripted HBONE client for tests: sends exactly what a test wants, well-formed or not. Its
@@ -31,6 +42,21 @@ import java.util.concurrent.TimeUnit;
  */
 public final class RawHboneClient implements AutoCloseable {
     private final EventLoopGroup group = new MultiThreadIoEventLoopGroup(1, NioIoHandler.newFactory());
+
+    /**
+     * A TLS 1.3 client context offering h2 that presents {@code leaf} whatever the server asks for
+     * ({@link AlwaysPresent}) and accepts any server: what an attacker holding a certificate and its
+     * key would use, to test the server's check of the client.
+     */
+    public static SslContext presenting(X509Certificate leaf, PrivateKey key) throws SSLException {
+        return SslContextBuilder.forClient().sslProvider(SslProvider.JDK).protocols("TLSv1.3")
+                .trustManager(InsecureTrustManagerFactory.INSTANCE).endpointIdentificationAlgorithm(null)
+                .keyManager(new AlwaysPresent(leaf, key)).applicationProtocolConfig(new ApplicationProtocolConfig(
+                        ApplicationProtocolConfig.Protocol.ALPN,
+                        ApplicationProtocolConfig.SelectorFailureBehavior.NO_ADVERTISE,
+                        ApplicationProtocolConfig.SelectedListenerFailureBehavior.ACCEPT, "h2"))
+                .build();
+    }
 
     /** Opens TLS (with {@code ctx}) to {@code server}; completes with the channel after the handshake. */
     public Channel tls(SslContext ctx, InetSocketAddress server) throws Exception {
@@ -66,27 +92,49 @@ public final class RawHboneClient implements AutoCloseable {
 
     /** Sends one request on a fresh HTTP/2 connection; returns the response status, or "reset"/"closed". */
     public String request(SslContext ctx, InetSocketAddress server, Http2Headers headers) throws Exception {
+        return exchange(ctx, server, headers, null);
+    }
+
+    /**
+     * Sends one request on a fresh HTTP/2 connection and, when {@code data} is not null and the answer
+     * is 200, then {@code data} on the stream; returns the status ("reset"/"closed" when there is
+     * none), followed, when data was sent, by a space and what came back until the stream ended.
+     */
+    public String exchange(SslContext ctx, InetSocketAddress server, Http2Headers headers, byte[] data)
+            throws Exception {
         Channel ch = connect(ctx, server, true);
-        CompletableFuture<String> status = new CompletableFuture<>();
+        CompletableFuture<String> result = new CompletableFuture<>();
+        StringBuilder answer = new StringBuilder();
         Http2StreamChannel stream = new Http2StreamChannelBootstrap(ch).handler(new ChannelInboundHandlerAdapter() {
             @Override
             public void channelRead(ChannelHandlerContext c, Object msg) {
                 if (msg instanceof Http2HeadersFrame h) {
-                    status.complete(String.valueOf(h.headers().status()));
+                    answer.append(h.headers().status());
+                    if (data == null || !"200".contentEquals(h.headers().status())) {
+                        result.complete(answer.toString());
+                    } else {
+                        answer.append(' ');
+                        c.writeAndFlush(new DefaultHttp2DataFrame(Unpooled.wrappedBuffer(data), false));
+                    }
+                } else if (msg instanceof Http2DataFrame d) {
+                    answer.append(d.content().toString(StandardCharsets.UTF_8));
+                    if (d.isEndStream()) {
+                        result.complete(answer.toString());
+                    }
                 } else if (msg instanceof io.netty.handler.codec.http2.Http2ResetFrame) {
-                    status.complete("reset");
+                    result.complete(answer.isEmpty() ? "reset" : answer.toString());
                 }
                 ReferenceCountUtil.release(msg);
             }
 
             @Override
             public void channelInactive(ChannelHandlerContext c) {
-                status.complete("closed");
+                result.complete(answer.isEmpty() ? "closed" : answer.toString());
             }
         }).open().sync().getNow();
         stream.writeAndFlush(new DefaultHttp2HeadersFrame(headers, false));
         try {
-            return status.get(10, TimeUnit.SECONDS);
+            return result.get(10, TimeUnit.SECONDS);
         } finally {
             ch.close().sync();
         }

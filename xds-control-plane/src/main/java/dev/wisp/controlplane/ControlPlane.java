@@ -1,5 +1,6 @@
 package dev.wisp.controlplane;
 
+import dev.wisp.spiffe.MeshIdentities;
 import dev.wisp.base.Closing;
 import dev.wisp.base.Threads;
 import static java.util.Objects.requireNonNull;
@@ -32,7 +33,6 @@ import dev.wisp.controlplane.xds.NodeDirectory;
 import dev.wisp.controlplane.xds.Snapshot;
 import dev.wisp.controlplane.xds.WorkloadDiscoveryServer;
 import dev.wisp.spiffe.ca.CertificateAuthority;
-import dev.wisp.spiffe.SpiffeId;
 import dev.wisp.spiffe.X509Svid;
 import dev.wisp.spiffe.tls.SpiffeTls;
 import io.grpc.Server;
@@ -116,10 +116,6 @@ public final class ControlPlane implements AutoCloseable {
     /** The status of the configuration: the last reading's errors and the live generation. */
     public record ConfigStatus(long generation, Instant appliedAt, List<ConfigError> errors, Instant refusedAt) {}
 
-    /** The namespace of the mesh's own identities (agents and control plane). */
-    public static final String IDENTITY_NAMESPACE = "wisp-system";
-    /** The service account of the control plane's identity, the SPIFFE ID agents expect. */
-    public static final String IDENTITY_SA = "wisp-control-plane";
     /** The port of the agents' flows listener that the relay reads (their {@code --flows-port}). */
     public static final int FLOWS_PORT = 4244;
     /**
@@ -272,7 +268,7 @@ public final class ControlPlane implements AutoCloseable {
 
     /**
      * TLS for the agents' port: the control plane presents an SVID of its own
-     * ({@link #IDENTITY_SA} in {@link #IDENTITY_NAMESPACE}) from the mesh CA, which agents verify
+     * ({@link MeshIdentities#controlPlane}) from the mesh CA, which agents verify
      * against the bundle they were given at bootstrap; agents present no certificate (they may have
      * none yet) and authenticate with their bearer credential inside the channel.
      */
@@ -298,8 +294,7 @@ public final class ControlPlane implements AutoCloseable {
         X509Svid s = serverSvid;
         Instant now = Instant.now();
         if (s == null || now.isAfter(s.notBefore().plus(Duration.between(s.notBefore(), s.notAfter()).dividedBy(2)))) {
-            s = authority.issue(SpiffeId.parse("spiffe://" + authority.trustDomain() + "/ns/" + IDENTITY_NAMESPACE
-                    + "/sa/" + IDENTITY_SA), null, SELF);
+            s = authority.issue(MeshIdentities.controlPlane(authority.trustDomain()), null, SELF);
             serverSvid = s;
         }
         return s;
@@ -334,12 +329,12 @@ public final class ControlPlane implements AutoCloseable {
      */
     private boolean authorized(String node, String namespace, String serviceAccount) {
         if (SELF.equals(node)) {
-            return IDENTITY_NAMESPACE.equals(namespace) && IDENTITY_SA.equals(serviceAccount);
+            return MeshIdentities.NAMESPACE.equals(namespace) && MeshIdentities.CONTROL_PLANE_SA.equals(serviceAccount);
         }
-        if (IDENTITY_NAMESPACE.equals(namespace)) {
+        if (MeshIdentities.NAMESPACE.equals(namespace)) {
             // Reserved for the mesh's own identities: a pod declared there must not lend a node
             // another node's agent identity (or the control plane's).
-            return ("wisp-node." + node).equals(serviceAccount);
+            return MeshIdentities.nodeAgentAccount(node).equals(serviceAccount);
         }
         return hosted.contains(node + " " + namespace + " " + serviceAccount);
     }

@@ -1,5 +1,6 @@
 package dev.wisp.node;
 
+import dev.wisp.spiffe.MeshIdentities;
 import dev.wisp.base.Closing;
 import java.nio.file.Path;
 
@@ -14,10 +15,12 @@ import dev.wisp.api.workload.v1.Workload;
 import dev.wisp.bpf.capture.PodRef;
 import dev.wisp.node.admin.AdminServer;
 import dev.wisp.node.capture.NodeCapture;
+import dev.wisp.node.capture.TransparentUpstream;
 import dev.wisp.node.controlplane.ControlPlaneClient;
 import dev.wisp.node.dns.DnsProxy;
 import dev.wisp.node.dns.PodDns;
 import dev.wisp.node.identity.CertificateMetrics;
+import dev.wisp.node.identity.HeldCertificates;
 import dev.wisp.node.identity.Identities;
 import dev.wisp.node.identity.IdentityException;
 import dev.wisp.node.identity.IdentityProvider;
@@ -31,6 +34,7 @@ import dev.wisp.node.proxy.Outbound;
 import dev.wisp.node.proxy.ProxyContext;
 import dev.wisp.node.proxy.Socks5;
 import dev.wisp.node.proxy.Transport;
+import dev.wisp.node.proxy.WorkloadLimits;
 import dev.wisp.node.state.InvalidResourceException;
 import dev.wisp.api.workload.v1.Node;
 import dev.wisp.api.workload.v1.Resource;
@@ -43,6 +47,7 @@ import dev.wisp.node.telemetry.Telemetry;
 import dev.wisp.node.tls.HboneTls;
 import dev.wisp.node.xds.XdsMetrics;
 import dev.wisp.spiffe.SpiffeId;
+import dev.wisp.spiffe.TrustBundle;
 import dev.wisp.spiffe.ca.CaSettings;
 import dev.wisp.spiffe.ca.CertificateAuthority;
 import dev.wisp.spiffe.ca.NodeAuthorizer;
@@ -119,6 +124,7 @@ public final class NodeRuntime implements AutoCloseable {
     private ControlPlaneClient controlPlane;
     private Identities identities;
     private NodeCapture capture;
+    private TransparentUpstream transparent;
     /** The pods' SPIFFE Workload API; with capture and a Workload API directory only. */
     private WorkloadApi workloadApi;
     private DnsProxy dns;
@@ -212,7 +218,7 @@ public final class NodeRuntime implements AutoCloseable {
         started.push(hboneClient);
         meshHboneProtocol();
         index.onChange(this::meshHboneProtocol);
-        outbound = new Outbound(ctx, hboneClient, resolver);
+        outbound = new Outbound(ctx, hboneClient, resolver, new WorkloadLimits(settings.workloadLimits()));
         started.push(outbound);
         inbound = new InboundPlaintext(ctx, resolver);
         started.push(inbound);
@@ -257,8 +263,7 @@ public final class NodeRuntime implements AutoCloseable {
         bound.put("readiness", admin.readinessAddress());
         if (settings.flowsPort().isPresent() && settings.source() instanceof NodeSettings.Source.ControlPlane) {
             bound.put("flows", admin.serveFlowsToRelay(relayTls(), new InetSocketAddress(any, settings.flowsPort()
-                    .getAsInt()), SpiffeId.forServiceAccount(identities.trustDomain(),
-                            ControlPlaneClient.CONTROL_PLANE_NAMESPACE, ControlPlaneClient.CONTROL_PLANE_SA)));
+                    .getAsInt()), MeshIdentities.controlPlane(identities.trustDomain())));
         }
         if (capture != null) {
             Optional<Path> apiDir = settings.capture().get().workloadApiDir();
@@ -275,6 +280,15 @@ public final class NodeRuntime implements AutoCloseable {
             if (dns != null) {
                 podDns = new PodDns(dns, NodeSettings.Dns.DEFAULT_PORT);
                 started.push(podDns);
+            }
+            if (transport.kind() == Transport.Kind.NIO) {
+                // Apps see their clients' addresses (the socket is a JDK channel: NIO only).
+                transparent = new TransparentUpstream(telemetry.registry(), capture::passOwnConnection);
+                started.push(transparent);
+                transport.upstreamSource(transparent);
+            } else {
+                LOG.info("with the {} transport, captured pods' applications see the agent's address, not their "
+                        + "clients' (transparent upstream sockets need the NIO transport)", transport.kind().label());
             }
             capture.start(r -> new InboundPlaintext(ctx, r), this::podAdded, this::podRemoved);
             if (podDns != null) {
@@ -310,6 +324,9 @@ public final class NodeRuntime implements AutoCloseable {
 
     /** A pod capture enrolled: its Workload API socket and DNS listener, for those the agent runs. */
     private void podAdded(PodRef pod) {
+        if (transparent != null) {
+            transparent.podAdded(pod);
+        }
         if (workloadApi != null) {
             workloadApi.podAdded(pod);
         }
@@ -319,6 +336,9 @@ public final class NodeRuntime implements AutoCloseable {
     }
 
     private void podRemoved(String uid) {
+        if (transparent != null) {
+            transparent.podRemoved(uid);
+        }
         if (workloadApi != null) {
             workloadApi.podRemoved(uid);
         }
@@ -449,6 +469,10 @@ public final class NodeRuntime implements AutoCloseable {
         m.put("hbone_pool_connections_opened", pool.connectionsOpened());
         m.put("hbone_server_connections", hbone.connections());
         m.put("hbone_quic_server_connections", quicServer == null ? 0 : quicServer.connections());
+        TrustBundle bundle = identities.bundle();
+        m.put("trust_bundle", HeldCertificates.roots(bundle));
+        m.put("certificates", HeldCertificates.certificates(identities.certificates().identities(), identities
+                .certificates()::current, bundle));
         return m;
     }
 

@@ -6,6 +6,7 @@ import dev.wisp.base.HostPort;
 import dev.wisp.node.admin.AdminServer;
 import dev.wisp.node.proxy.HboneClient;
 import dev.wisp.node.proxy.Transport;
+import dev.wisp.node.proxy.WorkloadLimits;
 import dev.wisp.node.wireguard.MeshWireGuard;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
@@ -43,12 +44,14 @@ import java.util.OptionalInt;
  *            on this node's Node resource decides, HTTP/2 when it says nothing. The agent serves both
  *            either way
  * @param dns the DNS proxy, when asked for
+ * @param workloadLimits each source workload's own limits on new outbound connections (rate, open ones), so
+ *            that one pod cannot take the agent from the others
  */
 public record NodeSettings(String nodeName, String trustDomain, Source source, InetAddress bindAddress, Ports ports,
         Optional<Capture> capture, Optional<String> socks5Workload, Duration drainTimeout, Duration idleTimeout,
         int streamsPerConnection, int workerThreads, Transport.Kind transport, Duration connectTimeout,
         AdminServer.LogLevels logLevels, OptionalInt flowsPort, Optional<MeshWireGuard.Settings> wireguard,
-        Optional<HboneClient.Mode> hboneProtocol, Optional<Dns> dns) {
+        Optional<HboneClient.Mode> hboneProtocol, Optional<Dns> dns, WorkloadLimits.Settings workloadLimits) {
 
     public static final String DEFAULT_TRUST_DOMAIN = "cluster.local";
     public static final InetAddress DEFAULT_BIND = InetAddress.ofLiteral("0.0.0.0");
@@ -83,6 +86,7 @@ public record NodeSettings(String nodeName, String trustDomain, Source source, I
         requireNonNull(hboneProtocol, "hboneProtocol");
         requireNonNull(wireguard, "wireguard");
         requireNonNull(dns, "dns");
+        requireNonNull(workloadLimits, "workloadLimits");
         requireNonNull(flowsPort, "flowsPort");
         if (flowsPort.isPresent() && (flowsPort.getAsInt() < 0 || flowsPort.getAsInt() > 65535)) {
             throw new IllegalArgumentException("flows port " + flowsPort.getAsInt() + " is outside 0-65535");
@@ -116,97 +120,104 @@ public record NodeSettings(String nodeName, String trustDomain, Source source, I
         return new NodeSettings(nodeName, DEFAULT_TRUST_DOMAIN, source, DEFAULT_BIND, Ports.ZTUNNEL, Optional.empty(),
                 Optional.empty(), DEFAULT_DRAIN_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_STREAMS_PER_CONNECTION, 0,
                 DEFAULT_TRANSPORT, DEFAULT_CONNECT_TIMEOUT, NO_LOG_LEVELS, OptionalInt.empty(), Optional.empty(),
-                DEFAULT_HBONE_PROTOCOL, Optional.empty());
+                DEFAULT_HBONE_PROTOCOL, Optional.empty(), WorkloadLimits.Settings.DEFAULTS);
     }
 
     public NodeSettings withTrustDomain(String td) {
         return new NodeSettings(nodeName, td, source, bindAddress, ports, capture, socks5Workload, drainTimeout,
                 idleTimeout, streamsPerConnection, workerThreads, transport, connectTimeout, logLevels, flowsPort,
-                wireguard, hboneProtocol, dns);
+                wireguard, hboneProtocol, dns, workloadLimits);
     }
 
     public NodeSettings withBindAddress(InetAddress a) {
         return new NodeSettings(nodeName, trustDomain, source, a, ports, capture, socks5Workload, drainTimeout,
                 idleTimeout, streamsPerConnection, workerThreads, transport, connectTimeout, logLevels, flowsPort,
-                wireguard, hboneProtocol, dns);
+                wireguard, hboneProtocol, dns, workloadLimits);
     }
 
     public NodeSettings withPorts(Ports p) {
         return new NodeSettings(nodeName, trustDomain, source, bindAddress, p, capture, socks5Workload, drainTimeout,
                 idleTimeout, streamsPerConnection, workerThreads, transport, connectTimeout, logLevels, flowsPort,
-                wireguard, hboneProtocol, dns);
+                wireguard, hboneProtocol, dns, workloadLimits);
     }
 
     public NodeSettings withCapture(Capture c) {
         return new NodeSettings(nodeName, trustDomain, source, bindAddress, ports, Optional.of(c), socks5Workload,
                 drainTimeout, idleTimeout, streamsPerConnection, workerThreads, transport, connectTimeout, logLevels,
-                flowsPort, wireguard, hboneProtocol, dns);
+                flowsPort, wireguard, hboneProtocol, dns, workloadLimits);
     }
 
     public NodeSettings withSocks5Workload(String uid) {
         return new NodeSettings(nodeName, trustDomain, source, bindAddress, ports, capture, Optional.of(uid),
                 drainTimeout, idleTimeout, streamsPerConnection, workerThreads, transport, connectTimeout, logLevels,
-                flowsPort, wireguard, hboneProtocol, dns);
+                flowsPort, wireguard, hboneProtocol, dns, workloadLimits);
     }
 
     public NodeSettings withDrainTimeout(Duration d) {
         return new NodeSettings(nodeName, trustDomain, source, bindAddress, ports, capture, socks5Workload, d,
                 idleTimeout, streamsPerConnection, workerThreads, transport, connectTimeout, logLevels, flowsPort,
-                wireguard, hboneProtocol, dns);
+                wireguard, hboneProtocol, dns, workloadLimits);
     }
 
     /** The HBONE client pool: streams one connection carries at a time, and how long an idle one is kept. */
     public NodeSettings withPool(int streams, Duration idle) {
         return new NodeSettings(nodeName, trustDomain, source, bindAddress, ports, capture, socks5Workload,
                 drainTimeout, idle, streams, workerThreads, transport, connectTimeout, logLevels, flowsPort, wireguard,
-                hboneProtocol, dns);
+                hboneProtocol, dns, workloadLimits);
     }
 
     public NodeSettings withWorkerThreads(int n) {
         return new NodeSettings(nodeName, trustDomain, source, bindAddress, ports, capture, socks5Workload,
                 drainTimeout, idleTimeout, streamsPerConnection, n, transport, connectTimeout, logLevels, flowsPort,
-                wireguard, hboneProtocol, dns);
+                wireguard, hboneProtocol, dns, workloadLimits);
     }
 
     /** Netty's socket transport for every listener and upstream connection. */
     public NodeSettings withTransport(Transport.Kind t) {
         return new NodeSettings(nodeName, trustDomain, source, bindAddress, ports, capture, socks5Workload,
                 drainTimeout, idleTimeout, streamsPerConnection, workerThreads, t, connectTimeout, logLevels,
-                flowsPort, wireguard, hboneProtocol, dns);
+                flowsPort, wireguard, hboneProtocol, dns, workloadLimits);
     }
 
     /** The HBONE framing this agent dials other agents with, whatever the MeshConfig says. */
     public NodeSettings withHboneProtocol(HboneClient.Mode m) {
         return new NodeSettings(nodeName, trustDomain, source, bindAddress, ports, capture, socks5Workload,
                 drainTimeout, idleTimeout, streamsPerConnection, workerThreads, transport, connectTimeout, logLevels,
-                flowsPort, wireguard, Optional.of(m), dns);
+                flowsPort, wireguard, Optional.of(m), dns, workloadLimits);
     }
 
     /** Runs the node's WireGuard device in the mesh. */
     public NodeSettings withWireGuard(MeshWireGuard.Settings w) {
         return new NodeSettings(nodeName, trustDomain, source, bindAddress, ports, capture, socks5Workload,
                 drainTimeout, idleTimeout, streamsPerConnection, workerThreads, transport, connectTimeout, logLevels,
-                flowsPort, Optional.of(w), hboneProtocol, dns);
+                flowsPort, Optional.of(w), hboneProtocol, dns, workloadLimits);
     }
 
     /** Runs the DNS proxy ({@link Dns}). */
     public NodeSettings withDns(Dns d) {
         return new NodeSettings(nodeName, trustDomain, source, bindAddress, ports, capture, socks5Workload,
                 drainTimeout, idleTimeout, streamsPerConnection, workerThreads, transport, connectTimeout, logLevels,
-                flowsPort, wireguard, hboneProtocol, Optional.of(d));
+                flowsPort, wireguard, hboneProtocol, Optional.of(d), workloadLimits);
     }
 
     public NodeSettings withLogLevels(AdminServer.LogLevels l) {
         return new NodeSettings(nodeName, trustDomain, source, bindAddress, ports, capture, socks5Workload,
                 drainTimeout, idleTimeout, streamsPerConnection, workerThreads, transport, connectTimeout, l,
-                flowsPort, wireguard, hboneProtocol, dns);
+                flowsPort, wireguard, hboneProtocol, dns, workloadLimits);
+    }
+
+    /** Each source workload's limits on new outbound connections. */
+    public NodeSettings withWorkloadLimits(WorkloadLimits.Settings l) {
+        return new NodeSettings(nodeName, trustDomain, source, bindAddress, ports, capture, socks5Workload,
+                drainTimeout, idleTimeout, streamsPerConnection, workerThreads, transport, connectTimeout, logLevels,
+                flowsPort, wireguard, hboneProtocol, dns, l);
     }
 
     /** Serves {@code /flows} to the control plane's relay on {@code port} (0: a free port). */
     public NodeSettings withFlowsPort(int port) {
         return new NodeSettings(nodeName, trustDomain, source, bindAddress, ports, capture, socks5Workload,
                 drainTimeout, idleTimeout, streamsPerConnection, workerThreads, transport, connectTimeout, logLevels,
-                OptionalInt.of(port), wireguard, hboneProtocol, dns);
+                OptionalInt.of(port), wireguard, hboneProtocol, dns, workloadLimits);
     }
 
     /**

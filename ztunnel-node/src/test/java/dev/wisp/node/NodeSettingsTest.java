@@ -43,7 +43,7 @@ class NodeSettingsTest {
         assertThat(changed).isEqualTo(new NodeSettings("node1", "cluster.local", STANDALONE, base.bindAddress(),
                 Ports.ZTUNNEL, Optional.empty(), Optional.of("pod-a"), Duration.ofSeconds(1), base.idleTimeout(),
                 100, 2, base.transport(), base.connectTimeout(), base.logLevels(), java.util.OptionalInt.of(4244),
-                Optional.empty(), base.hboneProtocol(), Optional.of(DNS)));
+                Optional.empty(), base.hboneProtocol(), Optional.of(DNS), base.workloadLimits()));
     }
 
     static final NodeSettings.Dns DNS = new NodeSettings.Dns(NodeSettings.Dns.DEFAULT_PORT,

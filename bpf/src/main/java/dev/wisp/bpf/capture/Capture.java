@@ -64,6 +64,16 @@ public interface Capture extends AutoCloseable {
     void setHboneListener(InetAddress podIp, int listenerFd) throws BpfException;
 
     /**
+     * Lets the agent's own connection from {@code from} (a client's address, bound with
+     * {@code IP_TRANSPARENT} inside the pod's network namespace) to {@code to} (a member pod's
+     * address and application port) reach the application instead of being steered to the agent's
+     * inbound listener again; {@code pass = false} forgets it (once connected: only its SYN is
+     * looked up). Nothing else tells that connection apart from a client's: the kernel reports it as
+     * arriving on the device that holds the pod's address, as a connection from outside does.
+     */
+    void passOwnConnection(InetSocketAddress from, InetSocketAddress to, boolean pass) throws BpfException;
+
+    /**
      * Sends member pods' DNS (UDP and TCP to port 53 of an IPv4 address, connected or an unconnected
      * {@code sendto()}) to {@code 127.0.0.1:port} inside the pod, where the agent keeps a DNS
      * listener in each pod's network namespace; answers read as coming from the server addressed.

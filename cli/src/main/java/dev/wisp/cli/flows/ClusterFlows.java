@@ -1,5 +1,6 @@
 package dev.wisp.cli.flows;
 
+import dev.wisp.node.NodeSettings;
 import static java.util.Objects.requireNonNull;
 
 import com.fasterxml.jackson.databind.JsonNode;
@@ -29,7 +30,8 @@ import java.util.stream.Stream;
 public final class ClusterFlows {
     /** Where {@code ip netns} keeps named namespaces. */
     static final Path NETNS_DIR = Path.of("/var/run/netns");
-    private static final int ADMIN_PORT = 15000;
+    /** The agent's admin API, on loopback in its node's network namespace. */
+    private static final int ADMIN_PORT = NodeSettings.Ports.ZTUNNEL.admin();
 
     private final String cluster;
     private final List<String> nodes;

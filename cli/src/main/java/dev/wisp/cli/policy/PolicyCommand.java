@@ -3,7 +3,6 @@ package dev.wisp.cli.policy;
 import dev.wisp.cli.InputFile;
 import dev.wisp.cli.UsageCommand;
 import dev.wisp.cli.UserException;
-import dev.wisp.controlplane.config.ConfigError;
 import java.io.PrintWriter;
 import java.net.InetAddress;
 import java.nio.file.Path;
@@ -70,12 +69,7 @@ public final class PolicyCommand extends UsageCommand {
             try {
                 r = PolicyCheck.check(file.getFileName().toString(), text, query);
             } catch (PolicyCheck.InvalidFileException e) {
-                for (ConfigError error : e.errors()) {
-                    err.println(error);
-                }
-                err.flush();
-                throw new UserException(file + " is refused (" + e.errors().size() + " error(s)); nothing checked",
-                        INVALID);
+                throw InputFile.refused(file + " is", e.errors(), err, INVALID);
             } catch (IllegalArgumentException e) {
                 throw new UserException(e.getMessage(), INVALID);
             }

@@ -6,7 +6,6 @@ import com.fasterxml.jackson.databind.SerializationFeature;
 import dev.wisp.cli.InputFile;
 import dev.wisp.cli.UsageCommand;
 import dev.wisp.cli.UserException;
-import dev.wisp.controlplane.config.ConfigError;
 import java.io.PrintWriter;
 import java.nio.file.Path;
 import java.security.SecureRandom;
@@ -89,12 +88,7 @@ public final class RouteCommand extends UsageCommand {
                 result = RouteCheck.check(texts, new RouteCheck.Query(to, request, headers, sample),
                         seed == null ? new Random(new SecureRandom().nextLong()) : new Random(seed));
             } catch (RouteCheck.InvalidFilesException e) {
-                for (ConfigError error : e.errors()) {
-                    err.println(error);
-                }
-                err.flush();
-                throw new UserException("the files are refused (" + e.errors().size() + " error(s)); nothing checked",
-                        INVALID);
+                throw InputFile.refused("the files are", e.errors(), err, INVALID);
             } catch (IllegalArgumentException e) {
                 throw new UserException(e.getMessage(), INVALID);
             }

@@ -34,6 +34,7 @@ final class Attempts {
     private final String cluster;
     private final FullHttpRequest request;
     private final Retries plan;
+    private final boolean h2;
     private final EventExecutor loop;
     private final Promise<Result> result;
     private Future<FullHttpResponse> inFlight;
@@ -43,7 +44,8 @@ final class Attempts {
     private int sent;
 
     private Attempts(Forwarder forwarder, EnvoyConfig config, String cluster, FullHttpRequest request, Retries plan,
-            EventExecutor loop) {
+            boolean h2, EventExecutor loop) {
+        this.h2 = h2;
         this.forwarder = forwarder;
         this.config = config;
         this.cluster = cluster;
@@ -54,10 +56,13 @@ final class Attempts {
         this.where = cluster;
     }
 
-    /** Sends {@code request} (released when done) to {@code cluster} under {@code plan}; call on {@code loop}. */
+    /**
+     * Sends {@code request} (released when done) to {@code cluster} under {@code plan}, as HTTP/2 when
+     * {@code h2}; call on {@code loop}.
+     */
     static Future<Result> run(Forwarder forwarder, EnvoyConfig config, String cluster, FullHttpRequest request,
-            Retries plan, EventExecutor loop) {
-        Attempts a = new Attempts(forwarder, config, cluster, request, plan, loop);
+            Retries plan, boolean h2, EventExecutor loop) {
+        Attempts a = new Attempts(forwarder, config, cluster, request, plan, h2, loop);
         a.result.addListener(x -> request.release());
         long total = plan.timeout().toMillis();
         if (total > 0) {
@@ -79,7 +84,7 @@ final class Attempts {
             return;
         }
         where = cluster + " " + endpoint.address();
-        Future<FullHttpResponse> answer = forwarder.send(request.retainedDuplicate(), endpoint, loop);
+        Future<FullHttpResponse> answer = forwarder.send(request.retainedDuplicate(), endpoint, h2, loop);
         sent++;
         inFlight = answer;
         long perTry = plan.perTry().toMillis();

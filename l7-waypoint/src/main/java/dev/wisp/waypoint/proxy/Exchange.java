@@ -25,6 +25,7 @@ import io.netty.handler.codec.http.HttpHeaders;
 import io.netty.handler.codec.http.HttpResponseStatus;
 import io.netty.handler.codec.http.HttpUtil;
 import io.netty.handler.codec.http.HttpVersion;
+import io.netty.handler.codec.http2.HttpConversionUtil;
 import io.netty.util.concurrent.Future;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
@@ -42,14 +43,17 @@ import org.slf4j.LoggerFactory;
 
 /**
  * The HTTP/1.1 requests of one tunnel, one at a time (reading stops while a request is out, so
- * pipelined requests wait their turn and memory stays one request): each is routed on the virtual
+ * pipelined requests wait their turn and memory stays one request), or the one request of an HTTP/2
+ * stream inside a tunnel (as {@link InnerProtocol} gives it, an HTTP/1.1 message; it goes upstream as
+ * HTTP/2, trailers kept): each is routed on the virtual
  * host of the tunnel's target ({@link EnvoyRoutes}), answered by the waypoint (404 no route, the
  * route's direct response or redirect, 500/503 from {@link Forwarder#pick}) or, rewritten by the
  * route ({@link RouteActions}: path, host, request headers), copied to its mirrors and sent to the
  * cluster's endpoints by {@link Attempts} (retries, per-try and request timeouts: 504), the answer's
  * headers edited by the route. One access-log line per request (logger {@code wisp.access}, with the
  * number of attempts) and one observation of the Istio request series ({@link
- * RequestMetrics}). {@code connection: close} from the client, or a request
+ * RequestMetrics}). A gRPC request ({@link Grpc#is}) the waypoint answers itself gets a trailers-only
+ * gRPC answer, and is counted with its gRPC status. {@code connection: close} from the client, or a request
  * that does not parse (400), ends the tunnel after the answer.
  */
 final class Exchange extends SimpleChannelInboundHandler<FullHttpRequest> {
@@ -59,14 +63,24 @@ final class Exchange extends SimpleChannelInboundHandler<FullHttpRequest> {
     private final java.util.function.Supplier<EnvoyConfig> config;
     private final Forwarder forwarder;
     private final RequestMetrics metrics;
+    private final boolean h2;
     // The request being answered (one at a time): what its metrics are labelled and sized by.
     private String virtualHost;
     private Optional<RequestMetrics.Upstream> upstream = Optional.empty();
     private long requestBytes;
+    private boolean grpc;
+    private String grpcStatus;
 
     Exchange(InetSocketAddress target, Optional<SpiffeId> peer, java.util.function.Supplier<EnvoyConfig> config,
             Forwarder forwarder, RequestMetrics metrics) {
+        this(target, peer, config, forwarder, metrics, false);
+    }
+
+    /** @param h2 the request comes on an HTTP/2 stream of its own, and goes upstream as HTTP/2 */
+    Exchange(InetSocketAddress target, Optional<SpiffeId> peer, java.util.function.Supplier<EnvoyConfig> config,
+            Forwarder forwarder, RequestMetrics metrics, boolean h2) {
         super(false);
+        this.h2 = h2;
         this.target = target;
         this.peer = peer;
         this.config = config;
@@ -80,6 +94,13 @@ final class Exchange extends SimpleChannelInboundHandler<FullHttpRequest> {
         virtualHost = null;
         upstream = Optional.empty();
         requestBytes = req.content().readableBytes();
+        grpc = Grpc.is(req.headers());
+        grpcStatus = null;
+        if (h2) {
+            // What Netty's stream codec adds: the stream's number and scheme are not the client's headers.
+            req.headers().remove(HttpConversionUtil.ExtensionHeaderNames.STREAM_ID.text()).remove(
+                    HttpConversionUtil.ExtensionHeaderNames.SCHEME.text());
+        }
         boolean keepAlive = HttpUtil.isKeepAlive(req) && req.decoderResult().isSuccess();
         String uri = req.uri();
         int q = uri.indexOf('?');
@@ -133,10 +154,10 @@ final class Exchange extends SimpleChannelInboundHandler<FullHttpRequest> {
         String uri = req.uri();
         FullHttpRequest upstreamRequest = rewritten(req, f.upstream());
         for (String mirror : RouteActions.mirrors(f.action(), ThreadLocalRandom.current()::nextDouble)) {
-            forwarder.mirror(now, mirror, upstreamRequest.retainedDuplicate(), c.executor());
+            forwarder.mirror(now, mirror, upstreamRequest.retainedDuplicate(), h2, c.executor());
         }
         c.channel().config().setAutoRead(false);
-        Attempts.run(forwarder, now, f.cluster(), upstreamRequest, Retries.of(f.action()), c.executor())
+        Attempts.run(forwarder, now, f.cluster(), upstreamRequest, Retries.of(f.action()), h2, c.executor())
                 .addListener((Future<Attempts.Result> done) -> {
                     Attempts.Result a = done.getNow();
                     upstream = a.endpoint() == null
@@ -149,6 +170,7 @@ final class Exchange extends SimpleChannelInboundHandler<FullHttpRequest> {
                         return;
                     }
                     FullHttpResponse r = a.response();
+                    grpcStatus = grpc ? Grpc.status(r) : null;
                     r.headers().remove(HttpHeaderNames.CONNECTION).remove(HttpHeaderNames.KEEP_ALIVE);
                     HttpHeaders h = r.headers();
                     RouteActions.response(f.matched(), f.backend(),
@@ -170,6 +192,7 @@ final class Exchange extends SimpleChannelInboundHandler<FullHttpRequest> {
     /** The request as the route sends it upstream: its path and headers rewritten, the body kept. */
     private static FullHttpRequest rewritten(FullHttpRequest req, RouteActions.Upstream u) {
         FullHttpRequest out = new DefaultFullHttpRequest(HttpVersion.HTTP_1_1, req.method(), u.path(), req.content());
+        out.trailingHeaders().set(req.trailingHeaders());
         u.headers().forEach((name, values) -> out.headers().add(name, values));
         HttpUtil.setContentLength(out, out.content().readableBytes());
         return out;
@@ -192,6 +215,13 @@ final class Exchange extends SimpleChannelInboundHandler<FullHttpRequest> {
 
     private void respond(ChannelHandlerContext c, String method, String uri, int status, String reason, String route,
             String where, long start, boolean keepAlive, int attempts) {
+        if (grpc) {
+            FullHttpResponse r = Grpc.answer(status, reason);
+            grpcStatus = r.headers().get(Grpc.STATUS);
+            log(method, uri, r.status().code(), reason, route, where, start, 0, attempts);
+            write(c, r, keepAlive);
+            return;
+        }
         FullHttpResponse r = new DefaultFullHttpResponse(HttpVersion.HTTP_1_1, HttpResponseStatus.valueOf(status),
                 Unpooled.copiedBuffer(reason + "\n", StandardCharsets.UTF_8));
         log(method, uri, status, reason, route, where, start, r.content().readableBytes(), attempts);
@@ -199,9 +229,13 @@ final class Exchange extends SimpleChannelInboundHandler<FullHttpRequest> {
         write(c, r, keepAlive);
     }
 
-    private static void write(ChannelHandlerContext c, FullHttpResponse r, boolean keepAlive) {
-        HttpUtil.setContentLength(r, r.content().readableBytes());
-        if (!keepAlive) {
+    private void write(ChannelHandlerContext c, FullHttpResponse r, boolean keepAlive) {
+        if (!grpc || !h2) {
+            // HTTP/1.1 needs the length to delimit the answer; a trailers-only HTTP/2 answer is one HEADERS frame.
+            HttpUtil.setContentLength(r, r.content().readableBytes());
+        }
+        // An HTTP/2 stream ends with its answer, whatever the request said.
+        if (!keepAlive && !h2) {
             r.headers().set(HttpHeaderNames.CONNECTION, HttpHeaderValues.CLOSE);
             c.writeAndFlush(r).addListener(x -> StreamBytes.end(c.channel()).addListener(y -> c.close()));
             return;
@@ -213,11 +247,14 @@ final class Exchange extends SimpleChannelInboundHandler<FullHttpRequest> {
     private void log(String method, String uri, int status, String reason, String route, String where, long start,
             long responseBytes, int attempts) {
         metrics.record(new RequestMetrics.Request(peer, virtualHost, upstream, status, requestBytes, responseBytes,
-                System.nanoTime() - start));
-        ACCESS.info("request src.identity=\"{}\" dst={} method={} path=\"{}\" status={} route={} upstream=\"{}\" "
-                + "reason=\"{}\" attempts={} duration_ms={}", peer.map(SpiffeId::toString).orElse("-"), target, method,
-                printable(uri),
-                status, route == null ? "-" : route, where == null ? "-" : where, reason, attempts,
+                System.nanoTime() - start, grpcStatus));
+        ACCESS.info("request src.identity=\"{}\" dst={} protocol={} method={} path=\"{}\" status={} grpc_status={} "
+                + "route={} upstream=\"{}\" reason=\"{}\" attempts={} duration_ms={}",
+                peer.map(SpiffeId::toString)
+                        .orElse("-"),
+                target, h2 ? "HTTP/2" : "HTTP/1.1", method, printable(uri), status,
+                grpcStatus == null ? "-" : grpcStatus, route == null ? "-" : route, where == null ? "-" : where, reason,
+                attempts,
                 TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start));
     }
 

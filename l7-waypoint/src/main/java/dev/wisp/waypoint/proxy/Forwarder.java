@@ -44,8 +44,8 @@ import java.util.concurrent.atomic.AtomicInteger;
  * next of the cluster's load assignment (round robin over the endpoints that carry an HBONE tunnel),
  * reached over a new CONNECT stream from the agent's {@link HbonePool} to the endpoint's node, with
  * the waypoint's own SVID as client certificate and the endpoint's SPIFFE ID (or its node agent's) as
- * the accepted server identities. The request goes as HTTP/1.1 with {@code connection: close}; the
- * response is read whole (at most {@link #MAX_BODY} bytes) and the stream closed.
+ * the accepted server identities. The request goes as HTTP/1.1 with {@code connection: close}, or as
+ * HTTP/2 on a connection of its own inside the stream ({@link H2cUpstream}); the response is read whole (at most {@link #MAX_BODY} bytes) and the stream closed.
  *
  * <p>Thread-safe: round-robin counters are atomic; everything else is per call, on the stream's loop.
  */
@@ -146,15 +146,19 @@ final class Forwarder {
     }
 
     /**
-     * Sends {@code request} (released here) to {@code to}; the future gives the response (the
-     * caller releases it) or fails with a {@link Failure}: 503 when the tunnel is refused or the
-     * endpoint does not answer, 502 when the answer is not HTTP.
+     * Sends {@code request} (released here) to {@code to}, as HTTP/2 ({@link H2cUpstream}) when
+     * {@code h2}, else as HTTP/1.1; the future gives the response (the caller releases it) or fails
+     * with a {@link Failure}: 503 when the tunnel is refused or the endpoint does not answer, 502 when
+     * the answer is not HTTP.
      */
-    Future<FullHttpResponse> send(FullHttpRequest request, Endpoint to, EventExecutor executor) {
+    Future<FullHttpResponse> send(FullHttpRequest request, Endpoint to, boolean h2, EventExecutor executor) {
         Promise<FullHttpResponse> response = executor.newPromise();
         request.headers().set(HttpHeaderNames.CONNECTION, HttpHeaderValues.CLOSE);
-        HboneTunnel.open(pool, to.key(), to.address(), () -> new ChannelHandler[]{new StreamBytes(),
-                new HttpClientCodec(), new HttpObjectAggregator(MAX_BODY), new Answer(response)}, executor)
+        HboneTunnel.open(pool, to.key(), to.address(), () -> h2
+                ? H2cUpstream.connection()
+                : new ChannelHandler[]{new StreamBytes(), new HttpClientCodec(), new HttpObjectAggregator(MAX_BODY),
+                        new Answer(response)},
+                executor)
                 .addListener((Future<Http2StreamChannel> f) -> {
                     if (!f.isSuccess()) {
                         request.release();
@@ -163,7 +167,11 @@ final class Forwarder {
                         return;
                     }
                     Http2StreamChannel stream = f.getNow();
-                    stream.writeAndFlush(request);
+                    if (h2) {
+                        H2cUpstream.send(stream, request, response);
+                    } else {
+                        stream.writeAndFlush(request);
+                    }
                     response.addListener(x -> {
                         if (x.isSuccess()) {
                             finish(stream);
@@ -183,7 +191,7 @@ final class Forwarder {
      *
      * @return whether the copy went out
      */
-    boolean mirror(EnvoyConfig config, String cluster, FullHttpRequest copy, EventExecutor executor) {
+    boolean mirror(EnvoyConfig config, String cluster, FullHttpRequest copy, boolean h2, EventExecutor executor) {
         Endpoint to;
         try {
             to = pick(config, cluster);
@@ -196,7 +204,7 @@ final class Forwarder {
             copy.release();
             return false;
         }
-        Future<FullHttpResponse> answer = send(copy, to, executor);
+        Future<FullHttpResponse> answer = send(copy, to, h2, executor);
         var timer = executor.schedule(() -> answer.cancel(false), MIRROR_TIMEOUT_MS,
                 java.util.concurrent.TimeUnit.MILLISECONDS);
         answer.addListener((Future<FullHttpResponse> a) -> {
@@ -229,7 +237,7 @@ final class Forwarder {
     static final Duration LINGER = Duration.ofSeconds(10);
 
     /** The response of one upstream stream. */
-    private static final class Answer extends SimpleChannelInboundHandler<FullHttpResponse> {
+    static final class Answer extends SimpleChannelInboundHandler<FullHttpResponse> {
         private final Promise<FullHttpResponse> response;
 
         Answer(Promise<FullHttpResponse> response) {
@@ -241,7 +249,7 @@ final class Forwarder {
         protected void channelRead0(ChannelHandlerContext c, FullHttpResponse msg) {
             if (!msg.decoderResult().isSuccess() || !response.trySuccess(msg)) {
                 msg.release();
-                response.tryFailure(new Failure(502, "the endpoint's answer is not HTTP/1.1: "
+                response.tryFailure(new Failure(502, "the endpoint's answer is not HTTP: "
                         + msg.decoderResult().cause()));
             }
         }

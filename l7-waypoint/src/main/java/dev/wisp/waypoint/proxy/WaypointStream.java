@@ -10,8 +10,6 @@ import io.envoyproxy.envoy.config.route.v3.VirtualHost;
 import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
-import io.netty.handler.codec.http.HttpObjectAggregator;
-import io.netty.handler.codec.http.HttpServerCodec;
 import io.netty.handler.codec.http2.DefaultHttp2Headers;
 import io.netty.handler.codec.http2.DefaultHttp2HeadersFrame;
 import io.netty.handler.codec.http2.Http2HeadersFrame;
@@ -28,9 +26,9 @@ import org.slf4j.LoggerFactory;
  * ({@link HboneServer#connectRefusal}: 400 otherwise), and its target (the original destination, a
  * service's cluster IP and port) must be served by a route configuration the waypoint holds (a
  * virtual host listing {@code ip:port}), else 503, as the waypoint has no way to decide it. Then 200,
- * and the stream carries HTTP/1.1: the pipeline becomes {@link StreamBytes}, Netty's HTTP/1.1 server
- * codec (request line and headers at most 8 KiB, as Netty's defaults), an aggregator (bodies at most
- * {@link Forwarder#MAX_BODY}, 413 above) and {@link Exchange}, which routes each request.
+ * and the stream carries the application's HTTP/1.1 or HTTP/2: the pipeline becomes {@link StreamBytes}
+ * and {@link InnerProtocol}, which tells them apart and sets up an {@link Exchange} per tunnel
+ * (HTTP/1.1) or per HTTP/2 stream, which routes each request.
  *
  * <p>The virtual host is looked up again for every request, so a route change applies to open tunnels.
  * One per stream, on its event loop.
@@ -67,11 +65,11 @@ final class WaypointStream extends ChannelInboundHandlerAdapter {
             answer(c, 503, "no route configuration serves " + target, true);
             return;
         }
-        LOG.debug("HBONE CONNECT {} from {} ({}): HTTP/1.1 on virtual host {}", target, stream.parent()
+        LOG.debug("HBONE CONNECT {} from {} ({}): HTTP on virtual host {}", target, stream.parent()
                 .remoteAddress(), peer.map(SpiffeId::toString).orElse("-"), host.get().getName());
         answer(c, 200, "tunnel up", false);
-        c.pipeline().addLast(new StreamBytes(), new HttpServerCodec(), new HttpObjectAggregator(Forwarder.MAX_BODY),
-                new Exchange(target, peer, config, forwarder, metrics));
+        c.pipeline().addLast(new StreamBytes(), new InnerProtocol(h2 -> new Exchange(target, peer, config, forwarder,
+                metrics, h2)));
         c.pipeline().remove(this);
     }
 

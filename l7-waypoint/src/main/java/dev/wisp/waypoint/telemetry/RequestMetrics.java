@@ -14,7 +14,8 @@ import java.util.concurrent.TimeUnit;
  * The waypoint's Istio request series, one observation per HTTP request it answers (forwarded or
  * answered by itself): {@code istio_requests_total}, and the histograms {@code
  * istio_request_duration_milliseconds}, {@code istio_request_bytes} and {@code istio_response_bytes}
- * (Istio's buckets), labelled as Istio's proxies label them with {@code reporter="waypoint"}.
+ * (Istio's buckets), labelled as Istio's proxies label them with {@code reporter="waypoint"}: a gRPC
+ * request has {@code request_protocol="grpc"} and its {@code grpc_response_status} (empty for others).
  *
  * <p>What the waypoint knows fills the labels; what it does not is {@code unknown}, Istio's value for
  * it. The source is what the waypoint verified: the peer's certificate ({@code source_principal},
@@ -54,9 +55,10 @@ public final class RequestMetrics {
      * @param requestBytes the request body's size
      * @param responseBytes the response body's size
      * @param durationNanos from the request read to the answer written
+     * @param grpcStatus the gRPC status the client was answered, for a gRPC request; else null
      */
     public record Request(Optional<SpiffeId> source, String virtualHost, Optional<Upstream> upstream, int status,
-            long requestBytes, long responseBytes, long durationNanos) {
+            long requestBytes, long responseBytes, long durationNanos, String grpcStatus) {
         public Request {
             requireNonNull(source, "source");
             requireNonNull(upstream, "upstream");
@@ -105,8 +107,11 @@ public final class RequestMetrics {
                 namespace = parts[1];
             }
         }
-        return Tags.of("reporter", "waypoint", "request_protocol", "http", "response_code", String.valueOf(r
-                .status()), "connection_security_policy", r.source().isPresent() ? "mutual_tls" : "none")
+        return Tags.of("reporter", "waypoint", "request_protocol", r.grpcStatus() == null ? "http" : "grpc",
+                "response_code", String.valueOf(r.status()), "grpc_response_status", r.grpcStatus() == null
+                        ? ""
+                        : r.grpcStatus(),
+                "connection_security_policy", r.source().isPresent() ? "mutual_tls" : "none")
                 .and("source_principal", r.source().map(SpiffeId::toString).orElse(UNKNOWN))
                 .and("source_workload", UNKNOWN)
                 .and("source_workload_namespace", r.source().map(RequestMetrics::namespace).orElse(UNKNOWN))

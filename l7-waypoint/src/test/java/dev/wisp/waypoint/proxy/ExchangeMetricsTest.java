@@ -69,6 +69,10 @@ class ExchangeMetricsTest {
 
     /** The value of every {@code name} series whose labels include all of {@code labels}, summed. */
     double sum(String name, String... labels) {
+        return sum(telemetry, name, labels);
+    }
+
+    static double sum(Telemetry telemetry, String name, String... labels) {
         double total = 0;
         Matcher m = Pattern.compile("(?m)^" + name + "\\{([^}]*)} (\\S+)$").matcher(telemetry.scrape());
         while (m.find()) {

@@ -30,7 +30,7 @@ class RequestMetricsTest {
     void aForwardedRequestIsLabelledWithTheEndpointsWorkloadAndTheClientsVerifiedIdentity() {
         Map<String, String> l = labels(new RequestMetrics.Request(Optional.of(CLIENT),
                 "reviews.shop.svc.cluster.local:9080", Optional.of(new RequestMetrics.Upstream(REVIEWS, "reviews-v2")),
-                200, 10, 20, 1_000_000));
+                200, 10, 20, 1_000_000, null));
         assertThat(l).containsEntry("destination_workload", "reviews-v2")
                 .containsEntry("destination_workload_namespace", "shop")
                 .containsEntry("destination_principal", "spiffe://cluster.local/ns/shop/sa/reviews")
@@ -40,7 +40,8 @@ class RequestMetricsTest {
                 .containsEntry("source_workload_namespace", "shop")
                 .containsEntry("source_workload", "unknown")
                 .containsEntry("reporter", "waypoint")
-                .containsEntry("response_code", "200");
+                .containsEntry("response_code", "200")
+                .containsEntry("request_protocol", "http").containsEntry("grpc_response_status", "");
     }
 
     @Test
@@ -48,11 +49,19 @@ class RequestMetricsTest {
         assertThat(new RequestMetrics.Upstream(REVIEWS, "").workload()).isEqualTo("unknown");
         assertThat(new RequestMetrics.Upstream(REVIEWS, null).workload()).isEqualTo("unknown");
         Map<String, String> l = labels(new RequestMetrics.Request(Optional.empty(),
-                "reviews.shop.svc.cluster.local:9080", Optional.empty(), 404, 0, 5, 1000));
+                "reviews.shop.svc.cluster.local:9080", Optional.empty(), 404, 0, 5, 1000, null));
         assertThat(l).containsEntry("destination_workload", "unknown")
                 .containsEntry("destination_principal", "unknown")
                 .containsEntry("destination_workload_namespace", "shop")
                 .containsEntry("source_principal", "unknown")
                 .containsEntry("connection_security_policy", "none");
+    }
+
+    @Test
+    void aGrpcRequestIsLabelledGrpcWithItsStatus() {
+        Map<String, String> l = labels(new RequestMetrics.Request(Optional.of(CLIENT),
+                "reviews.shop.svc.cluster.local:9080", Optional.empty(), 200, 0, 0, 1000, "12"));
+        assertThat(l).containsEntry("request_protocol", "grpc").containsEntry("grpc_response_status", "12")
+                .containsEntry("response_code", "200");
     }
 }

@@ -4,8 +4,6 @@ import dev.wisp.spiffe.internal.Pem;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.attribute.PosixFilePermission;
-import java.nio.file.attribute.PosixFilePermissions;
 import java.security.GeneralSecurityException;
 import java.security.PrivateKey;
 import java.security.cert.CertificateExpiredException;
@@ -15,14 +13,14 @@ import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Date;
 import java.util.List;
-import java.util.Set;
 
 /**
  * An operator's CA in Istio's {@code cacerts} layout: {@code ca-cert.pem} (the signing certificate,
  * usually an intermediate), {@code ca-key.pem} (its key), {@code root-cert.pem} (the root, which
  * becomes the trust bundle) and {@code cert-chain.pem} (from {@code ca-cert.pem} up to the root;
  * the root itself may be left out). Everything is checked before a certificate is signed, each
- * refusal naming the file and the fix: the key readable by its owner only, the key matching
+ * refusal naming the file and the fix: the key readable by its owner only or also by a group of
+ * this process (a Kubernetes Secret mounted with the pod's fsGroup, see {@link KeyFileAccess}), the key matching
  * {@code ca-cert.pem}, {@code ca-cert.pem} a CA certificate, the chain starting at it and ending at
  * {@code root-cert.pem}, every certificate valid now.
  */
@@ -48,11 +46,7 @@ final class IstioCaCerts {
             }
         }
         Path keyFile = dir.resolve(CA_KEY);
-        Set<PosixFilePermission> perms = Files.getPosixFilePermissions(keyFile);
-        if (perms.stream().anyMatch(p -> p.name().startsWith("GROUP") || p.name().startsWith("OTHERS"))) {
-            throw new IllegalArgumentException(keyFile + " may be read by group or others ("
-                    + PosixFilePermissions.toString(perms) + "); chmod 600 it");
-        }
+        KeyFileAccess.require(keyFile);
         X509Certificate caCert = Pem.certificates(CaDirectory.read(dir.resolve(CA_CERT)), CA_CERT).getFirst();
         X509Certificate root = Pem.certificates(CaDirectory.read(dir.resolve(ROOT_CERT)), ROOT_CERT).getFirst();
         List<X509Certificate> chain = new ArrayList<>(Pem.certificates(CaDirectory.read(dir.resolve(CERT_CHAIN)),

@@ -54,6 +54,31 @@ class IstioCaCertsTest {
         assertThat(CertificateAuthority.fromCacerts(dir, SETTINGS).bundle().roots()).containsExactly(root.cert());
     }
 
+    /** A Secret volume with the pod's fsGroup: root:<fsGroup> 0440, read through the group (here: our own group). */
+    @Test
+    void aKeyReadableByAGroupOfThisProcessIsAccepted() throws Exception {
+        write(intermediate, List.of(intermediate.cert(), root.cert()), root.cert());
+        Files.setPosixFilePermissions(dir.resolve("ca-key.pem"), PosixFilePermissions.fromString("r--r-----"));
+        assertThat(CertificateAuthority.fromCacerts(dir, SETTINGS).signingCertificate()).isEqualTo(intermediate
+                .cert());
+    }
+
+    @Test
+    void theKeysModeOwnerAndGroupDecideWhoMayReadIt() {
+        KeyFileAccess.Process self = new KeyFileAccess.Process(1337, java.util.Set.of(1337, 5));
+        assertThat(KeyFileAccess.unsafe(0600, 1337, 1337, self)).isEmpty();
+        assertThat(KeyFileAccess.unsafe(0400, 0, 0, self)).as("root's, unreadable to us: refused by the read")
+                .isEmpty();
+        assertThat(KeyFileAccess.unsafe(0440, 0, 1337, self)).as("a Secret with fsGroup 1337").isEmpty();
+        assertThat(KeyFileAccess.unsafe(0440, 0, 5, self)).as("a supplementary group of ours").isEmpty();
+        assertThat(KeyFileAccess.unsafe(0440, 0, 1000, self)).hasValue("may be read by a group this process is not in");
+        assertThat(KeyFileAccess.unsafe(0444, 0, 1337, self)).hasValue("may be used by others");
+        assertThat(KeyFileAccess.unsafe(0604, 1337, 1337, self)).hasValue("may be used by others");
+        assertThat(KeyFileAccess.unsafe(0660, 0, 1337, self)).hasValue("may be written or executed by its group");
+        assertThat(KeyFileAccess.unsafe(0600, 1000, 1337, self)).hasValue(
+                "is owned by another user, who may change its mode");
+    }
+
     @Test
     void eachBrokenLayoutIsRefusedNamingTheFile() throws Exception {
         write(intermediate, List.of(intermediate.cert(), root.cert()), root.cert());
@@ -63,9 +88,13 @@ class IstioCaCertsTest {
                         + "root-cert.pem, cert-chain.pem)");
 
         write(intermediate, List.of(intermediate.cert(), root.cert()), root.cert());
-        Files.setPosixFilePermissions(dir.resolve("ca-key.pem"), PosixFilePermissions.fromString("rw-r-----"));
+        Files.setPosixFilePermissions(dir.resolve("ca-key.pem"), PosixFilePermissions.fromString("rw-r--r--"));
+        int uid = (Integer) Files.getAttribute(dir.resolve("ca-key.pem"), "unix:uid");
+        int gid = (Integer) Files.getAttribute(dir.resolve("ca-key.pem"), "unix:gid");
         assertThatThrownBy(() -> CertificateAuthority.fromCacerts(dir, SETTINGS))
-                .hasMessage(dir.resolve("ca-key.pem") + " may be read by group or others (rw-r-----); chmod 600 it");
+                .hasMessage(dir.resolve("ca-key.pem") + " may be used by others (mode 0644, owner " + uid + ", group "
+                        + gid + "); chmod 600 it, or in Kubernetes mount its Secret with defaultMode 0400 and the "
+                        + "pod's fsGroup");
 
         write(intermediate, List.of(intermediate.cert(), root.cert()), root.cert());
         Files.writeString(dir.resolve("ca-key.pem"), Pem.encode(root.key()));

@@ -1,5 +1,7 @@
 package dev.wisp.wireguard.netlink;
 
+import static dev.wisp.linux.Sockets.AF_INET6;
+import static dev.wisp.linux.Sockets.AF_INET;
 import static java.util.Objects.requireNonNull;
 
 import dev.wisp.wireguard.Key;
@@ -53,8 +55,6 @@ public final class WireGuardNetlink {
     static final int GENL_ID_CTRL = 0x10;
     static final int CTRL_CMD_GETFAMILY = 3;
     static final int CTRL_ATTR_FAMILY_NAME = 2;
-    static final int AF_INET = 2;
-    static final int AF_INET6 = 10;
 
     /**
      * What {@code WG_CMD_SET_DEVICE} sets, with {@code wg set} semantics: absent (null) fields stay as

@@ -1,5 +1,9 @@
 package dev.wisp.wireguard.uapi;
 
+import static dev.wisp.linux.Errno.EPROTO;
+import static dev.wisp.linux.Errno.EIO;
+import static dev.wisp.linux.Errno.EINVAL;
+import static dev.wisp.linux.Errno.EADDRINUSE;
 import static java.util.Objects.requireNonNull;
 
 import dev.wisp.wireguard.Key;
@@ -21,11 +25,6 @@ import java.util.List;
  * drives; answers are errno values, 0 for success, as the protocol wants.
  */
 public final class Uapi {
-    static final int EINVAL = 22;
-    static final int EIO = 5;
-    static final int EPROTO = 71;
-    static final int EADDRINUSE = 98;
-
     private Uapi() {}
 
     /** The {@code get=1} answer without the trailing {@code errno=0} line. */

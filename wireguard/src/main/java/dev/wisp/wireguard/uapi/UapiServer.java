@@ -1,5 +1,6 @@
 package dev.wisp.wireguard.uapi;
 
+import dev.wisp.linux.Errno;
 import java.time.Duration;
 import dev.wisp.base.Threads;
 import static java.util.Objects.requireNonNull;
@@ -164,7 +165,7 @@ public final class UapiServer implements AutoCloseable {
         switch (op) {
             case "get=1" -> {
                 if (!body.isEmpty()) {
-                    return "errno=" + Uapi.EINVAL + "\n\n";
+                    return "errno=" + Errno.EINVAL + "\n\n";
                 }
                 return Uapi.get(device) + "errno=0\n\n";
             }
@@ -177,11 +178,11 @@ public final class UapiServer implements AutoCloseable {
                     return "errno=" + e.errno() + "\n\n";
                 } catch (RuntimeException e) {
                     LOG.warn("UAPI set on {} failed: {}", device.name(), e.toString());
-                    return "errno=" + Uapi.EIO + "\n\n";
+                    return "errno=" + Errno.EIO + "\n\n";
                 }
             }
             default -> {
-                return "errno=" + Uapi.EINVAL + "\n\n";
+                return "errno=" + Errno.EINVAL + "\n\n";
             }
         }
     }

@@ -25,6 +25,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 import java.util.function.Function;
+import java.util.function.UnaryOperator;
 import java.util.regex.Pattern;
 
 /**
@@ -43,6 +44,15 @@ final class RbacRules {
     static final String AUTHN_FILTER = "istio_authn";
     private static final Pattern CLAIM = Pattern.compile("request\\.auth\\.claims((?:\\[[^\\]]+\\])+)");
 
+    private static final Logic<Permission> PERMISSIONS = new Logic<>(Permission.newBuilder().setAny(true).build(),
+            l -> Permission.newBuilder().setAndRules(Permission.Set.newBuilder().addAllRules(l)).build(),
+            l -> Permission.newBuilder().setOrRules(Permission.Set.newBuilder().addAllRules(l)).build(),
+            p -> Permission.newBuilder().setNotRule(p).build());
+    private static final Logic<Principal> PRINCIPALS = new Logic<>(Principal.newBuilder().setAny(true).build(),
+            l -> Principal.newBuilder().setAndIds(Principal.Set.newBuilder().addAllIds(l)).build(),
+            l -> Principal.newBuilder().setOrIds(Principal.Set.newBuilder().addAllIds(l)).build(),
+            p -> Principal.newBuilder().setNotId(p).build());
+
     private RbacRules() {}
 
     /**
@@ -53,64 +63,44 @@ final class RbacRules {
         List<Permission> permissions = new ArrayList<>();
         List<Principal> principals = new ArrayList<>();
         if (!rule.to().isEmpty()) {
-            permissions.add(orPermissions(rule.to().stream().map(RbacRules::operation).toList()));
+            permissions.add(PERMISSIONS.or(rule.to().stream().map(RbacRules::operation).toList()));
         }
         if (!rule.from().isEmpty()) {
-            principals.add(orPrincipals(rule.from().stream().map(RbacRules::source).toList()));
+            principals.add(PRINCIPALS.or(rule.from().stream().map(RbacRules::source).toList()));
         }
         for (Condition c : rule.when()) {
             condition(c, denying, permissions, principals);
         }
-        return Policy.newBuilder().addPermissions(andPermissions(permissions)).addPrincipals(andPrincipals(principals))
+        return Policy.newBuilder().addPermissions(PERMISSIONS.and(permissions))
+                .addPrincipals(PRINCIPALS.and(principals))
                 .build();
     }
 
     private static Permission operation(Operation o) {
         var l7 = o.l7();
         List<Permission> and = new ArrayList<>();
-        either(and, l7.hosts(), l7.notHosts(), RbacRules::host);
-        either(and, l7.methods(), l7.notMethods(), v -> header(":method", pattern(v, "", false)));
-        either(and, l7.paths(), l7.notPaths(), RbacRules::path);
-        either(and, o.ports().stream().map(String::valueOf).toList(),
+        PERMISSIONS.either(and, l7.hosts(), l7.notHosts(), RbacRules::host);
+        PERMISSIONS.either(and, l7.methods(), l7.notMethods(), v -> header(":method", pattern(v, "", false)));
+        PERMISSIONS.either(and, l7.paths(), l7.notPaths(), RbacRules::path);
+        PERMISSIONS.either(and, o.ports().stream().map(String::valueOf).toList(),
                 o.notPorts().stream().map(String::valueOf).toList(),
                 p -> Permission.newBuilder().setDestinationPort(Integer.parseInt(p)).build());
-        return andPermissions(and);
-    }
-
-    /** Adds "any of {@code values}" and "none of {@code notValues}" to {@code and}, when given. */
-    private static void either(List<Permission> and, List<String> values, List<String> notValues,
-            Function<String, Permission> one) {
-        if (!values.isEmpty()) {
-            and.add(orPermissions(values.stream().map(one).toList()));
-        }
-        if (!notValues.isEmpty()) {
-            and.add(Permission.newBuilder().setNotRule(orPermissions(notValues.stream().map(one).toList())).build());
-        }
+        return PERMISSIONS.and(and);
     }
 
     private static Principal source(Source s) {
         List<Principal> and = new ArrayList<>();
-        eitherId(and, s.principals(), s.notPrincipals(), RbacRules::principal);
-        eitherId(and, s.l7().requestPrincipals(), s.l7().notRequestPrincipals(),
+        PRINCIPALS.either(and, s.principals(), s.notPrincipals(), RbacRules::principal);
+        PRINCIPALS.either(and, s.l7().requestPrincipals(), s.l7().notRequestPrincipals(),
                 v -> authn(List.of("request.auth.principal"), pattern(v, "", false), false));
-        eitherId(and, s.namespaces(), s.notNamespaces(), RbacRules::namespace);
-        eitherId(and, s.ipBlocks().stream().map(Cidr::toString).toList(),
+        PRINCIPALS.either(and, s.namespaces(), s.notNamespaces(), RbacRules::namespace);
+        PRINCIPALS.either(and, s.ipBlocks().stream().map(Cidr::toString).toList(),
                 s.notIpBlocks().stream().map(Cidr::toString).toList(),
                 c -> Principal.newBuilder().setDirectRemoteIp(cidr(Cidr.parse(c))).build());
-        eitherId(and, s.l7().remoteIpBlocks().stream().map(Cidr::toString).toList(),
+        PRINCIPALS.either(and, s.l7().remoteIpBlocks().stream().map(Cidr::toString).toList(),
                 s.l7().notRemoteIpBlocks().stream().map(Cidr::toString).toList(),
                 c -> Principal.newBuilder().setRemoteIp(cidr(Cidr.parse(c))).build());
-        return andPrincipals(and);
-    }
-
-    private static void eitherId(List<Principal> and, List<String> values, List<String> notValues,
-            Function<String, Principal> one) {
-        if (!values.isEmpty()) {
-            and.add(orPrincipals(values.stream().map(one).toList()));
-        }
-        if (!notValues.isEmpty()) {
-            and.add(Principal.newBuilder().setNotId(orPrincipals(notValues.stream().map(one).toList())).build());
-        }
+        return PRINCIPALS.and(and);
     }
 
     /** One {@code when} condition, on the request (a permission) or on who sends it (a principal). */
@@ -120,36 +110,36 @@ final class RbacRules {
         var claim = CLAIM.matcher(key);
         if (key.startsWith("request.headers[") && key.endsWith("]")) {
             String name = key.substring("request.headers[".length(), key.length() - 1).toLowerCase(Locale.ROOT);
-            either(permissions, c.values(), c.notValues(), v -> header(name, pattern(v, "", false)));
+            PERMISSIONS.either(permissions, c.values(), c.notValues(), v -> header(name, pattern(v, "", false)));
         } else if (key.equals("destination.port")) {
-            either(permissions, c.values(), c.notValues(),
+            PERMISSIONS.either(permissions, c.values(), c.notValues(),
                     p -> Permission.newBuilder().setDestinationPort(Integer.parseInt(p.trim())).build());
         } else if (key.equals("destination.ip")) {
-            either(permissions, c.values(), c.notValues(),
+            PERMISSIONS.either(permissions, c.values(), c.notValues(),
                     v -> Permission.newBuilder().setDestinationIp(cidr(Cidr.parse(v))).build());
         } else if (key.equals("source.ip") || key.equals("remote.ip")) {
             boolean direct = key.equals("source.ip");
-            eitherId(principals, c.values(), c.notValues(), v -> direct
+            PRINCIPALS.either(principals, c.values(), c.notValues(), v -> direct
                     ? Principal.newBuilder().setDirectRemoteIp(cidr(Cidr.parse(v))).build()
                     : Principal.newBuilder().setRemoteIp(cidr(Cidr.parse(v))).build());
         } else if (key.equals("source.principal")) {
-            eitherId(principals, c.values(), c.notValues(), RbacRules::principal);
+            PRINCIPALS.either(principals, c.values(), c.notValues(), RbacRules::principal);
         } else if (key.equals("source.namespace")) {
-            eitherId(principals, c.values(), c.notValues(), RbacRules::namespace);
+            PRINCIPALS.either(principals, c.values(), c.notValues(), RbacRules::namespace);
         } else if (key.equals("request.auth.principal") || key.equals("request.auth.presenter")) {
-            eitherId(principals, c.values(), c.notValues(), v -> authn(List.of(key), pattern(v, "", false), false));
+            PRINCIPALS.either(principals, c.values(), c.notValues(),
+                    v -> authn(List.of(key), pattern(v, "", false), false));
         } else if (key.equals("request.auth.audiences")) {
-            eitherId(principals, c.values(), c.notValues(), v -> authn(List.of(key), pattern(v, "", false), true));
+            PRINCIPALS.either(principals, c.values(), c.notValues(),
+                    v -> authn(List.of(key), pattern(v, "", false), true));
         } else if (claim.matches()) {
             List<String> path = new ArrayList<>(List.of("request.auth.claims"));
             String inner = claim.group(1);
             path.addAll(List.of(inner.substring(1, inner.length() - 1).split("\\]\\[")));
-            eitherId(principals, c.values(), c.notValues(), v -> authn(path, pattern(v, "", false), true));
+            PRINCIPALS.either(principals, c.values(), c.notValues(), v -> authn(path, pattern(v, "", false), true));
         } else {
             // connection.sni, experimental.*: nothing inside a tunnel gives them
-            permissions.add(denying
-                    ? Permission.newBuilder().setAny(true).build()
-                    : Permission.newBuilder().setNotRule(Permission.newBuilder().setAny(true)).build());
+            permissions.add(denying ? PERMISSIONS.any() : PERMISSIONS.not().apply(PERMISSIONS.any()));
         }
     }
 
@@ -207,7 +197,7 @@ final class RbacRules {
         if (v.contains("*") || v.contains(":")) {
             return any;
         }
-        return orPermissions(List.of(any, header(":authority", pattern(v + ":*", "", true))));
+        return PERMISSIONS.or(List.of(any, header(":authority", pattern(v + ":*", "", true))));
     }
 
     private static Permission header(String name, StringMatcher m) {
@@ -234,31 +224,33 @@ final class RbacRules {
                 .setPrefixLen(UInt32Value.of(c.length())).build();
     }
 
-    private static Permission andPermissions(List<Permission> and) {
-        return switch (and.size()) {
-            case 0 -> Permission.newBuilder().setAny(true).build();
-            case 1 -> and.getFirst();
-            default -> Permission.newBuilder().setAndRules(Permission.Set.newBuilder().addAllRules(and)).build();
-        };
-    }
+    /**
+     * Envoy's RBAC writes permissions and principals with the same logic (any, an AND set, an OR set,
+     * NOT) under other field names: this is that logic once, with the field names given per type.
+     */
+    private record Logic<T>(T any, Function<List<T>, T> andSet, Function<List<T>, T> orSet, UnaryOperator<T> not) {
+        /** All of {@code and}: any when empty, the one itself when alone. */
+        T and(List<T> and) {
+            return switch (and.size()) {
+                case 0 -> any;
+                case 1 -> and.getFirst();
+                default -> andSet.apply(and);
+            };
+        }
 
-    private static Permission orPermissions(List<Permission> or) {
-        return or.size() == 1
-                ? or.getFirst()
-                : Permission.newBuilder().setOrRules(Permission.Set.newBuilder().addAllRules(or)).build();
-    }
+        /** One of {@code or} (not empty): the one itself when alone. */
+        T or(List<T> or) {
+            return or.size() == 1 ? or.getFirst() : orSet.apply(or);
+        }
 
-    private static Principal andPrincipals(List<Principal> and) {
-        return switch (and.size()) {
-            case 0 -> Principal.newBuilder().setAny(true).build();
-            case 1 -> and.getFirst();
-            default -> Principal.newBuilder().setAndIds(Principal.Set.newBuilder().addAllIds(and)).build();
-        };
-    }
-
-    private static Principal orPrincipals(List<Principal> or) {
-        return or.size() == 1
-                ? or.getFirst()
-                : Principal.newBuilder().setOrIds(Principal.Set.newBuilder().addAllIds(or)).build();
+        /** Adds "any of {@code values}" and "none of {@code notValues}" to {@code and}, when given. */
+        void either(List<T> and, List<String> values, List<String> notValues, Function<String, T> one) {
+            if (!values.isEmpty()) {
+                and.add(or(values.stream().map(one).toList()));
+            }
+            if (!notValues.isEmpty()) {
+                and.add(not.apply(or(notValues.stream().map(one).toList())));
+            }
+        }
     }
 }

@@ -1,5 +1,6 @@
 package dev.wisp.controlplane.flows;
 
+import dev.wisp.spiffe.MeshIdentities;
 import static java.util.Objects.requireNonNull;
 
 import com.fasterxml.jackson.databind.JsonNode;
@@ -338,7 +339,7 @@ public final class FlowRelay implements AutoCloseable {
         if (bundle == null) {
             throw new IOException("no CA yet (no valid configuration)");
         }
-        SpiffeId agent = SpiffeId.forServiceAccount(bundle.trustDomain(), "wisp-system", "wisp-node." + node);
+        SpiffeId agent = MeshIdentities.nodeAgent(bundle.trustDomain(), node);
         try {
             JdkSslContext tls = (JdkSslContext) SpiffeTls.forClient(sources.svid(), sources.bundle(), Set.of(agent),
                     SslProvider.JDK);

@@ -11,6 +11,7 @@ import dev.wisp.controlplane.route.HttpRequest;
 import dev.wisp.controlplane.route.HttpRequest.Header;
 import dev.wisp.controlplane.route.RouteDecision;
 import dev.wisp.controlplane.route.RouteEngine;
+import dev.wisp.controlplane.route.RouteFixtures;
 import dev.wisp.waypoint.route.EnvoyRoutes;
 import dev.wisp.waypoint.route.EnvoyRoutes.Decision;
 import dev.wisp.waypoint.route.RouteActions;
@@ -101,7 +102,43 @@ class WaypointAgreementTest {
     @ParameterizedTest(name = "{0}")
     @MethodSource("cases")
     void routeCheckAndTheWaypointAgree(String line, List<String> headerLines, String expected) {
-        MeshModel m = model(httpRoute("f", FILTERS));
+        assertAgree(model(httpRoute("f", FILTERS)), line, headerLines, expected);
+    }
+
+    static Stream<Arguments> grpcCases() {
+        String ct = "content-type: application/grpc";
+        String host = " reviews.shop.svc.cluster.local:9080 ";
+        return Stream.of(
+                Arguments.of("POST /shop.Reviews/List", List.of(ct), "200 shop/reviews-v2:9080 /shop.Reviews/List"
+                        + host + "content-type=[application/grpc] mirrors=[] response={server=[s]}"),
+                Arguments.of("POST /shop.Reviews/Watch", List.of("content-type: application/grpc+proto"),
+                        "200 shop/reviews-v1:9080 /shop.Reviews/Watch" + host
+                                + "content-type=[application/grpc+proto] mirrors=[] response={server=[s]}"),
+                Arguments.of("POST /other.Svc/List", List.of(ct), "200 shop/reviews-v1:9080 /other.Svc/List" + host
+                        + "content-type=[application/grpc] mirrors=[] response={server=[s]}"),
+                Arguments.of("POST /shop.Ratings/GetOne", List.of(ct, "x-a: 1"), "200 shop/reviews-v2:9080 "
+                        + "/shop.Ratings/GetOne" + host + "content-type=[application/grpc] x-a=[1] mirrors=[] "
+                        + "response={server=[s]}"),
+                Arguments.of("POST /shop.Ratings/GetOne", List.of(ct), "404"),
+                Arguments.of("POST /other.Svc/Watch", List.of(ct), "404"),
+                // Not gRPC: the HTTPRoute, never the GRPCRoute.
+                Arguments.of("POST /shop.Reviews/List", List.of(), "200 shop/reviews:9080 /shop.Reviews/List" + host
+                        + "mirrors=[] response={server=[s]}"),
+                Arguments.of("POST /shop.Reviews/Watch", List.of("content-type: text/plain"), "404"));
+    }
+
+    /** {@link RouteFixtures#GRPC_ROUTE} beside an HTTPRoute on the same service. */
+    @ParameterizedTest(name = "{0} {1}")
+    @MethodSource("grpcCases")
+    void grpcMethodMatchesAgree(String line, List<String> headerLines, String expected) {
+        assertAgree(model(RouteFixtures.GRPC_ROUTE, httpRoute("http", """
+                  rules:
+                  - matches: [{path: {type: Exact, value: /shop.Reviews/List}}]
+                    backendRefs: [{name: reviews, port: 9080}]
+                """)), line, headerLines, expected);
+    }
+
+    static void assertAgree(MeshModel m, String line, List<String> headerLines, String expected) {
         String[] parts = line.split(" ", 2);
         int q = parts[1].indexOf('?');
         String path = q < 0 ? parts[1] : parts[1].substring(0, q);

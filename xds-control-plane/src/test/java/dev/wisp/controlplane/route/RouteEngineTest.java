@@ -278,22 +278,7 @@ class RouteEngineTest {
 
     @Test
     void grpcRoutesTakeGrpcCallsByTheirOwnPrecedenceAndNeverMixWithHttpRoutes() {
-        String grpc = """
-                apiVersion: gateway.networking.k8s.io/v1
-                kind: GRPCRoute
-                metadata: {name: grpc, namespace: shop}
-                spec:
-                  parentRefs: [{kind: Service, group: "", name: reviews}]
-                  rules:
-                  - matches: [{method: {method: List}}]
-                    backendRefs: [{name: reviews-v1, port: 9080}]
-                  - matches: [{method: {service: shop.Reviews}}]
-                    backendRefs: [{name: reviews-v1, port: 9080}]
-                  - matches: [{method: {service: shop.Reviews, method: List}}]
-                    backendRefs: [{name: reviews-v2, port: 9080}]
-                  - matches: [{method: {type: RegularExpression, service: "shop\\\\..*", method: "Get.*"}, headers: [{name: x-a, value: "1"}]}]
-                    backendRefs: [{name: reviews-v2, port: 9080}]
-                """;
+        String grpc = RouteFixtures.GRPC_ROUTE;
         MeshModel m = model(grpc, httpRoute("http", """
                   rules:
                   - matches: [{path: {type: Exact, value: /shop.Reviews/List}}]

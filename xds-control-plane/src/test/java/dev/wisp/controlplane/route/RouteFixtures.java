@@ -20,6 +20,28 @@ public final class RouteFixtures {
             service("reviews", "app: reviews", "10.96.0.10"), service("reviews-v1", "version: v1", "10.96.0.11"),
             service("reviews-v2", "version: v2", "10.96.0.12"), service("empty", "app: none", "10.96.0.13"));
 
+    /**
+     * A GRPCRoute attached to {@code reviews}: method {@code List} of any service to v1, the rest of
+     * {@code shop.Reviews} to v1, {@code shop.Reviews/List} to v2, {@code shop.*}{@code /Get*} with
+     * {@code x-a: 1} to v2.
+     */
+    public static final String GRPC_ROUTE = """
+            apiVersion: gateway.networking.k8s.io/v1
+            kind: GRPCRoute
+            metadata: {name: grpc, namespace: shop}
+            spec:
+              parentRefs: [{kind: Service, group: "", name: reviews}]
+              rules:
+              - matches: [{method: {method: List}}]
+                backendRefs: [{name: reviews-v1, port: 9080}]
+              - matches: [{method: {service: shop.Reviews}}]
+                backendRefs: [{name: reviews-v1, port: 9080}]
+              - matches: [{method: {service: shop.Reviews, method: List}}]
+                backendRefs: [{name: reviews-v2, port: 9080}]
+              - matches: [{method: {type: RegularExpression, service: "shop\\\\..*", method: "Get.*"}, headers: [{name: x-a, value: "1"}]}]
+                backendRefs: [{name: reviews-v2, port: 9080}]
+            """;
+
     private RouteFixtures() {}
 
     public static String service(String name, String selector, String ip) {

@@ -57,7 +57,8 @@ public final class AdminServer implements AutoCloseable {
     /**
      * What the endpoints read from the running agent; each supplier is called on the request's thread.
      *
-     * @param figures further figures for {@code /config_dump} (name → number or text), in order
+     * @param figures further figures for {@code /config_dump} (name → number, text, or a list or map
+     *        rendered as JSON), in order
      * @param scrape the Prometheus exposition
      * @param captureEvents capture's socket events as a JSON array, when capture runs
      */
@@ -192,7 +193,11 @@ public final class AdminServer implements AutoCloseable {
         boolean first = true;
         for (var e : agent.figures().get().entrySet()) {
             out.append(first ? "" : ",\n").append("  \"").append(e.getKey()).append("\": ");
-            out.append(e.getValue() instanceof Number ? e.getValue().toString() : "\"" + e.getValue() + "\"");
+            out.append(switch (e.getValue()) {
+                case Number n -> n.toString();
+                case CharSequence text -> "\"" + text + "\"";
+                default -> FlowLog.JSON.writeValueAsString(e.getValue()); // lists and maps (certificates)
+            });
             first = false;
         }
         return out.append("\n}\n").toString();

@@ -148,6 +148,11 @@ public final class NodeCapture implements AutoCloseable {
                 .orElseThrow(() -> new SocketException("this node has no IPv4 address for the outbound listener"));
     }
 
+    /** See {@link Capture#passOwnConnection}. */
+    public void passOwnConnection(InetSocketAddress from, InetSocketAddress to, boolean pass) throws IOException {
+        capture.passOwnConnection(from, to, pass);
+    }
+
     /**
      * The outbound (15001) resolver: the eBPF map keyed by the accepted socket's 4-tuple; with
      * a native transport (io_uring), {@code getsockopt(SO_ORIGINAL_DST)} on the socket as a fallback

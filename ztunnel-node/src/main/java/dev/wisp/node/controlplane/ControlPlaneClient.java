@@ -1,5 +1,6 @@
 package dev.wisp.node.controlplane;
 
+import dev.wisp.spiffe.MeshIdentities;
 import java.time.Duration;
 import dev.wisp.base.Threads;
 import static java.util.Objects.requireNonNull;
@@ -16,6 +17,9 @@ import dev.wisp.spiffe.manager.CertificateSigner;
 import dev.wisp.spiffe.tls.SpiffeTls;
 import io.grpc.ManagedChannel;
 import io.grpc.netty.NettyChannelBuilder;
+import io.netty.channel.Channel;
+import io.netty.channel.ChannelFactory;
+import io.netty.channel.EventLoopGroup;
 import io.netty.handler.ssl.SslProvider;
 import java.io.IOException;
 import java.io.UncheckedIOException;
@@ -43,10 +47,6 @@ import javax.net.ssl.SSLException;
  * <p>Threads: gRPC's; the bundle is one atomic reference.
  */
 public final class ControlPlaneClient implements AutoCloseable {
-    /** The namespace and service account of the control plane's identity. */
-    public static final String CONTROL_PLANE_NAMESPACE = "wisp-system";
-    public static final String CONTROL_PLANE_SA = "wisp-control-plane";
-
     private final ManagedChannel channel;
     private final TrustedRoots bundle;
     private final BundleWatch bundleWatch;
@@ -55,10 +55,22 @@ public final class ControlPlaneClient implements AutoCloseable {
     /** Null for a client without workload discovery ({@link #withoutDiscovery}). */
     private final WorkloadXdsClient xds;
 
+    /**
+     * Where a client's sockets come from instead of gRPC's shared event loop: {@code loop}, and {@code sockets},
+     * which makes each one (e.g. in a node's network namespace, for a process outside it that calls as that node:
+     * the control plane takes a node's credential only from the node's addresses).
+     */
+    public record SocketSource(EventLoopGroup loop, ChannelFactory<? extends Channel> sockets) {
+        public SocketSource {
+            requireNonNull(loop, "loop");
+            requireNonNull(sockets, "sockets");
+        }
+    }
+
     private ControlPlaneClient(ControlPlane at, String node, TrustBundle initial, StateUpdates state,
-            Supplier<Optional<WireGuardRegistration>> wireguard) {
+            Supplier<Optional<WireGuardRegistration>> wireguard, Optional<SocketSource> from) {
         this.bundle = new TrustedRoots(initial);
-        this.channel = channel(at.host(), at.port(), bundle::get);
+        this.channel = channel(at.host(), at.port(), bundle::get, from);
         Supplier<String> token = () -> readToken(at);
         this.credentials = BearerCredentials.of(token);
         this.signer = new GrpcCertificateSigner(channel, credentials, bundle);
@@ -78,7 +90,7 @@ public final class ControlPlaneClient implements AutoCloseable {
      */
     public static ControlPlaneClient withoutDiscovery(ControlPlane at, String trustDomain) throws IOException {
         requireNonNull(at, "at");
-        return new ControlPlaneClient(at, "", initialBundle(at, trustDomain), null, Optional::empty);
+        return new ControlPlaneClient(at, "", initialBundle(at, trustDomain), null, Optional::empty, Optional.empty());
     }
 
     /**
@@ -98,12 +110,19 @@ public final class ControlPlaneClient implements AutoCloseable {
      */
     public static ControlPlaneClient connect(ControlPlane at, String node, String trustDomain, StateUpdates state,
             Supplier<Optional<WireGuardRegistration>> wireguard) throws IOException {
+        return connect(at, node, trustDomain, state, wireguard, Optional.empty());
+    }
+
+    /** As above, with its sockets from {@code from} when given. */
+    public static ControlPlaneClient connect(ControlPlane at, String node, String trustDomain, StateUpdates state,
+            Supplier<Optional<WireGuardRegistration>> wireguard, Optional<SocketSource> from) throws IOException {
         requireNonNull(wireguard, "wireguard");
+        requireNonNull(from, "from");
         requireNonNull(at, "at");
         requireNonNull(node, "node");
         requireNonNull(trustDomain, "trustDomain");
         requireNonNull(state, "state");
-        ControlPlaneClient c = new ControlPlaneClient(at, node, initialBundle(at, trustDomain), state, wireguard);
+        ControlPlaneClient c = new ControlPlaneClient(at, node, initialBundle(at, trustDomain), state, wireguard, from);
         c.xds.start();
         return c;
     }
@@ -131,14 +150,21 @@ public final class ControlPlaneClient implements AutoCloseable {
      * SVID of {@code bundle}'s trust domain; the caller closes it.
      */
     public static ManagedChannel channel(String host, int port, Supplier<TrustBundle> bundle) {
+        return channel(host, port, bundle, Optional.empty());
+    }
+
+    /** As above, with its sockets from {@code from} when given. */
+    public static ManagedChannel channel(String host, int port, Supplier<TrustBundle> bundle,
+            Optional<SocketSource> from) {
         requireNonNull(host, "host");
         requireNonNull(bundle, "bundle");
-        SpiffeId expected = SpiffeId.forServiceAccount(bundle.get().trustDomain(), CONTROL_PLANE_NAMESPACE,
-                CONTROL_PLANE_SA);
+        SpiffeId expected = MeshIdentities.controlPlane(bundle.get().trustDomain());
         try {
-            return NettyChannelBuilder.forAddress(host, port)
+            NettyChannelBuilder b = NettyChannelBuilder.forAddress(host, port)
                     .sslContext(SpiffeTls.forClientWithoutCertificate(bundle, Set.of(expected), SslProvider.JDK))
-                    .maxInboundMessageSize(64 << 20).keepAliveTime(30, TimeUnit.SECONDS).build();
+                    .maxInboundMessageSize(64 << 20).keepAliveTime(30, TimeUnit.SECONDS);
+            from.ifPresent(f -> b.eventLoopGroup(f.loop()).channelFactory(f.sockets()));
+            return b.build();
         } catch (SSLException e) {
             throw new IllegalStateException("cannot build the TLS context for the control plane: " + e.getMessage(),
                     e);

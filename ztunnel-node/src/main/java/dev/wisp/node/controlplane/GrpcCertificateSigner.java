@@ -20,19 +20,13 @@ import java.util.concurrent.TimeUnit;
 /**
  * {@link CertificateSigner} over {@code wisp/ca.proto}: the CSR goes as PEM with the identity it
  * names; the returned chain is parsed, and the returned roots replace the trust bundle when they
- * differ (root rotation). Completes on a gRPC thread.
+ * differ (root rotation). Completes on a gRPC thread. It holds nothing of its own but the channel, the
+ * call's credentials and the roots it updates: a value of the three.
  */
-final class GrpcCertificateSigner implements CertificateSigner {
+record GrpcCertificateSigner(Channel channel, CallCredentials credentials, TrustedRoots bundle)
+        implements
+            CertificateSigner {
     private static final Duration DEADLINE = Duration.ofSeconds(10);
-    private final Channel channel;
-    private final CallCredentials credentials;
-    private final TrustedRoots bundle;
-
-    GrpcCertificateSigner(Channel channel, CallCredentials credentials, TrustedRoots bundle) {
-        this.channel = channel;
-        this.credentials = credentials;
-        this.bundle = bundle;
-    }
 
     @Override
     public CompletableFuture<List<X509Certificate>> sign(SpiffeId id, byte[] csrDer, Duration ttl) {

@@ -1,5 +1,6 @@
 package dev.wisp.node.identity;
 
+import dev.wisp.spiffe.MeshIdentities;
 import dev.wisp.api.workload.v1.Workload;
 import dev.wisp.spiffe.SpiffeId;
 import dev.wisp.spiffe.TrustBundle;
@@ -33,12 +34,11 @@ public interface IdentityProvider {
     }
 
     /**
-     * The node agent's own identity on {@code node}: what its HBONE server presents when a client
-     * dials the node's address, and what clients accept for workloads on that node. One service
-     * account per node ({@code wisp-system/wisp-node.<node>}) so that the CA's node authorization
-     * gives it to that node's agent only.
+     * The node agent's own identity on {@code node} ({@link MeshIdentities#nodeAgent}): what its HBONE
+     * server presents when a client dials the node's address, and what clients accept for workloads on
+     * that node.
      */
     static SpiffeId nodeId(String trustDomain, String node) {
-        return SpiffeId.forServiceAccount(trustDomain, "wisp-system", "wisp-node." + node);
+        return MeshIdentities.nodeAgent(trustDomain, node);
     }
 }

@@ -29,6 +29,7 @@ import io.netty.util.concurrent.Future;
 import io.netty.util.concurrent.Promise;
 import io.netty.util.concurrent.ScheduledFuture;
 import java.time.Duration;
+import java.time.Instant;
 import java.util.List;
 import java.util.Optional;
 import java.util.concurrent.TimeUnit;
@@ -49,6 +50,13 @@ import org.slf4j.LoggerFactory;
  * sweep every 30 s closes connections without streams for the idle timeout (5 min); a timeout of
  * zero closes a connection as soon as its last stream ends.
  *
+ * <p>A connection takes no new streams once the first of the two certificates it was verified with
+ * expires (ours or the server's), as after a GOAWAY: its open streams finish and the next stream
+ * gets a new handshake with the certificates and trust bundle of now. So renewal and root rotation
+ * reach pooled connections, and none outlives a retired root by more than one certificate lifetime.
+ * A handshake that fails (TLS, or a server identity not among the key's) is counted in
+ * {@code wisp_hbone_pool_handshake_failures_total}.
+ *
  * <p>Thread-safety: {@link PoolCore} is guarded by {@code this}; all other state is confined to
  * each connection's event loop.
  */
@@ -64,6 +72,8 @@ public final class HbonePool implements AutoCloseable {
     private final PoolCore<PoolKey, Channel, Request> core;
     private final AtomicLong opened = new AtomicLong();
     private final io.micrometer.core.instrument.Counter goAways;
+    private final io.micrometer.core.instrument.Counter handshakeFailures;
+    private final io.micrometer.core.instrument.Counter expired;
     private final IdleSweeper<Channel> sweeper;
 
     /** A caller waiting for a stream. */
@@ -88,6 +98,10 @@ public final class HbonePool implements AutoCloseable {
                 opened::get);
         this.goAways = ctx.telemetry().counter("wisp_hbone_pool_goaway_received",
                 "GOAWAY frames received on HBONE client connections");
+        this.handshakeFailures = ctx.telemetry().counter("wisp_hbone_pool_handshake_failures",
+                "HBONE client TLS handshakes that failed or presented a server identity not expected");
+        this.expired = ctx.telemetry().counter("wisp_hbone_pool_certificate_expiries",
+                "HBONE client connections that stopped taking streams when a certificate they were verified with expired");
         this.sweeper = new IdleSweeper<>(this, core, idleTimeout, ctx.transport().workers, c -> {
             LOG.debug("HBONE connection to {} idle: released", c.remoteAddress());
             c.close();
@@ -224,6 +238,7 @@ public final class HbonePool implements AutoCloseable {
         private boolean announced;
         private long pingSentAt;
         private ScheduledFuture<?> pinger;
+        private ScheduledFuture<?> expiry;
 
         Setup(PoolKey key) {
             this.key = key;
@@ -233,6 +248,7 @@ public final class HbonePool implements AutoCloseable {
         public void userEventTriggered(ChannelHandlerContext c, Object evt) throws Exception {
             if (evt instanceof SslHandshakeCompletionEvent hs) {
                 if (!hs.isSuccess()) {
+                    handshakeFailures.increment();
                     fail(c, new Outcome.Unreachable("TLS handshake with " + key.destination() + " failed: "
                             + hs.cause().getMessage()));
                     return;
@@ -244,6 +260,7 @@ public final class HbonePool implements AutoCloseable {
                 }
                 Optional<SpiffeId> server = HboneTls.peerId(ssl.engine().getSession());
                 if (server.isEmpty() || !key.destinationIdentities().contains(server.get())) {
+                    handshakeFailures.increment();
                     fail(c, new Outcome.PeerIdentity("HBONE server " + key.destination() + " presented "
                             + server.map(SpiffeId::toString).orElse("no SPIFFE ID") + ", expected one of "
                             + key.destinationIdentities()));
@@ -256,9 +273,31 @@ public final class HbonePool implements AutoCloseable {
                 Hbone.finish(codec);
                 pinger = c.executor().scheduleAtFixedRate(() -> ping(c), pingIntervalMs, pingIntervalMs,
                         TimeUnit.MILLISECONDS);
+                HboneTls.certificatesExpire(ssl.engine().getSession()).ifPresent(end -> expiry = c.executor()
+                        .schedule(() -> certificateExpired(c), Math.max(0, Duration.between(Instant.now(), end)
+                                .toMillis()), TimeUnit.MILLISECONDS));
                 return;
             }
             c.fireUserEventTriggered(evt);
+        }
+
+        /** Handled as a GOAWAY from the server. */
+        private void certificateExpired(ChannelHandlerContext c) {
+            expired.increment();
+            LOG.debug("HBONE connection to {}: a certificate it was verified with expired, no new streams on it",
+                    key.destination());
+            noNewStreams(c);
+        }
+
+        /** No new streams on this connection: closed now if idle, else by the sweep once its streams end. */
+        private void noNewStreams(ChannelHandlerContext c) {
+            boolean idle;
+            synchronized (HbonePool.this) {
+                idle = core.goAway(key, c.channel());
+            }
+            if (idle) {
+                c.close();
+            }
         }
 
         private void ping(ChannelHandlerContext c) {
@@ -294,13 +333,7 @@ public final class HbonePool implements AutoCloseable {
                     LOG.debug("HBONE connection to {}: GOAWAY ({}), no new streams on it", key.destination(),
                             g.errorCode());
                     goAways.increment();
-                    boolean idle;
-                    synchronized (HbonePool.this) {
-                        idle = core.goAway(key, c.channel());
-                    }
-                    if (idle) {
-                        c.close();
-                    }
+                    noNewStreams(c);
                 } else if (msg instanceof Http2PingFrame p && p.ack()) {
                     pingSentAt = 0;
                 }
@@ -313,6 +346,9 @@ public final class HbonePool implements AutoCloseable {
         public void channelInactive(ChannelHandlerContext c) {
             if (pinger != null) {
                 pinger.cancel(false);
+            }
+            if (expiry != null) {
+                expiry.cancel(false);
             }
             if (!announced) {
                 announced = true;

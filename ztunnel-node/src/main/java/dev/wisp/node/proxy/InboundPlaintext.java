@@ -52,7 +52,7 @@ public final class InboundPlaintext implements AutoCloseable {
             flow.close(d.outcome());
             return;
         }
-        ctx.transport().connect(ch.eventLoop(), dst.get(), ctx.connectTimeout())
+        ctx.transport().connect(ch.eventLoop(), src.getAddress(), dst.get(), ctx.connectTimeout())
                 .addListener((ChannelFutureListener) f -> {
                     if (!f.isSuccess()) {
                         ch.close();

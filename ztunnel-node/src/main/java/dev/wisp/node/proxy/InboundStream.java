@@ -104,7 +104,8 @@ final class InboundStream extends ChannelInboundHandlerAdapter {
             flow.close(d.outcome());
             return;
         }
-        ChannelFuture f = ctx.transport().connect(stream.eventLoop(), target.get(), ctx.connectTimeout());
+        ChannelFuture f = ctx.transport().connect(stream.eventLoop(), src.getAddress(), target.get(),
+                ctx.connectTimeout());
         upstream = f.channel();
         f.addListener((ChannelFutureListener) done -> {
             if (!stream.isActive()) {

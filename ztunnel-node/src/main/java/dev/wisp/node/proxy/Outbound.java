@@ -16,6 +16,7 @@ import java.net.InetSocketAddress;
 import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.Consumer;
 import org.slf4j.Logger;
@@ -36,6 +37,7 @@ public final class Outbound implements AutoCloseable {
     private final ProxyContext ctx;
     private final HboneClient hbone;
     private final OriginalDestinationResolver resolver;
+    private final WorkloadLimits limits;
     /** Service key → round-robin counter. Thread-safe. */
     private final Map<String, AtomicInteger> roundRobin = new ConcurrentHashMap<>();
     private Channel listener;
@@ -45,11 +47,17 @@ public final class Outbound implements AutoCloseable {
         this(ctx, new HboneClient(pool), resolver);
     }
 
-    /** Outbound over the HBONE framing {@code hbone} chooses. */
+    /** Outbound over the HBONE framing {@code hbone} chooses, with the default workload limits. */
     public Outbound(ProxyContext ctx, HboneClient hbone, OriginalDestinationResolver resolver) {
+        this(ctx, hbone, resolver, new WorkloadLimits(WorkloadLimits.Settings.DEFAULTS));
+    }
+
+    /** Outbound over the HBONE framing {@code hbone} chooses; each source workload's new connections within {@code limits}. */
+    public Outbound(ProxyContext ctx, HboneClient hbone, OriginalDestinationResolver resolver, WorkloadLimits limits) {
         this.ctx = requireNonNull(ctx, "ctx");
         this.hbone = requireNonNull(hbone, "hbone");
         this.resolver = requireNonNull(resolver, "resolver");
+        this.limits = requireNonNull(limits, "limits");
     }
 
     /** Binds the captured-traffic listener (15001). */
@@ -77,8 +85,51 @@ public final class Outbound implements AutoCloseable {
                 .filter(w -> w.getNode().equals(ctx.nodeName())), ready);
     }
 
-    /** As {@link #tunnel(Channel, InetSocketAddress, InetSocketAddress, Consumer)}, with the source given. */
+    /**
+     * As {@link #tunnel(Channel, InetSocketAddress, InetSocketAddress, Consumer)}, with the source given.
+     * A workload's connection is first admitted by its {@link WorkloadLimits}: at once, after a delay
+     * (the client waits, connected, reading nothing), or refused with {@link Outcome.Limited} (at
+     * once, or at the end of the longest wait when it is over the rate).
+     */
     public void tunnel(Channel client, InetSocketAddress src, InetSocketAddress dst, Optional<Workload> source,
+            Consumer<Outcome> ready) {
+        if (source.isEmpty()) {
+            admitted(client, src, dst, source, ready);
+            return;
+        }
+        Workload w = source.get();
+        WorkloadLimits.Admission a = limits.admit(w.getUid(), System.nanoTime());
+        if (a.counted()) {
+            client.closeFuture().addListener(f -> limits.release(w.getUid(), System.nanoTime()));
+        }
+        String name = w.getNamespace() + "/" + w.getName();
+        Runnable next = a.admitted() ? () -> admitted(client, src, dst, source, ready) : () -> {
+            ctx.telemetry().registry().counter(REFUSED, "workload", name, "reason", a.refused().label()).increment();
+            fail(client, ready, new Outcome.Limited(a.refused(), "refused: workload " + name + " is over its "
+                    + a.refused().label() + " limit (" + limits.settings() + ")"), unrouted(src, dst, source,
+                            source
+                                    .map(IdentityProvider::workloadId)));
+        };
+        if (a.delayNanos() == 0) {
+            next.run();
+            return;
+        }
+        if (a.admitted()) {
+            ctx.telemetry().registry().counter(DELAYED, "workload", name).increment();
+        }
+        client.eventLoop().schedule(() -> {
+            if (client.isActive()) {
+                next.run();
+            }
+        }, a.delayNanos(), TimeUnit.NANOSECONDS);
+    }
+
+    /** The counter of connections refused by their workload's limit, by workload and reason. */
+    public static final String REFUSED = "wisp_workload_connections_refused";
+    /** The counter of connections that waited for their workload's rate. */
+    public static final String DELAYED = "wisp_workload_connections_delayed";
+
+    private void admitted(Channel client, InetSocketAddress src, InetSocketAddress dst, Optional<Workload> source,
             Consumer<Outcome> ready) {
         Optional<SpiffeId> srcId = source.map(IdentityProvider::workloadId);
         if (Hbone.meshPort(dst.getPort(), ctx.agentPorts()) && ctx.index().workloadByAddress(dst.getAddress())

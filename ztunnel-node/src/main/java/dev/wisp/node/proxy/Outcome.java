@@ -16,7 +16,7 @@ import java.util.Optional;
  *
  * <p>{@code response_flags} use Envoy's names where Envoy has one ({@code NR} no route, {@code UF}
  * upstream connection failure, {@code UPE} upstream protocol error, {@code DPE} downstream protocol
- * error, {@code DC} downstream closed); Envoy's TCP authorization has no flag, so a denial is
+ * error, {@code DC} downstream closed, {@code RL} rate limited: a workload's own limit); Envoy's TCP authorization has no flag, so a denial is
  * {@code DENY}, and a TLS refusal is {@code TLS}.
  *
  * <p>Reasons are never null (every producer words one); the renderings do not check again.
@@ -128,6 +128,17 @@ public sealed interface Outcome extends FlowOutcome {
     /** The client went away (closed, reset) before the tunnel was up. */
     record ClientClosed(String reason) implements Failed {}
 
+    /**
+     * Outbound: refused by the source workload's own limit ({@link WorkloadLimits}: new connections per
+     * second, open connections), so that one pod cannot take the agent from the others.
+     */
+    record Limited(WorkloadLimits.Reason limit, String reason) implements Failed {
+        public Limited {
+            requireNonNull(limit, "limit");
+            requireNonNull(reason, "reason");
+        }
+    }
+
     /** Why a TLS handshake on the HBONE port was refused. */
     enum TlsRefusal {
         NO_CERTIFICATE("no client certificate"), TLS_VERSION("not TLS 1.3"), NO_H2("ALPN without h2"), FOREIGN_CA(
@@ -179,6 +190,7 @@ public sealed interface Outcome extends FlowOutcome {
             case Unreachable u -> 503;
             case NoSourceIdentity n -> 503;
             case ClientClosed c -> 503;
+            case Limited l -> 503;
             case Malformed m -> 502;
             case PeerIdentity p -> 502;
             case UpstreamStatus u -> 502;
@@ -215,6 +227,7 @@ public sealed interface Outcome extends FlowOutcome {
             case Malformed m -> "UPE";
             case BadRequest b -> "DPE";
             case ClientClosed c -> "DC";
+            case Limited l -> "RL";
             case Tls t -> "TLS";
         };
     }

@@ -26,9 +26,11 @@ import io.netty.channel.uring.IoUringIoHandler;
 import io.netty.channel.uring.IoUringServerSocketChannel;
 import io.netty.channel.uring.IoUringSocketChannel;
 import io.netty.util.concurrent.DefaultThreadFactory;
+import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.time.Duration;
 import java.util.Locale;
+import java.util.Optional;
 import java.util.concurrent.TimeUnit;
 import java.util.function.Consumer;
 
@@ -92,6 +94,7 @@ public final class Transport implements AutoCloseable {
     /** UDP sockets for QUIC (HBONE over HTTP/3), on the same loops. */
     final Class<? extends DatagramChannel> datagramChannel;
     private final Kind kind;
+    private volatile UpstreamSource upstreamSource = UpstreamSource.NODE;
 
     private Transport(int workers, Kind kind) {
         if (!kind.available()) {
@@ -161,10 +164,40 @@ public final class Transport implements AutoCloseable {
      * on, TCP_NODELAY, failing after {@code timeout}.
      */
     ChannelFuture connect(EventLoop loop, InetSocketAddress to, Duration timeout) {
-        return new Bootstrap().group(loop).channel(socketChannel).option(ChannelOption.AUTO_READ, false)
+        return bootstrap(loop, timeout).channel(socketChannel).connect(to);
+    }
+
+    /**
+     * As {@link #connect(EventLoop, InetSocketAddress, Duration)}, to a workload of this node, from
+     * {@code source} when the {@link #upstreamSource} can make such a socket (NIO only: the socket is
+     * a JDK channel), else from the agent's own address.
+     */
+    ChannelFuture connect(EventLoop loop, InetAddress source, InetSocketAddress to, Duration timeout) {
+        Optional<UpstreamSource.Upstream> from = kind == Kind.NIO
+                ? upstreamSource.open(source, to)
+                : Optional.empty();
+        if (from.isEmpty()) {
+            return connect(loop, to, timeout);
+        }
+        io.netty.channel.ChannelFactory<Channel> made = () -> new NioSocketChannel(from.get().channel());
+        ChannelFuture f = bootstrap(loop, timeout).channelFactory(made).connect(to);
+        f.addListener(done -> from.get().settled().run());
+        return f;
+    }
+
+    private static Bootstrap bootstrap(EventLoop loop, Duration timeout) {
+        return new Bootstrap().group(loop).option(ChannelOption.AUTO_READ, false)
                 .option(ChannelOption.ALLOW_HALF_CLOSURE, true).option(ChannelOption.TCP_NODELAY, true)
                 .option(ChannelOption.CONNECT_TIMEOUT_MILLIS, (int) timeout.toMillis())
-                .handler(new ChannelInboundHandlerAdapter()).connect(to);
+                .handler(new ChannelInboundHandlerAdapter());
+    }
+
+    /**
+     * Where connections to workloads of this node come from from now on (capture sets the client's
+     * address); {@link UpstreamSource#NODE} by default.
+     */
+    public void upstreamSource(UpstreamSource source) {
+        this.upstreamSource = requireNonNull(source, "source");
     }
 
     /** The kind of transport in use. */

@@ -14,6 +14,9 @@ import io.netty.handler.ssl.ClientAuth;
 import io.netty.handler.ssl.OpenSsl;
 import io.netty.handler.ssl.SslContext;
 import io.netty.handler.ssl.SslProvider;
+import java.security.cert.Certificate;
+import java.security.cert.X509Certificate;
+import java.time.Instant;
 import java.util.Collection;
 import java.util.Map;
 import java.util.Optional;
@@ -125,6 +128,27 @@ public final class HboneTls {
                 throw new IllegalStateException(e.getMessage(), e);
             }
         };
+    }
+
+    /**
+     * When the first of the two leaf certificates an established session was verified with expires
+     * (ours as presented, the peer's as checked); empty when the session shows neither.
+     */
+    public static Optional<Instant> certificatesExpire(SSLSession session) {
+        Instant first = null;
+        Certificate[] peer;
+        try {
+            peer = session.getPeerCertificates();
+        } catch (SSLPeerUnverifiedException e) {
+            peer = null;
+        }
+        for (Certificate[] chain : new Certificate[][]{session.getLocalCertificates(), peer}) {
+            if (chain != null && chain.length > 0 && chain[0] instanceof X509Certificate leaf) {
+                Instant end = leaf.getNotAfter().toInstant();
+                first = first == null || end.isBefore(first) ? end : first;
+            }
+        }
+        return Optional.ofNullable(first);
     }
 
     /** The SPIFFE ID of the verified peer of an established session, read from its certificate. */

@@ -41,7 +41,7 @@ import org.slf4j.LoggerFactory;
  * traffic for other nodes' pods is dropped rather than routed in clear. Not thread-safe: the owner
  * serialises calls.
  */
-final class Routes {
+public final class Routes {
     private static final Logger LOG = LoggerFactory.getLogger(Routes.class);
     static final int RULE_PREFERENCE = 5200;
     static final int UNREACHABLE_METRIC = 4096;
@@ -209,7 +209,7 @@ final class Routes {
      * What one {@code ip -force -batch} run said: the numbers (from 1) of the lines that failed, and
      * its error output.
      */
-    record Batch(Set<Integer> failed, String err) {
+    public record Batch(Set<Integer> failed, String err) {
         private static final Pattern FAILED_LINE = Pattern.compile("Command failed -:(\\d+)");
 
         static Batch of(String err) {
@@ -227,8 +227,11 @@ final class Routes {
         }
     }
 
-    /** Runs every line (-force: a failing line does not stop the rest) in one ip process. */
-    private static Batch batch(String family, List<String> lines) throws IOException {
+    /**
+     * Runs every line (-force: a failing line does not stop the rest) in one ip process, in the
+     * calling thread's network namespace (capture's transparent upstream runs it inside a pod's).
+     */
+    public static Batch batch(String family, List<String> lines) throws IOException {
         List<String> args = new ArrayList<>();
         if (family != null) {
             args.add(family);

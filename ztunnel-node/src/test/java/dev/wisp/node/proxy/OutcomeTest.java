@@ -33,6 +33,7 @@ class OutcomeTest {
             Map.entry("upstream-503", new Outcome.UpstreamStatus(503, "answered 503")),
             Map.entry("no-source", new Outcome.NoSourceIdentity("127.0.0.1:1 is not a workload of node n1")),
             Map.entry("client-closed", new Outcome.ClientClosed("client closed before the tunnel was up")),
+            Map.entry("limited", new Outcome.Limited(WorkloadLimits.Reason.RATE, "refused: over its connection rate")),
             Map.entry("tls-h2", new Outcome.Tls(Outcome.TlsRefusal.NO_H2, "offered [http/1.1]")),
             Map.entry("tls-cert", new Outcome.Tls(Outcome.TlsRefusal.NO_CERTIFICATE, "")));
 
@@ -56,6 +57,7 @@ class OutcomeTest {
             upstream-503  | 502 | HOST_UNREACHABLE    | UF   | HBONE 502: answered 503                              | failed  | answered 503
             no-source     | 503 | FORBIDDEN           | NR   | HBONE 503: 127.0.0.1:1 is not a workload of node n1  | failed  | 127.0.0.1:1 is not a workload of node n1
             client-closed | 503 | FAILURE             | DC   | HBONE 503: client closed before the tunnel was up    | failed  | client closed before the tunnel was up
+            limited       | 503 | FAILURE             | RL   | HBONE 503: refused: over its connection rate         | failed  | refused: over its connection rate
             tls-h2        | 0   | FAILURE             | TLS  | TLS ALPN without h2: offered [http/1.1]              | failed  | ALPN without h2: offered [http/1.1]
             tls-cert      | 0   | FAILURE             | TLS  | TLS no client certificate                            | failed  | no client certificate
             """)
@@ -73,7 +75,7 @@ class OutcomeTest {
 
     @Test
     void onlyAllowedTellsTheSocksClientSuccess() {
-        assertThat(OUTCOMES).hasSize(20);
+        assertThat(OUTCOMES).hasSize(21);
         OUTCOMES.forEach((name, o) -> assertThat(o.socks5Reply() == Socks5CommandStatus.SUCCESS).as(name)
                 .isEqualTo(o instanceof Outcome.Allowed));
         assertThat(Outcome.ended(null)).isEqualTo(Outcome.allowed());

@@ -17,7 +17,6 @@ import dev.wisp.spiffe.X509Svid;
 import dev.wisp.spiffe.ca.CaSettings;
 import dev.wisp.spiffe.ca.CertificateAuthority;
 import dev.wisp.spiffe.ca.NodeAuthorizer;
-import dev.wisp.testing.AlwaysPresent;
 import dev.wisp.testing.RawHboneClient;
 import io.netty.handler.codec.http2.DefaultHttp2Headers;
 import io.netty.handler.ssl.ApplicationProtocolConfig;
@@ -225,8 +224,7 @@ class RefusalTraceTest {
         SpiffeId claimed = SpiffeId.parse(TwoAgents.CLIENT_ID);
         X509Svid svid = foreign.issue(claimed, null, "n1");
         // Presented whatever issuers the server lists, as an attacker would.
-        SslContext presenting = h2(jdkClient(null, "TLSv1.3")
-                .keyManager(new AlwaysPresent(svid.leaf(), svid.privateKey()))).build();
+        SslContext presenting = RawHboneClient.presenting(svid.leaf(), svid.privateKey());
         long mark = flows().last();
         try {
             raw.closedAfter(raw.tls(presenting, hbone),

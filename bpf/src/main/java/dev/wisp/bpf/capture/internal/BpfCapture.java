@@ -61,6 +61,7 @@ public final class BpfCapture implements Capture {
     private final BpfMap<Layouts.Tuple, Layouts.OrigDst> origByTuple;
     private final BpfMap<InetAddress, Long> podIps;
     private final BpfMap<InetSocketAddress, Long> listeners;
+    private final BpfMap<Layouts.Tuple, Byte> ownUpstream;
     private final BpfMap<Object, Object> events;
     private final List<Consumer<FlowEvent>> subscribers = new CopyOnWriteArrayList<>();
     private RingBuffer flowReader; // guarded by this; started by the first subscriber
@@ -72,6 +73,7 @@ public final class BpfCapture implements Capture {
         this.origByTuple = object.map("wisp_orig_by_tuple", Layouts.TUPLE_CODEC, Layouts.ORIG_DST_CODEC);
         this.podIps = object.map("wisp_pod_ips", Layouts.ADDRESS, Codec.u64());
         this.listeners = object.map("wisp_listeners", Layouts.ENDPOINT_CODEC, Codec.u64());
+        this.ownUpstream = object.map("wisp_own_upstream", Layouts.TUPLE_CODEC, Codec.u8());
         this.events = object.map("wisp_events", nothing(), nothing());
     }
 
@@ -306,6 +308,16 @@ public final class BpfCapture implements Capture {
     @Override
     public void setHboneListener(InetAddress podIp, int listenerFd) throws BpfException {
         setListener(new InetSocketAddress(requireNonNull(podIp, "podIp"), LISTENER_HBONE), listenerFd);
+    }
+
+    @Override
+    public void passOwnConnection(InetSocketAddress from, InetSocketAddress to, boolean pass) throws BpfException {
+        Layouts.Tuple key = new Layouts.Tuple(requireNonNull(to, "to"), requireNonNull(from, "from"));
+        if (pass) {
+            ownUpstream.put(key, (byte) 1);
+        } else {
+            ownUpstream.delete(key);
+        }
     }
 
     @Override

@@ -1,5 +1,7 @@
 package dev.wisp.bpf.capture.internal;
 
+import static dev.wisp.linux.Sockets.AF_INET6;
+import static dev.wisp.linux.Sockets.AF_INET;
 import dev.wisp.bpf.Codec;
 import dev.wisp.bpf.capture.CaptureConfig;
 import dev.wisp.bpf.capture.FlowEvent;
@@ -19,8 +21,6 @@ import java.util.List;
  * against hand-made records.
  */
 public final class Layouts {
-    static final int AF_INET = 2;
-    static final int AF_INET6 = 10;
     /** struct endpoint: addr[16], port u16, family u16. */
     static final int ENDPOINT = 20;
     /** struct tuple: local endpoint, remote endpoint. */

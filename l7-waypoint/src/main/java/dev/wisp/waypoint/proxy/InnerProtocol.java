@@ -1,0 +1,77 @@
+package dev.wisp.waypoint.proxy;
+
+import io.netty.buffer.ByteBuf;
+import io.netty.channel.ChannelHandler;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelInitializer;
+import io.netty.handler.codec.ByteToMessageDecoder;
+import io.netty.handler.codec.http.HttpObjectAggregator;
+import io.netty.handler.codec.http.HttpServerCodec;
+import io.netty.handler.codec.http2.Http2CodecUtil;
+import io.netty.handler.codec.http2.Http2FrameCodecBuilder;
+import io.netty.handler.codec.http2.Http2MultiplexHandler;
+import io.netty.handler.codec.http2.Http2Settings;
+import io.netty.handler.codec.http2.Http2StreamChannel;
+import io.netty.handler.codec.http2.Http2StreamFrameToHttpObjectCodec;
+import java.util.List;
+import java.util.function.Function;
+
+/**
+ * What the application speaks inside one HBONE tunnel to the waypoint, told by its first bytes as
+ * a prior-knowledge HTTP/2 client (h2c, what gRPC's plaintext clients send) opens with the HTTP/2
+ * connection preface ({@code PRI * HTTP/2.0…}) and an HTTP/1.1 request line never does: the decision
+ * is made at the first byte that differs from the preface, or once all 24 bytes of it came.
+ *
+ * <p>HTTP/1.1: Netty's server codec (request line and headers at most 8 KiB, its defaults), an
+ * aggregator (bodies at most {@link Forwarder#MAX_BODY}, 413 above) and one {@link Exchange} for the
+ * tunnel's requests, one at a time. HTTP/2: Netty's frame codec as a server (at most
+ * {@link #MAX_STREAMS} concurrent streams, header lists at most {@link #MAX_HEADER_LIST} bytes,
+ * Netty's rapid-reset limit left on), each stream its own child channel carrying one request as an
+ * HTTP/1.1 message (Netty's stream-frame codec: {@code :authority} becomes {@code host}, trailers
+ * the message's trailing headers), the same aggregator and its own {@link Exchange}. A tunnel can
+ * thus make the waypoint hold at most {@link #MAX_STREAMS} bodies of {@link Forwarder#MAX_BODY}.
+ */
+final class InnerProtocol extends ByteToMessageDecoder {
+    static final int MAX_STREAMS = 100;
+    static final long MAX_HEADER_LIST = 16 * 1024;
+    private static final ByteBuf PREFACE = Http2CodecUtil.connectionPrefaceBuf();
+    private final Function<Boolean, Exchange> exchanges;
+
+    /** @param exchanges a new {@link Exchange} for HTTP/2 ({@code true}: one per stream) or HTTP/1.1 */
+    InnerProtocol(Function<Boolean, Exchange> exchanges) {
+        this.exchanges = exchanges;
+    }
+
+    @Override
+    protected void decode(ChannelHandlerContext c, ByteBuf in, List<Object> out) {
+        int n = Math.min(in.readableBytes(), PREFACE.readableBytes());
+        boolean h2 = true;
+        for (int i = 0; i < n && h2; i++) {
+            h2 = in.getByte(in.readerIndex() + i) == PREFACE.getByte(i);
+        }
+        if (h2 && n < PREFACE.readableBytes()) {
+            return; // all that came is the preface's beginning: wait for more
+        }
+        // Last in the pipeline: what follows it now is added last; the bytes kept here go on to it
+        // as this handler leaves.
+        c.pipeline().addLast(h2 ? http2() : http1());
+        c.pipeline().remove(this);
+    }
+
+    private ChannelHandler[] http1() {
+        return new ChannelHandler[]{new HttpServerCodec(), new HttpObjectAggregator(Forwarder.MAX_BODY), exchanges
+                .apply(false)};
+    }
+
+    private ChannelHandler[] http2() {
+        return new ChannelHandler[]{Http2FrameCodecBuilder.forServer().initialSettings(Http2Settings.defaultSettings()
+                .maxConcurrentStreams(MAX_STREAMS).maxHeaderListSize(MAX_HEADER_LIST)).build(),
+                new Http2MultiplexHandler(new ChannelInitializer<Http2StreamChannel>() {
+                    @Override
+                    protected void initChannel(Http2StreamChannel stream) {
+                        stream.pipeline().addLast(new Http2StreamFrameToHttpObjectCodec(true), new HttpObjectAggregator(
+                                Forwarder.MAX_BODY), exchanges.apply(true));
+                    }
+                })};
+    }
+}

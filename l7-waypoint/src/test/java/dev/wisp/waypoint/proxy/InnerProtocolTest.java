@@ -1,0 +1,162 @@
+package dev.wisp.waypoint.proxy;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.wisp.node.telemetry.Telemetry;
+import dev.wisp.waypoint.telemetry.RequestMetrics;
+import io.netty.buffer.ByteBuf;
+import io.netty.buffer.Unpooled;
+import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelInboundHandlerAdapter;
+import io.netty.channel.ChannelInitializer;
+import io.netty.channel.SimpleChannelInboundHandler;
+import io.netty.channel.embedded.EmbeddedChannel;
+import io.netty.handler.codec.http.DefaultFullHttpRequest;
+import io.netty.handler.codec.http.FullHttpRequest;
+import io.netty.handler.codec.http.FullHttpResponse;
+import io.netty.handler.codec.http.HttpMethod;
+import io.netty.handler.codec.http.HttpObjectAggregator;
+import io.netty.handler.codec.http.HttpVersion;
+import io.netty.handler.codec.http2.Http2CodecUtil;
+import io.netty.handler.codec.http2.Http2FrameCodecBuilder;
+import io.netty.handler.codec.http2.Http2MultiplexHandler;
+import io.netty.handler.codec.http2.Http2StreamChannel;
+import io.netty.handler.codec.http2.Http2StreamChannelBootstrap;
+import io.netty.handler.codec.http2.Http2StreamFrameToHttpObjectCodec;
+import java.nio.charset.StandardCharsets;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.TreeMap;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The inside of a tunnel ({@link InnerProtocol} on an embedded channel, as the HBONE stream's bytes
+ * reach it): a prior-knowledge HTTP/2 client's streams, several at once, are each routed as a request
+ * ({@code :authority} as host); a gRPC request the waypoint answers gets a trailers-only gRPC status
+ * and is counted as gRPC; HTTP/1.1 still works; the HTTP/2 server's limits are announced.
+ */
+class InnerProtocolTest {
+    final Telemetry telemetry = new Telemetry();
+    final EmbeddedChannel server = new EmbeddedChannel(new InnerProtocol(h2 -> new Exchange(ExchangeMetricsTest.VIP,
+            Optional.of(ExchangeMetricsTest.CLIENT), () -> ExchangeMetricsTest.CONFIG, null, new RequestMetrics(
+                    telemetry.registry()),
+            h2)));
+    final EmbeddedChannel client = new EmbeddedChannel(Http2FrameCodecBuilder.forClient().build(),
+            new Http2MultiplexHandler(new ChannelInboundHandlerAdapter()));
+    final Map<String, FullHttpResponse> answers = new TreeMap<>();
+
+    /** Moves the bytes each side wrote to the other until neither has more. */
+    void pump() {
+        boolean moved = true;
+        while (moved) {
+            moved = false;
+            for (ByteBuf b; (b = client.readOutbound()) != null; moved = true) {
+                server.writeInbound(b);
+            }
+            for (ByteBuf b; (b = server.readOutbound()) != null; moved = true) {
+                client.writeInbound(b);
+            }
+            server.runPendingTasks();
+            client.runPendingTasks();
+        }
+    }
+
+    /** Opens a stream and sends {@code request} on it; its answer lands in {@link #answers} under {@code key}. */
+    void send(String key, FullHttpRequest request) {
+        Http2StreamChannel stream = new Http2StreamChannelBootstrap(client)
+                .handler(new ChannelInitializer<Http2StreamChannel>() {
+                    @Override
+                    protected void initChannel(Http2StreamChannel s) {
+                        s.pipeline().addLast(new Http2StreamFrameToHttpObjectCodec(false),
+                                new HttpObjectAggregator(1 << 16),
+                                new SimpleChannelInboundHandler<FullHttpResponse>(false) {
+                                    @Override
+                                    protected void channelRead0(ChannelHandlerContext c, FullHttpResponse r) {
+                                        answers.put(key, r);
+                                    }
+                                });
+                    }
+                }).open().syncUninterruptibly().getNow();
+        stream.writeAndFlush(request);
+    }
+
+    static FullHttpRequest request(String path, String host, boolean grpc) {
+        FullHttpRequest r = new DefaultFullHttpRequest(HttpVersion.HTTP_1_1, HttpMethod.POST, path, Unpooled
+                .copiedBuffer("hi", StandardCharsets.UTF_8));
+        r.headers().set("host", host);
+        if (grpc) {
+            r.headers().set("content-type", "application/grpc").set("te", "trailers");
+        }
+        return r;
+    }
+
+    @Test
+    void concurrentHttp2StreamsAreEachRoutedAndGrpcGetsItsStatus() {
+        pump(); // the prefaces and SETTINGS
+        send("a-ok", request("/ok", "server.default.svc.cluster.local", false));
+        send("b-ok", request("/ok", "server.default.svc.cluster.local", false));
+        send("c-none", request("/nothing-here", "server.default.svc.cluster.local", false));
+        send("d-grpc-none", request("/pkg.Svc/Missing", "server.default.svc.cluster.local", true));
+        send("e-grpc-down", request("/down", "server.default.svc.cluster.local", true));
+        pump();
+
+        assertThat(answers).containsOnlyKeys("a-ok", "b-ok", "c-none", "d-grpc-none", "e-grpc-down");
+        List<String> got = new ArrayList<>();
+        answers.forEach((k, r) -> got.add(k + " " + r.status().code() + " " + r.content().toString(
+                StandardCharsets.UTF_8).strip() + " " + r.headers().get("grpc-status") + " " + r.trailingHeaders()
+                        .get("grpc-status")));
+        assertThat(got).containsExactly("a-ok 200 direct response null null", "b-ok 200 direct response null null",
+                "c-none 404 no route matched null null",
+                // trailers-only: the status in the one HEADERS frame, no body
+                "d-grpc-none 200  12 null", "e-grpc-down 200  14 null");
+        assertThat(answers.get("d-grpc-none").headers().get("content-type")).isEqualTo("application/grpc");
+        answers.values().forEach(FullHttpResponse::release);
+
+        assertThat(sum("istio_requests_total", "request_protocol=\"grpc\"", "grpc_response_status=\"12\"",
+                "response_code=\"200\"")).isEqualTo(1);
+        assertThat(sum("istio_requests_total", "request_protocol=\"grpc\"", "grpc_response_status=\"14\""))
+                .isEqualTo(1);
+        assertThat(sum("istio_requests_total", "request_protocol=\"http\"", "response_code=\"200\"")).isEqualTo(2);
+        assertThat(sum("istio_requests_total", "request_protocol=\"http\"", "response_code=\"404\"")).isEqualTo(1);
+    }
+
+    @Test
+    void theServerAnnouncesItsLimits() {
+        pump();
+        var codec = server.pipeline().get(io.netty.handler.codec.http2.Http2FrameCodec.class);
+        assertThat(codec).as("the preface made the tunnel HTTP/2").isNotNull();
+        assertThat(codec.connection().local().maxActiveStreams()).isEqualTo(InnerProtocol.MAX_STREAMS);
+        assertThat(codec.decoder().localSettings().maxHeaderListSize()).isEqualTo(InnerProtocol.MAX_HEADER_LIST);
+    }
+
+    @Test
+    void http1IsToldApartAtTheFirstByteThatIsNotThePreface() {
+        EmbeddedChannel h1 = new EmbeddedChannel(new InnerProtocol(h2 -> new Exchange(ExchangeMetricsTest.VIP,
+                Optional.empty(), () -> ExchangeMetricsTest.CONFIG, null, new RequestMetrics(telemetry.registry()),
+                h2)));
+        // "P" is where the preface begins too: the decision waits for the next byte.
+        h1.writeInbound(Unpooled.copiedBuffer("P", StandardCharsets.US_ASCII));
+        assertThat(h1.pipeline().get(InnerProtocol.class)).isNotNull();
+        h1.writeInbound(Unpooled.copiedBuffer("OST /ok HTTP/1.1\r\nhost: a\r\ncontent-length: 0\r\n\r\n",
+                StandardCharsets.US_ASCII));
+        ByteBuf out = h1.readOutbound();
+        assertThat(out.toString(StandardCharsets.US_ASCII)).startsWith("HTTP/1.1 200 OK").endsWith("direct response\n");
+        out.release();
+        // A gRPC request over HTTP/1.1 that the waypoint answers: the gRPC status, and a length that
+        // ends the answer so the connection can carry the next one.
+        h1.writeInbound(
+                Unpooled.copiedBuffer("POST /pkg.Svc/M HTTP/1.1\r\nhost: a\r\ncontent-type: application/grpc\r\n"
+                        + "content-length: 0\r\n\r\n", StandardCharsets.US_ASCII));
+        out = h1.readOutbound();
+        assertThat(out.toString(StandardCharsets.US_ASCII)).startsWith("HTTP/1.1 200 OK").contains("grpc-status: 12",
+                "content-length: 0").endsWith("\r\n\r\n");
+        out.release();
+        assertThat(Http2CodecUtil.connectionPrefaceBuf().readableBytes()).isEqualTo(24);
+    }
+
+    double sum(String name, String... labels) {
+        return ExchangeMetricsTest.sum(telemetry, name, labels);
+    }
+}
