@@ -1,6 +1,7 @@
 package dev.wisp.node.capture;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
@@ -10,6 +11,7 @@ import java.net.InetAddress;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
@@ -83,10 +85,8 @@ class CniPluginTest {
         return CompletableFuture.supplyAsync(() -> {
             Path file = pods.resolve(UID + ".json");
             try {
-                long end = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
-                while (!Files.exists(file) && System.nanoTime() < end) {
-                    Thread.sleep(10);
-                }
+                await().atMost(Duration.ofSeconds(10)).pollInterval(Duration.ofMillis(10)).until(() -> Files.exists(
+                        file));
                 PodRef pod = PodFile.read(file);
                 Files.writeString(PodFile.confirmation(pods, UID), pod.netns().toString());
                 return pod;
