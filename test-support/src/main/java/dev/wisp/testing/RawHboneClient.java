@@ -15,6 +15,7 @@ import io.netty.handler.codec.http2.DefaultHttp2DataFrame;
 import io.netty.handler.codec.http2.DefaultHttp2HeadersFrame;
 import io.netty.handler.codec.http2.Http2DataFrame;
 import io.netty.handler.codec.http2.Http2FrameCodecBuilder;
+import io.netty.handler.codec.http2.Http2GoAwayFrame;
 import io.netty.handler.codec.http2.Http2Headers;
 import io.netty.handler.codec.http2.Http2HeadersFrame;
 import io.netty.handler.codec.http2.Http2MultiplexHandler;
@@ -137,6 +138,95 @@ public final class RawHboneClient implements AutoCloseable {
             return result.get(10, TimeUnit.SECONDS);
         } finally {
             ch.close().sync();
+        }
+    }
+
+    /**
+     * Opens TLS and HTTP/2 (with {@code ctx}) to {@code server}: a connection that carries as many
+     * streams as a test opens on it and records the server's GOAWAY.
+     */
+    public Connection connection(SslContext ctx, InetSocketAddress server) throws Exception {
+        Channel ch = connect(ctx, server, true);
+        Connection c = new Connection(ch);
+        ch.pipeline().addLast(new ChannelInboundHandlerAdapter() {
+            @Override
+            public void channelRead(ChannelHandlerContext x, Object msg) {
+                if (msg instanceof Http2GoAwayFrame g) {
+                    c.goAway.complete(g.lastStreamId());
+                }
+                ReferenceCountUtil.release(msg);
+            }
+        });
+        return c;
+    }
+
+    /** An HTTP/2 connection of {@link #connection}: opens streams, tells whether the server sent GOAWAY. */
+    public static final class Connection implements AutoCloseable {
+        private final Channel channel;
+        /** Completes with the GOAWAY's last stream ID when the server sends one. */
+        public final CompletableFuture<Integer> goAway = new CompletableFuture<>();
+
+        Connection(Channel channel) {
+            this.channel = channel;
+        }
+
+        public Channel channel() {
+            return channel;
+        }
+
+        /** Opens a stream and sends {@code headers} (without END_STREAM); returns at once. */
+        public Stream open(Http2Headers headers) throws Exception {
+            Stream s = new Stream();
+            Http2StreamChannel ch = new Http2StreamChannelBootstrap(channel).handler(s).open().sync().getNow();
+            s.channel = ch;
+            ch.writeAndFlush(new DefaultHttp2HeadersFrame(headers, false));
+            return s;
+        }
+
+        @Override
+        public void close() {
+            channel.close().syncUninterruptibly();
+        }
+    }
+
+    /** A stream of a {@link Connection}: its answer's status and the bytes that came back on it. */
+    public static final class Stream extends ChannelInboundHandlerAdapter {
+        /** The answer's {@code :status}, or "reset"/"closed" when the stream ended without one. */
+        public final CompletableFuture<String> status = new CompletableFuture<>();
+        private final StringBuffer received = new StringBuffer();
+        private volatile Http2StreamChannel channel;
+
+        /** Sends {@code text} as DATA (without END_STREAM). */
+        public void send(String text) {
+            channel.writeAndFlush(new DefaultHttp2DataFrame(Unpooled.copiedBuffer(text, StandardCharsets.UTF_8),
+                    false));
+        }
+
+        /** The stream's HTTP/2 ID. */
+        public int id() {
+            return channel.stream().id();
+        }
+
+        /** Everything received as DATA so far. */
+        public String received() {
+            return received.toString();
+        }
+
+        @Override
+        public void channelRead(ChannelHandlerContext c, Object msg) {
+            if (msg instanceof Http2HeadersFrame h && h.headers().status() != null) {
+                status.complete(h.headers().status().toString());
+            } else if (msg instanceof Http2DataFrame d) {
+                received.append(d.content().toString(StandardCharsets.UTF_8));
+            } else if (msg instanceof io.netty.handler.codec.http2.Http2ResetFrame) {
+                status.complete("reset");
+            }
+            ReferenceCountUtil.release(msg);
+        }
+
+        @Override
+        public void channelInactive(ChannelHandlerContext c) {
+            status.complete("closed");
         }
     }
 

@@ -508,7 +508,7 @@ public final class NodeRuntime implements AutoCloseable {
      * cannot bind it (the UDP port taken) still serves HTTP/2: clients in {@code auto} fall back.
      */
     private void bindQuic(InetSocketAddress address) {
-        quicServer = new QuicHboneServer(ctx);
+        quicServer = new QuicHboneServer(ctx, settings.drainTimeout());
         try {
             bound.put("hbone_quic", quicServer.bind(address));
             started.push(quicServer);

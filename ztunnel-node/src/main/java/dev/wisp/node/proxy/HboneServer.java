@@ -51,6 +51,10 @@ import org.slf4j.LoggerFactory;
  * present — are each recorded once per connection with {@link Telemetry#refused}: one rate-limited
  * access-log line and one flow record from the peer's address.
  *
+ * <p>Every stream first passes {@link StaleCredentials}: a stream on a connection whose client
+ * certificate chain expired or lost its root since the handshake is refused (421) and the connection
+ * is sent GOAWAY.
+ *
  * <p>Drain: {@link #drain} stops accepting and closes every connection gracefully — Netty's
  * HTTP/2 handler sends GOAWAY and waits for open streams up to the drain deadline.
  */
@@ -178,7 +182,7 @@ public final class HboneServer implements AutoCloseable {
             }
             SslHandler ssl = c.pipeline().get(SslHandler.class);
             c.channel().attr(PEER_ID).set(HboneTls.peerId(ssl.engine().getSession()));
-            http2(c.channel(), drainTimeout, streams);
+            http2(c.channel(), ctx, drainTimeout, streams);
         }
 
         @Override
@@ -194,17 +198,20 @@ public final class HboneServer implements AutoCloseable {
      * per stream, and the connection's error handler. The fuzz tests drive the same pipeline.
      */
     static void http2(Channel ch, ProxyContext ctx, Duration drainTimeout) throws Exception {
-        http2(ch, drainTimeout, () -> new InboundStream(ctx, StreamProtocol.H2));
+        http2(ch, ctx, drainTimeout, () -> new InboundStream(ctx, StreamProtocol.H2));
     }
 
-    private static void http2(Channel ch, Duration drainTimeout, Supplier<ChannelHandler> streams) throws Exception {
+    private static void http2(Channel ch, ProxyContext ctx, Duration drainTimeout, Supplier<ChannelHandler> streams)
+            throws Exception {
         Http2FrameCodec codec = Http2FrameCodecBuilder.forServer().initialSettings(Hbone.serverSettings())
                 .gracefulShutdownTimeoutMillis(drainTimeout.toMillis()).validateHeaders(true).build();
         ch.pipeline().addLast("h2", codec).addLast("streams", new Http2MultiplexHandler(
                 new ChannelInitializer<Http2StreamChannel>() {
                     @Override
                     protected void initChannel(Http2StreamChannel stream) {
-                        stream.pipeline().addLast("connect", streams.get());
+                        // Closing the connection is HTTP/2's graceful shutdown: GOAWAY, open streams finish.
+                        stream.pipeline().addLast("credentials", new StaleCredentials(ctx, StreamProtocol.H2,
+                                Channel::close)).addLast("connect", streams.get());
                     }
                 })).addLast("errors", new ConnectionErrors());
         Hbone.finish(codec);

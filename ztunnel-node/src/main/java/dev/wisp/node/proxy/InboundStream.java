@@ -160,21 +160,40 @@ final class InboundStream extends ChannelInboundHandlerAdapter {
      */
     private void refuse(ChannelHandlerContext c, Optional<InboundDecision> d, InetSocketAddress target,
             Outcome outcome) {
+        refused(ctx, protocol, c, d, target, outcome);
+        releaseHeld();
+    }
+
+    /**
+     * Refuses a stream before its request was read (as {@link #refuse}, with this server's address as
+     * the target); the future completes when the answer is written.
+     */
+    static ChannelFuture refused(ProxyContext ctx, StreamProtocol protocol, ChannelHandlerContext c,
+            Outcome outcome) {
+        return refused(ctx, protocol, c, Optional.empty(), null, outcome);
+    }
+
+    private static ChannelFuture refused(ProxyContext ctx, StreamProtocol protocol, ChannelHandlerContext c,
+            Optional<InboundDecision> d, InetSocketAddress target, Outcome outcome) {
         Optional<SpiffeId> peerId = protocol.peerId(c.channel());
         ConnectionLabels labels = d.map(x -> HboneServer.labels(x, peerId)).orElseGet(() -> new ConnectionLabels(
                 "destination", Optional.empty(), peerId, Optional.empty(), Optional.empty(), "", true))
                 .withProtocol(protocol.label());
         ctx.telemetry().refused("inbound", labels, protocol.remote(c.channel()),
                 target != null ? target : protocol.local(c.channel()), outcome);
-        answer(c, outcome);
+        return respond(protocol, c, outcome);
     }
 
     /** Answers a refusal with its HBONE status and END_STREAM, then closes the stream. */
     private void answer(ChannelHandlerContext c, Outcome refusal) {
+        respond(protocol, c, refusal);
+        releaseHeld();
+    }
+
+    private static ChannelFuture respond(StreamProtocol protocol, ChannelHandlerContext c, Outcome refusal) {
         LOG.debug("HBONE {} stream from {} answered {}: {}", protocol.label(), protocol.remote(c.channel()),
                 refusal.hboneStatus(), refusal.reason());
-        protocol.respond(c, refusal.hboneStatus(), true);
-        releaseHeld();
+        return protocol.respond(c, refusal.hboneStatus(), true);
     }
 
     private void abort(String reason) {

@@ -17,7 +17,7 @@ import java.util.Optional;
  * <p>{@code response_flags} use Envoy's names where Envoy has one ({@code NR} no route, {@code UF}
  * upstream connection failure, {@code UPE} upstream protocol error, {@code DPE} downstream protocol
  * error, {@code DC} downstream closed, {@code RL} rate limited: a workload's own limit); Envoy's TCP authorization has no flag, so a denial is
- * {@code DENY}, and a TLS refusal is {@code TLS}.
+ * {@code DENY}, and a TLS refusal (or a stream refused for a certificate that no longer holds) is {@code TLS}.
  *
  * <p>Reasons are never null (every producer words one); the renderings do not check again.
  *
@@ -139,6 +139,18 @@ public sealed interface Outcome extends FlowOutcome {
         }
     }
 
+    /**
+     * Inbound: a CONNECT stream on a connection whose client certificate chain no longer holds — a
+     * certificate of it expired, or it no longer chains to the trust bundle (a retired root) — since
+     * the handshake that admitted the connection ({@link StaleCredentials}). HBONE 421 (Misdirected
+     * Request: "retry on another connection", which a new handshake with renewed credentials is).
+     */
+    record StaleCertificate(String reason) implements Failed {
+        public StaleCertificate {
+            requireNonNull(reason, "reason");
+        }
+    }
+
     /** Why a TLS handshake on the HBONE port was refused. */
     enum TlsRefusal {
         NO_CERTIFICATE("no client certificate"), TLS_VERSION("not TLS 1.3"), NO_H2("ALPN without h2"), FOREIGN_CA(
@@ -176,7 +188,8 @@ public sealed interface Outcome extends FlowOutcome {
     /**
      * The status of the HBONE answer: 200, 400 (a request this agent does not serve, a loop), 401
      * (denied), 503 (no workload, no route, unreachable, no identity to present, client gone),
-     * 502 (the upstream agent failed or answered something that is not HBONE); 0 for a TLS refusal,
+     * 502 (the upstream agent failed or answered something that is not HBONE), 421 (the connection's
+     * client certificate no longer holds: retry on a new connection); 0 for a TLS refusal,
      * which ends the connection before any stream exists.
      */
     default int hboneStatus() {
@@ -194,6 +207,7 @@ public sealed interface Outcome extends FlowOutcome {
             case Malformed m -> 502;
             case PeerIdentity p -> 502;
             case UpstreamStatus u -> 502;
+            case StaleCertificate s -> 421;
             case Tls t -> 0;
         };
     }
@@ -228,6 +242,7 @@ public sealed interface Outcome extends FlowOutcome {
             case BadRequest b -> "DPE";
             case ClientClosed c -> "DC";
             case Limited l -> "RL";
+            case StaleCertificate s -> "TLS";
             case Tls t -> "TLS";
         };
     }

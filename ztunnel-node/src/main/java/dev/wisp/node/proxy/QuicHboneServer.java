@@ -55,6 +55,10 @@ import java.util.function.Supplier;
  * reads), and the TLS context of a QUIC server codec is one for all connections (its per-connection
  * choice is by SNI, which HBONE clients dialling an IP address do not send).
  *
+ * <p>Every request stream first passes {@link StaleCredentials}: one on a connection whose client
+ * certificate chain expired or lost its root since the handshake is refused (421) and the connection
+ * gets the drain's GOAWAY, with the agent's drain timeout as its deadline.
+ *
  * <p>A handshake the server refuses (a certificate of another CA, no certificate, no {@code h3}) is
  * recorded once per connection as a refused flow.
  *
@@ -70,13 +74,17 @@ public final class QuicHboneServer implements AutoCloseable {
     /** How long a draining connection stays open after its last stream ended (retransmissions of its tail). */
     static final Duration LINGER = Duration.ofSeconds(1);
     private final ProxyContext ctx;
+    /** How long a connection sent GOAWAY for a stale client certificate lets its open streams go on. */
+    private final Duration goAwayGrace;
     /** Set once by {@link #drain}: new connections are closed, open ones go away. */
     private volatile Instant drainDeadline;
     private final ChannelGroup connections = new DefaultChannelGroup("hbone-quic-server", GlobalEventExecutor.INSTANCE);
     private Channel socket;
 
-    public QuicHboneServer(ProxyContext ctx) {
+    /** {@code drainTimeout}: as HTTP/2's, how long open streams may go on after a GOAWAY for a stale certificate. */
+    public QuicHboneServer(ProxyContext ctx, Duration drainTimeout) {
         this.ctx = requireNonNull(ctx, "ctx");
+        this.goAwayGrace = requireNonNull(drainTimeout, "drainTimeout");
         ctx.telemetry().gauge("wisp_hbone_quic_server_connections",
                 "QUIC connections accepted on the HBONE port (HTTP/3), open", connections::size);
     }
@@ -115,8 +123,10 @@ public final class QuicHboneServer implements AutoCloseable {
                                                 if (!streams.admit(stream)) {
                                                     return;
                                                 }
-                                                stream.pipeline().addLast("connect",
-                                                        new InboundStream(ctx, StreamProtocol.H3));
+                                                stream.pipeline().addLast("credentials", new StaleCredentials(ctx,
+                                                        StreamProtocol.H3, conn -> streams.goAway(Instant.now()
+                                                                .plus(goAwayGrace))))
+                                                        .addLast("connect", new InboundStream(ctx, StreamProtocol.H3));
                                             }
                                         }));
                     }
@@ -159,7 +169,7 @@ public final class QuicHboneServer implements AutoCloseable {
         drainDeadline = Instant.now().plus(requireNonNull(timeout, "timeout"));
         ChannelGroupFuture closed = connections.newCloseFuture();
         for (Channel c : connections) {
-            c.eventLoop().execute(() -> c.pipeline().get(Streams.class).goAway());
+            c.eventLoop().execute(() -> c.pipeline().get(Streams.class).goAway(drainDeadline));
         }
         return closed;
     }
@@ -214,7 +224,8 @@ public final class QuicHboneServer implements AutoCloseable {
             return true;
         }
 
-        void goAway() {
+        /** No streams after the ones seen so far; the connection closes after its last stream, or at {@code deadline}. */
+        void goAway(Instant deadline) {
             if (goAwayId >= 0 || !quic.isActive()) {
                 return;
             }
@@ -223,7 +234,7 @@ public final class QuicHboneServer implements AutoCloseable {
             if (control != null) {
                 control.writeAndFlush(new DefaultHttp3GoAwayFrame(goAwayId));
             }
-            quic.eventLoop().schedule(this::closeNow, Math.max(0, Duration.between(Instant.now(), drainDeadline)
+            quic.eventLoop().schedule(this::closeNow, Math.max(0, Duration.between(Instant.now(), deadline)
                     .toMillis()), TimeUnit.MILLISECONDS);
             if (open == 0) {
                 closeIn(LINGER);

@@ -23,9 +23,11 @@ import io.netty.handler.codec.http3.Http3Headers;
 import io.netty.handler.codec.http3.Http3HeadersFrame;
 import io.netty.handler.codec.quic.QuicChannel;
 import io.netty.handler.codec.quic.QuicStreamChannel;
+import io.netty.handler.ssl.SslHandler;
 import io.netty.util.ReferenceCountUtil;
 import java.net.InetSocketAddress;
 import java.util.Optional;
+import javax.net.ssl.SSLSession;
 
 /**
  * The framing an HBONE stream runs on — an HTTP/2 stream or an HTTP/3 (QUIC) request stream — as
@@ -65,6 +67,9 @@ sealed interface StreamProtocol {
     /** The SPIFFE ID the stream's connection verified for its peer. */
     Optional<SpiffeId> peerId(Channel stream);
 
+    /** The TLS session of the stream's connection; empty when the connection has no TLS (the fuzz harness). */
+    Optional<SSLSession> session(Channel stream);
+
     /** The peer's UDP or TCP address of the stream's connection. */
     InetSocketAddress remote(Channel stream);
 
@@ -98,6 +103,12 @@ sealed interface StreamProtocol {
         @Override
         public Optional<SpiffeId> peerId(Channel stream) {
             return stream.parent().attr(HboneServer.PEER_ID).get();
+        }
+
+        @Override
+        public Optional<SSLSession> session(Channel stream) {
+            return Optional.ofNullable(stream.parent().pipeline().get(SslHandler.class))
+                    .map(ssl -> ssl.engine().getSession());
         }
 
         @Override
@@ -148,8 +159,13 @@ sealed interface StreamProtocol {
 
         @Override
         public Optional<SpiffeId> peerId(Channel stream) {
+            return session(stream).flatMap(HboneTls::peerId);
+        }
+
+        @Override
+        public Optional<SSLSession> session(Channel stream) {
             QuicChannel quic = (QuicChannel) stream.parent();
-            return quic.sslEngine() == null ? Optional.empty() : HboneTls.peerId(quic.sslEngine().getSession());
+            return Optional.ofNullable(quic.sslEngine()).map(e -> e.getSession());
         }
 
         @Override

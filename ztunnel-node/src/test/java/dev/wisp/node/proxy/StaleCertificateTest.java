@@ -1,0 +1,164 @@
+package dev.wisp.node.proxy;
+
+import static dev.wisp.node.Fixtures.node;
+import static dev.wisp.node.Fixtures.res;
+import static dev.wisp.node.Fixtures.workload;
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+import dev.wisp.node.Fixtures;
+import dev.wisp.node.identity.Identities;
+import dev.wisp.node.telemetry.FlowRecord;
+import dev.wisp.node.telemetry.Telemetry;
+import dev.wisp.node.tls.HboneTls;
+import dev.wisp.spiffe.SpiffeId;
+import dev.wisp.spiffe.X509Svid;
+import dev.wisp.spiffe.ca.CaSettings;
+import dev.wisp.spiffe.ca.CertificateAuthority;
+import dev.wisp.spiffe.ca.NodeAuthorizer;
+import dev.wisp.testing.EchoServer;
+import dev.wisp.testing.RawHboneClient;
+import io.netty.handler.codec.http2.DefaultHttp2Headers;
+import io.netty.handler.codec.http2.Http2Headers;
+import java.net.InetSocketAddress;
+import java.security.cert.X509Certificate;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.List;
+import java.util.Set;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+
+/**
+ * The HBONE server refuses new streams on a connection whose client certificate no longer holds
+ * ({@link StaleCredentials}): a client keeps one HTTP/2 connection open past its certificate's
+ * expiry, or across the retirement of the root that issued it, and opens a stream on it. The stream
+ * is answered 421 with a refused flow record saying why and the counter, the connection gets GOAWAY,
+ * the stream opened before goes on, and a new connection with a renewed certificate succeeds.
+ *
+ * <p>The server is node n2's real {@link HboneServer} with pod-b (an echo server) at 127.0.0.3, its
+ * credentials and the client's from one in-memory CA whose roots the test rotates.
+ */
+class StaleCertificateTest {
+    static final SpiffeId CLIENT = SpiffeId.parse("spiffe://cluster.local/ns/default/sa/client");
+    CertificateAuthority ca;
+    Identities serverIds;
+    Transport transport;
+    Telemetry telemetry;
+    EchoServer echo;
+    HboneServer server;
+    InetSocketAddress hbone;
+    RawHboneClient raw;
+
+    @BeforeEach
+    void start() throws Exception {
+        ca = CertificateAuthority.inMemory(CaSettings.of("cluster.local", NodeAuthorizer.unrestricted()));
+        serverIds = Identities.local(ca, "n2");
+        transport = Transport.create(1);
+        telemetry = new Telemetry();
+        echo = new EchoServer(new InetSocketAddress("127.0.0.3", 0));
+        ProxyContext ctx = new ProxyContext("n2", Fixtures.index(List.of(node("n2", "127.0.0.2", 15008)),
+                List.of(res(workload("pod-b", "server", "n2", "127.0.0.3"))), List.of()), new HboneTls(serverIds),
+                telemetry, transport, Set.of(), 15008, Duration.ofSeconds(5));
+        server = new HboneServer(ctx, Duration.ofSeconds(30));
+        hbone = server.bind(new InetSocketAddress("127.0.0.2", 0));
+        raw = new RawHboneClient();
+    }
+
+    @AfterEach
+    void stop() throws Exception {
+        raw.close();
+        server.close();
+        echo.close();
+        transport.close();
+        serverIds.close();
+    }
+
+    @Test
+    void aStreamAfterTheClientCertificateExpiredIsRefusedAndTheConnectionGoesAway() throws Exception {
+        X509Svid shortLived = ca.issue(CLIENT, Duration.ofSeconds(8), "n1");
+        try (RawHboneClient.Connection conn = raw.connection(presenting(shortLived), hbone)) {
+            RawHboneClient.Stream before = tunnelUp(conn);
+
+            await().atMost(Duration.ofSeconds(30)).until(() -> Instant.now().isAfter(shortLived.notAfter()));
+            RawHboneClient.Stream after = conn.open(connect());
+            assertThat(after.status.get(10, TimeUnit.SECONDS)).as("a stream after the expiry").isEqualTo("421");
+            assertThat(conn.goAway.get(10, TimeUnit.SECONDS)).as("GOAWAY's last stream: the refused one")
+                    .isEqualTo(after.id());
+            assertThat(refusal().reason()).startsWith("the peer's certificate ").contains(" expired at ");
+            stillEchoes(before);
+        }
+        assertThat(staleStreams()).isEqualTo(1.0);
+        renewedClientSucceeds();
+    }
+
+    @Test
+    void aStreamAfterTheClientCertificateRootWasRetiredIsRefusedAndTheConnectionGoesAway() throws Exception {
+        X509Svid oldRootCertificate = ca.issue(CLIENT, Duration.ofHours(1), "n1");
+        try (RawHboneClient.Connection conn = raw.connection(presenting(oldRootCertificate), hbone)) {
+            RawHboneClient.Stream before = tunnelUp(conn);
+
+            X509Certificate oldRoot = ca.signingCertificate();
+            ca.switchSigning(ca.addRoot());
+            RawHboneClient.Stream bothRoots = conn.open(connect());
+            assertThat(bothRoots.status.get(10, TimeUnit.SECONDS)).as("while the old root is trusted").isEqualTo("200");
+            ca.retireRoot(oldRoot);
+
+            RawHboneClient.Stream after = conn.open(connect());
+            assertThat(after.status.get(10, TimeUnit.SECONDS)).as("a stream after the retire").isEqualTo("421");
+            assertThat(conn.goAway.get(10, TimeUnit.SECONDS)).as("GOAWAY's last stream: the refused one")
+                    .isEqualTo(after.id());
+            FlowRecord refused = refusal();
+            assertThat(refused.reason()).contains("does not chain to the trust bundle");
+            assertThat(refused.sourceIdentity()).isEqualTo(CLIENT.toString());
+            stillEchoes(before);
+        }
+        assertThat(staleStreams()).isEqualTo(1.0);
+        renewedClientSucceeds();
+    }
+
+    private static io.netty.handler.ssl.SslContext presenting(X509Svid svid) throws Exception {
+        return RawHboneClient.presenting(svid.leaf(), svid.privateKey());
+    }
+
+    private Http2Headers connect() {
+        return new DefaultHttp2Headers().method("CONNECT").authority(Hbone.authority(echo.address()));
+    }
+
+    /** Opens a tunnel to pod-b on {@code conn} and shows bytes go through it. */
+    private RawHboneClient.Stream tunnelUp(RawHboneClient.Connection conn) throws Exception {
+        RawHboneClient.Stream s = conn.open(connect());
+        assertThat(s.status.get(10, TimeUnit.SECONDS)).as("the first stream").isEqualTo("200");
+        s.send("first ");
+        await().atMost(Duration.ofSeconds(10)).until(() -> s.received().equals("first "));
+        return s;
+    }
+
+    /** A tunnel opened before the refusal is not cut by it. */
+    private static void stillEchoes(RawHboneClient.Stream s) {
+        s.send("still open");
+        await().atMost(Duration.ofSeconds(10)).until(() -> s.received().equals("first still open"));
+    }
+
+    /** The one refused flow of the server: the stale certificate's, with the 421 and why. */
+    private FlowRecord refusal() {
+        List<FlowRecord> refused = telemetry.flows().since(0).stream()
+                .filter(f -> f.verdict().equals(FlowRecord.FAILED)).toList();
+        assertThat(refused).hasSize(1);
+        return refused.getFirst();
+    }
+
+    private double staleStreams() {
+        return telemetry.registry().get(StaleCredentials.COUNTER).counter().count();
+    }
+
+    /** An honest client, renewed, connects again and its tunnel works. */
+    private void renewedClientSucceeds() throws Exception {
+        try (RawHboneClient.Connection conn = raw.connection(presenting(ca.issue(CLIENT, Duration.ofHours(1), "n1")),
+                hbone)) {
+            tunnelUp(conn);
+        }
+    }
+}
