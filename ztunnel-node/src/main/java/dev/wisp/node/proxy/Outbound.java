@@ -164,8 +164,20 @@ public final class Outbound implements AutoCloseable {
         PoolKey key = new PoolKey(srcId.get(), route.expectedIdentities(), route.connectTo());
         String authority = Hbone.authority(route.target());
         String forwarded = "for=\"" + Hbone.authority(forwardedFor(src, source.get())) + "\"";
+        tunnel(key, client, authority, forwarded, flow, ready, true);
+    }
+
+    /**
+     * Opens the HBONE stream and sends CONNECT; with {@code mayRetry}, a 421 answer (the server no
+     * longer accepts the certificate that connection was made with, and sends GOAWAY ahead of the
+     * answer) is retried once, which the pool puts on a new connection, made with the current certificate.
+     */
+    private void tunnel(PoolKey key, Channel client, String authority, String forwarded, Telemetry.Flow flow,
+            Consumer<Outcome> ready, boolean mayRetry) {
+        Runnable again = mayRetry ? () -> tunnel(key, client, authority, forwarded, flow, ready, false) : null;
         Promise<Channel> stream = client.eventLoop().newPromise();
-        hbone.open(key, protocol -> new ConnectRequest(protocol, client, authority, forwarded, flow, ready), stream);
+        hbone.open(key, protocol -> new ConnectRequest(protocol, client, authority, forwarded, flow, ready, again),
+                stream);
         stream.addListener((Future<Channel> f) -> {
             if (!f.isSuccess()) {
                 fail(client, ready, f.cause() instanceof HboneException h
@@ -276,10 +288,13 @@ public final class Outbound implements AutoCloseable {
         private final String forwarded;
         private final Telemetry.Flow flow;
         private final Consumer<Outcome> ready;
+        /** Retries the request once on a 421; null when this is the retry. */
+        private final Runnable again;
 
         ConnectRequest(StreamProtocol protocol, Channel client, String authority, String forwarded,
-                Telemetry.Flow flow, Consumer<Outcome> ready) {
+                Telemetry.Flow flow, Consumer<Outcome> ready, Runnable again) {
             super(authority);
+            this.again = again;
             this.protocol = protocol;
             this.client = client;
             this.forwarded = forwarded;
@@ -300,6 +315,12 @@ public final class Outbound implements AutoCloseable {
 
         @Override
         boolean answered(ChannelHandlerContext c, Outcome answer) {
+            if (answer instanceof Outcome.UpstreamStatus u && u.status() == 421 && again != null) {
+                LOG.debug("{}; retrying on a new connection", u.reason());
+                c.close();
+                again.run();
+                return false;
+            }
             if (!(answer instanceof Outcome.Allowed)) {
                 c.close();
                 fail(client, ready, answer, flow);

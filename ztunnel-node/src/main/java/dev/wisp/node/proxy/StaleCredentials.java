@@ -4,7 +4,6 @@ import static java.util.Objects.requireNonNull;
 
 import dev.wisp.node.tls.PeerChain;
 import io.netty.channel.Channel;
-import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.util.AttributeKey;
@@ -25,8 +24,9 @@ import org.slf4j.LoggerFactory;
  *
  * <p>A stream on a stale connection is refused — HBONE 421 ({@link Outcome.StaleCertificate}), one
  * refused-flow record and access-log line naming why, {@code wisp_hbone_server_stale_certificate_streams_total}
- * — and the connection is then told to go away ({@code goAway}: HTTP/2 or HTTP/3 GOAWAY), so an
- * honest client opens a new connection with its renewed certificate. Streams already open on it are
+ * — and the connection is told to go away ({@code goAway}: HTTP/2 or HTTP/3 GOAWAY, sent ahead of the
+ * 421), so an honest client opens a new connection with its renewed certificate (the agent's
+ * {@link Outbound} retries a 421 once, on a new connection). Streams already open on it are
  * not cut. A fresh connection is checked at its first stream and then costs a comparison per stream.
  *
  * <p>Stream's event loop only; the cached {@link PeerChain} is the connection's.
@@ -63,8 +63,9 @@ final class StaleCredentials extends ChannelInboundHandlerAdapter {
         Channel conn = c.channel().parent();
         LOG.debug("HBONE {} connection from {}: {}; refusing its new streams", protocol.label(),
                 protocol.remote(c.channel()), stale.get());
-        InboundStream.refused(ctx, protocol, c, new Outcome.StaleCertificate(stale.get()))
-                .addListener((ChannelFutureListener) f -> goAway.accept(conn));
+        // GOAWAY first: a client reads it before the 421, so its retry goes to a new connection.
+        goAway.accept(conn);
+        InboundStream.refused(ctx, protocol, c, new Outcome.StaleCertificate(stale.get()));
     }
 
     private Optional<String> stale(Channel stream) {

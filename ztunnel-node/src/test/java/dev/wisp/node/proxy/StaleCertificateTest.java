@@ -8,6 +8,7 @@ import static org.awaitility.Awaitility.await;
 
 import dev.wisp.node.Fixtures;
 import dev.wisp.node.identity.Identities;
+import dev.wisp.node.identity.IdentityProvider;
 import dev.wisp.node.telemetry.FlowRecord;
 import dev.wisp.node.telemetry.Telemetry;
 import dev.wisp.node.tls.HboneTls;
@@ -18,8 +19,13 @@ import dev.wisp.spiffe.ca.CertificateAuthority;
 import dev.wisp.spiffe.ca.NodeAuthorizer;
 import dev.wisp.testing.EchoServer;
 import dev.wisp.testing.RawHboneClient;
+import dev.wisp.testing.Socks5Client;
 import io.netty.handler.codec.http2.DefaultHttp2Headers;
 import io.netty.handler.codec.http2.Http2Headers;
+import io.netty.handler.codec.socksx.v5.Socks5CommandStatus;
+import java.net.Socket;
+import java.nio.charset.StandardCharsets;
+import java.util.Optional;
 import java.net.InetSocketAddress;
 import java.security.cert.X509Certificate;
 import java.time.Duration;
@@ -37,6 +43,10 @@ import org.junit.jupiter.api.Test;
  * expiry, or across the retirement of the root that issued it, and opens a stream on it. The stream
  * is answered 421 with a refused flow record saying why and the counter, the connection gets GOAWAY,
  * the stream opened before goes on, and a new connection with a renewed certificate succeeds.
+ *
+ * <p>The agent's own client (node n1: SOCKS5, {@link Outbound}, {@link HbonePool}) holding a pooled
+ * connection across a root's retirement gets one 421 on it, and its CONNECT is retried on a new
+ * connection, made with its renewed certificate: the application sees no failure.
  *
  * <p>The server is node n2's real {@link HboneServer} with pod-b (an echo server) at 127.0.0.3, its
  * credentials and the client's from one in-memory CA whose roots the test rotates.
@@ -117,6 +127,71 @@ class StaleCertificateTest {
         }
         assertThat(staleStreams()).isEqualTo(1.0);
         renewedClientSucceeds();
+    }
+
+    @Test
+    void theAgentsOwnPooledConnectionAcrossARootRetireIsRefusedOnceAndTheStreamRetriedOnANewConnection()
+            throws Exception {
+        try (Identities clientIds = Identities.local(ca, "n1"); Agent n1 = new Agent(clientIds)) {
+            Socks5Client.Result first = n1.connect();
+            roundTrip(first.socket(), "before");
+
+            // add, switch, both agents renewed (as the rotation's steps do), retire: the pooled
+            // connection was made with pod-a's certificate of the old root.
+            X509Certificate oldRoot = ca.signingCertificate();
+            ca.switchSigning(ca.addRoot());
+            clientIds.certificates().release(CLIENT);
+            serverIds.certificates().release(IdentityProvider.nodeId("cluster.local", "n2"));
+            ca.retireRoot(oldRoot);
+
+            Socks5Client.Result second = n1.connect();
+            assertThat(second.reply()).as("SOCKS5 reply after the retire")
+                    .isEqualTo(Socks5CommandStatus.SUCCESS.byteValue());
+            roundTrip(second.socket(), "after");
+            assertThat(staleStreams()).as("streams the server refused").isEqualTo(1.0);
+            assertThat(n1.pool.connectionsOpened()).as("HBONE connections the agent opened").isEqualTo(2);
+            roundTrip(first.socket(), "still open");
+            first.socket().close();
+            second.socket().close();
+        }
+    }
+
+    /** Node n1's agent: SOCKS5 for pod-a, whose connections go to pod-b through this test's server. */
+    private final class Agent implements AutoCloseable {
+        final HbonePool pool;
+        final Outbound outbound;
+        final Socks5 socks;
+        final InetSocketAddress socksAddress;
+
+        Agent(Identities ids) throws Exception {
+            ProxyContext ctx = new ProxyContext("n1", Fixtures.index(List.of(node("n2", "127.0.0.2", hbone.getPort())),
+                    List.of(res(workload("pod-a", "client", "n1", "127.0.0.4")),
+                            res(workload("pod-b", "server", "n2", "127.0.0.3"))),
+                    List.of()),
+                    new HboneTls(ids), new Telemetry(), transport, Set.of(), 15008, Duration.ofSeconds(5));
+            pool = new HbonePool(ctx, 100, Duration.ofMinutes(5));
+            outbound = new Outbound(ctx, pool, OriginalDestinationResolver.fixed(echo.address()));
+            socks = new Socks5(ctx, outbound, Optional.of("pod-a"));
+            socksAddress = socks.bind(new InetSocketAddress("127.0.0.1", 0));
+        }
+
+        Socks5Client.Result connect() throws Exception {
+            return Socks5Client.connect(socksAddress, echo.address());
+        }
+
+        @Override
+        public void close() {
+            socks.close();
+            outbound.close();
+            pool.close();
+        }
+    }
+
+    /** Sends {@code text} through a tunnel and reads the echo back. */
+    private static void roundTrip(Socket s, String text) throws Exception {
+        s.setSoTimeout(10_000);
+        s.getOutputStream().write(text.getBytes(StandardCharsets.UTF_8));
+        assertThat(new String(s.getInputStream().readNBytes(text.length()), StandardCharsets.UTF_8)).isEqualTo(text);
     }
 
     private static io.netty.handler.ssl.SslContext presenting(X509Svid svid) throws Exception {
