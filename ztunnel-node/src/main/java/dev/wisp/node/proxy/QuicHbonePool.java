@@ -24,6 +24,7 @@ import io.netty.util.concurrent.Future;
 import io.netty.util.concurrent.Promise;
 import java.net.InetSocketAddress;
 import java.time.Duration;
+import java.time.Instant;
 import java.util.List;
 import java.util.Optional;
 import java.util.concurrent.ScheduledFuture;
@@ -51,7 +52,9 @@ import org.slf4j.LoggerFactory;
  * the connection closes, and its streams with it. Connections without streams for the pool's idle
  * timeout are closed by a sweep, as HTTP/2's are; closing a connection closes its socket. A GOAWAY from the server (it is draining) takes the
  * connection out of the pool: its open streams go on, new ones go to another connection; the server
- * closes it when they have ended.
+ * closes it when they have ended. So does the expiry of the first of the two certificates the
+ * connection was verified with (as in {@link HbonePool}), so that renewal and root rotation reach
+ * pooled QUIC connections too ({@code wisp_hbone_quic_pool_certificate_expiries_total}).
  *
  * <p>Thread-safety: {@link PoolCore} is guarded by {@code this}; all other state is confined to
  * each connection's event loop.
@@ -80,6 +83,7 @@ public final class QuicHbonePool implements AutoCloseable {
     private final AtomicLong opened = new AtomicLong();
     private final AtomicLong timeouts = new AtomicLong();
     private final io.micrometer.core.instrument.Counter goAways;
+    private final io.micrometer.core.instrument.Counter expired;
 
     private record Request(PoolKey key, ChannelHandler handler, Promise<QuicStreamChannel> promise) {}
 
@@ -109,6 +113,9 @@ public final class QuicHbonePool implements AutoCloseable {
                 "HBONE client QUIC handshakes (HTTP/3) that did not complete in time, ever", timeouts::get);
         this.goAways = ctx.telemetry().counter("wisp_hbone_quic_pool_goaway_received",
                 "HTTP/3 GOAWAY frames received on HBONE client QUIC connections");
+        this.expired = ctx.telemetry().counter("wisp_hbone_quic_pool_certificate_expiries",
+                "HBONE client QUIC connections that stopped taking streams when a certificate they were verified with "
+                        + "expired");
         this.sweeper = new IdleSweeper<>(this, core, idleTimeout, ctx.transport().workers, QuicChannel::close);
     }
 
@@ -249,6 +256,11 @@ public final class QuicHbonePool implements AutoCloseable {
             synchronized (this) {
                 ready = core.connected(key, quic, Hbone.SERVER_MAX_STREAMS, System.nanoTime());
             }
+            HboneTls.certificatesExpire(quic.sslEngine().getSession()).ifPresent(end -> {
+                ScheduledFuture<?> expiry = quic.eventLoop().schedule(() -> certificateExpired(key, quic),
+                        Math.max(0, Duration.between(Instant.now(), end).toMillis()), TimeUnit.MILLISECONDS);
+                quic.closeFuture().addListener(x -> expiry.cancel(false));
+            });
             for (Request r : ready.served()) {
                 openStream(quic, r);
             }
@@ -256,6 +268,20 @@ public final class QuicHbonePool implements AutoCloseable {
                 connect(key);
             }
         });
+    }
+
+    /** As a GOAWAY from the server: no new streams; closed now when idle, else by the sweep once its streams end. */
+    private void certificateExpired(PoolKey key, QuicChannel quic) {
+        expired.increment();
+        LOG.debug("HBONE over HTTP/3 to {}: a certificate the connection was verified with expired, no new streams "
+                + "on it", key.destination());
+        boolean idle;
+        synchronized (this) {
+            idle = core.goAway(key, quic);
+        }
+        if (idle) {
+            quic.close();
+        }
     }
 
     private void failed(PoolKey key, Outcome.Failed outcome) {
