@@ -36,6 +36,8 @@ import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
 
 /**
  * The HBONE server refuses new streams on a connection whose client certificate no longer holds
@@ -62,9 +64,16 @@ class StaleCertificateTest {
     InetSocketAddress hbone;
     RawHboneClient raw;
 
+    QuicHboneServer quicServer;
+
     @BeforeEach
     void start() throws Exception {
-        ca = CertificateAuthority.inMemory(CaSettings.of("cluster.local", NodeAuthorizer.unrestricted()));
+        serve(CaSettings.of("cluster.local", NodeAuthorizer.unrestricted()));
+    }
+
+    /** Node n2's HBONE servers, HTTP/2 and HTTP/3 on one port number, with credentials from a CA of {@code settings}. */
+    void serve(CaSettings settings) throws Exception {
+        ca = CertificateAuthority.inMemory(settings);
         serverIds = Identities.local(ca, "n2");
         transport = Transport.create(1);
         telemetry = new Telemetry();
@@ -74,12 +83,15 @@ class StaleCertificateTest {
                 telemetry, transport, Set.of(), 15008, Duration.ofSeconds(5));
         server = new HboneServer(ctx, Duration.ofSeconds(30));
         hbone = server.bind(new InetSocketAddress("127.0.0.2", 0));
+        quicServer = new QuicHboneServer(ctx, Duration.ofSeconds(30));
+        quicServer.bind(hbone);
         raw = new RawHboneClient();
     }
 
     @AfterEach
     void stop() throws Exception {
         raw.close();
+        quicServer.close();
         server.close();
         echo.close();
         transport.close();
@@ -129,10 +141,11 @@ class StaleCertificateTest {
         renewedClientSucceeds();
     }
 
-    @Test
-    void theAgentsOwnPooledConnectionAcrossARootRetireIsRefusedOnceAndTheStreamRetriedOnANewConnection()
-            throws Exception {
-        try (Identities clientIds = Identities.local(ca, "n1"); Agent n1 = new Agent(clientIds)) {
+    @ParameterizedTest
+    @EnumSource(value = HboneClient.Mode.class, names = {"H2", "H3"})
+    void theAgentsOwnPooledConnectionAcrossARootRetireIsRefusedOnceAndTheStreamRetriedOnANewConnection(
+            HboneClient.Mode mode) throws Exception {
+        try (Identities clientIds = Identities.local(ca, "n1"); Agent n1 = new Agent(clientIds, mode)) {
             Socks5Client.Result first = n1.connect();
             roundTrip(first.socket(), "before");
 
@@ -149,30 +162,68 @@ class StaleCertificateTest {
                     .isEqualTo(Socks5CommandStatus.SUCCESS.byteValue());
             roundTrip(second.socket(), "after");
             assertThat(staleStreams()).as("streams the server refused").isEqualTo(1.0);
-            assertThat(n1.pool.connectionsOpened()).as("HBONE connections the agent opened").isEqualTo(2);
+            assertThat(n1.connectionsOpened()).as("HBONE connections the agent opened").isEqualTo(2);
             roundTrip(first.socket(), "still open");
             first.socket().close();
             second.socket().close();
         }
     }
 
-    /** Node n1's agent: SOCKS5 for pod-a, whose connections go to pod-b through this test's server. */
+    @Test
+    void theQuicPoolTakesNoNewStreamsOnAConnectionOnceACertificateItWasVerifiedWithExpired() throws Exception {
+        stop();
+        serve(CaSettings.of("cluster.local", NodeAuthorizer.unrestricted()).withMaxTtl(Duration.ofSeconds(10)));
+        try (Identities clientIds = Identities.local(ca, "n1"); Agent n1 = new Agent(clientIds, HboneClient.Mode.H3)) {
+            Socks5Client.Result first = n1.connect();
+            roundTrip(first.socket(), "before");
+            await().atMost(Duration.ofSeconds(60))
+                    .until(() -> n1.count("wisp_hbone_quic_pool_certificate_expiries") == 1);
+
+            Socks5Client.Result second = n1.connect();
+            assertThat(second.reply()).as("SOCKS5 reply after the expiry")
+                    .isEqualTo(Socks5CommandStatus.SUCCESS.byteValue());
+            roundTrip(second.socket(), "after");
+            assertThat(n1.connectionsOpened()).as("QUIC connections the agent opened").isEqualTo(2);
+            assertThat(staleStreams()).as("streams the server had to refuse").isZero();
+            roundTrip(first.socket(), "still open");
+            first.socket().close();
+            second.socket().close();
+        }
+    }
+
+    /** Node n1's agent: SOCKS5 for pod-a, whose connections go to pod-b through this test's server over {@code mode}. */
     private final class Agent implements AutoCloseable {
+        final Telemetry telemetry = new Telemetry();
+        final HboneClient.Mode mode;
         final HbonePool pool;
+        final HboneClient client;
         final Outbound outbound;
         final Socks5 socks;
         final InetSocketAddress socksAddress;
 
-        Agent(Identities ids) throws Exception {
+        Agent(Identities ids, HboneClient.Mode mode) throws Exception {
+            this.mode = mode;
             ProxyContext ctx = new ProxyContext("n1", Fixtures.index(List.of(node("n2", "127.0.0.2", hbone.getPort())),
                     List.of(res(workload("pod-a", "client", "n1", "127.0.0.4")),
                             res(workload("pod-b", "server", "n2", "127.0.0.3"))),
                     List.of()),
-                    new HboneTls(ids), new Telemetry(), transport, Set.of(), 15008, Duration.ofSeconds(5));
+                    new HboneTls(ids), telemetry, transport, Set.of(), 15008, Duration.ofSeconds(5));
             pool = new HbonePool(ctx, 100, Duration.ofMinutes(5));
-            outbound = new Outbound(ctx, pool, OriginalDestinationResolver.fixed(echo.address()));
+            client = new HboneClient(ctx, Optional.of(mode), pool, 100, Duration.ofMinutes(5));
+            outbound = new Outbound(ctx, client, OriginalDestinationResolver.fixed(echo.address()));
             socks = new Socks5(ctx, outbound, Optional.of("pod-a"));
             socksAddress = socks.bind(new InetSocketAddress("127.0.0.1", 0));
+        }
+
+        double count(String counter) {
+            return telemetry.registry().get(counter).counter().count();
+        }
+
+        /** HBONE connections opened over the agent's framing. */
+        double connectionsOpened() {
+            return telemetry.registry().get(mode == HboneClient.Mode.H3
+                    ? "wisp_hbone_quic_pool_connections_opened"
+                    : "wisp_hbone_pool_connections_opened").gauge().value();
         }
 
         Socks5Client.Result connect() throws Exception {
@@ -183,6 +234,7 @@ class StaleCertificateTest {
         public void close() {
             socks.close();
             outbound.close();
+            client.close();
             pool.close();
         }
     }
@@ -226,7 +278,8 @@ class StaleCertificateTest {
     }
 
     private double staleStreams() {
-        return telemetry.registry().get(StaleCredentials.COUNTER).counter().count();
+        var c = telemetry.registry().find(StaleCredentials.COUNTER).counter();
+        return c == null ? 0 : c.count(); // registered at the first refusal
     }
 
     /** An honest client, renewed, connects again and its tunnel works. */
