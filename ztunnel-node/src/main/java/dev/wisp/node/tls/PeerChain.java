@@ -81,7 +81,7 @@ public final class PeerChain {
                     + (expiresFirst == chain[0] ? "" : " (in its chain)") + " expired at " + notAfter);
             return stale;
         }
-        if (bundle.equals(verified)) {
+        if (bundle == verified || bundle.equals(verified)) { // the same bundle object until the roots change
             return Optional.empty();
         }
         try {
