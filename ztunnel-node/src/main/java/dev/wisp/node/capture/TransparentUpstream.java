@@ -59,7 +59,7 @@ import org.slf4j.LoggerFactory;
  * register the socket's 4-tuple ({@code pass_failed}). The first fallback of each of the last two
  * reasons is logged as a warning, later ones at debug.
  */
-public final class TransparentUpstream implements UpstreamSource, AutoCloseable {
+public final class TransparentUpstream implements UpstreamSource, PodFollower, AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(TransparentUpstream.class);
     /** The mark of the agent's transparent sockets and of the application's replies to them. */
     public static final int MARK = 0x5769;
@@ -111,6 +111,7 @@ public final class TransparentUpstream implements UpstreamSource, AutoCloseable 
     }
 
     /** Installs the pod's reply path (after removing a leftover); its connections are transparent from then on. */
+    @Override
     public synchronized void podAdded(PodRef pod) {
         requireNonNull(pod, "pod");
         podRemoved(pod.id());
@@ -141,6 +142,7 @@ public final class TransparentUpstream implements UpstreamSource, AutoCloseable 
     }
 
     /** Removes what {@link #podAdded} installed (a namespace already gone has nothing left to remove). */
+    @Override
     public synchronized void podRemoved(String uid) {
         Pod p = pods.remove(requireNonNull(uid, "uid"));
         if (p != null) {

@@ -4,6 +4,7 @@ import static java.util.Objects.requireNonNull;
 
 import dev.wisp.bpf.capture.PodRef;
 import dev.wisp.linux.NetworkNamespace;
+import dev.wisp.node.capture.PodFollower;
 import java.io.IOException;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
@@ -26,7 +27,7 @@ import org.slf4j.LoggerFactory;
  * (capture calls the first two on its {@code wisp-pods} thread). Each listener's sockets are made
  * on a short-lived platform thread inside the pod's namespace ({@link NetworkNamespace#call}).
  */
-public final class PodDns implements AutoCloseable {
+public final class PodDns implements PodFollower, AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(PodDns.class);
     private final DnsProxy proxy;
     private final int port;
@@ -48,6 +49,7 @@ public final class PodDns implements AutoCloseable {
     }
 
     /** Opens the pod's listener (again, if it had one); a pod without a network namespace gets none. */
+    @Override
     public synchronized void podAdded(PodRef pod) {
         requireNonNull(pod, "pod");
         podRemoved(pod.id());
@@ -67,6 +69,7 @@ public final class PodDns implements AutoCloseable {
         }
     }
 
+    @Override
     public synchronized void podRemoved(String uid) {
         DnsListener l = pods.remove(requireNonNull(uid, "uid"));
         if (l != null) {
