@@ -10,7 +10,9 @@ import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
 
 /**
  * {@code wisp cni install}: what the chart's {@code install-cni} container runs on every node
@@ -25,6 +27,9 @@ import picocli.CommandLine.Option;
 public final class CniInstallCommand implements Callable<Integer> {
     private static final ObjectMapper JSON = new ObjectMapper();
     private static final String SERVICE_ACCOUNT = "/var/run/secrets/kubernetes.io/serviceaccount";
+
+    @Spec
+    CommandSpec spec;
 
     @Option(names = "--cni-bin-dir", paramLabel = "DIR", defaultValue = "/opt/cni/bin", description = "The host's CNI plugin directory (default: ${DEFAULT-VALUE}).")
     Path binDir;
@@ -83,7 +88,7 @@ public final class CniInstallCommand implements Callable<Integer> {
         if (once) {
             try {
                 CniInstall.Outcome o = install.install();
-                System.out.println(o == CniInstall.Outcome.NO_PRIMARY
+                spec.commandLine().getOut().println(o == CniInstall.Outcome.NO_PRIMARY
                         ? "no CNI configuration in " + confDir + " yet"
                         : "wisp-cni chained in " + confDir);
                 return o == CniInstall.Outcome.NO_PRIMARY ? 1 : 0;
@@ -108,7 +113,7 @@ public final class CniInstallCommand implements Callable<Integer> {
                     install.uninstall();
                 }
             } catch (IOException e) {
-                System.err.println("error: removing wisp-cni: " + e.getMessage());
+                spec.commandLine().getErr().println("error: removing wisp-cni: " + e.getMessage());
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
             }
