@@ -57,7 +57,14 @@ class CniEnrollmentE2eTest extends ClientServerMeshCase {
 
     /** Runs {@code wisp ARGS} as a child process with {@code env} added and {@code stdin}. */
     Cni wisp(List<String> args, Map<String, String> env, String stdin) throws Exception {
-        ProcessBuilder b = new ProcessBuilder(PodApps.wisp(List.of("-Xmx64m", "-XX:TieredStopAtLevel=1"), args));
+        return wisp(List.of(), args, env, stdin);
+    }
+
+    /** {@link #wisp(List, Map, String)} started through {@code prefix} (e.g. setpriv). */
+    Cni wisp(List<String> prefix, List<String> args, Map<String, String> env, String stdin) throws Exception {
+        List<String> command = new ArrayList<>(prefix);
+        command.addAll(PodApps.wisp(List.of("-Xmx64m", "-XX:TieredStopAtLevel=1"), args));
+        ProcessBuilder b = new ProcessBuilder(command);
         b.environment().putAll(env);
         Path err = Files.createTempFile("wisp-cni", ".err");
         b.redirectError(err.toFile());
@@ -75,7 +82,8 @@ class CniEnrollmentE2eTest extends ClientServerMeshCase {
     /**
      * What the runtime hands wisp-cni once {@code wisp cni install} has chained it into a node's ptp
      * conflist (in {@code node}): the entry the installer wrote, with the conflist's version and name,
-     * and the primary plugin's result as {@code prevResult}, as libcni builds a chained call.
+     * and the primary plugin's result as {@code prevResult}, as libcni builds a chained call. The
+     * installer runs as the chart runs it: user 0 with an empty capability bounding set.
      */
     String installedConfig(Path node, Path podsDir, Path cgroupRoot) throws Exception {
         Path bin = Files.createDirectories(node.resolve("opt/cni/bin"));
@@ -86,9 +94,13 @@ class CniEnrollmentE2eTest extends ClientServerMeshCase {
                   {"type": "portmap", "capabilities": {"portMappings": true}}]}
                 """);
         Path launcher = Files.writeString(node.resolve("launcher"), "#!/bin/sh\n");
-        Cni install = wisp(List.of("cni", "install", "--once", "--cni-bin-dir=" + bin, "--cni-conf-dir=" + conf,
-                "--launcher=" + launcher, "--pods-dir=" + podsDir, "--cgroup-root=" + cgroupRoot,
-                "--netns-dir=/var/run/netns", "--enroll-timeout=60"), Map.of(), "");
+        // As the chart's install-cni container runs it: root with no capability at all.
+        Cni install = wisp(List.of("setpriv", "--bounding-set", "-all", "--inh-caps", "-all", "--ambient-caps",
+                "-all", "--"),
+                List.of("cni", "install", "--once", "--cni-bin-dir=" + bin, "--cni-conf-dir=" + conf,
+                        "--launcher=" + launcher, "--pods-dir=" + podsDir, "--cgroup-root=" + cgroupRoot,
+                        "--netns-dir=/var/run/netns", "--enroll-timeout=60"),
+                Map.of(), "");
         assertThat(install.exit()).as(install.stdout() + install.stderr()).isZero();
         assertThat(bin.resolve("wisp-cni")).isExecutable();
         JsonNode list = JSON.readTree(conf.resolve("10-ptp.conflist").toFile());
