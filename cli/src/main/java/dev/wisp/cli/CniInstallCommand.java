@@ -9,6 +9,9 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
 import java.util.concurrent.Callable;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Model.CommandSpec;
 import picocli.CommandLine.Option;
@@ -96,28 +99,39 @@ public final class CniInstallCommand implements Callable<Integer> {
                 throw new UserException("cannot chain wisp-cni: " + e.getMessage());
             }
         }
-        Thread watcher = Thread.ofPlatform().name("wisp-cni-install").start(() -> {
+        // The watch runs on this thread; SIGTERM interrupts it, and the clean-up below runs before the
+        // JVM exits. An I/O error ends the command with that error, so the container restarts.
+        Thread main = Thread.currentThread();
+        AtomicBoolean stopping = new AtomicBoolean();
+        CountDownLatch cleaned = new CountDownLatch(1);
+        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+            stopping.set(true);
+            main.interrupt();
             try {
-                install.watch(Duration.ofSeconds(60));
+                cleaned.await(20, TimeUnit.SECONDS);
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
-            } catch (IOException e) {
-                throw new java.io.UncheckedIOException(e);
             }
-        });
-        Foreground.holdUntilStopped("wisp-cni-install-stop", () -> {
-            watcher.interrupt();
-            try {
-                watcher.join(Duration.ofSeconds(10));
-                if (removeOnExit) {
+        }, "wisp-cni-install-stop"));
+        try {
+            install.watch(Duration.ofSeconds(60));
+        } catch (InterruptedException e) {
+            // stopping
+        } catch (IOException e) {
+            if (!stopping.get()) {
+                throw new UserException("wisp-cni install: " + e);
+            }
+        } finally {
+            Thread.interrupted();
+            if (removeOnExit) {
+                try {
                     install.uninstall();
+                } catch (IOException e) {
+                    spec.commandLine().getErr().println("error: removing wisp-cni: " + e.getMessage());
                 }
-            } catch (IOException e) {
-                spec.commandLine().getErr().println("error: removing wisp-cni: " + e.getMessage());
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
             }
-        });
+            cleaned.countDown();
+        }
         return 0;
     }
 

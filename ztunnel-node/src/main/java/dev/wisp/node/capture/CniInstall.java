@@ -128,6 +128,11 @@ public final class CniInstall {
 
     /** One pass: the launcher, the credentials, then the primary configuration. */
     public Outcome install() throws IOException, ConfigException {
+        if (!Files.isRegularFile(s.launcher())) {
+            // Chaining a plugin the runtime cannot run would fail every pod of the node.
+            throw new NoSuchFileException(s.launcher().toString(), null, "the plugin's launcher is missing, so "
+                    + "nothing is chained");
+        }
         copyIfChanged(s.launcher(), s.binDir(), PLUGIN_TYPE, EXECUTABLE);
         if (s.credentials() != null) {
             Files.createDirectories(stateDir());
@@ -191,7 +196,8 @@ public final class CniInstall {
     /**
      * Installs, then again on every change of the configuration directory and at least every
      * {@code recheck} (which also refreshes the rotated token), until the thread is interrupted. A
-     * configuration Wisp cannot chain into is logged and left alone until it changes.
+     * configuration Wisp cannot chain into is logged and left alone until it changes; an I/O error
+     * (the launcher missing, a directory not writable) ends the watch with that exception.
      */
     public void watch(Duration recheck) throws IOException, InterruptedException {
         try (WatchService watcher = FileSystems.getDefault().newWatchService()) {

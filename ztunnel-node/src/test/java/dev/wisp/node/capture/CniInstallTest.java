@@ -180,6 +180,16 @@ class CniInstallTest {
     }
 
     @Test
+    void withoutItsLauncherNothingIsChained() throws Exception {
+        Path primary = Files.writeString(conf.resolve("10-kindnet.conflist"), BRIDGE);
+        Files.delete(launcher);
+        assertThatThrownBy(() -> installer().install()).isInstanceOf(java.nio.file.NoSuchFileException.class)
+                .hasMessageContaining(launcher.toString()).hasMessageContaining("nothing is chained");
+        assertThat(Files.readString(primary)).isEqualTo(BRIDGE);
+        assertThat(bin.resolve("wisp-cni")).doesNotExist();
+    }
+
+    @Test
     void noConfigurationYetIsReportedAndWritesNoConflist() throws Exception {
         assertThat(installer().install()).isEqualTo(CniInstall.Outcome.NO_PRIMARY);
         assertThat(confFiles()).isEmpty();
