@@ -186,6 +186,41 @@ class CniEnrollmentE2eTest extends ClientServerMeshCase {
         assertThat(nobody.toFile().list()).isEmpty();
     }
 
+    /**
+     * The install container's life: watching, it puts Wisp back into a conflist the primary plugin
+     * rewrote; on SIGTERM with {@code --remove-on-exit} it takes Wisp out and removes the launcher;
+     * started without its launcher it exits 1 saying so and chains nothing.
+     */
+    @Test
+    @Order(3)
+    void theInstallerKeepsThePluginChainedUntilItIsStopped(@TempDir Path node) throws Exception {
+        Path bin = Files.createDirectories(node.resolve("bin"));
+        Path conf = Files.createDirectories(node.resolve("net.d"));
+        String ptp = "{\"cniVersion\": \"1.0.0\", \"name\": \"k\", \"plugins\": [{\"type\": \"ptp\"}]}";
+        Path conflist = Files.writeString(conf.resolve("10-ptp.conflist"), ptp);
+        Path launcher = Files.writeString(node.resolve("launcher"), "#!/bin/sh\n");
+        List<String> args = List.of("cni", "install", "--remove-on-exit", "--cni-bin-dir=" + bin, "--cni-conf-dir="
+                + conf, "--launcher=" + launcher);
+        Process p = new ProcessBuilder(PodApps.wisp(List.of("-Xmx64m", "-XX:TieredStopAtLevel=1"), args))
+                .redirectErrorStream(true).redirectOutput(node.resolve("install.log").toFile()).start();
+        started.add(p);
+        await().atMost(Duration.ofSeconds(60)).until(() -> Files.readString(conflist).contains("wisp-cni"));
+        Files.writeString(conflist, ptp); // the primary plugin rewrites its file
+        await().atMost(Duration.ofSeconds(30)).until(() -> Files.readString(conflist).contains("wisp-cni"));
+        p.destroy(); // SIGTERM, as the kubelet stops the container
+        assertThat(p.waitFor(60, TimeUnit.SECONDS)).isTrue();
+        assertThat(JSON.readTree(conflist.toFile())).isEqualTo(JSON.readTree(ptp));
+        assertThat(bin.resolve("wisp-cni")).doesNotExist();
+
+        Files.delete(launcher);
+        String before = Files.readString(conflist);
+        Cni missing = wisp(List.of("cni", "install", "--cni-bin-dir=" + bin, "--cni-conf-dir=" + conf,
+                "--launcher=" + launcher), Map.of(), "");
+        assertThat(missing.exit()).isEqualTo(1);
+        assertThat(missing.stderr()).contains("the plugin's launcher is missing");
+        assertThat(Files.readString(conflist)).isEqualTo(before);
+    }
+
     /** Starts {@code command} in {@code netns} inside {@code cgroup}, the way the runtime starts a container. */
     Process start(Path cgroup, String netns, List<String> command) throws IOException {
         List<String> argv = new ArrayList<>(List.of("/bin/sh", "-c", "echo $$ > \"$0\" && exec \"$@\"", cgroup
