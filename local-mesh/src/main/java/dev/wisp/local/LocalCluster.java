@@ -32,6 +32,11 @@ import org.slf4j.LoggerFactory;
  *   wisp-C-p-POD: eth0 10.(B+1).0.10/24 and fd00:(B+1):0::10/64, default via the node's cni0
  * </pre>
  *
+ * In a dual-stack cluster ({@link ClusterSpec.Stack#DUAL}) the underlay, the nodes' {@code eth0} and
+ * the host link also carry IPv6 ({@code fd00:B:0::/64}, node i at {@code fd00:B:0::(10+i)}), and the
+ * nodes route each other's pod prefixes {@code fd00:(B+1):i::/64}; otherwise a pod's IPv6 address
+ * reaches its own node only.
+ *
  * Everything it creates is named after the cluster ({@code wisp-C-*} namespaces,
  * {@code <cgroup2>/wisp/C/}, {@code /sys/fs/bpf/wisp/C}, and the UAPI sockets of WireGuard devices
  * named by {@link #wireguardName}), so {@link #down(String)} removes a cluster by name even after
@@ -70,6 +75,19 @@ public final class LocalCluster implements AutoCloseable {
         public String podGateway6() {
             return ipv6Of(podGateway);
         }
+
+        /**
+         * The node's IPv6 underlay address ({@link #ipv6Of} its IPv4 one), configured when the cluster's
+         * {@link ClusterSpec#stack()} has IPv6.
+         */
+        public String address6() {
+            return ipv6Of(address);
+        }
+
+        /** The IPv6 prefix of the node's pods, {@code fd00:X:Y::/64}. */
+        public String podCidr6() {
+            return ipv6Of(podGateway).replaceFirst("::1$", "::") + "/64";
+        }
     }
 
     /** A pod: its declaration, namespace, address and cgroup. */
@@ -86,11 +104,12 @@ public final class LocalCluster implements AutoCloseable {
 
     /**
      * The IPv6 twin of a cluster address {@code 10.X.Y.Z}: {@code fd00:X:Y::Z} (the same digits, so a
-     * reader matches them up), on the same link. Only pods and their gateways have one.
+     * reader matches them up), on the same link: {@code 10.X.0.Z} is {@code fd00:X::Z}.
      */
-    static String ipv6Of(String ipv4) {
+    public static String ipv6Of(String ipv4) {
         String[] o = ipv4.split("\\.");
-        return "fd00:" + o[1] + ":" + o[2] + "::" + o[3];
+        // RFC 5952's form (a zero group is folded into the "::"), as `ip` prints it.
+        return "fd00:" + o[1] + (o[2].equals("0") ? "" : ":" + o[2]) + "::" + o[3];
     }
 
     private LocalCluster(ClusterSpec spec, List<Node> nodes, Map<String, Pod> pods) {
@@ -148,14 +167,24 @@ public final class LocalCluster implements AutoCloseable {
         ns(ul, "ip", "link", "add", "br0", "type", "bridge");
         ns(ul, "ip", "addr", "add", "10." + b + ".0.2/24", "dev", "br0");
         ns(ul, "ip", "link", "set", "br0", "up");
+        boolean v6 = spec.stack().hasIpv6();
+        if (v6) {
+            ns(ul, "ip", "addr", "add", underlayAddress6() + "/64", "dev", "br0", "nodad");
+        }
         if (spec.hostLink()) {
             String host = hostLinkName(spec.name());
             Sh.run("ip", "link", "add", host, "type", "veth", "peer", "name", "host", "netns", ul);
             Sh.run("ip", "addr", "add", "10." + b + ".0.1/24", "dev", host);
+            if (v6) {
+                Sh.run("ip", "addr", "add", ipv6Of("10." + b + ".0.1") + "/64", "dev", host, "nodad");
+            }
             Sh.run("ip", "link", "set", host, "up");
             ns(ul, "ip", "link", "set", "host", "master", "br0", "up");
             for (Node n : nodes) {
                 Sh.run("ip", "route", "replace", n.podCidr(), "via", n.address(), "dev", host);
+                if (v6) {
+                    Sh.run("ip", "-6", "route", "replace", n.podCidr6(), "via", n.address6(), "dev", host);
+                }
             }
         }
         for (Node n : nodes) {
@@ -173,17 +202,29 @@ public final class LocalCluster implements AutoCloseable {
             ns(n.netns(), "ip", "link", "set", "cni0", "up");
             ns(n.netns(), "sysctl", "-qw", "net.ipv6.conf.all.forwarding=1");
             ns(n.netns(), "ip", "addr", "add", n.podGateway6() + "/64", "dev", "cni0", "nodad");
+            if (v6) {
+                ns(n.netns(), "ip", "addr", "add", n.address6() + "/64", "dev", "eth0", "nodad");
+            }
             if (spec.hostLink()) {
                 ns(n.netns(), "ip", "route", "add", "default", "via", "10." + b + ".0.1");
+                if (v6) {
+                    ns(n.netns(), "ip", "-6", "route", "add", "default", "via", ipv6Of("10." + b + ".0.1"));
+                }
             }
             for (Node other : nodes) {
                 if (other != n) {
                     ns(n.netns(), "ip", "route", "add", other.podCidr(), "via", other.address());
+                    if (v6) {
+                        ns(n.netns(), "ip", "-6", "route", "add", other.podCidr6(), "via", other.address6());
+                    }
                 }
             }
             // The way back from the underlay (the control plane) to a pod that calls it itself, as the
             // waypoint's pod does; node agents call it from their node's address.
             ns(ul, "ip", "route", "add", n.podCidr(), "via", n.address());
+            if (v6) {
+                ns(ul, "ip", "-6", "route", "add", n.podCidr6(), "via", n.address6());
+            }
             Cgroups.create(n.cgroup());
         }
         for (Pod p : pods.values()) {
@@ -302,6 +343,16 @@ public final class LocalCluster implements AutoCloseable {
         return "10." + spec.base() + ".0.2";
     }
 
+    /** The underlay bridge's IPv6 address, configured when the cluster's stack has IPv6. */
+    public String underlayAddress6() {
+        return ipv6Of(underlayAddress());
+    }
+
+    /** {@code pod}'s addresses as its node's agent and the control plane are told: IPv4, then IPv6 in a dual-stack cluster. */
+    public List<String> ips(Pod pod) {
+        return spec.stack().hasIpv6() ? List.of(pod.ip(), pod.ip6()) : List.of(pod.ip());
+    }
+
     /** A command that runs {@code command} in {@code pod}'s namespace and cgroup. */
     public ProcessBuilder inPod(Pod pod, List<String> command) {
         return inNamespace(pod.netns(), pod.cgroup(), command);
@@ -371,7 +422,7 @@ public final class LocalCluster implements AutoCloseable {
         body.put("uid", pod.name());
         body.put("cgroup", pod.cgroup().toString());
         body.put("netns", "/var/run/netns/" + pod.netns());
-        body.put("ips", List.of(pod.ip()));
+        body.put("ips", ips(pod));
         Path file = podsDir.resolve(pod.name() + ".json");
         Path tmp = podsDir.resolve("." + pod.name() + ".json.tmp");
         try {
@@ -429,11 +480,11 @@ public final class LocalCluster implements AutoCloseable {
                 run(failures, () -> Sh.run("ip", "netns", "del", netns));
             }
         }
-        run(failures, () -> deleteTree(BPF_PINS.resolve(name)));
+        run(failures, () -> PathCleanup.deleteTree(BPF_PINS.resolve(name)));
         // A WireGuard device named after the cluster died with its namespace's processes; its socket stays.
-        run(failures, () -> uapiSockets(name).forEach(LocalCluster::delete));
-        removeIfEmpty(Cgroups.wispRoot());
-        removeIfEmpty(BPF_PINS);
+        run(failures, () -> uapiSockets(name).forEach(PathCleanup::delete));
+        PathCleanup.removeIfEmpty(Cgroups.wispRoot());
+        PathCleanup.removeIfEmpty(BPF_PINS);
         if (!failures.isEmpty()) {
             ClusterException e = new ClusterException("tearing down cluster " + name + " left something behind: "
                     + failures.getFirst().getMessage());
@@ -481,14 +532,6 @@ public final class LocalCluster implements AutoCloseable {
         return name;
     }
 
-    private static void delete(Path p) {
-        try {
-            Files.deleteIfExists(p);
-        } catch (IOException e) {
-            throw new ClusterException("cannot remove " + p + ": " + e.getMessage(), e);
-        }
-    }
-
     static List<String> netnsNames() {
         List<String> names = new ArrayList<>();
         for (String line : Sh.run("ip", "netns", "list").split("\n")) {
@@ -507,28 +550,6 @@ public final class LocalCluster implements AutoCloseable {
                     h.onExit().completeOnTimeout(h, 2, java.util.concurrent.TimeUnit.SECONDS).join();
                 });
             }
-        }
-    }
-
-    private static void deleteTree(Path root) {
-        if (!Files.exists(root)) {
-            return;
-        }
-        try (Stream<Path> s = Files.walk(root)) {
-            for (Path p : s.sorted(Comparator.reverseOrder()).toList()) {
-                Files.deleteIfExists(p);
-            }
-        } catch (IOException e) {
-            throw new ClusterException("cannot remove " + root + ": " + e.getMessage(), e);
-        }
-    }
-
-    private static void removeIfEmpty(Path dir) {
-        try {
-            Files.deleteIfExists(dir);
-        } catch (IOException e) {
-            // Not empty (another cluster still uses it) or busy: it stays, which is correct.
-            log.debug("{} stays: {}", dir, e.toString());
         }
     }
 

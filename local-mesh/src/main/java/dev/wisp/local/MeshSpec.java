@@ -42,7 +42,8 @@ public record MeshSpec(ClusterSpec cluster, List<String> wispCommand, Path workD
             throw new IllegalArgumentException("wispCommand is empty: give the command that runs the wisp launcher");
         }
         if (!cluster.hostLink()) {
-            cluster = new ClusterSpec(cluster.name(), cluster.nodes(), cluster.pods(), cluster.base(), true);
+            cluster = new ClusterSpec(cluster.name(), cluster.nodes(), cluster.pods(), cluster.base(), true,
+                    cluster.stack());
         }
         wispCommand = List.copyOf(wispCommand);
         services = List.copyOf(requireNonNull(services, "services"));
