@@ -17,10 +17,11 @@ import java.util.regex.Pattern;
  * from {@code .10}. All of it exists only inside the cluster's own network namespaces; the
  * optional host link joins the machine's root namespace to the underlay.
  *
- * <p>With IPv6 ({@link Stack#DUAL}) every such address {@code 10.X.Y.Z} also has its twin
+ * <p>With IPv6 ({@link Stack#DUAL}, {@link Stack#IPV6}) every such address {@code 10.X.Y.Z} has its twin
  * {@code fd00:X:Y::Z} (the same digits, see {@link LocalCluster#ipv6Of}): the underlay
  * {@code fd00:<base>:0::/64}, node i's pods {@code fd00:<base+1>:i::/64}, the Services'
- * {@code fd00:<base+1>:250::/64}, routed between the nodes as IPv4 is.
+ * {@code fd00:<base+1>:250::/64}, routed between the nodes as IPv4 is; an IPv6-only cluster has only
+ * the twins.
  *
  * @param name short name, {@code [a-z][a-z0-9]{0,7}}; prefixes every namespace and cgroup
  * @param nodes how many nodes (1..50)
@@ -42,11 +43,18 @@ public record ClusterSpec(String name, int nodes, List<PodSpec> pods, int base, 
         /** IPv4 only. */
         IPV4,
         /** IPv4 first, IPv6 beside it. */
-        DUAL;
+        DUAL,
+        /** IPv6 only: no IPv4 address on the underlay, the nodes' links or the pods. */
+        IPV6;
 
         /** Whether nodes, pods and Services have an IPv6 address. */
         public boolean hasIpv6() {
-            return this == DUAL;
+            return this != IPV4;
+        }
+
+        /** Whether nodes, pods and Services have an IPv4 address. */
+        public boolean hasIpv4() {
+            return this != IPV6;
         }
     }
 

@@ -4,6 +4,7 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Comparator;
+import java.util.List;
 import java.util.stream.Stream;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -41,6 +42,23 @@ final class PathCleanup {
         } catch (IOException e) {
             // Not empty (another cluster still uses it) or busy: it stays, which is correct.
             LOG.debug("{} stays: {}", dir, e.toString());
+        }
+    }
+
+    /**
+     * The UAPI sockets of WireGuard devices named {@code wisp-<cluster>-*}: a device a test starts in
+     * a cluster's namespace is named so ({@link LocalCluster#wireguardName}), since the socket directory is shared
+     * by every namespace.
+     */
+    static List<Path> uapiSockets(String cluster) {
+        String prefix = "wisp-" + java.util.Objects.requireNonNull(cluster, "cluster") + "-";
+        if (!Files.isDirectory(LocalCluster.UAPI_SOCKETS)) {
+            return List.of();
+        }
+        try (Stream<Path> s = Files.list(LocalCluster.UAPI_SOCKETS)) {
+            return s.filter(p -> p.getFileName().toString().startsWith(prefix)).toList();
+        } catch (IOException e) {
+            throw new ClusterException("cannot list " + LocalCluster.UAPI_SOCKETS + ": " + e.getMessage(), e);
         }
     }
 }
