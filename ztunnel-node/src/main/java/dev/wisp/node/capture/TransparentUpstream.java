@@ -18,7 +18,6 @@ import java.net.StandardProtocolFamily;
 import java.nio.channels.SocketChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
@@ -62,7 +61,7 @@ import org.slf4j.LoggerFactory;
  * register the socket's 4-tuple ({@code pass_failed}). The first fallback of each of the last two
  * reasons is logged as a warning, later ones at debug.
  */
-public final class TransparentUpstream implements UpstreamSource, AutoCloseable {
+public final class TransparentUpstream extends NetnsPodFollower<TransparentUpstream.Pod> implements UpstreamSource {
     private static final Logger LOG = LoggerFactory.getLogger(TransparentUpstream.class);
     /** The mark of the agent's transparent sockets and of the application's replies to them. */
     public static final int MARK = 0x5769;
@@ -83,9 +82,8 @@ public final class TransparentUpstream implements UpstreamSource, AutoCloseable 
             "route add local ::/0 dev lo table " + TABLE);
 
     /** An added pod, whether its reply path is installed, and the sysctl value found there before ours. */
-    private record Pod(PodRef ref, boolean installed, String fwmarkAcceptBefore) {}
+    record Pod(PodRef ref, boolean installed, String fwmarkAcceptBefore) {}
 
-    private final Map<String, Pod> pods = new HashMap<>();
     private final Map<InetAddress, Path> netnsByAddress = new ConcurrentHashMap<>();
     /** Addresses of added pods whose reply path could not be installed. */
     private final Set<InetAddress> notInstalled = ConcurrentHashMap.newKeySet();
@@ -94,7 +92,6 @@ public final class TransparentUpstream implements UpstreamSource, AutoCloseable 
     private final Map<String, Counter> fallbacks = new ConcurrentHashMap<>();
     private final Set<String> warned = ConcurrentHashMap.newKeySet();
     private final Counter transparent;
-    private boolean closed;
 
     /**
      * Lets the agent's own connection from {@code from} to {@code to} through capture's inbound
@@ -118,12 +115,8 @@ public final class TransparentUpstream implements UpstreamSource, AutoCloseable 
     }
 
     /** Installs the pod's reply path (after removing a leftover); its connections are transparent from then on. */
-    public synchronized void podAdded(PodRef pod) {
-        requireNonNull(pod, "pod");
-        podRemoved(pod.id());
-        if (closed || pod.netns() == null) {
-            return;
-        }
+    @Override
+    protected Pod setUp(PodRef pod) {
         try {
             boolean v6 = pod.ips().stream().anyMatch(ip -> ip instanceof Inet6Address);
             String before = NetworkNamespace.call(pod.netns(), () -> {
@@ -138,29 +131,27 @@ public final class TransparentUpstream implements UpstreamSource, AutoCloseable 
                 Files.writeString(FWMARK_ACCEPT, "1");
                 return was;
             });
-            pods.put(pod.id(), new Pod(pod, true, before));
             for (InetAddress ip : pod.ips()) {
                 netnsByAddress.put(ip, pod.netns());
             }
             LOG.debug("pod {}: connections to its application come from the client's address", pod.id());
+            return new Pod(pod, true, before);
         } catch (IOException | RuntimeException e) {
             LOG.error("pod {}: its application sees the agent's address, not its clients' ({})", pod.id(),
                     e.getMessage());
             uninstall(pod, null);
-            pods.put(pod.id(), new Pod(pod, false, null));
             notInstalled.addAll(pod.ips());
+            return new Pod(pod, false, null);
         }
     }
 
-    /** Removes what {@link #podAdded} installed (a namespace already gone has nothing left to remove). */
-    public synchronized void podRemoved(String uid) {
-        Pod p = pods.remove(requireNonNull(uid, "uid"));
-        if (p != null) {
-            p.ref().ips().forEach(netnsByAddress::remove);
-            p.ref().ips().forEach(notInstalled::remove);
-            if (p.installed()) {
-                uninstall(p.ref(), p.fwmarkAcceptBefore());
-            }
+    /** Removes what {@link #setUp} installed (a namespace already gone has nothing left to remove). */
+    @Override
+    protected void tearDown(Pod p) {
+        p.ref().ips().forEach(netnsByAddress::remove);
+        p.ref().ips().forEach(notInstalled::remove);
+        if (p.installed()) {
+            uninstall(p.ref(), p.fwmarkAcceptBefore());
         }
     }
 
@@ -282,13 +273,5 @@ public final class TransparentUpstream implements UpstreamSource, AutoCloseable 
     private static int descriptor(SocketChannel c) throws ReflectiveOperationException {
         Method m = Class.forName("sun.nio.ch.SelChImpl").getMethod("getFDVal");
         return (int) m.invoke(c);
-    }
-
-    @Override
-    public synchronized void close() {
-        closed = true;
-        for (String uid : List.copyOf(pods.keySet())) {
-            podRemoved(uid);
-        }
     }
 }
