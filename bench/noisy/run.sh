@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Noisy-neighbour benchmark (issue 18; not a test, a few minutes per run): a local mesh (cluster
-# nnb2) with pods quiet and noisy on node 1 and a server on node 2; quiet's latency (1 KiB at 200/s
+# nnb2) with pods quiet and noisy on node 1 and their servers (server, sink) on node 2; quiet's latency (1 KiB at 200/s
 # on one connection, plus 20 new connections/s, coordinated omission corrected) alone, then while
 # noisy (a) opens connections as fast as 32 threads can, (b) pushes bytes over 4 connections at full
 # speed. The measuring code is the e2e class NoisyNeighbourE2eTest (one piece of code for the test
@@ -11,6 +11,7 @@
 # each table states):
 #   defaults  the agents' default per-workload limits (500 new connections/s per workload)
 #   limited   --workload-connection-rate 100 --workload-connection-burst 20 --workload-connection-wait PT0.2S
+#             --workload-byte-rate 16 (MiB/s per workload)
 #
 # Usage (root: network namespaces, eBPF):  bench/noisy/run.sh
 #   SECONDS_PHASE=15 RUNS=2 CONFIGS="defaults limited" OUT=bench/results/noisy.txt
@@ -26,7 +27,7 @@ trap 'rm -rf "$TMP"' EXIT
 args_of() {
   case $1 in
     defaults) echo "" ;;
-    limited) echo "--workload-connection-rate 100 --workload-connection-burst 20 --workload-connection-wait PT0.2S" ;;
+    limited) echo "--workload-connection-rate 100 --workload-connection-burst 20 --workload-connection-wait PT0.2S --workload-byte-rate 16" ;;
     *) echo "unknown configuration $1" >&2; exit 1 ;;
   esac
 }

@@ -11,12 +11,13 @@ import picocli.CommandLine.Command;
  * the CNI environment and the network configuration on stdin; the result, version or error JSON goes
  * to stdout and the exit status is the CNI error code (0 on success).
  */
-@Command(name = "cni", mixinStandardHelpOptions = true, description = {
+@Command(name = "cni", mixinStandardHelpOptions = true, subcommands = CniInstallCommand.class, description = {
         "The CNI plugin that enrolls pods with the node agent before they start (chained after the primary "
                 + "plugin; the runtime runs it with CNI_COMMAND, CNI_CONTAINERID, CNI_NETNS, CNI_IFNAME, CNI_ARGS "
                 + "and the network configuration on stdin).",
         "ADD writes <uid>.json into the agent's pods directory and fails unless the agent confirms the pod is "
-                + "captured (<uid>.enrolled) in time; DEL removes it."})
+                + "captured (<uid>.enrolled) in time; DEL removes it.",
+        "'wisp cni install' puts the plugin on a node (the chart's install-cni container runs it)."})
 public final class CniCommand implements Callable<Integer> {
     @Override
     public Integer call() {

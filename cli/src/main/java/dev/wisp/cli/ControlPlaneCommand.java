@@ -7,7 +7,7 @@ import dev.wisp.spiffe.ca.CaSettings;
 import dev.wisp.spiffe.ca.CertificateAuthority;
 import dev.wisp.spiffe.ca.NodeAuthorizer;
 import dev.wisp.controlplane.kubernetes.AgentTokens;
-import dev.wisp.controlplane.kubernetes.Enrollment;
+import dev.wisp.base.Enrollment;
 import dev.wisp.controlplane.kubernetes.KubernetesConfigSource;
 import dev.wisp.controlplane.model.Cidr;
 import java.io.IOException;
@@ -55,7 +55,7 @@ public final class ControlPlaneCommand implements Callable<Integer> {
             "--config-dir then holds the MeshConfig only; agents authenticate with their projected service-account tokens (TokenReview), not node token files."})
     boolean kubernetes;
 
-    @Option(names = "--enroll-label", paramLabel = "KEY", defaultValue = Enrollment.DEFAULT_LABEL, description = "With --kubernetes: pods, or namespaces, labelled KEY=enabled are in the mesh; KEY=disabled opts a pod out (default: ${DEFAULT-VALUE}).")
+    @Option(names = "--enroll-label", paramLabel = "KEY", defaultValue = Enrollment.DEFAULT_LABEL, description = "With --kubernetes: pods, or namespaces, labelled KEY=enabled are in the mesh; KEY=none (or disabled) opts a pod or namespace out (default: ${DEFAULT-VALUE}).")
     String enrollLabel;
 
     @Option(names = "--honor-istio-labels", description = "With --kubernetes: istio.io/dataplane-mode=ambient enrolls too (none opts out). Off by default, so that Wisp and Istio never claim the same pods.")

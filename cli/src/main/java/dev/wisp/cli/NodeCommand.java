@@ -106,6 +106,9 @@ public final class NodeCommand implements Callable<Integer> {
     @Option(names = "--workload-max-connections", paramLabel = "N", description = "Each local workload's open outbound connections; one more is refused (default: ${DEFAULT-VALUE}).")
     int workloadMaxConnections;
 
+    @Option(names = "--workload-byte-rate", paramLabel = "MIB_PER_S", description = "Each local workload's bytes relayed per second, both directions of all its outbound connections together, in MiB/s (default: ${DEFAULT-VALUE}: no limit); a connection over it stops reading for its share (counted in wisp_workload_bytes_paused_total), so that one pod pushing bytes at full speed does not take the agents' cores from the others.")
+    double workloadByteRate;
+
     @Option(names = "--capture", description = "Capture local pods' TCP with eBPF (needs root): pods come from --pods-dir.")
     boolean capture;
 
@@ -174,7 +177,9 @@ public final class NodeCommand implements Callable<Integer> {
                 "--workload-connection-wait", DEFAULTS.workloadLimits()
                         .maxWait().toString(),
                 "--workload-max-connections", String.valueOf(
-                        DEFAULTS.workloadLimits().maxConnections()));
+                        DEFAULTS.workloadLimits().maxConnections()),
+                "--workload-byte-rate",
+                String.valueOf(DEFAULTS.workloadLimits().bytesPerSecond() / (double) (1 << 20)));
 
         @Override
         public String defaultValue(CommandLine.Model.ArgSpec argSpec) {
@@ -210,9 +215,9 @@ public final class NodeCommand implements Callable<Integer> {
         s = s.withTransport(parsed("--transport", () -> Transport.Kind.parse(transport)))
                 .withBindAddress(parsed("--bind", () -> ip(bind)))
                 .withPorts(parsed("--ports", () -> NodeSettings.Ports.parse(ports)))
-                .withWorkloadLimits(parsed("--workload-connection-rate", () -> new WorkloadLimits.Settings(
+                .withWorkloadLimits(parsed("--workload-* limits", () -> new WorkloadLimits.Settings(
                         workloadConnectionRate, workloadConnectionBurst, workloadConnectionWait,
-                        workloadMaxConnections)));
+                        workloadMaxConnections, Math.round(workloadByteRate * (1 << 20)))));
         if (hbone != null) {
             s = s.withHboneProtocol(parsed("--hbone", () -> HboneClient.Mode.parse(hbone)));
         }

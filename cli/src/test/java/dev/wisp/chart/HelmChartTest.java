@@ -76,6 +76,9 @@ class HelmChartTest {
         Helm.Run mode = Helm.helm("template", "wisp", Helm.CHART.toString(), "--set", "meshConfig.mtlsMode=DISABLE");
         assertThat(mode.exit()).isNotZero();
         assertThat(mode.output()).contains("mtlsMode");
+        Helm.Run timeout = Helm.helm("template", "wisp", Helm.CHART.toString(), "--set", "cni.enrollTimeoutSeconds=0");
+        assertThat(timeout.exit()).isNotZero();
+        assertThat(timeout.output()).contains("enrollTimeoutSeconds");
     }
 
     @Test
@@ -103,7 +106,7 @@ class HelmChartTest {
             }
         });
         assertThat(hostPaths).containsExactlyInAnyOrder("bpf=/sys/fs/bpf", "cgroup=/sys/fs/cgroup",
-                "netns=/var/run/netns", "pods=/run/wisp/pods");
+                "netns=/var/run/netns", "pods=/run/wisp/pods", "cni-bin=/opt/cni/bin", "cni-conf=/etc/cni/net.d");
         Set<String> mounts = new TreeSet<>();
         pod.at("/containers/0/volumeMounts").forEach(m -> mounts.add(m.get("name").asText() + "@"
                 + m.get("mountPath").asText() + (m.path("readOnly").asBoolean() ? ":ro" : "")));
@@ -116,6 +119,85 @@ class HelmChartTest {
         // The agent presents that token, not a node token file.
         assertThat(texts(pod.at("/containers/0/args"))).contains("--service-account-token=/var/run/secrets/wisp/token")
                 .noneMatch(a -> a.startsWith("--token-file"));
+    }
+
+    /**
+     * The install-cni container beside the agent: exactly the two CNI directories of the host, no
+     * capability, the plugin's settings from the values, and the API token only when it reads labels.
+     */
+    @Test
+    void installCniMountsExactlyTheTwoCniDirectoriesWithNoCapability() {
+        JsonNode pod = only(Helm.template(), "DaemonSet", "wisp-node").at("/spec/template/spec");
+        JsonNode cni = container(pod, "install-cni");
+        assertThat(hostMounts(pod, cni)).containsExactlyInAnyOrder("/opt/cni/bin@/opt/cni/bin",
+                "/etc/cni/net.d@/etc/cni/net.d");
+        JsonNode security = cni.get("securityContext");
+        assertThat(texts(security.at("/capabilities/drop"))).containsExactly("ALL");
+        assertThat(security.at("/capabilities/add").isMissingNode()).isTrue();
+        assertThat(security.path("allowPrivilegeEscalation").asBoolean(true)).isFalse();
+        assertThat(security.path("privileged").asBoolean(false)).isFalse();
+        assertThat(security.path("readOnlyRootFilesystem").asBoolean()).isTrue();
+        assertThat(security.path("runAsUser").asInt(-1)).isZero();
+        assertThat(texts(cni.get("args"))).containsExactly("cni", "install", "--cni-bin-dir=/opt/cni/bin",
+                "--cni-conf-dir=/etc/cni/net.d", "--pods-dir=/run/wisp/pods", "--cgroup-root=/sys/fs/cgroup",
+                "--netns-dir=/var/run/netns", "--exclude-namespace=kube-system", "--enroll-timeout=10", "--kubernetes",
+                "--service-account-dir=/var/run/secrets/wisp-cni", "--enroll-label=wisp.dev/mesh", "--remove-on-exit",
+                "--log-level=info");
+        JsonNode token = volume(pod, "cni-token").at("/projected/sources");
+        assertThat(token.at("/0/serviceAccountToken/audience").isMissingNode()).as("the API server's audience")
+                .isTrue();
+        assertThat(token.at("/0/serviceAccountToken/expirationSeconds").asInt()).isEqualTo(3600);
+        assertThat(token.at("/1/configMap/name").asText()).isEqualTo("kube-root-ca.crt");
+        assertThat(container(pod, "node").get("volumeMounts").toString()).as("the agent holds no API token")
+                .doesNotContain("cni-token");
+        assertThat(texts(container(only(Helm.template("istio-strict.yaml"), "DaemonSet", "wisp-node").at(
+                "/spec/template/spec"), "install-cni").get("args"))).contains("--honor-istio-labels");
+
+        List<ObjectNode> own = Helm.template("waypoints-rolling.yaml");
+        JsonNode ownPod = only(own, "DaemonSet", "wisp-node").at("/spec/template/spec");
+        JsonNode ownCni = container(ownPod, "install-cni");
+        assertThat(hostMounts(ownPod, ownCni)).containsExactlyInAnyOrder("/var/lib/cni/bin@/var/lib/cni/bin",
+                "/etc/kubernetes/cni/net.d@/etc/kubernetes/cni/net.d");
+        assertThat(texts(ownCni.get("args"))).contains("--exclude-namespace=kube-system,monitoring",
+                "--enroll-timeout=30").doesNotContain("--kubernetes", "--remove-on-exit");
+        assertThat(volume(ownPod, "cni-token")).isNull();
+        assertThat(own).noneMatch(o -> o.at("/metadata/name").asText().startsWith("wisp-cni"));
+
+        List<ObjectNode> off = Helm.template("monitoring.yaml");
+        JsonNode offPod = only(off, "DaemonSet", "wisp-node").at("/spec/template/spec");
+        assertThat(offPod.get("containers")).hasSize(1);
+        assertThat(offPod.get("volumes").toString()).doesNotContain("cni");
+        assertThat(off).noneMatch(o -> o.at("/metadata/name").asText().startsWith("wisp-cni"));
+    }
+
+    private static JsonNode container(JsonNode pod, String name) {
+        for (JsonNode c : pod.get("containers")) {
+            if (c.path("name").asText().equals(name)) {
+                return c;
+            }
+        }
+        throw new AssertionError("no container " + name);
+    }
+
+    private static JsonNode volume(JsonNode pod, String name) {
+        for (JsonNode v : pod.get("volumes")) {
+            if (v.path("name").asText().equals(name)) {
+                return v;
+            }
+        }
+        return null;
+    }
+
+    /** The container's mounts of host paths, as "hostPath@mountPath". */
+    private static Set<String> hostMounts(JsonNode pod, JsonNode container) {
+        Set<String> out = new TreeSet<>();
+        container.get("volumeMounts").forEach(m -> {
+            JsonNode v = volume(pod, m.get("name").asText());
+            if (v != null && v.has("hostPath")) {
+                out.add(v.at("/hostPath/path").asText() + "@" + m.get("mountPath").asText());
+            }
+        });
+        return out;
     }
 
     @Test
@@ -170,12 +252,18 @@ class HelmChartTest {
             expected.add(role + status + " update");
         }
         expected.add(role + "core/nodes patch");
+        // The CNI plugin reads one pod and one namespace by name (install-cni's token, not the agent's).
+        expected.add("wisp-cni-wisp-system core/pods get");
+        expected.add("wisp-cni-wisp-system core/namespaces get");
         assertThat(grants).isEqualTo(expected);
 
         List<String> boundAccounts = new ArrayList<>();
         objects.stream().filter(o -> o.path("kind").asText().matches("(Cluster)?RoleBinding"))
-                .forEach(b -> b.get("subjects").forEach(s -> boundAccounts.add(s.get("name").asText())));
-        assertThat(boundAccounts).as("the agents' account is bound to nothing").containsExactly("wisp-control-plane");
+                .forEach(b -> b.get("subjects").forEach(s -> boundAccounts.add(b.at("/roleRef/name").asText() + " "
+                        + s.get("name").asText())));
+        assertThat(boundAccounts).as("the agents' account is bound to the plugin's reads only")
+                .containsExactlyInAnyOrder(
+                        "wisp-control-plane-wisp-system wisp-control-plane", "wisp-cni-wisp-system wisp-node");
         assertThat(only(objects, "ServiceAccount", "wisp-node").path("automountServiceAccountToken").asBoolean(true))
                 .isFalse();
     }

@@ -47,6 +47,14 @@ class NodeCommandTest {
     }
 
     @Test
+    void theWorkloadByteRateIsOffByDefaultAndANegativeOneIsRefused(@TempDir Path dir) {
+        assertThat(String.join(" ", run("node", "--help")[1].split("\\s+"))).contains(
+                "--workload-byte-rate=MIB_PER_S").contains("in MiB/s (default: 0.0: no limit)");
+        standaloneRefuses(dir, "--workload-* limits: workload limits need a positive rate, burst and connection cap, "
+                + "a wait and a byte rate of zero or more", "--workload-byte-rate", "-1");
+    }
+
+    @Test
     void badPortsAreRefused(@TempDir Path dir) {
         standaloneRefuses(dir, "--ports: needs 7", "--ports", "1,2");
     }

@@ -101,19 +101,9 @@ class ClientAddressE2eTest extends ClientServerMeshCase {
 
             // A DENY naming the client pod's address is named in the record of the call it refuses.
             mesh.delete(POLICY + ".yaml");
-            mesh.apply(DENY + ".yaml", ConfigYaml.policyHead(DENY, "default") + """
-                      selector: {matchLabels: {app: server}}
-                      action: DENY
-                      rules:
-                      - from: [{source: {ipBlocks: ["%s/32"]}}]
-                    """.formatted(clientIp));
-            JsonNode byName = await().atMost(Duration.ofSeconds(10)).pollInterval(Duration.ofMillis(200)).until(
-                    () -> client.http(server, PORT).startsWith("failed")
-                            ? flowRecord("node2", "denied", clientIp,
-                                    destination)
-                            : null,
-                    r -> r != null && r.get("reason").asText().contains(DENY));
-            assertThat(byName.get("reason").asText()).isEqualTo("denied by DENY policy default/" + DENY);
+            denyFrom(DENY, clientIp + "/32");
+            JsonNode byName = awaitDeniedBy(DENY, server, PORT, clientIp, destination);
+            assertThat(byName.get("source_identity").asText()).isEqualTo(mesh.spiffeId("client"));
             assertThat(PodClient.http(server, PORT)).isEqualTo("ok hello from server; you are " + host);
         } finally {
             mesh.delete(POLICY + ".yaml");

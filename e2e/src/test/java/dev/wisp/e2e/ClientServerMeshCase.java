@@ -1,11 +1,14 @@
 package dev.wisp.e2e;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.wisp.local.ClusterSpec;
 import dev.wisp.local.LocalMesh;
 import dev.wisp.local.MeshSpec;
+import dev.wisp.testing.ConfigYaml;
 import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.nio.channels.DatagramChannel;
@@ -28,6 +31,7 @@ import org.junit.jupiter.api.io.TempDir;
 abstract class ClientServerMeshCase {
     private final String cluster;
     private final int base;
+    private final ClusterSpec.Stack stack;
     private final int[] serverPorts;
     LocalMesh mesh;
     PodApps.Shell client;
@@ -36,15 +40,21 @@ abstract class ClientServerMeshCase {
 
     /** {@code cluster} is the mesh's unique name, {@code base} its address block. */
     ClientServerMeshCase(String cluster, int base, int... serverPorts) {
+        this(cluster, base, ClusterSpec.Stack.IPV4, serverPorts);
+    }
+
+    /** A mesh whose nodes, pods and Services have the IP families {@code stack}. */
+    ClientServerMeshCase(String cluster, int base, ClusterSpec.Stack stack, int... serverPorts) {
         this.cluster = cluster;
         this.base = base;
+        this.stack = stack;
         this.serverPorts = serverPorts.clone();
     }
 
     /** Brings the mesh up with its logs and configuration in {@code dir}, removed after the class. */
     @BeforeAll
     final void upClientServerMesh(@TempDir Path dir) throws Exception {
-        mesh = PodApps.upWithServer(spec(PodApps.clientServerMesh(cluster, base, dir)), serverPorts);
+        mesh = PodApps.upWithServer(spec(PodApps.clientServerMesh(cluster, base, stack, dir)), serverPorts);
         server = mesh.pod("server").ip();
         client = new PodApps.Shell(mesh, "client");
     }
@@ -67,8 +77,13 @@ abstract class ClientServerMeshCase {
 
     /** The address this JVM's connections to the server leave from (the host link's). */
     String hostAddress() throws IOException {
+        return hostAddress(server);
+    }
+
+    /** The address this JVM's connections to {@code destination} leave from. */
+    static String hostAddress(String destination) throws IOException {
         try (DatagramChannel probe = DatagramChannel.open()) {
-            probe.connect(new InetSocketAddress(server, 9));
+            probe.connect(new InetSocketAddress(destination, 9));
             return ((InetSocketAddress) probe.getLocalAddress()).getAddress().getHostAddress();
         }
     }
@@ -90,6 +105,31 @@ abstract class ClientServerMeshCase {
                         && r.get("source_address").asText().startsWith(sourceIp + ":")
                         && r.get("destination_address").asText().equals(destination))
                 .reduce((a, b) -> b).orElse(null);
+    }
+
+    /** Applies (or replaces) DENY policy {@code name} on pod server for sources in {@code cidr}. */
+    void denyFrom(String name, String cidr) {
+        mesh.apply(name + ".yaml", ConfigYaml.policyHead(name, "default") + """
+                  selector: {matchLabels: {app: server}}
+                  action: DENY
+                  rules:
+                  - from: [{source: {ipBlocks: ["%s"]}}]
+                """.formatted(cidr));
+    }
+
+    /**
+     * Pod client calls {@code host:port} until a call fails and node 2's latest {@code denied} record
+     * from {@code sourceIp} to {@code destination} names DENY policy {@code name} (a connection open
+     * when the policy arrived is closed with the same name and a remark: a later one is waited for);
+     * returns that record.
+     */
+    JsonNode awaitDeniedBy(String name, String host, int port, String sourceIp, String destination) {
+        return await().atMost(Duration.ofSeconds(10)).pollInterval(Duration.ofMillis(200)).until(
+                () -> client.http(host, port).startsWith("failed")
+                        ? flowRecord("node2", "denied", sourceIp,
+                                destination)
+                        : null,
+                r -> r != null && r.get("reason").asText().equals("denied by DENY policy default/" + name));
     }
 
     @AfterAll

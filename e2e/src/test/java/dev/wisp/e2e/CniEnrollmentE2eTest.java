@@ -5,6 +5,7 @@ import static org.awaitility.Awaitility.await;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.wisp.local.Cgroups;
 import dev.wisp.local.LocalCluster;
 import java.io.IOException;
@@ -32,7 +33,8 @@ import org.junit.jupiter.api.io.TempDir;
  * {@code client} is first taken out of capture (its pod file removed), then enrolled again by the
  * plugin alone: ADD returns only once the agent has captured it, and the pod's very first call
  * after that is carried over HBONE. With no agent watching the pods directory the ADD fails with
- * the spec's error JSON and a non-zero exit; DEL twice is fine.
+ * the spec's error JSON and a non-zero exit; DEL twice is fine. The enrolling ADD's configuration
+ * is the one {@code wisp cni install} chained into a ptp conflist, as the runtime would pass it.
  */
 @TestMethodOrder(MethodOrderer.OrderAnnotation.class)
 class CniEnrollmentE2eTest extends ClientServerMeshCase {
@@ -48,22 +50,70 @@ class CniEnrollmentE2eTest extends ClientServerMeshCase {
 
     /** Runs {@code wisp cni} with {@code command} for pod default/client and {@code config} on stdin. */
     Cni cni(String command, String netns, String config) throws Exception {
-        ProcessBuilder b = new ProcessBuilder(PodApps.wisp(List.of("-Xmx64m", "-XX:TieredStopAtLevel=1"), List.of(
-                "cni")));
-        b.environment().putAll(Map.of("CNI_COMMAND", command, "CNI_CONTAINERID", "sandbox-client-1", "CNI_NETNS",
+        return wisp(List.of("cni"), Map.of("CNI_COMMAND", command, "CNI_CONTAINERID", "sandbox-client-1", "CNI_NETNS",
                 netns, "CNI_IFNAME", "eth0", "CNI_PATH", "/opt/cni/bin", "CNI_ARGS",
-                "IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=client;K8S_POD_UID=client"));
+                "IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=client;K8S_POD_UID=client"), config);
+    }
+
+    /** Runs {@code wisp ARGS} as a child process with {@code env} added and {@code stdin}. */
+    Cni wisp(List<String> args, Map<String, String> env, String stdin) throws Exception {
+        return wisp(List.of(), args, env, stdin);
+    }
+
+    /** {@link #wisp(List, Map, String)} started through {@code prefix} (e.g. setpriv). */
+    Cni wisp(List<String> prefix, List<String> args, Map<String, String> env, String stdin) throws Exception {
+        List<String> command = new ArrayList<>(prefix);
+        command.addAll(PodApps.wisp(List.of("-Xmx64m", "-XX:TieredStopAtLevel=1"), args));
+        ProcessBuilder b = new ProcessBuilder(command);
+        b.environment().putAll(env);
         Path err = Files.createTempFile("wisp-cni", ".err");
         b.redirectError(err.toFile());
         Process p = b.start();
         try (OutputStream in = p.getOutputStream()) {
-            in.write(config.getBytes(StandardCharsets.UTF_8));
+            in.write(stdin.getBytes(StandardCharsets.UTF_8));
         }
         String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8).strip();
-        assertThat(p.waitFor(120, TimeUnit.SECONDS)).as("wisp cni " + command + " ended").isTrue();
+        assertThat(p.waitFor(120, TimeUnit.SECONDS)).as("wisp " + args + " ended").isTrue();
         String stderr = Files.readString(err);
         Files.delete(err);
         return new Cni(p.exitValue(), out, stderr);
+    }
+
+    /**
+     * What the runtime hands wisp-cni once {@code wisp cni install} has chained it into a node's ptp
+     * conflist (in {@code node}): the entry the installer wrote, with the conflist's version and name,
+     * and the primary plugin's result as {@code prevResult}, as libcni builds a chained call. The
+     * installer runs as the chart runs it: user 0 with an empty capability bounding set.
+     */
+    String installedConfig(Path node, Path podsDir, Path cgroupRoot) throws Exception {
+        Path bin = Files.createDirectories(node.resolve("opt/cni/bin"));
+        Path conf = Files.createDirectories(node.resolve("etc/cni/net.d"));
+        Files.writeString(conf.resolve("10-ptp.conflist"), """
+                {"cniVersion": "1.0.0", "name": "k8s-pod-network", "plugins": [
+                  {"type": "ptp", "ipam": {"type": "host-local", "subnet": "10.42.0.0/16"}},
+                  {"type": "portmap", "capabilities": {"portMappings": true}}]}
+                """);
+        Path launcher = Files.writeString(node.resolve("launcher"), "#!/bin/sh\n");
+        // As the chart's install-cni container runs it: root with no capability at all.
+        Cni install = wisp(List.of("setpriv", "--bounding-set", "-all", "--inh-caps", "-all", "--ambient-caps",
+                "-all", "--"),
+                List.of("cni", "install", "--once", "--cni-bin-dir=" + bin, "--cni-conf-dir=" + conf,
+                        "--launcher=" + launcher, "--pods-dir=" + podsDir, "--cgroup-root=" + cgroupRoot,
+                        "--netns-dir=/var/run/netns", "--enroll-timeout=60"),
+                Map.of(), "");
+        assertThat(install.exit()).as(install.stdout() + install.stderr()).isZero();
+        assertThat(bin.resolve("wisp-cni")).isExecutable();
+        JsonNode list = JSON.readTree(conf.resolve("10-ptp.conflist").toFile());
+        assertThat(list.path("plugins").valueStream().map(p -> p.path("type").asText())).containsExactly("ptp",
+                "portmap", "wisp-cni");
+        LocalCluster.Pod pod = mesh.pod("client");
+        ObjectNode call = ((ObjectNode) list.at("/plugins/2")).deepCopy();
+        call.put("cniVersion", list.path("cniVersion").asText()).put("name", list.path("name").asText());
+        call.set("prevResult", JSON.readTree("""
+                {"cniVersion": "1.0.0", "interfaces": [{"name": "eth0", "sandbox": "/var/run/netns/%s"}],
+                 "ips": [{"address": "%s/24", "interface": 0}]}
+                """.formatted(pod.netns(), pod.ip())));
+        return call.toString();
     }
 
     String config(Path podsDir, Path cgroupRoot, int timeoutSeconds) {
@@ -78,7 +128,7 @@ class CniEnrollmentE2eTest extends ClientServerMeshCase {
 
     @Test
     @Order(1)
-    void aPodEnrolledByThePluginIsCapturedBeforeItsFirstCall() throws Exception {
+    void aPodEnrolledByThePluginIsCapturedBeforeItsFirstCall(@TempDir Path node) throws Exception {
         client.awaitAnswers(server, 9000, "server 5", true, Duration.ofSeconds(30));
         LocalCluster.Pod pod = mesh.pod("client");
         Path podsDir = mesh.podsDir("node1");
@@ -90,7 +140,8 @@ class CniEnrollmentE2eTest extends ClientServerMeshCase {
                 "podclient"));
         String netns = "/var/run/netns/" + pod.netns();
 
-        Cni add = cni("ADD", netns, config(podsDir, kubelet, 60));
+        // The plugin runs as `wisp cni install` chained it into the node's configuration.
+        Cni add = cni("ADD", netns, installedConfig(node, podsDir, kubelet));
         assertThat(add.exit()).as(add.stdout() + add.stderr()).isZero();
         assertThat(JSON.readTree(add.stdout()).at("/ips/0/address").asText()).isEqualTo(pod.ip() + "/24");
         // ADD answered only after the agent had captured the pod in its kubelet cgroup.
@@ -133,6 +184,41 @@ class CniEnrollmentE2eTest extends ClientServerMeshCase {
         Cni garbage = cni("ADD", netns, "{\"cniVersion\": ");
         assertThat(garbage.exit()).isEqualTo(6);
         assertThat(nobody.toFile().list()).isEmpty();
+    }
+
+    /**
+     * The install container's life: watching, it puts Wisp back into a conflist the primary plugin
+     * rewrote; on SIGTERM with {@code --remove-on-exit} it takes Wisp out and removes the launcher;
+     * started without its launcher it exits 1 saying so and chains nothing.
+     */
+    @Test
+    @Order(3)
+    void theInstallerKeepsThePluginChainedUntilItIsStopped(@TempDir Path node) throws Exception {
+        Path bin = Files.createDirectories(node.resolve("bin"));
+        Path conf = Files.createDirectories(node.resolve("net.d"));
+        String ptp = "{\"cniVersion\": \"1.0.0\", \"name\": \"k\", \"plugins\": [{\"type\": \"ptp\"}]}";
+        Path conflist = Files.writeString(conf.resolve("10-ptp.conflist"), ptp);
+        Path launcher = Files.writeString(node.resolve("launcher"), "#!/bin/sh\n");
+        List<String> args = List.of("cni", "install", "--remove-on-exit", "--cni-bin-dir=" + bin, "--cni-conf-dir="
+                + conf, "--launcher=" + launcher);
+        Process p = new ProcessBuilder(PodApps.wisp(List.of("-Xmx64m", "-XX:TieredStopAtLevel=1"), args))
+                .redirectErrorStream(true).redirectOutput(node.resolve("install.log").toFile()).start();
+        started.add(p);
+        await().atMost(Duration.ofSeconds(60)).until(() -> Files.readString(conflist).contains("wisp-cni"));
+        Files.writeString(conflist, ptp); // the primary plugin rewrites its file
+        await().atMost(Duration.ofSeconds(30)).until(() -> Files.readString(conflist).contains("wisp-cni"));
+        p.destroy(); // SIGTERM, as the kubelet stops the container
+        assertThat(p.waitFor(60, TimeUnit.SECONDS)).isTrue();
+        assertThat(JSON.readTree(conflist.toFile())).isEqualTo(JSON.readTree(ptp));
+        assertThat(bin.resolve("wisp-cni")).doesNotExist();
+
+        Files.delete(launcher);
+        String before = Files.readString(conflist);
+        Cni missing = wisp(List.of("cni", "install", "--cni-bin-dir=" + bin, "--cni-conf-dir=" + conf,
+                "--launcher=" + launcher), Map.of(), "");
+        assertThat(missing.exit()).isEqualTo(1);
+        assertThat(missing.stderr()).contains("the plugin's launcher is missing");
+        assertThat(Files.readString(conflist)).isEqualTo(before);
     }
 
     /** Starts {@code command} in {@code netns} inside {@code cgroup}, the way the runtime starts a container. */

@@ -84,6 +84,9 @@ class KubernetesMeshE2eTest {
     static final List<Process> agents = new ArrayList<>();
     static EchoServer echo;
     static InetSocketAddress server;
+    /** Pods created through the API: the client, and one of its namespace opted out by label. */
+    static Pod clientPod;
+    static Pod optedOut;
 
     @BeforeAll
     static void start() throws Exception {
@@ -119,6 +122,8 @@ class KubernetesMeshE2eTest {
         Pod client = pod("default", "client", "node1", "client", cluster.pod("client").ip(), Map.of("app",
                 "client"));
         pod("default", "server", "node2", "server", serverPod.ip(), Map.of("app", "server"));
+        clientPod = client;
+        optedOut = pod("default", "opted-out", "node1", "opted-out", "10.99.0.7", Map.of("wisp.dev/mesh", "none"));
 
         Path mesh = Files.createDirectories(dir.resolve("mesh"));
         ProcessBuilder cp = cluster.onUnderlay(PodApps.wisp(List.of("-Xmx256m", "-XX:TieredStopAtLevel=1"), List
@@ -164,6 +169,10 @@ class KubernetesMeshE2eTest {
     void podsFromTheApiAndAServiceAppliedWithKubectlReachTheAgentsAndCarryTraffic() throws Exception {
         await().atMost(Duration.ofSeconds(60)).pollInterval(Duration.ofMillis(500)).until(() -> calls(server));
         assertThat(log("control-plane")).contains("issued spiffe://cluster.local/ns/default/sa/client to node node1");
+        // A running pod of the enrolled namespace labelled wisp.dev/mesh=none is no workload of the mesh.
+        assertThat(configDump("node1")).contains(clientPod.getMetadata().getUid()).doesNotContain(optedOut
+                .getMetadata().getUid(), "10.99.0.7");
+        assertThat(log("control-plane")).doesNotContain("sa/opted-out");
 
         KubernetesStandIn.Run applied = apply("echo-service.yaml", SERVICE);
         assertThat(applied.output()).contains("service/echo created");

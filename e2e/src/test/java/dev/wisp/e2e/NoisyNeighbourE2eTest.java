@@ -40,10 +40,15 @@ import org.junit.jupiter.api.io.TempDir;
  * <p>Asserted: not one of quiet's requests or connections failed or was refused in any phase; the
  * flood is held to the noisy workload's rate by node 1's agent, its excess refused (held for the
  * wait first, so its threads are not sent straight back), counted by workload and reason and
- * recorded as failed flows, none of them quiet's. <b>Not asserted</b>: quiet's p99 within a bound
- * of its quiet figure (the issue's 2 ×): measured on the shared 2-core machine it is not met under
- * either noise, even with the flood held to 100 connections/s (ARCHITECTURE.md, "Noisy
- * neighbours"); the figures are printed, and the benchmark records them.
+ * recorded as failed flows, none of them quiet's; the push is held to the noisy workload's byte rate
+ * (16 MiB/s: its reads paused, counted, never quiet's) and quiet's p99 under it stays within
+ * {@link #PUSH_BOUND} x its figure alone. <b>Not asserted</b>: the issue's 2 x itself (the
+ * benchmark measures it: ARCHITECTURE.md, "Noisy neighbours"), nor a bound under the flood, whose
+ * figure on the shared 2-core machine ranged from 0.5 x to a collapse.
+ *
+ * <p>The noisy pod floods and pushes to its own server, pod {@code sink} on node 2, not to quiet's:
+ * so what is measured is what the shared agents do, not a server process shared by both (there the
+ * echo's and the sink's virtual threads share two carrier threads).
  */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 class NoisyNeighbourE2eTest {
@@ -65,13 +70,20 @@ class NoisyNeighbourE2eTest {
      * pod's 20/s are far below; the flood's 32 threads are held to the rate and the rest refused.
      */
     static final String TEST_LIMITS = "--workload-connection-rate 100 --workload-connection-burst 20 "
-            + "--workload-connection-wait PT0.2S";
+            + "--workload-connection-wait PT0.2S --workload-byte-rate 16";
     static final String LIMITS = System.getProperty("wisp.noisy.agentArgs", TEST_LIMITS);
+    /**
+     * The bound asserted on quiet's p99 under the push (held to 16 MiB/s), as a multiple of its p99
+     * alone: the issue's mark is 2 x, measured 0.16-2.7 x at load 13-21 (bench/results/noisy.txt); 10 x
+     * leaves room for load 30 (not yet run there) and still fails the collapse the byte rate removed (47-786 x).
+     */
+    static final double PUSH_BOUND = 10;
 
     LocalMesh mesh;
     PodApps.Shell quiet;
     PodApps.Shell noisy;
     String server;
+    String sink;
     /** Node 1's {@code /flows} right after the flood. */
     String floodFlows = "";
 
@@ -79,7 +91,8 @@ class NoisyNeighbourE2eTest {
     void up(@TempDir Path dir) throws Exception {
         ClusterSpec cluster = ClusterSpec.builder(CLUSTER).nodes(2).base(BENCH ? 146 : 142)
                 .pod("quiet", "default", "quiet", 0).pod("noisy", "default", "noisy", 0)
-                .pod(new ClusterSpec.PodSpec("server", "default", "server", 1, Map.of("app", "server"))).build();
+                .pod(new ClusterSpec.PodSpec("server", "default", "server", 1, Map.of("app", "server")))
+                .pod(new ClusterSpec.PodSpec("sink", "default", "sink", 1, Map.of("app", "sink"))).build();
         Prerequisites.requireRoot();
         Prerequisites.requireCommands("ip", "nsenter");
         MeshSpec.Builder spec = MeshSpec.builder(cluster).workDir(dir);
@@ -91,6 +104,8 @@ class NoisyNeighbourE2eTest {
         mesh = LocalMesh.up(spec.build());
         PodApps.startListening(mesh, "server", PodApps.java(NoisyLoad.class, "server", "" + ECHO, "" + SINK));
         server = mesh.pod("server").ip();
+        PodApps.startListening(mesh, "sink", PodApps.java(NoisyLoad.class, "server", "" + ECHO, "" + SINK));
+        sink = mesh.pod("sink").ip();
         quiet = repl("quiet");
         noisy = repl("noisy");
     }
@@ -140,7 +155,29 @@ class NoisyNeighbourE2eTest {
         assertThat(num(noisyBy.get("push"), "bytes")).as("the push sent bytes").isPositive();
         if (LIMITS.equals(TEST_LIMITS)) {
             assertTheFloodsExcessWasRefusedAndCounted(noisyBy.get("flood"));
+            assertThePushWasHeldToItsByteRate(quietBy);
         }
+    }
+
+    /**
+     * Under the push held to its workload's 16 MiB/s, quiet's p99 stays within {@link #PUSH_BOUND}
+     * times its figure alone (both kinds of request), and only the noisy pod's connections were paused.
+     */
+    private void assertThePushWasHeldToItsByteRate(Map<String, Map<String, String>> quietBy) throws Exception {
+        for (String kind : List.of("rr", "conn")) {
+            double alone = num(quietBy.get("alone"), kind + "_p99_us");
+            assertThat(num(quietBy.get("push"), kind + "_p99_us")).as("quiet's " + kind + " p99 under the push (µs), "
+                    + "at most " + PUSH_BOUND + " x its " + alone + " µs alone")
+                    .isLessThanOrEqualTo(PUSH_BOUND * alone);
+        }
+        String metrics = OpenConnectionPolicyE2eTest.httpGet(mesh.metricsUrl("node1"));
+        assertThat(metrics.lines().filter(l -> l.startsWith("wisp_workload_bytes_paused_total{")
+                && l.contains("workload=\"default/noisy\""))).as("node 1 paused the noisy pod's reads")
+                .singleElement()
+                .satisfies(l -> assertThat(Double.parseDouble(l.substring(l.lastIndexOf(' ') + 1))).isPositive());
+        assertThat(metrics.lines().filter(l -> l.startsWith("wisp_workload_bytes_paused_total{")
+                && l.contains("workload=\"default/quiet\""))).as("never the quiet pod's (400 KiB/s)")
+                .allSatisfy(l -> assertThat(l).endsWith(" 0.0"));
     }
 
     /**
@@ -160,7 +197,8 @@ class NoisyNeighbourE2eTest {
                 && l.contains("workload=\"default/noisy\"") && l.contains("reason=\"connection rate\"")))
                 .as("node 1's refusals counter for the noisy pod").singleElement()
                 .satisfies(l -> assertThat(Double.parseDouble(l.substring(l.lastIndexOf(' ') + 1))).isPositive());
-        assertThat(metrics).as("no refusal of the quiet pod").doesNotContain("workload=\"default/quiet\"");
+        assertThat(metrics.lines().filter(l -> l.startsWith("wisp_workload_connections_refused_total{")))
+                .as("no refusal of the quiet pod").noneMatch(l -> l.contains("workload=\"default/quiet\""));
         JsonNode flows = new ObjectMapper().readTree(floodFlows).get("connections");
         assertThat(flows).as("node 1's flow records").anySatisfy(f -> {
             assertThat(f.get("verdict").asText()).isEqualTo("failed");
@@ -185,7 +223,7 @@ class NoisyNeighbourE2eTest {
         Duration within = Duration.ofSeconds(SECONDS + 90L);
         CompletableFuture<String> n = CompletableFuture.supplyAsync(() -> {
             try {
-                return noisy.send(noise.formatted(server), within);
+                return noisy.send(noise.formatted(sink), within);
             } catch (Exception e) {
                 throw new IllegalStateException("noisy pod: " + e.getMessage(), e);
             }
@@ -221,8 +259,9 @@ class NoisyNeighbourE2eTest {
         b.append("machine: ").append(Runtime.getRuntime().availableProcessors())
                 .append(" cores, shared with other work; load average at start ").append(load0)
                 .append("; 1-min load after each phase: ").append(String.join(", ", loads)).append('\n');
-        b.append("mesh: cluster ").append(CLUSTER).append(", pods quiet and noisy on node 1, server on node 2, "
-                + "every connection captured (eBPF) and carried over HBONE by the two agents\n");
+        b.append("mesh: cluster ").append(CLUSTER)
+                .append(", pods quiet and noisy on node 1, quiet's server and noisy's sink on node 2, "
+                        + "every connection captured (eBPF) and carried over HBONE by the two agents\n");
         b.append(String.format(Locale.ROOT, "quiet: %d req/s of %d B on one connection + %d new connections/s "
                 + "(%d B each way), coordinated omission corrected; %d s per phase after %d s of warm-up%n", RATE,
                 SIZE, CONN_RATE, SIZE, SECONDS, 2 * SECONDS));

@@ -41,9 +41,14 @@ final class PodApps {
      * first node, pod {@code server} (default/server, label app=server) on the second.
      */
     static MeshSpec.Builder clientServerMesh(String cluster, int base, Path workDir) {
-        return MeshSpec.builder(ClusterSpec.builder(cluster).nodes(2).base(base).pod("client", "default", "client", 0)
-                .pod(new ClusterSpec.PodSpec("server", "default", "server", 1, Map.of("app", "server"))).build())
-                .workDir(workDir);
+        return clientServerMesh(cluster, base, ClusterSpec.Stack.IPV4, workDir);
+    }
+
+    /** {@link #clientServerMesh(String, int, Path)} with the IP families {@code stack}. */
+    static MeshSpec.Builder clientServerMesh(String cluster, int base, ClusterSpec.Stack stack, Path workDir) {
+        return MeshSpec.builder(ClusterSpec.builder(cluster).nodes(2).base(base).stack(stack).pod("client", "default",
+                "client", 0).pod(new ClusterSpec.PodSpec("server", "default", "server", 1, Map.of("app", "server")))
+                .build()).workDir(workDir);
     }
 
     /**

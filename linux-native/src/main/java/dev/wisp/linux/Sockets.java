@@ -42,6 +42,8 @@ public final class Sockets {
     static final int SOCK_DGRAM = 2;
     /** {@code SOL_IP}: bind to an address that is not local, and send from it. */
     public static final int IP_TRANSPARENT = 19;
+    /** {@code IPV6_TRANSPARENT}, at level {@link #SOL_IPV6}: bind an IPv6 address that is not local. */
+    public static final int IPV6_TRANSPARENT = 75;
 
     private static final int AF_UNIX = 1;
     private static final int SO_PEERCRED = 17;

@@ -17,19 +17,50 @@ import java.util.regex.Pattern;
  * from {@code .10}. All of it exists only inside the cluster's own network namespaces; the
  * optional host link joins the machine's root namespace to the underlay.
  *
+ * <p>With IPv6 ({@link Stack#DUAL}, {@link Stack#IPV6}) every such address {@code 10.X.Y.Z} has its twin
+ * {@code fd00:X:Y::Z} (the same digits, see {@link LocalCluster#ipv6Of}): the underlay
+ * {@code fd00:<base>:0::/64}, node i's pods {@code fd00:<base+1>:i::/64}, the Services'
+ * {@code fd00:<base+1>:250::/64}, routed between the nodes as IPv4 is; an IPv6-only cluster has only
+ * the twins.
+ *
  * @param name short name, {@code [a-z][a-z0-9]{0,7}}; prefixes every namespace and cgroup
  * @param nodes how many nodes (1..50)
  * @param pods the pods, each naming its node index
  * @param base second octet of the address plan (10..250, even)
  * @param hostLink whether to connect the root namespace to the underlay (for Prometheus, metrics URLs)
+ * @param stack the IP families of nodes, pods and Services
  */
-public record ClusterSpec(String name, int nodes, List<PodSpec> pods, int base, boolean hostLink) {
+public record ClusterSpec(String name, int nodes, List<PodSpec> pods, int base, boolean hostLink, Stack stack) {
     private static final Pattern NAME = Pattern.compile("[a-z][a-z0-9]{0,7}");
     /** A pod's name: also a part of its network namespace's and cgroup's names. */
     static final Pattern POD = Pattern.compile("[a-z][a-z0-9-]{0,15}");
 
+    /**
+     * The IP families the cluster gives its nodes, pods and Services, in the order their addresses are
+     * listed (the first is the primary one, Kubernetes' {@code podIP}).
+     */
+    public enum Stack {
+        /** IPv4 only. */
+        IPV4,
+        /** IPv4 first, IPv6 beside it. */
+        DUAL,
+        /** IPv6 only: no IPv4 address on the underlay, the nodes' links or the pods. */
+        IPV6;
+
+        /** Whether nodes, pods and Services have an IPv6 address. */
+        public boolean hasIpv6() {
+            return this != IPV4;
+        }
+
+        /** Whether nodes, pods and Services have an IPv4 address. */
+        public boolean hasIpv4() {
+            return this != IPV6;
+        }
+    }
+
     public ClusterSpec {
         requireNonNull(name, "name");
+        requireNonNull(stack, "stack");
         requireNonNull(pods, "pods");
         if (!NAME.matcher(name).matches()) {
             throw new IllegalArgumentException("cluster name '" + name
@@ -84,12 +115,13 @@ public record ClusterSpec(String name, int nodes, List<PodSpec> pods, int base, 
         return new Builder(name);
     }
 
-    /** Builds a {@link ClusterSpec}; defaults: 2 nodes, base 200, no host link. */
+    /** Builds a {@link ClusterSpec}; defaults: 2 nodes, base 200, no host link, IPv4 only. */
     public static final class Builder {
         private final String name;
         private int nodes = 2;
         private int base = 200;
         private boolean hostLink;
+        private Stack stack = Stack.IPV4;
         private final List<PodSpec> pods = new ArrayList<>();
 
         private Builder(String name) {
@@ -111,6 +143,11 @@ public record ClusterSpec(String name, int nodes, List<PodSpec> pods, int base, 
             return this;
         }
 
+        public Builder stack(Stack stack) {
+            this.stack = requireNonNull(stack, "stack");
+            return this;
+        }
+
         public Builder pod(String name, String namespace, String serviceAccount, int node) {
             return pod(new PodSpec(name, namespace, serviceAccount, node, Map.of("app", name)));
         }
@@ -121,7 +158,7 @@ public record ClusterSpec(String name, int nodes, List<PodSpec> pods, int base, 
         }
 
         public ClusterSpec build() {
-            return new ClusterSpec(name, nodes, pods, base, hostLink);
+            return new ClusterSpec(name, nodes, pods, base, hostLink, stack);
         }
     }
 }

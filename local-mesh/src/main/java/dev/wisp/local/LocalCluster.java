@@ -32,6 +32,11 @@ import org.slf4j.LoggerFactory;
  *   wisp-C-p-POD: eth0 10.(B+1).0.10/24 and fd00:(B+1):0::10/64, default via the node's cni0
  * </pre>
  *
+ * In a dual-stack cluster ({@link ClusterSpec.Stack#DUAL}) the underlay, the nodes' {@code eth0} and
+ * the host link also carry IPv6 ({@code fd00:B:0::/64}, node i at {@code fd00:B:0::(10+i)}), and the
+ * nodes route each other's pod prefixes {@code fd00:(B+1):i::/64}; otherwise a pod's IPv6 address
+ * reaches its own node only.
+ *
  * Everything it creates is named after the cluster ({@code wisp-C-*} namespaces,
  * {@code <cgroup2>/wisp/C/}, {@code /sys/fs/bpf/wisp/C}, and the UAPI sockets of WireGuard devices
  * named by {@link #wireguardName}), so {@link #down(String)} removes a cluster by name even after
@@ -68,7 +73,25 @@ public final class LocalCluster implements AutoCloseable {
             Path cgroup) {
         /** The pods' IPv6 gateway on {@code cni0} ({@link #ipv6Of} the IPv4 one). */
         public String podGateway6() {
-            return ipv6Of(podGateway);
+            return v6Only() ? podGateway : ipv6Of(podGateway);
+        }
+
+        /** The node's primary address family is IPv6 (an IPv6-only cluster). */
+        private boolean v6Only() {
+            return address.indexOf(':') >= 0;
+        }
+
+        /**
+         * The node's IPv6 underlay address ({@link #ipv6Of} its IPv4 one), configured when the cluster's
+         * {@link ClusterSpec#stack()} has IPv6.
+         */
+        public String address6() {
+            return v6Only() ? address : ipv6Of(address);
+        }
+
+        /** The IPv6 prefix of the node's pods, {@code fd00:X:Y::/64}. */
+        public String podCidr6() {
+            return podGateway6().replaceFirst("::1$", "::") + "/64";
         }
     }
 
@@ -80,17 +103,23 @@ public final class LocalCluster implements AutoCloseable {
 
         /** The pod's IPv6 address ({@link #ipv6Of} its IPv4 one), in {@code fd00:X:Y::/64} of its node. */
         public String ip6() {
-            return ipv6Of(ip);
+            return ip.indexOf(':') >= 0 ? ip : ipv6Of(ip);
         }
+    }
+
+    /** Plan address {@code ipv4} ({@code 10.X.Y.Z}) as a cluster of {@code stack} has it: its twin when IPv6-only. */
+    static String primary(ClusterSpec.Stack stack, String ipv4) {
+        return stack.hasIpv4() ? ipv4 : ipv6Of(ipv4);
     }
 
     /**
      * The IPv6 twin of a cluster address {@code 10.X.Y.Z}: {@code fd00:X:Y::Z} (the same digits, so a
-     * reader matches them up), on the same link. Only pods and their gateways have one.
+     * reader matches them up), on the same link: {@code 10.X.0.Z} is {@code fd00:X::Z}.
      */
-    static String ipv6Of(String ipv4) {
+    public static String ipv6Of(String ipv4) {
         String[] o = ipv4.split("\\.");
-        return "fd00:" + o[1] + ":" + o[2] + "::" + o[3];
+        // RFC 5952's form (a zero group is folded into the "::"), as `ip` prints it.
+        return "fd00:" + o[1] + (o[2].equals("0") ? "" : ":" + o[2]) + "::" + o[3];
     }
 
     private LocalCluster(ClusterSpec spec, List<Node> nodes, Map<String, Pod> pods) {
@@ -113,18 +142,19 @@ public final class LocalCluster implements AutoCloseable {
         List<Node> nodes = new ArrayList<>();
         for (int i = 0; i < spec.nodes(); i++) {
             String name = "node" + (i + 1);
-            nodes.add(new Node(i, name, "wisp-" + c + "-" + name, "10." + b + ".0." + (11 + i),
-                    "10." + (b + 1) + "." + i
-                            + ".0/24",
-                    "10." + (b + 1) + "." + i + ".1", Cgroups.wispRoot().resolve(c).resolve("nodes").resolve(
-                            name)));
+            ClusterSpec.Stack st = spec.stack();
+            String gateway = primary(st, "10." + (b + 1) + "." + i + ".1");
+            nodes.add(new Node(i, name, "wisp-" + c + "-" + name, primary(st, "10." + b + ".0." + (11 + i)),
+                    st.hasIpv4() ? "10." + (b + 1) + "." + i + ".0/24" : gateway.replaceFirst("::1$", "::") + "/64",
+                    gateway, Cgroups.wispRoot().resolve(c).resolve("nodes").resolve(name)));
         }
         Map<String, Pod> pods = new LinkedHashMap<>();
         int[] next = new int[spec.nodes()];
         for (ClusterSpec.PodSpec p : spec.pods()) {
             Node n = nodes.get(p.node());
-            pods.put(p.name(), new Pod(p, n, "wisp-" + c + "-p-" + p.name(), "10." + (b + 1) + "." + n.index() + "."
-                    + (10 + next[n.index()]++), Cgroups.wispRoot().resolve(c).resolve("pods").resolve(p.name())));
+            pods.put(p.name(), new Pod(p, n, "wisp-" + c + "-p-" + p.name(), primary(spec.stack(), "10." + (b + 1)
+                    + "." + n.index() + "." + (10 + next[n.index()]++)), Cgroups.wispRoot().resolve(c).resolve("pods")
+                            .resolve(p.name())));
         }
         LocalCluster cluster = new LocalCluster(spec, List.copyOf(nodes), pods);
         try {
@@ -146,16 +176,33 @@ public final class LocalCluster implements AutoCloseable {
         Sh.run("ip", "netns", "add", ul);
         ns(ul, "ip", "link", "set", "lo", "up");
         ns(ul, "ip", "link", "add", "br0", "type", "bridge");
-        ns(ul, "ip", "addr", "add", "10." + b + ".0.2/24", "dev", "br0");
+        boolean v4 = spec.stack().hasIpv4();
+        boolean v6 = spec.stack().hasIpv6();
+        if (v4) {
+            ns(ul, "ip", "addr", "add", "10." + b + ".0.2/24", "dev", "br0");
+        }
         ns(ul, "ip", "link", "set", "br0", "up");
+        if (v6) {
+            ns(ul, "ip", "addr", "add", underlayAddress6() + "/64", "dev", "br0", "nodad");
+        }
         if (spec.hostLink()) {
             String host = hostLinkName(spec.name());
             Sh.run("ip", "link", "add", host, "type", "veth", "peer", "name", "host", "netns", ul);
-            Sh.run("ip", "addr", "add", "10." + b + ".0.1/24", "dev", host);
+            if (v4) {
+                Sh.run("ip", "addr", "add", "10." + b + ".0.1/24", "dev", host);
+            }
+            if (v6) {
+                Sh.run("ip", "addr", "add", ipv6Of("10." + b + ".0.1") + "/64", "dev", host, "nodad");
+            }
             Sh.run("ip", "link", "set", host, "up");
             ns(ul, "ip", "link", "set", "host", "master", "br0", "up");
             for (Node n : nodes) {
-                Sh.run("ip", "route", "replace", n.podCidr(), "via", n.address(), "dev", host);
+                if (v4) {
+                    Sh.run("ip", "route", "replace", n.podCidr(), "via", n.address(), "dev", host);
+                }
+                if (v6) {
+                    Sh.run("ip", "-6", "route", "replace", n.podCidr6(), "via", n.address6(), "dev", host);
+                }
             }
         }
         for (Node n : nodes) {
@@ -166,24 +213,46 @@ public final class LocalCluster implements AutoCloseable {
             Sh.run("ip", "link", "add", uplink, "netns", ul, "type", "veth", "peer", "name", "eth0", "netns", n
                     .netns());
             ns(ul, "ip", "link", "set", uplink, "master", "br0", "up");
-            ns(n.netns(), "ip", "addr", "add", n.address() + "/24", "dev", "eth0");
+            if (v4) {
+                ns(n.netns(), "ip", "addr", "add", n.address() + "/24", "dev", "eth0");
+            }
             ns(n.netns(), "ip", "link", "set", "eth0", "up");
             ns(n.netns(), "ip", "link", "add", "cni0", "type", "bridge");
-            ns(n.netns(), "ip", "addr", "add", n.podGateway() + "/24", "dev", "cni0");
+            if (v4) {
+                ns(n.netns(), "ip", "addr", "add", n.podGateway() + "/24", "dev", "cni0");
+            }
             ns(n.netns(), "ip", "link", "set", "cni0", "up");
             ns(n.netns(), "sysctl", "-qw", "net.ipv6.conf.all.forwarding=1");
             ns(n.netns(), "ip", "addr", "add", n.podGateway6() + "/64", "dev", "cni0", "nodad");
+            if (v6) {
+                ns(n.netns(), "ip", "addr", "add", n.address6() + "/64", "dev", "eth0", "nodad");
+            }
             if (spec.hostLink()) {
-                ns(n.netns(), "ip", "route", "add", "default", "via", "10." + b + ".0.1");
+                if (v4) {
+                    ns(n.netns(), "ip", "route", "add", "default", "via", "10." + b + ".0.1");
+                }
+                if (v6) {
+                    ns(n.netns(), "ip", "-6", "route", "add", "default", "via", ipv6Of("10." + b + ".0.1"));
+                }
             }
             for (Node other : nodes) {
                 if (other != n) {
-                    ns(n.netns(), "ip", "route", "add", other.podCidr(), "via", other.address());
+                    if (v4) {
+                        ns(n.netns(), "ip", "route", "add", other.podCidr(), "via", other.address());
+                    }
+                    if (v6) {
+                        ns(n.netns(), "ip", "-6", "route", "add", other.podCidr6(), "via", other.address6());
+                    }
                 }
             }
             // The way back from the underlay (the control plane) to a pod that calls it itself, as the
             // waypoint's pod does; node agents call it from their node's address.
-            ns(ul, "ip", "route", "add", n.podCidr(), "via", n.address());
+            if (v4) {
+                ns(ul, "ip", "route", "add", n.podCidr(), "via", n.address());
+            }
+            if (v6) {
+                ns(ul, "ip", "-6", "route", "add", n.podCidr6(), "via", n.address6());
+            }
             Cgroups.create(n.cgroup());
         }
         for (Pod p : pods.values()) {
@@ -200,9 +269,13 @@ public final class LocalCluster implements AutoCloseable {
         Sh.run("ip", "link", "add", veth, "netns", p.node().netns(), "type", "veth", "peer", "name", "eth0", "netns",
                 p.netns());
         ns(p.node().netns(), "ip", "link", "set", veth, "master", "cni0", "up");
-        ns(p.netns(), "ip", "addr", "add", p.ip() + "/24", "dev", "eth0");
+        if (spec.stack().hasIpv4()) {
+            ns(p.netns(), "ip", "addr", "add", p.ip() + "/24", "dev", "eth0");
+        }
         ns(p.netns(), "ip", "link", "set", "eth0", "up");
-        ns(p.netns(), "ip", "route", "add", "default", "via", p.node().podGateway());
+        if (spec.stack().hasIpv4()) {
+            ns(p.netns(), "ip", "route", "add", "default", "via", p.node().podGateway());
+        }
         ns(p.netns(), "ip", "addr", "add", p.ip6() + "/64", "dev", "eth0", "nodad");
         ns(p.netns(), "ip", "-6", "route", "add", "default", "via", p.node().podGateway6());
         Cgroups.create(p.cgroup());
@@ -234,14 +307,15 @@ public final class LocalCluster implements AutoCloseable {
         pods.values().forEach(p -> used.add(p.ip()));
         String prefix = "10." + (this.spec.base() + 1) + "." + n.index() + ".";
         int host = 10;
-        while (used.contains(prefix + host)) {
+        while (used.contains(primary(this.spec.stack(), prefix + host))) {
             host++;
         }
         if (host > 250) {
             throw new ClusterException("node " + n.name() + " has no free pod address left");
         }
-        Pod p = new Pod(spec, n, "wisp-" + this.spec.name() + "-p-" + spec.name(), prefix + host, Cgroups.wispRoot()
-                .resolve(this.spec.name()).resolve("pods").resolve(spec.name()));
+        Pod p = new Pod(spec, n, "wisp-" + this.spec.name() + "-p-" + spec.name(), primary(this.spec.stack(), prefix
+                + host), Cgroups.wispRoot()
+                        .resolve(this.spec.name()).resolve("pods").resolve(spec.name()));
         pods.put(spec.name(), p);
         try {
             buildPod(p);
@@ -299,7 +373,17 @@ public final class LocalCluster implements AutoCloseable {
 
     /** The underlay bridge's address: where a control plane in {@link #underlayNetns()} listens. */
     public String underlayAddress() {
-        return "10." + spec.base() + ".0.2";
+        return primary(spec.stack(), "10." + spec.base() + ".0.2");
+    }
+
+    /** The underlay bridge's IPv6 address, configured when the cluster's stack has IPv6. */
+    public String underlayAddress6() {
+        return ipv6Of("10." + spec.base() + ".0.2");
+    }
+
+    /** {@code pod}'s addresses as its node's agent and the control plane are told: IPv4, then IPv6 in a dual-stack cluster. */
+    public List<String> ips(Pod pod) {
+        return spec.stack() == ClusterSpec.Stack.DUAL ? List.of(pod.ip(), pod.ip6()) : List.of(pod.ip());
     }
 
     /** A command that runs {@code command} in {@code pod}'s namespace and cgroup. */
@@ -371,7 +455,7 @@ public final class LocalCluster implements AutoCloseable {
         body.put("uid", pod.name());
         body.put("cgroup", pod.cgroup().toString());
         body.put("netns", "/var/run/netns/" + pod.netns());
-        body.put("ips", List.of(pod.ip()));
+        body.put("ips", ips(pod));
         Path file = podsDir.resolve(pod.name() + ".json");
         Path tmp = podsDir.resolve("." + pod.name() + ".json.tmp");
         try {
@@ -429,11 +513,11 @@ public final class LocalCluster implements AutoCloseable {
                 run(failures, () -> Sh.run("ip", "netns", "del", netns));
             }
         }
-        run(failures, () -> deleteTree(BPF_PINS.resolve(name)));
+        run(failures, () -> PathCleanup.deleteTree(BPF_PINS.resolve(name)));
         // A WireGuard device named after the cluster died with its namespace's processes; its socket stays.
-        run(failures, () -> uapiSockets(name).forEach(LocalCluster::delete));
-        removeIfEmpty(Cgroups.wispRoot());
-        removeIfEmpty(BPF_PINS);
+        run(failures, () -> PathCleanup.uapiSockets(name).forEach(PathCleanup::delete));
+        PathCleanup.removeIfEmpty(Cgroups.wispRoot());
+        PathCleanup.removeIfEmpty(BPF_PINS);
         if (!failures.isEmpty()) {
             ClusterException e = new ClusterException("tearing down cluster " + name + " left something behind: "
                     + failures.getFirst().getMessage());
@@ -453,23 +537,6 @@ public final class LocalCluster implements AutoCloseable {
     }
 
     /**
-     * The UAPI sockets of WireGuard devices named {@code wisp-<cluster>-*}: a device a test starts in
-     * a cluster's namespace is named so ({@link #wireguardName}), since the socket directory is shared
-     * by every namespace.
-     */
-    static List<Path> uapiSockets(String cluster) {
-        String prefix = "wisp-" + requireNonNull(cluster, "cluster") + "-";
-        if (!Files.isDirectory(UAPI_SOCKETS)) {
-            return List.of();
-        }
-        try (Stream<Path> s = Files.list(UAPI_SOCKETS)) {
-            return s.filter(p -> p.getFileName().toString().startsWith(prefix)).toList();
-        } catch (IOException e) {
-            throw new ClusterException("cannot list " + UAPI_SOCKETS + ": " + e.getMessage(), e);
-        }
-    }
-
-    /**
      * The name for a WireGuard interface {@code suffix} of this cluster ({@code wisp-C-suffix}, at
      * most 15 characters): its UAPI socket is then found and removed with the cluster.
      */
@@ -479,14 +546,6 @@ public final class LocalCluster implements AutoCloseable {
             throw new IllegalArgumentException("interface name " + name + " is longer than 15 characters");
         }
         return name;
-    }
-
-    private static void delete(Path p) {
-        try {
-            Files.deleteIfExists(p);
-        } catch (IOException e) {
-            throw new ClusterException("cannot remove " + p + ": " + e.getMessage(), e);
-        }
     }
 
     static List<String> netnsNames() {
@@ -507,28 +566,6 @@ public final class LocalCluster implements AutoCloseable {
                     h.onExit().completeOnTimeout(h, 2, java.util.concurrent.TimeUnit.SECONDS).join();
                 });
             }
-        }
-    }
-
-    private static void deleteTree(Path root) {
-        if (!Files.exists(root)) {
-            return;
-        }
-        try (Stream<Path> s = Files.walk(root)) {
-            for (Path p : s.sorted(Comparator.reverseOrder()).toList()) {
-                Files.deleteIfExists(p);
-            }
-        } catch (IOException e) {
-            throw new ClusterException("cannot remove " + root + ": " + e.getMessage(), e);
-        }
-    }
-
-    private static void removeIfEmpty(Path dir) {
-        try {
-            Files.deleteIfExists(dir);
-        } catch (IOException e) {
-            // Not empty (another cluster still uses it) or busy: it stays, which is correct.
-            log.debug("{} stays: {}", dir, e.toString());
         }
     }
 

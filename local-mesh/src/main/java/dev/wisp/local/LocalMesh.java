@@ -192,6 +192,14 @@ public final class LocalMesh implements AutoCloseable {
         return "10." + (cluster.base() + 1) + ".250." + i;
     }
 
+    /**
+     * {@code fd00:<base+1>:250::<i>}: the IPv6 VIP a dual-stack cluster gives the Service whose clusterIP
+     * is {@link #serviceAddress}{@code (cluster, i)}.
+     */
+    public static String serviceAddress6(ClusterSpec cluster, int i) {
+        return LocalCluster.ipv6Of(serviceAddress(cluster, i));
+    }
+
     /** The node named {@code node} (e.g. {@code node1}). */
     public LocalCluster.Node node(String node) {
         requireNonNull(node, "node");

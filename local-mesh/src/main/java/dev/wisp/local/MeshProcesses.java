@@ -148,6 +148,11 @@ final class MeshProcesses {
                 podsDir(n).toString(), "--workload-api-dir",
                 workloadApiDir(n).toString(), "--capture-address",
                 n.address(), "--bpf-pin-root", "/sys/fs/bpf/wisp/" + spec.cluster().name() + "/" + n.name()));
+        if (spec.cluster().stack().hasIpv6()) {
+            // Dual-stack listeners: HBONE reaches the node's IPv6 address too, and capture steers the
+            // pods' IPv6 connects to the outbound listener on it.
+            cmd.addAll(List.of("--bind", "::"));
+        }
         if (spec.wireguard()) {
             cmd.addAll(wireguardArgs(n));
         }

@@ -4,6 +4,7 @@ import static java.util.Objects.requireNonNull;
 
 import java.io.DataInputStream;
 import java.io.DataOutputStream;
+import dev.wisp.base.UdpTcpPair;
 import java.io.IOException;
 import java.net.DatagramPacket;
 import java.net.DatagramSocket;
@@ -32,13 +33,9 @@ public final class StubResolver implements AutoCloseable {
     /** Listens on {@code at} (port 0: a free UDP port, and TCP on the same number). */
     public StubResolver(InetSocketAddress at) throws IOException {
         requireNonNull(at, "at");
-        udp = new DatagramSocket(at);
-        try {
-            tcp = new ServerSocket(udp.getLocalPort(), 8, at.getAddress());
-        } catch (IOException e) {
-            udp.close();
-            throw e;
-        }
+        UdpTcpPair sockets = UdpTcpPair.bind(at, 8);
+        udp = sockets.udp();
+        tcp = sockets.tcp();
         Thread.ofVirtual().name("stub-dns-udp").start(this::udpLoop);
         Thread.ofVirtual().name("stub-dns-tcp").start(this::tcpLoop);
     }

@@ -12,9 +12,9 @@ import static java.util.Objects.requireNonNull;
 
 import dev.wisp.api.workload.v1.HboneProtocol;
 import dev.wisp.api.workload.v1.Workload;
-import dev.wisp.bpf.capture.PodRef;
 import dev.wisp.node.admin.AdminServer;
 import dev.wisp.node.capture.NodeCapture;
+import dev.wisp.node.capture.PodFollower;
 import dev.wisp.node.capture.TransparentUpstream;
 import dev.wisp.node.controlplane.ControlPlaneClient;
 import dev.wisp.node.dns.DnsProxy;
@@ -56,6 +56,7 @@ import io.netty.channel.group.ChannelGroupFuture;
 import io.netty.handler.ssl.SslContext;
 import io.netty.handler.ssl.SslProvider;
 import java.io.IOException;
+import java.net.Inet6Address;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.time.Clock;
@@ -64,6 +65,7 @@ import java.util.Deque;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Objects;
 import java.util.Optional;
 import java.util.function.Supplier;
 import java.util.stream.Collectors;
@@ -290,7 +292,12 @@ public final class NodeRuntime implements AutoCloseable {
                 LOG.info("with the {} transport, captured pods' applications see the agent's address, not their "
                         + "clients' (transparent upstream sockets need the NIO transport)", transport.kind().label());
             }
-            capture.start(r -> new InboundPlaintext(ctx, r), this::podAdded, this::podRemoved);
+            // Each enrolled pod gets its Workload API socket, DNS listener and reply path, for those the agent runs.
+            List<PodFollower> followers = Stream.<PodFollower>of(transparent, workloadApi, podDns)
+                    .filter(Objects::nonNull)
+                    .toList();
+            capture.start(r -> new InboundPlaintext(ctx, r), pod -> followers.forEach(f -> f.podAdded(pod)),
+                    uid -> followers.forEach(f -> f.podRemoved(uid)));
             if (podDns != null) {
                 capture.redirectDns(podDns.port());
             }
@@ -320,31 +327,6 @@ public final class NodeRuntime implements AutoCloseable {
         }
         ready = true;
         LOG.info("node agent for {} ready (transport: {}): {}", settings.nodeName(), transport.kind().label(), bound);
-    }
-
-    /** A pod capture enrolled: its Workload API socket and DNS listener, for those the agent runs. */
-    private void podAdded(PodRef pod) {
-        if (transparent != null) {
-            transparent.podAdded(pod);
-        }
-        if (workloadApi != null) {
-            workloadApi.podAdded(pod);
-        }
-        if (podDns != null) {
-            podDns.podAdded(pod);
-        }
-    }
-
-    private void podRemoved(String uid) {
-        if (transparent != null) {
-            transparent.podRemoved(uid);
-        }
-        if (workloadApi != null) {
-            workloadApi.podRemoved(uid);
-        }
-        if (podDns != null) {
-            podDns.podRemoved(uid);
-        }
     }
 
     /** TLS of the flows listener: the node agent's SVID, client SVIDs of the mesh's bundle required. */
@@ -394,8 +376,14 @@ public final class NodeRuntime implements AutoCloseable {
 
     private NodeCapture openCapture(NodeSettings.Capture c) throws IOException {
         InetAddress node = c.address().isPresent() ? c.address().get() : NodeCapture.defaultNodeAddress();
+        // Pods' IPv6 connects are steered only when the outbound listener accepts IPv6 (bound to "::"
+        // or an IPv6 address): steered to a listener that is not there, they would fail rather than
+        // bypass the mesh.
+        Optional<InetSocketAddress> outbound6 = settings.bindAddress() instanceof Inet6Address
+                ? NodeCapture.defaultNodeAddress6().map(a -> new InetSocketAddress(a, settings.ports().outbound()))
+                : Optional.empty();
         return NodeCapture.open(new NodeCapture.Settings(c.podsDir(), c.pinRoot(), new InetSocketAddress(node,
-                settings.ports().outbound()), settings.ports().inboundPlaintext(),
+                settings.ports().outbound()), outbound6, settings.ports().inboundPlaintext(),
                 NodeSettings.CAPTURE_FLOW_CAPACITY));
     }
 

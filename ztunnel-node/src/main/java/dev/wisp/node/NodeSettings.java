@@ -14,6 +14,7 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Optional;
 import java.util.OptionalInt;
+import java.util.function.Consumer;
 
 /**
  * Everything a node agent is built from ({@link NodeRuntime#build}), and every default of it in one
@@ -124,100 +125,130 @@ public record NodeSettings(String nodeName, String trustDomain, Source source, I
     }
 
     public NodeSettings withTrustDomain(String td) {
-        return new NodeSettings(nodeName, td, source, bindAddress, ports, capture, socks5Workload, drainTimeout,
-                idleTimeout, streamsPerConnection, workerThreads, transport, connectTimeout, logLevels, flowsPort,
-                wireguard, hboneProtocol, dns, workloadLimits);
+        return with(c -> c.trustDomain = td);
     }
 
     public NodeSettings withBindAddress(InetAddress a) {
-        return new NodeSettings(nodeName, trustDomain, source, a, ports, capture, socks5Workload, drainTimeout,
-                idleTimeout, streamsPerConnection, workerThreads, transport, connectTimeout, logLevels, flowsPort,
-                wireguard, hboneProtocol, dns, workloadLimits);
+        return with(c -> c.bindAddress = a);
     }
 
     public NodeSettings withPorts(Ports p) {
-        return new NodeSettings(nodeName, trustDomain, source, bindAddress, p, capture, socks5Workload, drainTimeout,
-                idleTimeout, streamsPerConnection, workerThreads, transport, connectTimeout, logLevels, flowsPort,
-                wireguard, hboneProtocol, dns, workloadLimits);
+        return with(c -> c.ports = p);
     }
 
     public NodeSettings withCapture(Capture c) {
-        return new NodeSettings(nodeName, trustDomain, source, bindAddress, ports, Optional.of(c), socks5Workload,
-                drainTimeout, idleTimeout, streamsPerConnection, workerThreads, transport, connectTimeout, logLevels,
-                flowsPort, wireguard, hboneProtocol, dns, workloadLimits);
+        return with(x -> x.capture = Optional.of(c));
     }
 
     public NodeSettings withSocks5Workload(String uid) {
-        return new NodeSettings(nodeName, trustDomain, source, bindAddress, ports, capture, Optional.of(uid),
-                drainTimeout, idleTimeout, streamsPerConnection, workerThreads, transport, connectTimeout, logLevels,
-                flowsPort, wireguard, hboneProtocol, dns, workloadLimits);
+        return with(c -> c.socks5Workload = Optional.of(uid));
     }
 
     public NodeSettings withDrainTimeout(Duration d) {
-        return new NodeSettings(nodeName, trustDomain, source, bindAddress, ports, capture, socks5Workload, d,
-                idleTimeout, streamsPerConnection, workerThreads, transport, connectTimeout, logLevels, flowsPort,
-                wireguard, hboneProtocol, dns, workloadLimits);
+        return with(c -> c.drainTimeout = d);
     }
 
     /** The HBONE client pool: streams one connection carries at a time, and how long an idle one is kept. */
     public NodeSettings withPool(int streams, Duration idle) {
-        return new NodeSettings(nodeName, trustDomain, source, bindAddress, ports, capture, socks5Workload,
-                drainTimeout, idle, streams, workerThreads, transport, connectTimeout, logLevels, flowsPort, wireguard,
-                hboneProtocol, dns, workloadLimits);
+        return with(c -> {
+            c.streamsPerConnection = streams;
+            c.idleTimeout = idle;
+        });
     }
 
     public NodeSettings withWorkerThreads(int n) {
-        return new NodeSettings(nodeName, trustDomain, source, bindAddress, ports, capture, socks5Workload,
-                drainTimeout, idleTimeout, streamsPerConnection, n, transport, connectTimeout, logLevels, flowsPort,
-                wireguard, hboneProtocol, dns, workloadLimits);
+        return with(c -> c.workerThreads = n);
     }
 
     /** Netty's socket transport for every listener and upstream connection. */
     public NodeSettings withTransport(Transport.Kind t) {
-        return new NodeSettings(nodeName, trustDomain, source, bindAddress, ports, capture, socks5Workload,
-                drainTimeout, idleTimeout, streamsPerConnection, workerThreads, t, connectTimeout, logLevels,
-                flowsPort, wireguard, hboneProtocol, dns, workloadLimits);
+        return with(c -> c.transport = t);
     }
 
     /** The HBONE framing this agent dials other agents with, whatever the MeshConfig says. */
     public NodeSettings withHboneProtocol(HboneClient.Mode m) {
-        return new NodeSettings(nodeName, trustDomain, source, bindAddress, ports, capture, socks5Workload,
-                drainTimeout, idleTimeout, streamsPerConnection, workerThreads, transport, connectTimeout, logLevels,
-                flowsPort, wireguard, Optional.of(m), dns, workloadLimits);
+        return with(c -> c.hboneProtocol = Optional.of(m));
     }
 
     /** Runs the node's WireGuard device in the mesh. */
     public NodeSettings withWireGuard(MeshWireGuard.Settings w) {
-        return new NodeSettings(nodeName, trustDomain, source, bindAddress, ports, capture, socks5Workload,
-                drainTimeout, idleTimeout, streamsPerConnection, workerThreads, transport, connectTimeout, logLevels,
-                flowsPort, Optional.of(w), hboneProtocol, dns, workloadLimits);
+        return with(c -> c.wireguard = Optional.of(w));
     }
 
     /** Runs the DNS proxy ({@link Dns}). */
     public NodeSettings withDns(Dns d) {
-        return new NodeSettings(nodeName, trustDomain, source, bindAddress, ports, capture, socks5Workload,
-                drainTimeout, idleTimeout, streamsPerConnection, workerThreads, transport, connectTimeout, logLevels,
-                flowsPort, wireguard, hboneProtocol, Optional.of(d), workloadLimits);
+        return with(c -> c.dns = Optional.of(d));
     }
 
     public NodeSettings withLogLevels(AdminServer.LogLevels l) {
-        return new NodeSettings(nodeName, trustDomain, source, bindAddress, ports, capture, socks5Workload,
-                drainTimeout, idleTimeout, streamsPerConnection, workerThreads, transport, connectTimeout, l,
-                flowsPort, wireguard, hboneProtocol, dns, workloadLimits);
+        return with(c -> c.logLevels = l);
     }
 
     /** Each source workload's limits on new outbound connections. */
     public NodeSettings withWorkloadLimits(WorkloadLimits.Settings l) {
-        return new NodeSettings(nodeName, trustDomain, source, bindAddress, ports, capture, socks5Workload,
-                drainTimeout, idleTimeout, streamsPerConnection, workerThreads, transport, connectTimeout, logLevels,
-                flowsPort, wireguard, hboneProtocol, dns, l);
+        return with(c -> c.workloadLimits = l);
     }
 
     /** Serves {@code /flows} to the control plane's relay on {@code port} (0: a free port). */
     public NodeSettings withFlowsPort(int port) {
-        return new NodeSettings(nodeName, trustDomain, source, bindAddress, ports, capture, socks5Workload,
-                drainTimeout, idleTimeout, streamsPerConnection, workerThreads, transport, connectTimeout, logLevels,
-                OptionalInt.of(port), wireguard, hboneProtocol, dns, workloadLimits);
+        return with(c -> c.flowsPort = OptionalInt.of(port));
+    }
+
+    /** These settings with {@code change} made to a copy of them, checked again by the canonical constructor. */
+    private NodeSettings with(Consumer<Copy> change) {
+        Copy c = new Copy(this);
+        change.accept(c);
+        return new NodeSettings(c.nodeName, c.trustDomain, c.source, c.bindAddress, c.ports, c.capture,
+                c.socks5Workload, c.drainTimeout, c.idleTimeout, c.streamsPerConnection, c.workerThreads, c.transport,
+                c.connectTimeout, c.logLevels, c.flowsPort, c.wireguard, c.hboneProtocol, c.dns, c.workloadLimits);
+    }
+
+    /**
+     * The components of a {@link NodeSettings} while one {@code with…} method changes some: the one place
+     * that lists them all besides the record header, so a new component is added here, not in every method.
+     */
+    private static final class Copy {
+        String nodeName;
+        String trustDomain;
+        Source source;
+        InetAddress bindAddress;
+        Ports ports;
+        Optional<Capture> capture;
+        Optional<String> socks5Workload;
+        Duration drainTimeout;
+        Duration idleTimeout;
+        int streamsPerConnection;
+        int workerThreads;
+        Transport.Kind transport;
+        Duration connectTimeout;
+        AdminServer.LogLevels logLevels;
+        OptionalInt flowsPort;
+        Optional<MeshWireGuard.Settings> wireguard;
+        Optional<HboneClient.Mode> hboneProtocol;
+        Optional<Dns> dns;
+        WorkloadLimits.Settings workloadLimits;
+
+        Copy(NodeSettings s) {
+            nodeName = s.nodeName;
+            trustDomain = s.trustDomain;
+            source = s.source;
+            bindAddress = s.bindAddress;
+            ports = s.ports;
+            capture = s.capture;
+            socks5Workload = s.socks5Workload;
+            drainTimeout = s.drainTimeout;
+            idleTimeout = s.idleTimeout;
+            streamsPerConnection = s.streamsPerConnection;
+            workerThreads = s.workerThreads;
+            transport = s.transport;
+            connectTimeout = s.connectTimeout;
+            logLevels = s.logLevels;
+            flowsPort = s.flowsPort;
+            wireguard = s.wireguard;
+            hboneProtocol = s.hboneProtocol;
+            dns = s.dns;
+            workloadLimits = s.workloadLimits;
+        }
     }
 
     /**

@@ -22,6 +22,7 @@ import java.util.ArrayList;
 import java.util.Comparator;
 import java.util.List;
 import java.util.Optional;
+import java.util.function.UnaryOperator;
 import java.util.stream.Stream;
 
 /**
@@ -49,9 +50,15 @@ public final class TwoAgents implements AutoCloseable {
 
     /** With n1 (the client side) dialling n2 over {@code hbone} ({@code --hbone}; empty: as the mesh says). */
     public TwoAgents(Duration drain, Optional<HboneClient.Mode> hbone) throws Exception {
+        this(drain, hbone, UnaryOperator.identity());
+    }
+
+    /** As {@link #TwoAgents(Duration, Optional)}, n1's settings changed by {@code n1Settings}. */
+    public TwoAgents(Duration drain, Optional<HboneClient.Mode> hbone, UnaryOperator<NodeSettings> n1Settings)
+            throws Exception {
         dir = Files.createTempDirectory("wisp-two-agents");
         echo = new EchoServer(new InetSocketAddress("127.0.0.3", 0));
-        n1 = start(settings(dir, "n1", "127.0.0.1", drain).withSocks5Workload("pod-a"), hbone);
+        n1 = start(n1Settings.apply(settings(dir, "n1", "127.0.0.1", drain).withSocks5Workload("pod-a")), hbone);
         n2 = start(settings(dir, "n2", "127.0.0.2", drain));
         ca = CertificateAuthority.createOrLoad(dir.resolve("ca"), CaSettings.of("cluster.local", NodeAuthorizer
                 .unrestricted()));
@@ -80,8 +87,14 @@ public final class TwoAgents implements AutoCloseable {
 
     /** As {@link #started(Duration)}, n1 dialling over {@code hbone} (empty: as the mesh says). */
     public static TwoAgents started(Duration drain, Optional<HboneClient.Mode> hbone) {
+        return started(drain, hbone, UnaryOperator.identity());
+    }
+
+    /** As {@link #started(Duration, Optional)}, n1's settings changed by {@code n1Settings}. */
+    public static TwoAgents started(Duration drain, Optional<HboneClient.Mode> hbone,
+            UnaryOperator<NodeSettings> n1Settings) {
         try {
-            return new TwoAgents(drain, hbone);
+            return new TwoAgents(drain, hbone, n1Settings);
         } catch (Exception e) {
             throw new IllegalStateException("cannot start the two loopback agents: " + e.getMessage(), e);
         }

@@ -1,5 +1,6 @@
 package dev.wisp.controlplane.kubernetes;
 
+import dev.wisp.base.Enrollment;
 import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;

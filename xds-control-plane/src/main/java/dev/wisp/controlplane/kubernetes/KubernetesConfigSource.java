@@ -1,5 +1,6 @@
 package dev.wisp.controlplane.kubernetes;
 
+import dev.wisp.base.Enrollment;
 import static java.util.Objects.requireNonNull;
 
 import dev.wisp.controlplane.config.ConfigDecoder;

@@ -7,7 +7,8 @@ import java.net.UnknownHostException;
 public record Cidr(InetAddress address, int length) {
     /**
      * Parses {@code 10.0.0.0/8}, {@code 10.1.2.3} or an IPv6 form; only literal addresses (never a
-     * DNS lookup).
+     * DNS lookup). An IPv4-mapped prefix {@code ::ffff:10.0.0.0/104} is the IPv4 prefix it maps
+     * ({@code 10.0.0.0/8}), so that it matches IPv4 clients as it reads.
      *
      * @throws IllegalArgumentException with a message fit for the operator
      */
@@ -15,7 +16,9 @@ public record Cidr(InetAddress address, int length) {
         int slash = text.indexOf('/');
         String addr = slash < 0 ? text : text.substring(0, slash);
         InetAddress ip = Addresses.parseLiteral(addr);
-        int max = ip.getAddress().length * 8;
+        // An IPv4-mapped form (::ffff:a.b.c.d) parses as the IPv4 address; its prefix counts 96 more bits.
+        int mappedBits = ip.getAddress().length == 4 && addr.indexOf(':') >= 0 ? 96 : 0;
+        int max = ip.getAddress().length * 8 + mappedBits;
         int len = max;
         if (slash >= 0) {
             try {
@@ -23,11 +26,12 @@ public record Cidr(InetAddress address, int length) {
             } catch (NumberFormatException e) {
                 len = -1;
             }
-            if (len < 0 || len > max) {
-                throw new IllegalArgumentException("'" + text + "' has a prefix length outside 0.." + max);
+            if (len < mappedBits || len > max) {
+                throw new IllegalArgumentException("'" + text + "' has a prefix length outside " + mappedBits + ".."
+                        + max + (mappedBits > 0 ? " (an IPv4-mapped prefix is at least 96 bits)" : ""));
             }
         }
-        return new Cidr(ip, len);
+        return new Cidr(ip, len - mappedBits);
     }
 
     /** Whether {@code ip} lies inside this prefix. */

@@ -1,5 +1,6 @@
 package dev.wisp.controlplane.kubernetes;
 
+import dev.wisp.base.Enrollment;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 

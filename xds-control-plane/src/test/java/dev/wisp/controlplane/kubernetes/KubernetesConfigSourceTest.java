@@ -1,5 +1,6 @@
 package dev.wisp.controlplane.kubernetes;
 
+import dev.wisp.base.Enrollment;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
@@ -100,7 +101,7 @@ class KubernetesConfigSourceTest {
                 .endStatus()
                 .build()).create();
         pod(prefix + "-shop", "web", prefix + "-node1", "10.1.0.10", Map.of("app", "web"));
-        pod(prefix + "-shop", "opted-out", prefix + "-node1", "10.1.0.11", Map.of("wisp.dev/mesh", "disabled"));
+        pod(prefix + "-shop", "opted-out", prefix + "-node1", "10.1.0.11", Map.of("wisp.dev/mesh", "none"));
         pod(prefix + "-other", "outside", prefix + "-node1", "10.1.0.12", Map.of());
         client.services().inNamespace(prefix + "-shop").resource(new ServiceBuilder().withNewMetadata().withName("web")
                 .endMetadata().withNewSpec().withClusterIP("10.96.0.10").addToSelector("app", "web")

@@ -36,8 +36,8 @@ import java.util.regex.Pattern;
  * bound). Without the confirmation the ADD fails (CNI error 11, try again later) and removes the
  * file, so the runtime tears the sandbox down and the kubelet retries: no container of the pod runs
  * before the pod is captured. DEL removes the file (idempotent); CHECK asks that the file and the
- * confirmation are there; VERSION answers the versions below. Pods of {@code excludeNamespaces}
- * pass through unchanged.
+ * confirmation are there; VERSION answers the versions below. Pods of {@code excludeNamespaces},
+ * and pods opted out by label (below), pass through unchanged.
  *
  * <p>The pod's cgroup comes from the kubelet's layout, from the pod UID: {@code
  * kubepods[.slice]/[QoS]/pod<uid>} for the cgroupfs driver and {@code kubepods.slice/kubepods-<qos>.slice/
@@ -48,7 +48,11 @@ import java.util.regex.Pattern;
  *
  * <p>Plugin configuration (beside {@code type: wisp-cni}): {@code podsDir} (/run/wisp/pods),
  * {@code cgroupRoot} (/sys/fs/cgroup), {@code netnsDirs} (/var/run/netns, /run/netns), {@code
- * enrollTimeoutSeconds} (10, 1..120), {@code excludeNamespaces} (kube-system).
+ * enrollTimeoutSeconds} (10, 1..120), {@code excludeNamespaces} (kube-system), and optionally {@code
+ * kubernetes} ({@code server}, {@code tokenFile}, {@code caFile}, {@code enrollLabel}, {@code
+ * honorIstioLabels}): then a pod the mesh does not enroll by its labels ({@code <label>=none}, say)
+ * passes through like an excluded namespace's, read from the API server by {@link MeshMembership};
+ * an enrolled pod, or one whose labels cannot be read, still fails closed.
  */
 public final class CniPlugin {
     public static final List<String> SUPPORTED_VERSIONS = List.of("0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0");
@@ -178,7 +182,7 @@ public final class CniPlugin {
                     + "in a conflist");
         }
         ObjectNode result = ((ObjectNode) prev.deepCopy()).put("cniVersion", config.path("cniVersion").asText());
-        if (s.excludeNamespaces.contains(pod.namespace())) {
+        if (!inMesh(s, pod)) {
             return result.toString();
         }
         Path netns = netns(env, s);
@@ -204,6 +208,18 @@ public final class CniPlugin {
         return result.toString();
     }
 
+    /**
+     * False for a pod the plugin lets through unchanged: one of {@code excludeNamespaces}, or, when
+     * the configuration has a {@code kubernetes} object, one the mesh does not enroll by its and its
+     * namespace's labels ({@link MeshMembership}; error 11 when that cannot be told).
+     */
+    private static boolean inMesh(Settings s, Pod pod) throws CniException {
+        if (s.excludeNamespaces.contains(pod.namespace())) {
+            return false;
+        }
+        return s.kubernetes == null || MeshMembership.enrolled(s.kubernetes, pod.namespace(), pod.name(), pod.uid());
+    }
+
     private static boolean confirmed(Path confirmation, Path netns) throws IOException {
         try {
             return Files.readString(confirmation, StandardCharsets.UTF_8).equals(netns.toString());
@@ -223,7 +239,7 @@ public final class CniPlugin {
         matching(env, "CNI_CONTAINERID", CONTAINER_ID);
         Settings s = Settings.of(config);
         Pod pod = pod(env);
-        if (s.excludeNamespaces.contains(pod.namespace())) {
+        if (!inMesh(s, pod)) {
             return;
         }
         Path netns = netns(env, s);
@@ -322,7 +338,7 @@ public final class CniPlugin {
 
     /** The plugin's own fields of the network configuration. */
     private record Settings(Path podsDir, Path cgroupRoot, List<Path> netnsDirs, Duration enrollTimeout,
-            List<String> excludeNamespaces) {
+            List<String> excludeNamespaces, MeshMembership.Api kubernetes) {
         static Settings of(JsonNode c) throws CniException {
             long timeout = c.path("enrollTimeoutSeconds").asLong(10);
             if (timeout < 1 || timeout > 120) {
@@ -341,7 +357,7 @@ public final class CniPlugin {
             return new Settings(absolute(c.path("podsDir").asText("/run/wisp/pods"), "podsDir"), absolute(c.path(
                     "cgroupRoot").asText("/sys/fs/cgroup"), "cgroupRoot"), List.copyOf(netnsDirs), Duration
                             .ofSeconds(timeout),
-                    List.copyOf(excluded));
+                    List.copyOf(excluded), c.has("kubernetes") ? MeshMembership.Api.of(c.get("kubernetes")) : null);
         }
 
         private static Path absolute(String path, String field) throws CniException {

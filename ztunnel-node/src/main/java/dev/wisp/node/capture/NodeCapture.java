@@ -16,6 +16,7 @@ import dev.wisp.node.proxy.OriginalDestinationResolver;
 import io.netty.channel.unix.UnixChannel;
 import java.io.IOException;
 import java.net.Inet4Address;
+import java.net.Inet6Address;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.NetworkInterface;
@@ -65,15 +66,18 @@ public final class NodeCapture implements AutoCloseable {
      * @param podsDir where the node's pod files appear (one {@code <uid>.json} per pod)
      * @param pinRoot where capture pins its maps and links (one per node agent)
      * @param outbound the agent's outbound listener as pods reach it (a node address, port 15001)
+     * @param outbound6 the same listener as pods reach it over IPv6 (a node's IPv6 address), or empty:
+     *     pods' IPv6 connects then go where they were sent, around the mesh
      * @param inboundPort the in-pod plaintext inbound port (15006)
      * @param flowCapacity how many flow events {@code /flows} keeps
      */
-    public record Settings(Path podsDir, Path pinRoot, InetSocketAddress outbound, int inboundPort,
-            int flowCapacity) {
+    public record Settings(Path podsDir, Path pinRoot, InetSocketAddress outbound,
+            Optional<InetSocketAddress> outbound6, int inboundPort, int flowCapacity) {
         public Settings {
             requireNonNull(podsDir, "podsDir");
             requireNonNull(pinRoot, "pinRoot");
             requireNonNull(outbound, "outbound");
+            requireNonNull(outbound6, "outbound6");
         }
     }
 
@@ -112,7 +116,7 @@ public final class NodeCapture implements AutoCloseable {
         }
         List<InetAddress> nodeAddresses = nodeAddresses();
         CaptureConfig config = CaptureConfig.of(Cgroups.ofCurrentProcess(), settings.outbound(), nodeAddresses)
-                .withPinRoot(settings.pinRoot());
+                .withPinRoot(settings.pinRoot()).withOutbound6(settings.outbound6().orElse(null));
         Capture capture;
         try {
             capture = Capture.open(config);
@@ -128,7 +132,8 @@ public final class NodeCapture implements AutoCloseable {
             capture.close();
             throw e;
         }
-        LOG.info("eBPF capture open: outbound {} pins {} bypass {}", settings.outbound(), settings.pinRoot(),
+        LOG.info("eBPF capture open: outbound {} (IPv6: {}) pins {} bypass {}", settings.outbound(), settings
+                .outbound6().map(InetSocketAddress::toString).orElse("not captured"), settings.pinRoot(),
                 nodeAddresses);
         return new NodeCapture(settings, capture, watcher);
     }
@@ -146,6 +151,15 @@ public final class NodeCapture implements AutoCloseable {
     public static InetAddress defaultNodeAddress() throws SocketException {
         return nodeAddresses().stream().filter(a -> a instanceof Inet4Address && !a.isLinkLocalAddress()).findFirst()
                 .orElseThrow(() -> new SocketException("this node has no IPv4 address for the outbound listener"));
+    }
+
+    /**
+     * The first global IPv6 address of this node (not loopback, link-local or IPv4-mapped): where pods
+     * reach the outbound listener over IPv6, or empty when the node has none.
+     */
+    public static Optional<InetAddress> defaultNodeAddress6() throws SocketException {
+        return nodeAddresses().stream().filter(a -> a instanceof Inet6Address && !a.isLinkLocalAddress()
+                && !a.isLoopbackAddress()).findFirst();
     }
 
     /** See {@link Capture#passOwnConnection}. */

@@ -6,11 +6,17 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.wisp.bpf.capture.PodRef;
 import java.io.IOException;
 import java.io.InputStream;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
 import java.net.InetAddress;
 import java.nio.file.Files;
 import java.nio.file.InvalidPathException;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
+import java.nio.file.attribute.PosixFilePermission;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.util.Set;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -41,14 +47,29 @@ final class PodFile {
         return podsDir.resolve(uid + ENROLLED);
     }
 
-    /**
-     * Writes {@code content} as {@code dir/name} atomically: into the dot-file {@code .name.tmp},
-     * then renamed over the target, so a reader never sees half a file (the pods directory's
-     * watcher ignores dot-files).
-     */
+    /** rw-r--r--: what the pods directory's files and the CNI configurations are written with. */
+    static final Set<PosixFilePermission> READABLE = PosixFilePermissions.fromString("rw-r--r--");
+
+    /** {@link #writeAtomically(Path, String, byte[], Set)} with mode 0644. */
     static void writeAtomically(Path dir, String name, byte[] content) throws IOException {
+        writeAtomically(dir, name, content, READABLE);
+    }
+
+    /**
+     * Writes {@code content} as {@code dir/name} atomically: into the dot-file {@code .name.tmp}
+     * (created with {@code mode}, flushed to disk), then renamed over the target, so a reader never
+     * sees half a file (the pods directory's watcher and the container runtime ignore dot-files).
+     */
+    static void writeAtomically(Path dir, String name, byte[] content, Set<PosixFilePermission> mode)
+            throws IOException {
         Path tmp = dir.resolve("." + name + ".tmp");
-        Files.write(tmp, content);
+        Files.deleteIfExists(tmp);
+        Files.createFile(tmp, PosixFilePermissions.asFileAttribute(mode));
+        Files.setPosixFilePermissions(tmp, mode); // the umask may have narrowed it
+        try (FileChannel ch = FileChannel.open(tmp, StandardOpenOption.WRITE)) {
+            ch.write(ByteBuffer.wrap(content));
+            ch.force(true);
+        }
         Files.move(tmp, dir.resolve(name), StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
     }
 

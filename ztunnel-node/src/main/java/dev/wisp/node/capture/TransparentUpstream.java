@@ -11,14 +11,13 @@ import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.MeterRegistry;
 import java.io.IOException;
 import java.lang.reflect.Method;
-import java.net.Inet4Address;
+import java.net.Inet6Address;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.StandardProtocolFamily;
 import java.nio.channels.SocketChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
@@ -31,7 +30,8 @@ import org.slf4j.LoggerFactory;
  * The agent's connections to a captured pod's application come from the client's address, so that
  * the application (its access log, its IP allow-list) sees who called it, as with ztunnel's in-pod
  * mode. The socket is made inside the pod's network namespace ({@link NetworkNamespace#call}), with
- * {@code IP_TRANSPARENT} (so it may be bound to an address that is not the pod's) and
+ * {@code IP_TRANSPARENT} ({@code IPV6_TRANSPARENT} for an IPv6 client; so it may be bound to an
+ * address that is not the pod's) and
  * {@code SO_MARK} {@link #MARK}, bound to the client's address, port chosen by the kernel; it
  * reaches the application over the pod's loopback (the destination is the pod's own address).
  * Capture's {@code sk_lookup} would steer it to the agent's in-pod inbound listener like any
@@ -43,8 +43,9 @@ import org.slf4j.LoggerFactory;
  * <p>The reply path, in the pod's namespace, without iptables: {@code net.ipv4.tcp_fwmark_accept=1}
  * makes the application's accepted socket (and its SYN-ACK) carry the mark of the SYN it accepted,
  * i.e. ours, while every other connection's SYN is unmarked (marks do not cross namespaces) and so
- * stays unmarked; a rule {@code fwmark MARK lookup TABLE} and {@code local 0.0.0.0/0 dev lo table
- * TABLE} deliver what is marked back locally, to the agent's socket, instead of routing it to the
+ * stays unmarked (the sysctl covers IPv6 TCP too); a rule {@code fwmark MARK lookup TABLE} and
+ * {@code local 0.0.0.0/0 dev lo table TABLE}, and their IPv6 twins ({@code local ::/0}) when the pod
+ * has an IPv6 address, deliver what is marked back locally, to the agent's socket, instead of routing it to the
  * client's address. Installed when a pod is added (after removing a leftover of an earlier run),
  * removed when it is removed and on {@link #close}; the sysctl is set back to what it was.
  *
@@ -52,14 +53,15 @@ import org.slf4j.LoggerFactory;
  * by reason, when: the destination is not an added pod's address ({@code not_captured}); the client
  * is the destination itself ({@code own_address}: the pod calling itself through the mesh; a
  * socket bound to a local address needs no transparency but would collide with the application's
- * own); the client is IPv6 ({@code ipv6}: the v6 rule and route are not installed yet); the pod's
+ * own); the client's address family is not the destination's ({@code family_mismatch}: an IPv4
+ * client of a pod's IPv6 address, which HBONE allows; a socket binds one family); the pod's
  * rules could not be installed ({@code not_installed}); the socket could not be made
  * ({@code socket_failed}, e.g. the JVM lacks {@code --add-exports java.base/sun.nio.ch=ALL-UNNAMED},
  * which {@code bin/node-jvm.options} gives it, to read the channel's descriptor); capture could not
  * register the socket's 4-tuple ({@code pass_failed}). The first fallback of each of the last two
  * reasons is logged as a warning, later ones at debug.
  */
-public final class TransparentUpstream implements UpstreamSource, AutoCloseable {
+public final class TransparentUpstream extends NetnsPodFollower<TransparentUpstream.Pod> implements UpstreamSource {
     private static final Logger LOG = LoggerFactory.getLogger(TransparentUpstream.class);
     /** The mark of the agent's transparent sockets and of the application's replies to them. */
     public static final int MARK = 0x5769;
@@ -74,11 +76,14 @@ public final class TransparentUpstream implements UpstreamSource, AutoCloseable 
     private static final List<String> ADD = List.of(
             "rule add fwmark " + MARK + " lookup " + TABLE + " pref " + RULE_PREFERENCE,
             "route add local 0.0.0.0/0 dev lo table " + TABLE);
+    /** The same for IPv6 clients, installed when the pod has an IPv6 address. */
+    private static final List<String> ADD6 = List.of(
+            "rule add fwmark " + MARK + " lookup " + TABLE + " pref " + RULE_PREFERENCE,
+            "route add local ::/0 dev lo table " + TABLE);
 
     /** An added pod, whether its reply path is installed, and the sysctl value found there before ours. */
-    private record Pod(PodRef ref, boolean installed, String fwmarkAcceptBefore) {}
+    record Pod(PodRef ref, boolean installed, String fwmarkAcceptBefore) {}
 
-    private final Map<String, Pod> pods = new HashMap<>();
     private final Map<InetAddress, Path> netnsByAddress = new ConcurrentHashMap<>();
     /** Addresses of added pods whose reply path could not be installed. */
     private final Set<InetAddress> notInstalled = ConcurrentHashMap.newKeySet();
@@ -87,7 +92,6 @@ public final class TransparentUpstream implements UpstreamSource, AutoCloseable 
     private final Map<String, Counter> fallbacks = new ConcurrentHashMap<>();
     private final Set<String> warned = ConcurrentHashMap.newKeySet();
     private final Counter transparent;
-    private boolean closed;
 
     /**
      * Lets the agent's own connection from {@code from} to {@code to} through capture's inbound
@@ -104,51 +108,50 @@ public final class TransparentUpstream implements UpstreamSource, AutoCloseable 
         this.transparent = Counter.builder("wisp_upstream_source_transparent")
                 .description("connections to a captured pod's application made from the client's address")
                 .register(registry);
-        for (String reason : List.of("not_captured", "own_address", "ipv6", "not_installed", "socket_failed",
+        for (String reason : List.of("not_captured", "own_address", "family_mismatch", "not_installed", "socket_failed",
                 "pass_failed")) {
             fallback(reason);
         }
     }
 
     /** Installs the pod's reply path (after removing a leftover); its connections are transparent from then on. */
-    public synchronized void podAdded(PodRef pod) {
-        requireNonNull(pod, "pod");
-        podRemoved(pod.id());
-        if (closed || pod.netns() == null) {
-            return;
-        }
+    @Override
+    protected Pod setUp(PodRef pod) {
         try {
+            boolean v6 = pod.ips().stream().anyMatch(ip -> ip instanceof Inet6Address);
             String before = NetworkNamespace.call(pod.netns(), () -> {
-                ipBatch(REMOVE, false);
-                ipBatch(ADD, true);
+                ipBatch("-4", REMOVE, false);
+                ipBatch("-6", REMOVE, false);
+                ipBatch("-4", ADD, true);
+                if (v6) {
+                    ipBatch("-6", ADD6, true);
+                }
                 // Last: a failure before this leaves the pod's sysctl as it was.
                 String was = Files.readString(FWMARK_ACCEPT).strip();
                 Files.writeString(FWMARK_ACCEPT, "1");
                 return was;
             });
-            pods.put(pod.id(), new Pod(pod, true, before));
             for (InetAddress ip : pod.ips()) {
                 netnsByAddress.put(ip, pod.netns());
             }
             LOG.debug("pod {}: connections to its application come from the client's address", pod.id());
+            return new Pod(pod, true, before);
         } catch (IOException | RuntimeException e) {
             LOG.error("pod {}: its application sees the agent's address, not its clients' ({})", pod.id(),
                     e.getMessage());
             uninstall(pod, null);
-            pods.put(pod.id(), new Pod(pod, false, null));
             notInstalled.addAll(pod.ips());
+            return new Pod(pod, false, null);
         }
     }
 
-    /** Removes what {@link #podAdded} installed (a namespace already gone has nothing left to remove). */
-    public synchronized void podRemoved(String uid) {
-        Pod p = pods.remove(requireNonNull(uid, "uid"));
-        if (p != null) {
-            p.ref().ips().forEach(netnsByAddress::remove);
-            p.ref().ips().forEach(notInstalled::remove);
-            if (p.installed()) {
-                uninstall(p.ref(), p.fwmarkAcceptBefore());
-            }
+    /** Removes what {@link #setUp} installed (a namespace already gone has nothing left to remove). */
+    @Override
+    protected void tearDown(Pod p) {
+        p.ref().ips().forEach(netnsByAddress::remove);
+        p.ref().ips().forEach(notInstalled::remove);
+        if (p.installed()) {
+            uninstall(p.ref(), p.fwmarkAcceptBefore());
         }
     }
 
@@ -158,7 +161,8 @@ public final class TransparentUpstream implements UpstreamSource, AutoCloseable 
         }
         try {
             NetworkNamespace.call(pod.netns(), () -> {
-                ipBatch(REMOVE, false);
+                ipBatch("-4", REMOVE, false);
+                ipBatch("-6", REMOVE, false);
                 if (fwmarkAcceptBefore != null) {
                     Files.writeString(FWMARK_ACCEPT, fwmarkAcceptBefore);
                 }
@@ -170,10 +174,10 @@ public final class TransparentUpstream implements UpstreamSource, AutoCloseable 
         }
     }
 
-    private static void ipBatch(List<String> lines, boolean mustSucceed) throws IOException {
-        Routes.Batch b = Routes.batch("-4", lines);
+    private static void ipBatch(String family, List<String> lines, boolean mustSucceed) throws IOException {
+        Routes.Batch b = Routes.batch(family, lines);
         if (mustSucceed && !b.failed().isEmpty()) {
-            throw new IOException("'ip -4 " + lines.get(b.failed().iterator().next() - 1) + "' failed: "
+            throw new IOException("'ip " + family + " " + lines.get(b.failed().iterator().next() - 1) + "' failed: "
                     + b.err().strip());
         }
     }
@@ -187,16 +191,21 @@ public final class TransparentUpstream implements UpstreamSource, AutoCloseable 
         if (source.equals(destination.getAddress())) {
             return none("own_address");
         }
-        if (!(source instanceof Inet4Address)) {
-            return none("ipv6");
+        boolean v6 = source instanceof Inet6Address;
+        if (v6 != destination.getAddress() instanceof Inet6Address) {
+            return none("family_mismatch");
         }
         SocketChannel ch;
         try {
             ch = NetworkNamespace.call(netns, () -> {
-                SocketChannel c = SocketChannel.open(StandardProtocolFamily.INET);
+                SocketChannel c = SocketChannel.open(v6 ? StandardProtocolFamily.INET6 : StandardProtocolFamily.INET);
                 try {
                     int fd = descriptor(c);
-                    Sockets.setIntOption(fd, Sockets.SOL_IP, Sockets.IP_TRANSPARENT, 1, "IP_TRANSPARENT");
+                    if (v6) {
+                        Sockets.setIntOption(fd, Sockets.SOL_IPV6, Sockets.IPV6_TRANSPARENT, 1, "IPV6_TRANSPARENT");
+                    } else {
+                        Sockets.setIntOption(fd, Sockets.SOL_IP, Sockets.IP_TRANSPARENT, 1, "IP_TRANSPARENT");
+                    }
                     Sockets.setIntOption(fd, Sockets.SOL_SOCKET, Sockets.SO_MARK, MARK, "SO_MARK");
                     c.bind(new InetSocketAddress(source, 0));
                     return c;
@@ -264,13 +273,5 @@ public final class TransparentUpstream implements UpstreamSource, AutoCloseable 
     private static int descriptor(SocketChannel c) throws ReflectiveOperationException {
         Method m = Class.forName("sun.nio.ch.SelChImpl").getMethod("getFDVal");
         return (int) m.invoke(c);
-    }
-
-    @Override
-    public synchronized void close() {
-        closed = true;
-        for (String uid : List.copyOf(pods.keySet())) {
-            podRemoved(uid);
-        }
     }
 }

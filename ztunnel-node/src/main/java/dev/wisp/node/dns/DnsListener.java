@@ -1,5 +1,6 @@
 package dev.wisp.node.dns;
 
+import dev.wisp.base.UdpTcpPair;
 import java.io.IOException;
 import java.net.DatagramPacket;
 import java.net.DatagramSocket;
@@ -37,21 +38,16 @@ public final class DnsListener implements AutoCloseable {
         this.tcp = tcp;
     }
 
+    /** Binds UDP and TCP on {@code address} (port 0: one free number for both, see {@link UdpTcpPair}). */
     static DnsListener bind(DnsProxy proxy, InetSocketAddress address, Set<InetAddress> clients)
             throws IOException {
-        DatagramSocket udp = new DatagramSocket(address);
-        ServerSocket tcp;
+        UdpTcpPair sockets;
         try {
-            tcp = new ServerSocket();
-            tcp.setReuseAddress(true);
-            tcp.bind(address.getPort() == 0
-                    ? new InetSocketAddress(address.getAddress(), udp.getLocalPort())
-                    : address, 64);
+            sockets = UdpTcpPair.bind(address, 64);
         } catch (IOException e) {
-            udp.close();
-            throw new IOException("DNS proxy: TCP port " + address + " is not free: " + e.getMessage(), e);
+            throw new IOException("DNS proxy: " + e.getMessage(), e);
         }
-        DnsListener l = new DnsListener(proxy, clients, udp, tcp);
+        DnsListener l = new DnsListener(proxy, clients, sockets.udp(), sockets.tcp());
         Thread.ofVirtual().name("wisp-dns-udp-" + address).start(l::udpLoop);
         Thread.ofVirtual().name("wisp-dns-tcp-" + address).start(l::tcpLoop);
         return l;

@@ -4,12 +4,11 @@ import static java.util.Objects.requireNonNull;
 
 import dev.wisp.bpf.capture.PodRef;
 import dev.wisp.linux.NetworkNamespace;
+import dev.wisp.node.capture.NetnsPodFollower;
 import java.io.IOException;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
-import java.util.HashMap;
 import java.util.HashSet;
-import java.util.Map;
 import java.util.Set;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -26,12 +25,10 @@ import org.slf4j.LoggerFactory;
  * (capture calls the first two on its {@code wisp-pods} thread). Each listener's sockets are made
  * on a short-lived platform thread inside the pod's namespace ({@link NetworkNamespace#call}).
  */
-public final class PodDns implements AutoCloseable {
+public final class PodDns extends NetnsPodFollower<DnsListener> {
     private static final Logger LOG = LoggerFactory.getLogger(PodDns.class);
     private final DnsProxy proxy;
     private final int port;
-    private final Map<String, DnsListener> pods = new HashMap<>();
-    private boolean closed;
 
     /** Listeners of {@code proxy} on {@code 127.0.0.1:port} in each pod added. */
     public PodDns(DnsProxy proxy, int port) {
@@ -47,42 +44,31 @@ public final class PodDns implements AutoCloseable {
         return port;
     }
 
-    /** Opens the pod's listener (again, if it had one); a pod without a network namespace gets none. */
-    public synchronized void podAdded(PodRef pod) {
-        requireNonNull(pod, "pod");
-        podRemoved(pod.id());
-        if (closed || pod.netns() == null) {
-            return;
-        }
+    /** Opens the pod's listener; a pod without a network namespace gets none ({@link NetnsPodFollower}). */
+    @Override
+    protected DnsListener setUp(PodRef pod) {
         Set<InetAddress> clients = new HashSet<>(DnsProxy.LOOPBACK_CLIENTS);
         clients.addAll(pod.ips());
         InetSocketAddress at = new InetSocketAddress(InetAddress.ofLiteral("127.0.0.1"), port);
         try {
-            pods.put(pod.id(), NetworkNamespace.call(pod.netns(), () -> proxy.listen(at, clients)));
+            DnsListener l = NetworkNamespace.call(pod.netns(), () -> proxy.listen(at, clients));
             LOG.debug("DNS proxy: listening on {} in pod {}", at, pod.id());
+            return l;
         } catch (IOException | RuntimeException e) {
             LOG.error("DNS proxy: no listener on {} in pod {} ({}): its DNS queries go unanswered until its pod "
                     + "file changes; is the pod's loopback up, and is that port free in it?", at, pod.id(),
                     e.getMessage());
+            return null;
         }
-    }
-
-    public synchronized void podRemoved(String uid) {
-        DnsListener l = pods.remove(requireNonNull(uid, "uid"));
-        if (l != null) {
-            l.close();
-        }
-    }
-
-    /** The pods that have a listener now. */
-    public synchronized Set<String> serving() {
-        return Set.copyOf(pods.keySet());
     }
 
     @Override
-    public synchronized void close() {
-        closed = true;
-        pods.values().forEach(DnsListener::close);
-        pods.clear();
+    protected void tearDown(DnsListener l) {
+        l.close();
+    }
+
+    /** The pods that have a listener now. */
+    public Set<String> serving() {
+        return podIds();
     }
 }

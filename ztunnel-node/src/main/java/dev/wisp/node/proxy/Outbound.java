@@ -7,6 +7,7 @@ import dev.wisp.node.identity.IdentityProvider;
 import dev.wisp.node.telemetry.ConnectionLabels;
 import dev.wisp.node.telemetry.Telemetry;
 import dev.wisp.spiffe.SpiffeId;
+import io.micrometer.core.instrument.Counter;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
@@ -19,6 +20,7 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.Consumer;
+import java.util.function.LongUnaryOperator;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -128,6 +130,27 @@ public final class Outbound implements AutoCloseable {
     public static final String REFUSED = "wisp_workload_connections_refused";
     /** The counter of connections that waited for their workload's rate. */
     public static final String DELAYED = "wisp_workload_connections_delayed";
+    /** The counter of the times a connection stopped reading for its workload's byte rate. */
+    public static final String PAUSED = "wisp_workload_bytes_paused";
+
+    /**
+     * The byte budget of {@code source}'s relays ({@link Relay#join(Channel, Channel, Telemetry.Flow,
+     * LongUnaryOperator)}), each pause counted; null without a byte rate or a source workload.
+     */
+    private LongUnaryOperator budget(Optional<Workload> source) {
+        if (source.isEmpty() || limits.settings().bytesPerSecond() == 0) {
+            return null;
+        }
+        Workload w = source.get();
+        Counter paused = ctx.telemetry().registry().counter(PAUSED, "workload", w.getNamespace() + "/" + w.getName());
+        return n -> {
+            long pause = limits.bytes(w.getUid(), n, System.nanoTime());
+            if (pause > 0) {
+                paused.increment();
+            }
+            return pause;
+        };
+    }
 
     private void admitted(Channel client, InetSocketAddress src, InetSocketAddress dst, Optional<Workload> source,
             Consumer<Outcome> ready) {
@@ -152,8 +175,9 @@ public final class Outbound implements AutoCloseable {
                         route.service(), route.hbone())
                         .withProtocol(route.hbone() ? ConnectionLabels.NOT_CARRIED : ConnectionLabels.TCP),
                 src, route.target(), route.hbone() ? Hbone.authority(route.connectTo()) : null);
+        LongUnaryOperator budget = budget(source);
         if (!route.hbone()) {
-            direct(client, route, flow, ready);
+            direct(client, route, flow, budget, ready);
             return;
         }
         if (source.isEmpty()) {
@@ -164,7 +188,7 @@ public final class Outbound implements AutoCloseable {
         PoolKey key = new PoolKey(srcId.get(), route.expectedIdentities(), route.connectTo());
         String authority = Hbone.authority(route.target());
         String forwarded = "for=\"" + Hbone.authority(forwardedFor(src, source.get())) + "\"";
-        tunnel(key, client, authority, forwarded, flow, ready, true);
+        tunnel(key, client, authority, forwarded, flow, budget, ready, true);
     }
 
     /**
@@ -173,10 +197,11 @@ public final class Outbound implements AutoCloseable {
      * answer) is retried once, which the pool puts on a new connection, made with the current certificate.
      */
     private void tunnel(PoolKey key, Channel client, String authority, String forwarded, Telemetry.Flow flow,
-            Consumer<Outcome> ready, boolean mayRetry) {
-        Runnable again = mayRetry ? () -> tunnel(key, client, authority, forwarded, flow, ready, false) : null;
+            LongUnaryOperator budget, Consumer<Outcome> ready, boolean mayRetry) {
+        Runnable again = mayRetry ? () -> tunnel(key, client, authority, forwarded, flow, budget, ready, false) : null;
         Promise<Channel> stream = client.eventLoop().newPromise();
-        hbone.open(key, protocol -> new ConnectRequest(protocol, client, authority, forwarded, flow, ready, again),
+        hbone.open(key, protocol -> new ConnectRequest(protocol, client, authority, forwarded, flow, budget, ready,
+                again),
                 stream);
         stream.addListener((Future<Channel> f) -> {
             if (!f.isSuccess()) {
@@ -201,7 +226,8 @@ public final class Outbound implements AutoCloseable {
         return new InetSocketAddress(Route.address(source.getAddresses(0)), src.getPort());
     }
 
-    private void direct(Channel client, Route route, Telemetry.Flow flow, Consumer<Outcome> ready) {
+    private void direct(Channel client, Route route, Telemetry.Flow flow, LongUnaryOperator budget,
+            Consumer<Outcome> ready) {
         ctx.transport().connect(client.eventLoop(), route.connectTo(), ctx.connectTimeout())
                 .addListener((ChannelFutureListener) f -> {
                     if (!f.isSuccess()) {
@@ -215,7 +241,7 @@ public final class Outbound implements AutoCloseable {
                         return;
                     }
                     ready.accept(Outcome.allowed());
-                    Relay.join(client, f.channel(), flow);
+                    Relay.join(client, f.channel(), flow, budget);
                 });
     }
 
@@ -287,18 +313,20 @@ public final class Outbound implements AutoCloseable {
         private final Channel client;
         private final String forwarded;
         private final Telemetry.Flow flow;
+        private final LongUnaryOperator budget;
         private final Consumer<Outcome> ready;
         /** Retries the request once on a 421; null when this is the retry. */
         private final Runnable again;
 
         ConnectRequest(StreamProtocol protocol, Channel client, String authority, String forwarded,
-                Telemetry.Flow flow, Consumer<Outcome> ready, Runnable again) {
+                Telemetry.Flow flow, LongUnaryOperator budget, Consumer<Outcome> ready, Runnable again) {
             super(authority);
             this.again = again;
             this.protocol = protocol;
             this.client = client;
             this.forwarded = forwarded;
             this.flow = flow;
+            this.budget = budget;
             this.ready = ready;
         }
 
@@ -336,7 +364,7 @@ public final class Outbound implements AutoCloseable {
             // frames that followed the answer continue from here into them.
             Channel stream = c.channel();
             protocol.toRelay(stream);
-            Relay.join(client, stream, flow);
+            Relay.join(client, stream, flow, budget);
             return true;
         }
 

@@ -17,6 +17,8 @@ import io.netty.handler.codec.http2.Http2HeadersFrame;
 import io.netty.handler.codec.http2.Http2ResetFrame;
 import io.netty.handler.codec.http2.Http2StreamChannel;
 import io.netty.util.ReferenceCountUtil;
+import java.util.concurrent.TimeUnit;
+import java.util.function.LongUnaryOperator;
 import dev.wisp.node.telemetry.Telemetry;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -38,6 +40,12 @@ import org.slf4j.LoggerFactory;
  * window. Memory per relay is therefore bounded by the write buffer high-water marks plus one
  * stream window.
  *
+ * <p><b>Byte rate.</b> A relay may be given its source workload's byte budget ({@link
+ * WorkloadLimits#bytes}): every read is charged to it, and a read over it stops that side's reading
+ * for the time the budget says (a timer on its loop), as an unwritable peer would; the sender is then
+ * held by its TCP or stream window. A side reads only while its peer is writable <em>and</em> it is
+ * not paused.
+ *
  * <p><b>Closing.</b> A TCP FIN becomes an empty DATA frame with END_STREAM and vice versa
  * (half-close both ways: the other direction keeps flowing). A TCP reset or error becomes
  * RST_STREAM(CANCEL); a received RST_STREAM resets the TCP connection (SO_LINGER 0). The relay is
@@ -53,9 +61,12 @@ final class Relay {
     private final Telemetry.Flow flow;
     /** Set once, by whichever loop completes the relay. */
     private final java.util.concurrent.atomic.AtomicBoolean done = new java.util.concurrent.atomic.AtomicBoolean();
+    /** Bytes just read → nanoseconds to stop reading (the source workload's byte budget); null: no budget. */
+    private final LongUnaryOperator budget;
 
-    private Relay(Channel client, Channel server, Telemetry.Flow flow) {
+    private Relay(Channel client, Channel server, Telemetry.Flow flow, LongUnaryOperator budget) {
         this.flow = flow;
+        this.budget = budget;
         this.client = new Side(client, true);
         this.server = new Side(server, false);
     }
@@ -69,7 +80,15 @@ final class Relay {
      * {@code flow}, which is closed as {@link Outcome.Allowed} when the relay completes.
      */
     static void join(Channel client, Channel server, Telemetry.Flow flow) {
-        Relay r = new Relay(client, server, flow);
+        join(client, server, flow, null);
+    }
+
+    /**
+     * As {@link #join(Channel, Channel, Telemetry.Flow)}, each read (either side) charged to {@code
+     * budget}, which answers how many nanoseconds that side must stop reading (0: read on); null: none.
+     */
+    static void join(Channel client, Channel server, Telemetry.Flow flow, LongUnaryOperator budget) {
+        Relay r = new Relay(client, server, flow, budget);
         onLoop(client, r.client::start);
         onLoop(server, r.server::start);
     }
@@ -92,6 +111,12 @@ final class Relay {
             flow.toServer(n);
         } else {
             flow.toClient(n);
+        }
+        if (budget != null) {
+            long pause = budget.applyAsLong(n);
+            if (pause > 0) {
+                from.pause(pause);
+            }
         }
     }
 
@@ -124,6 +149,8 @@ final class Relay {
         volatile boolean outputEnded;
         /** That FIN / END_STREAM has been written out (or cannot be any more). Set by this side's loop. */
         volatile boolean outputDone;
+        /** Reading stopped for the byte budget until a timer ends it. This side's loop only. */
+        boolean paused;
 
         Side(Channel ch, boolean isClient) {
             this.ch = ch;
@@ -168,6 +195,24 @@ final class Relay {
                 ch.writeAndFlush(Unpooled.EMPTY_BUFFER).addListener(f -> ((DuplexChannel) ch).shutdownOutput()
                         .addListener(g -> outputDone()));
             }
+        }
+
+        /** On this side's loop: stops reading for {@code nanos} (the byte budget), then reads on if the peer is writable. */
+        void pause(long nanos) {
+            if (paused) {
+                return;
+            }
+            paused = true;
+            ch.config().setAutoRead(false);
+            ch.eventLoop().schedule(() -> {
+                paused = false;
+                readIf(other(this).ch.isWritable());
+            }, nanos, TimeUnit.NANOSECONDS);
+        }
+
+        /** On this side's loop: reads while {@code peerWritable} and not paused for the byte budget. */
+        void readIf(boolean peerWritable) {
+            ch.config().setAutoRead(peerWritable && !paused);
         }
 
         private void outputDone() {
@@ -221,7 +266,7 @@ final class Relay {
                 ch.config().setAutoRead(false);
                 // The peer may have become writable (on its loop) between the check and the switch.
                 if (peer.ch.isWritable()) {
-                    ch.config().setAutoRead(true);
+                    readIf(true);
                 }
             }
         }
@@ -241,7 +286,7 @@ final class Relay {
         public void channelWritabilityChanged(ChannelHandlerContext ctx) {
             Side peer = other(this);
             // Read on the peer's loop whether this side is writable at that moment.
-            onLoop(peer.ch, () -> peer.ch.config().setAutoRead(ch.isWritable()));
+            onLoop(peer.ch, () -> peer.readIf(ch.isWritable()));
             ctx.fireChannelWritabilityChanged();
         }
 

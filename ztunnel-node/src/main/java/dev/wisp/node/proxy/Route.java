@@ -100,7 +100,8 @@ record Route(boolean hbone, InetSocketAddress connectTo, InetSocketAddress targe
         }
         Workload w = healthy.get(Math.floorMod(rr.applyAsInt(key), healthy.size()));
         int targetPort = targetPort(w.getServicesMap().get(key), port);
-        InetSocketAddress target = new InetSocketAddress(address(w.getAddresses(0)), targetPort);
+        InetSocketAddress target = new InetSocketAddress(sameFamily(w.getAddressesList(), dst.getAddress()),
+                targetPort);
         if (w.getTunnelProtocol() != TunnelProtocol.TUNNEL_HBONE) {
             return new Route(false, target, target, List.of(), Optional.of(w), svc.getHostname(), false);
         }
@@ -133,8 +134,8 @@ record Route(boolean hbone, InetSocketAddress connectTo, InetSocketAddress targe
         serviceSans.forEach(san -> expected.add(SpiffeId.parse(san)));
         expected.add(IdentityProvider.workloadId(w));
         expected.add(IdentityProvider.nodeId(w.getTrustDomain(), w.getNode()));
-        return new Route(true, new InetSocketAddress(address(node.getAddresses(0)), port), target, expected,
-                Optional.of(w), service, false);
+        return new Route(true, new InetSocketAddress(sameFamily(node.getAddressesList(), target.getAddress()), port),
+                target, expected, Optional.of(w), service, false);
     }
 
     private static Route toWaypoint(GatewayAddress wp, InetSocketAddress target, Optional<Workload> w,
@@ -142,6 +143,21 @@ record Route(boolean hbone, InetSocketAddress connectTo, InetSocketAddress targe
         int port = wp.getHbonePort() == 0 ? defaultHbonePort : wp.getHbonePort();
         return new Route(true, new InetSocketAddress(address(wp.getAddress()), port), target,
                 List.of(SpiffeId.parse(wp.getIdentity())), w, service, true);
+    }
+
+    /**
+     * The first of {@code addresses} (not empty) of {@code like}'s family, else the first: a dual-stack
+     * Service's IPv6 VIP reaches its endpoints' IPv6 addresses, and an IPv6 destination is tunnelled to
+     * its node's IPv6 address, each where there is one.
+     */
+    static InetAddress sameFamily(List<ByteString> addresses, InetAddress like) {
+        int size = like.getAddress().length;
+        for (ByteString a : addresses) {
+            if (a.size() == size) {
+                return address(a);
+            }
+        }
+        return address(addresses.getFirst());
     }
 
     static InetAddress address(ByteString b) {

@@ -25,6 +25,14 @@ import java.util.Map;
  * <p><b>Open connections</b>: connections waiting (for a slot or for their refusal) or relayed count
  * until {@link #release}; one more than {@code maxConnections} is refused at once ({@link
  * Reason#CONNECTIONS}), so the held refusals are bounded too.
+ *
+ * <p><b>Bytes</b> (when {@code bytesPerSecond} is set): the bytes a workload's connections relay,
+ * both ways, share a second bucket of the same form, {@code bytesPerSecond} after a burst of a tenth
+ * of a second of it ({@link #BYTE_BURST_MIN} at least). {@link #bytes} charges what a connection just
+ * read and answers how long that connection should stop reading: the relay pauses the reading side,
+ * its peer's TCP window (or HTTP/2 stream window) then stops the sender. Measured as the cause of the
+ * push's harm (ARCHITECTURE.md, "Noisy neighbours"): on a node whose cores are saturated, a pod
+ * pushing bytes at full speed takes the agents' loops and cores from every other pod.
  */
 public final class WorkloadLimits {
     /**
@@ -33,27 +41,42 @@ public final class WorkloadLimits {
      * @param maxWait how long a connection over the rate may wait for its slot before it is refused
      *            (zero: refused at once)
      * @param maxConnections open connections per workload
+     * @param bytesPerSecond bytes per second relayed per workload, both directions together (0: no limit)
      */
-    public record Settings(double connectionsPerSecond, int burst, Duration maxWait, int maxConnections) {
+    public record Settings(double connectionsPerSecond, int burst, Duration maxWait, int maxConnections,
+            long bytesPerSecond) {
         /**
          * Generous for a normal pod (a busy HTTP client opens tens of connections a second; a pooled
          * one far fewer), low enough that one pod cannot open connections without end.
          */
-        public static final Settings DEFAULTS = new Settings(500, 500, Duration.ofSeconds(1), 10_000);
+        public static final Settings DEFAULTS = new Settings(500, 500, Duration.ofSeconds(1), 10_000, 0);
 
         public Settings {
             if (!(connectionsPerSecond > 0) || burst < 1 || maxConnections < 1 || requireNonNull(maxWait, "maxWait")
-                    .isNegative()) {
+                    .isNegative() || bytesPerSecond < 0) {
                 throw new IllegalArgumentException("workload limits need a positive rate, burst and connection "
-                        + "cap and a wait of zero or more: " + connectionsPerSecond + "/s, burst " + burst + ", "
-                        + maxConnections + " open, wait " + maxWait);
+                        + "cap, a wait and a byte rate of zero or more: " + connectionsPerSecond + "/s, burst " + burst
+                        + ", " + maxConnections + " open, wait " + maxWait + ", " + bytesPerSecond + " bytes/s");
             }
+        }
+
+        /** Without a byte rate. */
+        public Settings(double connectionsPerSecond, int burst, Duration maxWait, int maxConnections) {
+            this(connectionsPerSecond, burst, maxWait, maxConnections, 0);
+        }
+
+        /** The same settings with {@code bytesPerSecond} (0: no byte limit). */
+        public Settings withBytesPerSecond(long bytes) {
+            return new Settings(connectionsPerSecond, burst, maxWait, maxConnections, bytes);
         }
 
         @Override
         public String toString() {
             return connectionsPerSecond + " new connections/s (burst " + burst + ", wait up to " + maxWait.toMillis()
-                    + " ms), " + maxConnections + " open";
+                    + " ms), " + maxConnections + " open" + (bytesPerSecond == 0
+                            ? ""
+                            : ", " + bytesPerSecond
+                                    + " bytes/s");
         }
     }
 
@@ -88,28 +111,41 @@ public final class WorkloadLimits {
         }
     }
 
+    /** The smallest byte burst: a few TCP reads, so that a slow byte rate still moves whole reads. */
+    public static final long BYTE_BURST_MIN = 256 * 1024;
     private final Settings settings;
     private final long interval;
     private final long tolerance;
+    /** Nanoseconds per byte, and the byte burst as nanoseconds of it (0: no byte limit). */
+    private final double nanosPerByte;
+    private final long byteTolerance;
     private final Map<String, Bucket> buckets = new HashMap<>();
 
     public WorkloadLimits(Settings settings) {
         this.settings = requireNonNull(settings, "settings");
         this.interval = Math.max(1, Math.round(1e9 / settings.connectionsPerSecond()));
         this.tolerance = (settings.burst() - 1) * interval;
+        long rate = settings.bytesPerSecond();
+        this.nanosPerByte = rate == 0 ? 0 : 1e9 / rate;
+        this.byteTolerance = rate == 0 ? 0 : Math.round(Math.max(BYTE_BURST_MIN, rate / 10.0) * nanosPerByte);
     }
 
     public Settings settings() {
         return settings;
     }
 
-    /** One workload's state: the theoretical arrival time of its next connection, and its open count. */
+    /**
+     * One workload's state: the theoretical arrival time of its next connection and of its next byte,
+     * and its open count.
+     */
     private static final class Bucket {
         long tat;
+        long byteTat;
         int open;
 
         Bucket(long now) {
             tat = now;
+            byteTat = now;
         }
     }
 
@@ -136,9 +172,23 @@ public final class WorkloadLimits {
             return;
         }
         b.open = Math.max(0, b.open - 1);
-        if (b.open == 0 && b.tat <= now) {
+        if (b.open == 0 && b.tat <= now && b.byteTat <= now) {
             buckets.remove(workload);
         }
+    }
+
+    /**
+     * {@code n} bytes that a connection of {@code workload} just relayed at {@code now}: how long (ns)
+     * that connection should stop reading so that the workload stays within its byte rate (0: read on).
+     * Always 0 without a byte rate, or for a workload with no open connection.
+     */
+    public synchronized long bytes(String workload, long n, long now) {
+        Bucket b = nanosPerByte == 0 ? null : buckets.get(workload);
+        if (b == null) {
+            return 0;
+        }
+        b.byteTat = Math.max(b.byteTat, now) + Math.round(n * nanosPerByte);
+        return Math.max(0, b.byteTat - byteTolerance - now);
     }
 
     /** Workloads with state (open connections or a rate debt). */

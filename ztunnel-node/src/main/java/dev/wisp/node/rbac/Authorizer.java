@@ -136,15 +136,29 @@ public final class Authorizer {
     }
 
     private static boolean anyCidr(List<Address> cidrs, InetAddress ip) {
+        byte[] bytes = ip.getAddress();
         for (Address cidr : cidrs) {
-            if (inCidr(cidr.getAddress(), cidr.getLength(), ip.getAddress())) {
+            if (inCidr(cidr.getAddress(), cidr.getLength(), bytes)) {
                 return true;
             }
         }
         return false;
     }
 
+    /**
+     * Whether {@code ip} lies in {@code network/length}. An IPv4-mapped IPv6 address
+     * ({@code ::ffff:a.b.c.d}) is the IPv4 address it carries, on either side (a prefix of at least 96
+     * bits), so that {@code ::ffff:10.0.0.1} cannot slip past a DENY of {@code 10.0.0.0/8}, nor a
+     * {@code ::ffff:10.0.0.0/104} block miss {@code 10.0.0.1}.
+     */
     static boolean inCidr(ByteString network, int length, byte[] ip) {
+        if (isV4Mapped(ip)) {
+            ip = java.util.Arrays.copyOfRange(ip, 12, 16);
+        }
+        if (network.size() == 16 && length >= 96 && isV4Mapped(network.toByteArray())) {
+            network = network.substring(12);
+            length -= 96;
+        }
         if (network.size() != ip.length) {
             return false;
         }
@@ -160,5 +174,17 @@ public final class Authorizer {
         }
         int mask = (0xff << (8 - rest)) & 0xff;
         return (network.byteAt(full) & mask) == (ip[full] & mask);
+    }
+
+    private static boolean isV4Mapped(byte[] a) {
+        if (a.length != 16 || a[10] != (byte) 0xff || a[11] != (byte) 0xff) {
+            return false;
+        }
+        for (int i = 0; i < 10; i++) {
+            if (a[i] != 0) {
+                return false;
+            }
+        }
+        return true;
     }
 }

@@ -256,7 +256,8 @@ public final class Telemetry {
 
         private static String addr(SocketAddress a) {
             if (a instanceof java.net.InetSocketAddress i) {
-                return i.getAddress().getHostAddress() + ":" + i.getPort();
+                String host = i.getAddress().getHostAddress();
+                return (host.indexOf(':') >= 0 ? "[" + host + "]" : host) + ":" + i.getPort();
             }
             return String.valueOf(a);
         }

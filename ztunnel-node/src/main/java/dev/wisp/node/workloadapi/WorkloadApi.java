@@ -4,6 +4,7 @@ import static java.util.Objects.requireNonNull;
 
 import dev.wisp.api.workload.v1.Workload;
 import dev.wisp.bpf.capture.PodRef;
+import dev.wisp.node.capture.PodFollower;
 import dev.wisp.node.identity.IdentityProvider;
 import dev.wisp.node.state.WorkloadIndex;
 import dev.wisp.spiffe.SpiffeId;
@@ -38,7 +39,7 @@ import org.slf4j.LoggerFactory;
  * ({@link #stateChanged}). All three, and {@link #close}, hold this object's monitor. Each serving
  * pod has its gRPC server's event loop thread and its socket's threads ({@link PodSocket}).
  */
-public final class WorkloadApi implements AutoCloseable {
+public final class WorkloadApi implements PodFollower, AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(WorkloadApi.class);
     private final Path dir;
     private final Path agentDir;
@@ -98,6 +99,7 @@ public final class WorkloadApi implements AutoCloseable {
     }
 
     /** A pod was enrolled (or enrolled again with changed details). */
+    @Override
     public synchronized void podAdded(PodRef pod) {
         requireNonNull(pod, "pod");
         stop(pods.remove(pod.id()));
@@ -108,6 +110,7 @@ public final class WorkloadApi implements AutoCloseable {
     }
 
     /** Pod {@code uid} left the node: its socket and server go. */
+    @Override
     public synchronized void podRemoved(String uid) {
         stop(pods.remove(requireNonNull(uid, "uid")));
     }

@@ -18,6 +18,31 @@ import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.BeforeEach;
+import com.sun.net.httpserver.HttpsConfigurator;
+import com.sun.net.httpserver.HttpsServer;
+import java.io.OutputStream;
+import java.math.BigInteger;
+import java.net.InetSocketAddress;
+import java.security.KeyPair;
+import java.security.KeyPairGenerator;
+import java.security.KeyStore;
+import java.security.cert.X509Certificate;
+import java.time.Instant;
+import java.time.temporal.ChronoUnit;
+import java.util.Base64;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CopyOnWriteArrayList;
+import javax.net.ssl.KeyManagerFactory;
+import javax.net.ssl.SSLContext;
+import org.bouncycastle.asn1.x500.X500Name;
+import org.bouncycastle.asn1.x509.Extension;
+import org.bouncycastle.asn1.x509.GeneralName;
+import org.bouncycastle.asn1.x509.GeneralNames;
+import org.bouncycastle.cert.jcajce.JcaX509CertificateConverter;
+import org.bouncycastle.cert.jcajce.JcaX509v3CertificateBuilder;
+import org.bouncycastle.operator.jcajce.JcaContentSignerBuilder;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Nested;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -212,5 +237,188 @@ class CniPluginTest {
         CniPlugin.Outcome big = CniPlugin.run(env("ADD"), new ByteArrayInputStream(huge));
         assertThat(error(big, CniPlugin.DECODE_FAILURE).path("msg").asText()).contains("larger than");
         assertThat(pods.toFile().list()).isEmpty();
+    }
+
+    /**
+     * Opt-out by label through the plugin: with a {@code kubernetes} object in its configuration the
+     * plugin reads the pod and its namespace from an API server (an HTTPS stand-in with its own CA,
+     * serving the two GETs the plugin makes) and lets a pod the mesh does not enroll start with no agent
+     * at all, while an enrolled pod, or one whose labels cannot be read, still fails closed.
+     */
+    @Nested
+    class OptOutByLabel {
+        final String TOKEN = "eyJhbGciOiJSUzI1NiJ9.plugin-token";
+
+        HttpsServer api;
+        final Map<String, String> objects = new ConcurrentHashMap<>();
+        final List<String> requests = new CopyOnWriteArrayList<>();
+        Path caFile;
+        Path tokenFile;
+
+        @BeforeEach
+        void apiServer() throws Exception {
+            KeyPair keys = KeyPairGenerator.getInstance("EC").generateKeyPair();
+            X509Certificate cert = selfSigned(keys);
+            KeyStore ks = KeyStore.getInstance("PKCS12");
+            ks.load(null, null);
+            ks.setKeyEntry("api", keys.getPrivate(), new char[0], new X509Certificate[]{cert});
+            KeyManagerFactory kmf = KeyManagerFactory.getInstance(KeyManagerFactory.getDefaultAlgorithm());
+            kmf.init(ks, new char[0]);
+            SSLContext tls = SSLContext.getInstance("TLS");
+            tls.init(kmf.getKeyManagers(), null, null);
+            api = HttpsServer.create(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0), 0);
+            api.setHttpsConfigurator(new HttpsConfigurator(tls));
+            api.createContext("/", exchange -> {
+                String path = exchange.getRequestURI().getRawPath();
+                requests.add(exchange.getRequestMethod() + " " + path + " " + exchange.getRequestHeaders().getFirst(
+                        "Authorization"));
+                String body = objects.get(path);
+                byte[] bytes = (body == null ? "{\"kind\": \"Status\", \"code\": 404}" : body).getBytes(
+                        StandardCharsets.UTF_8);
+                exchange.sendResponseHeaders(body == null ? 404 : 200, bytes.length);
+                try (OutputStream out = exchange.getResponseBody()) {
+                    out.write(bytes);
+                }
+            });
+            api.start();
+            caFile = Files.writeString(dir.resolve("ca.crt"), pem(cert));
+            tokenFile = Files.writeString(dir.resolve("token"), TOKEN + "\n");
+        }
+
+        /** The API server's certificate: self-signed, for 127.0.0.1. */
+        X509Certificate selfSigned(KeyPair keys) throws Exception {
+            X500Name name = new X500Name("CN=kube-apiserver");
+            Instant now = Instant.now();
+            return new JcaX509CertificateConverter()
+                    .getCertificate(new JcaX509v3CertificateBuilder(name, BigInteger.TWO,
+                            java.util.Date.from(now.minus(1, ChronoUnit.HOURS)),
+                            java.util.Date.from(now.plus(1, ChronoUnit.HOURS)),
+                            name, keys.getPublic())
+                            .addExtension(Extension.subjectAlternativeName, false, new GeneralNames(
+                                    new GeneralName(GeneralName.iPAddress, "127.0.0.1")))
+                            .build(new JcaContentSignerBuilder(
+                                    "SHA256withECDSA").build(keys.getPrivate())));
+        }
+
+        String pem(X509Certificate cert) throws Exception {
+            return "-----BEGIN CERTIFICATE-----\n" + Base64.getMimeEncoder().encodeToString(cert.getEncoded())
+                    + "\n-----END CERTIFICATE-----\n";
+        }
+
+        @AfterEach
+        void stopApi() {
+            api.stop(0);
+        }
+
+        String kubernetes(boolean honourIstio) {
+            return ", \"kubernetes\": {\"server\": \"https://127.0.0.1:%d\", \"tokenFile\": \"%s\", \"caFile\": \"%s\", "
+                    .formatted(api.getAddress().getPort(), tokenFile, caFile)
+                    + "\"enrollLabel\": \"wisp.dev/mesh\", \"honorIstioLabels\": " + honourIstio + "}";
+        }
+
+        void pod(String labels) {
+            objects.put("/api/v1/namespaces/shop/pods/web-0", """
+                    {"kind": "Pod", "metadata": {"name": "web-0", "namespace": "shop", "uid": "%s", "labels": {%s}}}
+                    """.formatted(UID, labels));
+        }
+
+        void namespace(String labels) {
+            objects.put("/api/v1/namespaces/shop", """
+                    {"kind": "Namespace", "metadata": {"name": "shop", "labels": {%s}}}
+                    """.formatted(labels));
+        }
+
+        /** ADD with no agent: the pod starts (prevResult answered), nothing is written for the agent. */
+        void startsWithoutTheAgent(boolean honourIstio) throws Exception {
+            CniPlugin.Outcome o = run(env("ADD"), config(kubernetes(honourIstio)));
+            assertThat(o.exit()).as(o.stdout()).isZero();
+            assertThat(JSON.readTree(o.stdout()).at("/ips/0/address").asText()).isEqualTo("10.244.1.7/24");
+            assertThat(pods.toFile().list()).isEmpty();
+            assertThat(run(env("CHECK"), config(kubernetes(honourIstio))).exit()).isZero();
+        }
+
+        @Test
+        void aPodLabelledNoneInAnEnrolledNamespaceStartsWithoutWaitingForTheAgent() throws Exception {
+            namespace("\"wisp.dev/mesh\": \"enabled\"");
+            pod("\"app\": \"web\", \"wisp.dev/mesh\": \"none\"");
+            startsWithoutTheAgent(false);
+            String pod = "GET /api/v1/namespaces/shop/pods/web-0 Bearer " + TOKEN;
+            String namespace = "GET /api/v1/namespaces/shop Bearer " + TOKEN;
+            assertThat(requests).as("ADD, then CHECK").containsExactly(pod, namespace, pod, namespace);
+        }
+
+        @Test
+        void aNamespaceLabelledNoneAndAnUnlabelledNamespaceLetTheirPodsStart() throws Exception {
+            pod("\"app\": \"web\"");
+            namespace("\"wisp.dev/mesh\": \"none\"");
+            startsWithoutTheAgent(false);
+            namespace("");
+            startsWithoutTheAgent(false);
+        }
+
+        @Test
+        void istiosNoneOptsOutOnlyWhenIstiosNamesAreHonoured() throws Exception {
+            namespace("\"istio.io/dataplane-mode\": \"ambient\", \"wisp.dev/mesh\": \"enabled\"");
+            pod("\"istio.io/dataplane-mode\": \"none\"");
+            startsWithoutTheAgent(true);
+            // Not honoured: the namespace's wisp.dev/mesh=enabled enrolls it, and with no agent it fails closed.
+            JsonNode err = error(run(env("ADD"), config(kubernetes(false))), CniPlugin.TRY_AGAIN_LATER);
+            assertThat(err.path("msg").asText()).contains("did not confirm enrolling pod shop/web-0");
+            assertThat(pods.toFile().list()).isEmpty();
+        }
+
+        @Test
+        void anEnrolledPodStillWaitsForTheAgentAndFailsClosedWithoutIt() throws Exception {
+            namespace("\"wisp.dev/mesh\": \"enabled\"");
+            pod("\"app\": \"web\"");
+            error(run(env("ADD"), config(kubernetes(false))), CniPlugin.TRY_AGAIN_LATER);
+            assertThat(pods.resolve(UID + ".json")).doesNotExist();
+            CompletableFuture<PodRef> agent = agentConfirms();
+            CniPlugin.Outcome o = run(env("ADD"), config(kubernetes(false)));
+            assertThat(o.exit()).as(o.stdout()).isZero();
+            assertThat(agent.get(10, TimeUnit.SECONDS).cgroup()).isEqualTo(podCgroup);
+        }
+
+        @Test
+        void whenTheLabelsCannotBeReadThePodDoesNotStart() throws Exception {
+            namespace("\"wisp.dev/mesh\": \"none\"");
+            // The pod is not in the API (404).
+            assertThat(
+                    error(run(env("ADD"), config(kubernetes(false))), CniPlugin.TRY_AGAIN_LATER).path("msg").asText())
+                    .contains("cannot tell whether pod shop/web-0 is in the mesh").contains("404");
+            // The API's pod of that name is another incarnation (another UID).
+            pod("\"wisp.dev/mesh\": \"none\"");
+            objects.computeIfPresent("/api/v1/namespaces/shop/pods/web-0", (k, v) -> v.replace(UID,
+                    "00000000-0000-0000-0000-000000000000"));
+            assertThat(
+                    error(run(env("ADD"), config(kubernetes(false))), CniPlugin.TRY_AGAIN_LATER).path("msg").asText())
+                    .contains("has uid '00000000-0000-0000-0000-000000000000'");
+            // A server whose certificate the CA file does not vouch for.
+            pod("\"wisp.dev/mesh\": \"none\"");
+            String trusted = Files.readString(caFile);
+            Files.writeString(caFile, pem(selfSigned(KeyPairGenerator.getInstance("EC").generateKeyPair())));
+            assertThat(
+                    error(run(env("ADD"), config(kubernetes(false))), CniPlugin.TRY_AGAIN_LATER).path("msg").asText())
+                    .contains("SSLHandshakeException");
+            // An empty CA file, then the API server gone.
+            Files.writeString(caFile, "");
+            assertThat(
+                    error(run(env("ADD"), config(kubernetes(false))), CniPlugin.TRY_AGAIN_LATER).path("msg").asText())
+                    .contains("cannot read the plugin's API credentials");
+            Files.writeString(caFile, trusted);
+            api.stop(0);
+            assertThat(
+                    error(run(env("ADD"), config(kubernetes(false))), CniPlugin.TRY_AGAIN_LATER).path("msg").asText())
+                    .contains("failed");
+            assertThat(pods.toFile().list()).isEmpty();
+        }
+
+        @Test
+        void theApiSettingsAreChecked() throws Exception {
+            error(run(env("ADD"), config(kubernetes(false).replace("https://", "http://"))), CniPlugin.INVALID_CONFIG);
+            error(run(env("ADD"), config(kubernetes(false).replace(tokenFile.toString(), "token"))),
+                    CniPlugin.INVALID_CONFIG);
+            assertThat(requests).isEmpty();
+        }
     }
 }

@@ -72,6 +72,33 @@ class RouteTest {
     }
 
     @Test
+    void anIpv6DestinationGoesToItsEndpointsAndNodesIpv6AddressesAndAnIpv4OneToTheirIpv4Ones() throws Exception {
+        var dualNode = node("n4", "10.0.0.4", 0);
+        dualNode = dualNode.toBuilder().setNode(dualNode.getNode().toBuilder().addAddresses(Fixtures.ip("fd00::4")))
+                .build();
+        var dualService = service("dual.svc", "10.96.0.2", 80, 0);
+        dualService = dualService.toBuilder().setService(dualService.getService().toBuilder().addAddresses(Fixtures
+                .ip("fd00:96::2"))).build();
+        index.apply(StateUpdates.NODE, List.of(dualNode), List.of());
+        index.apply(StateUpdates.WORKLOAD, List.of(res(workload("d1", "server", "n4", "10.1.0.4").addAddresses(
+                Fixtures.ip("fd00:1::4")).putServices("default/dual.svc", ports(80, 8080)))), List.of());
+        index.apply(StateUpdates.SERVICE, List.of(dualService), List.of());
+
+        assertThat(List.of(route("fd00:1::4", 9000).target(), route("fd00:1::4", 9000).connectTo())).containsExactly(
+                new InetSocketAddress("fd00:1::4", 9000), new InetSocketAddress("fd00::4", 15008));
+        Route viaVip6 = route("fd00:96::2", 80);
+        assertThat(List.of(viaVip6.target(), viaVip6.connectTo())).containsExactly(new InetSocketAddress("fd00:1::4",
+                8080), new InetSocketAddress("fd00::4", 15008));
+        Route viaVip4 = route("10.96.0.2", 80);
+        assertThat(List.of(viaVip4.target(), viaVip4.connectTo())).containsExactly(new InetSocketAddress("10.1.0.4",
+                8080), new InetSocketAddress("10.0.0.4", 15008));
+        // A node with an IPv4 address only still carries an IPv6 destination.
+        index.apply(StateUpdates.WORKLOAD, List.of(res(workload("d2", "server", "n2", "10.1.0.5").addAddresses(
+                Fixtures.ip("fd00:1::5")))), List.of());
+        assertThat(route("fd00:1::5", 9000).connectTo()).isEqualTo(new InetSocketAddress("10.0.0.2", 15008));
+    }
+
+    @Test
     void waypointTakesTheTraffic() throws Exception {
         Route r = route("10.1.0.8", 80);
         assertThat(r.connectTo()).isEqualTo(new InetSocketAddress("10.2.0.1", 15008));

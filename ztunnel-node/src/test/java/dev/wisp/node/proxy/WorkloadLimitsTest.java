@@ -98,7 +98,34 @@ class WorkloadLimitsTest {
     }
 
     @Test
+    void bytesOverTheBurstPauseTheReaderForTheirShareOfTheRate() {
+        // 10 MiB/s: a burst of 1 MiB (a tenth of a second), then 100 ms per MiB.
+        long mib = 1 << 20;
+        WorkloadLimits l = new WorkloadLimits(new WorkloadLimits.Settings(10, 3, Duration.ZERO, 10).withBytesPerSecond(
+                10 * mib));
+        l.admit("noisy", T0);
+        assertThat(l.bytes("noisy", mib, T0)).as("the burst").isZero();
+        assertThat(l.bytes("noisy", mib, T0)).as("one MiB over it: its 100 ms").isEqualTo(100 * MS);
+        assertThat(l.bytes("noisy", mib / 2, T0 + 50 * MS)).as("half a MiB, 50 ms later").isEqualTo(100 * MS);
+        assertThat(l.bytes("quiet", 100 * mib, T0)).as("a workload with no open connection is not tracked").isZero();
+        l.admit("quiet", T0);
+        assertThat(l.bytes("quiet", mib, T0)).as("another workload has its own budget").isZero();
+        l.release("noisy", T0 + 200 * MS);
+        assertThat(l.tracked()).as("still in debt (to T0 + 250 ms): remembered").isEqualTo(2);
+        l.release("quiet", T0 + 200 * MS);
+        assertThat(l.tracked()).as("the quiet workload is paid up and closed").isEqualTo(1);
+    }
+
+    @Test
+    void withoutAByteRateBytesNeverPause() {
+        limits.admit("a", T0);
+        assertThat(limits.bytes("a", Long.MAX_VALUE / 4, T0)).isZero();
+    }
+
+    @Test
     void nonsenseSettingsAreRefused() {
+        assertThatThrownBy(() -> new WorkloadLimits.Settings(1, 1, Duration.ZERO, 1, -1))
+                .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("byte rate");
         assertThatThrownBy(() -> new WorkloadLimits.Settings(0, 1, Duration.ZERO, 1))
                 .isInstanceOf(IllegalArgumentException.class).hasMessageContaining("positive rate");
         assertThatThrownBy(() -> new WorkloadLimits.Settings(1, 1, Duration.ofSeconds(-1), 1))

@@ -50,6 +50,21 @@ class AuthorizerTest {
         return StringMatch.newBuilder().setPresence(true).build();
     }
 
+    /** {@code ::ffff:<v4>} as an {@link java.net.Inet6Address} (which {@code ofLiteral} would make IPv4). */
+    static InetAddress mapped(String v4) {
+        byte[] a = new byte[16];
+        a[10] = (byte) 0xff;
+        a[11] = (byte) 0xff;
+        System.arraycopy(InetAddress.ofLiteral(v4).getAddress(), 0, a, 12, 4);
+        try {
+            InetAddress m = java.net.Inet6Address.getByAddress(null, a, -1);
+            assertThat(m.getAddress()).hasSize(16);
+            return m;
+        } catch (java.net.UnknownHostException e) {
+            throw new AssertionError(e);
+        }
+    }
+
     static Address cidr(String ip, int len) {
         return Address.newBuilder().setAddress(ByteString.copyFrom(InetAddress.ofLiteral(ip).getAddress()))
                 .setLength(len).build();
@@ -139,6 +154,24 @@ class AuthorizerTest {
                         false, "no ALLOW"),
                 oneAllow("IPv6 source vs IPv4 block", conn(CLIENT, "fd00::1", "10.1.2.10", 8080),
                         m().addSourceIps(cidr("10.0.0.0", 8)), false),
+                oneAllow("IPv6 ipBlocks in", conn(CLIENT, "fd00:221::10", "fd00:221:1::10", 8080),
+                        m().addSourceIps(cidr("fd00:221::", 64)), true),
+                oneAllow("IPv6 ipBlocks out", conn(CLIENT, "fd00:221::10", "fd00:221:1::10", 8080),
+                        m().addSourceIps(cidr("fd00:221:1::", 64)), false),
+                oneAllow("IPv6 ipBlocks odd prefix /59", conn(CLIENT, "fd00:221:0:1f::1", "fd00:221:1::10", 8080),
+                        m().addSourceIps(cidr("fd00:221:0:0::", 59)), true),
+                Arguments.of("IPv6 DENY /128 hits", conn(CLIENT, "fd00:221::10", "fd00:221:1::10", 8080),
+                        List.of(policy("deny-v6", Action.DENY, m().addSourceIps(cidr("fd00:221::10", 128)).build())),
+                        false, "deny-v6"),
+                Arguments.of("IPv4-mapped source vs IPv4 DENY", new ConnectionAttributes(mapped("10.1.1.10"),
+                        C.sourceIdentity(), C.destinationIp(), 8080),
+                        List.of(policy("deny-v4", Action.DENY,
+                                m().addSourceIps(cidr("10.1.0.0", 16)).build())),
+                        false, "deny-v4"),
+                Arguments.of("IPv4 source vs IPv4-mapped DENY block", C, List.of(policy("deny-mapped", Action.DENY,
+                        m().addSourceIps(Address.newBuilder().setAddress(ByteString.copyFrom(mapped("10.1.0.0")
+                                .getAddress())).setLength(112)).build())),
+                        false, "deny-mapped"),
                 Arguments.of("dry-run DENY not enforced", C, List.of(denyClient.toBuilder().setDryRun(true).build()),
                         true, "no ALLOW"),
                 Arguments.of("dry-run ALLOW does not count as ALLOW", C,

@@ -1,12 +1,14 @@
-package dev.wisp.controlplane.kubernetes;
+package dev.wisp.base;
 
 import static java.util.Objects.requireNonNull;
 
 import java.util.Map;
 
 /**
- * Which pods the mesh claims (pure). A pod's own label decides first, then its namespace's:
- * {@code <label>=enabled} enrolls, {@code <label>=disabled} on a pod opts it out. With
+ * Which pods the mesh claims (pure), decided alike by the control plane (which pods are workloads)
+ * and by the CNI plugin (which pods it lets start without waiting for the agent). A pod's own label
+ * decides first, then its namespace's: {@code <label>=enabled} enrolls, {@code <label>=none} (or
+ * {@code disabled}) opts a pod, or a whole namespace, out. With
  * {@code honorIstioLabels}, Istio ambient's {@code istio.io/dataplane-mode=ambient} enrolls too
  * and {@code istio.io/dataplane-mode=none} on a pod opts it out; it is off by default so that Wisp
  * and an Istio on the same cluster never claim the same pods.
@@ -39,7 +41,7 @@ public record Enrollment(String label, boolean honorIstioLabels) {
         if ("enabled".equals(wisp)) {
             return true;
         }
-        if ("disabled".equals(wisp)) {
+        if ("none".equals(wisp) || "disabled".equals(wisp)) {
             return false;
         }
         if (honorIstioLabels) {

@@ -1,4 +1,4 @@
-package dev.wisp.controlplane.kubernetes;
+package dev.wisp.base;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
@@ -14,6 +14,10 @@ class EnrollmentTest {
             nothing enrolls nothing                | -                                | -                                 | false | false
             pod label enrolls alone                | wisp.dev/mesh=enabled            | -                                 | false | true
             pod opts out of an enrolled namespace  | wisp.dev/mesh=disabled           | wisp.dev/mesh=enabled             | false | false
+            wisp none opts a pod out               | wisp.dev/mesh=none               | wisp.dev/mesh=enabled             | false | false
+            wisp none opts a namespace out         | -                                | wisp.dev/mesh=none                | false | false
+            wisp none on the namespace, pod enabled| wisp.dev/mesh=enabled            | wisp.dev/mesh=none                | false | true
+            istio none opts a namespace out        | -                                | istio.io/dataplane-mode=none      | true  | false
             istio ambient ignored by default       | -                                | istio.io/dataplane-mode=ambient   | false | false
             istio ambient honoured when asked      | -                                | istio.io/dataplane-mode=ambient   | true  | true
             istio none opts a pod out              | istio.io/dataplane-mode=none     | istio.io/dataplane-mode=ambient   | true  | false

@@ -1,0 +1,161 @@
+package dev.wisp.cli;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.wisp.base.Enrollment;
+import dev.wisp.node.capture.CniInstall;
+import java.io.IOException;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.concurrent.Callable;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Spec;
+
+/**
+ * {@code wisp cni install}: what the chart's {@code install-cni} container runs on every node
+ * ({@link CniInstall}): copies the plugin's launcher into the host's CNI bin directory, chains the
+ * plugin into the node's primary CNI configuration, keeps it there while it runs, and with
+ * {@code --remove-on-exit} takes it out again when stopped.
+ */
+@Command(name = "install", mixinStandardHelpOptions = true, description = {
+        "Installs the wisp-cni plugin on this node: copies LAUNCHER to CNI_BIN_DIR/wisp-cni and chains "
+                + "{\"type\": \"wisp-cni\"} after the primary plugin in the first configuration of CNI_CONF_DIR, "
+                + "then watches that directory and puts it back whenever the primary plugin rewrites its file."})
+public final class CniInstallCommand implements Callable<Integer> {
+    private static final ObjectMapper JSON = new ObjectMapper();
+    private static final String SERVICE_ACCOUNT = "/var/run/secrets/kubernetes.io/serviceaccount";
+
+    @Spec
+    CommandSpec spec;
+
+    @Option(names = "--cni-bin-dir", paramLabel = "DIR", defaultValue = "/opt/cni/bin", description = "The host's CNI plugin directory (default: ${DEFAULT-VALUE}).")
+    Path binDir;
+
+    @Option(names = "--cni-conf-dir", paramLabel = "DIR", defaultValue = "/etc/cni/net.d", description = "The host's CNI configuration directory (default: ${DEFAULT-VALUE}).")
+    Path confDir;
+
+    @Option(names = "--launcher", paramLabel = "FILE", defaultValue = "/opt/wisp/bin/wisp-cni", description = "The plugin's launcher, copied to the bin directory as wisp-cni (default: ${DEFAULT-VALUE}).")
+    Path launcher;
+
+    @Option(names = "--pods-dir", paramLabel = "DIR", defaultValue = "/run/wisp/pods", description = "The agent's pods directory, as the plugin sees it on the host (default: ${DEFAULT-VALUE}).")
+    Path podsDir;
+
+    @Option(names = "--cgroup-root", paramLabel = "DIR", defaultValue = "/sys/fs/cgroup", description = "The host's cgroup v2 root (default: ${DEFAULT-VALUE}).")
+    Path cgroupRoot;
+
+    @Option(names = "--netns-dir", paramLabel = "DIR", description = "Where the runtime keeps pods' network namespaces (repeatable; default: /var/run/netns and /run/netns).")
+    List<Path> netnsDirs;
+
+    @Option(names = "--exclude-namespace", paramLabel = "NS", defaultValue = "kube-system", split = ",", description = "Namespaces whose pods the plugin never enrolls (default: ${DEFAULT-VALUE}).")
+    List<String> excludeNamespaces;
+
+    @Option(names = "--enroll-timeout", paramLabel = "SECONDS", defaultValue = "10", description = "How long ADD waits for the agent's confirmation (1-120, default: ${DEFAULT-VALUE}).")
+    int enrollTimeout;
+
+    @Option(names = "--kubernetes", description = "Let the plugin read each pod's and namespace's labels through the API server (KUBERNETES_SERVICE_HOST/PORT) with this pod's service-account token and CA, copied beside the configuration, so pods the mesh does not enroll start without waiting for the agent.")
+    boolean kubernetes;
+
+    @Option(names = "--service-account-dir", paramLabel = "DIR", defaultValue = SERVICE_ACCOUNT, description = "With --kubernetes: where this pod's token and ca.crt are (default: ${DEFAULT-VALUE}).")
+    Path serviceAccountDir;
+
+    @Option(names = "--enroll-label", paramLabel = "KEY", defaultValue = Enrollment.DEFAULT_LABEL, description = "With --kubernetes: the control plane's enrollment label (default: ${DEFAULT-VALUE}).")
+    String enrollLabel;
+
+    @Option(names = "--honor-istio-labels", description = "With --kubernetes: as the control plane's --honor-istio-labels.")
+    boolean honorIstioLabels;
+
+    @Option(names = "--remove-on-exit", description = "Take the plugin out of the configuration and remove the launcher when stopped.")
+    boolean removeOnExit;
+
+    @Option(names = "--once", description = "Install once and exit (no watching).")
+    boolean once;
+
+    @Option(names = "--uninstall", description = "Take the plugin out and exit.")
+    boolean uninstall;
+
+    @Override
+    public Integer call() throws Exception {
+        CniInstall install = new CniInstall(new CniInstall.Settings(binDir, confDir, launcher, plugin(), kubernetes
+                ? new CniInstall.Credentials(serviceAccountDir.resolve("token"), serviceAccountDir.resolve("ca.crt"))
+                : null));
+        if (uninstall) {
+            install.uninstall();
+            return 0;
+        }
+        if (once) {
+            try {
+                CniInstall.Outcome o = install.install();
+                spec.commandLine().getOut().println(o == CniInstall.Outcome.NO_PRIMARY
+                        ? "no CNI configuration in " + confDir + " yet"
+                        : "wisp-cni chained in " + confDir);
+                return o == CniInstall.Outcome.NO_PRIMARY ? 1 : 0;
+            } catch (CniInstall.ConfigException e) {
+                throw new UserException("cannot chain wisp-cni: " + e.getMessage());
+            }
+        }
+        // The watch runs on this thread; SIGTERM interrupts it, and the clean-up below runs before the
+        // JVM exits. An I/O error ends the command with that error, so the container restarts.
+        Thread main = Thread.currentThread();
+        AtomicBoolean stopping = new AtomicBoolean();
+        CountDownLatch cleaned = new CountDownLatch(1);
+        Runtime.getRuntime().addShutdownHook(new Thread(() -> {
+            stopping.set(true);
+            main.interrupt();
+            try {
+                cleaned.await(20, TimeUnit.SECONDS);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }, "wisp-cni-install-stop"));
+        try {
+            install.watch(Duration.ofSeconds(60));
+        } catch (InterruptedException e) {
+            // stopping
+        } catch (IOException e) {
+            if (!stopping.get()) {
+                throw new UserException("wisp-cni install: " + e);
+            }
+        } finally {
+            Thread.interrupted();
+            if (removeOnExit) {
+                try {
+                    install.uninstall();
+                } catch (IOException e) {
+                    spec.commandLine().getErr().println("error: removing wisp-cni: " + e.getMessage());
+                }
+            }
+            cleaned.countDown();
+        }
+        return 0;
+    }
+
+    /** The plugin's own fields of its entry in the chain. */
+    ObjectNode plugin() {
+        if (enrollTimeout < 1 || enrollTimeout > 120) {
+            throw new UserException("--enroll-timeout must be 1..120 seconds");
+        }
+        ObjectNode p = JSON.createObjectNode();
+        p.put("podsDir", podsDir.toString()).put("cgroupRoot", cgroupRoot.toString());
+        if (netnsDirs != null) {
+            netnsDirs.forEach(d -> p.withArray("/netnsDirs").add(d.toString()));
+        }
+        excludeNamespaces.forEach(n -> p.withArray("/excludeNamespaces").add(n));
+        p.put("enrollTimeoutSeconds", enrollTimeout);
+        if (kubernetes) {
+            String host = System.getenv("KUBERNETES_SERVICE_HOST");
+            String port = System.getenv("KUBERNETES_SERVICE_PORT");
+            if (host == null || port == null) {
+                throw new UserException("--kubernetes: KUBERNETES_SERVICE_HOST/PORT are not set (not in a pod?)");
+            }
+            p.putObject("kubernetes").put("server", "https://" + (host.contains(":") ? "[" + host + "]" : host) + ":"
+                    + port).put("enrollLabel", enrollLabel).put("honorIstioLabels", honorIstioLabels);
+        }
+        return p;
+    }
+}

@@ -1,0 +1,50 @@
+package dev.wisp.node.proxy;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import dev.wisp.node.NodeSettings;
+import dev.wisp.node.TwoAgents;
+import dev.wisp.testing.RoundTrip;
+import dev.wisp.testing.Socks5Client;
+import java.time.Duration;
+import org.junit.jupiter.api.AutoClose;
+import org.junit.jupiter.api.Test;
+
+/**
+ * A workload's byte rate ({@code --workload-byte-rate}) on the real relay: two agents on loopback,
+ * n1's source workload (pod-a, the SOCKS5 client) held to 2 MiB/s for both directions together.
+ */
+class WorkloadByteRateTest {
+    static final long MIB = 1 << 20;
+    @AutoClose
+    static final TwoAgents mesh = TwoAgents.started(Duration.ofSeconds(5), NodeSettings.DEFAULT_HBONE_PROTOCOL,
+            s -> s.withWorkloadLimits(s.workloadLimits().withBytesPerSecond(2 * MIB)));
+
+    @Test
+    void aWorkloadsBytesAreHeldToItsRateIntactAndThePausesCounted() throws Exception {
+        Socks5Client.Result r = Socks5Client.connect(mesh.socks(), mesh.echo.address());
+        assertThat(r.reply()).as("SOCKS5 reply").isZero();
+        long start = System.nanoTime();
+        // 6 MiB each way: 12 MiB through n1's relay at 2 MiB/s after a burst of 256 KiB, so at
+        // least ~5.9 s; a loaded machine only makes it slower, so the bound is a floor with slack.
+        RoundTrip trip = RoundTrip.echo(r.socket(), 6 * MIB, 120);
+        Duration took = Duration.ofNanos(System.nanoTime() - start);
+        assertThat(trip.bytesReceived()).isEqualTo(6 * MIB);
+        assertThat(trip.received()).as("the bytes came back intact").isEqualTo(trip.sent());
+        assertThat(took).as("held to 2 MiB/s for 12 MiB relayed").isGreaterThan(Duration.ofSeconds(5));
+        double paused = mesh.n1.telemetry().registry().get(Outbound.PAUSED).tag("workload", "default/pod-a")
+                .counter().count();
+        assertThat(paused).as("n1 paused pod-a's reads").isPositive();
+    }
+
+    @Test
+    void withoutAByteRateNothingIsPaused() throws Exception {
+        try (TwoAgents free = TwoAgents.started(Duration.ofSeconds(5))) {
+            Socks5Client.Result r = Socks5Client.connect(free.socks(), free.echo.address());
+            RoundTrip trip = RoundTrip.echo(r.socket(), 6 * MIB, 120);
+            assertThat(trip.received()).isEqualTo(trip.sent());
+            assertThat(free.n1.telemetry().registry().find(Outbound.PAUSED).counters()).as("no budget, no counter")
+                    .isEmpty();
+        }
+    }
+}
