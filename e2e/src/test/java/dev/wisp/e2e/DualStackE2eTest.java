@@ -5,6 +5,7 @@ import static org.awaitility.Awaitility.await;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.wisp.base.IpText;
 import dev.wisp.local.ClusterSpec;
 import dev.wisp.local.LocalMesh;
 import dev.wisp.local.MeshSpec;
@@ -59,10 +60,9 @@ class DualStackE2eTest extends ClientServerMeshCase {
         client.awaitAnswers(server6, PORT, "server 5", true, Duration.ofSeconds(30));
     }
 
-    /** {@code ip} as the agents write it ({@code [full form]:port} for IPv6). */
+    /** {@code ip} as the agents write it ({@code [fd00:223:1::10]:port} for IPv6, RFC 5952). */
     static String hostPort(String ip, int port) {
-        String a = InetAddress.ofLiteral(ip).getHostAddress();
-        return (a.indexOf(':') >= 0 ? "[" + a + "]" : a) + ":" + port;
+        return IpText.hostPort(InetAddress.ofLiteral(ip), port);
     }
 
     @Test
@@ -93,7 +93,7 @@ class DualStackE2eTest extends ClientServerMeshCase {
         });
         // Node 2's flow record carries both IPv6 addresses and the client's identity.
         JsonNode record = await().atMost(Duration.ofSeconds(5)).until(() -> flowRecord("node2", "allowed", "["
-                + InetAddress.ofLiteral(client6).getHostAddress() + "]", dst), r -> r != null);
+                + IpText.of(InetAddress.ofLiteral(client6)) + "]", dst), r -> r != null);
         assertThat(record.get("source_identity").asText()).isEqualTo(mesh.spiffeId("client"));
     }
 
@@ -128,7 +128,7 @@ class DualStackE2eTest extends ClientServerMeshCase {
         String dst = hostPort(server6, PORT);
         try {
             denyFrom(DENY, client6 + "/128");
-            JsonNode denied = awaitDeniedBy(DENY, server6, PORT, "[" + InetAddress.ofLiteral(client6).getHostAddress()
+            JsonNode denied = awaitDeniedBy(DENY, server6, PORT, "[" + IpText.of(InetAddress.ofLiteral(client6))
                     + "]", dst);
             assertThat(denied.get("source_identity").asText()).isEqualTo(mesh.spiffeId("client"));
             // The same client over IPv4 is not in the block.

@@ -2,6 +2,7 @@ package dev.wisp.wireguard;
 
 import static java.util.Objects.requireNonNull;
 
+import dev.wisp.base.IpText;
 import java.net.InetAddress;
 import java.net.UnknownHostException;
 
@@ -45,48 +46,8 @@ public record Prefix(InetAddress address, int length) {
         return format(address) + "/" + length;
     }
 
-    /**
-     * An address as {@code wg} prints it: dotted IPv4, or IPv6 in RFC 5952's shortest form
-     * ({@code fd00::7}, not Java's {@code fd00:0:0:0:0:0:0:7}), without a scope.
-     */
+    /** An address as {@code wg} prints it: {@link IpText#of} (RFC 5952's form for IPv6). */
     public static String format(InetAddress address) {
-        byte[] a = address.getAddress();
-        if (a.length == 4) {
-            return address.getHostAddress();
-        }
-        int[] g = new int[8];
-        for (int i = 0; i < 8; i++) {
-            g[i] = (a[2 * i] & 0xff) << 8 | (a[2 * i + 1] & 0xff);
-        }
-        int bestStart = -1;
-        int bestLen = 1;
-        for (int i = 0; i < 8;) {
-            if (g[i] != 0) {
-                i++;
-                continue;
-            }
-            int j = i;
-            while (j < 8 && g[j] == 0) {
-                j++;
-            }
-            if (j - i > bestLen) {
-                bestStart = i;
-                bestLen = j - i;
-            }
-            i = j;
-        }
-        StringBuilder b = new StringBuilder();
-        for (int i = 0; i < 8; i++) {
-            if (i == bestStart) {
-                b.append("::");
-                i += bestLen - 1;
-                continue;
-            }
-            if (b.length() > 0 && b.charAt(b.length() - 1) != ':') {
-                b.append(':');
-            }
-            b.append(Integer.toHexString(g[i]));
-        }
-        return b.toString();
+        return IpText.of(address);
     }
 }

@@ -1,5 +1,6 @@
 package dev.wisp.controlplane.flows;
 
+import dev.wisp.base.IpText;
 import dev.wisp.spiffe.MeshIdentities;
 import static java.util.Objects.requireNonNull;
 
@@ -305,9 +306,7 @@ public final class FlowRelay implements AutoCloseable {
         if (a.http == null) {
             a.http = client(node);
         }
-        InetAddress ip = address.getAddress();
-        String host = ip instanceof java.net.Inet6Address ? "[" + ip.getHostAddress() + "]" : ip.getHostAddress();
-        URI uri = URI.create("https://" + host + ":" + address.getPort() + "/flows?since=" + a.last);
+        URI uri = URI.create("https://" + IpText.hostPort(address) + "/flows?since=" + a.last);
         pulls.increment();
         HttpResponse<String> r = a.http.send(HttpRequest.newBuilder(uri).timeout(Duration.ofSeconds(3)).build(),
                 HttpResponse.BodyHandlers.ofString());

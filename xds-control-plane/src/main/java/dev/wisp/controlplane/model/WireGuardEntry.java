@@ -2,6 +2,7 @@ package dev.wisp.controlplane.model;
 
 import static java.util.Objects.requireNonNull;
 
+import dev.wisp.base.IpText;
 import java.net.InetSocketAddress;
 import java.util.List;
 
@@ -19,7 +20,6 @@ public record WireGuardEntry(String publicKey, InetSocketAddress endpoint, List<
 
     /** {@code ip:port}, {@code [v6]:port} for IPv6. */
     public String endpointText() {
-        String host = endpoint.getAddress().getHostAddress();
-        return (host.indexOf(':') >= 0 ? "[" + host + "]" : host) + ":" + endpoint.getPort();
+        return IpText.hostPort(endpoint);
     }
 }

@@ -1,5 +1,6 @@
 package dev.wisp.node.capture;
 
+import dev.wisp.base.IpText;
 import dev.wisp.bpf.capture.FlowEvent;
 import java.net.InetSocketAddress;
 import java.time.Instant;
@@ -61,7 +62,6 @@ final class FlowRing {
         if (a == null) {
             return "null";
         }
-        String host = a.getAddress() == null ? a.getHostString() : a.getAddress().getHostAddress();
-        return "\"" + (host.contains(":") ? "[" + host + "]" : host) + ":" + a.getPort() + "\"";
+        return "\"" + IpText.hostPort(a) + "\"";
     }
 }

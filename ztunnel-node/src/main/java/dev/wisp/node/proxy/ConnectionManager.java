@@ -2,6 +2,7 @@ package dev.wisp.node.proxy;
 
 import static java.util.Objects.requireNonNull;
 
+import dev.wisp.base.IpText;
 import dev.wisp.node.state.Snapshot;
 import dev.wisp.node.state.WorkloadIndex;
 import dev.wisp.node.telemetry.Telemetry;
@@ -125,8 +126,8 @@ public final class ConnectionManager {
             return;
         }
         closedByPolicy.incrementAndGet();
-        LOG.info("closing the open connection {} -> {} ({}): {}", t.basis().source().getHostAddress(),
-                t.basis().target(), t.basis().peerId().map(SpiffeId::toString).orElse("plaintext"),
+        LOG.info("closing the open connection {} -> {} ({}): {}", IpText.of(t.basis().source()),
+                IpText.hostPort(t.basis().target()), t.basis().peerId().map(SpiffeId::toString).orElse("plaintext"),
                 denied.get().reason());
         t.flow().close(denied.get());
         Channel ch = t.upstream();

@@ -1,5 +1,6 @@
 package dev.wisp.node.proxy;
 
+import dev.wisp.base.IpText;
 import io.netty.channel.WriteBufferWaterMark;
 import io.netty.handler.codec.ByteToMessageDecoder;
 import io.netty.handler.codec.http2.Http2Exception;
@@ -122,10 +123,9 @@ final class Hbone {
         }
     }
 
-    /** {@code ip:port}, with brackets for IPv6. */
+    /** {@code ip:port}, with brackets for IPv6 (in RFC 5952's form, as the access log writes it). */
     static String authority(InetSocketAddress a) {
-        String host = a.getAddress().getHostAddress();
-        return (host.indexOf(':') >= 0 ? "[" + host + "]" : host) + ":" + a.getPort();
+        return IpText.hostPort(a);
     }
 
     /** Whether {@code port} is one of the agent's own listeners: never a destination (loops). */

@@ -2,6 +2,7 @@ package dev.wisp.node.rbac;
 
 import static java.util.Objects.requireNonNull;
 
+import dev.wisp.base.IpText;
 import com.google.protobuf.ByteString;
 import dev.wisp.api.workload.v1.Action;
 import dev.wisp.api.workload.v1.Address;
@@ -152,10 +153,10 @@ public final class Authorizer {
      * {@code ::ffff:10.0.0.0/104} block miss {@code 10.0.0.1}.
      */
     static boolean inCidr(ByteString network, int length, byte[] ip) {
-        if (isV4Mapped(ip)) {
+        if (IpText.isIpv4Mapped(ip)) {
             ip = java.util.Arrays.copyOfRange(ip, 12, 16);
         }
-        if (network.size() == 16 && length >= 96 && isV4Mapped(network.toByteArray())) {
+        if (network.size() == 16 && length >= 96 && IpText.isIpv4Mapped(network.toByteArray())) {
             network = network.substring(12);
             length -= 96;
         }
@@ -176,15 +177,4 @@ public final class Authorizer {
         return (network.byteAt(full) & mask) == (ip[full] & mask);
     }
 
-    private static boolean isV4Mapped(byte[] a) {
-        if (a.length != 16 || a[10] != (byte) 0xff || a[11] != (byte) 0xff) {
-            return false;
-        }
-        for (int i = 0; i < 10; i++) {
-            if (a[i] != 0) {
-                return false;
-            }
-        }
-        return true;
-    }
 }

@@ -2,6 +2,7 @@ package dev.wisp.node.telemetry;
 
 import static java.util.Objects.requireNonNull;
 
+import dev.wisp.base.IpText;
 import dev.wisp.spiffe.SpiffeId;
 import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.Gauge;
@@ -256,8 +257,7 @@ public final class Telemetry {
 
         private static String addr(SocketAddress a) {
             if (a instanceof java.net.InetSocketAddress i) {
-                String host = i.getAddress().getHostAddress();
-                return (host.indexOf(':') >= 0 ? "[" + host + "]" : host) + ":" + i.getPort();
+                return IpText.hostPort(i);
             }
             return String.valueOf(a);
         }

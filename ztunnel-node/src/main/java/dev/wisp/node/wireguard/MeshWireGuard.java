@@ -2,6 +2,7 @@ package dev.wisp.node.wireguard;
 
 import static java.util.Objects.requireNonNull;
 
+import dev.wisp.base.IpText;
 import dev.wisp.api.workload.v1.Node;
 import dev.wisp.api.workload.v1.WireGuardRegistration;
 import dev.wisp.wireguard.Key;
@@ -317,10 +318,9 @@ public final class MeshWireGuard implements AutoCloseable {
     }
 
     private static WireGuardRegistration registration(Settings settings, Key publicKey) {
-        String host = settings.address().getHostAddress();
         WireGuardRegistration.Builder b = WireGuardRegistration.newBuilder()
                 .setPublicKey(publicKey.toBase64())
-                .setEndpoint((host.indexOf(':') >= 0 ? "[" + host + "]" : host) + ":" + settings.listenPort());
+                .setEndpoint(IpText.hostPort(settings.address(), settings.listenPort()));
         settings.podCidrs().forEach(c -> b.addPodCidrs(c.toString()));
         return b.build();
     }

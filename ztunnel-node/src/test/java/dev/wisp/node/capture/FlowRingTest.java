@@ -36,7 +36,7 @@ class FlowRingTest {
         assertThat(flows.get(0).get("original_destination").asText()).isEqualTo("10.1.1.10:8080");
         assertThat(flows.get(0).get("redirected").asBoolean()).isTrue();
         assertThat(flows.get(0).get("cookie").asLong()).isEqualTo(42);
-        assertThat(flows.get(1).get("source").asText()).isEqualTo("[fd00:0:0:0:0:0:0:1]:1");
+        assertThat(flows.get(1).get("source").asText()).isEqualTo("[fd00::1]:1");
         assertThat(flows.get(1).get("original_destination").isNull()).isTrue();
         assertThat(flows.get(1).get("bytes_received").asLong()).isEqualTo(20);
     }
