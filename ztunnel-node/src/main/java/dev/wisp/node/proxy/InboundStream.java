@@ -146,7 +146,9 @@ final class InboundStream extends ChannelInboundHandlerAdapter {
                 if (a.isPresent()) {
                     return a;
                 }
-                Optional<InetAddress> ip = Hbone.literal(v);
+                // RFC 7239 writes an IPv6 node without a port in brackets too: "[fd00::1]".
+                boolean bracketed = v.startsWith("[") && v.endsWith("]") && v.indexOf(':') > 0;
+                Optional<InetAddress> ip = Hbone.literal(bracketed ? v.substring(1, v.length() - 1) : v);
                 return ip.map(x -> new InetSocketAddress(x, 0));
             }
         }

@@ -4,6 +4,7 @@ import static java.util.Objects.requireNonNull;
 
 import com.google.protobuf.ByteString;
 import dev.wisp.api.workload.v1.GatewayAddress;
+import dev.wisp.base.IpText;
 import dev.wisp.api.workload.v1.Resource;
 import dev.wisp.api.workload.v1.Workload;
 import dev.wisp.node.identity.IdentityProvider;
@@ -12,6 +13,8 @@ import dev.wisp.node.state.StateUpdates;
 import dev.wisp.spiffe.SpiffeId;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
+import java.net.UnknownHostException;
+import java.util.Arrays;
 import java.util.Map;
 import java.util.Optional;
 import java.util.stream.Stream;
@@ -34,6 +37,13 @@ import java.util.stream.Stream;
  *
  * Otherwise (no claim, no certificate, a claim for another identity's workload, a claim carried
  * from another node's address) the source is the connection's TCP peer.
+ *
+ * <p>IPv6 follows the same rules, address by address: a claimed IPv6 address counts only as the
+ * address of a workload with the certificate's identity (whatever family its node's address, the
+ * TCP peer, has: a node is one node over both). An IPv4-mapped address ({@code ::ffff:a.b.c.d}, a
+ * dual-stack listener's IPv4 peer) is its IPv4 address, on the peer and in the claim, so it finds
+ * the same node and workload as the plain IPv4 address and no other; an IPv4-compatible
+ * ({@code ::a.b.c.d}) or scoped address is no workload's.
  *
  * @param address the source address to authorize and log
  * @param basis why this address
@@ -64,13 +74,14 @@ record SourceAddress(InetSocketAddress address, Basis basis) {
      */
     static SourceAddress of(Snapshot state, Optional<SpiffeId> peerId, InetSocketAddress tcpPeer,
             Optional<InetSocketAddress> claimed) {
+        tcpPeer = unmapped(tcpPeer);
         if (claimed.isEmpty()) {
             return new SourceAddress(tcpPeer, Basis.PEER);
         }
         if (peerId.isEmpty()) {
             return new SourceAddress(tcpPeer, Basis.CLAIM_IGNORED);
         }
-        InetSocketAddress claim = claimed.get();
+        InetSocketAddress claim = unmapped(claimed.get());
         if (ownWorkloadOnPeerNode(state, peerId.get(), tcpPeer.getAddress(), claim.getAddress())) {
             return new SourceAddress(claim, Basis.OWN_WORKLOAD);
         }
@@ -78,6 +89,19 @@ record SourceAddress(InetSocketAddress address, Basis basis) {
             return new SourceAddress(claim, Basis.WAYPOINT);
         }
         return new SourceAddress(tcpPeer, Basis.CLAIM_IGNORED);
+    }
+
+    /** {@code ::ffff:a.b.c.d} as {@code a.b.c.d}; any other address as it is. */
+    static InetSocketAddress unmapped(InetSocketAddress a) {
+        byte[] b = a.getAddress().getAddress();
+        if (!IpText.isIpv4Mapped(b)) {
+            return a;
+        }
+        try {
+            return new InetSocketAddress(InetAddress.getByAddress(Arrays.copyOfRange(b, 12, 16)), a.getPort());
+        } catch (UnknownHostException e) {
+            throw new IllegalStateException("4 bytes are an IPv4 address", e);
+        }
     }
 
     private static boolean ownWorkloadOnPeerNode(Snapshot state, SpiffeId peerId, InetAddress tcpPeer,
