@@ -6,9 +6,10 @@
  * (re-key the original destination by 4-tuple, flow events), getpeername4/6 (show the app its
  * original peer), bind4/6 (mesh ports, TCP and UDP, are the agent's). Attached to the agent's cgroup: getsockopt
  * (SO_ORIGINAL_DST on the agent's accepted sockets). Attached per pod netns: sk_lookup (plaintext
- * inbound to the agent's 15006 listener, HBONE to its 15008 listener). DNS: connect4, sendmsg4
- * (an unconnected sendto()) and recvmsg4 send a pod's port-53 traffic over IPv4 to the agent's DNS
- * listener on loopback inside the pod and show the app the server it addressed.
+ * inbound to the agent's 15006 listener, HBONE to its 15008 listener). DNS: connect4/6, sendmsg4/6
+ * (an unconnected sendto()) and recvmsg4/6 send a pod's port-53 traffic to the agent's DNS listener
+ * on loopback inside the pod (127.0.0.1, or ::1 for an IPv6 server) and show the app the server it
+ * addressed.
  *
  * Every map is pinned by name under the pin root the loader chooses (/sys/fs/bpf/wisp), so that a
  * restarted agent finds the same state.
@@ -315,6 +316,107 @@ int wisp_recvmsg4(struct bpf_sock_addr *ctx)
 	return 1;
 }
 
+static __always_inline int is_v6_loopback_or_any(const __u32 *a)
+{
+	if (a[0] != 0 || a[1] != 0)
+		return 0;
+	return a[2] == 0 && (a[3] == 0 || a[3] == bpf_htonl(1));
+}
+
+static __always_inline void read_ip6(const struct bpf_sock_addr *ctx, __u32 *a)
+{
+	a[0] = ctx->user_ip6[0];
+	a[1] = ctx->user_ip6[1];
+	a[2] = ctx->user_ip6[2];
+	a[3] = ctx->user_ip6[3];
+}
+
+static __always_inline void write_ip6(struct bpf_sock_addr *ctx, const __u32 *a)
+{
+	ctx->user_ip6[0] = a[0];
+	ctx->user_ip6[1] = a[1];
+	ctx->user_ip6[2] = a[2];
+	ctx->user_ip6[3] = a[3];
+}
+
+/* The IPv6 twin of dns_redirect4, for an AF_INET6 socket: to an IPv6 server, the agent's listener on
+ * [::1]; to an IPv4 server through a dual-stack socket (an IPv4-mapped address), the IPv4 listener at
+ * ::ffff:127.0.0.1, the same rules as dns_redirect4. Returns whether it redirected. */
+static __always_inline int dns_redirect6(struct bpf_sock_addr *ctx)
+{
+	__u16 to = dns_port();
+	struct endpoint server;
+	__u64 cookie;
+	__u32 a[4];
+
+	if (to == 0 || bpf_ntohs(ctx->user_port) != DNS_PORT)
+		return 0;
+	read_ip6(ctx, a);
+	if (is_v4_mapped(a)) {
+		if (a[3] == 0 || (bpf_ntohl(a[3]) >> 24) == 127)
+			return 0;
+	} else if (is_v6_loopback_or_any(a)) {
+		return 0;
+	}
+	set_v6(&server, a, DNS_PORT); /* an IPv4 endpoint for a mapped address */
+	cookie = bpf_get_socket_cookie(ctx);
+	if (bpf_map_update_elem(&wisp_dns_orig, &cookie, &server, BPF_ANY) != 0)
+		return 0;
+	if (server.family == AF_INET) {
+		a[3] = bpf_htonl(LOOPBACK4); /* ::ffff:127.0.0.1 */
+	} else {
+		a[0] = 0;
+		a[1] = 0;
+		a[2] = 0;
+		a[3] = bpf_htonl(1);
+	}
+	write_ip6(ctx, a);
+	ctx->user_port = bpf_htons(to);
+	return 1;
+}
+
+/* The server as an AF_INET6 socket shows it: IPv6, or IPv4-mapped. */
+static __always_inline void show_server6(struct bpf_sock_addr *ctx, const struct endpoint *server)
+{
+	__u32 a[4] = {0, 0, bpf_htonl(0xffff), 0};
+
+	if (server->family == AF_INET)
+		__builtin_memcpy(&a[3], server->addr, 4);
+	else
+		__builtin_memcpy(a, server->addr, 16);
+	write_ip6(ctx, a);
+	ctx->user_port = bpf_htons(server->port);
+}
+
+SEC("cgroup/sendmsg6")
+int wisp_sendmsg6(struct bpf_sock_addr *ctx)
+{
+	dns_redirect6(ctx);
+	return 1;
+}
+
+/* recvmsg4's twin: an answer from the agent's listener at [::1] or ::ffff:127.0.0.1 (an IPv4 answer
+ * on a dual-stack socket) reads as coming from the server the app addressed. */
+SEC("cgroup/recvmsg6")
+int wisp_recvmsg6(struct bpf_sock_addr *ctx)
+{
+	__u16 to = dns_port();
+	struct endpoint *server;
+	__u64 cookie;
+	__u32 a[4];
+
+	if (to == 0 || bpf_ntohs(ctx->user_port) != to)
+		return 1;
+	read_ip6(ctx, a);
+	if (!(is_v4_mapped(a) && a[3] == bpf_htonl(LOOPBACK4)) && !(is_v6_loopback_or_any(a) && a[3] != 0))
+		return 1;
+	cookie = bpf_get_socket_cookie(ctx);
+	server = bpf_map_lookup_elem(&wisp_dns_orig, &cookie);
+	if (server)
+		show_server6(ctx, server);
+	return 1;
+}
+
 SEC("cgroup/connect4")
 int wisp_connect4(struct bpf_sock_addr *ctx)
 {
@@ -341,13 +443,6 @@ int wisp_connect4(struct bpf_sock_addr *ctx)
 	return 1;
 }
 
-static __always_inline int is_v6_loopback_or_any(const __u32 *a)
-{
-	if (a[0] != 0 || a[1] != 0)
-		return 0;
-	return a[2] == 0 && (a[3] == 0 || a[3] == bpf_htonl(1));
-}
-
 SEC("cgroup/connect6")
 int wisp_connect6(struct bpf_sock_addr *ctx)
 {
@@ -356,12 +451,11 @@ int wisp_connect6(struct bpf_sock_addr *ctx)
 	__u32 a[4];
 	__u16 port = bpf_ntohs(ctx->user_port);
 
+	if (dns_redirect6(ctx))
+		return 1;
 	if (!cfg || ctx->type != SOCK_STREAM)
 		return 1;
-	a[0] = ctx->user_ip6[0];
-	a[1] = ctx->user_ip6[1];
-	a[2] = ctx->user_ip6[2];
-	a[3] = ctx->user_ip6[3];
+	read_ip6(ctx, a);
 	if (is_v4_mapped(a)) {
 		/* IPv4 through a dual-stack socket: IPv4 rules, IPv4 listener (as a mapped address). */
 		__u32 v4 = a[3];
@@ -385,10 +479,7 @@ int wisp_connect6(struct bpf_sock_addr *ctx)
 	set_v6(&dst, a, port);
 	if (remember(ctx, &dst) != 0)
 		return 1;
-	ctx->user_ip6[0] = o[0];
-	ctx->user_ip6[1] = o[1];
-	ctx->user_ip6[2] = o[2];
-	ctx->user_ip6[3] = o[3];
+	write_ip6(ctx, o);
 	ctx->user_port = bpf_htons(cfg->out6_port);
 	return 1;
 }
@@ -437,6 +528,17 @@ static __always_inline void ops_ends(struct bpf_sock_ops *ops, struct endpoint *
 	}
 }
 
+/* 127/8 or ::1 (set_v6 has made an IPv4-mapped address IPv4). */
+static __always_inline int is_loopback(const struct endpoint *e)
+{
+	__u32 a[4];
+
+	__builtin_memcpy(a, e->addr, 16);
+	if (e->family == AF_INET)
+		return (bpf_ntohl(a[0]) >> 24) == 127;
+	return a[0] == 0 && a[1] == 0 && a[2] == 0 && a[3] == bpf_htonl(1);
+}
+
 static __always_inline void emit(struct bpf_sock_ops *ops, __u32 type, struct endpoint *local,
 				 struct endpoint *remote, struct orig_dst *orig, __u64 cookie, __u64 sent, __u64 received)
 {
@@ -471,7 +573,7 @@ int wisp_sockops(struct bpf_sock_ops *ops)
 	case BPF_SOCK_OPS_ACTIVE_ESTABLISHED_CB:
 	case BPF_SOCK_OPS_PASSIVE_ESTABLISHED_CB: {
 		ops_ends(ops, &local, &remote);
-		if (local.family == AF_INET && (bpf_ntohl(ops->remote_ip4) >> 24) == 127)
+		if (is_loopback(&remote))
 			return 1; /* loopback inside the pod is not a flow of the mesh */
 		cookie = bpf_get_socket_cookie(ops);
 		orig = bpf_map_lookup_elem(&wisp_orig_by_cookie, &cookie);
@@ -548,23 +650,15 @@ int wisp_getpeername6(struct bpf_sock_addr *ctx)
 {
 	__u64 cookie = bpf_get_socket_cookie(ctx);
 	struct orig_dst *orig = bpf_map_lookup_elem(&wisp_orig_by_cookie, &cookie);
-	__u32 a[4];
+	struct endpoint *server;
 
-	if (!orig || !orig->redirected)
+	if (!orig || !orig->redirected) {
+		server = bpf_map_lookup_elem(&wisp_dns_orig, &cookie);
+		if (server)
+			show_server6(ctx, server);
 		return 1;
-	if (orig->dst.family == AF_INET) {
-		a[0] = 0;
-		a[1] = 0;
-		a[2] = bpf_htonl(0xffff);
-		__builtin_memcpy(&a[3], orig->dst.addr, 4);
-	} else {
-		__builtin_memcpy(a, orig->dst.addr, 16);
 	}
-	ctx->user_ip6[0] = a[0];
-	ctx->user_ip6[1] = a[1];
-	ctx->user_ip6[2] = a[2];
-	ctx->user_ip6[3] = a[3];
-	ctx->user_port = bpf_htons(orig->dst.port);
+	show_server6(ctx, &orig->dst);
 	return 1;
 }
 

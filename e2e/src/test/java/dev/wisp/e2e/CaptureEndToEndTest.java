@@ -9,6 +9,7 @@ import dev.wisp.bpf.capture.FlowEvent;
 import dev.wisp.bpf.capture.PodRef;
 import dev.wisp.local.Sh;
 import dev.wisp.base.Closing;
+import dev.wisp.base.IpText;
 import dev.wisp.testing.PodServer;
 import dev.wisp.testing.Prerequisites;
 import java.net.InetAddress;
@@ -335,6 +336,84 @@ class CaptureEndToEndTest {
                 A));
         second.redirectDns(15053);
         assertThat(udpSourceTowards(A, lab.podIp(B))).isEqualTo("127.0.0.1");
+    }
+
+    @Test
+    void ipv6DnsAndIpv4DnsThroughADualStackSocketGoToTheInPodLoopbackListenersAndReadAsFromTheServer()
+            throws Exception {
+        Capture capture = open();
+        capture.enroll(lab.podRef(A, false));
+        capture.redirectDns(15053);
+        // The agent's two in-pod listeners (this JVM is not in the pod's cgroup, so the bind hook
+        // lets it bind the DNS port); each answers with the address the datagram came from.
+        try (UdpEcho v6 = CaptureLab.in(lab.netns(A), () -> new UdpEcho(InetAddress.ofLiteral("::1")));
+                UdpEcho v4 = CaptureLab.in(lab.netns(A), () -> new UdpEcho(InetAddress.ofLiteral("127.0.0.1")))) {
+            String server6 = IpText.of(lab.podAddress6(B));
+            assertThat(udp6Dns(A, server6)).as("an IPv6 server: sendmsg6/recvmsg6, connect6/getpeername6")
+                    .containsExactly("sendto " + server6 + " 53 from ::1", "peer " + server6,
+                            "connected " + server6 + " 53 from ::1");
+            String mapped = "::ffff:" + lab.podIp(B);
+            assertThat(udp6Dns(A, mapped)).as("an IPv4 server through a dual-stack socket")
+                    .containsExactly("sendto " + mapped + " 53 from 127.0.0.1", "peer " + mapped,
+                            "connected " + mapped + " 53 from 127.0.0.1");
+            // A non-member's DNS goes where it was sent (nobody answers there).
+            assertThat(udp6Dns(C, server6)).containsExactly("timeout");
+        }
+    }
+
+    /**
+     * Pod {@code pod}'s AF_INET6 UDP socket sends to {@code server}:53 with sendto(), then another
+     * connects there and sends: what each answer's source and the echo say.
+     */
+    private static List<String> udp6Dns(int pod, String server) {
+        Sh.Result r = lab.inPod(pod, List.of("python3", "-c", """
+                import socket, sys
+                server = sys.argv[1]
+                try:
+                    s = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+                    s.settimeout(3)
+                    s.sendto(b"q", (server, 53))
+                    d, src = s.recvfrom(100)
+                    print("sendto", src[0], src[1], d.decode())
+                    c = socket.socket(socket.AF_INET6, socket.SOCK_DGRAM)
+                    c.settimeout(3)
+                    c.connect((server, 53))
+                    print("peer", c.getpeername()[0])
+                    c.send(b"q")
+                    d, src = c.recvfrom(100)
+                    print("connected", src[0], src[1], d.decode())
+                except socket.timeout:
+                    print("timeout")
+                """, server), 30);
+        return r.out().lines().toList();
+    }
+
+    /** A UDP socket on {@code address}:15053 answering each datagram with "from <its source address>". */
+    private static final class UdpEcho implements AutoCloseable {
+        private final java.net.DatagramSocket socket;
+
+        UdpEcho(InetAddress address) throws java.io.IOException {
+            socket = new java.net.DatagramSocket(new InetSocketAddress(address, 15053));
+            Thread.ofVirtual().start(() -> {
+                byte[] buf = new byte[512];
+                while (!socket.isClosed()) {
+                    try {
+                        java.net.DatagramPacket p = new java.net.DatagramPacket(buf, buf.length);
+                        socket.receive(p);
+                        byte[] a = ("from " + IpText.of(p.getAddress())).getBytes(
+                                java.nio.charset.StandardCharsets.US_ASCII);
+                        socket.send(new java.net.DatagramPacket(a, a.length, p.getSocketAddress()));
+                    } catch (java.io.IOException e) {
+                        // closed
+                    }
+                }
+            });
+        }
+
+        @Override
+        public void close() {
+            socket.close();
+        }
     }
 
     /** The local address a UDP socket of pod {@code pod} gets when it connects to {@code ip}:53. */

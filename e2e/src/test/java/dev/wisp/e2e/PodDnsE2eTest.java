@@ -108,6 +108,11 @@ class PodDnsE2eTest {
 
     /** Runs {@code command} in the client pod (its cgroup and namespace) and returns its output. */
     static String run(String... command) throws Exception {
+        return run(mesh, command);
+    }
+
+    /** Runs {@code command} in {@code mesh}'s pod client (its cgroup and namespace) and returns its output. */
+    static String run(LocalMesh mesh, String... command) throws Exception {
         Process p = mesh.startInPod("client", List.of(command));
         byte[] out = p.getInputStream().readAllBytes();
         assertThat(p.waitFor(60, TimeUnit.SECONDS)).as("%s ended", List.of(command)).isTrue();
@@ -115,6 +120,11 @@ class PodDnsE2eTest {
     }
 
     static Path probeScript() throws IOException {
+        return probeScript(dir);
+    }
+
+    /** {@code dns_probe.py} written to {@code dir} (once). */
+    static Path probeScript(Path dir) throws IOException {
         Path script = dir.resolve("dns_probe.py");
         if (!Files.exists(script)) {
             try (InputStream in = PodDnsE2eTest.class.getResourceAsStream("dns_probe.py")) {

@@ -47,7 +47,8 @@ public final class BpfCapture implements Capture {
     static final String OBJECT = "/dev/wisp/bpf/capture.bpf.o";
     /** Programs attached to each member pod's cgroup. */
     public static final List<String> POD_CGROUP_PROGRAMS = List.of("wisp_connect4", "wisp_connect6", "wisp_sockops",
-            "wisp_getpeername4", "wisp_getpeername6", "wisp_bind4", "wisp_bind6", "wisp_sendmsg4", "wisp_recvmsg4");
+            "wisp_getpeername4", "wisp_getpeername6", "wisp_bind4", "wisp_bind6", "wisp_sendmsg4", "wisp_recvmsg4",
+            "wisp_sendmsg6", "wisp_recvmsg6");
     /** Program attached to each member pod's network namespace. */
     public static final String POD_NETNS_PROGRAM = "wisp_sk_lookup";
     /** Program attached to the agent's cgroup. */

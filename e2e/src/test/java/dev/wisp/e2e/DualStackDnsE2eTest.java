@@ -1,0 +1,119 @@
+package dev.wisp.e2e;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+import dev.wisp.base.Closing;
+import dev.wisp.linux.NetworkNamespace;
+import dev.wisp.local.ClusterSpec;
+import dev.wisp.local.LocalCluster;
+import dev.wisp.local.LocalMesh;
+import dev.wisp.local.MeshSpec;
+import dev.wisp.testing.Prerequisites;
+import dev.wisp.testing.StubResolver;
+import java.net.InetAddress;
+import java.net.InetSocketAddress;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Pods' DNS to IPv6 servers, and to IPv4 servers through dual-stack sockets, captured by eBPF
+ * ({@code connect6}, {@code sendmsg6}, {@code recvmsg6}) into the node agent's DNS proxy, in a
+ * dual-stack {@link LocalMesh} whose agents relay to an upstream at the underlay's IPv6 address. The
+ * client pod's {@code resolv.conf} names {@link #NAMESERVER6}, an IPv6 address no one serves: only
+ * capture can answer it. A mesh name's AAAA question gets the Service's IPv6 VIP and its A question
+ * the IPv4 one, from the agent's state; other names go to the upstream. As {@link PodDnsE2eTest} for
+ * IPv4, whose helpers this reuses.
+ */
+class DualStackDnsE2eTest {
+    static final String CLUSTER = "v6bdns";
+    static final int BASE = 236;
+    static final ClusterSpec SPEC = ClusterSpec.builder(CLUSTER).base(BASE).stack(ClusterSpec.Stack.DUAL).build();
+    static final String MESH_NAME = PodDnsE2eTest.MESH_NAME;
+    static final String OTHER_NAME = PodDnsE2eTest.OTHER_NAME;
+    static final String UPSTREAM_ANSWER = PodDnsE2eTest.UPSTREAM_ANSWER;
+    static final String VIP4 = LocalMesh.serviceAddress(SPEC, 1);
+    static final String VIP6 = LocalMesh.serviceAddress6(SPEC, 1);
+    /** The servers the pod asks; no one serves either. */
+    static final String NAMESERVER6 = LocalMesh.serviceAddress6(SPEC, 53);
+    static final String NAMESERVER4 = LocalMesh.serviceAddress(SPEC, 53);
+    @TempDir
+    static Path dir;
+    static LocalMesh mesh;
+    static StubResolver upstream;
+    static PodDnsE2eTest.ResolvConf resolvConf;
+
+    @BeforeAll
+    static void up() throws Exception {
+        // getent: glibc's stub resolver (connected UDP); python3: a resolver that uses sendto() and TCP.
+        Prerequisites.requireCommands("getent", "python3");
+        // The underlay bridge's IPv6 address (LocalCluster.underlayAddress6), where the upstream listens.
+        String upstreamAddress = LocalCluster.ipv6Of("10." + BASE + ".0.2");
+        mesh = PodApps.up(PodApps.clientServerMesh(CLUSTER, BASE, ClusterSpec.Stack.DUAL, dir).wireguard(false)
+                .service(new MeshSpec.ServiceSpec("server", "default", Map.of("app", "server"), VIP4, 80, 8080))
+                .agentArg("--dns-upstream").agentArg("[" + upstreamAddress + "]:53"));
+        assertThat(mesh.cluster().underlayAddress6()).isEqualTo(upstreamAddress);
+        upstream = NetworkNamespace.call(NetworkNamespace.named(mesh.cluster().underlayNetns()),
+                () -> new StubResolver(new InetSocketAddress(InetAddress.ofLiteral(upstreamAddress), 53)));
+        resolvConf = PodDnsE2eTest.ResolvConf.write(mesh.pod("client").netns(), NAMESERVER6);
+    }
+
+    @AfterAll
+    static void down() throws Exception {
+        Closing.inOrder(resolvConf, upstream);
+        PodApps.down(mesh, CLUSTER);
+    }
+
+    @Test
+    void aPodsResolverAskingAnIpv6ServerGetsBothVipsOfAMeshNameAndTheRestFromTheUpstream() throws Exception {
+        // The agent enrolls the pod and opens its DNS listeners after it is ready: ask until answered.
+        // getent ahosts: glibc asks A and AAAA over one connected IPv6 UDP socket (connect6, recvmsg6).
+        await().atMost(Duration.ofSeconds(60)).pollInterval(Duration.ofSeconds(1)).untilAsserted(() -> assertThat(
+                run("getent", "ahosts", MESH_NAME).lines().map(l -> l.split("\\s+")[0]).distinct().toList())
+                .as("getent ahosts in the client pod").containsExactlyInAnyOrder(VIP6, VIP4));
+        assertThat(run("getent", "hosts", MESH_NAME)).as("the IPv6 answer first").startsWith(VIP6 + " ");
+        assertThat(upstream.asked).as("the upstream never hears of a mesh name").noneMatch(q -> q.contains(
+                "server"));
+
+        assertThat(run("getent", "ahostsv4", OTHER_NAME)).startsWith(UPSTREAM_ANSWER + " ");
+        assertThat(upstream.asked).as("relayed to the upstream's IPv6 address").contains("udp " + OTHER_NAME);
+    }
+
+    @Test
+    void anUnconnectedSendtoAndTcpToAnIpv6ServerAreAnsweredAsFromThatServer() throws Exception {
+        awaitAnswered();
+        long tcpBefore = upstream.count("tcp");
+        assertThat(probe(NAMESERVER6, MESH_NAME + "/AAAA", OTHER_NAME)).as("sendmsg6 and recvmsg6, then TCP over "
+                + "connect6").containsExactly("udp [" + NAMESERVER6 + "]:53 " + VIP6, "tcp " + UPSTREAM_ANSWER);
+        assertThat(upstream.count("tcp")).isEqualTo(tcpBefore + 1);
+    }
+
+    @Test
+    void anIpv4ServerReachedThroughADualStackSocketIsAnsweredTooAsFromThatServer() throws Exception {
+        awaitAnswered();
+        // An AF_INET6 socket sending to an IPv4-mapped address: the IPv4 listener answers, and the
+        // answer reads as from the mapped server the socket addressed.
+        String mapped = "::ffff:" + NAMESERVER4;
+        assertThat(probe(mapped, MESH_NAME, OTHER_NAME)).containsExactly("udp [" + mapped + "]:53 " + VIP4, "tcp "
+                + UPSTREAM_ANSWER);
+    }
+
+    static void awaitAnswered() {
+        await().atMost(Duration.ofSeconds(60)).pollInterval(Duration.ofSeconds(1)).untilAsserted(() -> assertThat(
+                run("getent", "hosts", MESH_NAME)).startsWith(VIP6 + " "));
+    }
+
+    static List<String> probe(String server, String udpName, String tcpName) throws Exception {
+        return run("python3", PodDnsE2eTest.probeScript(dir).toString(), server, udpName, tcpName).lines().toList();
+    }
+
+    static String run(String... command) throws Exception {
+        return PodDnsE2eTest.run(mesh, command);
+    }
+}
