@@ -291,6 +291,14 @@ static __always_inline void show_server4(struct bpf_sock_addr *ctx, const struct
 	ctx->user_port = bpf_htons(server->port);
 }
 
+/* The DNS server a redirected socket addressed (kept by its cookie), or null. */
+static __always_inline struct endpoint *dns_server(void *ctx)
+{
+	__u64 cookie = bpf_get_socket_cookie(ctx);
+
+	return bpf_map_lookup_elem(&wisp_dns_orig, &cookie);
+}
+
 SEC("cgroup/sendmsg4")
 int wisp_sendmsg4(struct bpf_sock_addr *ctx)
 {
@@ -304,13 +312,11 @@ SEC("cgroup/recvmsg4")
 int wisp_recvmsg4(struct bpf_sock_addr *ctx)
 {
 	__u16 to = dns_port();
-	__u64 cookie;
 	struct endpoint *server;
 
 	if (to == 0 || ctx->user_ip4 != bpf_htonl(LOOPBACK4) || bpf_ntohs(ctx->user_port) != to)
 		return 1;
-	cookie = bpf_get_socket_cookie(ctx);
-	server = bpf_map_lookup_elem(&wisp_dns_orig, &cookie);
+	server = dns_server(ctx);
 	if (server)
 		show_server4(ctx, server);
 	return 1;
@@ -402,7 +408,6 @@ int wisp_recvmsg6(struct bpf_sock_addr *ctx)
 {
 	__u16 to = dns_port();
 	struct endpoint *server;
-	__u64 cookie;
 	__u32 a[4];
 
 	if (to == 0 || bpf_ntohs(ctx->user_port) != to)
@@ -410,8 +415,7 @@ int wisp_recvmsg6(struct bpf_sock_addr *ctx)
 	read_ip6(ctx, a);
 	if (!(is_v4_mapped(a) && a[3] == bpf_htonl(LOOPBACK4)) && !(is_v6_loopback_or_any(a) && a[3] != 0))
 		return 1;
-	cookie = bpf_get_socket_cookie(ctx);
-	server = bpf_map_lookup_elem(&wisp_dns_orig, &cookie);
+	server = dns_server(ctx);
 	if (server)
 		show_server6(ctx, server);
 	return 1;
@@ -631,17 +635,14 @@ int wisp_getpeername4(struct bpf_sock_addr *ctx)
 	__u64 cookie = bpf_get_socket_cookie(ctx);
 	struct orig_dst *orig = bpf_map_lookup_elem(&wisp_orig_by_cookie, &cookie);
 	struct endpoint *server;
-	__u32 addr;
 
 	if (!orig || !orig->redirected || orig->dst.family != AF_INET) {
-		server = bpf_map_lookup_elem(&wisp_dns_orig, &cookie);
+		server = dns_server(ctx);
 		if (server)
 			show_server4(ctx, server);
 		return 1;
 	}
-	__builtin_memcpy(&addr, orig->dst.addr, 4);
-	ctx->user_ip4 = addr;
-	ctx->user_port = bpf_htons(orig->dst.port);
+	show_server4(ctx, &orig->dst);
 	return 1;
 }
 
@@ -653,7 +654,7 @@ int wisp_getpeername6(struct bpf_sock_addr *ctx)
 	struct endpoint *server;
 
 	if (!orig || !orig->redirected) {
-		server = bpf_map_lookup_elem(&wisp_dns_orig, &cookie);
+		server = dns_server(ctx);
 		if (server)
 			show_server6(ctx, server);
 		return 1;

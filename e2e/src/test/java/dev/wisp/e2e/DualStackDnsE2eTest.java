@@ -4,15 +4,11 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
 import dev.wisp.base.Closing;
-import dev.wisp.linux.NetworkNamespace;
 import dev.wisp.local.ClusterSpec;
 import dev.wisp.local.LocalCluster;
 import dev.wisp.local.LocalMesh;
 import dev.wisp.local.MeshSpec;
-import dev.wisp.testing.Prerequisites;
 import dev.wisp.testing.StubResolver;
-import java.net.InetAddress;
-import java.net.InetSocketAddress;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
@@ -45,29 +41,26 @@ class DualStackDnsE2eTest {
     static final String NAMESERVER4 = LocalMesh.serviceAddress(SPEC, 53);
     @TempDir
     static Path dir;
+    static PodDnsE2eTest.DnsMesh dns;
     static LocalMesh mesh;
     static StubResolver upstream;
-    static PodDnsE2eTest.ResolvConf resolvConf;
 
     @BeforeAll
     static void up() throws Exception {
-        // getent: glibc's stub resolver (connected UDP); python3: a resolver that uses sendto() and TCP.
-        Prerequisites.requireCommands("getent", "python3");
         // The underlay bridge's IPv6 address (LocalCluster.underlayAddress6), where the upstream listens.
         String upstreamAddress = LocalCluster.ipv6Of("10." + BASE + ".0.2");
-        mesh = PodApps.up(PodApps.clientServerMesh(CLUSTER, BASE, ClusterSpec.Stack.DUAL, dir).wireguard(false)
-                .service(new MeshSpec.ServiceSpec("server", "default", Map.of("app", "server"), VIP4, 80, 8080))
-                .agentArg("--dns-upstream").agentArg("[" + upstreamAddress + "]:53"));
+        dns = PodDnsE2eTest.DnsMesh.up(PodApps.clientServerMesh(CLUSTER, BASE, ClusterSpec.Stack.DUAL, dir)
+                .wireguard(false).service(new MeshSpec.ServiceSpec("server", "default", Map.of("app", "server"), VIP4,
+                        80, 8080)),
+                upstreamAddress, NAMESERVER6);
+        mesh = dns.mesh();
+        upstream = dns.upstream();
         assertThat(mesh.cluster().underlayAddress6()).isEqualTo(upstreamAddress);
-        upstream = NetworkNamespace.call(NetworkNamespace.named(mesh.cluster().underlayNetns()),
-                () -> new StubResolver(new InetSocketAddress(InetAddress.ofLiteral(upstreamAddress), 53)));
-        resolvConf = PodDnsE2eTest.ResolvConf.write(mesh.pod("client").netns(), NAMESERVER6);
     }
 
     @AfterAll
     static void down() throws Exception {
-        Closing.inOrder(resolvConf, upstream);
-        PodApps.down(mesh, CLUSTER);
+        Closing.inOrder(dns);
     }
 
     @Test

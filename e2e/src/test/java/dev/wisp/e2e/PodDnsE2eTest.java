@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
 import dev.wisp.base.Closing;
+import dev.wisp.base.IpText;
 import dev.wisp.linux.NetworkNamespace;
 import dev.wisp.local.ClusterSpec;
 import dev.wisp.local.LocalMesh;
@@ -46,31 +47,52 @@ class PodDnsE2eTest {
     /** The service's VIP, and the address the pod's resolv.conf names (no one serves it). */
     static final String VIP = LocalMesh.serviceAddress(ClusterSpec.builder(CLUSTER).base(BASE).build(), 1);
     static final String NAMESERVER = LocalMesh.serviceAddress(ClusterSpec.builder(CLUSTER).base(BASE).build(), 53);
+    static DnsMesh dns;
     static LocalMesh mesh;
     static StubResolver upstream;
-    static ResolvConf resolvConf;
 
     @BeforeAll
     static void up() throws Exception {
         // The underlay bridge's address (LocalCluster.underlayAddress), where the upstream listens.
         String upstreamAddress = "10." + BASE + ".0.2";
-        Prerequisites.requireRoot();
-        // getent: glibc's stub resolver (connected UDP); python3: a resolver that uses sendto() and TCP.
-        Prerequisites.requireCommands("ip", "nsenter", "getent", "python3");
-        mesh = LocalMesh.up(PodApps.clientServerMesh(CLUSTER, BASE, dir).service(new MeshSpec.ServiceSpec("server",
-                "default", Map.of("app", "server"), VIP, 80, 8080)).agentArg("--dns-upstream").agentArg(
-                        upstreamAddress + ":53")
-                .build());
+        dns = DnsMesh.up(PodApps.clientServerMesh(CLUSTER, BASE, dir).service(new MeshSpec.ServiceSpec("server",
+                "default", Map.of("app", "server"), VIP, 80, 8080)), upstreamAddress, NAMESERVER);
+        mesh = dns.mesh();
+        upstream = dns.upstream();
         assertThat(mesh.cluster().underlayAddress()).isEqualTo(upstreamAddress);
-        upstream = NetworkNamespace.call(NetworkNamespace.named(mesh.cluster().underlayNetns()),
-                () -> new StubResolver(new InetSocketAddress(InetAddress.ofLiteral(upstreamAddress), 53)));
-        resolvConf = ResolvConf.write(mesh.pod("client").netns(), NAMESERVER);
     }
 
     @AfterAll
     static void down() throws Exception {
-        Closing.inOrder(resolvConf, upstream);
-        PodApps.down(mesh, CLUSTER);
+        Closing.inOrder(dns);
+    }
+
+    /**
+     * A mesh whose agents relay DNS ({@code --dns-upstream}) to a {@link StubResolver} on port 53 of
+     * {@code upstreamAddress} in the cluster's underlay namespace, pod client's {@code resolv.conf}
+     * naming {@code nameserver}; {@link #close} takes it all down and checks for leftovers.
+     */
+    record DnsMesh(LocalMesh mesh, StubResolver upstream, ResolvConf resolvConf) implements AutoCloseable {
+        static DnsMesh up(MeshSpec.Builder spec, String upstreamAddress, String nameserver) throws Exception {
+            // getent: glibc's stub resolver (connected UDP); python3: a resolver that uses sendto() and TCP.
+            Prerequisites.requireCommands("getent", "python3");
+            InetAddress at = InetAddress.ofLiteral(upstreamAddress);
+            LocalMesh mesh = PodApps.up(spec.agentArg("--dns-upstream").agentArg(IpText.hostPort(at, 53)));
+            StubResolver upstream = null;
+            try {
+                upstream = NetworkNamespace.call(NetworkNamespace.named(mesh.cluster().underlayNetns()),
+                        () -> new StubResolver(new InetSocketAddress(at, 53)));
+                return new DnsMesh(mesh, upstream, ResolvConf.write(mesh.pod("client").netns(), nameserver));
+            } catch (Exception e) {
+                Closing.inOrder(upstream, () -> PodApps.down(mesh, mesh.name()));
+                throw e;
+            }
+        }
+
+        @Override
+        public void close() throws Exception {
+            Closing.inOrder(resolvConf, upstream, () -> PodApps.down(mesh, mesh.name()));
+        }
     }
 
     @Test
