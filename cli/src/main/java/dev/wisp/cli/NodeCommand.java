@@ -67,7 +67,7 @@ public final class NodeCommand implements Callable<Integer> {
     @Option(names = "--flows-port", paramLabel = "PORT", description = "Control-plane mode: /flows for the control plane's flow relay, mutual TLS, on --bind (0 picks a free port; -1: not served; default: ${DEFAULT-VALUE}).")
     int flowsPort;
 
-    @Option(names = "--dns-upstream", paramLabel = "IP:PORT", description = "Run the DNS proxy (UDP and TCP on 127.0.0.1, port --dns-port; with --capture also on 127.0.0.1:15053 in each pod, where pods' port-53 traffic is sent): mesh service names are answered from the state, other queries go to this resolver. Only local clients are served.")
+    @Option(names = "--dns-upstream", paramLabel = "IP:PORT", description = "Run the DNS proxy (UDP and TCP on 127.0.0.1, port --dns-port; with --capture also on 127.0.0.1:15053 and [::1]:15053 in each pod, where pods' port-53 traffic to IPv4 and IPv6 servers is sent): mesh service names are answered from the state, other queries go to this resolver. Only local clients are served.")
     String dnsUpstream;
 
     @Option(names = "--dns-port", paramLabel = "PORT", description = "With --dns-upstream: the DNS proxy's port (0 picks a free port; default: ${DEFAULT-VALUE}).")
