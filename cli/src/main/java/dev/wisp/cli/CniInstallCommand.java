@@ -2,7 +2,7 @@ package dev.wisp.cli;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import dev.wisp.base.Enrollment;
+import picocli.CommandLine.Mixin;
 import dev.wisp.node.capture.CniInstall;
 import java.io.IOException;
 import java.nio.file.Path;
@@ -64,11 +64,9 @@ public final class CniInstallCommand implements Callable<Integer> {
     @Option(names = "--service-account-dir", paramLabel = "DIR", defaultValue = SERVICE_ACCOUNT, description = "With --kubernetes: where this pod's token and ca.crt are (default: ${DEFAULT-VALUE}).")
     Path serviceAccountDir;
 
-    @Option(names = "--enroll-label", paramLabel = "KEY", defaultValue = Enrollment.DEFAULT_LABEL, description = "With --kubernetes: the control plane's enrollment label (default: ${DEFAULT-VALUE}).")
-    String enrollLabel;
-
-    @Option(names = "--honor-istio-labels", description = "With --kubernetes: as the control plane's --honor-istio-labels.")
-    boolean honorIstioLabels;
+    /** {@code --enroll-label}, {@code --honor-istio-labels}: as the control plane's. */
+    @Mixin
+    EnrollmentOptions enrollment;
 
     @Option(names = "--remove-on-exit", description = "Take the plugin out of the configuration and remove the launcher when stopped.")
     boolean removeOnExit;
@@ -154,7 +152,7 @@ public final class CniInstallCommand implements Callable<Integer> {
                 throw new UserException("--kubernetes: KUBERNETES_SERVICE_HOST/PORT are not set (not in a pod?)");
             }
             p.putObject("kubernetes").put("server", "https://" + (host.contains(":") ? "[" + host + "]" : host) + ":"
-                    + port).put("enrollLabel", enrollLabel).put("honorIstioLabels", honorIstioLabels);
+                    + port).put("enrollLabel", enrollment.label).put("honorIstioLabels", enrollment.honorIstioLabels);
         }
         return p;
     }
