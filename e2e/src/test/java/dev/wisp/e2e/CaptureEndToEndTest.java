@@ -459,7 +459,7 @@ class CaptureEndToEndTest {
         List<String> once = attachTypes(lab.cgroup(A));
         assertThat(once).containsExactlyInAnyOrder("cgroup_inet4_connect", "cgroup_inet6_connect", "cgroup_sock_ops",
                 "cgroup_inet4_getpeername", "cgroup_inet6_getpeername", "cgroup_inet4_bind", "cgroup_inet6_bind",
-                "cgroup_udp4_sendmsg", "cgroup_udp4_recvmsg");
+                "cgroup_udp4_sendmsg", "cgroup_udp4_recvmsg", "cgroup_udp6_sendmsg", "cgroup_udp6_recvmsg");
         assertThat(attachTypes(lab.agentCgroup)).containsExactly("cgroup_getsockopt");
         first.close();
 
@@ -524,7 +524,7 @@ class CaptureEndToEndTest {
 
         assertThat(first.out()).as(first.err()).contains("enrolled-at-start=[]\n");
         assertThat(second.out()).as(second.err()).contains("enrolled-at-start=[" + lab.netns(A) + "]\n");
-        assertThat(attachTypes(lab.cgroup(A))).hasSize(9).doesNotHaveDuplicates();
+        assertThat(attachTypes(lab.cgroup(A))).hasSize(11).doesNotHaveDuplicates();
         assertThat(attachTypes(lab.agentCgroup)).containsExactly("cgroup_getsockopt");
         assertThat(skLookupLinks(lab.netns(A))).isEqualTo(1);
         // Both agent processes are gone: the pinned programs keep capturing on their own.
