@@ -194,7 +194,8 @@ public final class Outbound implements AutoCloseable {
     /**
      * Opens the HBONE stream and sends CONNECT; with {@code mayRetry}, a 421 answer (the server no
      * longer accepts the certificate that connection was made with, and sends GOAWAY ahead of the
-     * answer) is retried once, which the pool puts on a new connection, made with the current certificate.
+     * answer) is retried once ({@link ConnectAnswer}'s rule, which {@link HboneTunnel} shares), which the
+     * pool puts on a new connection, made with the current certificate.
      */
     private void tunnel(PoolKey key, Channel client, String authority, String forwarded, Telemetry.Flow flow,
             LongUnaryOperator budget, Consumer<Outcome> ready, boolean mayRetry) {
@@ -315,13 +316,10 @@ public final class Outbound implements AutoCloseable {
         private final Telemetry.Flow flow;
         private final LongUnaryOperator budget;
         private final Consumer<Outcome> ready;
-        /** Retries the request once on a 421; null when this is the retry. */
-        private final Runnable again;
 
         ConnectRequest(StreamProtocol protocol, Channel client, String authority, String forwarded,
                 Telemetry.Flow flow, LongUnaryOperator budget, Consumer<Outcome> ready, Runnable again) {
-            super(authority);
-            this.again = again;
+            super(authority, again);
             this.protocol = protocol;
             this.client = client;
             this.forwarded = forwarded;
@@ -343,12 +341,6 @@ public final class Outbound implements AutoCloseable {
 
         @Override
         boolean answered(ChannelHandlerContext c, Outcome answer) {
-            if (answer instanceof Outcome.UpstreamStatus u && u.status() == 421 && again != null) {
-                LOG.debug("{}; retrying on a new connection", u.reason());
-                c.close();
-                again.run();
-                return false;
-            }
             if (!(answer instanceof Outcome.Allowed)) {
                 c.close();
                 fail(client, ready, answer, flow);
