@@ -3,9 +3,12 @@ package dev.wisp.waypoint.proxy;
 import io.netty.buffer.ByteBuf;
 import io.netty.channel.ChannelHandler;
 import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.ChannelInitializer;
 import io.netty.handler.codec.ByteToMessageDecoder;
+import io.netty.handler.codec.http.FullHttpRequest;
 import io.netty.handler.codec.http.HttpObjectAggregator;
+import io.netty.handler.codec.http.HttpRequest;
 import io.netty.handler.codec.http.HttpServerCodec;
 import io.netty.handler.codec.http2.Http2CodecUtil;
 import io.netty.handler.codec.http2.Http2FrameCodecBuilder;
@@ -30,6 +33,8 @@ import java.util.function.Function;
  * HTTP/1.1 message (Netty's stream-frame codec: {@code :authority} becomes {@code host}, trailers
  * the message's trailing headers), the same aggregator and its own {@link Exchange}. A tunnel can
  * thus make the waypoint hold at most {@link #MAX_STREAMS} bodies of {@link Forwarder#MAX_BODY}.
+ * A gRPC call is not aggregated ({@link Streaming}): its messages are relayed as they come, and what
+ * it holds is bounded by HTTP/2 flow control.
  */
 final class InnerProtocol extends ByteToMessageDecoder {
     static final int MAX_STREAMS = 100;
@@ -69,9 +74,25 @@ final class InnerProtocol extends ByteToMessageDecoder {
                 new Http2MultiplexHandler(new ChannelInitializer<Http2StreamChannel>() {
                     @Override
                     protected void initChannel(Http2StreamChannel stream) {
-                        stream.pipeline().addLast(new Http2StreamFrameToHttpObjectCodec(true), new HttpObjectAggregator(
-                                Forwarder.MAX_BODY), exchanges.apply(true));
+                        stream.pipeline().addLast(new Http2StreamFrameToHttpObjectCodec(true), new Streaming(),
+                                new HttpObjectAggregator(Forwarder.MAX_BODY), exchanges.apply(true));
                     }
                 })};
+    }
+
+    /**
+     * The first handler behind an HTTP/2 stream's codec: a gRPC request whose head came without
+     * END_STREAM is relayed as it comes ({@link StreamedCall}), so the aggregator behind is taken out
+     * of its stream's pipeline; any other request is read whole. Leaves after the stream's first message.
+     */
+    static final class Streaming extends ChannelInboundHandlerAdapter {
+        @Override
+        public void channelRead(ChannelHandlerContext c, Object msg) {
+            if (msg instanceof HttpRequest r && !(msg instanceof FullHttpRequest) && Grpc.is(r.headers())) {
+                c.pipeline().remove(HttpObjectAggregator.class);
+            }
+            c.pipeline().remove(this);
+            c.fireChannelRead(msg);
+        }
     }
 }
