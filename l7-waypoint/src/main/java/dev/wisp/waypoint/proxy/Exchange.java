@@ -37,11 +37,13 @@ import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
+import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Optional;
+import java.util.Set;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
@@ -299,10 +301,36 @@ final class Exchange extends SimpleChannelInboundHandler<HttpObject> {
     /** The request's headers by lower-case name, in order; {@code host} the tunnel's target when the client sent none. */
     private Map<String, List<String>> headers(HttpRequest req) {
         Map<String, List<String>> out = new LinkedHashMap<>();
+        Set<String> hop = hopByHop(req.headers());
         for (Map.Entry<String, String> h : req.headers()) {
-            out.computeIfAbsent(h.getKey().toLowerCase(Locale.ROOT), k -> new ArrayList<>()).add(h.getValue());
+            String name = h.getKey().toLowerCase(Locale.ROOT);
+            if (!hop.contains(name)) {
+                out.computeIfAbsent(name, k -> new ArrayList<>()).add(h.getValue());
+            }
         }
         out.putIfAbsent("host", List.of(target.getAddress().getHostAddress() + ":" + target.getPort()));
+        return out;
+    }
+
+    /**
+     * The headers of one hop (RFC 9110 section 7.6.1) that are neither routed on nor passed on:
+     * {@code connection} and the names it lists, {@code keep-alive}, {@code proxy-connection}, and an
+     * upgrade offer's {@code upgrade} and {@code http2-settings}. So {@code Upgrade: h2c} is declined:
+     * the request is served as the HTTP/1.1 it is (no 101), and the endpoint never sees the offer, which
+     * it could take and switch to HTTP/2 under the waypoint's HTTP/1.1 client. ({@code te} stays: gRPC's
+     * {@code te: trailers}.)
+     */
+    static Set<String> hopByHop(HttpHeaders headers) {
+        Set<String> out = new HashSet<>(Set.of("connection", "keep-alive", "proxy-connection", "upgrade",
+                "http2-settings"));
+        for (String listed : headers.getAll(HttpHeaderNames.CONNECTION)) {
+            for (String name : listed.split(",")) {
+                String n = name.strip().toLowerCase(Locale.ROOT);
+                if (!n.isEmpty() && !n.equals("te")) {
+                    out.add(n);
+                }
+            }
+        }
         return out;
     }
 
