@@ -119,6 +119,9 @@ class HelmChartTest {
         // The agent presents that token, not a node token file.
         assertThat(texts(pod.at("/containers/0/args"))).contains("--service-account-token=/var/run/secrets/wisp/token")
                 .noneMatch(a -> a.startsWith("--token-file"));
+        // Pods running before the agent are found through the same host mounts (cgroups, namespaces).
+        assertThat(texts(pod.at("/containers/0/args"))).containsSubsequence("--discover-pods",
+                "--cgroup-root=/sys/fs/cgroup", "--netns-dir=/var/run/netns");
     }
 
     /**
@@ -166,6 +169,7 @@ class HelmChartTest {
                         a -> a.startsWith("--kubernetes") || a
                                 .startsWith("--remove-on-uninstall") || a.startsWith("--service-account-dir"));
         assertThat(volume(ownPod, "cni-token")).isNull();
+        assertThat(texts(container(ownPod, "node").get("args"))).doesNotContain("--discover-pods");
         assertThat(own).noneMatch(o -> o.at("/metadata/name").asText().startsWith("wisp-cni"));
 
         List<ObjectNode> off = Helm.template("monitoring.yaml");
