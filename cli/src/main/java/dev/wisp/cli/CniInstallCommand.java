@@ -2,7 +2,7 @@ package dev.wisp.cli;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import dev.wisp.base.Enrollment;
+import picocli.CommandLine.Mixin;
 import dev.wisp.node.capture.CniInstall;
 import dev.wisp.node.capture.InstallerDaemonSet;
 import java.io.IOException;
@@ -68,11 +68,9 @@ public final class CniInstallCommand implements Callable<Integer> {
     @Option(names = "--service-account-dir", paramLabel = "DIR", defaultValue = SERVICE_ACCOUNT, description = "With --kubernetes: where this pod's token and ca.crt are (default: ${DEFAULT-VALUE}).")
     Path serviceAccountDir;
 
-    @Option(names = "--enroll-label", paramLabel = "KEY", defaultValue = Enrollment.DEFAULT_LABEL, description = "With --kubernetes: the control plane's enrollment label (default: ${DEFAULT-VALUE}).")
-    String enrollLabel;
-
-    @Option(names = "--honor-istio-labels", description = "With --kubernetes: as the control plane's --honor-istio-labels.")
-    boolean honorIstioLabels;
+    /** {@code --enroll-label}, {@code --honor-istio-labels}: as the control plane's. */
+    @Mixin
+    EnrollmentOptions enrollment;
 
     @Option(names = "--remove-on-exit", description = "Take the plugin out of the configuration and remove the launcher whenever stopped (without this or --remove-on-uninstall it stays chained).")
     boolean removeOnExit;
@@ -154,8 +152,8 @@ public final class CniInstallCommand implements Callable<Integer> {
         excludeNamespaces.forEach(n -> p.withArray("/excludeNamespaces").add(n));
         p.put("enrollTimeoutSeconds", enrollTimeout);
         if (kubernetes) {
-            p.putObject("kubernetes").put("server", apiServer("--kubernetes")).put("enrollLabel", enrollLabel).put(
-                    "honorIstioLabels", honorIstioLabels);
+            p.putObject("kubernetes").put("server", apiServer("--kubernetes")).put("enrollLabel", enrollment.label)
+                    .put("honorIstioLabels", enrollment.honorIstioLabels);
         }
         return p;
     }

@@ -40,9 +40,7 @@ import org.junit.jupiter.api.Test;
 class InnerProtocolTest {
     final Telemetry telemetry = new Telemetry();
     final EmbeddedChannel server = new EmbeddedChannel(new InnerProtocol(h2 -> new Exchange(ExchangeMetricsTest.VIP,
-            Optional.of(ExchangeMetricsTest.CLIENT), () -> ExchangeMetricsTest.CONFIG, null, new RequestMetrics(
-                    telemetry.registry()),
-            h2)));
+            Optional.of(ExchangeMetricsTest.CLIENT), ExchangeMetricsTest.routing(telemetry), h2)));
     final EmbeddedChannel client = new EmbeddedChannel(Http2FrameCodecBuilder.forClient().build(),
             new Http2MultiplexHandler(new ChannelInboundHandlerAdapter()));
     final Map<String, FullHttpResponse> answers = new TreeMap<>();
@@ -134,8 +132,7 @@ class InnerProtocolTest {
     @Test
     void http1IsToldApartAtTheFirstByteThatIsNotThePreface() {
         EmbeddedChannel h1 = new EmbeddedChannel(new InnerProtocol(h2 -> new Exchange(ExchangeMetricsTest.VIP,
-                Optional.empty(), () -> ExchangeMetricsTest.CONFIG, null, new RequestMetrics(telemetry.registry()),
-                h2)));
+                Optional.empty(), ExchangeMetricsTest.routing(telemetry), h2)));
         // "P" is where the preface begins too: the decision waits for the next byte.
         h1.writeInbound(Unpooled.copiedBuffer("P", StandardCharsets.US_ASCII));
         assertThat(h1.pipeline().get(InnerProtocol.class)).isNotNull();

@@ -36,16 +36,14 @@ class CniInstallTest {
 
     @TempDir
     Path dir;
-    Path bin;
-    Path conf;
+    CniHost host;
     Path launcher;
     Path token;
     Path ca;
 
     @BeforeEach
     void node() throws Exception {
-        bin = Files.createDirectories(dir.resolve("opt/cni/bin"));
-        conf = Files.createDirectories(dir.resolve("etc/cni/net.d"));
+        host = CniHost.in(dir);
         launcher = Files.writeString(dir.resolve("launcher"), "#!/bin/sh\nexec wisp cni\n");
         token = Files.writeString(dir.resolve("sa-token"), "eyJhbGciOi.token.v1");
         ca = Files.writeString(dir.resolve("sa-ca.crt"), "-----BEGIN CERTIFICATE-----\n");
@@ -54,7 +52,7 @@ class CniInstallTest {
     CniInstall installer(CniInstall.Credentials credentials) {
         ObjectNode plugin = JSON.createObjectNode().put("podsDir", "/run/wisp/pods").put("enrollTimeoutSeconds", 10);
         plugin.putObject("kubernetes").put("server", "https://10.96.0.1:443").put("enrollLabel", "wisp.dev/mesh");
-        return new CniInstall(new CniInstall.Settings(bin, conf, launcher, plugin, credentials));
+        return new CniInstall(new CniInstall.Settings(host.bin(), host.conf(), launcher, plugin, credentials));
     }
 
     CniInstall installer() {
@@ -70,15 +68,15 @@ class CniInstallTest {
     }
 
     List<String> confFiles() throws Exception {
-        try (Stream<Path> files = Files.list(conf)) {
+        try (Stream<Path> files = Files.list(host.conf())) {
             return files.map(f -> f.getFileName().toString()).sorted().toList();
         }
     }
 
     @Test
     void chainsWispLastIntoTheFirstConflistAndCopiesTheLauncher() throws Exception {
-        Path primary = Files.writeString(conf.resolve("10-kindnet.conflist"), BRIDGE);
-        Path later = Files.writeString(conf.resolve("99-other.conflist"), BRIDGE);
+        Path primary = Files.writeString(host.conf().resolve("10-kindnet.conflist"), BRIDGE);
+        Path later = Files.writeString(host.conf().resolve("99-other.conflist"), BRIDGE);
         Files.setPosixFilePermissions(primary, PosixFilePermissions.fromString("rw-------"));
         assertThat(installer().install()).isEqualTo(CniInstall.Outcome.WRITTEN);
         assertThat(types(primary)).containsExactly("ptp", "portmap", "wisp-cni");
@@ -87,15 +85,15 @@ class CniInstallTest {
         assertThat(JSON.readTree(primary.toFile()).path("name").asText()).isEqualTo("kindnet");
         assertThat(types(later)).as("only the file the runtime uses").containsExactly("ptp", "portmap");
         assertThat(mode(primary)).as("the primary's permissions kept").isEqualTo("rw-------");
-        assertThat(Files.readString(bin.resolve("wisp-cni"))).isEqualTo(Files.readString(launcher));
-        assertThat(mode(bin.resolve("wisp-cni"))).isEqualTo("rwxr-xr-x");
+        assertThat(Files.readString(host.bin().resolve("wisp-cni"))).isEqualTo(Files.readString(launcher));
+        assertThat(mode(host.bin().resolve("wisp-cni"))).isEqualTo("rwxr-xr-x");
         assertThat(confFiles()).as("no temporary file left").containsExactly("10-kindnet.conflist",
                 "99-other.conflist");
     }
 
     @Test
     void installingAgainChangesNothingAndAChangedEntryReplacesTheOldOne() throws Exception {
-        Path primary = Files.writeString(conf.resolve("10-kindnet.conflist"), BRIDGE);
+        Path primary = Files.writeString(host.conf().resolve("10-kindnet.conflist"), BRIDGE);
         installer().install();
         long written = Files.getLastModifiedTime(primary).toMillis();
         String content = Files.readString(primary);
@@ -105,41 +103,41 @@ class CniInstallTest {
         CniInstall withCredentials = installer(new CniInstall.Credentials(token, ca));
         assertThat(withCredentials.install()).isEqualTo(CniInstall.Outcome.WRITTEN);
         assertThat(types(primary)).containsExactly("ptp", "portmap", "wisp-cni");
-        assertThat(JSON.readTree(primary.toFile()).at("/plugins/2/kubernetes/tokenFile").asText()).isEqualTo(conf
+        assertThat(JSON.readTree(primary.toFile()).at("/plugins/2/kubernetes/tokenFile").asText()).isEqualTo(host.conf()
                 .resolve("wisp-cni.d/token").toString());
     }
 
     @Test
     void aSinglePluginConfBecomesAConflistWithThePluginFirst() throws Exception {
-        Files.writeString(conf.resolve("10-bridge.conf"), """
+        Files.writeString(host.conf().resolve("10-bridge.conf"), """
                 {"cniVersion": "0.4.0", "name": "mynet", "type": "bridge", "bridge": "cni0", "isGateway": true,
                  "ipam": {"type": "host-local", "subnet": "10.22.0.0/16"}}
                 """);
         assertThat(installer().install()).isEqualTo(CniInstall.Outcome.WRITTEN);
         assertThat(confFiles()).containsExactly("10-bridge.conflist");
-        JsonNode list = JSON.readTree(conf.resolve("10-bridge.conflist").toFile());
+        JsonNode list = JSON.readTree(host.conf().resolve("10-bridge.conflist").toFile());
         assertThat(list.path("cniVersion").asText()).isEqualTo("0.4.0");
         assertThat(list.path("name").asText()).isEqualTo("mynet");
         assertThat(list.at("/plugins/0/type").asText()).isEqualTo("bridge");
         assertThat(list.at("/plugins/0/bridge").asText()).isEqualTo("cni0");
-        assertThat(types(conf.resolve("10-bridge.conflist"))).containsExactly("bridge", "wisp-cni");
+        assertThat(types(host.conf().resolve("10-bridge.conflist"))).containsExactly("bridge", "wisp-cni");
         assertThat(installer().install()).isEqualTo(CniInstall.Outcome.UNCHANGED);
     }
 
     @Test
     void aConflistRewrittenByThePrimaryGetsWispBackFromTheWatcher() throws Exception {
-        Path primary = Files.writeString(conf.resolve("10-kindnet.conflist"), BRIDGE);
+        Path primary = Files.writeString(host.conf().resolve("10-kindnet.conflist"), BRIDGE);
         Thread watcher = watching(installer());
         try {
             await().atMost(Duration.ofSeconds(20)).until(() -> types(primary).contains("wisp-cni"));
             Files.writeString(primary, BRIDGE); // the primary plugin's daemon restarts and rewrites it
             await().atMost(Duration.ofSeconds(20)).untilAsserted(() -> assertThat(types(primary)).containsExactly(
                     "ptp", "portmap", "wisp-cni"));
-            Files.delete(bin.resolve("wisp-cni"));
-            Files.writeString(conf.resolve("05-new.conflist"), BRIDGE); // a new primary sorts first
-            await().atMost(Duration.ofSeconds(20)).untilAsserted(() -> assertThat(types(conf.resolve(
+            Files.delete(host.bin().resolve("wisp-cni"));
+            Files.writeString(host.conf().resolve("05-new.conflist"), BRIDGE); // a new primary sorts first
+            await().atMost(Duration.ofSeconds(20)).untilAsserted(() -> assertThat(types(host.conf().resolve(
                     "05-new.conflist"))).containsExactly("ptp", "portmap", "wisp-cni"));
-            assertThat(bin.resolve("wisp-cni")).as("the launcher copied again").exists();
+            assertThat(host.bin().resolve("wisp-cni")).as("the launcher copied again").exists();
         } finally {
             watcher.interrupt();
             watcher.join(Duration.ofSeconds(10));
@@ -173,7 +171,7 @@ class CniInstallTest {
         @BeforeEach
         void apiServer() throws Exception {
             api = new KubeApiStandIn(Files.createDirectories(dir.resolve("sa")));
-            primary = Files.writeString(conf.resolve("10-kindnet.conflist"), BRIDGE);
+            primary = Files.writeString(host.conf().resolve("10-kindnet.conflist"), BRIDGE);
         }
 
         @AfterEach
@@ -199,12 +197,12 @@ class CniInstallTest {
 
         void assertChained() throws Exception {
             assertThat(types(primary)).containsExactly("ptp", "portmap", "wisp-cni");
-            assertThat(bin.resolve("wisp-cni")).isExecutable();
+            assertThat(host.bin().resolve("wisp-cni")).isExecutable();
         }
 
         void assertRemoved() throws Exception {
             assertThat(types(primary)).containsExactly("ptp", "portmap");
-            assertThat(bin.resolve("wisp-cni")).doesNotExist();
+            assertThat(host.bin().resolve("wisp-cni")).doesNotExist();
         }
 
         @Test
@@ -262,12 +260,12 @@ class CniInstallTest {
 
     @Test
     void uninstallTakesWispOutAndRemovesWhatItWrote() throws Exception {
-        Path primary = Files.writeString(conf.resolve("10-kindnet.conflist"), BRIDGE);
+        Path primary = Files.writeString(host.conf().resolve("10-kindnet.conflist"), BRIDGE);
         CniInstall install = installer(new CniInstall.Credentials(token, ca));
         install.install();
         install.uninstall();
         assertThat(types(primary)).containsExactly("ptp", "portmap");
-        assertThat(bin.resolve("wisp-cni")).doesNotExist();
+        assertThat(host.bin().resolve("wisp-cni")).doesNotExist();
         assertThat(confFiles()).containsExactly("10-kindnet.conflist");
         install.uninstall(); // twice is fine
         assertThat(types(primary)).containsExactly("ptp", "portmap");
@@ -279,7 +277,7 @@ class CniInstallTest {
                 "{\"cniVersion\": \"1.0.0\", \"name\": \"n\", \"plugins\": []}",
                 "{\"cniVersion\": \"1.0.0\", \"name\": \"n\"}",
                 "{\"cniVersion\": \"0.2.0\", \"name\": \"n\", \"plugins\": [{\"type\": \"ptp\"}]}")) {
-            Path file = Files.writeString(conf.resolve("10-broken.conflist"), bad);
+            Path file = Files.writeString(host.conf().resolve("10-broken.conflist"), bad);
             assertThatThrownBy(() -> installer().install()).isInstanceOf(CniInstall.ConfigException.class)
                     .hasMessageStartingWith(file.toString() + ": ");
             assertThat(Files.readString(file)).isEqualTo(bad);
@@ -290,12 +288,12 @@ class CniInstallTest {
 
     @Test
     void withoutItsLauncherNothingIsChained() throws Exception {
-        Path primary = Files.writeString(conf.resolve("10-kindnet.conflist"), BRIDGE);
+        Path primary = Files.writeString(host.conf().resolve("10-kindnet.conflist"), BRIDGE);
         Files.delete(launcher);
         assertThatThrownBy(() -> installer().install()).isInstanceOf(java.nio.file.NoSuchFileException.class)
                 .hasMessageContaining(launcher.toString()).hasMessageContaining("nothing is chained");
         assertThat(Files.readString(primary)).isEqualTo(BRIDGE);
-        assertThat(bin.resolve("wisp-cni")).doesNotExist();
+        assertThat(host.bin().resolve("wisp-cni")).doesNotExist();
     }
 
     @Test
@@ -306,10 +304,10 @@ class CniInstallTest {
 
     @Test
     void theCredentialsAreCopiedPrivately() throws Exception {
-        Files.writeString(conf.resolve("10-kindnet.conflist"), BRIDGE);
+        Files.writeString(host.conf().resolve("10-kindnet.conflist"), BRIDGE);
         CniInstall install = installer(new CniInstall.Credentials(token, ca));
         install.install();
-        Path state = conf.resolve("wisp-cni.d");
+        Path state = host.conf().resolve("wisp-cni.d");
         assertThat(mode(state)).isEqualTo("rwx------");
         assertThat(mode(state.resolve("token"))).isEqualTo("rw-------");
         assertThat(mode(state.resolve("ca.crt"))).isEqualTo("rw-r--r--");
@@ -317,6 +315,6 @@ class CniInstallTest {
         Files.writeString(token, "eyJhbGciOi.token.v2"); // the kubelet rotated the projected token
         assertThat(install.install()).isEqualTo(CniInstall.Outcome.UNCHANGED);
         assertThat(Files.readString(state.resolve("token"))).isEqualTo("eyJhbGciOi.token.v2");
-        assertThat(Files.readString(conf.resolve("10-kindnet.conflist"))).doesNotContain("eyJhbGciOi");
+        assertThat(Files.readString(host.conf().resolve("10-kindnet.conflist"))).doesNotContain("eyJhbGciOi");
     }
 }

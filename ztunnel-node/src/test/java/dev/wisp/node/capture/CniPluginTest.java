@@ -38,20 +38,16 @@ class CniPluginTest {
 
     @TempDir
     Path dir;
-    Path pods;
-    Path netnsDir;
+    CniHost host;
     Path netns;
-    Path cgroups;
     Path podCgroup;
 
     @BeforeEach
     void layout() throws Exception {
-        pods = Files.createDirectories(dir.resolve("pods"));
-        netnsDir = Files.createDirectories(dir.resolve("netns"));
-        netns = Files.createFile(netnsDir.resolve("cni-1234"));
-        cgroups = dir.resolve("cgroup");
+        host = CniHost.in(dir);
+        netns = Files.createFile(host.netnsDir().resolve("cni-1234"));
         // The systemd driver's layout of a Burstable pod.
-        podCgroup = Files.createDirectories(cgroups.resolve("kubepods.slice/kubepods-burstable.slice/"
+        podCgroup = Files.createDirectories(host.cgroupRoot().resolve("kubepods.slice/kubepods-burstable.slice/"
                 + "kubepods-burstable-pod" + UID.replace('-', '_') + ".slice"));
     }
 
@@ -61,7 +57,7 @@ class CniPluginTest {
                  "podsDir": "%s", "cgroupRoot": "%s", "netnsDirs": ["%s"], "enrollTimeoutSeconds": 1%s,
                  "prevResult": {"cniVersion": "1.0.0", "interfaces": [{"name": "eth0", "sandbox": "%s"}],
                    "ips": [{"address": "10.244.1.7/24", "gateway": "10.244.1.1", "interface": 0}]}}
-                """.formatted(pods, cgroups, netnsDir, extra, netns);
+                """.formatted(host.pods(), host.cgroupRoot(), host.netnsDir(), extra, netns);
     }
 
     Map<String, String> env(String command) {
@@ -88,12 +84,12 @@ class CniPluginTest {
     /** Plays the agent: once the pod file appears, reads it as the agent does and confirms it. */
     CompletableFuture<PodRef> agentConfirms() {
         return CompletableFuture.supplyAsync(() -> {
-            Path file = pods.resolve(UID + ".json");
+            Path file = host.pods().resolve(UID + ".json");
             try {
                 await().atMost(Duration.ofSeconds(10)).pollInterval(Duration.ofMillis(10)).until(() -> Files.exists(
                         file));
                 PodRef pod = PodFile.read(file);
-                Files.writeString(PodFile.confirmation(pods, UID), pod.netns().toString());
+                Files.writeString(PodFile.confirmation(host.pods(), UID), pod.netns().toString());
                 return pod;
             } catch (Exception e) {
                 throw new IllegalStateException(e);
@@ -111,7 +107,7 @@ class CniPluginTest {
         assertThat(result.path("cniVersion").asText()).isEqualTo("1.0.0");
         PodRef pod = agent.get(10, TimeUnit.SECONDS);
         assertThat(pod).isEqualTo(new PodRef(UID, podCgroup, netns, List.of(InetAddress.ofLiteral("10.244.1.7"))));
-        try (var files = Files.list(pods)) {
+        try (var files = Files.list(host.pods())) {
             assertThat(files.map(p -> p.getFileName().toString())).as("no dot-file left").containsExactlyInAnyOrder(
                     UID + ".json", UID + ".enrolled");
         }
@@ -119,17 +115,17 @@ class CniPluginTest {
 
     @Test
     void addFailsAndRemovesThePodFileWhenNoAgentConfirms() throws Exception {
-        Files.writeString(PodFile.confirmation(pods, UID), "/var/run/netns/an-earlier-sandbox");
+        Files.writeString(PodFile.confirmation(host.pods(), UID), "/var/run/netns/an-earlier-sandbox");
         JsonNode err = error(run(env("ADD"), config("")), CniPlugin.TRY_AGAIN_LATER);
         assertThat(err.path("msg").asText()).contains("did not confirm enrolling pod shop/web-0").contains(
                 "within 1 s");
-        assertThat(pods.resolve(UID + ".json")).doesNotExist();
+        assertThat(host.pods().resolve(UID + ".json")).doesNotExist();
     }
 
     @Test
     void theCgroupfsDriversLayoutIsFoundAndAMissingCgroupIsAnError() throws Exception {
         Files.delete(podCgroup);
-        Path cgroupfs = Files.createDirectories(cgroups.resolve("kubepods/besteffort/pod" + UID));
+        Path cgroupfs = Files.createDirectories(host.cgroupRoot().resolve("kubepods/besteffort/pod" + UID));
         CompletableFuture<PodRef> agent = agentConfirms();
         assertThat(run(env("ADD"), config("")).exit()).isZero();
         assertThat(agent.get(10, TimeUnit.SECONDS).cgroup()).isEqualTo(cgroupfs);
@@ -140,9 +136,9 @@ class CniPluginTest {
 
     @Test
     void delRemovesThePodFileAndTwiceIsFine() throws Exception {
-        Files.writeString(pods.resolve(UID + ".json"), "{}");
+        Files.writeString(host.pods().resolve(UID + ".json"), "{}");
         assertThat(run(env("DEL"), config(""))).isEqualTo(new CniPlugin.Outcome(0, ""));
-        assertThat(pods.resolve(UID + ".json")).doesNotExist();
+        assertThat(host.pods().resolve(UID + ".json")).doesNotExist();
         assertThat(run(env("DEL"), config(""))).isEqualTo(new CniPlugin.Outcome(0, ""));
     }
 
@@ -166,7 +162,7 @@ class CniPluginTest {
         CniPlugin.Outcome o = run(env("ADD"), config(", \"excludeNamespaces\": [\"shop\"]"));
         assertThat(o.exit()).isZero();
         assertThat(JSON.readTree(o.stdout()).at("/ips/0/address").asText()).isEqualTo("10.244.1.7/24");
-        assertThat(pods.resolve(UID + ".json")).doesNotExist();
+        assertThat(host.pods().resolve(UID + ".json")).doesNotExist();
     }
 
     @Test
@@ -190,7 +186,7 @@ class CniPluginTest {
         Map<String, String> noNetns = env("ADD");
         noNetns.remove("CNI_NETNS");
         error(run(noNetns, config("")), CniPlugin.INVALID_ENVIRONMENT);
-        assertThat(pods.toFile().list()).isEmpty();
+        assertThat(host.pods().toFile().list()).isEmpty();
     }
 
     @Test
@@ -200,9 +196,10 @@ class CniPluginTest {
         assertThat(error(run(outside, config("")), CniPlugin.INVALID_ENVIRONMENT).path("msg").asText()).contains(
                 "is not in");
         Map<String, String> dotdot = env("ADD");
-        dotdot.put("CNI_NETNS", netnsDir + "/../netns/cni-1234");
+        dotdot.put("CNI_NETNS", host.netnsDir() + "/../netns/cni-1234");
         error(run(dotdot, config("")), CniPlugin.INVALID_ENVIRONMENT);
-        Path link = Files.createSymbolicLink(netnsDir.resolve("cni-link"), Files.createFile(dir.resolve("elsewhere")));
+        Path link = Files.createSymbolicLink(host.netnsDir().resolve("cni-link"),
+                Files.createFile(dir.resolve("elsewhere")));
         Map<String, String> linked = env("ADD");
         linked.put("CNI_NETNS", link.toString());
         error(run(linked, config("")), CniPlugin.INVALID_ENVIRONMENT);
@@ -216,7 +213,7 @@ class CniPluginTest {
         java.util.Arrays.fill(huge, (byte) ' ');
         CniPlugin.Outcome big = CniPlugin.run(env("ADD"), new ByteArrayInputStream(huge));
         assertThat(error(big, CniPlugin.DECODE_FAILURE).path("msg").asText()).contains("larger than");
-        assertThat(pods.toFile().list()).isEmpty();
+        assertThat(host.pods().toFile().list()).isEmpty();
     }
 
     /**
@@ -280,7 +277,7 @@ class CniPluginTest {
             CniPlugin.Outcome o = run(env("ADD"), config(kubernetes(honourIstio)));
             assertThat(o.exit()).as(o.stdout()).isZero();
             assertThat(JSON.readTree(o.stdout()).at("/ips/0/address").asText()).isEqualTo("10.244.1.7/24");
-            assertThat(pods.toFile().list()).isEmpty();
+            assertThat(host.pods().toFile().list()).isEmpty();
             assertThat(run(env("CHECK"), config(kubernetes(honourIstio))).exit()).isZero();
         }
 
@@ -311,7 +308,7 @@ class CniPluginTest {
             // Not honoured: the namespace's wisp.dev/mesh=enabled enrolls it, and with no agent it fails closed.
             JsonNode err = error(run(env("ADD"), config(kubernetes(false))), CniPlugin.TRY_AGAIN_LATER);
             assertThat(err.path("msg").asText()).contains("did not confirm enrolling pod shop/web-0");
-            assertThat(pods.toFile().list()).isEmpty();
+            assertThat(host.pods().toFile().list()).isEmpty();
         }
 
         @Test
@@ -319,7 +316,7 @@ class CniPluginTest {
             namespace("\"wisp.dev/mesh\": \"enabled\"");
             pod("\"app\": \"web\"");
             error(run(env("ADD"), config(kubernetes(false))), CniPlugin.TRY_AGAIN_LATER);
-            assertThat(pods.resolve(UID + ".json")).doesNotExist();
+            assertThat(host.pods().resolve(UID + ".json")).doesNotExist();
             CompletableFuture<PodRef> agent = agentConfirms();
             CniPlugin.Outcome o = run(env("ADD"), config(kubernetes(false)));
             assertThat(o.exit()).as(o.stdout()).isZero();
@@ -357,7 +354,7 @@ class CniPluginTest {
             assertThat(
                     error(run(env("ADD"), config(kubernetes(false))), CniPlugin.TRY_AGAIN_LATER).path("msg").asText())
                     .contains("failed");
-            assertThat(pods.toFile().list()).isEmpty();
+            assertThat(host.pods().toFile().list()).isEmpty();
         }
 
         @Test

@@ -39,12 +39,10 @@ class PodDiscoveryTest {
 
     @BeforeEach
     void host() throws Exception {
-        for (String d : List.of("run/wisp/pods", "sys/fs/cgroup", "run/netns")) {
-            Files.createDirectories(dir.resolve(d));
-        }
-        pods = dir.resolve("run/wisp/pods");
-        cgroups = dir.resolve("sys/fs/cgroup");
-        netnsDir = dir.resolve("run/netns");
+        CniHost host = CniHost.in(dir);
+        pods = host.pods();
+        cgroups = host.cgroupRoot();
+        netnsDir = host.netnsDir();
         discovery = new PodDiscovery(new PodDiscovery.Settings(pods, cgroups, List.of(netnsDir)), (netns, ips) -> {
             Set<InetAddress> out = new HashSet<>(held.getOrDefault(netns, Set.of()));
             out.retainAll(ips);
