@@ -18,11 +18,14 @@
  *
  * Results are printed as one line of key=value pairs; every mode reports failed=N (a failed stream,
  * request or connection), so that a phase that broke is never read as a slow one.
+ *
+ * The echo/sink workload and the new-connection load are test-support's EchoSinkLoad (shared with the
+ * noisy-neighbour test's load program): run with test-support/target/classes on the class path.
  */
+import dev.wisp.testing.EchoSinkLoad;
 import java.io.BufferedReader;
 import java.io.DataInputStream;
 import java.io.IOException;
-import java.io.InputStream;
 import java.io.InputStreamReader;
 import java.io.OutputStream;
 import java.net.InetSocketAddress;
@@ -102,46 +105,10 @@ public class LoadGen {
     }
 
     static void server(InetSocketAddress echo, InetSocketAddress sink) throws Exception {
-        ServerSocket e = new ServerSocket();
-        e.setReuseAddress(true);
-        e.bind(echo, 4096);
-        ServerSocket k = new ServerSocket();
-        k.setReuseAddress(true);
-        k.bind(sink, 128);
-        Thread.ofVirtual().start(() -> accept(k, true));
+        ServerSocket e = EchoSinkLoad.listen(echo, 4096); // 10,000 connections may be held open
+        ServerSocket k = EchoSinkLoad.listen(sink, 128);
         System.out.println("ready");
-        accept(e, false);
-    }
-
-    static void accept(ServerSocket ss, boolean sink) {
-        while (true) {
-            try {
-                Socket s = ss.accept();
-                s.setTcpNoDelay(true);
-                Thread.ofVirtual().start(() -> serve(s, sink));
-            } catch (IOException x) {
-                return;
-            }
-        }
-    }
-
-    static void serve(Socket s, boolean sink) {
-        try (s; InputStream in = s.getInputStream(); OutputStream out = s.getOutputStream()) {
-            byte[] buf = new byte[sink ? 256 * 1024 : 16 * 1024]; // echo: small, 10,000 may be held open
-            long total = 0;
-            for (int n; (n = in.read(buf)) >= 0;) {
-                total += n;
-                if (!sink) {
-                    out.write(buf, 0, n);
-                }
-            }
-            if (sink) {
-                out.write(Long.toString(total).getBytes());
-            }
-            s.shutdownOutput();
-        } catch (IOException x) {
-            // peer gone
-        }
+        EchoSinkLoad.serve(e, k);
     }
 
     static void throughput(InetSocketAddress target, long bytes) {
@@ -201,49 +168,28 @@ public class LoadGen {
     }
 
     static void latency(InetSocketAddress target, int rate, int seconds, int size) throws Exception {
-        Timed t = timed(target, rate, seconds, size);
-        report(t.lat(), t.done(), rate * seconds, t.error());
+        EchoSinkLoad.Paced t = timed(target, rate, seconds, size);
+        report(t.latencies(), t.latencies().length, rate * seconds, error(t));
     }
 
-    /** One connection's request latencies (the first {@code done} of {@code lat}) and its error, if any. */
-    record Timed(long[] lat, int done, String error) {}
-
-    static Timed timed(InetSocketAddress target, int rate, int seconds, int size) throws InterruptedException {
-        int n = rate * seconds;
-        long[] lat = new long[n];
-        byte[] req = new byte[size];
-        byte[] resp = new byte[size];
-        int done = 0;
-        String error = "";
+    /** One connection: 200 requests to warm up, then RATE requests per second paced by EchoSinkLoad. */
+    static EchoSinkLoad.Paced timed(InetSocketAddress target, int rate, int seconds, int size) {
         try (Socket s = open(target)) {
-            OutputStream out = s.getOutputStream();
+            byte[] b = new byte[size];
             DataInputStream in = new DataInputStream(s.getInputStream());
             for (int i = 0; i < 200; i++) { // warm-up, not measured
-                out.write(req);
-                in.readFully(resp);
+                s.getOutputStream().write(b);
+                in.readFully(b);
             }
-            long interval = 1_000_000_000L / rate;
-            long start = System.nanoTime() + 10_000_000;
-            for (int i = 0; i < n; i++) {
-                long intended = start + i * interval;
-                while (System.nanoTime() < intended) {
-                    long wait = intended - System.nanoTime();
-                    if (wait > 200_000) {
-                        Thread.sleep(0, (int) Math.min(wait - 100_000, 999_999));
-                    } else {
-                        Thread.onSpinWait();
-                    }
-                }
-                out.write(req);
-                in.readFully(resp);
-                lat[i] = System.nanoTime() - intended;
-                done++;
-            }
-        } catch (IOException e) {
             // The requests not answered are the failed ones; the answered ones are still measured.
-            error = " error=" + e.toString().replace(' ', '_');
+            return EchoSinkLoad.paced(s, rate, seconds, size, System.nanoTime() + 10_000_000);
+        } catch (IOException e) {
+            return EchoSinkLoad.Paced.none(rate * seconds, e);
         }
-        return new Timed(lat, done, error);
+    }
+
+    static String error(EchoSinkLoad.Paced t) {
+        return t.error().isEmpty() ? "" : " error=" + t.error().replace(' ', '_');
     }
 
     static void report(long[] lat, int done, int asked, String error) {
@@ -259,7 +205,7 @@ public class LoadGen {
     }
 
     static void platency(InetSocketAddress target, int streams, int rate, int seconds, int size) throws Exception {
-        var results = new java.util.ArrayList<java.util.concurrent.Future<Timed>>();
+        var results = new java.util.ArrayList<java.util.concurrent.Future<EchoSinkLoad.Paced>>();
         try (var exec = Executors.newVirtualThreadPerTaskExecutor()) {
             for (int i = 0; i < streams; i++) {
                 results.add(exec.submit(() -> timed(target, rate, seconds, size)));
@@ -269,10 +215,10 @@ public class LoadGen {
         int done = 0;
         String error = "";
         for (var f : results) {
-            Timed t = f.get();
-            System.arraycopy(t.lat(), 0, all, done, t.done());
-            done += t.done();
-            error = t.error().isEmpty() ? error : t.error();
+            EchoSinkLoad.Paced t = f.get();
+            System.arraycopy(t.latencies(), 0, all, done, t.latencies().length);
+            done += t.latencies().length;
+            error = t.error().isEmpty() ? error : error(t);
         }
         report(all, done, all.length, error);
     }
@@ -283,20 +229,7 @@ public class LoadGen {
         long end = System.nanoTime() + seconds * 1_000_000_000L;
         try (var exec = Executors.newFixedThreadPool(workers)) {
             for (int w = 0; w < workers; w++) {
-                exec.submit(() -> {
-                    while (System.nanoTime() < end) {
-                        try (Socket s = open(target)) {
-                            s.getOutputStream().write(1);
-                            if (s.getInputStream().read() != 1) {
-                                throw new IOException("no echo");
-                            }
-                            done.incrementAndGet();
-                        } catch (IOException e) {
-                            failed.incrementAndGet();
-                        }
-                    }
-                    return null;
-                });
+                exec.submit(() -> EchoSinkLoad.connections(() -> open(target), end, done, failed));
             }
         }
         System.out.printf("connections=%d failed=%d per_second=%.0f%n", done.get(), failed.get(),

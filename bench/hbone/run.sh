@@ -69,6 +69,12 @@ if [ -z "${WISP_JAR:-}" ] && { [ ! -f cli/target/wisp-cli.jar ] || [ -n "$(find 
   ./mvnw -q -o -pl cli -am package -DskipTests -Dspotless.check.skip=true
 fi
 CP=${WISP_JAR:-cli/target/wisp-cli.jar}
+# The load generator (a single-file program) uses test-support's EchoSinkLoad: its classes on the class path.
+LG_CP=test-support/target/classes
+if [ ! -f $LG_CP/dev/wisp/testing/EchoSinkLoad.class ] || [ test-support/src/main/java/dev/wisp/testing/EchoSinkLoad.java -nt $LG_CP/dev/wisp/testing/EchoSinkLoad.class ]; then
+  ./mvnw -q -o -pl test-support -am compile -Dspotless.check.skip=true
+fi
+LOADGEN="$JAVA -cp $LG_CP bench/hbone/LoadGen.java"
 
 ip netns add $NS1; ip netns add $NS2
 ip link add va$S netns $NS1 type veth peer name vb$S netns $NS2
@@ -137,7 +143,7 @@ await_ready() { # log name
   for i in $(seq 600); do grep -q "ready" $TMP/$1.log 2>/dev/null && return; sleep 0.2; done
   echo "$1 did not start:"; cat $TMP/$1.log; exit 1
 }
-ip netns exec $NS2 "$JAVA" bench/hbone/LoadGen.java server 10.77.2.10:9000 10.77.2.10:9001 > $TMP/server.log 2>&1 &
+ip netns exec $NS2 $LOADGEN server 10.77.2.10:9000 10.77.2.10:9001 > $TMP/server.log 2>&1 &
 PIDS+=($!)
 NODE="$JAVA $JOPTS -cp $CP dev.wisp.cli.Wisp node --state $TMP/state.yaml --ca-dir $TMP/ca --workers 1"
 ip netns exec $NS1 $NODE --node n1 --socks5-workload client --bind 10.77.0.1 > $TMP/n1.log 2>&1 &
@@ -165,7 +171,7 @@ for f in n1f n2 server; do await_ready $f; done
 [ -z "${W1Q:-}" ] || await_ready n1q
 
 # One load generator JVM for every phase of every path, warmed by the first path's warm-up.
-coproc LG { exec ip netns exec $NS1 "$JAVA" bench/hbone/LoadGen.java repl 2> $TMP/lg.log; }
+coproc LG { exec ip netns exec $NS1 $LOADGEN repl 2> $TMP/lg.log; }
 PIDS+=($LG_PID)
 read -r -t 120 -u "${LG[0]}" first && [ "$first" = ready ] || { echo "load generator did not start:"; cat $TMP/lg.log; exit 1; }
 lg() { # one phase: a command line to the load generator, its result line back (10 min at most)

@@ -7,7 +7,6 @@ import dev.wisp.spiffe.ca.CaSettings;
 import dev.wisp.spiffe.ca.CertificateAuthority;
 import dev.wisp.spiffe.ca.NodeAuthorizer;
 import dev.wisp.controlplane.kubernetes.AgentTokens;
-import dev.wisp.base.Enrollment;
 import dev.wisp.controlplane.kubernetes.KubernetesConfigSource;
 import dev.wisp.controlplane.model.Cidr;
 import java.io.IOException;
@@ -35,6 +34,10 @@ public final class ControlPlaneCommand implements Callable<Integer> {
     @Mixin
     ConfigDirOption configDir;
 
+    /** {@code --enroll-label}, {@code --honor-istio-labels} (with {@code --kubernetes}). */
+    @Mixin
+    EnrollmentOptions enrollment;
+
     @Option(names = "--state-dir", paramLabel = "DIR", defaultValue = "/var/lib/wisp/control-plane", description = "Where node credentials and the CA are kept (default: ${DEFAULT-VALUE}).")
     Path stateDir;
 
@@ -54,12 +57,6 @@ public final class ControlPlaneCommand implements Callable<Integer> {
             "Read Pods, Services, Namespaces, Nodes and Istio's AuthorizationPolicy/PeerAuthentication from the Kubernetes API (in-cluster, or KUBECONFIG) instead of the directory;",
             "--config-dir then holds the MeshConfig only; agents authenticate with their projected service-account tokens (TokenReview), not node token files."})
     boolean kubernetes;
-
-    @Option(names = "--enroll-label", paramLabel = "KEY", defaultValue = Enrollment.DEFAULT_LABEL, description = "With --kubernetes: pods, or namespaces, labelled KEY=enabled are in the mesh; KEY=none (or disabled) opts a pod or namespace out (default: ${DEFAULT-VALUE}).")
-    String enrollLabel;
-
-    @Option(names = "--honor-istio-labels", description = "With --kubernetes: istio.io/dataplane-mode=ambient enrolls too (none opts out). Off by default, so that Wisp and Istio never claim the same pods.")
-    boolean honorIstioLabels;
 
     @Option(names = "--token-audience", paramLabel = "AUDIENCE", defaultValue = "wisp-control-plane", description = "With --kubernetes: the audience of the agents' projected service-account tokens, checked with a TokenReview (default: ${DEFAULT-VALUE}).")
     String tokenAudience;
@@ -135,7 +132,7 @@ public final class ControlPlaneCommand implements Callable<Integer> {
         AgentTokens.Settings tokens = new AgentTokens.Settings(tokenAudience, account[0], account[1]);
         KubernetesClient client = new KubernetesClientBuilder().build();
         KubernetesConfigSource source = new KubernetesConfigSource(client, new KubernetesConfigSource.Settings(
-                new Enrollment(enrollLabel, honorIstioLabels), configDir.dir(), Duration.ofMinutes(10),
+                enrollment.enrollment(), configDir.dir(), Duration.ofMinutes(10),
                 Duration.ofSeconds(30)));
         return ControlPlane.start(options, source, AgentTokens.create(client, tokens, source));
     }

@@ -1,9 +1,9 @@
 package dev.wisp.e2e;
 
+import dev.wisp.testing.EchoSinkLoad;
 import java.io.BufferedReader;
 import java.io.DataInputStream;
 import java.io.IOException;
-import java.io.InputStream;
 import java.io.InputStreamReader;
 import java.io.OutputStream;
 import java.net.InetSocketAddress;
@@ -23,7 +23,7 @@ import java.util.concurrent.atomic.AtomicLong;
  * pods, mesh-unaware (every connection they make is captured). Modes:
  * <ul>
  * <li>{@code server ECHO_PORT SINK_PORT}: echoes every byte on ECHO_PORT, reads and discards on
- * SINK_PORT; prints {@code listening};
+ * SINK_PORT ({@link EchoSinkLoad#serve}); prints {@code listening};
  * <li>{@code repl}: prints {@code ready}, then runs one command per line and prints its result as
  * one line of {@code key=value} pairs:
  * <ul>
@@ -74,44 +74,11 @@ public final class NoisyLoad {
     // ---- the server pod
 
     static void server(int echoPort, int sinkPort) throws IOException {
-        ServerSocket echo = listen(echoPort);
-        ServerSocket sink = listen(sinkPort);
-        Thread.ofVirtual().start(() -> accept(sink, false));
+        ServerSocket echo = EchoSinkLoad.listen(new InetSocketAddress(echoPort), 4096);
+        ServerSocket sink = EchoSinkLoad.listen(new InetSocketAddress(sinkPort), 4096);
         System.out.println("listening");
         System.out.flush();
-        accept(echo, true);
-    }
-
-    private static ServerSocket listen(int port) throws IOException {
-        ServerSocket s = new ServerSocket();
-        s.setReuseAddress(true);
-        s.bind(new InetSocketAddress(port), 4096);
-        return s;
-    }
-
-    private static void accept(ServerSocket ss, boolean echo) {
-        while (true) {
-            try {
-                Socket s = ss.accept();
-                s.setTcpNoDelay(true);
-                Thread.ofVirtual().start(() -> serve(s, echo));
-            } catch (IOException x) {
-                return;
-            }
-        }
-    }
-
-    private static void serve(Socket s, boolean echo) {
-        try (s; InputStream in = s.getInputStream(); OutputStream out = s.getOutputStream()) {
-            byte[] buf = new byte[echo ? 16 * 1024 : 256 * 1024];
-            for (int n; (n = in.read(buf)) >= 0;) {
-                if (echo) {
-                    out.write(buf, 0, n);
-                }
-            }
-        } catch (IOException x) {
-            // peer gone
-        }
+        EchoSinkLoad.serve(echo, sink);
     }
 
     // ---- the quiet pod
@@ -120,55 +87,39 @@ public final class NoisyLoad {
         InetSocketAddress target = new InetSocketAddress(host, port);
         long start = System.nanoTime() + 50_000_000;
         try (var exec = Executors.newVirtualThreadPerTaskExecutor()) {
-            Future<Timed> rr = exec.submit(() -> requests(target, rate, seconds, size, start));
-            Future<Timed> conn = exec.submit(() -> connections(target, connRate, seconds, size, start));
-            return rr.get().render("rr") + " " + conn.get().render("conn");
+            Future<EchoSinkLoad.Paced> rr = exec.submit(() -> requests(target, rate, seconds, size, start));
+            Future<EchoSinkLoad.Paced> conn = exec.submit(() -> connections(target, connRate, seconds, size, start));
+            return render("rr", rr.get()) + " " + render("conn", conn.get());
         }
     }
 
-    /** Latencies in ns of the requests answered; {@code failed} were not; {@code error}: the last failure. */
-    record Timed(long[] latencies, int failed, String error) {
-        String render(String prefix) {
-            long[] l = latencies.clone();
-            Arrays.sort(l);
-            return String.format(Locale.ROOT, "%1$s_requests=%2$d %1$s_p50_us=%3$.0f %1$s_p99_us=%4$.0f "
-                    + "%1$s_p999_us=%5$.0f %1$s_max_us=%6$.0f %1$s_failed=%7$d%8$s", prefix, l.length,
-                    at(l, 0.5), at(l, 0.99), at(l, 0.999), at(l, 1), failed,
-                    error.isEmpty() ? "" : " " + prefix + "_error=" + error.replace(' ', '_'));
-        }
+    /** The {@code prefix_*} fields of one load's result: requests answered, percentiles in µs, failures. */
+    static String render(String prefix, EchoSinkLoad.Paced t) {
+        long[] l = t.latencies().clone();
+        Arrays.sort(l);
+        return String.format(Locale.ROOT, "%1$s_requests=%2$d %1$s_p50_us=%3$.0f %1$s_p99_us=%4$.0f "
+                + "%1$s_p999_us=%5$.0f %1$s_max_us=%6$.0f %1$s_failed=%7$d%8$s", prefix, l.length,
+                at(l, 0.5), at(l, 0.99), at(l, 0.999), at(l, 1), t.failed(),
+                t.error().isEmpty() ? "" : " " + prefix + "_error=" + t.error().replace(' ', '_'));
+    }
 
-        private static double at(long[] sorted, double q) {
-            return sorted.length == 0 ? 0 : sorted[Math.min(sorted.length - 1, (int) (sorted.length * q))] / 1e3;
-        }
+    private static double at(long[] sorted, double q) {
+        return sorted.length == 0 ? 0 : sorted[Math.min(sorted.length - 1, (int) (sorted.length * q))] / 1e3;
     }
 
     /** RATE requests per second on one connection; a failure ends it, the rest count as failed. */
-    private static Timed requests(InetSocketAddress target, int rate, int seconds, int size, long start) {
-        int n = rate * seconds;
-        long interval = 1_000_000_000L / rate;
-        long[] lat = new long[n];
-        int done = 0;
-        String error = "";
+    private static EchoSinkLoad.Paced requests(InetSocketAddress target, int rate, int seconds, int size,
+            long start) {
         try (Socket s = connect(target)) {
-            OutputStream out = s.getOutputStream();
-            DataInputStream in = new DataInputStream(s.getInputStream());
-            byte[] req = new byte[size];
-            byte[] resp = new byte[size];
-            for (; done < n; done++) {
-                long intended = start + done * interval;
-                waitUntil(intended);
-                out.write(req);
-                in.readFully(resp);
-                lat[done] = System.nanoTime() - intended;
-            }
-        } catch (IOException | InterruptedException e) {
-            error = e.toString();
+            return EchoSinkLoad.paced(s, rate, seconds, size, start);
+        } catch (IOException e) {
+            return EchoSinkLoad.Paced.none(rate * seconds, e);
         }
-        return new Timed(Arrays.copyOf(lat, done), n - done, error);
     }
 
     /** CONN_RATE new connections per second, each started at its intended time on a thread of its own. */
-    private static Timed connections(InetSocketAddress target, int connRate, int seconds, int size, long start)
+    private static EchoSinkLoad.Paced connections(InetSocketAddress target, int connRate, int seconds, int size,
+            long start)
             throws Exception {
         int n = connRate * seconds;
         long interval = 1_000_000_000L / connRate;
@@ -176,7 +127,7 @@ public final class NoisyLoad {
         try (var exec = Executors.newVirtualThreadPerTaskExecutor()) {
             for (int i = 0; i < n; i++) {
                 long intended = start + i * interval;
-                waitUntil(intended);
+                EchoSinkLoad.waitUntil(intended);
                 calls.add(exec.submit(() -> {
                     try (Socket s = connect(target)) {
                         s.getOutputStream().write(new byte[size]);
@@ -197,7 +148,7 @@ public final class NoisyLoad {
                 error = e.getCause().toString();
             }
         }
-        return new Timed(Arrays.copyOf(lat, done), n - done, error);
+        return new EchoSinkLoad.Paced(Arrays.copyOf(lat, done), n - done, error);
     }
 
     private static Socket connect(InetSocketAddress target) throws IOException {
@@ -208,31 +159,13 @@ public final class NoisyLoad {
         return s;
     }
 
-    private static void waitUntil(long nanoTime) throws InterruptedException {
-        for (long wait; (wait = nanoTime - System.nanoTime()) > 0;) {
-            Thread.sleep(wait / 1_000_000, (int) (wait % 1_000_000));
-        }
-    }
-
     // ---- the noisy pod
 
     static String flood(String host, int port, int seconds, int threads) throws Exception {
         InetSocketAddress target = new InetSocketAddress(host, port);
         AtomicLong ok = new AtomicLong();
         AtomicLong failed = new AtomicLong();
-        onThreads(threads, seconds, end -> {
-            while (System.nanoTime() < end) {
-                try (Socket s = connect(target)) {
-                    s.getOutputStream().write(1);
-                    if (s.getInputStream().read() != 1) {
-                        throw new IOException("no echo");
-                    }
-                    ok.incrementAndGet();
-                } catch (IOException e) {
-                    failed.incrementAndGet();
-                }
-            }
-        });
+        onThreads(threads, seconds, end -> EchoSinkLoad.connections(() -> connect(target), end, ok, failed));
         return String.format(Locale.ROOT, "connections=%d failed=%d per_second=%.0f attempts_per_second=%.0f",
                 ok.get(), failed.get(), ok.get() / (double) seconds, (ok.get() + failed.get()) / (double) seconds);
     }

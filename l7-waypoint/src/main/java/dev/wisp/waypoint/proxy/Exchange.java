@@ -72,9 +72,7 @@ final class Exchange extends SimpleChannelInboundHandler<HttpObject> {
     private static final Logger ACCESS = LoggerFactory.getLogger("wisp.access");
     private final InetSocketAddress target;
     private final Optional<SpiffeId> peer;
-    private final java.util.function.Supplier<EnvoyConfig> config;
-    private final Forwarder forwarder;
-    private final RequestMetrics metrics;
+    private final Routing routing;
     private final boolean h2;
     // The request being answered (one at a time): what its metrics are labelled and sized by.
     private String virtualHost;
@@ -88,21 +86,17 @@ final class Exchange extends SimpleChannelInboundHandler<HttpObject> {
     /** A request routed to a cluster: the decision, the configuration it was made on, whether the tunnel stays. */
     private record Routed(Decision.Forward forward, EnvoyConfig config, boolean keepAlive) {}
 
-    Exchange(InetSocketAddress target, Optional<SpiffeId> peer, java.util.function.Supplier<EnvoyConfig> config,
-            Forwarder forwarder, RequestMetrics metrics) {
-        this(target, peer, config, forwarder, metrics, false);
+    Exchange(InetSocketAddress target, Optional<SpiffeId> peer, Routing routing) {
+        this(target, peer, routing, false);
     }
 
     /** @param h2 the request comes on an HTTP/2 stream of its own, and goes upstream as HTTP/2 */
-    Exchange(InetSocketAddress target, Optional<SpiffeId> peer, java.util.function.Supplier<EnvoyConfig> config,
-            Forwarder forwarder, RequestMetrics metrics, boolean h2) {
+    Exchange(InetSocketAddress target, Optional<SpiffeId> peer, Routing routing, boolean h2) {
         super(false);
-        this.h2 = h2;
         this.target = target;
         this.peer = peer;
-        this.config = config;
-        this.forwarder = forwarder;
-        this.metrics = metrics;
+        this.routing = routing;
+        this.h2 = h2;
     }
 
     @Override
@@ -140,7 +134,7 @@ final class Exchange extends SimpleChannelInboundHandler<HttpObject> {
         RouteActions.Upstream u = f.upstream();
         HttpRequest up = new DefaultHttpRequest(HttpVersion.HTTP_1_1, head.method(), u.path());
         u.headers().forEach((name, values) -> up.headers().add(name, values));
-        call = StreamedCall.start(forwarder, routed.config(), f.cluster(), up, Retries.of(f.action()), c,
+        call = StreamedCall.start(routing.forwarder(), routed.config(), f.cluster(), up, Retries.of(f.action()), c,
                 new StreamedCall.Events() {
                     @Override
                     public void refused(Attempts.Result a) {
@@ -206,7 +200,7 @@ final class Exchange extends SimpleChannelInboundHandler<HttpObject> {
             respond(c, req.method().name(), uri, 400, "request does not parse", null, null, start, false);
             return null;
         }
-        EnvoyConfig now = config.get();
+        EnvoyConfig now = routing.config().get();
         Optional<VirtualHost> host = now.virtualHost(target);
         if (host.isEmpty()) {
             respond(c, req.method().name(), uri, 503, "no route configuration serves " + target, null, null, start,
@@ -249,10 +243,10 @@ final class Exchange extends SimpleChannelInboundHandler<HttpObject> {
         String uri = req.uri();
         FullHttpRequest upstreamRequest = rewritten(req, f.upstream());
         for (String mirror : RouteActions.mirrors(f.action(), ThreadLocalRandom.current()::nextDouble)) {
-            forwarder.mirror(now, mirror, upstreamRequest.retainedDuplicate(), h2, c.executor());
+            routing.forwarder().mirror(now, mirror, upstreamRequest.retainedDuplicate(), h2, c.executor());
         }
         c.channel().config().setAutoRead(false);
-        Attempts.run(forwarder, now, f.cluster(), upstreamRequest, Retries.of(f.action()), h2, c.executor())
+        Attempts.run(routing.forwarder(), now, f.cluster(), upstreamRequest, Retries.of(f.action()), h2, c.executor())
                 .addListener((Future<Attempts.Result> done) -> {
                     Attempts.Result a = done.getNow();
                     upstream = upstreamOf(a);
@@ -372,8 +366,9 @@ final class Exchange extends SimpleChannelInboundHandler<HttpObject> {
 
     private void log(String method, String uri, int status, String reason, String route, String where, long start,
             long responseBytes, int attempts) {
-        metrics.record(new RequestMetrics.Request(peer, virtualHost, upstream, status, requestBytes, responseBytes,
-                System.nanoTime() - start, grpcStatus));
+        routing.metrics()
+                .record(new RequestMetrics.Request(peer, virtualHost, upstream, status, requestBytes, responseBytes,
+                        System.nanoTime() - start, grpcStatus));
         ACCESS.info("request src.identity=\"{}\" dst={} protocol={} method={} path=\"{}\" status={} grpc_status={} "
                 + "route={} upstream=\"{}\" reason=\"{}\" attempts={} duration_ms={}",
                 peer.map(SpiffeId::toString)

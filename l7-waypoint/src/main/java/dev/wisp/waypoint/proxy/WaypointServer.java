@@ -1,7 +1,5 @@
 package dev.wisp.waypoint.proxy;
 
-import static java.util.Objects.requireNonNull;
-
 import dev.wisp.node.proxy.HboneServer;
 import dev.wisp.node.proxy.HbonePool;
 import dev.wisp.node.proxy.ProxyContext;
@@ -27,11 +25,9 @@ public final class WaypointServer implements AutoCloseable {
 
     public WaypointServer(ProxyContext ctx, HbonePool pool, SpiffeId identity, Supplier<EnvoyConfig> config,
             Duration drainTimeout) {
-        requireNonNull(config, "config");
-        Forwarder forwarder = new Forwarder(pool, identity);
-        RequestMetrics metrics = new RequestMetrics(ctx.telemetry().registry());
-        this.server = new HboneServer(ctx, drainTimeout, identity, () -> new WaypointStream(config, forwarder,
-                metrics));
+        Routing routing = new Routing(config, new Forwarder(pool, identity), new RequestMetrics(ctx.telemetry()
+                .registry()));
+        this.server = new HboneServer(ctx, drainTimeout, identity, () -> new WaypointStream(routing));
     }
 
     /** Binds the HBONE listener; blocks until bound. */

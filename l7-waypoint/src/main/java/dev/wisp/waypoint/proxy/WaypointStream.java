@@ -4,8 +4,6 @@ import dev.wisp.node.proxy.StreamBytes;
 import dev.wisp.node.proxy.HboneServer;
 import dev.wisp.node.proxy.Outcome;
 import dev.wisp.spiffe.SpiffeId;
-import dev.wisp.waypoint.telemetry.RequestMetrics;
-import dev.wisp.waypoint.xds.EnvoyConfig;
 import io.envoyproxy.envoy.config.route.v3.VirtualHost;
 import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
@@ -17,7 +15,6 @@ import io.netty.handler.codec.http2.Http2StreamChannel;
 import io.netty.util.ReferenceCountUtil;
 import java.net.InetSocketAddress;
 import java.util.Optional;
-import java.util.function.Supplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -35,14 +32,10 @@ import org.slf4j.LoggerFactory;
  */
 final class WaypointStream extends ChannelInboundHandlerAdapter {
     private static final Logger LOG = LoggerFactory.getLogger(WaypointStream.class);
-    private final Supplier<EnvoyConfig> config;
-    private final Forwarder forwarder;
-    private final RequestMetrics metrics;
+    private final Routing routing;
 
-    WaypointStream(Supplier<EnvoyConfig> config, Forwarder forwarder, RequestMetrics metrics) {
-        this.config = config;
-        this.forwarder = forwarder;
-        this.metrics = metrics;
+    WaypointStream(Routing routing) {
+        this.routing = routing;
     }
 
     @Override
@@ -58,7 +51,7 @@ final class WaypointStream extends ChannelInboundHandlerAdapter {
             return;
         }
         InetSocketAddress target = HboneServer.connectTarget(first);
-        Optional<VirtualHost> host = config.get().virtualHost(target);
+        Optional<VirtualHost> host = routing.config().get().virtualHost(target);
         Http2StreamChannel stream = (Http2StreamChannel) c.channel();
         Optional<SpiffeId> peer = HboneServer.peerId(stream);
         if (host.isEmpty()) {
@@ -68,8 +61,7 @@ final class WaypointStream extends ChannelInboundHandlerAdapter {
         LOG.debug("HBONE CONNECT {} from {} ({}): HTTP on virtual host {}", target, stream.parent()
                 .remoteAddress(), peer.map(SpiffeId::toString).orElse("-"), host.get().getName());
         answer(c, 200, "tunnel up", false);
-        c.pipeline().addLast(new StreamBytes(), new InnerProtocol(h2 -> new Exchange(target, peer, config, forwarder,
-                metrics, h2)));
+        c.pipeline().addLast(new StreamBytes(), new InnerProtocol(h2 -> new Exchange(target, peer, routing, h2)));
         c.pipeline().remove(this);
     }
 

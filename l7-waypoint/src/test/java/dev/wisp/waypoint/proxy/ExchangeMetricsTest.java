@@ -53,8 +53,12 @@ class ExchangeMetricsTest {
     }
 
     final Telemetry telemetry = new Telemetry();
-    final EmbeddedChannel tunnel = new EmbeddedChannel(new Exchange(VIP, Optional.of(CLIENT), () -> CONFIG, null,
-            new RequestMetrics(telemetry.registry())));
+    final EmbeddedChannel tunnel = new EmbeddedChannel(new Exchange(VIP, Optional.of(CLIENT), routing(telemetry)));
+
+    /** {@link #CONFIG}, no forwarder (every request here is answered by the waypoint), {@code telemetry}'s registry. */
+    static Routing routing(Telemetry telemetry) {
+        return new Routing(() -> CONFIG, null, new RequestMetrics(telemetry.registry()));
+    }
 
     int send(String path, String body) {
         tunnel.writeInbound(new DefaultFullHttpRequest(HttpVersion.HTTP_1_1, HttpMethod.POST, path, Unpooled
@@ -122,7 +126,7 @@ class ExchangeMetricsTest {
     @Test
     void aRequestNoRouteConfigurationServesIsCountedWithAnUnknownService() {
         EmbeddedChannel other = new EmbeddedChannel(new Exchange(new InetSocketAddress(InetAddress.ofLiteral(
-                "10.96.0.99"), 80), Optional.empty(), () -> CONFIG, null, new RequestMetrics(telemetry.registry())));
+                "10.96.0.99"), 80), Optional.empty(), routing(telemetry)));
         other.writeInbound(new DefaultFullHttpRequest(HttpVersion.HTTP_1_1, HttpMethod.GET, "/"));
         FullHttpResponse r = other.readOutbound();
         assertThat(r.status().code()).isEqualTo(503);

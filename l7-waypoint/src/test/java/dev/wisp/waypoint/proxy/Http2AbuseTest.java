@@ -3,7 +3,6 @@ package dev.wisp.waypoint.proxy;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.wisp.node.telemetry.Telemetry;
-import dev.wisp.waypoint.telemetry.RequestMetrics;
 import io.netty.bootstrap.ServerBootstrap;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.Unpooled;
@@ -62,7 +61,7 @@ class Http2AbuseTest {
         return new InnerProtocol(h2 -> {
             exchanges.incrementAndGet();
             return new Exchange(ExchangeMetricsTest.VIP, Optional.of(ExchangeMetricsTest.CLIENT),
-                    () -> ExchangeMetricsTest.CONFIG, null, new RequestMetrics(telemetry.registry()), h2);
+                    ExchangeMetricsTest.routing(telemetry), h2);
         });
     }
 

@@ -47,9 +47,7 @@ import org.junit.jupiter.api.Test;
 class InnerProtocolTest {
     final Telemetry telemetry = new Telemetry();
     final EmbeddedChannel server = new EmbeddedChannel(new InnerProtocol(h2 -> new Exchange(ExchangeMetricsTest.VIP,
-            Optional.of(ExchangeMetricsTest.CLIENT), () -> ExchangeMetricsTest.CONFIG, null, new RequestMetrics(
-                    telemetry.registry()),
-            h2)));
+            Optional.of(ExchangeMetricsTest.CLIENT), ExchangeMetricsTest.routing(telemetry), h2)));
     final EmbeddedChannel client = new EmbeddedChannel(Http2FrameCodecBuilder.forClient().build(),
             new Http2MultiplexHandler(new ChannelInboundHandlerAdapter()));
     final Map<String, FullHttpResponse> answers = new TreeMap<>();
@@ -141,8 +139,7 @@ class InnerProtocolTest {
     @Test
     void http1IsToldApartAtTheFirstByteThatIsNotThePreface() {
         EmbeddedChannel h1 = new EmbeddedChannel(new InnerProtocol(h2 -> new Exchange(ExchangeMetricsTest.VIP,
-                Optional.empty(), () -> ExchangeMetricsTest.CONFIG, null, new RequestMetrics(telemetry.registry()),
-                h2)));
+                Optional.empty(), ExchangeMetricsTest.routing(telemetry), h2)));
         // "P" is where the preface begins too: the decision waits for the next byte.
         h1.writeInbound(Unpooled.copiedBuffer("P", StandardCharsets.US_ASCII));
         assertThat(h1.pipeline().get(InnerProtocol.class)).isNotNull();
@@ -176,7 +173,7 @@ class InnerProtocolTest {
                         .addRoutes(ExchangeMetricsTest.direct("ok", "/ok", 200, "fine")))
                 .build()), Set.of(), Map.of());
         EmbeddedChannel h1 = new EmbeddedChannel(new InnerProtocol(h2 -> new Exchange(ExchangeMetricsTest.VIP,
-                Optional.empty(), () -> config, null, new RequestMetrics(telemetry.registry()), h2)));
+                Optional.empty(), new Routing(() -> config, null, new RequestMetrics(telemetry.registry())), h2)));
         h1.writeInbound(Unpooled.copiedBuffer("GET /ok HTTP/1.1\r\nhost: a\r\nconnection: Upgrade, HTTP2-Settings, "
                 + "X-Listed\r\nupgrade: h2c\r\nhttp2-settings: AAMAAABkAARAAAAAAAIAAAAA\r\nx-listed: 1\r\n\r\n",
                 StandardCharsets.US_ASCII));

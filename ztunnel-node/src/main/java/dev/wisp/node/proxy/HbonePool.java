@@ -3,8 +3,6 @@ package dev.wisp.node.proxy;
 import static java.util.Objects.requireNonNull;
 
 import dev.wisp.node.identity.IdentityException;
-import dev.wisp.node.tls.HboneTls;
-import dev.wisp.spiffe.SpiffeId;
 import io.netty.bootstrap.Bootstrap;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelFutureListener;
@@ -29,7 +27,6 @@ import io.netty.util.concurrent.Future;
 import io.netty.util.concurrent.Promise;
 import io.netty.util.concurrent.ScheduledFuture;
 import java.time.Duration;
-import java.time.Instant;
 import java.util.List;
 import java.util.Optional;
 import java.util.concurrent.TimeUnit;
@@ -238,7 +235,6 @@ public final class HbonePool implements AutoCloseable {
         private boolean announced;
         private long pingSentAt;
         private ScheduledFuture<?> pinger;
-        private ScheduledFuture<?> expiry;
 
         Setup(PoolKey key) {
             this.key = key;
@@ -258,12 +254,10 @@ public final class HbonePool implements AutoCloseable {
                     fail(c, new Outcome.Malformed("HBONE server " + key.destination() + " did not negotiate h2"));
                     return;
                 }
-                Optional<SpiffeId> server = HboneTls.peerId(ssl.engine().getSession());
-                if (server.isEmpty() || !key.destinationIdentities().contains(server.get())) {
+                Optional<Outcome.PeerIdentity> wrong = PooledSession.wrongServer(key, ssl.engine().getSession(), "");
+                if (wrong.isPresent()) {
                     handshakeFailures.increment();
-                    fail(c, new Outcome.PeerIdentity("HBONE server " + key.destination() + " presented "
-                            + server.map(SpiffeId::toString).orElse("no SPIFFE ID") + ", expected one of "
-                            + key.destinationIdentities()));
+                    fail(c, wrong.get());
                     return;
                 }
                 Http2FrameCodec codec = Http2FrameCodecBuilder.forClient().initialSettings(Hbone.clientSettings())
@@ -273,9 +267,7 @@ public final class HbonePool implements AutoCloseable {
                 Hbone.finish(codec);
                 pinger = c.executor().scheduleAtFixedRate(() -> ping(c), pingIntervalMs, pingIntervalMs,
                         TimeUnit.MILLISECONDS);
-                HboneTls.certificatesExpire(ssl.engine().getSession()).ifPresent(end -> expiry = c.executor()
-                        .schedule(() -> certificateExpired(c), Math.max(0, Duration.between(Instant.now(), end)
-                                .toMillis()), TimeUnit.MILLISECONDS));
+                PooledSession.onCertificateExpiry(ssl.engine().getSession(), c.channel(), () -> certificateExpired(c));
                 return;
             }
             c.fireUserEventTriggered(evt);
@@ -346,9 +338,6 @@ public final class HbonePool implements AutoCloseable {
         public void channelInactive(ChannelHandlerContext c) {
             if (pinger != null) {
                 pinger.cancel(false);
-            }
-            if (expiry != null) {
-                expiry.cancel(false);
             }
             if (!announced) {
                 announced = true;

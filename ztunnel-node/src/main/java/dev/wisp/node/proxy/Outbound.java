@@ -188,8 +188,19 @@ public final class Outbound implements AutoCloseable {
         PoolKey key = new PoolKey(srcId.get(), route.expectedIdentities(), route.connectTo());
         String authority = Hbone.authority(route.target());
         String forwarded = "for=\"" + Hbone.authority(forwardedFor(src, source.get())) + "\"";
-        tunnel(key, client, authority, forwarded, flow, budget, ready, true);
+        tunnel(new Tunnel(key, client, authority, forwarded, flow, budget, ready), true);
     }
+
+    /**
+     * One client connection's HBONE tunnel, as asked of the pool (and asked again after a 421).
+     *
+     * @param authority the CONNECT target, {@code ip:port}
+     * @param forwarded the {@code forwarded} header's value: the client workload's address
+     * @param budget the client workload's byte budget, for the relay
+     * @param ready told the outcome once the tunnel is up or refused
+     */
+    private record Tunnel(PoolKey key, Channel client, String authority, String forwarded, Telemetry.Flow flow,
+            LongUnaryOperator budget, Consumer<Outcome> ready) {}
 
     /**
      * Opens the HBONE stream and sends CONNECT; with {@code mayRetry}, a 421 answer (the server no
@@ -197,20 +208,17 @@ public final class Outbound implements AutoCloseable {
      * answer) is retried once ({@link ConnectAnswer}'s rule, which {@link HboneTunnel} shares), which the
      * pool puts on a new connection, made with the current certificate.
      */
-    private void tunnel(PoolKey key, Channel client, String authority, String forwarded, Telemetry.Flow flow,
-            LongUnaryOperator budget, Consumer<Outcome> ready, boolean mayRetry) {
-        Runnable again = mayRetry ? () -> tunnel(key, client, authority, forwarded, flow, budget, ready, false) : null;
-        Promise<Channel> stream = client.eventLoop().newPromise();
-        hbone.open(key, protocol -> new ConnectRequest(protocol, client, authority, forwarded, flow, budget, ready,
-                again),
-                stream);
+    private void tunnel(Tunnel t, boolean mayRetry) {
+        Runnable again = mayRetry ? () -> tunnel(t, false) : null;
+        Promise<Channel> stream = t.client().eventLoop().newPromise();
+        hbone.open(t.key(), protocol -> new ConnectRequest(protocol, t, again), stream);
         stream.addListener((Future<Channel> f) -> {
             if (!f.isSuccess()) {
-                fail(client, ready, f.cause() instanceof HboneException h
+                fail(t.client(), t.ready(), f.cause() instanceof HboneException h
                         ? h.outcome()
-                        : new Outcome.Unreachable("HBONE stream to " + key.destination() + " could not be opened: "
-                                + f.cause().getMessage()),
-                        flow);
+                        : new Outcome.Unreachable("HBONE stream to " + t.key().destination() + " could not be "
+                                + "opened: " + f.cause().getMessage()),
+                        t.flow());
             }
         });
     }
@@ -311,31 +319,22 @@ public final class Outbound implements AutoCloseable {
      */
     private static final class ConnectRequest extends ConnectAnswer {
         private final StreamProtocol protocol;
-        private final Channel client;
-        private final String forwarded;
-        private final Telemetry.Flow flow;
-        private final LongUnaryOperator budget;
-        private final Consumer<Outcome> ready;
+        private final Tunnel t;
 
-        ConnectRequest(StreamProtocol protocol, Channel client, String authority, String forwarded,
-                Telemetry.Flow flow, LongUnaryOperator budget, Consumer<Outcome> ready, Runnable again) {
-            super(authority, again);
+        ConnectRequest(StreamProtocol protocol, Tunnel t, Runnable again) {
+            super(t.authority(), again);
             this.protocol = protocol;
-            this.client = client;
-            this.forwarded = forwarded;
-            this.flow = flow;
-            this.budget = budget;
-            this.ready = ready;
+            this.t = t;
         }
 
         @Override
         void request(ChannelHandlerContext c) {
-            protocol.request(c, target(), forwarded);
+            protocol.request(c, target(), t.forwarded());
         }
 
         @Override
         Outcome read(Object answer) {
-            flow.protocol(protocol.label()); // the answer came over it, be it a refusal
+            t.flow().protocol(protocol.label()); // the answer came over it, be it a refusal
             return answer(protocol, target(), answer);
         }
 
@@ -343,26 +342,26 @@ public final class Outbound implements AutoCloseable {
         boolean answered(ChannelHandlerContext c, Outcome answer) {
             if (!(answer instanceof Outcome.Allowed)) {
                 c.close();
-                fail(client, ready, answer, flow);
+                fail(t.client(), t.ready(), answer, t.flow());
                 return false;
             }
-            if (!client.isActive()) {
+            if (!t.client().isActive()) {
                 c.close();
-                flow.close(new Outcome.ClientClosed("client closed before the tunnel was up"));
+                t.flow().close(new Outcome.ClientClosed("client closed before the tunnel was up"));
                 return false;
             }
-            ready.accept(answer);
+            t.ready().accept(answer);
             // As on the server: the relay's handlers go in behind this one, which then leaves, and
             // frames that followed the answer continue from here into them.
             Channel stream = c.channel();
             protocol.toRelay(stream);
-            Relay.join(client, stream, flow, budget);
+            Relay.join(t.client(), stream, t.flow(), t.budget());
             return true;
         }
 
         @Override
         void unanswered(Outcome why) {
-            fail(client, ready, why, flow);
+            fail(t.client(), t.ready(), why, t.flow());
         }
     }
 }

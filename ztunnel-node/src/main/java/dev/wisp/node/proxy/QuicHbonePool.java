@@ -3,8 +3,6 @@ package dev.wisp.node.proxy;
 import static java.util.Objects.requireNonNull;
 
 import dev.wisp.node.identity.IdentityException;
-import dev.wisp.node.tls.HboneTls;
-import dev.wisp.spiffe.SpiffeId;
 import io.netty.bootstrap.Bootstrap;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelFutureListener;
@@ -24,7 +22,6 @@ import io.netty.util.concurrent.Future;
 import io.netty.util.concurrent.Promise;
 import java.net.InetSocketAddress;
 import java.time.Duration;
-import java.time.Instant;
 import java.util.List;
 import java.util.Optional;
 import java.util.concurrent.ScheduledFuture;
@@ -244,23 +241,18 @@ public final class QuicHbonePool implements AutoCloseable {
                     core.closed(key, quic);
                 }
             });
-            Optional<SpiffeId> server = HboneTls.peerId(quic.sslEngine().getSession());
-            if (server.isEmpty() || !key.destinationIdentities().contains(server.get())) {
+            Optional<Outcome.PeerIdentity> wrong = PooledSession.wrongServer(key, quic.sslEngine().getSession(),
+                    " over QUIC");
+            if (wrong.isPresent()) {
                 quic.close();
-                failed(key, new Outcome.PeerIdentity("HBONE server " + key.destination() + " presented "
-                        + server.map(SpiffeId::toString).orElse("no SPIFFE ID") + " over QUIC, expected one of "
-                        + key.destinationIdentities()));
+                failed(key, wrong.get());
                 return;
             }
             PoolCore.Ready<Request> ready;
             synchronized (this) {
                 ready = core.connected(key, quic, Hbone.SERVER_MAX_STREAMS, System.nanoTime());
             }
-            HboneTls.certificatesExpire(quic.sslEngine().getSession()).ifPresent(end -> {
-                ScheduledFuture<?> expiry = quic.eventLoop().schedule(() -> certificateExpired(key, quic),
-                        Math.max(0, Duration.between(Instant.now(), end).toMillis()), TimeUnit.MILLISECONDS);
-                quic.closeFuture().addListener(x -> expiry.cancel(false));
-            });
+            PooledSession.onCertificateExpiry(quic.sslEngine().getSession(), quic, () -> certificateExpired(key, quic));
             for (Request r : ready.served()) {
                 openStream(quic, r);
             }

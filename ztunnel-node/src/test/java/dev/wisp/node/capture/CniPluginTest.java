@@ -18,29 +18,9 @@ import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.BeforeEach;
-import com.sun.net.httpserver.HttpsConfigurator;
-import com.sun.net.httpserver.HttpsServer;
-import java.io.OutputStream;
-import java.math.BigInteger;
-import java.net.InetSocketAddress;
 import java.security.KeyPair;
 import java.security.KeyPairGenerator;
-import java.security.KeyStore;
 import java.security.cert.X509Certificate;
-import java.time.Instant;
-import java.time.temporal.ChronoUnit;
-import java.util.Base64;
-import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.CopyOnWriteArrayList;
-import javax.net.ssl.KeyManagerFactory;
-import javax.net.ssl.SSLContext;
-import org.bouncycastle.asn1.x500.X500Name;
-import org.bouncycastle.asn1.x509.Extension;
-import org.bouncycastle.asn1.x509.GeneralName;
-import org.bouncycastle.asn1.x509.GeneralNames;
-import org.bouncycastle.cert.jcajce.JcaX509CertificateConverter;
-import org.bouncycastle.cert.jcajce.JcaX509v3CertificateBuilder;
-import org.bouncycastle.operator.jcajce.JcaContentSignerBuilder;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Nested;
 import org.junit.jupiter.api.Test;
@@ -58,20 +38,16 @@ class CniPluginTest {
 
     @TempDir
     Path dir;
-    Path pods;
-    Path netnsDir;
+    CniHost host;
     Path netns;
-    Path cgroups;
     Path podCgroup;
 
     @BeforeEach
     void layout() throws Exception {
-        pods = Files.createDirectories(dir.resolve("pods"));
-        netnsDir = Files.createDirectories(dir.resolve("netns"));
-        netns = Files.createFile(netnsDir.resolve("cni-1234"));
-        cgroups = dir.resolve("cgroup");
+        host = CniHost.in(dir);
+        netns = Files.createFile(host.netnsDir().resolve("cni-1234"));
         // The systemd driver's layout of a Burstable pod.
-        podCgroup = Files.createDirectories(cgroups.resolve("kubepods.slice/kubepods-burstable.slice/"
+        podCgroup = Files.createDirectories(host.cgroupRoot().resolve("kubepods.slice/kubepods-burstable.slice/"
                 + "kubepods-burstable-pod" + UID.replace('-', '_') + ".slice"));
     }
 
@@ -81,7 +57,7 @@ class CniPluginTest {
                  "podsDir": "%s", "cgroupRoot": "%s", "netnsDirs": ["%s"], "enrollTimeoutSeconds": 1%s,
                  "prevResult": {"cniVersion": "1.0.0", "interfaces": [{"name": "eth0", "sandbox": "%s"}],
                    "ips": [{"address": "10.244.1.7/24", "gateway": "10.244.1.1", "interface": 0}]}}
-                """.formatted(pods, cgroups, netnsDir, extra, netns);
+                """.formatted(host.pods(), host.cgroupRoot(), host.netnsDir(), extra, netns);
     }
 
     Map<String, String> env(String command) {
@@ -108,12 +84,12 @@ class CniPluginTest {
     /** Plays the agent: once the pod file appears, reads it as the agent does and confirms it. */
     CompletableFuture<PodRef> agentConfirms() {
         return CompletableFuture.supplyAsync(() -> {
-            Path file = pods.resolve(UID + ".json");
+            Path file = host.pods().resolve(UID + ".json");
             try {
                 await().atMost(Duration.ofSeconds(10)).pollInterval(Duration.ofMillis(10)).until(() -> Files.exists(
                         file));
                 PodRef pod = PodFile.read(file);
-                Files.writeString(PodFile.confirmation(pods, UID), pod.netns().toString());
+                Files.writeString(PodFile.confirmation(host.pods(), UID), pod.netns().toString());
                 return pod;
             } catch (Exception e) {
                 throw new IllegalStateException(e);
@@ -131,7 +107,7 @@ class CniPluginTest {
         assertThat(result.path("cniVersion").asText()).isEqualTo("1.0.0");
         PodRef pod = agent.get(10, TimeUnit.SECONDS);
         assertThat(pod).isEqualTo(new PodRef(UID, podCgroup, netns, List.of(InetAddress.ofLiteral("10.244.1.7"))));
-        try (var files = Files.list(pods)) {
+        try (var files = Files.list(host.pods())) {
             assertThat(files.map(p -> p.getFileName().toString())).as("no dot-file left").containsExactlyInAnyOrder(
                     UID + ".json", UID + ".enrolled");
         }
@@ -139,17 +115,17 @@ class CniPluginTest {
 
     @Test
     void addFailsAndRemovesThePodFileWhenNoAgentConfirms() throws Exception {
-        Files.writeString(PodFile.confirmation(pods, UID), "/var/run/netns/an-earlier-sandbox");
+        Files.writeString(PodFile.confirmation(host.pods(), UID), "/var/run/netns/an-earlier-sandbox");
         JsonNode err = error(run(env("ADD"), config("")), CniPlugin.TRY_AGAIN_LATER);
         assertThat(err.path("msg").asText()).contains("did not confirm enrolling pod shop/web-0").contains(
                 "within 1 s");
-        assertThat(pods.resolve(UID + ".json")).doesNotExist();
+        assertThat(host.pods().resolve(UID + ".json")).doesNotExist();
     }
 
     @Test
     void theCgroupfsDriversLayoutIsFoundAndAMissingCgroupIsAnError() throws Exception {
         Files.delete(podCgroup);
-        Path cgroupfs = Files.createDirectories(cgroups.resolve("kubepods/besteffort/pod" + UID));
+        Path cgroupfs = Files.createDirectories(host.cgroupRoot().resolve("kubepods/besteffort/pod" + UID));
         CompletableFuture<PodRef> agent = agentConfirms();
         assertThat(run(env("ADD"), config("")).exit()).isZero();
         assertThat(agent.get(10, TimeUnit.SECONDS).cgroup()).isEqualTo(cgroupfs);
@@ -160,9 +136,9 @@ class CniPluginTest {
 
     @Test
     void delRemovesThePodFileAndTwiceIsFine() throws Exception {
-        Files.writeString(pods.resolve(UID + ".json"), "{}");
+        Files.writeString(host.pods().resolve(UID + ".json"), "{}");
         assertThat(run(env("DEL"), config(""))).isEqualTo(new CniPlugin.Outcome(0, ""));
-        assertThat(pods.resolve(UID + ".json")).doesNotExist();
+        assertThat(host.pods().resolve(UID + ".json")).doesNotExist();
         assertThat(run(env("DEL"), config(""))).isEqualTo(new CniPlugin.Outcome(0, ""));
     }
 
@@ -186,7 +162,7 @@ class CniPluginTest {
         CniPlugin.Outcome o = run(env("ADD"), config(", \"excludeNamespaces\": [\"shop\"]"));
         assertThat(o.exit()).isZero();
         assertThat(JSON.readTree(o.stdout()).at("/ips/0/address").asText()).isEqualTo("10.244.1.7/24");
-        assertThat(pods.resolve(UID + ".json")).doesNotExist();
+        assertThat(host.pods().resolve(UID + ".json")).doesNotExist();
     }
 
     @Test
@@ -210,7 +186,7 @@ class CniPluginTest {
         Map<String, String> noNetns = env("ADD");
         noNetns.remove("CNI_NETNS");
         error(run(noNetns, config("")), CniPlugin.INVALID_ENVIRONMENT);
-        assertThat(pods.toFile().list()).isEmpty();
+        assertThat(host.pods().toFile().list()).isEmpty();
     }
 
     @Test
@@ -220,9 +196,10 @@ class CniPluginTest {
         assertThat(error(run(outside, config("")), CniPlugin.INVALID_ENVIRONMENT).path("msg").asText()).contains(
                 "is not in");
         Map<String, String> dotdot = env("ADD");
-        dotdot.put("CNI_NETNS", netnsDir + "/../netns/cni-1234");
+        dotdot.put("CNI_NETNS", host.netnsDir() + "/../netns/cni-1234");
         error(run(dotdot, config("")), CniPlugin.INVALID_ENVIRONMENT);
-        Path link = Files.createSymbolicLink(netnsDir.resolve("cni-link"), Files.createFile(dir.resolve("elsewhere")));
+        Path link = Files.createSymbolicLink(host.netnsDir().resolve("cni-link"),
+                Files.createFile(dir.resolve("elsewhere")));
         Map<String, String> linked = env("ADD");
         linked.put("CNI_NETNS", link.toString());
         error(run(linked, config("")), CniPlugin.INVALID_ENVIRONMENT);
@@ -236,7 +213,7 @@ class CniPluginTest {
         java.util.Arrays.fill(huge, (byte) ' ');
         CniPlugin.Outcome big = CniPlugin.run(env("ADD"), new ByteArrayInputStream(huge));
         assertThat(error(big, CniPlugin.DECODE_FAILURE).path("msg").asText()).contains("larger than");
-        assertThat(pods.toFile().list()).isEmpty();
+        assertThat(host.pods().toFile().list()).isEmpty();
     }
 
     /**
@@ -247,72 +224,39 @@ class CniPluginTest {
      */
     @Nested
     class OptOutByLabel {
-        final String TOKEN = "eyJhbGciOiJSUzI1NiJ9.plugin-token";
+        final String TOKEN = KubeApiStandIn.TOKEN;
 
-        HttpsServer api;
-        final Map<String, String> objects = new ConcurrentHashMap<>();
-        final List<String> requests = new CopyOnWriteArrayList<>();
+        KubeApiStandIn api;
+        Map<String, String> objects;
+        List<String> requests;
         Path caFile;
         Path tokenFile;
 
         @BeforeEach
         void apiServer() throws Exception {
-            KeyPair keys = KeyPairGenerator.getInstance("EC").generateKeyPair();
-            X509Certificate cert = selfSigned(keys);
-            KeyStore ks = KeyStore.getInstance("PKCS12");
-            ks.load(null, null);
-            ks.setKeyEntry("api", keys.getPrivate(), new char[0], new X509Certificate[]{cert});
-            KeyManagerFactory kmf = KeyManagerFactory.getInstance(KeyManagerFactory.getDefaultAlgorithm());
-            kmf.init(ks, new char[0]);
-            SSLContext tls = SSLContext.getInstance("TLS");
-            tls.init(kmf.getKeyManagers(), null, null);
-            api = HttpsServer.create(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0), 0);
-            api.setHttpsConfigurator(new HttpsConfigurator(tls));
-            api.createContext("/", exchange -> {
-                String path = exchange.getRequestURI().getRawPath();
-                requests.add(exchange.getRequestMethod() + " " + path + " " + exchange.getRequestHeaders().getFirst(
-                        "Authorization"));
-                String body = objects.get(path);
-                byte[] bytes = (body == null ? "{\"kind\": \"Status\", \"code\": 404}" : body).getBytes(
-                        StandardCharsets.UTF_8);
-                exchange.sendResponseHeaders(body == null ? 404 : 200, bytes.length);
-                try (OutputStream out = exchange.getResponseBody()) {
-                    out.write(bytes);
-                }
-            });
-            api.start();
-            caFile = Files.writeString(dir.resolve("ca.crt"), pem(cert));
-            tokenFile = Files.writeString(dir.resolve("token"), TOKEN + "\n");
+            api = new KubeApiStandIn(dir);
+            objects = api.objects;
+            requests = api.requests;
+            caFile = api.caFile;
+            tokenFile = api.tokenFile;
         }
 
-        /** The API server's certificate: self-signed, for 127.0.0.1. */
         X509Certificate selfSigned(KeyPair keys) throws Exception {
-            X500Name name = new X500Name("CN=kube-apiserver");
-            Instant now = Instant.now();
-            return new JcaX509CertificateConverter()
-                    .getCertificate(new JcaX509v3CertificateBuilder(name, BigInteger.TWO,
-                            java.util.Date.from(now.minus(1, ChronoUnit.HOURS)),
-                            java.util.Date.from(now.plus(1, ChronoUnit.HOURS)),
-                            name, keys.getPublic())
-                            .addExtension(Extension.subjectAlternativeName, false, new GeneralNames(
-                                    new GeneralName(GeneralName.iPAddress, "127.0.0.1")))
-                            .build(new JcaContentSignerBuilder(
-                                    "SHA256withECDSA").build(keys.getPrivate())));
+            return KubeApiStandIn.selfSigned(keys);
         }
 
         String pem(X509Certificate cert) throws Exception {
-            return "-----BEGIN CERTIFICATE-----\n" + Base64.getMimeEncoder().encodeToString(cert.getEncoded())
-                    + "\n-----END CERTIFICATE-----\n";
+            return KubeApiStandIn.pem(cert);
         }
 
         @AfterEach
         void stopApi() {
-            api.stop(0);
+            api.close();
         }
 
         String kubernetes(boolean honourIstio) {
-            return ", \"kubernetes\": {\"server\": \"https://127.0.0.1:%d\", \"tokenFile\": \"%s\", \"caFile\": \"%s\", "
-                    .formatted(api.getAddress().getPort(), tokenFile, caFile)
+            return ", \"kubernetes\": {\"server\": \"%s\", \"tokenFile\": \"%s\", \"caFile\": \"%s\", "
+                    .formatted(api.url(), tokenFile, caFile)
                     + "\"enrollLabel\": \"wisp.dev/mesh\", \"honorIstioLabels\": " + honourIstio + "}";
         }
 
@@ -333,7 +277,7 @@ class CniPluginTest {
             CniPlugin.Outcome o = run(env("ADD"), config(kubernetes(honourIstio)));
             assertThat(o.exit()).as(o.stdout()).isZero();
             assertThat(JSON.readTree(o.stdout()).at("/ips/0/address").asText()).isEqualTo("10.244.1.7/24");
-            assertThat(pods.toFile().list()).isEmpty();
+            assertThat(host.pods().toFile().list()).isEmpty();
             assertThat(run(env("CHECK"), config(kubernetes(honourIstio))).exit()).isZero();
         }
 
@@ -364,7 +308,7 @@ class CniPluginTest {
             // Not honoured: the namespace's wisp.dev/mesh=enabled enrolls it, and with no agent it fails closed.
             JsonNode err = error(run(env("ADD"), config(kubernetes(false))), CniPlugin.TRY_AGAIN_LATER);
             assertThat(err.path("msg").asText()).contains("did not confirm enrolling pod shop/web-0");
-            assertThat(pods.toFile().list()).isEmpty();
+            assertThat(host.pods().toFile().list()).isEmpty();
         }
 
         @Test
@@ -372,7 +316,7 @@ class CniPluginTest {
             namespace("\"wisp.dev/mesh\": \"enabled\"");
             pod("\"app\": \"web\"");
             error(run(env("ADD"), config(kubernetes(false))), CniPlugin.TRY_AGAIN_LATER);
-            assertThat(pods.resolve(UID + ".json")).doesNotExist();
+            assertThat(host.pods().resolve(UID + ".json")).doesNotExist();
             CompletableFuture<PodRef> agent = agentConfirms();
             CniPlugin.Outcome o = run(env("ADD"), config(kubernetes(false)));
             assertThat(o.exit()).as(o.stdout()).isZero();
@@ -406,11 +350,11 @@ class CniPluginTest {
                     error(run(env("ADD"), config(kubernetes(false))), CniPlugin.TRY_AGAIN_LATER).path("msg").asText())
                     .contains("cannot read the plugin's API credentials");
             Files.writeString(caFile, trusted);
-            api.stop(0);
+            api.close();
             assertThat(
                     error(run(env("ADD"), config(kubernetes(false))), CniPlugin.TRY_AGAIN_LATER).path("msg").asText())
                     .contains("failed");
-            assertThat(pods.toFile().list()).isEmpty();
+            assertThat(host.pods().toFile().list()).isEmpty();
         }
 
         @Test

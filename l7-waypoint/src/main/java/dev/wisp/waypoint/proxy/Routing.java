@@ -1,0 +1,21 @@
+package dev.wisp.waypoint.proxy;
+
+import static java.util.Objects.requireNonNull;
+
+import dev.wisp.waypoint.telemetry.RequestMetrics;
+import dev.wisp.waypoint.xds.EnvoyConfig;
+import java.util.function.Supplier;
+
+/**
+ * What every request a waypoint answers is routed, sent and counted with: the route configuration of
+ * now (read again per request), the upstream {@link Forwarder} and the Istio request series. One per
+ * {@link WaypointServer}, handed to each {@link WaypointStream} and each {@link Exchange}.
+ *
+ * @param forwarder null in tests whose requests never leave the waypoint
+ */
+record Routing(Supplier<EnvoyConfig> config, Forwarder forwarder, RequestMetrics metrics) {
+    Routing {
+        requireNonNull(config, "config");
+        requireNonNull(metrics, "metrics");
+    }
+}
