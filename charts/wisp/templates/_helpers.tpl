@@ -24,3 +24,9 @@ app.kubernetes.io/instance: {{ .Release.Name }}
 {{- define "wisp.controlPlane.host" -}}
 wisp-control-plane.{{ .Release.Namespace }}.svc
 {{- end }}
+
+{{/* Non-empty when install-cni holds an API token: for the plugin's label reads (cni.readLabels),
+     or to ask at exit whether its DaemonSet is deleted (cni.removeOnExit off). */}}
+{{- define "wisp.cni.apiToken" -}}
+{{- if and .Values.cni.enabled (or .Values.cni.readLabels (not .Values.cni.removeOnExit)) }}true{{ end }}
+{{- end }}

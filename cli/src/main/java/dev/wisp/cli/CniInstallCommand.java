@@ -4,7 +4,9 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import picocli.CommandLine.Mixin;
 import dev.wisp.node.capture.CniInstall;
+import dev.wisp.node.capture.InstallerDaemonSet;
 import java.io.IOException;
+import java.net.URI;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
@@ -20,8 +22,10 @@ import picocli.CommandLine.Spec;
 /**
  * {@code wisp cni install}: what the chart's {@code install-cni} container runs on every node
  * ({@link CniInstall}): copies the plugin's launcher into the host's CNI bin directory, chains the
- * plugin into the node's primary CNI configuration, keeps it there while it runs, and with
- * {@code --remove-on-exit} takes it out again when stopped.
+ * plugin into the node's primary CNI configuration and keeps it there while it runs. When stopped it
+ * leaves the plugin chained (a pod started while the agent is away waits for it), takes it out with
+ * {@code --remove-on-exit}, and with {@code --remove-on-uninstall} only once its DaemonSet is
+ * deleted ({@link CniInstall#onExit}).
  */
 @Command(name = "install", mixinStandardHelpOptions = true, description = {
         "Installs the wisp-cni plugin on this node: copies LAUNCHER to CNI_BIN_DIR/wisp-cni and chains "
@@ -68,8 +72,11 @@ public final class CniInstallCommand implements Callable<Integer> {
     @Mixin
     EnrollmentOptions enrollment;
 
-    @Option(names = "--remove-on-exit", description = "Take the plugin out of the configuration and remove the launcher when stopped.")
+    @Option(names = "--remove-on-exit", description = "Take the plugin out of the configuration and remove the launcher whenever stopped (without this or --remove-on-uninstall it stays chained).")
     boolean removeOnExit;
+
+    @Option(names = "--remove-on-uninstall", paramLabel = "NAMESPACE/DAEMONSET", description = "When stopped, ask the API server (KUBERNETES_SERVICE_HOST/PORT, with the token and ca.crt of --service-account-dir) whether this DaemonSet still stands: take the plugin out only if it is deleted or being deleted (an uninstall); keep it if it stands (the agent's pod is being replaced) or the API gives no clear answer.")
+    String removeOnUninstall;
 
     @Option(names = "--once", description = "Install once and exit (no watching).")
     boolean once;
@@ -79,6 +86,7 @@ public final class CniInstallCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
+        InstallerDaemonSet owner = owner();
         CniInstall install = new CniInstall(new CniInstall.Settings(binDir, confDir, launcher, plugin(), kubernetes
                 ? new CniInstall.Credentials(serviceAccountDir.resolve("token"), serviceAccountDir.resolve("ca.crt"))
                 : null));
@@ -121,12 +129,10 @@ public final class CniInstallCommand implements Callable<Integer> {
             }
         } finally {
             Thread.interrupted();
-            if (removeOnExit) {
-                try {
-                    install.uninstall();
-                } catch (IOException e) {
-                    spec.commandLine().getErr().println("error: removing wisp-cni: " + e.getMessage());
-                }
+            try {
+                install.onExit(removeOnExit, owner);
+            } catch (IOException e) {
+                spec.commandLine().getErr().println("error: removing wisp-cni: " + e.getMessage());
             }
             cleaned.countDown();
         }
@@ -146,14 +152,36 @@ public final class CniInstallCommand implements Callable<Integer> {
         excludeNamespaces.forEach(n -> p.withArray("/excludeNamespaces").add(n));
         p.put("enrollTimeoutSeconds", enrollTimeout);
         if (kubernetes) {
-            String host = System.getenv("KUBERNETES_SERVICE_HOST");
-            String port = System.getenv("KUBERNETES_SERVICE_PORT");
-            if (host == null || port == null) {
-                throw new UserException("--kubernetes: KUBERNETES_SERVICE_HOST/PORT are not set (not in a pod?)");
-            }
-            p.putObject("kubernetes").put("server", "https://" + (host.contains(":") ? "[" + host + "]" : host) + ":"
-                    + port).put("enrollLabel", enrollment.label).put("honorIstioLabels", enrollment.honorIstioLabels);
+            p.putObject("kubernetes").put("server", apiServer("--kubernetes")).put("enrollLabel", enrollment.label)
+                    .put("honorIstioLabels", enrollment.honorIstioLabels);
         }
         return p;
+    }
+
+    /** What --remove-on-uninstall names, or null. */
+    InstallerDaemonSet owner() {
+        if (removeOnUninstall == null) {
+            return null;
+        }
+        if (removeOnExit) {
+            throw new UserException("--remove-on-exit and --remove-on-uninstall exclude each other");
+        }
+        String[] parts = removeOnUninstall.split("/", -1);
+        if (parts.length != 2 || parts[0].isEmpty() || parts[1].isEmpty()) {
+            throw new UserException("--remove-on-uninstall must be NAMESPACE/DAEMONSET, not '" + removeOnUninstall
+                    + "'");
+        }
+        return new InstallerDaemonSet(URI.create(apiServer("--remove-on-uninstall")), serviceAccountDir.resolve(
+                "token"), serviceAccountDir.resolve("ca.crt"), parts[0], parts[1]);
+    }
+
+    /** The API server of the pod this runs in, from the environment the kubelet gives every container. */
+    private static String apiServer(String option) {
+        String host = System.getenv("KUBERNETES_SERVICE_HOST");
+        String port = System.getenv("KUBERNETES_SERVICE_PORT");
+        if (host == null || port == null) {
+            throw new UserException(option + ": KUBERNETES_SERVICE_HOST/PORT are not set (not in a pod?)");
+        }
+        return "https://" + (host.contains(":") ? "[" + host + "]" : host) + ":" + port;
     }
 }

@@ -121,6 +121,15 @@ public final class NodeCommand implements Callable<Integer> {
     @Option(names = "--workload-api-dir", paramLabel = "DIR", description = "With --capture: serve each enrolled pod the SPIFFE Workload API on DIR/<pod uid>/socket (callers attested by their cgroup; mount the pod's directory into the pod).")
     Path workloadApiDir;
 
+    @Option(names = "--discover-pods", description = "With --capture: also enroll pods already running that no pod file announces (started before the agent or its CNI plugin): pods this node runs by the control plane's list, each found by its cgroup in the kubelet's layout under --cgroup-root and the one network namespace of --netns-dir holding all its addresses.")
+    boolean discoverPods;
+
+    @Option(names = "--cgroup-root", paramLabel = "DIR", defaultValue = "/sys/fs/cgroup", description = "With --discover-pods: the host's cgroup v2 root (default: ${DEFAULT-VALUE}).")
+    Path cgroupRoot;
+
+    @Option(names = "--netns-dir", paramLabel = "DIR", description = "With --discover-pods: where the runtime pins pods' network namespaces (repeatable; default: /var/run/netns and /run/netns).")
+    List<Path> netnsDirs;
+
     @Option(names = "--bpf-pin-root", paramLabel = "DIR", description = "With --capture: where programs and maps are pinned (default: ${DEFAULT-VALUE}).")
     Path pinRoot;
 
@@ -242,7 +251,14 @@ public final class NodeCommand implements Callable<Integer> {
             }
             NodeSettings.Capture c = parsed("--capture", () -> new NodeSettings.Capture(podsDir, pinRoot, Optional
                     .ofNullable(captureAddress).map(InetAddress::ofLiteral)));
-            s = s.withCapture(workloadApiDir == null ? c : c.withWorkloadApiDir(workloadApiDir));
+            c = workloadApiDir == null ? c : c.withWorkloadApiDir(workloadApiDir);
+            s = s.withCapture(discoverPods
+                    ? c.withDiscovery(new NodeSettings.Discovery(cgroupRoot, netnsDirs != null
+                            ? netnsDirs
+                            : List.of(Path.of("/var/run/netns"), Path.of("/run/netns"))))
+                    : c);
+        } else if (discoverPods) {
+            throw new UserException("--discover-pods needs --capture");
         }
         if (wireguard) {
             s = s.withWireGuard(wireguardSettings());

@@ -119,11 +119,15 @@ class HelmChartTest {
         // The agent presents that token, not a node token file.
         assertThat(texts(pod.at("/containers/0/args"))).contains("--service-account-token=/var/run/secrets/wisp/token")
                 .noneMatch(a -> a.startsWith("--token-file"));
+        // Pods running before the agent are found through the same host mounts (cgroups, namespaces).
+        assertThat(texts(pod.at("/containers/0/args"))).containsSubsequence("--discover-pods",
+                "--cgroup-root=/sys/fs/cgroup", "--netns-dir=/var/run/netns");
     }
 
     /**
      * The install-cni container beside the agent: exactly the two CNI directories of the host, no
-     * capability, the plugin's settings from the values, and the API token only when it reads labels.
+     * capability, the plugin's settings from the values, the API token only when it reads labels or
+     * asks at exit whether its DaemonSet is deleted (the default), none with {@code removeOnExit}.
      */
     @Test
     void installCniMountsExactlyTheTwoCniDirectoriesWithNoCapability() {
@@ -140,9 +144,10 @@ class HelmChartTest {
         assertThat(security.path("runAsUser").asInt(-1)).isZero();
         assertThat(texts(cni.get("args"))).containsExactly("cni", "install", "--cni-bin-dir=/opt/cni/bin",
                 "--cni-conf-dir=/etc/cni/net.d", "--pods-dir=/run/wisp/pods", "--cgroup-root=/sys/fs/cgroup",
-                "--netns-dir=/var/run/netns", "--exclude-namespace=kube-system", "--enroll-timeout=10", "--kubernetes",
-                "--service-account-dir=/var/run/secrets/wisp-cni", "--enroll-label=wisp.dev/mesh", "--remove-on-exit",
-                "--log-level=info");
+                "--netns-dir=/var/run/netns", "--exclude-namespace=kube-system", "--enroll-timeout=10",
+                "--service-account-dir=/var/run/secrets/wisp-cni", "--kubernetes", "--enroll-label=wisp.dev/mesh",
+                // By default the plugin outlives the container and goes only when the DaemonSet does.
+                "--remove-on-uninstall=wisp-system/wisp-node", "--log-level=info");
         JsonNode token = volume(pod, "cni-token").at("/projected/sources");
         assertThat(token.at("/0/serviceAccountToken/audience").isMissingNode()).as("the API server's audience")
                 .isTrue();
@@ -158,9 +163,13 @@ class HelmChartTest {
         JsonNode ownCni = container(ownPod, "install-cni");
         assertThat(hostMounts(ownPod, ownCni)).containsExactlyInAnyOrder("/var/lib/cni/bin@/var/lib/cni/bin",
                 "/etc/kubernetes/cni/net.d@/etc/kubernetes/cni/net.d");
+        // cni.removeOnExit: the old behaviour, and with no label reads no API token at all.
         assertThat(texts(ownCni.get("args"))).contains("--exclude-namespace=kube-system,monitoring",
-                "--enroll-timeout=30").doesNotContain("--kubernetes", "--remove-on-exit");
+                "--enroll-timeout=30", "--remove-on-exit").noneMatch(
+                        a -> a.startsWith("--kubernetes") || a
+                                .startsWith("--remove-on-uninstall") || a.startsWith("--service-account-dir"));
         assertThat(volume(ownPod, "cni-token")).isNull();
+        assertThat(texts(container(ownPod, "node").get("args"))).doesNotContain("--discover-pods");
         assertThat(own).noneMatch(o -> o.at("/metadata/name").asText().startsWith("wisp-cni"));
 
         List<ObjectNode> off = Helm.template("monitoring.yaml");
@@ -255,7 +264,12 @@ class HelmChartTest {
         // The CNI plugin reads one pod and one namespace by name (install-cni's token, not the agent's).
         expected.add("wisp-cni-wisp-system core/pods get");
         expected.add("wisp-cni-wisp-system core/namespaces get");
+        // install-cni, stopping, reads its own DaemonSet to tell an uninstall from a pod replacement.
+        expected.add("wisp-cni-installer apps/daemonsets get");
         assertThat(grants).isEqualTo(expected);
+        ObjectNode installer = only(objects, "Role", "wisp-cni-installer");
+        assertThat(installer.at("/metadata/namespace").asText()).isEqualTo("wisp-system");
+        assertThat(texts(installer.at("/rules/0/resourceNames"))).containsExactly("wisp-node");
 
         List<String> boundAccounts = new ArrayList<>();
         objects.stream().filter(o -> o.path("kind").asText().matches("(Cluster)?RoleBinding"))
@@ -263,7 +277,8 @@ class HelmChartTest {
                         + s.get("name").asText())));
         assertThat(boundAccounts).as("the agents' account is bound to the plugin's reads only")
                 .containsExactlyInAnyOrder(
-                        "wisp-control-plane-wisp-system wisp-control-plane", "wisp-cni-wisp-system wisp-node");
+                        "wisp-control-plane-wisp-system wisp-control-plane", "wisp-cni-wisp-system wisp-node",
+                        "wisp-cni-installer wisp-node");
         assertThat(only(objects, "ServiceAccount", "wisp-node").path("automountServiceAccountToken").asBoolean(true))
                 .isFalse();
     }

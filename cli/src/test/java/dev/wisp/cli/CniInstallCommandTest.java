@@ -55,6 +55,26 @@ class CniInstallCommandTest {
         assertThat(timeout.err()).contains("--enroll-timeout must be 1..120 seconds");
     }
 
+    @Test
+    void removeOnUninstallNamesOneDaemonSetAndExcludesRemoveOnExit(@TempDir Path dir) throws Exception {
+        String[] common = {"cni", "install", "--cni-bin-dir=" + dir, "--cni-conf-dir=" + dir, "--launcher=" + dir
+                .resolve("launcher")};
+        WispTest.Run both = WispTest.run(concat(common, "--remove-on-exit", "--remove-on-uninstall=wisp/wisp-node"));
+        assertThat(both.exit()).isEqualTo(1);
+        assertThat(both.err()).contains("--remove-on-exit and --remove-on-uninstall exclude each other");
+        for (String bad : new String[]{"wisp-node", "wisp/", "/wisp-node", "a/b/c"}) {
+            WispTest.Run run = WispTest.run(concat(common, "--remove-on-uninstall=" + bad));
+            assertThat(run.exit()).as(bad).isEqualTo(1);
+            assertThat(run.err()).contains("--remove-on-uninstall must be NAMESPACE/DAEMONSET, not '" + bad + "'");
+        }
+        WispTest.Run outside = WispTest.run(concat(common, "--remove-on-uninstall=wisp/wisp-node"));
+        assertThat(outside.exit()).isEqualTo(1);
+        assertThat(outside.err()).contains("--remove-on-uninstall: KUBERNETES_SERVICE_HOST/PORT are not set");
+        try (var files = Files.list(dir)) {
+            assertThat(files).as("nothing written").isEmpty();
+        }
+    }
+
     private static String[] concat(String[] a, String... b) {
         String[] out = java.util.Arrays.copyOf(a, a.length + b.length);
         System.arraycopy(b, 0, out, a.length, b.length);

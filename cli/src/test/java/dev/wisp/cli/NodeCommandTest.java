@@ -74,6 +74,11 @@ class NodeCommandTest {
     }
 
     @Test
+    void discoveringPodsNeedsCapture(@TempDir Path dir) {
+        standaloneRefuses(dir, "--discover-pods needs --capture", "--discover-pods");
+    }
+
+    @Test
     void theDnsUpstreamMustBeAnIpAndAPort(@TempDir Path dir) {
         standaloneRefuses(dir, "--dns-upstream: 'resolver.example:53' is not IP:PORT", "--dns-upstream",
                 "resolver.example:53");

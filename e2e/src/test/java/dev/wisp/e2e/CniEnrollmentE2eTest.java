@@ -40,7 +40,7 @@ import org.junit.jupiter.api.io.TempDir;
 class CniEnrollmentE2eTest extends ClientServerMeshCase {
     static final String CLUSTER = "k8scni";
     static final ObjectMapper JSON = new ObjectMapper();
-    private final List<Process> started = new ArrayList<>();
+    private final PodApps.Started started = new PodApps.Started();
 
     CniEnrollmentE2eTest() {
         super(CLUSTER, 42, 9000, 9001);
@@ -153,8 +153,8 @@ class CniEnrollmentE2eTest extends ClientServerMeshCase {
         }
 
         // The pod's first connection on port 9001 (no call went there before) is captured.
-        PodApps.Shell first = new PodApps.Shell(start(podCgroup, pod.netns(), PodApps.java(PodClient.class, "repl")),
-                "client");
+        PodApps.Shell first = new PodApps.Shell(started.inCgroup(podCgroup, pod.netns(), PodApps.java(PodClient.class,
+                "repl")), "client");
         assertThat(first.call(server, 9001, 5)).isEqualTo("ok server 5");
         PodApps.assertCarriedOverHbone(mesh, "client", "server", 9001);
 
@@ -188,54 +188,58 @@ class CniEnrollmentE2eTest extends ClientServerMeshCase {
 
     /**
      * The install container's life: watching, it puts Wisp back into a conflist the primary plugin
-     * rewrote; on SIGTERM with {@code --remove-on-exit} it takes Wisp out and removes the launcher;
-     * started without its launcher it exits 1 saying so and chains nothing.
+     * rewrote; on SIGTERM it leaves the plugin chained (by default: a pod started while the agent's
+     * pod is replaced still waits for the agent), and with {@code --remove-on-exit} takes Wisp out
+     * and removes the launcher; started without its launcher it exits 1 saying so and chains nothing.
      */
     @Test
     @Order(3)
-    void theInstallerKeepsThePluginChainedUntilItIsStopped(@TempDir Path node) throws Exception {
+    void theInstallerKeepsThePluginChainedAcrossItsOwnExit(@TempDir Path node) throws Exception {
         Path bin = Files.createDirectories(node.resolve("bin"));
         Path conf = Files.createDirectories(node.resolve("net.d"));
         String ptp = "{\"cniVersion\": \"1.0.0\", \"name\": \"k\", \"plugins\": [{\"type\": \"ptp\"}]}";
         Path conflist = Files.writeString(conf.resolve("10-ptp.conflist"), ptp);
         Path launcher = Files.writeString(node.resolve("launcher"), "#!/bin/sh\n");
-        List<String> args = List.of("cni", "install", "--remove-on-exit", "--cni-bin-dir=" + bin, "--cni-conf-dir="
-                + conf, "--launcher=" + launcher);
-        Process p = new ProcessBuilder(PodApps.wisp(List.of("-Xmx64m", "-XX:TieredStopAtLevel=1"), args))
-                .redirectErrorStream(true).redirectOutput(node.resolve("install.log").toFile()).start();
-        started.add(p);
+        List<String> args = List.of("cni", "install", "--cni-bin-dir=" + bin, "--cni-conf-dir=" + conf,
+                "--launcher=" + launcher);
+        Process p = installer(args, node.resolve("install.log"));
         await().atMost(Duration.ofSeconds(60)).until(() -> Files.readString(conflist).contains("wisp-cni"));
         Files.writeString(conflist, ptp); // the primary plugin rewrites its file
         await().atMost(Duration.ofSeconds(30)).until(() -> Files.readString(conflist).contains("wisp-cni"));
         p.destroy(); // SIGTERM, as the kubelet stops the container
         assertThat(p.waitFor(60, TimeUnit.SECONDS)).isTrue();
+        assertThat(JSON.readTree(conflist.toFile()).path("plugins").valueStream().map(e -> e.path("type").asText()))
+                .containsExactly("ptp", "wisp-cni");
+        assertThat(bin.resolve("wisp-cni")).isExecutable();
+        assertThat(Files.readString(node.resolve("install.log"))).contains("wisp-cni stays chained in " + conf);
+
+        List<String> removing = new ArrayList<>(args);
+        removing.add("--remove-on-exit");
+        Files.writeString(conflist, ptp);
+        Process old = installer(removing, node.resolve("install-old.log"));
+        await().atMost(Duration.ofSeconds(60)).until(() -> Files.readString(conflist).contains("wisp-cni"));
+        old.destroy();
+        assertThat(old.waitFor(60, TimeUnit.SECONDS)).isTrue();
         assertThat(JSON.readTree(conflist.toFile())).isEqualTo(JSON.readTree(ptp));
         assertThat(bin.resolve("wisp-cni")).doesNotExist();
 
         Files.delete(launcher);
         String before = Files.readString(conflist);
-        Cni missing = wisp(List.of("cni", "install", "--cni-bin-dir=" + bin, "--cni-conf-dir=" + conf,
-                "--launcher=" + launcher), Map.of(), "");
+        Cni missing = wisp(args, Map.of(), "");
         assertThat(missing.exit()).isEqualTo(1);
         assertThat(missing.stderr()).contains("the plugin's launcher is missing");
         assertThat(Files.readString(conflist)).isEqualTo(before);
     }
 
-    /** Starts {@code command} in {@code netns} inside {@code cgroup}, the way the runtime starts a container. */
-    Process start(Path cgroup, String netns, List<String> command) throws IOException {
-        List<String> argv = new ArrayList<>(List.of("/bin/sh", "-c", "echo $$ > \"$0\" && exec \"$@\"", cgroup
-                .resolve("cgroup.procs").toString(), "ip", "netns", "exec", netns));
-        argv.addAll(command);
-        Process p = new ProcessBuilder(argv).redirectError(ProcessBuilder.Redirect.DISCARD).start();
-        started.add(p);
-        return p;
+    /** {@code wisp ARGS} (an installer) started in the background, its output to {@code log}. */
+    Process installer(List<String> args, Path log) throws IOException {
+        Process p = new ProcessBuilder(PodApps.wisp(List.of("-Xmx64m", "-XX:TieredStopAtLevel=1"), args))
+                .redirectErrorStream(true).redirectOutput(log.toFile()).start();
+        return started.add(p);
     }
 
     @AfterAll
     void stopStarted() throws InterruptedException {
-        for (Process p : started) {
-            p.destroyForcibly();
-            p.waitFor(15, TimeUnit.SECONDS);
-        }
+        started.close();
     }
 }

@@ -35,7 +35,13 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
+import io.grpc.stub.StreamObserver;
 import java.util.ArrayList;
+import java.util.Iterator;
+import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.TimeoutException;
 import java.util.List;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.Future;
@@ -44,7 +50,10 @@ import java.util.concurrent.TimeUnit;
 /**
  * A gRPC service and an HTTP/2 server for the waypoint's HTTP/2 tests, run in a pod, with a client
  * to call them. The service {@code demo.Echo} (methods {@code A}, {@code B}, {@code C}; messages are
- * UTF-8 strings, no generated code) answers {@code NAME METHOD REQUEST}.
+ * UTF-8 strings, no generated code) answers {@code NAME METHOD REQUEST}; its server-streaming method
+ * {@code Stream} answers a request {@code N} with N messages one second apart, each
+ * {@code NAME Stream I sent=EPOCH_MS}, and its bidi-streaming method {@code Chat} answers each message
+ * {@code M} at once with {@code NAME Chat M}.
  *
  * <ul>
  *   <li>{@code server NAME GRPC_PORT H2_PORT}: the service on {@code GRPC_PORT} and, on {@code H2_PORT},
@@ -53,6 +62,11 @@ import java.util.concurrent.TimeUnit;
  *   <li>{@code client TARGET METHOD…}: one channel (plaintext, h2c prior knowledge) to {@code host:port},
  *       every call started at once, then one line per call in order: {@code call METHOD ok ANSWER} or
  *       {@code call METHOD failed CODE DESCRIPTION}; then {@code done}.
+ *   <li>{@code stream TARGET N}: one {@code Stream} call; a line {@code message ANSWER} per message as it
+ *       comes, then {@code first-received=EPOCH_MS}, then {@code status CODE}.
+ *   <li>{@code chat TARGET N}: one {@code Chat} call in lock step: sends {@code mI} and waits (20 s at
+ *       most) for its answer before sending the next; a line {@code reply ANSWER} per answer (or
+ *       {@code no reply to mI}), then {@code status CODE} once the call is half-closed.
  * </ul>
  */
 public final class GrpcPodApp {
@@ -61,7 +75,11 @@ public final class GrpcPodApp {
     private GrpcPodApp() {}
 
     static MethodDescriptor<String, String> method(String name) {
-        return MethodDescriptor.<String, String>newBuilder().setType(MethodDescriptor.MethodType.UNARY)
+        return method(name, MethodDescriptor.MethodType.UNARY);
+    }
+
+    static MethodDescriptor<String, String> method(String name, MethodDescriptor.MethodType type) {
+        return MethodDescriptor.<String, String>newBuilder().setType(type)
                 .setFullMethodName(MethodDescriptor.generateFullMethodName(SERVICE, name)).setRequestMarshaller(
                         TEXT)
                 .setResponseMarshaller(TEXT).build();
@@ -84,10 +102,11 @@ public final class GrpcPodApp {
     };
 
     public static void main(String[] args) throws Exception {
-        if (args[0].equals("server")) {
-            serve(args[1], Integer.parseInt(args[2]), Integer.parseInt(args[3]));
-        } else {
-            call(args[1], List.of(args).subList(2, args.length));
+        switch (args[0]) {
+            case "server" -> serve(args[1], Integer.parseInt(args[2]), Integer.parseInt(args[3]));
+            case "stream" -> stream(args[1], Integer.parseInt(args[2]));
+            case "chat" -> chat(args[1], Integer.parseInt(args[2]));
+            default -> call(args[1], List.of(args).subList(2, args.length));
         }
     }
 
@@ -99,6 +118,32 @@ public final class GrpcPodApp {
                 answer.onCompleted();
             }));
         }
+        service.addMethod(method("Stream", MethodDescriptor.MethodType.SERVER_STREAMING), ServerCalls
+                .asyncServerStreamingCall((request, answer) -> {
+                    int n = Integer.parseInt(request);
+                    for (int i = 1; i <= n; i++) {
+                        if (i > 1) {
+                            pause(); // spaces the messages: the client sees the first long before the last is sent
+                        }
+                        answer.onNext(name + " Stream " + i + " sent=" + System.currentTimeMillis());
+                    }
+                    answer.onCompleted();
+                }));
+        service.addMethod(method("Chat", MethodDescriptor.MethodType.BIDI_STREAMING), ServerCalls
+                .asyncBidiStreamingCall(answer -> new StreamObserver<String>() {
+                    @Override
+                    public void onNext(String m) {
+                        answer.onNext(name + " Chat " + m);
+                    }
+
+                    @Override
+                    public void onError(Throwable t) {}
+
+                    @Override
+                    public void onCompleted() {
+                        answer.onCompleted();
+                    }
+                }));
         Server grpc = NettyServerBuilder.forPort(grpcPort).addService(service.build()).build().start();
         Channel h2 = new ServerBootstrap().group(new MultiThreadIoEventLoopGroup(1, NioIoHandler.newFactory()))
                 .channel(NioServerSocketChannel.class).childHandler(new ChannelInitializer<Channel>() {
@@ -134,6 +179,82 @@ public final class GrpcPodApp {
             r.headers().set("content-type", "text/plain").setInt("content-length", r.content().readableBytes());
             c.writeAndFlush(r);
         }
+    }
+
+    private static void pause() {
+        try {
+            Thread.sleep(1000);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    private static void stream(String target, int n) throws InterruptedException {
+        ManagedChannel channel = NettyChannelBuilder.forTarget(target).usePlaintext().build();
+        Long first = null;
+        try {
+            Iterator<String> answers = ClientCalls.blockingServerStreamingCall(channel, method("Stream",
+                    MethodDescriptor.MethodType.SERVER_STREAMING),
+                    CallOptions.DEFAULT.withDeadlineAfter(60,
+                            TimeUnit.SECONDS),
+                    String.valueOf(n));
+            while (answers.hasNext()) {
+                String m = answers.next();
+                if (first == null) {
+                    first = System.currentTimeMillis();
+                }
+                System.out.println("message " + m);
+            }
+            System.out.println("first-received=" + first);
+            System.out.println("status OK");
+        } catch (StatusRuntimeException e) {
+            System.out.println("status " + e.getStatus().getCode() + " " + e.getStatus().getDescription());
+        }
+        System.out.flush();
+        channel.shutdownNow();
+    }
+
+    private static void chat(String target, int n) throws InterruptedException {
+        ManagedChannel channel = NettyChannelBuilder.forTarget(target).usePlaintext().build();
+        BlockingQueue<String> replies = new LinkedBlockingQueue<>();
+        CompletableFuture<Status> status = new CompletableFuture<>();
+        StreamObserver<String> requests = ClientCalls.asyncBidiStreamingCall(channel.newCall(method("Chat",
+                MethodDescriptor.MethodType.BIDI_STREAMING),
+                CallOptions.DEFAULT.withDeadlineAfter(120,
+                        TimeUnit.SECONDS)),
+                new StreamObserver<String>() {
+                    @Override
+                    public void onNext(String m) {
+                        replies.add(m);
+                    }
+
+                    @Override
+                    public void onError(Throwable t) {
+                        status.complete(Status.fromThrowable(t));
+                    }
+
+                    @Override
+                    public void onCompleted() {
+                        status.complete(Status.OK);
+                    }
+                });
+        for (int i = 1; i <= n; i++) {
+            requests.onNext("m" + i);
+            String reply = replies.poll(20, TimeUnit.SECONDS);
+            System.out.println(reply == null ? "no reply to m" + i : "reply " + reply);
+            if (reply == null) {
+                break;
+            }
+        }
+        requests.onCompleted();
+        try {
+            Status s = status.get(30, TimeUnit.SECONDS);
+            System.out.println("status " + s.getCode());
+        } catch (ExecutionException | TimeoutException e) {
+            System.out.println("status none: " + e);
+        }
+        System.out.flush();
+        channel.shutdownNow();
     }
 
     private static void call(String target, List<String> methods) throws InterruptedException {

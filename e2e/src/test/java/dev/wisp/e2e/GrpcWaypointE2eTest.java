@@ -32,7 +32,9 @@ import org.junit.jupiter.api.io.TempDir;
  * streams that speak HTTP/2 to the pods, trailers and all), and {@code demo.Echo/C}, which the pods
  * serve but no rule matches, is answered UNIMPLEMENTED by the waypoint. A plain HTTP/2 request
  * ({@code nghttp}, prior knowledge) to the service {@code web} takes the same path to the pods' HTTP/2
- * server.
+ * server. Streaming calls flow message by message: a server-streaming call's first message reaches the
+ * client before its last is sent, and a bidi call in lock step (each message answered before the next
+ * is sent) completes, which a waypoint reading calls whole could not do.
  */
 class GrpcWaypointE2eTest {
     static final String CLUSTER = "wph2";
@@ -46,6 +48,10 @@ class GrpcWaypointE2eTest {
               - matches: [{method: {service: demo.Echo, method: A}}]
                 backendRefs: [{name: grpc-v1, port: 80}]
               - matches: [{method: {service: demo.Echo, method: B}}]
+                backendRefs: [{name: grpc-v2, port: 80}]
+              - matches: [{method: {service: demo.Echo, method: Stream}}]
+                backendRefs: [{name: grpc-v1, port: 80}]
+              - matches: [{method: {service: demo.Echo, method: Chat}}]
                 backendRefs: [{name: grpc-v2, port: 80}]
             """;
     @TempDir
@@ -103,6 +109,9 @@ class GrpcWaypointE2eTest {
             methods.addAll(List.of("A", "B"));
         }
         methods.addAll(Collections.nCopies(3, "C"));
+        // The other tests' calls are counted too: this one's are what it adds.
+        String netns = mesh.waypointPod("default", "waypoint").orElseThrow().netns();
+        String before = InNetns.httpGet(netns, 15020, "/metrics");
         List<String> lines = run(PodApps.java(GrpcPodApp.class, methods.toArray(String[]::new)));
         Map<String, Integer> got = new TreeMap<>();
         lines.stream().filter(l -> l.startsWith("call ")).forEach(l -> got.merge(l, 1, Integer::sum));
@@ -121,11 +130,10 @@ class GrpcWaypointE2eTest {
                 + "route=grpc-no-route ")).as(access).isEqualTo(3);
 
         // Istio's request series count them as gRPC, by the status each client got.
-        String netns = mesh.waypointPod("default", "waypoint").orElseThrow().netns();
         await().atMost(Duration.ofSeconds(10)).untilAsserted(() -> {
             String metrics = InNetns.httpGet(netns, 15020, "/metrics");
-            assertThat(List.of(requests(metrics, "0"), requests(metrics, "12"))).as(metrics).isEqualTo(List.of(
-                    20.0, 3.0));
+            assertThat(List.of(requests(metrics, "0") - requests(before, "0"), requests(metrics, "12") - requests(
+                    before, "12"))).as(metrics).isEqualTo(List.of(20.0, 3.0));
         });
     }
 
@@ -136,6 +144,37 @@ class GrpcWaypointE2eTest {
         assertThat(out).as(out).contains(":status: 200").containsPattern("v[12] /plain\\?x=1 over HTTP/2");
         await().atMost(Duration.ofSeconds(10)).untilAsserted(() -> assertThat(accessLines()).contains(
                 "protocol=HTTP/2 method=GET path=\"/plain?x=1\" status=200 grpc_status=- "));
+    }
+
+    @Test
+    void aServerStreamingCallArrivesMessageByMessage() throws Exception {
+        List<String> lines = run(PodApps.java(GrpcPodApp.class, "stream", LocalMesh.serviceAddress(cluster, 1)
+                + ":80", "4"));
+        String out = String.join("\n", lines);
+        List<String> messages = lines.stream().filter(l -> l.startsWith("message ")).toList();
+        assertThat(messages).as(out).hasSize(4);
+        for (int i = 0; i < 4; i++) {
+            assertThat(messages.get(i)).as(out).startsWith("message v1 Stream " + (i + 1) + " sent=");
+        }
+        assertThat(lines).as(out).contains("status OK");
+        long first = Long.parseLong(lines.stream().filter(l -> l.startsWith("first-received=")).findFirst()
+                .orElseThrow().substring("first-received=".length()));
+        long lastSent = Long.parseLong(messages.getLast().substring(messages.getLast().indexOf("sent=") + 5));
+        // The server sends the messages a second apart: the first came through before the last was sent.
+        assertThat(first).as(out).isLessThan(lastSent);
+        await().atMost(Duration.ofSeconds(10)).untilAsserted(() -> assertThat(accessLines()).contains(
+                "protocol=HTTP/2 method=POST path=\"/demo.Echo/Stream\" status=200 grpc_status=0 route=GRPCRoute/"));
+    }
+
+    @Test
+    void aBidiCallInLockStepCompletes() throws Exception {
+        List<String> lines = run(PodApps.java(GrpcPodApp.class, "chat", LocalMesh.serviceAddress(cluster, 1)
+                + ":80", "5"));
+        assertThat(lines.stream().filter(l -> l.startsWith("reply ") || l.startsWith("no reply") || l.startsWith(
+                "status "))).as(String.join("\n", lines)).containsExactly("reply v2 Chat m1", "reply v2 Chat m2",
+                        "reply v2 Chat m3", "reply v2 Chat m4", "reply v2 Chat m5", "status OK");
+        await().atMost(Duration.ofSeconds(10)).untilAsserted(() -> assertThat(accessLines()).contains(
+                "protocol=HTTP/2 method=POST path=\"/demo.Echo/Chat\" status=200 grpc_status=0 route=GRPCRoute/"));
     }
 
     /** The waypoint's {@code istio_requests_total} of gRPC requests answered {@code grpcStatus}, summed. */

@@ -172,6 +172,35 @@ final class PodApps {
         });
     }
 
+    /** Processes a test class starts, killed together when it ends. */
+    static final class Started implements AutoCloseable {
+        private final List<Process> processes = new ArrayList<>();
+
+        Process add(Process p) {
+            processes.add(p);
+            return p;
+        }
+
+        /**
+         * Starts {@code command} in network namespace {@code netns} inside {@code cgroup}, the way a
+         * container runtime starts a container in a pod's sandbox (stderr discarded).
+         */
+        Process inCgroup(Path cgroup, String netns, List<String> command) throws IOException {
+            List<String> argv = new ArrayList<>(List.of("/bin/sh", "-c", "echo $$ > \"$0\" && exec \"$@\"", cgroup
+                    .resolve("cgroup.procs").toString(), "ip", "netns", "exec", netns));
+            argv.addAll(command);
+            return add(new ProcessBuilder(argv).redirectError(ProcessBuilder.Redirect.DISCARD).start());
+        }
+
+        @Override
+        public void close() throws InterruptedException {
+            for (Process p : processes) {
+                p.destroyForcibly();
+                p.waitFor(15, TimeUnit.SECONDS);
+            }
+        }
+    }
+
     /** Starts a {@link PodServer} named {@code name} in {@code pod} on {@code ports}; returns once it listens. */
     static Process startServer(LocalMesh mesh, String pod, String name, int... ports) throws IOException {
         List<String> args = new ArrayList<>(List.of(name));

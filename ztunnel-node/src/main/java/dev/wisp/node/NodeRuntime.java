@@ -14,6 +14,7 @@ import dev.wisp.api.workload.v1.HboneProtocol;
 import dev.wisp.api.workload.v1.Workload;
 import dev.wisp.node.admin.AdminServer;
 import dev.wisp.node.capture.NodeCapture;
+import dev.wisp.node.capture.PodDiscovery;
 import dev.wisp.node.capture.PodFollower;
 import dev.wisp.node.capture.TransparentUpstream;
 import dev.wisp.node.controlplane.ControlPlaneClient;
@@ -61,6 +62,7 @@ import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.time.Clock;
 import java.util.ArrayDeque;
+import java.util.ArrayList;
 import java.util.Deque;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -126,6 +128,8 @@ public final class NodeRuntime implements AutoCloseable {
     private ControlPlaneClient controlPlane;
     private Identities identities;
     private NodeCapture capture;
+    /** Finds running pods no pod file names; with capture and {@code --discover-pods} only. */
+    private PodDiscovery discovery;
     private TransparentUpstream transparent;
     /** The pods' SPIFFE Workload API; with capture and a Workload API directory only. */
     private WorkloadApi workloadApi;
@@ -301,6 +305,14 @@ public final class NodeRuntime implements AutoCloseable {
             if (podDns != null) {
                 capture.redirectDns(podDns.port());
             }
+            Optional<NodeSettings.Discovery> d = settings.capture().get().discovery();
+            if (d.isPresent()) {
+                discovery = new PodDiscovery(new PodDiscovery.Settings(settings.capture().get().podsDir(), d.get()
+                        .cgroupRoot(), d.get().netnsDirs()));
+                started.push(discovery);
+                index.onChange(discovery::changed);
+                discovery.start(this::localPods);
+            }
         }
         if (wireguardStarting != null) {
             MeshWireGuard wg = wireguardStarting.await();
@@ -419,6 +431,25 @@ public final class NodeRuntime implements AutoCloseable {
         }
     }
 
+    /** This node's pods as the control plane lists them: what {@link PodDiscovery} looks for. */
+    private List<PodDiscovery.Candidate> localPods() {
+        List<PodDiscovery.Candidate> out = new ArrayList<>();
+        for (Workload w : index.snapshot().workloads()) {
+            if (w.getNode().equals(settings.nodeName())) {
+                List<InetAddress> ips = new ArrayList<>();
+                for (var a : w.getAddressesList()) {
+                    try {
+                        ips.add(InetAddress.getByAddress(a.toByteArray()));
+                    } catch (java.net.UnknownHostException e) {
+                        // not 4 or 16 bytes: the pod is refused for having no address
+                    }
+                }
+                out.add(new PodDiscovery.Candidate(w.getUid(), ips));
+            }
+        }
+        return out;
+    }
+
     /** Every Node resource the agent holds: what WireGuard's peers and routes follow. */
     private List<Node> wireGuardNodes() {
         return index.snapshot().resources().getOrDefault(StateUpdates.NODE, Map.of()).values().stream()
@@ -511,7 +542,7 @@ public final class NodeRuntime implements AutoCloseable {
     private void stopAccepting() {
         ready = false;
         // Capture before the DNS listeners: closing it stops sending the pods' DNS to them.
-        Closing.inOrder(outbound, inbound, socks5, capture, podDns, dns, workloadApi);
+        Closing.inOrder(outbound, inbound, socks5, discovery, capture, podDns, dns, workloadApi);
     }
 
     /** The whole order above; without a {@link #drain} first, HBONE streams are cut rather than awaited. */

@@ -12,6 +12,7 @@ import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.List;
 import java.util.Optional;
 import java.util.OptionalInt;
 import java.util.function.Consumer;
@@ -378,23 +379,47 @@ public record NodeSettings(String nodeName, String trustDomain, Source source, I
      *            address)
      * @param workloadApiDir where each enrolled pod's SPIFFE Workload API socket is served
      *            ({@code <dir>/<pod uid>/socket}); empty: not served
+     * @param discovery how pods already running without a pod file are found (empty: they are not)
      */
-    public record Capture(Path podsDir, Path pinRoot, Optional<InetAddress> address, Optional<Path> workloadApiDir) {
+    public record Capture(Path podsDir, Path pinRoot, Optional<InetAddress> address, Optional<Path> workloadApiDir,
+            Optional<Discovery> discovery) {
         public Capture {
             requireNonNull(podsDir, "podsDir");
             requireNonNull(pinRoot, "pinRoot");
             requireNonNull(address, "address");
             requireNonNull(workloadApiDir, "workloadApiDir");
+            requireNonNull(discovery, "discovery");
         }
 
-        /** Without the Workload API. */
+        /** Without the Workload API or discovery. */
         public Capture(Path podsDir, Path pinRoot, Optional<InetAddress> address) {
-            this(podsDir, pinRoot, address, Optional.empty());
+            this(podsDir, pinRoot, address, Optional.empty(), Optional.empty());
+        }
+
+        /** Finding the pods of this node the control plane lists and no pod file names ({@code PodDiscovery}). */
+        public Capture withDiscovery(Discovery d) {
+            return new Capture(podsDir, pinRoot, address, workloadApiDir, Optional.of(requireNonNull(d, "d")));
         }
 
         /** Serving each enrolled pod the Workload API under {@code dir}. */
         public Capture withWorkloadApiDir(Path dir) {
-            return new Capture(podsDir, pinRoot, address, Optional.of(requireNonNull(dir, "dir")));
+            return new Capture(podsDir, pinRoot, address, Optional.of(requireNonNull(dir, "dir")), discovery);
+        }
+    }
+
+    /**
+     * Where the agent looks for pods that run without a pod file.
+     *
+     * @param cgroupRoot the host's cgroup v2 root, under which the kubelet lays out pods' cgroups
+     * @param netnsDirs where the container runtime pins pods' network namespaces
+     */
+    public record Discovery(Path cgroupRoot, List<Path> netnsDirs) {
+        public Discovery {
+            requireNonNull(cgroupRoot, "cgroupRoot");
+            netnsDirs = List.copyOf(netnsDirs);
+            if (netnsDirs.isEmpty()) {
+                throw new IllegalArgumentException("discovery needs at least one network namespace directory");
+            }
         }
     }
 

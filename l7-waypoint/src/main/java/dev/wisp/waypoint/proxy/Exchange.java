@@ -17,25 +17,33 @@ import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.SimpleChannelInboundHandler;
 import io.netty.handler.codec.http.DefaultFullHttpRequest;
 import io.netty.handler.codec.http.DefaultFullHttpResponse;
+import io.netty.handler.codec.http.DefaultHttpRequest;
 import io.netty.handler.codec.http.FullHttpRequest;
 import io.netty.handler.codec.http.FullHttpResponse;
 import io.netty.handler.codec.http.HttpHeaderNames;
 import io.netty.handler.codec.http.HttpHeaderValues;
+import io.netty.handler.codec.http.HttpContent;
 import io.netty.handler.codec.http.HttpHeaders;
+import io.netty.handler.codec.http.HttpObject;
+import io.netty.handler.codec.http.HttpRequest;
+import io.netty.handler.codec.http.HttpResponse;
 import io.netty.handler.codec.http.HttpResponseStatus;
 import io.netty.handler.codec.http.HttpUtil;
 import io.netty.handler.codec.http.HttpVersion;
 import io.netty.handler.codec.http2.HttpConversionUtil;
+import io.netty.util.ReferenceCountUtil;
 import io.netty.util.concurrent.Future;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
+import java.util.HashSet;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.Optional;
+import java.util.Set;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
@@ -55,8 +63,12 @@ import org.slf4j.LoggerFactory;
  * RequestMetrics}). A gRPC request ({@link Grpc#is}) the waypoint answers itself gets a trailers-only
  * gRPC answer, and is counted with its gRPC status. {@code connection: close} from the client, or a request
  * that does not parse (400), ends the tunnel after the answer.
+ *
+ * <p>A gRPC call on an HTTP/2 stream comes as its head, then its body's parts ({@link InnerProtocol}
+ * aggregates nothing for it): it is authorized and routed by the head, then relayed message by
+ * message by a {@link StreamedCall} (its own retry and timeout rules; not mirrored).
  */
-final class Exchange extends SimpleChannelInboundHandler<FullHttpRequest> {
+final class Exchange extends SimpleChannelInboundHandler<HttpObject> {
     private static final Logger ACCESS = LoggerFactory.getLogger("wisp.access");
     private final InetSocketAddress target;
     private final Optional<SpiffeId> peer;
@@ -68,6 +80,11 @@ final class Exchange extends SimpleChannelInboundHandler<FullHttpRequest> {
     private long requestBytes;
     private boolean grpc;
     private String grpcStatus;
+    /** The gRPC call being relayed on this HTTP/2 stream, once routed. */
+    private StreamedCall call;
+
+    /** A request routed to a cluster: the decision, the configuration it was made on, whether the tunnel stays. */
+    private record Routed(Decision.Forward forward, EnvoyConfig config, boolean keepAlive) {}
 
     Exchange(InetSocketAddress target, Optional<SpiffeId> peer, Routing routing) {
         this(target, peer, routing, false);
@@ -83,11 +100,91 @@ final class Exchange extends SimpleChannelInboundHandler<FullHttpRequest> {
     }
 
     @Override
-    protected void channelRead0(ChannelHandlerContext c, FullHttpRequest req) {
+    protected void channelRead0(ChannelHandlerContext c, HttpObject msg) {
+        switch (msg) {
+            case FullHttpRequest req -> whole(c, req);
+            case HttpRequest head -> streamed(c, head);
+            case HttpContent part when call != null -> call.request(part);
+            default -> ReferenceCountUtil.release(msg); // the rest of a call the waypoint answered itself
+        }
+    }
+
+    private void whole(ChannelHandlerContext c, FullHttpRequest req) {
         long start = System.nanoTime();
+        requestBytes = req.content().readableBytes();
+        Routed r = route(c, req, start);
+        if (r == null) {
+            req.release();
+            return;
+        }
+        forward(c, req, r.forward(), r.config(), start, r.keepAlive());
+    }
+
+    /** A gRPC call's head: routed as a whole request is, then relayed by a {@link StreamedCall}. */
+    private void streamed(ChannelHandlerContext c, HttpRequest head) {
+        long start = System.nanoTime();
+        requestBytes = 0;
+        Routed routed = route(c, head, start);
+        if (routed == null) {
+            return;
+        }
+        Decision.Forward f = routed.forward();
+        String method = head.method().name();
+        String uri = head.uri();
+        RouteActions.Upstream u = f.upstream();
+        HttpRequest up = new DefaultHttpRequest(HttpVersion.HTTP_1_1, head.method(), u.path());
+        u.headers().forEach((name, values) -> up.headers().add(name, values));
+        call = StreamedCall.start(routing.forwarder(), routed.config(), f.cluster(), up, Retries.of(f.action()), c,
+                new StreamedCall.Events() {
+                    @Override
+                    public void refused(Attempts.Result a) {
+                        upstream = upstreamOf(a);
+                        respond(c, method, uri, a.status(), a.reason(), f.route(), a.where(), start, true,
+                                a.attempts());
+                    }
+
+                    @Override
+                    public void began(HttpResponse r, Attempts.Result a) {
+                        upstream = upstreamOf(a);
+                        r.headers().remove(HttpHeaderNames.CONNECTION).remove(HttpHeaderNames.KEEP_ALIVE);
+                        HttpHeaders h = r.headers();
+                        RouteActions.response(f.matched(), f.backend(),
+                                new RouteActions.Headers(h::set, h::add, h::remove, h::contains));
+                    }
+
+                    @Override
+                    public void ended(int status, String grpcStatus, long requestBytes, long responseBytes,
+                            Attempts.Result a) {
+                        Exchange.this.requestBytes = requestBytes;
+                        Exchange.this.grpcStatus = grpcStatus;
+                        log(method, uri, status, a.reason(), f.route(), a.where(), start, responseBytes, a.attempts());
+                    }
+                });
+    }
+
+    @Override
+    public void channelWritabilityChanged(ChannelHandlerContext c) {
+        if (call != null) {
+            call.clientWritable();
+        }
+        c.fireChannelWritabilityChanged();
+    }
+
+    @Override
+    public void channelInactive(ChannelHandlerContext c) {
+        if (call != null) {
+            call.clientGone();
+        }
+        c.fireChannelInactive();
+    }
+
+    /**
+     * Authorizes and routes a request by its head; answers it (and returns null) unless it goes to a
+     * cluster. The caller owns the request's body.
+     */
+    private Routed route(ChannelHandlerContext c, HttpRequest req, long start) {
         virtualHost = null;
         upstream = Optional.empty();
-        requestBytes = req.content().readableBytes();
         grpc = Grpc.is(req.headers());
         grpcStatus = null;
         if (h2) {
@@ -100,17 +197,15 @@ final class Exchange extends SimpleChannelInboundHandler<FullHttpRequest> {
         int q = uri.indexOf('?');
         String path = q < 0 ? uri : uri.substring(0, q);
         if (!req.decoderResult().isSuccess() || !path.startsWith("/")) {
-            req.release();
             respond(c, req.method().name(), uri, 400, "request does not parse", null, null, start, false);
-            return;
+            return null;
         }
         EnvoyConfig now = routing.config().get();
         Optional<VirtualHost> host = now.virtualHost(target);
         if (host.isEmpty()) {
-            req.release();
             respond(c, req.method().name(), uri, 503, "no route configuration serves " + target, null, null, start,
                     keepAlive);
-            return;
+            return null;
         }
         virtualHost = host.get().getName();
         EnvoyRoutes.Request http = new EnvoyRoutes.Request(req.method().name(), path,
@@ -118,19 +213,16 @@ final class Exchange extends SimpleChannelInboundHandler<FullHttpRequest> {
         Optional<RequestGate.Refusal> refused = RequestGate.check(host.get(),
                 new AuthzRequest(http, peer, source(c), target, Map.of()));
         if (refused.isPresent()) {
-            req.release();
             respond(c, req.method().name(), uri, refused.get().status(), refused.get().reason(), null, null, start,
                     keepAlive);
-            return;
+            return null;
         }
         Decision d = EnvoyRoutes.decide(host.get(), http, ThreadLocalRandom.current().nextDouble());
         switch (d) {
             case Decision.Respond r -> {
-                req.release();
                 respond(c, req.method().name(), uri, r.status(), r.reason(), r.route(), null, start, keepAlive);
             }
             case Decision.Redirect r -> {
-                req.release();
                 FullHttpResponse answer = new DefaultFullHttpResponse(HttpVersion.HTTP_1_1,
                         HttpResponseStatus.valueOf(r.status()));
                 answer.headers().set(HttpHeaderNames.LOCATION, r.location());
@@ -138,8 +230,11 @@ final class Exchange extends SimpleChannelInboundHandler<FullHttpRequest> {
                         0);
                 write(c, answer, keepAlive);
             }
-            case Decision.Forward f -> forward(c, req, f, now, start, keepAlive);
+            case Decision.Forward f -> {
+                return new Routed(f, now, keepAlive);
+            }
         }
+        return null;
     }
 
     private void forward(ChannelHandlerContext c, FullHttpRequest req, Decision.Forward f, EnvoyConfig now,
@@ -154,10 +249,7 @@ final class Exchange extends SimpleChannelInboundHandler<FullHttpRequest> {
         Attempts.run(routing.forwarder(), now, f.cluster(), upstreamRequest, Retries.of(f.action()), h2, c.executor())
                 .addListener((Future<Attempts.Result> done) -> {
                     Attempts.Result a = done.getNow();
-                    upstream = a.endpoint() == null
-                            ? Optional.empty()
-                            : Optional.of(new RequestMetrics.Upstream(
-                                    a.endpoint().key().destinationIdentities().getFirst(), a.endpoint().workload()));
+                    upstream = upstreamOf(a);
                     if (a.response() == null) {
                         respond(c, method, uri, a.status(), a.reason(), f.route(), a.where(), start, keepAlive,
                                 a.attempts());
@@ -173,6 +265,14 @@ final class Exchange extends SimpleChannelInboundHandler<FullHttpRequest> {
                             r.content().readableBytes(), a.attempts());
                     write(c, r, keepAlive);
                 });
+    }
+
+    /** The endpoint an answer came from, as the request series label it. */
+    private static Optional<RequestMetrics.Upstream> upstreamOf(Attempts.Result a) {
+        return a.endpoint() == null
+                ? Optional.empty()
+                : Optional.of(new RequestMetrics.Upstream(a.endpoint().key().destinationIdentities().getFirst(),
+                        a.endpoint().workload()));
     }
 
     /** The tunnel's TCP peer (the HBONE connection under this stream); 0.0.0.0 when it has none. */
@@ -193,12 +293,38 @@ final class Exchange extends SimpleChannelInboundHandler<FullHttpRequest> {
     }
 
     /** The request's headers by lower-case name, in order; {@code host} the tunnel's target when the client sent none. */
-    private Map<String, List<String>> headers(FullHttpRequest req) {
+    private Map<String, List<String>> headers(HttpRequest req) {
         Map<String, List<String>> out = new LinkedHashMap<>();
+        Set<String> hop = hopByHop(req.headers());
         for (Map.Entry<String, String> h : req.headers()) {
-            out.computeIfAbsent(h.getKey().toLowerCase(Locale.ROOT), k -> new ArrayList<>()).add(h.getValue());
+            String name = h.getKey().toLowerCase(Locale.ROOT);
+            if (!hop.contains(name)) {
+                out.computeIfAbsent(name, k -> new ArrayList<>()).add(h.getValue());
+            }
         }
         out.putIfAbsent("host", List.of(target.getAddress().getHostAddress() + ":" + target.getPort()));
+        return out;
+    }
+
+    /**
+     * The headers of one hop (RFC 9110 section 7.6.1) that are neither routed on nor passed on:
+     * {@code connection} and the names it lists, {@code keep-alive}, {@code proxy-connection}, and an
+     * upgrade offer's {@code upgrade} and {@code http2-settings}. So {@code Upgrade: h2c} is declined:
+     * the request is served as the HTTP/1.1 it is (no 101), and the endpoint never sees the offer, which
+     * it could take and switch to HTTP/2 under the waypoint's HTTP/1.1 client. ({@code te} stays: gRPC's
+     * {@code te: trailers}.)
+     */
+    static Set<String> hopByHop(HttpHeaders headers) {
+        Set<String> out = new HashSet<>(Set.of("connection", "keep-alive", "proxy-connection", "upgrade",
+                "http2-settings"));
+        for (String listed : headers.getAll(HttpHeaderNames.CONNECTION)) {
+            for (String name : listed.split(",")) {
+                String n = name.strip().toLowerCase(Locale.ROOT);
+                if (!n.isEmpty() && !n.equals("te")) {
+                    out.add(n);
+                }
+            }
+        }
         return out;
     }
 

@@ -38,6 +38,7 @@ import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.Supplier;
 
 /**
  * Sends one request to one endpoint of a cluster and gives back its response: the endpoint is the
@@ -154,7 +155,7 @@ final class Forwarder {
     Future<FullHttpResponse> send(FullHttpRequest request, Endpoint to, boolean h2, EventExecutor executor) {
         Promise<FullHttpResponse> response = executor.newPromise();
         request.headers().set(HttpHeaderNames.CONNECTION, HttpHeaderValues.CLOSE);
-        HboneTunnel.open(pool, to.key(), to.address(), () -> h2
+        open(to, () -> h2
                 ? H2cUpstream.connection()
                 : new ChannelHandler[]{new StreamBytes(), new HttpClientCodec(), new HttpObjectAggregator(MAX_BODY),
                         new Answer(response)},
@@ -181,6 +182,15 @@ final class Forwarder {
                     });
                 });
         return response;
+    }
+
+    /**
+     * A new HBONE stream to {@code to} (the waypoint's SVID, the endpoint's or its node agent's
+     * expected) whose handlers, once the endpoint's agent answered 200, are {@code handlers}; the
+     * future's listeners run on {@code executor}.
+     */
+    Future<Http2StreamChannel> open(Endpoint to, Supplier<ChannelHandler[]> handlers, EventExecutor executor) {
+        return HboneTunnel.open(pool, to.key(), to.address(), handlers, executor);
     }
 
     /**
@@ -223,7 +233,7 @@ final class Forwarder {
      * rapid-reset attack (Netty's default: 200 in 30 s), then sends GOAWAY and closes the connection,
      * failing the requests on it. A stream the peer leaves open is reset after {@link #LINGER}.
      */
-    private static void finish(Http2StreamChannel stream) {
+    static void finish(Http2StreamChannel stream) {
         if (!stream.isActive()) {
             return;
         }

@@ -51,11 +51,19 @@ final class Grpc {
 
     /** The gRPC status of a backend's answer: its trailer, else its header, else mapped from HTTP. */
     static String status(FullHttpResponse r) {
-        String s = r.trailingHeaders().get(STATUS);
+        return status(r.status().code(), r.headers(), r.trailingHeaders());
+    }
+
+    /**
+     * The gRPC status of an answer with status {@code http}, head {@code headers} and {@code trailers}
+     * (empty when it ended without them): the trailer, else the header, else mapped from HTTP.
+     */
+    static String status(int http, HttpHeaders headers, HttpHeaders trailers) {
+        String s = trailers.get(STATUS);
         if (s == null) {
-            s = r.headers().get(STATUS);
+            s = headers.get(STATUS);
         }
-        return s != null ? s : String.valueOf(r.status().code() == 200 ? UNKNOWN : status(r.status().code()));
+        return s != null ? s : String.valueOf(http == 200 ? UNKNOWN : status(http));
     }
 
     /** {@code grpc-message}'s encoding: printable ASCII but {@code %} as is, every other byte as {@code %XX}. */

@@ -37,20 +37,29 @@ final class H2cUpstream {
      * answer or a {@link Forwarder.Failure} completes {@code response}.
      */
     static void send(Http2StreamChannel tunnel, FullHttpRequest request, Promise<FullHttpResponse> response) {
-        new Http2StreamChannelBootstrap(tunnel).handler(new ChannelInitializer<Http2StreamChannel>() {
+        stream(tunnel, tunnel.eventLoop().newPromise(), new HttpObjectAggregator(Forwarder.MAX_BODY),
+                new Forwarder.Answer(response)).addListener((Future<Http2StreamChannel> f) -> {
+                    if (!f.isSuccess()) {
+                        request.release();
+                        response.tryFailure(new Forwarder.Failure(503,
+                                "HTTP/2 stream to the endpoint could not be opened: " + f.cause().getMessage(), true));
+                        return;
+                    }
+                    f.getNow().writeAndFlush(request);
+                });
+    }
+
+    /**
+     * Opens a stream on {@code tunnel}'s connection that speaks HTTP/1.1 messages (Netty's stream-frame
+     * codec, then {@code handlers}); {@code opened} (its listeners run on its executor) completes with it.
+     */
+    static Future<Http2StreamChannel> stream(Http2StreamChannel tunnel, Promise<Http2StreamChannel> opened,
+            ChannelHandler... handlers) {
+        return new Http2StreamChannelBootstrap(tunnel).handler(new ChannelInitializer<Http2StreamChannel>() {
             @Override
             protected void initChannel(Http2StreamChannel stream) {
-                stream.pipeline().addLast(new Http2StreamFrameToHttpObjectCodec(false), new HttpObjectAggregator(
-                        Forwarder.MAX_BODY), new Forwarder.Answer(response));
+                stream.pipeline().addLast(new Http2StreamFrameToHttpObjectCodec(false)).addLast(handlers);
             }
-        }).open().addListener((Future<Http2StreamChannel> f) -> {
-            if (!f.isSuccess()) {
-                request.release();
-                response.tryFailure(new Forwarder.Failure(503, "HTTP/2 stream to the endpoint could not be opened: "
-                        + f.cause().getMessage(), true));
-                return;
-            }
-            f.getNow().writeAndFlush(request);
-        });
+        }).open(opened);
     }
 }

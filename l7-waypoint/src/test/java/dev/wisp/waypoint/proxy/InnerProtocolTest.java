@@ -4,6 +4,12 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.wisp.node.telemetry.Telemetry;
 import dev.wisp.waypoint.telemetry.RequestMetrics;
+import dev.wisp.waypoint.xds.EnvoyConfig;
+import io.envoyproxy.envoy.config.route.v3.HeaderMatcher;
+import io.envoyproxy.envoy.config.route.v3.Route;
+import io.envoyproxy.envoy.config.route.v3.RouteConfiguration;
+import io.envoyproxy.envoy.config.route.v3.RouteMatch;
+import io.envoyproxy.envoy.config.route.v3.VirtualHost;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.Unpooled;
 import io.netty.channel.ChannelHandlerContext;
@@ -28,6 +34,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
+import java.util.Set;
 import java.util.TreeMap;
 import org.junit.jupiter.api.Test;
 
@@ -151,6 +158,37 @@ class InnerProtocolTest {
                 "content-length: 0").endsWith("\r\n\r\n");
         out.release();
         assertThat(Http2CodecUtil.connectionPrefaceBuf().readableBytes()).isEqualTo(24);
+    }
+
+    /**
+     * An HTTP/1.1 request offering {@code Upgrade: h2c} is answered as HTTP/1.1 (no 101), and the offer's
+     * headers are neither routed on nor passed on: routes that match on them would answer 500/501.
+     */
+    @Test
+    void anUpgradeToH2cIsDeclinedAndNotPassedOn() {
+        EnvoyConfig config = new EnvoyConfig(Map.of("up", RouteConfiguration.newBuilder().setName("up")
+                .addVirtualHosts(VirtualHost.newBuilder().setName("up").addDomains("10.96.0.10:8080").addRoutes(
+                        present("upgrade", 500)).addRoutes(present("http2-settings", 501)).addRoutes(present(
+                                "x-listed", 502))
+                        .addRoutes(ExchangeMetricsTest.direct("ok", "/ok", 200, "fine")))
+                .build()), Set.of(), Map.of());
+        EmbeddedChannel h1 = new EmbeddedChannel(new InnerProtocol(h2 -> new Exchange(ExchangeMetricsTest.VIP,
+                Optional.empty(), new Routing(() -> config, null, new RequestMetrics(telemetry.registry())), h2)));
+        h1.writeInbound(Unpooled.copiedBuffer("GET /ok HTTP/1.1\r\nhost: a\r\nconnection: Upgrade, HTTP2-Settings, "
+                + "X-Listed\r\nupgrade: h2c\r\nhttp2-settings: AAMAAABkAARAAAAAAAIAAAAA\r\nx-listed: 1\r\n\r\n",
+                StandardCharsets.US_ASCII));
+        ByteBuf out = h1.readOutbound();
+        assertThat(out.toString(StandardCharsets.US_ASCII)).startsWith("HTTP/1.1 200 OK").endsWith("direct response\n");
+        out.release();
+        assertThat(h1.pipeline().get(io.netty.handler.codec.http.HttpServerCodec.class)).as("still HTTP/1.1")
+                .isNotNull();
+    }
+
+    static Route present(String header, int status) {
+        return Route.newBuilder(ExchangeMetricsTest.direct(header, "/", status, header)).setMatch(RouteMatch
+                .newBuilder().setPrefix("/").addHeaders(HeaderMatcher.newBuilder().setName(header).setPresentMatch(
+                        true)))
+                .build();
     }
 
     double sum(String name, String... labels) {

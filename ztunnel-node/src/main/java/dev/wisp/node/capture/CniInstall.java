@@ -194,6 +194,40 @@ public final class CniInstall {
     }
 
     /**
+     * What the installer does with the plugin when it stops. {@code always}: take it out (the
+     * behaviour before the plugin outlived its installer). Otherwise it stays chained (a pod started
+     * while the agent's pod is replaced waits for the new agent), unless {@code owner} says the
+     * installer's DaemonSet is gone (an uninstall). A null {@code owner} (no API access) keeps it.
+     *
+     * @return whether the plugin was taken out
+     */
+    public boolean onExit(boolean always, InstallerDaemonSet owner) throws IOException {
+        if (always) {
+            uninstall();
+            return true;
+        }
+        if (owner == null) {
+            log.info("{} stays chained in {} (remove it with `wisp cni install --uninstall`)", PLUGIN_TYPE,
+                    s.confDir());
+            return false;
+        }
+        InstallerDaemonSet.Answer a = owner.check();
+        if (a.verdict() == InstallerDaemonSet.Verdict.GONE) {
+            log.info("{}: taking {} out of {}", a.why(), PLUGIN_TYPE, s.confDir());
+            uninstall();
+            return true;
+        }
+        if (a.verdict() == InstallerDaemonSet.Verdict.STANDING) {
+            log.info("{}: {} stays chained, pods wait for the next agent", a.why(), PLUGIN_TYPE);
+        } else {
+            log.error("cannot tell whether DaemonSet {} is deleted ({}): {} stays chained (fail closed); if the mesh "
+                    + "was uninstalled, run `wisp cni install --uninstall --cni-bin-dir={} --cni-conf-dir={}` on this node",
+                    owner, a.why(), PLUGIN_TYPE, s.binDir(), s.confDir());
+        }
+        return false;
+    }
+
+    /**
      * Installs, then again on every change of the configuration directory and at least every
      * {@code recheck} (which also refreshes the rotated token), until the thread is interrupted. A
      * configuration Wisp cannot chain into is logged and left alone until it changes; an I/O error

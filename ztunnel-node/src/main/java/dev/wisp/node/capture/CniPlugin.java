@@ -69,7 +69,7 @@ public final class CniPlugin {
 
     private static final ObjectMapper JSON = new ObjectMapper();
     private static final Pattern NAME = Pattern.compile("[a-z0-9]([a-z0-9.-]{0,252})");
-    private static final Pattern UID = Pattern.compile("[a-z0-9]([a-z0-9-]{0,62})");
+    static final Pattern UID = Pattern.compile("[a-z0-9]([a-z0-9-]{0,62})");
     private static final Pattern CONTAINER_ID = Pattern.compile("[A-Za-z0-9][A-Za-z0-9_.-]{0,254}");
     private static final List<String> QOS = List.of("", "burstable", "besteffort");
 
@@ -281,23 +281,31 @@ public final class CniPlugin {
 
     /** The pod's cgroup in the kubelet's layout (systemd or cgroupfs driver, any QoS class). */
     static Path cgroup(Path root, Pod pod) throws CniException {
-        List<Path> candidates = new ArrayList<>();
-        String underscored = pod.uid().replace('-', '_');
-        for (String qos : QOS) {
-            candidates.add(qos.isEmpty()
-                    ? root.resolve("kubepods").resolve("pod" + pod.uid())
-                    : root.resolve("kubepods").resolve(qos).resolve("pod" + pod.uid()));
-            String slice = qos.isEmpty() ? "kubepods" : "kubepods-" + qos;
-            Path parent = root.resolve("kubepods.slice");
-            candidates.add((qos.isEmpty() ? parent : parent.resolve(slice + ".slice")).resolve(slice + "-pod"
-                    + underscored + ".slice"));
-        }
-        List<Path> found = candidates.stream().filter(Files::isDirectory).toList();
+        List<Path> found = cgroupCandidates(root, pod.uid());
         if (found.size() != 1) {
             throw new CniException(UNKNOWN_CONTAINER, (found.isEmpty() ? "no" : "more than one") + " cgroup of pod "
                     + pod + " in the kubelet's layout under " + root + (found.isEmpty() ? "" : ": " + found));
         }
         return found.getFirst();
+    }
+
+    /**
+     * The existing directories among the places the kubelet puts the cgroup of pod {@code uid} under
+     * {@code root} (both drivers, every QoS class); exactly one for a running pod.
+     */
+    static List<Path> cgroupCandidates(Path root, String uid) {
+        List<Path> candidates = new ArrayList<>();
+        String underscored = uid.replace('-', '_');
+        for (String qos : QOS) {
+            candidates.add(qos.isEmpty()
+                    ? root.resolve("kubepods").resolve("pod" + uid)
+                    : root.resolve("kubepods").resolve(qos).resolve("pod" + uid));
+            String slice = qos.isEmpty() ? "kubepods" : "kubepods-" + qos;
+            Path parent = root.resolve("kubepods.slice");
+            candidates.add((qos.isEmpty() ? parent : parent.resolve(slice + ".slice")).resolve(slice + "-pod"
+                    + underscored + ".slice"));
+        }
+        return candidates.stream().filter(Files::isDirectory).toList();
     }
 
     private static List<InetAddress> ips(JsonNode prev) throws CniException {

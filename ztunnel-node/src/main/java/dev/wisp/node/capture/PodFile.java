@@ -75,11 +75,22 @@ final class PodFile {
 
     /** Writes {@code pod}'s file into {@code podsDir} atomically (see {@link #writeAtomically}). */
     static void write(Path podsDir, PodRef pod) throws IOException {
+        write(podsDir, pod, false);
+    }
+
+    /**
+     * {@link #write(Path, PodRef)}; {@code discovered}: the agent found the pod running without a CNI
+     * call ({@link PodDiscovery}), said in the file as {@code "discovered": true} for whoever reads it.
+     */
+    static void write(Path podsDir, PodRef pod, boolean discovered) throws IOException {
         Map<String, Object> body = new LinkedHashMap<>();
         body.put("uid", pod.id());
         body.put("cgroup", pod.cgroup().toString());
         body.put("netns", pod.netns().toString());
         body.put("ips", pod.ips().stream().map(InetAddress::getHostAddress).toList());
+        if (discovered) {
+            body.put("discovered", true);
+        }
         writeAtomically(podsDir, pod.id() + SUFFIX, JSON.writeValueAsBytes(body));
     }
 

@@ -4,6 +4,8 @@ import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.util.ReferenceCountUtil;
 import java.util.ArrayDeque;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * The first handler of a client's CONNECT stream, the one shape both {@link Outbound} (a captured
@@ -13,15 +15,31 @@ import java.util.ArrayDeque;
  * order, once the subclass has put its handlers in behind this one, which then leaves the pipeline.
  * A stream that ends or fails before an answer is told to {@link #unanswered}, once. Stream's event
  * loop only.
+ *
+ * <p>A 421 answer (the server no longer accepts the certificate the connection was made with, or its
+ * root was retired, and sent GOAWAY ahead of the answer) is retried once when the caller gave a
+ * retry: the stream is closed and the retry opens a new stream, which the pool (having read the
+ * GOAWAY) puts on a new connection made with the current certificate. The retry itself is given no
+ * retry, so a server that answers 421 again is a failure like any other status.
  */
 abstract class ConnectAnswer extends ChannelInboundHandlerAdapter {
+    private static final Logger LOG = LoggerFactory.getLogger(ConnectAnswer.class);
     /** The CONNECT target, as the failures name it. */
     private final String target;
+    /** Opens the request again on a new stream after a 421; null when this is the retry. */
+    private final Runnable retry;
     private boolean answered;
     private final ArrayDeque<Object> held = new ArrayDeque<>();
 
-    ConnectAnswer(String target) {
+    /** @param retry what opens the CONNECT again after a 421 (once), or null for no retry */
+    ConnectAnswer(String target, Runnable retry) {
         this.target = target;
+        this.retry = retry;
+    }
+
+    /** Whether {@code answer} is the server's "retry on another connection" (HTTP 421). */
+    static boolean misdirected(Outcome answer) {
+        return answer instanceof Outcome.UpstreamStatus u && u.status() == 421;
     }
 
     /** The CONNECT target: the request's authority. */
@@ -64,6 +82,12 @@ abstract class ConnectAnswer extends ChannelInboundHandlerAdapter {
             answer = read(msg);
         } finally {
             ReferenceCountUtil.release(msg);
+        }
+        if (retry != null && misdirected(answer)) {
+            LOG.debug("{}; retrying on a new connection", answer.reason());
+            c.close();
+            retry.run();
+            return;
         }
         if (!answered(c, answer)) {
             return;

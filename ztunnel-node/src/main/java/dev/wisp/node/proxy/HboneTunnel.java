@@ -22,6 +22,9 @@ import java.util.function.Supplier;
  * when the peer answers 200 are the caller's handlers put on the stream and the promise completed;
  * any other answer fails the promise with {@link Refused} whose {@link Outcome} says what
  * the peer answered ({@link Outbound#answer}, the agent's own reading: 401 is its policy's denial).
+ * A 421 (the peer no longer takes the certificate the pooled connection was made with, and sent
+ * GOAWAY) is retried once on a new stream, hence a new connection, as {@link Outbound} does
+ * ({@link ConnectAnswer}); the promise completes with that second stream's outcome.
  *
  * <p>Threads: the stream's handlers run on its event loop; frames that arrive in the same read as
  * the 200 are held and replayed into the caller's handlers, in order. Stateless; nothing to close.
@@ -69,10 +72,18 @@ public final class HboneTunnel {
         requireNonNull(pool, "pool");
         requireNonNull(connect, "connect");
         Promise<Http2StreamChannel> promise = executor.newPromise();
+        attempt(pool, key, connect, onOpen, executor, promise, true);
+        return promise;
+    }
+
+    /** One CONNECT stream for {@code promise}; with {@code mayRetry}, a 421 opens one more. */
+    private static void attempt(HbonePool pool, PoolKey key, Http2Headers connect, Consumer<Http2StreamChannel> onOpen,
+            EventExecutor executor, Promise<Http2StreamChannel> promise, boolean mayRetry) {
+        Runnable again = mayRetry ? () -> attempt(pool, key, connect, onOpen, executor, promise, false) : null;
         pool.open(key, new ChannelInitializer<Http2StreamChannel>() {
             @Override
             protected void initChannel(Http2StreamChannel stream) {
-                stream.pipeline().addLast("hbone-connect", new Connect(connect, onOpen, promise));
+                stream.pipeline().addLast("hbone-connect", new Connect(connect, onOpen, promise, again));
             }
         }, executor.newPromise()).addListener((Future<Http2StreamChannel> f) -> {
             if (!f.isSuccess()) {
@@ -82,7 +93,6 @@ public final class HboneTunnel {
                                 + " could not be opened: " + f.cause().getMessage())));
             }
         });
-        return promise;
     }
 
     /** Sends the CONNECT, reads the answer, then makes way for the caller's handlers. */
@@ -91,8 +101,9 @@ public final class HboneTunnel {
         private final Consumer<Http2StreamChannel> onOpen;
         private final Promise<Http2StreamChannel> promise;
 
-        Connect(Http2Headers headers, Consumer<Http2StreamChannel> onOpen, Promise<Http2StreamChannel> promise) {
-            super(String.valueOf(headers.authority()));
+        Connect(Http2Headers headers, Consumer<Http2StreamChannel> onOpen, Promise<Http2StreamChannel> promise,
+                Runnable again) {
+            super(String.valueOf(headers.authority()), again);
             this.headers = headers;
             this.onOpen = onOpen;
             this.promise = promise;

@@ -205,7 +205,8 @@ public final class Outbound implements AutoCloseable {
     /**
      * Opens the HBONE stream and sends CONNECT; with {@code mayRetry}, a 421 answer (the server no
      * longer accepts the certificate that connection was made with, and sends GOAWAY ahead of the
-     * answer) is retried once, which the pool puts on a new connection, made with the current certificate.
+     * answer) is retried once ({@link ConnectAnswer}'s rule, which {@link HboneTunnel} shares), which the
+     * pool puts on a new connection, made with the current certificate.
      */
     private void tunnel(Tunnel t, boolean mayRetry) {
         Runnable again = mayRetry ? () -> tunnel(t, false) : null;
@@ -319,14 +320,11 @@ public final class Outbound implements AutoCloseable {
     private static final class ConnectRequest extends ConnectAnswer {
         private final StreamProtocol protocol;
         private final Tunnel t;
-        /** Retries the request once on a 421; null when this is the retry. */
-        private final Runnable again;
 
         ConnectRequest(StreamProtocol protocol, Tunnel t, Runnable again) {
-            super(t.authority());
+            super(t.authority(), again);
             this.protocol = protocol;
             this.t = t;
-            this.again = again;
         }
 
         @Override
@@ -342,12 +340,6 @@ public final class Outbound implements AutoCloseable {
 
         @Override
         boolean answered(ChannelHandlerContext c, Outcome answer) {
-            if (answer instanceof Outcome.UpstreamStatus u && u.status() == 421 && again != null) {
-                LOG.debug("{}; retrying on a new connection", u.reason());
-                c.close();
-                again.run();
-                return false;
-            }
             if (!(answer instanceof Outcome.Allowed)) {
                 c.close();
                 fail(t.client(), t.ready(), answer, t.flow());

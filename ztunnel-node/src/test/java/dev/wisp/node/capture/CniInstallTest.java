@@ -13,7 +13,11 @@ import java.nio.file.attribute.PosixFilePermissions;
 import java.time.Duration;
 import java.util.List;
 import java.util.stream.Stream;
+import java.net.URI;
+import java.security.KeyPairGenerator;
+import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Nested;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -123,15 +127,7 @@ class CniInstallTest {
     @Test
     void aConflistRewrittenByThePrimaryGetsWispBackFromTheWatcher() throws Exception {
         Path primary = Files.writeString(host.conf().resolve("10-kindnet.conflist"), BRIDGE);
-        Thread watcher = Thread.ofPlatform().name("test-cni-watch").start(() -> {
-            try {
-                installer().watch(Duration.ofSeconds(30));
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-            } catch (Exception e) {
-                throw new IllegalStateException(e);
-            }
-        });
+        Thread watcher = watching(installer());
         try {
             await().atMost(Duration.ofSeconds(20)).until(() -> types(primary).contains("wisp-cni"));
             Files.writeString(primary, BRIDGE); // the primary plugin's daemon restarts and rewrites it
@@ -147,6 +143,119 @@ class CniInstallTest {
             watcher.join(Duration.ofSeconds(10));
         }
         assertThat(watcher.isAlive()).isFalse();
+    }
+
+    /** {@code install} watching on a thread of its own, as the install container runs it. */
+    static Thread watching(CniInstall install) {
+        return Thread.ofPlatform().name("test-cni-watch").start(() -> {
+            try {
+                install.watch(Duration.ofSeconds(30));
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            } catch (Exception e) {
+                throw new IllegalStateException(e);
+            }
+        });
+    }
+
+    /**
+     * The installer's exit (its container stopped: the watch interrupted, then {@link CniInstall#onExit}):
+     * by default the plugin stays chained unless the API says the installer's DaemonSet is gone.
+     */
+    @Nested
+    class WhenTheInstallerStops {
+        static final String DAEMONSET = "/apis/apps/v1/namespaces/wisp-system/daemonsets/wisp-node";
+        KubeApiStandIn api;
+        Path primary;
+
+        @BeforeEach
+        void apiServer() throws Exception {
+            api = new KubeApiStandIn(Files.createDirectories(dir.resolve("sa")));
+            primary = Files.writeString(host.conf().resolve("10-kindnet.conflist"), BRIDGE);
+        }
+
+        @AfterEach
+        void stopApi() {
+            api.close();
+        }
+
+        InstallerDaemonSet owner() {
+            return new InstallerDaemonSet(URI.create(api.url()), api.tokenFile, api.caFile, "wisp-system",
+                    "wisp-node");
+        }
+
+        /** The installer runs, is stopped, and exits with {@code removeOnExit} and {@code owner}. */
+        boolean runAndStop(boolean removeOnExit, InstallerDaemonSet owner) throws Exception {
+            CniInstall install = installer();
+            Thread watcher = watching(install);
+            await().atMost(Duration.ofSeconds(20)).until(() -> types(primary).contains("wisp-cni"));
+            watcher.interrupt();
+            watcher.join(Duration.ofSeconds(10));
+            assertThat(watcher.isAlive()).isFalse();
+            return install.onExit(removeOnExit, owner);
+        }
+
+        void assertChained() throws Exception {
+            assertThat(types(primary)).containsExactly("ptp", "portmap", "wisp-cni");
+            assertThat(host.bin().resolve("wisp-cni")).isExecutable();
+        }
+
+        void assertRemoved() throws Exception {
+            assertThat(types(primary)).containsExactly("ptp", "portmap");
+            assertThat(host.bin().resolve("wisp-cni")).doesNotExist();
+        }
+
+        @Test
+        void thePluginOutlivesTheInstallerWhileItsDaemonSetStands() throws Exception {
+            api.objects.put(DAEMONSET, "{\"kind\": \"DaemonSet\", \"metadata\": {\"name\": \"wisp-node\"}}");
+            assertThat(runAndStop(false, owner())).isFalse();
+            assertChained();
+            assertThat(api.requests).containsExactly("GET " + DAEMONSET + " Bearer " + KubeApiStandIn.TOKEN);
+
+            // No API access at all: it stays.
+            assertThat(runAndStop(false, null)).isFalse();
+            assertChained();
+            // No clear answer (a 500, then the API down): it stays (fail closed).
+            api.status.put(DAEMONSET, 500);
+            assertThat(runAndStop(false, owner())).isFalse();
+            assertChained();
+            api.close();
+            assertThat(runAndStop(false, owner())).isFalse();
+            assertChained();
+        }
+
+        @Test
+        void theUninstallPathTakesItOut() throws Exception {
+            // helm uninstall: the DaemonSet gone (404), then its binding (403) and account (401) within
+            // the same second; kubectl delete --cascade=foreground: still there, being deleted.
+            for (int status : List.of(404, 403, 401, 200)) {
+                if (status == 200) {
+                    api.status.remove(DAEMONSET);
+                    api.objects.put(DAEMONSET, "{\"kind\": \"DaemonSet\", \"metadata\": {\"name\": \"wisp-node\","
+                            + " \"deletionTimestamp\": \"2026-12-07T03:00:00Z\"}}");
+                } else {
+                    api.status.put(DAEMONSET, status);
+                }
+                assertThat(runAndStop(false, owner())).as("answered " + status).isTrue();
+                assertRemoved();
+            }
+            // cni.removeOnExit: the old behaviour, taken out without asking.
+            api.requests.clear();
+            api.objects.put(DAEMONSET, "{\"kind\": \"DaemonSet\", \"metadata\": {\"name\": \"wisp-node\"}}");
+            assertThat(runAndStop(true, owner())).isTrue();
+            assertRemoved();
+            assertThat(api.requests).isEmpty();
+        }
+
+        @Test
+        void anUntrustedServerIsNoAnswer() throws Exception {
+            api.status.put(DAEMONSET, 404);
+            Files.writeString(api.caFile, KubeApiStandIn.pem(KubeApiStandIn.selfSigned(KeyPairGenerator.getInstance(
+                    "EC").generateKeyPair())));
+            assertThat(runAndStop(false, owner())).isFalse();
+            assertChained();
+            assertThat(api.requests).as("the token never went to a server the CA does not vouch for").isEmpty();
+        }
     }
 
     @Test

@@ -18,29 +18,9 @@ import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.BeforeEach;
-import com.sun.net.httpserver.HttpsConfigurator;
-import com.sun.net.httpserver.HttpsServer;
-import java.io.OutputStream;
-import java.math.BigInteger;
-import java.net.InetSocketAddress;
 import java.security.KeyPair;
 import java.security.KeyPairGenerator;
-import java.security.KeyStore;
 import java.security.cert.X509Certificate;
-import java.time.Instant;
-import java.time.temporal.ChronoUnit;
-import java.util.Base64;
-import java.util.concurrent.ConcurrentHashMap;
-import java.util.concurrent.CopyOnWriteArrayList;
-import javax.net.ssl.KeyManagerFactory;
-import javax.net.ssl.SSLContext;
-import org.bouncycastle.asn1.x500.X500Name;
-import org.bouncycastle.asn1.x509.Extension;
-import org.bouncycastle.asn1.x509.GeneralName;
-import org.bouncycastle.asn1.x509.GeneralNames;
-import org.bouncycastle.cert.jcajce.JcaX509CertificateConverter;
-import org.bouncycastle.cert.jcajce.JcaX509v3CertificateBuilder;
-import org.bouncycastle.operator.jcajce.JcaContentSignerBuilder;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Nested;
 import org.junit.jupiter.api.Test;
@@ -244,72 +224,39 @@ class CniPluginTest {
      */
     @Nested
     class OptOutByLabel {
-        final String TOKEN = "eyJhbGciOiJSUzI1NiJ9.plugin-token";
+        final String TOKEN = KubeApiStandIn.TOKEN;
 
-        HttpsServer api;
-        final Map<String, String> objects = new ConcurrentHashMap<>();
-        final List<String> requests = new CopyOnWriteArrayList<>();
+        KubeApiStandIn api;
+        Map<String, String> objects;
+        List<String> requests;
         Path caFile;
         Path tokenFile;
 
         @BeforeEach
         void apiServer() throws Exception {
-            KeyPair keys = KeyPairGenerator.getInstance("EC").generateKeyPair();
-            X509Certificate cert = selfSigned(keys);
-            KeyStore ks = KeyStore.getInstance("PKCS12");
-            ks.load(null, null);
-            ks.setKeyEntry("api", keys.getPrivate(), new char[0], new X509Certificate[]{cert});
-            KeyManagerFactory kmf = KeyManagerFactory.getInstance(KeyManagerFactory.getDefaultAlgorithm());
-            kmf.init(ks, new char[0]);
-            SSLContext tls = SSLContext.getInstance("TLS");
-            tls.init(kmf.getKeyManagers(), null, null);
-            api = HttpsServer.create(new InetSocketAddress(InetAddress.getLoopbackAddress(), 0), 0);
-            api.setHttpsConfigurator(new HttpsConfigurator(tls));
-            api.createContext("/", exchange -> {
-                String path = exchange.getRequestURI().getRawPath();
-                requests.add(exchange.getRequestMethod() + " " + path + " " + exchange.getRequestHeaders().getFirst(
-                        "Authorization"));
-                String body = objects.get(path);
-                byte[] bytes = (body == null ? "{\"kind\": \"Status\", \"code\": 404}" : body).getBytes(
-                        StandardCharsets.UTF_8);
-                exchange.sendResponseHeaders(body == null ? 404 : 200, bytes.length);
-                try (OutputStream out = exchange.getResponseBody()) {
-                    out.write(bytes);
-                }
-            });
-            api.start();
-            caFile = Files.writeString(dir.resolve("ca.crt"), pem(cert));
-            tokenFile = Files.writeString(dir.resolve("token"), TOKEN + "\n");
+            api = new KubeApiStandIn(dir);
+            objects = api.objects;
+            requests = api.requests;
+            caFile = api.caFile;
+            tokenFile = api.tokenFile;
         }
 
-        /** The API server's certificate: self-signed, for 127.0.0.1. */
         X509Certificate selfSigned(KeyPair keys) throws Exception {
-            X500Name name = new X500Name("CN=kube-apiserver");
-            Instant now = Instant.now();
-            return new JcaX509CertificateConverter()
-                    .getCertificate(new JcaX509v3CertificateBuilder(name, BigInteger.TWO,
-                            java.util.Date.from(now.minus(1, ChronoUnit.HOURS)),
-                            java.util.Date.from(now.plus(1, ChronoUnit.HOURS)),
-                            name, keys.getPublic())
-                            .addExtension(Extension.subjectAlternativeName, false, new GeneralNames(
-                                    new GeneralName(GeneralName.iPAddress, "127.0.0.1")))
-                            .build(new JcaContentSignerBuilder(
-                                    "SHA256withECDSA").build(keys.getPrivate())));
+            return KubeApiStandIn.selfSigned(keys);
         }
 
         String pem(X509Certificate cert) throws Exception {
-            return "-----BEGIN CERTIFICATE-----\n" + Base64.getMimeEncoder().encodeToString(cert.getEncoded())
-                    + "\n-----END CERTIFICATE-----\n";
+            return KubeApiStandIn.pem(cert);
         }
 
         @AfterEach
         void stopApi() {
-            api.stop(0);
+            api.close();
         }
 
         String kubernetes(boolean honourIstio) {
-            return ", \"kubernetes\": {\"server\": \"https://127.0.0.1:%d\", \"tokenFile\": \"%s\", \"caFile\": \"%s\", "
-                    .formatted(api.getAddress().getPort(), tokenFile, caFile)
+            return ", \"kubernetes\": {\"server\": \"%s\", \"tokenFile\": \"%s\", \"caFile\": \"%s\", "
+                    .formatted(api.url(), tokenFile, caFile)
                     + "\"enrollLabel\": \"wisp.dev/mesh\", \"honorIstioLabels\": " + honourIstio + "}";
         }
 
@@ -403,7 +350,7 @@ class CniPluginTest {
                     error(run(env("ADD"), config(kubernetes(false))), CniPlugin.TRY_AGAIN_LATER).path("msg").asText())
                     .contains("cannot read the plugin's API credentials");
             Files.writeString(caFile, trusted);
-            api.stop(0);
+            api.close();
             assertThat(
                     error(run(env("ADD"), config(kubernetes(false))), CniPlugin.TRY_AGAIN_LATER).path("msg").asText())
                     .contains("failed");

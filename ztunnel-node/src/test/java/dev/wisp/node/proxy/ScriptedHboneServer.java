@@ -50,6 +50,13 @@ final class ScriptedHboneServer implements AutoCloseable {
     /** The {@code :status} a CONNECT is answered with ({@code null}: none at all), and whether that ends the stream. */
     volatile String connectStatus = "200";
     volatile boolean connectEndsStream;
+    /**
+     * How many of the next CONNECTs are refused as a stale client certificate is (the real server's
+     * {@code StaleCredentials}): the connection told to go away (GOAWAY) ahead of a 421 on the stream.
+     */
+    final AtomicInteger misdirect = new AtomicInteger();
+    /** CONNECTs answered 421 so far. */
+    final AtomicInteger misdirected = new AtomicInteger();
 
     /**
      * @param maxConcurrentStreams what the server's SETTINGS advertise
@@ -117,11 +124,17 @@ final class ScriptedHboneServer implements AutoCloseable {
                 streams.incrementAndGet();
                 maxStreamsOnOneConnection.accumulateAndGet(onThisConnection.incrementAndGet(), Math::max);
                 String status = "CONNECT".contentEquals(h.headers().method()) ? connectStatus : "400";
+                boolean refuse = misdirect.getAndUpdate(n -> Math.max(0, n - 1)) > 0;
+                if (refuse) {
+                    misdirected.incrementAndGet();
+                    c.channel().parent().close(); // HTTP/2's graceful close: GOAWAY first, this stream goes on
+                    status = "421";
+                }
                 DefaultHttp2Headers answer = new DefaultHttp2Headers();
                 if (status != null) {
                     answer.status(status);
                 }
-                c.writeAndFlush(new DefaultHttp2HeadersFrame(answer, connectEndsStream));
+                c.writeAndFlush(new DefaultHttp2HeadersFrame(answer, connectEndsStream || refuse));
             }
             ReferenceCountUtil.release(msg);
         }
