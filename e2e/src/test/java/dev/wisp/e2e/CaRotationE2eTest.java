@@ -106,6 +106,8 @@ class CaRotationE2eTest extends ClientServerMeshCase {
         assertThat(samples.getFirst().get(clientId)).as("pod client's certificate at the start").element(1)
                 .isEqualTo(oldRoot);
 
+        long log1 = Files.size(mesh.logFile("node1"));
+        long log2 = Files.size(mesh.logFile("node2"));
         long start = System.nanoTime();
         String newRoot = null;
         String beforeRetire = null;
@@ -144,7 +146,8 @@ class CaRotationE2eTest extends ClientServerMeshCase {
                 + "old root valid until " + ofOldRoot.notAfter() + ": before retire " + beforeRetire + ", after retire "
                 + afterRetire + " (" + (long) probed.handshakeFailures(after) + " TLS refusal counted)"));
 
-        assertThat(failures).as("failed calls out of " + calls).isEmpty();
+        assertThat(failures).as(() -> "failed calls out of " + calls + "; what the agents logged as warnings "
+                + "during the calls:\n" + warnings("node1", log1) + warnings("node2", log2)).isEmpty();
         assertThat(calls).isGreaterThan(20);
         assertThat(after.handshakeFailures(before)).as("failed handshakes on either agent").isZero();
         assertThat(after.poolOpened - before.poolOpened).as("new handshakes on node 1 during the run")
@@ -190,6 +193,14 @@ class CaRotationE2eTest extends ClientServerMeshCase {
         } catch (Exception e) {
             return "refused: " + e;
         }
+    }
+
+    /** The first warnings and errors in {@code node}'s log after byte {@code offset}, for a failure's message. */
+    private String warnings(String node, long offset) {
+        List<String> lines = mesh.log(node, offset).lines().filter(l -> l.contains(" WARN ") || l.contains(" ERROR ")
+                || l.contains("error=")).limit(30).map(l -> node + ": " + (l.length() > 500 ? l.substring(0, 500) : l))
+                .toList();
+        return lines.isEmpty() ? node + ": no warning\n" : String.join("\n", lines) + "\n";
     }
 
     private String step(String step) throws IOException {
