@@ -52,6 +52,7 @@ class CaRotationE2eTest extends ClientServerMeshCase {
     static final Plan PLAN = Plan.fromProperties();
     static final ObjectMapper JSON = new ObjectMapper();
     static final String NODE_ID = "spiffe://cluster.local/ns/wisp-system/sa/wisp-node.node2";
+    static final String STALE = "wisp_hbone_server_stale_certificate_streams_total";
     final List<String> failures = new ArrayList<>();
     final Map<String, Instant> steps = new LinkedHashMap<>();
     /** Each sample of the two tracked certificates: identity → (leaf serial, root serial). */
@@ -90,7 +91,10 @@ class CaRotationE2eTest extends ClientServerMeshCase {
 
     @Override
     MeshSpec.Builder spec(MeshSpec.Builder spec) {
-        return spec.controlPlaneArg("--workload-cert-ttl").controlPlaneArg(PLAN.ttl().toSeconds() + "s");
+        spec.controlPlaneArg("--workload-cert-ttl").controlPlaneArg(PLAN.ttl().toSeconds() + "s");
+        return Boolean.getBoolean("wisp.rotation.everyHandshake")
+                ? spec.agentArg("--pool-idle-timeout").agentArg("PT0S")
+                : spec;
     }
 
     @Test
@@ -246,12 +250,14 @@ class CaRotationE2eTest extends ClientServerMeshCase {
     }
 
     /** The agents' and the control plane's counters this test reads, at one moment. */
-    record Figures(double tlsRefused, double poolFailures, double poolOpened, double expiries, double issued) {
+    record Figures(double tlsRefused, double staleRefused, double poolFailures, double poolOpened, double expiries,
+            double issued) {
         static Figures read(CaRotationE2eTest t) throws IOException {
             String n1 = MeshWireGuardE2eTest.metricsOf(t.mesh, "node1");
             String n2 = MeshWireGuardE2eTest.metricsOf(t.mesh, "node2");
             return new Figures(sum(n1, "istio_tcp_connections_closed_total", "response_flags=\"TLS\"") + sum(n2,
                     "istio_tcp_connections_closed_total", "response_flags=\"TLS\""),
+                    sum(n1, STALE, "") + sum(n2, STALE, ""),
                     sum(n1,
                             "wisp_hbone_pool_handshake_failures_total", "")
                             + sum(n2,
@@ -265,8 +271,17 @@ class CaRotationE2eTest extends ClientServerMeshCase {
                             "wisp_ca_certificates_issued_total", ""));
         }
 
+        /**
+         * Handshakes refused by either side. A stream refused because its connection's certificate
+         * expired meanwhile (HBONE 421, which the agent retries on a new connection) carries the same
+         * TLS response flag but is no handshake: it is counted apart ({@link #staleStreams}).
+         */
         double handshakeFailures(Figures before) {
-            return tlsRefused - before.tlsRefused + poolFailures - before.poolFailures;
+            return tlsRefused - before.tlsRefused - staleStreams(before) + poolFailures - before.poolFailures;
+        }
+
+        double staleStreams(Figures before) {
+            return staleRefused - before.staleRefused;
         }
     }
 
@@ -307,6 +322,8 @@ class CaRotationE2eTest extends ClientServerMeshCase {
                 - before.poolOpened)).append(", ended by certificate expiry: ").append((long) (after.expiries
                         - before.expiries))
                 .append('\n');
+        out.append("streams refused (421) on a connection whose certificate had just expired, each retried: ").append(
+                (long) after.staleStreams(before)).append('\n');
         out.append("certificates issued by the CA: ").append((long) (after.issued - before.issued)).append('\n');
         out.append("renewals seen in /config_dump (samples every 5 s): node 2's node identity ").append(renewalsSeen(
                 NODE_ID)).append(", pod client's identity ").append(renewalsSeen(mesh.spiffeId("client"))).append('\n');
