@@ -86,7 +86,8 @@ class CaRotationE2eTest extends ClientServerMeshCase {
     }
 
     CaRotationE2eTest() {
-        super("relrot", 80, PORT);
+        // Another name and base let a soak loop run beside the suite's own run of this class.
+        super(System.getProperty("wisp.rotation.cluster", "relrot"), Integer.getInteger("wisp.rotation.base", 80), PORT);
     }
 
     @Override
