@@ -87,7 +87,8 @@ class CaRotationE2eTest extends ClientServerMeshCase {
 
     CaRotationE2eTest() {
         // Another name and base let a soak loop run beside the suite's own run of this class.
-        super(System.getProperty("wisp.rotation.cluster", "relrot"), Integer.getInteger("wisp.rotation.base", 80), PORT);
+        super(System.getProperty("wisp.rotation.cluster", "relrot"), Integer.getInteger("wisp.rotation.base", 80),
+                PORT);
     }
 
     @Override
