@@ -57,7 +57,11 @@ final class SpiffeTrustManager extends X509ExtendedTrustManager {
                 // refusal (rate-limited, with the peer's address) from the handshake's cause.
                 log.debug("TLS server rejected the client's certificate: {}", e.getMessage());
             } else {
-                log.warn("TLS client rejected the server's certificate: {}", e.getMessage());
+                log.warn("TLS client rejected the server's certificate: {} [chain {}; bundle roots {}]", e.getMessage(),
+                        java.util.Arrays.stream(chain).map(c -> c.getSerialNumber().toString(16) + " issued by "
+                                + c.getIssuerX500Principal().getName() + " until " + c.getNotAfter().toInstant())
+                                .toList(),
+                        current.roots().stream().map(r -> r.getSerialNumber().toString(16)).toList());
             }
             throw e;
         }

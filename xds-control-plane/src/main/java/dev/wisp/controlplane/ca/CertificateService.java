@@ -100,7 +100,10 @@ public final class CertificateService extends CertificateServiceGrpc.Certificate
                 r.addTrustBundle(pem(root));
             }
             Counter.builder("wisp_ca_certificates_issued").register(registry).increment();
-            log.info("issued {} to node {}", granted, node);
+            log.info("issued {} to node {} (serial {}, issuer {}, until {})", granted, node,
+                    chain.getFirst().getSerialNumber().toString(16),
+                    chain.getFirst().getIssuerX500Principal().getName(),
+                    chain.getFirst().getNotAfter().toInstant());
             out.onNext(r.build());
             out.onCompleted();
         } catch (SigningRefusedException e) {

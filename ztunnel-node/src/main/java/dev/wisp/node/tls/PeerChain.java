@@ -6,9 +6,12 @@ import dev.wisp.spiffe.TrustBundle;
 import dev.wisp.spiffe.tls.PeerRejectedException;
 import dev.wisp.spiffe.tls.SvidVerifier;
 import java.security.cert.Certificate;
+import java.security.cert.CertificateParsingException;
 import java.security.cert.X509Certificate;
 import java.time.Instant;
 import java.util.Arrays;
+import java.util.Collection;
+import java.util.List;
 import java.util.Optional;
 import java.util.Set;
 import javax.net.ssl.SSLPeerUnverifiedException;
@@ -70,6 +73,30 @@ public final class PeerChain {
         return notAfter;
     }
 
+    /**
+     * How a message names {@code cert}: its subject, or for an SVID (whose subject is empty) its URI
+     * SAN, the SPIFFE ID; the serial when it has neither.
+     */
+    static String name(X509Certificate cert) {
+        String subject = cert.getSubjectX500Principal().getName();
+        if (!subject.isEmpty()) {
+            return subject;
+        }
+        try {
+            Collection<List<?>> sans = cert.getSubjectAlternativeNames();
+            if (sans != null) {
+                for (List<?> san : sans) {
+                    if (Integer.valueOf(6).equals(san.get(0))) { // uniformResourceIdentifier
+                        return String.valueOf(san.get(1));
+                    }
+                }
+            }
+        } catch (CertificateParsingException e) {
+            // named by serial below
+        }
+        return "serial " + cert.getSerialNumber().toString(16);
+    }
+
     /** Why the chain no longer holds under {@code bundle} at {@code now}; empty while it does. */
     public synchronized Optional<String> stale(TrustBundle bundle, Instant now) {
         requireNonNull(bundle, "bundle");
@@ -77,8 +104,9 @@ public final class PeerChain {
             return stale;
         }
         if (now.isAfter(notAfter)) {
-            stale = Optional.of("the peer's certificate " + expiresFirst.getSubjectX500Principal().getName()
-                    + (expiresFirst == chain[0] ? "" : " (in its chain)") + " expired at " + notAfter);
+            stale = Optional.of("the peer's certificate " + name(expiresFirst) + (expiresFirst == chain[0]
+                    ? ""
+                    : " (in its chain)") + " expired at " + notAfter);
             return stale;
         }
         if (bundle == verified || bundle.equals(verified)) { // the same bundle object until the roots change
