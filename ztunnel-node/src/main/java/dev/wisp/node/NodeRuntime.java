@@ -1,5 +1,6 @@
 package dev.wisp.node;
 
+import dev.wisp.base.UdpTcpPair;
 import dev.wisp.spiffe.MeshIdentities;
 import dev.wisp.base.Closing;
 import java.nio.file.Path;
@@ -234,8 +235,7 @@ public final class NodeRuntime implements AutoCloseable {
         index.onChange(this::prefetchIdentities);
         InetAddress any = settings.bindAddress();
         InetAddress loopback = InetAddress.getLoopbackAddress();
-        bound.put("hbone", hbone.bind(new InetSocketAddress(any, ports.hbone())));
-        bindQuic(new InetSocketAddress(any, bound.get("hbone").getPort()));
+        bindHbone(any);
         bound.put("outbound", outbound.bind(new InetSocketAddress(any, ports.outbound())));
         bound.put("inbound", inbound.bind(new InetSocketAddress(any, ports.inboundPlaintext())));
         bound.put("socks5", socks5.bind(new InetSocketAddress(loopback, ports.socks5())));
@@ -523,19 +523,41 @@ public final class NodeRuntime implements AutoCloseable {
     }
 
     /**
-     * HBONE over HTTP/3 on UDP at the HBONE TCP port's number (clients find it there). An agent that
-     * cannot bind it (the UDP port taken) still serves HTTP/2: clients in {@code auto} fall back.
+     * The HBONE listener, and HBONE over HTTP/3 on UDP at its port's number (clients find it there).
+     * An agent that cannot bind that UDP port (taken) still serves HTTP/2: clients in {@code auto}
+     * fall back. With port 0 the kernel picks the TCP number without looking at UDP's, so when its
+     * UDP twin is taken both are given up and another number tried ({@link UdpTcpPair#EPHEMERAL_ATTEMPTS}
+     * in all), as {@link UdpTcpPair} does for DNS.
      */
-    private void bindQuic(InetSocketAddress address) {
+    private void bindHbone(InetAddress any) {
+        for (int attempt = 1;; attempt++) {
+            InetSocketAddress tcp = hbone.bind(new InetSocketAddress(any, settings.ports().hbone()));
+            bound.put("hbone", tcp);
+            Optional<String> quicFailure = bindQuic(new InetSocketAddress(any, tcp.getPort()));
+            if (quicFailure.isEmpty()) {
+                return;
+            }
+            if (settings.ports().hbone() != 0 || attempt >= UdpTcpPair.EPHEMERAL_ATTEMPTS) {
+                LOG.warn("HBONE over HTTP/3 not served: UDP {} could not be bound ({}); HTTP/2 only", tcp,
+                        quicFailure.get());
+                return;
+            }
+            LOG.debug("HBONE port {}: its UDP twin is taken ({}); trying another number", tcp, quicFailure.get());
+            hbone.unbind();
+        }
+    }
+
+    /** Binds HBONE over HTTP/3 on {@code address}; why not, when it cannot. */
+    private Optional<String> bindQuic(InetSocketAddress address) {
         quicServer = new QuicHboneServer(ctx, settings.drainTimeout());
         try {
             bound.put("hbone_quic", quicServer.bind(address));
             started.push(quicServer);
-        } catch (IdentityException | RuntimeException e) {
-            LOG.warn("HBONE over HTTP/3 not served: UDP {} could not be bound ({}); HTTP/2 only", address,
-                    e.getMessage());
+            return Optional.empty();
+        } catch (Exception e) { // a taken port arrives as a BindException, thrown unchecked through Netty's sync
             quicServer.close();
             quicServer = null;
+            return Optional.of(e.toString());
         }
     }
 

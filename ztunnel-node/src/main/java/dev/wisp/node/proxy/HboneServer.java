@@ -122,6 +122,14 @@ public final class HboneServer implements AutoCloseable {
         return (InetSocketAddress) listener.localAddress();
     }
 
+    /** Closes the listener, if bound, so that {@link #bind} may be called again (on another port). */
+    public void unbind() {
+        if (listener != null) {
+            listener.close().syncUninterruptibly();
+            listener = null;
+        }
+    }
+
     private SpiffeId serverIdentity(InetSocketAddress local) {
         Optional<Workload> w = ctx.index().workloadByAddress(local.getAddress())
                 .filter(x -> x.getNode().equals(ctx.nodeName()));
