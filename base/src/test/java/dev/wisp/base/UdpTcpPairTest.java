@@ -31,7 +31,8 @@ class UdpTcpPairTest {
                     ? new DatagramSocket(new InetSocketAddress(LOOPBACK, busy))
                     : new DatagramSocket(a);
             try (UdpTcpPair p = UdpTcpPair.bind(new InetSocketAddress(LOOPBACK, 0), 8, binder)) {
-                assertThat(binds).hasValue(2);
+                // At least the one given up; a real ephemeral number's TCP twin may be held too on a busy machine.
+                assertThat(binds.get()).isGreaterThanOrEqualTo(2);
                 assertThat(p.udp().getLocalPort()).isNotEqualTo(busy).isEqualTo(p.tcp().getLocalPort());
             }
         }
