@@ -122,10 +122,8 @@ class GrpcWaypointE2eTest {
         // The waypoint saw HTTP/2 inside the tunnel and forwarded each routed call as gRPC (its
         // grpc-status trailer read back), answered the unmatched one itself.
         String access = accessLines();
-        assertThat(count(access, "protocol=HTTP/2 method=POST path=\"/demo.Echo/A\" status=200 grpc_status=0 "
-                + "route=GRPCRoute/")).as(access).isEqualTo(10);
-        assertThat(count(access, "protocol=HTTP/2 method=POST path=\"/demo.Echo/B\" status=200 grpc_status=0 "
-                + "route=GRPCRoute/")).as(access).isEqualTo(10);
+        assertThat(count(access, routed("A"))).as(access).isEqualTo(10);
+        assertThat(count(access, routed("B"))).as(access).isEqualTo(10);
         assertThat(count(access, "protocol=HTTP/2 method=POST path=\"/demo.Echo/C\" status=200 grpc_status=12 "
                 + "route=grpc-no-route ")).as(access).isEqualTo(3);
 
@@ -142,14 +140,12 @@ class GrpcWaypointE2eTest {
         String out = String.join("\n", run(List.of("nghttp", "-v", "http://" + LocalMesh.serviceAddress(cluster, 4)
                 + "/plain?x=1")));
         assertThat(out).as(out).contains(":status: 200").containsPattern("v[12] /plain\\?x=1 over HTTP/2");
-        await().atMost(Duration.ofSeconds(10)).untilAsserted(() -> assertThat(accessLines()).contains(
-                "protocol=HTTP/2 method=GET path=\"/plain?x=1\" status=200 grpc_status=- "));
+        awaitAccessLine("protocol=HTTP/2 method=GET path=\"/plain?x=1\" status=200 grpc_status=- ");
     }
 
     @Test
     void aServerStreamingCallArrivesMessageByMessage() throws Exception {
-        List<String> lines = run(PodApps.java(GrpcPodApp.class, "stream", LocalMesh.serviceAddress(cluster, 1)
-                + ":80", "4"));
+        List<String> lines = callGrpc("stream", 4);
         String out = String.join("\n", lines);
         List<String> messages = lines.stream().filter(l -> l.startsWith("message ")).toList();
         assertThat(messages).as(out).hasSize(4);
@@ -162,19 +158,16 @@ class GrpcWaypointE2eTest {
         long lastSent = Long.parseLong(messages.getLast().substring(messages.getLast().indexOf("sent=") + 5));
         // The server sends the messages a second apart: the first came through before the last was sent.
         assertThat(first).as(out).isLessThan(lastSent);
-        await().atMost(Duration.ofSeconds(10)).untilAsserted(() -> assertThat(accessLines()).contains(
-                "protocol=HTTP/2 method=POST path=\"/demo.Echo/Stream\" status=200 grpc_status=0 route=GRPCRoute/"));
+        awaitAccessLine(routed("Stream"));
     }
 
     @Test
     void aBidiCallInLockStepCompletes() throws Exception {
-        List<String> lines = run(PodApps.java(GrpcPodApp.class, "chat", LocalMesh.serviceAddress(cluster, 1)
-                + ":80", "5"));
+        List<String> lines = callGrpc("chat", 5);
         assertThat(lines.stream().filter(l -> l.startsWith("reply ") || l.startsWith("no reply") || l.startsWith(
                 "status "))).as(String.join("\n", lines)).containsExactly("reply v2 Chat m1", "reply v2 Chat m2",
                         "reply v2 Chat m3", "reply v2 Chat m4", "reply v2 Chat m5", "status OK");
-        await().atMost(Duration.ofSeconds(10)).untilAsserted(() -> assertThat(accessLines()).contains(
-                "protocol=HTTP/2 method=POST path=\"/demo.Echo/Chat\" status=200 grpc_status=0 route=GRPCRoute/"));
+        awaitAccessLine(routed("Chat"));
     }
 
     /** The waypoint's {@code istio_requests_total} of gRPC requests answered {@code grpcStatus}, summed. */
@@ -194,6 +187,23 @@ class GrpcWaypointE2eTest {
         byte[] out = p.getInputStream().readAllBytes();
         assertThat(p.waitFor(120, TimeUnit.SECONDS)).as("%s ended", command).isTrue();
         return new String(out, StandardCharsets.UTF_8).lines().toList();
+    }
+
+    /** Runs {@link GrpcPodApp}'s {@code mode} call of {@code messages} messages in the client pod, to Service grpc. */
+    static List<String> callGrpc(String mode, int messages) throws IOException, InterruptedException {
+        return run(PodApps.java(GrpcPodApp.class, mode, LocalMesh.serviceAddress(cluster, 1) + ":80", String.valueOf(
+                messages)));
+    }
+
+    /** The waypoint's access-log part for a gRPC call of {@code method} that a GRPCRoute rule forwarded, status OK. */
+    static String routed(String method) {
+        return "protocol=HTTP/2 method=POST path=\"/demo.Echo/" + method
+                + "\" status=200 grpc_status=0 route=GRPCRoute/";
+    }
+
+    /** Waits (10 s at most) until the waypoint's access log holds a line containing {@code part}. */
+    static void awaitAccessLine(String part) {
+        await().atMost(Duration.ofSeconds(10)).untilAsserted(() -> assertThat(accessLines()).contains(part));
     }
 
     static String accessLines() {
