@@ -8,7 +8,6 @@ import dev.wisp.local.ClusterSpec;
 import dev.wisp.local.LocalCluster;
 import dev.wisp.local.LocalMesh;
 import dev.wisp.local.MeshSpec;
-import dev.wisp.testing.StubResolver;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
@@ -42,20 +41,14 @@ class DualStackDnsE2eTest {
     @TempDir
     static Path dir;
     static PodDnsE2eTest.DnsMesh dns;
-    static LocalMesh mesh;
-    static StubResolver upstream;
 
     @BeforeAll
     static void up() throws Exception {
         // The underlay bridge's IPv6 address (LocalCluster.underlayAddress6), where the upstream listens.
-        String upstreamAddress = LocalCluster.ipv6Of("10." + BASE + ".0.2");
         dns = PodDnsE2eTest.DnsMesh.up(PodApps.clientServerMesh(CLUSTER, BASE, ClusterSpec.Stack.DUAL, dir)
                 .wireguard(false).service(new MeshSpec.ServiceSpec("server", "default", Map.of("app", "server"), VIP4,
                         80, 8080)),
-                upstreamAddress, NAMESERVER6);
-        mesh = dns.mesh();
-        upstream = dns.upstream();
-        assertThat(mesh.cluster().underlayAddress6()).isEqualTo(upstreamAddress);
+                LocalCluster.ipv6Of("10." + BASE + ".0.2"), NAMESERVER6);
     }
 
     @AfterAll
@@ -71,20 +64,20 @@ class DualStackDnsE2eTest {
                 run("getent", "ahosts", MESH_NAME).lines().map(l -> l.split("\\s+")[0]).distinct().toList())
                 .as("getent ahosts in the client pod").containsExactlyInAnyOrder(VIP6, VIP4));
         assertThat(run("getent", "hosts", MESH_NAME)).as("the IPv6 answer first").startsWith(VIP6 + " ");
-        assertThat(upstream.asked).as("the upstream never hears of a mesh name").noneMatch(q -> q.contains(
+        assertThat(dns.upstream().asked).as("the upstream never hears of a mesh name").noneMatch(q -> q.contains(
                 "server"));
 
         assertThat(run("getent", "ahostsv4", OTHER_NAME)).startsWith(UPSTREAM_ANSWER + " ");
-        assertThat(upstream.asked).as("relayed to the upstream's IPv6 address").contains("udp " + OTHER_NAME);
+        assertThat(dns.upstream().asked).as("relayed to the upstream's IPv6 address").contains("udp " + OTHER_NAME);
     }
 
     @Test
     void anUnconnectedSendtoAndTcpToAnIpv6ServerAreAnsweredAsFromThatServer() throws Exception {
         awaitAnswered();
-        long tcpBefore = upstream.count("tcp");
+        long tcpBefore = dns.upstream().count("tcp");
         assertThat(probe(NAMESERVER6, MESH_NAME + "/AAAA", OTHER_NAME)).as("sendmsg6 and recvmsg6, then TCP over "
                 + "connect6").containsExactly("udp [" + NAMESERVER6 + "]:53 " + VIP6, "tcp " + UPSTREAM_ANSWER);
-        assertThat(upstream.count("tcp")).isEqualTo(tcpBefore + 1);
+        assertThat(dns.upstream().count("tcp")).isEqualTo(tcpBefore + 1);
     }
 
     @Test
@@ -107,6 +100,6 @@ class DualStackDnsE2eTest {
     }
 
     static String run(String... command) throws Exception {
-        return PodDnsE2eTest.run(mesh, command);
+        return PodDnsE2eTest.run(dns.mesh(), command);
     }
 }

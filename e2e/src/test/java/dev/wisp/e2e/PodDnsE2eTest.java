@@ -48,18 +48,12 @@ class PodDnsE2eTest {
     static final String VIP = LocalMesh.serviceAddress(ClusterSpec.builder(CLUSTER).base(BASE).build(), 1);
     static final String NAMESERVER = LocalMesh.serviceAddress(ClusterSpec.builder(CLUSTER).base(BASE).build(), 53);
     static DnsMesh dns;
-    static LocalMesh mesh;
-    static StubResolver upstream;
 
     @BeforeAll
     static void up() throws Exception {
         // The underlay bridge's address (LocalCluster.underlayAddress), where the upstream listens.
-        String upstreamAddress = "10." + BASE + ".0.2";
         dns = DnsMesh.up(PodApps.clientServerMesh(CLUSTER, BASE, dir).service(new MeshSpec.ServiceSpec("server",
-                "default", Map.of("app", "server"), VIP, 80, 8080)), upstreamAddress, NAMESERVER);
-        mesh = dns.mesh();
-        upstream = dns.upstream();
-        assertThat(mesh.cluster().underlayAddress()).isEqualTo(upstreamAddress);
+                "default", Map.of("app", "server"), VIP, 80, 8080)), "10." + BASE + ".0.2", NAMESERVER);
     }
 
     @AfterAll
@@ -69,8 +63,9 @@ class PodDnsE2eTest {
 
     /**
      * A mesh whose agents relay DNS ({@code --dns-upstream}) to a {@link StubResolver} on port 53 of
-     * {@code upstreamAddress} in the cluster's underlay namespace, pod client's {@code resolv.conf}
-     * naming {@code nameserver}; {@link #close} takes it all down and checks for leftovers.
+     * {@code upstreamAddress} (the underlay bridge's, of either family: checked) in the cluster's
+     * underlay namespace, pod client's {@code resolv.conf} naming {@code nameserver}; {@link #close}
+     * takes it all down and checks for leftovers.
      */
     record DnsMesh(LocalMesh mesh, StubResolver upstream, ResolvConf resolvConf) implements AutoCloseable {
         static DnsMesh up(MeshSpec.Builder spec, String upstreamAddress, String nameserver) throws Exception {
@@ -80,6 +75,8 @@ class PodDnsE2eTest {
             LocalMesh mesh = PodApps.up(spec.agentArg("--dns-upstream").agentArg(IpText.hostPort(at, 53)));
             StubResolver upstream = null;
             try {
+                assertThat(List.of(mesh.cluster().underlayAddress(), mesh.cluster().underlayAddress6())).as(
+                        "the underlay bridge's addresses").contains(upstreamAddress);
                 upstream = NetworkNamespace.call(NetworkNamespace.named(mesh.cluster().underlayNetns()),
                         () -> new StubResolver(new InetSocketAddress(at, 53)));
                 return new DnsMesh(mesh, upstream, ResolvConf.write(mesh.pod("client").netns(), nameserver));
@@ -100,17 +97,17 @@ class PodDnsE2eTest {
         // The agent enrolls the pod and opens its DNS listener after it is ready: ask until answered.
         await().atMost(Duration.ofSeconds(60)).pollInterval(Duration.ofSeconds(1)).untilAsserted(() -> assertThat(
                 run("getent", "hosts", MESH_NAME)).as("getent hosts in the client pod").startsWith(VIP + " "));
-        assertThat(upstream.asked).as("the upstream never hears of a mesh name").noneMatch(q -> q.contains(
+        assertThat(dns.upstream().asked).as("the upstream never hears of a mesh name").noneMatch(q -> q.contains(
                 "server"));
 
         assertThat(run("getent", "hosts", OTHER_NAME)).startsWith(UPSTREAM_ANSWER + " ");
-        assertThat(upstream.asked).contains("udp " + OTHER_NAME);
+        assertThat(dns.upstream().asked).contains("udp " + OTHER_NAME);
 
         List<String> probe = run("python3", probeScript().toString(), NAMESERVER, MESH_NAME, OTHER_NAME).lines()
                 .toList();
         assertThat(probe).as("an unconnected sendto() and TCP, answered as from the server the pod addressed")
                 .containsExactly("udp " + NAMESERVER + ":53 " + VIP, "tcp " + UPSTREAM_ANSWER);
-        assertThat(upstream.asked).contains("tcp " + OTHER_NAME);
+        assertThat(dns.upstream().asked).contains("tcp " + OTHER_NAME);
     }
 
     @Test
@@ -130,7 +127,7 @@ class PodDnsE2eTest {
 
     /** Runs {@code command} in the client pod (its cgroup and namespace) and returns its output. */
     static String run(String... command) throws Exception {
-        return run(mesh, command);
+        return run(dns.mesh(), command);
     }
 
     /** Runs {@code command} in {@code mesh}'s pod client (its cgroup and namespace) and returns its output. */
