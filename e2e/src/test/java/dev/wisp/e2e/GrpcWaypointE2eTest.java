@@ -7,7 +7,6 @@ import dev.wisp.local.ClusterSpec;
 import dev.wisp.local.InNetns;
 import dev.wisp.local.LocalMesh;
 import dev.wisp.local.MeshSpec;
-import dev.wisp.testing.Prerequisites;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
@@ -62,18 +61,16 @@ class GrpcWaypointE2eTest {
 
     @BeforeAll
     static void up() throws Exception {
-        Prerequisites.requireRoot();
-        Prerequisites.requireCommands("ip", "nsenter", "nghttp");
         cluster = ClusterSpec.builder(CLUSTER).nodes(2).base(190).pod("client", "default", "client", 0)
                 .pod(new ClusterSpec.PodSpec("g1", "default", "grpc", 1, Map.of("app", "grpc", "version", "v1")))
                 .pod(new ClusterSpec.PodSpec("g2", "default", "grpc", 1, Map.of("app", "grpc", "version", "v2")))
                 .build();
-        mesh = LocalMesh.up(MeshSpec.builder(cluster).workDir(dir)
+        mesh = PodApps.up(MeshSpec.builder(cluster).workDir(dir)
                 .service(service("grpc", 1, Map.of("app", "grpc"), 8080))
                 .service(service("grpc-v1", 2, Map.of("version", "v1"), 8080))
                 .service(service("grpc-v2", 3, Map.of("version", "v2"), 8080))
                 .service(service("web", 4, Map.of("app", "grpc"), 8081))
-                .agentArg("--dns-upstream").agentArg("10.130.0.2:53").build());
+                .agentArg("--dns-upstream").agentArg("10.130.0.2:53"), "nghttp");
         for (String pod : List.of("g1", "g2")) {
             Path log = mesh.startInPodLogged(pod, PodApps.java(GrpcPodApp.class, "server", pod.equals("g1")
                     ? "v1"

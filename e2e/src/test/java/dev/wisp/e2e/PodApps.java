@@ -53,11 +53,12 @@ final class PodApps {
 
     /**
      * Brings up {@code spec}: what a local mesh needs of the machine (root, {@code ip}, {@code nsenter})
-     * is checked first, failing the test when missing.
+     * and the test's own {@code commands} are checked first, failing the test when missing.
      */
-    static LocalMesh up(MeshSpec.Builder spec) throws Exception {
+    static LocalMesh up(MeshSpec.Builder spec, String... commands) throws Exception {
         Prerequisites.requireRoot();
         Prerequisites.requireCommands("ip", "nsenter");
+        Prerequisites.requireCommands(commands);
         return LocalMesh.up(spec.build());
     }
 

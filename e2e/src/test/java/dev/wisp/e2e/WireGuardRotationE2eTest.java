@@ -8,7 +8,6 @@ import dev.wisp.cli.Wisp;
 import dev.wisp.local.LocalMesh;
 import dev.wisp.testing.EchoServer;
 import dev.wisp.testing.Netns;
-import dev.wisp.testing.Prerequisites;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.OutputStream;
@@ -51,9 +50,7 @@ class WireGuardRotationE2eTest {
 
     @BeforeAll
     static void up() throws Exception {
-        Prerequisites.requireRoot();
-        Prerequisites.requireCommands("ip", "nsenter", "wg");
-        mesh = LocalMesh.up(PodApps.clientServerMesh(CLUSTER, 54, dir).build());
+        mesh = PodApps.up(PodApps.clientServerMesh(CLUSTER, 54, dir), "wg");
     }
 
     @AfterAll
