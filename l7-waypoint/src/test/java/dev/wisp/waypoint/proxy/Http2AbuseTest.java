@@ -1,6 +1,14 @@
 package dev.wisp.waypoint.proxy;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static io.netty.handler.codec.http2.Http2Flags.END_HEADERS;
+import static io.netty.handler.codec.http2.Http2Flags.END_STREAM;
+import static io.netty.handler.codec.http2.Http2FrameTypes.CONTINUATION;
+import static io.netty.handler.codec.http2.Http2FrameTypes.GO_AWAY;
+import static io.netty.handler.codec.http2.Http2FrameTypes.HEADERS;
+import static io.netty.handler.codec.http2.Http2FrameTypes.PING;
+import static io.netty.handler.codec.http2.Http2FrameTypes.RST_STREAM;
+import static io.netty.handler.codec.http2.Http2FrameTypes.SETTINGS;
 
 import dev.wisp.node.telemetry.Telemetry;
 import io.netty.bootstrap.ServerBootstrap;
@@ -41,15 +49,6 @@ import org.junit.jupiter.params.provider.ValueSource;
  * connection closed, or by the one stream refused while the connection serves on.
  */
 class Http2AbuseTest {
-    static final int HEADERS = 0x1;
-    static final int RST_STREAM = 0x3;
-    static final int SETTINGS = 0x4;
-    static final int PING = 0x6;
-    static final int GOAWAY = 0x7;
-    static final int CONTINUATION = 0x9;
-    static final int END_STREAM = 0x1;
-    static final int END_HEADERS = 0x4;
-
     final Telemetry telemetry = new Telemetry();
     final AtomicInteger exchanges = new AtomicInteger();
     final EmbeddedChannel server = new EmbeddedChannel(inner());
@@ -68,7 +67,7 @@ class Http2AbuseTest {
     /** One frame as the wire carries it. */
     record Frame(int type, int flags, int stream, byte[] payload) {
         int errorCode() {
-            int at = type == GOAWAY ? 4 : 0;
+            int at = type == GO_AWAY ? 4 : 0;
             return ((payload[at] & 0xff) << 24) | ((payload[at + 1] & 0xff) << 16) | ((payload[at + 2] & 0xff) << 8)
                     | (payload[at + 3] & 0xff);
         }
@@ -168,7 +167,7 @@ class Http2AbuseTest {
         List<Frame> out = frames();
         assertThat(server.isActive()).as("the connection is closed").isFalse();
         assertThat(opened).as("requests sent before the close").isBetween(200, 201);
-        assertThat(out).filteredOn(f -> f.type() == GOAWAY).singleElement().satisfies(g -> assertThat(g.errorCode())
+        assertThat(out).filteredOn(f -> f.type() == GO_AWAY).singleElement().satisfies(g -> assertThat(g.errorCode())
                 .isEqualTo((int) Http2Error.ENHANCE_YOUR_CALM.code()));
         assertThat(exchanges.get()).isLessThanOrEqualTo(opened);
     }
@@ -186,7 +185,7 @@ class Http2AbuseTest {
         assertThat(server.isActive()).as("the connection is closed").isFalse();
         // Netty refuses a header block over its limit plus a quarter (20 KiB): the second fragment.
         assertThat(continuations).as("fragments taken").isEqualTo(1);
-        assertThat(frames()).filteredOn(f -> f.type() == GOAWAY).singleElement().satisfies(g -> assertThat(g
+        assertThat(frames()).filteredOn(f -> f.type() == GO_AWAY).singleElement().satisfies(g -> assertThat(g
                 .errorCode()).isNotZero());
         assertThat(exchanges.get()).isZero();
     }
