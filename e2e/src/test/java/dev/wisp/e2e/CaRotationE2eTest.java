@@ -203,10 +203,10 @@ class CaRotationE2eTest extends ClientServerMeshCase {
 
     /** The first warnings and errors in {@code node}'s log after byte {@code offset}, for a failure's message. */
     private String warnings(String node, long offset) {
-        List<String> lines = mesh.log(node, offset).lines().filter(l -> l.contains(" WARN ") || l.contains(" ERROR ")
-                || l.contains("error=")).limit(30)
-                .map(l -> node + ": " + (l.length() > 1500 ? l.substring(0, 1500) : l))
-                .toList();
+        List<String> lines = mesh.warnings(node, offset, 30).stream().map(l -> node + ": " + (l.length() > 2500
+                ? l
+                        .substring(0, 2500)
+                : l)).toList();
         return lines.isEmpty() ? node + ": no warning\n" : String.join("\n", lines) + "\n";
     }
 

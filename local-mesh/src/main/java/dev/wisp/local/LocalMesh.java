@@ -52,6 +52,8 @@ public final class LocalMesh implements AutoCloseable {
     private static final Logger log = LoggerFactory.getLogger(LocalMesh.class);
     /** The control plane's agent port, on the underlay address. The other ports: {@link MeshProcesses}. */
     public static final int XDS_PORT = 15012;
+    /** The control plane's name in {@link #log}, {@link #warnings} and {@link #logFile}. */
+    public static final String CONTROL_PLANE = MeshProcesses.CONTROL_PLANE;
 
     private final MeshSpec spec;
     private final LocalCluster cluster;
@@ -260,6 +262,23 @@ public final class LocalMesh implements AutoCloseable {
     /** What the log of {@code process} gained after byte {@code offset} (e.g. since a start). */
     public String log(String process, long offset) {
         return new ProcessLog(logFile(process)).since(offset);
+    }
+
+    /**
+     * The first {@code max} distinct warnings and errors (WARN or ERROR lines, and access-log lines
+     * with an {@code error=}) in {@code process}'s log after byte {@code offset}: what to show when
+     * something timed out. Lines count as the same when they differ only in their time and
+     * addresses, so one refusal repeated every second shows once.
+     */
+    public List<String> warnings(String process, long offset, int max) {
+        java.util.Map<String, String> first = new java.util.LinkedHashMap<>();
+        log(process, offset).lines().filter(l -> l.contains(" WARN ") || l.contains(" ERROR ") || l.contains(
+                " error=")).forEach(l -> {
+                    if (first.size() < max) {
+                        first.putIfAbsent(l.replaceAll("[0-9]+", "#"), l);
+                    }
+                });
+        return List.copyOf(first.values());
     }
 
     // ---- configuration

@@ -78,6 +78,11 @@ final class CallCounter {
         return new java.util.TreeMap<>(answers);
     }
 
+    /** {@code default/client: 3 ok, 58 failed, last: 05:03:48 call 61 failed …}, for a step that timed out. */
+    synchronized String summary() {
+        return name + ": " + ok + " ok, " + failed + " failed" + (lastLine.isEmpty() ? "" : ", last: " + lastLine);
+    }
+
     synchronized String lastLine() {
         return lastLine;
     }

@@ -15,6 +15,7 @@ import java.io.PrintWriter;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
@@ -161,6 +162,9 @@ public final class DemoCommand implements Callable<Integer> {
             if (stopping) {
                 return 130;
             }
+            if (e instanceof DemoStory.DemoException) {
+                firstWarnings(mesh, out);
+            }
             throw new UserException(e.getMessage());
         } finally {
             closeQuietly(page);
@@ -176,6 +180,19 @@ public final class DemoCommand implements Callable<Integer> {
                 out.flush();
             }
         }
+    }
+
+    /** When a step timed out: the first distinct warnings of the control plane and each agent. */
+    private static void firstWarnings(LocalMesh mesh, PrintWriter out) {
+        List<String> processes = new ArrayList<>(List.of(LocalMesh.CONTROL_PLANE));
+        mesh.cluster().nodes().forEach(n -> processes.add(n.name()));
+        out.println("What the mesh warned of first:");
+        for (String p : processes) {
+            List<String> lines = mesh.warnings(p, 0, 3);
+            out.println("  " + p + ": " + (lines.isEmpty() ? "no warning" : ""));
+            lines.forEach(l -> out.println("    " + l));
+        }
+        out.flush();
     }
 
     /**

@@ -385,8 +385,9 @@ final class DemoStory {
         long deadline = System.nanoTime() + STEP_TIMEOUT.toNanos();
         while (!done.getAsBoolean()) {
             if (System.nanoTime() > deadline) {
-                throw new DemoException("waited " + STEP_TIMEOUT.toSeconds() + " s for " + what + "; see the logs in "
-                        + mesh.workDir());
+                String calls = client == null ? "" : " (" + client.summary() + "; " + curl.summary() + ")";
+                throw new DemoException("waited " + STEP_TIMEOUT.toSeconds() + " s for " + what + calls
+                        + "; see the logs in " + mesh.workDir());
             }
             pause();
         }

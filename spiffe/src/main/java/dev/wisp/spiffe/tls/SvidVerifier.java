@@ -86,6 +86,25 @@ public final class SvidVerifier {
         return id;
     }
 
+    /**
+     * Certificates as serial, issuer, key identifier (the last bytes of the {@code kind} key
+     * identifier extension: "authority" or "subject") and validity: what tells two look-alike
+     * certificates apart when a path is refused. Public facts only.
+     */
+    private static String describe(java.util.Collection<X509Certificate> certs, String kind) {
+        String oid = kind.equals("authority") ? "2.5.29.35" : "2.5.29.14";
+        return certs.stream().map(c -> {
+            byte[] ext = c.getExtensionValue(oid);
+            String keyId = ext == null
+                    ? "none"
+                    : java.util.HexFormat.of().formatHex(ext, Math.max(0, ext.length - 6),
+                            ext.length);
+            return c.getSerialNumber().toString(16) + " issued by " + c.getIssuerX500Principal().getName() + " ("
+                    + kind + " key id .." + keyId + ", " + c.getNotBefore().toInstant() + " to "
+                    + c.getNotAfter().toInstant() + ")";
+        }).toList().toString();
+    }
+
     private static PeerRejectedException rejected(Kind kind, SpiffeId claimed, String reason, Throwable cause) {
         return new PeerRejectedException(kind, Optional.ofNullable(claimed), reason, cause);
     }
@@ -112,8 +131,9 @@ public final class SvidVerifier {
         } catch (CertPathValidatorException e) {
             String reason = e.getReason() == null ? "" : " (" + e.getReason() + ")";
             throw rejected(Kind.UNTRUSTED_ISSUER, id, "the certificate of " + id
-                    + " does not chain to the trust bundle of " + bundle.trustDomain() + ": " + e.getMessage() + reason,
-                    e);
+                    + " does not chain to the trust bundle of " + bundle.trustDomain() + ": " + e.getMessage() + reason
+                    + " [chain " + describe(List.of(chain), "authority") + "; bundle roots "
+                    + describe(bundle.roots(), "subject") + "]", e);
         } catch (GeneralSecurityException e) {
             throw rejected(Kind.UNTRUSTED_ISSUER, id,
                     "cannot validate the certificate path of " + id + ": " + e.getMessage(), e);

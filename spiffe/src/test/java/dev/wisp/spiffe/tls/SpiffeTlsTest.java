@@ -173,6 +173,24 @@ class SpiffeTlsTest {
 
     @ParameterizedTest
     @EnumSource(value = SslProvider.class, names = {"OPENSSL", "JDK"})
+    void refusesACertificateOfAnotherCaOfTheSameTrustDomainNamingBothSides(SslProvider provider) throws Exception {
+        CertificateAuthority impostor = CertificateAuthority.inMemory(CaSettings.of(TD, NodeAuthorizer.unrestricted()));
+        X509Svid forged = impostor.issue(CLIENT, null, "n");
+        PeerRejectedException why = serverRefuses(provider, new TestCerts.Issuer(forged.leaf(), forged.privateKey()),
+                PeerRejectedException.Kind.UNTRUSTED_ISSUER, "the certificate of " + CLIENT
+                        + " does not chain to the trust bundle of " + TD);
+        // What was refused and what was trusted, by serial: a refusal of a good-looking chain can be read.
+        assertThat(why.getMessage()).contains("[chain [" + forged.leaf().getSerialNumber().toString(16) + " issued by "
+                + forged.leaf().getIssuerX500Principal().getName()).contains("; bundle roots ["
+                        + CA.bundle().roots()
+                                .get(0).getSerialNumber().toString(16)
+                        + " issued by ")
+                .contains(TEST_ROOT.cert()
+                        .getSerialNumber().toString(16));
+    }
+
+    @ParameterizedTest
+    @EnumSource(value = SslProvider.class, names = {"OPENSSL", "JDK"})
     void refusesASelfSignedLeaf(SslProvider provider) throws Exception {
         Instant now = Instant.now();
         TestCerts.Issuer self = TestCerts.leaf(null, List.of(SERVER.toString()), false, now.minusSeconds(60),
