@@ -29,6 +29,9 @@ public final class Wisp extends UsageCommand {
         }
     }
 
+    /** The width help text is laid out for (a wider terminal gets its own width). */
+    static final int HELP_WIDTH = 100;
+
     /** The full command tree; tests drive it directly. */
     public static CommandLine commandLine() {
         CommandLine cl = new CommandLine(new Wisp());
@@ -47,6 +50,9 @@ public final class Wisp extends UsageCommand {
         cl.addSubcommand(new dev.wisp.cli.flows.FlowsCommand());
         cl.addSubcommand(new dev.wisp.cli.demo.DemoCommand());
         cl.setExecutionExceptionHandler(new ErrorHandler());
+        // The commands' descriptions are written in lines of up to 100 columns: at picocli's default
+        // of 80 each line wrapped again, leaving a word or two on a line of its own.
+        cl.setUsageHelpWidth(HELP_WIDTH);
         return cl;
     }
 

@@ -28,6 +28,29 @@ class WispTest {
     }
 
     @Test
+    void everyCommandsDescriptionLinesStayWholeInItsHelp() {
+        java.util.List<String> broken = new java.util.ArrayList<>();
+        java.util.ArrayDeque<CommandLine> todo = new java.util.ArrayDeque<>(java.util.List.of(Wisp.commandLine()));
+        int lines = 0;
+        while (!todo.isEmpty()) {
+            CommandLine c = todo.poll();
+            todo.addAll(c.getSubcommands().values());
+            String usage = c.getUsageMessage(CommandLine.Help.Ansi.OFF);
+            for (String line : c.getCommandSpec().usageMessage().description()) {
+                if (line.isBlank() || line.length() > Wisp.HELP_WIDTH || line.contains("$") || line.contains("%")) {
+                    continue; // blank, or a paragraph picocli wraps, or markup it rewrites
+                }
+                lines++;
+                if (!usage.contains(line.strip())) {
+                    broken.add(c.getCommandSpec().qualifiedName() + ": " + line);
+                }
+            }
+        }
+        assertThat(lines).as("description lines checked").isGreaterThan(50);
+        assertThat(broken).as("description lines the help broke in two").isEmpty();
+    }
+
+    @Test
     void versionNamesTheJavaRuntime() {
         Run r = run("--version");
         assertThat(r.exit()).isZero();
