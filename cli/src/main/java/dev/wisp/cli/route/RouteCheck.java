@@ -128,6 +128,7 @@ final class RouteCheck {
         out.put("requestHeaders", headers);
         out.put("location", d.location());
         out.put("mirrors", d.mirrors().stream().map(b -> b.display()).toList());
+        out.put("delayMs", d.delay() == null ? null : d.delay().toMillis());
         return out;
     }
 }
