@@ -7,14 +7,6 @@ import dev.wisp.local.ClusterSpec;
 import dev.wisp.local.LocalMesh;
 import dev.wisp.local.MeshSpec;
 import dev.wisp.testing.ConfigYaml;
-import io.netty.handler.codec.http.DefaultFullHttpRequest;
-import io.netty.handler.codec.http.FullHttpResponse;
-import io.netty.handler.codec.http.HttpHeaderNames;
-import io.netty.handler.codec.http.HttpMethod;
-import io.netty.handler.codec.http.HttpVersion;
-import java.net.InetAddress;
-import java.net.InetSocketAddress;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Map;
@@ -57,10 +49,8 @@ class WaypointFaultE2eTest {
     @TempDir
     static Path dir;
     static LocalMesh mesh;
-    static WaypointClient client;
-    static Path waypointLog;
+    static WaypointClient.Session session;
     static Path echoLog;
-    static WaypointClient.Tunnel tunnel;
 
     @BeforeAll
     static void up() throws Exception {
@@ -69,56 +59,31 @@ class WaypointFaultE2eTest {
         mesh = PodApps.up(MeshSpec.builder(cluster).workDir(dir)
                 .service(WaypointE2eTest.service(cluster, "echo", 1, Map.of("app", "echo"))));
         echoLog = mesh.startInPodLogged("echo", PodApps.java(PodHttpBackend.class, "echo", "8080"));
-        waypointLog = WaypointClient.startWaypoint(mesh);
         await().atMost(Duration.ofSeconds(60)).untilAsserted(() -> assertThat(PodApps.read(echoLog))
                 .contains("listening"));
         mesh.apply("faults.yaml", CONFIG);
-        client = WaypointClient.of(mesh);
-        InetSocketAddress vip = new InetSocketAddress(InetAddress.ofLiteral(LocalMesh.serviceAddress(mesh.cluster()
-                .spec(), 1)), 80);
-        tunnel = client.open(vip, "echo.default.svc.cluster.local");
+        session = WaypointClient.Session.start(mesh, 1, "echo.default.svc.cluster.local");
         // The waypoint has the route once a probe is aborted (before, it went to echo: a path of its own).
         await().atMost(Duration.ofSeconds(60)).pollInterval(Duration.ofMillis(200))
-                .until(() -> status("/abort/probe") == 503);
+                .until(() -> session.tunnel().call("GET", "/abort/probe", Map.of()).startsWith("503 "));
     }
 
     @AfterAll
     static void down() throws Exception {
-        if (tunnel != null) {
-            tunnel.close();
-        }
-        if (client != null) {
-            client.close();
+        if (session != null) {
+            session.close();
         }
         PodApps.down(mesh, CLUSTER);
-    }
-
-    static FullHttpResponse get(String uri) throws Exception {
-        DefaultFullHttpRequest req = new DefaultFullHttpRequest(HttpVersion.HTTP_1_1, HttpMethod.GET, uri);
-        req.headers().set(HttpHeaderNames.HOST, "echo.default.svc.cluster.local");
-        return tunnel.send(req);
-    }
-
-    static int status(String uri) throws Exception {
-        FullHttpResponse r = get(uri);
-        r.release();
-        return r.status().code();
     }
 
     @Test
     void aHundredPercentAbortAnswersItsStatusAndTheBackendNeverSeesTheRequest() throws Exception {
         for (int i = 0; i < 5; i++) {
-            FullHttpResponse r = get("/abort/call-" + i);
-            try {
-                assertThat(r.status().code()).isEqualTo(503);
-                assertThat(r.content().toString(StandardCharsets.UTF_8))
-                        .isEqualTo("aborted by the route's fault filter\n");
-            } finally {
-                r.release();
-            }
+            assertThat(session.tunnel().call("GET", "/abort/call-" + i, Map.of()))
+                    .isEqualTo("503 aborted by the route's fault filter");
         }
         // The waypoint logged every abort with the route; the backend got none of them.
-        await().atMost(Duration.ofSeconds(20)).untilAsserted(() -> assertThat(PodApps.read(waypointLog))
+        await().atMost(Duration.ofSeconds(20)).untilAsserted(() -> assertThat(PodApps.read(session.waypointLog()))
                 .contains("path=\"/abort/call-4\" status=503")
                 .contains("route=HTTPRoute/default/faults/rule/0/match/0"));
         assertThat(PodApps.read(echoLog)).doesNotContain("/abort/call-");
@@ -128,14 +93,9 @@ class WaypointFaultE2eTest {
     void aDelayOf300msHoldsTheRequestThenTheBackendAnswersIt() throws Exception {
         for (int i = 0; i < 3; i++) {
             long start = System.nanoTime();
-            FullHttpResponse r = get("/delay/call-" + i);
+            String answer = session.tunnel().call("GET", "/delay/call-" + i, Map.of());
             long ms = Duration.ofNanos(System.nanoTime() - start).toMillis();
-            try {
-                assertThat(r.status().code()).isEqualTo(200);
-                assertThat(r.content().toString(StandardCharsets.UTF_8)).isEqualTo("echo GET /delay/call-" + i + "\n");
-            } finally {
-                r.release();
-            }
+            assertThat(answer).isEqualTo("200 echo GET /delay/call-" + i);
             assertThat(ms).as("call %d", i).isBetween(300L, 15_000L);
         }
     }
