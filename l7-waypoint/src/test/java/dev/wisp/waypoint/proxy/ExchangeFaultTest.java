@@ -7,16 +7,18 @@ import dev.wisp.node.telemetry.Telemetry;
 import dev.wisp.waypoint.route.FaultsTest;
 import dev.wisp.waypoint.telemetry.RequestMetrics;
 import dev.wisp.waypoint.xds.EnvoyConfig;
-import io.envoyproxy.envoy.config.route.v3.Route;
 import io.envoyproxy.envoy.config.route.v3.RouteAction;
 import io.envoyproxy.envoy.config.route.v3.RouteConfiguration;
 import io.envoyproxy.envoy.config.route.v3.RouteMatch;
 import io.envoyproxy.envoy.config.route.v3.VirtualHost;
 import io.envoyproxy.envoy.extensions.filters.common.fault.v3.FaultDelay;
-import io.envoyproxy.envoy.extensions.filters.http.fault.v3.HTTPFault;
 import io.netty.channel.embedded.EmbeddedChannel;
+import io.netty.buffer.Unpooled;
 import io.netty.handler.codec.http.DefaultFullHttpRequest;
+import io.netty.handler.codec.http.DefaultHttpRequest;
+import io.netty.handler.codec.http.DefaultLastHttpContent;
 import io.netty.handler.codec.http.FullHttpResponse;
+import io.netty.handler.codec.http.HttpHeaderNames;
 import io.netty.handler.codec.http.HttpMethod;
 import io.netty.handler.codec.http.HttpVersion;
 import java.time.Duration;
@@ -32,31 +34,36 @@ import org.junit.jupiter.api.Test;
  */
 class ExchangeFaultTest {
     static final String HOST = "server.default.svc.cluster.local:8080";
+    /** Every request to {@link #HOST}: held 300 ms, then aborted with 503. */
+    static final EnvoyConfig CONFIG = new EnvoyConfig(Map.of(HOST, RouteConfiguration.newBuilder().setName(HOST)
+            .addVirtualHosts(VirtualHost.newBuilder().setName(HOST).addDomains("10.96.0.10:8080").addRoutes(
+                    FaultsTest.route(FaultsTest.abort(503, 100).toBuilder().setDelay(FaultDelay.newBuilder()
+                            .setFixedDelay(com.google.protobuf.Duration.newBuilder().setNanos(300_000_000))
+                            .setPercentage(FaultsTest.percent(100))).build()).toBuilder().setName("faulty")
+                            .setMatch(RouteMatch.newBuilder().setPrefix("/"))
+                            .setRoute(RouteAction.newBuilder()
+                                    .setCluster("outbound|8080||server.default.svc.cluster.local"))))
+            .build()), Set.of(), Map.of());
+
+    /** The answer written on {@code channel} once its scheduled tasks (the delay) have run. */
+    static FullHttpResponse answer(EmbeddedChannel channel) {
+        return await().atMost(Duration.ofSeconds(30)).pollInterval(Duration.ofMillis(10)).until(() -> {
+            channel.runScheduledPendingTasks();
+            return channel.<FullHttpResponse>readOutbound();
+        }, x -> x != null);
+    }
 
     @Test
     void aDelayedAbortWaitsItsDelayThenAnswersItsStatusWithoutContactingABackend() {
-        HTTPFault fault = FaultsTest.abort(503, 100).toBuilder().setDelay(FaultDelay.newBuilder()
-                .setFixedDelay(com.google.protobuf.Duration.newBuilder().setNanos(300_000_000))
-                .setPercentage(FaultsTest.percent(100))).build();
-        Route route = FaultsTest.route(fault).toBuilder().setName("faulty")
-                .setMatch(RouteMatch.newBuilder().setPrefix("/"))
-                .setRoute(RouteAction.newBuilder().setCluster("outbound|8080||server.default.svc.cluster.local"))
-                .build();
-        EnvoyConfig config = new EnvoyConfig(Map.of(HOST, RouteConfiguration.newBuilder().setName(HOST)
-                .addVirtualHosts(VirtualHost.newBuilder().setName(HOST).addDomains("10.96.0.10:8080").addRoutes(route))
-                .build()), Set.of(), Map.of());
         Telemetry telemetry = new Telemetry();
         EmbeddedChannel tunnel = new EmbeddedChannel(new Exchange(ExchangeMetricsTest.VIP,
-                Optional.of(ExchangeMetricsTest.CLIENT), new Routing(() -> config, null,
+                Optional.of(ExchangeMetricsTest.CLIENT), new Routing(() -> CONFIG, null,
                         new RequestMetrics(telemetry.registry()))));
 
         long start = System.nanoTime();
         tunnel.writeInbound(new DefaultFullHttpRequest(HttpVersion.HTTP_1_1, HttpMethod.GET, "/x"));
         assertThat((Object) tunnel.readOutbound()).as("held for the delay").isNull();
-        FullHttpResponse r = await().atMost(Duration.ofSeconds(30)).pollInterval(Duration.ofMillis(10)).until(() -> {
-            tunnel.runScheduledPendingTasks();
-            return tunnel.<FullHttpResponse>readOutbound();
-        }, x -> x != null);
+        FullHttpResponse r = answer(tunnel);
         long elapsed = Duration.ofNanos(System.nanoTime() - start).toMillis();
         assertThat(r.status().code()).isEqualTo(503);
         r.release();
@@ -67,5 +74,24 @@ class ExchangeFaultTest {
                 .isEqualTo(1);
         assertThat(ExchangeMetricsTest.sum(telemetry, "istio_requests_total", "response_code=\"503\"",
                 "destination_principal=\"unknown\"")).isEqualTo(1);
+    }
+
+    @Test
+    void aDelayedAbortOfAGrpcCallHoldsItsPartsThenAnswersTheGrpcStatusAndFreesThem() {
+        EmbeddedChannel stream = new EmbeddedChannel(new Exchange(ExchangeMetricsTest.VIP,
+                Optional.of(ExchangeMetricsTest.CLIENT), new Routing(() -> CONFIG, null,
+                        new RequestMetrics(new Telemetry().registry())),
+                true));
+        DefaultHttpRequest head = new DefaultHttpRequest(HttpVersion.HTTP_1_1, HttpMethod.POST, "/shop.Reviews/List");
+        head.headers().set(HttpHeaderNames.CONTENT_TYPE, "application/grpc");
+        DefaultLastHttpContent body = new DefaultLastHttpContent(Unpooled.copiedBuffer(new byte[]{0, 0, 0, 0, 0}));
+        stream.writeInbound(head, body);
+        assertThat((Object) stream.readOutbound()).as("held for the delay").isNull();
+        assertThat(body.refCnt()).as("the part is held, not dropped").isEqualTo(1);
+        FullHttpResponse r = answer(stream);
+        assertThat(r.status().code()).isEqualTo(200);
+        assertThat(r.headers().get("grpc-status")).as("503 as gRPC's UNAVAILABLE").isEqualTo("14");
+        r.release();
+        assertThat(body.refCnt()).as("freed with the abort").isZero();
     }
 }
