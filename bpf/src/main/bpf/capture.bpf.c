@@ -261,6 +261,34 @@ static __always_inline __u16 dns_port(void)
 	return p ? (__u16)*p : 0;
 }
 
+/* Remembers server as the DNS server ctx's socket addressed (by its cookie); returns whether there
+ * was room. Without room the message goes to the server itself, not redirected. */
+static __always_inline int remember_dns_server(void *ctx, const struct endpoint *server)
+{
+	__u64 cookie = bpf_get_socket_cookie(ctx);
+
+	return bpf_map_update_elem(&wisp_dns_orig, &cookie, server, BPF_ANY) == 0;
+}
+
+/* The DNS server a redirected socket addressed (kept by its cookie), or null. */
+static __always_inline struct endpoint *dns_server(void *ctx)
+{
+	__u64 cookie = bpf_get_socket_cookie(ctx);
+
+	return bpf_map_lookup_elem(&wisp_dns_orig, &cookie);
+}
+
+/* For a message on ctx from the agent's DNS listener port: the server its socket addressed, which
+ * the message is to show as its source; else null. Each family then checks the listener's address. */
+static __always_inline struct endpoint *dns_answer_server(struct bpf_sock_addr *ctx)
+{
+	__u16 to = dns_port();
+
+	if (to == 0 || bpf_ntohs(ctx->user_port) != to)
+		return 0;
+	return dns_server(ctx);
+}
+
 /* UDP or TCP to port 53 of a non-loopback IPv4 address: remember the server by socket cookie and
  * send to the agent's DNS listener on the pod's loopback. Returns whether it redirected. */
 static __always_inline int dns_redirect4(struct bpf_sock_addr *ctx)
@@ -268,14 +296,12 @@ static __always_inline int dns_redirect4(struct bpf_sock_addr *ctx)
 	__u32 addr = ctx->user_ip4;
 	__u16 to = dns_port();
 	struct endpoint server;
-	__u64 cookie;
 
 	if (to == 0 || bpf_ntohs(ctx->user_port) != DNS_PORT || addr == 0 || (bpf_ntohl(addr) >> 24) == 127)
 		return 0;
 	set_v4(&server, addr, DNS_PORT);
-	cookie = bpf_get_socket_cookie(ctx);
-	if (bpf_map_update_elem(&wisp_dns_orig, &cookie, &server, BPF_ANY) != 0)
-		return 0; /* no room to remember: let it go to the server itself */
+	if (!remember_dns_server(ctx, &server))
+		return 0;
 	ctx->user_ip4 = bpf_htonl(LOOPBACK4);
 	ctx->user_port = bpf_htons(to);
 	return 1;
@@ -291,14 +317,6 @@ static __always_inline void show_server4(struct bpf_sock_addr *ctx, const struct
 	ctx->user_port = bpf_htons(server->port);
 }
 
-/* The DNS server a redirected socket addressed (kept by its cookie), or null. */
-static __always_inline struct endpoint *dns_server(void *ctx)
-{
-	__u64 cookie = bpf_get_socket_cookie(ctx);
-
-	return bpf_map_lookup_elem(&wisp_dns_orig, &cookie);
-}
-
 SEC("cgroup/sendmsg4")
 int wisp_sendmsg4(struct bpf_sock_addr *ctx)
 {
@@ -311,13 +329,9 @@ int wisp_sendmsg4(struct bpf_sock_addr *ctx)
 SEC("cgroup/recvmsg4")
 int wisp_recvmsg4(struct bpf_sock_addr *ctx)
 {
-	__u16 to = dns_port();
-	struct endpoint *server;
+	struct endpoint *server = dns_answer_server(ctx);
 
-	if (to == 0 || ctx->user_ip4 != bpf_htonl(LOOPBACK4) || bpf_ntohs(ctx->user_port) != to)
-		return 1;
-	server = dns_server(ctx);
-	if (server)
+	if (server && ctx->user_ip4 == bpf_htonl(LOOPBACK4))
 		show_server4(ctx, server);
 	return 1;
 }
@@ -352,7 +366,6 @@ static __always_inline int dns_redirect6(struct bpf_sock_addr *ctx)
 {
 	__u16 to = dns_port();
 	struct endpoint server;
-	__u64 cookie;
 	__u32 a[4];
 
 	if (to == 0 || bpf_ntohs(ctx->user_port) != DNS_PORT)
@@ -365,8 +378,7 @@ static __always_inline int dns_redirect6(struct bpf_sock_addr *ctx)
 		return 0;
 	}
 	set_v6(&server, a, DNS_PORT); /* an IPv4 endpoint for a mapped address */
-	cookie = bpf_get_socket_cookie(ctx);
-	if (bpf_map_update_elem(&wisp_dns_orig, &cookie, &server, BPF_ANY) != 0)
+	if (!remember_dns_server(ctx, &server))
 		return 0;
 	if (server.family == AF_INET) {
 		a[3] = bpf_htonl(LOOPBACK4); /* ::ffff:127.0.0.1 */
@@ -406,17 +418,13 @@ int wisp_sendmsg6(struct bpf_sock_addr *ctx)
 SEC("cgroup/recvmsg6")
 int wisp_recvmsg6(struct bpf_sock_addr *ctx)
 {
-	__u16 to = dns_port();
-	struct endpoint *server;
+	struct endpoint *server = dns_answer_server(ctx);
 	__u32 a[4];
 
-	if (to == 0 || bpf_ntohs(ctx->user_port) != to)
+	if (!server)
 		return 1;
 	read_ip6(ctx, a);
-	if (!(is_v4_mapped(a) && a[3] == bpf_htonl(LOOPBACK4)) && !(is_v6_loopback_or_any(a) && a[3] != 0))
-		return 1;
-	server = dns_server(ctx);
-	if (server)
+	if ((is_v4_mapped(a) && a[3] == bpf_htonl(LOOPBACK4)) || (is_v6_loopback_or_any(a) && a[3] != 0))
 		show_server6(ctx, server);
 	return 1;
 }

@@ -1,5 +1,6 @@
 package dev.wisp.e2e;
 
+import dev.wisp.testing.RecordingObserver;
 import io.grpc.CallOptions;
 import io.grpc.ManagedChannel;
 import io.grpc.MethodDescriptor;
@@ -38,9 +39,6 @@ import java.nio.charset.StandardCharsets;
 import io.grpc.stub.StreamObserver;
 import java.util.ArrayList;
 import java.util.Iterator;
-import java.util.concurrent.BlockingQueue;
-import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeoutException;
 import java.util.List;
 import java.util.concurrent.ExecutionException;
@@ -216,31 +214,15 @@ public final class GrpcPodApp {
 
     private static void chat(String target, int n) throws InterruptedException {
         ManagedChannel channel = NettyChannelBuilder.forTarget(target).usePlaintext().build();
-        BlockingQueue<String> replies = new LinkedBlockingQueue<>();
-        CompletableFuture<Status> status = new CompletableFuture<>();
+        RecordingObserver<String> answers = new RecordingObserver<>();
         StreamObserver<String> requests = ClientCalls.asyncBidiStreamingCall(channel.newCall(method("Chat",
                 MethodDescriptor.MethodType.BIDI_STREAMING),
                 CallOptions.DEFAULT.withDeadlineAfter(120,
                         TimeUnit.SECONDS)),
-                new StreamObserver<String>() {
-                    @Override
-                    public void onNext(String m) {
-                        replies.add(m);
-                    }
-
-                    @Override
-                    public void onError(Throwable t) {
-                        status.complete(Status.fromThrowable(t));
-                    }
-
-                    @Override
-                    public void onCompleted() {
-                        status.complete(Status.OK);
-                    }
-                });
+                answers);
         for (int i = 1; i <= n; i++) {
             requests.onNext("m" + i);
-            String reply = replies.poll(20, TimeUnit.SECONDS);
+            String reply = answers.messages().poll(20, TimeUnit.SECONDS);
             System.out.println(reply == null ? "no reply to m" + i : "reply " + reply);
             if (reply == null) {
                 break;
@@ -248,7 +230,7 @@ public final class GrpcPodApp {
         }
         requests.onCompleted();
         try {
-            Status s = status.get(30, TimeUnit.SECONDS);
+            Status s = answers.end().get(30, TimeUnit.SECONDS);
             System.out.println("status " + s.getCode());
         } catch (ExecutionException | TimeoutException e) {
             System.out.println("status none: " + e);

@@ -267,18 +267,10 @@ public final class LocalMesh implements AutoCloseable {
     /**
      * The first {@code max} distinct warnings and errors (WARN or ERROR lines, and access-log lines
      * with an {@code error=}) in {@code process}'s log after byte {@code offset}: what to show when
-     * something timed out. Lines count as the same when they differ only in their time and
-     * addresses, so one refusal repeated every second shows once.
+     * something timed out. A refusal repeated every second shows once.
      */
     public List<String> warnings(String process, long offset, int max) {
-        java.util.Map<String, String> first = new java.util.LinkedHashMap<>();
-        log(process, offset).lines().filter(l -> l.contains(" WARN ") || l.contains(" ERROR ") || l.contains(
-                " error=")).forEach(l -> {
-                    if (first.size() < max) {
-                        first.putIfAbsent(l.replaceAll("[0-9]+", "#"), l);
-                    }
-                });
-        return List.copyOf(first.values());
+        return new ProcessLog(logFile(process)).firstProblems(offset, max);
     }
 
     // ---- configuration

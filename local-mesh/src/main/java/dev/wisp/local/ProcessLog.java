@@ -73,8 +73,28 @@ record ProcessLog(Path file) {
     }
 
     private String lastProblem() {
-        List<String> lines = since(0).lines().filter(l -> l.contains("ERROR") || l.contains("WARN") || l.startsWith(
-                "error")).toList();
+        List<String> lines = since(0).lines().filter(ProcessLog::isProblem).toList();
         return lines.isEmpty() ? "" : " (last problem: " + lines.getLast().strip() + ")";
+    }
+
+    /**
+     * The first {@code max} distinct problem lines written from {@code offset} on. Lines count as the
+     * same when they differ only in numbers (times, addresses, ports), so one refusal repeated every
+     * second shows once.
+     */
+    List<String> firstProblems(long offset, int max) {
+        java.util.Map<String, String> first = new java.util.LinkedHashMap<>();
+        since(offset).lines().filter(ProcessLog::isProblem).forEach(l -> {
+            if (first.size() < max) {
+                first.putIfAbsent(l.replaceAll("[0-9]+", "#"), l);
+            }
+        });
+        return List.copyOf(first.values());
+    }
+
+    /** A WARN or ERROR line, an access-log line with an {@code error=}, or a CLI's {@code error:} line. */
+    private static boolean isProblem(String line) {
+        return line.contains(" WARN ") || line.contains(" ERROR ") || line.contains(" error=") || line.startsWith(
+                "error");
     }
 }

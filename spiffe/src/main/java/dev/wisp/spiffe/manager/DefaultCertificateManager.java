@@ -223,18 +223,22 @@ final class DefaultCertificateManager implements CertificateManager {
     }
 
     /**
-     * Half of the validity from notBefore. A certificate that is already past that point on arrival
-     * means our clock and the CA's disagree; renewing at once would loop, so it waits half of what
-     * remains instead.
+     * Half of the validity from notBefore. The CA backdates notBefore (a minute of clock skew
+     * allowance), so a short-lived certificate (two minutes or less) is already past that point on
+     * arrival: it is renewed halfway through what remains. Only a certificate that arrives with less
+     * than half of the lifetime asked for left is a sign that the clocks disagree, and is logged.
      */
-    private static Duration renewalDelay(X509Svid svid, Instant now) {
+    private Duration renewalDelay(X509Svid svid, Instant now) {
         Duration validity = Duration.between(svid.notBefore(), svid.notAfter());
         Duration delay = Duration.between(now, svid.notBefore().plus(validity.dividedBy(2)));
         if (delay.isNegative() || delay.isZero()) {
-            delay = Duration.between(now, svid.notAfter()).dividedBy(2);
-            log.warn("the new certificate of {} is already past half of its validity (notBefore {}, now {}): "
-                    + "is this node's clock ahead of the CA's? renewing in {} ms", svid.id(), svid.notBefore(), now,
-                    delay.toMillis());
+            Duration left = Duration.between(now, svid.notAfter());
+            delay = left.dividedBy(2);
+            if (ttl == null || left.compareTo(ttl.dividedBy(2)) < 0) {
+                log.warn("the new certificate of {} arrived with {} ms of its validity left (notBefore {}, notAfter "
+                        + "{}, now {}): is this node's clock ahead of the CA's? renewing in {} ms", svid.id(),
+                        left.toMillis(), svid.notBefore(), svid.notAfter(), now, delay.toMillis());
+            }
         }
         return delay;
     }

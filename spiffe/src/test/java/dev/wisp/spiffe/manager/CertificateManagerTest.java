@@ -91,6 +91,38 @@ class CertificateManagerTest {
     }
 
     @Test
+    void aShortLivedCertificateIsRenewedHalfwayThroughWhatRemainsWithoutAClockWarning() throws Exception {
+        try (dev.wisp.testing.LogCapture log = new dev.wisp.testing.LogCapture(CertificateManager.class)) {
+            CertificateManager m = manager(Duration.ofSeconds(30));
+            X509Svid first = m.fetch(cart).get();
+            // Backdated a minute: past half of its 90 s validity on arrival; renewed at 15 s of the 30 left.
+            assertThat(Duration.between(first.notBefore(), first.notAfter())).isEqualTo(Duration.ofSeconds(90));
+            assertThat(scheduler.pendingDelays()).containsExactly(Duration.ofSeconds(15));
+            scheduler.advance(Duration.ofSeconds(15));
+            assertThat(calls).hasValue(2);
+            assertThat(log.lines()).as("no clock-skew warning for a short TTL").noneMatch(l -> l.contains("clock"));
+        }
+    }
+
+    @Test
+    void aCertificateArrivingWithLessThanHalfItsLifetimeLeftWarnsOfTheClocks() throws Exception {
+        // The CA's clock is 20 s behind this node's: a 30 s certificate arrives with 10 s left.
+        MutableClock behind = new MutableClock(clock.instant().minusSeconds(20));
+        CertificateAuthority lagging = CertificateAuthority.inMemory(CaSettings.of(TD, pods).withClock(behind));
+        CertificateSigner skewed = (id, csr, ttl) -> CompletableFuture.completedFuture(lagging.sign(csr, ttl,
+                "node-1"));
+        try (dev.wisp.testing.LogCapture log = new dev.wisp.testing.LogCapture(CertificateManager.class)) {
+            CertificateManager m = CertificateManager.builder(skewed, scheduler).clock(clock).ttl(Duration.ofSeconds(
+                    30)).random(new Fixed(0.5)).build();
+            m.fetch(cart).get();
+            assertThat(scheduler.pendingDelays()).containsExactly(Duration.ofSeconds(5));
+            assertThat(log.lines().stream().filter(l -> l.contains("clock")).toList()).singleElement().asString()
+                    .contains("arrived with 10000 ms of its validity left")
+                    .contains("is this node's clock ahead of the CA's?");
+        }
+    }
+
+    @Test
     void retriesWithExponentialBackoffCappedAt150sAndKeepsTheValidCertificate() throws Exception {
         CertificateManager m = manager(Duration.ofHours(24));
         X509Svid first = m.fetch(cart).get();

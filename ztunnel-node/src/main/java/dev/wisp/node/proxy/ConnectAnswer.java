@@ -3,7 +3,6 @@ package dev.wisp.node.proxy;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.util.ReferenceCountUtil;
-import java.util.ArrayDeque;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -29,7 +28,7 @@ abstract class ConnectAnswer extends ChannelInboundHandlerAdapter {
     /** Opens the request again on a new stream after a 421; null when this is the retry. */
     private final Runnable retry;
     private boolean answered;
-    private final ArrayDeque<Object> held = new ArrayDeque<>();
+    private final HeldFrames held = new HeldFrames();
 
     /** @param retry what opens the CONNECT again after a 421 (once), or null for no retry */
     ConnectAnswer(String target, Runnable retry) {
@@ -73,7 +72,7 @@ abstract class ConnectAnswer extends ChannelInboundHandlerAdapter {
     @Override
     public final void channelRead(ChannelHandlerContext c, Object msg) {
         if (answered) {
-            held.add(msg);
+            held.hold(msg);
             return;
         }
         answered = true;
@@ -93,16 +92,12 @@ abstract class ConnectAnswer extends ChannelInboundHandlerAdapter {
             return;
         }
         c.pipeline().remove(this);
-        while (!held.isEmpty()) {
-            c.fireChannelRead(held.poll());
-        }
+        held.passOn(c);
     }
 
     @Override
     public final void channelInactive(ChannelHandlerContext c) {
-        while (!held.isEmpty()) {
-            ReferenceCountUtil.release(held.poll());
-        }
+        held.release();
         if (!answered) {
             answered = true;
             unanswered(new Outcome.Unreachable("HBONE stream to " + target + " closed before an answer"));

@@ -342,9 +342,31 @@ public final class HbonePool implements AutoCloseable {
             if (!announced) {
                 announced = true;
                 failed(key, new HboneException(new Outcome.Unreachable("HBONE connection to " + key.destination()
-                        + " closed during setup"), null));
+                        + " closed during setup" + presented(c)), null));
             }
             c.fireChannelInactive();
+        }
+
+        /**
+         * After our side of a TLS 1.3 handshake completed, the server still checks our certificate: a
+         * close then usually means it refused it. Names the chain we presented (serials and issuers),
+         * to compare with what the server's refusal says it got.
+         */
+        private static String presented(ChannelHandlerContext c) {
+            SslHandler ssl = c.pipeline().get(SslHandler.class);
+            if (ssl == null || !ssl.handshakeFuture().isSuccess()) {
+                return "";
+            }
+            java.security.cert.Certificate[] local = ssl.engine().getSession().getLocalCertificates();
+            if (local == null || local.length == 0) {
+                return " after the TLS handshake, having presented no certificate";
+            }
+            return " after the TLS handshake (did the server refuse our certificate? we presented "
+                    + java.util.Arrays.stream(local).map(x -> x instanceof java.security.cert.X509Certificate x509
+                            ? x509.getSerialNumber().toString(16) + " issued by " + x509.getIssuerX500Principal()
+                                    .getName()
+                            : x.getType()).toList()
+                    + ")";
         }
 
         @Override

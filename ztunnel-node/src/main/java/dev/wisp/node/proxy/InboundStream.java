@@ -12,7 +12,6 @@ import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.util.ReferenceCountUtil;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
-import java.util.ArrayDeque;
 import java.util.Optional;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -34,7 +33,7 @@ final class InboundStream extends ChannelInboundHandlerAdapter {
     private final StreamProtocol protocol;
     /** Stream's event loop only. */
     private boolean started;
-    private final ArrayDeque<Object> held = new ArrayDeque<>();
+    private final HeldFrames held = new HeldFrames();
     private Channel upstream;
     private Telemetry.Flow flow;
 
@@ -69,7 +68,7 @@ final class InboundStream extends ChannelInboundHandlerAdapter {
             refuse(c, Optional.empty(), null, new Outcome.BadRequest("stream began without HEADERS"));
             return;
         }
-        held.add(msg);
+        held.hold(msg);
     }
 
     private void start(ChannelHandlerContext c, StreamProtocol.Head h) {
@@ -127,9 +126,7 @@ final class InboundStream extends ChannelInboundHandlerAdapter {
             c.pipeline().remove(this);
             ctx.connections().track(new ConnectionManager.Basis(peerId, src.getAddress(), target.get()), state,
                     flow, done.channel());
-            while (!held.isEmpty()) {
-                c.fireChannelRead(held.poll());
-            }
+            held.passOn(c);
             c.fireChannelReadComplete();
         });
     }
@@ -163,7 +160,7 @@ final class InboundStream extends ChannelInboundHandlerAdapter {
     private void refuse(ChannelHandlerContext c, Optional<InboundDecision> d, InetSocketAddress target,
             Outcome outcome) {
         refused(ctx, protocol, c, d, target, outcome);
-        releaseHeld();
+        held.release();
     }
 
     /**
@@ -189,7 +186,7 @@ final class InboundStream extends ChannelInboundHandlerAdapter {
     /** Answers a refusal with its HBONE status and END_STREAM, then closes the stream. */
     private void answer(ChannelHandlerContext c, Outcome refusal) {
         respond(protocol, c, refusal);
-        releaseHeld();
+        held.release();
     }
 
     private static ChannelFuture respond(StreamProtocol protocol, ChannelHandlerContext c, Outcome refusal) {
@@ -205,13 +202,7 @@ final class InboundStream extends ChannelInboundHandlerAdapter {
         if (flow != null) {
             flow.close(new Outcome.ClientClosed(reason));
         }
-        releaseHeld();
-    }
-
-    private void releaseHeld() {
-        while (!held.isEmpty()) {
-            ReferenceCountUtil.release(held.poll());
-        }
+        held.release();
     }
 
     @Override

@@ -115,9 +115,8 @@ public final class MeshWireGuard implements AutoCloseable {
 
     private final Settings settings;
     private final String nodeName;
+    private final Plumbing plumbing;
     private final WireGuardDevice device;
-    private final UapiServer uapi;
-    private final Routes routes;
     private final MeterRegistry registry;
     private final KeyRotation rotation;
     private final JustInTimePeers peers;
@@ -133,13 +132,27 @@ public final class MeshWireGuard implements AutoCloseable {
     /** From this node's own Node resource: the key rotation period (zero: on demand only). */
     private volatile Duration rotationPeriod = Duration.ZERO;
 
-    private MeshWireGuard(Settings settings, String nodeName, WireGuardDevice device, UapiServer uapi, Routes routes,
-            MeterRegistry registry, Key key) throws IOException {
+    /**
+     * What {@link #start} sets up on the host, removed together, in reverse order: the device, its UAPI
+     * socket (null while the device is still being configured) and the rules and routes.
+     */
+    private record Plumbing(WireGuardDevice device, UapiServer uapi, Routes routes) {
+        /** Removes it all; with {@code strict} the unreachable routes stay (fail closed). */
+        void remove(boolean strict) {
+            if (uapi != null) {
+                uapi.close();
+            }
+            device.close();
+            routes.close(strict);
+        }
+    }
+
+    private MeshWireGuard(Settings settings, String nodeName, Plumbing plumbing, MeterRegistry registry, Key key)
+            throws IOException {
         this.settings = settings;
         this.nodeName = nodeName;
-        this.device = device;
-        this.uapi = uapi;
-        this.routes = routes;
+        this.plumbing = plumbing;
+        this.device = plumbing.device();
         this.registry = registry;
         this.rotation = new KeyRotation(device, settings.stateDir(), key, NodeKey.written(settings.stateDir()),
                 InstantSource.system());
@@ -270,20 +283,15 @@ public final class MeshWireGuard implements AutoCloseable {
             uapi = UapiServer.start(device, settings.uapiDir());
             Routes.link(settings.iface());
         } catch (IOException | RuntimeException e) {
-            if (uapi != null) {
-                uapi.close();
-            }
-            device.close();
-            routes.close(settings.strict());
+            new Plumbing(device, uapi, routes).remove(settings.strict());
             throw new IOException("cannot start the WireGuard device " + settings.iface() + ": " + e.getMessage(), e);
         }
+        Plumbing plumbing = new Plumbing(device, uapi, routes);
         MeshWireGuard wg;
         try {
-            wg = new MeshWireGuard(settings, nodeName, device, uapi, routes, registry, key);
+            wg = new MeshWireGuard(settings, nodeName, plumbing, registry, key);
         } catch (IOException e) {
-            uapi.close();
-            device.close();
-            routes.close(settings.strict());
+            plumbing.remove(settings.strict());
             throw e;
         }
         device.setUnknownPeerHandler(wg.peers);
@@ -381,10 +389,10 @@ public final class MeshWireGuard implements AutoCloseable {
         try {
             boolean hbone = !plan.hboneRouted().isEmpty() || !plan.hboneUnreachable().isEmpty();
             if (hbone != hboneRules) {
-                routes.installRules(hbone);
+                plumbing.routes().installRules(hbone);
                 hboneRules = hbone;
             }
-            routes.apply(plan);
+            plumbing.routes().apply(plan);
         } catch (IOException e) {
             LOG.warn("WireGuard routes of {} not updated: {}", settings.iface(), e.getMessage());
         }
@@ -513,9 +521,7 @@ public final class MeshWireGuard implements AutoCloseable {
         }
         closed = true;
         worker.shutdownNow();
-        uapi.close();
-        device.close();
-        routes.close(settings.strict());
+        plumbing.remove(settings.strict());
         LOG.info("WireGuard device {} removed{}", settings.iface(), settings.strict()
                 ? "; other nodes' pod CIDRs stay unreachable until the agent is back"
                 : "");

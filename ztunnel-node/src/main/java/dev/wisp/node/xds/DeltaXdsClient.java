@@ -33,7 +33,8 @@ final class DeltaXdsClient implements WorkloadXdsClient {
     private static final Logger log = LoggerFactory.getLogger(DeltaXdsClient.class);
     private final Channel channel;
     private final String node;
-    private final Supplier<String> credential;
+    /** The node credential as each stream's call credentials (read again at every connect). */
+    private final BearerCredentials credentials;
     private final StateUpdates state;
     private final Backoff backoff;
     private final Supplier<Optional<WireGuardRegistration>> wireguard;
@@ -59,7 +60,7 @@ final class DeltaXdsClient implements WorkloadXdsClient {
         this.wireguard = wireguard;
         this.channel = channel;
         this.node = node;
-        this.credential = credential;
+        this.credentials = BearerCredentials.of(credential);
         this.state = state;
         this.backoff = backoff;
         this.scheduler = Executors.newSingleThreadScheduledExecutor(
@@ -83,7 +84,7 @@ final class DeltaXdsClient implements WorkloadXdsClient {
         }
         Stream s = new Stream();
         stream = s;
-        WorkloadDiscoveryGrpc.newStub(channel).withCallCredentials(BearerCredentials.of(credential)).deltaWorkloads(s);
+        WorkloadDiscoveryGrpc.newStub(channel).withCallCredentials(credentials).deltaWorkloads(s);
         // After the call has started: one wildcard subscription per type, declaring what we hold;
         // the first also carries this node's WireGuard entry for the key registry.
         Optional<WireGuardRegistration> registration = wireguard.get();

@@ -141,6 +141,26 @@ class HbonePoolTest {
     }
 
     @Test
+    void aServerRefusingOurCertificateAfterTheHandshakeIsToldWithTheChainWePresented() throws Exception {
+        // The server trusts another CA: it refuses our client certificate after our side of the TLS 1.3
+        // handshake completed, so the client only sees the connection close during setup.
+        dev.wisp.spiffe.ca.CertificateAuthority other = dev.wisp.spiffe.ca.CertificateAuthority.inMemory(
+                dev.wisp.spiffe.ca.CaSettings.of("cluster.local", dev.wisp.spiffe.ca.NodeAuthorizer.unrestricted()));
+        dev.wisp.spiffe.X509Svid serverSvid = peers.server().svid(SERVER);
+        ScriptedHboneServer refusing = new ScriptedHboneServer(dev.wisp.spiffe.tls.SpiffeTls.forServer(
+                () -> serverSvid, other::bundle, io.netty.handler.ssl.SslProvider.OPENSSL), 100, true, 0);
+        closing.add(refusing);
+        HbonePool pool = pool(Duration.ofMinutes(5), Duration.ofSeconds(30), Duration.ofSeconds(5));
+
+        Throwable failure = org.assertj.core.api.Assertions.catchThrowable(() -> connected(pool, key(refusing)));
+
+        java.security.cert.X509Certificate ours = peers.client().svid(CLIENT).leaf();
+        assertThat(failure).hasStackTraceContaining("closed during setup after the TLS handshake (did the server "
+                + "refuse our certificate? we presented [" + ours.getSerialNumber().toString(16) + " issued by "
+                + ours.getIssuerX500Principal().getName() + "])");
+    }
+
+    @Test
     void aServerThatAnswersPingsKeepsItsConnection() throws Exception {
         ScriptedHboneServer s = server(100, true, 0);
         HbonePool pool = pool(Duration.ofMinutes(5), Duration.ofMillis(200), Duration.ofMillis(600));
