@@ -33,13 +33,17 @@ import org.bouncycastle.operator.jcajce.JcaContentSignerBuilder;
 /** Builds the CA's certificates: self-signed roots and workload leaves. No I/O, no state. */
 final class Minting {
     private static final SecureRandom RANDOM = new SecureRandom();
-    private static final JcaX509ExtensionUtils EXTENSIONS;
 
-    static {
+    /**
+     * A new helper for each certificate: one holds a single SHA-1 digest, which is not thread-safe.
+     * Shared by the control plane's concurrent signings it once mixed two certificates' bytes, so
+     * that one leaf in a few hundred named a key identifier of no root (ConcurrentIssueTest).
+     */
+    private static JcaX509ExtensionUtils extensions() {
         try {
-            EXTENSIONS = new JcaX509ExtensionUtils();
+            return new JcaX509ExtensionUtils();
         } catch (java.security.NoSuchAlgorithmException e) {
-            throw new ExceptionInInitializerError(e);
+            throw new IllegalStateException("this JDK has no SHA-1 for key identifiers", e);
         }
     }
 
@@ -60,7 +64,7 @@ final class Minting {
                     .addExtension(Extension.basicConstraints, true, new BasicConstraints(true))
                     .addExtension(Extension.keyUsage, true, new KeyUsage(KeyUsage.keyCertSign | KeyUsage.cRLSign))
                     .addExtension(Extension.subjectKeyIdentifier, false,
-                            EXTENSIONS.createSubjectKeyIdentifier(keys.getPublic()))
+                            extensions().createSubjectKeyIdentifier(keys.getPublic()))
                     .addExtension(Extension.subjectAlternativeName, false, new GeneralNames(new GeneralName(
                             GeneralName.uniformResourceIdentifier, SpiffeId.forTrustDomain(trustDomain).toString())));
             return convert(builder, keys.getPrivate());
@@ -78,6 +82,7 @@ final class Minting {
      */
     static X509Certificate leaf(SpiffeId id, PublicKey key, X509Certificate issuer, PrivateKey issuerKey,
             Instant notBefore, Instant notAfter) {
+        JcaX509ExtensionUtils ids = extensions();
         try {
             X509v3CertificateBuilder builder = new JcaX509v3CertificateBuilder(
                     X500Name.getInstance(issuer.getSubjectX500Principal().getEncoded()), serial(),
@@ -88,9 +93,9 @@ final class Minting {
                             new KeyUsage(KeyUsage.digitalSignature | KeyUsage.keyEncipherment))
                     .addExtension(Extension.extendedKeyUsage, false, new ExtendedKeyUsage(
                             new KeyPurposeId[]{KeyPurposeId.id_kp_serverAuth, KeyPurposeId.id_kp_clientAuth}))
-                    .addExtension(Extension.subjectKeyIdentifier, false, EXTENSIONS.createSubjectKeyIdentifier(key))
+                    .addExtension(Extension.subjectKeyIdentifier, false, ids.createSubjectKeyIdentifier(key))
                     .addExtension(Extension.authorityKeyIdentifier, false,
-                            EXTENSIONS.createAuthorityKeyIdentifier(issuer.getPublicKey()))
+                            ids.createAuthorityKeyIdentifier(issuer.getPublicKey()))
                     .addExtension(Extension.subjectAlternativeName, true, new GeneralNames(
                             new GeneralName(GeneralName.uniformResourceIdentifier, id.toString())));
             return convert(builder, issuerKey);

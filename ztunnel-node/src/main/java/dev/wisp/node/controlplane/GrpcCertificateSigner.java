@@ -4,7 +4,10 @@ import dev.wisp.api.ca.v1.CertificateRequest;
 import dev.wisp.api.ca.v1.CertificateResponse;
 import dev.wisp.api.ca.v1.CertificateServiceGrpc;
 import dev.wisp.spiffe.SpiffeId;
+import dev.wisp.spiffe.TrustBundle;
 import dev.wisp.spiffe.manager.CertificateSigner;
+import dev.wisp.spiffe.tls.PeerRejectedException;
+import dev.wisp.spiffe.tls.SvidVerifier;
 import io.grpc.CallCredentials;
 import io.grpc.Channel;
 import io.grpc.stub.StreamObserver;
@@ -14,6 +17,7 @@ import java.security.cert.X509Certificate;
 import java.time.Duration;
 import java.util.Base64;
 import java.util.List;
+import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 
@@ -46,6 +50,10 @@ record GrpcCertificateSigner(Channel channel, CallCredentials credentials, Trust
                             if (r.getTrustBundleCount() > 0) {
                                 bundle.update(r.getTrustBundleList());
                             }
+                            verifiable(chain, r.getTrustBundleCount() > 0
+                                    ? TrustBundle.of(bundle.get().trustDomain(), TrustedRoots.parse(r
+                                            .getTrustBundleList()).toArray(X509Certificate[]::new))
+                                    : bundle.get());
                             result.complete(chain);
                         } catch (CertificateException | RuntimeException e) {
                             result.completeExceptionally(new CertificateException(
@@ -64,6 +72,24 @@ record GrpcCertificateSigner(Channel channel, CallCredentials credentials, Trust
                     }
                 });
         return result;
+    }
+
+    /**
+     * The signed chain must verify against the roots the control plane answered with, as every peer
+     * will check it; a chain that does not (a CA fault) is refused here, so that the certificate
+     * manager asks again, instead of being presented and refused for its whole life. Checked at the
+     * latest start of the chain's certificates (an intermediate may be younger than the backdated
+     * leaf): clock skew is not this check's business.
+     */
+    static void verifiable(List<X509Certificate> chain, TrustBundle roots) throws CertificateException {
+        java.time.Instant at = chain.stream().map(c -> c.getNotBefore().toInstant()).max(java.time.Instant::compareTo)
+                .orElseThrow();
+        try {
+            SvidVerifier.verify(chain.toArray(X509Certificate[]::new), roots, at, Set.of());
+        } catch (PeerRejectedException e) {
+            throw new CertificateException("the signed certificate does not verify against the trust bundle sent "
+                    + "with it: " + e.getMessage(), e);
+        }
     }
 
     private static String csrPem(byte[] der) {
