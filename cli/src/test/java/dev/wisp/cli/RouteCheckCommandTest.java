@@ -40,8 +40,18 @@ class RouteCheckCommandTest {
                       backendRefs: [{name: missing, port: 9080}]
                     - matches: [{path: {type: Exact, value: /empty}}]
                       backendRefs: [{name: empty, port: 9080}]
+                    - matches: [{path: {type: Exact, value: /faulty}}]
+                      filters: [{type: ExtensionRef, extensionRef: {group: wisp.dev, kind: HTTPFault, name: teapot}}]
+                      backendRefs: [{name: reviews-v1, port: 9080}]
                     """
-                    .indent(2);
+                    .indent(2)
+            + """
+                    ---
+                    apiVersion: wisp.dev/v1alpha1
+                    kind: HTTPFault
+                    metadata: {name: teapot, namespace: shop}
+                    spec: {delay: {fixedDelay: 250ms}, abort: {httpStatus: 418}}
+                    """;
     static final ObjectMapper JSON = new ObjectMapper();
 
     @TempDir
@@ -118,6 +128,12 @@ class RouteCheckCommandTest {
         WispTest.Run empty = check("--request", "GET /empty");
         assertThat(json(empty).get("status").asInt()).isEqualTo(503);
         assertThat(empty.err()).contains("shop/empty:9080 has no ready endpoint");
+        WispTest.Run faulty = check("--request", "GET /faulty");
+        assertThat(json(faulty).get("status").asInt()).isEqualTo(418);
+        assertThat(json(faulty).get("delayMs").asLong()).isEqualTo(250);
+        assertThat(json(faulty).get("backend").isNull()).isTrue();
+        assertThat(faulty.err()).contains("aborted by HTTPFault shop/teapot of ");
+        assertThat(faulty.exit()).isEqualTo(RouteCommand.NOT_FORWARDED);
     }
 
     @Test

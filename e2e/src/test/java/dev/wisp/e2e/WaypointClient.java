@@ -42,6 +42,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.ExecutionException;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
 
@@ -96,6 +97,37 @@ final class WaypointClient implements AutoCloseable {
         await().atMost(Duration.ofSeconds(120)).untilAsserted(() -> assertThat(PodApps.read(log)).contains(
                 "waypoint waypoint ready on"));
         return log;
+    }
+
+    /**
+     * What a waypoint e2e class holds: the waypoint started in {@link #pod()}, this JVM's client and one
+     * tunnel through the waypoint to a Service's port 80. Start it once the class's routes are saved: the
+     * waypoint then reads them with its first configuration, and the tunnel opens once that configuration
+     * serves the Service (the waypoint refuses a CONNECT to a target it has none for, 503).
+     */
+    record Session(Path waypointLog, WaypointClient client, Tunnel tunnel) implements AutoCloseable {
+        /** Starts the waypoint and opens a tunnel to the {@code service}-th Service's VIP, requests carrying {@code host}. */
+        static Session start(LocalMesh mesh, int service, String host) throws Exception {
+            Path log = startWaypoint(mesh);
+            WaypointClient client = of(mesh);
+            try {
+                InetSocketAddress vip = new InetSocketAddress(InetAddress.ofLiteral(LocalMesh.serviceAddress(mesh
+                        .cluster().spec(), service)), 80);
+                Tunnel tunnel = await().atMost(Duration.ofSeconds(60)).pollInterval(Duration.ofMillis(200))
+                        .ignoreExceptionsInstanceOf(ExecutionException.class).until(() -> client.open(vip, host),
+                                t -> t != null);
+                return new Session(log, client, tunnel);
+            } catch (Exception | AssertionError e) {
+                client.close();
+                throw e;
+            }
+        }
+
+        @Override
+        public void close() {
+            tunnel.close();
+            client.close();
+        }
     }
 
     /** Node 1's agent, played by this JVM: the mesh CA signs the clients' SVIDs. */

@@ -12,8 +12,6 @@ import io.netty.handler.codec.http.FullHttpResponse;
 import io.netty.handler.codec.http.HttpHeaderNames;
 import io.netty.handler.codec.http.HttpMethod;
 import io.netty.handler.codec.http.HttpVersion;
-import java.net.InetAddress;
-import java.net.InetSocketAddress;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -63,11 +61,10 @@ class WaypointFiltersE2eTest {
     @TempDir
     static Path dir;
     static LocalMesh mesh;
-    static WaypointClient client;
+    static WaypointClient.Session session;
     static Path waypointLog;
     static Path echoLog;
     static Path shadowLog;
-    static WaypointClient.Tunnel tunnel;
 
     @BeforeAll
     static void up() throws Exception {
@@ -80,27 +77,21 @@ class WaypointFiltersE2eTest {
                 .service(WaypointE2eTest.service(cluster, "shadow", 2, Map.of("app", "shadow"))));
         echoLog = mesh.startInPodLogged("echo", PodApps.java(PodHttpBackend.class, "echo", "8080"));
         shadowLog = mesh.startInPodLogged("shadow", PodApps.java(PodHttpBackend.class, "shadow", "8080"));
-        waypointLog = WaypointClient.startWaypoint(mesh);
         for (Path log : List.of(echoLog, shadowLog)) {
             await().atMost(Duration.ofSeconds(60)).untilAsserted(() -> assertThat(PodApps.read(log)).contains(
                     "listening"));
         }
         mesh.apply("route.yaml", ROUTE);
+        session = WaypointClient.Session.start(mesh, 1, "echo.default.svc.cluster.local");
+        waypointLog = session.waypointLog();
         await().atMost(Duration.ofSeconds(30)).untilAsserted(() -> assertThat(PodApps.read(waypointLog)).contains(
                 "waypoint holds 2 route configurations, 2 clusters"));
-        client = WaypointClient.of(mesh);
-        InetSocketAddress vip = new InetSocketAddress(InetAddress.ofLiteral(LocalMesh.serviceAddress(mesh.cluster()
-                .spec(), 1)), 80);
-        tunnel = client.open(vip, "echo.default.svc.cluster.local");
     }
 
     @AfterAll
     static void down() throws Exception {
-        if (tunnel != null) {
-            tunnel.close();
-        }
-        if (client != null) {
-            client.close();
+        if (session != null) {
+            session.close();
         }
         PodApps.down(mesh, CLUSTER);
     }
@@ -111,7 +102,7 @@ class WaypointFiltersE2eTest {
         for (int i = 0; i < headers.length; i += 2) {
             req.headers().add(headers[i], headers[i + 1]);
         }
-        return tunnel.send(req);
+        return session.tunnel().send(req);
     }
 
     static String body(FullHttpResponse r) {

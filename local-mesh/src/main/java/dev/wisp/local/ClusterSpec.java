@@ -26,7 +26,7 @@ import java.util.regex.Pattern;
  * @param name short name, {@code [a-z][a-z0-9]{0,7}}; prefixes every namespace and cgroup
  * @param nodes how many nodes (1..50)
  * @param pods the pods, each naming its node index
- * @param base second octet of the address plan (10..250, even)
+ * @param base second octet of the address plan (10..252, even: 10.254 and 10.255 stay free for addresses no cluster has)
  * @param hostLink whether to connect the root namespace to the underlay (for Prometheus, metrics URLs)
  * @param stack the IP families of nodes, pods and Services
  */
@@ -69,8 +69,8 @@ public record ClusterSpec(String name, int nodes, List<PodSpec> pods, int base, 
         if (nodes < 1 || nodes > 50) {
             throw new IllegalArgumentException("nodes: " + nodes + " is outside 1..50");
         }
-        if (base < 10 || base > 250 || base % 2 != 0) {
-            throw new IllegalArgumentException("base: " + base + " must be an even number in 10..250");
+        if (base < 10 || base > 252 || base % 2 != 0) {
+            throw new IllegalArgumentException("base: " + base + " must be an even number in 10..252");
         }
         pods = List.copyOf(pods);
         Set<String> seen = new HashSet<>();

@@ -58,7 +58,7 @@ public final class ClusterCommand {
         @Option(names = "--work-dir", paramLabel = "DIR", description = "Logs, control-plane state, pods directories (default: <tmp>/wisp-mesh-NAME).")
         Path workDir;
 
-        @Option(names = "--base", defaultValue = "200", paramLabel = "B", description = "Address plan: underlay 10.B.0.0/24, pods 10.(B+1).<node>.0/24; even, 10..250 (default: ${DEFAULT-VALUE}).")
+        @Option(names = "--base", defaultValue = "200", paramLabel = "B", description = "Address plan: underlay 10.B.0.0/24, pods 10.(B+1).<node>.0/24; even, 10..252 (default: ${DEFAULT-VALUE}).")
         int base;
 
         @Spec

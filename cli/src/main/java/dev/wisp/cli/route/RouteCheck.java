@@ -128,6 +128,9 @@ final class RouteCheck {
         out.put("requestHeaders", headers);
         out.put("location", d.location());
         out.put("mirrors", d.mirrors().stream().map(b -> b.display()).toList());
+        if (d.delay() != null) {
+            out.put("delayMs", d.delay().toMillis()); // an HTTPFault's delay, only when one was drawn
+        }
         return out;
     }
 }

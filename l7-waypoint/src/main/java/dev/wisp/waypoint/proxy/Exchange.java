@@ -6,6 +6,7 @@ import dev.wisp.waypoint.authz.AuthzRequest;
 import dev.wisp.waypoint.authz.RequestGate;
 import dev.wisp.waypoint.route.EnvoyRoutes;
 import dev.wisp.waypoint.route.EnvoyRoutes.Decision;
+import dev.wisp.waypoint.route.Faults;
 import dev.wisp.waypoint.route.Retries;
 import dev.wisp.waypoint.route.RouteActions;
 import dev.wisp.waypoint.telemetry.RequestMetrics;
@@ -55,7 +56,8 @@ import org.slf4j.LoggerFactory;
  * stream inside a tunnel (as {@link InnerProtocol} gives it, an HTTP/1.1 message; it goes upstream as
  * HTTP/2, trailers kept): each is routed on the virtual
  * host of the tunnel's target ({@link EnvoyRoutes}), answered by the waypoint (404 no route, the
- * route's direct response or redirect, 500/503 from {@link Forwarder#pick}) or, rewritten by the
+ * route's direct response or redirect, 500/503 from {@link Forwarder#pick}, the abort of the fault the
+ * route injects ({@link Faults}, whose delay holds the request first)) or, rewritten by the
  * route ({@link RouteActions}: path, host, request headers), copied to its mirrors and sent to the
  * cluster's endpoints by {@link Attempts} (retries, per-try and request timeouts: 504), the answer's
  * headers edited by the route. One access-log line per request (logger {@code wisp.access}, with the
@@ -82,9 +84,14 @@ final class Exchange extends SimpleChannelInboundHandler<HttpObject> {
     private String grpcStatus;
     /** The gRPC call being relayed on this HTTP/2 stream, once routed. */
     private StreamedCall call;
+    /** The parts of a gRPC call that came while its route's injected delay held it, else null. */
+    private List<HttpContent> held;
 
-    /** A request routed to a cluster: the decision, the configuration it was made on, whether the tunnel stays. */
-    private record Routed(Decision.Forward forward, EnvoyConfig config, boolean keepAlive) {}
+    /**
+     * A request routed to a cluster: the decision, the configuration it was made on, whether the tunnel
+     * stays, the fault its route injects.
+     */
+    private record Routed(Decision.Forward forward, EnvoyConfig config, boolean keepAlive, Faults.Injected fault) {}
 
     Exchange(InetSocketAddress target, Optional<SpiffeId> peer, Routing routing) {
         this(target, peer, routing, false);
@@ -105,6 +112,7 @@ final class Exchange extends SimpleChannelInboundHandler<HttpObject> {
             case FullHttpRequest req -> whole(c, req);
             case HttpRequest head -> streamed(c, head);
             case HttpContent part when call != null -> call.request(part);
+            case HttpContent part when held != null -> held.add(part);
             default -> ReferenceCountUtil.release(msg); // the rest of a call the waypoint answered itself
         }
     }
@@ -117,7 +125,33 @@ final class Exchange extends SimpleChannelInboundHandler<HttpObject> {
             req.release();
             return;
         }
-        forward(c, req, r.forward(), r.config(), start, r.keepAlive());
+        inject(c, req, r, start, () -> forward(c, req, r.forward(), r.config(), start, r.keepAlive()), req::release);
+    }
+
+    /**
+     * Applies the route's injected fault ({@link Faults}): after its delay (reading paused), {@code go}
+     * forwards the request, or its abort answers it and {@code drop} frees what was held; {@code drop}
+     * too when the client left while the request was held.
+     */
+    private void inject(ChannelHandlerContext c, HttpRequest req, Routed r, long start, Runnable go, Runnable drop) {
+        Faults.Injected fault = r.fault();
+        Runnable next = () -> {
+            if (!c.channel().isActive()) {
+                drop.run();
+            } else if (fault.aborted()) {
+                drop.run();
+                respond(c, req.method().name(), req.uri(), fault.abortStatus(), "aborted by the route's fault filter",
+                        r.forward().route(), null, start, r.keepAlive());
+            } else {
+                go.run();
+            }
+        };
+        if (fault.delayed()) {
+            c.channel().config().setAutoRead(false);
+            c.executor().schedule(next, fault.delay().toNanos(), TimeUnit.NANOSECONDS);
+        } else {
+            next.run();
+        }
     }
 
     /** A gRPC call's head: routed as a whole request is, then relayed by a {@link StreamedCall}. */
@@ -128,6 +162,24 @@ final class Exchange extends SimpleChannelInboundHandler<HttpObject> {
         if (routed == null) {
             return;
         }
+        if (routed.fault().equals(Faults.Injected.NONE)) {
+            relay(c, head, routed, start);
+            return;
+        }
+        held = new ArrayList<>();
+        inject(c, head, routed, start, () -> {
+            List<HttpContent> parts = held;
+            held = null;
+            relay(c, head, routed, start);
+            parts.forEach(call::request);
+        }, () -> {
+            held.forEach(HttpContent::release);
+            held = null;
+        });
+    }
+
+    /** Relays a routed gRPC call by a {@link StreamedCall}. */
+    private void relay(ChannelHandlerContext c, HttpRequest head, Routed routed, long start) {
         Decision.Forward f = routed.forward();
         String method = head.method().name();
         String uri = head.uri();
@@ -231,7 +283,14 @@ final class Exchange extends SimpleChannelInboundHandler<HttpObject> {
                 write(c, answer, keepAlive);
             }
             case Decision.Forward f -> {
-                return new Routed(f, now, keepAlive);
+                Faults.Injected fault = Faults.draw(f.matched(), ThreadLocalRandom.current());
+                if (fault.delayed()) {
+                    routing.metrics().fault("delay", virtualHost);
+                }
+                if (fault.aborted()) {
+                    routing.metrics().fault("abort", virtualHost);
+                }
+                return new Routed(f, now, keepAlive, fault);
             }
         }
         return null;

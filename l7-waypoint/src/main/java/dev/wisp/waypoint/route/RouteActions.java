@@ -112,21 +112,22 @@ public final class RouteActions {
     public static List<String> mirrors(RouteAction a, DoubleSupplier draw) {
         List<String> out = new ArrayList<>();
         for (RouteAction.RequestMirrorPolicy m : a.getRequestMirrorPoliciesList()) {
-            double share = 1.0;
-            if (m.hasRuntimeFraction()) {
-                FractionalPercent f = m.getRuntimeFraction().getDefaultValue();
-                int scale = switch (f.getDenominator()) {
-                    case TEN_THOUSAND -> 10_000;
-                    case MILLION -> 1_000_000;
-                    default -> 100;
-                };
-                share = (double) f.getNumerator() / scale;
-            }
+            double share = m.hasRuntimeFraction() ? share(m.getRuntimeFraction().getDefaultValue()) : 1.0;
             if (draw.getAsDouble() < share) {
                 out.add(m.getCluster());
             }
         }
         return out;
+    }
+
+    /** A fractional percent as a share in [0, 1]. */
+    static double share(FractionalPercent f) {
+        int scale = switch (f.getDenominator()) {
+            case TEN_THOUSAND -> 10_000;
+            case MILLION -> 1_000_000;
+            default -> 100;
+        };
+        return (double) f.getNumerator() / scale;
     }
 
     /** {@code route}'s response header options and removals applied to {@code headers}, then {@code backend}'s. */

@@ -93,6 +93,18 @@ public final class RequestMetrics {
                 .serviceLevelObjectives(SIZE_BUCKETS).tags(tags).register(registry).record(r.responseBytes());
     }
 
+    /**
+     * One fault injected by a route's HTTPFault ({@code wisp_waypoint_faults_injected_total}); the
+     * request is counted in the Istio series too, an abort with its status.
+     *
+     * @param kind {@code delay} or {@code abort}
+     */
+    public void fault(String kind, String virtualHost) {
+        Counter.builder("wisp_waypoint_faults_injected").description("faults injected by routes' HTTPFaults")
+                .tag("kind", kind).tag("destination_service", virtualHost == null ? UNKNOWN : virtualHost)
+                .register(registry).increment();
+    }
+
     static Tags tags(Request r) {
         String host = UNKNOWN;
         String name = UNKNOWN;

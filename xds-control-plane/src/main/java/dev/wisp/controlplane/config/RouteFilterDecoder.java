@@ -1,7 +1,9 @@
 package dev.wisp.controlplane.config;
 
+import dev.wisp.controlplane.model.HttpFault;
 import dev.wisp.controlplane.model.ObjectRef;
 import dev.wisp.controlplane.model.RouteParts.BackendRef;
+import dev.wisp.controlplane.model.RouteParts.ExtensionRef;
 import dev.wisp.controlplane.model.RouteParts.Filter;
 import dev.wisp.controlplane.model.RouteParts.HeaderModifier;
 import dev.wisp.controlplane.model.RouteParts.Mirror;
@@ -34,7 +36,7 @@ final class RouteFilterDecoder {
     private static final Pattern DURATION_PART = Pattern.compile("([0-9]{1,5})(h|ms|m|s)");
     /** Filter types each rule may hold at most once (RequestMirror may repeat). */
     private static final Set<String> ONCE = Set.of("RequestHeaderModifier", "ResponseHeaderModifier",
-            "RequestRedirect", "URLRewrite");
+            "RequestRedirect", "URLRewrite", "ExtensionRef");
 
     private RouteFilterDecoder() {}
 
@@ -72,18 +74,13 @@ final class RouteFilterDecoder {
             case "RequestRedirect" -> http ? "requestRedirect" : null;
             case "URLRewrite" -> http ? "urlRewrite" : null;
             case "RequestMirror" -> "requestMirror";
-            case "ExtensionRef" -> {
-                f.error(item, p + ".type", "ExtensionRef filters (fault injection) are not supported yet");
-                yield "";
-            }
+            case "ExtensionRef" -> "extensionRef";
             default -> null;
         };
         if (field == null) {
             f.error(f.child(item, "type"), p + ".type", "'" + type + "' is not one of RequestHeaderModifier, "
-                    + "ResponseHeaderModifier, " + (http ? "RequestRedirect, URLRewrite, " : "") + "RequestMirror");
-            return null;
-        }
-        if (field.isEmpty()) {
+                    + "ResponseHeaderModifier, " + (http ? "RequestRedirect, URLRewrite, " : "")
+                    + "RequestMirror, ExtensionRef");
             return null;
         }
         f.allowOnly(item, p, "type", field);
@@ -98,8 +95,33 @@ final class RouteFilterDecoder {
             case "ResponseHeaderModifier" -> headerModifier(f, body, bp, true);
             case "RequestRedirect" -> redirect(f, body, bp);
             case "URLRewrite" -> rewrite(f, body, bp);
+            case "ExtensionRef" -> extensionRef(f, body, bp);
             default -> mirror(f, body, bp);
         };
+    }
+
+    /** An {@code extensionRef} to a Wisp kind in the route's namespace (the only one today: HTTPFault). */
+    private static ExtensionRef extensionRef(Fields f, YNode body, String path) {
+        f.allowOnly(body, path, "group", "kind", "name");
+        String group = f.string(body, "group", path + ".group");
+        String kind = f.string(body, "kind", path + ".kind");
+        String name = f.string(body, "name", path + ".name");
+        boolean ok = true;
+        if (!HttpFault.GROUP.equals(group)) {
+            f.error(body, path + ".group", (group == null ? "required" : "'" + group + "' is not") + " "
+                    + HttpFault.GROUP);
+            ok = false;
+        }
+        if (!HttpFault.KIND.equals(kind)) {
+            f.error(body, path + ".kind", (kind == null ? "required" : "'" + kind + "' is not") + " "
+                    + HttpFault.KIND + " (the only Wisp filter kind)");
+            ok = false;
+        }
+        if (name == null || !ConfigDecoder.DNS_SUBDOMAIN.matcher(name).matches()) {
+            f.error(body, path + ".name", name == null ? "required" : "'" + name + "' is not an object name");
+            ok = false;
+        }
+        return ok ? new ExtensionRef(kind, name) : null;
     }
 
     private static HeaderModifier headerModifier(Fields f, YNode body, String path, boolean response) {
@@ -272,6 +294,9 @@ final class RouteFilterDecoder {
             weight = integer(f, f.child(b, "weight"), w, path + ".weight", 0, MAX_WEIGHT);
         }
         List<Filter> filters = weighted ? filters(f, b, path, http) : List.of();
+        if (filters.stream().anyMatch(ExtensionRef.class::isInstance)) {
+            f.error(b, path + ".filters", "an ExtensionRef filter applies to a whole rule, not to one backend");
+        }
         return new BackendRef(fullKind, ns == null ? route.namespace() : ns, name, port, weight, filters);
     }
 
@@ -335,7 +360,7 @@ final class RouteFilterDecoder {
         return d;
     }
 
-    private static int integer(Fields f, YNode at, String text, String path, int min, int max) {
+    static int integer(Fields f, YNode at, String text, String path, int min, int max) {
         try {
             int v = Integer.parseInt(text.trim());
             if (v >= min && v <= max) {

@@ -1,8 +1,12 @@
 package dev.wisp.controlplane.envoy;
 
+import com.google.protobuf.Any;
 import com.google.protobuf.UInt32Value;
+import dev.wisp.controlplane.model.HttpFault;
 import dev.wisp.controlplane.model.MeshModel;
+import dev.wisp.controlplane.model.ObjectRef;
 import dev.wisp.controlplane.model.RouteParts.BackendRef;
+import dev.wisp.controlplane.model.RouteParts.ExtensionRef;
 import dev.wisp.controlplane.model.RouteParts.Filter;
 import dev.wisp.controlplane.model.RouteParts.HeaderModifier;
 import dev.wisp.controlplane.model.RouteParts.Mirror;
@@ -21,6 +25,8 @@ import io.envoyproxy.envoy.config.route.v3.RetryPolicy;
 import io.envoyproxy.envoy.config.route.v3.Route;
 import io.envoyproxy.envoy.config.route.v3.RouteAction;
 import io.envoyproxy.envoy.config.route.v3.WeightedCluster;
+import io.envoyproxy.envoy.extensions.filters.common.fault.v3.FaultDelay;
+import io.envoyproxy.envoy.extensions.filters.http.fault.v3.FaultAbort;
 import io.envoyproxy.envoy.type.matcher.v3.RegexMatchAndSubstitute;
 import io.envoyproxy.envoy.type.matcher.v3.RegexMatcher;
 import io.envoyproxy.envoy.type.v3.FractionalPercent;
@@ -31,7 +37,7 @@ import java.util.function.Consumer;
 
 /**
  * What one rule does once matched, as Envoy route fields: its filters (header modifiers, redirect,
- * rewrite, mirror), its backends (one cluster or weighted clusters), timeouts and retry.
+ * rewrite, mirror, an HTTPFault by ExtensionRef as the route's {@value #FAULT_FILTER} configuration), its backends (one cluster or weighted clusters), timeouts and retry.
  *
  * <p>Gateway API outcomes kept: a rule without backendRefs goes to its parent service; a backend that
  * is not a core Service of the route's namespace with that port gets a cluster name no cluster has
@@ -40,6 +46,9 @@ import java.util.function.Consumer;
  * Envoy's implicit 15 s).
  */
 record BackendActions(MeshModel model, ServiceDef parent, int port) {
+    /** Envoy's fault filter, whose per-route configuration carries an HTTPFault. */
+    static final String FAULT_FILTER = "envoy.filters.http.fault";
+
     private String clusterDomain() {
         return model.mesh().clusterDomain();
     }
@@ -66,6 +75,16 @@ record BackendActions(MeshModel model, ServiceDef parent, int port) {
                         .setRuntimeFraction(RuntimeFractionalPercent.newBuilder()
                                 .setDefaultValue(FractionalPercent.newBuilder().setNumerator(m.percent())
                                         .setDenominator(FractionalPercent.DenominatorType.HUNDRED))));
+                case ExtensionRef e -> {
+                    HttpFault fault = (HttpFault) model.objects()
+                            .get(new ObjectRef(HttpFault.KIND, parent.ref().namespace(), e.name()));
+                    if (fault == null) {
+                        // The Gateway API's answer to a reference that does not resolve.
+                        route.setDirectResponse(DirectResponseAction.newBuilder().setStatus(500));
+                        return;
+                    }
+                    route.putTypedPerFilterConfig(FAULT_FILTER, Any.pack(fault(fault)));
+                }
             }
         }
         if (backends.isEmpty()) {
@@ -103,6 +122,25 @@ record BackendActions(MeshModel model, ServiceDef parent, int port) {
                     .setPerTryTimeout(duration(timeouts.backendRequest())));
         }
         route.setRoute(action);
+    }
+
+    /** An HTTPFault as Envoy's fault filter configuration (percentages out of a hundred). */
+    static io.envoyproxy.envoy.extensions.filters.http.fault.v3.HTTPFault fault(HttpFault f) {
+        var b = io.envoyproxy.envoy.extensions.filters.http.fault.v3.HTTPFault.newBuilder();
+        if (f.delay() != null) {
+            b.setDelay(FaultDelay.newBuilder().setFixedDelay(duration(f.delay().fixedDelay()))
+                    .setPercentage(percent(f.delay().percentage())));
+        }
+        if (f.abort() != null) {
+            b.setAbort(FaultAbort.newBuilder().setHttpStatus(f.abort().httpStatus())
+                    .setPercentage(percent(f.abort().percentage())));
+        }
+        return b.build();
+    }
+
+    private static FractionalPercent percent(int p) {
+        return FractionalPercent.newBuilder().setNumerator(p).setDenominator(FractionalPercent.DenominatorType.HUNDRED)
+                .build();
     }
 
     /** The backend's cluster, or a name no cluster has when it cannot take traffic. */

@@ -54,7 +54,7 @@ public final class RouteParts {
     }
 
     /** A route filter (rule level or backend level). */
-    public sealed interface Filter permits HeaderModifier, Redirect, Rewrite, Mirror {}
+    public sealed interface Filter permits HeaderModifier, Redirect, Rewrite, Mirror, ExtensionRef {}
 
     /**
      * {@code RequestHeaderModifier} / {@code ResponseHeaderModifier}: names lower-case; a name appears
@@ -81,6 +81,13 @@ public final class RouteParts {
 
     /** {@code RequestMirror}: a copy of the request to {@code backend}, its answer dropped. */
     public record Mirror(BackendRef backend, int percent) implements Filter {}
+
+    /**
+     * {@code ExtensionRef} to a Wisp kind in the route's namespace (today {@code wisp.dev/HTTPFault}).
+     * Resolved when the rule is applied: a name no object has makes the rule answer 500, as the
+     * Gateway API asks of an unresolvable reference.
+     */
+    public record ExtensionRef(String kind, String name) implements Filter {}
 
     /**
      * {@code timeouts}; null when absent, {@link Duration#ZERO} when written {@code 0s} (disabled).

@@ -6,13 +6,14 @@ import dev.wisp.controlplane.model.RouteParts.HeaderModifier;
 import dev.wisp.controlplane.model.RouteParts.Retry;
 import dev.wisp.controlplane.model.RouteParts.Timeouts;
 import dev.wisp.controlplane.route.HttpRequest.Header;
+import java.time.Duration;
 import java.util.List;
 
 /**
  * What a waypoint does with one request.
  *
  * @param status 200 when forwarded, 301/302 for a redirect, 404 no matching rule, 500 invalid
- *        backend, 503 no endpoints
+ *        backend or an ExtensionRef to no object, 503 no endpoints, an HTTPFault's abort status
  * @param route the HTTPRoute/GRPCRoute that matched, or null (no route attached, or none matched)
  * @param rule the index of the matching rule, or -1
  * @param backend the chosen backend when forwarded, else null
@@ -23,10 +24,17 @@ import java.util.List;
  * @param mirrors backends a copy of the request goes to
  * @param responseModifiers ResponseHeaderModifier filters to apply to the answer, in order
  * @param reason one sentence for the operator
+ * @param delay how long an HTTPFault holds the request before it goes on, or null
  */
 public record RouteDecision(int status, ObjectRef route, int rule, BackendRef backend, String path, String host,
         List<Header> requestHeaders, String location, List<BackendRef> mirrors,
-        List<HeaderModifier> responseModifiers, Timeouts timeouts, Retry retry, String reason) {
+        List<HeaderModifier> responseModifiers, Timeouts timeouts, Retry retry, String reason, Duration delay) {
+
+    /** This decision, the request held {@code d} first. */
+    RouteDecision delayed(Duration d) {
+        return new RouteDecision(status, route, rule, backend, path, host, requestHeaders, location, mirrors,
+                responseModifiers, timeouts, retry, reason + " after a delay of " + d.toMillis() + " ms", d);
+    }
 
     public boolean forwarded() {
         return status == 200;

@@ -3,11 +3,13 @@ package dev.wisp.controlplane.route;
 import static java.util.Objects.requireNonNull;
 
 import dev.wisp.controlplane.model.GrpcRoute;
+import dev.wisp.controlplane.model.HttpFault;
 import dev.wisp.controlplane.model.HttpRoute;
 import dev.wisp.controlplane.model.MeshModel;
 import dev.wisp.controlplane.model.ObjectRef;
 import dev.wisp.controlplane.model.Pod;
 import dev.wisp.controlplane.model.RouteParts.BackendRef;
+import dev.wisp.controlplane.model.RouteParts.ExtensionRef;
 import dev.wisp.controlplane.model.RouteParts.Filter;
 import dev.wisp.controlplane.model.RouteParts.HeaderModifier;
 import dev.wisp.controlplane.model.RouteParts.Mirror;
@@ -20,6 +22,7 @@ import dev.wisp.controlplane.model.RouteParts.Timeouts;
 import dev.wisp.controlplane.model.ServiceDef;
 import dev.wisp.controlplane.model.ServiceEndpoints;
 import dev.wisp.controlplane.route.HttpRequest.Header;
+import java.time.Duration;
 import java.time.Instant;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -54,6 +57,7 @@ public final class RouteEngine {
 
     private final Map<String, ServiceDef> services = new HashMap<>();
     private final Map<String, Integer> readyEndpoints = new HashMap<>();
+    private final Map<ObjectRef, HttpFault> faults = new HashMap<>();
     private final List<HttpRoute> httpRoutes;
     private final List<GrpcRoute> grpcRoutes;
 
@@ -71,6 +75,7 @@ public final class RouteEngine {
         }
         this.httpRoutes = model.all(HttpRoute.class);
         this.grpcRoutes = model.all(GrpcRoute.class);
+        model.all(HttpFault.class).forEach(f -> faults.put(f.ref(), f));
     }
 
     public static RouteEngine of(MeshModel model) {
@@ -115,7 +120,7 @@ public final class RouteEngine {
         Candidate best = candidates.stream().filter(Candidate::matched).min(PRECEDENCE).orElse(null);
         if (best == null) {
             return new RouteDecision(404, null, -1, null, null, null, req.headers(), null, List.of(), List.of(),
-                    Timeouts.NONE, null, "no rule of the routes attached to " + target + " matches");
+                    Timeouts.NONE, null, "no rule of the routes attached to " + target + " matches", null);
         }
         return apply(best, target, req, random, self);
     }
@@ -127,8 +132,26 @@ public final class RouteEngine {
         String host = req.host();
         List<BackendRef> mirrors = new ArrayList<>();
         List<HeaderModifier> response = new ArrayList<>();
+        Duration delay = null;
         for (Filter f : c.filters()) {
             switch (f) {
+                case ExtensionRef e -> {
+                    HttpFault fault = faults.get(new ObjectRef(HttpFault.KIND, c.route().namespace(), e.name()));
+                    if (fault == null) {
+                        return fail(500, c, headers, mirrors, response, c.where() + " names " + HttpFault.KIND + " "
+                                + c.route().namespace() + "/" + e.name() + ", which does not exist");
+                    }
+                    // As the waypoint applies Envoy's fault filter: the delay first, then the abort.
+                    if (fault.delay() != null && fault.delay().percentage() > random.nextInt(100)) {
+                        delay = fault.delay().fixedDelay();
+                    }
+                    if (fault.abort() != null && fault.abort().percentage() > random.nextInt(100)) {
+                        RouteDecision aborted = fail(fault.abort().httpStatus(), c, headers, mirrors, response,
+                                "aborted by " + HttpFault.KIND + " " + fault.ref().qualifiedName() + " of "
+                                        + c.where());
+                        return delay == null ? aborted : aborted.delayed(delay);
+                    }
+                }
                 case HeaderModifier m when m.response() -> response.add(m);
                 case HeaderModifier m -> headers = RequestFilters.modify(headers, m);
                 case Rewrite r -> {
@@ -143,7 +166,7 @@ public final class RouteEngine {
                 case Redirect r -> {
                     return new RouteDecision(r.statusCode(), c.route(), c.rule(), null, null, null, headers,
                             RequestFilters.location(r, req, target.port(), c.prefix()), List.copyOf(mirrors),
-                            List.copyOf(response), c.timeouts(), c.retry(), "redirected by " + c.where());
+                            List.copyOf(response), c.timeouts(), c.retry(), "redirected by " + c.where(), null);
                 }
             }
         }
@@ -183,8 +206,9 @@ public final class RouteEngine {
             }
         }
         String sent = path + (req.query().isEmpty() ? "" : "?" + req.query());
-        return forward(c.route(), c.rule(), chosen, req, sent, host, headers, mirrors, response, c.timeouts(),
-                c.retry(), "forwarded by " + c.where());
+        RouteDecision d = forward(c.route(), c.rule(), chosen, req, sent, host, headers, mirrors, response,
+                c.timeouts(), c.retry(), "forwarded by " + c.where());
+        return delay == null ? d : d.delayed(delay);
     }
 
     private static RouteDecision forward(ObjectRef route, int rule, BackendRef backend, HttpRequest req, String path,
@@ -192,13 +216,13 @@ public final class RouteEngine {
             Timeouts timeouts, Retry retry, String reason) {
         String sent = route == null && !req.query().isEmpty() ? path + "?" + req.query() : path;
         return new RouteDecision(200, route, rule, backend, sent, host, headers, null, List.copyOf(mirrors),
-                List.copyOf(response), timeouts, retry, reason);
+                List.copyOf(response), timeouts, retry, reason, null);
     }
 
     private static RouteDecision fail(int status, Candidate c, List<Header> headers, List<BackendRef> mirrors,
             List<HeaderModifier> response, String reason) {
         return new RouteDecision(status, c.route(), c.rule(), null, null, null, headers, null, List.copyOf(mirrors),
-                List.copyOf(response), c.timeouts(), c.retry(), reason);
+                List.copyOf(response), c.timeouts(), c.retry(), reason, null);
     }
 
     /** Why a backend cannot take traffic (a 500 for its share), or null when it can. */

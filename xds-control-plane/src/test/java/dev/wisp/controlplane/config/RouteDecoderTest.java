@@ -75,7 +75,11 @@ class RouteDecoderTest {
             redirect and rewrite       | `  rules: [{filters: [{type: RequestRedirect, requestRedirect: {}}, {type: URLRewrite, urlRewrite: {}}]}]` | 6:spec.rules[0].filters: RequestRedirect and URLRewrite cannot be combined
             redirect status            | `  rules: [{filters: [{type: RequestRedirect, requestRedirect: {statusCode: 307}}]}]` | 6:spec.rules[0].filters[0].requestRedirect.statusCode: '307' is not 301 or 302
             filter body missing        | `  rules: [{filters: [{type: RequestMirror}]}]` | 6:spec.rules[0].filters[0].requestMirror: required for type RequestMirror
-            extension ref              | `  rules: [{filters: [{type: ExtensionRef, extensionRef: {}}]}]` | 6:spec.rules[0].filters[0].type: ExtensionRef filters (fault injection) are not supported yet
+            extension ref group        | `  rules: [{filters: [{type: ExtensionRef, extensionRef: {group: example.com, kind: HTTPFault, name: f}}]}]` | 6:spec.rules[0].filters[0].extensionRef.group: 'example.com' is not wisp.dev
+            extension ref kind         | `  rules: [{filters: [{type: ExtensionRef, extensionRef: {group: wisp.dev, kind: Fault, name: f}}]}]` | 6:spec.rules[0].filters[0].extensionRef.kind: 'Fault' is not HTTPFault (the only Wisp filter kind)
+            extension ref name         | `  rules: [{filters: [{type: ExtensionRef, extensionRef: {group: wisp.dev, kind: HTTPFault}}]}]` | 6:spec.rules[0].filters[0].extensionRef.name: required
+            extension ref twice        | `  rules: [{filters: [{type: ExtensionRef, extensionRef: {group: wisp.dev, kind: HTTPFault, name: a}}, {type: ExtensionRef, extensionRef: {group: wisp.dev, kind: HTTPFault, name: b}}]}]` | 6:spec.rules[0].filters[1].type: ExtensionRef may appear once per rule
+            extension ref on a backend | `  rules: [{backendRefs: [{name: a, port: 80, filters: [{type: ExtensionRef, extensionRef: {group: wisp.dev, kind: HTTPFault, name: f}}]}]}]` | 6:spec.rules[0].backendRefs[0].filters: an ExtensionRef filter applies to a whole rule, not to one backend
             header named twice         | `  rules: [{filters: [{type: RequestHeaderModifier, requestHeaderModifier: {set: [{name: X-A, value: "1"}], remove: [x-a]}}]}]` | 6:spec.rules[0].filters[0].requestHeaderModifier.remove[0]: 'x-a' is named twice in this modifier (set, add and remove)
             bad duration               | `  rules: [{timeouts: {request: 5 seconds}}]` | 6:spec.rules[0].timeouts.request: '5 seconds' is not a Gateway API duration such as 500ms, 10s or 1m30s
             backend timeout too long   | `  rules: [{timeouts: {request: 1s, backendRequest: 2s}}]` | 6:spec.rules[0].timeouts.backendRequest: must not be longer than timeouts.request
@@ -106,7 +110,7 @@ class RouteDecoderTest {
                 """);
         assertThat(d.errors()).extracting(ConfigError::toString).containsExactly(
                 "g.yaml:8 GRPCRoute shop/r: spec.rules[0].filters[0].type: 'URLRewrite' is not one of "
-                        + "RequestHeaderModifier, ResponseHeaderModifier, RequestMirror",
+                        + "RequestHeaderModifier, ResponseHeaderModifier, RequestMirror, ExtensionRef",
                 "g.yaml:9 GRPCRoute shop/r: spec.rules[1].matches[0].method: needs service or method (or both)");
     }
 

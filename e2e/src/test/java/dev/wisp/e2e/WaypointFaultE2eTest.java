@@ -1,0 +1,102 @@
+package dev.wisp.e2e;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.awaitility.Awaitility.await;
+
+import dev.wisp.local.ClusterSpec;
+import dev.wisp.local.LocalMesh;
+import dev.wisp.local.MeshSpec;
+import dev.wisp.testing.ConfigYaml;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.Map;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Fault injection end to end in a local mesh: two {@code wisp.dev/v1alpha1 HTTPFault}s named by
+ * ExtensionRef filters of one HTTPRoute attached to {@code echo} (node 2), served by the control plane
+ * as Envoy's fault filter configuration and applied by {@code wisp waypoint} (an uncaptured pod on
+ * node 1); this JVM tunnels a client's calls to the waypoint as node 1's agent would ({@link
+ * WaypointClient}). A 100 % abort answers 503 and the backend never sees the request; a 300 ms delay
+ * holds the request at least that long before the backend answers it.
+ */
+class WaypointFaultE2eTest {
+    static final String CLUSTER = "wpf";
+    static final String CONFIG = ConfigYaml.documents("""
+            apiVersion: wisp.dev/v1alpha1
+            kind: HTTPFault
+            metadata: {name: broken, namespace: default}
+            spec:
+              abort: {httpStatus: 503, percentage: 100}
+            """, """
+            apiVersion: wisp.dev/v1alpha1
+            kind: HTTPFault
+            metadata: {name: slow, namespace: default}
+            spec:
+              delay: {fixedDelay: 300ms}
+            """, ConfigYaml.httpRouteHead("faults", "default", "echo", 80) + """
+              rules:
+              - matches: [{path: {type: PathPrefix, value: /abort}}]
+                filters: [{type: ExtensionRef, extensionRef: {group: wisp.dev, kind: HTTPFault, name: broken}}]
+                backendRefs: [{name: echo, port: 80}]
+              - matches: [{path: {type: PathPrefix, value: /delay}}]
+                filters: [{type: ExtensionRef, extensionRef: {group: wisp.dev, kind: HTTPFault, name: slow}}]
+                backendRefs: [{name: echo, port: 80}]
+            """);
+    @TempDir
+    static Path dir;
+    static LocalMesh mesh;
+    static WaypointClient.Session session;
+    static Path echoLog;
+
+    @BeforeAll
+    static void up() throws Exception {
+        ClusterSpec cluster = ClusterSpec.builder(CLUSTER).nodes(2).base(252).pod(WaypointClient.pod())
+                .pod(new ClusterSpec.PodSpec("echo", "default", "echo", 1, Map.of("app", "echo"))).build();
+        mesh = PodApps.up(MeshSpec.builder(cluster).workDir(dir)
+                .service(WaypointE2eTest.service(cluster, "echo", 1, Map.of("app", "echo"))));
+        echoLog = mesh.startInPodLogged("echo", PodApps.java(PodHttpBackend.class, "echo", "8080"));
+        await().atMost(Duration.ofSeconds(60)).untilAsserted(() -> assertThat(PodApps.read(echoLog))
+                .contains("listening"));
+        mesh.apply("faults.yaml", CONFIG);
+        session = WaypointClient.Session.start(mesh, 1, "echo.default.svc.cluster.local");
+        // The waypoint has the route once a probe is aborted (before, it went to echo: a path of its own).
+        await().atMost(Duration.ofSeconds(60)).pollInterval(Duration.ofMillis(200))
+                .until(() -> session.tunnel().call("GET", "/abort/probe", Map.of()).startsWith("503 "));
+    }
+
+    @AfterAll
+    static void down() throws Exception {
+        if (session != null) {
+            session.close();
+        }
+        PodApps.down(mesh, CLUSTER);
+    }
+
+    @Test
+    void aHundredPercentAbortAnswersItsStatusAndTheBackendNeverSeesTheRequest() throws Exception {
+        for (int i = 0; i < 5; i++) {
+            assertThat(session.tunnel().call("GET", "/abort/call-" + i, Map.of()))
+                    .isEqualTo("503 aborted by the route's fault filter");
+        }
+        // The waypoint logged every abort with the route; the backend got none of them.
+        await().atMost(Duration.ofSeconds(20)).untilAsserted(() -> assertThat(PodApps.read(session.waypointLog()))
+                .contains("path=\"/abort/call-4\" status=503")
+                .contains("route=HTTPRoute/default/faults/rule/0/match/0"));
+        assertThat(PodApps.read(echoLog)).doesNotContain("/abort/call-");
+    }
+
+    @Test
+    void aDelayOf300msHoldsTheRequestThenTheBackendAnswersIt() throws Exception {
+        for (int i = 0; i < 3; i++) {
+            long start = System.nanoTime();
+            String answer = session.tunnel().call("GET", "/delay/call-" + i, Map.of());
+            long ms = Duration.ofNanos(System.nanoTime() - start).toMillis();
+            assertThat(answer).isEqualTo("200 echo GET /delay/call-" + i);
+            assertThat(ms).as("call %d", i).isBetween(300L, 15_000L);
+        }
+    }
+}

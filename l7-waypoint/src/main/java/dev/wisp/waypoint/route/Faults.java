@@ -1,0 +1,74 @@
+package dev.wisp.waypoint.route;
+
+import com.google.protobuf.Any;
+import com.google.protobuf.InvalidProtocolBufferException;
+import io.envoyproxy.envoy.config.route.v3.Route;
+import io.envoyproxy.envoy.extensions.filters.http.fault.v3.HTTPFault;
+import io.envoyproxy.envoy.type.v3.FractionalPercent;
+import java.time.Duration;
+import java.util.random.RandomGenerator;
+
+/**
+ * Envoy's fault filter as the waypoint applies it, pure (the random source is an argument): a matched
+ * route's {@value #FILTER} per-route configuration ({@link HTTPFault}, which the control plane writes
+ * from a Wisp {@code HTTPFault} named by an {@code ExtensionRef} filter) draws, for each request, a
+ * fixed delay and an abort, each under its own percentage; as in Envoy, a request both delayed and
+ * aborted waits first, then is answered the abort's status without reaching a backend. Only the
+ * fields the control plane writes are read: {@code delay.fixed_delay}, {@code abort.http_status} and
+ * their percentages (a header-controlled delay or abort, a gRPC status or a rate limit is not applied).
+ */
+public final class Faults {
+    /** The filter name the control plane keys the route's fault configuration by. */
+    public static final String FILTER = "envoy.filters.http.fault";
+
+    private Faults() {}
+
+    /**
+     * What a route's fault does to one request.
+     *
+     * @param delay how long the request is held before it goes on; {@link Duration#ZERO} for none
+     * @param abortStatus the HTTP status it is answered instead of being forwarded; 0 for none
+     */
+    public record Injected(Duration delay, int abortStatus) {
+        public static final Injected NONE = new Injected(Duration.ZERO, 0);
+
+        public boolean delayed() {
+            return !delay.isZero();
+        }
+
+        public boolean aborted() {
+            return abortStatus != 0;
+        }
+    }
+
+    /** The fault {@code route} injects into one request, {@link Injected#NONE} when it has none or it is not drawn. */
+    public static Injected draw(Route route, RandomGenerator random) {
+        Any config = route.getTypedPerFilterConfigMap().get(FILTER);
+        if (config == null || !config.is(HTTPFault.class)) {
+            return Injected.NONE;
+        }
+        HTTPFault f;
+        try {
+            f = config.unpack(HTTPFault.class);
+        } catch (InvalidProtocolBufferException e) {
+            return Injected.NONE;
+        }
+        Duration delay = Duration.ZERO;
+        if (f.hasDelay() && f.getDelay().hasFixedDelay()
+                && drawn(f.getDelay().hasPercentage(), f.getDelay().getPercentage(), random)) {
+            com.google.protobuf.Duration d = f.getDelay().getFixedDelay();
+            delay = Duration.ofSeconds(d.getSeconds(), d.getNanos());
+        }
+        int abort = 0;
+        if (f.hasAbort() && f.getAbort().getHttpStatus() != 0
+                && drawn(f.getAbort().hasPercentage(), f.getAbort().getPercentage(), random)) {
+            abort = f.getAbort().getHttpStatus();
+        }
+        return delay.isZero() && abort == 0 ? Injected.NONE : new Injected(delay, abort);
+    }
+
+    /** Whether a draw falls under {@code p}; 100 % when the fault gives none. */
+    private static boolean drawn(boolean given, FractionalPercent p, RandomGenerator random) {
+        return !given || random.nextDouble() < RouteActions.share(p);
+    }
+}
