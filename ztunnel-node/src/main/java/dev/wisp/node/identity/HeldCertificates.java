@@ -3,6 +3,8 @@ package dev.wisp.node.identity;
 import dev.wisp.spiffe.SpiffeId;
 import dev.wisp.spiffe.TrustBundle;
 import dev.wisp.spiffe.X509Svid;
+import dev.wisp.spiffe.tls.PeerRejectedException;
+import dev.wisp.spiffe.tls.SvidVerifier;
 import java.security.GeneralSecurityException;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
@@ -46,10 +48,28 @@ public final class HeldCertificates {
                 m.put("not_after", svid.notAfter().toString());
                 m.put("root_serial", root.map(HeldCertificates::serial).orElse(""));
                 m.put("root_sha256", root.map(HeldCertificates::sha256).orElse(""));
+                m.put("peers_accept", peersAccept(svid, bundle));
                 out.add(m);
             });
         }
         return out;
+    }
+
+    /**
+     * {@code yes}, or {@code no: } and the reason, as a peer trusting {@code bundle} would decide now
+     * (the same check as the TLS handshake's, PKIX included). {@code root_serial} is found by
+     * signature alone, so a certificate with a wrong key identifier shows a root there and a
+     * {@code no} here.
+     */
+    static String peersAccept(X509Svid svid, TrustBundle bundle) {
+        try {
+            SvidVerifier.verify(svid.chain().toArray(X509Certificate[]::new), bundle, java.time.Instant.now(),
+                    java.util.Set
+                            .of());
+            return "yes";
+        } catch (PeerRejectedException e) {
+            return "no: " + e.getMessage();
+        }
     }
 
     /** The trusted roots, each by serial and SHA-256. */

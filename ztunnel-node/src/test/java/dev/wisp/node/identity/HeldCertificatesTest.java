@@ -41,9 +41,13 @@ class HeldCertificatesTest {
         assertThat(HeldCertificates.roots(both)).extracting(r -> r.get("serial")).containsExactlyInAnyOrder(oldRoot
                 .getSerialNumber().toString(16), newRoot.getSerialNumber().toString(16));
 
+        assertThat(rows).allSatisfy(r -> assertThat(r).containsEntry("peers_accept", "yes"));
+
         ca.retireRoot(oldRoot);
         assertThat(HeldCertificates.certificates(List.of(A), id -> Optional.of(ofOld), ca.bundle()).getFirst())
-                .containsEntry("root_serial", "").containsEntry("root_sha256", "");
+                .containsEntry("root_serial", "").containsEntry("root_sha256", "").hasEntrySatisfying(
+                        "peers_accept", v -> assertThat(v).asString().startsWith("no: ").contains(
+                                "does not chain to the trust bundle of cluster.local"));
         assertThat(HeldCertificates.certificates(List.of(A), id -> Optional.empty(), ca.bundle())).isEmpty();
     }
 }
