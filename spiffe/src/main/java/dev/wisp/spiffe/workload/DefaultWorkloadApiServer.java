@@ -1,6 +1,7 @@
 package dev.wisp.spiffe.workload;
 
 import java.time.Duration;
+import dev.wisp.base.SocketFile;
 import dev.wisp.base.Threads;
 import com.google.protobuf.ByteString;
 import dev.wisp.spiffe.SpiffeId;
@@ -67,6 +68,8 @@ final class DefaultWorkloadApiServer implements WorkloadApiServer {
     private final Set<ServerCallStreamObserver<X509BundlesResponse>> bundleStreams = ConcurrentHashMap.newKeySet();
     private final AutoCloseable subscription;
     private Server server;
+    /** The socket's file once bound: removed on close unless another process bound its own there since. */
+    private SocketFile file;
 
     private DefaultWorkloadApiServer(Path socket, SpiffeId identity, CertificateManager certificates,
             Supplier<TrustBundle> bundle) {
@@ -89,6 +92,7 @@ final class DefaultWorkloadApiServer implements WorkloadApiServer {
                     .withChildOption(ChannelOption.SO_KEEPALIVE, null)
                     .addService(ServerInterceptors.intercept(s.new Service(), new SecurityHeaderCheck())).build()
                     .start();
+            s.file = SocketFile.bound(socket);
             Files.setPosixFilePermissions(socket, PosixFilePermissions.fromString("rw-rw-rw-"));
         } catch (IOException | RuntimeException e) {
             s.close();
@@ -174,7 +178,9 @@ final class DefaultWorkloadApiServer implements WorkloadApiServer {
         }
         group.shutdownGracefully(0, 1, TimeUnit.SECONDS).syncUninterruptibly();
         try {
-            Files.deleteIfExists(socket);
+            if (file != null) {
+                file.deleteIfStillOurs();
+            }
         } catch (IOException e) {
             log.warn("cannot remove the Workload API socket {}: {}", socket, e.getMessage());
         }

@@ -1,6 +1,7 @@
 package dev.wisp.node.workloadapi;
 
 import java.time.Duration;
+import dev.wisp.base.SocketFile;
 import dev.wisp.base.Threads;
 import dev.wisp.linux.Libc;
 import dev.wisp.linux.NativeException;
@@ -39,14 +40,15 @@ import org.slf4j.LoggerFactory;
  * {@code read} (native calls pin a virtual thread's carrier, so none are virtual). A direction that
  * reads end of stream half-closes the other side; the connection's descriptors are closed when both
  * directions have ended. {@link #close} shuts the listening socket (which wakes {@code accept}) and
- * every relayed connection down, then removes the socket file.
+ * every relayed connection down, then removes the socket file while it is still its own.
  */
 final class PodSocket implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(PodSocket.class);
     private static final int BUFFER = 16 * 1024;
     private final String pod;
     private final IntFunction<CallerAttestation> attest;
-    private final Path socket;
+    /** Removed on close only while it is ours (a new agent taking over binds its own at the same path). */
+    private final SocketFile socket;
     private final Path server;
     private final Consumer<CallerAttestation> onRefused;
     private final int listenFd;
@@ -55,7 +57,7 @@ final class PodSocket implements AutoCloseable {
     private final Thread acceptor;
     private volatile boolean closed;
 
-    private PodSocket(String pod, IntFunction<CallerAttestation> attest, Path socket, Path server,
+    private PodSocket(String pod, IntFunction<CallerAttestation> attest, SocketFile socket, Path server,
             Consumer<CallerAttestation> onRefused, int listenFd) {
         this.pod = pod;
         this.attest = attest;
@@ -81,19 +83,21 @@ final class PodSocket implements AutoCloseable {
             throw new IOException("cannot serve the Workload API for pod " + pod + " on " + socket + ": "
                     + e.getMessage(), e);
         }
+        SocketFile file;
         try {
+            file = SocketFile.bound(socket);
             Files.setPosixFilePermissions(socket, PosixFilePermissions.fromString("rw-rw-rw-"));
         } catch (IOException e) {
             closeQuietly(fd);
             throw e;
         }
-        PodSocket s = new PodSocket(pod, attest, socket, server, onRefused, fd);
+        PodSocket s = new PodSocket(pod, attest, file, server, onRefused, fd);
         s.acceptor.start();
         return s;
     }
 
     Path socket() {
-        return socket;
+        return socket.path();
     }
 
     private void acceptLoop() {
@@ -101,10 +105,11 @@ final class PodSocket implements AutoCloseable {
             try {
                 serve(fd);
             } catch (RuntimeException e) {
-                LOG.warn("Workload API connection on {} failed: {}", socket, e.toString());
+                LOG.warn("Workload API connection on {} failed: {}", socket.path(), e.toString());
                 closeQuietly(fd);
             }
-        }, e -> LOG.error("Workload API socket {} of pod {} stopped accepting: {}", socket, pod, e.getMessage()));
+        }, e -> LOG.error("Workload API socket {} of pod {} stopped accepting: {}", socket.path(), pod,
+                e.getMessage()));
     }
 
     private void serve(int fd) {
@@ -237,9 +242,9 @@ final class PodSocket implements AutoCloseable {
         closeQuietly(listenFd);
         open.forEach(PodEnd::shutdown);
         try {
-            Files.deleteIfExists(socket);
+            socket.deleteIfStillOurs();
         } catch (IOException e) {
-            LOG.warn("cannot remove the Workload API socket {}: {}", socket, e.getMessage());
+            LOG.warn("cannot remove the Workload API socket {}: {}", socket.path(), e.getMessage());
         }
     }
 }
