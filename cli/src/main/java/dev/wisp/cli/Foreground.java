@@ -1,5 +1,7 @@
 package dev.wisp.cli;
 
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionStage;
 import java.util.concurrent.CountDownLatch;
 
 /**
@@ -15,11 +17,22 @@ final class Foreground {
      * {@code stop} first.
      */
     static void holdUntilStopped(String hookName, Runnable stop) throws InterruptedException {
+        holdUntilStopped(hookName, stop, new CompletableFuture<>());
+    }
+
+    /**
+     * As {@link #holdUntilStopped(String, Runnable)}, returning also once {@code ended} completes (the
+     * command stopped by itself: an agent that handed over to a new one); the caller then exits, and
+     * the hook's {@code stop} must be idempotent.
+     */
+    static void holdUntilStopped(String hookName, Runnable stop, CompletionStage<?> ended)
+            throws InterruptedException {
         CountDownLatch stopped = new CountDownLatch(1);
         Runtime.getRuntime().addShutdownHook(new Thread(() -> {
             stop.run();
             stopped.countDown();
         }, hookName));
+        ended.whenComplete((v, e) -> stopped.countDown());
         stopped.await();
     }
 }

@@ -40,7 +40,12 @@ import picocli.CommandLine.Option;
         "Ports: 15001 outbound, 15006 inbound plaintext, 15008 HBONE, 15080 SOCKS5 (127.0.0.1),",
         "15000 admin (127.0.0.1: /config_dump, /flows, POST /logging?level=), 15020 /metrics, 15021 /healthz/ready;",
         "with a control plane, 4244 /flows over mutual TLS for the control plane's flow relay only (--flows-port);",
-        "with --dns-upstream, 15053 DNS (UDP and TCP, 127.0.0.1)."})
+        "with --dns-upstream, 15053 DNS (UDP and TCP, 127.0.0.1).", "",
+        "Upgrade without dropping connections: start the new agent with the running one's options plus",
+        "--takeover. It binds the listeners beside the running agent, re-points capture to itself, then asks it",
+        "(POST 127.0.0.1:15000/drain?handover=1) to stop accepting: connections queued on its listeners move",
+        "to the new agent, those it carries finish within its --drain-timeout (the rest are reset and counted),",
+        "and it exits 0. The new agent is ready (15021) once it holds the admin ports."})
 public final class NodeCommand implements Callable<Integer> {
     @Option(names = "--node", required = true, paramLabel = "NAME", description = "This node's name (the Node resource).")
     String node;
@@ -76,8 +81,11 @@ public final class NodeCommand implements Callable<Integer> {
     @Option(names = "--socks5-workload", paramLabel = "UID", description = "The workload a SOCKS5 client on loopback stands for.")
     String socks5Workload;
 
-    @Option(names = "--drain-timeout", paramLabel = "DURATION", description = "How long open streams may finish after SIGTERM (ISO-8601, default: ${DEFAULT-VALUE}).")
+    @Option(names = "--drain-timeout", paramLabel = "DURATION", description = "How long open connections (outbound, inbound, HBONE streams) may finish after SIGTERM or a hand-over (ISO-8601, default: ${DEFAULT-VALUE}); those still open then are reset and counted (wisp_drain_closed_at_deadline_total and the log).")
     Duration drainTimeout;
+
+    @Option(names = "--takeover", description = "Replace this node's running agent without dropping a connection (an upgrade): bind the same listeners beside it (SO_REUSEPORT; both agents must be of a version that binds so), set net.ipv4.tcp_migrate_req=1 in the node's network namespace, re-point capture's pinned programs to this agent, then ask the running agent on its admin port (POST 127.0.0.1:15000/drain?handover=1) to stop accepting and drain for its --drain-timeout; this agent takes the admin ports once it gives them up. Not with --wireguard.")
+    boolean takeover;
 
     @Option(names = "--workers", paramLabel = "N", description = "I/O threads (0: one per core; default: ${DEFAULT-VALUE}).")
     int workers;
@@ -209,14 +217,14 @@ public final class NodeCommand implements Callable<Integer> {
         Foreground.holdUntilStopped("wisp-drain", () -> {
             runtime.drain();
             runtime.close();
-        });
+        }, runtime.handedOver());
         return 0;
     }
 
     /** The options as {@link NodeSettings}; an inconsistent combination is one clear error. */
     NodeSettings settings() {
         NodeSettings s = NodeSettings.of(node, source()).withTrustDomain(controlPlane.trustDomain())
-                .withDrainTimeout(drainTimeout)
+                .withDrainTimeout(drainTimeout).withTakeover(takeover)
                 .withPool(poolStreams, poolIdleTimeout).withWorkerThreads(workers).withLogLevels(LogLevel::set);
         if (flowsPort >= 0) {
             s = s.withFlowsPort(flowsPort);

@@ -1,15 +1,12 @@
 package dev.wisp.node;
 
-import dev.wisp.base.UdpTcpPair;
-import dev.wisp.spiffe.MeshIdentities;
-import dev.wisp.base.Closing;
-import java.nio.file.Path;
-
-import dev.wisp.linux.Cgroups;
-
-import dev.wisp.node.workloadapi.WorkloadApi;
-
 import static java.util.Objects.requireNonNull;
+
+import dev.wisp.base.Closing;
+import dev.wisp.linux.Cgroups;
+import dev.wisp.node.workloadapi.WorkloadApi;
+import dev.wisp.spiffe.MeshIdentities;
+import java.nio.file.Path;
 
 import dev.wisp.api.workload.v1.HboneProtocol;
 import dev.wisp.api.workload.v1.Workload;
@@ -24,7 +21,6 @@ import dev.wisp.node.dns.PodDns;
 import dev.wisp.node.identity.CertificateMetrics;
 import dev.wisp.node.identity.HeldCertificates;
 import dev.wisp.node.identity.Identities;
-import dev.wisp.node.identity.IdentityException;
 import dev.wisp.node.identity.IdentityProvider;
 import dev.wisp.node.proxy.HboneClient;
 import dev.wisp.node.proxy.HbonePool;
@@ -48,32 +44,31 @@ import dev.wisp.node.telemetry.ProcessMetrics;
 import dev.wisp.node.telemetry.Telemetry;
 import dev.wisp.node.tls.HboneTls;
 import dev.wisp.node.xds.XdsMetrics;
-import dev.wisp.spiffe.SpiffeId;
 import dev.wisp.spiffe.TrustBundle;
 import dev.wisp.spiffe.ca.CaSettings;
 import dev.wisp.spiffe.ca.CertificateAuthority;
 import dev.wisp.spiffe.ca.NodeAuthorizer;
-import dev.wisp.spiffe.tls.SpiffeTls;
+import io.micrometer.core.instrument.Counter;
 import io.netty.channel.group.ChannelGroupFuture;
-import io.netty.handler.ssl.SslContext;
-import io.netty.handler.ssl.SslProvider;
 import java.io.IOException;
 import java.net.Inet6Address;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.time.Clock;
+import java.time.Duration;
 import java.util.ArrayDeque;
-import java.util.ArrayList;
 import java.util.Deque;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionStage;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.function.Supplier;
 import java.util.stream.Collectors;
 import java.util.stream.Stream;
-import javax.net.ssl.SSLException;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -121,6 +116,8 @@ public final class NodeRuntime implements AutoCloseable {
     }
 
     private final NodeSettings settings;
+    /** How long HBONE connections may take after GOAWAY: past the drain deadline, so that the drain counts first. */
+    private final Duration grace;
     private final WorkloadIndex index = WorkloadIndex.create();
     private final Telemetry telemetry = new Telemetry();
     /** What {@link #build} has started, newest first: closed in that order if building fails. */
@@ -156,9 +153,16 @@ public final class NodeRuntime implements AutoCloseable {
     private volatile Supplier<String> captureEvents;
     /** Guarded by {@code this}. */
     private Phase phase = Phase.SERVING;
+    /** Set when a new agent took over ({@link #handOver}): capture's pinned settings stay as it set them. */
+    private final AtomicBoolean handingOver = new AtomicBoolean();
+    /** Completed once a hand-over's drain and close are done: the launcher then exits. */
+    private final CompletableFuture<Void> handedOver = new CompletableFuture<>();
+    /** Connections a drain reset at its deadline, since start ({@code wisp_drain_closed_at_deadline_total}). */
+    private Counter closedAtDeadline;
 
     private NodeRuntime(NodeSettings settings) {
         this.settings = settings;
+        this.grace = DrainDeadline.grace(settings.drainTimeout());
     }
 
     /**
@@ -216,7 +220,9 @@ public final class NodeRuntime implements AutoCloseable {
                 ports.hboneOrDefault(), settings.connectTimeout());
         telemetry.gauge("wisp_inbound_connections_open", "inbound connections relayed to workloads, open (each is "
                 + "decided again when policy changes)", ctx.connections()::openConnections);
-        hbone = new HboneServer(ctx, settings.drainTimeout());
+        closedAtDeadline = telemetry.counter("wisp_drain_closed_at_deadline", "connections still open at a drain's "
+                + "deadline, reset then (a drain waits for every carried connection up to --drain-timeout)");
+        hbone = new HboneServer(ctx, grace);
         started.push(hbone);
         pool = new HbonePool(ctx, settings.streamsPerConnection(), settings.idleTimeout());
         started.push(pool);
@@ -235,7 +241,14 @@ public final class NodeRuntime implements AutoCloseable {
         index.onChange(this::prefetchIdentities);
         InetAddress any = settings.bindAddress();
         InetAddress loopback = InetAddress.getLoopbackAddress();
-        bindHbone(any);
+        if (!settings.takeover()) {
+            Takeover.refuseWhenAgentRuns(ports.admin());
+        }
+        Supplier<QuicHboneServer> quic = () -> new QuicHboneServer(ctx, grace);
+        quicServer = HboneListeners.bind(hbone, quic, new InetSocketAddress(any, ports.hbone()), bound);
+        if (quicServer != null) {
+            started.push(quicServer);
+        }
         bound.put("outbound", outbound.bind(new InetSocketAddress(any, ports.outbound())));
         bound.put("inbound", inbound.bind(new InetSocketAddress(any, ports.inboundPlaintext())));
         bound.put("socks5", socks5.bind(new InetSocketAddress(loopback, ports.socks5())));
@@ -256,20 +269,8 @@ public final class NodeRuntime implements AutoCloseable {
         if (controlPlane != null) {
             XdsMetrics.bind(controlPlane.xds(), telemetry.registry());
         }
-        admin = AdminServer.start(new AdminServer.Agent(settings.nodeName(), index::snapshot, this::figures,
-                telemetry::scrape, () -> ready, telemetry.flows(), this::currentCaptureEvents), settings.logLevels(),
-                new InetSocketAddress(loopback,
-                        ports.admin()),
-                new InetSocketAddress(any, ports.metrics()),
-                new InetSocketAddress(any,
-                        ports.readiness()));
-        started.push(admin);
-        bound.put("admin", admin.adminAddress());
-        bound.put("metrics", admin.metricsAddress());
-        bound.put("readiness", admin.readinessAddress());
-        if (settings.flowsPort().isPresent() && settings.source() instanceof NodeSettings.Source.ControlPlane) {
-            bound.put("flows", admin.serveFlowsToRelay(relayTls(), new InetSocketAddress(any, settings.flowsPort()
-                    .getAsInt()), MeshIdentities.controlPlane(identities.trustDomain())));
+        if (!settings.takeover()) {
+            startAdmin();
         }
         if (capture != null) {
             Optional<Path> apiDir = settings.capture().get().workloadApiDir();
@@ -311,7 +312,20 @@ public final class NodeRuntime implements AutoCloseable {
                         .cgroupRoot(), d.get().netnsDirs()));
                 started.push(discovery);
                 index.onChange(discovery::changed);
-                discovery.start(this::localPods);
+                discovery.start(() -> PodDiscovery.candidates(index.snapshot(), settings.nodeName()));
+            }
+        }
+        if (settings.takeover()) {
+            // Everything of ours listens: now the old agent may stop (its queued connections move here).
+            Takeover.migrateQueuedConnections();
+            Takeover.askToHandOver(ports.admin());
+            Takeover.bindWhenFree("admin", () -> {
+                startAdmin();
+                return null;
+            });
+            if (quicServer == null) { // its UDP socket is the old agent's until its drain ends
+                HboneListeners.bindQuicLater(quic, new InetSocketAddress(any, bound.get("hbone").getPort()), grace
+                        .plus(Takeover.ADMIN_RELEASE), this::quicBound);
             }
         }
         if (wireguardStarting != null) {
@@ -324,37 +338,37 @@ public final class NodeRuntime implements AutoCloseable {
                 wg.publishKeysWith(() -> cp.xds().republishWireGuard());
             }
             wg.sync(wireGuardNodes());
-            admin.serveWireGuard(new AdminServer.WireGuardKeys() {
-                @Override
-                public String status() {
-                    return wg.keyStatus();
-                }
-
-                @Override
-                public String rotate() throws IOException {
-                    return wg.rotateKey();
-                }
-            });
+            admin.serveWireGuard(wg.adminKeys());
             wireguard = wg;
         }
         ready = true;
         LOG.info("node agent for {} ready (transport: {}): {}", settings.nodeName(), transport.kind().label(), bound);
     }
 
-    /** TLS of the flows listener: the node agent's SVID, client SVIDs of the mesh's bundle required. */
-    private SslContext relayTls() throws IOException {
-        SpiffeId self = IdentityProvider.nodeId(identities.trustDomain(), settings.nodeName());
+    /** The admin, metrics and readiness listeners, and the relay's flows listener with a control plane. */
+    private void startAdmin() throws IOException {
+        InetAddress any = settings.bindAddress();
+        NodeSettings.Ports ports = settings.ports();
+        AdminServer a = AdminServer.start(new AdminServer.Agent(settings.nodeName(), index::snapshot, this::figures,
+                telemetry::scrape, () -> ready, telemetry.flows(), this::currentCaptureEvents), settings.logLevels(),
+                new InetSocketAddress(InetAddress.getLoopbackAddress(), ports.admin()),
+                new InetSocketAddress(any, ports.metrics()), new InetSocketAddress(any, ports.readiness()));
         try {
-            return SpiffeTls.forServer(() -> {
-                try {
-                    return identities.svid(self);
-                } catch (IdentityException e) {
-                    throw new IllegalStateException("no certificate for " + self + " yet: " + e.getMessage(), e);
-                }
-            }, identities::bundle, SslProvider.JDK);
-        } catch (SSLException e) {
-            throw new IOException("cannot build the TLS context of the flows listener: " + e.getMessage(), e);
+            if (settings.flowsPort().isPresent() && settings.source() instanceof NodeSettings.Source.ControlPlane) {
+                bound.put("flows", a.serveFlowsToRelay(AdminServer.relayTls(identities, settings.nodeName()),
+                        new InetSocketAddress(any, settings.flowsPort().getAsInt()), MeshIdentities.controlPlane(
+                                identities.trustDomain())));
+            }
+        } catch (IOException | RuntimeException e) {
+            a.close();
+            throw e;
         }
+        a.serveHandover(this::handOver);
+        admin = a;
+        started.push(admin);
+        bound.put("admin", admin.adminAddress());
+        bound.put("metrics", admin.metricsAddress());
+        bound.put("readiness", admin.readinessAddress());
     }
 
     /** The state and the identities: from a state file and a local CA, or from the control plane. */
@@ -412,16 +426,16 @@ public final class NodeRuntime implements AutoCloseable {
         phase = Phase.CLOSED;
     }
 
-    /**
-     * Asks for the SVIDs this node will present (its own, and its workloads') whenever the state
-     * changes, so that the first connection does not wait for the CA.
-     */
     /** MeshConfig's {@code spec.hbone.protocol}, as the control plane set it on this node's Node resource. */
     private void meshHboneProtocol() {
         hboneClient.meshProtocol(index.snapshot().node(settings.nodeName()).map(Node::getHboneProtocol).orElse(
                 HboneProtocol.HBONE_PROTOCOL_UNSET));
     }
 
+    /**
+     * Asks for the SVIDs this node will present (its own, and its workloads') whenever the state
+     * changes, so that the first connection does not wait for the CA.
+     */
     private void prefetchIdentities() {
         identities.prefetch(IdentityProvider.nodeId(identities.trustDomain(), settings.nodeName()));
         for (Workload w : index.snapshot().workloads()) {
@@ -429,25 +443,6 @@ public final class NodeRuntime implements AutoCloseable {
                 identities.prefetch(IdentityProvider.workloadId(w));
             }
         }
-    }
-
-    /** This node's pods as the control plane lists them: what {@link PodDiscovery} looks for. */
-    private List<PodDiscovery.Candidate> localPods() {
-        List<PodDiscovery.Candidate> out = new ArrayList<>();
-        for (Workload w : index.snapshot().workloads()) {
-            if (w.getNode().equals(settings.nodeName())) {
-                List<InetAddress> ips = new ArrayList<>();
-                for (var a : w.getAddressesList()) {
-                    try {
-                        ips.add(InetAddress.getByAddress(a.toByteArray()));
-                    } catch (java.net.UnknownHostException e) {
-                        // not 4 or 16 bytes: the pod is refused for having no address
-                    }
-                }
-                out.add(new PodDiscovery.Candidate(w.getUid(), ips));
-            }
-        }
-        return out;
     }
 
     /** Every Node resource the agent holds: what WireGuard's peers and routes follow. */
@@ -467,7 +462,7 @@ public final class NodeRuntime implements AutoCloseable {
     }
 
     /** Where each listener is bound: hbone, outbound, inbound, socks5, admin, metrics, readiness, dns (UDP and TCP). */
-    public Map<String, InetSocketAddress> addresses() {
+    public synchronized Map<String, InetSocketAddress> addresses() {
         return Map.copyOf(bound);
     }
 
@@ -505,66 +500,81 @@ public final class NodeRuntime implements AutoCloseable {
         this.captureEvents = requireNonNull(jsonArray, "jsonArray");
     }
 
-    /** Steps 1-4 of the order above: stops accepting and lets open HBONE streams finish. */
+    /**
+     * Steps 1-4 of the order above: stops accepting, sends GOAWAY, and lets every carried connection
+     * (outbound, and inbound over HBONE or plaintext) finish up to the drain timeout; those still open
+     * then are reset and counted ({@code wisp_drain_closed_at_deadline_total} and a log line).
+     */
     public synchronized void drain() {
         if (phase != Phase.SERVING) {
             return;
         }
-        LOG.info("node agent for {} draining (up to {})", settings.nodeName(), settings.drainTimeout());
+        long deadline = System.nanoTime() + settings.drainTimeout().toNanos();
+        LOG.info("node agent for {} draining (up to {}){}", settings.nodeName(), settings.drainTimeout(),
+                handingOver.get() ? ": handing over to a new agent" : "");
         stopAccepting();
-        // Both framings drain at once: GOAWAY on QUIC now, then HTTP/2's wait, then what QUIC still has.
-        ChannelGroupFuture quicDrained = quicServer == null ? null : quicServer.drain(settings.drainTimeout());
-        hbone.drain();
+        if (handingOver.get()) {
+            // The new agent waits for these ports; ours are no longer needed (readiness already says 503).
+            Closing.inOrder(admin);
+        }
+        // GOAWAY on both framings now; their own deadline is after ours, so that ours counts what is left.
+        ChannelGroupFuture quicDrained = quicServer == null ? null : quicServer.drain(grace);
+        ChannelGroupFuture hboneDrained = hbone.goAway();
+        DrainDeadline.Result r = DrainDeadline.await(deadline, outbound::openConnections,
+                ctx.connections()::openConnections, outbound::resetAll, ctx.connections()::resetAll);
+        closedAtDeadline.increment(r.reset());
+        LOG.info("node agent for {} drained in {} ms: {} connections closed at the deadline (outbound {}, inbound {})",
+                settings.nodeName(), r.millis(), r.reset(), r.outbound(), r.inbound());
+        hboneDrained.awaitUninterruptibly(DrainDeadline.MARGIN.toMillis() + 1000);
         if (quicDrained != null) {
-            quicDrained.awaitUninterruptibly(settings.drainTimeout().toMillis() + 1000);
+            quicDrained.awaitUninterruptibly(DrainDeadline.MARGIN.toMillis() + 1000);
         }
         Closing.inOrder(hboneClient, quicServer, pool);
         phase = Phase.DRAINED;
     }
 
     /**
-     * The HBONE listener, and HBONE over HTTP/3 on UDP at its port's number (clients find it there).
-     * An agent that cannot bind that UDP port (taken) still serves HTTP/2: clients in {@code auto}
-     * fall back. With port 0 the kernel picks the TCP number without looking at UDP's, so when its
-     * UDP twin is taken both are given up and another number tried ({@link UdpTcpPair#EPHEMERAL_ATTEMPTS}
-     * in all), as {@link UdpTcpPair} does for DNS.
+     * The running agent's side of {@code wisp node --takeover}, asked on its admin port: from a thread
+     * of its own, stops accepting (the new agent's listeners take the connections, queued ones
+     * included), gives up its admin ports, drains as on SIGTERM and closes without touching capture's
+     * pinned settings, which the new agent now owns.
+     *
+     * @throws IllegalStateException when this agent is draining or stopped already
      */
-    private void bindHbone(InetAddress any) {
-        for (int attempt = 1;; attempt++) {
-            InetSocketAddress tcp = hbone.bind(new InetSocketAddress(any, settings.ports().hbone()));
-            bound.put("hbone", tcp);
-            Optional<String> quicFailure = bindQuic(new InetSocketAddress(any, tcp.getPort()));
-            if (quicFailure.isEmpty()) {
-                return;
-            }
-            if (settings.ports().hbone() != 0 || attempt >= UdpTcpPair.EPHEMERAL_ATTEMPTS) {
-                LOG.warn("HBONE over HTTP/3 not served: UDP {} could not be bound ({}); HTTP/2 only", tcp,
-                        quicFailure.get());
-                return;
-            }
-            LOG.debug("HBONE port {}: its UDP twin is taken ({}); trying another number", tcp, quicFailure.get());
-            hbone.unbind();
+    public void handOver() { // not under this object's lock: a drain holds it for its whole wait
+        if (!ready || !handingOver.compareAndSet(false, true)) {
+            throw new IllegalStateException("this agent is not serving (starting, draining or stopped)");
         }
+        Thread.ofPlatform().name("wisp-handover").start(() -> {
+            try {
+                drain();
+                close();
+            } finally {
+                handedOver.complete(null);
+            }
+        });
     }
 
-    /** Binds HBONE over HTTP/3 on {@code address}; why not, when it cannot. */
-    private Optional<String> bindQuic(InetSocketAddress address) {
-        quicServer = new QuicHboneServer(ctx, settings.drainTimeout());
-        try {
-            bound.put("hbone_quic", quicServer.bind(address));
-            started.push(quicServer);
-            return Optional.empty();
-        } catch (Exception e) { // a taken port arrives as a BindException, thrown unchecked through Netty's sync
-            quicServer.close();
-            quicServer = null;
-            return Optional.of(e.toString());
+    /** Completes once this agent has handed over to a new one and stopped ({@link #handOver}). */
+    public CompletionStage<Void> handedOver() {
+        return handedOver;
+    }
+
+    /** Takes {@code s}, bound at {@code at} after a take-over, unless this agent stopped meanwhile. */
+    private synchronized boolean quicBound(QuicHboneServer s, InetSocketAddress at) {
+        if (phase != Phase.SERVING || handingOver.get()) {
+            return false;
         }
+        quicServer = s;
+        bound.put("hbone_quic", at);
+        return true;
     }
 
     private void stopAccepting() {
         ready = false;
-        // Capture before the DNS listeners: closing it stops sending the pods' DNS to them.
-        Closing.inOrder(outbound, inbound, socks5, discovery, capture, podDns, dns, workloadApi);
+        // Capture before the DNS listeners: it stops sending the pods' DNS to them (unless a new agent took over).
+        AutoCloseable pods = capture == null ? null : () -> capture.stopAccepting(handingOver.get());
+        Closing.inOrder(outbound, inbound, socks5, discovery, pods, podDns, dns, workloadApi);
     }
 
     /** The whole order above; without a {@link #drain} first, HBONE streams are cut rather than awaited. */
@@ -578,7 +588,8 @@ public final class NodeRuntime implements AutoCloseable {
                 stopAccepting();
                 Closing.inOrder(hbone, hboneClient, quicServer, pool);
             }
-            Closing.inOrder(controlPlane, identities, wireguard, admin);
+            // Capture's maps last: streams still carried during the drain use them (client addresses).
+            Closing.inOrder(capture, controlPlane, identities, wireguard, admin);
         } finally {
             transport.close();
             phase = Phase.CLOSED;

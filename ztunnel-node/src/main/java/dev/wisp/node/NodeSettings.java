@@ -48,12 +48,16 @@ import java.util.function.Consumer;
  * @param dns the DNS proxy, when asked for
  * @param workloadLimits each source workload's own limits on new outbound connections (rate, open ones), so
  *            that one pod cannot take the agent from the others
+ * @param takeover whether this agent replaces the node's running agent ({@code wisp node --takeover}): it
+ *            binds its data listeners beside the running agent's ({@code SO_REUSEPORT}), then asks it on its
+ *            admin port to hand over (stop accepting and drain) and binds the admin ports once they are free
  */
 public record NodeSettings(String nodeName, String trustDomain, Source source, InetAddress bindAddress, Ports ports,
         Optional<Capture> capture, Optional<String> socks5Workload, Duration drainTimeout, Duration idleTimeout,
         int streamsPerConnection, int workerThreads, Transport.Kind transport, Duration connectTimeout,
         AdminServer.LogLevels logLevels, OptionalInt flowsPort, Optional<MeshWireGuard.Settings> wireguard,
-        Optional<HboneClient.Mode> hboneProtocol, Optional<Dns> dns, WorkloadLimits.Settings workloadLimits) {
+        Optional<HboneClient.Mode> hboneProtocol, Optional<Dns> dns, WorkloadLimits.Settings workloadLimits,
+        boolean takeover) {
 
     public static final String DEFAULT_TRUST_DOMAIN = "cluster.local";
     public static final InetAddress DEFAULT_BIND = InetAddress.ofLiteral("0.0.0.0");
@@ -111,6 +115,10 @@ public record NodeSettings(String nodeName, String trustDomain, Source source, I
             throw new IllegalArgumentException("capture needs fixed outbound and inbound ports, not 0: the eBPF "
                     + "programs redirect pods' connections to them");
         }
+        if (takeover && (wireguard.isPresent() || ports.admin() == 0)) {
+            throw new IllegalArgumentException("--takeover needs the running agent's fixed admin port (not 0) and "
+                    + "no WireGuard device (two agents cannot run one node's device)");
+        }
     }
 
     private static boolean positive(Duration d, String name) {
@@ -122,7 +130,7 @@ public record NodeSettings(String nodeName, String trustDomain, Source source, I
         return new NodeSettings(nodeName, DEFAULT_TRUST_DOMAIN, source, DEFAULT_BIND, Ports.ZTUNNEL, Optional.empty(),
                 Optional.empty(), DEFAULT_DRAIN_TIMEOUT, DEFAULT_IDLE_TIMEOUT, DEFAULT_STREAMS_PER_CONNECTION, 0,
                 DEFAULT_TRANSPORT, DEFAULT_CONNECT_TIMEOUT, NO_LOG_LEVELS, OptionalInt.empty(), Optional.empty(),
-                DEFAULT_HBONE_PROTOCOL, Optional.empty(), WorkloadLimits.Settings.DEFAULTS);
+                DEFAULT_HBONE_PROTOCOL, Optional.empty(), WorkloadLimits.Settings.DEFAULTS, false);
     }
 
     public NodeSettings withTrustDomain(String td) {
@@ -190,6 +198,11 @@ public record NodeSettings(String nodeName, String trustDomain, Source source, I
         return with(c -> c.workloadLimits = l);
     }
 
+    /** Replaces the node's running agent rather than starting beside none (see {@link #takeover()}). */
+    public NodeSettings withTakeover(boolean t) {
+        return with(c -> c.takeover = t);
+    }
+
     /** Serves {@code /flows} to the control plane's relay on {@code port} (0: a free port). */
     public NodeSettings withFlowsPort(int port) {
         return with(c -> c.flowsPort = OptionalInt.of(port));
@@ -201,7 +214,8 @@ public record NodeSettings(String nodeName, String trustDomain, Source source, I
         change.accept(c);
         return new NodeSettings(c.nodeName, c.trustDomain, c.source, c.bindAddress, c.ports, c.capture,
                 c.socks5Workload, c.drainTimeout, c.idleTimeout, c.streamsPerConnection, c.workerThreads, c.transport,
-                c.connectTimeout, c.logLevels, c.flowsPort, c.wireguard, c.hboneProtocol, c.dns, c.workloadLimits);
+                c.connectTimeout, c.logLevels, c.flowsPort, c.wireguard, c.hboneProtocol, c.dns, c.workloadLimits,
+                c.takeover);
     }
 
     /**
@@ -228,6 +242,7 @@ public record NodeSettings(String nodeName, String trustDomain, Source source, I
         Optional<HboneClient.Mode> hboneProtocol;
         Optional<Dns> dns;
         WorkloadLimits.Settings workloadLimits;
+        boolean takeover;
 
         Copy(NodeSettings s) {
             nodeName = s.nodeName;
@@ -249,6 +264,7 @@ public record NodeSettings(String nodeName, String trustDomain, Source source, I
             hboneProtocol = s.hboneProtocol;
             dns = s.dns;
             workloadLimits = s.workloadLimits;
+            takeover = s.takeover;
         }
     }
 

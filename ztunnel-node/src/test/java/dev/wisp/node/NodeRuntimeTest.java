@@ -123,6 +123,25 @@ class NodeRuntimeTest {
         return Double.parseDouble(m.group(1));
     }
 
+    /**
+     * A taken admin port means the node's agent runs: a second one would share its listeners
+     * ({@code SO_REUSEPORT}) unasked, so it is refused before it binds any, unless it takes over.
+     */
+    @Test
+    void aSecondAgentOfANodeIsRefusedUnlessItTakesOver(@TempDir Path dir) throws Exception {
+        InetAddress loopback = InetAddress.ofLiteral("127.0.0.1");
+        try (ServerSocket busy = new ServerSocket(0, 1, loopback)) {
+            NodeSettings settings = TwoAgents.settings(dir, "n1", "127.0.0.1", Duration.ofSeconds(1)).withPorts(
+                    new NodeSettings.Ports(0, 0, 0, 0, busy.getLocalPort(), 0, 0));
+            assertThatThrownBy(() -> NodeRuntime.build(settings)).isInstanceOf(IOException.class)
+                    .hasMessageContaining("the admin port " + busy.getLocalPort() + " is in use")
+                    .hasMessageContaining("--takeover");
+            // Taking over, it asks whoever holds that port to hand over: this one is no agent.
+            assertThatThrownBy(() -> NodeRuntime.build(settings.withTakeover(true))).isInstanceOf(IOException.class)
+                    .hasMessageContaining("nothing to take over");
+        }
+    }
+
     @Test
     void aBuildThatCannotBindClosesWhatItHadStarted(@TempDir Path dir) throws Exception {
         InetAddress loopback = InetAddress.ofLiteral("127.0.0.1");
@@ -132,9 +151,9 @@ class NodeRuntimeTest {
         }
         try (ServerSocket busy = new ServerSocket(0, 1, loopback)) {
             NodeSettings settings = TwoAgents.settings(dir, "n1", "127.0.0.1", Duration.ofSeconds(1)).withPorts(
-                    new NodeSettings.Ports(0, 0, hbonePort, 0, busy.getLocalPort(), 0, 0));
+                    new NodeSettings.Ports(0, 0, hbonePort, 0, 0, busy.getLocalPort(), 0));
             assertThatThrownBy(() -> NodeRuntime.build(settings)).isInstanceOf(IOException.class)
-                    .hasMessageContaining("cannot listen for the admin API on").hasMessageContaining(String.valueOf(
+                    .hasMessageContaining("cannot listen for the metrics").hasMessageContaining(String.valueOf(
                             busy.getLocalPort()));
         }
         // The HBONE listener, bound before the admin API failed, was closed again.

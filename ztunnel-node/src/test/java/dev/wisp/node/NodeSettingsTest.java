@@ -37,13 +37,14 @@ class NodeSettingsTest {
     void eachWithChangesOnlyItsSetting() {
         NodeSettings base = NodeSettings.of("node1", STANDALONE);
         NodeSettings changed = base.withDrainTimeout(Duration.ofSeconds(1)).withWorkerThreads(2).withSocks5Workload(
-                "pod-a").withFlowsPort(4244).withDns(DNS);
+                "pod-a").withFlowsPort(4244).withDns(DNS).withTakeover(true);
         assertThat(base.flowsPort()).isEmpty();
         assertThat(base.dns()).isEmpty();
         assertThat(changed).isEqualTo(new NodeSettings("node1", "cluster.local", STANDALONE, base.bindAddress(),
                 Ports.ZTUNNEL, Optional.empty(), Optional.of("pod-a"), Duration.ofSeconds(1), base.idleTimeout(),
                 100, 2, base.transport(), base.connectTimeout(), base.logLevels(), java.util.OptionalInt.of(4244),
-                Optional.empty(), base.hboneProtocol(), Optional.of(DNS), base.workloadLimits()));
+                Optional.empty(), base.hboneProtocol(), Optional.of(DNS), base.workloadLimits(), true));
+        assertThat(base.takeover()).isFalse();
     }
 
     static final NodeSettings.Dns DNS = new NodeSettings.Dns(NodeSettings.Dns.DEFAULT_PORT,

@@ -14,7 +14,13 @@ import dev.wisp.base.admin.AdminHttp.Response;
 import dev.wisp.node.state.Snapshot;
 import dev.wisp.node.state.StateUpdates;
 import dev.wisp.node.telemetry.FlowLog;
+import dev.wisp.node.identity.IdentityException;
+import dev.wisp.node.identity.IdentityProvider;
+import dev.wisp.node.identity.Identities;
 import dev.wisp.spiffe.SpiffeId;
+import dev.wisp.spiffe.tls.SpiffeTls;
+import io.netty.handler.ssl.SslProvider;
+import javax.net.ssl.SSLException;
 import io.netty.handler.ssl.SslContext;
 import java.io.IOException;
 import java.net.InetSocketAddress;
@@ -80,6 +86,9 @@ public final class AdminServer implements AutoCloseable {
     private final List<AdminHttp> listeners = new ArrayList<>();
     /** Guarded by {@code this}: the relay's listener, when started. */
     private RelayFlowsServer relayFlows;
+    /** What {@code POST /drain?handover=1} runs; null until the agent serves it. */
+    private volatile Runnable handover;
+    private volatile boolean closed;
     /** Set once the WireGuard device is up; null while it is not (or WireGuard is off). */
     private volatile WireGuardKeys wireguard;
 
@@ -102,7 +111,8 @@ public final class AdminServer implements AutoCloseable {
                     .post("/logging", r -> s.logging(r.query()))
                     .get("/flows", r -> Response.json(200, s.flows(r.query())))
                     .get("/wireguard", r -> s.wireguard(false))
-                    .post("/wireguard/rotate", r -> s.wireguard(true))));
+                    .post("/wireguard/rotate", r -> s.wireguard(true))
+                    .post("/drain", r -> s.handOver(r.query()))));
             s.listeners.add(AdminHttp.start("metrics", metrics, Access.ANY, AdminHttp.routes()
                     .get("/metrics", r -> Response.prometheus(agent.scrape().get()))));
             s.listeners.add(AdminHttp.start("readiness", readiness, Access.ANY, AdminHttp.routes()
@@ -136,12 +146,56 @@ public final class AdminServer implements AutoCloseable {
         return relayFlows.address();
     }
 
+    /** TLS of the flows listener: the node agent's SVID, client SVIDs of the mesh's bundle required. */
+    public static SslContext relayTls(Identities identities, String nodeName) throws IOException {
+        SpiffeId self = IdentityProvider.nodeId(identities.trustDomain(), nodeName);
+        try {
+            return SpiffeTls.forServer(() -> {
+                try {
+                    return identities.svid(self);
+                } catch (IdentityException e) {
+                    throw new IllegalStateException("no certificate for " + self + " yet: " + e.getMessage(), e);
+                }
+            }, identities::bundle, SslProvider.JDK);
+        } catch (SSLException e) {
+            throw new IOException("cannot build the TLS context of the flows listener: " + e.getMessage(), e);
+        }
+    }
+
     /**
      * Serves the key rotation on the admin listener (loopback only): {@code GET /wireguard} (its
      * status, public keys only) and {@code POST /wireguard/rotate} ({@code wisp wireguard rotate}).
      */
     public void serveWireGuard(WireGuardKeys keys) {
         this.wireguard = requireNonNull(keys, "keys");
+    }
+
+    /**
+     * Serves {@code POST /drain?handover=1} on the admin listener (loopback only): a new agent of
+     * this node ({@code wisp node --takeover}) asks this one to hand over. {@code handOver} starts it
+     * and returns at once (202); it throws {@link IllegalStateException} when the agent is draining
+     * already (409).
+     */
+    public void serveHandover(Runnable handOver) {
+        this.handover = requireNonNull(handOver, "handOver");
+    }
+
+    private Response handOver(Map<String, String> query) {
+        if (!"1".equals(query.get("handover"))) {
+            return Response.text(400, "only POST /drain?handover=1 is served (a new agent taking over); SIGTERM "
+                    + "drains an agent\n");
+        }
+        Runnable h = handover;
+        if (h == null) {
+            return Response.text(503, "this agent cannot hand over yet\n");
+        }
+        try {
+            h.run();
+        } catch (IllegalStateException e) {
+            return Response.text(409, e.getMessage() + "\n");
+        }
+        return Response.text(202, "handing over to the new agent of " + agent.nodeName() + ": not accepting, "
+                + "draining\n");
     }
 
     private Response wireguard(boolean rotate) throws IOException {
@@ -244,6 +298,10 @@ public final class AdminServer implements AutoCloseable {
     @Override
     public void close() {
         synchronized (this) {
+            if (closed) {
+                return;
+            }
+            closed = true;
             if (relayFlows != null) {
                 relayFlows.close();
             }

@@ -362,11 +362,18 @@ public final class NodeCapture implements AutoCloseable {
         return capture.enrolled();
     }
 
-    /** Stops following pods and closes the in-pod listeners; the pinned programs stay attached. */
-    @Override
-    public synchronized void close() {
+    /**
+     * Stops following pods and closes the in-pod listeners (a drain's first step); the maps stay
+     * open for the connections still carried ({@link #passOwnConnection}, original destinations)
+     * until {@link #close}. {@code handedOver}: a new agent took over and pointed the pods' DNS
+     * redirect (pinned, not this run's) at its own listeners, so it stays as it is.
+     */
+    public synchronized void stopAccepting(boolean handedOver) {
+        if (closed) {
+            return;
+        }
         closed = true;
-        if (dnsRedirected) {
+        if (dnsRedirected && !handedOver) {
             try {
                 redirectDns(0);
             } catch (IOException e) {
@@ -390,6 +397,12 @@ public final class NodeCapture implements AutoCloseable {
         }
         pods.values().forEach(p -> p.listeners().forEach(InPodListener::close));
         pods.clear();
+    }
+
+    /** {@link #stopAccepting}, then releases this run's handles; the pinned programs stay attached. */
+    @Override
+    public synchronized void close() {
+        stopAccepting(false);
         capture.close();
     }
 }

@@ -2,7 +2,9 @@ package dev.wisp.node.capture;
 
 import static java.util.Objects.requireNonNull;
 
+import dev.wisp.api.workload.v1.Workload;
 import dev.wisp.bpf.capture.PodRef;
+import dev.wisp.node.state.Snapshot;
 import dev.wisp.linux.NetworkNamespace;
 import java.io.IOException;
 import java.net.BindException;
@@ -52,6 +54,25 @@ import org.slf4j.LoggerFactory;
 public final class PodDiscovery implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(PodDiscovery.class);
     private static final Duration ENTER_TIMEOUT = Duration.ofSeconds(10);
+
+    /** {@code node}'s pods as the control plane lists them in {@code state}: what discovery looks for. */
+    public static List<Candidate> candidates(Snapshot state, String node) {
+        List<Candidate> out = new ArrayList<>();
+        for (Workload w : state.workloads()) {
+            if (w.getNode().equals(node)) {
+                List<InetAddress> ips = new ArrayList<>();
+                for (var a : w.getAddressesList()) {
+                    try {
+                        ips.add(InetAddress.getByAddress(a.toByteArray()));
+                    } catch (java.net.UnknownHostException e) {
+                        // not 4 or 16 bytes: the pod is refused for having no address
+                    }
+                }
+                out.add(new Candidate(w.getUid(), ips));
+            }
+        }
+        return out;
+    }
 
     /** A pod the control plane says runs on this node, with the addresses it says the pod has. */
     public record Candidate(String uid, List<InetAddress> ips) {

@@ -11,6 +11,7 @@ import io.netty.channel.Channel;
 import io.netty.channel.ChannelOption;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
+import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
@@ -130,12 +131,31 @@ public final class ConnectionManager {
                 IpText.hostPort(t.basis().target()), t.basis().peerId().map(SpiffeId::toString).orElse("plaintext"),
                 denied.get().reason());
         t.flow().close(denied.get());
-        Channel ch = t.upstream();
-        // A reset, not a FIN: the workload must not take the end for a complete exchange.
+        reset(t.upstream());
+    }
+
+    /** Closes {@code ch} with a reset, not a FIN: the far end must not take the end for a complete exchange. */
+    static void reset(Channel ch) {
         ch.eventLoop().execute(() -> {
             ch.config().setOption(ChannelOption.SO_LINGER, 0);
             ch.close();
         });
+    }
+
+    /**
+     * Resets every open connection (a drain's deadline: these did not end in time); how many.
+     * Their relays record how they ended.
+     */
+    public int resetAll() {
+        int n = 0;
+        for (Long id : List.copyOf(open.keySet())) {
+            Tracked t = open.remove(id);
+            if (t != null) {
+                reset(t.upstream());
+                n++;
+            }
+        }
+        return n;
     }
 
     /** Inbound connections open now. */

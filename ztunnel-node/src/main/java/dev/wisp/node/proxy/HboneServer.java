@@ -16,6 +16,7 @@ import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.ChannelInitializer;
 import io.netty.channel.group.ChannelGroup;
+import io.netty.channel.group.ChannelGroupFuture;
 import io.netty.channel.group.DefaultChannelGroup;
 import io.netty.handler.codec.http2.Http2FrameCodec;
 import io.netty.handler.codec.http2.Http2FrameCodecBuilder;
@@ -160,10 +161,18 @@ public final class HboneServer implements AutoCloseable {
 
     /** Stops accepting, then sends GOAWAY on every connection and lets streams finish until the deadline. */
     public void drain() {
+        goAway().awaitUninterruptibly(drainTimeout.toMillis() + 1000);
+    }
+
+    /**
+     * Stops accepting and sends GOAWAY on every connection; the future completes when they have all
+     * closed (their last stream ended, or the drain timeout passed).
+     */
+    public ChannelGroupFuture goAway() {
         if (listener != null) {
             listener.close().syncUninterruptibly();
         }
-        connections.close().awaitUninterruptibly(drainTimeout.toMillis() + 1000);
+        return connections.close();
     }
 
     @Override

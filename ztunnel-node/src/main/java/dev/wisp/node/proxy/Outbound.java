@@ -11,9 +11,13 @@ import io.micrometer.core.instrument.Counter;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelFutureListener;
 import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.group.ChannelGroup;
+import io.netty.channel.group.DefaultChannelGroup;
+import io.netty.util.concurrent.GlobalEventExecutor;
 import io.netty.util.concurrent.Future;
 import io.netty.util.concurrent.Promise;
 import java.net.InetSocketAddress;
+import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.ConcurrentHashMap;
@@ -43,6 +47,8 @@ public final class Outbound implements AutoCloseable {
     /** Service key → round-robin counter. Thread-safe. */
     private final Map<String, AtomicInteger> roundRobin = new ConcurrentHashMap<>();
     private Channel listener;
+    /** Every client connection handed to {@link #tunnel} and not closed yet (a drain waits for them). */
+    private final ChannelGroup open = new DefaultChannelGroup(GlobalEventExecutor.INSTANCE);
 
     /** Outbound over HBONE on HTTP/2 only. */
     public Outbound(ProxyContext ctx, HbonePool pool, OriginalDestinationResolver resolver) {
@@ -95,6 +101,7 @@ public final class Outbound implements AutoCloseable {
      */
     public void tunnel(Channel client, InetSocketAddress src, InetSocketAddress dst, Optional<Workload> source,
             Consumer<Outcome> ready) {
+        open.add(client);
         if (source.isEmpty()) {
             admitted(client, src, dst, source, ready);
             return;
@@ -124,6 +131,23 @@ public final class Outbound implements AutoCloseable {
                 next.run();
             }
         }, a.delayNanos(), TimeUnit.NANOSECONDS);
+    }
+
+    /** Client connections being carried now (or waiting to be), from every listener that tunnels here. */
+    public int openConnections() {
+        return open.size();
+    }
+
+    /** Resets every open client connection (a drain's deadline: these did not end in time); how many. */
+    public int resetAll() {
+        int n = 0;
+        for (Channel c : List.copyOf(open)) {
+            if (open.remove(c)) {
+                ConnectionManager.reset(c);
+                n++;
+            }
+        }
+        return n;
     }
 
     /** The counter of connections refused by their workload's limit, by workload and reason. */

@@ -85,8 +85,6 @@ public final class QuicHboneServer implements AutoCloseable {
     public QuicHboneServer(ProxyContext ctx, Duration drainTimeout) {
         this.ctx = requireNonNull(ctx, "ctx");
         this.goAwayGrace = requireNonNull(drainTimeout, "drainTimeout");
-        ctx.telemetry().gauge("wisp_hbone_quic_server_connections",
-                "QUIC connections accepted on the HBONE port (HTTP/3), open", connections::size);
     }
 
     /** Binds the UDP socket on {@code address}; blocks until bound. */
@@ -133,6 +131,10 @@ public final class QuicHboneServer implements AutoCloseable {
                 }).build();
         socket = new Bootstrap().group(ctx.transport().workers).channel(ctx.transport().datagramChannel)
                 .handler(codec).bind(address).syncUninterruptibly().channel();
+        // Once bound: an agent may make several servers before one binds (its port taken), and the
+        // registry keeps the first gauge of a name.
+        ctx.telemetry().gauge("wisp_hbone_quic_server_connections",
+                "QUIC connections accepted on the HBONE port (HTTP/3), open", connections::size);
         return (InetSocketAddress) socket.localAddress();
     }
 

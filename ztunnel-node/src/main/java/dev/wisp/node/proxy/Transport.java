@@ -15,6 +15,8 @@ import io.netty.channel.MultiThreadIoEventLoopGroup;
 import io.netty.channel.ServerChannel;
 import io.netty.channel.IoHandlerFactory;
 import io.netty.channel.nio.NioIoHandler;
+import io.netty.channel.socket.nio.NioChannelOption;
+import io.netty.channel.unix.UnixChannelOption;
 import io.netty.channel.socket.DatagramChannel;
 import io.netty.channel.socket.SocketChannel;
 import io.netty.channel.socket.nio.NioDatagramChannel;
@@ -28,6 +30,7 @@ import io.netty.channel.uring.IoUringSocketChannel;
 import io.netty.util.concurrent.DefaultThreadFactory;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
+import java.net.StandardSocketOptions;
 import java.time.Duration;
 import java.util.Locale;
 import java.util.Optional;
@@ -139,11 +142,15 @@ public final class Transport implements AutoCloseable {
      * on the acceptor loop, served on a worker loop, TCP_NODELAY, backlog 1024. {@code relayed}
      * listeners (captured traffic, plaintext inbound, SOCKS5) accept with auto-read off and
      * half-closure on, so that nothing is read before the far side is reachable and a FIN passes
-     * through as a half-close. Blocks until bound.
+     * through as a half-close. Bound with {@code SO_REUSEPORT}, so that a new agent of the node binds
+     * the same ports beside this one while it takes over ({@code wisp node --takeover}); with
+     * {@code net.ipv4.tcp_migrate_req=1} the connections queued on a closing listener move to the
+     * other. Blocks until bound.
      */
     Channel listen(InetSocketAddress address, boolean relayed, Consumer<Channel> accept) {
         ServerBootstrap b = new ServerBootstrap().group(acceptor, workers).channel(serverChannel)
-                .option(ChannelOption.SO_BACKLOG, 1024).childOption(ChannelOption.TCP_NODELAY, true)
+                .option(ChannelOption.SO_BACKLOG, 1024).option(reusePort(), true)
+                .childOption(ChannelOption.TCP_NODELAY, true)
                 .childHandler(new ChannelInitializer<Channel>() {
                     @Override
                     protected void initChannel(Channel ch) {
@@ -156,6 +163,14 @@ public final class Transport implements AutoCloseable {
             b.childOption(ChannelOption.WRITE_BUFFER_WATER_MARK, Hbone.WATER_MARK);
         }
         return b.bind(address).syncUninterruptibly().channel();
+    }
+
+    /** {@code SO_REUSEPORT} as this kind of channel takes it. */
+    private ChannelOption<Boolean> reusePort() {
+        return switch (kind) {
+            case NIO -> NioChannelOption.of(StandardSocketOptions.SO_REUSEPORT);
+            case IO_URING -> UnixChannelOption.SO_REUSEPORT;
+        };
     }
 
     /**

@@ -5,6 +5,7 @@ import static java.util.Objects.requireNonNull;
 import dev.wisp.base.IpText;
 import dev.wisp.api.workload.v1.Node;
 import dev.wisp.api.workload.v1.WireGuardRegistration;
+import dev.wisp.node.admin.AdminServer;
 import dev.wisp.wireguard.Key;
 import dev.wisp.wireguard.PeerStatus;
 import dev.wisp.wireguard.Prefix;
@@ -439,6 +440,21 @@ public final class MeshWireGuard implements AutoCloseable {
      */
     public String rotateKey() throws IOException {
         return json(rotation.rotate("on demand"));
+    }
+
+    /** The key rotation as the admin API serves it ({@code GET /wireguard}, {@code POST /wireguard/rotate}). */
+    public AdminServer.WireGuardKeys adminKeys() {
+        return new AdminServer.WireGuardKeys() {
+            @Override
+            public String status() {
+                return keyStatus();
+            }
+
+            @Override
+            public String rotate() throws IOException {
+                return rotateKey();
+            }
+        };
     }
 
     /** The key rotation's status as JSON (public keys only). */
