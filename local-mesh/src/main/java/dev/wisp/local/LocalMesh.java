@@ -390,6 +390,25 @@ public final class LocalMesh implements AutoCloseable {
     }
 
     /**
+     * Replaces {@code node}'s agent the hitless way ({@code wisp node --takeover}): starts a new one
+     * with the spec's arguments and {@code --takeover} beside the running one and waits until the new
+     * one is ready with its pods enrolled; the old one, handed over, drains meanwhile and exits by itself.
+     */
+    public AgentTakeover takeOverAgent(String node) {
+        return processes.takeOverAgent(node(node));
+    }
+
+    /**
+     * A hand-over of {@link #takeOverAgent}.
+     *
+     * @param old the old agent's process, draining (it exits by itself; the mesh no longer stops it)
+     * @param logOffset where the new agent's lines start in the node's log (both agents write it)
+     * @param started when the new agent was started (epoch milliseconds)
+     * @param ready when it was ready
+     */
+    public record AgentTakeover(Process old, long logOffset, long started, long ready) {}
+
+    /**
      * The steps of {@link #restartAgent}, in epoch milliseconds.
      *
      * @param stopping when the old agent was signalled

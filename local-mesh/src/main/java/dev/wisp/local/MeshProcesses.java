@@ -135,6 +135,11 @@ final class MeshProcesses {
     }
 
     synchronized long startAgent(LocalCluster.Node n, List<String> capabilities) {
+        return startAgent(n, capabilities, List.of());
+    }
+
+    /** As {@link #startAgent(LocalCluster.Node, List)}, with {@code more} arguments after the spec's. */
+    private long startAgent(LocalCluster.Node n, List<String> capabilities, List<String> more) {
         ProcessLog log = log(n.name());
         long offset = log.size();
         List<String> cmd = new ArrayList<>();
@@ -144,7 +149,10 @@ final class MeshProcesses {
         cmd.addAll(agentCommand);
         cmd.addAll(List.of("node", "--node", n.name()));
         cmd.addAll(controlPlaneLink(n));
-        cmd.addAll(List.of("--workers", "1", "--drain-timeout", "PT1S", "--capture", "--pods-dir",
+        if (!spec.agentArgs().contains("--drain-timeout")) {
+            cmd.addAll(List.of("--drain-timeout", "PT1S"));
+        }
+        cmd.addAll(List.of("--workers", "1", "--capture", "--pods-dir",
                 podsDir(n).toString(), "--workload-api-dir",
                 workloadApiDir(n).toString(), "--capture-address",
                 n.address(), "--bpf-pin-root", "/sys/fs/bpf/wisp/" + spec.cluster().name() + "/" + n.name()));
@@ -157,6 +165,7 @@ final class MeshProcesses {
             cmd.addAll(wireguardArgs(n));
         }
         cmd.addAll(spec.agentArgs());
+        cmd.addAll(more);
         try {
             agents.put(n.name(), cluster.agentOnNode(n, cmd).redirectErrorStream(true).redirectOutput(log.appendTo())
                     .start());
@@ -262,6 +271,18 @@ final class MeshProcesses {
         long started = System.currentTimeMillis();
         awaitAgentReady(n, offset);
         return new LocalMesh.AgentRestart(stopping, exited, started, System.currentTimeMillis(), log.since(logOffset));
+    }
+
+    /** See {@link LocalMesh#takeOverAgent}. */
+    synchronized LocalMesh.AgentTakeover takeOverAgent(LocalCluster.Node n) {
+        Process old = agents.remove(n.name());
+        if (old == null || !old.isAlive()) {
+            throw new ClusterException("the agent of " + n.name() + " is not running: nothing to take over");
+        }
+        long started = System.currentTimeMillis();
+        long offset = startAgent(n, spec.agentCapabilities(), List.of("--takeover"));
+        awaitAgentReady(n, offset);
+        return new LocalMesh.AgentTakeover(old, offset, started, System.currentTimeMillis());
     }
 
     // ---- pods' processes and Prometheus

@@ -189,8 +189,11 @@ public final class LoadRun {
         }
     }
 
-    /** One {@link PodLoad} process in a pod: its status fields and failures, read from its output. */
-    static final class PodRun {
+    /**
+     * One {@link PodLoad} process in a pod: its status fields and failures, read from its output
+     * (its status line comes every {@link PodLoad#STATUS_EVERY_MS} ms).
+     */
+    public static final class PodRun {
         private static final Pattern FIELD = Pattern.compile("(\\w+)=(\\d+)");
         private final String pod;
         private final Process process;
@@ -198,7 +201,8 @@ public final class LoadRun {
         private final Map<String, Long> fields = new HashMap<>();
         private final Thread reader;
 
-        PodRun(LocalMesh mesh, String pod, List<Failure> failures, List<String> command) throws IOException {
+        /** Starts {@code command} ({@link PodLoad#command}) in {@code pod}; what it reports failed goes to {@code failures}. */
+        public PodRun(LocalMesh mesh, String pod, List<Failure> failures, List<String> command) throws IOException {
             this.pod = pod;
             this.process = mesh.startInPod(pod, command);
             BufferedReader out = new BufferedReader(new InputStreamReader(process.getInputStream(),
@@ -226,13 +230,15 @@ public final class LoadRun {
             });
         }
 
-        long field(String name) {
+        /** The last status line's {@code name} ({@code open}, {@code opened}, {@code failed}, {@code echoes}), 0 before. */
+        public long field(String name) {
             synchronized (fields) {
                 return fields.getOrDefault(name, 0L);
             }
         }
 
-        void awaitFirst(String line) throws IOException, InterruptedException {
+        /** Waits (2 minutes at most) for {@code line} among its first lines ({@code ready}, {@code listening}). */
+        public void awaitFirst(String line) throws IOException, InterruptedException {
             long deadline = System.currentTimeMillis() + 120_000;
             while (!first.contains(line)) {
                 if (System.currentTimeMillis() > deadline || !process.isAlive() && !first.contains(line)) {
@@ -244,7 +250,7 @@ public final class LoadRun {
         }
 
         /** Asks it to stop, and waits for its last status line and its exit. */
-        void stop() throws IOException, InterruptedException {
+        public void stop() throws IOException, InterruptedException {
             if (process.isAlive()) {
                 process.getOutputStream().write("stop\n".getBytes(StandardCharsets.US_ASCII));
                 process.getOutputStream().flush();
