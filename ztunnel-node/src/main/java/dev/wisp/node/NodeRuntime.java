@@ -122,7 +122,8 @@ public final class NodeRuntime implements AutoCloseable {
     private final Telemetry telemetry = new Telemetry();
     /** What {@link #build} has started, newest first: closed in that order if building fails. */
     private final Deque<AutoCloseable> started = new ArrayDeque<>();
-    private final Map<String, InetSocketAddress> bound = new LinkedHashMap<>();
+    /** Read by {@link #addresses} on any thread, also while a drain holds this object's lock. */
+    private final Map<String, InetSocketAddress> bound = java.util.Collections.synchronizedMap(new LinkedHashMap<>());
     private ControlPlaneClient controlPlane;
     private Identities identities;
     private NodeCapture capture;
@@ -462,7 +463,7 @@ public final class NodeRuntime implements AutoCloseable {
     }
 
     /** Where each listener is bound: hbone, outbound, inbound, socks5, admin, metrics, readiness, dns (UDP and TCP). */
-    public synchronized Map<String, InetSocketAddress> addresses() {
+    public Map<String, InetSocketAddress> addresses() {
         return Map.copyOf(bound);
     }
 
