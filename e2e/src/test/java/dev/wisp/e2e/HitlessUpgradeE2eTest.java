@@ -20,6 +20,7 @@ import org.junit.jupiter.api.Order;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestInstance;
 import org.junit.jupiter.api.TestMethodOrder;
+import org.junit.jupiter.api.io.CleanupMode;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
@@ -49,7 +50,7 @@ class HitlessUpgradeE2eTest {
     private final List<LoadRun.Failure> echoFailures = new CopyOnWriteArrayList<>();
 
     @BeforeAll
-    void up(@TempDir Path dir) throws Exception {
+    void up(@TempDir(cleanup = CleanupMode.ON_SUCCESS) Path dir) throws Exception {
         mesh = PodApps.up(LoadRun.mesh(CLUSTER, 204, dir).wireguard(false).agentArg("--drain-timeout").agentArg(DRAIN
                 .toString()));
         echoIp = mesh.pod(LoadRun.SERVER).ip();

@@ -151,6 +151,11 @@ public final class ConnectionManager {
         for (Long id : List.copyOf(open.keySet())) {
             Tracked t = open.remove(id);
             if (t != null) {
+                LOG.info("resetting the open connection {} -> {} ({}): still open at the drain deadline", IpText.of(t
+                        .basis().source()), IpText.hostPort(t.basis().target()), t.basis().peerId()
+                                .map(
+                                        SpiffeId::toString)
+                                .orElse("plaintext"));
                 reset(t.upstream());
                 n++;
             }

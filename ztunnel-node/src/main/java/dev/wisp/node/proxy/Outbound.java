@@ -143,6 +143,8 @@ public final class Outbound implements AutoCloseable {
         int n = 0;
         for (Channel c : List.copyOf(open)) {
             if (open.remove(c)) {
+                LOG.info("resetting the outbound connection from {}: still open at the drain deadline", c
+                        .remoteAddress());
                 ConnectionManager.reset(c);
                 n++;
             }
