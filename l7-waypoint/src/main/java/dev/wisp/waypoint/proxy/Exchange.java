@@ -7,6 +7,7 @@ import dev.wisp.waypoint.authz.RequestGate;
 import dev.wisp.waypoint.route.EnvoyRoutes;
 import dev.wisp.waypoint.route.EnvoyRoutes.Decision;
 import dev.wisp.waypoint.route.Faults;
+import dev.wisp.waypoint.route.RateLimits;
 import dev.wisp.waypoint.route.Retries;
 import dev.wisp.waypoint.route.RouteActions;
 import dev.wisp.waypoint.telemetry.RequestMetrics;
@@ -57,7 +58,8 @@ import org.slf4j.LoggerFactory;
  * HTTP/2, trailers kept): each is routed on the virtual
  * host of the tunnel's target ({@link EnvoyRoutes}), answered by the waypoint (404 no route, the
  * route's direct response or redirect, 500/503 from {@link Forwarder#pick}, the abort of the fault the
- * route injects ({@link Faults}, whose delay holds the request first)) or, rewritten by the
+ * route injects ({@link Faults}, whose delay holds the request first), 429 when the route's token
+ * bucket is empty ({@link RateLimits})) or, rewritten by the
  * route ({@link RouteActions}: path, host, request headers), copied to its mirrors and sent to the
  * cluster's endpoints by {@link Attempts} (retries, per-try and request timeouts: 504), the answer's
  * headers edited by the route. One access-log line per request (logger {@code wisp.access}, with the
@@ -283,6 +285,14 @@ final class Exchange extends SimpleChannelInboundHandler<HttpObject> {
                 write(c, answer, keepAlive);
             }
             case Decision.Forward f -> {
+                RateLimits.Outcome limit = routing.rateLimits().take(virtualHost, f.matched(),
+                        ThreadLocalRandom.current().nextDouble());
+                if (limit.limited()) {
+                    // Envoy's local rate limit answer, before any fault of the route is drawn.
+                    routing.metrics().rateLimited(limit.rule(), virtualHost);
+                    respond(c, req.method().name(), uri, 429, "local_rate_limited", f.route(), null, start, keepAlive);
+                    return null;
+                }
                 Faults.Injected fault = Faults.draw(f.matched(), ThreadLocalRandom.current());
                 if (fault.delayed()) {
                     routing.metrics().fault("delay", virtualHost);

@@ -2,6 +2,7 @@ package dev.wisp.waypoint.proxy;
 
 import static java.util.Objects.requireNonNull;
 
+import dev.wisp.waypoint.route.RateLimits;
 import dev.wisp.waypoint.telemetry.RequestMetrics;
 import dev.wisp.waypoint.xds.EnvoyConfig;
 import java.util.function.Supplier;
@@ -12,10 +13,17 @@ import java.util.function.Supplier;
  * {@link WaypointServer}, handed to each {@link WaypointStream} and each {@link Exchange}.
  *
  * @param forwarder null in tests whose requests never leave the waypoint
+ * @param rateLimits the routes' token buckets, shared by every connection of the waypoint
  */
-record Routing(Supplier<EnvoyConfig> config, Forwarder forwarder, RequestMetrics metrics) {
+record Routing(Supplier<EnvoyConfig> config, Forwarder forwarder, RequestMetrics metrics, RateLimits rateLimits) {
     Routing {
         requireNonNull(config, "config");
         requireNonNull(metrics, "metrics");
+        requireNonNull(rateLimits, "rateLimits");
+    }
+
+    /** With buckets on the system's monotonic clock. */
+    Routing(Supplier<EnvoyConfig> config, Forwarder forwarder, RequestMetrics metrics) {
+        this(config, forwarder, metrics, new RateLimits(System::nanoTime));
     }
 }

@@ -1,7 +1,5 @@
 package dev.wisp.waypoint.route;
 
-import com.google.protobuf.Any;
-import com.google.protobuf.InvalidProtocolBufferException;
 import io.envoyproxy.envoy.config.route.v3.Route;
 import io.envoyproxy.envoy.extensions.filters.http.fault.v3.HTTPFault;
 import io.envoyproxy.envoy.type.v3.FractionalPercent;
@@ -43,14 +41,8 @@ public final class Faults {
 
     /** The fault {@code route} injects into one request, {@link Injected#NONE} when it has none or it is not drawn. */
     public static Injected draw(Route route, RandomGenerator random) {
-        Any config = route.getTypedPerFilterConfigMap().get(FILTER);
-        if (config == null || !config.is(HTTPFault.class)) {
-            return Injected.NONE;
-        }
-        HTTPFault f;
-        try {
-            f = config.unpack(HTTPFault.class);
-        } catch (InvalidProtocolBufferException e) {
+        HTTPFault f = RouteActions.perFilter(route, FILTER, HTTPFault.class);
+        if (f == null) {
             return Injected.NONE;
         }
         Duration delay = Duration.ZERO;

@@ -120,6 +120,22 @@ public final class RouteActions {
         return out;
     }
 
+    /**
+     * {@code route}'s per-route configuration of {@code filter} as a {@code type}, or null when it has
+     * none (or one of another type, or one that does not parse: the filter is then not applied).
+     */
+    static <T extends com.google.protobuf.Message> T perFilter(Route route, String filter, Class<T> type) {
+        com.google.protobuf.Any config = route.getTypedPerFilterConfigMap().get(filter);
+        if (config == null || !config.is(type)) {
+            return null;
+        }
+        try {
+            return config.unpack(type);
+        } catch (com.google.protobuf.InvalidProtocolBufferException e) {
+            return null;
+        }
+    }
+
     /** A fractional percent as a share in [0, 1]. */
     static double share(FractionalPercent f) {
         int scale = switch (f.getDenominator()) {

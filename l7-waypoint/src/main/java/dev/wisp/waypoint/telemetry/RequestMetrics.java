@@ -105,6 +105,16 @@ public final class RequestMetrics {
                 .register(registry).increment();
     }
 
+    /**
+     * One request a route's LocalRateLimit refused ({@code wisp_waypoint_rate_limited_total}, by the
+     * rule, its {@code stat_prefix}); the request is counted in the Istio series too, with 429.
+     */
+    public void rateLimited(String rule, String virtualHost) {
+        Counter.builder("wisp_waypoint_rate_limited").description("requests refused by routes' LocalRateLimits")
+                .tag("route", rule).tag("destination_service", virtualHost == null ? UNKNOWN : virtualHost)
+                .register(registry).increment();
+    }
+
     static Tags tags(Request r) {
         String host = UNKNOWN;
         String name = UNKNOWN;

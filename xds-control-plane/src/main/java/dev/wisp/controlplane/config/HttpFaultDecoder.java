@@ -13,13 +13,10 @@ final class HttpFaultDecoder {
     private HttpFaultDecoder() {}
 
     static HttpFault httpFault(Fields f, YNode doc, ObjectRef ref) {
-        f.allowOnly(doc, "", "apiVersion", "kind", "metadata", "spec");
-        YNode spec = f.child(doc, "spec");
+        YNode spec = spec(f, doc, "required: delay, abort or both", "delay", "abort");
         if (spec == null) {
-            f.error(doc, "spec", "required: delay, abort or both");
             return null;
         }
-        f.allowOnly(spec, "spec", "delay", "abort");
         HttpFault.Delay delay = null;
         YNode d = f.child(spec, "delay");
         if (d != null) {
@@ -48,6 +45,21 @@ final class HttpFaultDecoder {
             f.error(spec, "spec", "needs delay, abort or both");
         }
         return new HttpFault(ref, delay, abort);
+    }
+
+    /**
+     * The {@code spec} of a Wisp kind's document with only {@code fields}; null (an error saying
+     * {@code required}) when absent.
+     */
+    static YNode spec(Fields f, YNode doc, String required, String... fields) {
+        f.allowOnly(doc, "", "apiVersion", "kind", "metadata", "spec");
+        YNode spec = f.child(doc, "spec");
+        if (spec == null) {
+            f.error(doc, "spec", required);
+        } else {
+            f.allowOnly(spec, "spec", fields);
+        }
+        return spec;
     }
 
     private static int percentage(Fields f, YNode at, String path) {

@@ -1,5 +1,6 @@
 package dev.wisp.controlplane.route;
 
+import dev.wisp.controlplane.model.LocalRateLimit;
 import dev.wisp.controlplane.model.ObjectRef;
 import dev.wisp.controlplane.model.RouteParts.BackendRef;
 import dev.wisp.controlplane.model.RouteParts.HeaderModifier;
@@ -25,15 +26,28 @@ import java.util.List;
  * @param responseModifiers ResponseHeaderModifier filters to apply to the answer, in order
  * @param reason one sentence for the operator
  * @param delay how long an HTTPFault holds the request before it goes on, or null
+ * @param rateLimit the LocalRateLimit whose bucket the request takes a token from, or null; the
+ *        decision is the one made when a token is there (429 when the waypoint's bucket is empty)
  */
 public record RouteDecision(int status, ObjectRef route, int rule, BackendRef backend, String path, String host,
         List<Header> requestHeaders, String location, List<BackendRef> mirrors,
-        List<HeaderModifier> responseModifiers, Timeouts timeouts, Retry retry, String reason, Duration delay) {
+        List<HeaderModifier> responseModifiers, Timeouts timeouts, Retry retry, String reason, Duration delay,
+        LocalRateLimit rateLimit) {
 
     /** This decision, the request held {@code d} first. */
     RouteDecision delayed(Duration d) {
         return new RouteDecision(status, route, rule, backend, path, host, requestHeaders, location, mirrors,
-                responseModifiers, timeouts, retry, reason + " after a delay of " + d.toMillis() + " ms", d);
+                responseModifiers, timeouts, retry, reason + " after a delay of " + d.toMillis() + " ms", d, rateLimit);
+    }
+
+    /** This decision, a token taken from {@code limit}'s bucket first (none when null). */
+    RouteDecision limited(LocalRateLimit limit) {
+        return limit == null
+                ? this
+                : new RouteDecision(status, route, rule, backend, path, host, requestHeaders, location, mirrors,
+                        responseModifiers, timeouts, retry, reason + ", rate limited by " + LocalRateLimit.KIND + " "
+                                + limit.ref().qualifiedName(),
+                        delay, limit);
     }
 
     public boolean forwarded() {

@@ -61,9 +61,7 @@ class FaultTranslationTest {
 
     @Test
     void theRuleCarriesEnvoysFaultFilterConfigurationThatRoundTrips() throws Exception {
-        RouteConfiguration rc = EnvoyTranslatorTest.routeConfiguration(MODEL);
-        RouteConfiguration parsed = RouteConfiguration.parseFrom(rc.toByteArray());
-        assertThat(parsed).isEqualTo(rc);
+        RouteConfiguration parsed = roundTripped(MODEL);
         List<Route> broken = routes(parsed, "/broken");
         assertThat(broken).as("a PathPrefix is two Envoy routes, each with the fault").hasSize(2);
         FractionalPercent all = FractionalPercent.newBuilder().setNumerator(100).build();
@@ -131,7 +129,15 @@ class FaultTranslationTest {
                 new HttpRequest("GET", path, "", "reviews.shop.svc.cluster.local:9080", List.of()), random);
     }
 
-    private static List<Route> routes(RouteConfiguration rc, String prefix) {
+    /** {@code model}'s route configuration, through its wire form and back (asserted equal). */
+    static RouteConfiguration roundTripped(MeshModel model) throws Exception {
+        RouteConfiguration rc = EnvoyTranslatorTest.routeConfiguration(model);
+        RouteConfiguration parsed = RouteConfiguration.parseFrom(rc.toByteArray());
+        assertThat(parsed).isEqualTo(rc);
+        return parsed;
+    }
+
+    static List<Route> routes(RouteConfiguration rc, String prefix) {
         return rc.getVirtualHosts(0).getRoutesList().stream()
                 .filter(r -> r.getMatch().getPath().equals(prefix) || r.getMatch().getPrefix().equals(prefix + "/"))
                 .toList();
