@@ -142,8 +142,8 @@ final class Exchange extends SimpleChannelInboundHandler<HttpObject> {
                 drop.run();
             } else if (fault.aborted()) {
                 drop.run();
-                respond(c, req.method().name(), req.uri(), fault.abortStatus(), "aborted by the route's fault filter",
-                        r.forward().route(), null, start, r.keepAlive());
+                respond(c, req.method().name(), req.uri(), fault.abortStatus(), fault.grpcStatus(),
+                        "aborted by the route's fault filter", r.forward().route(), null, start, r.keepAlive(), 0);
             } else {
                 go.run();
             }
@@ -404,8 +404,17 @@ final class Exchange extends SimpleChannelInboundHandler<HttpObject> {
 
     private void respond(ChannelHandlerContext c, String method, String uri, int status, String reason, String route,
             String where, long start, boolean keepAlive, int attempts) {
+        respond(c, method, uri, status, -1, reason, route, where, start, keepAlive, attempts);
+    }
+
+    /**
+     * The waypoint's own answer: {@code status} with {@code reason} as text, or to a gRPC call the
+     * trailers-only {@code grpcCode} (when not -1, else the status's gRPC code).
+     */
+    private void respond(ChannelHandlerContext c, String method, String uri, int status, int grpcCode, String reason,
+            String route, String where, long start, boolean keepAlive, int attempts) {
         if (grpc) {
-            FullHttpResponse r = Grpc.answer(status, reason);
+            FullHttpResponse r = grpcCode >= 0 ? Grpc.answerStatus(grpcCode, reason) : Grpc.answer(status, reason);
             grpcStatus = r.headers().get(Grpc.STATUS);
             log(method, uri, r.status().code(), reason, route, where, start, 0, attempts);
             write(c, r, keepAlive);

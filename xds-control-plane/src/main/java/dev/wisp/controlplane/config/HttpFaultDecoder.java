@@ -7,7 +7,8 @@ import java.time.Duration;
 /**
  * Decodes {@code wisp.dev/v1alpha1 HTTPFault} strictly: {@code spec.delay} ({@code fixedDelay}, a
  * Gateway API duration, and {@code percentage} 0-100, 100 when absent) and {@code spec.abort}
- * ({@code httpStatus} 400-599 and {@code percentage}); at least one of them. Errors name the field.
+ * ({@code httpStatus} 400-599 or {@code grpcStatus} 0-16, exactly one, and {@code percentage}); at
+ * least one of them. Errors name the field.
  */
 final class HttpFaultDecoder {
     private HttpFaultDecoder() {}
@@ -30,16 +31,20 @@ final class HttpFaultDecoder {
         HttpFault.Abort abort = null;
         YNode a = f.child(spec, "abort");
         if (a != null) {
-            f.allowOnly(a, "spec.abort", "httpStatus", "percentage");
+            f.allowOnly(a, "spec.abort", "httpStatus", "grpcStatus", "percentage");
             String status = f.string(a, "httpStatus", "spec.abort.httpStatus");
-            if (status == null) {
-                f.error(a, "spec.abort.httpStatus", "required, 400 to 599");
+            String grpc = f.string(a, "grpcStatus", "spec.abort.grpcStatus");
+            if ((status == null) == (grpc == null)) {
+                f.error(a, "spec.abort", "needs exactly one of httpStatus (400 to 599) and grpcStatus (0 to 16)");
             }
             int code = status == null
-                    ? 500
+                    ? 0
                     : RouteFilterDecoder.integer(f, f.child(a, "httpStatus"), status, "spec.abort.httpStatus", 400,
                             599);
-            abort = new HttpFault.Abort(code, percentage(f, a, "spec.abort"));
+            int grpcCode = grpc == null
+                    ? -1
+                    : RouteFilterDecoder.integer(f, f.child(a, "grpcStatus"), grpc, "spec.abort.grpcStatus", 0, 16);
+            abort = new HttpFault.Abort(code, grpcCode, percentage(f, a, "spec.abort"));
         }
         if (delay == null && abort == null) {
             f.error(spec, "spec", "needs delay, abort or both");

@@ -141,8 +141,13 @@ record BackendActions(MeshModel model, ServiceDef parent, int port) {
                     .setPercentage(percent(f.delay().percentage())));
         }
         if (f.abort() != null) {
-            b.setAbort(FaultAbort.newBuilder().setHttpStatus(f.abort().httpStatus())
-                    .setPercentage(percent(f.abort().percentage())));
+            FaultAbort.Builder abort = FaultAbort.newBuilder().setPercentage(percent(f.abort().percentage()));
+            if (f.abort().grpcStatus() >= 0) {
+                abort.setGrpcStatus(f.abort().grpcStatus());
+            } else {
+                abort.setHttpStatus(f.abort().httpStatus());
+            }
+            b.setAbort(abort);
         }
         return b.build();
     }

@@ -123,7 +123,7 @@ public final class RouteEngine {
         Candidate best = candidates.stream().filter(Candidate::matched).min(PRECEDENCE).orElse(null);
         if (best == null) {
             return new RouteDecision(404, null, -1, null, null, null, req.headers(), null, List.of(), List.of(),
-                    Timeouts.NONE, null, "no rule of the routes attached to " + target + " matches", null, null);
+                    Timeouts.NONE, null, "no rule of the routes attached to " + target + " matches", null, null, null);
         }
         return apply(best, target, req, random, self);
     }
@@ -179,6 +179,9 @@ public final class RouteEngine {
                         RouteDecision aborted = fail(fault.abort().httpStatus(), c, headers, mirrors, response,
                                 "aborted by " + HttpFault.KIND + " " + fault.ref().qualifiedName() + " of "
                                         + c.where());
+                        if (fault.abort().grpcStatus() >= 0) {
+                            aborted = aborted.grpc(fault.abort().grpcStatus());
+                        }
                         return delay == null ? aborted : aborted.delayed(delay);
                     }
                 }
@@ -196,7 +199,8 @@ public final class RouteEngine {
                 case Redirect r -> {
                     return new RouteDecision(r.statusCode(), c.route(), c.rule(), null, null, null, headers,
                             RequestFilters.location(r, req, target.port(), c.prefix()), List.copyOf(mirrors),
-                            List.copyOf(response), c.timeouts(), c.retry(), "redirected by " + c.where(), null, null);
+                            List.copyOf(response), c.timeouts(), c.retry(), "redirected by " + c.where(), null, null,
+                            null);
                 }
             }
         }
@@ -246,13 +250,13 @@ public final class RouteEngine {
             Timeouts timeouts, Retry retry, String reason) {
         String sent = route == null && !req.query().isEmpty() ? path + "?" + req.query() : path;
         return new RouteDecision(200, route, rule, backend, sent, host, headers, null, List.copyOf(mirrors),
-                List.copyOf(response), timeouts, retry, reason, null, null);
+                List.copyOf(response), timeouts, retry, reason, null, null, null);
     }
 
     private static RouteDecision fail(int status, Candidate c, List<Header> headers, List<BackendRef> mirrors,
             List<HeaderModifier> response, String reason) {
         return new RouteDecision(status, c.route(), c.rule(), null, null, null, headers, null, List.copyOf(mirrors),
-                List.copyOf(response), c.timeouts(), c.retry(), reason, null, null);
+                List.copyOf(response), c.timeouts(), c.retry(), reason, null, null, null);
     }
 
     /** Why a backend cannot take traffic (a 500 for its share), or null when it can. */

@@ -33,6 +33,16 @@ class HttpFaultDecoderTest {
     }
 
     @Test
+    void anAbortMayGiveAGrpcStatusInstead() {
+        ConfigDecoder.Decoded d = ConfigDecoder.decode("f.yaml", HEAD + """
+                spec:
+                  abort: {grpcStatus: 0, percentage: 30}
+                """);
+        assertThat(d.errors()).isEmpty();
+        assertThat(((HttpFault) d.objects().getFirst()).abort()).isEqualTo(new HttpFault.Abort(0, 0, 30));
+    }
+
+    @Test
     void aRuleFilterNamesTheFaultInTheRoutesNamespace() {
         ConfigDecoder.Decoded d = ConfigDecoder.decode("r.yaml", RouteDecoderTest.ROUTE_HEAD + """
                   rules:
@@ -51,7 +61,9 @@ class HttpFaultDecoderTest {
             delay without time   | `spec: {delay: {percentage: 10}}` | 4:spec.delay.fixedDelay: required, such as 500ms
             bad duration         | `spec: {delay: {fixedDelay: half a second}}` | 4:spec.delay.fixedDelay: 'half a second' is not a Gateway API duration such as 500ms, 10s or 1m30s
             delay percentage     | `spec: {delay: {fixedDelay: 1s, percentage: 101}}` | 4:spec.delay.percentage: '101' is not a whole number from 0 to 100
-            abort without status | `spec: {abort: {percentage: 5}}` | 4:spec.abort.httpStatus: required, 400 to 599
+            abort without status | `spec: {abort: {percentage: 5}}` | 4:spec.abort: needs exactly one of httpStatus (400 to 599) and grpcStatus (0 to 16)
+            abort both statuses  | `spec: {abort: {httpStatus: 503, grpcStatus: 14}}` | 4:spec.abort: needs exactly one of httpStatus (400 to 599) and grpcStatus (0 to 16)
+            abort grpc status    | `spec: {abort: {grpcStatus: 17}}` | 4:spec.abort.grpcStatus: '17' is not a whole number from 0 to 16
             abort status         | `spec: {abort: {httpStatus: 200}}` | 4:spec.abort.httpStatus: '200' is not a whole number from 400 to 599
             abort percentage     | `spec: {abort: {httpStatus: 500, percentage: -1}}` | 4:spec.abort.percentage: '-1' is not a whole number from 0 to 100
             """)
