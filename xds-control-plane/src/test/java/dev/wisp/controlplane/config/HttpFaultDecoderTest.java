@@ -12,11 +12,12 @@ import org.junit.jupiter.params.provider.CsvSource;
 
 /** {@code wisp.dev/v1alpha1 HTTPFault} documents and the ExtensionRef filter naming one. */
 class HttpFaultDecoderTest {
-    private static final String HEAD = """
-            apiVersion: wisp.dev/v1alpha1
-            kind: HTTPFault
-            metadata: {name: slow, namespace: shop}
-            """;
+    private static final String HEAD = head("HTTPFault", "slow");
+
+    /** The head of a Wisp kind's document in namespace {@code shop}. */
+    static String head(String kind, String name) {
+        return "apiVersion: wisp.dev/v1alpha1\nkind: " + kind + "\nmetadata: {name: " + name + ", namespace: shop}\n";
+    }
 
     @Test
     void aFaultDecodesItsDelayAndAbort() {

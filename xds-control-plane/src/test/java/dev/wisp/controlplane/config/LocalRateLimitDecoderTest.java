@@ -12,11 +12,7 @@ import org.junit.jupiter.params.provider.CsvSource;
 
 /** {@code wisp.dev/v1alpha1 LocalRateLimit} documents and the ExtensionRef filter naming one. */
 class LocalRateLimitDecoderTest {
-    private static final String HEAD = """
-            apiVersion: wisp.dev/v1alpha1
-            kind: LocalRateLimit
-            metadata: {name: ten, namespace: shop}
-            """;
+    private static final String HEAD = HttpFaultDecoderTest.head("LocalRateLimit", "ten");
 
     @Test
     void aLimitDecodesItsBucketWithOneTokenPerFillWhenAbsent() {
