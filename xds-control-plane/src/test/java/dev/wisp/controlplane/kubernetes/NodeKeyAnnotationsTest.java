@@ -5,6 +5,7 @@ import static org.awaitility.Awaitility.await;
 
 import dev.wisp.api.workload.v1.WireGuardRegistration;
 import dev.wisp.base.Backoff;
+import dev.wisp.base.Closing;
 import dev.wisp.base.Enrollment;
 import dev.wisp.controlplane.ControlPlane;
 import dev.wisp.controlplane.model.NodeDef;
@@ -53,18 +54,14 @@ class NodeKeyAnnotationsTest {
     @TempDir
     Path dir;
     private ControlPlane cp;
-    private final List<ManagedChannel> channels = new ArrayList<>();
-    private final List<WorkloadXdsClient> agents = new ArrayList<>();
+    /** The agents and their channels, closed newest first before the control plane. */
+    private final List<AutoCloseable> opened = new ArrayList<>();
 
     @AfterEach
-    void stop() throws InterruptedException {
-        agents.forEach(WorkloadXdsClient::close);
-        for (ManagedChannel c : channels) {
-            c.shutdownNow().awaitTermination(5, TimeUnit.SECONDS);
-        }
-        if (cp != null) {
-            cp.close();
-        }
+    void stop() {
+        List<AutoCloseable> all = new ArrayList<>(opened.reversed());
+        all.add(cp);
+        Closing.inOrder(all.toArray(AutoCloseable[]::new));
         MockStores.empty(client);
     }
 
@@ -98,7 +95,7 @@ class NodeKeyAnnotationsTest {
             throw new java.io.UncheckedIOException(e);
         }
         ManagedChannel ch = ControlPlaneClient.channel("127.0.0.1", cp.xdsPort(), () -> bundle);
-        channels.add(ch);
+        opened.add(() -> ch.shutdownNow().awaitTermination(5, TimeUnit.SECONDS));
         WorkloadXdsClient c = WorkloadXdsClient.create(ch, node, () -> {
             try {
                 return Files.readString(cp.credentials().tokenFile(node)).trim();
@@ -106,7 +103,7 @@ class NodeKeyAnnotationsTest {
                 throw new java.io.UncheckedIOException(e);
             }
         }, WorkloadIndex.create(), FAST, () -> Optional.of(registration.get()));
-        agents.add(c);
+        opened.add(c);
         c.start();
         return c;
     }
