@@ -43,15 +43,10 @@ import org.junit.jupiter.api.io.TempDir;
 class WaypointAuthzE2eTest {
     static final String CLUSTER = "wpaz";
     static final String ISSUER = "https://issuer.example";
-    static final String DENY_POST = """
-            apiVersion: security.istio.io/v1
-            kind: AuthorizationPolicy
-            metadata: {name: deny-post, namespace: default}
-            spec:
-              targetRefs: [{kind: Service, group: "", name: server}]
+    static final String DENY_POST = onServer("deny-post", """
               action: DENY
               rules: [{to: [{operation: {methods: [POST]}}]}]
-            """;
+            """);
     @TempDir
     static Path dir;
     static LocalMesh mesh;
@@ -153,24 +148,14 @@ class WaypointAuthzE2eTest {
                       - name: test-authz
                         envoyExtAuthzGrpc: {service: "%s", port: %d, timeout: 10s}
                     """.formatted(host, authorizer.port()));
-            mesh.apply("ext-authz.yaml", """
-                    apiVersion: security.istio.io/v1
-                    kind: AuthorizationPolicy
-                    metadata: {name: ext, namespace: default}
-                    spec:
-                      targetRefs: [{kind: Service, group: "", name: server}]
+            mesh.apply("ext-authz.yaml", onServer("ext", """
                       action: CUSTOM
                       provider: {name: test-authz}
                       rules: [{to: [{operation: {paths: ["/ext*"]}}]}]
-                    ---
-                    apiVersion: security.istio.io/v1
-                    kind: AuthorizationPolicy
-                    metadata: {name: deny-ext-post, namespace: default}
-                    spec:
-                      targetRefs: [{kind: Service, group: "", name: server}]
+                    """) + "---\n" + onServer("deny-ext-post", """
                       action: DENY
                       rules: [{to: [{operation: {methods: [POST], paths: ["/ext*"]}}]}]
-                    """);
+                    """));
             await().atMost(Duration.ofSeconds(60)).untilAsserted(() -> assertThat(t.call("POST", "/ext", Map.of()))
                     .isEqualTo("403 denied by the test authorizer"));
             assertThat(t.call("GET", "/ext", Map.of())).isEqualTo("200 hello from v1");
@@ -187,6 +172,17 @@ class WaypointAuthzE2eTest {
             mesh.delete("ext-authz.yaml");
             mesh.delete("mesh-config.yaml");
         }
+    }
+
+    /** An AuthorizationPolicy of {@code default} attached to the Service {@code server}, {@code spec}'s lines after its targetRefs. */
+    static String onServer(String name, String spec) {
+        return """
+                apiVersion: security.istio.io/v1
+                kind: AuthorizationPolicy
+                metadata: {name: %s, namespace: default}
+                spec:
+                  targetRefs: [{kind: Service, group: "", name: server}]
+                """.formatted(name) + spec;
     }
 
     static String token(RSAKey key) throws Exception {
