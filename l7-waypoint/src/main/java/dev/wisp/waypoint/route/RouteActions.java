@@ -153,7 +153,7 @@ public final class RouteActions {
     }
 
     /** Removals first, then each option by its append action, as Envoy evaluates them. */
-    static void edit(List<HeaderValueOption> options, List<String> remove, Headers h) {
+    public static void edit(List<HeaderValueOption> options, List<String> remove, Headers h) {
         remove.forEach(n -> h.remove().accept(n.toLowerCase(Locale.ROOT)));
         for (HeaderValueOption o : options) {
             String name = o.getHeader().getKey().toLowerCase(Locale.ROOT);

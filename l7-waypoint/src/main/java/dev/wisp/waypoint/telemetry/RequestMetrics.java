@@ -94,6 +94,15 @@ public final class RequestMetrics {
     }
 
     /**
+     * One check of a CUSTOM policy's external authorizer ({@code wisp_waypoint_ext_authz_total}): the
+     * provider's name and the result ({@code allowed}, {@code denied}, {@code error}, {@code error_allowed}).
+     */
+    public void extAuthz(String provider, String result) {
+        Counter.builder("wisp_waypoint_ext_authz").description("checks of external authorizers (CUSTOM policies)")
+                .tags("provider", provider, "result", result).register(registry).increment();
+    }
+
+    /**
      * One fault injected by a route's HTTPFault ({@code wisp_waypoint_faults_injected_total}); the
      * request is counted in the Istio series too, an abort with its status.
      *

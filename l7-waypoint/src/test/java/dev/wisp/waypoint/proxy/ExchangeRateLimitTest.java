@@ -47,7 +47,7 @@ class ExchangeRateLimitTest {
     void anEmptyBucketAnswers429WithoutContactingABackendAndCountsIt() {
         Telemetry telemetry = new Telemetry();
         Routing routing = new Routing(() -> CONFIG, null, new RequestMetrics(telemetry.registry()),
-                new RateLimits(() -> 0L));
+                new RateLimits(() -> 0L), Optional.empty());
         // Empty the bucket as a request before would have.
         assertThat(routing.rateLimits().take(HOST, CONFIG.routes().get(HOST).getVirtualHosts(0).getRoutes(0), 0.5)
                 .limited()).isFalse();

@@ -335,7 +335,8 @@ public final class ConfigDecoder {
     private static MeshConfigObject meshConfig(Fields f, YNode doc, ObjectRef ref) {
         f.allowOnly(doc, "", "apiVersion", "kind", "metadata", "spec");
         YNode spec = f.child(doc, "spec");
-        f.allowOnly(spec, "spec", "trustDomain", "rootNamespace", "clusterDomain", "defaults", "wireguard", "hbone");
+        f.allowOnly(spec, "spec", "trustDomain", "rootNamespace", "clusterDomain", "defaults", "wireguard", "hbone",
+                "extensionProviders");
         YNode defaults = f.child(spec, "defaults");
         f.allowOnly(defaults, "spec.defaults", "mtlsMode");
         YNode wireguard = f.child(spec, "wireguard");
@@ -379,7 +380,8 @@ public final class ConfigDecoder {
         return new MeshConfigObject(ref, new MeshConfig(td == null ? d.trustDomain() : td,
                 root == null ? d.rootNamespace() : root, domain == null ? d.clusterDomain() : domain, mode,
                 "true".equals(hboneOverWg), idle == null ? d.wireguardPeerIdle() : idle,
-                rotation == null ? d.wireguardKeyRotation() : rotation, hboneProtocol.orElse(d.hboneProtocol())));
+                rotation == null ? d.wireguardKeyRotation() : rotation, hboneProtocol.orElse(d.hboneProtocol()),
+                ExtensionProviderDecoder.decode(f, spec)));
     }
 
     static Map<String, String> selector(Fields f, YNode spec) {
