@@ -40,7 +40,8 @@ import org.slf4j.LoggerFactory;
  * The control plane's configuration from the Kubernetes API: fabric8 informers on Namespaces,
  * Pods, Services, EndpointSlices, Nodes, Istio's {@code security.istio.io/v1} AuthorizationPolicy,
  * PeerAuthentication and RequestAuthentication, and the Gateway API's {@code gateway.networking.k8s.io/v1} Gateway, HTTPRoute
- * and GRPCRoute (generic resources: no fabric8 model class needed), plus the MeshConfig directory
+ * and GRPCRoute, and Wisp's {@code wisp.dev/v1alpha1} HTTPFault and LocalRateLimit (generic
+ * resources: no fabric8 model class needed), plus the MeshConfig directory
  * (the chart's ConfigMap), all turned into the same model the directory source makes.
  *
  * <p>Threads: informer callbacks (fabric8's executor) only mark the cluster dirty; one platform
@@ -49,7 +50,8 @@ import org.slf4j.LoggerFactory;
  * equal the last reported one's is not reported: a resync or the relist after a broken watch
  * delivers every object again, and that must not push anything. Refused objects get a Warning
  * Event naming the field ({@link RefusalEvents}), each refusal once; Gateway API objects get their
- * status conditions ({@link GatewayApiStatus}), written only when they change.
+ * status conditions ({@link GatewayApiStatus}), written only when they change. A WireGuard key the
+ * control plane accepted is written on its Node ({@link NodeKeyAnnotations}), on the same thread.
  *
  * <p>Closing stops the informers and the reading thread (waiting for a reading in flight, so
  * nothing is written to the API after it returns); the client belongs to the caller.
@@ -73,6 +75,14 @@ public final class KubernetesConfigSource implements ConfigSource {
             kind(GATEWAY_GROUP, "GRPCRoute", "grpcroutes"));
 
     /**
+     * Wisp's route filter kinds ({@code wisp.dev/v1alpha1}, the chart's CRDs), named by routes'
+     * ExtensionRef filters; read as generic resources.
+     */
+    static final List<ResourceDefinitionContext> WISP_KINDS = List.of(
+            kind("wisp.dev", "v1alpha1", "HTTPFault", "httpfaults"),
+            kind("wisp.dev", "v1alpha1", "LocalRateLimit", "localratelimits"));
+
+    /**
      * How to read the cluster.
      *
      * @param meshConfigDir a directory of YAML read beside the cluster (the MeshConfig)
@@ -94,6 +104,7 @@ public final class KubernetesConfigSource implements ConfigSource {
     private final DirectoryConfigSource directory;
     private final RefusalEvents events;
     private final GatewayApiStatus status;
+    private final NodeKeyAnnotations keyAnnotations;
     private final List<SharedIndexInformer<?>> informers = new ArrayList<>();
     private final ScheduledExecutorService reader = Executors.newSingleThreadScheduledExecutor(
             r -> Thread.ofPlatform().name("wisp-kube-reading").daemon().unstarted(r));
@@ -108,9 +119,9 @@ public final class KubernetesConfigSource implements ConfigSource {
     private SharedIndexInformer<io.fabric8.kubernetes.api.model.Namespace> namespaces;
     private volatile SharedIndexInformer<io.fabric8.kubernetes.api.model.Pod> pods;
     private SharedIndexInformer<io.fabric8.kubernetes.api.model.Service> services;
-    private SharedIndexInformer<io.fabric8.kubernetes.api.model.Node> nodes;
+    private volatile SharedIndexInformer<io.fabric8.kubernetes.api.model.Node> nodes;
     private SharedIndexInformer<io.fabric8.kubernetes.api.model.discovery.v1.EndpointSlice> endpointSlices;
-    /** The Istio and Gateway API kinds ({@link #POLICY_KINDS}, {@link #GATEWAY_KINDS}). */
+    /** The Istio, Gateway API and Wisp kinds ({@link #POLICY_KINDS}, {@link #GATEWAY_KINDS}, {@link #WISP_KINDS}). */
     private final List<SharedIndexInformer<GenericKubernetesResource>> custom = new ArrayList<>();
 
     public KubernetesConfigSource(KubernetesClient client, Settings settings) {
@@ -119,10 +130,18 @@ public final class KubernetesConfigSource implements ConfigSource {
         this.directory = new DirectoryConfigSource(settings.meshConfigDir());
         this.events = new RefusalEvents(client);
         this.status = new GatewayApiStatus(client, settings.enrollment().honorIstioLabels());
+        this.keyAnnotations = new NodeKeyAnnotations(client, name -> {
+            SharedIndexInformer<io.fabric8.kubernetes.api.model.Node> n = nodes;
+            return n == null ? null : n.getStore().getByKey(name);
+        });
     }
 
     private static ResourceDefinitionContext kind(String group, String kind, String plural) {
-        return new ResourceDefinitionContext.Builder().withGroup(group).withVersion("v1")
+        return kind(group, "v1", kind, plural);
+    }
+
+    private static ResourceDefinitionContext kind(String group, String version, String kind, String plural) {
+        return new ResourceDefinitionContext.Builder().withGroup(group).withVersion(version)
                 .withKind(kind).withPlural(plural).withNamespaced(true).build();
     }
 
@@ -136,8 +155,8 @@ public final class KubernetesConfigSource implements ConfigSource {
         nodes = watch(client.nodes().runnableInformer(resync), "Node");
         endpointSlices = watch(client.discovery().v1().endpointSlices().inAnyNamespace().runnableInformer(resync),
                 "EndpointSlice");
-        for (ResourceDefinitionContext kind : java.util.stream.Stream.concat(POLICY_KINDS.stream(),
-                GATEWAY_KINDS.stream()).toList()) {
+        for (ResourceDefinitionContext kind : java.util.stream.Stream.of(POLICY_KINDS, GATEWAY_KINDS, WISP_KINDS)
+                .flatMap(List::stream).toList()) {
             custom.add(watch(client.genericKubernetesResources(kind).inAnyNamespace().runnableInformer(resync),
                     kind.getKind()));
         }
@@ -256,6 +275,16 @@ public final class KubernetesConfigSource implements ConfigSource {
     /** How many readings of the stores were made (reported or not): tests watch resyncs with it. */
     long readings() {
         return readings.get();
+    }
+
+    /** Annotates the Node ({@link NodeKeyAnnotations}) on the reading thread, in the order keys were accepted. */
+    @Override
+    public void recordWireGuardKey(String node, String publicKey, String endpoint) {
+        try {
+            reader.execute(() -> keyAnnotations.write(node, publicKey, endpoint));
+        } catch (java.util.concurrent.RejectedExecutionException e) {
+            log.debug("closed: Node {} not annotated with its WireGuard key", node);
+        }
     }
 
     @Override
