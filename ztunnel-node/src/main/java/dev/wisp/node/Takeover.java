@@ -88,9 +88,14 @@ final class Takeover {
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             throw new IOException("interrupted asking the running agent to hand over", e);
-        } catch (IOException e) {
+        } catch (java.net.ConnectException | java.net.http.HttpTimeoutException e) {
             throw new IOException("no running agent answers on " + uri + " (" + e + "): nothing to take over; start "
                     + "without --takeover", e);
+        } catch (IOException e) {
+            // It took the request and closed its admin listener, the answer with it: it is handing over
+            // (if not, its admin ports stay taken and bindWhenFree says so).
+            LOG.info("the running agent closed its admin listener as it answered ({}): taking its ports", e.toString());
+            return;
         }
         if (r.statusCode() != 202) {
             throw new IOException("the running agent refused to hand over (" + uri + "): " + r.statusCode() + " "
