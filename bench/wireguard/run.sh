@@ -25,10 +25,8 @@ sfx=$(head -c3 /dev/urandom | od -An -tx1 | tr -d ' \n')
 nsa="bwa$sfx"; nsb="bwb$sfx"
 pids=()
 
-java=$(ls -d /usr/lib/jvm/*/bin/java | sort -rV | while read -r j; do
-  v=$("$j" -XshowSettings:properties -version 2>&1 | sed -n 's/^ *java.specification.version = //p')
-  [ "${v%%.*}" -ge 25 ] 2>/dev/null && { echo "$j"; break; }; done)
-[ -n "$java" ] || { echo "needs a JDK >= 25 under /usr/lib/jvm" >&2; exit 1; }
+. "$root/bench/lib/cpu.sh"
+java=$(find_java)
 [ -f "$root/cli/target/wisp-cli.jar" ] || (cd "$root" && ./mvnw -q -B -pl cli -am package -DskipTests -Dspotless.check.skip=true)
 cp="$root/cli/target/wisp-cli.jar:$root/cli/target/lib/*"
 baseline_cp=${WISP_BENCH_BASELINE_CP:-}
@@ -55,26 +53,6 @@ setup_ns() {
   ip -n "$nsa" addr add 192.168.250.1/24 dev "va$sfx"; ip -n "$nsb" addr add 192.168.250.2/24 dev "vb$sfx"
   for n in "$nsa" "$nsb"; do ip -n "$n" link set lo up; done
   ip -n "$nsa" link set "va$sfx" up; ip -n "$nsb" link set "vb$sfx" up
-}
-
-cpu_ticks() { # utime+stime of a pid and its threads, in clock ticks
-  awk '{print $14+$15}' "/proc/$1/stat"
-}
-
-machine_ticks() { # user+nice+system+irq+softirq of all CPUs (/proc/stat), in clock ticks
-  awk '$1 == "cpu" {print $2+$3+$4+$7+$8}' /proc/stat
-}
-
-idle_secs=${WISP_BENCH_IDLE_SECONDS:-5}
-background_ticks() { # the machine's ticks over idle_secs with no benchmark traffic
-  local m0 m1; m0=$(machine_ticks); sleep "$idle_secs"; m1=$(machine_ticks)
-  echo $((m1 - m0))
-}
-
-ksoftirqd_ticks() { # utime+stime of the kernel's softirq threads
-  local t=0 p
-  for p in $(pgrep '^ksoftirqd/'); do t=$((t + $(cpu_ticks "$p"))); done
-  echo "$t"
 }
 
 # measure address pids... -> prints "bytes wg_ticks iperf3_ticks ksoftirqd_ticks machine_ticks background_ticks wall_ms"

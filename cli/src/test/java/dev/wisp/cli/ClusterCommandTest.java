@@ -17,6 +17,7 @@ class ClusterCommandTest {
     void helpNamesTheSubcommandsAndTheConfigDirectory() {
         assertThat(run("cluster", "--help").out()).contains("up", "down", "status");
         assertThat(run("cluster", "up", "--help").out()).contains("--config-dir", "--nodes", "--pods",
+                "--[no-]wireguard",
                 "wisp-cluster-NAME.yaml", "Ctrl-C");
     }
 

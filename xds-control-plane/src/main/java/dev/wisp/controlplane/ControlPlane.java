@@ -419,6 +419,7 @@ public final class ControlPlane implements AutoCloseable {
                     keys = a.registry();
                     log.info("WireGuard key of node {} registered: {} at {}, pod CIDRs {}", node, a.entry().publicKey(),
                             a.entry().endpointText(), a.entry().podCidrs());
+                    source.recordWireGuardKey(node, a.entry().publicKey(), a.entry().endpointText());
                 }
                 return a.changed();
             }

@@ -61,6 +61,9 @@ public final class ClusterCommand {
         @Option(names = "--base", defaultValue = "200", paramLabel = "B", description = "Address plan: underlay 10.B.0.0/24, pods 10.(B+1).<node>.0/24; even, 10..252 (default: ${DEFAULT-VALUE}).")
         int base;
 
+        @Option(names = "--wireguard", negatable = true, defaultValue = "true", fallbackValue = "true", description = "WireGuard between the nodes (strict: pod traffic between nodes only inside it); --no-wireguard leaves it on the underlay in clear (default: on).")
+        boolean wireguard;
+
         @Spec
         CommandSpec spec;
 
@@ -79,7 +82,7 @@ public final class ClusterCommand {
             } catch (IllegalArgumentException e) {
                 throw new UserException(e.getMessage(), 2);
             }
-            MeshSpec.Builder mesh = MeshSpec.builder(cluster).configDir(configDir.dir());
+            MeshSpec.Builder mesh = MeshSpec.builder(cluster).configDir(configDir.dir()).wireguard(wireguard);
             if (workDir != null) {
                 mesh.workDir(workDir);
             }

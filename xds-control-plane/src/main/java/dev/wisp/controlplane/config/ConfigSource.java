@@ -24,6 +24,15 @@ public interface ConfigSource extends AutoCloseable {
     /** Deletes the objects named by the documents of {@code yaml}. */
     List<Change> delete(String fileName, String yaml) throws ConfigRejectedException;
 
+    /**
+     * Records a WireGuard key and endpoint the control plane accepted from {@code node}'s agent
+     * (validated by the key registry; never called for a refused claim), where the source keeps
+     * such things: the Kubernetes source writes them as annotations on the node's {@code Node}
+     * ({@code wisp.dev/wireguard-public-key}, {@code wisp.dev/wireguard-endpoint}); the directory
+     * source keeps nothing. Must not block: called while the control plane publishes.
+     */
+    default void recordWireGuardKey(String node, String publicKey, String endpoint) {}
+
     @Override
     void close();
 

@@ -49,7 +49,8 @@ import org.slf4j.LoggerFactory;
  * equal the last reported one's is not reported: a resync or the relist after a broken watch
  * delivers every object again, and that must not push anything. Refused objects get a Warning
  * Event naming the field ({@link RefusalEvents}), each refusal once; Gateway API objects get their
- * status conditions ({@link GatewayApiStatus}), written only when they change.
+ * status conditions ({@link GatewayApiStatus}), written only when they change. A WireGuard key the
+ * control plane accepted is written on its Node ({@link NodeKeyAnnotations}), on the same thread.
  *
  * <p>Closing stops the informers and the reading thread (waiting for a reading in flight, so
  * nothing is written to the API after it returns); the client belongs to the caller.
@@ -94,6 +95,7 @@ public final class KubernetesConfigSource implements ConfigSource {
     private final DirectoryConfigSource directory;
     private final RefusalEvents events;
     private final GatewayApiStatus status;
+    private final NodeKeyAnnotations keyAnnotations;
     private final List<SharedIndexInformer<?>> informers = new ArrayList<>();
     private final ScheduledExecutorService reader = Executors.newSingleThreadScheduledExecutor(
             r -> Thread.ofPlatform().name("wisp-kube-reading").daemon().unstarted(r));
@@ -108,7 +110,7 @@ public final class KubernetesConfigSource implements ConfigSource {
     private SharedIndexInformer<io.fabric8.kubernetes.api.model.Namespace> namespaces;
     private volatile SharedIndexInformer<io.fabric8.kubernetes.api.model.Pod> pods;
     private SharedIndexInformer<io.fabric8.kubernetes.api.model.Service> services;
-    private SharedIndexInformer<io.fabric8.kubernetes.api.model.Node> nodes;
+    private volatile SharedIndexInformer<io.fabric8.kubernetes.api.model.Node> nodes;
     private SharedIndexInformer<io.fabric8.kubernetes.api.model.discovery.v1.EndpointSlice> endpointSlices;
     /** The Istio and Gateway API kinds ({@link #POLICY_KINDS}, {@link #GATEWAY_KINDS}). */
     private final List<SharedIndexInformer<GenericKubernetesResource>> custom = new ArrayList<>();
@@ -119,6 +121,10 @@ public final class KubernetesConfigSource implements ConfigSource {
         this.directory = new DirectoryConfigSource(settings.meshConfigDir());
         this.events = new RefusalEvents(client);
         this.status = new GatewayApiStatus(client, settings.enrollment().honorIstioLabels());
+        this.keyAnnotations = new NodeKeyAnnotations(client, name -> {
+            SharedIndexInformer<io.fabric8.kubernetes.api.model.Node> n = nodes;
+            return n == null ? null : n.getStore().getByKey(name);
+        });
     }
 
     private static ResourceDefinitionContext kind(String group, String kind, String plural) {
@@ -256,6 +262,16 @@ public final class KubernetesConfigSource implements ConfigSource {
     /** How many readings of the stores were made (reported or not): tests watch resyncs with it. */
     long readings() {
         return readings.get();
+    }
+
+    /** Annotates the Node ({@link NodeKeyAnnotations}) on the reading thread, in the order keys were accepted. */
+    @Override
+    public void recordWireGuardKey(String node, String publicKey, String endpoint) {
+        try {
+            reader.execute(() -> keyAnnotations.write(node, publicKey, endpoint));
+        } catch (java.util.concurrent.RejectedExecutionException e) {
+            log.debug("closed: Node {} not annotated with its WireGuard key", node);
+        }
     }
 
     @Override
