@@ -288,12 +288,13 @@ class WaypointBenchE2eTest {
         if (BENCH) {
             Files.writeString(Path.of(REPORT), report);
         }
+        if (BENCH) {
+            return; // the benchmark reports what failed in its table; the suite's short run asserts it
+        }
         base.forEach((k, m) -> assertThat(m.load()).as(k + " at " + BASE_RATE + "/s").containsEntry("ok", ""
                 + BASE_RATE * BASE_SECONDS).containsEntry("bad", "0").containsEntry("rq_failed", "0"));
-        if (!BENCH) {
-            steps.forEach((k, up) -> assertThat(up.getFirst().load()).as(k + " at " + STEPS.getFirst() + "/s")
-                    .containsEntry("ok", "" + STEPS.getFirst() * STEP_SECONDS).containsEntry("rq_failed", "0"));
-        }
+        steps.forEach((k, up) -> assertThat(up.getFirst().load()).as(k + " at " + STEPS.getFirst() + "/s")
+                .containsEntry("ok", "" + STEPS.getFirst() * STEP_SECONDS).containsEntry("rq_failed", "0"));
     }
 
     /** The pids of {@code pod}'s processes whose command line contains {@code what}. */
