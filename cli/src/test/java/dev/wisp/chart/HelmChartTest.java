@@ -47,6 +47,18 @@ class HelmChartTest {
     }
 
     @Test
+    void theChartsCrdsDefineWispsRouteFilterKindsAndMatchTheKubernetesSchema() throws java.io.IOException {
+        List<ObjectNode> crds = Helm.parse(java.nio.file.Files.readString(Helm.CHART.resolve("crds/wisp.dev.yaml")));
+        assertThat(crds).extracting(o -> o.at("/metadata/name").asText() + " " + o.at("/spec/names/kind").asText()
+                + " " + o.at("/spec/versions/0/name").asText() + " " + o.at("/spec/scope").asText())
+                .containsExactly("httpfaults.wisp.dev HTTPFault v1alpha1 Namespaced",
+                        "localratelimits.wisp.dev LocalRateLimit v1alpha1 Namespaced");
+        Helm.Run check = Helm.check(crds);
+        assertThat(check.exit()).as(check.output()).isZero();
+        assertThat(check.output()).contains("checked 2 objects, 0 problems");
+    }
+
+    @Test
     void theSchemaCheckRefusesAnUnknownFieldAWrongTypeAndAMissingRequiredField() {
         List<ObjectNode> objects = Helm.template();
         ObjectNode agent = only(objects, "DaemonSet", "wisp-node");
@@ -245,7 +257,7 @@ class HelmChartTest {
                 "discovery.k8s.io/endpointslices", "security.istio.io/authorizationpolicies",
                 "security.istio.io/peerauthentications", "security.istio.io/requestauthentications",
                 "gateway.networking.k8s.io/gateways", "gateway.networking.k8s.io/httproutes",
-                "gateway.networking.k8s.io/grpcroutes")) {
+                "gateway.networking.k8s.io/grpcroutes", "wisp.dev/httpfaults", "wisp.dev/localratelimits")) {
             for (String verb : List.of("get", "list", "watch")) {
                 expected.add(role + read + " " + verb);
             }

@@ -43,6 +43,9 @@ class RouteCheckCommandTest {
                     - matches: [{path: {type: Exact, value: /faulty}}]
                       filters: [{type: ExtensionRef, extensionRef: {group: wisp.dev, kind: HTTPFault, name: teapot}}]
                       backendRefs: [{name: reviews-v1, port: 9080}]
+                    - matches: [{path: {type: Exact, value: /limited}}]
+                      filters: [{type: ExtensionRef, extensionRef: {group: wisp.dev, kind: LocalRateLimit, name: ten}}]
+                      backendRefs: [{name: reviews-v1, port: 9080}]
                     """
                     .indent(2)
             + """
@@ -51,6 +54,11 @@ class RouteCheckCommandTest {
                     kind: HTTPFault
                     metadata: {name: teapot, namespace: shop}
                     spec: {delay: {fixedDelay: 250ms}, abort: {httpStatus: 418}}
+                    ---
+                    apiVersion: wisp.dev/v1alpha1
+                    kind: LocalRateLimit
+                    metadata: {name: ten, namespace: shop}
+                    spec: {tokens: 10, fillInterval: 2s}
                     """;
     static final ObjectMapper JSON = new ObjectMapper();
 
@@ -134,6 +142,19 @@ class RouteCheckCommandTest {
         assertThat(json(faulty).get("backend").isNull()).isTrue();
         assertThat(faulty.err()).contains("aborted by HTTPFault shop/teapot of ");
         assertThat(faulty.exit()).isEqualTo(RouteCommand.NOT_FORWARDED);
+        assertThat(json(faulty).has("rateLimit")).as("only for a rule naming a LocalRateLimit").isFalse();
+    }
+
+    @Test
+    void aRateLimitedRuleIsReportedWithItsBucket() throws IOException {
+        WispTest.Run r = check("--request", "GET /limited");
+        assertThat(r.exit()).isEqualTo(RouteCommand.FORWARDED);
+        JsonNode limit = json(r).get("rateLimit");
+        assertThat(limit.get("name").asText()).isEqualTo("shop/ten");
+        assertThat(limit.get("tokens").asInt()).isEqualTo(10);
+        assertThat(limit.get("tokensPerFill").asInt()).isEqualTo(1);
+        assertThat(limit.get("fillIntervalMs").asLong()).isEqualTo(2000);
+        assertThat(r.err()).contains("rate limited by LocalRateLimit shop/ten");
     }
 
     @Test

@@ -21,7 +21,8 @@ import org.junit.jupiter.api.io.TempDir;
  * as Envoy's fault filter configuration and applied by {@code wisp waypoint} (an uncaptured pod on
  * node 1); this JVM tunnels a client's calls to the waypoint as node 1's agent would ({@link
  * WaypointClient}). A 100 % abort answers 503 and the backend never sees the request; a 300 ms delay
- * holds the request at least that long before the backend answers it.
+ * holds the request at least that long before the backend answers it; a {@code LocalRateLimit} of
+ * three tokens a day lets exactly three calls through to the backend and answers the next ones 429.
  */
 class WaypointFaultE2eTest {
     static final String CLUSTER = "wpf";
@@ -37,6 +38,11 @@ class WaypointFaultE2eTest {
             metadata: {name: slow, namespace: default}
             spec:
               delay: {fixedDelay: 300ms}
+            """, """
+            apiVersion: wisp.dev/v1alpha1
+            kind: LocalRateLimit
+            metadata: {name: three, namespace: default}
+            spec: {tokens: 3, fillInterval: 24h}
             """, ConfigYaml.httpRouteHead("faults", "default", "echo", 80) + """
               rules:
               - matches: [{path: {type: PathPrefix, value: /abort}}]
@@ -44,6 +50,9 @@ class WaypointFaultE2eTest {
                 backendRefs: [{name: echo, port: 80}]
               - matches: [{path: {type: PathPrefix, value: /delay}}]
                 filters: [{type: ExtensionRef, extensionRef: {group: wisp.dev, kind: HTTPFault, name: slow}}]
+                backendRefs: [{name: echo, port: 80}]
+              - matches: [{path: {type: PathPrefix, value: /limited}}]
+                filters: [{type: ExtensionRef, extensionRef: {group: wisp.dev, kind: LocalRateLimit, name: three}}]
                 backendRefs: [{name: echo, port: 80}]
             """);
     @TempDir
@@ -98,5 +107,24 @@ class WaypointFaultE2eTest {
             assertThat(answer).isEqualTo("200 echo GET /delay/call-" + i);
             assertThat(ms).as("call %d", i).isBetween(300L, 15_000L);
         }
+    }
+
+    @Test
+    void aLimitOfThreeTokensLetsExactlyThreeCallsThroughThenAnswers429() throws Exception {
+        for (int i = 0; i < 3; i++) {
+            assertThat(session.tunnel().call("GET", "/limited/call-" + i, Map.of()))
+                    .isEqualTo("200 echo GET /limited/call-" + i);
+        }
+        for (int i = 3; i < 6; i++) {
+            assertThat(session.tunnel().call("GET", "/limited/call-" + i, Map.of()))
+                    .isEqualTo("429 local_rate_limited");
+        }
+        await().atMost(Duration.ofSeconds(20)).untilAsserted(() -> assertThat(PodApps.read(session.waypointLog()))
+                .contains("path=\"/limited/call-5\" status=429"));
+        // The backend logged each call it answered: exactly the three the bucket let through.
+        String echo = PodApps.read(echoLog);
+        assertThat(echo.lines().map(String::strip).filter(l -> l.contains("/limited/call-"))).containsExactly(
+                "request echo GET /limited/call-0", "request echo GET /limited/call-1",
+                "request echo GET /limited/call-2");
     }
 }

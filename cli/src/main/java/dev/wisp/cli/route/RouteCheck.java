@@ -131,6 +131,18 @@ final class RouteCheck {
         if (d.delay() != null) {
             out.put("delayMs", d.delay().toMillis()); // an HTTPFault's delay, only when one was drawn
         }
+        if (d.grpcStatus() != null) {
+            out.put("grpcStatus", d.grpcStatus()); // an HTTPFault's gRPC abort: a gRPC call's status
+        }
+        if (d.rateLimit() != null) {
+            // The rule's bucket, not its state: the decision is the one made when a token is there.
+            Map<String, Object> limit = new LinkedHashMap<>();
+            limit.put("name", d.rateLimit().ref().qualifiedName());
+            limit.put("tokens", d.rateLimit().tokens());
+            limit.put("tokensPerFill", d.rateLimit().tokensPerFill());
+            limit.put("fillIntervalMs", d.rateLimit().fillInterval().toMillis());
+            out.put("rateLimit", limit);
+        }
         return out;
     }
 }

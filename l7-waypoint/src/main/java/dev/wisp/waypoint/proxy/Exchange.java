@@ -7,6 +7,7 @@ import dev.wisp.waypoint.authz.RequestGate;
 import dev.wisp.waypoint.route.EnvoyRoutes;
 import dev.wisp.waypoint.route.EnvoyRoutes.Decision;
 import dev.wisp.waypoint.route.Faults;
+import dev.wisp.waypoint.route.RateLimits;
 import dev.wisp.waypoint.route.Retries;
 import dev.wisp.waypoint.route.RouteActions;
 import dev.wisp.waypoint.telemetry.RequestMetrics;
@@ -45,6 +46,8 @@ import java.util.Locale;
 import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
+import java.util.function.Consumer;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
@@ -57,7 +60,8 @@ import org.slf4j.LoggerFactory;
  * HTTP/2, trailers kept): each is routed on the virtual
  * host of the tunnel's target ({@link EnvoyRoutes}), answered by the waypoint (404 no route, the
  * route's direct response or redirect, 500/503 from {@link Forwarder#pick}, the abort of the fault the
- * route injects ({@link Faults}, whose delay holds the request first)) or, rewritten by the
+ * route injects ({@link Faults}, whose delay holds the request first), 429 when the route's token
+ * bucket is empty ({@link RateLimits})) or, rewritten by the
  * route ({@link RouteActions}: path, host, request headers), copied to its mirrors and sent to the
  * cluster's endpoints by {@link Attempts} (retries, per-try and request timeouts: 504), the answer's
  * headers edited by the route. One access-log line per request (logger {@code wisp.access}, with the
@@ -120,12 +124,14 @@ final class Exchange extends SimpleChannelInboundHandler<HttpObject> {
     private void whole(ChannelHandlerContext c, FullHttpRequest req) {
         long start = System.nanoTime();
         requestBytes = req.content().readableBytes();
-        Routed r = route(c, req, start);
-        if (r == null) {
-            req.release();
-            return;
-        }
-        inject(c, req, r, start, () -> forward(c, req, r.forward(), r.config(), start, r.keepAlive()), req::release);
+        route(c, req, start, r -> {
+            if (r == null) {
+                req.release();
+                return;
+            }
+            inject(c, req, r, start, () -> forward(c, req, r.forward(), r.config(), start, r.keepAlive()),
+                    req::release);
+        });
     }
 
     /**
@@ -140,8 +146,8 @@ final class Exchange extends SimpleChannelInboundHandler<HttpObject> {
                 drop.run();
             } else if (fault.aborted()) {
                 drop.run();
-                respond(c, req.method().name(), req.uri(), fault.abortStatus(), "aborted by the route's fault filter",
-                        r.forward().route(), null, start, r.keepAlive());
+                respond(c, req.method().name(), req.uri(), fault.abortStatus(), fault.grpcStatus(),
+                        "aborted by the route's fault filter", r.forward().route(), null, start, r.keepAlive(), 0);
             } else {
                 go.run();
             }
@@ -154,27 +160,29 @@ final class Exchange extends SimpleChannelInboundHandler<HttpObject> {
         }
     }
 
-    /** A gRPC call's head: routed as a whole request is, then relayed by a {@link StreamedCall}. */
+    /**
+     * A gRPC call's head: routed as a whole request is, then relayed by a {@link StreamedCall}; its parts
+     * that come meanwhile (an external authorizer's answer, a route's injected delay) are held.
+     */
     private void streamed(ChannelHandlerContext c, HttpRequest head) {
         long start = System.nanoTime();
         requestBytes = 0;
-        Routed routed = route(c, head, start);
-        if (routed == null) {
-            return;
-        }
-        if (routed.fault().equals(Faults.Injected.NONE)) {
-            relay(c, head, routed, start);
-            return;
-        }
         held = new ArrayList<>();
-        inject(c, head, routed, start, () -> {
-            List<HttpContent> parts = held;
-            held = null;
-            relay(c, head, routed, start);
-            parts.forEach(call::request);
-        }, () -> {
+        Runnable drop = () -> {
             held.forEach(HttpContent::release);
             held = null;
+        };
+        route(c, head, start, routed -> {
+            if (routed == null) {
+                drop.run();
+                return;
+            }
+            inject(c, head, routed, start, () -> {
+                List<HttpContent> parts = held;
+                held = null;
+                relay(c, head, routed, start);
+                parts.forEach(call::request);
+            }, drop);
         });
     }
 
@@ -231,10 +239,12 @@ final class Exchange extends SimpleChannelInboundHandler<HttpObject> {
     }
 
     /**
-     * Authorizes and routes a request by its head; answers it (and returns null) unless it goes to a
-     * cluster. The caller owns the request's body.
+     * Authorizes and routes a request by its head, then hands {@code then} where it goes, or null when it
+     * was answered here (or the client left while the external authorizer was asked); the caller owns the
+     * request's body. An authorizer's answer is awaited with reading paused, and taken on the stream's
+     * event loop.
      */
-    private Routed route(ChannelHandlerContext c, HttpRequest req, long start) {
+    private void route(ChannelHandlerContext c, HttpRequest req, long start, Consumer<Routed> then) {
         virtualHost = null;
         upstream = Optional.empty();
         grpc = Grpc.is(req.headers());
@@ -250,26 +260,43 @@ final class Exchange extends SimpleChannelInboundHandler<HttpObject> {
         String path = q < 0 ? uri : uri.substring(0, q);
         if (!req.decoderResult().isSuccess() || !path.startsWith("/")) {
             respond(c, req.method().name(), uri, 400, "request does not parse", null, null, start, false);
-            return null;
+            then.accept(null);
+            return;
         }
         EnvoyConfig now = routing.config().get();
         Optional<VirtualHost> host = now.virtualHost(target);
         if (host.isEmpty()) {
             respond(c, req.method().name(), uri, 503, "no route configuration serves " + target, null, null, start,
                     keepAlive);
-            return null;
+            then.accept(null);
+            return;
         }
         virtualHost = host.get().getName();
-        EnvoyRoutes.Request http = new EnvoyRoutes.Request(req.method().name(), path,
-                q < 0 ? "" : uri.substring(q + 1), headers(req));
-        Optional<RequestGate.Refusal> refused = RequestGate.check(host.get(),
-                new AuthzRequest(http, peer, source(c), target, Map.of()));
-        if (refused.isPresent()) {
-            respond(c, req.method().name(), uri, refused.get().status(), refused.get().reason(), null, null, start,
-                    keepAlive);
+        CompletableFuture<RequestGate.Outcome> gate = RequestGate.check(host.get(), new AuthzRequest(http(req), peer,
+                source(c), target, Map.of()), routing.authorizers().flatMap(a -> a.bind(now, target)));
+        if (gate.isDone()) {
+            then.accept(decide(c, req, start, keepAlive, now, host.get(), gate.join()));
+            return;
+        }
+        c.channel().config().setAutoRead(false);
+        gate.thenAccept(o -> c.executor().execute(() -> then.accept(c.channel().isActive()
+                ? decide(c, req, start, keepAlive, now, host.get(), o)
+                : null)));
+    }
+
+    /** The gate's {@code outcome} applied: the refusal answered (null), or the request routed. */
+    private Routed decide(ChannelHandlerContext c, HttpRequest req, long start, boolean keepAlive, EnvoyConfig now,
+            VirtualHost host, RequestGate.Outcome outcome) {
+        String uri = req.uri();
+        if (outcome.refusal().isPresent()) {
+            refuse(c, req, outcome.refusal().get(), start, keepAlive);
             return null;
         }
-        Decision d = EnvoyRoutes.decide(host.get(), http, ThreadLocalRandom.current().nextDouble());
+        if (outcome.edits() != null) {
+            HttpHeaders h = req.headers();
+            outcome.edits().applyTo(new RouteActions.Headers(h::set, h::add, h::remove, h::contains));
+        }
+        Decision d = EnvoyRoutes.decide(host, http(req), ThreadLocalRandom.current().nextDouble());
         switch (d) {
             case Decision.Respond r -> {
                 respond(c, req.method().name(), uri, r.status(), r.reason(), r.route(), null, start, keepAlive);
@@ -283,6 +310,14 @@ final class Exchange extends SimpleChannelInboundHandler<HttpObject> {
                 write(c, answer, keepAlive);
             }
             case Decision.Forward f -> {
+                RateLimits.Outcome limit = routing.rateLimits().take(virtualHost, f.matched(),
+                        ThreadLocalRandom.current().nextDouble());
+                if (limit.limited()) {
+                    // Envoy's local rate limit answer, before any fault of the route is drawn.
+                    routing.metrics().rateLimited(limit.rule(), virtualHost);
+                    respond(c, req.method().name(), uri, 429, "local_rate_limited", f.route(), null, start, keepAlive);
+                    return null;
+                }
                 Faults.Injected fault = Faults.draw(f.matched(), ThreadLocalRandom.current());
                 if (fault.delayed()) {
                     routing.metrics().fault("delay", virtualHost);
@@ -294,6 +329,27 @@ final class Exchange extends SimpleChannelInboundHandler<HttpObject> {
             }
         }
         return null;
+    }
+
+    /** The request as routing and authorization see it: method, path, query and headers. */
+    private EnvoyRoutes.Request http(HttpRequest req) {
+        String uri = req.uri();
+        int q = uri.indexOf('?');
+        return new EnvoyRoutes.Request(req.method().name(), q < 0 ? uri : uri.substring(0, q),
+                q < 0 ? "" : uri.substring(q + 1), headers(req));
+    }
+
+    /** Answers a request the gate refused: the refusal's body when it has one (an authorizer's), else its reason. */
+    private void refuse(ChannelHandlerContext c, HttpRequest req, RequestGate.Refusal x, long start,
+            boolean keepAlive) {
+        if (x.body() == null || grpc) {
+            respond(c, req.method().name(), req.uri(), x.status(), x.reason(), null, null, start, keepAlive);
+            return;
+        }
+        FullHttpResponse r = new DefaultFullHttpResponse(HttpVersion.HTTP_1_1, HttpResponseStatus.valueOf(x.status()),
+                Unpooled.copiedBuffer(x.body(), StandardCharsets.UTF_8));
+        log(req.method().name(), req.uri(), x.status(), x.reason(), null, null, start, r.content().readableBytes(), 0);
+        write(c, r, keepAlive);
     }
 
     private void forward(ChannelHandlerContext c, FullHttpRequest req, Decision.Forward f, EnvoyConfig now,
@@ -394,8 +450,17 @@ final class Exchange extends SimpleChannelInboundHandler<HttpObject> {
 
     private void respond(ChannelHandlerContext c, String method, String uri, int status, String reason, String route,
             String where, long start, boolean keepAlive, int attempts) {
+        respond(c, method, uri, status, -1, reason, route, where, start, keepAlive, attempts);
+    }
+
+    /**
+     * The waypoint's own answer: {@code status} with {@code reason} as text, or to a gRPC call the
+     * trailers-only {@code grpcCode} (when not -1, else the status's gRPC code).
+     */
+    private void respond(ChannelHandlerContext c, String method, String uri, int status, int grpcCode, String reason,
+            String route, String where, long start, boolean keepAlive, int attempts) {
         if (grpc) {
-            FullHttpResponse r = Grpc.answer(status, reason);
+            FullHttpResponse r = grpcCode >= 0 ? Grpc.answerStatus(grpcCode, reason) : Grpc.answer(status, reason);
             grpcStatus = r.headers().get(Grpc.STATUS);
             log(method, uri, r.status().code(), reason, route, where, start, 0, attempts);
             write(c, r, keepAlive);

@@ -43,8 +43,13 @@ final class Grpc {
 
     /** The trailers-only answer to a gRPC request the waypoint answers with {@code http} itself. */
     static FullHttpResponse answer(int http, String reason) {
+        return answerStatus(status(http), reason);
+    }
+
+    /** The trailers-only answer with gRPC status {@code code}. */
+    static FullHttpResponse answerStatus(int code, String reason) {
         FullHttpResponse r = new DefaultFullHttpResponse(HttpVersion.HTTP_1_1, HttpResponseStatus.OK);
-        r.headers().set(HttpHeaderNames.CONTENT_TYPE, "application/grpc").setInt(STATUS, status(http)).set(MESSAGE,
+        r.headers().set(HttpHeaderNames.CONTENT_TYPE, "application/grpc").setInt(STATUS, code).set(MESSAGE,
                 percentEncoded(reason));
         return r;
     }

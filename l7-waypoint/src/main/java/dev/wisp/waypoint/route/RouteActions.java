@@ -120,6 +120,22 @@ public final class RouteActions {
         return out;
     }
 
+    /**
+     * {@code route}'s per-route configuration of {@code filter} as a {@code type}, or null when it has
+     * none (or one of another type, or one that does not parse: the filter is then not applied).
+     */
+    static <T extends com.google.protobuf.Message> T perFilter(Route route, String filter, Class<T> type) {
+        com.google.protobuf.Any config = route.getTypedPerFilterConfigMap().get(filter);
+        if (config == null || !config.is(type)) {
+            return null;
+        }
+        try {
+            return config.unpack(type);
+        } catch (com.google.protobuf.InvalidProtocolBufferException e) {
+            return null;
+        }
+    }
+
     /** A fractional percent as a share in [0, 1]. */
     static double share(FractionalPercent f) {
         int scale = switch (f.getDenominator()) {
@@ -137,7 +153,7 @@ public final class RouteActions {
     }
 
     /** Removals first, then each option by its append action, as Envoy evaluates them. */
-    static void edit(List<HeaderValueOption> options, List<String> remove, Headers h) {
+    public static void edit(List<HeaderValueOption> options, List<String> remove, Headers h) {
         remove.forEach(n -> h.remove().accept(n.toLowerCase(Locale.ROOT)));
         for (HeaderValueOption o : options) {
             String name = o.getHeader().getKey().toLowerCase(Locale.ROOT);

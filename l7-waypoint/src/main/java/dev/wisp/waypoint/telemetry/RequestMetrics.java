@@ -94,6 +94,15 @@ public final class RequestMetrics {
     }
 
     /**
+     * One check of a CUSTOM policy's external authorizer ({@code wisp_waypoint_ext_authz_total}): the
+     * provider's name and the result ({@code allowed}, {@code denied}, {@code error}, {@code error_allowed}).
+     */
+    public void extAuthz(String provider, String result) {
+        Counter.builder("wisp_waypoint_ext_authz").description("checks of external authorizers (CUSTOM policies)")
+                .tags("provider", provider, "result", result).register(registry).increment();
+    }
+
+    /**
      * One fault injected by a route's HTTPFault ({@code wisp_waypoint_faults_injected_total}); the
      * request is counted in the Istio series too, an abort with its status.
      *
@@ -102,6 +111,16 @@ public final class RequestMetrics {
     public void fault(String kind, String virtualHost) {
         Counter.builder("wisp_waypoint_faults_injected").description("faults injected by routes' HTTPFaults")
                 .tag("kind", kind).tag("destination_service", virtualHost == null ? UNKNOWN : virtualHost)
+                .register(registry).increment();
+    }
+
+    /**
+     * One request a route's LocalRateLimit refused ({@code wisp_waypoint_rate_limited_total}, by the
+     * rule, its {@code stat_prefix}); the request is counted in the Istio series too, with 429.
+     */
+    public void rateLimited(String rule, String virtualHost) {
+        Counter.builder("wisp_waypoint_rate_limited").description("requests refused by routes' LocalRateLimits")
+                .tag("route", rule).tag("destination_service", virtualHost == null ? UNKNOWN : virtualHost)
                 .register(registry).increment();
     }
 

@@ -10,7 +10,9 @@ import io.envoyproxy.envoy.config.core.v3.Node;
 import io.envoyproxy.envoy.config.endpoint.v3.ClusterLoadAssignment;
 import io.envoyproxy.envoy.config.listener.v3.Listener;
 import io.envoyproxy.envoy.config.route.v3.RouteConfiguration;
+import io.envoyproxy.envoy.extensions.filters.http.ext_authz.v3.ExtAuthz;
 import io.envoyproxy.envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager;
+import io.envoyproxy.envoy.extensions.filters.network.http_connection_manager.v3.HttpFilter;
 import io.envoyproxy.envoy.service.discovery.v3.AggregatedDiscoveryServiceGrpc;
 import io.envoyproxy.envoy.service.discovery.v3.DiscoveryRequest;
 import io.envoyproxy.envoy.service.discovery.v3.DiscoveryResponse;
@@ -22,6 +24,7 @@ import java.util.HashMap;
 import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.Set;
 import java.util.TreeSet;
 import java.util.concurrent.ThreadLocalRandom;
@@ -34,7 +37,8 @@ import org.slf4j.LoggerFactory;
 /**
  * The waypoint's Envoy xDS client: one state-of-the-world ADS stream to the control plane, as Envoy
  * follows it: listeners and clusters by wildcard, then the route configurations the listeners' HTTP
- * connection managers name (RDS) and the load assignments of the clusters (EDS). Every response is
+ * connection managers name (RDS) and the load assignments of the clusters (EDS); of a listener's HTTP
+ * filters, its {@code envoy.filters.http.ext_authz} (the external authorizer of CUSTOM policies). Every response is
  * decoded whole; a response that does not decode is NACKed (the previous resources stay) and one that
  * does is ACKed and published as a new {@link EnvoyConfig}.
  *
@@ -49,6 +53,8 @@ public final class AdsClient implements AutoCloseable {
     static final String RDS = "type.googleapis.com/envoy.config.route.v3.RouteConfiguration";
     static final String CDS = "type.googleapis.com/envoy.config.cluster.v3.Cluster";
     static final String EDS = "type.googleapis.com/envoy.config.endpoint.v3.ClusterLoadAssignment";
+    /** The HTTP filter that calls an external authorizer, the one filter of a listener read besides RDS. */
+    public static final String EXT_AUTHZ = "envoy.filters.http.ext_authz";
 
     private final AggregatedDiscoveryServiceGrpc.AggregatedDiscoveryServiceStub stub;
     private final Node node;
@@ -62,6 +68,8 @@ public final class AdsClient implements AutoCloseable {
     private final Named<RouteConfiguration> routes = new Named<>(RDS);
     /** The load assignments of the clusters (EDS); guarded by {@code this}. */
     private final Named<ClusterLoadAssignment> endpoints = new Named<>(EDS);
+    /** The listeners' ext_authz filters by route configuration name; guarded by {@code this}. */
+    private Map<String, ExtAuthz> authorizers = Map.of();
     private int failures;
     private boolean closed;
 
@@ -122,11 +130,17 @@ public final class AdsClient implements AutoCloseable {
             switch (type) {
                 case LDS -> {
                     Set<String> names = new HashSet<>();
+                    Map<String, ExtAuthz> authz = new HashMap<>();
                     for (Any a : r.getResourcesList()) {
                         HttpConnectionManager hcm = a.unpack(Listener.class).getApiListener().getApiListener()
                                 .unpack(HttpConnectionManager.class);
                         names.add(hcm.getRds().getRouteConfigName());
+                        Optional<ExtAuthz> filter = extAuthz(hcm);
+                        if (filter.isPresent()) {
+                            authz.put(hcm.getRds().getRouteConfigName(), filter.get());
+                        }
                     }
+                    authorizers = Map.copyOf(authz);
                     follow(r, names, routes);
                 }
                 case CDS -> {
@@ -149,11 +163,21 @@ public final class AdsClient implements AutoCloseable {
             request(type, names(type), "cannot decode: " + e.getMessage());
             return;
         }
-        EnvoyConfig c = new EnvoyConfig(routes.resources, endpoints.names, endpoints.resources);
+        EnvoyConfig c = new EnvoyConfig(routes.resources, endpoints.names, endpoints.resources, authorizers);
         current.set(c);
         LOG.debug("Envoy xDS {} version {}: {} route configurations, {} clusters", type, r.getVersionInfo(),
                 c.routes().size(), c.clusters().size());
         published.accept(c);
+    }
+
+    /** The {@link #EXT_AUTHZ} filter of a listener's HTTP connection manager; empty when it has none. */
+    public static Optional<ExtAuthz> extAuthz(HttpConnectionManager hcm) throws InvalidProtocolBufferException {
+        for (HttpFilter f : hcm.getHttpFiltersList()) {
+            if (f.getName().equals(EXT_AUTHZ)) {
+                return Optional.of(f.getTypedConfig().unpack(ExtAuthz.class));
+            }
+        }
+        return Optional.empty();
     }
 
     private Set<String> names(String type) {

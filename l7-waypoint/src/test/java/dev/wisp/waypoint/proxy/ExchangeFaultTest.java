@@ -77,6 +77,42 @@ class ExchangeFaultTest {
     }
 
     @Test
+    void aGrpcStatusAbortAnswersAGrpcCallThatStatusAndAnHttpCall200() {
+        EnvoyConfig grpc = new EnvoyConfig(Map.of(HOST, RouteConfiguration.newBuilder().setName(HOST)
+                .addVirtualHosts(VirtualHost.newBuilder().setName(HOST).addDomains("10.96.0.10:8080").addRoutes(
+                        FaultsTest.route(io.envoyproxy.envoy.extensions.filters.http.fault.v3.HTTPFault.newBuilder()
+                                .setAbort(io.envoyproxy.envoy.extensions.filters.http.fault.v3.FaultAbort.newBuilder()
+                                        .setGrpcStatus(8))
+                                .build()).toBuilder().setMatch(RouteMatch.newBuilder().setPrefix("/"))
+                                .setRoute(RouteAction.newBuilder()
+                                        .setCluster("outbound|8080||server.default.svc.cluster.local"))))
+                .build()), Set.of(), Map.of());
+        Telemetry telemetry = new Telemetry();
+        Routing routing = new Routing(() -> grpc, null, new RequestMetrics(telemetry.registry()));
+        EmbeddedChannel stream = new EmbeddedChannel(
+                new Exchange(ExchangeMetricsTest.VIP, Optional.of(ExchangeMetricsTest.CLIENT), routing, true));
+        DefaultHttpRequest head = new DefaultHttpRequest(HttpVersion.HTTP_1_1, HttpMethod.POST, "/shop.Reviews/List");
+        head.headers().set(HttpHeaderNames.CONTENT_TYPE, "application/grpc");
+        stream.writeInbound(head, new DefaultLastHttpContent(Unpooled.copiedBuffer(new byte[]{0, 0, 0, 0, 0})));
+        FullHttpResponse g = stream.readOutbound();
+        assertThat(g.status().code()).isEqualTo(200);
+        assertThat(g.headers().get("grpc-status")).as("RESOURCE_EXHAUSTED as configured").isEqualTo("8");
+        g.release();
+        EmbeddedChannel tunnel = new EmbeddedChannel(
+                new Exchange(ExchangeMetricsTest.VIP, Optional.of(ExchangeMetricsTest.CLIENT), routing));
+        tunnel.writeInbound(new DefaultFullHttpRequest(HttpVersion.HTTP_1_1, HttpMethod.GET, "/x"));
+        FullHttpResponse h = tunnel.readOutbound();
+        assertThat(h.status().code()).as("Envoy's answer to a plain request").isEqualTo(200);
+        assertThat(h.content().toString(java.nio.charset.StandardCharsets.UTF_8))
+                .isEqualTo("aborted by the route's fault filter\n");
+        h.release();
+        assertThat(ExchangeMetricsTest.sum(telemetry, "istio_requests_total", "grpc_response_status=\"8\""))
+                .isEqualTo(1);
+        assertThat(ExchangeMetricsTest.sum(telemetry, "wisp_waypoint_faults_injected_total", "kind=\"abort\""))
+                .isEqualTo(2);
+    }
+
+    @Test
     void aDelayedAbortOfAGrpcCallHoldsItsPartsThenAnswersTheGrpcStatusAndFreesThem() {
         EmbeddedChannel stream = new EmbeddedChannel(new Exchange(ExchangeMetricsTest.VIP,
                 Optional.of(ExchangeMetricsTest.CLIENT), new Routing(() -> CONFIG, null,

@@ -64,4 +64,12 @@ public class FaultsTest {
         assertThat(Faults.draw(Route.newBuilder().setName("plain").build(), new Random(2)))
                 .isEqualTo(Faults.Injected.NONE);
     }
+
+    @Test
+    void aGrpcStatusAbortIsAnsweredTwoHundredWithTheGrpcStatusAsEnvoyDoes() {
+        HTTPFault grpc = HTTPFault.newBuilder().setAbort(FaultAbort.newBuilder().setGrpcStatus(0)).build();
+        assertThat(Faults.draw(route(grpc), new Random(2)))
+                .as("grpc_status 0 (OK) is a status too").isEqualTo(new Faults.Injected(Duration.ZERO, 200, 0));
+        assertThat(Faults.draw(route(abort(503, 100)), new Random(2)).grpcStatus()).isEqualTo(-1);
+    }
 }

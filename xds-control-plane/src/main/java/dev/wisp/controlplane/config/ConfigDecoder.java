@@ -10,6 +10,7 @@ import dev.wisp.controlplane.model.GrpcRoute;
 import dev.wisp.controlplane.model.HboneProtocol;
 import dev.wisp.controlplane.model.HttpFault;
 import dev.wisp.controlplane.model.HttpRoute;
+import dev.wisp.controlplane.model.LocalRateLimit;
 import dev.wisp.controlplane.model.MeshConfig;
 import dev.wisp.controlplane.model.MeshConfigObject;
 import dev.wisp.controlplane.model.MeshObject;
@@ -47,7 +48,7 @@ public final class ConfigDecoder {
             AuthorizationPolicy.KIND, PeerAuthentication.KIND, RequestAuthentication.KIND, MeshConfig.KIND,
             Namespace.KIND, Gateway.KIND,
             HttpRoute.KIND,
-            GrpcRoute.KIND, EndpointSlice.KIND, HttpFault.KIND);
+            GrpcRoute.KIND, EndpointSlice.KIND, HttpFault.KIND, LocalRateLimit.KIND);
     static final String GATEWAY_API = "gateway.networking.k8s.io/v1";
     /** Kubernetes' IANA_SVC_NAME: a container port's name, which a Service's targetPort may give. */
     private static final Pattern PORT_NAME = Pattern.compile("(?=.{1,15}$)(?=.*[a-z])[a-z0-9]([a-z0-9-]*[a-z0-9])?");
@@ -103,7 +104,7 @@ public final class ConfigDecoder {
             case Gateway.KIND, HttpRoute.KIND, GrpcRoute.KIND -> GATEWAY_API;
             case AuthorizationPolicy.KIND, PeerAuthentication.KIND, RequestAuthentication.KIND ->
                 "security.istio.io/v1";
-            case MeshConfig.KIND, HttpFault.KIND -> HttpFault.API_VERSION;
+            case MeshConfig.KIND, HttpFault.KIND, LocalRateLimit.KIND -> HttpFault.API_VERSION;
             case EndpointSlice.KIND -> EndpointSlice.API_VERSION;
             default -> null;
         };
@@ -137,6 +138,7 @@ public final class ConfigDecoder {
             case GrpcRoute.KIND -> RouteDecoder.grpcRoute(f, doc, ref);
             case EndpointSlice.KIND -> EndpointSliceDecoder.endpointSlice(f, doc, ref);
             case HttpFault.KIND -> HttpFaultDecoder.httpFault(f, doc, ref);
+            case LocalRateLimit.KIND -> LocalRateLimitDecoder.localRateLimit(f, doc, ref);
             default -> meshConfig(f, doc, ref);
         };
     }
@@ -333,7 +335,8 @@ public final class ConfigDecoder {
     private static MeshConfigObject meshConfig(Fields f, YNode doc, ObjectRef ref) {
         f.allowOnly(doc, "", "apiVersion", "kind", "metadata", "spec");
         YNode spec = f.child(doc, "spec");
-        f.allowOnly(spec, "spec", "trustDomain", "rootNamespace", "clusterDomain", "defaults", "wireguard", "hbone");
+        f.allowOnly(spec, "spec", "trustDomain", "rootNamespace", "clusterDomain", "defaults", "wireguard", "hbone",
+                "extensionProviders");
         YNode defaults = f.child(spec, "defaults");
         f.allowOnly(defaults, "spec.defaults", "mtlsMode");
         YNode wireguard = f.child(spec, "wireguard");
@@ -377,7 +380,8 @@ public final class ConfigDecoder {
         return new MeshConfigObject(ref, new MeshConfig(td == null ? d.trustDomain() : td,
                 root == null ? d.rootNamespace() : root, domain == null ? d.clusterDomain() : domain, mode,
                 "true".equals(hboneOverWg), idle == null ? d.wireguardPeerIdle() : idle,
-                rotation == null ? d.wireguardKeyRotation() : rotation, hboneProtocol.orElse(d.hboneProtocol())));
+                rotation == null ? d.wireguardKeyRotation() : rotation, hboneProtocol.orElse(d.hboneProtocol()),
+                ExtensionProviderDecoder.decode(f, spec)));
     }
 
     static Map<String, String> selector(Fields f, YNode spec) {

@@ -1,6 +1,7 @@
 package dev.wisp.controlplane.config;
 
 import dev.wisp.controlplane.model.HttpFault;
+import dev.wisp.controlplane.model.LocalRateLimit;
 import dev.wisp.controlplane.model.ObjectRef;
 import dev.wisp.controlplane.model.RouteParts.BackendRef;
 import dev.wisp.controlplane.model.RouteParts.ExtensionRef;
@@ -34,9 +35,14 @@ final class RouteFilterDecoder {
     /** Gateway API durations: 1 to 4 parts of up to 5 digits with h, m, s or ms. */
     private static final Pattern DURATION = Pattern.compile("([0-9]{1,5}(h|m|s|ms)){1,4}");
     private static final Pattern DURATION_PART = Pattern.compile("([0-9]{1,5})(h|ms|m|s)");
-    /** Filter types each rule may hold at most once (RequestMirror may repeat). */
+    /**
+     * Filter types each rule may hold at most once (RequestMirror may repeat; ExtensionRef once per
+     * kind it names).
+     */
     private static final Set<String> ONCE = Set.of("RequestHeaderModifier", "ResponseHeaderModifier",
-            "RequestRedirect", "URLRewrite", "ExtensionRef");
+            "RequestRedirect", "URLRewrite");
+    /** The Wisp kinds an ExtensionRef filter may name. */
+    private static final List<String> EXTENSION_KINDS = List.of(HttpFault.KIND, LocalRateLimit.KIND);
 
     private RouteFilterDecoder() {}
 
@@ -57,6 +63,9 @@ final class RouteFilterDecoder {
                 f.error(item, p + ".type", type + " may appear once per rule");
             }
             Filter filter = filter(f, item, p, type, http);
+            if (filter instanceof ExtensionRef e && !seen.add(type + "/" + e.kind())) {
+                f.error(item, p + ".type", "an ExtensionRef to a " + e.kind() + " may appear once per rule");
+            }
             if (filter != null) {
                 out.add(filter);
             }
@@ -100,7 +109,7 @@ final class RouteFilterDecoder {
         };
     }
 
-    /** An {@code extensionRef} to a Wisp kind in the route's namespace (the only one today: HTTPFault). */
+    /** An {@code extensionRef} to a Wisp kind in the route's namespace: an HTTPFault or a LocalRateLimit. */
     private static ExtensionRef extensionRef(Fields f, YNode body, String path) {
         f.allowOnly(body, path, "group", "kind", "name");
         String group = f.string(body, "group", path + ".group");
@@ -112,9 +121,9 @@ final class RouteFilterDecoder {
                     + HttpFault.GROUP);
             ok = false;
         }
-        if (!HttpFault.KIND.equals(kind)) {
-            f.error(body, path + ".kind", (kind == null ? "required" : "'" + kind + "' is not") + " "
-                    + HttpFault.KIND + " (the only Wisp filter kind)");
+        if (!EXTENSION_KINDS.contains(kind)) {
+            f.error(body, path + ".kind", (kind == null ? "required" : "'" + kind + "' is not") + " one of "
+                    + String.join(", ", EXTENSION_KINDS));
             ok = false;
         }
         if (name == null || !ConfigDecoder.DNS_SUBDOMAIN.matcher(name).matches()) {

@@ -3,6 +3,7 @@ package dev.wisp.controlplane.envoy;
 import com.google.protobuf.Any;
 import dev.wisp.controlplane.model.AuthorizationPolicy;
 import dev.wisp.controlplane.model.AuthorizationPolicy.Action;
+import dev.wisp.controlplane.model.ExtensionProvider;
 import dev.wisp.controlplane.model.MeshModel;
 import dev.wisp.controlplane.model.ObjectRef;
 import dev.wisp.controlplane.model.RequestAuthentication;
@@ -22,6 +23,7 @@ import io.envoyproxy.envoy.extensions.filters.http.jwt_authn.v3.JwtHeader;
 import io.envoyproxy.envoy.extensions.filters.http.jwt_authn.v3.JwtProvider;
 import io.envoyproxy.envoy.extensions.filters.http.jwt_authn.v3.RemoteJwks;
 import io.envoyproxy.envoy.extensions.filters.http.rbac.v3.RBACPerRoute;
+import io.envoyproxy.envoy.extensions.filters.network.http_connection_manager.v3.HttpFilter;
 import java.util.Comparator;
 import java.util.HashMap;
 import java.util.List;
@@ -39,8 +41,13 @@ import java.util.Optional;
  * policies are named {@code <ns>/<name>[<rule index>]}: Istio's order is DENY then ALLOW (a request
  * with ALLOW policies present must match one; an ALLOW policy without rules allows nothing).
  *
- * <p>CUSTOM policies: until an external authorizer is called, their rules deny (fail closed: a request
- * the external authorizer was to judge is refused). AUDIT and dry-run policies are not enforced.
+ * <p>CUSTOM policies ({@link CustomAuthz}): the listener of a service they apply to calls the MeshConfig
+ * extension provider they name ({@link #extAuthz}), for the requests their rules match ({@link
+ * CustomAuthz#RULES_FILTER} on each virtual host), before DENY and ALLOW. One provider per service, as
+ * in Istio: CUSTOM policies naming a provider MeshConfig does not declare (or whose service has no
+ * cluster), or a second provider on the same service, deny every request of the service instead, under
+ * the DENY policy {@code <ns>/<name>[provider <name> not usable]} (fail closed, as Istio's deny-all for a
+ * bad CUSTOM action). AUDIT and dry-run policies are not enforced.
  * Selector policies stay with the node agents (L4), as in Istio's ambient mode.
  */
 public final class AuthzTranslator {
@@ -55,8 +62,13 @@ public final class AuthzTranslator {
     private final List<AuthorizationPolicy> attached;
     private final List<RequestAuthentication> authentications;
     private final Waypoints waypoints;
+    private final MeshModel model;
+
+    /** The CUSTOM policies of a service and the provider they call, with its cluster; empty when none applies. */
+    private record Custom(ExtensionProvider provider, String cluster, List<AuthorizationPolicy> policies) {}
 
     public AuthzTranslator(MeshModel model) {
+        this.model = model;
         this.attached = model.all(AuthorizationPolicy.class).stream().filter(p -> !p.targetRefs().isEmpty()
                 && !p.dryRun() && p.action() != Action.AUDIT)
                 .sorted(Comparator.comparing(p -> p.ref().qualifiedName())).toList();
@@ -68,15 +80,20 @@ public final class AuthzTranslator {
 
     /** {@code config} (the route configuration of a port of {@code s}) with the RBAC of the policies on it. */
     public RouteConfiguration attach(RouteConfiguration config, ServiceDef s) {
+        List<AuthorizationPolicy> policies = policies(s);
         Optional<String> gateway = waypoints.gatewayOf(s);
-        List<AuthorizationPolicy> policies = attached.stream().filter(p -> p.targetRefs().stream()
-                .anyMatch(t -> applies(p.ref(), t, s, gateway))).toList();
         List<RequestAuthentication> jwt = authentications.stream().filter(r -> r.targetRefs().stream()
                 .anyMatch(t -> applies(r.ref(), t, s, gateway))).toList();
         if (policies.isEmpty() && jwt.isEmpty()) {
             return config;
         }
-        RBAC deny = rbac(policies.stream().filter(p -> p.action() != Action.ALLOW).toList(), RBAC.Action.DENY);
+        Optional<Custom> custom = custom(policies);
+        RBAC.Builder denies = rbac(policies.stream().filter(p -> p.action() == Action.DENY).toList(),
+                RBAC.Action.DENY).toBuilder();
+        policies.stream().filter(p -> p.action() == Action.CUSTOM && (custom.isEmpty()
+                || !custom.get().policies().contains(p))).forEach(p -> denies.putPolicies(p.ref().qualifiedName()
+                        + "[provider " + p.provider() + " not usable]", CustomAuthz.everything()));
+        RBAC deny = denies.build();
         List<AuthorizationPolicy> allows = policies.stream().filter(p -> p.action() == Action.ALLOW).toList();
         RouteConfiguration.Builder out = config.toBuilder();
         for (VirtualHost.Builder vh : out.getVirtualHostsBuilderList()) {
@@ -86,11 +103,37 @@ public final class AuthzTranslator {
             if (!allows.isEmpty()) {
                 vh.putTypedPerFilterConfig(ALLOW_FILTER, perRoute(rbac(allows, RBAC.Action.ALLOW)));
             }
+            custom.ifPresent(c -> vh.putTypedPerFilterConfig(CustomAuthz.RULES_FILTER,
+                    optional(Any.pack(CustomAuthz.rules(c.policies())))));
             if (!jwt.isEmpty()) {
                 vh.putTypedPerFilterConfig(JWT_FILTER, optional(Any.pack(jwtAuthentication(jwt))));
             }
         }
         return out.build();
+    }
+
+    /** The ext_authz filter of {@code s}'s listeners: the provider its CUSTOM policies call; empty when none does. */
+    public Optional<HttpFilter> extAuthz(ServiceDef s) {
+        return custom(policies(s)).map(c -> CustomAuthz.filter(c.provider(), c.cluster()));
+    }
+
+    private List<AuthorizationPolicy> policies(ServiceDef s) {
+        Optional<String> gateway = waypoints.gatewayOf(s);
+        return attached.stream().filter(p -> p.targetRefs().stream().anyMatch(t -> applies(p.ref(), t, s, gateway)))
+                .toList();
+    }
+
+    /**
+     * The provider the CUSTOM policies among {@code policies} call: the one they all name, when MeshConfig
+     * declares it and its service has a cluster; empty otherwise (their requests are then denied).
+     */
+    private Optional<Custom> custom(List<AuthorizationPolicy> policies) {
+        List<AuthorizationPolicy> custom = policies.stream().filter(p -> p.action() == Action.CUSTOM).toList();
+        if (custom.stream().map(AuthorizationPolicy::provider).distinct().count() != 1) {
+            return Optional.empty();
+        }
+        return model.mesh().extensionProvider(custom.getFirst().provider()).flatMap(p -> CustomAuthz.cluster(p, model)
+                .map(cluster -> new Custom(p, cluster, custom)));
     }
 
     private static boolean applies(ObjectRef policy, TargetRef t, ServiceDef s, Optional<String> gateway) {

@@ -3,6 +3,8 @@ package dev.wisp.controlplane.envoy;
 import com.google.protobuf.Any;
 import com.google.protobuf.UInt32Value;
 import dev.wisp.controlplane.model.HttpFault;
+import dev.wisp.controlplane.model.LocalRateLimit;
+import dev.wisp.controlplane.model.MeshObject;
 import dev.wisp.controlplane.model.MeshModel;
 import dev.wisp.controlplane.model.ObjectRef;
 import dev.wisp.controlplane.model.RouteParts.BackendRef;
@@ -30,6 +32,7 @@ import io.envoyproxy.envoy.extensions.filters.http.fault.v3.FaultAbort;
 import io.envoyproxy.envoy.type.matcher.v3.RegexMatchAndSubstitute;
 import io.envoyproxy.envoy.type.matcher.v3.RegexMatcher;
 import io.envoyproxy.envoy.type.v3.FractionalPercent;
+import io.envoyproxy.envoy.type.v3.TokenBucket;
 import java.time.Duration;
 import java.util.List;
 import java.util.Map;
@@ -37,7 +40,8 @@ import java.util.function.Consumer;
 
 /**
  * What one rule does once matched, as Envoy route fields: its filters (header modifiers, redirect,
- * rewrite, mirror, an HTTPFault by ExtensionRef as the route's {@value #FAULT_FILTER} configuration), its backends (one cluster or weighted clusters), timeouts and retry.
+ * rewrite, mirror, an HTTPFault or a LocalRateLimit by ExtensionRef as the route's {@value #FAULT_FILTER} or
+ * {@value #RATE_LIMIT_FILTER} configuration), its backends (one cluster or weighted clusters), timeouts and retry.
  *
  * <p>Gateway API outcomes kept: a rule without backendRefs goes to its parent service; a backend that
  * is not a core Service of the route's namespace with that port gets a cluster name no cluster has
@@ -48,6 +52,8 @@ import java.util.function.Consumer;
 record BackendActions(MeshModel model, ServiceDef parent, int port) {
     /** Envoy's fault filter, whose per-route configuration carries an HTTPFault. */
     static final String FAULT_FILTER = "envoy.filters.http.fault";
+    /** Envoy's local rate limit filter, whose per-route configuration carries a LocalRateLimit. */
+    static final String RATE_LIMIT_FILTER = "envoy.filters.http.local_ratelimit";
 
     private String clusterDomain() {
         return model.mesh().clusterDomain();
@@ -76,14 +82,17 @@ record BackendActions(MeshModel model, ServiceDef parent, int port) {
                                 .setDefaultValue(FractionalPercent.newBuilder().setNumerator(m.percent())
                                         .setDenominator(FractionalPercent.DenominatorType.HUNDRED))));
                 case ExtensionRef e -> {
-                    HttpFault fault = (HttpFault) model.objects()
-                            .get(new ObjectRef(HttpFault.KIND, parent.ref().namespace(), e.name()));
-                    if (fault == null) {
-                        // The Gateway API's answer to a reference that does not resolve.
-                        route.setDirectResponse(DirectResponseAction.newBuilder().setStatus(500));
-                        return;
+                    MeshObject o = model.objects().get(new ObjectRef(e.kind(), parent.ref().namespace(), e.name()));
+                    switch (o) {
+                        case HttpFault fault -> route.putTypedPerFilterConfig(FAULT_FILTER, Any.pack(fault(fault)));
+                        case LocalRateLimit limit ->
+                            route.putTypedPerFilterConfig(RATE_LIMIT_FILTER, Any.pack(rateLimit(limit, rule(route))));
+                        case null, default -> {
+                            // The Gateway API's answer to a reference that does not resolve.
+                            route.setDirectResponse(DirectResponseAction.newBuilder().setStatus(500));
+                            return;
+                        }
                     }
-                    route.putTypedPerFilterConfig(FAULT_FILTER, Any.pack(fault(fault)));
                 }
             }
         }
@@ -132,10 +141,36 @@ record BackendActions(MeshModel model, ServiceDef parent, int port) {
                     .setPercentage(percent(f.delay().percentage())));
         }
         if (f.abort() != null) {
-            b.setAbort(FaultAbort.newBuilder().setHttpStatus(f.abort().httpStatus())
-                    .setPercentage(percent(f.abort().percentage())));
+            FaultAbort.Builder abort = FaultAbort.newBuilder().setPercentage(percent(f.abort().percentage()));
+            if (f.abort().grpcStatus() >= 0) {
+                abort.setGrpcStatus(f.abort().grpcStatus());
+            } else {
+                abort.setHttpStatus(f.abort().httpStatus());
+            }
+            b.setAbort(abort);
         }
         return b.build();
+    }
+
+    /**
+     * A LocalRateLimit as Envoy's local rate limit configuration, enabled and enforced for every
+     * request; {@code statPrefix} names the rule, whose routes (one per match) share one bucket.
+     */
+    static io.envoyproxy.envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit rateLimit(LocalRateLimit l,
+            String statPrefix) {
+        RuntimeFractionalPercent all = RuntimeFractionalPercent.newBuilder().setDefaultValue(percent(100)).build();
+        return io.envoyproxy.envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit.newBuilder()
+                .setStatPrefix(statPrefix)
+                .setTokenBucket(TokenBucket.newBuilder().setMaxTokens(l.tokens())
+                        .setTokensPerFill(UInt32Value.of(l.tokensPerFill()))
+                        .setFillInterval(duration(l.fillInterval())))
+                .setFilterEnabled(all.toBuilder().setRuntimeKey("local_rate_limit_enabled"))
+                .setFilterEnforced(all.toBuilder().setRuntimeKey("local_rate_limit_enforced")).build();
+    }
+
+    /** The rule a route was made from: its name without the match ({@code HTTPRoute/ns/name/rule/0}). */
+    private static String rule(Route.Builder route) {
+        return route.getName().replaceFirst("/match/[0-9]+$", "");
     }
 
     private static FractionalPercent percent(int p) {

@@ -71,27 +71,34 @@ public final class EnvoyTranslator {
                     .toList();
             for (ServicePort port : s.ports()) {
                 String name = EnvoyNames.listener(s, port.port(), domain);
-                listeners.add(listener(name));
+                listeners.add(listener(name, authz.extAuthz(s)));
                 configs.add(authz.attach(routes.routeConfiguration(s, port.port()), s));
                 String cluster = EnvoyNames.cluster(s.ref().namespace(), s.ref().name(), port.port(), domain);
-                clusters.add(Cluster.newBuilder().setName(cluster)
-                        .setType(Cluster.DiscoveryType.EDS)
-                        .setEdsClusterConfig(Cluster.EdsClusterConfig.newBuilder().setEdsConfig(ADS))
-                        .setLbPolicy(Cluster.LbPolicy.ROUND_ROBIN)
-                        .setConnectTimeout(BackendActions.duration(CONNECT_TIMEOUT))
-                        .build());
+                clusters.add(edsCluster(cluster));
                 endpoints.add(assignment(cluster, selected, port, model));
             }
         }
+        CustomAuthz.clusters(model, clusters, endpoints);
         return new EnvoyResources(listeners, configs, clusters, endpoints);
     }
 
-    private static Listener listener(String name) {
-        HttpConnectionManager hcm = HttpConnectionManager.newBuilder()
-                .setStatPrefix(name)
-                .setRds(Rds.newBuilder().setRouteConfigName(name).setConfigSource(ADS))
-                .addHttpFilters(ROUTER)
+    /** A cluster whose endpoints come by EDS over ADS, balanced round robin. */
+    static Cluster edsCluster(String name) {
+        return Cluster.newBuilder().setName(name)
+                .setType(Cluster.DiscoveryType.EDS)
+                .setEdsClusterConfig(Cluster.EdsClusterConfig.newBuilder().setEdsConfig(ADS))
+                .setLbPolicy(Cluster.LbPolicy.ROUND_ROBIN)
+                .setConnectTimeout(BackendActions.duration(CONNECT_TIMEOUT))
                 .build();
+    }
+
+    /** The API listener of a service port; its filters {@code extAuthz} (when the port has one), then the router. */
+    private static Listener listener(String name, Optional<HttpFilter> extAuthz) {
+        HttpConnectionManager.Builder b = HttpConnectionManager.newBuilder()
+                .setStatPrefix(name)
+                .setRds(Rds.newBuilder().setRouteConfigName(name).setConfigSource(ADS));
+        extAuthz.ifPresent(b::addHttpFilters);
+        HttpConnectionManager hcm = b.addHttpFilters(ROUTER).build();
         return Listener.newBuilder().setName(name)
                 .setApiListener(ApiListener.newBuilder().setApiListener(Any.pack(hcm)))
                 .build();

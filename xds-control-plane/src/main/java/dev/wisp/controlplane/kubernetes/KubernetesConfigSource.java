@@ -40,7 +40,8 @@ import org.slf4j.LoggerFactory;
  * The control plane's configuration from the Kubernetes API: fabric8 informers on Namespaces,
  * Pods, Services, EndpointSlices, Nodes, Istio's {@code security.istio.io/v1} AuthorizationPolicy,
  * PeerAuthentication and RequestAuthentication, and the Gateway API's {@code gateway.networking.k8s.io/v1} Gateway, HTTPRoute
- * and GRPCRoute (generic resources: no fabric8 model class needed), plus the MeshConfig directory
+ * and GRPCRoute, and Wisp's {@code wisp.dev/v1alpha1} HTTPFault and LocalRateLimit (generic
+ * resources: no fabric8 model class needed), plus the MeshConfig directory
  * (the chart's ConfigMap), all turned into the same model the directory source makes.
  *
  * <p>Threads: informer callbacks (fabric8's executor) only mark the cluster dirty; one platform
@@ -72,6 +73,14 @@ public final class KubernetesConfigSource implements ConfigSource {
             kind(GATEWAY_GROUP, "Gateway", "gateways"),
             kind(GATEWAY_GROUP, "HTTPRoute", "httproutes"),
             kind(GATEWAY_GROUP, "GRPCRoute", "grpcroutes"));
+
+    /**
+     * Wisp's route filter kinds ({@code wisp.dev/v1alpha1}, the chart's CRDs), named by routes'
+     * ExtensionRef filters; read as generic resources.
+     */
+    static final List<ResourceDefinitionContext> WISP_KINDS = List.of(
+            kind("wisp.dev", "v1alpha1", "HTTPFault", "httpfaults"),
+            kind("wisp.dev", "v1alpha1", "LocalRateLimit", "localratelimits"));
 
     /**
      * How to read the cluster.
@@ -112,7 +121,7 @@ public final class KubernetesConfigSource implements ConfigSource {
     private SharedIndexInformer<io.fabric8.kubernetes.api.model.Service> services;
     private volatile SharedIndexInformer<io.fabric8.kubernetes.api.model.Node> nodes;
     private SharedIndexInformer<io.fabric8.kubernetes.api.model.discovery.v1.EndpointSlice> endpointSlices;
-    /** The Istio and Gateway API kinds ({@link #POLICY_KINDS}, {@link #GATEWAY_KINDS}). */
+    /** The Istio, Gateway API and Wisp kinds ({@link #POLICY_KINDS}, {@link #GATEWAY_KINDS}, {@link #WISP_KINDS}). */
     private final List<SharedIndexInformer<GenericKubernetesResource>> custom = new ArrayList<>();
 
     public KubernetesConfigSource(KubernetesClient client, Settings settings) {
@@ -128,7 +137,11 @@ public final class KubernetesConfigSource implements ConfigSource {
     }
 
     private static ResourceDefinitionContext kind(String group, String kind, String plural) {
-        return new ResourceDefinitionContext.Builder().withGroup(group).withVersion("v1")
+        return kind(group, "v1", kind, plural);
+    }
+
+    private static ResourceDefinitionContext kind(String group, String version, String kind, String plural) {
+        return new ResourceDefinitionContext.Builder().withGroup(group).withVersion(version)
                 .withKind(kind).withPlural(plural).withNamespaced(true).build();
     }
 
@@ -142,8 +155,8 @@ public final class KubernetesConfigSource implements ConfigSource {
         nodes = watch(client.nodes().runnableInformer(resync), "Node");
         endpointSlices = watch(client.discovery().v1().endpointSlices().inAnyNamespace().runnableInformer(resync),
                 "EndpointSlice");
-        for (ResourceDefinitionContext kind : java.util.stream.Stream.concat(POLICY_KINDS.stream(),
-                GATEWAY_KINDS.stream()).toList()) {
+        for (ResourceDefinitionContext kind : java.util.stream.Stream.of(POLICY_KINDS, GATEWAY_KINDS, WISP_KINDS)
+                .flatMap(List::stream).toList()) {
             custom.add(watch(client.genericKubernetesResources(kind).inAnyNamespace().runnableInformer(resync),
                     kind.getKind()));
         }

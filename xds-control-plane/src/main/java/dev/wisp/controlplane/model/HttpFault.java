@@ -18,6 +18,18 @@ public record HttpFault(ObjectRef ref, Delay delay, Abort abort) implements Mesh
     /** {@code delay}: {@code fixedDelay} before the request is forwarded, for {@code percentage} of requests. */
     public record Delay(Duration fixedDelay, int percentage) {}
 
-    /** {@code abort}: the request answered {@code httpStatus} (400-599) without reaching a backend. */
-    public record Abort(int httpStatus, int percentage) {}
+    /**
+     * {@code abort}: the request answered without reaching a backend, with {@code httpStatus}
+     * (400-599) or with {@code grpcStatus} (0-16; Envoy's {@code grpc_status}: a gRPC call gets it
+     * trailers-only, any other request HTTP 200, as Envoy answers).
+     *
+     * @param httpStatus 0 when the abort gives a gRPC status
+     * @param grpcStatus -1 when the abort gives an HTTP status
+     */
+    public record Abort(int httpStatus, int grpcStatus, int percentage) {
+        /** An abort with an HTTP status. */
+        public Abort(int httpStatus, int percentage) {
+            this(httpStatus, -1, percentage);
+        }
+    }
 }

@@ -1,6 +1,8 @@
 package dev.wisp.controlplane.model;
 
 import java.time.Duration;
+import java.util.List;
+import java.util.Optional;
 
 /**
  * The mesh-wide settings ({@code wisp.dev/v1alpha1 MeshConfig}, at most one object).
@@ -24,12 +26,23 @@ import java.time.Duration;
  *            key lets a thief pose as the node, which an operator decides (see ARCHITECTURE.md)
  * @param hboneProtocol {@code spec.hbone.protocol}: how agents dial each other ({@code h2} by default,
  *            until HTTP/3 has been measured on a quiet machine); an agent's {@code --hbone} flag wins
+ * @param extensionProviders {@code spec.extensionProviders}: the external authorizers CUSTOM
+ *            AuthorizationPolicies name ({@link ExtensionProvider}), by unique name
  */
 public record MeshConfig(String trustDomain, String rootNamespace, String clusterDomain, MtlsMode defaultMtls,
         boolean hboneOverWireGuard, Duration wireguardPeerIdle, Duration wireguardKeyRotation,
-        HboneProtocol hboneProtocol) {
+        HboneProtocol hboneProtocol, List<ExtensionProvider> extensionProviders) {
     public static final String KIND = "MeshConfig";
     public static final Duration DEFAULT_PEER_IDLE = Duration.ofSeconds(180);
     public static final MeshConfig DEFAULT = new MeshConfig("cluster.local", "istio-system", "cluster.local",
-            MtlsMode.PERMISSIVE, false, DEFAULT_PEER_IDLE, Duration.ZERO, HboneProtocol.H2);
+            MtlsMode.PERMISSIVE, false, DEFAULT_PEER_IDLE, Duration.ZERO, HboneProtocol.H2, List.of());
+
+    public MeshConfig {
+        extensionProviders = List.copyOf(extensionProviders);
+    }
+
+    /** The extension provider named {@code name}; empty when none is. */
+    public Optional<ExtensionProvider> extensionProvider(String name) {
+        return extensionProviders.stream().filter(p -> p.name().equals(name)).findFirst();
+    }
 }

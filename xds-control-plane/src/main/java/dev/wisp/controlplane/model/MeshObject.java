@@ -4,6 +4,6 @@ package dev.wisp.controlplane.model;
 public sealed interface MeshObject
         permits Pod, ServiceDef, NodeDef, AuthorizationPolicy, PeerAuthentication, RequestAuthentication,
         MeshConfigObject, Namespace,
-        Gateway, HttpRoute, GrpcRoute, EndpointSlice, HttpFault {
+        Gateway, HttpRoute, GrpcRoute, EndpointSlice, HttpFault, LocalRateLimit {
     ObjectRef ref();
 }

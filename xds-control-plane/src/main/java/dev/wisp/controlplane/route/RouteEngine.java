@@ -5,6 +5,7 @@ import static java.util.Objects.requireNonNull;
 import dev.wisp.controlplane.model.GrpcRoute;
 import dev.wisp.controlplane.model.HttpFault;
 import dev.wisp.controlplane.model.HttpRoute;
+import dev.wisp.controlplane.model.LocalRateLimit;
 import dev.wisp.controlplane.model.MeshModel;
 import dev.wisp.controlplane.model.ObjectRef;
 import dev.wisp.controlplane.model.Pod;
@@ -58,6 +59,7 @@ public final class RouteEngine {
     private final Map<String, ServiceDef> services = new HashMap<>();
     private final Map<String, Integer> readyEndpoints = new HashMap<>();
     private final Map<ObjectRef, HttpFault> faults = new HashMap<>();
+    private final Map<ObjectRef, LocalRateLimit> limits = new HashMap<>();
     private final List<HttpRoute> httpRoutes;
     private final List<GrpcRoute> grpcRoutes;
 
@@ -76,6 +78,7 @@ public final class RouteEngine {
         this.httpRoutes = model.all(HttpRoute.class);
         this.grpcRoutes = model.all(GrpcRoute.class);
         model.all(HttpFault.class).forEach(f -> faults.put(f.ref(), f));
+        model.all(LocalRateLimit.class).forEach(l -> limits.put(l.ref(), l));
     }
 
     public static RouteEngine of(MeshModel model) {
@@ -120,12 +123,37 @@ public final class RouteEngine {
         Candidate best = candidates.stream().filter(Candidate::matched).min(PRECEDENCE).orElse(null);
         if (best == null) {
             return new RouteDecision(404, null, -1, null, null, null, req.headers(), null, List.of(), List.of(),
-                    Timeouts.NONE, null, "no rule of the routes attached to " + target + " matches", null);
+                    Timeouts.NONE, null, "no rule of the routes attached to " + target + " matches", null, null, null);
         }
         return apply(best, target, req, random, self);
     }
 
+    /**
+     * The rule's decision; a rule naming a LocalRateLimit is reported with it (but a redirect, which
+     * the waypoint answers without taking a token).
+     */
     private RouteDecision apply(Candidate c, Target target, HttpRequest req, RandomGenerator random,
+            BackendRef self) {
+        LocalRateLimit limit = null;
+        for (Filter f : c.filters()) {
+            if (f instanceof ExtensionRef e && e.kind().equals(LocalRateLimit.KIND)) {
+                limit = limits.get(new ObjectRef(LocalRateLimit.KIND, c.route().namespace(), e.name()));
+                if (limit == null) {
+                    return missing(c, req, e);
+                }
+            }
+        }
+        RouteDecision d = decide(c, target, req, random, self);
+        return d.location() != null ? d : d.limited(limit);
+    }
+
+    /** The Gateway API's answer to an ExtensionRef that resolves to no object: 500. */
+    private static RouteDecision missing(Candidate c, HttpRequest req, ExtensionRef e) {
+        return fail(500, c, req.headers(), List.of(), List.of(), c.where() + " names " + e.kind() + " "
+                + c.route().namespace() + "/" + e.name() + ", which does not exist");
+    }
+
+    private RouteDecision decide(Candidate c, Target target, HttpRequest req, RandomGenerator random,
             BackendRef self) {
         List<Header> headers = req.headers();
         String path = req.path();
@@ -135,11 +163,13 @@ public final class RouteEngine {
         Duration delay = null;
         for (Filter f : c.filters()) {
             switch (f) {
+                case ExtensionRef e when e.kind().equals(LocalRateLimit.KIND) -> {
+                    // resolved by apply
+                }
                 case ExtensionRef e -> {
                     HttpFault fault = faults.get(new ObjectRef(HttpFault.KIND, c.route().namespace(), e.name()));
                     if (fault == null) {
-                        return fail(500, c, headers, mirrors, response, c.where() + " names " + HttpFault.KIND + " "
-                                + c.route().namespace() + "/" + e.name() + ", which does not exist");
+                        return missing(c, req, e);
                     }
                     // As the waypoint applies Envoy's fault filter: the delay first, then the abort.
                     if (fault.delay() != null && fault.delay().percentage() > random.nextInt(100)) {
@@ -149,6 +179,9 @@ public final class RouteEngine {
                         RouteDecision aborted = fail(fault.abort().httpStatus(), c, headers, mirrors, response,
                                 "aborted by " + HttpFault.KIND + " " + fault.ref().qualifiedName() + " of "
                                         + c.where());
+                        if (fault.abort().grpcStatus() >= 0) {
+                            aborted = aborted.grpc(fault.abort().grpcStatus());
+                        }
                         return delay == null ? aborted : aborted.delayed(delay);
                     }
                 }
@@ -166,7 +199,8 @@ public final class RouteEngine {
                 case Redirect r -> {
                     return new RouteDecision(r.statusCode(), c.route(), c.rule(), null, null, null, headers,
                             RequestFilters.location(r, req, target.port(), c.prefix()), List.copyOf(mirrors),
-                            List.copyOf(response), c.timeouts(), c.retry(), "redirected by " + c.where(), null);
+                            List.copyOf(response), c.timeouts(), c.retry(), "redirected by " + c.where(), null, null,
+                            null);
                 }
             }
         }
@@ -216,13 +250,13 @@ public final class RouteEngine {
             Timeouts timeouts, Retry retry, String reason) {
         String sent = route == null && !req.query().isEmpty() ? path + "?" + req.query() : path;
         return new RouteDecision(200, route, rule, backend, sent, host, headers, null, List.copyOf(mirrors),
-                List.copyOf(response), timeouts, retry, reason, null);
+                List.copyOf(response), timeouts, retry, reason, null, null, null);
     }
 
     private static RouteDecision fail(int status, Candidate c, List<Header> headers, List<BackendRef> mirrors,
             List<HeaderModifier> response, String reason) {
         return new RouteDecision(status, c.route(), c.rule(), null, null, null, headers, null, List.copyOf(mirrors),
-                List.copyOf(response), c.timeouts(), c.retry(), reason, null);
+                List.copyOf(response), c.timeouts(), c.retry(), reason, null, null, null);
     }
 
     /** Why a backend cannot take traffic (a 500 for its share), or null when it can. */

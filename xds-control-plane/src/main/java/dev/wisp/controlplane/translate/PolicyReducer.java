@@ -18,6 +18,7 @@ import dev.wisp.controlplane.model.Cidr;
 import dev.wisp.controlplane.model.MeshConfig;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Optional;
 
 /**
  * Reduces an Istio AuthorizationPolicy to what a node agent enforces at L4 (pure). Fields only a
@@ -63,6 +64,20 @@ public final class PolicyReducer {
             a.addGroups(group(rule));
         }
         return new Reduced(a.build(), warnings);
+    }
+
+    /**
+     * The warning of a CUSTOM policy naming a provider MeshConfig does not declare (the waypoint then
+     * denies every request the policy applies to, as Istio does); empty otherwise.
+     */
+    public static Optional<String> unknownProvider(AuthorizationPolicy policy, MeshConfig mesh) {
+        if (policy.action() != AuthorizationPolicy.Action.CUSTOM || mesh.extensionProvider(policy.provider())
+                .isPresent()) {
+            return Optional.empty();
+        }
+        return Optional.of("spec.provider.name: '" + policy.provider() + "' is not among MeshConfig's "
+                + "spec.extensionProviders " + mesh.extensionProviders().stream().map(p -> p.name()).toList()
+                + "; the waypoint denies every request this policy applies to (fail closed)");
     }
 
     static Scope scope(AuthorizationPolicy policy, MeshConfig mesh) {

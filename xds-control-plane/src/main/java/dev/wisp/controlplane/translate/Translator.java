@@ -70,7 +70,9 @@ public final class Translator {
         List<AuthorizationPolicy> selectorPolicies = new ArrayList<>();
         for (AuthorizationPolicy p : model.all(AuthorizationPolicy.class)) {
             if (!p.targetRefs().isEmpty()) {
-                continue; // a waypoint's policy (envoy.AuthzTranslator); node agents do not enforce it
+                // a waypoint's policy (envoy.AuthzTranslator); node agents do not enforce it
+                PolicyReducer.unknownProvider(p, mesh).ifPresent(w -> warnings.put(p.ref(), List.of(w)));
+                continue;
             }
             PolicyReducer.Reduced r = PolicyReducer.reduce(p, mesh);
             if (!r.warnings().isEmpty()) {

@@ -61,9 +61,7 @@ class FaultTranslationTest {
 
     @Test
     void theRuleCarriesEnvoysFaultFilterConfigurationThatRoundTrips() throws Exception {
-        RouteConfiguration rc = EnvoyTranslatorTest.routeConfiguration(MODEL);
-        RouteConfiguration parsed = RouteConfiguration.parseFrom(rc.toByteArray());
-        assertThat(parsed).isEqualTo(rc);
+        RouteConfiguration parsed = roundTripped(MODEL);
         List<Route> broken = routes(parsed, "/broken");
         assertThat(broken).as("a PathPrefix is two Envoy routes, each with the fault").hasSize(2);
         FractionalPercent all = FractionalPercent.newBuilder().setNumerator(100).build();
@@ -102,6 +100,34 @@ class FaultTranslationTest {
     }
 
     @Test
+    void aGrpcStatusAbortIsEmittedAsEnvoysGrpcStatusAndAnsweredAlikeOnBothSides() throws Exception {
+        MeshModel model = model("""
+                apiVersion: wisp.dev/v1alpha1
+                kind: HTTPFault
+                metadata: {name: busy, namespace: shop}
+                spec:
+                  abort: {grpcStatus: 14}
+                """, httpRoute("r", """
+                  rules:
+                  - matches: [{path: {value: /busy}}]
+                    filters: [{type: ExtensionRef, extensionRef: {group: wisp.dev, kind: HTTPFault, name: busy}}]
+                    backendRefs: [{name: reviews-v1, port: 9080}]
+                """));
+        Route r = routes(roundTripped(model), "/busy").getFirst();
+        FaultAbort abort = r.getTypedPerFilterConfigMap().get("envoy.filters.http.fault").unpack(HTTPFault.class)
+                .getAbort();
+        assertThat(abort.getErrorTypeCase()).isEqualTo(FaultAbort.ErrorTypeCase.GRPC_STATUS);
+        assertThat(abort.getGrpcStatus()).isEqualTo(14);
+        assertThat(Faults.draw(r, new Random(1))).isEqualTo(new Faults.Injected(Duration.ZERO, 200, 14));
+        RouteDecision d = RouteEngine.of(model).decide(new RouteEngine.Target("shop", "reviews", 9080), null,
+                new HttpRequest("GET", "/busy", "", "reviews.shop.svc.cluster.local:9080", List.of()), new Random(1));
+        assertThat(d.status()).isEqualTo(200);
+        assertThat(d.grpcStatus()).isEqualTo(14);
+        assertThat(d.forwarded()).isFalse();
+        assertThat(d.reason()).endsWith("with grpc-status 14");
+    }
+
+    @Test
     void aFortyPercentDelayHoldsAboutFortyPercentOfRequestsOnBothSides() {
         Random engine = new Random(11);
         Random waypoint = new Random(11);
@@ -131,7 +157,15 @@ class FaultTranslationTest {
                 new HttpRequest("GET", path, "", "reviews.shop.svc.cluster.local:9080", List.of()), random);
     }
 
-    private static List<Route> routes(RouteConfiguration rc, String prefix) {
+    /** {@code model}'s route configuration, through its wire form and back (asserted equal). */
+    static RouteConfiguration roundTripped(MeshModel model) throws Exception {
+        RouteConfiguration rc = EnvoyTranslatorTest.routeConfiguration(model);
+        RouteConfiguration parsed = RouteConfiguration.parseFrom(rc.toByteArray());
+        assertThat(parsed).isEqualTo(rc);
+        return parsed;
+    }
+
+    static List<Route> routes(RouteConfiguration rc, String prefix) {
         return rc.getVirtualHosts(0).getRoutesList().stream()
                 .filter(r -> r.getMatch().getPath().equals(prefix) || r.getMatch().getPrefix().equals(prefix + "/"))
                 .toList();

@@ -178,11 +178,12 @@ class WaypointAuthzTest {
                 Arguments.of("an ALLOW without rules allows nothing", List.of(policy("none", "Gateway/waypoint", """
                           action: ALLOW
                         """)), Req.of("GET /"), "403 -"),
-                Arguments.of("CUSTOM without an authorizer fails closed", List.of(policy("ext", "Gateway/waypoint", """
-                          action: CUSTOM
-                          provider: {name: authz}
-                          rules: [{to: [{operation: {paths: ["/private*"]}}]}]
-                        """)), Req.of("GET /private/x"), "403 shop/ext[0]"),
+                Arguments.of("CUSTOM naming no provider MeshConfig declares denies everything (as Istio)",
+                        List.of(policy("ext", "Gateway/waypoint", """
+                                  action: CUSTOM
+                                  provider: {name: authz}
+                                  rules: [{to: [{operation: {paths: ["/private*"]}}]}]
+                                """)), Req.of("GET /public"), "403 shop/ext[provider authz not usable]"),
                 Arguments.of("a dry-run DENY is not enforced", List.of(policy("dry", "Gateway/waypoint", """
                           action: DENY
                           rules: [{}]

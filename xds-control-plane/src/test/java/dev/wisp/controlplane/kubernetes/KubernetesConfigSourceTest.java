@@ -481,6 +481,67 @@ class KubernetesConfigSourceTest {
         });
     }
 
+    private io.fabric8.kubernetes.client.dsl.NonNamespaceOperation<GenericKubernetesResource, io.fabric8.kubernetes.api.model.GenericKubernetesResourceList, io.fabric8.kubernetes.client.dsl.Resource<GenericKubernetesResource>> wisp(
+            String kind, String namespace) {
+        return client.genericKubernetesResources(KubernetesConfigSource.WISP_KINDS.stream()
+                .filter(k -> k.getKind().equals(kind)).findFirst().orElseThrow()).inNamespace(namespace);
+    }
+
+    private static GenericKubernetesResource wispObject(String kind, String namespace, String name,
+            Map<String, Object> spec) {
+        return new GenericKubernetesResourceBuilder().withApiVersion("wisp.dev/v1alpha1").withKind(kind)
+                .withNewMetadata().withName(name).withNamespace(namespace).endMetadata()
+                .addToAdditionalProperties("spec", spec).build();
+    }
+
+    @Test
+    void anHttpFaultAndALocalRateLimitFromTheApiReachEnvoyRdsAndARefusedOneGetsAnEvent() throws Exception {
+        cluster("w");
+        startAndWaitForPods();
+        wisp("HTTPFault", "w-shop").resource(wispObject("HTTPFault", "w-shop", "flaky",
+                Map.of("abort", Map.of("grpcStatus", 14, "percentage", 50)))).create();
+        wisp("LocalRateLimit", "w-shop").resource(wispObject("LocalRateLimit", "w-shop", "ten",
+                Map.of("tokens", 10, "fillInterval", "1s"))).create();
+        wisp("LocalRateLimit", "w-shop").resource(wispObject("LocalRateLimit", "w-shop", "typo",
+                Map.of("tokens", 10, "fillIntervall", "1s"))).create();
+        GenericKubernetesResource r = route("HTTPRoute", "w-shop", "api", "Service", "web");
+        @SuppressWarnings("unchecked")
+        Map<String, Object> spec = new java.util.LinkedHashMap<>((Map<String, Object>) r.getAdditionalProperties()
+                .get("spec"));
+        @SuppressWarnings("unchecked")
+        Map<String, Object> rule = new java.util.LinkedHashMap<>(((List<Map<String, Object>>) spec.get("rules"))
+                .getFirst());
+        rule.put("filters", List.of(
+                Map.of("type", "ExtensionRef", "extensionRef",
+                        Map.of("group", "wisp.dev", "kind", "HTTPFault", "name", "flaky")),
+                Map.of("type", "ExtensionRef", "extensionRef",
+                        Map.of("group", "wisp.dev", "kind", "LocalRateLimit", "name", "ten"))));
+        spec.put("rules", List.of(rule));
+        r.getAdditionalProperties().put("spec", spec);
+        gatewayApi("HTTPRoute", "w-shop").resource(r).create();
+
+        await().atMost(Duration.ofSeconds(20)).untilAsserted(() -> {
+            var snapshot = cp.envoy().snapshot();
+            assertThat(snapshot).isNotNull();
+            var api = snapshot.routes().resources().entrySet().stream()
+                    .filter(e -> e.getKey().startsWith("web.w-shop.") && e.getKey().endsWith(":80"))
+                    .flatMap(e -> e.getValue().getVirtualHostsList().stream())
+                    .flatMap(v -> v.getRoutesList().stream()).filter(x -> x.getMatch().getPrefix().equals("/api/"))
+                    .toList();
+            assertThat(api).singleElement().satisfies(route -> {
+                assertThat(route.getTypedPerFilterConfigMap()).containsKeys("envoy.filters.http.fault",
+                        "envoy.filters.http.local_ratelimit");
+                assertThat(route.getTypedPerFilterConfigMap().get("envoy.filters.http.fault").unpack(
+                        io.envoyproxy.envoy.extensions.filters.http.fault.v3.HTTPFault.class).getAbort()
+                        .getGrpcStatus()).isEqualTo(14);
+                assertThat(route.getTypedPerFilterConfigMap().get("envoy.filters.http.local_ratelimit").unpack(
+                        io.envoyproxy.envoy.extensions.filters.http.local_ratelimit.v3.LocalRateLimit.class)
+                        .getTokenBucket().getMaxTokens()).isEqualTo(10);
+            });
+            assertRefused("w-shop", "LocalRateLimit", "typo", "spec.fillIntervall: unknown field");
+        });
+    }
+
     @Test
     void refusedGatewayApiObjectsGetAWarningEventNamingTheField() throws Exception {
         cluster("g");

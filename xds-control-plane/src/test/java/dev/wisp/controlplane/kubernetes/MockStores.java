@@ -22,6 +22,7 @@ final class MockStores {
                 kind("discovery.k8s.io", "EndpointSlice", "endpointslices", true)));
         kinds.addAll(KubernetesConfigSource.POLICY_KINDS);
         kinds.addAll(KubernetesConfigSource.GATEWAY_KINDS);
+        kinds.addAll(KubernetesConfigSource.WISP_KINDS);
         return kinds;
     }
 
