@@ -9,7 +9,7 @@ packages=(
   util-linux                                                            # setpriv: agents with only the chart's capabilities
   clang llvm libbpf-dev linux-libc-dev bpftool                          # eBPF programs
   wireguard-tools wireguard-go                                          # WireGuard interop peers
-  iperf3 haproxy bc nghttp2-client prometheus                             # benchmarks' peers, Prometheus
+  iperf3 haproxy nginx-light bc nghttp2-client prometheus                 # benchmarks' peers, Prometheus
   chromium tcpdump                                                      # the live mesh page's headless browser test; link captures
   nodejs unzip                                                          # the chart tests' helm and schema check (npm below)
 )

@@ -114,7 +114,7 @@ class Http3MeshE2eTest {
 
     /** Packets on the link to node 2's HBONE port: UDP (QUIC) and TCP. */
     record ToHbone(long udp, long tcp) {
-        static ToHbone of(List<MeshWireGuardE2eTest.Ipv4> packets) {
+        static ToHbone of(List<MeshWireGuardE2eTest.IpPacket> packets) {
             var toNode2 = packets.stream().filter(p -> p.dst().getHostAddress().equals(NODE2) && p.dstPort() == HBONE)
                     .toList();
             return new ToHbone(toNode2.stream().filter(p -> p.protocol() == 17).count(),

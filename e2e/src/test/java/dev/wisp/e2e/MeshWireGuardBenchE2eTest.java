@@ -62,12 +62,12 @@ class MeshWireGuardBenchE2eTest {
 
         Set<InetAddress> plainNodes = Set.of(InetAddress.ofLiteral("10.172.0.11"), InetAddress.ofLiteral(
                 "10.172.0.12"));
-        List<MeshWireGuardE2eTest.Ipv4> plain = MeshWireGuardE2eTest.Pcap.ipv4(Files.readAllBytes(dir.resolve(
+        List<MeshWireGuardE2eTest.IpPacket> plain = MeshWireGuardE2eTest.Pcap.packets(Files.readAllBytes(dir.resolve(
                 "hbone.pcap")));
         assertThat(plain).as("HBONE alone: TCP to port 15008 between the node addresses").anyMatch(p -> plainNodes
                 .contains(p.src()) && plainNodes.contains(p.dst()) && p.protocol() == 6 && p.dstPort() == 15008);
 
-        List<MeshWireGuardE2eTest.Ipv4> wrapped = MeshWireGuardE2eTest.Pcap.ipv4(Files.readAllBytes(dir.resolve(
+        List<MeshWireGuardE2eTest.IpPacket> wrapped = MeshWireGuardE2eTest.Pcap.packets(Files.readAllBytes(dir.resolve(
                 "hbone-in-wg.pcap")));
         Set<InetAddress> wgNodes = Set.of(InetAddress.ofLiteral("10.174.0.11"), InetAddress.ofLiteral("10.174.0.12"));
         assertThat(wrapped.stream().filter(p -> wgNodes.contains(p.src()) && wgNodes.contains(p.dst()) && p

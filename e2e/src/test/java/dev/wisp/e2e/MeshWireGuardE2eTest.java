@@ -112,7 +112,12 @@ class MeshWireGuardE2eTest {
 
     /** One UDP round trip from the client pod; the reply, or null after 2 s. */
     static String udpCall(String payload) throws Exception {
-        return Netns.call(clientNs, () -> {
+        return udpCall(clientNs, server, payload);
+    }
+
+    /** One UDP round trip from namespace {@code ns} to {@code server}; the reply, or null after 2 s. */
+    static String udpCall(String ns, InetAddress server, String payload) throws Exception {
+        return Netns.call(ns, () -> {
             try (DatagramSocket s = new DatagramSocket()) {
                 s.setSoTimeout(2000);
                 byte[] out = payload.getBytes(StandardCharsets.US_ASCII);
@@ -154,7 +159,7 @@ class MeshWireGuardE2eTest {
         return out;
     }
 
-    /** A capture of the underlay bridge, read back as IPv4 packets. */
+    /** A capture of the underlay bridge, read back as IP packets. */
     static final class Capture implements AutoCloseable {
         final Path file;
         final Process tcpdump;
@@ -165,21 +170,27 @@ class MeshWireGuardE2eTest {
 
         /** Captures the bridge {@code br0} of {@code underlayNetns} into {@code dir/name.pcap}. */
         Capture(String underlayNetns, Path dir, String name) throws Exception {
+            this(underlayNetns, dir, name, "ip");
+        }
+
+        /** The same with the tcpdump filter {@code filter} (e.g. {@code ip or ip6}). */
+        Capture(String underlayNetns, Path dir, String name, String filter) throws Exception {
             file = dir.resolve(name + ".pcap");
             Path err = dir.resolve(name + ".err");
             tcpdump = new ProcessBuilder("ip", "netns", "exec", underlayNetns, "tcpdump", "-i", "br0",
-                    "-n", "-U", "--immediate-mode", "-w", file.toString(), "ip").redirectErrorStream(true)
+                    "-n", "-U", "--immediate-mode", "-w", file.toString(), filter).redirectErrorStream(true)
                     .redirectOutput(err.toFile())
                     .start();
             await().atMost(Duration.ofSeconds(20)).until(() -> Files.exists(err) && Files.readString(err).contains(
                     "listening on"));
         }
 
-        /** Stops once at least {@code packets} IPv4 packets are written (10 s at most), and reads them. */
-        List<Ipv4> stop(int packets) throws Exception {
-            await().atMost(Duration.ofSeconds(10)).until(() -> Pcap.ipv4(Files.readAllBytes(file)).size() >= packets);
+        /** Stops once at least {@code packets} IP packets are written (10 s at most), and reads them. */
+        List<IpPacket> stop(int packets) throws Exception {
+            await().atMost(Duration.ofSeconds(10))
+                    .until(() -> Pcap.packets(Files.readAllBytes(file)).size() >= packets);
             close();
-            return Pcap.ipv4(Files.readAllBytes(file));
+            return Pcap.packets(Files.readAllBytes(file));
         }
 
         @Override
@@ -191,7 +202,7 @@ class MeshWireGuardE2eTest {
         }
     }
 
-    record Ipv4(InetAddress src, InetAddress dst, int protocol, byte[] payload, byte[] whole) {
+    record IpPacket(InetAddress src, InetAddress dst, int protocol, byte[] payload, byte[] whole) {
         int srcPort() {
             return ((payload[0] & 0xff) << 8) | (payload[1] & 0xff);
         }
@@ -206,27 +217,39 @@ class MeshWireGuardE2eTest {
         }
     }
 
-    /** pcap (tcpdump -w) → the IPv4 packets of its Ethernet frames. */
+    /**
+     * pcap (tcpdump -w) → the IP packets of its Ethernet frames: IPv4, and IPv6 with the payload
+     * right after the fixed 40-byte header (extension headers are not followed: their next header
+     * is reported as the protocol).
+     */
     static final class Pcap {
-        static List<Ipv4> ipv4(byte[] f) throws IOException {
-            List<Ipv4> out = new ArrayList<>();
+        static List<IpPacket> packets(byte[] f) throws IOException {
+            List<IpPacket> out = new ArrayList<>();
             int at = 24;
             while (at + 16 <= f.length) {
                 int incl = le32(f, at + 8);
                 int frame = at + 16;
                 at = frame + incl;
-                if (at > f.length || incl < 34 || ((f[frame + 12] & 0xff) << 8 | (f[frame + 13] & 0xff)) != 0x0800) {
+                if (at > f.length || incl < 34) {
                     continue;
                 }
+                int type = (f[frame + 12] & 0xff) << 8 | (f[frame + 13] & 0xff);
                 int ip = frame + 14;
-                int ihl = (f[ip] & 0x0f) * 4;
-                out.add(new Ipv4(InetAddress.getByAddress(Arrays.copyOfRange(f, ip + 12, ip + 16)), InetAddress
-                        .getByAddress(Arrays.copyOfRange(f, ip + 16, ip + 20)), f[ip + 9] & 0xff,
-                        Arrays.copyOfRange(
-                                f, ip + ihl, frame + incl),
-                        Arrays.copyOfRange(f, frame, frame + incl)));
+                byte[] whole = Arrays.copyOfRange(f, frame, frame + incl);
+                if (type == 0x0800) {
+                    int ihl = (f[ip] & 0x0f) * 4;
+                    out.add(new IpPacket(address(f, ip + 12, 4), address(f, ip + 16, 4), f[ip + 9] & 0xff, Arrays
+                            .copyOfRange(f, ip + ihl, frame + incl), whole));
+                } else if (type == 0x86dd && incl >= 14 + 40) {
+                    out.add(new IpPacket(address(f, ip + 8, 16), address(f, ip + 24, 16), f[ip + 6] & 0xff, Arrays
+                            .copyOfRange(f, ip + 40, frame + incl), whole));
+                }
             }
             return out;
+        }
+
+        static InetAddress address(byte[] f, int at, int length) throws IOException {
+            return InetAddress.getByAddress(Arrays.copyOfRange(f, at, at + length));
         }
 
         static int le32(byte[] b, int i) {
@@ -251,7 +274,7 @@ class MeshWireGuardE2eTest {
      * type 1-4), at least one is a transport message (type 4) of at least {@code minSize} bytes, no
      * packet carries {@code marker}, and no pod address appears on the underlay.
      */
-    static void assertOnlyWireGuard(List<Ipv4> packets, byte[] marker, int minSize) throws Exception {
+    static void assertOnlyWireGuard(List<IpPacket> packets, byte[] marker, int minSize) throws Exception {
         assertOnlyWireGuard(packets, Set.of(InetAddress.ofLiteral(mesh.node("node1").address()), InetAddress
                 .ofLiteral(mesh.node("node2").address())), Set.of(server,
                         InetAddress.ofLiteral(mesh.pod("client")
@@ -265,8 +288,10 @@ class MeshWireGuardE2eTest {
      * at least one is a transport message (type 4) of at least {@code minSize} bytes, and no packet
      * has one of {@code pods} as its source or destination.
      */
-    static void assertOnlyWireGuard(List<Ipv4> packets, Set<InetAddress> nodes, Set<InetAddress> pods, int minSize) {
-        List<Ipv4> between = packets.stream().filter(p -> nodes.contains(p.src()) && nodes.contains(p.dst())).toList();
+    static void assertOnlyWireGuard(List<IpPacket> packets, Set<InetAddress> nodes, Set<InetAddress> pods,
+            int minSize) {
+        List<IpPacket> between = packets.stream().filter(p -> nodes.contains(p.src()) && nodes.contains(p.dst()))
+                .toList();
         assertThat(between).isNotEmpty();
         assertThat(between).allSatisfy(p -> {
             assertThat(p.protocol()).as("IP protocol between the nodes").isEqualTo(17);
@@ -519,7 +544,7 @@ class MeshWireGuardE2eTest {
                 String answer = udpCall(marker);
                 assertThat(answer).as("echo with node 1's device gone").isNotEqualTo(marker);
             }
-            List<Ipv4> packets = c.stop(0);
+            List<IpPacket> packets = c.stop(0);
             assertThat(packets).noneMatch(p -> contains(p.whole(), marker.getBytes(StandardCharsets.US_ASCII)));
             assertThat(packets).noneMatch(p -> p.dst().equals(server));
         }

@@ -140,10 +140,14 @@ final class PodApps {
 
     /** {@code java … <main> args} on this JVM's binary and test class path, small heap. */
     static List<String> java(Class<?> main, String... args) {
-        List<String> cmd = new ArrayList<>(List.of(ProcessHandle.current().info().command().orElse("java"),
-                "-Xmx64m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1", "-cp", System.getProperty(
-                        "java.class.path"),
-                main.getName()));
+        return java(List.of("-Xmx64m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1"), main, args);
+    }
+
+    /** {@code java <jvmOptions> … <main> args} on this JVM's binary and test class path. */
+    static List<String> java(List<String> jvmOptions, Class<?> main, String... args) {
+        List<String> cmd = new ArrayList<>(List.of(ProcessHandle.current().info().command().orElse("java")));
+        cmd.addAll(jvmOptions);
+        cmd.addAll(List.of("-cp", System.getProperty("java.class.path"), main.getName()));
         cmd.addAll(List.of(args));
         return cmd;
     }

@@ -31,7 +31,12 @@ final class MeshObjects {
         boolean v6 = cluster.spec().stack().hasIpv6();
         for (LocalCluster.Node n : cluster.nodes()) {
             List<String> addresses = v6 ? List.of(n.address(), n.address6()) : List.of(n.address());
-            out.append(document("Node", Map.of("name", n.name()), Map.of("spec", Map.of("podCIDR", n.podCidr()),
+            List<String> cidrs = cluster.spec().stack() == ClusterSpec.Stack.DUAL
+                    ? List.of(n.podCidr(), n
+                            .podCidr6())
+                    : List.of(n.podCidr());
+            out.append(document("Node", Map.of("name", n.name()), Map.of("spec", Map.of("podCIDR", n.podCidr(),
+                    "podCIDRs", cidrs),
                     "status", Map.of("addresses", addresses.stream().map(a -> Map.of("type", "InternalIP", "address",
                             a)).toList()))));
         }

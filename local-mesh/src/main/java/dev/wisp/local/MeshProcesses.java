@@ -195,15 +195,22 @@ final class MeshProcesses {
 
     /**
      * The agent's WireGuard options: its device {@code wisp-C-<n>} (UAPI socket under the cluster's
-     * name, removed with it), endpoint on the node address, its pod CIDR published, the cluster's
-     * pods' /16 unreachable except through the device (strict), the key in the work directory.
+     * name, removed with it), endpoint on the node address, its pod CIDRs published (both families in
+     * a dual-stack cluster), the cluster's pods' /16 (and its IPv6 twin {@code fd00:<base+1>::/32})
+     * unreachable except through the device (strict), the key in the work directory.
      */
     private List<String> wireguardArgs(LocalCluster.Node n) {
-        return List.of("--wireguard", "--wireguard-interface", wireguardInterface(cluster, n), "--wireguard-address",
-                n.address(), "--wireguard-pod-cidr", n.podCidr(), "--wireguard-cluster-cidr", "10." + (spec.cluster()
-                        .base() + 1) + ".0.0/16",
-                "--wireguard-state-dir", spec.workDir().resolve("wireguard").resolve(
-                        n.name()).toString());
+        String clusterCidr = "10." + (spec.cluster().base() + 1) + ".0.0/16";
+        List<String> args = new ArrayList<>(List.of("--wireguard", "--wireguard-interface", wireguardInterface(
+                cluster, n), "--wireguard-address", n.address(), "--wireguard-pod-cidr", n.podCidr(),
+                "--wireguard-cluster-cidr", clusterCidr));
+        if (spec.cluster().stack() == ClusterSpec.Stack.DUAL) {
+            args.addAll(List.of("--wireguard-pod-cidr", n.podCidr6(), "--wireguard-cluster-cidr", "fd00:" + (spec
+                    .cluster().base() + 1) + "::/32"));
+        }
+        args.addAll(List.of("--wireguard-state-dir", spec.workDir().resolve("wireguard").resolve(n.name())
+                .toString()));
+        return args;
     }
 
     /**

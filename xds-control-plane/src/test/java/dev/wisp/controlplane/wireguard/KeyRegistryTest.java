@@ -131,6 +131,38 @@ class KeyRegistryTest {
     }
 
     @Test
+    void dualStackNodesPublishTheirIpv6PodCidrButNotAnotherNodes() {
+        NodeDef node1 = new NodeDef(new ObjectRef("Node", "", "node1"), List.of(InetAddress.ofLiteral("10.0.0.11"),
+                InetAddress.ofLiteral("fd00::11")), 0, "", "", List.of("10.1.0.0/24", "fd00:1:0::/64"));
+        NodeDef node2 = new NodeDef(new ObjectRef("Node", "", "node2"), List.of(InetAddress.ofLiteral("10.0.0.12"),
+                InetAddress.ofLiteral("fd00::12")), 0, "", "", List.of("10.1.1.0/24", "fd00:1:1::/64"));
+        NodeDef node3 = node("node3", "10.0.0.13", "");
+        List<NodeDef> nodes = List.of(node1, node2, node3);
+        // Its own IPv4 and IPv6 pod CIDRs, the endpoint staying IPv4: accepted as declared.
+        Outcome.Accepted a = accepted(KeyRegistry.empty().register("node1", new Claim(KEY1, "10.0.0.11:51820",
+                List.of("10.1.0.0/24", "fd00:1:0::/64")), nodes));
+        assertThat(a.entry().podCidrs()).containsExactly(Cidr.parse("10.1.0.0/24"), Cidr.parse("fd00:1::/64"));
+        // node2 claiming node1's IPv6 pod CIDR beside its own IPv4 one: not declared for node2.
+        assertThat(a.registry().register("node2", new Claim(KEY2, "10.0.0.12:51820", List.of("10.1.1.0/24",
+                "fd00:1:0::/64")), nodes)).isInstanceOfSatisfying(Outcome.Refused.class, f -> {
+                    assertThat(f.reason()).isEqualTo(Reason.CIDR_NOT_DECLARED);
+                    assertThat(f.message()).contains(Cidr.parse("fd00:1::/64").toString());
+                });
+        // node3 declares nothing: an IPv6 prefix holding node1's declared one overlaps it.
+        assertThat(a.registry().register("node3", new Claim(KEY3, "10.0.0.13:51820", List.of("fd00:1::/48")),
+                nodes)).isInstanceOfSatisfying(Outcome.Refused.class, f -> {
+                    assertThat(f.reason()).isEqualTo(Reason.CIDR_OVERLAPS_ANOTHER_NODE);
+                    assertThat(f.message()).contains("of node node1");
+                });
+        // node2's own pair is accepted, and the registry holds both nodes' IPv6 prefixes apart.
+        Outcome.Accepted b = accepted(a.registry().register("node2", new Claim(KEY2, "10.0.0.12:51820", List.of(
+                "10.1.1.0/24", "fd00:1:1::/64")), nodes));
+        assertThat(b.registry().entries().get("node2").podCidrs()).containsExactly(Cidr.parse("10.1.1.0/24"), Cidr
+                .parse("fd00:1:1::/64"));
+        assertThat(b.registry().entries().get("node1").podCidrs()).contains(Cidr.parse("fd00:1::/64"));
+    }
+
+    @Test
     void aNodeRotatesItsOwnKeyAndNoOtherNodeMayTakeTheNewOrTheOldOne() {
         KeyRegistry r = accepted(registered().register("node1", new Claim(KEY1, "10.0.0.11:51820", List.of(
                 "10.1.0.0/24")), NODES)).registry();
