@@ -77,10 +77,11 @@ final class ArchitectureRules {
                     "the waypoint's route selection is a pure function of Envoy's route protos and one request"),
             new ForbiddenUse(
                     List.of("dev.wisp.wireguard.crypto..", "dev.wisp.wireguard.noise..",
-                            "dev.wisp.wireguard.routing..", "dev.wisp.wireguard.device..",
+                            "dev.wisp.wireguard.routing..", "dev.wisp.wireguard.device.."),
+                    List.of("dev.wisp.linux..", "dev.wisp.wireguard.io..", "dev.wisp.wireguard.uapi..",
                             "dev.wisp.wireguard.netlink.."),
-                    List.of("dev.wisp.linux..", "dev.wisp.wireguard.io..", "dev.wisp.wireguard.uapi.."),
-                    "WireGuard's protocol core has no I/O: sockets, TUN and threads live in wireguard.io"),
+                    "WireGuard's protocol core has no I/O: sockets, TUN and threads live in wireguard.io, the kernel "
+                            + "driver's netlink sockets in wireguard.netlink"),
             new ForbiddenUse(List.of("dev.wisp.wireguard.crypto.."),
                     List.of("dev.wisp.wireguard", "dev.wisp.wireguard.noise..", "dev.wisp.wireguard.routing..",
                             "dev.wisp.wireguard.device.."),

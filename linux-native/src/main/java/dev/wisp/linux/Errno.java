@@ -15,11 +15,21 @@ public final class Errno {
     public static final int EIO = 5;
     /** Nothing to read or write on a non-blocking descriptor now. */
     public static final int EAGAIN = 11;
+    /** The object exists already. */
+    public static final int EEXIST = 17;
     /** A call that failed without setting errno is reported as this. */
     public static final int EINVAL = 22;
     /** A peer that broke its protocol (the WireGuard UAPI answers it to a malformed line). */
     public static final int EPROTO = 71;
     public static final int EADDRINUSE = 98;
+    /** No such device (a link that is not there). */
+    public static final int ENODEV = 19;
+    /** The kernel lacks the feature (e.g. an unknown link kind). */
+    public static final int EOPNOTSUPP = 95;
+    /** A message larger than the reader takes. */
+    public static final int EMSGSIZE = 90;
+    /** No buffer space: a netlink answer too large or overrun. */
+    public static final int ENOBUFS = 105;
 
     /** {@code number name description [| hint]}, one errno a line. */
     private static final String TEXT = """
@@ -40,8 +50,12 @@ public final class Errno {
             28 ENOSPC no space left on device
             38 ENOSYS function not implemented | the kernel lacks this feature
             71 EPROTO protocol error
+            90 EMSGSIZE message too long
+            93 EPROTONOSUPPORT protocol not supported | the kernel lacks this netlink protocol
             95 EOPNOTSUPP operation not supported | the kernel lacks this feature
+            97 EAFNOSUPPORT address family not supported by protocol
             98 EADDRINUSE address already in use
+            105 ENOBUFS no buffer space available
             107 ENOTCONN transport endpoint is not connected
             """;
 

@@ -4,6 +4,8 @@ import static dev.wisp.linux.Sockets.AF_INET6;
 import static dev.wisp.linux.Sockets.AF_INET;
 import static java.util.Objects.requireNonNull;
 
+import dev.wisp.linux.GenericNetlink;
+import dev.wisp.linux.NetlinkWriter;
 import dev.wisp.wireguard.Key;
 import dev.wisp.wireguard.PeerConfig;
 import dev.wisp.wireguard.Prefix;
@@ -18,19 +20,22 @@ import java.util.List;
  * The messages that configure kernel WireGuard over generic netlink, encoded as the kernel's uapi
  * header {@code <linux/wireguard.h>} lays them out: {@code WG_CMD_SET_DEVICE} (private key, listen
  * port, fwmark, peers with public key, preshared key, endpoint, keepalive and allowed IPs), and the
- * {@code CTRL_CMD_GETFAMILY} request that resolves the {@code "wireguard"} family's id first. Pure:
- * bytes out, no socket (encoding only: machines here have no WireGuard module, see ARCHITECTURE.md).
- * Thread-safe (stateless).
+ * {@code CTRL_CMD_GETFAMILY} request that resolves the {@code "wireguard"} family's id first, and the
+ * {@code WG_CMD_GET_DEVICE} dump request ({@link DeviceDump} decodes its answer). Pure: bytes out, no
+ * socket ({@link KernelWireGuard} sends them). Thread-safe (stateless).
  */
 public final class WireGuardNetlink {
     /** {@code WG_GENL_NAME}, {@code WG_GENL_VERSION}. */
     public static final String FAMILY = "wireguard";
     static final int VERSION = 1;
     /** {@code enum wg_cmd}. */
+    static final int WG_CMD_GET_DEVICE = 0;
     static final int WG_CMD_SET_DEVICE = 1;
     /** {@code enum wgdevice_attribute}. */
+    static final int WGDEVICE_A_IFINDEX = 1;
     static final int WGDEVICE_A_IFNAME = 2;
     static final int WGDEVICE_A_PRIVATE_KEY = 3;
+    static final int WGDEVICE_A_PUBLIC_KEY = 4;
     static final int WGDEVICE_A_FLAGS = 5;
     static final int WGDEVICE_A_LISTEN_PORT = 6;
     static final int WGDEVICE_A_FWMARK = 7;
@@ -43,6 +48,9 @@ public final class WireGuardNetlink {
     static final int WGPEER_A_FLAGS = 3;
     static final int WGPEER_A_ENDPOINT = 4;
     static final int WGPEER_A_PERSISTENT_KEEPALIVE_INTERVAL = 5;
+    static final int WGPEER_A_LAST_HANDSHAKE_TIME = 6;
+    static final int WGPEER_A_RX_BYTES = 7;
+    static final int WGPEER_A_TX_BYTES = 8;
     static final int WGPEER_A_ALLOWEDIPS = 9;
     /** {@code enum wgpeer_flag}. */
     static final int WGPEER_F_REMOVE_ME = 1;
@@ -51,10 +59,6 @@ public final class WireGuardNetlink {
     static final int WGALLOWEDIP_A_FAMILY = 1;
     static final int WGALLOWEDIP_A_IPADDR = 2;
     static final int WGALLOWEDIP_A_CIDR_MASK = 3;
-    /** {@code <linux/genetlink.h>}: the controller's fixed id, its command and attribute. */
-    static final int GENL_ID_CTRL = 0x10;
-    static final int CTRL_CMD_GETFAMILY = 3;
-    static final int CTRL_ATTR_FAMILY_NAME = 2;
 
     /**
      * What {@code WG_CMD_SET_DEVICE} sets, with {@code wg set} semantics: absent (null) fields stay as
@@ -84,14 +88,23 @@ public final class WireGuardNetlink {
 
     /** {@code CTRL_CMD_GETFAMILY} for {@code "wireguard"}: its answer carries the family id. */
     public static byte[] getFamily(int seq, ByteOrder order) {
-        return new NetlinkWriter(order, GENL_ID_CTRL, NetlinkWriter.REQUEST_WITH_ACK, seq, CTRL_CMD_GETFAMILY, 1)
-                .string(CTRL_ATTR_FAMILY_NAME, FAMILY).finish();
+        return GenericNetlink.getFamilyRequest(FAMILY, seq, order);
+    }
+
+    /**
+     * {@code WG_CMD_GET_DEVICE} of {@code ifname} as a dump ({@code NLM_F_DUMP}, as the kernel requires):
+     * the answer is one or more messages that {@link DeviceDump#decode} puts back together.
+     */
+    public static byte[] getDevice(int familyId, int seq, String ifname, ByteOrder order) {
+        requireNonNull(ifname, "ifname");
+        return NetlinkWriter.genl(order, familyId, NetlinkWriter.REQUEST_WITH_ACK | NetlinkWriter.NLM_F_DUMP, seq,
+                WG_CMD_GET_DEVICE, VERSION).string(WGDEVICE_A_IFNAME, ifname).finish();
     }
 
     /** {@code WG_CMD_SET_DEVICE} to the family {@code familyId} (from {@link #getFamily}'s answer). */
     public static byte[] setDevice(int familyId, int seq, SetDevice d, ByteOrder order) {
         requireNonNull(d, "d");
-        NetlinkWriter w = new NetlinkWriter(order, familyId, NetlinkWriter.REQUEST_WITH_ACK, seq, WG_CMD_SET_DEVICE,
+        NetlinkWriter w = NetlinkWriter.genl(order, familyId, NetlinkWriter.REQUEST_WITH_ACK, seq, WG_CMD_SET_DEVICE,
                 VERSION);
         w.string(WGDEVICE_A_IFNAME, d.ifname());
         if (d.privateKey() != null) {

@@ -3,6 +3,7 @@ package dev.wisp.wireguard.netlink;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
+import dev.wisp.linux.NetlinkWriter;
 import dev.wisp.wireguard.Key;
 import dev.wisp.wireguard.PeerConfig;
 import dev.wisp.wireguard.Prefix;
@@ -92,7 +93,7 @@ class WireGuardNetlinkTest {
 
     @Test
     void anIpv6EndpointIsASockaddrIn6AndTheHeaderFollowsTheHostOrder() {
-        NetlinkWriter w = new NetlinkWriter(ByteOrder.LITTLE_ENDIAN, 26, 5, 1, 1, 1);
+        NetlinkWriter w = NetlinkWriter.genl(ByteOrder.LITTLE_ENDIAN, 26, 5, 1, 1, 1);
         assertThat(HEX.formatHex(WireGuardNetlink.sockaddr(new InetSocketAddress(InetAddress.ofLiteral(
                 "2001:db8::1"), 51820), w))).isEqualTo("0a00ca6c" + "00000000" + "20010db8000000000000000000000001"
                         + "00000000");

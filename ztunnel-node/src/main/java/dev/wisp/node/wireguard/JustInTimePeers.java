@@ -47,7 +47,12 @@ final class JustInTimePeers implements UnknownPeerHandler {
         /** The other node's handshake initiation. */
         INBOUND,
         /** A packet from this node. */
-        OUTBOUND
+        OUTBOUND,
+        /**
+         * Neither: installed because it is registered ({@link #installAll}), on kernel WireGuard, which
+         * has no upcall for an unknown peer or an unrouted packet.
+         */
+        REGISTERED
     }
 
     /** Told of installs and removals (logs and per-peer metrics); called on the device's threads too. */
@@ -92,6 +97,7 @@ final class JustInTimePeers implements UnknownPeerHandler {
     private final Map<Key, Installed> installed = new ConcurrentHashMap<>();
     private final LongAdder inboundInstalls = new LongAdder();
     private final LongAdder outboundInstalls = new LongAdder();
+    private final LongAdder registeredInstalls = new LongAdder();
     private final LongAdder reaps = new LongAdder();
     private volatile Registry registry = Registry.of(List.of());
     private volatile Duration idle;
@@ -120,7 +126,7 @@ final class JustInTimePeers implements UnknownPeerHandler {
             return Optional.empty();
         }
         if (installed.putIfAbsent(spec.publicKey(), new Installed(spec, nanos.getAsLong())) == null) {
-            (direction == Direction.INBOUND ? inboundInstalls : outboundInstalls).increment();
+            installCounter(direction).increment();
             listener.installed(spec, direction);
         }
         return Optional.of(config(spec));
@@ -213,7 +219,27 @@ final class JustInTimePeers implements UnknownPeerHandler {
     }
 
     long installs(Direction direction) {
-        return (direction == Direction.INBOUND ? inboundInstalls : outboundInstalls).sum();
+        return installCounter(direction).sum();
+    }
+
+    private LongAdder installCounter(Direction direction) {
+        return switch (direction) {
+            case INBOUND -> inboundInstalls;
+            case OUTBOUND -> outboundInstalls;
+            case REGISTERED -> registeredInstalls;
+        };
+    }
+
+    /**
+     * Installs every registered node that is not installed yet: for a device that never asks
+     * (kernel WireGuard has no upcall), so its peers are the whole registry and are not reaped.
+     */
+    synchronized void installAll() {
+        for (PeerSpec spec : registry.byKey().values()) {
+            if (!installed.containsKey(spec.publicKey())) {
+                admit(spec, Direction.REGISTERED).ifPresent(device::upsertPeer);
+            }
+        }
     }
 
     long reaps() {

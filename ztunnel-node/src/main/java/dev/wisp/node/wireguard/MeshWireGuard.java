@@ -11,6 +11,7 @@ import dev.wisp.wireguard.PeerStatus;
 import dev.wisp.wireguard.Prefix;
 import dev.wisp.wireguard.WireGuard;
 import dev.wisp.wireguard.WireGuardDevice;
+import dev.wisp.wireguard.netlink.KernelWireGuard;
 import dev.wisp.wireguard.uapi.UapiServer;
 import io.micrometer.core.instrument.FunctionCounter;
 import io.micrometer.core.instrument.Gauge;
@@ -47,9 +48,11 @@ import org.slf4j.LoggerFactory;
 
 /**
  * The node's WireGuard in the mesh: the Java device over TUN (its UAPI socket, so {@code wg show}
- * works on it), the node's key pair, the peers (installed just in time from the registry the
- * {@code Node} resources carry, removed when idle: {@link JustInTimePeers}), the routes that send
- * other nodes' pod CIDRs through it, and its metrics.
+ * works on it), or kernel WireGuard over netlink where the module exists ({@link DevicePath}, which
+ * falls back to the Java device when the kernel cannot be driven); the node's key pair, the peers
+ * (installed just in time from the registry the {@code Node} resources carry, removed when idle:
+ * {@link JustInTimePeers}; on kernel WireGuard, which has no upcall, every registered node), the
+ * routes that send other nodes' pod CIDRs through it, and its metrics.
  *
  * <p>Order: {@link #startInBackground} loads or creates the key (so the registration is known at
  * once), then, on the {@code wisp-wireguard-start} thread, installs the policy rules and, in strict
@@ -119,6 +122,8 @@ public final class MeshWireGuard implements AutoCloseable {
     private final Plumbing plumbing;
     private final WireGuardDevice device;
     private final MeterRegistry registry;
+    /** Kernel WireGuard (no upcall: every registered node is a peer, none reaped) or the Java device. */
+    private final boolean kernel;
     private final KeyRotation rotation;
     private final JustInTimePeers peers;
     /** Each installed peer's meters; written on the device's threads (installs) and the reaper. */
@@ -148,9 +153,10 @@ public final class MeshWireGuard implements AutoCloseable {
         }
     }
 
-    private MeshWireGuard(Settings settings, String nodeName, Plumbing plumbing, MeterRegistry registry, Key key)
-            throws IOException {
+    private MeshWireGuard(Settings settings, String nodeName, Plumbing plumbing, MeterRegistry registry, Key key,
+            boolean kernel) throws IOException {
         this.settings = settings;
+        this.kernel = kernel;
         this.nodeName = nodeName;
         this.plumbing = plumbing;
         this.device = plumbing.device();
@@ -160,12 +166,12 @@ public final class MeshWireGuard implements AutoCloseable {
         this.peers = new JustInTimePeers(device, DEFAULT_PEER_IDLE, System::nanoTime, new JustInTimePeers.Listener() {
             @Override
             public void installed(PeerPlan.PeerSpec p, JustInTimePeers.Direction direction) {
-                LOG.info("WireGuard peer {} ({}) installed just in time ({}), at {}, allowed {}", p.node(), p
-                        .publicKey().toBase64(),
-                        direction == JustInTimePeers.Direction.INBOUND
-                                ? "its handshake initiation"
-                                : "a packet to it",
-                        p.endpoint(), p.allowedIps());
+                LOG.info("WireGuard peer {} ({}) installed {}, at {}, allowed {}", p.node(), p.publicKey().toBase64(),
+                        switch (direction) {
+                            case INBOUND -> "just in time (its handshake initiation)";
+                            case OUTBOUND -> "just in time (a packet to it)";
+                            case REGISTERED -> "as registered (kernel WireGuard: no just-in-time peers)";
+                        }, p.endpoint(), p.allowedIps());
                 peerMetrics(p.publicKey(), p.node());
             }
 
@@ -267,21 +273,17 @@ public final class MeshWireGuard implements AutoCloseable {
         if (settings.strict()) {
             routes.apply(PeerPlan.of(nodeName, List.of(), settings.podCidrs(), settings.clusterCidrs(), true));
         }
-        DevicePath.Selection path = DevicePath.select(DevicePath.SYS_MODULE);
-        if (path.kind() == DevicePath.Kind.KERNEL_NETLINK) {
-            // Never claimed: the netlink messages are encoded (and tested) but nothing sends them yet.
-            LOG.warn("WireGuard: {}, but this agent does not drive kernel WireGuard yet (its netlink messages are "
-                    + "only encoded); running the Java device over TUN", path.reason());
-        } else {
-            LOG.info("WireGuard: {}; running the Java device over TUN", path.reason());
-        }
         int mtu = mtu(settings.address());
-        WireGuardDevice device = WireGuard.builder(settings.iface()).mtu(mtu).start();
+        DevicePath.Opened opened = DevicePath.open(DevicePath.select(DevicePath.SYS_MODULE), settings.iface(), mtu,
+                KernelWireGuard::open, (iface, m) -> WireGuard.builder(iface).mtu(m).start());
+        boolean kernel = opened.kind() == DevicePath.Kind.KERNEL_NETLINK;
+        WireGuardDevice device = opened.device();
         UapiServer uapi = null;
         try {
             device.setPrivateKey(key);
             device.setListenPort(settings.listenPort());
-            uapi = UapiServer.start(device, settings.uapiDir());
+            // wg(8) speaks netlink to kernel WireGuard itself; the Java device needs its UAPI socket.
+            uapi = kernel ? null : UapiServer.start(device, settings.uapiDir());
             Routes.link(settings.iface());
         } catch (IOException | RuntimeException e) {
             new Plumbing(device, uapi, routes).remove(settings.strict());
@@ -290,7 +292,7 @@ public final class MeshWireGuard implements AutoCloseable {
         Plumbing plumbing = new Plumbing(device, uapi, routes);
         MeshWireGuard wg;
         try {
-            wg = new MeshWireGuard(settings, nodeName, plumbing, registry, key);
+            wg = new MeshWireGuard(settings, nodeName, plumbing, registry, key, kernel);
         } catch (IOException e) {
             plumbing.remove(settings.strict());
             throw e;
@@ -381,6 +383,9 @@ public final class MeshWireGuard implements AutoCloseable {
             }
         }
         peers.update(plan.peers(), keyless, idleTime(nodes));
+        if (kernel) {
+            peers.installAll();
+        }
         for (Node n : nodes) {
             if (n.getName().equals(nodeName)) {
                 rotationPeriod = Duration.ofSeconds(n.getWireguardKeyRotationSeconds());
@@ -412,7 +417,9 @@ public final class MeshWireGuard implements AutoCloseable {
     /** On the {@code wisp-wireguard} thread: idle peers go, and the key rotation moves on. */
     private void everySecond() {
         try {
-            peers.reap();
+            if (!kernel) {
+                peers.reap();
+            }
         } catch (RuntimeException e) {
             LOG.warn("WireGuard idle peers of {} not reaped: {}", settings.iface(), e.toString());
         }
@@ -490,7 +497,8 @@ public final class MeshWireGuard implements AutoCloseable {
                 .register(registry);
         Gauge.builder("wisp_wireguard_peers", device, d -> d.stats().peers())
                 .description("peers installed on this node's device now").register(registry);
-        for (JustInTimePeers.Direction d : JustInTimePeers.Direction.values()) {
+        for (JustInTimePeers.Direction d : List.of(JustInTimePeers.Direction.INBOUND,
+                JustInTimePeers.Direction.OUTBOUND)) {
             FunctionCounter.builder("wisp_wireguard_jit_installs", peers, p -> p.installs(d))
                     .tag("direction", d.name().toLowerCase(Locale.ROOT))
                     .description("peers installed just in time: inbound = the other node's handshake initiation, "

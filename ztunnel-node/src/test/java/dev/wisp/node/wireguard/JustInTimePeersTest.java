@@ -233,6 +233,24 @@ class JustInTimePeersTest {
     }
 
     @Test
+    void forKernelWireGuardEveryRegisteredNodeIsInstalledOnceAndFollowsTheRegistry() {
+        register(3);
+        jit.installAll();
+        assertThat(device.peers.keySet()).containsExactlyInAnyOrder(KEYS[1], KEYS[2], KEYS[3]);
+        assertThat(jit.installs(JustInTimePeers.Direction.REGISTERED)).isEqualTo(3);
+        assertThat(events).containsExactlyInAnyOrder("installed n1 REGISTERED", "installed n2 REGISTERED",
+                "installed n3 REGISTERED");
+        jit.installAll();
+        assertThat(device.calls).as("installed peers are not installed again").hasSize(3);
+        register(4);
+        jit.installAll();
+        assertThat(device.peers.keySet()).containsExactlyInAnyOrder(KEYS[1], KEYS[2], KEYS[3], KEYS[4]);
+        assertThat(jit.installs(JustInTimePeers.Direction.REGISTERED)).isEqualTo(4);
+        assertThat(jit.installs(JustInTimePeers.Direction.INBOUND) + jit.installs(JustInTimePeers.Direction.OUTBOUND))
+                .isZero();
+    }
+
+    @Test
     void unregisteredKeysAndAddressesOutsideEveryNodesPodCidrInstallNothing() {
         register(3);
         assertThat(jit.onInitiation(Key.generatePrivate().publicKey(), source(1))).isEmpty();
