@@ -83,7 +83,8 @@ class ArchitectureRulesTest {
 
         assertThat(violations).containsExactly(
                 "dev.wisp.wireguard.device.Planted uses dev.wisp.wireguard.io.RunningDevice:"
-                        + " WireGuard's protocol core has no I/O: sockets, TUN and threads live in wireguard.io");
+                        + " WireGuard's protocol core has no I/O: sockets, TUN and threads live in wireguard.io,"
+                        + " the kernel driver's netlink sockets in wireguard.netlink");
     }
 
     @Test
