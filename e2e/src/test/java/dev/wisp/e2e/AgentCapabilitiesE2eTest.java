@@ -41,7 +41,7 @@ class AgentCapabilitiesE2eTest extends ClientServerMeshCase {
     static final Map<String, Integer> NUMBERS = Map.of("NET_ADMIN", 12, "SYS_ADMIN", 21, "PERFMON", 38, "BPF", 39);
 
     AgentCapabilitiesE2eTest() {
-        super("k8scap", 40, 9000);
+        super("k8scap", 44, 9000);
     }
 
     @Override

@@ -44,7 +44,7 @@ class ClientAddressE2eTest extends ClientServerMeshCase {
     String host;
 
     ClientAddressE2eTest() {
-        super(CLUSTER, 62, PORT);
+        super(CLUSTER, 74, PORT);
     }
 
     @BeforeAll

@@ -34,6 +34,7 @@ import org.junit.jupiter.api.io.TempDir;
  */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 @TestMethodOrder(MethodOrderer.OrderAnnotation.class)
+@RunsAlone
 class HitlessUpgradeE2eTest {
     private static final String CLUSTER = "upg204";
     private static final int HELD = 200;

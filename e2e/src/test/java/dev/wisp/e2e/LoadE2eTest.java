@@ -24,6 +24,7 @@ import org.junit.jupiter.api.io.TempDir;
  * as carried over mutual TLS, and the sampler's rows of both agents parsed back with the held
  * connections visible in their fds.
  */
+@RunsAlone
 class LoadE2eTest {
     private static final String CLUSTER = "ld10k";
     private static final int HELD = 1000;

@@ -27,6 +27,7 @@ import org.junit.jupiter.api.io.TempDir;
  * the restarts are those of an agent that also owns the node's WireGuard device.
  */
 @TestMethodOrder(MethodOrderer.OrderAnnotation.class)
+@RunsAlone
 class MeshResilienceE2eTest {
     static final String CLUSTER = "mrst";
     @TempDir

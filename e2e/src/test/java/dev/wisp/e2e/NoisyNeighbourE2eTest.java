@@ -51,6 +51,7 @@ import org.junit.jupiter.api.io.TempDir;
  * echo's and the sink's virtual threads share two carrier threads).
  */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
+@RunsAlone
 class NoisyNeighbourE2eTest {
     static final int ECHO = 9000;
     static final int SINK = 9001;

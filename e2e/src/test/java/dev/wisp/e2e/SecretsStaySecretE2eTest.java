@@ -30,7 +30,7 @@ import org.junit.jupiter.api.Test;
  */
 class SecretsStaySecretE2eTest extends ClientServerMeshCase {
     SecretsStaySecretE2eTest() {
-        super("resec", 80, 9000);
+        super("resec", 86, 9000);
     }
 
     /** Every process at DEBUG: the level that would print a secret if any code path did. */

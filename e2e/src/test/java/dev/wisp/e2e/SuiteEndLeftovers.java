@@ -5,10 +5,11 @@ import org.junit.platform.launcher.LauncherSession;
 import org.junit.platform.launcher.LauncherSessionListener;
 
 /**
- * The backstop of {@link SuiteEndLeftoversE2eTest}: when the launcher session ends (after every test
- * class of the fork) and that test did not run, e.g. in a run filtered with {@code -Dtest}, the same
- * check runs here; leftovers are printed and the JVM halts with status 1, which fails the build
- * (surefire reports the fork as crashed). Registered in {@code META-INF/services}.
+ * The leftovers check of the JVMs where {@link SuiteEndLeftoversE2eTest} did not run: the forks that
+ * run classes side by side, and a run filtered with {@code -Dtest}. When the launcher session ends
+ * (after every test class of the fork) the same check runs here for the clusters this JVM built;
+ * leftovers are printed and the JVM halts with status 1, which fails the build (surefire reports the
+ * fork as crashed). Registered in {@code META-INF/services}.
  */
 public final class SuiteEndLeftovers implements LauncherSessionListener {
     @Override

@@ -13,13 +13,16 @@ import org.junit.jupiter.api.Order;
 import org.junit.jupiter.api.Test;
 
 /**
- * Runs last in the e2e module (class order by {@link Order}, see {@code junit-platform.properties}):
- * no namespace, link, cgroup, process or pinned BPF object of any cluster this suite built is left
- * on the machine. Clusters of other suites running at the same time on the machine are not ours and
- * are only listed. {@link SuiteEndLeftovers} repeats the check when the suite ends if this class
- * did not run (a filtered run), and fails the fork.
+ * Runs last in the e2e module (in the {@code e2e-serial} execution, after the classes that run side
+ * by side, and last in it by {@link Order}, see {@code junit-platform.properties}): no namespace,
+ * link, cgroup, process or pinned BPF object of any cluster this JVM built is left on the machine.
+ * Clusters of other suites running at the same time on the machine are not ours and are only listed.
+ * Every other JVM of the module (the side-by-side forks, a run filtered with {@code -Dtest}) makes
+ * the same check for its own clusters when it ends, through {@link SuiteEndLeftovers}, which fails
+ * the fork.
  */
 @Order(Integer.MAX_VALUE)
+@RunsAlone
 class SuiteEndLeftoversE2eTest {
     static volatile boolean ran;
 

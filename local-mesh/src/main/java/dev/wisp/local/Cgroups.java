@@ -40,8 +40,7 @@ public final class Cgroups {
 
     static Path create(Path cgroup) {
         try {
-            Files.createDirectories(cgroup);
-            return cgroup;
+            return PathCleanup.createDirectories(cgroup);
         } catch (IOException e) {
             throw new ClusterException("cannot create cgroup " + cgroup + ": " + e.getMessage(), e);
         }

@@ -171,6 +171,14 @@ public final class LocalCluster implements AutoCloseable {
     }
 
     private void build() {
+        try {
+            // Agents pin below /sys/fs/bpf/wisp/C/<node>: with C there, another cluster's teardown cannot
+            // remove the shared parent under them (PathCleanup.createDirectories).
+            PathCleanup.createDirectories(BPF_PINS.resolve(spec.name()));
+        } catch (IOException e) {
+            log.debug("cluster {}: no BPF file system to pin in ({}); capture would say so", spec.name(), e
+                    .toString());
+        }
         String ul = underlayNetns();
         String b = String.valueOf(spec.base());
         Sh.run("ip", "netns", "add", ul);
@@ -186,24 +194,7 @@ public final class LocalCluster implements AutoCloseable {
             ns(ul, "ip", "addr", "add", underlayAddress6() + "/64", "dev", "br0", "nodad");
         }
         if (spec.hostLink()) {
-            String host = hostLinkName(spec.name());
-            Sh.run("ip", "link", "add", host, "type", "veth", "peer", "name", "host", "netns", ul);
-            if (v4) {
-                Sh.run("ip", "addr", "add", "10." + b + ".0.1/24", "dev", host);
-            }
-            if (v6) {
-                Sh.run("ip", "addr", "add", ipv6Of("10." + b + ".0.1") + "/64", "dev", host, "nodad");
-            }
-            Sh.run("ip", "link", "set", host, "up");
-            ns(ul, "ip", "link", "set", "host", "master", "br0", "up");
-            for (Node n : nodes) {
-                if (v4) {
-                    Sh.run("ip", "route", "replace", n.podCidr(), "via", n.address(), "dev", host);
-                }
-                if (v6) {
-                    Sh.run("ip", "-6", "route", "replace", n.podCidr6(), "via", n.address6(), "dev", host);
-                }
-            }
+            HostLink.add(spec, ul, nodes);
         }
         for (Node n : nodes) {
             Sh.run("ip", "netns", "add", n.netns());
@@ -498,15 +489,7 @@ public final class LocalCluster implements AutoCloseable {
         List<RuntimeException> failures = new ArrayList<>();
         Path cg = Cgroups.wispRoot().resolve(name);
         run(failures, () -> Cgroups.destroy(cg));
-        // The host link first: deleting the underlay namespace removes its veth peer, and with it the
-        // host side, asynchronously, which would race a later 'ip link del'.
-        String host = hostLinkName(name);
-        if (Sh.tryRun(List.of("ip", "link", "show", host)).exit() == 0) {
-            Sh.Result del = Sh.tryRun(List.of("ip", "link", "del", host));
-            if (del.exit() != 0 && Sh.tryRun(List.of("ip", "link", "show", host)).exit() == 0) {
-                failures.add(new ClusterException("'ip link del " + host + "' failed: " + del.err().strip()));
-            }
-        }
+        HostLink.remove(name, failures);
         for (String netns : netnsNames()) {
             if (netns.startsWith(prefix)) {
                 run(failures, () -> killNamespaceProcesses(netns));
@@ -529,11 +512,6 @@ public final class LocalCluster implements AutoCloseable {
     /** The names of every cluster {@link #up} built in this JVM (whether or not it is down now). */
     public static Set<String> builtInThisJvm() {
         return Set.copyOf(BUILT);
-    }
-
-    /** Names of the cluster's root-namespace host link. */
-    static String hostLinkName(String cluster) {
-        return "wisp-" + cluster;
     }
 
     /**

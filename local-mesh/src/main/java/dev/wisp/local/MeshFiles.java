@@ -2,6 +2,7 @@ package dev.wisp.local;
 
 import java.io.IOException;
 import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
 import java.util.Comparator;
@@ -19,8 +20,18 @@ final class MeshFiles {
     static void writeAtomically(Path file, String text) {
         Path tmp = file.resolveSibling("." + file.getFileName() + ".tmp");
         try {
-            Files.createDirectories(file.getParent());
-            Files.writeString(tmp, text);
+            for (int attempt = 1;; attempt++) {
+                PathCleanup.createDirectories(file.getParent());
+                try {
+                    Files.writeString(tmp, text);
+                    break;
+                } catch (NoSuchFileException e) {
+                    // The directory was empty and another mesh's teardown removed it (the registry's).
+                    if (attempt == 5) {
+                        throw e;
+                    }
+                }
+            }
             Files.move(tmp, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
         } catch (IOException e) {
             throw new ClusterException("cannot write " + file + ": " + e.getMessage(), e);

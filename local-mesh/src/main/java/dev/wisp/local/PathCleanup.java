@@ -2,6 +2,7 @@ package dev.wisp.local;
 
 import java.io.IOException;
 import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.Comparator;
 import java.util.List;
@@ -9,7 +10,10 @@ import java.util.stream.Stream;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
-/** The file removals of a cluster's teardown ({@link LocalCluster#down}), failures as {@link ClusterException}s. */
+/**
+ * The file removals of a cluster's teardown ({@link LocalCluster#down}), failures as {@link ClusterException}s,
+ * and the creation of directories below the parents that clusters share and a teardown removes.
+ */
 final class PathCleanup {
     private static final Logger LOG = LoggerFactory.getLogger(PathCleanup.class);
 
@@ -33,6 +37,25 @@ final class PathCleanup {
             }
         } catch (IOException e) {
             throw new ClusterException("cannot remove " + root + ": " + e.getMessage(), e);
+        }
+    }
+
+    /**
+     * {@link Files#createDirectories} below a parent clusters share ({@code <cgroup2>/wisp},
+     * {@code /sys/fs/bpf/wisp}, {@code /run/wisp/mesh}): another cluster's teardown removes that parent
+     * when it is empty ({@link #removeIfEmpty}), which can fall between the creation of the parent
+     * and of {@code dir} (clusters go up and down side by side in the e2e suite); then it is tried again.
+     */
+    static Path createDirectories(Path dir) throws IOException {
+        for (int attempt = 1;; attempt++) {
+            try {
+                return Files.createDirectories(dir);
+            } catch (NoSuchFileException e) {
+                if (attempt == 5) {
+                    throw e;
+                }
+                LOG.debug("{}: a parent was removed meanwhile, again", dir);
+            }
         }
     }
 
