@@ -137,7 +137,7 @@ NODE_OPTS=""
 [ -z "$WISP_GC" ] || NODE_OPTS="$(echo "$NODE_OPTS" | tr ' ' '\n' | grep -v -- '-XX:+Use.*GC$' | tr '\n' ' ') $WISP_GC"
 # GC pauses of every agent, for the longest pause during the latency phase.
 JOPTS="--enable-native-access=ALL-UNNAMED $NODE_OPTS -Xlog:gc,gc+phases:file=$TMP/gc-%p.log $WISP_JOPTS"
-export MALLOC_ARENA_MAX=2 # as bin/wisp runs the agent
+export MALLOC_ARENA_MAX=${MALLOC_ARENA_MAX:-1} # as bin/wisp runs the agent (bench/hbone/memory.sh may set another)
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" # the held connections: a socket each in the load generator, the agents and the workload
 await_ready() { # log name
   for i in $(seq 600); do grep -q "ready" $TMP/$1.log 2>/dev/null && return; sleep 0.2; done
@@ -193,6 +193,9 @@ declare -A R
 rss() { # resident MiB of each pid, space separated
   for p in "$@"; do awk '/^VmRSS:/ { printf "%.1f ", $2 / 1024 }' /proc/$p/status; done
 }
+memdetail() { # per pid: anonymous resident MiB (not shared with other JVMs on the node), threads
+  for p in "$@"; do awk '/^RssAnon:/ { a = $2 / 1024 } /^Threads:/ { t = $2 } END { printf "anon=%.1f,threads=%d ", a, t }' /proc/$p/status; done
+}
 gclines() { cat $TMP/gc-$1.log 2>/dev/null | wc -l; }
 maxpause() { # longest pause (ms) in agent $1's GC log after line $2, and how many pauses over 1 ms
   tail -n +$(($2 + 1)) $TMP/gc-$1.log 2>/dev/null | grep 'Pause' | grep -o '[0-9.]*ms$' | tr -d ms |
@@ -211,8 +214,9 @@ measure_stream() { # name, echo target, sink target, socks args, pids... (throug
   local g0=() p; for p in "$@"; do g0+=($(gclines $p)); done
   c0=$(cpu "$@"); R[$name,lat]=$(lg latency $echo $RATE $SECONDS_LAT 1024 $socks); c1=$(cpu "$@")
   R[$name,latcpu]=$(echo "scale=3; ($c1 - $c0) * 1000 / ($RATE * $SECONDS_LAT)" | bc)
-  R[$name,rsslat]=$(rss "$@")
-  if [ $name = wisp ]; then
+  R[$name,rsslat]=$(rss "$@"); R[$name,memlat]=$(memdetail "$@")
+  if [ $name = wisp ]; then # the client agent's threads by name (digits folded), for the memory table
+    R[$name,threadnames]=$(cat /proc/$1/task/*/comm | sed 's/[0-9]\+/N/g; s/ /_/g' | sort | uniq -c | awk '{ printf "%s%s", sep, $2 "x" $1; sep = "," }')
     local i=0; R[$name,gc]=""; for p in "$@"; do R[$name,gc]="${R[$name,gc]}$(maxpause $p ${g0[$i]}) "; i=$((i + 1)); done
   fi
 }
@@ -254,7 +258,7 @@ measure_loss() { # condition label: h2 then h3, 10 streams at once each way (thr
   done
   LOADS="$LOADS, after loss $cond $(cut -d' ' -f1 /proc/loadavg)"
 }
-R[wisp,rssidle]=$(rss $W1 $W2); R[haproxy,rssidle]=$(rss $H1 $H2)
+R[wisp,rssidle]=$(rss $W1 $W2); R[wisp,memidle]=$(memdetail $W1 $W2); R[haproxy,rssidle]=$(rss $H1 $H2)
 if [ -n "${HOLD:-}" ]; then # keep the setup up for manual experiments
   echo "holding ${HOLD}s: NS1=$NS1 NS2=$NS2 W1=$W1 W1F=$W1F W2=$W2 H1=$H1 H2=$H2 TMP=$TMP"; sleep "$HOLD"
 fi
@@ -264,7 +268,7 @@ for p in $PATHS; do
             measure_conn direct 10.77.2.10:9000 "" - $$ ;;
     wisp) measure_stream wisp 10.77.2.10:9000 10.77.2.10:9001 "socks 127.0.0.1:15080" $W1 $W2
           if [ "$HOLD_CONNS" -gt 0 ]; then
-            R[wisp,hold]=$(lg hold 10.77.2.10:9000 $HOLD_CONNS 300 socks 127.0.0.1:15080); R[wisp,rsshold]=$(rss $W1 $W2)
+            R[wisp,hold]=$(lg hold 10.77.2.10:9000 $HOLD_CONNS 300 socks 127.0.0.1:15080); R[wisp,rsshold]=$(rss $W1 $W2); R[wisp,memhold]=$(memdetail $W1 $W2)
             lg release > /dev/null
           fi
           measure_conn wisp 10.77.2.10:9000 "socks 127.0.0.1:15180" 15100 $W1F $W2
@@ -339,7 +343,7 @@ fi
   echo "(failed: throughput streams / latency requests not answered)"
   echo
   echo "Memory (VmRSS, MiB: client-side proxy / server-side proxy) and the agents' GC pauses"
-  echo "  agent JVM options: ${NODE_OPTS:-JVM defaults} (MALLOC_ARENA_MAX=2)"
+  echo "  agent JVM options: ${NODE_OPTS:-JVM defaults} (MALLOC_ARENA_MAX=$MALLOC_ARENA_MAX)"
   for p in wisp haproxy; do
     [[ " $PATHS " == *" $p "* ]] || continue
     printf '  %-8s idle %-14s after the latency phase %-14s' $p "${R[$p,rssidle]:-}" "${R[$p,rsslat]:-}"
