@@ -234,8 +234,8 @@ class CniEnrollmentE2eTest extends ClientServerMeshCase {
     /**
      * Wisp in its own conflist ({@code wisp cni install --own-conflist-dir}, for Multus): the call
      * Multus makes from it carries no {@code prevResult}, so the plugin, a child process as before,
-     * finds the pod's address inside its real network namespace; the agent captures the pod with
-     * that address and the result is the empty one of version 1.0.0. The runtime's ptp conflist is
+     * finds the pod's addresses (IPv4 and IPv6 of its eth0) inside its real network namespace; the
+     * agent captures the pod with them and the result is the empty one of version 1.0.0. The runtime's ptp conflist is
      * left as it was.
      */
     @Test
@@ -272,8 +272,10 @@ class CniEnrollmentE2eTest extends ClientServerMeshCase {
         assertThat(mesh.log("node1").split(java.util.regex.Pattern.quote(enrolled), -1).length).as(
                 "enrolled once more").isGreaterThan(before);
         JsonNode file = JSON.readTree(podsDir.resolve("client.json").toFile());
-        assertThat(file.path("ips").toString()).as("the address read in the pod's namespace").isEqualTo("[\""
-                + pod.ip() + "\"]");
+        // Both addresses the pod's namespace holds (its eth0 carries IPv4 and IPv6), nothing else.
+        assertThat(file.path("ips").valueStream().map(a -> java.net.InetAddress.ofLiteral(a.asText())).toList()).as(
+                "the addresses read in the pod's namespace").containsExactly(java.net.InetAddress.ofLiteral(pod.ip()),
+                        java.net.InetAddress.ofLiteral(pod.ip6()));
         assertThat(cni("DEL", netns, call.toString()).exit()).isZero();
     }
 
