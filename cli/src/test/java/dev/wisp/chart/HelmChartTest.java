@@ -191,6 +191,27 @@ class HelmChartTest {
         assertThat(off).noneMatch(o -> o.at("/metadata/name").asText().startsWith("wisp-cni"));
     }
 
+    /**
+     * {@code cni.chained: false} (in {@code istio-strict}): install-cni writes Wisp's own conflist into
+     * Multus's directory, mounted from the host at the same path beside the two CNI directories; a
+     * value naming the runtime's configuration directory for it is refused at render time.
+     */
+    @Test
+    void anOwnConflistGoesIntoMultusDirectoryNeverTheRuntimes() {
+        JsonNode pod = only(Helm.template("istio-strict.yaml"), "DaemonSet", "wisp-node").at("/spec/template/spec");
+        JsonNode cni = container(pod, "install-cni");
+        assertThat(texts(cni.get("args"))).contains("--own-conflist-dir=/etc/cni/multus/net.d",
+                "--cni-conf-dir=/etc/cni/net.d");
+        assertThat(hostMounts(pod, cni)).containsExactlyInAnyOrder("/opt/cni/bin@/opt/cni/bin",
+                "/etc/cni/net.d@/etc/cni/net.d", "/etc/cni/multus/net.d@/etc/cni/multus/net.d");
+        assertThat(texts(container(only(Helm.template(), "DaemonSet", "wisp-node").at("/spec/template/spec"),
+                "install-cni").get("args"))).as("chained by default").noneMatch(a -> a.startsWith("--own-conflist"));
+        Helm.Run same = Helm.helm("template", "wisp", Helm.CHART.toString(), "--set", "cni.chained=false", "--set",
+                "cni.ownConflistDir=/etc/cni/net.d/");
+        assertThat(same.exit()).isNotZero();
+        assertThat(same.output()).contains("cni.ownConflistDir must not be cni.confDir");
+    }
+
     private static JsonNode container(JsonNode pod, String name) {
         for (JsonNode c : pod.get("containers")) {
             if (c.path("name").asText().equals(name)) {

@@ -231,6 +231,54 @@ class CniEnrollmentE2eTest extends ClientServerMeshCase {
         assertThat(Files.readString(conflist)).isEqualTo(before);
     }
 
+    /**
+     * Wisp in its own conflist ({@code wisp cni install --own-conflist-dir}, for Multus): the call
+     * Multus makes from it carries no {@code prevResult}, so the plugin, a child process as before,
+     * finds the pod's addresses (IPv4 and IPv6 of its eth0) inside its real network namespace; the
+     * agent captures the pod with them and the result is the empty one of version 1.0.0. The runtime's ptp conflist is
+     * left as it was.
+     */
+    @Test
+    @Order(4)
+    void inItsOwnConflistThePluginEnrollsThePodWithTheAddressOfItsNamespace(@TempDir Path node) throws Exception {
+        LocalCluster.Pod pod = mesh.pod("client");
+        Path podsDir = mesh.podsDir("node1");
+        Path kubelet = Cgroups.wispRoot().resolve(CLUSTER).resolve("kubelet");
+        Path podCgroup = Files.createDirectories(kubelet.resolve("kubepods/besteffort/podclient"));
+        String netns = "/var/run/netns/" + pod.netns();
+        Files.deleteIfExists(podsDir.resolve("client.json"));
+        await().atMost(Duration.ofSeconds(30)).until(() -> !Files.exists(podsDir.resolve("client.enrolled")));
+        Path bin = Files.createDirectories(node.resolve("opt/cni/bin"));
+        Path conf = Files.createDirectories(node.resolve("etc/cni/net.d"));
+        String ptp = "{\"cniVersion\": \"1.0.0\", \"name\": \"k\", \"plugins\": [{\"type\": \"ptp\"}]}";
+        Path primary = Files.writeString(conf.resolve("10-ptp.conflist"), ptp);
+        Path multus = node.resolve("etc/cni/multus/net.d");
+        Path launcher = Files.writeString(node.resolve("launcher"), "#!/bin/sh\n");
+        Cni install = wisp(List.of("cni", "install", "--once", "--cni-bin-dir=" + bin, "--cni-conf-dir=" + conf,
+                "--own-conflist-dir=" + multus, "--launcher=" + launcher, "--pods-dir=" + podsDir, "--cgroup-root="
+                        + kubelet,
+                "--netns-dir=/var/run/netns", "--enroll-timeout=60"), Map.of(), "");
+        assertThat(install.exit()).as(install.stdout() + install.stderr()).isZero();
+        assertThat(Files.readString(primary)).isEqualTo(ptp);
+        JsonNode list = JSON.readTree(multus.resolve("wisp-cni.conflist").toFile());
+        ObjectNode call = ((ObjectNode) list.at("/plugins/0")).deepCopy();
+        call.put("cniVersion", list.path("cniVersion").asText()).put("name", list.path("name").asText());
+
+        String enrolled = "enrolled pod client (cgroup " + podCgroup + ", netns " + netns;
+        int before = mesh.log("node1").split(java.util.regex.Pattern.quote(enrolled), -1).length;
+        Cni add = cni("ADD", netns, call.toString());
+        assertThat(add.exit()).as(add.stdout() + add.stderr()).isZero();
+        assertThat(JSON.readTree(add.stdout())).isEqualTo(JSON.readTree("{\"cniVersion\": \"1.0.0\"}"));
+        assertThat(mesh.log("node1").split(java.util.regex.Pattern.quote(enrolled), -1).length).as(
+                "enrolled once more").isGreaterThan(before);
+        JsonNode file = JSON.readTree(podsDir.resolve("client.json").toFile());
+        // Both addresses the pod's namespace holds (its eth0 carries IPv4 and IPv6), nothing else.
+        assertThat(file.path("ips").valueStream().map(a -> java.net.InetAddress.ofLiteral(a.asText())).toList()).as(
+                "the addresses read in the pod's namespace").containsExactly(java.net.InetAddress.ofLiteral(pod.ip()),
+                        java.net.InetAddress.ofLiteral(pod.ip6()));
+        assertThat(cni("DEL", netns, call.toString()).exit()).isZero();
+    }
+
     /** {@code wisp ARGS} (an installer) started in the background, its output to {@code log}. */
     Process installer(List<String> args, Path log) throws IOException {
         Process p = new ProcessBuilder(PodApps.wisp(List.of("-Xmx64m", "-XX:TieredStopAtLevel=1"), args))

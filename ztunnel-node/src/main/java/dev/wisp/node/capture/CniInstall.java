@@ -41,6 +41,7 @@ import org.slf4j.LoggerFactory;
  * that is not a CNI configuration (not JSON, no {@code plugins} or {@code type}, a version the plugin
  * does not speak) is an error naming it, and is left untouched. {@link #watch} re-inserts Wisp
  * whenever the primary plugin rewrites its configuration; {@link #uninstall} takes it out again.
+ * With an own conflist directory it writes Wisp alone there instead (see {@link #writeOwnConflist}).
  */
 public final class CniInstall {
     public static final String PLUGIN_TYPE = "wisp-cni";
@@ -93,14 +94,30 @@ public final class CniInstall {
      * @param credentials null: the plugin reads no labels (every pod outside {@code excludeNamespaces}
      *     is enrolled)
      */
-    public record Settings(Path binDir, Path confDir, Path launcher, ObjectNode plugin, Credentials credentials) {
+    public record Settings(Path binDir, Path confDir, Path launcher, ObjectNode plugin, Credentials credentials,
+            Path ownConflistDir) {
         public Settings {
             requireNonNull(binDir, "binDir");
             requireNonNull(confDir, "confDir");
             requireNonNull(launcher, "launcher");
             requireNonNull(plugin, "plugin");
+            if (ownConflistDir != null && ownConflistDir.toAbsolutePath().normalize().equals(confDir.toAbsolutePath()
+                    .normalize())) {
+                // There the runtime would take it for the node's network when it sorts first (no pod
+                // would get an interface) and never call it otherwise.
+                throw new IllegalArgumentException("the own conflist cannot go into the runtime's configuration "
+                        + "directory " + confDir + ": name the directory Multus reads its networks from");
+            }
+        }
+
+        /** Chained into the primary configuration (no own conflist). */
+        public Settings(Path binDir, Path confDir, Path launcher, ObjectNode plugin, Credentials credentials) {
+            this(binDir, confDir, launcher, plugin, credentials, null);
         }
     }
+
+    /** The name of the own conflist's file and network (a Multus NetworkAttachmentDefinition names it). */
+    public static final String OWN_CONFLIST = PLUGIN_TYPE + ".conflist";
 
     private final Settings s;
     private final ObjectNode entry;
@@ -113,6 +130,9 @@ public final class CniInstall {
             ObjectNode kube = e.get("kubernetes") instanceof ObjectNode k ? k : e.putObject("kubernetes");
             kube.put("tokenFile", stateDir().resolve("token").toString());
             kube.put("caFile", stateDir().resolve("ca.crt").toString());
+        }
+        if (settings.ownConflistDir() != null) {
+            e.put("chained", false);
         }
         this.entry = e;
     }
@@ -140,6 +160,9 @@ public final class CniInstall {
             copyIfChanged(s.credentials().tokenSource(), stateDir(), "token", PRIVATE);
             copyIfChanged(s.credentials().caSource(), stateDir(), "ca.crt", PodFile.READABLE);
         }
+        if (s.ownConflistDir() != null) {
+            return writeOwnConflist();
+        }
         Path primary = primary();
         if (primary == null) {
             return Outcome.NO_PRIMARY;
@@ -161,8 +184,30 @@ public final class CniInstall {
         return Outcome.WRITTEN;
     }
 
+    /**
+     * Istio's {@code chained: false}: Wisp alone in {@code <ownConflistDir>/wisp-cni.conflist}
+     * (network {@code wisp-cni}), for Multus to run as an additional network after the pod's
+     * primary one; the runtime's own configuration is not touched.
+     */
+    private Outcome writeOwnConflist() throws IOException {
+        ObjectNode list = JSON.createObjectNode().put("cniVersion", "1.0.0").put("name", PLUGIN_TYPE);
+        list.putArray("plugins").add(entry.deepCopy());
+        byte[] bytes = JSON.writeValueAsBytes(list);
+        Path target = s.ownConflistDir().resolve(OWN_CONFLIST);
+        if (Files.isRegularFile(target) && java.util.Arrays.equals(Files.readAllBytes(target), bytes)) {
+            return Outcome.UNCHANGED;
+        }
+        Files.createDirectories(s.ownConflistDir());
+        PodFile.writeAtomically(s.ownConflistDir(), OWN_CONFLIST, bytes, PodFile.READABLE);
+        log.info("wrote {}'s own conflist {}", PLUGIN_TYPE, target);
+        return Outcome.WRITTEN;
+    }
+
     /** Takes Wisp out of every configuration of the directory, and removes the launcher and credentials. */
     public void uninstall() throws IOException {
+        if (s.ownConflistDir() != null) {
+            Files.deleteIfExists(s.ownConflistDir().resolve(OWN_CONFLIST));
+        }
         for (Path file : configurations()) {
             ObjectNode conf;
             try {
@@ -235,7 +280,8 @@ public final class CniInstall {
      */
     public void watch(Duration recheck) throws IOException, InterruptedException {
         try (WatchService watcher = FileSystems.getDefault().newWatchService()) {
-            s.confDir().register(watcher, java.nio.file.StandardWatchEventKinds.ENTRY_CREATE,
+            Path watched = s.ownConflistDir() != null ? Files.createDirectories(s.ownConflistDir()) : s.confDir();
+            watched.register(watcher, java.nio.file.StandardWatchEventKinds.ENTRY_CREATE,
                     java.nio.file.StandardWatchEventKinds.ENTRY_MODIFY,
                     java.nio.file.StandardWatchEventKinds.ENTRY_DELETE);
             while (true) {

@@ -52,7 +52,10 @@ import java.util.regex.Pattern;
  * kubernetes} ({@code server}, {@code tokenFile}, {@code caFile}, {@code enrollLabel}, {@code
  * honorIstioLabels}): then a pod the mesh does not enroll by its labels ({@code <label>=none}, say)
  * passes through like an excluded namespace's, read from the API server by {@link MeshMembership};
- * an enrolled pod, or one whose labels cannot be read, still fails closed.
+ * an enrolled pod, or one whose labels cannot be read, still fails closed. With {@code "chained":
+ * false} (its own conflist, {@code wisp cni install --own-conflist}, for Multus) there is no {@code
+ * prevResult}: the pod's addresses are read inside its namespace ({@link NetnsAddresses}) and the
+ * result is empty.
  */
 public final class CniPlugin {
     public static final List<String> SUPPORTED_VERSIONS = List.of("0.3.0", "0.3.1", "0.4.0", "1.0.0", "1.1.0");
@@ -89,10 +92,22 @@ public final class CniPlugin {
 
     private CniPlugin() {}
 
+    /** Where a pod's addresses come from when no primary plugin hands a {@code prevResult} on. */
+    @FunctionalInterface
+    interface Addresses {
+        List<InetAddress> of(Path netns) throws IOException;
+    }
+
     /** One call of the plugin, as the runtime makes it. */
     public static Outcome run(Map<String, String> env, InputStream stdin) {
+        return run(env, stdin, NetnsAddresses::read);
+    }
+
+    /** As {@link #run(Map, InputStream)}, with the own-conflist mode's addresses from {@code addresses}. */
+    static Outcome run(Map<String, String> env, InputStream stdin, Addresses addresses) {
         requireNonNull(env, "env");
         requireNonNull(stdin, "stdin");
+        requireNonNull(addresses, "addresses");
         String version = "1.0.0";
         try {
             String command = required(env, "CNI_COMMAND");
@@ -105,7 +120,7 @@ public final class CniPlugin {
             return switch (command) {
                 case "VERSION" -> new Outcome(0, JSON.writeValueAsString(Map.of("cniVersion", version,
                         "supportedVersions", SUPPORTED_VERSIONS)));
-                case "ADD" -> new Outcome(0, add(env, config));
+                case "ADD" -> new Outcome(0, add(env, config, addresses));
                 case "DEL" -> {
                     del(env, config);
                     yield new Outcome(0, "");
@@ -171,22 +186,29 @@ public final class CniPlugin {
                 "K8S_POD_UID", UID));
     }
 
-    private static String add(Map<String, String> env, JsonNode config) throws IOException, CniException {
+    private static String add(Map<String, String> env, JsonNode config, Addresses addresses) throws IOException,
+            CniException {
         matching(env, "CNI_CONTAINERID", CONTAINER_ID);
         required(env, "CNI_IFNAME");
         Pod pod = pod(env);
         Settings s = Settings.of(config);
         JsonNode prev = config.get("prevResult");
-        if (prev == null || !prev.isObject()) {
+        boolean chained = prev != null && prev.isObject();
+        if (!chained && !s.ownConflist) {
             throw new CniException(INVALID_CONFIG, "no prevResult: wisp-cni is chained after the primary plugin "
-                    + "in a conflist");
+                    + "in a conflist (or, in its own conflist, configured with \"chained\": false)");
         }
-        ObjectNode result = ((ObjectNode) prev.deepCopy()).put("cniVersion", config.path("cniVersion").asText());
+        // In its own conflist the plugin configured no interface: its result is empty (CNI 1.0's
+        // minimal result), so Multus records nothing for this attachment.
+        ObjectNode result = (chained ? (ObjectNode) prev.deepCopy() : JSON.createObjectNode()).put("cniVersion",
+                config.path("cniVersion").asText());
         if (!inMesh(s, pod)) {
             return result.toString();
         }
         Path netns = netns(env, s);
-        PodRef ref = new PodRef(pod.uid(), cgroup(s.cgroupRoot, pod), netns, ips(prev));
+        PodRef ref = new PodRef(pod.uid(), cgroup(s.cgroupRoot, pod), netns, chained
+                ? ips(prev)
+                : ownIps(addresses, netns, pod));
         Path confirmation = PodFile.confirmation(s.podsDir, pod.uid());
         Files.deleteIfExists(confirmation);
         PodFile.write(s.podsDir, ref);
@@ -325,6 +347,26 @@ public final class CniPlugin {
         return out;
     }
 
+    /** The pod's addresses from its namespace, when no primary plugin's result names them. */
+    private static List<InetAddress> ownIps(Addresses addresses, Path netns, Pod pod) throws CniException {
+        List<InetAddress> ips;
+        try {
+            ips = addresses.of(netns);
+        } catch (IOException e) {
+            throw new CniException(IO_FAILURE, "cannot read pod " + pod + "'s addresses in " + netns + ": " + e
+                    .getMessage());
+        }
+        if (ips.isEmpty()) {
+            throw new CniException(TRY_AGAIN_LATER, "pod " + pod + " has no address in " + netns + " yet: wisp-cni's "
+                    + "own conflist must run after the pod's primary network (as an additional Multus network)");
+        }
+        if (ips.size() > 16) {
+            throw new CniException(INVALID_CONFIG, "pod " + pod + " has " + ips.size() + " addresses in " + netns
+                    + " (at most 16)");
+        }
+        return ips;
+    }
+
     private static String required(Map<String, String> env, String name) throws CniException {
         String v = env.get(name);
         if (v == null || v.isEmpty()) {
@@ -346,7 +388,7 @@ public final class CniPlugin {
 
     /** The plugin's own fields of the network configuration. */
     private record Settings(Path podsDir, Path cgroupRoot, List<Path> netnsDirs, Duration enrollTimeout,
-            List<String> excludeNamespaces, MeshMembership.Api kubernetes) {
+            List<String> excludeNamespaces, MeshMembership.Api kubernetes, boolean ownConflist) {
         static Settings of(JsonNode c) throws CniException {
             long timeout = c.path("enrollTimeoutSeconds").asLong(10);
             if (timeout < 1 || timeout > 120) {
@@ -365,7 +407,8 @@ public final class CniPlugin {
             return new Settings(absolute(c.path("podsDir").asText("/run/wisp/pods"), "podsDir"), absolute(c.path(
                     "cgroupRoot").asText("/sys/fs/cgroup"), "cgroupRoot"), List.copyOf(netnsDirs), Duration
                             .ofSeconds(timeout),
-                    List.copyOf(excluded), c.has("kubernetes") ? MeshMembership.Api.of(c.get("kubernetes")) : null);
+                    List.copyOf(excluded), c.has("kubernetes") ? MeshMembership.Api.of(c.get("kubernetes")) : null,
+                    !c.path("chained").asBoolean(true));
         }
 
         private static Path absolute(String path, String field) throws CniException {

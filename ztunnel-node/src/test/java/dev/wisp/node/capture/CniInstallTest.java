@@ -74,6 +74,34 @@ class CniInstallTest {
     }
 
     @Test
+    void anOwnConflistHoldsWispAloneInItsDirectoryAndLeavesThePrimaryAlone() throws Exception {
+        Path primary = Files.writeString(host.conf().resolve("10-kindnet.conflist"), BRIDGE);
+        Path multus = dir.resolve("multus/net.d");
+        ObjectNode plugin = JSON.createObjectNode().put("podsDir", "/run/wisp/pods");
+        CniInstall own = new CniInstall(new CniInstall.Settings(host.bin(), host.conf(), launcher, plugin, null,
+                multus));
+        assertThat(own.install()).isEqualTo(CniInstall.Outcome.WRITTEN);
+        JsonNode list = JSON.readTree(multus.resolve("wisp-cni.conflist").toFile());
+        assertThat(list.path("name").asText()).as("what a NetworkAttachmentDefinition names").isEqualTo("wisp-cni");
+        assertThat(list.path("cniVersion").asText()).isEqualTo("1.0.0");
+        assertThat(list.get("plugins")).hasSize(1);
+        assertThat(list.at("/plugins/0")).isEqualTo(JSON.readTree(
+                "{\"podsDir\": \"/run/wisp/pods\", \"type\": \"wisp-cni\", \"chained\": false}"));
+        assertThat(mode(multus.resolve("wisp-cni.conflist"))).isEqualTo("rw-r--r--");
+        assertThat(Files.readString(primary)).as("the runtime's network untouched").isEqualTo(BRIDGE);
+        assertThat(host.bin().resolve("wisp-cni")).hasSameBinaryContentAs(launcher);
+        assertThat(own.install()).isEqualTo(CniInstall.Outcome.UNCHANGED);
+        own.uninstall();
+        assertThat(multus.resolve("wisp-cni.conflist")).doesNotExist();
+        assertThat(host.bin().resolve("wisp-cni")).doesNotExist();
+        assertThat(Files.readString(primary)).isEqualTo(BRIDGE);
+        // In the runtime's own directory it would become the node's network (sorting first) or never run.
+        assertThatThrownBy(() -> new CniInstall.Settings(host.bin(), host.conf(), launcher, plugin, null, host.conf()
+                .resolve("."))).isInstanceOf(IllegalArgumentException.class).hasMessageContaining(
+                        "runtime's configuration directory");
+    }
+
+    @Test
     void chainsWispLastIntoTheFirstConflistAndCopiesTheLauncher() throws Exception {
         Path primary = Files.writeString(host.conf().resolve("10-kindnet.conflist"), BRIDGE);
         Path later = Files.writeString(host.conf().resolve("99-other.conflist"), BRIDGE);

@@ -113,6 +113,52 @@ class CniPluginTest {
         }
     }
 
+    /** Wisp alone in its own conflist ({@code "chained": false}), as Multus calls it: no prevResult. */
+    String ownConfig() {
+        return """
+                {"cniVersion": "1.0.0", "name": "wisp-cni", "type": "wisp-cni", "chained": false,
+                 "podsDir": "%s", "cgroupRoot": "%s", "netnsDirs": ["%s"], "enrollTimeoutSeconds": 1}
+                """.formatted(host.pods(), host.cgroupRoot(), host.netnsDir());
+    }
+
+    @Test
+    void inItsOwnConflistAddEnrollsThePodWithTheAddressesOfItsNamespaceAndAnswersAnEmptyResult() throws Exception {
+        List<Path> asked = new java.util.ArrayList<>();
+        List<InetAddress> inNamespace = List.of(InetAddress.ofLiteral("10.244.1.9"), InetAddress.ofLiteral(
+                "fd00:10:244:1::9"));
+        CompletableFuture<PodRef> agent = agentConfirms();
+        CniPlugin.Outcome o = CniPlugin.run(env("ADD"), new ByteArrayInputStream(ownConfig().getBytes(
+                StandardCharsets.UTF_8)), ns -> {
+                    asked.add(ns);
+                    return inNamespace;
+                });
+        assertThat(o.exit()).as(o.stdout()).isZero();
+        // No interface or address of its own: the minimal result of its version, nothing else.
+        assertThat(JSON.readTree(o.stdout())).isEqualTo(JSON.readTree("{\"cniVersion\": \"1.0.0\"}"));
+        assertThat(asked).containsExactly(netns);
+        assertThat(agent.get(10, TimeUnit.SECONDS)).isEqualTo(new PodRef(UID, podCgroup, netns, inNamespace));
+    }
+
+    @Test
+    void inItsOwnConflistANamespaceWithoutAddressesFailsClosedAndWithoutChainedFalseNoPrevResultIsAnError()
+            throws Exception {
+        JsonNode empty = error(CniPlugin.run(env("ADD"), new ByteArrayInputStream(ownConfig().getBytes(
+                StandardCharsets.UTF_8)), ns -> List.of()), CniPlugin.TRY_AGAIN_LATER);
+        assertThat(empty.path("msg").asText()).contains("has no address in " + netns).contains(
+                "after the pod's primary network");
+        JsonNode unreadable = error(CniPlugin.run(env("ADD"), new ByteArrayInputStream(ownConfig().getBytes(
+                StandardCharsets.UTF_8)), ns -> {
+                    throw new java.io.IOException("setns: EPERM");
+                }), CniPlugin.IO_FAILURE);
+        assertThat(unreadable.path("msg").asText()).contains("cannot read pod shop/web-0").contains("EPERM");
+        JsonNode chained = error(run(env("ADD"), ownConfig().replace("\"chained\": false,", "")),
+                CniPlugin.INVALID_CONFIG);
+        assertThat(chained.path("msg").asText()).contains("no prevResult").contains("\"chained\": false");
+        try (var files = Files.list(host.pods())) {
+            assertThat(files).as("nothing written for the agent").isEmpty();
+        }
+    }
+
     @Test
     void addFailsAndRemovesThePodFileWhenNoAgentConfirms() throws Exception {
         Files.writeString(PodFile.confirmation(host.pods(), UID), "/var/run/netns/an-earlier-sandbox");
