@@ -22,20 +22,28 @@ import org.junit.jupiter.api.TestInstance;
 import org.junit.jupiter.api.TestMethodOrder;
 import org.junit.jupiter.api.io.CleanupMode;
 import org.junit.jupiter.api.io.TempDir;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
 
 /**
  * Issue 16, hitless agent upgrade ({@code wisp node --takeover}) under load, on a two-node local mesh
  * ({@link LoadRun#mesh}: pods load-a and load-b on node 1, echo on node 2; no WireGuard, which a
  * take-over refuses). Pod load-a holds 200 connections echoing every second, pod load-b opens 50
- * connections a second (connect, echo, close) meanwhile, and one node's agent is replaced: no held
- * connection is reset, no new one refused or reset, the old agent reports 0 connections closed at
- * its deadline and exits 0, and the new agent carries the new connections. Then a connection that
- * outlives the old agent's drain deadline is reset then and counted.
+ * connections a second (connect, echo, close) meanwhile, and one node's agent is replaced, first the
+ * clients' (node 1), then the server's (node 2): no held connection is reset, no new one refused or
+ * reset, the old agent reports 0 connections closed at its deadline and exits 0, and the new agent
+ * carries the new connections. Then a connection that outlives the old agent's drain deadline is
+ * reset then and counted.
+ *
+ * <p>Node 2's case is the one that needs the transparent reply path kept in place while the new
+ * agent adds the echo pod (the old agent's held connections answer over it) and the client agent's
+ * retry of a stream that crossed the old agent's GOAWAY.
  */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 @TestMethodOrder(MethodOrderer.OrderAnnotation.class)
 @RunsAlone
 class HitlessUpgradeE2eTest {
+    private static final Logger LOG = LoggerFactory.getLogger(HitlessUpgradeE2eTest.class);
     private static final String CLUSTER = "upg204";
     private static final int HELD = 200;
     private static final int CHURN_PER_SECOND = 50;
@@ -74,8 +82,18 @@ class HitlessUpgradeE2eTest {
         upgradeUnderLoad("node1");
     }
 
+    /**
+     * The server's side: the held connections are inbound HBONE streams of the old agent, relayed to
+     * the echo pod from the client's address; their ends must reach it within its drain.
+     */
     @Test
     @Order(2)
+    void replacingTheServerNodesAgentUnderLoadResetsAndRefusesNothing() throws Exception {
+        upgradeUnderLoad("node2");
+    }
+
+    @Test
+    @Order(3)
     void aConnectionOpenPastTheDrainDeadlineIsResetAndCounted() throws Exception {
         List<LoadRun.Failure> failures = new CopyOnWriteArrayList<>();
         LoadRun.PodRun hold = held(failures, 3);
@@ -112,12 +130,13 @@ class HitlessUpgradeE2eTest {
             long echoesBefore = hold.field("echoes");
             t = mesh.takeOverAgent(node);
             long churnedAtHandOver = churn.field("opened");
-            // New connections go on through the new agent for a while, the old one still draining.
-            await().atMost(DRAIN).until(() -> churn.field("opened") >= churnedAtHandOver + 2L * CHURN_PER_SECOND);
+            // The held connections echo across the hand-over, then end at once: on a loaded machine the
+            // new agent may take much of the old one's drain period to be ready.
+            await().atMost(Duration.ofSeconds(10)).until(() -> hold.field("echoes") > echoesBefore);
             assertThat(t.old().isAlive()).as("the old agent, draining the held connections").isTrue();
-            assertThat(hold.field("echoes")).as("held connections echoing across the hand-over").isGreaterThan(
-                    echoesBefore);
             hold.stop(); // the held connections end, within the drain period
+            // New connections go on through the new agent meanwhile.
+            await().atMost(DRAIN).until(() -> churn.field("opened") >= churnedAtHandOver + 2L * CHURN_PER_SECOND);
             Matcher drained = awaitOldAgentsEnd(node, t);
             assertThat(drained.group(1)).isEqualTo(node);
             assertThat(drained.group(2)).as("connections closed at the old agent's deadline").isEqualTo("0");
@@ -157,6 +176,7 @@ class HitlessUpgradeE2eTest {
         Matcher m = DRAINED.matcher(log);
         assertThat(m.find()).as("the old agent's drain summary in %s's log since the take-over:%n%s", node, log)
                 .isTrue();
+        LOG.info("the old agent of {}: {}", node, m.group()); // its drain time, for the record
         return m;
     }
 

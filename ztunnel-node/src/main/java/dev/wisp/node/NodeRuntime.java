@@ -63,9 +63,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Optional;
-import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
-import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.function.Supplier;
 import java.util.stream.Collectors;
 import java.util.stream.Stream;
@@ -103,6 +101,8 @@ import org.slf4j.LoggerFactory;
  * <li>the admin, metrics and readiness listeners close;
  * <li>the event loops end.
  * </ol>
+ * A drain that hands over to a new agent ({@link #handOver}) closes the admin, metrics and readiness
+ * listeners first: the new agent is ready once it holds their ports.
  *
  * <p>Threads: {@link #drain} and {@link #close} may be called from any thread (the launcher's
  * shutdown hook); they are serialised on this object. {@link #ready} is read by readiness requests
@@ -154,10 +154,8 @@ public final class NodeRuntime implements AutoCloseable {
     private volatile Supplier<String> captureEvents;
     /** Guarded by {@code this}. */
     private Phase phase = Phase.SERVING;
-    /** Set when a new agent took over ({@link #handOver}): capture's pinned settings stay as it set them. */
-    private final AtomicBoolean handingOver = new AtomicBoolean();
-    /** Completed once a hand-over's drain and close are done: the launcher then exits. */
-    private final CompletableFuture<Void> handedOver = new CompletableFuture<>();
+    /** This agent's side of a take-over, once a new agent asks ({@link #handOver}). */
+    private final Takeover.HandOver handingOver = new Takeover.HandOver();
     /** Connections a drain reset at its deadline, since start ({@code wisp_drain_closed_at_deadline_total}). */
     private Counter closedAtDeadline;
 
@@ -318,16 +316,11 @@ public final class NodeRuntime implements AutoCloseable {
         }
         if (settings.takeover()) {
             // Everything of ours listens: now the old agent may stop (its queued connections move here).
-            Takeover.migrateQueuedConnections();
-            Takeover.askToHandOver(ports.admin());
-            Takeover.bindWhenFree("admin", () -> {
-                startAdmin();
-                return null;
-            });
-            if (quicServer == null) { // its UDP socket is the old agent's until its drain ends
-                HboneListeners.bindQuicLater(quic, new InetSocketAddress(any, bound.get("hbone").getPort()), grace
-                        .plus(Takeover.ADMIN_RELEASE), this::quicBound);
-            }
+            Takeover.takeOver(ports.admin(), this::startAdmin, quicServer != null
+                    ? null
+                    : () -> HboneListeners
+                            .bindQuicLater(quic, new InetSocketAddress(any, bound.get("hbone").getPort()), grace.plus(
+                                    Takeover.ADMIN_RELEASE), this::quicBound));
         }
         if (wireguardStarting != null) {
             MeshWireGuard wg = wireguardStarting.await();
@@ -512,12 +505,14 @@ public final class NodeRuntime implements AutoCloseable {
         }
         long deadline = System.nanoTime() + settings.drainTimeout().toNanos();
         LOG.info("node agent for {} draining (up to {}){}", settings.nodeName(), settings.drainTimeout(),
-                handingOver.get() ? ": handing over to a new agent" : "");
-        stopAccepting();
-        if (handingOver.get()) {
-            // The new agent waits for these ports; ours are no longer needed (readiness already says 503).
+                handingOver.asked() ? ": handing over to a new agent" : "");
+        if (handingOver.asked()) {
+            // First: the new agent waits for these ports, and is ready only once it holds them; stopping
+            // accepting can take seconds (capture's threads), all taken from its drain period otherwise.
+            ready = false;
             Closing.inOrder(admin);
         }
+        stopAccepting();
         // GOAWAY on both framings now; their own deadline is after ours, so that ours counts what is left.
         ChannelGroupFuture quicDrained = quicServer == null ? null : quicServer.drain(grace);
         ChannelGroupFuture hboneDrained = hbone.goAway();
@@ -535,35 +530,27 @@ public final class NodeRuntime implements AutoCloseable {
     }
 
     /**
-     * The running agent's side of {@code wisp node --takeover}, asked on its admin port: from a thread
-     * of its own, stops accepting (the new agent's listeners take the connections, queued ones
-     * included), gives up its admin ports, drains as on SIGTERM and closes without touching capture's
-     * pinned settings, which the new agent now owns.
+     * The running agent's side of {@code wisp node --takeover}, asked on its admin port
+     * ({@link Takeover.HandOver}): drains as on SIGTERM, giving up its admin ports, and closes without
+     * touching capture's pinned settings, which the new agent now owns.
      *
      * @throws IllegalStateException when this agent is draining or stopped already
      */
     public void handOver() { // not under this object's lock: a drain holds it for its whole wait
-        if (!ready || !handingOver.compareAndSet(false, true)) {
-            throw new IllegalStateException("this agent is not serving (starting, draining or stopped)");
-        }
-        Thread.ofPlatform().name("wisp-handover").start(() -> {
-            try {
-                drain();
-                close();
-            } finally {
-                handedOver.complete(null);
-            }
+        handingOver.start(ready, () -> {
+            drain();
+            close();
         });
     }
 
     /** Completes once this agent has handed over to a new one and stopped ({@link #handOver}). */
     public CompletionStage<Void> handedOver() {
-        return handedOver;
+        return handingOver.done();
     }
 
     /** Takes {@code s}, bound at {@code at} after a take-over, unless this agent stopped meanwhile. */
     private synchronized boolean quicBound(QuicHboneServer s, InetSocketAddress at) {
-        if (phase != Phase.SERVING || handingOver.get()) {
+        if (phase != Phase.SERVING || handingOver.asked()) {
             return false;
         }
         quicServer = s;
@@ -574,7 +561,7 @@ public final class NodeRuntime implements AutoCloseable {
     private void stopAccepting() {
         ready = false;
         // Capture before the DNS listeners: it stops sending the pods' DNS to them (unless a new agent took over).
-        AutoCloseable pods = capture == null ? null : () -> capture.stopAccepting(handingOver.get());
+        AutoCloseable pods = capture == null ? null : () -> capture.stopAccepting(handingOver.asked());
         Closing.inOrder(outbound, inbound, socks5, discovery, pods, podDns, dns, workloadApi);
     }
 

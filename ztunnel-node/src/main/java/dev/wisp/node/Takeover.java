@@ -13,17 +13,21 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionStage;
+import java.util.concurrent.atomic.AtomicBoolean;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The new agent's side of a hitless upgrade ({@code wisp node --takeover}). The data listeners of
- * both agents are bound with {@code SO_REUSEPORT} (see {@code Transport.listen}), so the new one binds
- * them beside the running one and both accept for a moment; then {@link #askToHandOver} tells the
- * running agent, on its admin port (loopback only), to stop accepting and drain, and the admin ports
- * it gives up are bound again by the new agent ({@link #bindWhenFree}). Before that,
- * {@link #migrateQueuedConnections} has the kernel move the connections queued on the old agent's
- * closing listeners to the new one's rather than reset them.
+ * Both sides of a hitless upgrade ({@code wisp node --takeover}). The new agent's ({@link #takeOver}):
+ * the data listeners of both agents are bound with {@code SO_REUSEPORT} (see {@code Transport.listen}),
+ * so the new one binds them beside the running one and both accept for a moment; then
+ * {@link #askToHandOver} tells the running agent, on its admin port (loopback only), to stop accepting
+ * and drain, and the admin ports it gives up are bound again by the new agent ({@link #bindWhenFree}).
+ * Before that, {@link #migrateQueuedConnections} has the kernel move the connections queued on the old
+ * agent's closing listeners to the new one's rather than reset them. The running agent's:
+ * {@link HandOver}.
  */
 final class Takeover {
     private static final Logger LOG = LoggerFactory.getLogger(Takeover.class);
@@ -35,6 +39,67 @@ final class Takeover {
     static final String HANDOVER_PATH = "/drain?handover=1";
 
     private Takeover() {}
+
+    /** Something that starts once the old agent's ports are free (the admin listeners). */
+    @FunctionalInterface
+    interface Start {
+        void start() throws IOException;
+    }
+
+    /**
+     * The new agent's hand-over sequence, once every listener of its own is bound: queued connections
+     * set to move, the running agent on {@code adminPort} asked to hand over, then {@code admin} started
+     * as soon as that agent gives its ports up; {@code afterwards} (nullable) runs last (the HTTP/3
+     * socket, which the old agent keeps until its drain ends, bound later).
+     */
+    static void takeOver(int adminPort, Start admin, Runnable afterwards) throws IOException {
+        migrateQueuedConnections();
+        askToHandOver(adminPort);
+        bindWhenFree("admin", () -> {
+            admin.start();
+            return null;
+        });
+        if (afterwards != null) {
+            afterwards.run();
+        }
+    }
+
+    /**
+     * The running agent's side, asked on its admin port: once, while serving, runs the agent's drain
+     * and close from a thread of its own (the admin request is answered meanwhile), then completes
+     * {@link #done}. Thread-safe; {@link #asked} is read by the drain and close it runs (capture's
+     * pinned settings and the admin ports are then the new agent's).
+     */
+    static final class HandOver {
+        private final AtomicBoolean asked = new AtomicBoolean();
+        /** Completed once the drain and close are done: the launcher then exits. */
+        private final CompletableFuture<Void> done = new CompletableFuture<>();
+
+        /**
+         * @throws IllegalStateException when the agent is not {@code serving}, or handing over already
+         */
+        void start(boolean serving, Runnable drainAndClose) {
+            if (!serving || !asked.compareAndSet(false, true)) {
+                throw new IllegalStateException("this agent is not serving (starting, draining or stopped)");
+            }
+            Thread.ofPlatform().name("wisp-handover").start(() -> {
+                try {
+                    drainAndClose.run();
+                } finally {
+                    done.complete(null);
+                }
+            });
+        }
+
+        /** Whether a new agent asked this one to hand over. */
+        boolean asked() {
+            return asked.get();
+        }
+
+        CompletionStage<Void> done() {
+            return done;
+        }
+    }
 
     /**
      * Sets {@code net.ipv4.tcp_migrate_req=1} in the calling thread's network namespace: a closing

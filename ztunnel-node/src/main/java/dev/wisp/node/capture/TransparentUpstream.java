@@ -46,8 +46,11 @@ import org.slf4j.LoggerFactory;
  * stays unmarked (the sysctl covers IPv6 TCP too); a rule {@code fwmark MARK lookup TABLE} and
  * {@code local 0.0.0.0/0 dev lo table TABLE}, and their IPv6 twins ({@code local ::/0}) when the pod
  * has an IPv6 address, deliver what is marked back locally, to the agent's socket, instead of routing it to the
- * client's address. Installed when a pod is added (after removing a leftover of an earlier run),
- * removed when it is removed and on {@link #close}; the sysctl is set back to what it was.
+ * client's address. Installed in place when a pod is added: the route replaced, the rule added unless
+ * there, never removed first, so that a leftover of an earlier run is reused and, in a take-over
+ * ({@code wisp node --takeover}), the old agent's connections, which answer over the same path, never
+ * see it missing; removed when the pod is removed and on {@link #close}; the sysctl is set back to
+ * what it was.
  *
  * <p>Falls back to the agent's own address, counted in {@code wisp_upstream_source_fallback_total}
  * by reason, when: the destination is not an added pod's address ({@code not_captured}); the client
@@ -73,13 +76,20 @@ public final class TransparentUpstream extends NetnsPodFollower<TransparentUpstr
     private static final List<String> REMOVE = List.of(
             "rule del fwmark " + MARK + " lookup " + TABLE + " pref " + RULE_PREFERENCE,
             "route flush table " + TABLE);
-    private static final List<String> ADD = List.of(
-            "rule add fwmark " + MARK + " lookup " + TABLE + " pref " + RULE_PREFERENCE,
-            "route add local 0.0.0.0/0 dev lo table " + TABLE);
+    /**
+     * The route first and replaced in place, then the rule, added unless there: a pod whose path is
+     * installed already (by the agent a new one takes over from, whose connections use it) never
+     * loses it, not even for the moment a delete-then-add would leave.
+     */
+    private static final List<String> ENSURE = List.of(
+            "route replace local 0.0.0.0/0 dev lo table " + TABLE,
+            "rule add fwmark " + MARK + " lookup " + TABLE + " pref " + RULE_PREFERENCE);
     /** The same for IPv6 clients, installed when the pod has an IPv6 address. */
-    private static final List<String> ADD6 = List.of(
-            "rule add fwmark " + MARK + " lookup " + TABLE + " pref " + RULE_PREFERENCE,
-            "route add local ::/0 dev lo table " + TABLE);
+    private static final List<String> ENSURE6 = List.of(
+            "route replace local ::/0 dev lo table " + TABLE,
+            "rule add fwmark " + MARK + " lookup " + TABLE + " pref " + RULE_PREFERENCE);
+    /** What {@code ip rule add} says when the rule is there already (the kernel's EEXIST). */
+    private static final String EXISTS = "File exists";
 
     /** An added pod, whether its reply path is installed, and the sysctl value found there before ours. */
     record Pod(PodRef ref, boolean installed, String fwmarkAcceptBefore) {}
@@ -120,11 +130,14 @@ public final class TransparentUpstream extends NetnsPodFollower<TransparentUpstr
         try {
             boolean v6 = pod.ips().stream().anyMatch(ip -> ip instanceof Inet6Address);
             String before = NetworkNamespace.call(pod.netns(), () -> {
-                ipBatch("-4", REMOVE, false);
-                ipBatch("-6", REMOVE, false);
-                ipBatch("-4", ADD, true);
+                // Never delete-then-add here: in a take-over the old agent's connections to this pod
+                // answer over this path, and a reply routed away meanwhile reaches the client pod's
+                // node, whose RST kills the application's socket while ours waits for it to the end.
+                ensure("-4", ENSURE);
                 if (v6) {
-                    ipBatch("-6", ADD6, true);
+                    ensure("-6", ENSURE6);
+                } else {
+                    ipBatch("-6", REMOVE); // a leftover of an earlier run, unused by anyone now
                 }
                 // Last: a failure before this leaves the pod's sysctl as it was.
                 String was = Files.readString(FWMARK_ACCEPT).strip();
@@ -161,8 +174,8 @@ public final class TransparentUpstream extends NetnsPodFollower<TransparentUpstr
         }
         try {
             NetworkNamespace.call(pod.netns(), () -> {
-                ipBatch("-4", REMOVE, false);
-                ipBatch("-6", REMOVE, false);
+                ipBatch("-4", REMOVE);
+                ipBatch("-6", REMOVE);
                 if (fwmarkAcceptBefore != null) {
                     Files.writeString(FWMARK_ACCEPT, fwmarkAcceptBefore);
                 }
@@ -174,12 +187,19 @@ public final class TransparentUpstream extends NetnsPodFollower<TransparentUpstr
         }
     }
 
-    private static void ipBatch(String family, List<String> lines, boolean mustSucceed) throws IOException {
+    /** Runs {@code lines} ({@link #ENSURE}'s shape): each must succeed, but for a rule that is there already. */
+    private static void ensure(String family, List<String> lines) throws IOException {
         Routes.Batch b = Routes.batch(family, lines);
-        if (mustSucceed && !b.failed().isEmpty()) {
-            throw new IOException("'ip " + family + " " + lines.get(b.failed().iterator().next() - 1) + "' failed: "
-                    + b.err().strip());
+        for (int line : b.failed()) {
+            if (!lines.get(line - 1).startsWith("rule add") || !b.err().contains(EXISTS)) {
+                throw new IOException("'ip " + family + " " + lines.get(line - 1) + "' failed: " + b.err().strip());
+            }
         }
+    }
+
+    /** Runs {@code lines}; a line that fails (nothing to delete) does not stop the rest. */
+    private static void ipBatch(String family, List<String> lines) throws IOException {
+        Routes.batch(family, lines);
     }
 
     @Override

@@ -1,7 +1,9 @@
 package dev.wisp.node.proxy;
 
+import io.netty.channel.ChannelFuture;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
+import io.netty.handler.codec.http2.Http2GoAwayFrame;
 import io.netty.util.ReferenceCountUtil;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -20,6 +22,13 @@ import org.slf4j.LoggerFactory;
  * retry: the stream is closed and the retry opens a new stream, which the pool (having read the
  * GOAWAY) puts on a new connection made with the current certificate. The retry itself is given no
  * retry, so a server that answers 421 again is a failure like any other status.
+ *
+ * <p>A stream the server never processed is retried the same way (once, on a new stream the pool
+ * puts elsewhere): one whose ID is above the last stream ID of a GOAWAY the server sent (RFC 9113
+ * §6.8: such a request "can be safely retried"; Netty tells those streams with the GOAWAY frame as
+ * a user event, then closes them), and one whose request could not be written at all (the pool gave
+ * out a connection whose GOAWAY arrived meanwhile). A draining agent (a take-over, a rolling
+ * restart) sends GOAWAY while clients are opening streams: without this, those few would fail.
  */
 abstract class ConnectAnswer extends ChannelInboundHandlerAdapter {
     private static final Logger LOG = LoggerFactory.getLogger(ConnectAnswer.class);
@@ -28,6 +37,8 @@ abstract class ConnectAnswer extends ChannelInboundHandlerAdapter {
     /** Opens the request again on a new stream after a 421; null when this is the retry. */
     private final Runnable retry;
     private boolean answered;
+    /** The server never saw this request (a GOAWAY below its stream ID, or the request not written). */
+    private boolean unprocessed;
     private final HeldFrames held = new HeldFrames();
 
     /** @param retry what opens the CONNECT again after a 421 (once), or null for no retry */
@@ -47,7 +58,7 @@ abstract class ConnectAnswer extends ChannelInboundHandlerAdapter {
     }
 
     /** Writes the CONNECT request on the stream. */
-    abstract void request(ChannelHandlerContext c);
+    abstract ChannelFuture request(ChannelHandlerContext c);
 
     /** What the peer's answer means (the message is released afterwards). */
     abstract Outcome read(Object answer);
@@ -64,7 +75,12 @@ abstract class ConnectAnswer extends ChannelInboundHandlerAdapter {
     @Override
     public final void channelActive(ChannelHandlerContext c) {
         c.channel().config().setAutoRead(false);
-        request(c);
+        request(c).addListener(f -> {
+            if (!f.isSuccess() && !answered) {
+                unprocessed = true;
+                c.close();
+            }
+        });
         c.read();
         c.fireChannelActive();
     }
@@ -96,11 +112,30 @@ abstract class ConnectAnswer extends ChannelInboundHandlerAdapter {
     }
 
     @Override
+    public final void userEventTriggered(ChannelHandlerContext c, Object evt) {
+        if (evt instanceof Http2GoAwayFrame goAway) {
+            // Sent only to the streams above the GOAWAY's last stream ID: the server will not process this one.
+            unprocessed = true;
+            goAway.release();
+            return;
+        }
+        c.fireUserEventTriggered(evt);
+    }
+
+    @Override
     public final void channelInactive(ChannelHandlerContext c) {
         held.release();
         if (!answered) {
             answered = true;
-            unanswered(new Outcome.Unreachable("HBONE stream to " + target + " closed before an answer"));
+            if (unprocessed && retry != null) {
+                // The pool read the GOAWAY before this stream closed: the retry goes to another connection.
+                LOG.debug("HBONE CONNECT {}: not processed by the server (GOAWAY); retrying on another connection",
+                        target);
+                retry.run();
+            } else {
+                unanswered(new Outcome.Unreachable("HBONE stream to " + target + " closed before an answer"
+                        + (unprocessed ? " (the server's GOAWAY refused it)" : "")));
+            }
         }
         c.fireChannelInactive();
     }

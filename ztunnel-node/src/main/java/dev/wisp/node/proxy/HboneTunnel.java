@@ -3,6 +3,7 @@ package dev.wisp.node.proxy;
 import static java.util.Objects.requireNonNull;
 
 import io.netty.channel.ChannelHandler;
+import io.netty.channel.ChannelFuture;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInitializer;
 import io.netty.handler.codec.http2.DefaultHttp2Headers;
@@ -110,8 +111,8 @@ public final class HboneTunnel {
         }
 
         @Override
-        void request(ChannelHandlerContext c) {
-            c.writeAndFlush(new DefaultHttp2HeadersFrame(headers, false));
+        ChannelFuture request(ChannelHandlerContext c) {
+            return c.writeAndFlush(new DefaultHttp2HeadersFrame(headers, false));
         }
 
         @Override

@@ -10,6 +10,7 @@ import dev.wisp.spiffe.SpiffeId;
 import io.micrometer.core.instrument.Counter;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelFutureListener;
+import io.netty.channel.ChannelFuture;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.group.ChannelGroup;
 import io.netty.channel.group.DefaultChannelGroup;
@@ -354,8 +355,8 @@ public final class Outbound implements AutoCloseable {
         }
 
         @Override
-        void request(ChannelHandlerContext c) {
-            protocol.request(c, target(), t.forwarded());
+        ChannelFuture request(ChannelHandlerContext c) {
+            return protocol.request(c, target(), t.forwarded());
         }
 
         @Override

@@ -22,7 +22,9 @@ import org.junit.jupiter.api.Test;
 /**
  * The waypoint's HBONE client ({@link HboneTunnel}) against a server that refuses a stream as a stale
  * client certificate is refused (GOAWAY, then 421): the tunnel is opened again once, on a new
- * connection, and a second 421 is the caller's failure.
+ * connection, and a second 421 is the caller's failure. A stream the server's GOAWAY did not
+ * process (its ID above the GOAWAY's last, as when a client opens it while the server starts
+ * draining) is opened again the same way.
  */
 class HboneTunnelTest {
     static final SpiffeId WAYPOINT = SpiffeId.forServiceAccount("cluster.local", "default", "waypoint");
@@ -65,6 +67,20 @@ class HboneTunnelTest {
         assertThat(server.misdirected.get()).isEqualTo(1);
         assertThat(server.accepted.get()).as("the retry went to a new connection").isEqualTo(2);
         assertThat(stream.parent().remoteAddress()).isEqualTo(server.address());
+        stream.close();
+    }
+
+    @Test
+    void aStreamAboveTheGoAwaysLastStreamIdIsRetriedOnANewConnection() throws Exception {
+        assertThat(open().isActive()).isTrue(); // stream 1, on the pooled connection
+        server.leaveUnprocessed.set(1);
+
+        Http2StreamChannel stream = open(); // stream 3 there: GOAWAY(last stream 1), no answer
+
+        assertThat(server.unprocessed.get()).isEqualTo(1);
+        assertThat(stream.isActive()).as("the retry's tunnel").isTrue();
+        assertThat(server.accepted.get()).as("the retry went to a new connection").isEqualTo(2);
+        assertThat(server.streams.get()).as("CONNECTs answered and open: the first and the retry").isEqualTo(2);
         stream.close();
     }
 

@@ -1,6 +1,7 @@
 package dev.wisp.node.proxy;
 
 import io.netty.bootstrap.ServerBootstrap;
+import io.netty.buffer.Unpooled;
 import io.netty.channel.Channel;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
@@ -13,6 +14,8 @@ import io.netty.channel.nio.NioIoHandler;
 import io.netty.channel.socket.nio.NioServerSocketChannel;
 import io.netty.handler.codec.http2.DefaultHttp2Headers;
 import io.netty.handler.codec.http2.DefaultHttp2HeadersFrame;
+import io.netty.handler.codec.http2.Http2Error;
+import io.netty.handler.codec.http2.Http2FrameCodec;
 import io.netty.handler.codec.http2.Http2FrameCodecBuilder;
 import io.netty.handler.codec.http2.Http2HeadersFrame;
 import io.netty.handler.codec.http2.Http2MultiplexHandler;
@@ -57,6 +60,13 @@ final class ScriptedHboneServer implements AutoCloseable {
     final AtomicInteger misdirect = new AtomicInteger();
     /** CONNECTs answered 421 so far. */
     final AtomicInteger misdirected = new AtomicInteger();
+    /**
+     * How many of the next CONNECTs are left unprocessed as a draining server's GOAWAY leaves a stream
+     * that crossed it: GOAWAY with a last stream ID below the stream's, no answer.
+     */
+    final AtomicInteger leaveUnprocessed = new AtomicInteger();
+    /** CONNECTs left unprocessed so far. */
+    final AtomicInteger unprocessed = new AtomicInteger();
 
     /**
      * @param maxConcurrentStreams what the server's SETTINGS advertise
@@ -119,7 +129,17 @@ final class ScriptedHboneServer implements AutoCloseable {
 
         @Override
         public void channelRead(ChannelHandlerContext c, Object msg) {
-            if (msg instanceof Http2HeadersFrame h && !counted) {
+            if (msg instanceof Http2HeadersFrame && !counted && leaveUnprocessed.getAndUpdate(n -> Math.max(0,
+                    n - 1)) > 0) {
+                unprocessed.incrementAndGet();
+                Channel conn = c.channel().parent();
+                Http2FrameCodec codec = conn.pipeline().get(Http2FrameCodec.class);
+                ChannelHandlerContext cc = conn.pipeline().context(codec);
+                int id = ((Http2StreamChannel) c.channel()).stream().id();
+                codec.goAway(cc, Math.max(0, id - 2), Http2Error.NO_ERROR.code(), Unpooled.EMPTY_BUFFER, cc
+                        .newPromise());
+                cc.flush();
+            } else if (msg instanceof Http2HeadersFrame h && !counted) {
                 counted = true;
                 streams.incrementAndGet();
                 maxStreamsOnOneConnection.accumulateAndGet(onThisConnection.incrementAndGet(), Math::max);
