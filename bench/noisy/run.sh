@@ -10,7 +10,7 @@
 # Each configuration runs RUNS times (the machine is shared: read the spread, and the load average
 # each table states):
 #   defaults  the agents' defaults: the fair share (FairShare: 64 KiB per 20 ms window, a connection
-#             32 KiB, held only beside a lighter active workload), 500 new connections/s, no byte rate
+#             64 KiB, held only beside a lighter active workload), 500 new connections/s, no byte rate
 #   unfair    the defaults without the fair share (--workload-fair-window PT0S): what the defaults were
 #   limited   fixed rates, no fair share: --workload-connection-rate 100 --workload-connection-burst 20
 #             --workload-connection-wait PT0.2S --workload-byte-rate 16 (MiB/s per workload)

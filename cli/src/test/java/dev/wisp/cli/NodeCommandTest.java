@@ -59,7 +59,7 @@ class NodeCommandTest {
         String help = String.join(" ", run("node", "--help")[1].split("\\s+"));
         assertThat(help).contains("--workload-fair-window=DURATION").contains("PT0S: off)")
                 .contains("--workload-fair-quantum=KIB").contains("(default: 64)")
-                .contains("--workload-fair-connection-cost=KIB").contains("(default: 32;");
+                .contains("--workload-fair-connection-cost=KIB").contains("(default: 64;");
         standaloneRefuses(dir, "--workload-* limits: fair sharing needs a window of zero (off) or more, a positive "
                 + "quantum", "--workload-fair-quantum", "0");
     }

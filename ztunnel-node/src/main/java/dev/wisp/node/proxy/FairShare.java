@@ -33,7 +33,7 @@ import java.util.Map;
  * </ul>
  * The last case is where the scheduler gives up capacity on purpose: with a light neighbour
  * active, a heavy workload's throughput is bounded by {@code quantum / window} plus the reads that
- * cross it (about 16 MiB/s with the defaults and four connections), whatever the node could do.
+ * cross it (about 16-20 MiB/s with the defaults and four connections; two new connections per window), whatever the node could do.
  * That is the price measured to keep the light pod's latency (ARCHITECTURE.md, "Noisy neighbours"):
  * on a node whose cores are saturated, letting the heavy workload take all that is left (strict
  * work conservation) leaves the light one's bytes waiting behind busy loops and busy cores.
@@ -50,11 +50,12 @@ public final class FairShare {
      */
     public record Settings(Duration window, long quantum, long connectionCost) {
         /**
-         * 20 ms windows, a quantum of 64 KiB, a connection charged as 32 KiB: a heavy workload
-         * beside a light one is left about 16 MiB/s and three new connections per window (150/s),
-         * the rates measured harmless to a neighbour on a saturated 2-core node.
+         * 20 ms windows, a quantum of 64 KiB, a connection charged as 64 KiB: a heavy workload
+         * beside a light one is left about 16-20 MiB/s and two new connections per window (100/s),
+         * the rates measured harmless to a neighbour on a saturated 2-core node (at 32 KiB a flood
+         * got 184/s, and the quiet pod's p99 went 22 x in one run).
          */
-        public static final Settings DEFAULTS = new Settings(Duration.ofMillis(20), 64 * 1024, 32 * 1024);
+        public static final Settings DEFAULTS = new Settings(Duration.ofMillis(20), 64 * 1024, 64 * 1024);
         /** No fair sharing. */
         public static final Settings OFF = new Settings(Duration.ZERO, 1, 0);
 

@@ -6,7 +6,7 @@ import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import java.time.Duration;
 import org.junit.jupiter.api.Test;
 
-/** {@link FairShare}'s rule on a fake clock: 20 ms windows, a quantum of 64 KiB, a connection 32 KiB. */
+/** {@link FairShare}'s rule on a fake clock: 20 ms windows, a quantum of 64 KiB, a connection 64 KiB. */
 class FairShareTest {
     static final long MS = 1_000_000;
     static final long KIB = 1024;
@@ -33,8 +33,8 @@ class FairShareTest {
         assertThat(fair.connection("push", T0 + 6 * MS)).as("its new connections wait as well").isEqualTo(14 * MS);
         assertThat(fair.connection("quiet", T0 + 6 * MS)).as("not quiet's").isZero();
         assertThat(fair.bytes("push", 64 * KIB, T0 + 20 * MS)).as("a new window: a new quantum").isZero();
-        assertThat(fair.bytes("push", 64 * KIB, T0 + 21 * MS)).as("quiet was active in the previous window and not "
-                + "yet in this one: still held").isEqualTo(19 * MS);
+        assertThat(fair.bytes("push", 128 * KIB, T0 + 21 * MS)).as("quiet was active in the previous window (68 KiB "
+                + "with its connection) and not yet in this one: push at 192 KiB is held").isEqualTo(19 * MS);
     }
 
     @Test
@@ -83,14 +83,14 @@ class FairShareTest {
     }
 
     @Test
-    void aFloodOfConnectionsBesideALightWorkloadGetsThreeAWindowAndWaitsForTheRest() {
+    void aFloodOfConnectionsBesideALightWorkloadGetsTwoAWindowAndWaitsForTheRest() {
         fair.bytes("quiet", 2 * KIB, T0);
         int admitted = 0;
         for (int i = 0; i < 32; i++) {
             admitted += fair.connection("flood", T0 + MS) == 0 ? 1 : 0;
         }
-        assertThat(admitted).as("32 KiB each: 0, 32 and 64 KiB used before each, the fourth finds 96 > 64")
-                .isEqualTo(3);
+        assertThat(admitted).as("64 KiB each: 0 and 64 KiB used before each, the third finds 128 > 64")
+                .isEqualTo(2);
         assertThat(fair.connection("flood", T0 + 20 * MS)).as("next window").isZero();
     }
 
