@@ -9,25 +9,32 @@
 #
 # Each configuration runs RUNS times (the machine is shared: read the spread, and the load average
 # each table states):
-#   defaults  the agents' default per-workload limits (500 new connections/s per workload)
-#   limited   --workload-connection-rate 100 --workload-connection-burst 20 --workload-connection-wait PT0.2S
-#             --workload-byte-rate 16 (MiB/s per workload)
+#   fair      the defaults plus the fair share (--workload-fair-window PT0.02S: FairShare, 64 KiB per
+#             20 ms window, a connection 64 KiB, held only beside a lighter active workload; off by
+#             default because it holds a heavy pod to ~16-20 MiB/s beside any active one)
+#   defaults  the agents' defaults: 500 new connections/s, no byte rate, no fair share
+#   limited   fixed rates, no fair share: --workload-connection-rate 100 --workload-connection-burst 20
+#             --workload-connection-wait PT0.2S --workload-byte-rate 16 (MiB/s per workload)
 #
 # Usage (root: network namespaces, eBPF):  bench/noisy/run.sh
-#   SECONDS_PHASE=15 RUNS=2 CONFIGS="defaults limited" OUT=bench/results/noisy.txt
+#   SECONDS_PHASE=15 RUNS=1 CONFIGS="fair defaults limited" OUT=bench/results/noisy.txt
+#   GC_LOG=DIR: every JVM of the mesh (agents, control plane, pod apps) writes its unified GC and
+#   safepoint log under DIR/<config>-<run>/
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 [ "$(id -u)" = 0 ] || { echo "noisy bench: needs root (network namespaces, eBPF)" >&2; exit 1; }
 SECONDS_PHASE=${SECONDS_PHASE:-15}
-RUNS=${RUNS:-2}
-CONFIGS=${CONFIGS:-defaults limited}
+RUNS=${RUNS:-1}
+CONFIGS=${CONFIGS:-fair defaults limited}
+GC_LOG=${GC_LOG:-}
 OUT=${OUT:-bench/results/noisy.txt}
 TMP=$(mktemp -d /tmp/wisp-noisy.XXXXXX)
 trap 'rm -rf "$TMP"' EXIT
 args_of() {
   case $1 in
+    fair) echo "--workload-fair-window PT0.02S" ;;
     defaults) echo "" ;;
-    limited) echo "--workload-connection-rate 100 --workload-connection-burst 20 --workload-connection-wait PT0.2S --workload-byte-rate 16" ;;
+    limited) echo "--workload-connection-rate 100 --workload-connection-burst 20 --workload-connection-wait PT0.2S --workload-byte-rate 16 --workload-fair-window PT0S" ;;
     *) echo "unknown configuration $1" >&2; exit 1 ;;
   esac
 }
@@ -39,11 +46,16 @@ args_of() {
 for config in $CONFIGS; do
   for run in $(seq "$RUNS"); do
     report=$TMP/$config-$run.txt
+    gc=()
+    if [ -n "$GC_LOG" ]; then
+      mkdir -p "$GC_LOG/$config-$run"
+      gc=("-Dwisp.noisy.gcLog=$(cd "$GC_LOG/$config-$run" && pwd)")
+    fi
     echo "== $config, run $run" | tee -a "$TMP/all.txt"
     echo "agent flags: $(args_of "$config")" >> "$TMP/all.txt"
     ./mvnw -o -B -q -pl e2e -am verify -Dtest=NoisyNeighbourE2eTest -Dsurefire.failIfNoSpecifiedTests=false \
       -Dspotless.check.skip=true -Dwisp.noisy.seconds="$SECONDS_PHASE" -Dwisp.noisy.report="$report" \
-      -Dwisp.noisy.agentArgs="$(args_of "$config")" > "$TMP/mvn-$config-$run.log" 2>&1
+      -Dwisp.noisy.agentArgs="$(args_of "$config")" "${gc[@]}" > "$TMP/mvn-$config-$run.log" 2>&1
     if [ -s "$report" ]; then
       cat "$report" >> "$TMP/all.txt"
     else

@@ -6,6 +6,7 @@ import dev.wisp.node.NodeRuntime;
 import dev.wisp.node.NodeSettings;
 import dev.wisp.node.proxy.HboneClient;
 import dev.wisp.node.proxy.Transport;
+import dev.wisp.node.proxy.FairShare;
 import dev.wisp.node.proxy.WorkloadLimits;
 import java.io.IOException;
 import java.net.InetAddress;
@@ -117,6 +118,15 @@ public final class NodeCommand implements Callable<Integer> {
     @Option(names = "--workload-byte-rate", paramLabel = "MIB_PER_S", description = "Each local workload's bytes relayed per second, both directions of all its outbound connections together, in MiB/s (default: ${DEFAULT-VALUE}: no limit); a connection over it stops reading for its share (counted in wisp_workload_bytes_paused_total), so that one pod pushing bytes at full speed does not take the agents' cores from the others.")
     double workloadByteRate;
 
+    @Option(names = "--workload-fair-window", paramLabel = "DURATION", description = "Fair sharing of the agent between local workloads with no fixed rate, off by default (default: ${DEFAULT-VALUE}: off; PT0.02S is the measured setting): within each window of this length (ISO-8601) a workload that used more than --workload-fair-quantum is held until the window ends, reads paused and new connections waiting (wisp_workload_bytes_paused_total, wisp_workload_connections_delayed_total), but only while another active workload used a quantum less; a workload alone is never held, but a heavy one beside any active one gets about a quantum per window (16-20 MiB/s at PT0.02S), which is why it is off by default.")
+    Duration workloadFairWindow;
+
+    @Option(names = "--workload-fair-quantum", paramLabel = "KIB", description = "What a workload may use per fair-share window before it can be held, in KiB of bytes relayed (default: ${DEFAULT-VALUE}).")
+    long workloadFairQuantum;
+
+    @Option(names = "--workload-fair-connection-cost", paramLabel = "KIB", description = "What a new connection is charged against the fair share, in KiB (default: ${DEFAULT-VALUE}; 0: connections are never held by it).")
+    long workloadFairConnectionCost;
+
     @Option(names = "--capture", description = "Capture local pods' TCP with eBPF (needs root): pods come from --pods-dir.")
     boolean capture;
 
@@ -197,11 +207,17 @@ public final class NodeCommand implements Callable<Integer> {
                         DEFAULTS.workloadLimits().maxConnections()),
                 "--workload-byte-rate",
                 String.valueOf(DEFAULTS.workloadLimits().bytesPerSecond() / (double) (1 << 20)));
+        /** And the fair share's. */
+        private static final Map<String, String> FAIR = Map.of("--workload-fair-window",
+                DEFAULTS.workloadLimits().fair().window().toString(), "--workload-fair-quantum",
+                String.valueOf(DEFAULTS.workloadLimits().fair().quantum() / 1024), "--workload-fair-connection-cost",
+                String.valueOf(DEFAULTS.workloadLimits().fair().connectionCost() / 1024));
 
         @Override
         public String defaultValue(CommandLine.Model.ArgSpec argSpec) {
             return argSpec instanceof CommandLine.Model.OptionSpec o
-                    ? BY_OPTION.getOrDefault(o.longestName(), MORE.get(o.longestName()))
+                    ? BY_OPTION.getOrDefault(o.longestName(), MORE.getOrDefault(o.longestName(), FAIR.get(o
+                            .longestName())))
                     : null;
         }
     }
@@ -234,7 +250,8 @@ public final class NodeCommand implements Callable<Integer> {
                 .withPorts(parsed("--ports", () -> NodeSettings.Ports.parse(ports)))
                 .withWorkloadLimits(parsed("--workload-* limits", () -> new WorkloadLimits.Settings(
                         workloadConnectionRate, workloadConnectionBurst, workloadConnectionWait,
-                        workloadMaxConnections, Math.round(workloadByteRate * (1 << 20)))));
+                        workloadMaxConnections, Math.round(workloadByteRate * (1 << 20)), new FairShare.Settings(
+                                workloadFairWindow, workloadFairQuantum * 1024, workloadFairConnectionCost * 1024))));
         if (hbone != null) {
             s = s.withHboneProtocol(parsed("--hbone", () -> HboneClient.Mode.parse(hbone)));
         }

@@ -55,6 +55,16 @@ class NodeCommandTest {
     }
 
     @Test
+    void theFairShareIsOffByDefaultAndNonsenseIsRefused(@TempDir Path dir) {
+        String help = String.join(" ", run("node", "--help")[1].split("\\s+"));
+        assertThat(help).contains("--workload-fair-window=DURATION").contains("(default: PT0S: off;")
+                .contains("--workload-fair-quantum=KIB").contains("(default: 64)")
+                .contains("--workload-fair-connection-cost=KIB").contains("(default: 64;");
+        standaloneRefuses(dir, "--workload-* limits: fair sharing needs a window of zero (off) or more, a positive "
+                + "quantum", "--workload-fair-quantum", "0");
+    }
+
+    @Test
     void badPortsAreRefused(@TempDir Path dir) {
         standaloneRefuses(dir, "--ports: needs 7", "--ports", "1,2");
     }

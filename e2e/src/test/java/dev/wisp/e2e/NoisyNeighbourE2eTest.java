@@ -30,21 +30,22 @@ import org.junit.jupiter.api.io.TempDir;
  * request/responses at 200/s on one connection and 20 new connections per second, coordinated
  * omission corrected) is measured alone, then while the noisy pod (a) opens connections as fast as
  * 32 threads can, (b) pushes bytes at full speed over 4 connections. Every connection is captured
- * and carried over HBONE.
+ * and carried over HBONE. The agents run with their defaults plus the
+ * {@link dev.wisp.node.proxy.FairShare fair share} turned on ({@link #FAIR_ON}; it is off by default
+ * because it holds a heavy pod to about 16-20 MiB/s beside any active neighbour): no fixed rate bites.
  *
  * <p>The same class is the benchmark: {@code bench/noisy/run.sh} runs it with {@code
  * -Dwisp.noisy.seconds=N} (each phase's length; 4 here, so the measured phases take 12 s after 8 s
- * of warm-up) and {@code -Dwisp.noisy.report=FILE} (the figures, written before anything is
- * asserted), on cluster {@code nnb2} instead of {@code nnb}.
+ * of warm-up), {@code -Dwisp.noisy.report=FILE} (the figures, written before anything is asserted)
+ * and {@code -Dwisp.noisy.agentArgs} (other agent flags; then nothing about the fair share is
+ * asserted), on cluster {@code nnb2} instead of {@code nnb}; {@code -Dwisp.noisy.gcLog=DIR} writes
+ * the unified GC log of every JVM of the mesh (agents, control plane, pod apps) there.
  *
- * <p>Asserted: not one of quiet's requests or connections failed or was refused in any phase; the
- * flood is held to the noisy workload's rate by node 1's agent, its excess refused (held for the
- * wait first, so its threads are not sent straight back), counted by workload and reason and
- * recorded as failed flows, none of them quiet's; the push is held to the noisy workload's byte rate
- * (16 MiB/s: its reads paused, counted, never quiet's) and quiet's p99 under it stays within
- * {@link #PUSH_BOUND} x its figure alone. <b>Not asserted</b>: the issue's 2 x itself (the
- * benchmark measures it: ARCHITECTURE.md, "Noisy neighbours"), nor a bound under the flood, whose
- * figure on the shared 2-core machine ranged from 0.5 x to a collapse.
+ * <p>Asserted with the fair share on: not one of quiet's requests or connections failed or was refused
+ * in any phase; the flood's connections were made to wait by node 1's fair share (counted as
+ * delayed), never quiet's; the push's reads were paused by it (counted), never quiet's; and quiet's
+ * p99 under each noise stays within {@link #BOUND} x its figure alone (both kinds of request). The
+ * issue's mark is 2 x; see {@link #BOUND} for why the assertion is looser.
  *
  * <p>The noisy pod floods and pushes to its own server, pod {@code sink} on node 2, not to quiet's:
  * so what is measured is what the shared agents do, not a server process shared by both (there the
@@ -64,21 +65,22 @@ class NoisyNeighbourE2eTest {
     static final String REPORT = System.getProperty("wisp.noisy.report", "");
     static final boolean BENCH = !REPORT.isEmpty();
     static final String CLUSTER = BENCH ? "nnb2" : "nnb";
+    /** The flag that turns the fair share on, with its measured quantum and connection cost. */
+    static final String FAIR_ON = "--workload-fair-window PT0.02S";
+    /** Agent flags beyond the defaults (the benchmark's other configurations); the fair share here. */
+    static final String LIMITS = System.getProperty("wisp.noisy.agentArgs", FAIR_ON);
+    static final boolean DEFAULTS = LIMITS.equals(FAIR_ON);
+    static final String GC_LOG = System.getProperty("wisp.noisy.gcLog", "");
     /**
-     * The agents' per-workload limits under test (the benchmark may pass others, or none, in {@code
-     * wisp.noisy.agentArgs}): 100 new connections per second per workload, a burst of 20, a
-     * connection over the rate waits up to 200 ms for its slot and is refused at the end of that wait. The quiet
-     * pod's 20/s are far below; the flood's 32 threads are held to the rate and the rest refused.
+     * The bound asserted on quiet's p99 under either noise, as a multiple of its p99 alone. The
+     * issue's mark is 2 x, and the report prints it run by run; the test asserts 25 x. On the shared
+     * 2-core machine (load 26-50 from other work) quiet's own p99 alone moved from 18 ms to 4 s between
+     * runs, and with the default fair share the figure under the flood was measured at 1.2-10.5 x
+     * (21.7 x with connections charged half as much), under the push 0.1-5.5 x; without the fair share
+     * it was 210 x under the flood and 47-786 x under the push. 25 x fails that collapse and is not
+     * the issue's 2 x: ARCHITECTURE.md, "Noisy neighbours", says what was and was not shown.
      */
-    static final String TEST_LIMITS = "--workload-connection-rate 100 --workload-connection-burst 20 "
-            + "--workload-connection-wait PT0.2S --workload-byte-rate 16";
-    static final String LIMITS = System.getProperty("wisp.noisy.agentArgs", TEST_LIMITS);
-    /**
-     * The bound asserted on quiet's p99 under the push (held to 16 MiB/s), as a multiple of its p99
-     * alone: the issue's mark is 2 x, measured 0.16-2.7 x at load 13-21 (bench/results/noisy.txt); 10 x
-     * leaves room for load 30 (not yet run there) and still fails the collapse the byte rate removed (47-786 x).
-     */
-    static final double PUSH_BOUND = 10;
+    static final double BOUND = 25;
 
     LocalMesh mesh;
     PodApps.Shell quiet;
@@ -97,22 +99,41 @@ class NoisyNeighbourE2eTest {
         Prerequisites.requireRoot();
         Prerequisites.requireCommands("ip", "nsenter");
         MeshSpec.Builder spec = MeshSpec.builder(cluster).workDir(dir);
+        if (!GC_LOG.isEmpty()) {
+            List<String> wisp = new ArrayList<>(MeshSpec.currentJvmWispCommand());
+            wisp.add(1, gcLog("wisp"));
+            spec.wispCommand(wisp);
+        }
         for (String arg : LIMITS.trim().split("\\s+")) {
             if (!arg.isEmpty()) {
                 spec.agentArg(arg);
             }
         }
         mesh = LocalMesh.up(spec.build());
-        PodApps.startListening(mesh, "server", PodApps.java(NoisyLoad.class, "server", "" + ECHO, "" + SINK));
+        PodApps.startListening(mesh, "server", app("server", "server", "" + ECHO, "" + SINK));
         server = mesh.pod("server").ip();
-        PodApps.startListening(mesh, "sink", PodApps.java(NoisyLoad.class, "server", "" + ECHO, "" + SINK));
+        PodApps.startListening(mesh, "sink", app("sink", "server", "" + ECHO, "" + SINK));
         sink = mesh.pod("sink").ip();
         quiet = repl("quiet");
         noisy = repl("noisy");
     }
 
     private PodApps.Shell repl(String pod) throws Exception {
-        return new PodApps.Shell(mesh.startInPod(pod, PodApps.java(NoisyLoad.class, "repl")), pod);
+        return new PodApps.Shell(mesh.startInPod(pod, app(pod, "repl")), pod);
+    }
+
+    /** {@link NoisyLoad} {@code args} for pod {@code pod}, with its GC log when asked for. */
+    static List<String> app(String pod, String... args) {
+        List<String> jvm = new ArrayList<>(List.of("-Xmx64m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1"));
+        if (!GC_LOG.isEmpty()) {
+            jvm.add(gcLog(pod));
+        }
+        return PodApps.java(jvm, NoisyLoad.class, args);
+    }
+
+    /** The unified GC log option: every GC event with its wall-clock time, one file per process. */
+    static String gcLog(String name) {
+        return "-Xlog:gc*,safepoint:file=" + GC_LOG + "/" + name + "-%p.log:time,uptime,level,tags";
     }
 
     @AfterAll
@@ -150,65 +171,48 @@ class NoisyNeighbourE2eTest {
                     .containsEntry("conn_failed", "0").containsEntry("rr_requests", "" + RATE * SECONDS)
                     .containsEntry("conn_requests", "" + CONN_RATE * SECONDS);
         }
-        // Not asserted: quiet's p99 within a bound of its quiet figure. Measured, it is not (ARCHITECTURE.md,
-        // "Noisy neighbours"): the figures are printed above, and the benchmark records them.
         assertThat(num(noisyBy.get("flood"), "connections")).as("the flood made connections").isPositive();
         assertThat(num(noisyBy.get("push"), "bytes")).as("the push sent bytes").isPositive();
-        if (LIMITS.equals(TEST_LIMITS)) {
-            assertTheFloodsExcessWasRefusedAndCounted(noisyBy.get("flood"));
-            assertThePushWasHeldToItsByteRate(quietBy);
+        if (DEFAULTS) {
+            assertTheFairShareHeldTheNoisyPodFarMoreThanTheQuietOne();
+            for (String noise : List.of("flood", "push")) {
+                for (String kind : List.of("rr", "conn")) {
+                    double alone = num(quietBy.get("alone"), kind + "_p99_us");
+                    assertThat(num(quietBy.get(noise), kind + "_p99_us")).as("quiet's " + kind + " p99 under the "
+                            + noise + " (µs), at most " + BOUND + " x its " + alone + " µs alone")
+                            .isLessThanOrEqualTo(BOUND * alone);
+                }
+            }
         }
     }
 
     /**
-     * Under the push held to its workload's 16 MiB/s, quiet's p99 stays within {@link #PUSH_BOUND}
-     * times its figure alone (both kinds of request), and only the noisy pod's connections were paused.
+     * Node 1's fair share made the flood's connections wait and paused the push's reads, counted by
+     * workload; the quiet pod's far less often (at most a tenth as often: it is held only when it
+     * is itself a quantum ahead, as when it catches up after a stall of the machine); no connection
+     * of quiet's refused or recorded as failed.
      */
-    private void assertThePushWasHeldToItsByteRate(Map<String, Map<String, String>> quietBy) throws Exception {
-        for (String kind : List.of("rr", "conn")) {
-            double alone = num(quietBy.get("alone"), kind + "_p99_us");
-            assertThat(num(quietBy.get("push"), kind + "_p99_us")).as("quiet's " + kind + " p99 under the push (µs), "
-                    + "at most " + PUSH_BOUND + " x its " + alone + " µs alone")
-                    .isLessThanOrEqualTo(PUSH_BOUND * alone);
+    private void assertTheFairShareHeldTheNoisyPodFarMoreThanTheQuietOne() throws Exception {
+        String metrics = OpenConnectionPolicyE2eTest.httpGet(mesh.metricsUrl("node1"));
+        for (String counter : List.of("wisp_workload_connections_delayed_total", "wisp_workload_bytes_paused_total")) {
+            double noisy = counter(metrics, counter, "default/noisy");
+            double quiet = counter(metrics, counter, "default/quiet");
+            System.out.println("node 1 " + counter + ": noisy " + noisy + ", quiet " + quiet);
+            assertThat(noisy).as("node 1 held the noisy pod: " + counter).isPositive();
+            assertThat(quiet).as("the quiet pod far less: " + counter).isLessThanOrEqualTo(noisy / 10);
         }
-        String metrics = OpenConnectionPolicyE2eTest.httpGet(mesh.metricsUrl("node1"));
-        assertThat(metrics.lines().filter(l -> l.startsWith("wisp_workload_bytes_paused_total{")
-                && l.contains("workload=\"default/noisy\""))).as("node 1 paused the noisy pod's reads")
-                .singleElement()
-                .satisfies(l -> assertThat(Double.parseDouble(l.substring(l.lastIndexOf(' ') + 1))).isPositive());
-        assertThat(metrics.lines().filter(l -> l.startsWith("wisp_workload_bytes_paused_total{")
-                && l.contains("workload=\"default/quiet\""))).as("never the quiet pod's (400 KiB/s)")
-                .allSatisfy(l -> assertThat(l).endsWith(" 0.0"));
-    }
-
-    /**
-     * Node 1's agent refused the noisy pod's connections over its rate, counted by workload and
-     * reason, and recorded each as a failed flow naming the limit; none of the quiet pod's.
-     */
-    private void assertTheFloodsExcessWasRefusedAndCounted(Map<String, String> flood) throws Exception {
-        assertThat(num(flood, "failed")).as("the flood's refused connections").isPositive();
-        // Its connections are counted until its threads stop, which can be one wait and a round trip
-        // after the phase's end: one second of slack.
-        assertThat(num(flood, "per_second")).as("the flood held to its workload's 100/s (and its burst of 20)")
-                .isLessThanOrEqualTo((100.0 * (SECONDS + 1) + 20) / SECONDS);
-        assertThat(num(flood, "attempts_per_second")).as("refusals held for the wait: the flood's 32 threads are "
-                + "not sent straight back").isLessThanOrEqualTo(100 + 20.0 / SECONDS + 32 / 0.2);
-        String metrics = OpenConnectionPolicyE2eTest.httpGet(mesh.metricsUrl("node1"));
-        assertThat(metrics.lines().filter(l -> l.startsWith("wisp_workload_connections_refused_total{")
-                && l.contains("workload=\"default/noisy\"") && l.contains("reason=\"connection rate\"")))
-                .as("node 1's refusals counter for the noisy pod").singleElement()
-                .satisfies(l -> assertThat(Double.parseDouble(l.substring(l.lastIndexOf(' ') + 1))).isPositive());
         assertThat(metrics.lines().filter(l -> l.startsWith("wisp_workload_connections_refused_total{")))
                 .as("no refusal of the quiet pod").noneMatch(l -> l.contains("workload=\"default/quiet\""));
         JsonNode flows = new ObjectMapper().readTree(floodFlows).get("connections");
-        assertThat(flows).as("node 1's flow records").anySatisfy(f -> {
-            assertThat(f.get("verdict").asText()).isEqualTo("failed");
-            assertThat(f.get("source_workload").asText()).isEqualTo("noisy");
-            assertThat(f.get("reason").asText()).startsWith(
-                    "refused: workload default/noisy is over its connection rate limit (100.0 new connections/s");
-        });
-        assertThat(flows).as("no refusal of the quiet pod").noneSatisfy(f -> assertThat(f.get("source_workload")
-                .asText() + " " + f.get("verdict").asText()).isEqualTo("quiet failed"));
+        assertThat(flows).as("node 1's flow records during the flood").isNotEmpty()
+                .noneSatisfy(f -> assertThat(f.get("source_workload").asText() + " " + f.get("verdict").asText())
+                        .isEqualTo("quiet failed"));
+    }
+
+    /** {@code name}'s value for {@code workload} in a Prometheus text page (0 when absent). */
+    static double counter(String metrics, String name, String workload) {
+        return metrics.lines().filter(l -> l.startsWith(name + "{") && l.contains("workload=\"" + workload + "\""))
+                .mapToDouble(l -> Double.parseDouble(l.substring(l.lastIndexOf(' ') + 1))).sum();
     }
 
     static String flood(int seconds) {

@@ -98,7 +98,8 @@ public final class Outbound implements AutoCloseable {
      * As {@link #tunnel(Channel, InetSocketAddress, InetSocketAddress, Consumer)}, with the source given.
      * A workload's connection is first admitted by its {@link WorkloadLimits}: at once, after a delay
      * (the client waits, connected, reading nothing), or refused with {@link Outcome.Limited} (at
-     * once, or at the end of the longest wait when it is over the rate).
+     * once, or at the end of the longest wait when it is over the rate); then by the workloads'
+     * {@link FairShare}, which may make it wait but never refuses it.
      */
     public void tunnel(Channel client, InetSocketAddress src, InetSocketAddress dst, Optional<Workload> source,
             Consumer<Outcome> ready) {
@@ -113,7 +114,7 @@ public final class Outbound implements AutoCloseable {
             client.closeFuture().addListener(f -> limits.release(w.getUid(), System.nanoTime()));
         }
         String name = w.getNamespace() + "/" + w.getName();
-        Runnable next = a.admitted() ? () -> admitted(client, src, dst, source, ready) : () -> {
+        Runnable next = a.admitted() ? () -> fairly(client, src, dst, w, ready, false) : () -> {
             ctx.telemetry().registry().counter(REFUSED, "workload", name, "reason", a.refused().label()).increment();
             fail(client, ready, new Outcome.Limited(a.refused(), "refused: workload " + name + " is over its "
                     + a.refused().label() + " limit (" + limits.settings() + ")"), unrouted(src, dst, source,
@@ -132,6 +133,30 @@ public final class Outbound implements AutoCloseable {
                 next.run();
             }
         }, a.delayNanos(), TimeUnit.NANOSECONDS);
+    }
+
+    /**
+     * Starts the setup of {@code source}'s connection when its {@link FairShare} lets it, else waits
+     * (on the client's loop, connected, reading nothing) until the share's window ends and asks again:
+     * a workload opening connections as fast as it can beside others is held to its share of each
+     * window, never refused for it. The first wait of each connection is counted as delayed.
+     */
+    private void fairly(Channel client, InetSocketAddress src, InetSocketAddress dst, Workload source,
+            Consumer<Outcome> ready, boolean waited) {
+        long wait = limits.fair().connection(source.getUid(), System.nanoTime());
+        if (wait == 0) {
+            admitted(client, src, dst, Optional.of(source), ready);
+            return;
+        }
+        if (!waited) {
+            ctx.telemetry().registry().counter(DELAYED, "workload", source.getNamespace() + "/" + source.getName())
+                    .increment();
+        }
+        client.eventLoop().schedule(() -> {
+            if (client.isActive()) {
+                fairly(client, src, dst, source, ready, true);
+            }
+        }, wait, TimeUnit.NANOSECONDS);
     }
 
     /** Client connections being carried now (or waiting to be), from every listener that tunnels here. */
@@ -155,17 +180,18 @@ public final class Outbound implements AutoCloseable {
 
     /** The counter of connections refused by their workload's limit, by workload and reason. */
     public static final String REFUSED = "wisp_workload_connections_refused";
-    /** The counter of connections that waited for their workload's rate. */
+    /** The counter of connections that waited for their workload's rate or fair share. */
     public static final String DELAYED = "wisp_workload_connections_delayed";
-    /** The counter of the times a connection stopped reading for its workload's byte rate. */
+    /** The counter of the times a connection stopped reading for its workload's byte rate or fair share. */
     public static final String PAUSED = "wisp_workload_bytes_paused";
 
     /**
      * The byte budget of {@code source}'s relays ({@link Relay#join(Channel, Channel, Telemetry.Flow,
-     * LongUnaryOperator)}), each pause counted; null without a byte rate or a source workload.
+     * LongUnaryOperator)}: its byte rate and fair share), each pause counted; null without either or
+     * without a source workload.
      */
     private LongUnaryOperator budget(Optional<Workload> source) {
-        if (source.isEmpty() || limits.settings().bytesPerSecond() == 0) {
+        if (source.isEmpty() || !limits.chargesBytes()) {
             return null;
         }
         Workload w = source.get();

@@ -33,6 +33,10 @@ import java.util.Map;
  * its peer's TCP window (or HTTP/2 stream window) then stops the sender. Measured as the cause of the
  * push's harm (ARCHITECTURE.md, "Noisy neighbours"): on a node whose cores are saturated, a pod
  * pushing bytes at full speed takes the agents' loops and cores from every other pod.
+ *
+ * <p><b>Fair share</b> (on by default, no fixed rate): {@link #fair()} holds a workload's reads,
+ * and delays its new connections, only while another workload is using the agent too and has had
+ * less of it ({@link FairShare}); {@link #bytes} answers the longer of the two pauses.
  */
 public final class WorkloadLimits {
     /**
@@ -42,14 +46,16 @@ public final class WorkloadLimits {
      *            (zero: refused at once)
      * @param maxConnections open connections per workload
      * @param bytesPerSecond bytes per second relayed per workload, both directions together (0: no limit)
+     * @param fair how the workloads share the agent when more than one uses it ({@link FairShare})
      */
     public record Settings(double connectionsPerSecond, int burst, Duration maxWait, int maxConnections,
-            long bytesPerSecond) {
+            long bytesPerSecond, FairShare.Settings fair) {
         /**
          * Generous for a normal pod (a busy HTTP client opens tens of connections a second; a pooled
          * one far fewer), low enough that one pod cannot open connections without end.
          */
-        public static final Settings DEFAULTS = new Settings(500, 500, Duration.ofSeconds(1), 10_000, 0);
+        public static final Settings DEFAULTS = new Settings(500, 500, Duration.ofSeconds(1), 10_000, 0,
+                FairShare.Settings.DEFAULTS);
 
         public Settings {
             if (!(connectionsPerSecond > 0) || burst < 1 || maxConnections < 1 || requireNonNull(maxWait, "maxWait")
@@ -58,16 +64,28 @@ public final class WorkloadLimits {
                         + "cap, a wait and a byte rate of zero or more: " + connectionsPerSecond + "/s, burst " + burst
                         + ", " + maxConnections + " open, wait " + maxWait + ", " + bytesPerSecond + " bytes/s");
             }
+            requireNonNull(fair, "fair");
         }
 
-        /** Without a byte rate. */
+        /** Without a byte rate, with the default fair share. */
         public Settings(double connectionsPerSecond, int burst, Duration maxWait, int maxConnections) {
             this(connectionsPerSecond, burst, maxWait, maxConnections, 0);
         }
 
+        /** With the default fair share. */
+        public Settings(double connectionsPerSecond, int burst, Duration maxWait, int maxConnections,
+                long bytesPerSecond) {
+            this(connectionsPerSecond, burst, maxWait, maxConnections, bytesPerSecond, FairShare.Settings.DEFAULTS);
+        }
+
         /** The same settings with {@code bytesPerSecond} (0: no byte limit). */
         public Settings withBytesPerSecond(long bytes) {
-            return new Settings(connectionsPerSecond, burst, maxWait, maxConnections, bytes);
+            return new Settings(connectionsPerSecond, burst, maxWait, maxConnections, bytes, fair);
+        }
+
+        /** The same settings with fair sharing {@code f}. */
+        public Settings withFair(FairShare.Settings f) {
+            return new Settings(connectionsPerSecond, burst, maxWait, maxConnections, bytesPerSecond, f);
         }
 
         @Override
@@ -76,7 +94,8 @@ public final class WorkloadLimits {
                     + " ms), " + maxConnections + " open" + (bytesPerSecond == 0
                             ? ""
                             : ", " + bytesPerSecond
-                                    + " bytes/s");
+                                    + " bytes/s")
+                    + ", " + fair;
         }
     }
 
@@ -120,9 +139,11 @@ public final class WorkloadLimits {
     private final double nanosPerByte;
     private final long byteTolerance;
     private final Map<String, Bucket> buckets = new HashMap<>();
+    private final FairShare fair;
 
     public WorkloadLimits(Settings settings) {
         this.settings = requireNonNull(settings, "settings");
+        this.fair = new FairShare(settings.fair());
         this.interval = Math.max(1, Math.round(1e9 / settings.connectionsPerSecond()));
         this.tolerance = (settings.burst() - 1) * interval;
         long rate = settings.bytesPerSecond();
@@ -132,6 +153,16 @@ public final class WorkloadLimits {
 
     public Settings settings() {
         return settings;
+    }
+
+    /** How the workloads share the agent; its own lock, not this object's. */
+    public FairShare fair() {
+        return fair;
+    }
+
+    /** Whether a workload's reads are charged at all: a byte rate or fair sharing is set. */
+    public boolean chargesBytes() {
+        return settings.bytesPerSecond() > 0 || settings.fair().on();
     }
 
     /**
@@ -180,9 +211,14 @@ public final class WorkloadLimits {
     /**
      * {@code n} bytes that a connection of {@code workload} just relayed at {@code now}: how long (ns)
      * that connection should stop reading so that the workload stays within its byte rate (0: read on).
-     * Always 0 without a byte rate, or for a workload with no open connection.
+     * The longer of the byte rate's pause and the {@link FairShare fair share}'s hold.
      */
-    public synchronized long bytes(String workload, long n, long now) {
+    public long bytes(String workload, long n, long now) {
+        return Math.max(rated(workload, n, now), fair.bytes(workload, n, now));
+    }
+
+    /** The byte rate's pause: always 0 without a byte rate, or for a workload with no open connection. */
+    private synchronized long rated(String workload, long n, long now) {
         Bucket b = nanosPerByte == 0 ? null : buckets.get(workload);
         if (b == null) {
             return 0;

@@ -102,7 +102,7 @@ class WorkloadLimitsTest {
         // 10 MiB/s: a burst of 1 MiB (a tenth of a second), then 100 ms per MiB.
         long mib = 1 << 20;
         WorkloadLimits l = new WorkloadLimits(new WorkloadLimits.Settings(10, 3, Duration.ZERO, 10).withBytesPerSecond(
-                10 * mib));
+                10 * mib).withFair(FairShare.Settings.OFF)); // the rate alone: FairShareTest has the fair share
         l.admit("noisy", T0);
         assertThat(l.bytes("noisy", mib, T0)).as("the burst").isZero();
         assertThat(l.bytes("noisy", mib, T0)).as("one MiB over it: its 100 ms").isEqualTo(100 * MS);
