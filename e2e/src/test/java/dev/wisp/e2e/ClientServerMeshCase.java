@@ -109,12 +109,17 @@ abstract class ClientServerMeshCase {
 
     /** Applies (or replaces) DENY policy {@code name} on pod server for sources in {@code cidr}. */
     void denyFrom(String name, String cidr) {
+        onServer(name, "DENY", "ipBlocks: [\"" + cidr + "\"]");
+    }
+
+    /** Applies (or replaces) policy {@code name} on pod server: {@code action} for one {@code source} (flow YAML). */
+    void onServer(String name, String action, String source) {
         mesh.apply(name + ".yaml", ConfigYaml.policyHead(name, "default") + """
                   selector: {matchLabels: {app: server}}
-                  action: DENY
+                  action: %s
                   rules:
-                  - from: [{source: {ipBlocks: ["%s"]}}]
-                """.formatted(cidr));
+                  - from: [{source: {%s}}]
+                """.formatted(action, source));
     }
 
     /**

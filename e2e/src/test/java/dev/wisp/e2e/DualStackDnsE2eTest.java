@@ -48,7 +48,7 @@ class DualStackDnsE2eTest {
         dns = PodDnsE2eTest.DnsMesh.up(PodApps.clientServerMesh(CLUSTER, BASE, ClusterSpec.Stack.DUAL, dir)
                 .wireguard(false).service(new MeshSpec.ServiceSpec("server", "default", Map.of("app", "server"), VIP4,
                         80, 8080)),
-                LocalCluster.ipv6Of("10." + BASE + ".0.2"), NAMESERVER6);
+                dev.wisp.local.AddressPlan.ipv6Of("10." + BASE + ".0.2"), NAMESERVER6);
     }
 
     @AfterAll

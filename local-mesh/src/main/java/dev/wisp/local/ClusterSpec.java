@@ -18,7 +18,7 @@ import java.util.regex.Pattern;
  * optional host link joins the machine's root namespace to the underlay.
  *
  * <p>With IPv6 ({@link Stack#DUAL}, {@link Stack#IPV6}) every such address {@code 10.X.Y.Z} has its twin
- * {@code fd00:X:Y::Z} (the same digits, see {@link LocalCluster#ipv6Of}): the underlay
+ * {@code fd00:X:Y::Z} (the same digits, see {@link AddressPlan#ipv6Of}): the underlay
  * {@code fd00:<base>:0::/64}, node i's pods {@code fd00:<base+1>:i::/64}, the Services'
  * {@code fd00:<base+1>:250::/64}, routed between the nodes as IPv4 is; an IPv6-only cluster has only
  * the twins.

@@ -28,14 +28,14 @@ final class HostLink {
             requireUnused(spec, address + "/24");
         }
         if (v6) {
-            requireUnused(spec, LocalCluster.ipv6Of(address) + "/64");
+            requireUnused(spec, AddressPlan.ipv6Of(address) + "/64");
         }
         Sh.run("ip", "link", "add", host, "type", "veth", "peer", "name", "host", "netns", underlay);
         if (v4) {
             Sh.run("ip", "addr", "add", address + "/24", "dev", host);
         }
         if (v6) {
-            Sh.run("ip", "addr", "add", LocalCluster.ipv6Of(address) + "/64", "dev", host, "nodad");
+            Sh.run("ip", "addr", "add", AddressPlan.ipv6Of(address) + "/64", "dev", host, "nodad");
         }
         Sh.run("ip", "link", "set", host, "up");
         Sh.run("ip", "netns", "exec", underlay, "ip", "link", "set", "host", "master", "br0", "up");

@@ -71,9 +71,9 @@ public final class LocalCluster implements AutoCloseable {
     /** A node: its namespace, underlay address, pod CIDR and cgroup (agents run there). */
     public record Node(int index, String name, String netns, String address, String podCidr, String podGateway,
             Path cgroup) {
-        /** The pods' IPv6 gateway on {@code cni0} ({@link #ipv6Of} the IPv4 one). */
+        /** The pods' IPv6 gateway on {@code cni0} ({@link AddressPlan#ipv6Of} the IPv4 one). */
         public String podGateway6() {
-            return v6Only() ? podGateway : ipv6Of(podGateway);
+            return v6Only() ? podGateway : AddressPlan.ipv6Of(podGateway);
         }
 
         /** The node's primary address family is IPv6 (an IPv6-only cluster). */
@@ -82,11 +82,11 @@ public final class LocalCluster implements AutoCloseable {
         }
 
         /**
-         * The node's IPv6 underlay address ({@link #ipv6Of} its IPv4 one), configured when the cluster's
+         * The node's IPv6 underlay address ({@link AddressPlan#ipv6Of} its IPv4 one), configured when the cluster's
          * {@link ClusterSpec#stack()} has IPv6.
          */
         public String address6() {
-            return v6Only() ? address : ipv6Of(address);
+            return v6Only() ? address : AddressPlan.ipv6Of(address);
         }
 
         /** The IPv6 prefix of the node's pods, {@code fd00:X:Y::/64}. */
@@ -101,25 +101,10 @@ public final class LocalCluster implements AutoCloseable {
             return spec.name();
         }
 
-        /** The pod's IPv6 address ({@link #ipv6Of} its IPv4 one), in {@code fd00:X:Y::/64} of its node. */
+        /** The pod's IPv6 address ({@link AddressPlan#ipv6Of} its IPv4 one), in {@code fd00:X:Y::/64} of its node. */
         public String ip6() {
-            return ip.indexOf(':') >= 0 ? ip : ipv6Of(ip);
+            return ip.indexOf(':') >= 0 ? ip : AddressPlan.ipv6Of(ip);
         }
-    }
-
-    /** Plan address {@code ipv4} ({@code 10.X.Y.Z}) as a cluster of {@code stack} has it: its twin when IPv6-only. */
-    static String primary(ClusterSpec.Stack stack, String ipv4) {
-        return stack.hasIpv4() ? ipv4 : ipv6Of(ipv4);
-    }
-
-    /**
-     * The IPv6 twin of a cluster address {@code 10.X.Y.Z}: {@code fd00:X:Y::Z} (the same digits, so a
-     * reader matches them up), on the same link: {@code 10.X.0.Z} is {@code fd00:X::Z}.
-     */
-    public static String ipv6Of(String ipv4) {
-        String[] o = ipv4.split("\\.");
-        // RFC 5952's form (a zero group is folded into the "::"), as `ip` prints it.
-        return "fd00:" + o[1] + (o[2].equals("0") ? "" : ":" + o[2]) + "::" + o[3];
     }
 
     private LocalCluster(ClusterSpec spec, List<Node> nodes, Map<String, Pod> pods) {
@@ -138,23 +123,19 @@ public final class LocalCluster implements AutoCloseable {
         down(spec.name());
         BUILT.add(spec.name());
         String c = spec.name();
-        int b = spec.base();
+        AddressPlan plan = AddressPlan.of(spec);
         List<Node> nodes = new ArrayList<>();
         for (int i = 0; i < spec.nodes(); i++) {
             String name = "node" + (i + 1);
-            ClusterSpec.Stack st = spec.stack();
-            String gateway = primary(st, "10." + (b + 1) + "." + i + ".1");
-            nodes.add(new Node(i, name, "wisp-" + c + "-" + name, primary(st, "10." + b + ".0." + (11 + i)),
-                    st.hasIpv4() ? "10." + (b + 1) + "." + i + ".0/24" : gateway.replaceFirst("::1$", "::") + "/64",
-                    gateway, Cgroups.wispRoot().resolve(c).resolve("nodes").resolve(name)));
+            nodes.add(new Node(i, name, "wisp-" + c + "-" + name, plan.node(i), plan.podCidr(i), plan.podGateway(i),
+                    Cgroups.wispRoot().resolve(c).resolve("nodes").resolve(name)));
         }
         Map<String, Pod> pods = new LinkedHashMap<>();
         int[] next = new int[spec.nodes()];
         for (ClusterSpec.PodSpec p : spec.pods()) {
             Node n = nodes.get(p.node());
-            pods.put(p.name(), new Pod(p, n, "wisp-" + c + "-p-" + p.name(), primary(spec.stack(), "10." + (b + 1)
-                    + "." + n.index() + "." + (10 + next[n.index()]++)), Cgroups.wispRoot().resolve(c).resolve("pods")
-                            .resolve(p.name())));
+            pods.put(p.name(), new Pod(p, n, "wisp-" + c + "-p-" + p.name(), plan.pod(n.index(), 10 + next[n
+                    .index()]++), Cgroups.wispRoot().resolve(c).resolve("pods").resolve(p.name())));
         }
         LocalCluster cluster = new LocalCluster(spec, List.copyOf(nodes), pods);
         try {
@@ -180,14 +161,14 @@ public final class LocalCluster implements AutoCloseable {
                     .toString());
         }
         String ul = underlayNetns();
-        String b = String.valueOf(spec.base());
+        AddressPlan plan = AddressPlan.of(spec);
         Sh.run("ip", "netns", "add", ul);
         ns(ul, "ip", "link", "set", "lo", "up");
         ns(ul, "ip", "link", "add", "br0", "type", "bridge");
         boolean v4 = spec.stack().hasIpv4();
         boolean v6 = spec.stack().hasIpv6();
         if (v4) {
-            ns(ul, "ip", "addr", "add", "10." + b + ".0.2/24", "dev", "br0");
+            ns(ul, "ip", "addr", "add", plan.underlay() + "/24", "dev", "br0");
         }
         ns(ul, "ip", "link", "set", "br0", "up");
         if (v6) {
@@ -220,10 +201,10 @@ public final class LocalCluster implements AutoCloseable {
             }
             if (spec.hostLink()) {
                 if (v4) {
-                    ns(n.netns(), "ip", "route", "add", "default", "via", "10." + b + ".0.1");
+                    ns(n.netns(), "ip", "route", "add", "default", "via", plan.hostLink());
                 }
                 if (v6) {
-                    ns(n.netns(), "ip", "-6", "route", "add", "default", "via", ipv6Of("10." + b + ".0.1"));
+                    ns(n.netns(), "ip", "-6", "route", "add", "default", "via", AddressPlan.ipv6Of(plan.hostLink()));
                 }
             }
             for (Node other : nodes) {
@@ -296,17 +277,16 @@ public final class LocalCluster implements AutoCloseable {
         Node n = nodes.get(spec.node());
         Set<String> used = new java.util.HashSet<>();
         pods.values().forEach(p -> used.add(p.ip()));
-        String prefix = "10." + (this.spec.base() + 1) + "." + n.index() + ".";
+        AddressPlan plan = AddressPlan.of(this.spec);
         int host = 10;
-        while (used.contains(primary(this.spec.stack(), prefix + host))) {
+        while (used.contains(plan.pod(n.index(), host))) {
             host++;
         }
         if (host > 250) {
             throw new ClusterException("node " + n.name() + " has no free pod address left");
         }
-        Pod p = new Pod(spec, n, "wisp-" + this.spec.name() + "-p-" + spec.name(), primary(this.spec.stack(), prefix
-                + host), Cgroups.wispRoot()
-                        .resolve(this.spec.name()).resolve("pods").resolve(spec.name()));
+        Pod p = new Pod(spec, n, "wisp-" + this.spec.name() + "-p-" + spec.name(), plan.pod(n.index(), host), Cgroups
+                .wispRoot().resolve(this.spec.name()).resolve("pods").resolve(spec.name()));
         pods.put(spec.name(), p);
         try {
             buildPod(p);
@@ -357,6 +337,11 @@ public final class LocalCluster implements AutoCloseable {
         return p;
     }
 
+    /** The cluster's address plan. */
+    public AddressPlan plan() {
+        return AddressPlan.of(spec);
+    }
+
     /** The underlay namespace (the bridge between nodes; the control plane runs here). */
     public String underlayNetns() {
         return "wisp-" + spec.name() + "-ul";
@@ -364,17 +349,17 @@ public final class LocalCluster implements AutoCloseable {
 
     /** The underlay bridge's address: where a control plane in {@link #underlayNetns()} listens. */
     public String underlayAddress() {
-        return primary(spec.stack(), "10." + spec.base() + ".0.2");
+        return AddressPlan.of(spec).underlay();
     }
 
     /** The underlay bridge's IPv6 address, configured when the cluster's stack has IPv6. */
     public String underlayAddress6() {
-        return ipv6Of("10." + spec.base() + ".0.2");
+        return AddressPlan.ipv6Of("10." + spec.base() + ".0.2");
     }
 
     /** {@code pod}'s addresses as its node's agent and the control plane are told: IPv4, then IPv6 in a dual-stack cluster. */
     public List<String> ips(Pod pod) {
-        return spec.stack() == ClusterSpec.Stack.DUAL ? List.of(pod.ip(), pod.ip6()) : List.of(pod.ip());
+        return AddressPlan.of(spec).listed(pod.ip());
     }
 
     /** A command that runs {@code command} in {@code pod}'s namespace and cgroup. */

@@ -27,7 +27,8 @@ import org.slf4j.LoggerFactory;
  * </pre>
  *
  * Ports: the control plane listens on {@code <underlay address>:15012} (agents) and
- * {@code 127.0.0.1:15014} of the underlay namespace (admin, {@code /metrics}); each agent keeps its
+ * {@code 127.0.0.1:15014} of the underlay namespace ({@code [::1]:15014} in an IPv6-only cluster: admin,
+ * {@code /metrics}); each agent keeps its
  * admin on {@code 127.0.0.1:15000} of its node namespace ({@link #agentAdmin} reaches it with
  * {@code setns}), metrics on {@code <node address>:15020} (reachable from the host through the host
  * link).
@@ -186,12 +187,12 @@ public final class LocalMesh implements AutoCloseable {
         return MeshConfigDirectory.generatedFileName(cluster);
     }
 
-    /** {@code 10.<base+1>.250.<i>}: an address for a Service's clusterIP that no pod or node uses. */
+    /**
+     * {@code 10.<base+1>.250.<i>} ({@code fd00:<base+1>:250::<i>} in an IPv6-only cluster): an address
+     * for a Service's clusterIP that no pod or node uses.
+     */
     public static String serviceAddress(ClusterSpec cluster, int i) {
-        if (i < 1 || i > 254) {
-            throw new IllegalArgumentException("service address index " + i + " is outside 1..254");
-        }
-        return "10." + (cluster.base() + 1) + ".250." + i;
+        return AddressPlan.of(cluster).service(i);
     }
 
     /**
@@ -199,7 +200,7 @@ public final class LocalMesh implements AutoCloseable {
      * is {@link #serviceAddress}{@code (cluster, i)}.
      */
     public static String serviceAddress6(ClusterSpec cluster, int i) {
-        return LocalCluster.ipv6Of(serviceAddress(cluster, i));
+        return AddressPlan.ipv6Twin(serviceAddress(cluster, i));
     }
 
     /** The node named {@code node} (e.g. {@code node1}). */
@@ -223,7 +224,7 @@ public final class LocalMesh implements AutoCloseable {
 
     /** {@code <node address>:15020}: the agent's Prometheus endpoint, reachable from the host. */
     public String metricsAddress(String node) {
-        return node(node).address() + ":" + MeshProcesses.AGENT_METRICS_PORT;
+        return AddressPlan.hostPort(node(node).address(), MeshProcesses.AGENT_METRICS_PORT);
     }
 
     /** {@code http://<node address>:15020/metrics}. */
@@ -320,9 +321,14 @@ public final class LocalMesh implements AutoCloseable {
         return InNetns.httpGet(node(node).netns(), MeshProcesses.AGENT_ADMIN_PORT, path);
     }
 
+    /** The control plane's admin address inside the underlay namespace (loopback: {@code [::1]} when IPv6-only). */
+    public InetSocketAddress controlPlaneAdminAddress() {
+        return processes.controlPlaneAdmin();
+    }
+
     /** {@code GET path} from the control plane's admin ({@code /api/v1/status}, {@code /metrics}). */
     public String controlPlaneAdmin(String path) throws IOException {
-        return InNetns.httpGet(cluster.underlayNetns(), MeshProcesses.CONTROL_PLANE_ADMIN_PORT, path);
+        return InNetns.httpGet(cluster.underlayNetns(), processes.controlPlaneAdmin(), path);
     }
 
     /**
@@ -341,8 +347,7 @@ public final class LocalMesh implements AutoCloseable {
 
     /** {@code POST path} to the control plane's admin (e.g. {@code /api/v1/ca/rotate?step=add}); the body. */
     public String controlPlaneAdminPost(String path) throws IOException {
-        return InNetns.httpPost(cluster.underlayNetns(), new InetSocketAddress("127.0.0.1",
-                MeshProcesses.CONTROL_PLANE_ADMIN_PORT), path);
+        return InNetns.httpPost(cluster.underlayNetns(), processes.controlPlaneAdmin(), path);
     }
 
     /** The running control plane process, if any. */

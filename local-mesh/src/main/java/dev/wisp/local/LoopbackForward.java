@@ -17,7 +17,7 @@ import org.slf4j.LoggerFactory;
 /**
  * Forwards a loopback port of this host to a loopback port inside a network namespace, as {@code
  * kubectl port-forward} does for a pod: how a browser on the host reaches the control plane's admin
- * page, which listens on 127.0.0.1 of the underlay namespace only. The far end sees a loopback
+ * page, which listens on 127.0.0.1 (or ::1) of the underlay namespace only. The far end sees a loopback
  * caller, and only this host's loopback can reach the near end, so nothing is opened wider.
  *
  * <p>Threads: one virtual thread accepts; each connection is copied by two virtual threads, one per
@@ -28,12 +28,12 @@ public final class LoopbackForward implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(LoopbackForward.class);
     private final ServerSocket listener;
     private final Path netns;
-    private final int targetPort;
+    private final InetSocketAddress target;
 
-    private LoopbackForward(ServerSocket listener, Path netns, int targetPort) {
+    private LoopbackForward(ServerSocket listener, Path netns, InetSocketAddress target) {
         this.listener = listener;
         this.netns = netns;
-        this.targetPort = targetPort;
+        this.target = target;
     }
 
     /**
@@ -42,6 +42,11 @@ public final class LoopbackForward implements AutoCloseable {
      * ({@code /var/run/netns/<netns>}).
      */
     public static LoopbackForward open(String netns, int targetPort, int hostPort) throws IOException {
+        return open(netns, new InetSocketAddress(InetAddress.getLoopbackAddress(), targetPort), hostPort);
+    }
+
+    /** As above, forwarding to {@code target} (a loopback address of either family) in {@code netns}. */
+    public static LoopbackForward open(String netns, InetSocketAddress target, int hostPort) throws IOException {
         requireNonNull(netns, "netns");
         ServerSocket s;
         try {
@@ -49,7 +54,7 @@ public final class LoopbackForward implements AutoCloseable {
         } catch (IOException busy) {
             s = new ServerSocket(0, 50, InetAddress.getLoopbackAddress());
         }
-        LoopbackForward f = new LoopbackForward(s, Path.of("/var/run/netns", netns), targetPort);
+        LoopbackForward f = new LoopbackForward(s, Path.of("/var/run/netns", netns), target);
         Thread.ofVirtual().name("wisp-forward-" + netns).start(f::accept);
         return f;
     }
@@ -69,12 +74,12 @@ public final class LoopbackForward implements AutoCloseable {
             }
             try {
                 // A socket belongs to the namespace of the thread that creates it.
-                Socket far = NetworkNamespace.call(netns, () -> new Socket(InetAddress.getLoopbackAddress(),
-                        targetPort));
+                Socket far = NetworkNamespace.call(netns, () -> new Socket(target.getAddress(), target
+                        .getPort()));
                 pipe(near, far);
                 pipe(far, near);
             } catch (Exception e) {
-                LOG.warn("cannot forward to 127.0.0.1:{} in {}: {}", targetPort, netns, e.toString());
+                LOG.warn("cannot forward to {} in {}: {}", target, netns, e.toString());
                 closeQuietly(near);
             }
         }

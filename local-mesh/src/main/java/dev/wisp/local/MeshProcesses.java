@@ -58,6 +58,11 @@ final class MeshProcesses {
         this.agentCommand = agentCommand;
     }
 
+    /** The control plane's admin: on the underlay namespace's loopback, {@code [::1]} in an IPv6-only cluster. */
+    InetSocketAddress controlPlaneAdmin() {
+        return new InetSocketAddress(cluster.plan().loopback(), CONTROL_PLANE_ADMIN_PORT);
+    }
+
     /** The log of {@code process}: {@code control-plane} or a node name (not checked here). */
     ProcessLog log(String process) {
         return new ProcessLog(spec.workDir().resolve(process + ".log"));
@@ -94,9 +99,8 @@ final class MeshProcesses {
         long offset = log.size();
         List<String> cmd = new ArrayList<>(spec.wispCommand());
         cmd.addAll(List.of("control-plane", "--config-dir", spec.configDir().toString(), "--state-dir", stateDir
-                .toString(), "--listen", cluster.underlayAddress() + ":" + LocalMesh.XDS_PORT, "--admin",
-                "127.0.0.1:"
-                        + CONTROL_PLANE_ADMIN_PORT));
+                .toString(), "--listen", AddressPlan.hostPort(cluster.underlayAddress(), LocalMesh.XDS_PORT), "--admin",
+                AddressPlan.hostPort(cluster.plan().loopback(), CONTROL_PLANE_ADMIN_PORT)));
         cmd.addAll(spec.controlPlaneArgs());
         try {
             controlPlane = cluster.onUnderlay(cmd).redirectErrorStream(true).redirectOutput(log.appendTo()).start();
@@ -129,7 +133,8 @@ final class MeshProcesses {
      * from the control plane's state directory.
      */
     List<String> controlPlaneLink(LocalCluster.Node n) {
-        return List.of("--control-plane", cluster.underlayAddress() + ":" + LocalMesh.XDS_PORT, "--token-file",
+        return List.of("--control-plane", AddressPlan.hostPort(cluster.underlayAddress(), LocalMesh.XDS_PORT),
+                "--token-file",
                 stateDir.resolve("node-credentials").resolve(n.name() + ".token").toString(), "--ca-bundle",
                 stateDir.resolve("ca").resolve("bundle.pem").toString());
     }
@@ -196,18 +201,16 @@ final class MeshProcesses {
     /**
      * The agent's WireGuard options: its device {@code wisp-C-<n>} (UAPI socket under the cluster's
      * name, removed with it), endpoint on the node address, its pod CIDRs published (both families in
-     * a dual-stack cluster), the cluster's pods' /16 (and its IPv6 twin {@code fd00:<base+1>::/32})
+     * a dual-stack cluster), the cluster's pods' /16 and/or its IPv6 twin {@code fd00:<base+1>::/32}
      * unreachable except through the device (strict), the key in the work directory.
      */
     private List<String> wireguardArgs(LocalCluster.Node n) {
-        String clusterCidr = "10." + (spec.cluster().base() + 1) + ".0.0/16";
         List<String> args = new ArrayList<>(List.of("--wireguard", "--wireguard-interface", wireguardInterface(
-                cluster, n), "--wireguard-address", n.address(), "--wireguard-pod-cidr", n.podCidr(),
-                "--wireguard-cluster-cidr", clusterCidr));
+                cluster, n), "--wireguard-address", n.address(), "--wireguard-pod-cidr", n.podCidr()));
         if (spec.cluster().stack() == ClusterSpec.Stack.DUAL) {
-            args.addAll(List.of("--wireguard-pod-cidr", n.podCidr6(), "--wireguard-cluster-cidr", "fd00:" + (spec
-                    .cluster().base() + 1) + "::/32"));
+            args.addAll(List.of("--wireguard-pod-cidr", n.podCidr6()));
         }
+        cluster.plan().podsCidrs().forEach(c -> args.addAll(List.of("--wireguard-cluster-cidr", c)));
         args.addAll(List.of("--wireguard-state-dir", spec.workDir().resolve("wireguard").resolve(n.name())
                 .toString()));
         return args;
@@ -329,10 +332,12 @@ final class MeshProcesses {
 
     /** See {@link LocalMesh#startPrometheus(int, List)}. */
     Prometheus startPrometheus(int port, List<Prometheus.Job> more) throws IOException {
-        List<Prometheus.Target> agentTargets = cluster.nodes().stream().map(n -> new Prometheus.Target(n.address()
-                + ":" + AGENT_METRICS_PORT, Map.of("node", n.name()))).toList();
+        List<Prometheus.Target> agentTargets = cluster.nodes().stream().map(n -> new Prometheus.Target(AddressPlan
+                .hostPort(n.address(), AGENT_METRICS_PORT), Map.of("node", n.name()))).toList();
         List<Prometheus.Job> jobs = new ArrayList<>(List.of(new Prometheus.Job("wisp-control-plane", List.of(
-                new Prometheus.Target("127.0.0.1:" + CONTROL_PLANE_ADMIN_PORT, Map.of()))), new Prometheus.Job(
+                new Prometheus.Target(AddressPlan.hostPort(cluster.plan().loopback(), CONTROL_PLANE_ADMIN_PORT), Map
+                        .of()))),
+                new Prometheus.Job(
                         "wisp-node", agentTargets)));
         jobs.addAll(more);
         Prometheus prom = Prometheus.start(jobs, new InetSocketAddress(cluster.underlayAddress(), port), spec

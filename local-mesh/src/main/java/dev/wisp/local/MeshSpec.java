@@ -41,10 +41,6 @@ public record MeshSpec(ClusterSpec cluster, List<String> wispCommand, Path workD
         if (wispCommand.isEmpty()) {
             throw new IllegalArgumentException("wispCommand is empty: give the command that runs the wisp launcher");
         }
-        if (!cluster.stack().hasIpv4()) {
-            throw new IllegalArgumentException("cluster " + cluster.name() + ": a mesh runs on an IPv4 or dual-stack "
-                    + "cluster; its control-plane link, capture's outbound listener and WireGuard need IPv4");
-        }
         if (!cluster.hostLink()) {
             cluster = new ClusterSpec(cluster.name(), cluster.nodes(), cluster.pods(), cluster.base(), true,
                     cluster.stack());

@@ -148,6 +148,10 @@ final class MeshWaypoints implements AutoCloseable {
             cmd.addAll(List.of("waypoint", "--name", g.name(), "--namespace", g.namespace(), "--service-account", g
                     .name()));
             cmd.addAll(processes.controlPlaneLink(pod.node()));
+            if (!spec.cluster().stack().hasIpv4()) {
+                // The pod has no IPv4 address: the listeners take IPv6.
+                cmd.addAll(List.of("--listen", "[::]:15008", "--metrics", "[::]:15020"));
+            }
             Path file = spec.workDir().resolve("waypoint-" + g.namespace() + "-" + g.name() + ".log");
             Process p = processes.startInPod(pod, cmd, file);
             log.info("mesh {}: waypoint {}/{} starting in pod {} on {} ({}), log {}", spec.cluster().name(), g

@@ -89,7 +89,9 @@ public final class Prometheus implements AutoCloseable {
         Path data = workDir.resolve("data");
         Path logFile = workDir.resolve("prometheus.log");
         Process p = launcher.apply(List.of(binary.toString(), "--config.file=" + config, "--storage.tsdb.path="
-                + data, "--web.listen-address=" + listen.getAddress().getHostAddress() + ":" + listen.getPort()))
+                + data,
+                "--web.listen-address=" + AddressPlan.hostPort(listen.getAddress().getHostAddress(), listen
+                        .getPort())))
                 .redirectErrorStream(true).redirectOutput(logFile.toFile()).start();
         Prometheus prom = new Prometheus(p, data, listen);
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
@@ -132,7 +134,7 @@ public final class Prometheus implements AutoCloseable {
 
     /** The web UI and API base URL. */
     public String url() {
-        return "http://" + listen.getAddress().getHostAddress() + ":" + listen.getPort();
+        return "http://" + AddressPlan.hostPort(listen.getAddress().getHostAddress(), listen.getPort());
     }
 
     boolean ready() {

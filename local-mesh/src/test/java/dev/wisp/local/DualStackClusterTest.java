@@ -1,7 +1,6 @@
 package dev.wisp.local;
 
 import static org.assertj.core.api.Assertions.assertThat;
-import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.awaitility.Awaitility.await;
 
 import dev.wisp.testing.Prerequisites;
@@ -29,9 +28,9 @@ class DualStackClusterTest {
     void eachClusterAddressHasAnIpv6TwinWithTheSameDigits() {
         // Pure: the objects of a cluster description (no namespace is built).
         ClusterSpec spec = spec();
-        assertThat(LocalCluster.ipv6Of("10.221.1.10")).isEqualTo("fd00:221:1::10");
+        assertThat(AddressPlan.ipv6Of("10.221.1.10")).isEqualTo("fd00:221:1::10");
         assertThat(LocalMesh.serviceAddress6(spec, 3)).isEqualTo("fd00:221:250::3");
-        assertThat(LocalCluster.ipv6Of("10.220.0.11")).isEqualTo("fd00:220::11");
+        assertThat(AddressPlan.ipv6Of("10.220.0.11")).isEqualTo("fd00:220::11");
     }
 
     @Test
@@ -81,8 +80,15 @@ class DualStackClusterTest {
                     .contains("127.0.0.1");
             assertTalkOverIpv6(cluster, cluster.pod("client"), s);
             assertThat(Sh.run("ip", "-6", "route", "get", s.ip())).contains("via fd00:220::12");
-            assertThatThrownBy(() -> MeshSpec.builder(spec).build()).hasMessageContaining(
-                    "a mesh runs on an IPv4 or dual-stack cluster");
+            // A mesh on it tells the control plane IPv6 addresses only (Node, Pod, Service) and nothing of IPv4.
+            String vip = LocalMesh.serviceAddress(spec, 1);
+            assertThat(vip).isEqualTo("fd00:221:250::1");
+            String yaml = MeshObjects.yaml(cluster, MeshSpec.builder(spec).workDir(Path.of("/tmp/unused-v6only"))
+                    .service(new MeshSpec.ServiceSpec("server", "default", Map.of("app", "server"), vip, 80, 8080))
+                    .build());
+            assertThat(yaml).contains("address: \"fd00:220::12\"", "ip: \"fd00:221:1::10\"", "- \"fd00:221:250::1\"",
+                    "- \"fd00:221:1::/64\"").doesNotContainPattern("\\b10\\.22[01]\\.");
+            assertThat(cluster.plan().loopback()).isEqualTo("::1");
         }
         assertThat(Leftovers.scan("v6only")).isEmpty();
     }

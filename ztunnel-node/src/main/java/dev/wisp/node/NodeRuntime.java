@@ -395,15 +395,9 @@ public final class NodeRuntime implements AutoCloseable {
     }
 
     private NodeCapture openCapture(NodeSettings.Capture c) throws IOException {
-        InetAddress node = c.address().isPresent() ? c.address().get() : NodeCapture.defaultNodeAddress();
-        // Pods' IPv6 connects are steered only when the outbound listener accepts IPv6 (bound to "::"
-        // or an IPv6 address): steered to a listener that is not there, they would fail rather than
-        // bypass the mesh.
-        Optional<InetSocketAddress> outbound6 = settings.bindAddress() instanceof Inet6Address
-                ? NodeCapture.defaultNodeAddress6().map(a -> new InetSocketAddress(a, settings.ports().outbound()))
-                : Optional.empty();
-        return NodeCapture.open(new NodeCapture.Settings(c.podsDir(), c.pinRoot(), new InetSocketAddress(node,
-                settings.ports().outbound()), outbound6, settings.ports().inboundPlaintext(),
+        return NodeCapture.open(NodeCapture.Settings.forNode(c.podsDir(), c.pinRoot(), c.address(), settings
+                .bindAddress() instanceof Inet6Address, settings.ports().outbound(), settings.ports()
+                        .inboundPlaintext(),
                 NodeSettings.CAPTURE_FLOW_CAPACITY));
     }
 

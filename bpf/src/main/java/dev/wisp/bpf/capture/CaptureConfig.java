@@ -9,7 +9,8 @@ import java.util.List;
 
 /**
  * How capture steers traffic. {@code outbound4}/{@code outbound6} are the agent's outbound listener
- * (15001) as the pods reach it ({@code outbound6} may be null: IPv6 connects are then left alone);
+ * (15001) as the pods reach it; either may be null (not both): connects of that family are then left
+ * alone ({@code outbound4} is null on an IPv6-only node, {@code outbound6} where the listener takes no IPv6);
  * {@code agentCgroup} is the agent's cgroup v2 directory, where the {@code SO_ORIGINAL_DST} hook is
  * attached; {@code meshPorts} are never redirected and only the agent may bind them;
  * {@code bypassSources} are addresses whose inbound connections are never steered (the agent's own
@@ -25,13 +26,15 @@ public record CaptureConfig(Path pinRoot, Path agentCgroup, InetSocketAddress ou
     public CaptureConfig {
         requireNonNull(pinRoot, "pinRoot");
         requireNonNull(agentCgroup, "agentCgroup");
-        requireNonNull(outbound4, "outbound4");
+        if (outbound4 == null && outbound6 == null) {
+            throw new IllegalArgumentException("no outbound listener: give an IPv4 or an IPv6 one (or both)");
+        }
         meshPorts = List.copyOf(requireNonNull(meshPorts, "meshPorts"));
         bypassSources = List.copyOf(requireNonNull(bypassSources, "bypassSources"));
         if (meshPorts.size() > 8) {
             throw new IllegalArgumentException("at most 8 mesh ports fit the eBPF config: " + meshPorts);
         }
-        if (outbound4.isUnresolved() || (outbound6 != null && outbound6.isUnresolved())) {
+        if ((outbound4 != null && outbound4.isUnresolved()) || (outbound6 != null && outbound6.isUnresolved())) {
             throw new IllegalArgumentException("outbound listener addresses must be resolved IP addresses");
         }
     }
@@ -39,6 +42,13 @@ public record CaptureConfig(Path pinRoot, Path agentCgroup, InetSocketAddress ou
     /** The defaults: pins under /sys/fs/bpf/wisp, Istio's ports, no IPv6 listener. */
     public static CaptureConfig of(Path agentCgroup, InetSocketAddress outbound4, List<InetAddress> bypassSources) {
         return new CaptureConfig(DEFAULT_PIN_ROOT, agentCgroup, outbound4, null, 15006, 15008, MESH_PORTS,
+                bypassSources);
+    }
+
+    /** The defaults, with the outbound listener of each family as given (either may be null, not both). */
+    public static CaptureConfig of(Path agentCgroup, InetSocketAddress outbound4, InetSocketAddress outbound6,
+            List<InetAddress> bypassSources) {
+        return new CaptureConfig(DEFAULT_PIN_ROOT, agentCgroup, outbound4, outbound6, 15006, 15008, MESH_PORTS,
                 bypassSources);
     }
 

@@ -4,6 +4,7 @@ import ch.qos.logback.classic.Level;
 import ch.qos.logback.classic.Logger;
 import dev.wisp.cli.CaCommand;
 import dev.wisp.cli.UserException;
+import dev.wisp.local.AddressPlan;
 import dev.wisp.local.ClusterException;
 import dev.wisp.local.ClusterSpec;
 import dev.wisp.local.LocalMesh;
@@ -61,6 +62,11 @@ public final class DemoCommand implements Callable<Integer> {
     @Option(names = "--keep", description = "Leave the mesh running at exit (remove it later with 'wisp cluster down --name demo').")
     boolean keep;
 
+    @Option(names = "--stack", paramLabel = "FAMILIES", description = "The cluster's IP families: ipv4, ipv6 (IPv6 only: "
+            + "nodes, pods, Services, the control plane and HBONE on IPv6 addresses) or dual (IPv4 and IPv6 on every "
+            + "node, pod and Service). Default: ${DEFAULT-VALUE}.")
+    String stack = "ipv4";
+
     @Option(names = "--work-dir", paramLabel = "DIR", description = "Logs, state and the config dir (default: /tmp/wisp-mesh-demo).")
     Path workDir = Path.of(System.getProperty("java.io.tmpdir"), "wisp-mesh-" + CLUSTER);
 
@@ -79,12 +85,13 @@ public final class DemoCommand implements Callable<Integer> {
             throw new UserException("--prometheus needs Debian's prometheus: apt-get install -y prometheus "
                     + "(scripts/demo.sh installs it)");
         }
+        ClusterSpec.Stack families = stack(stack);
         quietLogs();
         PrintWriter out = spec.commandLine().getOut();
         Story s = new Story(out);
         s.header("Mesh up");
-        out.println("Starting a 2-node mesh '" + CLUSTER + "': control plane, one node agent per node with eBPF "
-                + "capture…");
+        out.println("Starting a 2-node " + describe(families) + " mesh '" + CLUSTER + "': control plane, one node "
+                + "agent per node with eBPF capture…");
         out.flush();
         long t0 = System.nanoTime();
         List<String> wisp = MeshSpec.currentJvmWispCommand();
@@ -109,7 +116,7 @@ public final class DemoCommand implements Callable<Integer> {
         Runtime.getRuntime().addShutdownHook(hook);
         LocalMesh mesh;
         try {
-            mesh = LocalMesh.up(meshSpec(wisp, workDir));
+            mesh = LocalMesh.up(meshSpec(wisp, workDir, families));
             started.set(mesh);
         } catch (ClusterException | IllegalStateException e) {
             if (stopping) {
@@ -129,7 +136,7 @@ public final class DemoCommand implements Callable<Integer> {
             DemoStory story = new DemoStory(mesh, out);
             story.meshUp();
             // The control plane's admin answers localhost only: forward a port of this host's loopback to it.
-            page = LoopbackForward.open(mesh.cluster().underlayNetns(), ADMIN_PORT, ADMIN_PORT);
+            page = LoopbackForward.open(mesh.cluster().underlayNetns(), mesh.controlPlaneAdminAddress(), ADMIN_PORT);
             out.println("  live mesh page:       http://127.0.0.1:" + page.port() + "/ui  (open it in a browser)");
             out.println("  flows as JSON lines:  curl -sN 'http://127.0.0.1:" + page.port()
                     + "/api/v1/flows?since=0&follow=true'");
@@ -201,15 +208,16 @@ public final class DemoCommand implements Callable<Integer> {
      * DNS proxy on, so the pods call the Service by name (other names go to the underlay's port 53,
      * where nothing answers: the demo needs none).
      */
-    static MeshSpec meshSpec(List<String> wisp, Path workDir) {
-        ClusterSpec cluster = ClusterSpec.builder(CLUSTER).nodes(2).base(BASE).hostLink(true).pod(DemoStory.CLIENT,
+    static MeshSpec meshSpec(List<String> wisp, Path workDir, ClusterSpec.Stack stack) {
+        ClusterSpec cluster = ClusterSpec.builder(CLUSTER).nodes(2).base(BASE).stack(stack).hostLink(true).pod(
+                DemoStory.CLIENT,
                 "default", "client", 0).pod(DemoStory.CURL, "other", "curl", 0).pod(new ClusterSpec.PodSpec(
                         DemoStory.SERVER, "default", "server", 1, Map.of("app", "server", "version", "v1")))
                 .pod(new ClusterSpec.PodSpec(DemoStory.SERVER_V2, "default", "server", 1, Map.of("app",
                         "server-v2", "version", "v2")))
                 .build();
         MeshSpec.Builder b = MeshSpec.builder(cluster).wispCommand(wisp).workDir(workDir).agentArg("--dns-upstream")
-                .agentArg("10." + BASE + ".0.2:53");
+                .agentArg(AddressPlan.hostPort(AddressPlan.of(cluster).underlay(), 53));
         String[][] services = {{"server", "app", "server"}, {"server-v1", "version", "v1"}, {"server-v2", "version",
                 "v2"}};
         for (int i = 0; i < services.length; i++) {
@@ -217,6 +225,24 @@ public final class DemoCommand implements Callable<Integer> {
                     LocalMesh.serviceAddress(cluster, i + 1), 80, 8080));
         }
         return b.build();
+    }
+
+    /** {@code --stack}'s value as the cluster's families. */
+    static ClusterSpec.Stack stack(String text) {
+        return switch (text.toLowerCase(java.util.Locale.ROOT)) {
+            case "ipv4" -> ClusterSpec.Stack.IPV4;
+            case "ipv6" -> ClusterSpec.Stack.IPV6;
+            case "dual" -> ClusterSpec.Stack.DUAL;
+            default -> throw new UserException("--stack: '" + text + "' is not ipv4, ipv6 or dual", 2);
+        };
+    }
+
+    private static String describe(ClusterSpec.Stack stack) {
+        return switch (stack) {
+            case IPV4 -> "IPv4";
+            case IPV6 -> "IPv6-only";
+            case DUAL -> "dual-stack";
+        };
     }
 
     private static void closeQuietly(LoopbackForward f) {

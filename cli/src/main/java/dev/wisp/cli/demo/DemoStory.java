@@ -4,6 +4,7 @@ import static java.util.Objects.requireNonNull;
 
 import dev.wisp.cli.flows.ClusterFlows;
 import dev.wisp.cli.flows.FlowTable;
+import dev.wisp.local.AddressPlan;
 import dev.wisp.local.LocalCluster;
 import dev.wisp.local.LocalMesh;
 import dev.wisp.local.Prometheus;
@@ -107,9 +108,10 @@ final class DemoStory {
                 "client", "--url", url)).getInputStream());
         curl = new CallCounter("other/curl").follow(mesh.startInPod(CURL, command(wisp, "demo-app", "client",
                 "--url", url)).getInputStream());
-        out.println("  apps: 'server' answers HTTP on " + mesh.pod(SERVER).ip() + ":8080, behind the Service");
-        out.println("        'server' (" + LocalMesh.serviceAddress(mesh.cluster().spec(), 1) + ":80); 'client' and "
-                + "'curl' call it by name,");
+        out.println("  apps: 'server' answers HTTP on " + AddressPlan.hostPort(mesh.pod(SERVER).ip(), 8080)
+                + ", behind the Service");
+        out.println("        'server' (" + AddressPlan.hostPort(LocalMesh.serviceAddress(mesh.cluster().spec(), 1), 80)
+                + "); 'client' and 'curl' call it by name,");
         out.println("        " + url + ", once a second with plain HTTP: they");
         out.println("        know nothing of the mesh (the agents answer the name).");
         out.flush();
@@ -155,6 +157,8 @@ final class DemoStory {
         out.println("  flows (wisp flows), one call seen by both agents:");
         out.println("  " + table.compact(outbound));
         out.println("  " + table.compact(in));
+        out.println(clip("  addresses in " + in.node() + "'s record: " + in.flow().sourceAddress() + " -> " + in.flow()
+                .destinationAddress()));
         out.println("  mTLS: " + (in.flow().mtls() ? "yes" : "no") + "; the identities each agent checked:");
         out.println("    client  " + in.flow().sourceIdentity() + "  (certificate checked by " + in.node() + ")");
         out.println("    server  " + outbound.flow().destinationIdentity() + "  (certificate checked by "
@@ -177,11 +181,11 @@ final class DemoStory {
         String payload = "hello over WireGuard";
         UdpEcho.Result r = UdpEcho.call(serverNs, clientNs, server, payload, STEP_TIMEOUT);
         if (r.reply() == null) {
-            throw new DemoException("no UDP echo from " + server.getHostAddress() + " within " + STEP_TIMEOUT
+            throw new DemoException("no UDP echo from " + dev.wisp.base.IpText.of(server) + " within " + STEP_TIMEOUT
                     .toSeconds() + " s (" + r.attempts() + " tries); see the agents' logs in " + mesh.workDir());
         }
-        out.printf("  client -> %s:%d  \"%s\"  echoed after %d tr%s, %.1f ms%n", server.getHostAddress(), r
-                .port(), r.reply(), r.attempts(), r.attempts() == 1 ? "y" : "ies", r.millis());
+        out.printf("  client -> %s  \"%s\"  echoed after %d tr%s, %.1f ms%n", dev.wisp.base.IpText.hostPort(
+                server, r.port()), r.reply(), r.attempts(), r.attempts() == 1 ? "y" : "ies", r.millis());
         String node = mesh.pod(CLIENT).node().name();
         String iface = mesh.wireguardInterface(node);
         out.println("  node1's device, as wg show " + iface + " prints it in node1's namespace:");

@@ -65,19 +65,48 @@ public final class NodeCapture implements AutoCloseable {
     /**
      * @param podsDir where the node's pod files appear (one {@code <uid>.json} per pod)
      * @param pinRoot where capture pins its maps and links (one per node agent)
-     * @param outbound the agent's outbound listener as pods reach it (a node address, port 15001)
+     * @param outbound the agent's outbound listener as pods reach it over IPv4 (a node address, port
+     *     15001), or empty on an IPv6-only node: pods' IPv4 connects then go where they were sent
      * @param outbound6 the same listener as pods reach it over IPv6 (a node's IPv6 address), or empty:
      *     pods' IPv6 connects then go where they were sent, around the mesh
      * @param inboundPort the in-pod plaintext inbound port (15006)
      * @param flowCapacity how many flow events {@code /flows} keeps
      */
-    public record Settings(Path podsDir, Path pinRoot, InetSocketAddress outbound,
+    public record Settings(Path podsDir, Path pinRoot, Optional<InetSocketAddress> outbound,
             Optional<InetSocketAddress> outbound6, int inboundPort, int flowCapacity) {
         public Settings {
             requireNonNull(podsDir, "podsDir");
             requireNonNull(pinRoot, "pinRoot");
             requireNonNull(outbound, "outbound");
             requireNonNull(outbound6, "outbound6");
+            if (outbound.isEmpty() && outbound6.isEmpty()) {
+                throw new IllegalArgumentException("capture needs an outbound listener of either family");
+            }
+        }
+
+        /**
+         * The listeners pods are steered to: the outbound port on {@code address} (default: the node's
+         * first IPv4 address, or its first global IPv6 one on an IPv6-only node). IPv6 connects are
+         * steered only when {@code listenersTakeIpv6} (bound to "::" or an IPv6 address): steered to a
+         * listener that is not there, they would fail rather than bypass the mesh. An IPv6
+         * {@code address} is the IPv6 listener, and IPv4 connects (an IPv6-only node has none) are left alone.
+         */
+        public static Settings forNode(Path podsDir, Path pinRoot, Optional<InetAddress> address,
+                boolean listenersTakeIpv6, int outboundPort, int inboundPort, int flowCapacity) throws SocketException {
+            InetAddress node = address.isPresent() ? address.get() : defaultNodeAddress();
+            if (node instanceof Inet6Address) {
+                if (!listenersTakeIpv6) {
+                    throw new IllegalArgumentException("capture address " + node.getHostAddress() + " is IPv6 but "
+                            + "the listeners take IPv4 only: bind them to \"::\" or an IPv6 address (--bind ::)");
+                }
+                return new Settings(podsDir, pinRoot, Optional.empty(), Optional.of(new InetSocketAddress(node,
+                        outboundPort)), inboundPort, flowCapacity);
+            }
+            Optional<InetSocketAddress> out6 = listenersTakeIpv6
+                    ? defaultNodeAddress6().map(a -> new InetSocketAddress(a, outboundPort))
+                    : Optional.empty();
+            return new Settings(podsDir, pinRoot, Optional.of(new InetSocketAddress(node, outboundPort)), out6,
+                    inboundPort, flowCapacity);
         }
     }
 
@@ -115,8 +144,8 @@ public final class NodeCapture implements AutoCloseable {
                     + "plumbing writes one <uid>.json per pod there)");
         }
         List<InetAddress> nodeAddresses = nodeAddresses();
-        CaptureConfig config = CaptureConfig.of(Cgroups.ofCurrentProcess(), settings.outbound(), nodeAddresses)
-                .withPinRoot(settings.pinRoot()).withOutbound6(settings.outbound6().orElse(null));
+        CaptureConfig config = CaptureConfig.of(Cgroups.ofCurrentProcess(), settings.outbound().orElse(null),
+                settings.outbound6().orElse(null), nodeAddresses).withPinRoot(settings.pinRoot());
         Capture capture;
         try {
             capture = Capture.open(config);
@@ -132,8 +161,12 @@ public final class NodeCapture implements AutoCloseable {
             capture.close();
             throw e;
         }
-        LOG.info("eBPF capture open: outbound {} (IPv6: {}) pins {} bypass {}", settings.outbound(), settings
-                .outbound6().map(InetSocketAddress::toString).orElse("not captured"), settings.pinRoot(),
+        LOG.info("eBPF capture open: outbound {} (IPv6: {}) pins {} bypass {}", settings.outbound().map(
+                InetSocketAddress::toString).orElse("not captured"), settings.outbound6()
+                        .map(
+                                InetSocketAddress::toString)
+                        .orElse("not captured"),
+                settings.pinRoot(),
                 nodeAddresses);
         return new NodeCapture(settings, capture, watcher);
     }
@@ -147,10 +180,18 @@ public final class NodeCapture implements AutoCloseable {
         return out;
     }
 
-    /** The first non-loopback IPv4 address of this node: where pods reach the outbound listener by default. */
+    /**
+     * The first non-loopback IPv4 address of this node, else (an IPv6-only node) its first global IPv6
+     * address: where pods reach the outbound listener by default.
+     */
     public static InetAddress defaultNodeAddress() throws SocketException {
-        return nodeAddresses().stream().filter(a -> a instanceof Inet4Address && !a.isLinkLocalAddress()).findFirst()
-                .orElseThrow(() -> new SocketException("this node has no IPv4 address for the outbound listener"));
+        Optional<InetAddress> v4 = nodeAddresses().stream().filter(a -> a instanceof Inet4Address && !a
+                .isLinkLocalAddress()).findFirst();
+        if (v4.isPresent()) {
+            return v4.get();
+        }
+        return defaultNodeAddress6().orElseThrow(() -> new SocketException("this node has no IPv4 address nor a "
+                + "global IPv6 one for the outbound listener: give --capture-address"));
     }
 
     /**

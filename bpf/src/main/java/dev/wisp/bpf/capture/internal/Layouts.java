@@ -96,9 +96,12 @@ public final class Layouts {
 
     private static void writeConfig(Config c, MemorySegment into) {
         into.fill((byte) 0);
-        // out4_addr is compared with the socket's address as stored, i.e. in network order.
-        MemorySegment.copy(c.out4().getAddress().getAddress(), 0, into, ValueLayout.JAVA_BYTE, 0, 4);
-        into.set(ValueLayout.JAVA_SHORT_UNALIGNED, 4, (short) c.out4().getPort());
+        // out4_addr is compared with the socket's address as stored, i.e. in network order; left 0
+        // (IPv4 connects not captured) without an IPv4 listener.
+        if (c.out4() != null) {
+            MemorySegment.copy(c.out4().getAddress().getAddress(), 0, into, ValueLayout.JAVA_BYTE, 0, 4);
+            into.set(ValueLayout.JAVA_SHORT_UNALIGNED, 4, (short) c.out4().getPort());
+        }
         into.set(ValueLayout.JAVA_SHORT_UNALIGNED, 6, (short) c.hbonePort());
         if (c.out6() != null) {
             MemorySegment.copy(c.out6().getAddress().getAddress(), 0, into, ValueLayout.JAVA_BYTE, 8, 16);
@@ -112,7 +115,7 @@ public final class Layouts {
 
     /** The config map value for {@code config}. */
     public static Config config(CaptureConfig config) {
-        if (!(config.outbound4().getAddress() instanceof Inet4Address)) {
+        if (config.outbound4() != null && !(config.outbound4().getAddress() instanceof Inet4Address)) {
             throw new IllegalArgumentException("outbound4 must be an IPv4 address: " + config.outbound4());
         }
         return new Config(config.outbound4(), config.outbound6(), config.hbonePort(), config.inboundPort(),

@@ -73,6 +73,19 @@ class LayoutsTest {
     }
 
     @Test
+    void anIpv6OnlyNodesConfigLeavesTheIpv4ListenerZeroSoConnect4LetsIpv4Be() throws Exception {
+        CaptureConfig config = CaptureConfig.of(Path.of("/sys/fs/cgroup"), null, at("fd00:206::12", 15001), List
+                .of());
+        byte[] b = encode(Layouts.CONFIG_CODEC, Layouts.config(config));
+        assertThat(HexFormat.of().formatHex(b, 0, 6)).isEqualTo("000000000000");
+        assertThat(HexFormat.of().formatHex(b, 8, 24)).isEqualTo("fd000206000000000000000000000012");
+        assertThat(Short.toUnsignedInt(ByteBuffer.wrap(b).order(ByteOrder.LITTLE_ENDIAN).getShort(24))).isEqualTo(
+                15001);
+        assertThatThrownBy(() -> CaptureConfig.of(Path.of("/sys/fs/cgroup"), null, null, List.of()))
+                .hasMessageContaining("no outbound listener");
+    }
+
+    @Test
     void decodesAFlowEventRecord() throws Exception {
         ByteBuffer r = ByteBuffer.allocate(Layouts.FLOW_EVENT).order(ByteOrder.LITTLE_ENDIAN);
         r.putLong(0, 77).putLong(8, 4242).putLong(16, 100).putLong(24, 321).putInt(32, 2).putInt(36, 1);
