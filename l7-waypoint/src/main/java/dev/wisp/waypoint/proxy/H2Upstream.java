@@ -57,11 +57,12 @@ final class H2Upstream {
         ready = executor.newPromise();
         tunnel.addListener((Future<Http2StreamChannel> f) -> {
             if (!f.isSuccess()) {
-                ready.tryFailure(f.cause());
+                // Off the list first, so that the requests waiting on it ask for another connection.
                 synchronized (slot) {
                     close("refused");
                 }
                 pool.retired(true, "refused");
+                ready.tryFailure(f.cause());
             }
         });
     }
