@@ -71,6 +71,7 @@ class WaypointBenchE2eTest {
     PodApps.Shell plain;
     List<Route> routes;
     Path haproxyLog;
+    Path waypointLog;
 
     /** A path: where its load runs and dials, and whose CPU counts as its proxy's (and the whole path's). */
     record Route(String name, String where, PodApps.Shell from, String h1Target, String h2Target, String h1Host,
@@ -107,6 +108,7 @@ class WaypointBenchE2eTest {
         mesh.apply("waypoint.yaml", WaypointE2eTest.WAYPOINT);
         await().atMost(Duration.ofSeconds(60)).until(() -> mesh.waypointLog("default", "waypoint").isPresent());
         Path log = mesh.waypointLog("default", "waypoint").orElseThrow();
+        waypointLog = log;
         await().atMost(Duration.ofSeconds(120)).untilAsserted(() -> assertThat(PodApps.read(log)).contains(
                 "waypoint waypoint ready on"));
         await().atMost(Duration.ofSeconds(30)).untilAsserted(() -> assertThat(mesh.agentAdmin("node1",
@@ -176,6 +178,28 @@ class WaypointBenchE2eTest {
                                 .containsEntry("ok", "10"));
             }
         }
+    }
+
+    /**
+     * What the waypoint's log says of the requests it did not answer 200 (its access log's status and
+     * reason, counted) and of its HBONE connections' failures: where a failed request's cause is read.
+     */
+    private String failures() {
+        Map<String, Integer> by = new java.util.TreeMap<>();
+        java.util.regex.Pattern access = java.util.regex.Pattern.compile(" status=(\\d+) .* reason=\"([^\"]*)\"");
+        for (String line : PodApps.read(waypointLog).lines().toList()) {
+            java.util.regex.Matcher m = access.matcher(line);
+            if (line.contains("request src.identity=") && m.find() && !m.group(1).equals("200")) {
+                by.merge(m.group(1) + " " + m.group(2).replaceAll("[0-9]+", "N"), 1, Integer::sum);
+            } else if (line.contains("HBONE connection to") || line.contains("GOAWAY")) {
+                by.merge("log: " + line.replaceAll("^.*(HBONE connection to|GOAWAY)", "$1").replaceAll("[0-9]+",
+                        "N"), 1, Integer::sum);
+            }
+        }
+        StringBuilder b = new StringBuilder("waypoint log, answers other than 200 and HBONE connection failures "
+                + "(count, status, reason): " + (by.isEmpty() ? "none" : "") + "\n");
+        by.forEach((k, n) -> b.append("  ").append(n).append(" ").append(k).append('\n'));
+        return b.toString();
     }
 
     /** The last lines of the waypoint's log, node 2's agent's and the servers' nginx error logs: a failure's context. */
@@ -283,7 +307,7 @@ class WaypointBenchE2eTest {
             }
             loads.add("after " + proto + " " + NoisyNeighbourE2eTest.loadAverage().split(" ")[0]);
         }
-        String report = WaypointBenchReport.render(routes, base, steps, bounds, load0, loads);
+        String report = WaypointBenchReport.render(routes, base, steps, bounds, load0, loads) + failures();
         System.out.println(report);
         if (BENCH) {
             Files.writeString(Path.of(REPORT), report);

@@ -124,12 +124,15 @@ class WaypointE2eTest {
         // 80/20 of 1,000 within ±5 %: v2 expects 200 (standard deviation 12.6).
         assertThat(v2).as("v2's share of %d calls (v1 %d)", CALLS, v1).isBetween(150, 250);
 
-        // The servers' agent (node 2) delivered each call to the pod the client was told of, as a
-        // connection from the waypoint's identity: exactly as many as the client counted.
+        // The servers' agent (node 2) delivered the calls to the pods the client was told of, as
+        // connections from the waypoint's identity, which keeps them (UpstreamPool): each pod got at least
+        // one, and all of them together are a few, not one per call.
         String v1Ip = mesh.pod("v1").ip();
         String v2Ip = mesh.pod("v2").ip();
         await().atMost(Duration.ofSeconds(20)).untilAsserted(() -> assertThat(List.of(fromWaypoint(v1Ip),
-                fromWaypoint(v2Ip))).isEqualTo(List.of((long) v1, (long) v2)));
+                fromWaypoint(v2Ip))).allMatch(n -> n >= 1));
+        assertThat(fromWaypoint(v1Ip) + fromWaypoint(v2Ip)).as("node 2's connections from the waypoint for %d calls",
+                CALLS).isLessThanOrEqualTo(CALLS / 10);
 
         // By the Service's name this time: the agent's DNS proxy answers it with the VIP.
         List<String> byName = calls("http://server.default.svc.cluster.local/api/items", 20, "x-version: v2");
@@ -139,8 +142,8 @@ class WaypointE2eTest {
         assertThat(unmatched.keySet()).as("no rule matches /other: the waypoint answers").singleElement()
                 .asString().startsWith("404");
         assertThat(unmatched.values()).containsExactly(5);
-        await().atMost(Duration.ofSeconds(20)).untilAsserted(() -> assertThat(List.of(fromWaypoint(v1Ip),
-                fromWaypoint(v2Ip))).isEqualTo(List.of((long) v1, (long) v2 + 20)));
+        assertThat(fromWaypoint(v1Ip) + fromWaypoint(v2Ip)).as("node 2's connections from the waypoint for %d calls",
+                CALLS + 20).isLessThanOrEqualTo(CALLS / 10);
 
         // The waypoint ends each upstream stream (END_STREAM), never resets it: node 2's HTTP/2 server
         // takes 200 resets in 30 s for a rapid-reset attack and closes the connection, failing the
@@ -252,9 +255,9 @@ class WaypointE2eTest {
                 .count();
     }
 
-    /** Connections node 2's agent delivered to {@code ip}:8080 from the waypoint's identity. */
+    /** Node 2's inbound connections from the waypoint's identity to {@code ip}:8080 (opened, so kept ones count). */
     static long fromWaypoint(String ip) {
-        Pattern line = Pattern.compile("connection complete direction=inbound .*src\\.identity=\""
+        Pattern line = Pattern.compile("connection opened direction=inbound .*src\\.identity=\""
                 + Pattern.quote(WAYPOINT_ID) + "\" dst\\.addr=" + Pattern.quote(ip) + ":8080 ");
         return mesh.log("node2").lines().filter(l -> line.matcher(l).find()).count();
     }

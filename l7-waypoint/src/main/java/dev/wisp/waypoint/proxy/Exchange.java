@@ -10,6 +10,7 @@ import dev.wisp.waypoint.route.Faults;
 import dev.wisp.waypoint.route.RateLimits;
 import dev.wisp.waypoint.route.Retries;
 import dev.wisp.waypoint.route.RouteActions;
+import dev.wisp.waypoint.route.RouteFilters;
 import dev.wisp.waypoint.telemetry.RequestMetrics;
 import dev.wisp.waypoint.xds.EnvoyConfig;
 import io.envoyproxy.envoy.config.route.v3.VirtualHost;
@@ -88,7 +89,12 @@ final class Exchange extends SimpleChannelInboundHandler<HttpObject> {
     private String grpcStatus;
     /** The gRPC call being relayed on this HTTP/2 stream, once routed. */
     private StreamedCall call;
-    /** The parts of a gRPC call that came while its route's injected delay held it, else null. */
+    /** Whether a gRPC call's head waits (an authorizer's answer, a route's injected delay): its parts are held. */
+    private boolean holding;
+    /**
+     * The parts of a gRPC call that came while {@code holding}; null until one came, so a call relayed
+     * at once allocates nothing here.
+     */
     private List<HttpContent> held;
 
     /**
@@ -116,7 +122,7 @@ final class Exchange extends SimpleChannelInboundHandler<HttpObject> {
             case FullHttpRequest req -> whole(c, req);
             case HttpRequest head -> streamed(c, head);
             case HttpContent part when call != null -> call.request(part);
-            case HttpContent part when held != null -> held.add(part);
+            case HttpContent part when holding -> hold(part);
             default -> ReferenceCountUtil.release(msg); // the rest of a call the waypoint answered itself
         }
     }
@@ -167,10 +173,13 @@ final class Exchange extends SimpleChannelInboundHandler<HttpObject> {
     private void streamed(ChannelHandlerContext c, HttpRequest head) {
         long start = System.nanoTime();
         requestBytes = 0;
-        held = new ArrayList<>();
+        holding = true;
         Runnable drop = () -> {
-            held.forEach(HttpContent::release);
-            held = null;
+            holding = false;
+            if (held != null) {
+                held.forEach(HttpContent::release);
+                held = null;
+            }
         };
         route(c, head, start, routed -> {
             if (routed == null) {
@@ -179,11 +188,21 @@ final class Exchange extends SimpleChannelInboundHandler<HttpObject> {
             }
             inject(c, head, routed, start, () -> {
                 List<HttpContent> parts = held;
+                holding = false;
                 held = null;
                 relay(c, head, routed, start);
-                parts.forEach(call::request);
+                if (parts != null) {
+                    parts.forEach(call::request);
+                }
             }, drop);
         });
+    }
+
+    private void hold(HttpContent part) {
+        if (held == null) {
+            held = new ArrayList<>(4);
+        }
+        held.add(part);
     }
 
     /** Relays a routed gRPC call by a {@link StreamedCall}. */
@@ -310,7 +329,8 @@ final class Exchange extends SimpleChannelInboundHandler<HttpObject> {
                 write(c, answer, keepAlive);
             }
             case Decision.Forward f -> {
-                RateLimits.Outcome limit = routing.rateLimits().take(virtualHost, f.matched(),
+                RouteFilters.Resolved filters = routing.filters().table(now, now.routes().values()).of(f.matched());
+                RateLimits.Outcome limit = routing.rateLimits().take(virtualHost, filters.rateLimit(),
                         ThreadLocalRandom.current().nextDouble());
                 if (limit.limited()) {
                     // Envoy's local rate limit answer, before any fault of the route is drawn.
@@ -318,7 +338,7 @@ final class Exchange extends SimpleChannelInboundHandler<HttpObject> {
                     respond(c, req.method().name(), uri, 429, "local_rate_limited", f.route(), null, start, keepAlive);
                     return null;
                 }
-                Faults.Injected fault = Faults.draw(f.matched(), ThreadLocalRandom.current());
+                Faults.Injected fault = Faults.draw(filters.fault(), ThreadLocalRandom.current());
                 if (fault.delayed()) {
                     routing.metrics().fault("delay", virtualHost);
                 }

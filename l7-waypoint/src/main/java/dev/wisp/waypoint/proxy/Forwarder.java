@@ -6,7 +6,6 @@ import static java.util.Objects.requireNonNull;
 import com.google.protobuf.Value;
 import dev.wisp.base.HostPort;
 import dev.wisp.node.identity.IdentityProvider;
-import dev.wisp.node.proxy.HboneTunnel;
 import dev.wisp.node.proxy.HbonePool;
 import dev.wisp.node.proxy.PoolKey;
 import dev.wisp.spiffe.SpiffeId;
@@ -16,15 +15,11 @@ import io.envoyproxy.envoy.config.core.v3.SocketAddress;
 import io.envoyproxy.envoy.config.endpoint.v3.ClusterLoadAssignment;
 import io.envoyproxy.envoy.config.endpoint.v3.LbEndpoint;
 import io.envoyproxy.envoy.config.endpoint.v3.LocalityLbEndpoints;
-import io.netty.channel.ChannelHandler;
+import io.micrometer.core.instrument.MeterRegistry;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.SimpleChannelInboundHandler;
 import io.netty.handler.codec.http.FullHttpRequest;
 import io.netty.handler.codec.http.FullHttpResponse;
-import io.netty.handler.codec.http.HttpClientCodec;
-import io.netty.handler.codec.http.HttpHeaderNames;
-import io.netty.handler.codec.http.HttpHeaderValues;
-import io.netty.handler.codec.http.HttpObjectAggregator;
 import io.netty.handler.codec.http2.Http2StreamChannel;
 import io.netty.util.concurrent.EventExecutor;
 import io.netty.util.concurrent.Future;
@@ -38,15 +33,15 @@ import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
-import java.util.function.Supplier;
 
 /**
  * Sends one request to one endpoint of a cluster and gives back its response: the endpoint is the
  * next of the cluster's load assignment (round robin over the endpoints that carry an HBONE tunnel),
- * reached over a new CONNECT stream from the agent's {@link HbonePool} to the endpoint's node, with
+ * reached over a CONNECT stream from the agent's {@link HbonePool} to the endpoint's node, with
  * the waypoint's own SVID as client certificate and the endpoint's SPIFFE ID (or its node agent's) as
- * the accepted server identities. The request goes as HTTP/1.1 with {@code connection: close}, or as
- * HTTP/2 on a connection of its own inside the stream ({@link H2cUpstream}); the response is read whole (at most {@link #MAX_BODY} bytes) and the stream closed.
+ * the accepted server identities. Those streams are kept across requests by the {@link UpstreamPool}:
+ * HTTP/1.1 with keep-alive, one request at a time per stream; HTTP/2 as one h2c connection per
+ * endpoint, requests multiplexed on it. The response is read whole (at most {@link #MAX_BODY} bytes).
  *
  * <p>Thread-safe: round-robin counters are atomic; everything else is per call, on the stream's loop.
  */
@@ -55,12 +50,15 @@ final class Forwarder {
     static final int MAX_MIRRORS = 64;
     static final long MIRROR_TIMEOUT_MS = 10_000;
     private final AtomicInteger mirrorsInFlight = new AtomicInteger();
-    private final HbonePool pool;
+    private final UpstreamPool upstreams;
     private final SpiffeId self;
     private final Map<String, AtomicInteger> roundRobin = new ConcurrentHashMap<>();
 
-    Forwarder(HbonePool pool, SpiffeId self) {
-        this.pool = requireNonNull(pool, "pool");
+    /** How long an upstream connection is kept without a request. */
+    static final Duration UPSTREAM_IDLE = Duration.ofSeconds(30);
+
+    Forwarder(HbonePool pool, SpiffeId self, MeterRegistry registry) {
+        this.upstreams = new UpstreamPool(requireNonNull(pool, "pool"), UPSTREAM_IDLE, registry);
         this.self = requireNonNull(self, "self");
     }
 
@@ -147,50 +145,18 @@ final class Forwarder {
     }
 
     /**
-     * Sends {@code request} (released here) to {@code to}, as HTTP/2 ({@link H2cUpstream}) when
-     * {@code h2}, else as HTTP/1.1; the future gives the response (the caller releases it) or fails
-     * with a {@link Failure}: 503 when the tunnel is refused or the endpoint does not answer, 502 when
-     * the answer is not HTTP.
+     * Sends {@code request} (released here) to {@code to} on a pooled upstream ({@link UpstreamPool}), as
+     * HTTP/2 when {@code h2}, else as HTTP/1.1 with keep-alive; the future gives the response (the caller
+     * releases it) or fails with a {@link Failure}: 503 when the tunnel is refused or the endpoint does
+     * not answer, 502 when the answer is not HTTP. Cancelling it retires the upstream the request is on.
      */
     Future<FullHttpResponse> send(FullHttpRequest request, Endpoint to, boolean h2, EventExecutor executor) {
-        Promise<FullHttpResponse> response = executor.newPromise();
-        request.headers().set(HttpHeaderNames.CONNECTION, HttpHeaderValues.CLOSE);
-        open(to, () -> h2
-                ? H2cUpstream.connection()
-                : new ChannelHandler[]{new StreamBytes(), new HttpClientCodec(), new HttpObjectAggregator(MAX_BODY),
-                        new Answer(response)},
-                executor)
-                .addListener((Future<Http2StreamChannel> f) -> {
-                    if (!f.isSuccess()) {
-                        request.release();
-                        response.tryFailure(new Failure(503, "tunnel to " + to.address() + " via "
-                                + to.key().destination() + ": " + f.cause().getMessage(), true));
-                        return;
-                    }
-                    Http2StreamChannel stream = f.getNow();
-                    if (h2) {
-                        H2cUpstream.send(stream, request, response);
-                    } else {
-                        stream.writeAndFlush(request);
-                    }
-                    response.addListener(x -> {
-                        if (x.isSuccess()) {
-                            finish(stream);
-                        } else {
-                            stream.close();
-                        }
-                    });
-                });
-        return response;
+        return upstreams.send(request, to, h2, executor);
     }
 
-    /**
-     * A new HBONE stream to {@code to} (the waypoint's SVID, the endpoint's or its node agent's
-     * expected) whose handlers, once the endpoint's agent answered 200, are {@code handlers}; the
-     * future's listeners run on {@code executor}.
-     */
-    Future<Http2StreamChannel> open(Endpoint to, Supplier<ChannelHandler[]> handlers, EventExecutor executor) {
-        return HboneTunnel.open(pool, to.key(), to.address(), handlers, executor);
+    /** The pooled upstream connections ({@link StreamedCall} opens its HTTP/2 streams on them). */
+    UpstreamPool upstreams() {
+        return upstreams;
     }
 
     /**

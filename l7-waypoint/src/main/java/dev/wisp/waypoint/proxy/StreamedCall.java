@@ -20,8 +20,8 @@ import java.util.concurrent.TimeUnit;
 
 /**
  * One gRPC call on an HTTP/2 stream, relayed message by message rather than read whole: the request's
- * head goes to an endpoint of the cluster over a new HBONE stream carrying an h2c connection
- * ({@link H2cUpstream}), then each DATA frame the client sends is written upstream as it comes, and
+ * head goes to an endpoint of the cluster on a stream of the h2c connection the {@link UpstreamPool}
+ * keeps to it inside an HBONE stream, then each DATA frame the client sends is written upstream as it comes, and
  * the endpoint's response head, each DATA frame and its trailers are written back to the client as
  * they come. Neither side is held whole, so a call may carry any number of messages of any total size
  * (server-streaming, client-streaming, bidi); what is held is bounded by flow control: each side stops
@@ -34,7 +34,8 @@ import java.util.concurrent.TimeUnit;
  * The route's timeout and its per-try timeout (the shorter of the two) bound the wait for the
  * response's head (504 before it); once the response began, the call lasts as long as its two ends
  * keep it (a gRPC deadline is theirs to enforce). A stream is not mirrored. When either end goes
- * before the call ended, the other is reset.
+ * before the call ended, the other is reset (on the upstream side, that one stream of the shared
+ * connection).
  *
  * <p>Threads: everything runs on the client stream's event loop ({@code down}); the upstream stream's
  * events are passed to it.
@@ -65,7 +66,6 @@ final class StreamedCall {
     private final Events events;
     private final ArrayDeque<HttpContent> held = new ArrayDeque<>();
     private ScheduledFuture<?> deadline;
-    private Http2StreamChannel tunnel;
     private Http2StreamChannel up;
     private Forwarder.Endpoint endpoint;
     private String where;
@@ -121,37 +121,22 @@ final class StreamedCall {
         Forwarder.Endpoint to = endpoint;
         where = cluster + " " + to.address();
         sent++;
-        forwarder.open(to, H2cUpstream::connection, loop).addListener((Future<Http2StreamChannel> t) -> {
-            if (!t.isSuccess()) {
-                unsent(n, "tunnel to " + to.address() + " via " + to.key().destination() + ": " + t.cause()
-                        .getMessage());
+        forwarder.upstreams().stream(to, loop, new FromEndpoint()).addListener((Future<Http2StreamChannel> s) -> {
+            if (!s.isSuccess()) {
+                unsent(n, s.cause().getMessage());
                 return;
             }
             if (done) {
-                t.getNow().close();
+                s.getNow().close();
                 return;
             }
-            tunnel = t.getNow();
-            H2cUpstream.stream(tunnel, loop.newPromise(), new FromEndpoint()).addListener(
-                    (Future<Http2StreamChannel> s) -> {
-                        if (!s.isSuccess()) {
-                            tunnel.close();
-                            tunnel = null;
-                            unsent(n, "HTTP/2 stream to the endpoint could not be opened: " + s.cause().getMessage());
-                            return;
-                        }
-                        if (done) {
-                            s.getNow().close();
-                            return;
-                        }
-                        up = s.getNow();
-                        up.write(head);
-                        while (!held.isEmpty()) {
-                            up.write(held.poll());
-                        }
-                        up.flush();
-                        down.channel().config().setAutoRead(!requestEnded && up.isWritable());
-                    });
+            up = s.getNow();
+            up.write(head);
+            while (!held.isEmpty()) {
+                up.write(held.poll());
+            }
+            up.flush();
+            down.channel().config().setAutoRead(!requestEnded && up.isWritable());
         });
     }
 
@@ -253,10 +238,7 @@ final class StreamedCall {
     private void end(int status, String reason, io.netty.handler.codec.http.HttpHeaders trailers) {
         stop();
         if (up != null && up.isActive()) {
-            up.close();
-        }
-        if (tunnel != null) {
-            Forwarder.finish(tunnel);
+            up.close(); // the answer ended; a request still open is reset on the shared connection
         }
         var headers = answer == null ? EmptyHttpHeaders.INSTANCE : answer.headers();
         events.ended(status, Grpc.status(status, headers, trailers), requestBytes, responseBytes, result(status,
@@ -271,14 +253,8 @@ final class StreamedCall {
         while (!held.isEmpty()) {
             held.poll().release();
         }
-        if (answer == null) {
-            if (up != null) {
-                up.close();
-            }
-            if (tunnel != null) {
-                tunnel.close();
-                tunnel = null;
-            }
+        if (answer == null && up != null) {
+            up.close();
         }
     }
 

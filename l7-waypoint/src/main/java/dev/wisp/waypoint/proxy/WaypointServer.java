@@ -32,7 +32,7 @@ public final class WaypointServer implements AutoCloseable {
             Duration drainTimeout) {
         RequestMetrics metrics = new RequestMetrics(ctx.telemetry().registry());
         this.authorizers = new ExtAuthzClient(metrics::extAuthz);
-        Routing routing = new Routing(config, new Forwarder(pool, identity), metrics,
+        Routing routing = new Routing(config, new Forwarder(pool, identity, ctx.telemetry().registry()), metrics,
                 new RateLimits(System::nanoTime), Optional.of(authorizers));
         this.server = new HboneServer(ctx, drainTimeout, identity, () -> new WaypointStream(routing));
     }

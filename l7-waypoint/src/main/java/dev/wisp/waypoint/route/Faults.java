@@ -50,7 +50,11 @@ public final class Faults {
 
     /** The fault {@code route} injects into one request, {@link Injected#NONE} when it has none or it is not drawn. */
     public static Injected draw(Route route, RandomGenerator random) {
-        HTTPFault f = RouteActions.perFilter(route, FILTER, HTTPFault.class);
+        return draw(RouteActions.perFilter(route, FILTER, HTTPFault.class), random);
+    }
+
+    /** The fault {@code f} (a route's, already unpacked: {@link RouteFilters}; null for none) injects into one request. */
+    public static Injected draw(HTTPFault f, RandomGenerator random) {
         if (f == null) {
             return Injected.NONE;
         }

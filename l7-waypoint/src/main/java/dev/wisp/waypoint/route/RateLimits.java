@@ -53,7 +53,14 @@ public final class RateLimits {
      * @param draw a uniform draw in [0, 1) for {@code filter_enabled} and {@code filter_enforced}
      */
     public Outcome take(String virtualHost, Route route, double draw) {
-        LocalRateLimit l = RouteActions.perFilter(route, FILTER, LocalRateLimit.class);
+        return take(virtualHost, RouteActions.perFilter(route, FILTER, LocalRateLimit.class), draw);
+    }
+
+    /**
+     * Takes a token for one request under {@code l}, a route's limit already unpacked ({@link RouteFilters};
+     * null when it has none).
+     */
+    public Outcome take(String virtualHost, LocalRateLimit l, double draw) {
         if (l == null || !l.hasTokenBucket() || !l.hasFilterEnabled()
                 || draw >= RouteActions.share(l.getFilterEnabled().getDefaultValue())) {
             return Outcome.NONE;

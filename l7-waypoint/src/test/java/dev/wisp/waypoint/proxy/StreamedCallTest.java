@@ -35,6 +35,7 @@ import io.envoyproxy.envoy.config.route.v3.RouteMatch;
 import io.envoyproxy.envoy.config.route.v3.VirtualHost;
 import io.netty.buffer.ByteBuf;
 import io.netty.buffer.Unpooled;
+import io.netty.channel.ChannelHandler;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.channel.ChannelInitializer;
@@ -108,7 +109,7 @@ class StreamedCallTest {
         ids = Identities.local(CertificateAuthority.inMemory(CaSettings.of(TD, NodeAuthorizer.unrestricted())), "n1");
         transport = Transport.create(2);
         pool = new HbonePool(context(new Telemetry()), 100, Duration.ofMinutes(1));
-        endpoint = new HboneServer(context(new Telemetry()), Duration.ofSeconds(1), ECHO, EchoTunnel::new);
+        endpoint = new HboneServer(context(new Telemetry()), Duration.ofSeconds(1), ECHO, StreamedCallTest::echoTunnel);
         InetSocketAddress node = endpoint.bind(new InetSocketAddress("127.0.0.1", 0));
         EnvoyConfig config = config(node);
         waypoint = new WaypointServer(context(waypointTelemetry), pool, WAYPOINT, () -> config, Duration.ofSeconds(1));
@@ -254,24 +255,14 @@ class StreamedCallTest {
      * The endpoint's end of an HBONE stream: CONNECT answered 200, then an h2c server inside whose every
      * stream is an {@link Echo}.
      */
-    static final class EchoTunnel extends ChannelInboundHandlerAdapter {
-        @Override
-        public void channelRead(ChannelHandlerContext c, Object msg) {
-            ReferenceCountUtil.release(msg);
-            if (!(msg instanceof Http2HeadersFrame)) {
-                c.close();
-                return;
-            }
-            c.writeAndFlush(new DefaultHttp2HeadersFrame(new DefaultHttp2Headers().status("200")));
-            c.pipeline().addLast(new StreamBytes(), Http2FrameCodecBuilder.forServer().build(),
-                    new Http2MultiplexHandler(new ChannelInitializer<Http2StreamChannel>() {
-                        @Override
-                        protected void initChannel(Http2StreamChannel s) {
-                            s.pipeline().addLast(new Http2StreamFrameToHttpObjectCodec(true), new Echo());
-                        }
-                    }));
-            c.pipeline().remove(this);
-        }
+    static AcceptedTunnel echoTunnel() {
+        return new AcceptedTunnel(() -> {}, () -> new ChannelHandler[]{new StreamBytes(), Http2FrameCodecBuilder
+                .forServer().build(), new Http2MultiplexHandler(new ChannelInitializer<Http2StreamChannel>() {
+                    @Override
+                    protected void initChannel(Http2StreamChannel s) {
+                        s.pipeline().addLast(new Http2StreamFrameToHttpObjectCodec(true), new Echo());
+                    }
+                })});
     }
 
     /** A bidi call that sends back each DATA frame as it comes, then ends with its byte count in a trailer. */
