@@ -5,6 +5,7 @@ import static org.awaitility.Awaitility.await;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.wisp.testing.ConfigYaml;
 import dev.wisp.testing.Prerequisites;
 import java.io.IOException;
 import java.io.InputStream;
@@ -149,12 +150,7 @@ class ContainerImageE2eTest {
     @Order(4)
     void theControlPlaneStartsFromAConfigDirectoryAndAnswersItsReadinessEndpoint() throws Exception {
         Path mesh = Files.createDirectories(rootfs.resolve("etc/wisp/mesh"));
-        Files.writeString(mesh.resolve("mesh.yaml"), """
-                apiVersion: wisp.dev/v1alpha1
-                kind: MeshConfig
-                metadata: {name: mesh}
-                spec: {trustDomain: cluster.local}
-                """);
+        Files.writeString(mesh.resolve("mesh.yaml"), ConfigYaml.meshConfig("cluster.local"));
         Files.createDirectories(rootfs.resolve("var/lib/wisp/control-plane"));
         run(List.of("chown", "-R", "1337:1337", rootfs.resolve("var/lib/wisp").toString()), Duration.ofSeconds(10));
         int xds = freePort();

@@ -12,6 +12,16 @@ import java.util.stream.Collectors;
 public final class ConfigYaml {
     private ConfigYaml() {}
 
+    /** A MeshConfig (named {@code mesh}) with only its trust domain set. */
+    public static String meshConfig(String trustDomain) {
+        return """
+                apiVersion: wisp.dev/v1alpha1
+                kind: MeshConfig
+                metadata: {name: mesh}
+                spec: {trustDomain: %s}
+                """.formatted(trustDomain);
+    }
+
     /** A Node with one InternalIP. */
     public static String node(String name, String address) {
         return """

@@ -12,6 +12,7 @@ import dev.wisp.controlplane.model.HttpRoute;
 import dev.wisp.controlplane.model.Pod;
 import dev.wisp.controlplane.model.RequestAuthentication;
 import dev.wisp.controlplane.translate.TypeUrls;
+import dev.wisp.testing.ConfigYaml;
 import io.fabric8.kubernetes.api.model.Event;
 import io.fabric8.kubernetes.api.model.GenericKubernetesResource;
 import io.fabric8.kubernetes.api.model.GenericKubernetesResourceBuilder;
@@ -72,12 +73,7 @@ class KubernetesConfigSourceTest {
     /** {@code dir/mesh} holding the MeshConfig (trust domain {@code k8s.test}) read beside the cluster. */
     static Path meshConfig(Path dir) throws java.io.IOException {
         Path mesh = Files.createDirectories(dir.resolve("mesh"));
-        Files.writeString(mesh.resolve("meshconfig.yaml"), """
-                apiVersion: wisp.dev/v1alpha1
-                kind: MeshConfig
-                metadata: {name: mesh}
-                spec: {trustDomain: k8s.test}
-                """);
+        Files.writeString(mesh.resolve("meshconfig.yaml"), ConfigYaml.meshConfig("k8s.test"));
         return mesh;
     }
 
