@@ -1,7 +1,6 @@
 package dev.wisp.linux;
 
 import static org.assertj.core.api.Assertions.assertThat;
-import static org.assertj.core.api.Assertions.catchThrowableOfType;
 
 import java.lang.foreign.Arena;
 import java.net.InetAddress;
@@ -36,11 +35,17 @@ class SocketsTest {
             assertThat(Sockets.peerAddress(client)).isEqualTo(bound);
             assertThat(Sockets.peerAddress(accepted)).isEqualTo(Sockets.localAddress(client));
 
-            // Nothing redirected this connection: the call fails and says which call it was.
+            // Nothing redirected this connection. Without connection tracking in this namespace the
+            // call fails and says which call it was; where a NAT table has loaded conntrack (a
+            // container engine's rules, say) the kernel answers the tuple as it was: the address the
+            // client connected to. Either way no other address may come back.
             int fd = accepted;
-            NativeException e = catchThrowableOfType(NativeException.class, () -> Sockets.originalDestination(fd));
-            assertThat(e.call()).isEqualTo("getsockopt(SO_ORIGINAL_DST)");
-            assertThat(e.errno()).isPositive();
+            try {
+                assertThat(Sockets.originalDestination(fd)).isEqualTo(bound);
+            } catch (NativeException e) {
+                assertThat(e.call()).isEqualTo("getsockopt(SO_ORIGINAL_DST)");
+                assertThat(e.errno()).isPositive();
+            }
         } finally {
             for (int fd : new int[]{client, accepted, listener}) {
                 if (fd >= 0) {
