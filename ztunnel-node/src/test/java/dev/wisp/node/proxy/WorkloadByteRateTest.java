@@ -19,7 +19,6 @@ class WorkloadByteRateTest {
     @AutoClose
     static final TwoAgents mesh = TwoAgents.started(Duration.ofSeconds(5), NodeSettings.DEFAULT_HBONE_PROTOCOL,
             s -> s.withWorkloadLimits(s.workloadLimits().withBytesPerSecond(2 * MIB)));
-    // (the fair share is off by default; with one workload it would never hold either)
 
     @Test
     void aWorkloadsBytesAreHeldToItsRateIntactAndThePausesCounted() throws Exception {
@@ -39,9 +38,10 @@ class WorkloadByteRateTest {
     }
 
     @Test
-    void withTheDefaultsAWorkloadAloneIsNeverPaused() throws Exception {
-        // No byte rate and the defaults (fair share off); pod-a is the only workload using n1.
-        try (TwoAgents free = TwoAgents.started(Duration.ofSeconds(5))) {
+    void withTheFairShareOnAWorkloadAloneIsNeverPaused() throws Exception {
+        // No byte rate, the fair share on with its measured settings; pod-a is the only workload using n1.
+        try (TwoAgents free = TwoAgents.started(Duration.ofSeconds(5), NodeSettings.DEFAULT_HBONE_PROTOCOL,
+                s -> s.withWorkloadLimits(s.workloadLimits().withFair(FairShare.Settings.TUNED)))) {
             Socks5Client.Result r = Socks5Client.connect(free.socks(), free.echo.address());
             RoundTrip trip = RoundTrip.echo(r.socket(), 6 * MIB, 120);
             assertThat(trip.received()).isEqualTo(trip.sent());
