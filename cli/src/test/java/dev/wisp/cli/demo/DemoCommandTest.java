@@ -17,7 +17,8 @@ import org.junit.jupiter.api.io.TempDir;
 /**
  * {@code wisp demo --duration 3s --prometheus} as a person would run it (a child JVM, as root): it
  * tells the whole story, exits 0 and leaves nothing behind; and so does {@code --stack ipv6}, on a
- * cluster without IPv4, with IPv6 addresses in the UDP call, WireGuard's allowed IPs and the flows.
+ * cluster without IPv4, with IPv6 addresses in the UDP call, WireGuard's allowed IPs and the flows,
+ * and {@code --stack dual}, whose apps call over IPv4 while WireGuard's peers carry both families.
  */
 class DemoCommandTest {
     @TempDir
@@ -44,6 +45,15 @@ class DemoCommandTest {
         assertThat(out).containsPattern("addresses in node2's record: \\[fd00:171::10\\]:[0-9]+ -> "
                 + "\\[fd00:171:1::10\\]:8080");
         assertThat(out).doesNotContainPattern("\\b10\\.17[01]\\.");
+    }
+
+    @Test
+    void onADualStackClusterTheDemoTellsTheSameStory() throws Exception {
+        String out = runDemo("--stack", "dual");
+        assertThat(out).contains("Starting a 2-node dual-stack mesh")
+                .containsPattern("client -> 10\\.171\\.1\\.10:[0-9]+  \"hello over WireGuard\"  echoed after")
+                // One peer carries both families: node 2's v4 and v6 addresses and pod prefixes.
+                .containsPattern("allowed ips: .*10\\.171\\.1\\.0/24, fd00:170::12/128");
     }
 
     /** Runs {@code wisp demo --duration 3s --prometheus} with {@code more}; checks the story every stack tells. */
