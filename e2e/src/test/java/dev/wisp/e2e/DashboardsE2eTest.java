@@ -293,9 +293,10 @@ class DashboardsE2eTest {
                     overview, web))).isEqualTo(1.0);
             assertThat(panelValue(workload, "Inbound requests through waypoints (since they started)", variables(
                     workload, web))).isEqualTo(webCalls);
-            // Each forwarded request is its own HBONE stream to web's pod: web's agent counted them.
+            // The waypoint keeps its upstream streams (UpstreamPool): web's agent counted at least one
+            // connection from it, and fewer than the requests it forwarded.
             assertThat(panelValue(workload, "Inbound connections (since the agents started)", variables(workload,
-                    web))).isEqualTo(webCalls);
+                    web))).isPositive().isLessThan(webCalls);
         });
         // A rate needs two scrapes inside $__rate_interval (4 s): requests flow while it is read.
         await().atMost(Duration.ofSeconds(60)).untilAsserted(() -> {

@@ -34,7 +34,8 @@ import java.util.Map;
  * push's harm (ARCHITECTURE.md, "Noisy neighbours"): on a node whose cores are saturated, a pod
  * pushing bytes at full speed takes the agents' loops and cores from every other pod.
  *
- * <p><b>Fair share</b> (on by default, no fixed rate): {@link #fair()} holds a workload's reads,
+ * <p><b>Fair share</b> (off by default, see {@link FairShare.Settings#DEFAULTS}; no fixed rate): when on,
+ * {@link #fair()} holds a workload's reads,
  * and delays its new connections, only while another workload is using the agent too and has had
  * less of it ({@link FairShare}); {@link #bytes} answers the longer of the two pauses.
  */
@@ -67,12 +68,12 @@ public final class WorkloadLimits {
             requireNonNull(fair, "fair");
         }
 
-        /** Without a byte rate, with the default fair share. */
+        /** Without a byte rate, with the default fair share (off). */
         public Settings(double connectionsPerSecond, int burst, Duration maxWait, int maxConnections) {
             this(connectionsPerSecond, burst, maxWait, maxConnections, 0);
         }
 
-        /** With the default fair share. */
+        /** With the default fair share (off). */
         public Settings(double connectionsPerSecond, int burst, Duration maxWait, int maxConnections,
                 long bytesPerSecond) {
             this(connectionsPerSecond, burst, maxWait, maxConnections, bytesPerSecond, FairShare.Settings.DEFAULTS);
