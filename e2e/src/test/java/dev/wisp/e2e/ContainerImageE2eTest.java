@@ -155,9 +155,12 @@ class ContainerImageE2eTest {
         run(List.of("chown", "-R", "1337:1337", rootfs.resolve("var/lib/wisp").toString()), Duration.ofSeconds(10));
         int xds = freePort();
         int metrics = freePort();
+        // Every port its own: it shares this host's network namespace, where 15014 may be another mesh's.
+        int admin = freePort();
         List<String> cmd = inside("1337:1337", "/opt/wisp/bin/wisp", "control-plane", "--config-dir", "/etc/wisp/mesh",
                 "--state-dir", "/var/lib/wisp/control-plane", "--listen", "127.0.0.1:" + xds, "--metrics", "127.0.0.1:"
-                        + metrics);
+                        + metrics,
+                "--admin", "127.0.0.1:" + admin);
         Path log = dir.resolve("control-plane.log");
         controlPlane = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(log.toFile()).start();
         HttpClient http = HttpClient.newHttpClient();
