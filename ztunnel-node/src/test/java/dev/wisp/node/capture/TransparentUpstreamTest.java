@@ -104,6 +104,7 @@ class TransparentUpstreamTest {
                         seen.add("monitor failed: " + e);
                     }
                 });
+                monitorListening(ns, seen);
                 marker(ns, "192.0.2.1", seen);
                 int from = seen.size();
                 taking.podAdded(pod);
@@ -120,6 +121,26 @@ class TransparentUpstreamTest {
             }
             ip("netns", "del", ns);
         }
+    }
+
+    /**
+     * Waits until the monitor has subscribed: a route added before {@code ip monitor} opened its
+     * netlink socket is never reported (CI once lost the first marker so, under load). Probe routes
+     * are added, one every 100 ms, until one of them is reported.
+     */
+    private static void monitorListening(String ns, List<String> seen) throws Exception {
+        for (int i = 1; i <= 200; i++) {
+            String probe = "198.51.100." + i;
+            ip("-n", ns, "route", "add", "local", probe, "dev", "lo", "table", "98");
+            long until = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(100);
+            while (System.nanoTime() < until) {
+                if (seen.stream().anyMatch(l -> l.contains(probe))) {
+                    return;
+                }
+                Thread.sleep(5);
+            }
+        }
+        throw new AssertionError("ip monitor reported none of 200 probe routes: " + seen);
     }
 
     /** Adds a route to {@code dst} in a table of its own and waits until the monitor reported it. */
