@@ -305,10 +305,8 @@ public final class LocalCluster implements AutoCloseable {
             return;
         }
         Cgroups.destroy(p.cgroup());
-        if (netnsNames().contains(p.netns())) {
-            killNamespaceProcesses(p.netns());
-            Sh.run("ip", "netns", "del", p.netns());
-        }
+        unlessGone(p.netns(), () -> killNamespaceProcesses(p.netns()));
+        unlessGone(p.netns(), () -> Sh.run("ip", "netns", "del", p.netns()));
         log.info("cluster {}: pod {} removed", spec.name(), name);
     }
 
@@ -477,8 +475,10 @@ public final class LocalCluster implements AutoCloseable {
         HostLink.remove(name, failures);
         for (String netns : netnsNames()) {
             if (netns.startsWith(prefix)) {
-                run(failures, () -> killNamespaceProcesses(netns));
-                run(failures, () -> Sh.run("ip", "netns", "del", netns));
+                // Another teardown (a pod stopped by its owner while a signal tears the cluster down)
+                // may remove the namespace between the listing and these steps: gone is what they want.
+                run(failures, () -> unlessGone(netns, () -> killNamespaceProcesses(netns)));
+                run(failures, () -> unlessGone(netns, () -> Sh.run("ip", "netns", "del", netns)));
             }
         }
         run(failures, () -> PathCleanup.deleteTree(BPF_PINS.resolve(name)));
@@ -529,6 +529,18 @@ public final class LocalCluster implements AutoCloseable {
                     h.onExit().completeOnTimeout(h, 2, java.util.concurrent.TimeUnit.SECONDS).join();
                 });
             }
+        }
+    }
+
+    /** Runs {@code step} on {@code netns}; its failure counts only while the namespace still exists. */
+    static void unlessGone(String netns, Runnable step) {
+        try {
+            step.run();
+        } catch (RuntimeException e) {
+            if (Files.exists(Path.of("/var/run/netns", netns))) {
+                throw e;
+            }
+            log.debug("namespace {} was removed by another teardown meanwhile", netns);
         }
     }
 

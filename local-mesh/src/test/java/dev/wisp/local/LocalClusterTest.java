@@ -68,6 +68,28 @@ class LocalClusterTest {
         assertThat(Leftovers.scan("lcorphan")).isEmpty();
     }
 
+    /**
+     * A namespace that another teardown removed between the listing and the step (a demo stopped by
+     * SIGTERM while its waypoint pod was being removed) is not a failure; one that still exists is.
+     */
+    @Test
+    void aTeardownStepFailingOnANamespaceAnotherTeardownRemovedIsNoFailure() {
+        String ns = "wisp-lcgone-" + ProcessHandle.current().pid();
+        RuntimeException refused = new ClusterException(
+                "'ip netns pids " + ns + "' failed: Cannot open network namespace");
+        LocalCluster.unlessGone(ns, () -> {
+            throw refused;
+        });
+        Sh.run("ip", "netns", "add", ns);
+        try {
+            assertThatThrownBy(() -> LocalCluster.unlessGone(ns, () -> {
+                throw refused;
+            })).isSameAs(refused);
+        } finally {
+            Sh.run("ip", "netns", "del", ns);
+        }
+    }
+
     @Test
     void specRefusesBadInputWithTheFieldNamed() {
         assertThatThrownBy(() -> ClusterSpec.builder("Bad_Name").build()).hasMessageContaining(
