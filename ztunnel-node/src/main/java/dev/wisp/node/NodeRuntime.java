@@ -571,7 +571,9 @@ public final class NodeRuntime implements AutoCloseable {
                 Closing.inOrder(hbone, hboneClient, quicServer, pool);
             }
             // Capture's maps last: streams still carried during the drain use them (client addresses).
-            Closing.inOrder(capture, controlPlane, identities, wireguard, admin);
+            // The pods' reply paths stay when handing over: the new agent's connections answer over them.
+            Closing.inOrder(handingOver.asked() ? null : transparent, capture, controlPlane, identities, wireguard,
+                    admin);
         } finally {
             transport.close();
             phase = Phase.CLOSED;

@@ -115,6 +115,9 @@ class TransparentUpstreamTest {
                 assertThat(replyPath(ns)).as("the reply path, after the second agent added the pod").isTrue();
                 assertThat(fallbacks("not_installed")).isZero();
             }
+            // Both closed (as agents that stop without handing over): nothing of the path is left.
+            assertThat(replyPath(ns)).as("the reply path, after both agents closed").isFalse();
+            assertThat(ip("netns", "exec", ns, "cat", "/proc/sys/net/ipv4/tcp_fwmark_accept").strip()).isEqualTo("0");
         } finally {
             if (monitor != null) {
                 monitor.destroy();
