@@ -48,13 +48,10 @@ revision=$(git -C "$root" rev-parse HEAD 2>/dev/null || echo unknown)
 epoch=${SOURCE_DATE_EPOCH:-$(git -C "$root" log -1 --format=%ct 2>/dev/null || echo 0)}
 created=$(date -u -d "@$epoch" +%Y-%m-%dT%H:%M:%SZ)
 
-jdk=""
-for c in "${WISP_JDK:-}" $(ls -d /usr/lib/jvm/* 2>/dev/null | sort -rV); do
-  [ -n "$c" ] && [ -x "$c/bin/jlink" ] || continue
-  v=$("$c/bin/java" -XshowSettings:properties -version 2>&1 | sed -n 's/^ *java.specification.version = //p')
-  if [ -n "$v" ] && [ "${v%%.*}" -ge 25 ] 2>/dev/null; then jdk=$c; break; fi
-done
-[ -n "$jdk" ] || { echo "image.sh: needs a JDK >= 25 with jlink under /usr/lib/jvm (or WISP_JDK)" >&2; exit 1; }
+# shellcheck source=lib/java.sh
+. "$root/scripts/lib/java.sh"
+java=$(WISP_JAVA=${WISP_JDK:+$WISP_JDK/bin/java} find_java jlink) || { echo "image.sh: WISP_JDK may name a JDK directory" >&2; exit 1; }
+jdk=$(dirname "$(dirname "$java")")
 
 
 work="$out/work"

@@ -8,10 +8,9 @@ cd "$root"
 n=${1:-1000}
 ./mvnw -q -o -pl spiffe -am package dependency:build-classpath -DskipTests -DincludeScope=runtime \
   -Dmdep.outputFile=target/ca-bench.cp >/dev/null
-java=$(ls -d /usr/lib/jvm/*/bin/java | sort -rV | while read -r j; do
-  v=$("$j" -XshowSettings:properties -version 2>&1 | sed -n 's/^ *java.specification.version = //p')
-  [ "${v%%.*}" -ge 25 ] 2>/dev/null && { echo "$j"; break; }
-done)
+# shellcheck source=../../scripts/lib/java.sh
+. "$root/scripts/lib/java.sh"
+java=$(find_java)
 load=$(cut -d' ' -f1-3 /proc/loadavg)
 cp="$root/spiffe/target/classes:$(cat "$root/spiffe/target/ca-bench.cp")"
 out=$("$java" -cp "$cp" "$root/bench/ca-issue/CaIssueBench.java" "$n" 2>/dev/null)

@@ -4,7 +4,7 @@
 #   background_ticks       machine_ticks over $idle_secs (default 5) with no benchmark traffic
 #   ksoftirqd_ticks        utime+stime of the kernel's softirq threads
 #   cgroup_ticks DIR       cpu_ticks summed over the processes of a cgroup and the cgroups below it
-#   find_java              the newest JDK >= 25 under /usr/lib/jvm (exits 1 when there is none)
+#   find_java              the java of a JDK >= 25: WISP_JAVA, else the newest under /usr/lib/jvm (scripts/lib/java.sh)
 
 cpu_ticks() {
   awk '{print $14+$15}' "/proc/$1/stat" 2>/dev/null || echo 0
@@ -32,11 +32,5 @@ cgroup_ticks() {
   echo "$t"
 }
 
-find_java() {
-  local j v
-  for j in $(ls -d /usr/lib/jvm/*/bin/java 2>/dev/null | sort -rV); do
-    v=$("$j" -XshowSettings:properties -version 2>&1 | sed -n 's/^ *java.specification.version = //p')
-    [ "${v%%.*}" -ge 25 ] 2>/dev/null && { echo "$j"; return 0; }
-  done
-  echo "needs a JDK >= 25 under /usr/lib/jvm" >&2; return 1
-}
+# shellcheck source=../../scripts/lib/java.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../../scripts/lib/java.sh"

@@ -3,6 +3,7 @@ package dev.wisp.e2e;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
+import dev.wisp.base.Closing;
 import dev.wisp.local.ClusterSpec;
 import dev.wisp.local.LocalMesh;
 import dev.wisp.local.MeshSpec;
@@ -79,10 +80,7 @@ class WaypointFaultE2eTest {
 
     @AfterAll
     static void down() throws Exception {
-        if (session != null) {
-            session.close();
-        }
-        PodApps.down(mesh, CLUSTER);
+        Closing.inOrder(session, () -> PodApps.down(mesh, CLUSTER));
     }
 
     @Test

@@ -40,23 +40,15 @@ public final class NetlinkSocket extends OwnedDescriptor implements NetlinkChann
 
     private static final int AF_NETLINK = 16;
     private static final int SOCK_RAW = 3;
-    private static final int SOCK_CLOEXEC = 0x80000;
     private static final int SOL_NETLINK = 270;
     private static final int NETLINK_CAP_ACK = 10;
     private static final int NETLINK_EXT_ACK = 11;
-    private static final int SO_RCVTIMEO = 20;
     private static final int MSG_PEEK = 0x2;
     private static final int MSG_TRUNC = 0x20;
     /** {@code sizeof(struct sockaddr_nl)}: family, pad, port id, groups. */
     private static final int SOCKADDR_NL = 12;
 
     private static final Linker LINKER = Linker.nativeLinker();
-    private static final MethodHandle SOCKET = Libc.downcall(LINKER.defaultLookup(), "socket",
-            FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT,
-                    ValueLayout.JAVA_INT));
-    private static final MethodHandle BIND = Libc.downcall(LINKER.defaultLookup(), "bind",
-            FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.ADDRESS,
-                    ValueLayout.JAVA_INT));
     private static final MethodHandle SENDTO = Libc.downcall(LINKER.defaultLookup(), "sendto",
             FunctionDescriptor.of(ValueLayout.JAVA_LONG, ValueLayout.JAVA_INT, ValueLayout.ADDRESS,
                     ValueLayout.JAVA_LONG, ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.JAVA_INT));
@@ -87,19 +79,15 @@ public final class NetlinkSocket extends OwnedDescriptor implements NetlinkChann
                 : protocol == NETLINK_GENERIC
                         ? "NETLINK_GENERIC"
                         : "netlink protocol " + protocol;
-        int fd = (int) Libc.call("socket(AF_NETLINK, SOCK_RAW, " + name + ")",
-                err -> (int) SOCKET.invokeExact(err, AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, protocol));
+        int fd = Sockets.socket(AF_NETLINK, SOCK_RAW, protocol, "AF_NETLINK, SOCK_RAW, " + name);
         try (Arena arena = Arena.ofConfined()) {
             // Best effort: without them errors still come, only shorter (no sentence, the request echoed).
             trySet(fd, NETLINK_EXT_ACK);
             trySet(fd, NETLINK_CAP_ACK);
-            MemorySegment tv = arena.allocate(16);
-            tv.set(ValueLayout.JAVA_LONG, 0, timeout.toSeconds());
-            tv.set(ValueLayout.JAVA_LONG, 8, timeout.toMillisPart() * 1000L);
-            Sockets.setOption(fd, Sockets.SOL_SOCKET, SO_RCVTIMEO, tv, "SO_RCVTIMEO");
+            Sockets.setReceiveTimeout(fd, timeout);
             MemorySegment addr = arena.allocate(SOCKADDR_NL);
             addr.set(ValueLayout.JAVA_SHORT, 0, (short) AF_NETLINK);
-            Libc.call("bind(" + name + ")", err -> (int) BIND.invokeExact(err, fd, addr, SOCKADDR_NL));
+            Sockets.bind(fd, addr, name);
             return new NetlinkSocket(fd, name);
         } catch (NativeException | RuntimeException e) {
             Libc.close(fd);

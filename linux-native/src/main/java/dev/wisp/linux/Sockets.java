@@ -19,6 +19,7 @@ import java.net.UnknownHostException;
 import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
+import java.time.Duration;
 
 /**
  * Socket calls on raw file descriptors through the FFM API, for what the JDK's socket classes
@@ -51,6 +52,7 @@ public final class Sockets {
     /** {@code sizeof(struct sockaddr_un)}: a 2-byte family and a 108-byte path (107 usable). */
     private static final int SOCKADDR_UN_SIZE = 110;
     private static final int SOCK_CLOEXEC = 0x80000;
+    private static final int SO_RCVTIMEO = 20;
     private static final int SHUT_WR = 1;
     private static final long SOCKADDR_SIZE = 28;
 
@@ -96,9 +98,32 @@ public final class Sockets {
 
     /** {@code socket(family, type | SOCK_CLOEXEC, 0)}; the caller owns the descriptor. */
     static int socket(int family, int type) throws NativeException {
-        return (int) Libc.call("socket(" + (family == AF_INET ? "AF_INET" : family == AF_UNIX ? "AF_UNIX" : "AF_INET6")
-                + ", type " + type + ")",
-                err -> (int) SOCKET.invokeExact(err, family, type | SOCK_CLOEXEC, 0));
+        return socket(family, type, 0, (family == AF_INET ? "AF_INET" : family == AF_UNIX ? "AF_UNIX" : "AF_INET6")
+                + ", type " + type);
+    }
+
+    /**
+     * {@code socket(family, type | SOCK_CLOEXEC, protocol)}, {@code what} naming the arguments in an
+     * error; the caller owns the descriptor.
+     */
+    static int socket(int family, int type, int protocol, String what) throws NativeException {
+        return (int) Libc.call("socket(" + what + ")",
+                err -> (int) SOCKET.invokeExact(err, family, type | SOCK_CLOEXEC, protocol));
+    }
+
+    /** {@code bind(fd, address, sizeof address)}, {@code what} naming the address in an error. */
+    static void bind(int fd, MemorySegment address, String what) throws NativeException {
+        Libc.call("bind(" + what + ")", err -> (int) BIND.invokeExact(err, fd, address, (int) address.byteSize()));
+    }
+
+    /** {@code SO_RCVTIMEO}: a blocking receive that waits longer than {@code timeout} fails with EAGAIN. */
+    static void setReceiveTimeout(int fd, Duration timeout) throws NativeException {
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment timeval = arena.allocate(16); // seconds, microseconds
+            timeval.set(ValueLayout.JAVA_LONG, 0, timeout.toSeconds());
+            timeval.set(ValueLayout.JAVA_LONG, 8, timeout.toNanosPart() / 1000);
+            setOption(fd, SOL_SOCKET, SO_RCVTIMEO, timeval, "SO_RCVTIMEO");
+        }
     }
 
     /** {@code bind(fd, address)}. */
@@ -135,7 +160,7 @@ public final class Sockets {
             MemorySegment addr = arena.allocate(SOCKADDR_UN_SIZE);
             addr.set(ValueLayout.JAVA_SHORT, 0, (short) AF_UNIX);
             MemorySegment.copy(name, 0, addr, ValueLayout.JAVA_BYTE, 2, name.length);
-            Libc.call("bind(" + path + ")", err -> (int) BIND.invokeExact(err, fd, addr, SOCKADDR_UN_SIZE));
+            bind(fd, addr, path.toString());
             Libc.call("listen(" + path + ")", err -> (int) LISTEN.invokeExact(err, fd, backlog));
             return fd;
         } catch (NativeException | RuntimeException e) {

@@ -11,6 +11,7 @@ import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.UnknownHostException;
 import java.nio.ByteOrder;
+import java.time.Duration;
 
 /**
  * A dual-stack UDP socket (IPv6 with {@code IPV6_V6ONLY} off, so IPv4 peers appear as mapped
@@ -30,6 +31,8 @@ public final class UdpBatchSocket extends OwnedDescriptor {
     public static final int SLOT = 65_536;
 
     private static final InetAddress ANY6 = InetAddress.ofLiteral("::");
+    /** How long a blocking receive waits before it answers nothing ({@code SO_RCVTIMEO}). */
+    private static final Duration RECEIVE_WAIT = Duration.ofMillis(200);
     private static final int SO_SNDBUF = 7;
     private static final int SO_RCVBUF = 8;
     private static final int SO_RCVBUFFORCE = 33;
@@ -38,7 +41,6 @@ public final class UdpBatchSocket extends OwnedDescriptor {
     private static final int IPV6_V6ONLY = 26;
     private static final int MSG_DONTWAIT = 0x40;
     private static final int MSG_WAITFORONE = 0x10000;
-    private static final int SO_RCVTIMEO = 20;
     private static final int SOCKADDR_LEN = 28;
     private static final int MSGHDR = 64;
     private static final ValueLayout.OfShort BE_SHORT = ValueLayout.JAVA_SHORT_UNALIGNED
@@ -65,12 +67,9 @@ public final class UdpBatchSocket extends OwnedDescriptor {
     /** Binds {@code [::]:port} (0 = any free port) with {@code bufferBytes} kernel buffers. */
     public static UdpBatchSocket bind(int port, int bufferBytes) throws NativeException {
         int fd = Sockets.socket(Sockets.AF_INET6, Sockets.SOCK_DGRAM);
-        try (Arena arena = Arena.ofConfined()) {
+        try {
             Sockets.setIntOption(fd, IPPROTO_IPV6, IPV6_V6ONLY, 0, "IPV6_V6ONLY");
-            MemorySegment tv = arena.allocate(16);
-            tv.set(ValueLayout.JAVA_LONG, 0, 0);
-            tv.set(ValueLayout.JAVA_LONG, 8, 200_000);
-            Sockets.setOption(fd, Sockets.SOL_SOCKET, SO_RCVTIMEO, tv, "SO_RCVTIMEO");
+            Sockets.setReceiveTimeout(fd, RECEIVE_WAIT);
             // Root may exceed rmem_max/wmem_max; others fall back to the capped option.
             if (!trySetInt(fd, SO_RCVBUFFORCE, bufferBytes)) {
                 Sockets.setIntOption(fd, Sockets.SOL_SOCKET, SO_RCVBUF, bufferBytes, "SO_RCVBUF");

@@ -65,7 +65,7 @@ final class AgentAotCache {
                 train(wispCommand, dir, cache);
             }
             return with(wispCommand, "-XX:AOTCache=" + cache);
-        } catch (IOException e) {
+        } catch (IOException | ClusterException e) {
             log.warn("agents start without an AOT cache: {}", e.getMessage());
             return wispCommand;
         } catch (InterruptedException e) {
@@ -128,7 +128,7 @@ final class AgentAotCache {
             AgentAotCache.log.info("trained the agents' AOT cache {} in {} ms", cache, TimeUnit.NANOSECONDS.toMillis(
                     System.nanoTime() - start));
         } finally {
-            MeshFiles.deleteTree(work);
+            PathCleanup.deleteTree(work);
         }
     }
 

@@ -129,9 +129,9 @@ public final class LocalMesh implements AutoCloseable {
             Files.createDirectories(spec.workDir());
             Files.createDirectories(spec.configDir());
             // A fresh state directory per run: node tokens and the CA belong to this cluster's life.
-            MeshFiles.deleteTree(spec.workDir().resolve("state"));
-            MeshFiles.deleteTree(spec.workDir().resolve("pods"));
-            MeshFiles.deleteTree(spec.workDir().resolve("prometheus"));
+            PathCleanup.deleteTree(spec.workDir().resolve("state"));
+            PathCleanup.deleteTree(spec.workDir().resolve("pods"));
+            PathCleanup.deleteTree(spec.workDir().resolve("prometheus"));
             Files.deleteIfExists(spec.workDir().resolve(MeshProcesses.CONTROL_PLANE + ".log"));
             for (int i = 1; i <= spec.cluster().nodes(); i++) {
                 Files.deleteIfExists(spec.workDir().resolve("node" + i + ".log"));

@@ -5,7 +5,6 @@ import java.nio.file.Files;
 import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
-import java.util.Comparator;
 
 /** The local mesh's file writes: whole files replaced atomically, and directory trees removed. */
 final class MeshFiles {
@@ -35,18 +34,6 @@ final class MeshFiles {
             Files.move(tmp, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
         } catch (IOException e) {
             throw new ClusterException("cannot write " + file + ": " + e.getMessage(), e);
-        }
-    }
-
-    /** Removes {@code root} and everything below it; nothing when it does not exist. */
-    static void deleteTree(Path root) throws IOException {
-        if (!Files.exists(root)) {
-            return;
-        }
-        try (var s = Files.walk(root)) {
-            for (Path p : s.sorted(Comparator.reverseOrder()).toList()) {
-                Files.deleteIfExists(p);
-            }
         }
     }
 }

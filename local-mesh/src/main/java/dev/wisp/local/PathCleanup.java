@@ -11,8 +11,9 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The file removals of a cluster's teardown ({@link LocalCluster#down}), failures as {@link ClusterException}s,
- * and the creation of directories below the parents that clusters share and a teardown removes.
+ * The file removals of a cluster's teardown ({@link LocalCluster#down}) and of a mesh's fresh start
+ * ({@link LocalMesh}), failures as {@link ClusterException}s, and the creation of directories below
+ * the parents that clusters share and a teardown removes.
  */
 final class PathCleanup {
     private static final Logger LOG = LoggerFactory.getLogger(PathCleanup.class);
@@ -27,6 +28,7 @@ final class PathCleanup {
         }
     }
 
+    /** Removes {@code root} and everything below it; nothing when it does not exist. */
     static void deleteTree(Path root) {
         if (!Files.exists(root)) {
             return;

@@ -1,7 +1,6 @@
 package dev.wisp.waypoint.proxy;
 
 import dev.wisp.waypoint.route.Retries;
-import dev.wisp.waypoint.xds.EnvoyConfig;
 import io.netty.handler.codec.http.FullHttpRequest;
 import io.netty.handler.codec.http.FullHttpResponse;
 import io.netty.util.concurrent.EventExecutor;
@@ -12,7 +11,7 @@ import java.util.concurrent.TimeUnit;
 
 /**
  * One request's attempts at a cluster, on one event loop: each attempt goes to the next endpoint
- * ({@link Forwarder#pick}), is cut by the per-try timeout, and is followed by another after the
+ * ({@link ClusterTries#next}), is cut by the per-try timeout, and is followed by another after the
  * backoff while {@link Retries#retry} says so; the route's timeout bounds them all (504 when it
  * passes, the attempt in flight cancelled). The request is sent as a copy per attempt and released
  * when the attempts end.
@@ -29,42 +28,32 @@ final class Attempts {
     record Result(FullHttpResponse response, int status, String reason, int attempts, String where,
             Forwarder.Endpoint endpoint) {}
 
-    private final Forwarder forwarder;
-    private final EnvoyConfig config;
-    private final String cluster;
-    private final FullHttpRequest request;
+    private final ClusterTries tries;
     private final Retries plan;
+    private final FullHttpRequest request;
     private final boolean h2;
     private final EventExecutor loop;
     private final Promise<Result> result;
     private Future<FullHttpResponse> inFlight;
     private ScheduledFuture<?> deadline;
-    private String where;
-    private Forwarder.Endpoint endpoint;
-    private int sent;
 
-    private Attempts(Forwarder forwarder, EnvoyConfig config, String cluster, FullHttpRequest request, Retries plan,
-            boolean h2, EventExecutor loop) {
-        this.h2 = h2;
-        this.forwarder = forwarder;
-        this.config = config;
-        this.cluster = cluster;
+    private Attempts(ClusterTries tries, FullHttpRequest request, boolean h2, EventExecutor loop) {
+        this.tries = tries;
+        this.plan = tries.plan;
         this.request = request;
-        this.plan = plan;
+        this.h2 = h2;
         this.loop = loop;
         this.result = loop.newPromise();
-        this.where = cluster;
     }
 
     /**
-     * Sends {@code request} (released when done) to {@code cluster} under {@code plan}, as HTTP/2 when
-     * {@code h2}; call on {@code loop}.
+     * Sends {@code request} (released when done) by {@code tries}, as HTTP/2 when {@code h2}; call on
+     * {@code loop}.
      */
-    static Future<Result> run(Forwarder forwarder, EnvoyConfig config, String cluster, FullHttpRequest request,
-            Retries plan, boolean h2, EventExecutor loop) {
-        Attempts a = new Attempts(forwarder, config, cluster, request, plan, h2, loop);
+    static Future<Result> run(ClusterTries tries, FullHttpRequest request, boolean h2, EventExecutor loop) {
+        Attempts a = new Attempts(tries, request, h2, loop);
         a.result.addListener(x -> request.release());
-        long total = plan.timeout().toMillis();
+        long total = a.plan.timeout().toMillis();
         if (total > 0) {
             a.deadline = loop.schedule(() -> a.end(null, 504, "no answer within " + total + " ms"), total,
                     TimeUnit.MILLISECONDS);
@@ -77,15 +66,14 @@ final class Attempts {
         if (result.isDone()) {
             return;
         }
+        Forwarder.Endpoint endpoint;
         try {
-            endpoint = forwarder.pick(config, cluster);
+            endpoint = tries.next();
         } catch (Forwarder.Failure e) {
             end(null, e.status(), e.getMessage());
             return;
         }
-        where = cluster + " " + endpoint.address();
-        Future<FullHttpResponse> answer = forwarder.send(request.retainedDuplicate(), endpoint, h2, loop);
-        sent++;
+        Future<FullHttpResponse> answer = tries.forwarder.send(request.retainedDuplicate(), endpoint, h2, loop);
         inFlight = answer;
         long perTry = plan.perTry().toMillis();
         ScheduledFuture<?> cut = perTry == 0
@@ -137,7 +125,7 @@ final class Attempts {
         if (deadline != null) {
             deadline.cancel(false);
         }
-        if (!result.trySuccess(new Result(response, status, reason, sent, where, endpoint))) {
+        if (!result.trySuccess(tries.result(response, status, reason))) {
             if (response != null) {
                 response.release();
             }

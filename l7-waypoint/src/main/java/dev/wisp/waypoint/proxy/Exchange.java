@@ -8,7 +8,6 @@ import dev.wisp.waypoint.route.EnvoyRoutes;
 import dev.wisp.waypoint.route.EnvoyRoutes.Decision;
 import dev.wisp.waypoint.route.Faults;
 import dev.wisp.waypoint.route.RateLimits;
-import dev.wisp.waypoint.route.Retries;
 import dev.wisp.waypoint.route.RouteActions;
 import dev.wisp.waypoint.route.RouteFilters;
 import dev.wisp.waypoint.telemetry.RequestMetrics;
@@ -213,7 +212,7 @@ final class Exchange extends SimpleChannelInboundHandler<HttpObject> {
         RouteActions.Upstream u = f.upstream();
         HttpRequest up = new DefaultHttpRequest(HttpVersion.HTTP_1_1, head.method(), u.path());
         u.headers().forEach((name, values) -> up.headers().add(name, values));
-        call = StreamedCall.start(routing.forwarder(), routed.config(), f.cluster(), up, Retries.of(f.action()), c,
+        call = StreamedCall.start(new ClusterTries(routing.forwarder(), routed.config(), f), up, c,
                 new StreamedCall.Events() {
                     @Override
                     public void refused(Attempts.Result a) {
@@ -381,7 +380,8 @@ final class Exchange extends SimpleChannelInboundHandler<HttpObject> {
             routing.forwarder().mirror(now, mirror, upstreamRequest.retainedDuplicate(), h2, c.executor());
         }
         c.channel().config().setAutoRead(false);
-        Attempts.run(routing.forwarder(), now, f.cluster(), upstreamRequest, Retries.of(f.action()), h2, c.executor())
+        Attempts.run(new ClusterTries(routing.forwarder(), now, f),
+                upstreamRequest, h2, c.executor())
                 .addListener((Future<Attempts.Result> done) -> {
                     Attempts.Result a = done.getNow();
                     upstream = upstreamOf(a);

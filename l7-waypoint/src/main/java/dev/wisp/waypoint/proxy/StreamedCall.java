@@ -1,11 +1,9 @@
 package dev.wisp.waypoint.proxy;
 
 import dev.wisp.waypoint.route.Retries;
-import dev.wisp.waypoint.xds.EnvoyConfig;
 import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.ChannelInboundHandlerAdapter;
 import io.netty.handler.codec.http.EmptyHttpHeaders;
-import io.netty.handler.codec.http.FullHttpResponse;
 import io.netty.handler.codec.http.HttpContent;
 import io.netty.handler.codec.http.HttpRequest;
 import io.netty.handler.codec.http.HttpResponse;
@@ -56,49 +54,39 @@ final class StreamedCall {
         void ended(int status, String grpcStatus, long requestBytes, long responseBytes, Attempts.Result r);
     }
 
-    private final Forwarder forwarder;
-    private final EnvoyConfig config;
-    private final String cluster;
-    private final HttpRequest head;
+    private final ClusterTries tries;
     private final Retries plan;
+    private final HttpRequest head;
     private final ChannelHandlerContext down;
     private final EventExecutor loop;
     private final Events events;
     private final ArrayDeque<HttpContent> held = new ArrayDeque<>();
     private ScheduledFuture<?> deadline;
     private Http2StreamChannel up;
-    private Forwarder.Endpoint endpoint;
-    private String where;
-    private int sent;
     private boolean requestEnded;
     private boolean done;
     private HttpResponse answer;
     private long requestBytes;
     private long responseBytes;
 
-    private StreamedCall(Forwarder forwarder, EnvoyConfig config, String cluster, HttpRequest head, Retries plan,
-            ChannelHandlerContext down, Events events) {
-        this.forwarder = forwarder;
-        this.config = config;
-        this.cluster = cluster;
+    private StreamedCall(ClusterTries tries, HttpRequest head, ChannelHandlerContext down, Events events) {
+        this.tries = tries;
+        this.plan = tries.plan;
         this.head = head;
-        this.plan = plan;
         this.down = down;
         this.loop = down.executor();
         this.events = events;
-        this.where = cluster;
     }
 
     /**
-     * Starts the call of {@code head} (as the route sends it upstream) to {@code cluster}; the client's
+     * Starts the call of {@code head} (as the route sends it upstream) by {@code tries}; the client's
      * DATA follow through {@link #request}. Call on {@code down}'s loop.
      */
-    static StreamedCall start(Forwarder forwarder, EnvoyConfig config, String cluster, HttpRequest head,
-            Retries plan, ChannelHandlerContext down, Events events) {
-        StreamedCall call = new StreamedCall(forwarder, config, cluster, head, plan, down, events);
+    static StreamedCall start(ClusterTries tries, HttpRequest head, ChannelHandlerContext down, Events events) {
+        StreamedCall call = new StreamedCall(tries, head, down, events);
         down.channel().config().setAutoRead(false); // until the upstream stream can take the request
-        long perTry = plan.perTry().toMillis();
-        long total = plan.timeout().toMillis();
+        long perTry = call.plan.perTry().toMillis();
+        long total = call.plan.timeout().toMillis();
         long wait = perTry == 0 ? total : total == 0 ? perTry : Math.min(perTry, total);
         if (wait > 0) {
             call.deadline = call.loop.schedule(() -> call.refuse(504, "no answer within " + wait + " ms"), wait,
@@ -112,16 +100,14 @@ final class StreamedCall {
         if (done) {
             return;
         }
+        Forwarder.Endpoint to;
         try {
-            endpoint = forwarder.pick(config, cluster);
+            to = tries.next();
         } catch (Forwarder.Failure e) {
             refuse(e.status(), e.getMessage());
             return;
         }
-        Forwarder.Endpoint to = endpoint;
-        where = cluster + " " + to.address();
-        sent++;
-        forwarder.upstreams().stream(to, loop, new FromEndpoint()).addListener((Future<Http2StreamChannel> s) -> {
+        tries.forwarder.upstreams().stream(to, loop, new FromEndpoint()).addListener((Future<Http2StreamChannel> s) -> {
             if (!s.isSuccess()) {
                 unsent(n, s.cause().getMessage());
                 return;
@@ -259,7 +245,7 @@ final class StreamedCall {
     }
 
     private Attempts.Result result(int status, String reason) {
-        return new Attempts.Result((FullHttpResponse) null, status, reason, sent, where, endpoint);
+        return tries.result(null, status, reason);
     }
 
     /** The upstream stream's end of the call: hands its events to the client stream's loop. */

@@ -81,51 +81,58 @@ final class UpstreamPool {
     private final HbonePool pool;
     private final long idleNanos;
     private final Map<Key, Slot> slots = new ConcurrentHashMap<>();
-    // What the connection gauges read: streams open and idle, by protocol (an h2c connection is idle without streams).
-    private final AtomicInteger h1Open = new AtomicInteger();
-    private final AtomicInteger h1Idle = new AtomicInteger();
-    private final AtomicInteger h2Open = new AtomicInteger();
-    private final AtomicInteger h2Idle = new AtomicInteger();
     private final MeterRegistry registry;
-    private final Counter h1Opened;
-    private final Counter h2Opened;
-    private final Counter h1New;
-    private final Counter h1Reused;
-    private final Counter h2New;
-    private final Counter h2Reused;
+    private final Meters http1;
+    private final Meters http2;
 
     UpstreamPool(HbonePool pool, Duration idleTimeout, MeterRegistry registry) {
         this.pool = requireNonNull(pool, "pool");
         this.idleNanos = idleTimeout.toNanos();
         this.registry = requireNonNull(registry, "registry");
-        gauge("http1", "idle", h1Idle::get);
-        gauge("http1", "busy", () -> h1Open.get() - h1Idle.get());
-        gauge("http2", "idle", h2Idle::get);
-        gauge("http2", "busy", () -> h2Open.get() - h2Idle.get());
-        this.h1Opened = opened("http1");
-        this.h2Opened = opened("http2");
-        this.h1New = requests("http1", "new");
-        this.h1Reused = requests("http1", "reused");
-        this.h2New = requests("http2", "new");
-        this.h2Reused = requests("http2", "reused");
+        this.http1 = new Meters(registry, "http1");
+        this.http2 = new Meters(registry, "http2");
     }
 
-    private void gauge(String protocol, String state, Supplier<Number> value) {
-        Gauge.builder("wisp_waypoint_upstream_connections", () -> value.get().doubleValue())
-                .description("the waypoint's upstream connections to endpoints (HBONE streams), by state")
-                .tag("protocol", protocol).tag("state", state).register(registry);
-    }
+    /**
+     * One protocol's upstream meters: the streams open and idle that the connection gauges read (an h2c
+     * connection is idle without streams), the connections opened, and the requests sent on a new or a
+     * reused connection.
+     */
+    private static final class Meters {
+        final AtomicInteger open = new AtomicInteger();
+        final AtomicInteger idle = new AtomicInteger();
+        final Counter opened;
+        final Counter onNew;
+        final Counter reused;
 
-    private Counter opened(String protocol) {
-        return Counter.builder("wisp_waypoint_upstream_opened")
-                .description("upstream connections (HBONE streams) the waypoint opened to endpoints")
-                .tag("protocol", protocol).register(registry);
-    }
+        Meters(MeterRegistry registry, String protocol) {
+            gauge(registry, protocol, "idle", idle::get);
+            gauge(registry, protocol, "busy", () -> open.get() - idle.get());
+            this.opened = Counter.builder("wisp_waypoint_upstream_opened")
+                    .description("upstream connections (HBONE streams) the waypoint opened to endpoints")
+                    .tag("protocol", protocol).register(registry);
+            this.onNew = requests(registry, protocol, "new");
+            this.reused = requests(registry, protocol, "reused");
+        }
 
-    private Counter requests(String protocol, String connection) {
-        return Counter.builder("wisp_waypoint_upstream_requests")
-                .description("requests sent upstream, on a new or a reused upstream connection")
-                .tag("protocol", protocol).tag("connection", connection).register(registry);
+        /** A connection is opened for a request. */
+        void openedFor() {
+            onNew.increment();
+            open.incrementAndGet();
+            opened.increment();
+        }
+
+        private static void gauge(MeterRegistry registry, String protocol, String state, Supplier<Number> value) {
+            Gauge.builder("wisp_waypoint_upstream_connections", () -> value.get().doubleValue())
+                    .description("the waypoint's upstream connections to endpoints (HBONE streams), by state")
+                    .tag("protocol", protocol).tag("state", state).register(registry);
+        }
+
+        private static Counter requests(MeterRegistry registry, String protocol, String connection) {
+            return Counter.builder("wisp_waypoint_upstream_requests")
+                    .description("requests sent upstream, on a new or a reused upstream connection")
+                    .tag("protocol", protocol).tag("connection", connection).register(registry);
+        }
     }
 
     /** Counts an upstream retired for {@code reason} (a short word: closed, error, idle, cancelled, …). */
@@ -133,7 +140,7 @@ final class UpstreamPool {
         Counter.builder("wisp_waypoint_upstream_retired")
                 .description("upstream connections the waypoint closed or lost, by why")
                 .tag("protocol", h2 ? "http2" : "http1").tag("reason", reason).register(registry).increment();
-        (h2 ? h2Open : h1Open).decrementAndGet();
+        (h2 ? http2 : http1).open.decrementAndGet();
     }
 
     private Slot slot(Key key) {
@@ -182,7 +189,7 @@ final class UpstreamPool {
         Slot slot = slot(key);
         H1Upstream idle = mayReuse ? takeIdle(slot) : null;
         if (idle != null) {
-            h1Reused.increment();
+            http1.reused.increment();
             Runnable stale = null;
             if (IDEMPOTENT.contains(request.method())) {
                 FullHttpRequest spare = request.retainedDuplicate();
@@ -201,9 +208,7 @@ final class UpstreamPool {
             idle.exchange(request, response, stale);
             return;
         }
-        h1New.increment();
-        h1Open.incrementAndGet();
-        h1Opened.increment();
+        http1.openedFor();
         H1Upstream fresh = new H1Upstream(this, slot);
         HboneTunnel.open(pool, to.key(), to.address(), fresh::handlers, executor)
                 .addListener((Future<Http2StreamChannel> f) -> {
@@ -224,7 +229,7 @@ final class UpstreamPool {
         synchronized (slot) {
             H1Upstream u;
             while ((u = slot.idle.pollLast()) != null) {
-                h1Idle.decrementAndGet();
+                http1.idle.decrementAndGet();
                 if (u.usable()) {
                     return u;
                 }
@@ -243,7 +248,7 @@ final class UpstreamPool {
                 return false;
             }
             slot.idle.addLast(u);
-            h1Idle.incrementAndGet();
+            http1.idle.incrementAndGet();
         }
         long since = u.idleSince(System.nanoTime());
         u.eventLoop().schedule(() -> {
@@ -263,7 +268,7 @@ final class UpstreamPool {
             if ((since != 0 && u.idleSince() != since) || !slot.idle.removeFirstOccurrence(u)) {
                 return false;
             }
-            h1Idle.decrementAndGet();
+            http1.idle.decrementAndGet();
             return true;
         }
     }
@@ -297,9 +302,7 @@ final class UpstreamPool {
                     conn.open(HboneTunnel.open(pool, to.key(), to.address(), conn::handlers, executor), executor);
                     conn.take();
                     slot.h2.add(conn);
-                    h2New.increment();
-                    h2Open.incrementAndGet();
-                    h2Opened.increment();
+                    http2.openedFor();
                 }
             }
         }
@@ -338,7 +341,7 @@ final class UpstreamPool {
         assert Thread.holdsLock(slot);
         for (H2Upstream c : slot.h2) {
             if (c.take()) {
-                h2Reused.increment();
+                http2.reused.increment();
                 return c;
             }
         }
@@ -355,9 +358,9 @@ final class UpstreamPool {
     /** An h2c connection's streams went from one to none ({@code idle}) or from none to one. */
     void h2Idle(boolean idle) {
         if (idle) {
-            h2Idle.incrementAndGet();
+            http2.idle.incrementAndGet();
         } else {
-            h2Idle.decrementAndGet();
+            http2.idle.decrementAndGet();
         }
     }
 

@@ -2,7 +2,6 @@ package dev.wisp.node.capture;
 
 import static java.util.Objects.requireNonNull;
 
-import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
@@ -146,24 +145,11 @@ public final class CniPlugin {
 
     private static JsonNode readConfig(InputStream stdin, boolean mayBeEmpty) throws IOException, CniException {
         byte[] bytes = stdin.readNBytes(MAX_STDIN + 1);
-        if (bytes.length > MAX_STDIN) {
-            throw new CniException(DECODE_FAILURE, "the network configuration on stdin is larger than " + MAX_STDIN
-                    + " bytes");
-        }
         if (bytes.length == 0 && mayBeEmpty) {
             return JSON.createObjectNode();
         }
-        JsonNode config;
-        try {
-            config = JSON.readTree(bytes);
-        } catch (JsonProcessingException e) {
-            throw new CniException(DECODE_FAILURE, "the network configuration on stdin is not JSON: " + e
-                    .getOriginalMessage());
-        }
-        if (config == null || !config.isObject()) {
-            throw new CniException(DECODE_FAILURE, "the network configuration on stdin is not a JSON object");
-        }
-        return config;
+        return BoundedJson.object(bytes, MAX_STDIN, "the network configuration on stdin",
+                (message, cause) -> new CniException(DECODE_FAILURE, message));
     }
 
     /** The pod the call is about, from CNI_ARGS. */

@@ -1,8 +1,6 @@
 package dev.wisp.node.capture;
 
-import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import java.io.IOException;
 import java.io.InputStream;
 import java.net.URI;
@@ -29,7 +27,6 @@ import javax.net.ssl.TrustManagerFactory;
  * stands).
  */
 final class KubeApiReader implements AutoCloseable {
-    private static final ObjectMapper JSON = new ObjectMapper();
     static final int MAX_BODY = 4 << 20;
     private static final Duration TIMEOUT = Duration.ofSeconds(5);
 
@@ -79,19 +76,8 @@ final class KubeApiReader implements AutoCloseable {
             if (response.statusCode() != 200) {
                 return new Answer(response.statusCode(), null);
             }
-            if (bytes.length > MAX_BODY) {
-                throw new BadAnswer("GET " + path + " answered more than " + MAX_BODY + " bytes");
-            }
-            JsonNode node;
-            try {
-                node = JSON.readTree(bytes);
-            } catch (JsonProcessingException e) {
-                throw new BadAnswer("GET " + path + " did not answer JSON");
-            }
-            if (node == null || !node.isObject()) {
-                throw new BadAnswer("GET " + path + " did not answer a JSON object");
-            }
-            return new Answer(200, node);
+            return new Answer(200, BoundedJson.object(bytes, MAX_BODY, "the answer to GET " + path,
+                    (message, cause) -> new BadAnswer(message)));
         }
     }
 

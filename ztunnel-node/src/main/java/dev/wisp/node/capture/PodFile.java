@@ -1,6 +1,5 @@
 package dev.wisp.node.capture;
 
-import com.fasterxml.jackson.core.JsonProcessingException;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.wisp.bpf.capture.PodRef;
@@ -114,22 +113,7 @@ final class PodFile {
 
     /** Parses {@code bytes} read from {@code file}. */
     static PodRef parse(Path file, byte[] bytes) throws IOException {
-        if (bytes.length > MAX_BYTES) {
-            throw new IOException("pod file " + file + " is larger than " + MAX_BYTES + " bytes");
-        }
-        JsonNode n;
-        try {
-            n = JSON.readTree(bytes);
-        } catch (JsonProcessingException e) {
-            // Found by PodFileFuzzTest: Jackson's own message names no file; the operator needs it.
-            throw new IOException("pod file " + file + " is not JSON: " + e.getOriginalMessage(), e);
-        } catch (IOException e) {
-            // Also found by it: bytes that are no Unicode encoding fail before JSON parsing starts.
-            throw new IOException("pod file " + file + " is not JSON: " + e.getMessage(), e);
-        }
-        if (n == null || !n.isObject()) {
-            throw new IOException("pod file " + file + " is not a JSON object");
-        }
+        JsonNode n = BoundedJson.object(bytes, MAX_BYTES, "pod file " + file, IOException::new);
         String uid = text(file, n, "uid");
         if (!uid.equals(uidOf(file))) {
             throw new IOException("pod file " + file + " names uid '" + uid + "': the file must be <uid>.json");
