@@ -10,7 +10,7 @@ import java.util.concurrent.atomic.AtomicLong;
 
 /**
  * Work-conserving fair sharing of the node agent between the workloads of its node (issue 18, noisy
- * neighbours), with no fixed rate: a workload is held only while another workload <em>has work
+ * neighbours), with no fixed rate: a workload is held only while another workload <em>is kept
  * waiting</em> and has had less of the agent. Pure (the caller gives the time) and lock-free on the
  * relay's path (atomics per workload; one instance serves all of the agent's event loops).
  *
@@ -19,34 +19,33 @@ import java.util.concurrent.atomic.AtomicLong;
  * Exchange#read}) and {@code connectionCost} for each new connection it starts ({@link
  * #connection}).
  *
- * <p><b>Work waiting.</b> Each of a workload's connections is an {@link Exchange}: it is
+ * <p><b>Kept waiting.</b> Each of a workload's connections is an {@link Exchange}: it is
  * <em>outstanding</em> from its start (its setup, and any wait for its share) until the server side
  * first answers, and again each time the client side sends after the server's last answer, until the
- * server answers again. A workload has work waiting while one of its exchanges is outstanding and its
- * last client read (or connection start) is at most {@code 5 x window} old: a request in flight, a
- * connection being set up or kept waiting, an upload under way. A keep-alive connection with nothing
- * asked, a pod that has finished its exchange, a request whose answer is long overdue: none of these
- * is work waiting.
+ * server answers again. An answer later than half a window is <em>late</em>. A workload is kept
+ * waiting when one of its answers was late within the last {@code 5 x window}, or its latest exchange
+ * has been outstanding for more than half a window (and less than {@code 5 x window}). A keep-alive
+ * connection with nothing asked, or requests answered promptly, are not; the agent judges only by
+ * what it relays.
  *
  * <p><b>The rule</b> (deficit round robin over windows): a workload that has used more than {@code
- * quantum} in this window is held when some other workload has work waiting and has used at least
- * {@code quantum} less than it in this window; held for a short slice ({@code window / 8}, at least
- * 1 ms, at most to the window's end), then asked again. So:
+ * quantum} in this window is held until the window ends when some other workload is kept waiting and
+ * has used at least {@code quantum} less than it in this window. So:
  * <ul>
  * <li>a workload alone, or beside idle ones, is never held: it runs at full speed;</li>
- * <li>beside a light one (a pod making requests at a modest rate), a heavy workload is held only while
- * one of the light one's requests or connection setups is in flight, and only once it has had its
- * quantum in the window: when the node is quick the light one's exchanges take a millisecond and the
- * heavy one barely notices; when the node is saturated they take longer, and the heavy one is held
- * longer, which is when it harms;</li>
- * <li>two heavy workloads (both always with work waiting) are held only while one is more than a
- * quantum ahead of the other: they alternate, and one of them always runs.</li>
+ * <li>beside a light one (a pod making requests at a modest rate) whose answers come promptly, a
+ * heavy workload is not held either: the node has room for both;</li>
+ * <li>once the light one's answers come late (the node is saturated, by the heavy one or by anything
+ * else), the heavy one gets its quantum per window (about 16-20 MiB/s with four connections, two new
+ * connections per window) until the light one's answers have been prompt for {@code 5 x window};</li>
+ * <li>two heavy workloads are held only while one of them is kept waiting and the other is more than a
+ * quantum ahead: they alternate, and one of them always runs.</li>
  * </ul>
- * Failure modes, stated: a neighbour that keeps a request outstanding (it sends and its server is
- * slow, or it streams upwards with no answer) counts as waiting for up to {@code 5 x window} after its
- * last byte, and holds a heavy pod (beyond its quantum per window) that long; the signal is the agent's
- * own view of its relays, not the kernel's socket queues, so bytes readable but not yet read are seen
- * only through the exchange they belong to.
+ * Failure modes, stated: a neighbour whose own server is slow (answers after more than half a window)
+ * looks kept waiting, and holds a heavy pod to its quantum per window while it lasts; a heavy pod
+ * is released as soon as its neighbours' answers are prompt again, so under steady saturation the
+ * share alternates between holding and releasing, and a neighbour's first late answer of each cycle
+ * is not prevented, only bounded.
  */
 public final class FairShare {
     /**
@@ -86,11 +85,12 @@ public final class FairShare {
         }
     }
 
-    /** How many windows a workload's last request counts as work waiting. */
+    /** How many windows a late answer (or an unanswered request) counts as harm. */
     static final int HORIZON_WINDOWS = 5;
     private final Settings settings;
     private final long window;
-    private final long slice;
+    /** An answer later than this (half a window) is late: its workload was kept waiting. */
+    private final long patience;
     private final long horizon;
     /** The workloads with a connection open (or starting). */
     private final ConcurrentHashMap<String, Account> accounts = new ConcurrentHashMap<>();
@@ -98,7 +98,7 @@ public final class FairShare {
     public FairShare(Settings settings) {
         this.settings = requireNonNull(settings, "settings");
         this.window = settings.window().toNanos();
-        this.slice = Math.max(1_000_000, window / 8);
+        this.patience = window / 2;
         this.horizon = HORIZON_WINDOWS * window;
     }
 
@@ -114,8 +114,10 @@ public final class FairShare {
         final AtomicLong used = new AtomicLong();
         /** Exchanges outstanding. */
         final AtomicInteger outstanding = new AtomicInteger();
-        /** The last client read or connection start, a {@link System#nanoTime} reading. */
+        /** When its latest exchange became outstanding, a {@link System#nanoTime} reading. */
         volatile long lastAsk;
+        /** When one of its exchanges was last answered late; {@link Long#MIN_VALUE}: never. */
+        volatile long lastLate = Long.MIN_VALUE;
         /** Exchanges open; guarded by {@link #accounts}' compute on this workload. */
         int refs;
 
@@ -135,8 +137,17 @@ public final class FairShare {
             return index.get() == i ? used.get() : 0;
         }
 
-        boolean waiting(long now, long horizon) {
-            return outstanding.get() > 0 && now - lastAsk < horizon;
+        /**
+         * Kept waiting, within {@code horizon}: an exchange answered later than {@code patience}, or
+         * the latest one outstanding for longer than that and not answered yet.
+         */
+        boolean harmed(long now, long patience, long horizon) {
+            long late = lastLate;
+            if (late != Long.MIN_VALUE && now - late < horizon) {
+                return true;
+            }
+            long waited = now - lastAsk;
+            return outstanding.get() > 0 && waited > patience && waited < horizon;
         }
     }
 
@@ -177,9 +188,12 @@ public final class FairShare {
         private final Account account;
         private final AtomicBoolean awaiting = new AtomicBoolean(true);
         private final AtomicBoolean ended = new AtomicBoolean();
+        /** When it last became outstanding. */
+        private volatile long askedAt;
 
         private Exchange(Account account, long now) {
             this.account = account;
+            askedAt = now;
             account.lastAsk = now;
             account.outstanding.incrementAndGet();
         }
@@ -190,12 +204,16 @@ public final class FairShare {
          */
         public long read(boolean request, long n, long now) {
             if (request) {
-                account.lastAsk = now;
                 if (!awaiting.get() && !ended.get() && awaiting.compareAndSet(false, true)) {
+                    askedAt = now;
+                    account.lastAsk = now;
                     account.outstanding.incrementAndGet();
                 }
             } else if (awaiting.get() && awaiting.compareAndSet(true, false)) {
                 account.outstanding.decrementAndGet();
+                if (now - askedAt > patience) {
+                    account.lastLate = now;
+                }
             }
             long i = Math.floorDiv(now, window);
             long used = account.charge(n, i);
@@ -215,7 +233,7 @@ public final class FairShare {
     }
 
     /**
-     * Over its quantum, and some other workload with work waiting has used a quantum less in this
+     * Over its quantum, and some other workload kept waiting (lately) has used a quantum less in this
      * window.
      */
     private boolean held(Account a, long used, long now, long i) {
@@ -224,7 +242,7 @@ public final class FairShare {
         }
         long below = used - settings.quantum();
         for (Account other : accounts.values()) {
-            if (other != a && other.usedIn(i) < below && other.waiting(now, horizon)) {
+            if (other != a && other.usedIn(i) < below && other.harmed(now, patience, horizon)) {
                 return true;
             }
         }
@@ -232,7 +250,7 @@ public final class FairShare {
     }
 
     private long pause(long now, long i) {
-        return Math.max(1, Math.min(slice, (i + 1) * window - now));
+        return Math.max(1, (i + 1) * window - now);
     }
 
     /** Workloads with a connection open. */
@@ -240,8 +258,8 @@ public final class FairShare {
         return accounts.size();
     }
 
-    /** Workloads with work waiting at {@code now}. */
-    int waiting(long now) {
-        return (int) accounts.values().stream().filter(a -> a.waiting(now, horizon)).count();
+    /** Workloads kept waiting (lately) at {@code now}. */
+    int harmed(long now) {
+        return (int) accounts.values().stream().filter(a -> a.harmed(now, patience, horizon)).count();
     }
 }

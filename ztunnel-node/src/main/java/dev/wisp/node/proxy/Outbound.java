@@ -137,7 +137,7 @@ public final class Outbound implements AutoCloseable {
     /**
      * Starts the setup of {@code source}'s connection when its {@link FairShare} lets it, else waits
      * (on the client's loop, connected, reading nothing) until the share's window ends and asks again:
-     * a workload opening connections as fast as it can beside others with work waiting is held to its
+     * a workload opening connections as fast as it can beside others kept waiting is held to its
      * share of each window, never refused for it. The first wait of each connection is counted as
      * delayed. The connection's {@link FairShare.Exchange} starts at the first ask ({@code ex} null)
      * and ends when the client's connection closes.

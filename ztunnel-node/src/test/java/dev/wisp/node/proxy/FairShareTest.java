@@ -11,14 +11,13 @@ import org.junit.jupiter.api.Test;
 
 /**
  * {@link FairShare}'s work-conserving rule on a fake clock: 20 ms windows, a quantum of 64 KiB, a
- * connection 64 KiB; a slice of 2.5 ms.
+ * connection 64 KiB; an answer later than 10 ms is late, and counts for 100 ms.
  */
 class FairShareTest {
     static final long MS = 1_000_000;
     static final long KIB = 1024;
     /** The start of a window. */
     static final long T0 = 1_000 * 20 * MS;
-    static final long SLICE = 2_500_000;
     final FairShare fair = new FairShare(FairShare.Settings.TUNED);
 
     /** A connection of {@code workload} started at {@code t} whose server side has answered (idle now). */
@@ -47,35 +46,33 @@ class FairShareTest {
             assertThat(push.read(true, 1024 * KIB, t)).as("quiet's connection open, nothing asked, at +%d ms",
                     (t - T0) / MS).isZero();
         }
-        assertThat(fair.waiting(T0 + 100 * MS)).as("push is waiting (its upload), quiet is not").isEqualTo(1);
+        assertThat(fair.harmed(T0 + 200 * MS)).as("nobody kept waiting").isZero();
     }
 
     @Test
-    void aHeavyWorkloadIsHeldOnlyWhileALightOnesRequestIsInFlight() {
+    void aHeavyWorkloadIsHeldOnlyOnceALightOnesAnswersComeLate() {
         FairShare.Exchange quiet = idle("quiet", T0);
         FairShare.Exchange push = fair.exchange("push", T0);
-        assertThat(push.read(true, 128 * KIB, T0 + MS)).as("nothing of quiet's in flight: read on").isZero();
-        assertThat(quiet.read(true, 1 * KIB, T0 + 2 * MS)).as("quiet's request: never held").isZero();
-        assertThat(push.read(true, 64 * KIB, T0 + 3 * MS)).as("quiet's request in flight, push over its quantum "
-                + "and a quantum ahead: held for a slice").isEqualTo(SLICE);
-        assertThat(fair.connection(fair.exchange("push", T0 + 3 * MS), T0 + 3 * MS))
-                .as("its new connections wait as well").isEqualTo(SLICE);
-        assertThat(quiet.read(false, 1 * KIB, T0 + 4 * MS)).as("quiet's answer: never held").isZero();
-        assertThat(push.read(true, 64 * KIB, T0 + 5 * MS)).as("quiet answered: read on").isZero();
-    }
-
-    @Test
-    void aHeldHeavyWorkloadsSliceEndsAtTheWindowsEnd() {
-        FairShare.Exchange quiet = idle("quiet", T0);
-        FairShare.Exchange push = fair.exchange("push", T0);
-        quiet.read(true, 1 * KIB, T0 + 18 * MS);
-        assertThat(push.read(true, 256 * KIB, T0 + 19 * MS)).isEqualTo(1 * MS);
+        assertThat(quiet.read(true, 1 * KIB, T0 + MS)).as("quiet's request: never held").isZero();
+        assertThat(push.read(true, 256 * KIB, T0 + 2 * MS)).as("quiet's request in flight for 1 ms: read on")
+                .isZero();
+        assertThat(quiet.read(false, 1 * KIB, T0 + 3 * MS)).as("quiet's prompt answer: never held").isZero();
+        assertThat(push.read(true, 256 * KIB, T0 + 4 * MS)).as("answered promptly: read on").isZero();
+        quiet.read(true, 1 * KIB, T0 + 5 * MS);
+        assertThat(push.read(true, 64 * KIB, T0 + 16 * MS)).as("quiet's request in flight for 11 ms: push, over "
+                + "its quantum and a quantum ahead, is held to the window's end").isEqualTo(4 * MS);
+        assertThat(fair.connection(fair.exchange("push", T0 + 16 * MS), T0 + 16 * MS))
+                .as("its new connections wait as well").isEqualTo(4 * MS);
+        assertThat(quiet.read(false, 1 * KIB, T0 + 17 * MS)).as("quiet's late answer: never held").isZero();
         assertThat(push.read(true, 64 * KIB, T0 + 20 * MS)).as("a new window: a new quantum").isZero();
-        assertThat(push.read(true, 64 * KIB, T0 + 21 * MS)).as("over it again, quiet still waiting").isEqualTo(SLICE);
+        assertThat(push.read(true, 64 * KIB, T0 + 21 * MS)).as("over it again, quiet's answer was late 4 ms ago")
+                .isEqualTo(19 * MS);
+        assertThat(push.read(true, 128 * KIB, T0 + 120 * MS)).as("103 ms after quiet's late answer: read on")
+                .isZero();
     }
 
     @Test
-    void aRequestLongOverdueIsNotWorkWaiting() {
+    void aRequestLongOverdueStopsCountingAfterFiveWindows() {
         FairShare.Exchange quiet = idle("quiet", T0);
         FairShare.Exchange push = fair.exchange("push", T0);
         quiet.read(true, 1 * KIB, T0);
@@ -88,15 +85,16 @@ class FairShareTest {
     void aClosedConnectionIsNoLongerWaitingAndItsWorkloadIsForgotten() {
         FairShare.Exchange quiet = fair.exchange("quiet", T0);
         FairShare.Exchange push = fair.exchange("push", T0);
-        assertThat(push.read(true, 256 * KIB, T0 + MS)).as("quiet's connection being set up").isPositive();
+        assertThat(push.read(true, 256 * KIB, T0 + 11 * MS)).as("quiet's connection in setup for 11 ms")
+                .isEqualTo(9 * MS);
         quiet.end();
         quiet.end();
-        assertThat(push.read(true, 256 * KIB, T0 + MS)).as("closed").isZero();
+        assertThat(push.read(true, 256 * KIB, T0 + 11 * MS)).as("closed").isZero();
         assertThat(fair.tracked()).isEqualTo(1);
         push.end();
         assertThat(fair.tracked()).isZero();
         assertThat(quiet.read(true, 1, T0 + 2 * MS)).as("a read after the end").isZero();
-        assertThat(fair.waiting(T0 + 2 * MS)).as("a read after the end is not outstanding").isZero();
+        assertThat(fair.harmed(T0 + 50 * MS)).as("a read after the end is not outstanding").isZero();
     }
 
     @Test
@@ -120,24 +118,34 @@ class FairShareTest {
         assertThat(a).isEqualTo(b);
         FairShare.Exchange x = fair.exchange("x", T0);
         FairShare.Exchange y = fair.exchange("y", T0);
-        x.read(true, 64 * KIB, T0 + MS);
-        assertThat(y.read(true, 192 * KIB, T0 + MS)).as("y, 128 KiB ahead of x, which waits too: held")
-                .isEqualTo(SLICE);
-        assertThat(x.read(true, 64 * KIB, T0 + MS)).as("x catches up, not held").isZero();
+        x.read(true, 64 * KIB, T0 + 11 * MS);
+        assertThat(y.read(true, 192 * KIB, T0 + 11 * MS)).as("y, 128 KiB ahead of x, unanswered for 11 ms: held")
+                .isEqualTo(9 * MS);
+        assertThat(x.read(true, 64 * KIB, T0 + 11 * MS)).as("x catches up, not held").isZero();
     }
 
     @Test
-    void aFloodOfConnectionsBesideALightWorkloadSettingUpAConnectionGetsItsQuantumAndWaits() {
+    void aFloodOfConnectionsBesideALightWorkloadKeptWaitingGetsItsQuantumAndWaits() {
         FairShare.Exchange quiet = fair.exchange("quiet", T0);
         int admitted = 0;
         for (int i = 0; i < 32; i++) {
             admitted += fair.connection(fair.exchange("flood", T0 + MS), T0 + MS) == 0 ? 1 : 0;
         }
-        assertThat(admitted).as("64 KiB each: 0 and 64 KiB used before each, the third finds 128 > 64 while "
-                + "quiet's connection is being set up").isEqualTo(2);
-        quiet.read(false, 10, T0 + 2 * MS);
-        assertThat(fair.connection(fair.exchange("flood", T0 + 2 * MS), T0 + 2 * MS))
-                .as("quiet's connection answered: the flood goes on").isZero();
+        assertThat(admitted).as("quiet's connection in setup for 1 ms: the flood goes on").isEqualTo(32);
+        admitted = 0;
+        for (int i = 0; i < 32; i++) {
+            admitted += fair.connection(fair.exchange("flood", T0 + 31 * MS), T0 + 31 * MS) == 0 ? 1 : 0;
+        }
+        assertThat(admitted).as("quiet's in setup for 31 ms: 64 KiB each, 0 and 64 KiB used before each, the third "
+                + "finds 128 > 64").isEqualTo(2);
+        quiet.read(false, 10, T0 + 32 * MS);
+        assertThat(fair.connection(fair.exchange("flood", T0 + 32 * MS), T0 + 32 * MS))
+                .as("quiet's answer came late: the flood still waits").isEqualTo(8 * MS);
+        admitted = 0;
+        for (int i = 0; i < 3; i++) {
+            admitted += fair.connection(fair.exchange("flood", T0 + 140 * MS), T0 + 140 * MS) == 0 ? 1 : 0;
+        }
+        assertThat(admitted).as("108 ms after quiet's late answer: the flood goes on").isEqualTo(3);
     }
 
     @Test
@@ -180,7 +188,7 @@ class FairShareTest {
             t.join();
         }
         assertThat(fair.tracked()).as("every workload forgotten").isZero();
-        assertThat(fair.waiting(T0)).isZero();
+        assertThat(fair.harmed(T0)).isZero();
     }
 
     @Test
