@@ -3,27 +3,32 @@
 # nnb2) with pods quiet and noisy on node 1 and their servers (server, sink) on node 2; quiet's latency (1 KiB at 200/s
 # on one connection, plus 20 new connections/s, coordinated omission corrected) alone, then while
 # noisy (a) opens connections as fast as 32 threads can, (b) pushes bytes over 4 connections at full
-# speed. The measuring code is the e2e class NoisyNeighbourE2eTest (one piece of code for the test
+# speed, and noisy's push alone (quiet idle: the heavy pod's throughput alone vs beside quiet), in
+# ROUNDS interleaved rounds (each noise compared with its own round's alone; medians reported). The measuring code is the e2e class NoisyNeighbourE2eTest (one piece of code for the test
 # and the benchmark), run here with longer phases and its report written to a file; the pass mark
 # (quiet's p99 at most 2x its quiet figure, nothing refused) is printed in each table, not asserted.
 #
 # Each configuration runs RUNS times (the machine is shared: read the spread, and the load average
 # each table states):
 #   fair      the defaults plus the fair share (--workload-fair-window PT0.02S: FairShare, 64 KiB per
-#             20 ms window, a connection 64 KiB, held only beside a lighter active workload; off by
-#             default because it holds a heavy pod to ~16-20 MiB/s beside any active one)
+#             20 ms window, a connection 64 KiB, a heavy workload held only while a lighter one has
+#             work waiting: work-conserving)
 #   defaults  the agents' defaults: 500 new connections/s, no byte rate, no fair share
 #   limited   fixed rates, no fair share: --workload-connection-rate 100 --workload-connection-burst 20
 #             --workload-connection-wait PT0.2S --workload-byte-rate 16 (MiB/s per workload)
 #
 # Usage (root: network namespaces, eBPF):  bench/noisy/run.sh
-#   SECONDS_PHASE=15 RUNS=1 CONFIGS="fair defaults limited" OUT=bench/results/noisy.txt
+#   SECONDS_PHASE=10 ROUNDS=3 RUNS=1 CONFIGS="fair defaults limited" OUT=bench/results/noisy.txt BASE=146
+#   MVN_ARGS="-Dmaven.compiler.useIncrementalCompilation=false" (extra Maven arguments)
 #   GC_LOG=DIR: every JVM of the mesh (agents, control plane, pod apps) writes its unified GC and
 #   safepoint log under DIR/<config>-<run>/
 set -uo pipefail
 cd "$(dirname "$0")/../.."
 [ "$(id -u)" = 0 ] || { echo "noisy bench: needs root (network namespaces, eBPF)" >&2; exit 1; }
-SECONDS_PHASE=${SECONDS_PHASE:-15}
+SECONDS_PHASE=${SECONDS_PHASE:-10}
+ROUNDS=${ROUNDS:-3}
+BASE=${BASE:-146}
+MVN_ARGS=${MVN_ARGS:-}
 RUNS=${RUNS:-1}
 CONFIGS=${CONFIGS:-fair defaults limited}
 GC_LOG=${GC_LOG:-}
@@ -39,7 +44,7 @@ args_of() {
   esac
 }
 {
-  echo "Noisy-neighbour benchmark (bench/noisy/run.sh), $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores; $RUNS run(s) per configuration, ${SECONDS_PHASE} s per phase"
+  echo "Noisy-neighbour benchmark (bench/noisy/run.sh), $(date -u +%Y-%m-%dT%H:%MZ), $(nproc) cores; $RUNS run(s) per configuration, $ROUNDS rounds of ${SECONDS_PHASE} s phases, load $(cut -d' ' -f1-3 /proc/loadavg)"
   echo "pass mark (issue 18): quiet's p99 under noise <= 2 x its p99 alone, and none of quiet's requests or connections failed"
   echo
 } > "$TMP/all.txt"
@@ -55,6 +60,7 @@ for config in $CONFIGS; do
     echo "agent flags: $(args_of "$config")" >> "$TMP/all.txt"
     ./mvnw -o -B -q -pl e2e -am verify -Dtest=NoisyNeighbourE2eTest -Dsurefire.failIfNoSpecifiedTests=false \
       -Dspotless.check.skip=true -Dwisp.noisy.seconds="$SECONDS_PHASE" -Dwisp.noisy.report="$report" \
+      -Dwisp.noisy.rounds="$ROUNDS" -Dwisp.noisy.base="$BASE" $MVN_ARGS \
       -Dwisp.noisy.agentArgs="$(args_of "$config")" "${gc[@]}" > "$TMP/mvn-$config-$run.log" 2>&1
     if [ -s "$report" ]; then
       cat "$report" >> "$TMP/all.txt"

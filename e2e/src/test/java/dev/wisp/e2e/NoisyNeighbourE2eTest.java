@@ -11,11 +11,9 @@ import dev.wisp.testing.Prerequisites;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
-import java.time.Instant;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Locale;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import org.junit.jupiter.api.AfterAll;
@@ -29,23 +27,26 @@ import org.junit.jupiter.api.io.TempDir;
  * {@code server} is on node 2. The quiet pod's load ({@link NoisyLoad} {@code quiet}: 1 KiB
  * request/responses at 200/s on one connection and 20 new connections per second, coordinated
  * omission corrected) is measured alone, then while the noisy pod (a) opens connections as fast as
- * 32 threads can, (b) pushes bytes at full speed over 4 connections. Every connection is captured
- * and carried over HBONE. The agents run with their defaults plus the
- * {@link dev.wisp.node.proxy.FairShare fair share} turned on ({@link #FAIR_ON}; it is off by default
- * because it holds a heavy pod to about 16-20 MiB/s beside any active neighbour): no fixed rate bites.
+ * 32 threads can, (b) pushes bytes at full speed over 4 connections; then (solo) the noisy pod's push
+ * with the quiet pod idle, for the heavy pod's throughput alone. Those four phases make a round, and
+ * {@link #ROUNDS} rounds run one after another (interleaved, so the shared machine's drift lands on
+ * every phase alike); each noise is compared with its own round's alone phase, and the median of the
+ * rounds' ratios is what is reported and asserted ({@link NoisyReport}). Every connection is captured
+ * and carried over HBONE. The agents run with their defaults plus the {@link
+ * dev.wisp.node.proxy.FairShare fair share} turned on ({@link #FAIR_ON}).
  *
  * <p>The same class is the benchmark: {@code bench/noisy/run.sh} runs it with {@code
- * -Dwisp.noisy.seconds=N} (each phase's length; 4 here, so the measured phases take 12 s after 8 s
- * of warm-up), {@code -Dwisp.noisy.report=FILE} (the figures, written before anything is asserted)
- * and {@code -Dwisp.noisy.agentArgs} (other agent flags; then nothing about the fair share is
- * asserted), on cluster {@code nnb2} instead of {@code nnb}; {@code -Dwisp.noisy.gcLog=DIR} writes
- * the unified GC log of every JVM of the mesh (agents, control plane, pod apps) there.
+ * -Dwisp.noisy.seconds=N} (each phase's length; 4 here), {@code -Dwisp.noisy.rounds=N} (3 here),
+ * {@code -Dwisp.noisy.report=FILE} (the figures, written before anything is asserted) and {@code
+ * -Dwisp.noisy.agentArgs} (other agent flags; then nothing about the fair share is asserted), on
+ * cluster {@code nnb2} instead of {@code nnb}; {@code -Dwisp.noisy.base=B} moves the cluster's
+ * networks; {@code -Dwisp.noisy.gcLog=DIR} writes the unified GC log of every JVM of the mesh there.
  *
  * <p>Asserted with the fair share on: not one of quiet's requests or connections failed or was refused
  * in any phase; the flood's connections were made to wait by node 1's fair share (counted as
- * delayed), never quiet's; the push's reads were paused by it (counted), never quiet's; and quiet's
- * p99 under each noise stays within {@link #BOUND} x its figure alone (both kinds of request). The
- * issue's mark is 2 x; see {@link #BOUND} for why the assertion is looser.
+ * delayed), and the push's reads paused by it, quiet's at most a tenth as often; and the median over
+ * the rounds of quiet's p99 under each noise stays within {@link #BOUND} x its figure alone (both
+ * kinds of request). The issue's mark is 2 x; see {@link #BOUND} for why the assertion is looser.
  *
  * <p>The noisy pod floods and pushes to its own server, pod {@code sink} on node 2, not to quiet's:
  * so what is measured is what the shared agents do, not a server process shared by both (there the
@@ -65,6 +66,14 @@ class NoisyNeighbourE2eTest {
     static final String REPORT = System.getProperty("wisp.noisy.report", "");
     static final boolean BENCH = !REPORT.isEmpty();
     static final String CLUSTER = BENCH ? "nnb2" : "nnb";
+    /** The cluster's network base ({@code 10.BASE.*} and {@code 10.BASE+1.*}). */
+    static final int BASE = Integer.getInteger("wisp.noisy.base", BENCH ? 146 : 142);
+    /**
+     * Rounds of measured phases, each round alone, flood, push and solo in turn (interleaved, so that
+     * the machine's drift lands on every phase alike): each noise is compared with the alone phase of
+     * its own round, and the median of the rounds' ratios is what is asserted and reported.
+     */
+    static final int ROUNDS = Integer.getInteger("wisp.noisy.rounds", 3);
     /** The flag that turns the fair share on, with its measured quantum and connection cost. */
     static final String FAIR_ON = "--workload-fair-window PT0.02S";
     /** Agent flags beyond the defaults (the benchmark's other configurations); the fair share here. */
@@ -72,13 +81,12 @@ class NoisyNeighbourE2eTest {
     static final boolean DEFAULTS = LIMITS.equals(FAIR_ON);
     static final String GC_LOG = System.getProperty("wisp.noisy.gcLog", "");
     /**
-     * The bound asserted on quiet's p99 under either noise, as a multiple of its p99 alone. The
-     * issue's mark is 2 x, and the report prints it run by run; the test asserts 25 x. On the shared
-     * 2-core machine (load 26-50 from other work) quiet's own p99 alone moved from 18 ms to 4 s between
-     * runs, and with the default fair share the figure under the flood was measured at 1.2-10.5 x
-     * (21.7 x with connections charged half as much), under the push 0.1-5.5 x; without the fair share
-     * it was 210 x under the flood and 47-786 x under the push. 25 x fails that collapse and is not
-     * the issue's 2 x: ARCHITECTURE.md, "Noisy neighbours", says what was and was not shown.
+     * The bound asserted on the median over the rounds of quiet's p99 under either noise, as a multiple
+     * of the same round's p99 alone. The issue's mark is 2 x, and the report prints it. On the shared
+     * 2-core machine (load 38-46 from other work) quiet's own p99 alone moved from 294 ms to 1.1 s
+     * between rounds of one run, and with the fair share the medians were 2.3-7.9 x (ARCHITECTURE.md,
+     * "Noisy neighbours"); without any share the figure was 210 x under the flood and 47-786 x under the
+     * push. 25 x fails that collapse and is not the issue's 2 x.
      */
     static final double BOUND = 25;
 
@@ -92,7 +100,7 @@ class NoisyNeighbourE2eTest {
 
     @BeforeAll
     void up(@TempDir Path dir) throws Exception {
-        ClusterSpec cluster = ClusterSpec.builder(CLUSTER).nodes(2).base(BENCH ? 146 : 142)
+        ClusterSpec cluster = ClusterSpec.builder(CLUSTER).nodes(2).base(BASE)
                 .pod("quiet", "default", "quiet", 0).pod("noisy", "default", "noisy", 0)
                 .pod(new ClusterSpec.PodSpec("server", "default", "server", 1, Map.of("app", "server")))
                 .pod(new ClusterSpec.PodSpec("sink", "default", "sink", 1, Map.of("app", "sink"))).build();
@@ -145,45 +153,62 @@ class NoisyNeighbourE2eTest {
     void aNoisyPodLeavesTheQuietPodsLatencyWithinBoundsAndItsConnectionsUnrefused() throws Exception {
         String load0 = loadAverage();
         // Warm-up of every path (the agents' JIT, the pools), not reported.
-        phase(flood(SECONDS));
-        phase(push(SECONDS));
-        Map<String, Map<String, String>> quietBy = new LinkedHashMap<>();
-        Map<String, Map<String, String>> noisyBy = new LinkedHashMap<>();
+        phase(quietLoad(), flood(SECONDS));
+        phase(quietLoad(), push(SECONDS));
+        List<Map<String, Map<String, String>>> quietBy = new ArrayList<>();
+        List<Map<String, Map<String, String>>> noisyBy = new ArrayList<>();
         List<String> loads = new ArrayList<>();
-        for (var p : List.of(List.of("alone", "idle " + SECONDS), List.of("flood", flood(SECONDS)),
-                List.of("push", push(SECONDS)))) {
-            var r = phase(p.get(1));
-            quietBy.put(p.get(0), r.get(0));
-            noisyBy.put(p.get(0), r.get(1));
-            loads.add(p.get(0) + " " + loadAverage().split(" ")[0]);
-            if (p.get(0).equals("flood")) { // before the push's records follow them in the agent's last 1,000
-                floodFlows = mesh.agentAdmin("node1", "/flows");
+        for (int round = 0; round < ROUNDS; round++) {
+            Map<String, Map<String, String>> q = new LinkedHashMap<>();
+            Map<String, Map<String, String>> n = new LinkedHashMap<>();
+            for (var p : List.of(List.of("alone", quietLoad(), "idle " + SECONDS), List.of("flood", quietLoad(),
+                    flood(SECONDS)), List.of("push", quietLoad(), push(SECONDS)),
+                    List.of("solo", "idle " + SECONDS,
+                            push(SECONDS)))) {
+                var r = phase(p.get(1), p.get(2));
+                q.put(p.get(0), r.get(0));
+                n.put(p.get(0), r.get(1));
+                if (p.get(0).equals("flood") && round == ROUNDS - 1) { // before the push's records follow them
+                    floodFlows = mesh.agentAdmin("node1", "/flows");
+                }
             }
+            quietBy.add(q);
+            noisyBy.add(n);
+            loads.add(loadAverage().split(" ")[0]);
         }
-        String report = report(quietBy, noisyBy, load0, loads);
+        String report = NoisyReport.render(CLUSTER, quietBy, noisyBy, load0, loads, RATE, SIZE, CONN_RATE, SECONDS,
+                FLOOD_THREADS, PUSH_STREAMS);
         System.out.println(report);
         if (BENCH) {
             Files.writeString(Path.of(REPORT), report);
         }
 
-        for (var e : quietBy.entrySet()) {
-            assertThat(e.getValue()).as("quiet pod, phase " + e.getKey()).containsEntry("rr_failed", "0")
-                    .containsEntry("conn_failed", "0").containsEntry("rr_requests", "" + RATE * SECONDS)
-                    .containsEntry("conn_requests", "" + CONN_RATE * SECONDS);
+        for (var round : quietBy) {
+            for (String phase : List.of("alone", "flood", "push")) {
+                assertThat(round.get(phase)).as("quiet pod, phase " + phase).containsEntry("rr_failed", "0")
+                        .containsEntry("conn_failed", "0").containsEntry("rr_requests", "" + RATE * SECONDS)
+                        .containsEntry("conn_requests", "" + CONN_RATE * SECONDS);
+            }
         }
-        assertThat(num(noisyBy.get("flood"), "connections")).as("the flood made connections").isPositive();
-        assertThat(num(noisyBy.get("push"), "bytes")).as("the push sent bytes").isPositive();
+        for (var round : noisyBy) {
+            assertThat(num(round.get("flood"), "connections")).as("the flood made connections").isPositive();
+            assertThat(num(round.get("push"), "bytes")).as("the push sent bytes").isPositive();
+        }
         if (DEFAULTS) {
             assertTheFairShareHeldTheNoisyPodFarMoreThanTheQuietOne();
             for (String noise : List.of("flood", "push")) {
                 for (String kind : List.of("rr", "conn")) {
-                    double alone = num(quietBy.get("alone"), kind + "_p99_us");
-                    assertThat(num(quietBy.get(noise), kind + "_p99_us")).as("quiet's " + kind + " p99 under the "
-                            + noise + " (µs), at most " + BOUND + " x its " + alone + " µs alone")
-                            .isLessThanOrEqualTo(BOUND * alone);
+                    double median = NoisyReport.medianRatio(quietBy, noise, kind);
+                    assertThat(median).as("quiet's " + kind + " p99 under the " + noise + ", the median over "
+                            + ROUNDS + " rounds of its ratio to the same round's p99 alone").isLessThanOrEqualTo(BOUND);
                 }
             }
         }
+    }
+
+    /** The quiet pod's command for one phase. */
+    private String quietLoad() {
+        return "quiet " + server + " " + ECHO + " " + RATE + " " + SECONDS + " " + SIZE + " " + CONN_RATE;
     }
 
     /**
@@ -223,8 +248,8 @@ class NoisyNeighbourE2eTest {
         return "push %s " + SINK + " " + seconds + " " + PUSH_STREAMS;
     }
 
-    /** The quiet pod's load and, at the same time, the noisy pod's {@code noise}; both results. */
-    private List<Map<String, String>> phase(String noise) throws Exception {
+    /** The quiet pod's {@code load} and, at the same time, the noisy pod's {@code noise}; both results. */
+    private List<Map<String, String>> phase(String load, String noise) throws Exception {
         Duration within = Duration.ofSeconds(SECONDS + 90L);
         CompletableFuture<String> n = CompletableFuture.supplyAsync(() -> {
             try {
@@ -233,8 +258,7 @@ class NoisyNeighbourE2eTest {
                 throw new IllegalStateException("noisy pod: " + e.getMessage(), e);
             }
         });
-        String q = quiet.send("quiet " + server + " " + ECHO + " " + RATE + " " + SECONDS + " " + SIZE + " "
-                + CONN_RATE, within);
+        String q = quiet.send(load, within);
         return List.of(parse(q), parse(n.get()));
     }
 
@@ -255,50 +279,5 @@ class NoisyNeighbourE2eTest {
 
     static String loadAverage() throws Exception {
         return Files.readString(Path.of("/proc/loadavg")).trim();
-    }
-
-    private String report(Map<String, Map<String, String>> quietBy, Map<String, Map<String, String>> noisyBy,
-            String load0, List<String> loads) throws Exception {
-        StringBuilder b = new StringBuilder();
-        b.append("Noisy neighbours (issue 18) — ").append(Instant.now()).append('\n');
-        b.append("machine: ").append(Runtime.getRuntime().availableProcessors())
-                .append(" cores, shared with other work; load average at start ").append(load0)
-                .append("; 1-min load after each phase: ").append(String.join(", ", loads)).append('\n');
-        b.append("mesh: cluster ").append(CLUSTER)
-                .append(", pods quiet and noisy on node 1, quiet's server and noisy's sink on node 2, "
-                        + "every connection captured (eBPF) and carried over HBONE by the two agents\n");
-        b.append(String.format(Locale.ROOT, "quiet: %d req/s of %d B on one connection + %d new connections/s "
-                + "(%d B each way), coordinated omission corrected; %d s per phase after %d s of warm-up%n", RATE,
-                SIZE, CONN_RATE, SIZE, SECONDS, 2 * SECONDS));
-        b.append(String.format(Locale.ROOT, "noisy: flood = %d threads connect/1-byte echo/close as fast as they "
-                + "can; push = %d connections writing to a sink at full speed%n%n", FLOOD_THREADS, PUSH_STREAMS));
-        b.append(String.format(Locale.ROOT, "%-6s %-5s %10s %10s %10s %10s %8s %8s   %s%n", "phase", "quiet",
-                "p50 ms", "p99 ms", "p99.9 ms", "p99/alone", "failed", "pass 2x", "noisy achieved"));
-        for (String phase : quietBy.keySet()) {
-            Map<String, String> q = quietBy.get(phase);
-            for (String kind : List.of("rr", "conn")) {
-                double p99 = num(q, kind + "_p99_us");
-                double ratio = p99 / num(quietBy.get("alone"), kind + "_p99_us");
-                Map<String, String> n = noisyBy.get(phase);
-                String achieved = switch (phase) {
-                    case "flood" -> n.get("per_second") + " conn/s (" + n.get("failed") + " failed of "
-                            + n.get("attempts_per_second") + " attempts/s)";
-                    case "push" -> n.get("MiBps") + " MiB/s (" + n.get("failed") + " streams failed)";
-                    default -> "-";
-                };
-                b.append(String.format(Locale.ROOT, "%-6s %-5s %10.2f %10.2f %10.2f %10.2f %8s %8s   %s%n", phase,
-                        kind, num(q, kind + "_p50_us") / 1e3, p99 / 1e3, num(q, kind + "_p999_us") / 1e3, ratio,
-                        q.get(kind + "_failed"), phase.equals("alone")
-                                ? "-"
-                                : ratio <= 2 && "0".equals(q.get(kind + "_failed")) ? "yes" : "NO",
-                        kind.equals("rr") ? achieved : ""));
-            }
-        }
-        b.append("(rr: the 200/s requests on one connection; conn: the new connections, latency from the "
-                + "intended start to the echo's last byte, connect included; failed: refused, reset or unanswered)\n");
-        b.append("\nraw:\n");
-        quietBy.forEach((k, v) -> b.append("  quiet ").append(k).append(": ").append(v).append('\n'));
-        noisyBy.forEach((k, v) -> b.append("  noisy ").append(k).append(": ").append(v).append('\n'));
-        return b.toString();
     }
 }

@@ -3,44 +3,49 @@ package dev.wisp.node.proxy;
 import static java.util.Objects.requireNonNull;
 
 import java.time.Duration;
-import java.util.HashMap;
-import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
 
 /**
- * Fair sharing of the node agent between the workloads of its node (issue 18, noisy neighbours),
- * with no fixed rate: a workload is held only while another workload is using the agent too and
- * has had less of it. Pure (the caller gives the time) and thread-safe (every method holds this
- * object's lock; one instance serves all of the agent's event loops).
+ * Work-conserving fair sharing of the node agent between the workloads of its node (issue 18, noisy
+ * neighbours), with no fixed rate: a workload is held only while another workload <em>is kept
+ * waiting</em> and has had less of the agent. Pure (the caller gives the time) and lock-free on the
+ * relay's path (atomics per workload; one instance serves all of the agent's event loops).
  *
  * <p><b>Accounting.</b> Time is cut into windows of {@code window} (20 ms by default). Within a
  * window each workload is charged what it used: the bytes its relays read (both directions, {@link
- * #bytes}) and {@code connectionCost} for each new connection it starts ({@link #connection}). A
- * workload counts as <em>active</em> when it was charged in this window or the previous one; one not
- * charged yet in this window counts with what it used in the previous one.
+ * Exchange#read}) and {@code connectionCost} for each new connection it starts ({@link
+ * #connection}).
  *
- * <p><b>The rule</b> (deficit round robin over windows, max-min in spirit): a workload that has
- * used more than {@code quantum} in this window is held until the window ends when some other
- * active workload has used at least {@code quantum} less than it in this window. So:
+ * <p><b>Kept waiting.</b> Each of a workload's connections is an {@link Exchange}: it is
+ * <em>outstanding</em> from its start (its setup, and any wait for its share) until the server side
+ * first answers, and again each time the client side sends after the server's last answer, until the
+ * server answers again. An answer later than half a window is <em>late</em>. A workload is kept
+ * waiting when one of its answers was late within the last {@code 5 x window}, or its latest exchange
+ * has been outstanding for more than half a window (and less than {@code 5 x window}). A keep-alive
+ * connection with nothing asked, or requests answered promptly, are not; the agent judges only by
+ * what it relays.
+ *
+ * <p><b>The rule</b> (deficit round robin over windows): a workload that has used more than {@code
+ * quantum} in this window is held until the window ends when some other workload is kept waiting and
+ * has used at least {@code quantum} less than it in this window. So:
  * <ul>
- * <li>a workload alone (no other active one) is never held: a pod doing a bulk transfer by itself
- * gets everything the agent can give;</li>
- * <li>two heavy workloads are held only while one is more than a quantum ahead of the other: they
- * alternate and share, and one of them is always running (nothing is left idle between them);</li>
- * <li>a heavy workload beside a light one (a pod making requests at a modest rate) gets one quantum
- * and the reads that cross it per window, the light one whatever it asks: the agent's loops, and
- * the node's cores that they share with the pods, are left free most of each window for the light
- * one's bytes.</li>
+ * <li>a workload alone, or beside idle ones, is never held: it runs at full speed;</li>
+ * <li>beside a light one (a pod making requests at a modest rate) whose answers come promptly, a
+ * heavy workload is not held either: the node has room for both;</li>
+ * <li>once the light one's answers come late (the node is saturated, by the heavy one or by anything
+ * else), the heavy one gets its quantum per window (about 16-20 MiB/s with four connections, two new
+ * connections per window) until the light one's answers have been prompt for {@code 5 x window};</li>
+ * <li>two heavy workloads are held only while one of them is kept waiting and the other is more than a
+ * quantum ahead: they alternate, and one of them always runs.</li>
  * </ul>
- * The last case is where the scheduler gives up capacity on purpose: with a light neighbour
- * active, a heavy workload's throughput is bounded by {@code quantum / window} plus the reads that
- * cross it (about 16-20 MiB/s with the defaults and four connections; two new connections per window), whatever the node could do.
- * That is the price measured to keep the light pod's latency (ARCHITECTURE.md, "Noisy neighbours"):
- * on a node whose cores are saturated, letting the heavy workload take all that is left (strict
- * work conservation) leaves the light one's bytes waiting behind busy loops and busy cores.
- *
- * <p>Why windows of wall time rather than the loop's turns, and one instance for the agent rather
- * than one per loop: what the workloads contend for is the node's cores, which all the agent's loops
- * (and the pods) share; a quiet pod's connection on one loop suffers from a push on another.
+ * Failure modes, stated: a neighbour whose own server is slow (answers after more than half a window)
+ * looks kept waiting, and holds a heavy pod to its quantum per window while it lasts; a heavy pod
+ * is released as soon as its neighbours' answers are prompt again, so under steady saturation the
+ * share alternates between holding and releasing, and a neighbour's first late answer of each cycle
+ * is not prevented, only bounded.
  */
 public final class FairShare {
     /**
@@ -49,18 +54,11 @@ public final class FairShare {
      * @param connectionCost what a new connection is charged, in bytes (0: connections are not held)
      */
     public record Settings(Duration window, long quantum, long connectionCost) {
-        /**
-         * 20 ms windows, a quantum of 64 KiB, a connection charged as 64 KiB: a heavy workload
-         * beside a light one is left about 16-20 MiB/s and two new connections per window (100/s),
-         * the rates measured harmless to a neighbour on a saturated 2-core node (at 32 KiB a flood
-         * got 184/s, and the quiet pod's p99 went 22 x in one run).
-         */
+        /** 20 ms windows, a quantum of 64 KiB, a connection charged as 64 KiB. */
         public static final Settings TUNED = new Settings(Duration.ofMillis(20), 64 * 1024, 64 * 1024);
         /**
          * Off, with {@link #TUNED}'s quantum and connection cost, so that a window alone turns on the
-         * measured settings. Off by default because a heavy workload beside any active one is held to
-         * about {@code quantum / window} (16-20 MiB/s): a bulk transfer on a node of many pods would
-         * be capped, which the operator must choose (ARCHITECTURE.md, "Noisy neighbours").
+         * measured settings (ARCHITECTURE.md, "Noisy neighbours", says why it is off).
          */
         public static final Settings DEFAULTS = new Settings(Duration.ZERO, TUNED.quantum, TUNED.connectionCost);
         /** No fair sharing. */
@@ -87,103 +85,181 @@ public final class FairShare {
         }
     }
 
+    /** How many windows a late answer (or an unanswered request) counts as harm. */
+    static final int HORIZON_WINDOWS = 5;
     private final Settings settings;
     private final long window;
-    /** Index of the current window ({@code now / window}). Guarded by this. */
-    private long index = Long.MIN_VALUE;
-    /** What each workload used in the current window. Guarded by this. */
-    private Map<String, Long> current = new HashMap<>();
-    /** What each workload used in the previous window. Guarded by this. */
-    private Map<String, Long> previous = new HashMap<>();
+    /** An answer later than this (half a window) is late: its workload was kept waiting. */
+    private final long patience;
+    private final long horizon;
+    /** The workloads with a connection open (or starting). */
+    private final ConcurrentHashMap<String, Account> accounts = new ConcurrentHashMap<>();
 
     public FairShare(Settings settings) {
         this.settings = requireNonNull(settings, "settings");
         this.window = settings.window().toNanos();
+        this.patience = window / 2;
+        this.horizon = HORIZON_WINDOWS * window;
     }
 
     public Settings settings() {
         return settings;
     }
 
-    /**
-     * {@code n} bytes that a connection of {@code workload} just read at {@code now} (a {@link
-     * System#nanoTime} reading): how long (ns) that connection should stop reading (0: read on).
-     */
-    public synchronized long bytes(String workload, long n, long now) {
-        if (!settings.on()) {
-            return 0;
+    /** One workload's use of the agent. Every field is atomic: relays on any loop charge it. */
+    private static final class Account {
+        final String workload;
+        /** Window index of {@link #used}. */
+        final AtomicLong index = new AtomicLong(Long.MIN_VALUE);
+        final AtomicLong used = new AtomicLong();
+        /** Exchanges outstanding. */
+        final AtomicInteger outstanding = new AtomicInteger();
+        /** When its latest exchange became outstanding, a {@link System#nanoTime} reading. */
+        volatile long lastAsk;
+        /** When one of its exchanges was last answered late; {@link Long#MIN_VALUE}: never. */
+        volatile long lastLate = Long.MIN_VALUE;
+        /** Exchanges open; guarded by {@link #accounts}' compute on this workload. */
+        int refs;
+
+        Account(String workload) {
+            this.workload = workload;
         }
-        roll(now);
-        long used = current.merge(workload, n, Long::sum);
-        return held(workload, used) ? untilWindowEnd(now) : 0;
+
+        long charge(long n, long i) {
+            long seen = index.get();
+            if (seen != i && seen < i && index.compareAndSet(seen, i)) {
+                used.set(0); // a charge racing with the roll may be lost: the accounts are approximate
+            }
+            return used.addAndGet(n);
+        }
+
+        long usedIn(long i) {
+            return index.get() == i ? used.get() : 0;
+        }
+
+        /**
+         * Kept waiting, within {@code horizon}: an exchange answered later than {@code patience}, or
+         * the latest one outstanding for longer than that and not answered yet.
+         */
+        boolean harmed(long now, long patience, long horizon) {
+            long late = lastLate;
+            if (late != Long.MIN_VALUE && now - late < horizon) {
+                return true;
+            }
+            long waited = now - lastAsk;
+            return outstanding.get() > 0 && waited > patience && waited < horizon;
+        }
     }
 
     /**
-     * A new connection of {@code workload} at {@code now}: 0 when it may start now (and it is
-     * charged), else how long (ns) it should wait before asking again (it is not charged).
+     * A new connection of {@code workload} at {@code now}, outstanding until its server side answers;
+     * {@link Exchange#end} when it closes. Null when fair sharing is off.
      */
-    public synchronized long connection(String workload, long now) {
-        if (!settings.on() || settings.connectionCost() == 0) {
+    public Exchange exchange(String workload, long now) {
+        if (!settings.on()) {
+            return null;
+        }
+        Account a = accounts.compute(workload, (k, v) -> {
+            Account x = v == null ? new Account(k) : v;
+            x.refs++;
+            return x;
+        });
+        return new Exchange(a, now);
+    }
+
+    /**
+     * Whether connection {@code e} may start at {@code now}: 0 when it may (and it is charged), else
+     * how long (ns) it should wait before asking again (it is not charged; it stays outstanding).
+     */
+    public long connection(Exchange e, long now) {
+        if (e == null || settings.connectionCost() == 0) {
             return 0;
         }
-        roll(now);
-        if (held(workload, current.getOrDefault(workload, 0L))) {
-            return untilWindowEnd(now);
+        long i = Math.floorDiv(now, window);
+        if (held(e.account, e.account.usedIn(i), now, i)) {
+            return pause(now, i);
         }
-        current.merge(workload, settings.connectionCost(), Long::sum);
+        e.account.charge(settings.connectionCost(), i);
         return 0;
     }
 
+    /** One connection of a workload: what it reads is charged, and whether it is outstanding is tracked. */
+    public final class Exchange {
+        private final Account account;
+        private final AtomicBoolean awaiting = new AtomicBoolean(true);
+        private final AtomicBoolean ended = new AtomicBoolean();
+        /** When it last became outstanding. */
+        private volatile long askedAt;
+
+        private Exchange(Account account, long now) {
+            this.account = account;
+            askedAt = now;
+            account.lastAsk = now;
+            account.outstanding.incrementAndGet();
+        }
+
+        /**
+         * {@code n} bytes this connection just read at {@code now}, from its client side ({@code
+         * request}) or its server side: how long (ns) that side should stop reading (0: read on).
+         */
+        public long read(boolean request, long n, long now) {
+            if (request) {
+                if (!awaiting.get() && !ended.get() && awaiting.compareAndSet(false, true)) {
+                    askedAt = now;
+                    account.lastAsk = now;
+                    account.outstanding.incrementAndGet();
+                }
+            } else if (awaiting.get() && awaiting.compareAndSet(true, false)) {
+                account.outstanding.decrementAndGet();
+                if (now - askedAt > patience) {
+                    account.lastLate = now;
+                }
+            }
+            long i = Math.floorDiv(now, window);
+            long used = account.charge(n, i);
+            return held(account, used, now, i) ? pause(now, i) : 0;
+        }
+
+        /** The connection closed (once; later calls do nothing). */
+        public void end() {
+            if (!ended.compareAndSet(false, true)) {
+                return;
+            }
+            if (awaiting.compareAndSet(true, false)) {
+                account.outstanding.decrementAndGet();
+            }
+            accounts.computeIfPresent(account.workload, (k, v) -> --v.refs == 0 ? null : v);
+        }
+    }
+
     /**
-     * Over its quantum, and some other active workload used a quantum less: in this window, or, for
-     * one not charged yet in this window, in the previous one (its likely use: a pod making a
-     * request every few milliseconds is not charged at the window's start, and the heavy one must not
-     * take the window before it comes; a pod catching up after a stall is not held against a
-     * neighbour that used more than it last window).
+     * Over its quantum, and some other workload kept waiting (lately) has used a quantum less in this
+     * window.
      */
-    private boolean held(String workload, long used) {
+    private boolean held(Account a, long used, long now, long i) {
         if (used <= settings.quantum()) {
             return false;
         }
         long below = used - settings.quantum();
-        for (var e : current.entrySet()) {
-            if (!e.getKey().equals(workload) && e.getValue() < below) {
-                return true;
-            }
-        }
-        for (var e : previous.entrySet()) {
-            if (!e.getKey().equals(workload) && !current.containsKey(e.getKey()) && e.getValue() < below) {
+        for (Account other : accounts.values()) {
+            if (other != a && other.usedIn(i) < below && other.harmed(now, patience, horizon)) {
                 return true;
             }
         }
         return false;
     }
 
-    private void roll(long now) {
-        long i = Math.floorDiv(now, window);
-        if (i == index) {
-            return;
-        }
-        if (i == index + 1) {
-            previous = current;
-            current = new HashMap<>();
-        } else if (i > index || index == Long.MIN_VALUE) {
-            previous = new HashMap<>();
-            current = new HashMap<>();
-        } else {
-            return; // a reading from a window already past (another loop's clock read earlier): charge it to this one
-        }
-        index = i;
+    private long pause(long now, long i) {
+        return Math.max(1, (i + 1) * window - now);
     }
 
-    private long untilWindowEnd(long now) {
-        return Math.max(1, (index + 1) * window - now);
+    /** Workloads with a connection open. */
+    int tracked() {
+        return accounts.size();
     }
 
-    /** Workloads active (charged in this window or the previous one). */
-    synchronized int active() {
-        Map<String, Long> all = new HashMap<>(previous);
-        all.putAll(current);
-        return all.size();
+    /** Workloads kept waiting (lately) at {@code now}. */
+    int harmed(long now) {
+        return (int) accounts.values().stream().filter(a -> a.harmed(now, patience, horizon)).count();
     }
 }

@@ -25,7 +25,6 @@ import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.Consumer;
-import java.util.function.LongUnaryOperator;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -105,7 +104,7 @@ public final class Outbound implements AutoCloseable {
             Consumer<Outcome> ready) {
         open.add(client);
         if (source.isEmpty()) {
-            admitted(client, src, dst, source, ready);
+            admitted(client, src, dst, source, ready, null);
             return;
         }
         Workload w = source.get();
@@ -114,7 +113,7 @@ public final class Outbound implements AutoCloseable {
             client.closeFuture().addListener(f -> limits.release(w.getUid(), System.nanoTime()));
         }
         String name = w.getNamespace() + "/" + w.getName();
-        Runnable next = a.admitted() ? () -> fairly(client, src, dst, w, ready, false) : () -> {
+        Runnable next = a.admitted() ? () -> fairly(client, src, dst, w, ready, null) : () -> {
             ctx.telemetry().registry().counter(REFUSED, "workload", name, "reason", a.refused().label()).increment();
             fail(client, ready, new Outcome.Limited(a.refused(), "refused: workload " + name + " is over its "
                     + a.refused().label() + " limit (" + limits.settings() + ")"), unrouted(src, dst, source,
@@ -138,14 +137,25 @@ public final class Outbound implements AutoCloseable {
     /**
      * Starts the setup of {@code source}'s connection when its {@link FairShare} lets it, else waits
      * (on the client's loop, connected, reading nothing) until the share's window ends and asks again:
-     * a workload opening connections as fast as it can beside others is held to its share of each
-     * window, never refused for it. The first wait of each connection is counted as delayed.
+     * a workload opening connections as fast as it can beside others kept waiting is held to its
+     * share of each window, never refused for it. The first wait of each connection is counted as
+     * delayed. The connection's {@link FairShare.Exchange} starts at the first ask ({@code ex} null)
+     * and ends when the client's connection closes.
      */
     private void fairly(Channel client, InetSocketAddress src, InetSocketAddress dst, Workload source,
-            Consumer<Outcome> ready, boolean waited) {
-        long wait = limits.fair().connection(source.getUid(), System.nanoTime());
+            Consumer<Outcome> ready, FairShare.Exchange ex) {
+        boolean waited = ex != null;
+        FairShare.Exchange e = waited ? ex : limits.fair().exchange(source.getUid(), System.nanoTime());
+        if (e == null) {
+            admitted(client, src, dst, Optional.of(source), ready, null);
+            return;
+        }
+        if (!waited) {
+            client.closeFuture().addListener(f -> e.end());
+        }
+        long wait = limits.fair().connection(e, System.nanoTime());
         if (wait == 0) {
-            admitted(client, src, dst, Optional.of(source), ready);
+            admitted(client, src, dst, Optional.of(source), ready, e);
             return;
         }
         if (!waited) {
@@ -154,7 +164,7 @@ public final class Outbound implements AutoCloseable {
         }
         client.eventLoop().schedule(() -> {
             if (client.isActive()) {
-                fairly(client, src, dst, source, ready, true);
+                fairly(client, src, dst, source, ready, e);
             }
         }, wait, TimeUnit.NANOSECONDS);
     }
@@ -186,18 +196,19 @@ public final class Outbound implements AutoCloseable {
     public static final String PAUSED = "wisp_workload_bytes_paused";
 
     /**
-     * The byte budget of {@code source}'s relays ({@link Relay#join(Channel, Channel, Telemetry.Flow,
-     * LongUnaryOperator)}: its byte rate and fair share), each pause counted; null without either or
-     * without a source workload.
+     * The byte budget of {@code source}'s relay ({@link Relay#join(Channel, Channel, Telemetry.Flow,
+     * Relay.Budget)}: its byte rate and its connection's fair-share exchange {@code ex}), each pause
+     * counted; null without either or without a source workload.
      */
-    private LongUnaryOperator budget(Optional<Workload> source) {
+    private Relay.Budget budget(Optional<Workload> source, FairShare.Exchange ex) {
         if (source.isEmpty() || !limits.chargesBytes()) {
             return null;
         }
         Workload w = source.get();
         Counter paused = ctx.telemetry().registry().counter(PAUSED, "workload", w.getNamespace() + "/" + w.getName());
-        return n -> {
-            long pause = limits.bytes(w.getUid(), n, System.nanoTime());
+        return (fromClient, n) -> {
+            long now = System.nanoTime();
+            long pause = Math.max(limits.bytes(w.getUid(), n, now), ex == null ? 0 : ex.read(fromClient, n, now));
             if (pause > 0) {
                 paused.increment();
             }
@@ -206,7 +217,7 @@ public final class Outbound implements AutoCloseable {
     }
 
     private void admitted(Channel client, InetSocketAddress src, InetSocketAddress dst, Optional<Workload> source,
-            Consumer<Outcome> ready) {
+            Consumer<Outcome> ready, FairShare.Exchange ex) {
         Optional<SpiffeId> srcId = source.map(IdentityProvider::workloadId);
         if (Hbone.meshPort(dst.getPort(), ctx.agentPorts()) && ctx.index().workloadByAddress(dst.getAddress())
                 .map(w -> w.getNode().equals(ctx.nodeName())).orElse(false)) {
@@ -228,7 +239,7 @@ public final class Outbound implements AutoCloseable {
                         route.service(), route.hbone())
                         .withProtocol(route.hbone() ? ConnectionLabels.NOT_CARRIED : ConnectionLabels.TCP),
                 src, route.target(), route.hbone() ? Hbone.authority(route.connectTo()) : null);
-        LongUnaryOperator budget = budget(source);
+        Relay.Budget budget = budget(source, ex);
         if (!route.hbone()) {
             direct(client, route, flow, budget, ready);
             return;
@@ -253,7 +264,7 @@ public final class Outbound implements AutoCloseable {
      * @param ready told the outcome once the tunnel is up or refused
      */
     private record Tunnel(PoolKey key, Channel client, String authority, String forwarded, Telemetry.Flow flow,
-            LongUnaryOperator budget, Consumer<Outcome> ready) {}
+            Relay.Budget budget, Consumer<Outcome> ready) {}
 
     /**
      * Opens the HBONE stream and sends CONNECT; with {@code mayRetry}, a 421 answer (the server no
@@ -288,7 +299,7 @@ public final class Outbound implements AutoCloseable {
         return new InetSocketAddress(Route.address(source.getAddresses(0)), src.getPort());
     }
 
-    private void direct(Channel client, Route route, Telemetry.Flow flow, LongUnaryOperator budget,
+    private void direct(Channel client, Route route, Telemetry.Flow flow, Relay.Budget budget,
             Consumer<Outcome> ready) {
         ctx.transport().connect(client.eventLoop(), route.connectTo(), ctx.connectTimeout())
                 .addListener((ChannelFutureListener) f -> {

@@ -18,7 +18,6 @@ import io.netty.handler.codec.http2.Http2ResetFrame;
 import io.netty.handler.codec.http2.Http2StreamChannel;
 import io.netty.util.ReferenceCountUtil;
 import java.util.concurrent.TimeUnit;
-import java.util.function.LongUnaryOperator;
 import dev.wisp.node.telemetry.Telemetry;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -62,9 +61,16 @@ final class Relay {
     /** Set once, by whichever loop completes the relay. */
     private final java.util.concurrent.atomic.AtomicBoolean done = new java.util.concurrent.atomic.AtomicBoolean();
     /** Bytes just read → nanoseconds to stop reading (the source workload's byte budget); null: no budget. */
-    private final LongUnaryOperator budget;
+    private final Budget budget;
 
-    private Relay(Channel client, Channel server, Telemetry.Flow flow, LongUnaryOperator budget) {
+    /** The source workload's budget: what a side read, and how long (ns) that side must stop reading (0: read on). */
+    @FunctionalInterface
+    interface Budget {
+        /** {@code n} bytes just read from the client side ({@code fromClient}) or the server side. */
+        long read(boolean fromClient, long n);
+    }
+
+    private Relay(Channel client, Channel server, Telemetry.Flow flow, Budget budget) {
         this.flow = flow;
         this.budget = budget;
         this.client = new Side(client, true);
@@ -87,7 +93,7 @@ final class Relay {
      * As {@link #join(Channel, Channel, Telemetry.Flow)}, each read (either side) charged to {@code
      * budget}, which answers how many nanoseconds that side must stop reading (0: read on); null: none.
      */
-    static void join(Channel client, Channel server, Telemetry.Flow flow, LongUnaryOperator budget) {
+    static void join(Channel client, Channel server, Telemetry.Flow flow, Budget budget) {
         Relay r = new Relay(client, server, flow, budget);
         onLoop(client, r.client::start);
         onLoop(server, r.server::start);
@@ -113,7 +119,7 @@ final class Relay {
             flow.toClient(n);
         }
         if (budget != null) {
-            long pause = budget.applyAsLong(n);
+            long pause = budget.read(from == client, n);
             if (pause > 0) {
                 from.pause(pause);
             }

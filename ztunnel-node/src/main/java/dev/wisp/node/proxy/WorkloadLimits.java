@@ -35,9 +35,9 @@ import java.util.Map;
  * pushing bytes at full speed takes the agents' loops and cores from every other pod.
  *
  * <p><b>Fair share</b> (off by default, see {@link FairShare.Settings#DEFAULTS}; no fixed rate): when on,
- * {@link #fair()} holds a workload's reads,
- * and delays its new connections, only while another workload is using the agent too and has had
- * less of it ({@link FairShare}); {@link #bytes} answers the longer of the two pauses.
+ * {@link #fair()} holds a workload's reads, and delays its new connections, only while another
+ * workload has work waiting and has had less of the agent ({@link FairShare}); a relay pauses for the
+ * longer of the byte rate's pause and the share's hold.
  */
 public final class WorkloadLimits {
     /**
@@ -212,15 +212,15 @@ public final class WorkloadLimits {
     /**
      * {@code n} bytes that a connection of {@code workload} just relayed at {@code now}: how long (ns)
      * that connection should stop reading so that the workload stays within its byte rate (0: read on).
-     * The longer of the byte rate's pause and the {@link FairShare fair share}'s hold.
+     * Always 0 without a byte rate (and then no lock is taken), or for a workload with no open
+     * connection. The {@link FairShare fair share}'s hold is asked of {@link #fair()}'s exchanges.
      */
     public long bytes(String workload, long n, long now) {
-        return Math.max(rated(workload, n, now), fair.bytes(workload, n, now));
+        return nanosPerByte == 0 ? 0 : rated(workload, n, now);
     }
 
-    /** The byte rate's pause: always 0 without a byte rate, or for a workload with no open connection. */
     private synchronized long rated(String workload, long n, long now) {
-        Bucket b = nanosPerByte == 0 ? null : buckets.get(workload);
+        Bucket b = buckets.get(workload);
         if (b == null) {
             return 0;
         }

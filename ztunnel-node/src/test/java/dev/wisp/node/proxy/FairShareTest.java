@@ -4,9 +4,15 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.assertj.core.api.Assertions.assertThatThrownBy;
 
 import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.CountDownLatch;
 import org.junit.jupiter.api.Test;
 
-/** {@link FairShare}'s rule on a fake clock: 20 ms windows, a quantum of 64 KiB, a connection 64 KiB. */
+/**
+ * {@link FairShare}'s work-conserving rule on a fake clock: 20 ms windows, a quantum of 64 KiB, a
+ * connection 64 KiB; an answer later than 10 ms is late, and counts for 100 ms.
+ */
 class FairShareTest {
     static final long MS = 1_000_000;
     static final long KIB = 1024;
@@ -14,96 +20,175 @@ class FairShareTest {
     static final long T0 = 1_000 * 20 * MS;
     final FairShare fair = new FairShare(FairShare.Settings.TUNED);
 
+    /** A connection of {@code workload} started at {@code t} whose server side has answered (idle now). */
+    FairShare.Exchange idle(String workload, long t) {
+        FairShare.Exchange e = fair.exchange(workload, t);
+        assertThat(fair.connection(e, t)).isZero();
+        e.read(false, 100, t);
+        return e;
+    }
+
     @Test
     void aWorkloadAloneIsNeverHeld() {
+        FairShare.Exchange bulk = fair.exchange("bulk", T0);
         for (long t = T0; t < T0 + 200 * MS; t += MS) {
-            assertThat(fair.bytes("bulk", 1024 * KIB, t)).as("1 MiB a millisecond, alone, at +%d ms", (t - T0) / MS)
+            assertThat(bulk.read(true, 1024 * KIB, t)).as("1 MiB a millisecond, alone, at +%d ms", (t - T0) / MS)
                     .isZero();
-            assertThat(fair.connection("bulk", t)).as("a connection a millisecond, alone").isZero();
+            assertThat(fair.connection(fair.exchange("bulk", t), t)).as("a connection a millisecond, alone").isZero();
         }
     }
 
     @Test
-    void aHeavyWorkloadBesideALightOneIsHeldToTheEndOfTheWindowOnceOverItsQuantum() {
-        assertThat(fair.bytes("quiet", 2 * KIB, T0)).as("the light one's request").isZero();
-        assertThat(fair.bytes("push", 64 * KIB, T0 + MS)).as("up to the quantum: read on").isZero();
-        assertThat(fair.bytes("push", 64 * KIB, T0 + 2 * MS)).as("over it, 66 KiB ahead of quiet: held for the "
-                + "18 ms left of the window").isEqualTo(18 * MS);
-        assertThat(fair.bytes("quiet", 2 * KIB, T0 + 5 * MS)).as("the light one is never held").isZero();
-        assertThat(fair.connection("push", T0 + 6 * MS)).as("its new connections wait as well").isEqualTo(14 * MS);
-        assertThat(fair.connection("quiet", T0 + 6 * MS)).as("not quiet's").isZero();
-        assertThat(fair.bytes("push", 64 * KIB, T0 + 20 * MS)).as("a new window: a new quantum").isZero();
-        assertThat(fair.bytes("push", 128 * KIB, T0 + 21 * MS)).as("quiet was active in the previous window (68 KiB "
-                + "with its connection) and not yet in this one: push at 192 KiB is held").isEqualTo(19 * MS);
+    void aHeavyWorkloadBesideAnIdleOneRunsAtFullSpeed() {
+        idle("quiet", T0);
+        FairShare.Exchange push = fair.exchange("push", T0);
+        for (long t = T0 + MS; t < T0 + 100 * MS; t += MS) {
+            assertThat(push.read(true, 1024 * KIB, t)).as("quiet's connection open, nothing asked, at +%d ms",
+                    (t - T0) / MS).isZero();
+        }
+        assertThat(fair.harmed(T0 + 200 * MS)).as("nobody kept waiting").isZero();
     }
 
     @Test
-    void aLightPodCatchingUpIsNotHeldAgainstAHeavierOneNotYetChargedInThisWindow() {
-        fair.bytes("push", 300 * KIB, T0);
-        assertThat(fair.bytes("quiet", 100 * KIB, T0 + 20 * MS)).as("quiet's burst after a stall: 100 KiB, but push "
-                + "used 300 KiB last window").isZero();
-        assertThat(fair.bytes("push", 200 * KIB, T0 + 21 * MS)).as("push: 200 KiB, 100 ahead of quiet: held")
-                .isEqualTo(19 * MS);
-    }
-
-    @Test
-    void aNeighbourGoneForTwoWindowsHoldsNothing() {
-        fair.bytes("quiet", 2 * KIB, T0);
-        assertThat(fair.bytes("push", 256 * KIB, T0 + MS)).isPositive();
-        assertThat(fair.bytes("push", 256 * KIB, T0 + 40 * MS)).as("two windows later quiet is no longer active")
+    void aHeavyWorkloadIsHeldOnlyOnceALightOnesAnswersComeLate() {
+        FairShare.Exchange quiet = idle("quiet", T0);
+        FairShare.Exchange push = fair.exchange("push", T0);
+        assertThat(quiet.read(true, 1 * KIB, T0 + MS)).as("quiet's request: never held").isZero();
+        assertThat(push.read(true, 256 * KIB, T0 + 2 * MS)).as("quiet's request in flight for 1 ms: read on")
                 .isZero();
-        assertThat(fair.active()).isEqualTo(1);
+        assertThat(quiet.read(false, 1 * KIB, T0 + 3 * MS)).as("quiet's prompt answer: never held").isZero();
+        assertThat(push.read(true, 256 * KIB, T0 + 4 * MS)).as("answered promptly: read on").isZero();
+        quiet.read(true, 1 * KIB, T0 + 5 * MS);
+        assertThat(push.read(true, 64 * KIB, T0 + 16 * MS)).as("quiet's request in flight for 11 ms: push, over "
+                + "its quantum and a quantum ahead, is held to the window's end").isEqualTo(4 * MS);
+        assertThat(fair.connection(fair.exchange("push", T0 + 16 * MS), T0 + 16 * MS))
+                .as("its new connections wait as well").isEqualTo(4 * MS);
+        assertThat(quiet.read(false, 1 * KIB, T0 + 17 * MS)).as("quiet's late answer: never held").isZero();
+        assertThat(push.read(true, 64 * KIB, T0 + 20 * MS)).as("a new window: a new quantum").isZero();
+        assertThat(push.read(true, 64 * KIB, T0 + 21 * MS)).as("over it again, quiet's answer was late 4 ms ago")
+                .isEqualTo(19 * MS);
+        assertThat(push.read(true, 128 * KIB, T0 + 120 * MS)).as("103 ms after quiet's late answer: read on")
+                .isZero();
+    }
+
+    @Test
+    void aRequestLongOverdueStopsCountingAfterFiveWindows() {
+        FairShare.Exchange quiet = idle("quiet", T0);
+        FairShare.Exchange push = fair.exchange("push", T0);
+        quiet.read(true, 1 * KIB, T0);
+        assertThat(push.read(true, 256 * KIB, T0 + 99 * MS)).as("quiet asked 99 ms ago").isPositive();
+        assertThat(push.read(true, 256 * KIB, T0 + 100 * MS)).as("100 ms (5 windows) ago: no longer waiting")
+                .isZero();
+    }
+
+    @Test
+    void aClosedConnectionIsNoLongerWaitingAndItsWorkloadIsForgotten() {
+        FairShare.Exchange quiet = fair.exchange("quiet", T0);
+        FairShare.Exchange push = fair.exchange("push", T0);
+        assertThat(push.read(true, 256 * KIB, T0 + 11 * MS)).as("quiet's connection in setup for 11 ms")
+                .isEqualTo(9 * MS);
+        quiet.end();
+        quiet.end();
+        assertThat(push.read(true, 256 * KIB, T0 + 11 * MS)).as("closed").isZero();
+        assertThat(fair.tracked()).isEqualTo(1);
+        push.end();
+        assertThat(fair.tracked()).isZero();
+        assertThat(quiet.read(true, 1, T0 + 2 * MS)).as("a read after the end").isZero();
+        assertThat(fair.harmed(T0 + 50 * MS)).as("a read after the end is not outstanding").isZero();
     }
 
     @Test
     void twoHeavyWorkloadsTakeTurnsAndOneOfThemAlwaysRuns() {
+        FairShare.Exchange ea = fair.exchange("a", T0);
+        FairShare.Exchange eb = fair.exchange("b", T0);
         long a = 0;
         long b = 0;
         int bothHeld = 0;
-        // Each reads 64 KiB in turn, as two busy connections on one loop would; whichever is more
+        // Each uploads 64 KiB in turn, as two busy connections on one loop would; whichever is more
         // than a quantum ahead of the other waits, the other catches up.
         for (int i = 0; i < 100; i++) {
             long t = T0 + i * 10_000; // 100 reads within one window
-            boolean aHeld = fair.bytes("a", 64 * KIB, t) > 0;
-            boolean bHeld = fair.bytes("b", 64 * KIB, t) > 0;
+            boolean aHeld = ea.read(true, 64 * KIB, t) > 0;
+            boolean bHeld = eb.read(true, 64 * KIB, t) > 0;
             a += 64 * KIB;
             b += 64 * KIB;
             bothHeld += aHeld && bHeld ? 1 : 0;
         }
         assertThat(bothHeld).as("never both held: the agent is not left idle between two bulk pods").isZero();
         assertThat(a).isEqualTo(b);
+        FairShare.Exchange x = fair.exchange("x", T0);
+        FairShare.Exchange y = fair.exchange("y", T0);
+        x.read(true, 64 * KIB, T0 + 11 * MS);
+        assertThat(y.read(true, 192 * KIB, T0 + 11 * MS)).as("y, 128 KiB ahead of x, unanswered for 11 ms: held")
+                .isEqualTo(9 * MS);
+        assertThat(x.read(true, 64 * KIB, T0 + 11 * MS)).as("x catches up, not held").isZero();
     }
 
     @Test
-    void theOneAheadByMoreThanAQuantumWaitsForTheOther() {
-        fair.bytes("b", 64 * KIB, T0);
-        assertThat(fair.bytes("a", 128 * KIB, T0)).as("a: 128 KiB, b: 64 KiB: not a quantum apart").isZero();
-        assertThat(fair.bytes("a", 64 * KIB, T0 + MS)).as("a: 192 KiB, 128 ahead: held").isEqualTo(19 * MS);
-        assertThat(fair.bytes("b", 64 * KIB, T0 + MS)).as("b catches up, not held").isZero();
-    }
-
-    @Test
-    void aFloodOfConnectionsBesideALightWorkloadGetsTwoAWindowAndWaitsForTheRest() {
-        fair.bytes("quiet", 2 * KIB, T0);
+    void aFloodOfConnectionsBesideALightWorkloadKeptWaitingGetsItsQuantumAndWaits() {
+        FairShare.Exchange quiet = fair.exchange("quiet", T0);
         int admitted = 0;
         for (int i = 0; i < 32; i++) {
-            admitted += fair.connection("flood", T0 + MS) == 0 ? 1 : 0;
+            admitted += fair.connection(fair.exchange("flood", T0 + MS), T0 + MS) == 0 ? 1 : 0;
         }
-        assertThat(admitted).as("64 KiB each: 0 and 64 KiB used before each, the third finds 128 > 64")
-                .isEqualTo(2);
-        assertThat(fair.connection("flood", T0 + 20 * MS)).as("next window").isZero();
+        assertThat(admitted).as("quiet's connection in setup for 1 ms: the flood goes on").isEqualTo(32);
+        admitted = 0;
+        for (int i = 0; i < 32; i++) {
+            admitted += fair.connection(fair.exchange("flood", T0 + 31 * MS), T0 + 31 * MS) == 0 ? 1 : 0;
+        }
+        assertThat(admitted).as("quiet's in setup for 31 ms: 64 KiB each, 0 and 64 KiB used before each, the third "
+                + "finds 128 > 64").isEqualTo(2);
+        quiet.read(false, 10, T0 + 32 * MS);
+        assertThat(fair.connection(fair.exchange("flood", T0 + 32 * MS), T0 + 32 * MS))
+                .as("quiet's answer came late: the flood still waits").isEqualTo(8 * MS);
+        admitted = 0;
+        for (int i = 0; i < 3; i++) {
+            admitted += fair.connection(fair.exchange("flood", T0 + 140 * MS), T0 + 140 * MS) == 0 ? 1 : 0;
+        }
+        assertThat(admitted).as("108 ms after quiet's late answer: the flood goes on").isEqualTo(3);
     }
 
     @Test
     void offHoldsNothing() {
         FairShare off = new FairShare(FairShare.Settings.OFF);
-        off.bytes("quiet", 1, T0);
-        assertThat(off.bytes("push", 1 << 30, T0)).isZero();
-        assertThat(off.connection("push", T0)).isZero();
+        assertThat(off.exchange("push", T0)).as("no exchange is tracked").isNull();
+        assertThat(off.connection(null, T0)).isZero();
         FairShare free = new FairShare(new FairShare.Settings(Duration.ofMillis(20), 64 * KIB, 0));
-        free.bytes("quiet", 1, T0);
-        free.bytes("push", 1 << 30, T0);
-        assertThat(free.connection("push", T0)).as("connection cost 0: connections are never held").isZero();
+        free.exchange("quiet", T0);
+        FairShare.Exchange push = free.exchange("push", T0);
+        push.read(true, 1 << 30, T0);
+        assertThat(free.connection(push, T0)).as("connection cost 0: connections are never held").isZero();
+    }
+
+    @Test
+    void manyLoopsChargingAtOnceLeaveNothingBehind() throws Exception {
+        // Lock-free accounts: 4 threads open, read on and close connections of 2 workloads at once.
+        CountDownLatch go = new CountDownLatch(1);
+        List<Thread> threads = new ArrayList<>();
+        for (int t = 0; t < 4; t++) {
+            String w = t % 2 == 0 ? "a" : "b";
+            threads.add(Thread.ofPlatform().start(() -> {
+                try {
+                    go.await();
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                }
+                for (int i = 0; i < 20_000; i++) {
+                    long now = T0 + i * 1_000L;
+                    FairShare.Exchange e = fair.exchange(w, now);
+                    fair.connection(e, now);
+                    e.read(true, 64 * KIB, now);
+                    e.read(false, 64 * KIB, now);
+                    e.end();
+                }
+            }));
+        }
+        go.countDown();
+        for (Thread t : threads) {
+            t.join();
+        }
+        assertThat(fair.tracked()).as("every workload forgotten").isZero();
+        assertThat(fair.harmed(T0)).isZero();
     }
 
     @Test
