@@ -30,6 +30,10 @@ SECONDS_LAT=${SECONDS_LAT:-20}
 SECONDS_CONN=${SECONDS_CONN:-10}
 WARM_SECONDS=${WARM_SECONDS:-20}
 WARM_BYTES=${WARM_BYTES:-4294967296}
+# Warm-up of the new-connection phases: a fresh handshake's Java path (TLS set-up, chain verification,
+# a new HTTP/2 connection) took ~2,000 handshakes to reach its steady cost (24 -> 11 -> 8 -> 4 -> 3 ms of
+# CPU per connection per agent, 15 s runs in a row, issue 12's profile); 20 s covered a few hundred.
+WARM_CONN_SECONDS=${WARM_CONN_SECONDS:-60}
 # PATHS: a subset of "direct wisp haproxy" for quick iterations (the committed result runs all three).
 PATHS=${PATHS:-direct wisp haproxy}
 # WISP_JOPTS: extra JVM options for both agents (e.g. -XX:StartFlightRecording=...).
@@ -196,7 +200,7 @@ rss() { # resident MiB of each pid, space separated
 memdetail() { # per pid: anonymous resident MiB (not shared with other JVMs on the node), threads
   for p in "$@"; do awk '/^RssAnon:/ { a = $2 / 1024 } /^Threads:/ { t = $2 } END { printf "anon=%.1f,threads=%d ", a, t }' /proc/$p/status; done
 }
-gclines() { cat $TMP/gc-$1.log 2>/dev/null | wc -l; }
+gclines() { cat $TMP/gc-$1.log 2>/dev/null | wc -l || true; } # 0 for a path with no agent (direct, haproxy): no GC log
 maxpause() { # longest pause (ms) in agent $1's GC log after line $2, and how many pauses over 1 ms
   tail -n +$(($2 + 1)) $TMP/gc-$1.log 2>/dev/null | grep 'Pause' | grep -o '[0-9.]*ms$' | tr -d ms |
     awk 'BEGIN { m = 0; n = 0 } { if ($1 > m) m = $1; if ($1 > 1) n++ } END { printf "%s/%d", m, n }'
@@ -222,7 +226,7 @@ measure_stream() { # name, echo target, sink target, socks args, pids... (throug
 }
 measure_conn() { # name, echo target, socks args, admin port of the client agent (or -), pids... (new connections)
   local name=$1 echo=$2 socks=$3 admin=$4; shift 4
-  lg connrate $echo $WARM_SECONDS 8 $socks > /dev/null
+  lg connrate $echo $WARM_CONN_SECONDS 8 $socks > /dev/null
   local c0 c1 o0=0 o1=0
   [ "$admin" = - ] || o0=$(opened $admin)
   c0=$(cpu "$@"); R[$name,conn]=$(lg connrate $echo $SECONDS_CONN 8 $socks); c1=$(cpu "$@")
@@ -328,7 +332,7 @@ fi
   echo "topology: two network namespaces joined by a veth pair; client in ns1, echo/sink workload in ns2 (Java, virtual threads); one load generator JVM for all phases"
   echo "proxies: each with 1 worker thread; wisp = node agents (Netty $NETTY, $(grep -q 'epoll: true' $TMP/n1.log && echo native epoll || echo NIO), BoringSSL, HTTP/2 CONNECT, TLS 1.3 mTLS, JDK $("$JAVA" -version 2>&1 | head -1 | cut -d'"' -f2)); haproxy $(haproxy -v | head -1 | cut -d' ' -f3) TCP mode, TLS 1.3 mTLS, one TLS connection per TCP connection, no TLS session reuse"
   echo "throughput: one stream uploading $BYTES bytes; latency: one connection, $RATE req/s of 1 KiB request + 1 KiB response for ${SECONDS_LAT}s, measured from each request's intended send time (coordinated omission corrected)"
-  echo "warm-up per path before measuring: ${WARM_SECONDS}s of the latency load, $WARM_BYTES bytes of throughput, ${WARM_SECONDS}s of new connections"
+  echo "warm-up per path before measuring: ${WARM_SECONDS}s of the latency load, $WARM_BYTES bytes of throughput, ${WARM_CONN_SECONDS}s of new connections"
   echo "CPU: utime+stime of the path's two proxy processes (/proc/<pid>/stat) during the phase; direct has no proxy"
   echo
   echo "One stream (throughput) and one connection (latency): the same work on every path"

@@ -16,7 +16,9 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * Verifies peers with {@link SvidVerifier} against the bundle current at each handshake, and logs
+ * Verifies peers with {@link SvidVerifier} against the bundle current at each handshake (through the
+ * process's {@link VerifiedChains}, which skips the path validation of a chain already accepted
+ * under the same bundle and within its validity), and logs
  * one line per rejection saying why (WARN on the client side; DEBUG on the server side, whose
  * caller records refusals itself). A server-side instance checks clients (chain and trust domain);
  * a client-side instance checks servers (chain, trust domain and expected identity).
@@ -50,7 +52,8 @@ final class SpiffeTrustManager extends X509ExtendedTrustManager {
         }
         TrustBundle current = bundle.get();
         try {
-            SvidVerifier.verify(chain, current, clock.instant(), peerIsClient ? Set.of() : expectedServerIds);
+            VerifiedChains.shared().verify(chain, current, clock.instant(),
+                    peerIsClient ? Set.of() : expectedServerIds);
         } catch (PeerRejectedException e) {
             if (serverSide) {
                 // Any client can cause this, as often as it likes: the server's caller records the

@@ -5,6 +5,7 @@ import static java.util.Objects.requireNonNull;
 import dev.wisp.spiffe.TrustBundle;
 import dev.wisp.spiffe.tls.PeerRejectedException;
 import dev.wisp.spiffe.tls.SvidVerifier;
+import dev.wisp.spiffe.tls.VerifiedChains;
 import java.security.cert.Certificate;
 import java.security.cert.CertificateParsingException;
 import java.security.cert.X509Certificate;
@@ -25,7 +26,9 @@ import javax.net.ssl.SSLSession;
  * outliving the credentials it was admitted with.
  *
  * <p>Cheap per stream: the chain is verified again ({@link SvidVerifier}: signatures, path) only when
- * the bundle differs from the one it was last verified against, and the expiry check is a
+ * the bundle differs from the one it was last verified against (and then through
+ * {@link VerifiedChains}, where the handshake left it: the first stream of a connection does not
+ * validate the path a second time), and the expiry check is a
  * comparison with the chain's earliest notAfter. Once stale, a chain stays stale (its connection is
  * being closed). Thread-safe.
  */
@@ -113,7 +116,7 @@ public final class PeerChain {
             return Optional.empty();
         }
         try {
-            SvidVerifier.verify(chain, bundle, now, Set.of());
+            VerifiedChains.shared().verify(chain, bundle, now, Set.of());
             verified = bundle;
         } catch (PeerRejectedException e) {
             stale = Optional.of(e.getMessage());
