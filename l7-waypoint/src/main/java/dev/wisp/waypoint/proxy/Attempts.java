@@ -57,12 +57,13 @@ final class Attempts {
     }
 
     /**
-     * Sends {@code request} (released when done) to {@code cluster} under {@code plan}, as HTTP/2 when
-     * {@code h2}; call on {@code loop}.
+     * Sends {@code request} (released when done) to {@code cluster} under {@code plan}, in the HTTP version
+     * the cluster says ({@link EnvoyConfig#upstreamHttp2}), else as HTTP/2 when the client spoke it
+     * ({@code h2}); call on {@code loop}.
      */
     static Future<Result> run(Forwarder forwarder, EnvoyConfig config, String cluster, FullHttpRequest request,
             Retries plan, boolean h2, EventExecutor loop) {
-        Attempts a = new Attempts(forwarder, config, cluster, request, plan, h2, loop);
+        Attempts a = new Attempts(forwarder, config, cluster, request, plan, config.upstreamHttp2(cluster, h2), loop);
         a.result.addListener(x -> request.release());
         long total = plan.timeout().toMillis();
         if (total > 0) {
