@@ -8,6 +8,7 @@ import dev.wisp.waypoint.WaypointSettings;
 import java.io.IOException;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
+import java.time.Duration;
 import java.util.concurrent.Callable;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Mixin;
@@ -44,6 +45,9 @@ public final class WaypointCommand implements Callable<Integer> {
     @Option(names = "--workers", paramLabel = "N", defaultValue = "1", description = "I/O event loops (default: ${DEFAULT-VALUE}).")
     int workers;
 
+    @Option(names = "--upstream-idle-timeout", paramLabel = "DURATION", defaultValue = "30s", converter = CaCommand.DurationConverter.class, description = "How long a connection to an endpoint is kept without a request (default: ${DEFAULT-VALUE}).")
+    Duration upstreamIdle;
+
     @Override
     public Integer call() throws Exception {
         WaypointSettings settings;
@@ -55,6 +59,7 @@ public final class WaypointCommand implements Callable<Integer> {
                     serviceAccount), source)
                     .withListen(new InetSocketAddress(InetAddress.ofLiteral(at.host()), at.port()))
                     .withWorkers(workers)
+                    .withUpstreamIdle(upstreamIdle)
                     .withMetrics(new InetSocketAddress(InetAddress.ofLiteral(metricsAt.host()), metricsAt.port()));
         } catch (IllegalArgumentException e) {
             throw new UserException(e.getMessage(), e);

@@ -19,8 +19,11 @@ import dev.wisp.spiffe.SpiffeId;
 import dev.wisp.spiffe.ca.CaSettings;
 import dev.wisp.spiffe.ca.CertificateAuthority;
 import dev.wisp.spiffe.ca.NodeAuthorizer;
+import io.netty.channel.Channel;
 import io.netty.channel.ChannelHandler;
 import io.netty.channel.ChannelHandlerContext;
+import io.netty.channel.ChannelInboundHandlerAdapter;
+import io.netty.channel.ChannelInitializer;
 import io.netty.channel.SimpleChannelInboundHandler;
 import io.netty.handler.codec.http.DefaultFullHttpRequest;
 import io.netty.handler.codec.http.FullHttpRequest;
@@ -31,7 +34,11 @@ import io.netty.handler.codec.http.HttpMethod;
 import io.netty.handler.codec.http.HttpObjectAggregator;
 import io.netty.handler.codec.http.HttpUtil;
 import io.netty.handler.codec.http.HttpVersion;
+import io.netty.handler.codec.http2.Http2FrameCodecBuilder;
+import io.netty.handler.codec.http2.Http2MultiplexHandler;
 import io.netty.handler.codec.http2.Http2StreamChannel;
+import io.netty.handler.codec.http2.Http2StreamChannelBootstrap;
+import io.netty.handler.codec.http2.Http2StreamFrameToHttpObjectCodec;
 import io.netty.util.concurrent.GlobalEventExecutor;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
@@ -160,14 +167,78 @@ final class WaypointClient implements AutoCloseable {
         Http2StreamChannel stream = HboneTunnel.open(pool, new PoolKey(client, List.of(WAYPOINT),
                 new InetSocketAddress(InetAddress.ofLiteral(waypointIp), 15008)), vip,
                 () -> new ChannelHandler[]{new StreamBytes(), new HttpClientCodec(), new HttpObjectAggregator(1 << 16),
-                        new SimpleChannelInboundHandler<FullHttpResponse>() {
-                            @Override
-                            protected void channelRead0(ChannelHandlerContext c, FullHttpResponse r) {
-                                answers.add(r.retain());
-                            }
-                        }},
+                        collector(answers)},
                 GlobalEventExecutor.INSTANCE).get(30, TimeUnit.SECONDS);
         return new Tunnel(stream, answers, host);
+    }
+
+    /**
+     * A tunnel as {@link #CLIENT} through the waypoint of {@link #pod()} to {@code vip} that speaks HTTP/2 with
+     * prior knowledge (h2c, as gRPC's plaintext clients do): one stream per request.
+     */
+    H2Tunnel openH2(InetSocketAddress vip, String host) throws Exception {
+        Http2StreamChannel stream = HboneTunnel.open(pool, new PoolKey(CLIENT, List.of(WAYPOINT),
+                new InetSocketAddress(InetAddress.ofLiteral(mesh.pod("waypoint").ip()), 15008)), vip,
+                () -> new ChannelHandler[]{new StreamBytes(), Http2FrameCodecBuilder.forClient().build(),
+                        new Http2MultiplexHandler(new ChannelInboundHandlerAdapter())},
+                GlobalEventExecutor.INSTANCE).get(30, TimeUnit.SECONDS);
+        return new H2Tunnel(stream, host);
+    }
+
+    /** An h2c connection inside one tunnel through the waypoint; each request on a stream of its own. */
+    static final class H2Tunnel implements AutoCloseable {
+        private final Http2StreamChannel tunnel;
+        private final String host;
+
+        private H2Tunnel(Http2StreamChannel tunnel, String host) {
+            this.tunnel = tunnel;
+            this.host = host;
+        }
+
+        /**
+         * Sends {@code req} (the tunnel's host when it names none) on a new stream; its response, trailers as its
+         * trailing headers (the caller releases it).
+         */
+        FullHttpResponse send(FullHttpRequest req) throws Exception {
+            BlockingQueue<FullHttpResponse> answer = new LinkedBlockingQueue<>();
+            Http2StreamChannel s = new Http2StreamChannelBootstrap(tunnel)
+                    .handler(new ChannelInitializer<Http2StreamChannel>() {
+                        @Override
+                        protected void initChannel(Http2StreamChannel c) {
+                            c.pipeline().addLast(new Http2StreamFrameToHttpObjectCodec(false), new HttpObjectAggregator(
+                                    1 << 16), collector(answer));
+                        }
+                    }).open().get(20, TimeUnit.SECONDS);
+            return exchange(s, req, host, answer);
+        }
+
+        @Override
+        public void close() {
+            tunnel.close();
+        }
+    }
+
+    /** Puts each response that comes into {@code answers}. */
+    static ChannelHandler collector(BlockingQueue<FullHttpResponse> answers) {
+        return new SimpleChannelInboundHandler<FullHttpResponse>() {
+            @Override
+            protected void channelRead0(ChannelHandlerContext c, FullHttpResponse r) {
+                answers.add(r.retain());
+            }
+        };
+    }
+
+    /** Sends {@code req} on {@code on} ({@code host} when it names none); the next of {@code answers}, awaited. */
+    static FullHttpResponse exchange(Channel on, FullHttpRequest req, String host,
+            BlockingQueue<FullHttpResponse> answers) throws Exception {
+        String what = req.method() + " " + req.uri();
+        if (!req.headers().contains(HttpHeaderNames.HOST)) {
+            req.headers().set(HttpHeaderNames.HOST, host);
+        }
+        on.writeAndFlush(req);
+        FullHttpResponse r = answers.poll(20, TimeUnit.SECONDS);
+        assertThat(r).as("an answer to " + what).isNotNull();
+        return r;
     }
 
     /** One tunnel to a service through the waypoint; requests go one at a time. */
@@ -184,14 +255,7 @@ final class WaypointClient implements AutoCloseable {
 
         /** Sends {@code req} (the tunnel's host when it names none); its response (the caller releases it). */
         FullHttpResponse send(FullHttpRequest req) throws Exception {
-            String what = req.method() + " " + req.uri();
-            if (!req.headers().contains(HttpHeaderNames.HOST)) {
-                req.headers().set(HttpHeaderNames.HOST, host);
-            }
-            stream.writeAndFlush(req);
-            FullHttpResponse r = answers.poll(20, TimeUnit.SECONDS);
-            assertThat(r).as("an answer to " + what).isNotNull();
-            return r;
+            return exchange(stream, req, host, answers);
         }
 
         /** GET {@code path}; its response (the caller releases it). */

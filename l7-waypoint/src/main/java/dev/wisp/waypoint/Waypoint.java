@@ -65,7 +65,8 @@ public final class Waypoint implements AutoCloseable {
             ProxyContext ctx = new ProxyContext(s.name(), WorkloadIndex.create(), new HboneTls(identities),
                     telemetry, transport, Set.of(), NodeSettings.Ports.ZTUNNEL.hbone(), s.connectTimeout());
             HbonePool pool = push(new HbonePool(ctx, 100, Duration.ofMinutes(5)));
-            server = push(new WaypointServer(ctx, pool, s.identity(), ads::current, s.drainTimeout()));
+            server = push(
+                    new WaypointServer(ctx, pool, s.identity(), ads::current, s.drainTimeout(), s.upstreamIdle()));
             address = server.bind(s.listen());
             if (s.metrics() != null) {
                 AdminHttp metrics = push(AdminHttp.start("metrics", s.metrics(), AdminHttp.Access.ANY, AdminHttp

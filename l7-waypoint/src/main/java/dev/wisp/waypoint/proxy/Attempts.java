@@ -47,11 +47,12 @@ final class Attempts {
     }
 
     /**
-     * Sends {@code request} (released when done) by {@code tries}, as HTTP/2 when {@code h2}; call on
+     * Sends {@code request} (released when done) by {@code tries}, in the HTTP version its cluster says
+     * ({@link ClusterTries#http2}), else as HTTP/2 when the client spoke it ({@code h2}); call on
      * {@code loop}.
      */
     static Future<Result> run(ClusterTries tries, FullHttpRequest request, boolean h2, EventExecutor loop) {
-        Attempts a = new Attempts(tries, request, h2, loop);
+        Attempts a = new Attempts(tries, request, tries.http2(h2), loop);
         a.result.addListener(x -> request.release());
         long total = a.plan.timeout().toMillis();
         if (total > 0) {

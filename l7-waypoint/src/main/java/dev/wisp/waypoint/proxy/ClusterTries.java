@@ -36,6 +36,14 @@ final class ClusterTries {
         return endpoint;
     }
 
+    /**
+     * Whether the attempts go as HTTP/2: as the cluster says ({@link EnvoyConfig#upstreamHttp2}), else as
+     * the client spoke ({@code clientHttp2}).
+     */
+    boolean http2(boolean clientHttp2) {
+        return config.upstreamHttp2(cluster, clientHttp2);
+    }
+
     /** How the request ended after the attempts so far; {@code response} null when the waypoint answers. */
     Attempts.Result result(FullHttpResponse response, int status, String reason) {
         String where = endpoint == null ? cluster : cluster + " " + endpoint.address();

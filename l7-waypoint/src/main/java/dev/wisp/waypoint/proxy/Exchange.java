@@ -106,7 +106,10 @@ final class Exchange extends SimpleChannelInboundHandler<HttpObject> {
         this(target, peer, routing, false);
     }
 
-    /** @param h2 the request comes on an HTTP/2 stream of its own, and goes upstream as HTTP/2 */
+    /**
+     * @param h2 the request comes on an HTTP/2 stream of its own, and goes upstream as HTTP/2 unless its
+     *     cluster says HTTP/1.1 ({@link EnvoyConfig#upstreamHttp2})
+     */
     Exchange(InetSocketAddress target, Optional<SpiffeId> peer, Routing routing, boolean h2) {
         super(false);
         this.target = target;

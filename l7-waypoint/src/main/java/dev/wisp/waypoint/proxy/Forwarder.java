@@ -1,6 +1,5 @@
 package dev.wisp.waypoint.proxy;
 
-import dev.wisp.node.proxy.StreamBytes;
 import static java.util.Objects.requireNonNull;
 
 import com.google.protobuf.Value;
@@ -20,7 +19,9 @@ import io.netty.channel.ChannelHandlerContext;
 import io.netty.channel.SimpleChannelInboundHandler;
 import io.netty.handler.codec.http.FullHttpRequest;
 import io.netty.handler.codec.http.FullHttpResponse;
+import io.netty.handler.codec.http2.DefaultHttp2DataFrame;
 import io.netty.handler.codec.http2.Http2StreamChannel;
+import io.netty.handler.codec.http2.HttpConversionUtil;
 import io.netty.util.concurrent.EventExecutor;
 import io.netty.util.concurrent.Future;
 import io.netty.util.concurrent.Promise;
@@ -54,11 +55,9 @@ final class Forwarder {
     private final SpiffeId self;
     private final Map<String, AtomicInteger> roundRobin = new ConcurrentHashMap<>();
 
-    /** How long an upstream connection is kept without a request. */
-    static final Duration UPSTREAM_IDLE = Duration.ofSeconds(30);
-
-    Forwarder(HbonePool pool, SpiffeId self, MeterRegistry registry) {
-        this.upstreams = new UpstreamPool(requireNonNull(pool, "pool"), UPSTREAM_IDLE, registry);
+    /** @param upstreamIdle how long an upstream connection is kept without a request */
+    Forwarder(HbonePool pool, SpiffeId self, MeterRegistry registry, Duration upstreamIdle) {
+        this.upstreams = new UpstreamPool(requireNonNull(pool, "pool"), upstreamIdle, registry);
         this.self = requireNonNull(self, "self");
     }
 
@@ -146,7 +145,7 @@ final class Forwarder {
 
     /**
      * Sends {@code request} (released here) to {@code to} on a pooled upstream ({@link UpstreamPool}), as
-     * HTTP/2 when {@code h2}, else as HTTP/1.1 with keep-alive; the future gives the response (the caller
+     * HTTP/2 when {@code h2}, else as HTTP/1.1 with keep-alive, whatever the client spoke; the future gives the response (the caller
      * releases it) or fails with a {@link Failure}: 503 when the tunnel is refused or the endpoint does
      * not answer, 502 when the answer is not HTTP. Cancelling it retires the upstream the request is on.
      */
@@ -180,7 +179,7 @@ final class Forwarder {
             copy.release();
             return false;
         }
-        Future<FullHttpResponse> answer = send(copy, to, h2, executor);
+        Future<FullHttpResponse> answer = send(copy, to, config.upstreamHttp2(cluster, h2), executor);
         var timer = executor.schedule(() -> answer.cancel(false), MIRROR_TIMEOUT_MS,
                 java.util.concurrent.TimeUnit.MILLISECONDS);
         answer.addListener((Future<FullHttpResponse> a) -> {
@@ -203,10 +202,19 @@ final class Forwarder {
         if (!stream.isActive()) {
             return;
         }
-        StreamBytes.end(stream);
+        endOurSide(stream);
         stream.eventLoop().schedule(() -> {
             stream.close();
         }, LINGER.toMillis(), TimeUnit.MILLISECONDS);
+    }
+
+    /**
+     * Sends END_STREAM on an upstream HBONE stream, from the head of its pipeline: written at the tail, the
+     * DATA frame would reach the h2c codec an {@link H2Upstream} has in that pipeline, which takes it for
+     * one of its own streams and fails it, so the stream was only ever reset, {@link #LINGER} later.
+     */
+    static void endOurSide(Http2StreamChannel stream) {
+        stream.pipeline().firstContext().writeAndFlush(new DefaultHttp2DataFrame(true));
     }
 
     /** How long a stream whose answer came may stay open for the endpoint's agent to end its side. */
@@ -223,6 +231,11 @@ final class Forwarder {
 
         @Override
         protected void channelRead0(ChannelHandlerContext c, FullHttpResponse msg) {
+            // What Netty's stream codec adds (x-http2-stream-id…): not the endpoint's headers, and an
+            // HTTP/1.1 client would be sent them.
+            for (HttpConversionUtil.ExtensionHeaderNames n : HttpConversionUtil.ExtensionHeaderNames.values()) {
+                msg.headers().remove(n.text());
+            }
             if (!msg.decoderResult().isSuccess() || !response.trySuccess(msg)) {
                 msg.release();
                 response.tryFailure(new Failure(502, "the endpoint's answer is not HTTP: "

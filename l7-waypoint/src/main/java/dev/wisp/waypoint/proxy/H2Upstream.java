@@ -160,7 +160,7 @@ final class H2Upstream {
         }
         Future<Http2StreamChannel> t = ready;
         if (t.isSuccess() && t.getNow().isActive()) {
-            StreamBytes.end(t.getNow());
+            Forwarder.endOurSide(t.getNow());
         }
     }
 

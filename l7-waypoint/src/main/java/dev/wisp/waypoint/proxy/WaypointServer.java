@@ -29,10 +29,11 @@ public final class WaypointServer implements AutoCloseable {
     private final ExtAuthzClient authorizers;
 
     public WaypointServer(ProxyContext ctx, HbonePool pool, SpiffeId identity, Supplier<EnvoyConfig> config,
-            Duration drainTimeout) {
+            Duration drainTimeout, Duration upstreamIdle) {
         RequestMetrics metrics = new RequestMetrics(ctx.telemetry().registry());
         this.authorizers = new ExtAuthzClient(metrics::extAuthz);
-        Routing routing = new Routing(config, new Forwarder(pool, identity, ctx.telemetry().registry()), metrics,
+        Routing routing = new Routing(config, new Forwarder(pool, identity, ctx.telemetry().registry(),
+                upstreamIdle), metrics,
                 new RateLimits(System::nanoTime), Optional.of(authorizers));
         this.server = new HboneServer(ctx, drainTimeout, identity, () -> new WaypointStream(routing));
     }

@@ -6,6 +6,7 @@ import com.google.protobuf.Any;
 import com.google.protobuf.InvalidProtocolBufferException;
 import dev.wisp.base.Backoff;
 import io.envoyproxy.envoy.config.cluster.v3.Cluster;
+import io.envoyproxy.envoy.extensions.upstreams.http.v3.HttpProtocolOptions;
 import io.envoyproxy.envoy.config.core.v3.Node;
 import io.envoyproxy.envoy.config.endpoint.v3.ClusterLoadAssignment;
 import io.envoyproxy.envoy.config.listener.v3.Listener;
@@ -70,6 +71,8 @@ public final class AdsClient implements AutoCloseable {
     private final Named<ClusterLoadAssignment> endpoints = new Named<>(EDS);
     /** The listeners' ext_authz filters by route configuration name; guarded by {@code this}. */
     private Map<String, ExtAuthz> authorizers = Map.of();
+    /** The clusters' HTTP versions ({@link EnvoyConfig#upstreamHttp2}); guarded by {@code this}. */
+    private Map<String, Boolean> upstreamHttp2 = Map.of();
     private int failures;
     private boolean closed;
 
@@ -145,9 +148,13 @@ public final class AdsClient implements AutoCloseable {
                 }
                 case CDS -> {
                     Set<String> names = new HashSet<>();
+                    Map<String, Boolean> versions = new HashMap<>();
                     for (Any a : r.getResourcesList()) {
-                        names.add(a.unpack(Cluster.class).getName());
+                        Cluster cluster = a.unpack(Cluster.class);
+                        names.add(cluster.getName());
+                        upstreamHttp2(cluster).ifPresent(h2 -> versions.put(cluster.getName(), h2));
                     }
+                    upstreamHttp2 = Map.copyOf(versions);
                     follow(r, names, endpoints);
                 }
                 case RDS -> receive(r, RouteConfiguration.class, RouteConfiguration::getName, routes);
@@ -163,12 +170,36 @@ public final class AdsClient implements AutoCloseable {
             request(type, names(type), "cannot decode: " + e.getMessage());
             return;
         }
-        EnvoyConfig c = new EnvoyConfig(routes.resources, endpoints.names, endpoints.resources, authorizers);
+        EnvoyConfig c = new EnvoyConfig(routes.resources, endpoints.names, endpoints.resources, authorizers,
+                upstreamHttp2);
         current.set(c);
         LOG.debug("Envoy xDS {} version {}: {} route configurations, {} clusters", type, r.getVersionInfo(),
                 c.routes().size(), c.clusters().size());
         published.accept(c);
     }
+
+    /**
+     * What a cluster's {@code typed_extension_protocol_options[}{@value #PROTOCOL_OPTIONS}{@code ]} make it
+     * speak to its endpoints, as Envoy reads them: {@code explicit_http_config} HTTP/2 ({@code true}) or
+     * HTTP/1.1 ({@code false}); empty for {@code use_downstream_protocol_config} or no options (what the
+     * client spoke). {@code auto_config} (ALPN) has no meaning in a plaintext tunnel and is refused.
+     */
+    public static Optional<Boolean> upstreamHttp2(Cluster cluster) throws InvalidProtocolBufferException {
+        Any options = cluster.getTypedExtensionProtocolOptionsMap().get(PROTOCOL_OPTIONS);
+        if (options == null) {
+            return Optional.empty();
+        }
+        HttpProtocolOptions o = options.unpack(HttpProtocolOptions.class);
+        return switch (o.getUpstreamProtocolOptionsCase()) {
+            case EXPLICIT_HTTP_CONFIG -> Optional.of(o.getExplicitHttpConfig().hasHttp2ProtocolOptions());
+            case USE_DOWNSTREAM_PROTOCOL_CONFIG, UPSTREAMPROTOCOLOPTIONS_NOT_SET -> Optional.empty();
+            case AUTO_CONFIG -> throw new IllegalArgumentException("cluster " + cluster.getName()
+                    + ": auto_config (ALPN) is not taken; say HTTP/1.1 or HTTP/2 in explicit_http_config");
+        };
+    }
+
+    /** The key of a cluster's HTTP protocol options. */
+    public static final String PROTOCOL_OPTIONS = "envoy.extensions.upstreams.http.v3.HttpProtocolOptions";
 
     /** The {@link #EXT_AUTHZ} filter of a listener's HTTP connection manager; empty when it has none. */
     public static Optional<ExtAuthz> extAuthz(HttpConnectionManager hcm) throws InvalidProtocolBufferException {

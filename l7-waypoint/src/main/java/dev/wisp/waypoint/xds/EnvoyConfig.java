@@ -14,18 +14,22 @@ import java.util.Set;
 
 /**
  * What the waypoint holds from the control plane's Envoy xDS, immutable: the route configurations
- * (RDS) by name, the cluster names (CDS), the load assignments (EDS) by cluster, and the external
- * authorizers of the listeners (LDS). A new value is published whole after each accepted response, so
- * a request sees one consistent set.
+ * (RDS) by name, the cluster names (CDS) and the HTTP version each speaks to its endpoints, the load
+ * assignments (EDS) by cluster, and the external authorizers of the listeners (LDS). A new value is
+ * published whole after each accepted response, so a request sees one consistent set.
  *
  * @param routes route configurations by name ({@code <host>:<port>})
  * @param clusters the names of the clusters CDS declared
  * @param endpoints load assignments by cluster name
  * @param authorizers the {@code envoy.filters.http.ext_authz} filter of the listener whose HTTP connection
  *            manager takes that route configuration, by route configuration name (absent: none)
+ * @param upstreamHttp2 by cluster name, whether its endpoints are spoken to in HTTP/2 ({@code true}) or
+ *            HTTP/1.1 ({@code false}), as the cluster's {@code HttpProtocolOptions} say; a cluster absent
+ *            here speaks what the client spoke
  */
 public record EnvoyConfig(Map<String, RouteConfiguration> routes, Set<String> clusters,
-        Map<String, ClusterLoadAssignment> endpoints, Map<String, ExtAuthz> authorizers) {
+        Map<String, ClusterLoadAssignment> endpoints, Map<String, ExtAuthz> authorizers,
+        Map<String, Boolean> upstreamHttp2) {
     public static final EnvoyConfig EMPTY = new EnvoyConfig(Map.of(), Set.of(), Map.of());
 
     public EnvoyConfig {
@@ -33,12 +37,27 @@ public record EnvoyConfig(Map<String, RouteConfiguration> routes, Set<String> cl
         clusters = Set.copyOf(clusters);
         endpoints = Map.copyOf(endpoints);
         authorizers = Map.copyOf(authorizers);
+        upstreamHttp2 = Map.copyOf(upstreamHttp2);
+    }
+
+    /** A configuration whose clusters speak what the client spoke. */
+    public EnvoyConfig(Map<String, RouteConfiguration> routes, Set<String> clusters,
+            Map<String, ClusterLoadAssignment> endpoints, Map<String, ExtAuthz> authorizers) {
+        this(routes, clusters, endpoints, authorizers, Map.of());
     }
 
     /** A configuration whose listeners call no external authorizer. */
     public EnvoyConfig(Map<String, RouteConfiguration> routes, Set<String> clusters,
             Map<String, ClusterLoadAssignment> endpoints) {
         this(routes, clusters, endpoints, Map.of());
+    }
+
+    /**
+     * Whether a request to {@code cluster} goes upstream as HTTP/2: as the cluster says, else as the client
+     * spoke ({@code clientHttp2}).
+     */
+    public boolean upstreamHttp2(String cluster, boolean clientHttp2) {
+        return upstreamHttp2.getOrDefault(cluster, clientHttp2);
     }
 
     /**

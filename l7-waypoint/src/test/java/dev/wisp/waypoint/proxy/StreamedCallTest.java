@@ -20,6 +20,7 @@ import dev.wisp.spiffe.SpiffeId;
 import dev.wisp.spiffe.ca.CaSettings;
 import dev.wisp.spiffe.ca.CertificateAuthority;
 import dev.wisp.spiffe.ca.NodeAuthorizer;
+import dev.wisp.waypoint.WaypointSettings;
 import dev.wisp.waypoint.xds.EnvoyConfig;
 import io.envoyproxy.envoy.config.core.v3.Address;
 import io.envoyproxy.envoy.config.core.v3.Metadata;
@@ -112,7 +113,8 @@ class StreamedCallTest {
         endpoint = new HboneServer(context(new Telemetry()), Duration.ofSeconds(1), ECHO, StreamedCallTest::echoTunnel);
         InetSocketAddress node = endpoint.bind(new InetSocketAddress("127.0.0.1", 0));
         EnvoyConfig config = config(node);
-        waypoint = new WaypointServer(context(waypointTelemetry), pool, WAYPOINT, () -> config, Duration.ofSeconds(1));
+        waypoint = new WaypointServer(context(waypointTelemetry), pool, WAYPOINT, () -> config, Duration.ofSeconds(1),
+                WaypointSettings.UPSTREAM_IDLE);
         waypointAddress = waypoint.bind(new InetSocketAddress("127.0.0.1", 0));
     }
 

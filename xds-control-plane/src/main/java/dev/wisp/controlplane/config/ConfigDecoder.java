@@ -285,7 +285,8 @@ public final class ConfigDecoder {
                 target = f.port(f.child(p, "targetPort"), targetText, path + ".targetPort");
             }
             String name = f.string(p, "name", path + ".name");
-            ports.add(new ServiceDef.ServicePort(name == null ? "" : name, port, target, targetName));
+            ports.add(new ServiceDef.ServicePort(name == null ? "" : name, port, target, targetName,
+                    f.string(p, "appProtocol", path + ".appProtocol")));
         });
         return new ServiceDef(ref, selector == null ? Map.of() : Map.copyOf(selector), List.copyOf(vips),
                 List.copyOf(ports), labels(f, doc));

@@ -42,7 +42,8 @@ import java.util.Optional;
  * port: an API listener named {@code <host>:<port>} whose HTTP connection manager takes its routes
  * by RDS over ADS (what a proxyless gRPC client resolves for {@code xds:///<host>:<port>}, and what the
  * waypoint reads for the same port); the route configuration of that name ({@link RouteTranslator});
- * an EDS cluster {@code outbound|<port>||<host>}; and its load assignment: the ready pods the
+ * an EDS cluster {@code outbound|<port>||<host>}, with the HTTP version its endpoints speak
+ * ({@link UpstreamProtocol}: HTTP/1.1, HTTP/2, or what the client spoke); and its load assignment: the ready pods the
  * service selects, at the port's target port, each with the HBONE tunnel a waypoint takes to it.
  */
 public final class EnvoyTranslator {
@@ -74,7 +75,8 @@ public final class EnvoyTranslator {
                 listeners.add(listener(name, authz.extAuthz(s)));
                 configs.add(authz.attach(routes.routeConfiguration(s, port.port()), s));
                 String cluster = EnvoyNames.cluster(s.ref().namespace(), s.ref().name(), port.port(), domain);
-                clusters.add(edsCluster(cluster));
+                clusters.add(edsCluster(cluster).toBuilder().putTypedExtensionProtocolOptions(UpstreamProtocol.OPTIONS,
+                        UpstreamProtocol.of(port).options()).build());
                 endpoints.add(assignment(cluster, selected, port, model));
             }
         }

@@ -31,11 +31,18 @@ public record ServiceDef(ObjectRef ref, Map<String, String> selector, List<InetA
      * @param targetPort the target's number; 0 when the target is named
      * @param targetPortName a named {@code targetPort}: each pod's container port of that name; null
      *            when the target is a number
+     * @param appProtocol {@code appProtocol} as written ({@code http}, {@code http2}, {@code grpc},
+     *            {@code kubernetes.io/h2c}, …); null when absent
      */
-    public record ServicePort(String name, int port, int targetPort, String targetPortName) {
+    public record ServicePort(String name, int port, int targetPort, String targetPortName, String appProtocol) {
         /** A port whose target is a number. */
         public ServicePort(String name, int port, int targetPort) {
-            this(name, port, targetPort, null);
+            this(name, port, targetPort, null, null);
+        }
+
+        /** A port without {@code appProtocol}. */
+        public ServicePort(String name, int port, int targetPort, String targetPortName) {
+            this(name, port, targetPort, targetPortName, null);
         }
 
         /** The port this reaches on {@code pod}: the number, or the pod's port of that name (empty: none). */
