@@ -86,7 +86,7 @@ done
   echo "sets (options added to bin/node-jvm.options; a collector flag replaces -XX:+UseSerialGC):"
   for l in "${SET_LINES[@]}"; do echo "  $l"; done
   echo
-  printf '%-12s %5s %5s %13s %13s %13s %10s %4s %7s %6s %6s %9s %9s %15s %7s\n' set round load "RSS idle" "RSS 1k" "RSS 10k" "anon 1k" thr "MiB/s" "s/GiB" "s/1kr" "p99 us" "p99.9 us" "GC max/>1ms" failed "life: max/>1ms,full:cause=n (client;server)"
+  printf '%-12s %5s %5s %13s %13s %13s %10s %4s %7s %6s %6s %9s %9s %15s %7s  %s\n' set round load "RSS idle" "RSS 1k" "RSS 10k" "anon 1k" thr "MiB/s" "s/GiB" "s/1kr" "p99 us" "p99.9 us" "GC max/>1ms" failed "life: max/>1ms,full:cause=n (client;server)"
   printf '%s\n' "${ROWS[@]}"
   echo
   echo "raw (run.sh's keys):"
