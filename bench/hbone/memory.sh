@@ -59,12 +59,12 @@ for round in $(seq "$ROUNDS"); do
     # anon/threads of the client agent after the latency phase
     memlat=$(raw "$out" 'wisp,memlat'); first=${memlat%% *}
     gc=$(raw "$out" 'wisp,gc')
-    ROWS+=("$(printf '%-12s %5s %5s %13s %13s %13s %10s %4s %7s %6s %6s %9s %9s %15s %7s' "$label" "$round" "$load" \
+    ROWS+=("$(printf '%-12s %5s %5s %13s %13s %13s %10s %4s %7s %6s %6s %9s %9s %15s %7s  %s' "$label" "$round" "$load" \
       "$(raw "$out" 'wisp,rssidle' | xargs | tr ' ' /)" "$(raw "$out" 'wisp,rsslat' | xargs | tr ' ' /)" \
       "$(raw "$out" 'wisp,rsshold' | xargs | tr ' ' /)" \
       "$(for m in $memlat; do m=${m#anon=}; printf '%s/' "${m%%,*}"; done | sed 's#/$##')" "$(sed 's/.*threads=//' <<< "$first")" \
       "$(field "$thr" MiBps)" "$(raw "$out" 'wisp,thrcpu')" "$(raw "$out" 'wisp,latcpu')" "$(field "$lat" p99_us)" "$(field "$lat" p999_us)" "$(tr ' ' , <<< "$(xargs <<< "$gc")")" \
-      "$(field "$thr" failed)/$(field "$lat" failed)/$(field "$hold" failed)")")
+      "$(field "$thr" failed)/$(field "$lat" failed)/$(field "$hold" failed)" "$(raw "$out" 'wisp,gclife' | xargs | tr ' ' ';')")")
     printf '%s\n' "${ROWS[-1]}" >&2
     { echo "--- round $round, set $label: $(grep -F 'agent JVM options' "$out" | xargs)"; sed -n '/^raw:/,$p' "$out" | grep 'wisp,'; } >> $TMP/raw.txt
   done
@@ -80,12 +80,13 @@ done
   echo "anon: RssAnon MiB after the latency phase (not counting file pages: libjvm, the CDS archive; nor ZGC's heap, a shared mapping); thr: the client agent's threads"
   echo "s/GiB, s/1kr: CPU seconds (utime+stime) of both agents per GiB in the throughput phase, per 1,000 requests in the latency phase"
   echo "GC: longest pause in ms / pauses over 1 ms during the latency phase, from -Xlog:gc,gc+phases (client agent, server agent)"
+  echo "life: over each agent's whole run (start, warm-up, every phase): longest pause ms / pauses over 1 ms, then its full collections by cause"
   echo "failed: throughput streams / latency requests / held connections not answered"
   echo
   echo "sets (options added to bin/node-jvm.options; a collector flag replaces -XX:+UseSerialGC):"
   for l in "${SET_LINES[@]}"; do echo "  $l"; done
   echo
-  printf '%-12s %5s %5s %13s %13s %13s %10s %4s %7s %6s %6s %9s %9s %15s %7s\n' set round load "RSS idle" "RSS 1k" "RSS 10k" "anon 1k" thr "MiB/s" "s/GiB" "s/1kr" "p99 us" "p99.9 us" "GC max/>1ms" failed
+  printf '%-12s %5s %5s %13s %13s %13s %10s %4s %7s %6s %6s %9s %9s %15s %7s  %s\n' set round load "RSS idle" "RSS 1k" "RSS 10k" "anon 1k" thr "MiB/s" "s/GiB" "s/1kr" "p99 us" "p99.9 us" "GC max/>1ms" failed "life: max/>1ms,full:cause=n (client;server)"
   printf '%s\n' "${ROWS[@]}"
   echo
   echo "raw (run.sh's keys):"

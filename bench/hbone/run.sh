@@ -137,11 +137,13 @@ LOAD=$(cut -d' ' -f1-3 /proc/loadavg)
 LOADS="start $LOAD"
 NETTY=$(unzip -p $CP META-INF/MANIFEST.MF | tr -d '\r\n ' | grep -o 'netty-transport-[0-9][^j]*Final' | head -1 | sed 's/netty-transport-//')
 NODE_OPTS=""
-[ "$NODE_JVM_OPTIONS" = - ] || NODE_OPTS=$(grep -v '^[[:space:]]*\(#\|$\)' "$NODE_JVM_OPTIONS" | tr '\n' ' ')
+if [ "$NODE_JVM_OPTIONS" != - ]; then # options, and NAME=value lines for the agents' environment (the caller's value wins)
+  NODE_OPTS=$(grep -v '^[[:space:]]*\(#\|$\)' "$NODE_JVM_OPTIONS" | grep -v '^[A-Z_][A-Z0-9_]*=' | tr '\n' ' ')
+  for kv in $(grep '^[A-Z_][A-Z0-9_]*=' "$NODE_JVM_OPTIONS"); do n=${kv%%=*}; [ -n "${!n:-}" ] || export "$kv"; done
+fi
 [ -z "$WISP_GC" ] || NODE_OPTS="$(echo "$NODE_OPTS" | tr ' ' '\n' | grep -v -- '-XX:+Use.*GC$' | tr '\n' ' ') $WISP_GC"
 # GC pauses of every agent, for the longest pause during the latency phase.
 JOPTS="--enable-native-access=ALL-UNNAMED $NODE_OPTS -Xlog:gc,gc+phases:file=$TMP/gc-%p.log $WISP_JOPTS"
-export MALLOC_ARENA_MAX=${MALLOC_ARENA_MAX:-1} # as bin/wisp runs the agent (bench/hbone/memory.sh may set another)
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" # the held connections: a socket each in the load generator, the agents and the workload
 await_ready() { # log name
   for i in $(seq 600); do grep -q "ready" $TMP/$1.log 2>/dev/null && return; sleep 0.2; done
@@ -201,6 +203,12 @@ memdetail() { # per pid: anonymous resident MiB (not shared with other JVMs on t
   for p in "$@"; do awk '/^RssAnon:/ { a = $2 / 1024 } /^Threads:/ { t = $2 } END { printf "anon=%.1f,threads=%d ", a, t }' /proc/$p/status; done
 }
 gclines() { cat $TMP/gc-$1.log 2>/dev/null | wc -l || true; } # 0 for a path with no agent (direct, haproxy): no GC log
+gclife() { # agent $1's whole life: longest pause (ms), pauses over 1 ms, and its full collections by cause
+  grep 'Pause' $TMP/gc-$1.log 2>/dev/null | awk '
+    { ms = $NF; sub(/ms$/, "", ms); if (ms + 0 > m) m = ms + 0; if (ms + 0 > 1) n++ }
+    /Pause Full/ { c = $0; sub(/.*Pause Full \(/, "", c); sub(/\).*/, "", c); gsub(/ /, "_", c); full[c]++ }
+    END { printf "%s/%d", m + 0, n; for (c in full) printf ",full:%s=%d", c, full[c]; }'
+}
 maxpause() { # longest pause (ms) in agent $1's GC log after line $2, and how many pauses over 1 ms
   tail -n +$(($2 + 1)) $TMP/gc-$1.log 2>/dev/null | grep 'Pause' | grep -o '[0-9.]*ms$' | tr -d ms |
     awk 'BEGIN { m = 0; n = 0 } { if ($1 > m) m = $1; if ($1 > 1) n++ } END { printf "%s/%d", m, n }'
@@ -276,7 +284,8 @@ for p in $PATHS; do
             lg release > /dev/null
           fi
           measure_conn wisp 10.77.2.10:9000 "socks 127.0.0.1:15180" 15100 $W1F $W2
-          measure_conn wisp-pooled 10.77.2.10:9000 "socks 127.0.0.1:15080" 15000 $W1 $W2 ;;
+          measure_conn wisp-pooled 10.77.2.10:9000 "socks 127.0.0.1:15080" 15000 $W1 $W2
+          R[wisp,gclife]="$(gclife $W1) $(gclife $W2)" ;;
     haproxy) measure_stream haproxy 127.0.0.1:20000 127.0.0.1:20001 "" $H1 $H2
              measure_conn haproxy 127.0.0.1:20000 "" - $H1 $H2 ;;
     loss) drop 0; measure_loss clean
@@ -347,7 +356,7 @@ fi
   echo "(failed: throughput streams / latency requests not answered)"
   echo
   echo "Memory (VmRSS, MiB: client-side proxy / server-side proxy) and the agents' GC pauses"
-  echo "  agent JVM options: ${NODE_OPTS:-JVM defaults} (MALLOC_ARENA_MAX=$MALLOC_ARENA_MAX)"
+  echo "  agent JVM options: ${NODE_OPTS:-JVM defaults} (MALLOC_ARENA_MAX=${MALLOC_ARENA_MAX:-unset})"
   for p in wisp haproxy; do
     [[ " $PATHS " == *" $p "* ]] || continue
     printf '  %-8s idle %-14s after the latency phase %-14s' $p "${R[$p,rssidle]:-}" "${R[$p,rsslat]:-}"
@@ -355,6 +364,7 @@ fi
     echo
   done
   [[ " $PATHS " == *" wisp "* ]] && echo "  wisp agents' longest GC pause during the latency phase, ms / pauses over 1 ms (client agent, server agent): ${R[wisp,gc]:-}"
+  [[ " $PATHS " == *" wisp "* ]] && echo "  over each agent's whole life, longest pause ms / pauses over 1 ms, full collections by cause: ${R[wisp,gclife]:-}"
   echo
   echo "New connections: 8 workers, each connect + 1-byte echo + close, ${SECONDS_CONN}s"
   printf '%-44s %8s %8s %13s %16s\n' path "conn/s" failed "CPU ms/conn" "TLS conns opened"

@@ -89,7 +89,7 @@ public final class LocalMesh implements AutoCloseable {
         LocalMesh mesh = null;
         try {
             prepareDirectories(spec);
-            List<String> agentCommand = AgentAotCache.agentCommand(spec.wispCommand());
+            List<String> agentCommand = AgentAotCache.agentCommand(MeshProcesses.AGENT_JVM.applyTo(spec.wispCommand()));
             MeshRegistry.register(spec);
             LocalCluster cluster = LocalCluster.up(spec.cluster());
             mesh = new LocalMesh(spec, cluster, agentCommand);

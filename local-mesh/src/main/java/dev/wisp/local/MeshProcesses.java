@@ -41,7 +41,12 @@ final class MeshProcesses {
     private final MeshSpec spec;
     private final LocalCluster cluster;
     private final Path stateDir;
-    /** {@link MeshSpec#wispCommand()}, with an AOT class cache when one can be had ({@link AgentAotCache}). */
+    /** The node agent's JVM options and environment: {@code bin/node-jvm.options}, as production runs them. */
+    static final NodeJvmOptions AGENT_JVM = NodeJvmOptions.load();
+    /**
+     * {@link MeshSpec#wispCommand()} with {@link #AGENT_JVM}'s options, and an AOT class cache when one
+     * can be had ({@link AgentAotCache}).
+     */
     private final List<String> agentCommand;
     // Guarded by `this`.
     private Process controlPlane;
@@ -171,9 +176,10 @@ final class MeshProcesses {
         }
         cmd.addAll(spec.agentArgs());
         cmd.addAll(more);
+        ProcessBuilder agent = cluster.agentOnNode(n, cmd);
+        AGENT_JVM.applyTo(agent.environment());
         try {
-            agents.put(n.name(), cluster.agentOnNode(n, cmd).redirectErrorStream(true).redirectOutput(log.appendTo())
-                    .start());
+            agents.put(n.name(), agent.redirectErrorStream(true).redirectOutput(log.appendTo()).start());
         } catch (IOException e) {
             throw new ClusterException("cannot start the agent of " + n.name() + ": " + e.getMessage(), e);
         }

@@ -85,7 +85,10 @@ public record MeshSpec(ClusterSpec cluster, List<String> wispCommand, Path workD
      * The prefix that runs {@code wisp} on this very JVM binary and class path:
      * {@code [<java>, --enable-native-access=ALL-UNNAMED, --add-exports=…, -Xmx256m, -XX:+UseSerialGC,
      * -XX:MetaspaceSize=64m, -XX:TieredStopAtLevel=1, -cp, <java.class.path>, dev.wisp.cli.Wisp]}.
-     * Small heaps and C1 only: a local mesh runs several JVMs on a laptop-sized machine. The
+     * Small heaps and C1 only: a local mesh runs several JVMs on a laptop-sized machine. The node
+     * agents a {@link LocalMesh} starts get {@code bin/node-jvm.options} after these ({@link NodeJvmOptions}:
+     * the production agent's options, which win where both set a flag); the control plane runs with
+     * these alone. The
      * metaspace threshold is raised because an agent loads about 43 MB of class metadata in its
      * first minute: from the default threshold (about 21 MB) that took two or three full
      * collections, measured at 0.9-1.9 s each on the loaded test machine.
