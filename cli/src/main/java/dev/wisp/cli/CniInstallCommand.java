@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import picocli.CommandLine.Mixin;
 import dev.wisp.node.capture.CniInstall;
+import dev.wisp.node.capture.HostRuntime;
 import dev.wisp.node.capture.InstallerDaemonSet;
 import java.io.IOException;
 import java.net.URI;
@@ -46,6 +47,12 @@ public final class CniInstallCommand implements Callable<Integer> {
 
     @Option(names = "--launcher", paramLabel = "FILE", defaultValue = "/opt/wisp/bin/wisp-cni", description = "The plugin's launcher, copied to the bin directory as wisp-cni (default: ${DEFAULT-VALUE}).")
     Path launcher;
+
+    @Option(names = "--copy-runtime-to", paramLabel = "DIR", description = "Copy this image's Java runtime and jars into DIR (a host directory mounted here) and use the launcher written beside them instead of --launcher: the plugin runs on the host, which has no JVM of its own.")
+    Path copyRuntimeTo;
+
+    @Option(names = "--host-runtime-dir", paramLabel = "DIR", description = "With --copy-runtime-to: the same directory as the host names it, which the launcher refers to (default: the --copy-runtime-to path).")
+    Path hostRuntimeDir;
 
     @Option(names = "--pods-dir", paramLabel = "DIR", defaultValue = "/run/wisp/pods", description = "The agent's pods directory, as the plugin sees it on the host (default: ${DEFAULT-VALUE}).")
     Path podsDir;
@@ -93,6 +100,7 @@ public final class CniInstallCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         InstallerDaemonSet owner = owner();
+        Path launcher = copyRuntimeTo == null ? this.launcher : hostRuntime();
         CniInstall install;
         try {
             install = new CniInstall(new CniInstall.Settings(binDir, confDir, launcher, plugin(), kubernetes
@@ -105,6 +113,9 @@ public final class CniInstallCommand implements Callable<Integer> {
         if (uninstall) {
             install.uninstall();
             return 0;
+        }
+        if (copyRuntimeTo != null) {
+            HostRuntime.removeOthers(copyRuntimeTo, launcher);
         }
         if (once) {
             try {
@@ -151,6 +162,33 @@ public final class CniInstallCommand implements Callable<Integer> {
             cleaned.countDown();
         }
         return 0;
+    }
+
+    /**
+     * Places this process's own Java runtime and jar directory on the host ({@link HostRuntime}):
+     * only from the installed layout (the image's {@code /opt/wisp/lib}), where the jars are files.
+     */
+    private Path hostRuntime() throws IOException {
+        Path codeSource;
+        try {
+            codeSource = Path.of(CniInstallCommand.class.getProtectionDomain().getCodeSource().getLocation().toURI());
+        } catch (java.net.URISyntaxException | SecurityException e) {
+            throw new UserException("--copy-runtime-to: cannot tell where Wisp's jars are: " + e.getMessage());
+        }
+        if (!codeSource.getFileName().toString().endsWith(".jar")) {
+            throw new UserException("--copy-runtime-to needs the installed layout (a jar directory such as the "
+                    + "image's /opt/wisp/lib), not classes from " + codeSource);
+        }
+        try {
+            return HostRuntime.install(new HostRuntime.Settings(Path.of(System.getProperty("java.home")), codeSource
+                    .getParent(), copyRuntimeTo,
+                    hostRuntimeDir != null
+                            ? hostRuntimeDir
+                            : copyRuntimeTo
+                                    .toAbsolutePath()));
+        } catch (IllegalArgumentException e) {
+            throw new UserException("--host-runtime-dir: " + e.getMessage());
+        }
     }
 
     /** The plugin's own fields of its entry in the chain. */

@@ -118,7 +118,8 @@ class HelmChartTest {
             }
         });
         assertThat(hostPaths).containsExactlyInAnyOrder("bpf=/sys/fs/bpf", "cgroup=/sys/fs/cgroup",
-                "netns=/var/run/netns", "pods=/run/wisp/pods", "cni-bin=/opt/cni/bin", "cni-conf=/etc/cni/net.d");
+                "netns=/var/run/netns", "pods=/run/wisp/pods", "cni-bin=/opt/cni/bin", "cni-conf=/etc/cni/net.d",
+                "cni-runtime=/opt/wisp-cni");
         Set<String> mounts = new TreeSet<>();
         pod.at("/containers/0/volumeMounts").forEach(m -> mounts.add(m.get("name").asText() + "@"
                 + m.get("mountPath").asText() + (m.path("readOnly").asBoolean() ? ":ro" : "")));
@@ -137,16 +138,17 @@ class HelmChartTest {
     }
 
     /**
-     * The install-cni container beside the agent: exactly the two CNI directories of the host, no
-     * capability, the plugin's settings from the values, the API token only when it reads labels or
+     * The install-cni container beside the agent: exactly the two CNI directories of the host and the
+     * directory it copies the plugin's Java runtime into (the host names it {@code cni.runtimeDir}, the
+     * container {@code /host} + that, both passed to {@code wisp cni install}), no capability, the plugin's settings from the values, the API token only when it reads labels or
      * asks at exit whether its DaemonSet is deleted (the default), none with {@code removeOnExit}.
      */
     @Test
-    void installCniMountsExactlyTheTwoCniDirectoriesWithNoCapability() {
+    void installCniMountsExactlyTheCniDirectoriesAndItsRuntimeCopyWithNoCapability() {
         JsonNode pod = only(Helm.template(), "DaemonSet", "wisp-node").at("/spec/template/spec");
         JsonNode cni = container(pod, "install-cni");
         assertThat(hostMounts(pod, cni)).containsExactlyInAnyOrder("/opt/cni/bin@/opt/cni/bin",
-                "/etc/cni/net.d@/etc/cni/net.d");
+                "/etc/cni/net.d@/etc/cni/net.d", "/opt/wisp-cni@/host/opt/wisp-cni");
         JsonNode security = cni.get("securityContext");
         assertThat(texts(security.at("/capabilities/drop"))).containsExactly("ALL");
         assertThat(security.at("/capabilities/add").isMissingNode()).isTrue();
@@ -157,6 +159,7 @@ class HelmChartTest {
         assertThat(texts(cni.get("args"))).containsExactly("cni", "install", "--cni-bin-dir=/opt/cni/bin",
                 "--cni-conf-dir=/etc/cni/net.d", "--pods-dir=/run/wisp/pods", "--cgroup-root=/sys/fs/cgroup",
                 "--netns-dir=/var/run/netns", "--exclude-namespace=kube-system", "--enroll-timeout=10",
+                "--copy-runtime-to=/host/opt/wisp-cni", "--host-runtime-dir=/opt/wisp-cni",
                 "--service-account-dir=/var/run/secrets/wisp-cni", "--kubernetes", "--enroll-label=wisp.dev/mesh",
                 // By default the plugin outlives the container and goes only when the DaemonSet does.
                 "--remove-on-uninstall=wisp-system/wisp-node", "--log-level=info");
@@ -174,7 +177,7 @@ class HelmChartTest {
         JsonNode ownPod = only(own, "DaemonSet", "wisp-node").at("/spec/template/spec");
         JsonNode ownCni = container(ownPod, "install-cni");
         assertThat(hostMounts(ownPod, ownCni)).containsExactlyInAnyOrder("/var/lib/cni/bin@/var/lib/cni/bin",
-                "/etc/kubernetes/cni/net.d@/etc/kubernetes/cni/net.d");
+                "/etc/kubernetes/cni/net.d@/etc/kubernetes/cni/net.d", "/opt/wisp-cni@/host/opt/wisp-cni");
         // cni.removeOnExit: the old behaviour, and with no label reads no API token at all.
         assertThat(texts(ownCni.get("args"))).contains("--exclude-namespace=kube-system,monitoring",
                 "--enroll-timeout=30", "--remove-on-exit").noneMatch(
@@ -203,7 +206,8 @@ class HelmChartTest {
         assertThat(texts(cni.get("args"))).contains("--own-conflist-dir=/etc/cni/multus/net.d",
                 "--cni-conf-dir=/etc/cni/net.d");
         assertThat(hostMounts(pod, cni)).containsExactlyInAnyOrder("/opt/cni/bin@/opt/cni/bin",
-                "/etc/cni/net.d@/etc/cni/net.d", "/etc/cni/multus/net.d@/etc/cni/multus/net.d");
+                "/etc/cni/net.d@/etc/cni/net.d", "/etc/cni/multus/net.d@/etc/cni/multus/net.d",
+                "/opt/wisp-cni@/host/opt/wisp-cni");
         assertThat(texts(container(only(Helm.template(), "DaemonSet", "wisp-node").at("/spec/template/spec"),
                 "install-cni").get("args"))).as("chained by default").noneMatch(a -> a.startsWith("--own-conflist"));
         Helm.Run same = Helm.helm("template", "wisp", Helm.CHART.toString(), "--set", "cni.chained=false", "--set",

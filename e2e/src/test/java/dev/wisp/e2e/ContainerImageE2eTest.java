@@ -23,6 +23,7 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HexFormat;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import java.util.zip.GZIPInputStream;
 import org.junit.jupiter.api.AfterAll;
@@ -183,16 +184,76 @@ class ContainerImageE2eTest {
     }
 
     /**
+     * The chart's {@code install-cni} container run from the image against a node laid out as a
+     * kubelet's host: the host's CNI directories mounted at their own paths and {@code cni.runtimeDir}
+     * under {@code /host}, as the rendered DaemonSet mounts them. It chains the plugin, copies the
+     * image's Java runtime and jars to the host, and writes the launcher into the CNI bin directory;
+     * then the container runtime's call, on the host, outside the image, with only the CNI
+     * environment: {@code CNI_COMMAND=VERSION} answers on the copied runtime.
+     */
+    @Test
+    @Order(5)
+    void installCniPutsThePluginAndTheJavaItRunsOnOnTheHost() throws Exception {
+        Path node = dir.resolve("node");
+        Path bin = Files.createDirectories(node.resolve("opt/cni/bin"));
+        Path conf = Files.createDirectories(node.resolve("etc/cni/net.d"));
+        Path runtime = Files.createDirectories(node.resolve("opt/wisp-cni"));
+        Files.writeString(conf.resolve("10-ptp.conflist"), """
+                {"cniVersion": "1.0.0", "name": "k8s-pod-network", "plugins": [
+                  {"type": "ptp", "ipam": {"type": "host-local", "subnet": "10.42.0.0/16"}}]}
+                """);
+        Map<Path, String> mounts = Map.of(bin, "/opt/cni/bin", conf, "/etc/cni/net.d", runtime, "/host/opt/wisp-cni");
+        Run install = run(inside("0:0", mounts, "/opt/wisp/bin/wisp", "cni", "install", "--once",
+                "--cni-bin-dir=/opt/cni/bin", "--cni-conf-dir=/etc/cni/net.d", "--copy-runtime-to=/host/opt/wisp-cni",
+                "--host-runtime-dir=" + runtime, "--pods-dir=/run/wisp/pods"), Duration.ofMinutes(3));
+        assertThat(install.exit()).as(install.toString()).isZero();
+        assertThat(install.output()).contains("wisp-cni chained in /etc/cni/net.d");
+        JsonNode chained = JSON.readTree(conf.resolve("10-ptp.conflist").toFile());
+        assertThat(chained.at("/plugins/1/type").asText()).isEqualTo("wisp-cni");
+
+        List<Path> copies;
+        try (var list = Files.list(runtime)) {
+            copies = list.toList();
+        }
+        assertThat(copies).hasSize(1);
+        Path copy = copies.getFirst();
+        assertThat(copy.getFileName().toString()).matches("wisp-[0-9a-f]{16}");
+        assertThat(copy.resolve("java/bin/java")).isExecutable();
+        assertThat(copy.resolve("lib/wisp-cli.jar")).hasSameBinaryContentAs(rootfs.resolve(
+                "opt/wisp/lib/wisp-cli.jar"));
+        Path launcher = bin.resolve("wisp-cni");
+        assertThat(launcher).isExecutable();
+        assertThat(Files.readString(launcher)).contains("exec '" + copy.resolve("java/bin/java") + "' ");
+
+        // As the container runtime runs a plugin: on the host, its environment the CNI variables only.
+        Path request = Files.writeString(dir.resolve("version.json"), "{\"cniVersion\": \"1.0.0\"}");
+        Run version = run(List.of("sh", "-c", "exec env -i CNI_COMMAND=VERSION PATH=/usr/sbin:/usr/bin:/sbin:/bin "
+                + "\"$0\" < \"$1\"", launcher.toString(), request.toString()), Duration.ofMinutes(2));
+        assertThat(version.exit()).as(version.toString()).isZero();
+        assertThat(JSON.readTree(version.output()).path("supportedVersions").valueStream().map(JsonNode::asText))
+                .contains("1.0.0");
+    }
+
+    /**
      * {@code args} in the unpacked image, as a runtime starts it: its own mount and PID namespaces
      * with /proc, the host's /dev bound (a runtime gives a container a /dev), chrooted, the image's
      * environment only, as {@code user}.
      */
-    static List<String> inside(String user, String... args) {
+    static List<String> inside(String user, String... args) throws IOException {
+        return inside(user, Map.of(), args);
+    }
+
+    /** {@link #inside(String, String...)} with host directories bound at paths of the image ({@code mounts}). */
+    static List<String> inside(String user, Map<Path, String> mounts, String... args) throws IOException {
+        StringBuilder binds = new StringBuilder("mount --rbind /dev \"$0\"/dev");
+        for (Map.Entry<Path, String> m : mounts.entrySet()) {
+            Files.createDirectories(rootfs.resolve(m.getValue().substring(1)));
+            binds.append(" && mount --bind '").append(m.getKey()).append("' \"$0\"'").append(m.getValue()).append("'");
+        }
         List<String> cmd = new ArrayList<>(List.of("unshare", "--mount", "--pid", "--fork", "--kill-child",
                 "--mount-proc=" + rootfs
                         .resolve("proc"),
-                "sh", "-c", "mount --rbind /dev \"$0\"/dev && exec chroot --userspec=" + user
-                        + " \"$0\" /usr/bin/env -i \"$@\"",
+                "sh", "-c", binds + " && exec chroot --userspec=" + user + " \"$0\" /usr/bin/env -i \"$@\"",
                 rootfs.toString()));
         config.at("/config/Env").forEach(e -> cmd.add(e.asText()));
         cmd.add("HOME=/home/wisp");

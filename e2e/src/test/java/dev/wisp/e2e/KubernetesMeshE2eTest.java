@@ -5,6 +5,7 @@ import static org.awaitility.Awaitility.await;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.wisp.local.Cgroups;
 import dev.wisp.local.ClusterSpec;
 import dev.wisp.local.InNetns;
 import dev.wisp.local.LocalCluster;
@@ -18,6 +19,7 @@ import io.fabric8.kubernetes.api.model.Pod;
 import io.fabric8.kubernetes.api.model.PodBuilder;
 import io.fabric8.kubernetes.api.model.authentication.TokenReviewStatusBuilder;
 import io.fabric8.kubernetes.client.KubernetesClient;
+import java.io.IOException;
 import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.net.Socket;
@@ -87,13 +89,20 @@ class KubernetesMeshE2eTest {
     /** Pods created through the API: the client, and one of its namespace opted out by label. */
     static Pod clientPod;
     static Pod optedOut;
+    /** A pod of node 1 running (its kubelet cgroup, its namespace, a process) before the agents start. */
+    static Pod early;
+    /** Where the kubelet lays out pods' cgroups (cgroupfs driver) on every node of this cluster. */
+    static Path kubelet;
+    static final PodApps.Started started = new PodApps.Started();
 
     @BeforeAll
     static void start() throws Exception {
         Prerequisites.requireRoot();
-        Prerequisites.requireCommands("ip");
+        Prerequisites.requireCommands("ip", "bpftool", "tcpdump");
         cluster = LocalCluster.up(ClusterSpec.builder(CLUSTER).nodes(2).base(BASE).hostLink(true)
-                .pod("client", "default", "client", 0).pod("server", "default", "server", 1).build());
+                .pod("client", "default", "client", 0).pod("server", "default", "server", 1)
+                .pod("early", "default", "early", 0).pod("opted-out", "default", "opted-out", 0).build());
+        kubelet = Cgroups.wispRoot().resolve(CLUSTER).resolve("kubelet");
         LocalCluster.Pod serverPod = cluster.pod("server");
         server = new InetSocketAddress(serverPod.ip(), 9000);
         echo = Netns.call(serverPod.netns(), () -> new EchoServer(server), Duration.ofSeconds(60));
@@ -123,7 +132,14 @@ class KubernetesMeshE2eTest {
                 "client"));
         pod("default", "server", "node2", "server", serverPod.ip(), Map.of("app", "server"));
         clientPod = client;
-        optedOut = pod("default", "opted-out", "node1", "opted-out", "10.99.0.7", Map.of("wisp.dev/mesh", "none"));
+        optedOut = pod("default", "opted-out", "node1", "opted-out", cluster.pod("opted-out").ip(), Map.of(
+                "wisp.dev/mesh", "none"));
+        early = pod("default", "early", "node1", "early", cluster.pod("early").ip(), Map.of("app", "early"));
+        // As the kubelet runs them before any agent exists: each pod's cgroup and a process in it.
+        for (Pod p : List.of(early, optedOut)) {
+            started.inCgroup(kubeletCgroup(p), cluster.pod(p.getMetadata().getName()).netns(), List.of("sleep",
+                    "900"));
+        }
 
         Path mesh = Files.createDirectories(dir.resolve("mesh"));
         ProcessBuilder cp = cluster.onUnderlay(PodApps.wisp(List.of("-Xmx256m", "-XX:TieredStopAtLevel=1"), List
@@ -135,16 +151,7 @@ class KubernetesMeshE2eTest {
         await().atMost(Duration.ofSeconds(60)).until(() -> log("control-plane").contains(
                 "configuration generation 1 live"));
         for (LocalCluster.Node n : cluster.nodes()) {
-            List<String> args = new ArrayList<>(List.of("node", "--node", n.name(), "--control-plane", cluster
-                    .underlayAddress() + ":" + XDS_PORT, "--service-account-token", dir.resolve(n.name() + ".token")
-                            .toString(),
-                    "--ca-bundle", dir.resolve("state/ca/bundle.pem").toString(), "--workers",
-                    "1", "--drain-timeout", "PT1S"));
-            if (n.index() == 0) {
-                args.addAll(List.of("--socks5-workload", client.getMetadata().getUid()));
-            }
-            agents.add(cluster.onNode(n, PodApps.wisp(List.of("-Xmx256m", "-XX:TieredStopAtLevel=1"), args))
-                    .redirectErrorStream(true).redirectOutput(logFile(n.name()).toFile()).start());
+            agents.add(startAgent(n));
         }
         for (LocalCluster.Node n : cluster.nodes()) {
             await().atMost(Duration.ofSeconds(90)).until(() -> log(n.name()).contains("node agent for " + n.name()
@@ -152,12 +159,44 @@ class KubernetesMeshE2eTest {
         }
     }
 
+    /**
+     * Starts {@code n}'s agent (its log appended to): admitted with its token, capturing the pods it
+     * is told of ({@code --capture}) and finding the ones already running in the kubelet's layout
+     * ({@code --discover-pods}).
+     */
+    static Process startAgent(LocalCluster.Node n) throws Exception {
+        List<String> args = new ArrayList<>(List.of("node", "--node", n.name(), "--control-plane", cluster
+                .underlayAddress() + ":" + XDS_PORT, "--service-account-token", dir.resolve(n.name() + ".token")
+                        .toString(),
+                "--ca-bundle", dir.resolve("state/ca/bundle.pem").toString(), "--workers", "1",
+                "--drain-timeout", "PT1S", "--capture", "--pods-dir", podsDir(n).toString(), "--capture-address", n
+                        .address(),
+                "--bpf-pin-root", "/sys/fs/bpf/wisp/" + CLUSTER + "/" + n.name(),
+                "--discover-pods", "--cgroup-root=" + kubelet, "--netns-dir=/var/run/netns"));
+        if (n.index() == 0) {
+            args.addAll(List.of("--socks5-workload", clientPod.getMetadata().getUid()));
+        }
+        return cluster.agentOnNode(n, PodApps.wisp(List.of("-Xmx256m", "-XX:TieredStopAtLevel=1"), args))
+                .redirectErrorStream(true).redirectOutput(ProcessBuilder.Redirect.appendTo(logFile(n.name()).toFile()))
+                .start();
+    }
+
+    static Path podsDir(LocalCluster.Node n) throws IOException {
+        return Files.createDirectories(dir.resolve("pods-" + n.name()));
+    }
+
+    /** Pod {@code p}'s cgroup as the kubelet's cgroupfs driver makes it for a BestEffort pod (created). */
+    static Path kubeletCgroup(Pod p) throws IOException {
+        return Files.createDirectories(kubelet.resolve("kubepods/besteffort/pod" + p.getMetadata().getUid()));
+    }
+
     @AfterAll
     static void stop() throws Exception {
-        // Reap the children (agents, then the control plane) before their cgroups go.
+        // Reap the children (agents, then the control plane, then the pods' processes) before their cgroups go.
         for (Process p : Stream.concat(agents.stream(), Stream.ofNullable(controlPlane)).toList()) {
             p.destroyForcibly().waitFor(20, TimeUnit.SECONDS);
         }
+        started.close();
         for (AutoCloseable c : Stream.of(echo, api).filter(java.util.Objects::nonNull).toList()) {
             c.close();
         }
@@ -171,7 +210,7 @@ class KubernetesMeshE2eTest {
         assertThat(log("control-plane")).contains("issued spiffe://cluster.local/ns/default/sa/client to node node1");
         // A running pod of the enrolled namespace labelled wisp.dev/mesh=none is no workload of the mesh.
         assertThat(configDump("node1")).contains(clientPod.getMetadata().getUid()).doesNotContain(optedOut
-                .getMetadata().getUid(), "10.99.0.7");
+                .getMetadata().getUid(), cluster.pod("opted-out").ip() + "\"");
         assertThat(log("control-plane")).doesNotContain("sa/opted-out");
 
         KubernetesStandIn.Run applied = apply("echo-service.yaml", SERVICE);
@@ -258,7 +297,109 @@ class KubernetesMeshE2eTest {
         assertThat(agents).as("no agent was restarted").allMatch(Process::isAlive);
     }
 
+    /**
+     * Enrollment through the API and discovery, with the pods laid out the kubelet's way and real
+     * eBPF capture: the pod running before the agents, a pod the kubelet starts afterwards, and the
+     * pod labelled out; then node 1's agent restarts. What leaves node 1 is watched on the underlay
+     * bridge the whole time: no TCP of an enrolled pod's address except HBONE (15008) crosses it, while
+     * the opted-out pod's call does, in clear (so the watch would see a leak).
+     */
+    @Test
+    @Order(5)
+    void podsBeforeAndAfterTheAgentAreCapturedTheOptedOutOneIsNotAndNothingLeavesInClearText() throws Exception {
+        try (MeshWireGuardE2eTest.Capture wire = new MeshWireGuardE2eTest.Capture(cluster.underlayNetns(), dir,
+                "underlay", "tcp and not port 15008")) {
+            LocalCluster.Node node1 = cluster.node(0);
+            // The pod running before the agent: found through the API's list and the host, captured.
+            awaitCaptured(node1, early);
+            assertThat(log("node1")).contains("found running pod " + uid(early) + " (cgroup " + kubeletCgroup(early));
+            assertThat(callFrom(early)).isEqualTo("ping");
+
+            // The opted-out pod: never listed, so no pod file and nothing on its cgroup; its call goes
+            // out in clear, and the watch sees it.
+            assertThat(podsDir(node1).resolve(uid(optedOut) + ".json")).doesNotExist();
+            assertThat(CaptureE2eTest.attachTypes(kubeletCgroup(optedOut))).isEmpty();
+            assertThat(log("node1")).doesNotContain(uid(optedOut));
+            assertThat(callFrom(optedOut)).isEqualTo("ping");
+            InetAddress optedOutIp = InetAddress.getByName(cluster.pod("opted-out").ip());
+            await().atMost(Duration.ofSeconds(10)).until(() -> crossing(wire, optedOutIp) > 0);
+
+            // A pod started after the agent, the kubelet's order: the Pod object, then its cgroup and
+            // sandbox, then its address in the status; its app starts once the pod file is confirmed.
+            LocalCluster.Pod latePod = cluster.addPod(new ClusterSpec.PodSpec("late", "default", "late", 0, Map
+                    .of()));
+            Pod late = api.client().pods().inNamespace("default").resource(new PodBuilder().withNewMetadata()
+                    .withName("late").withLabels(Map.of("app", "late")).endMetadata().withNewSpec().withNodeName(
+                            "node1")
+                    .withServiceAccountName("late").endSpec().withNewStatus().withPhase("Pending")
+                    .endStatus().build()).create();
+            started.inCgroup(kubeletCgroup(late), latePod.netns(), List.of("sleep", "900"));
+            late.getStatus().setPhase("Running");
+            late.getStatus().setPodIP(latePod.ip());
+            late = api.client().pods().inNamespace("default").resource(late).updateStatus();
+            awaitCaptured(node1, late);
+            assertThat(callFrom(late)).isEqualTo("ping");
+
+            // The agent restarts: while it is away the pods' connects fail closed; once back it enrolls
+            // every pod again from its pod files.
+            Process old = agents.get(0);
+            old.destroy();
+            assertThat(old.waitFor(30, TimeUnit.SECONDS)).isTrue();
+            long offset = Files.size(logFile("node1"));
+            assertThat(callFrom(early)).as("a call while the agent is away").isNotEqualTo("ping");
+            agents.set(0, startAgent(node1));
+            await().atMost(Duration.ofSeconds(90)).until(() -> log("node1").substring((int) offset).contains(
+                    "node agent for node1 ready"));
+            String restarted = log("node1").substring((int) offset);
+            for (Pod p : List.of(early, late)) {
+                assertThat(restarted).contains("enrolled pod " + uid(p) + " (cgroup " + kubeletCgroup(p));
+                await().atMost(Duration.ofSeconds(30)).pollInterval(Duration.ofMillis(500)).until(() -> "ping".equals(
+                        callFrom(p)));
+            }
+            assertThat(restarted).doesNotContain(uid(optedOut));
+            assertThat(CaptureE2eTest.attachTypes(kubeletCgroup(optedOut))).isEmpty();
+
+            // Nothing of an enrolled pod crossed the underlay but HBONE, from the first call to the last.
+            for (Pod p : List.of(early, late)) {
+                InetAddress ip = InetAddress.getByName(p.getStatus().getPodIP());
+                assertThat(crossing(wire, ip)).as("TCP packets of enrolled pod %s on the underlay, not HBONE", p
+                        .getMetadata().getName()).isZero();
+            }
+        }
+    }
+
     // ---- helpers
+
+    static String uid(Pod p) {
+        return p.getMetadata().getUid();
+    }
+
+    /** Awaits {@code p}'s pod file on {@code node} and capture's programs on its kubelet cgroup. */
+    static void awaitCaptured(LocalCluster.Node node, Pod p) throws Exception {
+        Path file = podsDir(node).resolve(uid(p) + ".json");
+        await().atMost(Duration.ofSeconds(60)).pollInterval(Duration.ofMillis(200)).until(() -> Files.exists(file)
+                && CaptureE2eTest.attachTypes(kubeletCgroup(p)).containsKey("cgroup_inet4_connect"));
+        assertThat(new ObjectMapper().readTree(file.toFile()).path("discovered").asBoolean()).isTrue();
+    }
+
+    /**
+     * One call from inside pod {@code p} (a process in its kubelet cgroup and namespace, as {@code
+     * kubectl exec} runs one) to the server's echo port: what came back ({@code ping} when it echoed).
+     */
+    static String callFrom(Pod p) throws Exception {
+        Process call = started.inCgroup(kubeletCgroup(p), cluster.pod(p.getMetadata().getName()).netns(), List.of(
+                "timeout", "10", "bash", "-c", "exec 3<>/dev/tcp/%s/%d && printf ping >&3 && head -c 4 <&3"
+                        .formatted(server.getAddress().getHostAddress(), server.getPort())));
+        String out = new String(call.getInputStream().readAllBytes(), StandardCharsets.UTF_8).strip();
+        assertThat(call.waitFor(20, TimeUnit.SECONDS)).isTrue();
+        return out;
+    }
+
+    /** How many captured TCP packets (HBONE excluded by the filter) have {@code ip} as source or destination. */
+    static long crossing(MeshWireGuardE2eTest.Capture wire, InetAddress ip) throws IOException {
+        return MeshWireGuardE2eTest.Pcap.packets(Files.readAllBytes(wire.file)).stream().filter(pk -> pk.src()
+                .equals(ip) || pk.dst().equals(ip)).count();
+    }
 
     /** A running pod created through the API, as the kubelet would report it. */
     static Pod pod(String namespace, String name, String node, String serviceAccount, String ip,

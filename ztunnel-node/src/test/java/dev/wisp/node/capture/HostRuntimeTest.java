@@ -1,0 +1,108 @@
+package dev.wisp.node.capture;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.util.stream.Stream;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * {@link HostRuntime}, with temporary directories as the image's runtime and jars and as the host's
+ * directory: the copy, its launcher, reuse when nothing changed, a new copy when a jar did.
+ */
+class HostRuntimeTest {
+    @TempDir
+    Path dir;
+
+    Path javaHome;
+    Path lib;
+    Path copy;
+
+    void image() throws IOException {
+        javaHome = Files.createDirectories(dir.resolve("image/opt/wisp/java"));
+        Path java = Files.createDirectories(javaHome.resolve("bin")).resolve("java");
+        Files.writeString(java, "#!/bin/sh\necho java \"$@\"\n");
+        Files.setPosixFilePermissions(java, PosixFilePermissions.fromString("rwxr-xr-x"));
+        Files.createDirectories(javaHome.resolve("lib"));
+        Files.writeString(javaHome.resolve("lib/modules"), "modules");
+        Files.createSymbolicLink(javaHome.resolve("lib/link"), Path.of("modules"));
+        Files.writeString(javaHome.resolve("release"), "JAVA_VERSION=\"25\"\n");
+        lib = Files.createDirectories(dir.resolve("image/opt/wisp/lib"));
+        Files.writeString(lib.resolve("wisp-cli.jar"), "cli v1");
+        Files.writeString(lib.resolve("jackson.jar"), "jackson");
+        Files.writeString(lib.resolve("README"), "not a jar");
+        copy = dir.resolve("host/opt/wisp-cni");
+    }
+
+    HostRuntime.Settings settings() {
+        return new HostRuntime.Settings(javaHome, lib, copy, Path.of("/opt/wisp-cni"));
+    }
+
+    @Test
+    void copiesTheRuntimeAndJarsAndWritesALauncherNamingThemAsTheHostDoes() throws Exception {
+        image();
+        Path launcher = HostRuntime.install(settings());
+        Path placed = launcher.getParent();
+        assertThat(placed.getParent()).isEqualTo(copy);
+        assertThat(placed.getFileName().toString()).matches("wisp-[0-9a-f]{16}");
+        assertThat(placed.resolve("java/bin/java")).isExecutable().hasContent("#!/bin/sh\necho java \"$@\"");
+        assertThat(Files.readSymbolicLink(placed.resolve("java/lib/link"))).isEqualTo(Path.of("modules"));
+        try (Stream<Path> jars = Files.list(placed.resolve("lib"))) {
+            assertThat(jars.map(p -> p.getFileName().toString())).containsExactlyInAnyOrder("wisp-cli.jar",
+                    "jackson.jar");
+        }
+        assertThat(launcher).isExecutable();
+        String host = "/opt/wisp-cni/" + placed.getFileName();
+        assertThat(Files.readString(launcher)).startsWith("#!/bin/sh\n").contains("exec '" + host
+                + "/java/bin/java' ").contains("-cp '" + host + "/lib/*' dev.wisp.cli.Wisp cni \"$@\"").doesNotContain(
+                        dir.toString());
+        try (Stream<Path> left = Files.list(copy)) {
+            assertThat(left).as("no temporary copy left").containsExactly(placed);
+        }
+    }
+
+    @Test
+    void theSameContentIsReusedAndANewJarMakesANewCopyThatReplacesTheOld() throws Exception {
+        image();
+        Path first = HostRuntime.install(settings());
+        Files.writeString(first.getParent().resolve("marker"), "kept");
+        assertThat(HostRuntime.install(settings())).isEqualTo(first);
+        assertThat(first.getParent().resolve("marker")).as("not copied again").exists();
+
+        Files.writeString(lib.resolve("wisp-cli.jar"), "cli v2");
+        Path second = HostRuntime.install(settings());
+        assertThat(second.getParent()).isNotEqualTo(first.getParent());
+        assertThat(second.getParent().resolve("lib/wisp-cli.jar")).hasContent("cli v2");
+        Files.createDirectories(copy.resolve("unrelated"));
+        HostRuntime.removeOthers(copy, second);
+        try (Stream<Path> left = Files.list(copy)) {
+            assertThat(left).containsExactlyInAnyOrder(second.getParent(), copy.resolve("unrelated"));
+        }
+    }
+
+    @Test
+    void anIncompleteCopyOfAnEarlierRunIsReplaced() throws Exception {
+        image();
+        Path launcher = HostRuntime.install(settings());
+        Files.delete(launcher.getParent().resolve(".complete"));
+        Files.delete(launcher);
+        assertThat(HostRuntime.install(settings())).isEqualTo(launcher).isExecutable();
+    }
+
+    @Test
+    void noJarsNoJavaOrARelativeHostDirectoryAreRefused() throws Exception {
+        image();
+        assertThatThrownBy(() -> HostRuntime.install(new HostRuntime.Settings(javaHome, dir, copy, Path.of(
+                "/opt/wisp-cni")))).hasMessageContaining("no jar in " + dir);
+        assertThatThrownBy(() -> HostRuntime.install(new HostRuntime.Settings(dir, lib, copy, Path.of(
+                "/opt/wisp-cni")))).hasMessageContaining("no Java runtime at " + dir);
+        assertThatThrownBy(() -> new HostRuntime.Settings(javaHome, lib, copy, Path.of("opt/wisp-cni")))
+                .hasMessageContaining("not absolute");
+        assertThat(copy).doesNotExist();
+    }
+}
