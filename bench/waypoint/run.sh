@@ -12,7 +12,8 @@
 # version and the benchmark), run here with longer phases and its report written to the results file.
 #
 # Usage (root: network namespaces, eBPF):
-#   bench/waypoint/run.sh            full run, writes bench/results/waypoint.txt (OUT=...)
+#   bench/waypoint/run.sh            full run, writes bench/results/waypoint.txt (OUT=...; cluster CLUSTER,
+#                                    default bwpb, on address base BASE, default 202)
 #   bench/waypoint/run.sh --quick    the suite's version (cluster bwpa, a second at 50 then 100 req/s),
 #                                    which fails unless every path answered every request with 200
 set -uo pipefail
@@ -22,7 +23,7 @@ scripts/install-deps.sh haproxy nginx-light || exit 1
 OUT=${OUT:-bench/results/waypoint.txt}
 TMP=$(mktemp -d /tmp/wisp-bwp.XXXXXX)
 trap 'rm -rf "$TMP"' EXIT
-MVN=(./mvnw -o -B -q -pl e2e -am verify -Dtest=WaypointBenchE2eTest -Dsurefire.failIfNoSpecifiedTests=false
+MVN=(./mvnw -o -B -q -pl e2e -am verify -Dtest=WaypointBenchE2eTest -Dsurefire.failIfNoSpecifiedTests=false -Dwisp.bwp.base="${BASE:-202}" -Dwisp.bwp.cluster="${CLUSTER:-bwpb}"
   -Dspotless.check.skip=true)
 if [ "${1:-}" = --quick ]; then
   "${MVN[@]}"

@@ -52,31 +52,31 @@ final class WaypointBenchReport {
                 + "p99 passes the bound or a request fails\n", WaypointBenchE2eTest.BASE_RATE,
                 WaypointBenchE2eTest.BASE_SECONDS, WaypointBenchE2eTest.WARM_SECONDS, WaypointBenchE2eTest.STEPS,
                 WaypointBenchE2eTest.STEP_SECONDS));
-        b.append("bound: 2 x the highest low-rate p99 of the four paths (per protocol), so each starts under it; "
+        b.append("bound: 2 x the highest low-rate p99 of the paths (per protocol), so each starts under it; "
                 + "max = the last step under it with every request answered 200\n");
         b.append("paths (servers: nginx, 1 worker, in pods server/backend on node 2; no WireGuard):\n");
         for (Route r : routes) {
-            b.append(format("  %-9s %s\n", r.name(), r.where()));
+            b.append(format("  %-12s %s\n", r.name(), r.where()));
         }
         b.append("CPU: utime+stime of the proxy's processes (/proc/PID/stat; waypoint = the waypoint JVM, path = "
-                + "waypoint + both agents), machine = every core's busy time (/proc/stat, other work included)\n");
+                + "waypoint + both agents, haproxy-mtls = its three haproxies), machine = every core's busy time (/proc/stat, other work included)\n");
         for (String proto : List.of("h1", "h2")) {
             double bound = bounds.get(proto);
             b.append('\n').append(format("%s: low rate, and max rate with p99 <= %.0f us\n", proto, bound));
-            b.append(format("%-9s %8s %8s %9s %6s %9s %9s %9s %8s %9s %8s %10s %10s\n", "path", "p50 us", "p99 us",
+            b.append(format("%-12s %8s %8s %9s %6s %9s %9s %9s %8s %9s %8s %10s %10s\n", "path", "p50 us", "p99 us",
                     "p99.9 us", "failed", "proxy ms", "path ms", "machine", "RSS MiB", "max/s", "cores",
                     "req/s/core", "path/core"));
-            b.append(format("%-9s %8s %8s %9s %6s %9s %9s %9s %8s %9s %8s %10s %10s\n", "", "", "", "", "",
+            b.append(format("%-12s %8s %8s %9s %6s %9s %9s %9s %8s %9s %8s %10s %10s\n", "", "", "", "", "",
                     "/1k req", "/1k req", "ms/1k", "", "", "at max", "proxy", "with agents"));
             for (Route r : routes) {
                 Measured m = base.get(r.name() + " " + proto);
                 Measured top = max(steps.get(r.name() + " " + proto), bound);
                 boolean proxied = !r.name().equals("direct");
                 int last = WaypointBenchE2eTest.STEPS.getLast();
-                b.append(format("%-9s %8s %8s %9s %6s %9s %9s %9.1f %8s %9s %8s %10s %10s\n", r.name(), m.load().get(
+                b.append(format("%-12s %8s %8s %9s %6s %9s %9s %9.1f %8s %9s %8s %10s %10s\n", r.name(), m.load().get(
                         "rq_p50_us"), m.load().get("rq_p99_us"), m.load().get("rq_p999_us"),
                         (baseRequests - Integer
-                                .parseInt(m.load().get("ok"))),
+                                .parseInt(m.load().getOrDefault("ok", "0"))),
                         proxied
                                 ? format("%.1f", m.perThousand(m.proxyCpu(),
                                         baseRequests))
@@ -105,7 +105,7 @@ final class WaypointBenchReport {
             }
             b.append(" (0: not even the first step)\n");
             Measured wp = max(steps.get("waypoint " + proto), bound);
-            for (String other : List.of("haproxy", "nginx")) {
+            for (String other : List.of("haproxy", "haproxy-mtls", "nginx")) {
                 Measured o = max(steps.get(other + " " + proto), bound);
                 Measured wb = base.get("waypoint " + proto);
                 Measured ob = base.get(other + " " + proto);
@@ -117,7 +117,7 @@ final class WaypointBenchReport {
         }
         b.append("\nsteps (rate: p99 us, failed, proxy cores):\n");
         steps.forEach((k, up) -> {
-            b.append(format("  %-12s", k));
+            b.append(format("  %-17s", k));
             for (int i = 0; i < up.size(); i++) {
                 Measured m = up.get(i);
                 b.append(format(" %d: %s/%s/%.2f", WaypointBenchE2eTest.STEPS.get(i), m.load().get("rq_p99_us"), m

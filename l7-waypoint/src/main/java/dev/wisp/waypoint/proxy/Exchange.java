@@ -293,21 +293,22 @@ final class Exchange extends SimpleChannelInboundHandler<HttpObject> {
             return;
         }
         virtualHost = host.get().getName();
-        CompletableFuture<RequestGate.Outcome> gate = RequestGate.check(host.get(), new AuthzRequest(http(req), peer,
+        EnvoyRoutes.Request http = http(req);
+        CompletableFuture<RequestGate.Outcome> gate = RequestGate.check(host.get(), new AuthzRequest(http, peer,
                 source(c), target, Map.of()), routing.authorizers().flatMap(a -> a.bind(now, target)));
         if (gate.isDone()) {
-            then.accept(decide(c, req, start, keepAlive, now, host.get(), gate.join()));
+            then.accept(decide(c, req, http, start, keepAlive, now, host.get(), gate.join()));
             return;
         }
         c.channel().config().setAutoRead(false);
         gate.thenAccept(o -> c.executor().execute(() -> then.accept(c.channel().isActive()
-                ? decide(c, req, start, keepAlive, now, host.get(), o)
+                ? decide(c, req, http, start, keepAlive, now, host.get(), o)
                 : null)));
     }
 
     /** The gate's {@code outcome} applied: the refusal answered (null), or the request routed. */
-    private Routed decide(ChannelHandlerContext c, HttpRequest req, long start, boolean keepAlive, EnvoyConfig now,
-            VirtualHost host, RequestGate.Outcome outcome) {
+    private Routed decide(ChannelHandlerContext c, HttpRequest req, EnvoyRoutes.Request http, long start,
+            boolean keepAlive, EnvoyConfig now, VirtualHost host, RequestGate.Outcome outcome) {
         String uri = req.uri();
         if (outcome.refusal().isPresent()) {
             refuse(c, req, outcome.refusal().get(), start, keepAlive);
@@ -317,7 +318,9 @@ final class Exchange extends SimpleChannelInboundHandler<HttpObject> {
             HttpHeaders h = req.headers();
             outcome.edits().applyTo(new RouteActions.Headers(h::set, h::add, h::remove, h::contains));
         }
-        Decision d = EnvoyRoutes.decide(host, http(req), ThreadLocalRandom.current().nextDouble());
+        // Routed on the request as the gate left it: read again only when an authorizer edited its headers.
+        Decision d = EnvoyRoutes.decide(host, outcome.edits() != null ? http(req) : http, ThreadLocalRandom.current()
+                .nextDouble());
         switch (d) {
             case Decision.Respond r -> {
                 respond(c, req.method().name(), uri, r.status(), r.reason(), r.route(), null, start, keepAlive);
@@ -516,25 +519,41 @@ final class Exchange extends SimpleChannelInboundHandler<HttpObject> {
         routing.metrics()
                 .record(new RequestMetrics.Request(peer, virtualHost, upstream, status, requestBytes, responseBytes,
                         System.nanoTime() - start, grpcStatus));
-        ACCESS.info("request src.identity=\"{}\" dst={} protocol={} method={} path=\"{}\" status={} grpc_status={} "
-                + "route={} upstream=\"{}\" reason=\"{}\" attempts={} duration_ms={}",
-                peer.map(SpiffeId::toString)
-                        .orElse("-"),
-                target, h2 ? "HTTP/2" : "HTTP/1.1", method, printable(uri), status,
-                grpcStatus == null ? "-" : grpcStatus, route == null ? "-" : route, where == null ? "-" : where, reason,
-                attempts,
-                TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start));
+        if (!ACCESS.isInfoEnabled()) {
+            return;
+        }
+        // Built by hand, not by the logger's "{}" formatting: one line per request is on the hot path.
+        StringBuilder b = new StringBuilder(256).append("request src.identity=\"").append(peer.isPresent()
+                ? peer
+                        .get().toString()
+                : "-").append("\" dst=").append(target).append(" protocol=").append(h2
+                        ? "HTTP/2"
+                        : "HTTP/1.1")
+                .append(" method=").append(method).append(" path=\"");
+        printable(b, uri);
+        b.append("\" status=").append(status).append(" grpc_status=").append(grpcStatus == null ? "-" : grpcStatus)
+                .append(" route=").append(route == null ? "-" : route).append(" upstream=\"").append(where == null
+                        ? "-"
+                        : where)
+                .append("\" reason=\"").append(reason).append("\" attempts=").append(attempts)
+                .append(" duration_ms=").append(TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start));
+        ACCESS.info(b.toString());
     }
 
     /** The client's text as a log value: quotes, backslashes and controls escaped, at most 200 characters. */
-    private static String printable(String s) {
-        StringBuilder b = new StringBuilder();
+    private static void printable(StringBuilder b, String s) {
         for (int i = 0; i < Math.min(s.length(), 200); i++) {
             char ch = s.charAt(i);
-            b.append(ch == '"' || ch == '\\' || ch < 0x20 || ch > 0x7e ? String.format("%%%02X", (int) ch & 0xff) : ch);
+            if (ch == '"' || ch == '\\' || ch < 0x20 || ch > 0x7e) {
+                int v = ch & 0xff;
+                b.append('%').append(HEX[v >> 4]).append(HEX[v & 0xf]);
+            } else {
+                b.append(ch);
+            }
         }
-        return b.toString();
     }
+
+    private static final char[] HEX = "0123456789ABCDEF".toCharArray();
 
     @Override
     public void exceptionCaught(ChannelHandlerContext c, Throwable cause) {

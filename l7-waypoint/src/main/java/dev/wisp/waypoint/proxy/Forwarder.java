@@ -101,13 +101,31 @@ final class Forwarder {
         if (!config.clusters().contains(cluster)) {
             throw new Failure(500, "cluster " + cluster + " does not exist");
         }
-        List<Endpoint> eps = endpoints(config.endpoints().get(cluster));
+        List<Endpoint> eps = endpointsOf(config, cluster);
         if (eps.isEmpty()) {
             throw new Failure(503, "cluster " + cluster + " has no endpoint reachable over HBONE");
         }
         int i = roundRobin.computeIfAbsent(cluster, k -> new AtomicInteger()).getAndIncrement();
         return eps.get(Math.floorMod(i, eps.size()));
     }
+
+    /**
+     * The endpoints of {@code cluster} in {@code config}, parsed from its load assignment once per
+     * configuration (another configuration object starts the table afresh): not per request.
+     */
+    private List<Endpoint> endpointsOf(EnvoyConfig config, String cluster) {
+        Parsed p = parsed;
+        if (p.config() != config) {
+            p = new Parsed(config, new ConcurrentHashMap<>());
+            parsed = p;
+        }
+        return p.byCluster().computeIfAbsent(cluster, k -> List.copyOf(endpoints(config.endpoints().get(k))));
+    }
+
+    /** The endpoints parsed from one configuration, by cluster. */
+    private record Parsed(EnvoyConfig config, Map<String, List<Endpoint>> byCluster) {}
+
+    private volatile Parsed parsed = new Parsed(null, Map.of());
 
     private List<Endpoint> endpoints(ClusterLoadAssignment cla) {
         List<Endpoint> out = new ArrayList<>();

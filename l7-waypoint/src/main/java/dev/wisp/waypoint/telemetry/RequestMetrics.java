@@ -7,7 +7,9 @@ import io.micrometer.core.instrument.Counter;
 import io.micrometer.core.instrument.DistributionSummary;
 import io.micrometer.core.instrument.MeterRegistry;
 import io.micrometer.core.instrument.Tags;
+import java.util.Map;
 import java.util.Optional;
+import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
 
 /**
@@ -38,7 +40,26 @@ public final class RequestMetrics {
     private static final double[] SIZE_BUCKETS = {1, 10, 100, 1000, 10000, 100000, 1000000, 10000000, 100000000,
             1000000000};
 
+    /**
+     * At most this many label sets keep their meters here; past it a request's meters are looked up in the
+     * registry (the same series, found by its tags, more slowly), so peers cannot grow this map without end.
+     */
+    static final int MAX_SERIES = 4096;
+
     private final MeterRegistry registry;
+    /**
+     * The meters of each label set seen: a request's labels are compared as this key, not built into
+     * {@link Tags} (fifteen sorted pairs) and looked up four times in the registry per request.
+     */
+    private final Map<Key, Series> series = new ConcurrentHashMap<>();
+
+    /** What a request's labels are made of. */
+    private record Key(Optional<SpiffeId> source, String virtualHost, Optional<Upstream> upstream, int status,
+            String grpcStatus) {}
+
+    /** The Istio request series of one label set. */
+    private record Series(Counter requests, DistributionSummary duration, DistributionSummary requestBytes,
+            DistributionSummary responseBytes) {}
 
     public RequestMetrics(MeterRegistry registry) {
         this.registry = requireNonNull(registry, "registry");
@@ -81,16 +102,33 @@ public final class RequestMetrics {
     /** Counts {@code r} in every series. */
     public void record(Request r) {
         requireNonNull(r, "r");
-        Tags tags = tags(r);
-        Counter.builder("istio_requests").description("requests the waypoint answered").tags(tags).register(registry)
-                .increment();
-        DistributionSummary.builder("istio_request_duration_milliseconds").description("request durations at the "
-                + "waypoint").serviceLevelObjectives(DURATION_BUCKETS).tags(tags).register(registry).record(
-                        TimeUnit.NANOSECONDS.toMicros(r.durationNanos()) / 1000.0);
-        DistributionSummary.builder("istio_request_bytes").description("request body sizes at the waypoint")
-                .serviceLevelObjectives(SIZE_BUCKETS).tags(tags).register(registry).record(r.requestBytes());
-        DistributionSummary.builder("istio_response_bytes").description("response body sizes at the waypoint")
-                .serviceLevelObjectives(SIZE_BUCKETS).tags(tags).register(registry).record(r.responseBytes());
+        Key key = new Key(r.source(), r.virtualHost(), r.upstream(), r.status(), r.grpcStatus());
+        Series s = series.get(key);
+        if (s == null) {
+            s = register(tags(r));
+            if (series.size() < MAX_SERIES) {
+                series.putIfAbsent(key, s);
+            }
+        }
+        s.requests().increment();
+        s.duration().record(TimeUnit.NANOSECONDS.toMicros(r.durationNanos()) / 1000.0);
+        s.requestBytes().record(r.requestBytes());
+        s.responseBytes().record(r.responseBytes());
+    }
+
+    /** The four meters of one label set, registered (or found) in the registry. */
+    private Series register(Tags tags) {
+        return new Series(Counter.builder("istio_requests").description("requests the waypoint answered").tags(tags)
+                .register(registry),
+                DistributionSummary.builder("istio_request_duration_milliseconds").description(
+                        "request durations at the waypoint").serviceLevelObjectives(DURATION_BUCKETS).tags(tags)
+                        .register(registry),
+                DistributionSummary.builder("istio_request_bytes").description(
+                        "request body sizes at the waypoint").serviceLevelObjectives(SIZE_BUCKETS).tags(tags)
+                        .register(registry),
+                DistributionSummary.builder("istio_response_bytes").description(
+                        "response body sizes at the waypoint").serviceLevelObjectives(SIZE_BUCKETS)
+                        .tags(tags).register(registry));
     }
 
     /**

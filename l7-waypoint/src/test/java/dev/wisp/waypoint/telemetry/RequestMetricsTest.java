@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import dev.wisp.spiffe.SpiffeId;
 import io.micrometer.core.instrument.Tag;
+import io.micrometer.core.instrument.simple.SimpleMeterRegistry;
 import java.util.LinkedHashMap;
 import java.util.Map;
 import java.util.Optional;
@@ -63,5 +64,38 @@ class RequestMetricsTest {
                 "reviews.shop.svc.cluster.local:9080", Optional.empty(), 200, 0, 0, 1000, "12"));
         assertThat(l).containsEntry("request_protocol", "grpc").containsEntry("grpc_response_status", "12")
                 .containsEntry("response_code", "200");
+    }
+
+    /**
+     * The meters of a label set are kept, not looked up per request: requests with equal labels add to
+     * one series, another status starts another, and past {@link RequestMetrics#MAX_SERIES} label sets a
+     * request is still counted, in the registry's series of its labels.
+     */
+    @Test
+    void requestsWithEqualLabelsShareTheirSeriesAndEveryRequestIsCountedPastTheCache() {
+        SimpleMeterRegistry registry = new SimpleMeterRegistry();
+        RequestMetrics metrics = new RequestMetrics(registry);
+        for (int i = 0; i < 3; i++) {
+            metrics.record(new RequestMetrics.Request(Optional.of(CLIENT), "reviews.shop.svc.cluster.local:9080",
+                    Optional.of(new RequestMetrics.Upstream(REVIEWS, "reviews-v2")), 200, 10, 1024, 2_000_000, null));
+        }
+        metrics.record(new RequestMetrics.Request(Optional.of(CLIENT), "reviews.shop.svc.cluster.local:9080",
+                Optional.empty(), 503, 10, 0, 1_000_000, null));
+        assertThat(registry.get("istio_requests").tag("response_code", "200").counter().count()).isEqualTo(3);
+        assertThat(registry.get("istio_requests").tag("response_code", "503").counter().count()).isEqualTo(1);
+        assertThat(registry.get("istio_response_bytes").tag("response_code", "200").summary().totalAmount())
+                .isEqualTo(3 * 1024);
+        assertThat(registry.get("istio_request_duration_milliseconds").tag("response_code", "200").summary()
+                .totalAmount()).isEqualTo(6.0);
+        int more = RequestMetrics.MAX_SERIES + 10;
+        for (int i = 0; i < more; i++) {
+            metrics.record(new RequestMetrics.Request(Optional.of(SpiffeId.forServiceAccount("cluster.local", "shop",
+                    "c" + i)), "reviews.shop.svc.cluster.local:9080", Optional.empty(), 200, 0, 0, 1000, null));
+            metrics.record(new RequestMetrics.Request(Optional.of(SpiffeId.forServiceAccount("cluster.local", "shop",
+                    "c" + i)), "reviews.shop.svc.cluster.local:9080", Optional.empty(), 200, 0, 0, 1000, null));
+        }
+        String last = "spiffe://cluster.local/ns/shop/sa/c" + (more - 1);
+        assertThat(registry.get("istio_requests").tag("source_principal", last).counter().count()).isEqualTo(2);
+        assertThat(registry.get("istio_requests").counters()).hasSize(more + 2);
     }
 }
