@@ -23,10 +23,15 @@ final class ClusterTries {
 
     /** The attempts at {@code forward}'s cluster under its route's retries, in {@code config}. */
     ClusterTries(Forwarder forwarder, EnvoyConfig config, Decision.Forward forward) {
+        this(forwarder, config, forward.cluster(), Retries.of(forward.action()));
+    }
+
+    /** The attempts at {@code cluster} under {@code plan}, in {@code config}. */
+    ClusterTries(Forwarder forwarder, EnvoyConfig config, String cluster, Retries plan) {
         this.forwarder = forwarder;
         this.config = config;
-        this.cluster = forward.cluster();
-        this.plan = Retries.of(forward.action());
+        this.cluster = cluster;
+        this.plan = plan;
     }
 
     /** The endpoint of the next attempt ({@link Forwarder#pick}), counted as sent. */

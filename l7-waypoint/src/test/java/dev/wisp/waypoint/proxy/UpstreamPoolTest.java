@@ -388,8 +388,9 @@ class UpstreamPoolTest {
     /** One request through {@link Attempts}, as a client that spoke HTTP/2 ({@code clientH2}) or HTTP/1.1. */
     FullHttpResponse attempt(EnvoyConfig config, String path, boolean clientH2) throws Exception {
         FullHttpRequest r = get(path);
-        Attempts.Result a = loop.submit(() -> Attempts.run(forwarder, config, StreamedCallTest.CLUSTER, r,
-                Retries.of(RouteAction.getDefaultInstance()), clientH2, loop)).get(20, TimeUnit.SECONDS)
+        Attempts.Result a = loop.submit(() -> Attempts.run(new ClusterTries(forwarder, config,
+                StreamedCallTest.CLUSTER, Retries.of(RouteAction.getDefaultInstance())), r, clientH2, loop))
+                .get(20, TimeUnit.SECONDS)
                 .get(20, TimeUnit.SECONDS);
         assertThat(a.response()).as(a.status() + " " + a.reason()).isNotNull();
         return a.response();
