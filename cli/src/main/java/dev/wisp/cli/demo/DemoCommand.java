@@ -116,7 +116,14 @@ public final class DemoCommand implements Callable<Integer> {
         Runtime.getRuntime().addShutdownHook(hook);
         LocalMesh mesh;
         try {
-            mesh = LocalMesh.up(meshSpec(wisp, workDir, families));
+            MeshSpec meshSpec = meshSpec(wisp, workDir, families);
+            // A run stopped before its end left the story's files, and the config dir outlives the mesh:
+            // a waypoint and a route to v2 in force from the first call made that call fail.
+            List<String> stale = removeStoryFiles(meshSpec.configDir());
+            if (!stale.isEmpty()) {
+                out.println("  removed an earlier run's " + String.join(", ", stale) + " from " + meshSpec.configDir());
+            }
+            mesh = LocalMesh.up(meshSpec);
             started.set(mesh);
         } catch (ClusterException | IllegalStateException e) {
             if (stopping) {
@@ -260,6 +267,7 @@ public final class DemoCommand implements Callable<Integer> {
         try {
             if (mesh != null) {
                 mesh.close();
+                removeStoryFiles(mesh.configDir());
             } else {
                 LocalMesh.down(CLUSTER);
             }
@@ -268,6 +276,26 @@ public final class DemoCommand implements Callable<Integer> {
             out.println("error: " + e.getMessage() + " (run 'wisp cluster down --name " + CLUSTER + "')");
         }
         out.flush();
+    }
+
+    /**
+     * Removes the files the story writes into {@code configDir} (the DENY policy, the waypoint and its
+     * route), so that a run starts, and ends, without them; the operator's other files stay.
+     *
+     * @return the names of those that were there
+     */
+    static List<String> removeStoryFiles(Path configDir) {
+        List<String> removed = new ArrayList<>();
+        for (String name : List.of(DemoStory.POLICY_FILE, DemoWaypoint.WAYPOINT_FILE, DemoWaypoint.ROUTE_FILE)) {
+            try {
+                if (Files.deleteIfExists(configDir.resolve(name))) {
+                    removed.add(name);
+                }
+            } catch (IOException e) {
+                throw new ClusterException("cannot remove " + configDir.resolve(name) + ": " + e.getMessage(), e);
+            }
+        }
+        return removed;
     }
 
     /** The mesh's own progress logs would interleave with the story; warnings and errors still show. */

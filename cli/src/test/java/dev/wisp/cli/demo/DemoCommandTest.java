@@ -24,9 +24,18 @@ class DemoCommandTest {
     @TempDir
     Path dir;
 
+    /**
+     * Also: a run stopped before its end left the story's waypoint and route in the config dir, and
+     * the next run, in force from its first call, failed; the demo removes them first.
+     */
     @Test
     void theDemoTellsItsStoryExitsZeroAndLeavesNothing() throws Exception {
+        Path config = Files.createDirectories(dir.resolve("work").resolve("config"));
+        Files.writeString(config.resolve(DemoWaypoint.WAYPOINT_FILE), DemoWaypoint.WAYPOINT);
+        Files.writeString(config.resolve(DemoWaypoint.ROUTE_FILE), DemoWaypoint.ROUTE);
         String out = runDemo();
+        assertThat(out).contains("removed an earlier run's " + DemoWaypoint.WAYPOINT_FILE + ", "
+                + DemoWaypoint.ROUTE_FILE);
         assertThat(out)
                 .containsPattern("addresses in node2's record: 10\\.171\\.0\\.10:[0-9]+ -> 10\\.171\\.1\\.10:8080")
                 .containsPattern("client -> 10\\.171\\.1\\.10:[0-9]+  \"hello over WireGuard\"  echoed after")
@@ -112,6 +121,10 @@ class DemoCommandTest {
         assertThat(out.lines().filter(l -> !l.contains(dir.toString()))).as("lines over 120 columns")
                 .allMatch(l -> l.codePointCount(0, l.length()) <= 120);
         assertThat(Leftovers.scan(DemoCommand.CLUSTER)).as("what the demo left behind").isEmpty();
+        try (var files = Files.list(dir.resolve("work").resolve("config"))) {
+            assertThat(files.map(f -> f.getFileName().toString())).as("the story's files, after the run")
+                    .doesNotContain(DemoStory.POLICY_FILE, DemoWaypoint.WAYPOINT_FILE, DemoWaypoint.ROUTE_FILE);
+        }
         return out;
     }
 }
