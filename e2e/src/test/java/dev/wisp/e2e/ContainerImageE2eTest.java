@@ -77,10 +77,21 @@ class ContainerImageE2eTest {
         archive = Path.of(line(build.output(), "archive ").split(" ")[0]);
     }
 
+    /**
+     * Stops the image's control plane and everything under it. Killing {@code unshare} alone left the
+     * JVM running: {@code chroot --userspec} changes its credentials, which clears the parent-death
+     * signal {@code --kill-child} had set, so it outlived the test (found after CI runs 7 and 8).
+     */
     @AfterAll
     static void stop() throws Exception {
         if (controlPlane != null) {
+            List<ProcessHandle> tree = controlPlane.descendants().toList();
             controlPlane.destroyForcibly().waitFor(20, TimeUnit.SECONDS);
+            for (ProcessHandle h : tree) {
+                h.destroyForcibly();
+                h.onExit().get(20, TimeUnit.SECONDS);
+            }
+            assertThat(tree).as("the image's processes, after the class").noneMatch(ProcessHandle::isAlive);
         }
     }
 
