@@ -19,6 +19,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.TimeUnit;
+import org.awaitility.core.ConditionTimeoutException;
 import org.junit.jupiter.api.Test;
 
 /**
@@ -135,12 +136,12 @@ class TransparentUpstreamTest {
         for (int i = 1; i <= 200; i++) {
             String probe = "198.51.100." + i;
             ip("-n", ns, "route", "add", "local", probe, "dev", "lo", "table", "98");
-            long until = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(100);
-            while (System.nanoTime() < until) {
-                if (seen.stream().anyMatch(l -> l.contains(probe))) {
-                    return;
-                }
-                Thread.sleep(5);
+            try {
+                await().atMost(Duration.ofMillis(100)).pollInterval(Duration.ofMillis(5)).until(() -> seen.stream()
+                        .anyMatch(l -> l.contains(probe)));
+                return;
+            } catch (ConditionTimeoutException notYet) {
+                // added before the monitor listened: the next probe
             }
         }
         throw new AssertionError("ip monitor reported none of 200 probe routes: " + seen);
