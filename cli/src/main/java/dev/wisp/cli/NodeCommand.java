@@ -1,7 +1,5 @@
 package dev.wisp.cli;
 
-import dev.wisp.base.HostPort;
-
 import dev.wisp.node.NodeRuntime;
 import dev.wisp.node.NodeSettings;
 import dev.wisp.node.proxy.HboneClient;
@@ -73,8 +71,8 @@ public final class NodeCommand implements Callable<Integer> {
     @Option(names = "--flows-port", paramLabel = "PORT", description = "Control-plane mode: /flows for the control plane's flow relay, mutual TLS, on --bind (0 picks a free port; -1: not served; default: ${DEFAULT-VALUE}).")
     int flowsPort;
 
-    @Option(names = "--dns-upstream", paramLabel = "IP:PORT", description = "Run the DNS proxy (UDP and TCP on 127.0.0.1, port --dns-port; with --capture also on 127.0.0.1:15053 and [::1]:15053 in each pod, where pods' port-53 traffic to IPv4 and IPv6 servers is sent): mesh service names are answered from the state, other queries go to this resolver. Only local clients are served.")
-    String dnsUpstream;
+    @Option(names = "--dns-upstream", paramLabel = "IP:PORT", converter = SocketAddressConverter.class, description = "Run the DNS proxy (UDP and TCP on 127.0.0.1, port --dns-port; with --capture also on 127.0.0.1:15053 and [::1]:15053 in each pod, where pods' port-53 traffic to IPv4 and IPv6 servers is sent): mesh service names are answered from the state, other queries go to this resolver. Only local clients are served.")
+    InetSocketAddress dnsUpstream;
 
     @Option(names = "--dns-port", paramLabel = "PORT", description = "With --dns-upstream: the DNS proxy's port (0 picks a free port; default: ${DEFAULT-VALUE}).")
     int dnsPort;
@@ -259,13 +257,7 @@ public final class NodeCommand implements Callable<Integer> {
             s = s.withSocks5Workload(socks5Workload);
         }
         if (dnsUpstream != null) {
-            try {
-                HostPort up = HostPort.parse(dnsUpstream);
-                s = s.withDns(new NodeSettings.Dns(dnsPort, new InetSocketAddress(InetAddress.ofLiteral(up.host()),
-                        up.port())));
-            } catch (IllegalArgumentException e) {
-                throw new UserException("--dns-upstream: '" + dnsUpstream + "' is not IP:PORT: " + e.getMessage());
-            }
+            s = s.withDns(new NodeSettings.Dns(dnsPort, dnsUpstream));
         }
         if (workloadApiDir != null && !capture) {
             throw new UserException("--workload-api-dir needs --capture (pods and their cgroups come from --pods-dir)");
