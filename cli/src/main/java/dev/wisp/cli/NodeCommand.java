@@ -140,11 +140,9 @@ public final class NodeCommand implements Callable<Integer> {
     @Option(names = "--discover-pods", description = "With --capture: also enroll pods already running that no pod file announces (started before the agent or its CNI plugin): pods this node runs by the control plane's list, each found by its cgroup in the kubelet's layout under --cgroup-root and the one network namespace of --netns-dir holding all its addresses.")
     boolean discoverPods;
 
-    @Option(names = "--cgroup-root", paramLabel = "DIR", defaultValue = "/sys/fs/cgroup", description = "With --discover-pods: the host's cgroup v2 root (default: ${DEFAULT-VALUE}).")
-    Path cgroupRoot;
-
-    @Option(names = "--netns-dir", paramLabel = "DIR", description = "With --discover-pods: where the runtime pins pods' network namespaces (repeatable; default: /var/run/netns and /run/netns).")
-    List<Path> netnsDirs;
+    /** {@code --cgroup-root}, {@code --netns-dir}: where discovery looks for pods on the host. */
+    @Mixin
+    PodHostOptions podHost;
 
     @Option(names = "--bpf-pin-root", paramLabel = "DIR", description = "With --capture: where programs and maps are pinned (default: ${DEFAULT-VALUE}).")
     Path pinRoot;
@@ -270,9 +268,7 @@ public final class NodeCommand implements Callable<Integer> {
                     .ofNullable(captureAddress).map(InetAddress::ofLiteral)));
             c = workloadApiDir == null ? c : c.withWorkloadApiDir(workloadApiDir);
             s = s.withCapture(discoverPods
-                    ? c.withDiscovery(new NodeSettings.Discovery(cgroupRoot, netnsDirs != null
-                            ? netnsDirs
-                            : List.of(Path.of("/var/run/netns"), Path.of("/run/netns"))))
+                    ? c.withDiscovery(new NodeSettings.Discovery(podHost.cgroupRoot, podHost.netnsDirsOrDefault()))
                     : c);
         } else if (discoverPods) {
             throw new UserException("--discover-pods needs --capture");
