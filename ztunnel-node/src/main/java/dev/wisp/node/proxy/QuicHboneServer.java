@@ -2,7 +2,6 @@ package dev.wisp.node.proxy;
 
 import static java.util.Objects.requireNonNull;
 
-import dev.wisp.node.identity.IdentityException;
 import dev.wisp.node.identity.IdentityProvider;
 import dev.wisp.node.telemetry.ConnectionLabels;
 import dev.wisp.spiffe.SpiffeId;
@@ -87,9 +86,13 @@ public final class QuicHboneServer implements AutoCloseable {
         this.goAwayGrace = requireNonNull(drainTimeout, "drainTimeout");
     }
 
-    /** Binds the UDP socket on {@code address}; blocks until bound. */
-    public InetSocketAddress bind(InetSocketAddress address) throws IdentityException {
-        ctx.tls().identities().svid(serverIdentity(address)); // fails now, not in the first handshake
+    /**
+     * Binds the UDP socket on {@code address}; blocks until bound. It needs no certificate yet: the
+     * SVID is asked at each handshake, so an agent that starts before its certificate can be signed
+     * (the control plane slow or out of reach) refuses QUIC handshakes until it has one, as its
+     * HTTP/2 server refuses TLS connections, and serves HTTP/3 from then on.
+     */
+    public InetSocketAddress bind(InetSocketAddress address) {
         Supplier<SpiffeId> identity = () -> serverIdentity(address);
         ChannelHandler codec = quicTransportParameters(Http3.newQuicServerCodecBuilder())
                 .tokenHandler(RetryTokens.create())
