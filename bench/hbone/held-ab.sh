@@ -24,16 +24,17 @@ JAVA=${WISP_JAVA:-$(ls -d /usr/lib/jvm/*25* 2>/dev/null | head -1)/bin/java}
 LOGS=$(mktemp -d /tmp/wisp-held-ab.XXXXXX)
 declare -A HOLDER NS W1 W1F W2
 
-stop_holder() { # run.sh waits in `sleep`: bash acts on the TERM once that child ends, then its EXIT trap cleans up
+stop_holder() { # ends run.sh's HOLD sleep: run.sh then exits through its own EXIT trap (agents stopped, namespaces deleted)
   local pid=$1 c
-  kill "$pid" 2>/dev/null || return 0
   for c in $(cat /proc/"$pid"/task/*/children 2>/dev/null); do
-    [ "$(cat /proc/"$c"/comm 2>/dev/null)" = sleep ] && kill "$c" 2>/dev/null
+    [ "$(cat /proc/"$c"/comm 2>/dev/null)" = sleep ] && kill "$c"
   done
-  for _ in $(seq 100); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.2; done
+  for _ in $(seq 150); do kill -0 "$pid" 2>/dev/null || return 0; sleep 0.2; done
+  kill "$pid" 2>/dev/null # not yet holding (still starting): its TERM still runs its EXIT trap
 }
 cleanup() {
-  for s in A B; do [ -z "${HOLDER[$s]:-}" ] || stop_holder "${HOLDER[$s]}"; done
+  set +e # every set is stopped, whatever failed before
+  for s in A B; do [ -n "${HOLDER[$s]:-}" ] && stop_holder "${HOLDER[$s]}"; done
   rm -rf "$LOGS"
 }
 trap cleanup EXIT
