@@ -20,6 +20,10 @@
 # Usage (root: network namespaces, eBPF):  bench/noisy/run.sh
 #   SECONDS_PHASE=10 ROUNDS=3 RUNS=1 CONFIGS="fair defaults limited" OUT=bench/results/noisy.txt BASE=146
 #   MVN_ARGS="-Dmaven.compiler.useIncrementalCompilation=false" (extra Maven arguments)
+#   SWITCH=1: in the fair configuration each round also runs the flood, the push and the solo push with
+#   node 1's share switched off at run time (POST /fair/switch?on=0 on its admin listener): on vs off in
+#   the same minute. Every run also measures the same quiet load between two uncaptured pods (direct,
+#   no mesh) at the same time, to tell the machine's share of the harm from the mesh's.
 #   GC_LOG=DIR: every JVM of the mesh (agents, control plane, pod apps) writes its unified GC and
 #   safepoint log under DIR/<config>-<run>/
 set -uo pipefail
@@ -32,6 +36,7 @@ MVN_ARGS=${MVN_ARGS:-}
 RUNS=${RUNS:-1}
 CONFIGS=${CONFIGS:-fair defaults limited}
 GC_LOG=${GC_LOG:-}
+SWITCH=${SWITCH:-0}
 OUT=${OUT:-bench/results/noisy.txt}
 TMP=$(mktemp -d /tmp/wisp-noisy.XXXXXX)
 trap 'rm -rf "$TMP"' EXIT
@@ -60,7 +65,7 @@ for config in $CONFIGS; do
     echo "agent flags: $(args_of "$config")" >> "$TMP/all.txt"
     ./mvnw -o -B -q -pl e2e -am verify -Dtest=NoisyNeighbourE2eTest -Dsurefire.failIfNoSpecifiedTests=false \
       -Dspotless.check.skip=true -Dwisp.noisy.seconds="$SECONDS_PHASE" -Dwisp.noisy.report="$report" \
-      -Dwisp.noisy.rounds="$ROUNDS" -Dwisp.noisy.base="$BASE" $MVN_ARGS \
+      -Dwisp.noisy.rounds="$ROUNDS" -Dwisp.noisy.base="$BASE" -Dwisp.noisy.switch="$([ "$SWITCH" = 1 ] && echo true || echo false)" $MVN_ARGS \
       -Dwisp.noisy.agentArgs="$(args_of "$config")" "${gc[@]}" > "$TMP/mvn-$config-$run.log" 2>&1
     if [ -s "$report" ]; then
       cat "$report" >> "$TMP/all.txt"

@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
 import dev.wisp.local.LocalMesh;
+import dev.wisp.local.MeshSpec;
 import dev.wisp.local.load.AgentSampler;
 import dev.wisp.local.load.LoadFigures;
 import dev.wisp.local.load.LoadRun;
@@ -27,6 +28,7 @@ import org.junit.jupiter.api.io.TempDir;
 @RunsAlone
 class LoadE2eTest {
     private static final String CLUSTER = "ld10k";
+    // -Dwisp.load.base=B moves the cluster's networks (156 by default); -Dwisp.load.agentArgs adds agent flags.
     private static final int HELD = 1000;
 
     @Test
@@ -36,7 +38,13 @@ class LoadE2eTest {
         Prerequisites.requireCommands("ip", "nsenter");
         LocalMesh mesh = null;
         try {
-            mesh = LocalMesh.up(LoadRun.mesh(CLUSTER, 156, dir).build());
+            MeshSpec.Builder spec = LoadRun.mesh(CLUSTER, Integer.getInteger("wisp.load.base", 156), dir);
+            for (String arg : System.getProperty("wisp.load.agentArgs", "").trim().split("\\s+")) {
+                if (!arg.isEmpty()) {
+                    spec.agentArg(arg); // e.g. the fair share on: -Dwisp.load.agentArgs="--workload-fair-window PT0.02S"
+                }
+            }
+            mesh = LocalMesh.up(spec.build());
             LocalMesh m = mesh;
             double outBefore = carried(mesh, "node1", "source");
             double inBefore = carried(mesh, "node2", "destination");

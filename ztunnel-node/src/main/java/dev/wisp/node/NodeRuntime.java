@@ -358,6 +358,7 @@ public final class NodeRuntime implements AutoCloseable {
             throw e;
         }
         a.serveHandover(this::handOver);
+        a.serveFairShare(outbound.limits().fair());
         admin = a;
         started.push(admin);
         bound.put("admin", admin.adminAddress());

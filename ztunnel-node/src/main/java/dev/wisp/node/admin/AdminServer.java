@@ -22,6 +22,7 @@ import dev.wisp.spiffe.tls.SpiffeTls;
 import io.netty.handler.ssl.SslProvider;
 import javax.net.ssl.SSLException;
 import io.netty.handler.ssl.SslContext;
+import dev.wisp.node.proxy.FairShare;
 import java.io.IOException;
 import java.net.InetSocketAddress;
 import java.util.ArrayList;
@@ -34,7 +35,8 @@ import java.util.function.Supplier;
 /**
  * The agent's HTTP endpoints, each on its own listener as in ztunnel: admin on loopback only
  * ({@code /config_dump}: the state as JSON plus pool figures; {@code POST /logging?level=L[&logger=N]}:
- * change a log level; {@code /flows}: the last connections and capture's socket events), Prometheus
+ * change a log level; {@code /flows}: the last connections and capture's socket events; {@code /fair}
+ * and {@code POST /fair/switch?on=1|0}: the workloads' fair share and its switch), Prometheus
  * {@code /metrics}, and {@code /healthz/ready} (200 once the agent is serving, 503 before and while
  * draining). Each listener is a {@link AdminHttp}.
  */
@@ -86,6 +88,8 @@ public final class AdminServer implements AutoCloseable {
     private final List<AdminHttp> listeners = new ArrayList<>();
     /** Guarded by {@code this}: the relay's listener, when started. */
     private RelayFlowsServer relayFlows;
+    /** The share {@code /fair} shows and switches; null until the agent serves it. */
+    private volatile FairShare fair;
     /** What {@code POST /drain?handover=1} runs; null until the agent serves it. */
     private volatile Runnable handover;
     private volatile boolean closed;
@@ -112,7 +116,9 @@ public final class AdminServer implements AutoCloseable {
                     .get("/flows", r -> Response.json(200, s.flows(r.query())))
                     .get("/wireguard", r -> s.wireguard(false))
                     .post("/wireguard/rotate", r -> s.wireguard(true))
-                    .post("/drain", r -> s.handOver(r.query()))));
+                    .post("/drain", r -> s.handOver(r.query()))
+                    .get("/fair", r -> s.fair(null))
+                    .post("/fair/switch", r -> s.fair(r.query().get("on")))));
             s.listeners.add(AdminHttp.start("metrics", metrics, Access.ANY, AdminHttp.routes()
                     .get("/metrics", r -> Response.prometheus(agent.scrape().get()))));
             s.listeners.add(AdminHttp.start("readiness", readiness, Access.ANY, AdminHttp.routes()
@@ -178,6 +184,32 @@ public final class AdminServer implements AutoCloseable {
      */
     public void serveHandover(Runnable handOver) {
         this.handover = requireNonNull(handOver, "handOver");
+    }
+
+    /**
+     * Serves {@code GET /fair} (whether the share is on, and what it runs with) and {@code POST
+     * /fair/switch?on=1|0} (turn it on or off now) on the admin listener (loopback only): the share's cost
+     * to a pod alone is measured on and off in the same minute (issue 18).
+     */
+    public void serveFairShare(FairShare share) {
+        this.fair = requireNonNull(share, "share");
+    }
+
+    private Response fair(String on) {
+        FairShare f = fair;
+        if (f == null) {
+            return Response.text(503, "this agent does not serve its fair share yet\n");
+        }
+        if (on != null) {
+            if (!on.equals("1") && !on.equals("0")) {
+                return Response.text(400, "POST /fair/switch?on=1 or ?on=0, not on=" + on + "\n");
+            }
+            f.switchOn(on.equals("1"));
+        }
+        FairShare.Settings a = f.active();
+        return Response.json(200, "{\"on\": " + f.on() + ", \"window_ms\": " + a.window().toMillis()
+                + ", \"quantum_bytes\": " + a.quantum() + ", \"connection_cost_bytes\": " + a.connectionCost()
+                + "}\n");
     }
 
     private Response handOver(Map<String, String> query) {

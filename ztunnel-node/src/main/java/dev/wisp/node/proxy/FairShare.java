@@ -23,8 +23,10 @@ import java.util.concurrent.atomic.AtomicLong;
  * <em>outstanding</em> from its start (its setup, and any wait for its share) until the server side
  * first answers, and again each time the client side sends after the server's last answer, until the
  * server answers again. An answer later than half a window is <em>late</em>. A workload is kept
- * waiting when one of its answers was late within the last {@code 5 x window}, or its latest exchange
- * has been outstanding for more than half a window (and less than {@code 5 x window}). A keep-alive
+ * waiting when one of its answers was late within the last {@link #LATE_MEMORY} (1 s), or its latest
+ * exchange has been outstanding for more than half a window (and less than {@code 5 x window}). The
+ * memory of a late answer is long on purpose: with 100 ms, a heavy pod released after 100 ms of prompt
+ * answers refilled the socket and HBONE buffers before the next late answer (issue 18, the push). A keep-alive
  * connection with nothing asked, or requests answered promptly, are not; the agent judges only by
  * what it relays.
  *
@@ -37,7 +39,7 @@ import java.util.concurrent.atomic.AtomicLong;
  * heavy workload is not held either: the node has room for both;</li>
  * <li>once the light one's answers come late (the node is saturated, by the heavy one or by anything
  * else), the heavy one gets its quantum per window (about 16-20 MiB/s with four connections, two new
- * connections per window) until the light one's answers have been prompt for {@code 5 x window};</li>
+ * connections per window) until the light one's answers have been prompt for {@link #LATE_MEMORY};</li>
  * <li>two heavy workloads are held only while one of them is kept waiting and the other is more than a
  * quantum ahead: they alternate, and one of them always runs.</li>
  * </ul>
@@ -46,6 +48,11 @@ import java.util.concurrent.atomic.AtomicLong;
  * is released as soon as its neighbours' answers are prompt again, so under steady saturation the
  * share alternates between holding and releasing, and a neighbour's first late answer of each cycle
  * is not prevented, only bounded.
+ *
+ * <p><b>Switch.</b> {@link #switchOn(boolean)} turns the share on or off at run time (the agent's admin
+ * endpoint {@code POST /fair/switch?on=1|0}, loopback only), so that its cost to a pod alone can be measured
+ * on and off in the same minute. An agent started without a window is switched on with {@link
+ * Settings#TUNED}. Off, new connections get no exchange and existing exchanges are never held.
  */
 public final class FairShare {
     /**
@@ -85,9 +92,15 @@ public final class FairShare {
         }
     }
 
-    /** How many windows a late answer (or an unanswered request) counts as harm. */
+    /** How many windows an unanswered request counts as harm. */
     static final int HORIZON_WINDOWS = 5;
+    /** How long a late answer counts as harm. */
+    static final Duration LATE_MEMORY = Duration.ofSeconds(1);
     private final Settings settings;
+    /** What the share runs with when on: {@link #settings}, or {@link Settings#TUNED} if that is off. */
+    private final Settings active;
+    private volatile boolean on;
+    private final long lateMemory = LATE_MEMORY.toNanos();
     private final long window;
     /** An answer later than this (half a window) is late: its workload was kept waiting. */
     private final long patience;
@@ -97,13 +110,31 @@ public final class FairShare {
 
     public FairShare(Settings settings) {
         this.settings = requireNonNull(settings, "settings");
-        this.window = settings.window().toNanos();
+        this.active = settings.on() ? settings : Settings.TUNED;
+        this.on = settings.on();
+        this.window = active.window().toNanos();
         this.patience = window / 2;
         this.horizon = HORIZON_WINDOWS * window;
     }
 
+    /** The settings it was started with (see {@link #on()} for the switch). */
     public Settings settings() {
         return settings;
+    }
+
+    /** Whether the share is on now. */
+    public boolean on() {
+        return on;
+    }
+
+    /** Turns the share on (with {@link #active()}) or off, at run time. */
+    public void switchOn(boolean on) {
+        this.on = on;
+    }
+
+    /** What the share runs with when it is on. */
+    public Settings active() {
+        return active;
     }
 
     /** One workload's use of the agent. Every field is atomic: relays on any loop charge it. */
@@ -138,12 +169,12 @@ public final class FairShare {
         }
 
         /**
-         * Kept waiting, within {@code horizon}: an exchange answered later than {@code patience}, or
-         * the latest one outstanding for longer than that and not answered yet.
+         * Kept waiting: an exchange answered later than {@code patience} within {@code lateMemory}, or
+         * the latest one outstanding for longer than {@code patience} (and less than {@code horizon}).
          */
-        boolean harmed(long now, long patience, long horizon) {
+        boolean harmed(long now, long patience, long horizon, long lateMemory) {
             long late = lastLate;
-            if (late != Long.MIN_VALUE && now - late < horizon) {
+            if (late != Long.MIN_VALUE && now - late < lateMemory) {
                 return true;
             }
             long waited = now - lastAsk;
@@ -156,7 +187,7 @@ public final class FairShare {
      * {@link Exchange#end} when it closes. Null when fair sharing is off.
      */
     public Exchange exchange(String workload, long now) {
-        if (!settings.on()) {
+        if (!on) {
             return null;
         }
         Account a = accounts.compute(workload, (k, v) -> {
@@ -172,14 +203,14 @@ public final class FairShare {
      * how long (ns) it should wait before asking again (it is not charged; it stays outstanding).
      */
     public long connection(Exchange e, long now) {
-        if (e == null || settings.connectionCost() == 0) {
+        if (e == null || !on || active.connectionCost() == 0) {
             return 0;
         }
         long i = Math.floorDiv(now, window);
         if (held(e.account, e.account.usedIn(i), now, i)) {
             return pause(now, i);
         }
-        e.account.charge(settings.connectionCost(), i);
+        e.account.charge(active.connectionCost(), i);
         return 0;
     }
 
@@ -237,12 +268,12 @@ public final class FairShare {
      * window.
      */
     private boolean held(Account a, long used, long now, long i) {
-        if (used <= settings.quantum()) {
+        if (used <= active.quantum() || !on) {
             return false;
         }
-        long below = used - settings.quantum();
+        long below = used - active.quantum();
         for (Account other : accounts.values()) {
-            if (other != a && other.usedIn(i) < below && other.harmed(now, patience, horizon)) {
+            if (other != a && other.usedIn(i) < below && other.harmed(now, patience, horizon, lateMemory)) {
                 return true;
             }
         }
@@ -260,6 +291,6 @@ public final class FairShare {
 
     /** Workloads kept waiting (lately) at {@code now}. */
     int harmed(long now) {
-        return (int) accounts.values().stream().filter(a -> a.harmed(now, patience, horizon)).count();
+        return (int) accounts.values().stream().filter(a -> a.harmed(now, patience, horizon, lateMemory)).count();
     }
 }

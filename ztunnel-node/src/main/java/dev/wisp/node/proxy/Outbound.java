@@ -169,6 +169,11 @@ public final class Outbound implements AutoCloseable {
         }, wait, TimeUnit.NANOSECONDS);
     }
 
+    /** The source workloads' limits and fair share. */
+    public WorkloadLimits limits() {
+        return limits;
+    }
+
     /** Client connections being carried now (or waiting to be), from every listener that tunnels here. */
     public int openConnections() {
         return open.size();

@@ -163,7 +163,7 @@ public final class WorkloadLimits {
 
     /** Whether a workload's reads are charged at all: a byte rate or fair sharing is set. */
     public boolean chargesBytes() {
-        return settings.bytesPerSecond() > 0 || settings.fair().on();
+        return settings.bytesPerSecond() > 0 || fair.on();
     }
 
     /**

@@ -67,8 +67,41 @@ class FairShareTest {
         assertThat(push.read(true, 64 * KIB, T0 + 20 * MS)).as("a new window: a new quantum").isZero();
         assertThat(push.read(true, 64 * KIB, T0 + 21 * MS)).as("over it again, quiet's answer was late 4 ms ago")
                 .isEqualTo(19 * MS);
-        assertThat(push.read(true, 128 * KIB, T0 + 120 * MS)).as("103 ms after quiet's late answer: read on")
+        assertThat(push.read(true, 128 * KIB, T0 + 120 * MS)).as("103 ms after quiet's late answer: still "
+                + "remembered (1 s), held").isEqualTo(20 * MS);
+        assertThat(push.read(true, 128 * KIB, T0 + 1016 * MS)).as("999 ms after it: held").isEqualTo(4 * MS);
+        assertThat(push.read(true, 128 * KIB, T0 + 1017 * MS)).as("1 s after quiet's late answer: read on")
                 .isZero();
+    }
+
+    @Test
+    void theSwitchTurnsTheShareOffAndOnAtRunTime() {
+        FairShare.Exchange quiet = idle("quiet", T0);
+        FairShare.Exchange push = fair.exchange("push", T0);
+        quiet.read(true, 1 * KIB, T0 + MS);
+        assertThat(push.read(true, 256 * KIB, T0 + 12 * MS)).as("on: quiet waiting 11 ms, push held").isPositive();
+        fair.switchOn(false);
+        assertThat(fair.on()).isFalse();
+        assertThat(push.read(true, 256 * KIB, T0 + 13 * MS)).as("off: an open connection is not held").isZero();
+        assertThat(fair.exchange("push", T0 + 13 * MS)).as("off: a new connection gets no exchange").isNull();
+        assertThat(fair.connection(push, T0 + 13 * MS)).as("off: no connection waits").isZero();
+        fair.switchOn(true);
+        assertThat(push.read(true, 256 * KIB, T0 + 14 * MS)).as("on again: held").isPositive();
+    }
+
+    @Test
+    void anAgentStartedWithoutTheShareIsSwitchedOnWithTheTunedSettings() {
+        FairShare off = new FairShare(FairShare.Settings.OFF);
+        assertThat(off.on()).isFalse();
+        assertThat(off.exchange("quiet", T0)).as("off: no exchange").isNull();
+        off.switchOn(true);
+        assertThat(off.active()).isEqualTo(FairShare.Settings.TUNED);
+        FairShare.Exchange quiet = off.exchange("quiet", T0);
+        FairShare.Exchange push = off.exchange("push", T0);
+        push.read(false, 1, T0); // the push's server side has answered: only quiet is outstanding
+        assertThat(push.read(true, 64 * KIB + 1, T0 + 11 * MS)).as("switched on: tuned quantum, quiet waiting 11 "
+                + "ms").isEqualTo(9 * MS);
+        assertThat(quiet).isNotNull();
     }
 
     @Test
@@ -143,9 +176,9 @@ class FairShareTest {
                 .as("quiet's answer came late: the flood still waits").isEqualTo(8 * MS);
         admitted = 0;
         for (int i = 0; i < 3; i++) {
-            admitted += fair.connection(fair.exchange("flood", T0 + 140 * MS), T0 + 140 * MS) == 0 ? 1 : 0;
+            admitted += fair.connection(fair.exchange("flood", T0 + 1040 * MS), T0 + 1040 * MS) == 0 ? 1 : 0;
         }
-        assertThat(admitted).as("108 ms after quiet's late answer: the flood goes on").isEqualTo(3);
+        assertThat(admitted).as("1008 ms after quiet's late answer: the flood goes on").isEqualTo(3);
     }
 
     @Test

@@ -6,7 +6,12 @@ import dev.wisp.node.NodeSettings;
 import dev.wisp.node.TwoAgents;
 import dev.wisp.testing.RoundTrip;
 import dev.wisp.testing.Socks5Client;
+import java.net.URI;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
 import java.time.Duration;
+import java.util.List;
 import org.junit.jupiter.api.AutoClose;
 import org.junit.jupiter.api.Test;
 
@@ -47,6 +52,43 @@ class WorkloadByteRateTest {
             assertThat(trip.received()).isEqualTo(trip.sent());
             assertThat(free.n1.telemetry().registry().get(Outbound.PAUSED).tag("workload", "default/pod-a").counter()
                     .count()).as("12 MiB relayed for pod-a alone, not one pause").isZero();
+        }
+    }
+
+    @Test
+    void theAdminEndpointShowsAndSwitchesTheShareOnLoopback() throws Exception {
+        // n1 started without the share: GET /fair says off; POST /fair/switch?on=1 turns it on with the
+        // tuned settings, ?on=0 off again; anything else is refused and changes nothing.
+        try (HttpClient http = HttpClient.newHttpClient()) {
+            String admin = "http://127.0.0.1:" + mesh.n1.addresses().get("admin").getPort();
+            HttpResponse<String> got = http.send(HttpRequest.newBuilder(URI.create(admin + "/fair")).build(),
+                    HttpResponse.BodyHandlers.ofString());
+            assertThat(got.statusCode()).as(got.body()).isEqualTo(200);
+            assertThat(got.body()).contains("\"on\": false", "\"window_ms\": 20", "\"quantum_bytes\": 65536");
+            try {
+                for (String on : List.of("1", "0")) {
+                    HttpResponse<String> r = http.send(
+                            HttpRequest.newBuilder(URI.create(admin + "/fair/switch?on=" + on))
+                                    .POST(HttpRequest.BodyPublishers.noBody()).build(),
+                            HttpResponse.BodyHandlers.ofString());
+                    assertThat(r.statusCode()).as(r.body()).isEqualTo(200);
+                    assertThat(r.body()).contains("\"on\": " + on.equals("1"));
+                    HttpResponse<String> now = http.send(HttpRequest.newBuilder(URI.create(admin + "/fair")).build(),
+                            HttpResponse.BodyHandlers.ofString());
+                    assertThat(now.body()).as("GET /fair after the switch").contains("\"on\": " + on.equals("1"));
+                }
+                HttpResponse<String> bad = http.send(HttpRequest.newBuilder(URI.create(admin + "/fair/switch?on=yes"))
+                        .POST(HttpRequest.BodyPublishers.noBody()).build(), HttpResponse.BodyHandlers.ofString());
+                assertThat(bad.statusCode()).as(bad.body()).isEqualTo(400);
+                assertThat(http.send(HttpRequest.newBuilder(URI.create(admin + "/fair")).build(),
+                        HttpResponse.BodyHandlers.ofString()).body()).as("unchanged by the refused switch")
+                        .contains("\"on\": false");
+            } finally {
+                http.send(
+                        HttpRequest.newBuilder(URI.create(admin + "/fair/switch?on=0")).POST(HttpRequest.BodyPublishers
+                                .noBody()).build(),
+                        HttpResponse.BodyHandlers.ofString());
+            }
         }
     }
 }
