@@ -43,7 +43,7 @@ public final class CaRotateCommand implements Callable<Integer> {
         AdminClient.Reply r = switch (step) {
             case "status" -> client.get("/api/v1/ca/rotation", Map.of());
             case "add", "switch", "retire" -> client.post("/api/v1/ca/rotate", Map.of("step", step), "");
-            default -> throw new UserException("STEP: '" + step + "' is not add, switch, retire or status", 2);
+            default -> throw UserException.invalid("STEP: '" + step + "' is not add, switch, retire or status");
         };
         if (r.status() != 200) {
             JsonNode errors = r.body().path("errors");

@@ -57,11 +57,9 @@ public final class CniInstallCommand implements Callable<Integer> {
     @Option(names = "--pods-dir", paramLabel = "DIR", defaultValue = "/run/wisp/pods", description = "The agent's pods directory, as the plugin sees it on the host (default: ${DEFAULT-VALUE}).")
     Path podsDir;
 
-    @Option(names = "--cgroup-root", paramLabel = "DIR", defaultValue = "/sys/fs/cgroup", description = "The host's cgroup v2 root (default: ${DEFAULT-VALUE}).")
-    Path cgroupRoot;
-
-    @Option(names = "--netns-dir", paramLabel = "DIR", description = "Where the runtime keeps pods' network namespaces (repeatable; default: /var/run/netns and /run/netns).")
-    List<Path> netnsDirs;
+    /** {@code --cgroup-root}, {@code --netns-dir}: where the plugin finds a pod on the host. */
+    @Mixin
+    PodHostOptions podHost;
 
     @Option(names = "--exclude-namespace", paramLabel = "NS", defaultValue = "kube-system", split = ",", description = "Namespaces whose pods the plugin never enrolls (default: ${DEFAULT-VALUE}).")
     List<String> excludeNamespaces;
@@ -198,9 +196,9 @@ public final class CniInstallCommand implements Callable<Integer> {
             throw new UserException("--enroll-timeout must be 1..120 seconds");
         }
         ObjectNode p = JSON.createObjectNode();
-        p.put("podsDir", podsDir.toString()).put("cgroupRoot", cgroupRoot.toString());
-        if (netnsDirs != null) {
-            netnsDirs.forEach(d -> p.withArray("/netnsDirs").add(d.toString()));
+        p.put("podsDir", podsDir.toString()).put("cgroupRoot", podHost.cgroupRoot.toString());
+        if (podHost.netnsDirs != null) {
+            podHost.netnsDirs.forEach(d -> p.withArray("/netnsDirs").add(d.toString()));
         }
         excludeNamespaces.forEach(n -> p.withArray("/excludeNamespaces").add(n));
         p.put("enrollTimeoutSeconds", enrollTimeout);

@@ -1,6 +1,5 @@
 package dev.wisp.cli;
 
-import dev.wisp.base.HostPort;
 import dev.wisp.controlplane.ControlPlane;
 import dev.wisp.controlplane.ca.CaOptions;
 import dev.wisp.spiffe.ca.CaSettings;
@@ -8,7 +7,6 @@ import dev.wisp.spiffe.ca.CertificateAuthority;
 import dev.wisp.spiffe.ca.NodeAuthorizer;
 import dev.wisp.controlplane.kubernetes.AgentTokens;
 import dev.wisp.controlplane.kubernetes.KubernetesConfigSource;
-import dev.wisp.controlplane.model.Cidr;
 import java.io.IOException;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.KubernetesClientBuilder;
@@ -41,17 +39,17 @@ public final class ControlPlaneCommand implements Callable<Integer> {
     @Option(names = "--state-dir", paramLabel = "DIR", defaultValue = "/var/lib/wisp/control-plane", description = "Where node credentials and the CA are kept (default: ${DEFAULT-VALUE}).")
     Path stateDir;
 
-    @Option(names = "--listen", paramLabel = "HOST:PORT", defaultValue = "0.0.0.0:15012", description = "Where node agents connect (gRPC over TLS; default: ${DEFAULT-VALUE}).")
-    String listen;
+    @Option(names = "--listen", paramLabel = "IP:PORT", converter = SocketAddressConverter.class, defaultValue = "0.0.0.0:15012", description = "Where node agents connect (gRPC over TLS; default: ${DEFAULT-VALUE}).")
+    InetSocketAddress listen;
 
-    @Option(names = "--admin", paramLabel = "HOST:PORT", defaultValue = "127.0.0.1:15014", description = "Admin API, /metrics, the flow stream and the live mesh page /ui; loopback only unless --admin-token-file is given (default: ${DEFAULT-VALUE}).")
-    String admin;
+    @Option(names = "--admin", paramLabel = "IP:PORT", converter = SocketAddressConverter.class, defaultValue = "127.0.0.1:15014", description = "Admin API, /metrics, the flow stream and the live mesh page /ui; loopback only unless --admin-token-file is given (default: ${DEFAULT-VALUE}).")
+    InetSocketAddress admin;
 
     @Option(names = "--admin-token-file", paramLabel = "FILE", description = "A bearer token (one line, at least 16 characters, file readable by its owner only): the admin API then answers requests from other addresses that send 'Authorization: Bearer <token>', and may listen beyond loopback.")
     Path adminTokenFile;
 
-    @Option(names = "--metrics", paramLabel = "HOST:PORT", description = "Also serve /metrics and /healthz/ready (read-only) here, on any address (for Prometheus and a readiness probe).")
-    String metrics;
+    @Option(names = "--metrics", paramLabel = "IP:PORT", converter = SocketAddressConverter.class, description = "Also serve /metrics and /healthz/ready (read-only) here, on any address (for Prometheus and a readiness probe).")
+    InetSocketAddress metrics;
 
     @Option(names = "--kubernetes", description = {
             "Read Pods, Services, Namespaces, Nodes and Istio's AuthorizationPolicy/PeerAuthentication from the Kubernetes API (in-cluster, or KUBECONFIG) instead of the directory;",
@@ -76,8 +74,8 @@ public final class ControlPlaneCommand implements Callable<Integer> {
     public Integer call() throws InterruptedException {
         ControlPlane.Options options;
         try {
-            options = new ControlPlane.Options(configDir.dir(), stateDir, address("--listen", listen),
-                    address("--admin", admin), adminToken()).withCa(
+            options = new ControlPlane.Options(configDir.dir(), stateDir, listen,
+                    admin, adminToken()).withCa(
                             new CaOptions(Optional.ofNullable(cacerts),
                                     Optional.ofNullable(workloadCertTtl)));
             if (options.ca().pluggedIn()) {
@@ -86,18 +84,18 @@ public final class ControlPlaneCommand implements Callable<Integer> {
                         CaSettings.of("cluster.local", NodeAuthorizer.unrestricted()));
             }
         } catch (IOException e) {
-            throw new UserException("--cacerts: " + e.getMessage(), 2);
+            throw UserException.invalid("--cacerts: " + e.getMessage());
         } catch (IllegalArgumentException e) {
-            throw new UserException(e.getMessage(), 2);
+            throw UserException.invalid(e.getMessage());
         }
         ControlPlane cp;
         try {
             cp = kubernetes ? startOnKubernetes(options) : ControlPlane.start(options);
             if (metrics != null) {
-                cp.serveMetrics(address("--metrics", metrics));
+                cp.serveMetrics(metrics);
             }
         } catch (IllegalArgumentException e) {
-            throw new UserException(e.getMessage(), 2);
+            throw UserException.invalid(e.getMessage());
         } catch (RuntimeException e) {
             throw new UserException(e.getMessage(), e);
         }
@@ -113,12 +111,12 @@ public final class ControlPlaneCommand implements Callable<Integer> {
         try {
             Set<PosixFilePermission> perms = Files.getPosixFilePermissions(adminTokenFile);
             if (perms.stream().anyMatch(p -> p.name().startsWith("GROUP") || p.name().startsWith("OTHERS"))) {
-                throw new UserException("--admin-token-file " + adminTokenFile + " may be read by others ("
-                        + PosixFilePermissions.toString(perms) + "); chmod 600 it", 2);
+                throw UserException.invalid("--admin-token-file " + adminTokenFile + " may be read by others ("
+                        + PosixFilePermissions.toString(perms) + "); chmod 600 it");
             }
             return Optional.of(Files.readString(adminTokenFile).strip());
         } catch (IOException e) {
-            throw new UserException("--admin-token-file: cannot read " + adminTokenFile + ": " + e.getMessage(), 2);
+            throw UserException.invalid("--admin-token-file: cannot read " + adminTokenFile + ": " + e.getMessage());
         }
     }
 
@@ -135,15 +133,5 @@ public final class ControlPlaneCommand implements Callable<Integer> {
                 enrollment.enrollment(), configDir.dir(), Duration.ofMinutes(10),
                 Duration.ofSeconds(30)));
         return ControlPlane.start(options, source, AgentTokens.create(client, tokens, source));
-    }
-
-    /** {@code host:port} or {@code [v6]:port}, literal addresses only. */
-    static InetSocketAddress address(String option, String text) {
-        try {
-            HostPort at = HostPort.parse(text);
-            return new InetSocketAddress(Cidr.Addresses.parseLiteral(at.host()), at.port());
-        } catch (IllegalArgumentException e) {
-            throw new IllegalArgumentException(option + ": " + e.getMessage());
-        }
     }
 }

@@ -36,7 +36,7 @@ public final class ControlPlaneLink {
     /** The three options all given, with the node token as the credential (the waypoint's case). */
     NodeSettings.Source.ControlPlane required() {
         if (address == null || tokenFile == null || caBundle == null) {
-            throw new UserException("give --control-plane HOST:PORT, --token-file FILE and --ca-bundle FILE", 2);
+            throw UserException.invalid("give --control-plane HOST:PORT, --token-file FILE and --ca-bundle FILE");
         }
         return parse(tokenFile, NodeSettings.Source.Credential.NODE_TOKEN);
     }

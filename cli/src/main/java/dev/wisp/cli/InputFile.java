@@ -13,7 +13,7 @@ import java.nio.file.Path;
 /**
  * A configuration file an offline command ({@code wisp policy check}, {@code wisp route check})
  * reads whole: refused before reading when it is larger than any such file can be, and every failure
- * a {@link UserException} that names the file and carries the command's exit code for bad input; a
+ * a {@link UserException} that names the file and exits {@link UserException#INVALID}; a
  * file the control plane's decoder refuses is reported the same way by both commands ({@link #refused}).
  */
 public final class InputFile {
@@ -22,16 +22,16 @@ public final class InputFile {
 
     private InputFile() {}
 
-    /** The UTF-8 text of {@code file}; a missing, unreadable or oversized file exits with {@code exitCode}. */
-    public static String read(Path file, int exitCode) {
+    /** The UTF-8 text of {@code file}; a missing, unreadable or oversized file is invalid input. */
+    public static String read(Path file) {
         requireNonNull(file, "file");
         try {
             if (Files.size(file) > MAX_BYTES) {
-                throw new UserException(file + " is larger than " + MAX_BYTES + " bytes", exitCode);
+                throw UserException.invalid(file + " is larger than " + MAX_BYTES + " bytes");
             }
             return Files.readString(file, StandardCharsets.UTF_8);
         } catch (IOException e) {
-            throw new UserException("cannot read " + file + ": " + e.getMessage(), exitCode);
+            throw UserException.invalid("cannot read " + file + ": " + e.getMessage());
         }
     }
 
@@ -39,11 +39,11 @@ public final class InputFile {
      * Writes each of {@code errors} (the decoder's {@code file:line Kind ns/name: field: message}) to
      * {@code err} and returns the failure to throw: {@code what} is refused, nothing was checked.
      */
-    public static UserException refused(String what, List<ConfigError> errors, PrintWriter err, int exitCode) {
+    public static UserException refused(String what, List<ConfigError> errors, PrintWriter err) {
         for (ConfigError error : errors) {
             err.println(error);
         }
         err.flush();
-        return new UserException(what + " refused (" + errors.size() + " error(s)); nothing checked", exitCode);
+        return UserException.invalid(what + " refused (" + errors.size() + " error(s)); nothing checked");
     }
 }

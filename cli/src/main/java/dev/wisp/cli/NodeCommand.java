@@ -1,7 +1,5 @@
 package dev.wisp.cli;
 
-import dev.wisp.base.HostPort;
-
 import dev.wisp.node.NodeRuntime;
 import dev.wisp.node.NodeSettings;
 import dev.wisp.node.proxy.HboneClient;
@@ -73,8 +71,8 @@ public final class NodeCommand implements Callable<Integer> {
     @Option(names = "--flows-port", paramLabel = "PORT", description = "Control-plane mode: /flows for the control plane's flow relay, mutual TLS, on --bind (0 picks a free port; -1: not served; default: ${DEFAULT-VALUE}).")
     int flowsPort;
 
-    @Option(names = "--dns-upstream", paramLabel = "IP:PORT", description = "Run the DNS proxy (UDP and TCP on 127.0.0.1, port --dns-port; with --capture also on 127.0.0.1:15053 and [::1]:15053 in each pod, where pods' port-53 traffic to IPv4 and IPv6 servers is sent): mesh service names are answered from the state, other queries go to this resolver. Only local clients are served.")
-    String dnsUpstream;
+    @Option(names = "--dns-upstream", paramLabel = "IP:PORT", converter = SocketAddressConverter.class, description = "Run the DNS proxy (UDP and TCP on 127.0.0.1, port --dns-port; with --capture also on 127.0.0.1:15053 and [::1]:15053 in each pod, where pods' port-53 traffic to IPv4 and IPv6 servers is sent): mesh service names are answered from the state, other queries go to this resolver. Only local clients are served.")
+    InetSocketAddress dnsUpstream;
 
     @Option(names = "--dns-port", paramLabel = "PORT", description = "With --dns-upstream: the DNS proxy's port (0 picks a free port; default: ${DEFAULT-VALUE}).")
     int dnsPort;
@@ -142,11 +140,9 @@ public final class NodeCommand implements Callable<Integer> {
     @Option(names = "--discover-pods", description = "With --capture: also enroll pods already running that no pod file announces (started before the agent or its CNI plugin): pods this node runs by the control plane's list, each found by its cgroup in the kubelet's layout under --cgroup-root and the one network namespace of --netns-dir holding all its addresses.")
     boolean discoverPods;
 
-    @Option(names = "--cgroup-root", paramLabel = "DIR", defaultValue = "/sys/fs/cgroup", description = "With --discover-pods: the host's cgroup v2 root (default: ${DEFAULT-VALUE}).")
-    Path cgroupRoot;
-
-    @Option(names = "--netns-dir", paramLabel = "DIR", description = "With --discover-pods: where the runtime pins pods' network namespaces (repeatable; default: /var/run/netns and /run/netns).")
-    List<Path> netnsDirs;
+    /** {@code --cgroup-root}, {@code --netns-dir}: where discovery looks for pods on the host. */
+    @Mixin
+    PodHostOptions podHost;
 
     @Option(names = "--bpf-pin-root", paramLabel = "DIR", description = "With --capture: where programs and maps are pinned (default: ${DEFAULT-VALUE}).")
     Path pinRoot;
@@ -259,13 +255,7 @@ public final class NodeCommand implements Callable<Integer> {
             s = s.withSocks5Workload(socks5Workload);
         }
         if (dnsUpstream != null) {
-            try {
-                HostPort up = HostPort.parse(dnsUpstream);
-                s = s.withDns(new NodeSettings.Dns(dnsPort, new InetSocketAddress(InetAddress.ofLiteral(up.host()),
-                        up.port())));
-            } catch (IllegalArgumentException e) {
-                throw new UserException("--dns-upstream: '" + dnsUpstream + "' is not IP:PORT: " + e.getMessage());
-            }
+            s = s.withDns(new NodeSettings.Dns(dnsPort, dnsUpstream));
         }
         if (workloadApiDir != null && !capture) {
             throw new UserException("--workload-api-dir needs --capture (pods and their cgroups come from --pods-dir)");
@@ -278,9 +268,7 @@ public final class NodeCommand implements Callable<Integer> {
                     .ofNullable(captureAddress).map(InetAddress::ofLiteral)));
             c = workloadApiDir == null ? c : c.withWorkloadApiDir(workloadApiDir);
             s = s.withCapture(discoverPods
-                    ? c.withDiscovery(new NodeSettings.Discovery(cgroupRoot, netnsDirs != null
-                            ? netnsDirs
-                            : List.of(Path.of("/var/run/netns"), Path.of("/run/netns"))))
+                    ? c.withDiscovery(new NodeSettings.Discovery(podHost.cgroupRoot, podHost.netnsDirsOrDefault()))
                     : c);
         } else if (discoverPods) {
             throw new UserException("--discover-pods needs --capture");

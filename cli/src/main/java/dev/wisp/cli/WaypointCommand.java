@@ -1,12 +1,10 @@
 package dev.wisp.cli;
 
-import dev.wisp.base.HostPort;
 import dev.wisp.node.NodeSettings;
 import dev.wisp.spiffe.SpiffeId;
 import dev.wisp.waypoint.Waypoint;
 import dev.wisp.waypoint.WaypointSettings;
 import java.io.IOException;
-import java.net.InetAddress;
 import java.net.InetSocketAddress;
 import java.time.Duration;
 import java.util.concurrent.Callable;
@@ -36,11 +34,11 @@ public final class WaypointCommand implements Callable<Integer> {
     @Mixin
     ControlPlaneLink controlPlane;
 
-    @Option(names = "--listen", paramLabel = "IP:PORT", defaultValue = "0.0.0.0:15008", description = "The HBONE listener (default: ${DEFAULT-VALUE}).")
-    String listen;
+    @Option(names = "--listen", paramLabel = "IP:PORT", converter = SocketAddressConverter.class, defaultValue = "0.0.0.0:15008", description = "The HBONE listener (default: ${DEFAULT-VALUE}).")
+    InetSocketAddress listen;
 
-    @Option(names = "--metrics", paramLabel = "IP:PORT", defaultValue = "0.0.0.0:15020", description = "The Prometheus listener, /metrics: the Istio request series (default: ${DEFAULT-VALUE}).")
-    String metrics;
+    @Option(names = "--metrics", paramLabel = "IP:PORT", converter = SocketAddressConverter.class, defaultValue = "0.0.0.0:15020", description = "The Prometheus listener, /metrics: the Istio request series (default: ${DEFAULT-VALUE}).")
+    InetSocketAddress metrics;
 
     @Option(names = "--workers", paramLabel = "N", defaultValue = "1", description = "I/O event loops (default: ${DEFAULT-VALUE}).")
     int workers;
@@ -53,14 +51,12 @@ public final class WaypointCommand implements Callable<Integer> {
         WaypointSettings settings;
         NodeSettings.Source.ControlPlane source = controlPlane.required();
         try {
-            HostPort at = HostPort.parse(listen);
-            HostPort metricsAt = HostPort.parse(metrics);
             settings = WaypointSettings.of(name, SpiffeId.forServiceAccount(controlPlane.trustDomain(), namespace,
                     serviceAccount), source)
-                    .withListen(new InetSocketAddress(InetAddress.ofLiteral(at.host()), at.port()))
+                    .withListen(listen)
                     .withWorkers(workers)
                     .withUpstreamIdle(upstreamIdle)
-                    .withMetrics(new InetSocketAddress(InetAddress.ofLiteral(metricsAt.host()), metricsAt.port()));
+                    .withMetrics(metrics);
         } catch (IllegalArgumentException e) {
             throw new UserException(e.getMessage(), e);
         }

@@ -50,7 +50,7 @@ public final class WireguardCommand implements Callable<Integer> {
     @Override
     public Integer call() throws Exception {
         if (iface == null) {
-            throw new UserException("missing the interface name (e.g. 'wisp wireguard wg0'), or 'rotate'", 2);
+            throw UserException.invalid("missing the interface name (e.g. 'wisp wireguard wg0'), or 'rotate'");
         }
         if (!iface.matches("[A-Za-z0-9_.-]{1,15}")) {
             throw new UserException("interface name '" + iface + "' must be 1-15 letters, digits, '_', '.', '-'");

@@ -74,7 +74,7 @@ public final class WireguardRotateCommand implements Callable<Integer> {
                 HostPort hp = HostPort.parse(admin);
                 server = new InetSocketAddress(hp.host(), hp.port());
             } catch (IllegalArgumentException e) {
-                throw new UserException("--admin: " + e.getMessage(), 2);
+                throw UserException.invalid("--admin: " + e.getMessage());
             }
         }
         PrintWriter out = spec.commandLine().getOut();

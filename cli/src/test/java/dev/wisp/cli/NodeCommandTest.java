@@ -90,8 +90,10 @@ class NodeCommandTest {
 
     @Test
     void theDnsUpstreamMustBeAnIpAndAPort(@TempDir Path dir) {
-        standaloneRefuses(dir, "--dns-upstream: 'resolver.example:53' is not IP:PORT", "--dns-upstream",
+        String[] r = run("node", "--node", "n1", "--state", "x", "--ca-dir", dir.toString(), "--dns-upstream",
                 "resolver.example:53");
+        assertThat(r[0]).isEqualTo("2");
+        assertThat(r[2]).contains("Invalid value for option '--dns-upstream': 'resolver.example:53' is not IP:PORT");
         assertThat(run("node", "--help")[1]).contains("15053 DNS");
     }
 

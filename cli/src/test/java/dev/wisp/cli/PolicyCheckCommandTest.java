@@ -84,7 +84,7 @@ class PolicyCheckCommandTest {
         WispTest.Run unnamed = check(policiesOnly, "--source-principal", "spiffe://cluster.local/ns/front/sa/x",
                 "--source-ip",
                 "10.1.2.3", "--destination", "10.9.9.9:8080");
-        assertThat(unnamed.exit()).isEqualTo(PolicyCommand.INVALID);
+        assertThat(unnamed.exit()).isEqualTo(UserException.INVALID);
         assertThat(unnamed.err()).contains("no pod in the file has address 10.9.9.9")
                 .contains("--destination-workload NS/NAME");
     }
@@ -94,7 +94,7 @@ class PolicyCheckCommandTest {
         WispTest.Run r = check(POLICIES.replace("action: DENY", "action: DENYY"), "--source-principal",
                 "spiffe://cluster.local/ns/front/sa/web", "--source-ip", "10.1.2.3", "--destination",
                 "10.1.1.5:8080");
-        assertThat(r.exit()).isEqualTo(PolicyCommand.INVALID);
+        assertThat(r.exit()).isEqualTo(UserException.INVALID);
         assertThat(r.err()).contains(
                 "policies.yaml:21 AuthorizationPolicy shop/no-batch: spec.action: 'DENYY' is not one of ALLOW, DENY, AUDIT, CUSTOM")
                 .contains("is refused (1 error(s)); nothing checked");
@@ -105,10 +105,15 @@ class PolicyCheckCommandTest {
     void badAddressesAreRefusedByOption() throws IOException {
         WispTest.Run r = check(POLICIES, "--source-principal", "x", "--source-ip", "example.com", "--destination",
                 "10.1.1.5:8080");
-        assertThat(r.exit()).isEqualTo(PolicyCommand.INVALID);
-        assertThat(r.err()).contains("--source-ip: 'example.com' is not an IP address");
+        assertThat(r.exit()).isEqualTo(UserException.INVALID);
+        assertThat(r.err()).contains("Invalid value for option '--source-ip': 'example.com' is not an IP address");
         WispTest.Run port = check(POLICIES, "--source-principal", "x", "--source-ip", "10.0.0.1", "--destination",
                 "10.1.1.5:99999");
-        assertThat(port.err()).contains("--destination: '99999' is not a port");
+        assertThat(port.exit()).isEqualTo(UserException.INVALID);
+        assertThat(port.err()).contains("Invalid value for option '--destination': '10.1.1.5:99999' is not HOST:PORT");
+        WispTest.Run zero = check(POLICIES, "--source-principal", "x", "--source-ip", "10.0.0.1", "--destination",
+                "10.1.1.5:0");
+        assertThat(zero.exit()).isEqualTo(UserException.INVALID);
+        assertThat(zero.err()).contains("--destination: port 0 is not a port a workload serves");
     }
 }

@@ -178,19 +178,19 @@ class RouteCheckCommandTest {
         Files.writeString(bad, ROUTES.replace("statusCode: 301", "statusCode: 303"));
         WispTest.Run r = WispTest.run("route", "check", "-f", bad.toString(), "--to", "shop/reviews:9080",
                 "--request", "GET /");
-        assertThat(r.exit()).isEqualTo(RouteCommand.INVALID);
+        assertThat(r.exit()).isEqualTo(UserException.INVALID);
         assertThat(r.err()).contains(bad + ":13 HTTPRoute shop/reviews: spec.rules[1].filters[0].requestRedirect"
                 + ".statusCode: '303' is not 301 or 302");
         assertThat(r.out()).isEmpty();
-        assertThat(check("--request", "GET /", "--header", "no colon").exit()).isEqualTo(RouteCommand.INVALID);
-        assertThat(check("--request", "/just-a-path").exit()).isEqualTo(RouteCommand.INVALID);
+        assertThat(check("--request", "GET /", "--header", "no colon").exit()).isEqualTo(UserException.INVALID);
+        assertThat(check("--request", "/just-a-path").exit()).isEqualTo(UserException.INVALID);
         WispTest.Run unknown = WispTest.run("route", "check", "-f", dir.resolve("bad.yaml").toString(), "--to",
                 "shop/nope:80", "--request", "GET /");
-        assertThat(unknown.exit()).isEqualTo(RouteCommand.INVALID);
+        assertThat(unknown.exit()).isEqualTo(UserException.INVALID);
         Path services = dir.resolve("services.yaml");
         WispTest.Run wrongTarget = WispTest.run("route", "check", "-f", services.toString(), "--to",
                 "shop/nope:9080", "--request", "GET /");
-        assertThat(wrongTarget.exit()).isEqualTo(RouteCommand.INVALID);
+        assertThat(wrongTarget.exit()).isEqualTo(UserException.INVALID);
         assertThat(wrongTarget.err()).contains("no Service shop/nope in the configuration");
     }
 }

@@ -57,7 +57,11 @@ final class KubernetesStandIn implements AutoCloseable {
     private KubernetesStandIn(KubernetesMockServer server, InetAddress address) {
         this.server = server;
         this.url = "http://" + address.getHostAddress() + ":" + server.getPort();
-        this.client = new KubernetesClientBuilder().withConfig(new ConfigBuilder().withMasterUrl(url).build()).build();
+        // The test's own client: generous timeouts and no retries, so that on a loaded machine a slow
+        // answer is waited for rather than the request sent again (a retried create answers 409).
+        this.client = new KubernetesClientBuilder().withConfig(new ConfigBuilder().withMasterUrl(url)
+                .withRequestTimeout(120_000).withConnectionTimeout(60_000).withRequestRetryBackoffLimit(0).build())
+                .build();
     }
 
     /** Starts the stand-in on {@code address} (port 0: the kernel picks one). */

@@ -49,8 +49,7 @@ public final class Libc {
                     ValueLayout.ADDRESS));
     private static final MethodHandle SETNS = downcall(LIBC, "setns",
             FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT));
-    private static final MethodHandle GETPID = LINKER.downcallHandle(LIBC.find("getpid").orElseThrow(),
-            FunctionDescriptor.of(ValueLayout.JAVA_INT));
+    private static final MethodHandle GETPID = plainDowncall("getpid", FunctionDescriptor.of(ValueLayout.JAVA_INT));
 
     private Libc() {}
 
@@ -63,6 +62,21 @@ public final class Libc {
         MemorySegment symbol = lookup.find(requireNonNull(name, "name"))
                 .orElseThrow(() -> new UnsatisfiedLinkError("native symbol not found: " + name));
         return LINKER.downcallHandle(symbol, descriptor, Linker.Option.captureCallState("errno"));
+    }
+
+    /** Binds libc's {@code name} with errno capture, as {@link #downcall(SymbolLookup, String, FunctionDescriptor)}. */
+    public static MethodHandle downcall(String name, FunctionDescriptor descriptor) {
+        return downcall(LIBC, name, descriptor);
+    }
+
+    /**
+     * Binds libc's {@code name} without errno capture, for calls whose failure their result tells
+     * ({@code poll}) or hot paths that pass {@link Linker.Option#critical}.
+     */
+    static MethodHandle plainDowncall(String name, FunctionDescriptor descriptor, Linker.Option... options) {
+        MemorySegment symbol = LIBC.find(requireNonNull(name, "name"))
+                .orElseThrow(() -> new UnsatisfiedLinkError("native symbol not found: " + name));
+        return LINKER.downcallHandle(symbol, descriptor, options);
     }
 
     /** A buffer to pass as the first argument of handles from {@link #downcall}. */

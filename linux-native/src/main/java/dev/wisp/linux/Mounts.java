@@ -5,7 +5,6 @@ import static java.util.Objects.requireNonNull;
 import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.FunctionDescriptor;
-import java.lang.foreign.Linker;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.lang.invoke.MethodHandle;
@@ -15,7 +14,7 @@ import java.util.List;
 
 /** Which file systems are mounted where, and {@code mount(2)} for the pseudo file systems Wisp needs. */
 public final class Mounts {
-    private static final MethodHandle MOUNT = Libc.downcall(Linker.nativeLinker().defaultLookup(), "mount",
+    private static final MethodHandle MOUNT = Libc.downcall("mount",
             FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.ADDRESS,
                     ValueLayout.ADDRESS, ValueLayout.JAVA_LONG, ValueLayout.ADDRESS));
 

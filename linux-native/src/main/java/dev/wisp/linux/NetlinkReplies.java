@@ -17,15 +17,28 @@ import java.util.List;
  * thread-safe: one per request, on the requesting thread.
  */
 final class NetlinkReplies {
-    static final int NLMSG_NOOP = 1;
-    static final int NLMSG_ERROR = 2;
-    static final int NLMSG_DONE = 3;
-    static final int NLMSG_OVERRUN = 4;
-    /** {@code NLM_F_CAPPED}, {@code NLM_F_ACK_TLVS}: flags of an error message. */
-    static final int NLM_F_CAPPED = 0x100;
-    static final int NLM_F_ACK_TLVS = 0x200;
-    /** {@code NLMSGERR_ATTR_MSG}: the extended ack's sentence. */
-    static final int NLMSGERR_ATTR_MSG = 1;
+    /** The control messages ({@code NLMSG_*}) that pad, end or break an answer; every other type is data. */
+    enum Control {
+        NOOP(1), ERROR(2), DONE(3), OVERRUN(4);
+
+        private static final Control[] ALL = values();
+
+        final int type;
+
+        Control(int type) {
+            this.type = type;
+        }
+
+        /** The control message of {@code type}, or null for a data message. */
+        static Control of(int type) {
+            for (Control c : ALL) {
+                if (c.type == type) {
+                    return c;
+                }
+            }
+            return null;
+        }
+    }
 
     private final String what;
     private final int seq;
@@ -75,12 +88,13 @@ final class NetlinkReplies {
             int body = at + NetlinkWriter.NLMSG_HDRLEN;
             int bodyLength = len - NetlinkWriter.NLMSG_HDRLEN;
             at = Math.min(length, at + NetlinkWriter.align(len));
-            if (msgSeq != seq || type == NLMSG_NOOP) {
+            if (msgSeq != seq) {
                 skipped++;
                 continue;
             }
-            switch (type) {
-                case NLMSG_ERROR -> {
+            switch (Control.of(type)) {
+                case NOOP -> skipped++;
+                case ERROR -> {
                     int error = intAt(b, body, bodyLength, "error message");
                     if (error == 0) {
                         complete = true;
@@ -89,20 +103,22 @@ final class NetlinkReplies {
                     if (error > 0) {
                         throw NetlinkException.malformed(what, "error message with a positive errno " + error);
                     }
-                    throw new NetlinkException(what, -error, extackMessage(buf, body, bodyLength, flags), null);
+                    throw new NetlinkException(what, -error,
+                            NetlinkExtendedAck.message(buf, body, bodyLength, flags, order, what), null);
                 }
-                case NLMSG_DONE -> {
+                case DONE -> {
                     int error = bodyLength >= 4 ? b.getInt(body) : 0;
                     if (error < 0) {
-                        throw new NetlinkException(what, -error, extackMessage(buf, body, bodyLength, flags),
+                        throw new NetlinkException(what, -error,
+                                NetlinkExtendedAck.message(buf, body, bodyLength, flags, order, what),
                                 "the dump ended in an error");
                     }
                     complete = true;
                     return true;
                 }
-                case NLMSG_OVERRUN -> throw new NetlinkException(what, Errno.ENOBUFS, null,
+                case OVERRUN -> throw new NetlinkException(what, Errno.ENOBUFS, null,
                         "the kernel dropped part of the answer (overrun)");
-                default -> {
+                case null -> {
                     bytes += len;
                     if (bytes > maxBytes) {
                         throw new NetlinkException(what, Errno.ENOBUFS, null, "the answer passed " + maxBytes
@@ -126,26 +142,6 @@ final class NetlinkReplies {
             throw NetlinkException.malformed(what, which + " of " + bodyLength + " bytes has no errno");
         }
         return b.getInt(body);
-    }
-
-    /**
-     * The extended ack's sentence: after the errno and the request's header (only the header when
-     * {@code NLM_F_CAPPED}, else the whole request), attributes, when {@code NLM_F_ACK_TLVS} is set.
-     */
-    private String extackMessage(byte[] buf, int body, int bodyLength, int flags) throws NetlinkException {
-        if ((flags & NLM_F_ACK_TLVS) == 0 || bodyLength < 4 + NetlinkWriter.NLMSG_HDRLEN) {
-            return null;
-        }
-        int echoed = (flags & NLM_F_CAPPED) != 0
-                ? NetlinkWriter.NLMSG_HDRLEN
-                : NetlinkWriter.align(ByteBuffer.wrap(buf).order(order).getInt(body + 4));
-        if (echoed < NetlinkWriter.NLMSG_HDRLEN || echoed > bodyLength - 4) {
-            throw NetlinkException.malformed(what, "error message echoes " + Integer.toUnsignedString(echoed)
-                    + " bytes of the request, " + (bodyLength - 4) + " are there");
-        }
-        NetlinkAttributes.Attribute msg = NetlinkAttributes.parse(buf, body + 4 + echoed, bodyLength - 4 - echoed,
-                order, what + " (extended ack)").first(NLMSGERR_ATTR_MSG);
-        return msg == null ? null : msg.string();
     }
 
     /** The data messages, in order (complete once {@link #accept} returned true). */

@@ -4,7 +4,6 @@ import static java.util.Objects.requireNonNull;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.FunctionDescriptor;
-import java.lang.foreign.Linker;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.lang.invoke.MethodHandle;
@@ -48,11 +47,10 @@ public final class NetlinkSocket extends OwnedDescriptor implements NetlinkChann
     /** {@code sizeof(struct sockaddr_nl)}: family, pad, port id, groups. */
     private static final int SOCKADDR_NL = 12;
 
-    private static final Linker LINKER = Linker.nativeLinker();
-    private static final MethodHandle SENDTO = Libc.downcall(LINKER.defaultLookup(), "sendto",
+    private static final MethodHandle SENDTO = Libc.downcall("sendto",
             FunctionDescriptor.of(ValueLayout.JAVA_LONG, ValueLayout.JAVA_INT, ValueLayout.ADDRESS,
                     ValueLayout.JAVA_LONG, ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.JAVA_INT));
-    private static final MethodHandle RECVFROM = Libc.downcall(LINKER.defaultLookup(), "recvfrom",
+    private static final MethodHandle RECVFROM = Libc.downcall("recvfrom",
             FunctionDescriptor.of(ValueLayout.JAVA_LONG, ValueLayout.JAVA_INT, ValueLayout.ADDRESS,
                     ValueLayout.JAVA_LONG, ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.ADDRESS));
 

@@ -4,7 +4,6 @@ import static java.util.Objects.requireNonNull;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.FunctionDescriptor;
-import java.lang.foreign.Linker;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.lang.invoke.MethodHandle;
@@ -56,37 +55,36 @@ public final class Sockets {
     private static final int SHUT_WR = 1;
     private static final long SOCKADDR_SIZE = 28;
 
-    private static final Linker LINKER = Linker.nativeLinker();
-    private static final MethodHandle SOCKET = Libc.downcall(LINKER.defaultLookup(), "socket",
+    private static final MethodHandle SOCKET = Libc.downcall("socket",
             FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT,
                     ValueLayout.JAVA_INT));
     private static final MethodHandle BIND = addrCall("bind");
     private static final MethodHandle CONNECT = addrCall("connect");
-    private static final MethodHandle LISTEN = Libc.downcall(LINKER.defaultLookup(), "listen",
+    private static final MethodHandle LISTEN = Libc.downcall("listen",
             FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT));
-    private static final MethodHandle ACCEPT4 = Libc.downcall(LINKER.defaultLookup(), "accept4",
+    private static final MethodHandle ACCEPT4 = Libc.downcall("accept4",
             FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.ADDRESS,
                     ValueLayout.ADDRESS, ValueLayout.JAVA_INT));
-    private static final MethodHandle GETSOCKOPT = Libc.downcall(LINKER.defaultLookup(), "getsockopt",
+    private static final MethodHandle GETSOCKOPT = Libc.downcall("getsockopt",
             FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT,
                     ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.ADDRESS));
-    private static final MethodHandle SETSOCKOPT = Libc.downcall(LINKER.defaultLookup(), "setsockopt",
+    private static final MethodHandle SETSOCKOPT = Libc.downcall("setsockopt",
             FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT,
                     ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.JAVA_INT));
     private static final MethodHandle GETPEERNAME = nameCall("getpeername");
     private static final MethodHandle GETSOCKNAME = nameCall("getsockname");
-    private static final MethodHandle SHUTDOWN = Libc.downcall(LINKER.defaultLookup(), "shutdown",
+    private static final MethodHandle SHUTDOWN = Libc.downcall("shutdown",
             FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT));
 
     private Sockets() {}
 
     private static MethodHandle addrCall(String name) {
-        return Libc.downcall(LINKER.defaultLookup(), name, FunctionDescriptor.of(ValueLayout.JAVA_INT,
+        return Libc.downcall(name, FunctionDescriptor.of(ValueLayout.JAVA_INT,
                 ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.JAVA_INT));
     }
 
     private static MethodHandle nameCall(String name) {
-        return Libc.downcall(LINKER.defaultLookup(), name, FunctionDescriptor.of(ValueLayout.JAVA_INT,
+        return Libc.downcall(name, FunctionDescriptor.of(ValueLayout.JAVA_INT,
                 ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.ADDRESS));
     }
 

@@ -32,16 +32,14 @@ public final class Tun extends OwnedDescriptor {
     private static final int IFNAMSIZ = 16;
     private static final int POLLIN = 1;
 
-    private static final Linker LINKER = Linker.nativeLinker();
-    private static final MethodHandle READ = LINKER.downcallHandle(LINKER.defaultLookup().find("read").orElseThrow(),
+    private static final MethodHandle READ = Libc.plainDowncall("read",
             FunctionDescriptor.of(ValueLayout.JAVA_LONG, ValueLayout.JAVA_INT, ValueLayout.ADDRESS,
                     ValueLayout.JAVA_LONG),
             Linker.Option.critical(true));
-    private static final MethodHandle WRITE = LINKER.downcallHandle(
-            LINKER.defaultLookup().find("write").orElseThrow(), FunctionDescriptor.of(ValueLayout.JAVA_LONG,
-                    ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.JAVA_LONG),
+    private static final MethodHandle WRITE = Libc.plainDowncall("write", FunctionDescriptor.of(ValueLayout.JAVA_LONG,
+            ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.JAVA_LONG),
             Linker.Option.critical(true));
-    private static final MethodHandle POLL = LINKER.downcallHandle(LINKER.defaultLookup().find("poll").orElseThrow(),
+    private static final MethodHandle POLL = Libc.plainDowncall("poll",
             FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.JAVA_LONG,
                     ValueLayout.JAVA_INT));
 

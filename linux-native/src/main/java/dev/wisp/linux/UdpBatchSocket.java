@@ -2,7 +2,6 @@ package dev.wisp.linux;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.FunctionDescriptor;
-import java.lang.foreign.Linker;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.lang.invoke.MethodHandle;
@@ -46,14 +45,13 @@ public final class UdpBatchSocket extends OwnedDescriptor {
     private static final ValueLayout.OfShort BE_SHORT = ValueLayout.JAVA_SHORT_UNALIGNED
             .withOrder(ByteOrder.BIG_ENDIAN);
 
-    private static final Linker LINKER = Linker.nativeLinker();
-    private static final MethodHandle RECVMMSG = Libc.downcall(LINKER.defaultLookup(), "recvmmsg",
+    private static final MethodHandle RECVMMSG = Libc.downcall("recvmmsg",
             FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.ADDRESS,
                     ValueLayout.JAVA_INT, ValueLayout.JAVA_INT, ValueLayout.ADDRESS));
-    private static final MethodHandle SENDMMSG = Libc.downcall(LINKER.defaultLookup(), "sendmmsg",
+    private static final MethodHandle SENDMMSG = Libc.downcall("sendmmsg",
             FunctionDescriptor.of(ValueLayout.JAVA_INT,
                     ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT));
-    private static final MethodHandle POLL = LINKER.downcallHandle(LINKER.defaultLookup().find("poll").orElseThrow(),
+    private static final MethodHandle POLL = Libc.plainDowncall("poll",
             FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.JAVA_LONG,
                     ValueLayout.JAVA_INT));
 

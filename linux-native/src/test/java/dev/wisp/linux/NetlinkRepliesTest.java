@@ -38,7 +38,7 @@ class NetlinkRepliesTest {
     }
 
     static byte[] ack(int seq) {
-        return message(NetlinkReplies.NLMSG_ERROR, NetlinkReplies.NLM_F_CAPPED, seq, errno(0));
+        return message(NetlinkReplies.Control.ERROR.type, NetlinkExtendedAck.NLM_F_CAPPED, seq, errno(0));
     }
 
     static NetlinkReplies replies() {
@@ -74,8 +74,10 @@ class NetlinkRepliesTest {
         assertThat(feed(r, concat(message(20, multi, SEQ, new byte[]{1}), message(20, multi, SEQ, new byte[]{2}))))
                 .isFalse();
         assertThat(feed(r, message(20, multi, SEQ, new byte[]{3}))).isFalse();
-        assertThat(feed(r, concat(message(20, multi, SEQ, new byte[]{4}), message(NetlinkReplies.NLMSG_DONE, multi,
-                SEQ, new byte[4])))).isTrue();
+        assertThat(
+                feed(r, concat(message(20, multi, SEQ, new byte[]{4}), message(NetlinkReplies.Control.DONE.type, multi,
+                        SEQ, new byte[4]))))
+                .isTrue();
         assertThat(r.messages()).extracting(m -> (int) m.payload()[0]).containsExactly(1, 2, 3, 4);
     }
 
@@ -83,7 +85,7 @@ class NetlinkRepliesTest {
     void anotherSequenceANoopAndASenderThatIsNotTheKernelAreSkipped() throws Exception {
         NetlinkReplies r = replies();
         assertThat(feed(r, ack(SEQ - 1))).as("a late ack of the previous request").isFalse();
-        assertThat(feed(r, message(NetlinkReplies.NLMSG_NOOP, 0, SEQ, new byte[0]))).isFalse();
+        assertThat(feed(r, message(NetlinkReplies.Control.NOOP.type, 0, SEQ, new byte[0]))).isFalse();
         byte[] forged = ack(SEQ);
         assertThat(r.accept(forged, forged.length, 4242)).as("another process's datagram").isFalse();
         assertThat(r.skipped()).isEqualTo(3);
@@ -94,8 +96,9 @@ class NetlinkRepliesTest {
     void anErrorCarriesItsErrnoTheRequestAndTheKernelsSentence() {
         byte[] text = "Unknown device type\0".getBytes(StandardCharsets.US_ASCII);
         byte[] tlv = ByteBuffer.allocate(4 + NetlinkWriter.align(text.length)).order(LE).putShort((short) (4
-                + text.length)).putShort((short) NetlinkReplies.NLMSGERR_ATTR_MSG).put(text).array();
-        byte[] err = message(NetlinkReplies.NLMSG_ERROR, NetlinkReplies.NLM_F_CAPPED | NetlinkReplies.NLM_F_ACK_TLVS,
+                + text.length)).putShort((short) NetlinkExtendedAck.NLMSGERR_ATTR_MSG).put(text).array();
+        byte[] err = message(NetlinkReplies.Control.ERROR.type,
+                NetlinkExtendedAck.NLM_F_CAPPED | NetlinkExtendedAck.NLM_F_ACK_TLVS,
                 SEQ, concat(errno(-Errno.EOPNOTSUPP), tlv));
         assertThatThrownBy(() -> feed(replies(), err)).isInstanceOfSatisfying(NetlinkException.class, e -> {
             assertThat(e.errno()).isEqualTo(Errno.EOPNOTSUPP);
@@ -105,7 +108,7 @@ class NetlinkRepliesTest {
                 .hasMessageContaining("the kernel says \"Unknown device type\"");
         // Without NETLINK_CAP_ACK the whole request is echoed before the sentence.
         byte[] request = message(16, 5, SEQ, new byte[12]);
-        byte[] uncapped = message(NetlinkReplies.NLMSG_ERROR, NetlinkReplies.NLM_F_ACK_TLVS, SEQ, concat(
+        byte[] uncapped = message(NetlinkReplies.Control.ERROR.type, NetlinkExtendedAck.NLM_F_ACK_TLVS, SEQ, concat(
                 ByteBuffer.allocate(4).order(LE).putInt(-Errno.EOPNOTSUPP).array(), request, tlv));
         assertThatThrownBy(() -> feed(replies(), uncapped)).isInstanceOfSatisfying(NetlinkException.class,
                 e -> assertThat(e.kernelMessage()).isEqualTo("Unknown device type"));
@@ -113,7 +116,7 @@ class NetlinkRepliesTest {
 
     @Test
     void aDumpThatEndsInAnErrorIsAnError() {
-        byte[] done = message(NetlinkReplies.NLMSG_DONE, NetlinkWriter.NLM_F_MULTI, SEQ, ByteBuffer.allocate(4)
+        byte[] done = message(NetlinkReplies.Control.DONE.type, NetlinkWriter.NLM_F_MULTI, SEQ, ByteBuffer.allocate(4)
                 .order(LE).putInt(-Errno.ENODEV).array());
         assertThatThrownBy(() -> feed(replies(), done)).isInstanceOfSatisfying(NetlinkException.class,
                 e -> assertThat(e.errno()).isEqualTo(Errno.ENODEV)).hasMessageContaining("the dump ended in an error");
@@ -129,14 +132,15 @@ class NetlinkRepliesTest {
         byte[] negative = ok.clone();
         ByteBuffer.wrap(negative).order(LE).putInt(0, -16);
         byte[] stray = concat(ok, new byte[]{1, 2, 3});
-        byte[] shortError = message(NetlinkReplies.NLMSG_ERROR, 0, SEQ, new byte[2]);
-        byte[] badEcho = message(NetlinkReplies.NLMSG_ERROR, NetlinkReplies.NLM_F_ACK_TLVS, SEQ, ByteBuffer.allocate(
-                20).order(LE).putInt(-1).putInt(9999).array());
+        byte[] shortError = message(NetlinkReplies.Control.ERROR.type, 0, SEQ, new byte[2]);
+        byte[] badEcho = message(NetlinkReplies.Control.ERROR.type, NetlinkExtendedAck.NLM_F_ACK_TLVS, SEQ,
+                ByteBuffer.allocate(
+                        20).order(LE).putInt(-1).putInt(9999).array());
         for (byte[] bad : new byte[][]{tooLong, tooShort, negative, stray, shortError, badEcho}) {
             assertThatThrownBy(() -> feed(replies(), bad)).isInstanceOfSatisfying(NetlinkException.class,
                     e -> assertThat(e.errno()).isEqualTo(Errno.EPROTO)).hasMessageContaining("malformed reply");
         }
-        assertThatThrownBy(() -> feed(replies(), message(NetlinkReplies.NLMSG_ERROR, 0, SEQ, errno(5))))
+        assertThatThrownBy(() -> feed(replies(), message(NetlinkReplies.Control.ERROR.type, 0, SEQ, errno(5))))
                 .hasMessageContaining("positive errno");
     }
 

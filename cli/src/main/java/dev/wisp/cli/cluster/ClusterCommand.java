@@ -80,7 +80,7 @@ public final class ClusterCommand {
                 podsFile.pods().forEach(b::pod);
                 cluster = b.build();
             } catch (IllegalArgumentException e) {
-                throw new UserException(e.getMessage(), 2);
+                throw UserException.invalid(e.getMessage());
             }
             MeshSpec.Builder mesh = MeshSpec.builder(cluster).configDir(configDir.dir()).wireguard(wireguard);
             if (workDir != null) {
@@ -175,7 +175,7 @@ public final class ClusterCommand {
             try {
                 ClusterSpec.builder(name).build();
             } catch (IllegalArgumentException e) {
-                throw new UserException(e.getMessage(), 2);
+                throw UserException.invalid(e.getMessage());
             }
             try {
                 LocalMesh.down(name);

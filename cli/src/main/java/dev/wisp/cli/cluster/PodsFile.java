@@ -39,7 +39,7 @@ record PodsFile(List<ClusterSpec.PodSpec> pods, List<Service> services) {
         try {
             text = Files.readString(file);
         } catch (IOException e) {
-            throw new UserException("--pods: cannot read " + file + ": " + e.getMessage(), 2);
+            throw UserException.invalid("--pods: cannot read " + file + ": " + e.getMessage());
         }
         return parse(file.toString(), text, nodes);
     }
@@ -49,10 +49,10 @@ record PodsFile(List<ClusterSpec.PodSpec> pods, List<Service> services) {
         try {
             root = new YAMLMapper().readTree(text);
         } catch (com.fasterxml.jackson.core.JsonProcessingException e) {
-            throw new UserException(where + ": not YAML: " + e.getOriginalMessage(), 2);
+            throw UserException.invalid(where + ": not YAML: " + e.getOriginalMessage());
         }
         if (root == null || !root.isObject()) {
-            throw new UserException(where + ": expected 'pods:' and optionally 'services:'", 2);
+            throw UserException.invalid(where + ": expected 'pods:' and optionally 'services:'");
         }
         unknown(where, root, Set.of("pods", "services"));
         List<ClusterSpec.PodSpec> pods = new ArrayList<>();
@@ -63,7 +63,7 @@ record PodsFile(List<ClusterSpec.PodSpec> pods, List<Service> services) {
             String name = text(at, p, "name", null);
             String node = text(at, p, "node", null);
             if (!node.matches("node[1-9][0-9]*") || Integer.parseInt(node.substring(4)) > nodes) {
-                throw new UserException(at + ".node: '" + node + "' is not one of node1..node" + nodes, 2);
+                throw UserException.invalid(at + ".node: '" + node + "' is not one of node1..node" + nodes);
             }
             Map<String, String> labels = p.has("labels")
                     ? strings(at + ".labels", p.get("labels"))
@@ -73,7 +73,7 @@ record PodsFile(List<ClusterSpec.PodSpec> pods, List<Service> services) {
                 pods.add(new ClusterSpec.PodSpec(name, text(at, p, "namespace", "default"), text(at, p,
                         "serviceAccount", "default"), Integer.parseInt(node.substring(4)) - 1, labels));
             } catch (IllegalArgumentException e) {
-                throw new UserException(at + ": " + e.getMessage(), 2);
+                throw UserException.invalid(at + ": " + e.getMessage());
             }
         }
         List<Service> services = new ArrayList<>();
@@ -97,7 +97,7 @@ record PodsFile(List<ClusterSpec.PodSpec> pods, List<Service> services) {
                 out.add(new MeshSpec.ServiceSpec(s.name(), s.namespace(), s.selector(), LocalMesh.serviceAddress(
                         cluster, i + 1), s.port(), s.targetPort()));
             } catch (IllegalArgumentException e) {
-                throw new UserException("--pods: services[" + i + "]: " + e.getMessage(), 2);
+                throw UserException.invalid("--pods: services[" + i + "]: " + e.getMessage());
             }
         }
         return out;
@@ -105,13 +105,13 @@ record PodsFile(List<ClusterSpec.PodSpec> pods, List<Service> services) {
 
     private static void unknown(String at, JsonNode n, Set<String> known) {
         if (!n.isObject()) {
-            throw new UserException(at + ": expected a mapping", 2);
+            throw UserException.invalid(at + ": expected a mapping");
         }
         for (Iterator<String> it = n.fieldNames(); it.hasNext();) {
             String f = it.next();
             if (!known.contains(f)) {
-                throw new UserException(at + ": unknown field '" + f + "' (known: " + String.join(", ", known
-                        .stream().sorted().toList()) + ")", 2);
+                throw UserException.invalid(at + ": unknown field '" + f + "' (known: " + String.join(", ", known
+                        .stream().sorted().toList()) + ")");
             }
         }
     }
@@ -120,19 +120,19 @@ record PodsFile(List<ClusterSpec.PodSpec> pods, List<Service> services) {
         JsonNode v = n.get(field);
         if (v == null || v.isNull()) {
             if (dflt == null) {
-                throw new UserException(at + ": '" + field + "' is required", 2);
+                throw UserException.invalid(at + ": '" + field + "' is required");
             }
             return dflt;
         }
         if (!v.isValueNode()) {
-            throw new UserException(at + "." + field + ": expected a string", 2);
+            throw UserException.invalid(at + "." + field + ": expected a string");
         }
         return v.asText();
     }
 
     private static Map<String, String> strings(String at, JsonNode n) {
         if (!n.isObject()) {
-            throw new UserException(at + ": expected a mapping of strings", 2);
+            throw UserException.invalid(at + ": expected a mapping of strings");
         }
         Map<String, String> out = new LinkedHashMap<>();
         n.fields().forEachRemaining(e -> out.put(e.getKey(), e.getValue().asText()));

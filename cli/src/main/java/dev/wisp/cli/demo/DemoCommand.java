@@ -240,7 +240,7 @@ public final class DemoCommand implements Callable<Integer> {
             case "ipv4" -> ClusterSpec.Stack.IPV4;
             case "ipv6" -> ClusterSpec.Stack.IPV6;
             case "dual" -> ClusterSpec.Stack.DUAL;
-            default -> throw new UserException("--stack: '" + text + "' is not ipv4, ipv6 or dual", 2);
+            default -> throw UserException.invalid("--stack: '" + text + "' is not ipv4, ipv6 or dual");
         };
     }
 

@@ -75,7 +75,7 @@ public final class FlowsCommand implements Callable<Integer> {
         try {
             filter = FlowFilter.parse(from, to, verdict, namespace);
         } catch (IllegalArgumentException e) {
-            throw new UserException(e.getMessage(), 2);
+            throw UserException.invalid(e.getMessage());
         }
         try {
             flows = ClusterFlows.of(cluster, node);

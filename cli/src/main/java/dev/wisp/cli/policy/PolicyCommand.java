@@ -1,10 +1,13 @@
 package dev.wisp.cli.policy;
 
 import dev.wisp.cli.InputFile;
+import dev.wisp.cli.IpAddressConverter;
+import dev.wisp.cli.SocketAddressConverter;
 import dev.wisp.cli.UsageCommand;
 import dev.wisp.cli.UserException;
 import java.io.PrintWriter;
 import java.net.InetAddress;
+import java.net.InetSocketAddress;
 import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.Map;
@@ -19,10 +22,9 @@ import picocli.CommandLine.Option;
         PolicyCommand.Check.class})
 public final class PolicyCommand extends UsageCommand {
 
-    /** Exit codes of {@code wisp policy check}. */
+    /** Exit codes of {@code wisp policy check}; input it cannot use exits {@link UserException#INVALID}. */
     public static final int ALLOW = 0;
     public static final int DENY = 1;
-    public static final int INVALID = 2;
 
     /** {@code wisp policy check}: the L4 verdict for one connection, offline. */
     @Command(name = "check", mixinStandardHelpOptions = true, description = {
@@ -40,11 +42,11 @@ public final class PolicyCommand extends UsageCommand {
         @Option(names = "--source-principal", required = true, paramLabel = "P", description = "The client's SPIFFE ID (spiffe://cluster.local/ns/NS/sa/SA or without spiffe://).")
         String sourcePrincipal;
 
-        @Option(names = "--source-ip", required = true, paramLabel = "IP", description = "The client's address.")
-        String sourceIp;
+        @Option(names = "--source-ip", required = true, paramLabel = "IP", converter = IpAddressConverter.class, description = "The client's address.")
+        InetAddress sourceIp;
 
-        @Option(names = "--destination", required = true, paramLabel = "IP:PORT", description = "The destination workload's address and port.")
-        String destination;
+        @Option(names = "--destination", required = true, paramLabel = "IP:PORT", converter = SocketAddressConverter.class, description = "The destination workload's address and port.")
+        InetSocketAddress destination;
 
         @Option(names = "--destination-workload", paramLabel = "NS/NAME", description = "The destination pod (needed when FILE declares no pod with the destination address).")
         String destinationWorkload;
@@ -56,22 +58,19 @@ public final class PolicyCommand extends UsageCommand {
         public Integer call() {
             PrintWriter out = spec.commandLine().getOut();
             PrintWriter err = spec.commandLine().getErr();
-            int colon = destination.lastIndexOf(':');
-            if (colon <= 0) {
-                throw new UserException("--destination: '" + destination + "' is not IP:PORT", INVALID);
+            if (destination.getPort() == 0) {
+                throw UserException.invalid("--destination: port 0 is not a port a workload serves (1-65535)");
             }
-            int port = port(destination.substring(colon + 1));
-            PolicyCheck.Query query = new PolicyCheck.Query(sourcePrincipal, ip("--source-ip", sourceIp),
-                    ip("--destination", destination.substring(0, colon).replace("[", "").replace("]", "")), port,
-                    Optional.ofNullable(destinationWorkload), destinationLabels);
-            String text = read(file);
+            PolicyCheck.Query query = new PolicyCheck.Query(sourcePrincipal, sourceIp, destination.getAddress(),
+                    destination.getPort(), Optional.ofNullable(destinationWorkload), destinationLabels);
+            String text = InputFile.read(file);
             PolicyCheck.Result r;
             try {
                 r = PolicyCheck.check(file.getFileName().toString(), text, query);
             } catch (PolicyCheck.InvalidFileException e) {
-                throw InputFile.refused(file + " is", e.errors(), err, INVALID);
+                throw InputFile.refused(file + " is", e.errors(), err);
             } catch (IllegalArgumentException e) {
-                throw new UserException(e.getMessage(), INVALID);
+                throw UserException.invalid(e.getMessage());
             }
             out.println((r.verdict().allowed() ? "ALLOW" : "DENY") + " " + r.verdict().reason());
             out.println(
@@ -82,33 +81,6 @@ public final class PolicyCommand extends UsageCommand {
             }
             out.flush();
             return r.verdict().allowed() ? ALLOW : DENY;
-        }
-
-        private static String read(Path file) {
-            return InputFile.read(file, INVALID);
-        }
-
-        private static int port(String text) {
-            try {
-                int p = Integer.parseInt(text);
-                if (p >= 1 && p <= 65535) {
-                    return p;
-                }
-            } catch (NumberFormatException e) {
-                throw new UserException("--destination: '" + text + "' is not a port (1-65535)", INVALID);
-            }
-            throw new UserException("--destination: '" + text + "' is not a port (1-65535)", INVALID);
-        }
-
-        private static InetAddress ip(String option, String text) {
-            if (!text.matches("[0-9a-fA-F:.]+")) {
-                throw new UserException(option + ": '" + text + "' is not an IP address", INVALID);
-            }
-            try {
-                return InetAddress.ofLiteral(text);
-            } catch (IllegalArgumentException e) {
-                throw new UserException(option + ": '" + text + "' is not an IP address", INVALID);
-            }
         }
     }
 }

@@ -24,10 +24,9 @@ import picocli.CommandLine.Option;
         RouteCommand.Check.class})
 public final class RouteCommand extends UsageCommand {
 
-    /** Exit codes of {@code wisp route check}. */
+    /** Exit codes of {@code wisp route check}; input it cannot use exits {@link UserException#INVALID}. */
     public static final int FORWARDED = 0;
     public static final int NOT_FORWARDED = 1;
-    public static final int INVALID = 2;
 
     /** {@code wisp route check}: what a waypoint does with one request, offline. */
     @Command(name = "check", mixinStandardHelpOptions = true, description = {
@@ -72,15 +71,15 @@ public final class RouteCommand extends UsageCommand {
             PrintWriter out = spec.commandLine().getOut();
             PrintWriter err = spec.commandLine().getErr();
             if (!output.equals("json")) {
-                throw new UserException("-o: '" + output + "' is not json", INVALID);
+                throw UserException.invalid("-o: '" + output + "' is not json");
             }
             if (sample < 0 || sample > MAX_SAMPLE) {
-                throw new UserException("--sample: " + sample + " is not 0.." + MAX_SAMPLE, INVALID);
+                throw UserException.invalid("--sample: " + sample + " is not 0.." + MAX_SAMPLE);
             }
             Map<String, String> texts = new LinkedHashMap<>();
             for (Path f : files) {
                 if (texts.put(f.toString(), read(f)) != null) {
-                    throw new UserException("-f: " + f + " is given twice", INVALID);
+                    throw UserException.invalid("-f: " + f + " is given twice");
                 }
             }
             RouteCheck.Result result;
@@ -88,9 +87,9 @@ public final class RouteCommand extends UsageCommand {
                 result = RouteCheck.check(texts, new RouteCheck.Query(to, request, headers, sample),
                         seed == null ? new Random(new SecureRandom().nextLong()) : new Random(seed));
             } catch (RouteCheck.InvalidFilesException e) {
-                throw InputFile.refused("the files are", e.errors(), err, INVALID);
+                throw InputFile.refused("the files are", e.errors(), err);
             } catch (IllegalArgumentException e) {
-                throw new UserException(e.getMessage(), INVALID);
+                throw UserException.invalid(e.getMessage());
             }
             try {
                 out.println(new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT)
@@ -105,7 +104,7 @@ public final class RouteCommand extends UsageCommand {
         }
 
         private static String read(Path file) {
-            return InputFile.read(file, INVALID);
+            return InputFile.read(file);
         }
     }
 }

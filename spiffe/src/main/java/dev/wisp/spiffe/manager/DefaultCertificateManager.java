@@ -35,6 +35,10 @@ final class DefaultCertificateManager implements CertificateManager {
         int failures;
         /** The next renewal or retry; null while an attempt is in flight. */
         Scheduler.Task timer;
+        /** When {@link #timer} retries after a failure; null when it renews (or none is set). */
+        Instant retryAt;
+        /** When the last attempt started; null before the first. */
+        Instant lastAttempt;
 
         Entry(SpiffeId id) {
             this.id = id;
@@ -48,6 +52,13 @@ final class DefaultCertificateManager implements CertificateManager {
     private final RandomGenerator random;
     /** 500 ms doubling to 150 s, ±20 %. */
     private static final Backoff BACKOFF = new Backoff(Duration.ofMillis(500), Duration.ofSeconds(150), 0.2);
+    /**
+     * How soon after an attempt a caller that needs the certificate now brings the next one forward.
+     * The backoff protects the CA from a node that keeps failing; it must not also hold a connection
+     * for minutes once the CA is back (after an outage the backoff may have grown to 150 s): a waiting
+     * caller gets an attempt at most this long after the last one, and never more than one at a time.
+     */
+    static final Duration DEMAND_RETRY_SPACING = Duration.ofSeconds(1);
     private final List<Consumer<X509Svid>> listeners = new CopyOnWriteArrayList<>();
     /** Guarded by {@code this}. */
     private final Map<SpiffeId, Entry> entries = new HashMap<>();
@@ -81,7 +92,10 @@ final class DefaultCertificateManager implements CertificateManager {
             result = e.waiting;
             if (!e.inFlight && e.timer == null) {
                 e.inFlight = true;
+                e.lastAttempt = clock.instant();
                 start = e;
+            } else if (!e.inFlight && e.retryAt != null) {
+                bringRetryForward(e);
             }
         }
         if (start != null) {
@@ -187,6 +201,7 @@ final class DefaultCertificateManager implements CertificateManager {
             if (svid != null) {
                 e.current = svid;
                 e.failures = 0;
+                e.retryAt = null;
                 e.timer = scheduler.schedule(renewalDelay(svid, now), () -> renew(e));
             } else {
                 e.failures++;
@@ -194,6 +209,7 @@ final class DefaultCertificateManager implements CertificateManager {
                     e.current = null;
                 }
                 Duration delay = BACKOFF.delay(e.failures - 1, random.nextDouble());
+                e.retryAt = now.plus(delay);
                 e.timer = scheduler.schedule(delay, () -> renew(e));
                 if (e.current != null) {
                     log.warn("renewing the certificate of {} failed (attempt {}): {}; retrying in {} ms, "
@@ -249,9 +265,30 @@ final class DefaultCertificateManager implements CertificateManager {
                 return;
             }
             e.timer = null;
+            e.retryAt = null;
             e.inFlight = true;
+            e.lastAttempt = clock.instant();
         }
         attempt(e);
+    }
+
+    /**
+     * A caller waits on {@code e}, whose retry after a failure is due later than
+     * {@link #DEMAND_RETRY_SPACING} after the last attempt: the retry is moved to that time (now, if
+     * it has passed). Caller holds the lock.
+     */
+    private void bringRetryForward(Entry e) {
+        Instant now = clock.instant();
+        Instant soonest = e.lastAttempt == null ? now : e.lastAttempt.plus(DEMAND_RETRY_SPACING);
+        if (!e.retryAt.isAfter(soonest)) {
+            return;
+        }
+        Duration delay = now.isBefore(soonest) ? Duration.between(now, soonest) : Duration.ZERO;
+        e.timer.cancel();
+        e.retryAt = now.plus(delay);
+        e.timer = scheduler.schedule(delay, () -> renew(e));
+        log.info("a connection needs a certificate for {}: retrying in {} ms instead of waiting out the backoff",
+                e.id, delay.toMillis());
     }
 
     /** Valid means usable now: not yet past notAfter. Caller holds the lock or owns the value. */

@@ -152,6 +152,51 @@ class CertificateManagerTest {
                         .plus(Duration.between(renewed.notBefore(), renewed.notAfter()).dividedBy(2))));
     }
 
+    /** With the CA down: {@code cart}'s first fetch fails, then {@code retries} retries in the background. */
+    void failFirstFetchAndRetries(CertificateManager m, int retries) {
+        failing.set(true);
+        assertThat(m.fetch(cart)).isCompletedExceptionally();
+        for (int i = 0; i < retries; i++) {
+            scheduler.advance(scheduler.pendingDelays().get(0));
+        }
+        assertThat(calls).hasValue(1 + retries);
+    }
+
+    @Test
+    void aCallerWaitingForACertificateIsNotHeldBehindALongBackoff() {
+        CertificateManager m = manager(Duration.ofHours(1));
+        // Six failures in the background: the next retry is 32 s away.
+        failFirstFetchAndRetries(m, 6);
+        assertThat(scheduler.pendingDelays()).containsExactly(Duration.ofSeconds(32));
+
+        // The CA is back; a connection needs the certificate 5 s later: it is tried now, not in 27 s.
+        failing.set(false);
+        scheduler.advance(Duration.ofSeconds(5));
+        CompletableFuture<X509Svid> needed = m.fetch(cart);
+        assertThat(needed).isNotDone();
+        assertThat(scheduler.pendingDelays()).containsExactly(Duration.ZERO);
+        scheduler.advance(Duration.ZERO);
+        assertThat(needed.join().id()).isEqualTo(cart);
+        assertThat(calls).hasValue(8);
+    }
+
+    @Test
+    void demandRetriesComeAtMostOneASecondWhileTheCaStaysDown() {
+        CertificateManager m = manager(Duration.ofHours(1));
+        failFirstFetchAndRetries(m, 4);
+        // Right after a failed attempt, callers keep asking: one retry, a second after the last attempt.
+        List<CompletableFuture<X509Svid>> asked = new ArrayList<>();
+        for (int i = 0; i < 10; i++) {
+            asked.add(m.fetch(cart));
+        }
+        assertThat(scheduler.pendingDelays()).containsExactly(Duration.ofSeconds(1));
+        scheduler.advance(Duration.ofSeconds(1));
+        assertThat(calls).hasValue(6);
+        assertThat(asked).allMatch(CompletableFuture::isCompletedExceptionally);
+        // The backoff goes on from where it was: after the 6th failure, 16 s.
+        assertThat(scheduler.pendingDelays()).containsExactly(Duration.ofSeconds(16));
+    }
+
     @Test
     void dropsTheCertificateOnceItExpiresDuringFailures() {
         CertificateManager m = manager(Duration.ofMinutes(10));

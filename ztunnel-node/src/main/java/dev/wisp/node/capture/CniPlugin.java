@@ -381,17 +381,19 @@ public final class CniPlugin {
                 throw new CniException(INVALID_CONFIG, "enrollTimeoutSeconds must be 1..120");
             }
             List<Path> netnsDirs = new ArrayList<>();
-            for (JsonNode d : c.has("netnsDirs")
-                    ? c.get("netnsDirs")
-                    : JSON.valueToTree(List.of("/var/run/netns",
-                            "/run/netns"))) {
-                netnsDirs.add(absolute(d.asText(), "netnsDirs"));
+            if (c.has("netnsDirs")) {
+                for (JsonNode d : c.get("netnsDirs")) {
+                    netnsDirs.add(absolute(d.asText(), "netnsDirs"));
+                }
+            } else {
+                netnsDirs.addAll(PodDiscovery.DEFAULT_NETNS_DIRS);
             }
             List<String> excluded = new ArrayList<>();
             (c.has("excludeNamespaces") ? c.get("excludeNamespaces") : JSON.valueToTree(List.of("kube-system")))
                     .forEach(n -> excluded.add(n.asText()));
             return new Settings(absolute(c.path("podsDir").asText("/run/wisp/pods"), "podsDir"), absolute(c.path(
-                    "cgroupRoot").asText("/sys/fs/cgroup"), "cgroupRoot"), List.copyOf(netnsDirs), Duration
+                    "cgroupRoot").asText(PodDiscovery.DEFAULT_CGROUP_ROOT.toString()), "cgroupRoot"),
+                    List.copyOf(netnsDirs), Duration
                             .ofSeconds(timeout),
                     List.copyOf(excluded), c.has("kubernetes") ? MeshMembership.Api.of(c.get("kubernetes")) : null,
                     !c.path("chained").asBoolean(true));

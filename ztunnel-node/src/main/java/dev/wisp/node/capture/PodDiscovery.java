@@ -55,6 +55,11 @@ public final class PodDiscovery implements AutoCloseable {
     private static final Logger LOG = LoggerFactory.getLogger(PodDiscovery.class);
     private static final Duration ENTER_TIMEOUT = Duration.ofSeconds(10);
 
+    /** The host's cgroup v2 root, where the kubelet lays out pods' cgroups, when none is given. */
+    public static final Path DEFAULT_CGROUP_ROOT = Path.of("/sys/fs/cgroup");
+    /** Where container runtimes pin pods' network namespaces, when no directory is given. */
+    public static final List<Path> DEFAULT_NETNS_DIRS = List.of(Path.of("/var/run/netns"), Path.of("/run/netns"));
+
     /** {@code node}'s pods as the control plane lists them in {@code state}: what discovery looks for. */
     public static List<Candidate> candidates(Snapshot state, String node) {
         List<Candidate> out = new ArrayList<>();
