@@ -6,8 +6,9 @@
 #
 # Layers, bottom up:
 #   1. base: a Debian root file system (`debootstrap --variant=minbase` of the release this machine
-#      runs, with libbpf1 for capture), from the mirror this machine's apt already uses; with --quick
-#      instead the few host programs bin/wisp needs and the shared libraries they and the JVM load
+#      runs, with libbpf1 for capture and iproute2's ip for the agent's routes), from the mirror
+#      this machine's apt already uses; with --quick instead the few host programs bin/wisp and
+#      the agent need and the shared libraries they and the JVM load
 #      (seconds instead of minutes; what the test suite builds, not what a cluster should run).
 #   2. java: a jlink'ed Java 25 runtime holding only the modules `jdeps` finds in Wisp's jars.
 #   3. wisp: /opt/wisp/bin/wisp (the launcher), /opt/wisp/lib/*.jar.
@@ -31,7 +32,7 @@ while [ $# -gt 0 ]; do
     --out) out=$2; shift ;;
     --cache) cache=$2; shift ;;
     --rebuild-base) rebuild_base=1 ;;
-    -h|--help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,22p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "image.sh: unknown argument $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
@@ -121,11 +122,15 @@ etc_files() {
 }
 
 # ---- layer 1: the base
+# The programs bin/wisp and the node agent run (ip: the agent's routes and rules, e.g. the pods'
+# transparent reply path), and the release base's packages; each is part of its base's cache key.
+programs=(bash sh env cat dirname readlink sort ls sed grep find id ip)
+packages=libbpf1,ca-certificates,iproute2
 if [ "$quick" = 1 ]; then
-  base_key=host-$(sha256sum /var/lib/dpkg/status | cut -c1-16)
+  base_key=host-$({ cat /var/lib/dpkg/status; echo "${programs[*]}"; } | sha256sum | cut -c1-16)
 else
   . /etc/os-release
-  base_key=debian-${VERSION_CODENAME}
+  base_key=debian-${VERSION_CODENAME}-$(echo "$packages" | sha256sum | cut -c1-8)
 fi
 base_tar="$cache/base-$base_key.tar"
 [ "$rebuild_base" = 1 ] && rm -f "$base_tar" "$cache/layer-base-$base_key".*
@@ -137,7 +142,6 @@ if [ ! -f "$base_tar" ]; then
   mkdir -p "$rootfs"
   if [ "$quick" = 1 ]; then
     say "base: host programs and their libraries"
-    programs=(bash sh env cat dirname readlink sort ls sed grep find id)
     files=()
     for p in "${programs[@]}"; do files+=("$(readlink -f "$(command -v "$p")")"); done
     libbpf=$(ldconfig -p | sed -n 's/.*libbpf.so.1 .*=> //p' | head -1)
@@ -170,8 +174,8 @@ if [ ! -f "$base_tar" ]; then
     mirror=$(sed -n 's/^URIs: *\([^ ]*\).*/\1/p' /etc/apt/sources.list.d/*.sources 2>/dev/null | grep -v security | head -1)
     [ -n "$mirror" ] || mirror=$(sed -n 's/^deb \([^ ]*\) .*/\1/p' /etc/apt/sources.list 2>/dev/null | grep -v security | head -1)
     [ -n "$mirror" ] || { echo "image.sh: no Debian mirror found in /etc/apt (set one there)" >&2; exit 1; }
-    say "base: debootstrap --variant=minbase $VERSION_CODENAME (libbpf1)"
-    debootstrap --variant=minbase --include=libbpf1,ca-certificates "$VERSION_CODENAME" "$rootfs" "$mirror" > "$work/debootstrap.log" 2>&1 \
+    say "base: debootstrap --variant=minbase $VERSION_CODENAME ($packages)"
+    debootstrap --variant=minbase --include="$packages" "$VERSION_CODENAME" "$rootfs" "$mirror" > "$work/debootstrap.log" 2>&1 \
       || { tail -20 "$work/debootstrap.log" >&2; exit 1; }
     # What changes from run to run and nobody needs in an image.
     rm -rf "$rootfs"/var/cache/apt/* "$rootfs"/var/lib/apt/lists/* "$rootfs"/var/log/* \

@@ -113,7 +113,8 @@ public final class CniInstallCommand implements Callable<Integer> {
             return 0;
         }
         if (copyRuntimeTo != null) {
-            HostRuntime.removeOthers(copyRuntimeTo, launcher);
+            // Before the launcher is replaced: the copy it still runs stays, for calls under way on it.
+            HostRuntime.removeOthers(copyRuntimeTo, launcher, binDir.resolve(CniInstall.PLUGIN_TYPE));
         }
         if (once) {
             try {

@@ -5,6 +5,10 @@ import static org.awaitility.Awaitility.await;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.wisp.local.Cgroups;
+import dev.wisp.local.LocalCluster;
+import dev.wisp.local.LocalMesh;
 import dev.wisp.testing.ConfigYaml;
 import dev.wisp.testing.Prerequisites;
 import java.io.IOException;
@@ -16,6 +20,7 @@ import java.net.http.HttpRequest;
 import java.net.http.HttpResponse;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
+import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.security.DigestInputStream;
 import java.security.MessageDigest;
@@ -60,12 +65,19 @@ class ContainerImageE2eTest {
     static JsonNode config;
     static Path rootfs;
     static Process controlPlane;
+    static final String CLUSTER = "k8simg";
+    /** The local mesh whose agents run from the image (base 88). */
+    static LocalMesh mesh;
+    /** A node's CNI directories and {@code cni.runtimeDir}, as the host has them. */
+    static Path node;
+    static final PodApps.Started started = new PodApps.Started();
 
     @BeforeAll
     static void build() throws Exception {
         Prerequisites.requireRoot();
         Prerequisites.requireCommands("tar", "gzip", "jq", "sha256sum", "skopeo", "umoci", "unshare", "chroot");
         out = dir.resolve("image");
+        node = dir.resolve("node");
         List<String> cmd = new ArrayList<>(List.of(ROOT.resolve("scripts/image.sh").toString(), "--out", out
                 .toString(), "--cache", ROOT.resolve("target/image-cache").toString()));
         if (!"full".equals(System.getProperty("wisp.image.variant"))) {
@@ -92,6 +104,17 @@ class ContainerImageE2eTest {
                 h.onExit().get(20, TimeUnit.SECONDS);
             }
             assertThat(tree).as("the image's processes, after the class").noneMatch(ProcessHandle::isAlive);
+        }
+        started.close();
+        PodApps.down(mesh, CLUSTER);
+        if (rootfs != null) {
+            // Nothing runs in the image's root any more: not the agents, nothing they or a test started.
+            Path jar = rootfs.resolve("opt/wisp/lib/wisp-cli.jar");
+            List<ProcessHandle> inside = ProcessHandle.allProcesses().filter(h -> sameFile(Path.of("/proc", String
+                    .valueOf(h.pid()), "root/opt/wisp/lib/wisp-cli.jar"), jar)).toList();
+            inside.forEach(ProcessHandle::destroyForcibly);
+            assertThat(inside.stream().map(h -> h.pid() + " " + h.info().commandLine().orElse("?"))).as(
+                    "processes in the image's root after the class").isEmpty();
         }
     }
 
@@ -195,39 +218,109 @@ class ContainerImageE2eTest {
     }
 
     /**
-     * The chart's {@code install-cni} container run from the image against a node laid out as a
-     * kubelet's host: the host's CNI directories mounted at their own paths and {@code cni.runtimeDir}
-     * under {@code /host}, as the rendered DaemonSet mounts them. It chains the plugin, copies the
-     * image's Java runtime and jars to the host, and writes the launcher into the CNI bin directory;
-     * then the container runtime's call, on the host, outside the image, with only the CNI
-     * environment: {@code CNI_COMMAND=VERSION} answers on the copied runtime.
+     * The chart's node agent run from the image as the DaemonSet runs it ({@link ContainerRuntime}):
+     * read-only root, drop ALL and add exactly {@code node.capabilities} of the chart's values, root,
+     * the host's {@code /sys/fs/bpf}, cgroup root (read-only) and {@code /var/run/netns} (read-only,
+     * host mounts propagating in) bound at their paths, the mesh's work directory (pods directory,
+     * node credential, CA bundle) in place of the chart's pods directory, token and ConfigMap. Both
+     * nodes' agents are the image's Java with libbpf of the image mapped, and pod client's call to
+     * pod server is captured and carried over HBONE. No WireGuard: the chart does not turn it on.
      */
     @Test
     @Order(5)
-    void installCniPutsThePluginAndTheJavaItRunsOnOnTheHost() throws Exception {
-        Path node = dir.resolve("node");
+    void theNodeAgentRunsFromTheImageAsTheChartRunsItAndCapturesAPodsCallOverHbone() throws Exception {
+        Prerequisites.requireCommands("capsh", "ip", "nsenter");
+        Path work = dir.resolve("mesh");
+        List<String> capabilities = AgentCapabilitiesE2eTest.chartCapabilities();
+        ContainerRuntime agent = container(capabilities, List.of(new ContainerRuntime.Volume(Path.of("/sys/fs/bpf"),
+                "/sys/fs/bpf", false), new ContainerRuntime.Volume(Path.of("/sys/fs/cgroup"), "/sys/fs/cgroup", true),
+                new ContainerRuntime.Volume(Path.of("/var/run/netns"), "/var/run/netns", true),
+                new ContainerRuntime.Volume(work, work.toString(), false)));
+        mesh = PodApps.upWithServer(PodApps.clientServerMesh(CLUSTER, 88, work).wireguard(false).agentCommand(agent
+                .command(List.of("/opt/wisp/bin/wisp"))), 9000);
+
+        Path libbpf;
+        try (var files = Files.walk(rootfs.resolve("usr"))) {
+            libbpf = files.filter(f -> f.getFileName().toString().startsWith("libbpf.so") && Files.isRegularFile(f,
+                    LinkOption.NOFOLLOW_LINKS)).findFirst()
+                    .orElseThrow(() -> new AssertionError("no libbpf in the image"));
+        }
+        long expected = AgentCapabilitiesE2eTest.mask(capabilities);
+        for (String node : List.of("node1", "node2")) {
+            // The agent's JVM: the process the mesh started, or below it if anything on the way forked.
+            ProcessHandle started = mesh.agentProcess(node).orElseThrow().toHandle();
+            List<ProcessHandle> chain = new ArrayList<>(List.of(started));
+            chain.addAll(started.descendants().toList());
+            ProcessHandle jvm = chain.stream().filter(h -> h.info().command().orElse("").endsWith(
+                    "/opt/wisp/java/bin/java")).findFirst().orElseThrow(() -> new AssertionError(node
+                            + "'s agent runs no /opt/wisp/java/bin/java: " + chain.stream().map(h -> h.pid() + " "
+                                    + h.info().commandLine().orElse("?")).toList()));
+            long pid = jvm.pid();
+            Path proc = Path.of("/proc", String.valueOf(pid));
+            String status = Files.readString(proc.resolve("status"));
+            for (String set : List.of("CapBnd", "CapPrm", "CapEff")) {
+                assertThat(AgentCapabilitiesE2eTest.capSet(status, set)).as(node + "'s agent's " + set).isEqualTo(
+                        expected);
+            }
+            assertThat(AgentCapabilitiesE2eTest.capSet(status, "CapInh") | AgentCapabilitiesE2eTest.capSet(status,
+                    "CapAmb")).as(node + "'s inheritable and ambient sets").isZero();
+            assertThat(status).containsPattern("(?m)^Uid:\\s+0\\s");
+            assertThat(pid).as(node + "'s agent's JVM is the process the mesh started (every step execs)").isEqualTo(
+                    started.pid());
+            assertThat(Files.readSymbolicLink(proc.resolve("exe")).toString()).endsWith("/opt/wisp/java/bin/java");
+            assertThat(Files.isSameFile(proc.resolve("root/opt/wisp/lib/wisp-cli.jar"), rootfs.resolve(
+                    "opt/wisp/lib/wisp-cli.jar"))).as(node + "'s agent's root is the image's").isTrue();
+            assertThat(Files.readString(proc.resolve("mountinfo")).lines().map(l -> l.split(" ")).filter(f -> f[4]
+                    .equals("/")).findFirst().orElseThrow()[5]).as(node + "'s agent's root mount").startsWith("ro");
+            // The capture programs were loaded by the image's libbpf, not the host's.
+            Object inode = Files.getAttribute(libbpf, "unix:ino");
+            assertThat(Files.readString(proc.resolve("maps")).lines().map(l -> l.split("\\s+")).filter(f -> f.length > 5
+                    && f[5].contains("libbpf.so"))).as(node + "'s agent's libbpf mapping").isNotEmpty().allSatisfy(
+                            f -> assertThat(Long.parseLong(f[4])).isEqualTo(inode));
+        }
+        assertThat(mesh.log("node1")).contains("capture: enrolled pod client (cgroup");
+        String server = mesh.pod("server").ip();
+        PodApps.Shell client = new PodApps.Shell(mesh, "client");
+        client.awaitAnswers(server, 9000, "server 5", true, Duration.ofSeconds(60));
+        assertThat(client.call(server, 9000, 777)).isEqualTo("ok server 777");
+        PodApps.assertCarriedOverHbone(mesh, "client", "server", 9000);
+    }
+
+    /**
+     * The chart's {@code install-cni} container run from the image exactly as the DaemonSet runs it:
+     * read-only root, no capability, root, an emptyDir at /tmp, the host's CNI directories at their own
+     * paths and {@code cni.runtimeDir} under {@code /host}. It chains the plugin, copies the image's
+     * Java runtime and jars to the host and writes the launcher into the CNI bin directory. Then the
+     * container runtime's calls, on the host, outside the image, with only the CNI environment and the
+     * chained entry (with {@code prevResult}) on stdin: VERSION answers, and ADD for pod client (its
+     * pod file removed first, its cgroup where the kubelet's cgroupfs driver puts it) returns only once
+     * the image's agent enrolled it; the pod's first call from there is carried over HBONE.
+     */
+    @Test
+    @Order(6)
+    void installCniAsTheChartRunsItPutsThePluginOnTheHostAndItsAddEnrollsAPod() throws Exception {
+        assertThat(mesh).as("the image's agents (the case before)").isNotNull();
         Path bin = Files.createDirectories(node.resolve("opt/cni/bin"));
         Path conf = Files.createDirectories(node.resolve("etc/cni/net.d"));
-        Path runtime = Files.createDirectories(node.resolve("opt/wisp-cni"));
+        Files.createDirectories(node.resolve("opt/wisp-cni"));
         Files.writeString(conf.resolve("10-ptp.conflist"), """
                 {"cniVersion": "1.0.0", "name": "k8s-pod-network", "plugins": [
                   {"type": "ptp", "ipam": {"type": "host-local", "subnet": "10.42.0.0/16"}}]}
                 """);
-        Map<Path, String> mounts = Map.of(bin, "/opt/cni/bin", conf, "/etc/cni/net.d", runtime, "/host/opt/wisp-cni");
-        Run install = run(inside("0:0", mounts, "/opt/wisp/bin/wisp", "cni", "install", "--once",
-                "--cni-bin-dir=/opt/cni/bin", "--cni-conf-dir=/etc/cni/net.d", "--copy-runtime-to=/host/opt/wisp-cni",
-                "--host-runtime-dir=" + runtime, "--pods-dir=/run/wisp/pods"), Duration.ofMinutes(3));
+        // The container as the runtime makes it: what a process in it can do.
+        Run probe = run(installCni(List.of()).command(List.of("/bin/sh", "-c",
+                "id -u; grep ^Cap /proc/self/status; echo x > /etc/probe")), Duration.ofMinutes(1));
+        assertThat(probe.exit()).as(probe.toString()).isNotZero();
+        assertThat(probe.output()).startsWith("0\n").contains("CapBnd:\t0000000000000000").contains(
+                "CapEff:\t0000000000000000");
+        assertThat(probe.errors()).contains("Read-only file system");
+
+        Run install = run(installCni(List.of()).command(installArgs()), Duration.ofMinutes(3));
         assertThat(install.exit()).as(install.toString()).isZero();
         assertThat(install.output()).contains("wisp-cni chained in /etc/cni/net.d");
-        JsonNode chained = JSON.readTree(conf.resolve("10-ptp.conflist").toFile());
-        assertThat(chained.at("/plugins/1/type").asText()).isEqualTo("wisp-cni");
-
-        List<Path> copies;
-        try (var list = Files.list(runtime)) {
-            copies = list.toList();
-        }
-        assertThat(copies).hasSize(1);
-        Path copy = copies.getFirst();
+        JsonNode list = JSON.readTree(conf.resolve("10-ptp.conflist").toFile());
+        assertThat(list.at("/plugins/1/type").asText()).isEqualTo("wisp-cni");
+        Path copy = onlyCopy();
         assertThat(copy.getFileName().toString()).matches("wisp-[0-9a-f]{16}");
         assertThat(copy.resolve("java/bin/java")).isExecutable();
         assertThat(copy.resolve("lib/wisp-cli.jar")).hasSameBinaryContentAs(rootfs.resolve(
@@ -236,13 +329,164 @@ class ContainerImageE2eTest {
         assertThat(launcher).isExecutable();
         assertThat(Files.readString(launcher)).contains("exec '" + copy.resolve("java/bin/java") + "' ");
 
-        // As the container runtime runs a plugin: on the host, its environment the CNI variables only.
-        Path request = Files.writeString(dir.resolve("version.json"), "{\"cniVersion\": \"1.0.0\"}");
-        Run version = run(List.of("sh", "-c", "exec env -i CNI_COMMAND=VERSION PATH=/usr/sbin:/usr/bin:/sbin:/bin "
-                + "\"$0\" < \"$1\"", launcher.toString(), request.toString()), Duration.ofMinutes(2));
+        Run version = cni("VERSION", "{\"cniVersion\": \"1.0.0\"}");
         assertThat(version.exit()).as(version.toString()).isZero();
         assertThat(JSON.readTree(version.output()).path("supportedVersions").valueStream().map(JsonNode::asText))
                 .contains("1.0.0");
+
+        LocalCluster.Pod pod = mesh.pod("client");
+        mesh.cluster().deletePodFile(pod, mesh.podsDir("node1"));
+        await().atMost(Duration.ofSeconds(60)).until(() -> mesh.log("node1").contains(
+                "removed pod client from capture"));
+        Path podCgroup = Files.createDirectories(kubelet().resolve("kubepods/besteffort/podclient"));
+        Run add = cni("ADD", chained(list, null));
+        assertThat(add.exit()).as(add.toString()).isZero();
+        assertThat(JSON.readTree(add.output()).at("/ips/0/address").asText()).isEqualTo(pod.ip() + "/24");
+        assertThat(mesh.log("node1")).contains("enrolled pod client (cgroup " + podCgroup + ", netns /var/run/netns/"
+                + pod.netns());
+        PodApps.Shell first = new PodApps.Shell(started.inCgroup(podCgroup, pod.netns(), PodApps.java(
+                PodClient.class, "repl")), "client");
+        assertThat(first.call(mesh.pod("server").ip(), 9000, 5)).isEqualTo("ok server 5");
+        PodApps.assertCarriedOverHbone(mesh, "client", "server", 9000);
+    }
+
+    /**
+     * A plugin call under way while the next image's installer replaces the runtime: ADD runs on the
+     * current copy (its JVM up, waiting for the agent's confirmation, here given by the test), an
+     * installer with one more jar in {@code /opt/wisp/lib} copies a second runtime and points the
+     * launcher at it, keeping the copy the call runs on; the call then ends as any ADD does. The
+     * installer after that removes the old copy.
+     */
+    @Test
+    @Order(7)
+    void aPluginCallUnderWayKeepsItsRuntimeWhileTheNextInstallerReplacesIt() throws Exception {
+        Path old = onlyCopy();
+        Path pods = Files.createDirectories(dir.resolve("confirming-pods"));
+        LocalCluster.Pod pod = mesh.pod("client");
+        JsonNode list = JSON.readTree(node.resolve("etc/cni/net.d/10-ptp.conflist").toFile());
+        Path request = Files.writeString(dir.resolve("add-under-way.json"), chained(list, pods));
+        Path out = dir.resolve("add-under-way.out");
+        Process call = new ProcessBuilder(cniCommand("ADD", request)).redirectOutput(out.toFile()).redirectError(dir
+                .resolve("add-under-way.err").toFile()).start();
+        started.add(call);
+        await().atMost(Duration.ofSeconds(120)).pollInterval(Duration.ofMillis(100)).until(() -> {
+            assertThat(call.isAlive()).as(() -> "the ADD under way: " + PodApps.read(dir.resolve("add-under-way.err")))
+                    .isTrue();
+            return Files.exists(pods.resolve("client.json"));
+        });
+
+        // The next image: the same jars and one more.
+        Path lib = Files.createDirectories(dir.resolve("next-image-lib"));
+        try (var jars = Files.list(rootfs.resolve("opt/wisp/lib"))) {
+            for (Path jar : jars.toList()) {
+                Files.copy(jar, lib.resolve(jar.getFileName()));
+            }
+        }
+        try (var jar = new java.util.jar.JarOutputStream(Files.newOutputStream(lib.resolve("wisp-next.jar")))) {
+            jar.putNextEntry(new java.util.zip.ZipEntry("next.txt"));
+            jar.write("the next image".getBytes(StandardCharsets.UTF_8));
+        }
+        List<ContainerRuntime.Volume> next = List.of(new ContainerRuntime.Volume(lib, "/opt/wisp/lib", true));
+        Run install = run(installCni(next).command(installArgs()), Duration.ofMinutes(3));
+        assertThat(install.exit()).as(install.toString()).isZero();
+        Path launcher = node.resolve("opt/cni/bin/wisp-cni");
+        List<Path> copies = copies();
+        assertThat(copies).as("the new copy and the one the call runs on").hasSize(2).contains(old);
+        Path fresh = copies.stream().filter(c -> !c.equals(old)).findFirst().orElseThrow();
+        assertThat(Files.readString(launcher)).contains("exec '" + fresh.resolve("java/bin/java") + "' ");
+
+        Files.writeString(pods.resolve("client.enrolled"), "/var/run/netns/" + pod.netns());
+        assertThat(call.waitFor(120, TimeUnit.SECONDS)).as("the ADD under way ended").isTrue();
+        assertThat(call.exitValue()).as(() -> PodApps.read(dir.resolve("add-under-way.err"))).isZero();
+        assertThat(JSON.readTree(out.toFile()).at("/ips/0/address").asText()).isEqualTo(pod.ip() + "/24");
+
+        Run again = run(installCni(next).command(installArgs()), Duration.ofMinutes(3));
+        assertThat(again.exit()).as(again.toString()).isZero();
+        assertThat(copies()).containsExactly(fresh);
+        assertThat(cni("VERSION", "{\"cniVersion\": \"1.0.0\"}").exit()).isZero();
+    }
+
+    /** The chart's install-cni container, with {@code more} volumes (e.g. another image's jars). */
+    ContainerRuntime installCni(List<ContainerRuntime.Volume> more) {
+        List<ContainerRuntime.Volume> volumes = new ArrayList<>(List.of(new ContainerRuntime.Volume(node.resolve(
+                "opt/cni/bin"), "/opt/cni/bin", false), new ContainerRuntime.Volume(node.resolve("etc/cni/net.d"),
+                        "/etc/cni/net.d", false),
+                new ContainerRuntime.Volume(node.resolve("opt/wisp-cni"), "/host/opt/wisp-cni", false)));
+        volumes.addAll(more);
+        return container(List.of(), volumes);
+    }
+
+    /** install-cni's arguments as the chart renders them (the node's paths here), once. */
+    List<String> installArgs() {
+        return List.of("/opt/wisp/bin/wisp", "cni", "install", "--once", "--cni-bin-dir=/opt/cni/bin",
+                "--cni-conf-dir=/etc/cni/net.d", "--pods-dir=" + mesh.podsDir("node1"), "--cgroup-root=" + kubelet(),
+                "--netns-dir=/var/run/netns", "--enroll-timeout=60", "--copy-runtime-to=/host/opt/wisp-cni",
+                "--host-runtime-dir=" + node.resolve("opt/wisp-cni"));
+    }
+
+    /** The kubelet's cgroup root of the cluster (cgroupfs driver's layout below it). */
+    static Path kubelet() {
+        return Cgroups.wispRoot().resolve(CLUSTER).resolve("kubelet");
+    }
+
+    /**
+     * The chained entry as libcni passes it for pod client: the installed entry with the conflist's
+     * version and name, ptp's result as {@code prevResult}, and its pods directory {@code pods} when
+     * not null.
+     */
+    String chained(JsonNode list, Path pods) {
+        LocalCluster.Pod pod = mesh.pod("client");
+        ObjectNode call = ((ObjectNode) list.at("/plugins/1")).deepCopy();
+        call.put("cniVersion", list.path("cniVersion").asText()).put("name", list.path("name").asText());
+        if (pods != null) {
+            call.put("podsDir", pods.toString()).put("enrollTimeoutSeconds", 120);
+        }
+        try {
+            call.set("prevResult", JSON.readTree("""
+                    {"cniVersion": "1.0.0", "interfaces": [{"name": "eth0", "sandbox": "/var/run/netns/%s"}],
+                     "ips": [{"address": "%s/24", "interface": 0}]}
+                    """.formatted(pod.netns(), pod.ip())));
+        } catch (IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
+        return call.toString();
+    }
+
+    /** The node's launcher run as the container runtime runs a plugin, {@code stdin} its input. */
+    Run cni(String command, String stdin) throws Exception {
+        Path request = Files.writeString(Files.createTempFile(dir, "cni", ".json"), stdin);
+        return run(cniCommand(command, request), Duration.ofMinutes(3));
+    }
+
+    /** On the host, its environment the CNI variables for pod client only, {@code request} on stdin. */
+    List<String> cniCommand(String command, Path request) {
+        LocalCluster.Pod pod = mesh.pod("client");
+        return List.of("sh", "-c", "exec env -i PATH=/usr/sbin:/usr/bin:/sbin:/bin CNI_COMMAND=" + command
+                + " CNI_CONTAINERID=sandbox-client-2 CNI_NETNS=/var/run/netns/" + pod.netns() + " CNI_IFNAME=eth0"
+                + " CNI_PATH=/opt/cni/bin CNI_ARGS='IgnoreUnknown=1;K8S_POD_NAMESPACE=default;K8S_POD_NAME=client;"
+                + "K8S_POD_UID=client' \"$0\" < \"$1\"", node.resolve("opt/cni/bin/wisp-cni").toString(),
+                request
+                        .toString());
+    }
+
+    static List<Path> copies() throws IOException {
+        try (var list = Files.list(node.resolve("opt/wisp-cni"))) {
+            return list.toList();
+        }
+    }
+
+    static Path onlyCopy() throws IOException {
+        List<Path> copies = copies();
+        assertThat(copies).hasSize(1);
+        return copies.getFirst();
+    }
+
+    /** A container of the chart from the unpacked image, with the image's environment. */
+    static ContainerRuntime container(List<String> capabilities, List<ContainerRuntime.Volume> volumes) {
+        List<String> env = new ArrayList<>();
+        config.at("/config/Env").forEach(e -> env.add(e.asText()));
+        env.add("HOME=/home/wisp");
+        return new ContainerRuntime(rootfs, env, capabilities, true, volumes);
     }
 
     /**
@@ -294,6 +538,14 @@ class ContainerImageE2eTest {
             d.transferTo(java.io.OutputStream.nullOutputStream());
         }
         return HexFormat.of().formatHex(md.digest());
+    }
+
+    static boolean sameFile(Path a, Path b) {
+        try {
+            return Files.isSameFile(a, b);
+        } catch (IOException | SecurityException e) {
+            return false; // gone, or a kernel thread
+        }
     }
 
     static int freePort() throws IOException {

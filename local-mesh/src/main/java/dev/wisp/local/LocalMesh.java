@@ -89,7 +89,9 @@ public final class LocalMesh implements AutoCloseable {
         LocalMesh mesh = null;
         try {
             prepareDirectories(spec);
-            List<String> agentCommand = AgentAotCache.agentCommand(MeshProcesses.AGENT_JVM.applyTo(spec.wispCommand()));
+            List<String> agentCommand = spec.agentCommand() != null
+                    ? spec.agentCommand()
+                    : AgentAotCache.agentCommand(MeshProcesses.AGENT_JVM.applyTo(spec.wispCommand()));
             MeshRegistry.register(spec);
             LocalCluster cluster = LocalCluster.up(spec.cluster());
             mesh = new LocalMesh(spec, cluster, agentCommand);

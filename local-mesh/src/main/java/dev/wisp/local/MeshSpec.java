@@ -28,10 +28,13 @@ import java.util.Map;
  *        only bounding set (the way a container that drops ALL and adds these runs them), or null
  *        for root's full set
  * @param controlPlaneArgs extra arguments for {@code wisp control-plane} (e.g. {@code --workload-cert-ttl 30s})
+ * @param agentCommand the command prefix that runs the agents' {@code wisp} exactly as given (e.g. the
+ *        container image's launcher inside a container runtime's set-up), or null for
+ *        {@code wispCommand} with the production agent's JVM options and an AOT cache
  */
 public record MeshSpec(ClusterSpec cluster, List<String> wispCommand, Path workDir, Path configDir,
         List<ServiceSpec> services, String meshConfig, List<String> agentArgs, boolean wireguard,
-        List<String> agentCapabilities, List<String> controlPlaneArgs) {
+        List<String> agentCapabilities, List<String> controlPlaneArgs, List<String> agentCommand) {
 
     public MeshSpec {
         controlPlaneArgs = List.copyOf(requireNonNull(controlPlaneArgs, "controlPlaneArgs"));
@@ -49,6 +52,10 @@ public record MeshSpec(ClusterSpec cluster, List<String> wispCommand, Path workD
         services = List.copyOf(requireNonNull(services, "services"));
         agentArgs = List.copyOf(requireNonNull(agentArgs, "agentArgs"));
         agentCapabilities = agentCapabilities == null ? null : List.copyOf(agentCapabilities);
+        agentCommand = agentCommand == null ? null : List.copyOf(agentCommand);
+        if (agentCommand != null && agentCommand.isEmpty()) {
+            throw new IllegalArgumentException("agentCommand is empty: give the command that runs the agents' wisp");
+        }
         workDir = workDir.toAbsolutePath();
         configDir = configDir == null ? workDir.resolve("config") : configDir.toAbsolutePath();
     }
@@ -117,6 +124,7 @@ public record MeshSpec(ClusterSpec cluster, List<String> wispCommand, Path workD
         private boolean wireguard = true;
         private final List<String> controlPlaneArgs = new ArrayList<>();
         private List<String> agentCapabilities;
+        private List<String> agentCommand;
 
         private Builder(ClusterSpec cluster) {
             this.cluster = requireNonNull(cluster, "cluster");
@@ -174,12 +182,22 @@ public record MeshSpec(ClusterSpec cluster, List<String> wispCommand, Path workD
             return this;
         }
 
+        /**
+         * The agents run as {@code command} followed by {@code node …}, nothing added (no JVM options,
+         * no AOT cache); the control plane still runs on {@link #wispCommand}.
+         */
+        public Builder agentCommand(List<String> command) {
+            this.agentCommand = List.copyOf(command);
+            return this;
+        }
+
         public MeshSpec build() {
             return new MeshSpec(cluster, wispCommand == null ? currentJvmWispCommand() : wispCommand,
                     workDir == null
                             ? Path.of(System.getProperty("java.io.tmpdir"), "wisp-mesh-" + cluster.name())
                             : workDir,
-                    configDir, services, meshConfig, agentArgs, wireguard, agentCapabilities, controlPlaneArgs);
+                    configDir, services, meshConfig, agentArgs, wireguard, agentCapabilities, controlPlaneArgs,
+                    agentCommand);
         }
     }
 }

@@ -16,6 +16,8 @@ import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.util.HexFormat;
 import java.util.List;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 import java.util.stream.Stream;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -30,9 +32,13 @@ import org.slf4j.LoggerFactory;
  *
  * <p>The copy is made under a temporary name and renamed into place, so a launcher never names a
  * half-copied runtime; an existing complete copy is reused (a restarted installer copies nothing).
- * Copies of other contents are removed once the new launcher is written: a plugin call that began
- * on the old one just before fails and the kubelet retries the sandbox (the plugin fails closed).
- * The runtime needs from the host only its C library (the image's Java links against glibc).
+ * An installer removes the copies of other contents except the one the node's launcher still names
+ * when it starts ({@link #removeOthers}): the launcher it replaces keeps its runtime until the next
+ * installer's start, so a plugin call that began on it just before runs to its end. Only a call
+ * still running when two later installers have started (two updates within one call, which lasts
+ * at most the plugin's enroll timeout) can lose its runtime; it then fails, and the kubelet retries
+ * the sandbox on the current launcher (the plugin fails closed). The runtime needs from the host
+ * only its C library (the image's Java links against glibc).
  */
 public final class HostRuntime {
     private static final Logger LOG = LoggerFactory.getLogger(HostRuntime.class);
@@ -101,17 +107,36 @@ public final class HostRuntime {
         return target.resolve(LAUNCHER);
     }
 
-    /** Removes every copy under {@code copyDir} but {@code keep} (the launcher's directory). */
-    public static void removeOthers(Path copyDir, Path keep) throws IOException {
+    /**
+     * Removes every copy under {@code copyDir} but {@code keep} (the new launcher's directory) and the
+     * copy the node's launcher {@code current} (the CNI bin directory's {@code wisp-cni}, before the
+     * new one replaces it) runs, if it names one of {@code copyDir}'s.
+     */
+    public static void removeOthers(Path copyDir, Path keep, Path current) throws IOException {
+        String previous = copyNamedBy(current);
         try (Stream<Path> entries = Files.list(copyDir)) {
             for (Path p : entries.toList()) {
                 String n = p.getFileName().toString();
-                if ((n.startsWith(PREFIX) || n.startsWith("." + PREFIX)) && !p.equals(keep.getParent())) {
+                if ((n.startsWith(PREFIX) || n.startsWith("." + PREFIX)) && !p.equals(keep.getParent()) && !n.equals(
+                        previous)) {
                     deleteTree(p);
                     LOG.info("removed the host's earlier plugin runtime {}", n);
                 }
             }
         }
+    }
+
+    /**
+     * The name of the copy ({@code wisp-<16 hex>}) whose Java the launcher {@code launcher} runs, or
+     * null when there is no such launcher or it is not one this class wrote.
+     */
+    static String copyNamedBy(Path launcher) throws IOException {
+        if (!Files.isRegularFile(launcher)) {
+            return null;
+        }
+        Matcher m = Pattern.compile("(?m)^exec '[^']*/(" + PREFIX
+                + "[0-9a-f]{16})/java/bin/java' ").matcher(Files.readString(launcher));
+        return m.find() ? m.group(1) : null;
     }
 
     /** The launcher: runs {@code wisp cni} on the copied runtime and jars (paths as the host names them). */

@@ -79,10 +79,39 @@ class HostRuntimeTest {
         assertThat(second.getParent()).isNotEqualTo(first.getParent());
         assertThat(second.getParent().resolve("lib/wisp-cli.jar")).hasContent("cli v2");
         Files.createDirectories(copy.resolve("unrelated"));
-        HostRuntime.removeOthers(copy, second);
+        Path none = dir.resolve("no-launcher-yet");
+        HostRuntime.removeOthers(copy, second, none);
         try (Stream<Path> left = Files.list(copy)) {
             assertThat(left).containsExactlyInAnyOrder(second.getParent(), copy.resolve("unrelated"));
         }
+    }
+
+    /**
+     * The node's launcher still names the copy an installer replaces: that copy stays (a plugin call
+     * under way runs on it) until the next installer starts, which removes it.
+     */
+    @Test
+    void theCopyTheNodesLauncherStillRunsIsKeptUntilTheNextInstall() throws Exception {
+        image();
+        Path first = HostRuntime.install(settings());
+        Path node = Files.createDirectories(dir.resolve("cni-bin")).resolve("wisp-cni");
+        Files.copy(first, node);
+        Files.writeString(lib.resolve("wisp-cli.jar"), "cli v2");
+        Path second = HostRuntime.install(settings());
+        HostRuntime.removeOthers(copy, second, node);
+        try (Stream<Path> left = Files.list(copy)) {
+            assertThat(left).as("the copy the node's launcher runs stays").containsExactlyInAnyOrder(first
+                    .getParent(), second.getParent());
+        }
+        Files.copy(second, node, java.nio.file.StandardCopyOption.REPLACE_EXISTING);
+        HostRuntime.removeOthers(copy, second, node);
+        try (Stream<Path> left = Files.list(copy)) {
+            assertThat(left).containsExactly(second.getParent());
+        }
+        Files.writeString(node, "#!/bin/sh\nexec '/elsewhere/wisp-0123456789abcdef/java/bin/java' x\n");
+        assertThat(HostRuntime.copyNamedBy(node)).isEqualTo("wisp-0123456789abcdef");
+        Files.writeString(node, "#!/bin/sh\nexec /usr/bin/true\n");
+        assertThat(HostRuntime.copyNamedBy(node)).isNull();
     }
 
     @Test
