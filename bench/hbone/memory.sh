@@ -15,6 +15,9 @@ cd "$(dirname "$0")/../.."
 [ "$(id -u)" = 0 ] || { echo "run as root (network namespaces)" >&2; exit 1; }
 ROUNDS=${ROUNDS:-2}
 OUT=${OUT:-bench/results/agent-memory-gc.txt}
+# BASE: the option file every set starts from (e.g. a copy of the previous commit's, to compare it with
+# the file as changed: a set "previous" with no additions and one "committed" naming the additions).
+BASE=${BASE:-bin/node-jvm.options}
 export BYTES=${BYTES:-268435456} WARM_BYTES=${WARM_BYTES:-536870912} WARM_SECONDS=${WARM_SECONDS:-10}
 export SECONDS_CONN=${SECONDS_CONN:-5} SECONDS_LAT=${SECONDS_LAT:-20} HOLD_CONNS=${HOLD_CONNS:-10000} RATE=${RATE:-1000}
 # New-connection phases are not what this script compares: a short warm-up keeps each run near 3 minutes.
@@ -49,9 +52,9 @@ for round in $(seq "$ROUNDS"); do
     label=$(trim "$label"); env=$(trim "$env"); opts=$(trim "$opts")
     file=$TMP/opts-$i
     if grep -q -- '-XX:+Use[A-Za-z]*GC' <<< "$opts"; then
-      grep -v -- '^-XX:+Use[A-Za-z]*GC$' bin/node-jvm.options > "$file"
+      grep -v -- '^-XX:+Use[A-Za-z]*GC$' "$BASE" > "$file"
     else
-      cp bin/node-jvm.options "$file"
+      cp "$BASE" "$file"
     fi
     tr ' ' '\n' <<< "$opts" | grep -v '^$' >> "$file" || true
     load=$(cut -d' ' -f1 /proc/loadavg)
@@ -92,7 +95,7 @@ done
   echo "life: over each agent's whole run (start, warm-up, every phase): longest pause ms / pauses over 1 ms, then its full collections by cause"
   echo "failed: throughput streams / latency requests / held connections not answered"
   echo
-  echo "sets (options added to bin/node-jvm.options; a collector flag replaces -XX:+UseSerialGC):"
+  echo "sets (options added to $BASE; a collector flag replaces -XX:+UseSerialGC):"
   for l in "${SET_LINES[@]}"; do echo "  $l"; done
   echo
   printf '%-12s %5s %5s %13s %13s %13s %10s %4s %7s %6s %6s %9s %9s %15s %7s  %s\n' set round load "RSS idle" "RSS 1k" "RSS 10k" "anon 1k" thr "MiB/s" "s/GiB" "s/1kr" "p99 us" "p99.9 us" "GC max/>1ms" failed "life: max/>1ms,full:cause=n (client;server)"

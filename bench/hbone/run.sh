@@ -234,6 +234,12 @@ kernel_drops() { # listen-queue overflows and drops, and resets sent, in both na
   for ns in $NS1 $NS2; do ip netns exec $ns nstat -saz TcpExtListenOverflows TcpExtListenDrops TcpOutRsts TcpExtTCPAbortOnMemory 2>/dev/null |
     awk '/^Tcp/ { printf "%s=%s,", $1, $2 }'; printf ' '; done
 }
+gcduring() { # agent $1's collections in its GC log after line $2: cycles, allocation stalls, the last heap figure
+  tail -n +$(($2 + 1)) $TMP/gc-$1.log 2>/dev/null | awk '
+    match($0, /GC\([0-9]+\)/) { id[substr($0, RSTART, RLENGTH)] = 1 }
+    /Allocation Stall/ { st++ } { for (i = 1; i <= NF; i++) if ($i ~ /M.*->.*M/) h = $i }
+    END { n = 0; for (k in id) n++; printf "cycles=%d,stalls=%d,heap=%s", n, st, h }' || true
+}
 fds() { for p in "$@"; do printf '%s ' "$(ls /proc/$p/fd 2>/dev/null | wc -l)"; done; }
 # Warm-up, same for every path, of every phase measured on it: the agents are JVMs, and a cold JIT
 # made the first GiB cost twice the CPU of the steady state and held new connections to ~60/s. A
@@ -313,12 +319,13 @@ for p in $PATHS; do
             measure_conn direct 10.77.2.10:9000 "" - $$ ;;
     wisp) measure_stream wisp 10.77.2.10:9000 10.77.2.10:9001 "socks 127.0.0.1:15080" $W1 $W2
           if [ "$HOLD_CONNS" -gt 0 ]; then
-            R[wisp,holdkernel0]=$(kernel_drops)
+            R[wisp,holdkernel0]=$(kernel_drops); local_g1=$(gclines $W1); local_g2=$(gclines $W2)
             R[wisp,hold]=$(lg hold 10.77.2.10:9000 $HOLD_CONNS 300 socks 127.0.0.1:15080); R[wisp,rsshold]=$(rss $W1 $W2); R[wisp,memhold]=$(memdetail $W1 $W2)
             # Where a held connection failed: the load generator's error causes (in wisp,hold), the agents' and
             # the workload's open descriptors, the kernel's listen-queue counters, and the agents' log lines.
             R[wisp,holdfds]=$(fds $W1 $W2 ${PIDS[0]}); R[wisp,holdkernel]=$(kernel_drops)
-            if [ -n "${HOLD_LOGS:-}" ] && [ "$(val "${R[wisp,hold]}" failed)" != 0 ]; then
+            R[wisp,holdgc]="$(gcduring $W1 $local_g1) $(gcduring $W2 $local_g2)"
+            if [ -n "${HOLD_LOGS:-}" ]; then
               mkdir -p "$HOLD_LOGS"; cp $TMP/n1.log $TMP/n2.log $TMP/server.log $TMP/lg.log $TMP/gc-*.log "$HOLD_LOGS"/ 2>/dev/null || true
             fi
             lg release > /dev/null
