@@ -239,9 +239,14 @@ public class LoadGen {
     static final java.util.List<Socket> held = new java.util.ArrayList<>();
 
     static void hold(InetSocketAddress target, int n, int seconds) {
-        long end = System.nanoTime() + seconds * 1_000_000_000L;
+        long t0 = System.nanoTime();
+        long end = t0 + seconds * 1_000_000_000L;
         int failed = 0;
-        for (int i = 0; i < n && System.nanoTime() < end; i++) {
+        int tried = 0;
+        // Why connections failed, counted by exception and message, with the index of the first one
+        // of each kind: a failure is the client's, the agent's or the kernel's, and this tells which.
+        var causes = new java.util.TreeMap<String, int[]>();
+        for (int i = 0; i < n && System.nanoTime() < end; i++, tried++) {
             try {
                 Socket s = open(target);
                 held.add(s);
@@ -251,9 +256,15 @@ public class LoadGen {
                 }
             } catch (IOException e) {
                 failed++;
+                int index = i;
+                causes.computeIfAbsent(e.toString().replace(' ', '_'), k -> new int[] {0, index})[0]++;
             }
         }
-        System.out.printf("open=%d failed=%d%n", held.size() - failed, n - held.size() + failed);
+        StringBuilder why = new StringBuilder();
+        causes.forEach((k, v) -> why.append(why.isEmpty() ? " errors=" : ";").append(k).append('x').append(v[0])
+                .append("@").append(v[1]));
+        System.out.printf("open=%d failed=%d not_tried=%d seconds=%.1f%s%n", tried - failed, n - tried + failed, n - tried,
+                (System.nanoTime() - t0) / 1e9, why);
     }
 
     static void release() {

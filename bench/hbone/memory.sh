@@ -15,13 +15,24 @@ cd "$(dirname "$0")/../.."
 [ "$(id -u)" = 0 ] || { echo "run as root (network namespaces)" >&2; exit 1; }
 ROUNDS=${ROUNDS:-2}
 OUT=${OUT:-bench/results/agent-memory-gc.txt}
+# BASE: the option file every set starts from (e.g. a copy of the previous commit's, to compare it with
+# the file as changed: a set "previous" with no additions and one "committed" naming the additions).
+BASE=${BASE:-bin/node-jvm.options}
 export BYTES=${BYTES:-268435456} WARM_BYTES=${WARM_BYTES:-536870912} WARM_SECONDS=${WARM_SECONDS:-10}
 export SECONDS_CONN=${SECONDS_CONN:-5} SECONDS_LAT=${SECONDS_LAT:-20} HOLD_CONNS=${HOLD_CONNS:-10000} RATE=${RATE:-1000}
-# The default sets: the committed options; with C2 as well (the JVM's tiered default) and the
-# previous release's sizes; generational ZGC in place of Serial.
+# New-connection phases are not what this script compares: a short warm-up keeps each run near 3 minutes.
+export WARM_CONN_SECONDS=${WARM_CONN_SECONDS:-5}
+# The default sets: the committed options against one of each collector, the others single-threaded
+# where the collector allows (one core's worth of GC work, as Serial; fewer threads and stacks):
+# Serial with a fixed young generation promoting at the first survival (fewer young collections, less
+# copying of long-lived connection state); Parallel with one thread; generational ZGC (the only ZGC
+# mode in JDK 25) told to keep its heap near 48 MiB and give memory back after 5 s; Shenandoah
+# (its uncommit delay is an experimental flag: without the unlock the JVM does not start).
 DEFAULT_SETS='committed | - |
-c2        | MALLOC_ARENA_MAX=2 | -XX:TieredStopAtLevel=4 -XX:ReservedCodeCacheSize=64m -XX:TrimNativeHeapInterval=0 -Xmx256m -XX:MinHeapFreeRatio=40 -XX:MaxHeapFreeRatio=70 -Xss512k -XX:MaxMetaspaceSize=128m
-zgc       | - | -XX:+UseZGC -XX:SoftMaxHeapSize=64m -XX:ZUncommitDelay=10'
+serial-mn12 | - | -Xmn12m -XX:MaxTenuringThreshold=1
+parallel1 | - | -XX:+UseParallelGC -XX:ParallelGCThreads=1
+zgc       | - | -XX:+UseZGC -XX:SoftMaxHeapSize=48m -XX:ZUncommitDelay=5 -XX:ConcGCThreads=1 -XX:ParallelGCThreads=1
+shen      | - | -XX:+UseShenandoahGC -XX:+UnlockExperimentalVMOptions -XX:ShenandoahUncommitDelay=5000 -XX:ConcGCThreads=1 -XX:ParallelGCThreads=1'
 if [ -n "${SETS:-}" ]; then SETLIST=$(grep -v '^[[:space:]]*\(#\|$\)' "$SETS"); else SETLIST=$DEFAULT_SETS; fi
 TMP=$(mktemp -d /tmp/wisp-mem.XXXXXX)
 trap 'rm -rf "$TMP"' EXIT
@@ -41,16 +52,17 @@ for round in $(seq "$ROUNDS"); do
     label=$(trim "$label"); env=$(trim "$env"); opts=$(trim "$opts")
     file=$TMP/opts-$i
     if grep -q -- '-XX:+Use[A-Za-z]*GC' <<< "$opts"; then
-      grep -v -- '^-XX:+Use[A-Za-z]*GC$' bin/node-jvm.options > "$file"
+      grep -v -- '^-XX:+Use[A-Za-z]*GC$' "$BASE" > "$file"
     else
-      cp bin/node-jvm.options "$file"
+      cp "$BASE" "$file"
     fi
     tr ' ' '\n' <<< "$opts" | grep -v '^$' >> "$file" || true
     load=$(cut -d' ' -f1 /proc/loadavg)
     echo "== round $round, set $label (load $load)" >&2
     envs=(); [ "$env" = - ] || read -r -a envs <<< "$env"
     out=$TMP/run-$round-$i.txt
-    if ! env "${envs[@]}" PATHS=wisp NODE_JVM_OPTIONS="$file" OUT="$out" bench/hbone/run.sh > "$TMP/log-$round-$i.txt" 2>&1; then
+    # A run whose held connections fail keeps its agents', workload's and load generator's logs here.
+    if ! env "${envs[@]}" PATHS=wisp NODE_JVM_OPTIONS="$file" OUT="$out" HOLD_LOGS="${OUT%.txt}-logs/$round-$label" bench/hbone/run.sh > "$TMP/log-$round-$i.txt" 2>&1; then
       tail -20 "$TMP/log-$round-$i.txt" >&2
       ROWS+=("$(printf '%-12s %5s %5s  run failed' "$label" "$round" "$load")")
       continue
@@ -83,7 +95,7 @@ done
   echo "life: over each agent's whole run (start, warm-up, every phase): longest pause ms / pauses over 1 ms, then its full collections by cause"
   echo "failed: throughput streams / latency requests / held connections not answered"
   echo
-  echo "sets (options added to bin/node-jvm.options; a collector flag replaces -XX:+UseSerialGC):"
+  echo "sets (options added to $BASE; a collector flag replaces -XX:+UseSerialGC):"
   for l in "${SET_LINES[@]}"; do echo "  $l"; done
   echo
   printf '%-12s %5s %5s %13s %13s %13s %10s %4s %7s %6s %6s %9s %9s %15s %7s  %s\n' set round load "RSS idle" "RSS 1k" "RSS 10k" "anon 1k" thr "MiB/s" "s/GiB" "s/1kr" "p99 us" "p99.9 us" "GC max/>1ms" failed "life: max/>1ms,full:cause=n (client;server)"

@@ -145,16 +145,31 @@ fi
 # GC pauses of every agent, for the longest pause during the latency phase.
 JOPTS="--enable-native-access=ALL-UNNAMED $NODE_OPTS -Xlog:gc,gc+phases:file=$TMP/gc-%p.log $WISP_JOPTS"
 ulimit -n 65536 2>/dev/null || ulimit -n "$(ulimit -Hn)" # the held connections: a socket each in the load generator, the agents and the workload
+declare -A R
 await_ready() { # log name
   for i in $(seq 600); do grep -q "ready" $TMP/$1.log 2>/dev/null && return; sleep 0.2; done
   echo "$1 did not start:"; cat $TMP/$1.log; exit 1
 }
 ip netns exec $NS2 $LOADGEN server 10.77.2.10:9000 10.77.2.10:9001 > $TMP/server.log 2>&1 &
 PIDS+=($!)
+if [ -n "${AOT:-}" ]; then # the agents start from an AOT class cache, trained as `bin/wisp node-aot` trains one
+  # (a standalone agent on loopback until ready, the JVM writing the cache at exit), with these agents' options
+  echo 'resources: []' > $TMP/aot-state.yaml
+  t0=$(date +%s%N)
+  ip netns exec $NS1 $JAVA $JOPTS -XX:AOTCacheOutput=$TMP/agent.aot -cp $CP dev.wisp.cli.Wisp node --node aot-training \
+    --state $TMP/aot-state.yaml --ca-dir $TMP/aot-ca --bind 127.0.0.1 --ports 0,0,0,0,0,0,0 --workers 1 --drain-timeout PT1S > $TMP/aot.log 2>&1 &
+  pid=$!
+  await_ready aot; kill -TERM $pid; wait $pid || true
+  [ -s $TMP/agent.aot ] || { echo "AOT training wrote no cache:"; tail -20 $TMP/aot.log; exit 1; }
+  R[wisp,aot]="trained_ms=$(( ($(date +%s%N) - t0) / 1000000 )) bytes=$(stat -c %s $TMP/agent.aot)"
+  JOPTS="$JOPTS -XX:AOTCache=$TMP/agent.aot"
+fi
 NODE="$JAVA $JOPTS -cp $CP dev.wisp.cli.Wisp node --state $TMP/state.yaml --ca-dir $TMP/ca --workers 1"
+t0=$(date +%s%N)
 ip netns exec $NS1 $NODE --node n1 --socks5-workload client --bind 10.77.0.1 > $TMP/n1.log 2>&1 &
 W1=$!; PIDS+=($W1)
 await_ready n1 # the CA directory is created by the first agent
+R[wisp,readyms]=$(( ($(date +%s%N) - t0) / 1000000 )) # process start to "ready" (0.2 s polls), the client agent
 # A second client-side agent for the same node, on other ports, whose pool makes one TLS connection
 # per stream (a handshake per connection, the work haproxy does); n1 keeps the production pool. It
 # listens on the node's other address: an agent dials its peers on its own HBONE port (15008).
@@ -195,7 +210,7 @@ cpu() { # utime+stime of the given pids, in seconds
 opened() { # TLS connections the client agent with admin port $1 has opened
   ip netns exec $NS1 curl -sf http://127.0.0.1:$1/config_dump | grep -o '"hbone_pool_connections_opened": [0-9]*' | grep -o '[0-9]*$' || echo 0
 }
-declare -A R
+val() { echo "$1" | tr ' ' '\n' | grep "^$2=" | cut -d= -f2 || true; }
 rss() { # resident MiB of each pid, space separated
   for p in "$@"; do awk '/^VmRSS:/ { printf "%.1f ", $2 / 1024 }' /proc/$p/status; done
 }
@@ -207,12 +222,25 @@ gclife() { # agent $1's whole life: longest pause (ms), pauses over 1 ms, and it
   grep 'Pause' $TMP/gc-$1.log 2>/dev/null | awk '
     { ms = $NF; sub(/ms$/, "", ms); if (ms + 0 > m) m = ms + 0; if (ms + 0 > 1) n++ }
     /Pause Full/ { c = $0; sub(/.*Pause Full \(/, "", c); sub(/\).*/, "", c); gsub(/ /, "_", c); full[c]++ }
-    END { printf "%s/%d", m + 0, n; for (c in full) printf ",full:%s=%d", c, full[c]; }'
+    END { printf "%s/%d", m + 0, n; for (c in full) printf ",full:%s=%d", c, full[c]; }' || true
 }
 maxpause() { # longest pause (ms) in agent $1's GC log after line $2, and how many pauses over 1 ms
   tail -n +$(($2 + 1)) $TMP/gc-$1.log 2>/dev/null | grep 'Pause' | grep -o '[0-9.]*ms$' | tr -d ms |
-    awk 'BEGIN { m = 0; n = 0 } { if ($1 > m) m = $1; if ($1 > 1) n++ } END { printf "%s/%d", m, n }'
+    awk 'BEGIN { m = 0; n = 0 } { if ($1 > m) m = $1; if ($1 > 1) n++ } END { printf "%s/%d", m, n }' || true
 }
+# (|| true: with pipefail, a phase in which a collector made no pause, grep matching nothing, ended the
+# whole run without a message; that is what stopped the Shenandoah runs of the previous session.)
+kernel_drops() { # listen-queue overflows and drops, and resets sent, in both namespaces (nstat counters)
+  for ns in $NS1 $NS2; do ip netns exec $ns nstat -saz TcpExtListenOverflows TcpExtListenDrops TcpOutRsts TcpExtTCPAbortOnMemory 2>/dev/null |
+    awk '/^Tcp/ { printf "%s=%s,", $1, $2 }'; printf ' '; done
+}
+gcduring() { # agent $1's collections in its GC log after line $2: cycles, allocation stalls, the last heap figure
+  tail -n +$(($2 + 1)) $TMP/gc-$1.log 2>/dev/null | awk '
+    match($0, /GC\([0-9]+\)/) { id[substr($0, RSTART, RLENGTH)] = 1 }
+    /Allocation Stall/ { st++ } { for (i = 1; i <= NF; i++) if ($i ~ /M.*->.*M/) h = $i }
+    END { n = 0; for (k in id) n++; printf "cycles=%d,stalls=%d,heap=%s", n, st, h }' || true
+}
+fds() { for p in "$@"; do printf '%s ' "$(ls /proc/$p/fd 2>/dev/null | wc -l)"; done; }
 # Warm-up, same for every path, of every phase measured on it: the agents are JVMs, and a cold JIT
 # made the first GiB cost twice the CPU of the steady state and held new connections to ~60/s. A
 # node agent runs for days; the figures below are steady state.
@@ -227,6 +255,17 @@ measure_stream() { # name, echo target, sink target, socks args, pids... (throug
   c0=$(cpu "$@"); R[$name,lat]=$(lg latency $echo $RATE $SECONDS_LAT 1024 $socks); c1=$(cpu "$@")
   R[$name,latcpu]=$(echo "scale=3; ($c1 - $c0) * 1000 / ($RATE * $SECONDS_LAT)" | bc)
   R[$name,rsslat]=$(rss "$@"); R[$name,memlat]=$(memdetail "$@")
+  if [ $name = wisp ] && [ -n "${NMT_OUT:-}" ]; then # where the client agent's memory is, after the latency phase
+    # (start the agents with WISP_JOPTS=-XX:NativeMemoryTracking=summary for the JVM's own accounting)
+    { echo "== client agent $1 after the latency phase: /proc/$1/smaps_rollup"; cat /proc/$1/smaps_rollup
+      echo "== mappings by kind (Rss kB): /proc/$1/smaps"
+      awk '/^[0-9a-f]+-[0-9a-f]+ / { n = ($6 == "" ? "[anon]" : $6); sub(/.*\//, "", n) } /^Rss:/ { r[n] += $2 }
+        END { for (k in r) if (r[k] >= 256) printf "%8d %s\n", r[k], k }' /proc/$1/smaps | sort -rn
+      echo "== jcmd VM.native_memory summary"; "$(dirname "$JAVA")/jcmd" $1 VM.native_memory summary 2>&1 || true
+      echo "== jcmd GC.heap_info"; "$(dirname "$JAVA")/jcmd" $1 GC.heap_info 2>&1 || true
+      echo "== jcmd VM.metaspace (summary)"; "$(dirname "$JAVA")/jcmd" $1 VM.metaspace 2>&1 | head -40 || true
+    } > "$NMT_OUT"
+  fi
   if [ $name = wisp ]; then # the client agent's threads by name (digits folded), for the memory table
     R[$name,threadnames]=$(cat /proc/$1/task/*/comm | sed 's/[0-9]\+/N/g; s/ /_/g' | sort | uniq -c | awk '{ printf "%s%s", sep, $2 "x" $1; sep = "," }')
     local i=0; R[$name,gc]=""; for p in "$@"; do R[$name,gc]="${R[$name,gc]}$(maxpause $p ${g0[$i]}) "; i=$((i + 1)); done
@@ -280,7 +319,15 @@ for p in $PATHS; do
             measure_conn direct 10.77.2.10:9000 "" - $$ ;;
     wisp) measure_stream wisp 10.77.2.10:9000 10.77.2.10:9001 "socks 127.0.0.1:15080" $W1 $W2
           if [ "$HOLD_CONNS" -gt 0 ]; then
+            R[wisp,holdkernel0]=$(kernel_drops); local_g1=$(gclines $W1); local_g2=$(gclines $W2)
             R[wisp,hold]=$(lg hold 10.77.2.10:9000 $HOLD_CONNS 300 socks 127.0.0.1:15080); R[wisp,rsshold]=$(rss $W1 $W2); R[wisp,memhold]=$(memdetail $W1 $W2)
+            # Where a held connection failed: the load generator's error causes (in wisp,hold), the agents' and
+            # the workload's open descriptors, the kernel's listen-queue counters, and the agents' log lines.
+            R[wisp,holdfds]=$(fds $W1 $W2 ${PIDS[0]}); R[wisp,holdkernel]=$(kernel_drops)
+            R[wisp,holdgc]="$(gcduring $W1 $local_g1) $(gcduring $W2 $local_g2)"
+            if [ -n "${HOLD_LOGS:-}" ]; then
+              mkdir -p "$HOLD_LOGS"; cp $TMP/n1.log $TMP/n2.log $TMP/server.log $TMP/lg.log $TMP/gc-*.log "$HOLD_LOGS"/ 2>/dev/null || true
+            fi
             lg release > /dev/null
           fi
           measure_conn wisp 10.77.2.10:9000 "socks 127.0.0.1:15180" 15100 $W1F $W2
@@ -301,7 +348,6 @@ if [ -n "${THREADS:-}" ]; then # per-thread CPU seconds of each agent over its l
     echo "$(sed 's/^.*) //' $t/stat | awk -v hz=$(getconf CLK_TCK) '{printf "%.2f", ($12+$13)/hz}') $(cat $t/comm)"; done | sort -rn | head -8; done
 fi
 
-val() { echo "$1" | tr ' ' '\n' | grep "^$2=" | cut -d= -f2; }
 or() { [ -n "$1" ] && echo "$1" || echo -; }
 r() { [ -n "$1" ] && [ -n "$2" ] && [ "$2" != 0 ] && echo "scale=2; $1 / $2" | bc || echo -; }
 if [[ " $PATHS " == *" loss "* ]]; then
