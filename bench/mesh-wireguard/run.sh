@@ -24,10 +24,8 @@
 #
 # Usage (root; iperf3, wireguard-go, wg, tcpdump):
 #   bench/mesh-wireguard/run.sh [seconds-per-path]     default 10; writes bench/results/mesh-wireguard.txt
-#   bench/mesh-wireguard/run.sh --quick                2 s per path, no warm-up run, no idle intervals, the
-#                                                      second mesh starting while the first one's paths run,
-#                                                      no result file unless WISP_BENCH_OUT names one (the
-#                                                      suite's check that every path moves bytes, not a measure)
+#   bench/mesh-wireguard/run.sh --quick                2 s per path, no idle intervals, no result file
+#                                                      unless WISP_BENCH_OUT names one
 # Environment: WISP_BENCH_UDP_RATE (default 300M: iperf3 -b), WISP_BENCH_OUT (result file),
 # WISP_BENCH_PCAP_DIR (captures of the underlay bridge during the two HBONE rows, headers only:
 # hbone.pcap, hbone-in-wg.pcap; what MeshWireGuardBenchE2eTest reads).
@@ -66,41 +64,23 @@ stop_mesh() {
     mesh_pid=
   fi
 }
-# A mesh launched (launch_mesh) but not yet in use (use_mesh): the trap stops it too.
-pending_pid=
-pending_cluster=
-trap 'stop_mesh; mesh_pid=$pending_pid; cluster=$pending_cluster; stop_mesh; rm -rf "$tmp"' EXIT
+trap 'stop_mesh; rm -rf "$tmp"' EXIT
 
 # start_mesh NAME BASE WIREGUARD(on|off) [MeshConfig spec.wireguard YAML]
 start_mesh() {
-  launch_mesh "$@"
-  use_mesh "$1" "$2"
-}
-
-# launch_mesh NAME BASE WIREGUARD(on|off) [YAML]: starts `wisp cluster up` in the background
-launch_mesh() {
-  local name=$1 base=$2 flag=--wireguard
+  cluster=$1
+  local base=$2 flag=--wireguard
   [ "$3" = off ] && flag=--no-wireguard
-  mkdir -p "$tmp/$name/config"
-  printf 'pods:\n- {name: client, node: node1}\n- {name: server, node: node2}\n' > "$tmp/$name/pods.yaml"
+  mkdir -p "$tmp/$cluster/config"
+  printf 'pods:\n- {name: client, node: node1}\n- {name: server, node: node2}\n' > "$tmp/$cluster/pods.yaml"
   if [ -n "${4:-}" ]; then
     printf 'apiVersion: wisp.dev/v1alpha1\nkind: MeshConfig\nmetadata: {name: mesh}\nspec: {wireguard: %s}\n' \
-      "$4" > "$tmp/$name/config/meshconfig.yaml"
+      "$4" > "$tmp/$cluster/config/meshconfig.yaml"
   fi
-  "$root/bin/wisp" cluster up --name "$name" --base "$base" --pods "$tmp/$name/pods.yaml" $flag \
-    --config-dir "$tmp/$name/config" --work-dir "$tmp/$name/work" > "$tmp/$name/up.log" 2>&1 &
-  pending_pid=$!
-  pending_cluster=$name
-  note "starting mesh $name ($3)"
-}
-
-# use_mesh NAME BASE: waits (180 s at most) until the launched mesh NAME is up; the paths run on it then
-use_mesh() {
-  cluster=$1
-  local base=$2
-  mesh_pid=$pending_pid
-  pending_pid=
-  pending_cluster=
+  "$root/bin/wisp" cluster up --name "$cluster" --base "$base" --pods "$tmp/$cluster/pods.yaml" $flag \
+    --config-dir "$tmp/$cluster/config" --work-dir "$tmp/$cluster/work" > "$tmp/$cluster/up.log" 2>&1 &
+  mesh_pid=$!
+  note "starting mesh $cluster ($3)"
   for _ in $(seq 1800); do
     grep -q "is up" "$tmp/$cluster/up.log" && break
     kill -0 "$mesh_pid" 2>/dev/null || { cat "$tmp/$cluster/up.log" >&2; exit 1; }
@@ -147,10 +127,8 @@ iperf_client() {
 path() {
   local row=$1 captured=$2 proto=$3; shift 3
   note "$row"
-  if [ "$quick" = 0 ]; then
-    iperf_server; iperf_client "$captured" "$proto" 1 > /dev/null   # warm-up (JIT, peers, HBONE pool)
-    wait "$srv_pid" || true
-  fi
+  iperf_server; iperf_client "$captured" "$proto" 1 > /dev/null   # warm-up (JIT, peers, HBONE pool)
+  wait "$srv_pid" || true
   local bg c0 c1 m0 m1 t0 t1
   bg=$(background_ticks)
   iperf_server
@@ -220,9 +198,6 @@ wireguard_go_down() {
 
 : > "$tmp/rows"
 start_mesh wgb1 172 off
-# --quick checks bytes, not rates: the second mesh starts while the first one's paths run (once the
-# first is up, so one `bin/wisp` has checked the build). A measured run starts it alone, later.
-if [ "$quick" = 1 ]; then launch_mesh wgb2 174 on '{hboneOverWireGuard: true}'; fi
 path underlay-tcp 0 tcp agents_ticks
 path underlay-udp 0 udp agents_ticks
 capture hbone
@@ -233,7 +208,7 @@ path wggo-tcp 0 tcp wggo_ticks
 path wggo-udp 0 udp wggo_ticks
 wireguard_go_down
 stop_mesh
-if [ "$quick" = 1 ]; then use_mesh wgb2 174; else start_mesh wgb2 174 on '{hboneOverWireGuard: true}'; fi
+start_mesh wgb2 174 on '{hboneOverWireGuard: true}'
 path meshwg-tcp 0 tcp agents_ticks
 path meshwg-udp 0 udp agents_ticks
 capture hbone-in-wg
