@@ -99,20 +99,23 @@ final class DemoStory {
                 .index()).thenComparing(LocalCluster.Pod::name)).toList();
     }
 
-    /** Starts the server on node 2 and both clients on node 1, each calling the server once a second. */
-    void startApps(List<String> wisp) throws IOException {
+    /** Starts the server on node 2 and both clients on node 1, each calling the server every {@code interval}. */
+    void startApps(List<String> wisp, Duration interval) throws IOException {
         this.wisp = List.copyOf(wisp);
         String url = "http://" + SERVICE_NAME + "/";
         mesh.startInPodLogged(SERVER, command(wisp, "demo-app", "server", "--name", SERVER, "--port", "8080"));
+        String pace = interval.toString();
         client = new CallCounter("default/client").follow(mesh.startInPod(CLIENT, command(wisp, "demo-app",
-                "client", "--url", url)).getInputStream());
+                "client", "--url", url, "--interval", pace)).getInputStream());
         curl = new CallCounter("other/curl").follow(mesh.startInPod(CURL, command(wisp, "demo-app", "client",
-                "--url", url)).getInputStream());
+                "--url", url, "--interval", pace)).getInputStream());
         out.println("  apps: 'server' answers HTTP on " + AddressPlan.hostPort(mesh.pod(SERVER).ip(), 8080)
                 + ", behind the Service");
         out.println("        'server' (" + AddressPlan.hostPort(LocalMesh.serviceAddress(mesh.cluster().spec(), 1), 80)
                 + "); 'client' and 'curl' call it by name,");
-        out.println("        " + url + ", once a second with plain HTTP: they");
+        out.println("        " + url + ", " + (interval.equals(Duration.ofSeconds(1))
+                ? "once a second"
+                : "every " + interval.toMillis() + " ms") + " with plain HTTP: they");
         out.println("        know nothing of the mesh (the agents answer the name).");
         out.flush();
     }

@@ -15,7 +15,9 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
- * {@code wisp demo --duration 3s --prometheus} as a person would run it (a child JVM, as root): it
+ * {@code wisp demo --duration 1s --prometheus} as a person would run it (a child JVM, as root), its
+ * clients calling every 250 ms instead of every second (hidden {@code --call-interval}; the steps wait
+ * for a few calls each, so their waits are a quarter as long): it
  * tells the whole story, exits 0 and leaves nothing behind; and so does {@code --stack ipv6}, on a
  * cluster without IPv4, with IPv6 addresses in the UDP call, WireGuard's allowed IPs and the flows,
  * and {@code --stack dual}, whose apps call over IPv4 while WireGuard's peers carry both families.
@@ -65,12 +67,13 @@ class DemoCommandTest {
                 .containsPattern("allowed ips: .*10\\.171\\.1\\.0/24, fd00:170::12/128");
     }
 
-    /** Runs {@code wisp demo --duration 3s --prometheus} with {@code more}; checks the story every stack tells. */
+    /** Runs {@code wisp demo --duration 1s --prometheus} with {@code more}; checks the story every stack tells. */
     private String runDemo(String... more) throws Exception {
         Prerequisites.requireRoot();
         Prerequisites.requireCommands("ip", "nsenter", "prometheus");
         List<String> cmd = new ArrayList<>(MeshSpec.currentJvmWispCommand());
-        cmd.addAll(List.of("demo", "--duration", "3s", "--prometheus", "--work-dir", dir.resolve("work").toString()));
+        cmd.addAll(List.of("demo", "--duration", "1s", "--call-interval", "PT0.25S", "--prometheus", "--work-dir", dir
+                .resolve("work").toString()));
         cmd.addAll(List.of(more));
         Path output = dir.resolve("demo.out");
         Process p = new ProcessBuilder(cmd).redirectErrorStream(true).redirectOutput(output.toFile()).redirectInput(
@@ -87,7 +90,8 @@ class DemoCommandTest {
         assertThat(out).as(out).contains("== 1/7  Mesh up", "== 2/7  Traffic over mTLS",
                 "== 3/7  UDP through WireGuard", "== 4/7  A DENY policy from YAML", "== 5/7  Policy removed",
                 "== 6/7  HTTP routing by a waypoint", "== 7/7  Metrics");
-        assertThat(out).contains("interface: wisp-demo-1").contains("private key: (hidden)")
+        assertThat(out).contains("every 250 ms with plain HTTP").contains("interface: wisp-demo-1")
+                .contains("private key: (hidden)")
                 .containsPattern("transfer: [1-9][0-9]* B received");
         assertThat(out).contains("client  spiffe://cluster.local/ns/default/sa/client  (certificate checked by node2)")
                 .contains("server  spiffe://cluster.local/ns/default/sa/server  (certificate checked by node1)")

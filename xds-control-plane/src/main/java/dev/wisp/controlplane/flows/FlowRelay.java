@@ -83,6 +83,21 @@ public final class FlowRelay implements AutoCloseable {
     /** How long a client record waits in the calls view for its call's server record: three rounds. */
     static final Duration PAIRING_GRACE = Duration.ofSeconds(3);
 
+    /**
+     * The relay's clock: a round every {@code interval}, pulling until {@code linger} after the last
+     * demand, a client record waiting {@code grace} for its server record. The product runs {@link
+     * #DEFAULT}; the tests run the same logic on a shorter clock.
+     */
+    record Pacing(Duration interval, Duration linger, Duration grace) {
+        static final Pacing DEFAULT = new Pacing(INTERVAL, LINGER, PAIRING_GRACE);
+
+        Pacing {
+            requireNonNull(interval, "interval");
+            requireNonNull(linger, "linger");
+            requireNonNull(grace, "grace");
+        }
+    }
+
     /** Which records a reader gets. */
     public enum View {
         /** Every agent's record: both of a call over HBONE, each with its {@code node} and {@code reporter}. */
@@ -95,9 +110,8 @@ public final class FlowRelay implements AutoCloseable {
     private final FlowBuffer buffer = new FlowBuffer(CAPACITY);
     private final FlowBuffer calls = new FlowBuffer(CAPACITY);
     /** Guarded by {@link #agents} (the puller's state): pairs the two records of a call for {@link #calls}. */
-    private final OneLinePerCall<ObjectNode> pairing = new OneLinePerCall<>(PAIRING_GRACE, FlowRelay::callFields,
-            Comparator.comparing((ObjectNode f) -> f.path("start").asText()).thenComparing(f -> f.path("node")
-                    .asText()));
+    private final OneLinePerCall<ObjectNode> pairing;
+    private final Pacing pacing;
     private final Counter pulls;
     private final Counter pullErrors;
     // Guarded by `this`.
@@ -129,7 +143,14 @@ public final class FlowRelay implements AutoCloseable {
     }
 
     public FlowRelay(Sources sources, MeterRegistry registry) {
+        this(sources, registry, Pacing.DEFAULT);
+    }
+
+    FlowRelay(Sources sources, MeterRegistry registry, Pacing pacing) {
         this.sources = requireNonNull(sources, "sources");
+        this.pacing = requireNonNull(pacing, "pacing");
+        this.pairing = new OneLinePerCall<>(pacing.grace(), FlowRelay::callFields, Comparator.comparing((
+                ObjectNode f) -> f.path("start").asText()).thenComparing(f -> f.path("node").asText()));
         this.pulls = Counter.builder("wisp_flow_relay_pulls").description("reads of a node agent's /flows by the "
                 + "flow relay").register(registry);
         this.pullErrors = Counter.builder("wisp_flow_relay_pull_errors").description("reads of a node agent's "
@@ -209,7 +230,7 @@ public final class FlowRelay implements AutoCloseable {
         try {
             while (true) {
                 synchronized (this) {
-                    if (closed || (followers == 0 && System.nanoTime() - lastDemand > LINGER.toNanos())) {
+                    if (closed || (followers == 0 && System.nanoTime() - lastDemand > pacing.linger().toNanos())) {
                         // Under the same lock as demand(): a reader either sees this puller or starts the next.
                         puller = null;
                         notifyAll();
@@ -223,7 +244,7 @@ public final class FlowRelay implements AutoCloseable {
                     rounds++;
                     notifyAll();
                 }
-                Thread.sleep(INTERVAL);
+                Thread.sleep(pacing.interval());
             }
         } catch (InterruptedException e) {
             synchronized (this) {
