@@ -52,7 +52,7 @@ import org.junit.jupiter.api.io.TempDir;
 class WaypointBenchE2eTest {
     static final String REPORT = System.getProperty("wisp.bwp.report", "");
     static final boolean BENCH = !REPORT.isEmpty();
-    static final String CLUSTER = BENCH ? System.getProperty("wisp.bwp.cluster", "bwpb") : "bwpa";
+    static final String CLUSTER = System.getProperty("wisp.bwp.cluster", BENCH ? "bwpb" : "bwpa");
     static final int BASE_RATE = BENCH ? 500 : 50;
     static final int BASE_SECONDS = BENCH ? 20 : 1;
     static final int WARM_SECONDS = BENCH ? 10 : 0;
@@ -88,7 +88,7 @@ class WaypointBenchE2eTest {
     void up(@TempDir Path tmp) throws Exception {
         dir = tmp;
         ClusterSpec cluster = ClusterSpec.builder(CLUSTER).nodes(2)
-                .base(BENCH ? Integer.getInteger("wisp.bwp.base", 202) : 198)
+                .base(Integer.getInteger("wisp.bwp.base", BENCH ? 202 : 198))
                 .pod("client", "default", "client", 0)
                 .pod(new ClusterSpec.PodSpec("plain", "default", "plain", 0, UNCAPTURED))
                 .pod(new ClusterSpec.PodSpec("server", "default", "server", 1, Map.of("app", "server")))
