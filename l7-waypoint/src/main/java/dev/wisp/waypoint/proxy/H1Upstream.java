@@ -21,8 +21,7 @@ import java.util.List;
 
 /**
  * One HBONE stream to an endpoint carrying HTTP/1.1 with keep-alive, one request at a time, for the
- * {@link UpstreamPool}. Pipeline: {@link Flushes#onParent} (leaves at once), {@link StreamEnd} (sees the endpoint
- * end or reset the stream),
+ * {@link UpstreamPool}. Pipeline: {@link StreamEnd} (sees the endpoint end or reset the stream),
  * {@link StreamBytes}, the request encoder, {@link Decoder}, an aggregator of at most
  * {@link Forwarder#MAX_BODY}, and {@link Reader}, which completes the request's promise.
  *
@@ -57,8 +56,7 @@ final class H1Upstream {
     }
 
     ChannelHandler[] handlers() {
-        return new ChannelHandler[]{Flushes.onParent(), new StreamEnd(this::ended), new StreamBytes(),
-                new HttpRequestEncoder(),
+        return new ChannelHandler[]{new StreamEnd(this::ended), new StreamBytes(), new HttpRequestEncoder(),
                 new Decoder(),
                 new HttpObjectAggregator(Forwarder.MAX_BODY), new Reader()};
     }

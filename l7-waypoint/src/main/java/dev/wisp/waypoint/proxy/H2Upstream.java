@@ -23,7 +23,7 @@ import java.util.concurrent.TimeUnit;
  * {@link UpstreamPool#idleNanos} without a stream, it takes none, and its HBONE stream ends once its
  * last stream did.
  *
- * <p>Pipeline of the HBONE stream: {@link Flushes#onParent} (leaves at once), {@link StreamEnd}, {@link StreamBytes}, Netty's HTTP/2 client codec and
+ * <p>Pipeline of the HBONE stream: {@link StreamEnd}, {@link StreamBytes}, Netty's HTTP/2 client codec and
  * multiplexer (each request a child stream), and {@link Watch} (the connection's SETTINGS and GOAWAY).
  *
  * <p>Threads: {@code streams}, {@code closed}, {@code idle} and {@code idleSince} are guarded by the
@@ -48,7 +48,7 @@ final class H2Upstream {
     }
 
     ChannelHandler[] handlers() {
-        return new ChannelHandler[]{Flushes.onParent(), new StreamEnd(this::ended), new StreamBytes(),
+        return new ChannelHandler[]{new StreamEnd(this::ended), new StreamBytes(),
                 Http2FrameCodecBuilder.forClient().build(),
                 new Http2MultiplexHandler(new ChannelInboundHandlerAdapter()), new Watch()};
     }

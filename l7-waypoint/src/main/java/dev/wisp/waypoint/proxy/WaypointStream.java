@@ -22,8 +22,7 @@ import org.slf4j.LoggerFactory;
  * One HBONE CONNECT stream to the waypoint: the CONNECT must be one the agent's server would take
  * ({@link HboneServer#connectRefusal}: 400 otherwise), and its target (the original destination, a
  * service's cluster IP and port) must be served by a route configuration the waypoint holds (a
- * virtual host listing {@code ip:port}), else 503, as the waypoint has no way to decide it. Then its HBONE
- * connection flushes once per event-loop turn ({@link Flushes}; added with the connection's first stream), 200,
+ * virtual host listing {@code ip:port}), else 503, as the waypoint has no way to decide it. Then 200,
  * and the stream carries the application's HTTP/1.1 or HTTP/2: the pipeline becomes {@link StreamBytes}
  * and {@link InnerProtocol}, which tells them apart and sets up an {@link Exchange} per tunnel
  * (HTTP/1.1) or per HTTP/2 stream, which routes each request.
@@ -61,7 +60,6 @@ final class WaypointStream extends ChannelInboundHandlerAdapter {
         }
         LOG.debug("HBONE CONNECT {} from {} ({}): HTTP on virtual host {}", target, stream.parent()
                 .remoteAddress(), peer.map(SpiffeId::toString).orElse("-"), host.get().getName());
-        Flushes.consolidate(stream.parent());
         answer(c, 200, "tunnel up", false);
         c.pipeline().addLast(new StreamBytes(), new InnerProtocol(h2 -> new Exchange(target, peer, routing, h2)));
         c.pipeline().remove(this);
