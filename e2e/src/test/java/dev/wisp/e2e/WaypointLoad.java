@@ -52,12 +52,13 @@ import java.util.function.Supplier;
  * corrected, a stall delays the requests behind it and they count it). {@code repl} prints {@code
  * ready}, then runs one command per line and prints one line of {@code key=value} pairs:
  *
- * <p>{@code load h1|h2 HOST PORT AUTHORITY RATE SECONDS CONNECTIONS}: RATE GETs of {@code /} per second
+ * <p>{@code load h1|h2 HOST PORT AUTHORITY RATE SECONDS CONNECTIONS [GRACE]}: RATE GETs of {@code /} per second
  * for SECONDS, spread in turn over CONNECTIONS connections opened first. HTTP/1.1 sends one request at a
  * time per connection (a request due while its connection waits for an answer queues behind it); h2
  * opens a stream per request at once, unless the server's stream limit is reached ({@link H2}). Answers: {@code ok} (status 200 with a body of {@link #SIZE}
  * bytes), {@code bad} (anything else), and {@code rq_*} percentiles (µs) of every answered request and
- * {@code rq_failed} (not answered within 10 s of the schedule's end, or a connection lost); h2's
+ * {@code rq_failed} (not answered within GRACE seconds, 10 by default, of the schedule's end, or a
+ * connection lost); h2's
  * {@code waited} and {@code refused} ({@link H2}).
  */
 public final class WaypointLoad {
@@ -75,7 +76,9 @@ public final class WaypointLoad {
             String out;
             try {
                 out = load(group, c[1].equals("h2"), new InetSocketAddress(c[2], Integer.parseInt(c[3])), c[4],
-                        Integer.parseInt(c[5]), Integer.parseInt(c[6]), Integer.parseInt(c[7]));
+                        Integer.parseInt(c[5]), Integer.parseInt(c[6]), Integer.parseInt(c[7]), c.length > 8
+                                ? Integer.parseInt(c[8])
+                                : 10);
             } catch (Exception e) {
                 out = "rq_requests=0 rq_failed=-1 rq_error=" + e.toString().replace(' ', '_');
             }
@@ -124,7 +127,7 @@ public final class WaypointLoad {
     }
 
     static String load(EventLoopGroup group, boolean h2, InetSocketAddress target, String authority, int rate,
-            int seconds, int connections) throws Exception {
+            int seconds, int connections, int graceSeconds) throws Exception {
         int n = rate * seconds;
         Run run = new Run(n, rate);
         List<Conn> conns = new ArrayList<>();
@@ -138,7 +141,7 @@ public final class WaypointLoad {
                 int req = i;
                 conn.channel.eventLoop().execute(() -> conn.send(req));
             }
-            run.answered.await(10, TimeUnit.SECONDS);
+            run.answered.await(graceSeconds, TimeUnit.SECONDS);
         } finally {
             conns.forEach(c -> c.channel.close());
         }
