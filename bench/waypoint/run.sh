@@ -13,8 +13,9 @@
 #
 # Usage (root: network namespaces, eBPF):
 #   bench/waypoint/run.sh            full run, writes bench/results/waypoint.txt (OUT=...; cluster CLUSTER,
-#                                    default bwpb, on address base BASE, default 202)
-#   bench/waypoint/run.sh --quick    the suite's version (cluster bwpa, a second at 50 then 100 req/s),
+#                                    default bwpb, on address base BASE, default 202; WAYPOINT_JVM="-XX:..."
+#                                    adds options to the waypoint's JVM, e.g. -XX:TieredStopAtLevel=4 for C2)
+#   bench/waypoint/run.sh --quick    the suite's version (cluster bwpa on base 198 unless CLUSTER/BASE; a second at 50 then 100 req/s),
 #                                    which fails unless every path answered every request with 200
 set -uo pipefail
 cd "$(dirname "$0")/../.."
@@ -23,13 +24,14 @@ scripts/install-deps.sh haproxy nginx-light || exit 1
 OUT=${OUT:-bench/results/waypoint.txt}
 TMP=$(mktemp -d /tmp/wisp-bwp.XXXXXX)
 trap 'rm -rf "$TMP"' EXIT
-MVN=(./mvnw -o -B -q -pl e2e -am verify -Dtest=WaypointBenchE2eTest -Dsurefire.failIfNoSpecifiedTests=false -Dwisp.bwp.base="${BASE:-202}" -Dwisp.bwp.cluster="${CLUSTER:-bwpb}"
+MVN=(./mvnw -o -B -q -pl e2e -am verify -Dtest=WaypointBenchE2eTest -Dsurefire.failIfNoSpecifiedTests=false
   -Dspotless.check.skip=true)
 if [ "${1:-}" = --quick ]; then
-  "${MVN[@]}"
+  "${MVN[@]}" ${BASE:+-Dwisp.bwp.base="$BASE"} ${CLUSTER:+-Dwisp.bwp.cluster="$CLUSTER"}
   exit $?
 fi
-"${MVN[@]}" -Dwisp.bwp.report="$TMP/report.txt" > "$TMP/mvn.log" 2>&1
+"${MVN[@]}" -Dwisp.bwp.base="${BASE:-202}" -Dwisp.bwp.cluster="${CLUSTER:-bwpb}" -Dwisp.bwp.report="$TMP/report.txt" \
+  ${WAYPOINT_JVM:+-Dwisp.waypoint.jvm="$WAYPOINT_JVM"} > "$TMP/mvn.log" 2>&1
 rc=$?
 if [ ! -s "$TMP/report.txt" ]; then
   echo "no figures: the run failed before its report; last lines of its log:" >&2
@@ -38,6 +40,7 @@ if [ ! -s "$TMP/report.txt" ]; then
 fi
 {
   echo "bench/waypoint/run.sh at commit $(git rev-parse --short HEAD)$(git diff --quiet HEAD -- . 2>/dev/null || echo ' (with local changes)'), $(date -u +%Y-%m-%dT%H:%MZ)"
+  echo "waypoint JVM: the local mesh's command (Serial GC, -Xmx256m, C1 only)${WAYPOINT_JVM:+, then $WAYPOINT_JVM}"
   echo "machine: $(nproc) cores ($(grep -m1 'model name' /proc/cpuinfo | cut -d: -f2 | xargs)); kernel $(uname -r); $(haproxy -v | head -1 | cut -d' ' -f1-3); $(nginx -v 2>&1 | cut -d' ' -f3); load average at the end $(cut -d' ' -f1-3 /proc/loadavg)"
   cat "$TMP/report.txt"
 } > "$OUT"

@@ -36,7 +36,9 @@ import org.junit.jupiter.api.io.TempDir;
  * is sent) completes, which a waypoint reading calls whole could not do.
  */
 class GrpcWaypointE2eTest {
-    static final String CLUSTER = "wph2";
+    /** Cluster name and address base; {@code -Dwisp.wp.cluster}/{@code -Dwisp.wp.base} run it beside another copy. */
+    static final String CLUSTER = System.getProperty("wisp.wp.cluster", "wph2");
+    static final int BASE = Integer.getInteger("wisp.wp.base", 190);
     static final String ROUTE = """
             apiVersion: gateway.networking.k8s.io/v1
             kind: GRPCRoute
@@ -61,7 +63,7 @@ class GrpcWaypointE2eTest {
 
     @BeforeAll
     static void up() throws Exception {
-        cluster = ClusterSpec.builder(CLUSTER).nodes(2).base(190).pod("client", "default", "client", 0)
+        cluster = ClusterSpec.builder(CLUSTER).nodes(2).base(BASE).pod("client", "default", "client", 0)
                 .pod(new ClusterSpec.PodSpec("g1", "default", "grpc", 1, Map.of("app", "grpc", "version", "v1")))
                 .pod(new ClusterSpec.PodSpec("g2", "default", "grpc", 1, Map.of("app", "grpc", "version", "v2")))
                 .build();

@@ -41,7 +41,9 @@ import org.junit.jupiter.api.io.TempDir;
  * with 403 and its body. The client plays node 1's agent ({@link WaypointClient}).
  */
 class WaypointAuthzE2eTest {
-    static final String CLUSTER = "wpaz";
+    /** Cluster name and address base; {@code -Dwisp.wp.cluster}/{@code -Dwisp.wp.base} run it beside another copy. */
+    static final String CLUSTER = System.getProperty("wisp.wp.cluster", "wpaz");
+    static final int BASE = Integer.getInteger("wisp.wp.base", 110);
     static final String ISSUER = "https://issuer.example";
     static final String DENY_POST = onServer("deny-post", """
               action: DENY
@@ -55,7 +57,7 @@ class WaypointAuthzE2eTest {
 
     @BeforeAll
     static void up() throws Exception {
-        ClusterSpec cluster = ClusterSpec.builder(CLUSTER).nodes(2).base(110)
+        ClusterSpec cluster = ClusterSpec.builder(CLUSTER).nodes(2).base(BASE)
                 .pod(new ClusterSpec.PodSpec("waypoint", "default", "waypoint", 0,
                         Map.of("istio.io/dataplane-mode", "none")))
                 .pod(new ClusterSpec.PodSpec("v1", "default", "server", 1, Map.of("app", "server")))

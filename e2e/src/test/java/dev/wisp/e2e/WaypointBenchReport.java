@@ -104,6 +104,13 @@ final class WaypointBenchReport {
                 b.append(format(" %s %d/s", r.name(), rate(max(steps.get(r.name() + " " + proto), tight))));
             }
             b.append(" (0: not even the first step)\n");
+            if (proto.equals("h2")) {
+                b.append("h2 requests that waited for a stream (the server's concurrent-stream limit), low rate:");
+                for (Route r : routes) {
+                    b.append(format(" %s %s", r.name(), base.get(r.name() + " h2").load().getOrDefault("waited", "-")));
+                }
+                b.append('\n');
+            }
             Measured wp = max(steps.get("waypoint " + proto), bound);
             for (String other : List.of("haproxy", "haproxy-mtls", "nginx")) {
                 Measured o = max(steps.get(other + " " + proto), bound);

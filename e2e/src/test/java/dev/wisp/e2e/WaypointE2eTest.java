@@ -39,7 +39,9 @@ import org.junit.jupiter.api.io.TempDir;
  */
 @TestMethodOrder(MethodOrderer.OrderAnnotation.class)
 class WaypointE2eTest {
-    static final String CLUSTER = "wpl7";
+    /** Cluster name and address base; {@code -Dwisp.wp.cluster}/{@code -Dwisp.wp.base} run it beside another copy. */
+    static final String CLUSTER = System.getProperty("wisp.wp.cluster", "wpl7");
+    static final int BASE = Integer.getInteger("wisp.wp.base", 30);
     static final String WAYPOINT_ID = "spiffe://cluster.local/ns/default/sa/waypoint";
     static final String CLIENT_ID = "spiffe://cluster.local/ns/default/sa/client";
     static final String WAYPOINT = """
@@ -72,7 +74,7 @@ class WaypointE2eTest {
 
     @BeforeAll
     static void up() throws Exception {
-        ClusterSpec cluster = ClusterSpec.builder(CLUSTER).nodes(2).base(30).pod("client", "default", "client", 0)
+        ClusterSpec cluster = ClusterSpec.builder(CLUSTER).nodes(2).base(BASE).pod("client", "default", "client", 0)
                 .pod(new ClusterSpec.PodSpec("v1", "default", "server", 1, Map.of("app", "server", "version", "v1")))
                 .pod(new ClusterSpec.PodSpec("v2", "default", "server", 1, Map.of("app", "server", "version", "v2")))
                 .build();
@@ -81,7 +83,7 @@ class WaypointE2eTest {
                 .service(service(cluster, "server-v1", 2, Map.of("version", "v1")))
                 .service(service(cluster, "server-v2", 3, Map.of("version", "v2")))
                 // The agents' DNS proxy answers the Service's name (nothing serves other names here).
-                .agentArg("--dns-upstream").agentArg("10.30.0.2:53"));
+                .agentArg("--dns-upstream").agentArg("10." + BASE + ".0.2:53"));
         vip = LocalMesh.serviceAddress(cluster, 1);
         for (String pod : List.of("v1", "v2")) {
             mesh.startInPodLogged(pod, PodApps.wisp(List.of("-Xmx64m"), List.of("demo-app", "server", "--port",

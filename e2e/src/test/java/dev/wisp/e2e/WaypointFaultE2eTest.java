@@ -39,7 +39,9 @@ import org.junit.jupiter.api.io.TempDir;
  * an HTTP/2 client reaches that HTTP/1.1-only backend (the waypoint speaks HTTP/1.1 to it).
  */
 class WaypointFaultE2eTest {
-    static final String CLUSTER = "wpf";
+    /** Cluster name and address base; {@code -Dwisp.wp.cluster}/{@code -Dwisp.wp.base} run it beside another copy. */
+    static final String CLUSTER = System.getProperty("wisp.wp.cluster", "wpf");
+    static final int BASE = Integer.getInteger("wisp.wp.base", 252);
     static final String CONFIG = ConfigYaml.documents("""
             apiVersion: wisp.dev/v1alpha1
             kind: HTTPFault
@@ -86,7 +88,7 @@ class WaypointFaultE2eTest {
 
     @BeforeAll
     static void up() throws Exception {
-        ClusterSpec cluster = ClusterSpec.builder(CLUSTER).nodes(2).base(252).pod(WaypointClient.pod())
+        ClusterSpec cluster = ClusterSpec.builder(CLUSTER).nodes(2).base(BASE).pod(WaypointClient.pod())
                 .pod(new ClusterSpec.PodSpec("echo", "default", "echo", 1, Map.of("app", "echo"))).build();
         mesh = PodApps.up(MeshSpec.builder(cluster).workDir(dir)
                 .service(WaypointE2eTest.service(cluster, "echo", 1, Map.of("app", "echo"))));

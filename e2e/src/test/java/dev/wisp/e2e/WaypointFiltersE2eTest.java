@@ -34,7 +34,9 @@ import org.junit.jupiter.api.io.TempDir;
  * header modifiers seen by the backend and the client, with a mirrored copy reaching {@code shadow}.
  */
 class WaypointFiltersE2eTest {
-    static final String CLUSTER = "wpf1";
+    /** Cluster name and address base; {@code -Dwisp.wp.cluster}/{@code -Dwisp.wp.base} run it beside another copy. */
+    static final String CLUSTER = System.getProperty("wisp.wp.cluster", "wpf1");
+    static final int BASE = Integer.getInteger("wisp.wp.base", 100);
     static final String ROUTE = ConfigYaml.httpRouteHead("filters", "default", "echo", 80)
             + """
                     rules:
@@ -68,7 +70,7 @@ class WaypointFiltersE2eTest {
 
     @BeforeAll
     static void up() throws Exception {
-        ClusterSpec cluster = ClusterSpec.builder(CLUSTER).nodes(2).base(100).pod(WaypointClient.pod())
+        ClusterSpec cluster = ClusterSpec.builder(CLUSTER).nodes(2).base(BASE).pod(WaypointClient.pod())
                 .pod(new ClusterSpec.PodSpec("echo", "default", "echo", 1, Map.of("app", "echo")))
                 .pod(new ClusterSpec.PodSpec("shadow", "default", "shadow", 1, Map.of("app", "shadow")))
                 .build();

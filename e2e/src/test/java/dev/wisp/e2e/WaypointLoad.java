@@ -25,6 +25,7 @@ import io.netty.handler.codec.http.HttpVersion;
 import io.netty.handler.codec.http2.DefaultHttp2Headers;
 import io.netty.handler.codec.http2.DefaultHttp2HeadersFrame;
 import io.netty.handler.codec.http2.Http2DataFrame;
+import io.netty.handler.codec.http2.Http2FrameCodec;
 import io.netty.handler.codec.http2.Http2FrameCodecBuilder;
 import io.netty.handler.codec.http2.Http2HeadersFrame;
 import io.netty.handler.codec.http2.Http2MultiplexHandler;
@@ -51,12 +52,14 @@ import java.util.function.Supplier;
  * corrected, a stall delays the requests behind it and they count it). {@code repl} prints {@code
  * ready}, then runs one command per line and prints one line of {@code key=value} pairs:
  *
- * <p>{@code load h1|h2 HOST PORT AUTHORITY RATE SECONDS CONNECTIONS}: RATE GETs of {@code /} per second
+ * <p>{@code load h1|h2 HOST PORT AUTHORITY RATE SECONDS CONNECTIONS [GRACE]}: RATE GETs of {@code /} per second
  * for SECONDS, spread in turn over CONNECTIONS connections opened first. HTTP/1.1 sends one request at a
  * time per connection (a request due while its connection waits for an answer queues behind it); h2
- * opens a stream per request at once. Answers: {@code ok} (status 200 with a body of {@link #SIZE}
+ * opens a stream per request at once, unless the server's stream limit is reached ({@link H2}). Answers: {@code ok} (status 200 with a body of {@link #SIZE}
  * bytes), {@code bad} (anything else), and {@code rq_*} percentiles (µs) of every answered request and
- * {@code rq_failed} (not answered within 10 s of the schedule's end, or a connection lost).
+ * {@code rq_failed} (not answered within GRACE seconds, 10 by default, of the schedule's end, or a
+ * connection lost); h2's
+ * {@code waited} and {@code refused} ({@link H2}).
  */
 public final class WaypointLoad {
     static final int SIZE = 1024;
@@ -73,7 +76,9 @@ public final class WaypointLoad {
             String out;
             try {
                 out = load(group, c[1].equals("h2"), new InetSocketAddress(c[2], Integer.parseInt(c[3])), c[4],
-                        Integer.parseInt(c[5]), Integer.parseInt(c[6]), Integer.parseInt(c[7]));
+                        Integer.parseInt(c[5]), Integer.parseInt(c[6]), Integer.parseInt(c[7]), c.length > 8
+                                ? Integer.parseInt(c[8])
+                                : 10);
             } catch (Exception e) {
                 out = "rq_requests=0 rq_failed=-1 rq_error=" + e.toString().replace(' ', '_');
             }
@@ -93,6 +98,10 @@ public final class WaypointLoad {
         final CountDownLatch answered;
         volatile String error = "";
         volatile String firstBad = "";
+        /** h2: requests that waited for a stream; HEADERS writes that failed, and the first one's cause. */
+        final AtomicInteger waited = new AtomicInteger();
+        final AtomicInteger refused = new AtomicInteger();
+        volatile String refusedFirst = "";
 
         Run(int n, int rate) {
             start = System.nanoTime() + 200_000_000L; // the connections are open by then
@@ -118,7 +127,7 @@ public final class WaypointLoad {
     }
 
     static String load(EventLoopGroup group, boolean h2, InetSocketAddress target, String authority, int rate,
-            int seconds, int connections) throws Exception {
+            int seconds, int connections, int graceSeconds) throws Exception {
         int n = rate * seconds;
         Run run = new Run(n, rate);
         List<Conn> conns = new ArrayList<>();
@@ -132,13 +141,16 @@ public final class WaypointLoad {
                 int req = i;
                 conn.channel.eventLoop().execute(() -> conn.send(req));
             }
-            run.answered.await(10, TimeUnit.SECONDS);
+            run.answered.await(graceSeconds, TimeUnit.SECONDS);
         } finally {
             conns.forEach(c -> c.channel.close());
         }
         long[] done = java.util.Arrays.stream(run.latency).filter(l -> l >= 0).toArray();
-        return String.format(Locale.ROOT, "ok=%d bad=%d ", run.ok.get(), run.bad.get()) + NoisyLoad.render("rq",
-                new EchoSinkLoad.Paced(done, n - done.length, run.error)) + run.firstBad;
+        return String.format(Locale.ROOT, "ok=%d bad=%d waited=%d refused=%d ", run.ok.get(), run.bad.get(),
+                run.waited.get(), run.refused.get())
+                + NoisyLoad.render("rq", new EchoSinkLoad.Paced(done, n
+                        - done.length, run.error))
+                + run.firstBad + run.refusedFirst;
     }
 
     /** A connection of the run; {@link #send} runs on its event loop. */
@@ -211,28 +223,49 @@ public final class WaypointLoad {
         }
     }
 
-    /** h2c with prior knowledge: a new stream per request, sent at once. */
+    /**
+     * h2c with prior knowledge: a new stream per request, sent at once while the server's
+     * {@code SETTINGS_MAX_CONCURRENT_STREAMS} allows, else queued until one of this connection's streams ends
+     * (counted in {@code waited}; the wait counts in the latency), as HTTP/1.1 queues behind its connection.
+     * Opening one more would make Netty's codec refuse it locally ("Maximum active streams violated"), a
+     * request that never leaves and is never answered: the 555 h2 failures of the 2026-12-07 run at 500/s,
+     * where 4 connections held more than 4 x 100 requests while the waypoint's p99 was 1.6 s. A HEADERS
+     * write that fails still counts in {@code refused}, its first cause in {@code refused_first}.
+     */
     static final class H2 extends Conn {
         private final Http2StreamChannelBootstrap streams;
+        private final Http2FrameCodec codec;
         private final String authority;
+        private final ArrayDeque<Integer> due = new ArrayDeque<>();
+        private int open;
 
         H2(EventLoopGroup group, InetSocketAddress target, String authority, Run run) throws InterruptedException {
             super(run);
             this.authority = authority;
+            Http2FrameCodec frames = Http2FrameCodecBuilder.forClient().build();
+            this.codec = frames;
             // The server opens no streams: the multiplexer's handler for them is a no-op.
-            channel = connect(group, target, () -> new ChannelHandler[]{Http2FrameCodecBuilder.forClient().build(),
+            channel = connect(group, target, () -> new ChannelHandler[]{frames,
                     new Http2MultiplexHandler(new ChannelInboundHandlerAdapter())});
             streams = new Http2StreamChannelBootstrap(channel);
         }
 
         @Override
         void send(int i) {
+            if (open >= codec.connection().local().maxActiveStreams()) {
+                run.waited.incrementAndGet();
+                due.add(i);
+                return;
+            }
+            open++;
             streams.open().addListener(f -> {
                 if (!f.isSuccess()) {
                     run.error = f.cause().toString();
+                    ended();
                     return;
                 }
                 Http2StreamChannel s = (Http2StreamChannel) f.getNow();
+                s.closeFuture().addListener(x -> ended());
                 s.pipeline().addLast(new SimpleChannelInboundHandler<Http2StreamFrame>() {
                     int status;
                     int bytes;
@@ -256,8 +289,21 @@ public final class WaypointLoad {
                     }
                 });
                 s.writeAndFlush(new DefaultHttp2HeadersFrame(new DefaultHttp2Headers().method("GET").scheme("http")
-                        .path("/").authority(authority), true));
+                        .path("/").authority(authority), true)).addListener(w -> {
+                            if (!w.isSuccess() && run.refused.getAndIncrement() == 0) {
+                                run.refusedFirst = " refused_first=" + w.cause().toString().replace(' ', '_');
+                            }
+                        });
             });
+        }
+
+        /** One of this connection's streams ended (on its event loop): the next queued request goes. */
+        private void ended() {
+            open--;
+            Integer next = due.poll();
+            if (next != null) {
+                send(next);
+            }
         }
     }
 }

@@ -6,7 +6,6 @@ import static java.util.Objects.requireNonNull;
 import dev.wisp.base.admin.AdminHttp;
 import dev.wisp.node.controlplane.ControlPlaneClient;
 import dev.wisp.node.identity.Identities;
-import dev.wisp.node.identity.IdentityException;
 import dev.wisp.node.proxy.HbonePool;
 import dev.wisp.node.proxy.ProxyContext;
 import dev.wisp.node.proxy.Transport;
@@ -28,7 +27,8 @@ import org.slf4j.LoggerFactory;
 /**
  * The waypoint process ({@code wisp waypoint}): builds and owns its parts, in dependency order — the
  * control-plane link (certificate signing and the channel, no workload discovery: it is not a node
- * agent), its identity (the SVID is fetched before anything listens), the Envoy ADS client, the event
+ * agent), its identity (the SVID is awaited before anything listens, up to 3 minutes with a progress line
+ * every 10 s: {@link CertificateWait}), the Envoy ADS client, the event
  * loops, the agent's HBONE pool, the {@link WaypointServer} on 15008, and the Prometheus listener
  * ({@code /metrics} on 15020: the request series of {@code RequestMetrics} and the HBONE pool's). If a step fails, what was
  * started is closed, newest first. {@link #close} closes everything in reverse order after a drain
@@ -50,13 +50,8 @@ public final class Waypoint implements AutoCloseable {
             ControlPlaneClient cp = push(ControlPlaneClient.withoutDiscovery(s.controlPlane(),
                     s.identity().trustDomain()));
             Identities identities = push(Identities.create(s.identity().trustDomain(), cp.signer(), cp.bundle()));
-            try {
-                identities.svid(s.identity());
-            } catch (IdentityException e) {
-                throw new IOException("cannot get the waypoint's certificate for " + s.identity() + ": "
-                        + e.getMessage() + " (the CA signs a service account only for a node where a pod with it "
-                        + "runs: is the waypoint's pod on the node of --token-file?)", e);
-            }
+            CertificateWait.await(identities.certificates(), s.identity(), Duration.ofSeconds(
+                    CertificateWait.LIMIT_SECONDS), Duration.ofSeconds(CertificateWait.PROGRESS_SECONDS), LOG::info);
             ads = push(new AdsClient(cp.channel(), cp.credentials(), "waypoint~" + s.identity().path() + "~"
                     + s.name(), this::published));
             ads.start();

@@ -144,7 +144,7 @@ final class MeshWaypoints implements AutoCloseable {
             regenerate.run();
             // The CA signs the waypoint's service account once the control plane knows its pod here.
             processes.awaitAgentReady(pod.node(), 0);
-            List<String> cmd = new java.util.ArrayList<>(spec.wispCommand());
+            List<String> cmd = withJvmOptions(spec.wispCommand(), System.getProperty(JVM_OPTIONS, ""));
             cmd.addAll(List.of("waypoint", "--name", g.name(), "--namespace", g.namespace(), "--service-account", g
                     .name()));
             cmd.addAll(processes.controlPlaneLink(pod.node()));
@@ -163,6 +163,23 @@ final class MeshWaypoints implements AutoCloseable {
             throw new ClusterException("cannot start the waypoint of Gateway " + g.namespace() + "/" + g.name()
                     + ": " + e.getMessage(), e);
         }
+    }
+
+    /**
+     * The system property whose options (space-separated) the waypoint's JVM gets after the mesh's own, where
+     * they win: {@code -Dwisp.waypoint.jvm=-XX:TieredStopAtLevel=4} runs it with C2, as {@code bin/wisp
+     * waypoint} does (the mesh's command is C1 only, sized for the agents); the waypoint benchmark compares both.
+     */
+    static final String JVM_OPTIONS = "wisp.waypoint.jvm";
+
+    /** {@code command} with {@code options} inserted before its class path (after the JVM's other options). */
+    static List<String> withJvmOptions(List<String> command, String options) {
+        List<String> out = new java.util.ArrayList<>(command);
+        int cp = out.indexOf("-cp");
+        if (!options.isBlank() && cp > 0) {
+            out.addAll(cp, List.of(options.trim().split("\\s+")));
+        }
+        return out;
     }
 
     private void stop(String key) {

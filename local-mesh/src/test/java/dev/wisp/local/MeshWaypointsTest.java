@@ -4,6 +4,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.List;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -52,5 +53,14 @@ class MeshWaypointsTest {
         Files.writeString(dir.resolve("c.yaml"), gateway("waypoint", "default", "wisp-waypoint", MESH).replace(
                 ", namespace: default", ""));
         assertThat(MeshWaypoints.gateways(dir, "g.yaml")).containsOnlyKeys("default/waypoint");
+    }
+
+    @Test
+    void theWaypointsJvmOptionsGoAfterTheMeshsOwnAndBeforeTheClassPath() {
+        List<String> mesh = List.of("java", "-Xmx256m", "-XX:TieredStopAtLevel=1", "-cp", "a.jar", "dev.wisp.cli.Wisp");
+        assertThat(MeshWaypoints.withJvmOptions(mesh, " -XX:TieredStopAtLevel=4  -Xmx512m ")).containsExactly("java",
+                "-Xmx256m", "-XX:TieredStopAtLevel=1", "-XX:TieredStopAtLevel=4", "-Xmx512m", "-cp", "a.jar",
+                "dev.wisp.cli.Wisp");
+        assertThat(MeshWaypoints.withJvmOptions(mesh, "")).isEqualTo(mesh);
     }
 }

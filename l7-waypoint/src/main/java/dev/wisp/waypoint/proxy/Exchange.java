@@ -82,6 +82,8 @@ final class Exchange extends SimpleChannelInboundHandler<HttpObject> {
     private final boolean h2;
     // The request being answered (one at a time): what its metrics are labelled and sized by.
     private String virtualHost;
+    /** The request's {@code host} when its client gave none ({@link Authorities}). */
+    private String defaultHost;
     private Optional<RequestMetrics.Upstream> upstream = Optional.empty();
     private long requestBytes;
     private boolean grpc;
@@ -293,6 +295,7 @@ final class Exchange extends SimpleChannelInboundHandler<HttpObject> {
             return;
         }
         virtualHost = host.get().getName();
+        defaultHost = Authorities.of(host.get(), target);
         EnvoyRoutes.Request http = http(req);
         CompletableFuture<RequestGate.Outcome> gate = RequestGate.check(host.get(), new AuthzRequest(http, peer,
                 source(c), target, Map.of()), routing.authorizers().flatMap(a -> a.bind(now, target)));
@@ -433,7 +436,7 @@ final class Exchange extends SimpleChannelInboundHandler<HttpObject> {
         return out;
     }
 
-    /** The request's headers by lower-case name, in order; {@code host} the tunnel's target when the client sent none. */
+    /** The request's headers by lower-case name, in order; {@code host} the service's when the client sent none. */
     private Map<String, List<String>> headers(HttpRequest req) {
         Map<String, List<String>> out = new LinkedHashMap<>();
         Set<String> hop = hopByHop(req.headers());
@@ -443,7 +446,7 @@ final class Exchange extends SimpleChannelInboundHandler<HttpObject> {
                 out.computeIfAbsent(name, k -> new ArrayList<>()).add(h.getValue());
             }
         }
-        out.putIfAbsent("host", List.of(target.getAddress().getHostAddress() + ":" + target.getPort()));
+        out.putIfAbsent("host", List.of(defaultHost));
         return out;
     }
 

@@ -54,6 +54,11 @@ class InnerProtocolTest {
 
     /** Moves the bytes each side wrote to the other until neither has more. */
     void pump() {
+        pump(server);
+    }
+
+    /** {@link #pump()} with {@code server} as the waypoint's end. */
+    void pump(EmbeddedChannel server) {
         boolean moved = true;
         while (moved) {
             moved = false;
@@ -182,6 +187,55 @@ class InnerProtocolTest {
         out.release();
         assertThat(h1.pipeline().get(io.netty.handler.codec.http.HttpServerCodec.class)).as("still HTTP/1.1")
                 .isNotNull();
+    }
+
+    /**
+     * An HTTP/2 request without {@code :authority} is routed, and sent upstream, with the service's name as
+     * its {@code host} (an HTTP/1.1 endpoint answers 400 to a request without one); one that has it keeps it.
+     * The route matches on the header map that {@code RouteActions.upstream} copies into the upstream request.
+     */
+    @Test
+    void anHttp2RequestWithoutAuthorityGetsTheServicesNameAsItsHost() {
+        String name = "server.default.svc.cluster.local";
+        EnvoyConfig config = new EnvoyConfig(Map.of("h", RouteConfiguration.newBuilder().setName("h").addVirtualHosts(
+                VirtualHost.newBuilder().setName("h").addDomains(name).addDomains(name + ":8080").addDomains(
+                        "10.96.0.10").addDomains("10.96.0.10:8080").addRoutes(host(name + ":8080", 201)).addRoutes(
+                                host("elsewhere", 202)))
+                .build()), Set.of(), Map.of());
+        EmbeddedChannel h2 = new EmbeddedChannel(new InnerProtocol(x -> new Exchange(ExchangeMetricsTest.VIP,
+                Optional.empty(), new Routing(() -> config, null, new RequestMetrics(telemetry.registry())), x)));
+        pump(h2);
+        FullHttpRequest none = request("/", "x", false);
+        none.headers().remove("host");
+        send("a-none", none);
+        send("b-given", request("/", "elsewhere", false));
+        pump(h2);
+        assertThat(answers).containsOnlyKeys("a-none", "b-given");
+        assertThat(answers.get("a-none").status().code()).as(answers.get("a-none").content().toString(
+                StandardCharsets.UTF_8)).isEqualTo(201);
+        assertThat(answers.get("b-given").status().code()).isEqualTo(202);
+        answers.values().forEach(FullHttpResponse::release);
+    }
+
+    @Test
+    void theDefaultHostIsTheFirstNameOfTheVirtualHostElseTheTarget() {
+        VirtualHost named = VirtualHost.newBuilder().addDomains("10.96.0.10").addDomains("*.example").addDomains(
+                "a.ns.svc.cluster.local:80").addDomains("a.ns.svc.cluster.local").build();
+        VirtualHost addresses = VirtualHost.newBuilder().addDomains("[fd00:0:0:0:0:0:0:10]:80").build();
+        var v4 = new java.net.InetSocketAddress(java.net.InetAddress.ofLiteral("10.96.0.10"), 80);
+        var v6 = new java.net.InetSocketAddress(java.net.InetAddress.ofLiteral("fd00::10"), 8080);
+        assertThat(Authorities.of(named, v4)).isEqualTo("a.ns.svc.cluster.local");
+        assertThat(Authorities.of(named, v6)).isEqualTo("a.ns.svc.cluster.local:8080");
+        assertThat(Authorities.of(addresses, v4)).isEqualTo("10.96.0.10:80");
+        assertThat(Authorities.of(addresses, v6)).isEqualTo("[fd00:0:0:0:0:0:0:10]:8080");
+    }
+
+    /** A route answering {@code status} to every request whose {@code host} is exactly {@code value}. */
+    static Route host(String value, int status) {
+        return Route.newBuilder(ExchangeMetricsTest.direct("host-" + status, "/", status, value)).setMatch(RouteMatch
+                .newBuilder().setPrefix("/").addHeaders(HeaderMatcher.newBuilder().setName("host").setStringMatch(
+                        io.envoyproxy.envoy.type.matcher.v3.StringMatcher.newBuilder().setExact(value))))
+                .build();
     }
 
     static Route present(String header, int status) {
