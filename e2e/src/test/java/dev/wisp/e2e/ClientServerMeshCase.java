@@ -5,6 +5,7 @@ import static org.awaitility.Awaitility.await;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.wisp.base.Closing;
 import dev.wisp.local.ClusterSpec;
 import dev.wisp.local.LocalMesh;
 import dev.wisp.local.MeshSpec;
@@ -14,6 +15,7 @@ import java.net.InetSocketAddress;
 import java.nio.channels.DatagramChannel;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.Set;
 import java.util.stream.StreamSupport;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
@@ -25,7 +27,8 @@ import org.junit.jupiter.api.io.TempDir;
  * {@link dev.wisp.testing.PodServer} on the given ports: up before the class's first test, with a
  * {@link PodApps.Shell} in pod client, and down (checked for leftovers) after its last. One
  * instance per class, so the fixture is plain fields; a subclass's own {@code @BeforeAll} runs once
- * the mesh is up.
+ * the mesh is up. A class marked {@link SharedMeshes.OnSharedMesh} (no-argument constructor) runs on
+ * that shared mesh instead, and hands it back as it found it.
  */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 abstract class ClientServerMeshCase {
@@ -33,6 +36,10 @@ abstract class ClientServerMeshCase {
     private final int base;
     private final ClusterSpec.Stack stack;
     private final int[] serverPorts;
+    /** Whether this class runs on one of the {@link SharedMeshes} ({@link SharedMeshes.OnSharedMesh}). */
+    private final boolean shared;
+    /** The shared mesh's configuration files when this class began. */
+    private Set<Path> configBefore;
     LocalMesh mesh;
     PodApps.Shell client;
     /** Pod server's address. */
@@ -49,12 +56,34 @@ abstract class ClientServerMeshCase {
         this.base = base;
         this.stack = stack;
         this.serverPorts = serverPorts.clone();
+        this.shared = false;
+    }
+
+    /**
+     * A class on the mesh its {@link SharedMeshes.OnSharedMesh} names: pod server serves
+     * {@link SharedMeshes#SERVER_PORTS}; {@link #spec} is not used; after the class, the configuration
+     * files it left are removed and its client shell stops.
+     */
+    ClientServerMeshCase() {
+        this.cluster = null;
+        this.base = 0;
+        this.stack = null;
+        this.serverPorts = SharedMeshes.SERVER_PORTS.clone();
+        this.shared = true;
+        if (!getClass().isAnnotationPresent(SharedMeshes.OnSharedMesh.class)) {
+            throw new IllegalStateException(getClass().getName() + " has no @OnSharedMesh");
+        }
     }
 
     /** Brings the mesh up with its logs and configuration in {@code dir}, removed after the class. */
     @BeforeAll
     final void upClientServerMesh(@TempDir Path dir) throws Exception {
-        mesh = PodApps.upWithServer(spec(PodApps.clientServerMesh(cluster, base, stack, dir)), serverPorts);
+        if (!shared) {
+            mesh = PodApps.upWithServer(spec(PodApps.clientServerMesh(cluster, base, stack, dir)), serverPorts);
+        } else {
+            mesh = SharedMeshes.of(getClass()).mesh();
+            configBefore = SharedMeshes.config(mesh);
+        }
         server = mesh.pod("server").ip();
         client = new PodApps.Shell(mesh, "client");
     }
@@ -139,6 +168,10 @@ abstract class ClientServerMeshCase {
 
     @AfterAll
     final void downClientServerMesh() throws Exception {
-        PodApps.down(mesh, cluster);
+        if (!shared) {
+            PodApps.down(mesh, cluster);
+        } else if (mesh != null) {
+            Closing.inOrder(client, () -> SharedMeshes.release(mesh, configBefore));
+        }
     }
 }

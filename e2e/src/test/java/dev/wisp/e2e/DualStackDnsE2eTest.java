@@ -3,17 +3,13 @@ package dev.wisp.e2e;
 import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
-import dev.wisp.base.Closing;
 import dev.wisp.local.ClusterSpec;
-import dev.wisp.local.LocalCluster;
 import dev.wisp.local.LocalMesh;
-import dev.wisp.local.MeshSpec;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
-import java.util.Map;
-import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Order;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -21,39 +17,36 @@ import org.junit.jupiter.api.io.TempDir;
  * Pods' DNS to IPv6 servers, and to IPv4 servers through dual-stack sockets, captured by eBPF
  * ({@code connect6}, {@code sendmsg6}, {@code recvmsg6}) into the node agent's DNS proxy, in a
  * dual-stack {@link LocalMesh} whose agents relay to an upstream at the underlay's IPv6 address. The
- * client pod's {@code resolv.conf} names {@link #NAMESERVER6}, an IPv6 address no one serves: only
+ * client pod's {@code resolv.conf} names {@link #nameserver6}, an IPv6 address no one serves: only
  * capture can answer it. A mesh name's AAAA question gets the Service's IPv6 VIP and its A question
  * the IPv4 one, from the agent's state; other names go to the upstream. As {@link PodDnsE2eTest} for
- * IPv4, whose helpers this reuses.
+ * IPv4, whose helpers this reuses. The mesh is {@link SharedMeshes.Kind#DUAL}, which
+ * {@link DualStackE2eTest} shares.
  */
+@SharedMeshes.OnSharedMesh(SharedMeshes.Kind.DUAL)
+@Order(3)
 class DualStackDnsE2eTest {
-    static final String CLUSTER = "v6bdns";
-    static final int BASE = 236;
-    static final ClusterSpec SPEC = ClusterSpec.builder(CLUSTER).base(BASE).stack(ClusterSpec.Stack.DUAL).build();
     static final String MESH_NAME = PodDnsE2eTest.MESH_NAME;
     static final String OTHER_NAME = PodDnsE2eTest.OTHER_NAME;
     static final String UPSTREAM_ANSWER = PodDnsE2eTest.UPSTREAM_ANSWER;
-    static final String VIP4 = LocalMesh.serviceAddress(SPEC, 1);
-    static final String VIP6 = LocalMesh.serviceAddress6(SPEC, 1);
+    static String vip4;
+    static String vip6;
     /** The servers the pod asks; no one serves either. */
-    static final String NAMESERVER6 = LocalMesh.serviceAddress6(SPEC, 53);
-    static final String NAMESERVER4 = LocalMesh.serviceAddress(SPEC, 53);
+    static String nameserver6;
+    static String nameserver4;
     @TempDir
     static Path dir;
+    /** The dual-stack mesh of {@link SharedMeshes}: its agents relay DNS to the stub upstream's IPv6 address. */
     static PodDnsE2eTest.DnsMesh dns;
 
     @BeforeAll
     static void up() throws Exception {
-        // The underlay bridge's IPv6 address (LocalCluster.underlayAddress6), where the upstream listens.
-        dns = PodDnsE2eTest.DnsMesh.up(PodApps.clientServerMesh(CLUSTER, BASE, ClusterSpec.Stack.DUAL, dir)
-                .wireguard(false).service(new MeshSpec.ServiceSpec("server", "default", Map.of("app", "server"), VIP4,
-                        80, 8080)),
-                dev.wisp.local.AddressPlan.ipv6Of("10." + BASE + ".0.2"), NAMESERVER6);
-    }
-
-    @AfterAll
-    static void down() throws Exception {
-        Closing.inOrder(dns);
+        dns = SharedMeshes.of(DualStackDnsE2eTest.class);
+        ClusterSpec spec = dns.mesh().cluster().spec();
+        vip4 = LocalMesh.serviceAddress(spec, 1);
+        vip6 = LocalMesh.serviceAddress6(spec, 1);
+        nameserver6 = LocalMesh.serviceAddress6(spec, 53);
+        nameserver4 = LocalMesh.serviceAddress(spec, 53);
     }
 
     @Test
@@ -62,8 +55,8 @@ class DualStackDnsE2eTest {
         // getent ahosts: glibc asks A and AAAA over one connected IPv6 UDP socket (connect6, recvmsg6).
         await().atMost(Duration.ofSeconds(60)).pollInterval(Duration.ofSeconds(1)).untilAsserted(() -> assertThat(
                 run("getent", "ahosts", MESH_NAME).lines().map(l -> l.split("\\s+")[0]).distinct().toList())
-                .as("getent ahosts in the client pod").containsExactlyInAnyOrder(VIP6, VIP4));
-        assertThat(run("getent", "hosts", MESH_NAME)).as("the IPv6 answer first").startsWith(VIP6 + " ");
+                .as("getent ahosts in the client pod").containsExactlyInAnyOrder(vip6, vip4));
+        assertThat(run("getent", "hosts", MESH_NAME)).as("the IPv6 answer first").startsWith(vip6 + " ");
         assertThat(dns.upstream().asked).as("the upstream never hears of a mesh name").noneMatch(q -> q.contains(
                 "server"));
 
@@ -75,8 +68,8 @@ class DualStackDnsE2eTest {
     void anUnconnectedSendtoAndTcpToAnIpv6ServerAreAnsweredAsFromThatServer() throws Exception {
         awaitAnswered();
         long tcpBefore = dns.upstream().count("tcp");
-        assertThat(probe(NAMESERVER6, MESH_NAME + "/AAAA", OTHER_NAME)).as("sendmsg6 and recvmsg6, then TCP over "
-                + "connect6").containsExactly("udp [" + NAMESERVER6 + "]:53 " + VIP6, "tcp " + UPSTREAM_ANSWER);
+        assertThat(probe(nameserver6, MESH_NAME + "/AAAA", OTHER_NAME)).as("sendmsg6 and recvmsg6, then TCP over "
+                + "connect6").containsExactly("udp [" + nameserver6 + "]:53 " + vip6, "tcp " + UPSTREAM_ANSWER);
         assertThat(dns.upstream().count("tcp")).isEqualTo(tcpBefore + 1);
     }
 
@@ -85,14 +78,14 @@ class DualStackDnsE2eTest {
         awaitAnswered();
         // An AF_INET6 socket sending to an IPv4-mapped address: the IPv4 listener answers, and the
         // answer reads as from the mapped server the socket addressed.
-        String mapped = "::ffff:" + NAMESERVER4;
-        assertThat(probe(mapped, MESH_NAME, OTHER_NAME)).containsExactly("udp [" + mapped + "]:53 " + VIP4, "tcp "
+        String mapped = "::ffff:" + nameserver4;
+        assertThat(probe(mapped, MESH_NAME, OTHER_NAME)).containsExactly("udp [" + mapped + "]:53 " + vip4, "tcp "
                 + UPSTREAM_ANSWER);
     }
 
     static void awaitAnswered() {
         await().atMost(Duration.ofSeconds(60)).pollInterval(Duration.ofSeconds(1)).untilAsserted(() -> assertThat(
-                run("getent", "hosts", MESH_NAME)).startsWith(VIP6 + " "));
+                run("getent", "hosts", MESH_NAME)).startsWith(vip6 + " "));
     }
 
     static List<String> probe(String server, String udpName, String tcpName) throws Exception {

@@ -6,12 +6,9 @@ import static org.awaitility.Awaitility.await;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.wisp.base.IpText;
-import dev.wisp.local.ClusterSpec;
 import dev.wisp.local.LocalMesh;
-import dev.wisp.local.MeshSpec;
 import java.net.InetAddress;
 import java.time.Duration;
-import java.util.Map;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.MethodOrderer;
 import org.junit.jupiter.api.Order;
@@ -26,29 +23,23 @@ import org.junit.jupiter.api.TestMethodOrder;
  * application from that address (what the application sees); and an {@code ipBlocks}
  * DENY naming the client's IPv6 address refuses the IPv6 call, named in node 2's flow record, while
  * the client's IPv4 calls go on. A plaintext IPv6 call from the host (PERMISSIVE) goes through node 2's
- * agent too, the server seeing the host's IPv6 address.
+ * agent too, the server seeing the host's IPv6 address. The mesh is {@link SharedMeshes.Kind#DUAL},
+ * which {@link DualStackDnsE2eTest} shares.
  */
 @TestMethodOrder(MethodOrderer.OrderAnnotation.class)
+@SharedMeshes.OnSharedMesh(SharedMeshes.Kind.DUAL)
+@Order(4)
 class DualStackE2eTest extends ClientServerMeshCase {
-    static final String CLUSTER = "v6dual";
-    static final int BASE = 222;
     static final int PORT = 8080;
     static final String DENY = "deny-client-v6";
-    /** The Service's IPv4 VIP, {@code LocalMesh.serviceAddress(cluster, 1)}. */
-    static final String VIP4 = "10.223.250.1";
+    /** The Service's IPv4 VIP, {@code LocalMesh.serviceAddress(cluster, 1)} of the shared mesh's base. */
+    static final String VIP4 = "10." + (SharedMeshes.DUAL_BASE + 1) + ".250.1";
     String vip6;
     String server6;
     String client6;
 
     DualStackE2eTest() {
-        super(CLUSTER, BASE, ClusterSpec.Stack.DUAL, PORT);
-    }
-
-    @Override
-    MeshSpec.Builder spec(MeshSpec.Builder spec) {
-        // HBONE carries every call here; no WireGuard devices to start on a loaded machine.
-        return spec.wireguard(false).service(new MeshSpec.ServiceSpec("server", "default", Map.of("app", "server"),
-                VIP4, 80, PORT));
+        super();
     }
 
     @BeforeAll

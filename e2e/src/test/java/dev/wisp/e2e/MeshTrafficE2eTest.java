@@ -17,11 +17,12 @@ import org.junit.jupiter.api.TestMethodOrder;
  * The whole mesh from {@link LocalMesh}: control plane, two capturing node agents, a client pod on
  * node 1 and a server pod on node 2. Every call is a new TCP connection made by a process inside
  * the client pod, captured by eBPF and carried over HBONE; policies come from YAML files saved in
- * the config directory.
+ * the config directory. The mesh is {@link SharedMeshes.Kind#IPV4}, which {@link PodDnsE2eTest} shares.
  */
 @TestMethodOrder(MethodOrderer.OrderAnnotation.class)
+@SharedMeshes.OnSharedMesh(SharedMeshes.Kind.IPV4)
+@Order(2)
 class MeshTrafficE2eTest extends ClientServerMeshCase {
-    static final String CLUSTER = "mtraf";
     /** The same DENY policy the control-plane test uses: the client's principal, any port. */
     static final String DENY = ControlPlaneMeshE2eTest.DENY_CLIENT;
     static final String ALLOW_9000 = """
@@ -37,7 +38,7 @@ class MeshTrafficE2eTest extends ClientServerMeshCase {
             """;
 
     MeshTrafficE2eTest() {
-        super(CLUSTER, 130, 9000, 9001);
+        super();
     }
 
     @Test

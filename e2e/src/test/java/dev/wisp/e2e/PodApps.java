@@ -237,8 +237,8 @@ final class PodApps {
         }
     }
 
-    /** A {@link PodClient} {@code repl} running in a pod. */
-    static final class Shell {
+    /** A {@link PodClient} {@code repl} running in a pod; {@link #close} stops it. */
+    static final class Shell implements AutoCloseable {
         private final Process process;
         private final OutputStream in;
         private final BlockingQueue<String> lines = new LinkedBlockingQueue<>();
@@ -296,6 +296,11 @@ final class PodApps {
         void awaitAnswers(String host, int port, String expected, boolean answers, Duration within) {
             await().atMost(within).pollInterval(Duration.ofMillis(100))
                     .until(() -> answers(host, port, expected) == answers);
+        }
+
+        @Override
+        public void close() {
+            process.destroy();
         }
 
         /** Whether a call answers {@code expected}; failures are false, not exceptions. */

@@ -6,7 +6,6 @@ import static org.awaitility.Awaitility.await;
 import dev.wisp.base.Closing;
 import dev.wisp.base.IpText;
 import dev.wisp.linux.NetworkNamespace;
-import dev.wisp.local.ClusterSpec;
 import dev.wisp.local.LocalMesh;
 import dev.wisp.local.MeshSpec;
 import dev.wisp.testing.Prerequisites;
@@ -20,45 +19,41 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.List;
-import java.util.Map;
 import java.util.concurrent.TimeUnit;
-import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Order;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 /**
  * Pods' DNS captured by eBPF into the node agent's DNS proxy, end to end in a {@link LocalMesh}
  * whose agents run with {@code --dns-upstream}. The client pod's resolver (its {@code resolv.conf},
- * given by {@code ip netns exec}'s {@code /etc/netns/<ns>/}) names {@link #NAMESERVER}, an address
+ * given by {@code ip netns exec}'s {@code /etc/netns/<ns>/}) names {@link #nameserver}, an address
  * no one serves: only capture can answer it. A mesh service name comes back as the service's VIP
  * from the agent's state; other names go to an upstream this test runs in the cluster's underlay
  * namespace. Covered: glibc's connected UDP ({@code getent}), an unconnected {@code sendto()} and
- * TCP (a Python stub resolver), and that the answer's source is the server the pod addressed.
+ * TCP (a Python stub resolver), and that the answer's source is the server the pod addressed. The
+ * mesh is {@link SharedMeshes.Kind#IPV4}, which {@link MeshTrafficE2eTest} shares.
  */
+@SharedMeshes.OnSharedMesh(SharedMeshes.Kind.IPV4)
+@Order(1)
 class PodDnsE2eTest {
-    static final String CLUSTER = "l4dns";
-    static final int BASE = 64;
     static final String MESH_NAME = "server.default.svc.cluster.local";
     static final String OTHER_NAME = "db.example.org";
     static final String UPSTREAM_ANSWER = StubResolver.ADDRESS.getHostAddress();
     @TempDir
     static Path dir;
     /** The service's VIP, and the address the pod's resolv.conf names (no one serves it). */
-    static final String VIP = LocalMesh.serviceAddress(ClusterSpec.builder(CLUSTER).base(BASE).build(), 1);
-    static final String NAMESERVER = LocalMesh.serviceAddress(ClusterSpec.builder(CLUSTER).base(BASE).build(), 53);
+    static String vip;
+    static String nameserver;
+    /** The IPv4 mesh of {@link SharedMeshes}: its agents relay DNS to the stub upstream. */
     static DnsMesh dns;
 
     @BeforeAll
     static void up() throws Exception {
-        // The underlay bridge's address (LocalCluster.underlayAddress), where the upstream listens.
-        dns = DnsMesh.up(PodApps.clientServerMesh(CLUSTER, BASE, dir).service(new MeshSpec.ServiceSpec("server",
-                "default", Map.of("app", "server"), VIP, 80, 8080)), "10." + BASE + ".0.2", NAMESERVER);
-    }
-
-    @AfterAll
-    static void down() throws Exception {
-        Closing.inOrder(dns);
+        dns = SharedMeshes.of(PodDnsE2eTest.class);
+        vip = LocalMesh.serviceAddress(dns.mesh().cluster().spec(), 1);
+        nameserver = LocalMesh.serviceAddress(dns.mesh().cluster().spec(), 53);
     }
 
     /**
@@ -96,24 +91,24 @@ class PodDnsE2eTest {
     void aPodsResolverGetsMeshNamesFromTheAgentAndTheRestFromTheUpstream() throws Exception {
         // The agent enrolls the pod and opens its DNS listener after it is ready: ask until answered.
         await().atMost(Duration.ofSeconds(60)).pollInterval(Duration.ofSeconds(1)).untilAsserted(() -> assertThat(
-                run("getent", "hosts", MESH_NAME)).as("getent hosts in the client pod").startsWith(VIP + " "));
+                run("getent", "hosts", MESH_NAME)).as("getent hosts in the client pod").startsWith(vip + " "));
         assertThat(dns.upstream().asked).as("the upstream never hears of a mesh name").noneMatch(q -> q.contains(
                 "server"));
 
         assertThat(run("getent", "hosts", OTHER_NAME)).startsWith(UPSTREAM_ANSWER + " ");
         assertThat(dns.upstream().asked).contains("udp " + OTHER_NAME);
 
-        List<String> probe = run("python3", probeScript().toString(), NAMESERVER, MESH_NAME, OTHER_NAME).lines()
+        List<String> probe = run("python3", probeScript().toString(), nameserver, MESH_NAME, OTHER_NAME).lines()
                 .toList();
         assertThat(probe).as("an unconnected sendto() and TCP, answered as from the server the pod addressed")
-                .containsExactly("udp " + NAMESERVER + ":53 " + VIP, "tcp " + UPSTREAM_ANSWER);
+                .containsExactly("udp " + nameserver + ":53 " + vip, "tcp " + UPSTREAM_ANSWER);
         assertThat(dns.upstream().asked).contains("tcp " + OTHER_NAME);
     }
 
     @Test
     void aPodCannotTakeTheAgentsDnsPortInItsOwnNamespace() throws Exception {
         await().atMost(Duration.ofSeconds(60)).pollInterval(Duration.ofSeconds(1)).untilAsserted(() -> assertThat(
-                run("getent", "hosts", MESH_NAME)).startsWith(VIP + " "));
+                run("getent", "hosts", MESH_NAME)).startsWith(vip + " "));
 
         // SO_REUSEPORT: without the bind hook, a root process of the pod could join the agent's
         // socket and take half of the pod's DNS queries.
@@ -121,7 +116,7 @@ class PodDnsE2eTest {
                 + "s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)\n" + "try:\n"
                 + "    s.bind(('127.0.0.1', 15053))\n" + "    print('bound')\n" + "except OSError as e:\n"
                 + "    print('errno', e.errno)")).as("a UDP bind of the DNS port in the pod").isEqualTo("errno 1\n");
-        assertThat(run("getent", "hosts", MESH_NAME)).as("the agent's listener still answers").startsWith(VIP
+        assertThat(run("getent", "hosts", MESH_NAME)).as("the agent's listener still answers").startsWith(vip
                 + " ");
     }
 

@@ -7,7 +7,8 @@ import org.junit.platform.launcher.LauncherSessionListener;
 /**
  * The leftovers check of the JVMs where {@link SuiteEndLeftoversE2eTest} did not run: the forks that
  * run classes side by side, and a run filtered with {@code -Dtest}. When the launcher session ends
- * (after every test class of the fork) the same check runs here for the clusters this JVM built;
+ * (after every test class of the fork) the {@link SharedMeshes} go down and the same check runs here
+ * for the clusters this JVM built;
  * leftovers are printed and the JVM halts with status 1, which fails the build (surefire reports the
  * fork as crashed). Registered in {@code META-INF/services}.
  */
@@ -16,6 +17,12 @@ public final class SuiteEndLeftovers implements LauncherSessionListener {
     public void launcherSessionClosed(LauncherSession session) {
         if (SuiteEndLeftoversE2eTest.ran || !isRoot()) {
             return;
+        }
+        try {
+            SharedMeshes.closeAll();
+        } catch (Exception e) {
+            System.err.println("e2e suite end: taking the shared meshes down failed: " + e);
+            e.printStackTrace();
         }
         List<String> left = SuiteEndLeftoversE2eTest.leftovers();
         if (!left.isEmpty()) {
