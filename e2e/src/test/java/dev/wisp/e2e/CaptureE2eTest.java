@@ -141,6 +141,24 @@ class CaptureE2eTest {
                 && !l.contains("error=")));
     }
 
+    /**
+     * The kubelet's probes: they come from the node itself (its address on the pods' bridge), and
+     * reach a STRICT pod's application directly, as Istio lets its SNATed probe address through:
+     * capture's inbound steering passes sources in its bypass set (the node's addresses), so the
+     * agent never sees them. A pod on the same node cannot make that connection: its packets carry
+     * its own address, which the previous case shows refused.
+     */
+    @Test
+    @Order(2)
+    void aProbeFromTheNodeReachesAStrictPodsApplicationWithoutTheAgent() throws Exception {
+        LocalCluster.Node node2 = cluster.node(1);
+        Sh probe = run(cluster.onNode(node2, curl(b)));
+        assertThat(probe.exit()).as("curl from node 2 itself to STRICT b: " + probe.out()).isZero();
+        assertThat(probe.out()).isEqualTo("hello from B\n" + b.ip() + ":8080");
+        assertThat(log(dir.resolve("n2.log")).lines().filter(l -> l.contains("src.addr=" + node2.podGateway() + ":")))
+                .as("node 2's agent carried or refused nothing of the node's own").isEmpty();
+    }
+
     @Test
     @Order(3)
     void restartingTheAgentLeavesOneSetOfProgramsAndCaptureKeepsWorking() throws Exception {
