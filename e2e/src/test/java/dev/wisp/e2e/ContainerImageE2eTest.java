@@ -169,6 +169,12 @@ class ContainerImageE2eTest {
         assertThat(runtime.at("/process/args/0").asText()).isEqualTo("/opt/wisp/bin/wisp");
         assertThat(rootfs.resolve("opt/wisp/java/bin/java")).isExecutable();
         assertThat(rootfs.resolve("opt/wisp/lib/wisp-cli.jar")).isRegularFile();
+        // The agent runs ip(8) for the pods' reply paths; an image without it made every pod fall
+        // back to the agent's address, which only the agent's log said.
+        try (var found = Files.find(rootfs, 3, (f, attrs) -> attrs.isRegularFile() && f.getFileName().toString()
+                .equals("ip") && f.getParent().getFileName().toString().matches("s?bin"))) {
+            assertThat(found.toList()).as("ip(8) in the image's bin or sbin").isNotEmpty();
+        }
     }
 
     @Test
