@@ -18,7 +18,8 @@ import java.util.function.Consumer;
  * may be slow to answer (a loaded machine, a control plane still starting) or refuse at first (it signs a
  * service account only for a node where a pod with it runs, which it may not know yet): the wait lasts up
  * to {@code limit}, says every {@code progressEvery} how long it has waited and the last refusal, and takes
- * the certificate manager's next attempt after each refusal (the manager retries with its own backoff).
+ * the certificate manager's next attempt after each refusal (for a caller that waits, the manager makes it
+ * a second after the last one, not after its backoff).
  * Past the limit it fails with the last refusal, if any.
  */
 final class CertificateWait {

@@ -22,6 +22,8 @@ import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicReference;
 import org.slf4j.LoggerFactory;
@@ -143,9 +145,9 @@ public final class DemoCommand implements Callable<Integer> {
         }
         LoopbackForward page = null;
         // Started now, so that by step 7 it has scraped for a while: its first samples took 5 s of that step.
-        java.util.concurrent.CompletableFuture<Prometheus> prom = prometheus
+        CompletableFuture<Prometheus> prom = prometheus
                 ? startPrometheus(mesh)
-                : java.util.concurrent.CompletableFuture.completedFuture(null);
+                : CompletableFuture.completedFuture(null);
         try {
             out.printf("  up in %.1f s%n", (System.nanoTime() - t0) / 1e9);
             DemoStory story = new DemoStory(mesh, out);
@@ -204,8 +206,8 @@ public final class DemoCommand implements Callable<Integer> {
     }
 
     /** Starts Prometheus on its own thread while the story goes on. */
-    private static java.util.concurrent.CompletableFuture<Prometheus> startPrometheus(LocalMesh mesh) {
-        java.util.concurrent.CompletableFuture<Prometheus> f = new java.util.concurrent.CompletableFuture<>();
+    private static CompletableFuture<Prometheus> startPrometheus(LocalMesh mesh) {
+        CompletableFuture<Prometheus> f = new CompletableFuture<>();
         Thread.ofVirtual().name("wisp-demo-prometheus").start(() -> {
             try {
                 f.complete(mesh.startPrometheus(PROMETHEUS_PORT));
@@ -217,14 +219,14 @@ public final class DemoCommand implements Callable<Integer> {
     }
 
     /** What {@link #startPrometheus} started (null when not asked for), or its failure as the story's. */
-    private static Prometheus awaitPrometheus(java.util.concurrent.CompletableFuture<Prometheus> prom)
+    private static Prometheus awaitPrometheus(CompletableFuture<Prometheus> prom)
             throws IOException {
         try {
             return prom.get();
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
             throw new IOException("interrupted while Prometheus started", e);
-        } catch (java.util.concurrent.ExecutionException e) {
+        } catch (ExecutionException e) {
             switch (e.getCause()) {
                 case IOException io -> throw io;
                 case RuntimeException r -> throw r;

@@ -82,8 +82,8 @@ final class Exchange extends SimpleChannelInboundHandler<HttpObject> {
     private final boolean h2;
     // The request being answered (one at a time): what its metrics are labelled and sized by.
     private String virtualHost;
-    /** The request's {@code host} when its client gave none ({@link Authorities}). */
-    private String defaultHost;
+    /** The request's virtual host: what names its {@code host} when the client gave none ({@link Authorities}). */
+    private VirtualHost hostConfig;
     private Optional<RequestMetrics.Upstream> upstream = Optional.empty();
     private long requestBytes;
     private boolean grpc;
@@ -295,7 +295,7 @@ final class Exchange extends SimpleChannelInboundHandler<HttpObject> {
             return;
         }
         virtualHost = host.get().getName();
-        defaultHost = Authorities.of(host.get(), target);
+        hostConfig = host.get();
         EnvoyRoutes.Request http = http(req);
         CompletableFuture<RequestGate.Outcome> gate = RequestGate.check(host.get(), new AuthzRequest(http, peer,
                 source(c), target, Map.of()), routing.authorizers().flatMap(a -> a.bind(now, target)));
@@ -446,7 +446,9 @@ final class Exchange extends SimpleChannelInboundHandler<HttpObject> {
                 out.computeIfAbsent(name, k -> new ArrayList<>()).add(h.getValue());
             }
         }
-        out.putIfAbsent("host", List.of(defaultHost));
+        if (!out.containsKey("host")) { // rare: worked out only then
+            out.put("host", List.of(Authorities.of(hostConfig, target)));
+        }
         return out;
     }
 

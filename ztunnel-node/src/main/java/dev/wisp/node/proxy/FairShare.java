@@ -96,11 +96,11 @@ public final class FairShare {
     static final int HORIZON_WINDOWS = 5;
     /** How long a late answer counts as harm. */
     static final Duration LATE_MEMORY = Duration.ofSeconds(1);
+    private static final long LATE_MEMORY_NANOS = LATE_MEMORY.toNanos();
     private final Settings settings;
     /** What the share runs with when on: {@link #settings}, or {@link Settings#TUNED} if that is off. */
     private final Settings active;
     private volatile boolean on;
-    private final long lateMemory = LATE_MEMORY.toNanos();
     private final long window;
     /** An answer later than this (half a window) is late: its workload was kept waiting. */
     private final long patience;
@@ -169,12 +169,12 @@ public final class FairShare {
         }
 
         /**
-         * Kept waiting: an exchange answered later than {@code patience} within {@code lateMemory}, or
+         * Kept waiting: an exchange answered later than {@code patience} within {@link #LATE_MEMORY}, or
          * the latest one outstanding for longer than {@code patience} (and less than {@code horizon}).
          */
-        boolean harmed(long now, long patience, long horizon, long lateMemory) {
+        boolean harmed(long now, long patience, long horizon) {
             long late = lastLate;
-            if (late != Long.MIN_VALUE && now - late < lateMemory) {
+            if (late != Long.MIN_VALUE && now - late < LATE_MEMORY_NANOS) {
                 return true;
             }
             long waited = now - lastAsk;
@@ -268,12 +268,12 @@ public final class FairShare {
      * window.
      */
     private boolean held(Account a, long used, long now, long i) {
-        if (used <= active.quantum() || !on) {
+        if (!on || used <= active.quantum()) {
             return false;
         }
         long below = used - active.quantum();
         for (Account other : accounts.values()) {
-            if (other != a && other.usedIn(i) < below && other.harmed(now, patience, horizon, lateMemory)) {
+            if (other != a && other.usedIn(i) < below && other.harmed(now, patience, horizon)) {
                 return true;
             }
         }
@@ -291,6 +291,6 @@ public final class FairShare {
 
     /** Workloads kept waiting (lately) at {@code now}. */
     int harmed(long now) {
-        return (int) accounts.values().stream().filter(a -> a.harmed(now, patience, horizon, lateMemory)).count();
+        return (int) accounts.values().stream().filter(a -> a.harmed(now, patience, horizon)).count();
     }
 }
