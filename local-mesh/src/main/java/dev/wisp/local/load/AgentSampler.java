@@ -14,6 +14,8 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
 import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import java.util.stream.Stream;
@@ -34,7 +36,8 @@ public final class AgentSampler implements AutoCloseable {
     private final long startMs;
     private static final HttpClient HTTP = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(5)).build();
     private final Thread thread;
-    private volatile boolean closed;
+    /** Counted down by {@link #close}; the sampler waits on it between rounds, so a sample in progress is never interrupted. */
+    private final CountDownLatch stop = new CountDownLatch(1);
 
     /**
      * One agent's figures at one time; {@code t} is seconds since the sampler started, memory in
@@ -86,14 +89,14 @@ public final class AgentSampler implements AutoCloseable {
         append(Sample.HEADER);
         this.thread = Thread.ofPlatform().daemon().name("agent-sampler").start(() -> {
             long next = System.currentTimeMillis();
-            while (!closed) {
-                sampleAll();
-                next += every.toMillis();
-                try {
-                    Thread.sleep(Math.max(0, next - System.currentTimeMillis()));
-                } catch (InterruptedException e) {
-                    return;
-                }
+            try {
+                do {
+                    sampleAll();
+                    next += every.toMillis();
+                } while (!stop.await(Math.max(0, next - System.currentTimeMillis()),
+                        TimeUnit.MILLISECONDS));
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
             }
         });
     }
@@ -208,8 +211,8 @@ public final class AgentSampler implements AutoCloseable {
 
     @Override
     public void close() {
-        closed = true;
-        thread.interrupt();
+        // No interrupt: one that lands during a scrape would write a row of NaNs for a running agent.
+        stop.countDown();
         try {
             thread.join(15_000);
         } catch (InterruptedException e) {
