@@ -40,6 +40,15 @@ class NodeJvmOptionsTest {
     }
 
     @Test
+    void productionAgentsDoNotSampleBuffersForLeaks() {
+        // Netty's default (simple) level records a stack trace for 1 in 128 buffers on the relay's path;
+        // leaks are looked for at the paranoid level instead (NoLeaks in the unit tests, NodeNetnsE2eTest's
+        // agents, which are not started with this file).
+        assertThat(NodeJvmOptions.load().options()).filteredOn(o -> o.startsWith("-Dio.netty.leakDetection"))
+                .containsExactly("-Dio.netty.leakDetection.level=disabled");
+    }
+
+    @Test
     void optionsGoAfterTheCommandsOwnSoTheyWinAndOnlyIntoAJavaCommand() {
         NodeJvmOptions o = new NodeJvmOptions(List.of("-Xmx128m", "-Xss256k"), Map.of());
         List<String> java = List.of("/jdk/bin/java", "--enable-native-access=ALL-UNNAMED", "-Xmx256m", "-cp",
