@@ -153,7 +153,7 @@ public final class NodeCommand implements Callable<Integer> {
     @Option(names = "--wireguard-address", paramLabel = "ADDR", description = "With --wireguard: this node's address, the device's endpoint (required).")
     String wireguardAddress;
 
-    @Option(names = "--wireguard-pod-cidr", paramLabel = "CIDR", description = "With --wireguard: this node's pod CIDR, published to the registry (repeatable).")
+    @Option(names = "--wireguard-pod-cidr", paramLabel = "CIDR", description = "With --wireguard: this node's pod CIDR, published to the registry (repeatable). Optional: without it the node's pod CIDRs are those the control plane serves for its Node (on Kubernetes spec.podCIDRs, where a claim outside them is refused).")
     List<String> wireguardPodCidrs = new ArrayList<>();
 
     @Option(names = "--wireguard-cluster-cidr", paramLabel = "CIDR", description = "With --wireguard: a CIDR holding every node's pods; in strict mode what of it is not this node's is dropped unless routed through the device (repeatable).")

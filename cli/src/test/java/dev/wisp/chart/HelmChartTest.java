@@ -23,7 +23,7 @@ class HelmChartTest {
     /** Value sets beside the defaults (resources of this package). */
     static Stream<List<String>> valueSets() {
         return Stream.of(List.of(), List.of("istio-strict.yaml"), List.of("monitoring.yaml"),
-                List.of("waypoints-rolling.yaml"));
+                List.of("waypoints-rolling.yaml"), List.of("wireguard.yaml"));
     }
 
     @ParameterizedTest
@@ -214,6 +214,73 @@ class HelmChartTest {
                 "cni.ownConflistDir=/etc/cni/net.d/");
         assertThat(same.exit()).isNotZero();
         assertThat(same.output()).contains("cni.ownConflistDir must not be cni.confDir");
+    }
+
+    /**
+     * {@code wireguard.enabled}: the agent gets its {@code --wireguard*} arguments (its address from
+     * the downward API's {@code status.hostIP}, no pod CIDR: the control plane serves its Node's), the
+     * host's {@code /dev/net/tun} as a CharDevice, a host directory for its private key and the UAPI
+     * directory, and its UDP port; with the same two capabilities and no new API right. Off by default,
+     * with none of it.
+     */
+    @Test
+    void wireguardOnGivesTheAgentItsDeviceKeyDirectoryAndPortAndNothingElse() {
+        List<ObjectNode> defaults = Helm.template();
+        JsonNode off = only(defaults, "DaemonSet", "wisp-node").at("/spec/template/spec");
+        assertThat(off.toString()).doesNotContain("wireguard", "/dev/net/tun");
+
+        Helm.Run strictRun = Helm.helm("template", "wisp", Helm.CHART.toString(), "--namespace", Helm.NAMESPACE,
+                "--set", "wireguard.enabled=true");
+        assertThat(strictRun.exit()).as(strictRun.output()).isZero();
+        JsonNode strict = only(Helm.parse(strictRun.output()), "DaemonSet", "wisp-node").at("/spec/template/spec");
+        JsonNode node = container(strict, "node");
+        List<String> args = texts(node.get("args"));
+        assertThat(args.stream().filter(a -> a.startsWith("--wireguard")).toList()).containsExactly("--wireguard",
+                "--wireguard-address=$(HOST_IP)", "--wireguard-port=51820", "--wireguard-interface=wisp-wg0",
+                "--wireguard-state-dir=/var/lib/wisp/wireguard", "--wireguard-uapi-dir=/var/run/wireguard");
+        assertThat(node.get("env").toString()).contains("{\"name\":\"HOST_IP\",\"valueFrom\":{\"fieldRef\":{"
+                + "\"fieldPath\":\"status.hostIP\"}}}");
+        assertThat(hostMounts(strict, node)).contains("/dev/net/tun@/dev/net/tun", "/var/lib/wisp@/var/lib/wisp",
+                "/var/run/wireguard@/var/run/wireguard");
+        assertThat(volume(strict, "tun").at("/hostPath/type").asText()).isEqualTo("CharDevice");
+        assertThat(volume(strict, "wireguard-state").at("/hostPath/type").asText()).isEqualTo("DirectoryOrCreate");
+        Set<String> ports = new TreeSet<>();
+        node.get("ports").forEach(p -> ports.add(p.get("name").asText() + " " + p.get("containerPort").asInt() + "/"
+                + p.get("protocol").asText()));
+        assertThat(ports).contains("wireguard 51820/UDP");
+        JsonNode security = node.get("securityContext");
+        assertThat(texts(security.at("/capabilities/add"))).containsExactlyInAnyOrder("NET_ADMIN", "SYS_ADMIN");
+        assertThat(security.path("privileged").asBoolean(false)).isFalse();
+        assertThat(hostMounts(strict, container(strict, "install-cni"))).as("install-cni gets none of it")
+                .noneMatch(m -> m.contains("wireguard") || m.contains("tun"));
+
+        List<ObjectNode> custom = Helm.template("wireguard.yaml");
+        JsonNode pod = only(custom, "DaemonSet", "wisp-node").at("/spec/template/spec");
+        JsonNode agent = container(pod, "node");
+        assertThat(texts(agent.get("args")).stream().filter(a -> a.startsWith("--wireguard")).toList())
+                .containsExactly("--wireguard", "--wireguard-address=$(HOST_IP)", "--wireguard-port=51821",
+                        "--wireguard-interface=wg-mesh", "--wireguard-state-dir=/var/lib/wisp-state/wireguard",
+                        "--wireguard-uapi-dir=/var/run/wireguard", "--wireguard-cluster-cidr=10.244.0.0/16",
+                        "--wireguard-cluster-cidr=fd00:10:244::/56", "--wireguard-permissive");
+        assertThat(hostMounts(pod, agent)).contains("/var/lib/wisp-state@/var/lib/wisp-state");
+        assertThat(agent.get("ports").toString()).contains("{\"name\":\"wireguard\",\"containerPort\":51821,"
+                + "\"protocol\":\"UDP\"}");
+        // The control plane annotates Nodes with the keys; the agents' account gains nothing.
+        assertThat(rbac(custom)).isEqualTo(rbac(defaults));
+
+        for (String bad : List.of("wireguard.mode=off", "wireguard.interface=much-too-long-name",
+                "wireguard.port=0", "wireguard.clusterCidrs={10.244.0.0}", "wireguard.stateDir=var/lib")) {
+            Helm.Run refused = Helm.helm("template", "wisp", Helm.CHART.toString(), "--set", "wireguard.enabled=true",
+                    "--set", bad);
+            assertThat(refused.exit()).as(bad).isNotZero();
+            assertThat(refused.output()).as(bad).contains("wireguard");
+        }
+    }
+
+    /** The RBAC objects of a rendering, as text. */
+    private static List<String> rbac(List<ObjectNode> objects) {
+        return objects.stream().filter(o -> o.path("kind").asText().matches("(Cluster)?Role(Binding)?")).map(
+                ObjectNode::toString).sorted().toList();
     }
 
     private static JsonNode container(JsonNode pod, String name) {

@@ -66,6 +66,8 @@ class ContainerImageE2eTest {
     static Path rootfs;
     static Process controlPlane;
     static final String CLUSTER = "k8simg";
+    /** Where the agents' Java WireGuard devices put their UAPI sockets: the host's, as the chart mounts it. */
+    static final Path UAPI = Path.of("/var/run/wireguard");
     /** The local mesh whose agents run from the image (base 88). */
     static LocalMesh mesh;
     /** A node's CNI directories and {@code cni.runtimeDir}, as the host has them. */
@@ -230,7 +232,8 @@ class ContainerImageE2eTest {
      * host mounts propagating in) bound at their paths, the mesh's work directory (pods directory,
      * node credential, CA bundle) in place of the chart's pods directory, token and ConfigMap. Both
      * nodes' agents are the image's Java with libbpf of the image mapped, and pod client's call to
-     * pod server is captured and carried over HBONE. No WireGuard: the chart does not turn it on.
+     * pod server is captured and carried over HBONE. WireGuard is on as {@code wireguard.enabled}
+     * turns it on (the next case).
      */
     @Test
     @Order(5)
@@ -241,9 +244,13 @@ class ContainerImageE2eTest {
         ContainerRuntime agent = container(capabilities, List.of(new ContainerRuntime.Volume(Path.of("/sys/fs/bpf"),
                 "/sys/fs/bpf", false), new ContainerRuntime.Volume(Path.of("/sys/fs/cgroup"), "/sys/fs/cgroup", true),
                 new ContainerRuntime.Volume(Path.of("/var/run/netns"), "/var/run/netns", true),
-                new ContainerRuntime.Volume(work, work.toString(), false)));
-        mesh = PodApps.upWithServer(PodApps.clientServerMesh(CLUSTER, 88, work).wireguard(false).agentCommand(agent
-                .command(List.of("/opt/wisp/bin/wisp"))), 9000);
+                new ContainerRuntime.Volume(work, work.toString(), false),
+                // wireguard.enabled's mounts: the host's TUN device and UAPI directory (the key's
+                // directory is in the work directory, as the node's state directory).
+                new ContainerRuntime.Volume(Path.of("/dev/net/tun"), "/dev/net/tun", false),
+                new ContainerRuntime.Volume(Files.createDirectories(UAPI), UAPI.toString(), false)));
+        mesh = PodApps.upWithServer(PodApps.clientServerMesh(CLUSTER, 88, work).wireguardPodCidrsFromNodes()
+                .agentCommand(agent.command(List.of("/opt/wisp/bin/wisp"))), 9000);
 
         Path libbpf;
         try (var files = Files.walk(rootfs.resolve("usr"))) {
@@ -293,6 +300,82 @@ class ContainerImageE2eTest {
     }
 
     /**
+     * WireGuard as {@code wireguard.enabled} runs it, on the agents of the case before: the chart's
+     * two capabilities, the host's {@code /dev/net/tun} bound in (the Java device: this kernel has no
+     * WireGuard module), the UAPI directory, no {@code --wireguard-pod-cidr} (each agent registers no
+     * CIDR; its Node's declared one is what the control plane serves). A UDP echo between pods of the
+     * two nodes crosses the underlay only as WireGuard transport messages, the payload nowhere in
+     * clear; the private key is 0600 in a 0700 directory.
+     */
+    @Test
+    @Order(6)
+    void withTheChartsWireGuardMountsAUdpEchoBetweenNodesCrossesOnlyEncrypted() throws Exception {
+        Prerequisites.requireCommands("tcpdump");
+        assertThat(mesh).as("the case before started the mesh").isNotNull();
+        for (String node : List.of("node1", "node2")) {
+            long pid = mesh.agentProcess(node).orElseThrow().pid();
+            List<String> args = List.of(new String(Files.readAllBytes(Path.of("/proc", String.valueOf(pid),
+                    "cmdline")), StandardCharsets.UTF_8).split("\0"));
+            assertThat(args).as(node + "'s agent's arguments").contains("--wireguard").noneMatch(a -> a.startsWith(
+                    "--wireguard-pod-cidr"));
+            assertThat(mesh.log(node)).contains("running the Java device over TUN");
+            Path keyDir = dir.resolve("mesh").resolve("wireguard").resolve(node);
+            assertThat(java.nio.file.attribute.PosixFilePermissions.toString(Files.getPosixFilePermissions(keyDir)))
+                    .isEqualTo("rwx------");
+            assertThat(java.nio.file.attribute.PosixFilePermissions.toString(Files.getPosixFilePermissions(keyDir
+                    .resolve("wireguard-private.key")))).isEqualTo("rw-------");
+        }
+        String clientNs = mesh.pod("client").netns();
+        java.net.InetAddress server = java.net.InetAddress.ofLiteral(mesh.pod("server").ip());
+        java.util.concurrent.atomic.AtomicBoolean stop = new java.util.concurrent.atomic.AtomicBoolean();
+        var echo = dev.wisp.testing.Netns.start(mesh.pod("server").netns(), () -> {
+            try (var s = new java.net.DatagramSocket(new java.net.InetSocketAddress(MeshWireGuardE2eTest.UDP_PORT))) {
+                dev.wisp.cli.demo.UdpEcho.echoUntil(s, stop::get);
+            }
+            return null;
+        });
+        try {
+            // Both keys registered and the peer installed just in time: an answer comes back.
+            List<String> answers = new ArrayList<>();
+            await().atMost(Duration.ofSeconds(120)).pollInterval(Duration.ofMillis(500)).failFast(
+                    "the server pod's UDP echo stopped", (java.util.concurrent.Callable<Boolean>) echo::isDone)
+                    .untilAsserted(() -> {
+                        String a = MeshWireGuardE2eTest.udpCall(clientNs, server, "warm-up");
+                        answers.add(String.valueOf(a));
+                        assertThat(a).as("UDP answers so far %s; control plane log ends %s", answers.subList(Math.max(
+                                0, answers.size() - 5), answers.size()), tail(mesh.log("control-plane")))
+                                .isEqualTo("warm-up");
+                    });
+            assertThat(mesh.log("control-plane")).contains("WireGuard key of node node1 registered").contains(
+                    "WireGuard key of node node2 registered").doesNotContain("WireGuard registration refused");
+            String marker = "WISP-K8S-WG-" + Long.toHexString(System.nanoTime());
+            String payload = marker + "-" + "x".repeat(300);
+            try (var capture = new MeshWireGuardE2eTest.Capture(mesh.cluster().underlayNetns(), dir, "k8s-wg")) {
+                for (int i = 0; i < 3; i++) {
+                    assertThat(MeshWireGuardE2eTest.udpCall(clientNs, server, payload)).as("echo " + i).isEqualTo(
+                            payload);
+                }
+                List<MeshWireGuardE2eTest.IpPacket> packets = capture.stop(6);
+                MeshWireGuardE2eTest.assertOnlyWireGuard(packets, java.util.Set.of(java.net.InetAddress.ofLiteral(
+                        mesh.node("node1").address()), java.net.InetAddress.ofLiteral(mesh.node("node2").address())),
+                        java.util.Set.of(server, java.net.InetAddress.ofLiteral(mesh.pod("client").ip())), payload
+                                .length());
+                assertThat(packets).noneMatch(p -> MeshWireGuardE2eTest.contains(p.whole(), marker.getBytes(
+                        StandardCharsets.US_ASCII)));
+            }
+        } finally {
+            stop.set(true);
+            echo.get(30, TimeUnit.SECONDS);
+        }
+    }
+
+    /** The last lines of {@code log}, for a failure message. */
+    static String tail(String log) {
+        List<String> lines = log.lines().toList();
+        return String.join("\n", lines.subList(Math.max(0, lines.size() - 15), lines.size()));
+    }
+
+    /**
      * The chart's {@code install-cni} container run from the image exactly as the DaemonSet runs it:
      * read-only root, no capability, root, an emptyDir at /tmp, the host's CNI directories at their own
      * paths and {@code cni.runtimeDir} under {@code /host}. It chains the plugin, copies the image's
@@ -303,7 +386,7 @@ class ContainerImageE2eTest {
      * the image's agent enrolled it; the pod's first call from there is carried over HBONE.
      */
     @Test
-    @Order(6)
+    @Order(7)
     void installCniAsTheChartRunsItPutsThePluginOnTheHostAndItsAddEnrollsAPod() throws Exception {
         assertThat(mesh).as("the image's agents (the case before)").isNotNull();
         Path bin = Files.createDirectories(node.resolve("opt/cni/bin"));
@@ -364,7 +447,7 @@ class ContainerImageE2eTest {
      * installer after that removes the old copy.
      */
     @Test
-    @Order(7)
+    @Order(8)
     void aPluginCallUnderWayKeepsItsRuntimeWhileTheNextInstallerReplacesIt() throws Exception {
         Path old = onlyCopy();
         Path pods = Files.createDirectories(dir.resolve("confirming-pods"));

@@ -207,14 +207,18 @@ final class MeshProcesses {
     /**
      * The agent's WireGuard options: its device {@code wisp-C-<n>} (UAPI socket under the cluster's
      * name, removed with it), endpoint on the node address, its pod CIDRs published (both families in
-     * a dual-stack cluster), the cluster's pods' /16 and/or its IPv6 twin {@code fd00:<base+1>::/32}
-     * unreachable except through the device (strict), the key in the work directory.
+     * a dual-stack cluster; none when they come from the Node resources), the cluster's pods' /16
+     * and/or its IPv6 twin {@code fd00:<base+1>::/32} unreachable except through the device (strict),
+     * the key in the work directory.
      */
     private List<String> wireguardArgs(LocalCluster.Node n) {
         List<String> args = new ArrayList<>(List.of("--wireguard", "--wireguard-interface", wireguardInterface(
-                cluster, n), "--wireguard-address", n.address(), "--wireguard-pod-cidr", n.podCidr()));
-        if (spec.cluster().stack() == ClusterSpec.Stack.DUAL) {
-            args.addAll(List.of("--wireguard-pod-cidr", n.podCidr6()));
+                cluster, n), "--wireguard-address", n.address()));
+        if (!spec.wireguardPodCidrsFromNodes()) {
+            args.addAll(List.of("--wireguard-pod-cidr", n.podCidr()));
+            if (spec.cluster().stack() == ClusterSpec.Stack.DUAL) {
+                args.addAll(List.of("--wireguard-pod-cidr", n.podCidr6()));
+            }
         }
         cluster.plan().podsCidrs().forEach(c -> args.addAll(List.of("--wireguard-cluster-cidr", c)));
         args.addAll(List.of("--wireguard-state-dir", spec.workDir().resolve("wireguard").resolve(n.name())

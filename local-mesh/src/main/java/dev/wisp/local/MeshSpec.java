@@ -31,10 +31,14 @@ import java.util.Map;
  * @param agentCommand the command prefix that runs the agents' {@code wisp} exactly as given (e.g. the
  *        container image's launcher inside a container runtime's set-up), or null for
  *        {@code wispCommand} with the production agent's JVM options and an AOT cache
+ * @param wireguardPodCidrsFromNodes with {@code wireguard}: the agents get no
+ *        {@code --wireguard-pod-cidr} and take their pod CIDRs from their Node resources, as the
+ *        chart runs them; otherwise each is given its node's
  */
 public record MeshSpec(ClusterSpec cluster, List<String> wispCommand, Path workDir, Path configDir,
         List<ServiceSpec> services, String meshConfig, List<String> agentArgs, boolean wireguard,
-        List<String> agentCapabilities, List<String> controlPlaneArgs, List<String> agentCommand) {
+        List<String> agentCapabilities, List<String> controlPlaneArgs, List<String> agentCommand,
+        boolean wireguardPodCidrsFromNodes) {
 
     public MeshSpec {
         controlPlaneArgs = List.copyOf(requireNonNull(controlPlaneArgs, "controlPlaneArgs"));
@@ -125,6 +129,7 @@ public record MeshSpec(ClusterSpec cluster, List<String> wispCommand, Path workD
         private final List<String> controlPlaneArgs = new ArrayList<>();
         private List<String> agentCapabilities;
         private List<String> agentCommand;
+        private boolean wireguardPodCidrsFromNodes;
 
         private Builder(ClusterSpec cluster) {
             this.cluster = requireNonNull(cluster, "cluster");
@@ -191,13 +196,22 @@ public record MeshSpec(ClusterSpec cluster, List<String> wispCommand, Path workD
             return this;
         }
 
+        /**
+         * The agents' WireGuard takes each node's pod CIDRs from its Node resource (no
+         * {@code --wireguard-pod-cidr}), as the chart runs it.
+         */
+        public Builder wireguardPodCidrsFromNodes() {
+            this.wireguardPodCidrsFromNodes = true;
+            return this;
+        }
+
         public MeshSpec build() {
             return new MeshSpec(cluster, wispCommand == null ? currentJvmWispCommand() : wispCommand,
                     workDir == null
                             ? Path.of(System.getProperty("java.io.tmpdir"), "wisp-mesh-" + cluster.name())
                             : workDir,
                     configDir, services, meshConfig, agentArgs, wireguard, agentCapabilities, controlPlaneArgs,
-                    agentCommand);
+                    agentCommand, wireguardPodCidrsFromNodes);
         }
     }
 }

@@ -156,7 +156,7 @@ public final class ControlPlane implements AutoCloseable {
      * registrations (which arrive on gRPC threads); guards the fields below.
      */
     private final Object publishLock = new Object();
-    private KeyRegistry keys = KeyRegistry.empty();
+    private KeyRegistry keys;
     /** Registrations that came before the first valid reading, checked at that reading. */
     private final Map<String, KeyRegistry.Claim> pendingClaims = new LinkedHashMap<>();
     /** The last refusal logged per node: a repeated claim (every reconnect) is counted, not logged again. */
@@ -168,6 +168,7 @@ public final class ControlPlane implements AutoCloseable {
         this.options = options;
         this.rotation = new RootRotation(() -> ca, options.ca().pluggedIn(), this::bundleChanged);
         this.source = source;
+        this.keys = KeyRegistry.empty(source.podCidrsFromNodesOnly());
         this.credentials = agents == null ? new LocalNodeCredentials(options.stateDir()) : null;
         this.agents = agents == null ? credentials : agents;
         this.discovery = new WorkloadDiscoveryServer(registry);

@@ -33,6 +33,16 @@ public interface ConfigSource extends AutoCloseable {
      */
     default void recordWireGuardKey(String node, String publicKey, String endpoint) {}
 
+    /**
+     * Whether this source's Node objects are the authority on each node's pod CIDRs, so that an
+     * agent may claim only CIDRs within its own Node's, and none when its Node declares none. True
+     * for Kubernetes ({@code spec.podCIDRs}, set by the node IPAM controller, never by an agent);
+     * false for the directory source, where a Node may leave its CIDRs to its agent's claim.
+     */
+    default boolean podCidrsFromNodesOnly() {
+        return false;
+    }
+
     @Override
     void close();
 

@@ -287,6 +287,12 @@ public final class KubernetesConfigSource implements ConfigSource {
         }
     }
 
+    /** A Node's {@code spec.podCIDRs} are the node IPAM controller's, the only word on its pods' ranges. */
+    @Override
+    public boolean podCidrsFromNodesOnly() {
+        return true;
+    }
+
     @Override
     public List<Change> apply(String fileName, String yaml) throws ConfigRejectedException {
         throw notHere(fileName);

@@ -32,13 +32,20 @@ import java.util.Optional;
  * <p>A node may replace its own key (a key rotation): the new key passes the same checks, and the
  * keys it replaced (its last {@value #RETIRED_PER_NODE}) stay its own, so no other node can claim
  * a key that peers may still hold for it.
+ *
+ * <p>Where Node objects are the authority on pod CIDRs ({@link #declaredCidrsOnly()}: the
+ * Kubernetes source, whose Nodes carry {@code spec.podCIDRs} from the node IPAM controller), a node
+ * whose Node declares none may claim no CIDR at all: otherwise the first agent to claim a range
+ * nobody declared would have other nodes route it there. An agent that claims nothing is routed
+ * its Node's declared CIDRs (the translator serves the declared ones).
  */
 public final class KeyRegistry {
     /** At most this many pod CIDRs per node (Kubernetes gives at most one per address family). */
     static final int MAX_CIDRS = 8;
     /** Replaced keys remembered per node. */
     static final int RETIRED_PER_NODE = 8;
-    private static final KeyRegistry EMPTY = new KeyRegistry(Map.of(), Map.of());
+    private static final KeyRegistry EMPTY = new KeyRegistry(Map.of(), Map.of(), false);
+    private static final KeyRegistry EMPTY_DECLARED_ONLY = new KeyRegistry(Map.of(), Map.of(), true);
 
     /** Why a claim was refused: the label of the refusal metric. */
     public enum Reason {
@@ -83,14 +90,32 @@ public final class KeyRegistry {
     private final Map<String, WireGuardEntry> entries;
     /** The keys each node replaced, oldest first (at most {@link #RETIRED_PER_NODE}). */
     private final Map<String, List<String>> retired;
+    /** Whether only CIDRs a node's Node object declares may be claimed (none when it declares none). */
+    private final boolean declaredCidrsOnly;
 
-    private KeyRegistry(Map<String, WireGuardEntry> entries, Map<String, List<String>> retired) {
+    private KeyRegistry(Map<String, WireGuardEntry> entries, Map<String, List<String>> retired,
+            boolean declaredCidrsOnly) {
         this.entries = entries;
         this.retired = retired;
+        this.declaredCidrsOnly = declaredCidrsOnly;
     }
 
+    /** An empty registry where a node without declared pod CIDRs may claim any range no other node holds. */
     public static KeyRegistry empty() {
         return EMPTY;
+    }
+
+    /**
+     * An empty registry; with {@code declaredCidrsOnly} a node may claim only pod CIDRs within those
+     * its Node object declares, and none when it declares none.
+     */
+    public static KeyRegistry empty(boolean declaredCidrsOnly) {
+        return declaredCidrsOnly ? EMPTY_DECLARED_ONLY : EMPTY;
+    }
+
+    /** Whether only declared pod CIDRs may be claimed. */
+    public boolean declaredCidrsOnly() {
+        return declaredCidrsOnly;
     }
 
     /** Accepted entries by node name, in the order they were first registered. */
@@ -182,7 +207,8 @@ public final class KeyRegistry {
             r.put(node, List.copyOf(keys));
             retiredNext = Collections.unmodifiableMap(r);
         }
-        return new Outcome.Accepted(new KeyRegistry(Collections.unmodifiableMap(next), retiredNext), entry, true);
+        return new Outcome.Accepted(new KeyRegistry(Collections.unmodifiableMap(next), retiredNext, declaredCidrsOnly),
+                entry, true);
     }
 
     /**
@@ -193,7 +219,7 @@ public final class KeyRegistry {
         requireNonNull(nodes, "nodes");
         Map<String, List<String>> kept = new LinkedHashMap<>(retired);
         kept.keySet().retainAll(nodes.stream().map(n -> n.ref().name()).toList());
-        KeyRegistry r = new KeyRegistry(Map.of(), Collections.unmodifiableMap(kept));
+        KeyRegistry r = new KeyRegistry(Map.of(), Collections.unmodifiableMap(kept), declaredCidrsOnly);
         List<Dropped> dropped = new ArrayList<>();
         for (var e : entries.entrySet()) {
             WireGuardEntry w = e.getValue();
@@ -232,6 +258,11 @@ public final class KeyRegistry {
 
     private Outcome checkCidr(String node, NodeDef self, Cidr c, List<NodeDef> nodes) {
         List<Cidr> declared = self.podCidrs().stream().map(KeyRegistry::declared).flatMap(Optional::stream).toList();
+        if (declaredCidrsOnly && declared.isEmpty()) {
+            return new Outcome.Refused(Reason.CIDR_NOT_DECLARED, "node " + node + " published the pod CIDR " + c
+                    + ", but its Node declares no spec.podCIDRs, and here pod CIDRs are taken from Node objects only"
+                    + " (is the node IPAM controller on? Otherwise leave --wireguard-pod-cidr out)");
+        }
         if (!self.podCidrs().isEmpty() && declared.stream().noneMatch(d -> within(c, d))) {
             return new Outcome.Refused(Reason.CIDR_NOT_DECLARED, "node " + node + " published the pod CIDR " + c
                     + ", which is not within its Node's podCIDRs " + self.podCidrs());

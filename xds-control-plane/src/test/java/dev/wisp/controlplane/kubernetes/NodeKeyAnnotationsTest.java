@@ -11,7 +11,11 @@ import dev.wisp.controlplane.ControlPlane;
 import dev.wisp.controlplane.model.NodeDef;
 import dev.wisp.controlplane.translate.TypeUrls;
 import dev.wisp.node.controlplane.ControlPlaneClient;
+import dev.wisp.node.state.StateUpdates;
 import dev.wisp.node.state.WorkloadIndex;
+import dev.wisp.node.wireguard.PeerPlan;
+import dev.wisp.wireguard.Prefix;
+import dev.wisp.api.workload.v1.Resource;
 import dev.wisp.node.xds.WorkloadXdsClient;
 import dev.wisp.spiffe.TrustBundle;
 import io.fabric8.kubernetes.api.model.NodeBuilder;
@@ -71,14 +75,17 @@ class NodeKeyAnnotationsTest {
         return Base64.getEncoder().encodeToString(k);
     }
 
-    static WireGuardRegistration registration(String key, String endpoint, String cidr) {
-        return WireGuardRegistration.newBuilder().setPublicKey(key).setEndpoint(endpoint).addPodCidrs(cidr).build();
+    static WireGuardRegistration registration(String key, String endpoint, String... cidrs) {
+        return WireGuardRegistration.newBuilder().setPublicKey(key).setEndpoint(endpoint).addAllPodCidrs(List.of(
+                cidrs)).build();
     }
 
+    /** A Node with InternalIP {@code address} and {@code spec.podCIDR} {@code cidr} (none when null). */
     void node(String name, String address, String cidr, Map<String, String> annotations) {
         client.nodes().resource(new NodeBuilder().withNewMetadata().withName(name).withAnnotations(annotations)
-                .endMetadata().withNewSpec().withPodCIDR(cidr).endSpec().withNewStatus().addNewAddress()
-                .withType("InternalIP").withAddress(address).endAddress().endStatus().build()).create();
+                .endMetadata().withNewSpec().withPodCIDR(cidr).withPodCIDRs(cidr == null ? List.of() : List.of(cidr))
+                .endSpec().withNewStatus().addNewAddress().withType("InternalIP").withAddress(address).endAddress()
+                .endStatus().build()).create();
     }
 
     Map<String, String> annotations(String node) {
@@ -88,6 +95,11 @@ class NodeKeyAnnotationsTest {
 
     /** A real agent's discovery client for {@code node} that publishes what {@code registration} holds. */
     WorkloadXdsClient agent(String node, AtomicReference<WireGuardRegistration> registration) {
+        return agent(node, registration, WorkloadIndex.create());
+    }
+
+    /** The same, filling {@code index} with what the control plane serves it. */
+    WorkloadXdsClient agent(String node, AtomicReference<WireGuardRegistration> registration, WorkloadIndex index) {
         TrustBundle bundle;
         try {
             bundle = TrustBundle.read("k8s.test", cp.caDir().resolve("bundle.pem"));
@@ -102,7 +114,7 @@ class NodeKeyAnnotationsTest {
             } catch (java.io.IOException e) {
                 throw new java.io.UncheckedIOException(e);
             }
-        }, WorkloadIndex.create(), FAST, () -> Optional.of(registration.get()));
+        }, index, FAST, () -> Optional.of(registration.get()));
         opened.add(c);
         c.start();
         return c;
@@ -114,17 +126,22 @@ class NodeKeyAnnotationsTest {
         return Double.parseDouble(m.substring(m.lastIndexOf(' ') + 1));
     }
 
-    @Test
-    void acceptedKeysAreAnnotatedOnTheirNodeRotationsReplaceThemAndRefusedClaimsReachNoNode() throws Exception {
-        node("k-node1", "192.0.2.1", "10.1.0.0/24", Map.of("example.com/keep", "yes"));
-        node("k-node2", "192.0.2.2", "10.1.1.0/24", Map.of());
+    /** Starts the control plane on the mock API and waits until it serves {@code nodes} Node resources. */
+    void startControlPlane(int nodes) throws Exception {
         Path mesh = KubernetesConfigSourceTest.meshConfig(dir);
         KubernetesConfigSource source = new KubernetesConfigSource(client, new KubernetesConfigSource.Settings(
                 new Enrollment(Enrollment.DEFAULT_LABEL, false), mesh, Duration.ZERO, Duration.ofSeconds(10)));
         InetSocketAddress loopback = new InetSocketAddress(InetAddress.getLoopbackAddress(), 0);
         cp = ControlPlane.start(new ControlPlane.Options(mesh, dir.resolve("state"), loopback, loopback), source);
-        await().atMost(Duration.ofSeconds(20)).until(() -> cp.translation() != null && cp.translation().resources(
-                TypeUrls.NODE).size() == 2);
+        await().atMost(Duration.ofSeconds(60)).until(() -> cp.translation() != null && cp.translation().resources(
+                TypeUrls.NODE).size() == nodes);
+    }
+
+    @Test
+    void acceptedKeysAreAnnotatedOnTheirNodeRotationsReplaceThemAndRefusedClaimsReachNoNode() throws Exception {
+        node("k-node1", "192.0.2.1", "10.1.0.0/24", Map.of("example.com/keep", "yes"));
+        node("k-node2", "192.0.2.2", "10.1.1.0/24", Map.of());
+        startControlPlane(2);
 
         // Node 1's agent registers: its key and endpoint land on its Node, beside what was there.
         AtomicReference<WireGuardRegistration> node1 = new AtomicReference<>(registration(key(1), "192.0.2.1:51820",
@@ -165,5 +182,91 @@ class NodeKeyAnnotationsTest {
         agent2.republishWireGuard();
         await().atMost(Duration.ofSeconds(20)).until(() -> refused("key_of_another_node") > before);
         assertThat(annotations("k-node2")).containsEntry(KEY, key(2));
+    }
+
+    /**
+     * As the chart runs agents (no {@code --wireguard-pod-cidr}): each node's pod CIDRs in the peer
+     * plans are its Node's {@code spec.podCIDRs}, served by the control plane. A node claiming another
+     * node's CIDR is refused and logged, and the other node's pods stay routed to that node only; a
+     * node whose Node declares no CIDR may claim none (here the first claimant would otherwise have
+     * taken it); a CIDR the Node gains later reaches the plans.
+     */
+    @Test
+    void podCidrsInThePeerPlansAreTheNodesOwnAndAClaimOnAnotherNodesIsRefused() throws Exception {
+        node("k-a", "192.0.2.1", "10.1.0.0/24", Map.of());
+        node("k-b", "192.0.2.2", "10.1.1.0/24", Map.of());
+        node("k-c", "192.0.2.3", null, Map.of());
+        startControlPlane(3);
+        AtomicReference<WireGuardRegistration> a = new AtomicReference<>(registration(key(1), "192.0.2.1:51820"));
+        WorkloadXdsClient agentA = agent("k-a", a);
+        agent("k-b", new AtomicReference<>(registration(key(2), "192.0.2.2:51820")));
+        WorkloadIndex seenByC = WorkloadIndex.create();
+        AtomicReference<WireGuardRegistration> c = new AtomicReference<>(registration(key(3), "192.0.2.3:51820"));
+        WorkloadXdsClient agentC = agent("k-c", c, seenByC);
+
+        // Node c's plan (strict, no flag): a peer per other node, with that Node's declared CIDR.
+        await().atMost(Duration.ofSeconds(60)).until(() -> plan(seenByC).peers().size() == 2);
+        assertThat(allowed(plan(seenByC))).containsExactlyInAnyOrder("k-a 10.1.0.0/24 192.0.2.1/32",
+                "k-b 10.1.1.0/24 192.0.2.2/32");
+        assertThat(plan(seenByC).routed()).extracting(Prefix::toString).containsExactlyInAnyOrder("10.1.0.0/24",
+                "10.1.1.0/24");
+        // Node a registered no CIDR: what is routed to it is its Node's.
+        assertThat(cp.wireguardKeys().get("k-a").podCidrs()).isEmpty();
+        await().atMost(Duration.ofSeconds(60)).until(() -> cp.wireguardKeys().containsKey("k-c"));
+
+        // The spoof: node a claims node b's CIDR. Refused, logged, counted; b's pods stay b's.
+        ch.qos.logback.classic.Logger cpLog = (ch.qos.logback.classic.Logger) org.slf4j.LoggerFactory.getLogger(
+                ControlPlane.class);
+        ch.qos.logback.core.read.ListAppender<ch.qos.logback.classic.spi.ILoggingEvent> logged = new ch.qos.logback.core.read.ListAppender<>();
+        logged.start();
+        cpLog.addAppender(logged);
+        try {
+            a.set(registration(key(1), "192.0.2.1:51820", "10.1.0.0/24", "10.1.1.0/24"));
+            agentA.republishWireGuard();
+            await().atMost(Duration.ofSeconds(60)).until(() -> refused("cidr_not_declared") >= 1);
+            assertThat(logged.list).extracting(ch.qos.logback.classic.spi.ILoggingEvent::getFormattedMessage)
+                    .anyMatch(m -> m.contains("node k-a published the pod CIDR 10.1.1.0/24, which is not within its "
+                            + "Node's podCIDRs [10.1.0.0/24]"));
+        } finally {
+            cpLog.detachAppender(logged);
+        }
+        // Node c, its Node declaring nothing, claims a range nobody declared: refused too.
+        c.set(registration(key(3), "192.0.2.3:51820", "10.1.2.0/24"));
+        agentC.republishWireGuard();
+        await().atMost(Duration.ofSeconds(60)).until(() -> refused("cidr_not_declared") >= 2);
+        // Each node keeps its previous entry; the plans are as before.
+        assertThat(cp.wireguardKeys().get("k-a").podCidrs()).isEmpty();
+        assertThat(cp.wireguardKeys().get("k-c").podCidrs()).isEmpty();
+        assertThat(allowed(plan(seenByC))).containsExactlyInAnyOrder("k-a 10.1.0.0/24 192.0.2.1/32",
+                "k-b 10.1.1.0/24 192.0.2.2/32");
+        assertThat(plan(seenByC).peers()).filteredOn(p -> p.node().equals("k-a")).singleElement().satisfies(
+                p -> assertThat(p.allowedIps()).extracting(Prefix::toString).doesNotContain("10.1.1.0/24"));
+        assertThat(translatedCidrs("k-a")).containsExactly("10.1.0.0/24");
+        assertThat(translatedCidrs("k-c")).isEmpty();
+
+        // Node c's Node gets its CIDR (the IPAM controller sets spec.podCIDRs once): it reaches the plans.
+        client.nodes().withName("k-c").edit(n -> new NodeBuilder(n).editSpec().withPodCIDR("10.1.2.0/24")
+                .withPodCIDRs("10.1.2.0/24").endSpec().build());
+        await().atMost(Duration.ofSeconds(60)).until(() -> translatedCidrs("k-c").equals(List.of("10.1.2.0/24")));
+        await().atMost(Duration.ofSeconds(60)).until(() -> plan(seenByC).local().equals(java.util.Set.of(Prefix.parse(
+                "10.1.2.0/24"))));
+    }
+
+    /** Node c's strict plan from what its agent holds, with no pod CIDR flag and no cluster CIDR. */
+    static PeerPlan plan(WorkloadIndex index) {
+        return PeerPlan.of("k-c", index.snapshot().resources().getOrDefault(StateUpdates.NODE, Map.of()).values()
+                .stream().map(Resource::getNode).toList(), List.of(), List.of(), true);
+    }
+
+    /** Each peer as "node allowed-ips...". */
+    static List<String> allowed(PeerPlan plan) {
+        return plan.peers().stream().map(p -> p.node() + " " + String.join(" ", p.allowedIps().stream().map(
+                Prefix::toString).toList())).toList();
+    }
+
+    /** The pod CIDRs of {@code node}'s Node resource as the control plane serves it. */
+    List<String> translatedCidrs(String node) {
+        return cp.translation().resources(TypeUrls.NODE).values().stream().map(r -> r.getNode()).filter(n -> n
+                .getName().equals(node)).findFirst().orElseThrow().getPodCidrsList();
     }
 }

@@ -96,6 +96,37 @@ class KeyRegistryTest {
         assertThat(before.entries()).containsOnlyKeys("node2", "node3");
     }
 
+    /**
+     * Where Node objects are the authority (Kubernetes): a node whose Node declares no CIDR may claim
+     * none, even one nobody holds (the directory registry accepts that), and keeps its key; a claim
+     * of nothing, or within the node's declared CIDRs, is accepted; revalidation keeps the rule.
+     */
+    @Test
+    void whereNodesDeclareTheCidrsANodeWhoseNodeDeclaresNoneMayClaimNone() {
+        Claim unheld = new Claim(key(4), "10.0.0.13:51820", List.of("10.9.0.0/16"));
+        accepted(KeyRegistry.empty().register("node3", unheld, NODES));
+        KeyRegistry k8s = KeyRegistry.empty(true);
+        assertThat(k8s.declaredCidrsOnly()).isTrue();
+        assertThat(k8s.register("node3", unheld, NODES)).isInstanceOfSatisfying(Outcome.Refused.class, f -> {
+            assertThat(f.reason()).isEqualTo(Reason.CIDR_NOT_DECLARED);
+            assertThat(f.message()).isEqualTo("node node3 published the pod CIDR 10.9.0.0/16, but its Node declares "
+                    + "no spec.podCIDRs, and here pod CIDRs are taken from Node objects only (is the node IPAM "
+                    + "controller on? Otherwise leave --wireguard-pod-cidr out)");
+        });
+        KeyRegistry r = accepted(k8s.register("node3", new Claim(key(4), "10.0.0.13:51820", List.of()), NODES))
+                .registry();
+        Outcome.Accepted own = accepted(r.register("node1", new Claim(KEY1, "10.0.0.11:51820", List.of(
+                "10.1.0.0/25")), NODES));
+        assertThat(own.entry().podCidrs()).containsExactly(Cidr.parse("10.1.0.0/25"));
+        Outcome.Accepted none = accepted(own.registry().register("node1", new Claim(KEY1, "10.0.0.11:51820",
+                List.of()), NODES));
+        assertThat(none.entry().podCidrs()).isEmpty();
+        KeyRegistry again = none.registry().revalidate(NODES).registry();
+        assertThat(again.declaredCidrsOnly()).isTrue();
+        assertThat(again.entries()).containsOnlyKeys("node3", "node1");
+        assertThat(again.register("node3", unheld, NODES)).isInstanceOf(Outcome.Refused.class);
+    }
+
     @Test
     void nodeWithoutDeclaredCidrsMayNotTakeAnotherNodesRegisteredCidr() {
         NodeDef node4 = node("node4", "10.0.0.14", "");

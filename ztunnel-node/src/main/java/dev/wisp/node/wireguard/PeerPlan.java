@@ -50,7 +50,9 @@ public record PeerPlan(List<PeerSpec> peers, Set<Prefix> routed, Set<Prefix> unr
     /**
      * The plan for {@code self} among {@code nodes}.
      *
-     * @param ownCidrs this node's pod CIDRs (from its settings)
+     * @param ownCidrs this node's pod CIDRs from its settings ({@code --wireguard-pod-cidr}, may be
+     *            empty): used until, and unless, this node's own Node resource names some (on
+     *            Kubernetes its Node's {@code spec.podCIDRs}, which the control plane serves)
      * @param clusterCidrs CIDRs that hold every node's pods; in strict mode what of them is not this
      *            node's is unreachable except through the device
      * @param strict whether traffic for other nodes' pods is dropped rather than sent in clear when
@@ -123,11 +125,38 @@ public record PeerPlan(List<PeerSpec> peers, Set<Prefix> routed, Set<Prefix> unr
             peers.add(new PeerSpec(n.getName(), key, endpoint, List.copyOf(allowed), List.copyOf(sentTo)));
         }
         Set<Prefix> local = new LinkedHashSet<>();
-        if (strict) {
+        List<Prefix> own = own(self, nodes, ownCidrs, skipped);
+        if (strict && !own.isEmpty()) {
             unreachable.addAll(clusterCidrs);
-            local.addAll(ownCidrs);
+            local.addAll(own);
+        } else if (strict && !clusterCidrs.isEmpty()) {
+            // Unreachable cluster CIDRs without a "throw" for this node's own pods would cut the
+            // node off from its own pods: other nodes' pod CIDRs stay unreachable, one by one.
+            skipped.add("cluster CIDRs " + clusterCidrs + " not made unreachable yet: this node's own pod CIDRs are "
+                    + "not known (no --wireguard-pod-cidr, and its Node names none)");
         }
         return new PeerPlan(List.copyOf(peers), Set.copyOf(routed), Set.copyOf(unreachable), Set.copyOf(local),
                 Set.copyOf(hboneRouted), Set.copyOf(hboneUnreachable), List.copyOf(skipped));
+    }
+
+    /**
+     * This node's pod CIDRs: those its own Node resource names (the control plane's word: the Node
+     * object's declared CIDRs, or what it accepted from this agent), else {@code configured}.
+     */
+    private static List<Prefix> own(String self, Collection<Node> nodes, List<Prefix> configured,
+            List<String> skipped) {
+        List<Prefix> served = new ArrayList<>();
+        for (Node n : nodes) {
+            if (n.getName().equals(self)) {
+                for (String c : n.getPodCidrsList()) {
+                    try {
+                        served.add(Prefix.parse(c));
+                    } catch (IllegalArgumentException e) {
+                        skipped.add("this node's pod CIDR " + c + " ignored: " + e.getMessage());
+                    }
+                }
+            }
+        }
+        return served.isEmpty() ? configured : List.copyOf(served);
     }
 }

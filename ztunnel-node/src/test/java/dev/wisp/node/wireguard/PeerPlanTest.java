@@ -83,4 +83,33 @@ class PeerPlanTest {
         assertThat(p.unreachable()).contains(Prefix.parse("10.1.1.0/24"), Prefix.parse("10.1.2.0/24"));
         assertThat(p.skipped()).hasSize(2).allMatch(s -> s.contains("refused"));
     }
+
+    @Test
+    void withoutAPodCidrFlagThisNodesOwnCidrsAreThoseItsNodeResourceNames() {
+        // As the chart runs the agent: no --wireguard-pod-cidr; the control plane serves the Node's.
+        PeerPlan p = PeerPlan.of("node1", List.of(SELF, WITH_KEY, WITHOUT_KEY), List.of(), CLUSTER, true);
+        assertThat(p.local()).containsExactly(Prefix.parse("10.1.0.0/24"));
+        assertThat(p.unreachable()).contains(Prefix.parse("10.1.0.0/16"));
+        // The Node resource wins over a flag that names something else (the control plane refused
+        // that claim, or the flag is stale).
+        PeerPlan stale = PeerPlan.of("node1", List.of(SELF, WITH_KEY), List.of(Prefix.parse("10.1.9.0/24")), CLUSTER,
+                true);
+        assertThat(stale.local()).containsExactly(Prefix.parse("10.1.0.0/24"));
+    }
+
+    @Test
+    void untilItsOwnCidrsAreKnownTheClusterCidrsAreNotMadeUnreachable() {
+        // At start (no Node resource yet) and without the flag: making 10.1.0.0/16 unreachable with
+        // no "throw" for this node's own pods would cut the node off from them.
+        PeerPlan start = PeerPlan.of("node1", List.of(), List.of(), CLUSTER, true);
+        assertThat(start.unreachable()).isEmpty();
+        assertThat(start.local()).isEmpty();
+        assertThat(start.skipped()).singleElement().asString().contains("not made unreachable yet");
+        // Other nodes' pod CIDRs are unreachable without a peer all the same.
+        Node selfWithout = node("node1", "10.0.0.11", "", "", "", false);
+        PeerPlan known = PeerPlan.of("node1", List.of(selfWithout, WITH_KEY, WITHOUT_KEY), List.of(), CLUSTER, true);
+        assertThat(known.unreachable()).containsExactlyInAnyOrder(Prefix.parse("10.1.1.0/24"), Prefix.parse(
+                "10.1.2.0/24"));
+        assertThat(known.routed()).containsExactly(Prefix.parse("10.1.1.0/24"));
+    }
 }
