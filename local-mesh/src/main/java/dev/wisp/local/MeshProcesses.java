@@ -177,6 +177,9 @@ final class MeshProcesses {
         cmd.addAll(spec.agentArgs());
         cmd.addAll(more);
         ProcessBuilder agent = cluster.agentOnNode(n, cmd);
+        if (spec.cpuShares() != null) {
+            agent.command(spec.cpuShares().joining(spec.cluster().name(), n.name(), true, agent.command()));
+        }
         AGENT_JVM.applyTo(agent.environment());
         try {
             agents.put(n.name(), agent.redirectErrorStream(true).redirectOutput(log.appendTo()).start());
@@ -306,6 +309,9 @@ final class MeshProcesses {
     /** Starts {@code command} in {@code pod}, stdout and stderr merged, to {@code logFile} or (null) to the process. */
     Process startInPod(LocalCluster.Pod pod, List<String> command, Path logFile) throws IOException {
         ProcessBuilder b = cluster.inPod(pod, command).redirectErrorStream(true);
+        if (spec.cpuShares() != null) {
+            b.command(spec.cpuShares().joining(spec.cluster().name(), pod.name(), false, b.command()));
+        }
         if (logFile != null) {
             b.redirectOutput(new ProcessLog(logFile).appendTo());
         }

@@ -31,10 +31,13 @@ import java.util.Map;
  * @param agentCommand the command prefix that runs the agents' {@code wisp} exactly as given (e.g. the
  *        container image's launcher inside a container runtime's set-up), or null for
  *        {@code wispCommand} with the production agent's JVM options and an AOT cache
+ * @param cpuShares each agent's and each pod's CPU weight in a group of its own, as Kubernetes gives
+ *        containers with CPU requests ({@link CpuShares}); null (the default) for none: every thread
+ *        then competes with the machine's others on its own
  */
 public record MeshSpec(ClusterSpec cluster, List<String> wispCommand, Path workDir, Path configDir,
         List<ServiceSpec> services, String meshConfig, List<String> agentArgs, boolean wireguard,
-        List<String> agentCapabilities, List<String> controlPlaneArgs, List<String> agentCommand) {
+        List<String> agentCapabilities, List<String> controlPlaneArgs, List<String> agentCommand, CpuShares cpuShares) {
 
     public MeshSpec {
         controlPlaneArgs = List.copyOf(requireNonNull(controlPlaneArgs, "controlPlaneArgs"));
@@ -125,6 +128,7 @@ public record MeshSpec(ClusterSpec cluster, List<String> wispCommand, Path workD
         private final List<String> controlPlaneArgs = new ArrayList<>();
         private List<String> agentCapabilities;
         private List<String> agentCommand;
+        private CpuShares cpuShares;
 
         private Builder(ClusterSpec cluster) {
             this.cluster = requireNonNull(cluster, "cluster");
@@ -191,13 +195,19 @@ public record MeshSpec(ClusterSpec cluster, List<String> wispCommand, Path workD
             return this;
         }
 
+        /** The agents and the pods' processes run in CPU groups with these weights ({@link CpuShares}). */
+        public Builder cpuShares(CpuShares shares) {
+            this.cpuShares = requireNonNull(shares, "shares");
+            return this;
+        }
+
         public MeshSpec build() {
             return new MeshSpec(cluster, wispCommand == null ? currentJvmWispCommand() : wispCommand,
                     workDir == null
                             ? Path.of(System.getProperty("java.io.tmpdir"), "wisp-mesh-" + cluster.name())
                             : workDir,
                     configDir, services, meshConfig, agentArgs, wireguard, agentCapabilities, controlPlaneArgs,
-                    agentCommand);
+                    agentCommand, cpuShares);
         }
     }
 }
