@@ -162,7 +162,10 @@ final class MeshProcesses {
         if (!spec.agentArgs().contains("--drain-timeout")) {
             cmd.addAll(List.of("--drain-timeout", "PT1S"));
         }
-        cmd.addAll(List.of("--workers", "1", "--capture", "--pods-dir",
+        if (!spec.agentArgs().contains("--workers")) {
+            cmd.addAll(List.of("--workers", "1")); // one I/O loop per agent unless the spec says otherwise
+        }
+        cmd.addAll(List.of("--capture", "--pods-dir",
                 podsDir(n).toString(), "--workload-api-dir",
                 workloadApiDir(n).toString(), "--capture-address",
                 n.address(), "--bpf-pin-root", "/sys/fs/bpf/wisp/" + spec.cluster().name() + "/" + n.name()));
