@@ -317,6 +317,13 @@ class NoisyNeighbourE2eTest {
             assertThat(noisy).as("node 1 held the noisy pod: " + counter).isPositive();
             assertThat(quiet).as("the quiet pod far less: " + counter).isLessThanOrEqualTo(noisy / 10);
         }
+        // Node 2's inbound side of the share (InboundShare), keyed by the source workload: reported, not
+        // asserted (whether node 2 sees quiet's answers late depends on the machine's moment).
+        String node2 = OpenConnectionPolicyE2eTest.httpGet(mesh.metricsUrl("node2"));
+        for (String counter : List.of("wisp_workload_connections_delayed_total", "wisp_workload_bytes_paused_total")) {
+            System.out.println("node 2 (inbound) " + counter + ": noisy " + counter(node2, counter, "default/noisy")
+                    + ", quiet " + counter(node2, counter, "default/quiet"));
+        }
         assertThat(metrics.lines().filter(l -> l.startsWith("wisp_workload_connections_refused_total{")))
                 .as("no refusal of the quiet pod").noneMatch(l -> l.contains("workload=\"default/quiet\""));
         JsonNode flows = new ObjectMapper().readTree(floodFlows).get("connections");
