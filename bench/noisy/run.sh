@@ -21,9 +21,15 @@
 #   SECONDS_PHASE=10 ROUNDS=3 RUNS=1 CONFIGS="fair defaults limited" OUT=bench/results/noisy.txt BASE=146
 #   MVN_ARGS="-Dmaven.compiler.useIncrementalCompilation=false" (extra Maven arguments)
 #   SWITCH=1: in the fair configuration each round also runs the flood, the push and the solo push with
-#   node 1's share switched off at run time (POST /fair/switch?on=0 on its admin listener): on vs off in
+#   both agents' share switched off at run time (POST /fair/switch?on=0 on their admin listeners): on vs off in
 #   the same minute. Every run also measures the same quiet load between two uncaptured pods (direct,
 #   no mesh) at the same time, to tell the machine's share of the harm from the mesh's.
+#   CPU_REQUESTS=AGENT,POD (millicores, e.g. 200,100): the agents and the pods run in CPU groups
+#   (cgroup v1 cpu.shares = millicores x 1024 / 1000, under one group of 1024 x cores for the cluster),
+#   as Kubernetes runs a DaemonSet and pods with CPU requests (CpuShares); unset: no CPU groups.
+#   Nothing of the run is niced: run it as it is (the agents inherit the shell's nice value).
+#   Every report has a "scheduling" table: the agents' and the pods' CPU time and run-queue wait
+#   per second of each phase, from /proc/<pid>/task/*/schedstat.
 #   GC_LOG=DIR: every JVM of the mesh (agents, control plane, pod apps) writes its unified GC and
 #   safepoint log under DIR/<config>-<run>/
 set -uo pipefail
@@ -37,6 +43,7 @@ RUNS=${RUNS:-1}
 CONFIGS=${CONFIGS:-fair defaults limited}
 GC_LOG=${GC_LOG:-}
 SWITCH=${SWITCH:-0}
+CPU_REQUESTS=${CPU_REQUESTS:-}
 OUT=${OUT:-bench/results/noisy.txt}
 TMP=$(mktemp -d /tmp/wisp-noisy.XXXXXX)
 trap 'rm -rf "$TMP"' EXIT
@@ -62,13 +69,19 @@ for config in $CONFIGS; do
       gc=("-Dwisp.noisy.gcLog=$(cd "$GC_LOG/$config-$run" && pwd)")
     fi
     echo "== $config, run $run" | tee -a "$TMP/all.txt"
-    echo "agent flags: $(args_of "$config")" >> "$TMP/all.txt"
+    echo "agent flags: $(args_of "$config"); CPU requests (agent,pod millicores): ${CPU_REQUESTS:-none}" >> "$TMP/all.txt"
     ./mvnw -o -B -q -pl e2e -am verify -Dtest=NoisyNeighbourE2eTest -Dsurefire.failIfNoSpecifiedTests=false \
       -Dspotless.check.skip=true -Dwisp.noisy.seconds="$SECONDS_PHASE" -Dwisp.noisy.report="$report" \
       -Dwisp.noisy.rounds="$ROUNDS" -Dwisp.noisy.base="$BASE" -Dwisp.noisy.switch="$([ "$SWITCH" = 1 ] && echo true || echo false)" $MVN_ARGS \
-      -Dwisp.noisy.agentArgs="$(args_of "$config")" "${gc[@]}" > "$TMP/mvn-$config-$run.log" 2>&1
+      -Dwisp.noisy.agentArgs="$(args_of "$config")" -Dwisp.noisy.cpuRequests="$CPU_REQUESTS" "${gc[@]}" \
+      > "$TMP/mvn-$config-$run.log" 2>&1
+    status=$?
     if [ -s "$report" ]; then
       cat "$report" >> "$TMP/all.txt"
+      if [ "$status" != 0 ]; then
+        echo "the run's assertions failed (exit $status):" >> "$TMP/all.txt"
+        grep -m 5 -A 3 "AssertionFailed\|Expect\|ERROR\]" "$TMP/mvn-$config-$run.log" >> "$TMP/all.txt"
+      fi
     else
       echo "no figures: the run failed before its report; last lines of its log:" >> "$TMP/all.txt"
       tail -20 "$TMP/mvn-$config-$run.log" >> "$TMP/all.txt"

@@ -5,6 +5,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.wisp.local.ClusterSpec;
+import dev.wisp.local.CpuShares;
 import dev.wisp.local.InNetns;
 import dev.wisp.local.LocalMesh;
 import dev.wisp.local.MeshSpec;
@@ -46,6 +47,11 @@ import org.junit.jupiter.api.io.TempDir;
  * -Dwisp.noisy.agentArgs} (other agent flags; then nothing about the fair share is asserted), on
  * cluster {@code nnb2} instead of {@code nnb}; {@code -Dwisp.noisy.base=B} moves the cluster's
  * networks; {@code -Dwisp.noisy.gcLog=DIR} writes the unified GC log of every JVM of the mesh there.
+ *
+ * <p>Each phase also records how the kernel scheduled both agents and the pods' JVMs ({@link SchedStat}:
+ * CPU time, and time runnable but waiting on a run queue), to tell an agent short of CPU from one busy
+ * with the noisy pod's work; {@code -Dwisp.noisy.cpuRequests} runs the agents and pods in weighted CPU
+ * groups, as Kubernetes runs them ({@link #CPU_REQUESTS}).
  *
  * <p>Asserted with the fair share on: not one of quiet's requests or connections failed or was refused
  * in any phase; the flood's connections were made to wait by node 1's fair share (counted as
@@ -110,10 +116,18 @@ class NoisyNeighbourE2eTest {
     static final Map<String, String> UNCAPTURED = Map.of("istio.io/dataplane-mode", "none");
     /**
      * The benchmark's same-moment comparison ({@code -Dwisp.noisy.switch=true}, with the fair share on):
-     * each round adds the flood, the push and the solo push again with node 1's share switched off
-     * ({@code POST /fair/switch?on=0} on its admin listener), then switches it back on.
+     * each round adds the flood, the push and the solo push again with both agents' share switched off
+     * ({@code POST /fair/switch?on=0} on their admin listeners: node 1's outbound and node 2's inbound
+     * side), then switches it back on.
      */
     static final boolean SWITCH = Boolean.getBoolean("wisp.noisy.switch");
+    /**
+     * {@code -Dwisp.noisy.cpuRequests=AGENT,POD[,CLUSTER]} (millicores; CLUSTER: the cluster group's
+     * cpu.shares): the agents and the pods run in CPU groups weighted as Kubernetes weights containers
+     * with those CPU requests ({@link CpuShares#ofRequests}); empty (the default): no CPU groups, every
+     * thread competes on its own.
+     */
+    static final String CPU_REQUESTS = System.getProperty("wisp.noisy.cpuRequests", "");
 
     LocalMesh mesh;
     PodApps.Shell quiet;
@@ -123,6 +137,11 @@ class NoisyNeighbourE2eTest {
     String directServer;
     String server;
     String sink;
+    /**
+     * The processes whose scheduling each phase records ({@link SchedStat}), by the prefix of their
+     * figures: the two agents and the pods' JVMs.
+     */
+    final Map<String, Long> watched = new LinkedHashMap<>();
     /** Node 1's {@code /flows} right after the flood. */
     String floodFlows = "";
 
@@ -142,6 +161,11 @@ class NoisyNeighbourE2eTest {
             wisp.add(1, gcLog("wisp"));
             spec.wispCommand(wisp);
         }
+        if (!CPU_REQUESTS.isEmpty()) {
+            String[] m = CPU_REQUESTS.split(",");
+            CpuShares shares = CpuShares.ofRequests(Integer.parseInt(m[0].trim()), Integer.parseInt(m[1].trim()));
+            spec.cpuShares(m.length > 2 ? shares.withCluster(Integer.parseInt(m[2].trim())) : shares);
+        }
         for (String arg : LIMITS.trim().split("\\s+")) {
             if (!arg.isEmpty()) {
                 spec.agentArg(arg);
@@ -154,13 +178,18 @@ class NoisyNeighbourE2eTest {
         sink = mesh.pod("sink").ip();
         PodApps.startListening(mesh, "directserver", app("directserver", "server", "" + ECHO, "" + SINK));
         directServer = mesh.pod("directserver").ip();
+        watched.put("agent1", SchedStat.jvm(mesh.agentProcess("node1").orElseThrow().toHandle()));
+        watched.put("agent2", SchedStat.jvm(mesh.agentProcess("node2").orElseThrow().toHandle()));
         quiet = repl("quiet");
         noisy = repl("noisy");
         direct = repl("direct");
     }
 
     private PodApps.Shell repl(String pod) throws Exception {
-        return new PodApps.Shell(mesh.startInPod(pod, app(pod, "repl")), pod);
+        Process p = mesh.startInPod(pod, app(pod, "repl"));
+        PodApps.Shell shell = new PodApps.Shell(p, pod);
+        watched.put(pod, SchedStat.jvm(p.toHandle()));
+        return shell;
     }
 
     /** {@link NoisyLoad} {@code args} for pod {@code pod}, with its GC log when asked for. */
@@ -229,7 +258,9 @@ class NoisyNeighbourE2eTest {
             loads.add(loadAverage().split(" ")[0]);
         }
         String report = NoisyReport.render(CLUSTER, phases, quietBy, directBy, noisyBy, load0, loads,
-                new NoisyReport.Load(RATE, SIZE, CONN_RATE, SECONDS, FLOOD_THREADS, PUSH_STREAMS));
+                new NoisyReport.Load(RATE, SIZE, CONN_RATE, SECONDS, FLOOD_THREADS, PUSH_STREAMS), List.copyOf(watched
+                        .keySet()),
+                CPU_REQUESTS.isEmpty() ? "none" : String.valueOf(mesh.spec().cpuShares()));
         System.out.println(report);
         if (BENCH) {
             Files.writeString(Path.of(REPORT), report);
@@ -261,11 +292,14 @@ class NoisyNeighbourE2eTest {
         return "quiet " + to + " " + ECHO + " " + RATE + " " + SECONDS + " " + SIZE + " " + CONN_RATE;
     }
 
-    /** Switches node 1's fair share on ({@code "1"}) or off ({@code "0"}) through its admin endpoint. */
+    /** Switches both agents' fair share on ({@code "1"}) or off ({@code "0"}) through their admin endpoints. */
     private void fairShare(String on) throws Exception {
-        String answer = InNetns.httpPost(mesh.node("node1").netns(), new InetSocketAddress("127.0.0.1",
-                ADMIN_PORT), "/fair/switch?on=" + on);
-        assertThat(answer).as("node 1's POST /fair/switch?on=" + on).contains("\"on\": " + on.equals("1"));
+        for (String node : List.of("node1", "node2")) {
+            String answer = InNetns.httpPost(mesh.node(node).netns(), new InetSocketAddress("127.0.0.1",
+                    ADMIN_PORT), "/fair/switch?on=" + on);
+            assertThat(new ObjectMapper().readTree(answer).path("on").asBoolean(!on.equals("1")))
+                    .as(node + "'s POST /fair/switch?on=" + on + ": " + answer).isEqualTo(on.equals("1"));
+        }
     }
 
     /**
@@ -282,6 +316,13 @@ class NoisyNeighbourE2eTest {
             System.out.println("node 1 " + counter + ": noisy " + noisy + ", quiet " + quiet);
             assertThat(noisy).as("node 1 held the noisy pod: " + counter).isPositive();
             assertThat(quiet).as("the quiet pod far less: " + counter).isLessThanOrEqualTo(noisy / 10);
+        }
+        // Node 2's inbound side of the share (InboundShare), keyed by the source workload: reported, not
+        // asserted (whether node 2 sees quiet's answers late depends on the machine's moment).
+        String node2 = OpenConnectionPolicyE2eTest.httpGet(mesh.metricsUrl("node2"));
+        for (String counter : List.of("wisp_workload_connections_delayed_total", "wisp_workload_bytes_paused_total")) {
+            System.out.println("node 2 (inbound) " + counter + ": noisy " + counter(node2, counter, "default/noisy")
+                    + ", quiet " + counter(node2, counter, "default/quiet"));
         }
         assertThat(metrics.lines().filter(l -> l.startsWith("wisp_workload_connections_refused_total{")))
                 .as("no refusal of the quiet pod").noneMatch(l -> l.contains("workload=\"default/quiet\""));
@@ -311,10 +352,18 @@ class NoisyNeighbourE2eTest {
      */
     private List<Map<String, String>> phase(String load, String directLoad, String noise) throws Exception {
         Duration within = Duration.ofSeconds(SECONDS + 90L);
+        Map<String, SchedStat> before = new LinkedHashMap<>();
+        watched.forEach((name, pid) -> before.put(name, SchedStat.of(pid)));
+        long start = System.nanoTime();
         CompletableFuture<String> n = send(noisy, noise.formatted(sink), within);
         CompletableFuture<String> d = send(direct, directLoad, within);
         String q = quiet.send(load, within);
-        return List.of(parse(q), parse(d.get()), parse(n.get()));
+        Map<String, String> noisyFigures = parse(n.get());
+        String directAnswer = d.get();
+        double seconds = (System.nanoTime() - start) / 1e9;
+        before.forEach((name, was) -> noisyFigures.putAll(SchedStat.of(watched.get(name)).since(was, seconds,
+                name)));
+        return List.of(parse(q), parse(directAnswer), noisyFigures);
     }
 
     private static CompletableFuture<String> send(PodApps.Shell shell, String command, Duration within) {

@@ -67,9 +67,33 @@ final class NoisyReport {
         return out;
     }
 
+    /**
+     * Per phase, the median over the rounds of each watched process's CPU time and run-queue wait (ms
+     * per second of the phase, all threads), and of its busiest thread's ({@link SchedStat}).
+     */
+    static String scheduling(List<String> phases, List<Map<String, Map<String, String>>> noisyBy,
+            List<String> watched) {
+        StringBuilder b = new StringBuilder("\nscheduling (median over the rounds, ms per second of the phase: "
+                + "cpu = on a CPU (the process), wait = runnable on a run queue (its live threads); top = the "
+                + "thread that ran most, delay = its mean wait on a run queue per time it was scheduled, us):\n");
+        b.append(String.format(Locale.ROOT, "  %-9s %-7s %8s %8s   %-16s %8s %8s %8s%n", "phase", "process", "cpu",
+                "wait", "top thread", "cpu", "wait", "delay"));
+        for (String phase : phases) {
+            for (String w : watched) {
+                String top = noisyBy.getLast().get(phase).getOrDefault(w + "_top", "-");
+                b.append(String.format(Locale.ROOT, "  %-9s %-7s %8.1f %8.1f   %-16s %8.1f %8.1f %8.0f%n", phase,
+                        w, median(of(noisyBy, phase, w + "_cpu_ms")), median(of(noisyBy, phase, w + "_wait_ms")),
+                        top, median(of(noisyBy, phase, w + "_top_cpu_ms")), median(of(noisyBy, phase, w
+                                + "_top_wait_ms")),
+                        median(of(noisyBy, phase, w + "_top_delay_us"))));
+            }
+        }
+        return b.toString();
+    }
+
     static String render(String cluster, List<String> phases, List<Map<String, Map<String, String>>> quietBy,
             List<Map<String, Map<String, String>>> directBy, List<Map<String, Map<String, String>>> noisyBy,
-            String load0, List<String> loads, Load l) {
+            String load0, List<String> loads, Load l, List<String> watched, String cpuGroups) {
         StringBuilder b = new StringBuilder();
         b.append("Noisy neighbours (issue 18) — ").append(Instant.now()).append('\n');
         b.append("machine: ").append(Runtime.getRuntime().availableProcessors())
@@ -79,12 +103,13 @@ final class NoisyReport {
                 + "noisy's sink on node 2, every connection captured (eBPF) and carried over HBONE by the two agents\n");
         b.append("direct: pod direct (node 1) to pod directserver (node 2), neither captured (no mesh): the same "
                 + "load as quiet's at the same time, to tell the machine's share of the harm from the mesh's\n");
+        b.append("CPU groups (agents, pods): ").append(cpuGroups).append('\n');
         b.append(String.format(Locale.ROOT, "quiet: %d req/s of %d B on one connection + %d new connections/s "
                 + "(%d B each way), coordinated omission corrected; %d s per phase%n", l.rate, l.size, l.connRate,
                 l.size, l.seconds));
         b.append(String.format(Locale.ROOT, "noisy: flood = %d threads connect/1-byte echo/close as fast as they "
                 + "can; push = %d connections writing to a sink at full speed; solo = the push with quiet idle; "
-                + "-off: the same with node 1's fair share switched off (POST /fair/switch?on=0)%n", l.floodThreads,
+                + "-off: the same with both agents' fair share switched off (POST /fair/switch?on=0)%n", l.floodThreads,
                 l.pushStreams));
         b.append(String.format(Locale.ROOT, "%d rounds, each: %s (after a warm-up flood and push); each noise's "
                 + "ratio is to the same round's alone, on the same path%n%n", quietBy.size(),
@@ -153,6 +178,7 @@ final class NoisyReport {
             b.append(String.format(Locale.ROOT, "  noisy's flood%s conn/s beside quiet: %s%n", off, list(of(noisyBy,
                     "flood" + off, "per_second"), "%.0f")));
         }
+        b.append(scheduling(phases, noisyBy, watched));
         b.append("(rr: the requests on one connection; conn: the new connections, latency from the intended start to "
                 + "the echo's last byte, connect included; failed: refused, reset or unanswered)\n");
         b.append("\nraw:\n");

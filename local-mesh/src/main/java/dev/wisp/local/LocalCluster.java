@@ -472,6 +472,7 @@ public final class LocalCluster implements AutoCloseable {
         List<RuntimeException> failures = new ArrayList<>();
         Path cg = Cgroups.wispRoot().resolve(name);
         run(failures, () -> Cgroups.destroy(cg));
+        run(failures, () -> CpuShares.remove(name));
         HostLink.remove(name, failures);
         for (String netns : netnsNames()) {
             if (netns.startsWith(prefix)) {

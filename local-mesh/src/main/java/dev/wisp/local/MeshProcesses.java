@@ -162,7 +162,10 @@ final class MeshProcesses {
         if (!spec.agentArgs().contains("--drain-timeout")) {
             cmd.addAll(List.of("--drain-timeout", "PT1S"));
         }
-        cmd.addAll(List.of("--workers", "1", "--capture", "--pods-dir",
+        if (!spec.agentArgs().contains("--workers")) {
+            cmd.addAll(List.of("--workers", "1")); // one I/O loop per agent unless the spec says otherwise
+        }
+        cmd.addAll(List.of("--capture", "--pods-dir",
                 podsDir(n).toString(), "--workload-api-dir",
                 workloadApiDir(n).toString(), "--capture-address",
                 n.address(), "--bpf-pin-root", "/sys/fs/bpf/wisp/" + spec.cluster().name() + "/" + n.name()));
@@ -177,6 +180,9 @@ final class MeshProcesses {
         cmd.addAll(spec.agentArgs());
         cmd.addAll(more);
         ProcessBuilder agent = cluster.agentOnNode(n, cmd);
+        if (spec.cpuShares() != null) {
+            agent.command(spec.cpuShares().joining(spec.cluster().name(), n.name(), true, agent.command()));
+        }
         AGENT_JVM.applyTo(agent.environment());
         try {
             agents.put(n.name(), agent.redirectErrorStream(true).redirectOutput(log.appendTo()).start());
@@ -310,6 +316,9 @@ final class MeshProcesses {
     /** Starts {@code command} in {@code pod}, stdout and stderr merged, to {@code logFile} or (null) to the process. */
     Process startInPod(LocalCluster.Pod pod, List<String> command, Path logFile) throws IOException {
         ProcessBuilder b = cluster.inPod(pod, command).redirectErrorStream(true);
+        if (spec.cpuShares() != null) {
+            b.command(spec.cpuShares().joining(spec.cluster().name(), pod.name(), false, b.command()));
+        }
         if (logFile != null) {
             b.redirectOutput(new ProcessLog(logFile).appendTo());
         }

@@ -34,11 +34,14 @@ import java.util.Map;
  * @param wireguardPodCidrsFromNodes with {@code wireguard}: the agents get no
  *        {@code --wireguard-pod-cidr} and take their pod CIDRs from their Node resources, as the
  *        chart runs them; otherwise each is given its node's
+ * @param cpuShares each agent's and each pod's CPU weight in a group of its own, as Kubernetes gives
+ *        containers with CPU requests ({@link CpuShares}); null (the default) for none: every thread
+ *        then competes with the machine's others on its own
  */
 public record MeshSpec(ClusterSpec cluster, List<String> wispCommand, Path workDir, Path configDir,
         List<ServiceSpec> services, String meshConfig, List<String> agentArgs, boolean wireguard,
         List<String> agentCapabilities, List<String> controlPlaneArgs, List<String> agentCommand,
-        boolean wireguardPodCidrsFromNodes) {
+        boolean wireguardPodCidrsFromNodes, CpuShares cpuShares) {
 
     public MeshSpec {
         controlPlaneArgs = List.copyOf(requireNonNull(controlPlaneArgs, "controlPlaneArgs"));
@@ -130,6 +133,7 @@ public record MeshSpec(ClusterSpec cluster, List<String> wispCommand, Path workD
         private List<String> agentCapabilities;
         private List<String> agentCommand;
         private boolean wireguardPodCidrsFromNodes;
+        private CpuShares cpuShares;
 
         private Builder(ClusterSpec cluster) {
             this.cluster = requireNonNull(cluster, "cluster");
@@ -205,13 +209,19 @@ public record MeshSpec(ClusterSpec cluster, List<String> wispCommand, Path workD
             return this;
         }
 
+        /** The agents and the pods' processes run in CPU groups with these weights ({@link CpuShares}). */
+        public Builder cpuShares(CpuShares shares) {
+            this.cpuShares = requireNonNull(shares, "shares");
+            return this;
+        }
+
         public MeshSpec build() {
             return new MeshSpec(cluster, wispCommand == null ? currentJvmWispCommand() : wispCommand,
                     workDir == null
                             ? Path.of(System.getProperty("java.io.tmpdir"), "wisp-mesh-" + cluster.name())
                             : workDir,
                     configDir, services, meshConfig, agentArgs, wireguard, agentCapabilities, controlPlaneArgs,
-                    agentCommand, wireguardPodCidrsFromNodes);
+                    agentCommand, wireguardPodCidrsFromNodes, cpuShares);
         }
     }
 }

@@ -231,6 +231,7 @@ public final class NodeRuntime implements AutoCloseable {
         meshHboneProtocol();
         index.onChange(this::meshHboneProtocol);
         outbound = new Outbound(ctx, hboneClient, resolver, new WorkloadLimits(settings.workloadLimits()));
+        hbone.shareFairly(outbound.limits().fair());
         started.push(outbound);
         inbound = new InboundPlaintext(ctx, resolver);
         started.push(inbound);

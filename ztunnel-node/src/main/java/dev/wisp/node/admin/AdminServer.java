@@ -207,9 +207,12 @@ public final class AdminServer implements AutoCloseable {
             f.switchOn(on.equals("1"));
         }
         FairShare.Settings a = f.active();
-        return Response.json(200, "{\"on\": " + f.on() + ", \"window_ms\": " + a.window().toMillis()
-                + ", \"quantum_bytes\": " + a.quantum() + ", \"connection_cost_bytes\": " + a.connectionCost()
-                + "}\n");
+        ObjectNode out = FlowLog.JSON.createObjectNode();
+        out.put("on", f.on());
+        out.put("window_ms", a.window().toMillis());
+        out.put("quantum_bytes", a.quantum());
+        out.put("connection_cost_bytes", a.connectionCost());
+        return Response.json(200, render(out, "/fair"));
     }
 
     private Response handOver(Map<String, String> query) {
@@ -319,10 +322,15 @@ public final class AdminServer implements AutoCloseable {
         out.put("last_seq", log.last());
         out.set("connections", log.json(since));
         agent.captureEvents().get().ifPresent(events -> out.putRawValue("flows", new RawValue(events)));
+        return render(out, "/flows");
+    }
+
+    /** An endpoint's answer {@code out} as indented JSON and a final newline. */
+    private static String render(ObjectNode out, String endpoint) {
         try {
             return FlowLog.JSON.writerWithDefaultPrettyPrinter().writeValueAsString(out) + "\n";
         } catch (JsonProcessingException e) {
-            throw new IllegalStateException("cannot render /flows", e);
+            throw new IllegalStateException("cannot render " + endpoint, e);
         }
     }
 

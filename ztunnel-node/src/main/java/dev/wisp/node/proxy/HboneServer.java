@@ -72,13 +72,15 @@ public final class HboneServer implements AutoCloseable {
     /** Every accepted TLS connection (thread-safe group); used for drain and the connection gauge. */
     private final ChannelGroup connections = new DefaultChannelGroup("hbone-server", GlobalEventExecutor.INSTANCE);
     private Channel listener;
+    /** The agent's workloads' fair share, which inbound streams join ({@link InboundShare}); null: none. */
+    private volatile FairShare fair;
 
     /** The node agent's server: workload or node identity, {@link InboundStream}s to local workloads. */
     public HboneServer(ProxyContext ctx, Duration drainTimeout) {
         this.ctx = requireNonNull(ctx, "ctx");
         this.drainTimeout = requireNonNull(drainTimeout, "drainTimeout");
         this.identity = this::serverIdentity;
-        this.streams = () -> new InboundStream(ctx, StreamProtocol.H2);
+        this.streams = () -> new InboundStream(ctx, StreamProtocol.H2, fair);
         gauge();
     }
 
@@ -95,6 +97,14 @@ public final class HboneServer implements AutoCloseable {
         this.identity = local -> identity;
         this.streams = requireNonNull(streams, "streams");
         gauge();
+    }
+
+    /**
+     * Inbound streams from now on join {@code share} by their source workload ({@link InboundShare}):
+     * the agent's one share for both directions, so its switch turns both on or off.
+     */
+    public void shareFairly(FairShare share) {
+        this.fair = requireNonNull(share, "share");
     }
 
     private void gauge() {
@@ -215,7 +225,7 @@ public final class HboneServer implements AutoCloseable {
      * per stream, and the connection's error handler. The fuzz tests drive the same pipeline.
      */
     static void http2(Channel ch, ProxyContext ctx, Duration drainTimeout) throws Exception {
-        http2(ch, ctx, drainTimeout, () -> new InboundStream(ctx, StreamProtocol.H2));
+        http2(ch, ctx, drainTimeout, () -> new InboundStream(ctx, StreamProtocol.H2, null));
     }
 
     private static void http2(Channel ch, ProxyContext ctx, Duration drainTimeout, Supplier<ChannelHandler> streams)

@@ -21,7 +21,9 @@ import org.slf4j.LoggerFactory;
  * ({@link SourceAddress}: a {@code forwarded} claim counts only when the peer's certificate backs
  * it), authorizes it ({@link InboundDecision}), connects to the destination workload and answers 200
  * only once that TCP connection exists (otherwise the refusal's {@link Outcome#hboneStatus}, with
- * END_STREAM), then hands both channels to a {@link Relay} and leaves the pipeline.
+ * END_STREAM), then hands both channels to a {@link Relay} and leaves the pipeline. With the agent's
+ * {@link FairShare}, the source workload's stream may wait before it connects, and its relay's reads are
+ * charged ({@link InboundShare}).
  *
  * <p>Frames that arrive before the relay starts (a client may send DATA right after HEADERS) are
  * held in order and replayed into the relay; they are bounded by the stream's flow-control window
@@ -36,10 +38,13 @@ final class InboundStream extends ChannelInboundHandlerAdapter {
     private final HeldFrames held = new HeldFrames();
     private Channel upstream;
     private Telemetry.Flow flow;
+    /** The agent's workloads' share, which this stream's source workload joins; null: none. */
+    private final FairShare fair;
 
-    InboundStream(ProxyContext ctx, StreamProtocol protocol) {
+    InboundStream(ProxyContext ctx, StreamProtocol protocol, FairShare fair) {
         this.ctx = ctx;
         this.protocol = protocol;
+        this.fair = fair;
     }
 
     @Override
@@ -103,7 +108,18 @@ final class InboundStream extends ChannelInboundHandlerAdapter {
             flow.close(d.outcome());
             return;
         }
-        ChannelFuture f = ctx.transport().connect(stream.eventLoop(), src.getAddress(), target.get(),
+        InboundShare.admit(ctx.telemetry().registry(), fair, d.source(), stream, System::nanoTime,
+                budget -> connect(c, src, target.get(), peerId, state, budget));
+    }
+
+    /**
+     * Connects to {@code target} from {@code src} and, once connected, answers 200 and relays the
+     * stream to it, each read charged to {@code budget} (null: none).
+     */
+    private void connect(ChannelHandlerContext c, InetSocketAddress src, InetSocketAddress target,
+            Optional<SpiffeId> peerId, Snapshot state, Relay.Budget budget) {
+        Channel stream = c.channel();
+        ChannelFuture f = ctx.transport().connect(stream.eventLoop(), src.getAddress(), target,
                 ctx.connectTimeout());
         upstream = f.channel();
         f.addListener((ChannelFutureListener) done -> {
@@ -112,7 +128,7 @@ final class InboundStream extends ChannelInboundHandlerAdapter {
                 return;
             }
             if (!done.isSuccess()) {
-                Outcome o = new Outcome.Unreachable("connection to " + target.get() + " failed: "
+                Outcome o = new Outcome.Unreachable("connection to " + target + " failed: "
                         + done.cause().getMessage());
                 answer(c, o);
                 flow.close(o);
@@ -122,9 +138,9 @@ final class InboundStream extends ChannelInboundHandlerAdapter {
             // The relay's handlers go in behind this one, which then leaves; frames held until now
             // continue from here, in order, into them (both channels are on this loop).
             protocol.toRelay(stream);
-            Relay.join(stream, done.channel(), flow);
+            Relay.join(stream, done.channel(), flow, budget);
             c.pipeline().remove(this);
-            ctx.connections().track(new ConnectionManager.Basis(peerId, src.getAddress(), target.get()), state,
+            ctx.connections().track(new ConnectionManager.Basis(peerId, src.getAddress(), target), state,
                     flow, done.channel());
             held.passOn(c);
             c.fireChannelReadComplete();

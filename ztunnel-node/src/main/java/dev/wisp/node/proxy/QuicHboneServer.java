@@ -127,7 +127,8 @@ public final class QuicHboneServer implements AutoCloseable {
                                                 stream.pipeline().addLast("credentials", new StaleCredentials(ctx,
                                                         StreamProtocol.H3, conn -> streams.goAway(Instant.now()
                                                                 .plus(goAwayGrace))))
-                                                        .addLast("connect", new InboundStream(ctx, StreamProtocol.H3));
+                                                        .addLast("connect",
+                                                                new InboundStream(ctx, StreamProtocol.H3, null));
                                             }
                                         }));
                     }

@@ -2,6 +2,8 @@ package dev.wisp.node.proxy;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.wisp.node.NodeSettings;
 import dev.wisp.node.TwoAgents;
 import dev.wisp.testing.RoundTrip;
@@ -20,6 +22,7 @@ import org.junit.jupiter.api.Test;
  * n1's source workload (pod-a, the SOCKS5 client) held to 2 MiB/s for both directions together.
  */
 class WorkloadByteRateTest {
+    private static final ObjectMapper JSON = new ObjectMapper();
     static final long MIB = 1 << 20;
     @AutoClose
     static final TwoAgents mesh = TwoAgents.started(Duration.ofSeconds(5), NodeSettings.DEFAULT_HBONE_PROTOCOL,
@@ -64,7 +67,11 @@ class WorkloadByteRateTest {
             HttpResponse<String> got = http.send(HttpRequest.newBuilder(URI.create(admin + "/fair")).build(),
                     HttpResponse.BodyHandlers.ofString());
             assertThat(got.statusCode()).as(got.body()).isEqualTo(200);
-            assertThat(got.body()).contains("\"on\": false", "\"window_ms\": 20", "\"quantum_bytes\": 65536");
+            JsonNode off = JSON.readTree(got.body());
+            assertThat(off.path("on").isBoolean() && !off.path("on").asBoolean()).as(got.body()).isTrue();
+            assertThat(off.path("window_ms").asLong()).as(got.body()).isEqualTo(20);
+            assertThat(off.path("quantum_bytes").asLong()).as(got.body()).isEqualTo(65536);
+            assertThat(off.path("connection_cost_bytes").asLong()).as(got.body()).isEqualTo(65536);
             try {
                 for (String on : List.of("1", "0")) {
                     HttpResponse<String> r = http.send(
@@ -72,17 +79,20 @@ class WorkloadByteRateTest {
                                     .POST(HttpRequest.BodyPublishers.noBody()).build(),
                             HttpResponse.BodyHandlers.ofString());
                     assertThat(r.statusCode()).as(r.body()).isEqualTo(200);
-                    assertThat(r.body()).contains("\"on\": " + on.equals("1"));
+                    assertThat(JSON.readTree(r.body()).path("on").asBoolean(!on.equals("1"))).as(r.body())
+                            .isEqualTo(on.equals("1"));
                     HttpResponse<String> now = http.send(HttpRequest.newBuilder(URI.create(admin + "/fair")).build(),
                             HttpResponse.BodyHandlers.ofString());
-                    assertThat(now.body()).as("GET /fair after the switch").contains("\"on\": " + on.equals("1"));
+                    assertThat(JSON.readTree(now.body()).path("on").asBoolean(!on.equals("1")))
+                            .as("GET /fair after the switch: " + now.body()).isEqualTo(on.equals("1"));
                 }
                 HttpResponse<String> bad = http.send(HttpRequest.newBuilder(URI.create(admin + "/fair/switch?on=yes"))
                         .POST(HttpRequest.BodyPublishers.noBody()).build(), HttpResponse.BodyHandlers.ofString());
                 assertThat(bad.statusCode()).as(bad.body()).isEqualTo(400);
-                assertThat(http.send(HttpRequest.newBuilder(URI.create(admin + "/fair")).build(),
-                        HttpResponse.BodyHandlers.ofString()).body()).as("unchanged by the refused switch")
-                        .contains("\"on\": false");
+                String after = http.send(HttpRequest.newBuilder(URI.create(admin + "/fair")).build(),
+                        HttpResponse.BodyHandlers.ofString()).body();
+                assertThat(JSON.readTree(after).path("on").asBoolean(true)).as("unchanged by the refused switch: "
+                        + after).isFalse();
             } finally {
                 http.send(
                         HttpRequest.newBuilder(URI.create(admin + "/fair/switch?on=0")).POST(HttpRequest.BodyPublishers
