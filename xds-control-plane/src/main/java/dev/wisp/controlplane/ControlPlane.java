@@ -242,7 +242,8 @@ public final class ControlPlane implements AutoCloseable {
             }
         }, discovery.refusals());
         certificates = new CertificateService(() -> ca, registry, discovery.refusals());
-        NettyServerBuilder b = NettyServerBuilder.forAddress(options.xdsAddress()).sslContext(serverTls())
+        NettyServerBuilder b = NettyServerBuilder
+                .forAddress(options.xdsAddress(), new AgentHandshakes(registry).credentials(serverTls()))
                 .maxInboundMessageSize(MAX_AGENT_MESSAGE)
                 .addStreamTracerFactory(new RefusedMessages(discovery.refusals()))
                 .permitKeepAliveTime(5, TimeUnit.SECONDS)
