@@ -231,14 +231,13 @@ public final class ControlPlane implements AutoCloseable {
 
             @Override
             public Optional<List<InetAddress>> addresses(String node) {
-                return model.all(NodeDef.class).stream().filter(n -> n.ref().name().equals(node)).findFirst()
-                        .map(NodeDef::addresses);
+                return model.node(node).map(NodeDef::addresses);
             }
 
             @Override
             public boolean inPodCidrs(String node, InetAddress ip) {
-                return model.all(NodeDef.class).stream().filter(n -> n.ref().name().equals(node))
-                        .flatMap(n -> n.podCidrs().stream()).anyMatch(c -> Cidr.parse(c).contains(ip));
+                return model.node(node).stream().flatMap(n -> n.podCidrs().stream())
+                        .anyMatch(c -> Cidr.parse(c).contains(ip));
             }
         }, discovery.refusals());
         certificates = new CertificateService(() -> ca, registry, discovery.refusals());
