@@ -68,10 +68,17 @@ public class ControlPlaneBench {
             writeModel(config);
             writePolicy(config, 9999);
             int xds = freePort(), admin = freePort();
-            cp = new ProcessBuilder(java, "-Xmx2g", "--enable-native-access=ALL-UNNAMED", "-cp", classpath,
-                    "dev.wisp.cli.Wisp", "--log-level", "warn", "control-plane", "--config-dir", config.toString(),
-                    "--state-dir", state.toString(), "--listen", "127.0.0.1:" + xds, "--admin", "127.0.0.1:" + admin)
-                    .redirectErrorStream(true).redirectOutput(work.resolve("control-plane.log").toFile()).start();
+            List<String> command = new ArrayList<>(List.of(java, "-Xmx2g", "--enable-native-access=ALL-UNNAMED"));
+            // Extra options for the control plane's JVM (a profiler, a logging configuration).
+            String extra = System.getenv().getOrDefault("CP_JAVA_OPTS", "").strip();
+            if (!extra.isEmpty()) {
+                command.addAll(List.of(extra.split("\\s+")));
+            }
+            command.addAll(List.of("-cp", classpath, "dev.wisp.cli.Wisp", "--log-level", "warn", "control-plane", "--config-dir", config.toString(),
+                    "--state-dir", state.toString(), "--listen", "127.0.0.1:" + xds, "--admin", "127.0.0.1:" + admin));
+            cp = new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(
+                    Path.of(System.getenv().getOrDefault("CP_LOG", work.resolve("control-plane.log").toString()))
+                            .toFile()).start();
             long pid = cp.pid();
             long t0 = System.nanoTime();
             waitReady(admin, cp);
@@ -101,6 +108,8 @@ public class ControlPlaneBench {
                 if (!synced.await(180, TimeUnit.SECONDS)) {
                     throw new IllegalStateException("agents " + from + ".. did not sync in 180 s");
                 }
+                System.out.printf("%d agents synced after %.1f s%n", Math.min(from + batch, agents),
+                        (System.nanoTime() - c0) / 1e9);
             }
             double syncSeconds = (System.nanoTime() - c0) / 1e9;
             double syncCpu = (cpuTicks(pid) - cpuBeforeSync) / 100.0;

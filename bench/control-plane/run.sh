@@ -11,6 +11,9 @@ root=$(cd "$(dirname "$(readlink -f "$0")")/../.." && pwd)
 . "$root/scripts/lib/java.sh"
 java=$(find_java)
 classpath="$root/cli/target/wisp-cli.jar:$root/cli/target/lib/*"
-exec "$java" -Xmx4g --enable-native-access=ALL-UNNAMED -cp "$classpath" \
+# BENCH_JAVA_OPTS: extra options for the agents' JVM; CP_JAVA_OPTS: for the control plane's (a profiler,
+# a java.util.logging configuration for gRPC's own logs); CP_LOG: where the control plane's log goes.
+# shellcheck disable=SC2086
+exec "$java" -Xmx4g --enable-native-access=ALL-UNNAMED ${BENCH_JAVA_OPTS:-} -cp "$classpath" \
   "$root/bench/control-plane/ControlPlaneBench.java" \
   --java "$java" --classpath "$classpath" --out "$root/bench/results/control-plane.txt" "$@"

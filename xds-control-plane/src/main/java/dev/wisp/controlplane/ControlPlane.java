@@ -232,18 +232,18 @@ public final class ControlPlane implements AutoCloseable {
 
             @Override
             public Optional<List<InetAddress>> addresses(String node) {
-                return model.all(NodeDef.class).stream().filter(n -> n.ref().name().equals(node)).findFirst()
-                        .map(NodeDef::addresses);
+                return model.node(node).map(NodeDef::addresses);
             }
 
             @Override
             public boolean inPodCidrs(String node, InetAddress ip) {
-                return model.all(NodeDef.class).stream().filter(n -> n.ref().name().equals(node))
-                        .flatMap(n -> n.podCidrs().stream()).anyMatch(c -> Cidr.parse(c).contains(ip));
+                return model.node(node).stream().flatMap(n -> n.podCidrs().stream())
+                        .anyMatch(c -> Cidr.parse(c).contains(ip));
             }
         }, discovery.refusals());
         certificates = new CertificateService(() -> ca, registry, discovery.refusals());
-        NettyServerBuilder b = NettyServerBuilder.forAddress(options.xdsAddress()).sslContext(serverTls())
+        NettyServerBuilder b = NettyServerBuilder
+                .forAddress(options.xdsAddress(), new AgentHandshakes(registry).credentials(serverTls()))
                 .maxInboundMessageSize(MAX_AGENT_MESSAGE)
                 .addStreamTracerFactory(new RefusedMessages(discovery.refusals()))
                 .permitKeepAliveTime(5, TimeUnit.SECONDS)

@@ -34,7 +34,9 @@ import java.net.Inet6Address;
 import java.net.InetAddress;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
+import java.util.Map;
 import java.util.Optional;
 
 /**
@@ -65,10 +67,16 @@ public final class EnvoyTranslator {
         List<RouteConfiguration> configs = new ArrayList<>();
         List<Cluster> clusters = new ArrayList<>();
         List<ClusterLoadAssignment> endpoints = new ArrayList<>();
+        // A service selects ready pods of its own namespace: grouped once, not scanned per service.
+        Map<String, List<Pod>> readyByNamespace = new HashMap<>();
+        for (Pod p : model.all(Pod.class)) {
+            if (p.ready()) {
+                readyByNamespace.computeIfAbsent(p.ref().namespace(), k -> new ArrayList<>()).add(p);
+            }
+        }
         for (ServiceDef s : model.all(ServiceDef.class)) {
-            List<Pod> selected = model.all(Pod.class).stream()
-                    .filter(p -> p.ref().namespace().equals(s.ref().namespace()) && p.ready()
-                            && Selectors.selects(s.selector(), p.labels()))
+            List<Pod> selected = readyByNamespace.getOrDefault(s.ref().namespace(), List.of()).stream()
+                    .filter(p -> Selectors.selects(s.selector(), p.labels()))
                     .toList();
             for (ServicePort port : s.ports()) {
                 String name = EnvoyNames.listener(s, port.port(), domain);
@@ -142,8 +150,7 @@ public final class EnvoyTranslator {
      * unknown or has no address: the waypoint then has no way to that endpoint and skips it.
      */
     private static Optional<Metadata> tunnel(Pod p, MeshModel model) {
-        Optional<NodeDef> node = model.all(NodeDef.class).stream().filter(n -> n.ref().name().equals(p.nodeName())
-                && !n.addresses().isEmpty()).findFirst();
+        Optional<NodeDef> node = model.node(p.nodeName()).filter(n -> !n.addresses().isEmpty());
         return node.map(n -> {
             InetAddress a = n.addresses().getFirst();
             String host = a instanceof Inet6Address ? "[" + a.getHostAddress() + "]" : a.getHostAddress();

@@ -14,6 +14,7 @@ import dev.wisp.node.xds.WorkloadXdsClient;
 import dev.wisp.spiffe.SpiffeId;
 import dev.wisp.spiffe.TrustBundle;
 import dev.wisp.spiffe.manager.CertificateSigner;
+import dev.wisp.spiffe.tls.GrpcTls;
 import dev.wisp.spiffe.tls.SpiffeTls;
 import io.grpc.ManagedChannel;
 import io.grpc.netty.NettyChannelBuilder;
@@ -160,8 +161,10 @@ public final class ControlPlaneClient implements AutoCloseable {
         requireNonNull(bundle, "bundle");
         SpiffeId expected = MeshIdentities.controlPlane(bundle.get().trustDomain());
         try {
-            NettyChannelBuilder b = NettyChannelBuilder.forAddress(host, port)
-                    .sslContext(SpiffeTls.forClientWithoutCertificate(bundle, Set.of(expected), SslProvider.JDK))
+            // GrpcTls: a handshake may wait for a loaded control plane longer than Netty's 10 s (issue 12).
+            NettyChannelBuilder b = NettyChannelBuilder.forAddress(host, port, GrpcTls.client(
+                    SpiffeTls.forClientWithoutCertificate(bundle, Set.of(expected), SslProvider.JDK),
+                    GrpcTls.HANDSHAKE_TIMEOUT))
                     .maxInboundMessageSize(64 << 20).keepAliveTime(30, TimeUnit.SECONDS);
             from.ifPresent(f -> b.eventLoopGroup(f.loop()).channelFactory(f.sockets()));
             return b.build();

@@ -127,16 +127,33 @@ final class DeltaXdsClient implements WorkloadXdsClient {
         Status status = t == null
                 ? Status.UNAVAILABLE.withDescription("stream closed by the control plane")
                 : Status.fromThrowable(t);
-        lastError = status.getCode() + ": " + status.getDescription();
+        lastError = status.getCode() + ": " + describe(status);
         Duration delay = backoff.delay(attempt++, random.nextDouble());
         if (status.getCode() == Status.Code.UNAVAILABLE) {
             log.warn("control plane {} unreachable: {}; keeping the last configuration, reconnecting in {} ms",
-                    channel.authority(), status.getDescription(), delay.toMillis());
+                    channel.authority(), describe(status), delay.toMillis());
         } else {
             log.warn("workload discovery stream of node {} ended ({}); keeping the last configuration, "
                     + "reconnecting in {} ms", node, lastError, delay.toMillis());
         }
         scheduler.schedule(this::connect, delay.toNanos(), TimeUnit.NANOSECONDS);
+    }
+
+    /**
+     * The status's description without gRPC's pipeline dump, with its innermost cause: gRPC's "io
+     * exception" alone does not say whether a handshake timed out, was reset or refused a certificate.
+     */
+    static String describe(Status status) {
+        String d = status.getDescription() == null ? "" : status.getDescription().lines().findFirst().orElse("");
+        Throwable root = status.getCause();
+        while (root != null && root.getCause() != null && root.getCause() != root) {
+            root = root.getCause();
+        }
+        if (root == null) {
+            return d;
+        }
+        String why = root.getClass().getSimpleName() + (root.getMessage() == null ? "" : ": " + root.getMessage());
+        return d.isEmpty() ? why : d + " (" + why + ")";
     }
 
     private synchronized void responded() {
