@@ -9,6 +9,7 @@ import dev.wisp.local.Cgroups;
 import dev.wisp.local.ClusterSpec;
 import dev.wisp.local.InNetns;
 import dev.wisp.local.LocalCluster;
+import dev.wisp.local.ProcessLog;
 import dev.wisp.testing.EchoServer;
 import dev.wisp.testing.Netns;
 import dev.wisp.testing.Prerequisites;
@@ -383,21 +384,8 @@ class KubernetesMeshE2eTest {
      * machine: up to 3 minutes); fails at once if {@code process} exits, and with the log's end either way.
      */
     static void awaitLog(String name, long offset, String text, Process process) {
-        try {
-            await().atMost(Duration.ofSeconds(180)).pollInterval(Duration.ofMillis(200)).until(() -> {
-                if (log(name).substring((int) offset).contains(text)) {
-                    return true;
-                }
-                if (!process.isAlive()) {
-                    throw new IllegalStateException(name + " exited with " + process.exitValue());
-                }
-                return false;
-            });
-        } catch (org.awaitility.core.ConditionTimeoutException | IllegalStateException e) {
-            String since = log(name).substring((int) offset);
-            throw new AssertionError("no \"%s\" in %s's log (%s); the log's end:%n%s".formatted(text, name, e
-                    .getMessage(), since.substring(Math.max(0, since.length() - 12_000))), e);
-        }
+        new ProcessLog(logFile(name)).awaitReady(name, process, offset, Duration.ofSeconds(180), log -> log.contains(
+                text));
     }
 
     /**
