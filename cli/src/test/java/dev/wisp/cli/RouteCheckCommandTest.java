@@ -48,18 +48,10 @@ class RouteCheckCommandTest {
                       backendRefs: [{name: reviews-v1, port: 9080}]
                     """
                     .indent(2)
-            + """
-                    ---
-                    apiVersion: wisp.dev/v1alpha1
-                    kind: HTTPFault
-                    metadata: {name: teapot, namespace: shop}
-                    spec: {delay: {fixedDelay: 250ms}, abort: {httpStatus: 418}}
-                    ---
-                    apiVersion: wisp.dev/v1alpha1
-                    kind: LocalRateLimit
-                    metadata: {name: ten, namespace: shop}
-                    spec: {tokens: 10, fillInterval: 2s}
-                    """;
+            + "---\n" + ConfigYaml.documents(ConfigYaml.httpFault("teapot", "shop",
+                    "delay: {fixedDelay: 250ms}, abort: {httpStatus: 418}"),
+                    ConfigYaml.localRateLimit("ten", "shop",
+                            10, "2s"));
     static final ObjectMapper JSON = new ObjectMapper();
 
     @TempDir

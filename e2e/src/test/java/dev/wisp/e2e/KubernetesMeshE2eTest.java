@@ -9,6 +9,7 @@ import dev.wisp.local.Cgroups;
 import dev.wisp.local.ClusterSpec;
 import dev.wisp.local.InNetns;
 import dev.wisp.local.LocalCluster;
+import dev.wisp.local.ProcessLog;
 import dev.wisp.testing.EchoServer;
 import dev.wisp.testing.Netns;
 import dev.wisp.testing.Prerequisites;
@@ -34,6 +35,7 @@ import java.util.Base64;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicReference;
 import java.util.regex.Pattern;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.AfterAll;
@@ -213,10 +215,10 @@ class KubernetesMeshE2eTest {
 
         KubernetesStandIn.Run applied = apply("echo-service.yaml", SERVICE);
         assertThat(applied.output()).contains("service/echo created");
-        await().atMost(Duration.ofSeconds(30)).until(() -> dumped("node1", "services").stream().anyMatch(
+        await().atMost(Duration.ofSeconds(90)).until(() -> dumped("node1", "services").stream().anyMatch(
                 svc -> svc.path("name").asText().equals("default/echo.default.svc.cluster.local")));
         // The client's agent resolves the Service's cluster IP (from the API) to the server pod.
-        await().atMost(Duration.ofSeconds(30)).pollInterval(Duration.ofMillis(200)).until(() -> calls(
+        await().atMost(Duration.ofSeconds(90)).pollInterval(Duration.ofMillis(200)).until(() -> calls(
                 new InetSocketAddress(SERVICE_VIP, 80)));
     }
 
@@ -226,16 +228,16 @@ class KubernetesMeshE2eTest {
         assertThat(calls(server)).isTrue();
         assertThat(apply("deny.yaml", DENY_CLIENT).output()).contains(
                 "authorizationpolicy.security.istio.io/deny-client created");
-        await().atMost(Duration.ofSeconds(30)).until(() -> configDump("node2").contains("deny-client"));
-        await().atMost(Duration.ofSeconds(30)).pollInterval(Duration.ofMillis(100)).until(() -> !calls(server));
+        await().atMost(Duration.ofSeconds(90)).until(() -> configDump("node2").contains("deny-client"));
+        await().atMost(Duration.ofSeconds(90)).pollInterval(Duration.ofMillis(100)).until(() -> !calls(server));
         assertThat(log("node2")).containsPattern(PodApps.denied(cluster.pod("client").ip(),
                 "spiffe://cluster.local/ns/default/sa/client", server.getAddress().getHostAddress(), 9000,
                 "denied by DENY policy default/deny-client"));
 
         KubernetesStandIn.Run deleted = api.kubectl(dir, "delete", "-f", dir.resolve("deny.yaml").toString());
         assertThat(deleted.output()).as(deleted.output()).contains("\"deny-client\" deleted");
-        await().atMost(Duration.ofSeconds(30)).until(() -> !configDump("node2").contains("deny-client"));
-        await().atMost(Duration.ofSeconds(30)).pollInterval(Duration.ofMillis(100)).until(() -> calls(server));
+        await().atMost(Duration.ofSeconds(90)).until(() -> !configDump("node2").contains("deny-client"));
+        await().atMost(Duration.ofSeconds(90)).pollInterval(Duration.ofMillis(100)).until(() -> calls(server));
     }
 
     @Test
@@ -244,9 +246,9 @@ class KubernetesMeshE2eTest {
         assertThat(apply("misspelt.yaml", MISSPELT).output()).contains(
                 "authorizationpolicy.security.istio.io/misspelt created");
         Pattern named = Pattern.compile("spec\\.action: 'DENNY' is not one of ALLOW, DENY");
-        await().atMost(Duration.ofSeconds(30)).until(() -> named.matcher(log("control-plane")).find());
+        await().atMost(Duration.ofSeconds(90)).until(() -> named.matcher(log("control-plane")).find());
         assertThat(log("control-plane")).contains("refused AuthorizationPolicy default/misspelt");
-        await().atMost(Duration.ofSeconds(30)).untilAsserted(() -> {
+        await().atMost(Duration.ofSeconds(90)).untilAsserted(() -> {
             KubernetesStandIn.Run events = api.kubectl(dir, "get", "events", "-n", "default", "-o", "json");
             assertThat(events.exit()).as(events.output()).isZero();
             JsonNode refusal = null;
@@ -278,7 +280,7 @@ class KubernetesMeshE2eTest {
                   rules: [{backendRefs: [{name: echo, port: 80}, {name: echo-v2, port: 80}]}]
                 """).output()).contains("httproute.gateway.networking.k8s.io/echo-split created");
         // As a user reads it: the route's parent entry written by Wisp, its backend echo-v2 missing.
-        await().atMost(Duration.ofSeconds(60)).untilAsserted(() -> {
+        await().atMost(Duration.ofSeconds(90)).untilAsserted(() -> {
             KubernetesStandIn.Run got = api.kubectl(dir, "get", "httproute", "echo-split", "-n", "default", "-o",
                     "json");
             assertThat(got.exit()).as(got.output()).isZero();
@@ -320,7 +322,7 @@ class KubernetesMeshE2eTest {
             assertThat(log("node1")).doesNotContain(uid(optedOut));
             assertThat(callFrom(optedOut)).isEqualTo("ping");
             InetAddress optedOutIp = InetAddress.getByName(cluster.pod("opted-out").ip());
-            await().atMost(Duration.ofSeconds(30)).until(() -> crossing(wire, optedOutIp) > 0);
+            await().atMost(Duration.ofSeconds(90)).until(() -> crossing(wire, optedOutIp) > 0);
 
             // A pod started after the agent, the kubelet's order: the Pod object, then its cgroup and
             // sandbox, then its address in the status; its app starts once the pod file is confirmed.
@@ -383,21 +385,8 @@ class KubernetesMeshE2eTest {
      * machine: up to 3 minutes); fails at once if {@code process} exits, and with the log's end either way.
      */
     static void awaitLog(String name, long offset, String text, Process process) {
-        try {
-            await().atMost(Duration.ofSeconds(180)).pollInterval(Duration.ofMillis(200)).until(() -> {
-                if (log(name).substring((int) offset).contains(text)) {
-                    return true;
-                }
-                if (!process.isAlive()) {
-                    throw new IllegalStateException(name + " exited with " + process.exitValue());
-                }
-                return false;
-            });
-        } catch (org.awaitility.core.ConditionTimeoutException | IllegalStateException e) {
-            String since = log(name).substring((int) offset);
-            throw new AssertionError("no \"%s\" in %s's log (%s); the log's end:%n%s".formatted(text, name, e
-                    .getMessage(), since.substring(Math.max(0, since.length() - 12_000))), e);
-        }
+        new ProcessLog(logFile(name)).awaitReady(name, process, offset, Duration.ofSeconds(180), log -> log.contains(
+                text));
     }
 
     /**
@@ -500,9 +489,26 @@ class KubernetesMeshE2eTest {
         }
     }
 
-    static String configDump(String node) throws Exception {
-        return InNetns.httpGet(cluster.nodes().stream().filter(n -> n.name().equals(node)).findFirst().orElseThrow()
-                .netns(), 15000, "/config_dump");
+    /**
+     * {@code node}'s {@code /config_dump}, asked again for up to 90 s while its admin does not answer in
+     * time (one call allows 5 s, which a loaded machine's agent has missed); then fails with the last error.
+     */
+    static String configDump(String node) {
+        String netns = cluster.nodes().stream().filter(n -> n.name().equals(node)).findFirst().orElseThrow().netns();
+        AtomicReference<IOException> last = new AtomicReference<>();
+        try {
+            return await().atMost(Duration.ofSeconds(90)).pollInterval(Duration.ofMillis(500)).until(() -> {
+                try {
+                    return InNetns.httpGet(netns, 15000, "/config_dump");
+                } catch (IOException e) {
+                    last.set(e);
+                    return null;
+                }
+            }, java.util.Objects::nonNull);
+        } catch (org.awaitility.core.ConditionTimeoutException e) {
+            throw new AssertionError(node + "'s /config_dump did not answer within 90 s; the last error: " + last
+                    .get(), e);
+        }
     }
 
     static List<JsonNode> dumped(String node, String type) throws Exception {

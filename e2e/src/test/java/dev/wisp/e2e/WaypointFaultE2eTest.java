@@ -42,44 +42,30 @@ class WaypointFaultE2eTest {
     /** Cluster name and address base; {@code -Dwisp.wp.cluster}/{@code -Dwisp.wp.base} run it beside another copy. */
     static final String CLUSTER = System.getProperty("wisp.wp.cluster", "wpf");
     static final int BASE = Integer.getInteger("wisp.wp.base", 252);
-    static final String CONFIG = ConfigYaml.documents("""
-            apiVersion: wisp.dev/v1alpha1
-            kind: HTTPFault
-            metadata: {name: broken, namespace: default}
-            spec:
-              abort: {httpStatus: 503, percentage: 100}
-            """, """
-            apiVersion: wisp.dev/v1alpha1
-            kind: HTTPFault
-            metadata: {name: slow, namespace: default}
-            spec:
-              delay: {fixedDelay: 300ms}
-            """, """
-            apiVersion: wisp.dev/v1alpha1
-            kind: HTTPFault
-            metadata: {name: unavailable, namespace: default}
-            spec:
-              abort: {grpcStatus: 14, percentage: 100}
-            """, """
-            apiVersion: wisp.dev/v1alpha1
-            kind: LocalRateLimit
-            metadata: {name: three, namespace: default}
-            spec: {tokens: 3, fillInterval: 24h}
-            """, ConfigYaml.httpRouteHead("faults", "default", "echo", 80) + """
-              rules:
-              - matches: [{path: {type: PathPrefix, value: /abort}}]
-                filters: [{type: ExtensionRef, extensionRef: {group: wisp.dev, kind: HTTPFault, name: broken}}]
-                backendRefs: [{name: echo, port: 80}]
-              - matches: [{path: {type: PathPrefix, value: /delay}}]
-                filters: [{type: ExtensionRef, extensionRef: {group: wisp.dev, kind: HTTPFault, name: slow}}]
-                backendRefs: [{name: echo, port: 80}]
-              - matches: [{path: {type: PathPrefix, value: /wisp.Faulty}}]
-                filters: [{type: ExtensionRef, extensionRef: {group: wisp.dev, kind: HTTPFault, name: unavailable}}]
-                backendRefs: [{name: echo, port: 80}]
-              - matches: [{path: {type: PathPrefix, value: /limited}}]
-                filters: [{type: ExtensionRef, extensionRef: {group: wisp.dev, kind: LocalRateLimit, name: three}}]
-                backendRefs: [{name: echo, port: 80}]
-            """);
+    static final String CONFIG = ConfigYaml.documents(ConfigYaml.httpFault("broken", "default",
+            "abort: {httpStatus: 503, percentage: 100}"),
+            ConfigYaml.httpFault("slow", "default",
+                    "delay: {fixedDelay: 300ms}"),
+            ConfigYaml.httpFault("unavailable", "default",
+                    "abort: {grpcStatus: 14, percentage: 100}"),
+            ConfigYaml.localRateLimit("three", "default", 3,
+                    "24h"),
+            ConfigYaml.httpRouteHead("faults", "default", "echo", 80)
+                    + """
+                              rules:
+                              - matches: [{path: {type: PathPrefix, value: /abort}}]
+                                filters: [{type: ExtensionRef, extensionRef: {group: wisp.dev, kind: HTTPFault, name: broken}}]
+                                backendRefs: [{name: echo, port: 80}]
+                              - matches: [{path: {type: PathPrefix, value: /delay}}]
+                                filters: [{type: ExtensionRef, extensionRef: {group: wisp.dev, kind: HTTPFault, name: slow}}]
+                                backendRefs: [{name: echo, port: 80}]
+                              - matches: [{path: {type: PathPrefix, value: /wisp.Faulty}}]
+                                filters: [{type: ExtensionRef, extensionRef: {group: wisp.dev, kind: HTTPFault, name: unavailable}}]
+                                backendRefs: [{name: echo, port: 80}]
+                              - matches: [{path: {type: PathPrefix, value: /limited}}]
+                                filters: [{type: ExtensionRef, extensionRef: {group: wisp.dev, kind: LocalRateLimit, name: three}}]
+                                backendRefs: [{name: echo, port: 80}]
+                            """);
     @TempDir
     static Path dir;
     static LocalMesh mesh;

@@ -71,7 +71,7 @@ public final class Libc {
 
     /**
      * Binds libc's {@code name} without errno capture, for calls whose failure their result tells
-     * ({@code poll}) or hot paths that pass {@link Linker.Option#critical}.
+     * ({@link PollFd}'s {@code poll}) or hot paths that pass {@link Linker.Option#critical}.
      */
     static MethodHandle plainDowncall(String name, FunctionDescriptor descriptor, Linker.Option... options) {
         MemorySegment symbol = LIBC.find(requireNonNull(name, "name"))

@@ -30,7 +30,6 @@ public final class Tun extends OwnedDescriptor {
     private static final long TUN_F_TSO4 = 0x02;
     private static final long TUN_F_TSO6 = 0x04;
     private static final int IFNAMSIZ = 16;
-    private static final int POLLIN = 1;
 
     private static final MethodHandle READ = Libc.plainDowncall("read",
             FunctionDescriptor.of(ValueLayout.JAVA_LONG, ValueLayout.JAVA_INT, ValueLayout.ADDRESS,
@@ -39,9 +38,6 @@ public final class Tun extends OwnedDescriptor {
     private static final MethodHandle WRITE = Libc.plainDowncall("write", FunctionDescriptor.of(ValueLayout.JAVA_LONG,
             ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.JAVA_LONG),
             Linker.Option.critical(true));
-    private static final MethodHandle POLL = Libc.plainDowncall("poll",
-            FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.JAVA_LONG,
-                    ValueLayout.JAVA_INT));
 
     private final String name;
     private final boolean offload;
@@ -149,15 +145,9 @@ public final class Tun extends OwnedDescriptor {
         return -1;
     }
 
-    private boolean waitReadable(int timeoutMillis) throws NativeException {
+    private boolean waitReadable(int timeoutMillis) {
         try (Arena arena = Arena.ofConfined()) {
-            MemorySegment pfd = arena.allocate(8);
-            pfd.set(ValueLayout.JAVA_INT, 0, fd);
-            pfd.set(ValueLayout.JAVA_SHORT, 4, (short) POLLIN);
-            int rc = (int) POLL.invokeExact(pfd, 1L, timeoutMillis);
-            return rc > 0;
-        } catch (Throwable t) {
-            throw new IllegalStateException("poll: unexpected failure of the native call", t);
+            return new PollFd(arena).await(fd, PollFd.IN, timeoutMillis);
         }
     }
 

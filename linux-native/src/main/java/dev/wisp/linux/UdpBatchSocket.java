@@ -51,9 +51,6 @@ public final class UdpBatchSocket extends OwnedDescriptor {
     private static final MethodHandle SENDMMSG = Libc.downcall("sendmmsg",
             FunctionDescriptor.of(ValueLayout.JAVA_INT,
                     ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.JAVA_INT, ValueLayout.JAVA_INT));
-    private static final MethodHandle POLL = Libc.plainDowncall("poll",
-            FunctionDescriptor.of(ValueLayout.JAVA_INT, ValueLayout.ADDRESS, ValueLayout.JAVA_LONG,
-                    ValueLayout.JAVA_INT));
 
     private final int port;
 
@@ -108,7 +105,7 @@ public final class UdpBatchSocket extends OwnedDescriptor {
         final MemorySegment iovs = arena.allocate(16L * BATCH, 8);
         final MemorySegment addrs = arena.allocate((long) SOCKADDR_LEN * BATCH, 8);
         final MemorySegment data = arena.allocate((long) SLOT * BATCH, 64);
-        final MemorySegment pollfd = arena.allocate(8, 8);
+        final PollFd pollfd = new PollFd(arena);
         final MemorySegment errno = Libc.newErrnoBuffer(arena);
         int count;
         /** Cache: the last address decoded per slot, reused while the bytes match. */
@@ -275,15 +272,7 @@ public final class UdpBatchSocket extends OwnedDescriptor {
     }
 
     private void waitWritable(Batch batch) {
-        batch.pollfd.set(ValueLayout.JAVA_INT, 0, fd);
-        batch.pollfd.set(ValueLayout.JAVA_SHORT, 4, (short) 4);
-        batch.pollfd.set(ValueLayout.JAVA_SHORT, 6, (short) 0);
-        try {
-            int rc = (int) POLL.invokeExact(batch.pollfd, 1L, 100);
-            assert rc >= 0;
-        } catch (Throwable t) {
-            throw new IllegalStateException("poll: unexpected failure of the native call", t);
-        }
+        batch.pollfd.await(fd, PollFd.OUT, 100);
     }
 
 }

@@ -12,13 +12,15 @@ import java.util.concurrent.TimeUnit;
 import java.util.function.Predicate;
 
 /**
- * The log file of one of the mesh's child processes, appended across its restarts: readiness is
- * judged on what was written after an offset (the current run's lines), and a failure names the file
- * and its last WARN/ERROR line.
+ * The log file of a child process (the mesh's, or one a test starts), appended across its restarts:
+ * readiness is judged on what was written after an offset (the current run's lines), and a failure
+ * names the file, its last WARN/ERROR line and shows the log's end.
  */
-record ProcessLog(Path file) {
+public record ProcessLog(Path file) {
+    /** How many of the log's last lines a readiness failure shows. */
+    static final int END_LINES = 60;
 
-    ProcessLog {
+    public ProcessLog {
         requireNonNull(file, "file");
     }
 
@@ -28,7 +30,7 @@ record ProcessLog(Path file) {
     }
 
     /** The file's length now (0 if absent): the offset the next run's lines start at. */
-    long size() {
+    public long size() {
         try {
             return Files.exists(file) ? Files.size(file) : 0;
         } catch (IOException e) {
@@ -37,7 +39,7 @@ record ProcessLog(Path file) {
     }
 
     /** Everything written from {@code offset} on; empty when the file is absent or unreadable. */
-    String since(long offset) {
+    public String since(long offset) {
         try {
             if (!Files.exists(file)) {
                 return "";
@@ -54,22 +56,34 @@ record ProcessLog(Path file) {
      * Polls {@code ready} with what the log gained since {@code offset}, every 100 ms (or as soon as
      * {@code process} exits), until it holds.
      *
-     * @throws ClusterException when the process exits first or {@code timeout} passes; the message
-     *         names the log and its last problem line
+     * @throws ClusterException when the process exits first (at once, not at the deadline) or
+     *         {@code timeout} passes; the message names the log and its last problem line, and ends with
+     *         the log's last {@value #END_LINES} lines since {@code offset}
      */
-    void awaitReady(String what, Process process, long offset, Duration timeout, Predicate<String> ready) {
+    public void awaitReady(String what, Process process, long offset, Duration timeout, Predicate<String> ready) {
         long deadline = System.nanoTime() + timeout.toNanos();
         while (!ready.test(since(offset))) {
             if (!process.isAlive()) {
                 throw new ClusterException(what + " exited (status " + process.exitValue() + ") before it was ready; "
-                        + "see " + file + lastProblem());
+                        + "see " + file + lastProblem() + end(offset));
             }
             if (System.nanoTime() > deadline) {
                 throw new ClusterException(what + " was not ready within " + timeout.toSeconds() + " s; see " + file
-                        + lastProblem());
+                        + lastProblem() + end(offset));
             }
             process.onExit().completeOnTimeout(process, 100, TimeUnit.MILLISECONDS).join();
         }
+    }
+
+    /** The log's last {@value #END_LINES} lines from {@code offset} on, as the end of a failure's message. */
+    String end(long offset) {
+        List<String> lines = since(offset).lines().toList();
+        if (lines.isEmpty()) {
+            return "; the log has nothing since the start";
+        }
+        List<String> last = lines.subList(Math.max(0, lines.size() - END_LINES), lines.size());
+        return "; the log's last " + last.size() + " lines:" + System.lineSeparator() + String.join(System
+                .lineSeparator(), last);
     }
 
     private String lastProblem() {

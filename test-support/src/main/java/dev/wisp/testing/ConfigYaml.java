@@ -108,6 +108,29 @@ public final class ConfigYaml {
                 """.formatted(name, namespace, waypointFor);
     }
 
+    /**
+     * A Wisp {@code HTTPFault} (what an HTTPRoute's {@code ExtensionRef} filter names); {@code spec} is
+     * the inside of its flow map ({@code "abort: {httpStatus: 503, percentage: 100}"}).
+     */
+    public static String httpFault(String name, String namespace, String spec) {
+        return """
+                apiVersion: wisp.dev/v1alpha1
+                kind: HTTPFault
+                metadata: {name: %s, namespace: %s}
+                spec: {%s}
+                """.formatted(name, namespace, spec);
+    }
+
+    /** A Wisp {@code LocalRateLimit}: {@code tokens} a bucket, refilled every {@code fillInterval} ({@code 24h}). */
+    public static String localRateLimit(String name, String namespace, int tokens, String fillInterval) {
+        return """
+                apiVersion: wisp.dev/v1alpha1
+                kind: LocalRateLimit
+                metadata: {name: %s, namespace: %s}
+                spec: {tokens: %d, fillInterval: %s}
+                """.formatted(name, namespace, tokens, fillInterval);
+    }
+
     /** {@code objects} as one multi-document file. */
     public static String documents(String... objects) {
         return String.join("---\n", objects);

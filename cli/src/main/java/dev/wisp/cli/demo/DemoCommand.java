@@ -23,8 +23,11 @@ import java.util.Optional;
 import java.util.concurrent.Callable;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.Future;
+import java.util.concurrent.FutureTask;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
 import java.util.concurrent.atomic.AtomicReference;
 import org.slf4j.LoggerFactory;
 import picocli.CommandLine.Command;
@@ -145,9 +148,7 @@ public final class DemoCommand implements Callable<Integer> {
         }
         LoopbackForward page = null;
         // Started now, so that by step 7 it has scraped for a while: its first samples took 5 s of that step.
-        CompletableFuture<Prometheus> prom = prometheus
-                ? startPrometheus(mesh)
-                : CompletableFuture.completedFuture(null);
+        Future<Prometheus> prom = prometheus ? startPrometheus(mesh) : CompletableFuture.completedFuture(null);
         try {
             out.printf("  up in %.1f s%n", (System.nanoTime() - t0) / 1e9);
             DemoStory story = new DemoStory(mesh, out);
@@ -190,7 +191,7 @@ public final class DemoCommand implements Callable<Integer> {
         } finally {
             closeQuietly(page);
             // Prometheus may still be starting when a step failed: let it finish, so the mesh stops it.
-            prom.handle((p, e) -> p).completeOnTimeout(null, 1, TimeUnit.MINUTES).join();
+            settle(prom);
             if (!stopping) {
                 Runtime.getRuntime().removeShutdownHook(hook);
                 if (keep) {
@@ -206,20 +207,28 @@ public final class DemoCommand implements Callable<Integer> {
     }
 
     /** Starts Prometheus on its own thread while the story goes on. */
-    private static CompletableFuture<Prometheus> startPrometheus(LocalMesh mesh) {
-        CompletableFuture<Prometheus> f = new CompletableFuture<>();
-        Thread.ofVirtual().name("wisp-demo-prometheus").start(() -> {
-            try {
-                f.complete(mesh.startPrometheus(PROMETHEUS_PORT));
-            } catch (IOException | RuntimeException e) {
-                f.completeExceptionally(e);
-            }
-        });
-        return f;
+    private static Future<Prometheus> startPrometheus(LocalMesh mesh) {
+        FutureTask<Prometheus> start = new FutureTask<>(() -> mesh.startPrometheus(PROMETHEUS_PORT));
+        Thread.ofVirtual().name("wisp-demo-prometheus").start(start);
+        return start;
+    }
+
+    /**
+     * Waits (a minute at most) for Prometheus's start to end, whatever its outcome (a failure is the
+     * story's to report): then the mesh stops what it started.
+     */
+    private static void settle(Future<Prometheus> prom) {
+        try {
+            prom.get(1, TimeUnit.MINUTES);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        } catch (ExecutionException | TimeoutException e) {
+            // reported by the story's Metrics step, or beyond waiting for
+        }
     }
 
     /** What {@link #startPrometheus} started (null when not asked for), or its failure as the story's. */
-    private static Prometheus awaitPrometheus(CompletableFuture<Prometheus> prom)
+    private static Prometheus awaitPrometheus(Future<Prometheus> prom)
             throws IOException {
         try {
             return prom.get();

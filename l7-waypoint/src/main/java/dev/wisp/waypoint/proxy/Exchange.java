@@ -81,9 +81,11 @@ final class Exchange extends SimpleChannelInboundHandler<HttpObject> {
     private final Routing routing;
     private final boolean h2;
     // The request being answered (one at a time): what its metrics are labelled and sized by.
-    private String virtualHost;
-    /** The request's virtual host: what names its {@code host} when the client gave none ({@link Authorities}). */
-    private VirtualHost hostConfig;
+    /**
+     * The request's virtual host, null until it is routed to one: its name labels the metrics, and it
+     * names the request's {@code host} when the client gave none ({@link Authorities}).
+     */
+    private VirtualHost virtualHost;
     private Optional<RequestMetrics.Upstream> upstream = Optional.empty();
     private long requestBytes;
     private boolean grpc;
@@ -294,8 +296,7 @@ final class Exchange extends SimpleChannelInboundHandler<HttpObject> {
             then.accept(null);
             return;
         }
-        virtualHost = host.get().getName();
-        hostConfig = host.get();
+        virtualHost = host.get();
         EnvoyRoutes.Request http = http(req);
         CompletableFuture<RequestGate.Outcome> gate = RequestGate.check(host.get(), new AuthzRequest(http, peer,
                 source(c), target, Map.of()), routing.authorizers().flatMap(a -> a.bind(now, target)));
@@ -338,20 +339,20 @@ final class Exchange extends SimpleChannelInboundHandler<HttpObject> {
             }
             case Decision.Forward f -> {
                 RouteFilters.Resolved filters = routing.filters().table(now, now.routes().values()).of(f.matched());
-                RateLimits.Outcome limit = routing.rateLimits().take(virtualHost, filters.rateLimit(),
+                RateLimits.Outcome limit = routing.rateLimits().take(host.getName(), filters.rateLimit(),
                         ThreadLocalRandom.current().nextDouble());
                 if (limit.limited()) {
                     // Envoy's local rate limit answer, before any fault of the route is drawn.
-                    routing.metrics().rateLimited(limit.rule(), virtualHost);
+                    routing.metrics().rateLimited(limit.rule(), host.getName());
                     respond(c, req.method().name(), uri, 429, "local_rate_limited", f.route(), null, start, keepAlive);
                     return null;
                 }
                 Faults.Injected fault = Faults.draw(filters.fault(), ThreadLocalRandom.current());
                 if (fault.delayed()) {
-                    routing.metrics().fault("delay", virtualHost);
+                    routing.metrics().fault("delay", host.getName());
                 }
                 if (fault.aborted()) {
-                    routing.metrics().fault("abort", virtualHost);
+                    routing.metrics().fault("abort", host.getName());
                 }
                 return new Routed(f, now, keepAlive, fault);
             }
@@ -447,7 +448,7 @@ final class Exchange extends SimpleChannelInboundHandler<HttpObject> {
             }
         }
         if (!out.containsKey("host")) { // rare: worked out only then
-            out.put("host", List.of(Authorities.of(hostConfig, target)));
+            out.put("host", List.of(Authorities.of(virtualHost, target)));
         }
         return out;
     }
@@ -522,7 +523,8 @@ final class Exchange extends SimpleChannelInboundHandler<HttpObject> {
     private void log(String method, String uri, int status, String reason, String route, String where, long start,
             long responseBytes, int attempts) {
         routing.metrics()
-                .record(new RequestMetrics.Request(peer, virtualHost, upstream, status, requestBytes, responseBytes,
+                .record(new RequestMetrics.Request(peer, virtualHost == null ? null : virtualHost.getName(), upstream,
+                        status, requestBytes, responseBytes,
                         System.nanoTime() - start, grpcStatus));
         if (!ACCESS.isInfoEnabled()) {
             return;

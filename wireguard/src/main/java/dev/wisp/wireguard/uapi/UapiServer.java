@@ -5,6 +5,7 @@ import java.time.Duration;
 import dev.wisp.base.Threads;
 import static java.util.Objects.requireNonNull;
 
+import dev.wisp.base.SocketFile;
 import dev.wisp.wireguard.WireGuardDevice;
 import java.io.BufferedReader;
 import java.io.IOException;
@@ -42,14 +43,15 @@ public final class UapiServer implements AutoCloseable {
     static final int MAX_LINES = 1_000_000;
 
     private final WireGuardDevice device;
-    private final Path path;
+    /** Removed on close only while it is still the socket bound here (one a newer server bound stays). */
+    private final SocketFile file;
     private final ServerSocketChannel server;
     private final Thread acceptor;
     private volatile boolean open = true;
 
-    private UapiServer(WireGuardDevice device, Path path, ServerSocketChannel server) {
+    private UapiServer(WireGuardDevice device, SocketFile file, ServerSocketChannel server) {
         this.device = device;
-        this.path = path;
+        this.file = file;
         this.server = server;
         this.acceptor = Thread.ofPlatform().name("wg-uapi-" + device.name()).daemon().start(this::acceptLoop);
     }
@@ -73,7 +75,13 @@ public final class UapiServer implements AutoCloseable {
             Files.deleteIfExists(path);
         }
         try {
-            return new UapiServer(device, path, bindPrivately(path, staged -> {}));
+            ServerSocketChannel server = bindPrivately(path, staged -> {});
+            try {
+                return new UapiServer(device, SocketFile.bound(path), server);
+            } catch (IOException | RuntimeException e) {
+                server.close();
+                throw e;
+            }
         } catch (IOException e) {
             throw new IOException("cannot serve the UAPI on " + path + ": " + e.getMessage(), e);
         }
@@ -108,7 +116,7 @@ public final class UapiServer implements AutoCloseable {
     }
 
     public Path path() {
-        return path;
+        return file.path();
     }
 
     private void acceptLoop() {
@@ -118,7 +126,7 @@ public final class UapiServer implements AutoCloseable {
                 Thread.ofVirtual().name("wg-uapi-client").start(() -> serve(client));
             } catch (IOException e) {
                 if (open) {
-                    LOG.warn("UAPI accept on {} failed: {}", path, e.toString());
+                    LOG.warn("UAPI accept on {} failed: {}", file.path(), e.toString());
                 }
                 return;
             }
@@ -131,7 +139,7 @@ public final class UapiServer implements AutoCloseable {
                 OutputStream out = Channels.newOutputStream(client)) {
             serve(device, in, out);
         } catch (IOException e) {
-            LOG.debug("UAPI client on {} dropped: {}", path, e.toString());
+            LOG.debug("UAPI client on {} dropped: {}", file.path(), e.toString());
         }
     }
 
@@ -202,19 +210,19 @@ public final class UapiServer implements AutoCloseable {
         return b.isEmpty() ? null : b.toString();
     }
 
-    /** Stops serving and removes the socket file. */
+    /** Stops serving and removes the socket file, unless another server has bound its own there since. */
     @Override
     public void close() {
         open = false;
         try {
             server.close();
         } catch (IOException e) {
-            LOG.debug("closing UAPI socket {}: {}", path, e.toString());
+            LOG.debug("closing UAPI socket {}: {}", file.path(), e.toString());
         }
         try {
-            Files.deleteIfExists(path);
+            file.deleteIfStillOurs();
         } catch (IOException e) {
-            LOG.warn("cannot remove {}: {}", path, e.getMessage());
+            LOG.warn("cannot remove {}: {}", file.path(), e.getMessage());
         }
         Threads.awaitEnd(acceptor, Duration.ofSeconds(1));
     }

@@ -109,6 +109,19 @@ class UapiTest {
         assertThat(dir.resolve("uapitest.sock")).doesNotExist();
     }
 
+    /** A server's close removes only its own socket: one a newer server bound at the path since stays. */
+    @Test
+    void closeLeavesASocketANewerServerBoundAtThePath() throws Exception {
+        UapiServer old = UapiServer.start(device, dir);
+        Files.delete(old.path()); // replaced, as an agent started beside it would
+        try (UapiServer newer = UapiServer.start(device, dir)) {
+            old.close();
+            assertThat(newer.path()).exists();
+            assertThat(exchange(newer.path(), "get=1\n\n")).endsWith("errno=0\n\n");
+        }
+        assertThat(dir.resolve("uapitest.sock")).doesNotExist();
+    }
+
     /**
      * bind(2) makes the socket file with the umask's mode (wider than 0600): the moment between
      * bind and chmod must be one where the socket cannot be reached. It is bound inside a 0700

@@ -8,6 +8,7 @@ import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.FileAlreadyExistsException;
 import java.nio.file.Files;
+import java.nio.file.InvalidPathException;
 import java.nio.file.LinkOption;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
@@ -16,8 +17,6 @@ import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.util.HexFormat;
 import java.util.List;
-import java.util.regex.Matcher;
-import java.util.regex.Pattern;
 import java.util.stream.Stream;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -45,6 +44,8 @@ public final class HostRuntime {
     static final String PREFIX = "wisp-";
     static final String LAUNCHER = "wisp-cni";
     private static final String COMPLETE = ".complete";
+    /** The copied runtime's {@code java}, under a copy's directory. */
+    private static final Path JAVA = Path.of("java/bin/java");
 
     /**
      * @param javaHome the Java runtime to copy (the installer's own, {@code java.home})
@@ -128,15 +129,43 @@ public final class HostRuntime {
 
     /**
      * The name of the copy ({@code wisp-<16 hex>}) whose Java the launcher {@code launcher} runs, or
-     * null when there is no such launcher or it is not one this class wrote.
+     * null when there is no such launcher or it is not one this class wrote: read back as
+     * {@link #launcher} writes it, an {@code exec} line whose first word is the copy's Java, quoted.
      */
     static String copyNamedBy(Path launcher) throws IOException {
         if (!Files.isRegularFile(launcher)) {
             return null;
         }
-        Matcher m = Pattern.compile("(?m)^exec '[^']*/(" + PREFIX
-                + "[0-9a-f]{16})/java/bin/java' ").matcher(Files.readString(launcher));
-        return m.find() ? m.group(1) : null;
+        String exec = "exec '";
+        for (String line : Files.readAllLines(launcher, StandardCharsets.UTF_8)) {
+            int end = line.indexOf('\'', exec.length());
+            if (line.startsWith(exec) && end > 0) {
+                return copyOf(line.substring(exec.length(), end));
+            }
+        }
+        return null;
+    }
+
+    /** The copy whose Java {@code java} is ({@code <dir>/wisp-<16 hex>/java/bin/java}), or null when none's. */
+    private static String copyOf(String java) {
+        Path path;
+        try {
+            path = Path.of(java);
+        } catch (InvalidPathException e) {
+            return null;
+        }
+        int names = JAVA.getNameCount();
+        if (path.getNameCount() <= names || !path.endsWith(JAVA)) {
+            return null;
+        }
+        String copy = path.getName(path.getNameCount() - names - 1).toString();
+        return isCopyName(copy) ? copy : null;
+    }
+
+    /** Whether {@code name} is a copy's: {@code wisp-} and 16 lower-case hex digits, as {@link #install} names it. */
+    static boolean isCopyName(String name) {
+        return name.length() == PREFIX.length() + 16 && name.startsWith(PREFIX) && name.substring(PREFIX.length())
+                .chars().allMatch(c -> (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'));
     }
 
     /** The launcher: runs {@code wisp cni} on the copied runtime and jars (paths as the host names them). */
@@ -146,7 +175,7 @@ public final class HostRuntime {
                 # The Wisp CNI plugin, run by the container runtime. Written by wisp cni install.
                 exec '%s' --enable-native-access=ALL-UNNAMED -XX:TieredStopAtLevel=1 -XX:+UseSerialGC -Xmx64m \\
                   -cp '%s' dev.wisp.cli.Wisp cni "$@"
-                """.formatted(dir.resolve("java/bin/java"), dir.resolve("lib") + "/*");
+                """.formatted(dir.resolve(JAVA), dir.resolve("lib") + "/*");
     }
 
     static List<Path> jars(Path libDir) throws IOException {

@@ -7,6 +7,7 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
+import java.util.List;
 import java.util.stream.Stream;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -112,6 +113,19 @@ class HostRuntimeTest {
         assertThat(HostRuntime.copyNamedBy(node)).isEqualTo("wisp-0123456789abcdef");
         Files.writeString(node, "#!/bin/sh\nexec /usr/bin/true\n");
         assertThat(HostRuntime.copyNamedBy(node)).isNull();
+        // Read back as what it is: the exec line's quoted Java, under a copy's name, or nothing.
+        for (String notOurs : List.of("exec '/elsewhere/wisp-0123456789abcdef/java/bin/java", // no closing quote
+                "exec '/elsewhere/wisp-0123456789ABCDEF/java/bin/java' x",
+                "exec '/elsewhere/wisp-0123/java/bin/java' x",
+                "exec '/elsewhere/wisp-0123456789abcdef/bin/java' x", "exec 'java/bin/java' x",
+                "exec '/opt/wisp-0123456789abcdef/java/bin/javac' x",
+                "exec '\0/wisp-0123456789abcdef/java/bin/java' x")) {
+            Files.writeString(node, "#!/bin/sh\n" + notOurs + "\n");
+            assertThat(HostRuntime.copyNamedBy(node)).as(notOurs).isNull();
+        }
+        Files.writeString(node, HostRuntime.launcher(Path.of("/var/lib/wisp cni/wisp-fedcba9876543210")));
+        assertThat(HostRuntime.copyNamedBy(node)).as("a host directory with a space").isEqualTo(
+                "wisp-fedcba9876543210");
     }
 
     @Test
