@@ -55,7 +55,8 @@ class WaypointBenchE2eTest {
     static final String CLUSTER = System.getProperty("wisp.bwp.cluster", BENCH ? "bwpb" : "bwpa");
     static final int BASE_RATE = BENCH ? 500 : 50;
     static final int BASE_SECONDS = BENCH ? 20 : 1;
-    static final int WARM_SECONDS = BENCH ? 10 : 0;
+    /** Warm-up before the low-rate measure; {@code -Dwisp.bwp.warm=60} gives C2 time to compile the hot path. */
+    static final int WARM_SECONDS = Integer.getInteger("wisp.bwp.warm", BENCH ? 10 : 0);
     static final int STEP_SECONDS = BENCH ? 5 : 1;
     static final List<Integer> STEPS = BENCH
             ? List.of(1000, 2000, 3000, 4000, 6000, 8000, 12000, 16000)
