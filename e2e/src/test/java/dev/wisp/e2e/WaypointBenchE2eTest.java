@@ -53,7 +53,8 @@ class WaypointBenchE2eTest {
     static final String REPORT = System.getProperty("wisp.bwp.report", "");
     static final boolean BENCH = !REPORT.isEmpty();
     static final String CLUSTER = System.getProperty("wisp.bwp.cluster", BENCH ? "bwpb" : "bwpa");
-    static final int BASE_RATE = BENCH ? 500 : 50;
+    /** The low rate; {@code -Dwisp.bwp.rate=200} keeps a loaded machine's waypoint under its capacity there. */
+    static final int BASE_RATE = Integer.getInteger("wisp.bwp.rate", BENCH ? 500 : 50);
     static final int BASE_SECONDS = BENCH ? 20 : 1;
     /** Warm-up before the low-rate measure; {@code -Dwisp.bwp.warm=60} gives C2 time to compile the hot path. */
     static final int WARM_SECONDS = Integer.getInteger("wisp.bwp.warm", BENCH ? 10 : 0);
