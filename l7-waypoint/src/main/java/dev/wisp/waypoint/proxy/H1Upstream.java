@@ -22,7 +22,7 @@ import java.util.List;
 /**
  * One HBONE stream to an endpoint carrying HTTP/1.1 with keep-alive, one request at a time, for the
  * {@link UpstreamPool}. Pipeline: {@link StreamEnd} (sees the endpoint end or reset the stream),
- * {@link StreamBytes}, {@link FlushFrames} (a request in one DATA frame), the request encoder, {@link Decoder}, an aggregator of at most
+ * {@link StreamBytes}, the request encoder, {@link Decoder}, an aggregator of at most
  * {@link Forwarder#MAX_BODY}, and {@link Reader}, which completes the request's promise.
  *
  * <p>An answer leaves the stream reusable only when it is complete, HTTP/1.1, keeps the connection,
@@ -56,8 +56,7 @@ final class H1Upstream {
     }
 
     ChannelHandler[] handlers() {
-        return new ChannelHandler[]{new StreamEnd(this::ended), new StreamBytes(), new FlushFrames(),
-                new HttpRequestEncoder(),
+        return new ChannelHandler[]{new StreamEnd(this::ended), new StreamBytes(), new HttpRequestEncoder(),
                 new Decoder(),
                 new HttpObjectAggregator(Forwarder.MAX_BODY), new Reader()};
     }

@@ -26,8 +26,7 @@ import org.slf4j.LoggerFactory;
  * connection preface ({@code PRI * HTTP/2.0…}) and an HTTP/1.1 request line never does: the decision
  * is made at the first byte that differs from the preface, or once all 24 bytes of it came.
  *
- * <p>HTTP/1.1: Netty's server codec (request line and headers at most 8 KiB, its defaults; an answer
- * leaves as one DATA frame, {@link FlushFrames}), an
+ * <p>HTTP/1.1: Netty's server codec (request line and headers at most 8 KiB, its defaults), an
  * aggregator (bodies at most {@link Forwarder#MAX_BODY}, 413 above) and one {@link Exchange} for the
  * tunnel's requests, one at a time. HTTP/2: Netty's frame codec as a server (at most
  * {@link #MAX_STREAMS} concurrent streams, header lists at most {@link #MAX_HEADER_LIST} bytes,
@@ -67,9 +66,8 @@ final class InnerProtocol extends ByteToMessageDecoder {
     }
 
     private ChannelHandler[] http1() {
-        return new ChannelHandler[]{new FlushFrames(), new HttpServerCodec(),
-                new HttpObjectAggregator(Forwarder.MAX_BODY), exchanges
-                        .apply(false)};
+        return new ChannelHandler[]{new HttpServerCodec(), new HttpObjectAggregator(Forwarder.MAX_BODY), exchanges
+                .apply(false)};
     }
 
     /**
