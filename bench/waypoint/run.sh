@@ -14,7 +14,10 @@
 # Usage (root: network namespaces, eBPF):
 #   bench/waypoint/run.sh            full run, writes bench/results/waypoint.txt (OUT=...; cluster CLUSTER,
 #                                    default bwpb, on address base BASE, default 202; WAYPOINT_JVM="-XX:..."
-#                                    adds options to the waypoint's JVM, e.g. -XX:TieredStopAtLevel=4 for C2)
+#                                    adds options to the waypoint's JVM, e.g. -XX:TieredStopAtLevel=4 for C2;
+#                                    PATHS=waypoint,haproxy-mtls PROTOS=h1 measures only those, ~6 minutes;
+#                                    WARM=60 warms each path 60 s, not 10, before the low-rate measure: C2's time;
+#                                    RATE=200 sets the low rate, 500 req/s unless told)
 #   bench/waypoint/run.sh --quick    the suite's version (cluster bwpa on base 198 unless CLUSTER/BASE; a second at 50 then 100 req/s),
 #                                    which fails unless every path answered every request with 200
 set -uo pipefail
@@ -31,7 +34,9 @@ if [ "${1:-}" = --quick ]; then
   exit $?
 fi
 "${MVN[@]}" -Dwisp.bwp.base="${BASE:-202}" -Dwisp.bwp.cluster="${CLUSTER:-bwpb}" -Dwisp.bwp.report="$TMP/report.txt" \
-  ${WAYPOINT_JVM:+-Dwisp.waypoint.jvm="$WAYPOINT_JVM"} > "$TMP/mvn.log" 2>&1
+  ${WAYPOINT_JVM:+-Dwisp.waypoint.jvm="$WAYPOINT_JVM"} ${PATHS:+-Dwisp.bwp.paths="$PATHS"} \
+  ${PROTOS:+-Dwisp.bwp.protos="$PROTOS"} ${WARM:+-Dwisp.bwp.warm="$WARM"} \
+  ${RATE:+-Dwisp.bwp.rate="$RATE"} > "$TMP/mvn.log" 2>&1
 rc=$?
 if [ ! -s "$TMP/report.txt" ]; then
   echo "no figures: the run failed before its report; last lines of its log:" >&2

@@ -60,7 +60,7 @@ final class WaypointBenchReport {
         }
         b.append("CPU: utime+stime of the proxy's processes (/proc/PID/stat; waypoint = the waypoint JVM, path = "
                 + "waypoint + both agents, haproxy-mtls = its three haproxies), machine = every core's busy time (/proc/stat, other work included)\n");
-        for (String proto : List.of("h1", "h2")) {
+        for (String proto : bounds.keySet()) {
             double bound = bounds.get(proto);
             b.append('\n').append(format("%s: low rate, and max rate with p99 <= %.0f us\n", proto, bound));
             b.append(format("%-12s %8s %8s %9s %6s %9s %9s %9s %8s %9s %8s %10s %10s\n", "path", "p50 us", "p99 us",
@@ -98,12 +98,14 @@ final class WaypointBenchReport {
                         top == null || !proxied ? "-" : format("%.0f", perCore(top, false)),
                         top == null || !proxied ? "-" : format("%.0f", perCore(top, true))));
             }
-            double tight = 2 * base.get("direct " + proto).p99();
-            b.append(format("max rate with p99 <= 2 x direct's low-rate p99 (%.0f us):", tight));
-            for (Route r : routes) {
-                b.append(format(" %s %d/s", r.name(), rate(max(steps.get(r.name() + " " + proto), tight))));
+            if (base.containsKey("direct " + proto)) {
+                double tight = 2 * base.get("direct " + proto).p99();
+                b.append(format("max rate with p99 <= 2 x direct's low-rate p99 (%.0f us):", tight));
+                for (Route r : routes) {
+                    b.append(format(" %s %d/s", r.name(), rate(max(steps.get(r.name() + " " + proto), tight))));
+                }
+                b.append(" (0: not even the first step)\n");
             }
-            b.append(" (0: not even the first step)\n");
             if (proto.equals("h2")) {
                 b.append("h2 requests that waited for a stream (the server's concurrent-stream limit), low rate:");
                 for (Route r : routes) {
@@ -111,8 +113,14 @@ final class WaypointBenchReport {
                 }
                 b.append('\n');
             }
+            if (!steps.containsKey("waypoint " + proto)) {
+                continue;
+            }
             Measured wp = max(steps.get("waypoint " + proto), bound);
             for (String other : List.of("haproxy", "haproxy-mtls", "nginx")) {
+                if (!steps.containsKey(other + " " + proto)) {
+                    continue;
+                }
                 Measured o = max(steps.get(other + " " + proto), bound);
                 Measured wb = base.get("waypoint " + proto);
                 Measured ob = base.get(other + " " + proto);

@@ -76,6 +76,8 @@ import org.slf4j.LoggerFactory;
  */
 final class Exchange extends SimpleChannelInboundHandler<HttpObject> {
     private static final Logger ACCESS = LoggerFactory.getLogger("wisp.access");
+    private static final Set<String> HOP_BY_HOP = Set.of("connection", "keep-alive", "proxy-connection", "upgrade",
+            "http2-settings");
     private final InetSocketAddress target;
     private final Optional<SpiffeId> peer;
     private final Routing routing;
@@ -462,8 +464,10 @@ final class Exchange extends SimpleChannelInboundHandler<HttpObject> {
      * {@code te: trailers}.)
      */
     static Set<String> hopByHop(HttpHeaders headers) {
-        Set<String> out = new HashSet<>(Set.of("connection", "keep-alive", "proxy-connection", "upgrade",
-                "http2-settings"));
+        if (!headers.contains(HttpHeaderNames.CONNECTION)) {
+            return HOP_BY_HOP; // the usual request: no set built for it
+        }
+        Set<String> out = new HashSet<>(HOP_BY_HOP);
         for (String listed : headers.getAll(HttpHeaderNames.CONNECTION)) {
             for (String name : listed.split(",")) {
                 String n = name.strip().toLowerCase(Locale.ROOT);
@@ -516,7 +520,7 @@ final class Exchange extends SimpleChannelInboundHandler<HttpObject> {
             c.writeAndFlush(r).addListener(x -> StreamBytes.end(c.channel()).addListener(y -> c.close()));
             return;
         }
-        c.writeAndFlush(r);
+        c.writeAndFlush(r, c.voidPromise()); // a failed write closes the tunnel (exceptionCaught)
         c.channel().config().setAutoRead(true);
     }
 
