@@ -23,8 +23,9 @@ import java.util.Optional;
  * {@code <member>} is a node's name (its agent) or a pod's; the cluster's group gets {@code cluster}
  * ({@code 1024 x cores} by {@link #ofRequests}: the node's allocatable CPU). On a machine shared with
  * other work, that group competes with every other thread of the machine as one thread of weight
- * {@code cluster / 1024}: give it more to weigh the mesh as the busy threads it would be without groups. A process joins its group before it enters its namespace (as it
- * joins its cgroup2 group), so everything it starts is in it too. Only cgroup v1's {@code cpu}
+ * {@code cluster / 1024}: give it more to weigh the mesh as the busy threads it would be without
+ * groups. A process joins its group before it enters its namespace (as it joins its cgroup2 group), so
+ * everything it starts is in it too. Only cgroup v1's {@code cpu}
  * controller is supported: this machine's cgroup2 hierarchy has no {@code cpu} controller, so a
  * {@code cpu.weight} path could not be tested and is not written.
  *

@@ -145,14 +145,14 @@ class AdsClientTest {
     }
 
     private DiscoveryRequest next() throws InterruptedException {
-        DiscoveryRequest r = asked.poll(10, TimeUnit.SECONDS);
+        DiscoveryRequest r = asked.poll(60, TimeUnit.SECONDS); // returns when it comes; 10 s failed at load 40-58
         assertThat(r).as("a request from the client").isNotNull();
         return r;
     }
 
     /** The configuration the next accepted response published (after its ACK is sent). */
     private EnvoyConfig published() throws InterruptedException {
-        EnvoyConfig c = published.poll(10, TimeUnit.SECONDS);
+        EnvoyConfig c = published.poll(60, TimeUnit.SECONDS);
         assertThat(c).as("a published configuration").isNotNull();
         return c;
     }

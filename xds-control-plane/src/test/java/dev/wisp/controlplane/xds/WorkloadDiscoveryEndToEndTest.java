@@ -362,7 +362,7 @@ class WorkloadDiscoveryEndToEndTest {
                         });
         requests.onNext(dev.wisp.api.workload.v1.DeltaWorkloadRequest.newBuilder().setNodeName("node-a").setTypeUrl(
                 TypeUrls.AUTHORIZATION).addResourceNamesSubscribe(name).build());
-        var first = responses.poll(10, TimeUnit.SECONDS);
+        var first = responses.poll(60, TimeUnit.SECONDS);
         assertThat(first).isNotNull();
         assertThat(first.getResourcesList()).isEmpty();
         assertThat(metric(cp.registry(), "wisp_controlplane_refused_total{reason=\"xds_other_node\"}")).isEqualTo(1);
