@@ -27,6 +27,8 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 import javax.net.ssl.SSLHandshakeException;
@@ -226,7 +228,11 @@ class AgentHandshakesTest {
                     int chunk = 0;
                     for (int n; (n = in.read(buf)) >= 0;) {
                         if (chunk == held && !delay.isZero()) {
-                            Thread.sleep(delay);
+                            // The slow peer under test: this chunk is released by a timer, not read on.
+                            CountDownLatch released = new CountDownLatch(1);
+                            CompletableFuture.delayedExecutor(delay.toMillis(), TimeUnit.MILLISECONDS).execute(
+                                    released::countDown);
+                            released.await();
                         }
                         out.write(buf, 0, n);
                         out.flush();
